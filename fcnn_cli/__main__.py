@@ -1,0 +1,3 @@
+from fcnn_cli.cli import main
+
+main()

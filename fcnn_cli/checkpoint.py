@@ -1,0 +1,110 @@
+"""The checkpoint file: weights plus JSON metadata, loaded without ever running code from it.
+
+A checkpoint is written with ``torch.save`` and holds only tensors and strings::
+
+    {"format": "fcnn-checkpoint", "format_version": 1, "meta": "<json>", "state": {name: tensor}}
+
+and is read back with ``torch.load(weights_only=True)``, whose unpickler refuses anything but
+tensors and plain containers: a model file is untrusted input.
+"""
+
+import json
+import pickle
+import platform
+import zipfile
+
+from fcnn_cli import __version__
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.fileio import atomic_path
+
+FORMAT = "fcnn-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save(predictor, path):
+    import torch
+
+    meta = {
+        "net": predictor.net.config.to_dict(),
+        "features": predictor.features,
+        "targets": predictor.targets,
+        "units": predictor.units,
+        "x_scaler": predictor.x_scaler.to_dict(),
+        "y_scaler": predictor.y_scaler.to_dict(),
+        "info": {**predictor.info, "versions": versions()},
+    }
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "meta": json.dumps(meta),
+        "state": {k: v.detach().cpu().clone() for k, v in predictor.net.state_dict().items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load(path, device="cpu"):
+    import torch
+
+    from fcnn_cli.model import MLP, NetConfig
+    from fcnn_cli.predictor import Predictor
+    from fcnn_cli.preprocess import Scaler
+
+    payload = _read(path)
+    try:
+        meta = json.loads(payload["meta"])
+        net = MLP(NetConfig.from_dict(meta["net"]))
+        net.load_state_dict(payload["state"], strict=True)
+        net.to(torch.device(device)).eval()
+        predictor = Predictor(
+            net=net,
+            features=list(meta["features"]),
+            targets=list(meta["targets"]),
+            x_scaler=Scaler.from_dict(meta["x_scaler"]),
+            y_scaler=Scaler.from_dict(meta["y_scaler"]),
+            units=dict(meta.get("units", {})),
+            info=dict(meta.get("info", {})),
+        )
+    except FcnnError as e:
+        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {e}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {detail}") from None
+    return predictor
+
+
+def _read(path):
+    import torch
+
+    try:
+        with open(path, "rb") as f:
+            payload = torch.load(f, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FcnnError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise FcnnError(f"{path}: is a directory, not a checkpoint") from None
+    except pickle.UnpicklingError as e:
+        if "weights_only" in str(e) or "Weights only load failed" in str(e):
+            raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
+                            "when loaded; an fcnn checkpoint holds only tensors and text") from None
+        raise FcnnError(f"{path}: not an fcnn checkpoint (unreadable data)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise FcnnError(f"{path}: not an fcnn checkpoint")
+    version = payload.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise FcnnError(f"{path}: checkpoint format version {version!r} is newer than this fcnn "
+                        f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
+    return payload
+
+
+def _short(exc):
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def versions():
+    import torch
+
+    return {"fcnn": __version__, "torch": torch.__version__, "python": platform.python_version()}

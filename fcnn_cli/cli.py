@@ -1,0 +1,356 @@
+"""The ``fcnn`` command line: a thin layer of options over the library modules.
+
+Heavy libraries (torch, pandas, pyarrow) are imported inside the commands so that ``fcnn --help``
+and argument errors answer at once.
+"""
+
+import functools
+import json
+import logging
+import sys
+
+import click
+
+from fcnn_cli import __version__
+from fcnn_cli.errors import FcnnError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
+
+
+def _console(stderr=True):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+def user_errors(command):
+    """Report FcnnError as one line and exit 1: no traceback for the user's mistakes."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except FcnnError as e:
+            raise click.ClickException(str(e)) from None
+        except BrokenPipeError:
+            # A downstream `head` closed the pipe: not an error. Point stdout at devnull so
+            # Python's own flush at exit does not complain again.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+
+    return wrapper
+
+
+class _MessageFormatter(logging.Formatter):
+    def format(self, record):
+        message = record.getMessage()
+        return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
+
+
+def _setup_logging(quiet):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_MessageFormatter())
+    logger = logging.getLogger("fcnn_cli")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+
+
+def _csv_list(ctx, param, value):
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise click.BadParameter("give at least one column name")
+    return items
+
+
+def _point(ctx, param, values):
+    points = []
+    for v in values:
+        try:
+            x, y = (float(p) for p in v.split(","))
+        except ValueError:
+            raise click.BadParameter(f"{v!r} is not X,Y (two numbers in km)") from None
+        points.append((x, y))
+    return points or None
+
+
+def output_option(default, help):
+    return click.option("-o", "--output", default=default, show_default=True, help=help)
+
+
+def seed_option(command):
+    return click.option("--seed", type=int, default=0, help="Random seed: the same seed gives "
+                        "the same result.")(command)
+
+
+def quiet_option(command):
+    return click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on "
+                        "stderr.")(command)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="fcnn")
+def cli():
+    """Train, evaluate and apply fully-connected neural networks on tabular physics data.
+
+    \b
+    A typical session:
+      fcnn simulate earthquakes -o quakes.csv      # labelled data
+      fcnn train quakes.csv -o runs/quakes         # fit a network
+      fcnn evaluate runs/quakes/model.pt test.csv  # metrics on held-out rows
+      fcnn predict runs/quakes/model.pt new.csv    # predictions as CSV on stdout
+
+    Tables are CSV or Parquet (by suffix); '-' means stdin or stdout.
+    """
+    _setup_logging(quiet=False)
+
+
+@cli.group()
+def simulate():
+    """Make realistic labelled data sets."""
+
+
+@simulate.command()
+@click.option("-n", "--n", "n", type=int, default=20_000, help="Number of events.")
+@seed_option
+@click.option("--extent", type=float, default=50.0,
+              help="Half-width (km) of the square region: epicentres are uniform on ±extent.")
+@click.option("--station", "stations", multiple=True, callback=_point, metavar="X,Y",
+              help="A station's position in km; repeat for each station. Default: four "
+                   "stations near the corners of the region.")
+@click.option("--vp", type=float, default=6.0, help="P-wave velocity (km/s).")
+@click.option("--vs", type=float, default=3.5, help="S-wave velocity (km/s).")
+@click.option("--noise", type=float, default=0.0,
+              help="Standard deviation (s) of Gaussian noise on every arrival time.")
+@output_option("earthquakes.csv", "Output file: .csv or .parquet; '-' for CSV on stdout.")
+@user_errors
+def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
+    """Epicentres and P/S first-arrival times at seismic stations.
+
+    Straight rays in a uniform medium: t = distance / velocity. Columns: x, y (km; the labels,
+    recorded in the file) and tp1, ts1, …, tpK, tsK (s).
+
+    \b
+    Example:
+      fcnn simulate earthquakes -n 5000 --noise 0.01 --seed 1 -o quakes.parquet
+    """
+    from fcnn_cli import simulate as sim
+    from fcnn_cli.tables import table_format, write_table
+
+    table_format(output)
+    table = sim.earthquakes(n=n, seed=seed, extent=extent,
+                            stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs, noise=noise)
+    write_table(table, output)
+    if output != "-":
+        logging.getLogger("fcnn_cli").info("wrote %d events to %s", n, output)
+
+
+@cli.command()
+@click.argument("data")
+@click.option("-t", "--target", "targets", multiple=True,
+              help="A label column; repeat for several. Default: the labels recorded in the file.")
+@click.option("--features", callback=_csv_list, metavar="A,B,…",
+              help="Feature columns. Default: every other numeric column.")
+@click.option("--task", type=click.Choice(["auto", "regress", "classify"]), default="auto",
+              help="auto: numeric labels give regression.")
+@click.option("--val", "val_path", metavar="FILE",
+              help="Validation table, instead of a split of DATA.")
+@click.option("--val-frac", type=float, default=0.05, help="Share of rows for validation.")
+@click.option("--test-frac", type=float, default=0.05, help="Share of rows held out for testing.")
+@click.option("--arch", type=click.Choice(["plain", "resnet", "batchnorm", "selu"]),
+              default="plain", help="Network architecture; see the README.")
+@click.option("--depth", type=int, default=3, help="Number of hidden layers.")
+@click.option("--width", type=int, default=64, help="Nodes per hidden layer.")
+@click.option("--activation", default=None, help="relu, leaky-relu, elu, selu, silu, gelu, "
+              "tanh, sigmoid, softplus. Default: silu (selu for --arch selu).")
+@click.option("--batchnorm/--no-batchnorm", default=False,
+              help="Batch normalisation in every hidden layer (implied by --arch batchnorm).")
+@click.option("--init", type=click.Choice(["glorot-normal", "he", "lecun"]), default=None,
+              help="Weight initialisation (biases start at zero). Default: glorot-normal "
+                   "(lecun for --arch selu).")
+@click.option("--dropout", type=float, default=0.0, help="Dropout rate (alpha-dropout for selu).")
+@click.option("--epochs", type=int, default=60, help="Passes over the training data.")
+@click.option("--batch-size", type=int, default=32, help="Rows per minibatch.")
+@click.option("--lr", type=float, default=1e-3, help="Learning rate.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+              help="sgd uses --momentum.")
+@click.option("--momentum", type=float, default=0.9, help="Momentum for sgd.")
+@click.option("--weight-decay", type=float, default=0.0, help="L2 weight decay.")
+@click.option("--schedule", type=click.Choice(["cosine", "plateau", "none"]), default="cosine",
+              help="Learning rate schedule: cosine decay to zero over all steps, or halve "
+                   "on a validation plateau.")
+@click.option("--patience", type=int, default=0,
+              help="Stop after this many epochs without a better validation loss (0: never).")
+@click.option("--scale", type=click.Choice(["standard", "max", "minmax", "none"]),
+              default="standard", help="Feature scaling, fitted on the training split.")
+@seed_option
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              help="auto takes a GPU when there is one.")
+@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+@output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
+@click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
+@quiet_option
+@user_errors
+def train(data, targets, features, task, val_path, val_frac, test_frac, arch, depth, width,
+          activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
+          weight_decay, schedule, patience, scale, seed, device, threads, output, force, quiet):
+    """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
+
+    Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
+    history.csv and config.json.
+
+    \b
+    Examples:
+      fcnn train quakes.csv
+      fcnn train quakes.csv --arch resnet --depth 20 --epochs 100 -o runs/deep
+      fcnn train table.parquet -t energy --features e1,e2,e3 --scale max
+    """
+    from fcnn_cli import runs
+    from fcnn_cli import train as training
+    from fcnn_cli.model import NetConfig
+    from fcnn_cli.tables import read_table
+
+    _setup_logging(quiet)
+    config = training.TrainConfig(
+        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+        weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
+        test_frac=test_frac, scale=scale, task=task, seed=seed, device=device, threads=threads)
+    net = dict(depth=depth, width=width, activation=activation, arch=arch,
+               batchnorm=batchnorm, init=init, dropout=dropout)
+    NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
+    run_dir = output or runs.default_run_dir(data)
+    runs.check_run_dir(run_dir, force)
+    table = read_table(data)
+    val_table = read_table(val_path) if val_path else None
+
+    console = _console()
+    with _EpochPrinter(console, epochs, quiet) as printer:
+        result = training.fit(table, config, net, targets=targets or None, features=features,
+                              val_table=val_table, on_epoch=printer)
+    runs.save_run(result, run_dir, table.name, val_table.name if val_table else None)
+    if not quiet:
+        from fcnn_cli.report import regression_tables
+
+        split = "test" if "test" in result.metrics else "val"
+        for t in regression_tables(result.metrics[split], title=f"{split.capitalize()} metrics"):
+            console.print(t)
+        console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
+                      f"{result.predictor.info['best_epoch']}; {result.stopped})")
+
+
+class _EpochPrinter:
+    """One line per epoch on stderr, under a progress bar when stderr is a terminal."""
+
+    def __init__(self, console, epochs, quiet):
+        self.console, self.epochs, self.quiet = console, epochs, quiet
+        self.progress = None
+
+    def __enter__(self):
+        if self.console.is_terminal and not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=self.epochs)
+        return self
+
+    def __call__(self, row):
+        if self.quiet:
+            return
+        line = (f"epoch {row['epoch']:>4}/{self.epochs}  train {row['train_loss']:.4g}  "
+                f"val {row['val_loss']:.4g}  val_rmse {row['val_rmse']:.4g}")
+        if "val_mean_distance" in row:
+            line += f"  val_dist {row['val_mean_distance']:.4g}"
+        line += f"  lr {row['lr']:.3g}  {row['seconds']:.2f}s"
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if self.progress:
+            self.progress.advance(self.task)
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@output_option(None, "Also write the report as JSON to this file.")
+@user_errors
+def evaluate(model, data, as_json, output):
+    """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
+
+    \b
+    Examples:
+      fcnn evaluate runs/quakes/model.pt test.csv
+      fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
+    """
+    from fcnn_cli import checkpoint, metrics
+    from fcnn_cli.fileio import write_text
+    from fcnn_cli.tables import numeric_matrix, read_table
+
+    predictor = checkpoint.load(model)
+    table = read_table(data)
+    missing = [t for t in predictor.targets if t not in table.frame.columns]
+    if missing:
+        raise FcnnError(f"{table.name}: no label column(s) {', '.join(map(repr, missing))}: "
+                        "evaluate needs the true values (predict does not)")
+    y_pred = predictor.predict_array(predictor.feature_matrix(table))
+    y_true = numeric_matrix(table, predictor.targets)
+    report = metrics.regression(y_true, y_pred, predictor.targets, predictor.units)
+    report = {"model": str(model), "data": table.name, **report}
+    text = json.dumps(report, indent=2) + "\n"
+    if output:
+        write_text(output, text)
+    if as_json:
+        click.echo(text, nl=False)
+    else:
+        from fcnn_cli.report import regression_tables
+
+        console = _console(stderr=False)
+        for t in regression_tables(report, title=f"{table.name}"):
+            console.print(t)
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--keep", multiple=True, metavar="COL",
+              help="Copy this input column (an ID, say) into the output; repeatable.")
+@output_option("-", "Output file (.csv or .parquet); '-' for CSV on stdout.")
+@user_errors
+def predict(model, data, keep, output):
+    """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
+
+    Writes one <target>_pred column per label, after any --keep columns.
+
+    \b
+    Examples:
+      fcnn predict runs/quakes/model.pt new.csv -o predictions.parquet
+      fcnn simulate earthquakes -n 5 -o - | fcnn predict runs/quakes/model.pt - --keep x,y
+    """
+    import pandas as pd
+
+    from fcnn_cli import checkpoint
+    from fcnn_cli.tables import Table, read_table, table_format, write_table
+
+    table_format(output)
+    predictor = checkpoint.load(model)
+    table = read_table(data)
+    keep = [c for k in keep for c in k.split(",") if c]
+    missing = [c for c in keep if c not in table.frame.columns]
+    if missing:
+        raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} to --keep")
+    predictions = predictor.predict(table)
+    frame = pd.concat([table.frame[keep], predictions], axis=1)
+    write_table(Table(frame, name=output), output)
+
+
+def main():
+    cli(prog_name="fcnn")

@@ -1,0 +1,158 @@
+"""The network: a configuration dataclass and the fully-connected ``nn.Module`` it describes."""
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from fcnn_cli.errors import FcnnError
+
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky-relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "selu": nn.SELU,
+    "silu": nn.SiLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+}
+ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
+INITS = ("glorot-normal", "he", "lecun")
+
+
+@dataclass
+class NetConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint.
+
+    ``depth`` counts hidden layers of ``width`` nodes. ``resnet`` groups them in pairs into
+    residual blocks (an odd depth starts with one plain layer); ``batchnorm`` normalises every
+    hidden layer (with ``resnet`` it goes inside the blocks); ``selu`` is a self-normalising
+    network: SELU, LeCun-normal weights and alpha-dropout.
+    """
+
+    n_in: int
+    n_out: int
+    depth: int = 3
+    width: int = 64
+    activation: str | None = None  # None: selu for selu, silu otherwise
+    arch: str = "plain"
+    batchnorm: bool = False
+    init: str | None = None  # None: lecun for selu, glorot-normal otherwise
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise FcnnError(f"unknown architecture {self.arch!r}; "
+                            f"choose from {', '.join(ARCHITECTURES)}")
+        if self.arch == "selu":
+            if self.activation not in ("selu", None):
+                raise FcnnError("--arch selu fixes the activation to selu; "
+                                f"leave out --activation {self.activation}")
+            if self.batchnorm:
+                raise FcnnError("--arch selu normalises itself: it does not combine with "
+                                "batch normalisation")
+            self.activation = "selu"
+        if self.arch == "batchnorm":
+            self.batchnorm = True
+        if self.activation is None:
+            self.activation = "silu"
+        if self.init is None:
+            self.init = "lecun" if self.arch == "selu" else "glorot-normal"
+        checks = [
+            (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
+            (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
+            (1 <= self.depth <= 1000, f"--depth must be between 1 and 1000, not {self.depth}"),
+            (1 <= self.width <= 65536, f"--width must be between 1 and 65536, not {self.width}"),
+            (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
+             f"choose from {', '.join(ACTIVATIONS)}"),
+            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}"),
+            (0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), not {self.dropout}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FcnnError(message)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class Dense(nn.Sequential):
+    """One hidden layer: linear, optional batch norm, activation, optional dropout."""
+
+    def __init__(self, n_in, n_out, cfg):
+        layers = [nn.Linear(n_in, n_out)]
+        if cfg.batchnorm:
+            layers.append(nn.BatchNorm1d(n_out))
+        layers.append(ACTIVATIONS[cfg.activation]())
+        if cfg.dropout:
+            layers.append(_dropout(cfg))
+        super().__init__(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Two layers with a shortcut: z = σ(W₂ σ(W₁x + b₁) + b₂ + S x).
+
+    S is the identity where the widths match, else a learned linear projector W_s (no bias).
+    """
+
+    def __init__(self, n_in, width, cfg):
+        super().__init__()
+        self.linear1 = nn.Linear(n_in, width)
+        self.norm1 = nn.BatchNorm1d(width) if cfg.batchnorm else nn.Identity()
+        self.act1 = ACTIVATIONS[cfg.activation]()
+        self.linear2 = nn.Linear(width, width)
+        self.norm2 = nn.BatchNorm1d(width) if cfg.batchnorm else nn.Identity()
+        self.act2 = ACTIVATIONS[cfg.activation]()
+        self.shortcut = nn.Identity() if n_in == width else nn.Linear(n_in, width, bias=False)
+        self.drop = _dropout(cfg) if cfg.dropout else nn.Identity()
+
+    def forward(self, x):
+        h = self.drop(self.act1(self.norm1(self.linear1(x))))
+        return self.drop(self.act2(self.norm2(self.linear2(h)) + self.shortcut(x)))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.config = cfg
+        layers, n = [], cfg.n_in
+        if cfg.arch == "resnet":
+            if cfg.depth % 2:
+                layers.append(Dense(n, cfg.width, cfg))
+                n = cfg.width
+            for _ in range(cfg.depth // 2):
+                layers.append(ResidualBlock(n, cfg.width, cfg))
+                n = cfg.width
+        else:
+            for _ in range(cfg.depth):
+                layers.append(Dense(n, cfg.width, cfg))
+                n = cfg.width
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(n, cfg.n_out)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Weights from the configured normal distribution, biases zero."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                fan_out, fan_in = m.weight.shape
+                std = {"glorot-normal": (2.0 / (fan_in + fan_out)) ** 0.5,
+                       "he": (2.0 / fan_in) ** 0.5,
+                       "lecun": (1.0 / fan_in) ** 0.5}[self.config.init]
+                nn.init.normal_(m.weight, 0.0, std)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def _dropout(cfg):
+    return nn.AlphaDropout(cfg.dropout) if cfg.arch == "selu" else nn.Dropout(cfg.dropout)

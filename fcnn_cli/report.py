@@ -1,0 +1,36 @@
+"""Metric reports as tables for people (rich); JSON is the report dict itself."""
+
+from rich.table import Table as RichTable
+
+
+def _fmt(v):
+    if v != v:  # NaN
+        return "–"
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3e}"
+
+
+def _row(m):
+    # R² close to 1 is where models differ: show it with enough digits to tell them apart.
+    r2 = "–" if m["r2"] != m["r2"] else f"{m['r2']:.6f}"
+    return [_fmt(m["mse"]), _fmt(m["rmse"]), _fmt(m["mae"]), r2]
+
+
+def regression_tables(report, title="Metrics"):
+    """One table of per-target metrics, and one of distances where the targets are a position."""
+    table = RichTable(title=f"{title} ({report['rows']} rows)", title_justify="left")
+    for col in ("target", "unit", "MSE", "RMSE", "MAE", "R²"):
+        table.add_column(col, justify="left" if col in ("target", "unit") else "right")
+    for name, m in report["targets"].items():
+        table.add_row(name, m["unit"], *_row(m))
+    table.add_row("overall", "", *_row(report["overall"]), style="bold")
+    tables = [table]
+    if "distance" in report:
+        d = report["distance"]
+        unit = f" ({d['unit']})" if d["unit"] else ""
+        dist = RichTable(title=f"Distance between true and predicted ({', '.join(d['of'])})"
+                         f"{unit}", title_justify="left")
+        for col in ("mean", "median", "68th pct", "95th pct", "max"):
+            dist.add_column(col, justify="right")
+        dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
+        tables.append(dist)
+    return tables

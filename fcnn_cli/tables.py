@@ -1,0 +1,274 @@
+"""Tables in and out: CSV and Parquet files, stdin/stdout, and the metadata naming their labels.
+
+fcnn records which columns are labels (and their units) inside the files it writes, so that
+``fcnn train quakes.csv`` needs no flags:
+
+* Parquet: the schema metadata key ``fcnn`` holds JSON such as ``{"targets": ["x", "y"]}``.
+* CSV: a first line ``# fcnn {"targets": ["x", "y"], ...}`` before the header. Other tools read
+  such a file with their comment option, e.g. ``pandas.read_csv(path, comment="#")``.
+"""
+
+import io
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.fileio import atomic_path
+
+log = logging.getLogger(__name__)
+
+META_KEY = "fcnn"
+CSV_META_PREFIX = b"# fcnn "
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+CSV_SUFFIXES = {".csv", ".txt"}
+BOM = b"\xef\xbb\xbf"
+
+
+@dataclass
+class Table:
+    frame: pd.DataFrame
+    targets: list[str] = field(default_factory=list)  # label columns recorded in the file
+    units: dict[str, str] = field(default_factory=dict)
+    name: str = "<table>"  # how messages refer to it: the file name, or "<stdin>"
+
+    def metadata(self):
+        meta = {}
+        if self.targets:
+            meta["targets"] = list(self.targets)
+        if self.units:
+            meta["units"] = dict(self.units)
+        return meta
+
+
+def table_format(path):
+    """'csv' or 'parquet', from the file name; '-' (stdin/stdout) is CSV."""
+    if str(path) == "-":
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return "parquet"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    raise FcnnError(f"{path}: cannot tell the table format from the suffix {suffix!r}; "
+                    "use .csv or .parquet")
+
+
+def read_table(path):
+    """Read a CSV or Parquet file (``-`` reads CSV from stdin) into a :class:`Table`."""
+    name = "<stdin>" if str(path) == "-" else str(path)
+    if name != "<stdin>":
+        p = Path(path)
+        if not p.exists():
+            raise FcnnError(f"{name}: no such file")
+        if p.is_dir():
+            raise FcnnError(f"{name}: is a directory, not a table")
+    fmt = table_format(path)
+    try:
+        table = _read_parquet(path, name) if fmt == "parquet" else _read_csv(path, name)
+    except OSError as e:
+        raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
+    _check_column_names(table)
+    return table
+
+
+def _read_csv(path, name):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if name == "<stdin>":
+        source = io.BytesIO(sys.stdin.buffer.read())
+        head = source.getvalue()[:65536]
+    else:
+        source = str(path)
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    meta, skip = _csv_preamble(head, name)
+    try:
+        arrow = pacsv.read_csv(source, read_options=pacsv.ReadOptions(skip_rows=skip))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
+        raise FcnnError(f"{name}: not a readable CSV table: {_first_line(e)}") from None
+    return _table_from_arrow(arrow, meta, name)
+
+
+def _csv_preamble(head, name):
+    """Parse the leading ``#`` lines: fcnn's metadata line, and how many lines to skip."""
+    text = head[len(BOM):] if head.startswith(BOM) else head
+    meta, skip = {}, 0
+    for line in text.splitlines():
+        if not line.startswith(b"#"):
+            break
+        skip += 1
+        if line.startswith(CSV_META_PREFIX):
+            meta = _parse_meta(line[len(CSV_META_PREFIX):], name)
+    return meta, skip
+
+
+def _read_parquet(path, name):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        arrow = pq.read_table(path)
+    except (pa.ArrowException, ValueError) as e:
+        raise FcnnError(f"{name}: not a readable Parquet file: {_first_line(e)}") from None
+    raw = (arrow.schema.metadata or {}).get(META_KEY.encode())
+    meta = _parse_meta(raw, name) if raw else {}
+    return _table_from_arrow(arrow, meta, name)
+
+
+def _table_from_arrow(arrow, meta, name):
+    names = arrow.column_names
+    duplicates = sorted({c for c in names if names.count(c) > 1})
+    if duplicates:
+        raise FcnnError(f"{name}: duplicate column name(s): {', '.join(map(repr, duplicates))}")
+    frame = arrow.to_pandas()
+    targets = [t for t in meta.get("targets", []) if t in frame.columns]
+    units = {k: v for k, v in meta.get("units", {}).items() if k in frame.columns}
+    return Table(frame, targets, units, name)
+
+
+def _parse_meta(raw, name):
+    try:
+        meta = json.loads(raw)
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+        targets = meta.get("targets", [])
+        units = meta.get("units", {})
+        if not (isinstance(targets, list) and all(isinstance(t, str) for t in targets)):
+            raise ValueError("'targets' is not a list of column names")
+        if not (isinstance(units, dict) and all(isinstance(v, str) for v in units.values())):
+            raise ValueError("'units' is not a mapping of column to unit")
+    except ValueError as e:
+        raise FcnnError(f"{name}: malformed fcnn metadata: {e}") from None
+    return meta
+
+
+def _check_column_names(table):
+    blank = [i for i, c in enumerate(table.frame.columns) if not str(c).strip()]
+    if blank:
+        raise FcnnError(f"{table.name}: column {blank[0] + 1} has no name in the header")
+
+
+def _first_line(exc):
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def write_table(table, path):
+    """Write a :class:`Table` as CSV or Parquet by suffix, atomically; ``-`` writes CSV to stdout."""
+    fmt = table_format(path)
+    if str(path) == "-":
+        _write_csv(table, sys.stdout.buffer)
+        sys.stdout.flush()
+        return
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            _write_parquet(table, tmp)
+        else:
+            with open(tmp, "wb") as f:
+                _write_csv(table, f)
+
+
+def _write_csv(table, stream):
+    meta = table.metadata()
+    if meta:
+        stream.write(CSV_META_PREFIX + json.dumps(meta).encode() + b"\n")
+    # float_format=None writes the shortest representation that reads back to the same value.
+    stream.write(table.frame.to_csv(index=False, lineterminator="\n").encode())
+
+
+def _write_parquet(table, path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(table.frame, preserve_index=False)
+    meta = dict(arrow.schema.metadata or {})
+    if table.metadata():
+        meta[META_KEY.encode()] = json.dumps(table.metadata()).encode()
+    pq.write_table(arrow.replace_schema_metadata(meta), path)
+
+
+def is_numeric(series):
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def select_columns(table, targets=None, features=None):
+    """Resolve which columns are labels and which are features.
+
+    ``targets`` defaults to the labels recorded in the file. Features default to every other
+    numeric column; non-numeric columns left over are dropped with a notice.
+    Returns ``(features, targets)`` as lists of column names.
+    """
+    columns = list(table.frame.columns)
+    targets = list(targets or table.targets)
+    if not targets:
+        raise FcnnError(f"{table.name}: no label column: name one with --target "
+                        f"(columns: {_listing(columns)})")
+    _require(table, targets, "label")
+    if features:
+        features = list(features)
+        _require(table, features, "feature")
+        both = [c for c in features if c in targets]
+        if both:
+            raise FcnnError(f"{table.name}: column {both[0]!r} is both a label and a feature")
+    else:
+        rest = [c for c in columns if c not in targets]
+        features = [c for c in rest if is_numeric(table.frame[c])]
+        dropped = [c for c in rest if c not in features]
+        if dropped:
+            log.info("%s: leaving out non-numeric column(s) %s", table.name, _listing(dropped))
+        if not features:
+            raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
+                            f"{_listing(targets)}")
+    return features, targets
+
+
+def _require(table, names, role):
+    columns = list(table.frame.columns)
+    missing = [c for c in names if c not in columns]
+    if missing:
+        raise FcnnError(f"{table.name}: no {role} column {_listing(missing)}; "
+                        f"the table has {_listing(columns)}")
+
+
+def _listing(names, limit=12):
+    shown = ", ".join(repr(str(n)) for n in names[:limit])
+    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
+
+
+def numeric_matrix(table, columns):
+    """The named columns as a float32 array; non-numeric or non-finite values are errors."""
+    for c in columns:
+        series = table.frame[c]
+        if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
+            bad = _first_non_numeric(series)
+            where = f" (row {bad[0] + 1}: {bad[1]!r})" if bad else ""
+            raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
+    x = table.frame[columns].to_numpy(dtype=np.float64)
+    finite = np.isfinite(x)
+    if not finite.all():
+        bad_rows = ~finite.all(axis=1)
+        col = columns[int(np.argmin(finite.all(axis=0)))]
+        row = int(np.argmax(bad_rows))
+        raise FcnnError(f"{table.name}: {int(bad_rows.sum())} row(s) hold NaN, missing or "
+                        f"infinite values, first in column {col!r} at row {row + 1}")
+    too_big = np.abs(x) > np.finfo(np.float32).max
+    if too_big.any():
+        col = columns[int(np.argmax(too_big.any(axis=0)))]
+        raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
+                        f"(|x| > 3.4e38)")
+    return x.astype(np.float32)
+
+
+def _first_non_numeric(series):
+    converted = pd.to_numeric(series, errors="coerce")
+    bad = converted.isna() & series.notna()
+    if bad.any():
+        i = int(np.argmax(bad.to_numpy()))
+        return i, series.iloc[i]
+    return None
