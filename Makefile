@@ -1,0 +1,38 @@
+# Set-up lives here so that a fresh clone needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A CPU build of torch that installs quickly; any torch 2.x from 2.4 on works:
+# `make test TORCH=torch` takes the newest (on Linux that is a multi-GB CUDA build).
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# The main job: simulate -> train -> evaluate -> predict on the default earthquake data.
+demo: install
+	mkdir -p demo
+	$(BIN)/fcnn simulate earthquakes -o demo/quakes.parquet
+	$(BIN)/fcnn train demo/quakes.parquet -o demo/run --force
+	$(BIN)/fcnn simulate earthquakes -n 2000 --seed 1 -o demo/test.csv
+	$(BIN)/fcnn evaluate demo/run/model.pt demo/test.csv
+	$(BIN)/fcnn predict demo/run/model.pt sample_data/quakes.csv --keep x,y -o demo/predictions.csv
+	head -5 demo/predictions.csv
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# Everything but the tests marked slow.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) demo runs .pytest_cache *.egg-info

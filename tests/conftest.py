@@ -1,0 +1,38 @@
+import pytest
+from click.testing import CliRunner
+
+from fcnn_cli import simulate, train
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture(scope="session")
+def quakes():
+    return simulate.earthquakes(n=600, seed=1)
+
+
+@pytest.fixture(scope="session")
+def trained(quakes):
+    """A small network trained briefly: enough to test plumbing, not accuracy."""
+    return train.fit(quakes, train.TrainConfig(epochs=3, batch_size=64, seed=3))
+
+
+@pytest.fixture(scope="session")
+def quakes_csv(tmp_path_factory, quakes):
+    from fcnn_cli.tables import write_table
+
+    path = tmp_path_factory.mktemp("data") / "quakes.csv"
+    write_table(quakes, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory, trained):
+    from fcnn_cli import checkpoint
+
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    checkpoint.save(trained.predictor, path)
+    return path

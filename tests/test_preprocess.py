@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.preprocess import Scaler
+
+X = np.array([[1.0, -10.0], [3.0, 20.0], [5.0, 30.0]])
+
+
+def test_standard():
+    s = Scaler.fit("standard", X)
+    z = s.transform(X)
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-6)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-6)
+
+
+def test_max_divides_by_the_one_largest_value():
+    s = Scaler.fit("max", X)
+    np.testing.assert_allclose(s.transform(X), X / 30.0, rtol=1e-6)
+
+
+def test_minmax_and_none():
+    np.testing.assert_allclose(Scaler.fit("minmax", X).transform(X)[:, 0], [0, 0.5, 1])
+    np.testing.assert_allclose(Scaler.fit("none", X).transform(X), X)
+
+
+@pytest.mark.parametrize("method", ["standard", "max", "minmax", "none"])
+def test_inverse_and_dict_round_trip(method):
+    s = Scaler.from_dict(Scaler.fit(method, X).to_dict())
+    np.testing.assert_allclose(s.inverse(s.transform(X)), X, rtol=1e-6, atol=1e-5)
+
+
+def test_constant_column_is_kept_finite(caplog):
+    x = np.array([[1.0, 7.0], [2.0, 7.0]])
+    z = Scaler.fit("standard", x, ["a", "b"]).transform(x)
+    assert np.isfinite(z).all() and (z[:, 1] == 0).all()
+    assert "'b'" in caplog.text
+
+
+def test_unknown_method():
+    with pytest.raises(FcnnError, match="unknown scaling"):
+        Scaler.fit("robust", X)

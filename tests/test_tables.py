@@ -1,0 +1,83 @@
+import io
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import Table, numeric_matrix, read_table, select_columns, write_table
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_round_trip_keeps_values_labels_and_units(tmp_path, quakes, suffix):
+    path = tmp_path / f"q{suffix}"
+    write_table(quakes, path)
+    back = read_table(path)
+    assert back.targets == ["x", "y"]
+    assert back.units == quakes.units
+    pd.testing.assert_frame_equal(back.frame, quakes.frame)
+
+
+def test_plain_csv_without_metadata(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b,label\n1,2,3\n4,5,6\n")
+    t = read_table(path)
+    assert t.targets == [] and list(t.frame.columns) == ["a", "b", "label"]
+    assert select_columns(t, ["label"]) == (["a", "b"], ["label"])
+
+
+def test_fcnn_csv_reads_in_pandas_with_comment_option(tmp_path, quakes):
+    path = tmp_path / "q.csv"
+    write_table(quakes, path)
+    frame = pd.read_csv(path, comment="#")
+    assert list(frame.columns) == list(quakes.frame.columns) and len(frame) == len(quakes.frame)
+
+
+def test_unknown_column_is_named_with_the_table_columns():
+    t = Table(pd.DataFrame({"a": [1.0], "b": [2.0]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"t\.csv: no label column 'z'; the table has 'a', 'b'"):
+        select_columns(t, ["z"])
+    with pytest.raises(FcnnError, match=r"no feature column 'q'"):
+        select_columns(t, ["a"], ["q"])
+
+
+def test_no_label_anywhere_asks_for_target():
+    t = Table(pd.DataFrame({"a": [1.0]}), name="t.csv")
+    with pytest.raises(FcnnError, match="--target"):
+        select_columns(t)
+
+
+def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
+    t = Table(pd.DataFrame({"id": ["a", "b"], "f": [1.0, 2.0], "y": [0.5, 0.1]}), name="t")
+    with caplog.at_level(logging.INFO, logger="fcnn_cli"):
+        features, targets = select_columns(t, ["y"])
+    assert features == ["f"] and targets == ["y"]
+    assert "'id'" in caplog.text
+
+
+def test_numeric_matrix_names_column_and_row_of_bad_values():
+    t = Table(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["1", "x", "2"]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"column 'b' is not numeric \(row 2: 'x'\)"):
+        numeric_matrix(t, ["a", "b"])
+    t = Table(pd.DataFrame({"a": [1.0, np.nan, np.inf]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"2 row\(s\).*column 'a' at row 2"):
+        numeric_matrix(t, ["a"])
+
+
+def test_stdin(monkeypatch):
+    data = b'# fcnn {"targets": ["y"]}\nf,y\n1,2\n3,4\n'
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+    t = read_table("-")
+    assert t.targets == ["y"] and t.name == "<stdin>"
+    assert t.frame.f.tolist() == [1, 3]
+
+
+def test_missing_file_directory_and_unknown_suffix(tmp_path):
+    with pytest.raises(FcnnError, match="no such file"):
+        read_table(tmp_path / "nope.csv")
+    with pytest.raises(FcnnError, match="is a directory"):
+        read_table(tmp_path)
+    (tmp_path / "t.xlsx").write_text("x")
+    with pytest.raises(FcnnError, match="suffix"):
+        read_table(tmp_path / "t.xlsx")

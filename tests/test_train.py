@@ -1,0 +1,97 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli import train
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import Table
+
+
+def test_split_is_disjoint_complete_and_seeded():
+    tr, va, te = train.split_indices(100, 0.1, 0.2, seed=5)
+    assert (len(tr), len(va), len(te)) == (70, 10, 20)
+    assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
+    again = train.split_indices(100, 0.1, 0.2, seed=5)
+    assert all((a == b).all() for a, b in zip((tr, va, te), again))
+
+
+def test_training_learns_a_linear_map():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(800, 3))
+    y = x @ np.array([1.5, -2.0, 0.5]) + 3.0
+    table = Table(pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y}), name="lin")
+    result = train.fit(table, train.TrainConfig(epochs=20, seed=1), targets=["y"])
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] / 10
+    assert result.metrics["test"]["overall"]["r2"] > 0.99
+    assert result.sizes == {"train": 720, "val": 40, "test": 40}
+
+
+def test_scaler_is_fitted_on_the_training_split_only(quakes):
+    result = train.fit(quakes, train.TrainConfig(epochs=1, val_frac=0.2, test_frac=0.3, seed=9))
+    tr, _, _ = train.split_indices(len(quakes.frame), 0.2, 0.3, 9)
+    train_x = quakes.frame[result.predictor.features].to_numpy()[tr]
+    assert np.allclose(result.predictor.x_scaler.shift, train_x.mean(axis=0))
+    assert not np.allclose(result.predictor.x_scaler.shift,
+                           quakes.frame[result.predictor.features].to_numpy().mean(axis=0))
+
+
+def test_same_seed_same_metrics_other_seed_differs(quakes):
+    cfg = dict(epochs=2, batch_size=64)
+    a = train.fit(quakes, train.TrainConfig(seed=4, **cfg))
+    b = train.fit(quakes, train.TrainConfig(seed=4, **cfg))
+    c = train.fit(quakes, train.TrainConfig(seed=5, **cfg))
+    assert a.metrics == b.metrics
+    assert a.metrics != c.metrics
+
+
+def test_best_validation_weights_are_kept(quakes):
+    result = train.fit(quakes, train.TrainConfig(epochs=6, lr=0.05, schedule="none", seed=2))
+    best = min(result.history, key=lambda r: r["val_loss"])
+    assert result.predictor.info["best_epoch"] == best["epoch"]
+    assert result.metrics["val"]["overall"]["rmse"] == pytest.approx(best["val_rmse"], rel=1e-4)
+
+
+def test_early_stopping(quakes):
+    result = train.fit(quakes, train.TrainConfig(epochs=60, lr=0.05, schedule="none",
+                                                 patience=3, seed=0))
+    assert len(result.history) < 60 and "early stop" in result.stopped
+    best = result.predictor.info["best_epoch"]
+    assert len(result.history) == best + 3
+
+
+def test_explicit_validation_table(quakes):
+    val = Table(quakes.frame.iloc[:50].copy(), name="val.csv")
+    result = train.fit(quakes, train.TrainConfig(epochs=1, test_frac=0.1), val_table=val)
+    assert result.sizes == {"train": 540, "val": 50, "test": 60}
+
+
+@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"lr": -1.0}, {"val_frac": 1.2},
+                                    {"val_frac": 0.5, "test_frac": 0.5}, {"optimizer": "lbfgs"},
+                                    {"batch_size": 0}, {"device": "tpu"}])
+def test_config_is_validated(kwargs):
+    with pytest.raises(FcnnError):
+        train.TrainConfig(**kwargs)
+
+
+def test_classification_is_refused_clearly():
+    table = Table(pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": ["l", "r", "l"]}), name="g.csv")
+    with pytest.raises(FcnnError, match="'label' is not numeric"):
+        train.fit(table, targets=["label"])
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(FcnnError, match="no CUDA GPU"):
+        train.resolve_device("cuda")
+    assert train.resolve_device("auto").type == "cpu"
+
+
+@pytest.mark.slow
+def test_default_training_meets_the_lecture_accuracy():
+    """The README's promise: default data, default settings, test mean distance under 70 m."""
+    from fcnn_cli import simulate
+
+    result = train.fit(simulate.earthquakes())
+    assert result.metrics["test"]["distance"]["mean"] < 0.070  # km
