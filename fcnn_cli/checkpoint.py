@@ -11,6 +11,8 @@ tensors and plain containers: a model file is untrusted input.
 import json
 import pickle
 import platform
+import zipfile
+from pathlib import Path
 
 from fcnn_cli import __version__
 from fcnn_cli.errors import FcnnError
@@ -75,18 +77,22 @@ def load(path, device="cpu"):
 def _read(path):
     import torch
 
+    path = Path(path)
+    if not path.exists():
+        raise FcnnError(f"{path}: no such file")
+    if path.is_dir():
+        raise FcnnError(f"{path}: is a directory, not a checkpoint")
+    # torch.save writes a zip archive; anything else (a bare pickle included) is never unpickled.
+    if not zipfile.is_zipfile(path):
+        raise FcnnError(f"{path}: not an fcnn checkpoint (not a file written by torch.save)")
     try:
         with open(path, "rb") as f:
             payload = torch.load(f, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FcnnError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise FcnnError(f"{path}: is a directory, not a checkpoint") from None
     except pickle.UnpicklingError as e:
-        if "weights_only" in str(e) or "Weights only load failed" in str(e):
+        if "global" in str(e).lower():
             raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
                             "when loaded; an fcnn checkpoint holds only tensors and text") from None
-        raise FcnnError(f"{path}: not an fcnn checkpoint (unreadable data)") from None
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
     except Exception as e:  # any file may arrive here: whatever fails is the file's fault
         raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

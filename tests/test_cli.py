@@ -1,0 +1,134 @@
+import io
+import json
+
+import pandas as pd
+import pytest
+
+from fcnn_cli.cli import cli
+
+
+def run(runner, *args, input=None, code=0):
+    result = runner.invoke(cli, [str(a) for a in args], input=input)
+    assert result.exit_code == code, result.output + str(result.exception)
+    if code:
+        assert "Traceback" not in result.output
+    return result
+
+
+def test_version_and_help(runner):
+    assert "fcnn, version" in run(runner, "--version").output
+    for command in (["train"], ["evaluate"], ["predict"], ["simulate", "earthquakes"]):
+        out = run(runner, *command, "--help").output
+        assert "Example" in out and "[default:" in out or command == ["evaluate"]
+
+
+def test_usage_errors_exit_2(runner):
+    assert run(runner, "train", code=2).output.count("Missing argument") == 1
+    run(runner, "train", "x.csv", "--arch", "cnn", code=2)
+
+
+def test_simulate_writes_csv_parquet_and_stdout(runner, tmp_path):
+    run(runner, "simulate", "earthquakes", "-n", 10, "-o", tmp_path / "q.csv")
+    run(runner, "simulate", "earthquakes", "-n", 10, "-o", tmp_path / "q.parquet")
+    a = pd.read_csv(tmp_path / "q.csv", comment="#")
+    b = pd.read_parquet(tmp_path / "q.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    out = run(runner, "simulate", "earthquakes", "-n", 3, "-o", "-").stdout
+    assert out.startswith('# fcnn {"targets": ["x", "y"]')
+    assert len(out.strip().splitlines()) == 5
+
+
+def test_round_trip_simulate_train_evaluate_predict(runner, tmp_path):
+    data, new = tmp_path / "quakes.parquet", tmp_path / "new.csv"
+    run(runner, "simulate", "earthquakes", "-n", 400, "--seed", 1, "-o", data)
+    run(runner, "simulate", "earthquakes", "-n", 30, "--seed", 2, "-o", new)
+    run_dir = tmp_path / "run"
+    out = run(runner, "train", data, "--epochs", 3, "-o", run_dir).output
+    assert "epoch    3/3" in out and "saved run" in out
+    assert {p.name for p in run_dir.iterdir()} == {"model.pt", "metrics.json", "history.csv",
+                                                   "config.json"}
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history.epoch) == [1, 2, 3]
+    assert {"train_loss", "val_loss", "val_rmse", "lr", "seconds"} <= set(history.columns)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["targets"] == ["x", "y"] and config["sizes"] == {"train": 360, "val": 20,
+                                                                   "test": 20}
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert set(saved) == {"train", "val", "test"}
+
+    report = json.loads(run(runner, "evaluate", run_dir / "model.pt", new, "--json").stdout)
+    assert report["rows"] == 30 and report["distance"]["unit"] == "km"
+    assert report["targets"]["x"]["rmse"] > 0
+    table = run(runner, "evaluate", run_dir / "model.pt", new).stdout
+    assert "RMSE" in table and "68th pct" in table
+
+    preds = pd.read_csv(io.StringIO(run(runner, "predict", run_dir / "model.pt", new,
+                                        "--keep", "x,y").stdout))
+    assert list(preds.columns) == ["x", "y", "x_pred", "y_pred"] and len(preds) == 30
+    # the predictions are the ones evaluate scored
+    rmse_x = ((preds.x_pred - preds.x) ** 2).mean() ** 0.5
+    assert rmse_x == pytest.approx(report["targets"]["x"]["rmse"], rel=1e-5)
+
+
+def test_evaluate_writes_report_file(runner, model_path, quakes_csv, tmp_path):
+    out = tmp_path / "report.json"
+    run(runner, "evaluate", model_path, quakes_csv, "-o", out)
+    assert json.loads(out.read_text())["rows"] == 600
+
+
+def test_predict_without_labels_and_to_parquet(runner, model_path, quakes, tmp_path):
+    features = tmp_path / "features.csv"
+    quakes.frame.drop(columns=["x", "y"]).head(7).to_csv(features, index=False)
+    out = tmp_path / "p.parquet"
+    run(runner, "predict", model_path, features, "-o", out)
+    assert list(pd.read_parquet(out).columns) == ["x_pred", "y_pred"]
+
+
+def test_predict_missing_feature_is_named(runner, model_path, quakes, tmp_path):
+    path = tmp_path / "partial.csv"
+    quakes.frame.drop(columns=["ts3"]).to_csv(path, index=False)
+    out = run(runner, "predict", model_path, path, code=1).output
+    assert "missing feature column(s) 'ts3'" in out and "partial.csv" in out
+
+
+def test_unknown_target_lists_columns(runner, quakes_csv, tmp_path):
+    out = run(runner, "train", quakes_csv, "-t", "depth", "-o", tmp_path / "r", code=1).output
+    assert "no label column 'depth'" in out and "'tp1'" in out
+    assert not (tmp_path / "r").exists()
+
+
+def test_stdin_to_stdout_pipeline(runner, model_path):
+    data = run(runner, "simulate", "earthquakes", "-n", 4, "--seed", 9, "-o", "-").stdout
+    out = run(runner, "predict", model_path, "-", input=data).stdout
+    assert out.splitlines()[0] == "x_pred,y_pred" and len(out.splitlines()) == 5
+
+
+def test_train_from_stdin(runner, tmp_path):
+    data = run(runner, "simulate", "earthquakes", "-n", 200, "-o", "-").stdout
+    run(runner, "train", "-", "--epochs", 1, "-o", tmp_path / "r", input=data)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["data"] == "<stdin>"
+
+
+def test_an_earlier_run_is_never_overwritten(runner, quakes_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quakes", "quakes-2"]
+    before = (tmp_path / "runs/quakes/model.pt").read_bytes()
+    out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", code=1).output
+    assert "already holds a run" in out
+    assert (tmp_path / "runs/quakes/model.pt").read_bytes() == before
+    run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", "--force", "-q")
+
+
+def test_seed_makes_runs_repeatable(runner, quakes_csv, tmp_path):
+    for name in ("a", "b", "c"):
+        seed = 2 if name == "c" else 1
+        run(runner, "train", quakes_csv, "--epochs", 2, "--seed", seed, "-o", tmp_path / name, "-q")
+    metrics = {n: (tmp_path / n / "metrics.json").read_text() for n in "abc"}
+    assert metrics["a"] == metrics["b"] != metrics["c"]
+
+
+def test_not_a_checkpoint(runner, quakes_csv):
+    out = run(runner, "predict", quakes_csv, quakes_csv, code=1).output
+    assert "not an fcnn checkpoint" in out
