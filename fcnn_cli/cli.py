@@ -4,6 +4,7 @@ Heavy libraries (torch, pandas, pyarrow) are imported inside the commands so tha
 and argument errors answer at once.
 """
 
+import contextlib
 import functools
 import json
 import logging
@@ -21,6 +22,15 @@ def _console(stderr=True):
     from rich.console import Console
 
     return Console(stderr=stderr)
+
+
+@contextlib.contextmanager
+def usage_errors():
+    """Bad option values found by the library's validation are usage errors: exit 2."""
+    try:
+        yield
+    except FcnnError as e:
+        raise click.UsageError(str(e)) from None
 
 
 def user_errors(command):
@@ -142,8 +152,10 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
     from fcnn_cli.tables import table_format, write_table
 
     table_format(output)
-    table = sim.earthquakes(n=n, seed=seed, extent=extent,
-                            stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs, noise=noise)
+    with usage_errors():
+        table = sim.earthquakes(n=n, seed=seed, extent=extent,
+                                stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
+                                noise=noise)
     write_table(table, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %d events to %s", n, output)
@@ -215,13 +227,15 @@ def train(data, targets, features, task, val_path, val_frac, test_frac, arch, de
     from fcnn_cli.tables import read_table
 
     _setup_logging(quiet)
-    config = training.TrainConfig(
-        epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
-        weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
-        test_frac=test_frac, scale=scale, task=task, seed=seed, device=device, threads=threads)
     net = dict(depth=depth, width=width, activation=activation, arch=arch,
                batchnorm=batchnorm, init=init, dropout=dropout)
-    NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
+    with usage_errors():
+        config = training.TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+            weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
+            test_frac=test_frac, scale=scale, task=task, seed=seed, device=device,
+            threads=threads)
+        NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
     run_dir = output or runs.default_run_dir(data)
     runs.check_run_dir(run_dir, force)
     table = read_table(data)

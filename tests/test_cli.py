@@ -132,3 +132,11 @@ def test_seed_makes_runs_repeatable(runner, quakes_csv, tmp_path):
 def test_not_a_checkpoint(runner, quakes_csv):
     out = run(runner, "predict", quakes_csv, quakes_csv, code=1).output
     assert "not an fcnn checkpoint" in out
+
+
+@pytest.mark.parametrize("args", [["--depth", "0"], ["--lr", "-1"], ["--val-frac", "2"],
+                                  ["--arch", "selu", "--activation", "relu"]])
+def test_bad_option_values_are_usage_errors(runner, quakes_csv, tmp_path, args):
+    out = run(runner, "train", quakes_csv, "-o", tmp_path / "r", *args, code=2).output
+    assert "Error:" in out
+    assert not (tmp_path / "r").exists()
