@@ -203,13 +203,17 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="auto takes a GPU when there is one.")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+@click.option("--diagnostics", is_flag=True,
+              help="Record per-layer gradient norms and activation moments every epoch "
+                   "(diagnostics.csv) and warn of vanishing or exploding gradients.")
 @output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @quiet_option
 @user_errors
 def train(data, targets, features, task, val_path, val_frac, test_frac, arch, depth, width,
           activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
-          weight_decay, schedule, patience, scale, seed, device, threads, output, force, quiet):
+          weight_decay, schedule, patience, scale, seed, device, threads, diagnostics, output,
+          force, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
@@ -220,6 +224,7 @@ def train(data, targets, features, task, val_path, val_frac, test_frac, arch, de
       fcnn train quakes.csv
       fcnn train quakes.csv --arch resnet --depth 20 --epochs 100 -o runs/deep
       fcnn train table.parquet -t energy --features e1,e2,e3 --scale max
+      fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
     """
     from fcnn_cli import runs
     from fcnn_cli import train as training
@@ -234,7 +239,7 @@ def train(data, targets, features, task, val_path, val_frac, test_frac, arch, de
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
             test_frac=test_frac, scale=scale, task=task, seed=seed, device=device,
-            threads=threads)
+            threads=threads, diagnostics=diagnostics)
         NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
     run_dir = output or runs.default_run_dir(data)
     runs.check_run_dir(run_dir, force)
@@ -247,8 +252,10 @@ def train(data, targets, features, task, val_path, val_frac, test_frac, arch, de
                               val_table=val_table, on_epoch=printer)
     runs.save_run(result, run_dir, table.name, val_table.name if val_table else None)
     if not quiet:
-        from fcnn_cli.report import regression_tables
+        from fcnn_cli.report import diagnostics_table, regression_tables
 
+        if result.diagnostics:
+            console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
         for t in regression_tables(result.metrics[split], title=f"{split.capitalize()} metrics"):
             console.print(t)

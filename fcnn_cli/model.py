@@ -95,6 +95,9 @@ class Dense(nn.Sequential):
             layers.append(_dropout(cfg))
         super().__init__(*layers)
 
+    def layers(self):
+        return [(self[0], self[2] if isinstance(self[1], nn.BatchNorm1d) else self[1])]
+
 
 class ResidualBlock(nn.Module):
     """Two layers with a shortcut: z = σ(W₂ σ(W₁x + b₁) + b₂ + S x).
@@ -112,6 +115,9 @@ class ResidualBlock(nn.Module):
         self.act2 = ACTIVATIONS[cfg.activation]()
         self.shortcut = nn.Identity() if n_in == width else nn.Linear(n_in, width, bias=False)
         self.drop = _dropout(cfg) if cfg.dropout else nn.Identity()
+
+    def layers(self):
+        return [(self.linear1, self.act1), (self.linear2, self.act2)]
 
     def forward(self, x):
         h = self.drop(self.act1(self.norm1(self.linear1(x))))
@@ -149,6 +155,10 @@ class MLP(nn.Module):
                 nn.init.normal_(m.weight, 0.0, std)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def layers(self):
+        """(linear, activation) of every hidden layer in order, then (head, None)."""
+        return [pair for block in self.body for pair in block.layers()] + [(self.head, None)]
 
     def forward(self, x):
         return self.head(self.body(x))

@@ -34,3 +34,22 @@ def regression_tables(report, title="Metrics"):
         dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
         tables.append(dist)
     return tables
+
+
+def diagnostics_table(rows):
+    """Per layer: weight-gradient norm at the start and the end, activation moments at the end."""
+    first, last = min(r["epoch"] for r in rows), max(r["epoch"] for r in rows)
+    start = {r["layer"]: r for r in rows if r["epoch"] == first}
+    end = {r["layer"]: r for r in rows if r["epoch"] == last}
+    saturation = any("saturated" in r for r in rows)
+    table = RichTable(title=f"Diagnostics (epoch {first} → {last})", title_justify="left")
+    for col in ("layer", f"|∇W| epoch {first}", f"|∇W| epoch {last}", "act mean", "act var") + \
+            (("saturated",) if saturation else ()):
+        table.add_column(col, justify="right")
+    for layer, r in end.items():
+        cells = [str(layer), _fmt(start[layer]["grad_norm"]), _fmt(r["grad_norm"]),
+                 _fmt(r["act_mean"]), _fmt(r["act_var"])]
+        if saturation:
+            cells.append(f"{r['saturated']:.0%}" if "saturated" in r else "")
+        table.add_row(*cells)
+    return table

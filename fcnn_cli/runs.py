@@ -39,7 +39,9 @@ def save_run(result, run_dir, data_name, val_name=None):
     predictor = result.predictor
     checkpoint.save(predictor, run_dir / "model.pt")
     write_text(run_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
-    write_text(run_dir / "history.csv", _history_csv(result.history))
+    write_text(run_dir / "history.csv", _csv(result.history))
+    if result.diagnostics:
+        write_text(run_dir / "diagnostics.csv", _csv(result.diagnostics))
     config = {
         "data": data_name,
         "val_data": val_name,
@@ -56,10 +58,10 @@ def save_run(result, run_dir, data_name, val_name=None):
     return run_dir
 
 
-def _history_csv(history):
-    columns = list(dict.fromkeys(k for row in history for k in row))
+def _csv(rows):
+    columns = list(dict.fromkeys(k for row in rows for k in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(history)
+    writer.writerows(rows)
     return out.getvalue()

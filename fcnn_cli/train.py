@@ -19,6 +19,7 @@ OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 TASKS = ("auto", "regress", "classify")
+DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every layer
 
 
 @dataclass
@@ -40,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    diagnostics: bool = False  # per-layer gradient norms and activation moments, every epoch
 
     def __post_init__(self):
         checks = [
@@ -72,6 +74,8 @@ class TrainResult:
     metrics: dict  # "train", "val" and (if a test split was held out) "test" reports
     sizes: dict = field(default_factory=dict)  # rows in each split
     stopped: str = "completed"  # or why training ended early
+    diagnostics: list = field(default_factory=list)  # rows from diagnostics.Probe
+    warnings: list = field(default_factory=list)  # what the diagnostics found worrying
 
 
 def resolve_device(name):
@@ -143,6 +147,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
 
+    probe = None
+    if config.diagnostics:
+        from fcnn_cli.diagnostics import Probe
+
+        probe = Probe(model, xt[:DIAGNOSTIC_ROWS], yt[:DIAGNOSTIC_ROWS], _loss)
+    diagnostics = probe.measure(0) if probe else []
+
     history, best_loss, best_state, best_epoch, since_best = [], math.inf, None, 0, 0
     stopped = "completed"
     for epoch in range(1, config.epochs + 1):
@@ -151,7 +162,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         model.train()
         total = torch.zeros((), device=device)
         perm = torch.randperm(len(xt), generator=generator).to(device)
-        for i in range(0, len(xt), config.batch_size):
+        for step, i in enumerate(range(0, len(xt), config.batch_size)):
             idx = perm[i:i + config.batch_size]
             if len(idx) < 2 and model.config.batchnorm:
                 continue  # batch norm cannot normalise a batch of one
@@ -162,6 +173,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             if config.schedule == "cosine":
                 scheduler.step()
             total += loss.detach() * len(idx)
+            # Looking costs a device sync, so only now and then: enough to stop a diverged
+            # run within a fraction of an epoch.
+            if step % 64 == 63 and not torch.isfinite(total):
+                break
         train_loss = total.item() / len(xt)
         model.eval()
         with torch.inference_mode():
@@ -177,6 +192,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             row["val_mean_distance"] = report["distance"]["mean"]
         row.update(lr=lr, seconds=time.perf_counter() - start)
         history.append(row)
+        if probe:
+            diagnostics += probe.measure(epoch)
         if on_epoch:
             on_epoch(row)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
@@ -205,7 +222,14 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             results[split] = metrics.regression(y, predictor.predict_array(x), targets, units)
     predictor.info = {"train_config": asdict(config), "metrics": results, "best_epoch": best_epoch}
     sizes = {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
-    return TrainResult(predictor, config, history, results, sizes, stopped)
+    found = []
+    if diagnostics:
+        from fcnn_cli.diagnostics import warnings
+
+        found = warnings(diagnostics)
+        for message in found:
+            log.warning("%s", message)
+    return TrainResult(predictor, config, history, results, sizes, stopped, diagnostics, found)
 
 
 def _loss(pred, target):
