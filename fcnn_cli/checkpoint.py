@@ -28,10 +28,9 @@ def save(predictor, path):
     meta = {
         "net": predictor.net.config.to_dict(),
         "features": predictor.features,
-        "targets": predictor.targets,
+        "task": predictor.task.to_dict(),
         "units": predictor.units,
         "x_scaler": predictor.x_scaler.to_dict(),
-        "y_scaler": predictor.y_scaler.to_dict(),
         "info": {**predictor.info, "versions": versions()},
     }
     payload = {
@@ -47,6 +46,7 @@ def save(predictor, path):
 def load(path, device="cpu"):
     import torch
 
+    from fcnn_cli import tasks
     from fcnn_cli.model import MLP, NetConfig
     from fcnn_cli.predictor import Predictor
     from fcnn_cli.preprocess import Scaler
@@ -60,9 +60,8 @@ def load(path, device="cpu"):
         predictor = Predictor(
             net=net,
             features=list(meta["features"]),
-            targets=list(meta["targets"]),
             x_scaler=Scaler.from_dict(meta["x_scaler"]),
-            y_scaler=Scaler.from_dict(meta["y_scaler"]),
+            task=tasks.from_dict(meta["task"]),
             units=dict(meta.get("units", {})),
             info=dict(meta.get("info", {})),
         )

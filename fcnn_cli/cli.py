@@ -97,6 +97,12 @@ def seed_option(command):
                         "the same result.")(command)
 
 
+def threshold_option(command):
+    return click.option("--threshold", type=float, default=None,
+                        help="Two classes: predict the second class when its probability is at "
+                             "least this (default: the most probable class).")(command)
+
+
 def quiet_option(command):
     return click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on "
                         "stderr.")(command)
@@ -168,7 +174,12 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
 @click.option("--features", callback=_csv_list, metavar="A,B,…",
               help="Feature columns. Default: every other numeric column.")
 @click.option("--task", type=click.Choice(["auto", "regress", "classify"]), default="auto",
-              help="auto: numeric labels give regression.")
+              help="auto: text, boolean or categorical labels give classification, real "
+                   "numbers regression; integers with few values must be told.")
+@click.option("--binary-output", type=click.Choice(["softmax", "sigmoid"]), default="softmax",
+              help="Two classes: two softmax nodes, or one sigmoid node.")
+@click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none",
+              help="balanced: weigh each class in the loss by n / (classes × its count).")
 @click.option("--val", "val_path", metavar="FILE",
               help="Validation table, instead of a split of DATA.")
 @click.option("--val-frac", type=float, default=0.05, help="Share of rows for validation.")
@@ -210,7 +221,7 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @quiet_option
 @user_errors
-def train(data, targets, features, task, val_path, val_frac, test_frac, arch, depth, width,
+def train(data, targets, features, task, binary_output, class_weight, val_path, val_frac, test_frac, arch, depth, width,
           activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
           weight_decay, schedule, patience, scale, seed, device, threads, diagnostics, output,
           force, quiet):
@@ -239,7 +250,8 @@ def train(data, targets, features, task, val_path, val_frac, test_frac, arch, de
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
             test_frac=test_frac, scale=scale, task=task, seed=seed, device=device,
-            threads=threads, diagnostics=diagnostics)
+            threads=threads, diagnostics=diagnostics, binary_output=binary_output,
+            class_weight=class_weight)
         NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
     run_dir = output or runs.default_run_dir(data)
     runs.check_run_dir(run_dir, force)
@@ -252,12 +264,12 @@ def train(data, targets, features, task, val_path, val_frac, test_frac, arch, de
                               val_table=val_table, on_epoch=printer)
     runs.save_run(result, run_dir, table.name, val_table.name if val_table else None)
     if not quiet:
-        from fcnn_cli.report import diagnostics_table, regression_tables
+        from fcnn_cli.report import diagnostics_table, tables
 
         if result.diagnostics:
             console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
-        for t in regression_tables(result.metrics[split], title=f"{split.capitalize()} metrics"):
+        for t in tables(result.metrics[split], title=f"{split.capitalize()} metrics"):
             console.print(t)
         console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
                       f"{result.predictor.info['best_epoch']}; {result.stopped})")
@@ -285,9 +297,11 @@ class _EpochPrinter:
         if self.quiet:
             return
         line = (f"epoch {row['epoch']:>4}/{self.epochs}  train {row['train_loss']:.4g}  "
-                f"val {row['val_loss']:.4g}  val_rmse {row['val_rmse']:.4g}")
-        if "val_mean_distance" in row:
-            line += f"  val_dist {row['val_mean_distance']:.4g}"
+                f"val {row['val_loss']:.4g}")
+        for key, label in (("val_rmse", "val_rmse"), ("val_mean_distance", "val_dist"),
+                           ("val_accuracy", "val_acc")):
+            if key in row:
+                line += f"  {label} {row[key]:.4g}"
         line += f"  lr {row['lr']:.3g}  {row['seconds']:.2f}s"
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)
         if self.progress:
@@ -303,8 +317,9 @@ class _EpochPrinter:
 @click.argument("data")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file.")
+@threshold_option
 @user_errors
-def evaluate(model, data, as_json, output):
+def evaluate(model, data, as_json, output, threshold):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
 
     \b
@@ -312,30 +327,23 @@ def evaluate(model, data, as_json, output):
       fcnn evaluate runs/quakes/model.pt test.csv
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
     """
-    from fcnn_cli import checkpoint, metrics
+    from fcnn_cli import checkpoint
     from fcnn_cli.fileio import write_text
-    from fcnn_cli.tables import numeric_matrix, read_table
+    from fcnn_cli.tables import read_table
 
     predictor = checkpoint.load(model)
     table = read_table(data)
-    missing = [t for t in predictor.targets if t not in table.frame.columns]
-    if missing:
-        raise FcnnError(f"{table.name}: no label column(s) {', '.join(map(repr, missing))}: "
-                        "evaluate needs the true values (predict does not)")
-    y_pred = predictor.predict_array(predictor.feature_matrix(table))
-    y_true = numeric_matrix(table, predictor.targets)
-    report = metrics.regression(y_true, y_pred, predictor.targets, predictor.units)
-    report = {"model": str(model), "data": table.name, **report}
+    report = {"model": str(model), "data": table.name, **predictor.evaluate(table, threshold)}
     text = json.dumps(report, indent=2) + "\n"
     if output:
         write_text(output, text)
     if as_json:
         click.echo(text, nl=False)
     else:
-        from fcnn_cli.report import regression_tables
+        from fcnn_cli.report import tables
 
         console = _console(stderr=False)
-        for t in regression_tables(report, title=f"{table.name}"):
+        for t in tables(report, title=table.name):
             console.print(t)
 
 
@@ -345,11 +353,13 @@ def evaluate(model, data, as_json, output):
 @click.option("--keep", multiple=True, metavar="COL",
               help="Copy this input column (an ID, say) into the output; repeatable.")
 @output_option("-", "Output file (.csv or .parquet); '-' for CSV on stdout.")
+@threshold_option
 @user_errors
-def predict(model, data, keep, output):
+def predict(model, data, keep, output, threshold):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
-    Writes one <target>_pred column per label, after any --keep columns.
+    Writes one <target>_pred column per label, after any --keep columns; for classes the
+    predicted class name and one p_<class> probability column per class.
 
     \b
     Examples:
@@ -368,7 +378,7 @@ def predict(model, data, keep, output):
     missing = [c for c in keep if c not in table.frame.columns]
     if missing:
         raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} to --keep")
-    predictions = predictor.predict(table)
+    predictions = predictor.predict(table, threshold)
     frame = pd.concat([table.frame[keep], predictions], axis=1)
     write_table(Table(frame, name=output), output)
 

@@ -3,7 +3,6 @@
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 
 from fcnn_cli.errors import FcnnError
@@ -18,11 +17,14 @@ CHUNK_ROWS = 65536  # rows per forward pass at inference: bounds memory, keeps B
 class Predictor:
     net: MLP
     features: list
-    targets: list
     x_scaler: Scaler
-    y_scaler: Scaler
+    task: object  # tasks.Regression or tasks.Classification
     units: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
+
+    @property
+    def targets(self):
+        return self.task.targets
 
     @property
     def device(self):
@@ -36,8 +38,8 @@ class Predictor:
                             f"{', '.join(map(repr, missing))} that the model was trained on")
         return numeric_matrix(table, self.features)
 
-    def predict_array(self, x):
-        """Predictions in the targets' own units for a raw (unscaled) feature matrix."""
+    def outputs(self, x):
+        """The network's raw outputs for a raw (unscaled) feature matrix."""
         self.net.eval()
         xs = torch.from_numpy(self.x_scaler.transform(x))
         out = []
@@ -45,11 +47,19 @@ class Predictor:
             for start in range(0, len(xs), CHUNK_ROWS):
                 chunk = xs[start:start + CHUNK_ROWS].to(self.device)
                 out.append(self.net(chunk).float().cpu().numpy())
-        y = np.concatenate(out) if out else np.empty((0, len(self.targets)), np.float32)
-        return self.y_scaler.inverse(y.astype(np.float64))
+        return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
 
-    def predict(self, table):
-        """A frame with one ``<target>_pred`` column per target."""
-        y = self.predict_array(self.feature_matrix(table))
-        return pd.DataFrame({f"{t}_pred": y[:, i] for i, t in enumerate(self.targets)},
-                            index=table.frame.index)
+    def predict(self, table, threshold=None):
+        """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
+        frame = self.task.frame(self.outputs(self.feature_matrix(table)), threshold)
+        frame.index = table.frame.index
+        return frame
+
+    def evaluate(self, table, threshold=None):
+        """The metric report of this model on a labelled table."""
+        missing = [t for t in self.targets if t not in table.frame.columns]
+        if missing:
+            raise FcnnError(f"{table.name}: no label column(s) {', '.join(map(repr, missing))}: "
+                            "evaluate needs the true values (predict does not)")
+        out = self.outputs(self.feature_matrix(table))
+        return self.task.report(self.task.truth(table), out, self.units, threshold)

@@ -53,3 +53,33 @@ def diagnostics_table(rows):
             cells.append(f"{r['saturated']:.0%}" if "saturated" in r else "")
         table.add_row(*cells)
     return table
+
+
+def tables(report, title):
+    """The tables for a report of either task."""
+    if report["task"] == "classification":
+        return classification_tables(report, title)
+    return regression_tables(report, title)
+
+
+def classification_tables(report, title="Metrics"):
+    """Summary, per-class scores and the confusion matrix (rows: true, columns: predicted)."""
+    summary = RichTable(title=f"{title} ({report['rows']} rows)", title_justify="left")
+    for col in ("accuracy", "cross-entropy", "ROC AUC"):
+        summary.add_column(col, justify="right")
+    summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
+                    _fmt(report["roc_auc"]))
+    per_class = RichTable(title="Per class", title_justify="left")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        per_class.add_column(col, justify="left" if col == "class" else "right")
+    for name, m in report["per_class"].items():
+        per_class.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}",
+                          str(m["support"]))
+    confusion = RichTable(title="Confusion matrix (rows: true class, columns: predicted)",
+                          title_justify="left")
+    confusion.add_column("true \\ predicted")
+    for name in report["classes"]:
+        confusion.add_column(name, justify="right")
+    for name, row in zip(report["classes"], report["confusion_matrix"]):
+        confusion.add_row(name, *map(str, row))
+    return [summary, per_class, confusion]

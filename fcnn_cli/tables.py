@@ -241,8 +241,8 @@ def _listing(names, limit=12):
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def numeric_matrix(table, columns):
-    """The named columns as a float32 array; non-numeric or non-finite values are errors."""
+def numeric_matrix(table, columns, dtype=np.float32):
+    """The named columns as a float array; non-numeric or non-finite values are errors."""
     for c in columns:
         series = table.frame[c]
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
@@ -262,7 +262,7 @@ def numeric_matrix(table, columns):
         col = columns[int(np.argmax(too_big.any(axis=0)))]
         raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
                         f"(|x| > 3.4e38)")
-    return x.astype(np.float32)
+    return x.astype(dtype, copy=False)
 
 
 def _first_non_numeric(series):

@@ -7,11 +7,11 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import pandas as pd
 
-from fcnn_cli import metrics
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import SCALINGS, Scaler
-from fcnn_cli.tables import is_numeric, numeric_matrix, select_columns
+from fcnn_cli.tables import numeric_matrix, select_columns
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     diagnostics: bool = False  # per-layer gradient norms and activation moments, every epoch
+    binary_output: str = "softmax"  # two classes: two softmax nodes, or one sigmoid node
+    class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
 
     def __post_init__(self):
         checks = [
@@ -60,6 +62,9 @@ class TrainConfig:
             (self.task in TASKS, f"unknown task {self.task!r}"),
             (self.device in DEVICES, f"unknown device {self.device!r}"),
             (self.threads is None or self.threads >= 1, f"--threads must be ≥ 1, not {self.threads}"),
+            (self.binary_output in ("softmax", "sigmoid"),
+             f"unknown binary output {self.binary_output!r}"),
+            (self.class_weight in ("none", "balanced"), f"unknown class weight {self.class_weight!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -88,12 +93,31 @@ def resolve_device(name):
     return torch.device(name)
 
 
-def split_indices(n, val_frac, test_frac, seed):
-    """Shuffled, disjoint train/validation/test row indices, repeatable for a seed."""
-    perm = np.random.default_rng(seed).permutation(n)
-    n_test = int(round(n * test_frac))
-    n_val = int(round(n * val_frac))
-    return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
+def split_indices(n, val_frac, test_frac, seed, strata=None):
+    """Shuffled, disjoint train/validation/test row indices, repeatable for a seed.
+
+    With ``strata`` (a label per row) every class is split in the same proportions, and each
+    class keeps at least one training row.
+    """
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    groups = [perm] if strata is None else \
+        [perm[codes == k] for codes in [pd.factorize(np.asarray(strata)[perm])[0]]
+         for k in range(codes.max() + 1)]
+    parts = ([], [], [])
+    for g in groups:
+        n_test = int(round(len(g) * test_frac))
+        n_val = int(round(len(g) * val_frac))
+        if strata is not None:
+            n_test = min(n_test, max(len(g) - 1, 0))
+            n_val = min(n_val, max(len(g) - 1 - n_test, 0))
+        parts[0].append(g[n_test + n_val:])
+        parts[1].append(g[n_test:n_test + n_val])
+        parts[2].append(g[:n_test])
+    train, val, test = (np.concatenate(p) for p in parts)
+    if strata is not None:  # interleave the classes again
+        train, val, test = (rng.permutation(p) for p in (train, val, test))
+    return train, val, test
 
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
@@ -104,44 +128,51 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     """
     import torch
 
+    from fcnn_cli import tasks
     from fcnn_cli.model import MLP, NetConfig
     from fcnn_cli.predictor import Predictor
 
     config = config or TrainConfig()
     features, targets = select_columns(table, targets, features)
-    _check_task(table, targets, config.task)
+    kind = tasks.infer(table, targets, config.task)
     x_all = numeric_matrix(table, features)
-    y_all = numeric_matrix(table, targets)
-    if val_table is None:
-        train_idx, val_idx, test_idx = split_indices(len(x_all), config.val_frac,
-                                                     config.test_frac, config.seed)
-        x_val, y_val = x_all[val_idx], y_all[val_idx]
-    else:
-        train_idx, _, test_idx = split_indices(len(x_all), 0.0, config.test_frac, config.seed)
-        _check_columns(val_table, features + targets)
-        x_val, y_val = numeric_matrix(val_table, features), numeric_matrix(val_table, targets)
-    x_train, y_train = x_all[train_idx], y_all[train_idx]
-    x_test, y_test = x_all[test_idx], y_all[test_idx]
-    if len(x_train) < 2:
+    strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
+    val_frac = 0.0 if val_table is not None else config.val_frac
+    train_idx, val_idx, test_idx = split_indices(len(x_all), val_frac, config.test_frac,
+                                                 config.seed, strata)
+    if len(train_idx) < 2:
         raise FcnnError(f"{table.name}: too few rows ({len(x_all)}) to train on")
-    if len(x_val) < 1:
+    if kind == "classify":
+        task = tasks.Classification.fit(table, targets[0], train_idx, config.binary_output,
+                                        config.class_weight)
+    else:
+        task = tasks.Regression.fit(table, targets, train_idx)
+    encoded, truth = task.encode(table), task.truth(table)
+    splits = {"train": (x_all[train_idx], encoded[train_idx], truth[train_idx]),
+              "test": (x_all[test_idx], encoded[test_idx], truth[test_idx])}
+    if val_table is None:
+        splits["val"] = (x_all[val_idx], encoded[val_idx], truth[val_idx])
+    else:
+        _check_columns(val_table, features + targets)
+        splits["val"] = (numeric_matrix(val_table, features), task.encode(val_table),
+                         task.truth(val_table))
+    if len(splits["val"][0]) < 1:
         raise FcnnError(f"{table.name}: no rows left for validation: raise --val-frac or "
                         "give --val FILE")
 
     if config.threads:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
-    x_scaler = Scaler.fit(config.scale, x_train, features)
-    y_scaler = Scaler.fit("standard", y_train, targets)
+    x_scaler = Scaler.fit(config.scale, splits["train"][0], features)
     torch.manual_seed(config.seed)
-    model = MLP(NetConfig(n_in=len(features), n_out=len(targets), **(net or {}))).to(device)
+    model = MLP(NetConfig(n_in=len(features), n_out=task.n_outputs, **(net or {}))).to(device)
     units = {k: v for k, v in table.units.items() if k in features + targets}
-    predictor = Predictor(model, features, targets, x_scaler, y_scaler, units)
+    predictor = Predictor(model, features, x_scaler, task, units)
 
-    xt = torch.from_numpy(x_scaler.transform(x_train)).to(device)
-    yt = torch.from_numpy(y_scaler.transform(y_train)).to(device)
-    xv = torch.from_numpy(x_scaler.transform(x_val)).to(device)
-    yv = torch.from_numpy(y_scaler.transform(y_val)).to(device)
+    xt, yt = (torch.from_numpy(a).to(device) for a in
+              (x_scaler.transform(splits["train"][0]), splits["train"][1]))
+    xv, yv = (torch.from_numpy(a).to(device) for a in
+              (x_scaler.transform(splits["val"][0]), splits["val"][1]))
     optimizer = _optimizer(model, config)
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
@@ -151,7 +182,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     if config.diagnostics:
         from fcnn_cli.diagnostics import Probe
 
-        probe = Probe(model, xt[:DIAGNOSTIC_ROWS], yt[:DIAGNOSTIC_ROWS], _loss)
+        probe = Probe(model, xt[:DIAGNOSTIC_ROWS], yt[:DIAGNOSTIC_ROWS], task.loss)
     diagnostics = probe.measure(0) if probe else []
 
     history, best_loss, best_state, best_epoch, since_best = [], math.inf, None, 0, 0
@@ -166,7 +197,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             idx = perm[i:i + config.batch_size]
             if len(idx) < 2 and model.config.batchnorm:
                 continue  # batch norm cannot normalise a batch of one
-            loss = _loss(model(xt[idx]), yt[idx])
+            loss = task.loss(model(xt[idx]), yt[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -180,17 +211,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         train_loss = total.item() / len(xt)
         model.eval()
         with torch.inference_mode():
-            pv = model(xv)
-            val_loss = _loss(pv, yv).item()
+            out = model(xv)
+            val_loss = task.loss(out, yv).item()
         if config.schedule == "plateau":
             scheduler.step(val_loss)
-        report = metrics.regression(y_val, y_scaler.inverse(pv.float().cpu().numpy()),
-                                    targets, units)
+        report = task.report(splits["val"][2], out.float().cpu().numpy(), units)
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               "val_rmse": report["overall"]["rmse"]}
-        if "distance" in report:
-            row["val_mean_distance"] = report["distance"]["mean"]
-        row.update(lr=lr, seconds=time.perf_counter() - start)
+               **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
         history.append(row)
         if probe:
             diagnostics += probe.measure(epoch)
@@ -215,13 +242,11 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     model.load_state_dict(best_state)
     model.eval()
 
-    results = {}
-    for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val),
-                        ("test", x_test, y_test)):
-        if len(x):
-            results[split] = metrics.regression(y, predictor.predict_array(x), targets, units)
+    results = {name: task.report(y, predictor.outputs(x), units)
+               for name, (x, _, y) in splits.items() if len(x)}
+    results = {name: results[name] for name in ("train", "val", "test") if name in results}
     predictor.info = {"train_config": asdict(config), "metrics": results, "best_epoch": best_epoch}
-    sizes = {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
+    sizes = {name: len(splits[name][0]) for name in ("train", "val", "test")}
     found = []
     if diagnostics:
         from fcnn_cli.diagnostics import warnings
@@ -230,11 +255,6 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         for message in found:
             log.warning("%s", message)
     return TrainResult(predictor, config, history, results, sizes, stopped, diagnostics, found)
-
-
-def _loss(pred, target):
-    # MSE summed over the outputs, averaged over the minibatch.
-    return ((pred - target) ** 2).sum(dim=1).mean()
 
 
 def _optimizer(model, config):
@@ -255,14 +275,6 @@ def _scheduler(optimizer, config, steps_per_epoch):
     if config.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
     return None
-
-
-def _check_task(table, targets, task):
-    categorical = [t for t in targets if not is_numeric(table.frame[t])]
-    if task == "classify" or categorical:
-        what = f"column {categorical[0]!r} is not numeric" if categorical else "--task classify"
-        raise FcnnError(f"{table.name}: {what}: classification is not supported yet; "
-                        "fcnn trains regression on numeric labels")
 
 
 def _check_columns(table, columns):

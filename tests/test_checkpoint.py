@@ -13,7 +13,7 @@ def test_round_trip_gives_identical_predictions(tmp_path, trained, quakes):
     checkpoint.save(trained.predictor, path)
     loaded = checkpoint.load(path)
     x = trained.predictor.feature_matrix(quakes)
-    np.testing.assert_array_equal(loaded.predict_array(x), trained.predictor.predict_array(x))
+    np.testing.assert_array_equal(loaded.outputs(x), trained.predictor.outputs(x))
     assert loaded.features == trained.predictor.features
     assert loaded.targets == ["x", "y"] and loaded.units["x"] == "km"
     assert loaded.net.config == trained.predictor.net.config

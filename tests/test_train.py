@@ -73,12 +73,6 @@ def test_config_is_validated(kwargs):
         train.TrainConfig(**kwargs)
 
 
-def test_classification_is_refused_clearly():
-    table = Table(pd.DataFrame({"a": [1.0, 2.0, 3.0], "label": ["l", "r", "l"]}), name="g.csv")
-    with pytest.raises(FcnnError, match="'label' is not numeric"):
-        train.fit(table, targets=["label"])
-
-
 def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
     import torch
 

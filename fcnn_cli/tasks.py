@@ -1,0 +1,224 @@
+"""What a network predicts — numbers or classes — with the label encoding, output, loss and
+metrics that belong to each."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fcnn_cli import metrics
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.preprocess import Scaler
+from fcnn_cli.tables import is_numeric, numeric_matrix
+
+# An integer label with at most this many distinct values could be either task: ask.
+AMBIGUOUS_INTEGER_VALUES = 20
+
+
+def infer(table, targets, requested="auto"):
+    """'regress' or 'classify' for these label columns; the rule is in the README."""
+    frame = table.frame
+    categorical = [t for t in targets if not is_numeric(frame[t])]
+    if requested == "regress":
+        if categorical:
+            raise FcnnError(f"{table.name}: label column {categorical[0]!r} is not numeric: "
+                            "regression needs numbers (or use --task classify)")
+        return "regress"
+    if requested == "classify" or categorical:
+        if len(targets) != 1:
+            raise FcnnError(f"{table.name}: classification takes one label column, not "
+                            f"{len(targets)} ({', '.join(map(repr, targets))})")
+        return "classify"
+    for t in targets:
+        if pd.api.types.is_integer_dtype(frame[t]):
+            distinct = frame[t].nunique()
+            if distinct <= AMBIGUOUS_INTEGER_VALUES:
+                raise FcnnError(f"{table.name}: label column {t!r} holds {distinct} distinct "
+                                "integers: say --task classify or --task regress")
+    return "regress"
+
+
+@dataclass
+class Regression:
+    """One linear output per label; labels standardised for training, mapped back after."""
+
+    targets: list
+    scaler: Scaler
+    kind = "regress"
+
+    @classmethod
+    def fit(cls, table, targets, rows):
+        y = numeric_matrix(table, targets, np.float64)[rows]
+        return cls(list(targets), Scaler.fit("standard", y, targets))
+
+    @property
+    def n_outputs(self):
+        return len(self.targets)
+
+    def truth(self, table):
+        """The labels as metrics compare them: in their own units."""
+        return numeric_matrix(table, self.targets, np.float64)
+
+    def encode(self, table):
+        """The labels as the network learns them: standardised."""
+        return self.scaler.transform(self.truth(table))
+
+    def loss(self, out, y):
+        # Squared error summed over the outputs, averaged over the minibatch.
+        return ((out - y) ** 2).sum(dim=1).mean()
+
+    def decode(self, out):
+        return self.scaler.inverse(np.asarray(out, dtype=np.float64))
+
+    def report(self, truth, out, units=None, threshold=None):
+        _no_threshold(threshold)
+        return metrics.regression(truth, self.decode(out), self.targets, units)
+
+    @staticmethod
+    def headline(report):
+        row = {"val_rmse": report["overall"]["rmse"]}
+        if "distance" in report:
+            row["val_mean_distance"] = report["distance"]["mean"]
+        return row
+
+    def frame(self, out, threshold=None):
+        _no_threshold(threshold)
+        y = self.decode(out)
+        return pd.DataFrame({f"{t}_pred": y[:, i] for i, t in enumerate(self.targets)})
+
+    def to_dict(self):
+        return {"kind": self.kind, "targets": self.targets, "scaler": self.scaler.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(list(d["targets"]), Scaler.from_dict(d["scaler"]))
+
+
+@dataclass
+class Classification:
+    """Softmax over one output per class with cross-entropy on one-hot labels; for two
+    classes optionally one sigmoid output with binary cross-entropy."""
+
+    target: str
+    classes: list  # class names (strings) in output order
+    output: str = "softmax"  # or "sigmoid": one node, p(classes[1])
+    weights: list | None = None  # per-class loss weights
+    kind = "classify"
+
+    @classmethod
+    def fit(cls, table, target, rows, output="softmax", class_weight="none"):
+        labels = _labels(table, target)[rows]
+        classes = _sorted_names(table.frame[target].iloc[rows])
+        if len(classes) < 2:
+            raise FcnnError(f"{table.name}: label column {target!r} holds only one class "
+                            f"({classes[0]!r}) in the training rows: nothing to tell apart")
+        if output == "sigmoid" and len(classes) != 2:
+            raise FcnnError(f"--binary-output sigmoid needs two classes; {target!r} has "
+                            f"{len(classes)}")
+        weights = None
+        if class_weight == "balanced":
+            counts = pd.Series(labels).value_counts().reindex(classes).to_numpy(np.float64)
+            weights = (len(labels) / (len(classes) * counts)).tolist()
+        return cls(target, classes, output, weights)
+
+    @property
+    def targets(self):
+        return [self.target]
+
+    @property
+    def n_outputs(self):
+        return 1 if self.output == "sigmoid" else len(self.classes)
+
+    def encode(self, table):
+        labels = _labels(table, self.target)
+        index = {c: i for i, c in enumerate(self.classes)}
+        unseen = sorted(set(labels) - set(index))
+        if unseen:
+            row = int(np.argmax(~np.isin(labels, self.classes)))
+            raise FcnnError(f"{table.name}: column {self.target!r} holds class {unseen[0]!r} "
+                            f"(row {row + 1}) never seen in training; the model knows "
+                            f"{', '.join(map(repr, self.classes))}")
+        return np.array([index[v] for v in labels], dtype=np.int64)
+
+    truth = encode  # class indices serve both the loss and the metrics
+
+    def loss(self, out, y):
+        import torch
+        import torch.nn.functional as F
+
+        w = None if self.weights is None else torch.tensor(self.weights, device=out.device)
+        if self.output == "sigmoid":
+            return F.binary_cross_entropy_with_logits(out[:, 0], y.float(),
+                                                      weight=None if w is None else w[y])
+        return F.cross_entropy(out, y, weight=w)
+
+    def proba(self, out):
+        out = np.asarray(out, dtype=np.float64)
+        if self.output == "sigmoid":
+            p1 = 1.0 / (1.0 + np.exp(-out[:, 0]))
+            return np.stack([1.0 - p1, p1], axis=1)
+        z = np.exp(out - out.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def decide(self, proba, threshold=None):
+        """Class indices: the most probable class, or for two classes p(second) ≥ threshold."""
+        if threshold is None:
+            return proba.argmax(axis=1)
+        if len(self.classes) != 2:
+            raise FcnnError(f"--threshold is for two classes; the model has {len(self.classes)}")
+        if not 0.0 <= threshold <= 1.0:
+            raise FcnnError(f"--threshold must be in [0, 1], not {threshold}")
+        return (proba[:, 1] >= threshold).astype(np.int64)
+
+    def report(self, truth, out, units=None, threshold=None):
+        proba = self.proba(out)
+        return metrics.classification(np.asarray(truth), proba, self.classes,
+                                      self.decide(proba, threshold))
+
+    @staticmethod
+    def headline(report):
+        return {"val_accuracy": report["accuracy"]}
+
+    def frame(self, out, threshold=None):
+        proba = self.proba(out)
+        names = np.array(self.classes, dtype=object)[self.decide(proba, threshold)]
+        columns = {f"{self.target}_pred": names}
+        columns.update({f"p_{c}": proba[:, i] for i, c in enumerate(self.classes)})
+        return pd.DataFrame(columns)
+
+    def to_dict(self):
+        return {"kind": self.kind, "target": self.target, "classes": self.classes,
+                "output": self.output, "weights": self.weights}
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(d["target"], list(d["classes"]), d.get("output", "softmax"), d.get("weights"))
+
+
+def _no_threshold(threshold):
+    if threshold is not None:
+        raise FcnnError("--threshold is for classification; this model does regression")
+
+
+def from_dict(d):
+    return {"regress": Regression, "classify": Classification}[d["kind"]].from_dict(d)
+
+
+def _labels(table, target):
+    """Class labels as strings: the names the checkpoint stores and predict writes."""
+    series = table.frame[target]
+    missing = series.isna().to_numpy()
+    if missing.any():
+        raise FcnnError(f"{table.name}: label column {target!r} is empty at row "
+                        f"{int(np.argmax(missing)) + 1} ({int(missing.sum())} row(s) in all)")
+    return series.astype(str).to_numpy(dtype=object)
+
+
+def _sorted_names(series):
+    # Sort by the original values (numbers numerically), then name them as strings.
+    values = series.dropna().unique().tolist()
+    try:
+        values = sorted(values)
+    except TypeError:  # mixed types: fall back to the names' order
+        values = sorted(values, key=str)
+    return list(dict.fromkeys(str(v) for v in values))
