@@ -92,7 +92,7 @@ def galaxy_images(size, direction, arms, pitch, phase, bulge_radius, bulge_brigh
     return p["brightness"] * image / image.max(axis=(1, 2), keepdims=True)
 
 
-def galaxies(n=10_000, seed=0, size=32, noise=0.1):
+def galaxies(n=20_000, seed=0, size=32, noise=0.02):
     """Toy spiral galaxies, flattened row-major to columns p0000 … (size² of them), with the
     label ``rotation``: ``left`` (anticlockwise on the image; trailing arms wind clockwise going
     outward) or ``right`` (clockwise).

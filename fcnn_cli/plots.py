@@ -1,0 +1,31 @@
+"""Pictures for people: matplotlib, imported only when a plot is asked for."""
+
+import numpy as np
+
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.fileio import atomic_path
+
+
+def galaxy_grid(table, path, rows=4, cols=6):
+    """A grid of the first images in a galaxy table, each titled with its label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not str(path).lower().endswith(".png"):
+        raise FcnnError(f"{path}: the preview is a PNG image; name it *.png")
+    label = table.targets[0]
+    pixels = table.frame.drop(columns=[label]).to_numpy(dtype=np.float32)
+    size = int(round(pixels.shape[1] ** 0.5))
+    count = min(rows * cols, len(pixels))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows))
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if i < count:
+            ax.imshow(pixels[i].reshape(size, size), cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_title(str(table.frame[label].iloc[i]), fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
