@@ -36,3 +36,8 @@ test-fast: install
 
 clean:
 	rm -rf $(VENV) demo runs .pytest_cache *.egg-info
+
+# Measurements quoted in the README (minutes, on 2 cores).
+bench: install
+	$(BIN)/python bench/deep_networks.py
+	$(BIN)/python bench/galaxy_noise.py
