@@ -163,3 +163,19 @@ def test_mirrored_galaxy_turns_the_other_way():
     left = simulate.galaxy_images(direction=[-1.0], phase=[np.pi - 0.3], **common)[0]
     np.testing.assert_allclose(right[:, ::-1], left, atol=1e-9)
     assert not np.allclose(right, left, atol=1e-3)
+
+
+def test_cli_simulate_galaxies_with_preview(runner, tmp_path):
+    out, png = tmp_path / "g.csv", tmp_path / "g.png"
+    result = runner.invoke(cli, ["simulate", "galaxies", "-n", "40", "--size", "16", "--noise",
+                                 "0.1", "--preview", str(png), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    frame = pd.read_csv(out, comment="#")
+    assert frame.shape == (40, 16 * 16 + 1)
+    assert frame.drop(columns=["rotation"]).to_numpy().min() >= 0.0
+    result = runner.invoke(cli, ["train", str(out), "--epochs", "1", "-q", "-o",
+                                 str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["targets"] == ["rotation"]
