@@ -30,6 +30,7 @@ def save(predictor, path):
         "features": predictor.features,
         "task": predictor.task.to_dict(),
         "units": predictor.units,
+        "feature_range": predictor.feature_range,
         "x_scaler": predictor.x_scaler.to_dict(),
         "info": {**predictor.info, "versions": versions()},
     }
@@ -54,8 +55,11 @@ def load(path, device="cpu"):
     payload = _read(path)
     try:
         meta = json.loads(payload["meta"])
-        net = MLP(NetConfig.from_dict(meta["net"]))
-        net.load_state_dict(payload["state"], strict=True)
+        # Built without memory first, then given the file's tensors: a checkpoint that claims a
+        # huge network but carries small tensors fails the shape check instead of allocating.
+        with torch.device("meta"):
+            net = MLP(NetConfig.from_dict(meta["net"]))
+        net.load_state_dict(payload["state"], strict=True, assign=True)
         net.to(torch.device(device)).eval()
         predictor = Predictor(
             net=net,
@@ -63,6 +67,7 @@ def load(path, device="cpu"):
             x_scaler=Scaler.from_dict(meta["x_scaler"]),
             task=tasks.from_dict(meta["task"]),
             units=dict(meta.get("units", {})),
+            feature_range=dict(meta.get("feature_range") or {}),
             info=dict(meta.get("info", {})),
         )
     except FcnnError as e:

@@ -103,6 +103,12 @@ def threshold_option(command):
                              "least this (default: the most probable class).")(command)
 
 
+def nan_option(command):
+    return click.option("--nan", type=click.Choice(["error", "drop"]), default="error",
+                        help="Rows with NaN, missing or infinite values: stop with an error "
+                             "that counts them, or leave them out.")(command)
+
+
 def quiet_option(command):
     return click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on "
                         "stderr.")(command)
@@ -258,12 +264,13 @@ def galaxies(n, seed, size, noise, preview, output):
                    "(diagnostics.csv) and warn of vanishing or exploding gradients.")
 @output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
+@nan_option
 @quiet_option
 @user_errors
 def train(data, targets, features, task, binary_output, class_weight, val_path, val_frac, test_frac, arch, depth, width,
           activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
           weight_decay, schedule, patience, scale, seed, device, threads, diagnostics, output,
-          force, quiet):
+          force, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
@@ -290,7 +297,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
             test_frac=test_frac, scale=scale, task=task, seed=seed, device=device,
             threads=threads, diagnostics=diagnostics, binary_output=binary_output,
-            class_weight=class_weight)
+            class_weight=class_weight, nan=nan)
         NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
     run_dir = output or runs.default_run_dir(data)
     runs.check_run_dir(run_dir, force)
@@ -357,8 +364,9 @@ class _EpochPrinter:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file.")
 @threshold_option
+@nan_option
 @user_errors
-def evaluate(model, data, as_json, output, threshold):
+def evaluate(model, data, as_json, output, threshold, nan):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
 
     \b
@@ -368,10 +376,12 @@ def evaluate(model, data, as_json, output, threshold):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import write_text
-    from fcnn_cli.tables import read_table
+    from fcnn_cli.tables import drop_incomplete, read_table
 
     predictor = checkpoint.load(model)
     table = read_table(data)
+    if nan == "drop":
+        table = drop_incomplete(table, predictor.features + predictor.targets)
     report = {"model": str(model), "data": table.name, **predictor.evaluate(table, threshold)}
     text = json.dumps(report, indent=2) + "\n"
     if output:
@@ -393,8 +403,9 @@ def evaluate(model, data, as_json, output, threshold):
               help="Copy this input column (an ID, say) into the output; repeatable.")
 @output_option("-", "Output file (.csv or .parquet); '-' for CSV on stdout.")
 @threshold_option
+@nan_option
 @user_errors
-def predict(model, data, keep, output, threshold):
+def predict(model, data, keep, output, threshold, nan):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
     Writes one <target>_pred column per label, after any --keep columns; for classes the
@@ -408,11 +419,13 @@ def predict(model, data, keep, output, threshold):
     import pandas as pd
 
     from fcnn_cli import checkpoint
-    from fcnn_cli.tables import Table, read_table, table_format, write_table
+    from fcnn_cli.tables import Table, drop_incomplete, read_table, table_format, write_table
 
     table_format(output)
     predictor = checkpoint.load(model)
     table = read_table(data)
+    if nan == "drop":
+        table = drop_incomplete(table, predictor.features)
     keep = [c for k in keep for c in k.split(",") if c]
     missing = [c for c in keep if c not in table.frame.columns]
     if missing:

@@ -1,5 +1,6 @@
 """A trained network together with everything needed to apply it to a new table."""
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,9 @@ from fcnn_cli.preprocess import Scaler
 from fcnn_cli.tables import numeric_matrix
 
 CHUNK_ROWS = 65536  # rows per forward pass at inference: bounds memory, keeps BLAS busy
+FAR_OUTSIDE = 0.25  # beyond the training range by more than this share of it
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -20,6 +24,7 @@ class Predictor:
     x_scaler: Scaler
     task: object  # tasks.Regression or tasks.Classification
     units: dict = field(default_factory=dict)
+    feature_range: dict = field(default_factory=dict)  # training "min" and "max" per feature
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
 
     @property
@@ -36,7 +41,23 @@ class Predictor:
         if missing:
             raise FcnnError(f"{table.name}: missing feature column(s) "
                             f"{', '.join(map(repr, missing))} that the model was trained on")
-        return numeric_matrix(table, self.features)
+        x = numeric_matrix(table, self.features)
+        self._warn_if_far_outside(x, table.name)
+        return x
+
+    def _warn_if_far_outside(self, x, name):
+        """Say so when rows lie far outside the training range: predictions there extrapolate."""
+        if not self.feature_range or not len(x):
+            return
+        lo, hi = np.asarray(self.feature_range["min"]), np.asarray(self.feature_range["max"])
+        margin = FAR_OUTSIDE * (hi - lo)
+        far = (x < lo - margin) | (x > hi + margin)
+        rows = far.any(axis=1)
+        if rows.any():
+            column = self.features[int(far.sum(axis=0).argmax())]
+            log.warning("%s: %d row(s) hold values far outside the training range (most in "
+                        "column %r): their predictions are extrapolations", name,
+                        int(rows.sum()), column)
 
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
@@ -61,5 +82,7 @@ class Predictor:
         if missing:
             raise FcnnError(f"{table.name}: no label column(s) {', '.join(map(repr, missing))}: "
                             "evaluate needs the true values (predict does not)")
+        if table.frame.empty:
+            raise FcnnError(f"{table.name}: no rows to evaluate")
         out = self.outputs(self.feature_matrix(table))
         return self.task.report(self.task.truth(table), out, self.units, threshold)

@@ -28,6 +28,7 @@ CSV_META_PREFIX = b"# fcnn "
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv", ".txt"}
 BOM = b"\xef\xbb\xbf"
+MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
 @dataclass
@@ -88,25 +89,33 @@ def _read_csv(path, name):
         source = str(path)
         with open(path, "rb") as f:
             head = f.read(65536)
-    meta, skip = _csv_preamble(head, name)
+    if b"\0" in head:
+        raise FcnnError(f"{name}: not a CSV table: the file holds binary data")
+    meta, skip, delimiter = _csv_preamble(head, name)
     try:
-        arrow = pacsv.read_csv(source, read_options=pacsv.ReadOptions(skip_rows=skip))
+        arrow = pacsv.read_csv(source, read_options=pacsv.ReadOptions(skip_rows=skip),
+                               parse_options=pacsv.ParseOptions(delimiter=delimiter))
     except (pa.ArrowInvalid, UnicodeDecodeError) as e:
         raise FcnnError(f"{name}: not a readable CSV table: {_first_line(e)}") from None
     return _table_from_arrow(arrow, meta, name)
 
 
 def _csv_preamble(head, name):
-    """Parse the leading ``#`` lines: fcnn's metadata line, and how many lines to skip."""
+    """Parse the leading ``#`` lines (fcnn's metadata, how many lines to skip) and guess the
+    delimiter from the header: a comma, or else the semicolon, tab or bar it holds."""
     text = head[len(BOM):] if head.startswith(BOM) else head
-    meta, skip = {}, 0
+    meta, skip, header = {}, 0, b""
     for line in text.splitlines():
         if not line.startswith(b"#"):
+            header = line
             break
         skip += 1
         if line.startswith(CSV_META_PREFIX):
             meta = _parse_meta(line[len(CSV_META_PREFIX):], name)
-    return meta, skip
+    delimiter = ","
+    if b"," not in header:
+        delimiter = next((d for d in (";", "\t", "|") if d.encode() in header), ",")
+    return meta, skip, delimiter
 
 
 def _read_parquet(path, name):
@@ -156,7 +165,10 @@ def _check_column_names(table):
 
 
 def _first_line(exc):
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The first line of an exception's message, printable and short."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def write_table(table, path):
@@ -220,12 +232,26 @@ def select_columns(table, targets=None, features=None):
         rest = [c for c in columns if c not in targets]
         features = [c for c in rest if is_numeric(table.frame[c])]
         dropped = [c for c in rest if c not in features]
+        for c in dropped:
+            _refuse_mostly_numeric(table, c)
         if dropped:
             log.info("%s: leaving out non-numeric column(s) %s", table.name, _listing(dropped))
         if not features:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
                             f"{_listing(targets)}")
     return features, targets
+
+
+def _refuse_mostly_numeric(table, column):
+    """A column of numbers with a stray word is a typo, not a text column to leave out."""
+    series = table.frame[column].dropna()
+    if series.empty or pd.api.types.is_bool_dtype(series):
+        return
+    numbers = pd.to_numeric(series.astype(str).str.strip(), errors="coerce").notna()
+    if numbers.mean() >= MOSTLY_NUMERIC:
+        bad = _first_non_numeric(table.frame[column])
+        raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
+                        f"{bad[0] + 1} holds {bad[1]!r}")
 
 
 def _require(table, names, role):
@@ -243,6 +269,8 @@ def _listing(names, limit=12):
 
 def numeric_matrix(table, columns, dtype=np.float32):
     """The named columns as a float array; non-numeric or non-finite values are errors."""
+    if table.frame.empty:  # a header alone has no types to check
+        return np.empty((0, len(columns)), dtype)
     for c in columns:
         series = table.frame[c]
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
@@ -253,16 +281,43 @@ def numeric_matrix(table, columns, dtype=np.float32):
     finite = np.isfinite(x)
     if not finite.all():
         bad_rows = ~finite.all(axis=1)
-        col = columns[int(np.argmin(finite.all(axis=0)))]
-        row = int(np.argmax(bad_rows))
+        per_column = {c: int(n) for c, n in zip(columns, (~finite).sum(axis=0)) if n}
+        col = next(iter(per_column))
+        row = int(np.argmax(~finite[:, columns.index(col)]))
+        counts = ", ".join(f"{c!r}: {n}" for c, n in list(per_column.items())[:6])
         raise FcnnError(f"{table.name}: {int(bad_rows.sum())} row(s) hold NaN, missing or "
-                        f"infinite values, first in column {col!r} at row {row + 1}")
+                        f"infinite values ({counts}), first in column {col!r} at row "
+                        f"{row + 1}; --nan drop leaves such rows out")
     too_big = np.abs(x) > np.finfo(np.float32).max
     if too_big.any():
         col = columns[int(np.argmax(too_big.any(axis=0)))]
         raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
                         f"(|x| > 3.4e38)")
     return x.astype(dtype, copy=False)
+
+
+def drop_incomplete(table, columns):
+    """The table without rows that hold NaN, missing or infinite values in these columns."""
+    frame = table.frame
+    bad = np.zeros(len(frame), dtype=bool)
+    counts = {}
+    for c in columns:
+        series = frame[c]
+        missing = series.isna().to_numpy().copy()
+        if is_numeric(series):
+            missing |= ~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))
+        if missing.any():
+            counts[c] = int(missing.sum())
+            bad |= missing
+    if not bad.any():
+        return table
+    detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
+    log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values (%s)",
+                table.name, int(bad.sum()), detail)
+    if bad.all():
+        raise FcnnError(f"{table.name}: no rows left after leaving out those with NaN, missing "
+                        f"or infinite values ({detail})")
+    return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name)
 
 
 def _first_non_numeric(series):

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import SCALINGS, Scaler
-from fcnn_cli.tables import numeric_matrix, select_columns
+from fcnn_cli.tables import drop_incomplete, numeric_matrix, select_columns
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class TrainConfig:
     diagnostics: bool = False  # per-layer gradient norms and activation moments, every epoch
     binary_output: str = "softmax"  # two classes: two softmax nodes, or one sigmoid node
     class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
+    nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
 
     def __post_init__(self):
         checks = [
@@ -65,6 +66,7 @@ class TrainConfig:
             (self.binary_output in ("softmax", "sigmoid"),
              f"unknown binary output {self.binary_output!r}"),
             (self.class_weight in ("none", "balanced"), f"unknown class weight {self.class_weight!r}"),
+            (self.nan in ("error", "drop"), f"unknown NaN policy {self.nan!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -133,7 +135,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     from fcnn_cli.predictor import Predictor
 
     config = config or TrainConfig()
+    if len(table.frame) < 2:
+        raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
     features, targets = select_columns(table, targets, features)
+    if config.nan == "drop":
+        table = drop_incomplete(table, features + targets)
+        if val_table is not None:
+            val_table = drop_incomplete(val_table, features + targets)
     kind = tasks.infer(table, targets, config.task)
     x_all = numeric_matrix(table, features)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
@@ -167,7 +175,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     torch.manual_seed(config.seed)
     model = MLP(NetConfig(n_in=len(features), n_out=task.n_outputs, **(net or {}))).to(device)
     units = {k: v for k, v in table.units.items() if k in features + targets}
-    predictor = Predictor(model, features, x_scaler, task, units)
+    train_x = splits["train"][0]
+    predictor = Predictor(model, features, x_scaler, task, units,
+                          feature_range={"min": train_x.min(axis=0).tolist(),
+                                         "max": train_x.max(axis=0).tolist()})
 
     xt, yt = (torch.from_numpy(a).to(device) for a in
               (x_scaler.transform(splits["train"][0]), splits["train"][1]))
