@@ -42,6 +42,9 @@ def user_errors(command):
             return command(*args, **kwargs)
         except FcnnError as e:
             raise click.ClickException(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing saved", err=True)
+            sys.exit(130)
         except BrokenPipeError:
             # A downstream `head` closed the pipe: not an error. Point stdout at devnull so
             # Python's own flush at exit does not complain again.
@@ -213,7 +216,7 @@ def galaxies(n, seed, size, noise, preview, output):
 
 
 @cli.command()
-@click.argument("data")
+@click.argument("data", required=False)
 @click.option("-t", "--target", "targets", multiple=True,
               help="A label column; repeat for several. Default: the labels recorded in the file.")
 @click.option("--features", callback=_csv_list, metavar="A,B,…",
@@ -264,17 +267,20 @@ def galaxies(n, seed, size, noise, preview, output):
                    "(diagnostics.csv) and warn of vanishing or exploding gradients.")
 @output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
+@click.option("--resume", metavar="RUN_DIR",
+              help="Continue an interrupted run with its saved data path and options.")
 @nan_option
 @quiet_option
 @user_errors
 def train(data, targets, features, task, binary_output, class_weight, val_path, val_frac, test_frac, arch, depth, width,
           activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
           weight_decay, schedule, patience, scale, seed, device, threads, diagnostics, output,
-          force, nan, quiet):
+          force, resume, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
-    history.csv and config.json.
+    history.csv and config.json. Ctrl-C or SIGTERM stops after the last complete epoch, saves
+    the best model so far and the state to continue with --resume RUN_DIR.
 
     \b
     Examples:
@@ -282,6 +288,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
       fcnn train quakes.csv --arch resnet --depth 20 --epochs 100 -o runs/deep
       fcnn train table.parquet -t energy --features e1,e2,e3 --scale max
       fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
+      fcnn train --resume runs/quakes
     """
     from fcnn_cli import runs
     from fcnn_cli import train as training
@@ -289,26 +296,47 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
     from fcnn_cli.tables import read_table
 
     _setup_logging(quiet)
-    net = dict(depth=depth, width=width, activation=activation, arch=arch,
-               batchnorm=batchnorm, init=init, dropout=dropout)
-    with usage_errors():
-        config = training.TrainConfig(
-            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
-            weight_decay=weight_decay, schedule=schedule, patience=patience, val_frac=val_frac,
-            test_frac=test_frac, scale=scale, task=task, seed=seed, device=device,
-            threads=threads, diagnostics=diagnostics, binary_output=binary_output,
-            class_weight=class_weight, nan=nan)
-        NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
-    run_dir = output or runs.default_run_dir(data)
-    runs.check_run_dir(run_dir, force)
+    state = None
+    if resume:
+        if data:
+            raise click.UsageError("give DATA or --resume RUN_DIR, not both")
+        options, state = runs.load_resume(resume)
+        data, val_path = options["data"], options["val_data"]
+        targets, features = options["targets"], options["features"]
+        net = {k: v for k, v in options["net"].items() if k not in ("n_in", "n_out")}
+        with usage_errors():
+            config = training.TrainConfig(**options["train"])
+        output, force, epochs = resume, True, config.epochs
+    else:
+        if not data:
+            raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
+        net = dict(depth=depth, width=width, activation=activation, arch=arch,
+                   batchnorm=batchnorm, init=init, dropout=dropout)
+        with usage_errors():
+            config = training.TrainConfig(
+                epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                momentum=momentum, weight_decay=weight_decay, schedule=schedule,
+                patience=patience, val_frac=val_frac, test_frac=test_frac, scale=scale,
+                task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
+                binary_output=binary_output, class_weight=class_weight, nan=nan)
+            NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
+        if output:
+            runs.check_run_dir(output, force)
     table = read_table(data)
     val_table = read_table(val_path) if val_path else None
 
     console = _console()
-    with _EpochPrinter(console, epochs, quiet) as printer:
-        result = training.fit(table, config, net, targets=targets or None, features=features,
-                              val_table=val_table, on_epoch=printer)
-    runs.save_run(result, run_dir, table.name, val_table.name if val_table else None)
+    with _interruptible() as signal_exit, runs.claim(output, data, force) as run_dir:
+        with _EpochPrinter(console, epochs, quiet) as printer:
+            result = training.fit(table, config, net, targets=targets or None,
+                                  features=features, val_table=val_table, on_epoch=printer,
+                                  resume=state)
+        runs.save_run(result, run_dir, _where(data), _where(val_path) if val_path else None)
+    if result.interrupted:
+        console.print(f"{result.stopped}: saved the best model so far and the state to resume "
+                      f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
+                      highlight=False, soft_wrap=True)
+        sys.exit(signal_exit.code)
     if not quiet:
         from fcnn_cli.report import diagnostics_table, tables
 
@@ -319,6 +347,36 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             console.print(t)
         console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
                       f"{result.predictor.info['best_epoch']}; {result.stopped})")
+
+
+def _where(path):
+    """A data path as a run records it: absolute, so that --resume works from anywhere."""
+    import os
+
+    return "<stdin>" if path == "-" else os.path.abspath(path)
+
+
+class _SignalExit:
+    code = 130  # the shell's code for Ctrl-C; 143 after SIGTERM
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """Turn SIGTERM (a batch system's stop) into the KeyboardInterrupt that Ctrl-C raises, so
+    that training ends the same tidy way for both."""
+    import signal
+
+    holder = _SignalExit()
+
+    def on_term(signum, frame):
+        holder.code = 143
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield holder
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _EpochPrinter:

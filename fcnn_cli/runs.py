@@ -1,8 +1,11 @@
 """The run directory that ``fcnn train`` writes: model, metrics, history and configuration."""
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,6 +35,49 @@ def check_run_dir(path, force=False):
         raise FcnnError(f"{path}: already holds a run; choose another -o DIR or add --force")
 
 
+STATE_FILE = "state.pt"
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def claim(path=None, data_path=None, force=False):
+    """Create (or, with ``force``, reuse) a run directory and hold its lock while training.
+
+    Without ``path`` the directory is ``runs/<data name>`` or the next free numbered one. A
+    second process that trains into a locked directory is refused. If training fails in a
+    directory made here, the directory is removed again: nothing half-made is left behind.
+    """
+    if path is None:
+        while True:
+            path = default_run_dir(data_path)
+            try:
+                path.mkdir(parents=True)
+                created = True
+                break
+            except FileExistsError:
+                continue  # another process took that name first
+    else:
+        path = Path(path)
+        check_run_dir(path, force)
+        created = not path.exists()
+        path.mkdir(parents=True, exist_ok=True)
+    lock = open(path / LOCK_FILE, "a")  # "a": never truncates what a holder has open
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise FcnnError(f"{path}: another fcnn process is training into this run "
+                        "directory") from None
+    try:
+        yield path
+    except BaseException:
+        if created and {p.name for p in path.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        lock.close()
+
+
 def save_run(result, run_dir, data_name, val_name=None):
     """Write the run's files, each one atomically; returns the directory."""
     run_dir = Path(run_dir)
@@ -55,7 +101,39 @@ def save_run(result, run_dir, data_name, val_name=None):
         "versions": checkpoint.versions(),
     }
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    state = run_dir / STATE_FILE
+    if result.interrupted:
+        import torch
+
+        from fcnn_cli.fileio import atomic_path
+
+        with atomic_path(state) as tmp:
+            torch.save(result.resume_state, tmp)
+    elif state.exists():
+        state.unlink()  # the run is complete: nothing left to resume
     return run_dir
+
+
+def load_resume(run_dir):
+    """The saved options and training state of an interrupted run."""
+    import torch
+
+    run_dir = Path(run_dir)
+    state, config = run_dir / STATE_FILE, run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise FcnnError(f"{run_dir}: no such run directory")
+    if not state.exists():
+        raise FcnnError(f"{run_dir}: nothing to resume (no {STATE_FILE}: the run finished, "
+                        "or was never interrupted)")
+    try:
+        options = json.loads(config.read_text())
+        resume = torch.load(state, map_location="cpu", weights_only=True)
+    except Exception as e:  # a damaged or hostile file: report it, never run it
+        raise FcnnError(f"{run_dir}: cannot read the saved run: {str(e).splitlines()[0]}") \
+            from None
+    if options.get("data") in (None, "<stdin>"):
+        raise FcnnError(f"{run_dir}: the run read its data from stdin; it cannot be resumed")
+    return options, resume
 
 
 def _csv(rows):

@@ -83,6 +83,11 @@ class TrainResult:
     stopped: str = "completed"  # or why training ended early
     diagnostics: list = field(default_factory=list)  # rows from diagnostics.Probe
     warnings: list = field(default_factory=list)  # what the diagnostics found worrying
+    resume_state: dict | None = None  # set when interrupted: what `fit(resume=…)` continues
+
+    @property
+    def interrupted(self):
+        return self.resume_state is not None
 
 
 def resolve_device(name):
@@ -123,10 +128,13 @@ def split_indices(n, val_frac, test_frac, seed, strata=None):
 
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
-        on_epoch=None):
+        on_epoch=None, resume=None):
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes.
 
     ``val_table`` replaces the validation split. ``on_epoch`` is called with each history row.
+    A KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM into one) ends training after
+    the last complete epoch: the result holds the best weights so far and ``resume_state``,
+    which ``resume=`` takes to continue exactly where the run stopped.
     """
     import torch
 
@@ -194,60 +202,98 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         from fcnn_cli.diagnostics import Probe
 
         probe = Probe(model, xt[:DIAGNOSTIC_ROWS], yt[:DIAGNOSTIC_ROWS], task.loss)
-    diagnostics = probe.measure(0) if probe else []
+    digest = _digest(x_all, encoded, splits["val"][0], splits["val"][1])
 
-    history, best_loss, best_state, best_epoch, since_best = [], math.inf, None, 0, 0
-    stopped = "completed"
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        model.train()
-        total = torch.zeros((), device=device)
-        perm = torch.randperm(len(xt), generator=generator).to(device)
-        for step, i in enumerate(range(0, len(xt), config.batch_size)):
-            idx = perm[i:i + config.batch_size]
-            if len(idx) < 2 and model.config.batchnorm:
-                continue  # batch norm cannot normalise a batch of one
-            loss = task.loss(model(xt[idx]), yt[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if config.schedule == "cosine":
-                scheduler.step()
-            total += loss.detach() * len(idx)
-            # Looking costs a device sync, so only now and then: enough to stop a diverged
-            # run within a fraction of an epoch.
-            if step % 64 == 63 and not torch.isfinite(total):
+    def snapshot():
+        return {"digest": digest, "epoch": epoch, "best_loss": best_loss,
+                "best_epoch": best_epoch, "since_best": since_best,
+                "history": copy.deepcopy(history), "diagnostics": copy.deepcopy(diagnostics),
+                "best_state": copy.deepcopy(best_state),
+                "model": copy.deepcopy(model.state_dict()),
+                "optimizer": copy.deepcopy(optimizer.state_dict()),
+                "scheduler": copy.deepcopy(scheduler.state_dict()) if scheduler else None,
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}
+
+    if resume is None:
+        epoch, best_loss, best_epoch, since_best, best_state = 0, math.inf, 0, 0, None
+        history, diagnostics = [], probe.measure(0) if probe else []
+    else:
+        if resume.get("digest") != digest:
+            raise FcnnError(f"{table.name}: not the data this run started with (its rows, "
+                            "columns or options differ); cannot resume")
+        epoch, best_loss, best_epoch, since_best = (resume[k] for k in (
+            "epoch", "best_loss", "best_epoch", "since_best"))
+        history, diagnostics, best_state = resume["history"], resume["diagnostics"], \
+            resume["best_state"]
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler:
+            scheduler.load_state_dict(resume["scheduler"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        log.info("resuming after epoch %d of %d", epoch, config.epochs)
+    last_complete = snapshot()
+    stopped, resume_state = "completed", None
+    try:
+        for epoch in range(epoch + 1, config.epochs + 1):
+            start = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            model.train()
+            total = torch.zeros((), device=device)
+            perm = torch.randperm(len(xt), generator=generator).to(device)
+            for step, i in enumerate(range(0, len(xt), config.batch_size)):
+                idx = perm[i:i + config.batch_size]
+                if len(idx) < 2 and model.config.batchnorm:
+                    continue  # batch norm cannot normalise a batch of one
+                loss = task.loss(model(xt[idx]), yt[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if config.schedule == "cosine":
+                    scheduler.step()
+                total += loss.detach() * len(idx)
+                # Looking costs a device sync, so only now and then: enough to stop a diverged
+                # run within a fraction of an epoch.
+                if step % 64 == 63 and not torch.isfinite(total):
+                    break
+            train_loss = total.item() / len(xt)
+            model.eval()
+            with torch.inference_mode():
+                out = model(xv)
+                val_loss = task.loss(out, yv).item()
+            if config.schedule == "plateau":
+                scheduler.step(val_loss)
+            report = task.report(splits["val"][2], out.float().cpu().numpy(), units)
+            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+                   **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
+            history.append(row)
+            if probe:
+                diagnostics += probe.measure(epoch)
+            if on_epoch:
+                on_epoch(row)
+            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+                bad = train_loss if not math.isfinite(train_loss) else val_loss
+                stopped = (f"the loss became {bad} in epoch {epoch}: try a lower --lr, "
+                           "--arch batchnorm or --arch selu")
+                log.warning("training stopped: %s; keeping the best weights so far", stopped)
                 break
-        train_loss = total.item() / len(xt)
-        model.eval()
-        with torch.inference_mode():
-            out = model(xv)
-            val_loss = task.loss(out, yv).item()
-        if config.schedule == "plateau":
-            scheduler.step(val_loss)
-        report = task.report(splits["val"][2], out.float().cpu().numpy(), units)
-        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-               **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
-        history.append(row)
-        if probe:
-            diagnostics += probe.measure(epoch)
-        if on_epoch:
-            on_epoch(row)
-        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-            stopped = (f"the loss became {train_loss if not math.isfinite(train_loss) else val_loss}"
-                       f" in epoch {epoch}: try a lower --lr, --arch batchnorm or --arch selu")
-            log.warning("training stopped: %s; keeping the best weights so far", stopped)
-            break
-        if val_loss < best_loss:
-            best_loss, best_epoch, since_best = val_loss, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            since_best += 1
-            if config.patience and since_best >= config.patience:
-                stopped = f"early stop after epoch {epoch}: no better validation loss in " \
-                          f"{config.patience} epochs"
-                break
+            if val_loss < best_loss:
+                best_loss, best_epoch, since_best = val_loss, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+                if config.patience and since_best >= config.patience:
+                    stopped = f"early stop after epoch {epoch}: no better validation loss in " \
+                              f"{config.patience} epochs"
+                    break
+            last_complete = snapshot()
+    except KeyboardInterrupt:
+        resume_state = last_complete
+        stopped = f"interrupted after epoch {resume_state['epoch']}"
+        history, diagnostics = resume_state["history"], resume_state["diagnostics"]
+        best_state, best_epoch = resume_state["best_state"], resume_state["best_epoch"]
+        if best_state is None:
+            raise
     if best_state is None:
         raise FcnnError(f"training diverged at once ({stopped}); nothing worth keeping")
     model.load_state_dict(best_state)
@@ -265,7 +311,18 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         found = warnings(diagnostics)
         for message in found:
             log.warning("%s", message)
-    return TrainResult(predictor, config, history, results, sizes, stopped, diagnostics, found)
+    return TrainResult(predictor, config, history, results, sizes, stopped, diagnostics, found,
+                       resume_state)
+
+
+def _digest(*arrays):
+    """A fingerprint of the training data, so a run resumes only on the data it began with."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
 
 
 def _optimizer(model, config):
