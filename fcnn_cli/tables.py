@@ -74,6 +74,8 @@ def read_table(path):
         table = _read_parquet(path, name) if fmt == "parquet" else _read_csv(path, name)
     except OSError as e:
         raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise FcnnError(f"{name}: not a table of UTF-8 text") from None
     _check_column_names(table)
     return table
 

@@ -1,0 +1,102 @@
+"""Random tables and random option values: every case works or fails with a clear message."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fcnn_cli.cli import cli
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import read_table
+
+FUZZ = settings(max_examples=60, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                       HealthCheck.too_slow])
+
+cell = st.one_of(st.integers(-10**6, 10**6).map(str), st.floats(allow_nan=True).map(repr),
+                 st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=6),
+                 st.sampled_from(["", "nan", "inf", "-inf", "1e300", '"1.5"', "x", "NA"]))
+rows = st.lists(st.lists(cell, min_size=1, max_size=5), min_size=0, max_size=8)
+separators = st.sampled_from([",", ";", "\t", "|"])
+endings = st.sampled_from(["\n", "\r\n"])
+
+
+def clean_exit(result):
+    """Success, or a handled exit: never an unexpected exception, never a traceback."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), \
+        repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 1, 2)
+
+
+@FUZZ
+@given(header=st.lists(st.sampled_from(["a", "b", "x", "y", "é", "tp1", "", " "]), min_size=1,
+                       max_size=5), body=rows, sep=separators, end=endings,
+       bom=st.booleans())
+def test_random_csv_text(tmp_path_factory, header, body, sep, end, bom):
+    text = end.join([sep.join(header)] + [sep.join(r) for r in body]) + end
+    path = tmp_path_factory.mktemp("fuzz") / "t.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    try:
+        read_table(path)
+    except FcnnError as e:
+        assert "t.csv" in str(e) and "\n" not in str(e)
+
+
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("fuzz") / "t.csv"
+    path.write_bytes(data)
+    try:
+        read_table(path)
+    except FcnnError as e:
+        assert "t.csv" in str(e)
+
+
+@FUZZ
+@given(header=st.lists(st.sampled_from(["a", "b", "y"]), min_size=1, max_size=4), body=rows)
+def test_random_tables_through_train(runner, tmp_path_factory, header, body):
+    text = "\n".join([",".join(header)] + [",".join(r) for r in body]) + "\n"
+    path = tmp_path_factory.mktemp("fuzz") / "t.csv"
+    path.write_text(text)
+    clean_exit(runner.invoke(cli, ["train", str(path), "-t", "y", "--epochs", "1", "-q",
+                                   "-o", str(path.parent / "run")]))
+
+
+number = st.one_of(st.integers(-3, 1200).map(str),
+                   st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                   st.sampled_from(["", "abc", "1e400", "-0"]))
+
+
+@FUZZ
+@given(depth=number, width=st.integers(-2, 64).map(str), epochs=st.integers(-2, 2).map(str),
+       lr=number, batch=number, val=number, dropout=number, decay=number, patience=number,
+       scale=st.sampled_from(["standard", "max", "minmax", "none", "log"]))
+def test_random_train_options(runner, quakes_csv, tmp_path_factory, depth, width, epochs, lr,
+                              batch, val, dropout, decay, patience, scale):
+    out = tmp_path_factory.mktemp("fuzz") / "run"
+    clean_exit(runner.invoke(cli, [
+        "train", str(quakes_csv), "--depth", depth, "--width", width, "--epochs", epochs,
+        "--lr", lr, "--batch-size", batch, "--val-frac", val, "--dropout", dropout,
+        "--weight-decay", decay, "--patience", patience, "--scale", scale, "-q", "-o",
+        str(out)]))
+
+
+@FUZZ
+@given(threshold=number, keep=st.sampled_from(["x", "nope", "", "x,y,x"]),
+       output=st.sampled_from(["-", "p.csv", "p.parquet", "p.json", "p"]))
+def test_random_predict_options(runner, model_path, quakes_csv, tmp_path_factory, threshold,
+                                keep, output):
+    out = output if output == "-" else str(tmp_path_factory.mktemp("fuzz") / output)
+    clean_exit(runner.invoke(cli, ["predict", str(model_path), str(quakes_csv), "--threshold",
+                                   threshold, "--keep", keep, "-o", out]))
+
+
+@pytest.mark.parametrize("args", [["simulate", "earthquakes", "-n", "-5"],
+                                  ["simulate", "galaxies", "--size", "3"],
+                                  ["simulate", "earthquakes", "--station", "1;2"],
+                                  ["simulate", "earthquakes", "-o", "out.xlsx"]])
+def test_bad_simulate_options(runner, args):
+    result = runner.invoke(cli, args)
+    clean_exit(result)
+    assert result.exit_code in (1, 2) and "Error" in result.output
