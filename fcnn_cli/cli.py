@@ -434,13 +434,14 @@ def evaluate(model, data, as_json, output, threshold, nan):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import write_text
-    from fcnn_cli.tables import drop_incomplete, read_table
+    from fcnn_cli.tables import drop_incomplete, iter_tables
 
     predictor = checkpoint.load(model)
-    table = read_table(data)
+    chunks = iter_tables(data)
     if nan == "drop":
-        table = drop_incomplete(table, predictor.features + predictor.targets)
-    report = {"model": str(model), "data": table.name, **predictor.evaluate(table, threshold)}
+        chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
+    report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
+              **predictor.evaluate_chunks(chunks, threshold)}
     text = json.dumps(report, indent=2) + "\n"
     if output:
         write_text(output, text)
@@ -450,7 +451,7 @@ def evaluate(model, data, as_json, output, threshold, nan):
         from fcnn_cli.report import tables
 
         console = _console(stderr=False)
-        for t in tables(report, title=table.name):
+        for t in tables(report, title=report["data"]):
             console.print(t)
 
 
@@ -477,20 +478,20 @@ def predict(model, data, keep, output, threshold, nan):
     import pandas as pd
 
     from fcnn_cli import checkpoint
-    from fcnn_cli.tables import Table, drop_incomplete, read_table, table_format, write_table
+    from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
 
-    table_format(output)
-    predictor = checkpoint.load(model)
-    table = read_table(data)
-    if nan == "drop":
-        table = drop_incomplete(table, predictor.features)
     keep = [c for k in keep for c in k.split(",") if c]
-    missing = [c for c in keep if c not in table.frame.columns]
-    if missing:
-        raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} to --keep")
-    predictions = predictor.predict(table, threshold)
-    frame = pd.concat([table.frame[keep], predictions], axis=1)
-    write_table(Table(frame, name=output), output)
+    predictor = checkpoint.load(model)
+    chunks = iter_tables(data)
+    if nan == "drop":
+        chunks = (drop_incomplete(t, predictor.features) for t in chunks)
+    with TableWriter(output) as writer:
+        for table, predictions in predictor.predict_chunks(chunks, threshold):
+            missing = [c for c in keep if c not in table.frame.columns]
+            if missing:
+                raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "
+                                "to --keep")
+            writer.write(pd.concat([table.frame[keep], predictions], axis=1))
 
 
 def main():

@@ -41,23 +41,16 @@ class Predictor:
         if missing:
             raise FcnnError(f"{table.name}: missing feature column(s) "
                             f"{', '.join(map(repr, missing))} that the model was trained on")
-        x = numeric_matrix(table, self.features)
-        self._warn_if_far_outside(x, table.name)
-        return x
+        return numeric_matrix(table, self.features)
 
-    def _warn_if_far_outside(self, x, name):
-        """Say so when rows lie far outside the training range: predictions there extrapolate."""
+    def far_outside(self, x):
+        """Per feature, how many values lie far outside the training range."""
         if not self.feature_range or not len(x):
-            return
+            return np.zeros(len(self.features), dtype=np.int64), 0
         lo, hi = np.asarray(self.feature_range["min"]), np.asarray(self.feature_range["max"])
         margin = FAR_OUTSIDE * (hi - lo)
         far = (x < lo - margin) | (x > hi + margin)
-        rows = far.any(axis=1)
-        if rows.any():
-            column = self.features[int(far.sum(axis=0).argmax())]
-            log.warning("%s: %d row(s) hold values far outside the training range (most in "
-                        "column %r): their predictions are extrapolations", name,
-                        int(rows.sum()), column)
+        return far.sum(axis=0), int(far.any(axis=1).sum())
 
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
@@ -70,19 +63,43 @@ class Predictor:
                 out.append(self.net(chunk).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
 
+    def predict_chunks(self, tables, threshold=None):
+        """Predictions for each table of a stream (``tables.iter_tables``), one frame each;
+        rows far outside the training range are counted over the whole stream."""
+        per_feature, rows, name = np.zeros(len(self.features), dtype=np.int64), 0, None
+        for table in tables:
+            x = self.feature_matrix(table)
+            counts, far = self.far_outside(x)
+            per_feature, rows, name = per_feature + counts, rows + far, table.name
+            frame = self.task.frame(self.outputs(x), threshold)
+            frame.index = table.frame.index
+            yield table, frame
+        if rows:
+            log.warning("%s: %d row(s) hold values far outside the training range (most in "
+                        "column %r): their predictions are extrapolations", name, rows,
+                        self.features[int(per_feature.argmax())])
+
     def predict(self, table, threshold=None):
         """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
-        frame = self.task.frame(self.outputs(self.feature_matrix(table)), threshold)
-        frame.index = table.frame.index
-        return frame
+        return next(frame for _, frame in self.predict_chunks([table], threshold))
+
+    def evaluate_chunks(self, tables, threshold=None):
+        """The metric report of this model on a stream of labelled tables."""
+        truths, outputs, name = [], [], "<table>"
+        for table in tables:
+            missing = [t for t in self.targets if t not in table.frame.columns]
+            if missing:
+                raise FcnnError(f"{table.name}: no label column(s) "
+                                f"{', '.join(map(repr, missing))}: evaluate needs the true "
+                                "values (predict does not)")
+            x = self.feature_matrix(table)
+            truths.append(self.task.truth(table))
+            outputs.append(self.outputs(x))
+            name = table.name
+        if not sum(map(len, truths)):
+            raise FcnnError(f"{name}: no rows to evaluate")
+        return self.task.report(np.concatenate(truths), np.concatenate(outputs), self.units,
+                                threshold)
 
     def evaluate(self, table, threshold=None):
-        """The metric report of this model on a labelled table."""
-        missing = [t for t in self.targets if t not in table.frame.columns]
-        if missing:
-            raise FcnnError(f"{table.name}: no label column(s) {', '.join(map(repr, missing))}: "
-                            "evaluate needs the true values (predict does not)")
-        if table.frame.empty:
-            raise FcnnError(f"{table.name}: no rows to evaluate")
-        out = self.outputs(self.feature_matrix(table))
-        return self.task.report(self.task.truth(table), out, self.units, threshold)
+        return self.evaluate_chunks([table], threshold)

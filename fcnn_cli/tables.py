@@ -8,6 +8,7 @@ fcnn records which columns are labels (and their units) inside the files it writ
   such a file with their comment option, e.g. ``pandas.read_csv(path, comment="#")``.
 """
 
+import contextlib
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ CSV_META_PREFIX = b"# fcnn "
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv", ".txt"}
 BOM = b"\xef\xbb\xbf"
+CHUNK_ROWS = 262_144  # rows per chunk when streaming: large enough for speed, small for memory
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
@@ -37,6 +39,11 @@ class Table:
     targets: list[str] = field(default_factory=list)  # label columns recorded in the file
     units: dict[str, str] = field(default_factory=dict)
     name: str = "<table>"  # how messages refer to it: the file name, or "<stdin>"
+    first_row: int = 0  # data rows before this one in its file: a chunk's messages count from it
+
+    def row(self, i):
+        """The 1-based data row of the file that position ``i`` of this table holds."""
+        return self.first_row + i + 1
 
     def metadata(self):
         meta = {}
@@ -61,45 +68,150 @@ def table_format(path):
 
 
 def read_table(path):
-    """Read a CSV or Parquet file (``-`` reads CSV from stdin) into a :class:`Table`."""
-    name = "<stdin>" if str(path) == "-" else str(path)
-    if name != "<stdin>":
-        p = Path(path)
-        if not p.exists():
-            raise FcnnError(f"{name}: no such file")
-        if p.is_dir():
-            raise FcnnError(f"{name}: is a directory, not a table")
-    fmt = table_format(path)
-    try:
-        table = _read_parquet(path, name) if fmt == "parquet" else _read_csv(path, name)
-    except OSError as e:
-        raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise FcnnError(f"{name}: not a table of UTF-8 text") from None
+    """Read a CSV or Parquet file (``-`` reads CSV from stdin) into a :class:`Table`.
+
+    Unlike :func:`iter_tables` this infers CSV column types from the whole file, so that a
+    stray word deep in a numeric column is reported by column name and row.
+    """
+    import pyarrow.csv as pacsv
+
+    name, fmt = _source(path)
+    with _reading(name):
+        if fmt == "parquet":
+            file, meta = _parquet_file(path, name)
+            arrow = file.read()
+        else:
+            stream, meta, read, parse = _csv_source(path, name)
+            with stream:
+                arrow = pacsv.read_csv(stream, read_options=read, parse_options=parse)
+        table = _table_from_arrow(arrow, meta, name)
     _check_column_names(table)
     return table
 
 
-def _read_csv(path, name):
+def iter_tables(path, rows=CHUNK_ROWS):
+    """Read a table in chunks of about ``rows`` rows, each a :class:`Table` that knows its
+    first row, so that a file of any length streams through bounded memory. CSV column types
+    are inferred from the first chunk."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if name == "<stdin>":
-        source = io.BytesIO(sys.stdin.buffer.read())
-        head = source.getvalue()[:65536]
-    else:
-        source = str(path)
-        with open(path, "rb") as f:
-            head = f.read(65536)
+    name, fmt = _source(path)
+    first = 0
+    with _reading(name, lambda: first):
+        if fmt == "parquet":
+            file, meta = _parquet_file(path, name)
+            batches, schema = file.iter_batches(batch_size=rows), file.schema_arrow
+        else:
+            stream, meta, read, parse = _csv_source(path, name)
+            read.block_size = rows * 96  # about `rows` rows of eight numbers
+            batches = pacsv.open_csv(stream, read_options=read, parse_options=parse)
+            schema = batches.schema
+        for batch in batches:
+            table = _table_from_arrow(pa.Table.from_batches([batch]), meta, name)
+            table.first_row = first
+            _check_column_names(table)
+            first += len(table.frame)
+            yield table
+        if not first:  # a header alone: still a table, with columns and no rows
+            table = _table_from_arrow(schema.empty_table(), meta, name)
+            _check_column_names(table)
+            yield table
+
+
+def _source(path):
+    """The name messages use for ``path``, and its format; a missing path is an error."""
+    name = "<stdin>" if str(path) == "-" else str(path)
+    if name != "<stdin>":
+        if not Path(path).exists():
+            raise FcnnError(f"{name}: no such file")
+        if Path(path).is_dir():
+            raise FcnnError(f"{name}: is a directory, not a table")
+    return name, table_format(path)
+
+
+@contextlib.contextmanager
+def _reading(name, rows_read=lambda: 0):
+    """Turn the reader's failures into one-line errors that name the file."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowInvalid, ValueError) as e:
+        where = f" (after row {rows_read()})" if rows_read() else ""
+        raise FcnnError(f"{name}: not a readable table{where}: {_first_line(e)}") from None
+    except OSError as e:
+        raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise FcnnError(f"{name}: not a table of UTF-8 text") from None
+
+
+def _parquet_file(path, name):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, ValueError) as e:
+        raise FcnnError(f"{name}: not a readable Parquet file: {_first_line(e)}") from None
+    raw = (file.schema_arrow.metadata or {}).get(META_KEY.encode())
+    return file, _parse_meta(raw, name) if raw else {}
+
+
+def _csv_source(path, name):
+    """An open binary stream and the options to parse it: fcnn's metadata line and other
+    leading ``#`` lines skipped, the delimiter guessed from the header."""
+    import pyarrow.csv as pacsv
+
+    stream = sys.stdin.buffer if name == "<stdin>" else open(path, "rb", buffering=1 << 20)
+    if not hasattr(stream, "peek"):  # a stand-in stdin (tests, embedding): buffer it
+        stream = io.BufferedReader(io.BytesIO(stream.read()))
+    head = stream.peek(65536)[:65536]
     if b"\0" in head:
         raise FcnnError(f"{name}: not a CSV table: the file holds binary data")
     meta, skip, delimiter = _csv_preamble(head, name)
-    try:
-        arrow = pacsv.read_csv(source, read_options=pacsv.ReadOptions(skip_rows=skip),
-                               parse_options=pacsv.ParseOptions(delimiter=delimiter))
-    except (pa.ArrowInvalid, UnicodeDecodeError) as e:
-        raise FcnnError(f"{name}: not a readable CSV table: {_first_line(e)}") from None
-    return _table_from_arrow(arrow, meta, name)
+    return (stream, meta, pacsv.ReadOptions(skip_rows=skip),
+            pacsv.ParseOptions(delimiter=delimiter))
+
+
+class TableWriter:
+    """Writes a table chunk by chunk — CSV or Parquet by suffix, ``-`` for CSV on stdout —
+    into a temporary file that replaces ``path`` only when all of it is written."""
+
+    def __init__(self, path):
+        self.path, self.format = str(path), table_format(path)
+        self.rows, self._header_done, self._parquet = 0, False, None
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        if self.path == "-":
+            self._stream = sys.stdout.buffer
+        else:
+            tmp = self._stack.enter_context(atomic_path(self.path))
+            self._stream = self._stack.enter_context(open(tmp, "wb"))
+        return self
+
+    def write(self, frame):
+        if self.format == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            arrow = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self._stream, arrow.schema)
+            self._parquet.write_table(arrow.cast(self._parquet.schema))
+        else:
+            self._stream.write(frame.to_csv(index=False, header=not self._header_done,
+                                            lineterminator="\n").encode())
+            self._header_done = True
+        self.rows += len(frame)
+
+    def __exit__(self, kind, value, tb):
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.path == "-":
+            sys.stdout.flush()
+        return self._stack.__exit__(kind, value, tb)
 
 
 def _csv_preamble(head, name):
@@ -118,19 +230,6 @@ def _csv_preamble(head, name):
     if b"," not in header:
         delimiter = next((d for d in (";", "\t", "|") if d.encode() in header), ",")
     return meta, skip, delimiter
-
-
-def _read_parquet(path, name):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        arrow = pq.read_table(path)
-    except (pa.ArrowException, ValueError) as e:
-        raise FcnnError(f"{name}: not a readable Parquet file: {_first_line(e)}") from None
-    raw = (arrow.schema.metadata or {}).get(META_KEY.encode())
-    meta = _parse_meta(raw, name) if raw else {}
-    return _table_from_arrow(arrow, meta, name)
 
 
 def _table_from_arrow(arrow, meta, name):
@@ -253,7 +352,7 @@ def _refuse_mostly_numeric(table, column):
     if numbers.mean() >= MOSTLY_NUMERIC:
         bad = _first_non_numeric(table.frame[column])
         raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
-                        f"{bad[0] + 1} holds {bad[1]!r}")
+                        f"{table.row(bad[0])} holds {bad[1]!r}")
 
 
 def _require(table, names, role):
@@ -277,7 +376,7 @@ def numeric_matrix(table, columns, dtype=np.float32):
         series = table.frame[c]
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
             bad = _first_non_numeric(series)
-            where = f" (row {bad[0] + 1}: {bad[1]!r})" if bad else ""
+            where = f" (row {table.row(bad[0])}: {bad[1]!r})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
     x = table.frame[columns].to_numpy(dtype=np.float64)
     finite = np.isfinite(x)
@@ -289,7 +388,7 @@ def numeric_matrix(table, columns, dtype=np.float32):
         counts = ", ".join(f"{c!r}: {n}" for c, n in list(per_column.items())[:6])
         raise FcnnError(f"{table.name}: {int(bad_rows.sum())} row(s) hold NaN, missing or "
                         f"infinite values ({counts}), first in column {col!r} at row "
-                        f"{row + 1}; --nan drop leaves such rows out")
+                        f"{table.row(row)}; --nan drop leaves such rows out")
     too_big = np.abs(x) > np.finfo(np.float32).max
     if too_big.any():
         col = columns[int(np.argmax(too_big.any(axis=0)))]
@@ -319,7 +418,8 @@ def drop_incomplete(table, columns):
     if bad.all():
         raise FcnnError(f"{table.name}: no rows left after leaving out those with NaN, missing "
                         f"or infinite values ({detail})")
-    return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name)
+    return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
+                 table.first_row)
 
 
 def _first_non_numeric(series):

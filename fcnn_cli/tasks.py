@@ -136,7 +136,7 @@ class Classification:
         if unseen:
             row = int(np.argmax(~np.isin(labels, self.classes)))
             raise FcnnError(f"{table.name}: column {self.target!r} holds class {unseen[0]!r} "
-                            f"(row {row + 1}) never seen in training; the model knows "
+                            f"(row {table.row(row)}) never seen in training; the model knows "
                             f"{', '.join(map(repr, self.classes))}")
         return np.array([index[v] for v in labels], dtype=np.int64)
 
@@ -210,7 +210,7 @@ def _labels(table, target):
     missing = series.isna().to_numpy()
     if missing.any():
         raise FcnnError(f"{table.name}: label column {target!r} is empty at row "
-                        f"{int(np.argmax(missing)) + 1} ({int(missing.sum())} row(s) in all)")
+                        f"{table.row(int(np.argmax(missing)))} ({int(missing.sum())} row(s) in all)")
     return series.astype(str).to_numpy(dtype=object)
 
 

@@ -30,7 +30,7 @@ def with_value(column, row, value, frame=BASE):
 # name: (file content: str/bytes for CSV text or a DataFrame, expected outcome per command)
 # outcome: "ok", or the text the error line must hold besides the file name.
 CASES = {
-    "empty": (b"", {"all": "empty"}),
+    "empty": (b"", {"all": "Empty CSV"}),
     "header_only": (",".join(BASE.columns) + "\n",
                     {"train": "too few rows", "evaluate": "no rows", "predict": "ok"}),
     "one_row": (BASE.head(1), {"train": "too few rows", "evaluate": "ok", "predict": "ok"}),

@@ -1,0 +1,184 @@
+"""Speed side by side, in one run on one machine: fcnn against the loop a user writes by hand,
+against scikit-learn's MLP, and against the bare arithmetic of a training step.
+
+    python bench/speed.py [--quick] [--json bench/speed.json]
+
+Prints one table (case, fcnn, peer, ratio) and writes it as JSON.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from fcnn_cli import simulate, train
+
+N = 20_000
+
+
+def quake_arrays():
+    t = simulate.earthquakes(n=N, seed=0)
+    x = t.frame[[c for c in t.frame.columns if c not in ("x", "y")]].to_numpy(np.float32)
+    y = t.frame[["x", "y"]].to_numpy(np.float32)
+    x = (x - x.mean(0)) / x.std(0)
+    y = (y - y.mean(0)) / y.std(0)
+    return t, x, y
+
+
+def handwritten(x, y, batch, epochs):
+    """The book-style loop: DataLoader over a TensorDataset with shuffle, default Adam."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 64), torch.nn.SiLU(), torch.nn.Linear(64, 64),
+                              torch.nn.SiLU(), torch.nn.Linear(64, 64), torch.nn.SiLU(),
+                              torch.nn.Linear(64, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    loader = DataLoader(TensorDataset(torch.from_numpy(x), torch.from_numpy(y)),
+                        batch_size=batch, shuffle=True)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for xb, yb in loader:
+            loss = ((net(xb) - yb) ** 2).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return len(x) * epochs / (time.perf_counter() - start)
+
+
+def fcnn_train(table, batch, epochs):
+    result = train.fit(table, train.TrainConfig(epochs=epochs, batch_size=batch, val_frac=0.0001,
+                                                test_frac=0.0))
+    rows = result.sizes["train"] * epochs
+    return rows / sum(r["seconds"] for r in result.history)
+
+
+def sklearn_mlp(x, y, batch, epochs):
+    try:
+        from sklearn.neural_network import MLPRegressor
+    except ImportError:
+        return None
+    import warnings
+
+    mlp = MLPRegressor(hidden_layer_sizes=(64, 64, 64), batch_size=batch, max_iter=epochs,
+                       tol=0, n_iter_no_change=10**9, random_state=0)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mlp.fit(x, y)
+    return len(x) * epochs / (time.perf_counter() - start)
+
+
+def floor(batch, steps=3000):
+    """The matrix products of one step (forward, and backward for inputs and weights) run back
+    to back, without autograd or an optimiser: the arithmetic a step cannot avoid."""
+    sizes = [(8, 64), (64, 64), (64, 64), (64, 2)]
+    ws = [torch.randn(o, i) for i, o in sizes]
+    xs = [torch.randn(batch, i) for i, _ in sizes]
+    gs = [torch.randn(batch, o) for _, o in sizes]
+    start = time.perf_counter()
+    for _ in range(steps):
+        for w, x, g in zip(ws, xs, gs):
+            x @ w.T
+            g @ w
+            g.T @ x
+    return batch * steps / (time.perf_counter() - start)
+
+
+def wall(cmd, repeat=5):
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def predict_stream(rows):
+    """Rows per second and peak memory of `fcnn predict` on a Parquet file of `rows` events."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "big.parquet")
+        chunk = simulate.earthquakes(n=min(rows, 1_000_000), seed=1)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        arrow = pa.Table.from_pandas(chunk.frame, preserve_index=False)
+        with pq.ParquetWriter(data, arrow.schema) as writer:
+            for _ in range(rows // len(chunk.frame)):
+                writer.write_table(arrow)
+        small = simulate.earthquakes(n=2000, seed=2)
+        model_dir = os.path.join(tmp, "run")
+        result = train.fit(small, train.TrainConfig(epochs=1))
+        from fcnn_cli import checkpoint
+
+        os.makedirs(model_dir)
+        checkpoint.save(result.predictor, os.path.join(model_dir, "model.pt"))
+        out = os.path.join(tmp, "pred.parquet")
+        cmd = [sys.executable, "-c",
+               "import resource, sys; from fcnn_cli.cli import main; sys.argv = sys.argv[1:];"
+               "\ntry: main()\nexcept SystemExit: pass\n"
+               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
+               "fcnn", "predict", os.path.join(model_dir, "model.pt"), data, "-o", out]
+        start = time.perf_counter()
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        seconds = time.perf_counter() - start
+        peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
+        return rows / seconds, peak_mb
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and rows")
+    parser.add_argument("--json", default="bench/speed.json")
+    args = parser.parse_args()
+    epochs = 2 if args.quick else 5
+    table, x, y = quake_arrays()
+    rows = []
+
+    def add(case, ours, peer, unit, higher_is_better=True):
+        ratio = None if peer in (None, 0) or ours is None else (
+            ours / peer if higher_is_better else peer / ours)
+        rows.append({"case": case, "fcnn": ours, "peer": peer, "unit": unit, "ratio": ratio})
+        print(rows[-1], flush=True)
+
+    for batch in (32, 256):
+        ours = fcnn_train(table, batch, epochs)
+        add(f"train batch {batch} vs hand-written DataLoader loop", ours,
+            handwritten(x, y, batch, epochs), "samples/s")
+        add(f"train batch {batch} vs scikit-learn MLPRegressor", ours,
+            sklearn_mlp(x, y, batch, epochs), "samples/s")
+        add(f"train batch {batch}: floor (bare matmuls) / fcnn", ours, floor(batch),
+            "samples/s")
+    fcnn_help = wall([sys.executable, "-m", "fcnn_cli", "--help"])
+    add("start-up: fcnn --help vs import torch", fcnn_help,
+        wall([sys.executable, "-c", "import torch"]), "s", higher_is_better=False)
+    for n in ((200_000, 1_000_000) if args.quick else (1_000_000, 5_000_000)):
+        speed, peak = predict_stream(n)
+        add(f"predict {n:,} Parquet rows", speed, None, "rows/s")
+        add(f"predict {n:,} rows: peak memory", peak, None, "MB")
+
+    out = Table(title=f"fcnn speed ({platform.machine()}, {os.cpu_count()} CPUs, "
+                      f"torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    for col in ("case", "fcnn", "peer", "unit", "ratio"):
+        out.add_column(col, justify="left" if col in ("case", "unit") else "right")
+    for r in rows:
+        out.add_row(r["case"], f"{r['fcnn']:.4g}", "" if r["peer"] is None else f"{r['peer']:.4g}",
+                    r["unit"], "" if r["ratio"] is None else f"{r['ratio']:.2f}×")
+    Console(width=120).print(out)
+    with open(args.json, "w") as f:
+        json.dump({"machine": platform.platform(), "cpus": os.cpu_count(), "rows": rows}, f,
+                  indent=2)
+
+
+if __name__ == "__main__":
+    main()
