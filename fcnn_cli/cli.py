@@ -262,6 +262,9 @@ def galaxies(n, seed, size, noise, preview, output):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               help="auto takes a GPU when there is one.")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+@click.option("--fast/--no-fast", default=True,
+              help="The autograd-free training step for plain networks; --no-fast uses "
+                   "autograd everywhere.")
 @click.option("--diagnostics", is_flag=True,
               help="Record per-layer gradient norms and activation moments every epoch "
                    "(diagnostics.csv) and warn of vanishing or exploding gradients.")
@@ -274,7 +277,8 @@ def galaxies(n, seed, size, noise, preview, output):
 @user_errors
 def train(data, targets, features, task, binary_output, class_weight, val_path, val_frac, test_frac, arch, depth, width,
           activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
-          weight_decay, schedule, patience, scale, seed, device, threads, diagnostics, output,
+          weight_decay, schedule, patience, scale, seed, device, threads, fast, diagnostics,
+          output,
           force, resume, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
@@ -318,7 +322,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
                 momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                 patience=patience, val_frac=val_frac, test_frac=test_frac, scale=scale,
                 task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
-                binary_output=binary_output, class_weight=class_weight, nan=nan)
+                binary_output=binary_output, class_weight=class_weight, nan=nan, fast=fast)
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
         if output:
             runs.check_run_dir(output, force)

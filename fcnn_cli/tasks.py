@@ -148,7 +148,7 @@ class Classification:
 
         w = None if self.weights is None else torch.tensor(self.weights, device=out.device)
         if self.output == "sigmoid":
-            return F.binary_cross_entropy_with_logits(out[:, 0], y.float(),
+            return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype),
                                                       weight=None if w is None else w[y])
         return F.cross_entropy(out, y, weight=w)
 

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 
 from fcnn_cli.errors import FcnnError
+from fcnn_cli.fastpath import FastStep
+from fcnn_cli.fastpath import supports as fastpath_supports
 from fcnn_cli.preprocess import SCALINGS, Scaler
 from fcnn_cli.tables import drop_incomplete, numeric_matrix, select_columns
 
@@ -45,6 +47,7 @@ class TrainConfig:
     binary_output: str = "softmax"  # two classes: two softmax nodes, or one sigmoid node
     class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
     nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
+    fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
 
     def __post_init__(self):
         checks = [
@@ -193,6 +196,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     xv, yv = (torch.from_numpy(a).to(device) for a in
               (x_scaler.transform(splits["val"][0]), splits["val"][1]))
     optimizer = _optimizer(model, config)
+    fast = FastStep(model, task) if config.fast and fastpath_supports(model, task) else None
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
     scheduler = _scheduler(optimizer, config, steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
@@ -241,17 +245,22 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             model.train()
             total = torch.zeros((), device=device)
             perm = torch.randperm(len(xt), generator=generator).to(device)
+            # One gather an epoch, then each minibatch is a contiguous slice.
+            xs, ys = xt[perm], yt[perm]
             for step, i in enumerate(range(0, len(xt), config.batch_size)):
-                idx = perm[i:i + config.batch_size]
-                if len(idx) < 2 and model.config.batchnorm:
+                xb, yb = xs[i:i + config.batch_size], ys[i:i + config.batch_size]
+                if len(xb) < 2 and model.config.batchnorm:
                     continue  # batch norm cannot normalise a batch of one
-                loss = task.loss(model(xt[idx]), yt[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                if fast:
+                    loss = fast(xb, yb)
+                else:
+                    loss = task.loss(model(xb), yb)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
                 optimizer.step()
                 if config.schedule == "cosine":
                     scheduler.step()
-                total += loss.detach() * len(idx)
+                total += loss.detach() * len(xb)
                 # Looking costs a device sync, so only now and then: enough to stop a diverged
                 # run within a fraction of an epoch.
                 if step % 64 == 63 and not torch.isfinite(total):
@@ -328,10 +337,12 @@ def _digest(*arrays):
 def _optimizer(model, config):
     import torch
 
+    # The fused kernels update every parameter in one pass, on the CPU as on a GPU.
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+                               weight_decay=config.weight_decay, fused=True)
+    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                            fused=True)
 
 
 def _scheduler(optimizer, config, steps_per_epoch):

@@ -1,0 +1,70 @@
+"""The autograd-free training step must compute exactly what autograd computes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fcnn_cli import fastpath, tasks, train
+from fcnn_cli.model import MLP, NetConfig
+from fcnn_cli.tables import Table
+
+ACTIVATIONS = sorted(fastpath.DERIVATIVES)
+TASKS = {
+    "regress": (tasks.Regression(["a", "b"], None), lambda n: torch.randn(n, 2), 2),
+    "softmax": (tasks.Classification("c", ["p", "q", "r"]), lambda n: torch.randint(0, 3, (n,)),
+                3),
+    "sigmoid": (tasks.Classification("c", ["p", "q"], output="sigmoid"),
+                lambda n: torch.randint(0, 2, (n,)), 1),
+}
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_gradients_equal_autograd(activation, kind):
+    task, labels, n_out = TASKS[kind]
+    torch.manual_seed(0)
+    net = MLP(NetConfig(n_in=5, n_out=n_out, depth=3, width=7, activation=activation)).double()
+    for p in net.parameters():  # non-zero biases, so that every term is exercised
+        torch.nn.init.normal_(p, 0.0, 0.5)
+    x, y = torch.randn(33, 5, dtype=torch.float64), labels(33)
+    if kind == "regress":
+        y = y.double()
+    loss = task.loss(net(x), y)
+    expected = torch.autograd.grad(loss, list(net.parameters()))
+    assert fastpath.supports(net, task)
+    fast_loss = fastpath.FastStep(net, task)(x, y)
+    assert fast_loss.item() == pytest.approx(loss.item(), rel=1e-10)
+    for p, g in zip(net.parameters(), expected):
+        torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("net", [dict(arch="resnet"), dict(arch="batchnorm"),
+                                 dict(dropout=0.1)])
+def test_other_networks_fall_back_to_autograd(net):
+    model = MLP(NetConfig(n_in=4, n_out=1, depth=2, width=4, **net))
+    assert not fastpath.supports(model, tasks.Regression(["y"], None))
+
+
+def test_weighted_classes_fall_back_to_autograd():
+    model = MLP(NetConfig(n_in=4, n_out=2))
+    assert not fastpath.supports(model, tasks.Classification("c", ["a", "b"], weights=[1, 3]))
+
+
+def test_fast_and_autograd_training_agree(quakes):
+    cfg = dict(epochs=3, batch_size=64, seed=1)
+    fast = train.fit(quakes, train.TrainConfig(fast=True, **cfg))
+    slow = train.fit(quakes, train.TrainConfig(fast=False, **cfg))
+    a, b = fast.predictor.net.state_dict(), slow.predictor.net.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
+    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"],
+                                                           rel=1e-3)
+
+
+def test_fast_path_still_trains_with_diagnostics():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 2))
+    table = Table(pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x[:, 0] - 2 * x[:, 1]}))
+    result = train.fit(table, train.TrainConfig(epochs=5, diagnostics=True), targets=["y"])
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] / 5
