@@ -27,7 +27,7 @@ def _derivatives():
         "elu": lambda z, h: torch.where(z > 0, torch.ones_like(z), h + 1.0),
         "selu": lambda z, h: torch.where(z > 0, torch.full_like(z, SELU_LAMBDA),
                                          h + SELU_LAMBDA * SELU_ALPHA),
-        "silu": lambda z, h: (s := torch.sigmoid(z)) * (1.0 + z * (1.0 - s)),
+        "silu": lambda z, h: torch.addcmul(s := torch.sigmoid(z), h, 1.0 - s),  # s + h(1 - s)
         "gelu": lambda z, h: 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
         + z * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi),
         "tanh": lambda z, h: 1.0 - h * h,
@@ -65,12 +65,12 @@ class FastStep:
         inputs, pre = [x], []
         h = x
         for linear, act in zip(self.linears[:-1], self.acts):
-            z = torch.addmm(linear.bias, h, linear.weight.t())
+            z = F.linear(h, linear.weight, linear.bias)
             h = act(z)
             pre.append(z)
             inputs.append(h)
         head = self.linears[-1]
-        out = torch.addmm(head.bias, h, head.weight.t())
+        out = F.linear(h, head.weight, head.bias)
         loss, g = self.output_grad(out, y)
         for k in range(len(self.linears) - 1, -1, -1):
             linear = self.linears[k]
