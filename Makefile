@@ -39,5 +39,7 @@ clean:
 
 # Measurements quoted in the README (minutes, on 2 cores).
 bench: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
+	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/deep_networks.py
 	$(BIN)/python bench/galaxy_noise.py
