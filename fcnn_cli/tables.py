@@ -29,7 +29,7 @@ CSV_META_PREFIX = b"# fcnn "
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv", ".txt"}
 BOM = b"\xef\xbb\xbf"
-CHUNK_ROWS = 262_144  # rows per chunk when streaming: large enough for speed, small for memory
+CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
@@ -151,7 +151,8 @@ def _parquet_file(path, name):
     import pyarrow.parquet as pq
 
     try:
-        file = pq.ParquetFile(path)
+        # pre_buffer would read ahead without bound: memory then grows with the file.
+        file = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, ValueError) as e:
         raise FcnnError(f"{name}: not a readable Parquet file: {_first_line(e)}") from None
     raw = (file.schema_arrow.metadata or {}).get(META_KEY.encode())
