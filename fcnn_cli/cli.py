@@ -100,6 +100,11 @@ def seed_option(command):
                         "the same result.")(command)
 
 
+def device_option(command):
+    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                        help="auto takes a GPU when there is one.")(command)
+
+
 def threshold_option(command):
     return click.option("--threshold", type=float, default=None,
                         help="Two classes: predict the second class when its probability is at "
@@ -259,8 +264,7 @@ def galaxies(n, seed, size, noise, preview, output):
 @click.option("--scale", type=click.Choice(["standard", "max", "minmax", "none"]),
               default="standard", help="Feature scaling, fitted on the training split.")
 @seed_option
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              help="auto takes a GPU when there is one.")
+@device_option
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
 @click.option("--fast/--no-fast", default=True,
               help="The autograd-free training step for plain networks; --no-fast uses "
@@ -427,8 +431,9 @@ class _EpochPrinter:
 @output_option(None, "Also write the report as JSON to this file.")
 @threshold_option
 @nan_option
+@device_option
 @user_errors
-def evaluate(model, data, as_json, output, threshold, nan):
+def evaluate(model, data, as_json, output, threshold, nan, device):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
 
     \b
@@ -438,9 +443,10 @@ def evaluate(model, data, as_json, output, threshold, nan):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import write_text
+    from fcnn_cli.devices import resolve_device
     from fcnn_cli.tables import drop_incomplete, iter_tables
 
-    predictor = checkpoint.load(model)
+    predictor = checkpoint.load(model, resolve_device(device))
     chunks = iter_tables(data)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
@@ -467,8 +473,9 @@ def evaluate(model, data, as_json, output, threshold, nan):
 @output_option("-", "Output file (.csv or .parquet); '-' for CSV on stdout.")
 @threshold_option
 @nan_option
+@device_option
 @user_errors
-def predict(model, data, keep, output, threshold, nan):
+def predict(model, data, keep, output, threshold, nan, device):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
     Writes one <target>_pred column per label, after any --keep columns; for classes the
@@ -483,9 +490,10 @@ def predict(model, data, keep, output, threshold, nan):
 
     from fcnn_cli import checkpoint
     from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
+    from fcnn_cli.devices import resolve_device
 
     keep = [c for k in keep for c in k.split(",") if c]
-    predictor = checkpoint.load(model)
+    predictor = checkpoint.load(model, resolve_device(device))
     chunks = iter_tables(data)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from fcnn_cli.devices import resolve_device
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fastpath import FastStep
 from fcnn_cli.fastpath import supports as fastpath_supports
@@ -91,16 +92,6 @@ class TrainResult:
     @property
     def interrupted(self):
         return self.resume_state is not None
-
-
-def resolve_device(name):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise FcnnError("--device cuda: no CUDA GPU is available here (try --device cpu)")
-    return torch.device(name)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):

@@ -140,3 +140,9 @@ def test_bad_option_values_are_usage_errors(runner, quakes_csv, tmp_path, args):
     out = run(runner, "train", quakes_csv, "-o", tmp_path / "r", *args, code=2).output
     assert "Error:" in out
     assert not (tmp_path / "r").exists()
+
+
+def test_predict_and_evaluate_take_a_device(runner, model_path, quakes_csv):
+    out = run(runner, "predict", model_path, quakes_csv, "--device", "cpu").stdout
+    assert len(out.splitlines()) == 601
+    run(runner, "evaluate", model_path, quakes_csv, "--device", "cpu", "--json")

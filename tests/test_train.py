@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from fcnn_cli import train
+from fcnn_cli.devices import resolve_device
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.tables import Table
 
@@ -78,8 +79,8 @@ def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(FcnnError, match="no CUDA GPU"):
-        train.resolve_device("cuda")
-    assert train.resolve_device("auto").type == "cpu"
+        resolve_device("cuda")
+    assert resolve_device("auto").type == "cpu"
 
 
 @pytest.mark.slow
