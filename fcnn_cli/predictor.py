@@ -81,7 +81,8 @@ class Predictor:
 
     def predict(self, table, threshold=None):
         """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
-        return next(frame for _, frame in self.predict_chunks([table], threshold))
+        (_, frame), = self.predict_chunks([table], threshold)  # runs to the end: warns too
+        return frame
 
     def evaluate_chunks(self, tables, threshold=None):
         """The metric report of this model on a stream of labelled tables."""

@@ -200,7 +200,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     def snapshot():
         return {"digest": digest, "epoch": epoch, "best_loss": best_loss,
                 "best_epoch": best_epoch, "since_best": since_best,
-                "history": copy.deepcopy(history), "diagnostics": copy.deepcopy(diagnostics),
+                # rows are never changed once appended: copying the lists is enough
+                "history": list(history), "diagnostics": list(diagnostics),
                 "best_state": copy.deepcopy(best_state),
                 "model": copy.deepcopy(model.state_dict()),
                 "optimizer": copy.deepcopy(optimizer.state_dict()),

@@ -66,3 +66,13 @@ def test_future_format_version_is_refused(tmp_path):
                path)
     with pytest.raises(FcnnError, match="newer"):
         checkpoint.load(path)
+
+
+def test_library_predict_warns_of_rows_far_outside_training_range(model_path, quakes, caplog):
+    from fcnn_cli.tables import Table
+
+    frame = quakes.frame.copy()
+    frame.loc[:4, "tp1"] = 1e4
+    predictor = checkpoint.load(model_path)
+    predictor.predict(Table(frame, name="far.csv"))
+    assert "5 row(s) hold values far outside the training range" in caplog.text
