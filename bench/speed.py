@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -211,16 +210,30 @@ def predict_stream(rows):
         os.makedirs(model_dir)
         checkpoint.save(result.predictor, os.path.join(model_dir, "model.pt"))
         out = os.path.join(tmp, "pred.parquet")
-        cmd = [sys.executable, "-c",
-               "import resource, sys; from fcnn_cli.cli import main; sys.argv = sys.argv[1:];"
-               "\ntry: main()\nexcept SystemExit: pass\n"
-               "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)",
-               "fcnn", "predict", os.path.join(model_dir, "model.pt"), data, "-o", out]
+        cmd = [sys.executable, "-m", "fcnn_cli", "predict",
+               os.path.join(model_dir, "model.pt"), data, "-o", out]
         start = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        proc = subprocess.Popen(cmd)
+        peak_kb = 0
+        # VmHWM of the child's own address space: getrusage's maxrss would include this
+        # (much larger) parent's memory, which Linux carries across fork and exec.
+        while proc.poll() is None:
+            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+            time.sleep(0.02)
         seconds = time.perf_counter() - start
-        peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
-        return rows / seconds, peak_mb
+        assert proc.returncode == 0
+        return rows / seconds, peak_kb / 1024
+
+
+def _vm_hwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def main():
