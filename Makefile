@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench bench-lessons clean
 
 install: $(STAMP)
 
@@ -37,9 +37,13 @@ test-fast: install
 clean:
 	rm -rf $(VENV) demo runs .pytest_cache *.egg-info
 
-# Measurements quoted in the README (minutes, on 2 cores).
+# Speed side by side with the peers (about 7 minutes on 2 cores; prints one table and writes
+# bench/speed.json). Run it alone: another busy process skews every figure.
 bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
 	$(BIN)/python bench/speed.py
+
+# The deep-network and galaxy-noise tables of the README (about 4 minutes).
+bench-lessons: install
 	$(BIN)/python bench/deep_networks.py
 	$(BIN)/python bench/galaxy_noise.py
