@@ -8,6 +8,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sys
 
 import click
@@ -48,8 +49,6 @@ def user_errors(command):
         except BrokenPipeError:
             # A downstream `head` closed the pipe: not an error. Point stdout at devnull so
             # Python's own flush at exit does not complain again.
-            import os
-
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
 
@@ -359,8 +358,6 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
 
 def _where(path):
     """A data path as a run records it: absolute, so that --resume works from anywhere."""
-    import os
-
     return "<stdin>" if path == "-" else os.path.abspath(path)
 
 

@@ -179,8 +179,9 @@ class TableWriter:
     """Writes a table chunk by chunk — CSV or Parquet by suffix, ``-`` for CSV on stdout —
     into a temporary file that replaces ``path`` only when all of it is written."""
 
-    def __init__(self, path):
+    def __init__(self, path, metadata=None):
         self.path, self.format = str(path), table_format(path)
+        self.metadata = metadata or {}  # fcnn's label metadata, written with the table
         self.rows, self._header_done, self._parquet = 0, False, None
 
     def __enter__(self):
@@ -199,9 +200,16 @@ class TableWriter:
 
             arrow = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self._stream, arrow.schema)
+                schema = arrow.schema
+                if self.metadata:
+                    schema = schema.with_metadata({**(schema.metadata or {}), META_KEY.encode():
+                                                   json.dumps(self.metadata).encode()})
+                self._parquet = pq.ParquetWriter(self._stream, schema)
             self._parquet.write_table(arrow.cast(self._parquet.schema))
         else:
+            if not self._header_done and self.metadata:
+                self._stream.write(CSV_META_PREFIX + json.dumps(self.metadata).encode() + b"\n")
+            # float_format=None: the shortest representation that reads back to the same value.
             self._stream.write(frame.to_csv(index=False, header=not self._header_done,
                                             lineterminator="\n").encode())
             self._header_done = True
@@ -274,37 +282,10 @@ def _first_line(exc):
 
 
 def write_table(table, path):
-    """Write a :class:`Table` as CSV or Parquet by suffix, atomically; ``-`` writes CSV to stdout."""
-    fmt = table_format(path)
-    if str(path) == "-":
-        _write_csv(table, sys.stdout.buffer)
-        sys.stdout.flush()
-        return
-    with atomic_path(path) as tmp:
-        if fmt == "parquet":
-            _write_parquet(table, tmp)
-        else:
-            with open(tmp, "wb") as f:
-                _write_csv(table, f)
-
-
-def _write_csv(table, stream):
-    meta = table.metadata()
-    if meta:
-        stream.write(CSV_META_PREFIX + json.dumps(meta).encode() + b"\n")
-    # float_format=None writes the shortest representation that reads back to the same value.
-    stream.write(table.frame.to_csv(index=False, lineterminator="\n").encode())
-
-
-def _write_parquet(table, path):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.Table.from_pandas(table.frame, preserve_index=False)
-    meta = dict(arrow.schema.metadata or {})
-    if table.metadata():
-        meta[META_KEY.encode()] = json.dumps(table.metadata()).encode()
-    pq.write_table(arrow.replace_schema_metadata(meta), path)
+    """Write a :class:`Table` as CSV or Parquet by suffix, atomically, with its label metadata;
+    ``-`` writes CSV to stdout."""
+    with TableWriter(path, table.metadata()) as writer:
+        writer.write(table.frame)
 
 
 def is_numeric(series):
