@@ -43,24 +43,24 @@ class Probe:
                 hooks.append(act.register_forward_hook(
                     lambda m, i, o, k=k: captured.__setitem__(k, o.detach())))
         try:
-            model.zero_grad(set_to_none=True)
             out = model(self.x)
-            self.loss_fn(out, self.y).backward()
+            # Gradients returned, not accumulated: the parameters' .grad belong to training.
+            grads = torch.autograd.grad(self.loss_fn(out, self.y),
+                                        [linear.weight for linear, _ in layers])
         finally:
             for h in hooks:
                 h.remove()
         rows = []
-        for k, (linear, _) in enumerate(layers):
+        for k, grad in enumerate(grads):
             a = captured.get(k, out.detach())
             row = {"epoch": epoch, "layer": k + 1 if k < len(layers) - 1 else "output",
-                   "grad_norm": linear.weight.grad.norm().item(),
+                   "grad_norm": grad.norm().item(),
                    "act_mean": a.mean().item(), "act_var": a.var().item()}
             if self.bounds and k < len(layers) - 1:
                 lo, hi = self.bounds
                 margin = 0.01 * (hi - lo)
                 row["saturated"] = ((a < lo + margin) | (a > hi - margin)).float().mean().item()
             rows.append(row)
-        model.zero_grad(set_to_none=True)
         with torch.no_grad():
             for k, v in model.named_buffers():
                 v.copy_(buffers[k])

@@ -1,14 +1,15 @@
 """A training step without autograd for the common networks: forward and backward written out
-with torch matrix products, then the optimiser's (fused) step.
+with torch matrix products, then one fused optimiser kernel over all parameters at once.
 
-For a small MLP most of an eager step's time is autograd's bookkeeping, not arithmetic; here
-each layer costs its three matrix products and a few elementwise operations. It covers plain
-networks (no batch norm, no dropout) with the activations below, for regression and for
-unweighted classification; everything else trains through autograd. Tests check that its
-gradients equal autograd's.
+For a small MLP most of an eager step's time is bookkeeping, not arithmetic: autograd's graph,
+and the optimiser's per-call Python (about 30 µs of a 150 µs step at 3 × 64, batch 32). Here
+each layer costs its three matrix products, a bias sum and one activation-gradient kernel (the
+one autograd itself calls), and the parameters live in one flat tensor that the fused Adam or
+SGD kernel updates in a single call. It covers plain networks (no batch norm, no dropout) with
+the activations below, for regression and for unweighted classification; everything else
+trains through autograd. Tests check that its gradients and updates equal autograd's and
+torch.optim's.
 """
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -18,50 +19,51 @@ from fcnn_cli.model import Dense
 SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 
 
-def _derivatives():
-    """activation name -> d(activation)/dz from the pre-activation z and the output h."""
+def _backwards():
+    """activation name -> (g, z, h) ↦ g·σ'(z), from the pre-activation z and the output h."""
+    aten = torch.ops.aten
     return {
-        "relu": lambda z, h: (z > 0).to(z.dtype),
-        "leaky-relu": lambda z, h: torch.where(z > 0, torch.ones_like(z),
-                                               torch.full_like(z, 0.01)),
-        "elu": lambda z, h: torch.where(z > 0, torch.ones_like(z), h + 1.0),
-        "selu": lambda z, h: torch.where(z > 0, torch.full_like(z, SELU_LAMBDA),
-                                         h + SELU_LAMBDA * SELU_ALPHA),
-        "silu": lambda z, h: torch.addcmul(s := torch.sigmoid(z), h, 1.0 - s),  # s + h(1 - s)
-        "gelu": lambda z, h: 0.5 * (1.0 + torch.erf(z / math.sqrt(2.0)))
-        + z * torch.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi),
-        "tanh": lambda z, h: 1.0 - h * h,
-        "sigmoid": lambda z, h: h * (1.0 - h),
-        "softplus": lambda z, h: torch.sigmoid(z),
+        "relu": lambda g, z, h: aten.threshold_backward.default(g, h, 0),
+        "leaky-relu": lambda g, z, h: aten.leaky_relu_backward.default(g, z, 0.01, False),
+        "elu": lambda g, z, h: aten.elu_backward.default(g, 1.0, 1.0, 1.0, True, h),
+        "selu": lambda g, z, h: aten.elu_backward.default(g, SELU_ALPHA, SELU_LAMBDA, 1.0,
+                                                          True, h),
+        "silu": lambda g, z, h: aten.silu_backward.default(g, z),
+        "gelu": lambda g, z, h: aten.gelu_backward.default(g, z),
+        "tanh": lambda g, z, h: aten.tanh_backward.default(g, h),
+        "sigmoid": lambda g, z, h: aten.sigmoid_backward.default(g, h),
+        "softplus": lambda g, z, h: aten.softplus_backward.default(g, z, 1.0, 20.0),
     }
 
 
-DERIVATIVES = _derivatives()
+BACKWARDS = _backwards()
 
 
 def supports(model, task):
     cfg = model.config
     return (all(isinstance(block, Dense) for block in model.body) and not cfg.batchnorm
-            and not cfg.dropout and cfg.activation in DERIVATIVES
+            and not cfg.dropout and cfg.activation in BACKWARDS
             and getattr(task, "weights", None) is None)
 
 
 class FastStep:
-    """Computes the loss and writes every parameter's ``.grad``, as ``loss.backward()`` would."""
+    """``step(x, y, optimizer)`` computes the loss, writes every parameter's ``.grad`` as
+    ``loss.backward()`` would, and updates the parameters as ``optimizer.step()`` would.
+
+    ``flat`` is the one parameter the optimiser must be built on: every parameter of the model
+    becomes a view into it, and every ``.grad`` a view into its ``.grad``.
+    """
 
     def __init__(self, model, task):
         pairs = model.layers()
         self.linears = [linear for linear, _ in pairs]
         self.acts = [act for _, act in pairs[:-1]]
-        self.derivative = DERIVATIVES[model.config.activation]
+        self.backward = BACKWARDS[model.config.activation]
         self.output_grad = _output_grad(task)
-        self.params = list(model.parameters())
+        self.flat = _flatten(model)
 
     @torch.no_grad()
-    def __call__(self, x, y):
-        for p in self.params:  # written in place below; someone may have set them to None
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
+    def __call__(self, x, y, optimizer):
         inputs, pre = [x], []
         h = x
         for linear, act in zip(self.linears[:-1], self.acts):
@@ -70,15 +72,55 @@ class FastStep:
             pre.append(z)
             inputs.append(h)
         head = self.linears[-1]
-        out = F.linear(h, head.weight, head.bias)
-        loss, g = self.output_grad(out, y)
+        loss, g = self.output_grad(F.linear(h, head.weight, head.bias), y)
         for k in range(len(self.linears) - 1, -1, -1):
             linear = self.linears[k]
             torch.mm(g.t(), inputs[k], out=linear.weight.grad)
             torch.sum(g, dim=0, out=linear.bias.grad)
             if k:
-                g = (g @ linear.weight) * self.derivative(pre[k - 1], inputs[k])
+                g = self.backward(g @ linear.weight, pre[k - 1], inputs[k])
+        _update(self.flat, optimizer)
         return loss
+
+
+def _flatten(model):
+    """One parameter holding all of ``model``'s, whose own become views into it."""
+    params = list(model.parameters())
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset:offset + n].view_as(p)
+        p.grad = flat.grad[offset:offset + n].view_as(p)
+        offset += n
+    return flat
+
+
+def _update(p, optimizer):
+    """``optimizer.step()`` for the one parameter ``p``, straight to the fused kernel that
+    torch.optim's fused Adam and SGD call, with their state in their own layout (so that
+    ``state_dict`` and resuming work as ever), minus their per-call Python."""
+    group, state = optimizer.param_groups[0], optimizer.state[p]
+    if isinstance(optimizer, torch.optim.Adam):
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+        state["step"].add_(1)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_([p], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
+                           [state["step"]], lr=group["lr"], beta1=beta1, beta2=beta2,
+                           weight_decay=group["weight_decay"], eps=group["eps"],
+                           amsgrad=False, maximize=False)
+        return
+    first = state.get("momentum_buffer") is None
+    if group["momentum"] and first:
+        state["momentum_buffer"] = torch.empty_like(p)
+    buffers = [state["momentum_buffer"]] if group["momentum"] else []
+    torch._fused_sgd_([p], [p.grad], buffers, weight_decay=group["weight_decay"],
+                      momentum=group["momentum"], lr=group["lr"], dampening=0.0,
+                      nesterov=False, maximize=False, is_first_step=first)
 
 
 def _output_grad(task):

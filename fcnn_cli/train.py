@@ -11,8 +11,7 @@ import pandas as pd
 
 from fcnn_cli.devices import resolve_device
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fastpath import FastStep
-from fcnn_cli.fastpath import supports as fastpath_supports
+from fcnn_cli import fastpath
 from fcnn_cli.preprocess import SCALINGS, Scaler
 from fcnn_cli.tables import drop_incomplete, numeric_matrix, select_columns
 
@@ -184,10 +183,17 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
               (x_scaler.transform(splits["train"][0]), splits["train"][1]))
     xv, yv = (torch.from_numpy(a).to(device) for a in
               (x_scaler.transform(splits["val"][0]), splits["val"][1]))
-    optimizer = _optimizer(model, config)
-    fast = FastStep(model, task) if config.fast and fastpath_supports(model, task) else None
+    fast = fastpath.FastStep(model, task) if config.fast and fastpath.supports(model, task) \
+        else None
+    optimizer = _optimizer([fast.flat] if fast else model.parameters(), config)
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
-    scheduler = _scheduler(optimizer, config, steps_per_epoch)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5) \
+        if config.schedule == "plateau" else None
+
+    def cosine(epoch, step):
+        """The learning rate of a step: from --lr down to zero along a half cosine."""
+        done = (epoch - 1) * steps_per_epoch + step
+        return 0.5 * config.lr * (1 + math.cos(math.pi * done / (config.epochs * steps_per_epoch)))
     generator = torch.Generator().manual_seed(config.seed)
 
     probe = None
@@ -205,7 +211,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                 "best_state": copy.deepcopy(best_state),
                 "model": copy.deepcopy(model.state_dict()),
                 "optimizer": copy.deepcopy(optimizer.state_dict()),
-                "scheduler": copy.deepcopy(scheduler.state_dict()) if scheduler else None,
+                "plateau": copy.deepcopy(plateau.state_dict()) if plateau else None,
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}
 
     if resume is None:
@@ -221,11 +227,12 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             resume["best_state"]
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        if scheduler:
-            scheduler.load_state_dict(resume["scheduler"])
+        if plateau:
+            plateau.load_state_dict(resume["plateau"])
         generator.set_state(resume["generator"])
         torch.set_rng_state(resume["torch_rng"])
         log.info("resuming after epoch %d of %d", epoch, config.epochs)
+    group = optimizer.param_groups[0]  # only now: loading a state dict replaces the groups
     last_complete = snapshot()
     stopped, resume_state = "completed", None
     threads = torch.get_num_threads()
@@ -233,7 +240,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     try:
         for epoch in range(epoch + 1, config.epochs + 1):
             start = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
+            lr = group["lr"] = cosine(epoch, 0) if config.schedule == "cosine" else group["lr"]
             model.train()
             total = torch.zeros((), device=device)
             perm = torch.randperm(len(xt), generator=generator).to(device)
@@ -243,16 +250,16 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                 xb, yb = xs[i:i + config.batch_size], ys[i:i + config.batch_size]
                 if len(xb) < 2 and model.config.batchnorm:
                     continue  # batch norm cannot normalise a batch of one
+                if config.schedule == "cosine":
+                    group["lr"] = cosine(epoch, step)
                 if fast:
-                    loss = fast(xb, yb)
+                    loss = fast(xb, yb, optimizer)
                 else:
                     loss = task.loss(model(xb), yb)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
-                optimizer.step()
-                if config.schedule == "cosine":
-                    scheduler.step()
-                total += loss.detach() * len(xb)
+                    optimizer.step()
+                total.add_(loss.detach(), alpha=len(xb))
                 # Looking costs a device sync, so only now and then: enough to stop a diverged
                 # run within a fraction of an epoch.
                 if step % 64 == 63 and not torch.isfinite(total):
@@ -262,8 +269,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
             with torch.inference_mode():
                 out = model(xv)
                 val_loss = task.loss(out, yv).item()
-            if config.schedule == "plateau":
-                scheduler.step(val_loss)
+            if plateau:
+                plateau.step(val_loss)
             report = task.report(splits["val"][2], out.float().cpu().numpy(), units)
             row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
                    **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
@@ -345,26 +352,14 @@ def _digest(*arrays):
     return h.hexdigest()
 
 
-def _optimizer(model, config):
+def _optimizer(params, config):
     import torch
 
     # The fused kernels update every parameter in one pass, on the CPU as on a GPU.
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, fused=True)
-    return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                            fused=True)
-
-
-def _scheduler(optimizer, config, steps_per_epoch):
-    import torch
-
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer,
-                                                          config.epochs * steps_per_epoch)
-    if config.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
-    return None
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def _check_columns(table, columns):

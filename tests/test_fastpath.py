@@ -9,7 +9,7 @@ from fcnn_cli import fastpath, tasks, train
 from fcnn_cli.model import MLP, NetConfig
 from fcnn_cli.tables import Table
 
-ACTIVATIONS = sorted(fastpath.DERIVATIVES)
+ACTIVATIONS = sorted(fastpath.BACKWARDS)
 TASKS = {
     "regress": (tasks.Regression(["a", "b"], None), lambda n: torch.randn(n, 2), 2),
     "softmax": (tasks.Classification("c", ["p", "q", "r"]), lambda n: torch.randint(0, 3, (n,)),
@@ -33,10 +33,40 @@ def test_gradients_equal_autograd(activation, kind):
     loss = task.loss(net(x), y)
     expected = torch.autograd.grad(loss, list(net.parameters()))
     assert fastpath.supports(net, task)
-    fast_loss = fastpath.FastStep(net, task)(x, y)
+    step = fastpath.FastStep(net, task)
+    still = torch.optim.SGD([step.flat], lr=0.0)  # gradients only: the update moves nothing
+    fast_loss = step(x, y, still)
     assert fast_loss.item() == pytest.approx(loss.item(), rel=1e-10)
     for p, g in zip(net.parameters(), expected):
         torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True),
+    lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+    lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, weight_decay=0.1, fused=True),
+    lambda ps: torch.optim.SGD(ps, lr=1e-2)], ids=["adam", "adam-options", "sgd", "sgd-plain"])
+def test_updates_equal_torch_optim(optimizer):
+    task = TASKS["regress"][0]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)).double() for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    reference = optimizer(nets[0].parameters())
+    step = fastpath.FastStep(nets[1], task)
+    fast = optimizer([step.flat])
+    for _ in range(5):
+        x, y = torch.randn(16, 5, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+        reference.zero_grad()
+        task.loss(nets[0](x), y).backward()
+        reference.step()
+        step(x, y, fast)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert not torch.equal(nets[1].head.bias, torch.zeros(2, dtype=torch.float64))
+    # the state is kept in torch's own layout, so state_dict() and resuming work as ever
+    ours, theirs = (o.state_dict()["state"].get(0, {}) for o in (fast, reference))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours if k == "step")
 
 
 @pytest.mark.parametrize("net", [dict(arch="resnet"), dict(arch="batchnorm"),

@@ -90,3 +90,25 @@ def test_default_training_meets_the_lecture_accuracy():
 
     result = train.fit(simulate.earthquakes())
     assert result.metrics["test"]["distance"]["mean"] < 0.070  # km
+
+
+@pytest.mark.parametrize("options", [dict(), dict(fast=False), dict(schedule="plateau"),
+                                     dict(optimizer="sgd")],
+                         ids=["fast-cosine", "autograd", "plateau", "sgd"])
+def test_resume_after_an_interrupt_equals_an_uninterrupted_run(quakes, options):
+    import torch
+
+    config = train.TrainConfig(epochs=4, batch_size=64, **options)
+    whole = train.fit(quakes, config)
+
+    def interrupt(row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    cut = train.fit(quakes, config, on_epoch=interrupt)
+    assert cut.interrupted and cut.resume_state["epoch"] == 2
+    resumed = train.fit(quakes, config, resume=cut.resume_state)
+    a, b = whole.predictor.net.state_dict(), resumed.predictor.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [r["lr"] for r in resumed.history] == [r["lr"] for r in whole.history]
+    assert resumed.metrics == whole.metrics
