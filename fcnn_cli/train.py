@@ -1,5 +1,6 @@
 """The training loop: split, scale, fit with minibatches, keep the best-on-validation weights."""
 
+import contextlib
 import copy
 import logging
 import math
@@ -9,9 +10,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from fcnn_cli import fastpath
+from fcnn_cli.averaging import WeightAverage
 from fcnn_cli.devices import resolve_device
 from fcnn_cli.errors import FcnnError
-from fcnn_cli import fastpath
 from fcnn_cli.preprocess import SCALINGS, Scaler
 from fcnn_cli.tables import drop_incomplete, numeric_matrix, select_columns
 
@@ -36,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     schedule: str = "cosine"  # cosine decay to zero over all steps; plateau halves on stalls
     patience: int = 0  # stop after this many epochs without a better validation loss; 0: never
+    ema: float = 0.998  # decay per step of the weight average validated and kept; 0: none
     val_frac: float = 0.05
     test_frac: float = 0.05
     scale: str = "standard"
@@ -59,6 +62,7 @@ class TrainConfig:
             (self.weight_decay >= 0, f"--weight-decay must be ≥ 0, not {self.weight_decay}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}"),
             (self.patience >= 0, f"--patience must be ≥ 0, not {self.patience}"),
+            (0 <= self.ema < 1, f"--ema must be in [0, 1), not {self.ema}"),
             (0 <= self.val_frac < 1, f"--val-frac must be in [0, 1), not {self.val_frac}"),
             (0 <= self.test_frac < 1, f"--test-frac must be in [0, 1), not {self.test_frac}"),
             (self.val_frac + self.test_frac < 1, "--val-frac plus --test-frac must be below 1"),
@@ -186,6 +190,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     fast = fastpath.FastStep(model, task) if config.fast and fastpath.supports(model, task) \
         else None
     optimizer = _optimizer([fast.flat] if fast else model.parameters(), config)
+    average = WeightAverage([fast.flat] if fast else [*model.parameters(), *model.buffers()],
+                            config.ema) if config.ema else None
     steps_per_epoch = math.ceil(len(xt) / config.batch_size)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5) \
         if config.schedule == "plateau" else None
@@ -212,6 +218,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                 "model": copy.deepcopy(model.state_dict()),
                 "optimizer": copy.deepcopy(optimizer.state_dict()),
                 "plateau": copy.deepcopy(plateau.state_dict()) if plateau else None,
+                "average": average.state_dict() if average else None,
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}
 
     if resume is None:
@@ -229,6 +236,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         optimizer.load_state_dict(resume["optimizer"])
         if plateau:
             plateau.load_state_dict(resume["plateau"])
+        if average:
+            average.load_state_dict(resume["average"])
         generator.set_state(resume["generator"])
         torch.set_rng_state(resume["torch_rng"])
         log.info("resuming after epoch %d of %d", epoch, config.epochs)
@@ -259,6 +268,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
+                if average:
+                    average.update()
                 total.add_(loss.detach(), alpha=len(xb))
                 # Looking costs a device sync, so only now and then: enough to stop a diverged
                 # run within a fraction of an epoch.
@@ -266,9 +277,11 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                     break
             train_loss = total.item() / len(xt)
             model.eval()
-            with torch.inference_mode():
-                out = model(xv)
-                val_loss = task.loss(out, yv).item()
+            with average.swapped_in() if average else contextlib.nullcontext():
+                with torch.inference_mode():
+                    out = model(xv)
+                    val_loss = task.loss(out, yv).item()
+                better = copy.deepcopy(model.state_dict()) if val_loss < best_loss else None
             if plateau:
                 plateau.step(val_loss)
             report = task.report(splits["val"][2], out.float().cpu().numpy(), units)
@@ -285,9 +298,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                            "--arch batchnorm or --arch selu")
                 log.warning("training stopped: %s; keeping the best weights so far", stopped)
                 break
-            if val_loss < best_loss:
-                best_loss, best_epoch, since_best = val_loss, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
+            if better is not None:
+                best_loss, best_epoch, since_best, best_state = val_loss, epoch, 0, better
             else:
                 since_best += 1
                 if config.patience and since_best >= config.patience:
