@@ -247,7 +247,9 @@ def galaxies(n, seed, size, noise, preview, output):
 @click.option("--init", type=click.Choice(["glorot-normal", "he", "lecun"]), default=None,
               help="Weight initialisation (biases start at zero). Default: glorot-normal "
                    "(lecun for --arch selu).")
-@click.option("--dropout", type=float, default=0.0, help="Dropout rate (alpha-dropout for selu).")
+@click.option("--dropout", type=float, default=None,
+              help="Dropout rate (alpha-dropout for selu). Default: 0.1 for classification, "
+                   "0 for regression.")
 @click.option("--epochs", type=int, default=60, help="Passes over the training data.")
 @click.option("--batch-size", type=int, default=32, help="Rows per minibatch.")
 @click.option("--lr", type=float, default=1e-3, help="Learning rate.")
@@ -318,7 +320,9 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
         if not data:
             raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
         net = dict(depth=depth, width=width, activation=activation, arch=arch,
-                   batchnorm=batchnorm, init=init, dropout=dropout)
+                   batchnorm=batchnorm, init=init)
+        if dropout is not None:
+            net["dropout"] = dropout
         with usage_errors():
             config = training.TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,

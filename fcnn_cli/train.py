@@ -24,6 +24,10 @@ SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 TASKS = ("auto", "regress", "classify")
 DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every layer
+# Dropout unless asked otherwise, by task, as measured: on the default galaxies 0.1 lifts the
+# accuracy on 10 000 fresh images from 99.1 % to 99.6 %; on the default earthquakes even 0.02
+# makes the mean distance ten times worse (exact labels leave nothing to regularise away).
+DEFAULT_DROPOUT = {"regress": 0.0, "classify": 0.1}
 
 
 @dataclass
@@ -126,7 +130,8 @@ def split_indices(n, val_frac, test_frac, seed, strata=None):
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
         on_epoch=None, resume=None):
-    """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes.
+    """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
+    missing or None ``dropout`` is the task's default).
 
     ``val_table`` replaces the validation split. ``on_epoch`` is called with each history row.
     A KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM into one) ends training after
@@ -176,7 +181,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     device = resolve_device(config.device)
     x_scaler = Scaler.fit(config.scale, splits["train"][0], features)
     torch.manual_seed(config.seed)
-    model = MLP(NetConfig(n_in=len(features), n_out=task.n_outputs, **(net or {}))).to(device)
+    net = {**(net or {})}
+    if net.get("dropout") is None:
+        net["dropout"] = DEFAULT_DROPOUT[kind]
+    model = MLP(NetConfig(n_in=len(features), n_out=task.n_outputs, **net)).to(device)
     units = {k: v for k, v in table.units.items() if k in features + targets}
     train_x = splits["train"][0]
     predictor = Predictor(model, features, x_scaler, task, units,

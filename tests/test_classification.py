@@ -179,3 +179,26 @@ def test_cli_simulate_galaxies_with_preview(runner, tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "r" / "config.json").read_text())
     assert config["targets"] == ["rotation"]
+
+
+@pytest.mark.parametrize("net, expected", [(None, 0.1), (dict(dropout=None), 0.1),
+                                           (dict(dropout=0.0), 0.0), (dict(dropout=0.3), 0.3)])
+def test_dropout_defaults_by_task(quakes, net, expected):
+    config = train.TrainConfig(epochs=1)
+    classified = train.fit(three_classes(), config, net=net, targets=["kind"])
+    assert classified.predictor.net.config.dropout == expected
+    regressed = train.fit(quakes, config, net=net)
+    assert regressed.predictor.net.config.dropout == (0.0 if expected == 0.1 else expected)
+
+
+def test_cli_dropout_default_and_override(runner, tmp_path):
+    from fcnn_cli.tables import write_table
+
+    data = tmp_path / "three.csv"
+    write_table(three_classes(), data)
+    for extra, expected in (([], 0.1), (["--dropout", "0"], 0.0)):
+        out = tmp_path / f"run{len(extra)}"
+        result = runner.invoke(cli, ["train", str(data), "--target", "kind", "--epochs", "1",
+                                     "-q", "-o", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        assert checkpoint.load(out / "model.pt").net.config.dropout == expected

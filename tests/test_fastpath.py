@@ -21,20 +21,24 @@ TASKS = {
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", sorted(TASKS))
-def test_gradients_equal_autograd(activation, kind):
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_gradients_equal_autograd(activation, kind, dropout):
     task, labels, n_out = TASKS[kind]
     torch.manual_seed(0)
-    net = MLP(NetConfig(n_in=5, n_out=n_out, depth=3, width=7, activation=activation)).double()
+    net = MLP(NetConfig(n_in=5, n_out=n_out, depth=3, width=7, activation=activation,
+                        dropout=dropout)).double()
     for p in net.parameters():  # non-zero biases, so that every term is exercised
         torch.nn.init.normal_(p, 0.0, 0.5)
     x, y = torch.randn(33, 5, dtype=torch.float64), labels(33)
     if kind == "regress":
         y = y.double()
+    torch.manual_seed(1)  # the same dropout masks for both
     loss = task.loss(net(x), y)
     expected = torch.autograd.grad(loss, list(net.parameters()))
     assert fastpath.supports(net, task)
     step = fastpath.FastStep(net, task)
     still = torch.optim.SGD([step.flat], lr=0.0)  # gradients only: the update moves nothing
+    torch.manual_seed(1)
     fast_loss = step(x, y, still)
     assert fast_loss.item() == pytest.approx(loss.item(), rel=1e-10)
     for p, g in zip(net.parameters(), expected):
@@ -70,7 +74,7 @@ def test_updates_equal_torch_optim(optimizer):
 
 
 @pytest.mark.parametrize("net", [dict(arch="resnet"), dict(arch="batchnorm"),
-                                 dict(dropout=0.1)])
+                                 dict(arch="selu", dropout=0.1)])
 def test_other_networks_fall_back_to_autograd(net):
     model = MLP(NetConfig(n_in=4, n_out=1, depth=2, width=4, **net))
     assert not fastpath.supports(model, tasks.Regression(["y"], None))
