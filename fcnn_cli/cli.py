@@ -262,6 +262,9 @@ def galaxies(n, seed, size, noise, preview, output):
                    "on a validation plateau.")
 @click.option("--patience", type=int, default=0,
               help="Stop after this many epochs without a better validation loss (0: never).")
+@click.option("--ema", type=float, default=0.998,
+              help="Validate and keep a running average of the weights with this decay per "
+                   "step (0: the last step's weights).")
 @click.option("--scale", type=click.Choice(["standard", "max", "minmax", "none"]),
               default="standard", help="Feature scaling, fitted on the training split.")
 @seed_option
@@ -282,9 +285,8 @@ def galaxies(n, seed, size, noise, preview, output):
 @user_errors
 def train(data, targets, features, task, binary_output, class_weight, val_path, val_frac, test_frac, arch, depth, width,
           activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
-          weight_decay, schedule, patience, scale, seed, device, threads, fast, diagnostics,
-          output,
-          force, resume, nan, quiet):
+          weight_decay, schedule, patience, ema, scale, seed, device, threads, fast,
+          diagnostics, output, force, resume, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
@@ -327,7 +329,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             config = training.TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                 momentum=momentum, weight_decay=weight_decay, schedule=schedule,
-                patience=patience, val_frac=val_frac, test_frac=test_frac, scale=scale,
+                patience=patience, ema=ema, val_frac=val_frac, test_frac=test_frac, scale=scale,
                 task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
                 binary_output=binary_output, class_weight=class_weight, nan=nan, fast=fast)
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data

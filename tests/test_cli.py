@@ -135,7 +135,8 @@ def test_not_a_checkpoint(runner, quakes_csv):
 
 
 @pytest.mark.parametrize("args", [["--depth", "0"], ["--lr", "-1"], ["--val-frac", "2"],
-                                  ["--arch", "selu", "--activation", "relu"]])
+                                  ["--arch", "selu", "--activation", "relu"], ["--ema", "1"],
+                                  ["--dropout", "1"]])
 def test_bad_option_values_are_usage_errors(runner, quakes_csv, tmp_path, args):
     out = run(runner, "train", quakes_csv, "-o", tmp_path / "r", *args, code=2).output
     assert "Error:" in out
