@@ -37,13 +37,13 @@ test-fast: install
 clean:
 	rm -rf $(VENV) demo runs .pytest_cache *.egg-info
 
-# Speed side by side with the peers (about 7 minutes on 2 cores; prints one table and writes
+# Speed side by side with the peers (about 2 minutes on 2 cores; prints one table and writes
 # bench/speed.json). Run it alone: another busy process skews every figure.
 bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
 	$(BIN)/python bench/speed.py
 
-# The deep-network and galaxy-noise tables of the README (about 4 minutes).
+# The deep-network and galaxy-noise tables of the README (about 5 minutes).
 bench-lessons: install
 	$(BIN)/python bench/deep_networks.py
 	$(BIN)/python bench/galaxy_noise.py
