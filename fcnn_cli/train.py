@@ -236,18 +236,22 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         if resume.get("digest") != digest:
             raise FcnnError(f"{table.name}: not the data this run started with (its rows, "
                             "columns or options differ); cannot resume")
-        epoch, best_loss, best_epoch, since_best = (resume[k] for k in (
-            "epoch", "best_loss", "best_epoch", "since_best"))
-        history, diagnostics, best_state = resume["history"], resume["diagnostics"], \
-            resume["best_state"]
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        if plateau:
-            plateau.load_state_dict(resume["plateau"])
-        if average:
-            average.load_state_dict(resume["average"])
-        generator.set_state(resume["generator"])
-        torch.set_rng_state(resume["torch_rng"])
+        try:
+            epoch, best_loss, best_epoch, since_best = (resume[k] for k in (
+                "epoch", "best_loss", "best_epoch", "since_best"))
+            history, diagnostics, best_state = resume["history"], resume["diagnostics"], \
+                resume["best_state"]
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
+            if plateau:
+                plateau.load_state_dict(resume["plateau"])
+            if average:
+                average.load_state_dict(resume["average"])
+            generator.set_state(resume["generator"])
+            torch.set_rng_state(resume["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise FcnnError(f"the saved training state is damaged or from another version of "
+                            f"fcnn ({type(e).__name__}: {e}); cannot resume") from None
         log.info("resuming after epoch %d of %d", epoch, config.epochs)
     group = optimizer.param_groups[0]  # only now: loading a state dict replaces the groups
     last_complete = snapshot()

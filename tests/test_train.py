@@ -112,3 +112,21 @@ def test_resume_after_an_interrupt_equals_an_uninterrupted_run(quakes, options):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [r["lr"] for r in resumed.history] == [r["lr"] for r in whole.history]
     assert resumed.metrics == whole.metrics
+
+
+def test_a_damaged_resume_state_is_a_clear_error(quakes):
+    config = train.TrainConfig(epochs=3, batch_size=64)
+
+    def first_epoch_then_stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    state = train.fit(quakes, config, on_epoch=first_epoch_then_stop).resume_state
+    for damage in ("average", "optimizer", "model"):
+        broken = {**state}
+        if damage == "model":
+            broken["model"] = {"nonsense": state["model"][next(iter(state["model"]))]}
+        else:
+            del broken[damage]
+        with pytest.raises(FcnnError, match="damaged or from another version"):
+            train.fit(quakes, config, resume=broken)
