@@ -191,11 +191,13 @@ def floor(batch, steps=3000):
     return batch * steps / (time.perf_counter() - start)
 
 
-def wall(cmd, repeat=5):
+def wall(cmd, repeat=5, ok=True):
+    """Best of ``repeat`` wall times of a command that succeeds (or, ``ok=False``, fails)."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(cmd, capture_output=True, check=True)
+        done = subprocess.run(cmd, capture_output=True)
+        assert (done.returncode == 0) == ok, done.stderr
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -293,9 +295,12 @@ def main():
                 100 * (1 - a_ours), 100 * (1 - a_theirs), "%", higher_is_better=False)
         except ImportError:
             print("scikit-learn is not installed: peers skipped", flush=True)
-    fcnn_help = wall([sys.executable, "-m", "fcnn_cli", "--help"])
-    add("start-up: fcnn --help vs import torch", fcnn_help,
-        wall([sys.executable, "-c", "import torch"]), "s", higher_is_better=False)
+    torch_import = wall([sys.executable, "-c", "import torch"])
+    add("start-up: fcnn --help vs import torch", wall([sys.executable, "-m", "fcnn_cli", "--help"]),
+        torch_import, "s", higher_is_better=False)
+    add("argument error: fcnn train DATA --lr -1 vs import torch",
+        wall([sys.executable, "-m", "fcnn_cli", "train", "sample_data/quakes.csv", "--lr", "-1"],
+             ok=False), torch_import, "s", higher_is_better=False)
     for n in ((200_000, 1_000_000) if args.quick else (1_000_000, 5_000_000)):
         speed, peak = predict_stream(n)
         add(f"predict {n:,} Parquet rows", speed, None, "rows/s")

@@ -45,14 +45,17 @@ def save(predictor, path):
 
 
 def load(path, device="cpu"):
+    """The Predictor saved at ``path``, on ``device`` ("auto", "cpu", "cuda" or a torch.device)."""
+    payload = _read(path)
     import torch
 
     from fcnn_cli import tasks
+    from fcnn_cli.devices import resolve_device
     from fcnn_cli.model import MLP, NetConfig
     from fcnn_cli.predictor import Predictor
     from fcnn_cli.preprocess import Scaler
 
-    payload = _read(path)
+    device = resolve_device(device)
     try:
         meta = json.loads(payload["meta"])
         # Built without memory first, then given the file's tensors: a checkpoint that claims a
@@ -60,7 +63,7 @@ def load(path, device="cpu"):
         with torch.device("meta"):
             net = MLP(NetConfig.from_dict(meta["net"]))
         net.load_state_dict(payload["state"], strict=True, assign=True)
-        net.to(torch.device(device)).eval()
+        net.to(device).eval()
         predictor = Predictor(
             net=net,
             features=list(meta["features"]),
@@ -79,8 +82,6 @@ def load(path, device="cpu"):
 
 
 def _read(path):
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise FcnnError(f"{path}: no such file")
@@ -89,6 +90,8 @@ def _read(path):
     # torch.save writes a zip archive; anything else (a bare pickle included) is never unpickled.
     if not zipfile.is_zipfile(path):
         raise FcnnError(f"{path}: not an fcnn checkpoint (not a file written by torch.save)")
+    import torch
+
     try:
         with open(path, "rb") as f:
             payload = torch.load(f, map_location="cpu", weights_only=True)

@@ -302,8 +302,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
       fcnn train --resume runs/quakes
     """
     from fcnn_cli import runs
-    from fcnn_cli import train as training
-    from fcnn_cli.model import NetConfig
+    from fcnn_cli.config import NetConfig, TrainConfig
     from fcnn_cli.tables import read_table
 
     _setup_logging(quiet)
@@ -316,7 +315,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
         targets, features = options["targets"], options["features"]
         net = {k: v for k, v in options["net"].items() if k not in ("n_in", "n_out")}
         with usage_errors():
-            config = training.TrainConfig(**options["train"])
+            config = TrainConfig(**options["train"])
         output, force, epochs = resume, True, config.epochs
     else:
         if not data:
@@ -326,7 +325,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
         if dropout is not None:
             net["dropout"] = dropout
         with usage_errors():
-            config = training.TrainConfig(
+            config = TrainConfig(
                 epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                 momentum=momentum, weight_decay=weight_decay, schedule=schedule,
                 patience=patience, ema=ema, val_frac=val_frac, test_frac=test_frac, scale=scale,
@@ -337,6 +336,8 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             runs.check_run_dir(output, force)
     table = read_table(data)
     val_table = read_table(val_path) if val_path else None
+
+    from fcnn_cli import train as training  # torch: only once the options and data are good
 
     console = _console()
     with _interruptible() as signal_exit, runs.claim(output, data, force) as run_dir:
@@ -446,11 +447,10 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import write_text
-    from fcnn_cli.devices import resolve_device
     from fcnn_cli.tables import drop_incomplete, iter_tables
 
-    predictor = checkpoint.load(model, resolve_device(device))
-    chunks = iter_tables(data)
+    chunks = iter_tables(data)  # a missing file is reported before torch loads
+    predictor = checkpoint.load(model, device)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
@@ -489,15 +489,14 @@ def predict(model, data, keep, output, threshold, nan, device):
       fcnn predict runs/quakes/model.pt new.csv -o predictions.parquet
       fcnn simulate earthquakes -n 5 -o - | fcnn predict runs/quakes/model.pt - --keep x,y
     """
-    import pandas as pd
-
     from fcnn_cli import checkpoint
     from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
-    from fcnn_cli.devices import resolve_device
 
     keep = [c for k in keep for c in k.split(",") if c]
-    predictor = checkpoint.load(model, resolve_device(device))
-    chunks = iter_tables(data)
+    chunks = iter_tables(data)  # a missing file is reported before torch loads
+    predictor = checkpoint.load(model, device)
+    import pandas as pd
+
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
     with TableWriter(output) as writer:

@@ -1,11 +1,10 @@
-"""The network: a configuration dataclass and the fully-connected ``nn.Module`` it describes."""
+"""The fully-connected ``nn.Module`` that a :class:`~fcnn_cli.config.NetConfig` describes."""
 
-from dataclasses import asdict, dataclass, fields
-
-import torch
 from torch import nn
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.config import NetConfig
+
+__all__ = ["MLP", "NetConfig", "Dense", "ResidualBlock"]
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -18,69 +17,6 @@ ACTIVATIONS = {
     "sigmoid": nn.Sigmoid,
     "softplus": nn.Softplus,
 }
-ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
-INITS = ("glorot-normal", "he", "lecun")
-
-
-@dataclass
-class NetConfig:
-    """Everything needed to rebuild the network; stored in every checkpoint.
-
-    ``depth`` counts hidden layers of ``width`` nodes. ``resnet`` groups them in pairs into
-    residual blocks (an odd depth starts with one plain layer); ``batchnorm`` normalises every
-    hidden layer (with ``resnet`` it goes inside the blocks); ``selu`` is a self-normalising
-    network: SELU, LeCun-normal weights and alpha-dropout.
-    """
-
-    n_in: int
-    n_out: int
-    depth: int = 3
-    width: int = 64
-    activation: str | None = None  # None: selu for selu, silu otherwise
-    arch: str = "plain"
-    batchnorm: bool = False
-    init: str | None = None  # None: lecun for selu, glorot-normal otherwise
-    dropout: float = 0.0
-
-    def __post_init__(self):
-        if self.arch not in ARCHITECTURES:
-            raise FcnnError(f"unknown architecture {self.arch!r}; "
-                            f"choose from {', '.join(ARCHITECTURES)}")
-        if self.arch == "selu":
-            if self.activation not in ("selu", None):
-                raise FcnnError("--arch selu fixes the activation to selu; "
-                                f"leave out --activation {self.activation}")
-            if self.batchnorm:
-                raise FcnnError("--arch selu normalises itself: it does not combine with "
-                                "batch normalisation")
-            self.activation = "selu"
-        if self.arch == "batchnorm":
-            self.batchnorm = True
-        if self.activation is None:
-            self.activation = "silu"
-        if self.init is None:
-            self.init = "lecun" if self.arch == "selu" else "glorot-normal"
-        checks = [
-            (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
-            (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
-            (1 <= self.depth <= 1000, f"--depth must be between 1 and 1000, not {self.depth}"),
-            (1 <= self.width <= 65536, f"--width must be between 1 and 65536, not {self.width}"),
-            (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
-             f"choose from {', '.join(ACTIVATIONS)}"),
-            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}"),
-            (0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), not {self.dropout}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise FcnnError(message)
-
-    def to_dict(self):
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 class Dense(nn.Sequential):

@@ -5,11 +5,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from fcnn_cli.config import SCALINGS
 from fcnn_cli.errors import FcnnError
 
 log = logging.getLogger(__name__)
-
-SCALINGS = ("standard", "max", "minmax", "none")
 
 
 @dataclass

@@ -15,12 +15,13 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import atomic_path
+
+if TYPE_CHECKING:  # pandas itself loads only when a table is read
+    import pandas
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column 
 
 @dataclass
 class Table:
-    frame: pd.DataFrame
+    frame: "pandas.DataFrame"
     targets: list[str] = field(default_factory=list)  # label columns recorded in the file
     units: dict[str, str] = field(default_factory=dict)
     name: str = "<table>"  # how messages refer to it: the file name, or "<stdin>"
@@ -73,9 +74,9 @@ def read_table(path):
     Unlike :func:`iter_tables` this infers CSV column types from the whole file, so that a
     stray word deep in a numeric column is reported by column name and row.
     """
+    name, fmt = _source(path)
     import pyarrow.csv as pacsv
 
-    name, fmt = _source(path)
     with _reading(name):
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
@@ -92,11 +93,16 @@ def read_table(path):
 def iter_tables(path, rows=CHUNK_ROWS):
     """Read a table in chunks of about ``rows`` rows, each a :class:`Table` that knows its
     first row, so that a file of any length streams through bounded memory. CSV column types
-    are inferred from the first chunk."""
+    are inferred from the first chunk. A missing file is reported at once, not on the first
+    chunk."""
+    name, fmt = _source(path)
+    return _chunks(path, name, fmt, rows)
+
+
+def _chunks(path, name, fmt, rows):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    name, fmt = _source(path)
     first = 0
     with _reading(name, lambda: first):
         if fmt == "parquet":
@@ -289,6 +295,8 @@ def write_table(table, path):
 
 
 def is_numeric(series):
+    import pandas as pd
+
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
@@ -327,6 +335,8 @@ def select_columns(table, targets=None, features=None):
 
 def _refuse_mostly_numeric(table, column):
     """A column of numbers with a stray word is a typo, not a text column to leave out."""
+    import pandas as pd
+
     series = table.frame[column].dropna()
     if series.empty or pd.api.types.is_bool_dtype(series):
         return
@@ -350,8 +360,11 @@ def _listing(names, limit=12):
     return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def numeric_matrix(table, columns, dtype=np.float32):
+def numeric_matrix(table, columns, dtype="float32"):
     """The named columns as a float array; non-numeric or non-finite values are errors."""
+    import numpy as np
+    import pandas as pd
+
     if table.frame.empty:  # a header alone has no types to check
         return np.empty((0, len(columns)), dtype)
     for c in columns:
@@ -381,6 +394,8 @@ def numeric_matrix(table, columns, dtype=np.float32):
 
 def drop_incomplete(table, columns):
     """The table without rows that hold NaN, missing or infinite values in these columns."""
+    import numpy as np
+
     frame = table.frame
     bad = np.zeros(len(frame), dtype=bool)
     counts = {}
@@ -405,6 +420,9 @@ def drop_incomplete(table, columns):
 
 
 def _first_non_numeric(series):
+    import numpy as np
+    import pandas as pd
+
     converted = pd.to_numeric(series, errors="coerce")
     bad = converted.isna() & series.notna()
     if bad.any():

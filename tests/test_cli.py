@@ -147,3 +147,30 @@ def test_predict_and_evaluate_take_a_device(runner, model_path, quakes_csv):
     out = run(runner, "predict", model_path, quakes_csv, "--device", "cpu").stdout
     assert len(out.splitlines()) == 601
     run(runner, "evaluate", model_path, quakes_csv, "--device", "cpu", "--json")
+
+
+LOADED = """
+import sys
+from click.testing import CliRunner
+from fcnn_cli.cli import cli
+result = CliRunner().invoke(cli, sys.argv[1:])
+heavy = sorted(m for m in ("torch", "pandas", "pyarrow", "numpy") if m in sys.modules)
+print(result.exit_code, ",".join(heavy) or "-")
+"""
+
+
+@pytest.mark.parametrize("args, code", [
+    (["--help"], 0), (["train", "--help"], 0),
+    (["train", "{data}", "--lr", "-1"], 2), (["train", "{data}", "--depth", "0"], 2),
+    (["train", "{data}", "--ema", "1"], 2), (["train", "missing.csv"], 1),
+    (["predict", "missing.pt", "{data}"], 1), (["predict", "{model}", "missing.csv"], 1),
+    (["evaluate", "{model}", "missing.parquet"], 1)])
+def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, code):
+    """They answer before torch, pandas or numpy load: at once (bench/speed.py times it)."""
+    import subprocess
+    import sys
+
+    args = [a.format(data=quakes_csv, model=model_path) for a in args]
+    out = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == [str(code), "-"]

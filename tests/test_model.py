@@ -53,3 +53,9 @@ def test_config_is_validated(kwargs, match):
 def test_config_round_trips_through_a_dict():
     cfg = NetConfig(n_in=3, n_out=2, depth=4, width=16, activation="tanh")
     assert NetConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_every_configurable_activation_is_built_and_has_a_fast_backward():
+    from fcnn_cli import config, fastpath, model
+
+    assert set(model.ACTIVATIONS) == set(config.ACTIVATIONS) == set(fastpath.BACKWARDS)

@@ -1,0 +1,135 @@
+"""The options of a network and of its training, each checked here, once.
+
+Kept free of torch, numpy and pandas so that the command line can reject a bad option at once,
+before any heavy library loads.
+"""
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+from fcnn_cli.errors import FcnnError
+
+ACTIVATIONS = ("relu", "leaky-relu", "elu", "selu", "silu", "gelu", "tanh", "sigmoid",
+               "softplus")
+ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
+INITS = ("glorot-normal", "he", "lecun")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "plateau", "none")
+DEVICES = ("auto", "cpu", "cuda")
+TASKS = ("auto", "regress", "classify")
+SCALINGS = ("standard", "max", "minmax", "none")
+
+
+@dataclass
+class NetConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint.
+
+    ``depth`` counts hidden layers of ``width`` nodes. ``resnet`` groups them in pairs into
+    residual blocks (an odd depth starts with one plain layer); ``batchnorm`` normalises every
+    hidden layer (with ``resnet`` it goes inside the blocks); ``selu`` is a self-normalising
+    network: SELU, LeCun-normal weights and alpha-dropout.
+    """
+
+    n_in: int
+    n_out: int
+    depth: int = 3
+    width: int = 64
+    activation: str | None = None  # None: selu for selu, silu otherwise
+    arch: str = "plain"
+    batchnorm: bool = False
+    init: str | None = None  # None: lecun for selu, glorot-normal otherwise
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.arch not in ARCHITECTURES:
+            raise FcnnError(f"unknown architecture {self.arch!r}; "
+                            f"choose from {', '.join(ARCHITECTURES)}")
+        if self.arch == "selu":
+            if self.activation not in ("selu", None):
+                raise FcnnError("--arch selu fixes the activation to selu; "
+                                f"leave out --activation {self.activation}")
+            if self.batchnorm:
+                raise FcnnError("--arch selu normalises itself: it does not combine with "
+                                "batch normalisation")
+            self.activation = "selu"
+        if self.arch == "batchnorm":
+            self.batchnorm = True
+        if self.activation is None:
+            self.activation = "silu"
+        if self.init is None:
+            self.init = "lecun" if self.arch == "selu" else "glorot-normal"
+        checks = [
+            (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
+            (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
+            (1 <= self.depth <= 1000, f"--depth must be between 1 and 1000, not {self.depth}"),
+            (1 <= self.width <= 65536, f"--width must be between 1 and 65536, not {self.width}"),
+            (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
+             f"choose from {', '.join(ACTIVATIONS)}"),
+            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}"),
+            (0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), not {self.dropout}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FcnnError(message)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every option is checked here, once."""
+
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # cosine decay to zero over all steps; plateau halves on stalls
+    patience: int = 0  # stop after this many epochs without a better validation loss; 0: never
+    ema: float = 0.998  # decay per step of the weight average validated and kept; 0: none
+    val_frac: float = 0.05
+    test_frac: float = 0.05
+    scale: str = "standard"
+    task: str = "auto"
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    diagnostics: bool = False  # per-layer gradient norms and activation moments, every epoch
+    binary_output: str = "softmax"  # two classes: two softmax nodes, or one sigmoid node
+    class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
+    nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
+    fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
+
+    def __post_init__(self):
+        checks = [
+            (self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
+            (math.isfinite(self.lr) and self.lr > 0, f"--lr must be positive, not {self.lr}"),
+            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}"),
+            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), not {self.momentum}"),
+            (self.weight_decay >= 0, f"--weight-decay must be ≥ 0, not {self.weight_decay}"),
+            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}"),
+            (self.patience >= 0, f"--patience must be ≥ 0, not {self.patience}"),
+            (0 <= self.ema < 1, f"--ema must be in [0, 1), not {self.ema}"),
+            (0 <= self.val_frac < 1, f"--val-frac must be in [0, 1), not {self.val_frac}"),
+            (0 <= self.test_frac < 1, f"--test-frac must be in [0, 1), not {self.test_frac}"),
+            (self.val_frac + self.test_frac < 1, "--val-frac plus --test-frac must be below 1"),
+            (self.scale in SCALINGS, f"unknown scaling {self.scale!r}"),
+            (self.task in TASKS, f"unknown task {self.task!r}"),
+            (self.device in DEVICES, f"unknown device {self.device!r}"),
+            (self.threads is None or self.threads >= 1, f"--threads must be ≥ 1, not {self.threads}"),
+            (self.binary_output in ("softmax", "sigmoid"),
+             f"unknown binary output {self.binary_output!r}"),
+            (self.class_weight in ("none", "balanced"), f"unknown class weight {self.class_weight!r}"),
+            (self.nan in ("error", "drop"), f"unknown NaN policy {self.nan!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FcnnError(message)
