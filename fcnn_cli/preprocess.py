@@ -49,7 +49,10 @@ class Scaler:
         return cls(method, shift.tolist(), scale.tolist())
 
     def transform(self, x):
-        return ((x - np.asarray(self.shift)) / np.asarray(self.scale)).astype(np.float32)
+        """The scaled float32 matrix, as one new array: no float64 temporaries."""
+        out = np.subtract(x, np.asarray(self.shift, np.float32), dtype=np.float32)
+        out /= np.asarray(self.scale, np.float32)
+        return out
 
     def inverse(self, x):
         return x * np.asarray(self.scale) + np.asarray(self.shift)

@@ -373,6 +373,12 @@ def numeric_matrix(table, columns, dtype="float32"):
             bad = _first_non_numeric(series)
             where = f" (row {table.row(bad[0])}: {bad[1]!r})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
+    # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
+    # the float64 original looked at, to tell such a value from a NaN or inf in the file.
+    with np.errstate(over="ignore"):
+        x = table.frame[columns].to_numpy(dtype=dtype)
+        if np.isfinite(x.astype(np.float32, copy=False)).all():
+            return x
     x = table.frame[columns].to_numpy(dtype=np.float64)
     finite = np.isfinite(x)
     if not finite.all():
@@ -384,12 +390,9 @@ def numeric_matrix(table, columns, dtype="float32"):
         raise FcnnError(f"{table.name}: {int(bad_rows.sum())} row(s) hold NaN, missing or "
                         f"infinite values ({counts}), first in column {col!r} at row "
                         f"{table.row(row)}; --nan drop leaves such rows out")
-    too_big = np.abs(x) > np.finfo(np.float32).max
-    if too_big.any():
-        col = columns[int(np.argmax(too_big.any(axis=0)))]
-        raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
-                        f"(|x| > 3.4e38)")
-    return x.astype(dtype, copy=False)
+    col = columns[int(np.argmax((np.abs(x) > np.finfo(np.float32).max).any(axis=0)))]
+    raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
+                    f"(|x| > 3.4e38)")
 
 
 def drop_incomplete(table, columns):

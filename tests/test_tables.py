@@ -65,6 +65,16 @@ def test_numeric_matrix_names_column_and_row_of_bad_values():
         numeric_matrix(t, ["a"])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numeric_matrix_types_and_float32_range(dtype):
+    t = Table(pd.DataFrame({"a": [1.5, 2.0], "b": [3, 4], "c": [True, False]}), name="t.csv")
+    x = numeric_matrix(t, ["c", "a", "b"], dtype)
+    assert x.dtype == dtype and x.tolist() == [[1.0, 1.5, 3.0], [0.0, 2.0, 4.0]]
+    t = Table(pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, -1e39]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"column 'b' holds values beyond float32 range"):
+        numeric_matrix(t, ["a", "b"], dtype)
+
+
 def test_stdin(monkeypatch):
     data = b'# fcnn {"targets": ["y"]}\nf,y\n1,2\n3,4\n'
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
