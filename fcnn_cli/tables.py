@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,8 +104,8 @@ def _chunks(path, name, fmt, rows):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    first = 0
-    with _reading(name, lambda: first):
+    first, columns = 0, []
+    with _reading(name, lambda: first, columns):
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
             batches, schema = file.iter_batches(batch_size=rows), file.schema_arrow
@@ -113,6 +114,7 @@ def _chunks(path, name, fmt, rows):
             read.block_size = rows * 96  # about `rows` rows of eight numbers
             batches = pacsv.open_csv(stream, read_options=read, parse_options=parse)
             schema = batches.schema
+            columns += schema.names
         for batch in batches:
             table = _table_from_arrow(pa.Table.from_batches([batch]), meta, name)
             table.first_row = first
@@ -137,15 +139,22 @@ def _source(path):
 
 
 @contextlib.contextmanager
-def _reading(name, rows_read=lambda: 0):
-    """Turn the reader's failures into one-line errors that name the file."""
+def _reading(name, rows_read=lambda: 0, columns=()):
+    """Turn the reader's failures into one-line errors that name the file (and the column,
+    where a streamed CSV meets text in a column its first chunk showed to be numeric)."""
     import pyarrow as pa
 
     try:
         yield
     except (pa.ArrowInvalid, ValueError) as e:
         where = f" (after row {rows_read()})" if rows_read() else ""
-        raise FcnnError(f"{name}: not a readable table{where}: {_first_line(e)}") from None
+        detail = _first_line(e)
+        bad = re.match(r"In CSV column #(\d+): CSV conversion error to \w+: invalid value '(.*)'",
+                       detail)
+        if bad and int(bad[1]) < len(columns):
+            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {bad[2]!r}, not a "
+                            f"number{where}") from None
+        raise FcnnError(f"{name}: not a readable table{where}: {detail}") from None
     except OSError as e:
         raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:

@@ -91,3 +91,15 @@ def test_missing_file_directory_and_unknown_suffix(tmp_path):
     (tmp_path / "t.xlsx").write_text("x")
     with pytest.raises(FcnnError, match="suffix"):
         read_table(tmp_path / "t.xlsx")
+
+
+def test_streamed_csv_names_the_column_of_late_text(tmp_path):
+    from fcnn_cli.tables import iter_tables
+
+    frame = pd.DataFrame({"a": np.arange(300.0), "b": np.ones(300)}).astype(object)
+    frame.loc[250, "b"] = "oops"
+    path = tmp_path / "late.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(FcnnError, match=r"late.csv: column 'b' holds 'oops', not a number "
+                                        r"\(after row \d+\)"):
+        list(iter_tables(path, rows=10))
