@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import atomic_path
 
-if TYPE_CHECKING:  # pandas itself loads only when a table is read
+if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
+    import numpy
     import pandas
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,11 @@ class Table:
     units: dict[str, str] = field(default_factory=dict)
     name: str = "<table>"  # how messages refer to it: the file name, or "<stdin>"
     first_row: int = 0  # data rows before this one in its file: a chunk's messages count from it
+    file_rows: "numpy.ndarray | None" = None  # with rows left out: file row of each one kept
 
     def row(self, i):
         """The 1-based data row of the file that position ``i`` of this table holds."""
-        return self.first_row + i + 1
+        return int(self.file_rows[i]) if self.file_rows is not None else self.first_row + i + 1
 
     def metadata(self):
         meta = {}
@@ -428,7 +430,15 @@ def drop_incomplete(table, columns):
         raise FcnnError(f"{table.name}: no rows left after leaving out those with NaN, missing "
                         f"or infinite values ({detail})")
     return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
-                 table.first_row)
+                 table.first_row, _file_rows(table)[~bad])
+
+
+def _file_rows(table):
+    import numpy as np
+
+    if table.file_rows is not None:
+        return table.file_rows
+    return np.arange(table.first_row + 1, table.first_row + 1 + len(table.frame))
 
 
 def _first_non_numeric(series):

@@ -103,3 +103,14 @@ def test_streamed_csv_names_the_column_of_late_text(tmp_path):
     with pytest.raises(FcnnError, match=r"late.csv: column 'b' holds 'oops', not a number "
                                         r"\(after row \d+\)"):
         list(iter_tables(path, rows=10))
+
+
+def test_rows_keep_their_file_numbers_after_dropping_incomplete_ones():
+    from fcnn_cli.tables import drop_incomplete
+
+    t = Table(pd.DataFrame({"a": [1.0, np.nan, 2.0, np.nan, 3.0], "b": ["1", "2", "3", "4", "x"]}),
+              name="t.csv", first_row=100)
+    kept = drop_incomplete(t, ["a"])
+    assert len(kept.frame) == 3 and [kept.row(i) for i in range(3)] == [101, 103, 105]
+    with pytest.raises(FcnnError, match=r"column 'b' is not numeric \(row 105: 'x'\)"):
+        numeric_matrix(kept, ["a", "b"])
