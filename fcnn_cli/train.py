@@ -153,6 +153,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         """The learning rate of a step: from --lr down to zero along a half cosine."""
         done = (epoch - 1) * steps_per_epoch + step
         return 0.5 * config.lr * (1 + math.cos(math.pi * done / (config.epochs * steps_per_epoch)))
+
     generator = torch.Generator().manual_seed(config.seed)
 
     probe = None
