@@ -152,9 +152,9 @@ def peers_accuracy(table, fresh, kind):
     return ours_time, their_time, ours, theirs
 
 
-def fcnn_train(table, batch, epochs):
+def fcnn_train(table, batch, epochs, net=None, fast=True):
     result = train.fit(table, train.TrainConfig(epochs=epochs, batch_size=batch, val_frac=0.0001,
-                                                test_frac=0.0))
+                                                test_frac=0.0, fast=fast), net=net)
     rows = result.sizes["train"] * epochs
     return rows / sum(r["seconds"] for r in result.history)
 
@@ -271,6 +271,10 @@ def main():
             sklearn_mlp(x, y, batch, epochs), "samples/s")
         add(f"train batch {batch}: times above the floor (bare matmuls)", ours, floor(batch),
             "samples/s", higher_is_better=False)
+    resnet = dict(arch="resnet")
+    add("train --arch resnet, batch 32: fast path vs autograd (--no-fast)",
+        fcnn_train(table, 32, epochs, resnet), fcnn_train(table, 32, epochs, resnet, fast=False),
+        "samples/s")
     ours, ours_epoch = fcnn_to_target(table)
     theirs, their_epoch = handwritten_to_target(table)
     print(f"70 m: fcnn epoch {ours_epoch}, hand-written epoch {their_epoch} "

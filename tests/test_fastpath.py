@@ -9,7 +9,7 @@ from fcnn_cli import fastpath, tasks, train
 from fcnn_cli.model import MLP, NetConfig
 from fcnn_cli.tables import Table
 
-ACTIVATIONS = sorted(fastpath.BACKWARDS)
+ACTIVATIONS = sorted(fastpath.ACTIVATIONS)
 TASKS = {
     "regress": (tasks.Regression(["a", "b"], None), lambda n: torch.randn(n, 2), 2),
     "softmax": (tasks.Classification("c", ["p", "q", "r"]), lambda n: torch.randint(0, 3, (n,)),
@@ -19,14 +19,20 @@ TASKS = {
 }
 
 
+# plain; resnet whose first block projects 5 inputs onto 7; resnet led by one plain layer
+NETS = {"plain": dict(depth=3), "resnet": dict(arch="resnet", depth=4),
+        "resnet-odd": dict(arch="resnet", depth=5)}
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("kind", sorted(TASKS))
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_gradients_equal_autograd(activation, kind, dropout):
+@pytest.mark.parametrize("arch", sorted(NETS))
+def test_gradients_equal_autograd(activation, kind, dropout, arch):
     task, labels, n_out = TASKS[kind]
     torch.manual_seed(0)
-    net = MLP(NetConfig(n_in=5, n_out=n_out, depth=3, width=7, activation=activation,
-                        dropout=dropout)).double()
+    net = MLP(NetConfig(n_in=5, n_out=n_out, width=7, activation=activation, dropout=dropout,
+                        **NETS[arch])).double()
     for p in net.parameters():  # non-zero biases, so that every term is exercised
         torch.nn.init.normal_(p, 0.0, 0.5)
     x, y = torch.randn(33, 5, dtype=torch.float64), labels(33)
@@ -73,7 +79,7 @@ def test_updates_equal_torch_optim(optimizer):
     assert all(torch.equal(ours[k], theirs[k]) for k in ours if k == "step")
 
 
-@pytest.mark.parametrize("net", [dict(arch="resnet"), dict(arch="batchnorm"),
+@pytest.mark.parametrize("net", [dict(arch="batchnorm"), dict(arch="resnet", batchnorm=True),
                                  dict(arch="selu", dropout=0.1)])
 def test_other_networks_fall_back_to_autograd(net):
     model = MLP(NetConfig(n_in=4, n_out=1, depth=2, width=4, **net))
