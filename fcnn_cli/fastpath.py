@@ -54,81 +54,100 @@ class FastStep:
     ``loss.backward()`` would, and updates the parameters as ``optimizer.step()`` would.
 
     ``flat`` is the one parameter the optimiser must be built on: every parameter of the model
-    becomes a view into it, and every ``.grad`` a view into its ``.grad``.
+    becomes a view into it, and every ``.grad`` a view into its ``.grad``. The step works on
+    detached views of them, fixed at construction: the model's parameters may change in place
+    (``load_state_dict`` copies into them) but must not be replaced.
     """
 
     def __init__(self, model, task):
-        self.blocks, self.head = list(model.body), model.head
+        self.flat = _flatten(model)
+        self.data = self.flat.detach()
         self.act, self.act_backward = ACTIVATIONS[model.config.activation]
         self.keep = 1.0 - model.config.dropout
         self.output_grad = _output_grad(task)
-        self.flat = _flatten(model)
+        # Per block: (layer,) for a plain layer, (first, second, projector or None) for a
+        # residual one; plain tensors, so that no Module attribute lookup costs time per step.
+        self.blocks = [(_Affine(b[0]),) if isinstance(b, Dense) else
+                       (_Affine(b.linear1), _Affine(b.linear2),
+                        None if _identity(b) else _Affine(b.shortcut)) for b in model.body]
+        self.head = _Affine(model.head)
 
-    @torch.no_grad()
     def __call__(self, x, y, optimizer):
         h, saved = x, []
         for block in self.blocks:
-            if isinstance(block, Dense):
+            if len(block) == 1:
                 h, layer = self._layer(block[0], h)
                 saved.append(layer)
             else:  # a residual block: σ(W₂ h₁ + b₂ + S x) with h₁ = σ(W₁ x + b₁)
-                h1, first = self._layer(block.linear1, h)
-                shortcut = h if _identity(block) else F.linear(h, block.shortcut.weight)
-                h, second = self._layer(block.linear2, h1, shortcut)
-                saved.append((first, second))
-        loss, g = self.output_grad(F.linear(h, self.head.weight, self.head.bias), y)
-        _weight_grads(self.head, g, h)
-        g = g @ self.head.weight
+                first, second, projector = block
+                h1, one = self._layer(first, h)
+                h, two = self._layer(second, h1, h if projector is None else h @ projector.w.t())
+                saved.append((one, two))
+        head = self.head
+        loss, g = self.output_grad(F.linear(h, head.w, head.b), y)
+        head.grads(g, h)
+        g = g @ head.w
         for k in range(len(self.blocks) - 1, -1, -1):
             g = self._backward(self.blocks[k], saved[k], g, need_input=k > 0)
-        _update(self.flat, optimizer)
+        _update(self.flat, self.data, optimizer)
         return loss
+
+    def _layer(self, affine, h, extra=None):
+        """h ↦ dropout(σ(W h + b [+ extra])), and what its backward needs."""
+        z = F.linear(h, affine.w, affine.b)
+        if extra is not None:
+            z += extra
+        a = self.act(z)
+        if self.keep == 1:
+            return a, (h, z, a, None)
+        # The very draws of torch's dropout on the CPU, so that a seed gives one mask.
+        mask = torch.empty_like(a).bernoulli_(self.keep).div_(self.keep)
+        return a * mask, (h, z, a, mask)
 
     def _backward(self, block, saved, g, need_input):
         """Weight gradients of one block from ``g`` = d loss / d its output; returns
         d loss / d its input when ``need_input``."""
-        if isinstance(block, Dense):
+        if len(block) == 1:
             gz = self._pre_activation_grad(g, saved)
-            _weight_grads(block[0], gz, saved[0])
-            return gz @ block[0].weight if need_input else None
-        first, second = saved
-        x = first[0]
-        gz2 = self._pre_activation_grad(g, second)
-        _weight_grads(block.linear2, gz2, second[0])
-        gz1 = self._pre_activation_grad(gz2 @ block.linear2.weight, first)
-        _weight_grads(block.linear1, gz1, x)
-        if not _identity(block):
-            torch.mm(gz2.t(), x, out=block.shortcut.weight.grad)
+            block[0].grads(gz, saved[0])
+            return gz @ block[0].w if need_input else None
+        (first, second, projector), (one, two) = block, saved
+        x = one[0]
+        gz2 = self._pre_activation_grad(g, two)
+        second.grads(gz2, two[0])
+        gz1 = self._pre_activation_grad(gz2 @ second.w, one)
+        first.grads(gz1, x)
+        if projector is not None:
+            projector.grads(gz2, x)
         if not need_input:
             return None
-        through = gz1 @ block.linear1.weight
-        return through.add_(gz2 if _identity(block) else gz2 @ block.shortcut.weight)
-
-    def _layer(self, linear, h, extra=None):
-        """h ↦ dropout(σ(W h + b [+ extra])), and what its backward needs."""
-        z = F.linear(h, linear.weight, linear.bias)
-        if extra is not None:
-            z += extra
-        a = self.act(z)
-        mask = None
-        if self.keep < 1:
-            # The very draws of torch's dropout on the CPU, so that a seed gives one mask.
-            mask = torch.empty_like(a).bernoulli_(self.keep).div_(self.keep)
-        return (a if mask is None else a * mask), (h, z, a, mask)
+        return (gz1 @ first.w).add_(gz2 if projector is None else gz2 @ projector.w)
 
     def _pre_activation_grad(self, g, layer):
         _, z, a, mask = layer
         return self.act_backward(g if mask is None else g * mask, z, a)
 
+
+class _Affine:
+    """A linear layer's weight and bias as detached views, and their gradients."""
+
+    __slots__ = ("w", "b", "gw", "gb")
+
+    def __init__(self, linear):
+        self.w, self.gw = linear.weight.detach(), linear.weight.grad
+        has_bias = linear.bias is not None
+        self.b = linear.bias.detach() if has_bias else None
+        self.gb = linear.bias.grad if has_bias else None
+
+    def grads(self, g, h):
+        """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``."""
+        torch.mm(g.t(), h, out=self.gw)
+        if self.gb is not None:
+            torch.sum(g, dim=0, out=self.gb)
+
+
 def _identity(block):
     return isinstance(block.shortcut, torch.nn.Identity)
-
-
-def _weight_grads(linear, g, h):
-    """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``."""
-    torch.mm(g.t(), h, out=linear.weight.grad)
-    if linear.bias is not None:
-        torch.sum(g, dim=0, out=linear.bias.grad)
 
 
 def _flatten(model):
@@ -145,10 +164,11 @@ def _flatten(model):
     return flat
 
 
-def _update(p, optimizer):
-    """``optimizer.step()`` for the one parameter ``p``, straight to the fused kernel that
-    torch.optim's fused Adam and SGD call, with their state in their own layout (so that
-    ``state_dict`` and resuming work as ever), minus their per-call Python."""
+def _update(p, data, optimizer):
+    """``optimizer.step()`` for the one parameter ``p`` (whose detached view is ``data``),
+    straight to the fused kernel that torch.optim's fused Adam and SGD call, with their state in
+    their own layout (so that ``state_dict`` and resuming work as ever), minus their per-call
+    Python."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
     if isinstance(optimizer, torch.optim.Adam):
         if not state:
@@ -157,7 +177,7 @@ def _update(p, optimizer):
             state["exp_avg_sq"] = torch.zeros_like(p)
         state["step"].add_(1)
         beta1, beta2 = group["betas"]
-        torch._fused_adam_([p], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
+        torch._fused_adam_([data], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
                            [state["step"]], lr=group["lr"], beta1=beta1, beta2=beta2,
                            weight_decay=group["weight_decay"], eps=group["eps"],
                            amsgrad=False, maximize=False)
@@ -166,7 +186,7 @@ def _update(p, optimizer):
     if group["momentum"] and first:
         state["momentum_buffer"] = torch.empty_like(p)
     buffers = [state["momentum_buffer"]] if group["momentum"] else []
-    torch._fused_sgd_([p], [p.grad], buffers, weight_decay=group["weight_decay"],
+    torch._fused_sgd_([data], [p.grad], buffers, weight_decay=group["weight_decay"],
                       momentum=group["momentum"], lr=group["lr"], dampening=0.0,
                       nesterov=False, maximize=False, is_first_step=first)
 
@@ -176,7 +196,8 @@ def _output_grad(task):
     if task.kind == "regress":
         def mse(out, y):  # squared error summed over outputs, mean over the batch
             diff = out - y
-            return (diff * diff).sum() / len(y), diff * (2.0 / len(y))
+            flat = diff.view(-1)
+            return torch.dot(flat, flat) / len(y), diff * (2.0 / len(y))
         return mse
     if task.output == "sigmoid":
         def bce(out, y):
