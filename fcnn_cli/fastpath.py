@@ -194,23 +194,35 @@ def _update(p, data, optimizer):
 
 def _output_grad(task):
     """(loss, d loss / d output) for the task's loss on a minibatch."""
+    constants = {}
+
+    def per_row(out, n):
+        """1/n and 2/n as tensors, and n × 1 minus ones: a Python number in an operation costs
+        a tensor made anew each step."""
+        key = (n, out.dtype, out.device)
+        if key not in constants:
+            constants[key] = (torch.tensor(1.0 / n, dtype=out.dtype, device=out.device),
+                              torch.tensor(2.0 / n, dtype=out.dtype, device=out.device),
+                              torch.full((n, 1), -1.0, dtype=out.dtype, device=out.device))
+        return constants[key]
+
     if task.kind == "regress":
         def mse(out, y):  # squared error summed over outputs, mean over the batch
             diff = out - y
             flat = diff.view(-1)
-            return torch.dot(flat, flat) / len(y), diff * (2.0 / len(y))
+            inverse, twice, _ = per_row(out, len(y))
+            return torch.dot(flat, flat) * inverse, diff * twice
         return mse
     if task.output == "sigmoid":
         def bce(out, y):
             z, t = out[:, 0], y.to(out.dtype)
             loss = F.binary_cross_entropy_with_logits(z, t)
-            return loss, ((torch.sigmoid(z) - t) / len(y)).unsqueeze(1)
+            return loss, ((torch.sigmoid(z) - t) * per_row(out, len(y))[0]).unsqueeze(1)
         return bce
 
-    def cross_entropy(out, y):
+    def cross_entropy(out, y):  # softmax minus the one-hot target, over the batch
         log_p = torch.log_softmax(out, dim=1)
-        loss = -log_p.gather(1, y.unsqueeze(1)).mean()
-        g = log_p.exp()
-        g[torch.arange(len(y), device=y.device), y] -= 1.0
-        return loss, g / len(y)
+        inverse, _, minus_ones = per_row(out, len(y))
+        g = log_p.exp().scatter_add_(1, y.unsqueeze(1), minus_ones)
+        return F.nll_loss(log_p, y), g * inverse
     return cross_entropy
