@@ -239,8 +239,9 @@ def wall(cmd, repeat=5, ok=True):
     return best
 
 
-def predict_stream(rows):
-    """Rows per second and peak memory of `fcnn predict` on a Parquet file of `rows` events."""
+def streaming(rows):
+    """Rows per second and peak memory of `fcnn predict` and of `fcnn evaluate` on one Parquet
+    file of `rows` events: {command: (rows/s, MB)}."""
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "big.parquet")
         chunk = simulate.earthquakes(n=min(rows, 1_000_000), seed=1)
@@ -252,26 +253,27 @@ def predict_stream(rows):
             for _ in range(rows // len(chunk.frame)):
                 writer.write_table(arrow)
         small = simulate.earthquakes(n=2000, seed=2)
-        model_dir = os.path.join(tmp, "run")
+        model = os.path.join(tmp, "model.pt")
         result = train.fit(small, train.TrainConfig(epochs=1))
         from fcnn_cli import checkpoint
 
-        os.makedirs(model_dir)
-        checkpoint.save(result.predictor, os.path.join(model_dir, "model.pt"))
-        out = os.path.join(tmp, "pred.parquet")
-        cmd = [sys.executable, "-m", "fcnn_cli", "predict",
-               os.path.join(model_dir, "model.pt"), data, "-o", out]
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd)
-        peak_kb = 0
-        # VmHWM of the child's own address space: getrusage's maxrss would include this
-        # (much larger) parent's memory, which Linux carries across fork and exec.
-        while proc.poll() is None:
-            peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
-            time.sleep(0.02)
-        seconds = time.perf_counter() - start
-        assert proc.returncode == 0
-        return rows / seconds, peak_kb / 1024
+        checkpoint.save(result.predictor, model)
+        commands = {"predict": ["predict", model, data, "-o", os.path.join(tmp, "p.parquet")],
+                    "evaluate": ["evaluate", model, data, "--json"]}
+        measured = {}
+        for name, args in commands.items():
+            start = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "fcnn_cli", *args],
+                                    stdout=subprocess.DEVNULL)
+            peak_kb = 0
+            # VmHWM of the child's own address space: getrusage's maxrss would include this
+            # (much larger) parent's memory, which Linux carries across fork and exec.
+            while proc.poll() is None:
+                peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
+                time.sleep(0.02)
+            assert proc.returncode == 0
+            measured[name] = rows / (time.perf_counter() - start), peak_kb / 1024
+        return measured
 
 
 def _vm_hwm_kb(pid):
@@ -348,9 +350,9 @@ def main():
         wall([sys.executable, "-m", "fcnn_cli", "train", "sample_data/quakes.csv", "--lr", "-1"],
              ok=False), torch_import, "s", higher_is_better=False)
     for n in ((200_000, 1_000_000) if args.quick else (1_000_000, 5_000_000)):
-        speed, peak = predict_stream(n)
-        add(f"predict {n:,} Parquet rows", speed, None, "rows/s")
-        add(f"predict {n:,} rows: peak memory", peak, None, "MB")
+        for command, (speed, peak) in streaming(n).items():
+            add(f"{command} {n:,} Parquet rows", speed, None, "rows/s")
+            add(f"{command} {n:,} rows: peak memory", peak, None, "MB")
 
     out = Table(title=f"fcnn speed ({platform.machine()}, {os.cpu_count()} CPUs, "
                       f"torch {torch.__version__}, {torch.get_num_threads()} threads)")
