@@ -70,9 +70,13 @@ class Regression:
     def decode(self, out):
         return self.scaler.inverse(np.asarray(out, dtype=np.float64))
 
-    def report(self, truth, out, units=None, threshold=None):
+    def metrics(self, units=None, threshold=None):
+        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
         _no_threshold(threshold)
-        return metrics.regression(truth, self.decode(out), self.targets, units)
+        return _Stream(metrics.Regression(self.targets, units), lambda out: (self.decode(out),))
+
+    def report(self, truth, out, units=None, threshold=None):
+        return _report(self, truth, out, units, threshold)
 
     @staticmethod
     def headline(report):
@@ -170,10 +174,17 @@ class Classification:
             raise FcnnError(f"--threshold must be in [0, 1], not {threshold}")
         return (proba[:, 1] >= threshold).astype(np.int64)
 
+    def metrics(self, units=None, threshold=None):
+        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
+        self.decide(np.zeros((0, len(self.classes))), threshold)  # a bad threshold fails now
+
+        def convert(out):
+            proba = self.proba(out)
+            return proba, self.decide(proba, threshold)
+        return _Stream(metrics.Classification(self.classes), convert)
+
     def report(self, truth, out, units=None, threshold=None):
-        proba = self.proba(out)
-        return metrics.classification(np.asarray(truth), proba, self.classes,
-                                      self.decide(proba, threshold))
+        return _report(self, truth, out, units, threshold)
 
     @staticmethod
     def headline(report):
@@ -193,6 +204,25 @@ class Classification:
     @classmethod
     def from_dict(cls, d):
         return cls(d["target"], list(d["classes"]), d.get("output", "softmax"), d.get("weights"))
+
+
+class _Stream:
+    """A metrics report fed with network outputs, which the task converts chunk by chunk."""
+
+    def __init__(self, accumulator, convert):
+        self.accumulator, self.convert = accumulator, convert
+
+    def add(self, truth, out):
+        self.accumulator.add(truth, *self.convert(out))
+
+    def report(self):
+        return self.accumulator.report()
+
+
+def _report(task, truth, out, units, threshold):
+    stream = task.metrics(units, threshold)
+    stream.add(truth, out)
+    return stream.report()
 
 
 def _no_threshold(threshold):
