@@ -9,8 +9,6 @@ per step.
 
 from contextlib import contextmanager
 
-import torch
-
 
 class WeightAverage:
     """Averages ``tensors`` (parameters, and float buffers such as batch-norm statistics).
@@ -21,12 +19,12 @@ class WeightAverage:
     """
 
     def __init__(self, tensors, decay):
-        self.live = [t for t in tensors if t.is_floating_point()]
-        self.average = [t.detach().clone() for t in self.live]
+        # Detached views: the same memory, and no autograd to switch off at every step.
+        self.live = [t.detach() for t in tensors if t.is_floating_point()]
+        self.average = [t.clone() for t in self.live]
         self.decay = decay
         self.updates = 0
 
-    @torch.no_grad()
     def update(self):
         self.updates += 1
         weight = 1.0 - min(self.decay, (1 + self.updates) / (10 + self.updates))
@@ -36,7 +34,7 @@ class WeightAverage:
     @contextmanager
     def swapped_in(self):
         """The averaged weights in the network for the duration, the trained ones after."""
-        trained = [t.detach().clone() for t in self.live]
+        trained = [t.clone() for t in self.live]
         _copy(self.live, self.average)
         try:
             yield
@@ -51,7 +49,6 @@ class WeightAverage:
         _copy(self.average, state["average"])
 
 
-@torch.no_grad()
 def _copy(targets, sources):
     for t, s in zip(targets, sources):
         t.copy_(s)
