@@ -14,6 +14,10 @@ import sys
 import click
 
 from fcnn_cli import __version__
+# The option dataclasses and their choices: plain Python, so importing them costs nothing.
+from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
+                             NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS, NetConfig,
+                             TrainConfig)
 from fcnn_cli.errors import FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -100,7 +104,7 @@ def seed_option(command):
 
 
 def device_option(command):
-    return click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+    return click.option("--device", type=click.Choice(DEVICES), default="auto",
                         help="auto takes a GPU when there is one.")(command)
 
 
@@ -111,7 +115,7 @@ def threshold_option(command):
 
 
 def nan_option(command):
-    return click.option("--nan", type=click.Choice(["error", "drop"]), default="error",
+    return click.option("--nan", type=click.Choice(NAN_POLICIES), default="error",
                         help="Rows with NaN, missing or infinite values: stop with an error "
                              "that counts them, or leave them out.")(command)
 
@@ -225,18 +229,18 @@ def galaxies(n, seed, size, noise, preview, output):
               help="A label column; repeat for several. Default: the labels recorded in the file.")
 @click.option("--features", callback=_csv_list, metavar="A,B,…",
               help="Feature columns. Default: every other numeric column.")
-@click.option("--task", type=click.Choice(["auto", "regress", "classify"]), default="auto",
+@click.option("--task", type=click.Choice(TASKS), default="auto",
               help="auto: text, boolean or categorical labels give classification, real "
                    "numbers regression; integers with few values must be told.")
-@click.option("--binary-output", type=click.Choice(["softmax", "sigmoid"]), default="softmax",
+@click.option("--binary-output", type=click.Choice(BINARY_OUTPUTS), default="softmax",
               help="Two classes: two softmax nodes, or one sigmoid node.")
-@click.option("--class-weight", type=click.Choice(["none", "balanced"]), default="none",
+@click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none",
               help="balanced: weigh each class in the loss by n / (classes × its count).")
 @click.option("--val", "val_path", metavar="FILE",
               help="Validation table, instead of a split of DATA.")
 @click.option("--val-frac", type=float, default=0.05, help="Share of rows for validation.")
 @click.option("--test-frac", type=float, default=0.05, help="Share of rows held out for testing.")
-@click.option("--arch", type=click.Choice(["plain", "resnet", "batchnorm", "selu"]),
+@click.option("--arch", type=click.Choice(ARCHITECTURES),
               default="plain", help="Network architecture; see the README.")
 @click.option("--depth", type=int, default=3, help="Number of hidden layers.")
 @click.option("--width", type=int, default=64, help="Nodes per hidden layer.")
@@ -244,7 +248,7 @@ def galaxies(n, seed, size, noise, preview, output):
               "tanh, sigmoid, softplus. Default: silu (selu for --arch selu).")
 @click.option("--batchnorm/--no-batchnorm", default=False,
               help="Batch normalisation in every hidden layer (implied by --arch batchnorm).")
-@click.option("--init", type=click.Choice(["glorot-normal", "he", "lecun"]), default=None,
+@click.option("--init", type=click.Choice(INITS), default=None,
               help="Weight initialisation (biases start at zero). Default: glorot-normal "
                    "(lecun for --arch selu).")
 @click.option("--dropout", type=float, default=None,
@@ -253,11 +257,11 @@ def galaxies(n, seed, size, noise, preview, output):
 @click.option("--epochs", type=int, default=60, help="Passes over the training data.")
 @click.option("--batch-size", type=int, default=32, help="Rows per minibatch.")
 @click.option("--lr", type=float, default=1e-3, help="Learning rate.")
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam",
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam",
               help="sgd uses --momentum.")
 @click.option("--momentum", type=float, default=0.9, help="Momentum for sgd.")
 @click.option("--weight-decay", type=float, default=0.0, help="L2 weight decay.")
-@click.option("--schedule", type=click.Choice(["cosine", "plateau", "none"]), default="cosine",
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine",
               help="Learning rate schedule: cosine decay to zero over all steps, or halve "
                    "on a validation plateau.")
 @click.option("--patience", type=int, default=0,
@@ -265,7 +269,7 @@ def galaxies(n, seed, size, noise, preview, output):
 @click.option("--ema", type=float, default=0.998,
               help="Validate and keep a running average of the weights with this decay per "
                    "step (0: the last step's weights).")
-@click.option("--scale", type=click.Choice(["standard", "max", "minmax", "none"]),
+@click.option("--scale", type=click.Choice(SCALINGS),
               default="standard", help="Feature scaling, fitted on the training split.")
 @seed_option
 @device_option
@@ -302,7 +306,6 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
       fcnn train --resume runs/quakes
     """
     from fcnn_cli import runs
-    from fcnn_cli.config import NetConfig, TrainConfig
     from fcnn_cli.tables import read_table
 
     _setup_logging(quiet)

@@ -18,6 +18,9 @@ SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 TASKS = ("auto", "regress", "classify")
 SCALINGS = ("standard", "max", "minmax", "none")
+BINARY_OUTPUTS = ("softmax", "sigmoid")
+CLASS_WEIGHTS = ("none", "balanced")
+NAN_POLICIES = ("error", "drop")
 
 
 @dataclass
@@ -125,10 +128,10 @@ class TrainConfig:
             (self.task in TASKS, f"unknown task {self.task!r}"),
             (self.device in DEVICES, f"unknown device {self.device!r}"),
             (self.threads is None or self.threads >= 1, f"--threads must be ≥ 1, not {self.threads}"),
-            (self.binary_output in ("softmax", "sigmoid"),
+            (self.binary_output in BINARY_OUTPUTS,
              f"unknown binary output {self.binary_output!r}"),
-            (self.class_weight in ("none", "balanced"), f"unknown class weight {self.class_weight!r}"),
-            (self.nan in ("error", "drop"), f"unknown NaN policy {self.nan!r}"),
+            (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
+            (self.nan in NAN_POLICIES, f"unknown NaN policy {self.nan!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -3,10 +3,9 @@ with torch matrix products, then one fused optimiser kernel over all parameters 
 
 For a small MLP most of an eager step's time is bookkeeping, not arithmetic: autograd's graph,
 and the optimiser's per-call Python (about 30 µs a call; this whole step takes 125 µs at
-3 × 64, batch 32). Here
-each layer costs its three matrix products, a bias sum and one activation-gradient kernel (the
-one autograd itself calls), and the parameters live in one flat tensor that the fused Adam or
-SGD kernel updates in a single call. It covers plain and residual networks without batch norm
+3 × 64, batch 32). Here each layer costs its three matrix products, a bias sum and one
+activation-gradient kernel (the one autograd itself calls), and the parameters live in one flat
+tensor that the fused Adam or SGD kernel updates in a single call. It covers plain and residual networks without batch norm
 (with dropout, though not SELU's alpha-dropout) and with the activations below, for regression
 and for unweighted classification; everything else trains through autograd. Tests check that
 its gradients and updates equal autograd's and torch.optim's.

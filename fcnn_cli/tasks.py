@@ -176,8 +176,6 @@ class Classification:
 
     def metrics(self, units=None, threshold=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
-        self.decide(np.zeros((0, len(self.classes))), threshold)  # a bad threshold fails now
-
         def convert(out):
             proba = self.proba(out)
             return proba, self.decide(proba, threshold)
