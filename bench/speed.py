@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fcnn_cli import simulate, train
+from fcnn_cli.prepare import split_indices
 
 N = 20_000
 
@@ -68,7 +69,7 @@ def handwritten_to_target(table):
     f = table.frame
     x = f[[c for c in f.columns if c not in ("x", "y")]].to_numpy(np.float32)
     y = f[["x", "y"]].to_numpy(np.float32)
-    tr, va = train.split_indices(len(x), 0.05, 0.05, 0)[:2]
+    tr, va = split_indices(len(x), 0.05, 0.05, 0)[:2]
     mx, sx, my, sy = x[tr].mean(0), x[tr].std(0), y[tr].mean(0), y[tr].std(0)
     xt, yt = torch.from_numpy((x[tr] - mx) / sx), torch.from_numpy((y[tr] - my) / sy)
     xv = torch.from_numpy((x[va] - mx) / sx)
@@ -122,7 +123,7 @@ def peers_accuracy(table, fresh, kind):
     label = table.targets
     x = f.drop(columns=label).to_numpy(np.float64)
     strata = f[label[0]].astype(str).to_numpy() if kind == "classify" else None
-    tr = train.split_indices(len(x), 0.05, 0.05, 0, strata)[0]
+    tr = split_indices(len(x), 0.05, 0.05, 0, strata)[0]
     mx, sx = x[tr].mean(0), x[tr].std(0) + 1e-12
     xs = (x - mx) / sx
     new = fresh.frame

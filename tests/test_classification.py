@@ -9,6 +9,7 @@ import torch
 from fcnn_cli import checkpoint, metrics, simulate, tasks, train
 from fcnn_cli.cli import cli
 from fcnn_cli.errors import FcnnError
+from fcnn_cli.prepare import split_indices
 from fcnn_cli.tables import Table
 
 
@@ -82,7 +83,7 @@ def test_string_labels_three_classes_and_checkpoint_round_trip(tmp_path):
 
 def test_stratified_split_keeps_class_shares():
     labels = np.array(["a"] * 900 + ["b"] * 100)
-    tr, va, te = train.split_indices(1000, 0.1, 0.2, seed=0, strata=labels)
+    tr, va, te = split_indices(1000, 0.1, 0.2, seed=0, strata=labels)
     assert (labels[te] == "b").sum() == 20 and (labels[va] == "b").sum() == 10
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(1000))
 

@@ -69,7 +69,7 @@ def test_cli_writes_diagnostics_csv(runner, quakes_csv, tmp_path):
 
 
 def test_divergence_stops_training_with_advice(quakes, caplog):
-    with pytest.raises(FcnnError, match="lower --lr"):
+    with pytest.raises(FcnnError, match="lower learning rate"):
         train.fit(quakes, train.TrainConfig(epochs=5, lr=1e8, optimizer="sgd", schedule="none"))
 
 

@@ -4,15 +4,16 @@ import pytest
 
 from fcnn_cli import train
 from fcnn_cli.devices import resolve_device
+from fcnn_cli.prepare import split_indices
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.tables import Table
 
 
 def test_split_is_disjoint_complete_and_seeded():
-    tr, va, te = train.split_indices(100, 0.1, 0.2, seed=5)
+    tr, va, te = split_indices(100, 0.1, 0.2, seed=5)
     assert (len(tr), len(va), len(te)) == (70, 10, 20)
     assert sorted(np.concatenate([tr, va, te]).tolist()) == list(range(100))
-    again = train.split_indices(100, 0.1, 0.2, seed=5)
+    again = split_indices(100, 0.1, 0.2, seed=5)
     assert all((a == b).all() for a, b in zip((tr, va, te), again))
 
 
@@ -29,7 +30,7 @@ def test_training_learns_a_linear_map():
 
 def test_scaler_is_fitted_on_the_training_split_only(quakes):
     result = train.fit(quakes, train.TrainConfig(epochs=1, val_frac=0.2, test_frac=0.3, seed=9))
-    tr, _, _ = train.split_indices(len(quakes.frame), 0.2, 0.3, 9)
+    tr, _, _ = split_indices(len(quakes.frame), 0.2, 0.3, 9)
     train_x = quakes.frame[result.predictor.features].to_numpy()[tr]
     assert np.allclose(result.predictor.x_scaler.shift, train_x.mean(axis=0))
     assert not np.allclose(result.predictor.x_scaler.shift,

@@ -1,0 +1,162 @@
+"""Preparing a table for training: its columns and task, the split, and the feature scaler.
+
+Everything here is numpy: the splits leave as arrays, and the training engine turns them into
+tensors on its device.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fcnn_cli import tasks
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.preprocess import Scaler
+from fcnn_cli.tables import drop_incomplete, numeric_matrix, select_columns
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    x: np.ndarray  # raw features, float32
+    y: np.ndarray  # labels as the network learns them (standardised values, class indices)
+    truth: np.ndarray  # labels as the metrics compare them (own units, class indices)
+
+    def __len__(self):
+        return len(self.x)
+
+
+@dataclass
+class Prepared:
+    """A table made ready to train on; ``splits`` maps "train", "val", "test" to a Split."""
+
+    features: list
+    targets: list
+    task: object  # tasks.Regression or tasks.Classification, fitted on the training rows
+    x_scaler: Scaler
+    splits: dict
+    units: dict
+    digest: str  # fingerprint of the rows that training and validation see
+
+    @property
+    def kind(self):
+        return self.task.kind
+
+    @property
+    def sizes(self):
+        return {name: len(self.splits[name]) for name in SPLITS}
+
+    def feature_range(self):
+        x = self.splits["train"].x
+        return {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()}
+
+
+def prepare(table, config, targets=None, features=None, val_table=None, test_table=None):
+    """Columns, task, split and scaler for ``table`` under a TrainConfig.
+
+    ``val_table`` and ``test_table`` replace the validation and the test split: no rows of
+    ``table`` are held out for them.
+    """
+    if len(table.frame) < 2:
+        raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
+    features, targets = select_columns(table, targets, features)
+    columns = features + targets
+    if config.nan == "drop":
+        table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
+                                        for t in (table, val_table, test_table))
+    kind = tasks.infer(table, targets, config.task)
+    x_all = numeric_matrix(table, features)
+    strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
+    val_frac = 0.0 if val_table is not None else config.val_frac
+    test_frac = 0.0 if test_table is not None else config.test_frac
+    rows = split_indices(len(x_all), val_frac, test_frac, config.seed, strata)
+    _check_split(table, rows, val_frac, strata, "train")
+    if kind == "classify":
+        task = tasks.Classification.fit(table, targets[0], rows[0], config.binary_output,
+                                        config.class_weight)
+    else:
+        task = tasks.Regression.fit(table, targets, rows[0])
+    _check_split(table, rows, val_frac, strata, "val")
+    encoded, truth = task.encode(table), task.truth(table)
+    splits = {name: Split(x_all[idx], encoded[idx], truth[idx])
+              for name, idx in zip(SPLITS, rows)}
+    for name, other in (("val", val_table), ("test", test_table)):
+        if other is not None:
+            splits[name] = _separate(other, features, targets, task)
+    if not len(splits["val"]):
+        raise FcnnError(f"{val_table.name}: no rows to validate on")
+    x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
+    units = {k: v for k, v in table.units.items() if k in columns}
+    val = splits["val"]
+    return Prepared(features, targets, task, x_scaler, splits, units,
+                    _digest(x_all, encoded, val.x, val.y))
+
+
+def split_indices(n, val_frac, test_frac, seed, strata=None):
+    """Shuffled, disjoint train/validation/test row indices, repeatable for a seed.
+
+    With ``strata`` (a label per row) every class is split in the same proportions, and each
+    class keeps at least one training row.
+    """
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    groups = [perm] if strata is None else \
+        [perm[codes == k] for codes in [pd.factorize(np.asarray(strata)[perm])[0]]
+         for k in range(codes.max() + 1)]
+    parts = ([], [], [])
+    for g in groups:
+        n_test = int(round(len(g) * test_frac))
+        n_val = int(round(len(g) * val_frac))
+        if strata is not None:
+            n_test = min(n_test, max(len(g) - 1, 0))
+            n_val = min(n_val, max(len(g) - 1 - n_test, 0))
+        parts[0].append(g[n_test + n_val:])
+        parts[1].append(g[n_test:n_test + n_val])
+        parts[2].append(g[:n_test])
+    train, val, test = (np.concatenate(p) for p in parts)
+    if strata is not None:  # interleave the classes again
+        train, val, test = (rng.permutation(p) for p in (train, val, test))
+    return train, val, test
+
+
+def _check_split(table, rows, val_frac, strata, part):
+    """Say what the split left, and why, when it leaves too little to train (``part`` "train")
+    or validate on ("val")."""
+    train, val, test = (len(r) for r in rows)
+    n = train + val + test
+    left = f"of its {n} rows the split left {train} to train on, {val} to validate and " \
+           f"{test} to test"
+    if part == "train" and train < 2:
+        raise FcnnError(f"{table.name}: too few rows to train on: {left}; lower the "
+                        "validation and test fractions, or give separate validation and test "
+                        "files")
+    if part == "val" and val_frac and not val:
+        reason = ""
+        if strata is not None:
+            largest = int(pd.Series(strata).value_counts().iloc[0])
+            # Each class gives round(its rows × fraction) rows and keeps one for training.
+            needed = 0.5 / largest if largest > 1 else None
+            reason = (f": the stratified split takes round(rows × fraction) rows of each class "
+                      f"and the largest of the {len(set(strata))} classes has {largest} row(s), "
+                      + (f"so the validation fraction must exceed {needed:.3g}" if needed else
+                         "which it keeps for training"))
+        raise FcnnError(f"{table.name}: no rows left for validation ({left}){reason}; "
+                        "or give a separate validation file")
+
+
+def _separate(table, features, targets, task):
+    """A validation or test table of its own, checked against the training table's columns."""
+    missing = [c for c in features + targets if c not in table.frame.columns]
+    if missing:
+        raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
+    return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
+
+
+def _digest(*arrays):
+    """A fingerprint of the training data, so a run resumes only on the data it began with."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()

@@ -1,0 +1,103 @@
+"""The training state: the network with its optimiser, weight average and random generators,
+and how far training has come. ``state_dict()`` is what an interrupted run saves and
+``load_state_dict()`` what ``--resume`` restores, so that a resumed run ends bit for bit where
+an uninterrupted one would."""
+
+import copy
+import math
+
+import torch
+
+from fcnn_cli import fastpath
+from fcnn_cli.averaging import WeightAverage
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.model import MLP, NetConfig
+
+# The parts of a saved state besides the network's; all must be present to resume.
+_PROGRESS = ("epoch", "best_loss", "best_epoch", "since_best")
+
+
+class TrainingState:
+    """Model, optimiser, weight average, learning-rate plateau, random generators, and
+    progress: the last complete epoch, the best validation loss, its epoch and weights, and the
+    history and diagnostics rows so far."""
+
+    def __init__(self, net_config, config, task, device):
+        # The global seed before the network: its initial weights (and dropout) draw from it.
+        torch.manual_seed(config.seed)
+        self.config = config
+        self.model = MLP(net_config).to(device)
+        self.fast = fastpath.FastStep(self.model, task) \
+            if config.fast and fastpath.supports(self.model, task) else None
+        params = [self.fast.flat] if self.fast else list(self.model.parameters())
+        self.optimizer = _optimizer(params, config)
+        self.average = WeightAverage(
+            [self.fast.flat] if self.fast else [*self.model.parameters(), *self.model.buffers()],
+            config.ema) if config.ema else None
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=0.5, patience=5) if config.schedule == "plateau" else None
+        self.generator = torch.Generator().manual_seed(config.seed)  # the epochs' row order
+        self.epoch, self.best_loss, self.best_epoch, self.since_best = 0, math.inf, 0, 0
+        self.best_weights = None
+        self.history, self.diagnostics = [], []
+
+    @property
+    def param_group(self):
+        # Looked up anew: loading an optimiser state dict replaces the groups.
+        return self.optimizer.param_groups[0]
+
+    def keep_if_best(self, val_loss, weights):
+        """After a finished epoch: keep its weights if its validation loss is the best yet."""
+        if weights is None:
+            self.since_best += 1
+        else:
+            self.best_loss, self.best_epoch, self.since_best = val_loss, self.epoch, 0
+            self.best_weights = weights
+
+    def state_dict(self):
+        return {"epoch": self.epoch, "best_loss": self.best_loss,
+                "best_epoch": self.best_epoch, "since_best": self.since_best,
+                # rows are never changed once appended: copying the lists is enough
+                "history": list(self.history), "diagnostics": list(self.diagnostics),
+                "best_state": copy.deepcopy(self.best_weights),
+                "model": copy.deepcopy(self.model.state_dict()),
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "plateau": copy.deepcopy(self.plateau.state_dict()) if self.plateau else None,
+                "average": self.average.state_dict() if self.average else None,
+                "generator": self.generator.get_state(), "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state):
+        try:
+            self.epoch, self.best_loss, self.best_epoch, self.since_best = \
+                (state[k] for k in _PROGRESS)
+            self.history, self.diagnostics = state["history"], state["diagnostics"]
+            self.best_weights = state["best_state"]
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.plateau:
+                self.plateau.load_state_dict(state["plateau"])
+            if self.average:
+                self.average.load_state_dict(state["average"])
+            self.generator.set_state(state["generator"])
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise FcnnError(f"the saved training state is damaged or from another version of "
+                            f"fcnn ({type(e).__name__}: {e}); cannot resume") from None
+
+
+def build(prepared, config, net, dropout, device):
+    """The fresh state for a prepared table; ``net`` holds NetConfig options besides the sizes,
+    ``dropout`` is used where it holds none."""
+    net = {**(net or {})}
+    if net.get("dropout") is None:
+        net["dropout"] = dropout
+    net_config = NetConfig(n_in=len(prepared.features), n_out=prepared.task.n_outputs, **net)
+    return TrainingState(net_config, config, prepared.task, device)
+
+
+def _optimizer(params, config):
+    # The fused kernels update every parameter in one pass, on the CPU as on a GPU.
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               weight_decay=config.weight_decay, fused=True)
+    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
