@@ -238,8 +238,11 @@ def galaxies(n, seed, size, noise, preview, output):
               help="balanced: weigh each class in the loss by n / (classes × its count).")
 @click.option("--val", "val_path", metavar="FILE",
               help="Validation table, instead of a split of DATA.")
+@click.option("--test", "test_path", metavar="FILE",
+              help="Test table, scored at the end, instead of holding out --test-frac of DATA.")
 @click.option("--val-frac", type=float, default=0.05, help="Share of rows for validation.")
-@click.option("--test-frac", type=float, default=0.05, help="Share of rows held out for testing.")
+@click.option("--test-frac", type=float, default=0.05,
+              help="Share of rows held out for testing (none when --test FILE is given).")
 @click.option("--arch", type=click.Choice(ARCHITECTURES),
               default="plain", help="Network architecture; see the README.")
 @click.option("--depth", type=int, default=3, help="Number of hidden layers.")
@@ -287,8 +290,8 @@ def galaxies(n, seed, size, noise, preview, output):
 @nan_option
 @quiet_option
 @user_errors
-def train(data, targets, features, task, binary_output, class_weight, val_path, val_frac, test_frac, arch, depth, width,
-          activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
+def train(data, targets, features, task, binary_output, class_weight, val_path, test_path,
+          val_frac, test_frac, arch, depth, width, activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
           weight_decay, schedule, patience, ema, scale, seed, device, threads, fast,
           diagnostics, output, force, resume, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
@@ -315,6 +318,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             raise click.UsageError("give DATA or --resume RUN_DIR, not both")
         options, state = runs.load_resume(resume)
         data, val_path = options["data"], options["val_data"]
+        test_path = options.get("test_data")
         targets, features = options["targets"], options["features"]
         net = {k: v for k, v in options["net"].items() if k not in ("n_in", "n_out")}
         with usage_errors():
@@ -339,6 +343,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             runs.check_run_dir(output, force)
     table = read_table(data)
     val_table = read_table(val_path) if val_path else None
+    test_table = read_table(test_path) if test_path else None
 
     from fcnn_cli import train as training  # torch: only once the options and data are good
 
@@ -346,9 +351,10 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
     with _interruptible() as signal_exit, runs.claim(output, data, force) as run_dir:
         with _EpochPrinter(console, epochs, quiet) as printer:
             result = training.fit(table, config, net, targets=targets or None,
-                                  features=features, val_table=val_table, on_epoch=printer,
-                                  resume=state)
-        runs.save_run(result, run_dir, _where(data), _where(val_path) if val_path else None)
+                                  features=features, val_table=val_table,
+                                  test_table=test_table, on_epoch=printer, resume=state)
+        runs.save_run(result, run_dir, *(_where(p) if p else None
+                                         for p in (data, val_path, test_path)))
     if result.interrupted:
         console.print(f"{result.stopped}: saved the best model so far and the state to resume "
                       f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
@@ -360,7 +366,8 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
         if result.diagnostics:
             console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
-        for t in tables(result.metrics[split], title=f"{split.capitalize()} metrics"):
+        title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
+        for t in tables(result.metrics[split], title=title):
             console.print(t)
         console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
                       f"{result.predictor.info['best_epoch']}; {result.stopped})")

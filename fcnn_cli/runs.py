@@ -78,7 +78,7 @@ def claim(path=None, data_path=None, force=False):
         lock.close()
 
 
-def save_run(result, run_dir, data_name, val_name=None):
+def save_run(result, run_dir, data_name, val_name=None, test_name=None):
     """Write the run's files, each one atomically; returns the directory."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -91,6 +91,7 @@ def save_run(result, run_dir, data_name, val_name=None):
     config = {
         "data": data_name,
         "val_data": val_name,
+        "test_data": test_name,
         "features": predictor.features,
         "targets": predictor.targets,
         "net": predictor.net.config.to_dict(),
@@ -131,8 +132,9 @@ def load_resume(run_dir):
     except Exception as e:  # a damaged or hostile file: report it, never run it
         raise FcnnError(f"{run_dir}: cannot read the saved run: {str(e).splitlines()[0]}") \
             from None
-    if options.get("data") in (None, "<stdin>"):
-        raise FcnnError(f"{run_dir}: the run read its data from stdin; it cannot be resumed")
+    if options.get("data") is None or "<stdin>" in (options.get(k) for k in
+                                                     ("data", "val_data", "test_data")):
+        raise FcnnError(f"{run_dir}: the run read a table from stdin; it cannot be resumed")
     return options, resume
 
 

@@ -174,3 +174,17 @@ def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, 
     out = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(code), "-"]
+
+
+def test_train_with_a_test_file_holds_out_no_test_rows_and_scores_the_file(runner, quakes_csv,
+                                                                           tmp_path):
+    test = tmp_path / "test.csv"
+    run(runner, "simulate", "earthquakes", "-n", 120, "--seed", 5, "-o", test)
+    out = run(runner, "train", quakes_csv, "--test", test, "--epochs", 1,
+              "-o", tmp_path / "r").output
+    assert "Test metrics of" in out and "(120 rows)" in out
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["test_data"] == str(test) and config["sizes"] == {"train": 570, "val": 30,
+                                                                   "test": 120}
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["test"]["rows"] == 120

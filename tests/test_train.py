@@ -131,3 +131,26 @@ def test_a_damaged_resume_state_is_a_clear_error(quakes):
             del broken[damage]
         with pytest.raises(FcnnError, match="damaged or from another version"):
             train.fit(quakes, config, resume=broken)
+
+
+def test_a_test_table_takes_the_place_of_the_test_split(quakes):
+    test = Table(quakes.frame.iloc[:80].copy(), name="test.csv")
+    result = train.fit(quakes, train.TrainConfig(epochs=1, val_frac=0.1), test_table=test)
+    assert result.sizes == {"train": 540, "val": 60, "test": 80}
+    assert result.metrics["test"]["rows"] == 80
+    held_out = train.fit(quakes, train.TrainConfig(epochs=1, val_frac=0.1))
+    assert held_out.sizes == {"train": 510, "val": 60, "test": 30}
+
+
+def test_too_small_a_split_says_what_it_left_and_why(quakes):
+    tiny = Table(quakes.frame.iloc[:3].copy(), targets=["x", "y"], name="tiny.csv")
+    with pytest.raises(FcnnError, match="left 1 to train on, 1 to validate and 1 to test"):
+        train.fit(tiny, train.TrainConfig(val_frac=0.3, test_frac=0.3))
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300),
+                          "c": [f"k{i // 2}" for i in range(300)]})  # 150 classes of 2 rows
+    with pytest.raises(FcnnError, match="largest of the 150 classes has 2 row.*exceed 0.25"):
+        train.fit(Table(frame, name="many.csv"), train.TrainConfig(epochs=1), targets=["c"])
+    result = train.fit(Table(frame, name="many.csv"), train.TrainConfig(
+        epochs=1, val_frac=0.3, test_frac=0.0), targets=["c"])
+    assert result.sizes == {"train": 150, "val": 150, "test": 0}
