@@ -43,7 +43,9 @@ bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
 	$(BIN)/python bench/speed.py
 
-# The deep-network and galaxy-noise tables of the README (about 5 minutes).
+# The deep-network, galaxy-noise and small-table tables of the README (about 6 minutes).
 bench-lessons: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
+	$(BIN)/python bench/small_tables.py
 	$(BIN)/python bench/deep_networks.py
 	$(BIN)/python bench/galaxy_noise.py
