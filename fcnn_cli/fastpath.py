@@ -73,6 +73,12 @@ class FastStep:
         self.head = _Affine(model.head)
 
     def __call__(self, x, y, optimizer):
+        loss = self.gradients(x, y)
+        self.update(optimizer)
+        return loss
+
+    def gradients(self, x, y):
+        """The loss, with every parameter's gradient written into ``flat.grad``."""
         h, saved = x, []
         for block in self.blocks:
             if len(block) == 1:
@@ -89,8 +95,11 @@ class FastStep:
         g = g @ head.w
         for k in range(len(self.blocks) - 1, -1, -1):
             g = self._backward(self.blocks[k], saved[k], g, need_input=k > 0)
-        _update(self.flat, self.data, optimizer)
         return loss
+
+    def update(self, optimizer):
+        """``optimizer.step()`` from the gradients in ``flat.grad``."""
+        _update(self.flat, self.data, optimizer)
 
     def _layer(self, affine, h, extra=None):
         """h ↦ dropout(σ(W h + b [+ extra])), and what its backward needs."""

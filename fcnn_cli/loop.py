@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
+from fcnn_cli import distributed
 from fcnn_cli.devices import training_threads
 
+WORLD_OF_ONE = distributed.World()
 DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every layer
 
 
@@ -38,23 +40,26 @@ class Outcome:
     diverged: bool = False
 
 
-def run(state, prepared, tensors, on_epoch=None, probe=None):
+def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
+        should_stop=lambda: False):
     """Train ``state`` from its last complete epoch to the configured last one.
 
     Each epoch's history row goes to ``on_epoch``. A KeyboardInterrupt ends training after the
     last complete epoch: the state goes back to it, and the outcome carries its ``state_dict``
-    (with the data's digest) to resume from.
+    (with the data's digest) to resume from. In several processes a signal only sets what
+    ``should_stop`` returns; the processes look at it together every 64 steps and at the end of
+    every epoch, so that all of them stop at the same point.
     """
     config, task = state.config, prepared.task
-    step = _step(state, task)
+    step = _step(state, task, world)
     last_complete = _snapshot(state, prepared)
     threads = torch.get_num_threads()
     torch.set_num_threads(training_threads(config, state.model.config, tensors.x.device))
     try:
         for epoch in range(state.epoch + 1, config.epochs + 1):
             start = time.perf_counter()
-            train_loss, lr = _train_epoch(state, step, tensors, epoch)
-            val_loss, out, better = _validate(state, task, tensors)
+            train_loss, lr = _train_epoch(state, step, tensors, epoch, world, should_stop)
+            val_loss, out, better = _validate(state, task, tensors, world)
             if state.plateau:
                 state.plateau.step(val_loss)
             report = task.report(prepared.splits["val"].truth, out.float().cpu().numpy(),
@@ -76,6 +81,8 @@ def run(state, prepared, tensors, on_epoch=None, probe=None):
                 return Outcome(f"early stop after epoch {epoch}: no better validation loss in "
                                f"{config.patience} epochs")
             last_complete = _snapshot(state, prepared)
+            if world.distributed and epoch < config.epochs:
+                _halt(torch.zeros((), device=tensors.x.device), world, should_stop)
     except KeyboardInterrupt:
         state.load_state_dict(last_complete)
         return Outcome(f"interrupted after epoch {state.epoch}", last_complete)
@@ -90,27 +97,48 @@ def cosine_lr(config, epoch, step, steps_per_epoch):
     return 0.5 * config.lr * (1 + math.cos(math.pi * done / (config.epochs * steps_per_epoch)))
 
 
-def _step(state, task):
-    """One minibatch step, ``step(x, y) -> loss``: the autograd-free fast path where the
-    network allows it, else autograd and the optimiser."""
-    optimizer = state.optimizer
-    if state.fast:
-        fast = state.fast
-        return lambda x, y: fast(x, y, optimizer)
-    model = state.model
+def _step(state, task, world):
+    """One minibatch step, ``step(x, y, share) -> loss`` on this process's rows of a global
+    minibatch, ``share`` being their part of it: the autograd-free fast path where the network
+    allows it, else autograd; then, in several processes, the gradients summed over them in
+    one all-reduce of one flat tensor, weighted by each process's share; then the update."""
+    optimizer, model = state.optimizer, state.model
+    fast = state.fast
+    if not world.distributed:  # the plain step, no weighting: kept exactly as it always was
+        if fast:
+            return lambda x, y, share: fast(x, y, optimizer)
 
-    def autograd_step(x, y):
-        loss = task.loss(model(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        def autograd_step(x, y, share):
+            loss = task.loss(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return loss
+        return autograd_step
+    params = list(model.parameters())
+
+    def shared_step(x, y, share):
+        if fast:
+            loss = fast.gradients(x, y) if len(x) else fast.flat.grad.zero_().sum()
+            distributed.sum_(fast.flat.grad.mul_(share), world)
+            fast.update(optimizer)
+            return loss
+        optimizer.zero_grad(set_to_none=False)
+        loss = task.loss(model(x), y) if len(x) else None
+        if loss is not None:
+            loss.backward()
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = distributed.sum_(torch.cat([g.reshape(-1) for g in grads]).mul_(share), world)
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad = g.view_as(p)
         optimizer.step()
-        return loss
-    return autograd_step
+        return loss.detach() if loss is not None else flat.new_zeros(())
+    return shared_step
 
 
-def _train_epoch(state, step, tensors, epoch):
-    """One pass over the training rows in a new random order; returns the mean training loss
-    and the learning rate at the epoch's start."""
+def _train_epoch(state, step, tensors, epoch, world, should_stop):
+    """One pass over the training rows in a new random order, the same in every process;
+    returns the mean training loss and the learning rate at the epoch's start."""
     config, model, average, group = state.config, state.model, state.average, state.param_group
     x, y, batch = tensors.x, tensors.y, config.batch_size
     steps = math.ceil(len(x) / batch)
@@ -122,31 +150,47 @@ def _train_epoch(state, step, tensors, epoch):
     # One gather an epoch, then each minibatch is a contiguous slice.
     xs, ys = x[perm], y[perm]
     for k, i in enumerate(range(0, len(x), batch)):
-        xb, yb = xs[i:i + batch], ys[i:i + batch]
-        if len(xb) < 2 and model.config.batchnorm:
+        rows = min(batch, len(x) - i)
+        if model.config.batchnorm and rows // world.size < 2:
             continue  # batch norm cannot normalise a batch of one
+        start, stop = distributed.share(len(x), i, rows, world)
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
-        loss = step(xb, yb)
+        loss = step(xs[start:stop], ys[start:stop], (stop - start) / rows)
         if average:
             average.update()
-        total.add_(loss.detach(), alpha=len(xb))
-        # Looking costs a device sync, so only now and then: enough to stop a diverged run
-        # within a fraction of an epoch.
-        if k % 64 == 63 and not torch.isfinite(total):
+        total.add_(loss.detach(), alpha=stop - start)
+        # Looking costs a device sync (and in several processes an all-reduce), so only now
+        # and then: enough to stop a diverged or stopped run within a fraction of an epoch.
+        if k % 64 == 63 and _halt(total, world, should_stop):
             break
-    return total.item() / len(x), lr
+    return distributed.sum_(total, world).item() / len(x), lr
 
 
-def _validate(state, task, tensors):
+def _halt(total, world, should_stop):
+    """Whether to leave the epoch now: the loss is no longer finite, or (in several processes,
+    which all decide alike) a stop was asked for, which raises KeyboardInterrupt."""
+    if not world.distributed:
+        return not torch.isfinite(total)
+    flags = torch.stack([total.detach(), total.new_tensor(float(should_stop()))])
+    distributed.sum_(flags, world)
+    if flags[1] > 0:
+        raise KeyboardInterrupt
+    return not torch.isfinite(flags[0])
+
+
+def _validate(state, task, tensors, world):
     """The validation loss and outputs of the weights that would be kept (the average, if
-    any), and a copy of those weights if they are the best so far."""
+    any), and a copy of those weights if they are the best so far.
+
+    Every process validates on all rows with the same weights; rank 0's loss is taken by all,
+    so that they agree on the best epoch, early stop and divergence to the last bit."""
     model, average = state.model, state.average
     model.eval()
     with average.swapped_in() if average else contextlib.nullcontext():
         with torch.inference_mode():
             out = model(tensors.x_val)
-            val_loss = task.loss(out, tensors.y_val).item()
+            val_loss = distributed.broadcast_(task.loss(out, tensors.y_val), world).item()
         better = copy.deepcopy(model.state_dict()) if val_loss < state.best_loss else None
     return val_loss, out, better
 

@@ -8,7 +8,7 @@ epochs, and :func:`fit` here puts them in order and reports on the weights it ke
 import logging
 from dataclasses import asdict, dataclass, field
 
-from fcnn_cli import loop, state as training_state
+from fcnn_cli import distributed, loop, state as training_state
 from fcnn_cli.config import TrainConfig
 from fcnn_cli.devices import resolve_device
 from fcnn_cli.errors import FcnnError
@@ -42,7 +42,7 @@ class TrainResult:
 
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
-        test_table=None, on_epoch=None, resume=None):
+        test_table=None, on_epoch=None, resume=None, world=None, should_stop=None):
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
@@ -50,12 +50,18 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     called with each history row. A KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM
     into one) ends training after the last complete epoch: the result holds the best weights so
     far and ``resume_state``, which ``resume=`` takes to continue exactly where the run stopped.
+
+    ``world`` (from :func:`fcnn_cli.distributed.join`) trains in several processes, each taking
+    its part of every minibatch; ``should_stop`` is then how a signal reaches the loop (see
+    :func:`fcnn_cli.loop.run`).
     """
     from fcnn_cli.predictor import Predictor
 
     config = config or TrainConfig()
     data = prepare(table, config, targets, features, val_table, test_table)
-    device = resolve_device(config.device)
+    world = world or distributed.World()
+    device = resolve_device(config.device) if not world.distributed else \
+        distributed.join(config.device)[1]
     state = training_state.build(data, config, net, DEFAULT_DROPOUT[data.kind], device)
     tensors = loop.Tensors.of(data, device)
     probe = _probe(state, data, tensors) if config.diagnostics else None
@@ -67,7 +73,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                             "columns or options differ); cannot resume")
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
-    outcome = loop.run(state, data, tensors, on_epoch, probe)
+    outcome = loop.run(state, data, tensors, on_epoch, probe, world,
+                       should_stop or (lambda: False))
     if state.best_weights is None:
         if outcome.resume_state is not None:
             raise KeyboardInterrupt

@@ -1,0 +1,109 @@
+"""Training in several processes, as `torchrun` starts them: who this process is, and the few
+collective operations the training engine needs (gloo on CPUs, NCCL on GPUs).
+
+A process that torchrun did not start is a world of one: every operation here is then a no-op,
+so the engine has one code path for both.
+"""
+
+import datetime
+import os
+from dataclasses import dataclass
+
+from fcnn_cli.errors import FcnnError
+
+# A rank that waits this long on the others takes them for dead and stops with an error,
+# instead of hanging for ever (torch's own default is 10 or 30 minutes).
+COLLECTIVE_TIMEOUT = datetime.timedelta(
+    seconds=float(os.environ.get("FCNN_COLLECTIVE_TIMEOUT", 300)))
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0
+    local_rank: int = 0
+    size: int = 1
+    backend: str | None = None  # None: one process, no process group
+
+    @property
+    def is_main(self):
+        return self.rank == 0
+
+    @property
+    def distributed(self):
+        return self.size > 1
+
+    def describe(self):
+        return {"world_size": self.size, "backend": self.backend}
+
+
+def launched():
+    """Whether torchrun (or an equivalent launcher) started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def join(device_name):
+    """This process's World and its torch device; starts the process group when torchrun
+    started several processes. ``device_name`` is "auto", "cpu" or "cuda"."""
+    import torch
+    import torch.distributed as dist
+
+    from fcnn_cli.devices import resolve_device
+
+    device = resolve_device(device_name)
+    if not launched():
+        return World(), device
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0))
+    size = int(os.environ["WORLD_SIZE"])
+    if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise FcnnError(f"process {rank} is to use GPU {local_rank}, but this node has "
+                            f"{torch.cuda.device_count()}: start at most that many per node")
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT,
+                                device_id=device if device.type == "cuda" else None)
+    return World(rank, local_rank, size, backend), device
+
+
+def leave(world):
+    if world.distributed:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def sum_(tensor, world):
+    """Sum ``tensor`` over all processes, in place."""
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def broadcast_(tensor, world):
+    """Rank 0's ``tensor`` in every process, in place."""
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.broadcast(tensor, src=0)
+    return tensor
+
+
+def barrier(world):
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def share(n_rows, batch_start, batch_rows, world):
+    """The rows ``[start, stop)`` of one global minibatch that this process takes: equal
+    parts (the first ``batch_rows % size`` processes take one row more), so that every process
+    makes the same number of steps even when the rows do not divide evenly."""
+    part, extra = divmod(batch_rows, world.size)
+    start = batch_start + world.rank * part + min(world.rank, extra)
+    return start, min(start + part + (world.rank < extra), n_rows)
