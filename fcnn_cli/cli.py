@@ -190,8 +190,8 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
     from fcnn_cli.fileio import check_output
     from fcnn_cli.tables import table_format, write_table
 
-    table_format(output)
     check_output(output)
+    table_format(output)
     with usage_errors():
         table = sim.earthquakes(n=n, seed=seed, extent=extent,
                                 stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
@@ -227,10 +227,10 @@ def galaxies(n, seed, size, noise, preview, output):
     from fcnn_cli.fileio import check_output
     from fcnn_cli.tables import table_format, write_table
 
-    table_format(output)
     check_output(output, [preview])
     if preview:
         check_output(preview, [output])
+    table_format(output)
     with usage_errors():
         table = sim.galaxies(n=n, seed=seed, size=size, noise=noise)
     write_table(table, output)
@@ -525,8 +525,8 @@ def predict(model, data, keep, output, threshold, nan, device):
     from fcnn_cli.fileio import check_output
     from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
 
-    writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     check_output(output, [model, data])
+    writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     clash = [c for c in keep if c in predictor.output_columns()]

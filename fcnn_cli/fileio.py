@@ -24,20 +24,19 @@ def check_output(path, inputs=()):
     """Refuse, before any work, an output that cannot be written or that is one of ``inputs``
     (``-`` in either place is stdout or stdin; ``None`` inputs are ignored)."""
     if str(path) != STDIO:
-        real = Path(os.path.realpath(path))
         try:
-            mode = os.stat(real).st_mode
-        except FileNotFoundError:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:  # a new file, or a symbolic link to one
             mode = None
         except OSError as e:  # a loop of symbolic links, a file used as a directory, ...
             raise FcnnError(f"{path}: cannot write: {e.strerror or e}") from None
         if mode is not None and stat.S_ISDIR(mode):
             raise FcnnError(f"{path}: is a directory; name a file to write")
         if mode is not None and not stat.S_ISREG(mode):
-            if not os.access(real, os.W_OK):
+            if not os.access(path, os.W_OK):
                 raise FcnnError(f"{path}: cannot write: permission denied")
         else:
-            require_writable_dir(path, real.parent)
+            require_writable_dir(path, Path(os.path.realpath(path)).parent)
     for source in inputs:
         if source is not None and same_file(path, source, input_fd=True):
             raise FcnnError(f"{_output_name(path)}: is the same file as the input "
@@ -103,10 +102,10 @@ def atomic_path(path):
     or the new complete one. On an exception the temporary file is removed and ``path`` is left
     as it was. A device or FIFO is yielded as itself: it can only be written to.
     """
-    real = Path(os.path.realpath(path))
-    if _is_special(real):
-        yield real
+    if is_stream(path):
+        yield Path(path)
         return
+    real = Path(os.path.realpath(path))
     with writing(path):
         fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
     os.close(fd)
@@ -152,7 +151,8 @@ def write_text(path, text):
         stream.write(text.encode("utf-8"))
 
 
-def _is_special(path):
+def is_stream(path):
+    """Whether ``path`` is a device, FIFO or socket (through links, /dev/fd/N included)."""
     try:
         mode = os.stat(path).st_mode
     except OSError:

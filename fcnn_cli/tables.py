@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import open_output, writing
+from fcnn_cli.fileio import is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
     import numpy
@@ -59,13 +59,14 @@ class Table:
 
 
 def table_format(path):
-    """'csv' or 'parquet', from the file name; '-' (stdin/stdout) is CSV."""
+    """'csv' or 'parquet', from the file name; '-' (stdin/stdout) is CSV, and so is a pipe or
+    device without a known suffix (/dev/stdout, a shell's <(...))."""
     if str(path) == "-":
         return "csv"
     suffix = Path(path).suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
-    if suffix in CSV_SUFFIXES:
+    if suffix in CSV_SUFFIXES or is_stream(path):
         return "csv"
     raise FcnnError(f"{path}: cannot tell the table format from the suffix {suffix!r}; "
                     "use .csv or .parquet")
