@@ -78,9 +78,19 @@ def writing(path):
     except BrokenPipeError:
         raise  # the reader left early: the command line ends quietly
     except OSError as e:
-        if str(path) == STDIO:
-            discard_stdout()
-        raise FcnnError(f"{_output_name(path)}: cannot write: {e.strerror or e}") from None
+        _failed(path, e)
+    except RuntimeError as e:
+        # torch.save, writing into a file object, raises a RuntimeError over the OSError when
+        # it closes the half-written archive.
+        if not isinstance(e.__context__, OSError):
+            raise
+        _failed(path, e.__context__)
+
+
+def _failed(path, error):
+    if str(path) == STDIO:
+        discard_stdout()
+    raise FcnnError(f"{_output_name(path)}: cannot write: {error.strerror or error}") from None
 
 
 def discard_stdout():
