@@ -152,7 +152,8 @@ def cli():
       fcnn evaluate runs/quakes/model.pt test.csv  # metrics on held-out rows
       fcnn predict runs/quakes/model.pt new.csv    # predictions as CSV on stdout
 
-    Tables are CSV or Parquet (by suffix); '-' means stdin or stdout.
+    Tables are CSV or Parquet (by suffix; a pipe or device without one is CSV); '-' means
+    stdin or stdout.
     """
     _setup_logging(quiet=False)
 

@@ -38,9 +38,12 @@ def check_run_dir(path, force=False, inputs=()):
     """Refuse, before training starts, a run directory that cannot be made or written, one that
     holds an earlier run (unless forced), and one whose files are among ``inputs``."""
     path = Path(path)
-    if path.is_symlink() and not path.exists():
-        raise FcnnError(f"{path}: is a symbolic link to {os.readlink(path)!r}, which does not "
-                        "exist")
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as e:  # mkdir cannot make a dangling link's target: refuse, as mkdir does
+            raise FcnnError(f"{path}: is a symbolic link to {os.readlink(path)!r}: "
+                            f"{e.strerror}") from None
     if path.exists() and not path.is_dir():
         raise FcnnError(f"{path}: exists and is not a directory")
     if not path.is_dir():
