@@ -49,7 +49,9 @@ def require_writable_dir(path, directory):
         what = "is not a directory" if os.path.lexists(directory) else "does not exist"
         raise FcnnError(f"{path}: cannot write: the directory {str(directory)!r} {what}")
     if not os.access(directory, os.W_OK | os.X_OK):  # also false on a read-only file system
-        raise FcnnError(f"{path}: cannot write: the directory {str(directory)!r} is read-only")
+        why = ("is on a read-only file system" if os.statvfs(directory).f_flag & os.ST_RDONLY
+               else "is not writable (permission denied)")
+        raise FcnnError(f"{path}: cannot write: the directory {str(directory)!r} {why}")
 
 
 def same_file(a, b, input_fd=False):
