@@ -38,7 +38,7 @@ def check_output(path, inputs=()):
         else:
             require_writable_dir(path, Path(os.path.realpath(path)).parent)
     for source in inputs:
-        if source is not None and same_file(path, source, input_fd=True):
+        if source is not None and same_file(path, source):
             raise FcnnError(f"{_output_name(path)}: is the same file as the input "
                             f"{_input_name(source)}; write the output to another file")
 
@@ -54,15 +54,17 @@ def require_writable_dir(path, directory):
         raise FcnnError(f"{path}: cannot write: the directory {str(directory)!r} {why}")
 
 
-def same_file(a, b, input_fd=False):
-    """Whether paths ``a`` and ``b`` are one file, through symbolic and hard links (``-`` is
-    stdout for ``a``, and stdin for ``b`` when ``input_fd``). A terminal, /dev/null or a
-    socket may be input and output at once, so character devices and sockets never count."""
-    sa, sb = _stat(a, sys.stdout), _stat(b, sys.stdin if input_fd else sys.stdout)
-    if sa is not None and sb is not None:
-        return os.path.samestat(sa, sb) and not (stat.S_ISCHR(sa.st_mode) or
-                                                 stat.S_ISSOCK(sa.st_mode))
-    return STDIO not in (str(a), str(b)) and os.path.realpath(a) == os.path.realpath(b)
+def same_file(output, source):
+    """Whether ``output`` and ``source`` are one file, through symbolic and hard links (``-``
+    is stdout as the output, stdin as the source). A terminal, /dev/null or a socket may be
+    input and output at once, so character devices and sockets never count."""
+    so, ss = _stat(output, sys.stdout), _stat(source, sys.stdin)
+    if so is not None and ss is not None:
+        return os.path.samestat(so, ss) and not (stat.S_ISCHR(so.st_mode) or
+                                                 stat.S_ISSOCK(so.st_mode))
+    # One does not exist yet (two outputs, say): the same path once links are followed.
+    return STDIO not in (str(output), str(source)) and \
+        os.path.realpath(output) == os.path.realpath(source)
 
 
 def _stat(path, stream):
