@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fcnn_cli import __version__
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import atomic_path
+from fcnn_cli.fileio import open_output, writing
 
 FORMAT = "fcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -40,8 +40,9 @@ def save(predictor, path):
         "meta": json.dumps(meta),
         "state": {k: v.detach().cpu().clone() for k, v in predictor.net.state_dict().items()},
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Through a file object: torch's own file writer reports a full disk as a bare RuntimeError.
+    with open_output(path) as stream, writing(path):
+        torch.save(payload, stream)
 
 
 def load(path, device="cpu"):

@@ -51,9 +51,10 @@ def user_errors(command):
             click.echo("interrupted: nothing saved", err=True)
             sys.exit(130)
         except BrokenPipeError:
-            # A downstream `head` closed the pipe: not an error. Point stdout at devnull so
-            # Python's own flush at exit does not complain again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            # A downstream `head` closed the pipe: not an error.
+            from fcnn_cli.fileio import discard_stdout
+
+            discard_stdout()
             sys.exit(0)
 
     return wrapper
@@ -81,6 +82,20 @@ def _csv_list(ctx, param, value):
     if not items:
         raise click.BadParameter("give at least one column name")
     return items
+
+
+def _keep_list(ctx, param, values):
+    names = [c for v in values for c in v.split(",") if c]
+    twice = sorted({c for c in names if names.count(c) > 1})
+    if twice:
+        raise click.BadParameter(f"{', '.join(map(repr, twice))} given more than once")
+    return names
+
+
+def _png(ctx, param, value):
+    if value is not None and not value.lower().endswith(".png"):
+        raise click.BadParameter(f"{value!r}: the preview is a PNG image; name it *.png")
+    return value
 
 
 def _point(ctx, param, values):
@@ -137,7 +152,8 @@ def cli():
       fcnn evaluate runs/quakes/model.pt test.csv  # metrics on held-out rows
       fcnn predict runs/quakes/model.pt new.csv    # predictions as CSV on stdout
 
-    Tables are CSV or Parquet (by suffix); '-' means stdin or stdout.
+    Tables are CSV or Parquet (by suffix; a pipe or device without one is CSV); '-' means
+    stdin or stdout.
     """
     _setup_logging(quiet=False)
 
@@ -172,8 +188,10 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
       fcnn simulate earthquakes -n 5000 --noise 0.01 --seed 1 -o quakes.parquet
     """
     from fcnn_cli import simulate as sim
+    from fcnn_cli.fileio import check_output
     from fcnn_cli.tables import table_format, write_table
 
+    check_output(output)
     table_format(output)
     with usage_errors():
         table = sim.earthquakes(n=n, seed=seed, extent=extent,
@@ -191,7 +209,8 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
 @click.option("--noise", type=float, default=0.02,
               help="Standard deviation of Gaussian pixel noise (peak brightness ≤ 1); "
                    "larger is harder.")
-@click.option("--preview", metavar="FILE.png", help="Also draw a grid of examples with labels.")
+@click.option("--preview", metavar="FILE.png", callback=_png,
+              help="Also draw a grid of examples with labels.")
 @output_option("galaxies.parquet", "Output file: .parquet or .csv; '-' for CSV on stdout.")
 @user_errors
 def galaxies(n, seed, size, noise, preview, output):
@@ -206,8 +225,12 @@ def galaxies(n, seed, size, noise, preview, output):
       fcnn simulate galaxies -n 5000 --noise 0.1 --preview galaxies.png -o galaxies.parquet
     """
     from fcnn_cli import simulate as sim
+    from fcnn_cli.fileio import check_output
     from fcnn_cli.tables import table_format, write_table
 
+    check_output(output, [preview])
+    if preview:
+        check_output(preview, [output])
     table_format(output)
     with usage_errors():
         table = sim.galaxies(n=n, seed=seed, size=size, noise=noise)
@@ -312,6 +335,9 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
     from fcnn_cli.tables import read_table
 
     _setup_logging(quiet)
+    if output == "-":
+        raise click.UsageError("-o names the run directory, which cannot be stdout ('-'); "
+                               "name a directory")
     state = None
     if resume:
         if data:
@@ -339,8 +365,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
                 task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
                 binary_output=binary_output, class_weight=class_weight, nan=nan, fast=fast)
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
-        if output:
-            runs.check_run_dir(output, force)
+    runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
     table = read_table(data)
     val_table = read_table(val_path) if val_path else None
     test_table = read_table(test_path) if test_path else None
@@ -442,7 +467,8 @@ class _EpochPrinter:
 @click.argument("model")
 @click.argument("data")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-@output_option(None, "Also write the report as JSON to this file.")
+@output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
+               "(as --json).")
 @threshold_option
 @nan_option
 @device_option
@@ -456,9 +482,12 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
     """
     from fcnn_cli import checkpoint
-    from fcnn_cli.fileio import write_text
+    from fcnn_cli.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.tables import drop_incomplete, iter_tables
 
+    check_output(STDIO, [model, data])  # the report goes there, or its tables
+    if output:
+        check_output(output, [model, data])
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     if nan == "drop":
@@ -466,22 +495,23 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
               **predictor.evaluate_chunks(chunks, threshold)}
     text = json.dumps(report, indent=2) + "\n"
-    if output:
+    if output and output != STDIO:
         write_text(output, text)
-    if as_json:
-        click.echo(text, nl=False)
+    if as_json or output == STDIO:
+        write_text(STDIO, text)
     else:
         from fcnn_cli.report import tables
 
         console = _console(stderr=False)
-        for t in tables(report, title=report["data"]):
-            console.print(t)
+        with writing(STDIO):
+            for t in tables(report, title=report["data"]):
+                console.print(t)
 
 
 @cli.command()
 @click.argument("model")
 @click.argument("data")
-@click.option("--keep", multiple=True, metavar="COL",
+@click.option("--keep", multiple=True, metavar="COL", callback=_keep_list,
               help="Copy this input column (an ID, say) into the output; repeatable.")
 @output_option("-", "Output file (.csv or .parquet); '-' for CSV on stdout.")
 @threshold_option
@@ -500,16 +530,22 @@ def predict(model, data, keep, output, threshold, nan, device):
       fcnn simulate earthquakes -n 5 -o - | fcnn predict runs/quakes/model.pt - --keep x,y
     """
     from fcnn_cli import checkpoint
+    from fcnn_cli.fileio import check_output
     from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
 
-    keep = [c for k in keep for c in k.split(",") if c]
+    check_output(output, [model, data])
+    writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    clash = [c for c in keep if c in predictor.output_columns()]
+    if clash:
+        raise FcnnError(f"--keep {', '.join(map(repr, clash))}: the predictions have a column "
+                        "of that name; keep other columns, or rename these in the input")
     import pandas as pd
 
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
-    with TableWriter(output) as writer:
+    with writer:
         for table, predictions in predictor.predict_chunks(chunks, threshold):
             missing = [c for c in keep if c not in table.frame.columns]
             if missing:

@@ -1,36 +1,185 @@
-"""Writing outputs so that a crash or a kill never leaves a half-written file behind."""
+"""Writing outputs: never half a file, never over one of the command's inputs, and into special
+files as they are.
+
+A regular file is written to a temporary file beside it that replaces it in one rename, so that
+a crash or a kill leaves either the old file or the new one. A device, FIFO or socket cannot be
+replaced that way (the rename would put a plain file where the device node was), so it is
+written to directly. A symbolic link is followed: its target gets the new content and the link
+stays a link. ``-`` is stdout.
+"""
 
 import contextlib
 import os
+import stat
+import sys
 import tempfile
 from pathlib import Path
+
+from fcnn_cli.errors import FcnnError
+
+STDIO = "-"
+
+
+def check_output(path, inputs=()):
+    """Refuse, before any work, an output that cannot be written or that is one of ``inputs``
+    (``-`` in either place is stdout or stdin; ``None`` inputs are ignored)."""
+    if str(path) != STDIO:
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:  # a new file, or a symbolic link to one
+            mode = None
+        except OSError as e:  # a loop of symbolic links, a file used as a directory, ...
+            raise FcnnError(f"{path}: cannot write: {e.strerror or e}") from None
+        if mode is not None and stat.S_ISDIR(mode):
+            raise FcnnError(f"{path}: is a directory; name a file to write")
+        if mode is not None and not stat.S_ISREG(mode):
+            if not os.access(path, os.W_OK):
+                raise FcnnError(f"{path}: cannot write: permission denied")
+        else:
+            require_writable_dir(path, Path(os.path.realpath(path)).parent)
+    for source in inputs:
+        if source is not None and same_file(path, source):
+            raise FcnnError(f"{_output_name(path)}: is the same file as the input "
+                            f"{_input_name(source)}; write the output to another file")
+
+
+def require_writable_dir(path, directory):
+    """``directory``, where ``path`` is to be made, exists and takes new files."""
+    if not os.path.isdir(directory):
+        what = "is not a directory" if os.path.lexists(directory) else "does not exist"
+        raise FcnnError(f"{path}: cannot write: the directory {str(directory)!r} {what}")
+    if not os.access(directory, os.W_OK | os.X_OK):  # also false on a read-only file system
+        why = ("is on a read-only file system" if os.statvfs(directory).f_flag & os.ST_RDONLY
+               else "is not writable (permission denied)")
+        raise FcnnError(f"{path}: cannot write: the directory {str(directory)!r} {why}")
+
+
+def same_file(output, source):
+    """Whether ``output`` and ``source`` are one file, through symbolic and hard links (``-``
+    is stdout as the output, stdin as the source). A terminal, /dev/null or a socket may be
+    input and output at once, so character devices and sockets never count."""
+    so, ss = _stat(output, sys.stdout), _stat(source, sys.stdin)
+    if so is not None and ss is not None:
+        return os.path.samestat(so, ss) and not (stat.S_ISCHR(so.st_mode) or
+                                                 stat.S_ISSOCK(so.st_mode))
+    # One does not exist yet (two outputs, say): the same path once links are followed.
+    return STDIO not in (str(output), str(source)) and \
+        os.path.realpath(output) == os.path.realpath(source)
+
+
+def _stat(path, stream):
+    try:
+        return os.fstat(stream.fileno()) if str(path) == STDIO else os.stat(path)
+    except (OSError, ValueError, AttributeError):  # missing, closed, or not a real stream
+        return None
+
+
+@contextlib.contextmanager
+def writing(path):
+    """A failure to write ``path`` (a full disk, a vanished directory, ...) becomes one line."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # the reader left early: the command line ends quietly
+    except OSError as e:
+        _failed(path, e)
+    except RuntimeError as e:
+        # torch.save, writing into a file object, raises a RuntimeError over the OSError when
+        # it closes the half-written archive.
+        if not isinstance(e.__context__, OSError):
+            raise
+        _failed(path, e.__context__)
+
+
+def _failed(path, error):
+    if str(path) == STDIO:
+        discard_stdout()
+    raise FcnnError(f"{_output_name(path)}: cannot write: {error.strerror or error}") from None
+
+
+def discard_stdout():
+    """Point file descriptor 1 at /dev/null: what could not be written is lost anyway, and
+    Python's own flush at exit must not fail a second time."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+    """Yield the path to write ``path`` through.
 
-    The rename is atomic on POSIX file systems, so readers (and a later run after a SIGKILL) see
-    either the old complete file or the new complete one. On an exception the temporary file is
-    removed and ``path`` is left as it was.
+    For a regular file, or a new one, that is a temporary file beside it (beside the target of
+    a symbolic link) that replaces it in one rename on success. The rename is atomic on POSIX
+    file systems, so readers (and a later run after a SIGKILL) see either the old complete file
+    or the new complete one. On an exception the temporary file is removed and ``path`` is left
+    as it was. A device or FIFO is yielded as itself: it can only be written to.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if is_stream(path):
+        yield Path(path)
+        return
+    real = Path(os.path.realpath(path))
+    with writing(path):
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        with writing(path):
+            # mkstemp makes the file private (0600); give it the permissions open() would.
+            os.chmod(tmp, 0o666 & ~_umask())
+            os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
 
 
+@contextlib.contextmanager
+def open_output(path):
+    """A binary stream that writes ``path`` (see :func:`atomic_path`); ``-`` is stdout."""
+    if str(path) == STDIO:
+        if sys.stdout is None:
+            raise FcnnError("<stdout>: cannot write: it is closed")
+        with writing(path):
+            sys.stdout.flush()  # text printed before goes first
+        yield sys.stdout.buffer
+        with writing(path):
+            sys.stdout.buffer.flush()
+        return
+    with atomic_path(path) as target:
+        with writing(path):
+            stream = open(target, "wb")
+        try:
+            yield stream
+        except BaseException:
+            with contextlib.suppress(OSError):
+                stream.close()
+            raise
+        with writing(path):
+            stream.close()  # flushes: a full disk shows here
+
+
 def write_text(path, text):
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    with open_output(path) as stream, writing(path):
+        stream.write(text.encode("utf-8"))
+
+
+def is_stream(path):
+    """Whether ``path`` is a device, FIFO or socket (through links, /dev/fd/N included)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _output_name(path):
+    return "<stdout>" if str(path) == STDIO else str(path)
+
+
+def _input_name(path):
+    return "<stdin>" if str(path) == STDIO else str(path)
 
 
 def _umask():

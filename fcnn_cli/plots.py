@@ -3,7 +3,7 @@
 import numpy as np
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import atomic_path
+from fcnn_cli.fileio import open_output, writing
 
 
 def galaxy_grid(table, path, rows=4, cols=6):
@@ -26,6 +26,8 @@ def galaxy_grid(table, path, rows=4, cols=6):
             ax.imshow(pixels[i].reshape(size, size), cmap="gray", vmin=0.0, vmax=1.0)
             ax.set_title(str(table.frame[label].iloc[i]), fontsize=9)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    try:
+        with open_output(path) as stream, writing(path):
+            fig.savefig(stream, format="png", dpi=100)
+    finally:
+        plt.close(fig)

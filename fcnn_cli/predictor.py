@@ -63,6 +63,10 @@ class Predictor:
                 out.append(self.net(chunk).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
 
+    def output_columns(self):
+        """The columns :meth:`predict` makes, known before any data is read."""
+        return list(self.task.frame(np.empty((0, self.task.n_outputs), np.float32)).columns)
+
     def predict_chunks(self, tables, threshold=None):
         """Predictions for each table of a stream (``tables.iter_tables``), one frame each;
         rows far outside the training range are counted over the whole stream."""

@@ -5,13 +5,14 @@ import csv
 import fcntl
 import io
 import json
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 from fcnn_cli import checkpoint
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import write_text
+from fcnn_cli.fileio import check_output, require_writable_dir, write_text, writing
 
 RUNS_ROOT = Path("runs")
 
@@ -20,23 +21,44 @@ def default_run_dir(data_path, root=RUNS_ROOT):
     """``runs/<data file stem>``, or the first free ``-2``, ``-3``, … beside an earlier run."""
     stem = "stdin" if str(data_path) == "-" else Path(data_path).name.split(".")[0] or "run"
     candidate, k = root / stem, 1
-    while candidate.exists():
+    while os.path.lexists(candidate):  # a dangling link takes its name too
         k += 1
         candidate = root / f"{stem}-{k}"
     return candidate
 
 
-def check_run_dir(path, force=False):
-    """Refuse to write over an earlier run unless forced; called before training starts."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FcnnError(f"{path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise FcnnError(f"{path}: already holds a run; choose another -o DIR or add --force")
-
-
 STATE_FILE = "state.pt"
 LOCK_FILE = ".lock"
+# What save_run may write over: none of them may be the run's data.
+RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "diagnostics.csv",
+             STATE_FILE)
+
+
+def check_run_dir(path, force=False, inputs=()):
+    """Refuse, before training starts, a run directory that cannot be made or written, one that
+    holds an earlier run (unless forced), and one whose files are among ``inputs``."""
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as e:  # mkdir cannot make a dangling link's target: refuse, as mkdir does
+            raise FcnnError(f"{path}: is a symbolic link to {os.readlink(path)!r}: "
+                            f"{e.strerror}") from None
+    if path.exists() and not path.is_dir():
+        raise FcnnError(f"{path}: exists and is not a directory")
+    if not path.is_dir():
+        ancestor = Path(os.path.abspath(path)).parent
+        while not os.path.lexists(ancestor):
+            ancestor = ancestor.parent
+        require_writable_dir(path, ancestor)
+        return
+    with writing(path):
+        holds_run = any(path.iterdir())
+    if holds_run and not force:
+        raise FcnnError(f"{path}: already holds a run; choose another -o DIR or add --force")
+    require_writable_dir(path, path)
+    for name in RUN_FILES:
+        check_output(path / name, inputs)
 
 
 @contextlib.contextmanager
@@ -50,18 +72,23 @@ def claim(path=None, data_path=None, force=False):
     if path is None:
         while True:
             path = default_run_dir(data_path)
-            try:
-                path.mkdir(parents=True)
-                created = True
-                break
-            except FileExistsError:
-                continue  # another process took that name first
+            with writing(path):
+                try:
+                    path.mkdir(parents=True)
+                except FileExistsError:
+                    if os.path.lexists(path):
+                        continue  # another process took that name first
+                    raise  # a parent is in the way
+            created = True
+            break
     else:
         path = Path(path)
         check_run_dir(path, force)
         created = not path.exists()
-        path.mkdir(parents=True, exist_ok=True)
-    lock = open(path / LOCK_FILE, "a")  # "a": never truncates what a holder has open
+        with writing(path):
+            path.mkdir(parents=True, exist_ok=True)
+    with writing(path / LOCK_FILE):
+        lock = open(path / LOCK_FILE, "a")  # "a": never truncates what a holder has open
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -81,7 +108,8 @@ def claim(path=None, data_path=None, force=False):
 def save_run(result, run_dir, data_name, val_name=None, test_name=None):
     """Write the run's files, each one atomically; returns the directory."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
     predictor = result.predictor
     checkpoint.save(predictor, run_dir / "model.pt")
     write_text(run_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
@@ -106,12 +134,13 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None):
     if result.interrupted:
         import torch
 
-        from fcnn_cli.fileio import atomic_path
+        from fcnn_cli.fileio import open_output
 
-        with atomic_path(state) as tmp:
-            torch.save(result.resume_state, tmp)
+        with open_output(state) as stream, writing(state):
+            torch.save(result.resume_state, stream)
     elif state.exists():
-        state.unlink()  # the run is complete: nothing left to resume
+        with writing(state):
+            state.unlink()  # the run is complete: nothing left to resume
     return run_dir
 
 

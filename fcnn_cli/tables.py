@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import atomic_path
+from fcnn_cli.fileio import is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
     import numpy
@@ -59,13 +59,14 @@ class Table:
 
 
 def table_format(path):
-    """'csv' or 'parquet', from the file name; '-' (stdin/stdout) is CSV."""
+    """'csv' or 'parquet', from the file name; '-' (stdin/stdout) is CSV, and so is a pipe or
+    device without a known suffix (/dev/stdout, a shell's <(...))."""
     if str(path) == "-":
         return "csv"
     suffix = Path(path).suffix.lower()
     if suffix in PARQUET_SUFFIXES:
         return "parquet"
-    if suffix in CSV_SUFFIXES:
+    if suffix in CSV_SUFFIXES or is_stream(path):
         return "csv"
     raise FcnnError(f"{path}: cannot tell the table format from the suffix {suffix!r}; "
                     "use .csv or .parquet")
@@ -181,6 +182,8 @@ def _csv_source(path, name):
     leading ``#`` lines skipped, the delimiter guessed from the header."""
     import pyarrow.csv as pacsv
 
+    if name == "<stdin>" and sys.stdin is None:  # started with `<&-`
+        raise FcnnError("<stdin>: cannot read: it is closed; give a file or pipe a table in")
     stream = sys.stdin.buffer if name == "<stdin>" else open(path, "rb", buffering=1 << 20)
     if not hasattr(stream, "peek"):  # a stand-in stdin (tests, embedding): buffer it
         stream = io.BufferedReader(io.BytesIO(stream.read()))
@@ -194,7 +197,8 @@ def _csv_source(path, name):
 
 class TableWriter:
     """Writes a table chunk by chunk — CSV or Parquet by suffix, ``-`` for CSV on stdout —
-    into a temporary file that replaces ``path`` only when all of it is written."""
+    into a temporary file that replaces ``path`` only when all of it is written (a device or
+    FIFO is written to directly: see ``fileio.atomic_path``)."""
 
     def __init__(self, path, metadata=None):
         self.path, self.format = str(path), table_format(path)
@@ -203,14 +207,16 @@ class TableWriter:
 
     def __enter__(self):
         self._stack = contextlib.ExitStack()
-        if self.path == "-":
-            self._stream = sys.stdout.buffer
-        else:
-            tmp = self._stack.enter_context(atomic_path(self.path))
-            self._stream = self._stack.enter_context(open(tmp, "wb"))
+        self._stream = self._stack.enter_context(open_output(self.path))
+        self._stack.push(self._close_parquet)  # runs first: the footer, then the file
         return self
 
     def write(self, frame):
+        with writing(self.path):
+            self._write(frame)
+        self.rows += len(frame)
+
+    def _write(self, frame):
         if self.format == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -230,13 +236,18 @@ class TableWriter:
             self._stream.write(frame.to_csv(index=False, header=not self._header_done,
                                             lineterminator="\n").encode())
             self._header_done = True
-        self.rows += len(frame)
+
+    def _close_parquet(self, kind, value, tb):
+        if self._parquet is None:
+            return
+        if kind is None:
+            with writing(self.path):
+                self._parquet.close()
+        else:  # the file is thrown away: its footer may fail to write, quietly
+            with contextlib.suppress(Exception):
+                self._parquet.close()
 
     def __exit__(self, kind, value, tb):
-        if self._parquet is not None:
-            self._parquet.close()
-        if self.path == "-":
-            sys.stdout.flush()
         return self._stack.__exit__(kind, value, tb)
 
 

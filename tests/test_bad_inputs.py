@@ -212,3 +212,57 @@ def test_unicode_column_names_round_trip(runner, tmp_path):
                                "-o", str(tmp_path / "r")]).exit_code == 0
     result = runner.invoke(cli, ["predict", str(tmp_path / "r" / "model.pt"), str(path)])
     assert result.stdout.splitlines()[0] == "東_pred,y_pred"
+
+
+# --- Outputs that cannot be written (issue #10) --------------------------------------------
+# Each is refused before any work: exit 1, one error line naming the output, nothing created.
+
+def bad_output(tmp_path, kind, name):
+    """A place for an output called ``name`` that cannot be written there."""
+    path = tmp_path / name
+    if kind == "missing_directory":
+        path = tmp_path / "nowhere" / name
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "a_file":
+        path.write_text("a file")
+    elif kind == "under_a_file":
+        (tmp_path / "file").write_text("a file")
+        path = tmp_path / "file" / name
+    elif kind == "dangling_link":
+        path.symlink_to(tmp_path / "nowhere" / "target")
+    else:
+        path.symlink_to(name)  # a loop
+    return path
+
+
+FILE_OUTPUTS = {"predict": (["predict", "{model}", "{data}", "-o"], "out.csv"),
+                "evaluate": (["evaluate", "{model}", "{data}", "-o"], "report.json"),
+                "earthquakes": (["simulate", "earthquakes", "-n", 5, "-o"], "q.csv"),
+                "galaxies_preview": (["simulate", "galaxies", "-n", 3, "-o", "{tmp}/g.csv",
+                                      "--preview"], "g.png"),
+                "train": (["train", "{data}", "--epochs", 1, "-q", "-o"], "run")}
+OUTPUT_CASES = {
+    "missing_directory": "does not exist", "directory": "is a directory",
+    "under_a_file": "ot a directory", "dangling_link": "does not exist",
+    "symlink_loop": "symbolic links", "a_file": "not a directory"}
+
+
+FILE_KINDS = ["missing_directory", "directory", "under_a_file", "dangling_link", "symlink_loop"]
+# train makes a missing run directory (as it makes runs/...), and writes into a directory
+RUN_DIR_KINDS = ["a_file", "under_a_file", "dangling_link", "symlink_loop"]
+
+
+@pytest.mark.parametrize("command, kind", [
+    (c, k) for c in sorted(FILE_OUTPUTS) if c != "train" for k in FILE_KINDS] +
+    [("train", k) for k in RUN_DIR_KINDS])
+def test_unwritable_output(runner, tmp_path, model_path, command, kind):
+    args, name = FILE_OUTPUTS[command]
+    data = make(tmp_path, "plain", BASE)
+    out = bad_output(tmp_path, kind, name)
+    before = sorted(tmp_path.rglob("*"))
+    args = [str(a).format(model=model_path, data=data, tmp=tmp_path) for a in args]
+    words = "is a symbolic link to" if (command, kind) == ("train", "dangling_link") else \
+        OUTPUT_CASES[kind]
+    expect(runner, [*args, out], words, out, [data])
+    assert sorted(tmp_path.rglob("*")) == before

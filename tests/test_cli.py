@@ -188,3 +188,40 @@ def test_train_with_a_test_file_holds_out_no_test_rows_and_scores_the_file(runne
                                                                    "test": 120}
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert metrics["test"]["rows"] == 120
+
+
+# --- --keep that would duplicate a column (issue #10) ---------------------------------------
+
+@pytest.mark.parametrize("keep", [["--keep", "x", "--keep", "x"], ["--keep", "x,y,x"],
+                                  ["--keep", "y,x", "--keep", "y"]])
+def test_keep_twice_is_a_usage_error(runner, model_path, quakes_csv, tmp_path, keep):
+    out = tmp_path / "p.csv"
+    result = run(runner, "predict", model_path, quakes_csv, *keep, "-o", out, code=2)
+    assert "given more than once" in result.stderr and "--keep" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_keep_that_names_a_prediction_column_is_refused(runner, model_path, quakes, tmp_path,
+                                                        suffix):
+    data, out = tmp_path / "d.csv", tmp_path / f"p{suffix}"
+    quakes.frame.assign(x_pred=1.0).head(5).to_csv(data, index=False)
+    out.write_bytes(b"old")
+    result = run(runner, "predict", model_path, data, "--keep", "y,x_pred", "-o", out, code=1)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "--keep 'x_pred'" in errors[0]
+    assert out.read_bytes() == b"old"
+    kept = run(runner, "predict", model_path, data, "--keep", "y", "-o", out)
+    assert kept.exit_code == 0
+
+
+def test_keep_that_names_a_class_probability_is_refused(runner, quakes, tmp_path):
+    data = tmp_path / "d.csv"
+    frame = quakes.frame.head(200).assign(side=lambda f: (f.x > 0).map({True: "east",
+                                                                        False: "west"}))
+    frame.assign(p_east=0.5).to_csv(data, index=False)
+    run(runner, "train", data, "-t", "side", "--features", "tp1,ts1,tp2", "--epochs", 1, "-q",
+        "-o", tmp_path / "run")
+    result = run(runner, "predict", tmp_path / "run" / "model.pt", data, "--keep", "p_east",
+                 code=1)
+    assert "--keep 'p_east'" in result.stderr and result.stdout == ""

@@ -100,3 +100,32 @@ def test_bad_simulate_options(runner, args):
     result = runner.invoke(cli, args)
     clean_exit(result)
     assert result.exit_code in (1, 2) and "Error" in result.output
+
+
+OUTPUT_PLACES = ["-", "new.csv", "new.parquet", "data.csv", "model.pt", "link.csv", "hard.csv",
+                 "dir", "dir.csv", "nowhere/p.csv", "data.csv/p.csv", "loop.csv", "p"]
+
+
+@FUZZ
+@given(command=st.sampled_from(["predict", "evaluate"]), place=st.sampled_from(OUTPUT_PLACES),
+       keep=st.sampled_from([[], ["x"], ["x_pred"], ["x", "x"]]))
+def test_random_output_places(runner, model_path, quakes_csv, tmp_path_factory, command, place,
+                              keep):
+    """Whatever the output, the inputs survive byte for byte and the exit is clean."""
+    import os
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("fuzz")
+    data, model = tmp / "data.csv", tmp / "model.pt"
+    shutil.copy(quakes_csv, data)
+    shutil.copy(model_path, model)
+    (tmp / "link.csv").symlink_to("data.csv")
+    os.link(data, tmp / "hard.csv")
+    (tmp / "dir").mkdir()
+    (tmp / "dir.csv").mkdir()
+    (tmp / "loop.csv").symlink_to("loop.csv")
+    before = data.read_bytes(), model.read_bytes()
+    out = place if place == "-" else str(tmp / place)
+    extra = [a for k in keep for a in ("--keep", k)] if command == "predict" else []
+    clean_exit(runner.invoke(cli, [command, str(model), str(data), "-o", out, *extra]))
+    assert (data.read_bytes(), model.read_bytes()) == before
