@@ -352,7 +352,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
     if result.interrupted:
         console.print(f"{result.stopped}: saved the best model so far and the state to resume "
                       f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, markup=False, soft_wrap=True)
         sys.exit(signal_exit.code)
     if not quiet:
         from fcnn_cli.report import diagnostics_table, tables
@@ -362,8 +362,10 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
         split = "test" if "test" in result.metrics else "val"
         for t in tables(result.metrics[split], title=f"{split.capitalize()} metrics"):
             console.print(t)
-        console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
-                      f"{result.predictor.info['best_epoch']}; {result.stopped})")
+        from rich.text import Text  # not markup: a directory name may hold "[...]"
+
+        console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
+                                    f"{result.predictor.info['best_epoch']}; {result.stopped})"))
 
 
 def _where(path):

@@ -1,4 +1,7 @@
-"""Metric reports as tables for people (rich); JSON is the report dict itself."""
+"""Metric reports as tables for people (rich); JSON is the report dict itself.
+
+Names from the data (file names, targets, units, classes) go in as rich Text, never as markup:
+rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report."""
 
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -9,6 +12,10 @@ from fcnn_cli.metrics import FULL_REPORT_CLASSES, ROC_AUC_CLASSES
 # for (beyond, a table of the most frequent confusions): what a terminal shows legibly.
 TABLE_CLASSES = 20
 _JSON = "the JSON report (fcnn evaluate --json; metrics.json of a run)"
+
+
+def _title(text):
+    return Text(text, style="table.title")
 
 
 def _fmt(v):
@@ -25,18 +32,18 @@ def _row(m):
 
 def regression_tables(report, title="Metrics"):
     """One table of per-target metrics, and one of distances where the targets are a position."""
-    table = RichTable(title=f"{title} ({report['rows']} rows)", title_justify="left")
+    table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
     for col in ("target", "unit", "MSE", "RMSE", "MAE", "R²"):
         table.add_column(col, justify="left" if col in ("target", "unit") else "right")
     for name, m in report["targets"].items():
-        table.add_row(name, m["unit"], *_row(m))
+        table.add_row(Text(name), Text(m["unit"]), *_row(m))
     table.add_row("overall", "", *_row(report["overall"]), style="bold")
     tables = [table]
     if "distance" in report:
         d = report["distance"]
         unit = f" ({d['unit']})" if d["unit"] else ""
-        dist = RichTable(title=f"Distance between true and predicted ({', '.join(d['of'])})"
-                         f"{unit}", title_justify="left")
+        dist = RichTable(title=_title(f"Distance between true and predicted "
+                                      f"({', '.join(d['of'])}){unit}"), title_justify="left")
         for col in ("mean", "median", "68th pct", "95th pct", "max"):
             dist.add_column(col, justify="right")
         dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
@@ -76,7 +83,8 @@ def classification_tables(report, title="Metrics"):
     Past ``TABLE_CLASSES`` classes the per-class table shows those with the most rows, and the
     most frequent confusions replace the matrix; a note under each says what is left out and
     where it is (the JSON report), or that it is not kept (past ``FULL_REPORT_CLASSES``)."""
-    summary = RichTable(title=f"{title} ({report['rows']} rows)", title_justify="left")
+    summary = RichTable(title=_title(f"{title} ({report['rows']} rows)"),
+                        title_justify="left")
     for col in ("accuracy", "cross-entropy", "ROC AUC"):
         summary.add_column(col, justify="right")
     summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
@@ -99,8 +107,8 @@ def _per_class_table(rows):
     for col in ("class", "precision", "recall", "F1", "support"):
         table.add_column(col, justify="left" if col == "class" else "right")
     for name, m in rows:
-        table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}",
-                      str(m["support"]))
+        table.add_row(Text(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}",
+                      f"{m['f1']:.4f}", str(m["support"]))
     return table
 
 
@@ -109,9 +117,9 @@ def _matrix(report):
                           title_justify="left")
     confusion.add_column("true \\ predicted")
     for name in report["classes"]:
-        confusion.add_column(name, justify="right")
+        confusion.add_column(Text(name), justify="right")
     for name, row in zip(report["classes"], report["confusion_matrix"]):
-        confusion.add_row(name, *map(str, row))
+        confusion.add_row(Text(name), *map(str, row))
     return confusion
 
 
@@ -152,6 +160,6 @@ def _capped_confusions(report):
     for col in ("true class", "predicted", "rows"):
         table.add_column(col, justify="right" if col == "rows" else "left")
     for true, predicted, count in shown:
-        table.add_row(true, predicted, str(count))
+        table.add_row(Text(true), Text(predicted), str(count))
     return [table, _note(f"{len(shown)} of the {total} (true, predicted) pairs of different "
                          f"classes; {rest}.")]

@@ -174,3 +174,17 @@ def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, 
     out = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == [str(code), "-"]
+
+
+def test_brackets_in_paths_are_printed_not_read_as_markup(runner, tmp_path, quakes_csv):
+    data = tmp_path / "d[" / "]q.csv"  # rich markup would read "[/]" as a closing tag
+    data.parent.mkdir()
+    data.write_bytes(quakes_csv.read_bytes())
+    run_dir = tmp_path / "run[bold]"
+    def squeezed(text):  # the console wraps long paths
+        return "".join(text.split())
+
+    out = run(runner, "train", data, "--epochs", 1, "-o", run_dir)
+    assert squeezed(f"saved run to {run_dir} (best epoch 1") in squeezed(out.stderr)
+    out = run(runner, "evaluate", run_dir / "model.pt", data).stdout
+    assert squeezed(f"{data} (600 rows)") in squeezed(out)
