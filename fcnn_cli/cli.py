@@ -16,8 +16,8 @@ import click
 from fcnn_cli import __version__
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
-                             NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS, NetConfig,
-                             TrainConfig)
+                             MAX_SEED, NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS,
+                             NetConfig, TrainConfig)
 from fcnn_cli.errors import FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -99,8 +99,9 @@ def output_option(default, help):
 
 
 def seed_option(command):
-    return click.option("--seed", type=int, default=0, help="Random seed: the same seed gives "
-                        "the same result.")(command)
+    return click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0,
+                        help="Random seed (0 to 2**63 - 1): the same seed gives the same "
+                             "result.")(command)
 
 
 def device_option(command):
@@ -172,14 +173,14 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
       fcnn simulate earthquakes -n 5000 --noise 0.01 --seed 1 -o quakes.parquet
     """
     from fcnn_cli import simulate as sim
-    from fcnn_cli.tables import table_format, write_table
+    from fcnn_cli.tables import table_format
 
     table_format(output)
     with usage_errors():
-        table = sim.earthquakes(n=n, seed=seed, extent=extent,
-                                stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
-                                noise=noise)
-    write_table(table, output)
+        chunks = sim.earthquake_tables(n=n, seed=seed, extent=extent,
+                                       stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
+                                       noise=noise)
+    _write_tables(chunks, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %d events to %s", n, output)
 
@@ -206,21 +207,39 @@ def galaxies(n, seed, size, noise, preview, output):
       fcnn simulate galaxies -n 5000 --noise 0.1 --preview galaxies.png -o galaxies.parquet
     """
     from fcnn_cli import simulate as sim
-    from fcnn_cli.tables import table_format, write_table
+    from fcnn_cli.plots import GRID_COLS, GRID_ROWS, check_png
+    from fcnn_cli.tables import table_format
 
     table_format(output)
+    if preview:
+        check_png(preview)
     with usage_errors():
-        table = sim.galaxies(n=n, seed=seed, size=size, noise=noise)
-    write_table(table, output)
+        chunks = sim.galaxy_tables(n=n, seed=seed, size=size, noise=noise)
+    first = _write_tables(chunks, output, keep=GRID_ROWS * GRID_COLS if preview else 0)
     if preview:
         from fcnn_cli.plots import galaxy_grid
 
-        galaxy_grid(table, preview)
+        galaxy_grid(first, preview)
     log = logging.getLogger("fcnn_cli")
     if output != "-":
         log.info("wrote %d galaxies to %s", n, output)
     if preview:
         log.info("drew examples in %s", preview)
+
+
+def _write_tables(tables, output, keep=0):
+    """Write a stream of Tables, chunk by chunk, to one file with the first one's metadata;
+    return the first ``keep`` rows as a Table (a preview's)."""
+    from fcnn_cli.tables import Table, TableWriter
+
+    first = next(tables)
+    head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
+    with TableWriter(output, first.metadata()) as writer:
+        writer.write(first.frame)
+        del first  # hold one chunk at a time
+        for table in tables:
+            writer.write(table.frame)
+    return head
 
 
 @cli.command()
