@@ -229,16 +229,22 @@ def galaxies(n, seed, size, noise, preview, output):
 
 def _write_tables(tables, output, keep=0):
     """Write a stream of Tables, chunk by chunk, to one file with the first one's metadata;
-    return the first ``keep`` rows as a Table (a preview's)."""
+    return the first ``keep`` rows as a Table (a preview's). Ctrl-C or SIGTERM stops it and
+    leaves no partial file: a large -n runs long."""
     from fcnn_cli.tables import Table, TableWriter
 
-    first = next(tables)
-    head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
-    with TableWriter(output, first.metadata()) as writer:
-        writer.write(first.frame)
-        del first  # hold one chunk at a time
-        for table in tables:
-            writer.write(table.frame)
+    with _interruptible() as signal_exit:
+        try:
+            first = next(tables)
+            head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
+            with TableWriter(output, first.metadata()) as writer:
+                writer.write(first.frame)
+                del first  # hold one chunk at a time
+                for table in tables:
+                    writer.write(table.frame)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing saved", err=True)
+            sys.exit(signal_exit.code)
     return head
 
 

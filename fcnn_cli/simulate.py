@@ -45,17 +45,19 @@ def earthquakes(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, vp=CRU
 
 
 def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, vp=CRUSTAL_VP,
-                      vs=CRUSTAL_VS, noise=0.0, rows=CHUNK_ROWS):
-    """The rows of :func:`earthquakes` as Tables of at most ``rows`` rows, in bounded memory;
-    the values do not depend on ``rows``. The options are checked at once, before any row."""
+                      vs=CRUSTAL_VS, noise=0.0, rows=None):
+    """The rows of :func:`earthquakes` as Tables of at most ``rows`` rows (by default
+    ``CHUNK_ROWS``), in bounded memory; the values do not depend on ``rows``. The options are
+    checked at once, before any row."""
     stations = np.asarray(stations, dtype=np.float64)
     _check_count_and_seed(n, seed)
-    if not math.isfinite(extent) or extent <= 0:
-        raise FcnnError(f"--extent must be a positive number of km, not {extent}")
+    if not (math.isfinite(extent) and extent > 0):
+        raise FcnnError(f"--extent must be a finite positive number of km, not {extent}")
     if stations.ndim != 2 or stations.shape[1] != 2 or len(stations) < 1:
         raise FcnnError("stations must be given as X,Y pairs in km")
-    if not np.isfinite(stations).all():
-        raise FcnnError("station positions must be finite numbers of km")
+    for x, y in stations:
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise FcnnError(f"--station must be X,Y in finite km, not {x},{y}")
     if not (math.isfinite(vp) and 0 < vs < vp):
         raise FcnnError(f"velocities must be finite and satisfy 0 < vs < vp (got vp={vp}, "
                         f"vs={vs})")
@@ -63,15 +65,16 @@ def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, 
     units = {"x": "km", "y": "km"}
     for k in range(len(stations)):
         units[f"tp{k + 1}"] = units[f"ts{k + 1}"] = "s"
-    frames = _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows)
+    frames = _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows or CHUNK_ROWS)
     return (Table(frame, targets=["x", "y"], units=units, name="earthquakes", first_row=start)
             for start, frame in frames)
 
 
 def _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows):
-    # The draws lie as one call for all n rows once drew them: the epicentres (2 a row), then
-    # the P timing errors, then the S ones. A generator for each block, started where the
-    # block begins, reads them chunk by chunk; files made before chunking stay the same.
+    # The draws lie in the random stream as when one call drew all n rows: every epicentre
+    # (two draws a row), then every P timing error, then every S one. A generator per block,
+    # started where its block begins, reads it chunk by chunk: whatever the chunks, the rows
+    # are those of the files made before chunking.
     k = len(stations)
     where = _stream(seed, 0)
     p_errors = _stream(seed, 2 * n)
@@ -94,7 +97,7 @@ def _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows):
 
 
 def _stream(seed, skip):
-    """The random stream of ``seed``, ``skip`` draws in (one draw makes one uniform number)."""
+    """The random stream of ``seed``, ``skip`` draws in (a uniform number takes one draw)."""
     rng = np.random.default_rng(seed)
     rng.bit_generator.advance(skip)
     return rng
@@ -201,9 +204,10 @@ def galaxy_tables(n=20_000, seed=0, size=32, noise=0.02, rows=None):
 
 
 def _galaxy_frames(n, seed, size, noise, rows):
-    # The draws lie as one call for all n galaxies once drew them: each parameter's block in
-    # turn (GALAXY_PARAMETERS), then the pixel noise. A generator for each block, started where
-    # the block begins, reads them chunk by chunk; files made before chunking stay the same.
+    # The draws lie in the random stream as when one call drew all n galaxies: each
+    # parameter's block in turn (GALAXY_PARAMETERS), then the pixel noise. A generator per
+    # block, started where its block begins, reads it chunk by chunk: whatever the chunks, the
+    # rows are those of the files made before chunking.
     streams, skip = [], 0
     for name, _ in GALAXY_PARAMETERS:
         streams.append(_stream(seed, skip))
