@@ -62,6 +62,14 @@ def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, 
         raise FcnnError(f"velocities must be finite and satisfy 0 < vs < vp (got vp={vp}, "
                         f"vs={vs})")
     _check_noise(noise)
+    # Finite but absurd values (--extent 1e300, --vs 1e-300) would still give infinite numbers:
+    # a coordinate difference is squared on the way to a distance, and 40 σ exceeds any draw.
+    far = float(np.abs(stations).max())
+    span = extent + far
+    if not (math.isfinite(2 * span * span) and math.isfinite(1.5 * span / vs + 40 * noise)):
+        raise FcnnError(f"--extent {extent}, station coordinates up to {far} km, --vs {vs} and "
+                        f"--noise {noise} give distances or arrival times beyond the range of "
+                        "floating-point numbers")
     units = {"x": "km", "y": "km"}
     for k in range(len(stations)):
         units[f"tp{k + 1}"] = units[f"ts{k + 1}"] = "s"

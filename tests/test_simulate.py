@@ -172,7 +172,8 @@ def test_cli_writes_in_chunks(runner, tmp_path, monkeypatch):
                                     {"noise": float("nan")}, {"noise": float("inf")},
                                     {"vp": float("inf")}, {"vs": float("nan")},
                                     {"stations": [(0.0, float("nan"))]}, {"seed": -1},
-                                    {"seed": 2 ** 63}, {"seed": 1.5}])
+                                    {"seed": 2 ** 63}, {"seed": 1.5}, {"extent": 1e308},
+                                    {"vs": 1e-320}])
 def test_non_finite_options_and_bad_seeds_are_user_errors(kwargs):
     with pytest.raises(FcnnError):
         simulate.earthquakes(**kwargs)
