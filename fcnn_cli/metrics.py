@@ -101,12 +101,13 @@ def is_position(names, units=None):
     return len({(units or {}).get(n, "") for n in names}) == 1
 
 
-# A report stays in proportion to its reader, not to the number of classes: up to
-# FULL_REPORT_CLASSES classes it holds everything (every class's scores, the confusion matrix,
-# ROC AUC); beyond, a summary of bounded size (see Classification.report).
+# A report stays small and readable whatever the number of classes: up to FULL_REPORT_CLASSES
+# classes it holds everything (every class's scores, the confusion matrix, ROC AUC); beyond, a
+# summary of bounded size (see Classification.report).
 FULL_REPORT_CLASSES = 50
 # Up to this many classes the accumulator keeps one score per class and row, which ROC AUC
-# ranks (4 bytes each); beyond, that would outgrow the data, and ROC AUC is left out.
+# ranks (4 bytes each); beyond, those would soon outweigh the rows themselves, and ROC AUC is
+# left out.
 ROC_AUC_CLASSES = FULL_REPORT_CLASSES
 # Up to this many classes (true, predicted) pairs are counted in a dense K × K matrix
 # (512 KiB); beyond, only the pairs that occur, which are at most one a row.
