@@ -16,8 +16,8 @@ import click
 from fcnn_cli import __version__
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
-                             NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS, NetConfig,
-                             TrainConfig)
+                             MAX_SEED, NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS,
+                             NetConfig, TrainConfig)
 from fcnn_cli.errors import FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -114,8 +114,9 @@ def output_option(default, help):
 
 
 def seed_option(command):
-    return click.option("--seed", type=int, default=0, help="Random seed: the same seed gives "
-                        "the same result.")(command)
+    return click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0,
+                        help="Random seed (0 to 2**63 - 1): the same seed gives the same "
+                             "result.")(command)
 
 
 def device_option(command):
@@ -189,15 +190,15 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
     """
     from fcnn_cli import simulate as sim
     from fcnn_cli.fileio import check_output
-    from fcnn_cli.tables import table_format, write_table
+    from fcnn_cli.tables import table_format
 
     check_output(output)
     table_format(output)
     with usage_errors():
-        table = sim.earthquakes(n=n, seed=seed, extent=extent,
-                                stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
-                                noise=noise)
-    write_table(table, output)
+        chunks = sim.earthquake_tables(n=n, seed=seed, extent=extent,
+                                       stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
+                                       noise=noise)
+    _write_tables(chunks, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %d events to %s", n, output)
 
@@ -226,24 +227,46 @@ def galaxies(n, seed, size, noise, preview, output):
     """
     from fcnn_cli import simulate as sim
     from fcnn_cli.fileio import check_output
-    from fcnn_cli.tables import table_format, write_table
+    from fcnn_cli.plots import GRID_COLS, GRID_ROWS
+    from fcnn_cli.tables import table_format
 
     check_output(output, [preview])
     if preview:
         check_output(preview, [output])
     table_format(output)
     with usage_errors():
-        table = sim.galaxies(n=n, seed=seed, size=size, noise=noise)
-    write_table(table, output)
+        chunks = sim.galaxy_tables(n=n, seed=seed, size=size, noise=noise)
+    first = _write_tables(chunks, output, keep=GRID_ROWS * GRID_COLS if preview else 0)
     if preview:
         from fcnn_cli.plots import galaxy_grid
 
-        galaxy_grid(table, preview)
+        galaxy_grid(first, preview)
     log = logging.getLogger("fcnn_cli")
     if output != "-":
         log.info("wrote %d galaxies to %s", n, output)
     if preview:
         log.info("drew examples in %s", preview)
+
+
+def _write_tables(tables, output, keep=0):
+    """Write a stream of Tables, chunk by chunk, to one file with the first one's metadata;
+    return the first ``keep`` rows as a Table (a preview's). Ctrl-C or SIGTERM stops it and
+    leaves no partial file: a large -n runs long."""
+    from fcnn_cli.tables import Table, TableWriter
+
+    with _interruptible() as signal_exit:
+        try:
+            first = next(tables)
+            head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
+            with TableWriter(output, first.metadata()) as writer:
+                writer.write(first.frame)
+                del first  # hold one chunk at a time
+                for table in tables:
+                    writer.write(table.frame)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing saved", err=True)
+            sys.exit(signal_exit.code)
+    return head
 
 
 @cli.command()
@@ -383,7 +406,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
     if result.interrupted:
         console.print(f"{result.stopped}: saved the best model so far and the state to resume "
                       f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
-                      highlight=False, soft_wrap=True)
+                      highlight=False, markup=False, soft_wrap=True)
         sys.exit(signal_exit.code)
     if not quiet:
         from fcnn_cli.report import diagnostics_table, tables
@@ -394,8 +417,10 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
         title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
         for t in tables(result.metrics[split], title=title):
             console.print(t)
-        console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
-                      f"{result.predictor.info['best_epoch']}; {result.stopped})")
+        from rich.text import Text  # not markup: a directory name may hold "[...]"
+
+        console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
+                                    f"{result.predictor.info['best_epoch']}; {result.stopped})"))
 
 
 def _where(path):

@@ -5,6 +5,7 @@ before any heavy library loads.
 """
 
 import math
+import operator
 from dataclasses import asdict, dataclass, fields
 
 from fcnn_cli.errors import FcnnError
@@ -21,6 +22,18 @@ SCALINGS = ("standard", "max", "minmax", "none")
 BINARY_OUTPUTS = ("softmax", "sigmoid")
 CLASS_WEIGHTS = ("none", "balanced")
 NAN_POLICIES = ("error", "drop")
+# numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
+# of any table or tool that stores it.
+MAX_SEED = 2 ** 63 - 1
+SEED_MESSAGE = "--seed must be a whole number from 0 to " + str(MAX_SEED) + ", not {seed}"
+
+
+def valid_seed(seed):
+    """Whether ``seed`` is a whole number every random generator fcnn seeds accepts."""
+    try:
+        return 0 <= operator.index(seed) <= MAX_SEED
+    except TypeError:
+        return False
 
 
 @dataclass
@@ -126,6 +139,7 @@ class TrainConfig:
             (self.val_frac + self.test_frac < 1, "--val-frac plus --test-frac must be below 1"),
             (self.scale in SCALINGS, f"unknown scaling {self.scale!r}"),
             (self.task in TASKS, f"unknown task {self.task!r}"),
+            (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed)),
             (self.device in DEVICES, f"unknown device {self.device!r}"),
             (self.threads is None or self.threads >= 1, f"--threads must be ≥ 1, not {self.threads}"),
             (self.binary_output in BINARY_OUTPUTS,

@@ -101,13 +101,30 @@ def is_position(names, units=None):
     return len({(units or {}).get(n, "") for n in names}) == 1
 
 
+# A report stays small and readable whatever the number of classes: up to FULL_REPORT_CLASSES
+# classes it holds everything (every class's scores, the confusion matrix, ROC AUC); beyond, a
+# summary of bounded size (see Classification.report).
+FULL_REPORT_CLASSES = 50
+# Up to this many classes the accumulator keeps one score per class and row, which ROC AUC
+# ranks (4 bytes each); beyond, those would soon outweigh the rows themselves, and ROC AUC is
+# left out.
+ROC_AUC_CLASSES = FULL_REPORT_CLASSES
+# Up to this many classes (true, predicted) pairs are counted in a dense K × K matrix
+# (512 KiB); beyond, only the pairs that occur, which are at most one a row.
+DENSE_PAIRS_CLASSES = 256
+# A summary lists this many classes (those with the most rows) and this many confusions (the
+# most frequent (true, predicted) pairs of different classes).
+LISTED = 50
+
+
 def classification(y_true, proba, classes, y_pred=None):
     """Accuracy, cross-entropy, per-class precision/recall/F1, confusion matrix and ROC AUC.
 
     ``y_true`` holds class indices, ``proba`` one column of probabilities per class; ``y_pred``
     defaults to the most probable class. The confusion matrix has a row per true class and a
     column per predicted class. ROC AUC is one-vs-rest, averaged over classes (macro) for more
-    than two, and NaN where a class is absent or alone.
+    than two, and NaN where a class is absent or alone. Beyond ``FULL_REPORT_CLASSES`` classes
+    the report is a summary: see :meth:`Classification.report`.
     """
     report = Classification(classes)
     report.add(y_true, proba, y_pred)
@@ -115,59 +132,146 @@ def classification(y_true, proba, classes, y_pred=None):
 
 
 class Classification:
-    """The classification report over rows that arrive in chunks (``add``): a running
-    confusion matrix and cross-entropy sum, and per row the class and the float32 scores that
-    ROC AUC ranks (one for two classes, one per class for more)."""
+    """The classification report over rows that arrive in chunks (``add``): running counts of
+    (true, predicted) class pairs and a cross-entropy sum, and, up to ``ROC_AUC_CLASSES``
+    classes, per row the class and the float32 scores that ROC AUC ranks (one for two
+    classes, one per class for more)."""
 
     def __init__(self, classes):
         self.classes = list(classes)
         k = len(self.classes)
-        self.confusion = np.zeros((k, k), dtype=np.int64)
+        self.pairs = _DensePairs(k) if k <= DENSE_PAIRS_CLASSES else _SparsePairs(k)
         self.log_loss, self.labels, self.scores = 0.0, [], []
 
     def add(self, y_true, proba, y_pred=None):
         y_true = np.asarray(y_true, dtype=np.int64)
         proba = np.asarray(proba, dtype=np.float64)
-        y_pred = proba.argmax(axis=1) if y_pred is None else np.asarray(y_pred)
-        np.add.at(self.confusion, (y_true, y_pred), 1)
+        y_pred = proba.argmax(axis=1) if y_pred is None else np.asarray(y_pred, dtype=np.int64)
+        self.pairs.add(y_true, y_pred)
         p_true = np.clip(proba[np.arange(len(y_true)), y_true], 1e-12, 1.0)
         self.log_loss -= float(np.log(p_true).sum())
-        self.labels.append(y_true.astype(np.min_scalar_type(len(self.classes) - 1)))
-        self.scores.append((proba[:, 1] if len(self.classes) == 2 else proba)
-                           .astype(np.float32))
+        k = len(self.classes)
+        if k <= ROC_AUC_CLASSES:
+            self.labels.append(y_true.astype(np.min_scalar_type(k - 1)))
+            self.scores.append((proba[:, 1] if k == 2 else proba).astype(np.float32))
 
     def report(self):
-        confusion, k = self.confusion, len(self.classes)
-        n = int(confusion.sum())
-        per_class = {}
-        for i, name in enumerate(self.classes):
-            tp = confusion[i, i]
-            predicted, actual = confusion[:, i].sum(), confusion[i, :].sum()
-            # Where a ratio has nothing to divide by it counts as 0, as scikit-learn's default
-            # does.
-            precision = tp / predicted if predicted else 0.0
-            recall = tp / actual if actual else 0.0
-            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-            per_class[name] = {"precision": float(precision), "recall": float(recall),
-                               "f1": float(f1), "support": int(actual)}
+        """The report dict. Up to ``FULL_REPORT_CLASSES`` classes: ``classes``, ``per_class``
+        for every class and the full ``confusion_matrix``. Beyond: ``n_classes``;
+        ``per_class`` for the ``LISTED`` classes with the most rows; ``macro_avg`` and
+        ``weighted_avg`` of precision, recall and F1 (macro over the classes that occur as
+        truth or prediction, weighted by rows); ``top_confusions``, the ``LISTED`` most
+        frequent (true, predicted) pairs of different classes; ``left_out``, how many
+        classes and such pairs the lists leave out; and ``roc_auc`` NaN past
+        ``ROC_AUC_CLASSES``."""
+        k = len(self.classes)
+        true, pred, count = self.pairs.triples()
+        n = int(count.sum())
+        correct = int(count[true == pred].sum())
+        stats = _per_class(true, pred, count, k)
+        head = {"task": "classification", "rows": n}
+        scores = {"accuracy": correct / n if n else float("nan"),
+                  "cross_entropy": self.log_loss / n if n else float("nan"),
+                  "roc_auc": self._roc_auc(n)}
+        if k <= FULL_REPORT_CLASSES:
+            confusion = np.zeros((k, k), dtype=np.int64)
+            confusion[true, pred] = count
+            return {**head, "classes": list(self.classes), **scores,
+                    "per_class": {name: _class_entry(stats, i)
+                                  for i, name in enumerate(self.classes)},
+                    "confusion_matrix": confusion.tolist()}
+        return {**head, "n_classes": k, **scores, **self._summary(stats, true, pred, count)}
+
+    def _summary(self, stats, true, pred, count):
+        support = stats["support"]
+        listed = np.argsort(-support, kind="stable")[:LISTED]
+        occurs = (support > 0) | (stats["predicted"] > 0)
+        wrong = np.flatnonzero(true != pred)
+        worst = wrong[np.argsort(-count[wrong], kind="stable")[:LISTED]]
+        return {
+            "macro_avg": _average(stats, occurs.astype(np.float64)),
+            "weighted_avg": _average(stats, support.astype(np.float64)),
+            "per_class": {self.classes[i]: _class_entry(stats, i) for i in listed},
+            "top_confusions": [{"true": self.classes[true[j]],
+                                "predicted": self.classes[pred[j]], "count": int(count[j])}
+                               for j in worst],
+            "left_out": {"classes": len(self.classes) - len(listed),
+                         "confusions": len(wrong) - len(worst)},
+        }
+
+    def _roc_auc(self, n):
+        k = len(self.classes)
+        if k > ROC_AUC_CLASSES:
+            return float("nan")
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, np.int64)
         if k == 2:
-            auc = roc_auc(labels == 1, np.concatenate(self.scores)) if n else float("nan")
-        else:
-            scores = np.concatenate(self.scores) if n else np.zeros((0, k))
-            aucs = [roc_auc(labels == i, scores[:, i]) for i in range(k)]
-            aucs = [a for a in aucs if a == a]
-            auc = float(np.mean(aucs)) if aucs else float("nan")
-        return {
-            "task": "classification",
-            "rows": n,
-            "classes": list(self.classes),
-            "accuracy": float(np.trace(confusion) / n) if n else float("nan"),
-            "cross_entropy": self.log_loss / n if n else float("nan"),
-            "roc_auc": auc,
-            "per_class": per_class,
-            "confusion_matrix": confusion.tolist(),
-        }
+            return roc_auc(labels == 1, np.concatenate(self.scores)) if n else float("nan")
+        scores = np.concatenate(self.scores) if n else np.zeros((0, k))
+        aucs = [roc_auc(labels == i, scores[:, i]) for i in range(k)]
+        aucs = [a for a in aucs if a == a]
+        return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _per_class(true, pred, count, k):
+    """Per class index: rows of it (support), rows predicted as it, and precision, recall
+    and F1, where a ratio with nothing to divide by counts as 0, as scikit-learn's default
+    does."""
+    support = np.bincount(true, weights=count, minlength=k).astype(np.int64)
+    predicted = np.bincount(pred, weights=count, minlength=k).astype(np.int64)
+    hits = np.bincount(true[true == pred], weights=count[true == pred],
+                       minlength=k).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, hits / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, hits / np.maximum(support, 1), 0.0)
+        both = precision + recall
+        f1 = np.where(both > 0, 2 * precision * recall / np.where(both > 0, both, 1), 0.0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support,
+            "predicted": predicted}
+
+
+def _class_entry(stats, i):
+    return {"precision": float(stats["precision"][i]), "recall": float(stats["recall"][i]),
+            "f1": float(stats["f1"][i]), "support": int(stats["support"][i])}
+
+
+def _average(stats, weights):
+    total = weights.sum()
+    return {key: float((stats[key] * weights).sum() / total) if total else float("nan")
+            for key in ("precision", "recall", "f1")}
+
+
+class _DensePairs:
+    """(true, predicted) counts in a K × K matrix: for few classes, the quickest."""
+
+    def __init__(self, k):
+        self.k, self.counts = k, np.zeros(k * k, dtype=np.int64)
+
+    def add(self, true, pred):
+        self.counts += np.bincount(true * self.k + pred, minlength=self.k * self.k)
+
+    def triples(self):
+        """The pairs that occur, as (true classes, predicted classes, counts)."""
+        codes = np.flatnonzero(self.counts)
+        return codes // self.k, codes % self.k, self.counts[codes]
+
+
+class _SparsePairs:
+    """(true, predicted) counts of the pairs that occur: at most one a row, whatever K."""
+
+    def __init__(self, k):
+        self.k = k
+        self.codes, self.counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+
+    def add(self, true, pred):
+        codes, inverse = np.unique(np.concatenate([self.codes, true * self.k + pred]),
+                                   return_inverse=True)
+        weights = np.concatenate([self.counts, np.ones(len(true), np.int64)])
+        self.codes = codes
+        self.counts = np.bincount(inverse.ravel(), weights=weights,
+                                  minlength=len(codes)).astype(np.int64)
+
+    def triples(self):
+        return self.codes // self.k, self.codes % self.k, self.counts
 
 
 def roc_auc(positive, score):

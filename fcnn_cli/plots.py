@@ -6,15 +6,22 @@ from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import open_output, writing
 
 
-def galaxy_grid(table, path, rows=4, cols=6):
+GRID_ROWS, GRID_COLS = 4, 6  # galaxy_grid's images
+
+
+def check_png(path):
+    if not str(path).lower().endswith(".png"):
+        raise FcnnError(f"{path}: the preview is a PNG image; name it *.png")
+
+
+def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
     """A grid of the first images in a galaxy table, each titled with its label."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not str(path).lower().endswith(".png"):
-        raise FcnnError(f"{path}: the preview is a PNG image; name it *.png")
+    check_png(path)
     label = table.targets[0]
     pixels = table.frame.drop(columns=[label]).to_numpy(dtype=np.float32)
     size = int(round(pixels.shape[1] ** 0.5))

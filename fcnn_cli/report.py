@@ -1,6 +1,21 @@
-"""Metric reports as tables for people (rich); JSON is the report dict itself."""
+"""Metric reports as tables for people (rich); JSON is the report dict itself.
+
+Names from the data (file names, targets, units, classes) go in as rich Text, never as markup:
+rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report."""
 
 from rich.table import Table as RichTable
+from rich.text import Text
+
+from fcnn_cli.metrics import FULL_REPORT_CLASSES, ROC_AUC_CLASSES
+
+# Classes a per-class table shows on screen, and the most classes a confusion matrix is drawn
+# for (beyond, a table of the most frequent confusions): what a terminal shows legibly.
+TABLE_CLASSES = 20
+_JSON = "the JSON report (fcnn evaluate --json; metrics.json of a run)"
+
+
+def _title(text):
+    return Text(text, style="table.title")
 
 
 def _fmt(v):
@@ -17,18 +32,18 @@ def _row(m):
 
 def regression_tables(report, title="Metrics"):
     """One table of per-target metrics, and one of distances where the targets are a position."""
-    table = RichTable(title=f"{title} ({report['rows']} rows)", title_justify="left")
+    table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
     for col in ("target", "unit", "MSE", "RMSE", "MAE", "R²"):
         table.add_column(col, justify="left" if col in ("target", "unit") else "right")
     for name, m in report["targets"].items():
-        table.add_row(name, m["unit"], *_row(m))
+        table.add_row(Text(name), Text(m["unit"]), *_row(m))
     table.add_row("overall", "", *_row(report["overall"]), style="bold")
     tables = [table]
     if "distance" in report:
         d = report["distance"]
         unit = f" ({d['unit']})" if d["unit"] else ""
-        dist = RichTable(title=f"Distance between true and predicted ({', '.join(d['of'])})"
-                         f"{unit}", title_justify="left")
+        dist = RichTable(title=_title(f"Distance between true and predicted "
+                                      f"({', '.join(d['of'])}){unit}"), title_justify="left")
         for col in ("mean", "median", "68th pct", "95th pct", "max"):
             dist.add_column(col, justify="right")
         dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
@@ -63,23 +78,88 @@ def tables(report, title):
 
 
 def classification_tables(report, title="Metrics"):
-    """Summary, per-class scores and the confusion matrix (rows: true, columns: predicted)."""
-    summary = RichTable(title=f"{title} ({report['rows']} rows)", title_justify="left")
+    """Summary, per-class scores and the confusion matrix (rows: true, columns: predicted).
+
+    Past ``TABLE_CLASSES`` classes the per-class table shows those with the most rows, and the
+    most frequent confusions replace the matrix; a note under each says what is left out and
+    where it is (the JSON report), or that it is not kept (past ``FULL_REPORT_CLASSES``)."""
+    summary = RichTable(title=_title(f"{title} ({report['rows']} rows)"),
+                        title_justify="left")
     for col in ("accuracy", "cross-entropy", "ROC AUC"):
         summary.add_column(col, justify="right")
     summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
                     _fmt(report["roc_auc"]))
-    per_class = RichTable(title="Per class", title_justify="left")
+    if "classes" in report and len(report["classes"]) <= TABLE_CLASSES:
+        return [summary, _per_class_table(report["per_class"].items()), _matrix(report)]
+    shown = [summary]
+    if report.get("n_classes", 0) > ROC_AUC_CLASSES:
+        shown.append(_note(f"ROC AUC is not computed past {ROC_AUC_CLASSES} classes (it would "
+                           "keep a score per class and row)."))
+    return shown + _capped_per_class(report) + _capped_confusions(report)
+
+
+def _note(text):
+    return Text(text, style="italic")
+
+
+def _per_class_table(rows):
+    table = RichTable(title="Per class", title_justify="left")
     for col in ("class", "precision", "recall", "F1", "support"):
-        per_class.add_column(col, justify="left" if col == "class" else "right")
-    for name, m in report["per_class"].items():
-        per_class.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}",
-                          str(m["support"]))
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, m in rows:
+        table.add_row(Text(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}",
+                      f"{m['f1']:.4f}", str(m["support"]))
+    return table
+
+
+def _matrix(report):
     confusion = RichTable(title="Confusion matrix (rows: true class, columns: predicted)",
                           title_justify="left")
     confusion.add_column("true \\ predicted")
     for name in report["classes"]:
-        confusion.add_column(name, justify="right")
+        confusion.add_column(Text(name), justify="right")
     for name, row in zip(report["classes"], report["confusion_matrix"]):
-        confusion.add_row(name, *map(str, row))
-    return [summary, per_class, confusion]
+        confusion.add_row(Text(name), *map(str, row))
+    return confusion
+
+
+def _capped_per_class(report):
+    # A full report lists the classes in their order: show those with the most rows.
+    rows = sorted(report["per_class"].items(), key=lambda item: -item[1]["support"])
+    shown = rows[:TABLE_CLASSES]
+    table = _per_class_table(shown)
+    if "classes" in report:
+        n_classes = len(report["classes"])
+        rest = f"all are in {_JSON}"
+    else:
+        n_classes = report["n_classes"]
+        rest = (f"{_JSON} lists {len(rows)} and the averages; per-class numbers of the other "
+                f"{n_classes - len(rows)} are not kept")
+        for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+            m = report[key]
+            table.add_row(label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")),
+                          str(report["rows"]), style="bold")
+    return [table, _note(f"The {len(shown)} classes with the most rows of {n_classes}; "
+                         f"{rest}.")]
+
+
+def _capped_confusions(report):
+    if "classes" in report:
+        names, matrix = report["classes"], report["confusion_matrix"]
+        pairs = sorted(((names[i], names[j], count) for i, row in enumerate(matrix)
+                        for j, count in enumerate(row) if count and i != j),
+                       key=lambda pair: -pair[2])  # stable: ties stay in class order
+        total, rest = len(pairs), f"the full confusion matrix is in {_JSON}"
+    else:
+        pairs = [(p["true"], p["predicted"], p["count"]) for p in report["top_confusions"]]
+        total = len(pairs) + report["left_out"]["confusions"]
+        rest = (f"{_JSON} lists the {len(pairs)} most frequent; past {FULL_REPORT_CLASSES} "
+                "classes the full confusion matrix is not kept")
+    shown = pairs[:TABLE_CLASSES]
+    table = RichTable(title="Most frequent confusions", title_justify="left")
+    for col in ("true class", "predicted", "rows"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for true, predicted, count in shown:
+        table.add_row(Text(true), Text(predicted), str(count))
+    return [table, _note(f"{len(shown)} of the {total} (true, predicted) pairs of different "
+                         f"classes; {rest}.")]

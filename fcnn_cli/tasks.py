@@ -204,6 +204,11 @@ class Classification:
         return cls(d["target"], list(d["classes"]), d.get("output", "softmax"), d.get("weights"))
 
 
+# Network outputs are converted (to float64 probabilities, say) at most this many values at a
+# time: with thousands of classes a chunk's conversion then costs time, not memory.
+CONVERT_VALUES = 1 << 24
+
+
 class _Stream:
     """A metrics report fed with network outputs, which the task converts chunk by chunk."""
 
@@ -211,7 +216,10 @@ class _Stream:
         self.accumulator, self.convert = accumulator, convert
 
     def add(self, truth, out):
-        self.accumulator.add(truth, *self.convert(out))
+        rows = max(1, CONVERT_VALUES // max(1, out.shape[1]))
+        for start in range(0, len(out), rows):
+            part = slice(start, start + rows)
+            self.accumulator.add(truth[part], *self.convert(out[part]))
 
     def report(self):
         return self.accumulator.report()

@@ -266,3 +266,52 @@ def test_unwritable_output(runner, tmp_path, model_path, command, kind):
         OUTPUT_CASES[kind]
     expect(runner, [*args, out], words, out, [data])
     assert sorted(tmp_path.rglob("*")) == before
+
+
+# Option values no simulation or training can use: exit 2 with one error line, before any
+# work, nothing written.
+BAD_OPTIONS = [
+    *(["simulate", "earthquakes", option, value] for option, value in [
+        ("--extent", "nan"), ("--extent", "inf"), ("--extent", "-inf"), ("--noise", "nan"),
+        ("--noise", "inf"), ("--station", "nan,nan"), ("--station", "1,inf"),
+        ("--vp", "inf"), ("--vp", "nan"), ("--vs", "nan"), ("--vs", "inf"),
+        ("--seed", "-1"), ("--seed", "99999999999999999999"),
+        ("--seed", "9223372036854775808"),
+        # finite, but the table would not be: 2 × 1e308 km, distances squared, 1/1e-320
+        ("--extent", "1e308"), ("--station", "1e160,0"), ("--vs", "1e-320"),
+        ("--noise", "1e307")]),
+    *(["simulate", "galaxies", option, value] for option, value in [
+        ("--noise", "nan"), ("--noise", "inf"), ("--seed", "-1"),
+        ("--seed", "99999999999999999999")]),
+]
+
+
+@pytest.mark.parametrize("args", BAD_OPTIONS, ids=" ".join)
+def test_bad_simulate_option_values(runner, tmp_path, args):
+    out = tmp_path / "out.csv"
+    out.write_text("old\n")
+    result = runner.invoke(cli, [*args, "-n", "5", "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and args[-2].lstrip("-") in errors[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+    assert out.read_text() == "old\n"
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999", "9223372036854775808"])
+def test_bad_train_seeds(runner, tmp_path, seed):
+    data = make(tmp_path, "data", BASE)
+    result = runner.invoke(cli, ["train", str(data), *LABELS, "--seed", seed, "-o",
+                                 str(tmp_path / "run")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "--seed" in errors[0] and seed in errors[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_largest_seed_trains(runner, tmp_path):
+    data = make(tmp_path, "data", BASE)
+    result = runner.invoke(cli, ["train", str(data), *LABELS, "--seed", str(2 ** 63 - 1),
+                                 "--epochs", "1", "-q", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output

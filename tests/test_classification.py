@@ -203,3 +203,27 @@ def test_cli_dropout_default_and_override(runner, tmp_path):
                                      "-q", "-o", str(out), *extra])
         assert result.exit_code == 0, result.output
         assert checkpoint.load(out / "model.pt").net.config.dropout == expected
+
+
+def test_cli_many_classes_keep_reports_small(runner, tmp_path):
+    rng = np.random.default_rng(0)
+    k, n = 300, 1500
+    label = rng.integers(0, k, n)
+    frame = pd.DataFrame({"f1": label + rng.normal(0, 0.5, n), "f2": rng.normal(size=n),
+                          "kind": [f"k{i:03d}" for i in label]})
+    data = tmp_path / "many.csv"
+    frame.to_csv(data, index=False)
+    run_dir = tmp_path / "r"
+    out = runner.invoke(cli, ["train", str(data), "--val", str(data), "-t", "kind", "--epochs",
+                              "1", "--test-frac", "0", "-o", str(run_dir)])
+    assert out.exit_code == 0, out.output
+    assert sum(line.startswith("│ k") for line in out.stderr.splitlines()) <= 40
+    assert "are not kept" in " ".join(out.stderr.split())
+    assert (run_dir / "metrics.json").stat().st_size < 60_000  # dense: 2 × 300² counts
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["val"]["n_classes"] == len(set(label)) and "confusion_matrix" not in saved["val"]
+    text = runner.invoke(cli, ["evaluate", str(run_dir / "model.pt"), str(data), "--json"])
+    report = json.loads(text.stdout)
+    assert len(text.stdout) < 30_000 and report["rows"] == n
+    assert sum(report["per_class"][c]["support"] for c in report["per_class"]) <= n
+    assert len(report["top_confusions"]) == metrics.LISTED

@@ -225,3 +225,17 @@ def test_keep_that_names_a_class_probability_is_refused(runner, quakes, tmp_path
     result = run(runner, "predict", tmp_path / "run" / "model.pt", data, "--keep", "p_east",
                  code=1)
     assert "--keep 'p_east'" in result.stderr and result.stdout == ""
+
+
+def test_brackets_in_paths_are_printed_not_read_as_markup(runner, tmp_path, quakes_csv):
+    data = tmp_path / "d[" / "]q.csv"  # rich markup would read "[/]" as a closing tag
+    data.parent.mkdir()
+    data.write_bytes(quakes_csv.read_bytes())
+    run_dir = tmp_path / "run[bold]"
+    def squeezed(text):  # the console wraps long paths
+        return "".join(text.split())
+
+    out = run(runner, "train", data, "--epochs", 1, "-o", run_dir)
+    assert squeezed(f"saved run to {run_dir} (best epoch 1") in squeezed(out.stderr)
+    out = run(runner, "evaluate", run_dir / "model.pt", data).stdout
+    assert squeezed(f"{data} (600 rows)") in squeezed(out)

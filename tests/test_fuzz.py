@@ -129,3 +129,26 @@ def test_random_output_places(runner, model_path, quakes_csv, tmp_path_factory, 
     extra = [a for k in keep for a in ("--keep", k)] if command == "predict" else []
     clean_exit(runner.invoke(cli, [command, str(model), str(data), "-o", out, *extra]))
     assert (data.read_bytes(), model.read_bytes()) == before
+
+
+physical = st.one_of(number, st.floats(0.0, 1e3).map(repr), st.floats(1e-320, 1e308).map(repr))
+
+
+@FUZZ
+@given(extent=physical, noise=physical, vp=physical, vs=physical,
+       station=st.tuples(physical, physical).map(",".join),
+       seed=st.one_of(st.integers(-2, 2 ** 64 + 2), st.sampled_from(["-0", "1e3", "x"])).map(str))
+def test_random_simulate_options(runner, tmp_path_factory, extent, noise, vp, vs, station, seed):
+    import numpy as np
+    import pandas as pd
+
+    out = tmp_path_factory.mktemp("fuzz") / "q.csv"
+    result = runner.invoke(cli, ["simulate", "earthquakes", "-n", "4", "--extent", extent,
+                                 "--noise", noise, "--vp", vp, "--vs", vs, "--station", station,
+                                 "--seed", seed, "-o", str(out)])
+    clean_exit(result)
+    if result.exit_code:
+        assert result.exit_code == 2 and not out.exists()
+        assert sum(line.startswith("Error:") for line in result.stderr.splitlines()) == 1
+    else:
+        assert np.isfinite(pd.read_csv(out, comment="#").to_numpy()).all()

@@ -130,3 +130,23 @@ def test_sigkill_during_training_leaves_no_half_checkpoint(tmp_path, quakes_file
     proc.wait()
     data = (run / "model.pt").read_bytes()
     assert data == old or checkpoint.load(run / "model.pt")
+
+
+@pytest.mark.parametrize("stop, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stopping_a_long_simulation_leaves_no_partial_file(tmp_path, stop, code):
+    out = tmp_path / "big.csv"
+    out.write_text("old,complete\n1,2\n")
+    proc = start("simulate", "earthquakes", "-n", 10 ** 10, "-o", out, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".big.csv.*.tmp")) or \
+                next(tmp_path.glob(".big.csv.*.tmp")).stat().st_size < 1_000_000:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(stop)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == code and stderr.strip() == "interrupted: nothing saved"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
+    assert out.read_text() == "old,complete\n1,2\n"

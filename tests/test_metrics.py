@@ -86,3 +86,89 @@ def test_evaluate_in_chunks_equals_evaluate_whole(trained, quakes):
     chunks = [Table(quakes.frame.iloc[i:i + 128].reset_index(drop=True), quakes.targets,
                     quakes.units, quakes.name, i) for i in range(0, len(quakes.frame), 128)]
     _assert_reports_close(predictor.evaluate_chunks(chunks), predictor.evaluate(quakes))
+
+
+def many_classes(k, n, seed=0, right=0.5):
+    """Labels of ``k`` classes and one-hot-ish probabilities that are right about ``right`` of
+    the time, wrong at random otherwise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    pred = np.where(rng.random(n) < right, y, rng.integers(0, k, n))
+    return y, pred
+
+
+def proba_for(pred, k):
+    proba = np.full((len(pred), k), 0.1 / k)
+    proba[np.arange(len(pred)), pred] = 0.9
+    return proba
+
+
+def test_many_classes_give_a_small_summary_quickly():
+    import json
+    import time
+
+    k, n = 10_000, 20_000
+    y, pred = many_classes(k, n)
+    classes = [f"class{i}" for i in range(k)]
+    start = time.perf_counter()
+    streamed = metrics.Classification(classes)
+    for s in range(0, n, 500):
+        streamed.add(y[s:s + 500], proba_for(pred[s:s + 500], k))
+    report = streamed.report()
+    assert time.perf_counter() - start < 10
+    assert len(json.dumps(report, indent=2)) < 40_000  # a dense report: 10⁸ numbers
+    assert streamed.scores == [] and streamed.labels == []  # no K scores a row kept
+    assert streamed.pairs.counts.size <= n  # pairs that occur, not a K × K matrix
+    assert "confusion_matrix" not in report and "classes" not in report
+    assert report["n_classes"] == k and report["rows"] == n
+    assert report["accuracy"] == pytest.approx(np.mean(pred == y))
+    assert np.isnan(report["roc_auc"])
+    assert len(report["per_class"]) == metrics.LISTED
+    assert len(report["top_confusions"]) == metrics.LISTED
+    wrong = len(set(zip(y[pred != y], pred[pred != y])))
+    assert report["left_out"] == {"classes": k - metrics.LISTED,
+                                  "confusions": wrong - metrics.LISTED}
+
+
+def test_summary_numbers_by_hand():
+    k = metrics.FULL_REPORT_CLASSES + 1
+    classes = [f"c{i}" for i in range(k)]
+    # class 0: 3 rows, 2 right, 1 taken for class 1; class 1: 1 row, right; class 2: 2 rows
+    # both taken for class 1; the other classes never occur
+    y = np.array([0, 0, 0, 1, 2, 2])
+    pred = np.array([0, 0, 1, 1, 1, 1])
+    r = metrics.classification(y, proba_for(pred, k), classes)
+    assert list(r["per_class"])[:3] == ["c0", "c2", "c1"]  # by rows, then class order
+    assert r["per_class"]["c0"] == pytest.approx({"precision": 1.0, "recall": 2 / 3,
+                                                  "f1": 0.8, "support": 3})
+    assert r["per_class"]["c1"] == pytest.approx({"precision": 0.25, "recall": 1.0,
+                                                  "f1": 0.4, "support": 1})
+    # macro over the three classes that occur, weighted by their rows
+    assert r["macro_avg"]["recall"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert r["weighted_avg"]["precision"] == pytest.approx((3 * 1.0 + 0.25 + 0) / 6)
+    assert r["weighted_avg"]["recall"] == pytest.approx(r["accuracy"]) == pytest.approx(0.5)
+    assert r["top_confusions"] == [{"true": "c2", "predicted": "c1", "count": 2},
+                                   {"true": "c0", "predicted": "c1", "count": 1}]
+    assert r["left_out"] == {"classes": k - metrics.LISTED, "confusions": 0}
+
+
+@pytest.mark.parametrize("k", [metrics.FULL_REPORT_CLASSES, metrics.DENSE_PAIRS_CLASSES + 1,
+                               3000])
+def test_many_classes_in_chunks_equal_all_at_once(k):
+    y, pred = many_classes(k, 4000, seed=k)
+    classes = [f"c{i}" for i in range(k)]
+    whole = metrics.classification(y, proba_for(pred, k), classes)
+    streamed = metrics.Classification(classes)
+    for start in range(0, 4000, 333):
+        streamed.add(y[start:start + 333], proba_for(pred[start:start + 333], k))
+    _assert_reports_close(streamed.report(), whole)
+
+
+def test_full_report_up_to_the_cap_has_the_whole_matrix():
+    k = metrics.FULL_REPORT_CLASSES
+    y, pred = many_classes(k, 3000, seed=3)
+    r = metrics.classification(y, proba_for(pred, k), [f"c{i}" for i in range(k)])
+    matrix = np.zeros((k, k), dtype=int)
+    np.add.at(matrix, (y, pred), 1)
+    assert r["confusion_matrix"] == matrix.tolist() and len(r["per_class"]) == k
+    assert r["roc_auc"] == r["roc_auc"]  # still computed at the cap

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+from rich.console import Console
+
+from fcnn_cli import metrics, report
+
+# classification_tables for the three-class report below, as it has always looked
+SMALL = """\
+three.csv (6 rows)                    
+┏━━━━━━━━━━┳━━━━━━━━━━━━━━━┳━━━━━━━━━┓
+┃ accuracy ┃ cross-entropy ┃ ROC AUC ┃
+┡━━━━━━━━━━╇━━━━━━━━━━━━━━━╇━━━━━━━━━┩
+│   66.67% │        0.7136 │  0.9028 │
+└──────────┴───────────────┴─────────┘
+Per class                                        
+┏━━━━━━━┳━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━┳━━━━━━━━━┓
+┃ class ┃ precision ┃ recall ┃     F1 ┃ support ┃
+┡━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━╇━━━━━━━━━┩
+│ left  │    0.5000 │ 0.5000 │ 0.5000 │       2 │
+│ rest  │    0.6667 │ 0.6667 │ 0.6667 │       3 │
+│ up    │    1.0000 │ 1.0000 │ 1.0000 │       1 │
+└───────┴───────────┴────────┴────────┴─────────┘
+Confusion matrix (rows: true class,    
+columns: predicted)                    
+┏━━━━━━━━━━━━━━━━━━┳━━━━━━┳━━━━━━┳━━━━┓
+┃ true \\ predicted ┃ left ┃ rest ┃ up ┃
+┡━━━━━━━━━━━━━━━━━━╇━━━━━━╇━━━━━━╇━━━━┩
+│ left             │    1 │    1 │  0 │
+│ rest             │    1 │    2 │  0 │
+│ up               │    0 │    0 │  1 │
+└──────────────────┴──────┴──────┴────┘
+"""
+
+
+def render(rep, title="data.csv"):
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    for item in report.classification_tables(rep, title):
+        console.print(item)
+    return console.export_text()
+
+
+def small_report(classes=("left", "rest", "up")):
+    proba = np.array([[.9, .05, .05], [.4, .5, .1], [.3, .6, .1], [.8, .1, .1], [.1, .8, .1],
+                      [.1, .1, .8]])
+    return metrics.classification(np.array([0, 0, 1, 1, 1, 2]), proba, list(classes))
+
+
+def many_report(k, n=20_000, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k, n)
+    pred = np.where(rng.random(n) < 0.5, y, rng.integers(0, k, n))
+    streamed = metrics.Classification([f"class{i}" for i in range(k)])
+    for s in range(0, n, 1000):
+        proba = np.full((len(y[s:s + 1000]), k), 0.1 / k, dtype=np.float32)
+        proba[np.arange(len(proba)), pred[s:s + 1000]] = 0.9
+        streamed.add(y[s:s + 1000], proba)
+    return streamed.report()
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def class_rows(text):
+    return [line for line in text.splitlines() if line.startswith("│ class")]
+
+
+def test_few_classes_look_as_they_always_did():
+    assert render(small_report(), "three.csv") == SMALL
+
+
+def test_up_to_the_full_report_the_note_points_to_the_json():
+    text = render(many_report(30))
+    assert len(class_rows(text)) == 2 * report.TABLE_CLASSES  # per class + confusions
+    assert "Confusion matrix" not in text and "Most frequent confusions" in text
+    text = flat(text)
+    assert "The 20 classes with the most rows of 30; all are in the JSON report" in text
+    assert "the full confusion matrix is in the JSON report" in text
+    assert "not computed" not in text
+
+
+def test_many_classes_cap_the_tables_and_say_what_is_not_kept():
+    rep = many_report(10_000)
+    text = render(rep)
+    assert len(class_rows(text)) == 2 * report.TABLE_CLASSES
+    assert "macro avg" in text and "weighted avg" in text
+    text = flat(text)
+    assert "The 20 classes with the most rows of 10000" in text
+    assert "lists 50 and the averages; per-class numbers of the other 9950 are not kept" in text
+    assert f"20 of the {50 + rep['left_out']['confusions']} (true, predicted) pairs" in text
+    assert "ROC AUC is not computed past 50 classes" in text
+    assert len(text) < 6_000
+
+
+@pytest.mark.parametrize("name", ["[/]", "[bold]x", "a\\", "[red]"])
+def test_names_with_brackets_are_shown_as_they_are(name):
+    text = render(small_report((name, "b", "c")), title=f"dir{name}/t.csv")
+    assert f"dir{name}/t.csv (6 rows)" in text
+    assert f"│ {name} " in text
+    regression = metrics.regression(np.zeros((2, 1)), np.ones((2, 1)), [name], {name: name})
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    for item in report.tables(regression, name):
+        console.print(item)
+    assert f"│ {name} " in console.export_text()
