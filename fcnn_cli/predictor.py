@@ -12,6 +12,7 @@ from fcnn_cli.preprocess import Scaler
 from fcnn_cli.tables import numeric_matrix
 
 CHUNK_ROWS = 65536  # rows per forward pass at inference: bounds memory, keeps BLAS busy
+CHUNK_OUTPUTS = 2 ** 22  # ... and at most this many outputs (16 MB), however many classes
 FAR_OUTSIDE = 0.25  # beyond the training range by more than this share of it
 
 log = logging.getLogger(__name__)
@@ -52,14 +53,27 @@ class Predictor:
         far = (x < lo - margin) | (x > hi + margin)
         return far.sum(axis=0), int(far.any(axis=1).sum())
 
+    @property
+    def chunk_rows(self):
+        return max(1, min(CHUNK_ROWS, CHUNK_OUTPUTS // self.task.n_outputs))
+
+    def add_to(self, report, x, truth):
+        """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
+        so that many classes never mean one huge matrix of outputs."""
+        step = self.chunk_rows
+        for start in range(0, len(x), step):
+            report.add(truth[start:start + step], self.outputs(x[start:start + step]))
+        return report
+
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
         self.net.eval()
         xs = torch.from_numpy(self.x_scaler.transform(x))
         out = []
         with torch.inference_mode():
-            for start in range(0, len(xs), CHUNK_ROWS):
-                chunk = xs[start:start + CHUNK_ROWS].to(self.device)
+            step = self.chunk_rows
+            for start in range(0, len(xs), step):
+                chunk = xs[start:start + step].to(self.device)
                 out.append(self.net(chunk).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
 
@@ -100,7 +114,7 @@ class Predictor:
                                 f"{', '.join(map(repr, missing))}: evaluate needs the true "
                                 "values (predict does not)")
             x = self.feature_matrix(table)
-            report.add(self.task.truth(table), self.outputs(x))
+            self.add_to(report, x, self.task.truth(table))
             rows, name = rows + len(x), table.name
         if not rows:
             raise FcnnError(f"{name}: no rows to evaluate")

@@ -102,9 +102,7 @@ def split_indices(n, val_frac, test_frac, seed, strata=None):
     """
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
-    groups = [perm] if strata is None else \
-        [perm[codes == k] for codes in [pd.factorize(np.asarray(strata)[perm])[0]]
-         for k in range(codes.max() + 1)]
+    groups = [perm] if strata is None else _by_class(perm, np.asarray(strata)[perm])
     parts = ([], [], [])
     for g in groups:
         n_test = int(round(len(g) * test_frac))
@@ -119,6 +117,14 @@ def split_indices(n, val_frac, test_frac, seed, strata=None):
     if strata is not None:  # interleave the classes again
         train, val, test = (rng.permutation(p) for p in (train, val, test))
     return train, val, test
+
+
+def _by_class(rows, labels):
+    """``rows`` grouped by their labels, classes in order of first appearance and rows in
+    their given order within each class."""
+    codes = pd.factorize(labels)[0]
+    order = np.argsort(codes, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(codes[order])) + 1)
 
 
 def _check_split(table, rows, val_frac, strata, part):

@@ -85,7 +85,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     state.model.eval()
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range())
-    metrics = {name: data.task.report(split.truth, predictor.outputs(split.x), data.units)
+    metrics = {name: predictor.add_to(data.task.metrics(data.units), split.x,
+                                       split.truth).report()
                for name, split in data.splits.items() if len(split)}
     metrics = {name: metrics[name] for name in SPLITS if name in metrics}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
