@@ -106,8 +106,8 @@ def _read(path):
         # Every read goes through this descriptor and stops at the size it had when checked.
         window = _Window(fd, os.fstat(fd).st_size)
         # torch.save writes a zip archive; anything else (a bare pickle included) is never
-        # unpickled.
-        if not zipfile.is_zipfile(window):
+        # unpickled. torch itself only looks at the first bytes, zipfile at the last.
+        if window.read(4) != b"PK\x03\x04" or not zipfile.is_zipfile(window):
             raise FcnnError(f"{path}: not an fcnn checkpoint (not a file written by torch.save)")
         window.seek(0)
         payload = _unpickle(window, path)
@@ -190,10 +190,12 @@ def _unpickle(f, path):
     try:
         return torch.load(f, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        if "global" in str(e).lower():
+        # torch's message opens with advice to load without weights_only: only its end counts.
+        detail = str(e).rpartition("WeightsUnpickler error:")[2]
+        if "global" in detail.lower():
             raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
                             "when loaded; an fcnn checkpoint holds only tensors and text") from None
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(detail)})") from None
     except Exception as e:  # any file may arrive here: whatever fails is the file's fault
         raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
 
@@ -218,7 +220,10 @@ def _contents(payload):
         _need(payload.get("sha256") == digest(meta, state),
               "its contents do not match the SHA-256 digest stored with them (the file was "
               "damaged or edited)")
-    meta = json.loads(meta)
+    try:
+        meta = json.loads(meta)
+    except ValueError as e:
+        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
     _need(isinstance(meta, dict), "the metadata is not a JSON object")
     return meta, state
 
@@ -351,7 +356,7 @@ def _numbers(values, what, n, dtype):
     _need(isinstance(values, list) and all(isinstance(v, (int, float)) and
                                            not isinstance(v, bool) for v in values),
           f"{what} is not a list of numbers")
-    _need(len(values) == n, f"{what} holds {len(values)} value(s) for {n} column(s)")
+    _need(len(values) == n, f"{what} holds {len(values)} value(s), not {n}")
     with np.errstate(over="ignore"):
         cast = np.asarray(values, dtype=np.float64).astype(dtype)
     _need(bool(np.isfinite(cast).all()), f"{what} holds a value that is not finite in {dtype}")
@@ -374,9 +379,9 @@ def _headlines(info):
         for split, report in metrics.items()}}
 
 
-def _short(exc):
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _short(error):
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def versions():
