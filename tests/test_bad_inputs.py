@@ -245,3 +245,22 @@ def test_special_file_as_model_through_predict(tmp_path, kind):
     assert done.stderr.splitlines() == [f"Error: {link}: " + (
         "is a directory, not a checkpoint" if kind == "directory" else
         f"not a regular file ({SPECIAL[kind]}); a checkpoint is a file that fcnn train writes")]
+
+
+def test_version_1_checkpoint_predicts_with_one_warning(runner, tmp_path):
+    import torch
+
+    from fcnn_cli import checkpoint
+    from test_checkpoint import tiny_predictor, to_version_1
+
+    data, new, old = make(tmp_path, "plain", BASE), tmp_path / "new.pt", tmp_path / "old.pt"
+    checkpoint.save(tiny_predictor("classify"), new)
+    payload = torch.load(new, weights_only=True)
+    to_version_1(payload)
+    torch.save(payload, old)
+    reference = runner.invoke(cli, ["predict", str(new), str(data)])
+    result = runner.invoke(cli, ["predict", str(old), str(data)])
+    assert result.exit_code == 0 and result.stdout == reference.stdout != ""
+    assert result.stderr.splitlines() == [
+        f"warning: {old}: a checkpoint of format version 1 carries no digest: it passed the "
+        "consistency checks, but damaged weights could go unnoticed"]
