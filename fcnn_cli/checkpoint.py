@@ -150,7 +150,7 @@ def _regular(path, mode):
     if not stat.S_ISREG(mode):
         kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
                 else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a file")
+                else "an unknown kind")
         raise FcnnError(f"{path}: not a regular file ({kind}); a checkpoint is a file that "
                         "fcnn train writes")
 
@@ -213,9 +213,9 @@ def _contents(payload):
     for name, t in state.items():
         # Dense and contiguous before anything reads it: a sparse or strided view (a stride of
         # 0 included) could stand for far more values than the file holds.
-        _need(t.layout == torch.strided and not t.is_nested and not t.is_quantized
-              and t.is_contiguous(), f"tensor {name!r} is not a dense contiguous tensor "
-              f"(layout {t.layout})")
+        if t.layout != torch.strided or t.is_nested or t.is_quantized:
+            raise FcnnError(f"tensor {name!r} is not a dense tensor (layout {t.layout})")
+        _need(t.is_contiguous(), f"tensor {name!r} is not contiguous (strides {t.stride()})")
     if payload["format_version"] >= 2:
         _need(payload.get("sha256") == digest(meta, state),
               "its contents do not match the SHA-256 digest stored with them (the file was "
