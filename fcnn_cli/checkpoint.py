@@ -2,44 +2,60 @@
 
 A checkpoint is written with ``torch.save`` and holds only tensors and strings::
 
-    {"format": "fcnn-checkpoint", "format_version": 1, "meta": "<json>", "state": {name: tensor}}
+    {"format": "fcnn-checkpoint", "format_version": 2, "meta": "<json>",
+     "state": {name: tensor}, "sha256": "<hex digest of meta and state>"}
 
 and is read back with ``torch.load(weights_only=True)``, whose unpickler refuses anything but
-tensors and plain containers: a model file is untrusted input.
+tensors and plain containers: a model file is untrusted input. Before a network is built from
+it, the digest must match and the metadata and tensors must agree with each other, so that a
+damaged or edited file fails with one line instead of giving wrong predictions. Version 1 files
+(no digest) still load, after the same consistency checks, with a warning.
 """
 
+import hashlib
+import io
 import json
+import logging
+import os
 import pickle
 import platform
+import stat
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 from fcnn_cli import __version__
+from fcnn_cli.config import BINARY_OUTPUTS, SCALINGS
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import open_output, writing
 
 FORMAT = "fcnn-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a SHA-256 digest of the contents; 1: none
+# What each split's metrics keep in the checkpoint; the full report (per-class tables, the
+# confusion matrix, which grows with the square of the classes) stays in metrics.json.
+HEADLINES = ("task", "rows", "accuracy", "cross_entropy", "roc_auc", "overall", "distance")
+NET_TYPES = {"n_in": int, "n_out": int, "depth": int, "width": int, "activation": str,
+             "arch": str, "batchnorm": bool, "init": str, "dropout": (int, float)}
+
+log = logging.getLogger(__name__)
 
 
 def save(predictor, path):
     import torch
 
-    meta = {
+    meta = json.dumps({
         "net": predictor.net.config.to_dict(),
         "features": predictor.features,
         "task": predictor.task.to_dict(),
         "units": predictor.units,
         "feature_range": predictor.feature_range,
         "x_scaler": predictor.x_scaler.to_dict(),
-        "info": {**predictor.info, "versions": versions()},
-    }
-    payload = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "meta": json.dumps(meta),
-        "state": {k: v.detach().cpu().clone() for k, v in predictor.net.state_dict().items()},
-    }
+        "info": {**_headlines(predictor.info), "versions": versions()},
+    })
+    state = {k: v.detach().cpu().clone().contiguous()
+             for k, v in predictor.net.state_dict().items()}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state": state,
+               "sha256": digest(meta, state)}
     # Through a file object: torch's own file writer reports a full disk as a bare RuntimeError.
     with open_output(path) as stream, writing(path):
         torch.save(payload, stream)
@@ -47,74 +63,326 @@ def save(predictor, path):
 
 def load(path, device="cpu"):
     """The Predictor saved at ``path``, on ``device`` ("auto", "cpu", "cuda" or a torch.device)."""
-    payload = _read(path)
-    import torch
-
-    from fcnn_cli import tasks
     from fcnn_cli.devices import resolve_device
-    from fcnn_cli.model import MLP, NetConfig
-    from fcnn_cli.predictor import Predictor
-    from fcnn_cli.preprocess import Scaler
 
+    payload = _read(path)
     device = resolve_device(device)
     try:
-        meta = json.loads(payload["meta"])
-        # Built without memory first, then given the file's tensors: a checkpoint that claims a
-        # huge network but carries small tensors fails the shape check instead of allocating.
-        with torch.device("meta"):
-            net = MLP(NetConfig.from_dict(meta["net"]))
-        net.load_state_dict(payload["state"], strict=True, assign=True)
-        net.to(device).eval()
-        predictor = Predictor(
-            net=net,
-            features=list(meta["features"]),
-            x_scaler=Scaler.from_dict(meta["x_scaler"]),
-            task=tasks.from_dict(meta["task"]),
-            units=dict(meta.get("units", {})),
-            feature_range=dict(meta.get("feature_range") or {}),
-            info=dict(meta.get("info", {})),
-        )
+        meta, state = _contents(payload)
+        predictor = _predictor(meta, state)
     except FcnnError as e:
         raise FcnnError(f"{path}: corrupted fcnn checkpoint: {e}") from None
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {detail}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {_short(e)}") from None
+    if payload["format_version"] < 2:
+        log.warning("%s: a checkpoint of format version 1 carries no digest: it passed the "
+                    "consistency checks, but damaged weights could go unnoticed", path)
+    predictor.net.to(device)
     return predictor
+
+
+def digest(meta, state):
+    """SHA-256 over the metadata JSON and every tensor's name, dtype, shape and bytes, in the
+    order of the names; each field is preceded by its length, so no two contents share one."""
+    import torch
+
+    h = hashlib.sha256()
+
+    def field(data):
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+
+    field(meta.encode("utf-8", "surrogatepass"))
+    for name in sorted(state):
+        t = state[name]
+        field(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        field(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
 
 
 def _read(path):
     path = Path(path)
-    if not path.exists():
-        raise FcnnError(f"{path}: no such file")
-    if path.is_dir():
-        raise FcnnError(f"{path}: is a directory, not a checkpoint")
-    # torch.save writes a zip archive; anything else (a bare pickle included) is never unpickled.
-    if not zipfile.is_zipfile(path):
-        raise FcnnError(f"{path}: not an fcnn checkpoint (not a file written by torch.save)")
-    import torch
-
+    fd = _open_regular(path)
     try:
-        with open(path, "rb") as f:
-            payload = torch.load(f, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        if "global" in str(e).lower():
-            raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
-                            "when loaded; an fcnn checkpoint holds only tensors and text") from None
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
-    except Exception as e:  # any file may arrive here: whatever fails is the file's fault
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
+        # Every read goes through this descriptor and stops at the size it had when checked.
+        window = _Window(fd, os.fstat(fd).st_size)
+        # torch.save writes a zip archive; anything else (a bare pickle included) is never
+        # unpickled. torch itself only looks at the first bytes, zipfile at the last.
+        if window.read(4) != b"PK\x03\x04" or not zipfile.is_zipfile(window):
+            raise FcnnError(f"{path}: not an fcnn checkpoint (not a file written by torch.save)")
+        window.seek(0)
+        payload = _unpickle(window, path)
+    finally:
+        os.close(fd)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FcnnError(f"{path}: not an fcnn checkpoint")
     version = payload.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if type(version) is not int or version < 1:
+        raise FcnnError(f"{path}: not an fcnn checkpoint (format version {version!r})")
+    if version > FORMAT_VERSION:
         raise FcnnError(f"{path}: checkpoint format version {version!r} is newer than this fcnn "
                         f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
     return payload
 
 
-def _short(exc):
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+def _open_regular(path):
+    """A descriptor of ``path`` (symbolic links followed) that is certainly a regular file:
+    a FIFO, a device or a directory is refused, and never read."""
+    try:
+        # Looked at before opening, so that a FIFO or a device is not even opened; the open
+        # descriptor is checked again, in case the path changed in between.
+        _regular(path, os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FcnnError(f"{path}: no such file") from None
+    except OSError as e:
+        raise FcnnError(f"{path}: cannot read: {e.strerror or _short(e)}") from None
+    try:
+        _regular(path, os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _regular(path, mode):
+    if stat.S_ISDIR(mode):
+        raise FcnnError(f"{path}: is a directory, not a checkpoint")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "an unknown kind")
+        raise FcnnError(f"{path}: not a regular file ({kind}); a checkpoint is a file that "
+                        "fcnn train writes")
+
+
+class _Window(io.RawIOBase):
+    """The first ``size`` bytes of an open file, read with pread: whatever the file does
+    after it was checked, nothing beyond them is read."""
+
+    def __init__(self, fd, size):
+        super().__init__()
+        self.fd, self.size, self.pos = fd, size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer):
+        view = memoryview(buffer).cast("B")
+        n = os.preadv(self.fd, [view[:max(0, min(len(view), self.size - self.pos))]], self.pos)
+        self.pos += n
+        return n
+
+
+def _unpickle(f, path):
+    import torch
+
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message opens with advice to load without weights_only: only its end counts.
+        detail = str(e).rpartition("WeightsUnpickler error:")[2]
+        if "global" in detail.lower():
+            raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
+                            "when loaded; an fcnn checkpoint holds only tensors and text") from None
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(detail)})") from None
+    except Exception as e:  # any file may arrive here: whatever fails is the file's fault
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
+
+
+def _contents(payload):
+    """The metadata (parsed) and the tensors, once they are what a checkpoint holds and
+    (from version 2) match the digest stored with them."""
+    import torch
+
+    meta, state = payload.get("meta"), payload.get("state")
+    _need(isinstance(meta, str), "no metadata text")
+    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                          for k, v in state.items()),
+          "the weights are not a table of named tensors")
+    for name, t in state.items():
+        # Dense and contiguous before anything reads it: a sparse or strided view (a stride of
+        # 0 included) could stand for far more values than the file holds.
+        if t.layout != torch.strided or t.is_nested or t.is_quantized:
+            raise FcnnError(f"tensor {name!r} is not a dense tensor (layout {t.layout})")
+        _need(t.is_contiguous(), f"tensor {name!r} is not contiguous (strides {t.stride()})")
+    if payload["format_version"] >= 2:
+        _need(payload.get("sha256") == digest(meta, state),
+              "its contents do not match the SHA-256 digest stored with them (the file was "
+              "damaged or edited)")
+    try:
+        meta = json.loads(meta)
+    except ValueError as e:
+        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
+    _need(isinstance(meta, dict), "the metadata is not a JSON object")
+    return meta, state
+
+
+def _predictor(meta, state):
+    """The Predictor that ``meta`` and ``state`` describe, once every part agrees with the
+    network: shapes, dtypes and finite values of the tensors, one feature name, shift, scale
+    and range per input, one target (or class) per output."""
+    import torch
+
+    from fcnn_cli import tasks
+    from fcnn_cli.model import MLP, NetConfig
+    from fcnn_cli.predictor import Predictor
+    from fcnn_cli.preprocess import Scaler
+
+    config = NetConfig.from_dict(_net(_entry(meta, "net", dict)))
+    # Built without memory first, then given the file's tensors once they fit: a checkpoint
+    # that claims a huge network but carries small tensors fails the shape check instead of
+    # allocating.
+    with torch.device("meta"):
+        net = MLP(config)
+    _tensors(net.state_dict(), state)
+    net.load_state_dict(state, strict=True, assign=True)
+    net.eval()
+    features = _names(_entry(meta, "features", list), "features")
+    _need(len(features) == config.n_in,
+          f"{len(features)} feature name(s) for a network of {config.n_in} input(s)")
+    _scaler(_entry(meta, "x_scaler", dict), "x_scaler", config.n_in, "float32")
+    feature_range = _entry(meta, "feature_range", dict, {})
+    if feature_range:
+        _feature_range(feature_range, config.n_in)
+    task = _entry(meta, "task", dict)
+    _task(task, config.n_out)
+    units = _entry(meta, "units", dict, {})
+    _need(all(isinstance(v, str) for v in units.values()), "units are not all text")
+    return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
+                     task=tasks.from_dict(task), units=units, feature_range=feature_range,
+                     info=_entry(meta, "info", dict, {}))
+
+
+def _net(d):
+    for key, kind in NET_TYPES.items():
+        value = d.get(key)
+        _need(key in d, f"net: no {key!r}")
+        _need(isinstance(value, kind) and (kind is bool or not isinstance(value, bool)),
+              f"net: {key} is {value!r}")
+    return d
+
+
+def _tensors(expected, state):
+    """The file's tensors against those of the network the metadata describes."""
+    import torch
+
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing:
+        raise FcnnError(f"no tensor {missing[0]!r}, which the network needs")
+    if extra:
+        raise FcnnError(f"tensor {extra[0]!r} belongs to no layer of the network")
+    for name, want in expected.items():
+        t = state[name]
+        _need(t.dtype == want.dtype, f"tensor {name!r} is {t.dtype}, not {want.dtype}")
+        _need(t.shape == want.shape, f"tensor {name!r} has shape {list(t.shape)}; the network "
+              f"needs {list(want.shape)}")
+        if t.is_floating_point():
+            _need(bool(torch.isfinite(t).all()), f"tensor {name!r} holds NaN or infinite values")
+        if name.endswith("running_var"):
+            _need(bool((t >= 0).all()), f"tensor {name!r} holds a negative variance")
+
+
+def _scaler(d, what, n, dtype):
+    _need(d.get("method") in SCALINGS, f"{what}: unknown method {d.get('method')!r}")
+    _numbers(d.get("shift"), f"{what} shift", n, dtype)
+    scale = _numbers(d.get("scale"), f"{what} scale", n, dtype)
+    _need(all(scale), f"{what} scale holds a zero")
+
+
+def _feature_range(d, n):
+    _need(set(d) == {"min", "max"}, "feature_range needs exactly 'min' and 'max'")
+    lo = _numbers(d["min"], "feature_range min", n, "float64")
+    hi = _numbers(d["max"], "feature_range max", n, "float64")
+    _need(all(a <= b for a, b in zip(lo, hi)), "feature_range has a min above its max")
+
+
+def _task(d, n_out):
+    kind = d.get("kind")
+    if kind == "regress":
+        targets = _names(_entry(d, "targets", list), "targets")
+        _need(len(targets) == n_out,
+              f"{len(targets)} regression target(s) for a network of {n_out} output(s)")
+        _scaler(_entry(d, "scaler", dict), "target scaler", n_out, "float64")
+    elif kind == "classify":
+        _need(isinstance(d.get("target"), str), "no label column name in the task")
+        classes = _names(_entry(d, "classes", list), "classes")
+        _need(len(classes) >= 2, f"{len(classes)} class(es): a classifier needs at least two")
+        output = d.get("output", "softmax")
+        _need(output in BINARY_OUTPUTS, f"unknown classifier output {output!r}")
+        _need(output == "softmax" or len(classes) == 2,
+              f"a sigmoid output is for two classes, not {len(classes)}")
+        want = len(classes) if output == "softmax" else 1
+        _need(n_out == want, f"{len(classes)} classes with a {output} output need {want} "
+              f"network output(s), not {n_out}")
+        if d.get("weights") is not None:
+            weights = _numbers(d["weights"], "class weights", len(classes), "float64")
+            _need(all(w > 0 for w in weights), "class weights must be positive")
+    else:
+        raise FcnnError(f"unknown task kind {kind!r} (regress or classify)")
+
+
+def _entry(d, key, kind, default=None):
+    if default is not None and d.get(key) is None:
+        return default
+    _need(key in d, f"no {key!r} in the metadata")
+    _need(isinstance(d[key], kind), f"{key!r} is a {type(d[key]).__name__}, not a "
+          f"{kind.__name__}")
+    return d[key]
+
+
+def _names(values, what):
+    _need(all(isinstance(v, str) for v in values), f"{what} are not all names (text)")
+    twice = [v for v, count in Counter(values).items() if count > 1]
+    if twice:
+        raise FcnnError(f"{what} name {twice[0]!r} more than once")
+    return list(values)
+
+
+def _numbers(values, what, n, dtype):
+    """``values`` as floats, once they are ``n`` numbers that stay finite in ``dtype``."""
+    import numpy as np
+
+    _need(isinstance(values, list) and all(isinstance(v, (int, float)) and
+                                           not isinstance(v, bool) for v in values),
+          f"{what} is not a list of numbers")
+    _need(len(values) == n, f"{what} holds {len(values)} value(s), not {n}")
+    with np.errstate(over="ignore"):
+        cast = np.asarray(values, dtype=np.float64).astype(dtype)
+    _need(bool(np.isfinite(cast).all()), f"{what} holds a value that is not finite in {dtype}")
+    return cast.tolist()
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)
+
+
+def _headlines(info):
+    """``info`` with each split's metrics cut to its headline numbers."""
+    metrics = info.get("metrics")
+    if not isinstance(metrics, dict):
+        return dict(info)
+    return {**info, "metrics": {
+        split: {k: v for k, v in report.items() if k in HEADLINES}
+        if isinstance(report, dict) else report
+        for split, report in metrics.items()}}
+
+
+def _short(error):
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 def versions():

@@ -83,7 +83,9 @@ class MLP(nn.Module):
     def reset_parameters(self):
         """Weights from the configured normal distribution, biases zero."""
         for m in self.modules():
-            if isinstance(m, nn.Linear):
+            # A network built on the meta device (to check a checkpoint's shapes) has no values
+            # to draw, and drawing them there would import torch's compiler: a second or more.
+            if isinstance(m, nn.Linear) and not m.weight.is_meta:
                 fan_out, fan_in = m.weight.shape
                 std = {"glorot-normal": (2.0 / (fan_in + fan_out)) ** 0.5,
                        "he": (2.0 / fan_in) ** 0.5,

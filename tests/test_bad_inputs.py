@@ -315,3 +315,55 @@ def test_largest_seed_trains(runner, tmp_path):
     result = runner.invoke(cli, ["train", str(data), *LABELS, "--seed", str(2 ** 63 - 1),
                                  "--epochs", "1", "-q", "-o", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
+
+
+# --- Damaged checkpoints and special files as the model, through fcnn predict (issue #10) ------
+# The corpus lives in test_checkpoint.py, beside the library view of the same cases.
+from test_checkpoint import CORRUPTIONS, SPECIAL, corrupted, special_file  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_corrupted_checkpoint_through_predict(runner, tmp_path, name):
+    model = corrupted(tmp_path, name)
+    data = make(tmp_path, "plain", BASE)
+    preds = tmp_path / "pred.csv"
+    preds.write_text("old predictions")
+    result = expect(runner, ["predict", model, data, "-o", preds], CORRUPTIONS[name][-1], model,
+                    [preds])
+    assert result.stderr.count("\n") == 1, result.stderr  # the error line and nothing else
+
+
+@pytest.mark.parametrize("kind", sorted(SPECIAL))
+def test_special_file_as_model_through_predict(tmp_path, kind):
+    """A FIFO, a zero or random device node, or a directory named model.pt (through a symlink):
+    one error line and exit 1 at once, in a real process that a hang could not hide."""
+    import subprocess
+    import sys
+
+    link, _ = special_file(tmp_path, kind)
+    data = make(tmp_path, "plain", BASE)
+    done = subprocess.run([sys.executable, "-m", "fcnn_cli", "predict", str(link), str(data)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [f"Error: {link}: " + (
+        "is a directory, not a checkpoint" if kind == "directory" else
+        f"not a regular file ({SPECIAL[kind]}); a checkpoint is a file that fcnn train writes")]
+
+
+def test_version_1_checkpoint_predicts_with_one_warning(runner, tmp_path):
+    import torch
+
+    from fcnn_cli import checkpoint
+    from test_checkpoint import tiny_predictor, to_version_1
+
+    data, new, old = make(tmp_path, "plain", BASE), tmp_path / "new.pt", tmp_path / "old.pt"
+    checkpoint.save(tiny_predictor("classify"), new)
+    payload = torch.load(new, weights_only=True)
+    to_version_1(payload)
+    torch.save(payload, old)
+    reference = runner.invoke(cli, ["predict", str(new), str(data)])
+    result = runner.invoke(cli, ["predict", str(old), str(data)])
+    assert result.exit_code == 0 and result.stdout == reference.stdout != ""
+    assert result.stderr.splitlines() == [
+        f"warning: {old}: a checkpoint of format version 1 carries no digest: it passed the "
+        "consistency checks, but damaged weights could go unnoticed"]

@@ -152,3 +152,102 @@ def test_random_simulate_options(runner, tmp_path_factory, extent, noise, vp, vs
         assert sum(line.startswith("Error:") for line in result.stderr.splitlines()) == 1
     else:
         assert np.isfinite(pd.read_csv(out, comment="#").to_numpy()).all()
+
+
+# --- Damaged and forged checkpoints (issue #10) --------------------------------------------------
+# Either a one-line error that names the file, or a model that does what its file says.
+
+def _saved(tmp_path_factory, kind):
+    from fcnn_cli import checkpoint
+    from test_checkpoint import tiny_predictor
+
+    predictor = tiny_predictor(kind)
+    path = tmp_path_factory.mktemp("fuzz") / "model.pt"
+    checkpoint.save(predictor, path)
+    return predictor, path
+
+
+def _quakes_table():
+    from fcnn_cli.simulate import earthquakes
+
+    return earthquakes(n=20, seed=5)
+
+
+@FUZZ
+@given(kind=st.sampled_from(["regress", "classify"]), at=st.floats(0, 1, exclude_max=True),
+       length=st.integers(1, 64), mask=st.integers(1, 255))
+def test_random_damage_to_a_checkpoint(tmp_path_factory, kind, at, length, mask):
+    import numpy as np
+
+    from fcnn_cli import checkpoint
+
+    predictor, path = _saved(tmp_path_factory, kind)
+    data = bytearray(path.read_bytes())
+    start = int(at * len(data))
+    for i in range(start, min(start + length, len(data))):
+        data[i] ^= mask
+    path.write_bytes(bytes(data))
+    try:
+        loaded = checkpoint.load(path)
+    except FcnnError as e:
+        assert str(e).startswith(f"{path}: ") and "\n" not in str(e), str(e)
+        return
+    # the damage fell on bytes that nothing reads (zip padding): the model is intact
+    x = predictor.feature_matrix(_quakes_table())
+    np.testing.assert_array_equal(loaded.outputs(x), predictor.outputs(x))
+
+
+json_value = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 2**40), st.floats(), st.text(max_size=4),
+    st.lists(st.one_of(st.floats(-1e3, 1e3), st.sampled_from(["tp1", "x", "a"])), max_size=9),
+    st.dictionaries(st.sampled_from(["min", "max", "kind", "shift"]), st.integers(), max_size=2))
+
+
+def _json_paths(value, prefix=()):
+    yield prefix
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        yield from _json_paths(child, prefix + (key,))
+
+
+@FUZZ
+@given(kind=st.sampled_from(["regress", "classify"]), data=st.data())
+def test_forged_metadata_with_a_recomputed_digest(tmp_path_factory, kind, data):
+    """Any one value of the metadata replaced or removed, and the digest recomputed: the load
+    fails with one line, or the model predicts without an error of any other kind."""
+    import json
+
+    import torch
+
+    from fcnn_cli import checkpoint
+
+    _, path = _saved(tmp_path_factory, kind)
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["meta"])
+    paths = [p for p in _json_paths(meta) if p and p[0] != "info"]
+    where = data.draw(st.sampled_from(paths))
+    parent = meta
+    for key in where[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()) and isinstance(parent, dict):
+        del parent[where[-1]]
+    else:
+        parent[where[-1]] = data.draw(json_value)
+    payload["meta"] = json.dumps(meta)
+    payload["sha256"] = checkpoint.digest(payload["meta"], payload["state"])
+    torch.save(payload, path)
+    try:
+        loaded = checkpoint.load(path)
+    except FcnnError as e:
+        assert str(e).startswith(f"{path}: corrupted fcnn checkpoint: ") and "\n" not in str(e)
+        return
+    table = _quakes_table()
+    try:
+        frame = loaded.predict(table)
+    except FcnnError as e:  # a feature renamed: the table lacks it
+        assert "missing feature column" in str(e), str(e)
+        return
+    assert len(frame) == len(table.frame)
+    assert frame.shape[1] == (1 + len(loaded.task.classes) if loaded.task.kind == "classify"
+                              else len(loaded.targets))
