@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 
+from fcnn_cli.config import check_seed
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.tables import Table
 
@@ -10,6 +11,7 @@ from fcnn_cli.tables import Table
 DEFAULT_STATIONS = ((-45.0, -42.0), (43.0, -46.0), (46.0, 44.0), (-41.0, 47.0))
 CRUSTAL_VP = 6.0  # km/s, P waves in the upper crust
 CRUSTAL_VS = 3.5  # km/s, S waves
+MAX_EXTENT = 1e6  # km: beyond any planet, and far from where numpy's uniform draw overflows
 
 
 def travel_times(sources, stations, velocity):
@@ -33,14 +35,16 @@ def earthquakes(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, vp=CRU
     stations = np.asarray(stations, dtype=np.float64)
     if n < 1:
         raise FcnnError(f"--n must be at least 1, not {n}")
-    if extent <= 0:
-        raise FcnnError(f"--extent must be positive, not {extent}")
+    check_seed(seed)
+    if not 0 < extent <= MAX_EXTENT:  # also refuses NaN
+        raise FcnnError(f"--extent must be above 0 and at most {MAX_EXTENT:g} km, not {extent}")
     if stations.ndim != 2 or stations.shape[1] != 2 or len(stations) < 1:
         raise FcnnError("stations must be given as X,Y pairs in km")
-    if not 0 < vs < vp:
-        raise FcnnError(f"velocities must satisfy 0 < vs < vp (got vp={vp}, vs={vs})")
-    if noise < 0:
-        raise FcnnError(f"--noise must be zero or positive, not {noise}")
+    if not np.isfinite(stations).all():
+        raise FcnnError("station positions must be finite numbers of km")
+    if not (0 < vs < vp and np.isfinite(vp)):
+        raise FcnnError(f"velocities must satisfy 0 < vs < vp < inf (got vp={vp}, vs={vs})")
+    _check_noise(noise)
     rng = np.random.default_rng(seed)
     epicentres = rng.uniform(-extent, extent, size=(n, 2))
     tp = travel_times(epicentres, stations, vp)
@@ -105,8 +109,8 @@ def galaxies(n=20_000, seed=0, size=32, noise=0.02):
         raise FcnnError(f"--n must be at least 1, not {n}")
     if not 8 <= size <= 256:
         raise FcnnError(f"--size must be between 8 and 256 pixels, not {size}")
-    if noise < 0:
-        raise FcnnError(f"--noise must be zero or positive, not {noise}")
+    check_seed(seed)
+    _check_noise(noise)
     rng = np.random.default_rng(seed)
     right = rng.random(n) < 0.5
     params = dict(
@@ -135,3 +139,8 @@ def galaxies(n=20_000, seed=0, size=32, noise=0.02):
     frame = pd.DataFrame(pixels.round(4), columns=columns)
     frame["rotation"] = np.where(right, "right", "left")
     return Table(frame, targets=["rotation"], name="galaxies")
+
+
+def _check_noise(noise):
+    if not (np.isfinite(noise) and noise >= 0):
+        raise FcnnError(f"--noise must be zero or positive and finite, not {noise}")
