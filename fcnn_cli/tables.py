@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fcnn_cli.config import check_columns
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import atomic_path
 
@@ -474,13 +475,16 @@ def select_columns(table, targets=None, features=None):
     if not targets:
         raise FcnnError(f"{table.name}: no label column: name one with --target "
                         f"(columns: {_listing(columns)})")
+    features = list(features or [])
+    try:
+        check_columns(targets, features)
+    except FcnnError as e:
+        raise FcnnError(f"{table.name}: {e}") from None
     _require(table, targets, "label")
+    check_flat(table, targets, "label")
     if features:
-        features = list(features)
         _require(table, features, "feature")
-        both = [c for c in features if c in targets]
-        if both:
-            raise FcnnError(f"{table.name}: column {both[0]!r} is both a label and a feature")
+        check_flat(table, features, "feature")
     else:
         rest = [c for c in columns if c not in targets]
         features = [c for c in rest if is_numeric(table.frame[c])]
@@ -495,6 +499,40 @@ def select_columns(table, targets=None, features=None):
     return features, targets
 
 
+def check_flat(table, columns, role):
+    """Refuse columns of lists or structs (nested Parquet columns): no label, no feature."""
+    for c in columns:
+        kind = _nested(table.frame[c])
+        if kind:
+            wanted = "numbers or class names" if role == "label" else "numbers"
+            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not {wanted}")
+
+
+def _nested(series):
+    """What a column of lists or structs holds ("lists of float64", "structs"), else None."""
+    import numpy as np
+
+    if series.dtype != object:
+        return None
+    present = series.notna().to_numpy()
+    if not present.any():
+        return None
+    first = series.iloc[int(np.argmax(present))]
+    if isinstance(first, dict):
+        return f"structs (fields {_listing(list(first), 4)})"
+    if isinstance(first, np.ndarray):
+        return f"lists of {first.dtype}"
+    if isinstance(first, (list, tuple)):
+        return "lists"
+    return None
+
+
+def shown(value, limit=40):
+    """A value as a message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _refuse_mostly_numeric(table, column):
     """A column of numbers with a stray word is a typo, not a text column to leave out."""
     import pandas as pd
@@ -506,7 +544,7 @@ def _refuse_mostly_numeric(table, column):
     if numbers.mean() >= MOSTLY_NUMERIC:
         bad = _first_non_numeric(table.frame[column])
         raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
-                        f"{table.row(bad[0])} holds {bad[1]!r}")
+                        f"{table.row(bad[0])} holds {shown(bad[1])}")
 
 
 def _require(table, names, role):
@@ -532,8 +570,11 @@ def numeric_matrix(table, columns, dtype="float32"):
     for c in columns:
         series = table.frame[c]
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
+            kind = _nested(series)
+            if kind:
+                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not numbers")
             bad = _first_non_numeric(series)
-            where = f" (row {table.row(bad[0])}: {bad[1]!r})" if bad else ""
+            where = f" (row {table.row(bad[0])}: {shown(bad[1])})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
     # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
     # the float64 original looked at, to tell such a value from a NaN or inf in the file.
