@@ -41,6 +41,7 @@ CSV_BLOCK = 1 << 20  # whole-file reads start at pyarrow's default
 MAX_BLOCK = 1 << 28
 MAX_PREAMBLE = 16 << 20  # bytes of '#' lines before the header: metadata of a million columns
 PEEK = 65536  # bytes looked at to tell binary data and to guess the delimiter
+MAX_RETYPED = 16  # columns empty in a streamed CSV's first block that may take a type later
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
@@ -151,17 +152,16 @@ def _reading(name, rows_read=lambda: 0, columns=()):
         yield
     except (pa.ArrowInvalid, ValueError) as e:
         where = f" (after row {rows_read()})" if rows_read() else ""
-        detail = _first_line(e)
         bad = re.match(r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value "
-                       r"'(.*)'", detail)
+                       r"'(.*)'$", str(e).strip().split("\n")[0])
         if bad and int(bad[1]) < len(columns) and bad[2] == "null":  # only stdin gets here
             raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} is empty in the first rows, "
-                            f"then holds {bad[3]!r}{where}; give the file's path instead of '-' "
-                            "so that it can be read again") from None
+                            f"then holds {shown(bad[3])}{where}; give the file's path instead "
+                            "of '-' so that it can be read again") from None
         if bad and int(bad[1]) < len(columns):
-            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {bad[3]!r}, not a "
-                            f"number{where}") from None
-        raise FcnnError(f"{name}: not a readable table{where}: {detail}") from None
+            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {shown(bad[3])}, not "
+                            f"a number{where}") from None
+        raise FcnnError(f"{name}: not a readable table{where}: {_first_line(e)}") from None
     except OSError as e:
         raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
@@ -205,7 +205,7 @@ class _CsvBatches:
     the first block left empty once a value shows up in it."""
 
     def __init__(self, path, name, block):
-        self.path, self.name, self.block = path, name, block
+        self.path, self.name, self.block, self.retyped = path, name, block, 0
         self._open(None)
 
     def _open(self, types):
@@ -252,6 +252,11 @@ class _CsvBatches:
         if late is None or self.name == "<stdin>":
             self.block = _larger_block(error, self.block, self.name)
             return self.schema
+        self.retyped += 1
+        if self.retyped > MAX_RETYPED:  # each costs a read of the rows before: bound the work
+            raise FcnnError(f"{self.name}: more than {MAX_RETYPED} columns are empty in the first "
+                            "rows and hold values later; fcnn streams a file with the types its "
+                            "first rows show") from None
         kind = pa.float64() if _is_number(late[2]) else pa.string()
         column = int(late[1])
         return pa.schema([f.with_type(kind) if i == column else f
