@@ -527,8 +527,9 @@ def predict(model, data, keep, output, threshold, nan, device):
     from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
 
     keep = [c for k in keep for c in k.split(",") if c]
-    if repeated(keep) is not None:
-        raise click.UsageError(f"--keep names column {repeated(keep)!r} twice")
+    twice = repeated(keep)
+    if twice is not None:
+        raise click.UsageError(f"--keep names column {twice!r} twice")
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     import pandas as pd

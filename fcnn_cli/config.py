@@ -9,7 +9,7 @@ import numbers
 import typing
 from dataclasses import asdict, dataclass, fields
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, shown
 
 ACTIVATIONS = ("relu", "leaky-relu", "elu", "selu", "silu", "gelu", "tanh", "sigmoid",
                "softplus")
@@ -162,7 +162,7 @@ def _check_types(config):
         kind = next((k for k in kinds if _is_a(value, k)), None)
         if kind is None:
             names = " or ".join(KIND_NAMES[k] for k in kinds)
-            raise FcnnError(f"{_option(f.name)} must be {names}, not {_short(value)}")
+            raise FcnnError(f"{_option(f.name)} must be {names}, not {shown(value)}")
         if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
             setattr(config, f.name, kind(value))
 
@@ -181,11 +181,6 @@ def _is_a(value, kind):
     if kind is float:
         return isinstance(value, numbers.Real)
     return isinstance(value, kind)
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _option(field_name):

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fcnn_cli.config import check_columns
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, shown
 from fcnn_cli.fileio import atomic_path
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
@@ -530,12 +530,6 @@ def _nested(series):
     if isinstance(first, (list, tuple)):
         return "lists"
     return None
-
-
-def shown(value, limit=40):
-    """A value as a message quotes it: its repr, cut short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _refuse_mostly_numeric(table, column):
