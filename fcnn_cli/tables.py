@@ -368,7 +368,9 @@ class TableWriter:
 
             arrow = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                schema = arrow.schema
+                # A column empty in the first chunk has no type yet: text takes any later value.
+                schema = pa.schema([f.with_type(pa.large_string()) if pa.types.is_null(f.type)
+                                    else f for f in arrow.schema], metadata=arrow.schema.metadata)
                 if self.metadata:
                     schema = schema.with_metadata({**(schema.metadata or {}), META_KEY.encode():
                                                    json.dumps(self.metadata).encode()})

@@ -305,3 +305,15 @@ def test_messages_quote_long_values_cut_short():
     with pytest.raises(FcnnError) as error:
         numeric_matrix(t, ["a", "b"])
     assert "row 2: 'zzz" in str(error.value) and len(str(error.value)) < 120
+
+
+def test_parquet_output_takes_a_column_empty_in_its_first_chunk(tmp_path):
+    from fcnn_cli.tables import TableWriter
+
+    with TableWriter(tmp_path / "out.parquet") as writer:
+        writer.write(pd.DataFrame({"note": [None, None], "p": [0.5, 1.5]}))
+        writer.write(pd.DataFrame({"note": ["word", None], "p": [2.5, 3.5]}))
+        writer.write(pd.DataFrame({"note": [7.0, None], "p": [4.5, 5.5]}))
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert back.note.isna().tolist() == [True, True, False, True, False, True]
+    assert back.note[2] == "word" and float(back.note[4]) == 7.0 and back.p.tolist()[-1] == 5.5
