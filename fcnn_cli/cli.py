@@ -5,6 +5,7 @@ and argument errors answer at once.
 """
 
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -17,7 +18,7 @@ from fcnn_cli import __version__
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
                              MAX_SEED, NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS,
-                             NetConfig, TrainConfig)
+                             NetConfig, TrainConfig, check_columns, check_threshold)
 from fcnn_cli.errors import FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -124,8 +125,16 @@ def device_option(command):
                         help="auto takes a GPU when there is one.")(command)
 
 
+def _threshold(ctx, param, value):
+    try:
+        check_threshold(value)
+    except FcnnError as e:
+        raise click.UsageError(str(e), ctx) from None
+    return value
+
+
 def threshold_option(command):
-    return click.option("--threshold", type=float, default=None,
+    return click.option("--threshold", type=float, default=None, callback=_threshold,
                         help="Two classes: predict the second class when its probability is at "
                              "least this (default: the most probable class).")(command)
 
@@ -332,12 +341,15 @@ def _write_tables(tables, output, keep=0):
 @output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @click.option("--resume", metavar="RUN_DIR",
-              help="Continue an interrupted run with its saved data path and options.")
+              help="Continue an interrupted run with its saved data path and options; combines "
+                   "only with -q, --threads and --device.")
 @nan_option
 @quiet_option
+@click.pass_context
 @user_errors
-def train(data, targets, features, task, binary_output, class_weight, val_path, test_path,
-          val_frac, test_frac, arch, depth, width, activation, batchnorm, init, dropout, epochs, batch_size, lr, optimizer, momentum,
+def train(ctx, data, targets, features, task, binary_output, class_weight, val_path,
+          test_path, val_frac, test_frac, arch, depth, width, activation, batchnorm, init,
+          dropout, epochs, batch_size, lr, optimizer, momentum,
           weight_decay, schedule, patience, ema, scale, seed, device, threads, fast,
           diagnostics, output, force, resume, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
@@ -365,13 +377,15 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
     if resume:
         if data:
             raise click.UsageError("give DATA or --resume RUN_DIR, not both")
-        options, state = runs.load_resume(resume)
-        data, val_path = options["data"], options["val_data"]
-        test_path = options.get("test_data")
-        targets, features = options["targets"], options["features"]
-        net = {k: v for k, v in options["net"].items() if k not in ("n_in", "n_out")}
+        _refuse_beside_resume(ctx)
+        saved = runs.load_resume(resume)
+        data, val_path, state = saved.data, saved.val_data, saved.state
+        test_path = saved.test_data
+        targets, features = saved.targets, saved.features
+        net = {k: v for k, v in saved.net.to_dict().items() if k not in ("n_in", "n_out")}
+        given = {k: v for k, v in (("device", device), ("threads", threads)) if _given(ctx, k)}
         with usage_errors():
-            config = TrainConfig(**options["train"])
+            config = dataclasses.replace(saved.config, **given)
         output, force, epochs = resume, True, config.epochs
     else:
         if not data:
@@ -388,6 +402,7 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
                 task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
                 binary_output=binary_output, class_weight=class_weight, nan=nan, fast=fast)
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
+            check_columns(targets, features)
     runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
     table = read_table(data)
     val_table = read_table(val_path) if val_path else None
@@ -421,6 +436,23 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
 
         console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
                                     f"{result.predictor.info['best_epoch']}; {result.stopped})"))
+
+
+RESUME_TAKES = ("resume", "quiet", "threads", "device")  # what a resumed run can honour
+
+
+def _given(ctx, name):
+    return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
+def _refuse_beside_resume(ctx):
+    """A resumed run keeps its saved options: refuse any other given beside --resume."""
+    others = [p for p in ctx.command.params
+              if p.name not in RESUME_TAKES and p.name != "data" and _given(ctx, p.name)]
+    if others:
+        names = ", ".join("/".join(p.opts + p.secondary_opts) for p in others)
+        raise click.UsageError(f"--resume continues a run with its saved options; it does not "
+                               f"take {names} (only -q, --threads and --device)")
 
 
 def _where(path):

@@ -5,10 +5,12 @@ before any heavy library loads.
 """
 
 import math
+import numbers
 import operator
+import typing
 from dataclasses import asdict, dataclass, fields
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, shown
 
 ACTIVATIONS = ("relu", "leaky-relu", "elu", "selu", "silu", "gelu", "tanh", "sigmoid",
                "softplus")
@@ -34,6 +36,7 @@ def valid_seed(seed):
         return 0 <= operator.index(seed) <= MAX_SEED
     except TypeError:
         return False
+MAX_THREADS = 1024
 
 
 @dataclass
@@ -57,6 +60,7 @@ class NetConfig:
     dropout: float = 0.0
 
     def __post_init__(self):
+        _check_types(self)
         if self.arch not in ARCHITECTURES:
             raise FcnnError(f"unknown architecture {self.arch!r}; "
                             f"choose from {', '.join(ARCHITECTURES)}")
@@ -124,13 +128,15 @@ class TrainConfig:
     fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
 
     def __post_init__(self):
+        _check_types(self)
         checks = [
             (self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
             (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
             (math.isfinite(self.lr) and self.lr > 0, f"--lr must be positive, not {self.lr}"),
             (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), not {self.momentum}"),
-            (self.weight_decay >= 0, f"--weight-decay must be ≥ 0, not {self.weight_decay}"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             f"--weight-decay must be finite and ≥ 0, not {self.weight_decay}"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}"),
             (self.patience >= 0, f"--patience must be ≥ 0, not {self.patience}"),
             (0 <= self.ema < 1, f"--ema must be in [0, 1), not {self.ema}"),
@@ -141,7 +147,8 @@ class TrainConfig:
             (self.task in TASKS, f"unknown task {self.task!r}"),
             (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed)),
             (self.device in DEVICES, f"unknown device {self.device!r}"),
-            (self.threads is None or self.threads >= 1, f"--threads must be ≥ 1, not {self.threads}"),
+            (self.threads is None or 1 <= self.threads <= MAX_THREADS,
+             f"--threads must be between 1 and {MAX_THREADS}, not {self.threads}"),
             (self.binary_output in BINARY_OUTPUTS,
              f"unknown binary output {self.binary_output!r}"),
             (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
@@ -150,3 +157,65 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise FcnnError(message)
+
+
+def _check_types(config):
+    """Each field holds a value of its annotated type (an int serves as a float): options read
+    back from a file or given from Python fail here, not deep inside training."""
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kinds = typing.get_args(f.type) or (f.type,)
+        kind = next((k for k in kinds if _is_a(value, k)), None)
+        if kind is None:
+            names = " or ".join(KIND_NAMES[k] for k in kinds)
+            raise FcnnError(f"{_option(f.name)} must be {names}, not {shown(value)}")
+        if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
+            setattr(config, f.name, kind(value))
+
+
+KIND_NAMES = {int: "an integer", float: "a number", str: "a name", bool: "true or false",
+              type(None): "none"}
+
+
+def _is_a(value, kind):
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # a bool is an int to Python, never a number of layers
+        return False
+    if kind is int:
+        return isinstance(value, numbers.Integral)
+    if kind is float:
+        return isinstance(value, numbers.Real)
+    return isinstance(value, kind)
+
+
+def _option(field_name):
+    """How the command line spells a field: ``--batch-size`` for ``batch_size``."""
+    return field_name if field_name in ("n_in", "n_out") else "--" + field_name.replace("_", "-")
+
+
+def repeated(names):
+    """The first name that occurs twice in ``names``, or None."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def check_columns(targets=(), features=()):
+    """Label and feature columns as named in options: each once, none in both roles."""
+    for names, option in ((targets, "--target"), (features, "--features")):
+        twice = repeated(names or ())
+        if twice is not None:
+            raise FcnnError(f"{option} names column {twice!r} twice")
+    both = [c for c in features or () if c in set(targets or ())]
+    if both:
+        raise FcnnError(f"column {both[0]!r} is both a label and a feature")
+
+
+def check_threshold(threshold):
+    """A decision threshold is a probability: in [0, 1], and a number (not NaN)."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise FcnnError(f"--threshold must be in [0, 1], not {threshold}")

@@ -7,10 +7,13 @@ import io
 import json
 import os
 import shutil
-from dataclasses import asdict
+import stat
+import zipfile
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fcnn_cli import checkpoint
+from fcnn_cli.config import NetConfig, TrainConfig, check_columns
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import check_output, require_writable_dir, write_text, writing
 
@@ -144,10 +147,26 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None):
     return run_dir
 
 
-def load_resume(run_dir):
-    """The saved options and training state of an interrupted run."""
-    import torch
+MAX_CONFIG_BYTES = 64 << 20  # config.json: the names of a million features fit
+MAX_STATE_BYTES = 16 << 30  # state.pt: weights, their average and the optimizer's moments
 
+
+@dataclass
+class SavedRun:
+    """What an interrupted run saved to continue with: its data, options and training state."""
+
+    data: str
+    val_data: str | None
+    targets: list
+    features: list
+    net: NetConfig
+    config: TrainConfig
+    state: dict
+    test_data: str | None = None  # absent from runs saved before --test existed
+
+
+def load_resume(run_dir):
+    """The saved options and training state of an interrupted run, each checked."""
     run_dir = Path(run_dir)
     state, config = run_dir / STATE_FILE, run_dir / "config.json"
     if not run_dir.is_dir():
@@ -156,15 +175,114 @@ def load_resume(run_dir):
         raise FcnnError(f"{run_dir}: nothing to resume (no {STATE_FILE}: the run finished, "
                         "or was never interrupted)")
     try:
-        options = json.loads(config.read_text())
-        resume = torch.load(state, map_location="cpu", weights_only=True)
-    except Exception as e:  # a damaged or hostile file: report it, never run it
-        raise FcnnError(f"{run_dir}: cannot read the saved run: {str(e).splitlines()[0]}") \
-            from None
-    if options.get("data") is None or "<stdin>" in (options.get(k) for k in
-                                                     ("data", "val_data", "test_data")):
-        raise FcnnError(f"{run_dir}: the run read a table from stdin; it cannot be resumed")
-    return options, resume
+        saved = _saved_run(_read_options(config))
+        saved.state = _read_state(state)
+    except FcnnError as e:
+        raise FcnnError(f"{run_dir}: cannot resume: {e}") from None
+    return saved
+
+
+def _regular_file(path, limit):
+    """Refuse what is not a plain file of at most ``limit`` bytes before opening it: a FIFO
+    would block, a device or a huge file would not end."""
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise FcnnError(f"cannot read {path.name}: {e.strerror or e}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise FcnnError(f"{path.name} is not a regular file")
+    if info.st_size > limit:
+        raise FcnnError(f"{path.name} is larger than {_size(limit)}")
+
+
+def _read_options(path):
+    _regular_file(path, MAX_CONFIG_BYTES)
+    try:
+        with open(path, "rb") as f:
+            text = f.read(MAX_CONFIG_BYTES + 1)
+        if len(text) > MAX_CONFIG_BYTES:  # it grew since it was looked at
+            raise FcnnError(f"{path.name} is larger than {_size(MAX_CONFIG_BYTES)}")
+        options = json.loads(text)
+    except (OSError, ValueError, RecursionError) as e:
+        raise FcnnError(f"{path.name} is not readable JSON: {_first_line(e)}") from None
+    if not isinstance(options, dict):
+        raise FcnnError(f"{path.name} holds no object of options")
+    return options
+
+
+# What config.json must hold to resume a run: each key, its kinds and how to say them.
+SAVED = {"data": (str, "a file path"), "val_data": ((str, type(None)), "a file path or null"),
+         "targets": (list, "a list of column names"), "features": (list, "a list of column names"),
+         "net": (dict, "an object"), "train": (dict, "an object")}
+
+
+def _saved_run(options):
+    """The run's data and options from its config.json, each of the right kind."""
+    for key, (kind, said) in SAVED.items():
+        if key not in options:
+            raise FcnnError(f"config.json is damaged: it has no {key!r}")
+        value = options[key]
+        if not isinstance(value, kind) or kind is list and not (
+                value and all(isinstance(c, str) for c in value)):
+            raise FcnnError(f"config.json is damaged: its {key!r} is {_shown(value)}, not {said}")
+    try:
+        check_columns(options["targets"], options["features"])
+    except FcnnError as e:
+        raise FcnnError(f"config.json is damaged: {e}") from None
+    net = _section(NetConfig, options["net"], "net")
+    config = _section(TrainConfig, options["train"], "train")
+    test_data = options.get("test_data")
+    if not isinstance(test_data, (str, type(None))):
+        raise FcnnError(f"config.json is damaged: its 'test_data' is {_shown(test_data)}, not "
+                        "a file path or null")
+    if "<stdin>" in (options["data"], options["val_data"], test_data):
+        raise FcnnError("the run read a table from stdin")
+    return SavedRun(options["data"], options["val_data"], list(options["targets"]),
+                    list(options["features"]), net, config, {}, test_data)
+
+
+def _section(cls, values, key):
+    """``cls`` built from the section ``key`` of config.json: every key known, every value
+    checked where the options of a new run are."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    try:
+        if unknown:
+            raise FcnnError(f"unknown option {unknown[0]!r}")
+        return cls(**values)
+    except TypeError as e:  # a required option left out
+        raise FcnnError(f"config.json is damaged: {key!r}: {_first_line(e)}") from None
+    except FcnnError as e:
+        raise FcnnError(f"config.json is damaged: {key!r}: {e}") from None
+
+
+def _read_state(path):
+    import torch
+
+    _regular_file(path, MAX_STATE_BYTES)
+    if not zipfile.is_zipfile(path):
+        raise FcnnError(f"{path.name} is not a file written by torch.save")
+    try:
+        # weights_only: tensors and plain containers; a damaged or hostile file never runs code.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise FcnnError(f"{path.name} is damaged: {_first_line(e)}") from None
+    if not isinstance(state, dict):
+        raise FcnnError(f"{path.name} holds no training state")
+    return state
+
+
+def _shown(value):
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _size(n):
+    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _csv(rows):

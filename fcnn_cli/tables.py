@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.config import check_columns
+from fcnn_cli.errors import FcnnError, shown
 from fcnn_cli.fileio import is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
@@ -33,6 +34,14 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv", ".txt"}
 BOM = b"\xef\xbb\xbf"
 CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
+ROW_BYTES = 96  # a streamed chunk's share of text per row: about eight numbers
+# pyarrow parses a CSV in blocks, each of which must hold a whole row: after a longer row the
+# file is read again with blocks twice as large, up to the longest row fcnn reads.
+CSV_BLOCK = 1 << 20  # whole-file reads start at pyarrow's default
+MAX_BLOCK = 1 << 28
+MAX_PREAMBLE = 16 << 20  # bytes of '#' lines before the header: metadata of a million columns
+PEEK = 65536  # bytes looked at to tell binary data and to guess the delimiter
+MAX_RETYPED = 16  # columns empty in a streamed CSV's first block that may take a type later
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
@@ -79,16 +88,12 @@ def read_table(path):
     stray word deep in a numeric column is reported by column name and row.
     """
     name, fmt = _source(path)
-    import pyarrow.csv as pacsv
-
     with _reading(name):
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
             arrow = file.read()
         else:
-            stream, meta, read, parse = _csv_source(path, name)
-            with stream:
-                arrow = pacsv.read_csv(stream, read_options=read, parse_options=parse)
+            arrow, meta = _read_csv(path, name)
         table = _table_from_arrow(arrow, meta, name)
     _check_column_names(table)
     return table
@@ -105,7 +110,6 @@ def iter_tables(path, rows=CHUNK_ROWS):
 
 def _chunks(path, name, fmt, rows):
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     first, columns = 0, []
     with _reading(name, lambda: first, columns):
@@ -113,10 +117,8 @@ def _chunks(path, name, fmt, rows):
             file, meta = _parquet_file(path, name)
             batches, schema = file.iter_batches(batch_size=rows), file.schema_arrow
         else:
-            stream, meta, read, parse = _csv_source(path, name)
-            read.block_size = rows * 96  # about `rows` rows of eight numbers
-            batches = pacsv.open_csv(stream, read_options=read, parse_options=parse)
-            schema = batches.schema
+            batches = _CsvBatches(path, name, rows * ROW_BYTES)
+            meta, schema = batches.meta, batches.schema
             columns += schema.names
         for batch in batches:
             table = _table_from_arrow(pa.Table.from_batches([batch]), meta, name)
@@ -151,13 +153,16 @@ def _reading(name, rows_read=lambda: 0, columns=()):
         yield
     except (pa.ArrowInvalid, ValueError) as e:
         where = f" (after row {rows_read()})" if rows_read() else ""
-        detail = _first_line(e)
-        bad = re.match(r"In CSV column #(\d+): CSV conversion error to \w+: invalid value '(.*)'",
-                       detail)
+        bad = re.match(r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value "
+                       r"'(.*)'$", str(e).strip().split("\n")[0])
+        if bad and int(bad[1]) < len(columns) and bad[2] == "null":  # only stdin gets here
+            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} is empty in the first rows, "
+                            f"then holds {shown(bad[3])}{where}; give the file's path instead "
+                            "of '-' so that it can be read again") from None
         if bad and int(bad[1]) < len(columns):
-            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {bad[2]!r}, not a "
-                            f"number{where}") from None
-        raise FcnnError(f"{name}: not a readable table{where}: {detail}") from None
+            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {shown(bad[3])}, not "
+                            f"a number{where}") from None
+        raise FcnnError(f"{name}: not a readable table{where}: {_first_line(e)}") from None
     except OSError as e:
         raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
     except UnicodeDecodeError:
@@ -177,9 +182,123 @@ def _parquet_file(path, name):
     return file, _parse_meta(raw, name) if raw else {}
 
 
-def _csv_source(path, name):
+def _read_csv(path, name):
+    """A whole CSV as an Arrow table, and fcnn's metadata from it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # From stdin, which cannot be read twice, as many bytes at a time as a streamed read takes:
+    # train and predict then read the same rows.
+    block = CHUNK_ROWS * ROW_BYTES if name == "<stdin>" else CSV_BLOCK
+    while True:
+        stream, meta, read, parse = _csv_source(path, name, block)
+        try:
+            with stream:
+                return pacsv.read_csv(stream, read_options=read, parse_options=parse), meta
+        except pa.ArrowInvalid as e:
+            block = _larger_block(e, block, name)
+
+
+class _CsvBatches:
+    """The record batches of a CSV, streamed, with the column types that its first block shows.
+    Where a later block does not fit them the file is read again, the rows given already
+    skipped: with larger blocks after a row longer than a block, with a type for a column that
+    the first block left empty once a value shows up in it."""
+
+    def __init__(self, path, name, block):
+        self.path, self.name, self.block, self.retyped = path, name, block, 0
+        self._open(None)
+
+    def _open(self, types):
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        while True:
+            self._stream, self.meta, read, parse = _csv_source(self.path, self.name, self.block)
+            try:
+                self._reader = pacsv.open_csv(
+                    self._stream, read_options=read, parse_options=parse,
+                    convert_options=pacsv.ConvertOptions(column_types=types))
+                self.schema = self._reader.schema
+                return
+            except pa.ArrowInvalid as e:
+                self._stream.close()
+                self.block = _larger_block(e, self.block, self.name)
+
+    def __iter__(self):
+        import pyarrow as pa
+
+        given = 0
+        while True:
+            skip = given
+            try:
+                with self._stream:
+                    for batch in self._reader:
+                        if skip >= batch.num_rows:
+                            skip -= batch.num_rows
+                            continue
+                        batch, skip = batch.slice(skip), 0
+                        given += batch.num_rows
+                        yield batch
+                return
+            except pa.ArrowInvalid as e:
+                self._open(self._retyped(e))
+
+    def _retyped(self, error):
+        """The column types to read again with after ``error``."""
+        import pyarrow as pa
+
+        late = re.match(r"In CSV column #(\d+): CSV conversion error to null: invalid value "
+                        r"'(.*)'", str(error), re.DOTALL)
+        if late is None or self.name == "<stdin>":
+            self.block = _larger_block(error, self.block, self.name)
+            return self.schema
+        self.retyped += 1
+        if self.retyped > MAX_RETYPED:  # each costs a read of the rows before: bound the work
+            raise FcnnError(f"{self.name}: more than {MAX_RETYPED} columns are empty in the first "
+                            "rows and hold values later; fcnn streams a file with the types its "
+                            "first rows show") from None
+        kind = pa.float64() if _is_number(late[2]) else pa.string()
+        column = int(late[1])
+        return pa.schema([f.with_type(kind) if i == column else f
+                          for i, f in enumerate(self.schema)])
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _larger_block(error, block, name):
+    """The block size to read again with after ``error``, which must be pyarrow's complaint
+    about a row longer than a block; any other error passes on."""
+    if "straddl" not in str(error):
+        raise error
+    if name == "<stdin>":
+        raise FcnnError(f"{name}: a row is longer than {_mib(block)}, the most fcnn reads from "
+                        "stdin at once; give the file's path instead of '-'") from None
+    if block >= MAX_BLOCK:
+        raise FcnnError(f"{name}: a row is longer than {_mib(MAX_BLOCK)}, the longest row fcnn "
+                        "reads") from None
+    return min(2 * block, MAX_BLOCK)
+
+
+def _mib(size):
+    return f"{size / (1 << 20):g} MiB"
+
+
+def _close(stream):
+    """Close a file; stdin stays open for whoever reads it next."""
+    if stream is not sys.stdin.buffer:
+        stream.close()
+
+
+def _csv_source(path, name, block):
     """An open binary stream and the options to parse it: fcnn's metadata line and other
-    leading ``#`` lines skipped, the delimiter guessed from the header."""
+    leading ``#`` lines read, the delimiter guessed from the header."""
     import pyarrow.csv as pacsv
 
     if name == "<stdin>" and sys.stdin is None:  # started with `<&-`
@@ -187,12 +306,44 @@ def _csv_source(path, name):
     stream = sys.stdin.buffer if name == "<stdin>" else open(path, "rb", buffering=1 << 20)
     if not hasattr(stream, "peek"):  # a stand-in stdin (tests, embedding): buffer it
         stream = io.BufferedReader(io.BytesIO(stream.read()))
-    head = stream.peek(65536)[:65536]
-    if b"\0" in head:
-        raise FcnnError(f"{name}: not a CSV table: the file holds binary data")
-    meta, skip, delimiter = _csv_preamble(head, name)
-    return (stream, meta, pacsv.ReadOptions(skip_rows=skip),
-            pacsv.ParseOptions(delimiter=delimiter))
+    try:
+        if b"\0" in stream.peek(PEEK)[:PEEK]:
+            raise FcnnError(f"{name}: not a CSV table: the file holds binary data")
+        meta = _csv_preamble(stream, name)
+        header = stream.readline(PEEK)  # read to guess from, then given back to the parser
+    except BaseException:
+        _close(stream)
+        raise
+    return (_Replay(header, stream), meta, pacsv.ReadOptions(block_size=block),
+            pacsv.ParseOptions(delimiter=_delimiter(header)))
+
+
+class _Replay(io.RawIOBase):
+    """A binary stream that gives ``head`` before the rest of ``stream``."""
+
+    def __init__(self, head, stream):
+        self._head, self._stream = head, stream
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        head, self._head = self._head, b""
+        if size is None or size < 0:
+            return head + self._stream.read()
+        if len(head) >= size:
+            self._head = head[size:]
+            return head[:size]
+        return head + self._stream.read(size - len(head)) if head else self._stream.read(size)
+
+    def readinto(self, buffer):
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def close(self):
+        _close(self._stream)
+        super().close()
 
 
 class TableWriter:
@@ -223,7 +374,9 @@ class TableWriter:
 
             arrow = pa.Table.from_pandas(frame, preserve_index=False)
             if self._parquet is None:
-                schema = arrow.schema
+                # A column empty in the first chunk has no type yet: text takes any later value.
+                schema = pa.schema([f.with_type(pa.large_string()) if pa.types.is_null(f.type)
+                                    else f for f in arrow.schema], metadata=arrow.schema.metadata)
                 if self.metadata:
                     schema = schema.with_metadata({**(schema.metadata or {}), META_KEY.encode():
                                                    json.dumps(self.metadata).encode()})
@@ -251,22 +404,28 @@ class TableWriter:
         return self._stack.__exit__(kind, value, tb)
 
 
-def _csv_preamble(head, name):
-    """Parse the leading ``#`` lines (fcnn's metadata, how many lines to skip) and guess the
-    delimiter from the header: a comma, or else the semicolon, tab or bar it holds."""
-    text = head[len(BOM):] if head.startswith(BOM) else head
-    meta, skip, header = {}, 0, b""
-    for line in text.splitlines():
-        if not line.startswith(b"#"):
-            header = line
-            break
-        skip += 1
+def _csv_preamble(stream, name):
+    """Read a byte-order mark and the leading ``#`` lines, whole, up to the header; fcnn's
+    metadata from among them."""
+    if stream.peek(len(BOM))[:len(BOM)] == BOM:
+        stream.read(len(BOM))
+    meta, size = {}, 0
+    while stream.peek(1)[:1] == b"#":
+        line = stream.readline(MAX_PREAMBLE + 1 - size)
+        size += len(line)
+        if size > MAX_PREAMBLE:
+            raise FcnnError(f"{name}: the '#' lines before the header are longer than "
+                            f"{_mib(MAX_PREAMBLE)}: not a table fcnn reads")
         if line.startswith(CSV_META_PREFIX):
             meta = _parse_meta(line[len(CSV_META_PREFIX):], name)
-    delimiter = ","
-    if b"," not in header:
-        delimiter = next((d for d in (";", "\t", "|") if d.encode() in header), ",")
-    return meta, skip, delimiter
+    return meta
+
+
+def _delimiter(header):
+    """A comma, or else the semicolon, tab or bar that the header holds."""
+    if b"," in header:
+        return ","
+    return next((d for d in (";", "\t", "|") if d.encode() in header), ",")
 
 
 def _table_from_arrow(arrow, meta, name):
@@ -334,13 +493,16 @@ def select_columns(table, targets=None, features=None):
     if not targets:
         raise FcnnError(f"{table.name}: no label column: name one with --target "
                         f"(columns: {_listing(columns)})")
+    features = list(features or [])
+    try:
+        check_columns(targets, features)
+    except FcnnError as e:
+        raise FcnnError(f"{table.name}: {e}") from None
     _require(table, targets, "label")
+    check_flat(table, targets, "label")
     if features:
-        features = list(features)
         _require(table, features, "feature")
-        both = [c for c in features if c in targets]
-        if both:
-            raise FcnnError(f"{table.name}: column {both[0]!r} is both a label and a feature")
+        check_flat(table, features, "feature")
     else:
         rest = [c for c in columns if c not in targets]
         features = [c for c in rest if is_numeric(table.frame[c])]
@@ -355,6 +517,34 @@ def select_columns(table, targets=None, features=None):
     return features, targets
 
 
+def check_flat(table, columns, role):
+    """Refuse columns of lists or structs (nested Parquet columns): no label, no feature."""
+    for c in columns:
+        kind = _nested(table.frame[c])
+        if kind:
+            wanted = "numbers or class names" if role == "label" else "numbers"
+            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not {wanted}")
+
+
+def _nested(series):
+    """What a column of lists or structs holds ("lists of float64", "structs"), else None."""
+    import numpy as np
+
+    if series.dtype != object:
+        return None
+    present = series.notna().to_numpy()
+    if not present.any():
+        return None
+    first = series.iloc[int(np.argmax(present))]
+    if isinstance(first, dict):
+        return f"structs (fields {_listing(list(first), 4)})"
+    if isinstance(first, np.ndarray):
+        return f"lists of {first.dtype}"
+    if isinstance(first, (list, tuple)):
+        return "lists"
+    return None
+
+
 def _refuse_mostly_numeric(table, column):
     """A column of numbers with a stray word is a typo, not a text column to leave out."""
     import pandas as pd
@@ -366,7 +556,7 @@ def _refuse_mostly_numeric(table, column):
     if numbers.mean() >= MOSTLY_NUMERIC:
         bad = _first_non_numeric(table.frame[column])
         raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
-                        f"{table.row(bad[0])} holds {bad[1]!r}")
+                        f"{table.row(bad[0])} holds {shown(bad[1])}")
 
 
 def _require(table, names, role):
@@ -392,8 +582,11 @@ def numeric_matrix(table, columns, dtype="float32"):
     for c in columns:
         series = table.frame[c]
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
+            kind = _nested(series)
+            if kind:
+                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not numbers")
             bad = _first_non_numeric(series)
-            where = f" (row {table.row(bad[0])}: {bad[1]!r})" if bad else ""
+            where = f" (row {table.row(bad[0])}: {shown(bad[1])})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
     # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
     # the float64 original looked at, to tell such a value from a NaN or inf in the file.

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from fcnn_cli import metrics
+from fcnn_cli.config import check_threshold
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.tables import is_numeric, numeric_matrix
+from fcnn_cli.tables import check_flat, is_numeric, numeric_matrix
 
 # An integer label with at most this many distinct values could be either task: ask.
 AMBIGUOUS_INTEGER_VALUES = 20
@@ -170,8 +171,7 @@ class Classification:
             return proba.argmax(axis=1)
         if len(self.classes) != 2:
             raise FcnnError(f"--threshold is for two classes; the model has {len(self.classes)}")
-        if not 0.0 <= threshold <= 1.0:
-            raise FcnnError(f"--threshold must be in [0, 1], not {threshold}")
+        check_threshold(threshold)
         return (proba[:, 1] >= threshold).astype(np.int64)
 
     def metrics(self, units=None, threshold=None):
@@ -242,6 +242,7 @@ def from_dict(d):
 
 def _labels(table, target):
     """Class labels as strings: the names the checkpoint stores and predict writes."""
+    check_flat(table, [target], "label")
     series = table.frame[target]
     missing = series.isna().to_numpy()
     if missing.any():

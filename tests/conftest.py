@@ -36,3 +36,27 @@ def model_path(tmp_path_factory, trained):
     path = tmp_path_factory.mktemp("model") / "model.pt"
     checkpoint.save(trained.predictor, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def interrupted_run(tmp_path_factory, quakes_csv):
+    """A run directory as Ctrl-C leaves it after epoch 2 of 3 (copy it before changing it)."""
+    from fcnn_cli import runs
+    from fcnn_cli.tables import read_table
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    result = train.fit(read_table(quakes_csv), train.TrainConfig(epochs=3, batch_size=64),
+                       on_epoch=stop)
+    assert result.interrupted
+    return runs.save_run(result, tmp_path_factory.mktemp("runs") / "cut", str(quakes_csv))
+
+
+@pytest.fixture
+def interrupted(tmp_path, interrupted_run):
+    """A fresh copy of ``interrupted_run`` to resume or to damage."""
+    import shutil
+
+    return shutil.copytree(interrupted_run, tmp_path / "cut")

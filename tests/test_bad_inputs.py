@@ -6,6 +6,10 @@ the awkward but legitimate ones (BOM, CRLF, quoted numbers, semicolons, unicode 
 give correct results.
 """
 
+import json
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -367,3 +371,178 @@ def test_version_1_checkpoint_predicts_with_one_warning(runner, tmp_path):
     assert result.stderr.splitlines() == [
         f"warning: {old}: a checkpoint of format version 1 carries no digest: it passed the "
         "consistency checks, but damaged weights could go unnoticed"]
+
+
+# Issue #10: nested Parquet columns, cells longer than a read block, damaged runs to resume.
+
+def nested_parquet(path, frame, nested):
+    """``frame`` written as Parquet with list or struct columns added or put in its place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(frame, preserve_index=False)
+    n = len(frame)
+    columns = {"lst": pa.array([[1.0, 2.0]] * n), "st": pa.array([{"u": 1.0, "v": "w"}] * n)}
+    for name, kind in nested.items():
+        column = columns[kind]
+        if name in arrow.column_names:
+            arrow = arrow.set_column(arrow.column_names.index(name), name, column)
+        else:
+            arrow = arrow.append_column(name, column)
+    pq.write_table(arrow, path)
+    return path
+
+
+NESTED_CASES = {  # name: (nested columns, train options, outcome per command)
+    "unused": ({"lst": "lst", "st": "st"}, LABELS,
+               {"train": "ok", "evaluate": "ok", "predict": "ok"}),
+    "list_label": ({"lst": "lst"}, ["-t", "lst"],
+                   {"train": "label column 'lst' holds lists of float64"}),
+    "struct_label": ({"st": "st"}, ["-t", "st"],
+                     {"train": "label column 'st' holds structs (fields 'u', 'v')"}),
+    "list_feature": ({"lst": "lst"}, [*LABELS, "--features", "tp1,lst"],
+                     {"train": "feature column 'lst' holds lists of float64, not numbers"}),
+    "struct_in_place_of_a_feature": (
+        {"ts2": "st"}, LABELS,
+        {"train": "ok", "evaluate": "column 'ts2' holds structs (fields 'u', 'v'), not numbers",
+         "predict": "column 'ts2' holds structs (fields 'u', 'v'), not numbers"}),
+    "list_in_place_of_a_label": ({"x": "lst"}, LABELS,
+                                 {"train": "label column 'x' holds lists of float64",
+                                  "evaluate": "column 'x' holds lists of float64, not numbers",
+                                  "predict": "ok"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NESTED_CASES))
+def test_nested_parquet_columns(runner, tmp_path, model_path, name):
+    nested, options, outcome = NESTED_CASES[name]
+    path = nested_parquet(tmp_path / f"{name}.parquet", BASE, nested)
+    run_dir, report, preds = tmp_path / "run", tmp_path / "report.json", tmp_path / "pred.csv"
+    report.write_text("old report")
+    preds.write_text("old predictions")
+    expect(runner, ["train", path, *options, "--epochs", 1, "-q", "-o", run_dir],
+           outcome["train"], path, [run_dir / "model.pt"])
+    assert run_dir.exists() == (outcome["train"] == "ok")
+    if "evaluate" in outcome:
+        expect(runner, ["evaluate", model_path, path, "-o", report], outcome["evaluate"], path,
+               [report])
+        expect(runner, ["predict", model_path, path, "-o", preds], outcome["predict"], path,
+               [preds])
+
+
+@pytest.mark.parametrize("length", [5 << 19, 13 << 20], ids=["2.5MiB", "13MiB"])
+def test_a_long_cell_is_read_by_train_evaluate_and_predict(runner, tmp_path, model_path,
+                                                           length):
+    """Over two of pyarrow's default blocks (1 MiB), and of a streamed read's (6 MiB): a row
+    over a whole block fails to parse."""
+    frame = BASE.assign(note="")
+    frame.loc[20, "note"] = "z" * length
+    path = make(tmp_path, "long_cell", frame)
+    plain = make(tmp_path, "plain", BASE)
+    expect(runner, ["train", path, *LABELS, "--epochs", 1, "-q", "-o", tmp_path / "r"], "ok",
+           path, [])
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["sizes"]["train"] == 36
+    report = expect(runner, ["evaluate", model_path, path, "--json"], "ok", path, []).stdout
+    assert json.loads(report)["rows"] == len(BASE)
+    predictions = expect(runner, ["predict", model_path, path], "ok", path, []).stdout
+    assert predictions == runner.invoke(cli, ["predict", str(model_path), str(plain)]).stdout
+
+
+def damage_config(change):
+    def damage(run):
+        config = json.loads((run / "config.json").read_text())
+        change(config)
+        (run / "config.json").write_text(json.dumps(config))
+    return damage
+
+
+def replace(name, make_it):
+    def damage(run):
+        (run / name).unlink()
+        make_it(run / name)
+    return damage
+
+
+def device_node(path):
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 5))  # "zero": endless bytes
+    except PermissionError:
+        pytest.skip("mknod is not permitted here")
+
+
+def bigger_than(module_limit, name):
+    def damage(run, monkeypatch):
+        from fcnn_cli import runs
+
+        monkeypatch.setattr(runs, module_limit, (run / name).stat().st_size - 1)
+    return damage
+
+
+RESUME_DAMAGE = {  # name: (damage to the run directory, what the error line says)
+    "unknown_train_key": (damage_config(lambda c: c["train"].update(bogus=1)),
+                          "config.json is damaged: 'train': unknown option 'bogus'"),
+    "unknown_net_key": (damage_config(lambda c: c["net"].update(colour="red")),
+                        "config.json is damaged: 'net': unknown option 'colour'"),
+    "no_net": (damage_config(lambda c: c.pop("net")), "config.json is damaged: it has no 'net'"),
+    "no_data": (damage_config(lambda c: c.pop("data")),
+                "config.json is damaged: it has no 'data'"),
+    "no_n_in": (damage_config(lambda c: c["net"].pop("n_in")),
+                "config.json is damaged: 'net': NetConfig.__init__() missing 1 required "
+                "positional argument: 'n_in'"),
+    "lr_text": (damage_config(lambda c: c["train"].update(lr="0.1")),
+                "config.json is damaged: 'train': --lr must be a number, not '0.1'"),
+    "epochs_float": (damage_config(lambda c: c["train"].update(epochs=2.5)),
+                     "config.json is damaged: 'train': --epochs must be an integer, not 2.5"),
+    "depth_list": (damage_config(lambda c: c["net"].update(depth=[3])),
+                   "config.json is damaged: 'net': --depth must be an integer, not [3]"),
+    "decay_infinite": (damage_config(lambda c: c["train"].update(weight_decay=float("inf"))),
+                       "config.json is damaged: 'train': --weight-decay must be finite"),
+    "targets_number": (damage_config(lambda c: c.update(targets=5)),
+                       "config.json is damaged: its 'targets' is 5, not a list of column names"),
+    "features_text": (damage_config(lambda c: c.update(features="abc")),
+                      "its 'features' is \"abc\", not a list of column names"),
+    "val_data_number": (damage_config(lambda c: c.update(val_data=3)),
+                        "its 'val_data' is 3, not a file path or null"),
+    "targets_twice": (damage_config(lambda c: c.update(targets=["x", "x"])),
+                      "config.json is damaged: --target names column 'x' twice"),
+    "from_stdin": (damage_config(lambda c: c.update(data="<stdin>")),
+                   "the run read a table from stdin"),
+    "config_a_list": (lambda run: (run / "config.json").write_text("[1, 2]"),
+                      "config.json holds no object of options"),
+    "config_not_json": (lambda run: (run / "config.json").write_text("{"),
+                        "config.json is not readable JSON"),
+    "config_deeply_nested": (lambda run: (run / "config.json").write_text("[" * 100_000),
+                             "config.json is not readable JSON"),
+    "config_missing": (lambda run: (run / "config.json").unlink(),
+                       "cannot read config.json: No such file or directory"),
+    "config_fifo": (replace("config.json", os.mkfifo), "config.json is not a regular file"),
+    "config_device": (replace("config.json", device_node), "config.json is not a regular file"),
+    "config_huge": (bigger_than("MAX_CONFIG_BYTES", "config.json"),
+                    "config.json is larger than"),
+    "state_fifo": (replace("state.pt", os.mkfifo), "state.pt is not a regular file"),
+    "state_directory": (replace("state.pt", os.mkdir), "state.pt is not a regular file"),
+    "state_device": (replace("state.pt", device_node), "state.pt is not a regular file"),
+    "state_not_zip": (lambda run: (run / "state.pt").write_bytes(b"junk"),
+                      "state.pt is not a file written by torch.save"),
+    "state_a_list": (lambda run: __import__("torch").save([1, 2], run / "state.pt"),
+                     "state.pt holds no training state"),
+    "state_huge": (bigger_than("MAX_STATE_BYTES", "state.pt"), "state.pt is larger than"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_DAMAGE))
+def test_damaged_run_to_resume(runner, interrupted, monkeypatch, name):
+    damage, said = RESUME_DAMAGE[name]
+    if name.endswith("_huge"):
+        damage(interrupted, monkeypatch)
+    else:
+        damage(interrupted)
+    before = {p.name: p.read_bytes() for p in interrupted.iterdir() if p.is_file()}
+    result = runner.invoke(cli, ["train", "--resume", str(interrupted), "-q"])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert errors[0].startswith(f"Error: {interrupted}: cannot resume: ") and said in errors[0], \
+        errors[0]
+    assert {p.name: p.read_bytes() for p in interrupted.iterdir() if p.is_file()} == before

@@ -239,3 +239,83 @@ def test_brackets_in_paths_are_printed_not_read_as_markup(runner, tmp_path, quak
     assert squeezed(f"saved run to {run_dir} (best epoch 1") in squeezed(out.stderr)
     out = run(runner, "evaluate", run_dir / "model.pt", data).stdout
     assert squeezed(f"{data} (600 rows)") in squeezed(out)
+
+
+# Issue #10: options refused from the options alone (exit 2), and what --resume combines with.
+
+@pytest.mark.parametrize("args, message", [
+    (["--weight-decay", "inf"], "--weight-decay must be finite"),
+    (["--weight-decay", "nan"], "--weight-decay must be finite"),
+    (["--lr", "inf"], "--lr must be positive"),
+    (["--momentum", "-inf"], "--momentum must be in"),
+    (["--ema", "nan"], "--ema must be in"),
+    (["--test-frac", "inf"], "--test-frac must be in"),
+    (["--dropout", "nan"], "--dropout must be in"),
+    (["--seed", "-1"], "--seed"),
+    (["--threads", "0"], "--threads must be between"),
+    (["-t", "x", "-t", "x"], "--target names column 'x' twice"),
+    (["--features", "tp1,ts1,tp1"], "--features names column 'tp1' twice"),
+    (["-t", "x", "--features", "tp1,x"], "column 'x' is both a label and a feature"),
+])
+def test_bad_train_options_are_refused_before_any_data(runner, tmp_path, args, message):
+    out = run(runner, "train", tmp_path / "missing.csv", "-o", tmp_path / "r", *args,
+              code=2).output
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], out
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+@pytest.mark.parametrize("value", ["2", "-0.5", "nan", "inf"])
+def test_threshold_is_checked_before_the_model_loads(runner, tmp_path, command, value):
+    out = run(runner, command, tmp_path / "missing.pt", tmp_path / "missing.csv",
+              "--threshold", value, code=2).output
+    assert f"Error: --threshold must be in [0, 1], not {float(value)}" in out
+
+
+def test_predict_refuses_a_column_kept_twice(runner, model_path, quakes_csv, tmp_path):
+    out = tmp_path / "p.csv"
+    result = run(runner, "predict", model_path, quakes_csv, "--keep", "x,y", "--keep", "x",
+                 "-o", out, code=2)
+    assert "'x' given more than once" in result.output and not out.exists()
+
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--lr", "0.5", "--width", "8", "-o", "elsewhere"], "--width, --lr, -o/--output"),
+    (["--epochs", "60"], "--epochs"),
+    (["--no-fast"], "--fast/--no-fast"),
+    (["--force", "--nan", "drop"], "--force, --nan"),
+    (["-t", "x"], "-t/--target"),
+])
+def test_resume_refuses_options_it_cannot_honour(runner, interrupted, tmp_path, args, named):
+    before = snapshot(interrupted)
+    out = run(runner, "train", "--resume", interrupted, *args, code=2).output
+    assert (f"Error: --resume continues a run with its saved options; it does not take {named} "
+            "(only -q, --threads and --device)") in out
+    assert snapshot(interrupted) == before and not (tmp_path / "elsewhere").exists()
+
+
+def test_resume_honours_threads_and_device(runner, interrupted):
+    run(runner, "train", "--resume", interrupted, "--threads", 1, "--device", "cpu", "-q")
+    config = json.loads((interrupted / "config.json").read_text())
+    assert config["train"]["threads"] == 1 and config["train"]["device"] == "cpu"
+    assert pd.read_csv(interrupted / "history.csv").epoch.tolist() == [1, 2, 3]
+    assert not (interrupted / "state.pt").exists()
+
+
+def test_train_help_says_what_combines_with_resume(runner):
+    out = " ".join(run(runner, "train", "--help").output.split())
+    assert "combines only with -q, --threads and --device" in out
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "{data}", "--weight-decay", "inf"], ["train", "{data}", "-t", "x", "-t", "x"],
+    ["train", "--resume", "{data}", "--lr", "1"],
+    ["predict", "{model}", "{data}", "--threshold", "nan"],
+    ["predict", "{model}", "{data}", "--keep", "x,x"]])
+def test_issue_10_refusals_load_no_heavy_library(quakes_csv, model_path, args):
+    test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, 2)

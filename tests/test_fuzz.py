@@ -251,3 +251,79 @@ def test_forged_metadata_with_a_recomputed_digest(tmp_path_factory, kind, data):
     assert len(frame) == len(table.frame)
     assert frame.shape[1] == (1 + len(loaded.task.classes) if loaded.task.kind == "classify"
                               else len(loaded.targets))
+
+
+# Issue #10: long cells and '#' lines of any length, non-finite floats, damaged saved runs.
+
+@FUZZ
+@given(lengths=st.lists(st.integers(0, 5000), min_size=1, max_size=30),
+       comments=st.lists(st.integers(0, 3000), max_size=3), rows=st.integers(1, 7))
+def test_random_long_cells_and_comment_lines(tmp_path_factory, monkeypatch, lengths, comments,
+                                             rows):
+    """Both readers give the same table, whatever the cells' lengths against the blocks."""
+    import pandas as pd
+
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "CSV_BLOCK", 512)
+    monkeypatch.setattr(tables, "MAX_BLOCK", 1 << 15)
+    frame = pd.DataFrame({"a": range(len(lengths)), "note": ["w" * n for n in lengths]})
+    path = tmp_path_factory.mktemp("fuzz") / "t.csv"
+    path.write_text("".join(f"# {'c' * n}\n" for n in comments) + frame.to_csv(index=False))
+    whole = read_table(path).frame
+    parts = pd.concat([t.frame for t in tables.iter_tables(path, rows=rows)], ignore_index=True)
+    for read in (whole, parts):
+        assert read.a.tolist() == frame.a.tolist()
+        assert read.note.fillna("").tolist() == frame.note.tolist()
+
+
+@FUZZ
+@given(option=st.sampled_from(["--lr", "--momentum", "--weight-decay", "--ema", "--val-frac",
+                               "--test-frac", "--dropout"]),
+       value=st.sampled_from(["inf", "-inf", "nan", "1e400", "-1e400", "Infinity"]))
+def test_non_finite_float_options_are_usage_errors(runner, quakes_csv, tmp_path_factory,
+                                                   option, value):
+    out = tmp_path_factory.mktemp("fuzz") / "run"
+    result = runner.invoke(cli, ["train", str(quakes_csv), option, value, "-q", "-o", str(out)])
+    clean_exit(result)
+    assert result.exit_code == 2 and f"Error: {option} must be" in result.output
+    assert not out.exists()
+
+
+json_value = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+
+
+@FUZZ
+@given(section=st.sampled_from([None, "net", "train"]), key=st.text(max_size=12),
+       pick=st.integers(0, 40), value=json_value, drop=st.booleans())
+def test_random_damage_to_a_saved_run(interrupted_run, section, key, pick, value, drop):
+    """A changed, added or missing entry of config.json: the run loads, or one line says why."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from fcnn_cli import runs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(shutil.copytree(interrupted_run, Path(tmp) / "cut"))
+        config = json.loads((run / "config.json").read_text())
+        target = config if section is None else config[section]
+        if pick < len(target):  # an existing key, else the random one
+            key = sorted(target)[pick]
+        if drop:
+            target.pop(key, None)
+        else:
+            target[key] = value
+        (run / "config.json").write_text(json.dumps(config))
+        try:
+            saved = runs.load_resume(run)
+        except FcnnError as e:
+            assert str(e).startswith(f"{run}: cannot resume: ") and "\n" not in str(e)
+        else:
+            assert isinstance(saved.config.lr, float) and isinstance(saved.net.depth, int)
+            assert all(isinstance(c, str) for c in saved.targets + saved.features)

@@ -114,3 +114,206 @@ def test_rows_keep_their_file_numbers_after_dropping_incomplete_ones():
     assert len(kept.frame) == 3 and [kept.row(i) for i in range(3)] == [101, 103, 105]
     with pytest.raises(FcnnError, match=r"column 'b' is not numeric \(row 105: 'x'\)"):
         numeric_matrix(kept, ["a", "b"])
+
+
+# Issue #10: long rows, long '#' lines, repeated column names, nested columns.
+
+def long_cell_csv(path, rows=300, at=150, length=20_000, fill=""):
+    """Numbers with a text column 'note' that holds ``fill`` but for one long cell."""
+    frame = pd.DataFrame({"a": np.arange(rows) * 0.5, "b": np.arange(rows) % 7,
+                          "note": [fill] * rows})
+    frame.loc[at, "note"] = "z" * length
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def streamed(path, rows):
+    from fcnn_cli.tables import iter_tables
+
+    return pd.concat([t.frame for t in iter_tables(path, rows=rows)], ignore_index=True)
+
+
+@pytest.mark.parametrize("at", [0, 150, 299])
+def test_rows_longer_than_a_block_are_read_whole_and_streamed(tmp_path, monkeypatch, at):
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "CSV_BLOCK", 1024)
+    monkeypatch.setattr(tables, "MAX_BLOCK", 1 << 16)
+    frame = long_cell_csv(tmp_path / "long.csv", at=at)
+    whole = read_table(tmp_path / "long.csv").frame
+    parts = streamed(tmp_path / "long.csv", rows=10)  # blocks of 960 bytes
+    for read in (whole, parts):
+        assert read.a.tolist() == frame.a.tolist() and read.b.tolist() == frame.b.tolist()
+        assert len(read.note[at]) == 20_000 and read.note.fillna("").str.len().sum() == 20_000
+    assert read_table(tmp_path / "long.csv").frame.equals(whole)  # pyarrow's default blocks
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_row_longer_than_the_bound_is_refused_by_both_readers(tmp_path, monkeypatch, stream):
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "CSV_BLOCK", 1024)
+    monkeypatch.setattr(tables, "MAX_BLOCK", 8192)
+    long_cell_csv(tmp_path / "long.csv", length=2 * 8192)  # a row over a whole block fails
+    with pytest.raises(FcnnError, match=r"long\.csv: a row is longer than 0\.0078125 MiB, the "
+                                        r"longest row fcnn reads"):
+        streamed(tmp_path / "long.csv", rows=10) if stream else read_table(tmp_path / "long.csv")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_stdin_reads_rows_as_long_as_a_streamed_block_in_both_readers(tmp_path, monkeypatch,
+                                                                      stream):
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "ROW_BYTES", 1)  # blocks of 65536 bytes from stdin
+    long_cell_csv(tmp_path / "ok.csv", length=60_000, fill="n")
+    long_cell_csv(tmp_path / "long.csv", length=2 * 65536, fill="n")
+    for name, fails in (("ok.csv", False), ("long.csv", True)):
+        data = (tmp_path / name).read_bytes()
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+        read = (lambda: streamed("-", tables.CHUNK_ROWS)) if stream else \
+            (lambda: read_table("-").frame)
+        if fails:
+            with pytest.raises(FcnnError, match=r"<stdin>: a row is longer than 0\.0625 MiB, the "
+                                                r"most fcnn reads from stdin at once; give the "
+                                                r"file's path"):
+                read()
+        else:
+            assert len(read()) == 300
+
+
+def test_a_streamed_column_empty_at_first_takes_the_type_of_its_first_value(tmp_path):
+    frame = pd.DataFrame({"a": np.arange(300.0), "note": [None] * 300, "num": [None] * 300})
+    frame.loc[250, "note"], frame.loc[260, "num"] = "word", 2.5
+    frame.to_csv(tmp_path / "late.csv", index=False)
+    parts = streamed(tmp_path / "late.csv", rows=10)
+    assert parts.a.tolist() == frame.a.tolist()
+    assert parts.note[250] == "word" and parts.note.fillna("").str.len().sum() == 4
+    assert parts.num[260] == 2.5 and parts.num.isna().sum() == 299
+
+
+def test_stdin_cannot_give_a_type_late_and_says_so(tmp_path, monkeypatch):
+    from fcnn_cli.tables import iter_tables
+
+    frame = pd.DataFrame({"a": np.arange(300.0), "note": [None] * 300})
+    frame.loc[250, "note"] = "word" * 100
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(frame.to_csv(index=False)
+                                                                 .encode())))
+    with pytest.raises(FcnnError, match=r"^<stdin>: column 'note' is empty in the first rows, "
+                                        r"then holds 'wordword\w*\.\.\. \(after row 250\); "
+                                        r"give the file's path instead of '-'"):
+        list(iter_tables("-", rows=10))
+
+
+def test_too_many_columns_typed_late_are_refused(tmp_path, monkeypatch):
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "MAX_RETYPED", 1)
+    frame = pd.DataFrame({"a": np.arange(300.0), "p": [None] * 300, "q": [None] * 300})
+    frame.loc[200, "p"], frame.loc[250, "q"] = 1.0, 2.0
+    frame.to_csv(tmp_path / "late.csv", index=False)
+    with pytest.raises(FcnnError, match=r"late\.csv: more than 1 columns are empty in the first "
+                                        r"rows and hold values later"):
+        streamed(tmp_path / "late.csv", rows=10)
+
+
+@pytest.mark.parametrize("source", ["file", "stdin", "bom-crlf"])
+def test_metadata_lines_longer_than_64_kb_are_read_whole(tmp_path, monkeypatch, source):
+    from fcnn_cli.simulate import earthquakes
+
+    quakes = earthquakes(n=5, seed=2, stations=[(i, -i) for i in range(3000)])
+    path = tmp_path / "many.csv"
+    write_table(quakes, path)
+    data = path.read_bytes()
+    assert len(data.split(b"\n")[0]) > 65536
+    if source == "bom-crlf":
+        path.write_bytes(b"\xef\xbb\xbf" + b"# a comment\r\n" + data.replace(b"\n", b"\r\n"))
+    if source == "stdin":
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+        path = "-"
+    back = read_table(path)
+    assert back.targets == ["x", "y"] and back.units == quakes.units
+    pd.testing.assert_frame_equal(back.frame, quakes.frame)
+
+
+def test_comment_lines_beyond_the_bound_are_refused(tmp_path, monkeypatch):
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "MAX_PREAMBLE", 1000)
+    path = tmp_path / "t.csv"
+    path.write_text("# " + "x" * 600 + "\n# " + "y" * 600 + "\na,b\n1,2\n")
+    with pytest.raises(FcnnError, match=r"t\.csv: the '#' lines before the header are longer "
+                                        r"than 0\.000953674 MiB"):
+        read_table(path)
+    path.write_text("# " + "x" * 600 + "\na,b\n1,2\n")
+    assert read_table(path).frame.to_dict("list") == {"a": [1], "b": [2]}
+
+
+@pytest.mark.parametrize("targets, features, message", [
+    (["x", "x"], None, "--target names column 'x' twice"),
+    (["x"], ["a", "b", "a"], "--features names column 'a' twice"),
+    (["x"], ["a", "x"], "column 'x' is both a label and a feature"),
+])
+def test_columns_named_twice_are_refused(targets, features, message):
+    t = Table(pd.DataFrame({"a": [1.0], "b": [2.0], "x": [3.0]}), name="t.csv")
+    with pytest.raises(FcnnError, match=f"^t\\.csv: {message}$"):
+        select_columns(t, targets, features)
+
+
+def test_repeated_labels_in_the_file_metadata_are_refused(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('# fcnn {"targets": ["y", "y"]}\na,y\n1,2\n3,4\n')
+    with pytest.raises(FcnnError, match=r"t\.csv: --target names column 'y' twice"):
+        select_columns(read_table(path))
+
+
+@pytest.fixture
+def nested(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 4
+    arrow = pa.table({"a": [1.0, 2.0, 3.0, 4.0], "y": [0.1, 0.2, 0.3, 0.4],
+                      "lst": pa.array([[1.0, 2.0]] * n),
+                      "st": pa.array([{"u": 1, "v": "w"}] * n),
+                      "mp": pa.array([[("k", 1)]] * n, type=pa.map_(pa.string(), pa.int64()))})
+    pq.write_table(arrow, tmp_path / "nested.parquet")
+    return read_table(tmp_path / "nested.parquet")
+
+
+@pytest.mark.parametrize("column, kind", [("lst", "lists of float64"),
+                                          ("st", r"structs \(fields 'u', 'v'\)"),
+                                          ("mp", "lists")])
+def test_nested_columns_are_refused_as_labels_and_features(nested, column, kind):
+    with pytest.raises(FcnnError, match=f"^.*nested.parquet: label column '{column}' holds "
+                                        f"{kind}, not numbers or class names$"):
+        select_columns(nested, [column])
+    with pytest.raises(FcnnError, match=f"feature column '{column}' holds {kind}, not numbers$"):
+        select_columns(nested, ["y"], ["a", column])
+    with pytest.raises(FcnnError, match=f"column '{column}' holds {kind}, not numbers$"):
+        numeric_matrix(nested, ["a", column])
+
+
+def test_unused_nested_columns_are_left_out(nested, caplog):
+    with caplog.at_level(logging.INFO, logger="fcnn_cli"):
+        assert select_columns(nested, ["y"]) == (["a"], ["y"])
+    assert "'lst', 'st', 'mp'" in caplog.text
+
+
+def test_messages_quote_long_values_cut_short():
+    t = Table(pd.DataFrame({"a": [1.0, 2.0], "b": ["1", "z" * 10_000]}), name="t.csv")
+    with pytest.raises(FcnnError) as error:
+        numeric_matrix(t, ["a", "b"])
+    assert "row 2: 'zzz" in str(error.value) and len(str(error.value)) < 120
+
+
+def test_parquet_output_takes_a_column_empty_in_its_first_chunk(tmp_path):
+    from fcnn_cli.tables import TableWriter
+
+    with TableWriter(tmp_path / "out.parquet") as writer:
+        writer.write(pd.DataFrame({"note": [None, None], "p": [0.5, 1.5]}))
+        writer.write(pd.DataFrame({"note": ["word", None], "p": [2.5, 3.5]}))
+        writer.write(pd.DataFrame({"note": [7.0, None], "p": [4.5, 5.5]}))
+    back = pd.read_parquet(tmp_path / "out.parquet")
+    assert back.note.isna().tolist() == [True, True, False, True, False, True]
+    assert back.note[2] == "word" and float(back.note[4]) == 7.0 and back.p.tolist()[-1] == 5.5
