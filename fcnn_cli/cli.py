@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import sys
 
 import click
@@ -30,13 +31,34 @@ def _console(stderr=True):
     return Console(stderr=stderr)
 
 
+# Python option names whose flag is not ``--`` and the name with dashes for underscores.
+FLAGS = {"targets": "--target", "stations": "--station", "n": "-n"}
+
+
+def with_flags(text, options):
+    """A library message as the command line says it: for the Python option names in
+    ``options``, ``nan='drop'`` becomes ``--nan drop``, ``force=True`` ``--force`` and a bare
+    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted name."""
+    if not options:
+        return text
+
+    def flag(match):
+        name, value = match[1], match[2] if match[2] is not None else match[3]
+        spelt = FLAGS.get(name, "--" + name.replace("_", "-"))
+        return spelt if value in (None, "True") else f"{spelt} {value}"
+
+    names = "|".join(map(re.escape, options))
+    return re.sub(rf"(?<![\w./'\"-])({names})(?:='([^']*)'|=([^\s,;)]+))?(?![\w/'\"=-]|\.\w)",
+                  flag, text)
+
+
 @contextlib.contextmanager
 def usage_errors():
     """Bad option values found by the library's validation are usage errors: exit 2."""
     try:
         yield
     except FcnnError as e:
-        raise click.UsageError(str(e)) from None
+        raise click.UsageError(with_flags(str(e), e.options)) from None
 
 
 def user_errors(command):
@@ -47,7 +69,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except FcnnError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(with_flags(str(e), e.options)) from None
         except KeyboardInterrupt:
             click.echo("interrupted: nothing saved", err=True)
             sys.exit(130)
@@ -63,7 +85,10 @@ def user_errors(command):
 
 class _MessageFormatter(logging.Formatter):
     def format(self, record):
-        message = record.getMessage()
+        # A library warning names options through the Messages among its arguments.
+        args = record.args if isinstance(record.args, tuple) else ()
+        message = with_flags(record.getMessage(),
+                             [o for arg in args for o in getattr(arg, "options", ())])
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
@@ -129,7 +154,7 @@ def _threshold(ctx, param, value):
     try:
         check_threshold(value)
     except FcnnError as e:
-        raise click.UsageError(str(e), ctx) from None
+        raise click.UsageError(with_flags(str(e), e.options), ctx) from None
     return value
 
 

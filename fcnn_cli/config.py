@@ -27,7 +27,7 @@ NAN_POLICIES = ("error", "drop")
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
 # of any table or tool that stores it.
 MAX_SEED = 2 ** 63 - 1
-SEED_MESSAGE = "--seed must be a whole number from 0 to " + str(MAX_SEED) + ", not {seed}"
+SEED_MESSAGE = "seed must be a whole number from 0 to " + str(MAX_SEED) + ", not {seed}"
 
 
 def valid_seed(seed):
@@ -66,11 +66,12 @@ class NetConfig:
                             f"choose from {', '.join(ARCHITECTURES)}")
         if self.arch == "selu":
             if self.activation not in ("selu", None):
-                raise FcnnError("--arch selu fixes the activation to selu; "
-                                f"leave out --activation {self.activation}")
+                raise FcnnError("arch='selu' fixes the activation to selu; "
+                                f"leave out activation={self.activation!r}",
+                                ("arch", "activation"))
             if self.batchnorm:
-                raise FcnnError("--arch selu normalises itself: it does not combine with "
-                                "batch normalisation")
+                raise FcnnError("arch='selu' normalises itself: it does not combine with "
+                                "batch normalisation", ("arch",))
             self.activation = "selu"
         if self.arch == "batchnorm":
             self.batchnorm = True
@@ -81,16 +82,17 @@ class NetConfig:
         checks = [
             (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
             (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
-            (1 <= self.depth <= 1000, f"--depth must be between 1 and 1000, not {self.depth}"),
-            (1 <= self.width <= 65536, f"--width must be between 1 and 65536, not {self.width}"),
+            (1 <= self.depth <= 1000, f"depth must be between 1 and 1000, not {self.depth}",
+             "depth"),
+            (1 <= self.width <= 65536, f"width must be between 1 and 65536, not {self.width}",
+             "width"),
             (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
              f"choose from {', '.join(ACTIVATIONS)}"),
             (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}"),
-            (0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), not {self.dropout}"),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}",
+             "dropout"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise FcnnError(message)
+        _refuse_failed(checks)
 
     def to_dict(self):
         return asdict(self)
@@ -130,33 +132,45 @@ class TrainConfig:
     def __post_init__(self):
         _check_types(self)
         checks = [
-            (self.epochs >= 1, f"--epochs must be at least 1, not {self.epochs}"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1, not {self.batch_size}"),
-            (math.isfinite(self.lr) and self.lr > 0, f"--lr must be positive, not {self.lr}"),
+            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}", "epochs"),
+            (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}",
+             "batch_size"),
+            (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, not {self.lr}",
+             "lr"),
             (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}"),
-            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), not {self.momentum}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), not {self.momentum}",
+             "momentum"),
             (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
-             f"--weight-decay must be finite and ≥ 0, not {self.weight_decay}"),
+             f"weight_decay must be finite and ≥ 0, not {self.weight_decay}", "weight_decay"),
             (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}"),
-            (self.patience >= 0, f"--patience must be ≥ 0, not {self.patience}"),
-            (0 <= self.ema < 1, f"--ema must be in [0, 1), not {self.ema}"),
-            (0 <= self.val_frac < 1, f"--val-frac must be in [0, 1), not {self.val_frac}"),
-            (0 <= self.test_frac < 1, f"--test-frac must be in [0, 1), not {self.test_frac}"),
-            (self.val_frac + self.test_frac < 1, "--val-frac plus --test-frac must be below 1"),
+            (self.patience >= 0, f"patience must be ≥ 0, not {self.patience}", "patience"),
+            (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
+            (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
+             "val_frac"),
+            (0 <= self.test_frac < 1, f"test_frac must be in [0, 1), not {self.test_frac}",
+             "test_frac"),
+            (self.val_frac + self.test_frac < 1, "val_frac plus test_frac must be below 1",
+             "val_frac", "test_frac"),
             (self.scale in SCALINGS, f"unknown scaling {self.scale!r}"),
             (self.task in TASKS, f"unknown task {self.task!r}"),
-            (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed)),
+            (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed), "seed"),
             (self.device in DEVICES, f"unknown device {self.device!r}"),
             (self.threads is None or 1 <= self.threads <= MAX_THREADS,
-             f"--threads must be between 1 and {MAX_THREADS}, not {self.threads}"),
+             f"threads must be between 1 and {MAX_THREADS}, not {self.threads}", "threads"),
             (self.binary_output in BINARY_OUTPUTS,
              f"unknown binary output {self.binary_output!r}"),
             (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
             (self.nan in NAN_POLICIES, f"unknown NaN policy {self.nan!r}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise FcnnError(message)
+        _refuse_failed(checks)
+
+
+def _refuse_failed(checks):
+    """Raise the message of the first check not passed; a check is ``(ok, message, *options)``,
+    with the options its message names."""
+    for ok, message, *options in checks:
+        if not ok:
+            raise FcnnError(message, options)
 
 
 def _check_types(config):
@@ -168,7 +182,8 @@ def _check_types(config):
         kind = next((k for k in kinds if _is_a(value, k)), None)
         if kind is None:
             names = " or ".join(KIND_NAMES[k] for k in kinds)
-            raise FcnnError(f"{_option(f.name)} must be {names}, not {shown(value)}")
+            raise FcnnError(f"{f.name} must be {names}, not {shown(value)}",
+                            () if f.name in ("n_in", "n_out") else (f.name,))
         if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
             setattr(config, f.name, kind(value))
 
@@ -189,11 +204,6 @@ def _is_a(value, kind):
     return isinstance(value, kind)
 
 
-def _option(field_name):
-    """How the command line spells a field: ``--batch-size`` for ``batch_size``."""
-    return field_name if field_name in ("n_in", "n_out") else "--" + field_name.replace("_", "-")
-
-
 def repeated(names):
     """The first name that occurs twice in ``names``, or None."""
     seen = set()
@@ -206,10 +216,10 @@ def repeated(names):
 
 def check_columns(targets=(), features=()):
     """Label and feature columns as named in options: each once, none in both roles."""
-    for names, option in ((targets, "--target"), (features, "--features")):
+    for names, option in ((targets, "targets"), (features, "features")):
         twice = repeated(names or ())
         if twice is not None:
-            raise FcnnError(f"{option} names column {twice!r} twice")
+            raise FcnnError(f"{option} names column {twice!r} twice", (option,))
     both = [c for c in features or () if c in set(targets or ())]
     if both:
         raise FcnnError(f"column {both[0]!r} is both a label and a feature")
@@ -218,4 +228,4 @@ def check_columns(targets=(), features=()):
 def check_threshold(threshold):
     """A decision threshold is a probability: in [0, 1], and a number (not NaN)."""
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise FcnnError(f"--threshold must be in [0, 1], not {threshold}")
+        raise FcnnError(f"threshold must be in [0, 1], not {threshold}", ("threshold",))

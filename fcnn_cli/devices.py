@@ -9,7 +9,8 @@ def resolve_device(name):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise FcnnError("--device cuda: no CUDA GPU is available here (try --device cpu)")
+        raise FcnnError("device='cuda': no CUDA GPU is available here (try device='cpu')",
+                        ("device",))
     return torch.device(name)
 
 

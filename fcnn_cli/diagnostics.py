@@ -7,6 +7,8 @@ away from a healthy fixed point until they collapse or saturate.
 
 import math
 
+from fcnn_cli.errors import Message
+
 import torch
 from torch import nn
 
@@ -78,16 +80,19 @@ def warnings(rows):
         first, output = layer_rows[0], layer_rows[-1]
         norms = [r["grad_norm"] for r in layer_rows]
         if not all(math.isfinite(g) for g in norms) or max(norms) > HUGE_GRADIENT:
-            found.append(f"exploding gradients {when}: a weight-gradient norm of "
-                         f"{max(norms):.3g}; try a lower --lr, --arch batchnorm or --arch selu")
+            found.append(Message(f"exploding gradients {when}: a weight-gradient norm of "
+                                 f"{max(norms):.3g}; try a lower lr, arch='batchnorm' or "
+                                 "arch='selu'", ("lr", "arch")))
         elif output["grad_norm"] > 0 and first["grad_norm"] < VANISHING * output["grad_norm"]:
-            found.append(f"vanishing gradients {when}: the first layer's weight gradients are "
-                         f"{first['grad_norm'] / output['grad_norm']:.1e} of the output layer's;"
-                         " try --arch resnet, batchnorm or selu, or a relu-like --activation")
+            found.append(Message(f"vanishing gradients {when}: the first layer's weight "
+                                 f"gradients are {first['grad_norm'] / output['grad_norm']:.1e} "
+                                 "of the output layer's; try arch='resnet', arch='batchnorm' or "
+                                 "arch='selu', or a relu-like activation", ("arch", "activation")))
         elif first["grad_norm"] > EXPLODING * output["grad_norm"]:
-            found.append(f"exploding gradients {when}: the first layer's weight gradients are "
-                         f"{first['grad_norm'] / output['grad_norm']:.1e} times the output "
-                         "layer's; try --arch batchnorm or selu")
+            found.append(Message(f"exploding gradients {when}: the first layer's weight "
+                                 f"gradients are {first['grad_norm'] / output['grad_norm']:.1e} "
+                                 "times the output layer's; try arch='batchnorm' or arch='selu'",
+                                 ("arch",)))
         collapsed = [r["layer"] for r in hidden if r["act_var"] < COLLAPSED_VARIANCE]
         if collapsed:
             found.append(f"activations collapsed {when}: layer(s) {_layers(collapsed)} give "

@@ -3,7 +3,26 @@ class FcnnError(Exception):
 
     The command line reports it as one line on stderr with a non-zero exit, never as a traceback;
     anything else that escapes is a bug in fcnn.
+
+    ``options`` names the options the message mentions, by their Python names (fields of the
+    option dataclasses, parameters of the library's functions). The message spells them the
+    Python way, the bare name (``depth must be ...``) or a value to choose
+    (``nan='drop' leaves ...``); the command line shows its flags there instead.
     """
+
+    def __init__(self, message, options=()):
+        super().__init__(message)
+        self.options = tuple(options)
+
+
+class Message(str):
+    """A warning's text with the options it names, as FcnnError carries them: logged as an
+    argument (``log.warning("%s", message)``), the command line shows its flags in it."""
+
+    def __new__(cls, text, options=()):
+        message = super().__new__(cls, text)
+        message.options = tuple(options)
+        return message
 
 
 def shown(value, limit=40):

@@ -58,7 +58,8 @@ def check_run_dir(path, force=False, inputs=()):
     with writing(path):
         holds_run = any(path.iterdir())
     if holds_run and not force:
-        raise FcnnError(f"{path}: already holds a run; choose another -o DIR or add --force")
+        raise FcnnError(f"{path}: already holds a run; choose another directory or add "
+                        "force=True", ("force",))
     require_writable_dir(path, path)
     for name in RUN_FILES:
         check_output(path / name, inputs)

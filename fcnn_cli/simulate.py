@@ -52,12 +52,14 @@ def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, 
     stations = np.asarray(stations, dtype=np.float64)
     _check_count_and_seed(n, seed)
     if not (math.isfinite(extent) and extent > 0):
-        raise FcnnError(f"--extent must be a finite positive number of km, not {extent}")
+        raise FcnnError(f"extent must be a finite positive number of km, not {extent}",
+                        ("extent",))
     if stations.ndim != 2 or stations.shape[1] != 2 or len(stations) < 1:
         raise FcnnError("stations must be given as X,Y pairs in km")
     for x, y in stations:
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise FcnnError(f"--station must be X,Y in finite km, not {x},{y}")
+            raise FcnnError(f"stations must be X,Y in finite km, not {x},{y}",
+                            ("stations",))
     if not (math.isfinite(vp) and 0 < vs < vp):
         raise FcnnError(f"velocities must be finite and satisfy 0 < vs < vp (got vp={vp}, "
                         f"vs={vs})")
@@ -67,9 +69,9 @@ def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, 
     far = float(np.abs(stations).max())
     span = extent + far
     if not (math.isfinite(2 * span * span) and math.isfinite(1.5 * span / vs + 40 * noise)):
-        raise FcnnError(f"--extent {extent}, station coordinates up to {far} km, --vs {vs} and "
-                        f"--noise {noise} give distances or arrival times beyond the range of "
-                        "floating-point numbers")
+        raise FcnnError(f"extent={extent}, station coordinates up to {far} km, vs={vs} and "
+                        f"noise={noise} give distances or arrival times beyond the range of "
+                        "floating-point numbers", ("extent", "vs", "noise"))
     units = {"x": "km", "y": "km"}
     for k in range(len(stations)):
         units[f"tp{k + 1}"] = units[f"ts{k + 1}"] = "s"
@@ -120,14 +122,15 @@ def _skip_normals(rng, count):
 
 def _check_count_and_seed(n, seed):
     if n < 1:
-        raise FcnnError(f"--n must be at least 1, not {n}")
+        raise FcnnError(f"n must be at least 1, not {n}", ("n",))
     if not valid_seed(seed):
-        raise FcnnError(SEED_MESSAGE.format(seed=seed))
+        raise FcnnError(SEED_MESSAGE.format(seed=seed), ("seed",))
 
 
 def _check_noise(noise):
     if not (math.isfinite(noise) and noise >= 0):
-        raise FcnnError(f"--noise must be a finite number, zero or positive, not {noise}")
+        raise FcnnError(f"noise must be a finite number, zero or positive, not {noise}",
+                        ("noise",))
 
 
 GALAXY_LABELS = ("left", "right")
@@ -203,7 +206,7 @@ def galaxy_tables(n=20_000, seed=0, size=32, noise=0.02, rows=None):
     ``rows``. The options are checked at once, before any row."""
     _check_count_and_seed(n, seed)
     if not 8 <= size <= 256:
-        raise FcnnError(f"--size must be between 8 and 256 pixels, not {size}")
+        raise FcnnError(f"size must be between 8 and 256 pixels, not {size}", ("size",))
     _check_noise(noise)
     rows = rows or max(1, GALAXY_CHUNK_PIXELS // (size * size))
     frames = _galaxy_frames(n, seed, size, noise, rows)

@@ -491,13 +491,13 @@ def select_columns(table, targets=None, features=None):
     columns = list(table.frame.columns)
     targets = list(targets or table.targets)
     if not targets:
-        raise FcnnError(f"{table.name}: no label column: name one with --target "
-                        f"(columns: {_listing(columns)})")
+        raise FcnnError(f"{table.name}: no label column: name one with targets "
+                        f"(columns: {_listing(columns)})", ("targets",))
     features = list(features or [])
     try:
         check_columns(targets, features)
     except FcnnError as e:
-        raise FcnnError(f"{table.name}: {e}") from None
+        raise FcnnError(f"{table.name}: {e}", e.options) from None
     _require(table, targets, "label")
     check_flat(table, targets, "label")
     if features:
@@ -604,7 +604,7 @@ def numeric_matrix(table, columns, dtype="float32"):
         counts = ", ".join(f"{c!r}: {n}" for c, n in list(per_column.items())[:6])
         raise FcnnError(f"{table.name}: {int(bad_rows.sum())} row(s) hold NaN, missing or "
                         f"infinite values ({counts}), first in column {col!r} at row "
-                        f"{table.row(row)}; --nan drop leaves such rows out")
+                        f"{table.row(row)}; nan='drop' leaves such rows out", ("nan",))
     col = columns[int(np.argmax((np.abs(x) > np.finfo(np.float32).max).any(axis=0)))]
     raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
                     f"(|x| > 3.4e38)")

@@ -23,7 +23,7 @@ def infer(table, targets, requested="auto"):
     if requested == "regress":
         if categorical:
             raise FcnnError(f"{table.name}: label column {categorical[0]!r} is not numeric: "
-                            "regression needs numbers (or use --task classify)")
+                            "regression needs numbers (or use task='classify')", ("task",))
         return "regress"
     if requested == "classify" or categorical:
         if len(targets) != 1:
@@ -35,7 +35,7 @@ def infer(table, targets, requested="auto"):
             distinct = frame[t].nunique()
             if distinct <= AMBIGUOUS_INTEGER_VALUES:
                 raise FcnnError(f"{table.name}: label column {t!r} holds {distinct} distinct "
-                                "integers: say --task classify or --task regress")
+                                "integers: say task='classify' or task='regress'", ("task",))
     return "regress"
 
 
@@ -118,8 +118,8 @@ class Classification:
             raise FcnnError(f"{table.name}: label column {target!r} holds only one class "
                             f"({classes[0]!r}) in the training rows: nothing to tell apart")
         if output == "sigmoid" and len(classes) != 2:
-            raise FcnnError(f"--binary-output sigmoid needs two classes; {target!r} has "
-                            f"{len(classes)}")
+            raise FcnnError(f"binary_output='sigmoid' needs two classes; {target!r} has "
+                            f"{len(classes)}", ("binary_output",))
         weights = None
         if class_weight == "balanced":
             counts = pd.Series(labels).value_counts().reindex(classes).to_numpy(np.float64)
@@ -170,7 +170,8 @@ class Classification:
         if threshold is None:
             return proba.argmax(axis=1)
         if len(self.classes) != 2:
-            raise FcnnError(f"--threshold is for two classes; the model has {len(self.classes)}")
+            raise FcnnError(f"threshold is for two classes; the model has {len(self.classes)}",
+                            ("threshold",))
         check_threshold(threshold)
         return (proba[:, 1] >= threshold).astype(np.int64)
 
@@ -233,7 +234,8 @@ def _report(task, truth, out, units, threshold):
 
 def _no_threshold(threshold):
     if threshold is not None:
-        raise FcnnError("--threshold is for classification; this model does regression")
+        raise FcnnError("threshold is for classification; this model does regression",
+                        ("threshold",))
 
 
 def from_dict(d):

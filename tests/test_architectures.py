@@ -124,7 +124,7 @@ def test_dropout_for_every_architecture(arch):
 
 @pytest.mark.parametrize("kwargs,match", [
     ({"arch": "selu", "batchnorm": True}, "batch normalisation"),
-    ({"arch": "selu", "activation": "relu"}, "--activation relu"),
+    ({"arch": "selu", "activation": "relu"}, "leave out activation='relu'"),
 ])
 def test_meaningless_combinations_are_refused(kwargs, match):
     with pytest.raises(FcnnError, match=match):

@@ -103,7 +103,7 @@ def test_sigmoid_output_and_threshold():
 
 @pytest.mark.parametrize("frame,match", [
     (pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "y": ["a"] * 4}), "only one class"),
-    (pd.DataFrame({"x": np.arange(40.0), "y": np.arange(40) % 3}), "--task classify"),
+    (pd.DataFrame({"x": np.arange(40.0), "y": np.arange(40) % 3}), "task='classify'"),
 ])
 def test_unlearnable_labels_are_clear_errors(frame, match):
     with pytest.raises(FcnnError, match=match):

@@ -44,8 +44,9 @@ def test_unknown_column_is_named_with_the_table_columns():
 
 def test_no_label_anywhere_asks_for_target():
     t = Table(pd.DataFrame({"a": [1.0]}), name="t.csv")
-    with pytest.raises(FcnnError, match="--target"):
+    with pytest.raises(FcnnError, match="name one with targets") as error:
         select_columns(t)
+    assert error.value.options == ("targets",)
 
 
 def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
@@ -250,8 +251,8 @@ def test_comment_lines_beyond_the_bound_are_refused(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("targets, features, message", [
-    (["x", "x"], None, "--target names column 'x' twice"),
-    (["x"], ["a", "b", "a"], "--features names column 'a' twice"),
+    (["x", "x"], None, "targets names column 'x' twice"),
+    (["x"], ["a", "b", "a"], "features names column 'a' twice"),
     (["x"], ["a", "x"], "column 'x' is both a label and a feature"),
 ])
 def test_columns_named_twice_are_refused(targets, features, message):
@@ -263,7 +264,7 @@ def test_columns_named_twice_are_refused(targets, features, message):
 def test_repeated_labels_in_the_file_metadata_are_refused(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text('# fcnn {"targets": ["y", "y"]}\na,y\n1,2\n3,4\n')
-    with pytest.raises(FcnnError, match=r"t\.csv: --target names column 'y' twice"):
+    with pytest.raises(FcnnError, match=r"t\.csv: targets names column 'y' twice"):
         select_columns(read_table(path))
 
 
