@@ -66,7 +66,7 @@ class NetConfig:
                             f"choose from {', '.join(ARCHITECTURES)}")
         if self.arch == "selu":
             if self.activation not in ("selu", None):
-                raise FcnnError("arch='selu' fixes the activation to selu; "
+                raise FcnnError("arch='selu' takes selu activations only; "
                                 f"leave out activation={self.activation!r}",
                                 ("arch", "activation"))
             if self.batchnorm:

@@ -1,10 +1,21 @@
+import inspect
 import io
 import json
+import logging
+import math
+from dataclasses import fields
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from fcnn_cli.cli import cli
+from fcnn_cli import runs, simulate, train
+from fcnn_cli.cli import _MessageFormatter, cli, with_flags
+from fcnn_cli.config import NetConfig, TrainConfig
+from fcnn_cli.devices import resolve_device
+from fcnn_cli.diagnostics import warnings
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import Table, read_table
 
 
 def run(runner, *args, input=None, code=0):
@@ -319,3 +330,156 @@ def test_train_help_says_what_combines_with_resume(runner):
     ["predict", "{model}", "{data}", "--keep", "x,x"]])
 def test_issue_10_refusals_load_no_heavy_library(quakes_csv, model_path, args):
     test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, 2)
+
+
+# Issue #11: the library's messages spell options the Python way and name them; the command
+# line shows its flags in their place.
+
+def integer_labels(tmp_path):
+    path = tmp_path / "ints.csv"
+    pd.DataFrame({"a": np.arange(40.0), "k": np.arange(40) % 3}).to_csv(path, index=False)
+    return path
+
+
+def holding_a_run(tmp_path):
+    (tmp_path / "r").mkdir(exist_ok=True)
+    (tmp_path / "r" / "model.pt").write_bytes(b"an earlier run")
+    return tmp_path / "r"
+
+
+# name: (the library call, its message and the options it names; the command line for the
+# same mistake, its exit code and its message)
+SAID_BOTH_WAYS = {
+    "depth": (lambda tmp: NetConfig(n_in=1, n_out=1, depth=0),
+              "depth must be between 1 and 1000, not 0", ("depth",),
+              lambda tmp: ["train", tmp / "missing.csv", "--depth", "0"], 2,
+              "--depth must be between 1 and 1000, not 0"),
+    "fractions": (lambda tmp: TrainConfig(val_frac=0.5, test_frac=0.5),
+                  "val_frac plus test_frac must be below 1", ("val_frac", "test_frac"),
+                  lambda tmp: ["train", tmp / "missing.csv", "--val-frac", "0.5",
+                               "--test-frac", "0.5"], 2,
+                  "--val-frac plus --test-frac must be below 1"),
+    "count": (lambda tmp: simulate.earthquake_tables(n=0), "n must be at least 1, not 0", ("n",),
+              lambda tmp: ["simulate", "earthquakes", "-n", "0", "-o", tmp / "q.csv"], 2,
+              "-n must be at least 1, not 0"),
+    "station": (lambda tmp: simulate.earthquake_tables(stations=[(1.0, math.inf)]),
+                "stations must be X,Y in finite km, not 1.0,inf", ("stations",),
+                lambda tmp: ["simulate", "earthquakes", "--station", "1,inf", "-o",
+                             tmp / "q.csv"], 2,
+                "--station must be X,Y in finite km, not 1.0,inf"),
+    "task": (lambda tmp: train.fit(read_table(integer_labels(tmp)), targets=["k"]),
+             "holds 3 distinct integers: say task='classify' or task='regress'", ("task",),
+             lambda tmp: ["train", integer_labels(tmp), "-t", "k", "-o", tmp / "r"], 1,
+             "holds 3 distinct integers: say --task classify or --task regress"),
+    "force": (lambda tmp: runs.check_run_dir(holding_a_run(tmp)),
+              "already holds a run; choose another directory or add force=True", ("force",),
+              lambda tmp: ["train", tmp / "missing.csv", "-o", holding_a_run(tmp)], 1,
+              "already holds a run; choose another directory or add --force"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAID_BOTH_WAYS))
+def test_library_messages_name_python_options_and_the_cli_its_flags(runner, tmp_path, name):
+    call, said, options, args, code, shown = SAID_BOTH_WAYS[name]
+    with pytest.raises(FcnnError) as error:
+        call(tmp_path)
+    assert said in str(error.value) and "--" not in str(error.value)
+    assert error.value.options == options
+    out = run(runner, *args(tmp_path), code=code).output
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and shown in errors[0], out
+
+
+def test_nan_policy_is_named_both_ways(runner, tmp_path, trained, model_path, quakes):
+    holes = Table(quakes.frame.copy(), name="holes.csv")
+    holes.frame.loc[[1, 5], "tp2"] = np.nan
+    with pytest.raises(FcnnError, match="; nan='drop' leaves such rows out$") as error:
+        trained.predictor.predict(holes)
+    assert error.value.options == ("nan",)
+    path = tmp_path / "holes.csv"
+    holes.frame.to_csv(path, index=False)
+    out = run(runner, "predict", model_path, path, code=1).stderr
+    assert out.startswith("Error: ") and out.endswith("; --nan drop leaves such rows out\n")
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is here")
+def test_missing_gpu_is_named_both_ways(runner, model_path, quakes_csv):
+    with pytest.raises(FcnnError, match=r"^device='cuda': .* \(try device='cpu'\)$"):
+        resolve_device("cuda")
+    out = run(runner, "evaluate", model_path, quakes_csv, "--device", "cuda", code=1).stderr
+    assert out == ("Error: --device cuda: no CUDA GPU is available here (try --device cpu)\n")
+
+
+@pytest.mark.parametrize("text, options, shown", [
+    ("depth must be between 1 and 1000, not 0", ("depth",),
+     "--depth must be between 1 and 1000, not 0"),
+    ("depth must be between 1 and 1000, not 0", (), "depth must be between 1 and 1000, not 0"),
+    ("batch_size must be at least 1", ("batch_size",), "--batch-size must be at least 1"),
+    ("n must be at least 1, not 0", ("n",), "-n must be at least 1, not 0"),
+    ("runs/depth: depth must be", ("depth",), "runs/depth: --depth must be"),
+    ("targets.csv: no label column: name one with targets", ("targets",),
+     "targets.csv: no label column: name one with --target"),
+    ("t.csv: column 'targets' is empty; targets names it", ("targets",),
+     "t.csv: column 'targets' is empty; --target names it"),
+    ("3 row(s) hold NaN ('nan': 3); nan='drop' leaves such rows out", ("nan",),
+     "3 row(s) hold NaN ('nan': 3); --nan drop leaves such rows out"),
+    ("choose another directory or add force=True", ("force",),
+     "choose another directory or add --force"),
+    ("extent=1e+300, vs=3.5 and noise=0.0 give", ("extent", "vs", "noise"),
+     "--extent 1e+300, --vs 3.5 and --noise 0.0 give"),
+    ("arch='selu' takes selu activations only; leave out activation='leaky-relu'",
+     ("arch", "activation"),
+     "--arch selu takes selu activations only; leave out --activation leaky-relu"),
+])
+def test_with_flags_rewrites_whole_option_names_only(text, options, shown):
+    assert with_flags(text, options) == shown
+
+
+def test_every_option_a_message_may_name_is_a_flag_of_its_command():
+    def flags(command):
+        return {o for p in command.params for o in p.opts + p.secondary_opts}
+
+    net_and_training = [f.name for f in fields(NetConfig) + fields(TrainConfig)
+                        if f.name not in ("n_in", "n_out")]
+    quakes = [p for p in inspect.signature(simulate.earthquake_tables).parameters if p != "rows"]
+    galaxies = [p for p in inspect.signature(simulate.galaxy_tables).parameters if p != "rows"]
+    named = [(cli.commands["train"], net_and_training + ["targets", "features", "force"]),
+             (cli.commands["simulate"].commands["earthquakes"], quakes),
+             (cli.commands["simulate"].commands["galaxies"], galaxies),
+             (cli.commands["evaluate"], ["threshold", "nan", "device"]),
+             (cli.commands["predict"], ["threshold", "nan", "device"])]
+    for command, names in named:
+        for name in names:
+            assert with_flags(name, [name]) in flags(command), (command.name, name)
+
+
+def diagnostic_rows(first, output):
+    return [{"epoch": 0, "layer": 1, "grad_norm": first, "act_mean": 0, "act_var": 1},
+            {"epoch": 0, "layer": "output", "grad_norm": output, "act_mean": 0, "act_var": 1}]
+
+
+@pytest.mark.parametrize("first, output, said, shown", [
+    (1e-6, 1.0, "try arch='resnet', arch='batchnorm' or arch='selu', or a relu-like activation",
+     "try --arch resnet, --arch batchnorm or --arch selu, or a relu-like --activation"),
+    (1e4, 1.0, "try a lower lr, arch='batchnorm' or arch='selu'",
+     "try a lower --lr, --arch batchnorm or --arch selu"),
+    (1e2, 1e-3, "try arch='batchnorm' or arch='selu'", "try --arch batchnorm or --arch selu"),
+])
+def test_logged_diagnostics_warnings_show_flags(first, output, said, shown):
+    warning = warnings(diagnostic_rows(first, output))[0]
+    assert warning.endswith(said) and "--" not in warning
+    record = logging.LogRecord("fcnn_cli.train", logging.WARNING, __file__, 1, "%s", (warning,),
+                               None)
+    line = _MessageFormatter().format(record)
+    assert line.startswith("warning: ") and line.endswith(shown)
+    assert line == "warning: " + with_flags(warning, warning.options)
+
+
+def test_cli_warns_of_vanishing_gradients_with_flags(runner, quakes_csv, tmp_path):
+    result = run(runner, "train", quakes_csv, "--depth", 12, "--width", 32, "--activation",
+                 "sigmoid", "--diagnostics", "--epochs", 1, "--batch-size", 128, "-q",
+                 "-o", tmp_path / "r")
+    vanishing = [line for line in result.stderr.splitlines() if "vanishing" in line]
+    assert vanishing and all(line.startswith("warning: vanishing gradients") and line.endswith(
+        "try --arch resnet, --arch batchnorm or --arch selu, or a relu-like --activation")
+        for line in vanishing), result.stderr
