@@ -7,10 +7,10 @@ away from a healthy fixed point until they collapse or saturate.
 
 import math
 
-from fcnn_cli.errors import Message
-
 import torch
 from torch import nn
+
+from fcnn_cli.errors import Message
 
 # Where a layer's output counts as saturated: within 1 % of the activation's bounds.
 SATURATING = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0)}
