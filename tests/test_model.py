@@ -42,8 +42,9 @@ def test_default_activation_is_silu():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"depth": 0}, "--depth"), ({"width": 0}, "--width"), ({"activation": "swish"}, "activation"),
-    ({"init": "xavier"}, "init"), ({"dropout": 1.0}, "--dropout"), ({"arch": "cnn"}, "arch"),
+    ({"depth": 0}, "^depth must"), ({"width": 0}, "^width must"),
+    ({"activation": "swish"}, "activation"), ({"init": "xavier"}, "init"),
+    ({"dropout": 1.0}, "^dropout must"), ({"arch": "cnn"}, "arch"),
 ])
 def test_config_is_validated(kwargs, match):
     with pytest.raises(FcnnError, match=match):
