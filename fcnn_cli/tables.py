@@ -9,7 +9,6 @@ fcnn records which columns are labels (and their units) inside the files it writ
 """
 
 import contextlib
-import io
 import json
 import logging
 import re
@@ -32,6 +31,7 @@ CSV_META_PREFIX = b"# fcnn "
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 CSV_SUFFIXES = {".csv", ".txt"}
 BOM = b"\xef\xbb\xbf"
+HEAD_BYTES = 65_536  # the leading `#` lines and the header are looked for in these
 CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
@@ -85,9 +85,8 @@ def read_table(path):
             file, meta = _parquet_file(path, name)
             arrow = file.read()
         else:
-            stream, meta, read, parse = _csv_source(path, name)
-            with stream:
-                arrow = pacsv.read_csv(stream, read_options=read, parse_options=parse)
+            source, meta, read, parse = _csv_source(path, name)
+            arrow = pacsv.read_csv(source, read_options=read, parse_options=parse)
         table = _table_from_arrow(arrow, meta, name)
     _check_column_names(table)
     return table
@@ -104,21 +103,20 @@ def iter_tables(path, rows=CHUNK_ROWS):
 
 def _chunks(path, name, fmt, rows):
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     first, columns = 0, []
     with _reading(name, lambda: first, columns):
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
-            batches, schema = file.iter_batches(batch_size=rows), file.schema_arrow
+            pieces = (pa.Table.from_batches([b]) for b in file.iter_batches(batch_size=rows))
+            schema = file.schema_arrow
         else:
-            stream, meta, read, parse = _csv_source(path, name)
-            read.block_size = rows * 96  # about `rows` rows of eight numbers
-            batches = pacsv.open_csv(stream, read_options=read, parse_options=parse)
-            schema = batches.schema
+            meta, schema, pieces = _csv_pieces(path, name, rows * 96)  # rows of eight numbers
             columns += schema.names
-        for batch in batches:
-            table = _table_from_arrow(pa.Table.from_batches([batch]), meta, name)
+        for piece in pieces:
+            if not piece.num_rows:
+                continue
+            table = _table_from_arrow(piece, meta, name)
             table.first_row = first
             _check_column_names(table)
             first += len(table.frame)
@@ -176,20 +174,86 @@ def _parquet_file(path, name):
     return file, _parse_meta(raw, name) if raw else {}
 
 
+# pyarrow reads ahead on threads of its own. Given a Python file, such a thread calls back into
+# Python: if the read stops early (a bad header, a bad value), the thread can still be in that
+# call when the interpreter exits, which aborts the process ("terminate called without an active
+# exception"), or when the reader is dropped, which then waits for the lock its caller holds. So
+# pyarrow only ever reads a file it opened itself, or bytes already in memory.
+
 def _csv_source(path, name):
-    """An open binary stream and the options to parse it: fcnn's metadata line and other
-    leading ``#`` lines skipped, the delimiter guessed from the header."""
+    """A pyarrow input for the whole CSV at ``path``, its fcnn metadata and the options to parse
+    it. A regular file is opened by pyarrow; stdin or a pipe, which it cannot open, is read into
+    memory first."""
+    import pyarrow as pa
+
+    if name != "<stdin>" and Path(path).is_file():
+        with open(path, "rb") as file:
+            head = file.read(HEAD_BYTES)
+        source = pa.OSFile(str(path))
+    else:
+        with _open_bytes(path, name) as stream:
+            data = stream.read()
+        head, source = data[:HEAD_BYTES], pa.BufferReader(data)
+    return (source, *_csv_options(head, name))
+
+
+def _csv_pieces(path, name, size):
+    """The fcnn metadata, the schema and the Arrow tables of the CSV at ``path``: blocks of
+    lines of about ``size`` bytes are read here and parsed from memory, each later one with the
+    columns and types of the first."""
+    import itertools
+
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    stream = sys.stdin.buffer if name == "<stdin>" else open(path, "rb", buffering=1 << 20)
-    if not hasattr(stream, "peek"):  # a stand-in stdin (tests, embedding): buffer it
-        stream = io.BufferedReader(io.BytesIO(stream.read()))
-    head = stream.peek(65536)[:65536]
+    blocks = _line_blocks(path, name, size)
+    head = next(blocks, b"")
+    while _past_header(head) <= 0 and (more := next(blocks, b"")):
+        head += more  # the first piece's rows set the types: it must hold some
+    meta, read, parse = _csv_options(head[:HEAD_BYTES], name)
+    first = pacsv.read_csv(pa.py_buffer(head), read_options=read, parse_options=parse)
+    read = pacsv.ReadOptions(column_names=first.column_names)
+    convert = pacsv.ConvertOptions(column_types=first.schema)
+    later = (pacsv.read_csv(pa.py_buffer(block), read_options=read, parse_options=parse,
+                            convert_options=convert) for block in blocks)
+    return meta, first.schema, itertools.chain([first], later)
+
+
+def _line_blocks(path, name, size):
+    """The bytes of ``path`` in blocks of about ``size`` that end at a line break."""
+    with _open_bytes(path, name) as stream:
+        rest = b""
+        while block := stream.read(size):
+            block = rest + block
+            cut = max(block.rfind(b"\n"), block.rfind(b"\r")) + 1
+            if cut:
+                yield block[:cut]
+            rest = block[cut:]
+        if rest:
+            yield rest
+
+
+def _past_header(head):
+    """How many bytes of ``head`` follow its leading ``#`` lines and its header; -1 if it does
+    not reach that far."""
+    text = head[len(BOM):] if head.startswith(BOM) else head
+    header = re.search(rb"^[^#\r\n].*\n", text, re.MULTILINE)
+    return len(text) - header.end() if header else -1
+
+
+def _open_bytes(path, name):
+    return sys.stdin.buffer if name == "<stdin>" else open(path, "rb")
+
+
+def _csv_options(head, name):
+    """The fcnn metadata of a CSV starting with ``head``, and the options to parse it: leading
+    ``#`` lines skipped, the delimiter guessed from the header."""
+    import pyarrow.csv as pacsv
+
     if b"\0" in head:
         raise FcnnError(f"{name}: not a CSV table: the file holds binary data")
     meta, skip, delimiter = _csv_preamble(head, name)
-    return (stream, meta, pacsv.ReadOptions(skip_rows=skip),
-            pacsv.ParseOptions(delimiter=delimiter))
+    return meta, pacsv.ReadOptions(skip_rows=skip), pacsv.ParseOptions(delimiter=delimiter)
 
 
 class TableWriter:
