@@ -13,11 +13,12 @@ import sys
 
 import click
 
-from fcnn_cli import __version__
+from fcnn_cli import __version__, signals
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
                              NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS, NetConfig,
                              TrainConfig)
+from fcnn_cli.console import DroppingStream
 from fcnn_cli.errors import FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -47,9 +48,9 @@ def user_errors(command):
             return command(*args, **kwargs)
         except FcnnError as e:
             raise click.ClickException(str(e)) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             click.echo("interrupted: nothing saved", err=True)
-            sys.exit(130)
+            sys.exit(getattr(e, "code", 130))  # 143 after SIGTERM: see signals.Interrupted
         except BrokenPipeError:
             # A downstream `head` closed the pipe: not an error. Point stdout at devnull so
             # Python's own flush at exit does not complain again.
@@ -337,23 +338,40 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
         if output:
             runs.check_run_dir(output, force)
-    table = read_table(data)
-    val_table = read_table(val_path) if val_path else None
+    with signals.Interrupts() as interrupts:
+        table = read_table(data)
+        val_table = read_table(val_path) if val_path else None
 
-    from fcnn_cli import train as training  # torch: only once the options and data are good
+        from fcnn_cli import train as training  # torch: only once the options and data are good
 
-    console = _console()
-    with _interruptible() as signal_exit, runs.claim(output, data, force) as run_dir:
-        with _EpochPrinter(console, epochs, quiet) as printer:
-            result = training.fit(table, config, net, targets=targets or None,
-                                  features=features, val_table=val_table, on_epoch=printer,
-                                  resume=state)
-        runs.save_run(result, run_dir, _where(data), _where(val_path) if val_path else None)
+        console = _console()
+        with runs.claim(output, data, force) as run_dir:
+            with _EpochPrinter(console, epochs, quiet) as printer:
+                def on_epoch(row):
+                    interrupts.epoch_ended()
+                    printer(row)
+
+                result = training.fit(table, config, net, targets=targets or None,
+                                      features=features, val_table=val_table,
+                                      on_epoch=on_epoch, resume=state)
+            interrupts.hold()
+            runs.save_run(result, run_dir, _where(data), _where(val_path) if val_path else None)
+        _report_run(console, result, run_dir, quiet, interrupts.code)
+        if interrupts.code:
+            sys.exit(interrupts.code)
+
+
+def _where(path):
+    """A data path as a run records it: absolute, so that --resume works from anywhere."""
+    return "<stdin>" if path == "-" else os.path.abspath(path)
+
+
+def _report_run(console, result, run_dir, quiet, signal_code):
     if result.interrupted:
         console.print(f"{result.stopped}: saved the best model so far and the state to resume "
                       f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
                       highlight=False, soft_wrap=True)
-        sys.exit(signal_exit.code)
+        return
     if not quiet:
         from fcnn_cli.report import diagnostics_table, tables
 
@@ -364,34 +382,9 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
             console.print(t)
         console.print(f"saved run to [bold]{run_dir}[/] (best epoch "
                       f"{result.predictor.info['best_epoch']}; {result.stopped})")
-
-
-def _where(path):
-    """A data path as a run records it: absolute, so that --resume works from anywhere."""
-    return "<stdin>" if path == "-" else os.path.abspath(path)
-
-
-class _SignalExit:
-    code = 130  # the shell's code for Ctrl-C; 143 after SIGTERM
-
-
-@contextlib.contextmanager
-def _interruptible():
-    """Turn SIGTERM (a batch system's stop) into the KeyboardInterrupt that Ctrl-C raises, so
-    that training ends the same tidy way for both."""
-    import signal
-
-    holder = _SignalExit()
-
-    def on_term(signum, frame):
-        holder.code = 143
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield holder
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if signal_code:
+        console.print(f"stopped by a signal after training had ended: the complete run is "
+                      f"saved in {run_dir}", highlight=False, soft_wrap=True)
 
 
 class _EpochPrinter:
@@ -512,4 +505,5 @@ def predict(model, data, keep, output, threshold, nan, device):
 
 
 def main():
+    sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
     cli(prog_name="fcnn")

@@ -5,6 +5,7 @@ import csv
 import fcntl
 import io
 import json
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -26,17 +27,48 @@ def default_run_dir(data_path, root=RUNS_ROOT):
     return candidate
 
 
+STATE_FILE = "state.pt"
+LOCK_FILE = ".lock"
+
+
 def check_run_dir(path, force=False):
-    """Refuse to write over an earlier run unless forced; called before training starts."""
+    """Refuse to write over an earlier run unless forced, and into a run in progress at all;
+    called before training starts. A directory that holds nothing but a lock nobody holds (a
+    run killed before its first save) is reused: nothing in it can be lost."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise FcnnError(f"{path}: exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not force:
+    if not path.is_dir():
+        return
+    if _locked(path):
+        raise _in_progress(path)
+    names = {p.name for p in path.iterdir()} - {LOCK_FILE}
+    if names and not force:
+        if STATE_FILE in names:
+            raise FcnnError(f"{path}: holds an interrupted run; continue it with: fcnn train "
+                            f"--resume {path}; or choose another -o DIR, or add --force to "
+                            "replace it")
         raise FcnnError(f"{path}: already holds a run; choose another -o DIR or add --force")
 
 
-STATE_FILE = "state.pt"
-LOCK_FILE = ".lock"
+def _locked(path):
+    """Whether a live fcnn process holds the lock of the run directory ``path``."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _in_progress(path):
+    return FcnnError(f"{path}: a run is in progress there (another fcnn process holds its "
+                     "lock); wait for it to end or choose another -o DIR")
 
 
 @contextlib.contextmanager
@@ -66,8 +98,7 @@ def claim(path=None, data_path=None, force=False):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
-        raise FcnnError(f"{path}: another fcnn process is training into this run "
-                        "directory") from None
+        raise _in_progress(path) from None
     try:
         yield path
     except BaseException:
