@@ -76,8 +76,9 @@ def claim(path=None, data_path=None, force=False):
     """Create (or, with ``force``, reuse) a run directory and hold its lock while training.
 
     Without ``path`` the directory is ``runs/<data name>`` or the next free numbered one. A
-    second process that trains into a locked directory is refused. If training fails in a
-    directory made here, the directory is removed again: nothing half-made is left behind.
+    second process that trains into a locked directory is refused. If training fails before
+    anything is saved in a directory made here, the directory is removed again; once a file is
+    saved in it, it stays.
     """
     if path is None:
         while True:
