@@ -296,7 +296,8 @@ def train(data, targets, features, task, binary_output, class_weight, val_path, 
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
     history.csv and config.json. Ctrl-C or SIGTERM stops after the last complete epoch, saves
-    the best model so far and the state to continue with --resume RUN_DIR.
+    the best model so far and the state to continue with --resume RUN_DIR; more signals wait
+    until that is saved.
 
     \b
     Examples:
