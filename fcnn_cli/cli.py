@@ -15,11 +15,12 @@ import sys
 
 import click
 
-from fcnn_cli import __version__
+from fcnn_cli import __version__, signals
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
                              MAX_SEED, NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS,
                              NetConfig, TrainConfig, check_columns, check_threshold)
+from fcnn_cli.console import DroppingStream
 from fcnn_cli.errors import FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
@@ -70,9 +71,9 @@ def user_errors(command):
             return command(*args, **kwargs)
         except FcnnError as e:
             raise click.ClickException(with_flags(str(e), e.options)) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:
             click.echo("interrupted: nothing saved", err=True)
-            sys.exit(130)
+            sys.exit(getattr(e, "code", 130))  # 143 after SIGTERM: see signals.Interrupted
         except BrokenPipeError:
             # A downstream `head` closed the pipe: not an error.
             from fcnn_cli.fileio import discard_stdout
@@ -288,7 +289,7 @@ def _write_tables(tables, output, keep=0):
     leaves no partial file: a large -n runs long."""
     from fcnn_cli.tables import Table, TableWriter
 
-    with _interruptible() as signal_exit:
+    with signals.Interrupts():
         try:
             first = next(tables)
             head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
@@ -297,9 +298,9 @@ def _write_tables(tables, output, keep=0):
                 del first  # hold one chunk at a time
                 for table in tables:
                     writer.write(table.frame)
-        except KeyboardInterrupt:
+        except signals.Interrupted as e:
             click.echo("interrupted: nothing saved", err=True)
-            sys.exit(signal_exit.code)
+            sys.exit(e.code)
     return head
 
 
@@ -381,7 +382,8 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
     history.csv and config.json. Ctrl-C or SIGTERM stops after the last complete epoch, saves
-    the best model so far and the state to continue with --resume RUN_DIR.
+    the best model so far and the state to continue with --resume RUN_DIR; more signals wait
+    until that is saved.
 
     \b
     Examples:
@@ -429,25 +431,38 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
             check_columns(targets, features)
     runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
-    table = read_table(data)
-    val_table = read_table(val_path) if val_path else None
-    test_table = read_table(test_path) if test_path else None
+    with signals.Interrupts() as interrupts:
+        table = read_table(data)
+        val_table = read_table(val_path) if val_path else None
+        test_table = read_table(test_path) if test_path else None
 
-    from fcnn_cli import train as training  # torch: only once the options and data are good
+        from fcnn_cli import train as training  # torch: only once the options and data are good
 
-    console = _console()
-    with _interruptible() as signal_exit, runs.claim(output, data, force) as run_dir:
-        with _EpochPrinter(console, epochs, quiet) as printer:
-            result = training.fit(table, config, net, targets=targets or None,
-                                  features=features, val_table=val_table,
-                                  test_table=test_table, on_epoch=printer, resume=state)
-        runs.save_run(result, run_dir, *(_where(p) if p else None
-                                         for p in (data, val_path, test_path)))
+        console = _console()
+        with runs.claim(output, data, force) as run_dir:
+            with _EpochPrinter(console, epochs, quiet) as printer:
+                result = training.fit(table, config, net, targets=targets or None,
+                                      features=features, val_table=val_table,
+                                      test_table=test_table, on_epoch=printer, resume=state,
+                                      stop=interrupts)
+            runs.save_run(result, run_dir, *(_where(p) if p else None
+                                             for p in (data, val_path, test_path)))
+        _report_run(console, result, run_dir, quiet, interrupts.code, test_path)
+        if interrupts.code or result.interrupted:
+            sys.exit(interrupts.code or 130)
+
+
+def _where(path):
+    """A data path as a run records it: absolute, so that --resume works from anywhere."""
+    return "<stdin>" if path == "-" else os.path.abspath(path)
+
+
+def _report_run(console, result, run_dir, quiet, signal_code, test_path):
     if result.interrupted:
         console.print(f"{result.stopped}: saved the best model so far and the state to resume "
                       f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
                       highlight=False, markup=False, soft_wrap=True)
-        sys.exit(signal_exit.code)
+        return
     if not quiet:
         from fcnn_cli.report import diagnostics_table, tables
 
@@ -461,6 +476,9 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
 
         console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
                                     f"{result.predictor.info['best_epoch']}; {result.stopped})"))
+    if signal_code:
+        console.print(f"stopped by a signal after training had ended: the complete run is "
+                      f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
 
 
 RESUME_TAKES = ("resume", "quiet", "threads", "device")  # what a resumed run can honour
@@ -478,34 +496,6 @@ def _refuse_beside_resume(ctx):
         names = ", ".join("/".join(p.opts + p.secondary_opts) for p in others)
         raise click.UsageError(f"--resume continues a run with its saved options; it does not "
                                f"take {names} (only -q, --threads and --device)")
-
-
-def _where(path):
-    """A data path as a run records it: absolute, so that --resume works from anywhere."""
-    return "<stdin>" if path == "-" else os.path.abspath(path)
-
-
-class _SignalExit:
-    code = 130  # the shell's code for Ctrl-C; 143 after SIGTERM
-
-
-@contextlib.contextmanager
-def _interruptible():
-    """Turn SIGTERM (a batch system's stop) into the KeyboardInterrupt that Ctrl-C raises, so
-    that training ends the same tidy way for both."""
-    import signal
-
-    holder = _SignalExit()
-
-    def on_term(signum, frame):
-        holder.code = 143
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield holder
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _EpochPrinter:
@@ -637,4 +627,5 @@ def predict(model, data, keep, output, threshold, nan, device):
 
 
 def main():
+    sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
     cli(prog_name="fcnn")

@@ -13,6 +13,19 @@ from fcnn_cli import distributed
 from fcnn_cli.devices import training_threads
 
 WORLD_OF_ONE = distributed.World()
+
+
+class _NoStop:
+    """For training from Python: nothing but Ctrl-C's own KeyboardInterrupt stops the loop."""
+
+    polling = contextlib.nullcontext
+
+    @staticmethod
+    def requested():
+        return False
+
+
+NO_STOP = _NoStop()
 DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every layer
 
 
@@ -40,55 +53,66 @@ class Outcome:
     diverged: bool = False
 
 
-def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
-        should_stop=lambda: False):
+def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE, stop=None):
     """Train ``state`` from its last complete epoch to the configured last one.
 
     Each epoch's history row goes to ``on_epoch``. A KeyboardInterrupt ends training after the
     last complete epoch: the state goes back to it, and the outcome carries its ``state_dict``
-    (with the data's digest) to resume from. In several processes a signal only sets what
-    ``should_stop`` returns; the processes look at it together every 64 steps and at the end of
-    every epoch, so that all of them stop at the same point.
+    (with the data's digest) to resume from. So does ``stop.requested()`` (a
+    :class:`~fcnn_cli.signals.Interrupts`, whose ``polling()`` is entered while the loop runs),
+    which is asked at every step; in several processes every 64 steps and at the end of every
+    epoch, all together, so that all of them stop at the same point.
     """
-    config, task = state.config, prepared.task
-    step = _step(state, task, world)
+    stop = stop or NO_STOP
+    step = _step(state, prepared.task, world)
     last_complete = _snapshot(state, prepared)
     threads = torch.get_num_threads()
-    torch.set_num_threads(training_threads(config, state.model.config, tensors.x.device))
+    torch.set_num_threads(training_threads(state.config, state.model.config, tensors.x.device))
     try:
-        for epoch in range(state.epoch + 1, config.epochs + 1):
-            start = time.perf_counter()
-            train_loss, lr = _train_epoch(state, step, tensors, epoch, world, should_stop)
-            val_loss, out, better = _validate(state, task, tensors, world)
-            if state.plateau:
-                state.plateau.step(val_loss)
-            report = task.report(prepared.splits["val"].truth, out.float().cpu().numpy(),
-                                 prepared.units)
-            row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-                   **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
-            state.history.append(row)
-            state.epoch = epoch
-            if probe:
-                state.diagnostics += probe.measure(epoch)
-            if on_epoch:
-                on_epoch(row)
-            if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
-                bad = train_loss if not math.isfinite(train_loss) else val_loss
-                return Outcome(f"the loss became {bad} in epoch {epoch}: try a lower learning "
-                               "rate, or the batchnorm or selu architecture", diverged=True)
-            state.keep_if_best(val_loss, better)
-            if config.patience and state.since_best >= config.patience:
-                return Outcome(f"early stop after epoch {epoch}: no better validation loss in "
-                               f"{config.patience} epochs")
-            last_complete = _snapshot(state, prepared)
-            if world.distributed and epoch < config.epochs:
-                _halt(torch.zeros((), device=tensors.x.device), world, should_stop)
+        with stop.polling():
+            for epoch in range(state.epoch + 1, state.config.epochs + 1):
+                ended = _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch,
+                               probe)
+                if ended:
+                    return ended
+                last_complete = _snapshot(state, prepared)
+                if world.distributed and epoch < state.config.epochs:
+                    _halt(torch.zeros((), device=tensors.x.device), world, stop)
     except KeyboardInterrupt:
         state.load_state_dict(last_complete)
         return Outcome(f"interrupted after epoch {state.epoch}", last_complete)
     finally:
         torch.set_num_threads(threads)
     return Outcome("completed")
+
+
+def _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch, probe):
+    """Train and validate one epoch and record it; an Outcome when training must end here."""
+    config, task = state.config, prepared.task
+    start = time.perf_counter()
+    train_loss, lr = _train_epoch(state, step, tensors, epoch, world, stop)
+    val_loss, out, better = _validate(state, task, tensors, world)
+    if state.plateau:
+        state.plateau.step(val_loss)
+    report = task.report(prepared.splits["val"].truth, out.float().cpu().numpy(),
+                         prepared.units)
+    row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
+           **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
+    state.history.append(row)
+    state.epoch = epoch
+    if probe:
+        state.diagnostics += probe.measure(epoch)
+    if on_epoch:
+        on_epoch(row)
+    if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+        bad = train_loss if not math.isfinite(train_loss) else val_loss
+        return Outcome(f"the loss became {bad} in epoch {epoch}: try a lower learning rate, "
+                       "or the batchnorm or selu architecture", diverged=True)
+    state.keep_if_best(val_loss, better)
+    if config.patience and state.since_best >= config.patience:
+        return Outcome(f"early stop after epoch {epoch}: no better validation loss in "
+                       f"{config.patience} epochs")
+    return None
 
 
 def cosine_lr(config, epoch, step, steps_per_epoch):
@@ -136,7 +160,7 @@ def _step(state, task, world):
     return shared_step
 
 
-def _train_epoch(state, step, tensors, epoch, world, should_stop):
+def _train_epoch(state, step, tensors, epoch, world, stop):
     """One pass over the training rows in a new random order, the same in every process;
     returns the mean training loss and the learning rate at the epoch's start."""
     config, model, average, group = state.config, state.model, state.average, state.param_group
@@ -153,26 +177,28 @@ def _train_epoch(state, step, tensors, epoch, world, should_stop):
         rows = min(batch, len(x) - i)
         if model.config.batchnorm and rows // world.size < 2:
             continue  # batch norm cannot normalise a batch of one
-        start, stop = distributed.share(len(x), i, rows, world)
+        start, end = distributed.share(len(x), i, rows, world)
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
-        loss = step(xs[start:stop], ys[start:stop], (stop - start) / rows)
+        loss = step(xs[start:end], ys[start:end], (end - start) / rows)
         if average:
             average.update()
-        total.add_(loss.detach(), alpha=stop - start)
+        total.add_(loss.detach(), alpha=end - start)
+        if not world.distributed and stop.requested():
+            raise KeyboardInterrupt  # the loop goes back to the last complete epoch
         # Looking costs a device sync (and in several processes an all-reduce), so only now
         # and then: enough to stop a diverged or stopped run within a fraction of an epoch.
-        if k % 64 == 63 and _halt(total, world, should_stop):
+        if k % 64 == 63 and _halt(total, world, stop):
             break
     return distributed.sum_(total, world).item() / len(x), lr
 
 
-def _halt(total, world, should_stop):
+def _halt(total, world, stop):
     """Whether to leave the epoch now: the loss is no longer finite, or (in several processes,
     which all decide alike) a stop was asked for, which raises KeyboardInterrupt."""
     if not world.distributed:
         return not torch.isfinite(total)
-    flags = torch.stack([total.detach(), total.new_tensor(float(should_stop()))])
+    flags = torch.stack([total.detach(), total.new_tensor(float(stop.requested()))])
     distributed.sum_(flags, world)
     if flags[1] > 0:
         raise KeyboardInterrupt

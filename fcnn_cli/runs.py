@@ -39,7 +39,9 @@ RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "diagnost
 
 def check_run_dir(path, force=False, inputs=()):
     """Refuse, before training starts, a run directory that cannot be made or written, one that
-    holds an earlier run (unless forced), and one whose files are among ``inputs``."""
+    holds an earlier run (unless forced), a run in progress (always), and one whose files are
+    among ``inputs``. A directory that holds nothing but a lock nobody holds (a run killed
+    before its first save) is reused: nothing in it can be lost."""
     path = Path(path)
     if path.is_symlink():
         try:
@@ -55,9 +57,15 @@ def check_run_dir(path, force=False, inputs=()):
             ancestor = ancestor.parent
         require_writable_dir(path, ancestor)
         return
+    if _locked(path):
+        raise _in_progress(path)
     with writing(path):
-        holds_run = any(path.iterdir())
-    if holds_run and not force:
+        names = {p.name for p in path.iterdir()} - {LOCK_FILE}
+    if names and not force:
+        if STATE_FILE in names:
+            raise FcnnError(f"{path}: holds an interrupted run; continue it with: fcnn train "
+                            f"--resume {path}; or choose another directory, or add force=True "
+                            "to replace it", ("force",))
         raise FcnnError(f"{path}: already holds a run; choose another directory or add "
                         "force=True", ("force",))
     require_writable_dir(path, path)
@@ -65,13 +73,34 @@ def check_run_dir(path, force=False, inputs=()):
         check_output(path / name, inputs)
 
 
+def _locked(path):
+    """Whether a live fcnn process holds the lock of the run directory ``path``."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _in_progress(path):
+    return FcnnError(f"{path}: a run is in progress there (another fcnn process holds its "
+                     "lock); wait for it to end or choose another directory")
+
+
 @contextlib.contextmanager
 def claim(path=None, data_path=None, force=False):
     """Create (or, with ``force``, reuse) a run directory and hold its lock while training.
 
     Without ``path`` the directory is ``runs/<data name>`` or the next free numbered one. A
-    second process that trains into a locked directory is refused. If training fails in a
-    directory made here, the directory is removed again: nothing half-made is left behind.
+    second process that trains into a locked directory is refused. If training fails before
+    anything is saved in a directory made here, the directory is removed again; once a file is
+    saved in it, it stays.
     """
     if path is None:
         while True:
@@ -97,8 +126,7 @@ def claim(path=None, data_path=None, force=False):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
-        raise FcnnError(f"{path}: another fcnn process is training into this run "
-                        "directory") from None
+        raise _in_progress(path) from None
     try:
         yield path
     except BaseException:

@@ -42,7 +42,7 @@ class TrainResult:
 
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
-        test_table=None, on_epoch=None, resume=None, world=None, should_stop=None):
+        test_table=None, on_epoch=None, resume=None, world=None, stop=None):
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
@@ -51,9 +51,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     into one) ends training after the last complete epoch: the result holds the best weights so
     far and ``resume_state``, which ``resume=`` takes to continue exactly where the run stopped.
 
-    ``world`` (from :func:`fcnn_cli.distributed.join`) trains in several processes, each taking
-    its part of every minibatch; ``should_stop`` is then how a signal reaches the loop (see
-    :func:`fcnn_cli.loop.run`).
+    ``stop`` (a :class:`fcnn_cli.signals.Interrupts`) lets signals stop the loop at a step's end
+    instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.distributed.join`) trains in
+    several processes, each taking its part of every minibatch (see :func:`fcnn_cli.loop.run`).
     """
     from fcnn_cli.predictor import Predictor
 
@@ -73,8 +73,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                             "columns or options differ); cannot resume")
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
-    outcome = loop.run(state, data, tensors, on_epoch, probe, world,
-                       should_stop or (lambda: False))
+    outcome = loop.run(state, data, tensors, on_epoch, probe, world, stop)
     if state.best_weights is None:
         if outcome.resume_state is not None:
             raise KeyboardInterrupt

@@ -67,6 +67,8 @@ CASES = {
                                                 "predict": "ok"}),
     "unicode_names": (BASE.rename(columns={"ts3": "τₛ₃ (s)"}),
                       {"train": "ok", "evaluate": "'ts3'", "predict": "'ts3'"}),
+    "metadata_only": ('# fcnn {"targets": ["x", "y"]}\n', {"all": "Empty CSV"}),
+    "comments_only": ("# made by hand\n# fcnn {}\n", {"all": "Empty CSV"}),
 }
 PARQUET_CASES = {
     "parquet_nan_feature": (with_value("tp2", 7, np.nan), {"all": "'tp2'"}),

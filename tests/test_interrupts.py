@@ -1,7 +1,9 @@
 """Real processes, really stopped: SIGTERM and resume, SIGKILL and atomic outputs, locks."""
 
+import contextlib
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -91,14 +93,17 @@ def test_resume_refuses_other_data_and_finished_runs(tmp_path, quakes_file):
     assert done.returncode == 1 and "nothing to resume" in done.stderr
 
 
-def test_a_second_process_cannot_train_into_a_locked_run(tmp_path, quakes_file):
+@pytest.mark.parametrize("force", [["--force"], []])
+def test_a_second_process_cannot_train_into_a_locked_run(tmp_path, quakes_file, force):
     proc = start("train", quakes_file, "--epochs", 200, "-o", tmp_path / "r", cwd=tmp_path)
     try:
         wait_for_line(proc, "epoch    1/200")
         before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()}
-        second = subprocess.run(fcnn("train", quakes_file, "-o", tmp_path / "r", "--force"),
+        second = subprocess.run(fcnn("train", quakes_file, "-o", tmp_path / "r", *force),
                                 capture_output=True, text=True)
         assert second.returncode == 1 and "another fcnn process" in second.stderr
+        # Say what is there; --force would not help.
+        assert "a run is in progress" in second.stderr and "--force" not in second.stderr
         assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "r").iterdir()} == before
     finally:
         proc.kill()
@@ -150,3 +155,150 @@ def test_stopping_a_long_simulation_leaves_no_partial_file(tmp_path, stop, code)
     assert proc.returncode == code and stderr.strip() == "interrupted: nothing saved"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
     assert out.read_text() == "old,complete\n1,2\n"
+
+
+# Two or many signals close together, broken stderr, and left-over locks (issue #10).
+
+SMALL = ["--epochs", 6, "--width", 256, "--batch-size", 128]  # a save slow enough to aim at
+
+
+@pytest.fixture(scope="module")
+def small_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / "quakes.parquet"
+    write_table(earthquakes(n=3000, seed=6), path)
+    return path
+
+
+def send(proc, sig, count, gap=0.001):
+    for _ in range(count):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        time.sleep(gap)
+
+
+def wait_for_save(proc, run, timeout=120):
+    """Until the run directory holds more than its lock: the save has begun."""
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError):
+            if set(os.listdir(run)) - {".lock"}:
+                return
+    raise AssertionError("never saw the save begin")
+
+
+def assert_kept(run, proc, err, code):
+    """The run directory holds a usable run, interrupted (True) or complete (False)."""
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and "nothing saved" not in err, err
+    checkpoint.load(run / "model.pt")
+    epochs = list(pd.read_csv(run / "history.csv").epoch)
+    if (run / "state.pt").exists():
+        state = torch.load(run / "state.pt", weights_only=True)
+        assert state["epoch"] == epochs[-1] and f"interrupted after epoch {epochs[-1]}" in err
+        return True
+    assert epochs == list(range(1, 7)) and "the complete run is saved" in err
+    return False
+
+
+def assert_resumes(run):
+    resumed = subprocess.run(fcnn("train", "--resume", run, "-q"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (run / "state.pt").exists()
+    assert list(pd.read_csv(run / "history.csv").epoch) == list(range(1, 7))
+
+
+@pytest.mark.parametrize("moment", ["epoch", "last_epoch", "save", "save_after_interrupt"])
+def test_two_signals_a_millisecond_apart_never_lose_the_run(tmp_path, small_file, moment):
+    run = tmp_path / "r"
+    proc = start("train", small_file, *SMALL, "-o", run, cwd=tmp_path)
+    if moment in ("epoch", "save_after_interrupt"):
+        wait_for_line(proc, "epoch    2/6")
+    if moment == "save_after_interrupt":
+        send(proc, signal.SIGTERM, 1)
+    if moment == "last_epoch":  # the last snapshot, the result's assembly, or the save
+        wait_for_line(proc, "epoch    6/6")
+    if moment.startswith("save"):
+        wait_for_save(proc, run)
+    send(proc, signal.SIGTERM, 2)
+    _, err = proc.communicate(timeout=120)
+    interrupted = assert_kept(run, proc, err, 143)
+    assert interrupted == (moment in ("epoch", "save_after_interrupt")) or moment == "last_epoch"
+    if interrupted:
+        assert_resumes(run)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
+                         ids=["SIGTERM", "SIGINT"])
+def test_a_burst_of_twenty_signals_stops_once_and_saves(tmp_path, small_file, sig, code):
+    run = tmp_path / "r"
+    proc = start("train", small_file, *SMALL, "-o", run, cwd=tmp_path)
+    wait_for_line(proc, "epoch    2/6")
+    send(proc, sig, 20)
+    _, err = proc.communicate(timeout=120)
+    assert assert_kept(run, proc, err, code)
+    assert_resumes(run)
+
+
+def full_device(tmp_path):
+    path = tmp_path / "full"
+    try:
+        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("cannot make device nodes here")
+    return open(path, "w")
+
+
+@pytest.mark.parametrize("sink", ["closed_pipe", "full_device"])
+def test_training_goes_on_when_stderr_breaks(tmp_path, small_file, sink):
+    run = tmp_path / "r"
+    args = fcnn("train", small_file, "--epochs", 3, "-o", run)
+    if sink == "closed_pipe":  # `fcnn train ... 2>&1 | head -1`
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc.stderr.readline()
+        proc.stderr.close()
+        proc.wait(timeout=120)
+    else:
+        with full_device(tmp_path) as full:
+            proc = subprocess.run(args, stdout=subprocess.DEVNULL, stderr=full, timeout=120)
+    assert proc.returncode == 0
+    checkpoint.load(run / "model.pt")
+    assert list(pd.read_csv(run / "history.csv").epoch) == [1, 2, 3]
+    assert {p.name for p in run.iterdir()} == {".lock", "model.pt", "metrics.json",
+                                                 "history.csv", "config.json"}
+
+
+@pytest.mark.parametrize("command, sink", [("simulate", "full_device"),
+                                           ("predict", "closed_pipe"),
+                                           ("evaluate", "full_device")])
+def test_log_lines_on_a_broken_stderr_are_dropped(tmp_path, model_path, command, sink):
+    data = tmp_path / "gaps.csv"
+    frame = earthquakes(n=50, seed=8).frame
+    frame.loc[3, "tp1"] = float("nan")  # --nan drop warns on stderr
+    frame.to_csv(data, index=False)
+    out = tmp_path / "out.csv"
+    args = {"simulate": ["simulate", "earthquakes", "-n", 20, "-o", out],
+            "predict": ["predict", model_path, data, "--nan", "drop", "-o", out],
+            "evaluate": ["evaluate", model_path, data, "--nan", "drop", "-o", out]}[command]
+    if sink == "closed_pipe":
+        read, write = os.pipe()
+        os.close(read)
+        with open(write, "w") as stderr:
+            proc = subprocess.run(fcnn(*args), stdout=subprocess.DEVNULL, stderr=stderr)
+    else:
+        with full_device(tmp_path) as full:
+            proc = subprocess.run(fcnn(*args), stdout=subprocess.DEVNULL, stderr=full)
+    assert proc.returncode == 0
+    assert out.stat().st_size > 100
+
+
+def test_a_lock_left_by_sigkill_is_reused_without_force(tmp_path, small_file):
+    run = tmp_path / "r"
+    proc = start("train", small_file, "--epochs", 200, "-o", run, cwd=tmp_path)
+    wait_for_line(proc, "epoch    1/200")
+    proc.kill()
+    proc.communicate()
+    assert os.listdir(run) == [".lock"]
+    again = subprocess.run(fcnn("train", small_file, "--epochs", 1, "-q", "-o", run),
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    checkpoint.load(run / "model.pt")

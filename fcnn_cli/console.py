@@ -1,0 +1,43 @@
+"""Messages on stderr that can never stop the work they report on.
+
+Progress lines, tables, log messages and warnings are worth less than the run they describe: when
+stderr cannot take them (``2>&1 | head -1`` closed the pipe, ``2>/dev/full``), they are dropped
+and the command goes on to its end and its own exit code.
+"""
+
+import contextlib
+import os
+
+
+class DroppingStream:
+    """A text stream that writes to ``stream`` until a write fails, and then drops everything."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except OSError:  # EPIPE (Python ignores SIGPIPE), ENOSPC, EIO ...
+            self._drop()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except OSError:
+            self._drop()
+
+    def _drop(self):
+        # The descriptor itself goes to /dev/null: then what the stream still buffers, what C
+        # code writes there and the interpreter's last flush at exit fail no more (a failed
+        # flush at exit would turn the exit code into 120).
+        with contextlib.suppress(OSError, ValueError):  # a stream without a descriptor
+            fd = self._stream.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)

@@ -1,0 +1,64 @@
+"""Ctrl-C and SIGTERM: one tidy stop, and no later signal that undoes it.
+
+A batch system may send SIGTERM twice in a few milliseconds, and a user presses Ctrl-C twice.
+What the first signal does depends on where the command is:
+
+* before training (reading the data, building the network): it raises a KeyboardInterrupt at
+  once, since nothing is there to keep;
+* while the training loop runs (:meth:`Interrupts.polling`): it is noted, and the loop, which
+  asks :meth:`Interrupts.requested` at every step, stops after the last complete epoch;
+* after the loop (the final reports, the save): it is noted, the work goes on to its end, and
+  the command then exits with the signal's code.
+
+Every later signal is only noted, so that it cannot break into the save.
+"""
+
+import contextlib
+import signal
+
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the shell's codes: 128 + the signal
+
+
+class Interrupted(KeyboardInterrupt):
+    """The KeyboardInterrupt a signal raises, with the exit code it asks for."""
+
+    def __init__(self, code):
+        super().__init__()
+        self.code = code
+
+
+class Interrupts:
+    """While entered, SIGINT and SIGTERM are handled as the module's docstring says; ``code`` is
+    the exit code the first one asks for, None while none came."""
+
+    def __init__(self):
+        self.code = None
+        self._phase = "before"
+
+    def __enter__(self):
+        self._previous = {s: signal.signal(s, self._on_signal) for s in EXIT_CODES}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            # After a signal the process is on its way out: one more must not kill it half-way.
+            signal.signal(s, signal.SIG_IGN if self.code else handler)
+
+    @contextlib.contextmanager
+    def polling(self):
+        """While the training loop runs: it looks at :meth:`requested` itself."""
+        self._phase = "polling"
+        try:
+            yield
+        finally:
+            self._phase = "after"
+
+    def requested(self):
+        return self.code is not None
+
+    def _on_signal(self, signum, frame):
+        if self.code is not None:
+            return
+        self.code = EXIT_CODES[signum]
+        if self._phase == "before":
+            raise Interrupted(self.code)

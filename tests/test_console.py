@@ -1,0 +1,60 @@
+"""stderr that cannot take a message: the message is dropped, the work goes on."""
+
+import io
+import os
+import stat
+
+import pytest
+
+from fcnn_cli.console import DroppingStream
+
+
+def text_stream(fd):
+    return io.TextIOWrapper(open(fd, "wb"), line_buffering=True)
+
+
+def assert_dropped(stream, fd):
+    assert stream.write("epoch    1/8  train 0.1\n") == 24
+    assert os.readlink(f"/proc/self/fd/{fd}") == "/dev/null"  # and so stays quiet from now on
+    assert stream.write("epoch    2/8\n") == 13
+    stream.flush()
+    stream.close()
+
+
+def test_a_pipe_whose_reader_closed_is_dropped():
+    read, write = os.pipe()
+    os.close(read)
+    assert_dropped(DroppingStream(text_stream(write)), write)
+
+
+def test_a_full_device_is_dropped(tmp_path):
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+    except PermissionError:
+        pytest.skip("cannot make device nodes here")
+    fd = os.open(full, os.O_WRONLY)
+    assert_dropped(DroppingStream(text_stream(fd)), fd)
+
+
+class Broken(io.StringIO):
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+
+def test_a_stream_without_a_descriptor_drops_every_write():
+    stream = DroppingStream(Broken())
+    assert stream.write("a line\n") == 7
+    stream.flush()
+    assert stream.writable() and not stream.isatty()  # the rest is the stream's own
+
+
+def test_a_working_stream_gets_every_write():
+    inner = io.StringIO()
+    stream = DroppingStream(inner)
+    stream.write("one\n")
+    stream.write("two\n")
+    assert inner.getvalue() == "one\ntwo\n"

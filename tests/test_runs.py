@@ -1,0 +1,72 @@
+"""The run directory's lock and what check_run_dir and claim say about a directory."""
+
+import fcntl
+
+import pytest
+
+from fcnn_cli import runs
+from fcnn_cli.errors import FcnnError
+
+
+def held_lock(run):
+    """A lock held as another fcnn process holds it while it trains."""
+    lock = open(run / runs.LOCK_FILE, "a")
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lock
+
+
+def test_a_directory_holding_only_a_free_lock_is_reused_without_force(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / runs.LOCK_FILE).touch()  # what a run killed before its first save leaves
+    runs.check_run_dir(run)
+    with runs.claim(run) as claimed:
+        (claimed / "model.pt").write_text("saved")
+    assert sorted(p.name for p in run.iterdir()) == [runs.LOCK_FILE, "model.pt"]
+
+
+@pytest.mark.parametrize("saved", [False, True])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_held_lock_is_a_run_in_progress_even_with_force(tmp_path, saved, force):
+    run = tmp_path / "r"
+    run.mkdir()
+    if saved:
+        (run / "model.pt").write_text("a run's model")
+    with held_lock(run):
+        for attempt in (lambda: runs.check_run_dir(run, force),
+                        lambda: runs.claim(run, force=force).__enter__()):
+            with pytest.raises(FcnnError) as e:
+                attempt()
+            assert "a run is in progress there" in str(e.value)
+            assert "--force" not in str(e.value)
+    assert not saved or (run / "model.pt").read_text() == "a run's model"
+
+
+def test_an_interrupted_run_is_named_with_its_resume_command(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    for name in ("model.pt", runs.STATE_FILE, runs.LOCK_FILE):
+        (run / name).write_text("x")
+    with pytest.raises(FcnnError, match=rf"holds an interrupted run; continue it with: fcnn "
+                                        rf"train --resume {run}; .*force=True"):
+        runs.check_run_dir(run)
+    runs.check_run_dir(run, force=True)
+    (run / runs.STATE_FILE).unlink()
+    with pytest.raises(FcnnError, match="already holds a run; choose another directory or add "
+                                        "force=True"):
+        runs.check_run_dir(run)
+
+
+@pytest.mark.parametrize("made_here, saved, kept", [
+    (True, False, False), (True, True, True), (False, False, True)])
+def test_an_interrupt_removes_only_a_directory_made_here_with_nothing_saved(
+        tmp_path, made_here, saved, kept):
+    run = tmp_path / "r"
+    if not made_here:
+        run.mkdir()
+    with pytest.raises(KeyboardInterrupt), runs.claim(run) as claimed:
+        if saved:
+            (claimed / "model.pt").write_text("the first epochs")
+        raise KeyboardInterrupt
+    assert run.exists() == kept
+    assert not saved or (run / "model.pt").read_text() == "the first epochs"
