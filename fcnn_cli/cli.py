@@ -358,6 +358,10 @@ def _write_tables(tables, output, keep=0):
 @seed_option
 @device_option
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1,
+              help="Train in this many processes on this node, each with its part of every "
+                   "minibatch (--batch-size is the global batch): starts torchrun with the same "
+                   "command. For several nodes start torchrun yourself (see the README).")
 @click.option("--fast/--no-fast", default=True,
               help="The autograd-free training step for plain networks; --no-fast uses "
                    "autograd everywhere.")
@@ -368,7 +372,7 @@ def _write_tables(tables, output, keep=0):
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @click.option("--resume", metavar="RUN_DIR",
               help="Continue an interrupted run with its saved data path and options; combines "
-                   "only with -q, --threads and --device.")
+                   "only with -q, --threads, --device and --nproc.")
 @nan_option
 @quiet_option
 @click.pass_context
@@ -376,7 +380,7 @@ def _write_tables(tables, output, keep=0):
 def train(ctx, data, targets, features, task, binary_output, class_weight, val_path,
           test_path, val_frac, test_frac, arch, depth, width, activation, batchnorm, init,
           dropout, epochs, batch_size, lr, optimizer, momentum,
-          weight_decay, schedule, patience, ema, scale, seed, device, threads, fast,
+          weight_decay, schedule, patience, ema, scale, seed, device, threads, nproc, fast,
           diagnostics, output, force, resume, nan, quiet):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
@@ -394,7 +398,6 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
       fcnn train --resume runs/quakes
     """
     from fcnn_cli import runs
-    from fcnn_cli.tables import read_table
 
     _setup_logging(quiet)
     if output == "-":
@@ -431,25 +434,91 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
             NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
             check_columns(targets, features)
     runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
-    with signals.Interrupts() as interrupts:
-        table = read_table(data)
-        val_table = read_table(val_path) if val_path else None
-        test_table = read_table(test_path) if test_path else None
+    from fcnn_cli import distributed
 
+    if nproc > 1 and not distributed.launched():
+        sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
+    _fit_and_save(_Job([data, val_path, test_path], targets or None, features, net, config, state,
+                       output, force), quiet)
+
+
+@dataclasses.dataclass
+class _Job:
+    paths: list  # DATA, --val FILE, --test FILE (None where not given)
+    targets: list | None
+    features: list | None
+    net: dict
+    config: TrainConfig
+    state: dict | None  # what --resume continues from
+    output: str | None
+    force: bool
+
+
+def _fit_and_save(job, quiet):
+    """Read the tables, train (in this process, or as one of several that torchrun started:
+    only the first prints and writes), save the run and report it."""
+    from fcnn_cli import distributed, runs
+    from fcnn_cli.tables import read_table
+
+    with signals.Interrupts() as interrupts:
+        tables = [read_table(p) if p else None for p in job.paths]
         from fcnn_cli import train as training  # torch: only once the options and data are good
 
+        world, device = distributed.join(job.config.device)
+        quiet = quiet or not world.is_main
+        if not world.is_main:
+            logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
         console = _console()
-        with runs.claim(output, data, force) as run_dir:
-            with _EpochPrinter(console, epochs, quiet) as printer:
-                result = training.fit(table, config, net, targets=targets or None,
-                                      features=features, val_table=val_table,
-                                      test_table=test_table, on_epoch=printer, resume=state,
-                                      stop=interrupts)
-            runs.save_run(result, run_dir, *(_where(p) if p else None
-                                             for p in (data, val_path, test_path)))
-        _report_run(console, result, run_dir, quiet, interrupts.code, test_path)
-        if interrupts.code or result.interrupted:
-            sys.exit(interrupts.code or 130)
+        try:
+            with _run_dir(world, job) as run_dir:
+                with _EpochPrinter(console, job.config.epochs, quiet) as printer:
+                    result = training.fit(tables[0], job.config, job.net, job.targets,
+                                          job.features, tables[1], tables[2], printer,
+                                          job.state, world, interrupts)
+                parallel = world.describe(device)
+                if world.is_main:
+                    runs.save_run(result, run_dir, *(_where(p) if p else None
+                                                     for p in job.paths), parallel=parallel)
+            distributed.barrier(world)  # none leaves (and so none is killed) before the save
+        except RuntimeError as e:
+            if not world.distributed:
+                raise
+            raise FcnnError(f"process {world.rank} of {world.size} lost touch with the others "
+                            f"({_first_line(e)}); one of them probably stopped") from None
+        finally:
+            distributed.leave(world)
+    if world.is_main:
+        _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
+    if interrupts.code or result.interrupted:
+        sys.exit(interrupts.code or 130)
+
+
+def _run_dir(world, job):
+    """The run directory, claimed by the first process alone: the others write nothing."""
+    from fcnn_cli import runs
+
+    if world.is_main:
+        return runs.claim(job.output, job.paths[0], job.force)
+    return contextlib.nullcontext(None)
+
+
+def _without_nproc(args):
+    """The command's arguments without --nproc and its value, for torchrun to start again."""
+    out, skip = [], False
+    for arg in args:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        out.append(arg)
+    return out
+
+
+def _first_line(exc):
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
 
 
 def _where(path):
@@ -481,7 +550,7 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
 
 
-RESUME_TAKES = ("resume", "quiet", "threads", "device")  # what a resumed run can honour
+RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc")  # what a resume can honour
 
 
 def _given(ctx, name):
@@ -495,7 +564,7 @@ def _refuse_beside_resume(ctx):
     if others:
         names = ", ".join("/".join(p.opts + p.secondary_opts) for p in others)
         raise click.UsageError(f"--resume continues a run with its saved options; it does not "
-                               f"take {names} (only -q, --threads and --device)")
+                               f"take {names} (only -q, --threads, --device and --nproc)")
 
 
 class _EpochPrinter:

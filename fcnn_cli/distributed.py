@@ -32,8 +32,19 @@ class World:
     def distributed(self):
         return self.size > 1
 
-    def describe(self):
-        return {"world_size": self.size, "backend": self.backend}
+    def describe(self, device):
+        """What a run records of where it ran: the number of processes, the backend, and each
+        process's host and device."""
+        import socket
+
+        here = f"{socket.gethostname()}/{device}"
+        if not self.distributed:
+            return {"world_size": 1, "backend": None, "devices": [here]}
+        import torch.distributed as dist
+
+        devices = [None] * self.size
+        dist.all_gather_object(devices, here)  # strings from this job's own processes
+        return {"world_size": self.size, "backend": self.backend, "devices": devices}
 
 
 def launched():
@@ -65,6 +76,25 @@ def join(device_name):
         dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT,
                                 device_id=device if device.type == "cuda" else None)
     return World(rank, local_rank, size, backend), device
+
+
+def launch(nproc, args):
+    """Run ``fcnn ARGS`` in ``nproc`` processes on this node under torchrun's own launcher, as
+    ``torchrun --standalone --nproc-per-node N -m fcnn_cli ARGS`` would; returns the exit code.
+    The launcher reports a stopping signal and a failed process as exceptions of its own:
+    here they become the exit codes the shell expects, the processes having said the rest."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    try:
+        torchrun(["--standalone", f"--nproc-per-node={nproc}", "-m", "fcnn_cli", *args])
+    except SignalException as e:
+        return 128 + int(e.sigval)
+    except ChildFailedError as e:
+        codes = [failure.exitcode for failure in e.failures.values()]
+        return next((c for c in codes if c > 0), 1)
+    return 0
 
 
 def leave(world):

@@ -90,7 +90,7 @@ def _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch, probe):
     """Train and validate one epoch and record it; an Outcome when training must end here."""
     config, task = state.config, prepared.task
     start = time.perf_counter()
-    train_loss, lr = _train_epoch(state, step, tensors, epoch, world, stop)
+    train_loss, lr = _train_epoch(state, task, step, tensors, epoch, world, stop)
     val_loss, out, better = _validate(state, task, tensors, world)
     if state.plateau:
         state.plateau.step(val_loss)
@@ -160,7 +160,7 @@ def _step(state, task, world):
     return shared_step
 
 
-def _train_epoch(state, step, tensors, epoch, world, stop):
+def _train_epoch(state, task, step, tensors, epoch, world, stop):
     """One pass over the training rows in a new random order, the same in every process;
     returns the mean training loss and the learning rate at the epoch's start."""
     config, model, average, group = state.config, state.model, state.average, state.param_group
@@ -180,7 +180,7 @@ def _train_epoch(state, step, tensors, epoch, world, stop):
         start, end = distributed.share(len(x), i, rows, world)
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
-        loss = step(xs[start:end], ys[start:end], (end - start) / rows)
+        loss = step(xs[start:end], ys[start:end], _share(task, ys, i, rows, start, end, world))
         if average:
             average.update()
         total.add_(loss.detach(), alpha=end - start)
@@ -191,6 +191,14 @@ def _train_epoch(state, step, tensors, epoch, world, stop):
         if k % 64 == 63 and _halt(total, world, stop):
             break
     return distributed.sum_(total, world).item() / len(x), lr
+
+
+def _share(task, ys, i, rows, start, end, world):
+    """This process's part of the global minibatch's loss: its rows' share of what the loss is
+    averaged over (the rows, or with class weights their weights)."""
+    if not world.distributed:
+        return 1.0
+    return task.normalizer(ys[start:end]) / task.normalizer(ys[i:i + rows])
 
 
 def _halt(total, world, stop):

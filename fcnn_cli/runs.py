@@ -137,7 +137,7 @@ def claim(path=None, data_path=None, force=False):
         lock.close()
 
 
-def save_run(result, run_dir, data_name, val_name=None, test_name=None):
+def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel=None):
     """Write the run's files, each one atomically; returns the directory."""
     run_dir = Path(run_dir)
     with writing(run_dir):
@@ -159,6 +159,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None):
         "sizes": result.sizes,
         "best_epoch": predictor.info.get("best_epoch"),
         "stopped": result.stopped,
+        "parallel": parallel,  # processes, backend, and each one's host and device
         "versions": checkpoint.versions(),
     }
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")

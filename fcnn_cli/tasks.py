@@ -68,6 +68,11 @@ class Regression:
         # Squared error summed over the outputs, averaged over the minibatch.
         return ((out - y) ** 2).sum(dim=1).mean()
 
+    @staticmethod
+    def normalizer(y):
+        """What the loss of rows ``y`` is averaged over: their number."""
+        return len(y)
+
     def decode(self, out):
         return self.scaler.inverse(np.asarray(out, dtype=np.float64))
 
@@ -156,6 +161,15 @@ class Classification:
             return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype),
                                                       weight=None if w is None else w[y])
         return F.cross_entropy(out, y, weight=w)
+
+    def normalizer(self, y):
+        """What the loss of rows ``y`` is averaged over: their number, or with class weights
+        under softmax the sum of their weights (as torch's cross-entropy takes it)."""
+        if self.weights is None or self.output == "sigmoid":
+            return len(y)
+        import torch
+
+        return float(torch.tensor(self.weights, device=y.device)[y].sum())
 
     def proba(self, out):
         out = np.asarray(out, dtype=np.float64)

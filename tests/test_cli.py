@@ -306,7 +306,7 @@ def test_resume_refuses_options_it_cannot_honour(runner, interrupted, tmp_path, 
     before = snapshot(interrupted)
     out = run(runner, "train", "--resume", interrupted, *args, code=2).output
     assert (f"Error: --resume continues a run with its saved options; it does not take {named} "
-            "(only -q, --threads and --device)") in out
+            "(only -q, --threads, --device and --nproc)") in out
     assert snapshot(interrupted) == before and not (tmp_path / "elsewhere").exists()
 
 
@@ -320,7 +320,7 @@ def test_resume_honours_threads_and_device(runner, interrupted):
 
 def test_train_help_says_what_combines_with_resume(runner):
     out = " ".join(run(runner, "train", "--help").output.split())
-    assert "combines only with -q, --threads and --device" in out
+    assert "combines only with -q, --threads, --device and --nproc" in out
 
 
 @pytest.mark.parametrize("args", [
