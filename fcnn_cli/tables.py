@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,8 +215,10 @@ def _rereadable(path, name, stream, header):
     if name != "<stdin>" and Path(path).is_file():
         start = stream.tell() - len(header)
         return lambda: _os_file(path, start)
-    data = pa.py_buffer(header + stream.read())
-    return lambda: pa.BufferReader(data)
+    data = io.BytesIO()
+    data.write(header)
+    shutil.copyfileobj(stream, data)  # one copy in memory, however long
+    return lambda: pa.BufferReader(pa.py_buffer(data.getbuffer()))
 
 
 def _os_file(path, start):
@@ -240,34 +243,37 @@ def _csv_pieces(stream, header, name, size):
 
 
 def _later_pieces(first, blocks, parse):
+    """``first``, then the tables of the later blocks, each in the column types of those before."""
     yield first
     schema = first.schema
     for block in blocks:
-        piece = _parsed(block, parse, schema)
+        piece = _typed(block, parse, schema)
         schema = piece.schema
         yield piece
 
 
-def _parsed(data, parse, schema=None):
-    """Whole rows in memory as an Arrow table: with their header, or without one in the column
-    types of ``schema``. A column that had no value so far takes the type its first values
-    show: numbers are float64, anything else text as written."""
+def _typed(block, parse, schema):
+    """Rows without header as an Arrow table in the column types of ``schema``. A column that
+    had no value so far takes the type its first values show: numbers are float64, anything
+    else text as written."""
+    import pyarrow as pa
+
+    known = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
+    piece = _parsed(block, parse, schema.names, known)
+    late = {f.name: pa.float64() if _is_number_type(f.type) else pa.string()
+            for f in piece.schema if f.name not in known and not pa.types.is_null(f.type)}
+    return _parsed(block, parse, schema.names, {**known, **late}) if late else piece
+
+
+def _parsed(data, parse, names=(), types=None):
+    """Whole rows in memory as an Arrow table, parsed as one block: ``data`` ends at a row end,
+    where pyarrow's own blocks might cut a value."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    def parsed(names=(), types=None):  # in one block: ``data`` ends at a row end
-        return pacsv.read_csv(pa.BufferReader(data), parse_options=parse,
-                              read_options=pacsv.ReadOptions(block_size=len(data) + 1,
-                                                             column_names=list(names)),
-                              convert_options=pacsv.ConvertOptions(column_types=types))
-
-    if schema is None:
-        return parsed()
-    known = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
-    piece = parsed(schema.names, known)
-    late = {f.name: pa.float64() if _is_number_type(f.type) else pa.string()
-            for f in piece.schema if f.name not in known and not pa.types.is_null(f.type)}
-    return parsed(schema.names, {**known, **late}) if late else piece
+    read = pacsv.ReadOptions(block_size=len(data) + 1, column_names=list(names))
+    return pacsv.read_csv(pa.BufferReader(data), read_options=read, parse_options=parse,
+                          convert_options=pacsv.ConvertOptions(column_types=types))
 
 
 def _is_number_type(kind):

@@ -452,3 +452,26 @@ def test_streamed_stdin_reads_ahead_a_bounded_amount(monkeypatch):
     first = next(chunks)
     assert len(first.frame) > 500 and raw.tell() < 200_000
     assert sum(len(c.frame) for c in chunks) + len(first.frame) == 500_000
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_named_pipe_with_a_long_row_is_read_once(tmp_path, monkeypatch, stream):
+    """A FIFO cannot be opened again: a row longer than a block is read again from memory."""
+    import os
+    import threading
+
+    from fcnn_cli import tables
+
+    monkeypatch.setattr(tables, "CSV_BLOCK", 1024)
+    long_cell_csv(tmp_path / "long.csv", length=20_000)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes((tmp_path / "long.csv")
+                                                              .read_bytes()), daemon=True)
+    writer.start()
+    read = []  # a reader that opened the FIFO again would wait for a writer for ever
+    reader = threading.Thread(target=lambda: read.append(
+        streamed(fifo, rows=10) if stream else read_table(fifo).frame), daemon=True)
+    reader.start()
+    reader.join(30)
+    assert read and len(read[0]) == 300 and read[0].note.fillna("").str.len().sum() == 20_000
