@@ -266,8 +266,8 @@ def _typed(block, parse, schema):
 
 
 def _parsed(data, parse, names=(), types=None):
-    """Whole rows in memory as an Arrow table, parsed as one block: ``data`` ends at a row end,
-    where pyarrow's own blocks might cut a value."""
+    """Whole rows in memory as an Arrow table, parsed by pyarrow as one block: a row may be
+    longer than its default block."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -316,8 +316,9 @@ def _rows_pattern(delimiter):
 
 
 def _longest_row(name):
-    """The longest row read. From stdin, which cannot be read twice, what a whole read takes in
-    one block: train and predict then read the same rows."""
+    """The longest row read. From stdin less: what a streamed read holds at once, so that a
+    pipe into predict or evaluate takes bounded memory; a whole read takes as much, so that
+    train and predict read the same rows."""
     return CHUNK_ROWS * ROW_BYTES if name == "<stdin>" else MAX_BLOCK
 
 
