@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,10 @@ CSV_SUFFIXES = {".csv", ".txt"}
 BOM = b"\xef\xbb\xbf"
 CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
 ROW_BYTES = 96  # a streamed chunk's share of text per row: about eight numbers
-# pyarrow parses a CSV in blocks, each of which must hold a whole row: after a longer row the
-# file is read again with blocks twice as large, up to the longest row fcnn reads.
-CSV_BLOCK = 1 << 20  # whole-file reads start at pyarrow's default
-MAX_BLOCK = 1 << 28
+CSV_BLOCK = 1 << 20  # whole-file reads start at pyarrow's default block
+MAX_BLOCK = 1 << 28  # the longest row fcnn reads from a file
 MAX_PREAMBLE = 16 << 20  # bytes of '#' lines before the header: metadata of a million columns
 PEEK = 65536  # bytes looked at to tell binary data and to guess the delimiter
-MAX_RETYPED = 16  # columns empty in a streamed CSV's first block that may take a type later
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
@@ -112,16 +110,19 @@ def _chunks(path, name, fmt, rows):
     import pyarrow as pa
 
     first, columns = 0, []
-    with _reading(name, lambda: first, columns):
+    with _reading(name, lambda: first, columns), contextlib.ExitStack() as stack:
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
-            batches, schema = file.iter_batches(batch_size=rows), file.schema_arrow
+            schema = file.schema_arrow
+            pieces = (pa.Table.from_batches([b]) for b in file.iter_batches(batch_size=rows))
         else:
-            batches = _CsvBatches(path, name, rows * ROW_BYTES)
-            meta, schema = batches.meta, batches.schema
+            stream, meta, header = stack.enter_context(_csv_opened(path, name))
+            schema, pieces = _csv_pieces(stream, header, name, rows * ROW_BYTES)
             columns += schema.names
-        for batch in batches:
-            table = _table_from_arrow(pa.Table.from_batches([batch]), meta, name)
+        for piece in pieces:
+            if not piece.num_rows:  # a header alone, or blank lines
+                continue
+            table = _table_from_arrow(piece, meta, name)
             table.first_row = first
             _check_column_names(table)
             first += len(table.frame)
@@ -153,14 +154,10 @@ def _reading(name, rows_read=lambda: 0, columns=()):
         yield
     except (pa.ArrowInvalid, ValueError) as e:
         where = f" (after row {rows_read()})" if rows_read() else ""
-        bad = re.match(r"In CSV column #(\d+): CSV conversion error to (\w+): invalid value "
+        bad = re.match(r"In CSV column #(\d+): CSV conversion error to \w+: invalid value "
                        r"'(.*)'$", str(e).strip().split("\n")[0])
-        if bad and int(bad[1]) < len(columns) and bad[2] == "null":  # only stdin gets here
-            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} is empty in the first rows, "
-                            f"then holds {shown(bad[3])}{where}; give the file's path instead "
-                            "of '-' so that it can be read again") from None
         if bad and int(bad[1]) < len(columns):
-            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {shown(bad[3])}, not "
+            raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {shown(bad[2])}, not "
                             f"a number{where}") from None
         raise FcnnError(f"{name}: not a readable table{where}: {_first_line(e)}") from None
     except OSError as e:
@@ -182,94 +179,155 @@ def _parquet_file(path, name):
     return file, _parse_meta(raw, name) if raw else {}
 
 
+# pyarrow reads ahead on threads of its own. Given a Python file, such a thread calls back into
+# Python: if the read stops early (a bad header, a bad value), the thread can still be in that
+# call when the interpreter exits, which aborts the process ("terminate called without an active
+# exception"), or when the reader is dropped, which then waits for the lock its caller holds. So
+# pyarrow only ever reads a file it opened itself, or bytes already in memory; a streamed CSV is
+# read here in blocks of whole rows.
+
 def _read_csv(path, name):
-    """A whole CSV as an Arrow table, and fcnn's metadata from it."""
+    """A whole CSV as an Arrow table, and fcnn's metadata from it. pyarrow parses it in blocks,
+    each of which must hold a whole row: after a longer row it is parsed again with blocks
+    twice as large."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    # From stdin, which cannot be read twice, as many bytes at a time as a streamed read takes:
-    # train and predict then read the same rows.
-    block = CHUNK_ROWS * ROW_BYTES if name == "<stdin>" else CSV_BLOCK
+    with _csv_opened(path, name) as (stream, meta, header):
+        parse = _parse_options(header)
+        source = _rereadable(path, name, stream, header)
+    block = min(CSV_BLOCK, _longest_row(name))
     while True:
-        stream, meta, read, parse = _csv_source(path, name, block)
         try:
-            with stream:
-                return pacsv.read_csv(stream, read_options=read, parse_options=parse), meta
+            with source() as file:
+                return pacsv.read_csv(file, read_options=pacsv.ReadOptions(block_size=block),
+                                      parse_options=parse), meta
         except pa.ArrowInvalid as e:
             block = _larger_block(e, block, name)
 
 
-class _CsvBatches:
-    """The record batches of a CSV, streamed, with the column types that its first block shows.
-    Where a later block does not fit them the file is read again, the rows given already
-    skipped: with larger blocks after a row longer than a block, with a type for a column that
-    the first block left empty once a value shows up in it."""
+def _rereadable(path, name, stream, header):
+    """A function that opens the CSV at its header for pyarrow, as often as asked: a regular
+    file pyarrow opens itself; stdin or a pipe, which cannot be read twice, is read into memory
+    here."""
+    import pyarrow as pa
 
-    def __init__(self, path, name, block):
-        self.path, self.name, self.block, self.retyped = path, name, block, 0
-        self._open(None)
-
-    def _open(self, types):
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        while True:
-            self._stream, self.meta, read, parse = _csv_source(self.path, self.name, self.block)
-            try:
-                self._reader = pacsv.open_csv(
-                    self._stream, read_options=read, parse_options=parse,
-                    convert_options=pacsv.ConvertOptions(column_types=types))
-                self.schema = self._reader.schema
-                return
-            except pa.ArrowInvalid as e:
-                self._stream.close()
-                self.block = _larger_block(e, self.block, self.name)
-
-    def __iter__(self):
-        import pyarrow as pa
-
-        given = 0
-        while True:
-            skip = given
-            try:
-                with self._stream:
-                    for batch in self._reader:
-                        if skip >= batch.num_rows:
-                            skip -= batch.num_rows
-                            continue
-                        batch, skip = batch.slice(skip), 0
-                        given += batch.num_rows
-                        yield batch
-                return
-            except pa.ArrowInvalid as e:
-                self._open(self._retyped(e))
-
-    def _retyped(self, error):
-        """The column types to read again with after ``error``."""
-        import pyarrow as pa
-
-        late = re.match(r"In CSV column #(\d+): CSV conversion error to null: invalid value "
-                        r"'(.*)'", str(error), re.DOTALL)
-        if late is None or self.name == "<stdin>":
-            self.block = _larger_block(error, self.block, self.name)
-            return self.schema
-        self.retyped += 1
-        if self.retyped > MAX_RETYPED:  # each costs a read of the rows before: bound the work
-            raise FcnnError(f"{self.name}: more than {MAX_RETYPED} columns are empty in the first "
-                            "rows and hold values later; fcnn streams a file with the types its "
-                            "first rows show") from None
-        kind = pa.float64() if _is_number(late[2]) else pa.string()
-        column = int(late[1])
-        return pa.schema([f.with_type(kind) if i == column else f
-                          for i, f in enumerate(self.schema)])
+    if name != "<stdin>" and Path(path).is_file():
+        start = stream.tell() - len(header)
+        return lambda: _os_file(path, start)
+    data = io.BytesIO()
+    data.write(header)
+    shutil.copyfileobj(stream, data)  # one copy in memory, however long
+    return lambda: pa.BufferReader(pa.py_buffer(data.getbuffer()))
 
 
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+def _os_file(path, start):
+    import pyarrow as pa
+
+    file = pa.OSFile(str(path))
+    file.seek(start)
+    return file
+
+
+def _csv_pieces(stream, header, name, size):
+    """The schema and the Arrow tables of a CSV streamed from blocks of whole rows of about
+    ``size`` bytes. The first block, header and rows, sets the column types of the later ones."""
+    parse = _parse_options(header)
+    blocks = _row_blocks(stream, header, size, name, parse.delimiter)
+    head = next(blocks, b"")
+    first = _parsed(head, parse)
+    while not first.num_rows and (more := next(blocks, b"")):  # types need rows to show them
+        head += more
+        first = _parsed(head, parse)
+    return first.schema, _later_pieces(first, blocks, parse)
+
+
+def _later_pieces(first, blocks, parse):
+    """``first``, then the tables of the later blocks, each in the column types of those before."""
+    yield first
+    schema = first.schema
+    for block in blocks:
+        piece = _typed(block, parse, schema)
+        schema = piece.schema
+        yield piece
+
+
+def _typed(block, parse, schema):
+    """Rows without header as an Arrow table in the column types of ``schema``. A column that
+    had no value so far takes the type its first values show: numbers are float64, anything
+    else text as written."""
+    import pyarrow as pa
+
+    known = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
+    piece = _parsed(block, parse, schema.names, known)
+    late = {f.name: pa.float64() if _is_number_type(f.type) else pa.string()
+            for f in piece.schema if f.name not in known and not pa.types.is_null(f.type)}
+    return _parsed(block, parse, schema.names, {**known, **late}) if late else piece
+
+
+def _parsed(data, parse, names=(), types=None):
+    """Whole rows in memory as an Arrow table, parsed by pyarrow as one block: a row may be
+    longer than its default block."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    read = pacsv.ReadOptions(block_size=len(data) + 1, column_names=list(names))
+    return pacsv.read_csv(pa.BufferReader(data), read_options=read, parse_options=parse,
+                          convert_options=pacsv.ConvertOptions(column_types=types))
+
+
+def _is_number_type(kind):
+    import pyarrow as pa
+
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+
+
+def _row_blocks(stream, data, size, name, delimiter):
+    """The bytes of ``stream``, after ``data`` read from it already, in blocks of whole rows:
+    about ``size`` bytes, or one longer row."""
+    while more := stream.read(max(size, len(data))):  # a long row: read twice as much
+        data += more
+        end = _rows_end(data, delimiter)
+        if end:
+            yield data[:end]
+            data = data[end:]
+        elif len(data) > _longest_row(name):
+            raise _row_too_long(name)
+    if data:
+        yield data
+
+
+def _rows_end(data, delimiter):
+    """The length of the whole rows that ``data`` starts with: up to its last line break
+    outside quotes."""
+    if b'"' not in data:
+        return max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    return re.match(_rows_pattern(delimiter), data).end()
+
+
+def _rows_pattern(delimiter):
+    """Rows as pyarrow reads them: a quote opens a quoted value only at the start of a value,
+    two quotes in a quoted value stand for one, and characters after its closing quote join it.
+    Possessive: no backtracking, so that a match takes time linear in the bytes."""
+    d = re.escape(delimiter.encode())
+    rest = rb"[^" + d + rb"\r\n]*+"
+    value = rb'(?:"[^"]*+(?:""[^"]*+)*+"' + rest + rb'|[^"' + d + rb"\r\n]" + rest + rb")?+"
+    return rb"(?:" + value + rb"(?:" + d + value + rb")*+(?:\r\n?+|\n))*+"
+
+
+def _longest_row(name):
+    """The longest row read. From stdin less: what a streamed read holds at once, so that a
+    pipe into predict or evaluate takes bounded memory; a whole read takes as much, so that
+    train and predict read the same rows."""
+    return CHUNK_ROWS * ROW_BYTES if name == "<stdin>" else MAX_BLOCK
+
+
+def _row_too_long(name):
+    if name == "<stdin>":
+        return FcnnError(f"{name}: a row is longer than {_mib(_longest_row(name))}, the most "
+                         "fcnn reads from stdin at once; give the file's path instead of '-'")
+    return FcnnError(f"{name}: a row is longer than {_mib(MAX_BLOCK)}, the longest row fcnn "
+                     "reads")
 
 
 def _larger_block(error, block, name):
@@ -277,13 +335,9 @@ def _larger_block(error, block, name):
     about a row longer than a block; any other error passes on."""
     if "straddl" not in str(error):
         raise error
-    if name == "<stdin>":
-        raise FcnnError(f"{name}: a row is longer than {_mib(block)}, the most fcnn reads from "
-                        "stdin at once; give the file's path instead of '-'") from None
-    if block >= MAX_BLOCK:
-        raise FcnnError(f"{name}: a row is longer than {_mib(MAX_BLOCK)}, the longest row fcnn "
-                        "reads") from None
-    return min(2 * block, MAX_BLOCK)
+    if block >= _longest_row(name):
+        raise _row_too_long(name) from None
+    return min(2 * block, _longest_row(name))
 
 
 def _mib(size):
@@ -296,11 +350,10 @@ def _close(stream):
         stream.close()
 
 
-def _csv_source(path, name, block):
-    """An open binary stream and the options to parse it: fcnn's metadata line and other
-    leading ``#`` lines read, the delimiter guessed from the header."""
-    import pyarrow.csv as pacsv
-
+@contextlib.contextmanager
+def _csv_opened(path, name):
+    """A CSV's binary stream, read past its header; fcnn's metadata from the leading ``#``
+    lines, and the header line, which sets the delimiter."""
     if name == "<stdin>" and sys.stdin is None:  # started with `<&-`
         raise FcnnError("<stdin>: cannot read: it is closed; give a file or pipe a table in")
     stream = sys.stdin.buffer if name == "<stdin>" else open(path, "rb", buffering=1 << 20)
@@ -310,40 +363,20 @@ def _csv_source(path, name, block):
         if b"\0" in stream.peek(PEEK)[:PEEK]:
             raise FcnnError(f"{name}: not a CSV table: the file holds binary data")
         meta = _csv_preamble(stream, name)
-        header = stream.readline(PEEK)  # read to guess from, then given back to the parser
-    except BaseException:
+        yield stream, meta, stream.readline(PEEK)
+    finally:
         _close(stream)
-        raise
-    return (_Replay(header, stream), meta, pacsv.ReadOptions(block_size=block),
-            pacsv.ParseOptions(delimiter=_delimiter(header)))
 
 
-class _Replay(io.RawIOBase):
-    """A binary stream that gives ``head`` before the rest of ``stream``."""
+def _parse_options(header):
+    """A comma, or else the semicolon, tab or bar that the header holds, delimits; a quoted
+    value may hold line breaks."""
+    import pyarrow.csv as pacsv
 
-    def __init__(self, head, stream):
-        self._head, self._stream = head, stream
-
-    def readable(self):
-        return True
-
-    def read(self, size=-1):
-        head, self._head = self._head, b""
-        if size is None or size < 0:
-            return head + self._stream.read()
-        if len(head) >= size:
-            self._head = head[size:]
-            return head[:size]
-        return head + self._stream.read(size - len(head)) if head else self._stream.read(size)
-
-    def readinto(self, buffer):
-        data = self.read(len(buffer))
-        buffer[:len(data)] = data
-        return len(data)
-
-    def close(self):
-        _close(self._stream)
-        super().close()
+    delimiter = ","
+    if b"," not in header:
+        delimiter = next((d for d in (";", "\t", "|") if d.encode() in header), ",")
+    return pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
 
 
 class TableWriter:
@@ -419,13 +452,6 @@ def _csv_preamble(stream, name):
         if line.startswith(CSV_META_PREFIX):
             meta = _parse_meta(line[len(CSV_META_PREFIX):], name)
     return meta
-
-
-def _delimiter(header):
-    """A comma, or else the semicolon, tab or bar that the header holds."""
-    if b"," in header:
-        return ","
-    return next((d for d in (";", "\t", "|") if d.encode() in header), ",")
 
 
 def _table_from_arrow(arrow, meta, name):

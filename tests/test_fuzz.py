@@ -327,3 +327,36 @@ def test_random_damage_to_a_saved_run(interrupted_run, section, key, pick, value
         else:
             assert isinstance(saved.config.lr, float) and isinstance(saved.net.depth, int)
             assert all(isinstance(c, str) for c in saved.targets + saved.features)
+
+
+# Issue #10, CSV read in blocks of whole rows: quotes, delimiters and line breaks in values.
+
+@FUZZ
+@given(notes=st.lists(st.text(alphabet='ab,;"\n\r ', max_size=12), min_size=1, max_size=40),
+       sep=st.sampled_from([",", ";"]), end=endings, rows=st.integers(1, 4),
+       stdin=st.booleans())
+def test_random_quoted_values_read_alike_whole_and_streamed(tmp_path_factory, monkeypatch, notes,
+                                                            sep, end, rows, stdin):
+    """Quoted where a value must be, else as it is: a quote inside an unquoted value is a
+    character like any other."""
+    import io
+
+    import pandas as pd
+
+    from fcnn_cli.tables import iter_tables
+
+    def cell(text):
+        if sep in text or "\n" in text or "\r" in text:
+            return '"' + text.replace('"', '""') + '"'
+        return text
+
+    values = ["w" + n for n in notes]  # text, never empty
+    data = end.join(["a" + sep + "note"] + [f"{i}{sep}{cell(v)}" for i, v in enumerate(values)])
+    path = tmp_path_factory.mktemp("fuzz") / "t.csv"
+    path.write_bytes((data + end).encode())
+    source = "-" if stdin else path
+    for read in (lambda: read_table(source).frame,
+                 lambda: pd.concat([t.frame for t in iter_tables(source, rows=rows)])):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
+        frame = read()
+        assert frame.a.tolist() == list(range(len(values))) and frame.note.tolist() == values
