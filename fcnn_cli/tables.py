@@ -255,11 +255,19 @@ def _later_pieces(first, blocks, parse):
 def _typed(block, parse, schema):
     """Rows without header as an Arrow table in the column types of ``schema``. A column that
     had no value so far takes the type its first values show: numbers are float64, anything
-    else text as written."""
+    else text as written; a column of whole numbers so far becomes float64 where a fraction
+    shows up."""
     import pyarrow as pa
 
     known = {f.name: f.type for f in schema if not pa.types.is_null(f.type)}
-    piece = _parsed(block, parse, schema.names, known)
+    try:
+        piece = _parsed(block, parse, schema.names, known)
+    except pa.ArrowInvalid as e:
+        if "conversion error to int" not in str(e):
+            raise
+        # Whole numbers in the first rows, a fraction now: such a column holds reals.
+        known = {k: pa.float64() if pa.types.is_integer(t) else t for k, t in known.items()}
+        piece = _parsed(block, parse, schema.names, known)
     late = {f.name: pa.float64() if _is_number_type(f.type) else pa.string()
             for f in piece.schema if f.name not in known and not pa.types.is_null(f.type)}
     return _parsed(block, parse, schema.names, {**known, **late}) if late else piece

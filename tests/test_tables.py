@@ -475,3 +475,18 @@ def test_a_named_pipe_with_a_long_row_is_read_once(tmp_path, monkeypatch, stream
     reader.start()
     reader.join(30)
     assert read and len(read[0]) == 300 and read[0].note.fillna("").str.len().sum() == 20_000
+
+
+def test_a_streamed_column_of_whole_numbers_takes_fractions_later(tmp_path):
+    from fcnn_cli.tables import iter_tables
+
+    path = tmp_path / "late.csv"
+    rows = [f"{i},{i % 7}" for i in range(3000)] + ["3000,2.5", "3001,4"]
+    path.write_text("a,b\n" + "\n".join(rows) + "\n")
+    chunks = list(iter_tables(path, rows=100))
+    assert len(chunks) > 2
+    b = np.concatenate([c.frame["b"].to_numpy(dtype=float) for c in chunks])
+    assert b[-2:].tolist() == [2.5, 4.0] and len(b) == 3002
+    with pytest.raises(FcnnError, match="'b' holds 'x', not a number"):
+        path.write_text("a,b\n" + "\n".join(rows) + "\n3002,x\n")
+        list(iter_tables(path, rows=100))
