@@ -475,20 +475,21 @@ def _fit_and_save(job, quiet):
                     result = training.fit(tables[0], job.config, job.net, job.targets,
                                           job.features, tables[1], tables[2], printer,
                                           job.state, world, interrupts)
-                parallel = world.describe(device)
+                # With a process lost, no collective can run: say what this one knows.
+                parallel = world.describe(device, alone=result.lost)
                 if world.is_main:
                     runs.save_run(result, run_dir, *(_where(p) if p else None
                                                      for p in job.paths), parallel=parallel)
-            distributed.barrier(world)  # none leaves (and so none is killed) before the save
-        except RuntimeError as e:
-            if not world.distributed:
-                raise
-            raise FcnnError(f"process {world.rank} of {world.size} lost touch with the others "
-                            f"({_first_line(e)}); one of them probably stopped") from None
+            if not result.lost:
+                distributed.barrier(world)  # none leaves (so none is killed) before the save
         finally:
             distributed.leave(world)
     if world.is_main:
         _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
+    if result.lost:  # the first process has said what it saved; the others say why they end
+        if world.is_main:
+            sys.exit(1)
+        raise FcnnError(result.stopped)
     if interrupts.code or result.interrupted:
         sys.exit(interrupts.code or 130)
 
@@ -514,11 +515,6 @@ def _without_nproc(args):
             continue
         out.append(arg)
     return out
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _where(path):

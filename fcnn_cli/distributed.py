@@ -32,12 +32,14 @@ class World:
     def distributed(self):
         return self.size > 1
 
-    def describe(self, device):
+    def describe(self, device, alone=False):
         """What a run records of where it ran: the number of processes, the backend, and each
-        process's host and device."""
+        process's host and device (``alone``: this process's only, asking no other)."""
         import socket
 
         here = f"{socket.gethostname()}/{device}"
+        if alone:
+            return {"world_size": self.size, "backend": self.backend, "devices": [here]}
         if not self.distributed:
             return {"world_size": 1, "backend": None, "devices": [here]}
         import torch.distributed as dist

@@ -51,6 +51,7 @@ class Outcome:
     stopped: str  # "completed", or why training ended early
     resume_state: dict | None = None  # set when interrupted: what resuming continues from
     diverged: bool = False
+    lost: bool = False  # another process of the job failed: no more collectives with it
 
 
 def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE, stop=None):
@@ -81,6 +82,14 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
     except KeyboardInterrupt:
         state.load_state_dict(last_complete)
         return Outcome(f"interrupted after epoch {state.epoch}", last_complete)
+    except RuntimeError as e:  # a collective failed: another process stopped
+        if not world.distributed:
+            raise
+        state.load_state_dict(last_complete)
+        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        return Outcome(f"process {world.rank} of {world.size} lost touch with the others after "
+                       f"epoch {state.epoch} ({detail}); one of them probably stopped",
+                       last_complete, lost=True)
     finally:
         torch.set_num_threads(threads)
     return Outcome("completed")

@@ -35,6 +35,7 @@ class TrainResult:
     diagnostics: list = field(default_factory=list)  # rows from diagnostics.Probe
     warnings: list = field(default_factory=list)  # what the diagnostics found worrying
     resume_state: dict | None = None  # set when interrupted: what `fit(resume=…)` continues
+    lost: bool = False  # stopped because another process of the job failed
 
     @property
     def interrupted(self):
@@ -75,6 +76,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
     outcome = loop.run(state, data, tensors, on_epoch, probe, world, stop)
     if state.best_weights is None:
+        if outcome.lost:
+            raise FcnnError(outcome.stopped)
         if outcome.resume_state is not None:
             raise KeyboardInterrupt
         raise FcnnError(f"training diverged at once ({outcome.stopped}); nothing worth keeping")
@@ -91,7 +94,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch}
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
-                       state.diagnostics, _warnings(state.diagnostics), outcome.resume_state)
+                       state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
+                       outcome.lost)
 
 
 def _probe(state, data, tensors):

@@ -125,13 +125,14 @@ def test_sigterm_stops_every_process_and_the_run_resumes_as_if_uninterrupted(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut", "whole"]
 
 
-def test_a_process_that_dies_ends_the_job_instead_of_hanging(tmp_path, quakes_file):
-    proc = subprocess.Popen(torchrun("train", quakes_file, "--epochs", 200, "--batch-size", 8,
-                                     "-o", tmp_path / "r"), cwd=tmp_path,
+def test_a_process_that_dies_ends_the_job_and_the_first_saves_what_it_has(tmp_path,
+                                                                           quakes_file):
+    proc = subprocess.Popen(fcnn("train", quakes_file, "--epochs", 200, "--batch-size", 8,
+                                 "--nproc", 2, "-o", tmp_path / "r"), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and "epoch    1/" not in proc.stderr.readline():
+    while time.monotonic() < deadline and "epoch    2/" not in proc.stderr.readline():
         pass
     workers = subprocess.run(["pgrep", "-f", "-P", str(proc.pid), "fcnn_cli"],
                              capture_output=True, text=True).stdout.split()
@@ -143,8 +144,13 @@ def test_a_process_that_dies_ends_the_job_instead_of_hanging(tmp_path, quakes_fi
     assert workers
     os.kill(int(workers[-1]), signal.SIGKILL)
     try:
-        proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         raise AssertionError("the job hung after one of its processes died")
     assert proc.returncode != 0
+    # The first process learns of it from a failed collective, or from the launcher's SIGTERM
+    assert "lost touch with the others after epoch" in err or "interrupted after" in err, err
+    assert "continue with: fcnn train --resume" in err and "Traceback" not in err
+    assert checkpoint.load(tmp_path / "r" / "model.pt")
+    assert (tmp_path / "r" / "state.pt").exists()
