@@ -176,14 +176,18 @@ print(result.exit_code, ",".join(heavy) or "-")
     (["train", "{data}", "--ema", "1"], 2), (["train", "missing.csv"], 1),
     (["predict", "missing.pt", "{data}"], 1), (["predict", "{model}", "missing.csv"], 1),
     (["evaluate", "{model}", "missing.parquet"], 1)])
-def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, code):
+def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, code,
+                                                        tmp_path):
     """They answer before torch, pandas or numpy load: at once (bench/speed.py times it)."""
+    import os
     import subprocess
     import sys
 
     args = [a.format(data=quakes_csv, model=model_path) for a in args]
+    # In a directory of its own: a regression that trains after all must not write elsewhere.
     out = subprocess.run([sys.executable, "-c", LOADED, *args], capture_output=True, text=True,
-                         check=True).stdout.split()
+                         check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()}).stdout.split()
     assert out == [str(code), "-"]
 
 
@@ -328,8 +332,9 @@ def test_train_help_says_what_combines_with_resume(runner):
     ["train", "--resume", "{data}", "--lr", "1"],
     ["predict", "{model}", "{data}", "--threshold", "nan"],
     ["predict", "{model}", "{data}", "--keep", "x,x"]])
-def test_issue_10_refusals_load_no_heavy_library(quakes_csv, model_path, args):
-    test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, 2)
+def test_issue_10_refusals_load_no_heavy_library(quakes_csv, model_path, args, tmp_path):
+    test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, 2,
+                                                        tmp_path)
 
 
 # Issue #11: the library's messages spell options the Python way and name them; the command
