@@ -26,7 +26,7 @@ from pathlib import Path
 
 from fcnn_cli import __version__
 from fcnn_cli.config import BINARY_OUTPUTS, SCALINGS
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, first_line
 from fcnn_cli.fileio import open_output, writing
 
 FORMAT = "fcnn-checkpoint"
@@ -73,7 +73,7 @@ def load(path, device="cpu"):
     except FcnnError as e:
         raise FcnnError(f"{path}: corrupted fcnn checkpoint: {e}") from None
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
-        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {_short(e)}") from None
+        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {first_line(e)}") from None
     if payload["format_version"] < 2:
         log.warning("%s: a checkpoint of format version 1 carries no digest: it passed the "
                     "consistency checks, but damaged weights could go unnoticed", path)
@@ -136,7 +136,7 @@ def _open_regular(path):
     except FileNotFoundError:
         raise FcnnError(f"{path}: no such file") from None
     except OSError as e:
-        raise FcnnError(f"{path}: cannot read: {e.strerror or _short(e)}") from None
+        raise FcnnError(f"{path}: cannot read: {e.strerror or first_line(e)}") from None
     try:
         _regular(path, os.fstat(fd).st_mode)
     except BaseException:
@@ -196,9 +196,9 @@ def _unpickle(f, path):
         if "global" in detail.lower():
             raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
                             "when loaded; an fcnn checkpoint holds only tensors and text") from None
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(detail)})") from None
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({first_line(detail)})") from None
     except Exception as e:  # any file may arrive here: whatever fails is the file's fault
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({_short(e)})") from None
+        raise FcnnError(f"{path}: not an fcnn checkpoint ({first_line(e)})") from None
 
 
 def _contents(payload):
@@ -378,11 +378,6 @@ def _headlines(info):
         split: {k: v for k, v in report.items() if k in HEADLINES}
         if isinstance(report, dict) else report
         for split, report in metrics.items()}}
-
-
-def _short(error):
-    text = str(error).strip().splitlines()
-    return text[0][:200] if text else type(error).__name__
 
 
 def versions():

@@ -120,8 +120,13 @@ def _keep_list(ctx, param, values):
 
 
 def _png(ctx, param, value):
-    if value is not None and not value.lower().endswith(".png"):
-        raise click.BadParameter(f"{value!r}: the preview is a PNG image; name it *.png")
+    from fcnn_cli.plots import check_png  # matplotlib itself loads only to draw
+
+    if value is not None:
+        try:
+            check_png(value)
+        except FcnnError as e:
+            raise click.BadParameter(str(e)) from None
     return value
 
 
@@ -286,21 +291,17 @@ def galaxies(n, seed, size, noise, preview, output):
 def _write_tables(tables, output, keep=0):
     """Write a stream of Tables, chunk by chunk, to one file with the first one's metadata;
     return the first ``keep`` rows as a Table (a preview's). Ctrl-C or SIGTERM stops it and
-    leaves no partial file: a large -n runs long."""
+    leaves no partial file (user_errors says so): a large -n runs long."""
     from fcnn_cli.tables import Table, TableWriter
 
     with signals.Interrupts():
-        try:
-            first = next(tables)
-            head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
-            with TableWriter(output, first.metadata()) as writer:
-                writer.write(first.frame)
-                del first  # hold one chunk at a time
-                for table in tables:
-                    writer.write(table.frame)
-        except signals.Interrupted as e:
-            click.echo("interrupted: nothing saved", err=True)
-            sys.exit(e.code)
+        first = next(tables)
+        head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
+        with TableWriter(output, first.metadata()) as writer:
+            writer.write(first.frame)
+            del first  # hold one chunk at a time
+            for table in tables:
+                writer.write(table.frame)
     return head
 
 
@@ -436,6 +437,8 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
     runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
     from fcnn_cli import distributed
 
+    if nproc > 1 or distributed.launched():
+        _refuse_streams(data, val_path, test_path)
     if nproc > 1 and not distributed.launched():
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     _fit_and_save(_Job([data, val_path, test_path], targets or None, features, net, config, state,
@@ -457,31 +460,20 @@ class _Job:
 def _fit_and_save(job, quiet):
     """Read the tables, train (in this process, or as one of several that torchrun started:
     only the first prints and writes), save the run and report it."""
-    from fcnn_cli import distributed, runs
+    from fcnn_cli import distributed
     from fcnn_cli.tables import read_table
 
     with signals.Interrupts() as interrupts:
         tables = [read_table(p) if p else None for p in job.paths]
-        from fcnn_cli import train as training  # torch: only once the options and data are good
-
-        world, device = distributed.join(job.config.device)
-        quiet = quiet or not world.is_main
-        if not world.is_main:
-            logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
-        console = _console()
+        world, device = distributed.join(job.config.device)  # torch: only once the data are good
         try:
-            with _run_dir(world, job) as run_dir:
-                with _EpochPrinter(console, job.config.epochs, quiet) as printer:
-                    result = training.fit(tables[0], job.config, job.net, job.targets,
-                                          job.features, tables[1], tables[2], printer,
-                                          job.state, world, interrupts)
-                # With a process lost, no collective can run: say what this one knows.
-                parallel = world.describe(device, alone=result.lost)
-                if world.is_main:
-                    runs.save_run(result, run_dir, *(_where(p) if p else None
-                                                     for p in job.paths), parallel=parallel)
-            if not result.lost:
-                distributed.barrier(world)  # none leaves (so none is killed) before the save
+            parallel = world.describe(device)  # now, while every process is surely there
+            if not world.is_main:
+                quiet = True
+                logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
+            console = _console()
+            result, run_dir = _train_and_save(job, tables, world, interrupts, console, quiet,
+                                              parallel)
         finally:
             distributed.leave(world)
     if world.is_main:
@@ -492,6 +484,39 @@ def _fit_and_save(job, quiet):
         raise FcnnError(result.stopped)
     if interrupts.code or result.interrupted:
         sys.exit(interrupts.code or 130)
+
+
+def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
+    """Train, and save the run from the first process, which needs no other for that; then wait
+    for it in the others, so that none ends (and gets the job stopped) before the save."""
+    from fcnn_cli import distributed, runs
+    from fcnn_cli import train as training
+
+    with _run_dir(world, job) as run_dir:
+        with _EpochPrinter(console, job.config.epochs, quiet) as printer:
+            result = training.fit(tables[0], job.config, job.net, job.targets, job.features,
+                                  tables[1], tables[2], printer, job.state, world, interrupts)
+        if world.is_main:
+            runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
+                          parallel=parallel)
+    if not result.lost:
+        try:
+            distributed.barrier(world)
+        except RuntimeError as e:
+            if not distributed.lost_peer(e):
+                raise
+            if not world.is_main:  # the first has saved the run: a process gone now loses nothing
+                raise FcnnError(f"process {world.rank} of {world.size}: the first process ended "
+                                "before it had saved the run") from None
+    return result, run_dir
+
+
+def _refuse_streams(*paths):
+    """Every process reads the tables itself: each must be a file it can open, not a stream."""
+    for path in paths:
+        if path and (path == "-" or os.path.exists(path) and not os.path.isfile(path)):
+            raise click.UsageError(f"{path}: several processes each read the tables; give a "
+                                   "file, not stdin or a pipe")
 
 
 def _run_dir(world, job):

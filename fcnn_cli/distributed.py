@@ -20,7 +20,6 @@ COLLECTIVE_TIMEOUT = datetime.timedelta(
 @dataclass(frozen=True)
 class World:
     rank: int = 0
-    local_rank: int = 0
     size: int = 1
     backend: str | None = None  # None: one process, no process group
 
@@ -32,14 +31,12 @@ class World:
     def distributed(self):
         return self.size > 1
 
-    def describe(self, device, alone=False):
+    def describe(self, device):
         """What a run records of where it ran: the number of processes, the backend, and each
-        process's host and device (``alone``: this process's only, asking no other)."""
+        process's host and device."""
         import socket
 
         here = f"{socket.gethostname()}/{device}"
-        if alone:
-            return {"world_size": self.size, "backend": self.backend, "devices": [here]}
         if not self.distributed:
             return {"world_size": 1, "backend": None, "devices": [here]}
         import torch.distributed as dist
@@ -77,7 +74,7 @@ def join(device_name):
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT,
                                 device_id=device if device.type == "cuda" else None)
-    return World(rank, local_rank, size, backend), device
+    return World(rank, size, backend), device
 
 
 def launch(nproc, args):
@@ -123,6 +120,14 @@ def broadcast_(tensor, world):
 
         dist.broadcast(tensor, src=0)
     return tensor
+
+
+def lost_peer(error):
+    """Whether ``error`` is a collective that failed because another process is gone (gloo says
+    so in a plain RuntimeError, other backends in a DistError), rather than a fault here."""
+    import torch.distributed as dist
+
+    return isinstance(error, dist.DistError) or "/gloo/" in str(error)
 
 
 def barrier(world):

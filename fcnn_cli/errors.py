@@ -29,3 +29,10 @@ def shown(value, limit=40):
     """A value as a one-line message quotes it: its repr, cut short (a cell may be megabytes)."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def first_line(exc, limit=200):
+    """The first line of an exception's message, printable and short, for a one-line error."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -11,6 +11,7 @@ import torch
 
 from fcnn_cli import distributed
 from fcnn_cli.devices import training_threads
+from fcnn_cli.errors import first_line
 
 WORLD_OF_ONE = distributed.World()
 
@@ -82,11 +83,11 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
     except KeyboardInterrupt:
         state.load_state_dict(last_complete)
         return Outcome(f"interrupted after epoch {state.epoch}", last_complete)
-    except RuntimeError as e:  # a collective failed: another process stopped
-        if not world.distributed:
+    except RuntimeError as e:
+        if not (world.distributed and distributed.lost_peer(e)):
             raise
         state.load_state_dict(last_complete)
-        detail = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        detail = first_line(e)
         return Outcome(f"process {world.rank} of {world.size} lost touch with the others after "
                        f"epoch {state.epoch} ({detail}); one of them probably stopped",
                        last_complete, lost=True)

@@ -1,7 +1,5 @@
 """Pictures for people: matplotlib, imported only when a plot is asked for."""
 
-import numpy as np
-
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import open_output, writing
 
@@ -17,6 +15,7 @@ def check_png(path):
 def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
     """A grid of the first images in a galaxy table, each titled with its label."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -63,6 +63,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
         raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
     features, targets = select_columns(table, targets, features)
     columns = features + targets
+    for other in (val_table, test_table):
+        if other is not None:
+            _require_columns(other, columns)
     if config.nan == "drop":
         table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
                                         for t in (table, val_table, test_table))
@@ -78,14 +81,14 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
                                         config.class_weight)
     else:
         task = tasks.Regression.fit(table, targets, rows[0])
-    _check_split(table, rows, val_frac, strata, "val")
+    _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
     encoded, truth = task.encode(table), task.truth(table)
     splits = {name: Split(x_all[idx], encoded[idx], truth[idx])
               for name, idx in zip(SPLITS, rows)}
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
-            splits[name] = _separate(other, features, targets, task)
-    if not len(splits["val"]):
+            splits[name] = _separate(other, features, task)
+    if val_table is not None and not len(splits["val"]):
         raise FcnnError(f"{val_table.name}: no rows to validate on")
     x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
     units = {k: v for k, v in table.units.items() if k in columns}
@@ -138,7 +141,7 @@ def _check_split(table, rows, val_frac, strata, part):
         raise FcnnError(f"{table.name}: too few rows to train on: {left}; lower the "
                         "validation and test fractions, or give separate validation and test "
                         "files")
-    if part == "val" and val_frac and not val:
+    if part == "val" and val_frac is not None and not val:
         reason = ""
         if strata is not None:
             largest = int(pd.Series(strata).value_counts().iloc[0])
@@ -148,16 +151,21 @@ def _check_split(table, rows, val_frac, strata, part):
                       f"and the largest of the {len(set(strata))} classes has {largest} row(s), "
                       + (f"so the validation fraction must exceed {needed:.3g}" if needed else
                          "which it keeps for training"))
+        if not val_frac:
+            reason = ": the validation fraction is 0"
         raise FcnnError(f"{table.name}: no rows left for validation ({left}){reason}; "
                         "or give a separate validation file")
 
 
-def _separate(table, features, targets, task):
-    """A validation or test table of its own, checked against the training table's columns."""
-    missing = [c for c in features + targets if c not in table.frame.columns]
+def _separate(table, features, task):
+    """A validation or test table of its own as a Split."""
+    return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
+
+
+def _require_columns(table, columns):
+    missing = [c for c in columns if c not in table.frame.columns]
     if missing:
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
-    return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
 
 
 def _digest(*arrays):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from fcnn_cli import checkpoint
 from fcnn_cli.config import NetConfig, TrainConfig, check_columns
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, first_line
 from fcnn_cli.fileio import check_output, require_writable_dir, write_text, writing
 
 RUNS_ROOT = Path("runs")
@@ -234,7 +234,7 @@ def _read_options(path):
             raise FcnnError(f"{path.name} is larger than {_size(MAX_CONFIG_BYTES)}")
         options = json.loads(text)
     except (OSError, ValueError, RecursionError) as e:
-        raise FcnnError(f"{path.name} is not readable JSON: {_first_line(e)}") from None
+        raise FcnnError(f"{path.name} is not readable JSON: {first_line(e)}") from None
     if not isinstance(options, dict):
         raise FcnnError(f"{path.name} holds no object of options")
     return options
@@ -280,7 +280,7 @@ def _section(cls, values, key):
             raise FcnnError(f"unknown option {unknown[0]!r}")
         return cls(**values)
     except TypeError as e:  # a required option left out
-        raise FcnnError(f"config.json is damaged: {key!r}: {_first_line(e)}") from None
+        raise FcnnError(f"config.json is damaged: {key!r}: {first_line(e)}") from None
     except FcnnError as e:
         raise FcnnError(f"config.json is damaged: {key!r}: {e}") from None
 
@@ -295,7 +295,7 @@ def _read_state(path):
         # weights_only: tensors and plain containers; a damaged or hostile file never runs code.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise FcnnError(f"{path.name} is damaged: {_first_line(e)}") from None
+        raise FcnnError(f"{path.name} is damaged: {first_line(e)}") from None
     if not isinstance(state, dict):
         raise FcnnError(f"{path.name} holds no training state")
     return state
@@ -308,11 +308,6 @@ def _shown(value):
 
 def _size(n):
     return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
-
-
-def _first_line(exc):
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def _csv(rows):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fcnn_cli.config import check_columns
-from fcnn_cli.errors import FcnnError, shown
+from fcnn_cli.errors import FcnnError, first_line, shown
 from fcnn_cli.fileio import is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
@@ -152,6 +152,8 @@ def _reading(name, rows_read=lambda: 0, columns=()):
 
     try:
         yield
+    except UnicodeDecodeError:  # a ValueError: caught before those
+        raise FcnnError(f"{name}: not a table of UTF-8 text") from None
     except (pa.ArrowInvalid, ValueError) as e:
         where = f" (after row {rows_read()})" if rows_read() else ""
         bad = re.match(r"In CSV column #(\d+): CSV conversion error to \w+: invalid value "
@@ -159,11 +161,9 @@ def _reading(name, rows_read=lambda: 0, columns=()):
         if bad and int(bad[1]) < len(columns):
             raise FcnnError(f"{name}: column {columns[int(bad[1])]!r} holds {shown(bad[2])}, not "
                             f"a number{where}") from None
-        raise FcnnError(f"{name}: not a readable table{where}: {_first_line(e)}") from None
+        raise FcnnError(f"{name}: not a readable table{where}: {first_line(e, 160)}") from None
     except OSError as e:
         raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise FcnnError(f"{name}: not a table of UTF-8 text") from None
 
 
 def _parquet_file(path, name):
@@ -174,7 +174,7 @@ def _parquet_file(path, name):
         # pre_buffer would read ahead without bound: memory then grows with the file.
         file = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, ValueError) as e:
-        raise FcnnError(f"{name}: not a readable Parquet file: {_first_line(e)}") from None
+        raise FcnnError(f"{name}: not a readable Parquet file: {first_line(e, 160)}") from None
     raw = (file.schema_arrow.metadata or {}).get(META_KEY.encode())
     return file, _parse_meta(raw, name) if raw else {}
 
@@ -493,13 +493,6 @@ def _check_column_names(table):
     blank = [i for i, c in enumerate(table.frame.columns) if not str(c).strip()]
     if blank:
         raise FcnnError(f"{table.name}: column {blank[0] + 1} has no name in the header")
-
-
-def _first_line(exc):
-    """The first line of an exception's message, printable and short."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def write_table(table, path):

@@ -64,6 +64,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     device = resolve_device(config.device) if not world.distributed else \
         distributed.join(config.device)[1]
     state = training_state.build(data, config, net, DEFAULT_DROPOUT[data.kind], device)
+    if state.model.config.batchnorm and config.batch_size // world.size < 2:
+        raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
+                        f"of the {world.size} process(es); batch_size {config.batch_size} "
+                        "gives fewer", ("batch_size",))
     tensors = loop.Tensors.of(data, device)
     probe = _probe(state, data, tensors) if config.diagnostics else None
     if resume is None:
@@ -87,9 +91,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     state.model.eval()
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range())
+    # The first process alone reports: the others would compute the same for nothing.
     metrics = {name: predictor.add_to(data.task.metrics(data.units), split.x,
                                        split.truth).report()
-               for name, split in data.splits.items() if len(split)}
+               for name, split in data.splits.items() if len(split) and world.is_main}
     metrics = {name: metrics[name] for name in SPLITS if name in metrics}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch}

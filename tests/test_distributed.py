@@ -53,14 +53,14 @@ def quakes_file(tmp_path_factory):
 def test_share_gives_every_process_an_equal_part_of_every_batch():
     for size in (1, 2, 3, 4):
         for rows in (1, 2, 5, 32, 33):
-            parts = [distributed.share(1000, 100, rows, distributed.World(r, r, size, "gloo"))
+            parts = [distributed.share(1000, 100, rows, distributed.World(r, size, "gloo"))
                      for r in range(size)]
             assert parts[0][0] == 100 and parts[-1][1] == 100 + rows
             assert all(a[1] == b[0] for a, b in zip(parts, parts[1:]))  # contiguous, disjoint
             lengths = [stop - start for start, stop in parts]
             assert max(lengths) - min(lengths) <= 1
     # the last, short minibatch of an epoch never reaches past the rows
-    assert distributed.share(1001, 992, 9, distributed.World(1, 1, 2, "gloo")) == (997, 1001)
+    assert distributed.share(1001, 992, 9, distributed.World(1, 2, "gloo")) == (997, 1001)
 
 
 def test_two_processes_train_as_one_does(tmp_path, quakes_file):
@@ -154,3 +154,22 @@ def test_a_process_that_dies_ends_the_job_and_the_first_saves_what_it_has(tmp_pa
     assert "continue with: fcnn train --resume" in err and "Traceback" not in err
     assert checkpoint.load(tmp_path / "r" / "model.pt")
     assert (tmp_path / "r" / "state.pt").exists()
+
+
+def test_several_processes_refuse_stdin_and_too_small_a_batch_for_batch_norm(tmp_path,
+                                                                             quakes_file):
+    from click.testing import CliRunner
+
+    from fcnn_cli.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", "-", "--nproc", "2", "-o", str(tmp_path / "r")],
+                                input=quakes_file.read_text())
+    assert result.exit_code == 2 and "give a file, not stdin or a pipe" in result.output
+    assert not (tmp_path / "r").exists()
+    done = subprocess.run(torchrun("train", quakes_file, "--arch", "batchnorm", "--batch-size", 3,
+                                   "--epochs", 1, "-o", tmp_path / "bn"),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "batch normalisation needs at least 2 rows of every minibatch in each of the 2 " \
+           "process(es); --batch-size 3 gives fewer" in done.stderr
+    assert not (tmp_path / "bn").exists()

@@ -154,3 +154,16 @@ def test_too_small_a_split_says_what_it_left_and_why(quakes):
     result = train.fit(Table(frame, name="many.csv"), train.TrainConfig(
         epochs=1, val_frac=0.3, test_frac=0.0), targets=["c"])
     assert result.sizes == {"train": 150, "val": 150, "test": 0}
+
+
+def test_no_validation_fraction_and_no_validation_table_is_a_clear_error(quakes):
+    with pytest.raises(FcnnError, match="no rows left for validation .*fraction is 0"):
+        train.fit(quakes, train.TrainConfig(epochs=1, val_frac=0.0))
+
+
+@pytest.mark.parametrize("nan", ["error", "drop"])
+def test_a_separate_table_without_a_column_is_named(quakes, nan):
+    short = Table(quakes.frame.drop(columns=["ts4"]).iloc[:50], name="short.csv")
+    for role in ("val_table", "test_table"):
+        with pytest.raises(FcnnError, match=r"short.csv: missing column\(s\) 'ts4'"):
+            train.fit(quakes, train.TrainConfig(epochs=1, nan=nan), **{role: short})
