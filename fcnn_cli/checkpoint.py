@@ -21,11 +21,10 @@ import pickle
 import platform
 import stat
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 from fcnn_cli import __version__
-from fcnn_cli.config import BINARY_OUTPUTS, SCALINGS
+from fcnn_cli.config import BINARY_OUTPUTS, SCALINGS, repeated
 from fcnn_cli.errors import FcnnError, first_line
 from fcnn_cli.fileio import open_output, writing
 
@@ -344,9 +343,9 @@ def _entry(d, key, kind, default=None):
 
 def _names(values, what):
     _need(all(isinstance(v, str) for v in values), f"{what} are not all names (text)")
-    twice = [v for v, count in Counter(values).items() if count > 1]
-    if twice:
-        raise FcnnError(f"{what} name {twice[0]!r} more than once")
+    twice = repeated(values)
+    if twice is not None:
+        raise FcnnError(f"{what} name {twice!r} more than once")
     return list(values)
 
 

@@ -19,7 +19,8 @@ from fcnn_cli import __version__, signals
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
                              MAX_SEED, NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS,
-                             NetConfig, TrainConfig, check_columns, check_threshold)
+                             NetConfig, TrainConfig, check_columns, check_threshold,
+                             repeated)
 from fcnn_cli.console import DroppingStream
 from fcnn_cli.errors import FcnnError
 
@@ -113,9 +114,9 @@ def _csv_list(ctx, param, value):
 
 def _keep_list(ctx, param, values):
     names = [c for v in values for c in v.split(",") if c]
-    twice = sorted({c for c in names if names.count(c) > 1})
-    if twice:
-        raise click.BadParameter(f"{', '.join(map(repr, twice))} given more than once")
+    twice = repeated(names)
+    if twice is not None:
+        raise click.BadParameter(f"{twice!r} given more than once")
     return names
 
 

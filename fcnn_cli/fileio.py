@@ -126,8 +126,9 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         with writing(path):
-            # mkstemp makes the file private (0600); give it the permissions open() would.
-            os.chmod(tmp, 0o666 & ~_umask())
+            # mkstemp makes the file private (0600); give it what open() would leave: the
+            # replaced file's mode, or for a new file the umask's.
+            os.chmod(tmp, _mode(real))
             os.replace(tmp, real)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -180,6 +181,13 @@ def _output_name(path):
 
 def _input_name(path):
     return "<stdin>" if str(path) == STDIO else str(path)
+
+
+def _mode(path):
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
 
 
 def _umask():

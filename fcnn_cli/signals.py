@@ -6,7 +6,8 @@ What the first signal does depends on where the command is:
 * before training (reading the data, building the network): it raises a KeyboardInterrupt at
   once, since nothing is there to keep;
 * while the training loop runs (:meth:`Interrupts.polling`): it is noted, and the loop, which
-  asks :meth:`Interrupts.requested` at every step, stops after the last complete epoch;
+  asks :meth:`Interrupts.requested` at every step (in several processes every 64 steps and at
+  the end of each epoch, all together), goes back to the last complete epoch and stops;
 * after the loop (the final reports, the save): it is noted, the work goes on to its end, and
   the command then exits with the signal's code.
 

@@ -239,5 +239,5 @@ def _galaxy_frames(n, seed, size, noise, rows):
             images += pixel_noise.normal(0.0, noise, images.shape) if noise else 0.0
             pixels[part] = np.clip(images, 0.0, 1.0).reshape(len(images), -1)
         frame = pd.DataFrame(pixels.round(4), columns=columns)
-        frame["rotation"] = np.where(right, "right", "left")
+        frame["rotation"] = np.where(right, GALAXY_LABELS[1], GALAXY_LABELS[0])
         yield start, frame

@@ -8,6 +8,7 @@ fcnn records which columns are labels (and their units) inside the files it writ
   such a file with their comment option, e.g. ``pandas.read_csv(path, comment="#")``.
 """
 
+import collections
 import contextlib
 import io
 import json
@@ -263,11 +264,13 @@ def _typed(block, parse, schema):
     try:
         piece = _parsed(block, parse, schema.names, known)
     except pa.ArrowInvalid as e:
-        if "conversion error to int" not in str(e):
+        # Whole numbers in the first rows, a fraction now: that column holds reals.
+        column = re.match(r"In CSV column #(\d+): CSV conversion error to u?int", str(e))
+        if column is None:
             raise
-        # Whole numbers in the first rows, a fraction now: such a column holds reals.
-        known = {k: pa.float64() if pa.types.is_integer(t) else t for k, t in known.items()}
-        piece = _parsed(block, parse, schema.names, known)
+        known[schema.names[int(column[1])]] = pa.float64()
+        return _typed(block, parse, pa.schema([(k, known.get(k, t)) for k, t in
+                                               zip(schema.names, schema.types)]))
     late = {f.name: pa.float64() if _is_number_type(f.type) else pa.string()
             for f in piece.schema if f.name not in known and not pa.types.is_null(f.type)}
     return _parsed(block, parse, schema.names, {**known, **late}) if late else piece
@@ -422,7 +425,13 @@ class TableWriter:
                     schema = schema.with_metadata({**(schema.metadata or {}), META_KEY.encode():
                                                    json.dumps(self.metadata).encode()})
                 self._parquet = pq.ParquetWriter(self._stream, schema)
-            self._parquet.write_table(arrow.cast(self._parquet.schema))
+            try:
+                arrow = arrow.cast(self._parquet.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise FcnnError(f"{self.path}: a column changes its type partway through the "
+                                f"input ({first_line(e, 120)}), which a Parquet file cannot "
+                                "hold; write CSV instead") from None
+            self._parquet.write_table(arrow)
         else:
             if not self._header_done and self.metadata:
                 self._stream.write(CSV_META_PREFIX + json.dumps(self.metadata).encode() + b"\n")
@@ -464,7 +473,7 @@ def _csv_preamble(stream, name):
 
 def _table_from_arrow(arrow, meta, name):
     names = arrow.column_names
-    duplicates = sorted({c for c in names if names.count(c) > 1})
+    duplicates = sorted({c for c, n in collections.Counter(names).items() if n > 1})
     if duplicates:
         raise FcnnError(f"{name}: duplicate column name(s): {', '.join(map(repr, duplicates))}")
     frame = arrow.to_pandas()
@@ -533,7 +542,8 @@ def select_columns(table, targets=None, features=None):
     else:
         rest = [c for c in columns if c not in targets]
         features = [c for c in rest if is_numeric(table.frame[c])]
-        dropped = [c for c in rest if c not in features]
+        kept = set(features)
+        dropped = [c for c in rest if c not in kept]
         for c in dropped:
             _refuse_mostly_numeric(table, c)
         if dropped:

@@ -486,3 +486,22 @@ def test_galaxies_write_nothing_when_the_preview_cannot_be_written(runner, tmp_p
                                  "--preview", str(tmp_path / "g.jpg")])
     assert result.exit_code == 2 and "PNG" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_new_one_takes_the_umasks(tmp_path):
+    import stat
+
+    from fcnn_cli.fileio import write_text
+
+    private = tmp_path / "private.json"
+    private.write_text("old")
+    private.chmod(0o600)
+    write_text(private, "new")
+    assert private.read_text() == "new" and stat.S_IMODE(private.stat().st_mode) == 0o600
+    fresh = tmp_path / "fresh.json"
+    mask = os.umask(0o022)
+    try:
+        write_text(fresh, "x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644

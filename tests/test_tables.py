@@ -487,6 +487,17 @@ def test_a_streamed_column_of_whole_numbers_takes_fractions_later(tmp_path):
     assert len(chunks) > 2
     b = np.concatenate([c.frame["b"].to_numpy(dtype=float) for c in chunks])
     assert b[-2:].tolist() == [2.5, 4.0] and len(b) == 3002
+    assert all(c.frame["a"].dtype == np.int64 for c in chunks)  # only that column turns real
     with pytest.raises(FcnnError, match="'b' holds 'x', not a number"):
         path.write_text("a,b\n" + "\n".join(rows) + "\n3002,x\n")
         list(iter_tables(path, rows=100))
+
+
+def test_parquet_output_of_a_column_that_turns_real_is_one_clear_line(tmp_path):
+    from fcnn_cli.tables import TableWriter
+
+    with pytest.raises(FcnnError, match="changes its type partway .* write CSV instead"):
+        with TableWriter(tmp_path / "out.parquet") as writer:
+            writer.write(pd.DataFrame({"id": [1, 2]}))
+            writer.write(pd.DataFrame({"id": [2.5, 3.0]}))
+    assert not (tmp_path / "out.parquet").exists()
