@@ -101,18 +101,7 @@ def digest(meta, state):
 
 def _read(path):
     path = Path(path)
-    fd = _open_regular(path)
-    try:
-        # Every read goes through this descriptor and stops at the size it had when checked.
-        window = _Window(fd, os.fstat(fd).st_size)
-        # torch.save writes a zip archive; anything else (a bare pickle included) is never
-        # unpickled. torch itself only looks at the first bytes, zipfile at the last.
-        if window.read(4) != b"PK\x03\x04" or not zipfile.is_zipfile(window):
-            raise FcnnError(f"{path}: not an fcnn checkpoint (not a file written by torch.save)")
-        window.seek(0)
-        payload = _unpickle(window, path)
-    finally:
-        os.close(fd)
+    payload = load_torch_file(path, "an fcnn checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FcnnError(f"{path}: not an fcnn checkpoint")
     version = payload.get("format_version")
@@ -122,6 +111,41 @@ def _read(path):
         raise FcnnError(f"{path}: checkpoint format version {version!r} is newer than this fcnn "
                         f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
     return payload
+
+
+def load_torch_file(path, what, name=None):
+    """What the file ``path``, written by torch.save, holds: tensors and plain containers only
+    (``what`` says what it should be, ``name`` how messages call the file). A file that is
+    anything else is refused before any of it is unpickled, and nothing is read beyond the
+    file's size or inflated beyond it."""
+    fd = _open_regular(path)
+    name = name or path
+    try:
+        # Every read goes through this descriptor and stops at the size it had when checked.
+        window = _Window(fd, os.fstat(fd).st_size)
+        _check_archive(window, name, what)
+        window.seek(0)
+        return _unpickle(window, name, what)
+    finally:
+        os.close(fd)
+
+
+def _check_archive(window, path, what):
+    """torch.save writes a zip archive of stored (uncompressed) entries; anything else (a bare
+    pickle, a compressed entry that would inflate far beyond the file) is refused. torch itself
+    only looks at the first bytes, zipfile at the last."""
+    try:
+        if window.read(4) != b"PK\x03\x04":
+            raise zipfile.BadZipFile("not a zip archive")
+        window.seek(0)
+        with zipfile.ZipFile(window) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as e:
+        raise FcnnError(f"{path}: not {what} (not a file written by torch.save)") from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
+            sum(e.file_size for e in entries) > window.size:
+        raise FcnnError(f"{path}: not {what}: it holds compressed entries, which torch.save "
+                        "never writes (and which could inflate far beyond the file)")
 
 
 def _open_regular(path):
@@ -184,7 +208,7 @@ class _Window(io.RawIOBase):
         return n
 
 
-def _unpickle(f, path):
+def _unpickle(f, path, what):
     import torch
 
     try:
@@ -194,10 +218,10 @@ def _unpickle(f, path):
         detail = str(e).rpartition("WeightsUnpickler error:")[2]
         if "global" in detail.lower():
             raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
-                            "when loaded; an fcnn checkpoint holds only tensors and text") from None
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({first_line(detail)})") from None
+                            f"when loaded; {what} holds only tensors and text") from None
+        raise FcnnError(f"{path}: not {what} ({first_line(detail)})") from None
     except Exception as e:  # any file may arrive here: whatever fails is the file's fault
-        raise FcnnError(f"{path}: not an fcnn checkpoint ({first_line(e)})") from None
+        raise FcnnError(f"{path}: not {what} ({first_line(e)})") from None
 
 
 def _contents(payload):

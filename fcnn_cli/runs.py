@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import stat
-import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -285,19 +284,16 @@ def _section(cls, values, key):
         raise FcnnError(f"config.json is damaged: {key!r}: {e}") from None
 
 
-def _read_state(path):
-    import torch
+# What a saved training state holds besides what each part checks when it is loaded.
+STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
+              "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
 
+
+def _read_state(path):
     _regular_file(path, MAX_STATE_BYTES)
-    if not zipfile.is_zipfile(path):
-        raise FcnnError(f"{path.name} is not a file written by torch.save")
-    try:
-        # weights_only: tensors and plain containers; a damaged or hostile file never runs code.
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise FcnnError(f"{path.name} is damaged: {first_line(e)}") from None
-    if not isinstance(state, dict):
-        raise FcnnError(f"{path.name} holds no training state")
+    state = checkpoint.load_torch_file(path, "a training state", path.name)
+    if not isinstance(state, dict) or not STATE_KEYS <= set(state):
+        raise FcnnError(f"{path.name} holds no training state of fcnn")
     return state
 
 

@@ -473,3 +473,23 @@ def test_ten_thousand_classes_make_a_small_checkpoint_that_predicts(tmp_path):
     frame = loaded.predict(Table(pd.DataFrame(np.eye(5, 3), columns=["a", "b", "c"]), name="t"))
     assert frame.shape == (5, 10_001) and list(frame.columns[:2]) == ["kind_pred", "p_c0"]
     np.testing.assert_allclose(frame.iloc[:, 1:].sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_a_compressed_or_broken_zip_is_refused_before_anything_is_inflated(tmp_path, model_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(model_path) as src, \
+            zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("model/data/999", bytes(50_000_000))  # 50 MB that deflates to ~50 KB
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(FcnnError, match="compressed entries"):
+        checkpoint.load(bomb)
+    data = bytearray(model_path.read_bytes())
+    data[-35] ^= 0x40  # the zip64 end-of-central-directory locator: zipfile's own error
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
+        checkpoint.load(broken)
