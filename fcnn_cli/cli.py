@@ -433,8 +433,15 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
                 patience=patience, ema=ema, val_frac=val_frac, test_frac=test_frac, scale=scale,
                 task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
                 binary_output=binary_output, class_weight=class_weight, nan=nan, fast=fast)
-            NetConfig(n_in=1, n_out=1, **net)  # reject bad options before reading any data
+            shape = NetConfig(n_in=1, n_out=1, **net)  # bad options refused before any data
+            processes = nproc if nproc > 1 else int(os.environ.get("WORLD_SIZE", 1))
+            if shape.batchnorm and batch_size // processes < 2:
+                raise click.UsageError(f"batch normalisation needs at least 2 rows of every "
+                                       f"minibatch in each of the {processes} process(es); "
+                                       f"--batch-size {batch_size} gives fewer")
             check_columns(targets, features)
+    if [data, val_path, test_path].count("-") > 1:
+        raise click.UsageError("stdin ('-') can feed one table only")
     runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
     from fcnn_cli import distributed
 
@@ -473,12 +480,15 @@ def _fit_and_save(job, quiet):
                 quiet = True
                 logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
             console = _console()
-            result, run_dir = _train_and_save(job, tables, world, interrupts, console, quiet,
-                                              parallel)
+            try:
+                result, run_dir = _train_and_save(job, tables, world, interrupts, console,
+                                                  quiet, parallel)
+            except KeyboardInterrupt:  # before any epoch was complete: nothing to keep
+                raise signals.Interrupted(interrupts.code or 130) from None
         finally:
             distributed.leave(world)
-    if world.is_main:
-        _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
+        if world.is_main:  # still under the handlers: a signal now is only noted
+            _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
     if result.lost:  # the first process has said what it saved; the others say why they end
         if world.is_main:
             sys.exit(1)
@@ -498,6 +508,8 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
             result = training.fit(tables[0], job.config, job.net, job.targets, job.features,
                                   tables[1], tables[2], printer, job.state, world, interrupts)
         if world.is_main:
+            if job.state is None:  # a new run, maybe over an older one (--force)
+                runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
                           parallel=parallel)
     if not result.lost:
@@ -719,4 +731,9 @@ def predict(model, data, keep, output, threshold, nan, device):
 
 def main():
     sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
-    cli(prog_name="fcnn")
+    try:
+        cli(prog_name="fcnn")
+    finally:
+        # The command is done; what is left is the interpreter's own exit, which takes a while
+        # after torch: a signal now must not turn a finished command into a killed one.
+        signals.ignore()

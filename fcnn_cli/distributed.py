@@ -86,6 +86,8 @@ def launch(nproc, args):
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import main as torchrun
 
+    # Said here, torchrun need not print its four lines about what it sets otherwise.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
         torchrun(["--standalone", f"--nproc-per-node={nproc}", "-m", "fcnn_cli", *args])
     except SignalException as e:
@@ -110,6 +112,15 @@ def sum_(tensor, world):
         import torch.distributed as dist
 
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def max_(tensor, world):
+    """The largest ``tensor`` over all processes, in place."""
+    if world.distributed:
+        import torch.distributed as dist
+
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor
 
 

@@ -25,6 +25,10 @@ class _NoStop:
     def requested():
         return False
 
+    @staticmethod
+    def agree(code):
+        pass
+
 
 NO_STOP = _NoStop()
 DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every layer
@@ -219,6 +223,9 @@ def _halt(total, world, stop):
     flags = torch.stack([total.detach(), total.new_tensor(float(stop.requested()))])
     distributed.sum_(flags, world)
     if flags[1] > 0:
+        # All exit as the signal asked (143 for SIGTERM), also those it did not reach.
+        code = total.new_tensor(float(getattr(stop, "code", None) or 0))
+        stop.agree(int(distributed.max_(code, world).item()) or 130)
         raise KeyboardInterrupt
     return not torch.isfinite(flags[0])
 

@@ -88,8 +88,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
             splits[name] = _separate(other, features, task)
-    if val_table is not None and not len(splits["val"]):
-        raise FcnnError(f"{val_table.name}: no rows to validate on")
+    for name, other, verb in (("val", val_table, "validate"), ("test", test_table, "test")):
+        if other is not None and not len(splits[name]):
+            raise FcnnError(f"{other.name}: no rows to {verb} on")
     x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
     units = {k: v for k, v in table.units.items() if k in columns}
     val = splits["val"]

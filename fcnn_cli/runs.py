@@ -194,12 +194,21 @@ class SavedRun:
     test_data: str | None = None  # absent from runs saved before --test existed
 
 
+def forget_state(run_dir):
+    """Remove the training state an earlier run left in ``run_dir``: a new run that replaces it
+    must never leave it beside its own files, where --resume would take it up."""
+    with writing(run_dir):
+        (Path(run_dir) / STATE_FILE).unlink(missing_ok=True)
+
+
 def load_resume(run_dir):
     """The saved options and training state of an interrupted run, each checked."""
     run_dir = Path(run_dir)
     state, config = run_dir / STATE_FILE, run_dir / "config.json"
     if not run_dir.is_dir():
         raise FcnnError(f"{run_dir}: no such run directory")
+    if _locked(run_dir):
+        raise _in_progress(run_dir)
     if not state.exists():
         raise FcnnError(f"{run_dir}: nothing to resume (no {STATE_FILE}: the run finished, "
                         "or was never interrupted)")

@@ -20,6 +20,11 @@ import signal
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # the shell's codes: 128 + the signal
 
 
+def ignore():
+    for s in EXIT_CODES:
+        signal.signal(s, signal.SIG_IGN)
+
+
 class Interrupted(KeyboardInterrupt):
     """The KeyboardInterrupt a signal raises, with the exit code it asks for."""
 
@@ -41,9 +46,11 @@ class Interrupts:
         return self
 
     def __exit__(self, *exc):
-        for s, handler in self._previous.items():
-            # After a signal the process is on its way out: one more must not kill it half-way.
-            signal.signal(s, signal.SIG_IGN if self.code else handler)
+        if self.code or self._phase == "after":
+            ignore()  # the process is on its way out: a signal must not kill it half-way
+        else:
+            for s, handler in self._previous.items():
+                signal.signal(s, handler)
 
     @contextlib.contextmanager
     def polling(self):
@@ -56,6 +63,11 @@ class Interrupts:
 
     def requested(self):
         return self.code is not None
+
+    def agree(self, code):
+        """The exit code the processes of a job settled on, for one that took no signal itself."""
+        if self.code is None:
+            self.code = code
 
     def _on_signal(self, signum, frame):
         if self.code is not None:

@@ -488,3 +488,16 @@ def test_cli_warns_of_vanishing_gradients_with_flags(runner, quakes_csv, tmp_pat
     assert vanishing and all(line.startswith("warning: vanishing gradients") and line.endswith(
         "try --arch resnet, --arch batchnorm or --arch selu, or a relu-like --activation")
         for line in vanishing), result.stderr
+
+
+def test_stdin_feeds_one_table_only(runner, quakes_csv, tmp_path):
+    result = run(runner, "train", quakes_csv, "--val", "-", "--test", "-", "-o", tmp_path / "r",
+                 input=quakes_csv.read_text(), code=2)
+    assert "stdin ('-') can feed one table only" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_batch_norm_with_one_row_a_minibatch_is_refused_before_any_data(runner, tmp_path):
+    result = run(runner, "train", tmp_path / "missing.csv", "--arch", "batchnorm",
+                 "--batch-size", 1, code=2)
+    assert "--batch-size 1 gives fewer" in result.output

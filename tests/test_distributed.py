@@ -125,8 +125,9 @@ def test_sigterm_stops_every_process_and_the_run_resumes_as_if_uninterrupted(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut", "whole"]
 
 
-def test_a_process_that_dies_ends_the_job_and_the_first_saves_what_it_has(tmp_path,
-                                                                           quakes_file):
+def start_two(tmp_path, quakes_file):
+    """`fcnn train --nproc 2` running its second epoch, and the process ids of its two
+    training processes, the first process's first."""
     proc = subprocess.Popen(fcnn("train", quakes_file, "--epochs", 200, "--batch-size", 8,
                                  "--nproc", 2, "-o", tmp_path / "r"), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -134,15 +135,25 @@ def test_a_process_that_dies_ends_the_job_and_the_first_saves_what_it_has(tmp_pa
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "epoch    2/" not in proc.stderr.readline():
         pass
-    workers = subprocess.run(["pgrep", "-f", "-P", str(proc.pid), "fcnn_cli"],
-                             capture_output=True, text=True).stdout.split()
-    if not workers:  # torchrun's agent may sit between: look one level further down
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-        workers = [w for c in children for w in subprocess.run(
-            ["pgrep", "-P", c], capture_output=True, text=True).stdout.split()]
-    assert workers
-    os.kill(int(workers[-1]), signal.SIGKILL)
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                             text=True).stdout.split()
+    assert len(workers) == 2, workers
+    return proc, sorted(workers, key=int)
+
+
+def test_a_signal_to_one_process_stops_all_with_its_exit_code(tmp_path, quakes_file):
+    proc, workers = start_two(tmp_path, quakes_file)
+    os.kill(int(workers[1]), signal.SIGTERM)  # the second process alone
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 143, err
+    assert "continue with: fcnn train --resume" in err and "Traceback" not in err
+    assert (tmp_path / "r" / "state.pt").exists()
+
+
+def test_a_process_that_dies_ends_the_job_and_the_first_saves_what_it_has(tmp_path,
+                                                                           quakes_file):
+    proc, workers = start_two(tmp_path, quakes_file)
+    os.kill(int(workers[1]), signal.SIGKILL)
     try:
         _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:

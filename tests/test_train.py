@@ -167,3 +167,10 @@ def test_a_separate_table_without_a_column_is_named(quakes, nan):
     for role in ("val_table", "test_table"):
         with pytest.raises(FcnnError, match=r"short.csv: missing column\(s\) 'ts4'"):
             train.fit(quakes, train.TrainConfig(epochs=1, nan=nan), **{role: short})
+
+
+def test_an_empty_test_table_is_refused_as_an_empty_validation_table_is(quakes):
+    empty = Table(quakes.frame.iloc[:0].copy(), name="empty.csv")
+    for role, verb in (("val_table", "validate"), ("test_table", "test")):
+        with pytest.raises(FcnnError, match=f"empty.csv: no rows to {verb} on"):
+            train.fit(quakes, train.TrainConfig(epochs=1), **{role: empty})
