@@ -318,10 +318,15 @@ def _tensors(expected, state):
 
 
 def _scaler(d, what, n, dtype):
+    import numpy as np
+
     _need(d.get("method") in SCALINGS, f"{what}: unknown method {d.get('method')!r}")
     _numbers(d.get("shift"), f"{what} shift", n, dtype)
     scale = _numbers(d.get("scale"), f"{what} scale", n, dtype)
     _need(all(scale), f"{what} scale holds a zero")
+    # Dividing by it must stay finite too: a scale of 1e-45 turns every value infinite.
+    _need(all(abs(1.0 / v) <= float(np.finfo(dtype).max) for v in scale),
+          f"{what} scale holds a value too small to divide by")
 
 
 def _feature_range(d, n):

@@ -16,7 +16,7 @@ def regression(y_true, y_pred, names, units=None):
 
 class Regression:
     """The regression report over rows that arrive in chunks (``add``), in bounded memory:
-    running sums, a running mean and variance of the labels (Chan's update), and one float32
+    running sums, a running mean and variance of the labels (Chan's update), and one float64
     distance a row, kept only for position labels, for the exact median and percentiles."""
 
     def __init__(self, names, units=None):
@@ -42,7 +42,7 @@ class Regression:
         self.rows = total
         if self.position:
             distance = np.sqrt((err ** 2).sum(axis=1))
-            self.distances.append(distance.astype(np.float32))
+            self.distances.append(distance)  # float64: float32 overflows past 3.4e38
             self.distance_sum += float(distance.sum())
             self.distance_max = max(self.distance_max, float(distance.max()))
 

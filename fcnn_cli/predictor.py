@@ -1,5 +1,6 @@
 """A trained network together with everything needed to apply it to a new table."""
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -82,16 +83,20 @@ class Predictor:
         return list(self.task.frame(np.empty((0, self.task.n_outputs), np.float32)).columns)
 
     def predict_chunks(self, tables, threshold=None):
-        """Predictions for each table of a stream (``tables.iter_tables``), one frame each;
-        rows far outside the training range are counted over the whole stream."""
+        """Predictions for a stream of tables (``tables.iter_tables``): (part of a table, its
+        frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
+        huge frame; rows far outside the training range are counted over the whole stream."""
         per_feature, rows, name = np.zeros(len(self.features), dtype=np.int64), 0, None
         for table in tables:
             x = self.feature_matrix(table)
             counts, far = self.far_outside(x)
             per_feature, rows, name = per_feature + counts, rows + far, table.name
-            frame = self.task.frame(self.outputs(x), threshold)
-            frame.index = table.frame.index
-            yield table, frame
+            step = self.chunk_rows
+            for start in range(0, max(len(x), 1), step):  # a table of no rows still has columns
+                part = slice(start, start + step)
+                frame = self.task.frame(self.outputs(x[part]), threshold)
+                frame.index = table.frame.index[part]
+                yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
         if rows:
             log.warning("%s: %d row(s) hold values far outside the training range (most in "
                         "column %r): their predictions are extrapolations", name, rows,
@@ -99,8 +104,9 @@ class Predictor:
 
     def predict(self, table, threshold=None):
         """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
-        (_, frame), = self.predict_chunks([table], threshold)  # runs to the end: warns too
-        return frame
+        import pandas as pd
+
+        return pd.concat([frame for _, frame in self.predict_chunks([table], threshold)])
 
     def evaluate_chunks(self, tables, threshold=None):
         """The metric report of this model on a stream of labelled tables, chunk by chunk:

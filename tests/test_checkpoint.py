@@ -221,6 +221,8 @@ CORRUPTIONS = {
                     "x_scaler scale holds a zero"),
     "scaler_below_float32": ("regress", in_meta(set_item("x_scaler", "scale", 2, value=1e-300)),
                              True, "x_scaler scale holds a zero"),
+    "scaler_subnormal": ("regress", in_meta(set_item("x_scaler", "scale", 2, value=1e-45)),
+                         True, "x_scaler scale holds a value too small to divide by"),
     "scaler_nan": ("regress", in_meta(set_item("x_scaler", "shift", 0, value=float("nan"))),
                    True, "x_scaler shift holds a value that is not finite"),
     "scaler_text": ("classify", in_meta(set_item("x_scaler", "scale", value="1")), True,
