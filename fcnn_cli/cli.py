@@ -442,6 +442,7 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
             check_columns(targets, features)
     if [data, val_path, test_path].count("-") > 1:
         raise click.UsageError("stdin ('-') can feed one table only")
+    _warn_if_trained_on(data, val_path=val_path, test_path=test_path)
     runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
     from fcnn_cli import distributed
 
@@ -522,6 +523,18 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 raise FcnnError(f"process {world.rank} of {world.size}: the first process ended "
                                 "before it had saved the run") from None
     return result, run_dir
+
+
+def _warn_if_trained_on(data, **others):
+    """A validation or test file that is the training data itself scores what was learnt."""
+    from fcnn_cli.fileio import same_file
+
+    for option, path in others.items():
+        if path and path != "-" and same_file(path, data):
+            flag = "--" + option.removesuffix("_path")
+            logging.getLogger("fcnn_cli").warning(
+                "%s %s is DATA itself: its rows are trained on, and its scores are optimistic",
+                flag, path)
 
 
 def _refuse_streams(*paths):

@@ -501,3 +501,11 @@ def test_batch_norm_with_one_row_a_minibatch_is_refused_before_any_data(runner, 
     result = run(runner, "train", tmp_path / "missing.csv", "--arch", "batchnorm",
                  "--batch-size", 1, code=2)
     assert "--batch-size 1 gives fewer" in result.output
+
+
+def test_a_test_file_that_is_the_training_data_is_warned_of(runner, quakes_csv, tmp_path):
+    result = run(runner, "train", quakes_csv, "--test", quakes_csv, "--epochs", 1, "-q",
+                 "-o", tmp_path / "r")
+    assert f"warning: --test {quakes_csv} is DATA itself" in result.stderr
+    other = run(runner, "train", quakes_csv, "--epochs", 1, "-q", "-o", tmp_path / "s")
+    assert "is DATA itself" not in other.stderr
