@@ -194,10 +194,12 @@ def _train_epoch(state, task, step, tensors, epoch, world, stop):
         start, end = distributed.share(len(x), i, rows, world)
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
-        loss = step(xs[start:end], ys[start:end], _share(task, ys, i, rows, start, end, world))
+        share = _share(task, ys, i, rows, start, end, world)
+        loss = step(xs[start:end], ys[start:end], share)
         if average:
             average.update()
-        total.add_(loss.detach(), alpha=end - start)
+        # Weighted as the step weighs it: summed over the processes, the global batch's loss.
+        total.add_(loss.detach(), alpha=share * rows)
         if not world.distributed and stop.requested():
             raise KeyboardInterrupt  # the loop goes back to the last complete epoch
         # Looking costs a device sync (and in several processes an all-reduce), so only now
