@@ -206,7 +206,7 @@ def loading(rows=1_000_000):
     import tracemalloc
 
     from fcnn_cli.preprocess import Scaler
-    from fcnn_cli.tables import numeric_matrix
+    from fcnn_cli.columns import numeric_matrix
 
     table = simulate.earthquakes(n=rows, seed=1)
     cols = [c for c in table.frame.columns if c not in ("x", "y")]

@@ -671,7 +671,8 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import STDIO, check_output, write_text, writing
-    from fcnn_cli.tables import drop_incomplete, iter_tables
+    from fcnn_cli.columns import drop_incomplete
+    from fcnn_cli.tables import iter_tables
 
     check_output(STDIO, [model, data])  # the report goes there, or its tables
     if output:
@@ -719,7 +720,8 @@ def predict(model, data, keep, output, threshold, nan, device):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import check_output
-    from fcnn_cli.tables import TableWriter, drop_incomplete, iter_tables
+    from fcnn_cli.columns import drop_incomplete
+    from fcnn_cli.tables import TableWriter, iter_tables
 
     check_output(output, [model, data])
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work

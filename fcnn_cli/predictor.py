@@ -10,7 +10,7 @@ import torch
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.tables import numeric_matrix
+from fcnn_cli.columns import numeric_matrix
 
 CHUNK_ROWS = 65536  # rows per forward pass at inference: bounds memory, keeps BLAS busy
 CHUNK_OUTPUTS = 2 ** 22  # ... and at most this many outputs (16 MB), however many classes

@@ -13,7 +13,7 @@ import pandas as pd
 from fcnn_cli import tasks
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.tables import drop_incomplete, numeric_matrix, select_columns
+from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
 
 SPLITS = ("train", "val", "test")
 

@@ -12,7 +12,6 @@ import collections
 import contextlib
 import io
 import json
-import logging
 import re
 import shutil
 import sys
@@ -20,15 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcnn_cli.config import check_columns
 from fcnn_cli.errors import FcnnError, first_line, shown
 from fcnn_cli.fileio import is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
     import numpy
     import pandas
-
-log = logging.getLogger(__name__)
 
 META_KEY = "fcnn"
 CSV_META_PREFIX = b"# fcnn "
@@ -41,7 +37,6 @@ CSV_BLOCK = 1 << 20  # whole-file reads start at pyarrow's default block
 MAX_BLOCK = 1 << 28  # the longest row fcnn reads from a file
 MAX_PREAMBLE = 16 << 20  # bytes of '#' lines before the header: metadata of a million columns
 PEEK = 65536  # bytes looked at to tell binary data and to guess the delimiter
-MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 
 
 @dataclass
@@ -509,186 +504,3 @@ def write_table(table, path):
     ``-`` writes CSV to stdout."""
     with TableWriter(path, table.metadata()) as writer:
         writer.write(table.frame)
-
-
-def is_numeric(series):
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-
-
-def select_columns(table, targets=None, features=None):
-    """Resolve which columns are labels and which are features.
-
-    ``targets`` defaults to the labels recorded in the file. Features default to every other
-    numeric column; non-numeric columns left over are dropped with a notice.
-    Returns ``(features, targets)`` as lists of column names.
-    """
-    columns = list(table.frame.columns)
-    targets = list(targets or table.targets)
-    if not targets:
-        raise FcnnError(f"{table.name}: no label column: name one with targets "
-                        f"(columns: {_listing(columns)})", ("targets",))
-    features = list(features or [])
-    try:
-        check_columns(targets, features)
-    except FcnnError as e:
-        raise FcnnError(f"{table.name}: {e}", e.options) from None
-    _require(table, targets, "label")
-    check_flat(table, targets, "label")
-    if features:
-        _require(table, features, "feature")
-        check_flat(table, features, "feature")
-    else:
-        rest = [c for c in columns if c not in targets]
-        features = [c for c in rest if is_numeric(table.frame[c])]
-        kept = set(features)
-        dropped = [c for c in rest if c not in kept]
-        for c in dropped:
-            _refuse_mostly_numeric(table, c)
-        if dropped:
-            log.info("%s: leaving out non-numeric column(s) %s", table.name, _listing(dropped))
-        if not features:
-            raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
-                            f"{_listing(targets)}")
-    return features, targets
-
-
-def check_flat(table, columns, role):
-    """Refuse columns of lists or structs (nested Parquet columns): no label, no feature."""
-    for c in columns:
-        kind = _nested(table.frame[c])
-        if kind:
-            wanted = "numbers or class names" if role == "label" else "numbers"
-            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not {wanted}")
-
-
-def _nested(series):
-    """What a column of lists or structs holds ("lists of float64", "structs"), else None."""
-    import numpy as np
-
-    if series.dtype != object:
-        return None
-    present = series.notna().to_numpy()
-    if not present.any():
-        return None
-    first = series.iloc[int(np.argmax(present))]
-    if isinstance(first, dict):
-        return f"structs (fields {_listing(list(first), 4)})"
-    if isinstance(first, np.ndarray):
-        return f"lists of {first.dtype}"
-    if isinstance(first, (list, tuple)):
-        return "lists"
-    return None
-
-
-def _refuse_mostly_numeric(table, column):
-    """A column of numbers with a stray word is a typo, not a text column to leave out."""
-    import pandas as pd
-
-    series = table.frame[column].dropna()
-    if series.empty or pd.api.types.is_bool_dtype(series):
-        return
-    numbers = pd.to_numeric(series.astype(str).str.strip(), errors="coerce").notna()
-    if numbers.mean() >= MOSTLY_NUMERIC:
-        bad = _first_non_numeric(table.frame[column])
-        raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
-                        f"{table.row(bad[0])} holds {shown(bad[1])}")
-
-
-def _require(table, names, role):
-    columns = list(table.frame.columns)
-    missing = [c for c in names if c not in columns]
-    if missing:
-        raise FcnnError(f"{table.name}: no {role} column {_listing(missing)}; "
-                        f"the table has {_listing(columns)}")
-
-
-def _listing(names, limit=12):
-    shown = ", ".join(repr(str(n)) for n in names[:limit])
-    return shown + (f", … ({len(names)} in all)" if len(names) > limit else "")
-
-
-def numeric_matrix(table, columns, dtype="float32"):
-    """The named columns as a float array; non-numeric or non-finite values are errors."""
-    import numpy as np
-    import pandas as pd
-
-    if table.frame.empty:  # a header alone has no types to check
-        return np.empty((0, len(columns)), dtype)
-    for c in columns:
-        series = table.frame[c]
-        if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
-            kind = _nested(series)
-            if kind:
-                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not numbers")
-            bad = _first_non_numeric(series)
-            where = f" (row {table.row(bad[0])}: {shown(bad[1])})" if bad else ""
-            raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
-    # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
-    # the float64 original looked at, to tell such a value from a NaN or inf in the file.
-    with np.errstate(over="ignore"):
-        x = table.frame[columns].to_numpy(dtype=dtype)
-        if np.isfinite(x.astype(np.float32, copy=False)).all():
-            return x
-    x = table.frame[columns].to_numpy(dtype=np.float64)
-    finite = np.isfinite(x)
-    if not finite.all():
-        bad_rows = ~finite.all(axis=1)
-        per_column = {c: int(n) for c, n in zip(columns, (~finite).sum(axis=0)) if n}
-        col = next(iter(per_column))
-        row = int(np.argmax(~finite[:, columns.index(col)]))
-        counts = ", ".join(f"{c!r}: {n}" for c, n in list(per_column.items())[:6])
-        raise FcnnError(f"{table.name}: {int(bad_rows.sum())} row(s) hold NaN, missing or "
-                        f"infinite values ({counts}), first in column {col!r} at row "
-                        f"{table.row(row)}; nan='drop' leaves such rows out", ("nan",))
-    col = columns[int(np.argmax((np.abs(x) > np.finfo(np.float32).max).any(axis=0)))]
-    raise FcnnError(f"{table.name}: column {col!r} holds values beyond float32 range "
-                    f"(|x| > 3.4e38)")
-
-
-def drop_incomplete(table, columns):
-    """The table without rows that hold NaN, missing or infinite values in these columns."""
-    import numpy as np
-
-    frame = table.frame
-    bad = np.zeros(len(frame), dtype=bool)
-    counts = {}
-    for c in columns:
-        series = frame[c]
-        missing = series.isna().to_numpy().copy()
-        if is_numeric(series):
-            missing |= ~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))
-        if missing.any():
-            counts[c] = int(missing.sum())
-            bad |= missing
-    if not bad.any():
-        return table
-    detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
-    log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values (%s)",
-                table.name, int(bad.sum()), detail)
-    if bad.all():
-        raise FcnnError(f"{table.name}: no rows left after leaving out those with NaN, missing "
-                        f"or infinite values ({detail})")
-    return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
-                 table.first_row, _file_rows(table)[~bad])
-
-
-def _file_rows(table):
-    import numpy as np
-
-    if table.file_rows is not None:
-        return table.file_rows
-    return np.arange(table.first_row + 1, table.first_row + 1 + len(table.frame))
-
-
-def _first_non_numeric(series):
-    import numpy as np
-    import pandas as pd
-
-    converted = pd.to_numeric(series, errors="coerce")
-    bad = converted.isna() & series.notna()
-    if bad.any():
-        i = int(np.argmax(bad.to_numpy()))
-        return i, series.iloc[i]
-    return None

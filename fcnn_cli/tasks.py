@@ -10,7 +10,7 @@ from fcnn_cli import metrics
 from fcnn_cli.config import check_threshold
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.tables import check_flat, is_numeric, numeric_matrix
+from fcnn_cli.columns import check_flat, is_numeric, numeric_matrix
 
 # An integer label with at most this many distinct values could be either task: ask.
 AMBIGUOUS_INTEGER_VALUES = 20

@@ -1,0 +1,115 @@
+"""Labels and features of a table, as numbers, and the rows that lack a value."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli.columns import numeric_matrix, select_columns
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import Table, read_table
+
+
+def test_unknown_column_is_named_with_the_table_columns():
+    t = Table(pd.DataFrame({"a": [1.0], "b": [2.0]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"t\.csv: no label column 'z'; the table has 'a', 'b'"):
+        select_columns(t, ["z"])
+    with pytest.raises(FcnnError, match=r"no feature column 'q'"):
+        select_columns(t, ["a"], ["q"])
+
+
+def test_no_label_anywhere_asks_for_target():
+    t = Table(pd.DataFrame({"a": [1.0]}), name="t.csv")
+    with pytest.raises(FcnnError, match="name one with targets") as error:
+        select_columns(t)
+    assert error.value.options == ("targets",)
+
+
+def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
+    t = Table(pd.DataFrame({"id": ["a", "b"], "f": [1.0, 2.0], "y": [0.5, 0.1]}), name="t")
+    with caplog.at_level(logging.INFO, logger="fcnn_cli"):
+        features, targets = select_columns(t, ["y"])
+    assert features == ["f"] and targets == ["y"]
+    assert "'id'" in caplog.text
+
+
+def test_numeric_matrix_names_column_and_row_of_bad_values():
+    t = Table(pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["1", "x", "2"]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"column 'b' is not numeric \(row 2: 'x'\)"):
+        numeric_matrix(t, ["a", "b"])
+    t = Table(pd.DataFrame({"a": [1.0, np.nan, np.inf]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"2 row\(s\).*column 'a' at row 2"):
+        numeric_matrix(t, ["a"])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_numeric_matrix_types_and_float32_range(dtype):
+    t = Table(pd.DataFrame({"a": [1.5, 2.0], "b": [3, 4], "c": [True, False]}), name="t.csv")
+    x = numeric_matrix(t, ["c", "a", "b"], dtype)
+    assert x.dtype == dtype and x.tolist() == [[1.0, 1.5, 3.0], [0.0, 2.0, 4.0]]
+    t = Table(pd.DataFrame({"a": [1.0, 2.0], "b": [1.0, -1e39]}), name="t.csv")
+    with pytest.raises(FcnnError, match=r"column 'b' holds values beyond float32 range"):
+        numeric_matrix(t, ["a", "b"], dtype)
+
+
+def test_rows_keep_their_file_numbers_after_dropping_incomplete_ones():
+    from fcnn_cli.columns import drop_incomplete
+
+    t = Table(pd.DataFrame({"a": [1.0, np.nan, 2.0, np.nan, 3.0], "b": ["1", "2", "3", "4", "x"]}),
+              name="t.csv", first_row=100)
+    kept = drop_incomplete(t, ["a"])
+    assert len(kept.frame) == 3 and [kept.row(i) for i in range(3)] == [101, 103, 105]
+    with pytest.raises(FcnnError, match=r"column 'b' is not numeric \(row 105: 'x'\)"):
+        numeric_matrix(kept, ["a", "b"])
+
+
+@pytest.mark.parametrize("targets, features, message", [
+    (["x", "x"], None, "targets names column 'x' twice"),
+    (["x"], ["a", "b", "a"], "features names column 'a' twice"),
+    (["x"], ["a", "x"], "column 'x' is both a label and a feature"),
+])
+def test_columns_named_twice_are_refused(targets, features, message):
+    t = Table(pd.DataFrame({"a": [1.0], "b": [2.0], "x": [3.0]}), name="t.csv")
+    with pytest.raises(FcnnError, match=f"^t\\.csv: {message}$"):
+        select_columns(t, targets, features)
+
+
+def test_repeated_labels_in_the_file_metadata_are_refused(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('# fcnn {"targets": ["y", "y"]}\na,y\n1,2\n3,4\n')
+    with pytest.raises(FcnnError, match=r"t\.csv: targets names column 'y' twice"):
+        select_columns(read_table(path))
+
+
+@pytest.fixture
+def nested(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 4
+    arrow = pa.table({"a": [1.0, 2.0, 3.0, 4.0], "y": [0.1, 0.2, 0.3, 0.4],
+                      "lst": pa.array([[1.0, 2.0]] * n),
+                      "st": pa.array([{"u": 1, "v": "w"}] * n),
+                      "mp": pa.array([[("k", 1)]] * n, type=pa.map_(pa.string(), pa.int64()))})
+    pq.write_table(arrow, tmp_path / "nested.parquet")
+    return read_table(tmp_path / "nested.parquet")
+
+
+@pytest.mark.parametrize("column, kind", [("lst", "lists of float64"),
+                                          ("st", r"structs \(fields 'u', 'v'\)"),
+                                          ("mp", "lists")])
+def test_nested_columns_are_refused_as_labels_and_features(nested, column, kind):
+    with pytest.raises(FcnnError, match=f"^.*nested.parquet: label column '{column}' holds "
+                                        f"{kind}, not numbers or class names$"):
+        select_columns(nested, [column])
+    with pytest.raises(FcnnError, match=f"feature column '{column}' holds {kind}, not numbers$"):
+        select_columns(nested, ["y"], ["a", column])
+    with pytest.raises(FcnnError, match=f"column '{column}' holds {kind}, not numbers$"):
+        numeric_matrix(nested, ["a", column])
+
+
+def test_unused_nested_columns_are_left_out(nested, caplog):
+    with caplog.at_level(logging.INFO, logger="fcnn_cli"):
+        assert select_columns(nested, ["y"]) == (["a"], ["y"])
+    assert "'lst', 'st', 'mp'" in caplog.text
