@@ -398,6 +398,7 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
       fcnn train table.parquet -t energy --features e1,e2,e3 --scale max
       fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
       fcnn train --resume runs/quakes
+      fcnn train quakes.parquet --nproc 2 --test test.parquet
     """
     from fcnn_cli import runs
 
