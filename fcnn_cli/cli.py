@@ -726,8 +726,10 @@ def predict(model, data, keep, output, threshold, nan, device):
 
     check_output(output, [model, data])
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
-    chunks = iter_tables(data)  # a missing file is reported before torch loads
+    iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    # Kept columns as written (an ID 007 stays 007), but for features, which must be numbers.
+    chunks = iter_tables(data, text=[c for c in keep if c not in predictor.features])
     clash = [c for c in keep if c in predictor.output_columns()]
     if clash:
         raise FcnnError(f"--keep {', '.join(map(repr, clash))}: the predictions have a column "

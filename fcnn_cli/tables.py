@@ -93,16 +93,16 @@ def read_table(path):
     return table
 
 
-def iter_tables(path, rows=CHUNK_ROWS):
+def iter_tables(path, rows=CHUNK_ROWS, text=()):
     """Read a table in chunks of about ``rows`` rows, each a :class:`Table` that knows its
     first row, so that a file of any length streams through bounded memory. CSV column types
-    are inferred from the first chunk. A missing file is reported at once, not on the first
-    chunk."""
+    are inferred from the first chunk, but for the columns named in ``text``, kept as written
+    (an ID such as 007). A missing file is reported at once, not on the first chunk."""
     name, fmt = _source(path)
-    return _chunks(path, name, fmt, rows)
+    return _chunks(path, name, fmt, rows, text)
 
 
-def _chunks(path, name, fmt, rows):
+def _chunks(path, name, fmt, rows, text=()):
     import pyarrow as pa
 
     first, columns = 0, []
@@ -113,7 +113,7 @@ def _chunks(path, name, fmt, rows):
             pieces = (pa.Table.from_batches([b]) for b in file.iter_batches(batch_size=rows))
         else:
             stream, meta, header = stack.enter_context(_csv_opened(path, name))
-            schema, pieces = _csv_pieces(stream, header, name, rows * ROW_BYTES)
+            schema, pieces = _csv_pieces(stream, header, name, rows * ROW_BYTES, text)
             columns += schema.names
         for piece in pieces:
             if not piece.num_rows:  # a header alone, or blank lines
@@ -225,16 +225,20 @@ def _os_file(path, start):
     return file
 
 
-def _csv_pieces(stream, header, name, size):
+def _csv_pieces(stream, header, name, size, text=()):
     """The schema and the Arrow tables of a CSV streamed from blocks of whole rows of about
-    ``size`` bytes. The first block, header and rows, sets the column types of the later ones."""
+    ``size`` bytes. The first block, header and rows, sets the column types of the later ones;
+    the columns named in ``text`` are text."""
+    import pyarrow as pa
+
     parse = _parse_options(header)
     blocks = _row_blocks(stream, header, size, name, parse.delimiter)
+    types = {column: pa.string() for column in text}
     head = next(blocks, b"")
-    first = _parsed(head, parse)
+    first = _parsed(head, parse, types=types)
     while not first.num_rows and (more := next(blocks, b"")):  # types need rows to show them
         head += more
-        first = _parsed(head, parse)
+        first = _parsed(head, parse, types=types)
     return first.schema, _later_pieces(first, blocks, parse)
 
 

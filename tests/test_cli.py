@@ -509,3 +509,16 @@ def test_a_test_file_that_is_the_training_data_is_warned_of(runner, quakes_csv, 
     assert f"warning: --test {quakes_csv} is DATA itself" in result.stderr
     other = run(runner, "train", quakes_csv, "--epochs", 1, "-q", "-o", tmp_path / "s")
     assert "is DATA itself" not in other.stderr
+
+
+def test_kept_columns_are_copied_as_written(runner, model_path, quakes, tmp_path):
+    frame = quakes.frame.head(4).copy()
+    frame.insert(0, "run", ["007", "0010", "0x1A", "1e3"])
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    out = run(runner, "predict", model_path, path, "--keep", "run,tp1").stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("run,tp1,")
+    assert [line.split(",")[0] for line in lines[1:]] == ["007", "0010", "0x1A", "1e3"]
+    kept = pd.read_csv(io.StringIO(out))
+    assert np.allclose(kept.tp1, frame.tp1)  # a feature kept is still read as a number
