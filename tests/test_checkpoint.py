@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
+from nodes import URANDOM, ZERO, make_device
 from fcnn_cli import checkpoint
 from fcnn_cli.errors import FcnnError
 
@@ -377,7 +378,6 @@ def test_saved_file_carries_format_version_2_and_a_digest_of_its_contents(tmp_pa
 def special_file(tmp_path, kind):
     """model.pt as a FIFO, a device node (made here, never the system's own) or a link to one."""
     import os
-    import stat
 
     target = tmp_path / f"node-{kind}"
     if kind == "fifo":
@@ -385,11 +385,7 @@ def special_file(tmp_path, kind):
     elif kind == "directory":
         target.mkdir()
     else:
-        minor = {"zero": 5, "urandom": 9}[kind]
-        try:
-            os.mknod(target, stat.S_IFCHR | 0o666, os.makedev(1, minor))
-        except (PermissionError, OSError) as e:
-            pytest.skip(f"cannot make a device node here: {e}")
+        make_device(target, {"zero": ZERO, "urandom": URANDOM}[kind])
     link = tmp_path / "model.pt"
     link.symlink_to(target)
     return link, target

@@ -2,11 +2,9 @@
 
 import io
 import os
-import stat
-
-import pytest
 
 from fcnn_cli.console import DroppingStream
+from nodes import FULL, make_device
 
 
 def text_stream(fd):
@@ -28,12 +26,7 @@ def test_a_pipe_whose_reader_closed_is_dropped():
 
 
 def test_a_full_device_is_dropped(tmp_path):
-    full = tmp_path / "full"
-    try:
-        os.mknod(full, stat.S_IFCHR | 0o666, os.makedev(1, 7))
-    except PermissionError:
-        pytest.skip("cannot make device nodes here")
-    fd = os.open(full, os.O_WRONLY)
+    fd = os.open(make_device(tmp_path / "full", FULL), os.O_WRONLY)
     assert_dropped(DroppingStream(text_stream(fd)), fd)
 
 

@@ -2,6 +2,7 @@ import os
 
 import pytest
 
+from nodes import make_device
 from fcnn_cli.fileio import atomic_path, write_text
 
 
@@ -56,17 +57,6 @@ def one_error(text):
     errors = [line for line in text.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1, text
     return errors[0]
-
-
-def make_device(path, minor):
-    """A character device node of our own (1,3 null; 1,5 zero; 1,7 full): never /dev's."""
-    try:
-        os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, minor))
-        with open(path, "rb"):
-            pass
-    except OSError:
-        pytest.skip("cannot make or open a device node here")
-    return path
 
 
 def is_device(path):
