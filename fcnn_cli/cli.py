@@ -379,11 +379,7 @@ def _write_tables(tables, output, keep=0):
 @quiet_option
 @click.pass_context
 @user_errors
-def train(ctx, data, targets, features, task, binary_output, class_weight, val_path,
-          test_path, val_frac, test_frac, arch, depth, width, activation, batchnorm, init,
-          dropout, epochs, batch_size, lr, optimizer, momentum,
-          weight_decay, schedule, patience, ema, scale, seed, device, threads, nproc, fast,
-          diagnostics, output, force, resume, nan, quiet):
+def train(ctx, **options):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
@@ -400,59 +396,60 @@ def train(ctx, data, targets, features, task, binary_output, class_weight, val_p
       fcnn train --resume runs/quakes
       fcnn train quakes.parquet --nproc 2 --test test.parquet
     """
-    from fcnn_cli import runs
+    from fcnn_cli import distributed, runs
 
-    _setup_logging(quiet)
-    if output == "-":
+    _setup_logging(options["quiet"])
+    if options["output"] == "-":
         raise click.UsageError("-o names the run directory, which cannot be stdout ('-'); "
                                "name a directory")
-    state = None
-    if resume:
-        if data:
-            raise click.UsageError("give DATA or --resume RUN_DIR, not both")
-        _refuse_beside_resume(ctx)
-        saved = runs.load_resume(resume)
-        data, val_path, state = saved.data, saved.val_data, saved.state
-        test_path = saved.test_data
-        targets, features = saved.targets, saved.features
-        net = {k: v for k, v in saved.net.to_dict().items() if k not in ("n_in", "n_out")}
-        given = {k: v for k, v in (("device", device), ("threads", threads)) if _given(ctx, k)}
-        with usage_errors():
-            config = dataclasses.replace(saved.config, **given)
-        output, force, epochs = resume, True, config.epochs
-    else:
-        if not data:
-            raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
-        net = dict(depth=depth, width=width, activation=activation, arch=arch,
-                   batchnorm=batchnorm, init=init)
-        if dropout is not None:
-            net["dropout"] = dropout
-        with usage_errors():
-            config = TrainConfig(
-                epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                momentum=momentum, weight_decay=weight_decay, schedule=schedule,
-                patience=patience, ema=ema, val_frac=val_frac, test_frac=test_frac, scale=scale,
-                task=task, seed=seed, device=device, threads=threads, diagnostics=diagnostics,
-                binary_output=binary_output, class_weight=class_weight, nan=nan, fast=fast)
-            shape = NetConfig(n_in=1, n_out=1, **net)  # bad options refused before any data
-            processes = nproc if nproc > 1 else int(os.environ.get("WORLD_SIZE", 1))
-            if shape.batchnorm and batch_size // processes < 2:
-                raise click.UsageError(f"batch normalisation needs at least 2 rows of every "
-                                       f"minibatch in each of the {processes} process(es); "
-                                       f"--batch-size {batch_size} gives fewer")
-            check_columns(targets, features)
-    if [data, val_path, test_path].count("-") > 1:
+    job = _resumed_job(ctx, options) if options["resume"] else _new_job(options)
+    data, val_path, test_path = job.paths
+    if job.paths.count("-") > 1:
         raise click.UsageError("stdin ('-') can feed one table only")
     _warn_if_trained_on(data, val_path=val_path, test_path=test_path)
-    runs.check_run_dir(output or runs.default_run_dir(data), force, [data, val_path, test_path])
-    from fcnn_cli import distributed
-
+    runs.check_run_dir(job.output or runs.default_run_dir(data), job.force, job.paths)
+    nproc = options["nproc"]
     if nproc > 1 or distributed.launched():
-        _refuse_streams(data, val_path, test_path)
+        _refuse_streams(*job.paths)
     if nproc > 1 and not distributed.launched():
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
-    _fit_and_save(_Job([data, val_path, test_path], targets or None, features, net, config, state,
-                       output, force), quiet)
+    _fit_and_save(job, options["quiet"])
+
+
+def _new_job(o):
+    """A new run from the command line's options, each checked before any data is read."""
+    if not o["data"]:
+        raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
+    net = {k: o[k] for k in ("depth", "width", "activation", "arch", "batchnorm", "init")}
+    if o["dropout"] is not None:
+        net["dropout"] = o["dropout"]
+    with usage_errors():
+        config = TrainConfig(**{f.name: o[f.name] for f in dataclasses.fields(TrainConfig)})
+        shape = NetConfig(n_in=1, n_out=1, **net)
+        processes = o["nproc"] if o["nproc"] > 1 else int(os.environ.get("WORLD_SIZE", 1))
+        if shape.batchnorm and config.batch_size // processes < 2:
+            raise click.UsageError(f"batch normalisation needs at least 2 rows of every "
+                                   f"minibatch in each of the {processes} process(es); "
+                                   f"--batch-size {config.batch_size} gives fewer")
+        check_columns(o["targets"], o["features"])
+    return _Job([o["data"], o["val_path"], o["test_path"]], list(o["targets"]) or None,
+                o["features"], net, config, None, o["output"], o["force"])
+
+
+def _resumed_job(ctx, o):
+    """The run to continue, with its saved data and options (and --device, --threads)."""
+    from fcnn_cli import runs
+
+    if o["data"]:
+        raise click.UsageError("give DATA or --resume RUN_DIR, not both")
+    _refuse_beside_resume(ctx)
+    saved = runs.load_resume(o["resume"])
+    net = {k: v for k, v in saved.net.to_dict().items() if k not in ("n_in", "n_out")}
+    given = {k: o[k] for k in ("device", "threads") if _given(ctx, k)}
+    with usage_errors():
+        config = dataclasses.replace(saved.config, **given)
+    return _Job([saved.data, saved.val_data, saved.test_data], saved.targets, saved.features,
+                net, config, saved.state, o["resume"], True)
 
 
 @dataclasses.dataclass
