@@ -31,6 +31,11 @@ def shown(value, limit=40):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def size_text(n):
+    """A size in bytes as a message gives it: in MiB, or GiB from 1 GiB on."""
+    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+
+
 def first_line(exc, limit=200):
     """The first line of an exception's message, printable and short, for a one-line error."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fcnn_cli.columns import numeric_matrix
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.columns import numeric_matrix
+from fcnn_cli.tasks import OUTPUTS_AT_ONCE
 
 CHUNK_ROWS = 65536  # rows per forward pass at inference: bounds memory, keeps BLAS busy
-CHUNK_OUTPUTS = 2 ** 22  # ... and at most this many outputs (16 MB), however many classes
 FAR_OUTSIDE = 0.25  # beyond the training range by more than this share of it
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Predictor:
 
     @property
     def chunk_rows(self):
-        return max(1, min(CHUNK_ROWS, CHUNK_OUTPUTS // self.task.n_outputs))
+        return max(1, min(CHUNK_ROWS, OUTPUTS_AT_ONCE // self.task.n_outputs))
 
     def add_to(self, report, x, truth):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,

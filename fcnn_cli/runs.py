@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fcnn_cli import checkpoint
 from fcnn_cli.config import NetConfig, TrainConfig, check_columns
-from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.errors import FcnnError, first_line, size_text
 from fcnn_cli.fileio import check_output, require_writable_dir, write_text, writing
 
 RUNS_ROOT = Path("runs")
@@ -230,7 +230,7 @@ def _regular_file(path, limit):
     if not stat.S_ISREG(info.st_mode):
         raise FcnnError(f"{path.name} is not a regular file")
     if info.st_size > limit:
-        raise FcnnError(f"{path.name} is larger than {_size(limit)}")
+        raise FcnnError(f"{path.name} is larger than {size_text(limit)}")
 
 
 def _read_options(path):
@@ -239,7 +239,7 @@ def _read_options(path):
         with open(path, "rb") as f:
             text = f.read(MAX_CONFIG_BYTES + 1)
         if len(text) > MAX_CONFIG_BYTES:  # it grew since it was looked at
-            raise FcnnError(f"{path.name} is larger than {_size(MAX_CONFIG_BYTES)}")
+            raise FcnnError(f"{path.name} is larger than {size_text(MAX_CONFIG_BYTES)}")
         options = json.loads(text)
     except (OSError, ValueError, RecursionError) as e:
         raise FcnnError(f"{path.name} is not readable JSON: {first_line(e)}") from None
@@ -309,10 +309,6 @@ def _read_state(path):
 def _shown(value):
     text = json.dumps(value)
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _size(n):
-    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
 
 
 def _csv(rows):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fcnn_cli.errors import FcnnError, first_line, shown
+from fcnn_cli.errors import FcnnError, first_line, shown, size_text
 from fcnn_cli.fileio import is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
@@ -334,9 +334,9 @@ def _longest_row(name):
 
 def _row_too_long(name):
     if name == "<stdin>":
-        return FcnnError(f"{name}: a row is longer than {_mib(_longest_row(name))}, the most "
+        return FcnnError(f"{name}: a row is longer than {size_text(_longest_row(name))}, the most "
                          "fcnn reads from stdin at once; give the file's path instead of '-'")
-    return FcnnError(f"{name}: a row is longer than {_mib(MAX_BLOCK)}, the longest row fcnn "
+    return FcnnError(f"{name}: a row is longer than {size_text(MAX_BLOCK)}, the longest row fcnn "
                      "reads")
 
 
@@ -348,10 +348,6 @@ def _larger_block(error, block, name):
     if block >= _longest_row(name):
         raise _row_too_long(name) from None
     return min(2 * block, _longest_row(name))
-
-
-def _mib(size):
-    return f"{size / (1 << 20):g} MiB"
 
 
 def _close(stream):
@@ -464,7 +460,7 @@ def _csv_preamble(stream, name):
         size += len(line)
         if size > MAX_PREAMBLE:
             raise FcnnError(f"{name}: the '#' lines before the header are longer than "
-                            f"{_mib(MAX_PREAMBLE)}: not a table fcnn reads")
+                            f"{size_text(MAX_PREAMBLE)}: not a table fcnn reads")
         if line.startswith(CSV_META_PREFIX):
             meta = _parse_meta(line[len(CSV_META_PREFIX):], name)
     return meta

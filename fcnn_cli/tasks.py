@@ -219,9 +219,9 @@ class Classification:
         return cls(d["target"], list(d["classes"]), d.get("output", "softmax"), d.get("weights"))
 
 
-# Network outputs are converted (to float64 probabilities, say) at most this many values at a
-# time: with thousands of classes a chunk's conversion then costs time, not memory.
-CONVERT_VALUES = 1 << 24
+# Network outputs are made and converted (to float64 probabilities, say) at most this many
+# values at a time: with thousands of classes a chunk then costs time, not memory.
+OUTPUTS_AT_ONCE = 1 << 22
 
 
 class _Stream:
@@ -231,7 +231,7 @@ class _Stream:
         self.accumulator, self.convert = accumulator, convert
 
     def add(self, truth, out):
-        rows = max(1, CONVERT_VALUES // max(1, out.shape[1]))
+        rows = max(1, OUTPUTS_AT_ONCE // max(1, out.shape[1]))
         for start in range(0, len(out), rows):
             part = slice(start, start + rows)
             self.accumulator.add(truth[part], *self.convert(out[part]))
