@@ -1,4 +1,5 @@
-"""Tables in and out: CSV and Parquet files, stdin/stdout, and the metadata naming their labels.
+"""Tables in and out: CSV, Parquet, ROOT, HDF5 and FITS files, stdin/stdout, and the metadata
+naming their labels.
 
 fcnn records which columns are labels (and their units) inside the files it writes, so that
 ``fcnn train quakes.csv`` needs no flags:
@@ -6,6 +7,11 @@ fcnn records which columns are labels (and their units) inside the files it writ
 * Parquet: the schema metadata key ``fcnn`` holds JSON such as ``{"targets": ["x", "y"]}``.
 * CSV: a first line ``# fcnn {"targets": ["x", "y"], ...}`` before the header. Other tools read
   such a file with their comment option, e.g. ``pandas.read_csv(path, comment="#")``.
+* ROOT, HDF5 and FITS (``fcnn_cli/formats/``): the same JSON in the tree's title, the table's
+  ``fcnn`` attribute, the ``FCNN`` header keyword; units also from the format's own places.
+
+A ROOT, HDF5 or FITS file may hold several tables: ``file.root:TREE``, ``file.h5:/PATH`` and
+``file.fits:N`` or ``:EXTNAME`` choose one (an existing file of that whole name wins).
 """
 
 import collections
@@ -20,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fcnn_cli.errors import FcnnError, first_line, shown, size_text
-from fcnn_cli.fileio import is_stream, open_output, writing
+from fcnn_cli.fileio import atomic_path, is_stream, open_output, writing
 
 if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
     import numpy
@@ -28,8 +34,10 @@ if TYPE_CHECKING:  # numpy and pandas themselves load only when a table is read
 
 META_KEY = "fcnn"
 CSV_META_PREFIX = b"# fcnn "
-PARQUET_SUFFIXES = {".parquet", ".pq"}
-CSV_SUFFIXES = {".csv", ".txt"}
+# suffix -> format; the formats past CSV and Parquet are read by fcnn_cli/formats/<format>.py
+FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
+           ".root": "root", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".he5": "hdf5",
+           ".fits": "fits", ".fit": "fits", ".fts": "fits"}
 BOM = b"\xef\xbb\xbf"
 CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
 ROW_BYTES = 96  # a streamed chunk's share of text per row: about eight numbers
@@ -62,26 +70,55 @@ class Table:
 
 
 def table_format(path):
-    """'csv' or 'parquet', from the file name; '-' (stdin/stdout) is CSV, and so is a pipe or
-    device without a known suffix (/dev/stdout, a shell's <(...))."""
+    """The format of a table file, from its name (see FORMATS; a ``:selector`` after the file
+    name aside); '-' (stdin/stdout) is CSV, and so is a pipe or device without a known suffix
+    (/dev/stdout, a shell's <(...))."""
     if str(path) == "-":
         return "csv"
-    suffix = Path(path).suffix.lower()
-    if suffix in PARQUET_SUFFIXES:
-        return "parquet"
-    if suffix in CSV_SUFFIXES or is_stream(path):
+    file = input_file(path)
+    suffix = Path(file).suffix.lower()
+    if suffix in FORMATS:
+        return FORMATS[suffix]
+    if is_stream(file):
         return "csv"
-    raise FcnnError(f"{path}: cannot tell the table format from the suffix {suffix!r}; "
-                    "use .csv or .parquet")
+    raise FcnnError(f"{path}: cannot tell the table format from the suffix {suffix!r}; use "
+                    f"{', '.join(sorted(FORMATS))}")
+
+
+def split_selector(path):
+    """``(file, selector)``: ``events.root:tree`` is ``("events.root", "tree")``; a name without
+    a selector, or an existing file of that whole name (a colon is a legal character), is
+    ``(path, None)``. The file part is the first one that ends in a suffix of a format whose
+    files hold several tables (C:/data/x.root:tree has its file's colon kept)."""
+    import os
+
+    text = str(path)
+    if text == "-" or os.path.lexists(text):
+        return text, None
+    for at, char in enumerate(text):
+        if char == ":" and FORMATS.get(Path(text[:at]).suffix.lower()) in SELECTABLE:
+            return text[:at], text[at + 1:]
+    return text, None
+
+
+SELECTABLE = {"root", "hdf5", "fits"}
+
+
+def input_file(path):
+    """The file that ``path`` reads, a selector left out: the one an output must not replace."""
+    return split_selector(path)[0]
 
 
 def read_table(path):
-    """Read a CSV or Parquet file (``-`` reads CSV from stdin) into a :class:`Table`.
+    """Read a table file (``-`` reads CSV from stdin) into a :class:`Table`.
 
     Unlike :func:`iter_tables` this infers CSV column types from the whole file, so that a
     stray word deep in a numeric column is reported by column name and row.
     """
     name, fmt = _source(path)
+    if fmt in SELECTABLE:
+        (table,) = _format_tables(path, name, fmt, rows=None)
+        return table
     with _reading(name):
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
@@ -99,7 +136,28 @@ def iter_tables(path, rows=CHUNK_ROWS, text=()):
     are inferred from the first chunk, but for the columns named in ``text``, kept as written
     (an ID such as 007). A missing file is reported at once, not on the first chunk."""
     name, fmt = _source(path)
+    if fmt in SELECTABLE:
+        return _format_tables(path, name, fmt, rows)
     return _chunks(path, name, fmt, rows, text)
+
+
+def _format_tables(path, name, fmt, rows):
+    """The Tables of a ROOT, HDF5 or FITS file in blocks of ``rows`` rows (``None``: one
+    block of all). Its columns keep the types the file gives them, so ``text`` has no use."""
+    from fcnn_cli import formats
+
+    file, selector = split_selector(path)
+    reader = formats.module(fmt)
+    with reader.opened(file, selector, name) as source:
+        meta = _parse_meta(source.fcnn, name) if source.fcnn else {}
+        meta["units"] = {**source.units, **meta.get("units", {})}
+        first = 0
+        for frame in source.blocks(rows or max(source.rows, 1)):
+            table = _table_from_frame(frame, meta, name)
+            table.first_row = first
+            _check_column_names(table)
+            first += len(frame)
+            yield table
 
 
 def _chunks(path, name, fmt, rows, text=()):
@@ -133,10 +191,11 @@ def _source(path):
     """The name messages use for ``path``, and its format; a missing path is an error."""
     name = "<stdin>" if str(path) == "-" else str(path)
     if name != "<stdin>":
-        if not Path(path).exists():
-            raise FcnnError(f"{name}: no such file")
-        if Path(path).is_dir():
-            raise FcnnError(f"{name}: is a directory, not a table")
+        file = Path(input_file(path))
+        if not file.exists():
+            raise FcnnError(f"{file}: no such file")
+        if file.is_dir():
+            raise FcnnError(f"{file}: is a directory, not a table")
     return name, table_format(path)
 
 
@@ -386,20 +445,33 @@ def _parse_options(header):
 
 
 class TableWriter:
-    """Writes a table chunk by chunk — CSV or Parquet by suffix, ``-`` for CSV on stdout —
-    into a temporary file that replaces ``path`` only when all of it is written (a device or
-    FIFO is written to directly: see ``fileio.atomic_path``)."""
+    """Writes a table chunk by chunk — by suffix, ``-`` for CSV on stdout — into a temporary
+    file that replaces ``path`` only when all of it is written (a device or FIFO is written to
+    directly: see ``fileio.atomic_path``)."""
 
     def __init__(self, path, metadata=None):
         self.path, self.format = str(path), table_format(path)
         self.metadata = metadata or {}  # fcnn's label metadata, written with the table
-        self.rows, self._header_done, self._parquet = 0, False, None
+        self.rows, self._header_done, self._parquet, self._writer = 0, False, None, None
 
     def __enter__(self):
-        self._stack = contextlib.ExitStack()
-        self._stream = self._stack.enter_context(open_output(self.path))
-        self._stack.push(self._close_parquet)  # runs first: the footer, then the file
+        with contextlib.ExitStack() as stack:  # a failure here leaves no temporary file
+            if self.format in SELECTABLE:
+                self._open_writer(stack)
+            else:
+                self._stream = stack.enter_context(open_output(self.path))
+                stack.push(self._close_parquet)  # runs first: the footer, then the file
+            self._stack = stack.pop_all()
         return self
+
+    def _open_writer(self, stack):
+        from fcnn_cli import formats
+
+        formats.library(self.format, self.path)  # a missing extra: before any file
+        target = stack.enter_context(atomic_path(self.path))
+        with writing(self.path):
+            self._writer = formats.module(self.format).Writer(target, self.path, self.metadata)
+        stack.push(self._close_writer)  # runs first: the file's end, then its rename
 
     def write(self, frame):
         with writing(self.path):
@@ -407,7 +479,9 @@ class TableWriter:
         self.rows += len(frame)
 
     def _write(self, frame):
-        if self.format == "parquet":
+        if self._writer is not None:
+            self._writer.write(frame)
+        elif self.format == "parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
 
@@ -445,6 +519,14 @@ class TableWriter:
             with contextlib.suppress(Exception):
                 self._parquet.close()
 
+    def _close_writer(self, kind, value, tb):
+        if kind is None:
+            with writing(self.path):
+                self._writer.close()
+        else:  # the file is thrown away: it may fail to finish, quietly
+            with contextlib.suppress(Exception):
+                self._writer.close()
+
     def __exit__(self, kind, value, tb):
         return self._stack.__exit__(kind, value, tb)
 
@@ -471,7 +553,10 @@ def _table_from_arrow(arrow, meta, name):
     duplicates = sorted({c for c, n in collections.Counter(names).items() if n > 1})
     if duplicates:
         raise FcnnError(f"{name}: duplicate column name(s): {', '.join(map(repr, duplicates))}")
-    frame = arrow.to_pandas()
+    return _table_from_frame(arrow.to_pandas(), meta, name)
+
+
+def _table_from_frame(frame, meta, name):
     targets = [t for t in meta.get("targets", []) if t in frame.columns]
     units = {k: v for k, v in meta.get("units", {}).items() if k in frame.columns}
     return Table(frame, targets, units, name)
@@ -500,7 +585,7 @@ def _check_column_names(table):
 
 
 def write_table(table, path):
-    """Write a :class:`Table` as CSV or Parquet by suffix, atomically, with its label metadata;
+    """Write a :class:`Table` in the format of its suffix, atomically, with its label metadata;
     ``-`` writes CSV to stdout."""
     with TableWriter(path, table.metadata()) as writer:
         writer.write(table.frame)

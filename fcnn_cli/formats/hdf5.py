@@ -1,0 +1,175 @@
+"""HDF5 files: a compound dataset, or a group of equal-length 1-D datasets, as a table (h5py).
+
+``file.h5`` reads the root group's 1-D datasets, or else the file's one table; ``file.h5:/path``
+picks another. A dataset's ``units`` (or ``unit``) attribute gives its column's unit; the
+attribute ``fcnn`` of the table holds fcnn's metadata as JSON. fcnn writes a group of 1-D
+datasets (a column each, in the root group), which reads fast column by column.
+"""
+
+import contextlib
+import json
+
+import numpy as np
+
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+
+META_KEY = "fcnn"
+UNIT_KEYS = ("units", "unit")
+WRITE_CHUNK = 4096  # rows per stored chunk: small files stay small, large ones read fast
+TABLES_SHOWN = 8
+
+
+@contextlib.contextmanager
+def opened(path, selector, name):
+    h5py = library("hdf5", name)
+    with reading(name, "HDF5"):
+        file = h5py.File(path, "r")
+    with file:
+        with reading(name, "HDF5"):
+            table = _table(file, selector, name)
+            source = (_group(table, name) if isinstance(table, h5py.Group) else
+                      _compound(table, name))
+        yield source
+
+
+def _table(file, selector, name):
+    """The group or compound dataset that ``selector`` names, or else the root group if it
+    holds 1-D datasets, or else the file's only table."""
+    if selector is not None:
+        found = file.get(selector)
+        if found is None:
+            raise FcnnError(f"{name}: no dataset or group {selector!r} in the file; "
+                            f"its tables: {_listing(_tables(file))}")
+        if not _is_table(found):
+            raise FcnnError(f"{name}: {selector!r} is not a table (a compound dataset or a "
+                            "group of 1-D datasets)")
+        return found
+    if _is_table(file):
+        return file
+    tables = _tables(file)
+    if len(tables) != 1:
+        raise FcnnError(f"{name}: holds no table (a compound dataset or a group of 1-D "
+                        "datasets)" if not tables else f"{name}: holds {len(tables)} tables "
+                        f"({_listing(tables)}); choose one with {name}:/PATH")
+    return file[tables[0]]
+
+
+def _tables(file):
+    found = []
+    file.visititems(lambda path, item: found.append("/" + path) if _is_table(item) else None)
+    return found
+
+
+def _listing(paths):
+    shown = ", ".join(map(repr, paths[:TABLES_SHOWN]))
+    return (shown + (f", … ({len(paths)} in all)" if len(paths) > TABLES_SHOWN else "")) or "none"
+
+
+def _is_table(item):
+    import h5py
+
+    if isinstance(item, h5py.Dataset):
+        return item.dtype.names is not None and item.ndim == 1
+    return bool(_columns(item))
+
+
+def _columns(group):
+    """A group's 1-D datasets of plain values, in their stored order."""
+    import h5py
+
+    return {key: item for key, item in group.items()
+            if isinstance(item, h5py.Dataset) and item.ndim == 1 and item.dtype.names is None}
+
+
+def _group(group, name):
+    columns = _columns(group)
+    lengths = {key: len(item) for key, item in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k!r}: {n}" for k, n in list(lengths.items())[:6])
+        raise FcnnError(f"{name}: the datasets of group {group.name!r} differ in length "
+                        f"({shown}): not one table")
+    rows = next(iter(lengths.values()))
+    units = {k: unit for k, item in columns.items() if (unit := _attribute(item, UNIT_KEYS))}
+
+    def read(start, stop):
+        return {key: _decoded(item, item[start:stop]) for key, item in columns.items()}
+
+    return Source(lambda step: _blocks(read, rows, step, name), rows,
+                  _attribute(group, (META_KEY,)), units)
+
+
+def _compound(dataset, name):
+    def read(start, stop):
+        block = dataset[start:stop]
+        return {field: _decoded(dataset, block[field]) for field in block.dtype.names}
+
+    return Source(lambda step: _blocks(read, len(dataset), step, name), len(dataset),
+                  _attribute(dataset, (META_KEY,)))
+
+
+def _blocks(read, rows, step, name):
+    for start in range(0, max(rows, 1), step):  # no rows: one empty block, with its columns
+        with reading(name, "HDF5"):
+            frame = frame_of(read(start, min(start + step, rows)))
+        yield frame
+
+
+def _decoded(dataset, values):
+    """Text as str: fixed-length or variable-length bytes, in UTF-8."""
+    if values.dtype.kind == "S" or (values.dtype == object and len(values) and
+                                    isinstance(values[0], bytes)):
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                         for v in values], dtype=object)
+    return values
+
+
+def _attribute(item, keys):
+    """The first of the attributes ``keys`` that ``item`` has, as text."""
+    for key in keys:
+        if key in item.attrs:
+            value = item.attrs[key]
+            if isinstance(value, np.ndarray) and value.size == 1:
+                value = value.item()
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return None
+
+
+class Writer:
+    """A 1-D dataset per column in the root group, grown block by block; units as each
+    dataset's ``units`` attribute, fcnn's metadata as the file's ``fcnn`` attribute."""
+
+    def __init__(self, path, name, metadata):
+        self.h5py = library("hdf5", name)
+        self.name, self.units, self.datasets, self.rows = name, metadata.get("units", {}), None, 0
+        self.file = self.h5py.File(path, "w", track_order=True)  # columns keep their order
+        if metadata:
+            self.file.attrs[META_KEY] = json.dumps(metadata)
+
+    def write(self, frame):
+        columns = named_columns(frame, self.name, "HDF5")
+        if self.datasets is None:
+            self.datasets = {c: self._dataset(c, v.dtype) for c, v in columns.items()}
+        n = len(frame)
+        for c, values in columns.items():
+            dataset = self.datasets[c]
+            if values.dtype == object and dataset.dtype != object:
+                raise FcnnError(f"{self.name}: column {c!r} turns from numbers to text partway "
+                                "through, which an HDF5 dataset cannot hold; write CSV instead")
+            dataset.resize((self.rows + n,))
+            dataset[self.rows:] = values
+        self.rows += n
+
+    def _dataset(self, column, dtype):
+        if "/" in column or column in (".", ""):
+            raise FcnnError(f"{self.name}: column {column!r} cannot name an HDF5 dataset "
+                            "(a '/' separates groups); rename it")
+        kind = self.h5py.string_dtype() if dtype == object else dtype
+        dataset = self.file.create_dataset(column, shape=(0,), maxshape=(None,), dtype=kind,
+                                           chunks=(WRITE_CHUNK,))
+        if self.units.get(column):
+            dataset.attrs["units"] = self.units[column]
+        return dataset
+
+    def close(self):
+        self.file.close()
