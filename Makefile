@@ -11,10 +11,11 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
+# With the extras that read ROOT, HDF5 and FITS files (fcnn[all]), so that their tests run.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,all]'
 	touch $@
 
 # The main job: simulate -> train -> evaluate -> predict on the default earthquake data.

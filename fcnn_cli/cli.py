@@ -194,8 +194,9 @@ def cli():
       fcnn evaluate runs/quakes/model.pt test.csv  # metrics on held-out rows
       fcnn predict runs/quakes/model.pt new.csv    # predictions as CSV on stdout
 
-    Tables are CSV or Parquet (by suffix; a pipe or device without one is CSV); '-' means
-    stdin or stdout.
+    Tables are CSV, Parquet, ROOT, HDF5 or FITS by suffix (a pipe or device without one is
+    CSV); events.root:TREE, file.h5:/PATH, file.fits:N or :EXTNAME pick one table of several;
+    '-' means stdin or stdout.
     """
     _setup_logging(quiet=False)
 
@@ -217,7 +218,8 @@ def simulate():
 @click.option("--vs", type=float, default=3.5, help="S-wave velocity (km/s).")
 @click.option("--noise", type=float, default=0.0,
               help="Standard deviation (s) of Gaussian noise on every arrival time.")
-@output_option("earthquakes.csv", "Output file: .csv or .parquet; '-' for CSV on stdout.")
+@output_option("earthquakes.csv", "Output file: .csv, .parquet, .root, .h5 or .fits; '-' for "
+               "CSV on stdout.")
 @user_errors
 def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
     """Epicentres and P/S first-arrival times at seismic stations.
@@ -253,7 +255,8 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
                    "larger is harder.")
 @click.option("--preview", metavar="FILE.png", callback=_png,
               help="Also draw a grid of examples with labels.")
-@output_option("galaxies.parquet", "Output file: .parquet or .csv; '-' for CSV on stdout.")
+@output_option("galaxies.parquet", "Output file: .parquet, .csv, .root, .h5 or .fits; '-' "
+               "for CSV on stdout.")
 @user_errors
 def galaxies(n, seed, size, noise, preview, output):
     """Images of spiral galaxies labelled by their sense of rotation, left or right.
@@ -380,7 +383,7 @@ def _write_tables(tables, output, keep=0):
 @click.pass_context
 @user_errors
 def train(ctx, **options):
-    """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
+    """Fit a network to DATA (CSV, Parquet, ROOT, HDF5 or FITS; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
     history.csv and config.json. Ctrl-C or SIGTERM stops after the last complete epoch, saves
@@ -670,11 +673,11 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.columns import drop_incomplete
-    from fcnn_cli.tables import iter_tables
+    from fcnn_cli.tables import input_file, iter_tables
 
-    check_output(STDIO, [model, data])  # the report goes there, or its tables
+    check_output(STDIO, [model, input_file(data)])  # the report goes there, or its tables
     if output:
-        check_output(output, [model, data])
+        check_output(output, [model, input_file(data)])
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     if nan == "drop":
@@ -700,7 +703,8 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
 @click.argument("data")
 @click.option("--keep", multiple=True, metavar="COL", callback=_keep_list,
               help="Copy this input column (an ID, say) into the output; repeatable.")
-@output_option("-", "Output file (.csv or .parquet); '-' for CSV on stdout.")
+@output_option("-", "Output file (.csv, .parquet, .root, .h5 or .fits); '-' for CSV on "
+               "stdout.")
 @threshold_option
 @nan_option
 @device_option
@@ -719,9 +723,9 @@ def predict(model, data, keep, output, threshold, nan, device):
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import check_output
     from fcnn_cli.columns import drop_incomplete
-    from fcnn_cli.tables import TableWriter, iter_tables
+    from fcnn_cli.tables import TableWriter, input_file, iter_tables
 
-    check_output(output, [model, data])
+    check_output(output, [model, input_file(data)])
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)

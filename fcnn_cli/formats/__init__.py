@@ -52,10 +52,11 @@ def library(fmt, name):
 
 
 @contextlib.contextmanager
-def reading(name, what):
+def reading(name, what, plainly=()):
     """A reader's failure on a damaged or foreign file becomes one line naming the file. The
     libraries raise many kinds of exception on hostile bytes (struct, zlib, index, key and
-    value errors among them), so all but fcnn's own are caught here, at the boundary."""
+    value errors among them), so all but fcnn's own are caught here, at the boundary.
+    ``plainly`` holds (start of the library's message, what to say instead) pairs."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # astropy's and h5py's notes on odd files
@@ -70,7 +71,9 @@ def reading(name, what):
     except PermissionError as e:
         raise FcnnError(f"{name}: cannot read: {e.strerror or e}") from None
     except Exception as e:  # noqa: BLE001 - see the docstring
-        raise FcnnError(f"{name}: not a readable {what} file: {first_line(e, 160)}") from None
+        said = first_line(e, 160)
+        said = next((instead for start, instead in plainly if said.startswith(start)), said)
+        raise FcnnError(f"{name}: not a readable {what} file: {said}") from None
 
 
 def column_values(series):

@@ -16,6 +16,7 @@ from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
 
 META_KEY = "FCNN"
 BLOCK = 2880  # FITS files come in blocks of this many bytes
+EXTNAME = "EVENTS"  # the table fcnn writes, named as fcnn's ROOT trees are
 MIN_TEXT = 32  # bytes of a text column at least: its width is fixed by the first block
 # dtype kind and size: (FITS TFORM letter, how the rows store it)
 CODES = {"b1": ("L", "i1"), "u1": ("B", "u1"), "i1": ("I", ">i2"), "i2": ("I", ">i2"),
@@ -136,7 +137,7 @@ class Writer:
         try:
             hdu = fits.BinTableHDU.from_columns(
                 [fits.Column(name=c, format=code, unit=units.get(c)) for c, (code, _) in
-                 layout.items()], nrows=0)
+                 layout.items()], nrows=0, name=EXTNAME)
             if self.metadata:
                 hdu.header[META_KEY] = json.dumps(self.metadata)
             header = hdu.header.tostring().encode("ascii")

@@ -18,15 +18,22 @@ TREES = ("TTree", "ROOT::RNTuple")
 WRITTEN_TREE = "events"  # the tree fcnn writes: the name of the field's own event files
 META_PREFIX = "fcnn "
 UNIT = re.compile(r"\s\[([^\[\]]+)\]\s*$")  # a branch title ending in " [km]"
+SIGNATURE = b"root"  # a ROOT file's first bytes
+# uproot's words for a file that ends before the data it points to
+PLAINLY = (("expected Chunk of length", "truncated or damaged: it ends before the data it "
+            "points to"),)
 
 
 @contextlib.contextmanager
 def opened(path, selector, name):
     uproot = library("root", name)
-    with reading(name, "ROOT"):
+    with reading(name, "ROOT", PLAINLY):
+        with open(path, "rb") as head:
+            if head.read(len(SIGNATURE)) != SIGNATURE:
+                raise FcnnError(f"{name}: not a ROOT file (it does not start as one does)")
         file = uproot.open(path)
     with file:
-        with reading(name, "ROOT"):
+        with reading(name, "ROOT", PLAINLY):
             tree = _tree(file, selector, name)
             title = getattr(tree, "title", "") or ""  # an RNTuple has none
             fcnn = title[len(META_PREFIX):] if title.startswith(META_PREFIX) else None
@@ -71,13 +78,13 @@ def _readable(tree):
 
 def _blocks(tree, rows, name):
     """Blocks of ``rows`` entries; an empty tree is one empty block, with its columns."""
-    with reading(name, "ROOT"):
+    with reading(name, "ROOT", PLAINLY):
         if not tree.num_entries:
             yield frame_of(tree.arrays(_readable(tree), library="np"))
             return
         chunks = tree.iterate(_readable(tree), step_size=rows, library="np")
     while True:
-        with reading(name, "ROOT"):
+        with reading(name, "ROOT", PLAINLY):
             arrays = next(chunks, None)
             if arrays is None:
                 return
