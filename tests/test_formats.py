@@ -1,0 +1,314 @@
+"""ROOT, HDF5 and FITS tables (fcnn_cli/formats/): round trips, selectors, units, streaming,
+and the one line that names the extra to install."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli.cli import cli
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import iter_tables, read_table, split_selector, write_table, Table
+
+uproot = pytest.importorskip("uproot")
+h5py = pytest.importorskip("h5py")
+fits = pytest.importorskip("astropy.io.fits")
+
+SUFFIXES = [".root", ".h5", ".fits"]
+PACKAGES = {".root": ("uproot", "root"), ".h5": ("h5py", "hdf5"), ".fits": ("astropy", "fits")}
+
+
+def mixed_frame(n=50):
+    """Columns of the types a table holds: reals, integers, booleans, text (not ASCII too)."""
+    rng = np.random.default_rng(4)
+    return pd.DataFrame({"f8": rng.normal(size=n), "f4": rng.normal(size=n).astype(np.float32),
+                         "i4": np.arange(n, dtype=np.int32), "i8": np.arange(n) * 10**12,
+                         "u2": np.arange(n, dtype=np.uint16) + 60000, "ok": np.arange(n) % 3 == 0,
+                         "name": [f"ev{i}-é" for i in range(n)]})
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_round_trip_keeps_values_labels_and_units(tmp_path, quakes, suffix):
+    path = tmp_path / f"q{suffix}"
+    write_table(quakes, path)
+    back = read_table(path)
+    assert back.targets == ["x", "y"] and back.units == quakes.units
+    pd.testing.assert_frame_equal(back.frame, quakes.frame)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_round_trip_of_integers_booleans_and_text(tmp_path, suffix):
+    frame = mixed_frame()
+    path = tmp_path / f"m{suffix}"
+    write_table(Table(frame, ["ok"]), path)
+    back = read_table(path)
+    assert back.targets == ["ok"] and list(back.frame.columns) == list(frame.columns)
+    for column in frame.columns:
+        assert back.frame[column].tolist() == frame[column].tolist(), column
+    assert back.frame.ok.dtype == bool and back.frame.f4.dtype == np.float32
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_streamed_blocks_are_the_whole_table(tmp_path, quakes, suffix):
+    path = tmp_path / f"q{suffix}"
+    write_table(quakes, path)
+    blocks = list(iter_tables(path, rows=77))
+    assert [b.first_row for b in blocks] == list(range(0, 600, 77))
+    assert all(b.targets == ["x", "y"] and b.units == quakes.units for b in blocks)
+    whole = pd.concat([b.frame for b in blocks], ignore_index=True)
+    pd.testing.assert_frame_equal(whole, read_table(path).frame)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_streamed_predict_equals_whole_file_predict(tmp_path, quakes, trained, suffix):
+    path = tmp_path / f"q{suffix}"
+    write_table(quakes, path)
+    predictor = trained.predictor
+    whole = predictor.predict(read_table(path))
+    parts = pd.concat([p for _, p in predictor.predict_chunks(iter_tables(path, rows=64))])
+    pd.testing.assert_frame_equal(parts.reset_index(drop=True), whole.reset_index(drop=True))
+    streamed = predictor.evaluate_chunks(iter_tables(path, rows=64))
+    whole = predictor.evaluate(read_table(path))
+    assert streamed["rows"] == whole["rows"] == 600
+    assert streamed["overall"] == pytest.approx(whole["overall"], rel=1e-12)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_empty_table_keeps_its_columns(tmp_path, quakes, suffix):
+    path = tmp_path / f"e{suffix}"
+    write_table(Table(quakes.frame.iloc[:0], ["x", "y"], quakes.units), path)
+    (table,) = iter_tables(path)
+    assert list(table.frame.columns) == list(quakes.frame.columns) and table.frame.empty
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_simulate_train_predict_with_no_flags(runner, tmp_path, suffix):
+    """`fcnn simulate … -o quakes.root` records its labels: `fcnn train quakes.root` needs
+    no flags; predictions written in the same format read back as the CSV ones."""
+    data, run = tmp_path / f"quakes{suffix}", tmp_path / "run"
+
+    def ok(*args):
+        result = runner.invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+        return result
+
+    ok("simulate", "earthquakes", "-n", 300, "--seed", 2, "-o", data)
+    ok("train", data, "--epochs", 1, "-q", "-o", run)
+    assert json.loads((run / "config.json").read_text())["targets"] == ["x", "y"]
+    model = run / "model.pt"
+    out = tmp_path / f"predictions{suffix}"
+    ok("predict", model, data, "--keep", "x", "-o", out)
+    csv = pd.read_csv(io.StringIO(ok("predict", model, data, "--keep", "x").stdout))
+    back = read_table(out).frame
+    assert list(back.columns) == ["x", "x_pred", "y_pred"]
+    np.testing.assert_allclose(back.to_numpy(), csv.to_numpy(), rtol=1e-6)
+    report = json.loads(ok("evaluate", model, data, "--json").stdout)
+    assert report["rows"] == 300
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_classifier_predictions_keep_class_names(runner, tmp_path, suffix):
+    data, run = tmp_path / f"g{suffix}", tmp_path / "run"
+    args = [["simulate", "galaxies", "-n", "60", "--size", "8", "-o", str(data)],
+            ["train", str(data), "--epochs", "1", "-q", "-o", str(run)],
+            ["predict", str(run / "model.pt"), str(data), "--keep", "rotation", "-o",
+             str(tmp_path / f"p{suffix}")]]
+    for a in args:
+        assert runner.invoke(cli, a).exit_code == 0
+    back = read_table(tmp_path / f"p{suffix}").frame
+    assert list(back.columns) == ["rotation", "rotation_pred", "p_left", "p_right"]
+    assert set(back.rotation_pred) <= {"left", "right"} and set(back.rotation) == {"left", "right"}
+
+
+def test_files_fcnn_writes_read_in_the_fields_own_tools(tmp_path, quakes):
+    for suffix in SUFFIXES:
+        write_table(quakes, tmp_path / f"q{suffix}")
+    tree = uproot.open(tmp_path / "q.root")["events"]
+    np.testing.assert_array_equal(tree["x"].array(library="np"), quakes.frame.x)
+    with h5py.File(tmp_path / "q.h5") as file:
+        assert file["tp1"].attrs["units"] == "s" and list(file)[:3] == ["x", "y", "tp1"]
+    from astropy.table import Table as AstropyTable
+
+    table = AstropyTable.read(tmp_path / "q.fits")
+    assert str(table["x"].unit) == "km" and len(table) == len(quakes.frame)
+    with fits.open(tmp_path / "q.fits") as hdus:
+        hdus.verify("exception")
+        assert json.loads(hdus["EVENTS"].header["FCNN"])["targets"] == ["x", "y"]
+
+
+# --- Selectors ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec, parts", [
+    ("events.root:tree", ("events.root", "tree")), ("C:/d/x.root:t", ("C:/d/x.root", "t")),
+    ("x.fits:2", ("x.fits", "2")), ("x.h5:/a/b", ("x.h5", "/a/b")), ("x.csv:1", ("x.csv:1", None)),
+    ("plain.root", ("plain.root", None)), ("-", ("-", None)), ("a:b.h5", ("a:b.h5", None))])
+def test_split_selector(spec, parts):
+    assert split_selector(spec) == parts
+
+
+def test_an_existing_file_of_the_whole_name_wins(tmp_path, quakes):
+    odd = tmp_path / "a.h5:b.h5"
+    write_table(quakes, odd)
+    assert split_selector(odd) == (str(odd), None)
+    assert len(read_table(odd).frame) == len(quakes.frame)
+
+
+def two_trees(path):
+    with uproot.recreate(path) as file:
+        file.mktree("a", {"u": np.float64}).extend({"u": np.arange(3.0)})
+        file.mktree("b", {"v": np.float64}).extend({"v": np.arange(5.0)})
+        file["note"] = "a string"
+    return path
+
+
+def test_root_selectors(tmp_path):
+    path = two_trees(tmp_path / "t.root")
+    with pytest.raises(FcnnError, match=r"holds 2 trees \('a', 'b'\); choose one with .*t.root:TREE"):
+        read_table(path)
+    assert read_table(f"{path}:b").frame.v.tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(FcnnError, match=r"t.root:nope: no tree 'nope' in the file; its trees: 'a', 'b'"):
+        read_table(f"{path}:nope")
+    with pytest.raises(FcnnError, match="'note' is a TObjString, not a tree"):
+        read_table(f"{path}:note")
+
+
+def hdf5_tables(path):
+    with h5py.File(path, "w") as file:
+        events = np.zeros(4, dtype=[("e", "f8"), ("n", "i4"), ("tag", "S5")])
+        events["e"], events["tag"] = [1, 2, 3, 4], b"mu"
+        file.create_dataset("data/events", data=events).attrs["fcnn"] = '{"targets": ["e"]}'
+        group = file.create_group("other")
+        group.create_dataset("a", data=np.arange(3.0)).attrs["units"] = "GeV"
+        group.create_dataset("b", data=np.arange(3)).attrs["unit"] = b"cm"
+        group.create_dataset("image", data=np.zeros((3, 3)))  # not a column: left out
+    return path
+
+
+def test_hdf5_selectors_attributes_and_compound_datasets(tmp_path):
+    path = hdf5_tables(tmp_path / "t.h5")
+    with pytest.raises(FcnnError, match=r"holds 2 tables \('/data/events', '/other'\); choose"):
+        read_table(path)
+    events = read_table(f"{path}:/data/events")
+    assert events.targets == ["e"] and events.frame.tag.tolist() == ["mu"] * 4
+    other = read_table(f"{path}:/other")
+    assert list(other.frame.columns) == ["a", "b"] and other.units == {"a": "GeV", "b": "cm"}
+    with pytest.raises(FcnnError, match="no dataset or group '/nope'"):
+        read_table(f"{path}:/nope")
+    with pytest.raises(FcnnError, match="'/other/image' is not a table"):
+        read_table(f"{path}:/other/image")
+
+
+def fits_tables(path):
+    first = fits.BinTableHDU.from_columns([fits.Column("e", "D", unit="GeV", array=[1.0, 2.0])],
+                                          name="FIRST")
+    second = fits.BinTableHDU.from_columns([fits.Column("m", "E", array=[5.0])], name="SECOND")
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(np.zeros((2, 2))), first, second]
+                 ).writeto(path)
+    return path
+
+
+def test_fits_selectors_and_units(tmp_path):
+    path = fits_tables(tmp_path / "t.fits")
+    first = read_table(path)
+    assert first.frame.e.tolist() == [1.0, 2.0] and first.units == {"e": "GeV"}
+    assert read_table(f"{path}:3").frame.m.tolist() == [5.0]
+    assert read_table(f"{path}:second").frame.m.tolist() == [5.0]
+    with pytest.raises(FcnnError, match="HDU '1' is a ImageHDU, not a binary table"):
+        read_table(f"{path}:1")
+    with pytest.raises(FcnnError, match=r"no HDU '9': the file holds 4 \(0 'PRIMARY', 1 '', 2"):
+        read_table(f"{path}:9")
+
+
+def test_root_branch_titles_give_units(tmp_path, monkeypatch):
+    """ROOT writes a branch's title as its author gives it ("energy [GeV]"); uproot writes
+    none but the leaf list, so it is made to here."""
+    from uproot.writing import _cascadetree
+
+    made = _cascadetree.Tree._branch_np
+    titles = {"e": "energy [GeV]", "x": "x position [ km ]", "n": "n/I"}
+
+    def titled(self, name, *args, **kwargs):
+        return {**made(self, name, *args, **kwargs), "fTitle": titles[name]}
+
+    monkeypatch.setattr(_cascadetree.Tree, "_branch_np", titled)
+    path = tmp_path / "t.root"
+    with uproot.recreate(path) as file:
+        file.mktree("t", {"e": np.float64, "x": np.float64, "n": np.int32}).extend(
+            {"e": np.ones(2), "x": np.ones(2), "n": np.ones(2, np.int32)})
+    assert read_table(path).units == {"e": "GeV", "x": "km"}
+
+
+def test_fcnn_metadata_overrides_the_formats_own_units(tmp_path, quakes):
+    path = tmp_path / "q.h5"
+    write_table(Table(quakes.frame, ["x"], {"x": "m"}), path)
+    with h5py.File(path, "a") as file:
+        file["y"].attrs["units"] = "mile"
+        file["x"].attrs["units"] = "ignored"
+    table = read_table(path)
+    assert table.units == {"x": "m", "y": "mile"} and table.targets == ["x"]
+
+
+# --- Missing extras, and what a CSV run imports ---------------------------------------------
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_missing_extra_is_one_line_naming_it(runner, tmp_path, quakes, model_path,
+                                               monkeypatch, suffix):
+    path = tmp_path / f"q{suffix}"
+    write_table(quakes, path)
+    package, extra = PACKAGES[suffix]
+    monkeypatch.setitem(sys.modules, package, None)  # its import fails
+    said = f"{package} package: pip install 'fcnn[{extra}]'"
+    with pytest.raises(FcnnError) as error:
+        read_table(path)
+    assert str(error.value).startswith(f"{path}: ") and str(error.value).endswith(said)
+    result = runner.invoke(cli, ["predict", str(model_path), str(path)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and said in result.stderr
+    out = tmp_path / f"new{suffix}"
+    result = runner.invoke(cli, ["simulate", "earthquakes", "-n", "5", "-o", str(out)])
+    assert result.exit_code == 1 and said in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"q{suffix}"]
+
+
+def test_csv_tables_import_no_reader_of_the_other_formats(quakes_csv):
+    code = ("import sys; from fcnn_cli.tables import read_table; read_table(sys.argv[1]); "
+            "print(sorted(m for m in ('uproot', 'h5py', 'astropy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(quakes_csv)], capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- Writing ------------------------------------------------------------------------------
+
+def test_fits_text_longer_than_its_first_rows_set_is_one_line(tmp_path):
+    from fcnn_cli.tables import TableWriter
+
+    path = tmp_path / "t.fits"
+    with pytest.raises(FcnnError, match="column 'id' holds a value longer than 32 bytes"):
+        with TableWriter(path) as writer:
+            writer.write(pd.DataFrame({"id": ["a"]}))
+            writer.write(pd.DataFrame({"id": ["b" * 40]}))
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary file
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_column_turning_to_text_is_one_line_and_leaves_no_file(tmp_path, suffix):
+    from fcnn_cli.tables import TableWriter
+
+    with pytest.raises(FcnnError, match="column 'a' turns from numbers to text"):
+        with TableWriter(tmp_path / f"t{suffix}") as writer:
+            writer.write(pd.DataFrame({"a": [1.0]}))
+            writer.write(pd.DataFrame({"a": ["x"]}))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_behind_a_selector_is_the_input(runner, tmp_path, quakes, model_path):
+    path = tmp_path / "q.root"
+    write_table(quakes, path)
+    before = path.read_bytes()
+    result = runner.invoke(cli, ["predict", str(model_path), f"{path}:events", "-o", str(path)])
+    assert result.exit_code == 1 and "is the same file as the input" in result.stderr
+    assert path.read_bytes() == before
