@@ -10,6 +10,7 @@ from fcnn_cli.tables import Table
 log = logging.getLogger(__name__)
 
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
+FLATTEN = "; flatten it to one value per row (a ROOT jagged branch, a list column) first"
 
 
 def is_numeric(series):
@@ -61,7 +62,8 @@ def check_flat(table, columns, role):
         kind = _nested(table.frame[c])
         if kind:
             wanted = "numbers or class names" if role == "label" else "numbers"
-            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not {wanted}")
+            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not {wanted}"
+                            f"{FLATTEN}")
 
 
 def _nested(series):
@@ -122,7 +124,7 @@ def numeric_matrix(table, columns, dtype="float32"):
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
             kind = _nested(series)
             if kind:
-                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not numbers")
+                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not numbers{FLATTEN}")
             bad = _first_non_numeric(series)
             where = f" (row {table.row(bad[0])}: {shown(bad[1])})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")

@@ -8,6 +8,7 @@ give correct results.
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -547,3 +548,144 @@ def test_damaged_run_to_resume(runner, interrupted, monkeypatch, name):
     assert errors[0].startswith(f"Error: {interrupted}: cannot resume: ") and said in errors[0], \
         errors[0]
     assert {p.name: p.read_bytes() for p in interrupted.iterdir() if p.is_file()} == before
+
+
+# --- ROOT, HDF5 and FITS files (issue #17): damaged, foreign, or not holding what is asked ----
+
+def _quakes_file(path, frame=BASE):
+    from fcnn_cli.tables import Table, write_table
+
+    write_table(Table(frame, ["x", "y"]), path)
+    return path
+
+
+def _cut(path):
+    """The file without its second half."""
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+    return path
+
+
+def _empty(path):
+    path.write_bytes(b"")
+    return path
+
+
+def _text(path):
+    path.write_text(csv_text(BASE))
+    return path
+
+
+def _root_with(path, **columns):
+    """The quakes as a ROOT tree, with some columns replaced or added (jagged, text)."""
+    import awkward as ak
+    import uproot
+
+    data = {c: BASE[c].to_numpy() for c in BASE.columns}
+    data.update({c: ak.Array(v) for c, v in columns.items()})
+    with uproot.recreate(path) as file:
+        file.mktree("events", {c: v.type.content if isinstance(v, ak.Array) else v.dtype
+                               for c, v in data.items()})
+        file["events"].extend(data)
+    return path
+
+
+def _two_trees(path):
+    import uproot
+
+    with uproot.recreate(path) as file:
+        for name in ("a", "b"):
+            file.mktree(name, {"u": np.float64}).extend({"u": np.arange(3.0)})
+    return path
+
+
+def _no_tree(path):
+    import uproot
+
+    with uproot.recreate(path) as file:
+        file["note"] = "only a string"
+    return path
+
+
+def _h5(path, **datasets):
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        for name, values in datasets.items():
+            file[name] = values
+    return path
+
+
+def _fits_varying(path):
+    from astropy.io import fits
+
+    columns = [fits.Column(c, "D", array=BASE[c]) for c in BASE.columns]
+    columns.append(fits.Column("hits", "PD()", array=[np.ones(i % 3 + 1) for i in BASE.index]))
+    fits.BinTableHDU.from_columns(columns).writeto(path)
+    return path
+
+
+JAGGED = [[1.0] * (i % 3) for i in range(len(BASE))]
+FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
+    "root_not_root": (lambda t: _text(t / "a.root"), LABELS, {"all": "not a ROOT file"}),
+    "root_empty": (lambda t: _empty(t / "a.root"), LABELS, {"all": "not a ROOT file"}),
+    "root_truncated": (lambda t: _cut(_quakes_file(t / "a.root")), LABELS,
+                       {"all": "truncated or damaged"}),
+    "root_missing_tree": (lambda t: f"{_quakes_file(t / 'a.root')}:nope", LABELS,
+                          {"all": "no tree 'nope' in the file; its trees: 'events'"}),
+    "root_two_trees": (lambda t: _two_trees(t / "a.root"), LABELS,
+                       {"all": "holds 2 trees ('a', 'b'); choose one with"}),
+    "root_no_tree": (lambda t: _no_tree(t / "a.root"), LABELS, {"all": "holds no tree"}),
+    "root_jagged_feature": (lambda t: _root_with(t / "a.root", hits=JAGGED),
+                            [*LABELS, "--features", "tp1,hits"],
+                            {"train": "feature column 'hits' holds lists of float64, not numbers; "
+                                      "flatten it to one value per row",
+                             "evaluate": "ok", "predict": "ok"}),
+    "root_jagged_in_place_of_a_feature": (
+        lambda t: _root_with(t / "a.root", ts2=JAGGED), LABELS,
+        {"train": "ok", "evaluate": "column 'ts2' holds lists of float64, not numbers",
+         "predict": "column 'ts2' holds lists of float64, not numbers"}),
+    "root_text_in_place_of_a_feature": (
+        lambda t: _root_with(t / "a.root", ts2=["late"] * len(BASE)), LABELS,
+        {"train": "ok", "evaluate": "column 'ts2' is not numeric (row 1: 'late')",
+         "predict": "column 'ts2' is not numeric (row 1: 'late')"}),
+    "h5_not_hdf5": (lambda t: _text(t / "a.h5"), LABELS,
+                    {"all": "not a readable HDF5 file: Unable to synchronously open file "
+                            "(file signature not found)"}),
+    "h5_truncated": (lambda t: _cut(_quakes_file(t / "a.h5")), LABELS, {"all": "truncated file"}),
+    "h5_missing_dataset": (lambda t: f"{_quakes_file(t / 'a.h5')}:/events", LABELS,
+                           {"all": "no dataset or group '/events' in the file; its tables: '/'"}),
+    "h5_unequal_lengths": (lambda t: _h5(t / "a.h5", x=np.ones(3), y=np.ones(4)), LABELS,
+                           {"all": "the datasets of group '/' differ in length ('x': 3, 'y': 4)"}),
+    "h5_no_table": (lambda t: _h5(t / "a.h5", image=np.ones((3, 3))), LABELS,
+                    {"all": "holds no table"}),
+    "h5_nan_feature": (lambda t: _quakes_file(t / "a.h5", with_value("tp2", 7, np.nan)), LABELS,
+                       {"all": "'tp2'"}),
+    "fits_not_fits": (lambda t: _text(t / "a.fits"), LABELS, {"all": "not a readable FITS file"}),
+    "fits_truncated": (lambda t: _cut(_quakes_file(t / "a.fits")), LABELS,
+                       {"all": "truncated: its header promises 40 rows"}),
+    "fits_missing_hdu": (lambda t: f"{_quakes_file(t / 'a.fits')}:5", LABELS,
+                         {"all": "no HDU '5': the file holds 2 (0 'PRIMARY', 1 'EVENTS')"}),
+    "fits_not_a_table": (lambda t: f"{_quakes_file(t / 'a.fits')}:0", LABELS,
+                         {"all": "HDU '0' is a PrimaryHDU, not a binary table"}),
+    "fits_varying_length": (lambda t: _fits_varying(t / "a.fits"), LABELS,
+                            {"all": "column(s) 'hits' hold arrays of varying length"}),
+}
+LIBRARY = {"root": "uproot", "h5": "h5py", "fits": "astropy"}
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT_CASES))
+def test_bad_format_file(runner, tmp_path, model_path, name):
+    pytest.importorskip(LIBRARY[name.split("_")[0]])
+    make_it, options, outcomes = FORMAT_CASES[name]
+    path = Path(make_it(tmp_path))
+    outcome = {c: outcomes.get(c, outcomes.get("all")) for c in ("train", "evaluate", "predict")}
+    run_dir, report, preds = tmp_path / "run", tmp_path / "report.json", tmp_path / "pred.csv"
+    report.write_text("old report")
+    preds.write_text("old predictions")
+    expect(runner, ["train", path, *options, "--epochs", 1, "-q", "-o", run_dir],
+           outcome["train"], path, [run_dir / "model.pt"])
+    assert run_dir.exists() == (outcome["train"] == "ok")
+    expect(runner, ["evaluate", model_path, path, "-o", report], outcome["evaluate"], path,
+           [report])
+    expect(runner, ["predict", model_path, path, "-o", preds], outcome["predict"], path, [preds])

@@ -16,7 +16,8 @@ from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
 
 META_KEY = "fcnn"
 UNIT_KEYS = ("units", "unit")
-WRITE_CHUNK = 4096  # rows per stored chunk: small files stay small, large ones read fast
+WRITE_CHUNK = 4096  # rows per stored chunk at most: large files read fast
+MIN_CHUNK = 64
 TABLES_SHOWN = 8
 
 
@@ -56,7 +57,7 @@ def _table(file, selector, name):
 
 
 def _tables(file):
-    found = []
+    found = ["/"] if _is_table(file) else []
     file.visititems(lambda path, item: found.append("/" + path) if _is_table(item) else None)
     return found
 
@@ -149,7 +150,9 @@ class Writer:
     def write(self, frame):
         columns = named_columns(frame, self.name, "HDF5")
         if self.datasets is None:
-            self.datasets = {c: self._dataset(c, v.dtype) for c, v in columns.items()}
+            # chunks of about the first block's rows: a small file stays small
+            rows = max(MIN_CHUNK, min(WRITE_CHUNK, len(frame)))
+            self.datasets = {c: self._dataset(c, v.dtype, rows) for c, v in columns.items()}
         n = len(frame)
         for c, values in columns.items():
             dataset = self.datasets[c]
@@ -160,13 +163,13 @@ class Writer:
             dataset[self.rows:] = values
         self.rows += n
 
-    def _dataset(self, column, dtype):
+    def _dataset(self, column, dtype, rows):
         if "/" in column or column in (".", ""):
             raise FcnnError(f"{self.name}: column {column!r} cannot name an HDF5 dataset "
                             "(a '/' separates groups); rename it")
         kind = self.h5py.string_dtype() if dtype == object else dtype
         dataset = self.file.create_dataset(column, shape=(0,), maxshape=(None,), dtype=kind,
-                                           chunks=(WRITE_CHUNK,))
+                                           chunks=(rows,))
         if self.units.get(column):
             dataset.attrs["units"] = self.units[column]
         return dataset
