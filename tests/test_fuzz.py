@@ -84,7 +84,8 @@ def test_random_train_options(runner, quakes_csv, tmp_path_factory, depth, width
 
 @FUZZ
 @given(threshold=number, keep=st.sampled_from(["x", "nope", "", "x,y,x"]),
-       output=st.sampled_from(["-", "p.csv", "p.parquet", "p.json", "p"]))
+       output=st.sampled_from(["-", "p.csv", "p.parquet", "p.json", "p", "p.root", "p.h5",
+                               "p.fits"]))
 def test_random_predict_options(runner, model_path, quakes_csv, tmp_path_factory, threshold,
                                 keep, output):
     out = output if output == "-" else str(tmp_path_factory.mktemp("fuzz") / output)
@@ -103,7 +104,8 @@ def test_bad_simulate_options(runner, args):
 
 
 OUTPUT_PLACES = ["-", "new.csv", "new.parquet", "data.csv", "model.pt", "link.csv", "hard.csv",
-                 "dir", "dir.csv", "nowhere/p.csv", "data.csv/p.csv", "loop.csv", "p"]
+                 "dir", "dir.csv", "nowhere/p.csv", "data.csv/p.csv", "loop.csv", "p", "new.root",
+                 "new.h5", "new.fits", "data.csv:x.root"]
 
 
 @FUZZ
@@ -360,3 +362,50 @@ def test_random_quoted_values_read_alike_whole_and_streamed(tmp_path_factory, mo
         monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
         frame = read()
         assert frame.a.tolist() == list(range(len(values))) and frame.note.tolist() == values
+
+
+# Issue #17: ROOT, HDF5 and FITS files, damaged anywhere: one line naming the file, or a table.
+
+@pytest.fixture(scope="module")
+def format_files(tmp_path_factory):
+    from fcnn_cli.simulate import earthquakes
+    from fcnn_cli.tables import write_table
+
+    files = {}
+    for suffix, package in ((".root", "uproot"), (".h5", "h5py"), (".fits", "astropy")):
+        pytest.importorskip(package)
+        path = tmp_path_factory.mktemp("formats") / f"q{suffix}"
+        write_table(earthquakes(n=30, seed=1), path)
+        files[suffix] = path.read_bytes()
+    return files
+
+
+damage = st.one_of(
+    st.tuples(st.just("flip"), st.floats(0, 1, exclude_max=True), st.integers(1, 64),
+              st.integers(1, 255)),
+    st.tuples(st.just("cut"), st.floats(0, 1, exclude_max=True), st.just(0), st.just(0)),
+    st.tuples(st.just("junk"), st.binary(max_size=400), st.just(0), st.just(0)))
+
+
+@FUZZ
+@given(suffix=st.sampled_from([".root", ".h5", ".fits"]), how=damage)
+def test_random_damage_to_root_hdf5_and_fits_files(format_files, tmp_path_factory, suffix, how):
+    from fcnn_cli.tables import iter_tables
+
+    data = bytearray(format_files[suffix])
+    kind, at, length, mask = how
+    if kind == "flip":
+        start = int(at * len(data))
+        for i in range(start, min(start + length, len(data))):
+            data[i] ^= mask
+    elif kind == "cut":
+        data = data[:int(at * len(data))]
+    else:
+        data = at
+    path = tmp_path_factory.mktemp("fuzz") / f"t{suffix}"
+    path.write_bytes(bytes(data))
+    for read in (lambda: read_table(path), lambda: list(iter_tables(path, rows=7))):
+        try:
+            read()
+        except FcnnError as e:
+            assert str(e).startswith(f"{path}: ") and "\n" not in str(e), str(e)

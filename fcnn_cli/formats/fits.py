@@ -8,6 +8,7 @@ keyword ``FCNN`` holds fcnn's metadata as JSON.
 
 import contextlib
 import json
+import os
 
 import numpy as np
 
@@ -75,6 +76,10 @@ def _source(path, hdu, name):
         raise FcnnError(f"{name}: its rows are {hdu.header['NAXIS1']} bytes, but its columns "
                         f"make {dtype.itemsize}: not a table fcnn reads")
     rows, start = int(hdu.header["NAXIS2"]), hdu.fileinfo()["datLoc"]
+    held = max(0, (os.path.getsize(path) - start) // max(dtype.itemsize, 1))
+    if rows > held and dtype.itemsize:
+        raise FcnnError(f"{name}: truncated: its header promises {rows} rows, the file holds "
+                        f"{held}")
     units = {c.name: c.unit for c in columns if c.unit}
     return Source(lambda step: _blocks(path, start, dtype, rows, columns, step, name), rows,
                   hdu.header.get(META_KEY), units)
