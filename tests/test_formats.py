@@ -312,3 +312,14 @@ def test_an_output_behind_a_selector_is_the_input(runner, tmp_path, quakes, mode
     result = runner.invoke(cli, ["predict", str(model_path), f"{path}:events", "-o", str(path)])
     assert result.exit_code == 1 and "is the same file as the input" in result.stderr
     assert path.read_bytes() == before
+
+
+def test_an_rntuple_reads_as_a_tree_does(tmp_path, quakes):
+    path = tmp_path / "n.root"
+    with uproot.recreate(path) as file:
+        file["quakes"] = {c: quakes.frame[c].to_numpy() for c in quakes.frame.columns}
+    assert uproot.open(path).classnames() == {"quakes;1": "ROOT::RNTuple"}
+    # uproot stores an RNTuple's fields in the order of their names
+    pd.testing.assert_frame_equal(read_table(path).frame, quakes.frame, check_like=True)
+    blocks = list(iter_tables(f"{path}:quakes", rows=250))
+    assert [len(b.frame) for b in blocks] == [250, 250, 100]
