@@ -18,6 +18,7 @@ import collections
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -38,6 +39,7 @@ CSV_META_PREFIX = b"# fcnn "
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet",
            ".root": "root", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".he5": "hdf5",
            ".fits": "fits", ".fit": "fits", ".fts": "fits"}
+SELECTABLE = {"root", "hdf5", "fits"}  # formats whose files may hold several tables
 BOM = b"\xef\xbb\xbf"
 CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
 ROW_BYTES = 96  # a streamed chunk's share of text per row: about eight numbers
@@ -90,8 +92,6 @@ def split_selector(path):
     a selector, or an existing file of that whole name (a colon is a legal character), is
     ``(path, None)``. The file part is the first one that ends in a suffix of a format whose
     files hold several tables (C:/data/x.root:tree has its file's colon kept)."""
-    import os
-
     text = str(path)
     if text == "-" or os.path.lexists(text):
         return text, None
@@ -99,9 +99,6 @@ def split_selector(path):
         if char == ":" and FORMATS.get(Path(text[:at]).suffix.lower()) in SELECTABLE:
             return text[:at], text[at + 1:]
     return text, None
-
-
-SELECTABLE = {"root", "hdf5", "fits"}
 
 
 def input_file(path):
@@ -451,6 +448,10 @@ class TableWriter:
 
     def __init__(self, path, metadata=None):
         self.path, self.format = str(path), table_format(path)
+        if input_file(path) != self.path:
+            raise FcnnError(f"{path}: an output takes no ':' selector: fcnn writes one table "
+                            "(the tree 'events', the root group's datasets, the HDU 'EVENTS'); "
+                            "name the file alone")
         self.metadata = metadata or {}  # fcnn's label metadata, written with the table
         self.rows, self._header_done, self._parquet, self._writer = 0, False, None, None
 

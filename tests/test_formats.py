@@ -152,7 +152,8 @@ def test_split_selector(spec, parts):
 
 def test_an_existing_file_of_the_whole_name_wins(tmp_path, quakes):
     odd = tmp_path / "a.h5:b.h5"
-    write_table(quakes, odd)
+    write_table(quakes, tmp_path / "a.h5")
+    (tmp_path / "a.h5").rename(odd)
     assert split_selector(odd) == (str(odd), None)
     assert len(read_table(odd).frame) == len(quakes.frame)
 
@@ -323,3 +324,10 @@ def test_an_rntuple_reads_as_a_tree_does(tmp_path, quakes):
     pd.testing.assert_frame_equal(read_table(path).frame, quakes.frame, check_like=True)
     blocks = list(iter_tables(f"{path}:quakes", rows=250))
     assert [len(b.frame) for b in blocks] == [250, 250, 100]
+
+
+def test_an_output_takes_no_selector(runner, tmp_path, model_path, quakes_csv):
+    out = tmp_path / "p.root"
+    result = runner.invoke(cli, ["predict", str(model_path), str(quakes_csv), "-o", f"{out}:t"])
+    assert result.exit_code == 1 and "an output takes no ':' selector" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -13,6 +13,7 @@ Each module here offers the same small interface, which ``tables`` dispatches to
 Each format's library is an optional extra, imported only when such a file is opened.
 """
 
+import collections
 import contextlib
 import importlib
 import warnings
@@ -95,7 +96,7 @@ def column_values(series):
 def named_columns(frame, name, what):
     """The frame's columns by name, as writers store them; these formats hold each name once."""
     names = [str(c) for c in frame.columns]
-    twice = sorted({c for c in names if names.count(c) > 1})
+    twice = sorted(c for c, n in collections.Counter(names).items() if n > 1)
     if twice:
         raise FcnnError(f"{name}: column(s) {', '.join(map(repr, twice))} appear twice, which a "
                         f"{what} file cannot hold")
