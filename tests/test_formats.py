@@ -168,10 +168,12 @@ def two_trees(path):
 
 def test_root_selectors(tmp_path):
     path = two_trees(tmp_path / "t.root")
-    with pytest.raises(FcnnError, match=r"holds 2 trees \('a', 'b'\); choose one with .*t.root:TREE"):
+    with pytest.raises(FcnnError, match=r"holds 2 trees \('a', 'b'\); choose one with "
+                                        r".*t.root:TREE"):
         read_table(path)
     assert read_table(f"{path}:b").frame.v.tolist() == [0, 1, 2, 3, 4]
-    with pytest.raises(FcnnError, match=r"t.root:nope: no tree 'nope' in the file; its trees: 'a', 'b'"):
+    with pytest.raises(FcnnError, match=r"t.root:nope: no tree 'nope' in the file; its "
+                                        r"trees: 'a', 'b'"):
         read_table(f"{path}:nope")
     with pytest.raises(FcnnError, match="'note' is a TObjString, not a tree"):
         read_table(f"{path}:note")
