@@ -67,22 +67,23 @@ def _units(tree):
 
 
 def _readable(tree):
-    """The branches uproot can read (not those of classes it does not know)."""
+    """The branches uproot can read, those of classes it does not know left out (by name, not
+    as expressions: a branch may be called "a-b")."""
     import uproot
 
     if not hasattr(tree, "branches"):
-        return None  # an RNTuple: all its fields
+        return {}  # an RNTuple: all its fields
     unknown = uproot.interpretation.identify.UnknownInterpretation
-    return [b.name for b in tree.branches if not isinstance(b.interpretation, unknown)]
+    return {"filter_branch": lambda b: not isinstance(b.interpretation, unknown)}
 
 
 def _blocks(tree, rows, name):
     """Blocks of ``rows`` entries; an empty tree is one empty block, with its columns."""
     with reading(name, "ROOT", PLAINLY):
         if not tree.num_entries:
-            yield frame_of(tree.arrays(_readable(tree), library="np"))
+            yield frame_of(tree.arrays(library="np", **_readable(tree)))
             return
-        chunks = tree.iterate(_readable(tree), step_size=rows, library="np")
+        chunks = tree.iterate(step_size=rows, library="np", **_readable(tree))
     while True:
         with reading(name, "ROOT", PLAINLY):
             arrays = next(chunks, None)
