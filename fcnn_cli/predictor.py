@@ -1,5 +1,6 @@
 """A trained network together with everything needed to apply it to a new table."""
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from fcnn_cli.columns import numeric_matrix
+from fcnn_cli.devices import autocast, matmul_precision
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP
 from fcnn_cli.preprocess import Scaler
@@ -28,6 +30,9 @@ class Predictor:
     units: dict = field(default_factory=dict)
     feature_range: dict = field(default_factory=dict)  # training "min" and "max" per feature
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
+    precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
+    # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
+    _pinned: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -62,21 +67,67 @@ class Predictor:
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
         so that many classes never mean one huge matrix of outputs."""
         step = self.chunk_rows
-        for start in range(0, len(x), step):
-            report.add(truth[start:start + step], self.outputs(x[start:start + step]))
+        for start, out in zip(range(0, len(x), step), self.output_chunks(x)):
+            report.add(truth[start:start + step], out)
         return report
 
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
-        self.net.eval()
-        xs = torch.from_numpy(self.x_scaler.transform(x))
-        out = []
-        with torch.inference_mode():
-            step = self.chunk_rows
-            for start in range(0, len(xs), step):
-                chunk = xs[start:start + step].to(self.device)
-                out.append(self.net(chunk).float().cpu().numpy())
+        out = list(self.output_chunks(x))
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
+
+    def output_chunks(self, x):
+        """:meth:`outputs` of ``x`` in slices of ``chunk_rows`` rows, one after the other."""
+        self.net.eval()
+        if self.device.type == "cuda":
+            yield from self._cuda_chunks(x)
+            return
+        xs = torch.from_numpy(self.x_scaler.transform(x))
+        step = self.chunk_rows
+        for start in range(0, len(xs), step):
+            with self._computing():
+                yield self.net(xs[start:start + step]).float().cpu().numpy()
+
+    def _cuda_chunks(self, x):
+        """output_chunks on a GPU, one chunk ahead: while the GPU copies a chunk in, computes
+        and copies its outputs back (all asynchronous, from page-locked memory, on a stream of
+        its own), the host scales the next chunk, or the caller reads the next block of rows."""
+        step, device = self.chunk_rows, self.device
+        stream = torch.cuda.Stream(device)
+        pinned = self._pinned_buffers(min(step, len(x)))
+        pending = None  # (buffer, rows, event) of the chunk on its way back
+        for j, start in enumerate(range(0, len(x), step)):
+            inputs, outputs = pinned[j % 2]
+            part = torch.from_numpy(self.x_scaler.transform(x[start:start + step]))
+            rows = len(part)
+            inputs[:rows].copy_(part)
+            with self._computing(), torch.cuda.stream(stream):
+                out = self.net(inputs[:rows].to(device, non_blocking=True)).float()
+                outputs[:rows].copy_(out, non_blocking=True)
+                done = torch.cuda.Event()
+                done.record(stream)
+            if pending:
+                yield _collect(*pending)
+            pending = (outputs, rows, done)
+        if pending:
+            yield _collect(*pending)
+
+    @contextlib.contextmanager
+    def _computing(self):
+        """Inference in the precision the network was trained in; entered per chunk, never
+        held while the caller has a chunk."""
+        with torch.inference_mode(), matmul_precision(self.precision, self.device), \
+                autocast(self.precision, self.device):
+            yield
+
+    def _pinned_buffers(self, rows):
+        """Two (input, output) pairs of page-locked buffers of at least ``rows`` rows: one
+        chunk fills one pair while the other is in flight."""
+        if not self._pinned or len(self._pinned[0][0]) < rows:
+            shapes = ((rows, len(self.features)), (rows, self.task.n_outputs))
+            self._pinned = [tuple(torch.empty(s, dtype=torch.float32).pin_memory()
+                                  for s in shapes) for _ in range(2)]
+        return self._pinned
 
     def output_columns(self):
         """The columns :meth:`predict` makes, known before any data is read."""
@@ -92,9 +143,11 @@ class Predictor:
             counts, far = self.far_outside(x)
             per_feature, rows, name = per_feature + counts, rows + far, table.name
             step = self.chunk_rows
-            for start in range(0, max(len(x), 1), step):  # a table of no rows still has columns
+            chunks = self.output_chunks(x) if len(x) else iter([self.outputs(x)])
+            # a table of no rows still has columns
+            for start, out in zip(range(0, max(len(x), 1), step), chunks):
                 part = slice(start, start + step)
-                frame = self.task.frame(self.outputs(x[part]), threshold)
+                frame = self.task.frame(out, threshold)
                 frame.index = table.frame.index[part]
                 yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
         if rows:
@@ -128,3 +181,9 @@ class Predictor:
 
     def evaluate(self, table, threshold=None):
         return self.evaluate_chunks([table], threshold)
+
+
+def _collect(outputs, rows, done):
+    """A chunk's outputs once its copy back has arrived."""
+    done.synchronize()
+    return outputs[:rows].numpy().copy()
