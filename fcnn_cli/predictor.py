@@ -92,6 +92,8 @@ class Predictor:
         """output_chunks on a GPU, one chunk ahead: while the GPU copies a chunk in, computes
         and copies its outputs back (all asynchronous, from page-locked memory, on a stream of
         its own), the host scales the next chunk, or the caller reads the next block of rows."""
+        if not len(x):
+            return
         step, device = self.chunk_rows, self.device
         stream = torch.cuda.Stream(device)
         pinned = self._pinned_buffers(min(step, len(x)))

@@ -1,0 +1,51 @@
+"""Predictions chunk by chunk, and on a GPU the same as on the CPU."""
+
+import numpy as np
+import pytest
+
+from fcnn_cli import checkpoint, predictor as predictor_module
+
+
+def test_output_chunks_are_the_outputs_in_slices(monkeypatch, model_path, quakes):
+    model = checkpoint.load(model_path)
+    x = model.feature_matrix(quakes)
+    whole = model.outputs(x)
+    monkeypatch.setattr(predictor_module, "CHUNK_ROWS", 128)
+    chunks = list(model.output_chunks(x))
+    assert [len(c) for c in chunks] == [128] * 4 + [600 - 512]
+    np.testing.assert_array_equal(np.concatenate(chunks), whole)
+    frames = [frame for _, frame in model.predict_chunks([quakes])]
+    assert [len(f) for f in frames] == [len(c) for c in chunks]
+
+
+def test_a_table_of_no_rows_predicts_its_columns(model_path, quakes):
+    from fcnn_cli.tables import Table
+
+    model = checkpoint.load(model_path)
+    empty = Table(quakes.frame.iloc[:0], name="empty")
+    assert list(model.predict(empty).columns) == ["x_pred", "y_pred"]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("chunk", [65536, 97])
+def test_predict_on_cuda_equals_cpu_within_float32(monkeypatch, model_path, quakes, chunk):
+    """Many chunks (97 rows each) go through the pipeline's two buffers in turn."""
+    monkeypatch.setattr(predictor_module, "CHUNK_ROWS", chunk)
+    cpu, cuda = checkpoint.load(model_path, "cpu"), checkpoint.load(model_path, "cuda")
+    np.testing.assert_allclose(cuda.predict(quakes).to_numpy(), cpu.predict(quakes).to_numpy(),
+                               rtol=1e-5, atol=1e-5)
+    assert cuda.evaluate(quakes)["distance"]["mean"] == pytest.approx(
+        cpu.evaluate(quakes)["distance"]["mean"], rel=1e-4)
+
+
+@pytest.mark.cuda
+def test_cuda_predict_of_several_tables_in_turn(model_path, quakes):
+    """Buffers made for a small table grow for a larger one."""
+    from fcnn_cli.tables import Table
+
+    cpu, cuda = checkpoint.load(model_path, "cpu"), checkpoint.load(model_path, "cuda")
+    tables = [Table(quakes.frame.iloc[:n], name=f"t{n}") for n in (5, 600, 1)]
+    got = [f.to_numpy() for _, f in cuda.predict_chunks(tables)]
+    expected = [f.to_numpy() for _, f in cpu.predict_chunks(tables)]
+    for a, b in zip(got, expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
