@@ -19,8 +19,8 @@ from fcnn_cli import __version__, signals
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
                              MAX_SEED, NAN_POLICIES, OPTIMIZERS, PRECISIONS, SCALINGS,
-                             SCHEDULES, TASKS, NetConfig, TrainConfig, check_columns, check_threshold,
-                             repeated)
+                             SCHEDULES, TASKS, NetConfig, TrainConfig, check_columns,
+                             check_threshold, repeated)
 from fcnn_cli.console import DroppingStream
 from fcnn_cli.errors import FcnnError
 
