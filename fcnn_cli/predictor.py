@@ -66,51 +66,60 @@ class Predictor:
     def add_to(self, report, x, truth):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
         so that many classes never mean one huge matrix of outputs."""
-        step = self.chunk_rows
-        for start, out in zip(range(0, len(x), step), self.output_chunks(x)):
-            report.add(truth[start:start + step], out)
+        for (_, part), out in self.outputs_of(self._slices(x)):
+            report.add(truth[part], out)
         return report
 
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
-        out = list(self.output_chunks(x))
+        out = [o for _, o in self.outputs_of(self._slices(x))]
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
 
-    def output_chunks(self, x):
-        """:meth:`outputs` of ``x`` in slices of ``chunk_rows`` rows, one after the other."""
+    def _slices(self, x, owner=None):
+        """((owner, slice), rows of ``x``) in slices of ``chunk_rows``, for :meth:`outputs_of`."""
+        step = self.chunk_rows
+        for start in range(0, len(x), step):
+            part = slice(start, start + step)
+            yield (owner, part), x[part]
+
+    def outputs_of(self, blocks):
+        """(key, outputs) for each (key, raw feature rows) of ``blocks``, in order; a block has
+        at most ``chunk_rows`` rows."""
         self.net.eval()
         if self.device.type == "cuda":
-            yield from self._cuda_chunks(x)
+            yield from self._cuda_outputs(blocks)
             return
-        xs = torch.from_numpy(self.x_scaler.transform(x))
-        step = self.chunk_rows
-        for start in range(0, len(xs), step):
+        for key, x in blocks:
+            xs = torch.from_numpy(self.x_scaler.transform(x))
             with self._computing():
-                yield self.net(xs[start:start + step]).float().cpu().numpy()
+                yield key, self.net(xs).float().cpu().numpy()
 
-    def _cuda_chunks(self, x):
-        """output_chunks on a GPU, one chunk ahead: while the GPU copies a chunk in, computes
-        and copies its outputs back (all asynchronous, from page-locked memory, on a stream of
-        its own), the host scales the next chunk, or the caller reads the next block of rows."""
-        if not len(x):
-            return
-        step, device = self.chunk_rows, self.device
-        stream = torch.cuda.Stream(device)
-        pinned = self._pinned_buffers(min(step, len(x)))
-        pending = None  # (buffer, rows, event) of the chunk on its way back
-        for j, start in enumerate(range(0, len(x), step)):
-            inputs, outputs = pinned[j % 2]
-            part = torch.from_numpy(self.x_scaler.transform(x[start:start + step]))
-            rows = len(part)
-            inputs[:rows].copy_(part)
+    def _cuda_outputs(self, blocks):
+        """outputs_of on a GPU, one block ahead: while the GPU copies a block in, computes and
+        copies its outputs back (all asynchronous, from page-locked memory, on a stream of its
+        own), the host scales the next block, and the caller reads the next rows of its table
+        or writes the predictions of the block before."""
+        stream, device = torch.cuda.Stream(self.device), self.device
+        pending, sent = None, 0  # (key, buffer, rows, event) of the block on its way back
+        for key, x in blocks:
+            if not len(x):
+                if pending:
+                    yield _collect(*pending)
+                    pending = None
+                yield key, np.empty((0, self.task.n_outputs), np.float32)
+                continue
+            inputs, outputs = self._pinned_buffers(len(x))[sent % 2]
+            rows = len(x)
+            inputs[:rows].copy_(torch.from_numpy(self.x_scaler.transform(x)))
             with self._computing(), torch.cuda.stream(stream):
                 out = self.net(inputs[:rows].to(device, non_blocking=True)).float()
                 outputs[:rows].copy_(out, non_blocking=True)
                 done = torch.cuda.Event()
                 done.record(stream)
+            sent += 1
             if pending:
                 yield _collect(*pending)
-            pending = (outputs, rows, done)
+            pending = (key, outputs, rows, done)
         if pending:
             yield _collect(*pending)
 
@@ -139,23 +148,26 @@ class Predictor:
         """Predictions for a stream of tables (``tables.iter_tables``): (part of a table, its
         frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
         huge frame; rows far outside the training range are counted over the whole stream."""
-        per_feature, rows, name = np.zeros(len(self.features), dtype=np.int64), 0, None
-        for table in tables:
-            x = self.feature_matrix(table)
-            counts, far = self.far_outside(x)
-            per_feature, rows, name = per_feature + counts, rows + far, table.name
-            step = self.chunk_rows
-            chunks = self.output_chunks(x) if len(x) else iter([self.outputs(x)])
-            # a table of no rows still has columns
-            for start, out in zip(range(0, max(len(x), 1), step), chunks):
-                part = slice(start, start + step)
-                frame = self.task.frame(out, threshold)
-                frame.index = table.frame.index[part]
-                yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
-        if rows:
+        far = {"per_feature": np.zeros(len(self.features), dtype=np.int64), "rows": 0}
+
+        def blocks():
+            for table in tables:
+                x = self.feature_matrix(table)
+                counts, rows = self.far_outside(x)
+                far.update(per_feature=far["per_feature"] + counts, rows=far["rows"] + rows,
+                           name=table.name)
+                if not len(x):  # a table of no rows still has columns
+                    yield (table, slice(0, 0)), x
+                yield from self._slices(x, table)
+
+        for (table, part), out in self.outputs_of(blocks()):
+            frame = self.task.frame(out, threshold)
+            frame.index = table.frame.index[part]
+            yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
+        if far["rows"]:
             log.warning("%s: %d row(s) hold values far outside the training range (most in "
-                        "column %r): their predictions are extrapolations", name, rows,
-                        self.features[int(per_feature.argmax())])
+                        "column %r): their predictions are extrapolations", far["name"],
+                        far["rows"], self.features[int(far["per_feature"].argmax())])
 
     def predict(self, table, threshold=None):
         """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
@@ -167,25 +179,30 @@ class Predictor:
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
         need)."""
-        report, rows, name = self.task.metrics(self.units, threshold), 0, "<table>"
-        for table in tables:
-            missing = [t for t in self.targets if t not in table.frame.columns]
-            if missing:
-                raise FcnnError(f"{table.name}: no label column(s) "
-                                f"{', '.join(map(repr, missing))}: evaluate needs the true "
-                                "values (predict does not)")
-            x = self.feature_matrix(table)
-            self.add_to(report, x, self.task.truth(table))
-            rows, name = rows + len(x), table.name
-        if not rows:
-            raise FcnnError(f"{name}: no rows to evaluate")
+        report, seen = self.task.metrics(self.units, threshold), {"rows": 0, "name": "<table>"}
+
+        def blocks():
+            for table in tables:
+                missing = [t for t in self.targets if t not in table.frame.columns]
+                if missing:
+                    raise FcnnError(f"{table.name}: no label column(s) "
+                                    f"{', '.join(map(repr, missing))}: evaluate needs the "
+                                    "true values (predict does not)")
+                x = self.feature_matrix(table)
+                seen.update(rows=seen["rows"] + len(x), name=table.name)
+                yield from self._slices(x, self.task.truth(table))
+
+        for (truth, part), out in self.outputs_of(blocks()):
+            report.add(truth[part], out)
+        if not seen["rows"]:
+            raise FcnnError(f"{seen['name']}: no rows to evaluate")
         return report.report()
 
     def evaluate(self, table, threshold=None):
         return self.evaluate_chunks([table], threshold)
 
 
-def _collect(outputs, rows, done):
-    """A chunk's outputs once its copy back has arrived."""
+def _collect(key, outputs, rows, done):
+    """(key, a block's outputs) once their copy back has arrived."""
     done.synchronize()
-    return outputs[:rows].numpy().copy()
+    return key, outputs[:rows].numpy().copy()

@@ -11,7 +11,7 @@ def test_output_chunks_are_the_outputs_in_slices(monkeypatch, model_path, quakes
     x = model.feature_matrix(quakes)
     whole = model.outputs(x)
     monkeypatch.setattr(predictor_module, "CHUNK_ROWS", 128)
-    chunks = list(model.output_chunks(x))
+    chunks = [out for _, out in model.outputs_of(model._slices(x))]
     assert [len(c) for c in chunks] == [128] * 4 + [600 - 512]
     np.testing.assert_array_equal(np.concatenate(chunks), whole)
     frames = [frame for _, frame in model.predict_chunks([quakes])]
