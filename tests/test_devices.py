@@ -100,3 +100,21 @@ def test_auto_choice_on_a_gpu(quakes, width, batch, epochs, expected):
     info = result.predictor.info
     assert info["device"] == expected == result.predictor.device.type
     assert info["gpu"] == (torch.cuda.get_device_name() if expected == "cuda" else None)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("precision", ["tf32", "bf16"])
+def test_reduced_precision_on_cuda_trains_and_predicts_in_it(quakes, tmp_path, precision):
+    from fcnn_cli import checkpoint
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    options = dict(epochs=3, batch_size=64, device="cuda")
+    result = train.fit(quakes, train.TrainConfig(precision=precision, **options))
+    full = train.fit(quakes, train.TrainConfig(**options))
+    assert torch.backends.cuda.matmul.allow_tf32 == before  # set back after the run
+    assert result.predictor.precision == precision == result.predictor.info["precision"]
+    distance = result.metrics["val"]["distance"]["mean"]
+    assert distance < 2 * full.metrics["val"]["distance"]["mean"] + 0.05  # km
+    checkpoint.save(result.predictor, tmp_path / "m.pt")
+    assert checkpoint.load(tmp_path / "m.pt", "cuda").precision == precision
+    assert checkpoint.load(tmp_path / "m.pt", "cpu").evaluate(quakes)["rows"] == 600
