@@ -45,13 +45,17 @@ def test_auto_with_a_gpu_follows_the_rule(monkeypatch):
     assert devices.resolve_device("cpu", (10 ** 12, 10 ** 6)).type == "cpu"
 
 
-def test_a_small_default_run_on_a_gpu_node_trains_on_the_cpu_and_says_so(monkeypatch, quakes):
+def test_a_small_default_run_on_a_gpu_node_trains_on_the_cpu_and_says_so(monkeypatch, quakes,
+                                                                          tmp_path):
+    from fcnn_cli import checkpoint
+
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # no GPU is touched
     result = train.fit(quakes, train.TrainConfig(epochs=1))
-    info = result.predictor.info
     assert result.predictor.device.type == "cpu"
-    assert (info["device"], info["gpu"], info["precision"]) == ("cpu", None, "fp32")
-    assert info["train_config"]["device"] == "auto"  # as asked, so that a resume asks again
+    checkpoint.save(result.predictor, tmp_path / "m.pt")
+    for info in (result.predictor.info, checkpoint.load(tmp_path / "m.pt").info):
+        assert (info["device"], info["gpu"], info["precision"]) == ("cpu", None, "fp32")
+        assert info["train_config"]["device"] == "auto"  # as asked: a resume asks again
 
 
 def test_config_json_records_the_device_used(runner, quakes_csv, tmp_path):
