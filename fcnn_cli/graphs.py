@@ -25,7 +25,13 @@ be captured with torch's graphed callables, and the optimiser step made capturab
 the batch sizes where those networks are worth a GPU the launches no longer dominate.
 """
 
+import logging
+
 import torch
+
+from fcnn_cli.errors import first_line
+
+log = logging.getLogger(__name__)
 
 WARMUP_STEPS = 3  # eager steps before the capture
 
@@ -96,8 +102,15 @@ class GraphedSteps:
 
     def _record(self):
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        try:
+            with torch.cuda.graph(graph):
+                self._step(self.positions)
+        except RuntimeError as e:  # recording runs nothing: the state is as it was
+            log.warning("the training step could not be recorded as a CUDA graph (%s); "
+                        "training goes on without", first_line(e))
+            self.capture = False
             self._step(self.positions)
+            return
         self.graph = graph
         graph.replay()  # recording ran nothing: this is the step itself
 

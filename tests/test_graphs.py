@@ -113,6 +113,40 @@ def test_eager_graph_steps_count_the_average_updates():
     assert average.updates == 2 * 16 and steps.graph is None
 
 
+def test_a_step_that_cannot_be_recorded_trains_on_eagerly(monkeypatch, caplog):
+    """The warm-up steps on a side stream, then a failed recording, on a CPU with CUDA's calls
+    stood in for: training goes on eagerly, with a warning, to the same weights."""
+    import contextlib
+
+    class Capture:
+        def __init__(self, graph):
+            pass
+
+        def __enter__(self):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        def __exit__(self, *exc):
+            pass
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", object)
+    monkeypatch.setattr(torch.cuda, "graph", Capture)
+    eager = _epochs(*_steps("cpu", capture=False))
+    fast, average, steps = _steps("cpu", capture=False)
+    steps.capture = True  # as on a GPU
+    failed = _epochs(fast, average, steps)
+    assert steps.graph is None and not steps.capture and steps.warmed == graphs.WARMUP_STEPS
+    assert "could not be recorded as a CUDA graph (operation not permitted" in caplog.text
+    assert torch.equal(failed[0], eager[0]) and torch.equal(failed[1], eager[1])
+    assert failed[2] == eager[2]
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
 def test_graphed_steps_equal_eager_steps_on_cuda(optimizer):
@@ -142,8 +176,9 @@ def test_graphed_steps_with_dropout_draw_new_masks_each_replay():
 
 
 @pytest.mark.cuda
-def test_training_on_cuda_graphs_equals_eager_cuda_training(quakes):
+def test_training_on_cuda_graphs_equals_eager_cuda_training(quakes, caplog):
     """The whole loop: graphed on the GPU against the eager loop on the GPU."""
     graphed, eager = _fit(quakes, True, "cuda"), _fit(quakes, False, "cuda")
+    assert "CUDA graph" not in caplog.text  # recorded, not fallen back from
     torch.testing.assert_close(_weights(graphed), _weights(eager), rtol=1e-4, atol=1e-5)
     assert graphed.predictor.info["device"] == "cuda"
