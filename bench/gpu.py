@@ -170,7 +170,7 @@ class Bench:
             for precision in ("fp32", "tf32", "bf16"):
                 got = attempt(accuracy_of, table, self.gpu, precision, s["accuracy_epochs"])
                 yield [f"{name} 4 × 256, batch 256, {precision}: test {what}, s", got,
-                       reference if precision == "fp32" else "—"] + ["—"] * 6
+                       reference if precision == "fp32" else "—"] + ["—"] * 5
 
 
 @functools.lru_cache(maxsize=8)
