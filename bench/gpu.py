@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,7 +54,10 @@ def main():
     sizes, gpu = (TINY, "cpu") if args.tiny else (FULL, "cuda")
     started = time.perf_counter()
     bench = Bench(sizes, gpu)
-    rows = bench.run()
+    try:
+        rows = bench.run()
+    finally:
+        shutil.rmtree(bench.tmp, ignore_errors=True)
     print_table(rows, bench.title(time.perf_counter() - started))
     if args.json:
         with open(args.json, "w") as f:
