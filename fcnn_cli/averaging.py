@@ -27,7 +27,19 @@ class WeightAverage:
 
     def update(self):
         self.updates += 1
-        weight = 1.0 - min(self.decay, (1 + self.updates) / (10 + self.updates))
+        self.blend(self.weight(self.updates))
+
+    def weight(self, updates):
+        """How far the average moves towards the weights at update number ``updates``."""
+        return 1.0 - min(self.decay, (1 + updates) / (10 + updates))
+
+    def next_weights(self, n):
+        """:meth:`weight` of each of the next ``n`` updates."""
+        return [self.weight(self.updates + j) for j in range(1, n + 1)]
+
+    def blend(self, weight):
+        """Move the average towards the weights by ``weight`` (a number, or a tensor on the
+        device), without counting an update."""
         for a, t in zip(self.average, self.live):
             a.lerp_(t, weight)
 

@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from fcnn_cli import __version__
-from fcnn_cli.config import BINARY_OUTPUTS, SCALINGS, repeated
+from fcnn_cli.config import BINARY_OUTPUTS, PRECISIONS, SCALINGS, repeated
 from fcnn_cli.errors import FcnnError, first_line
 from fcnn_cli.fileio import open_output, writing
 
@@ -283,9 +283,17 @@ def _predictor(meta, state):
     _task(task, config.n_out)
     units = _entry(meta, "units", dict, {})
     _need(all(isinstance(v, str) for v in units.values()), "units are not all text")
+    info = _entry(meta, "info", dict, {})
     return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
-                     info=_entry(meta, "info", dict, {}))
+                     info=info, precision=_precision(info))
+
+
+def _precision(info):
+    """The precision the network was trained in, for predictions in the same; fp32 for a
+    checkpoint that names none (older ones) or none known."""
+    precision = info.get("precision")
+    return precision if precision in PRECISIONS else "fp32"
 
 
 def _net(d):

@@ -18,9 +18,9 @@ import click
 from fcnn_cli import __version__, signals
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
 from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
-                             MAX_SEED, NAN_POLICIES, OPTIMIZERS, SCALINGS, SCHEDULES, TASKS,
-                             NetConfig, TrainConfig, check_columns, check_threshold,
-                             repeated)
+                             MAX_SEED, NAN_POLICIES, OPTIMIZERS, PRECISIONS, SCALINGS,
+                             SCHEDULES, TASKS, NetConfig, TrainConfig, check_columns,
+                             check_threshold, repeated)
 from fcnn_cli.console import DroppingStream
 from fcnn_cli.errors import FcnnError
 
@@ -152,9 +152,9 @@ def seed_option(command):
                              "result.")(command)
 
 
-def device_option(command):
+def device_option(command, help="auto takes a GPU when there is one."):
     return click.option("--device", type=click.Choice(DEVICES), default="auto",
-                        help="auto takes a GPU when there is one.")(command)
+                        help=help)(command)
 
 
 def _threshold(ctx, param, value):
@@ -361,7 +361,8 @@ def _write_tables(tables, output, keep=0):
 @click.option("--scale", type=click.Choice(SCALINGS),
               default="standard", help="Feature scaling, fitted on the training split.")
 @seed_option
-@device_option
+@functools.partial(device_option, help="auto takes a GPU when there is one and the network "
+                   "and batch are large enough for it to be faster (see the README).")
 @click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1,
               help="Train in this many processes on this node, each with its part of every "
@@ -370,6 +371,9 @@ def _write_tables(tables, output, keep=0):
 @click.option("--fast/--no-fast", default=True,
               help="The autograd-free training step for plain networks; --no-fast uses "
                    "autograd everywhere.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
+              help="Matrix products in fp32, tf32 (GPUs only: a CPU computes fp32) or bf16 "
+                   "(autocast, with the autograd step); weights and optimiser state stay fp32.")
 @click.option("--diagnostics", is_flag=True,
               help="Record per-layer gradient norms and activation moments every epoch "
                    "(diagnostics.csv) and warn of vanishing or exploding gradients.")
@@ -477,7 +481,9 @@ def _fit_and_save(job, quiet):
         tables = [read_table(p) if p else None for p in job.paths]
         world, device = distributed.join(job.config.device)  # torch: only once the data are good
         try:
-            parallel = world.describe(device)  # now, while every process is surely there
+            # Several processes now, while every one is surely there; one after training, on the
+            # device that "auto" chose for the network.
+            parallel = world.describe(device) if world.distributed else None
             if not world.is_main:
                 quiet = True
                 logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
@@ -513,7 +519,7 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
-                          parallel=parallel)
+                          parallel=parallel or world.describe(result.predictor.device))
     if not result.lost:
         try:
             distributed.barrier(world)

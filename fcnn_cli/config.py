@@ -19,6 +19,7 @@ INITS = ("glorot-normal", "he", "lecun")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "tf32", "bf16")  # of matrix products; weights and optimiser stay fp32
 TASKS = ("auto", "regress", "classify")
 SCALINGS = ("standard", "max", "minmax", "none")
 BINARY_OUTPUTS = ("softmax", "sigmoid")
@@ -128,6 +129,7 @@ class TrainConfig:
     class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
     nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
     fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
+    precision: str = "fp32"  # tf32: GPUs only (a CPU computes fp32); bf16: autocast, autograd
 
     def __post_init__(self):
         _check_types(self)
@@ -161,6 +163,8 @@ class TrainConfig:
              f"unknown binary output {self.binary_output!r}"),
             (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
             (self.nan in NAN_POLICIES, f"unknown NaN policy {self.nan!r}"),
+            (self.precision in PRECISIONS, f"unknown precision {self.precision!r}; choose "
+             f"from {', '.join(PRECISIONS)}", "precision"),
         ]
         _refuse_failed(checks)
 

@@ -97,9 +97,10 @@ class FastStep:
             g = self._backward(self.blocks[k], saved[k], g, need_input=k > 0)
         return loss
 
-    def update(self, optimizer):
-        """``optimizer.step()`` from the gradients in ``flat.grad``."""
-        _update(self.flat, self.data, optimizer)
+    def update(self, optimizer, lr=None):
+        """``optimizer.step()`` from the gradients in ``flat.grad``; ``lr``, a float32 tensor on
+        the device, replaces the group's learning rate (a CUDA graph reads it anew each replay)."""
+        _update(self.flat, self.data, optimizer, lr)
 
     def _layer(self, affine, h, extra=None):
         """h ↦ dropout(σ(W h + b [+ extra])), and what its backward needs."""
@@ -173,12 +174,13 @@ def _flatten(model):
     return flat
 
 
-def _update(p, data, optimizer):
+def _update(p, data, optimizer, lr=None):
     """``optimizer.step()`` for the one parameter ``p`` (whose detached view is ``data``),
     straight to the fused kernel that torch.optim's fused Adam and SGD call, with their state in
     their own layout (so that ``state_dict`` and resuming work as ever), minus their per-call
-    Python."""
+    Python. The step count is a device tensor, so that a CUDA graph can record the update."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
+    lr = group["lr"] if lr is None else lr
     if isinstance(optimizer, torch.optim.Adam):
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
@@ -187,7 +189,7 @@ def _update(p, data, optimizer):
         state["step"].add_(1)
         beta1, beta2 = group["betas"]
         torch._fused_adam_([data], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
-                           [state["step"]], lr=group["lr"], beta1=beta1, beta2=beta2,
+                           [state["step"]], lr=lr, beta1=beta1, beta2=beta2,
                            weight_decay=group["weight_decay"], eps=group["eps"],
                            amsgrad=False, maximize=False)
         return
@@ -196,7 +198,7 @@ def _update(p, data, optimizer):
         state["momentum_buffer"] = torch.empty_like(p)
     buffers = [state["momentum_buffer"]] if group["momentum"] else []
     torch._fused_sgd_([data], [p.grad], buffers, weight_decay=group["weight_decay"],
-                      momentum=group["momentum"], lr=group["lr"], dampening=0.0,
+                      momentum=group["momentum"], lr=lr, dampening=0.0,
                       nesterov=False, maximize=False, is_first_step=first)
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
-from fcnn_cli import distributed
-from fcnn_cli.devices import training_threads
+from fcnn_cli import distributed, graphs
+from fcnn_cli.devices import autocast, matmul_precision, training_threads
 from fcnn_cli.errors import first_line
 
 WORLD_OF_ONE = distributed.World()
@@ -70,12 +70,14 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
     epoch, all together, so that all of them stop at the same point.
     """
     stop = stop or NO_STOP
-    step = _step(state, prepared.task, world)
+    device = tensors.x.device
+    step = _graphed(state, tensors) if graphs.usable(state, device, world) else \
+        _step(state, prepared.task, world)
     last_complete = _snapshot(state, prepared)
     threads = torch.get_num_threads()
-    torch.set_num_threads(training_threads(state.config, state.model.config, tensors.x.device))
+    torch.set_num_threads(training_threads(state.config, state.model.config, device))
     try:
-        with stop.polling():
+        with stop.polling(), matmul_precision(state.config.precision, device):
             for epoch in range(state.epoch + 1, state.config.epochs + 1):
                 ended = _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch,
                                probe)
@@ -142,12 +144,13 @@ def _step(state, task, world):
     one all-reduce of one flat tensor, weighted by each process's share; then the update."""
     optimizer, model = state.optimizer, state.model
     fast = state.fast
+    forward = _forward(state)
     if not world.distributed:  # the plain step, no weighting: kept exactly as it always was
         if fast:
             return lambda x, y, share: fast(x, y, optimizer)
 
         def autograd_step(x, y, share):
-            loss = task.loss(model(x), y)
+            loss = task.loss(forward(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -162,7 +165,7 @@ def _step(state, task, world):
             fast.update(optimizer)
             return loss
         optimizer.zero_grad(set_to_none=False)
-        loss = task.loss(model(x), y) if len(x) else None
+        loss = task.loss(forward(x), y) if len(x) else None
         if loss is not None:
             loss.backward()
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -174,9 +177,30 @@ def _step(state, task, world):
     return shared_step
 
 
+def _forward(state):
+    """The network's forward pass in the run's precision (float32 outputs under bf16)."""
+    model, config = state.model, state.config
+    if config.precision != "bf16":
+        return model
+    device = next(model.parameters()).device
+
+    def forward(x):
+        with autocast(config.precision, device):
+            out = model(x)
+        return out.float()
+    return forward
+
+
+def _graphed(state, tensors):
+    return graphs.GraphedSteps(state.fast, state.optimizer, state.average, tensors.x,
+                               tensors.y, state.config.batch_size)
+
+
 def _train_epoch(state, task, step, tensors, epoch, world, stop):
     """One pass over the training rows in a new random order, the same in every process;
     returns the mean training loss and the learning rate at the epoch's start."""
+    if isinstance(step, graphs.GraphedSteps):
+        return _graphed_epoch(state, step, tensors, epoch, stop)
     config, model, average, group = state.config, state.model, state.average, state.param_group
     x, y, batch = tensors.x, tensors.y, config.batch_size
     steps = math.ceil(len(x) / batch)
@@ -207,6 +231,28 @@ def _train_epoch(state, task, step, tensors, epoch, world, stop):
         if k % 64 == 63 and _halt(total, world, stop):
             break
     return distributed.sum_(total, world).item() / len(x), lr
+
+
+def _graphed_epoch(state, steps, tensors, epoch, stop):
+    """:func:`_train_epoch` through CUDA graphs (one process): the same row order, learning
+    rates and weight-average weights, handed to the graph once for the whole epoch."""
+    config, group, n, batch = state.config, state.param_group, len(tensors.x), \
+        state.config.batch_size
+    count = math.ceil(n / batch)
+    cosine = config.schedule == "cosine"
+    lrs = [cosine_lr(config, epoch, k, count) for k in range(count)] if cosine else \
+        [group["lr"]] * count
+    state.model.train()
+    order = torch.randperm(n, generator=state.generator)
+    steps.begin(order, lrs, state.average.next_weights(count) if state.average else None)
+    for k, i in enumerate(range(0, n, batch)):
+        steps.step(min(batch, n - i))
+        group["lr"] = lrs[k]
+        if stop.requested():
+            raise KeyboardInterrupt
+        if k % 64 == 63 and _halt(steps.total, WORLD_OF_ONE, stop):
+            break
+    return steps.total.item() / n, lrs[0]
 
 
 def _share(task, ys, i, rows, start, end, world):
@@ -242,7 +288,7 @@ def _validate(state, task, tensors, world):
     model.eval()
     with average.swapped_in() if average else contextlib.nullcontext():
         with torch.inference_mode():
-            out = model(tensors.x_val)
+            out = _forward(state)(tensors.x_val)
             val_loss = distributed.broadcast_(task.loss(out, tensors.y_val), world).item()
         better = copy.deepcopy(model.state_dict()) if val_loss < state.best_loss else None
     return val_loss, out, better

@@ -1,5 +1,6 @@
 """A trained network together with everything needed to apply it to a new table."""
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ import numpy as np
 import torch
 
 from fcnn_cli.columns import numeric_matrix
+from fcnn_cli.devices import autocast, matmul_precision
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP
 from fcnn_cli.preprocess import Scaler
@@ -28,6 +30,9 @@ class Predictor:
     units: dict = field(default_factory=dict)
     feature_range: dict = field(default_factory=dict)  # training "min" and "max" per feature
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
+    precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
+    # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
+    _pinned: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -61,22 +66,79 @@ class Predictor:
     def add_to(self, report, x, truth):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
         so that many classes never mean one huge matrix of outputs."""
-        step = self.chunk_rows
-        for start in range(0, len(x), step):
-            report.add(truth[start:start + step], self.outputs(x[start:start + step]))
+        for (_, part), out in self.outputs_of(self._slices(x)):
+            report.add(truth[part], out)
         return report
 
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
-        self.net.eval()
-        xs = torch.from_numpy(self.x_scaler.transform(x))
-        out = []
-        with torch.inference_mode():
-            step = self.chunk_rows
-            for start in range(0, len(xs), step):
-                chunk = xs[start:start + step].to(self.device)
-                out.append(self.net(chunk).float().cpu().numpy())
+        out = [o for _, o in self.outputs_of(self._slices(x))]
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
+
+    def _slices(self, x, owner=None):
+        """((owner, slice), rows of ``x``) in slices of ``chunk_rows``, for :meth:`outputs_of`."""
+        step = self.chunk_rows
+        for start in range(0, len(x), step):
+            part = slice(start, start + step)
+            yield (owner, part), x[part]
+
+    def outputs_of(self, blocks):
+        """(key, outputs) for each (key, raw feature rows) of ``blocks``, in order; a block has
+        at most ``chunk_rows`` rows."""
+        self.net.eval()
+        if self.device.type == "cuda":
+            yield from self._cuda_outputs(blocks)
+            return
+        for key, x in blocks:
+            xs = torch.from_numpy(self.x_scaler.transform(x))
+            with self._computing():
+                yield key, self.net(xs).float().cpu().numpy()
+
+    def _cuda_outputs(self, blocks):
+        """outputs_of on a GPU, one block ahead: while the GPU copies a block in, computes and
+        copies its outputs back (all asynchronous, from page-locked memory, on a stream of its
+        own), the host scales the next block, and the caller reads the next rows of its table
+        or writes the predictions of the block before."""
+        stream, device = torch.cuda.Stream(self.device), self.device
+        pending, sent = None, 0  # (key, buffer, rows, event) of the block on its way back
+        for key, x in blocks:
+            if not len(x):
+                if pending:
+                    yield _collect(*pending)
+                    pending = None
+                yield key, np.empty((0, self.task.n_outputs), np.float32)
+                continue
+            inputs, outputs = self._pinned_buffers(len(x))[sent % 2]
+            rows = len(x)
+            inputs[:rows].copy_(torch.from_numpy(self.x_scaler.transform(x)))
+            with self._computing(), torch.cuda.stream(stream):
+                out = self.net(inputs[:rows].to(device, non_blocking=True)).float()
+                outputs[:rows].copy_(out, non_blocking=True)
+                done = torch.cuda.Event()
+                done.record(stream)
+            sent += 1
+            if pending:
+                yield _collect(*pending)
+            pending = (key, outputs, rows, done)
+        if pending:
+            yield _collect(*pending)
+
+    @contextlib.contextmanager
+    def _computing(self):
+        """Inference in the precision the network was trained in; entered per chunk, never
+        held while the caller has a chunk."""
+        with torch.inference_mode(), matmul_precision(self.precision, self.device), \
+                autocast(self.precision, self.device):
+            yield
+
+    def _pinned_buffers(self, rows):
+        """Two (input, output) pairs of page-locked buffers of at least ``rows`` rows: one
+        chunk fills one pair while the other is in flight."""
+        if not self._pinned or len(self._pinned[0][0]) < rows:
+            shapes = ((rows, len(self.features)), (rows, self.task.n_outputs))
+            self._pinned = [tuple(torch.empty(s, dtype=torch.float32).pin_memory()
+                                  for s in shapes) for _ in range(2)]
+        return self._pinned
 
     def output_columns(self):
         """The columns :meth:`predict` makes, known before any data is read."""
@@ -86,21 +148,26 @@ class Predictor:
         """Predictions for a stream of tables (``tables.iter_tables``): (part of a table, its
         frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
         huge frame; rows far outside the training range are counted over the whole stream."""
-        per_feature, rows, name = np.zeros(len(self.features), dtype=np.int64), 0, None
-        for table in tables:
-            x = self.feature_matrix(table)
-            counts, far = self.far_outside(x)
-            per_feature, rows, name = per_feature + counts, rows + far, table.name
-            step = self.chunk_rows
-            for start in range(0, max(len(x), 1), step):  # a table of no rows still has columns
-                part = slice(start, start + step)
-                frame = self.task.frame(self.outputs(x[part]), threshold)
-                frame.index = table.frame.index[part]
-                yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
-        if rows:
+        far = {"per_feature": np.zeros(len(self.features), dtype=np.int64), "rows": 0}
+
+        def blocks():
+            for table in tables:
+                x = self.feature_matrix(table)
+                counts, rows = self.far_outside(x)
+                far.update(per_feature=far["per_feature"] + counts, rows=far["rows"] + rows,
+                           name=table.name)
+                if not len(x):  # a table of no rows still has columns
+                    yield (table, slice(0, 0)), x
+                yield from self._slices(x, table)
+
+        for (table, part), out in self.outputs_of(blocks()):
+            frame = self.task.frame(out, threshold)
+            frame.index = table.frame.index[part]
+            yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
+        if far["rows"]:
             log.warning("%s: %d row(s) hold values far outside the training range (most in "
-                        "column %r): their predictions are extrapolations", name, rows,
-                        self.features[int(per_feature.argmax())])
+                        "column %r): their predictions are extrapolations", far["name"],
+                        far["rows"], self.features[int(far["per_feature"].argmax())])
 
     def predict(self, table, threshold=None):
         """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
@@ -112,19 +179,30 @@ class Predictor:
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
         need)."""
-        report, rows, name = self.task.metrics(self.units, threshold), 0, "<table>"
-        for table in tables:
-            missing = [t for t in self.targets if t not in table.frame.columns]
-            if missing:
-                raise FcnnError(f"{table.name}: no label column(s) "
-                                f"{', '.join(map(repr, missing))}: evaluate needs the true "
-                                "values (predict does not)")
-            x = self.feature_matrix(table)
-            self.add_to(report, x, self.task.truth(table))
-            rows, name = rows + len(x), table.name
-        if not rows:
-            raise FcnnError(f"{name}: no rows to evaluate")
+        report, seen = self.task.metrics(self.units, threshold), {"rows": 0, "name": "<table>"}
+
+        def blocks():
+            for table in tables:
+                missing = [t for t in self.targets if t not in table.frame.columns]
+                if missing:
+                    raise FcnnError(f"{table.name}: no label column(s) "
+                                    f"{', '.join(map(repr, missing))}: evaluate needs the "
+                                    "true values (predict does not)")
+                x = self.feature_matrix(table)
+                seen.update(rows=seen["rows"] + len(x), name=table.name)
+                yield from self._slices(x, self.task.truth(table))
+
+        for (truth, part), out in self.outputs_of(blocks()):
+            report.add(truth[part], out)
+        if not seen["rows"]:
+            raise FcnnError(f"{seen['name']}: no rows to evaluate")
         return report.report()
 
     def evaluate(self, table, threshold=None):
         return self.evaluate_chunks([table], threshold)
+
+
+def _collect(key, outputs, rows, done):
+    """(key, a block's outputs) once their copy back has arrived."""
+    done.synchronize()
+    return key, outputs[:rows].numpy().copy()

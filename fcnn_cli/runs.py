@@ -159,6 +159,8 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         "best_epoch": predictor.info.get("best_epoch"),
         "stopped": result.stopped,
         "parallel": parallel,  # processes, backend, and each one's host and device
+        # The device this process trained on ("auto" resolved), a GPU's name, the precision.
+        **{k: predictor.info.get(k) for k in ("device", "gpu", "precision")},
         "versions": checkpoint.versions(),
     }
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")

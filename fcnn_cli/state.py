@@ -27,8 +27,9 @@ class TrainingState:
         torch.manual_seed(config.seed)
         self.config = config
         self.model = MLP(net_config).to(device)
-        self.fast = fastpath.FastStep(self.model, task) \
-            if config.fast and fastpath.supports(self.model, task) else None
+        # bf16 autocasts autograd's forward; the fast path's products are written out in fp32.
+        self.fast = fastpath.FastStep(self.model, task) if config.fast and \
+            config.precision != "bf16" and fastpath.supports(self.model, task) else None
         params = [self.fast.flat] if self.fast else list(self.model.parameters())
         self.optimizer = _optimizer(params, config)
         self.average = WeightAverage(
@@ -88,11 +89,16 @@ class TrainingState:
 def build(prepared, config, net, dropout, device):
     """The fresh state for a prepared table; ``net`` holds NetConfig options besides the sizes,
     ``dropout`` is used where it holds none."""
+    return TrainingState(net_config(prepared, net, dropout), config, prepared.task, device)
+
+
+def net_config(prepared, net, dropout):
+    """The NetConfig for a prepared table from the options in ``net`` (``dropout`` where it
+    holds none)."""
     net = {**(net or {})}
     if net.get("dropout") is None:
         net["dropout"] = dropout
-    net_config = NetConfig(n_in=len(prepared.features), n_out=prepared.task.n_outputs, **net)
-    return TrainingState(net_config, config, prepared.task, device)
+    return NetConfig(n_in=len(prepared.features), n_out=prepared.task.n_outputs, **net)
 
 
 def _optimizer(params, config):

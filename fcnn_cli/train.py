@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from fcnn_cli import distributed, loop, state as training_state
 from fcnn_cli.config import TrainConfig
-from fcnn_cli.devices import resolve_device
+from fcnn_cli.devices import describe, effective_precision, resolve_device, step_work
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.prepare import SPLITS, prepare
 
@@ -61,9 +61,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     config = config or TrainConfig()
     data = prepare(table, config, targets, features, val_table, test_table)
     world = world or distributed.World()
-    device = resolve_device(config.device) if not world.distributed else \
-        distributed.join(config.device)[1]
-    state = training_state.build(data, config, net, DEFAULT_DROPOUT[data.kind], device)
+    shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
+    device = _device(config, shape, len(data.splits["train"]), world)
+    precision = effective_precision(config.precision, device)
+    if precision != config.precision:
+        log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
+                    config.precision, precision)
+    state = training_state.TrainingState(shape, config, data.task, device)
     if state.model.config.batchnorm and config.batch_size // world.size < 2:
         raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
                         f"of the {world.size} process(es); batch_size {config.batch_size} "
@@ -90,17 +94,30 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     state.model.load_state_dict(state.best_weights)
     state.model.eval()
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
-                          feature_range=data.feature_range())
+                          feature_range=data.feature_range(), precision=precision)
     # The first process alone reports: the others would compute the same for nothing.
     metrics = {name: predictor.add_to(data.task.metrics(data.units), split.x,
                                        split.truth).report()
                for name, split in data.splits.items() if len(split) and world.is_main}
     metrics = {name: metrics[name] for name in SPLITS if name in metrics}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
-                      "best_epoch": state.best_epoch}
+                      "best_epoch": state.best_epoch, **describe(device),
+                      "precision": precision}
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
                        outcome.lost)
+
+
+def _device(config, shape, rows, world):
+    """The device to train on: as asked, or for "auto" the faster one for this network, batch
+    and number of steps (:func:`fcnn_cli.devices.prefers_cuda`). Several processes take the
+    device that joining their group gave them."""
+    if world.distributed:
+        return distributed.join(config.device)[1]
+    steps = config.epochs * -(-rows // config.batch_size)
+    work = step_work(min(config.batch_size, rows), shape.n_in, shape.width, shape.depth,
+                     shape.n_out)
+    return resolve_device(config.device, (work, steps))
 
 
 def _probe(state, data, tensors):

@@ -4,6 +4,20 @@ from click.testing import CliRunner
 from fcnn_cli import simulate, train
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked cuda are skipped where no CUDA GPU is present."""
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in marked:
+        item.add_marker(skip)
+
+
 @pytest.fixture
 def runner():
     return CliRunner()

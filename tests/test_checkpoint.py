@@ -12,11 +12,18 @@ from fcnn_cli.errors import FcnnError
 
 
 def test_round_trip_gives_identical_predictions(tmp_path, trained, quakes):
+    """Loaded where it was trained, the network gives the same outputs: to the bit on a CPU;
+    on a GPU within float32 rounding (its kernels need not be the same from call to call)."""
     path = tmp_path / "m.pt"
     checkpoint.save(trained.predictor, path)
-    loaded = checkpoint.load(path)
+    device = trained.predictor.device
+    loaded = checkpoint.load(path, device)
     x = trained.predictor.feature_matrix(quakes)
-    np.testing.assert_array_equal(loaded.outputs(x), trained.predictor.outputs(x))
+    if device.type == "cpu":
+        np.testing.assert_array_equal(loaded.outputs(x), trained.predictor.outputs(x))
+    else:
+        np.testing.assert_allclose(loaded.outputs(x), trained.predictor.outputs(x),
+                                   rtol=1e-5, atol=1e-6)
     assert loaded.features == trained.predictor.features
     assert loaded.targets == ["x", "y"] and loaded.units["x"] == "km"
     assert loaded.net.config == trained.predictor.net.config
@@ -491,3 +498,21 @@ def test_a_compressed_or_broken_zip_is_refused_before_anything_is_inflated(tmp_p
     broken.write_bytes(bytes(data))
     with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
         checkpoint.load(broken)
+
+
+@pytest.mark.cuda
+def test_round_trip_on_cuda_within_float32_rounding(tmp_path, quakes):
+    """Trained on a GPU, saved, loaded on the CPU and on the GPU: the outputs agree within
+    float32 rounding (the GPU's products sum in another order than the CPU's)."""
+    from fcnn_cli import train
+
+    result = train.fit(quakes, train.TrainConfig(epochs=2, batch_size=64, device="cuda"))
+    path = tmp_path / "m.pt"
+    checkpoint.save(result.predictor, path)
+    x = result.predictor.feature_matrix(quakes)
+    trained = result.predictor.outputs(x)
+    for device in ("cuda", "cpu"):
+        np.testing.assert_allclose(checkpoint.load(path, device).outputs(x), trained,
+                                   rtol=1e-5, atol=1e-5)
+    assert checkpoint.load(path).info["device"] == "cuda"
+

@@ -101,3 +101,22 @@ def test_seeds_every_generator_takes(seed):
     np.random.default_rng(seed)
     torch.manual_seed(seed)
     torch.Generator().manual_seed(int(seed))
+
+
+def test_precision_is_one_of_three():
+    from fcnn_cli.config import TrainConfig
+
+    assert TrainConfig().precision == "fp32"
+    for precision in ("fp32", "tf32", "bf16"):
+        assert TrainConfig(precision=precision).precision == precision
+    with pytest.raises(FcnnError, match="^unknown precision 'fp16'; choose from fp32, tf32, "
+                                        "bf16$") as error:
+        TrainConfig(precision="fp16")
+    assert error.value.options == ("precision",)
+
+
+def test_cli_refuses_an_unknown_precision(runner, quakes_csv):
+    from fcnn_cli.cli import cli
+
+    out = runner.invoke(cli, ["train", str(quakes_csv), "--precision", "fp16"])
+    assert out.exit_code == 2 and "'fp16' is not one of 'fp32', 'tf32', 'bf16'" in out.output

@@ -29,13 +29,26 @@ NETS = {"plain": dict(depth=3), "resnet": dict(arch="resnet", depth=4),
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
 @pytest.mark.parametrize("arch", sorted(NETS))
 def test_gradients_equal_autograd(activation, kind, dropout, arch):
+    _check_gradients(activation, kind, dropout, arch, "cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", sorted(TASKS))
+@pytest.mark.parametrize("arch", sorted(NETS))
+def test_gradients_equal_autograd_on_cuda(activation, kind, arch):
+    """As on the CPU, without dropout: a GPU's dropout draws its masks in another order."""
+    _check_gradients(activation, kind, 0.0, arch, "cuda")
+
+
+def _check_gradients(activation, kind, dropout, arch, device):
     task, labels, n_out = TASKS[kind]
     torch.manual_seed(0)
     net = MLP(NetConfig(n_in=5, n_out=n_out, width=7, activation=activation, dropout=dropout,
-                        **NETS[arch])).double()
+                        **NETS[arch])).double().to(device)
     for p in net.parameters():  # non-zero biases, so that every term is exercised
         torch.nn.init.normal_(p, 0.0, 0.5)
-    x, y = torch.randn(33, 5, dtype=torch.float64), labels(33)
+    x, y = torch.randn(33, 5, dtype=torch.float64).to(device), labels(33).to(device)
     if kind == "regress":
         y = y.double()
     torch.manual_seed(1)  # the same dropout masks for both
