@@ -297,7 +297,8 @@ def _write_tables(tables, output, keep=0):
 
     with signals.Interrupts():
         first = next(tables)
-        head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
+        head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name,
+                     extra=first.extra)
         with TableWriter(output, first.metadata()) as writer:
             writer.write(first.frame)
             del first  # hold one chunk at a time
