@@ -368,6 +368,12 @@ def _write_tables(tables, output, keep=0):
 @click.option("--fast/--no-fast", default=True,
               help="The autograd-free training step for plain networks; --no-fast uses "
                    "autograd everywhere.")
+@click.option("--position", callback=_csv_list, metavar="COL,COL[,COL]",
+              help="The labels that form a point, for distance metrics and maps. Default: "
+                   "labels named like x, y (z).")
+@click.option("--plots/--no-plots", default=True,
+              help="Draw the run's plots into RUN_DIR/plots at the end (redraw them with "
+                   "fcnn plot RUN_DIR).")
 @click.option("--diagnostics", is_flag=True,
               help="Record per-layer gradient norms and activation moments every epoch "
                    "(diagnostics.csv) and warn of vanishing or exploding gradients.")
@@ -434,7 +440,7 @@ def _new_job(o):
                                    f"--batch-size {config.batch_size} gives fewer")
         check_columns(o["targets"], o["features"])
     return _Job([o["data"], o["val_path"], o["test_path"]], list(o["targets"]) or None,
-                o["features"], net, config, None, o["output"], o["force"])
+                o["features"], net, config, None, o["output"], o["force"], o["plots"])
 
 
 def _resumed_job(ctx, o):
@@ -450,7 +456,7 @@ def _resumed_job(ctx, o):
     with usage_errors():
         config = dataclasses.replace(saved.config, **given)
     return _Job([saved.data, saved.val_data, saved.test_data], saved.targets, saved.features,
-                net, config, saved.state, o["resume"], True)
+                net, config, saved.state, o["resume"], True, o["plots"])
 
 
 @dataclasses.dataclass
@@ -463,6 +469,7 @@ class _Job:
     state: dict | None  # what --resume continues from
     output: str | None
     force: bool
+    plots: bool = True  # draw the run's plots once it is saved
 
 
 def _fit_and_save(job, quiet):
@@ -512,6 +519,8 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
                           parallel=parallel)
+            if job.plots:
+                _draw_run(run_dir)
     if not result.lost:
         try:
             distributed.barrier(world)
@@ -522,6 +531,17 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 raise FcnnError(f"process {world.rank} of {world.size}: the first process ended "
                                 "before it had saved the run") from None
     return result, run_dir
+
+
+def _draw_run(run_dir):
+    """The run's plots; the run is saved already, so a failure here is only a warning."""
+    from fcnn_cli.plots import plot_run
+
+    try:
+        plot_run(run_dir)
+    except FcnnError as e:
+        logging.getLogger("fcnn_cli").warning("the run is saved, but its plots are not: %s; "
+                                              "draw them with: fcnn plot %s", e, run_dir)
 
 
 def _warn_if_trained_on(data, **others):
@@ -596,7 +616,7 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
 
 
-RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc")  # what a resume can honour
+RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")  # what a resume can honour
 
 
 def _given(ctx, name):
@@ -610,7 +630,8 @@ def _refuse_beside_resume(ctx):
     if others:
         names = ", ".join("/".join(p.opts + p.secondary_opts) for p in others)
         raise click.UsageError(f"--resume continues a run with its saved options; it does not "
-                               f"take {names} (only -q, --threads, --device and --nproc)")
+                               f"take {names} (only -q, --threads, --device, --nproc and "
+                               "--no-plots)")
 
 
 class _EpochPrinter:
@@ -650,29 +671,54 @@ class _EpochPrinter:
             self.progress.stop()
 
 
+def _edges(ctx, param, values):
+    try:
+        return [[float(v) for v in value.split(",")] for value in values] or None
+    except ValueError:
+        raise click.BadParameter("give numbers separated by commas, e.g. 0,10,20,50") from None
+
+
 @cli.command()
 @click.argument("model")
 @click.argument("data")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
                "(as --json).")
+@click.option("--by", multiple=True, metavar="COLUMN",
+              help="Bias and resolution (or accuracy) in bins of this column of DATA (a label, "
+                   "a feature or any other); twice for a 2-D map.")
+@click.option("--bins", type=int, default=None,
+              help="Equal bins over each --by column's range. [default: 10]")
+@click.option("--edges", multiple=True, callback=_edges, metavar="A,B,…",
+              help="Bin edges instead of --bins; once for each --by column.")
+@click.option("--position", callback=_csv_list, metavar="COL,COL[,COL]",
+              help="The labels that form a point (default: as the model was trained).")
+@click.option("--plots", "plots_dir", metavar="DIR",
+              help="Draw plots of the rows (a sample of at most 100 000) and of the bins here.")
 @threshold_option
 @nan_option
 @device_option
 @user_errors
-def evaluate(model, data, as_json, output, threshold, nan, device):
+def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir, threshold, nan,
+             device):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
 
     \b
     Examples:
       fcnn evaluate runs/quakes/model.pt test.csv
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
+      fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
     """
     from fcnn_cli import checkpoint
+    from fcnn_cli.config import check_bins, check_position
+    from fcnn_cli.evaluation import evaluate as evaluated
     from fcnn_cli.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.columns import drop_incomplete
     from fcnn_cli.tables import iter_tables
 
+    with usage_errors():
+        check_bins(by, bins, edges)
+        check_position(position)
     check_output(STDIO, [model, data])  # the report goes there, or its tables
     if output:
         check_output(output, [model, data])
@@ -681,19 +727,21 @@ def evaluate(model, data, as_json, output, threshold, nan, device):
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
-              **predictor.evaluate_chunks(chunks, threshold)}
+              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir)}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
     if as_json or output == STDIO:
         write_text(STDIO, text)
     else:
-        from fcnn_cli.report import tables
+        from fcnn_cli.report import binned_table, tables
 
         console = _console(stderr=False)
         with writing(STDIO):
             for t in tables(report, title=report["data"]):
                 console.print(t)
+            if "binned" in report:
+                console.print(binned_table(report["binned"]))
 
 
 @cli.command()
@@ -743,6 +791,74 @@ def predict(model, data, keep, output, threshold, nan, device):
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "
                                 "to --keep")
             writer.write(pd.concat([table.frame[keep], predictions], axis=1))
+
+
+@cli.command()
+@click.argument("run_dir")
+@output_option(None, "Directory for the PNG files. Default: RUN_DIR/plots.")
+@user_errors
+def plot(run_dir, output):
+    """Draw the plots of a run directory from its files: learning curves, predicted against
+    true and residuals per label, maps for positions, confusion, ROC and reliability for
+    classes, per-layer diagnostics.
+
+    \b
+    Example:
+      fcnn plot runs/quakes
+    """
+    from fcnn_cli.plots import plot_run
+
+    for path in plot_run(run_dir, output):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+@user_errors
+def info(model, as_json):
+    """What a checkpoint holds: architecture and parameters, features and their training
+    ranges, labels, preprocessing, training configuration, metrics and versions.
+
+    \b
+    Example:
+      fcnn info runs/quakes/model.pt
+    """
+    from fcnn_cli.fileio import STDIO, write_text, writing
+    from fcnn_cli.modelinfo import describe
+
+    about = describe(model)
+    if as_json:
+        write_text(STDIO, json.dumps(about, indent=2) + "\n")
+        return
+    from fcnn_cli.report import info_tables
+
+    console = _console(stderr=False)
+    with writing(STDIO):
+        for t in info_tables(about):
+            console.print(t)
+
+
+@cli.command(name="report")
+@click.argument("run_dir")
+@output_option(None, "The HTML file. Default: RUN_DIR/report.html; '-' for stdout.")
+@user_errors
+def report_page(run_dir, output):
+    """One self-contained HTML page of a run: configuration, data sizes, metrics and every
+    plot, embedded (no scripts, nothing from the network): it opens from a file in any browser.
+
+    \b
+    Example:
+      fcnn report runs/quakes -o quakes.html
+    """
+    from fcnn_cli.fileio import check_output, write_text
+    from fcnn_cli.page import run_page
+
+    target = output or os.path.join(run_dir, "report.html")
+    check_output(target)
+    write_text(target, run_page(run_dir))
+    if target != "-":
+        logging.getLogger("fcnn_cli").info("wrote %s", target)
 
 
 def main():

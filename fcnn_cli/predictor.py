@@ -108,19 +108,27 @@ class Predictor:
 
         return pd.concat([frame for _, frame in self.predict_chunks([table], threshold)])
 
-    def evaluate_chunks(self, tables, threshold=None):
+    def evaluate_chunks(self, tables, threshold=None, position=None, watchers=()):
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
-        need)."""
-        report, rows, name = self.task.metrics(self.units, threshold), 0, "<table>"
+        need). ``position`` names the labels that form a point, instead of the model's; each
+        of ``watchers`` (see :mod:`fcnn_cli.evaluation`) is given every slice of rows too, as
+        ``add(frame, truth, outputs)``."""
+        report, rows, name = self.task.metrics(self.units, threshold, position), 0, "<table>"
         for table in tables:
             missing = [t for t in self.targets if t not in table.frame.columns]
             if missing:
                 raise FcnnError(f"{table.name}: no label column(s) "
                                 f"{', '.join(map(repr, missing))}: evaluate needs the true "
                                 "values (predict does not)")
-            x = self.feature_matrix(table)
-            self.add_to(report, x, self.task.truth(table))
+            x, truth = self.feature_matrix(table), self.task.truth(table)
+            step = self.chunk_rows
+            for start in range(0, len(x), step):
+                part = slice(start, start + step)
+                out = self.outputs(x[part])
+                report.add(truth[part], out)
+                for watcher in watchers:
+                    watcher.add(table.frame.iloc[part], truth[part], out)
             rows, name = rows + len(x), table.name
         if not rows:
             raise FcnnError(f"{name}: no rows to evaluate")

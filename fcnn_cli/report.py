@@ -163,3 +163,125 @@ def _capped_confusions(report):
         table.add_row(Text(true), Text(predicted), str(count))
     return [table, _note(f"{len(shown)} of the {total} (true, predicted) pairs of different "
                          f"classes; {rest}.")]
+
+
+def _range(low, high):
+    return f"{_fmt(low)} – {_fmt(high)}"
+
+
+def _pm(value, error):
+    return _fmt(value) if error != error else f"{_fmt(value)} ± {_fmt(error)}"
+
+
+TABLE_RECALLS = 5  # classes whose recall the binned table shows (all are in the JSON)
+
+
+def binned_table(binned):
+    """Per bin: its range, rows and, per label, bias ± error, resolution, median and half the
+    16–84 % width (the mean distance for a point; accuracy and recalls for classes)."""
+    by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
+    outside = f"; {binned['outside']} outside the bins" if binned["outside"] else ""
+    table = RichTable(title=_title(f"In bins of {' and '.join(by)} ({binned['rows']} rows"
+                                   f"{outside})"), title_justify="left")
+    for name in by:
+        table.add_column(Text(name))
+    table.add_column("rows", justify="right")
+    bins = binned["bins"]
+    first = bins[0] if bins else {}
+    recalls = list(first.get("recall", {}))[:TABLE_RECALLS]
+    if "accuracy" in first:
+        table.add_column("accuracy", justify="right")
+        for c in recalls:
+            table.add_column(Text(f"recall {c}"), justify="right")
+    for t in first.get("targets", {}):
+        for what in ("bias", "σ", "median", "½(p84−p16)"):
+            table.add_column(Text(f"{t} {what}"), justify="right")
+    if "distance" in first:
+        table.add_column("mean distance", justify="right")
+    for b in bins:
+        cells = [_range(lo, hi) for lo, hi in zip(b["low"], b["high"])] + [str(b["count"])]
+        if "accuracy" in b:
+            cells += [_pm(b["accuracy"], b["accuracy_error"])]
+            cells += [_fmt(b["recall"][c]) for c in recalls]
+        for s in b.get("targets", {}).values():
+            cells += [_pm(s["bias"], s["bias_error"]), _pm(s["resolution"], s["resolution_error"]),
+                      _fmt(s["median"]), _fmt(s["robust_resolution"])]
+        if "distance" in b:
+            cells.append(_pm(b["distance"]["mean"], b["distance"]["error"]))
+        table.add_row(*cells)
+    return table
+
+
+def info_tables(about):
+    """``fcnn info``: the network, the columns, the training and the metrics of a checkpoint."""
+    net = about["network"]
+    summary = RichTable(title=_title(about["model"]), title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value")
+    rows = [("task", about["task"]), ("layers", net["layers"]),
+            ("parameters", f"{net['parameters']:,}"),
+            ("architecture", f"{net['arch']}, {net['activation']}, init {net['init']}, "
+                             f"dropout {net['dropout']}"
+                             + (", batch norm" if net["batchnorm"] else "")),
+            ("feature scaling", about["preprocessing"]["features"]),
+            ("best epoch", str(about["best_epoch"]))]
+    labels = about["labels"]
+    if "classes" in labels:
+        rows += [("label", labels["column"]),
+                 ("classes", ", ".join(labels["classes"][:TABLE_CLASSES])
+                  + (f" … ({len(labels['classes'])})" if len(labels["classes"]) > TABLE_CLASSES
+                     else "")),
+                 ("output", labels["output"])]
+    else:
+        rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
+                                      for c in labels["columns"])),
+                 ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
+    training = about["training"]
+    shown = ("epochs", "batch_size", "lr", "optimizer", "schedule", "ema", "weight_decay", "seed")
+    if training:
+        rows.append(("training", ", ".join(f"{k} {training[k]}" for k in shown
+                                           if k in training)))
+    rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
+    for what, value in rows:
+        summary.add_row(what, Text(str(value)))
+    return [summary, _features_table(about["features"]), *_metrics_tables(about["metrics"])]
+
+
+def _features_table(features):
+    table = RichTable(title=_title(f"Features ({len(features)}) and their training ranges"),
+                      title_justify="left")
+    for col in ("feature", "unit", "min", "max"):
+        table.add_column(col, justify="left" if col in ("feature", "unit") else "right")
+    for f in features[:TABLE_CLASSES]:
+        table.add_row(Text(f["name"]), Text(f["unit"]),
+                      *("–" if v is None else _fmt(v) for v in (f["min"], f["max"])))
+    if len(features) > TABLE_CLASSES:
+        table.add_row(f"… {len(features) - TABLE_CLASSES} more (fcnn info --json)", "", "", "")
+    return table
+
+
+def _metrics_tables(metrics):
+    table = RichTable(title=_title("Metrics of the kept weights"), title_justify="left")
+    if not metrics:
+        return []
+    first = next(iter(metrics.values()))
+    table.add_column("split")
+    table.add_column("rows", justify="right")
+    if first.get("task") == "classification":
+        keys = (("accuracy", "accuracy"), ("cross_entropy", "cross-entropy"),
+                ("roc_auc", "ROC AUC"))
+        for _, name in keys:
+            table.add_column(name, justify="right")
+        for split, m in metrics.items():
+            table.add_row(split, str(m.get("rows", "")), *(_fmt(m.get(k, float("nan")))
+                                                           for k, _ in keys))
+        return [table]
+    for name in ("RMSE", "MAE", "R²", "mean distance"):
+        table.add_column(name, justify="right")
+    for split, m in metrics.items():
+        o = m.get("overall", {})
+        d = m.get("distance", {})
+        table.add_row(split, str(m.get("rows", "")),
+                      *(_fmt(o.get(k, float("nan"))) for k in ("rmse", "mae", "r2")),
+                      _fmt(d["mean"]) if d else "–")
+    return [table]
