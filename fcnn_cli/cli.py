@@ -734,14 +734,14 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     if as_json or output == STDIO:
         write_text(STDIO, text)
     else:
-        from fcnn_cli.report import binned_table, tables
+        from fcnn_cli.report import binned_tables, tables
 
         console = _console(stderr=False)
         with writing(STDIO):
             for t in tables(report, title=report["data"]):
                 console.print(t)
-            if "binned" in report:
-                console.print(binned_table(report["binned"]))
+            for t in binned_tables(report["binned"]) if "binned" in report else ():
+                console.print(t)
 
 
 @cli.command()

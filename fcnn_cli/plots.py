@@ -547,7 +547,7 @@ def _binned_map(report, path, units):
     for ax, (title, value, label) in zip(axes.flat, panels):
         _heat(ax, fig, report, value, label)
         ax.set(xlabel=_label(x["column"], x["unit"]), ylabel=_label(y["column"], y["unit"]),
-               title=f"{title} in bins of {x['column']} and {y['column']}")
+               title=f"{title[0].upper()}{title[1:]} in bins of {x['column']} and {y['column']}")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -166,49 +166,57 @@ def _capped_confusions(report):
 
 
 def _range(low, high):
-    return f"{_fmt(low)} – {_fmt(high)}"
+    return f"{low:.4g} – {high:.4g}"
 
 
 def _pm(value, error):
-    return _fmt(value) if error != error else f"{_fmt(value)} ± {_fmt(error)}"
+    if value != value:
+        return "–"
+    return f"{value:.3g}" if error != error else f"{value:.3g} ± {error:.2g}"
 
 
-TABLE_RECALLS = 5  # classes whose recall the binned table shows (all are in the JSON)
+TABLE_RECALLS = 4  # classes whose recall the binned table shows (all are in the JSON)
 
 
-def binned_table(binned):
-    """Per bin: its range, rows and, per label, bias ± error, resolution, median and half the
-    16–84 % width (the mean distance for a point; accuracy and recalls for classes)."""
+def binned_tables(binned):
+    """Per label, a table of its bins: range, rows, bias ± error, resolution (σ), median and
+    half the 16–84 % width; one of the mean distance for a point; one of the accuracy and
+    recalls for classes."""
     by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
     outside = f"; {binned['outside']} outside the bins" if binned["outside"] else ""
-    table = RichTable(title=_title(f"In bins of {' and '.join(by)} ({binned['rows']} rows"
-                                   f"{outside})"), title_justify="left")
+    where = f"in bins of {' and '.join(by)} ({binned['rows']} rows{outside})"
+    bins = binned["bins"]
+    if not bins:
+        return [_note(f"No bins: {binned.get('empty', 'no rows')}.")]
+    first = bins[0]
+    if "accuracy" in first:
+        recalls = list(first["recall"])[:TABLE_RECALLS]
+        return [_bin_table(f"Accuracy {where}", by, bins,
+                           ["accuracy"] + [f"recall {c}" for c in recalls],
+                           lambda b: [_pm(b["accuracy"], b["accuracy_error"])]
+                           + [_fmt(b["recall"][c]) for c in recalls])]
+    shown = [_bin_table(f"{t} {where}", by, bins, ["bias ± error", "σ", "median", "½(p84−p16)"],
+                        lambda b, t=t: [_pm(b["targets"][t]["bias"], b["targets"][t]["bias_error"]),
+                                        _pm(b["targets"][t]["resolution"], float("nan")),
+                                        _pm(b["targets"][t]["median"], float("nan")),
+                                        _pm(b["targets"][t]["robust_resolution"], float("nan"))])
+             for t in first["targets"]]
+    if "distance" in first:
+        shown.append(_bin_table(f"Distance {where}", by, bins, ["mean ± error", "median"],
+                                lambda b: [_pm(b["distance"]["mean"], b["distance"]["error"]),
+                                           _pm(b["distance"]["median"], float("nan"))]))
+    return shown
+
+
+def _bin_table(title, by, bins, columns, cells):
+    table = RichTable(title=_title(title), title_justify="left")
     for name in by:
         table.add_column(Text(name))
-    table.add_column("rows", justify="right")
-    bins = binned["bins"]
-    first = bins[0] if bins else {}
-    recalls = list(first.get("recall", {}))[:TABLE_RECALLS]
-    if "accuracy" in first:
-        table.add_column("accuracy", justify="right")
-        for c in recalls:
-            table.add_column(Text(f"recall {c}"), justify="right")
-    for t in first.get("targets", {}):
-        for what in ("bias", "σ", "median", "½(p84−p16)"):
-            table.add_column(Text(f"{t} {what}"), justify="right")
-    if "distance" in first:
-        table.add_column("mean distance", justify="right")
+    for col in ["rows"] + columns:
+        table.add_column(Text(col), justify="right")
     for b in bins:
-        cells = [_range(lo, hi) for lo, hi in zip(b["low"], b["high"])] + [str(b["count"])]
-        if "accuracy" in b:
-            cells += [_pm(b["accuracy"], b["accuracy_error"])]
-            cells += [_fmt(b["recall"][c]) for c in recalls]
-        for s in b.get("targets", {}).values():
-            cells += [_pm(s["bias"], s["bias_error"]), _pm(s["resolution"], s["resolution_error"]),
-                      _fmt(s["median"]), _fmt(s["robust_resolution"])]
-        if "distance" in b:
-            cells.append(_pm(b["distance"]["mean"], b["distance"]["error"]))
-        table.add_row(*cells)
+        table.add_row(*[_range(lo, hi) for lo, hi in zip(b["low"], b["high"])],
+                      str(b["count"]), *cells(b))
     return table
 
 
@@ -248,7 +256,7 @@ def info_tables(about):
 
 
 def _features_table(features):
-    table = RichTable(title=_title(f"Features ({len(features)}) and their training ranges"),
+    table = RichTable(title=_title(f"Features ({len(features)}): training ranges"),
                       title_justify="left")
     for col in ("feature", "unit", "min", "max"):
         table.add_column(col, justify="left" if col in ("feature", "unit") else "right")
@@ -282,6 +290,7 @@ def _metrics_tables(metrics):
         o = m.get("overall", {})
         d = m.get("distance", {})
         table.add_row(split, str(m.get("rows", "")),
-                      *(_fmt(o.get(k, float("nan"))) for k in ("rmse", "mae", "r2")),
+                      _fmt(o.get("rmse", float("nan"))), _fmt(o.get("mae", float("nan"))),
+                      f"{o['r2']:.6f}" if "r2" in o else "–",
                       _fmt(d["mean"]) if d else "–")
     return [table]
