@@ -614,9 +614,10 @@ def stations_for(meta, point):
     try:
         if stations["columns"][:2] != list(point[:2]):
             return None
-        positions = [[float(v) for v in p[:2]] for p in stations["positions"]]
+        positions = [[float(v) for v in p] for p in stations["positions"]]
         names = [str(n) for n in stations.get("names", range(1, len(positions) + 1))]
-        if len(names) != len(positions) or not all(map(math.isfinite, sum(positions, []))):
+        if len(names) != len(positions) or any(len(p) != len(point) for p in positions) or \
+                not all(map(math.isfinite, sum(positions, []))):
             return None
         return {"names": names, "positions": positions}
     except (TypeError, KeyError, ValueError, IndexError):
