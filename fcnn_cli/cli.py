@@ -381,7 +381,7 @@ def _write_tables(tables, output, keep=0):
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @click.option("--resume", metavar="RUN_DIR",
               help="Continue an interrupted run with its saved data path and options; combines "
-                   "only with -q, --threads, --device and --nproc.")
+                   "only with -q, --threads, --device, --nproc and --no-plots.")
 @nan_option
 @quiet_option
 @click.pass_context

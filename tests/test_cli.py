@@ -57,7 +57,9 @@ def test_round_trip_simulate_train_evaluate_predict(runner, tmp_path):
     out = run(runner, "train", data, "--epochs", 3, "-o", run_dir).output
     assert "epoch    3/3" in out and "saved run" in out
     assert {p.name for p in run_dir.iterdir()} == {"model.pt", "metrics.json", "history.csv",
-                                                   "config.json", ".lock"}
+                                                   "config.json", "predictions.parquet",
+                                                   "plots", ".lock"}
+    assert (run_dir / "plots" / "learning_curves.png").is_file()
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history.epoch) == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_rmse", "lr", "seconds"} <= set(history.columns)
@@ -324,7 +326,7 @@ def test_resume_honours_threads_and_device(runner, interrupted):
 
 def test_train_help_says_what_combines_with_resume(runner):
     out = " ".join(run(runner, "train", "--help").output.split())
-    assert "combines only with -q, --threads, --device and --nproc" in out
+    assert "combines only with -q, --threads, --device, --nproc and --no-plots" in out
 
 
 @pytest.mark.parametrize("args", [
@@ -451,7 +453,8 @@ def test_every_option_a_message_may_name_is_a_flag_of_its_command():
     named = [(cli.commands["train"], net_and_training + ["targets", "features", "force"]),
              (cli.commands["simulate"].commands["earthquakes"], quakes),
              (cli.commands["simulate"].commands["galaxies"], galaxies),
-             (cli.commands["evaluate"], ["threshold", "nan", "device"]),
+             (cli.commands["evaluate"], ["threshold", "nan", "device", "by", "bins", "edges",
+                                         "position"]),
              (cli.commands["predict"], ["threshold", "nan", "device"])]
     for command, names in named:
         for name in names:
