@@ -616,7 +616,8 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
 
 
-RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")  # what a resume can honour
+# What a resume can honour.
+RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")
 
 
 def _given(ctx, name):
@@ -711,7 +712,6 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.config import check_bins, check_position
-    from fcnn_cli.evaluation import evaluate as evaluated
     from fcnn_cli.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.columns import drop_incomplete
     from fcnn_cli.tables import iter_tables
@@ -719,11 +719,15 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     with usage_errors():
         check_bins(by, bins, edges)
         check_position(position)
+    if plots_dir and os.path.exists(plots_dir) and not os.path.isdir(plots_dir):
+        raise click.UsageError(f"--plots {plots_dir}: exists and is not a directory")
     check_output(STDIO, [model, data])  # the report goes there, or its tables
     if output:
         check_output(output, [model, data])
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    from fcnn_cli.evaluation import evaluate as evaluated
+
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),

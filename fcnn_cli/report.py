@@ -196,16 +196,19 @@ def binned_tables(binned):
                            lambda b: [_pm(b["accuracy"], b["accuracy_error"])]
                            + [_fmt(b["recall"][c]) for c in recalls])]
     shown = [_bin_table(f"{t} {where}", by, bins, ["bias ± error", "σ", "median", "½(p84−p16)"],
-                        lambda b, t=t: [_pm(b["targets"][t]["bias"], b["targets"][t]["bias_error"]),
-                                        _pm(b["targets"][t]["resolution"], float("nan")),
-                                        _pm(b["targets"][t]["median"], float("nan")),
-                                        _pm(b["targets"][t]["robust_resolution"], float("nan"))])
+                        lambda b, t=t: _residual_cells(b["targets"][t]))
              for t in first["targets"]]
     if "distance" in first:
         shown.append(_bin_table(f"Distance {where}", by, bins, ["mean ± error", "median"],
                                 lambda b: [_pm(b["distance"]["mean"], b["distance"]["error"]),
                                            _pm(b["distance"]["median"], float("nan"))]))
     return shown
+
+
+def _residual_cells(s):
+    nan = float("nan")
+    return [_pm(s["bias"], s["bias_error"]), _pm(s["resolution"], nan), _pm(s["median"], nan),
+            _pm(s["robust_resolution"], nan)]
 
 
 def _bin_table(title, by, bins, columns, cells):

@@ -71,7 +71,7 @@ def test_binned_report_in_chunks_equals_one_pass_and_numpy():
     by = rng.uniform(0, 10, size=500)
     truth = rng.normal(size=(500, 2))
     pred = truth + rng.normal(scale=[0.1, 0.2], size=(500, 2))
-    whole, chunked = binned.Binned(["e"], ["a", "b"], point=[0, 1]), binned.Binned(["e"], ["a", "b"], point=[0, 1])
+    whole, chunked = (binned.Binned(["e"], ["a", "b"], point=[0, 1]) for _ in range(2))
     whole.add(by, truth, pred)
     for part in np.array_split(np.arange(500), 7):
         chunked.add(by[part], truth[part], pred[part])
