@@ -166,7 +166,12 @@ def _capped_confusions(report):
 
 
 def _range(low, high):
-    return f"{low:.4g} – {high:.4g}"
+    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992."""
+    import math
+
+    width = high - low
+    places = max(0, 1 - math.floor(math.log10(width))) if width > 0 else 6
+    return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
 
 
 def _pm(value, error):
