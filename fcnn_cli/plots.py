@@ -466,61 +466,68 @@ def binned_plot(report, path, targets_units=None):
 def _binned_curves(report, path, units):
     import numpy as np
 
-    plt = _pyplot()
     axis = report["by"][0]
     bins = [b for b in report["bins"] if b["count"]]
+    if not bins:
+        return None
     centre = np.array([(b["low"][0] + b["high"][0]) / 2 for b in bins])
     half = np.array([(b["high"][0] - b["low"][0]) / 2 for b in bins])
     xlabel = _label(axis["column"], axis["unit"])
-    if not bins:
-        return None
     if "accuracy" in bins[0]:
-        fig, ax = plt.subplots(figsize=SMALL)
-        ax.errorbar(centre, [b["accuracy"] for b in bins], xerr=half,
-                    yerr=[_nan0(b["accuracy_error"]) for b in bins], fmt="o", capsize=3)
-        ax.set(xlabel=xlabel, ylabel="accuracy", title=f"Accuracy in bins of {axis['column']}")
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        return _save(fig, path)
+        return _accuracy_curve(bins, centre, half, axis["column"], xlabel, path)
     names = list(bins[0]["targets"])
     panels = len(names) + ("distance" in bins[0])
-    fig, axes = plt.subplots(2, panels, figsize=(5.2 * panels + 0.6, 7.6), squeeze=False)
+    fig, axes = _pyplot().subplots(2, panels, figsize=(5.2 * panels + 0.6, 7.6), squeeze=False)
     for j, name in enumerate(names):
-        u = units.get(name, "")
-        stats = [b["targets"][name] for b in bins]
-        top, bottom = axes[0, j], axes[1, j]
-        top.errorbar(centre, [s["bias"] for s in stats], xerr=half,
-                     yerr=[_nan0(s["bias_error"]) for s in stats], fmt="o", capsize=3,
-                     label="mean")
-        top.plot(centre, [s["median"] for s in stats], "o", mfc="none", color="C1",
-                 label="median")
-        top.axhline(0, color="grey", linewidth=1)
-        top.set(ylabel=f"bias {_label(name, u)}", title=f"{name}: bias (predicted − true)")
-        bottom.errorbar(centre, [s["resolution"] for s in stats], xerr=half,
-                        yerr=[_nan0(s["resolution_error"]) for s in stats], fmt="o",
-                        capsize=3, label="standard deviation")
-        bottom.plot(centre, [s["robust_resolution"] for s in stats], "o", mfc="none",
-                    color="C1", label="half 16–84 %")
-        bottom.set(xlabel=xlabel, ylabel=f"resolution {_label(name, u)}",
-                   title=f"{name}: resolution")
-        top.legend(fontsize=8)
-        bottom.legend(fontsize=8)
+        _residual_panels(axes[0, j], axes[1, j], [b["targets"][name] for b in bins], centre,
+                         half, name, units.get(name, ""), xlabel)
     if "distance" in bins[0]:
-        d = [b["distance"] for b in bins]
-        unit = units.get(names[0], "")
-        ax = axes[0, -1]
-        ax.errorbar(centre, [s["mean"] for s in d], xerr=half,
-                    yerr=[_nan0(s["error"]) for s in d], fmt="o", capsize=3, label="mean")
-        ax.plot(centre, [s["median"] for s in d], "o", mfc="none", color="C1", label="median")
-        ax.set(ylabel=_label("distance", unit), title="Distance between true and predicted")
-        ax.legend(fontsize=8)
-        counts = axes[1, -1]
-        counts.bar(centre, [b["count"] for b in bins], width=2 * half * 0.9)
-        counts.set(xlabel=xlabel, ylabel="rows", title="Rows per bin")
+        _distance_panels(axes[0, -1], axes[1, -1], bins, centre, half,
+                         units.get(names[0], ""), xlabel)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _accuracy_curve(bins, centre, half, column, xlabel, path):
+    fig, ax = _pyplot().subplots(figsize=SMALL)
+    ax.errorbar(centre, [b["accuracy"] for b in bins], xerr=half,
+                yerr=[_nan0(b["accuracy_error"]) for b in bins], fmt="o", capsize=3)
+    ax.set(xlabel=xlabel, ylabel="accuracy", title=f"Accuracy in bins of {column}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _residual_panels(top, bottom, stats, centre, half, name, unit, xlabel):
+    """Bias above, resolution below, each with its error bars and robust form."""
+    top.errorbar(centre, [s["bias"] for s in stats], xerr=half,
+                 yerr=[_nan0(s["bias_error"]) for s in stats], fmt="o", capsize=3, label="mean")
+    top.plot(centre, [s["median"] for s in stats], "o", mfc="none", color="C1", label="median")
+    top.axhline(0, color="grey", linewidth=1)
+    top.set(ylabel=f"bias {_label(name, unit)}", title=f"{name}: bias (predicted − true)")
+    bottom.errorbar(centre, [s["resolution"] for s in stats], xerr=half,
+                    yerr=[_nan0(s["resolution_error"]) for s in stats], fmt="o", capsize=3,
+                    label="standard deviation")
+    bottom.plot(centre, [s["robust_resolution"] for s in stats], "o", mfc="none", color="C1",
+                label="half 16–84 %")
+    bottom.set(xlabel=xlabel, ylabel=f"resolution {_label(name, unit)}",
+               title=f"{name}: resolution")
+    top.legend(fontsize=8)
+    bottom.legend(fontsize=8)
+
+
+def _distance_panels(top, bottom, bins, centre, half, unit, xlabel):
+    """The mean and median distance above, the rows per bin below."""
+    d = [b["distance"] for b in bins]
+    top.errorbar(centre, [s["mean"] for s in d], xerr=half, yerr=[_nan0(s["error"]) for s in d],
+                 fmt="o", capsize=3, label="mean")
+    top.plot(centre, [s["median"] for s in d], "o", mfc="none", color="C1", label="median")
+    top.set(ylabel=_label("distance", unit), title="Distance between true and predicted")
+    top.legend(fontsize=8)
+    bottom.bar(centre, [b["count"] for b in bins], width=2 * half * 0.9)
+    bottom.set(xlabel=xlabel, ylabel="rows", title="Rows per bin")
 
 
 def _nan0(v):
