@@ -191,6 +191,7 @@ def _check_types(config):
 
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a name", bool: "true or false",
+              list: "a list of names",
               type(None): "none"}
 
 

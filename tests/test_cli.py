@@ -124,20 +124,22 @@ def test_train_from_stdin(runner, tmp_path):
 
 def test_an_earlier_run_is_never_overwritten(runner, quakes_csv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run(runner, "train", quakes_csv, "--epochs", 1, "-q")
-    run(runner, "train", quakes_csv, "--epochs", 1, "-q")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "--no-plots")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "--no-plots")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quakes", "quakes-2"]
     before = (tmp_path / "runs/quakes/model.pt").read_bytes()
     out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", code=1).output
     assert "already holds a run" in out
     assert (tmp_path / "runs/quakes/model.pt").read_bytes() == before
-    run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", "--force", "-q")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", "--force", "-q",
+        "--no-plots")
 
 
 def test_seed_makes_runs_repeatable(runner, quakes_csv, tmp_path):
     for name in ("a", "b", "c"):
         seed = 2 if name == "c" else 1
-        run(runner, "train", quakes_csv, "--epochs", 2, "--seed", seed, "-o", tmp_path / name, "-q")
+        run(runner, "train", quakes_csv, "--epochs", 2, "--seed", seed, "-o", tmp_path / name, "-q",
+            "--no-plots")
     metrics = {n: (tmp_path / n / "metrics.json").read_text() for n in "abc"}
     assert metrics["a"] == metrics["b"] != metrics["c"]
 
@@ -314,7 +316,7 @@ def test_resume_refuses_options_it_cannot_honour(runner, interrupted, tmp_path, 
     before = snapshot(interrupted)
     out = run(runner, "train", "--resume", interrupted, *args, code=2).output
     assert (f"Error: --resume continues a run with its saved options; it does not take {named} "
-            "(only -q, --threads, --device and --nproc)") in out
+            "(only -q, --threads, --device, --nproc and --no-plots)") in out
     assert snapshot(interrupted) == before and not (tmp_path / "elsewhere").exists()
 
 

@@ -105,7 +105,7 @@ def test_seeds_every_generator_takes(seed):
 
 @pytest.mark.parametrize("position, message", [
     (["x"], "2 or 3 labels of a point, not 1"), (["x", "x"], "column 'x' twice"),
-    ("x,y", "list of 2 or 3 column names"), (["a", "b", "c", "d"], "not 4")])
+    ("x,y", "position must be a list of names or none"), (["a", "b", "c", "d"], "not 4")])
 def test_position_is_checked_with_the_options(position, message):
     with pytest.raises(FcnnError, match=message):
         TrainConfig(position=position)
