@@ -802,9 +802,10 @@ def predict(model, data, keep, output, threshold, nan, device):
 @output_option(None, "Directory for the PNG files. Default: RUN_DIR/plots.")
 @user_errors
 def plot(run_dir, output):
-    """Draw the plots of a run directory from its files: learning curves, predicted against
-    true and residuals per label, maps for positions, confusion, ROC and reliability for
-    classes, per-layer diagnostics.
+    """Draw a run's plots again, from its files.
+
+    Learning curves, predicted against true and residuals per label, maps for positions,
+    confusion, ROC and reliability for classes, per-layer diagnostics.
 
     \b
     Example:
@@ -821,8 +822,10 @@ def plot(run_dir, output):
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 @user_errors
 def info(model, as_json):
-    """What a checkpoint holds: architecture and parameters, features and their training
-    ranges, labels, preprocessing, training configuration, metrics and versions.
+    """What a checkpoint holds.
+
+    Architecture and parameters, features and their training ranges, labels, preprocessing,
+    training configuration, metrics and versions; loaded with the checks predict makes.
 
     \b
     Example:
@@ -848,8 +851,10 @@ def info(model, as_json):
 @output_option(None, "The HTML file. Default: RUN_DIR/report.html; '-' for stdout.")
 @user_errors
 def report_page(run_dir, output):
-    """One self-contained HTML page of a run: configuration, data sizes, metrics and every
-    plot, embedded (no scripts, nothing from the network): it opens from a file in any browser.
+    """One self-contained HTML page of a run.
+
+    Configuration, data sizes, metrics and every plot, embedded (no scripts, nothing from the
+    network): it opens from a file in any browser.
 
     \b
     Example:
