@@ -356,7 +356,7 @@ def confusion_plot(true, pred, classes, path):
         rates = counts / counts.sum(axis=1, keepdims=True)
     side = min(5.5 + 0.25 * k, 11.0)
     fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
-    for ax, values, title, fmt in ((axes[0], counts, "Confusion matrix in rows", "d"),
+    for ax, values, title, fmt in ((axes[0], counts, "Confusion matrix (counts)", "d"),
                                    (axes[1], rates, "Normalised by true class", ".2f")):
         shown = ax.imshow(values, cmap="Blues")
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
@@ -426,8 +426,10 @@ def reliability_plot(true, proba, classes, path, bins=10):
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     if len(classes) == 2:
         p, hit, what = proba[:, 1], true == 1, f"p({classes[1]})"
+        observed = f"share that is {classes[1]}"
     else:
         p, hit, what = proba.max(axis=1), proba.argmax(axis=1) == true, "p(predicted class)"
+        observed = "share predicted right"
     edges = np.linspace(0, 1, bins + 1)
     index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
     count = np.bincount(index, minlength=bins)
@@ -440,7 +442,7 @@ def reliability_plot(true, proba, classes, path, bins=10):
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     ok = count > 0
     top.errorbar(mean_p[ok], freq[ok], yerr=err[ok], marker="o", capsize=3, label="network")
-    top.set(ylabel="observed frequency", title=f"Reliability of {what}", xlim=(0, 1),
+    top.set(ylabel=observed, title=f"Reliability of {what}", xlim=(0, 1),
             ylim=(0, 1.02))
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
