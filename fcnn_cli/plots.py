@@ -308,9 +308,9 @@ def _heat(ax, fig, report, value, label, cmap="viridis"):
     """A 2-D binned report as a coloured map of ``value(bin)``; empty bins blank."""
     import numpy as np
 
-    xe, ye = (np.asarray(a["edges"]) for a in report["by"]) if report["bins"] else (None, None)
-    if xe is None:
+    if not report["bins"]:
         return False
+    xe, ye = (np.asarray(a["edges"]) for a in report["by"])
     grid = np.full((len(xe) - 1, len(ye) - 1), np.nan)
     for b in report["bins"]:
         if b["count"]:
