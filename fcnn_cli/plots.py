@@ -30,9 +30,13 @@ def check_png(path):
 
 
 def _pyplot():
+    import warnings
+
     import matplotlib
 
     matplotlib.use("Agg")
+    # A label in a script the font lacks (日本) is drawn as boxes: not worth a warning a plot.
+    warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
     import matplotlib.pyplot as plt
 
     return plt
