@@ -31,9 +31,9 @@ def default_run_dir(data_path, root=RUNS_ROOT):
 
 STATE_FILE = "state.pt"
 LOCK_FILE = ".lock"
-# What save_run may write over: none of them may be the run's data.
 SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
 PLOTS_DIR = "plots"
+# What save_run may write over: none of them may be the run's data.
 RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "diagnostics.csv",
              SAMPLE_FILE, STATE_FILE)
 

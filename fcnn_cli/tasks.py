@@ -223,7 +223,9 @@ class Classification:
 
     @staticmethod
     def point(units=None, position=None):
+        """Classes form no point: None."""
         no_position(position)
+        return None
 
     def frame(self, out, threshold=None):
         proba = self.proba(out)
