@@ -351,6 +351,11 @@ def _task(d, n_out):
         _need(len(targets) == n_out,
               f"{len(targets)} regression target(s) for a network of {n_out} output(s)")
         _scaler(_entry(d, "scaler", dict), "target scaler", n_out, "float64")
+        position = d.get("position")
+        if position is not None:
+            _need(isinstance(position, list) and 2 <= len(position) <= 3 and
+                  all(c in targets for c in position) and len(set(position)) == len(position),
+                  f"position {position!r} does not name 2 or 3 of the targets")
     elif kind == "classify":
         _need(isinstance(d.get("target"), str), "no label column name in the task")
         classes = _names(_entry(d, "classes", list), "classes")

@@ -300,7 +300,8 @@ def _write_tables(tables, output, keep=0):
 
     with signals.Interrupts():
         first = next(tables)
-        head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name)
+        head = Table(first.frame.iloc[:keep].copy(), first.targets, first.units, first.name,
+                     extra=first.extra)
         with TableWriter(output, first.metadata()) as writer:
             writer.write(first.frame)
             del first  # hold one chunk at a time
@@ -374,6 +375,12 @@ def _write_tables(tables, output, keep=0):
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
               help="Matrix products in fp32, tf32 (GPUs only: a CPU computes fp32) or bf16 "
                    "(autocast, with the autograd step); weights and optimiser state stay fp32.")
+@click.option("--position", callback=_csv_list, metavar="COL,COL[,COL]",
+              help="The labels that form a point, for distance metrics and maps. Default: "
+                   "labels named like x, y (z).")
+@click.option("--plots/--no-plots", default=True,
+              help="Draw the run's plots into RUN_DIR/plots at the end (redraw them with "
+                   "fcnn plot RUN_DIR).")
 @click.option("--diagnostics", is_flag=True,
               help="Record per-layer gradient norms and activation moments every epoch "
                    "(diagnostics.csv) and warn of vanishing or exploding gradients.")
@@ -381,7 +388,7 @@ def _write_tables(tables, output, keep=0):
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @click.option("--resume", metavar="RUN_DIR",
               help="Continue an interrupted run with its saved data path and options; combines "
-                   "only with -q, --threads, --device and --nproc.")
+                   "only with -q, --threads, --device, --nproc and --no-plots.")
 @nan_option
 @quiet_option
 @click.pass_context
@@ -440,7 +447,7 @@ def _new_job(o):
                                    f"--batch-size {config.batch_size} gives fewer")
         check_columns(o["targets"], o["features"])
     return _Job([o["data"], o["val_path"], o["test_path"]], list(o["targets"]) or None,
-                o["features"], net, config, None, o["output"], o["force"])
+                o["features"], net, config, None, o["output"], o["force"], o["plots"])
 
 
 def _resumed_job(ctx, o):
@@ -456,7 +463,7 @@ def _resumed_job(ctx, o):
     with usage_errors():
         config = dataclasses.replace(saved.config, **given)
     return _Job([saved.data, saved.val_data, saved.test_data], saved.targets, saved.features,
-                net, config, saved.state, o["resume"], True)
+                net, config, saved.state, o["resume"], True, o["plots"])
 
 
 @dataclasses.dataclass
@@ -469,6 +476,7 @@ class _Job:
     state: dict | None  # what --resume continues from
     output: str | None
     force: bool
+    plots: bool = True  # draw the run's plots once it is saved
 
 
 def _fit_and_save(job, quiet):
@@ -520,6 +528,8 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
                           parallel=parallel or world.describe(result.predictor.device))
+            if job.plots:
+                _draw_run(run_dir)
     if not result.lost:
         try:
             distributed.barrier(world)
@@ -530,6 +540,17 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 raise FcnnError(f"process {world.rank} of {world.size}: the first process ended "
                                 "before it had saved the run") from None
     return result, run_dir
+
+
+def _draw_run(run_dir):
+    """The run's plots; the run is saved already, so a failure here is only a warning."""
+    from fcnn_cli.plots import plot_run
+
+    try:
+        plot_run(run_dir)
+    except FcnnError as e:
+        logging.getLogger("fcnn_cli").warning("the run is saved, but its plots are not: %s; "
+                                              "draw them with: fcnn plot %s", e, run_dir)
 
 
 def _warn_if_trained_on(data, **others):
@@ -604,7 +625,8 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
 
 
-RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc")  # what a resume can honour
+# What a resume can honour.
+RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")
 
 
 def _given(ctx, name):
@@ -618,7 +640,8 @@ def _refuse_beside_resume(ctx):
     if others:
         names = ", ".join("/".join(p.opts + p.secondary_opts) for p in others)
         raise click.UsageError(f"--resume continues a run with its saved options; it does not "
-                               f"take {names} (only -q, --threads, --device and --nproc)")
+                               f"take {names} (only -q, --threads, --device, --nproc and "
+                               "--no-plots)")
 
 
 class _EpochPrinter:
@@ -658,49 +681,79 @@ class _EpochPrinter:
             self.progress.stop()
 
 
+def _edges(ctx, param, values):
+    try:
+        return [[float(v) for v in value.split(",")] for value in values] or None
+    except ValueError:
+        raise click.BadParameter("give numbers separated by commas, e.g. 0,10,20,50") from None
+
+
 @cli.command()
 @click.argument("model")
 @click.argument("data")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
                "(as --json).")
+@click.option("--by", multiple=True, metavar="COLUMN",
+              help="Bias and resolution (or accuracy) in bins of this column of DATA (a label, "
+                   "a feature or any other); twice for a 2-D map.")
+@click.option("--bins", type=int, default=None,
+              help="Equal bins over each --by column's range. [default: 10]")
+@click.option("--edges", multiple=True, callback=_edges, metavar="A,B,…",
+              help="Bin edges instead of --bins; once for each --by column.")
+@click.option("--position", callback=_csv_list, metavar="COL,COL[,COL]",
+              help="The labels that form a point (default: as the model was trained).")
+@click.option("--plots", "plots_dir", metavar="DIR",
+              help="Draw plots of the rows (a sample of at most 100 000) and of the bins here.")
 @threshold_option
 @nan_option
 @device_option
 @user_errors
-def evaluate(model, data, as_json, output, threshold, nan, device):
+def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir, threshold, nan,
+             device):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
 
     \b
     Examples:
       fcnn evaluate runs/quakes/model.pt test.csv
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
+      fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
     """
     from fcnn_cli import checkpoint
+    from fcnn_cli.config import check_bins, check_position
     from fcnn_cli.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.columns import drop_incomplete
     from fcnn_cli.tables import input_file, iter_tables
 
+    with usage_errors():
+        check_bins(by, bins, edges)
+        check_position(position)
+    if plots_dir and os.path.exists(plots_dir) and not os.path.isdir(plots_dir):
+        raise click.UsageError(f"--plots {plots_dir}: exists and is not a directory")
     check_output(STDIO, [model, input_file(data)])  # the report goes there, or its tables
     if output:
         check_output(output, [model, input_file(data)])
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    from fcnn_cli.evaluation import evaluate as evaluated
+
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
-              **predictor.evaluate_chunks(chunks, threshold)}
+              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir)}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
     if as_json or output == STDIO:
         write_text(STDIO, text)
     else:
-        from fcnn_cli.report import tables
+        from fcnn_cli.report import binned_tables, tables
 
         console = _console(stderr=False)
         with writing(STDIO):
             for t in tables(report, title=report["data"]):
+                console.print(t)
+            for t in binned_tables(report["binned"]) if "binned" in report else ():
                 console.print(t)
 
 
@@ -752,6 +805,79 @@ def predict(model, data, keep, output, threshold, nan, device):
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "
                                 "to --keep")
             writer.write(pd.concat([table.frame[keep], predictions], axis=1))
+
+
+@cli.command()
+@click.argument("run_dir")
+@output_option(None, "Directory for the PNG files. Default: RUN_DIR/plots.")
+@user_errors
+def plot(run_dir, output):
+    """Draw a run's plots again, from its files.
+
+    Learning curves, predicted against true and residuals per label, maps for positions,
+    confusion, ROC and reliability for classes, per-layer diagnostics.
+
+    \b
+    Example:
+      fcnn plot runs/quakes
+    """
+    from fcnn_cli.plots import plot_run
+
+    for path in plot_run(run_dir, output):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+@user_errors
+def info(model, as_json):
+    """What a checkpoint holds.
+
+    Architecture and parameters, features and their training ranges, labels, preprocessing,
+    training configuration, metrics and versions; loaded with the checks predict makes.
+
+    \b
+    Example:
+      fcnn info runs/quakes/model.pt
+    """
+    from fcnn_cli.fileio import STDIO, write_text, writing
+    from fcnn_cli.modelinfo import describe
+
+    about = describe(model)
+    if as_json:
+        write_text(STDIO, json.dumps(about, indent=2) + "\n")
+        return
+    from fcnn_cli.report import info_tables
+
+    console = _console(stderr=False)
+    with writing(STDIO):
+        for t in info_tables(about):
+            console.print(t)
+
+
+@cli.command(name="report")
+@click.argument("run_dir")
+@output_option(None, "The HTML file. Default: RUN_DIR/report.html; '-' for stdout.")
+@user_errors
+def report_page(run_dir, output):
+    """One self-contained HTML page of a run.
+
+    Configuration, data sizes, metrics and every plot, embedded (no scripts, nothing from the
+    network): it opens from a file in any browser.
+
+    \b
+    Example:
+      fcnn report runs/quakes -o quakes.html
+    """
+    from fcnn_cli.fileio import check_output, write_text
+    from fcnn_cli.page import run_page
+
+    target = output or os.path.join(run_dir, "report.html")
+    check_output(target)
+    write_text(target, run_page(run_dir))
+    if target != "-":
+        logging.getLogger("fcnn_cli").info("wrote %s", target)
 
 
 def main():

@@ -174,7 +174,7 @@ def drop_incomplete(table, columns):
         raise FcnnError(f"{table.name}: no rows left after leaving out those with NaN, missing "
                         f"or infinite values ({detail})")
     return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
-                 table.first_row, _file_rows(table)[~bad])
+                 table.first_row, _file_rows(table)[~bad], table.extra)
 
 
 def _file_rows(table):

@@ -130,6 +130,7 @@ class TrainConfig:
     nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
     fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
     precision: str = "fp32"  # tf32: GPUs only (a CPU computes fp32); bf16: autocast, autograd
+    position: list | None = None  # 2 or 3 labels that form a point (None: told by their names)
 
     def __post_init__(self):
         _check_types(self)
@@ -167,6 +168,7 @@ class TrainConfig:
              f"from {', '.join(PRECISIONS)}", "precision"),
         ]
         _refuse_failed(checks)
+        check_position(self.position)
 
 
 def _refuse_failed(checks):
@@ -193,6 +195,7 @@ def _check_types(config):
 
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a name", bool: "true or false",
+              list: "a list of names",
               type(None): "none"}
 
 
@@ -227,6 +230,51 @@ def check_columns(targets=(), features=()):
     both = [c for c in features or () if c in set(targets or ())]
     if both:
         raise FcnnError(f"column {both[0]!r} is both a label and a feature")
+
+
+def check_position(position):
+    """The labels named as one point's coordinates: 2 or 3 names, each once."""
+    if position is None:
+        return
+    if not (isinstance(position, (list, tuple)) and all(isinstance(c, str) for c in position)):
+        raise FcnnError(f"position must be a list of 2 or 3 column names, not {shown(position)}",
+                        ("position",))
+    if len(position) not in (2, 3):
+        raise FcnnError(f"position names the 2 or 3 labels of a point, not {len(position)} "
+                        f"({', '.join(map(repr, position))})", ("position",))
+    twice = repeated(position)
+    if twice is not None:
+        raise FcnnError(f"position names column {twice!r} twice", ("position",))
+
+
+MAX_BINS = 1000  # per column: a table or a map of more says nothing more
+
+
+def check_bins(by, bins=None, edges=None):
+    """Bins of 1 or 2 columns: ``bins`` equal bins over each one's range, or ``edges`` (one
+    list of increasing finite numbers per column), not both."""
+    by = list(by or ())
+    if not by:
+        if bins is not None or edges:
+            raise FcnnError("bins and edges need by, the column to bin by", ("bins", "edges", "by"))
+        return
+    if len(by) > 2:
+        raise FcnnError(f"by takes 1 or 2 columns, not {len(by)}", ("by",))
+    if repeated(by) is not None:
+        raise FcnnError(f"by names column {by[0]!r} twice", ("by",))
+    if bins is not None and edges:
+        raise FcnnError("give bins or edges, not both", ("bins", "edges"))
+    if bins is not None and not 1 <= bins <= MAX_BINS:
+        raise FcnnError(f"bins must be between 1 and {MAX_BINS}, not {bins}", ("bins",))
+    if edges:
+        if len(edges) != len(by):
+            raise FcnnError(f"edges: give one list for each of the {len(by)} by column(s), "
+                            f"not {len(edges)}", ("edges", "by"))
+        for e in edges:
+            if not (2 <= len(e) <= MAX_BINS + 1 and all(math.isfinite(v) for v in e)
+                    and all(a < b for a, b in zip(e, e[1:]))):
+                raise FcnnError(f"edges must be 2 to {MAX_BINS + 1} finite numbers in "
+                                f"increasing order, not {','.join(map(str, e))}", ("edges",))
 
 
 def check_threshold(threshold):

@@ -4,12 +4,14 @@ import re
 
 import numpy as np
 
+from fcnn_cli.errors import FcnnError
+
 _COORDINATE = re.compile(r"^(.*?)([xyz])(.*)$", re.IGNORECASE)
 
 
-def regression(y_true, y_pred, names, units=None):
+def regression(y_true, y_pred, names, units=None, position=None):
     """MSE, RMSE, MAE and R² per target and overall; for position targets also distances."""
-    report = Regression(names, units)
+    report = Regression(names, units, position)
     report.add(y_true, y_pred)
     return report.report()
 
@@ -17,14 +19,18 @@ def regression(y_true, y_pred, names, units=None):
 class Regression:
     """The regression report over rows that arrive in chunks (``add``), in bounded memory:
     running sums, a running mean and variance of the labels (Chan's update), and one float64
-    distance a row, kept only for position labels, for the exact median and percentiles."""
+    distance a row, kept only for position labels, for the exact median and percentiles.
 
-    def __init__(self, names, units=None):
+    ``position`` names the labels that form a point (2 or 3 of ``names``); None takes all the
+    labels when their names say so (:func:`is_position`)."""
+
+    def __init__(self, names, units=None, position=None):
         self.names, self.units = list(names), units or {}
         k = len(self.names)
         self.rows, self.squared, self.absolute = 0, np.zeros(k), np.zeros(k)
         self.mean, self.m2 = np.zeros(k), np.zeros(k)
-        self.position = is_position(self.names, self.units)
+        self.point = position_of(self.names, self.units, position)
+        self.position = self.point is not None
         self.distances, self.distance_sum, self.distance_max = [], 0.0, -np.inf
 
     def add(self, y_true, y_pred):
@@ -41,7 +47,7 @@ class Regression:
         self.mean += delta * n / total
         self.rows = total
         if self.position:
-            distance = np.sqrt((err ** 2).sum(axis=1))
+            distance = np.sqrt((err[:, self.point] ** 2).sum(axis=1))
             self.distances.append(distance)  # float64: float32 overflows past 3.4e38
             self.distance_sum += float(distance.sum())
             self.distance_max = max(self.distance_max, float(distance.max()))
@@ -69,9 +75,10 @@ class Regression:
         }
         if self.position and n:
             distance = np.concatenate(self.distances)
+            of = [self.names[i] for i in self.point]
             report["distance"] = {
-                "of": list(self.names),
-                "unit": self.units.get(self.names[0], ""),
+                "of": of,
+                "unit": self.units.get(of[0], ""),
                 "mean": self.distance_sum / n,
                 "median": float(np.median(distance)),
                 "p68": float(np.percentile(distance, 68)),
@@ -79,6 +86,19 @@ class Regression:
                 "max": self.distance_max,
             }
         return report
+
+
+def position_of(names, units=None, position=None):
+    """The indices in ``names`` of the labels that form a point: those ``position`` names, or
+    with None all of them where :func:`is_position` says so; None where there is no point."""
+    names = list(names)
+    if position is None:
+        return list(range(len(names))) if is_position(names, units) else None
+    missing = [c for c in position if c not in names]
+    if missing:
+        raise FcnnError(f"position names {', '.join(map(repr, missing))}, not among the labels "
+                        f"({', '.join(map(repr, names))})", ("position",))
+    return [names.index(c) for c in position]
 
 
 def is_position(names, units=None):

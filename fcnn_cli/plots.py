@@ -1,10 +1,27 @@
-"""Pictures for people: matplotlib, imported only when a plot is asked for."""
+"""Pictures for people: matplotlib (Agg), imported only when a plot is asked for.
+
+Each figure is one PNG, written atomically. :func:`plot_run` draws a run directory's plots from
+its files (history.csv, diagnostics.csv, config.json and the held-out rows with their
+predictions, predictions.parquet); :func:`plot_sample` draws those of a sample of predictions
+alone (``fcnn evaluate --plots``); :func:`binned_plot` draws bias and resolution in bins.
+"""
+
+import csv
+import json
+import math
+from pathlib import Path
 
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import open_output, writing
 
-
 GRID_ROWS, GRID_COLS = 4, 6  # galaxy_grid's images
+DPI = 100
+SMALL, WIDE, TALL = (6.4, 4.8), (11.0, 4.4), (11.0, 7.6)  # inches: one panel, two, two rows
+ARROWS = 300  # events a position map draws
+HEXBIN_ROWS = 2000  # beyond, predicted against true is a 2-D histogram
+MAP_BINS = 20  # per axis at most, in the map of the mean distance
+MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
+MAX_MARKED_LAYERS = 12  # layers a diagnostics plot draws (evenly spread, first and last kept)
 
 
 def check_png(path):
@@ -12,14 +29,38 @@ def check_png(path):
         raise FcnnError(f"{path}: the preview is a PNG image; name it *.png")
 
 
-def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
-    """A grid of the first images in a galaxy table, each titled with its label."""
+def _pyplot():
+    import warnings
+
     import matplotlib
-    import numpy as np
 
     matplotlib.use("Agg")
+    # A label in a script the font lacks (日本) is drawn as boxes: not worth a warning a plot.
+    warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path):
+    plt = _pyplot()
+    try:
+        with open_output(path) as stream, writing(path):
+            fig.savefig(stream, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def _label(name, unit):
+    return f"{name} ({unit})" if unit else name
+
+
+def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
+    """A grid of the first images in a galaxy table, each titled with its label."""
+    import numpy as np
+
+    plt = _pyplot()
     check_png(path)
     label = table.targets[0]
     pixels = table.frame.drop(columns=[label]).to_numpy(dtype=np.float32)
@@ -32,8 +73,639 @@ def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
             ax.imshow(pixels[i].reshape(size, size), cmap="gray", vmin=0.0, vmax=1.0)
             ax.set_title(str(table.frame[label].iloc[i]), fontsize=9)
     fig.tight_layout()
+    _save(fig, path)
+
+
+# --- learning curves and diagnostics ---------------------------------------------------------
+
+HEADLINE = {"val_mean_distance": "mean distance", "val_rmse": "RMSE",
+            "val_accuracy": "accuracy"}
+
+
+def learning_curves(history, path, best_epoch=None, unit=""):
+    """Training and validation loss (log scale), the validation headline metric and the
+    learning rate against epoch, the kept epoch marked."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3, figsize=(14.0, 4.2))
+    loss, metric, lr = axes
+    loss.plot(epochs, [r["train_loss"] for r in history], label="training")
+    loss.plot(epochs, [r["val_loss"] for r in history], label="validation")
+    loss.set(yscale="log", xlabel="epoch", ylabel="loss", title="Loss")
+    key = next((k for k in HEADLINE if k in history[0]), None) if history else None
+    if key:
+        name = HEADLINE[key]
+        metric.plot(epochs, [r[key] for r in history], color="C1")
+        if key != "val_accuracy" and all(r[key] > 0 for r in history):
+            metric.set_yscale("log")
+        metric.set(xlabel="epoch", ylabel=_label(name, "" if key == "val_accuracy" else unit),
+                   title=f"Validation {name}")
+    lr.plot(epochs, [r["lr"] for r in history], color="C2")
+    lr.set(xlabel="epoch", ylabel="learning rate", title="Learning rate")
+    for ax in axes:
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1,
+                       label=f"kept (epoch {best_epoch})")
+        ax.grid(alpha=0.3)
+    loss.legend()
+    _whole_epochs(axes)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def diagnostics_plot(rows, path):
+    """Per layer: the weight-gradient norm against epoch (log scale), and the activations'
+    mean and variance layer by layer at the first and the last epoch measured."""
+    plt = _pyplot()
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    epochs = sorted({r["epoch"] for r in rows})
+    shown = _spread(layers, MAX_MARKED_LAYERS)
+    fig, (grad, mean, var) = plt.subplots(1, 3, figsize=(15.0, 4.4))
+    colours = plt.get_cmap("viridis")
+    for i, layer in enumerate(shown):
+        mine = [r for r in rows if r["layer"] == layer]
+        grad.plot([r["epoch"] for r in mine], [max(r["grad_norm"], 1e-300) for r in mine],
+                  marker="." if len(epochs) < 30 else None,
+                  color=colours(i / max(len(shown) - 1, 1)),
+                  label=f"layer {layer}" if layer != "output" else "output")
+    grad.set(yscale="log", xlabel="epoch", ylabel="‖∇W‖ (weight-gradient norm)",
+             title="Weight gradients per layer")
+    grad.legend(fontsize=7, ncol=2 if len(shown) > 6 else 1)
+    positions = list(range(1, len(layers) + 1))
+    for epoch, style in ((epochs[0], "o--"), (epochs[-1], "s-")):
+        mine = {r["layer"]: r for r in rows if r["epoch"] == epoch}
+        mean.plot(positions, [mine[l]["act_mean"] for l in layers], style,
+                  label=f"epoch {epoch}")
+        var.plot(positions, [max(mine[l]["act_var"], 1e-300) for l in layers], style,
+                 label=f"epoch {epoch}")
+    names = [str(l) for l in layers]
+    for ax, what in ((mean, "mean"), (var, "variance")):
+        ax.set_xticks(positions, names if len(names) <= 20 else None)
+        if len(names) > 20:
+            ax.set_xticks(positions[::max(1, len(names) // 10)],
+                          names[::max(1, len(names) // 10)])
+        ax.set(xlabel="layer", ylabel=f"activation {what}", title=f"Activation {what} per layer")
+        ax.legend()
+    var.set_yscale("log")
+    _whole_epochs([grad])
+    for ax in (grad, mean, var):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _whole_epochs(axes):
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _spread(items, most):
+    if len(items) <= most:
+        return items
+    step = (len(items) - 1) / (most - 1)
+    return [items[round(i * step)] for i in range(most)]
+
+
+# --- regression ----------------------------------------------------------------------------
+
+def regression_plot(true, pred, name, unit, path, split=""):
+    """Predicted against true (a 2-D histogram when rows are many) with the identity line, and
+    the residual histogram with its bias and resolution written on it."""
+    import numpy as np
+
+    plt = _pyplot()
+    true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
+    fig, (scatter, hist) = plt.subplots(1, 2, figsize=WIDE)
+    lo, hi = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    if len(true) > HEXBIN_ROWS:
+        shown = scatter.hexbin(true, pred, gridsize=60, bins="log", mincnt=1, cmap="viridis",
+                               extent=(lo, hi, lo, hi))
+        fig.colorbar(shown, ax=scatter, label="rows")
+    else:
+        scatter.scatter(true, pred, s=6, alpha=0.6)
+    scatter.plot([lo, hi], [lo, hi], color="red", linewidth=1, label="predicted = true")
+    scatter.set(xlabel=f"true {_label(name, unit)}", ylabel=f"predicted {_label(name, unit)}",
+                title=f"{name}: predicted against true" + (f" ({split})" if split else ""))
+    scatter.set_aspect("equal", adjustable="box")
+    scatter.legend(loc="upper left")
+    residual = pred - true
+    stats = residual_summary(residual)
+    hist.hist(residual, bins=_bins(residual), color="C0", alpha=0.8)
+    hist.axvline(0, color="grey", linewidth=1)
+    hist.axvline(stats["bias"], color="red", linewidth=1)
+    u = f" {unit}" if unit else ""
+    hist.text(0.98, 0.97, f"rows {len(residual)}\nbias {stats['bias']:.3g}{u}\n"
+              f"resolution (σ) {stats['resolution']:.3g}{u}\n"
+              f"median {stats['median']:.3g}{u}\n"
+              f"half 16–84 % {stats['robust_resolution']:.3g}{u}",
+              transform=hist.transAxes, ha="right", va="top", fontsize=9,
+              bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    hist.set(xlabel=f"residual: predicted − true {_label(name, unit)}", ylabel="rows",
+             title=f"{name}: residuals")
+    hist.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def residual_summary(residual):
+    """Bias, resolution and their robust forms of one label's residuals."""
+    import numpy as np
+
+    p16, median, p84 = np.percentile(residual, [16, 50, 84])
+    return {"bias": float(np.mean(residual)),
+            "resolution": float(np.std(residual, ddof=1)) if len(residual) > 1 else math.nan,
+            "median": float(median), "robust_resolution": float(p84 - p16) / 2}
+
+
+def _bins(values):
+    import numpy as np
+
+    return int(np.clip(np.sqrt(len(values)), 10, 100))
+
+
+# --- positions -----------------------------------------------------------------------------
+
+def position_map(true, pred, names, unit, path, stations=None, seed=0):
+    """The region: true → predicted arrows for a sample of events, and the stations."""
+    import numpy as np
+
+    plt = _pyplot()
+    true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
+    rng = np.random.default_rng(seed)
+    shown = rng.choice(len(true), min(ARROWS, len(true)), replace=False)
+    arrows = pred[shown, :2] - true[shown, :2]
+    factor = magnification(np.hypot(*arrows.T), np.ptp(true[:, :2], axis=0).max())
+    fig, ax = plt.subplots(figsize=(7.4, 6.6))
+    ax.scatter(true[shown, 0], true[shown, 1], s=8, color="C0", label="true", zorder=3)
+    ax.quiver(true[shown, 0], true[shown, 1], factor * arrows[:, 0], factor * arrows[:, 1],
+              angles="xy", scale_units="xy", scale=1, color="C3", width=0.003, zorder=2,
+              label="true → predicted" + (f" (× {factor:g})" if factor > 1 else ""))
+    if stations:
+        xy = np.asarray(stations["positions"], np.float64)
+        ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="black", label="station",
+                   zorder=4)
+        for name, (x, y) in zip(stations["names"], xy):
+            ax.annotate(name, (x, y), xytext=(7, 7), textcoords="offset points", fontsize=10)
+    ax.set(xlabel=_label(names[0], unit), ylabel=_label(names[1], unit),
+           title=f"True and predicted positions ({len(shown)} events"
+                 + (f"; arrows {factor:g} × as long)" if factor > 1 else ")"))
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=9)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def magnification(lengths, span):
+    """A round factor (1, 2 or 5 × 10^k, at least 1) that draws the median arrow at about a
+    fortieth of the map's span: errors far smaller than the region still show."""
+    import numpy as np
+
+    median = float(np.median(lengths)) if len(lengths) else 0.0
+    if not (median > 0 and span > 0):
+        return 1
+    want = span / 40 / median
+    if want <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(want))
+    return max(m * power for m in (1, 2, 5) if m * power <= want)
+
+
+def distance_map(true, pred, names, unit, path, stations=None):
+    """The mean distance between true and predicted position in 2-D bins of the true one:
+    where the network is poor."""
+    import numpy as np
+
+    from fcnn_cli.binned import Binned
+
+    plt = _pyplot()
+    true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
+    binned = Binned(names[:2], names, point=list(range(len(names))))
+    binned.add(true[:, :2], true, pred)
+    report = binned.report(map_bins(len(true)))
+    fig, ax = plt.subplots(figsize=(7.4, 6.2))
+    shown = _heat(ax, fig, report, lambda b: b["distance"]["mean"],
+                  _label("mean distance", unit))
+    if stations:
+        xy = np.asarray(stations["positions"], np.float64)
+        ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="white", edgecolor="black",
+                   label="station")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=9)
+    ax.set(xlabel=f"true {_label(names[0], unit)}", ylabel=f"true {_label(names[1], unit)}",
+           title="Mean distance between true and predicted position")
+    ax.set_aspect("equal", adjustable="box")
+    fig.tight_layout()
+    if not shown:
+        _pyplot().close(fig)
+        return None
+    return _save(fig, path)
+
+
+def map_bins(rows):
+    """Bins per axis of a map of ``rows`` events: about ten events a cell, 3 to MAP_BINS."""
+    return int(min(max(math.sqrt(rows / 10), 3), MAP_BINS))
+
+
+def _heat(ax, fig, report, value, label, cmap="viridis"):
+    """A 2-D binned report as a coloured map of ``value(bin)``; empty bins blank."""
+    import numpy as np
+
+    if not report["bins"]:
+        return False
+    xe, ye = (np.asarray(a["edges"]) for a in report["by"])
+    grid = np.full((len(xe) - 1, len(ye) - 1), np.nan)
+    for b in report["bins"]:
+        if b["count"]:
+            grid[tuple(b["index"])] = value(b)
+    mesh = ax.pcolormesh(xe, ye, grid.T, cmap=cmap, shading="flat")
+    fig.colorbar(mesh, ax=ax, label=label)
+    return True
+
+
+def distance_cdf(distance, unit, path):
+    """The cumulative distribution of the distance, median, 68th and 95th percentiles marked."""
+    import numpy as np
+
+    plt = _pyplot()
+    d = np.sort(np.asarray(distance, np.float64))
+    fig, ax = plt.subplots(figsize=SMALL)
+    ax.plot(d, np.arange(1, len(d) + 1) / len(d))
+    for q, style in ((50, ":"), (68, "--"), (95, "-.")):
+        v = float(np.percentile(d, q))
+        ax.axvline(v, color="grey", linestyle=style, linewidth=1,
+                   label=f"{q} %: {v:.3g}{' ' + unit if unit else ''}")
+    if d[0] > 0 and d[-1] / d[0] > 1e3:
+        ax.set_xscale("log")
+    ax.set(xlabel=_label("distance between true and predicted position", unit),
+           ylabel="fraction of events within", title=f"Distance ({len(d)} events)",
+           ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# --- classification ------------------------------------------------------------------------
+
+def confusion_plot(true, pred, classes, path):
+    """The confusion matrix in counts and normalised by row (the true class)."""
+    import numpy as np
+
+    plt = _pyplot()
+    k = len(classes)
+    counts = np.bincount(np.asarray(true) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = counts / counts.sum(axis=1, keepdims=True)
+    side = min(5.5 + 0.25 * k, 11.0)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
+    for ax, values, title, fmt in ((axes[0], counts, "Confusion matrix (counts)", "d"),
+                                   (axes[1], rates, "Normalised by true class", ".2f")):
+        shown = ax.imshow(values, cmap="Blues")
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_xticks(range(k), classes, rotation=45 if k > 4 else 0, ha="right" if k > 4 else
+                      "center")
+        ax.set_yticks(range(k), classes)
+        ax.set(xlabel="predicted class", ylabel="true class", title=title)
+        if k <= 12:
+            top = np.nanmax(values) if values.size else 0
+            for i in range(k):
+                for j in range(k):
+                    v = values[i, j]
+                    ax.text(j, i, "–" if v != v else format(v, fmt), ha="center",
+                            va="center", fontsize=9,
+                            color="white" if top and v > 0.6 * top else "black")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def roc_plot(true, proba, classes, path):
+    """ROC curves: of the second class for two classes, one-vs-rest for more."""
+    import numpy as np
+
+    from fcnn_cli.metrics import roc_auc
+
+    plt = _pyplot()
+    true, proba = np.asarray(true), np.asarray(proba, np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 6.0))
+    which = [1] if len(classes) == 2 else range(len(classes))
+    for i in which:
+        positive = true == i
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr = roc_curve(positive, proba[:, i])
+        auc = roc_auc(positive, proba[:, i])
+        ax.plot(fpr, tpr, label=f"{classes[i]} (AUC {auc:.4f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate",
+           title="ROC curve" + (" (one class against the rest)" if len(classes) > 2 else ""),
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def roc_curve(positive, score):
+    """False and true positive rates at every distinct score, from the highest down."""
+    import numpy as np
+
+    order = np.argsort(-np.asarray(score), kind="stable")
+    score, positive = np.asarray(score)[order], np.asarray(positive, bool)[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
+    tp = np.cumsum(positive)[last]
+    fp = last + 1 - tp
+    return (np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)])
+
+
+def reliability_plot(true, proba, classes, path, bins=10):
+    """The reliability diagram: in bins of the predicted probability, how often it came true
+    (for two classes that of the second class; for more the most probable class's), with the
+    rows in each bin below."""
+    import numpy as np
+
+    plt = _pyplot()
+    true, proba = np.asarray(true), np.asarray(proba, np.float64)
+    if len(classes) == 2:
+        p, hit, what = proba[:, 1], true == 1, f"p({classes[1]})"
+        observed = f"share that is {classes[1]}"
+    else:
+        p, hit, what = proba.max(axis=1), proba.argmax(axis=1) == true, "p(predicted class)"
+        observed = "share predicted right"
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(index, weights=p, minlength=bins) / count
+        freq = np.bincount(index, weights=hit, minlength=bins) / count
+        err = np.sqrt(freq * (1 - freq) / count)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    ok = count > 0
+    top.errorbar(mean_p[ok], freq[ok], yerr=err[ok], marker="o", capsize=3, label="network")
+    top.set(ylabel=observed, title=f"Reliability of {what}", xlim=(0, 1),
+            ylim=(0, 1.02))
+    top.legend(loc="upper left")
+    top.grid(alpha=0.3)
+    bottom.bar((edges[:-1] + edges[1:]) / 2, count, width=1 / bins * 0.9, color="C0")
+    bottom.set(xlabel=f"predicted {what}", ylabel="rows")
+    if count.max() > 0 and count[count > 0].min() * 100 < count.max():
+        bottom.set_yscale("log")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# --- bias and resolution in bins -----------------------------------------------------------
+
+def binned_plot(report, path, targets_units=None):
+    """Bias and resolution (with their errors, robust forms as open markers), the mean
+    distance for a point, or the accuracy for classes, against the bin variable; for two bin
+    variables a map of the resolution (or the mean distance, or the accuracy) per cell."""
+    if len(report["by"]) == 2:
+        return _binned_map(report, path, targets_units or {})
+    return _binned_curves(report, path, targets_units or {})
+
+
+def _binned_curves(report, path, units):
+    import numpy as np
+
+    axis = report["by"][0]
+    bins = [b for b in report["bins"] if b["count"]]
+    if not bins:
+        return None
+    centre = np.array([(b["low"][0] + b["high"][0]) / 2 for b in bins])
+    half = np.array([(b["high"][0] - b["low"][0]) / 2 for b in bins])
+    xlabel = _label(axis["column"], axis["unit"])
+    if "accuracy" in bins[0]:
+        return _accuracy_curve(bins, centre, half, axis["column"], xlabel, path)
+    names = list(bins[0]["targets"])
+    panels = len(names) + ("distance" in bins[0])
+    fig, axes = _pyplot().subplots(2, panels, figsize=(5.2 * panels + 0.6, 7.6), squeeze=False)
+    for j, name in enumerate(names):
+        _residual_panels(axes[0, j], axes[1, j], [b["targets"][name] for b in bins], centre,
+                         half, name, units.get(name, ""), xlabel)
+    if "distance" in bins[0]:
+        _distance_panels(axes[0, -1], axes[1, -1], bins, centre, half,
+                         units.get(names[0], ""), xlabel)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _accuracy_curve(bins, centre, half, column, xlabel, path):
+    fig, ax = _pyplot().subplots(figsize=SMALL)
+    ax.errorbar(centre, [b["accuracy"] for b in bins], xerr=half,
+                yerr=[_nan0(b["accuracy_error"]) for b in bins], fmt="o", capsize=3)
+    ax.set(xlabel=xlabel, ylabel="accuracy", title=f"Accuracy in bins of {column}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _residual_panels(top, bottom, stats, centre, half, name, unit, xlabel):
+    """Bias above, resolution below, each with its error bars and robust form."""
+    top.errorbar(centre, [s["bias"] for s in stats], xerr=half,
+                 yerr=[_nan0(s["bias_error"]) for s in stats], fmt="o", capsize=3, label="mean")
+    top.plot(centre, [s["median"] for s in stats], "o", mfc="none", color="C1", label="median")
+    top.axhline(0, color="grey", linewidth=1)
+    top.set(ylabel=f"bias {_label(name, unit)}", title=f"{name}: bias (predicted − true)")
+    bottom.errorbar(centre, [s["resolution"] for s in stats], xerr=half,
+                    yerr=[_nan0(s["resolution_error"]) for s in stats], fmt="o", capsize=3,
+                    label="standard deviation")
+    bottom.plot(centre, [s["robust_resolution"] for s in stats], "o", mfc="none", color="C1",
+                label="half 16–84 %")
+    bottom.set(xlabel=xlabel, ylabel=f"resolution {_label(name, unit)}",
+               title=f"{name}: resolution")
+    top.legend(fontsize=8)
+    bottom.legend(fontsize=8)
+
+
+def _distance_panels(top, bottom, bins, centre, half, unit, xlabel):
+    """The mean and median distance above, the rows per bin below."""
+    d = [b["distance"] for b in bins]
+    top.errorbar(centre, [s["mean"] for s in d], xerr=half, yerr=[_nan0(s["error"]) for s in d],
+                 fmt="o", capsize=3, label="mean")
+    top.plot(centre, [s["median"] for s in d], "o", mfc="none", color="C1", label="median")
+    top.set(ylabel=_label("distance", unit), title="Distance between true and predicted")
+    top.legend(fontsize=8)
+    bottom.bar(centre, [b["count"] for b in bins], width=2 * half * 0.9)
+    bottom.set(xlabel=xlabel, ylabel="rows", title="Rows per bin")
+
+
+def _nan0(v):
+    return 0.0 if v != v else v
+
+
+def _binned_map(report, path, units):
+    plt = _pyplot()
+    x, y = report["by"]
+    bins = [b for b in report["bins"] if b["count"]]
+    if not bins:
+        return None
+    first = bins[0]
+    if "accuracy" in first:
+        panels = [("accuracy", lambda b: b["accuracy"], "accuracy")]
+    elif "distance" in first:
+        unit = units.get(next(iter(first["targets"])), "")
+        panels = [("mean distance", lambda b: b["distance"]["mean"],
+                   _label("mean distance", unit))]
+    else:
+        panels = [(f"{t}: resolution", lambda b, t=t: b["targets"][t]["resolution"],
+                   _label(f"resolution of {t}", units.get(t, ""))) for t in first["targets"]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.6 * len(panels), 5.4), squeeze=False)
+    for ax, (title, value, label) in zip(axes.flat, panels):
+        _heat(ax, fig, report, value, label)
+        ax.set(xlabel=_label(x["column"], x["unit"]), ylabel=_label(y["column"], y["unit"]),
+               title=f"{title[0].upper()}{title[1:]} in bins of {x['column']} and {y['column']}")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+# --- a sample of predictions, and a whole run ------------------------------------------------
+
+def plot_sample(table, out_dir):
+    """The plots of a sample of rows with their predictions (what
+    :func:`fcnn_cli.evaluation.prediction_frame` makes, with
+    :func:`~fcnn_cli.evaluation.sample_metadata` in ``table.extra``): per label for
+    regression, the maps for a point, the class plots for classification. Returns the paths
+    written."""
+    meta, frame = table.extra, table.frame
+    out_dir = Path(out_dir)
+    split = meta.get("split", "")
+    if not len(frame):
+        return []
+    if "classes" in meta:
+        return _class_plots(frame, table.targets[0], meta["classes"], out_dir)
+    written = []
+    for name in table.targets:
+        written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,
+                                       table.units.get(name, ""),
+                                       out_dir / f"regression_{file_part(name)}.png", split))
+    point = meta.get("position")
+    if point:
+        written += _position_plots(frame, point, table.units.get(point[0], ""),
+                                   stations_for(meta, point), out_dir)
+    return [p for p in written if p]
+
+
+def _position_plots(frame, point, unit, stations, out_dir):
+    import numpy as np
+
+    true = frame[point].to_numpy(np.float64)
+    pred = frame[[f"{c}_pred" for c in point]].to_numpy(np.float64)
+    distance = np.sqrt(((pred - true) ** 2).sum(axis=1))
+    return [position_map(true, pred, point, unit, out_dir / "position_map.png", stations),
+            distance_map(true, pred, point, unit, out_dir / "distance_map.png", stations),
+            distance_cdf(distance, unit, out_dir / "distance_cdf.png")]
+
+
+def _class_plots(frame, target, classes, out_dir):
+    import numpy as np
+
+    if len(classes) > MAX_CLASS_PLOTS:
+        return []
+    index = {c: i for i, c in enumerate(classes)}
+    true = frame[target].astype(str).map(index).to_numpy(np.int64)
+    pred = frame[f"{target}_pred"].astype(str).map(index).to_numpy(np.int64)
+    written = [confusion_plot(true, pred, classes, out_dir / "confusion.png")]
+    columns = [f"p_{c}" for c in classes]
+    if all(c in frame.columns for c in columns):
+        proba = frame[columns].to_numpy(np.float64)
+        written += [roc_plot(true, proba, classes, out_dir / "roc.png"),
+                    reliability_plot(true, proba, classes, out_dir / "reliability.png")]
+    return written
+
+
+def stations_for(meta, point):
+    """The stations the data file records, where their coordinates are the point's labels;
+    None if it records none, or none that make sense (the metadata is the file's, untrusted)."""
+    stations = meta.get("stations")
     try:
-        with open_output(path) as stream, writing(path):
-            fig.savefig(stream, format="png", dpi=100)
-    finally:
-        plt.close(fig)
+        if stations["columns"][:2] != list(point[:2]):
+            return None
+        positions = [[float(v) for v in p] for p in stations["positions"]]
+        names = [str(n) for n in stations.get("names", range(1, len(positions) + 1))]
+        if len(names) != len(positions) or any(len(p) != len(point) for p in positions) or \
+                not all(map(math.isfinite, sum(positions, []))):
+            return None
+        return {"names": names, "positions": positions}
+    except (TypeError, KeyError, ValueError, IndexError):
+        return None
+
+
+def file_part(name):
+    """A label as part of a file name."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", name)[:80] or "label"
+
+
+def plot_run(run_dir, out_dir=None):
+    """Draw a run directory's plots into ``out_dir`` (default: its ``plots/``); returns the
+    paths written. Reads the run's files only: no network, no data."""
+    from fcnn_cli import runs
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "history.csv").is_file():
+        raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
+    out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    config = _json(run_dir / "config.json")
+    history = _read_csv(run_dir / "history.csv")
+    written = []
+    sample = _read_sample(run_dir / runs.SAMPLE_FILE)
+    unit = ""
+    if sample is not None:
+        point = sample.extra.get("position") or sample.targets
+        unit = sample.units.get(point[0], "") if point else ""
+    if history:
+        written.append(learning_curves(history, out_dir / "learning_curves.png",
+                                       config.get("best_epoch"), unit))
+    diagnostics = _read_csv(run_dir / "diagnostics.csv")
+    if diagnostics:
+        written.append(diagnostics_plot(diagnostics, out_dir / "diagnostics.png"))
+    if sample is not None:
+        written += plot_sample(sample, out_dir)
+    return written
+
+
+def _json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+        return value if isinstance(value, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _read_csv(path):
+    """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return []
+    except (OSError, csv.Error, UnicodeDecodeError) as e:
+        raise FcnnError(f"{path}: cannot read: {e}") from None
+    return [{k: _number(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+def _read_sample(path):
+    if not path.is_file():
+        return None
+    from fcnn_cli.tables import read_table
+
+    return read_table(path)

@@ -175,11 +175,14 @@ class Predictor:
 
         return pd.concat([frame for _, frame in self.predict_chunks([table], threshold)])
 
-    def evaluate_chunks(self, tables, threshold=None):
+    def evaluate_chunks(self, tables, threshold=None, position=None, watchers=()):
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
-        need)."""
-        report, seen = self.task.metrics(self.units, threshold), {"rows": 0, "name": "<table>"}
+        need). ``position`` names the labels that form a point, instead of the model's; each
+        of ``watchers`` (see :mod:`fcnn_cli.evaluation`) is given every slice of rows too, as
+        ``add(frame, truth, outputs)``."""
+        report = self.task.metrics(self.units, threshold, position)
+        seen = {"rows": 0, "name": "<table>"}
 
         def blocks():
             for table in tables:
@@ -190,10 +193,12 @@ class Predictor:
                                     "true values (predict does not)")
                 x = self.feature_matrix(table)
                 seen.update(rows=seen["rows"] + len(x), name=table.name)
-                yield from self._slices(x, self.task.truth(table))
+                yield from self._slices(x, (table.frame, self.task.truth(table)))
 
-        for (truth, part), out in self.outputs_of(blocks()):
+        for ((frame, truth), part), out in self.outputs_of(blocks()):
             report.add(truth[part], out)
+            for watcher in watchers:
+                watcher.add(frame.iloc[part], truth[part], out)
         if not seen["rows"]:
             raise FcnnError(f"{seen['name']}: no rows to evaluate")
         return report.report()

@@ -163,3 +163,142 @@ def _capped_confusions(report):
         table.add_row(Text(true), Text(predicted), str(count))
     return [table, _note(f"{len(shown)} of the {total} (true, predicted) pairs of different "
                          f"classes; {rest}.")]
+
+
+def _range(low, high):
+    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992."""
+    import math
+
+    width = high - low
+    places = max(0, 1 - math.floor(math.log10(width))) if width > 0 else 6
+    return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
+
+
+def _pm(value, error):
+    if value != value:
+        return "–"
+    return f"{value:.3g}" if error != error else f"{value:.3g} ± {error:.2g}"
+
+
+TABLE_RECALLS = 4  # classes whose recall the binned table shows (all are in the JSON)
+
+
+def binned_tables(binned):
+    """Per label, a table of its bins: range, rows, bias ± error, resolution (σ), median and
+    half the 16–84 % width; one of the mean distance for a point; one of the accuracy and
+    recalls for classes."""
+    by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
+    outside = f"; {binned['outside']} outside the bins" if binned["outside"] else ""
+    where = f"in bins of {' and '.join(by)} ({binned['rows']} rows{outside})"
+    bins = binned["bins"]
+    if not bins:
+        return [_note(f"No bins: {binned.get('empty', 'no rows')}.")]
+    first = bins[0]
+    if "accuracy" in first:
+        recalls = list(first["recall"])[:TABLE_RECALLS]
+        return [_bin_table(f"Accuracy {where}", by, bins,
+                           ["accuracy"] + [f"recall {c}" for c in recalls],
+                           lambda b: [_pm(b["accuracy"], b["accuracy_error"])]
+                           + [_fmt(b["recall"][c]) for c in recalls])]
+    shown = [_bin_table(f"{t} {where}", by, bins, ["bias ± error", "σ", "median", "½(p84−p16)"],
+                        lambda b, t=t: _residual_cells(b["targets"][t]))
+             for t in first["targets"]]
+    if "distance" in first:
+        shown.append(_bin_table(f"Distance {where}", by, bins, ["mean ± error", "median"],
+                                lambda b: [_pm(b["distance"]["mean"], b["distance"]["error"]),
+                                           _pm(b["distance"]["median"], float("nan"))]))
+    return shown
+
+
+def _residual_cells(s):
+    nan = float("nan")
+    return [_pm(s["bias"], s["bias_error"]), _pm(s["resolution"], nan), _pm(s["median"], nan),
+            _pm(s["robust_resolution"], nan)]
+
+
+def _bin_table(title, by, bins, columns, cells):
+    table = RichTable(title=_title(title), title_justify="left")
+    for name in by:
+        table.add_column(Text(name))
+    for col in ["rows"] + columns:
+        table.add_column(Text(col), justify="right")
+    for b in bins:
+        table.add_row(*[_range(lo, hi) for lo, hi in zip(b["low"], b["high"])],
+                      str(b["count"]), *cells(b))
+    return table
+
+
+def info_tables(about):
+    """``fcnn info``: the network, the columns, the training and the metrics of a checkpoint."""
+    net = about["network"]
+    summary = RichTable(title=_title(about["model"]), title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value")
+    rows = [("task", about["task"]), ("layers", net["layers"]),
+            ("parameters", f"{net['parameters']:,}"),
+            ("architecture", f"{net['arch']}, {net['activation']}, init {net['init']}, "
+                             f"dropout {net['dropout']}"
+                             + (", batch norm" if net["batchnorm"] else "")),
+            ("feature scaling", about["preprocessing"]["features"]),
+            ("best epoch", str(about["best_epoch"]))]
+    labels = about["labels"]
+    if "classes" in labels:
+        rows += [("label", labels["column"]),
+                 ("classes", ", ".join(labels["classes"][:TABLE_CLASSES])
+                  + (f" … ({len(labels['classes'])})" if len(labels["classes"]) > TABLE_CLASSES
+                     else "")),
+                 ("output", labels["output"])]
+    else:
+        rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
+                                      for c in labels["columns"])),
+                 ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
+    training = about["training"]
+    shown = ("epochs", "batch_size", "lr", "optimizer", "schedule", "ema", "weight_decay", "seed")
+    if training:
+        rows.append(("training", ", ".join(f"{k} {training[k]}" for k in shown
+                                           if k in training)))
+    rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
+    for what, value in rows:
+        summary.add_row(what, Text(str(value)))
+    return [summary, _features_table(about["features"]), *_metrics_tables(about["metrics"])]
+
+
+def _features_table(features):
+    table = RichTable(title=_title(f"Features ({len(features)}): training ranges"),
+                      title_justify="left")
+    for col in ("feature", "unit", "min", "max"):
+        table.add_column(col, justify="left" if col in ("feature", "unit") else "right")
+    for f in features[:TABLE_CLASSES]:
+        table.add_row(Text(f["name"]), Text(f["unit"]),
+                      *("–" if v is None else _fmt(v) for v in (f["min"], f["max"])))
+    if len(features) > TABLE_CLASSES:
+        table.add_row(f"… {len(features) - TABLE_CLASSES} more (fcnn info --json)", "", "", "")
+    return table
+
+
+def _metrics_tables(metrics):
+    table = RichTable(title=_title("Metrics of the kept weights"), title_justify="left")
+    if not metrics:
+        return []
+    first = next(iter(metrics.values()))
+    table.add_column("split")
+    table.add_column("rows", justify="right")
+    if first.get("task") == "classification":
+        keys = (("accuracy", "accuracy"), ("cross_entropy", "cross-entropy"),
+                ("roc_auc", "ROC AUC"))
+        for _, name in keys:
+            table.add_column(name, justify="right")
+        for split, m in metrics.items():
+            table.add_row(split, str(m.get("rows", "")), *(_fmt(m.get(k, float("nan")))
+                                                           for k, _ in keys))
+        return [table]
+    for name in ("RMSE", "MAE", "R²", "mean distance"):
+        table.add_column(name, justify="right")
+    for split, m in metrics.items():
+        o = m.get("overall", {})
+        d = m.get("distance", {})
+        table.add_row(split, str(m.get("rows", "")),
+                      _fmt(o.get("rmse", float("nan"))), _fmt(o.get("mae", float("nan"))),
+                      f"{o['r2']:.6f}" if "r2" in o else "–",
+                      _fmt(d["mean"]) if d else "–")
+    return [table]

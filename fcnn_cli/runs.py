@@ -31,9 +31,11 @@ def default_run_dir(data_path, root=RUNS_ROOT):
 
 STATE_FILE = "state.pt"
 LOCK_FILE = ".lock"
+SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
+PLOTS_DIR = "plots"
 # What save_run may write over: none of them may be the run's data.
 RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "diagnostics.csv",
-             STATE_FILE)
+             SAMPLE_FILE, STATE_FILE)
 
 
 def check_run_dir(path, force=False, inputs=()):
@@ -147,6 +149,10 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     write_text(run_dir / "history.csv", _csv(result.history))
     if result.diagnostics:
         write_text(run_dir / "diagnostics.csv", _csv(result.diagnostics))
+    if result.sample is not None and len(result.sample.frame):
+        from fcnn_cli.tables import write_table
+
+        write_table(result.sample, run_dir / SAMPLE_FILE)
     config = {
         "data": data_name,
         "val_data": val_name,

@@ -76,8 +76,20 @@ def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, 
     for k in range(len(stations)):
         units[f"tp{k + 1}"] = units[f"ts{k + 1}"] = "s"
     frames = _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows or CHUNK_ROWS)
-    return (Table(frame, targets=["x", "y"], units=units, name="earthquakes", first_row=start)
+    extra = station_metadata(stations, vp, vs)
+    return (Table(frame, targets=["x", "y"], units=units, name="earthquakes", first_row=start,
+                  extra=extra)
             for start, frame in frames)
+
+
+def station_metadata(stations, vp, vs):
+    """What the file records of its stations and medium, for maps: each station's name (the
+    number in its columns tpK, tsK) and position in the label columns' coordinates, and the
+    velocities."""
+    return {"stations": {"columns": ["x", "y"], "unit": "km",
+                         "names": [str(k + 1) for k in range(len(stations))],
+                         "positions": [[float(x), float(y)] for x, y in stations]},
+            "velocities": {"vp": float(vp), "vs": float(vs), "unit": "km/s"}}
 
 
 def _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows):

@@ -57,6 +57,7 @@ class Table:
     name: str = "<table>"  # how messages refer to it: the file name, or "<stdin>"
     first_row: int = 0  # data rows before this one in its file: a chunk's messages count from it
     file_rows: "numpy.ndarray | None" = None  # with rows left out: file row of each one kept
+    extra: dict = field(default_factory=dict)  # the file's other metadata (stations, say)
 
     def row(self, i):
         """The 1-based data row of the file that position ``i`` of this table holds."""
@@ -68,7 +69,7 @@ class Table:
             meta["targets"] = list(self.targets)
         if self.units:
             meta["units"] = dict(self.units)
-        return meta
+        return {**meta, **{k: v for k, v in self.extra.items() if k not in meta}}
 
 
 def table_format(path):
@@ -560,7 +561,8 @@ def _table_from_arrow(arrow, meta, name):
 def _table_from_frame(frame, meta, name):
     targets = [t for t in meta.get("targets", []) if t in frame.columns]
     units = {k: v for k, v in meta.get("units", {}).items() if k in frame.columns}
-    return Table(frame, targets, units, name)
+    extra = {k: v for k, v in meta.items() if k not in ("targets", "units")}
+    return Table(frame, targets, units, name, extra=extra)
 
 
 def _parse_meta(raw, name):

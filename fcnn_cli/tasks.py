@@ -45,12 +45,16 @@ class Regression:
 
     targets: list
     scaler: Scaler
+    position: list | None = None  # the labels that form a point; None: told by their names
     kind = "regress"
 
     @classmethod
-    def fit(cls, table, targets, rows):
+    def fit(cls, table, targets, rows, position=None):
+        if position is not None:
+            metrics.position_of(targets, position=position)  # each one a label
         y = numeric_matrix(table, targets, np.float64)[rows]
-        return cls(list(targets), Scaler.fit("standard", y, targets))
+        return cls(list(targets), Scaler.fit("standard", y, targets),
+                   None if position is None else list(position))
 
     @property
     def n_outputs(self):
@@ -76,13 +80,22 @@ class Regression:
     def decode(self, out):
         return self.scaler.inverse(np.asarray(out, dtype=np.float64))
 
-    def metrics(self, units=None, threshold=None):
-        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
+    def metrics(self, units=None, threshold=None, position=None):
+        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``;
+        ``position`` replaces the labels that form a point."""
         _no_threshold(threshold)
-        return _Stream(metrics.Regression(self.targets, units), lambda out: (self.decode(out),))
+        point = self.position if position is None else position
+        return _Stream(metrics.Regression(self.targets, units, point),
+                       lambda out: (self.decode(out),))
 
     def report(self, truth, out, units=None, threshold=None):
         return _report(self, truth, out, units, threshold)
+
+    def point(self, units=None, position=None):
+        """The names of the labels that form a point, or None."""
+        where = metrics.position_of(self.targets, units,
+                                    self.position if position is None else position)
+        return None if where is None else [self.targets[i] for i in where]
 
     @staticmethod
     def headline(report):
@@ -97,11 +110,14 @@ class Regression:
         return pd.DataFrame({f"{t}_pred": y[:, i] for i, t in enumerate(self.targets)})
 
     def to_dict(self):
-        return {"kind": self.kind, "targets": self.targets, "scaler": self.scaler.to_dict()}
+        return {"kind": self.kind, "targets": self.targets, "scaler": self.scaler.to_dict(),
+                "position": self.position}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(list(d["targets"]), Scaler.from_dict(d["scaler"]))
+        position = d.get("position")
+        return cls(list(d["targets"]), Scaler.from_dict(d["scaler"]),
+                   None if position is None else list(position))
 
 
 @dataclass
@@ -189,8 +205,10 @@ class Classification:
         check_threshold(threshold)
         return (proba[:, 1] >= threshold).astype(np.int64)
 
-    def metrics(self, units=None, threshold=None):
+    def metrics(self, units=None, threshold=None, position=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
+        no_position(position)
+
         def convert(out):
             proba = self.proba(out)
             return proba, self.decide(proba, threshold)
@@ -202,6 +220,12 @@ class Classification:
     @staticmethod
     def headline(report):
         return {"val_accuracy": report["accuracy"]}
+
+    @staticmethod
+    def point(units=None, position=None):
+        """Classes form no point: None."""
+        no_position(position)
+        return None
 
     def frame(self, out, threshold=None):
         proba = self.proba(out)
@@ -250,6 +274,12 @@ def _no_threshold(threshold):
     if threshold is not None:
         raise FcnnError("threshold is for classification; this model does regression",
                         ("threshold",))
+
+
+def no_position(position):
+    if position is not None:
+        raise FcnnError("position is for regression labels; this is classification",
+                        ("position",))
 
 
 def from_dict(d):

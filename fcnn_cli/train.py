@@ -36,6 +36,7 @@ class TrainResult:
     warnings: list = field(default_factory=list)  # what the diagnostics found worrying
     resume_state: dict | None = None  # set when interrupted: what `fit(resume=…)` continues
     lost: bool = False  # stopped because another process of the job failed
+    sample: object = None  # a Table of held-out rows with their predictions, for the plots
 
     @property
     def interrupted(self):
@@ -103,9 +104,27 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
                       "precision": precision}
+    sample = _sample(predictor, data, table.extra, config.seed) if world.is_main else None
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
-                       outcome.lost)
+                       outcome.lost, sample)
+
+
+def _sample(predictor, data, extra, seed):
+    """Rows of the test split (else the validation split) with their predictions, at most
+    ``evaluation.PLOT_ROWS``, and what the plots need to know of them."""
+    from fcnn_cli.evaluation import Sample, sample_metadata
+    from fcnn_cli.tables import Table
+
+    split = "test" if len(data.splits["test"]) else "val"
+    part, sample = data.splits[split], Sample(data.task, seed=seed)
+    step = predictor.chunk_rows
+    for start in range(0, len(part), step):
+        rows = slice(start, start + step)
+        sample.add(None, part.truth[rows], predictor.outputs(part.x[rows]))
+    meta = sample_metadata(data.task, data.units, split, extra=extra)
+    return Table(sample.frame(), meta["targets"], meta["units"], split,
+                 extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
 
 
 def _device(config, shape, rows, world):

@@ -57,7 +57,9 @@ def test_round_trip_simulate_train_evaluate_predict(runner, tmp_path):
     out = run(runner, "train", data, "--epochs", 3, "-o", run_dir).output
     assert "epoch    3/3" in out and "saved run" in out
     assert {p.name for p in run_dir.iterdir()} == {"model.pt", "metrics.json", "history.csv",
-                                                   "config.json", ".lock"}
+                                                   "config.json", "predictions.parquet",
+                                                   "plots", ".lock"}
+    assert (run_dir / "plots" / "learning_curves.png").is_file()
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history.epoch) == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_rmse", "lr", "seconds"} <= set(history.columns)
@@ -122,20 +124,22 @@ def test_train_from_stdin(runner, tmp_path):
 
 def test_an_earlier_run_is_never_overwritten(runner, quakes_csv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    run(runner, "train", quakes_csv, "--epochs", 1, "-q")
-    run(runner, "train", quakes_csv, "--epochs", 1, "-q")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "--no-plots")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "--no-plots")
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quakes", "quakes-2"]
     before = (tmp_path / "runs/quakes/model.pt").read_bytes()
     out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", code=1).output
     assert "already holds a run" in out
     assert (tmp_path / "runs/quakes/model.pt").read_bytes() == before
-    run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", "--force", "-q")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", "--force", "-q",
+        "--no-plots")
 
 
 def test_seed_makes_runs_repeatable(runner, quakes_csv, tmp_path):
     for name in ("a", "b", "c"):
         seed = 2 if name == "c" else 1
-        run(runner, "train", quakes_csv, "--epochs", 2, "--seed", seed, "-o", tmp_path / name, "-q")
+        run(runner, "train", quakes_csv, "--epochs", 2, "--seed", seed, "-o", tmp_path / name, "-q",
+            "--no-plots")
     metrics = {n: (tmp_path / n / "metrics.json").read_text() for n in "abc"}
     assert metrics["a"] == metrics["b"] != metrics["c"]
 
@@ -175,7 +179,9 @@ print(result.exit_code, ",".join(heavy) or "-")
     (["train", "{data}", "--lr", "-1"], 2), (["train", "{data}", "--depth", "0"], 2),
     (["train", "{data}", "--ema", "1"], 2), (["train", "missing.csv"], 1),
     (["predict", "missing.pt", "{data}"], 1), (["predict", "{model}", "missing.csv"], 1),
-    (["evaluate", "{model}", "missing.parquet"], 1)])
+    (["evaluate", "{model}", "missing.parquet"], 1),
+    (["evaluate", "{model}", "{data}", "--bins", "3"], 2), (["plot", "missing"], 1),
+    (["report", "missing"], 1), (["info", "missing.pt"], 1), (["info", "--help"], 0)])
 def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, code,
                                                         tmp_path):
     """They answer before torch, pandas or numpy load: at once (bench/speed.py times it)."""
@@ -310,7 +316,7 @@ def test_resume_refuses_options_it_cannot_honour(runner, interrupted, tmp_path, 
     before = snapshot(interrupted)
     out = run(runner, "train", "--resume", interrupted, *args, code=2).output
     assert (f"Error: --resume continues a run with its saved options; it does not take {named} "
-            "(only -q, --threads, --device and --nproc)") in out
+            "(only -q, --threads, --device, --nproc and --no-plots)") in out
     assert snapshot(interrupted) == before and not (tmp_path / "elsewhere").exists()
 
 
@@ -324,7 +330,7 @@ def test_resume_honours_threads_and_device(runner, interrupted):
 
 def test_train_help_says_what_combines_with_resume(runner):
     out = " ".join(run(runner, "train", "--help").output.split())
-    assert "combines only with -q, --threads, --device and --nproc" in out
+    assert "combines only with -q, --threads, --device, --nproc and --no-plots" in out
 
 
 @pytest.mark.parametrize("args", [
@@ -451,7 +457,8 @@ def test_every_option_a_message_may_name_is_a_flag_of_its_command():
     named = [(cli.commands["train"], net_and_training + ["targets", "features", "force"]),
              (cli.commands["simulate"].commands["earthquakes"], quakes),
              (cli.commands["simulate"].commands["galaxies"], galaxies),
-             (cli.commands["evaluate"], ["threshold", "nan", "device"]),
+             (cli.commands["evaluate"], ["threshold", "nan", "device", "by", "bins", "edges",
+                                         "position"]),
              (cli.commands["predict"], ["threshold", "nan", "device"])]
     for command, names in named:
         for name in names:

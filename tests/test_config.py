@@ -120,3 +120,24 @@ def test_cli_refuses_an_unknown_precision(runner, quakes_csv):
 
     out = runner.invoke(cli, ["train", str(quakes_csv), "--precision", "fp16"])
     assert out.exit_code == 2 and "'fp16' is not one of 'fp32', 'tf32', 'bf16'" in out.output
+
+
+@pytest.mark.parametrize("position, message", [
+    (["x"], "2 or 3 labels of a point, not 1"), (["x", "x"], "column 'x' twice"),
+    ("x,y", "position must be a list of names or none"), (["a", "b", "c", "d"], "not 4")])
+def test_position_is_checked_with_the_options(position, message):
+    with pytest.raises(FcnnError, match=message):
+        TrainConfig(position=position)
+
+
+@pytest.mark.parametrize("by, bins, edges, message", [
+    ([], 5, None, "need by"), (["a", "b", "c"], None, None, "1 or 2 columns, not 3"),
+    (["a"], 5, [[0, 1]], "bins or edges, not both"), (["a"], 0, None, "between 1 and 1000"),
+    (["a", "b"], None, [[0, 1]], "one list for each of the 2"),
+    (["a"], None, [[0, 0]], "increasing order"), (["a"], None, [[0, float("inf")]], "finite"),
+    (["a", "a"], None, None, "twice")])
+def test_bins_are_checked(by, bins, edges, message):
+    from fcnn_cli.config import check_bins
+
+    with pytest.raises(FcnnError, match=message):
+        check_bins(by, bins, edges)

@@ -172,3 +172,17 @@ def test_full_report_up_to_the_cap_has_the_whole_matrix():
     np.add.at(matrix, (y, pred), 1)
     assert r["confusion_matrix"] == matrix.tolist() and len(r["per_class"]) == k
     assert r["roc_auc"] == r["roc_auc"]  # still computed at the cap
+
+
+def test_position_names_the_labels_of_a_point_whatever_their_names():
+    from fcnn_cli.errors import FcnnError
+
+    truth = np.array([[0.0, 0.0, 5.0], [1.0, 1.0, 5.0]])
+    pred = np.array([[3.0, 4.0, 0.0], [1.0, 1.0, 7.0]])
+    names = ["east_km", "north_km", "energy"]
+    assert "distance" not in metrics.regression(truth, pred, names)
+    report = metrics.regression(truth, pred, names, position=["east_km", "north_km"])
+    assert report["distance"]["of"] == ["east_km", "north_km"]
+    assert report["distance"]["mean"] == 2.5 and report["distance"]["max"] == 5.0
+    with pytest.raises(FcnnError, match="'up', not among the labels"):
+        metrics.regression(truth, pred, names, position=["east_km", "up"])

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -107,7 +109,26 @@ def test_files_are_those_made_before_chunking(runner, tmp_path, monkeypatch, arg
     out = tmp_path / "out.csv"
     result = runner.invoke(cli, ["simulate", *args, "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert hashlib.sha256(out.read_bytes()).hexdigest() == BEFORE_CHUNKING[args]
+    # The station metadata came later: the metadata line as it was then, the rows as written.
+    first, rest = out.read_bytes().split(b"\n", 1)
+    meta = json.loads(first.removeprefix(b"# fcnn "))
+    meta.pop("stations", None), meta.pop("velocities", None)
+    before = b"# fcnn " + json.dumps(meta).encode() + b"\n" + rest
+    assert hashlib.sha256(before).hexdigest() == BEFORE_CHUNKING[args]
+
+
+def test_earthquakes_record_their_stations_and_velocities(tmp_path):
+    from fcnn_cli.tables import read_table, write_table
+
+    stations = ((0.0, 1.5), (-3.0, 4.0))
+    table = simulate.earthquakes(n=5, seed=1, stations=stations, vp=5.0, vs=3.0)
+    path = tmp_path / "q.parquet"
+    write_table(table, path)
+    for back in (read_table(path), table):
+        assert back.extra["stations"] == {"columns": ["x", "y"], "unit": "km",
+                                          "names": ["1", "2"],
+                                          "positions": [[0.0, 1.5], [-3.0, 4.0]]}
+        assert back.extra["velocities"] == {"vp": 5.0, "vs": 3.0, "unit": "km/s"}
 
 
 def test_sample_data_is_what_the_readme_says():

@@ -1,0 +1,205 @@
+"""Performance as a function of a variable: bias and resolution in bins of one or two columns.
+
+Pure numpy. Rows arrive in chunks (:meth:`Binned.add`); per row only the bin variables and the
+few numbers the statistics need are kept (the residual of each label as float32, the distance of
+a point, or the true and predicted class), so that exact medians and quantiles can be taken
+once the edges are known — edges that, without ``edges``, come from the whole range of the data.
+
+For each bin and label: the count, the bias (mean residual, predicted − true) and the
+resolution (standard deviation of the residual, n − 1 in the denominator) with their standard
+errors, and their robust forms: the median residual and half the width of the central 68 %
+(16th to 84th percentile). For a point, the mean and median distance; for classes, the accuracy
+and the recall of each class.
+"""
+
+import numpy as np
+
+DEFAULT_BINS = 10
+
+
+def edges_for(values, bins=DEFAULT_BINS):
+    """``bins`` bins of equal width over the finite range of ``values`` (a value alone gets a
+    bin of width 1 around it); None when no value is finite."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return None
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.linspace(lo, hi, bins + 1)
+
+
+def bin_index(values, edges):
+    """The bin of each value: ``edges[i] ≤ v < edges[i + 1]``, the last edge inside the last
+    bin; -1 outside the edges and for NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    edges = np.asarray(edges, dtype=np.float64)
+    index = np.searchsorted(edges, values, side="right") - 1
+    index[values == edges[-1]] = len(edges) - 2
+    index[~((values >= edges[0]) & (values <= edges[-1]))] = -1
+    return index
+
+
+def flat_index(indices, shape):
+    """One bin number for a row's bin in each dimension (row-major); -1 where any is -1."""
+    flat = np.zeros(len(indices[0]), dtype=np.int64)
+    outside = np.zeros(len(indices[0]), dtype=bool)
+    for index, n in zip(indices, shape):
+        flat = flat * n + index
+        outside |= index < 0
+    flat[outside] = -1
+    return flat
+
+
+def groups(index, n_bins):
+    """For each bin, the positions of its rows."""
+    index = np.asarray(index)
+    order = np.argsort(index, kind="stable")
+    counts = np.bincount(index[index >= 0], minlength=n_bins)
+    start = int((index < 0).sum())
+    bounds = start + np.concatenate([[0], np.cumsum(counts)])
+    return [order[bounds[b]:bounds[b + 1]] for b in range(n_bins)]
+
+
+def residual_stats(residuals, index, n_bins):
+    """Per bin (rows) and label (columns): count, bias, resolution, their standard errors,
+    median and robust resolution; NaN where a bin has too few rows for the number."""
+    residuals = np.asarray(residuals, dtype=np.float64).reshape(len(index), -1)
+    k = residuals.shape[1]
+    keys = ("bias", "bias_error", "resolution", "resolution_error", "median",
+            "robust_resolution")
+    out = {key: np.full((n_bins, k), np.nan) for key in keys}
+    out["count"] = np.zeros(n_bins, dtype=np.int64)
+    for b, rows in enumerate(groups(index, n_bins)):
+        n = len(rows)
+        out["count"][b] = n
+        if not n:
+            continue
+        r = residuals[rows]
+        out["bias"][b] = r.mean(axis=0)
+        out["median"][b] = np.median(r, axis=0)
+        p16, p84 = np.percentile(r, [16, 84], axis=0)
+        out["robust_resolution"][b] = (p84 - p16) / 2
+        if n > 1:
+            sd = r.std(axis=0, ddof=1)
+            out["resolution"][b] = sd
+            out["bias_error"][b] = sd / np.sqrt(n)
+            out["resolution_error"][b] = sd / np.sqrt(2 * (n - 1))
+    return out
+
+
+def distance_stats(distances, index, n_bins):
+    """Per bin: mean distance, its standard error and the median distance."""
+    distances = np.asarray(distances, dtype=np.float64)
+    out = {key: np.full(n_bins, np.nan) for key in ("mean", "error", "median")}
+    for b, rows in enumerate(groups(index, n_bins)):
+        if len(rows):
+            d = distances[rows]
+            out["mean"][b], out["median"][b] = d.mean(), np.median(d)
+            if len(rows) > 1:
+                out["error"][b] = d.std(ddof=1) / np.sqrt(len(rows))
+    return out
+
+
+def class_stats(true, predicted, index, n_bins, n_classes):
+    """Per bin: accuracy and its binomial standard error, and the recall of each class (NaN
+    where the bin holds none of it)."""
+    true, predicted = np.asarray(true, np.int64), np.asarray(predicted, np.int64)
+    index = np.asarray(index)
+    inside = index >= 0
+    count = np.bincount(index[inside], minlength=n_bins)
+    right = np.bincount(index[inside], weights=(true == predicted)[inside], minlength=n_bins)
+    per_class = np.bincount(index[inside] * n_classes + true[inside],
+                            minlength=n_bins * n_classes).reshape(n_bins, n_classes)
+    hits = np.bincount(index[inside] * n_classes + true[inside],
+                       weights=(true == predicted)[inside],
+                       minlength=n_bins * n_classes).reshape(n_bins, n_classes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = np.where(count > 0, right / np.maximum(count, 1), np.nan)
+        error = np.sqrt(accuracy * (1 - accuracy) / count)
+        recall = np.where(per_class > 0, hits / np.maximum(per_class, 1), np.nan)
+    return {"count": count, "accuracy": accuracy, "accuracy_error": error, "recall": recall}
+
+
+class Binned:
+    """Binned statistics of a model over rows that arrive in chunks.
+
+    ``by`` names the 1 or 2 bin variables; ``targets`` the labels; ``point`` the indices of the
+    labels that form a point (or None); ``classes`` the class names for classification (then
+    ``add`` takes class indices)."""
+
+    def __init__(self, by, targets, point=None, classes=None):
+        self.by, self.targets, self.point, self.classes = list(by), list(targets), point, classes
+        self.values, self.kept, self.distances = [], [], []
+
+    def add(self, by_values, truth, predicted):
+        by_values = np.asarray(by_values, dtype=np.float64).reshape(len(truth), len(self.by))
+        self.values.append(by_values)
+        if self.classes is not None:
+            dtype = np.min_scalar_type(max(len(self.classes) - 1, 1))
+            self.kept.append(np.stack([np.asarray(truth), np.asarray(predicted)],
+                                      axis=1).astype(dtype))
+            return
+        err = np.asarray(predicted, np.float64) - np.asarray(truth, np.float64)
+        self.kept.append(err.reshape(len(err), -1).astype(np.float32))
+        if self.point is not None:  # float64, as metrics keeps it: float32 can overflow
+            self.distances.append(np.sqrt((err[:, self.point] ** 2).sum(axis=1)))
+
+    def report(self, bins=DEFAULT_BINS, edges=None, units=None):
+        """The report dict: per bin variable its edges, and a list of bins (row-major over the
+        variables), each with its bounds, count and statistics. ``edges`` holds, per
+        variable, its bin edges or None for ``bins`` bins over its range."""
+        units = units or {}
+        values = (np.concatenate(self.values) if self.values
+                  else np.zeros((0, len(self.by))))
+        edges = list(edges or [None] * len(self.by))
+        for d in range(len(self.by)):
+            if edges[d] is None:
+                edges[d] = edges_for(values[:, d], bins)
+        if any(e is None for e in edges):
+            missing = [c for c, e in zip(self.by, edges) if e is None][0]
+            return {"by": self._axes(edges, units), "rows": len(values), "outside": len(values),
+                    "bins": [], "empty": f"column {missing!r} holds no finite value"}
+        shape = [len(e) - 1 for e in edges]
+        index = flat_index([bin_index(values[:, d], e) for d, e in enumerate(edges)], shape)
+        n_bins = int(np.prod(shape))
+        stats = self._stats(index, n_bins)
+        report = {"by": self._axes(edges, units), "rows": int(len(values)),
+                  "outside": int((index < 0).sum()), "bins": []}
+        for b, where in enumerate(np.ndindex(*shape)):
+            entry = {"index": list(where),
+                     "low": [float(edges[d][i]) for d, i in enumerate(where)],
+                     "high": [float(edges[d][i + 1]) for d, i in enumerate(where)]}
+            report["bins"].append({**entry, **self._entry(stats, b)})
+        return report
+
+    def _axes(self, edges, units):
+        return [{"column": c, "unit": units.get(c, ""),
+                 "edges": None if e is None else [float(v) for v in e]}
+                for c, e in zip(self.by, edges)]
+
+    def _stats(self, index, n_bins):
+        width = 2 if self.classes is not None else len(self.targets)
+        kept = np.concatenate(self.kept) if self.kept else np.zeros((0, width))
+        if self.classes is not None:
+            return class_stats(kept[:, 0], kept[:, 1], index, n_bins, len(self.classes))
+        stats = {"residual": residual_stats(kept, index, n_bins)}
+        if self.point is not None:
+            distances = np.concatenate(self.distances) if self.distances else np.zeros(0)
+            stats["distance"] = distance_stats(distances, index, n_bins)
+        return stats
+
+    def _entry(self, stats, b):
+        if self.classes is not None:
+            return {"count": int(stats["count"][b]), "accuracy": float(stats["accuracy"][b]),
+                    "accuracy_error": float(stats["accuracy_error"][b]),
+                    "recall": {c: float(stats["recall"][b, i])
+                               for i, c in enumerate(self.classes)}}
+        r = stats["residual"]
+        entry = {"count": int(r["count"][b]),
+                 "targets": {t: {key: float(r[key][b, i]) for key in r if key != "count"}
+                             for i, t in enumerate(self.targets)}}
+        if "distance" in stats:
+            entry["distance"] = {key: float(v[b]) for key, v in stats["distance"].items()}
+        return entry

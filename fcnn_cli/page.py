@@ -1,0 +1,134 @@
+"""A run as one self-contained HTML page (``fcnn report``): its configuration, data sizes,
+metrics and plots, the images embedded as data URIs. No scripts and nothing fetched from
+elsewhere, so the file opens in any browser, offline, and can be mailed as it is.
+
+Every number shown carries its exact value in a ``data-value`` attribute, so that a reader (or
+a test) can take the page's numbers back without parsing their rounded text.
+"""
+
+import base64
+import json
+import tempfile
+from html import escape
+from pathlib import Path
+
+from fcnn_cli.errors import FcnnError
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.6em 0 1.2em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+th { background: #f3f3f3; text-align: left; } td.n { text-align: right; }
+figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+"""
+
+
+def run_page(run_dir):
+    """The HTML text of the page for ``run_dir``. Its plots are those in ``plots/``; where
+    there are none they are drawn for the page alone, and the run is left as it was."""
+    from fcnn_cli import runs
+
+    run_dir = Path(run_dir)
+    config, metrics = _json(run_dir / "config.json"), _json(run_dir / "metrics.json")
+    plots = sorted((run_dir / runs.PLOTS_DIR).glob("*.png"))
+    if plots:
+        images = [(p.stem, p.read_bytes()) for p in plots]
+    else:
+        from fcnn_cli.plots import plot_run
+
+        with tempfile.TemporaryDirectory(prefix="fcnn-report-") as scratch:
+            images = [(p.stem, p.read_bytes()) for p in sorted(plot_run(run_dir, scratch))]
+    return page(run_dir.name, config, metrics, images)
+
+
+def page(name, config, metrics, images):
+    """The page from its parts: ``images`` is a list of (name, PNG bytes)."""
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+             f"<title>fcnn run {escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
+             f"<h1>fcnn run {escape(name)}</h1>"]
+    parts += _configuration(config)
+    parts += _sizes(config.get("sizes") or {})
+    for split, report in metrics.items():
+        parts += _metrics(split, report)
+    if images:
+        parts.append("<h2>Plots</h2>")
+    for stem, data in images:
+        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        parts.append(f'<figure><img src="{uri}" alt="{escape(stem)}">'
+                     f"<figcaption>{escape(stem.replace('_', ' '))}</figcaption></figure>")
+    parts.append("</body>\n</html>\n")
+    return "\n".join(parts)
+
+
+def _json(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except FileNotFoundError:
+        raise FcnnError(f"{path.parent}: not a complete run directory (no {path.name})") from None
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise FcnnError(f"{path}: not readable JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise FcnnError(f"{path}: holds no JSON object")
+    return value
+
+
+def _cell(value):
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return f"<td>{escape(str(value))}</td>"
+    if isinstance(value, (int, float)):
+        shown = f"{value:.6g}" if isinstance(value, float) else str(value)
+        return f'<td class="n" data-value="{value!r}">{escape(shown)}</td>'
+    return f"<td>{escape(json.dumps(value))}</td>"
+
+
+def _table(header, rows, cls=""):
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>\n" for row in rows)
+    return f'<table class="{cls}">\n<tr>{head}</tr>\n{body}</table>'
+
+
+def _configuration(config):
+    net, train = config.get("net") or {}, config.get("train") or {}
+    features = config.get("features") or []
+    rows = [("data", config.get("data")), ("validation data", config.get("val_data")),
+            ("test data", config.get("test_data")),
+            ("labels", ", ".join(config.get("targets") or [])),
+            ("features", f"{len(features)}: " + ", ".join(features[:20])
+             + (" …" if len(features) > 20 else "")),
+            ("best epoch", config.get("best_epoch")), ("stopped", config.get("stopped"))]
+    rows += [(f"net {k}", v) for k, v in net.items()]
+    rows += [(f"train {k}", v) for k, v in train.items()]
+    rows += [(f"version of {k}", v) for k, v in (config.get("versions") or {}).items()]
+    return ["<h2>Configuration</h2>", _table(("option", "value"), rows, "config")]
+
+
+def _sizes(sizes):
+    return ["<h2>Data</h2>", _table(("split", "rows"), list(sizes.items()), "sizes")]
+
+
+def _metrics(split, report):
+    out = [f"<h2>Metrics: {escape(split)} ({report.get('rows', 0)} rows)</h2>"]
+    if report.get("task") == "classification":
+        out.append(_table(("accuracy", "cross_entropy", "roc_auc"),
+                          [[report.get(k) for k in ("accuracy", "cross_entropy", "roc_auc")]],
+                          f"metrics {split}"))
+        per_class = report.get("per_class") or {}
+        out.append(_table(("class", "precision", "recall", "f1", "support"),
+                          [[c] + [m[k] for k in ("precision", "recall", "f1", "support")]
+                           for c, m in per_class.items()], f"per-class {split}"))
+        return out
+    keys = ("mse", "rmse", "mae", "r2")
+    rows = [[name, m.get("unit", "")] + [m[k] for k in keys]
+            for name, m in (report.get("targets") or {}).items()]
+    rows.append(["overall", ""] + [report["overall"][k] for k in keys])
+    out.append(_table(("target", "unit") + keys, rows, f"metrics {split}"))
+    if "distance" in report:
+        d = report["distance"]
+        keys = ("mean", "median", "p68", "p95", "max")
+        out.append(f"<p>Distance between true and predicted ({escape(', '.join(d['of']))})"
+                   f"{' in ' + escape(d['unit']) if d.get('unit') else ''}:</p>")
+        out.append(_table(keys, [[d[k] for k in keys]], f"distance {split}"))
+    return out

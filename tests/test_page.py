@@ -1,0 +1,88 @@
+import base64
+import io
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from fcnn_cli import page, runs, simulate, train
+
+
+class Collected(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.images, self.scripts, self.links, self.values, self.tags = [], 0, 0, [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.images.append(attrs["src"])
+        self.scripts += tag in ("script", "iframe", "object", "embed")
+        self.links += tag == "link" or ("href" in attrs)
+        if "data-value" in attrs:
+            self.values.append(float(attrs["data-value"]))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    result = train.fit(simulate.earthquakes(n=500, seed=8),
+                       train.TrainConfig(epochs=2, batch_size=64))
+    run = runs.save_run(result, tmp_path_factory.mktemp("runs") / "r", "quakes.csv")
+    return run
+
+
+@pytest.mark.slow
+def test_the_page_holds_every_plot_and_the_numbers_of_metrics_json(run_dir):
+    from PIL import Image
+
+    text = page.run_page(run_dir)  # no plots/ yet: drawn for the page alone
+    assert not (run_dir / "plots").exists()
+    parsed = Collected()
+    parsed.feed(text)
+    parsed.close()
+    assert parsed.scripts == 0 and parsed.links == 0
+    assert len(parsed.images) == 6
+    for src in parsed.images:
+        assert src.startswith("data:image/png;base64,")
+        with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as image:
+            image.load()
+            assert image.size[0] > 300
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for split, report in metrics.items():
+        numbers = [m[k] for m in report["targets"].values() for k in ("mse", "rmse", "mae", "r2")]
+        numbers += [report["overall"][k] for k in ("mse", "rmse", "mae", "r2")]
+        numbers += [report["distance"][k] for k in ("mean", "median", "p68", "p95", "max")]
+        for n in numbers:
+            assert n in parsed.values, (split, n)
+    assert f"test ({metrics['test']['rows']} rows)" in text
+
+
+def test_the_page_escapes_names_and_embeds_given_images():
+    png = _tiny_png()
+    text = page.page("<run>", {"targets": ["<b>"], "sizes": {"train": 3}},
+                     {"test": {"task": "classification", "rows": 2, "accuracy": 0.5,
+                               "cross_entropy": 0.7, "roc_auc": float("nan"),
+                               "per_class": {"<i>": {"precision": 1, "recall": 0.5, "f1": 0.6,
+                                                     "support": 2}}}},
+                     [("roc", png)])
+    assert "<b>" not in text and "&lt;b&gt;" in text and "&lt;i&gt;" in text
+    parsed = Collected()
+    parsed.feed(text)
+    assert parsed.images == ["data:image/png;base64," + base64.b64encode(png).decode()]
+    assert 0.5 in parsed.values and 3 in parsed.values
+
+
+def test_a_directory_that_is_no_run_is_one_line(tmp_path):
+    from fcnn_cli.errors import FcnnError
+
+    with pytest.raises(FcnnError, match="not a complete run directory"):
+        page.run_page(tmp_path)
+
+
+def _tiny_png():
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(out, format="PNG")
+    return out.getvalue()

@@ -1,0 +1,176 @@
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli import plots, runs, simulate, train
+from fcnn_cli.tables import Table
+
+PIL = pytest.importorskip("PIL.Image")
+
+# Each plot's pixel size: its figure size in inches × plots.DPI.
+SIZES = {"learning_curves.png": (1400, 420), "regression_x.png": (1100, 440),
+         "regression_y.png": (1100, 440), "position_map.png": (740, 660),
+         "distance_map.png": (740, 620), "distance_cdf.png": (640, 480),
+         "diagnostics.png": (1500, 440), "roc.png": (640, 600), "reliability.png": (640, 700),
+         "regression_east_km.png": (1100, 440), "regression_north_km.png": (1100, 440),
+         "regression_energy.png": (1100, 440)}
+
+
+def _decoded(path):
+    with PIL.open(path) as image:
+        image.load()
+        return image.size, image.getextrema()
+
+
+def _check(paths, expected):
+    names = sorted(p.name for p in paths)
+    assert names == sorted(expected)
+    for path in paths:
+        size, extrema = _decoded(path)
+        if path.name in SIZES:
+            assert size == SIZES[path.name], path.name
+        assert any(lo != hi for lo, hi in extrema), f"{path.name} is blank"
+
+
+def _run(tmp_path, table, name, **options):
+    result = train.fit(table, train.TrainConfig(epochs=3, batch_size=64, seed=1,
+                                                **options.pop("config", {})), **options)
+    return runs.save_run(result, tmp_path / name, "data.csv")
+
+
+@pytest.fixture(scope="module")
+def quake_run(tmp_path_factory):
+    return _run(tmp_path_factory.mktemp("runs"), simulate.earthquakes(n=800, seed=2), "quakes")
+
+
+@pytest.mark.slow
+def test_a_regression_run_with_a_position_draws_every_plot(quake_run, tmp_path):
+    paths = plots.plot_run(quake_run, tmp_path / "out")
+    _check(paths, ["learning_curves.png", "regression_x.png", "regression_y.png",
+                   "position_map.png", "distance_map.png", "distance_cdf.png"])
+    # the stations came from the data file's metadata into the held-out sample's
+    sample = pd.read_parquet(quake_run / runs.SAMPLE_FILE)
+    assert list(sample.columns) == ["x", "y", "x_pred", "y_pred"] and len(sample) == 40
+    from fcnn_cli.tables import read_table
+
+    meta = read_table(quake_run / runs.SAMPLE_FILE).extra
+    assert meta["position"] == ["x", "y"] and meta["split"] == "test"
+    assert plots.stations_for(meta, ["x", "y"])["positions"] == \
+        [list(s) for s in simulate.DEFAULT_STATIONS]
+
+
+@pytest.mark.slow
+def test_plots_default_to_the_run_directory(quake_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(quake_run, tmp_path / "copy")
+    plots.plot_run(run)
+    assert (run / "plots" / "learning_curves.png").is_file()
+
+
+@pytest.mark.slow
+def test_position_by_option_for_labels_not_named_as_axes(tmp_path):
+    frame = simulate.earthquakes(n=600, seed=3).frame.rename(columns={"x": "east_km",
+                                                                      "y": "north_km"})
+    table = Table(frame, ["east_km", "north_km"], {"east_km": "km", "north_km": "km"})
+    plain = train.fit(table, train.TrainConfig(epochs=1, batch_size=64))
+    assert "distance" not in plain.metrics["test"]
+    run = _run(tmp_path, table, "named", config={"position": ["east_km", "north_km"]})
+    assert "distance" in json.loads((run / "metrics.json").read_text())["test"]
+    paths = plots.plot_run(run, tmp_path / "out")
+    _check(paths, ["learning_curves.png", "regression_east_km.png", "regression_north_km.png",
+                   "position_map.png", "distance_map.png", "distance_cdf.png"])
+
+
+def _three_classes(n=900, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 4))
+    label = np.array(["a", "b", "c"])[np.argmax(x[:, :3] + 0.3 * rng.normal(size=(n, 3)), 1)]
+    frame = pd.DataFrame(x, columns=["f1", "f2", "f3", "f4"]).assign(kind=label)
+    return Table(frame, ["kind"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("classes", [2, 3])
+def test_a_classification_run_draws_confusion_roc_and_reliability(tmp_path, classes):
+    table = simulate.galaxies(n=300, size=8, seed=1) if classes == 2 else _three_classes()
+    run = _run(tmp_path, table, "classes", config={"test_frac": 0.3})
+    paths = plots.plot_run(run, tmp_path / "out")
+    _check(paths, ["learning_curves.png", "confusion.png", "roc.png", "reliability.png"])
+    size, _ = _decoded(tmp_path / "out" / "confusion.png")
+    side = min(5.5 + 0.25 * classes, 11.0)
+    assert size == (round((2 * side + 1) * plots.DPI), round(side * plots.DPI))
+
+
+@pytest.mark.slow
+def test_a_diagnostics_run_draws_gradients_and_activations(tmp_path):
+    run = _run(tmp_path, simulate.earthquakes(n=500, seed=4), "deep",
+               net={"depth": 5, "activation": "sigmoid"}, config={"diagnostics": True})
+    paths = plots.plot_run(run, tmp_path / "out")
+    assert "diagnostics.png" in [p.name for p in paths]
+    _check([p for p in paths if p.name == "diagnostics.png"], ["diagnostics.png"])
+
+
+@pytest.mark.slow
+def test_a_regression_label_that_is_no_position_gets_its_own_plot(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    table = Table(pd.DataFrame(x, columns=list("abc")).assign(energy=x.sum(axis=1)),
+                  ["energy"], {"energy": "GeV"})
+    paths = plots.plot_run(_run(tmp_path, table, "energy"), tmp_path / "out")
+    _check(paths, ["learning_curves.png", "regression_energy.png"])
+
+
+def test_binned_plots_in_one_and_two_dimensions(tmp_path):
+    from fcnn_cli.binned import Binned
+
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(-5, 5, size=(300, 2))
+    pred = truth + rng.normal(scale=0.3, size=(300, 2))
+    b = Binned(["x"], ["x", "y"], point=[0, 1])
+    b.add(truth[:, :1], truth, pred)
+    one = plots.binned_plot(b.report(4), tmp_path / "one.png", {"x": "km", "y": "km"})
+    b2 = Binned(["x", "y"], ["x", "y"])
+    b2.add(truth, truth, pred)
+    two = plots.binned_plot(b2.report(3), tmp_path / "two.png", {"x": "km"})
+    assert _decoded(one)[0] == (round(3 * 5.2 * plots.DPI + 60), 760)
+    assert _decoded(two)[0] == (2 * 660, 540)
+
+
+def test_arrows_are_magnified_by_a_round_factor():
+    assert plots.magnification(np.array([0.2]), 100.0) == 10
+    assert plots.magnification(np.array([0.04]), 100.0) == 50
+    assert plots.magnification(np.array([10.0]), 100.0) == 1
+    assert plots.magnification(np.array([0.0]), 100.0) == 1
+
+
+def test_stations_from_untrusted_metadata_are_checked():
+    good = {"stations": {"columns": ["x", "y"], "names": ["A"], "positions": [[1, 2]]}}
+    assert plots.stations_for(good, ["x", "y"]) == {"names": ["A"], "positions": [[1.0, 2.0]]}
+    assert plots.stations_for(good, ["e", "n"]) is None
+    for bad in ({"stations": "x"}, {"stations": {"columns": ["x", "y"], "positions": [[1]]}},
+                {"stations": {"columns": ["x", "y"], "positions": [["a", 1]]}},
+                {"stations": {"columns": ["x", "y"], "positions": [[float("nan"), 1]]}}, {}):
+        assert plots.stations_for(bad, ["x", "y"]) is None
+
+
+def test_the_roc_curve_by_hand():
+    fpr, tpr = plots.roc_curve([True, False, True, False], [0.9, 0.8, 0.4, 0.1])
+    assert fpr.tolist() == [0, 0, 0.5, 0.5, 1.0]
+    assert tpr.tolist() == [0, 0.5, 0.5, 1.0, 1.0]
+
+
+def test_plotting_is_not_imported_by_training():
+    assert "fcnn_cli.plots" not in _modules_after("from fcnn_cli import train, cli")
+    assert "matplotlib" not in _modules_after("from fcnn_cli import train, cli, evaluation")
+
+
+def _modules_after(code):
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", f"{code}; import sys; print(*sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout
+    return out.split()
