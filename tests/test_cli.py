@@ -57,7 +57,7 @@ def test_round_trip_simulate_train_evaluate_predict(runner, tmp_path):
     out = run(runner, "train", data, "--epochs", 3, "-o", run_dir).output
     assert "epoch    3/3" in out and "saved run" in out
     assert {p.name for p in run_dir.iterdir()} == {"model.pt", "metrics.json", "history.csv",
-                                                   "config.json", ".lock"}
+                                                   "config.json", "config.toml", ".lock"}
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history.epoch) == [1, 2, 3]
     assert {"train_loss", "val_loss", "val_rmse", "lr", "seconds"} <= set(history.columns)
@@ -303,7 +303,7 @@ def snapshot(directory):
     (["--lr", "0.5", "--width", "8", "-o", "elsewhere"], "--width, --lr, -o/--output"),
     (["--epochs", "60"], "--epochs"),
     (["--no-fast"], "--fast/--no-fast"),
-    (["--force", "--nan", "drop"], "--force, --nan"),
+    (["--force", "--nan", "drop"], "--nan, --force"),
     (["-t", "x"], "-t/--target"),
 ])
 def test_resume_refuses_options_it_cannot_honour(runner, interrupted, tmp_path, args, named):
