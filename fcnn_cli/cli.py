@@ -768,6 +768,32 @@ def predict(model, data, keep, output, threshold, nan, device):
             writer.write(pd.concat([table.frame[keep], predictions], axis=1))
 
 
+@cli.command()
+@click.argument("model")
+@click.argument("output", metavar="OUTPUT.onnx")
+@user_errors
+def export(model, output):
+    """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx, for use outside Python.
+
+    Raw feature columns in (input 'features', float32, any number of rows), the labels in their
+    own units out ('predictions'), or for classes their probabilities ('probabilities'); the
+    feature, label and class names are in the model's metadata. onnxruntime checks the graph
+    against the model before it is written. Needs pip install 'fcnn[onnx]'.
+
+    \b
+    Example:
+      fcnn export runs/quakes/model.pt quakes.onnx
+    """
+    from fcnn_cli import checkpoint
+    from fcnn_cli import export as onnx_export
+    from fcnn_cli.fileio import check_output
+
+    check_output(output, [model])
+    onnx_export.require()
+    onnx_export.export(checkpoint.load(model, "cpu"), output)
+    logging.getLogger("fcnn_cli").info("wrote %s", output)
+
+
 def main():
     sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
     try:

@@ -22,6 +22,9 @@ SECTIONS = {"net": NetConfig, "train": TrainConfig}
 FIELDS = {f.name: (cls, f) for cls in (DataConfig, NetConfig, TrainConfig)
           for f in option_fields(cls)}
 PATHS = ("data", "val", "test")
+# How a command runs, which only the command line says.
+COMMAND_LINE = {"output": "-o", "force": "--force", "resume": "--resume", "nproc": "--nproc",
+                "quiet": "-q", "config": "--config", "print_config": "--print-config"}
 MAX_BYTES = 1 << 20
 HEADER = """\
 # fcnn train options: `fcnn train --config FILE` trains with them; options given on the
@@ -65,6 +68,9 @@ def _parse(path):
 
 def _take(values, path, key, value, section):
     where = f"{path}: " + (f"[{section}] " if section else "")
+    if key in COMMAND_LINE:
+        raise FcnnError(f"{where}{key!r}: how a command runs is given on its command line "
+                        f"({COMMAND_LINE[key]}), not in a configuration file")
     if key not in FIELDS:
         near = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5)
         raise FcnnError(f"{where}unknown key {key!r}; " + (
