@@ -104,7 +104,7 @@ class NetConfig:
         _check_types(self)
         if self.arch not in ARCHITECTURES:
             raise FcnnError(f"unknown architecture {self.arch!r}; "
-                            f"choose from {', '.join(ARCHITECTURES)}")
+                            f"choose from {', '.join(ARCHITECTURES)}", ("arch",))
         if self.arch == "selu":
             if self.activation not in ("selu", None):
                 raise FcnnError("arch='selu' takes selu activations only; "
@@ -128,8 +128,9 @@ class NetConfig:
             (1 <= self.width <= 65536, f"width must be between 1 and 65536, not {self.width}",
              "width"),
             (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
-             f"choose from {', '.join(ACTIVATIONS)}"),
-            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}"),
+             f"choose from {', '.join(ACTIVATIONS)}", "activation"),
+            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}",
+             "init"),
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}",
              "dropout"),
         ]
@@ -192,12 +193,14 @@ class TrainConfig:
              "batch_size"),
             (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, not {self.lr}",
              "lr"),
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}"),
+            (self.optimizer in OPTIMIZERS, _unknown("optimizer", self.optimizer, OPTIMIZERS),
+             "optimizer"),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), not {self.momentum}",
              "momentum"),
             (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
              f"weight_decay must be finite and ≥ 0, not {self.weight_decay}", "weight_decay"),
-            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}"),
+            (self.schedule in SCHEDULES, _unknown("schedule", self.schedule, SCHEDULES),
+             "schedule"),
             (self.patience >= 0, f"patience must be ≥ 0, not {self.patience}", "patience"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
             (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
@@ -206,16 +209,17 @@ class TrainConfig:
              "test_frac"),
             (self.val_frac + self.test_frac < 1, "val_frac plus test_frac must be below 1",
              "val_frac", "test_frac"),
-            (self.scale in SCALINGS, f"unknown scaling {self.scale!r}"),
-            (self.task in TASKS, f"unknown task {self.task!r}"),
+            (self.scale in SCALINGS, _unknown("scaling", self.scale, SCALINGS), "scale"),
+            (self.task in TASKS, _unknown("task", self.task, TASKS), "task"),
             (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed), "seed"),
-            (self.device in DEVICES, f"unknown device {self.device!r}"),
+            (self.device in DEVICES, _unknown("device", self.device, DEVICES), "device"),
             (self.threads is None or 1 <= self.threads <= MAX_THREADS,
              f"threads must be between 1 and {MAX_THREADS}, not {self.threads}", "threads"),
             (self.binary_output in BINARY_OUTPUTS,
-             f"unknown binary output {self.binary_output!r}"),
-            (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
-            (self.nan in NAN_POLICIES, f"unknown NaN policy {self.nan!r}"),
+             _unknown("binary output", self.binary_output, BINARY_OUTPUTS), "binary_output"),
+            (self.class_weight in CLASS_WEIGHTS,
+             _unknown("class weight", self.class_weight, CLASS_WEIGHTS), "class_weight"),
+            (self.nan in NAN_POLICIES, _unknown("NaN policy", self.nan, NAN_POLICIES), "nan"),
         ]
         _refuse_failed(checks)
 
@@ -246,6 +250,10 @@ class DataConfig:
                                     f"{shown(names)}", (name,))
                 setattr(self, name, list(names))
         check_columns(self.targets, self.features)
+
+
+def _unknown(what, value, names):
+    return f"unknown {what} {value!r}; choose from {', '.join(names)}"
 
 
 def _refuse_failed(checks):
