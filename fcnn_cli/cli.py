@@ -229,6 +229,8 @@ def cli():
     Tables are CSV or Parquet (by suffix; a pipe or device without one is CSV); '-' means
     stdin or stdout.
     """
+    if os.environ.get("NO_COLOR"):  # rich honours it itself; this covers click's own styles
+        click.get_current_context().color = False
     _setup_logging(quiet=False)
 
 
