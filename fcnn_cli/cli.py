@@ -775,7 +775,8 @@ def predict(model, data, keep, output, threshold, nan, device):
 @click.argument("output", metavar="OUTPUT.onnx")
 @user_errors
 def export(model, output):
-    """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx, for use outside Python.
+    """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx ('-' for stdout), for use outside
+    Python.
 
     Raw feature columns in (input 'features', float32, any number of rows), the labels in their
     own units out ('predictions'), or for classes their probabilities ('probabilities'); the
@@ -793,7 +794,8 @@ def export(model, output):
     check_output(output, [model])
     onnx_export.require()
     onnx_export.export(checkpoint.load(model, "cpu"), output)
-    logging.getLogger("fcnn_cli").info("wrote %s", output)
+    if output != "-":
+        logging.getLogger("fcnn_cli").info("wrote %s", output)
 
 
 def main():
