@@ -363,7 +363,8 @@ def train(ctx, **options):
     """Fit a network to DATA (CSV or Parquet; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
-    history.csv and config.json. Ctrl-C or SIGTERM stops after the last complete epoch, saves
+    history.csv, config.json and config.toml (the options: --config takes it to train the run
+    again). Ctrl-C or SIGTERM stops after the last complete epoch, saves
     the best model so far and the state to continue with --resume RUN_DIR; more signals wait
     until that is saved.
 
@@ -375,6 +376,7 @@ def train(ctx, **options):
       fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
       fcnn train --resume runs/quakes
       fcnn train quakes.parquet --nproc 2 --test test.parquet
+      fcnn train --config sample_data/quakes.toml --epochs 20
     """
     from fcnn_cli import distributed, runs
 

@@ -7,14 +7,15 @@ output ``predictions`` (float64, rows × labels, in their units) for regression 
 ``probabilities`` (float64, rows × classes) for classification. The metadata holds the feature,
 label and class names and units as JSON. Before the file is written, onnxruntime runs the graph
 on rows drawn across the training range, and its outputs must equal the model's own.
+
+numpy, torch and the ONNX libraries load only to export: the command checks its arguments first.
 """
 
 import contextlib
+import importlib.util
 import json
 import logging
 import warnings
-
-import numpy as np
 
 from fcnn_cli import __version__
 from fcnn_cli.errors import FcnnError, first_line
@@ -31,13 +32,15 @@ CHECK_ROWS = 512
 
 
 def require():
-    """Refuse at once, in one line, where the optional libraries are missing."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401
-    except ImportError:
-        raise FcnnError(INSTALL) from None
+    """Refuse at once, in one line, where the optional libraries are missing (found, not
+    imported: they load only to export)."""
+    for name in ("onnx", "onnxscript", "onnxruntime"):
+        try:
+            missing = importlib.util.find_spec(name) is None
+        except ValueError:  # set aside in sys.modules: not importable either
+            missing = True
+        if missing:
+            raise FcnnError(INSTALL)
 
 
 def export(predictor, path, seed=0):
@@ -135,6 +138,8 @@ def _quiet():
 
 def _check_rows(predictor, seed):
     """Rows of features across the training range (and a little beyond it)."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     n = len(predictor.features)
     if predictor.feature_range:
@@ -165,6 +170,8 @@ def _expected(predictor, x):
 
 def _spread(predictor):
     """What "near 0" means for each output (see TOLERANCE)."""
+    import numpy as np
+
     task = predictor.task
     return np.asarray(task.scaler.scale) if task.kind == "regress" else PROBABILITY_FLOOR
 
@@ -172,6 +179,8 @@ def _spread(predictor):
 def _difference(got, want, spread):
     """The largest difference between two output matrices, relative to each value or to its
     floor, whichever is larger."""
+    import numpy as np
+
     if got.shape != want.shape:
         return np.inf
     return float(np.max(np.abs(got - want) / np.maximum(np.abs(want), spread), initial=0.0))

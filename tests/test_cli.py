@@ -176,7 +176,9 @@ print(result.exit_code, ",".join(heavy) or "-")
     (["train", "{data}", "--lr", "-1"], 2), (["train", "{data}", "--depth", "0"], 2),
     (["train", "{data}", "--ema", "1"], 2), (["train", "missing.csv"], 1),
     (["predict", "missing.pt", "{data}"], 1), (["predict", "{model}", "missing.csv"], 1),
-    (["evaluate", "{model}", "missing.parquet"], 1)])
+    (["evaluate", "{model}", "missing.parquet"], 1),
+    (["train", "{data}", "--print-config"], 0), (["train", "{data}", "--config", "x.toml"], 2),
+    (["export", "missing.pt", "m.onnx"], 1), (["export", "--help"], 0)])
 def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, code,
                                                         tmp_path):
     """They answer before torch, pandas or numpy load: at once (bench/speed.py times it)."""

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from fcnn_cli import configfile
 from fcnn_cli.cli import cli, with_flags
-from fcnn_cli.config import ACTIVATIONS, DataConfig, NetConfig, TrainConfig, option_fields
+from fcnn_cli.config import (ACTIVATIONS, DataConfig, NetConfig, TrainConfig, option_fields,
+                             typed)
 from fcnn_cli.errors import FcnnError
 
 # How a command runs: options of the command line only, never keys of a file.
@@ -54,7 +55,9 @@ def test_activation_choices_are_the_activation_table():
 def test_every_option_field_has_help_and_a_default_of_its_type():
     for cls in (DataConfig, NetConfig, TrainConfig):
         for f in option_fields(cls):
-            assert f.metadata["help"].endswith(".") or f.metadata["help"].endswith(")"), f.name
+            assert f.metadata["help"].rstrip(")").endswith("."), f.name
+            assert typed(f, f.default) == f.default, f.name
+            assert f.metadata["choices"] is None or f.default in (None, *f.metadata["choices"])
 
 
 def test_print_config_prints_every_key_with_its_default(runner, quakes_csv):
