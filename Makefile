@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,all]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,all,onnx]'
 	touch $@
 
 # The main job: simulate -> train -> evaluate -> predict on the default earthquake data.

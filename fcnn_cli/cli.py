@@ -17,10 +17,8 @@ import click
 
 from fcnn_cli import __version__, signals
 # The option dataclasses and their choices: plain Python, so importing them costs nothing.
-from fcnn_cli.config import (ARCHITECTURES, BINARY_OUTPUTS, CLASS_WEIGHTS, DEVICES, INITS,
-                             MAX_SEED, NAN_POLICIES, OPTIMIZERS, PRECISIONS, SCALINGS,
-                             SCHEDULES, TASKS, NetConfig, TrainConfig, check_columns,
-                             check_threshold, repeated)
+from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, check_threshold, kinds,
+                             option_fields, repeated)
 from fcnn_cli.console import DroppingStream
 from fcnn_cli.errors import FcnnError
 
@@ -33,8 +31,15 @@ def _console(stderr=True):
     return Console(stderr=stderr)
 
 
-# Python option names whose flag is not ``--`` and the name with dashes for underscores.
-FLAGS = {"targets": "--target", "stations": "--station", "n": "-n"}
+def _flag(name):
+    return "--" + name.replace("_", "-")
+
+
+# Python option names whose flag is not ``--`` and the name with dashes for underscores: the
+# option fields' own (config.py), and the simulators'.
+FLAGS = {**{f.name: f.metadata["flags"][-1] for cls in (DataConfig, NetConfig, TrainConfig)
+            for f in option_fields(cls) if f.metadata["flags"]},
+         "stations": "--station", "n": "-n"}
 
 
 def with_flags(text, options):
@@ -46,7 +51,7 @@ def with_flags(text, options):
 
     def flag(match):
         name, value = match[1], match[2] if match[2] is not None else match[3]
-        spelt = FLAGS.get(name, "--" + name.replace("_", "-"))
+        spelt = FLAGS.get(name) or _flag(name)
         return spelt if value in (None, "True") else f"{spelt} {value}"
 
     names = "|".join(map(re.escape, options))
@@ -146,15 +151,49 @@ def output_option(default, help):
     return click.option("-o", "--output", default=default, show_default=True, help=help)
 
 
-def seed_option(command):
-    return click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0,
-                        help="Random seed (0 to 2**63 - 1): the same seed gives the same "
-                             "result.")(command)
+def field_option(cls, name, help=None):
+    """The click option (or argument) of the field ``name`` of an options dataclass, made from
+    the field: its name, type, default and the metadata that config.option gives it; ``help``
+    replaces the field's where a command uses the option otherwise."""
+    f = next(f for f in option_fields(cls) if f.name == name)
+    spec = f.metadata
+    if spec["argument"]:
+        return click.argument(name, required=False)
+    kind = kinds(f)[0]
+    flags = spec["flags"] or (_flag(name),)
+    settings = {"help": help or spec["help"], "default": spec.get("unset", f.default),
+                "metavar": spec["metavar"]}
+    if kind is bool:  # each way: a configuration file's true or false can be overridden
+        flags = (f"{flags[-1]}/--no-{flags[-1][2:]}",)
+    elif spec["choices"]:
+        settings["type"] = click.Choice(spec["choices"])
+    elif spec["bounds"]:
+        settings["type"] = click.IntRange(*spec["bounds"])
+    elif spec["repeat"]:
+        settings["multiple"] = True
+    elif spec["comma"]:
+        settings["callback"] = _csv_list
+    else:
+        settings["type"] = kind
+    return click.option(*flags, name, **settings)
 
 
-def device_option(command, help="auto takes a GPU when there is one."):
-    return click.option("--device", type=click.Choice(DEVICES), default="auto",
-                        help=help)(command)
+def options_of(*classes):
+    """A decorator that gives a command the options of every option field of these dataclasses,
+    in their order."""
+    decorators = [field_option(cls, f.name) for cls in classes for f in option_fields(cls)]
+
+    def decorate(command):
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+seed_option = field_option(TrainConfig, "seed")
+device_option = field_option(TrainConfig, "device", "auto takes a GPU when there is one.")
+nan_option = field_option(TrainConfig, "nan")
 
 
 def _threshold(ctx, param, value):
@@ -169,12 +208,6 @@ def threshold_option(command):
     return click.option("--threshold", type=float, default=None, callback=_threshold,
                         help="Two classes: predict the second class when its probability is at "
                              "least this (default: the most probable class).")(command)
-
-
-def nan_option(command):
-    return click.option("--nan", type=click.Choice(NAN_POLICIES), default="error",
-                        help="Rows with NaN, missing or infinite values: stop with an error "
-                             "that counts them, or leave them out.")(command)
 
 
 def quiet_option(command):
@@ -198,6 +231,8 @@ def cli():
     CSV); events.root:TREE, file.h5:/PATH, file.fits:N or :EXTNAME pick one table of several;
     '-' means stdin or stdout.
     """
+    if os.environ.get("NO_COLOR"):  # rich honours it itself; this covers click's own styles
+        click.get_current_context().color = False
     _setup_logging(quiet=False)
 
 
@@ -311,85 +346,24 @@ def _write_tables(tables, output, keep=0):
 
 
 @cli.command()
-@click.argument("data", required=False)
-@click.option("-t", "--target", "targets", multiple=True,
-              help="A label column; repeat for several. Default: the labels recorded in the file.")
-@click.option("--features", callback=_csv_list, metavar="A,B,…",
-              help="Feature columns. Default: every other numeric column.")
-@click.option("--task", type=click.Choice(TASKS), default="auto",
-              help="auto: text, boolean or categorical labels give classification, real "
-                   "numbers regression; integers with few values must be told.")
-@click.option("--binary-output", type=click.Choice(BINARY_OUTPUTS), default="softmax",
-              help="Two classes: two softmax nodes, or one sigmoid node.")
-@click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none",
-              help="balanced: weigh each class in the loss by n / (classes × its count).")
-@click.option("--val", "val_path", metavar="FILE",
-              help="Validation table, instead of a split of DATA.")
-@click.option("--test", "test_path", metavar="FILE",
-              help="Test table, scored at the end, instead of holding out --test-frac of DATA.")
-@click.option("--val-frac", type=float, default=0.05, help="Share of rows for validation.")
-@click.option("--test-frac", type=float, default=0.05,
-              help="Share of rows held out for testing (none when --test FILE is given).")
-@click.option("--arch", type=click.Choice(ARCHITECTURES),
-              default="plain", help="Network architecture; see the README.")
-@click.option("--depth", type=int, default=3, help="Number of hidden layers.")
-@click.option("--width", type=int, default=64, help="Nodes per hidden layer.")
-@click.option("--activation", default=None, help="relu, leaky-relu, elu, selu, silu, gelu, "
-              "tanh, sigmoid, softplus. Default: silu (selu for --arch selu).")
-@click.option("--batchnorm/--no-batchnorm", default=False,
-              help="Batch normalisation in every hidden layer (implied by --arch batchnorm).")
-@click.option("--init", type=click.Choice(INITS), default=None,
-              help="Weight initialisation (biases start at zero). Default: glorot-normal "
-                   "(lecun for --arch selu).")
-@click.option("--dropout", type=float, default=None,
-              help="Dropout rate (alpha-dropout for selu). Default: 0.1 for classification, "
-                   "0 for regression.")
-@click.option("--epochs", type=int, default=60, help="Passes over the training data.")
-@click.option("--batch-size", type=int, default=32, help="Rows per minibatch.")
-@click.option("--lr", type=float, default=1e-3, help="Learning rate.")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="adam",
-              help="sgd uses --momentum.")
-@click.option("--momentum", type=float, default=0.9, help="Momentum for sgd.")
-@click.option("--weight-decay", type=float, default=0.0, help="L2 weight decay.")
-@click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine",
-              help="Learning rate schedule: cosine decay to zero over all steps, or halve "
-                   "on a validation plateau.")
-@click.option("--patience", type=int, default=0,
-              help="Stop after this many epochs without a better validation loss (0: never).")
-@click.option("--ema", type=float, default=0.998,
-              help="Validate and keep a running average of the weights with this decay per "
-                   "step (0: the last step's weights).")
-@click.option("--scale", type=click.Choice(SCALINGS),
-              default="standard", help="Feature scaling, fitted on the training split.")
-@seed_option
-@functools.partial(device_option, help="auto takes a GPU when there is one and the network "
-                   "and batch are large enough for it to be faster (see the README).")
-@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+@options_of(DataConfig, NetConfig, TrainConfig)
+@click.option("--config", "config_file", metavar="FILE.toml",
+              help="Options from a TOML file (a run directory's config.toml repeats that run); "
+                   "options on the command line override it.")
+@click.option("--print-config", is_flag=True,
+              help="Print the resolved options as a configuration file and exit.")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1,
               help="Train in this many processes on this node, each with its part of every "
                    "minibatch (--batch-size is the global batch): starts torchrun with the same "
                    "command. For several nodes start torchrun yourself (see the README).")
-@click.option("--fast/--no-fast", default=True,
-              help="The autograd-free training step for plain networks; --no-fast uses "
-                   "autograd everywhere.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32",
-              help="Matrix products in fp32, tf32 (GPUs only: a CPU computes fp32) or bf16 "
-                   "(autocast, with the autograd step); weights and optimiser state stay fp32.")
-@click.option("--position", callback=_csv_list, metavar="COL,COL[,COL]",
-              help="The labels that form a point, for distance metrics and maps. Default: "
-                   "labels named like x, y (z).")
 @click.option("--plots/--no-plots", default=True,
               help="Draw the run's plots into RUN_DIR/plots at the end (redraw them with "
                    "fcnn plot RUN_DIR).")
-@click.option("--diagnostics", is_flag=True,
-              help="Record per-layer gradient norms and activation moments every epoch "
-                   "(diagnostics.csv) and warn of vanishing or exploding gradients.")
 @output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
 @click.option("--resume", metavar="RUN_DIR",
               help="Continue an interrupted run with its saved data path and options; combines "
                    "only with -q, --threads, --device, --nproc and --no-plots.")
-@nan_option
 @quiet_option
 @click.pass_context
 @user_errors
@@ -397,7 +371,8 @@ def train(ctx, **options):
     """Fit a network to DATA (CSV, Parquet, ROOT, HDF5 or FITS; '-' for CSV on stdin).
 
     Writes a run directory with model.pt (the self-contained checkpoint), metrics.json,
-    history.csv and config.json. Ctrl-C or SIGTERM stops after the last complete epoch, saves
+    history.csv, config.json and config.toml (the options: --config takes it to train the run
+    again). Ctrl-C or SIGTERM stops after the last complete epoch, saves
     the best model so far and the state to continue with --resume RUN_DIR; more signals wait
     until that is saved.
 
@@ -409,6 +384,7 @@ def train(ctx, **options):
       fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
       fcnn train --resume runs/quakes
       fcnn train quakes.parquet --nproc 2 --test test.parquet
+      fcnn train --config sample_data/quakes.toml --epochs 20
     """
     from fcnn_cli import distributed, runs
 
@@ -416,11 +392,13 @@ def train(ctx, **options):
     if options["output"] == "-":
         raise click.UsageError("-o names the run directory, which cannot be stdout ('-'); "
                                "name a directory")
-    job = _resumed_job(ctx, options) if options["resume"] else _new_job(options)
-    data, val_path, test_path = job.paths
+    job = _resumed_job(ctx, options) if options["resume"] else _new_job(ctx, options)
+    if options["print_config"]:
+        return _print_config(job)
+    data, val, test = job.paths
     if job.paths.count("-") > 1:
         raise click.UsageError("stdin ('-') can feed one table only")
-    _warn_if_trained_on(data, val_path=val_path, test_path=test_path)
+    _warn_if_trained_on(data, val=val, test=test)
     runs.check_run_dir(job.output or runs.default_run_dir(data), job.force, job.paths)
     nproc = options["nproc"]
     if nproc > 1 or distributed.launched():
@@ -430,24 +408,68 @@ def train(ctx, **options):
     _fit_and_save(job, options["quiet"])
 
 
-def _new_job(o):
-    """A new run from the command line's options, each checked before any data is read."""
-    if not o["data"]:
+def _new_job(ctx, o):
+    """A new run from the command line's options over those of --config FILE, each checked
+    before any data is read."""
+    o, from_file = _with_file(ctx, o)
+    if not o["data"] and not o["print_config"]:
         raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
-    net = {k: o[k] for k in ("depth", "width", "activation", "arch", "batchnorm", "init")}
-    if o["dropout"] is not None:
-        net["dropout"] = o["dropout"]
-    with usage_errors():
-        config = TrainConfig(**{f.name: o[f.name] for f in dataclasses.fields(TrainConfig)})
+    net = {f.name: o[f.name] for f in option_fields(NetConfig) if o[f.name] is not None}
+    with _option_errors(from_file, o["config_file"]):
+        config = TrainConfig(**{f.name: o[f.name] for f in option_fields(TrainConfig)})
         shape = NetConfig(n_in=1, n_out=1, **net)
         processes = o["nproc"] if o["nproc"] > 1 else int(os.environ.get("WORLD_SIZE", 1))
         if shape.batchnorm and config.batch_size // processes < 2:
             raise click.UsageError(f"batch normalisation needs at least 2 rows of every "
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
-        check_columns(o["targets"], o["features"])
-    return _Job([o["data"], o["val_path"], o["test_path"]], list(o["targets"]) or None,
-                o["features"], net, config, None, o["output"], o["force"], o["plots"])
+        data = DataConfig(**{f.name: _listed(o[f.name]) for f in option_fields(DataConfig)})
+    return _Job([data.data, data.val, data.test], data.targets, data.features, net, config,
+                None, o["output"], o["force"], o["plots"])
+
+
+def _listed(value):
+    """A repeated option's tuple as a list, None when empty (as a file's list, or none)."""
+    return (list(value) or None) if isinstance(value, tuple) else value
+
+
+def _with_file(ctx, o):
+    """The options with those of --config FILE where the command line gives none, and the
+    names of those taken from the file."""
+    if not o["config_file"]:
+        return o, set()
+    from fcnn_cli.configfile import read_config
+
+    with usage_errors():
+        values = read_config(o["config_file"])
+    taken = {k: v for k, v in values.items() if not _given(ctx, k)}
+    return {**o, **taken}, set(taken)
+
+
+@contextlib.contextmanager
+def _option_errors(from_file, path):
+    """As usage_errors; but a message about options that all came from the configuration file
+    names them as its keys, after its name."""
+    try:
+        yield
+    except FcnnError as e:
+        if e.options and set(e.options) <= from_file:
+            raise click.UsageError(f"{path}: {e}") from None
+        raise click.UsageError(with_flags(str(e), e.options)) from None
+
+
+def _print_config(job):
+    """The job's options as the configuration file that repeats them, on stdout."""
+    from fcnn_cli.configfile import dumps
+    from fcnn_cli.fileio import write_text
+
+    net = NetConfig(n_in=1, n_out=1, **job.net).to_dict()
+    unset = [k for k in ("n_in", "n_out", "dropout") if k not in job.net]  # dropout: the task's
+    data = dict(zip(("data", "val", "test"), (_where(p) if p else None for p in job.paths)))
+    text = dumps({**data, "targets": job.targets, "features": job.features},
+                 {k: v for k, v in net.items() if k not in unset},
+                 dataclasses.asdict(job.config))
+    write_text("-", text)
 
 
 def _resumed_job(ctx, o):
@@ -559,7 +581,7 @@ def _warn_if_trained_on(data, **others):
 
     for option, path in others.items():
         if path and path != "-" and same_file(path, data):
-            flag = "--" + option.removesuffix("_path")
+            flag = _flag(option)
             logging.getLogger("fcnn_cli").warning(
                 "%s %s is DATA itself: its rows are trained on, and its scores are optimistic",
                 flag, path)
@@ -701,8 +723,8 @@ def _edges(ctx, param, values):
               help="Equal bins over each --by column's range. [default: 10]")
 @click.option("--edges", multiple=True, callback=_edges, metavar="A,B,…",
               help="Bin edges instead of --bins; once for each --by column.")
-@click.option("--position", callback=_csv_list, metavar="COL,COL[,COL]",
-              help="The labels that form a point (default: as the model was trained).")
+@field_option(TrainConfig, "position", "The labels that form a point (default: as the model "
+              "was trained).")
 @click.option("--plots", "plots_dir", metavar="DIR",
               help="Draw plots of the rows (a sample of at most 100 000) and of the bins here.")
 @threshold_option
@@ -878,6 +900,34 @@ def report_page(run_dir, output):
     write_text(target, run_page(run_dir))
     if target != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", target)
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("output", metavar="OUTPUT.onnx")
+@user_errors
+def export(model, output):
+    """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx ('-' for stdout), for use outside
+    Python.
+
+    Raw feature columns in (input 'features', float32, any number of rows), the labels in their
+    own units out ('predictions'), or for classes their probabilities ('probabilities'); the
+    feature, label and class names are in the model's metadata. onnxruntime checks the graph
+    against the model before it is written. Needs pip install 'fcnn[onnx]'.
+
+    \b
+    Example:
+      fcnn export runs/quakes/model.pt quakes.onnx
+    """
+    from fcnn_cli import checkpoint
+    from fcnn_cli import export as onnx_export
+    from fcnn_cli.fileio import check_output
+
+    check_output(output, [model])
+    onnx_export.require()
+    onnx_export.export(checkpoint.load(model, "cpu"), output)
+    if output != "-":
+        logging.getLogger("fcnn_cli").info("wrote %s", output)
 
 
 def main():

@@ -8,12 +8,14 @@ import math
 import numbers
 import operator
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from fcnn_cli.errors import FcnnError, shown
 
-ACTIVATIONS = ("relu", "leaky-relu", "elu", "selu", "silu", "gelu", "tanh", "sigmoid",
-               "softplus")
+# The activations by name, each with the torch.nn module that computes it (by name: no torch here).
+ACTIVATIONS = {"relu": "ReLU", "leaky-relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
+               "silu": "SiLU", "gelu": "GELU", "tanh": "Tanh", "sigmoid": "Sigmoid",
+               "softplus": "Softplus"}
 ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
 INITS = ("glorot-normal", "he", "lecun")
 OPTIMIZERS = ("adam", "sgd")
@@ -37,7 +39,42 @@ def valid_seed(seed):
         return 0 <= operator.index(seed) <= MAX_SEED
     except TypeError:
         return False
+
+
 MAX_THREADS = 1024
+
+
+# Every option of a run is a field below, written once: its name, type and default are the
+# field's, and option() adds the help text and what the command line needs beyond them. The
+# command line makes its flags from these fields (``--batch-size`` from ``batch_size``; a bool
+# gets ``--x/--no-x``), a configuration file takes the same names as keys, and the run directory
+# writes them back. A new option is one more field with option(...) and a check in
+# __post_init__, nothing else.
+def option(default, help, *, choices=None, flags=None, bounds=None, metavar=None, repeat=False,
+           comma=False, argument=False, unset=...):
+    """A field that is an option of the command line and a key of configuration files.
+
+    ``choices``: the names it takes (one of the tables above); ``flags``: its spelling when not
+    ``--`` and its name with dashes; ``bounds``: the (lowest, highest) whole number it takes;
+    ``repeat``/``comma``: a list given by repeating the flag, or as one comma-separated value;
+    ``argument``: a positional argument; ``unset``: the command line's default where it differs
+    from the field's (None: the library decides, as with dropout)."""
+    spec = {"help": help, "choices": tuple(choices) if choices else None, "flags": flags,
+            "bounds": bounds, "metavar": metavar, "repeat": repeat, "comma": comma,
+            "argument": argument}
+    if unset is not ...:
+        spec["unset"] = unset
+    return field(default=default, metadata=spec)
+
+
+def option_fields(cls):
+    """The fields of an options dataclass that are options (``n_in`` and ``n_out`` are not)."""
+    return [f for f in fields(cls) if "help" in f.metadata]
+
+
+def kinds(f):
+    """The types a field's value may have: ``(int,)``, ``(str, NoneType)`` …"""
+    return typing.get_args(f.type) or (f.type,)
 
 
 @dataclass
@@ -52,19 +89,23 @@ class NetConfig:
 
     n_in: int
     n_out: int
-    depth: int = 3
-    width: int = 64
-    activation: str | None = None  # None: selu for selu, silu otherwise
-    arch: str = "plain"
-    batchnorm: bool = False
-    init: str | None = None  # None: lecun for selu, glorot-normal otherwise
-    dropout: float = 0.0
+    depth: int = option(3, "Number of hidden layers.")
+    width: int = option(64, "Nodes per hidden layer.")
+    activation: str | None = option(None, "Default: silu (selu for --arch selu).",
+                                    choices=ACTIVATIONS)
+    arch: str = option("plain", "Network architecture; see the README.", choices=ARCHITECTURES)
+    batchnorm: bool = option(False, "Batch normalisation in every hidden layer (implied by "
+                             "--arch batchnorm).")
+    init: str | None = option(None, "Weight initialisation (biases start at zero). Default: "
+                              "glorot-normal (lecun for --arch selu).", choices=INITS)
+    dropout: float = option(0.0, "Dropout rate (alpha-dropout for selu). Default: 0.1 for "
+                            "classification, 0 for regression.", unset=None)
 
     def __post_init__(self):
         _check_types(self)
         if self.arch not in ARCHITECTURES:
             raise FcnnError(f"unknown architecture {self.arch!r}; "
-                            f"choose from {', '.join(ARCHITECTURES)}")
+                            f"choose from {', '.join(ARCHITECTURES)}", ("arch",))
         if self.arch == "selu":
             if self.activation not in ("selu", None):
                 raise FcnnError("arch='selu' takes selu activations only; "
@@ -88,8 +129,9 @@ class NetConfig:
             (1 <= self.width <= 65536, f"width must be between 1 and 65536, not {self.width}",
              "width"),
             (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
-             f"choose from {', '.join(ACTIVATIONS)}"),
-            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}"),
+             f"choose from {', '.join(ACTIVATIONS)}", "activation"),
+            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}",
+             "init"),
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}",
              "dropout"),
         ]
@@ -108,29 +150,49 @@ class NetConfig:
 class TrainConfig:
     """How to train; every option is checked here, once."""
 
-    epochs: int = 60
-    batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    momentum: float = 0.9  # sgd only
-    weight_decay: float = 0.0
-    schedule: str = "cosine"  # cosine decay to zero over all steps; plateau halves on stalls
-    patience: int = 0  # stop after this many epochs without a better validation loss; 0: never
-    ema: float = 0.998  # decay per step of the weight average validated and kept; 0: none
-    val_frac: float = 0.05
-    test_frac: float = 0.05
-    scale: str = "standard"
-    task: str = "auto"
-    seed: int = 0
-    device: str = "auto"
-    threads: int | None = None
-    diagnostics: bool = False  # per-layer gradient norms and activation moments, every epoch
-    binary_output: str = "softmax"  # two classes: two softmax nodes, or one sigmoid node
-    class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
-    nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
-    fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
-    precision: str = "fp32"  # tf32: GPUs only (a CPU computes fp32); bf16: autocast, autograd
-    position: list | None = None  # 2 or 3 labels that form a point (None: told by their names)
+    epochs: int = option(60, "Passes over the training data.")
+    batch_size: int = option(32, "Rows per minibatch.")
+    lr: float = option(1e-3, "Learning rate.")
+    optimizer: str = option("adam", "sgd uses --momentum.", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "Momentum for sgd.")
+    weight_decay: float = option(0.0, "L2 weight decay.")
+    schedule: str = option("cosine", "Learning rate schedule: cosine decay to zero over all "
+                           "steps, or halve on a validation plateau.", choices=SCHEDULES)
+    patience: int = option(0, "Stop after this many epochs without a better validation loss "
+                           "(0: never).")
+    ema: float = option(0.998, "Validate and keep a running average of the weights with this "
+                        "decay per step (0: the last step's weights).")
+    val_frac: float = option(0.05, "Share of rows for validation.")
+    test_frac: float = option(0.05, "Share of rows held out for testing (none when --test FILE "
+                              "is given).")
+    scale: str = option("standard", "Feature scaling, fitted on the training split.",
+                        choices=SCALINGS)
+    task: str = option("auto", "auto: text, boolean or categorical labels give classification, "
+                       "real numbers regression; integers with few values must be told.",
+                       choices=TASKS)
+    seed: int = option(0, "Random seed (0 to 2**63 - 1): the same seed gives the same result.",
+                       bounds=(0, MAX_SEED))
+    device: str = option("auto", "auto takes a GPU when there is one and the network and batch "
+                         "are large enough for it to be faster (see the README).",
+                         choices=DEVICES)
+    threads: int | None = option(None, "CPU threads (default: torch's choice).")
+    diagnostics: bool = option(False, "Record per-layer gradient norms and activation moments "
+                               "every epoch (diagnostics.csv) and warn of vanishing or exploding "
+                               "gradients.")
+    binary_output: str = option("softmax", "Two classes: two softmax nodes, or one sigmoid node.",
+                                choices=BINARY_OUTPUTS)
+    class_weight: str = option("none", "balanced: weigh each class in the loss by n / (classes × "
+                               "its count).", choices=CLASS_WEIGHTS)
+    nan: str = option("error", "Rows with NaN, missing or infinite values: stop with an error "
+                      "that counts them, or leave them out.", choices=NAN_POLICIES)
+    fast: bool = option(True, "The autograd-free training step for plain networks; --no-fast "
+                        "uses autograd everywhere.")
+    precision: str = option("fp32", "Matrix products in fp32, tf32 (GPUs only: a CPU computes "
+                            "fp32) or bf16 (autocast, with the autograd step); weights and "
+                            "optimiser state stay fp32.", choices=PRECISIONS)
+    position: list | None = option(None, "The labels that form a point, for distance metrics "
+                                   "and maps. Default: labels named like x, y (z).",
+                                   comma=True, metavar="COL,COL[,COL]")
 
     def __post_init__(self):
         _check_types(self)
@@ -140,12 +202,14 @@ class TrainConfig:
              "batch_size"),
             (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, not {self.lr}",
              "lr"),
-            (self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}"),
+            (self.optimizer in OPTIMIZERS, _unknown("optimizer", self.optimizer, OPTIMIZERS),
+             "optimizer"),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), not {self.momentum}",
              "momentum"),
             (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
              f"weight_decay must be finite and ≥ 0, not {self.weight_decay}", "weight_decay"),
-            (self.schedule in SCHEDULES, f"unknown schedule {self.schedule!r}"),
+            (self.schedule in SCHEDULES, _unknown("schedule", self.schedule, SCHEDULES),
+             "schedule"),
             (self.patience >= 0, f"patience must be ≥ 0, not {self.patience}", "patience"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
             (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
@@ -154,21 +218,54 @@ class TrainConfig:
              "test_frac"),
             (self.val_frac + self.test_frac < 1, "val_frac plus test_frac must be below 1",
              "val_frac", "test_frac"),
-            (self.scale in SCALINGS, f"unknown scaling {self.scale!r}"),
-            (self.task in TASKS, f"unknown task {self.task!r}"),
+            (self.scale in SCALINGS, _unknown("scaling", self.scale, SCALINGS), "scale"),
+            (self.task in TASKS, _unknown("task", self.task, TASKS), "task"),
             (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed), "seed"),
-            (self.device in DEVICES, f"unknown device {self.device!r}"),
+            (self.device in DEVICES, _unknown("device", self.device, DEVICES), "device"),
             (self.threads is None or 1 <= self.threads <= MAX_THREADS,
              f"threads must be between 1 and {MAX_THREADS}, not {self.threads}", "threads"),
             (self.binary_output in BINARY_OUTPUTS,
-             f"unknown binary output {self.binary_output!r}"),
-            (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
-            (self.nan in NAN_POLICIES, f"unknown NaN policy {self.nan!r}"),
-            (self.precision in PRECISIONS, f"unknown precision {self.precision!r}; choose "
-             f"from {', '.join(PRECISIONS)}", "precision"),
+             _unknown("binary output", self.binary_output, BINARY_OUTPUTS), "binary_output"),
+            (self.class_weight in CLASS_WEIGHTS,
+             _unknown("class weight", self.class_weight, CLASS_WEIGHTS), "class_weight"),
+            (self.nan in NAN_POLICIES, _unknown("NaN policy", self.nan, NAN_POLICIES), "nan"),
+            (self.precision in PRECISIONS, _unknown("precision", self.precision, PRECISIONS),
+             "precision"),
         ]
         _refuse_failed(checks)
         check_position(self.position)
+
+
+@dataclass
+class DataConfig:
+    """What a run trains on: its tables, and which of their columns are labels and features.
+    Paths as given; columns None where the table's recorded labels and the other numeric
+    columns are meant."""
+
+    data: str | None = option(None, "The training table.", argument=True)
+    targets: list | None = option(None, "A label column; repeat for several. Default: the labels "
+                                  "recorded in the file.", flags=("-t", "--target"), repeat=True)
+    features: list | None = option(None, "Feature columns. Default: every other numeric column.",
+                                   metavar="A,B,…", comma=True)
+    val: str | None = option(None, "Validation table, instead of a split of DATA.",
+                             metavar="FILE")
+    test: str | None = option(None, "Test table, scored at the end, instead of holding out "
+                              "--test-frac of DATA.", metavar="FILE")
+
+    def __post_init__(self):
+        _check_types(self)
+        for name in ("targets", "features"):
+            names = getattr(self, name)
+            if names is not None:
+                if not names or not all(isinstance(c, str) and c for c in names):
+                    raise FcnnError(f"{name} must be a list of column names, not "
+                                    f"{shown(names)}", (name,))
+                setattr(self, name, list(names))
+        check_columns(self.targets, self.features)
+
+
+def _unknown(what, value, names):
+    return f"unknown {what} {value!r}; choose from {', '.join(names)}"
 
 
 def _refuse_failed(checks):
@@ -183,20 +280,24 @@ def _check_types(config):
     """Each field holds a value of its annotated type (an int serves as a float): options read
     back from a file or given from Python fail here, not deep inside training."""
     for f in fields(config):
-        value = getattr(config, f.name)
-        kinds = typing.get_args(f.type) or (f.type,)
-        kind = next((k for k in kinds if _is_a(value, k)), None)
-        if kind is None:
-            names = " or ".join(KIND_NAMES[k] for k in kinds)
-            raise FcnnError(f"{f.name} must be {names}, not {shown(value)}",
-                            () if f.name in ("n_in", "n_out") else (f.name,))
-        if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
-            setattr(config, f.name, kind(value))
+        setattr(config, f.name, typed(f, getattr(config, f.name)))
+
+
+def typed(f, value, none=True):
+    """``value`` as field ``f`` holds it, or the error that names the field, the value and the
+    type the field wants (without "or none" where ``none`` is false: TOML has no none)."""
+    kind = next((k for k in kinds(f) if _is_a(value, k) and (none or k is not type(None))), None)
+    if kind is None:
+        names = " or ".join(KIND_NAMES[k] for k in kinds(f) if none or k is not type(None))
+        raise FcnnError(f"{f.name} must be {names}, not {shown(value)}",
+                        () if f.name in ("n_in", "n_out") else (f.name,))
+    if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
+        return kind(value)
+    return value
 
 
 KIND_NAMES = {int: "an integer", float: "a number", str: "a name", bool: "true or false",
-              list: "a list of names",
-              type(None): "none"}
+              list: "a list of names", type(None): "none"}
 
 
 def _is_a(value, kind):

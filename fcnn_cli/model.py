@@ -2,21 +2,12 @@
 
 from torch import nn
 
+from fcnn_cli import config
 from fcnn_cli.config import NetConfig
 
 __all__ = ["MLP", "NetConfig", "Dense", "ResidualBlock"]
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "leaky-relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "selu": nn.SELU,
-    "silu": nn.SiLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "softplus": nn.Softplus,
-}
+ACTIVATIONS = {name: getattr(nn, module) for name, module in config.ACTIVATIONS.items()}
 
 
 class Dense(nn.Sequential):

@@ -5,6 +5,7 @@ import csv
 import fcntl
 import io
 import json
+import logging
 import os
 import shutil
 import stat
@@ -17,6 +18,7 @@ from fcnn_cli.errors import FcnnError, first_line, size_text
 from fcnn_cli.fileio import check_output, require_writable_dir, write_text, writing
 
 RUNS_ROOT = Path("runs")
+log = logging.getLogger(__name__)
 
 
 def default_run_dir(data_path, root=RUNS_ROOT):
@@ -34,8 +36,8 @@ LOCK_FILE = ".lock"
 SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
 PLOTS_DIR = "plots"
 # What save_run may write over: none of them may be the run's data.
-RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "diagnostics.csv",
-             SAMPLE_FILE, STATE_FILE)
+RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "config.toml",
+             "diagnostics.csv", SAMPLE_FILE, STATE_FILE)
 
 
 def check_run_dir(path, force=False, inputs=()):
@@ -170,6 +172,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         "versions": checkpoint.versions(),
     }
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    _write_options(run_dir / "config.toml", config)
     state = run_dir / STATE_FILE
     if result.interrupted:
         import torch
@@ -182,6 +185,22 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         with writing(state):
             state.unlink()  # the run is complete: nothing left to resume
     return run_dir
+
+
+def _write_options(path, config):
+    """The run's resolved options as the configuration file that trains it again."""
+    from fcnn_cli.configfile import dumps
+
+    data = {"data": config["data"], "targets": config["targets"],
+            "features": config["features"], "val": config["val_data"],
+            "test": config["test_data"]}
+    net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
+    try:
+        text = dumps(data, net, config["train"])
+    except FcnnError as e:  # a path no UTF-8 file can hold: the run itself is still good
+        log.warning("%s not written: %s", path, e)
+        return
+    write_text(path, text)
 
 
 MAX_CONFIG_BYTES = 64 << 20  # config.json: the names of a million features fit

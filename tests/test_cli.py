@@ -3,6 +3,7 @@ import io
 import json
 import logging
 import math
+import re
 from dataclasses import fields
 
 import numpy as np
@@ -57,7 +58,8 @@ def test_round_trip_simulate_train_evaluate_predict(runner, tmp_path):
     out = run(runner, "train", data, "--epochs", 3, "-o", run_dir).output
     assert "epoch    3/3" in out and "saved run" in out
     assert {p.name for p in run_dir.iterdir()} == {"model.pt", "metrics.json", "history.csv",
-                                                   "config.json", "predictions.parquet",
+                                                   "config.json", "config.toml",
+                                                   "predictions.parquet",
                                                    "plots", ".lock"}
     assert (run_dir / "plots" / "learning_curves.png").is_file()
     history = pd.read_csv(run_dir / "history.csv")
@@ -181,7 +183,9 @@ print(result.exit_code, ",".join(heavy) or "-")
     (["predict", "missing.pt", "{data}"], 1), (["predict", "{model}", "missing.csv"], 1),
     (["evaluate", "{model}", "missing.parquet"], 1),
     (["evaluate", "{model}", "{data}", "--bins", "3"], 2), (["plot", "missing"], 1),
-    (["report", "missing"], 1), (["info", "missing.pt"], 1), (["info", "--help"], 0)])
+    (["report", "missing"], 1), (["info", "missing.pt"], 1), (["info", "--help"], 0),
+    (["train", "{data}", "--print-config"], 0), (["train", "{data}", "--config", "x.toml"], 2),
+    (["export", "missing.pt", "m.onnx"], 1), (["export", "--help"], 0)])
 def test_help_and_argument_errors_load_no_heavy_library(quakes_csv, model_path, args, code,
                                                         tmp_path):
     """They answer before torch, pandas or numpy load: at once (bench/speed.py times it)."""
@@ -309,7 +313,7 @@ def snapshot(directory):
     (["--lr", "0.5", "--width", "8", "-o", "elsewhere"], "--width, --lr, -o/--output"),
     (["--epochs", "60"], "--epochs"),
     (["--no-fast"], "--fast/--no-fast"),
-    (["--force", "--nan", "drop"], "--force, --nan"),
+    (["--force", "--nan", "drop"], "--nan, --force"),
     (["-t", "x"], "-t/--target"),
 ])
 def test_resume_refuses_options_it_cannot_honour(runner, interrupted, tmp_path, args, named):
@@ -529,3 +533,72 @@ def test_kept_columns_are_copied_as_written(runner, model_path, quakes, tmp_path
     assert [line.split(",")[0] for line in lines[1:]] == ["007", "0010", "0x1A", "1e3"]
     kept = pd.read_csv(io.StringIO(out))
     assert np.allclose(kept.tp1, frame.tp1)  # a feature kept is still read as a number
+
+
+# Conventions: --version, shell completion, NO_COLOR.
+
+COMPLETE = """
+import atexit, sys
+atexit.register(lambda: print("heavy:", *[m for m in ("torch", "pandas", "numpy")
+                                         if m in sys.modules]))
+from fcnn_cli.cli import main
+main()
+"""
+
+
+@pytest.mark.parametrize("words, cword, expected", [
+    ("fcnn train --acti", 2, "plain,--activation"),
+    ("fcnn train --activation se", 3, "plain,selu"),
+    ("fcnn exp", 1, "plain,export"),
+])
+def test_shell_completion_answers_without_heavy_libraries(words, cword, expected, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "_FCNN_COMPLETE": "bash_complete",
+           "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    out = subprocess.run([sys.executable, "-c", COMPLETE], capture_output=True, text=True,
+                         env=env, cwd=tmp_path).stdout.splitlines()
+    assert expected in out and out[-1] == "heavy:"
+
+
+def test_completion_scripts_for_bash_zsh_and_fish(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    for shell in ("bash", "zsh", "fish"):
+        env = {**os.environ, "PYTHONPATH": os.getcwd(), "_FCNN_COMPLETE": f"{shell}_source"}
+        out = subprocess.run([sys.executable, "-c", COMPLETE], capture_output=True, text=True,
+                             env=env, cwd=tmp_path).stdout
+        assert "_FCNN_COMPLETE" in out and f"{shell}_complete" in out, shell
+
+
+SGR_COLOR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9;]*)?m")
+
+
+def test_no_color_is_respected(runner, model_path, quakes_csv, monkeypatch):
+    from fcnn_cli.cli import _console
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # as on a terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    console = _console()
+    with console.capture() as coloured:
+        console.print("[red]x[/]")
+    assert SGR_COLOR.search(coloured.get())
+    monkeypatch.setenv("NO_COLOR", "1")
+    console = _console()
+    with console.capture() as plain:
+        console.print("[red]x[/]")
+    assert "x" in plain.get() and not SGR_COLOR.search(plain.get())
+    for args in (["evaluate", model_path, quakes_csv], ["train", "--depth", "0", "x.csv"]):
+        result = runner.invoke(cli, [str(a) for a in args], color=True)
+        assert not SGR_COLOR.search(result.stdout + result.stderr)
+
+
+def test_version_is_the_package_version(runner):
+    from fcnn_cli import __version__
+
+    for flag in ("--version", "-V"):
+        assert run(runner, flag).output == f"fcnn, version {__version__}\n"
