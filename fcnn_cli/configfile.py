@@ -24,7 +24,8 @@ FIELDS = {f.name: (cls, f) for cls in (DataConfig, NetConfig, TrainConfig)
 PATHS = ("data", "val", "test")
 # How a command runs, which only the command line says.
 COMMAND_LINE = {"output": "-o", "force": "--force", "resume": "--resume", "nproc": "--nproc",
-                "quiet": "-q", "config": "--config", "print_config": "--print-config"}
+                "quiet": "-q", "plots": "--no-plots", "config": "--config",
+                "print_config": "--print-config"}
 MAX_BYTES = 1 << 20
 HEADER = """\
 # fcnn train options: `fcnn train --config FILE` trains with them; options given on the
