@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from fcnn_cli.columns import numeric_matrix
+from fcnn_cli.devices import inference_threads
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP
 from fcnn_cli.preprocess import Scaler
@@ -28,6 +29,9 @@ class Predictor:
     units: dict = field(default_factory=dict)
     feature_range: dict = field(default_factory=dict)  # training "min" and "max" per feature
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
+    # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
+    # keeps the thread count it has measured
+    threads: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -71,11 +75,13 @@ class Predictor:
         self.net.eval()
         xs = torch.from_numpy(self.x_scaler.transform(x))
         out = []
-        with torch.inference_mode():
+        self.threads = self.threads or inference_threads(self.device)
+        with torch.inference_mode(), self.threads.in_use():
             step = self.chunk_rows
             for start in range(0, len(xs), step):
                 chunk = xs[start:start + step].to(self.device)
-                out.append(self.net(chunk).float().cpu().numpy())
+                with self.threads.timing(len(chunk)):
+                    out.append(self.net(chunk).float().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
 
     def output_columns(self):
