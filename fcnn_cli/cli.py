@@ -359,7 +359,9 @@ def _write_tables(tables, output, keep=0):
               default="standard", help="Feature scaling, fitted on the training split.")
 @seed_option
 @device_option
-@click.option("--threads", type=int, default=None, help="CPU threads (default: torch's choice).")
+@click.option("--threads", type=int, default=None,
+              help="CPU threads (default: one for small networks, else timed among the CPUs "
+                   "this process may use).")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1,
               help="Train in this many processes on this node, each with its part of every "
                    "minibatch (--batch-size is the global batch): starts torchrun with the same "
