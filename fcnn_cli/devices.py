@@ -56,23 +56,23 @@ class ThreadChooser:
     slower than one with fewer. No reading of the machine's load tells beforehand which count
     wins (the neighbour may come later, or sleep often), and no wait policy of the OpenMP
     runtime (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``, read once when torch loads) is both fast
-    alone and safe beside a neighbour. So the counts of :func:`thread_ladder` take
-    turns: each runs for ``TRIAL_SECONDS`` of work (after one untimed unit, while its threads
-    start), the fastest per row is kept, unless the current count is within ``MARGIN`` of it
-    (noise must not toggle the count, which can change results in the last bits), and the trial
-    comes back after ``RECHECK_SECONDS`` or ``RECHECK_RATIO`` times the trial's length, so that
-    trials cost little however long a unit of work takes.
+    alone and safe beside a neighbour. So the counts of :func:`thread_ladder` take turns: each
+    runs for ``TRIAL_SECONDS`` of work (the first time after one untimed unit, while its threads
+    start), and the fastest per row is kept unless the current count is within ``MARGIN`` of it
+    (noise must not toggle the count, which can change results in the last bits). The trial
+    comes back after ``RECHECK_SECONDS``, or ``RECHECK_RATIO`` times the trial's length if that
+    is longer, so that trials cost little however long a unit of work takes.
 
     Use: ``with chooser.in_use():`` around the work (sets the count, restores the caller's),
-    and ``with chooser.timing(rows):`` around each unit of it. ``clock`` and ``apply`` (what sets
-    the count) are torch's and the wall clock's unless given."""
+    and ``with chooser.timing(rows):`` around each unit of it. ``clock`` (the wall clock) and
+    ``apply`` (``torch.set_num_threads``) can be replaced, for tests."""
 
     def __init__(self, counts, clock=time.perf_counter, apply=None):
         self.counts, self.clock, self._apply = list(counts), clock, apply
         self.current = self.counts[0]
         self._queue = list(self.counts) if len(self.counts) > 1 else []
         self._trial_start = self._next_trial = None
-        self._seconds, self._work, self._measured, self._warm = 0.0, 0, {}, False
+        self._seconds, self._work, self._measured, self._warm = 0.0, 0, {}, set()
         self._started = self._rows = None
 
     @classmethod
@@ -105,17 +105,18 @@ class ThreadChooser:
         """One unit of ``rows`` took ``seconds`` at the count in use: moves the trial on."""
         if not self._queue:
             if self._next_trial is not None and self.clock() >= self._next_trial:
-                self._begin_trial()
+                # The current count first: it runs on without a change.
+                self._queue = [self.current] + [c for c in self.counts if c != self.current]
             return
         if self._trial_start is None:
             self._trial_start = self.clock() - seconds
-        if not self._warm:  # the first unit after a change pays for starting threads
-            self._warm = True
+        if self._queue[0] not in self._warm:  # the first unit at a count starts its threads
+            self._warm.add(self._queue[0])
             return
         self._seconds, self._work = self._seconds + seconds, self._work + rows
         if self._seconds >= TRIAL_SECONDS:
             self._measured[self._queue.pop(0)] = self._seconds / max(self._work, 1)
-            self._seconds, self._work, self._warm = 0.0, 0, False
+            self._seconds, self._work = 0.0, 0
             if self._queue:
                 self._set(self._queue[0])
             else:
@@ -129,11 +130,6 @@ class ThreadChooser:
         took = self.clock() - self._trial_start
         self._next_trial = self.clock() + max(RECHECK_SECONDS, RECHECK_RATIO * took)
         self._trial_start, self._measured = None, {}
-
-    def _begin_trial(self):
-        # The current count first: it runs on without a change, and needs no untimed unit.
-        self._queue = [self.current] + [c for c in self.counts if c != self.current]
-        self._warm = True
 
     def _set(self, threads):
         if self._apply:

@@ -114,7 +114,7 @@ def test_a_count_barely_faster_does_not_replace_the_current_one():
     assert machine.chooser.current == 2
 
 
-def test_the_first_unit_after_a_change_is_not_timed():
+def test_the_first_unit_at_a_new_count_is_not_timed():
     machine = Machine({2: 1e-6, 1: 2e-6})
     machine.work(units(TRIAL_SECONDS, 1e-6) + units(TRIAL_SECONDS, 2e-6), first=10.0)
     assert machine.chooser.current == 2  # its threads starting up are not held against it
