@@ -110,7 +110,7 @@ def side_by_side(quick):
                     speeds.append(stream_rows / wall(fcnn(*args, *output)))
             out.append((f"{name} {stream_rows:,} Parquet rows (whole command)", *speeds,
                         "rows/s"))
-        out.append(together(data, tmp, big_epochs))
+        out.append(together(data, tmp, epochs))
     return out
 
 
