@@ -175,7 +175,8 @@ class TrainConfig:
     device: str = option("auto", "auto takes a GPU when there is one and the network and batch "
                          "are large enough for it to be faster (see the README).",
                          choices=DEVICES)
-    threads: int | None = option(None, "CPU threads (default: torch's choice).")
+    threads: int | None = option(None, "CPU threads (default: one for small networks, else "
+                                  "timed among the CPUs this process may use).")
     diagnostics: bool = option(False, "Record per-layer gradient norms and activation moments "
                                "every epoch (diagnostics.csv) and warn of vanishing or exploding "
                                "gradients.")

@@ -1,7 +1,9 @@
-"""Where the arithmetic runs (a CPU or a CUDA GPU), which of the two ``auto`` takes, and in
-what precision the matrix products run."""
+"""Where the arithmetic runs (a CPU or a CUDA GPU), which of the two ``auto`` takes, in what
+precision the matrix products run, and how many CPU threads do them."""
 
 import contextlib
+import os
+import time
 
 from fcnn_cli.errors import FcnnError
 
@@ -89,17 +91,144 @@ def autocast(precision, device):
 
 
 SMALL_MATMUL = 2 ** 22  # multiply-adds of a step's largest product below which one thread wins
+TRIAL_SECONDS = 0.05  # timed work per thread count in a trial
+RECHECK_SECONDS = 5.0  # at least this long between trials
+RECHECK_RATIO = 20  # and at least this many times as long as the last trial took
+MARGIN = 0.9  # another count must take less than this share of the current one's time
 
 
-def training_threads(config, net, device):
-    """CPU threads for training: as asked, else one for small networks, whose matrix
-    products are too small to share out (measured: 1.5× the speed of two threads at
-    3 × 64, batch 32, on a 2-core machine), else torch's choice."""
-    import torch
+def cpu_budget(environ=None, affinity=None):
+    """How many CPUs this process may use: those its affinity mask allows (a batch system's
+    cpuset, ``taskset``), fewer if ``SLURM_CPUS_PER_TASK`` or ``OMP_NUM_THREADS`` say so.
+    Torch's own default counts the machine's cores, however many of them this job was given."""
+    environ = os.environ if environ is None else environ
+    affinity = affinity or getattr(os, "sched_getaffinity", None)
+    budget = len(affinity(0)) if affinity else os.cpu_count() or 1
+    for name in ("SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS"):
+        first = environ.get(name, "").split(",")[0].strip()  # OMP_NUM_THREADS may list levels
+        if first.isdigit() and int(first) > 0:
+            budget = min(budget, int(first))
+    return max(budget, 1)
 
+
+def thread_ladder(budget):
+    """The thread counts worth trying: all CPUs, then halving down to one."""
+    counts = [budget]
+    while counts[-1] > 1:
+        counts.append(counts[-1] // 2)
+    return counts
+
+
+class ThreadChooser:
+    """Picks the CPU thread count by timing the work itself, and keeps checking.
+
+    Torch's threads wait for each other at every operation that shares its work out, and they
+    wait spinning: when another process holds one of the CPUs, each such operation lasts until
+    the descheduled thread gets its turn again, and a run with all threads goes many times
+    slower than one with fewer. No reading of the machine's load tells beforehand which count
+    wins (the neighbour may come later, or sleep often), and no wait policy of the OpenMP
+    runtime (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``, read once when torch loads) is both fast
+    alone and safe beside a neighbour. So the counts of :func:`thread_ladder` take turns: each
+    runs for ``TRIAL_SECONDS`` of work (the first time after one untimed unit, while its threads
+    start), and the fastest per row is kept unless the current count is within ``MARGIN`` of it
+    (noise must not toggle the count, which can change results in the last bits). The trial
+    comes back after ``RECHECK_SECONDS``, or ``RECHECK_RATIO`` times the trial's length if that
+    is longer, so that trials cost little however long a unit of work takes.
+
+    Use: ``with chooser.in_use():`` around the work (sets the count, restores the caller's),
+    and ``with chooser.timing(rows):`` around each unit of it. ``clock`` (the wall clock) and
+    ``apply`` (``torch.set_num_threads``) can be replaced, for tests."""
+
+    def __init__(self, counts, clock=time.perf_counter, apply=None):
+        self.counts, self.clock, self._apply = list(counts), clock, apply
+        self.current = self.counts[0]
+        self._queue = list(self.counts) if len(self.counts) > 1 else []
+        self._trial_start = self._next_trial = None
+        self._seconds, self._work, self._measured, self._warm = 0.0, 0, {}, set()
+        self._started = self._rows = None
+
+    @classmethod
+    def fixed(cls, threads, apply=None):
+        return cls([threads], apply=apply)
+
+    @contextlib.contextmanager
+    def in_use(self):
+        import torch
+
+        before = torch.get_num_threads()
+        self._set(self._queue[0] if self._queue else self.current)
+        try:
+            yield self
+        finally:
+            torch.set_num_threads(before)
+
+    def timing(self, rows):
+        self._rows = rows
+        return self
+
+    def __enter__(self):
+        self._started = self.clock()
+
+    def __exit__(self, kind, *_):
+        if kind is None:
+            self.record(self.clock() - self._started, self._rows)
+
+    def record(self, seconds, rows):
+        """One unit of ``rows`` took ``seconds`` at the count in use: moves the trial on."""
+        if not self._queue:
+            if self._next_trial is not None and self.clock() >= self._next_trial:
+                # The current count first: it runs on without a change.
+                self._queue = [self.current] + [c for c in self.counts if c != self.current]
+            return
+        if self._trial_start is None:
+            self._trial_start = self.clock() - seconds
+        if self._queue[0] not in self._warm:  # the first unit at a count starts its threads
+            self._warm.add(self._queue[0])
+            return
+        self._seconds, self._work = self._seconds + seconds, self._work + rows
+        if self._seconds >= TRIAL_SECONDS:
+            self._measured[self._queue.pop(0)] = self._seconds / max(self._work, 1)
+            self._seconds, self._work = 0.0, 0
+            if self._queue:
+                self._set(self._queue[0])
+            else:
+                self._decide()
+
+    def _decide(self):
+        best = min(self._measured, key=self._measured.get)
+        if self._measured[best] < MARGIN * self._measured.get(self.current, float("inf")):
+            self.current = best
+        self._set(self.current)
+        took = self.clock() - self._trial_start
+        self._next_trial = self.clock() + max(RECHECK_SECONDS, RECHECK_RATIO * took)
+        self._trial_start, self._measured = None, {}
+
+    def _set(self, threads):
+        if self._apply:
+            self._apply(threads)
+        else:
+            import torch
+
+            torch.set_num_threads(threads)
+
+
+def training_threads(config, net, device, alone=True):
+    """The CPU threads for training: as asked (``threads``), else one for small networks, whose
+    matrix products are too small to share out, else chosen by timing among the CPUs this
+    process may use (:class:`ThreadChooser`). Timing is left out on a GPU and when several
+    processes train together (each step then waits for the others)."""
     if config.threads:
-        return config.threads
+        return ThreadChooser.fixed(config.threads)
     largest = config.batch_size * net.width * max(net.n_in, net.width, net.n_out)
     if device.type == "cpu" and largest < SMALL_MATMUL:
-        return 1
-    return torch.get_num_threads()
+        return ThreadChooser.fixed(1)
+    budget = cpu_budget()
+    if device.type != "cpu" or not alone:
+        return ThreadChooser.fixed(budget)
+    return ThreadChooser(thread_ladder(budget))
+
+
+def inference_threads(device):
+    """The CPU threads for predict and evaluate: chosen by timing on the CPU, as for training."""
+    budget = cpu_budget()
+    return ThreadChooser(thread_ladder(budget) if device.type == "cpu" else [budget])

@@ -74,13 +74,13 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
     step = _graphed(state, tensors) if graphs.usable(state, device, world) else \
         _step(state, prepared.task, world)
     last_complete = _snapshot(state, prepared)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(training_threads(state.config, state.model.config, device))
+    threads = training_threads(state.config, state.model.config, device,
+                               alone=not world.distributed)
     try:
-        with stop.polling(), matmul_precision(state.config.precision, device):
+        with stop.polling(), threads.in_use(), matmul_precision(state.config.precision, device):
             for epoch in range(state.epoch + 1, state.config.epochs + 1):
                 ended = _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch,
-                               probe)
+                               probe, threads)
                 if ended:
                     return ended
                 last_complete = _snapshot(state, prepared)
@@ -97,16 +97,14 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
         return Outcome(f"process {world.rank} of {world.size} lost touch with the others after "
                        f"epoch {state.epoch} ({detail}); one of them probably stopped",
                        last_complete, lost=True)
-    finally:
-        torch.set_num_threads(threads)
     return Outcome("completed")
 
 
-def _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch, probe):
+def _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch, probe, threads):
     """Train and validate one epoch and record it; an Outcome when training must end here."""
     config, task = state.config, prepared.task
     start = time.perf_counter()
-    train_loss, lr = _train_epoch(state, task, step, tensors, epoch, world, stop)
+    train_loss, lr = _train_epoch(state, task, step, tensors, epoch, world, stop, threads)
     val_loss, out, better = _validate(state, task, tensors, world)
     if state.plateau:
         state.plateau.step(val_loss)
@@ -196,9 +194,10 @@ def _graphed(state, tensors):
                                tensors.y, state.config.batch_size)
 
 
-def _train_epoch(state, task, step, tensors, epoch, world, stop):
+def _train_epoch(state, task, step, tensors, epoch, world, stop, threads):
     """One pass over the training rows in a new random order, the same in every process;
-    returns the mean training loss and the learning rate at the epoch's start."""
+    returns the mean training loss and the learning rate at the epoch's start. Each step is
+    timed for ``threads`` (a :class:`~fcnn_cli.devices.ThreadChooser`)."""
     if isinstance(step, graphs.GraphedSteps):
         return _graphed_epoch(state, step, tensors, epoch, stop)
     config, model, average, group = state.config, state.model, state.average, state.param_group
@@ -219,9 +218,10 @@ def _train_epoch(state, task, step, tensors, epoch, world, stop):
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
         share = _share(task, ys, i, rows, start, end, world)
-        loss = step(xs[start:end], ys[start:end], share)
-        if average:
-            average.update()
+        with threads.timing(rows):
+            loss = step(xs[start:end], ys[start:end], share)
+            if average:
+                average.update()
         # Weighted as the step weighs it: summed over the processes, the global batch's loss.
         total.add_(loss.detach(), alpha=share * rows)
         if not world.distributed and stop.requested():

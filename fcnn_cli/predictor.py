@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from fcnn_cli.columns import numeric_matrix
-from fcnn_cli.devices import autocast, matmul_precision
+from fcnn_cli.devices import autocast, inference_threads, matmul_precision
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP
 from fcnn_cli.preprocess import Scaler
@@ -33,6 +33,9 @@ class Predictor:
     precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
+    # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
+    # keeps the thread count it has measured
+    threads: object = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -89,10 +92,12 @@ class Predictor:
         if self.device.type == "cuda":
             yield from self._cuda_outputs(blocks)
             return
+        self.threads = self.threads or inference_threads(self.device)
         for key, x in blocks:
             xs = torch.from_numpy(self.x_scaler.transform(x))
-            with self._computing():
-                yield key, self.net(xs).float().cpu().numpy()
+            with self._computing(), self.threads.in_use(), self.threads.timing(len(xs)):
+                out = self.net(xs).float().cpu().numpy()
+            yield key, out
 
     def _cuda_outputs(self, blocks):
         """outputs_of on a GPU, one block ahead: while the GPU copies a block in, computes and
