@@ -148,8 +148,10 @@ def numeric_matrix(table, columns, dtype="float32"):
                     f"(|x| > 3.4e38)")
 
 
-def drop_incomplete(table, columns):
-    """The table without rows that hold NaN, missing or infinite values in these columns."""
+def drop_incomplete(table, columns, piece=False):
+    """The table without rows that hold NaN, missing or infinite values in these columns.
+    A ``piece`` of a larger table is dropped from quietly, down to no rows: its reader says
+    what the whole lost."""
     import numpy as np
 
     frame = table.frame
@@ -166,6 +168,9 @@ def drop_incomplete(table, columns):
     if not bad.any():
         return table
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
+    if piece:
+        return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
+                     table.first_row, _file_rows(table)[~bad])
     log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values (%s)",
                 table.name, int(bad.sum()), detail)
     if bad.all():

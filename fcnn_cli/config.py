@@ -128,6 +128,8 @@ class TrainConfig:
     class_weight: str = "none"  # "balanced": weigh each class by n / (classes × its count)
     nan: str = "error"  # rows with NaN, missing or infinite values: "error", or "drop" them
     fast: bool = True  # the autograd-free step where the network allows it (fastpath.py)
+    stream: bool = False  # read the data piece by piece each epoch (stream.py), not all at once
+    shuffle_buffer: int = 1_000_000  # streamed: rows held to mix the pieces' rows
 
     def __post_init__(self):
         _check_types(self)
@@ -161,6 +163,8 @@ class TrainConfig:
              f"unknown binary output {self.binary_output!r}"),
             (self.class_weight in CLASS_WEIGHTS, f"unknown class weight {self.class_weight!r}"),
             (self.nan in NAN_POLICIES, f"unknown NaN policy {self.nan!r}"),
+            (self.shuffle_buffer >= 0,
+             f"shuffle_buffer must be ≥ 0 rows, not {self.shuffle_buffer}", "shuffle_buffer"),
         ]
         _refuse_failed(checks)
 

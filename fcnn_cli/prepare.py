@@ -48,6 +48,17 @@ class Prepared:
     def sizes(self):
         return {name: len(self.splits[name]) for name in SPLITS}
 
+    def chunks(self, name):
+        """(raw features, labels as metrics take them) of split ``name``: here one chunk."""
+        split = self.splits[name]
+        yield split.x, split.truth
+
+    def on(self, device):
+        """The training and validation rows as the loop takes them, on ``device``."""
+        from fcnn_cli.loop import Tensors
+
+        return Tensors.of(self, device)
+
     def feature_range(self):
         x = self.splits["train"].x
         return {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()}

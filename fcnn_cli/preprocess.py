@@ -31,15 +31,28 @@ class Scaler:
         if method not in SCALINGS:
             raise FcnnError(f"unknown scaling {method!r}; choose from {', '.join(SCALINGS)}")
         x = np.asarray(x, dtype=np.float64)
-        n = x.shape[1]
+        if method == "standard":
+            return cls.of(method, x.mean(axis=0), x.std(axis=0), None, None, names)
+        if method in ("minmax", "max"):
+            return cls.of(method, None, None, x.min(axis=0), x.max(axis=0), names)
+        return cls.of(method, None, None, None, None, names, x.shape[1])
+
+    @classmethod
+    def of(cls, method, mean, std, lo, hi, names=(), n=None):
+        """The scaler from the training columns' moments, as a streamed pass finds them:
+        ``mean`` and ``std`` for standard, ``lo`` and ``hi`` for max and minmax."""
+        if method not in SCALINGS:
+            raise FcnnError(f"unknown scaling {method!r}; choose from {', '.join(SCALINGS)}")
+        n = len(names) if n is None else n
         if method == "none":
             shift, scale = np.zeros(n), np.ones(n)
         elif method == "standard":
-            shift, scale = x.mean(axis=0), x.std(axis=0)
+            shift, scale = np.asarray(mean, np.float64), np.asarray(std, np.float64)
         elif method == "minmax":
-            shift, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+            shift, scale = np.asarray(lo, np.float64), np.asarray(hi) - np.asarray(lo)
         else:
-            shift, scale = np.zeros(n), np.full(n, np.abs(x).max())
+            shift = np.zeros(len(lo))
+            scale = np.full(len(lo), max(np.abs(lo).max(), np.abs(hi).max()))
         constant = scale == 0
         if constant.any():
             which = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(constant)]

@@ -13,6 +13,7 @@ from fcnn_cli.config import TrainConfig
 from fcnn_cli.devices import resolve_device
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.prepare import SPLITS, prepare
+from fcnn_cli.tables import Table
 
 __all__ = ["TrainConfig", "TrainResult", "fit"]
 
@@ -47,7 +48,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
-    ``val_table`` and ``test_table`` replace the validation and test splits. ``on_epoch`` is
+    ``table`` is a :class:`~fcnn_cli.tables.Table` in memory, or a source streamed piece by
+    piece (:func:`fcnn_cli.stream.open_source`); then ``val_table`` and ``test_table`` are
+    :class:`fcnn_cli.stream.FileChunks`. They replace the validation and test splits. ``on_epoch`` is
     called with each history row. A KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM
     into one) ends training after the last complete epoch: the result holds the best weights so
     far and ``resume_state``, which ``resume=`` takes to continue exactly where the run stopped.
@@ -59,7 +62,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     from fcnn_cli.predictor import Predictor
 
     config = config or TrainConfig()
-    data = prepare(table, config, targets, features, val_table, test_table)
+    data = _prepare(table)(table, config, targets, features, val_table, test_table)
     world = world or distributed.World()
     device = resolve_device(config.device) if not world.distributed else \
         distributed.join(config.device)[1]
@@ -68,8 +71,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
                         f"of the {world.size} process(es); batch_size {config.batch_size} "
                         "gives fewer", ("batch_size",))
-    tensors = loop.Tensors.of(data, device)
-    probe = _probe(state, data, tensors) if config.diagnostics else None
+    rows = data.on(device)
+    probe = _probe(state, data, rows) if config.diagnostics else None
     if resume is None:
         state.diagnostics = probe.measure(0) if probe else []
     else:
@@ -78,7 +81,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                             "columns or options differ); cannot resume")
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
-    outcome = loop.run(state, data, tensors, on_epoch, probe, world, stop)
+    outcome = loop.run(state, data, rows, on_epoch, probe, world, stop)
     if state.best_weights is None:
         if outcome.lost:
             raise FcnnError(outcome.stopped)
@@ -92,10 +95,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range())
     # The first process alone reports: the others would compute the same for nothing.
-    metrics = {name: predictor.add_to(data.task.metrics(data.units), split.x,
-                                       split.truth).report()
-               for name, split in data.splits.items() if len(split) and world.is_main}
-    metrics = {name: metrics[name] for name in SPLITS if name in metrics}
+    metrics = {name: _report(predictor, data, name) for name in SPLITS
+               if data.sizes[name] and world.is_main}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch}
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
@@ -103,11 +104,24 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
                        outcome.lost)
 
 
-def _probe(state, data, tensors):
+def _prepare(table):
+    """How to make ``table`` ready: in memory, or streamed from a source of pieces."""
+    from fcnn_cli import stream
+
+    return prepare if isinstance(table, Table) else stream.prepare
+
+
+def _report(predictor, data, name):
+    report = data.task.metrics(data.units)
+    for x, truth in data.chunks(name):
+        predictor.add_to(report, x, truth)
+    return report.report()
+
+
+def _probe(state, data, rows):
     from fcnn_cli.diagnostics import Probe
 
-    rows = loop.DIAGNOSTIC_ROWS
-    return Probe(state.model, tensors.x[:rows], tensors.y[:rows], data.task.loss)
+    return Probe(state.model, *rows.sample(loop.DIAGNOSTIC_ROWS), data.task.loss)
 
 
 def _warnings(diagnostics):

@@ -1,0 +1,500 @@
+"""Training on a table larger than memory: a Parquet file or directory read piece by piece.
+
+A *source* is the small interface a row-block reader implements (:class:`ParquetSource` here):
+``name``, ``targets``, ``units``, ``pieces`` (the rows of each piece, in file order) and
+``read(piece, columns)``, a :class:`~fcnn_cli.tables.Table` of one piece whose ``first_row``
+counts the rows before it. From a source, :func:`prepare` makes in one pass what
+:func:`fcnn_cli.prepare.prepare` makes from a table in memory — columns, task, label
+encoding, scaler, split sizes — and :class:`Rows` feeds the training loop: every epoch the
+pieces in a new seeded order, their rows through a shuffle buffer, one piece read ahead.
+
+Which rows validate and test is decided by a hash of each row's position in the source and the
+seed (:func:`split_of`): every pass, every process, finds the same rows without keeping them.
+"""
+
+import concurrent.futures
+import hashlib
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fcnn_cli import distributed, tasks
+from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
+from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.preprocess import Scaler
+from fcnn_cli.prepare import SPLITS
+
+log = logging.getLogger(__name__)
+
+TRAIN, VAL, TEST = range(3)
+
+
+class ParquetSource:
+    """A Parquet file or a directory of them (hive-partitioned ``key=value`` folders too),
+    its pieces the row groups of its files in path order. A file that cannot be read is named."""
+
+    def __init__(self, path):
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        self.name = str(path)
+        if not Path(path).exists():
+            raise FcnnError(f"{self.name}: no such file or directory")
+        try:
+            self.dataset = ds.dataset(path, format="parquet", partitioning="hive")
+            fragments = sorted(self.dataset.get_fragments(), key=lambda f: f.path)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise FcnnError(f"{self.name}: not a readable Parquet file or directory: "
+                            f"{first_line(e, 160)}") from None
+        self._groups = [g for f in fragments for g in _row_groups(f)]
+        if not self._groups:
+            raise FcnnError(f"{self.name}: holds no Parquet files")
+        self.pieces = [rows for _, _, rows in self._groups]
+        self._starts = np.concatenate([[0], np.cumsum(self.pieces)]).tolist()
+        meta = _fcnn_meta(self.dataset.schema, self.name)
+        names = self.dataset.schema.names
+        self.targets = [t for t in meta.get("targets", []) if t in names]
+        self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
+
+    def read(self, piece, columns=None):
+        """Piece ``piece`` as a Table of ``columns`` (all by default)."""
+        import pyarrow as pa
+
+        from fcnn_cli.tables import Table, _table_from_arrow
+
+        fragment, group, _ = self._groups[piece]
+        try:
+            arrow = fragment.subset(row_group_ids=[group]).to_table(
+                columns=columns, schema=self.dataset.schema)
+        except (pa.ArrowException, OSError, ValueError) as e:
+            raise FcnnError(f"{fragment.path}: not a readable table: {first_line(e, 160)}") \
+                from None
+        table = _table_from_arrow(arrow, {}, fragment.path)
+        return Table(table.frame, self.targets, self.units, fragment.path, self._starts[piece])
+
+
+def _row_groups(fragment):
+    """(fragment, row group, rows) of each row group of one file; a bad file is named."""
+    import pyarrow as pa
+
+    try:
+        meta = fragment.metadata
+    except (pa.ArrowException, OSError, ValueError) as e:
+        raise FcnnError(f"{fragment.path}: not a readable Parquet file: "
+                        f"{first_line(e, 160)}") from None
+    return [(fragment, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)
+            if meta.row_group(i).num_rows]
+
+
+def _fcnn_meta(schema, name):
+    from fcnn_cli.tables import META_KEY, _parse_meta
+
+    raw = (schema.metadata or {}).get(META_KEY.encode())
+    return _parse_meta(raw, name) if raw else {}
+
+
+class FileChunks:
+    """A validation or test table of its own (CSV or Parquet), streamed in chunks on every
+    pass: a source whose rows all belong to one split."""
+
+    def __init__(self, path):
+        from fcnn_cli.tables import iter_tables
+
+        self.name, self.path = str(path), path
+        iter_tables(path)  # a missing file is reported now, not at the first validation
+
+    def tables(self):
+        from fcnn_cli.tables import iter_tables
+
+        return iter_tables(self.path)
+
+
+def open_source(path):
+    """The source of a table to stream: a Parquet file or directory."""
+    from fcnn_cli.tables import table_format
+
+    if Path(path).is_dir() or str(path) != "-" and table_format(path) == "parquet":
+        return ParquetSource(path)
+    raise FcnnError(f"{path}: streaming reads Parquet (a file or a directory of files); "
+                    "convert the table, or train without streaming", ("stream",))
+
+
+def split_of(positions, val_frac, test_frac, seed):
+    """TRAIN, VAL or TEST for each row position: a hash of the position and the seed, taken
+    as a number in [0, 1), below ``test_frac`` tests and below ``test_frac + val_frac``
+    validates. The same in every pass and every process, with no list of rows to keep."""
+    z = np.asarray(positions, dtype=np.uint64) + np.uint64(seed * 0x9E3779B97F4A7C15 % 2**64)
+    with np.errstate(over="ignore"):  # splitmix64: arithmetic modulo 2**64 on purpose
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    u = (z >> np.uint64(11)).astype(np.float64) / 2.0 ** 53
+    return np.where(u < test_frac, TEST, np.where(u < test_frac + val_frac, VAL, TRAIN))
+
+
+class Moments:
+    """Count, mean, variance (Chan's update), minimum and maximum of columns, fed in chunks."""
+
+    def __init__(self, k):
+        self.n, self.mean, self.m2 = 0, np.zeros(k), np.zeros(k)
+        self.min, self.max = np.full(k, np.inf), np.full(k, -np.inf)
+
+    def add(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if not len(x):
+            return
+        n, mean = len(x), x.mean(axis=0)
+        delta, total = mean - self.mean, self.n + n
+        self.m2 += ((x - mean) ** 2).sum(axis=0) + delta ** 2 * self.n * n / total
+        self.mean += delta * n / total
+        self.n = total
+        self.min, self.max = np.minimum(self.min, x.min(axis=0)), np.maximum(self.max,
+                                                                             x.max(axis=0))
+
+    def scaler(self, method, names):
+        return Scaler.of(method, self.mean, np.sqrt(self.m2 / self.n), self.min, self.max,
+                         names)
+
+
+@dataclass
+class Prepared:
+    """A source made ready to train on, as :class:`fcnn_cli.prepare.Prepared` is for a table
+    in memory: the same attributes, and its rows in chunks instead of arrays."""
+
+    features: list
+    targets: list
+    task: object
+    x_scaler: Scaler
+    units: dict
+    digest: str
+    sizes: dict
+    source: object
+    config: object
+    extra: dict  # "val", "test": a FileChunks that replaces that split
+    moments: Moments
+
+    @property
+    def kind(self):
+        return self.task.kind
+
+    def feature_range(self):
+        return {"min": self.moments.min.tolist(), "max": self.moments.max.tolist()}
+
+    def blocks(self, part, pieces=None):
+        """(piece, Table) of split ``part``'s rows, checked as the configuration asks, piece by
+        piece (``pieces`` of the source, all by default); a split given as a file of its own
+        comes in that file's chunks."""
+        if part != TRAIN and SPLITS[part] in self.extra:
+            for table in self.extra[SPLITS[part]].tables():
+                yield None, self._complete(table)
+            return
+        c = self.config
+        for piece in range(len(self.source.pieces)) if pieces is None else pieces:
+            yield piece, _rows_of(self._complete(self.source.read(piece, self.features +
+                                                                 self.targets)),
+                                  part, c.val_frac, c.test_frac, c.seed)
+
+    def _complete(self, table):
+        return drop_incomplete(table, self.features + self.targets, piece=True) \
+            if self.config.nan == "drop" else table
+
+    def arrays(self, table):
+        """A Table's raw features (float32), encoded labels and labels as metrics take them."""
+        return (numeric_matrix(table, self.features), self.task.encode(table),
+                self.task.truth(table))
+
+    def chunks(self, name):
+        """(raw features, labels as metrics take them) of split ``name``, chunk by chunk."""
+        for _, table in self.blocks(SPLITS.index(name)):
+            x, _, truth = self.arrays(table)
+            yield x, truth
+
+    def on(self, device):
+        return Rows(self, device)
+
+
+def _rows_of(table, part, val_frac, test_frac, seed):
+    """The rows of ``table`` (one piece) that belong to split ``part``."""
+    from fcnn_cli.tables import Table
+
+    positions = _positions(table)
+    keep = split_of(positions, val_frac, test_frac, seed) == part
+    if keep.all():
+        return table
+    return Table(table.frame[keep].reset_index(drop=True), table.targets, table.units,
+                 table.name, table.first_row, positions[keep] + 1)
+
+
+def _positions(table):
+    """Each row's 0-based position in its source."""
+    if table.file_rows is not None:
+        return np.asarray(table.file_rows, dtype=np.int64) - 1
+    return np.arange(table.first_row, table.first_row + len(table.frame))
+
+
+def prepare(source, config, targets=None, features=None, val=None, test=None):
+    """Columns, task, label encoding, scaler and split sizes of ``source`` under a
+    TrainConfig, from one pass over it; ``val`` and ``test`` (:class:`FileChunks`) replace
+    the validation and the test split. Integer labels are told from classes (``task``
+    "auto") by the first piece."""
+    import dataclasses
+
+    first = source.read(0)
+    features, targets = select_columns(first, targets, features)
+    kind = tasks.infer(first, targets, config.task)
+    extra = {name: chunks for name, chunks in (("val", val), ("test", test)) if chunks}
+    config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,
+                                 test_frac=0.0 if test else config.test_frac)
+    scan, dropped = _Pass(features, targets, kind, config), 0
+    for piece in range(len(source.pieces)):
+        table = source.read(piece, features + targets)
+        if config.nan == "drop":
+            complete = drop_incomplete(table, features + targets, piece=True)
+            dropped += len(table.frame) - len(complete.frame)
+            table = complete
+        scan.add(table)
+    if dropped:
+        log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values",
+                    source.name, dropped)
+    scan.check(source.name, extra)
+    task = scan.task(source.name)
+    units = {k: v for k, v in source.units.items() if k in features + targets}
+    prepared = Prepared(features, targets, task, scan.x.scaler(config.scale, features), units,
+                        "", {}, source, config, extra, scan.x)
+    for name in extra:
+        scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _ in prepared.chunks(name))
+    prepared.sizes = dict(zip(SPLITS, scan.sizes))
+    prepared.digest = _digest(source, prepared)
+    return prepared
+
+
+class _Pass:
+    """What one pass over a source learns: the training rows' feature moments and label
+    moments (regression) or classes and their counts (classification), and each split's size."""
+
+    def __init__(self, features, targets, kind, config):
+        self.features, self.targets, self.kind, self.config = features, targets, kind, config
+        self.x, self.y = Moments(len(features)), Moments(len(targets))
+        self.values, self.counts, self.held_out = set(), {}, set()
+        self.sizes = [0, 0, 0]
+
+    def add(self, table):
+        c = self.config
+        part = split_of(_positions(table), c.val_frac, c.test_frac, c.seed)
+        self.sizes = [a + int(b) for a, b in zip(self.sizes, np.bincount(part, minlength=3))]
+        train = part == TRAIN
+        self.x.add(numeric_matrix(table, self.features)[train])
+        if self.kind == "regress":
+            self.y.add(numeric_matrix(table, self.targets, np.float64)[train])
+            return
+        labels = tasks.class_names(table, self.targets[0])
+        self.values.update(table.frame[self.targets[0]][train].dropna().unique().tolist())
+        names, counts = np.unique(labels[train], return_counts=True)
+        for name, count in zip(names.tolist(), counts.tolist()):
+            self.counts[name] = self.counts.get(name, 0) + count
+        self.held_out.update(np.unique(labels[~train]).tolist())
+
+    def check(self, name, extra):
+        train, val, test = self.sizes
+        left = f"of its {sum(self.sizes)} rows the split left {train} to train on, {val} " \
+               f"to validate and {test} to test"
+        if train < 2:
+            raise FcnnError(f"{name}: too few rows to train on: {left}; lower the validation "
+                            "and test fractions, or give separate validation and test files")
+        if not val and "val" not in extra:
+            raise FcnnError(f"{name}: no rows left for validation ({left}); raise the "
+                            "validation fraction or give a separate validation file")
+
+    def task(self, name):
+        if self.kind == "regress":
+            return tasks.Regression(list(self.targets), self.y.scaler("standard", self.targets))
+        c = self.config
+        task = tasks.Classification.of_counts(name, self.targets[0], self.values, self.counts,
+                                              c.binary_output, c.class_weight)
+        unseen = sorted(self.held_out - set(task.classes))
+        if unseen:
+            raise FcnnError(f"{name}: column {self.targets[0]!r} holds class {unseen[0]!r} in "
+                            "validation or test rows, never in the training rows; the training "
+                            f"rows hold {', '.join(map(repr, task.classes))}")
+        return task
+
+
+def _digest(source, prepared):
+    """A fingerprint of what training sees, so a run resumes only on the data it began with:
+    the pieces' sizes, the split, the encoding and the scaler (a pass over the rows)."""
+    h = hashlib.sha256(repr((source.pieces, prepared.sizes, prepared.task.to_dict(),
+                             prepared.x_scaler.to_dict())).encode())
+    return h.hexdigest()
+
+
+class Rows:
+    """A prepared source's rows for the training loop (as :class:`fcnn_cli.loop.Tensors` are
+    for rows in memory): shuffled minibatches every epoch, validation chunk by chunk."""
+
+    def __init__(self, prepared, device):
+        self.prepared, self.device = prepared, device
+        self.train_rows = prepared.sizes["train"]
+
+    def _tensors(self, table):
+        import torch
+
+        x, y, truth = self.prepared.arrays(table)
+        x = torch.from_numpy(self.prepared.x_scaler.transform(x)).to(self.device)
+        return x, torch.from_numpy(y).to(self.device), truth
+
+    def sample(self, rows):
+        """The first ``rows`` training rows, scaled: the fixed batch diagnostics measure on."""
+        import torch
+
+        xs, ys, have = [], [], 0
+        for _, table in self.prepared.blocks(TRAIN):
+            x, y, _ = self._tensors(table)
+            xs.append(x[:rows - have])
+            ys.append(y[:rows - have])
+            have += len(xs[-1])
+            if have >= rows:
+                break
+        return torch.cat(xs), torch.cat(ys)
+
+    def validation(self):
+        """(scaled features, encoded labels, labels as metrics take them) of the validation
+        rows, chunk by chunk."""
+        for _, table in self.prepared.blocks(VAL):
+            if len(table.frame):
+                yield self._tensors(table)
+
+    def batches(self, generator, batch, world, task):
+        """This process's part of each global minibatch of one epoch, as (features, labels,
+        its share of the batch, rows of the global batch): every process makes the same
+        number of steps, each over its own pieces (see :func:`_order`)."""
+        import torch
+
+        n = self.train_rows
+        seed = int(torch.randint(2 ** 62, (1,), generator=generator))
+        rng = np.random.default_rng(seed)
+        rows = _Taker(self._stream(rng, world, _part(n // batch, batch, world)
+                                   + _part(1, n % batch, world)))
+        for i in range(0, n, batch):
+            global_rows = min(batch, n - i)
+            start, end = distributed.share(n, i, global_rows, world)
+            x, y = rows.take(end - start)
+            yield x, y, (end - start) / global_rows if world.distributed else 1.0, global_rows
+
+    def _stream(self, rng, world, needed):
+        """Exactly ``needed`` training rows of this process's pieces in chunks, through the
+        shuffle buffer; a process whose pieces hold fewer reads them again."""
+        pieces = _order(rng, self.prepared.source.pieces, world)
+        buffer = ShuffleBuffer(self.prepared.config.shuffle_buffer, rng)
+        given = 0
+        while given < needed:
+            got = 0
+            for x, y in self._read_ahead(pieces):
+                for chunk in buffer.add(x, y):
+                    yield chunk
+                    got += len(chunk[0])
+            for chunk in buffer.drain():
+                yield chunk
+                got += len(chunk[0])
+            if not got:
+                raise FcnnError(f"{self.prepared.source.name}: process {world.rank} of "
+                                f"{world.size} found no training rows in its pieces")
+            given += got
+
+    def _read_ahead(self, pieces):
+        """(scaled features, labels) of the training rows of each piece, the next piece
+        read in a thread while this one trains."""
+        def load(piece):
+            (_, table), = self.prepared.blocks(TRAIN, [piece])
+            return self._tensors(table)[:2]
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            ahead = pool.submit(load, pieces[0]) if pieces else None
+            for k in range(len(pieces)):
+                current = ahead.result()
+                ahead = pool.submit(load, pieces[k + 1]) if k + 1 < len(pieces) else None
+                if len(current[0]):
+                    yield current
+
+
+def _part(batches, rows, world):
+    """The rows this process takes of ``batches`` global minibatches of ``rows`` rows each."""
+    share, extra = divmod(rows, world.size)
+    return batches * (share + (world.rank < extra))
+
+
+def _order(rng, pieces, world):
+    """This process's pieces for one epoch: all of them in a random order, dealt out in turn
+    so that each process gets its own (a process left without any takes one of another's)."""
+    order = rng.permutation(len(pieces)).tolist()
+    mine = order[world.rank::world.size]
+    return mine or [order[world.rank % len(order)]]
+
+
+class _Taker:
+    """Exactly ``rows`` rows at a time from a stream of (features, labels) chunks, as views
+    where a chunk holds them all."""
+
+    def __init__(self, chunks):
+        self.chunks, self.x, self.y = chunks, None, None
+
+    def take(self, rows):
+        import torch
+
+        xs, ys = [], []
+        while rows:
+            if self.x is None or not len(self.x):
+                self.x, self.y = next(self.chunks)
+            xs.append(self.x[:rows])
+            ys.append(self.y[:rows])
+            self.x, self.y = self.x[rows:], self.y[rows:]
+            rows -= len(xs[-1])
+        if len(xs) == 1:
+            return xs[0], ys[0]
+        if not xs:
+            return self.x[:0], self.y[:0]
+        return torch.cat(xs), torch.cat(ys)
+
+
+class ShuffleBuffer:
+    """Mixes rows across pieces: holds up to ``size`` rows, and for each row that comes in
+    gives out one drawn at random from those held (all rows together, drawn in a random order,
+    when a piece is larger than the buffer)."""
+
+    def __init__(self, size, rng):
+        self.size, self.rng, self.x, self.y = size, rng, None, None
+
+    def add(self, x, y):
+        import torch
+
+        if self.x is None or len(self.x) < self.size:  # filling up
+            room = self.size - (0 if self.x is None else len(self.x))
+            self.x = x[:room] if self.x is None else torch.cat([self.x, x[:room]])
+            self.y = y[:room] if self.y is None else torch.cat([self.y, y[:room]])
+            x, y = x[room:], y[room:]
+            if not len(x):
+                return []
+        if len(x) >= len(self.x):
+            both_x, both_y = torch.cat([self.x, x]), torch.cat([self.y, y])
+            order = torch.from_numpy(self.rng.permutation(len(both_x))).to(x.device)
+            keep, out = order[:len(self.x)], order[len(self.x):]
+            self.x, self.y = both_x[keep], both_y[keep]
+            return [(both_x[out], both_y[out])]
+        slots = torch.from_numpy(self.rng.choice(len(self.x), len(x), replace=False)).to(
+            x.device)
+        out = self.x[slots], self.y[slots]
+        self.x[slots], self.y[slots] = x, y
+        return [out]
+
+    def drain(self):
+        """The rows still held, in a random order; the buffer is empty after."""
+        if self.x is None or not len(self.x):
+            return []
+        import torch
+
+        order = torch.from_numpy(self.rng.permutation(len(self.x))).to(self.x.device)
+        out = self.x[order], self.y[order]
+        self.x = self.y = None
+        return [out]
