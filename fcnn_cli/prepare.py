@@ -102,11 +102,12 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     for name, other, verb in (("val", val_table, "validate"), ("test", test_table, "test")):
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
+    val = splits["val"]
+    digest = _digest(x_all, encoded, val.x, val.y)
+    del x_all, encoded, truth  # the splits hold their rows: no second copy while scaling
     x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
     units = {k: v for k, v in table.units.items() if k in columns}
-    val = splits["val"]
-    return Prepared(features, targets, task, x_scaler, splits, units,
-                    _digest(x_all, encoded, val.x, val.y))
+    return Prepared(features, targets, task, x_scaler, splits, units, digest)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -184,5 +185,5 @@ def _digest(*arrays):
     """A fingerprint of the training data, so a run resumes only on the data it began with."""
     h = hashlib.sha256()
     for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
     return h.hexdigest()

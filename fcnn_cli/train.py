@@ -6,6 +6,7 @@ epochs, and :func:`fit` here puts them in order and reports on the weights it ke
 """
 
 import logging
+import sys
 from dataclasses import asdict, dataclass, field
 
 from fcnn_cli import distributed, loop, state as training_state
@@ -63,6 +64,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
 
     config = config or TrainConfig()
     data = _prepare(table)(table, config, targets, features, val_table, test_table)
+    name = table.name
+    del table, val_table, test_table  # the prepared rows are all training needs: the caller's
+    # tables, if the caller drops them too (as the command line does), are freed now
+    _release_arrow_memory()
     world = world or distributed.World()
     device = resolve_device(config.device) if not world.distributed else \
         distributed.join(config.device)[1]
@@ -77,7 +82,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         state.diagnostics = probe.measure(0) if probe else []
     else:
         if resume.get("digest") != data.digest:
-            raise FcnnError(f"{table.name}: not the data this run started with (its rows, "
+            raise FcnnError(f"{name}: not the data this run started with (its rows, "
                             "columns or options differ); cannot resume")
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
@@ -109,6 +114,14 @@ def _prepare(table):
     from fcnn_cli import stream
 
     return prepare if isinstance(table, Table) else stream.prepare
+
+
+def _release_arrow_memory():
+    """Hand the memory of freed Arrow buffers (a table read, then converted) back to the
+    system: pyarrow's allocator keeps it otherwise, and training would run beside it."""
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
 
 
 def _report(predictor, data, name):
