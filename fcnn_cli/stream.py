@@ -6,7 +6,8 @@ A *source* is the small interface a row-block reader implements (:class:`Parquet
 counts the rows before it. From a source, :func:`prepare` makes in one pass what
 :func:`fcnn_cli.prepare.prepare` makes from a table in memory — columns, task, label
 encoding, scaler, split sizes — and :class:`Rows` feeds the training loop: every epoch the
-pieces in a new seeded order, their rows through a shuffle buffer, one piece read ahead.
+pieces in a new seeded order, their rows through a shuffle buffer, one piece read ahead;
+the validation rows once, and kept (up to ``VALIDATION_KEPT``).
 
 Which rows validate and test is decided by a hash of each row's position in the source and the
 seed (:func:`split_of`): every pass, every process, finds the same rows without keeping them.
@@ -30,6 +31,9 @@ from fcnn_cli.prepare import SPLITS
 log = logging.getLogger(__name__)
 
 TRAIN, VAL, TEST = range(3)
+# Validation rows up to this many are kept (about 50 bytes a row for ten columns) rather than
+# found again in a pass over every piece each epoch, which costs as much reading as training.
+VALIDATION_KEPT = 4_000_000
 
 
 class ParquetSource:
@@ -337,6 +341,7 @@ class Rows:
     def __init__(self, prepared, device):
         self.prepared, self.device = prepared, device
         self.train_rows = prepared.sizes["train"]
+        self._validation = None
 
     def _tensors(self, table):
         import torch
@@ -361,10 +366,19 @@ class Rows:
 
     def validation(self):
         """(scaled features, encoded labels, labels as metrics take them) of the validation
-        rows, chunk by chunk."""
+        rows, chunk by chunk: read in the first epoch and kept if there are at most
+        VALIDATION_KEPT, else read again every epoch."""
+        if self._validation is not None:
+            yield from self._validation
+            return
+        keep = self.prepared.sizes["val"] <= VALIDATION_KEPT
+        chunks = []
         for _, table in self.prepared.blocks(VAL):
             if len(table.frame):
-                yield self._tensors(table)
+                chunk = self._tensors(table)
+                chunks += [chunk] if keep else []
+                yield chunk
+        self._validation = chunks if keep else None
 
     def batches(self, generator, batch, world, task):
         """This process's part of each global minibatch of one epoch, as (features, labels,
@@ -387,7 +401,7 @@ class Rows:
         """Exactly ``needed`` training rows of this process's pieces in chunks, through the
         shuffle buffer; a process whose pieces hold fewer reads them again."""
         pieces = _order(rng, self.prepared.source.pieces, world)
-        buffer = ShuffleBuffer(self.prepared.config.shuffle_buffer, rng)
+        buffer = ShuffleBuffer(min(self.prepared.config.shuffle_buffer, needed), rng)
         given = 0
         while given < needed:
             got = 0
@@ -459,42 +473,64 @@ class _Taker:
 
 
 class ShuffleBuffer:
-    """Mixes rows across pieces: holds up to ``size`` rows, and for each row that comes in
-    gives out one drawn at random from those held (all rows together, drawn in a random order,
-    when a piece is larger than the buffer)."""
+    """Mixes rows across pieces. It holds up to ``size`` rows in a random order and gives
+    them out in turn, each replaced by a row coming in; once all have been given out, the
+    rows held (by then all new) are put in a new random order. A row thus leaves between
+    one and two buffers' worth of rows after it came, at a random place among them, and each
+    row costs a copy in, a copy out and its share of one permutation. With ``size`` 0 each
+    piece's rows are only mixed among themselves."""
 
     def __init__(self, size, rng):
-        self.size, self.rng, self.x, self.y = size, rng, None, None
+        self.size, self.rng = size, rng
+        self.x = self.y = None
+        self.held = self.cursor = 0
 
     def add(self, x, y):
+        """The rows given out in exchange for ``x``, ``y``: a list of (features, labels)."""
+        if not self.size:
+            order = self._order(len(x), x.device)
+            return [(x[order], y[order])]
+        out = []
+        while len(x):
+            if self.held < self.size:
+                x, y = self._fill(x, y)
+                continue
+            seg = slice(self.cursor, self.cursor + min(self.size - self.cursor, len(x)))
+            k = seg.stop - seg.start
+            out.append((self.x[seg].clone(), self.y[seg].clone()))
+            self.x[seg], self.y[seg] = x[:k], y[:k]
+            x, y, self.cursor = x[k:], y[k:], seg.stop
+            if self.cursor == self.size:
+                self._mix()
+        return out
+
+    def _fill(self, x, y):
+        """Take rows in until full (then mix them); the rows left over."""
+        if self.x is None:
+            self.x = x.new_empty((self.size, *x.shape[1:]))
+            self.y = y.new_empty((self.size, *y.shape[1:]))
+        k = min(self.size - self.held, len(x))
+        self.x[self.held:self.held + k], self.y[self.held:self.held + k] = x[:k], y[:k]
+        self.held += k
+        if self.held == self.size:
+            self._mix()
+        return x[k:], y[k:]
+
+    def _order(self, n, device):
         import torch
 
-        if self.x is None or len(self.x) < self.size:  # filling up
-            room = self.size - (0 if self.x is None else len(self.x))
-            self.x = x[:room] if self.x is None else torch.cat([self.x, x[:room]])
-            self.y = y[:room] if self.y is None else torch.cat([self.y, y[:room]])
-            x, y = x[room:], y[room:]
-            if not len(x):
-                return []
-        if len(x) >= len(self.x):
-            both_x, both_y = torch.cat([self.x, x]), torch.cat([self.y, y])
-            order = torch.from_numpy(self.rng.permutation(len(both_x))).to(x.device)
-            keep, out = order[:len(self.x)], order[len(self.x):]
-            self.x, self.y = both_x[keep], both_y[keep]
-            return [(both_x[out], both_y[out])]
-        slots = torch.from_numpy(self.rng.choice(len(self.x), len(x), replace=False)).to(
-            x.device)
-        out = self.x[slots], self.y[slots]
-        self.x[slots], self.y[slots] = x, y
-        return [out]
+        return torch.from_numpy(self.rng.permutation(n)).to(device)
+
+    def _mix(self):
+        order = self._order(self.size, self.x.device)
+        self.x, self.y, self.cursor = self.x[order], self.y[order], 0
 
     def drain(self):
         """The rows still held, in a random order; the buffer is empty after."""
-        if self.x is None or not len(self.x):
+        if not self.held:
             return []
-        import torch
-
-        order = torch.from_numpy(self.rng.permutation(len(self.x))).to(self.x.device)
-        out = self.x[order], self.y[order]
+        order = self._order(self.held, self.x.device)
+        out = self.x[:self.held][order], self.y[:self.held][order]
         self.x = self.y = None
+        self.held = self.cursor = 0
         return [out]
