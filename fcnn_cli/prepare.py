@@ -76,7 +76,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     columns = features + targets
     for other in (val_table, test_table):
         if other is not None:
-            _require_columns(other, columns)
+            require_columns(other, columns)
     if config.nan == "drop":
         table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
                                         for t in (table, val_table, test_table))
@@ -175,7 +175,7 @@ def _separate(table, features, task):
     return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
 
 
-def _require_columns(table, columns):
+def require_columns(table, columns):
     missing = [c for c in columns if c not in table.frame.columns]
     if missing:
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")

@@ -1,9 +1,9 @@
 """Training on a table larger than memory: a Parquet file or directory read piece by piece.
 
 A *source* is the small interface a row-block reader implements (:class:`ParquetSource` here):
-``name``, ``targets``, ``units``, ``pieces`` (the rows of each piece, in file order) and
-``read(piece, columns)``, a :class:`~fcnn_cli.tables.Table` of one piece whose ``first_row``
-counts the rows before it. From a source, :func:`prepare` makes in one pass what
+``name``, ``targets``, ``units``, ``pieces`` (the rows of each piece, in order), ``starts``
+(the position of each piece's first row among all rows) and ``read(piece, columns)``, a
+:class:`~fcnn_cli.tables.Table` of one piece that names its rows for messages. From a source, :func:`prepare` makes in one pass what
 :func:`fcnn_cli.prepare.prepare` makes from a table in memory — columns, task, label
 encoding, scaler, split sizes — and :class:`Rows` feeds the training loop: every epoch the
 pieces in a new seeded order, their rows through a shuffle buffer, one piece read ahead;
@@ -26,7 +26,7 @@ from fcnn_cli import distributed, tasks
 from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
 from fcnn_cli.errors import FcnnError, first_line
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.prepare import SPLITS
+from fcnn_cli.prepare import SPLITS, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +57,17 @@ class ParquetSource:
         if not self._groups:
             raise FcnnError(f"{self.name}: holds no Parquet files")
         self.pieces = [rows for _, _, rows in self._groups]
-        self._starts = np.concatenate([[0], np.cumsum(self.pieces)]).tolist()
+        self.starts = np.concatenate([[0], np.cumsum(self.pieces)[:-1]]).tolist()
+        self._in_file = [sum(r for f, _, r in self._groups[:k] if f is fragment)
+                         for k, (fragment, _, _) in enumerate(self._groups)]
         meta = _fcnn_meta(self.dataset.schema, self.name)
         names = self.dataset.schema.names
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
 
     def read(self, piece, columns=None):
-        """Piece ``piece`` as a Table of ``columns`` (all by default)."""
+        """Piece ``piece`` as a Table of ``columns`` (all by default), named and numbered as
+        its file: messages point at the file's own rows."""
         import pyarrow as pa
 
         from fcnn_cli.tables import Table, _table_from_arrow
@@ -76,8 +79,9 @@ class ParquetSource:
         except (pa.ArrowException, OSError, ValueError) as e:
             raise FcnnError(f"{fragment.path}: not a readable table: {first_line(e, 160)}") \
                 from None
-        table = _table_from_arrow(arrow, {}, fragment.path)
-        return Table(table.frame, self.targets, self.units, fragment.path, self._starts[piece])
+        table = _table_from_arrow(arrow, {}, fragment.path, release=True)
+        return Table(table.frame, self.targets, self.units, fragment.path,
+                     self._in_file[piece])
 
 
 def _row_groups(fragment):
@@ -193,13 +197,17 @@ class Prepared:
         comes in that file's chunks."""
         if part != TRAIN and SPLITS[part] in self.extra:
             for table in self.extra[SPLITS[part]].tables():
-                yield None, self._complete(table)
+                yield None, self._file_table(table)
             return
         c = self.config
         for piece in range(len(self.source.pieces)) if pieces is None else pieces:
-            yield piece, _rows_of(self._complete(self.source.read(piece, self.features +
-                                                                 self.targets)),
-                                  part, c.val_frac, c.test_frac, c.seed)
+            table = self._complete(self.source.read(piece, self.features + self.targets))
+            yield piece, _rows_of(table, self.source.starts[piece], part, c.val_frac,
+                                  c.test_frac, c.seed)
+
+    def _file_table(self, table):
+        require_columns(table, self.features + self.targets)
+        return self._complete(table)
 
     def _complete(self, table):
         return drop_incomplete(table, self.features + self.targets, piece=True) \
@@ -220,23 +228,26 @@ class Prepared:
         return Rows(self, device)
 
 
-def _rows_of(table, part, val_frac, test_frac, seed):
-    """The rows of ``table`` (one piece) that belong to split ``part``."""
+def _rows_of(table, start, part, val_frac, test_frac, seed):
+    """The rows of ``table``, one piece whose first row is at position ``start`` of its
+    source, that belong to split ``part``."""
     from fcnn_cli.tables import Table
 
-    positions = _positions(table)
-    keep = split_of(positions, val_frac, test_frac, seed) == part
+    keep = split_of(_positions(table, start), val_frac, test_frac, seed) == part
     if keep.all():
         return table
+    rows = np.arange(table.first_row + 1, table.first_row + 1 + len(table.frame)) \
+        if table.file_rows is None else table.file_rows
     return Table(table.frame[keep].reset_index(drop=True), table.targets, table.units,
-                 table.name, table.first_row, positions[keep] + 1)
+                 table.name, table.first_row, np.asarray(rows)[keep])
 
 
-def _positions(table):
-    """Each row's 0-based position in its source."""
+def _positions(table, start):
+    """Each row's position in its source, a piece's first row being at ``start`` (rows left
+    out keep theirs)."""
     if table.file_rows is not None:
-        return np.asarray(table.file_rows, dtype=np.int64) - 1
-    return np.arange(table.first_row, table.first_row + len(table.frame))
+        return start + np.asarray(table.file_rows, dtype=np.int64) - 1 - table.first_row
+    return np.arange(start, start + len(table.frame))
 
 
 def prepare(source, config, targets=None, features=None, val=None, test=None):
@@ -259,7 +270,7 @@ def prepare(source, config, targets=None, features=None, val=None, test=None):
             complete = drop_incomplete(table, features + targets, piece=True)
             dropped += len(table.frame) - len(complete.frame)
             table = complete
-        scan.add(table)
+        scan.add(table, source.starts[piece])
     if dropped:
         log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values",
                     source.name, dropped)
@@ -285,9 +296,9 @@ class _Pass:
         self.values, self.counts, self.held_out = set(), {}, set()
         self.sizes = [0, 0, 0]
 
-    def add(self, table):
+    def add(self, table, start):
         c = self.config
-        part = split_of(_positions(table), c.val_frac, c.test_frac, c.seed)
+        part = split_of(_positions(table, start), c.val_frac, c.test_frac, c.seed)
         self.sizes = [a + int(b) for a, b in zip(self.sizes, np.bincount(part, minlength=3))]
         train = part == TRAIN
         self.x.add(numeric_matrix(table, self.features)[train])

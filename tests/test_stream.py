@@ -275,3 +275,20 @@ def test_shuffle_buffer_gives_out_every_row_once(size):
         assert sorted(first.tolist()) == list(range(50))
     elif size >= 100:  # rows from pieces other than the first come out first
         assert first.max() >= 50
+
+
+def test_messages_count_the_rows_of_each_file(tmp_path, quake_frame):
+    frame = quake_frame.iloc[:1000].copy()
+    frame.iloc[502, frame.columns.get_loc("tp1")] = np.nan  # row 3 of the second file
+    write_parquet(frame.iloc[:500], tmp_path / "d" / "a.parquet", ["x", "y"], 200)
+    write_parquet(frame.iloc[500:], tmp_path / "d" / "b.parquet", ["x", "y"], 200)
+    with pytest.raises(FcnnError, match=r"b\.parquet: 1 row\(s\) hold NaN.* at row 3;"):
+        stream.prepare(stream.open_source(tmp_path / "d"), train.TrainConfig(stream=True))
+
+
+def test_a_validation_file_needs_the_columns(tmp_path, quake_frame, quake_file):
+    val = write_parquet(quake_frame.drop(columns=["tp2"]).iloc[:100], tmp_path / "v.parquet",
+                        ["x", "y"])
+    config = train.TrainConfig(stream=True, epochs=1)
+    with pytest.raises(FcnnError, match=r"v\.parquet: missing column\(s\) 'tp2'"):
+        train.fit(stream.open_source(quake_file), config, val_table=stream.FileChunks(val))
