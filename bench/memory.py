@@ -49,10 +49,10 @@ class Steps:
         pass
 
 stop = Steps(max(2, samples // batch))
-data = stream.open_source(path) if streamed else read_table(path)
+tables = [stream.open_source(path) if streamed else read_table(path)]
 config = train.TrainConfig(epochs=1, batch_size=batch, stream=streamed, threads=2)
 try:
-    train.fit(data, config, stop=stop)
+    train.fit(tables.pop(), config, stop=stop)  # popped as by the command line: freed when prepared
 except KeyboardInterrupt:
     pass
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

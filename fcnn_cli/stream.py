@@ -3,11 +3,12 @@
 A *source* is the small interface a row-block reader implements (:class:`ParquetSource` here):
 ``name``, ``targets``, ``units``, ``pieces`` (the rows of each piece, in order), ``starts``
 (the position of each piece's first row among all rows) and ``read(piece, columns)``, a
-:class:`~fcnn_cli.tables.Table` of one piece that names its rows for messages. From a source, :func:`prepare` makes in one pass what
-:func:`fcnn_cli.prepare.prepare` makes from a table in memory — columns, task, label
-encoding, scaler, split sizes — and :class:`Rows` feeds the training loop: every epoch the
-pieces in a new seeded order, their rows through a shuffle buffer, one piece read ahead;
-the validation rows once, and kept (up to ``VALIDATION_KEPT``).
+:class:`~fcnn_cli.tables.Table` of one piece that names its rows for messages. From a
+source, :func:`prepare` makes in one pass what :func:`fcnn_cli.prepare.prepare` makes from a
+table in memory — columns, task, label encoding, scaler, split sizes — and :class:`Rows`
+feeds the training loop: every epoch the pieces in a new seeded order, their rows through a
+shuffle buffer, one piece read ahead; the validation rows once, and kept (up to
+``VALIDATION_KEPT``).
 
 Which rows validate and test is decided by a hash of each row's position in the source and the
 seed (:func:`split_of`): every pass, every process, finds the same rows without keeping them.
@@ -16,7 +17,6 @@ seed (:func:`split_of`): every pass, every process, finds the same rows without 
 import concurrent.futures
 import hashlib
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -51,10 +51,11 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
 
     ``table`` is a :class:`~fcnn_cli.tables.Table` in memory, or a source streamed piece by
     piece (:func:`fcnn_cli.stream.open_source`); then ``val_table`` and ``test_table`` are
-    :class:`fcnn_cli.stream.FileChunks`. They replace the validation and test splits. ``on_epoch`` is
-    called with each history row. A KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM
-    into one) ends training after the last complete epoch: the result holds the best weights so
-    far and ``resume_state``, which ``resume=`` takes to continue exactly where the run stopped.
+    :class:`fcnn_cli.stream.FileChunks`. They replace the validation and test splits.
+    ``on_epoch`` is called with each history row. A KeyboardInterrupt (Ctrl-C; the command
+    line turns SIGTERM into one) ends training after the last complete epoch: the result holds
+    the best weights so far and ``resume_state``, which ``resume=`` takes to continue exactly
+    where the run stopped.
 
     ``stop`` (a :class:`fcnn_cli.signals.Interrupts`) lets signals stop the loop at a step's end
     instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.distributed.join`) trains in
