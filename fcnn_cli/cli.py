@@ -385,6 +385,7 @@ def train(ctx, **options):
       fcnn train --resume runs/quakes
       fcnn train quakes.parquet --nproc 2 --test test.parquet
       fcnn train --config sample_data/quakes.toml --epochs 20
+      fcnn train survey/ --stream --shuffle-buffer 2000000
     """
     from fcnn_cli import distributed, runs
 
@@ -402,7 +403,7 @@ def train(ctx, **options):
     runs.check_run_dir(job.output or runs.default_run_dir(data), job.force, job.paths)
     nproc = options["nproc"]
     if nproc > 1 or distributed.launched():
-        _refuse_streams(*job.paths)
+        _refuse_streams(*job.paths, directory=job.config.stream)
     if nproc > 1 and not distributed.launched():
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     _fit_and_save(job, options["quiet"])
@@ -505,10 +506,9 @@ def _fit_and_save(job, quiet):
     """Read the tables, train (in this process, or as one of several that torchrun started:
     only the first prints and writes), save the run and report it."""
     from fcnn_cli import distributed
-    from fcnn_cli.tables import read_table
 
     with signals.Interrupts() as interrupts:
-        tables = [read_table(p) if p else None for p in job.paths]
+        tables = _open_tables(job)
         world, device = distributed.join(job.config.device)  # torch: only once the data are good
         try:
             # Several processes now, while every one is surely there; one after training, on the
@@ -535,6 +535,18 @@ def _fit_and_save(job, quiet):
         sys.exit(interrupts.code or 130)
 
 
+def _open_tables(job):
+    """The tables to train on: read into memory, or opened to be streamed (--stream)."""
+    if not job.config.stream:
+        from fcnn_cli.tables import read_table
+
+        return [read_table(p) if p else None for p in job.paths]
+    from fcnn_cli import stream
+
+    data, val, test = job.paths
+    return [stream.open_source(data), *(stream.FileChunks(p) if p else None for p in (val, test))]
+
+
 def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
     """Train, and save the run from the first process, which needs no other for that; then wait
     for it in the others, so that none ends (and gets the job stopped) before the save."""
@@ -543,8 +555,10 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
 
     with _run_dir(world, job) as run_dir:
         with _EpochPrinter(console, job.config.epochs, quiet) as printer:
-            result = training.fit(tables[0], job.config, job.net, job.targets, job.features,
-                                  tables[1], tables[2], printer, job.state, world, interrupts)
+            # Popped, not indexed: once prepared, the tables are freed while training runs.
+            result = training.fit(tables.pop(0), job.config, job.net, job.targets,
+                                  job.features, tables.pop(0), tables.pop(0), printer,
+                                  job.state, world, interrupts)
         if world.is_main:
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)
@@ -587,9 +601,12 @@ def _warn_if_trained_on(data, **others):
                 flag, path)
 
 
-def _refuse_streams(*paths):
-    """Every process reads the tables itself: each must be a file it can open, not a stream."""
+def _refuse_streams(*paths, directory=False):
+    """Every process reads the tables itself: each must be a file it can open (or, streamed,
+    a directory of them), not a stream."""
     for path in paths:
+        if directory and os.path.isdir(path or ""):
+            continue
         if path and (path == "-" or os.path.exists(path) and not os.path.isfile(path)):
             raise click.UsageError(f"{path}: several processes each read the tables; give a "
                                    "file, not stdin or a pipe")

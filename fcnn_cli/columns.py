@@ -131,7 +131,7 @@ def numeric_matrix(table, columns, dtype="float32"):
     # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
     # the float64 original looked at, to tell such a value from a NaN or inf in the file.
     with np.errstate(over="ignore"):
-        x = table.frame[columns].to_numpy(dtype=dtype)
+        x = _columns_as(table.frame, columns, dtype)
         if np.isfinite(x.astype(np.float32, copy=False)).all():
             return x
     x = table.frame[columns].to_numpy(dtype=np.float64)
@@ -150,8 +150,21 @@ def numeric_matrix(table, columns, dtype="float32"):
                     f"(|x| > 3.4e38)")
 
 
-def drop_incomplete(table, columns):
-    """The table without rows that hold NaN, missing or infinite values in these columns."""
+def _columns_as(frame, columns, dtype):
+    """``frame[columns].to_numpy(dtype)``, the same values, filled column by column: without
+    the copy of the columns in their own type that selecting them first makes."""
+    import numpy as np
+
+    x = np.empty((len(frame), len(columns)), dtype)
+    for i, c in enumerate(columns):
+        x[:, i] = frame[c].to_numpy(dtype=dtype)
+    return x
+
+
+def drop_incomplete(table, columns, piece=False):
+    """The table without rows that hold NaN, missing or infinite values in these columns.
+    A ``piece`` of a larger table is dropped from quietly, down to no rows: its reader says
+    what the whole lost."""
     import numpy as np
 
     frame = table.frame
@@ -168,6 +181,9 @@ def drop_incomplete(table, columns):
     if not bad.any():
         return table
     detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
+    if piece:
+        return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
+                     table.first_row, _file_rows(table)[~bad])
     log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values (%s)",
                 table.name, int(bad.sum()), detail)
     if bad.all():

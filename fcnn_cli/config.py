@@ -194,6 +194,11 @@ class TrainConfig:
     position: list | None = option(None, "The labels that form a point, for distance metrics "
                                    "and maps. Default: labels named like x, y (z).",
                                    comma=True, metavar="COL,COL[,COL]")
+    stream: bool = option(False, "Read DATA (a Parquet file, or a directory of them) piece by "
+                          "piece every epoch instead of all at once: for tables larger than "
+                          "memory.")
+    shuffle_buffer: int = option(1_000_000, "With --stream: rows held to mix the rows of the "
+                                 "file's pieces.", metavar="ROWS")
 
     def __post_init__(self):
         _check_types(self)
@@ -232,6 +237,8 @@ class TrainConfig:
             (self.nan in NAN_POLICIES, _unknown("NaN policy", self.nan, NAN_POLICIES), "nan"),
             (self.precision in PRECISIONS, _unknown("precision", self.precision, PRECISIONS),
              "precision"),
+            (self.shuffle_buffer >= 0,
+             f"shuffle_buffer must be ≥ 0 rows, not {self.shuffle_buffer}", "shuffle_buffer"),
         ]
         _refuse_failed(checks)
         check_position(self.position)

@@ -36,19 +36,50 @@ DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every laye
 
 @dataclass
 class Tensors:
-    """The training and validation rows on the training device, scaled."""
+    """The training and validation rows on the training device, scaled: what the loop trains
+    on, as :class:`fcnn_cli.stream.Rows` is for rows streamed from files."""
 
     x: torch.Tensor
     y: torch.Tensor
     x_val: torch.Tensor
     y_val: torch.Tensor
+    truth_val: object  # the validation labels as metrics take them (numpy)
 
     @classmethod
     def of(cls, prepared, device):
         train, val, scale = prepared.splits["train"], prepared.splits["val"], \
             prepared.x_scaler.transform
         return cls(*(torch.from_numpy(a).to(device) for a in
-                     (scale(train.x), train.y, scale(val.x), val.y)))
+                     (scale(train.x), train.y, scale(val.x), val.y)), val.truth)
+
+    @property
+    def device(self):
+        return self.x.device
+
+    @property
+    def train_rows(self):
+        return len(self.x)
+
+    def sample(self, rows):
+        return self.x[:rows], self.y[:rows]
+
+    def validation(self):
+        yield self.x_val, self.y_val, self.truth_val
+
+    def batches(self, generator, batch, world, task):
+        """This process's part of each global minibatch of one epoch in a new random order,
+        the same in every process, as (features, labels, its share of the batch, rows of the
+        global batch)."""
+        x, y = self.x, self.y
+        perm = torch.randperm(len(x), generator=generator).to(x.device)
+        # One gather an epoch, then each minibatch is a contiguous slice.
+        xs, ys = x[perm], y[perm]
+        del perm
+        for i in range(0, len(x), batch):
+            rows = min(batch, len(x) - i)
+            start, end = distributed.share(len(x), i, rows, world)
+            yield xs[start:end], ys[start:end], _share(task, ys, i, rows, start, end, world), \
+                rows
 
 
 @dataclass
@@ -59,8 +90,9 @@ class Outcome:
     lost: bool = False  # another process of the job failed: no more collectives with it
 
 
-def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE, stop=None):
-    """Train ``state`` from its last complete epoch to the configured last one.
+def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, stop=None):
+    """Train ``state`` from its last complete epoch to the configured last one, on ``rows``
+    (:class:`Tensors`, or :class:`fcnn_cli.stream.Rows`).
 
     Each epoch's history row goes to ``on_epoch``. A KeyboardInterrupt ends training after the
     last complete epoch: the state goes back to it, and the outcome carries its ``state_dict``
@@ -70,22 +102,22 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
     epoch, all together, so that all of them stop at the same point.
     """
     stop = stop or NO_STOP
-    device = tensors.x.device
-    step = _graphed(state, tensors) if graphs.usable(state, device, world) else \
-        _step(state, prepared.task, world)
+    device = rows.device
+    graphed = isinstance(rows, Tensors) and graphs.usable(state, device, world)
+    step = _graphed(state, rows) if graphed else _step(state, prepared.task, world)
     last_complete = _snapshot(state, prepared)
     threads = training_threads(state.config, state.model.config, device,
                                alone=not world.distributed)
     try:
         with stop.polling(), threads.in_use(), matmul_precision(state.config.precision, device):
             for epoch in range(state.epoch + 1, state.config.epochs + 1):
-                ended = _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch,
+                ended = _epoch(state, prepared, rows, step, epoch, world, stop, on_epoch,
                                probe, threads)
                 if ended:
                     return ended
                 last_complete = _snapshot(state, prepared)
                 if world.distributed and epoch < state.config.epochs:
-                    _halt(torch.zeros((), device=tensors.x.device), world, stop)
+                    _halt(torch.zeros((), device=rows.device), world, stop)
     except KeyboardInterrupt:
         state.load_state_dict(last_complete)
         return Outcome(f"interrupted after epoch {state.epoch}", last_complete)
@@ -100,16 +132,14 @@ def run(state, prepared, tensors, on_epoch=None, probe=None, world=WORLD_OF_ONE,
     return Outcome("completed")
 
 
-def _epoch(state, prepared, tensors, step, epoch, world, stop, on_epoch, probe, threads):
+def _epoch(state, prepared, rows, step, epoch, world, stop, on_epoch, probe, threads):
     """Train and validate one epoch and record it; an Outcome when training must end here."""
     config, task = state.config, prepared.task
     start = time.perf_counter()
-    train_loss, lr = _train_epoch(state, task, step, tensors, epoch, world, stop, threads)
-    val_loss, out, better = _validate(state, task, tensors, world)
+    train_loss, lr = _train_epoch(state, task, step, rows, epoch, world, stop, threads)
+    val_loss, report, better = _validate(state, task, rows, world, prepared.units)
     if state.plateau:
         state.plateau.step(val_loss)
-    report = task.report(prepared.splits["val"].truth, out.float().cpu().numpy(),
-                         prepared.units)
     row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
            **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
     state.history.append(row)
@@ -194,43 +224,37 @@ def _graphed(state, tensors):
                                tensors.y, state.config.batch_size)
 
 
-def _train_epoch(state, task, step, tensors, epoch, world, stop, threads):
+def _train_epoch(state, task, step, rows, epoch, world, stop, threads):
     """One pass over the training rows in a new random order, the same in every process;
     returns the mean training loss and the learning rate at the epoch's start. Each step is
     timed for ``threads`` (a :class:`~fcnn_cli.devices.ThreadChooser`)."""
     if isinstance(step, graphs.GraphedSteps):
-        return _graphed_epoch(state, step, tensors, epoch, stop)
+        return _graphed_epoch(state, step, rows, epoch, stop)
     config, model, average, group = state.config, state.model, state.average, state.param_group
-    x, y, batch = tensors.x, tensors.y, config.batch_size
-    steps = math.ceil(len(x) / batch)
+    batch, n = config.batch_size, rows.train_rows
+    steps = math.ceil(n / batch)
     cosine = config.schedule == "cosine"
     lr = group["lr"] = cosine_lr(config, epoch, 0, steps) if cosine else group["lr"]
     model.train()
-    total = torch.zeros((), device=x.device)
-    perm = torch.randperm(len(x), generator=state.generator).to(x.device)
-    # One gather an epoch, then each minibatch is a contiguous slice.
-    xs, ys = x[perm], y[perm]
-    for k, i in enumerate(range(0, len(x), batch)):
-        rows = min(batch, len(x) - i)
-        if model.config.batchnorm and rows // world.size < 2:
+    total = torch.zeros((), device=rows.device)
+    for k, (x, y, share, size) in enumerate(rows.batches(state.generator, batch, world, task)):
+        if model.config.batchnorm and size // world.size < 2:
             continue  # batch norm cannot normalise a batch of one
-        start, end = distributed.share(len(x), i, rows, world)
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
-        share = _share(task, ys, i, rows, start, end, world)
-        with threads.timing(rows):
-            loss = step(xs[start:end], ys[start:end], share)
+        with threads.timing(len(x)):
+            loss = step(x, y, share)
             if average:
                 average.update()
         # Weighted as the step weighs it: summed over the processes, the global batch's loss.
-        total.add_(loss.detach(), alpha=share * rows)
+        total.add_(loss.detach(), alpha=share * size)
         if not world.distributed and stop.requested():
             raise KeyboardInterrupt  # the loop goes back to the last complete epoch
         # Looking costs a device sync (and in several processes an all-reduce), so only now
         # and then: enough to stop a diverged or stopped run within a fraction of an epoch.
         if k % 64 == 63 and _halt(total, world, stop):
             break
-    return distributed.sum_(total, world).item() / len(x), lr
+    return distributed.sum_(total, world).item() / n, lr
 
 
 def _graphed_epoch(state, steps, tensors, epoch, stop):
@@ -278,9 +302,9 @@ def _halt(total, world, stop):
     return not torch.isfinite(flags[0])
 
 
-def _validate(state, task, tensors, world):
-    """The validation loss and outputs of the weights that would be kept (the average, if
-    any), and a copy of those weights if they are the best so far.
+def _validate(state, task, rows, world, units):
+    """The validation loss and metrics report of the weights that would be kept (the
+    average, if any), and a copy of those weights if they are the best so far.
 
     Every process validates on all rows with the same weights; rank 0's loss is taken by all,
     so that they agree on the best epoch, early stop and divergence to the last bit."""
@@ -288,10 +312,24 @@ def _validate(state, task, tensors, world):
     model.eval()
     with average.swapped_in() if average else contextlib.nullcontext():
         with torch.inference_mode():
-            out = _forward(state)(tensors.x_val)
-            val_loss = distributed.broadcast_(task.loss(out, tensors.y_val), world).item()
+            loss, report = _validation_pass(_forward(state), task, rows, units)
+            val_loss = distributed.broadcast_(loss, world).item()
         better = copy.deepcopy(model.state_dict()) if val_loss < state.best_loss else None
-    return val_loss, out, better
+    return val_loss, report.report(), better
+
+
+def _validation_pass(forward, task, rows, units):
+    """The loss over all validation rows, chunk by chunk, and the metrics report fed with
+    them; one chunk (rows in memory) gives its loss as it is."""
+    report, losses = task.metrics(units), []
+    for x, y, truth in rows.validation():
+        out = forward(x)
+        losses.append((task.loss(out, y), task.normalizer(y)))
+        report.add(truth, out.float().cpu().numpy())
+    if len(losses) == 1:
+        return losses[0][0], report
+    weight = sum(w for _, w in losses)
+    return sum(loss * (w / weight) for loss, w in losses), report
 
 
 def _snapshot(state, prepared):

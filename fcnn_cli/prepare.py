@@ -48,6 +48,17 @@ class Prepared:
     def sizes(self):
         return {name: len(self.splits[name]) for name in SPLITS}
 
+    def chunks(self, name):
+        """(raw features, labels as metrics take them) of split ``name``: here one chunk."""
+        split = self.splits[name]
+        yield split.x, split.truth
+
+    def on(self, device):
+        """The training and validation rows as the loop takes them, on ``device``."""
+        from fcnn_cli.loop import Tensors
+
+        return Tensors.of(self, device)
+
     def feature_range(self):
         x = self.splits["train"].x
         return {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()}
@@ -65,7 +76,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     columns = features + targets
     for other in (val_table, test_table):
         if other is not None:
-            _require_columns(other, columns)
+            require_columns(other, columns)
     if config.nan == "drop":
         table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
                                         for t in (table, val_table, test_table))
@@ -92,11 +103,12 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     for name, other, verb in (("val", val_table, "validate"), ("test", test_table, "test")):
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
+    val = splits["val"]
+    digest = _digest(x_all, encoded, val.x, val.y)
+    del x_all, encoded, truth  # the splits hold their rows: no second copy while scaling
     x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
     units = {k: v for k, v in table.units.items() if k in columns}
-    val = splits["val"]
-    return Prepared(features, targets, task, x_scaler, splits, units,
-                    _digest(x_all, encoded, val.x, val.y))
+    return Prepared(features, targets, task, x_scaler, splits, units, digest)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -164,7 +176,7 @@ def _separate(table, features, task):
     return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
 
 
-def _require_columns(table, columns):
+def require_columns(table, columns):
     missing = [c for c in columns if c not in table.frame.columns]
     if missing:
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
@@ -174,5 +186,5 @@ def _digest(*arrays):
     """A fingerprint of the training data, so a run resumes only on the data it began with."""
     h = hashlib.sha256()
     for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
     return h.hexdigest()

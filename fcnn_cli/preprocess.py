@@ -30,16 +30,32 @@ class Scaler:
     def fit(cls, method, x, names=()):
         if method not in SCALINGS:
             raise FcnnError(f"unknown scaling {method!r}; choose from {', '.join(SCALINGS)}")
-        x = np.asarray(x, dtype=np.float64)
-        n = x.shape[1]
+        x = np.asarray(x)
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)
+        if method == "standard":
+            return cls.of(method, *_mean_std(x), None, None, names)
+        if method in ("minmax", "max"):
+            return cls.of(method, None, None, x.min(axis=0), x.max(axis=0), names)
+        return cls.of(method, None, None, None, None, names, x.shape[1])
+
+    @classmethod
+    def of(cls, method, mean, std, lo, hi, names=(), n=None):
+        """The scaler from the training columns' moments, as a streamed pass finds them:
+        ``mean`` and ``std`` for standard, ``lo`` and ``hi`` for max and minmax."""
+        if method not in SCALINGS:
+            raise FcnnError(f"unknown scaling {method!r}; choose from {', '.join(SCALINGS)}")
+        n = len(names) if n is None else n
         if method == "none":
             shift, scale = np.zeros(n), np.ones(n)
         elif method == "standard":
-            shift, scale = x.mean(axis=0), x.std(axis=0)
+            shift, scale = np.asarray(mean, np.float64), np.asarray(std, np.float64)
         elif method == "minmax":
-            shift, scale = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+            shift = np.asarray(lo, np.float64)
+            scale = np.asarray(hi, np.float64) - shift
         else:
-            shift, scale = np.zeros(n), np.full(n, np.abs(x).max())
+            shift = np.zeros(len(lo))
+            scale = np.full(len(lo), max(np.abs(lo).max(), np.abs(hi).max()), np.float64)
         constant = scale == 0
         if constant.any():
             which = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(constant)]
@@ -63,3 +79,24 @@ class Scaler:
     @classmethod
     def from_dict(cls, d):
         return cls(d["method"], list(d["shift"]), list(d["scale"]))
+
+
+MOMENT_ROWS = 1 << 16  # rows converted to float64 at once while the moments are summed
+
+
+def _mean_std(x):
+    """``x.mean(axis=0)`` and ``x.std(axis=0)`` in float64, bit for bit, without a float64
+    copy of ``x``: numpy sums each column row after row, and so do these row blocks, each
+    added onto the running sums in that order."""
+    n = len(x)
+    mean = _column_sums(x, lambda rows: rows) / n
+    return mean, np.sqrt(_column_sums(x, lambda rows: (rows - mean) ** 2) / n)
+
+
+def _column_sums(x, term):
+    total = None
+    for start in range(0, len(x), MOMENT_ROWS):
+        part = np.asarray(term(x[start:start + MOMENT_ROWS]), np.float64)
+        total = part.sum(axis=0) if total is None else \
+            np.add.reduce(np.vstack([total[None], part]), axis=0)
+    return total if total is not None else np.full(x.shape[1], np.nan)

@@ -123,7 +123,8 @@ def read_table(path):
             arrow = file.read()
         else:
             arrow, meta = _read_csv(path, name)
-        table = _table_from_arrow(arrow, meta, name)
+        table = _table_from_arrow(arrow, meta, name, release=True)
+        del arrow
     _check_column_names(table)
     return table
 
@@ -550,12 +551,17 @@ def _csv_preamble(stream, name):
     return meta
 
 
-def _table_from_arrow(arrow, meta, name):
+def _table_from_arrow(arrow, meta, name, release=False):
+    """The Table of an Arrow table; with ``release`` each Arrow column is freed once
+    converted (``arrow`` must not be used after), so that the whole table is never held
+    twice."""
     names = arrow.column_names
     duplicates = sorted({c for c, n in collections.Counter(names).items() if n > 1})
     if duplicates:
         raise FcnnError(f"{name}: duplicate column name(s): {', '.join(map(repr, duplicates))}")
-    return _table_from_frame(arrow.to_pandas(), meta, name)
+    frame = arrow.to_pandas(self_destruct=True, split_blocks=True) if release else \
+        arrow.to_pandas()
+    return _table_from_frame(frame, meta, name)
 
 
 def _table_from_frame(frame, meta, name):

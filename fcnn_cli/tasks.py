@@ -133,18 +133,28 @@ class Classification:
 
     @classmethod
     def fit(cls, table, target, rows, output="softmax", class_weight="none"):
-        labels = _labels(table, target)[rows]
-        classes = _sorted_names(table.frame[target].iloc[rows])
+        labels = class_names(table, target)[rows]
+        values = table.frame[target].iloc[rows].dropna().unique().tolist()
+        counts = pd.Series(labels).value_counts().to_dict() if class_weight == "balanced" \
+            else {}
+        return cls.of_counts(table.name, target, values, counts, output, class_weight)
+
+    @classmethod
+    def of_counts(cls, name, target, values, counts, output="softmax", class_weight="none"):
+        """The task from the training rows' distinct label ``values`` and the rows of each
+        class name (``counts``, needed for balanced class weights), as a streamed pass finds
+        them."""
+        classes = _sorted_names(values)
         if len(classes) < 2:
-            raise FcnnError(f"{table.name}: label column {target!r} holds only one class "
+            raise FcnnError(f"{name}: label column {target!r} holds only one class "
                             f"({classes[0]!r}) in the training rows: nothing to tell apart")
         if output == "sigmoid" and len(classes) != 2:
             raise FcnnError(f"binary_output='sigmoid' needs two classes; {target!r} has "
                             f"{len(classes)}", ("binary_output",))
         weights = None
         if class_weight == "balanced":
-            counts = pd.Series(labels).value_counts().reindex(classes).to_numpy(np.float64)
-            weights = (len(labels) / (len(classes) * counts)).tolist()
+            n = np.array([counts[c] for c in classes], np.float64)
+            weights = (float(sum(counts.values())) / (len(classes) * n)).tolist()
         return cls(target, classes, output, weights)
 
     @property
@@ -156,7 +166,7 @@ class Classification:
         return 1 if self.output == "sigmoid" else len(self.classes)
 
     def encode(self, table):
-        labels = _labels(table, self.target)
+        labels = class_names(table, self.target)
         index = {c: i for i, c in enumerate(self.classes)}
         unseen = sorted(set(labels) - set(index))
         if unseen:
@@ -286,7 +296,7 @@ def from_dict(d):
     return {"regress": Regression, "classify": Classification}[d["kind"]].from_dict(d)
 
 
-def _labels(table, target):
+def class_names(table, target):
     """Class labels as strings: the names the checkpoint stores and predict writes."""
     check_flat(table, [target], "label")
     series = table.frame[target]
@@ -297,9 +307,9 @@ def _labels(table, target):
     return series.astype(str).to_numpy(dtype=object)
 
 
-def _sorted_names(series):
+def _sorted_names(values):
     # Sort by the original values (numbers numerically), then name them as strings.
-    values = series.dropna().unique().tolist()
+    values = list(values)
     try:
         values = sorted(values)
     except TypeError:  # mixed types: fall back to the names' order

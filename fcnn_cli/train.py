@@ -6,6 +6,7 @@ epochs, and :func:`fit` here puts them in order and reports on the weights it ke
 """
 
 import logging
+import sys
 from dataclasses import asdict, dataclass, field
 
 from fcnn_cli import distributed, loop, state as training_state
@@ -13,6 +14,7 @@ from fcnn_cli.config import TrainConfig
 from fcnn_cli.devices import describe, effective_precision, resolve_device, step_work
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.prepare import SPLITS, prepare
+from fcnn_cli.tables import Table
 
 __all__ = ["TrainConfig", "TrainResult", "fit"]
 
@@ -48,10 +50,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
-    ``val_table`` and ``test_table`` replace the validation and test splits. ``on_epoch`` is
-    called with each history row. A KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM
-    into one) ends training after the last complete epoch: the result holds the best weights so
-    far and ``resume_state``, which ``resume=`` takes to continue exactly where the run stopped.
+    ``table`` is a :class:`~fcnn_cli.tables.Table` in memory, or a source streamed piece by
+    piece (:func:`fcnn_cli.stream.open_source`); then ``val_table`` and ``test_table`` are
+    :class:`fcnn_cli.stream.FileChunks`. They replace the validation and test splits.
+    ``on_epoch`` is called with each history row. A KeyboardInterrupt (Ctrl-C; the command
+    line turns SIGTERM into one) ends training after the last complete epoch: the result holds
+    the best weights so far and ``resume_state``, which ``resume=`` takes to continue exactly
+    where the run stopped.
 
     ``stop`` (a :class:`fcnn_cli.signals.Interrupts`) lets signals stop the loop at a step's end
     instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.distributed.join`) trains in
@@ -60,7 +65,11 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     from fcnn_cli.predictor import Predictor
 
     config = config or TrainConfig()
-    data = prepare(table, config, targets, features, val_table, test_table)
+    data = _prepare(table)(table, config, targets, features, val_table, test_table)
+    name, extra = table.name, getattr(table, "extra", {})
+    del table, val_table, test_table  # the prepared rows are all training needs: the caller's
+    # tables, if the caller drops them too (as the command line does), are freed now
+    _release_arrow_memory()
     world = world or distributed.World()
     shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
     device = _device(config, shape, len(data.splits["train"]), world)
@@ -73,17 +82,17 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
                         f"of the {world.size} process(es); batch_size {config.batch_size} "
                         "gives fewer", ("batch_size",))
-    tensors = loop.Tensors.of(data, device)
-    probe = _probe(state, data, tensors) if config.diagnostics else None
+    rows = data.on(device)
+    probe = _probe(state, data, rows) if config.diagnostics else None
     if resume is None:
         state.diagnostics = probe.measure(0) if probe else []
     else:
         if resume.get("digest") != data.digest:
-            raise FcnnError(f"{table.name}: not the data this run started with (its rows, "
+            raise FcnnError(f"{name}: not the data this run started with (its rows, "
                             "columns or options differ); cannot resume")
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
-    outcome = loop.run(state, data, tensors, on_epoch, probe, world, stop)
+    outcome = loop.run(state, data, rows, on_epoch, probe, world, stop)
     if state.best_weights is None:
         if outcome.lost:
             raise FcnnError(outcome.stopped)
@@ -97,14 +106,12 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range(), precision=precision)
     # The first process alone reports: the others would compute the same for nothing.
-    metrics = {name: predictor.add_to(data.task.metrics(data.units), split.x,
-                                       split.truth).report()
-               for name, split in data.splits.items() if len(split) and world.is_main}
-    metrics = {name: metrics[name] for name in SPLITS if name in metrics}
+    metrics = {name: _report(predictor, data, name) for name in SPLITS
+               if data.sizes[name] and world.is_main}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
                       "precision": precision}
-    sample = _sample(predictor, data, table.extra, config.seed) if world.is_main else None
+    sample = _sample(predictor, data, extra, config.seed) if world.is_main else None
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
                        outcome.lost, sample)
@@ -116,12 +123,13 @@ def _sample(predictor, data, extra, seed):
     from fcnn_cli.evaluation import Sample, sample_metadata
     from fcnn_cli.tables import Table
 
-    split = "test" if len(data.splits["test"]) else "val"
-    part, sample = data.splits[split], Sample(data.task, seed=seed)
+    split = "test" if data.sizes["test"] else "val"
+    sample = Sample(data.task, seed=seed)
     step = predictor.chunk_rows
-    for start in range(0, len(part), step):
-        rows = slice(start, start + step)
-        sample.add(None, part.truth[rows], predictor.outputs(part.x[rows]))
+    for x, truth in data.chunks(split):
+        for start in range(0, len(x), step):
+            rows = slice(start, start + step)
+            sample.add(None, truth[rows], predictor.outputs(x[rows]))
     meta = sample_metadata(data.task, data.units, split, extra=extra)
     return Table(sample.frame(), meta["targets"], meta["units"], split,
                  extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
@@ -139,11 +147,32 @@ def _device(config, shape, rows, world):
     return resolve_device(config.device, (work, steps))
 
 
-def _probe(state, data, tensors):
+def _prepare(table):
+    """How to make ``table`` ready: in memory, or streamed from a source of pieces."""
+    from fcnn_cli import stream
+
+    return prepare if isinstance(table, Table) else stream.prepare
+
+
+def _release_arrow_memory():
+    """Hand the memory of freed Arrow buffers (a table read, then converted) back to the
+    system: pyarrow's allocator keeps it otherwise, and training would run beside it."""
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
+
+
+def _report(predictor, data, name):
+    report = data.task.metrics(data.units)
+    for x, truth in data.chunks(name):
+        predictor.add_to(report, x, truth)
+    return report.report()
+
+
+def _probe(state, data, rows):
     from fcnn_cli.diagnostics import Probe
 
-    rows = loop.DIAGNOSTIC_ROWS
-    return Probe(state.model, tensors.x[:rows], tensors.y[:rows], data.task.loss)
+    return Probe(state.model, *rows.sample(loop.DIAGNOSTIC_ROWS), data.task.loss)
 
 
 def _warnings(diagnostics):

@@ -184,3 +184,26 @@ def test_several_processes_refuse_stdin_and_too_small_a_batch_for_batch_norm(tmp
     assert "batch normalisation needs at least 2 rows of every minibatch in each of the 2 " \
            "process(es); --batch-size 3 gives fewer" in done.stderr
     assert not (tmp_path / "bn").exists()
+
+
+def test_two_processes_stream_their_own_pieces(tmp_path):
+    """Each process reads its own row groups of a directory of files; both make the same
+    number of steps (else the all-reduce would hang) and the run scores as one would."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = earthquakes(n=3000, seed=4).frame
+    for k in range(3):  # 3 files of 5 row groups: the processes get unequal rows
+        arrow = pa.Table.from_pandas(frame.iloc[k * 1000:(k + 1) * 1000], preserve_index=False)
+        arrow = arrow.replace_schema_metadata({b"fcnn": b'{"targets": ["x", "y"]}'})
+        (tmp_path / "d").mkdir(exist_ok=True)
+        pq.write_table(arrow, tmp_path / "d" / f"{k}.parquet", row_group_size=200)
+    args = ["train", tmp_path / "d", "--stream", "--shuffle-buffer", 500, "--epochs", 4,
+            "--batch-size", 64, "-q"]
+    run(torchrun(*args, "-o", tmp_path / "two"), tmp_path)
+    config = json.loads((tmp_path / "two" / "config.json").read_text())
+    assert config["parallel"]["world_size"] == 2 and sum(config["sizes"].values()) == 3000
+    history = (tmp_path / "two" / "history.csv").read_text().splitlines()
+    assert len(history) == 5
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["test"]["distance"]["mean"] < 5.0

@@ -40,3 +40,19 @@ def test_constant_column_is_kept_finite(caplog):
 def test_unknown_method():
     with pytest.raises(FcnnError, match="unknown scaling"):
         Scaler.fit("robust", X)
+
+
+def test_standard_statistics_are_numpy_s_bit_for_bit():
+    """Summed in row blocks (no float64 copy of the features), as numpy sums them whole."""
+    x = np.random.default_rng(1).normal(3.0, 50.0, size=(200_003, 3)).astype(np.float32)
+    s = Scaler.fit("standard", x)
+    assert s.shift == np.asarray(x, np.float64).mean(axis=0).tolist()
+    assert s.scale == np.asarray(x, np.float64).std(axis=0).tolist()
+
+
+def test_of_moments_matches_fit():
+    for method in ("standard", "max", "minmax", "none"):
+        fitted = Scaler.fit(method, X)
+        given = Scaler.of(method, X.mean(axis=0), X.std(axis=0), X.min(axis=0), X.max(axis=0),
+                          ["a", "b"])
+        assert given == fitted

@@ -1,0 +1,294 @@
+"""Training streamed from Parquet pieces: the same scaler and encoding as in memory, seeded
+orders, a shuffle buffer that mixes pieces, the split rule, resume, several processes."""
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from fcnn_cli import distributed, runs, simulate, stream, train
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.tables import Table, read_table
+
+
+def write_parquet(frame, path, targets, group_rows=200):
+    meta = {b"fcnn": ('{"targets": %s}' % str(list(targets)).replace("'", '"')).encode()}
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, **meta}), path,
+                   row_group_size=group_rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quake_frame():
+    return simulate.earthquakes(n=3000, seed=4).frame
+
+
+@pytest.fixture
+def quake_file(tmp_path, quake_frame):
+    return write_parquet(quake_frame, tmp_path / "q.parquet", ["x", "y"])
+
+
+def test_pieces_are_the_row_groups(quake_file):
+    source = stream.open_source(quake_file)
+    assert source.pieces == [200] * 15
+    assert source.targets == ["x", "y"]
+    piece = source.read(3, ["x", "tp1"])
+    assert list(piece.frame.columns) == ["x", "tp1"] and piece.first_row == 600
+    assert piece.row(0) == 601
+
+
+def test_scaler_and_labels_as_in_memory(tmp_path, quake_frame, quake_file):
+    """All rows train (validation from a file of its own, no test rows): the one streamed
+    pass finds the in-memory scaler and label scaler within float tolerance."""
+    val = write_parquet(quake_frame.iloc[:300], tmp_path / "val.parquet", ["x", "y"])
+    config = train.TrainConfig(epochs=1, batch_size=256, test_frac=0.0, stream=True)
+    streamed = train.fit(stream.open_source(quake_file), config,
+                         val_table=stream.FileChunks(val))
+    memory = train.fit(read_table(quake_file), train.TrainConfig(epochs=1, batch_size=256,
+                                                                  test_frac=0.0),
+                       val_table=read_table(val))
+    for a, b in ((streamed.predictor.x_scaler, memory.predictor.x_scaler),
+                 (streamed.predictor.task.scaler, memory.predictor.task.scaler)):
+        np.testing.assert_allclose(a.shift, b.shift, rtol=1e-10)
+        np.testing.assert_allclose(a.scale, b.scale, rtol=1e-10)
+    assert streamed.sizes == memory.sizes == {"train": 3000, "val": 300, "test": 0}
+    np.testing.assert_allclose(streamed.predictor.feature_range["min"],
+                               memory.predictor.feature_range["min"])
+
+
+@pytest.mark.slow
+def test_streamed_training_scores_as_in_memory(quake_file):
+    config = dict(epochs=8, batch_size=32, seed=2)
+    streamed = train.fit(stream.open_source(quake_file),
+                         train.TrainConfig(**config, stream=True, shuffle_buffer=1000))
+    memory = train.fit(read_table(quake_file), train.TrainConfig(**config))
+    distance = [r.metrics["test"]["distance"]["mean"] for r in (streamed, memory)]
+    assert distance[0] < 1.5 * distance[1] + 0.5, distance
+    assert sum(streamed.sizes.values()) == 3000
+    assert abs(streamed.sizes["val"] - 150) < 40 and abs(streamed.sizes["test"] - 150) < 40
+
+
+def test_split_rule_is_fixed_by_seed_and_fractions():
+    positions = np.arange(200_000)
+    a = stream.split_of(positions, 0.1, 0.05, seed=3)
+    assert np.array_equal(a, stream.split_of(positions, 0.1, 0.05, seed=3))
+    assert not np.array_equal(a, stream.split_of(positions, 0.1, 0.05, seed=4))
+    shares = np.bincount(a, minlength=3) / len(a)
+    np.testing.assert_allclose(shares, [0.85, 0.1, 0.05], atol=0.005)
+    # a larger validation share only moves training rows into validation
+    b = stream.split_of(positions, 0.2, 0.05, seed=3)
+    assert np.array_equal(a == stream.TEST, b == stream.TEST)
+    assert (b[a == stream.VAL] == stream.VAL).all()
+
+
+def _epoch_labels(rows, seed, batch=50, world=distributed.World()):
+    generator = torch.Generator().manual_seed(seed)
+    batches = list(rows.batches(generator, batch, world, None))
+    return batches, torch.cat([y[:, 0] for _, y, _, _ in batches]).numpy()
+
+
+def _rows(path, **config):
+    config = train.TrainConfig(stream=True, **config)
+    return stream.prepare(stream.open_source(path), config).on(torch.device("cpu"))
+
+
+def test_epoch_order_is_seeded(quake_file):
+    rows = _rows(quake_file, shuffle_buffer=300)
+    _, a = _epoch_labels(rows, 1)
+    _, b = _epoch_labels(rows, 1)
+    _, c = _epoch_labels(rows, 2)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert np.array_equal(np.sort(a), np.sort(c))  # the same rows, each once
+    assert len(a) == rows.train_rows
+
+
+def test_shuffle_buffer_mixes_pieces(tmp_path, quake_frame):
+    """Rows sorted by their label, 15 pieces: each minibatch draws from across the table, and
+    the network still learns."""
+    path = write_parquet(quake_frame.sort_values("x"), tmp_path / "sorted.parquet", ["x", "y"])
+    rows = _rows(path, shuffle_buffer=1000)
+    batches, _ = _epoch_labels(rows, 0)
+    spread = np.mean([float(y[:, 0].std()) for _, y, _, _ in batches])
+    assert spread > 0.8  # the labels are standardised: a whole table has 1, one piece ~0.07
+    result = train.fit(stream.open_source(path), train.TrainConfig(
+        epochs=6, batch_size=32, stream=True, shuffle_buffer=1000))
+    assert result.metrics["test"]["distance"]["mean"] < 4.0
+
+
+def test_processes_take_their_own_pieces_and_the_same_steps(quake_file):
+    rows = _rows(quake_file, shuffle_buffer=0)
+    per_rank = [_epoch_labels(rows, 5, batch=64, world=distributed.World(r, 3))[0]
+                for r in range(3)]
+    assert len({len(b) for b in per_rank}) == 1  # the same number of steps
+    for step in zip(*per_rank):
+        assert sum(len(x) for x, _, _, _ in step) == step[0][3]
+        assert sum(share for _, _, share, _ in step) == pytest.approx(1.0)
+    seen = [set(torch.cat([y[:, 0] for _, y, _, _ in b]).tolist()) for b in per_rank]
+    assert not seen[0] & seen[1] and not seen[1] & seen[2]
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(quake_file):
+    config = train.TrainConfig(epochs=3, batch_size=256, stream=True, shuffle_buffer=500)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    assert cut.interrupted and cut.resume_state["epoch"] == 1
+    resumed = train.fit(stream.open_source(quake_file), config, resume=cut.resume_state)
+    whole = train.fit(stream.open_source(quake_file), config)
+    for a, b in zip(resumed.predictor.net.state_dict().values(),
+                    whole.predictor.net.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_other_data(tmp_path, quake_frame, quake_file):
+    config = train.TrainConfig(epochs=2, batch_size=64, stream=True)
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    other = write_parquet(quake_frame.iloc[:2500], tmp_path / "o.parquet", ["x", "y"])
+    with pytest.raises(FcnnError, match="not the data this run started with"):
+        train.fit(stream.open_source(other), config, resume=cut.resume_state)
+
+
+def test_directory_of_files_with_hive_partitions(tmp_path, quake_frame):
+    for k, site in enumerate(["north", "south", "west"]):
+        write_parquet(quake_frame.iloc[k * 1000:(k + 1) * 1000],
+                      tmp_path / "d" / f"site={site}" / "part.parquet", ["x", "y"], 250)
+    source = stream.open_source(tmp_path / "d")
+    assert len(source.pieces) == 12 and sum(source.pieces) == 3000
+    assert source.read(11).frame["site"].unique().tolist() == ["west"]
+    result = train.fit(source, train.TrainConfig(epochs=1, batch_size=64, stream=True))
+    assert "site" not in result.predictor.features  # text: left out as in memory
+    assert sum(result.sizes.values()) == 3000
+
+
+def test_a_bad_file_in_a_directory_is_named(tmp_path, quake_frame):
+    write_parquet(quake_frame, tmp_path / "d" / "a.parquet", ["x", "y"])
+    (tmp_path / "d" / "notes.parquet").write_text("not parquet")
+    with pytest.raises(FcnnError, match=r"notes\.parquet: not a readable Parquet file") as e:
+        stream.open_source(tmp_path / "d")
+    assert "\n" not in str(e.value)
+
+
+def test_streaming_takes_parquet_only(tmp_path, quakes_csv):
+    with pytest.raises(FcnnError, match="streaming reads Parquet"):
+        stream.open_source(quakes_csv)
+    with pytest.raises(FcnnError, match="no such file or directory"):
+        stream.open_source(tmp_path / "nowhere.parquet")
+
+
+def test_classes_and_weights_as_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 2))
+    label = np.where(x[:, 0] > 0.8, "high", np.where(x[:, 0] < -0.5, "low", "mid"))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": label})
+    path = write_parquet(frame, tmp_path / "c.parquet", ["kind"], 150)
+    val = write_parquet(frame.iloc[:200], tmp_path / "cv.parquet", ["kind"])
+    config = dict(epochs=3, batch_size=32, test_frac=0.0, class_weight="balanced")
+    streamed = train.fit(stream.open_source(path), train.TrainConfig(**config, stream=True),
+                         val_table=stream.FileChunks(val))
+    memory = train.fit(read_table(path), train.TrainConfig(**config),
+                       val_table=read_table(val))
+    assert streamed.predictor.task.classes == memory.predictor.task.classes
+    np.testing.assert_allclose(streamed.predictor.task.weights, memory.predictor.task.weights)
+    accuracy = [r.metrics["val"]["accuracy"] for r in (streamed, memory)]
+    assert accuracy[0] > 0.7 and abs(accuracy[0] - accuracy[1]) < 0.1, accuracy
+
+
+def test_dropped_rows_keep_their_positions(tmp_path, quake_frame):
+    frame = quake_frame.copy()
+    frame.loc[[5, 777, 2100], "tp2"] = np.nan
+    path = write_parquet(frame, tmp_path / "nan.parquet", ["x", "y"])
+    config = train.TrainConfig(stream=True, nan="drop")
+    prepared = stream.prepare(stream.open_source(path), config)
+    assert sum(prepared.sizes.values()) == 2997
+    with pytest.raises(FcnnError, match="row 6"):
+        stream.prepare(stream.open_source(path), train.TrainConfig(stream=True))
+
+
+def test_fit_takes_a_table_or_a_source(quake_frame):
+    assert train._prepare(Table(quake_frame)) is not stream.prepare
+
+
+def test_command_line_streams_and_resumes(tmp_path, quake_file, runner):
+    import json
+
+    from fcnn_cli.cli import cli
+
+    out = tmp_path / "run"
+    args = ["train", str(quake_file), "--stream", "--shuffle-buffer", "400", "--epochs", "3",
+            "--batch-size", "128", "-q", "-o", str(out)]
+    done = runner.invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["stream"] and config["train"]["shuffle_buffer"] == 400
+    assert sum(config["sizes"].values()) == 3000
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=400)
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    runs.save_run(cut, tmp_path / "cut", str(quake_file))
+    done = runner.invoke(cli, ["train", "--resume", str(tmp_path / "cut"), "-q"])
+    assert done.exit_code == 0, done.output
+    assert len((tmp_path / "cut" / "history.csv").read_text().splitlines()) == 4
+    assert not (tmp_path / "cut" / "state.pt").exists()
+
+
+def test_command_line_names_a_bad_file_in_one_line(tmp_path, quake_frame, runner):
+    from fcnn_cli.cli import cli
+
+    write_parquet(quake_frame, tmp_path / "d" / "a.parquet", ["x", "y"])
+    (tmp_path / "d" / "b.parquet").write_bytes(b"PAR1 but not really")
+    done = runner.invoke(cli, ["train", str(tmp_path / "d"), "--stream", "-o",
+                               str(tmp_path / "r")])
+    assert done.exit_code == 1
+    assert done.output.count("\n") == 1 and "b.parquet: not a readable Parquet file" in \
+        done.output
+    done = runner.invoke(cli, ["train", str(tmp_path / "d" / "a.parquet"), "--stream",
+                               "--shuffle-buffer", "-1"])
+    assert done.exit_code == 2 and "--shuffle-buffer must be ≥ 0" in done.output
+
+
+@pytest.mark.parametrize("size", [0, 7, 100, 1000])
+def test_shuffle_buffer_gives_out_every_row_once(size):
+    buffer = stream.ShuffleBuffer(size, np.random.default_rng(0))
+    blocks = [torch.arange(k, k + 50, dtype=torch.float32)[:, None] for k in range(0, 500, 50)]
+    out = [x for block in blocks for x, _ in buffer.add(block, block)]
+    out += [x for x, _ in buffer.drain()]
+    rows = torch.cat(out)[:, 0]
+    assert sorted(rows.tolist()) == list(range(500))
+    first = rows[:50]
+    if size == 0:  # a piece's rows only among themselves
+        assert sorted(first.tolist()) == list(range(50))
+    elif size >= 100:  # rows from pieces other than the first come out first
+        assert first.max() >= 50
+
+
+def test_messages_count_the_rows_of_each_file(tmp_path, quake_frame):
+    frame = quake_frame.iloc[:1000].copy()
+    frame.iloc[502, frame.columns.get_loc("tp1")] = np.nan  # row 3 of the second file
+    write_parquet(frame.iloc[:500], tmp_path / "d" / "a.parquet", ["x", "y"], 200)
+    write_parquet(frame.iloc[500:], tmp_path / "d" / "b.parquet", ["x", "y"], 200)
+    with pytest.raises(FcnnError, match=r"b\.parquet: 1 row\(s\) hold NaN.* at row 3;"):
+        stream.prepare(stream.open_source(tmp_path / "d"), train.TrainConfig(stream=True))
+
+
+def test_a_validation_file_needs_the_columns(tmp_path, quake_frame, quake_file):
+    val = write_parquet(quake_frame.drop(columns=["tp2"]).iloc[:100], tmp_path / "v.parquet",
+                        ["x", "y"])
+    config = train.TrainConfig(stream=True, epochs=1)
+    with pytest.raises(FcnnError, match=r"v\.parquet: missing column\(s\) 'tp2'"):
+        train.fit(stream.open_source(quake_file), config, val_table=stream.FileChunks(val))
