@@ -72,7 +72,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     _release_arrow_memory()
     world = world or distributed.World()
     shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
-    device = _device(config, shape, len(data.splits["train"]), world)
+    device = _device(config, shape, data.sizes["train"], world)
     precision = effective_precision(config.precision, device)
     if precision != config.precision:
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
