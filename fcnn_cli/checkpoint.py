@@ -140,7 +140,8 @@ def _check_archive(window, path, what):
         window.seek(0)
         with zipfile.ZipFile(window) as archive:
             entries = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, ValueError,
+            EOFError):  # NotImplementedError: a zip version or feature zipfile lacks
         raise FcnnError(f"{path}: not {what} (not a file written by torch.save)") from None
     if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
             sum(e.file_size for e in entries) > window.size:

@@ -500,6 +500,16 @@ def test_a_compressed_or_broken_zip_is_refused_before_anything_is_inflated(tmp_p
         checkpoint.load(broken)
 
 
+def test_a_zip_of_a_version_python_cannot_read_is_refused(tmp_path, model_path):
+    data = bytearray(model_path.read_bytes())
+    central = data.index(b"PK\x01\x02")  # the first entry of the central directory
+    data[central + 6] = 64  # "version needed to extract": 6.4, which zipfile does not implement
+    odd = tmp_path / "odd.pt"
+    odd.write_bytes(bytes(data))
+    with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
+        checkpoint.load(odd)
+
+
 @pytest.mark.cuda
 def test_round_trip_on_cuda_within_float32_rounding(tmp_path, quakes):
     """Trained on a GPU, saved, loaded on the CPU and on the GPU: the outputs agree within
