@@ -20,6 +20,7 @@ from rich.table import Table
 
 from fcnn_cli import checkpoint, simulate, train
 from fcnn_cli.tables import TableWriter
+from peak import watched
 
 SUFFIXES = {"Parquet": ".parquet", "ROOT": ".root", "HDF5": ".h5", "FITS": ".fits"}
 SHORTER = 5  # the short file is this many times shorter than the long one
@@ -44,23 +45,10 @@ def predict(model, data, out):
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "fcnn_cli", "predict", model, data, "-o", out],
                             stdout=subprocess.DEVNULL)
-    peak_kb = 0
-    while proc.poll() is None:  # VmHWM of the child alone (see bench/speed.py)
-        peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
-        time.sleep(0.02)
+    peak = watched(proc)
     assert proc.returncode == 0
-    return time.perf_counter() - start, peak_kb / 1024
+    return time.perf_counter() - start, peak
 
-
-def _vm_hwm_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def main():

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from fcnn_cli import simulate, train
 from fcnn_cli.prepare import split_indices
+from peak import watched
 
 N = 20_000
 
@@ -266,26 +267,11 @@ def streaming(rows):
             start = time.perf_counter()
             proc = subprocess.Popen([sys.executable, "-m", "fcnn_cli", *args],
                                     stdout=subprocess.DEVNULL)
-            peak_kb = 0
-            # VmHWM of the child's own address space: getrusage's maxrss would include this
-            # (much larger) parent's memory, which Linux carries across fork and exec.
-            while proc.poll() is None:
-                peak_kb = max(peak_kb, _vm_hwm_kb(proc.pid))
-                time.sleep(0.02)
+            peak = watched(proc)
             assert proc.returncode == 0
-            measured[name] = rows / (time.perf_counter() - start), peak_kb / 1024
+            measured[name] = rows / (time.perf_counter() - start), peak
         return measured
 
-
-def _vm_hwm_kb(pid):
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def main():
