@@ -42,6 +42,9 @@ def valid_seed(seed):
 
 
 MAX_THREADS = 1024
+# The most epochs, rows per batch, epochs of patience or rows of a shuffle buffer: a count past it
+# is a typo (a configuration file's integers reach 2**63 and beyond), not a run that would end.
+MAX_COUNT = 2 ** 31 - 1
 
 
 # Every option of a run is a field below, written once: its name, type and default are the
@@ -203,11 +206,10 @@ class TrainConfig:
     def __post_init__(self):
         _check_types(self)
         checks = [
-            (self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}", "epochs"),
-            (self.batch_size >= 1, f"batch_size must be at least 1, not {self.batch_size}",
-             "batch_size"),
-            (math.isfinite(self.lr) and self.lr > 0, f"lr must be positive, not {self.lr}",
-             "lr"),
+            _count("epochs", self.epochs, 1),
+            _count("batch_size", self.batch_size, 1),
+            (math.isfinite(self.lr) and self.lr > 0,
+             f"lr must be finite and > 0, not {self.lr}", "lr"),
             (self.optimizer in OPTIMIZERS, _unknown("optimizer", self.optimizer, OPTIMIZERS),
              "optimizer"),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), not {self.momentum}",
@@ -216,7 +218,7 @@ class TrainConfig:
              f"weight_decay must be finite and ≥ 0, not {self.weight_decay}", "weight_decay"),
             (self.schedule in SCHEDULES, _unknown("schedule", self.schedule, SCHEDULES),
              "schedule"),
-            (self.patience >= 0, f"patience must be ≥ 0, not {self.patience}", "patience"),
+            _count("patience", self.patience, 0),
             (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
             (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
              "val_frac"),
@@ -237,8 +239,7 @@ class TrainConfig:
             (self.nan in NAN_POLICIES, _unknown("NaN policy", self.nan, NAN_POLICIES), "nan"),
             (self.precision in PRECISIONS, _unknown("precision", self.precision, PRECISIONS),
              "precision"),
-            (self.shuffle_buffer >= 0,
-             f"shuffle_buffer must be ≥ 0 rows, not {self.shuffle_buffer}", "shuffle_buffer"),
+            _count("shuffle_buffer", self.shuffle_buffer, 0),
         ]
         _refuse_failed(checks)
         check_position(self.position)
@@ -270,6 +271,12 @@ class DataConfig:
                                     f"{shown(names)}", (name,))
                 setattr(self, name, list(names))
         check_columns(self.targets, self.features)
+
+
+def _count(name, value, lowest):
+    """The check of a whole number of epochs, rows …: from ``lowest`` to MAX_COUNT."""
+    bound = f"at least {lowest}" if value < lowest else f"at most {MAX_COUNT}"
+    return lowest <= value <= MAX_COUNT, f"{name} must be {bound}, not {value}", name
 
 
 def _unknown(what, value, names):

@@ -16,7 +16,7 @@ import os
 import tomllib
 
 from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
-from fcnn_cli.errors import FcnnError, first_line, size_text
+from fcnn_cli.errors import FcnnError, first_line, shown, size_text
 
 SECTIONS = {"net": NetConfig, "train": TrainConfig}
 FIELDS = {f.name: (cls, f) for cls in (DataConfig, NetConfig, TrainConfig)
@@ -26,6 +26,8 @@ PATHS = ("data", "val", "test")
 COMMAND_LINE = {"output": "-o", "force": "--force", "resume": "--resume", "nproc": "--nproc",
                 "quiet": "-q", "plots": "--no-plots", "config": "--config",
                 "print_config": "--print-config"}
+# Other spellings of the run directory, which a file would otherwise take for a typo of a key.
+COMMAND_LINE_SPELLINGS = {"o": "-o", "out": "-o", "run_dir": "-o", "output_dir": "-o"}
 MAX_BYTES = 1 << 20
 HEADER = """\
 # fcnn train options: `fcnn train --config FILE` trains with them; options given on the
@@ -43,6 +45,10 @@ def read_config(path):
         if key in SECTIONS and isinstance(value, dict):
             for name, item in value.items():
                 _take(values, path, name, item, key)
+        elif key in SECTIONS:  # net = 3, or [[net]]: an array of tables
+            given = f"[[{key}]]" if isinstance(value, list) else f"{key} = {shown(value)}"
+            raise FcnnError(f"{path}: {key!r} must be a section (a table): [{key}] with its "
+                            f"keys on the lines below it, not {given}")
         elif isinstance(value, dict) and key not in FIELDS:
             near = difflib.get_close_matches(key, SECTIONS, n=1)
             raise FcnnError(f"{path}: unknown section [{key}]"
@@ -69,9 +75,10 @@ def _parse(path):
 
 def _take(values, path, key, value, section):
     where = f"{path}: " + (f"[{section}] " if section else "")
-    if key in COMMAND_LINE:
+    flag = COMMAND_LINE.get(key) or COMMAND_LINE_SPELLINGS.get(key)
+    if flag:
         raise FcnnError(f"{where}{key!r}: how a command runs is given on its command line "
-                        f"({COMMAND_LINE[key]}), not in a configuration file")
+                        f"({flag}), not in a configuration file")
     if key not in FIELDS:
         near = difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.5)
         raise FcnnError(f"{where}unknown key {key!r}; " + (
@@ -88,6 +95,8 @@ def _take(values, path, key, value, section):
         value = typed(f, value, none=False)
     except FcnnError as e:
         raise FcnnError(f"{where}{e}") from None
+    if key in PATHS and not value:  # joined to the file's directory, it would name that
+        raise FcnnError(f"{where}{key} must be a path, not an empty string")
     if key in PATHS and value != "-":
         value = os.path.join(os.path.dirname(path), value)
     values[key] = value

@@ -271,7 +271,8 @@ def test_brackets_in_paths_are_printed_not_read_as_markup(runner, tmp_path, quak
 @pytest.mark.parametrize("args, message", [
     (["--weight-decay", "inf"], "--weight-decay must be finite"),
     (["--weight-decay", "nan"], "--weight-decay must be finite"),
-    (["--lr", "inf"], "--lr must be positive"),
+    (["--lr", "inf"], "--lr must be finite and > 0, not inf"),
+    (["--epochs", str(10 ** 20)], "--epochs must be at most 2147483647"),
     (["--momentum", "-inf"], "--momentum must be in"),
     (["--ema", "nan"], "--ema must be in"),
     (["--test-frac", "inf"], "--test-frac must be in"),

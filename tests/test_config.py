@@ -1,12 +1,13 @@
 """The options of a network and of its training: every value checked, once, in config.py."""
 
 import math
+import re
 
 import numpy as np
 import pytest
 
-from fcnn_cli.config import (MAX_SEED, NetConfig, TrainConfig, check_columns, check_threshold,
-                             valid_seed)
+from fcnn_cli.config import (MAX_COUNT, MAX_SEED, NetConfig, TrainConfig, check_columns,
+                             check_threshold, valid_seed)
 from fcnn_cli.errors import FcnnError
 
 
@@ -64,6 +65,23 @@ def test_seed_and_threads_in_range(values, message):
     with pytest.raises(FcnnError, match=f"^{message}"):
         TrainConfig(**values)
     assert TrainConfig(seed=MAX_SEED, threads=1024).seed == MAX_SEED
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"lr": math.inf}, "lr must be finite and > 0, not inf"),
+    ({"lr": 0.0}, "lr must be finite and > 0, not 0.0"),
+    ({"epochs": 0}, "epochs must be at least 1, not 0"),
+    ({"epochs": 10 ** 20}, "epochs must be at most 2147483647, not 100000000000000000000"),
+    ({"batch_size": 2 ** 63 - 1}, "batch_size must be at most 2147483647"),
+    ({"patience": -1}, "patience must be at least 0, not -1"),
+    ({"patience": 2 ** 31}, "patience must be at most 2147483647"),
+    ({"shuffle_buffer": 2 ** 40}, "shuffle_buffer must be at most 2147483647"),
+])
+def test_counts_and_rates_are_sane(values, message):
+    with pytest.raises(FcnnError, match=f"^{re.escape(message)}"):
+        TrainConfig(**values)
+    most = TrainConfig(epochs=MAX_COUNT, batch_size=MAX_COUNT, patience=MAX_COUNT)
+    assert (most.epochs, most.batch_size, most.patience) == (MAX_COUNT,) * 3
 
 
 @pytest.mark.parametrize("targets, features, message", [

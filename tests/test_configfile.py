@@ -103,6 +103,21 @@ def test_paths_in_a_file_are_taken_from_its_directory(runner, tmp_path, quakes_c
     ("depth = 3\n[net]\ndepth = 4", "run.toml: [net] 'depth' is given twice"),
     ("output = 'runs/x'", "run.toml: 'output': how a command runs is given on its command line "
                           "(-o), not in a configuration file"),
+    ("net = 3", "run.toml: 'net' must be a section (a table): [net] with its keys on the lines "
+                "below it, not net = 3"),
+    ("[[net]]\ndepth = 3", "run.toml: 'net' must be a section (a table): [net] with its keys "
+                           "on the lines below it, not [[net]]"),
+    ("train = 'fast'", "run.toml: 'train' must be a section (a table): [train]"),
+    ("out = 'r1'", "run.toml: 'out': how a command runs is given on its command line (-o)"),
+    ("[train]\no = 'r1'", "run.toml: [train] 'o': how a command runs is given on its command "
+                          "line (-o)"),
+    ("run_dir = 'r1'", "run.toml: 'run_dir': how a command runs is given on its command line "
+                       "(-o)"),
+    ("data = ''", "run.toml: data must be a path, not an empty string"),
+    ("test = ''", "run.toml: test must be a path, not an empty string"),
+    ("[train]\nlr = inf", "run.toml: lr must be finite and > 0, not inf"),
+    ("epochs = 99999999999999999999", "run.toml: epochs must be at most 2147483647, not "
+                                      "99999999999999999999"),
     ("[train]\nepochs = '3'", "run.toml: [train] epochs must be an integer, not '3'"),
     ("[train]\nepochs = 2.5", "run.toml: [train] epochs must be an integer, not 2.5"),
     ("[train]\nlr = true", "run.toml: [train] lr must be a number, not True"),
