@@ -147,8 +147,24 @@ def _point(ctx, param, values):
     return points or None
 
 
-def output_option(default, help):
-    return click.option("-o", "--output", default=default, show_default=True, help=help)
+def completes(kind):
+    """A shell_complete that leaves the word to the shell's own completion of file names
+    ("file") or of directories ("dir"): click.Path would complete them too, but would check the
+    path as well, with messages of its own."""
+    def complete(ctx, param, incomplete):
+        from click.shell_completion import CompletionItem
+
+        return [CompletionItem(incomplete, type=kind)]
+
+    return complete
+
+
+FILE, DIR = completes("file"), completes("dir")
+
+
+def output_option(default, help, complete=FILE):
+    return click.option("-o", "--output", default=default, show_default=True, help=help,
+                        shell_complete=complete)
 
 
 def field_option(cls, name, help=None):
@@ -157,12 +173,13 @@ def field_option(cls, name, help=None):
     replaces the field's where a command uses the option otherwise."""
     f = next(f for f in option_fields(cls) if f.name == name)
     spec = f.metadata
+    complete = {"shell_complete": completes(spec["path"])} if spec["path"] else {}
     if spec["argument"]:
-        return click.argument(name, required=False)
+        return click.argument(name, required=False, **complete)
     kind = kinds(f)[0]
     flags = spec["flags"] or (_flag(name),)
     settings = {"help": help or spec["help"], "default": spec.get("unset", f.default),
-                "metavar": spec["metavar"]}
+                "metavar": spec["metavar"], **complete}
     if kind is bool:  # each way: a configuration file's true or false can be overridden
         flags = (f"{flags[-1]}/--no-{flags[-1][2:]}",)
     elif spec["choices"]:
@@ -288,7 +305,7 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
 @click.option("--noise", type=float, default=0.02,
               help="Standard deviation of Gaussian pixel noise (peak brightness ≤ 1); "
                    "larger is harder.")
-@click.option("--preview", metavar="FILE.png", callback=_png,
+@click.option("--preview", metavar="FILE.png", callback=_png, shell_complete=FILE,
               help="Also draw a grid of examples with labels.")
 @output_option("galaxies.parquet", "Output file: .parquet, .csv, .root, .h5 or .fits; '-' "
                "for CSV on stdout.")
@@ -347,7 +364,7 @@ def _write_tables(tables, output, keep=0):
 
 @cli.command()
 @options_of(DataConfig, NetConfig, TrainConfig)
-@click.option("--config", "config_file", metavar="FILE.toml",
+@click.option("--config", "config_file", metavar="FILE.toml", shell_complete=FILE,
               help="Options from a TOML file (a run directory's config.toml repeats that run); "
                    "options on the command line override it.")
 @click.option("--print-config", is_flag=True,
@@ -359,9 +376,10 @@ def _write_tables(tables, output, keep=0):
 @click.option("--plots/--no-plots", default=True,
               help="Draw the run's plots into RUN_DIR/plots at the end (redraw them with "
                    "fcnn plot RUN_DIR).")
-@output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.")
+@output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.",
+               DIR)
 @click.option("--force", is_flag=True, help="Write into a run directory that holds a run.")
-@click.option("--resume", metavar="RUN_DIR",
+@click.option("--resume", metavar="RUN_DIR", shell_complete=DIR,
               help="Continue an interrupted run with its saved data path and options; combines "
                    "only with -q, --threads, --device, --nproc and --no-plots.")
 @quiet_option
@@ -728,8 +746,8 @@ def _edges(ctx, param, values):
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("data")
+@click.argument("model", shell_complete=FILE)
+@click.argument("data", shell_complete=FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
                "(as --json).")
@@ -742,7 +760,7 @@ def _edges(ctx, param, values):
               help="Bin edges instead of --bins; once for each --by column.")
 @field_option(TrainConfig, "position", "The labels that form a point (default: as the model "
               "was trained).")
-@click.option("--plots", "plots_dir", metavar="DIR",
+@click.option("--plots", "plots_dir", metavar="DIR", shell_complete=DIR,
               help="Draw plots of the rows (a sample of at most 100 000) and of the bins here.")
 @threshold_option
 @nan_option
@@ -797,8 +815,8 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("data")
+@click.argument("model", shell_complete=FILE)
+@click.argument("data", shell_complete=FILE)
 @click.option("--keep", multiple=True, metavar="COL", callback=_keep_list,
               help="Copy this input column (an ID, say) into the output; repeatable.")
 @output_option("-", "Output file (.csv, .parquet, .root, .h5 or .fits); '-' for CSV on "
@@ -847,8 +865,8 @@ def predict(model, data, keep, output, threshold, nan, device):
 
 
 @cli.command()
-@click.argument("run_dir")
-@output_option(None, "Directory for the PNG files. Default: RUN_DIR/plots.")
+@click.argument("run_dir", shell_complete=DIR)
+@output_option(None, "Directory for the PNG files. Default: RUN_DIR/plots.", DIR)
 @user_errors
 def plot(run_dir, output):
     """Draw a run's plots again, from its files.
@@ -867,7 +885,7 @@ def plot(run_dir, output):
 
 
 @cli.command()
-@click.argument("model")
+@click.argument("model", shell_complete=FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
 @user_errors
 def info(model, as_json):
@@ -896,7 +914,7 @@ def info(model, as_json):
 
 
 @cli.command(name="report")
-@click.argument("run_dir")
+@click.argument("run_dir", shell_complete=DIR)
 @output_option(None, "The HTML file. Default: RUN_DIR/report.html; '-' for stdout.")
 @user_errors
 def report_page(run_dir, output):
@@ -920,8 +938,8 @@ def report_page(run_dir, output):
 
 
 @cli.command()
-@click.argument("model")
-@click.argument("output", metavar="OUTPUT.onnx")
+@click.argument("model", shell_complete=FILE)
+@click.argument("output", metavar="OUTPUT.onnx", shell_complete=FILE)
 @user_errors
 def export(model, output):
     """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx ('-' for stdout), for use outside

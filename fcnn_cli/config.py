@@ -54,17 +54,19 @@ MAX_COUNT = 2 ** 31 - 1
 # writes them back. A new option is one more field with option(...) and a check in
 # __post_init__, nothing else.
 def option(default, help, *, choices=None, flags=None, bounds=None, metavar=None, repeat=False,
-           comma=False, argument=False, unset=...):
+           comma=False, argument=False, path=None, unset=...):
     """A field that is an option of the command line and a key of configuration files.
 
     ``choices``: the names it takes (one of the tables above); ``flags``: its spelling when not
     ``--`` and its name with dashes; ``bounds``: the (lowest, highest) whole number it takes;
     ``repeat``/``comma``: a list given by repeating the flag, or as one comma-separated value;
-    ``argument``: a positional argument; ``unset``: the command line's default where it differs
-    from the field's (None: the library decides, as with dropout)."""
+    ``argument``: a positional argument; ``path``: "file" or "dir" where the value names one
+    (for shell completion; the value is checked where it is opened); ``unset``: the command
+    line's default where it differs from the field's (None: the library decides, as with
+    dropout)."""
     spec = {"help": help, "choices": tuple(choices) if choices else None, "flags": flags,
             "bounds": bounds, "metavar": metavar, "repeat": repeat, "comma": comma,
-            "argument": argument}
+            "argument": argument, "path": path}
     if unset is not ...:
         spec["unset"] = unset
     return field(default=default, metadata=spec)
@@ -251,15 +253,15 @@ class DataConfig:
     Paths as given; columns None where the table's recorded labels and the other numeric
     columns are meant."""
 
-    data: str | None = option(None, "The training table.", argument=True)
+    data: str | None = option(None, "The training table.", argument=True, path="file")
     targets: list | None = option(None, "A label column; repeat for several. Default: the labels "
                                   "recorded in the file.", flags=("-t", "--target"), repeat=True)
     features: list | None = option(None, "Feature columns. Default: every other numeric column.",
                                    metavar="A,B,…", comma=True)
     val: str | None = option(None, "Validation table, instead of a split of DATA.",
-                             metavar="FILE")
+                             metavar="FILE", path="file")
     test: str | None = option(None, "Test table, scored at the end, instead of holding out "
-                              "--test-frac of DATA.", metavar="FILE")
+                              "--test-frac of DATA.", metavar="FILE", path="file")
 
     def __post_init__(self):
         _check_types(self)

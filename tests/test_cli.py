@@ -551,6 +551,22 @@ main()
     ("fcnn train --acti", 2, "plain,--activation"),
     ("fcnn train --activation se", 3, "plain,selu"),
     ("fcnn exp", 1, "plain,export"),
+    # Paths: the shell completes them itself, from what click asks for.
+    ("fcnn train qu", 2, "file,qu"),
+    ("fcnn train q.csv --config ", 4, "file,"),
+    ("fcnn train q.csv --val ", 4, "file,"),
+    ("fcnn train q.csv --test ", 4, "file,"),
+    ("fcnn train q.csv -o ", 4, "dir,"),
+    ("fcnn train --resume ", 3, "dir,"),
+    ("fcnn predict ", 2, "file,"),
+    ("fcnn predict m.pt ", 3, "file,"),
+    ("fcnn predict m.pt d.csv --output ", 5, "file,"),
+    ("fcnn evaluate m.pt d.csv --plots ", 5, "dir,"),
+    ("fcnn report ", 2, "dir,"),
+    ("fcnn plot r -o ", 4, "dir,"),
+    ("fcnn info ", 2, "file,"),
+    ("fcnn export m.pt ", 3, "file,"),
+    ("fcnn simulate galaxies --preview ", 4, "file,"),
 ])
 def test_shell_completion_answers_without_heavy_libraries(words, cword, expected, tmp_path):
     import os
