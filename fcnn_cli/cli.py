@@ -424,7 +424,8 @@ def train(ctx, **options):
         _refuse_streams(*job.paths, directory=job.config.stream)
     if nproc > 1 and not distributed.launched():
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
-    _fit_and_save(job, options["quiet"])
+    with _file_errors(job.from_file, options["config_file"], click.ClickException):
+        _fit_and_save(job, options["quiet"])
 
 
 def _new_job(ctx, o):
@@ -434,7 +435,7 @@ def _new_job(ctx, o):
     if not o["data"] and not o["print_config"]:
         raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
     net = {f.name: o[f.name] for f in option_fields(NetConfig) if o[f.name] is not None}
-    with _option_errors(from_file, o["config_file"]):
+    with _file_errors(from_file, o["config_file"]):
         config = TrainConfig(**{f.name: o[f.name] for f in option_fields(TrainConfig)})
         shape = NetConfig(n_in=1, n_out=1, **net)
         processes = o["nproc"] if o["nproc"] > 1 else int(os.environ.get("WORLD_SIZE", 1))
@@ -444,7 +445,7 @@ def _new_job(ctx, o):
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: _listed(o[f.name]) for f in option_fields(DataConfig)})
     return _Job([data.data, data.val, data.test], data.targets, data.features, net, config,
-                None, o["output"], o["force"], o["plots"])
+                None, o["output"], o["force"], o["plots"], from_file)
 
 
 def _listed(value):
@@ -466,15 +467,17 @@ def _with_file(ctx, o):
 
 
 @contextlib.contextmanager
-def _option_errors(from_file, path):
-    """As usage_errors; but a message about options that all came from the configuration file
-    names them as its keys, after its name."""
+def _file_errors(from_file, path, error=click.UsageError):
+    """An ``error`` for a library message: one about options that all came from the
+    configuration file ``path`` names them as its keys, after its name (the key to mend is
+    there, not on the command line); any other as usage_errors does. The options are checked
+    as usage errors (exit 2); what only a run finds (no GPU for device = "cuda") exits 1."""
     try:
         yield
     except FcnnError as e:
         if e.options and set(e.options) <= from_file:
-            raise click.UsageError(f"{path}: {e}") from None
-        raise click.UsageError(with_flags(str(e), e.options)) from None
+            raise error(f"{path}: {e}") from None
+        raise error(with_flags(str(e), e.options)) from None
 
 
 def _print_config(job):
@@ -518,6 +521,7 @@ class _Job:
     output: str | None
     force: bool
     plots: bool = True  # draw the run's plots once it is saved
+    from_file: set = dataclasses.field(default_factory=set)  # the options --config FILE gave
 
 
 def _fit_and_save(job, quiet):

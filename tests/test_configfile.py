@@ -5,6 +5,7 @@ import json
 import tomllib
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -172,6 +173,24 @@ def test_config_toml_repeats_the_run(runner, tmp_path, quakes_csv):
     other = tmp_path / "other"  # and the command line still overrides it
     run(runner, "train", "--config", first / "config.toml", "--seed", 12, "-q", "-o", other)
     assert (other / "metrics.json").read_text() != (first / "metrics.json").read_text()
+
+
+def test_config_toml_records_the_device_as_given(runner, tmp_path, quakes_csv):
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "-o", tmp_path / "r")
+    # auto stays auto, so that the file reruns on a machine with or without a GPU
+    saved = tomllib.loads((tmp_path / "r" / "config.toml").read_text())
+    assert saved["train"]["device"] == "auto"
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["device"] == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_a_device_the_machine_lacks_is_named_as_the_files_key(runner, tmp_path, quakes_csv):
+    path = tmp_path / "run.toml"
+    path.write_text('[train]\ndevice = "cuda"\nepochs = 1\n')
+    out = run(runner, "train", quakes_csv, "--config", path, "-o", tmp_path / "r", code=1).stderr
+    assert f"Error: {path}: device='cuda': no CUDA GPU is available here" in out
+    run(runner, "train", quakes_csv, "--config", path, "--device", "cpu", "-q", "-o",
+        tmp_path / "r")  # the command line overrides it
 
 
 def test_a_run_from_stdin_says_so_in_its_config_toml(runner, tmp_path, quakes_csv):
