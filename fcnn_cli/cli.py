@@ -486,10 +486,11 @@ def _print_config(job):
     from fcnn_cli.fileio import write_text
 
     net = NetConfig(n_in=1, n_out=1, **job.net).to_dict()
-    unset = [k for k in ("n_in", "n_out", "dropout") if k not in job.net]  # dropout: the task's
+    del net["n_in"], net["n_out"]
+    if "dropout" not in job.net:  # the task's default, which the data decide: a comment
+        net["dropout"] = None
     data = dict(zip(("data", "val", "test"), (_where(p) if p else None for p in job.paths)))
-    text = dumps({**data, "targets": job.targets, "features": job.features},
-                 {k: v for k, v in net.items() if k not in unset},
+    text = dumps({**data, "targets": job.targets, "features": job.features}, net,
                  dataclasses.asdict(job.config))
     write_text("-", text)
 

@@ -13,6 +13,7 @@ import difflib
 import json
 import math
 import os
+import re
 import tomllib
 
 from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
@@ -103,19 +104,38 @@ def _take(values, path, key, value, section):
 
 
 def dumps(data, net, train):
-    """The text of a configuration file with these options (None: left out). A path read from
-    stdin, ``<stdin>``, is left out too: the command line gives it again."""
+    """The text of a configuration file with these options; one that is None (TOML has no
+    none) is a comment that says what applies without it. A path read from stdin,
+    ``<stdin>``, is a comment too: the command line gives it again."""
     lines = [HEADER.rstrip("\n")]
     for key, value in data.items():
         if value == "<stdin>":
             lines.append(f"# {key}: the run read stdin; give it on the command line again")
-        elif value is not None:
-            lines.append(f"{key} = {_value(value)}")
+        else:
+            lines.append(_line(key, value))
     for name, values in (("net", net), ("train", train)):
         lines += ["", f"[{name}]"]
-        lines += [f"{key} = {_value(value)}" for key, value in values.items()
-                  if value is not None]
+        lines += [_line(key, value) for key, value in values.items()]
     return "\n".join(lines) + "\n"
+
+
+def _line(key, value):
+    if value is not None:
+        return f"{key} = {_value(value)}"
+    default = unset_default(key)
+    return f"# {key}: not set" + (f"; the default: {default}" if default else "")
+
+
+def unset_default(key):
+    """What applies where option ``key`` is not set, as its help text says after "Default:"."""
+    found = re.search(r"\b[Dd]efault: (.*)", FIELDS[key][1].metadata["help"]) \
+        if key in FIELDS else None
+    if not found:
+        return None
+    text = found[1].rstrip(".")
+    if text.count(")") > text.count("("):  # the help's own parenthesis closes after it
+        text = text[:text.rindex(")")].rstrip(".")
+    return text
 
 
 def _value(value):

@@ -69,6 +69,16 @@ def test_print_config_prints_every_key_with_its_default(runner, quakes_csv):
     assert set(document["train"]) == {f.name for f in option_fields(TrainConfig)} - unset
     assert document["net"]["activation"] == "silu" and "dropout" not in document["net"]
     assert document["data"] == str(quakes_csv) and "targets" not in document
+    # the keys left to the data are there too, as comments that say what applies
+    lines = run(runner, "train", quakes_csv, "--print-config").stdout.splitlines()
+    for line in ("# dropout: not set; the default: 0.1 for classification, 0 for regression",
+                 "# position: not set; the default: labels named like x, y (z)",
+                 "# threads: not set; the default: one for small networks, else timed among "
+                 "the CPUs this process may use",
+                 "# targets: not set; the default: the labels recorded in the file",
+                 "# features: not set; the default: every other numeric column",
+                 "# val: not set", "# test: not set"):
+        assert line in lines
 
 
 def test_command_line_overrides_the_file_which_overrides_the_defaults(runner, tmp_path,
