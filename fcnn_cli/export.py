@@ -106,11 +106,38 @@ def _onnx_model(predictor):
         except Exception as e:  # the exporter's own failures: one line, not its traceback
             raise FcnnError(f"the ONNX export failed: {first_line(e)}") from None
     model = program.model_proto
+    _forget_the_exporter(model)
     model.producer_name, model.producer_version = "fcnn", __version__
     for key, value in _metadata(predictor).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model
+
+
+def _forget_the_exporter(model):
+    """Drop what torch's exporter notes on every node, value and graph (the Python stack that
+    made it, with this machine's paths, its module names, its own graph's signature): the file
+    is meant to be shared, and the graph runs the same without them. The model's own metadata,
+    written after, stays."""
+    for graph in _graphs(model):
+        del graph.metadata_props[:]
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+        for value in (*getattr(graph, "value_info", ()), *getattr(graph, "input", ()),
+                      *getattr(graph, "output", ()), *getattr(graph, "initializer", ())):
+            del value.metadata_props[:]
+
+
+def _graphs(model):
+    """The model's graph, the graphs inside its nodes (loops, branches) and its functions."""
+    todo = [model.graph, *model.functions]
+    while todo:
+        graph = todo.pop()
+        yield graph
+        for node in graph.node:
+            for attribute in node.attribute:
+                todo += ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
 
 
 def _metadata(predictor):

@@ -46,6 +46,23 @@ def test_a_model_that_would_differ_is_not_written(trained, tmp_path, monkeypatch
     assert not (tmp_path / "m.onnx").exists()
 
 
+def test_the_file_holds_no_trace_of_the_machine_that_wrote_it(trained, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    import os
+
+    import fcnn_cli
+
+    path = tmp_path / "m.onnx"
+    export.export(trained.predictor, path)
+    model = onnx.load(path)
+    assert all(not node.metadata_props and not node.doc_string for node in model.graph.node)
+    assert not model.graph.metadata_props
+    assert {p.key for p in model.metadata_props} == {"task", "features", "targets", "units"}
+    data = path.read_bytes()  # the exporter's stack traces named the package's own files
+    for where in (os.path.dirname(fcnn_cli.__file__), sys.prefix, os.getcwd(), "export.py"):
+        assert where.encode() not in data, where
+
+
 NETWORKS = {
     "plain": ({}, {}),
     "resnet": ({"arch": "resnet", "depth": 3}, {}),
