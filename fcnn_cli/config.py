@@ -194,8 +194,9 @@ class TrainConfig:
     fast: bool = option(True, "The autograd-free training step for plain networks; --no-fast "
                         "uses autograd everywhere.")
     precision: str = option("fp32", "Matrix products in fp32, tf32 (GPUs only: a CPU computes "
-                            "fp32) or bf16 (autocast, with the autograd step); weights and "
-                            "optimiser state stay fp32.", choices=PRECISIONS)
+                            "fp32, with a warning) or bf16 (autocast on a GPU or a CPU, with "
+                            "the autograd step); weights and optimiser state stay fp32.",
+                            choices=PRECISIONS)
     position: list | None = option(None, "The labels that form a point, for distance metrics "
                                    "and maps. Default: labels named like x, y (z).",
                                    comma=True, metavar="COL,COL[,COL]")

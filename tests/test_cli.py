@@ -338,6 +338,13 @@ def test_train_help_says_what_combines_with_resume(runner):
     assert "combines only with -q, --threads, --device, --nproc and --no-plots" in out
 
 
+def test_train_help_says_where_each_precision_runs(runner):
+    out = " ".join(run(runner, "train", "--help").output.split())
+    # tf32 is ignored on a CPU, with a warning; bf16 runs there too, by design
+    assert "tf32 (GPUs only: a CPU computes fp32, with a warning)" in out
+    assert "bf16 (autocast on a GPU or a CPU, with the autograd step)" in out
+
+
 @pytest.mark.parametrize("args", [
     ["train", "{data}", "--weight-decay", "inf"], ["train", "{data}", "-t", "x", "-t", "x"],
     ["train", "--resume", "{data}", "--lr", "1"],
