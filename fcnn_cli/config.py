@@ -278,7 +278,8 @@ class DataConfig:
 
 def _count(name, value, lowest):
     """The check of a whole number of epochs, rows …: from ``lowest`` to MAX_COUNT."""
-    bound = f"at least {lowest}" if value < lowest else f"at most {MAX_COUNT}"
+    bound = (f"at least {lowest}" if lowest else "≥ 0") if value < lowest else \
+        f"at most {MAX_COUNT}"
     return lowest <= value <= MAX_COUNT, f"{name} must be {bound}, not {value}", name
 
 

@@ -73,7 +73,7 @@ def test_seed_and_threads_in_range(values, message):
     ({"epochs": 0}, "epochs must be at least 1, not 0"),
     ({"epochs": 10 ** 20}, "epochs must be at most 2147483647, not 100000000000000000000"),
     ({"batch_size": 2 ** 63 - 1}, "batch_size must be at most 2147483647"),
-    ({"patience": -1}, "patience must be at least 0, not -1"),
+    ({"patience": -1}, "patience must be ≥ 0, not -1"),
     ({"patience": 2 ** 31}, "patience must be at most 2147483647"),
     ({"shuffle_buffer": 2 ** 40}, "shuffle_buffer must be at most 2147483647"),
 ])
