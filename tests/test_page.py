@@ -86,3 +86,28 @@ def _tiny_png():
     out = io.BytesIO()
     Image.new("RGB", (2, 2), "red").save(out, format="PNG")
     return out.getvalue()
+
+
+def test_only_regular_png_files_of_plots_are_embedded(tmp_path, caplog, monkeypatch):
+    import os
+
+    monkeypatch.setattr(page, "MAX_IMAGE_BYTES", 4096)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "metrics.json").write_text("{}")
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    png = _tiny_png()
+    (plots / "good.png").write_bytes(png)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(png)  # even a PNG behind a link stays out
+    (plots / "link.png").symlink_to(secret)
+    os.mkfifo(plots / "fifo.png")
+    (plots / "sub.png").mkdir()
+    (plots / "big.png").write_bytes(png + b"\0" * 5000)
+    (plots / "text.png").write_text("not an image")
+    text = page.run_page(tmp_path)
+    parsed = Collected()
+    parsed.feed(text)
+    assert parsed.images == ["data:image/png;base64," + base64.b64encode(png).decode()]
+    for name in ("link", "fifo", "sub", "big", "text"):
+        assert f"{name}.png left out of the page" in caplog.text
