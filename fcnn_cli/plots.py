@@ -8,11 +8,14 @@ alone (``fcnn evaluate --plots``); :func:`binned_plot` draws bias and resolution
 
 import csv
 import json
+import logging
 import math
 from pathlib import Path
 
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import open_output, writing
+
+log = logging.getLogger(__name__)
 
 GRID_ROWS, GRID_COLS = 4, 6  # galaxy_grid's images
 DPI = 100
@@ -573,9 +576,10 @@ def plot_sample(table, out_dir):
     :func:`~fcnn_cli.evaluation.sample_metadata` in ``table.extra``): per label for
     regression, the maps for a point, the class plots for classification. Returns the paths
     written."""
-    meta, frame = table.extra, table.frame
+    meta = table.extra
     out_dir = Path(out_dir)
     split = meta.get("split", "")
+    frame = _finite_rows(table)
     if not len(frame):
         return []
     if "classes" in meta:
@@ -590,6 +594,24 @@ def plot_sample(table, out_dir):
         written += _position_plots(frame, point, table.units.get(point[0], ""),
                                    stations_for(meta, point), out_dir)
     return [p for p in written if p]
+
+
+def _finite_rows(table):
+    """The sample's rows whose numbers (labels, predictions, probabilities) are all finite:
+    one NaN would take a histogram's range or a map's bins with it."""
+    import numpy as np
+
+    frame = table.frame
+    numbers = frame.select_dtypes("number")
+    if not numbers.shape[1]:
+        return frame
+    finite = np.isfinite(numbers.to_numpy(np.float64)).all(axis=1)
+    dropped = int((~finite).sum())
+    if dropped:
+        log.warning("%d of %d rows hold a non-finite label or prediction: left out of the plots",
+                    dropped, len(frame))
+        frame = frame[finite]
+    return frame
 
 
 def _position_plots(frame, point, unit, stations, out_dir):
@@ -708,4 +730,49 @@ def _read_sample(path):
         return None
     from fcnn_cli.tables import read_table
 
-    return read_table(path)
+    table = read_table(path)
+    check_sample(table, path)
+    return table
+
+
+def check_sample(table, path):
+    """Check, once, what the plots take from a sample file's metadata: the run wrote it, but
+    it is a file that may have been edited or damaged since."""
+    from fcnn_cli.columns import is_numeric
+
+    meta, frame = table.extra, table.frame
+
+    def malformed(why):
+        raise FcnnError(f"{path}: malformed sample of predictions: {why}")
+
+    if not table.targets:
+        malformed("it names no label among its columns")
+    missing = [f"{t}_pred" for t in table.targets if f"{t}_pred" not in frame.columns]
+    if missing:
+        malformed(f"no column {missing[0]!r}")
+    if "classes" in meta:
+        _check_classes(meta["classes"], table, malformed)
+        return
+    for name in table.targets + [f"{t}_pred" for t in table.targets]:
+        if not is_numeric(frame[name]):
+            malformed(f"column {name!r} is not numeric, and no classes are named")
+    point = meta.get("position")
+    if point is not None and not (isinstance(point, list) and 2 <= len(point) <= 3 and
+                                  len(set(map(str, point))) == len(point) and
+                                  all(isinstance(c, str) and c in table.targets for c in point)):
+        malformed(f"position {str(point)[:80]} is not 2 or 3 of its labels")
+
+
+def _check_classes(classes, table, malformed):
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+            and len(set(classes)) == len(classes)):
+        malformed(f"classes {str(classes)[:80]} is not a list of distinct names")
+    if len(table.targets) != 1:
+        malformed("classes are named for more than one label")
+    target = table.targets[0]
+    known = set(classes)
+    for column in (target, f"{target}_pred"):
+        values = table.frame[column].astype(str)
+        stray = values[~values.isin(known)]
+        if len(stray):
+            malformed(f"column {column!r} holds {stray.iloc[0][:40]!r}, none of its classes")

@@ -174,3 +174,53 @@ def _modules_after(code):
     out = subprocess.run([sys.executable, "-c", f"{code}; import sys; print(*sys.modules)"],
                          capture_output=True, text=True, check=True).stdout
     return out.split()
+
+
+def _sample(tmp_path, meta, frame=None):
+    from fcnn_cli.tables import write_table
+
+    rng = np.random.default_rng(0)
+    frame = frame if frame is not None else pd.DataFrame(
+        {"x": rng.normal(size=50), "y": rng.normal(size=50)}).assign(
+        x_pred=lambda f: f.x + 0.1, y_pred=lambda f: f.y - 0.1)
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    (run / "history.csv").write_text("epoch,train_loss,val_loss,lr\n1,1.0,1.0,0.01\n")
+    table = Table(frame, ["x", "y"] if "x" in frame else ["c"], {}, extra=meta)
+    write_table(table, run / runs.SAMPLE_FILE)
+    return run
+
+
+@pytest.mark.parametrize("meta, why", [
+    ({"position": ["nope", "x"]}, "position"), ({"position": 5}, "position"),
+    ({"position": ["x", "x"]}, "position"), ({"classes": ["a", "b"]}, "more than one label"),
+    ({"classes": "ab", "position": None}, "classes")])
+def test_a_tampered_sample_is_one_line_naming_the_file(tmp_path, meta, why):
+    from fcnn_cli.errors import FcnnError
+
+    run = _sample(tmp_path, meta)
+    with pytest.raises(FcnnError, match=rf"predictions.parquet: malformed .*{why}"):
+        plots.plot_run(run, tmp_path / "out")
+
+
+def test_classes_on_a_regression_sample_are_refused(tmp_path):
+    from fcnn_cli.errors import FcnnError
+
+    frame = pd.DataFrame({"c": [1.0, 2.0], "c_pred": [1.5, 2.5]})
+    run = _sample(tmp_path, {"classes": ["a", "b"]}, frame)
+    with pytest.raises(FcnnError, match="malformed .*'c' holds '1.0', none of its classes"):
+        plots.plot_run(run, tmp_path / "out")
+
+
+def test_non_finite_rows_are_left_out_of_the_plots_and_counted(tmp_path, caplog):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=50), "y": rng.normal(size=50)})
+    frame = frame.assign(x_pred=frame.x + 0.1, y_pred=frame.y)
+    frame.loc[:4, "x_pred"] = np.nan
+    frame.loc[5:9, "y"] = np.inf
+    run = _sample(tmp_path, {"position": ["x", "y"]}, frame)
+    paths = plots.plot_run(run, tmp_path / "out")
+    assert {p.name for p in paths} >= {"regression_x.png", "distance_map.png",
+                                       "distance_cdf.png"}
+    assert "10 of 50 rows hold a non-finite label or prediction" in caplog.text
+
