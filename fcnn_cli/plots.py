@@ -24,6 +24,8 @@ ARROWS = 300  # events a position map draws
 HEXBIN_ROWS = 2000  # beyond, predicted against true is a 2-D histogram
 MAP_BINS = 20  # per axis at most, in the map of the mean distance
 MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
+MAX_STATIONS = 500  # stations a map draws at most
+MAX_STATION_NAMES = 40  # beyond, the stations are drawn without their names
 MAX_MARKED_LAYERS = 12  # layers a diagnostics plot draws (evenly spread, first and last kept)
 
 
@@ -249,7 +251,8 @@ def position_map(true, pred, names, unit, path, stations=None, seed=0):
         xy = np.asarray(stations["positions"], np.float64)
         ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="black", label="station",
                    zorder=4)
-        for name, (x, y) in zip(stations["names"], xy):
+        named = len(xy) <= MAX_STATION_NAMES
+        for name, (x, y) in zip(stations["names"] if named else [], xy):
             ax.annotate(name, (x, y), xytext=(7, 7), textcoords="offset points", fontsize=10)
     ax.set(xlabel=_label(names[0], unit), ylabel=_label(names[1], unit),
            title=f"True and predicted positions ({len(shown)} events"
@@ -644,19 +647,27 @@ def _class_plots(frame, target, classes, out_dir):
 
 def stations_for(meta, point):
     """The stations the data file records, where their coordinates are the point's labels;
-    None if it records none, or none that make sense (the metadata is the file's, untrusted)."""
+    None if it records none, or none that make sense (the metadata is the file's, untrusted).
+    Past MAX_STATIONS only the first are drawn (and looked at)."""
     stations = meta.get("stations")
     try:
         if stations["columns"][:2] != list(point[:2]):
             return None
-        positions = [[float(v) for v in p] for p in stations["positions"]]
-        names = [str(n) for n in stations.get("names", range(1, len(positions) + 1))]
-        if len(names) != len(positions) or any(len(p) != len(point) for p in positions) or \
-                not all(map(math.isfinite, sum(positions, []))):
+        given = stations["positions"]
+        positions = [[float(v) for v in p] for p in given[:MAX_STATIONS]]
+        names = stations.get("names", range(1, len(given) + 1))
+        if len(names) != len(given):
             return None
-        return {"names": names, "positions": positions}
+        names = [str(n) for n in names[:MAX_STATIONS]]
+        if any(len(p) != len(point) for p in positions) or \
+                not all(math.isfinite(v) for p in positions for v in p):
+            return None
     except (TypeError, KeyError, ValueError, IndexError):
         return None
+    if len(given) > MAX_STATIONS:
+        log.warning("the data file records %d stations: the maps draw the first %d",
+                    len(given), MAX_STATIONS)
+    return {"names": names, "positions": positions}
 
 
 def file_part(name):

@@ -224,3 +224,13 @@ def test_non_finite_rows_are_left_out_of_the_plots_and_counted(tmp_path, caplog)
                                        "distance_cdf.png"}
     assert "10 of 50 rows hold a non-finite label or prediction" in caplog.text
 
+
+def test_many_stations_are_capped(caplog):
+    many = 60_000
+    meta = {"stations": {"columns": ["x", "y"], "positions": [[i, i] for i in range(many)]}}
+    stations = plots.stations_for(meta, ["x", "y"])
+    assert len(stations["positions"]) == len(stations["names"]) == plots.MAX_STATIONS
+    assert stations["names"][:2] == ["1", "2"]
+    assert f"records {many} stations" in caplog.text
+    meta["stations"]["names"] = ["a"] * (many - 1)
+    assert plots.stations_for(meta, ["x", "y"]) is None
