@@ -27,7 +27,12 @@ def edges_for(values, bins=DEFAULT_BINS):
     lo, hi = float(finite.min()), float(finite.max())
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
-    return np.linspace(lo, hi, bins + 1)
+    # Weighted means of lo and hi, not lo + i * (hi - lo) / bins: hi - lo overflows for a
+    # column that spans -1e308 to 1e308.
+    t = np.linspace(0.0, 1.0, bins + 1)
+    edges = lo * (1 - t) + hi * t
+    edges[0], edges[-1] = lo, hi
+    return edges
 
 
 def bin_index(values, edges):

@@ -482,8 +482,9 @@ def _binned_curves(report, path, units):
     bins = [b for b in report["bins"] if b["count"]]
     if not bins:
         return None
-    centre = np.array([(b["low"][0] + b["high"][0]) / 2 for b in bins])
-    half = np.array([(b["high"][0] - b["low"][0]) / 2 for b in bins])
+    # Halves first: high - low overflows near the largest floats.
+    centre = np.array([b["low"][0] / 2 + b["high"][0] / 2 for b in bins])
+    half = np.array([b["high"][0] / 2 - b["low"][0] / 2 for b in bins])
     xlabel = _label(axis["column"], axis["unit"])
     if "accuracy" in bins[0]:
         return _accuracy_curve(bins, centre, half, axis["column"], xlabel, path)

@@ -166,12 +166,20 @@ def _capped_confusions(report):
 
 
 def _range(low, high):
-    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992."""
+    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992;
+    in significant digits where fixed places would be many (1e+300, 1.0000001)."""
     import math
 
-    width = high - low
-    places = max(0, 1 - math.floor(math.log10(width))) if width > 0 else 6
-    return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
+    width = high - low  # inf where the bounds are near the largest floats
+    big = max(abs(low), abs(high))
+    if math.isfinite(width) and width > 0 and big < 1e6:
+        places = max(0, 1 - math.floor(math.log10(width)))
+        if places <= 6:
+            return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
+    digits = 4
+    if math.isfinite(width) and width > 0 and big > 0:
+        digits = min(17, max(4, 2 + math.ceil(math.log10(big) - math.log10(width))))
+    return " – ".join(f"{v:.{digits}g}" for v in (low, high))
 
 
 def _pm(value, error):

@@ -104,3 +104,13 @@ def test_a_column_without_finite_values_gives_no_bins():
     b.add(np.array([np.nan, np.nan]), np.zeros(2), np.ones(2))
     report = b.report(3)
     assert report["bins"] == [] and report["outside"] == 2 and "finite" in report["empty"]
+
+
+def test_edges_over_the_whole_float_range_do_not_overflow():
+    edges = binned.edges_for([-1e308, 0.0, 1e308], 4)
+    assert np.isfinite(edges).all() and edges[0] == -1e308 and edges[-1] == 1e308
+    np.testing.assert_allclose(edges, [-1e308, -5e307, 0.0, 5e307, 1e308])
+    b = binned.Binned(["big"], ["t"])
+    b.add(np.array([-1e308, 0.0, 1e308]), np.zeros(3), np.ones(3))
+    report = b.report(4)
+    assert report["outside"] == 0 and sum(x["count"] for x in report["bins"]) == 3

@@ -102,3 +102,10 @@ def test_names_with_brackets_are_shown_as_they_are(name):
     for item in report.tables(regression, name):
         console.print(item)
     assert f"│ {name} " in console.export_text()
+
+
+def test_bin_bounds_are_shown_with_sane_digits():
+    assert report._range(0.0, 10.0) == "0 – 10"
+    assert report._range(-1e308, 1e308) == "-1e+308 – 1e+308"
+    assert report._range(1e300, 2e300) == "1e+300 – 2e+300"
+    assert report._range(1.0, 1.0 + 1e-9) == "1 – 1.000000001"
