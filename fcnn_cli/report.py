@@ -198,9 +198,11 @@ def binned_tables(binned):
     by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
     outside = f"; {binned['outside']} outside the bins" if binned["outside"] else ""
     where = f"in bins of {' and '.join(by)} ({binned['rows']} rows{outside})"
-    bins = binned["bins"]
+    bins = [b for b in binned["bins"] if b["count"]]
     if not bins:
-        return [_note(f"No bins: {binned.get('empty', 'no rows')}.")]
+        return [_note(f"No bins: {binned.get('empty', 'no rows in any bin')}.")]
+    empty = len(binned["bins"]) - len(bins)
+    where = where[:-1] + (f"; {empty} empty bins not shown)" if empty else ")")
     first = bins[0]
     if "accuracy" in first:
         recalls = list(first["recall"])[:TABLE_RECALLS]

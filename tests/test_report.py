@@ -109,3 +109,20 @@ def test_bin_bounds_are_shown_with_sane_digits():
     assert report._range(-1e308, 1e308) == "-1e+308 – 1e+308"
     assert report._range(1e300, 2e300) == "1e+300 – 2e+300"
     assert report._range(1.0, 1.0 + 1e-9) == "1 – 1.000000001"
+
+
+def test_binned_tables_leave_out_empty_bins_and_count_them():
+    from fcnn_cli import binned
+
+    b = binned.Binned(["e"], ["t"])
+    b.add(np.array([0.0, 0.1, 9.9, 10.0]), np.zeros(4), np.ones(4))
+    text = flat(render_tables(report.binned_tables(b.report(10))))
+    assert "8 empty bins not shown" in text
+    assert "0.0 – 1.0" in text and "9.0 – 10.0" in text and "1.0 – 2.0" not in text
+
+
+def render_tables(tables):
+    console = Console(width=200, record=True, file=__import__("io").StringIO())
+    for t in tables:
+        console.print(t)
+    return console.export_text()
