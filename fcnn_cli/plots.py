@@ -589,10 +589,10 @@ def plot_sample(table, out_dir):
     if "classes" in meta:
         return _class_plots(frame, table.targets[0], meta["classes"], out_dir)
     written = []
-    for name in table.targets:
+    for name, part in zip(table.targets, file_parts(table.targets)):
         written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,
                                        table.units.get(name, ""),
-                                       out_dir / f"regression_{file_part(name)}.png", split))
+                                       out_dir / f"regression_{part}.png", split))
     point = meta.get("position")
     if point:
         written += _position_plots(frame, point, table.units.get(point[0], ""),
@@ -676,6 +676,20 @@ def file_part(name):
     import re
 
     return re.sub(r"[^\w.-]+", "_", name)[:80] or "label"
+
+
+def file_parts(names):
+    """:func:`file_part` of each name, made unique with a number (``a b`` and ``a_b`` would
+    both be ``a_b``, and one plot would replace the other)."""
+    taken, parts = set(), []
+    for name in names:
+        part, n = file_part(name), 1
+        while part.lower() in taken:  # lower: a file system may ignore case
+            n += 1
+            part = f"{file_part(name)}_{n}"
+        taken.add(part.lower())
+        parts.append(part)
+    return parts
 
 
 def plot_run(run_dir, out_dir=None):

@@ -234,3 +234,16 @@ def test_many_stations_are_capped(caplog):
     assert f"records {many} stations" in caplog.text
     meta["stations"]["names"] = ["a"] * (many - 1)
     assert plots.stations_for(meta, ["x", "y"]) is None
+
+
+def test_labels_that_map_to_one_file_name_get_their_own_plots(tmp_path):
+    long = "z" * 90
+    names = ["a b", "a_b", "a/b", long, long + "q"]
+    assert plots.file_parts(names) == ["a_b", "a_b_2", "a_b_3", "z" * 80, "z" * 80 + "_2"]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({n: rng.normal(size=20) for n in names[:3]})
+    frame = frame.assign(**{f"{n}_pred": frame[n] for n in names[:3]})
+    paths = plots.plot_sample(Table(frame, names[:3], {}, extra={}), tmp_path)
+    assert sorted(p.name for p in paths) == ["regression_a_b.png", "regression_a_b_2.png",
+                                             "regression_a_b_3.png"]
+    assert all(p.exists() for p in paths)
