@@ -26,9 +26,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_con
 
 
 def _console(stderr=True):
-    from rich.console import Console
+    from fcnn_cli.console import rich_console
 
-    return Console(stderr=stderr)
+    return rich_console(stderr)
 
 
 def _flag(name):

@@ -112,3 +112,21 @@ def test_evaluate_plots_and_train_position_from_the_command_line(runner, quakes,
     assert (tmp_path / "p" / "binned_east.png").is_file()
     assert read_table(out / "predictions.parquet").extra["stations"]["columns"] == \
         ["east", "north"]
+
+
+@pytest.mark.parametrize("command", ["info {model}", "evaluate {model} {data}"])
+def test_a_reader_that_leaves_early_is_no_failure(run_dir, quakes_csv, command):
+    import os
+    import subprocess
+    import sys
+
+    args = command.format(model=run_dir / "model.pt", data=quakes_csv).split()
+    read, write = os.pipe()
+    os.close(read)  # the reader has left before the first line: every write fails
+    try:
+        done = subprocess.run([sys.executable, "-m", "fcnn_cli", *args], stdout=write,
+                              stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
