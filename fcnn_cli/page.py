@@ -39,7 +39,8 @@ def run_page(run_dir):
     from fcnn_cli import runs
 
     run_dir = Path(run_dir)
-    config, metrics = _json(run_dir / "config.json"), _json(run_dir / "metrics.json")
+    parts = (_shown(run_dir / "config.json", _config_parts)
+             + _shown(run_dir / "metrics.json", _metrics_parts))
     plots = sorted((run_dir / runs.PLOTS_DIR).glob("*.png"))
     if plots:
         images = [(p.stem, data) for p in plots if (data := png_bytes(p)) is not None]
@@ -48,7 +49,17 @@ def run_page(run_dir):
 
         with tempfile.TemporaryDirectory(prefix="fcnn-report-") as scratch:
             images = [(p.stem, p.read_bytes()) for p in sorted(plot_run(run_dir, scratch))]
-    return page(run_dir.name, config, metrics, images)
+    return _document(run_dir.name, parts, images)
+
+
+def _shown(path, parts):
+    """The page's parts that show the JSON file ``path``; a file edited or damaged into
+    another shape is one line that names it."""
+    value = _json(path)
+    try:
+        return parts(value)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise FcnnError(f"{path}: malformed: {type(e).__name__} {str(e)[:80]}") from None
 
 
 def png_bytes(path):
@@ -85,13 +96,22 @@ def png_bytes(path):
 
 def page(name, config, metrics, images):
     """The page from its parts: ``images`` is a list of (name, PNG bytes)."""
+    return _document(name, _config_parts(config) + _metrics_parts(metrics), images)
+
+
+def _config_parts(config):
+    return _configuration(config) + _sizes(config.get("sizes") or {})
+
+
+def _metrics_parts(metrics):
+    return [part for split, report in metrics.items() for part in _metrics(split, report)]
+
+
+def _document(name, sections, images):
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
              f"<title>fcnn run {escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
              f"<h1>fcnn run {escape(name)}</h1>"]
-    parts += _configuration(config)
-    parts += _sizes(config.get("sizes") or {})
-    for split, report in metrics.items():
-        parts += _metrics(split, report)
+    parts += sections
     if images:
         parts.append("<h2>Plots</h2>")
     for stem, data in images:
@@ -110,6 +130,8 @@ def _json(path):
         raise FcnnError(f"{path.parent}: not a complete run directory (no {path.name})") from None
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: not readable JSON: {e}") from None
+    except RecursionError:
+        raise FcnnError(f"{path}: not readable JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise FcnnError(f"{path}: holds no JSON object")
     return value

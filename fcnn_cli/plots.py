@@ -97,7 +97,8 @@ def learning_curves(history, path, best_epoch=None, unit=""):
     loss.plot(epochs, [r["train_loss"] for r in history], label="training")
     loss.plot(epochs, [r["val_loss"] for r in history], label="validation")
     loss.set(yscale="log", xlabel="epoch", ylabel="loss", title="Loss")
-    key = next((k for k in HEADLINE if k in history[0]), None) if history else None
+    key = next((k for k in HEADLINE
+                if all(isinstance(r.get(k), (int, float)) for r in history)), None)
     if key:
         name = HEADLINE[key]
         metric.plot(epochs, [r[key] for r in history], color="C1")
@@ -704,7 +705,7 @@ def plot_run(run_dir, out_dir=None):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = _json(run_dir / "config.json")
-    history = _read_csv(run_dir / "history.csv")
+    history = _read_csv(run_dir / "history.csv", HISTORY_COLUMNS)
     written = []
     sample = _read_sample(run_dir / runs.SAMPLE_FILE)
     unit = ""
@@ -713,8 +714,8 @@ def plot_run(run_dir, out_dir=None):
         unit = sample.units.get(point[0], "") if point else ""
     if history:
         written.append(learning_curves(history, out_dir / "learning_curves.png",
-                                       config.get("best_epoch"), unit))
-    diagnostics = _read_csv(run_dir / "diagnostics.csv")
+                                       _best_epoch(config), unit))
+    diagnostics = _read_csv(run_dir / "diagnostics.csv", DIAGNOSTICS_COLUMNS)
     if diagnostics:
         written.append(diagnostics_plot(diagnostics, out_dir / "diagnostics.png"))
     if sample is not None:
@@ -722,17 +723,27 @@ def plot_run(run_dir, out_dir=None):
     return written
 
 
+def _best_epoch(config):
+    best = config.get("best_epoch")
+    return best if type(best) is int else None
+
+
 def _json(path):
     try:
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return {}
 
 
-def _read_csv(path):
-    """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none."""
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr")
+DIAGNOSTICS_COLUMNS = ("epoch", "layer", "grad_norm", "act_mean", "act_var")
+
+
+def _read_csv(path, needed):
+    """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none. The
+    columns ``needed`` must hold a number in every row (``layer`` may be a name)."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
@@ -740,7 +751,16 @@ def _read_csv(path):
         return []
     except (OSError, csv.Error, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: cannot read: {e}") from None
-    return [{k: _number(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+    rows = [{k: _number(v) for k, v in row.items() if k is not None and v not in ("", None)}
+            for row in rows]
+    for i, row in enumerate(rows, start=2):
+        for column in needed:
+            if column not in row:
+                raise FcnnError(f"{path}: malformed: line {i} has no {column!r}")
+            if column != "layer" and not isinstance(row[column], (int, float)):
+                raise FcnnError(f"{path}: malformed: line {i}: {column} is "
+                                f"{str(row[column])[:40]!r}, not a number")
+    return rows
 
 
 def _number(text):

@@ -111,3 +111,18 @@ def test_only_regular_png_files_of_plots_are_embedded(tmp_path, caplog, monkeypa
     assert parsed.images == ["data:image/png;base64," + base64.b64encode(png).decode()]
     for name in ("link", "fifo", "sub", "big", "text"):
         assert f"{name}.png left out of the page" in caplog.text
+
+
+@pytest.mark.parametrize("metrics, message", [
+    ('{"test": {"task": "regression", "targets": {}}}', "metrics.json: malformed: KeyError"),
+    ('{"test": [1]}', "metrics.json: malformed"),
+    ('{"a":' * 100_000 + "1" + "}" * 100_000, "metrics.json: not readable JSON: nested")])
+def test_a_damaged_metrics_json_is_one_line_naming_it(tmp_path, metrics, message):
+    from fcnn_cli.errors import FcnnError
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "metrics.json").write_text(metrics)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "a.png").write_bytes(_tiny_png())
+    with pytest.raises(FcnnError, match=message):
+        page.run_page(tmp_path)

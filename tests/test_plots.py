@@ -247,3 +247,15 @@ def test_labels_that_map_to_one_file_name_get_their_own_plots(tmp_path):
     assert sorted(p.name for p in paths) == ["regression_a_b.png", "regression_a_b_2.png",
                                              "regression_a_b_3.png"]
     assert all(p.exists() for p in paths)
+
+
+@pytest.mark.parametrize("history, message", [
+    ("epoch,train_loss,lr\n1,1.0,0.1\n", "line 2 has no 'val_loss'"),
+    ("epoch,train_loss,val_loss,lr\n1,1.0,x,0.1\n", "line 2: val_loss is 'x', not a number")])
+def test_a_damaged_history_is_one_line_naming_it(tmp_path, history, message):
+    from fcnn_cli.errors import FcnnError
+
+    (tmp_path / "history.csv").write_text(history)
+    (tmp_path / "config.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(FcnnError, match=f"history.csv: malformed: {message}"):
+        plots.plot_run(tmp_path, tmp_path / "out")
