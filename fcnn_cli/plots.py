@@ -29,6 +29,16 @@ MAX_STATION_NAMES = 40  # beyond, the stations are drawn without their names
 MAX_MARKED_LAYERS = 12  # layers a diagnostics plot draws (evenly spread, first and last kept)
 
 
+def check_out_dir(path, option="output"):
+    """A directory that plots may be written into: none yet, or a directory; not ``-``,
+    which would make a directory of that name where stdout was meant."""
+    if str(path) == "-":
+        raise FcnnError(f"{option}: the PNG files go into a directory, not to stdout ('-'); "
+                        "name a directory", (option,))
+    if Path(path).exists() and not Path(path).is_dir():
+        raise FcnnError(f"{option} {path}: exists and is not a directory", (option,))
+
+
 def check_png(path):
     if not str(path).lower().endswith(".png"):
         raise FcnnError(f"{path}: the preview is a PNG image; name it *.png")
@@ -702,6 +712,7 @@ def plot_run(run_dir, out_dir=None):
     if not (run_dir / "history.csv").is_file():
         raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
     out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
+    check_out_dir(out_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = _json(run_dir / "config.json")

@@ -130,3 +130,17 @@ def test_a_reader_that_leaves_early_is_no_failure(run_dir, quakes_csv, command):
         os.close(write)
     assert done.returncode == 0, done.stderr
     assert b"Traceback" not in done.stderr
+
+
+def test_plots_go_into_a_directory_not_stdout_or_a_file(runner, run_dir, quakes_csv, tmp_path,
+                                                       monkeypatch):
+    here = tmp_path / "q.csv"
+    here.write_text("a\n1\n")
+    assert "--output" in run(runner, "plot", run_dir, "-o", here, code=1).output
+    assert "exists and is not a directory" in run(runner, "plot", run_dir, "-o", here,
+                                                  code=1).output
+    monkeypatch.chdir(tmp_path)
+    out = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--plots", "-",
+              code=1).output
+    assert "--plots: the PNG files go into a directory" in out and not (tmp_path / "-").exists()
+    assert here.read_text() == "a\n1\n"
