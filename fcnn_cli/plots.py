@@ -316,6 +316,7 @@ def distance_map(true, pred, names, unit, path, stations=None):
     fig.tight_layout()
     if not shown:
         _pyplot().close(fig)
+        log.warning("no map of the mean distance: no event has a finite true position")
         return None
     return _save(fig, path)
 
@@ -407,6 +408,15 @@ def roc_plot(true, proba, classes, path):
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     fig, ax = plt.subplots(figsize=(6.4, 6.0))
     which = [1] if len(classes) == 2 else range(len(classes))
+    lone = [classes[i] for i in which if (true == i).all() or not (true == i).any()]
+    if len(lone) == len(which):
+        plt.close(fig)
+        log.warning("no ROC curve: the sample's rows are all of one class (%s)",
+                    classes[int(true[0])] if len(true) else "none")
+        return None
+    if lone:
+        log.warning("no ROC curve of class(es) %s: none or all of the sample's rows are of "
+                    "it", ", ".join(map(str, lone[:10])) + (" …" if len(lone) > 10 else ""))
     for i in which:
         positive = true == i
         if positive.all() or not positive.any():
@@ -486,12 +496,18 @@ def binned_plot(report, path, targets_units=None):
     return _binned_curves(report, path, targets_units or {})
 
 
+def _no_binned_plot(report):
+    log.warning("no plot in bins of %s: %s", " and ".join(a["column"] for a in report["by"]),
+                report.get("empty") or f"all {report['rows']} rows are outside the bins")
+
+
 def _binned_curves(report, path, units):
     import numpy as np
 
     axis = report["by"][0]
     bins = [b for b in report["bins"] if b["count"]]
     if not bins:
+        _no_binned_plot(report)
         return None
     # Halves first: high - low overflows near the largest floats.
     centre = np.array([b["low"][0] / 2 + b["high"][0] / 2 for b in bins])
@@ -563,6 +579,7 @@ def _binned_map(report, path, units):
     x, y = report["by"]
     bins = [b for b in report["bins"] if b["count"]]
     if not bins:
+        _no_binned_plot(report)
         return None
     first = bins[0]
     if "accuracy" in first:
@@ -644,6 +661,9 @@ def _class_plots(frame, target, classes, out_dir):
     import numpy as np
 
     if len(classes) > MAX_CLASS_PLOTS:
+        log.warning("%d classes: no confusion matrix, ROC curves or reliability diagram "
+                    "(drawn up to %d classes; the per-class metrics are in metrics.json)",
+                    len(classes), MAX_CLASS_PLOTS)
         return []
     index = {c: i for i, c in enumerate(classes)}
     true = frame[target].astype(str).map(index).to_numpy(np.int64)
@@ -654,7 +674,10 @@ def _class_plots(frame, target, classes, out_dir):
         proba = frame[columns].to_numpy(np.float64)
         written += [roc_plot(true, proba, classes, out_dir / "roc.png"),
                     reliability_plot(true, proba, classes, out_dir / "reliability.png")]
-    return written
+    else:
+        log.warning("no ROC curves or reliability diagram: the sample holds no probability "
+                    "of each class")
+    return [p for p in written if p]
 
 
 def stations_for(meta, point):
@@ -719,6 +742,9 @@ def plot_run(run_dir, out_dir=None):
     history = _read_csv(run_dir / "history.csv", HISTORY_COLUMNS)
     written = []
     sample = _read_sample(run_dir / runs.SAMPLE_FILE)
+    if sample is None:
+        log.info("%s: none, so only the learning curves are drawn (the run kept no "
+                    "held-out rows)", run_dir / runs.SAMPLE_FILE)
     unit = ""
     if sample is not None:
         point = sample.extra.get("position") or sample.targets

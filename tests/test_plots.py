@@ -259,3 +259,26 @@ def test_a_damaged_history_is_one_line_naming_it(tmp_path, history, message):
     (tmp_path / "config.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
     with pytest.raises(FcnnError, match=f"history.csv: malformed: {message}"):
         plots.plot_run(tmp_path, tmp_path / "out")
+
+
+def test_what_is_not_drawn_is_said(tmp_path, caplog):
+    import logging
+
+    from fcnn_cli import binned
+
+    caplog.set_level(logging.INFO)
+    classes = [f"c{i}" for i in range(plots.MAX_CLASS_PLOTS + 1)]
+    frame = pd.DataFrame({"k": classes, "k_pred": classes})
+    assert plots.plot_sample(Table(frame, ["k"], {}, extra={"classes": classes}), tmp_path) == []
+    assert f"{len(classes)} classes: no confusion matrix" in caplog.text
+    assert plots.roc_plot(np.zeros(5, int), np.full((5, 2), 0.5), ["a", "b"],
+                          tmp_path / "roc.png") is None
+    assert "rows are all of one class (a)" in caplog.text and not (tmp_path / "roc.png").exists()
+    b = binned.Binned(["u", "v"], ["t"])
+    b.add(np.array([[5.0, 5.0]]), np.zeros(1), np.ones(1))
+    assert plots.binned_plot(b.report(2, [[0, 1], [0, 1]]), tmp_path / "b.png") is None
+    assert "no plot in bins of u and v: all 1 rows are outside the bins" in caplog.text
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "history.csv").write_text("epoch,train_loss,val_loss,lr\n1,1,1,0.1\n")
+    assert [p.name for p in plots.plot_run(tmp_path / "run")] == ["learning_curves.png"]
+    assert "predictions.parquet: none, so only the learning curves" in caplog.text

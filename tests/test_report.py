@@ -126,3 +126,14 @@ def render_tables(tables):
     for t in tables:
         console.print(t)
     return console.export_text()
+
+
+def test_binned_tables_say_where_the_other_recalls_are():
+    from fcnn_cli import binned
+
+    classes = [f"c{i}" for i in range(report.TABLE_RECALLS + 3)]
+    b = binned.Binned(["e"], ["k"], classes=classes)
+    b.add(np.array([0.0, 1.0]), np.array([0, 6]), np.array([0, 5]))
+    text = flat(render_tables(report.binned_tables(b.report(2))))
+    assert "recall c3" in text and "recall c4" not in text
+    assert "The recall of 3 more classes is in --json." in text
