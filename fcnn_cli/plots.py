@@ -453,6 +453,8 @@ def reliability_plot(true, proba, classes, path, bins=10):
     rows in each bin below."""
     import numpy as np
 
+    from fcnn_cli.binned import wilson_error
+
     plt = _pyplot()
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     if len(classes) == 2:
@@ -467,7 +469,7 @@ def reliability_plot(true, proba, classes, path, bins=10):
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(index, weights=p, minlength=bins) / count
         freq = np.bincount(index, weights=hit, minlength=bins) / count
-        err = np.sqrt(freq * (1 - freq) / count)
+        err = wilson_error(freq, count)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")

@@ -196,7 +196,7 @@ def binned_tables(binned):
     half the 16–84 % width; one of the mean distance for a point; one of the accuracy and
     recalls for classes."""
     by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
-    outside = f"; {binned['outside']} outside the bins" if binned["outside"] else ""
+    outside = _outside(binned)
     where = f"in bins of {' and '.join(by)} ({binned['rows']} rows{outside})"
     bins = [b for b in binned["bins"] if b["count"]]
     if not bins:
@@ -220,6 +220,17 @@ def binned_tables(binned):
                                 lambda b: [_pm(b["distance"]["mean"], b["distance"]["error"]),
                                            _pm(b["distance"]["median"], float("nan"))]))
     return shown
+
+
+def _outside(binned):
+    """Rows outside the bins: where the column had no number, and where it was out of range."""
+    outside, odd = binned["outside"], binned.get("not_finite", 0)
+    if not outside:
+        return ""
+    if not odd:
+        return f"; {outside} outside the bins"
+    return (f"; {outside} outside the bins: {odd} NaN or infinite, {outside - odd} out of "
+            "range")
 
 
 def _residual_cells(s):

@@ -137,3 +137,12 @@ def test_binned_tables_say_where_the_other_recalls_are():
     text = flat(render_tables(report.binned_tables(b.report(2))))
     assert "recall c3" in text and "recall c4" not in text
     assert "The recall of 3 more classes is in --json." in text
+
+
+def test_rows_outside_the_bins_are_split_into_non_finite_and_out_of_range():
+    from fcnn_cli import binned
+
+    b = binned.Binned(["e"], ["t"])
+    b.add(np.array([0.0, 1.0, np.nan, 5.0]), np.zeros(4), np.ones(4))
+    text = flat(render_tables(report.binned_tables(b.report(edges=[[0.0, 1.0, 2.0]]))))
+    assert "2 outside the bins: 1 NaN or infinite, 1 out of range" in text
