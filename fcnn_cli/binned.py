@@ -174,7 +174,8 @@ class Binned:
         if any(e is None for e in edges):
             missing = [c for c, e in zip(self.by, edges) if e is None][0]
             return {"by": self._axes(edges, units), "rows": len(values), "outside": len(values),
-                    "not_finite": int((~np.isfinite(values).all(axis=1)).sum()), "bins": [], "empty": f"column {missing!r} has no finite values"}
+                    "not_finite": int((~np.isfinite(values).all(axis=1)).sum()), "bins": [],
+                    "empty": f"column {missing!r} has no finite values"}
         shape = [len(e) - 1 for e in edges]
         index = flat_index([bin_index(values[:, d], e) for d, e in enumerate(edges)], shape)
         n_bins = int(np.prod(shape))

@@ -207,11 +207,12 @@ def binned_tables(binned):
     if "accuracy" in first:
         recalls = list(first["recall"])[:TABLE_RECALLS]
         more = len(first["recall"]) - len(recalls)
-        return [_bin_table(f"Accuracy {where}", by, bins,
+        table = _bin_table(f"Accuracy {where}", by, bins,
                            ["accuracy"] + [f"recall {c}" for c in recalls],
                            lambda b: [_pm(b["accuracy"], b["accuracy_error"])]
-                           + [_fmt(b["recall"][c]) for c in recalls])] + (
-            [_note(f"The recall of {more} more classes is in --json.")] if more else [])
+                           + [_fmt(b["recall"][c]) for c in recalls])
+        return [table] + ([_note(f"The recall of {more} more classes is in --json.")]
+                          if more else [])
     shown = [_bin_table(f"{t} {where}", by, bins, ["bias ± error", "σ", "median", "½(p84−p16)"],
                         lambda b, t=t: _residual_cells(b["targets"][t]))
              for t in first["targets"]]

@@ -24,6 +24,17 @@ class Collected(HTMLParser):
             self.values.append(float(attrs["data-value"]))
 
 
+@pytest.fixture
+def logged(caplog, monkeypatch):
+    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
+    handler, no propagation, a quieter level)."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="fcnn_cli")
+    return caplog
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     result = train.fit(simulate.earthquakes(n=500, seed=8),
@@ -88,7 +99,7 @@ def _tiny_png():
     return out.getvalue()
 
 
-def test_only_regular_png_files_of_plots_are_embedded(tmp_path, caplog, monkeypatch):
+def test_only_regular_png_files_of_plots_are_embedded(tmp_path, logged, monkeypatch):
     import os
 
     monkeypatch.setattr(page, "MAX_IMAGE_BYTES", 4096)
@@ -110,7 +121,7 @@ def test_only_regular_png_files_of_plots_are_embedded(tmp_path, caplog, monkeypa
     parsed.feed(text)
     assert parsed.images == ["data:image/png;base64," + base64.b64encode(png).decode()]
     for name in ("link", "fifo", "sub", "big", "text"):
-        assert f"{name}.png left out of the page" in caplog.text
+        assert f"{name}.png left out of the page" in logged.text
 
 
 @pytest.mark.parametrize("metrics, message", [

@@ -19,6 +19,17 @@ SIZES = {"learning_curves.png": (1400, 420), "regression_x.png": (1100, 440),
          "regression_energy.png": (1100, 440)}
 
 
+@pytest.fixture
+def logged(caplog, monkeypatch):
+    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
+    handler, no propagation, a quieter level)."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="fcnn_cli")
+    return caplog
+
+
 def _decoded(path):
     with PIL.open(path) as image:
         image.load()
@@ -212,7 +223,7 @@ def test_classes_on_a_regression_sample_are_refused(tmp_path):
         plots.plot_run(run, tmp_path / "out")
 
 
-def test_non_finite_rows_are_left_out_of_the_plots_and_counted(tmp_path, caplog):
+def test_non_finite_rows_are_left_out_of_the_plots_and_counted(tmp_path, logged):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=50), "y": rng.normal(size=50)})
     frame = frame.assign(x_pred=frame.x + 0.1, y_pred=frame.y)
@@ -222,16 +233,16 @@ def test_non_finite_rows_are_left_out_of_the_plots_and_counted(tmp_path, caplog)
     paths = plots.plot_run(run, tmp_path / "out")
     assert {p.name for p in paths} >= {"regression_x.png", "distance_map.png",
                                        "distance_cdf.png"}
-    assert "10 of 50 rows hold a non-finite label or prediction" in caplog.text
+    assert "10 of 50 rows hold a non-finite label or prediction" in logged.text
 
 
-def test_many_stations_are_capped(caplog):
+def test_many_stations_are_capped(logged):
     many = 60_000
     meta = {"stations": {"columns": ["x", "y"], "positions": [[i, i] for i in range(many)]}}
     stations = plots.stations_for(meta, ["x", "y"])
     assert len(stations["positions"]) == len(stations["names"]) == plots.MAX_STATIONS
     assert stations["names"][:2] == ["1", "2"]
-    assert f"records {many} stations" in caplog.text
+    assert f"records {many} stations" in logged.text
     meta["stations"]["names"] = ["a"] * (many - 1)
     assert plots.stations_for(meta, ["x", "y"]) is None
 
@@ -261,24 +272,21 @@ def test_a_damaged_history_is_one_line_naming_it(tmp_path, history, message):
         plots.plot_run(tmp_path, tmp_path / "out")
 
 
-def test_what_is_not_drawn_is_said(tmp_path, caplog):
-    import logging
-
+def test_what_is_not_drawn_is_said(tmp_path, logged):
     from fcnn_cli import binned
 
-    caplog.set_level(logging.INFO)
     classes = [f"c{i}" for i in range(plots.MAX_CLASS_PLOTS + 1)]
     frame = pd.DataFrame({"k": classes, "k_pred": classes})
     assert plots.plot_sample(Table(frame, ["k"], {}, extra={"classes": classes}), tmp_path) == []
-    assert f"{len(classes)} classes: no confusion matrix" in caplog.text
+    assert f"{len(classes)} classes: no confusion matrix" in logged.text
     assert plots.roc_plot(np.zeros(5, int), np.full((5, 2), 0.5), ["a", "b"],
                           tmp_path / "roc.png") is None
-    assert "rows are all of one class (a)" in caplog.text and not (tmp_path / "roc.png").exists()
+    assert "rows are all of one class (a)" in logged.text and not (tmp_path / "roc.png").exists()
     b = binned.Binned(["u", "v"], ["t"])
     b.add(np.array([[5.0, 5.0]]), np.zeros(1), np.ones(1))
     assert plots.binned_plot(b.report(2, [[0, 1], [0, 1]]), tmp_path / "b.png") is None
-    assert "no plot in bins of u and v: all 1 rows are outside the bins" in caplog.text
+    assert "no plot in bins of u and v: all 1 rows are outside the bins" in logged.text
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "history.csv").write_text("epoch,train_loss,val_loss,lr\n1,1,1,0.1\n")
     assert [p.name for p in plots.plot_run(tmp_path / "run")] == ["learning_curves.png"]
-    assert "predictions.parquet: none, so only the learning curves" in caplog.text
+    assert "predictions.parquet: none, so only the learning curves" in logged.text
