@@ -387,7 +387,7 @@ def check_bins(by, bins=None, edges=None):
                                 f"increasing order, not {','.join(map(str, e))}", ("edges",))
     total = math.prod(len(e) - 1 for e in edges) if edges else (bins or 0) ** len(by)
     if total > MAX_TOTAL_BINS:
-        raise FcnnError(f"{total} bins in all over {' and '.join(by)}: at most "
+        raise FcnnError(f"{total} bin cells in all over {' and '.join(by)}: at most "
                         f"{MAX_TOTAL_BINS}; give fewer bins or edges", ("bins", "edges"))
 
 
