@@ -27,7 +27,12 @@ def edges_for(values, bins=DEFAULT_BINS):
     lo, hi = float(finite.min()), float(finite.max())
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
-    return np.linspace(lo, hi, bins + 1)
+    # Weighted means of lo and hi, not lo + i * (hi - lo) / bins: hi - lo overflows for a
+    # column that spans -1e308 to 1e308.
+    t = np.linspace(0.0, 1.0, bins + 1)
+    edges = lo * (1 - t) + hi * t
+    edges[0], edges[-1] = lo, hi
+    return edges
 
 
 def bin_index(values, edges):
@@ -102,9 +107,18 @@ def distance_stats(distances, index, n_bins):
     return out
 
 
+def wilson_error(share, n):
+    """Half the width of the Wilson score interval at one standard deviation of a share
+    measured in ``n`` trials: the binomial sqrt(p(1 - p) / n), but not 0 at a share of 0 or 1,
+    where it would claim a certainty that a few rows cannot give."""
+    share, n = np.asarray(share, np.float64), np.asarray(n, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(share * (1 - share) / n + 1 / (4 * n * n)) / (1 + 1 / n)
+
+
 def class_stats(true, predicted, index, n_bins, n_classes):
-    """Per bin: accuracy and its binomial standard error, and the recall of each class (NaN
-    where the bin holds none of it)."""
+    """Per bin: accuracy and its error (:func:`wilson_error`), and the recall of each class
+    (NaN where the bin holds none of it)."""
     true, predicted = np.asarray(true, np.int64), np.asarray(predicted, np.int64)
     index = np.asarray(index)
     inside = index >= 0
@@ -117,7 +131,7 @@ def class_stats(true, predicted, index, n_bins, n_classes):
                        minlength=n_bins * n_classes).reshape(n_bins, n_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
         accuracy = np.where(count > 0, right / np.maximum(count, 1), np.nan)
-        error = np.sqrt(accuracy * (1 - accuracy) / count)
+        error = wilson_error(accuracy, count)
         recall = np.where(per_class > 0, hits / np.maximum(per_class, 1), np.nan)
     return {"count": count, "accuracy": accuracy, "accuracy_error": error, "recall": recall}
 
@@ -160,13 +174,15 @@ class Binned:
         if any(e is None for e in edges):
             missing = [c for c, e in zip(self.by, edges) if e is None][0]
             return {"by": self._axes(edges, units), "rows": len(values), "outside": len(values),
-                    "bins": [], "empty": f"column {missing!r} holds no finite value"}
+                    "not_finite": int((~np.isfinite(values).all(axis=1)).sum()), "bins": [],
+                    "empty": f"column {missing!r} has no finite values"}
         shape = [len(e) - 1 for e in edges]
         index = flat_index([bin_index(values[:, d], e) for d, e in enumerate(edges)], shape)
         n_bins = int(np.prod(shape))
         stats = self._stats(index, n_bins)
         report = {"by": self._axes(edges, units), "rows": int(len(values)),
-                  "outside": int((index < 0).sum()), "bins": []}
+                  "outside": int((index < 0).sum()),
+                  "not_finite": int((~np.isfinite(values).all(axis=1)).sum()), "bins": []}
         for b, where in enumerate(np.ndindex(*shape)):
             entry = {"index": list(where),
                      "low": [float(edges[d][i]) for d, i in enumerate(where)],

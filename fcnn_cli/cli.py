@@ -26,9 +26,9 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_con
 
 
 def _console(stderr=True):
-    from rich.console import Console
+    from fcnn_cli.console import rich_console
 
-    return Console(stderr=stderr)
+    return rich_console(stderr)
 
 
 def _flag(name):
@@ -790,8 +790,10 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     with usage_errors():
         check_bins(by, bins, edges)
         check_position(position)
-    if plots_dir and os.path.exists(plots_dir) and not os.path.isdir(plots_dir):
-        raise click.UsageError(f"--plots {plots_dir}: exists and is not a directory")
+    if plots_dir:
+        from fcnn_cli.plots import check_out_dir
+
+        check_out_dir(plots_dir, "plots")
     check_output(STDIO, [model, input_file(data)])  # the report goes there, or its tables
     if output:
         check_output(output, [model, input_file(data)])

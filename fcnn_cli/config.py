@@ -368,6 +368,7 @@ def check_position(position):
 
 
 MAX_BINS = 1000  # per column: a table or a map of more says nothing more
+MAX_TOTAL_BINS = 10_000  # over both columns: what a JSON report or a map holds legibly
 
 
 def check_bins(by, bins=None, edges=None):
@@ -395,6 +396,10 @@ def check_bins(by, bins=None, edges=None):
                     and all(a < b for a, b in zip(e, e[1:]))):
                 raise FcnnError(f"edges must be 2 to {MAX_BINS + 1} finite numbers in "
                                 f"increasing order, not {','.join(map(str, e))}", ("edges",))
+    total = math.prod(len(e) - 1 for e in edges) if edges else (bins or 0) ** len(by)
+    if total > MAX_TOTAL_BINS:
+        raise FcnnError(f"{total} bin cells in all over {' and '.join(by)}: at most "
+                        f"{MAX_TOTAL_BINS}; give fewer bins or edges", ("bins", "edges"))
 
 
 def check_threshold(threshold):

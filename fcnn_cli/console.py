@@ -41,3 +41,16 @@ class DroppingStream:
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def rich_console(stderr=True):
+    """A rich Console whose closed pipe is a BrokenPipeError, as for every other output: rich
+    itself would exit with status 1, where ``fcnn … | head`` is no failure (the CLI's
+    handler ends such a command quietly, with 0)."""
+    from rich.console import Console
+
+    class PipedConsole(Console):
+        def on_broken_pipe(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return PipedConsole(stderr=stderr)

@@ -38,7 +38,8 @@ class ByColumns:
             raise FcnnError(f"no column {missing[0]!r} to bin by; the table has "
                             f"{', '.join(map(repr, map(str, frame.columns[:20])))}", ("by",))
         for c in self.by:
-            if not is_numeric(frame[c]):
+            # An empty CSV column is read as nulls, not numbers: it has no finite values.
+            if not is_numeric(frame[c]) and not frame[c].isna().all():
                 raise FcnnError(f"column {c!r} is not numeric: bins need numbers", ("by",))
         values = frame[self.by].to_numpy(dtype=np.float64, na_value=np.nan)
         self.binned.add(values, truth, predicted(self.task, out, self.threshold))

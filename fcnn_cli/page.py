@@ -8,11 +8,19 @@ a test) can take the page's numbers back without parsing their rounded text.
 
 import base64
 import json
+import logging
+import os
+import stat
 import tempfile
 from html import escape
 from pathlib import Path
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, size_text
+
+log = logging.getLogger(__name__)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_IMAGE_BYTES = 16 * 2**20  # a plot fcnn draws is a few hundred kB
 
 STYLE = """
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -31,27 +39,79 @@ def run_page(run_dir):
     from fcnn_cli import runs
 
     run_dir = Path(run_dir)
-    config, metrics = _json(run_dir / "config.json"), _json(run_dir / "metrics.json")
+    parts = (_shown(run_dir / "config.json", _config_parts)
+             + _shown(run_dir / "metrics.json", _metrics_parts))
     plots = sorted((run_dir / runs.PLOTS_DIR).glob("*.png"))
     if plots:
-        images = [(p.stem, p.read_bytes()) for p in plots]
+        images = [(p.stem, data) for p in plots if (data := png_bytes(p)) is not None]
     else:
         from fcnn_cli.plots import plot_run
 
         with tempfile.TemporaryDirectory(prefix="fcnn-report-") as scratch:
             images = [(p.stem, p.read_bytes()) for p in sorted(plot_run(run_dir, scratch))]
-    return page(run_dir.name, config, metrics, images)
+    return _document(run_dir.name, parts, images)
+
+
+def _shown(path, parts):
+    """The page's parts that show the JSON file ``path``; a file edited or damaged into
+    another shape is one line that names it."""
+    value = _json(path)
+    try:
+        return parts(value)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        raise FcnnError(f"{path}: malformed: {type(e).__name__} {str(e)[:80]}") from None
+
+
+def png_bytes(path):
+    """The bytes of the PNG image ``path``, or None (with a warning) where it is no regular
+    file (a link, a FIFO, a directory), no PNG, or larger than MAX_IMAGE_BYTES: what lies in a
+    run's plots/ is put into a page that may be mailed, so it is read with care."""
+    try:
+        # O_NOFOLLOW: a link is refused, not followed; O_NONBLOCK: a FIFO does not hang.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+                     | os.O_CLOEXEC)
+    except OSError as e:
+        why = "a symbolic link" if os.path.islink(path) else e.strerror
+        log.warning("%s left out of the page: %s", path, why)
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            why = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        elif info.st_size > MAX_IMAGE_BYTES:
+            why = f"{size_text(info.st_size)}, more than a plot's {size_text(MAX_IMAGE_BYTES)}"
+        else:
+            with os.fdopen(os.dup(fd), "rb") as f:
+                data = f.read(MAX_IMAGE_BYTES + 1)
+            if data.startswith(PNG_SIGNATURE) and len(data) <= MAX_IMAGE_BYTES:
+                return data
+            why = "not a PNG image"
+    except OSError as e:
+        why = e.strerror
+    finally:
+        os.close(fd)
+    log.warning("%s left out of the page: %s", path, why)
+    return None
 
 
 def page(name, config, metrics, images):
     """The page from its parts: ``images`` is a list of (name, PNG bytes)."""
+    return _document(name, _config_parts(config) + _metrics_parts(metrics), images)
+
+
+def _config_parts(config):
+    return _configuration(config) + _sizes(config.get("sizes") or {})
+
+
+def _metrics_parts(metrics):
+    return [part for split, report in metrics.items() for part in _metrics(split, report)]
+
+
+def _document(name, sections, images):
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
              f"<title>fcnn run {escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
              f"<h1>fcnn run {escape(name)}</h1>"]
-    parts += _configuration(config)
-    parts += _sizes(config.get("sizes") or {})
-    for split, report in metrics.items():
-        parts += _metrics(split, report)
+    parts += sections
     if images:
         parts.append("<h2>Plots</h2>")
     for stem, data in images:
@@ -70,6 +130,8 @@ def _json(path):
         raise FcnnError(f"{path.parent}: not a complete run directory (no {path.name})") from None
     except (OSError, ValueError, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: not readable JSON: {e}") from None
+    except RecursionError:
+        raise FcnnError(f"{path}: not readable JSON: nested too deeply") from None
     if not isinstance(value, dict):
         raise FcnnError(f"{path}: holds no JSON object")
     return value

@@ -8,11 +8,14 @@ alone (``fcnn evaluate --plots``); :func:`binned_plot` draws bias and resolution
 
 import csv
 import json
+import logging
 import math
 from pathlib import Path
 
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.fileio import open_output, writing
+
+log = logging.getLogger(__name__)
 
 GRID_ROWS, GRID_COLS = 4, 6  # galaxy_grid's images
 DPI = 100
@@ -21,7 +24,19 @@ ARROWS = 300  # events a position map draws
 HEXBIN_ROWS = 2000  # beyond, predicted against true is a 2-D histogram
 MAP_BINS = 20  # per axis at most, in the map of the mean distance
 MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
+MAX_STATIONS = 500  # stations a map draws at most
+MAX_STATION_NAMES = 40  # beyond, the stations are drawn without their names
 MAX_MARKED_LAYERS = 12  # layers a diagnostics plot draws (evenly spread, first and last kept)
+
+
+def check_out_dir(path, option="output"):
+    """A directory that plots may be written into: none yet, or a directory; not ``-``,
+    which would make a directory of that name where stdout was meant."""
+    if str(path) == "-":
+        raise FcnnError(f"{option}: the PNG files go into a directory, not to stdout ('-'); "
+                        "name a directory", (option,))
+    if Path(path).exists() and not Path(path).is_dir():
+        raise FcnnError(f"{option} {path}: exists and is not a directory", (option,))
 
 
 def check_png(path):
@@ -92,7 +107,8 @@ def learning_curves(history, path, best_epoch=None, unit=""):
     loss.plot(epochs, [r["train_loss"] for r in history], label="training")
     loss.plot(epochs, [r["val_loss"] for r in history], label="validation")
     loss.set(yscale="log", xlabel="epoch", ylabel="loss", title="Loss")
-    key = next((k for k in HEADLINE if k in history[0]), None) if history else None
+    key = next((k for k in HEADLINE
+                if all(isinstance(r.get(k), (int, float)) for r in history)), None)
     if key:
         name = HEADLINE[key]
         metric.plot(epochs, [r[key] for r in history], color="C1")
@@ -246,7 +262,8 @@ def position_map(true, pred, names, unit, path, stations=None, seed=0):
         xy = np.asarray(stations["positions"], np.float64)
         ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="black", label="station",
                    zorder=4)
-        for name, (x, y) in zip(stations["names"], xy):
+        named = len(xy) <= MAX_STATION_NAMES
+        for name, (x, y) in zip(stations["names"] if named else [], xy):
             ax.annotate(name, (x, y), xytext=(7, 7), textcoords="offset points", fontsize=10)
     ax.set(xlabel=_label(names[0], unit), ylabel=_label(names[1], unit),
            title=f"True and predicted positions ({len(shown)} events"
@@ -299,6 +316,7 @@ def distance_map(true, pred, names, unit, path, stations=None):
     fig.tight_layout()
     if not shown:
         _pyplot().close(fig)
+        log.warning("no map of the mean distance: no event has a finite true position")
         return None
     return _save(fig, path)
 
@@ -390,6 +408,15 @@ def roc_plot(true, proba, classes, path):
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     fig, ax = plt.subplots(figsize=(6.4, 6.0))
     which = [1] if len(classes) == 2 else range(len(classes))
+    lone = [classes[i] for i in which if (true == i).all() or not (true == i).any()]
+    if len(lone) == len(which):
+        plt.close(fig)
+        log.warning("no ROC curve: the sample's rows are all of one class (%s)",
+                    classes[int(true[0])] if len(true) else "none")
+        return None
+    if lone:
+        log.warning("no ROC curve of class(es) %s: none or all of the sample's rows are of "
+                    "it", ", ".join(map(str, lone[:10])) + (" …" if len(lone) > 10 else ""))
     for i in which:
         positive = true == i
         if positive.all() or not positive.any():
@@ -426,6 +453,8 @@ def reliability_plot(true, proba, classes, path, bins=10):
     rows in each bin below."""
     import numpy as np
 
+    from fcnn_cli.binned import wilson_error
+
     plt = _pyplot()
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     if len(classes) == 2:
@@ -440,7 +469,7 @@ def reliability_plot(true, proba, classes, path, bins=10):
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_p = np.bincount(index, weights=p, minlength=bins) / count
         freq = np.bincount(index, weights=hit, minlength=bins) / count
-        err = np.sqrt(freq * (1 - freq) / count)
+        err = wilson_error(freq, count)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
@@ -469,15 +498,22 @@ def binned_plot(report, path, targets_units=None):
     return _binned_curves(report, path, targets_units or {})
 
 
+def _no_binned_plot(report):
+    log.warning("no plot in bins of %s: %s", " and ".join(a["column"] for a in report["by"]),
+                report.get("empty") or f"all {report['rows']} rows are outside the bins")
+
+
 def _binned_curves(report, path, units):
     import numpy as np
 
     axis = report["by"][0]
     bins = [b for b in report["bins"] if b["count"]]
     if not bins:
+        _no_binned_plot(report)
         return None
-    centre = np.array([(b["low"][0] + b["high"][0]) / 2 for b in bins])
-    half = np.array([(b["high"][0] - b["low"][0]) / 2 for b in bins])
+    # Halves first: high - low overflows near the largest floats.
+    centre = np.array([b["low"][0] / 2 + b["high"][0] / 2 for b in bins])
+    half = np.array([b["high"][0] / 2 - b["low"][0] / 2 for b in bins])
     xlabel = _label(axis["column"], axis["unit"])
     if "accuracy" in bins[0]:
         return _accuracy_curve(bins, centre, half, axis["column"], xlabel, path)
@@ -545,6 +581,7 @@ def _binned_map(report, path, units):
     x, y = report["by"]
     bins = [b for b in report["bins"] if b["count"]]
     if not bins:
+        _no_binned_plot(report)
         return None
     first = bins[0]
     if "accuracy" in first:
@@ -573,23 +610,42 @@ def plot_sample(table, out_dir):
     :func:`~fcnn_cli.evaluation.sample_metadata` in ``table.extra``): per label for
     regression, the maps for a point, the class plots for classification. Returns the paths
     written."""
-    meta, frame = table.extra, table.frame
+    meta = table.extra
     out_dir = Path(out_dir)
     split = meta.get("split", "")
+    frame = _finite_rows(table)
     if not len(frame):
         return []
     if "classes" in meta:
         return _class_plots(frame, table.targets[0], meta["classes"], out_dir)
     written = []
-    for name in table.targets:
+    for name, part in zip(table.targets, file_parts(table.targets)):
         written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,
                                        table.units.get(name, ""),
-                                       out_dir / f"regression_{file_part(name)}.png", split))
+                                       out_dir / f"regression_{part}.png", split))
     point = meta.get("position")
     if point:
         written += _position_plots(frame, point, table.units.get(point[0], ""),
                                    stations_for(meta, point), out_dir)
     return [p for p in written if p]
+
+
+def _finite_rows(table):
+    """The sample's rows whose numbers (labels, predictions, probabilities) are all finite:
+    one NaN would take a histogram's range or a map's bins with it."""
+    import numpy as np
+
+    frame = table.frame
+    numbers = frame.select_dtypes("number")
+    if not numbers.shape[1]:
+        return frame
+    finite = np.isfinite(numbers.to_numpy(np.float64)).all(axis=1)
+    dropped = int((~finite).sum())
+    if dropped:
+        log.warning("%d of %d rows hold a non-finite label or prediction: left out of the plots",
+                    dropped, len(frame))
+        frame = frame[finite]
+    return frame
 
 
 def _position_plots(frame, point, unit, stations, out_dir):
@@ -607,6 +663,9 @@ def _class_plots(frame, target, classes, out_dir):
     import numpy as np
 
     if len(classes) > MAX_CLASS_PLOTS:
+        log.warning("%d classes: no confusion matrix, ROC curves or reliability diagram "
+                    "(drawn up to %d classes; the per-class metrics are in metrics.json)",
+                    len(classes), MAX_CLASS_PLOTS)
         return []
     index = {c: i for i, c in enumerate(classes)}
     true = frame[target].astype(str).map(index).to_numpy(np.int64)
@@ -617,24 +676,35 @@ def _class_plots(frame, target, classes, out_dir):
         proba = frame[columns].to_numpy(np.float64)
         written += [roc_plot(true, proba, classes, out_dir / "roc.png"),
                     reliability_plot(true, proba, classes, out_dir / "reliability.png")]
-    return written
+    else:
+        log.warning("no ROC curves or reliability diagram: the sample holds no probability "
+                    "of each class")
+    return [p for p in written if p]
 
 
 def stations_for(meta, point):
     """The stations the data file records, where their coordinates are the point's labels;
-    None if it records none, or none that make sense (the metadata is the file's, untrusted)."""
+    None if it records none, or none that make sense (the metadata is the file's, untrusted).
+    Past MAX_STATIONS only the first are drawn (and looked at)."""
     stations = meta.get("stations")
     try:
         if stations["columns"][:2] != list(point[:2]):
             return None
-        positions = [[float(v) for v in p] for p in stations["positions"]]
-        names = [str(n) for n in stations.get("names", range(1, len(positions) + 1))]
-        if len(names) != len(positions) or any(len(p) != len(point) for p in positions) or \
-                not all(map(math.isfinite, sum(positions, []))):
+        given = stations["positions"]
+        positions = [[float(v) for v in p] for p in given[:MAX_STATIONS]]
+        names = stations.get("names", range(1, len(given) + 1))
+        if len(names) != len(given):
             return None
-        return {"names": names, "positions": positions}
+        names = [str(n) for n in names[:MAX_STATIONS]]
+        if any(len(p) != len(point) for p in positions) or \
+                not all(math.isfinite(v) for p in positions for v in p):
+            return None
     except (TypeError, KeyError, ValueError, IndexError):
         return None
+    if len(given) > MAX_STATIONS:
+        log.warning("the data file records %d stations: the maps draw the first %d",
+                    len(given), MAX_STATIONS)
+    return {"names": names, "positions": positions}
 
 
 def file_part(name):
@@ -642,6 +712,20 @@ def file_part(name):
     import re
 
     return re.sub(r"[^\w.-]+", "_", name)[:80] or "label"
+
+
+def file_parts(names):
+    """:func:`file_part` of each name, made unique with a number (``a b`` and ``a_b`` would
+    both be ``a_b``, and one plot would replace the other)."""
+    taken, parts = set(), []
+    for name in names:
+        part, n = file_part(name), 1
+        while part.lower() in taken:  # lower: a file system may ignore case
+            n += 1
+            part = f"{file_part(name)}_{n}"
+        taken.add(part.lower())
+        parts.append(part)
+    return parts
 
 
 def plot_run(run_dir, out_dir=None):
@@ -653,20 +737,24 @@ def plot_run(run_dir, out_dir=None):
     if not (run_dir / "history.csv").is_file():
         raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
     out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
+    check_out_dir(out_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = _json(run_dir / "config.json")
-    history = _read_csv(run_dir / "history.csv")
+    history = _read_csv(run_dir / "history.csv", HISTORY_COLUMNS)
     written = []
     sample = _read_sample(run_dir / runs.SAMPLE_FILE)
+    if sample is None:
+        log.info("%s: none, so only the learning curves are drawn (the run kept no "
+                    "held-out rows)", run_dir / runs.SAMPLE_FILE)
     unit = ""
     if sample is not None:
         point = sample.extra.get("position") or sample.targets
         unit = sample.units.get(point[0], "") if point else ""
     if history:
         written.append(learning_curves(history, out_dir / "learning_curves.png",
-                                       config.get("best_epoch"), unit))
-    diagnostics = _read_csv(run_dir / "diagnostics.csv")
+                                       _best_epoch(config), unit))
+    diagnostics = _read_csv(run_dir / "diagnostics.csv", DIAGNOSTICS_COLUMNS)
     if diagnostics:
         written.append(diagnostics_plot(diagnostics, out_dir / "diagnostics.png"))
     if sample is not None:
@@ -674,17 +762,27 @@ def plot_run(run_dir, out_dir=None):
     return written
 
 
+def _best_epoch(config):
+    best = config.get("best_epoch")
+    return best if type(best) is int else None
+
+
 def _json(path):
     try:
         with open(path, encoding="utf-8") as f:
             value = json.load(f)
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return {}
 
 
-def _read_csv(path):
-    """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none."""
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr")
+DIAGNOSTICS_COLUMNS = ("epoch", "layer", "grad_norm", "act_mean", "act_var")
+
+
+def _read_csv(path, needed):
+    """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none. The
+    columns ``needed`` must hold a number in every row (``layer`` may be a name)."""
     try:
         with open(path, newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))
@@ -692,7 +790,16 @@ def _read_csv(path):
         return []
     except (OSError, csv.Error, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: cannot read: {e}") from None
-    return [{k: _number(v) for k, v in row.items() if v not in ("", None)} for row in rows]
+    rows = [{k: _number(v) for k, v in row.items() if k is not None and v not in ("", None)}
+            for row in rows]
+    for i, row in enumerate(rows, start=2):
+        for column in needed:
+            if column not in row:
+                raise FcnnError(f"{path}: malformed: line {i} has no {column!r}")
+            if column != "layer" and not isinstance(row[column], (int, float)):
+                raise FcnnError(f"{path}: malformed: line {i}: {column} is "
+                                f"{str(row[column])[:40]!r}, not a number")
+    return rows
 
 
 def _number(text):
@@ -708,4 +815,49 @@ def _read_sample(path):
         return None
     from fcnn_cli.tables import read_table
 
-    return read_table(path)
+    table = read_table(path)
+    check_sample(table, path)
+    return table
+
+
+def check_sample(table, path):
+    """Check, once, what the plots take from a sample file's metadata: the run wrote it, but
+    it is a file that may have been edited or damaged since."""
+    from fcnn_cli.columns import is_numeric
+
+    meta, frame = table.extra, table.frame
+
+    def malformed(why):
+        raise FcnnError(f"{path}: malformed sample of predictions: {why}")
+
+    if not table.targets:
+        malformed("it names no label among its columns")
+    missing = [f"{t}_pred" for t in table.targets if f"{t}_pred" not in frame.columns]
+    if missing:
+        malformed(f"no column {missing[0]!r}")
+    if "classes" in meta:
+        _check_classes(meta["classes"], table, malformed)
+        return
+    for name in table.targets + [f"{t}_pred" for t in table.targets]:
+        if not is_numeric(frame[name]):
+            malformed(f"column {name!r} is not numeric, and no classes are named")
+    point = meta.get("position")
+    if point is not None and not (isinstance(point, list) and 2 <= len(point) <= 3 and
+                                  len(set(map(str, point))) == len(point) and
+                                  all(isinstance(c, str) and c in table.targets for c in point)):
+        malformed(f"position {str(point)[:80]} is not 2 or 3 of its labels")
+
+
+def _check_classes(classes, table, malformed):
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+            and len(set(classes)) == len(classes)):
+        malformed(f"classes {str(classes)[:80]} is not a list of distinct names")
+    if len(table.targets) != 1:
+        malformed("classes are named for more than one label")
+    target = table.targets[0]
+    known = set(classes)
+    for column in (target, f"{target}_pred"):
+        values = table.frame[column].astype(str)
+        stray = values[~values.isin(known)]
+        if len(stray):
+            malformed(f"column {column!r} holds {stray.iloc[0][:40]!r}, none of its classes")

@@ -166,12 +166,20 @@ def _capped_confusions(report):
 
 
 def _range(low, high):
-    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992."""
+    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992;
+    in significant digits where fixed places would be many (1e+300, 1.0000001)."""
     import math
 
-    width = high - low
-    places = max(0, 1 - math.floor(math.log10(width))) if width > 0 else 6
-    return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
+    width = high - low  # inf where the bounds are near the largest floats
+    big = max(abs(low), abs(high))
+    if math.isfinite(width) and width > 0 and big < 1e6:
+        places = max(0, 1 - math.floor(math.log10(width)))
+        if places <= 6:
+            return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
+    digits = 4
+    if math.isfinite(width) and width > 0 and big > 0:
+        digits = min(17, max(4, 2 + math.ceil(math.log10(big) - math.log10(width))))
+    return " – ".join(f"{v:.{digits}g}" for v in (low, high))
 
 
 def _pm(value, error):
@@ -188,18 +196,23 @@ def binned_tables(binned):
     half the 16–84 % width; one of the mean distance for a point; one of the accuracy and
     recalls for classes."""
     by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
-    outside = f"; {binned['outside']} outside the bins" if binned["outside"] else ""
+    outside = _outside(binned)
     where = f"in bins of {' and '.join(by)} ({binned['rows']} rows{outside})"
-    bins = binned["bins"]
+    bins = [b for b in binned["bins"] if b["count"]]
     if not bins:
-        return [_note(f"No bins: {binned.get('empty', 'no rows')}.")]
+        return [_note(f"No bins: {binned.get('empty', 'no rows in any bin')}.")]
+    empty = len(binned["bins"]) - len(bins)
+    where = where[:-1] + (f"; {empty} empty bins not shown)" if empty else ")")
     first = bins[0]
     if "accuracy" in first:
         recalls = list(first["recall"])[:TABLE_RECALLS]
-        return [_bin_table(f"Accuracy {where}", by, bins,
+        more = len(first["recall"]) - len(recalls)
+        table = _bin_table(f"Accuracy {where}", by, bins,
                            ["accuracy"] + [f"recall {c}" for c in recalls],
                            lambda b: [_pm(b["accuracy"], b["accuracy_error"])]
-                           + [_fmt(b["recall"][c]) for c in recalls])]
+                           + [_fmt(b["recall"][c]) for c in recalls])
+        return [table] + ([_note(f"The recall of {more} more classes is in --json.")]
+                          if more else [])
     shown = [_bin_table(f"{t} {where}", by, bins, ["bias ± error", "σ", "median", "½(p84−p16)"],
                         lambda b, t=t: _residual_cells(b["targets"][t]))
              for t in first["targets"]]
@@ -208,6 +221,17 @@ def binned_tables(binned):
                                 lambda b: [_pm(b["distance"]["mean"], b["distance"]["error"]),
                                            _pm(b["distance"]["median"], float("nan"))]))
     return shown
+
+
+def _outside(binned):
+    """Rows outside the bins: where the column had no number, and where it was out of range."""
+    outside, odd = binned["outside"], binned.get("not_finite", 0)
+    if not outside:
+        return ""
+    if not odd:
+        return f"; {outside} outside the bins"
+    return (f"; {outside} outside the bins: {odd} NaN or infinite, {outside - odd} out of "
+            "range")
 
 
 def _residual_cells(s):

@@ -62,7 +62,8 @@ def test_distance_and_class_statistics_by_hand():
     stats = binned.class_stats(true, pred, index, 2, 3)
     assert stats["count"].tolist() == [3, 2]
     assert stats["accuracy"].tolist() == [2 / 3, 1 / 2]
-    assert stats["accuracy_error"][0] == pytest.approx(math.sqrt(2 / 3 * 1 / 3 / 3))
+    # the Wilson interval's half width: sqrt(p(1 - p)/n + 1/(4n²)) / (1 + 1/n)
+    assert stats["accuracy_error"][0] == pytest.approx(math.sqrt(2 / 27 + 1 / 36) / (4 / 3))
     np.testing.assert_equal(stats["recall"], [[0.5, 1.0, np.nan], [np.nan, 1.0, 0.0]])
 
 
@@ -104,3 +105,28 @@ def test_a_column_without_finite_values_gives_no_bins():
     b.add(np.array([np.nan, np.nan]), np.zeros(2), np.ones(2))
     report = b.report(3)
     assert report["bins"] == [] and report["outside"] == 2 and "finite" in report["empty"]
+
+
+def test_edges_over_the_whole_float_range_do_not_overflow():
+    edges = binned.edges_for([-1e308, 0.0, 1e308], 4)
+    assert np.isfinite(edges).all() and edges[0] == -1e308 and edges[-1] == 1e308
+    np.testing.assert_allclose(edges, [-1e308, -5e307, 0.0, 5e307, 1e308])
+    b = binned.Binned(["big"], ["t"])
+    b.add(np.array([-1e308, 0.0, 1e308]), np.zeros(3), np.ones(3))
+    report = b.report(4)
+    assert report["outside"] == 0 and sum(x["count"] for x in report["bins"]) == 3
+
+
+def test_an_accuracy_of_one_or_zero_has_an_error_all_the_same():
+    stats = binned.class_stats(np.array([0, 1, 0, 1, 0]), np.array([0, 1, 0, 1, 1]),
+                               np.array([0, 0, 0, 0, 1]), 2, 2)
+    assert stats["accuracy"].tolist() == [1.0, 0.0]
+    # n = 4: sqrt(1/64) / (5/4); n = 1: sqrt(1/4) / 2
+    np.testing.assert_allclose(stats["accuracy_error"], [0.1, 0.25])
+
+
+def test_rows_outside_the_bins_are_told_apart():
+    b = binned.Binned(["e"], ["t"])
+    b.add(np.array([0.0, 1.0, np.nan, np.inf, 5.0]), np.zeros(5), np.ones(5))
+    report = b.report(edges=[[0.0, 1.0, 2.0]])
+    assert report["outside"] == 3 and report["not_finite"] == 2

@@ -112,3 +112,35 @@ def test_evaluate_plots_and_train_position_from_the_command_line(runner, quakes,
     assert (tmp_path / "p" / "binned_east.png").is_file()
     assert read_table(out / "predictions.parquet").extra["stations"]["columns"] == \
         ["east", "north"]
+
+
+@pytest.mark.parametrize("command", ["info {model}", "evaluate {model} {data}"])
+def test_a_reader_that_leaves_early_is_no_failure(run_dir, quakes_csv, command):
+    import os
+    import subprocess
+    import sys
+
+    args = command.format(model=run_dir / "model.pt", data=quakes_csv).split()
+    read, write = os.pipe()
+    os.close(read)  # the reader has left before the first line: every write fails
+    try:
+        done = subprocess.run([sys.executable, "-m", "fcnn_cli", *args], stdout=write,
+                              stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert b"Traceback" not in done.stderr
+
+
+def test_plots_go_into_a_directory_not_stdout_or_a_file(runner, run_dir, quakes_csv, tmp_path,
+                                                       monkeypatch):
+    here = tmp_path / "q.csv"
+    here.write_text("a\n1\n")
+    assert "--output" in run(runner, "plot", run_dir, "-o", here, code=1).output
+    assert "exists and is not a directory" in run(runner, "plot", run_dir, "-o", here,
+                                                  code=1).output
+    monkeypatch.chdir(tmp_path)
+    out = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--plots", "-",
+              code=1).output
+    assert "--plots: the PNG files go into a directory" in out and not (tmp_path / "-").exists()
+    assert here.read_text() == "a\n1\n"

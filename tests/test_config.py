@@ -153,7 +153,8 @@ def test_position_is_checked_with_the_options(position, message):
     (["a"], 5, [[0, 1]], "bins or edges, not both"), (["a"], 0, None, "between 1 and 1000"),
     (["a", "b"], None, [[0, 1]], "one list for each of the 2"),
     (["a"], None, [[0, 0]], "increasing order"), (["a"], None, [[0, float("inf")]], "finite"),
-    (["a", "a"], None, None, "twice")])
+    (["a", "a"], None, None, "twice"), (["a", "b"], 1000, None, "1000000 bin cells in all"),
+    (["a", "b"], None, [list(range(202)), list(range(51))], "10050 bin cells in all")])
 def test_bins_are_checked(by, bins, edges, message):
     from fcnn_cli.config import check_bins
 

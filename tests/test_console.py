@@ -51,3 +51,20 @@ def test_a_working_stream_gets_every_write():
     stream.write("one\n")
     stream.write("two\n")
     assert inner.getvalue() == "one\ntwo\n"
+
+
+def test_a_rich_table_into_a_closed_pipe_is_a_broken_pipe_not_an_exit():
+    import pytest
+    from rich.table import Table
+
+    from fcnn_cli.console import rich_console
+
+    read, write = os.pipe()
+    os.close(read)
+    console = rich_console(stderr=False)
+    console.file = text_stream(write)
+    table = Table("a")
+    table.add_row("1")
+    with pytest.raises(BrokenPipeError):
+        console.print(table)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), write)  # closed quietly

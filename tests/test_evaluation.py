@@ -66,3 +66,11 @@ def test_evaluate_draws_its_plots(trained, tmp_path):
     assert names == ["binned_x_y.png", "distance_cdf.png", "distance_map.png",
                      "position_map.png", "regression_x.png", "regression_y.png"]
     assert all((tmp_path / "p" / n).stat().st_size > 1000 for n in names)
+
+
+def test_bins_by_an_empty_column_say_it_has_no_finite_values(trained):
+    table = simulate.earthquakes(n=50, seed=5)
+    table.frame["blank"] = None
+    report = evaluation.evaluate(trained.predictor, [table], by=["blank"])
+    assert report["binned"]["empty"] == "column 'blank' has no finite values"
+    assert report["binned"]["bins"] == []

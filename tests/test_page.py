@@ -24,6 +24,17 @@ class Collected(HTMLParser):
             self.values.append(float(attrs["data-value"]))
 
 
+@pytest.fixture
+def logged(caplog, monkeypatch):
+    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
+    handler, no propagation, a quieter level)."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="fcnn_cli")
+    return caplog
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     result = train.fit(simulate.earthquakes(n=500, seed=8),
@@ -86,3 +97,43 @@ def _tiny_png():
     out = io.BytesIO()
     Image.new("RGB", (2, 2), "red").save(out, format="PNG")
     return out.getvalue()
+
+
+def test_only_regular_png_files_of_plots_are_embedded(tmp_path, logged, monkeypatch):
+    import os
+
+    monkeypatch.setattr(page, "MAX_IMAGE_BYTES", 4096)
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "metrics.json").write_text("{}")
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    png = _tiny_png()
+    (plots / "good.png").write_bytes(png)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(png)  # even a PNG behind a link stays out
+    (plots / "link.png").symlink_to(secret)
+    os.mkfifo(plots / "fifo.png")
+    (plots / "sub.png").mkdir()
+    (plots / "big.png").write_bytes(png + b"\0" * 5000)
+    (plots / "text.png").write_text("not an image")
+    text = page.run_page(tmp_path)
+    parsed = Collected()
+    parsed.feed(text)
+    assert parsed.images == ["data:image/png;base64," + base64.b64encode(png).decode()]
+    for name in ("link", "fifo", "sub", "big", "text"):
+        assert f"{name}.png left out of the page" in logged.text
+
+
+@pytest.mark.parametrize("metrics, message", [
+    ('{"test": {"task": "regression", "targets": {}}}', "metrics.json: malformed: KeyError"),
+    ('{"test": [1]}', "metrics.json: malformed"),
+    ('{"a":' * 100_000 + "1" + "}" * 100_000, "metrics.json: not readable JSON: nested")])
+def test_a_damaged_metrics_json_is_one_line_naming_it(tmp_path, metrics, message):
+    from fcnn_cli.errors import FcnnError
+
+    (tmp_path / "config.json").write_text("{}")
+    (tmp_path / "metrics.json").write_text(metrics)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "a.png").write_bytes(_tiny_png())
+    with pytest.raises(FcnnError, match=message):
+        page.run_page(tmp_path)

@@ -19,6 +19,17 @@ SIZES = {"learning_curves.png": (1400, 420), "regression_x.png": (1100, 440),
          "regression_energy.png": (1100, 440)}
 
 
+@pytest.fixture
+def logged(caplog, monkeypatch):
+    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
+    handler, no propagation, a quieter level)."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="fcnn_cli")
+    return caplog
+
+
 def _decoded(path):
     with PIL.open(path) as image:
         image.load()
@@ -174,3 +185,108 @@ def _modules_after(code):
     out = subprocess.run([sys.executable, "-c", f"{code}; import sys; print(*sys.modules)"],
                          capture_output=True, text=True, check=True).stdout
     return out.split()
+
+
+def _sample(tmp_path, meta, frame=None):
+    from fcnn_cli.tables import write_table
+
+    rng = np.random.default_rng(0)
+    frame = frame if frame is not None else pd.DataFrame(
+        {"x": rng.normal(size=50), "y": rng.normal(size=50)}).assign(
+        x_pred=lambda f: f.x + 0.1, y_pred=lambda f: f.y - 0.1)
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    (run / "history.csv").write_text("epoch,train_loss,val_loss,lr\n1,1.0,1.0,0.01\n")
+    table = Table(frame, ["x", "y"] if "x" in frame else ["c"], {}, extra=meta)
+    write_table(table, run / runs.SAMPLE_FILE)
+    return run
+
+
+@pytest.mark.parametrize("meta, why", [
+    ({"position": ["nope", "x"]}, "position"), ({"position": 5}, "position"),
+    ({"position": ["x", "x"]}, "position"), ({"classes": ["a", "b"]}, "more than one label"),
+    ({"classes": "ab", "position": None}, "classes")])
+def test_a_tampered_sample_is_one_line_naming_the_file(tmp_path, meta, why):
+    from fcnn_cli.errors import FcnnError
+
+    run = _sample(tmp_path, meta)
+    with pytest.raises(FcnnError, match=rf"predictions.parquet: malformed .*{why}"):
+        plots.plot_run(run, tmp_path / "out")
+
+
+def test_classes_on_a_regression_sample_are_refused(tmp_path):
+    from fcnn_cli.errors import FcnnError
+
+    frame = pd.DataFrame({"c": [1.0, 2.0], "c_pred": [1.5, 2.5]})
+    run = _sample(tmp_path, {"classes": ["a", "b"]}, frame)
+    with pytest.raises(FcnnError, match="malformed .*'c' holds '1.0', none of its classes"):
+        plots.plot_run(run, tmp_path / "out")
+
+
+def test_non_finite_rows_are_left_out_of_the_plots_and_counted(tmp_path, logged):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=50), "y": rng.normal(size=50)})
+    frame = frame.assign(x_pred=frame.x + 0.1, y_pred=frame.y)
+    frame.loc[:4, "x_pred"] = np.nan
+    frame.loc[5:9, "y"] = np.inf
+    run = _sample(tmp_path, {"position": ["x", "y"]}, frame)
+    paths = plots.plot_run(run, tmp_path / "out")
+    assert {p.name for p in paths} >= {"regression_x.png", "distance_map.png",
+                                       "distance_cdf.png"}
+    assert "10 of 50 rows hold a non-finite label or prediction" in logged.text
+
+
+def test_many_stations_are_capped(logged):
+    many = 60_000
+    meta = {"stations": {"columns": ["x", "y"], "positions": [[i, i] for i in range(many)]}}
+    stations = plots.stations_for(meta, ["x", "y"])
+    assert len(stations["positions"]) == len(stations["names"]) == plots.MAX_STATIONS
+    assert stations["names"][:2] == ["1", "2"]
+    assert f"records {many} stations" in logged.text
+    meta["stations"]["names"] = ["a"] * (many - 1)
+    assert plots.stations_for(meta, ["x", "y"]) is None
+
+
+def test_labels_that_map_to_one_file_name_get_their_own_plots(tmp_path):
+    long = "z" * 90
+    names = ["a b", "a_b", "a/b", long, long + "q"]
+    assert plots.file_parts(names) == ["a_b", "a_b_2", "a_b_3", "z" * 80, "z" * 80 + "_2"]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({n: rng.normal(size=20) for n in names[:3]})
+    frame = frame.assign(**{f"{n}_pred": frame[n] for n in names[:3]})
+    paths = plots.plot_sample(Table(frame, names[:3], {}, extra={}), tmp_path)
+    assert sorted(p.name for p in paths) == ["regression_a_b.png", "regression_a_b_2.png",
+                                             "regression_a_b_3.png"]
+    assert all(p.exists() for p in paths)
+
+
+@pytest.mark.parametrize("history, message", [
+    ("epoch,train_loss,lr\n1,1.0,0.1\n", "line 2 has no 'val_loss'"),
+    ("epoch,train_loss,val_loss,lr\n1,1.0,x,0.1\n", "line 2: val_loss is 'x', not a number")])
+def test_a_damaged_history_is_one_line_naming_it(tmp_path, history, message):
+    from fcnn_cli.errors import FcnnError
+
+    (tmp_path / "history.csv").write_text(history)
+    (tmp_path / "config.json").write_text('{"a":' * 100_000 + "1" + "}" * 100_000)
+    with pytest.raises(FcnnError, match=f"history.csv: malformed: {message}"):
+        plots.plot_run(tmp_path, tmp_path / "out")
+
+
+def test_what_is_not_drawn_is_said(tmp_path, logged):
+    from fcnn_cli import binned
+
+    classes = [f"c{i}" for i in range(plots.MAX_CLASS_PLOTS + 1)]
+    frame = pd.DataFrame({"k": classes, "k_pred": classes})
+    assert plots.plot_sample(Table(frame, ["k"], {}, extra={"classes": classes}), tmp_path) == []
+    assert f"{len(classes)} classes: no confusion matrix" in logged.text
+    assert plots.roc_plot(np.zeros(5, int), np.full((5, 2), 0.5), ["a", "b"],
+                          tmp_path / "roc.png") is None
+    assert "rows are all of one class (a)" in logged.text and not (tmp_path / "roc.png").exists()
+    b = binned.Binned(["u", "v"], ["t"])
+    b.add(np.array([[5.0, 5.0]]), np.zeros(1), np.ones(1))
+    assert plots.binned_plot(b.report(2, [[0, 1], [0, 1]]), tmp_path / "b.png") is None
+    assert "no plot in bins of u and v: all 1 rows are outside the bins" in logged.text
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "history.csv").write_text("epoch,train_loss,val_loss,lr\n1,1,1,0.1\n")
+    assert [p.name for p in plots.plot_run(tmp_path / "run")] == ["learning_curves.png"]
+    assert "predictions.parquet: none, so only the learning curves" in logged.text

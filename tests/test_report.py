@@ -102,3 +102,47 @@ def test_names_with_brackets_are_shown_as_they_are(name):
     for item in report.tables(regression, name):
         console.print(item)
     assert f"│ {name} " in console.export_text()
+
+
+def test_bin_bounds_are_shown_with_sane_digits():
+    assert report._range(0.0, 10.0) == "0 – 10"
+    assert report._range(-1e308, 1e308) == "-1e+308 – 1e+308"
+    assert report._range(1e300, 2e300) == "1e+300 – 2e+300"
+    assert report._range(1.0, 1.0 + 1e-9) == "1 – 1.000000001"
+
+
+def test_binned_tables_leave_out_empty_bins_and_count_them():
+    from fcnn_cli import binned
+
+    b = binned.Binned(["e"], ["t"])
+    b.add(np.array([0.0, 0.1, 9.9, 10.0]), np.zeros(4), np.ones(4))
+    text = flat(render_tables(report.binned_tables(b.report(10))))
+    assert "8 empty bins not shown" in text
+    assert "0.0 – 1.0" in text and "9.0 – 10.0" in text and "1.0 – 2.0" not in text
+
+
+def render_tables(tables):
+    console = Console(width=200, record=True, file=__import__("io").StringIO())
+    for t in tables:
+        console.print(t)
+    return console.export_text()
+
+
+def test_binned_tables_say_where_the_other_recalls_are():
+    from fcnn_cli import binned
+
+    classes = [f"c{i}" for i in range(report.TABLE_RECALLS + 3)]
+    b = binned.Binned(["e"], ["k"], classes=classes)
+    b.add(np.array([0.0, 1.0]), np.array([0, 6]), np.array([0, 5]))
+    text = flat(render_tables(report.binned_tables(b.report(2))))
+    assert "recall c3" in text and "recall c4" not in text
+    assert "The recall of 3 more classes is in --json." in text
+
+
+def test_rows_outside_the_bins_are_split_into_non_finite_and_out_of_range():
+    from fcnn_cli import binned
+
+    b = binned.Binned(["e"], ["t"])
+    b.add(np.array([0.0, 1.0, np.nan, 5.0]), np.zeros(4), np.ones(4))
+    text = flat(render_tables(report.binned_tables(b.report(edges=[[0.0, 1.0, 2.0]]))))
+    assert "2 outside the bins: 1 NaN or infinite, 1 out of range" in text
