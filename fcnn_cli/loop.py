@@ -72,14 +72,12 @@ class Tensors:
         global batch)."""
         x, y = self.x, self.y
         perm = torch.randperm(len(x), generator=generator).to(x.device)
-        # One gather an epoch, then each minibatch is a contiguous slice.
-        xs, ys = x[perm], y[perm]
-        del perm
+        # Each minibatch gathered by its rows' indices: no permuted copy of the whole set.
         for i in range(0, len(x), batch):
             rows = min(batch, len(x) - i)
             start, end = distributed.share(len(x), i, rows, world)
-            yield xs[start:end], ys[start:end], _share(task, ys, i, rows, start, end, world), \
-                rows
+            mine = perm[start:end]
+            yield x[mine], y[mine], _share(task, y, perm, i, rows, start, end, world), rows
 
 
 @dataclass
@@ -279,12 +277,13 @@ def _graphed_epoch(state, steps, tensors, epoch, stop):
     return steps.total.item() / n, lrs[0]
 
 
-def _share(task, ys, i, rows, start, end, world):
+def _share(task, y, perm, i, rows, start, end, world):
     """This process's part of the global minibatch's loss: its rows' share of what the loss is
-    averaged over (the rows, or with class weights their weights)."""
+    averaged over (the rows, or with class weights their weights); the global minibatch is
+    rows ``i`` to ``i + rows`` of ``y`` in the order ``perm``."""
     if not world.distributed:
         return 1.0
-    return task.normalizer(ys[start:end]) / task.normalizer(ys[i:i + rows])
+    return task.normalizer(y[perm[start:end]]) / task.normalizer(y[perm[i:i + rows]])
 
 
 def _halt(total, world, stop):

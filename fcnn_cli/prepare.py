@@ -13,7 +13,7 @@ import pandas as pd
 from fcnn_cli import tasks
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
+from fcnn_cli.columns import drop_incomplete, numeric_matrix, numeric_rows, select_columns
 
 SPLITS = ("train", "val", "test")
 
@@ -81,11 +81,10 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
         table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
                                         for t in (table, val_table, test_table))
     kind = tasks.infer(table, targets, config.task)
-    x_all = numeric_matrix(table, features)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None else config.val_frac
     test_frac = 0.0 if test_table is not None else config.test_frac
-    rows = split_indices(len(x_all), val_frac, test_frac, config.seed, strata)
+    rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
     _check_split(table, rows, val_frac, strata, "train")
     if kind == "classify":
         tasks.no_position(config.position)
@@ -94,9 +93,10 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position)
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
-    encoded, truth = task.encode(table), task.truth(table)
-    splits = {name: Split(x_all[idx], encoded[idx], truth[idx])
-              for name, idx in zip(SPLITS, rows)}
+    truth = task.truth(table)
+    encoded = task.encoded(truth)
+    splits = {name: Split(x, encoded[idx], truth[idx])
+              for name, idx, x in zip(SPLITS, rows, numeric_rows(table, features, rows))}
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
             splits[name] = _separate(other, features, task)
@@ -104,8 +104,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
     val = splits["val"]
-    digest = _digest(x_all, encoded, val.x, val.y)
-    del x_all, encoded, truth  # the splits hold their rows: no second copy while scaling
+    digest = _digest(_row_blocks(table, features), [encoded], [val.x], [val.y])
+    del encoded, truth  # the splits hold their rows: no second copy while scaling
     x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
     units = {k: v for k, v in table.units.items() if k in columns}
     return Prepared(features, targets, task, x_scaler, splits, units, digest)
@@ -182,9 +182,24 @@ def require_columns(table, columns):
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
 
 
-def _digest(*arrays):
-    """A fingerprint of the training data, so a run resumes only on the data it began with."""
+def _digest(*parts):
+    """A fingerprint of the training data, so a run resumes only on the data it began with:
+    the bytes of each part's arrays (a part is a list of arrays, or of blocks of rows), in
+    order."""
     h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
+    for part in parts:
+        for a in part:
+            h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
     return h.hexdigest()
+
+
+DIGEST_ROWS = 1 << 16  # rows of the feature matrix made at once to be hashed
+
+
+def _row_blocks(table, features):
+    """The table's float32 feature matrix in blocks of rows, never whole."""
+    from fcnn_cli.columns import _columns_as
+
+    frame = table.frame
+    for start in range(0, len(frame), DIGEST_ROWS):
+        yield _columns_as(frame.iloc[start:start + DIGEST_ROWS], features, "float32")

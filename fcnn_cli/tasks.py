@@ -66,7 +66,11 @@ class Regression:
 
     def encode(self, table):
         """The labels as the network learns them: standardised."""
-        return self.scaler.transform(self.truth(table))
+        return self.encoded(self.truth(table))
+
+    def encoded(self, truth):
+        """The labels as the network learns them, from the labels as metrics take them."""
+        return self.scaler.transform(truth)
 
     def loss(self, out, y):
         # Squared error summed over the outputs, averaged over the minibatch.
@@ -177,6 +181,10 @@ class Classification:
         return np.array([index[v] for v in labels], dtype=np.int64)
 
     truth = encode  # class indices serve both the loss and the metrics
+
+    @staticmethod
+    def encoded(truth):
+        return truth
 
     def loss(self, out, y):
         import torch
