@@ -39,6 +39,7 @@ class Prepared:
     splits: dict
     units: dict
     digest: str  # fingerprint of the rows that training and validation see
+    distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
     def kind(self):

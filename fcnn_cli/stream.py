@@ -183,6 +183,8 @@ class Prepared:
     config: object
     extra: dict  # "val", "test": a FileChunks that replaces that split
     moments: Moments
+    # The final metrics keep a bounded sample of each split's distances for percentiles.
+    distance_sample = metrics.DISTANCE_SAMPLE
 
     @property
     def kind(self):

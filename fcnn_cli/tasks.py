@@ -84,12 +84,13 @@ class Regression:
     def decode(self, out):
         return self.scaler.inverse(np.asarray(out, dtype=np.float64))
 
-    def metrics(self, units=None, threshold=None, position=None):
+    def metrics(self, units=None, threshold=None, position=None, sample=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``;
-        ``position`` replaces the labels that form a point."""
+        ``position`` replaces the labels that form a point; ``sample`` bounds the distances
+        kept for percentiles (:class:`fcnn_cli.metrics.Regression`)."""
         _no_threshold(threshold)
         point = self.position if position is None else position
-        return _Stream(metrics.Regression(self.targets, units, point),
+        return _Stream(metrics.Regression(self.targets, units, point, sample),
                        lambda out: (self.decode(out),))
 
     def report(self, truth, out, units=None, threshold=None):
@@ -223,8 +224,9 @@ class Classification:
         check_threshold(threshold)
         return (proba[:, 1] >= threshold).astype(np.int64)
 
-    def metrics(self, units=None, threshold=None, position=None):
-        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
+    def metrics(self, units=None, threshold=None, position=None, sample=None):
+        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``
+        (``sample`` is for regression's distances)."""
         no_position(position)
 
         def convert(out):
