@@ -47,10 +47,13 @@ class Tensors:
 
     @classmethod
     def of(cls, prepared, device):
-        train, val, scale = prepared.splits["train"], prepared.splits["val"], \
-            prepared.x_scaler.transform
+        train, val = prepared.splits["train"], prepared.splits["val"]
+
+        def scaled(name):
+            x = prepared.splits[name].x
+            return x if prepared.scaled(name) else prepared.x_scaler.transform(x)
         return cls(*(torch.from_numpy(a).to(device) for a in
-                     (scale(train.x), train.y, scale(val.x), val.y)), val.truth)
+                     (scaled("train"), train.y, scaled("val"), val.y)), val.truth)
 
     @property
     def device(self):

@@ -20,9 +20,10 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    x: np.ndarray  # raw features, float32
+    x: np.ndarray  # features, float32: raw, or through the scaler where ``scaled``
     y: np.ndarray  # labels as the network learns them (standardised values, class indices)
     truth: np.ndarray  # labels as the metrics compare them (own units, class indices)
+    scaled: bool = False
 
     def __len__(self):
         return len(self.x)
@@ -39,6 +40,7 @@ class Prepared:
     splits: dict
     units: dict
     digest: str  # fingerprint of the rows that training and validation see
+    x_range: dict  # "min" and "max" of each raw training feature
     distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
@@ -50,9 +52,15 @@ class Prepared:
         return {name: len(self.splits[name]) for name in SPLITS}
 
     def chunks(self, name):
-        """(raw features, labels as metrics take them) of split ``name``: here one chunk."""
+        """(features, labels as metrics take them) of split ``name``: here one chunk; the
+        features are raw unless :meth:`scaled`."""
         split = self.splits[name]
         yield split.x, split.truth
+
+    def scaled(self, name):
+        """Whether split ``name``'s features have been through the scaler: the training
+        split's are, in place, so that training holds them once."""
+        return self.splits[name].scaled
 
     def on(self, device):
         """The training and validation rows as the loop takes them, on ``device``."""
@@ -61,8 +69,7 @@ class Prepared:
         return Tensors.of(self, device)
 
     def feature_range(self):
-        x = self.splits["train"].x
-        return {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()}
+        return self.x_range
 
 
 def prepare(table, config, targets=None, features=None, val_table=None, test_table=None):
@@ -94,10 +101,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position)
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
-    truth = task.truth(table)
-    encoded = task.encoded(truth)
-    splits = {name: Split(x, encoded[idx], truth[idx])
-              for name, idx, x in zip(SPLITS, rows, numeric_rows(table, features, rows))}
+    splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
+              zip(SPLITS, numeric_rows(table, features, rows), task.truth_rows(table, rows))}
+    encoded = _scattered([splits[name].y for name in SPLITS], rows)  # for the digest
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
             splits[name] = _separate(other, features, task)
@@ -106,10 +112,14 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
             raise FcnnError(f"{other.name}: no rows to {verb} on")
     val = splits["val"]
     digest = _digest(_row_blocks(table, features), [encoded], [val.x], [val.y])
-    del encoded, truth  # the splits hold their rows: no second copy while scaling
-    x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
+    del encoded
+    train = splits["train"]
+    x_scaler = Scaler.fit(config.scale, train.x, features)
+    x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
+    x_scaler.transform(train.x, out=train.x)
+    train.scaled = True
     units = {k: v for k, v in table.units.items() if k in columns}
-    return Prepared(features, targets, task, x_scaler, splits, units, digest)
+    return Prepared(features, targets, task, x_scaler, splits, units, digest, x_range)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -181,6 +191,14 @@ def require_columns(table, columns):
     missing = [c for c in columns if c not in table.frame.columns]
     if missing:
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
+
+
+def _scattered(parts, rows):
+    """The rows of ``parts`` (the splits' arrays) back in the table's order."""
+    whole = np.empty((sum(map(len, parts)), *parts[0].shape[1:]), parts[0].dtype)
+    for part, r in zip(parts, rows):
+        whole[r] = part
+    return whole
 
 
 def _digest(*parts):

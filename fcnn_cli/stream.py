@@ -193,6 +193,11 @@ class Prepared:
     def feature_range(self):
         return {"min": self.moments.min.tolist(), "max": self.moments.max.tolist()}
 
+    @staticmethod
+    def scaled(name):
+        """Whether split ``name``'s chunks come scaled: never, here."""
+        return False
+
     def blocks(self, part, pieces=None):
         """(piece, Table) of split ``part``'s rows, checked as the configuration asks, piece by
         piece (``pieces`` of the source, all by default); a split given as a file of its own

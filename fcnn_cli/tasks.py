@@ -10,7 +10,7 @@ from fcnn_cli import metrics
 from fcnn_cli.config import check_threshold
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.columns import check_flat, is_numeric, numeric_matrix
+from fcnn_cli.columns import check_flat, is_numeric, numeric_matrix, numeric_rows
 
 # An integer label with at most this many distinct values could be either task: ask.
 AMBIGUOUS_INTEGER_VALUES = 20
@@ -52,7 +52,7 @@ class Regression:
     def fit(cls, table, targets, rows, position=None):
         if position is not None:
             metrics.position_of(targets, position=position)  # each one a label
-        y = numeric_matrix(table, targets, np.float64)[rows]
+        (y,) = numeric_rows(table, targets, [rows], np.float64)
         return cls(list(targets), Scaler.fit("standard", y, targets),
                    None if position is None else list(position))
 
@@ -63,6 +63,10 @@ class Regression:
     def truth(self, table):
         """The labels as metrics compare them: in their own units."""
         return numeric_matrix(table, self.targets, np.float64)
+
+    def truth_rows(self, table, rows):
+        """``[self.truth(table)[r] for r in rows]``, without the whole matrix besides."""
+        return numeric_rows(table, self.targets, rows, np.float64)
 
     def encode(self, table):
         """The labels as the network learns them: standardised."""
@@ -182,6 +186,10 @@ class Classification:
         return np.array([index[v] for v in labels], dtype=np.int64)
 
     truth = encode  # class indices serve both the loss and the metrics
+
+    def truth_rows(self, table, rows):
+        truth = self.truth(table)
+        return [truth[r] for r in rows]
 
     @staticmethod
     def encoded(truth):
