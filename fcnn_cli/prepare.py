@@ -103,7 +103,6 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
     splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
               zip(SPLITS, numeric_rows(table, features, rows), task.truth_rows(table, rows))}
-    encoded = _scattered([splits[name].y for name in SPLITS], rows)  # for the digest
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
             splits[name] = _separate(other, features, task)
@@ -111,8 +110,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
     val = splits["val"]
-    digest = _digest(_row_blocks(table, features), [encoded], [val.x], [val.y])
-    del encoded
+    digest = _digest((numeric_matrix(b, features) for b in _blocks(table)),
+                     (task.encode(b) for b in _blocks(table)), [val.x], [val.y])
     train = splits["train"]
     x_scaler = Scaler.fit(config.scale, train.x, features)
     x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
@@ -193,14 +192,6 @@ def require_columns(table, columns):
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
 
 
-def _scattered(parts, rows):
-    """The rows of ``parts`` (the splits' arrays) back in the table's order."""
-    whole = np.empty((sum(map(len, parts)), *parts[0].shape[1:]), parts[0].dtype)
-    for part, r in zip(parts, rows):
-        whole[r] = part
-    return whole
-
-
 def _digest(*parts):
     """A fingerprint of the training data, so a run resumes only on the data it began with:
     the bytes of each part's arrays (a part is a list of arrays, or of blocks of rows), in
@@ -212,13 +203,13 @@ def _digest(*parts):
     return h.hexdigest()
 
 
-DIGEST_ROWS = 1 << 16  # rows of the feature matrix made at once to be hashed
+DIGEST_ROWS = 1 << 16  # rows converted at once to be hashed
 
 
-def _row_blocks(table, features):
-    """The table's float32 feature matrix in blocks of rows, never whole."""
-    from fcnn_cli.columns import _columns_as
+def _blocks(table):
+    """The table in blocks of rows, so that the digest never needs a whole matrix."""
+    from fcnn_cli.tables import Table
 
-    frame = table.frame
-    for start in range(0, len(frame), DIGEST_ROWS):
-        yield _columns_as(frame.iloc[start:start + DIGEST_ROWS], features, "float32")
+    for start in range(0, len(table.frame), DIGEST_ROWS):
+        yield Table(table.frame.iloc[start:start + DIGEST_ROWS], table.targets, table.units,
+                    table.name, table.first_row + start)

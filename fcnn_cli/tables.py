@@ -168,8 +168,10 @@ def _narrowed_frame(file, labels):
     others = file.read(columns=rest).to_pandas(self_destruct=True, split_blocks=True) \
         if rest else pd.DataFrame(index=pd.RangeIndex(start))
     names = [c for c in file.schema_arrow.names if c in columns or c in others.columns]
-    return pd.DataFrame({c: columns[c] if c in columns else others[c] for c in names},
-                        index=others.index, copy=False)
+    frame = pd.DataFrame({c: columns[c] if c in columns else others[c] for c in names},
+                         index=others.index, copy=False)
+    pa.default_memory_pool().release_unused()  # what reading took and no column holds
+    return frame
 
 
 def iter_tables(path, rows=CHUNK_ROWS, text=()):
