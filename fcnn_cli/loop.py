@@ -32,6 +32,7 @@ class _NoStop:
 
 NO_STOP = _NoStop()
 DIAGNOSTIC_ROWS = 256  # the fixed batch on which diagnostics measure every layer
+GATHER_ROWS = 1 << 16  # training rows put in an epoch's order at once (whole minibatches)
 
 
 @dataclass
@@ -73,14 +74,18 @@ class Tensors:
         """This process's part of each global minibatch of one epoch in a new random order,
         the same in every process, as (features, labels, its share of the batch, rows of the
         global batch)."""
-        x, y = self.x, self.y
-        perm = torch.randperm(len(x), generator=generator).to(x.device)
-        # Each minibatch gathered by its rows' indices: no permuted copy of the whole set.
-        for i in range(0, len(x), batch):
-            rows = min(batch, len(x) - i)
-            start, end = distributed.share(len(x), i, rows, world)
-            mine = perm[start:end]
-            yield x[mine], y[mine], _share(task, y, perm, i, rows, start, end, world), rows
+        x, y, n = self.x, self.y, len(self.x)
+        perm = torch.randperm(n, generator=generator).to(x.device)
+        # Gathered in spans of whole minibatches, each then a contiguous slice: as fast as one
+        # permuted copy of the training rows, without holding one.
+        span = batch * max(1, GATHER_ROWS // batch)
+        for first in range(0, n, span):
+            xs, ys = x[perm[first:first + span]], y[perm[first:first + span]]
+            for i in range(first, min(first + span, n), batch):
+                rows = min(batch, n - i)
+                start, end = (k - first for k in distributed.share(n, i, rows, world))
+                yield xs[start:end], ys[start:end], \
+                    _share(task, ys, i - first, rows, start, end, world), rows
 
 
 @dataclass
@@ -280,13 +285,12 @@ def _graphed_epoch(state, steps, tensors, epoch, stop):
     return steps.total.item() / n, lrs[0]
 
 
-def _share(task, y, perm, i, rows, start, end, world):
+def _share(task, ys, i, rows, start, end, world):
     """This process's part of the global minibatch's loss: its rows' share of what the loss is
-    averaged over (the rows, or with class weights their weights); the global minibatch is
-    rows ``i`` to ``i + rows`` of ``y`` in the order ``perm``."""
+    averaged over (the rows, or with class weights their weights)."""
     if not world.distributed:
         return 1.0
-    return task.normalizer(y[perm[start:end]]) / task.normalizer(y[perm[i:i + rows]])
+    return task.normalizer(ys[start:end]) / task.normalizer(ys[i:i + rows])
 
 
 def _halt(total, world, stop):
