@@ -49,7 +49,7 @@ class Steps:
         pass
 
 stop = Steps(max(2, samples // batch))
-tables = [stream.open_source(path) if streamed else read_table(path)]
+tables = [stream.open_source(path) if streamed else read_table(path, narrow=())]
 config = train.TrainConfig(epochs=1, batch_size=batch, stream=streamed, threads=2)
 try:
     train.fit(tables.pop(), config, stop=stop)  # popped as by the command line: freed when prepared

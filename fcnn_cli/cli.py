@@ -563,7 +563,7 @@ def _open_tables(job):
     if not job.config.stream:
         from fcnn_cli.tables import read_table
 
-        return [read_table(p) if p else None for p in job.paths]
+        return [read_table(p, narrow=job.targets or ()) if p else None for p in job.paths]
     from fcnn_cli import stream
 
     data, val, test = job.paths

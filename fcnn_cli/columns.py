@@ -115,10 +115,41 @@ def _listing(names, limit=12):
 def numeric_matrix(table, columns, dtype="float32"):
     """The named columns as a float array; non-numeric or non-finite values are errors."""
     import numpy as np
-    import pandas as pd
 
     if table.frame.empty:  # a header alone has no types to check
         return np.empty((0, len(columns)), dtype)
+    _check_numeric(table, columns)
+    # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
+    # the float64 original looked at, to tell such a value from a NaN or inf in the file.
+    with np.errstate(over="ignore"):
+        x = _columns_as(table.frame, columns, dtype)
+        if np.isfinite(x.astype(np.float32, copy=False)).all():
+            return x
+    _refuse_non_finite(table, columns)
+
+
+def numeric_rows(table, columns, rows, dtype="float32"):
+    """``[numeric_matrix(table, columns)[r] for r in rows]``, the same values and errors,
+    filled column by column: never the whole matrix besides its parts."""
+    import numpy as np
+
+    if table.frame.empty:
+        return [np.empty((0, len(columns)), dtype) for _ in rows]
+    _check_numeric(table, columns)
+    parts = [np.empty((len(r), len(columns)), dtype) for r in rows]
+    for i, c in enumerate(columns):
+        with np.errstate(over="ignore"):
+            column = table.frame[c].to_numpy(dtype=dtype)
+        if not np.isfinite(column.astype(np.float32, copy=False)).all():
+            _refuse_non_finite(table, columns)
+        for part, r in zip(parts, rows):
+            part[:, i] = column[r]
+    return parts
+
+
+def _check_numeric(table, columns):
+    import pandas as pd
+
     for c in columns:
         series = table.frame[c]
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
@@ -128,12 +159,12 @@ def numeric_matrix(table, columns, dtype="float32"):
             bad = _first_non_numeric(series)
             where = f" (row {table.row(bad[0])}: {shown(bad[1])})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")
-    # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
-    # the float64 original looked at, to tell such a value from a NaN or inf in the file.
-    with np.errstate(over="ignore"):
-        x = _columns_as(table.frame, columns, dtype)
-        if np.isfinite(x.astype(np.float32, copy=False)).all():
-            return x
+
+
+def _refuse_non_finite(table, columns):
+    """Say which column holds NaN, infinite or (for float32) too large values."""
+    import numpy as np
+
     x = table.frame[columns].to_numpy(dtype=np.float64)
     finite = np.isfinite(x)
     if not finite.all():

@@ -16,15 +16,21 @@ def regression(y_true, y_pred, names, units=None, position=None):
     return report.report()
 
 
+# Distances a report of streamed rows keeps for its median and percentiles (8 bytes each).
+DISTANCE_SAMPLE = 1_000_000
+
+
 class Regression:
     """The regression report over rows that arrive in chunks (``add``), in bounded memory:
     running sums, a running mean and variance of the labels (Chan's update), and one float64
     distance a row, kept only for position labels, for the exact median and percentiles.
 
     ``position`` names the labels that form a point (2 or 3 of ``names``); None takes all the
-    labels when their names say so (:func:`is_position`)."""
+    labels when their names say so (:func:`is_position`). With ``sample`` at most that many
+    distances are kept, a uniform random sample of all rows' (seeded, so repeatable), and the
+    median and percentiles are the sample's; the mean and maximum stay exact."""
 
-    def __init__(self, names, units=None, position=None):
+    def __init__(self, names, units=None, position=None, sample=None):
         self.names, self.units = list(names), units or {}
         k = len(self.names)
         self.rows, self.squared, self.absolute = 0, np.zeros(k), np.zeros(k)
@@ -32,6 +38,7 @@ class Regression:
         self.point = position_of(self.names, self.units, position)
         self.position = self.point is not None
         self.distances, self.distance_sum, self.distance_max = [], 0.0, -np.inf
+        self.sample = sample and _Sample(sample)
 
     def add(self, y_true, y_pred):
         y_true = np.asarray(y_true, dtype=np.float64)
@@ -48,7 +55,10 @@ class Regression:
         self.rows = total
         if self.position:
             distance = np.sqrt((err[:, self.point] ** 2).sum(axis=1))
-            self.distances.append(distance)  # float64: float32 overflows past 3.4e38
+            if self.sample:
+                self.sample.add(distance)
+            else:
+                self.distances.append(distance)  # float64: float32 overflows past 3.4e38
             self.distance_sum += float(distance.sum())
             self.distance_max = max(self.distance_max, float(distance.max()))
 
@@ -74,7 +84,7 @@ class Regression:
             },
         }
         if self.position and n:
-            distance = np.concatenate(self.distances)
+            distance = self.sample.values() if self.sample else np.concatenate(self.distances)
             of = [self.names[i] for i in self.point]
             report["distance"] = {
                 "of": of,
@@ -86,6 +96,35 @@ class Regression:
                 "max": self.distance_max,
             }
         return report
+
+
+class _Sample:
+    """A uniform random sample of at most ``size`` values without replacement: each value
+    drawn a random key, those of the ``size`` smallest keys kept (compacted once twice as many
+    are held, so that adding costs little)."""
+
+    def __init__(self, size):
+        self.size, self.rng = size, np.random.default_rng(0)
+        self.kept, self.keys = [], []
+        self.held = 0
+
+    def add(self, values):
+        self.kept.append(values)
+        self.keys.append(self.rng.random(len(values)))
+        self.held += len(values)
+        if self.held > 2 * self.size:
+            self._compact()
+
+    def _compact(self):
+        values, keys = np.concatenate(self.kept), np.concatenate(self.keys)
+        if len(values) > self.size:
+            smallest = np.argpartition(keys, self.size - 1)[:self.size]
+            values, keys = values[smallest], keys[smallest]
+        self.kept, self.keys, self.held = [values], [keys], len(values)
+
+    def values(self):
+        self._compact()
+        return self.kept[0]
 
 
 def position_of(names, units=None, position=None):

@@ -66,10 +66,11 @@ class Predictor:
     def chunk_rows(self):
         return max(1, min(CHUNK_ROWS, OUTPUTS_AT_ONCE // self.task.n_outputs))
 
-    def add_to(self, report, x, truth):
+    def add_to(self, report, x, truth, scaled=False):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
-        so that many classes never mean one huge matrix of outputs."""
-        for (_, part), out in self.outputs_of(self._slices(x)):
+        so that many classes never mean one huge matrix of outputs; ``scaled``: ``x`` has
+        been through the scaler already."""
+        for (_, part), out in self.outputs_of(self._slices(x), scaled):
             report.add(truth[part], out)
         return report
 
@@ -85,26 +86,28 @@ class Predictor:
             part = slice(start, start + step)
             yield (owner, part), x[part]
 
-    def outputs_of(self, blocks):
+    def outputs_of(self, blocks, scaled=False):
         """(key, outputs) for each (key, raw feature rows) of ``blocks``, in order; a block has
-        at most ``chunk_rows`` rows."""
+        at most ``chunk_rows`` rows. ``scaled``: the rows have been through the scaler."""
         self.net.eval()
+        scale = (lambda x: x) if scaled else self.x_scaler.transform
         if self.device.type == "cuda":
-            yield from self._cuda_outputs(blocks)
+            yield from self._cuda_outputs(blocks, scale)
             return
         self.threads = self.threads or inference_threads(self.device)
         for key, x in blocks:
-            xs = torch.from_numpy(self.x_scaler.transform(x))
+            xs = torch.from_numpy(scale(x))
             with self._computing(), self.threads.in_use(), self.threads.timing(len(xs)):
                 out = self.net(xs).float().cpu().numpy()
             yield key, out
 
-    def _cuda_outputs(self, blocks):
+    def _cuda_outputs(self, blocks, scale=None):
         """outputs_of on a GPU, one block ahead: while the GPU copies a block in, computes and
         copies its outputs back (all asynchronous, from page-locked memory, on a stream of its
         own), the host scales the next block, and the caller reads the next rows of its table
         or writes the predictions of the block before."""
         stream, device = torch.cuda.Stream(self.device), self.device
+        scale = scale or self.x_scaler.transform
         pending, sent = None, 0  # (key, buffer, rows, event) of the block on its way back
         for key, x in blocks:
             if not len(x):
@@ -115,7 +118,7 @@ class Predictor:
                 continue
             inputs, outputs = self._pinned_buffers(len(x))[sent % 2]
             rows = len(x)
-            inputs[:rows].copy_(torch.from_numpy(self.x_scaler.transform(x)))
+            inputs[:rows].copy_(torch.from_numpy(scale(x)))
             with self._computing(), torch.cuda.stream(stream):
                 out = self.net(inputs[:rows].to(device, non_blocking=True)).float()
                 outputs[:rows].copy_(out, non_blocking=True)

@@ -13,16 +13,17 @@ import pandas as pd
 from fcnn_cli import tasks
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
+from fcnn_cli.columns import drop_incomplete, numeric_matrix, numeric_rows, select_columns
 
 SPLITS = ("train", "val", "test")
 
 
 @dataclass
 class Split:
-    x: np.ndarray  # raw features, float32
+    x: np.ndarray  # features, float32: raw, or through the scaler where ``scaled``
     y: np.ndarray  # labels as the network learns them (standardised values, class indices)
     truth: np.ndarray  # labels as the metrics compare them (own units, class indices)
+    scaled: bool = False
 
     def __len__(self):
         return len(self.x)
@@ -39,6 +40,8 @@ class Prepared:
     splits: dict
     units: dict
     digest: str  # fingerprint of the rows that training and validation see
+    x_range: dict  # "min" and "max" of each raw training feature
+    distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
     def kind(self):
@@ -49,9 +52,15 @@ class Prepared:
         return {name: len(self.splits[name]) for name in SPLITS}
 
     def chunks(self, name):
-        """(raw features, labels as metrics take them) of split ``name``: here one chunk."""
+        """(features, labels as metrics take them) of split ``name``: here one chunk; the
+        features are raw unless :meth:`scaled`."""
         split = self.splits[name]
         yield split.x, split.truth
+
+    def scaled(self, name):
+        """Whether split ``name``'s features have been through the scaler: the training
+        split's are, in place, so that training holds them once."""
+        return self.splits[name].scaled
 
     def on(self, device):
         """The training and validation rows as the loop takes them, on ``device``."""
@@ -60,8 +69,7 @@ class Prepared:
         return Tensors.of(self, device)
 
     def feature_range(self):
-        x = self.splits["train"].x
-        return {"min": x.min(axis=0).tolist(), "max": x.max(axis=0).tolist()}
+        return self.x_range
 
 
 def prepare(table, config, targets=None, features=None, val_table=None, test_table=None):
@@ -81,11 +89,10 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
         table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
                                         for t in (table, val_table, test_table))
     kind = tasks.infer(table, targets, config.task)
-    x_all = numeric_matrix(table, features)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None else config.val_frac
     test_frac = 0.0 if test_table is not None else config.test_frac
-    rows = split_indices(len(x_all), val_frac, test_frac, config.seed, strata)
+    rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
     _check_split(table, rows, val_frac, strata, "train")
     if kind == "classify":
         tasks.no_position(config.position)
@@ -94,9 +101,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position)
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
-    encoded, truth = task.encode(table), task.truth(table)
-    splits = {name: Split(x_all[idx], encoded[idx], truth[idx])
-              for name, idx in zip(SPLITS, rows)}
+    splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
+              zip(SPLITS, numeric_rows(table, features, rows), task.truth_rows(table, rows))}
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
             splits[name] = _separate(other, features, task)
@@ -104,11 +110,15 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
     val = splits["val"]
-    digest = _digest(x_all, encoded, val.x, val.y)
-    del x_all, encoded, truth  # the splits hold their rows: no second copy while scaling
-    x_scaler = Scaler.fit(config.scale, splits["train"].x, features)
+    digest = _digest((numeric_matrix(b, features) for b in _blocks(table)),
+                     (task.encode(b) for b in _blocks(table)), [val.x], [val.y])
+    train = splits["train"]
+    x_scaler = Scaler.fit(config.scale, train.x, features)
+    x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
+    x_scaler.transform(train.x, out=train.x)
+    train.scaled = True
     units = {k: v for k, v in table.units.items() if k in columns}
-    return Prepared(features, targets, task, x_scaler, splits, units, digest)
+    return Prepared(features, targets, task, x_scaler, splits, units, digest, x_range)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -182,9 +192,24 @@ def require_columns(table, columns):
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
 
 
-def _digest(*arrays):
-    """A fingerprint of the training data, so a run resumes only on the data it began with."""
+def _digest(*parts):
+    """A fingerprint of the training data, so a run resumes only on the data it began with:
+    the bytes of each part's arrays (a part is a list of arrays, or of blocks of rows), in
+    order."""
     h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
+    for part in parts:
+        for a in part:
+            h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
     return h.hexdigest()
+
+
+DIGEST_ROWS = 1 << 16  # rows converted at once to be hashed
+
+
+def _blocks(table):
+    """The table in blocks of rows, so that the digest never needs a whole matrix."""
+    from fcnn_cli.tables import Table
+
+    for start in range(0, len(table.frame), DIGEST_ROWS):
+        yield Table(table.frame.iloc[start:start + DIGEST_ROWS], table.targets, table.units,
+                    table.name, table.first_row + start)

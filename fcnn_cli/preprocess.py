@@ -64,9 +64,10 @@ class Scaler:
             scale = np.where(constant, 1.0, scale)
         return cls(method, shift.tolist(), scale.tolist())
 
-    def transform(self, x):
-        """The scaled float32 matrix, as one new array: no float64 temporaries."""
-        out = np.subtract(x, np.asarray(self.shift, np.float32), dtype=np.float32)
+    def transform(self, x, out=None):
+        """The scaled float32 matrix, as one new array (or into ``out``, which may be ``x``
+        itself): no float64 temporaries."""
+        out = np.subtract(x, np.asarray(self.shift, np.float32), out=out, dtype=np.float32)
         out /= np.asarray(self.scale, np.float32)
         return out
 

@@ -2,8 +2,10 @@
 
 A *source* is the small interface a row-block reader implements (:class:`ParquetSource` here):
 ``name``, ``targets``, ``units``, ``pieces`` (the rows of each piece, in order), ``starts``
-(the position of each piece's first row among all rows) and ``read(piece, columns)``, a
-:class:`~fcnn_cli.tables.Table` of one piece that names its rows for messages. From a
+(the position of each piece's first row among all rows), ``arrow(piece, columns)``, one
+piece as an Arrow table, and ``read(piece, columns, arrow=None)``, a
+:class:`~fcnn_cli.tables.Table` of one piece (or of the Arrow table read of it) that names
+its rows for messages. From a
 source, :func:`prepare` makes in one pass what :func:`fcnn_cli.prepare.prepare` makes from a
 table in memory — columns, task, label encoding, scaler, split sizes — and :class:`Rows`
 feeds the training loop: every epoch the pieces in a new seeded order, their rows through a
@@ -65,20 +67,26 @@ class ParquetSource:
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
 
-    def read(self, piece, columns=None):
-        """Piece ``piece`` as a Table of ``columns`` (all by default), named and numbered as
-        its file: messages point at the file's own rows."""
+    def arrow(self, piece, columns=None):
+        """Piece ``piece``'s ``columns`` (all by default) as an Arrow table."""
         import pyarrow as pa
-
-        from fcnn_cli.tables import Table, _table_from_arrow
 
         fragment, group, _ = self._groups[piece]
         try:
-            arrow = fragment.subset(row_group_ids=[group]).to_table(
+            return fragment.subset(row_group_ids=[group]).to_table(
                 columns=columns, schema=self.dataset.schema)
         except (pa.ArrowException, OSError, ValueError) as e:
             raise FcnnError(f"{fragment.path}: not a readable table: {first_line(e, 160)}") \
                 from None
+
+    def read(self, piece, columns=None, arrow=None):
+        """Piece ``piece`` as a Table of ``columns`` (all by default), named and numbered as
+        its file: messages point at the file's own rows; from ``arrow`` where it has been
+        read already."""
+        from fcnn_cli.tables import Table, _table_from_arrow
+
+        fragment = self._groups[piece][0]
+        arrow = self.arrow(piece, columns) if arrow is None else arrow
         table = _table_from_arrow(arrow, {}, fragment.path, release=True)
         return Table(table.frame, self.targets, self.units, fragment.path,
                      self._in_file[piece])
@@ -183,6 +191,8 @@ class Prepared:
     config: object
     extra: dict  # "val", "test": a FileChunks that replaces that split
     moments: Moments
+    # The final metrics keep a bounded sample of each split's distances for percentiles.
+    distance_sample = metrics.DISTANCE_SAMPLE
 
     @property
     def kind(self):
@@ -191,19 +201,37 @@ class Prepared:
     def feature_range(self):
         return {"min": self.moments.min.tolist(), "max": self.moments.max.tolist()}
 
+    @staticmethod
+    def scaled(name):
+        """Whether split ``name``'s chunks come scaled: never, here."""
+        return False
+
     def blocks(self, part, pieces=None):
-        """(piece, Table) of split ``part``'s rows, checked as the configuration asks, piece by
-        piece (``pieces`` of the source, all by default); a split given as a file of its own
-        comes in that file's chunks."""
+        """(raw features (float32), encoded labels, labels as metrics take them) of split
+        ``part``'s rows, checked as the configuration asks, piece by piece (``pieces`` of the
+        source, all by default); a split given as a file of its own comes in that file's
+        chunks. A piece of numbers alone, all of them finite, goes from Arrow straight to
+        numpy (:func:`_direct`); any other through a Table, which finds and names what is
+        wrong or drops it."""
         if part != TRAIN and SPLITS[part] in self.extra:
             for table in self.extra[SPLITS[part]].tables():
-                yield None, self._file_table(table)
+                yield self.arrays(self._file_table(table))
             return
-        c = self.config
+        c, columns = self.config, self.features + self.targets
         for piece in range(len(self.source.pieces)) if pieces is None else pieces:
-            table = self._complete(self.source.read(piece, self.features + self.targets))
-            yield piece, _rows_of(table, self.source.starts[piece], part, c.val_frac,
-                                  c.test_frac, c.seed)
+            arrow = self.source.arrow(piece, columns)
+            keep = split_of(np.arange(self.source.starts[piece],
+                                      self.source.starts[piece] + arrow.num_rows),
+                            c.val_frac, c.test_frac, c.seed) == part
+            direct = _direct(arrow, self.features, self.targets, keep) \
+                if self.kind == "regress" else None
+            if direct is not None:
+                x, truth = direct
+                yield x, self.task.encoded(truth), truth
+                continue
+            table = self._complete(self.source.read(piece, columns, arrow))
+            yield self.arrays(_rows_of(table, self.source.starts[piece], part, c.val_frac,
+                                       c.test_frac, c.seed))
 
     def _file_table(self, table):
         require_columns(table, self.features + self.targets)
@@ -220,12 +248,35 @@ class Prepared:
 
     def chunks(self, name):
         """(raw features, labels as metrics take them) of split ``name``, chunk by chunk."""
-        for _, table in self.blocks(SPLITS.index(name)):
-            x, _, truth = self.arrays(table)
+        for x, _, truth in self.blocks(SPLITS.index(name)):
             yield x, truth
 
     def on(self, device):
         return Rows(self, device)
+
+
+def _direct(arrow, features, targets, keep):
+    """(features as float32, labels as float64) of the rows ``keep`` of an Arrow table, each
+    column converted as :func:`fcnn_cli.columns.numeric_matrix` converts the column pandas
+    makes of it; None unless every column holds integers or floats, none missing, and every
+    value is finite in float32 (else the Table's path says what is wrong, or drops it)."""
+    import pyarrow as pa
+
+    for name in features + targets:
+        column = arrow.column(name)
+        kind = column.type
+        if column.null_count or not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+            return None
+    rows = int(keep.sum())
+    parts = [np.empty((rows, len(features)), np.float32),
+             np.empty((rows, len(targets)), np.float64)]
+    with np.errstate(over="ignore"):
+        for part, names in zip(parts, (features, targets)):
+            for i, name in enumerate(names):
+                part[:, i] = arrow.column(name).to_numpy()[keep]
+            if not np.isfinite(part.astype(np.float32, copy=False)).all():
+                return None
+    return tuple(parts)
 
 
 def _rows_of(table, start, part, val_frac, test_frac, seed):
@@ -358,10 +409,10 @@ class Rows:
         self.train_rows = prepared.sizes["train"]
         self._validation = None
 
-    def _tensors(self, table):
+    def _tensors(self, arrays):
         import torch
 
-        x, y, truth = self.prepared.arrays(table)
+        x, y, truth = arrays
         x = torch.from_numpy(self.prepared.x_scaler.transform(x)).to(self.device)
         return x, torch.from_numpy(y).to(self.device), truth
 
@@ -370,8 +421,8 @@ class Rows:
         import torch
 
         xs, ys, have = [], [], 0
-        for _, table in self.prepared.blocks(TRAIN):
-            x, y, _ = self._tensors(table)
+        for arrays in self.prepared.blocks(TRAIN):
+            x, y, _ = self._tensors(arrays)
             xs.append(x[:rows - have])
             ys.append(y[:rows - have])
             have += len(xs[-1])
@@ -388,9 +439,9 @@ class Rows:
             return
         keep = self.prepared.sizes["val"] <= VALIDATION_KEPT
         chunks = []
-        for _, table in self.prepared.blocks(VAL):
-            if len(table.frame):
-                chunk = self._tensors(table)
+        for arrays in self.prepared.blocks(VAL):
+            if len(arrays[0]):
+                chunk = self._tensors(arrays)
                 chunks += [chunk] if keep else []
                 yield chunk
         self._validation = chunks if keep else None
@@ -436,8 +487,8 @@ class Rows:
         """(scaled features, labels) of the training rows of each piece, the next piece
         read in a thread while this one trains."""
         def load(piece):
-            (_, table), = self.prepared.blocks(TRAIN, [piece])
-            return self._tensors(table)[:2]
+            (arrays,) = self.prepared.blocks(TRAIN, [piece])
+            return self._tensors(arrays)[:2]
 
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             ahead = pool.submit(load, pieces[0]) if pieces else None

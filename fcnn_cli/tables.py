@@ -107,11 +107,16 @@ def input_file(path):
     return split_selector(path)[0]
 
 
-def read_table(path):
+def read_table(path, narrow=None):
     """Read a table file (``-`` reads CSV from stdin) into a :class:`Table`.
 
     Unlike :func:`iter_tables` this infers CSV column types from the whole file, so that a
     stray word deep in a numeric column is reported by column name and row.
+
+    With ``narrow`` (label column names; empty for those the file records) the float columns
+    of a Parquet file but the labels are read as float32, the type features are trained in,
+    row group by row group: a table read for training never holds them in float64. A column
+    with a value beyond float32's range stays float64.
     """
     name, fmt = _source(path)
     if fmt in SELECTABLE:
@@ -120,6 +125,11 @@ def read_table(path):
     with _reading(name):
         if fmt == "parquet":
             file, meta = _parquet_file(path, name)
+            if narrow is not None and _unique(file.schema_arrow.names):
+                table = _table_from_frame(
+                    _narrowed_frame(file, set(narrow or meta.get("targets", []))), meta, name)
+                _check_column_names(table)
+                return table
             arrow = file.read()
         else:
             arrow, meta = _read_csv(path, name)
@@ -127,6 +137,41 @@ def read_table(path):
         del arrow
     _check_column_names(table)
     return table
+
+
+def _unique(names):
+    return len(set(names)) == len(names)
+
+
+def _narrowed_frame(file, labels):
+    """The frame of a Parquet file whose float columns but ``labels`` are float32, converted
+    as :func:`fcnn_cli.columns.numeric_matrix` converts them; the other columns as read."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+
+    narrow = [f.name for f in file.schema_arrow
+              if f.name not in labels and pa.types.is_floating(f.type)]
+    columns = {c: np.empty(file.metadata.num_rows, np.float32) for c in narrow}
+    start = 0
+    for i in range(file.num_row_groups):
+        group = file.read_row_group(i, columns=list(columns))
+        for c in list(columns):
+            values = group.column(c).to_numpy()
+            part = columns[c][start:start + len(values)]
+            with np.errstate(over="ignore"):
+                part[:] = values
+            if np.isinf(part).sum() != np.isinf(values).sum():
+                del columns[c]  # beyond float32: read as it is, for numeric_matrix to name
+        start += group.num_rows
+    rest = [c for c in file.schema_arrow.names if c not in columns]
+    others = file.read(columns=rest).to_pandas(self_destruct=True, split_blocks=True) \
+        if rest else pd.DataFrame(index=pd.RangeIndex(start))
+    names = [c for c in file.schema_arrow.names if c in columns or c in others.columns]
+    frame = pd.DataFrame({c: columns[c] if c in columns else others[c] for c in names},
+                         index=others.index, copy=False)
+    pa.default_memory_pool().release_unused()  # what reading took and no column holds
+    return frame
 
 
 def iter_tables(path, rows=CHUNK_ROWS, text=()):

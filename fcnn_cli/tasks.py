@@ -10,7 +10,7 @@ from fcnn_cli import metrics
 from fcnn_cli.config import check_threshold
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.columns import check_flat, is_numeric, numeric_matrix
+from fcnn_cli.columns import check_flat, is_numeric, numeric_matrix, numeric_rows
 
 # An integer label with at most this many distinct values could be either task: ask.
 AMBIGUOUS_INTEGER_VALUES = 20
@@ -52,7 +52,7 @@ class Regression:
     def fit(cls, table, targets, rows, position=None):
         if position is not None:
             metrics.position_of(targets, position=position)  # each one a label
-        y = numeric_matrix(table, targets, np.float64)[rows]
+        (y,) = numeric_rows(table, targets, [rows], np.float64)
         return cls(list(targets), Scaler.fit("standard", y, targets),
                    None if position is None else list(position))
 
@@ -64,9 +64,17 @@ class Regression:
         """The labels as metrics compare them: in their own units."""
         return numeric_matrix(table, self.targets, np.float64)
 
+    def truth_rows(self, table, rows):
+        """``[self.truth(table)[r] for r in rows]``, without the whole matrix besides."""
+        return numeric_rows(table, self.targets, rows, np.float64)
+
     def encode(self, table):
         """The labels as the network learns them: standardised."""
-        return self.scaler.transform(self.truth(table))
+        return self.encoded(self.truth(table))
+
+    def encoded(self, truth):
+        """The labels as the network learns them, from the labels as metrics take them."""
+        return self.scaler.transform(truth)
 
     def loss(self, out, y):
         # Squared error summed over the outputs, averaged over the minibatch.
@@ -80,12 +88,13 @@ class Regression:
     def decode(self, out):
         return self.scaler.inverse(np.asarray(out, dtype=np.float64))
 
-    def metrics(self, units=None, threshold=None, position=None):
+    def metrics(self, units=None, threshold=None, position=None, sample=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``;
-        ``position`` replaces the labels that form a point."""
+        ``position`` replaces the labels that form a point; ``sample`` bounds the distances
+        kept for percentiles (:class:`fcnn_cli.metrics.Regression`)."""
         _no_threshold(threshold)
         point = self.position if position is None else position
-        return _Stream(metrics.Regression(self.targets, units, point),
+        return _Stream(metrics.Regression(self.targets, units, point, sample),
                        lambda out: (self.decode(out),))
 
     def report(self, truth, out, units=None, threshold=None):
@@ -178,6 +187,14 @@ class Classification:
 
     truth = encode  # class indices serve both the loss and the metrics
 
+    def truth_rows(self, table, rows):
+        truth = self.truth(table)
+        return [truth[r] for r in rows]
+
+    @staticmethod
+    def encoded(truth):
+        return truth
+
     def loss(self, out, y):
         import torch
         import torch.nn.functional as F
@@ -215,8 +232,9 @@ class Classification:
         check_threshold(threshold)
         return (proba[:, 1] >= threshold).astype(np.int64)
 
-    def metrics(self, units=None, threshold=None, position=None):
-        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``."""
+    def metrics(self, units=None, threshold=None, position=None, sample=None):
+        """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``
+        (``sample`` is for regression's distances)."""
         no_position(position)
 
         def convert(out):

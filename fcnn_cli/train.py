@@ -163,9 +163,9 @@ def _release_arrow_memory():
 
 
 def _report(predictor, data, name):
-    report = data.task.metrics(data.units)
+    report = data.task.metrics(data.units, sample=data.distance_sample)
     for x, truth in data.chunks(name):
-        predictor.add_to(report, x, truth)
+        predictor.add_to(report, x, truth, data.scaled(name))
     return report.report()
 
 

@@ -115,3 +115,20 @@ def test_unused_nested_columns_are_left_out(nested, caplog):
     with caplog.at_level(logging.INFO, logger="fcnn_cli"):
         assert select_columns(nested, ["y"]) == (["a"], ["y"])
     assert "'lst', 'st', 'mp'" in caplog.text
+
+
+def test_numeric_rows_are_the_matrix_rows_and_refuse_alike():
+    from fcnn_cli.columns import numeric_rows
+
+    frame = pd.DataFrame({"a": np.arange(10.0) / 3, "b": np.arange(10), "c": [True, False] * 5})
+    t = Table(frame, name="t.csv")
+    rows = [np.array([3, 1, 7]), np.array([], dtype=np.int64), np.array([9, 0])]
+    whole = numeric_matrix(t, ["a", "b", "c"])
+    for part, r in zip(numeric_rows(t, ["a", "b", "c"], rows), rows):
+        assert part.dtype == np.float32 and np.array_equal(part, whole[r])
+    for bad, message in ((np.nan, "1 row.* hold NaN"), (1e39, "beyond float32 range")):
+        broken = Table(frame.assign(a=frame["a"].where(frame.index != 4, bad)), name="t.csv")
+        with pytest.raises(FcnnError, match=message):
+            numeric_matrix(broken, ["a", "b"])
+        with pytest.raises(FcnnError, match=message):
+            numeric_rows(broken, ["a", "b"], rows)

@@ -186,3 +186,25 @@ def test_position_names_the_labels_of_a_point_whatever_their_names():
     assert report["distance"]["mean"] == 2.5 and report["distance"]["max"] == 5.0
     with pytest.raises(FcnnError, match="'up', not among the labels"):
         metrics.regression(truth, pred, names, position=["east_km", "up"])
+
+
+def test_distance_sample_bounds_the_rows_kept_and_keeps_mean_and_max_exact():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=(50_000, 2))
+    out = truth + rng.normal(size=truth.shape)
+    exact, sampled, roomy = (metrics.Regression(["x", "y"], sample=s)
+                             for s in (None, 5_000, 60_000))
+    for start in range(0, len(truth), 3_000):
+        for report in (exact, sampled, roomy):
+            report.add(truth[start:start + 3_000], out[start:start + 3_000])
+    assert len(sampled.sample.values()) == 5_000
+    assert sampled.sample.held <= 2 * 5_000
+    e, s = exact.report()["distance"], sampled.report()["distance"]
+    assert s["mean"] == e["mean"] and s["max"] == e["max"]
+    for key in ("median", "p68", "p95"):
+        assert s[key] == pytest.approx(e[key], rel=0.03) and s[key] != e[key]
+    assert roomy.report() == exact.report()  # fewer rows than the sample: exact
+    again = metrics.Regression(["x", "y"], sample=5_000)
+    for start in range(0, len(truth), 3_000):
+        again.add(truth[start:start + 3_000], out[start:start + 3_000])
+    assert again.report() == sampled.report()  # seeded

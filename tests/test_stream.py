@@ -292,3 +292,25 @@ def test_a_validation_file_needs_the_columns(tmp_path, quake_frame, quake_file):
     config = train.TrainConfig(stream=True, epochs=1)
     with pytest.raises(FcnnError, match=r"v\.parquet: missing column\(s\) 'tp2'"):
         train.fit(stream.open_source(quake_file), config, val_table=stream.FileChunks(val))
+
+
+def test_pieces_go_from_arrow_to_numpy_with_the_values_of_the_table_path(tmp_path, quake_frame):
+    frame = quake_frame.assign(count=np.arange(len(quake_frame)) % 7)  # an integer feature
+    frame.loc[[5, 2100], "tp2"] = np.nan  # two pieces take the Table's path and drop them
+    path = write_parquet(frame, tmp_path / "q.parquet", ["x", "y"])
+    source = stream.open_source(path)
+    config = train.TrainConfig(stream=True, nan="drop", seed=3)
+    prepared = stream.prepare(source, config)
+    columns = prepared.features + prepared.targets
+    assert "count" in prepared.features
+    assert stream._direct(source.arrow(1, columns), prepared.features, prepared.targets,
+                          np.ones(200, bool)) is not None
+    assert stream._direct(source.arrow(0, columns), prepared.features, prepared.targets,
+                          np.ones(200, bool)) is None
+    for part in (stream.TRAIN, stream.VAL, stream.TEST):
+        for piece, got in enumerate(prepared.blocks(part)):
+            table = prepared._complete(source.read(piece, columns))
+            rows = stream._rows_of(table, source.starts[piece], part, config.val_frac,
+                                   config.test_frac, config.seed)
+            for a, b in zip(got, prepared.arrays(rows)):
+                assert a.dtype == b.dtype and np.array_equal(a, b)

@@ -397,3 +397,30 @@ def test_parquet_output_of_a_column_that_turns_real_is_one_clear_line(tmp_path):
             writer.write(pd.DataFrame({"id": [1, 2]}))
             writer.write(pd.DataFrame({"id": [2.5, 3.0]}))
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_table_read_to_train_holds_its_float_features_in_float32(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"a": rng.normal(size=500), "n": np.arange(500),
+                          "s": ["p", "q"] * 250, "y": rng.normal(size=500),
+                          "h": np.r_[rng.normal(size=499), 1e39],
+                          "g": np.r_[np.nan, rng.normal(size=499)]})
+    path = tmp_path / "t.parquet"
+    write_table(Table(frame, ["y"]), path)
+    pq.write_table(pq.read_table(path), path, row_group_size=64)  # several row groups
+    plain, narrow = read_table(path), read_table(path, narrow=())
+    assert list(narrow.frame.columns) == list(frame.columns) and narrow.targets == ["y"]
+    assert {c: str(t) for c, t in narrow.frame.dtypes.items() if c != "s"} == \
+        {"a": "float32", "n": "int64", "y": "float64", "h": "float64", "g": "float32"}
+    assert narrow.frame["s"].tolist() == plain.frame["s"].tolist()
+    assert np.array_equal(numeric_matrix(narrow, ["a", "n"]), numeric_matrix(plain, ["a", "n"]))
+    assert np.array_equal(narrow.frame["g"].to_numpy(), plain.frame["g"].to_numpy(np.float32),
+                          equal_nan=True)  # a missing value stays missing
+    with pytest.raises(FcnnError, match="'h' holds values beyond float32"):
+        numeric_matrix(narrow, ["a", "h"])
+    assert read_table(path, narrow=["a"]).frame.dtypes["a"] == np.float64  # a label
+    assert read_table(path, narrow=["a"]).frame.dtypes["y"] == np.float32
+    assert pa.types.is_float64(pq.read_schema(path).field("a").type)  # the file is untouched

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from fcnn_cli import train
 from fcnn_cli.devices import resolve_device
@@ -174,3 +175,36 @@ def test_an_empty_test_table_is_refused_as_an_empty_validation_table_is(quakes):
     for role, verb in (("val_table", "validate"), ("test_table", "test")):
         with pytest.raises(FcnnError, match=f"empty.csv: no rows to {verb} on"):
             train.fit(quakes, train.TrainConfig(epochs=1), **{role: empty})
+
+
+def test_the_training_split_is_scaled_once_in_place_and_reported_as_raw(quakes):
+    from fcnn_cli.config import TrainConfig
+    from fcnn_cli.prepare import prepare
+
+    config = TrainConfig(epochs=1, seed=4)
+    data = prepare(quakes, config)
+    rows = split_indices(len(quakes.frame), config.val_frac, config.test_frac, config.seed)[0]
+    raw = quakes.frame[data.features].to_numpy(np.float32)[rows]
+    assert data.scaled("train") and not data.scaled("val") and not data.scaled("test")
+    assert np.array_equal(data.splits["train"].x, data.x_scaler.transform(raw))
+    assert data.feature_range() == {"min": raw.min(axis=0).tolist(),
+                                    "max": raw.max(axis=0).tolist()}
+    tensors = data.on(torch.device("cpu"))
+    assert np.shares_memory(tensors.x.numpy(), data.splits["train"].x)  # no second copy
+    result = train.fit(quakes, config)
+    report = result.predictor.task.metrics(result.predictor.units)
+    result.predictor.add_to(report, raw, data.splits["train"].truth)
+    assert report.report() == result.metrics["train"]
+
+
+def test_an_epoch_gathers_every_training_row_once_in_the_seeded_order(quakes):
+    from fcnn_cli.config import TrainConfig
+    from fcnn_cli.distributed import World
+    from fcnn_cli.prepare import prepare
+
+    tensors = prepare(quakes, TrainConfig()).on(torch.device("cpu"))
+    batches = list(tensors.batches(torch.Generator().manual_seed(7), 64, World(), None))
+    order = torch.randperm(len(tensors.x), generator=torch.Generator().manual_seed(7))
+    assert [size for *_, size in batches][:-1] == [64] * (len(batches) - 1)
+    assert torch.equal(torch.cat([x for x, *_ in batches]), tensors.x[order])
+    assert torch.equal(torch.cat([y for _, y, *_ in batches]), tensors.y[order])
