@@ -333,3 +333,30 @@ def test_an_output_takes_no_selector(runner, tmp_path, model_path, quakes_csv):
     result = runner.invoke(cli, ["predict", str(model_path), str(quakes_csv), "-o", f"{out}:t"])
     assert result.exit_code == 1 and "an output takes no ':' selector" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["packed.fits", "packed.fits.gz", "packed.fits.gz:EVENTS"])
+def test_gzip_compressed_fits_reads_as_the_plain_file(tmp_path, quakes, name):
+    import gzip
+
+    write_table(quakes, tmp_path / "plain.fits")
+    (tmp_path / name.split(":")[0]).write_bytes(
+        gzip.compress((tmp_path / "plain.fits").read_bytes(), compresslevel=0))
+    chunks = list(iter_tables(tmp_path / name, rows=7))
+    pd.testing.assert_frame_equal(pd.concat([c.frame for c in chunks], ignore_index=True),
+                                  read_table(tmp_path / "plain.fits").frame)
+    assert chunks[0].targets == quakes.targets
+
+
+def test_a_fits_file_of_other_bytes_or_a_compressed_output_is_one_line(tmp_path, quakes):
+    import bz2
+
+    write_table(quakes, tmp_path / "plain.fits")
+    (tmp_path / "packed.fits").write_bytes(bz2.compress((tmp_path / "plain.fits").read_bytes()))
+    with pytest.raises(FcnnError, match="not a readable FITS file: it does not start with "
+                                        "'SIMPLE  ='"):
+        read_table(tmp_path / "packed.fits")
+    with pytest.raises(FcnnError, match="writes FITS files uncompressed; name the output "
+                                        "'out.fits'"):
+        write_table(quakes, tmp_path / "out.fits.gz")
+    assert not (tmp_path / "out.fits.gz").exists()

@@ -7,6 +7,7 @@ keyword ``FCNN`` holds fcnn's metadata as JSON.
 """
 
 import contextlib
+import gzip
 import json
 import os
 
@@ -18,6 +19,8 @@ from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
 META_KEY = "FCNN"
 BLOCK = 2880  # FITS files come in blocks of this many bytes
 EXTNAME = "EVENTS"  # the table fcnn writes, named as fcnn's ROOT trees are
+SIGNATURE = b"SIMPLE  ="  # a FITS file's first bytes
+GZIP = b"\x1f\x8b"  # a gzip file's: astropy reads such a file whatever its name, and so does fcnn
 MIN_TEXT = 32  # bytes of a text column at least: its width is fixed by the first block
 # dtype kind and size: (FITS TFORM letter, how the rows store it)
 CODES = {"b1": ("L", "i1"), "u1": ("B", "u1"), "i1": ("I", ">i2"), "i2": ("I", ">i2"),
@@ -36,12 +39,26 @@ def _fits(name):
 def opened(path, selector, name):
     fits = _fits(name)
     with reading(name, "FITS"):
+        packed = _compressed(path, name)
         hdus = fits.open(path, memmap=False, lazy_load_hdus=True)
     with hdus:
         with reading(name, "FITS"):
             hdu = _hdu(fits, hdus, selector, name)
-            source = _source(path, hdu, name)
+            source = _source(path, hdu, name, packed)
         yield source
+
+
+def _compressed(path, name):
+    """Whether the file is gzip-compressed (its rows are then read through gzip); a file that
+    is neither FITS nor gzip is refused before astropy, which opens bzip2 and zip files too."""
+    with open(path, "rb") as file:
+        head = file.read(len(SIGNATURE))
+    if head.startswith(GZIP):
+        return True
+    if head != SIGNATURE:
+        raise FcnnError(f"{name}: not a readable FITS file: it does not start with "
+                        f"{SIGNATURE.decode()!r} (nor is it gzip-compressed FITS)")
+    return False
 
 
 def _hdu(fits, hdus, selector, name):
@@ -64,7 +81,7 @@ def _hdu(fits, hdus, selector, name):
     return hdu
 
 
-def _source(path, hdu, name):
+def _source(path, hdu, name, packed):
     columns = hdu.columns
     varying = [c.name for c in columns if getattr(c.format, "p_format", None)]
     if varying:
@@ -77,25 +94,35 @@ def _source(path, hdu, name):
                         f"make {dtype.itemsize}: not a table fcnn reads")
     rows, start = int(hdu.header["NAXIS2"]), hdu.fileinfo()["datLoc"]
     held = max(0, (os.path.getsize(path) - start) // max(dtype.itemsize, 1))
-    if rows > held and dtype.itemsize:
+    if rows > held and dtype.itemsize and not packed:  # a compressed one: known as it is read
         raise FcnnError(f"{name}: truncated: its header promises {rows} rows, the file holds "
                         f"{held}")
     units = {c.name: c.unit for c in columns if c.unit}
-    return Source(lambda step: _blocks(path, start, dtype, rows, columns, step, name), rows,
+    opener = gzip.open if packed else open
+    return Source(lambda step: _blocks(opener(path, "rb"), start, dtype, rows, columns, step,
+                                       name), rows,
                   hdu.header.get(META_KEY), units)
 
 
-def _blocks(path, start, dtype, rows, columns, step, name):
-    with open(path, "rb") as file:
+def _blocks(file, start, dtype, rows, columns, step, name):
+    with file:
         for first in range(0, max(rows, 1), step):  # no rows: one empty block, with columns
             count = min(step, rows - first)
-            file.seek(start + first * dtype.itemsize)
             with reading(name, "FITS"):
-                raw = np.fromfile(file, dtype=dtype, count=count)
+                file.seek(start + first * dtype.itemsize)  # in a gzip file: read up to there
+                raw = _rows(file, dtype, count)
             if len(raw) < count:
                 raise FcnnError(f"{name}: truncated: its header promises {rows} rows, the file "
                                 f"ends after {first + len(raw)}")
             yield frame_of({c.name: _values(c, raw[c.name]) for c in columns})
+
+
+def _rows(file, dtype, count):
+    """Up to ``count`` rows from the file's position (fewer where it ends)."""
+    if not dtype.itemsize:  # a table of no columns
+        return np.zeros(count, dtype)
+    data = file.read(count * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
 
 
 def _values(column, raw):
