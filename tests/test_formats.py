@@ -360,3 +360,13 @@ def test_a_fits_file_of_other_bytes_or_a_compressed_output_is_one_line(tmp_path,
                                         "'out.fits'"):
         write_table(quakes, tmp_path / "out.fits.gz")
     assert not (tmp_path / "out.fits.gz").exists()
+
+
+def test_fits_keeps_unsigned_64_bit_integers_above_2_to_the_63(tmp_path):
+    values = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 1], dtype=np.uint64)
+    write_table(Table(pd.DataFrame({"id": values, "x": np.arange(5.0)})), tmp_path / "u.fits")
+    back = read_table(tmp_path / "u.fits").frame
+    assert back.id.dtype == np.uint64 and back.id.tolist() == values.tolist()
+    with fits.open(tmp_path / "u.fits") as hdus:  # and in astropy, as in any FITS reader
+        assert hdus[1].header["TZERO1"] == 2**63
+        assert hdus[1].data["id"].tolist() == values.tolist()

@@ -26,6 +26,7 @@ MIN_TEXT = 32  # bytes of a text column at least: its width is fixed by the firs
 CODES = {"b1": ("L", "i1"), "u1": ("B", "u1"), "i1": ("I", ">i2"), "i2": ("I", ">i2"),
          "u2": ("J", ">i4"), "i4": ("J", ">i4"), "u4": ("K", ">i8"), "i8": ("K", ">i8"),
          "u8": ("K", ">i8"), "f2": ("E", ">f4"), "f4": ("E", ">f4"), "f8": ("D", ">f8")}
+UNSIGNED = 1 << 63  # the TZERO of unsigned 64-bit integers: FITS stores them sign bit flipped
 
 
 def _fits(name):
@@ -168,8 +169,9 @@ class Writer:
         layout = {c: self._layout(c, v) for c, v in columns.items()}
         try:
             hdu = fits.BinTableHDU.from_columns(
-                [fits.Column(name=c, format=code, unit=units.get(c)) for c, (code, _) in
-                 layout.items()], nrows=0, name=EXTNAME)
+                [fits.Column(name=c, format=code, unit=units.get(c),
+                             bzero=UNSIGNED if columns[c].dtype == np.uint64 else None)
+                 for c, (code, _) in layout.items()], nrows=0, name=EXTNAME)
             if self.metadata:
                 hdu.header[META_KEY] = json.dumps(self.metadata)
             header = hdu.header.tostring().encode("ascii")
@@ -208,6 +210,8 @@ class Writer:
                             "through, which a FITS column cannot hold; write CSV instead")
         if kind == np.dtype("i1"):  # only booleans are stored so: FITS has no signed byte
             return np.where(values, ord("T"), ord("F")).astype("i1")
+        if values.dtype == np.uint64:  # stored less TZERO = 2**63: its sign bit flipped
+            return (values ^ np.uint64(UNSIGNED)).view(np.int64)
         return values.astype(kind)
 
     def close(self):
