@@ -370,3 +370,25 @@ def test_fits_keeps_unsigned_64_bit_integers_above_2_to_the_63(tmp_path):
     with fits.open(tmp_path / "u.fits") as hdus:  # and in astropy, as in any FITS reader
         assert hdus[1].header["TZERO1"] == 2**63
         assert hdus[1].data["id"].tolist() == values.tolist()
+
+
+def test_fits_tnull_values_are_missing_and_nan_options_see_them(runner, tmp_path, quakes,
+                                                                model_path):
+    frame = quakes.frame.head(30)
+    nulled = np.round(frame.tp1.to_numpy()).astype(np.int32)
+    nulled[[3, 7]] = -999
+    columns = [fits.Column(c, "D", array=frame[c]) for c in frame.columns if c != "tp1"]
+    columns += [fits.Column("tp1", "J", null=-999, array=nulled),
+                fits.Column("flag", "B", null=255, array=np.r_[255, np.zeros(29, np.uint8)])]
+    path = tmp_path / "nulls.fits"
+    fits.BinTableHDU.from_columns(columns).writeto(path)
+    back = read_table(path).frame
+    assert back.tp1.dtype == np.float64 and back.tp1.isna().tolist() == [i in (3, 7)
+                                                                          for i in range(30)]
+    assert back.tp1[0] == nulled[0]
+    assert back.flag.isna().sum() == 1 and back.flag[1] == 0
+    result = runner.invoke(cli, ["predict", str(model_path), str(path), "--nan", "drop"])
+    assert result.exit_code == 0, result.output
+    assert "leaving out 2 row(s)" in result.stderr and len(result.stdout.splitlines()) == 29
+    result = runner.invoke(cli, ["predict", str(model_path), str(path)])
+    assert result.exit_code == 1 and "2 row(s)" in result.stderr

@@ -127,7 +127,8 @@ def _rows(file, dtype, count):
 
 
 def _values(column, raw):
-    """A column's stored values as what they stand for: booleans, text, scaled numbers."""
+    """A column's stored values as what they stand for: booleans, text, scaled numbers, the
+    TNULL value as missing."""
     code = column.format.format
     if code == "L":
         return raw == ord("T")
@@ -135,6 +136,22 @@ def _values(column, raw):
         text = np.char.rstrip(np.char.decode(raw, "utf-8", errors="replace"), " ")
         return text.astype(object)
     values = raw.astype(raw.dtype.newbyteorder("="))
+    if column.null is None or values.dtype.kind not in "iuf":
+        return _scaled(column, values)
+    # A column that may hold nulls is read as floats, NaN for null, in every block alike (as
+    # pandas reads integers with gaps): its type does not change partway through a file.
+    missing = values == _number(column.null)
+    return np.where(missing, np.nan, _scaled(column, values).astype(np.float64))
+
+
+def _number(null):
+    try:
+        return float(null) if isinstance(null, float) else int(null)
+    except (TypeError, ValueError):
+        return np.nan  # a TNULL that is no number marks nothing
+
+
+def _scaled(column, values):
     zero, scale = column.bzero or 0, column.bscale or 1
     bits = 8 * values.dtype.itemsize
     if scale == 1 and values.dtype.kind in "iu" and abs(zero) == 1 << (bits - 1):
