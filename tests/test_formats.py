@@ -392,3 +392,39 @@ def test_fits_tnull_values_are_missing_and_nan_options_see_them(runner, tmp_path
     assert "leaving out 2 row(s)" in result.stderr and len(result.stdout.splitlines()) == 29
     result = runner.invoke(cli, ["predict", str(model_path), str(path)])
     assert result.exit_code == 1 and "2 row(s)" in result.stderr
+
+
+def foreign_metadata(path, value):
+    """A file whose own field for fcnn's metadata holds someone else's ``value``."""
+    events = {"e": np.arange(4.0), "n": np.arange(4.0) * 2}
+    if path.suffix == ".root":
+        with uproot.recreate(path) as file:
+            file.mktree("t", {c: np.float64 for c in events}, title=value).extend(events)
+    elif path.suffix == ".h5":
+        with h5py.File(path, "w") as file:
+            for c, v in events.items():
+                file[c] = v
+            file.attrs["fcnn"] = value
+    else:
+        hdu = fits.BinTableHDU.from_columns([fits.Column(c, "D", array=v)
+                                             for c, v in events.items()])
+        hdu.header["FCNN"] = value
+        hdu.writeto(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix,value", [(".root", "fcnn inputs for the 2025 analysis"),
+                                          (".h5", "version 3 of the selection"),
+                                          (".fits", "version 3 of the selection")])
+def test_a_foreign_title_or_attribute_is_not_fcnn_metadata(tmp_path, suffix, value):
+    table = read_table(foreign_metadata(tmp_path / f"a{suffix}", value))
+    assert table.targets == [] and table.frame.n.tolist() == [0, 2, 4, 6]
+
+
+@pytest.mark.parametrize("suffix,value,said", [
+    (".root", "fcnn {\"targets\": [", "malformed fcnn metadata: Expecting value"),
+    (".h5", "{\"targets\": 3}", "malformed fcnn metadata: 'targets' is not a list"),
+    (".fits", True, "malformed fcnn metadata: keyword FCNN holds bool True, not text")])
+def test_fcnn_metadata_of_fcnns_form_but_damaged_is_one_line(tmp_path, suffix, value, said):
+    with pytest.raises(FcnnError, match=said):
+        read_table(foreign_metadata(tmp_path / f"a{suffix}", value))

@@ -14,7 +14,8 @@ import os
 import numpy as np
 
 from fcnn_cli.errors import FcnnError, first_line
-from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
 
 META_KEY = "FCNN"
 BLOCK = 2880  # FITS files come in blocks of this many bytes
@@ -102,7 +103,7 @@ def _source(path, hdu, name, packed):
     opener = gzip.open if packed else open
     return Source(lambda step: _blocks(opener(path, "rb"), start, dtype, rows, columns, step,
                                        name), rows,
-                  hdu.header.get(META_KEY), units)
+                  metadata_text(hdu.header.get(META_KEY), name, f"keyword {META_KEY}"), units)
 
 
 def _blocks(file, start, dtype, rows, columns, step, name):

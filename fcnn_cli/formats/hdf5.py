@@ -12,7 +12,8 @@ import json
 import numpy as np
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
 
 META_KEY = "fcnn"
 UNIT_KEYS = ("units", "unit")
@@ -96,8 +97,8 @@ def _group(group, name):
     def read(start, stop):
         return {key: _decoded(item, item[start:stop]) for key, item in columns.items()}
 
-    return Source(lambda step: _blocks(read, rows, step, name), rows,
-                  _attribute(group, (META_KEY,)), units)
+    return Source(lambda step: _blocks(read, rows, step, name), rows, _metadata(group, name),
+                  units)
 
 
 def _compound(dataset, name):
@@ -106,7 +107,7 @@ def _compound(dataset, name):
         return {field: _decoded(dataset, block[field]) for field in block.dtype.names}
 
     return Source(lambda step: _blocks(read, len(dataset), step, name), len(dataset),
-                  _attribute(dataset, (META_KEY,)))
+                  _metadata(dataset, name))
 
 
 def _blocks(read, rows, step, name):
@@ -123,6 +124,10 @@ def _decoded(dataset, values):
         return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
                          for v in values], dtype=object)
     return values
+
+
+def _metadata(item, name):
+    return metadata_text(_attribute(item, (META_KEY,)), name, f"attribute {META_KEY!r}")
 
 
 def _attribute(item, keys):

@@ -12,11 +12,12 @@ import re
 import numpy as np
 
 from fcnn_cli.errors import FcnnError, first_line
-from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
 
 TREES = ("TTree", "ROOT::RNTuple")
 WRITTEN_TREE = "events"  # the tree fcnn writes: the name of the field's own event files
-META_PREFIX = "fcnn "
+META_PREFIX = "fcnn "  # then a JSON object: another title that starts so is not fcnn's
 UNIT = re.compile(r"\s\[([^\[\]]+)\]\s*$")  # a branch title ending in " [km]"
 SIGNATURE = b"root"  # a ROOT file's first bytes
 # uproot's words for a file that ends before the data it points to
@@ -36,7 +37,8 @@ def opened(path, selector, name):
         with reading(name, "ROOT", PLAINLY):
             tree = _tree(file, selector, name)
             title = getattr(tree, "title", "") or ""  # an RNTuple has none
-            fcnn = title[len(META_PREFIX):] if title.startswith(META_PREFIX) else None
+            fcnn = metadata_text(title[len(META_PREFIX):], name, "tree title") if \
+                title.startswith(META_PREFIX) else None
             source = Source(lambda rows: _blocks(tree, rows, name), int(tree.num_entries), fcnn,
                             _units(tree))
         yield source
