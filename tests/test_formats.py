@@ -428,3 +428,26 @@ def test_a_foreign_title_or_attribute_is_not_fcnn_metadata(tmp_path, suffix, val
 def test_fcnn_metadata_of_fcnns_form_but_damaged_is_one_line(tmp_path, suffix, value, said):
     with pytest.raises(FcnnError, match=said):
         read_table(foreign_metadata(tmp_path / f"a{suffix}", value))
+
+
+def cycles_and_odd_directories(path):
+    """Two cycles of a tree 't', and a tree in a directory whose name holds a ':'."""
+    with uproot.recreate(path) as file:
+        file["t"] = {"u": np.arange(3.0)}
+        file["t"] = {"u": np.arange(5.0)}
+        file.mkdir("we:ird").mktree("t", {"v": np.float64}).extend({"v": np.arange(2.0)})
+    return path
+
+
+def test_root_cycles_and_directories_with_a_colon(tmp_path):
+    path = cycles_and_odd_directories(tmp_path / "c.root")
+    assert len(read_table(f"{path}:t").frame) == 5  # the highest cycle, as ROOT reads it
+    assert read_table(f"{path}:t;1").frame.u.tolist() == [0, 1, 2]
+    assert len(read_table(f"{path}:t;2").frame) == 5
+    assert read_table(f"{path}:we:ird/t").frame.v.tolist() == [0, 1]
+    assert read_table(f"{path}:/we:ird/t;1").frame.v.tolist() == [0, 1]
+    with pytest.raises(FcnnError, match=r"no tree 't;3' in the file; its trees: 't', "
+                                        r"'we:ird/t'"):
+        read_table(f"{path}:t;3")
+    with pytest.raises(FcnnError, match=r"no tree 'we:ird/u' in the file"):
+        read_table(f"{path}:we:ird/u")
