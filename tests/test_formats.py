@@ -451,3 +451,83 @@ def test_root_cycles_and_directories_with_a_colon(tmp_path):
         read_table(f"{path}:t;3")
     with pytest.raises(FcnnError, match=r"no tree 'we:ird/u' in the file"):
         read_table(f"{path}:we:ird/u")
+
+
+def with_arrays(path, frame):
+    """The quakes with columns of several values per row, each format's own: arrays of three,
+    structs, object references, bits, jagged branches; and a complex column 'z'."""
+    n, z = len(frame), frame.tp1.to_numpy() + 1j * frame.ts1.to_numpy()
+    if path.suffix == ".h5":
+        with h5py.File(path, "w") as file:
+            fields = [(c, "f8") for c in frame.columns]
+            data = np.zeros(n, fields + [("vec", "f4", (3,)), ("nest", [("a", "i4"), ("b", "f8")]),
+                                          ("z", "c16")])
+            for c in frame.columns:
+                data[c] = frame[c]
+            data["z"] = z
+            file["events"] = data
+            refs = file.create_group("refs")
+            for c in frame.columns:
+                refs[c] = frame[c].to_numpy()
+            refs.create_dataset("ref", data=[file["events"].ref] * n, dtype=h5py.ref_dtype)
+    elif path.suffix == ".root":
+        import awkward as ak
+
+        data = {c: frame[c].to_numpy() for c in frame.columns}
+        data["hits"] = ak.Array([[1.0] * (i % 3) for i in range(n)])
+        with uproot.recreate(path) as file:
+            file.mktree("events", {c: v.type.content if c == "hits" else v.dtype
+                                   for c, v in data.items()}).extend(data)
+    else:
+        columns = [fits.Column(c, "D", array=frame[c]) for c in frame.columns]
+        columns += [fits.Column("vec", "3E", array=np.ones((n, 3))),
+                    fits.Column("bits", "8X", array=np.zeros((n, 8), bool)),
+                    fits.Column("z", "M", array=z)]
+        fits.BinTableHDU.from_columns(columns).writeto(path)
+    return path
+
+
+ARRAY_COLUMNS = [("a.h5:/events", "vec", "lists of float32"),
+                 ("a.h5:/events", "nest", "structs (fields 'a', 'b')"),
+                 ("a.h5:/refs", "ref", "HDF5 Reference objects"),
+                 ("a.root", "hits", "lists of float64"),
+                 ("a.fits", "vec", "lists of float32"), ("a.fits", "bits", "lists of uint8")]
+
+
+@pytest.mark.parametrize("source,column,kind", ARRAY_COLUMNS)
+@pytest.mark.parametrize("out", ["p.csv", "p.h5", "p.root", "p.fits", "p.parquet"])
+def test_keep_refuses_a_column_of_several_values_per_row(runner, tmp_path, quakes, model_path,
+                                                         source, column, kind, out):
+    file, _, selector = source.partition(":")
+    with_arrays(tmp_path / file, quakes.frame.head(20))
+    data = f"{tmp_path / file}:{selector}" if selector else str(tmp_path / file)
+    result = runner.invoke(cli, ["predict", str(model_path), data, "--keep", f"x,{column}",
+                                 "-o", str(tmp_path / out)])
+    assert result.exit_code == 1, result.output
+    assert f"kept column {column!r} holds {kind}, not one value per row" in result.stderr
+    assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("source", ["a.h5:/events", "a.fits"])
+def test_complex_columns_are_refused_as_features_and_labels(runner, tmp_path, quakes,
+                                                            model_path, source):
+    file, _, selector = source.partition(":")
+    frame = quakes.frame.head(40)
+    with_arrays(tmp_path / file, frame)
+    data = f"{tmp_path / file}:{selector}" if selector else str(tmp_path / file)
+    said = "column 'z' holds complex numbers (complex128), not "
+    for options, role in [(["-t", "x", "--features", "tp1,z"], "feature"),
+                          (["-t", "z"], "label")]:
+        result = runner.invoke(cli, ["train", data, *options, "--epochs", "1", "-q", "-o",
+                                     str(tmp_path / "run")])
+        assert result.exit_code == 1 and f"{role} {said}" in result.stderr, result.output
+        assert "real and imaginary parts" in result.stderr and "Warning" not in result.stderr
+    table = read_table(data)
+    from fcnn_cli.columns import select_columns
+
+    assert "z" not in select_columns(table, ["x"])[0]  # not taken as a feature unasked
+    with h5py.File(tmp_path / "c.h5", "w") as h5:  # the model's feature tp1, complex
+        for c in frame.columns:
+            h5[c] = frame[c].to_numpy() * (1 + 1j if c == "tp1" else 1)
+    result = runner.invoke(cli, ["predict", str(model_path), str(tmp_path / "c.h5")])
+    assert result.exit_code == 1 and "column 'tp1' holds complex numbers" in result.stderr
