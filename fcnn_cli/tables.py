@@ -466,6 +466,11 @@ class TableWriter:
         if Path(self.path).suffix.lower() in COMPRESSED:
             raise FcnnError(f"{path}: fcnn writes {self.format.upper()} files uncompressed; "
                             f"name the output {Path(self.path).stem!r}")
+        if self.format in SELECTABLE and is_stream(self.path):
+            # these files are finished by going back to their start (a row count, an index)
+            raise FcnnError(f"{path}: {self.format.upper()} files cannot be written to a pipe "
+                            "or device, which cannot go back to finish them; write a regular "
+                            "file, or CSV or Parquet here")
         if input_file(path) != self.path:
             raise FcnnError(f"{path}: an output takes no ':' selector: fcnn writes one table "
                             "(the tree 'events', the root group's datasets, the HDU 'EVENTS'); "

@@ -531,3 +531,27 @@ def test_complex_columns_are_refused_as_features_and_labels(runner, tmp_path, qu
             h5[c] = frame[c].to_numpy() * (1 + 1j if c == "tp1" else 1)
     result = runner.invoke(cli, ["predict", str(model_path), str(tmp_path / "c.h5")])
     assert result.exit_code == 1 and "column 'tp1' holds complex numbers" in result.stderr
+
+
+def test_a_missing_hdf5_filter_is_named_not_called_damage(tmp_path):
+    path = tmp_path / "blosc.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("x", data=np.arange(10.0), chunks=(5,), compression=32001,
+                            allow_unknown_filter=True)
+        file["y"] = np.arange(10.0)
+    with pytest.raises(FcnnError, match=r"blosc.h5: dataset '/x' is compressed with HDF5 filter "
+                                        r"32001 \(Blosc\), which this HDF5 library lacks; the "
+                                        r"hdf5plugin package may provide it"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_pipe_is_refused_before_anything_is_written(tmp_path, suffix):
+    import os
+
+    from fcnn_cli.tables import TableWriter
+
+    os.mkfifo(tmp_path / f"out{suffix}")  # opened by nothing: a write would wait for a reader
+    with pytest.raises(FcnnError, match="files cannot be written to a pipe or device"):
+        TableWriter(tmp_path / f"out{suffix}")
+

@@ -20,19 +20,41 @@ UNIT_KEYS = ("units", "unit")
 WRITE_CHUNK = 4096  # rows per stored chunk at most: large files read fast
 MIN_CHUNK = 64
 TABLES_SHOWN = 8
+# filters HDF5 files often use that the HDF5 library lacks unless a plugin adds them
+PLUGIN_FILTERS = {307: "bzip2", 32001: "Blosc", 32004: "LZ4", 32008: "Bitshuffle",
+                  32013: "ZFP", 32015: "Zstandard", 32017: "SZ", 32026: "Blosc2"}
 
 
 @contextlib.contextmanager
 def opened(path, selector, name):
     h5py = library("hdf5", name)
+    with contextlib.suppress(ImportError):
+        import hdf5plugin  # noqa: F401 - where installed, it adds the filters it names
     with reading(name, "HDF5"):
         file = h5py.File(path, "r")
     with file:
         with reading(name, "HDF5"):
             table = _table(file, selector, name)
-            source = (_group(table, name) if isinstance(table, h5py.Group) else
-                      _compound(table, name))
+            grouped = isinstance(table, h5py.Group)
+            for dataset in _columns(table).values() if grouped else [table]:
+                _check_filters(dataset, name)
+            source = _group(table, name) if grouped else _compound(table, name)
         yield source
+
+
+def _check_filters(dataset, name):
+    """A dataset compressed with a filter the HDF5 library lacks is named as such, not as
+    a damaged file."""
+    import h5py
+
+    plist = dataset.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code, _, _, called = plist.get_filter(i)
+        if not h5py.h5z.filter_avail(code):
+            what = called.decode("utf-8", "replace") or PLUGIN_FILTERS.get(code, "unknown")
+            raise FcnnError(f"{name}: dataset {dataset.name!r} is compressed with HDF5 filter "
+                            f"{code} ({what}), which this HDF5 library lacks; the hdf5plugin "
+                            "package may provide it (pip install hdf5plugin)")
 
 
 def _table(file, selector, name):
