@@ -208,7 +208,12 @@ def _source(path):
             raise FcnnError(f"{file}: no such file")
         if file.is_dir():
             raise FcnnError(f"{file}: is a directory, not a table")
-    return name, table_format(path)
+    fmt = table_format(path)
+    if fmt in SELECTABLE and is_stream(input_file(path)):
+        # their readers seek about the file: opening a pipe would wait, reading would fail
+        raise FcnnError(f"{input_file(path)}: {fmt.upper()} files cannot be read from a pipe or "
+                        "device; copy it to a regular file, or send CSV or Parquet through it")
+    return name, fmt
 
 
 @contextlib.contextmanager

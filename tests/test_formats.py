@@ -555,3 +555,12 @@ def test_a_pipe_is_refused_before_anything_is_written(tmp_path, suffix):
     with pytest.raises(FcnnError, match="files cannot be written to a pipe or device"):
         TableWriter(tmp_path / f"out{suffix}")
 
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_pipe_is_refused_as_input_without_waiting_on_it(tmp_path, suffix):
+    import os
+
+    os.mkfifo(tmp_path / f"in{suffix}")  # opened by nothing: opening it would wait for a writer
+    with pytest.raises(FcnnError, match="files cannot be read from a pipe or device"):
+        iter_tables(tmp_path / f"in{suffix}")
