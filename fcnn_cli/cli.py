@@ -845,7 +845,7 @@ def predict(model, data, keep, output, threshold, nan, device):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli.fileio import check_output
-    from fcnn_cli.columns import drop_incomplete
+    from fcnn_cli.columns import check_flat, drop_incomplete
     from fcnn_cli.tables import TableWriter, input_file, iter_tables
 
     check_output(output, [model, input_file(data)])
@@ -868,6 +868,7 @@ def predict(model, data, keep, output, threshold, nan, device):
             if missing:
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "
                                 "to --keep")
+            check_flat(table, keep, "kept")
             writer.write(pd.concat([table.frame[keep], predictions], axis=1))
 
 

@@ -11,12 +11,17 @@ log = logging.getLogger(__name__)
 
 MOSTLY_NUMERIC = 0.9  # share of values that parse as numbers for a text column to be a typo
 FLATTEN = "; flatten it to one value per row (a ROOT jagged branch, a list column) first"
+COMPLEX = "; write its real and imaginary parts (or its magnitude) as columns of their own"
+WANTED = {"label": "numbers or class names", "feature": "numbers", "kept": "one value per row"}
 
 
 def is_numeric(series):
+    """Real numbers: not booleans, and not complex numbers, which a network's inputs and
+    outputs cannot hold."""
     import pandas as pd
 
-    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    return (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+            and series.dtype.kind != "c")
 
 
 def select_columns(table, targets=None, features=None):
@@ -57,19 +62,29 @@ def select_columns(table, targets=None, features=None):
 
 
 def check_flat(table, columns, role):
-    """Refuse columns of lists or structs (nested Parquet columns): no label, no feature."""
+    """Refuse columns of lists or structs (nested Parquet columns, array branches and fields,
+    object references): no label, no feature, and none kept in an output, which would hold
+    their printed text cut short. Complex numbers are refused as labels and features."""
     for c in columns:
-        kind = _nested(table.frame[c])
+        kind = _nested(table.frame[c], complex_too=role != "kept")
         if kind:
-            wanted = "numbers or class names" if role == "label" else "numbers"
-            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not {wanted}"
-                            f"{FLATTEN}")
+            raise FcnnError(f"{table.name}: {role} column {c!r} holds {kind}, not "
+                            f"{WANTED[role]}{_hint(kind)}")
 
 
-def _nested(series):
-    """What a column of lists or structs holds ("lists of float64", "structs"), else None."""
+def _hint(kind):
+    return COMPLEX if kind.startswith("complex") else FLATTEN
+
+
+def _nested(series, complex_too=True):
+    """What a column of lists, structs, references or (with ``complex_too``) complex numbers
+    holds ("lists of float64", "structs"), else None."""
     import numpy as np
 
+    if series.dtype.kind == "V":  # a compound field of a compound HDF5 dataset
+        return f"structs (fields {_listing(list(series.dtype.names or []), 4)})"
+    if series.dtype.kind == "c":
+        return f"complex numbers ({series.dtype})" if complex_too else None
     if series.dtype != object:
         return None
     present = series.notna().to_numpy()
@@ -82,6 +97,8 @@ def _nested(series):
         return f"lists of {first.dtype}"
     if isinstance(first, (list, tuple)):
         return "lists"
+    if type(first).__module__.startswith("h5py"):
+        return f"HDF5 {type(first).__name__} objects"
     return None
 
 
@@ -155,7 +172,8 @@ def _check_numeric(table, columns):
         if not is_numeric(series) and not pd.api.types.is_bool_dtype(series):
             kind = _nested(series)
             if kind:
-                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not numbers{FLATTEN}")
+                raise FcnnError(f"{table.name}: column {c!r} holds {kind}, not "
+                                f"numbers{_hint(kind)}")
             bad = _first_non_numeric(series)
             where = f" (row {table.row(bad[0])}: {shown(bad[1])})" if bad else ""
             raise FcnnError(f"{table.name}: column {c!r} is not numeric{where}")

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, first_line
 
 STDIO = "-"
 
@@ -94,7 +94,8 @@ def writing(path):
 def _failed(path, error):
     if str(path) == STDIO:
         discard_stdout()
-    raise FcnnError(f"{_output_name(path)}: cannot write: {error.strerror or error}") from None
+    said = first_line(error.strerror or error)  # h5py's messages run over several lines
+    raise FcnnError(f"{_output_name(path)}: cannot write: {said}") from None
 
 
 def discard_stdout():

@@ -40,6 +40,8 @@ FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"
            ".root": "root", ".h5": "hdf5", ".hdf5": "hdf5", ".hdf": "hdf5", ".he5": "hdf5",
            ".fits": "fits", ".fit": "fits", ".fts": "fits"}
 SELECTABLE = {"root", "hdf5", "fits"}  # formats whose files may hold several tables
+# suffixes of a compressed file that its format's reader decompresses as it reads
+COMPRESSED = {".gz": {"fits"}}
 BOM = b"\xef\xbb\xbf"
 CHUNK_ROWS = 65_536  # rows per streamed chunk: fast enough, and a bounded peak of memory
 ROW_BYTES = 96  # a streamed chunk's share of text per row: about eight numbers
@@ -79,13 +81,14 @@ def table_format(path):
     if str(path) == "-":
         return "csv"
     file = input_file(path)
+    fmt = _suffix_format(file)
+    if fmt:
+        return fmt
     suffix = Path(file).suffix.lower()
-    if suffix in FORMATS:
-        return FORMATS[suffix]
     if is_stream(file):
         return "csv"
     raise FcnnError(f"{path}: cannot tell the table format from the suffix {suffix!r}; use "
-                    f"{', '.join(sorted(FORMATS))}")
+                    f"{', '.join(sorted(FORMATS))} (.fits.gz too)")
 
 
 def split_selector(path):
@@ -97,9 +100,19 @@ def split_selector(path):
     if text == "-" or os.path.lexists(text):
         return text, None
     for at, char in enumerate(text):
-        if char == ":" and FORMATS.get(Path(text[:at]).suffix.lower()) in SELECTABLE:
+        if char == ":" and _suffix_format(text[:at]) in SELECTABLE:
             return text[:at], text[at + 1:]
     return text, None
+
+
+def _suffix_format(file):
+    """The format that a file's suffix names (``.fits.gz`` too), or ``None``."""
+    path = Path(file)
+    suffix = path.suffix.lower()
+    if suffix in COMPRESSED:
+        fmt = FORMATS.get(Path(path.stem).suffix.lower())
+        return fmt if fmt in COMPRESSED[suffix] else None
+    return FORMATS.get(suffix)
 
 
 def input_file(path):
@@ -240,7 +253,12 @@ def _source(path):
             raise FcnnError(f"{file}: no such file")
         if file.is_dir():
             raise FcnnError(f"{file}: is a directory, not a table")
-    return name, table_format(path)
+    fmt = table_format(path)
+    if fmt in SELECTABLE and is_stream(input_file(path)):
+        # their readers seek about the file: opening a pipe would wait, reading would fail
+        raise FcnnError(f"{input_file(path)}: {fmt.upper()} files cannot be read from a pipe or "
+                        "device; copy it to a regular file, or send CSV or Parquet through it")
+    return name, fmt
 
 
 @contextlib.contextmanager
@@ -495,6 +513,14 @@ class TableWriter:
 
     def __init__(self, path, metadata=None):
         self.path, self.format = str(path), table_format(path)
+        if Path(self.path).suffix.lower() in COMPRESSED:
+            raise FcnnError(f"{path}: fcnn writes {self.format.upper()} files uncompressed; "
+                            f"name the output {Path(self.path).stem!r}")
+        if self.format in SELECTABLE and is_stream(self.path):
+            # these files are finished by going back to their start (a row count, an index)
+            raise FcnnError(f"{path}: {self.format.upper()} files cannot be written to a pipe "
+                            "or device, which cannot go back to finish them; write a regular "
+                            "file, or CSV or Parquet here")
         if input_file(path) != self.path:
             raise FcnnError(f"{path}: an output takes no ':' selector: fcnn writes one table "
                             "(the tree 'events', the root group's datasets, the HDU 'EVENTS'); "

@@ -625,6 +625,45 @@ def _fits_varying(path):
     return path
 
 
+def _packed(path, compress):
+    """The quakes as FITS, compressed by ``compress`` (bytes -> bytes), under ``path``."""
+    plain = _quakes_file(path.with_name("plain.fits"))
+    path.write_bytes(compress(plain.read_bytes()))
+    return path
+
+
+def _fits_keyword(path, value):
+    from astropy.io import fits
+
+    with fits.open(_quakes_file(path), mode="update") as hdus:
+        hdus[1].header["FCNN"] = value
+    return path
+
+
+def _h5_foreign(path, blosc=False):
+    """The quakes as HDF5 with someone else's 'fcnn' attribute, or a column compressed by a
+    filter the HDF5 library lacks (Blosc)."""
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        for c in BASE.columns:
+            file.create_dataset(c, data=BASE[c].to_numpy(), chunks=(8,), allow_unknown_filter=True,
+                                compression=32001 if blosc and c == "tp2" else None)
+        file.attrs["fcnn"] = "version 3 of the selection"
+    return path
+
+
+def _root_foreign(path):
+    """The quakes as a tree titled as a person might, in a directory named with a ':'."""
+    import uproot
+
+    with uproot.recreate(path) as file:
+        file.mkdir("run:1").mktree("t", {c: BASE[c].dtype for c in BASE.columns},
+                                   title="fcnn inputs for the 2025 analysis").extend(
+            {c: BASE[c].to_numpy() for c in BASE.columns})
+    return f"{path}:run:1/t"
+
+
 JAGGED = [[1.0] * (i % 3) for i in range(len(BASE))]
 FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
     "root_not_root": (lambda t: _text(t / "a.root"), LABELS, {"all": "not a ROOT file"}),
@@ -670,6 +709,18 @@ FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
                          {"all": "HDU '0' is a PrimaryHDU, not a binary table"}),
     "fits_varying_length": (lambda t: _fits_varying(t / "a.fits"), LABELS,
                             {"all": "column(s) 'hits' hold arrays of varying length"}),
+    "fits_gzip_named_fits": (lambda t: _packed(t / "a.fits", __import__("gzip").compress),
+                             LABELS, {"all": "ok"}),
+    "fits_bzip2_named_fits": (lambda t: _packed(t / "a.fits", __import__("bz2").compress),
+                              LABELS, {"all": "not a readable FITS file: it does not start "
+                                              "with 'SIMPLE  ='"}),
+    "fits_fcnn_keyword_not_text": (lambda t: _fits_keyword(t / "a.fits", True), LABELS,
+                                   {"all": "malformed fcnn metadata: keyword FCNN holds bool"}),
+    "h5_foreign_fcnn_attribute": (lambda t: _h5_foreign(t / "a.h5"), LABELS, {"all": "ok"}),
+    "h5_missing_filter": (lambda t: _h5_foreign(t / "a.h5", blosc=True), LABELS,
+                          {"all": "dataset '/tp2' is compressed with HDF5 filter 32001 (Blosc)"}),
+    "root_foreign_title_in_a_directory_with_a_colon": (lambda t: _root_foreign(t / "a.root"),
+                                                       LABELS, {"all": "ok"}),
 }
 LIBRARY = {"root": "uproot", "h5": "h5py", "fits": "astropy"}
 

@@ -495,3 +495,12 @@ def test_a_replaced_file_keeps_its_mode_and_a_new_one_takes_the_umasks(tmp_path)
     finally:
         os.umask(mask)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o644
+
+
+def test_a_write_failure_of_several_lines_is_one_line():
+    from fcnn_cli.errors import FcnnError
+    from fcnn_cli.fileio import writing
+
+    with pytest.raises(FcnnError) as raised, writing("out.h5"):
+        raise OSError("Unable to create file (cause)\n  major: File accessibility\n")
+    assert str(raised.value) == "out.h5: cannot write: Unable to create file (cause)"

@@ -333,3 +333,234 @@ def test_an_output_takes_no_selector(runner, tmp_path, model_path, quakes_csv):
     result = runner.invoke(cli, ["predict", str(model_path), str(quakes_csv), "-o", f"{out}:t"])
     assert result.exit_code == 1 and "an output takes no ':' selector" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["packed.fits", "packed.fits.gz", "packed.fits.gz:EVENTS"])
+def test_gzip_compressed_fits_reads_as_the_plain_file(tmp_path, quakes, name):
+    import gzip
+
+    write_table(quakes, tmp_path / "plain.fits")
+    (tmp_path / name.split(":")[0]).write_bytes(
+        gzip.compress((tmp_path / "plain.fits").read_bytes(), compresslevel=0))
+    chunks = list(iter_tables(tmp_path / name, rows=7))
+    pd.testing.assert_frame_equal(pd.concat([c.frame for c in chunks], ignore_index=True),
+                                  read_table(tmp_path / "plain.fits").frame)
+    assert chunks[0].targets == quakes.targets
+
+
+def test_a_fits_file_of_other_bytes_or_a_compressed_output_is_one_line(tmp_path, quakes):
+    import bz2
+
+    write_table(quakes, tmp_path / "plain.fits")
+    (tmp_path / "packed.fits").write_bytes(bz2.compress((tmp_path / "plain.fits").read_bytes()))
+    with pytest.raises(FcnnError, match="not a readable FITS file: it does not start with "
+                                        "'SIMPLE  ='"):
+        read_table(tmp_path / "packed.fits")
+    with pytest.raises(FcnnError, match="writes FITS files uncompressed; name the output "
+                                        "'out.fits'"):
+        write_table(quakes, tmp_path / "out.fits.gz")
+    assert not (tmp_path / "out.fits.gz").exists()
+
+
+def test_fits_keeps_unsigned_64_bit_integers_above_2_to_the_63(tmp_path):
+    values = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 1], dtype=np.uint64)
+    write_table(Table(pd.DataFrame({"id": values, "x": np.arange(5.0)})), tmp_path / "u.fits")
+    back = read_table(tmp_path / "u.fits").frame
+    assert back.id.dtype == np.uint64 and back.id.tolist() == values.tolist()
+    with fits.open(tmp_path / "u.fits") as hdus:  # and in astropy, as in any FITS reader
+        assert hdus[1].header["TZERO1"] == 2**63
+        assert hdus[1].data["id"].tolist() == values.tolist()
+
+
+def test_fits_tnull_values_are_missing_and_nan_options_see_them(runner, tmp_path, quakes,
+                                                                model_path):
+    frame = quakes.frame.head(30)
+    nulled = np.round(frame.tp1.to_numpy()).astype(np.int32)
+    nulled[[3, 7]] = -999
+    columns = [fits.Column(c, "D", array=frame[c]) for c in frame.columns if c != "tp1"]
+    columns += [fits.Column("tp1", "J", null=-999, array=nulled),
+                fits.Column("flag", "B", null=255, array=np.r_[255, np.zeros(29, np.uint8)])]
+    path = tmp_path / "nulls.fits"
+    fits.BinTableHDU.from_columns(columns).writeto(path)
+    back = read_table(path).frame
+    assert back.tp1.dtype == np.float64 and back.tp1.isna().tolist() == [i in (3, 7)
+                                                                          for i in range(30)]
+    assert back.tp1[0] == nulled[0]
+    assert back.flag.isna().sum() == 1 and back.flag[1] == 0
+    result = runner.invoke(cli, ["predict", str(model_path), str(path), "--nan", "drop"])
+    assert result.exit_code == 0, result.output
+    assert "leaving out 2 row(s)" in result.stderr and len(result.stdout.splitlines()) == 29
+    result = runner.invoke(cli, ["predict", str(model_path), str(path)])
+    assert result.exit_code == 1 and "2 row(s)" in result.stderr
+
+
+def foreign_metadata(path, value):
+    """A file whose own field for fcnn's metadata holds someone else's ``value``."""
+    events = {"e": np.arange(4.0), "n": np.arange(4.0) * 2}
+    if path.suffix == ".root":
+        with uproot.recreate(path) as file:
+            file.mktree("t", {c: np.float64 for c in events}, title=value).extend(events)
+    elif path.suffix == ".h5":
+        with h5py.File(path, "w") as file:
+            for c, v in events.items():
+                file[c] = v
+            file.attrs["fcnn"] = value
+    else:
+        hdu = fits.BinTableHDU.from_columns([fits.Column(c, "D", array=v)
+                                             for c, v in events.items()])
+        hdu.header["FCNN"] = value
+        hdu.writeto(path)
+    return path
+
+
+@pytest.mark.parametrize("suffix,value", [(".root", "fcnn inputs for the 2025 analysis"),
+                                          (".h5", "version 3 of the selection"),
+                                          (".fits", "version 3 of the selection")])
+def test_a_foreign_title_or_attribute_is_not_fcnn_metadata(tmp_path, suffix, value):
+    table = read_table(foreign_metadata(tmp_path / f"a{suffix}", value))
+    assert table.targets == [] and table.frame.n.tolist() == [0, 2, 4, 6]
+
+
+@pytest.mark.parametrize("suffix,value,said", [
+    (".root", "fcnn {\"targets\": [", "malformed fcnn metadata: Expecting value"),
+    (".h5", "{\"targets\": 3}", "malformed fcnn metadata: 'targets' is not a list"),
+    (".fits", True, "malformed fcnn metadata: keyword FCNN holds bool True, not text")])
+def test_fcnn_metadata_of_fcnns_form_but_damaged_is_one_line(tmp_path, suffix, value, said):
+    with pytest.raises(FcnnError, match=said):
+        read_table(foreign_metadata(tmp_path / f"a{suffix}", value))
+
+
+def cycles_and_odd_directories(path):
+    """Two cycles of a tree 't', and a tree in a directory whose name holds a ':'."""
+    with uproot.recreate(path) as file:
+        file["t"] = {"u": np.arange(3.0)}
+        file["t"] = {"u": np.arange(5.0)}
+        file.mkdir("we:ird").mktree("t", {"v": np.float64}).extend({"v": np.arange(2.0)})
+    return path
+
+
+def test_root_cycles_and_directories_with_a_colon(tmp_path):
+    path = cycles_and_odd_directories(tmp_path / "c.root")
+    assert len(read_table(f"{path}:t").frame) == 5  # the highest cycle, as ROOT reads it
+    assert read_table(f"{path}:t;1").frame.u.tolist() == [0, 1, 2]
+    assert len(read_table(f"{path}:t;2").frame) == 5
+    assert read_table(f"{path}:we:ird/t").frame.v.tolist() == [0, 1]
+    assert read_table(f"{path}:/we:ird/t;1").frame.v.tolist() == [0, 1]
+    with pytest.raises(FcnnError, match=r"no tree 't;3' in the file; its trees: 't', "
+                                        r"'we:ird/t'"):
+        read_table(f"{path}:t;3")
+    with pytest.raises(FcnnError, match=r"no tree 'we:ird/u' in the file"):
+        read_table(f"{path}:we:ird/u")
+
+
+def with_arrays(path, frame):
+    """The quakes with columns of several values per row, each format's own: arrays of three,
+    structs, object references, bits, jagged branches; and a complex column 'z'."""
+    n, z = len(frame), frame.tp1.to_numpy() + 1j * frame.ts1.to_numpy()
+    if path.suffix == ".h5":
+        with h5py.File(path, "w") as file:
+            fields = [(c, "f8") for c in frame.columns]
+            data = np.zeros(n, fields + [("vec", "f4", (3,)), ("nest", [("a", "i4"), ("b", "f8")]),
+                                          ("z", "c16")])
+            for c in frame.columns:
+                data[c] = frame[c]
+            data["z"] = z
+            file["events"] = data
+            refs = file.create_group("refs")
+            for c in frame.columns:
+                refs[c] = frame[c].to_numpy()
+            refs.create_dataset("ref", data=[file["events"].ref] * n, dtype=h5py.ref_dtype)
+    elif path.suffix == ".root":
+        import awkward as ak
+
+        data = {c: frame[c].to_numpy() for c in frame.columns}
+        data["hits"] = ak.Array([[1.0] * (i % 3) for i in range(n)])
+        with uproot.recreate(path) as file:
+            file.mktree("events", {c: v.type.content if c == "hits" else v.dtype
+                                   for c, v in data.items()}).extend(data)
+    else:
+        columns = [fits.Column(c, "D", array=frame[c]) for c in frame.columns]
+        columns += [fits.Column("vec", "3E", array=np.ones((n, 3))),
+                    fits.Column("bits", "8X", array=np.zeros((n, 8), bool)),
+                    fits.Column("z", "M", array=z)]
+        fits.BinTableHDU.from_columns(columns).writeto(path)
+    return path
+
+
+ARRAY_COLUMNS = [("a.h5:/events", "vec", "lists of float32"),
+                 ("a.h5:/events", "nest", "structs (fields 'a', 'b')"),
+                 ("a.h5:/refs", "ref", "HDF5 Reference objects"),
+                 ("a.root", "hits", "lists of float64"),
+                 ("a.fits", "vec", "lists of float32"), ("a.fits", "bits", "lists of uint8")]
+
+
+@pytest.mark.parametrize("source,column,kind", ARRAY_COLUMNS)
+@pytest.mark.parametrize("out", ["p.csv", "p.h5", "p.root", "p.fits", "p.parquet"])
+def test_keep_refuses_a_column_of_several_values_per_row(runner, tmp_path, quakes, model_path,
+                                                         source, column, kind, out):
+    file, _, selector = source.partition(":")
+    with_arrays(tmp_path / file, quakes.frame.head(20))
+    data = f"{tmp_path / file}:{selector}" if selector else str(tmp_path / file)
+    result = runner.invoke(cli, ["predict", str(model_path), data, "--keep", f"x,{column}",
+                                 "-o", str(tmp_path / out)])
+    assert result.exit_code == 1, result.output
+    assert f"kept column {column!r} holds {kind}, not one value per row" in result.stderr
+    assert not (tmp_path / out).exists()
+
+
+@pytest.mark.parametrize("source", ["a.h5:/events", "a.fits"])
+def test_complex_columns_are_refused_as_features_and_labels(runner, tmp_path, quakes,
+                                                            model_path, source):
+    file, _, selector = source.partition(":")
+    frame = quakes.frame.head(40)
+    with_arrays(tmp_path / file, frame)
+    data = f"{tmp_path / file}:{selector}" if selector else str(tmp_path / file)
+    said = "column 'z' holds complex numbers (complex128), not "
+    for options, role in [(["-t", "x", "--features", "tp1,z"], "feature"),
+                          (["-t", "z"], "label")]:
+        result = runner.invoke(cli, ["train", data, *options, "--epochs", "1", "-q", "-o",
+                                     str(tmp_path / "run")])
+        assert result.exit_code == 1 and f"{role} {said}" in result.stderr, result.output
+        assert "real and imaginary parts" in result.stderr and "Warning" not in result.stderr
+    table = read_table(data)
+    from fcnn_cli.columns import select_columns
+
+    assert "z" not in select_columns(table, ["x"])[0]  # not taken as a feature unasked
+    with h5py.File(tmp_path / "c.h5", "w") as h5:  # the model's feature tp1, complex
+        for c in frame.columns:
+            h5[c] = frame[c].to_numpy() * (1 + 1j if c == "tp1" else 1)
+    result = runner.invoke(cli, ["predict", str(model_path), str(tmp_path / "c.h5")])
+    assert result.exit_code == 1 and "column 'tp1' holds complex numbers" in result.stderr
+
+
+def test_a_missing_hdf5_filter_is_named_not_called_damage(tmp_path):
+    path = tmp_path / "blosc.h5"
+    with h5py.File(path, "w") as file:
+        file.create_dataset("x", data=np.arange(10.0), chunks=(5,), compression=32001,
+                            allow_unknown_filter=True)
+        file["y"] = np.arange(10.0)
+    with pytest.raises(FcnnError, match=r"blosc.h5: dataset '/x' is compressed with HDF5 filter "
+                                        r"32001 \(Blosc\), which this HDF5 library lacks; the "
+                                        r"hdf5plugin package may provide it"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_pipe_is_refused_before_anything_is_written(tmp_path, suffix):
+    import os
+
+    from fcnn_cli.tables import TableWriter
+
+    os.mkfifo(tmp_path / f"out{suffix}")  # opened by nothing: a write would wait for a reader
+    with pytest.raises(FcnnError, match="files cannot be written to a pipe or device"):
+        TableWriter(tmp_path / f"out{suffix}")
+
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_pipe_is_refused_as_input_without_waiting_on_it(tmp_path, suffix):
+    import os
+
+    os.mkfifo(tmp_path / f"in{suffix}")  # opened by nothing: opening it would wait for a writer
+    with pytest.raises(FcnnError, match="files cannot be read from a pipe or device"):
+        iter_tables(tmp_path / f"in{suffix}")

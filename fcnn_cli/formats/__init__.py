@@ -77,6 +77,18 @@ def reading(name, what, plainly=()):
         raise FcnnError(f"{name}: not a readable {what} file: {said}") from None
 
 
+def metadata_text(value, name, where):
+    """fcnn's metadata from a format's own field (``where`` names it): a JSON object as
+    text, which fcnn writes; other text there is someone else's (a title, a version note) and
+    is left alone, but a value that is not text at all is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FcnnError(f"{name}: malformed fcnn metadata: {where} holds "
+                        f"{type(value).__name__} {value!r:.40}, not text")
+    return value if value.lstrip().startswith("{") else None
+
+
 def column_values(series):
     """A column as a writer stores it: numbers and booleans as they are, anything else as
     text (a missing value as empty text)."""

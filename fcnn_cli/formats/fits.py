@@ -7,22 +7,27 @@ keyword ``FCNN`` holds fcnn's metadata as JSON.
 """
 
 import contextlib
+import gzip
 import json
 import os
 
 import numpy as np
 
 from fcnn_cli.errors import FcnnError, first_line
-from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
 
 META_KEY = "FCNN"
 BLOCK = 2880  # FITS files come in blocks of this many bytes
 EXTNAME = "EVENTS"  # the table fcnn writes, named as fcnn's ROOT trees are
+SIGNATURE = b"SIMPLE  ="  # a FITS file's first bytes
+GZIP = b"\x1f\x8b"  # a gzip file's: astropy reads such a file whatever its name, and so does fcnn
 MIN_TEXT = 32  # bytes of a text column at least: its width is fixed by the first block
 # dtype kind and size: (FITS TFORM letter, how the rows store it)
 CODES = {"b1": ("L", "i1"), "u1": ("B", "u1"), "i1": ("I", ">i2"), "i2": ("I", ">i2"),
          "u2": ("J", ">i4"), "i4": ("J", ">i4"), "u4": ("K", ">i8"), "i8": ("K", ">i8"),
          "u8": ("K", ">i8"), "f2": ("E", ">f4"), "f4": ("E", ">f4"), "f8": ("D", ">f8")}
+UNSIGNED = 1 << 63  # the TZERO of unsigned 64-bit integers: FITS stores them sign bit flipped
 
 
 def _fits(name):
@@ -36,12 +41,26 @@ def _fits(name):
 def opened(path, selector, name):
     fits = _fits(name)
     with reading(name, "FITS"):
+        packed = _compressed(path, name)
         hdus = fits.open(path, memmap=False, lazy_load_hdus=True)
     with hdus:
         with reading(name, "FITS"):
             hdu = _hdu(fits, hdus, selector, name)
-            source = _source(path, hdu, name)
+            source = _source(path, hdu, name, packed)
         yield source
+
+
+def _compressed(path, name):
+    """Whether the file is gzip-compressed (its rows are then read through gzip); a file that
+    is neither FITS nor gzip is refused before astropy, which opens bzip2 and zip files too."""
+    with open(path, "rb") as file:
+        head = file.read(len(SIGNATURE))
+    if head.startswith(GZIP):
+        return True
+    if head != SIGNATURE:
+        raise FcnnError(f"{name}: not a readable FITS file: it does not start with "
+                        f"{SIGNATURE.decode()!r} (nor is it gzip-compressed FITS)")
+    return False
 
 
 def _hdu(fits, hdus, selector, name):
@@ -64,7 +83,7 @@ def _hdu(fits, hdus, selector, name):
     return hdu
 
 
-def _source(path, hdu, name):
+def _source(path, hdu, name, packed):
     columns = hdu.columns
     varying = [c.name for c in columns if getattr(c.format, "p_format", None)]
     if varying:
@@ -77,29 +96,40 @@ def _source(path, hdu, name):
                         f"make {dtype.itemsize}: not a table fcnn reads")
     rows, start = int(hdu.header["NAXIS2"]), hdu.fileinfo()["datLoc"]
     held = max(0, (os.path.getsize(path) - start) // max(dtype.itemsize, 1))
-    if rows > held and dtype.itemsize:
+    if rows > held and dtype.itemsize and not packed:  # a compressed one: known as it is read
         raise FcnnError(f"{name}: truncated: its header promises {rows} rows, the file holds "
                         f"{held}")
     units = {c.name: c.unit for c in columns if c.unit}
-    return Source(lambda step: _blocks(path, start, dtype, rows, columns, step, name), rows,
-                  hdu.header.get(META_KEY), units)
+    opener = gzip.open if packed else open
+    return Source(lambda step: _blocks(opener(path, "rb"), start, dtype, rows, columns, step,
+                                       name), rows,
+                  metadata_text(hdu.header.get(META_KEY), name, f"keyword {META_KEY}"), units)
 
 
-def _blocks(path, start, dtype, rows, columns, step, name):
-    with open(path, "rb") as file:
+def _blocks(file, start, dtype, rows, columns, step, name):
+    with file:
         for first in range(0, max(rows, 1), step):  # no rows: one empty block, with columns
             count = min(step, rows - first)
-            file.seek(start + first * dtype.itemsize)
             with reading(name, "FITS"):
-                raw = np.fromfile(file, dtype=dtype, count=count)
+                file.seek(start + first * dtype.itemsize)  # in a gzip file: read up to there
+                raw = _rows(file, dtype, count)
             if len(raw) < count:
                 raise FcnnError(f"{name}: truncated: its header promises {rows} rows, the file "
                                 f"ends after {first + len(raw)}")
             yield frame_of({c.name: _values(c, raw[c.name]) for c in columns})
 
 
+def _rows(file, dtype, count):
+    """Up to ``count`` rows from the file's position (fewer where it ends)."""
+    if not dtype.itemsize:  # a table of no columns
+        return np.zeros(count, dtype)
+    data = file.read(count * dtype.itemsize)
+    return np.frombuffer(data, dtype=dtype, count=len(data) // dtype.itemsize)
+
+
 def _values(column, raw):
-    """A column's stored values as what they stand for: booleans, text, scaled numbers."""
+    """A column's stored values as what they stand for: booleans, text, scaled numbers, the
+    TNULL value as missing."""
     code = column.format.format
     if code == "L":
         return raw == ord("T")
@@ -107,6 +137,22 @@ def _values(column, raw):
         text = np.char.rstrip(np.char.decode(raw, "utf-8", errors="replace"), " ")
         return text.astype(object)
     values = raw.astype(raw.dtype.newbyteorder("="))
+    if column.null is None or values.dtype.kind not in "iuf":
+        return _scaled(column, values)
+    # A column that may hold nulls is read as floats, NaN for null, in every block alike (as
+    # pandas reads integers with gaps): its type does not change partway through a file.
+    missing = values == _number(column.null)
+    return np.where(missing, np.nan, _scaled(column, values).astype(np.float64))
+
+
+def _number(null):
+    try:
+        return float(null) if isinstance(null, float) else int(null)
+    except (TypeError, ValueError):
+        return np.nan  # a TNULL that is no number marks nothing
+
+
+def _scaled(column, values):
     zero, scale = column.bzero or 0, column.bscale or 1
     bits = 8 * values.dtype.itemsize
     if scale == 1 and values.dtype.kind in "iu" and abs(zero) == 1 << (bits - 1):
@@ -141,8 +187,9 @@ class Writer:
         layout = {c: self._layout(c, v) for c, v in columns.items()}
         try:
             hdu = fits.BinTableHDU.from_columns(
-                [fits.Column(name=c, format=code, unit=units.get(c)) for c, (code, _) in
-                 layout.items()], nrows=0, name=EXTNAME)
+                [fits.Column(name=c, format=code, unit=units.get(c),
+                             bzero=UNSIGNED if columns[c].dtype == np.uint64 else None)
+                 for c, (code, _) in layout.items()], nrows=0, name=EXTNAME)
             if self.metadata:
                 hdu.header[META_KEY] = json.dumps(self.metadata)
             header = hdu.header.tostring().encode("ascii")
@@ -181,6 +228,8 @@ class Writer:
                             "through, which a FITS column cannot hold; write CSV instead")
         if kind == np.dtype("i1"):  # only booleans are stored so: FITS has no signed byte
             return np.where(values, ord("T"), ord("F")).astype("i1")
+        if values.dtype == np.uint64:  # stored less TZERO = 2**63: its sign bit flipped
+            return (values ^ np.uint64(UNSIGNED)).view(np.int64)
         return values.astype(kind)
 
     def close(self):

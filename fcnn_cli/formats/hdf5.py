@@ -12,26 +12,49 @@ import json
 import numpy as np
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
 
 META_KEY = "fcnn"
 UNIT_KEYS = ("units", "unit")
 WRITE_CHUNK = 4096  # rows per stored chunk at most: large files read fast
 MIN_CHUNK = 64
 TABLES_SHOWN = 8
+# filters HDF5 files often use that the HDF5 library lacks unless a plugin adds them
+PLUGIN_FILTERS = {307: "bzip2", 32001: "Blosc", 32004: "LZ4", 32008: "Bitshuffle",
+                  32013: "ZFP", 32015: "Zstandard", 32017: "SZ", 32026: "Blosc2"}
 
 
 @contextlib.contextmanager
 def opened(path, selector, name):
     h5py = library("hdf5", name)
+    with contextlib.suppress(ImportError):
+        import hdf5plugin  # noqa: F401 - where installed, it adds the filters it names
     with reading(name, "HDF5"):
         file = h5py.File(path, "r")
     with file:
         with reading(name, "HDF5"):
             table = _table(file, selector, name)
-            source = (_group(table, name) if isinstance(table, h5py.Group) else
-                      _compound(table, name))
+            grouped = isinstance(table, h5py.Group)
+            for dataset in _columns(table).values() if grouped else [table]:
+                _check_filters(dataset, name)
+            source = _group(table, name) if grouped else _compound(table, name)
         yield source
+
+
+def _check_filters(dataset, name):
+    """A dataset compressed with a filter the HDF5 library lacks is named as such, not as
+    a damaged file."""
+    import h5py
+
+    plist = dataset.id.get_create_plist()
+    for i in range(plist.get_nfilters()):
+        code, _, _, called = plist.get_filter(i)
+        if not h5py.h5z.filter_avail(code):
+            what = called.decode("utf-8", "replace") or PLUGIN_FILTERS.get(code, "unknown")
+            raise FcnnError(f"{name}: dataset {dataset.name!r} is compressed with HDF5 filter "
+                            f"{code} ({what}), which this HDF5 library lacks; the hdf5plugin "
+                            "package may provide it (pip install hdf5plugin)")
 
 
 def _table(file, selector, name):
@@ -96,8 +119,8 @@ def _group(group, name):
     def read(start, stop):
         return {key: _decoded(item, item[start:stop]) for key, item in columns.items()}
 
-    return Source(lambda step: _blocks(read, rows, step, name), rows,
-                  _attribute(group, (META_KEY,)), units)
+    return Source(lambda step: _blocks(read, rows, step, name), rows, _metadata(group, name),
+                  units)
 
 
 def _compound(dataset, name):
@@ -106,7 +129,7 @@ def _compound(dataset, name):
         return {field: _decoded(dataset, block[field]) for field in block.dtype.names}
 
     return Source(lambda step: _blocks(read, len(dataset), step, name), len(dataset),
-                  _attribute(dataset, (META_KEY,)))
+                  _metadata(dataset, name))
 
 
 def _blocks(read, rows, step, name):
@@ -123,6 +146,10 @@ def _decoded(dataset, values):
         return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
                          for v in values], dtype=object)
     return values
+
+
+def _metadata(item, name):
+    return metadata_text(_attribute(item, (META_KEY,)), name, f"attribute {META_KEY!r}")
 
 
 def _attribute(item, keys):

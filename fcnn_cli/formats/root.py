@@ -8,15 +8,18 @@ writes carry fcnn's metadata (labels and units) as JSON in their title, after ``
 import contextlib
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 
 from fcnn_cli.errors import FcnnError, first_line
-from fcnn_cli.formats import Source, frame_of, library, named_columns, reading
+from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
 
 TREES = ("TTree", "ROOT::RNTuple")
 WRITTEN_TREE = "events"  # the tree fcnn writes: the name of the field's own event files
-META_PREFIX = "fcnn "
+META_PREFIX = "fcnn "  # then a JSON object: another title that starts so is not fcnn's
+CYCLE = re.compile(r";\d+$")  # a key's cycle: "events;2"
 UNIT = re.compile(r"\s\[([^\[\]]+)\]\s*$")  # a branch title ending in " [km]"
 SIGNATURE = b"root"  # a ROOT file's first bytes
 # uproot's words for a file that ends before the data it points to
@@ -31,19 +34,21 @@ def opened(path, selector, name):
         with open(path, "rb") as head:
             if head.read(len(SIGNATURE)) != SIGNATURE:
                 raise FcnnError(f"{name}: not a ROOT file (it does not start as one does)")
-        file = uproot.open(path)
+        file = uproot.open(Path(path))  # a str would be split at a ':' in its name
     with file:
         with reading(name, "ROOT", PLAINLY):
             tree = _tree(file, selector, name)
             title = getattr(tree, "title", "") or ""  # an RNTuple has none
-            fcnn = title[len(META_PREFIX):] if title.startswith(META_PREFIX) else None
+            fcnn = metadata_text(title[len(META_PREFIX):], name, "tree title") if \
+                title.startswith(META_PREFIX) else None
             source = Source(lambda rows: _blocks(tree, rows, name), int(tree.num_entries), fcnn,
                             _units(tree))
         yield source
 
 
 def _tree(file, selector, name):
-    """The tree that ``selector`` names, or else the file's only one."""
+    """The tree that ``selector`` names (``dir/NAME``, ``NAME;CYCLE`` for a cycle other than
+    the highest), or else the file's only one."""
     classes = file.classnames(recursive=True, cycle=False)
     trees = sorted(k for k, kind in classes.items() if kind in TREES)
     listing = ", ".join(map(repr, trees)) or "none"
@@ -52,13 +57,24 @@ def _tree(file, selector, name):
             raise FcnnError(f"{name}: holds no tree (TTree or RNTuple)" if not trees else
                             f"{name}: holds {len(trees)} trees ({listing}); choose one with "
                             f"{name}:TREE")
-        return file[trees[0]]
+        return _get(file, trees[0])
     key = selector.strip("/")
+    if CYCLE.search(key):
+        classes = file.classnames(recursive=True, cycle=True)
     if key not in classes:
         raise FcnnError(f"{name}: no tree {key!r} in the file; its trees: {listing}")
     if classes[key] not in TREES:
         raise FcnnError(f"{name}: {key!r} is a {classes[key]}, not a tree; its trees: {listing}")
-    return file[key]
+    return _get(file, key)
+
+
+def _get(file, key):
+    """The object of a key found in the file's listing, looked up a directory at a time:
+    uproot's ``file[key]`` takes a ':' in a directory's name for a separator."""
+    item = file
+    for part in key.split("/"):
+        item = item.key(part).get()
+    return item
 
 
 def _units(tree):
