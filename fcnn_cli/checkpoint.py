@@ -367,9 +367,9 @@ def _task(d, n_out):
         output = d.get("output", "mse")
         _need(output in LOSSES, f"unknown regression output {output!r}")
         per_target = 2 if output == "gaussian" else 1
+        what = " with a Gaussian output (two outputs each)" if per_target == 2 else ""
         _need(len(targets) * per_target == n_out,
-              f"{len(targets)} regression target(s) with a {output} output for a network of "
-              f"{n_out} output(s)")
+              f"{len(targets)} regression target(s){what} for a network of {n_out} output(s)")
         _scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64")
         position = d.get("position")
         if position is not None:

@@ -142,7 +142,8 @@ TAMPERING = {
     "one_member": (_meta(lambda m: m.update(ensemble=1)), "an ensemble of 1 members"),
     "members_as_text": (_meta(lambda m: m.update(ensemble="3")), "an ensemble of '3' members"),
     "not_an_ensemble": (_meta(lambda m: m.pop("ensemble")), "no tensor 'body.0.0."),
-    "mse_claimed": (_meta(lambda m: m["task"].pop("output")), "2 regression target(s)"),
+    "mse_claimed": (_meta(lambda m: m["task"].pop("output")),
+                    "2 regression target(s) for a network of 4 output(s)"),
     "member_dropped": (lambda p: [p["state"].pop(k) for k in list(p["state"])
                                   if k.startswith("members.1.")], "no tensor 'members.1."),
 }
