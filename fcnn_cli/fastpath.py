@@ -104,7 +104,7 @@ class FastStep:
             else:  # a residual block: σ(W₂ h₁ + b₂ + S x) with h₁ = σ(W₁ x + b₁)
                 first, second, projector = block
                 h1, one = self._layer(first, h)
-                h, two = self._layer(second, h1, h if projector is None else h @ projector.w.mT)
+                h, two = self._layer(second, h1, h if projector is None else h @ projector.wt)
                 saved.append((one, two))
         head = self.head
         loss, g = self.output_grad(head(h), y)
@@ -159,7 +159,7 @@ class _Affine:
     """A linear layer's weight and bias as detached views, and their gradients; of several
     members (one ``linear`` each), views with a leading member axis."""
 
-    __slots__ = ("w", "b", "gw", "gb")
+    __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows")
 
     def __init__(self, linears):
         first = linears[0]
@@ -167,14 +167,17 @@ class _Affine:
         has_bias = first.bias is not None
         self.b, self.gb = _members(first.bias.detach(), first.bias.grad, len(linears)) \
             if has_bias else (None, None)
+        # Of several members: Wᵀ and b as the batched products take them, views made once.
+        self.wt = self.w.mT
+        self.b_rows = self.b.unsqueeze(1) if has_bias and self.w.dim() == 3 else None
 
     def __call__(self, h):
         """W h + b, for each member its own."""
         if self.w.dim() == 2:
             return F.linear(h, self.w, self.b)
         if self.b is None:
-            return torch.bmm(h, self.w.mT)
-        return torch.baddbmm(self.b.unsqueeze(1), h, self.w.mT)
+            return torch.bmm(h, self.wt)
+        return torch.baddbmm(self.b_rows, h, self.wt)
 
     def grads(self, g, h):
         """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``."""
