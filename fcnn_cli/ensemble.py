@@ -24,7 +24,7 @@ from torch import nn
 
 from fcnn_cli import fastpath
 from fcnn_cli.averaging import WeightAverage
-from fcnn_cli.devices import training_threads
+from fcnn_cli.devices import ThreadChooser, cpu_budget, thread_ladder, training_threads
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.loop import NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
@@ -98,6 +98,15 @@ def _shape_only(net_config):
         return MLP(net_config)
 
 
+def _threads(config, net_config, device):
+    """The CPU threads: as for a single run, but timed among the CPUs at hand whatever the
+    network's size, as batched products share their members out between threads without
+    splitting any product."""
+    if config.threads or device.type != "cpu":
+        return training_threads(config, net_config, device)
+    return ThreadChooser(thread_ladder(cpu_budget()))
+
+
 def train(data, config, net_config, device, on_epoch=None, stop=None):
     """Train ``config.ensemble`` members on ``data`` (a :class:`~fcnn_cli.prepare.Prepared`)."""
     stop = stop or NO_STOP
@@ -110,9 +119,8 @@ def train(data, config, net_config, device, on_epoch=None, stop=None):
 
     run = _Run(config, data, members, fast, _optimizer([fast.flat], config),
                WeightAverage([fast.flat], config.ema) if config.ema else None, data.on(device))
-    threads = training_threads(dataclasses.replace(
-        config, batch_size=config.batch_size * config.ensemble), net_config, device)
-    with stop.polling(), threads.in_use():
+    with stop.polling(), _threads(config, net_config, device).in_use() as threads:
+        run.threads = threads
         stopped = run.epochs(on_epoch, stop)
     lost = [k for k, best in enumerate(run.best) if best.weights is None]
     if lost:
@@ -136,6 +144,7 @@ class _Run:
                            for k in range(len(members))]
         self.best = [_Best() for _ in members]
         self.history = []
+        self.threads = None  # a devices.ThreadChooser, that times the steps
 
     def epochs(self, on_epoch, stop):
         """Every epoch, or until all members stop improving or one diverges; why it ended."""
@@ -181,9 +190,10 @@ class _Run:
             if cosine:
                 group["lr"] = cosine_lr(config, epoch, k, steps)
             rows = min(batch, n - i)
-            loss = self.fast(xs[:, i:i + rows], ys[:, i:i + rows], self.optimizer)
-            if self.average:
-                self.average.update()
+            with self.threads.timing(rows):
+                loss = self.fast(xs[:, i:i + rows], ys[:, i:i + rows], self.optimizer)
+                if self.average:
+                    self.average.update()
             total.add_(loss, alpha=rows)
             if stop.requested():
                 raise KeyboardInterrupt
