@@ -28,6 +28,7 @@ from fcnn_cli.devices import ThreadChooser, cpu_budget, thread_ladder, training_
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.loop import NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
+from fcnn_cli.state import make_optimizer
 
 
 def member_seed(seed, k):
@@ -115,9 +116,7 @@ def train(data, config, net_config, device, on_epoch=None, stop=None):
         torch.manual_seed(member_seed(config.seed, k))  # as a single run seeds its network
         members.append(MLP(net_config).to(device))
     fast = fastpath.FastStep(members, data.task)
-    from fcnn_cli.state import _optimizer
-
-    run = _Run(config, data, members, fast, _optimizer([fast.flat], config),
+    run = _Run(config, data, members, fast, make_optimizer([fast.flat], config),
                WeightAverage([fast.flat], config.ema) if config.ema else None, data.on(device))
     with stop.polling(), _threads(config, net_config, device).in_use() as threads:
         run.threads = threads

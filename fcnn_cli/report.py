@@ -278,6 +278,12 @@ def info_tables(about):
                              + (", batch norm" if net["batchnorm"] else "")),
             ("feature scaling", about["preprocessing"]["features"]),
             ("best epoch", str(about["best_epoch"]))]
+    if about.get("members"):
+        rows.append(("ensemble", f"{about['members']} members (seed + 0 … seed + "
+                                 f"{about['members'] - 1}); best epochs "
+                                 f"{', '.join(map(str, about['best_epochs'] or []))}"))
+    if about.get("output"):
+        rows.append(("output", "a mean and a Gaussian variance per label"))
     labels = about["labels"]
     if "classes" in labels:
         rows += [("label", labels["column"]),
