@@ -28,7 +28,7 @@ def _fit(splits, **options):
     data, val, test = splits
     if "order_of" in options:  # the training rows in the order a run with that seed has them
         data = _in_order_of(data, options.pop("order_of"), options["seed"])
-    config = train.TrainConfig(epochs=3, batch_size=32, threads=1, **options)
+    config = train.TrainConfig(**{"epochs": 3, "batch_size": 32, "threads": 1, **options})
     return train.fit(data, config, net=NET, val_table=val, test_table=test)
 
 
@@ -65,21 +65,22 @@ def test_each_member_equals_a_single_run_with_its_seed(splits, gaussian_ensemble
     assert not torch.equal(first["head.weight"], second["head.weight"])
 
 
-def test_member_axis_step_gives_each_member_its_own_gradients():
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_member_axis_step_gives_each_member_its_own_gradients(device):
     torch.manual_seed(0)
     task = tasks.Regression(["a", "b"], None, output="gaussian")
     config = NetConfig(n_in=5, n_out=4, depth=4, width=7, arch="resnet")
-    nets = [MLP(config).double() for _ in range(3)]
+    nets = [MLP(config).double().to(device) for _ in range(3)]
     for net in nets:
         for p in net.parameters():
             torch.nn.init.normal_(p, 0.0, 0.5)
-    x, y = torch.randn(3, 9, 5, dtype=torch.float64), torch.randn(3, 9, 2, dtype=torch.float64)
+    x, y = (torch.randn(3, 9, n, dtype=torch.float64).to(device) for n in (5, 2))
     expected = [torch.autograd.grad(task.loss(net(x[k]), y[k]), list(net.parameters()))
                 for k, net in enumerate(nets)]
     losses = [task.loss(net(x[k]), y[k]).item() for k, net in enumerate(nets)]
     step = fastpath.FastStep(nets, task)
     loss = step.gradients(x, y)
-    np.testing.assert_allclose(loss.numpy(), losses, rtol=1e-12)
+    np.testing.assert_allclose(loss.cpu().numpy(), losses, rtol=1e-12)
     for net, grads in zip(nets, expected):
         for p, g in zip(net.parameters(), grads):
             torch.testing.assert_close(p.grad, g, rtol=1e-10, atol=1e-12)
@@ -217,3 +218,14 @@ def test_unsupported_ensembles_are_refused_with_the_reason(splits, options, net,
 def test_gaussian_loss_is_for_regression_only():
     with pytest.raises(FcnnError, match="loss='gaussian' is for regression"):
         train.fit(simulate_galaxies(), train.TrainConfig(epochs=1, loss="gaussian"))
+
+
+def test_each_member_keeps_its_best_epoch_and_patience_waits_for_all(splits, monkeypatch):
+    """Validation losses scripted per member: the first is best in epoch 1, the second in
+    epoch 3; with patience 2, training ends after epoch 5, when neither has improved for 2."""
+    scripted = iter([1.0, 1.0, 2.0, 0.9, 2.0, 0.8] + [2.0, 2.0] * 7)
+    monkeypatch.setattr(tasks.Regression, "loss", lambda self, out, y: next(scripted))
+    result = _fit(splits, seed=0, ensemble=2, patience=2, epochs=10)
+    assert len(result.history) == 5 and result.stopped.startswith("early stop after epoch 5")
+    assert result.predictor.info["best_epochs"] == [1, 3]
+    assert result.history[2]["val_loss"] == pytest.approx((2.0 + 0.8) / 2)
