@@ -8,8 +8,9 @@ earthquakes, measured side by side in this run.
 (b) Evidence, for a 5-member ensemble with the Gaussian loss, on new events drawn apart from the
 training table: the share of labels within ±1σ (68.3 % for calibrated σ), the mean predicted σ
 where the data are the least and the most noisy, and the RMSE of the ensemble mean against the
-mean RMSE of its members. Three tables: earthquakes with 0.05 s of timing noise; earthquakes of which half
-are timed with 0.02 s of noise and half with 0.1 s (the arrival times alone tell them apart);
+mean RMSE of its members. Three tables: earthquakes with 0.05 s of timing noise; earthquakes of
+which half are timed with 0.02 s of noise and half with 0.1 s (the arrival times alone tell
+them apart);
 and a table whose noise grows across the region (y = sin 3x + noise of standard deviation
 0.02 + 0.3 (x + 1)/2; its RMSEs against the noise-free sin 3x).
 

@@ -77,21 +77,21 @@ class Trained:
 def refuse_unsupported(config, net_config, task, world, streamed, resume):
     """The cases an ensemble does not train in, each with the reason, before any training."""
     cases = [
-        (world.distributed, "trains in one process"),
-        (resume is not None, "does not resume an interrupted run"),
-        (streamed, "trains on tables in memory, not streamed ones"),
-        (config.diagnostics, "records no diagnostics"),
-        (config.schedule == "plateau", "takes the cosine schedule or none, not plateau"),
+        (world.distributed, "train in one process"),
+        (resume is not None, "do not resume an interrupted run"),
+        (streamed, "train on tables in memory, not streamed ones"),
+        (config.diagnostics, "record no diagnostics"),
+        (config.schedule == "plateau", "take the cosine schedule or none, not plateau"),
         (config.precision == "bf16" or not config.fast,
-         "trains through the autograd-free step: fp32 or tf32, without --no-fast"),
+         "train through the autograd-free step: fp32 or tf32, without --no-fast"),
         (not fastpath.supports(_shape_only(net_config), task),
-         "trains plain and residual networks without batch normalisation, SELU's "
+         "train plain and residual networks without batch normalisation, SELU's "
          "alpha-dropout or class weights"),
     ]
     for refused, why in cases:
         if refused:
-            raise FcnnError(f"an ensemble {why}; train single networks for this",
-                            ("ensemble",))
+            raise FcnnError(f"ensemble={config.ensemble}: the members {why}; train single "
+                            "networks for this", ("ensemble",))
 
 
 def _shape_only(net_config):

@@ -126,7 +126,7 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
     from fcnn_cli import ensemble
     from fcnn_cli.predictor import Predictor
 
-    (name, extra), (world, resume, on_epoch, stop) = source, run
+    (_, extra), (world, resume, on_epoch, stop) = source, run
     ensemble.refuse_unsupported(config, shape, data.task, world, not isinstance(data, Prepared),
                                 resume)
     trained = ensemble.train(data, config, shape, device, on_epoch, stop)
