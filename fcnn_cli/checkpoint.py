@@ -24,7 +24,7 @@ import zipfile
 from pathlib import Path
 
 from fcnn_cli import __version__
-from fcnn_cli.config import BINARY_OUTPUTS, PRECISIONS, SCALINGS, repeated
+from fcnn_cli.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
 from fcnn_cli.errors import FcnnError, first_line
 from fcnn_cli.fileio import open_output, writing
 
@@ -42,8 +42,10 @@ log = logging.getLogger(__name__)
 def save(predictor, path):
     import torch
 
+    ensemble = {"ensemble": predictor.members} if predictor.members else {}
     meta = json.dumps({
         "net": predictor.net.config.to_dict(),
+        **ensemble,
         "features": predictor.features,
         "task": predictor.task.to_dict(),
         "units": predictor.units,
@@ -260,16 +262,18 @@ def _predictor(meta, state):
     import torch
 
     from fcnn_cli import tasks
+    from fcnn_cli.ensemble import Ensemble
     from fcnn_cli.model import MLP, NetConfig
     from fcnn_cli.predictor import Predictor
     from fcnn_cli.preprocess import Scaler
 
     config = NetConfig.from_dict(_net(_entry(meta, "net", dict)))
+    members = _members(meta)
     # Built without memory first, then given the file's tensors once they fit: a checkpoint
     # that claims a huge network but carries small tensors fails the shape check instead of
     # allocating.
     with torch.device("meta"):
-        net = MLP(config)
+        net = MLP(config) if members is None else Ensemble.build(config, members)
     _tensors(net.state_dict(), state)
     net.load_state_dict(state, strict=True, assign=True)
     net.eval()
@@ -295,6 +299,18 @@ def _precision(info):
     checkpoint that names none (older ones) or none known."""
     precision = info.get("precision")
     return precision if precision in PRECISIONS else "fp32"
+
+
+def _members(meta):
+    """An ensemble's number of members (None for one network)."""
+    from fcnn_cli.config import MAX_MEMBERS
+
+    if "ensemble" not in meta:
+        return None
+    count = meta["ensemble"]
+    _need(type(count) is int and 2 <= count <= MAX_MEMBERS,
+          f"an ensemble of {count!r} members (2 to {MAX_MEMBERS})")
+    return count
 
 
 def _net(d):
@@ -349,9 +365,13 @@ def _task(d, n_out):
     kind = d.get("kind")
     if kind == "regress":
         targets = _names(_entry(d, "targets", list), "targets")
-        _need(len(targets) == n_out,
-              f"{len(targets)} regression target(s) for a network of {n_out} output(s)")
-        _scaler(_entry(d, "scaler", dict), "target scaler", n_out, "float64")
+        output = d.get("output", "mse")
+        _need(output in LOSSES, f"unknown regression output {output!r}")
+        per_target = 2 if output == "gaussian" else 1
+        what = " with a Gaussian output (two outputs each)" if per_target == 2 else ""
+        _need(len(targets) * per_target == n_out,
+              f"{len(targets)} regression target(s){what} for a network of {n_out} output(s)")
+        _scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64")
         position = d.get("position")
         if position is not None:
             _need(isinstance(position, list) and 2 <= len(position) <= 3 and

@@ -831,12 +831,16 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
 @threshold_option
 @nan_option
 @device_option
+@click.option("--members", is_flag=True,
+              help="For an ensemble, also each member's prediction (<label>_pred_m<k>).")
 @user_errors
-def predict(model, data, keep, output, threshold, nan, device):
+def predict(model, data, keep, output, threshold, nan, device, members):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
     Writes one <target>_pred column per label, after any --keep columns; for classes the
-    predicted class name and one p_<class> probability column per class.
+    predicted class name and one p_<class> probability column per class. An ensemble's
+    prediction is its members' mean, with <target>_std (regression: the predictive standard
+    deviation) or <target>_entropy (classes); a Gaussian model's has <target>_std too.
 
     \b
     Examples:
@@ -854,7 +858,7 @@ def predict(model, data, keep, output, threshold, nan, device):
     predictor = checkpoint.load(model, device)
     # Kept columns as written (an ID 007 stays 007), but for features, which must be numbers.
     chunks = iter_tables(data, text=[c for c in keep if c not in predictor.features])
-    clash = [c for c in keep if c in predictor.output_columns()]
+    clash = [c for c in keep if c in predictor.output_columns(members)]
     if clash:
         raise FcnnError(f"--keep {', '.join(map(repr, clash))}: the predictions have a column "
                         "of that name; keep other columns, or rename these in the input")
@@ -863,7 +867,7 @@ def predict(model, data, keep, output, threshold, nan, device):
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
     with writer:
-        for table, predictions in predictor.predict_chunks(chunks, threshold):
+        for table, predictions in predictor.predict_chunks(chunks, threshold, members):
             missing = [c for c in keep if c not in table.frame.columns]
             if missing:
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "

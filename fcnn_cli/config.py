@@ -27,6 +27,8 @@ SCALINGS = ("standard", "max", "minmax", "none")
 BINARY_OUTPUTS = ("softmax", "sigmoid")
 CLASS_WEIGHTS = ("none", "balanced")
 NAN_POLICIES = ("error", "drop")
+LOSSES = ("mse", "gaussian")  # of regression; classification has its cross-entropy
+MAX_MEMBERS = 1024
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
 # of any table or tool that stores it.
 MAX_SEED = 2 ** 63 - 1
@@ -203,6 +205,12 @@ class TrainConfig:
     stream: bool = option(False, "Read DATA (a Parquet file, or a directory of them) piece by "
                           "piece every epoch instead of all at once: for tables larger than "
                           "memory.")
+    loss: str = option("mse", "Regression loss: squared error, or gaussian: a mean and a "
+                       "variance per label, trained on the Gaussian negative log-likelihood "
+                       "(predict then writes <label>_std).", choices=LOSSES)
+    ensemble: int = option(1, "Train this many members together in one vectorised pass; "
+                           "member k takes seed + k. Predictions are their mean and spread.",
+                           metavar="K")
     shuffle_buffer: int = option(1_000_000, "With --stream: rows held to mix the rows of the "
                                  "file's pieces.", metavar="ROWS")
 
@@ -243,6 +251,13 @@ class TrainConfig:
             (self.precision in PRECISIONS, _unknown("precision", self.precision, PRECISIONS),
              "precision"),
             _count("shuffle_buffer", self.shuffle_buffer, 0),
+            (self.loss in LOSSES, _unknown("loss", self.loss, LOSSES), "loss"),
+            (1 <= self.ensemble <= MAX_MEMBERS,
+             f"ensemble must be between 1 and {MAX_MEMBERS} members, not {self.ensemble}",
+             "ensemble"),
+            (not valid_seed(self.seed) or self.seed + self.ensemble - 1 <= MAX_SEED,
+             f"seed + ensemble - 1 (the last member's seed) must be at most {MAX_SEED}",
+             "seed", "ensemble"),
         ]
         _refuse_failed(checks)
         check_position(self.position)

@@ -53,7 +53,7 @@ def predicted(task, out, threshold=None):
     or class indices."""
     if task.kind == "classify":
         return task.decide(task.proba(out), threshold)
-    return task.decode(out)
+    return task.predictive(out)[0]
 
 
 class Sample:
@@ -71,6 +71,8 @@ class Sample:
     def add(self, frame, truth, out):
         if self.compact:
             out = predicted(self.task, out, self.threshold)[:, None]
+        elif np.ndim(out) == 3:  # an ensemble's: kept rows × members × outputs
+            out = np.moveaxis(out, 0, 1)
         keys = np.concatenate([self.keys, self.rng.random(len(truth))])
         truth = np.asarray(truth) if self.truth is None else np.concatenate([self.truth, truth])
         out = np.asarray(out) if self.out is None else np.concatenate([self.out, out])
@@ -88,7 +90,8 @@ class Sample:
             names = np.array(self.task.classes, dtype=object)
             return pd.DataFrame({self.task.target: names[self.truth],
                                  f"{self.task.target}_pred": names[self.out[:, 0]]})
-        return prediction_frame(self.task, self.truth, self.out, self.threshold)
+        out = np.moveaxis(self.out, 1, 0) if self.out.ndim == 3 else self.out
+        return prediction_frame(self.task, self.truth, out, self.threshold)
 
 
 def prediction_frame(task, truth, out, threshold=None):

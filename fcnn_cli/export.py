@@ -48,6 +48,9 @@ def export(predictor, path, seed=0):
     ``predictor.outputs`` first; returns the largest relative difference found."""
     from fcnn_cli.fileio import open_output, writing
 
+    if predictor.members:
+        raise FcnnError("export writes one network; this checkpoint holds an ensemble of "
+                        f"{predictor.members}")
     require()
     model = _onnx_model(predictor)
     data = model.SerializeToString()

@@ -9,12 +9,18 @@ tensor that the fused Adam or SGD kernel updates in a single call. It covers pla
 (with dropout, though not SELU's alpha-dropout) and with the activations below, for regression
 and for unweighted classification; everything else trains through autograd. Tests check that
 its gradients and updates equal autograd's and torch.optim's.
+
+The same code trains an ensemble's members at once: given a list of networks of one shape,
+each layer's weights of all members are one (members × out × in) view, its products batched
+matrix products (``bmm``, ``baddbmm``), and one flat tensor still holds every parameter, so that
+one optimiser kernel updates all members.
 """
 
 import torch
 import torch.nn.functional as F
 
 from fcnn_cli.model import Dense, ResidualBlock
+from fcnn_cli.tasks import HALF_LOG_TWO_PI, MIN_VARIANCE
 
 SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 
@@ -53,6 +59,10 @@ class FastStep:
     """``step(x, y, optimizer)`` computes the loss, writes every parameter's ``.grad`` as
     ``loss.backward()`` would, and updates the parameters as ``optimizer.step()`` would.
 
+    ``model`` is one network, or a list of networks of one shape (an ensemble's members):
+    then ``x`` and ``y`` carry a leading member axis (each member's own minibatch) and the
+    loss is one per member.
+
     ``flat`` is the one parameter the optimiser must be built on: every parameter of the model
     becomes a view into it, and every ``.grad`` a view into its ``.grad``. The step works on
     detached views of them, fixed at construction: the model's parameters may change in place
@@ -60,17 +70,24 @@ class FastStep:
     """
 
     def __init__(self, model, task):
-        self.flat = _flatten(model)
+        models = model if isinstance(model, list) else [model]
+        self.flat = _flatten(models)
         self.data = self.flat.detach()
+        model = models[0]
         self.act, self.act_backward = ACTIVATIONS[model.config.activation]
         self.keep = 1.0 - model.config.dropout
         self.output_grad = _output_grad(task)
+
+        def affine(pick):  # the layer that ``pick`` chooses in a network, of every member
+            return _Affine([pick(m) for m in models])
         # Per block: (layer,) for a plain layer, (first, second, projector or None) for a
         # residual one; plain tensors, so that no Module attribute lookup costs time per step.
-        self.blocks = [(_Affine(b[0]),) if isinstance(b, Dense) else
-                       (_Affine(b.linear1), _Affine(b.linear2),
-                        None if _identity(b) else _Affine(b.shortcut)) for b in model.body]
-        self.head = _Affine(model.head)
+        self.blocks = [(affine(lambda m, k=k: m.body[k][0]),) if isinstance(b, Dense) else
+                       (affine(lambda m, k=k: m.body[k].linear1),
+                        affine(lambda m, k=k: m.body[k].linear2),
+                        None if _identity(b) else affine(lambda m, k=k: m.body[k].shortcut))
+                       for k, b in enumerate(model.body)]
+        self.head = affine(lambda m: m.head)
 
     def __call__(self, x, y, optimizer):
         loss = self.gradients(x, y)
@@ -87,10 +104,10 @@ class FastStep:
             else:  # a residual block: σ(W₂ h₁ + b₂ + S x) with h₁ = σ(W₁ x + b₁)
                 first, second, projector = block
                 h1, one = self._layer(first, h)
-                h, two = self._layer(second, h1, h if projector is None else h @ projector.w.t())
+                h, two = self._layer(second, h1, h if projector is None else h @ projector.wt)
                 saved.append((one, two))
         head = self.head
-        loss, g = self.output_grad(F.linear(h, head.w, head.b), y)
+        loss, g = self.output_grad(head(h), y)
         head.grads(g, h)
         g = g @ head.w
         for k in range(len(self.blocks) - 1, -1, -1):
@@ -104,7 +121,7 @@ class FastStep:
 
     def _layer(self, affine, h, extra=None):
         """h ↦ dropout(σ(W h + b [+ extra])), and what its backward needs."""
-        z = F.linear(h, affine.w, affine.b)
+        z = affine(h)
         if extra is not None:
             z += extra
         a = self.act(z)
@@ -139,38 +156,65 @@ class FastStep:
 
 
 class _Affine:
-    """A linear layer's weight and bias as detached views, and their gradients."""
+    """A linear layer's weight and bias as detached views, and their gradients; of several
+    members (one ``linear`` each), views with a leading member axis."""
 
-    __slots__ = ("w", "b", "gw", "gb")
+    __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows")
 
-    def __init__(self, linear):
-        self.w, self.gw = linear.weight.detach(), linear.weight.grad
-        has_bias = linear.bias is not None
-        self.b = linear.bias.detach() if has_bias else None
-        self.gb = linear.bias.grad if has_bias else None
+    def __init__(self, linears):
+        first = linears[0]
+        self.w, self.gw = _members(first.weight.detach(), first.weight.grad, len(linears))
+        has_bias = first.bias is not None
+        self.b, self.gb = _members(first.bias.detach(), first.bias.grad, len(linears)) \
+            if has_bias else (None, None)
+        # Of several members: Wᵀ and b as the batched products take them, views made once.
+        self.wt = self.w.mT
+        self.b_rows = self.b.unsqueeze(1) if has_bias and self.w.dim() == 3 else None
+
+    def __call__(self, h):
+        """W h + b, for each member its own."""
+        if self.w.dim() == 2:
+            return F.linear(h, self.w, self.b)
+        if self.b is None:
+            return torch.bmm(h, self.wt)
+        return torch.baddbmm(self.b_rows, h, self.wt)
 
     def grads(self, g, h):
         """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``."""
-        torch.mm(g.t(), h, out=self.gw)
+        if self.w.dim() == 2:
+            torch.mm(g.t(), h, out=self.gw)
+        else:
+            torch.bmm(g.mT, h, out=self.gw)
         if self.gb is not None:
-            torch.sum(g, dim=0, out=self.gb)
+            torch.sum(g, dim=-2, out=self.gb)
+
+
+def _members(value, grad, count):
+    """The first member's parameter and gradient views, or with several members those of all
+    of them: :func:`_flatten` puts each member's right after the one before."""
+    if count == 1:
+        return value, grad
+    return tuple(t.as_strided((count, *t.shape), (t.numel(), *t.stride()))
+                 for t in (value, grad))
 
 
 def _identity(block):
     return isinstance(block.shortcut, torch.nn.Identity)
 
 
-def _flatten(model):
-    """One parameter holding all of ``model``'s, whose own become views into it."""
-    params = list(model.parameters())
-    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+def _flatten(models):
+    """One parameter holding all of ``models``' (networks of one shape), whose own become views
+    into it: parameter by parameter, each member's values right after the one before."""
+    groups = list(zip(*(m.parameters() for m in models)))
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for g in groups for p in g]))
     flat.grad = torch.zeros_like(flat)
     offset = 0
-    for p in params:
-        n = p.numel()
-        p.data = flat.data[offset:offset + n].view_as(p)
-        p.grad = flat.grad[offset:offset + n].view_as(p)
-        offset += n
+    for group in groups:
+        for p in group:
+            n = p.numel()
+            p.data = flat.data[offset:offset + n].view_as(p)
+            p.grad = flat.grad[offset:offset + n].view_as(p)
+            offset += n
     return flat
 
 
@@ -203,36 +247,62 @@ def _update(p, data, optimizer, lr=None):
 
 
 def _output_grad(task):
-    """(loss, d loss / d output) for the task's loss on a minibatch."""
+    """(loss, d loss / d output) for the task's loss on a minibatch; with a leading member axis
+    one loss per member, each averaged over its own rows."""
     constants = {}
 
-    def per_row(out, n):
-        """1/n and 2/n as tensors, and n × 1 minus ones: a Python number in an operation costs
-        a tensor made anew each step."""
-        key = (n, out.dtype, out.device)
+    def per_row(out):
+        """1/n and 2/n as tensors (n rows), and minus ones of the shape of one output column:
+        a Python number in an operation costs a tensor made anew each step."""
+        key = (out.shape[:-1], out.dtype, out.device)
         if key not in constants:
+            n = out.shape[-2]
             constants[key] = (torch.tensor(1.0 / n, dtype=out.dtype, device=out.device),
                               torch.tensor(2.0 / n, dtype=out.dtype, device=out.device),
-                              torch.full((n, 1), -1.0, dtype=out.dtype, device=out.device))
+                              torch.full((*out.shape[:-1], 1), -1.0, dtype=out.dtype,
+                                         device=out.device))
         return constants[key]
 
     if task.kind == "regress":
+        if getattr(task, "gaussian", False):
+            return lambda out, y: _gaussian(out, y, per_row(out)[0])
+
         def mse(out, y):  # squared error summed over outputs, mean over the batch
             diff = out - y
+            inverse, twice, _ = per_row(out)
+            if out.dim() == 3:
+                return (diff * diff).sum(dim=(1, 2)) * inverse, diff * twice
             flat = diff.view(-1)
-            inverse, twice, _ = per_row(out, len(y))
             return torch.dot(flat, flat) * inverse, diff * twice
         return mse
     if task.output == "sigmoid":
         def bce(out, y):
-            z, t = out[:, 0], y.to(out.dtype)
-            loss = F.binary_cross_entropy_with_logits(z, t)
-            return loss, ((torch.sigmoid(z) - t) * per_row(out, len(y))[0]).unsqueeze(1)
+            z, t = out[..., 0], y.to(out.dtype)
+            if out.dim() == 3:
+                loss = F.binary_cross_entropy_with_logits(z, t, reduction="none").mean(dim=1)
+            else:
+                loss = F.binary_cross_entropy_with_logits(z, t)
+            return loss, ((torch.sigmoid(z) - t) * per_row(out)[0]).unsqueeze(-1)
         return bce
 
     def cross_entropy(out, y):  # softmax minus the one-hot target, over the batch
-        log_p = torch.log_softmax(out, dim=1)
-        inverse, _, minus_ones = per_row(out, len(y))
-        g = log_p.exp().scatter_add_(1, y.unsqueeze(1), minus_ones)
+        log_p = torch.log_softmax(out, dim=-1)
+        inverse, _, minus_ones = per_row(out)
+        g = log_p.exp().scatter_add_(-1, y.unsqueeze(-1), minus_ones)
+        if out.dim() == 3:
+            return -log_p.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(dim=1), g * inverse
         return F.nll_loss(log_p, y), g * inverse
     return cross_entropy
+
+
+def _gaussian(out, y, inverse):
+    """The Gaussian negative log-likelihood of tasks.Regression and its gradient: the first
+    half of the outputs are the means, the second the variances through a softplus."""
+    mean, raw = out.chunk(2, dim=-1)
+    var = F.softplus(raw) + MIN_VARIANCE
+    r = mean - y
+    r_over_var = r / var
+    terms = 0.5 * (var.log() + r * r_over_var) + HALF_LOG_TWO_PI
+    loss = terms.sum(dim=-1).mean(dim=-1)
+    g_var = 0.5 * (1.0 - r * r_over_var) / var * torch.sigmoid(raw)
+    return loss, torch.cat([r_over_var, g_var], dim=-1) * inverse

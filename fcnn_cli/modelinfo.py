@@ -25,6 +25,9 @@ def describe_predictor(predictor, name="<model>"):
                           "labels": "standard" if task.kind == "regress" else None},
         "training": info.get("train_config", {}),
         "best_epoch": info.get("best_epoch"),
+        "members": predictor.members,  # None for one network; the parameters are all members'
+        "best_epochs": info.get("best_epochs"),
+        "output": "gaussian" if getattr(task, "gaussian", False) else None,
         "metrics": info.get("metrics", {}),
         "versions": info.get("versions", {}),
     }

@@ -63,8 +63,29 @@ class Predictor:
         return far.sum(axis=0), int(far.any(axis=1).sum())
 
     @property
+    def members(self):
+        """The networks of an ensemble (:class:`fcnn_cli.ensemble.Ensemble`), or None."""
+        return len(self.net) if hasattr(self.net, "members") else None
+
+    @property
+    def width(self):
+        """Outputs per row, of all members together."""
+        return self.task.n_outputs * (self.members or 1)
+
+    @property
     def chunk_rows(self):
-        return max(1, min(CHUNK_ROWS, OUTPUTS_AT_ONCE // self.task.n_outputs))
+        return max(1, min(CHUNK_ROWS, OUTPUTS_AT_ONCE // self.width))
+
+    def _forward(self, x):
+        """The outputs of rows ``x``, an ensemble's members side by side in each row."""
+        out = self.net(x)
+        return out if out.dim() == 2 else out.transpose(0, 1).reshape(len(x), -1)
+
+    def _shaped(self, out):
+        """Outputs as the task takes them: an ensemble's as members × rows × outputs."""
+        if not self.members:
+            return out
+        return out.reshape(len(out), self.members, -1).transpose(1, 0, 2)
 
     def add_to(self, report, x, truth, scaled=False):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
@@ -77,7 +98,8 @@ class Predictor:
     def outputs(self, x):
         """The network's raw outputs for a raw (unscaled) feature matrix."""
         out = [o for _, o in self.outputs_of(self._slices(x))]
-        return np.concatenate(out) if out else np.empty((0, self.task.n_outputs), np.float32)
+        return np.concatenate(out, axis=-2) if out else \
+            self._shaped(np.empty((0, self.width), np.float32))
 
     def _slices(self, x, owner=None):
         """((owner, slice), rows of ``x``) in slices of ``chunk_rows``, for :meth:`outputs_of`."""
@@ -88,7 +110,12 @@ class Predictor:
 
     def outputs_of(self, blocks, scaled=False):
         """(key, outputs) for each (key, raw feature rows) of ``blocks``, in order; a block has
-        at most ``chunk_rows`` rows. ``scaled``: the rows have been through the scaler."""
+        at most ``chunk_rows`` rows. ``scaled``: the rows have been through the scaler. An
+        ensemble's outputs are members × rows × outputs."""
+        for key, out in self._wide_outputs(blocks, scaled):
+            yield key, self._shaped(out)
+
+    def _wide_outputs(self, blocks, scaled):
         self.net.eval()
         scale = (lambda x: x) if scaled else self.x_scaler.transform
         if self.device.type == "cuda":
@@ -98,7 +125,7 @@ class Predictor:
         for key, x in blocks:
             xs = torch.from_numpy(scale(x))
             with self._computing(), self.threads.in_use(), self.threads.timing(len(xs)):
-                out = self.net(xs).float().cpu().numpy()
+                out = self._forward(xs).float().cpu().numpy()
             yield key, out
 
     def _cuda_outputs(self, blocks, scale=None):
@@ -114,13 +141,13 @@ class Predictor:
                 if pending:
                     yield _collect(*pending)
                     pending = None
-                yield key, np.empty((0, self.task.n_outputs), np.float32)
+                yield key, np.empty((0, self.width), np.float32)
                 continue
             inputs, outputs = self._pinned_buffers(len(x))[sent % 2]
             rows = len(x)
             inputs[:rows].copy_(torch.from_numpy(scale(x)))
             with self._computing(), torch.cuda.stream(stream):
-                out = self.net(inputs[:rows].to(device, non_blocking=True)).float()
+                out = self._forward(inputs[:rows].to(device, non_blocking=True)).float()
                 outputs[:rows].copy_(out, non_blocking=True)
                 done = torch.cuda.Event()
                 done.record(stream)
@@ -143,16 +170,17 @@ class Predictor:
         """Two (input, output) pairs of page-locked buffers of at least ``rows`` rows: one
         chunk fills one pair while the other is in flight."""
         if not self._pinned or len(self._pinned[0][0]) < rows:
-            shapes = ((rows, len(self.features)), (rows, self.task.n_outputs))
+            shapes = ((rows, len(self.features)), (rows, self.width))
             self._pinned = [tuple(torch.empty(s, dtype=torch.float32).pin_memory()
                                   for s in shapes) for _ in range(2)]
         return self._pinned
 
-    def output_columns(self):
+    def output_columns(self, members=False):
         """The columns :meth:`predict` makes, known before any data is read."""
-        return list(self.task.frame(np.empty((0, self.task.n_outputs), np.float32)).columns)
+        empty = self._shaped(np.empty((0, self.width), np.float32))
+        return list(self.task.frame(empty, members=members).columns)
 
-    def predict_chunks(self, tables, threshold=None):
+    def predict_chunks(self, tables, threshold=None, members=False):
         """Predictions for a stream of tables (``tables.iter_tables``): (part of a table, its
         frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
         huge frame; rows far outside the training range are counted over the whole stream."""
@@ -169,7 +197,7 @@ class Predictor:
                 yield from self._slices(x, table)
 
         for (table, part), out in self.outputs_of(blocks()):
-            frame = self.task.frame(out, threshold)
+            frame = self.task.frame(out, threshold, members)
             frame.index = table.frame.index[part]
             yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
         if far["rows"]:
@@ -177,11 +205,13 @@ class Predictor:
                         "column %r): their predictions are extrapolations", far["name"],
                         far["rows"], self.features[int(far["per_feature"].argmax())])
 
-    def predict(self, table, threshold=None):
-        """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes."""
+    def predict(self, table, threshold=None, members=False):
+        """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes
+        (see the task's ``frame``; ``members``: each ensemble member's too)."""
         import pandas as pd
 
-        return pd.concat([frame for _, frame in self.predict_chunks([table], threshold)])
+        return pd.concat([frame for _, frame in
+                          self.predict_chunks([table], threshold, members)])
 
     def evaluate_chunks(self, tables, threshold=None, position=None, watchers=()):
         """The metric report of this model on a stream of labelled tables, chunk by chunk:

@@ -96,10 +96,11 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     _check_split(table, rows, val_frac, strata, "train")
     if kind == "classify":
         tasks.no_position(config.position)
+        tasks.no_gaussian(config.loss)
         task = tasks.Classification.fit(table, targets[0], rows[0], config.binary_output,
                                         config.class_weight)
     else:
-        task = tasks.Regression.fit(table, targets, rows[0], config.position)
+        task = tasks.Regression.fit(table, targets, rows[0], config.position, config.loss)
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
     splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
               zip(SPLITS, numeric_rows(table, features, rows), task.truth_rows(table, rows))}

@@ -48,7 +48,43 @@ def regression_tables(report, title="Metrics"):
             dist.add_column(col, justify="right")
         dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
         tables.append(dist)
+    if "uncertainty" in report:
+        tables += uncertainty_tables(report["uncertainty"], report["targets"])
     return tables
+
+
+def uncertainty_tables(u, targets):
+    """The predicted Gaussians against the labels: per label NLL, CRPS, mean σ and the share
+    within ±1σ and ±2σ; and the share within each central interval against its level."""
+    table = RichTable(title=_title("Uncertainties (ideal: 68.3 % within ±1σ, 95.4 % within "
+                                   "±2σ)"), title_justify="left")
+    for col in ("target", "unit", "NLL", "CRPS", "mean σ", "within ±1σ", "within ±2σ"):
+        table.add_column(col, justify="left" if col in ("target", "unit") else "right")
+    for name, m in u["per_label"].items():
+        table.add_row(Text(name), Text(targets[name]["unit"]), _fmt(m["nll"]), _fmt(m["crps"]),
+                      _fmt(u["mean_sigma"][name]), f"{m['coverage_1sigma']:.1%}",
+                      f"{m['coverage_2sigma']:.1%}")
+    table.add_row("overall", "", _fmt(u["nll"]), _fmt(u["crps"]), "",
+                  f"{u['coverage_1sigma']:.1%}", f"{u['coverage_2sigma']:.1%}", style="bold")
+    levels = RichTable(title=_title("Calibration"),
+                       title_justify="left")
+    levels.add_column("central interval")
+    levels.add_column("observed", justify="right")
+    for row in u["calibration"]:
+        levels.add_row(f"{row['level']:.1%}", f"{row['observed']:.1%}")
+    return [table, levels]
+
+
+def reliability_table(report):
+    """Confidence (the probability of the class decided on) against accuracy, by bins."""
+    table = RichTable(title=_title(f"Reliability (expected calibration error "
+                                   f"{_fmt(report['ece'])})"), title_justify="left")
+    for col in ("confidence bin", "rows", "mean confidence", "accuracy"):
+        table.add_column(col, justify="right")
+    for b in report["reliability"]:
+        table.add_row(f"{b['low']:.1f}–{b['high']:.1f}", str(b["rows"]),
+                      f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}")
+    return table
 
 
 def diagnostics_table(rows):
@@ -90,8 +126,9 @@ def classification_tables(report, title="Metrics"):
     summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
                     _fmt(report["roc_auc"]))
     if "classes" in report and len(report["classes"]) <= TABLE_CLASSES:
-        return [summary, _per_class_table(report["per_class"].items()), _matrix(report)]
-    shown = [summary]
+        return [summary, _per_class_table(report["per_class"].items()), _matrix(report),
+                reliability_table(report)]
+    shown = [summary, reliability_table(report)]
     if report.get("n_classes", 0) > ROC_AUC_CLASSES:
         shown.append(_note(f"ROC AUC is not computed past {ROC_AUC_CLASSES} classes (it would "
                            "keep a score per class and row)."))
@@ -265,6 +302,12 @@ def info_tables(about):
                              + (", batch norm" if net["batchnorm"] else "")),
             ("feature scaling", about["preprocessing"]["features"]),
             ("best epoch", str(about["best_epoch"]))]
+    if about.get("members"):
+        rows.append(("ensemble", f"{about['members']} members (seed + 0 … seed + "
+                                 f"{about['members'] - 1}); best epochs "
+                                 f"{', '.join(map(str, about['best_epochs'] or []))}"))
+    if about.get("output"):
+        rows.append(("output", "a mean and a Gaussian variance per label"))
     labels = about["labels"]
     if "classes" in labels:
         rows += [("label", labels["column"]),

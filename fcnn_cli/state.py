@@ -31,7 +31,7 @@ class TrainingState:
         self.fast = fastpath.FastStep(self.model, task) if config.fast and \
             config.precision != "bf16" and fastpath.supports(self.model, task) else None
         params = [self.fast.flat] if self.fast else list(self.model.parameters())
-        self.optimizer = _optimizer(params, config)
+        self.optimizer = make_optimizer(params, config)
         self.average = WeightAverage(
             [self.fast.flat] if self.fast else [*self.model.parameters(), *self.model.buffers()],
             config.ema) if config.ema else None
@@ -101,7 +101,7 @@ def net_config(prepared, net, dropout):
     return NetConfig(n_in=len(prepared.features), n_out=prepared.task.n_outputs, **net)
 
 
-def _optimizer(params, config):
+def make_optimizer(params, config):
     # The fused kernels update every parameter in one pass, on the CPU as on a GPU.
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,

@@ -380,8 +380,9 @@ class _Pass:
             if c.position is not None:
                 metrics.position_of(self.targets, position=c.position)  # each one a label
             return tasks.Regression(list(self.targets), self.y.scaler("standard", self.targets),
-                                    None if c.position is None else list(c.position))
+                                    None if c.position is None else list(c.position), c.loss)
         tasks.no_position(c.position)
+        tasks.no_gaussian(c.loss)
         task = tasks.Classification.of_counts(name, self.targets[0], self.values, self.counts,
                                               c.binary_output, c.class_weight)
         unseen = sorted(self.held_out - set(task.classes))

@@ -14,6 +14,10 @@ from fcnn_cli.columns import check_flat, is_numeric, numeric_matrix, numeric_row
 
 # An integer label with at most this many distinct values could be either task: ask.
 AMBIGUOUS_INTEGER_VALUES = 20
+# A floor under the Gaussian head's variance (standardised units): the likelihood of a label
+# the network fits exactly would otherwise grow without bound.
+MIN_VARIANCE = 1e-6
+HALF_LOG_TWO_PI = 0.5 * float(np.log(2 * np.pi))
 
 
 def infer(table, targets, requested="auto"):
@@ -41,24 +45,33 @@ def infer(table, targets, requested="auto"):
 
 @dataclass
 class Regression:
-    """One linear output per label; labels standardised for training, mapped back after."""
+    """One linear output per label; labels standardised for training, mapped back after.
+
+    With ``output`` "gaussian" a second output per label is the variance of a Gaussian
+    around the first, through a softplus (plus ``MIN_VARIANCE``); the loss is the Gaussian
+    negative log-likelihood. Outputs of an ensemble come as members × rows × outputs."""
 
     targets: list
     scaler: Scaler
     position: list | None = None  # the labels that form a point; None: told by their names
+    output: str = "mse"  # or "gaussian" (config.LOSSES)
     kind = "regress"
 
     @classmethod
-    def fit(cls, table, targets, rows, position=None):
+    def fit(cls, table, targets, rows, position=None, loss="mse"):
         if position is not None:
             metrics.position_of(targets, position=position)  # each one a label
         (y,) = numeric_rows(table, targets, [rows], np.float64)
         return cls(list(targets), Scaler.fit("standard", y, targets),
-                   None if position is None else list(position))
+                   None if position is None else list(position), loss)
+
+    @property
+    def gaussian(self):
+        return self.output == "gaussian"
 
     @property
     def n_outputs(self):
-        return len(self.targets)
+        return len(self.targets) * (2 if self.gaussian else 1)
 
     def truth(self, table):
         """The labels as metrics compare them: in their own units."""
@@ -77,8 +90,15 @@ class Regression:
         return self.scaler.transform(truth)
 
     def loss(self, out, y):
-        # Squared error summed over the outputs, averaged over the minibatch.
-        return ((out - y) ** 2).sum(dim=1).mean()
+        """Squared error (or the Gaussian negative log-likelihood) summed over the labels,
+        averaged over the minibatch."""
+        if not self.gaussian:
+            return ((out - y) ** 2).sum(dim=1).mean()
+        import torch.nn.functional as F
+
+        n = len(self.targets)
+        mean, var = out[:, :n], F.softplus(out[:, n:]) + MIN_VARIANCE
+        return (0.5 * (var.log() + (y - mean) ** 2 / var) + HALF_LOG_TWO_PI).sum(dim=1).mean()
 
     @staticmethod
     def normalizer(y):
@@ -88,6 +108,28 @@ class Regression:
     def decode(self, out):
         return self.scaler.inverse(np.asarray(out, dtype=np.float64))
 
+    def moments(self, out):
+        """(mean, variance or None), standardised, per row and label, from one network's
+        outputs (rows × outputs) or an ensemble's (members × rows × outputs). An ensemble's
+        variance is the mean of its members' variances (none without a Gaussian head) plus
+        the variance of their means; a single network without a Gaussian head has none."""
+        out = np.asarray(out, dtype=np.float64)
+        members, n = (out if out.ndim == 3 else out[None]), len(self.targets)
+        means = members[..., :n]
+        var = _softplus(members[..., n:]).mean(axis=0) + MIN_VARIANCE if self.gaussian \
+            else None
+        if len(members) > 1:
+            var = means.var(axis=0) + (0.0 if var is None else var)
+        return means.mean(axis=0), var
+
+    def predictive(self, out):
+        """(mean, standard deviation or None) in the labels' own units (see :meth:`moments`)."""
+        if np.ndim(out) == 2 and not self.gaussian:
+            return self.decode(out), None  # exactly as ever for a plain network
+        mean, var = self.moments(out)
+        std = None if var is None else np.sqrt(var) * np.abs(np.asarray(self.scaler.scale))
+        return self.decode(mean), std
+
     def metrics(self, units=None, threshold=None, position=None, sample=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``;
         ``position`` replaces the labels that form a point; ``sample`` bounds the distances
@@ -95,7 +137,7 @@ class Regression:
         _no_threshold(threshold)
         point = self.position if position is None else position
         return _Stream(metrics.Regression(self.targets, units, point, sample),
-                       lambda out: (self.decode(out),))
+                       self.predictive)
 
     def report(self, truth, out, units=None, threshold=None):
         return _report(self, truth, out, units, threshold)
@@ -113,20 +155,35 @@ class Regression:
             row["val_mean_distance"] = report["distance"]["mean"]
         return row
 
-    def frame(self, out, threshold=None):
+    def frame(self, out, threshold=None, members=False):
+        """``<label>_pred`` (an ensemble's mean) and, where there is one, ``<label>_std`` (the
+        predictive standard deviation); with ``members``, each member's as ``…_m<k>`` too."""
         _no_threshold(threshold)
-        y = self.decode(out)
-        return pd.DataFrame({f"{t}_pred": y[:, i] for i, t in enumerate(self.targets)})
+        columns = self._columns(out, "")
+        if members and np.ndim(out) == 3:
+            for k, member in enumerate(out):
+                columns.update(self._columns(member, f"_m{k}"))
+        return pd.DataFrame(columns)
+
+    def _columns(self, out, suffix):
+        y, std = self.predictive(out)
+        columns = {}
+        for i, t in enumerate(self.targets):
+            columns[f"{t}_pred{suffix}"] = y[:, i]
+            if std is not None:
+                columns[f"{t}_std{suffix}"] = std[:, i]
+        return columns
 
     def to_dict(self):
+        extra = {"output": self.output} if self.gaussian else {}
         return {"kind": self.kind, "targets": self.targets, "scaler": self.scaler.to_dict(),
-                "position": self.position}
+                "position": self.position, **extra}
 
     @classmethod
     def from_dict(cls, d):
         position = d.get("position")
         return cls(list(d["targets"]), Scaler.from_dict(d["scaler"]),
-                   None if position is None else list(position))
+                   None if position is None else list(position), d.get("output", "mse"))
 
 
 @dataclass
@@ -215,6 +272,10 @@ class Classification:
         return float(torch.tensor(self.weights, device=y.device)[y].sum())
 
     def proba(self, out):
+        """Class probabilities per row; an ensemble's (members × rows × outputs) are the mean
+        of its members'."""
+        if np.ndim(out) == 3:
+            return np.mean([self.proba(member) for member in out], axis=0)
         out = np.asarray(out, dtype=np.float64)
         if self.output == "sigmoid":
             p1 = 1.0 / (1.0 + np.exp(-out[:, 0]))
@@ -255,11 +316,21 @@ class Classification:
         no_position(position)
         return None
 
-    def frame(self, out, threshold=None):
+    def frame(self, out, threshold=None, members=False):
+        """``<label>_pred`` and ``p_<class>``; for an ensemble (the mean probabilities) also
+        ``<label>_entropy``, the predictive entropy (nats), and with ``members`` each
+        member's class as ``<label>_pred_m<k>``."""
         proba = self.proba(out)
-        names = np.array(self.classes, dtype=object)[self.decide(proba, threshold)]
+        names = np.array(self.classes, dtype=object)
+        columns = {f"{self.target}_pred": names[self.decide(proba, threshold)]}
+        if np.ndim(out) == 3:
+            columns[f"{self.target}_entropy"] = metrics.entropy(proba)
+            if members:
+                for k, member in enumerate(out):
+                    columns[f"{self.target}_pred_m{k}"] = \
+                        names[self.decide(self.proba(member), threshold)]
         # The probabilities as one block, not a column each: ten times faster for 10 000 classes.
-        return pd.concat([pd.DataFrame({f"{self.target}_pred": names}),
+        return pd.concat([pd.DataFrame(columns),
                           pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])], axis=1)
 
     def to_dict(self):
@@ -283,10 +354,12 @@ class _Stream:
         self.accumulator, self.convert = accumulator, convert
 
     def add(self, truth, out):
-        rows = max(1, OUTPUTS_AT_ONCE // max(1, out.shape[1]))
-        for start in range(0, len(out), rows):
+        # Rows are the next-to-last axis: an ensemble's outputs are members × rows × outputs.
+        width = out.shape[-1] * (out.shape[0] if out.ndim == 3 else 1)
+        rows = max(1, OUTPUTS_AT_ONCE // max(1, width))
+        for start in range(0, out.shape[-2], rows):
             part = slice(start, start + rows)
-            self.accumulator.add(truth[part], *self.convert(out[part]))
+            self.accumulator.add(truth[part], *self.convert(out[..., part, :]))
 
     def report(self):
         return self.accumulator.report()
@@ -302,6 +375,15 @@ def _no_threshold(threshold):
     if threshold is not None:
         raise FcnnError("threshold is for classification; this model does regression",
                         ("threshold",))
+
+
+def no_gaussian(loss):
+    if loss == "gaussian":
+        raise FcnnError("loss='gaussian' is for regression; this is classification", ("loss",))
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
 
 
 def no_position(position):

@@ -13,7 +13,7 @@ from fcnn_cli import distributed, loop, state as training_state
 from fcnn_cli.config import TrainConfig
 from fcnn_cli.devices import describe, effective_precision, resolve_device, step_work
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.prepare import SPLITS, prepare
+from fcnn_cli.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.tables import Table
 
 __all__ = ["TrainConfig", "TrainResult", "fit"]
@@ -77,6 +77,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     if precision != config.precision:
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
+    if config.ensemble > 1:
+        return _fit_ensemble(data, config, shape, device, precision, (name, extra),
+                             (world, resume, on_epoch, stop))
     state = training_state.TrainingState(shape, config, data.task, device)
     if state.model.config.batchnorm and config.batch_size // world.size < 2:
         raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
@@ -115,6 +118,28 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
                        outcome.lost, sample)
+
+
+def _fit_ensemble(data, config, shape, device, precision, source, run):
+    """:func:`fit` for ``config.ensemble`` members trained together (:mod:`fcnn_cli.ensemble`).
+    The predictor's ``best_epoch`` is the members' latest, ``best_epochs`` each one's."""
+    from fcnn_cli import ensemble
+    from fcnn_cli.predictor import Predictor
+
+    (_, extra), (world, resume, on_epoch, stop) = source, run
+    ensemble.refuse_unsupported(config, shape, data.task, world, not isinstance(data, Prepared),
+                                resume)
+    trained = ensemble.train(data, config, shape, device, on_epoch, stop)
+    predictor = Predictor(trained.net, data.features, data.x_scaler, data.task, data.units,
+                          feature_range=data.feature_range(), precision=precision)
+    metrics = {split: _report(predictor, data, split) for split in SPLITS if data.sizes[split]}
+    predictor.info = {"train_config": asdict(config), "metrics": metrics,
+                      "best_epoch": max(trained.best_epochs),
+                      "best_epochs": trained.best_epochs, **describe(device),
+                      "precision": precision}
+    sample = _sample(predictor, data, extra, config.seed)
+    return TrainResult(predictor, config, trained.history, metrics, data.sizes,
+                       trained.stopped, sample=sample)
 
 
 def _sample(predictor, data, extra, seed):

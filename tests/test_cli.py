@@ -626,3 +626,29 @@ def test_version_is_the_package_version(runner):
 
     for flag in ("--version", "-V"):
         assert run(runner, flag).output == f"fcnn, version {__version__}\n"
+
+
+def test_ensemble_with_gaussian_loss_from_train_to_predict_and_evaluate(runner, tmp_path):
+    data, new, run_dir = tmp_path / "q.csv", tmp_path / "new.csv", tmp_path / "run"
+    run(runner, "simulate", "earthquakes", "-n", 300, "--seed", 1, "--noise", 0.05, "-o", data)
+    run(runner, "simulate", "earthquakes", "-n", 20, "--seed", 2, "-o", new)
+    out = run(runner, "train", data, "--epochs", 2, "--depth", 2, "--width", 16, "--ensemble",
+              3, "--loss", "gaussian", "--no-plots", "-o", run_dir).output
+    assert "saved run" in out and "within ±1σ" in out
+    model = run_dir / "model.pt"
+    preds = pd.read_csv(io.StringIO(run(runner, "predict", model, new, "--members").stdout))
+    assert list(preds.columns[:4]) == ["x_pred", "x_std", "y_pred", "y_std"]
+    assert {"x_pred_m2", "y_std_m0"} <= set(preds.columns) and (preds["x_std"] > 0).all()
+    np.testing.assert_allclose(preds["x_pred"], preds[[f"x_pred_m{k}" for k in range(3)]]
+                               .mean(axis=1), rtol=1e-6, atol=1e-9)
+    report = json.loads(run(runner, "evaluate", model, new, "--json").stdout)
+    assert report["uncertainty"]["per_label"]["x"]["crps"] > 0
+    assert "Calibration" in run(runner, "evaluate", model, new).stdout
+
+
+def test_gaussian_loss_on_classes_is_one_line(runner, tmp_path):
+    data = tmp_path / "g.csv"
+    run(runner, "simulate", "galaxies", "-n", 40, "--size", 8, "-o", data)
+    result = run(runner, "train", data, "--loss", "gaussian", "--epochs", 1, "-o",
+                 tmp_path / "r", code=1)
+    assert "--loss gaussian is for regression" in result.output

@@ -12,6 +12,8 @@ from fcnn_cli.tables import Table
 ACTIVATIONS = sorted(fastpath.ACTIVATIONS)
 TASKS = {
     "regress": (tasks.Regression(["a", "b"], None), lambda n: torch.randn(n, 2), 2),
+    "gaussian": (tasks.Regression(["a", "b"], None, output="gaussian"),
+                 lambda n: torch.randn(n, 2), 4),
     "softmax": (tasks.Classification("c", ["p", "q", "r"]), lambda n: torch.randint(0, 3, (n,)),
                 3),
     "sigmoid": (tasks.Classification("c", ["p", "q"], output="sigmoid"),
@@ -49,7 +51,7 @@ def _check_gradients(activation, kind, dropout, arch, device):
     for p in net.parameters():  # non-zero biases, so that every term is exercised
         torch.nn.init.normal_(p, 0.0, 0.5)
     x, y = torch.randn(33, 5, dtype=torch.float64).to(device), labels(33).to(device)
-    if kind == "regress":
+    if kind in ("regress", "gaussian"):
         y = y.double()
     torch.manual_seed(1)  # the same dropout masks for both
     loss = task.loss(net(x), y)
