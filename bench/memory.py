@@ -52,7 +52,7 @@ stop = Steps(max(2, samples // batch))
 tables = [stream.open_source(path) if streamed else read_table(path, narrow=())]
 config = train.TrainConfig(epochs=1, batch_size=batch, stream=streamed, threads=2)
 try:
-    train.fit(tables.pop(), config, stop=stop)  # popped as by the command line: freed when prepared
+    train.fit(tables.pop(), config, stop=stop, consume=True)  # handed over, as by the command line
 except KeyboardInterrupt:
     pass
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -578,10 +578,11 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
 
     with _run_dir(world, job) as run_dir:
         with _EpochPrinter(console, job.config.epochs, quiet) as printer:
-            # Popped, not indexed: once prepared, the tables are freed while training runs.
+            # Popped, not indexed, and consumed: the table's columns are freed as they are
+            # converted, the tables themselves once prepared.
             result = training.fit(tables.pop(0), job.config, job.net, job.targets,
                                   job.features, tables.pop(0), tables.pop(0), printer,
-                                  job.state, world, interrupts)
+                                  job.state, world, interrupts, consume=True)
         if world.is_main:
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)

@@ -145,9 +145,11 @@ def numeric_matrix(table, columns, dtype="float32"):
     _refuse_non_finite(table, columns)
 
 
-def numeric_rows(table, columns, rows, dtype="float32"):
+def numeric_rows(table, columns, rows, dtype="float32", consume=False):
     """``[numeric_matrix(table, columns)[r] for r in rows]``, the same values and errors,
-    filled column by column: never the whole matrix besides its parts."""
+    filled column by column: never the whole matrix besides its parts. With ``consume`` each
+    column leaves ``table`` once converted (the caller hands the table over), so that the
+    table and the parts are never held whole side by side."""
     import numpy as np
 
     if table.frame.empty:
@@ -158,9 +160,11 @@ def numeric_rows(table, columns, rows, dtype="float32"):
         with np.errstate(over="ignore"):
             column = table.frame[c].to_numpy(dtype=dtype)
         if not np.isfinite(column.astype(np.float32, copy=False)).all():
-            _refuse_non_finite(table, columns)
+            _refuse_non_finite(table, columns[i:])  # those before are finite (and may be gone)
         for part, r in zip(parts, rows):
             part[:, i] = column[r]
+        if consume:
+            del column, table.frame[c]
     return parts
 
 

@@ -72,11 +72,13 @@ class Prepared:
         return self.x_range
 
 
-def prepare(table, config, targets=None, features=None, val_table=None, test_table=None):
+def prepare(table, config, targets=None, features=None, val_table=None, test_table=None,
+            consume=False):
     """Columns, task, split and scaler for ``table`` under a TrainConfig.
 
     ``val_table`` and ``test_table`` replace the validation and the test split: no rows of
-    ``table`` are held out for them.
+    ``table`` are held out for them. With ``consume`` the columns used leave ``table`` as they
+    are converted: for a caller that hands the table over, as the command line does.
     """
     if len(table.frame) < 2:
         raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
@@ -102,24 +104,27 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position, config.loss)
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
+    digest = hashlib.sha256()  # the table's part now, while the table is whole
+    _hash(digest, (numeric_matrix(b, features) for b in _blocks(table)),
+          (task.encode(b) for b in _blocks(table)))
     splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
-              zip(SPLITS, numeric_rows(table, features, rows), task.truth_rows(table, rows))}
+              zip(SPLITS, numeric_rows(table, features, rows, consume=consume),
+                  task.truth_rows(table, rows, consume))}
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
             splits[name] = _separate(other, features, task)
     for name, other, verb in (("val", val_table, "validate"), ("test", test_table, "test")):
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
-    val = splits["val"]
-    digest = _digest((numeric_matrix(b, features) for b in _blocks(table)),
-                     (task.encode(b) for b in _blocks(table)), [val.x], [val.y])
+    _hash(digest, [splits["val"].x], [splits["val"].y])
     train = splits["train"]
     x_scaler = Scaler.fit(config.scale, train.x, features)
     x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
     x_scaler.transform(train.x, out=train.x)
     train.scaled = True
     units = {k: v for k, v in table.units.items() if k in columns}
-    return Prepared(features, targets, task, x_scaler, splits, units, digest, x_range)
+    return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
+                    x_range)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -193,15 +198,13 @@ def require_columns(table, columns):
         raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
 
 
-def _digest(*parts):
-    """A fingerprint of the training data, so a run resumes only on the data it began with:
-    the bytes of each part's arrays (a part is a list of arrays, or of blocks of rows), in
-    order."""
-    h = hashlib.sha256()
+def _hash(digest, *parts):
+    """Add to the fingerprint of the training data (so that a run resumes only on the data it
+    began with) the bytes of each part's arrays (a part is a list of arrays, or of blocks of
+    rows), in order."""
     for part in parts:
         for a in part:
-            h.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy of the bytes
-    return h.hexdigest()
+            digest.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy
 
 
 DIGEST_ROWS = 1 << 16  # rows converted at once to be hashed

@@ -77,9 +77,10 @@ class Regression:
         """The labels as metrics compare them: in their own units."""
         return numeric_matrix(table, self.targets, np.float64)
 
-    def truth_rows(self, table, rows):
-        """``[self.truth(table)[r] for r in rows]``, without the whole matrix besides."""
-        return numeric_rows(table, self.targets, rows, np.float64)
+    def truth_rows(self, table, rows, consume=False):
+        """``[self.truth(table)[r] for r in rows]``, without the whole matrix besides (and,
+        with ``consume``, the label columns leaving ``table`` once converted)."""
+        return numeric_rows(table, self.targets, rows, np.float64, consume)
 
     def encode(self, table):
         """The labels as the network learns them: standardised."""
@@ -244,8 +245,8 @@ class Classification:
 
     truth = encode  # class indices serve both the loss and the metrics
 
-    def truth_rows(self, table, rows):
-        truth = self.truth(table)
+    def truth_rows(self, table, rows, consume=False):
+        truth = self.truth(table)  # class indices: small beside the features
         return [truth[r] for r in rows]
 
     @staticmethod

@@ -46,7 +46,7 @@ class TrainResult:
 
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
-        test_table=None, on_epoch=None, resume=None, world=None, stop=None):
+        test_table=None, on_epoch=None, resume=None, world=None, stop=None, consume=False):
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
@@ -65,7 +65,12 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     from fcnn_cli.predictor import Predictor
 
     config = config or TrainConfig()
-    data = _prepare(table)(table, config, targets, features, val_table, test_table)
+    if isinstance(table, Table):
+        data = prepare(table, config, targets, features, val_table, test_table, consume)
+    else:
+        from fcnn_cli import stream
+
+        data = stream.prepare(table, config, targets, features, val_table, test_table)
     name, extra = table.name, getattr(table, "extra", {})
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
@@ -170,13 +175,6 @@ def _device(config, shape, rows, world):
     work = step_work(min(config.batch_size, rows), shape.n_in, shape.width, shape.depth,
                      shape.n_out)
     return resolve_device(config.device, (work, steps))
-
-
-def _prepare(table):
-    """How to make ``table`` ready: in memory, or streamed from a source of pieces."""
-    from fcnn_cli import stream
-
-    return prepare if isinstance(table, Table) else stream.prepare
 
 
 def _release_arrow_memory():

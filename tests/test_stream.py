@@ -10,7 +10,7 @@ import torch
 
 from fcnn_cli import distributed, runs, simulate, stream, train
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.tables import Table, read_table
+from fcnn_cli.tables import read_table
 
 
 def write_parquet(frame, path, targets, group_rows=200):
@@ -214,10 +214,6 @@ def test_dropped_rows_keep_their_positions(tmp_path, quake_frame):
     assert sum(prepared.sizes.values()) == 2997
     with pytest.raises(FcnnError, match="row 6"):
         stream.prepare(stream.open_source(path), train.TrainConfig(stream=True))
-
-
-def test_fit_takes_a_table_or_a_source(quake_frame):
-    assert train._prepare(Table(quake_frame)) is not stream.prepare
 
 
 def test_command_line_streams_and_resumes(tmp_path, quake_file, runner):

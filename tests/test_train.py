@@ -197,6 +197,46 @@ def test_the_training_split_is_scaled_once_in_place_and_reported_as_raw(quakes):
     assert report.report() == result.metrics["train"]
 
 
+@pytest.mark.parametrize("val", [False, True])
+def test_a_consumed_table_gives_up_its_columns_and_the_same_preparation(quakes, val):
+    import dataclasses
+
+    from fcnn_cli.config import TrainConfig
+    from fcnn_cli.prepare import prepare
+
+    config = TrainConfig(epochs=1, seed=4)
+    separate = Table(quakes.frame.iloc[:50].copy(), quakes.targets, quakes.units, "val") \
+        if val else None
+    kept = prepare(quakes, config, val_table=separate)
+    handed = dataclasses.replace(quakes, frame=quakes.frame.copy())
+    consumed = prepare(handed, config, val_table=separate, consume=True)
+    used = kept.features + kept.targets
+    assert not set(used) & set(handed.frame.columns)  # gone from the table handed over
+    assert set(used) <= set(quakes.frame.columns)  # the caller's own table is untouched
+    assert consumed.digest == kept.digest
+    for name in kept.splits:
+        for part in ("x", "y", "truth"):
+            assert np.array_equal(getattr(consumed.splits[name], part),
+                                  getattr(kept.splits[name], part))
+
+
+def test_a_consumed_table_names_a_bad_value_as_a_kept_one_does(quakes):
+    import dataclasses
+
+    from fcnn_cli.config import TrainConfig
+    from fcnn_cli.prepare import prepare
+
+    frame = quakes.frame.copy()
+    frame.loc[frame.index[7], frame.columns[-1]] = np.inf  # in the last feature column
+    messages = []
+    for consume in (False, True):
+        with pytest.raises(FcnnError) as error:
+            prepare(dataclasses.replace(quakes, frame=frame.copy()), TrainConfig(),
+                    consume=consume)
+        messages.append(str(error.value))
+    assert messages[0] == messages[1] and "row" in messages[0]
+
+
 def test_an_epoch_gathers_every_training_row_once_in_the_seeded_order(quakes):
     from fcnn_cli.config import TrainConfig
     from fcnn_cli.distributed import World
