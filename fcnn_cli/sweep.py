@@ -61,7 +61,7 @@ class Sweep:
         for key in self.grid:
             if key in self.fixed:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
-                                ("grid",))
+                                (key, "grid"))
         for combination in combinations(self.grid):
             train_config(self, combination)  # a bad value fails now, not after hours
 
