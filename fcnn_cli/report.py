@@ -380,12 +380,19 @@ def leaderboard_table(rows, grid_keys):
                                    "std over seeds)"), title_justify="left")
     for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
         table.add_column(name, justify="left" if name in ("run", *grid_keys) else "right",
-                         no_wrap=name in ("val", "test"), overflow="fold")
+                         no_wrap=name in ("val", "test", "seconds", "run"),
+                         min_width=len(name))
     for rank, row in enumerate(rows, 1):
         table.add_row(str(rank), *(Text(_value(row.get(k))) for k in grid_keys),
                       str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
-                      f"{row['seconds']:.1f}", Text(Path(row["run"]).name))
+                      f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
     return table
+
+
+def _run_id(run):
+    """The hash that ends a sweep's run directory name: the options are in the other
+    columns, and ``ls SWEEP_DIR/*-<hash>`` finds it."""
+    return Path(run).name.rsplit("-", 1)[-1]
 
 
 def _value(v):
