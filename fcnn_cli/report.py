@@ -400,6 +400,7 @@ def _value(v):
 
 
 def _spread(row, split):
-    if f"{split}_mean" not in row:
+    name = f"{split}_{row.get('metric')}"
+    if f"{name}_mean" not in row:
         return "–"
-    return f"{_fmt(row[f'{split}_mean'])} ± {_fmt(row[f'{split}_std'])}"
+    return f"{_fmt(row[f'{name}_mean'])} ± {_fmt(row[f'{name}_std'])}"

@@ -56,6 +56,9 @@ class Sweep:
     seeds: int = 1
 
     def __post_init__(self):
+        for key in self.fixed:
+            if key != "seed":
+                _grid_field(key, "option")
         if not 1 <= self.seeds <= 1024:
             raise FcnnError(f"seeds must be between 1 and 1024, not {self.seeds}", ("seeds",))
         for key in self.grid:
@@ -103,14 +106,14 @@ def _toml_value(text):
         return text  # a bare word: a name, such as resnet
 
 
-def _grid_field(key):
+def _grid_field(key, what="grid key"):
     if key in GRID_FIELDS:
         return GRID_FIELDS[key]
     if key in NOT_IN_GRID:
         raise FcnnError(f"grid key {key!r}: the seeds are given by seeds= (each combination "
                         "trains seed, seed + 1, …), not in the grid", ("grid",))
     near = difflib.get_close_matches(key, GRID_FIELDS, n=1, cutoff=0.5)
-    raise FcnnError(f"unknown grid key {key!r}" + (f"; did you mean {near[0]!r}?" if near
+    raise FcnnError(f"unknown {what} {key!r}" + (f"; did you mean {near[0]!r}?" if near
                     else "; the keys are the options of fcnn train"), ("grid",))
 
 
@@ -222,12 +225,12 @@ class _NoEnsemble(Exception):
 
 def _as_ensemble(sweep, combination, tables, run_dir):
     """Every seed a member of one ensemble, saved as one run; each member's metrics."""
+    from fcnn_cli.ensemble import Unsupported
+
     try:
         result = _fit(sweep, combination, tables, {"ensemble": sweep.seeds})
-    except FcnnError as e:
-        if e.options == ("ensemble",) and str(e).startswith("ensemble="):
-            raise _NoEnsemble(str(e)) from None
-        raise
+    except Unsupported as e:
+        raise _NoEnsemble(str(e)) from None
     _save(sweep, result, run_dir)
     return result.members
 
@@ -260,13 +263,17 @@ def _save(sweep, result, run_dir):
         runs.save_run(result, path, *(sweep.data.get(k) for k in ("data", "val", "test")))
 
 
+HIGHER_IS_BETTER = ("accuracy",)
+
+
 def headline(report):
-    """A report's headline metric: (name, value, whether higher is better)."""
+    """A report's headline metrics, {name: value}; the leaderboard ranks by the last."""
     if "accuracy" in report:
-        return "accuracy", report["accuracy"], True
+        return {"accuracy": report["accuracy"]}
+    found = {"rmse": report["overall"]["rmse"]}
     if "distance" in report:
-        return "mean_distance", report["distance"]["mean"], False
-    return "rmse", report["overall"]["rmse"], False
+        found["mean_distance"] = report["distance"]["mean"]
+    return found
 
 
 def leaderboard(directory):
@@ -279,17 +286,16 @@ def leaderboard(directory):
             rows.append(_row(path))
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("%s: skipped, not a sweep result: %s", path, e)
-    higher = rows[0].pop("_higher") if rows else False
-    for row in rows[1:]:
-        row.pop("_higher")
-    rows.sort(key=lambda r: _sort_value(r.get("val_mean"), higher))
+    rows.sort(key=_rank)
     return rows
 
 
-def _sort_value(value, higher):
+def _rank(row):
+    """Best first by the validation mean of the ranked metric; what has none goes last."""
+    value = row.get(f"val_{row.get('metric')}_mean")
     if value is None or not math.isfinite(value):
         return math.inf
-    return -value if higher else value
+    return -value if row["metric"] in HIGHER_IS_BETTER else value
 
 
 def _row(path):
@@ -297,15 +303,13 @@ def _row(path):
     row = {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
            "mode": saved["mode"]}
     for split in SPLITS:
-        values = [headline(m[split]) for m in saved["metrics"] if split in m]
-        if not values:
-            continue
-        numbers = [v for _, v, _ in values]
-        row["metric"], row["_higher"] = values[0][0], values[0][2]
-        row[f"{split}_mean"] = statistics.fmean(numbers)
-        row[f"{split}_std"] = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
+        found = [headline(m[split]) for m in saved["metrics"] if split in m]
+        for name in found[0] if found else ():
+            numbers = [f[name] for f in found]
+            row["metric"] = name
+            row[f"{split}_{name}_mean"] = statistics.fmean(numbers)
+            row[f"{split}_{name}_std"] = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
     row["seconds"] = saved["seconds"]
-    row.setdefault("_higher", False)
     return row
 
 

@@ -40,6 +40,8 @@ def test_grid_errors_say_what_is_wrong(items, message):
 
 
 def test_bad_values_and_clashes_are_refused_before_training():
+    with pytest.raises(FcnnError, match="unknown option 'epoch'; did you mean 'epochs'"):
+        sweep.Sweep({"data": "x.csv"}, {"epoch": 2}, {"depth": [1]})
     with pytest.raises(FcnnError, match="unknown architecture 'cnn'"):
         sweep.Sweep({"data": "x.csv"}, {}, sweep.parse_grid(["arch=plain,cnn"]))
     with pytest.raises(FcnnError, match="depth is both fixed and in the grid"):
@@ -113,10 +115,13 @@ def test_leaderboard_is_mean_and_std_over_seeds_and_a_rerun_skips(quakes, tmp_pa
     runs = [json.loads((tmp_path / spec.key({"arch": "batchnorm"}) / f"seed-{s}" /
                         "metrics.json").read_text()) for s in (0, 1)]
     for split in ("val", "test"):
-        values = [m[split]["distance"]["mean"] for m in runs]
-        assert by_arch["batchnorm"][f"{split}_mean"] == pytest.approx(statistics.fmean(values))
-        assert by_arch["batchnorm"][f"{split}_std"] == pytest.approx(statistics.stdev(values))
-    assert rows[0]["val_mean"] <= rows[1]["val_mean"]  # mean distance: lower is better
+        for name, values in (("mean_distance", [m[split]["distance"]["mean"] for m in runs]),
+                             ("rmse", [m[split]["overall"]["rmse"] for m in runs])):
+            row = by_arch["batchnorm"]
+            assert row[f"{split}_{name}_mean"] == pytest.approx(statistics.fmean(values))
+            assert row[f"{split}_{name}_std"] == pytest.approx(statistics.stdev(values))
+    assert rows[0]["metric"] == "mean_distance"  # lower is better: the best first
+    assert rows[0]["val_mean_distance_mean"] <= rows[1]["val_mean_distance_mean"]
     assert (tmp_path / spec.key({"arch": "plain"}) / "model.pt").exists()
     sweep.write_leaderboard(rows, tmp_path)
     assert json.loads((tmp_path / "leaderboard.json").read_text()) == \
