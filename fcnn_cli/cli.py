@@ -978,10 +978,10 @@ def export(model, output):
 
 
 def _sweep_options(command):
-    """The options of fcnn train that a sweep fixes for every combination (all but
-    --ensemble: a sweep's seeds are its members)."""
+    """The options of fcnn train that a sweep fixes for every combination: all but
+    --ensemble (a sweep's seeds are its members) and --stream (it reads the tables once)."""
     fields = [(cls, f.name) for cls in (DataConfig, NetConfig, TrainConfig)
-              for f in option_fields(cls) if f.name != "ensemble"]
+              for f in option_fields(cls) if f.name not in ("ensemble", "stream")]
     for cls, name in reversed(fields):
         command = field_option(cls, name)(command)
     return command

@@ -35,8 +35,10 @@ from fcnn_cli.errors import FcnnError, shown
 
 log = logging.getLogger(__name__)
 
-# Seeds are the sweep's own axis (seeds=), and its seeds are an ensemble's members.
-NOT_IN_GRID = ("seed", "ensemble")
+# Options a sweep sets itself, and why.
+SEEDS = "the seeds are given by seeds= (each combination trains seed, seed + 1, …)"
+NOT_IN_GRID = {"seed": SEEDS, "ensemble": SEEDS,
+               "stream": "a sweep reads its tables into memory once for all combinations"}
 GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig) for f in option_fields(cls)
                if f.name not in NOT_IN_GRID}
 NET_FIELDS = {f.name for f in option_fields(NetConfig)}
@@ -66,7 +68,8 @@ class Sweep:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
                                 (key, "grid"))
         for combination in combinations(self.grid):
-            train_config(self, combination)  # a bad value fails now, not after hours
+            # A bad value (or a last seed out of range) fails now, not after hours.
+            train_config(self, combination, ensemble=self.seeds)
 
     def key(self, combination):
         """The name of a combination's run directory: its values, then a hash of all that
@@ -110,8 +113,7 @@ def _grid_field(key, what="grid key"):
     if key in GRID_FIELDS:
         return GRID_FIELDS[key]
     if key in NOT_IN_GRID:
-        raise FcnnError(f"grid key {key!r}: the seeds are given by seeds= (each combination "
-                        "trains seed, seed + 1, …), not in the grid", ("grid",))
+        raise FcnnError(f"{what} {key!r}: {NOT_IN_GRID[key]}", ("grid",))
     near = difflib.get_close_matches(key, GRID_FIELDS, n=1, cutoff=0.5)
     raise FcnnError(f"unknown {what} {key!r}" + (f"; did you mean {near[0]!r}?" if near
                     else "; the keys are the options of fcnn train"), ("grid",))

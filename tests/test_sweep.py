@@ -31,6 +31,7 @@ def test_grid_values_take_their_options_types():
     (["depth"], "give KEY=V1,V2"),
     (["depth="], "give KEY=V1,V2"),
     (["seed=1,2"], "seeds are given by seeds="),
+    (["stream=true"], "reads its tables into memory"),
     (["depth=1", "depth=2"], "given twice"),
     (["lr=fast"], "lr must be a number"),
 ])
