@@ -978,6 +978,83 @@ def export(model, output):
         logging.getLogger("fcnn_cli").info("wrote %s", output)
 
 
+def _sweep_options(command):
+    """The options of fcnn train that a sweep fixes for every combination: all but
+    --ensemble (a sweep's seeds are its members) and --stream (it reads the tables once)."""
+    fields = [(cls, f.name) for cls in (DataConfig, NetConfig, TrainConfig)
+              for f in option_fields(cls) if f.name not in ("ensemble", "stream")]
+    for cls, name in reversed(fields):
+        command = field_option(cls, name)(command)
+    return command
+
+
+@cli.command()
+@_sweep_options
+@click.option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,…",
+              help="An option of fcnn train and the values to try; repeat for more keys.")
+@click.option("--grid-file", metavar="FILE.toml", shell_complete=FILE,
+              help="A [grid] table of lists, beside fixed options as in fcnn train --config "
+                   "files; the command line overrides them.")
+@click.option("--seeds", type=click.IntRange(1, 1024), default=1,
+              help="Seeds per combination: --seed, --seed + 1, …; trained as the members of "
+                   "one ensemble where the options allow it.")
+@click.option("--shard", metavar="I/N",
+              help="Train only the I-th of N shares of the grid (for array jobs).")
+@output_option(None, "Sweep directory. Default: sweeps/<data name>.", DIR)
+@quiet_option
+@click.pass_context
+@user_errors
+def sweep(ctx, grid, grid_file, seeds, shard, output, quiet, **options):
+    """Train every combination of a grid of options on DATA and rank them.
+
+    Each combination gets a run directory in the sweep directory; a rerun skips those that are
+    finished. Writes leaderboard.csv and leaderboard.json (the headline metric of validation
+    and test as mean ± std over the seeds) and prints the leaderboard, best first.
+
+    \b
+    Examples:
+      fcnn sweep quakes.csv --grid depth=3,10,20 --grid arch=plain,resnet,selu --seeds 3
+      fcnn sweep quakes.csv --grid-file sweep.toml --epochs 20 --shard 2/8
+    """
+    from pathlib import Path
+
+    from fcnn_cli import sweep as sweeping
+    from fcnn_cli.report import leaderboard_table
+
+    _setup_logging(quiet)
+    with usage_errors():
+        spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
+        shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
+    directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
+    directory.mkdir(parents=True, exist_ok=True)
+    log = logging.getLogger("fcnn_cli")
+    rows = sweeping.run(spec, directory, shard_of,
+                        lambda combination, key: log.info("training %s", key))
+    sweeping.write_leaderboard(rows, directory)
+    if not quiet:
+        _console(stderr=False).print(leaderboard_table(rows, list(spec.grid)))
+
+
+def _sweep_spec(ctx, grid, grid_file, seeds, options):
+    """The sweep: the grid of --grid-file and --grid, the fixed options of the file under
+    those given on the command line."""
+    from fcnn_cli import sweep as sweeping
+
+    table, fixed = sweeping.read_grid_file(grid_file) if grid_file else ({}, {})
+    given = {k: _listed(v) for k, v in options.items() if _given(ctx, k)}
+    for key, values in sweeping.parse_grid(grid).items():
+        table[key] = values
+    fixed = {**fixed, **given}
+    if not fixed.get("data"):
+        raise click.UsageError("missing argument DATA")
+    if not table:
+        raise click.UsageError("give a grid: --grid KEY=V1,V2,… or --grid-file FILE.toml")
+    for key in set(table) - set(given):  # a grid overrides what the file fixes
+        fixed.pop(key, None)
+    data = {k: fixed.pop(k) for k in list(fixed) if k in sweeping.DATA_FIELDS}
+    return sweeping.Sweep(data, fixed, table, seeds)
+
+
 def main():
     sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
     try:

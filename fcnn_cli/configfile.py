@@ -37,10 +37,11 @@ HEADER = """\
 LINE = 96  # a longer list of names is written one line of names after another
 
 
-def read_config(path):
+def read_config(path, document=None):
     """The options of the configuration file ``path``: {key: value}, every key known and every
-    value of its option's type (ranges and combinations are checked where the options are)."""
-    document = _parse(path)
+    value of its option's type (ranges and combinations are checked where the options are).
+    ``document``: the file's parsed TOML, where the caller has read it already."""
+    document = parse(path) if document is None else document
     values = {}
     for key, value in document.items():
         if key in SECTIONS and isinstance(value, dict):
@@ -60,7 +61,8 @@ def read_config(path):
     return values
 
 
-def _parse(path):
+def parse(path):
+    """The TOML document of the configuration file ``path``."""
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_BYTES + 1)

@@ -74,6 +74,11 @@ class Trained:
     stopped: str
 
 
+class Unsupported(FcnnError):
+    """Options that an ensemble does not train with (a sweep trains its seeds one by one
+    then)."""
+
+
 def refuse_unsupported(config, net_config, task, world, streamed, resume):
     """The cases an ensemble does not train in, each with the reason, before any training."""
     cases = [
@@ -90,7 +95,7 @@ def refuse_unsupported(config, net_config, task, world, streamed, resume):
     ]
     for refused, why in cases:
         if refused:
-            raise FcnnError(f"ensemble={config.ensemble}: the members {why}; train single "
+            raise Unsupported(f"ensemble={config.ensemble}: the members {why}; train single "
                             "networks for this", ("ensemble",))
 
 

@@ -3,6 +3,8 @@
 Names from the data (file names, targets, units, classes) go in as rich Text, never as markup:
 rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report."""
 
+from pathlib import Path
+
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -369,3 +371,36 @@ def _metrics_tables(metrics):
                       f"{o['r2']:.6f}" if "r2" in o else "–",
                       _fmt(d["mean"]) if d else "–")
     return [table]
+
+
+def leaderboard_table(rows, grid_keys):
+    """A sweep's leaderboard (:func:`fcnn_cli.sweep.leaderboard`), best first."""
+    metric = next((row["metric"] for row in rows if "metric" in row), "metric")
+    table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations; {metric}, mean ± "
+                                   "std over seeds)"), title_justify="left")
+    for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
+        table.add_column(name, justify="left" if name in ("run", *grid_keys) else "right",
+                         no_wrap=name in ("val", "test", "seconds", "run"),
+                         min_width=len(name))
+    for rank, row in enumerate(rows, 1):
+        table.add_row(str(rank), *(Text(_value(row.get(k))) for k in grid_keys),
+                      str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
+                      f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
+    return table
+
+
+def _run_id(run):
+    """The hash that ends a sweep's run directory name: the options are in the other
+    columns, and ``ls SWEEP_DIR/*-<hash>`` finds it."""
+    return Path(run).name.rsplit("-", 1)[-1]
+
+
+def _value(v):
+    return "–" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _spread(row, split):
+    name = f"{split}_{row.get('metric')}"
+    if f"{name}_mean" not in row:
+        return "–"
+    return f"{_fmt(row[f'{name}_mean'])} ± {_fmt(row[f'{name}_std'])}"

@@ -39,6 +39,7 @@ class TrainResult:
     resume_state: dict | None = None  # set when interrupted: what `fit(resume=…)` continues
     lost: bool = False  # stopped because another process of the job failed
     sample: object = None  # a Table of held-out rows with their predictions, for the plots
+    members: list = field(default_factory=list)  # an ensemble's: each member's metrics
 
     @property
     def interrupted(self):
@@ -143,8 +144,12 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
                       "best_epochs": trained.best_epochs, **describe(device),
                       "precision": precision}
     sample = _sample(predictor, data, extra, config.seed)
+    members = [{split: _report(Predictor(member, data.features, data.x_scaler, data.task,
+                                         data.units, precision=precision), data, split)
+                for split in ("val", "test") if data.sizes[split]}
+               for member in trained.net.members]
     return TrainResult(predictor, config, trained.history, metrics, data.sizes,
-                       trained.stopped, sample=sample)
+                       trained.stopped, sample=sample, members=members)
 
 
 def _sample(predictor, data, extra, seed):

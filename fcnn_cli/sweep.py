@@ -1,0 +1,333 @@
+"""Sweeps: every combination of a grid of training options, each over several seeds.
+
+A grid maps option names (the fields of NetConfig and TrainConfig, as in configuration files)
+to lists of values; the combinations are their product, in the order the grid gives its keys
+and values. Each combination trains ``seeds`` times, with seeds ``seed``, ``seed + 1``, …:
+where the ensemble path takes the options, as the members of one ensemble trained in one
+vectorised pass (member k is seed + k; all members share the split of ``seed``), else one run
+after another, each an ordinary run with its own seed.
+
+A combination's run directory, inside the sweep directory, is named by its options and a hash
+of everything that defines it (the data options, the fixed options, the combination and the
+number of seeds). It holds one run as ``fcnn train`` writes it (an ensemble's single checkpoint
+holds every seed's member), or with sequential seeds a ``seed-<s>`` run directory per seed,
+and ``seeds.json``, written last: each seed's validation and test metrics and the time. A
+combination whose directory holds ``seeds.json`` is finished and a rerun skips it. The
+leaderboard is rebuilt from the ``seeds.json`` files the sweep directory holds, so that shards
+writing into one directory each see what all have finished.
+"""
+
+import dataclasses
+import difflib
+import hashlib
+import itertools
+import json
+import logging
+import math
+import re
+import statistics
+import time
+import tomllib
+from pathlib import Path
+
+from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
+from fcnn_cli.errors import FcnnError, shown
+
+log = logging.getLogger(__name__)
+
+# Options a sweep sets itself, and why.
+SEEDS = "the seeds are given by seeds= (each combination trains seed, seed + 1, …)"
+NOT_IN_GRID = {"seed": SEEDS, "ensemble": SEEDS,
+               "stream": "a sweep reads its tables into memory once for all combinations"}
+GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig) for f in option_fields(cls)
+               if f.name not in NOT_IN_GRID}
+NET_FIELDS = {f.name for f in option_fields(NetConfig)}
+DATA_FIELDS = {f.name for f in option_fields(DataConfig)}
+RESULT_FILE = "seeds.json"
+SPLITS = ("val", "test")
+
+
+@dataclasses.dataclass
+class Sweep:
+    """What a sweep trains: ``data`` the DataConfig options (data, targets, features, val,
+    test), ``fixed`` the options every combination takes, ``grid`` {option: [values]}."""
+
+    data: dict
+    fixed: dict
+    grid: dict
+    seeds: int = 1
+
+    def __post_init__(self):
+        for key in self.fixed:
+            if key != "seed":
+                _grid_field(key, "option")
+        if not 1 <= self.seeds <= 1024:
+            raise FcnnError(f"seeds must be between 1 and 1024, not {self.seeds}", ("seeds",))
+        for key in self.grid:
+            if key in self.fixed:
+                raise FcnnError(f"{key} is both fixed and in the grid; give it once",
+                                (key, "grid"))
+        for combination in combinations(self.grid):
+            # A bad value (or a last seed out of range) fails now, not after hours.
+            train_config(self, combination, ensemble=self.seeds)
+
+    def key(self, combination):
+        """The name of a combination's run directory: its values, then a hash of all that
+        defines its runs."""
+        text = "_".join(f"{k}={_short(v)}" for k, v in combination.items()) or "fixed"
+        text = re.sub(r"[^A-Za-z0-9=.,+-]+", "-", text)[:80]
+        defined = json.dumps([self.data, self.fixed, combination, self.seeds], sort_keys=True,
+                             default=str)
+        return f"{text}-{hashlib.sha256(defined.encode()).hexdigest()[:10]}"
+
+
+def _short(value):
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def parse_grid(items):
+    """``["depth=3,10", "arch=plain,resnet"]`` as {option: [values]}, each value read as a
+    configuration file's (a TOML value; a bare word is a name) and of its option's type."""
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not values.strip():
+            raise FcnnError(f"grid {item!r}: give KEY=V1,V2,… (for example depth=3,10)",
+                            ("grid",))
+        field = _grid_field(key)
+        if key in grid:
+            raise FcnnError(f"grid key {key!r} is given twice", ("grid",))
+        grid[key] = [_typed(field, _toml_value(text.strip())) for text in values.split(",")]
+    return grid
+
+
+def _toml_value(text):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word: a name, such as resnet
+
+
+def _grid_field(key, what="grid key"):
+    if key in GRID_FIELDS:
+        return GRID_FIELDS[key]
+    if key in NOT_IN_GRID:
+        raise FcnnError(f"{what} {key!r}: {NOT_IN_GRID[key]}", ("grid",))
+    near = difflib.get_close_matches(key, GRID_FIELDS, n=1, cutoff=0.5)
+    raise FcnnError(f"unknown {what} {key!r}" + (f"; did you mean {near[0]!r}?" if near
+                    else "; the keys are the options of fcnn train"), ("grid",))
+
+
+def _typed(field, value):
+    try:
+        return typed(field, value, none=False)
+    except FcnnError as e:
+        raise FcnnError(f"grid: {e}", ("grid",)) from None
+
+
+def read_grid_file(path):
+    """The grid and the other options of a TOML file: a ``[grid]`` table of lists, beside any
+    options a configuration file of ``fcnn train`` takes. Returns (grid, options)."""
+    from fcnn_cli import configfile
+
+    document = configfile.parse(path)
+    table = document.pop("grid", None)
+    if not isinstance(table, dict):
+        raise FcnnError(f"{path}: needs a [grid] table of lists, such as depth = [3, 10]")
+    grid = {}
+    for key, values in table.items():
+        if not isinstance(values, list) or not values:
+            raise FcnnError(f"{path}: [grid] {key} must be a list of values, not "
+                            f"{shown(values)}")
+        try:
+            field = _grid_field(key)
+            grid[key] = [_typed(field, v) for v in values]
+        except FcnnError as e:
+            raise FcnnError(f"{path}: [grid] {e}") from None
+    return grid, configfile.read_config(path, document)
+
+
+def parse_shard(text):
+    """``"I/N"`` as (I, N), 1 ≤ I ≤ N."""
+    found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    if not found or not 1 <= int(found[1]) <= int(found[2]):
+        raise FcnnError(f"shard must be I/N with 1 ≤ I ≤ N (such as 2/8), not {text!r}",
+                        ("shard",))
+    return int(found[1]), int(found[2])
+
+
+def combinations(grid):
+    """Every combination of the grid's values as {option: value}: the product in the order
+    of the grid's keys, the last key changing fastest."""
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def shard(items, index, count):
+    """The ``index``-th (from 1) of ``count`` disjoint shares of ``items``: every count-th one,
+    so that the shares together hold each item once and differ in size by one at most."""
+    return items[index - 1::count]
+
+
+def train_config(sweep, combination, **changes):
+    """The TrainConfig and the network options of a combination."""
+    options = {**sweep.fixed, **combination}
+    net = {k: v for k, v in options.items() if k in NET_FIELDS}
+    config = TrainConfig(**{k: v for k, v in options.items() if k not in NET_FIELDS},
+                         **changes)
+    NetConfig(n_in=1, n_out=1, **net)
+    return config, net
+
+
+def run(sweep, directory, shard_of=(1, 1), on_start=None):
+    """Train the combinations of this shard of the grid that ``directory`` does not hold
+    finished; returns the leaderboard of all that ``directory`` holds. ``on_start`` is called
+    with (combination, key) before each one trains."""
+    from fcnn_cli.tables import read_table
+
+    directory = Path(directory)
+    todo = [(c, sweep.key(c)) for c in shard(combinations(sweep.grid), *shard_of)]
+    todo = [(c, key) for c, key in todo if not (directory / key / RESULT_FILE).exists()]
+    if todo:
+        paths = [sweep.data.get(k) for k in ("data", "val", "test")]
+        narrow = sweep.data.get("targets") or ()
+        tables = [read_table(p, narrow=narrow) if p else None for p in paths]
+        for combination, key in todo:
+            if on_start:
+                on_start(combination, key)
+            train_combination(sweep, combination, tables, directory / key)
+    return leaderboard(directory)
+
+
+def train_combination(sweep, combination, tables, run_dir):
+    """Train one combination over its seeds, save its runs, then ``seeds.json``."""
+    from fcnn_cli.fileio import write_text
+
+    start = time.perf_counter()
+    config, _ = train_config(sweep, combination)
+    seeds = [config.seed + k for k in range(sweep.seeds)]
+    if sweep.seeds > 1:
+        try:
+            members, mode = _as_ensemble(sweep, combination, tables, run_dir), "ensemble"
+        except _NoEnsemble as e:
+            log.info("%s: seeds one after another: %s", run_dir.name, e)
+            members, mode = _one_by_one(sweep, combination, tables, run_dir, seeds), \
+                "sequential"
+    else:
+        members, mode = [_single(sweep, combination, tables, run_dir, {})], "single"
+    result = {"combination": combination, "options": {**sweep.fixed, **combination},
+              "seeds": seeds, "mode": mode, "seconds": time.perf_counter() - start,
+              "metrics": members}
+    write_text(run_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n")
+
+
+class _NoEnsemble(Exception):
+    """The options take no ensemble: the seeds train one after another."""
+
+
+def _as_ensemble(sweep, combination, tables, run_dir):
+    """Every seed a member of one ensemble, saved as one run; each member's metrics."""
+    from fcnn_cli.ensemble import Unsupported
+
+    try:
+        result = _fit(sweep, combination, tables, {"ensemble": sweep.seeds})
+    except Unsupported as e:
+        raise _NoEnsemble(str(e)) from None
+    _save(sweep, result, run_dir)
+    return result.members
+
+
+def _one_by_one(sweep, combination, tables, run_dir, seeds):
+    return [_single(sweep, combination, tables, run_dir / f"seed-{seed}", {"seed": seed})
+            for seed in seeds]
+
+
+def _single(sweep, combination, tables, run_dir, changes):
+    result = _fit(sweep, combination, tables, changes)
+    _save(sweep, result, run_dir)
+    return {split: result.metrics[split] for split in SPLITS if split in result.metrics}
+
+
+def _fit(sweep, combination, tables, changes):
+    from fcnn_cli import train
+
+    config, net = train_config(sweep, combination, **changes)
+    data, val, test = tables
+    return train.fit(data, config, net, sweep.data.get("targets"), sweep.data.get("features"),
+                     val, test)
+
+
+def _save(sweep, result, run_dir):
+    from fcnn_cli import runs
+
+    with runs.claim(run_dir, force=True) as path:
+        runs.forget_state(path)
+        runs.save_run(result, path, *(sweep.data.get(k) for k in ("data", "val", "test")))
+
+
+HIGHER_IS_BETTER = ("accuracy",)
+
+
+def headline(report):
+    """A report's headline metrics, {name: value}; the leaderboard ranks by the last."""
+    if "accuracy" in report:
+        return {"accuracy": report["accuracy"]}
+    found = {"rmse": report["overall"]["rmse"]}
+    if "distance" in report:
+        found["mean_distance"] = report["distance"]["mean"]
+    return found
+
+
+def leaderboard(directory):
+    """One row per finished combination in ``directory``: its options, the headline metric of
+    each split as mean and standard deviation over its seeds, its time and run directory;
+    best first by the validation headline."""
+    rows = []
+    for path in sorted(Path(directory).glob(f"*/{RESULT_FILE}")):
+        try:
+            rows.append(_row(path))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("%s: skipped, not a sweep result: %s", path, e)
+    rows.sort(key=_rank)
+    return rows
+
+
+def _rank(row):
+    """Best first by the validation mean of the ranked metric; what has none goes last."""
+    value = row.get(f"val_{row.get('metric')}_mean")
+    if value is None or not math.isfinite(value):
+        return math.inf
+    return -value if row["metric"] in HIGHER_IS_BETTER else value
+
+
+def _row(path):
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    row = {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
+           "mode": saved["mode"]}
+    for split in SPLITS:
+        found = [headline(m[split]) for m in saved["metrics"] if split in m]
+        for name in found[0] if found else ():
+            numbers = [f[name] for f in found]
+            row["metric"] = name
+            row[f"{split}_{name}_mean"] = statistics.fmean(numbers)
+            row[f"{split}_{name}_std"] = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
+    row["seconds"] = saved["seconds"]
+    return row
+
+
+def write_leaderboard(rows, directory):
+    """``leaderboard.csv`` and ``leaderboard.json`` in ``directory``, each written atomically."""
+    import csv
+    import io
+
+    from fcnn_cli.fileio import write_text
+
+    directory = Path(directory)
+    write_text(directory / "leaderboard.json", json.dumps(rows, indent=2, default=str) + "\n")
+    names = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, names, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: _short(v) if isinstance(v, list) else v for k, v in row.items()}
+                     for row in rows)
+    write_text(directory / "leaderboard.csv", text.getvalue())

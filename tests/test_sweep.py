@@ -1,0 +1,209 @@
+"""Sweeps: grids and their errors, combinations, shards, reruns, the leaderboard, and seeds
+trained as one ensemble's members."""
+
+import dataclasses
+import json
+import statistics
+
+import numpy as np
+import pytest
+
+from fcnn_cli import simulate, sweep, train
+from fcnn_cli.cli import cli
+from fcnn_cli.errors import FcnnError
+from fcnn_cli.prepare import split_indices
+from fcnn_cli.tables import write_table
+
+FIXED = {"epochs": 1, "batch_size": 32, "threads": 1, "width": 8}
+
+
+def test_grid_values_take_their_options_types():
+    grid = sweep.parse_grid(["depth=3,10", "arch=plain,resnet", "lr=1e-3,0.01",
+                             "batchnorm=true,false", "batch-size=16"])
+    assert grid == {"depth": [3, 10], "arch": ["plain", "resnet"], "lr": [0.001, 0.01],
+                    "batchnorm": [True, False], "batch_size": [16]}
+    assert type(grid["lr"][0]) is float and type(grid["depth"][0]) is int
+
+
+@pytest.mark.parametrize("items, message", [
+    (["depht=3"], "unknown grid key 'depht'; did you mean 'depth'?"),
+    (["depth=3,x"], "depth must be an integer, not 'x'"),
+    (["depth"], "give KEY=V1,V2"),
+    (["depth="], "give KEY=V1,V2"),
+    (["seed=1,2"], "seeds are given by seeds="),
+    (["stream=true"], "reads its tables into memory"),
+    (["depth=1", "depth=2"], "given twice"),
+    (["lr=fast"], "lr must be a number"),
+])
+def test_grid_errors_say_what_is_wrong(items, message):
+    with pytest.raises(FcnnError, match=message.replace("?", r"\?")):
+        sweep.parse_grid(items)
+
+
+def test_bad_values_and_clashes_are_refused_before_training():
+    with pytest.raises(FcnnError, match="unknown option 'epoch'; did you mean 'epochs'"):
+        sweep.Sweep({"data": "x.csv"}, {"epoch": 2}, {"depth": [1]})
+    with pytest.raises(FcnnError, match="unknown architecture 'cnn'"):
+        sweep.Sweep({"data": "x.csv"}, {}, sweep.parse_grid(["arch=plain,cnn"]))
+    with pytest.raises(FcnnError, match="depth is both fixed and in the grid"):
+        sweep.Sweep({"data": "x.csv"}, {"depth": 2}, {"depth": [1, 2]})
+    with pytest.raises(FcnnError, match="seeds must be between"):
+        sweep.Sweep({"data": "x.csv"}, {}, {"depth": [1]}, seeds=0)
+
+
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
+def test_bad_shards_are_refused(text):
+    with pytest.raises(FcnnError, match="shard must be I/N"):
+        sweep.parse_shard(text)
+
+
+def test_combinations_in_a_stable_order():
+    grid = {"depth": [3, 10], "arch": ["plain", "resnet", "selu"]}
+    assert sweep.combinations(grid) == [
+        {"depth": d, "arch": a} for d in (3, 10) for a in ("plain", "resnet", "selu")]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 7, 11])
+def test_shards_cover_the_grid_exactly_once(count):
+    combos = sweep.combinations({"depth": [1, 2, 3], "arch": ["plain", "resnet", "selu"]})
+    shares = [sweep.shard(combos, i, count) for i in range(1, count + 1)]
+    taken = [json.dumps(c, sort_keys=True) for share in shares for c in share]
+    assert sorted(taken) == sorted(json.dumps(c, sort_keys=True) for c in combos)
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_keys_are_stable_and_tell_combinations_apart():
+    one = sweep.Sweep({"data": "x.csv"}, {"epochs": 2}, {"depth": [1, 2]}, seeds=2)
+    keys = [one.key(c) for c in sweep.combinations(one.grid)]
+    assert keys[0].startswith("depth=1-") and len(set(keys)) == 2
+    assert keys == [sweep.Sweep({"data": "x.csv"}, {"epochs": 2}, {"depth": [1, 2]},
+                                seeds=2).key(c) for c in sweep.combinations(one.grid)]
+    other = sweep.Sweep({"data": "x.csv"}, {"epochs": 3}, {"depth": [1, 2]}, seeds=2)
+    assert other.key({"depth": 1}) != keys[0]
+
+
+def test_grid_file_holds_the_grid_and_fixed_options(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text('data = "q.csv"\n[grid]\ndepth = [1, 2]\narch = ["plain", "selu"]\n'
+                    "[train]\nepochs = 2\n")
+    grid, fixed = sweep.read_grid_file(path)
+    assert grid == {"depth": [1, 2], "arch": ["plain", "selu"]}
+    assert fixed == {"data": str(tmp_path / "q.csv"), "epochs": 2}
+    path.write_text("[grid]\ndepth = 3\n")
+    with pytest.raises(FcnnError, match="depth must be a list"):
+        sweep.read_grid_file(path)
+    path.write_text("[grid]\nwidht = [3]\n")
+    with pytest.raises(FcnnError, match="did you mean 'width'"):
+        sweep.read_grid_file(path)
+
+
+@pytest.fixture(scope="module")
+def quakes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sweep") / "q.csv"
+    write_table(simulate.earthquakes(n=160, seed=1), path)
+    return str(path)
+
+
+def test_leaderboard_is_mean_and_std_over_seeds_and_a_rerun_skips(quakes, tmp_path,
+                                                                   monkeypatch):
+    """plain trains its seeds as one ensemble, batchnorm (which no ensemble takes) one run
+    after another, each in a run directory of its own."""
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"arch": ["plain", "batchnorm"]}, seeds=2)
+    rows = sweep.run(spec, tmp_path)
+    assert {r["arch"]: r["mode"] for r in rows} == {"plain": "ensemble",
+                                                    "batchnorm": "sequential"}
+    by_arch = {r["arch"]: r for r in rows}
+    runs = [json.loads((tmp_path / spec.key({"arch": "batchnorm"}) / f"seed-{s}" /
+                        "metrics.json").read_text()) for s in (0, 1)]
+    for split in ("val", "test"):
+        for name, values in (("mean_distance", [m[split]["distance"]["mean"] for m in runs]),
+                             ("rmse", [m[split]["overall"]["rmse"] for m in runs])):
+            row = by_arch["batchnorm"]
+            assert row[f"{split}_{name}_mean"] == pytest.approx(statistics.fmean(values))
+            assert row[f"{split}_{name}_std"] == pytest.approx(statistics.stdev(values))
+    assert rows[0]["metric"] == "mean_distance"  # lower is better: the best first
+    assert rows[0]["val_mean_distance_mean"] <= rows[1]["val_mean_distance_mean"]
+    assert (tmp_path / spec.key({"arch": "plain"}) / "model.pt").exists()
+    sweep.write_leaderboard(rows, tmp_path)
+    assert json.loads((tmp_path / "leaderboard.json").read_text()) == \
+        json.loads(json.dumps(rows))
+    assert (tmp_path / "leaderboard.csv").read_text().count("\n") == 3
+
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    assert sweep.run(spec, tmp_path) == rows
+
+
+def _never(*args):
+    raise AssertionError("a finished combination trained again")
+
+
+def test_shards_into_one_directory_fill_the_leaderboard(quakes, tmp_path):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2, 3]})
+    first = sweep.run(spec, tmp_path, (1, 2))
+    assert sorted(r["depth"] for r in first) == [1, 3]
+    assert sorted(r["depth"] for r in sweep.run(spec, tmp_path, (2, 2))) == [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def splits(tmp_path_factory):
+    """Tables of their own for validation and test, so that the split does not depend on
+    the seed and a member compares with a single run."""
+    root = tmp_path_factory.mktemp("splits")
+    paths = []
+    for name, n, seed in (("train", 192, 1), ("val", 64, 2), ("test", 64, 3)):
+        paths.append(str(root / f"{name}.csv"))
+        write_table(simulate.earthquakes(n=n, seed=seed), paths[-1])
+    return paths
+
+
+def test_seeds_train_as_one_ensemble_and_equal_single_runs(splits, tmp_path, monkeypatch):
+    data, val, test = splits
+    fits = []
+    real_fit = train.fit
+    monkeypatch.setattr(train, "fit", lambda *a, **k: fits.append(a[1]) or real_fit(*a, **k))
+    spec = sweep.Sweep({"data": data, "val": val, "test": test}, {**FIXED, "seed": 4,
+                       "epochs": 2}, {"depth": [2]}, seeds=3)
+    sweep.run(spec, tmp_path)
+    assert [config.ensemble for config in fits] == [3]
+    saved = json.loads((tmp_path / spec.key({"depth": 2}) / sweep.RESULT_FILE).read_text())
+    assert saved["seeds"] == [4, 5, 6] and saved["mode"] == "ensemble"
+    from fcnn_cli.tables import read_table
+
+    tables = [read_table(p) for p in splits]
+    for k, seed in enumerate(saved["seeds"]):
+        config = train.TrainConfig(epochs=2, batch_size=32, threads=1, seed=seed)
+        single = real_fit(_in_order_of(tables[0], 4, seed), config, {"depth": 2, "width": 8},
+                          val_table=tables[1], test_table=tables[2])
+        for split in ("val", "test"):
+            assert saved["metrics"][k][split]["overall"]["rmse"] == pytest.approx(
+                single.metrics[split]["overall"]["rmse"], rel=1e-4)
+
+
+def _in_order_of(table, seed, own_seed):
+    """``table`` reordered so that a run with ``own_seed`` trains on its rows in the order a
+    run with ``seed`` does (the members of an ensemble share the split of its seed)."""
+    n = len(table.frame)
+    order = split_indices(n, 0.0, 0.0, seed)[0][np.argsort(split_indices(n, 0.0, 0.0,
+                                                                         own_seed)[0])]
+    return dataclasses.replace(table, frame=table.frame.iloc[order].reset_index(drop=True))
+
+
+def test_command_line_writes_and_prints_the_leaderboard(runner, quakes, tmp_path):
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "depth=1,2", "--epochs", "1",
+                                 "--width", "8", "--threads", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Leaderboard (2 combinations" in result.output
+    assert len(json.loads((out / "leaderboard.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--grid", "depht=1"], "unknown --grid key 'depht'; did you mean 'depth'?"),
+    (["--grid", "depth=1", "--shard", "3/2"], "--shard must be I/N"),
+    (["--grid", "depth=1", "--depth", "2"], "--depth is both fixed and in the --grid"),
+    ([], "give a grid"),
+])
+def test_command_line_errors_are_one_line(runner, args, message, tmp_path):
+    result = runner.invoke(cli, ["sweep", "q.csv", *args, "-o", str(tmp_path)])
+    assert result.exit_code == 2 and message in result.output
+    assert "Traceback" not in result.output
