@@ -24,7 +24,7 @@ def prefers_cuda(work, steps):
     """Whether ``auto`` trains on a GPU (where there is one), from the multiply-adds of a step
     and the number of steps.
 
-    A GPU step costs a fixed time to launch its thirty-odd kernels whatever their size, and
+    A GPU step costs a fixed time to launch its dozens of kernels whatever their size, and
     starting the GPU costs a second or more, while a CPU step costs little beyond its
     arithmetic: a small network at a small batch (3 × 64 at batch 32) trains faster on the CPU,
     a wide one at a large batch far faster on the GPU. So a GPU only for steps of at least

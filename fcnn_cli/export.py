@@ -12,6 +12,7 @@ numpy, torch and the ONNX libraries load only to export: the command checks its 
 """
 
 import contextlib
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -51,7 +52,13 @@ def export(predictor, path, seed=0):
     if predictor.members:
         raise FcnnError("export writes one network; this checkpoint holds an ensemble of "
                         f"{predictor.members}")
+    if getattr(predictor.task, "gaussian", False):
+        raise FcnnError("export writes a network's predictions; this one (loss gaussian) "
+                        "predicts a variance too, which the ONNX graph does not map yet")
     require()
+    # The graph computes in float32, as predict does but for a bf16-trained network, which it
+    # is compared with in float32 too (predict itself differs from the graph by bf16 rounding).
+    predictor = dataclasses.replace(predictor, precision="fp32")
     model = _onnx_model(predictor)
     data = model.SerializeToString()
     x = _check_rows(predictor, seed)

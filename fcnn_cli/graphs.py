@@ -1,6 +1,6 @@
 """CUDA graphs for the autograd-free step: a whole training step recorded once, then replayed.
 
-At a small network and batch a GPU step is some thirty-five tiny kernels launched one by one
+At a small network and batch a GPU step is dozens of tiny kernels launched one by one
 from Python, and the GPU waits on the launches; replayed from a CUDA graph the step is one
 launch. A graph replays the very kernels it recorded on the very memory, so everything that
 changes from step to step is read from device memory:

@@ -149,7 +149,7 @@ def _cell(value):
 def _table(header, rows, cls=""):
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>\n" for row in rows)
-    return f'<table class="{cls}">\n<tr>{head}</tr>\n{body}</table>'
+    return f'<table class="{escape(cls)}">\n<tr>{head}</tr>\n{body}</table>'
 
 
 def _configuration(config):
@@ -172,7 +172,7 @@ def _sizes(sizes):
 
 
 def _metrics(split, report):
-    out = [f"<h2>Metrics: {escape(split)} ({report.get('rows', 0)} rows)</h2>"]
+    out = [f"<h2>Metrics: {escape(split)} ({escape(str(report.get('rows', 0)))} rows)</h2>"]
     if report.get("task") == "classification":
         out.append(_table(("accuracy", "cross_entropy", "roc_auc"),
                           [[report.get(k) for k in ("accuracy", "cross_entropy", "roc_auc")]],

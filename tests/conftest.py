@@ -74,3 +74,14 @@ def interrupted(tmp_path, interrupted_run):
     import shutil
 
     return shutil.copytree(interrupted_run, tmp_path / "cut")
+
+
+@pytest.fixture
+def logged(caplog, monkeypatch):
+    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
+    handler, no propagation, a quieter level)."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="fcnn_cli")
+    return caplog

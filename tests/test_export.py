@@ -1,5 +1,6 @@
 """fcnn export: an ONNX graph whose outputs are fcnn predict's."""
 
+import dataclasses
 import io
 import json
 import sys
@@ -147,3 +148,23 @@ def test_default_data_sets_graph_equals_fcnn_predict(runner, tmp_path, dataset):
     else:
         columns, spread = [f"p_{c}" for c in predictor.task.classes], export.PROBABILITY_FLOOR
     assert relative(got, predicted[columns].to_numpy(), np.asarray(spread)) <= TOLERANCE
+
+
+def test_a_gaussian_head_is_refused_and_nothing_written(quakes, tmp_path):
+    result = train.fit(quakes, train.TrainConfig(epochs=1, loss="gaussian"))
+    with pytest.raises(export.FcnnError, match="gaussian"):
+        export.export(result.predictor, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_bf16_trained_network_exports_its_float32_graph(quakes, tmp_path):
+    pytest.importorskip("onnxruntime")
+    result = train.fit(quakes, train.TrainConfig(epochs=1, precision="bf16", device="cpu"))
+    assert result.predictor.precision == "bf16"
+    path = tmp_path / "m.onnx"
+    assert export.export(result.predictor, path) <= export.TOLERANCE
+    x = quakes.frame[result.predictor.features].to_numpy(np.float32)[:100]
+    fp32 = dataclasses.replace(result.predictor, precision="fp32")
+    want = result.predictor.task.decode(fp32.outputs(x))
+    assert relative(onnx_outputs(path, x), want, np.asarray(result.predictor.task.scaler.scale)) \
+        <= TOLERANCE

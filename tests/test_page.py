@@ -24,17 +24,6 @@ class Collected(HTMLParser):
             self.values.append(float(attrs["data-value"]))
 
 
-@pytest.fixture
-def logged(caplog, monkeypatch):
-    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
-    handler, no propagation, a quieter level)."""
-    import logging
-
-    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
-    caplog.set_level(logging.INFO, logger="fcnn_cli")
-    return caplog
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     result = train.fit(simulate.earthquakes(n=500, seed=8),
@@ -82,6 +71,15 @@ def test_the_page_escapes_names_and_embeds_given_images():
     parsed.feed(text)
     assert parsed.images == ["data:image/png;base64," + base64.b64encode(png).decode()]
     assert 0.5 in parsed.values and 3 in parsed.values
+
+
+def test_a_split_name_or_row_count_from_a_file_cannot_add_markup():
+    hostile = '"><script>x</script>'
+    text = page.page("run", {"sizes": {"train": 3}},
+                     {hostile: {"task": "classification", "rows": "<img src=y>", "accuracy": 0.5,
+                                "cross_entropy": 0.7, "roc_auc": 0.9}}, [])
+    assert "<script>" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text and "&lt;img src=y&gt;" in text
 
 
 def test_a_directory_that_is_no_run_is_one_line(tmp_path):

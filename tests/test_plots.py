@@ -19,17 +19,6 @@ SIZES = {"learning_curves.png": (1400, 420), "regression_x.png": (1100, 440),
          "regression_energy.png": (1100, 440)}
 
 
-@pytest.fixture
-def logged(caplog, monkeypatch):
-    """caplog that sees fcnn's messages even after a CLI test has set its logger up (its own
-    handler, no propagation, a quieter level)."""
-    import logging
-
-    monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
-    caplog.set_level(logging.INFO, logger="fcnn_cli")
-    return caplog
-
-
 def _decoded(path):
     with PIL.open(path) as image:
         image.load()
