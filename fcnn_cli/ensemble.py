@@ -158,6 +158,8 @@ class _Run:
             try:
                 train_loss, lr = self._train_epoch(epoch, stop)
             except KeyboardInterrupt:
+                if all(best.weights is None for best in self.best):
+                    raise  # nothing kept yet: interrupted, as a single run is then
                 return f"interrupted in epoch {epoch} (an ensemble does not resume)"
             val_losses, headline = self._validate()
             row = {"epoch": epoch, "train_loss": float(train_loss.mean()),

@@ -229,3 +229,29 @@ def test_each_member_keeps_its_best_epoch_and_patience_waits_for_all(splits, mon
     assert len(result.history) == 5 and result.stopped.startswith("early stop after epoch 5")
     assert result.predictor.info["best_epochs"] == [1, 3]
     assert result.history[2]["val_loss"] == pytest.approx((2.0 + 0.8) / 2)
+
+
+class _StopAt:
+    """A stop that is asked for at the given step (counted over the whole run)."""
+
+    def __init__(self, step):
+        self.step, self.asked = step, 0
+
+    def polling(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def requested(self):
+        self.asked += 1
+        return self.asked >= self.step
+
+
+def test_an_ensemble_stopped_before_it_kept_anything_is_interrupted(splits):
+    data, val, test = splits
+    config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=2)
+    with pytest.raises(KeyboardInterrupt):  # as a single run: nothing to save
+        train.fit(data, config, net=NET, val_table=val, test_table=test, stop=_StopAt(3))
+    later = _StopAt(-(-len(data.frame) // 32) + 5)  # a few steps into the second epoch
+    result = train.fit(data, config, net=NET, val_table=val, test_table=test, stop=later)
+    assert result.stopped.startswith("interrupted in epoch 2")  # epoch 1's weights kept
