@@ -181,6 +181,13 @@ def _metrics(split, report):
         out.append(_table(("class", "precision", "recall", "f1", "support"),
                           [[c] + [m[k] for k in ("precision", "recall", "f1", "support")]
                            for c, m in per_class.items()], f"per-class {split}"))
+        if "reliability" in report:
+            out.append(_table(("ece", "mean_entropy"),
+                              [[report.get("ece"), report.get("mean_entropy")]],
+                              f"calibration {split}"))
+            keys = ("low", "high", "rows", "confidence", "accuracy")
+            out.append(_table(keys, [[b.get(k) for k in keys] for b in report["reliability"]],
+                              f"reliability {split}"))
         return out
     keys = ("mse", "rmse", "mae", "r2")
     rows = [[name, m.get("unit", "")] + [m[k] for k in keys]
@@ -193,4 +200,12 @@ def _metrics(split, report):
         out.append(f"<p>Distance between true and predicted ({escape(', '.join(d['of']))})"
                    f"{' in ' + escape(d['unit']) if d.get('unit') else ''}:</p>")
         out.append(_table(keys, [[d[k] for k in keys]], f"distance {split}"))
+    if "uncertainty" in report:
+        u = report["uncertainty"]
+        keys = ("nll", "crps", "coverage_1sigma", "coverage_2sigma")
+        out.append("<p>Predicted uncertainties (ideal coverage: 68.3 % and 95.4 %):</p>")
+        out.append(_table(keys, [[u.get(k) for k in keys]], f"uncertainty {split}"))
+        out.append(_table(("central interval", "share of labels within"),
+                          [[c.get("level"), c.get("observed")] for c in u.get("calibration", [])],
+                          f"calibration {split}"))
     return out

@@ -73,6 +73,23 @@ def test_the_page_escapes_names_and_embeds_given_images():
     assert 0.5 in parsed.values and 3 in parsed.values
 
 
+def test_the_page_shows_uncertainties_and_reliability_as_metrics_json_has_them():
+    uncertainty = {"nll": 1.25, "crps": 0.375, "coverage_1sigma": 0.6875,
+                   "coverage_2sigma": 0.953125, "calibration": [{"level": 0.5, "observed": 0.5625}]}
+    regression = {"task": "regression", "rows": 4, "targets": {},
+                  "overall": {"mse": 1.0, "rmse": 1.0, "mae": 1.0, "r2": 0.5},
+                  "uncertainty": uncertainty}
+    classes = {"task": "classification", "rows": 4, "accuracy": 0.75, "cross_entropy": 0.5,
+               "roc_auc": 0.875, "per_class": {}, "ece": 0.0625, "mean_entropy": 0.4375,
+               "reliability": [{"low": 0.9, "high": 1.0, "rows": 4, "confidence": 0.9375,
+                                "accuracy": 0.8125}]}
+    for report, numbers in ((regression, [1.25, 0.375, 0.6875, 0.953125, 0.5625]),
+                            (classes, [0.0625, 0.4375, 0.9375, 0.8125])):
+        parsed = Collected()
+        parsed.feed(page.page("run", {"sizes": {}}, {"test": report}, []))
+        assert all(n in parsed.values for n in numbers), report["task"]
+
+
 def test_a_split_name_or_row_count_from_a_file_cannot_add_markup():
     hostile = '"><script>x</script>'
     text = page.page("run", {"sizes": {"train": 3}},
