@@ -45,22 +45,27 @@ def check_png(path):
 
 
 def _pyplot():
-    import warnings
+    import sys
 
     import matplotlib
 
-    matplotlib.use("Agg")
-    # A label in a script the font lacks (日本) is drawn as boxes: not worth a warning a plot.
-    warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+    if "matplotlib.pyplot" not in sys.modules:  # else a caller's (a notebook's) is kept
+        matplotlib.use("Agg")  # files only: a batch job has no display
     import matplotlib.pyplot as plt
 
     return plt
 
 
 def _save(fig, path):
+    import warnings
+
     plt = _pyplot()
     try:
-        with open_output(path) as stream, writing(path):
+        with open_output(path) as stream, writing(path), warnings.catch_warnings():
+            # A label in a script the font lacks (日本) is drawn as boxes: not worth a warning
+            # a plot, and the caller's own warning filters stay as they were.
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font",
+                                    category=UserWarning)
             fig.savefig(stream, format="png", dpi=DPI)
     finally:
         plt.close(fig)

@@ -71,6 +71,17 @@ def test_plots_default_to_the_run_directory(quake_run, tmp_path):
     assert (run / "plots" / "learning_curves.png").is_file()
 
 
+def test_drawing_leaves_the_callers_warning_filters_and_backend_alone(quake_run, tmp_path):
+    import warnings
+
+    import matplotlib
+
+    backend, filters = matplotlib.get_backend(), list(warnings.filters)
+    plots.plot_run(quake_run, tmp_path / "out")
+    assert (tmp_path / "out" / "learning_curves.png").is_file()
+    assert warnings.filters == filters and matplotlib.get_backend() == backend
+
+
 @pytest.mark.slow
 def test_position_by_option_for_labels_not_named_as_axes(tmp_path):
     frame = simulate.earthquakes(n=600, seed=3).frame.rename(columns={"x": "east_km",
