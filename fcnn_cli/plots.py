@@ -6,10 +6,12 @@ predictions, predictions.parquet); :func:`plot_sample` draws those of a sample o
 alone (``fcnn evaluate --plots``); :func:`binned_plot` draws bias and resolution in bins.
 """
 
+import contextlib
 import csv
 import json
 import logging
 import math
+import warnings
 from pathlib import Path
 
 from fcnn_cli.errors import FcnnError
@@ -56,16 +58,20 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path):
-    import warnings
+@contextlib.contextmanager
+def _drawing():
+    """Around the drawing of a figure (a decorator): a label in a script the font lacks (日本)
+    is drawn as boxes, not worth a warning a plot; the caller's own filters stay as they were."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font",
+                                category=UserWarning)
+        yield
 
+
+def _save(fig, path):
     plt = _pyplot()
     try:
-        with open_output(path) as stream, writing(path), warnings.catch_warnings():
-            # A label in a script the font lacks (日本) is drawn as boxes: not worth a warning
-            # a plot, and the caller's own warning filters stay as they were.
-            warnings.filterwarnings("ignore", message="Glyph .* missing from font",
-                                    category=UserWarning)
+        with open_output(path) as stream, writing(path):
             fig.savefig(stream, format="png", dpi=DPI)
     finally:
         plt.close(fig)
@@ -76,6 +82,7 @@ def _label(name, unit):
     return f"{name} ({unit})" if unit else name
 
 
+@_drawing()
 def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
     """A grid of the first images in a galaxy table, each titled with its label."""
     import numpy as np
@@ -102,6 +109,7 @@ HEADLINE = {"val_mean_distance": "mean distance", "val_rmse": "RMSE",
             "val_accuracy": "accuracy"}
 
 
+@_drawing()
 def learning_curves(history, path, best_epoch=None, unit=""):
     """Training and validation loss (log scale), the validation headline metric and the
     learning rate against epoch, the kept epoch marked."""
@@ -134,6 +142,7 @@ def learning_curves(history, path, best_epoch=None, unit=""):
     return _save(fig, path)
 
 
+@_drawing()
 def diagnostics_plot(rows, path):
     """Per layer: the weight-gradient norm against epoch (log scale), and the activations'
     mean and variance layer by layer at the first and the last epoch measured."""
@@ -191,6 +200,7 @@ def _spread(items, most):
 
 # --- regression ----------------------------------------------------------------------------
 
+@_drawing()
 def regression_plot(true, pred, name, unit, path, split=""):
     """Predicted against true (a 2-D histogram when rows are many) with the identity line, and
     the residual histogram with its bias and resolution written on it."""
@@ -248,6 +258,7 @@ def _bins(values):
 
 # --- positions -----------------------------------------------------------------------------
 
+@_drawing()
 def position_map(true, pred, names, unit, path, stations=None, seed=0):
     """The region: true → predicted arrows for a sample of events, and the stations."""
     import numpy as np
@@ -295,6 +306,7 @@ def magnification(lengths, span):
     return max(m * power for m in (1, 2, 5) if m * power <= want)
 
 
+@_drawing()
 def distance_map(true, pred, names, unit, path, stations=None):
     """The mean distance between true and predicted position in 2-D bins of the true one:
     where the network is poor."""
@@ -347,6 +359,7 @@ def _heat(ax, fig, report, value, label, cmap="viridis"):
     return True
 
 
+@_drawing()
 def distance_cdf(distance, unit, path):
     """The cumulative distribution of the distance, median, 68th and 95th percentiles marked."""
     import numpy as np
@@ -372,6 +385,7 @@ def distance_cdf(distance, unit, path):
 
 # --- classification ------------------------------------------------------------------------
 
+@_drawing()
 def confusion_plot(true, pred, classes, path):
     """The confusion matrix in counts and normalised by row (the true class)."""
     import numpy as np
@@ -403,6 +417,7 @@ def confusion_plot(true, pred, classes, path):
     return _save(fig, path)
 
 
+@_drawing()
 def roc_plot(true, proba, classes, path):
     """ROC curves: of the second class for two classes, one-vs-rest for more."""
     import numpy as np
@@ -452,6 +467,7 @@ def roc_curve(positive, score):
     return (np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)])
 
 
+@_drawing()
 def reliability_plot(true, proba, classes, path, bins=10):
     """The reliability diagram: in bins of the predicted probability, how often it came true
     (for two classes that of the second class; for more the most probable class's), with the
@@ -494,6 +510,7 @@ def reliability_plot(true, proba, classes, path, bins=10):
 
 # --- bias and resolution in bins -----------------------------------------------------------
 
+@_drawing()
 def binned_plot(report, path, targets_units=None):
     """Bias and resolution (with their errors, robust forms as open markers), the mean
     distance for a point, or the accuracy for classes, against the bin variable; for two bin
