@@ -130,21 +130,28 @@ def expect(runner, args, outcome, path, guarded):
 ALL = {**CASES, **PARQUET_CASES}
 
 
-@pytest.mark.parametrize("name", sorted(ALL))
-def test_bad_table(runner, tmp_path, model_path, name):
-    content, outcomes = ALL[name]
-    path = make(tmp_path, name, content)
+def check_commands(runner, tmp_path, model_path, path, options, outcomes):
+    """train, evaluate and predict on ``path``, each ending as ``outcomes`` says (a key per
+    command, or "all"); a failed command leaves no run and the older outputs untouched.
+    Returns the outcomes per command and the predictions' path."""
     outcome = {c: outcomes.get(c, outcomes.get("all")) for c in ("train", "evaluate", "predict")}
     run_dir, report, preds = tmp_path / "run", tmp_path / "report.json", tmp_path / "pred.csv"
     report.write_text("old report")
     preds.write_text("old predictions")
-    expect(runner, ["train", path, *LABELS, "--epochs", 1, "-q", "-o", run_dir],
+    expect(runner, ["train", path, *options, "--epochs", 1, "-q", "-o", run_dir],
            outcome["train"], path, [run_dir / "model.pt"])
-    if outcome["train"] != "ok":
-        assert not run_dir.exists()
+    assert run_dir.exists() == (outcome["train"] == "ok")
     expect(runner, ["evaluate", model_path, path, "-o", report], outcome["evaluate"], path,
            [report])
     expect(runner, ["predict", model_path, path, "-o", preds], outcome["predict"], path, [preds])
+    return outcome, preds
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_bad_table(runner, tmp_path, model_path, name):
+    content, outcomes = ALL[name]
+    path = make(tmp_path, name, content)
+    outcome, preds = check_commands(runner, tmp_path, model_path, path, LABELS, outcomes)
     if outcome["predict"] == "ok":
         rows = {"header_only": 0, "one_row": 1}.get(name, len(BASE))
         assert len(pd.read_csv(preds)) == rows
@@ -730,13 +737,4 @@ def test_bad_format_file(runner, tmp_path, model_path, name):
     pytest.importorskip(LIBRARY[name.split("_")[0]])
     make_it, options, outcomes = FORMAT_CASES[name]
     path = Path(make_it(tmp_path))
-    outcome = {c: outcomes.get(c, outcomes.get("all")) for c in ("train", "evaluate", "predict")}
-    run_dir, report, preds = tmp_path / "run", tmp_path / "report.json", tmp_path / "pred.csv"
-    report.write_text("old report")
-    preds.write_text("old predictions")
-    expect(runner, ["train", path, *options, "--epochs", 1, "-q", "-o", run_dir],
-           outcome["train"], path, [run_dir / "model.pt"])
-    assert run_dir.exists() == (outcome["train"] == "ok")
-    expect(runner, ["evaluate", model_path, path, "-o", report], outcome["evaluate"], path,
-           [report])
-    expect(runner, ["predict", model_path, path, "-o", preds], outcome["predict"], path, [preds])
+    check_commands(runner, tmp_path, model_path, path, options, outcomes)
