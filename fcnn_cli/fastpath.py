@@ -109,7 +109,7 @@ class FastStep:
         head = self.head
         loss, g = self.output_grad(head(h), y)
         head.grads(g, h)
-        g = g @ head.w
+        g = head.input_grad(g)
         for k in range(len(self.blocks) - 1, -1, -1):
             g = self._backward(self.blocks[k], saved[k], g, need_input=k > 0)
         return loss
@@ -137,18 +137,18 @@ class FastStep:
         if len(block) == 1:
             gz = self._pre_activation_grad(g, saved)
             block[0].grads(gz, saved[0])
-            return gz @ block[0].w if need_input else None
+            return block[0].input_grad(gz) if need_input else None
         (first, second, projector), (one, two) = block, saved
         x = one[0]
         gz2 = self._pre_activation_grad(g, two)
         second.grads(gz2, two[0])
-        gz1 = self._pre_activation_grad(gz2 @ second.w, one)
+        gz1 = self._pre_activation_grad(second.input_grad(gz2), one)
         first.grads(gz1, x)
         if projector is not None:
             projector.grads(gz2, x)
         if not need_input:
             return None
-        return (gz1 @ first.w).add_(gz2 if projector is None else gz2 @ projector.w)
+        return first.input_grad(gz1).add_(gz2 if projector is None else projector.input_grad(gz2))
 
     def _pre_activation_grad(self, g, layer):
         _, z, a, mask = layer
@@ -177,7 +177,12 @@ class _Affine:
             return F.linear(h, self.w, self.b)
         if self.b is None:
             return torch.bmm(h, self.wt)
-        return torch.baddbmm(self.b_rows, h, self.wt)
+        return torch.bmm(h, self.wt).add_(self.b_rows)
+
+    def input_grad(self, g):
+        """d loss / d h = g W; of several members a batched product straight away (matmul
+        would broadcast and copy first)."""
+        return torch.mm(g, self.w) if self.w.dim() == 2 else torch.bmm(g, self.w)
 
     def grads(self, g, h):
         """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``."""
