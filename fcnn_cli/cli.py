@@ -978,6 +978,9 @@ def export(model, output):
         logging.getLogger("fcnn_cli").info("wrote %s", output)
 
 
+SWEEP_FAILED = 3  # the exit status of a sweep that ran to its end with failed combinations
+
+
 def _sweep_options(command):
     """The options of fcnn train that a sweep fixes for every combination: all but
     --ensemble (a sweep's seeds are its members) and --stream (it reads the tables once)."""
@@ -1000,39 +1003,71 @@ def _sweep_options(command):
                    "one ensemble where the options allow it.")
 @click.option("--shard", metavar="I/N",
               help="Train only the I-th of N shares of the grid (for array jobs).")
+@click.option("--plots/--no-plots", default=True,
+              help="Draw each run's plots, as fcnn train does, and leaderboard.png.")
+@click.option("--dry-run", is_flag=True,
+              help="List this share's combinations and which are finished; train nothing.")
 @output_option(None, "Sweep directory. Default: sweeps/<data name>.", DIR)
 @quiet_option
 @click.pass_context
 @user_errors
-def sweep(ctx, grid, grid_file, seeds, shard, output, quiet, **options):
+def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **options):
     """Train every combination of a grid of options on DATA and rank them.
 
     Each combination gets a run directory in the sweep directory; a rerun skips those that are
-    finished. Writes leaderboard.csv and leaderboard.json (the headline metric of validation
-    and test as mean ± std over the seeds) and prints the leaderboard, best first.
+    finished. A combination that fails (diverges at once, options the network refuses, out of
+    memory) gets failed.json there and the sweep goes on; a rerun tries it again. Writes
+    leaderboard.csv and leaderboard.json (the headline metric of validation and test as mean ±
+    std over the seeds; failed combinations last, with their error) and prints the
+    leaderboard, best first. Exits with status 3 when combinations of this share failed.
 
     \b
     Examples:
       fcnn sweep quakes.csv --grid depth=3,10,20 --grid arch=plain,resnet,selu --seeds 3
       fcnn sweep quakes.csv --grid-file sweep.toml --epochs 20 --shard 2/8
+      fcnn sweep quakes.csv --grid-file sweep.toml --shard 2/8 --dry-run
     """
     from pathlib import Path
 
     from fcnn_cli import sweep as sweeping
-    from fcnn_cli.report import leaderboard_table
+    from fcnn_cli.report import leaderboard_table, plan_table
 
     _setup_logging(quiet)
     with usage_errors():
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
     directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
+    if dry_run:
+        planned = sweeping.plan(spec, directory, shard_of)
+        _console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
+        return
     directory.mkdir(parents=True, exist_ok=True)
-    log = logging.getLogger("fcnn_cli")
-    rows = sweeping.run(spec, directory, shard_of,
-                        lambda combination, key: log.info("training %s", key))
-    sweeping.write_leaderboard(rows, directory)
+    rows = _run_sweep(spec, directory, shard_of, plots)
     if not quiet:
         _console(stderr=False).print(leaderboard_table(rows, list(spec.grid)))
+    planned = sweeping.plan(spec, directory, shard_of)
+    failed = sum(status == sweeping.FAILED for *_, status in planned)
+    if failed:
+        click.echo(f"{failed} of the {len(planned)} combinations failed (listed last in "
+                   f"{directory / 'leaderboard.csv'}, each with its failed.json); run the "
+                   "command again to retry them", err=True)
+        sys.exit(SWEEP_FAILED)
+
+
+def _run_sweep(spec, directory, shard_of, plots):
+    """Train the sweep and write its leaderboard; a signal stops it at once (what it finished
+    is kept for a rerun)."""
+    from fcnn_cli import sweep as sweeping
+
+    with signals.Interrupts() as interrupts:
+        try:
+            rows = sweeping.run(spec, directory, shard_of, plots)
+            sweeping.write_leaderboard(rows, directory, plot=plots)
+            return rows
+        except KeyboardInterrupt:
+            click.echo(f"interrupted: the finished combinations are kept in {directory}; run "
+                       "the same command again to go on", err=True)
+            sys.exit(interrupts.code or 130)
 
 
 def _sweep_spec(ctx, grid, grid_file, seeds, options):

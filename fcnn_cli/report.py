@@ -374,10 +374,17 @@ def _metrics_tables(metrics):
 
 
 def leaderboard_table(rows, grid_keys):
-    """A sweep's leaderboard (:func:`fcnn_cli.sweep.leaderboard`), best first."""
+    """A sweep's leaderboard (:func:`fcnn_cli.sweep.leaderboard`), best first; failed
+    combinations last, their errors under the table (a column would be too narrow to read)."""
     metric = next((row["metric"] for row in rows if "metric" in row), "metric")
-    table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations; {metric}, mean ± "
-                                   "std over seeds)"), title_justify="left")
+    failed = [(rank, row) for rank, row in enumerate(rows, 1) if "error" in row]
+    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {row['error']}"
+                            for rank, row in failed))
+    table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations"
+                                   + (f", {len(failed)} failed" if failed else "")
+                                   + f"; {metric}, mean ± std over seeds)"),
+                      title_justify="left", caption=errors if failed else None,
+                      caption_justify="left")
     for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
         table.add_column(name, justify="left" if name in ("run", *grid_keys) else "right",
                          no_wrap=name in ("val", "test", "seconds", "run"),
@@ -386,6 +393,23 @@ def leaderboard_table(rows, grid_keys):
         table.add_row(str(rank), *(Text(_value(row.get(k))) for k in grid_keys),
                       str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
                       f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
+    return table
+
+
+def plan_table(planned, grid_keys, shard_of=(1, 1)):
+    """The combinations a sweep's share would train (:func:`fcnn_cli.sweep.plan`): each one's
+    values, status and run directory."""
+    todo = sum(status != "finished" for *_, status in planned)
+    share = f"shard {shard_of[0]}/{shard_of[1]}: " if shard_of[1] > 1 else ""
+    table = RichTable(title=_title(f"Sweep plan ({share}{len(planned)} combinations, {todo} to "
+                                   "train)"), title_justify="left")
+    for name in ["#", *grid_keys, "status", "run"]:
+        table.add_column(name, justify="right" if name == "#" else "left",
+                         no_wrap=name == "run")
+    for i, (combination, key, status) in enumerate(planned, 1):
+        said = {"new": "to train", "failed": "failed: to retry"}.get(status, status)
+        table.add_row(str(i), *(Text(_value(combination.get(k))) for k in grid_keys), said,
+                      Text(key))
     return table
 
 
@@ -401,6 +425,8 @@ def _value(v):
 
 def _spread(row, split):
     name = f"{split}_{row.get('metric')}"
+    if "error" in row:
+        return "failed"
     if f"{name}_mean" not in row:
         return "–"
     return f"{_fmt(row[f'{name}_mean'])} ± {_fmt(row[f'{name}_std'])}"

@@ -15,6 +15,12 @@ and ``seeds.json``, written last: each seed's validation and test metrics and th
 combination whose directory holds ``seeds.json`` is finished and a rerun skips it. The
 leaderboard is rebuilt from the ``seeds.json`` files the sweep directory holds, so that shards
 writing into one directory each see what all have finished.
+
+A combination that fails for its options (an FcnnError, such as a training that diverges at
+once or options the network refuses, or a lack of memory) gets ``failed.json`` instead, and the
+sweep goes on; a rerun tries it again. Anything else (a programming error, an interrupt) stops
+the sweep at once; a run cut short by an interrupt is never saved, so nothing of it passes for
+finished.
 """
 
 import dataclasses
@@ -28,10 +34,11 @@ import re
 import statistics
 import time
 import tomllib
+from datetime import datetime, timezone
 from pathlib import Path
 
 from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
-from fcnn_cli.errors import FcnnError, shown
+from fcnn_cli.errors import FcnnError, first_line, shown
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +51,8 @@ GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig) for f in option_fie
 NET_FIELDS = {f.name for f in option_fields(NetConfig)}
 DATA_FIELDS = {f.name for f in option_fields(DataConfig)}
 RESULT_FILE = "seeds.json"
+FAILED_FILE = "failed.json"
+FINISHED, FAILED, NEW = "finished", "failed", "new"  # a combination's status in a sweep
 SPLITS = ("val", "test")
 
 
@@ -179,24 +188,109 @@ def train_config(sweep, combination, **changes):
     return config, net
 
 
-def run(sweep, directory, shard_of=(1, 1), on_start=None):
+def plan(sweep, directory, shard_of=(1, 1)):
+    """This shard's combinations as (combination, key, status): FINISHED where ``directory``
+    holds its ``seeds.json``, FAILED where it holds its ``failed.json`` alone, else NEW."""
+    directory = Path(directory)
+    found = []
+    for combination in shard(combinations(sweep.grid), *shard_of):
+        key = sweep.key(combination)
+        status = FINISHED if (directory / key / RESULT_FILE).exists() else \
+            FAILED if (directory / key / FAILED_FILE).exists() else NEW
+        found.append((combination, key, status))
+    return found
+
+
+def run(sweep, directory, shard_of=(1, 1), plots=False):
     """Train the combinations of this shard of the grid that ``directory`` does not hold
-    finished; returns the leaderboard of all that ``directory`` holds. ``on_start`` is called
-    with (combination, key) before each one trains."""
+    finished (failed ones again), each run's plots drawn with ``plots``; returns the
+    leaderboard of all that ``directory`` holds. Progress goes to the log, a line as each
+    combination starts and ends."""
+    directory = Path(directory)
+    planned = plan(sweep, directory, shard_of)
+    todo = [(c, key) for c, key, status in planned if status != FINISHED]
+    log.info("%d combinations (shard %d/%d): %d finished already, %d to train (%d of them "
+             "failed before)", len(planned), *shard_of, len(planned) - len(todo), len(todo),
+             sum(status == FAILED for *_, status in planned))
+    if todo:
+        tables = _read_tables(sweep)
+        for i, (combination, key) in enumerate(todo, 1):
+            _attempt(sweep, combination, tables, directory / key,
+                     f"combination {i} of {len(todo)}: {key}", plots)
+    return leaderboard(directory)
+
+
+def _read_tables(sweep):
     from fcnn_cli.tables import read_table
 
-    directory = Path(directory)
-    todo = [(c, sweep.key(c)) for c in shard(combinations(sweep.grid), *shard_of)]
-    todo = [(c, key) for c, key in todo if not (directory / key / RESULT_FILE).exists()]
-    if todo:
-        paths = [sweep.data.get(k) for k in ("data", "val", "test")]
-        narrow = sweep.data.get("targets") or ()
-        tables = [read_table(p, narrow=narrow) if p else None for p in paths]
-        for combination, key in todo:
-            if on_start:
-                on_start(combination, key)
-            train_combination(sweep, combination, tables, directory / key)
-    return leaderboard(directory)
+    paths = [sweep.data.get(k) for k in ("data", "val", "test")]
+    narrow = sweep.data.get("targets") or ()
+    return [read_table(p, narrow=narrow) if p else None for p in paths]
+
+
+def _attempt(sweep, combination, tables, run_dir, label, plots):
+    """Train one combination; one that fails for its options is recorded in ``failed.json``
+    and the sweep goes on."""
+    log.info("%s: training", label)
+    start = time.perf_counter()
+    try:
+        train_combination(sweep, combination, tables, run_dir)
+    except _failures() as e:
+        seconds = time.perf_counter() - start
+        _record_failure(sweep, combination, run_dir, e, seconds)
+        log.warning("%s: failed after %s: %s", label, _duration(seconds), first_line(e, 1000))
+        return
+    from fcnn_cli.fileio import writing
+
+    with writing(run_dir / FAILED_FILE):
+        (run_dir / FAILED_FILE).unlink(missing_ok=True)
+    log.info("%s: finished in %s", label, _duration(time.perf_counter() - start))
+    if plots:
+        _draw_runs(run_dir)
+
+
+def _failures():
+    """What fails a combination and not the sweep: the user's options (FcnnError) and a lack of
+    memory for them (a wide network on a GPU)."""
+    import torch
+
+    return FcnnError, MemoryError, torch.OutOfMemoryError
+
+
+def _record_failure(sweep, combination, run_dir, error, seconds):
+    from fcnn_cli.fileio import write_text, writing
+
+    config, _ = train_config(sweep, combination)
+    record = {"combination": combination, "options": {**sweep.fixed, **combination},
+              "seeds": [config.seed + k for k in range(sweep.seeds)],
+              "error": first_line(error, 1000), "kind": type(error).__name__,
+              "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "seconds": seconds}
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / FAILED_FILE, json.dumps(record, indent=2, default=str) + "\n")
+
+
+def _draw_runs(run_dir):
+    """The plots of each run a combination saved (one, or one per seed), as fcnn train draws
+    them; the runs are saved already, so a failure here is only a warning."""
+    from fcnn_cli.plots import plot_run
+
+    for path in sorted(p.parent for p in Path(run_dir).glob("**/model.pt")):
+        try:
+            plot_run(path)
+        except FcnnError as e:
+            log.warning("the run is saved, but its plots are not: %s; draw them with: "
+                        "fcnn plot %s", e, path)
+
+
+def _duration(seconds):
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds % 60:02.0f} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def train_combination(sweep, combination, tables, run_dir):
@@ -260,6 +354,10 @@ def _fit(sweep, combination, tables, changes):
 def _save(sweep, result, run_dir):
     from fcnn_cli import runs
 
+    if result.interrupted or result.stopped.startswith("interrupted"):
+        # An ensemble keeps no state to resume: its reason alone says it was cut short. Not
+        # saved, a run cut short is never taken for a finished one.
+        raise KeyboardInterrupt
     with runs.claim(run_dir, force=True) as path:
         runs.forget_state(path)
         runs.save_run(result, path, *(sweep.data.get(k) for k in ("data", "val", "test")))
@@ -281,15 +379,28 @@ def headline(report):
 def leaderboard(directory):
     """One row per finished combination in ``directory``: its options, the headline metric of
     each split as mean and standard deviation over its seeds, its time and run directory;
-    best first by the validation headline."""
+    best first by the validation headline; then one per failed combination, with its error."""
+    directory = Path(directory)
     rows = []
-    for path in sorted(Path(directory).glob(f"*/{RESULT_FILE}")):
+    for path in sorted(directory.glob(f"*/{RESULT_FILE}")):
         try:
             rows.append(_row(path))
         except (OSError, ValueError, KeyError, TypeError) as e:
             log.warning("%s: skipped, not a sweep result: %s", path, e)
     rows.sort(key=_rank)
+    for path in sorted(directory.glob(f"*/{FAILED_FILE}")):
+        if not (path.parent / RESULT_FILE).exists():
+            try:
+                rows.append(_failed_row(path))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                log.warning("%s: skipped, not a sweep's failure: %s", path, e)
     return rows
+
+
+def _failed_row(path):
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
+            "mode": FAILED, "seconds": saved["seconds"], "error": saved["error"]}
 
 
 def _rank(row):
@@ -315,8 +426,9 @@ def _row(path):
     return row
 
 
-def write_leaderboard(rows, directory):
-    """``leaderboard.csv`` and ``leaderboard.json`` in ``directory``, each written atomically."""
+def write_leaderboard(rows, directory, plot=False):
+    """``leaderboard.csv`` and ``leaderboard.json`` in ``directory``, each written atomically;
+    with ``plot`` also ``leaderboard.png`` (a failure to draw it is only a warning)."""
     import csv
     import io
 
@@ -331,3 +443,10 @@ def write_leaderboard(rows, directory):
     writer.writerows({k: _short(v) if isinstance(v, list) else v for k, v in row.items()}
                      for row in rows)
     write_text(directory / "leaderboard.csv", text.getvalue())
+    if plot:
+        from fcnn_cli.plots import leaderboard_plot
+
+        try:
+            leaderboard_plot(rows, directory / "leaderboard.png")
+        except FcnnError as e:
+            log.warning("the leaderboard is written, but not its figure: %s", e)
