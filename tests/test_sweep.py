@@ -3,10 +3,15 @@ trained as one ensemble's members."""
 
 import dataclasses
 import json
+import os
+import signal
 import statistics
+from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fcnn_cli import simulate, sweep, train
 from fcnn_cli.cli import cli
@@ -207,3 +212,177 @@ def test_command_line_errors_are_one_line(runner, args, message, tmp_path):
     result = runner.invoke(cli, ["sweep", "q.csv", *args, "-o", str(tmp_path)])
     assert result.exit_code == 2 and message in result.output
     assert "Traceback" not in result.output
+
+
+def _failing(depths, error):
+    """train_combination, but raising ``error`` for the combinations of these depths."""
+    real = sweep.train_combination
+
+    def train_combination(spec, combination, tables, run_dir):
+        if combination["depth"] in depths:
+            raise error
+        return real(spec, combination, tables, run_dir)
+    return train_combination
+
+
+@pytest.mark.parametrize("error", [FcnnError("options the network refuses"),
+                                   torch.OutOfMemoryError("CUDA out of memory")])
+def test_a_failed_combination_is_recorded_and_the_sweep_goes_on(quakes, tmp_path,
+                                                                  monkeypatch, error):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [2, 1]})
+    monkeypatch.setattr(sweep, "train_combination", _failing({2}, error))
+    rows = sweep.run(spec, tmp_path)
+    assert [(r["depth"], r["mode"], r.get("error")) for r in rows] == [
+        (1, "single", None), (2, "failed", str(error))]
+    saved = json.loads((tmp_path / spec.key({"depth": 2}) / sweep.FAILED_FILE).read_text())
+    assert saved["error"] == str(error) and saved["combination"] == {"depth": 2}
+    assert saved["options"] == {**FIXED, "depth": 2} and saved["seeds"] == [0]
+    assert datetime.fromisoformat(saved["failed_at"]).tzinfo is not None
+    assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.FAILED, sweep.FINISHED]
+    sweep.write_leaderboard(rows, tmp_path)
+    assert json.loads((tmp_path / "leaderboard.json").read_text())[-1]["error"] == str(error)
+    assert (tmp_path / "leaderboard.csv").read_text().splitlines()[-1].endswith(str(error))
+
+
+def test_a_rerun_trains_the_failed_and_the_missing_only(quakes, tmp_path, monkeypatch):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2]})
+    monkeypatch.setattr(sweep, "train_combination", _failing({2}, FcnnError("no memory")))
+    sweep.run(spec, tmp_path)
+    monkeypatch.undo()
+    trained = []
+    real = sweep.train_combination
+    monkeypatch.setattr(sweep, "train_combination",
+                        lambda s, c, *a: trained.append(c["depth"]) or real(s, c, *a))
+    larger = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2, 3]})
+    rows = sweep.run(larger, tmp_path)
+    assert trained == [2, 3]
+    assert sorted(r["depth"] for r in rows) == [1, 2, 3]
+    assert not any("error" in r for r in rows)
+    assert not (tmp_path / spec.key({"depth": 2}) / sweep.FAILED_FILE).exists()
+
+
+@pytest.mark.parametrize("error", [ValueError("a bug"), KeyboardInterrupt()])
+def test_programming_errors_and_interrupts_stop_the_sweep_at_once(quakes, tmp_path,
+                                                                   monkeypatch, error):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2]})
+    monkeypatch.setattr(sweep, "train_combination", _failing({1}, error))
+    with pytest.raises(type(error)):
+        sweep.run(spec, tmp_path)
+    assert list(tmp_path.iterdir()) == []  # neither recorded as failed nor the next one trained
+
+
+def _interrupt_in_epoch_2(monkeypatch, arch, seeds):
+    """Ctrl-C in the second epoch, after the first was complete: of the last seed's single run,
+    or of the ensemble of all seeds."""
+    from fcnn_cli import ensemble, loop
+
+    if arch == "plain" and seeds > 1:
+        real = ensemble._Run._train_epoch
+
+        def train_epoch(self, epoch, stop):
+            if epoch == 2:
+                raise KeyboardInterrupt
+            return real(self, epoch, stop)
+        monkeypatch.setattr(ensemble._Run, "_train_epoch", train_epoch)
+        return
+    real = loop._epoch
+
+    def one_epoch(state, prepared, rows, step, epoch, *args):
+        if epoch == 2 and state.config.seed == seeds - 1:
+            raise KeyboardInterrupt
+        return real(state, prepared, rows, step, epoch, *args)
+    monkeypatch.setattr(loop, "_epoch", one_epoch)
+
+
+@pytest.mark.parametrize("arch, seeds, mode", [("plain", 1, "single"),
+                                               ("plain", 2, "ensemble"),
+                                               ("batchnorm", 2, "sequential")])
+def test_a_combination_cut_short_is_not_taken_for_finished(quakes, tmp_path, monkeypatch, arch,
+                                                           seeds, mode):
+    """Training stops at the interrupt and keeps its last complete epoch, but a sweep saves no
+    such run: the combination trains again, whole, in the rerun."""
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, "epochs": 2, "arch": arch},
+                       {"depth": [1]}, seeds=seeds)
+    _interrupt_in_epoch_2(monkeypatch, arch, seeds)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(spec, tmp_path)
+    run_dir = tmp_path / spec.key({"depth": 1})
+    assert not (run_dir / sweep.RESULT_FILE).exists()
+    assert not (run_dir / "model.pt").exists() and not (run_dir / "state.pt").exists()
+    assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.NEW]
+    monkeypatch.undo()
+    rows = sweep.run(spec, tmp_path)
+    assert [r["mode"] for r in rows] == [mode]
+    assert json.loads((run_dir / sweep.RESULT_FILE).read_text())["seeds"] == list(range(seeds))
+
+
+def test_command_line_goes_on_past_a_diverging_combination(runner, quakes, tmp_path):
+    out = tmp_path / "sw"
+    args = ["sweep", quakes, "--grid", "lr=1e30,1e-3", "--epochs", "1", "--width", "8",
+            "--threads", "1", "-o", str(out)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    assert "1 of the 2 combinations failed" in result.output
+    assert "Leaderboard (2 combinations, 1 failed" in result.output
+    assert "combination 1 of 2: lr=1e+30-" in result.output and "failed after" in result.output
+    assert "combination 2 of 2: lr=0.001-" in result.output and "finished in" in result.output
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert [r["lr"] for r in rows] == [0.001, 1e30]
+    assert "diverged at once" in rows[-1]["error"] and "Traceback" not in result.output
+    failed, finished = (out / rows[1]["run"].rsplit("/", 1)[-1], Path(rows[0]["run"]))
+    assert (failed / sweep.FAILED_FILE).exists() and not (failed / "plots").exists()
+    assert (finished / "plots" / "learning_curves.png").exists()
+    assert (out / "leaderboard.png").exists()
+
+    listed = runner.invoke(cli, [*args, "--dry-run"])
+    assert listed.exit_code == 0, listed.output
+    assert "2 combinations, 1 to train" in " ".join(listed.output.split())
+    assert "failed: to retry" in listed.output and "finished" in listed.output
+
+
+def test_no_plots_draws_nothing_and_dry_run_trains_nothing(runner, quakes, tmp_path,
+                                                           monkeypatch):
+    out = tmp_path / "sw"
+    args = ["sweep", quakes, "--grid", "depth=1,2", "--epochs", "1", "--width", "8",
+            "--threads", "1", "-o", str(out)]
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    listed = runner.invoke(cli, [*args, "--dry-run", "--shard", "2/2"])
+    assert listed.exit_code == 0, listed.output
+    assert "shard 2/2: 1 combinations, 1 to train" in " ".join(listed.output.split())
+    assert "to train" in listed.output and not out.exists()
+    monkeypatch.undo()
+    result = runner.invoke(cli, [*args, "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert list(out.glob("**/*.png")) == []
+
+
+@pytest.fixture
+def handlers():
+    """The test process's own signal handlers, put back after a command that leaves signals
+    ignored on its way out."""
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
+def test_command_line_stops_at_a_signal_with_its_code(runner, quakes, tmp_path, monkeypatch,
+                                                      handlers):
+    """SIGTERM in the first combination's second epoch: the sweep stops with 143 and keeps
+    nothing of that combination for a rerun to take as finished."""
+    from fcnn_cli import loop
+
+    real = loop._epoch
+
+    def one_epoch(state, prepared, rows, step, epoch, *args):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(state, prepared, rows, step, epoch, *args)
+    monkeypatch.setattr(loop, "_epoch", one_epoch)
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "depth=1,2", "--epochs", "2",
+                                 "--width", "8", "--threads", "1", "-o", str(out)])
+    assert result.exit_code == 143, result.output
+    assert "interrupted: the finished combinations are kept" in result.output
+    assert "combination 2 of 2" not in result.output
+    assert list(out.glob("*/seeds.json")) == [] and not (out / "leaderboard.json").exists()
