@@ -765,7 +765,8 @@ def leaderboard_plot(rows, path):
     plt = _pyplot()
     metric = ranked[0]["metric"]
     names = [Path(r["run"]).name.rsplit("-", 1)[0] for r in ranked]  # the values, not the hash
-    fig, ax = plt.subplots(figsize=(5.0 + 0.07 * max(map(len, names)), 2.0 + 0.3 * len(ranked)))
+    fig, ax = plt.subplots(figsize=(5.0 + 0.07 * max(map(len, names)), 2.2 + 0.3 * len(ranked)),
+                           layout="constrained")
     for shift, split in ((-0.1, "val"), (0.1, "test")):
         found = [(i, r[f"{split}_{metric}_mean"], r[f"{split}_{metric}_std"])
                  for i, r in enumerate(ranked) if f"{split}_{metric}_mean" in r]
@@ -782,8 +783,7 @@ def leaderboard_plot(rows, path):
            title=f"Leaderboard: {len(finished)} combinations"
            + (f" ({'; '.join(notes)})" if notes else ""))
     ax.grid(alpha=0.3, axis="x")
-    ax.legend()
-    fig.tight_layout()
+    fig.legend(loc="outside lower center", ncols=2)  # beside the points, never over them
     return _save(fig, path)
 
 
