@@ -299,3 +299,27 @@ def test_a_lock_left_by_sigkill_is_reused_without_force(tmp_path, small_file):
                            capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
     checkpoint.load(run / "model.pt")
+
+
+def test_sigterm_stops_a_sweep_and_a_rerun_goes_on_where_it_stopped(tmp_path, quakes_file):
+    """Stopped while its second combination trains, a sweep keeps the first as finished and
+    nothing of the second that a rerun could take for finished."""
+    args = ["sweep", quakes_file, "--grid", "depth=1,2,3", "--epochs", 20, "--no-plots",
+            "-o", tmp_path / "sw"]
+    proc = start(*args, cwd=tmp_path)
+    try:
+        wait_for_line(proc, "combination 2 of 3: depth=2-")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, stderr
+    assert "interrupted: the finished combinations are kept" in stderr
+    finished = sorted(p.parent.name.split("-")[0] for p in (tmp_path / "sw").glob("*/seeds.json"))
+    assert finished == ["depth=1"]
+    assert not list((tmp_path / "sw").glob("depth=2-*/model.pt"))
+    listed = subprocess.run(fcnn(*args, "--dry-run"), capture_output=True, text=True,
+                            cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "3 combinations, 2 to train" in " ".join(listed.stdout.split())
