@@ -1006,7 +1006,8 @@ def _sweep_options(command):
 @click.option("--plots/--no-plots", default=True,
               help="Draw each run's plots, as fcnn train does, and leaderboard.png.")
 @click.option("--dry-run", is_flag=True,
-              help="List this share's combinations and which are finished; train nothing.")
+              help="List the combinations of --shard, each finished, failed or to train; "
+                   "train nothing.")
 @output_option(None, "Sweep directory. Default: sweeps/<data name>.", DIR)
 @quiet_option
 @click.pass_context
@@ -1019,7 +1020,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     memory) gets failed.json there and the sweep goes on; a rerun tries it again. Writes
     leaderboard.csv and leaderboard.json (the headline metric of validation and test as mean ±
     std over the seeds; failed combinations last, with their error) and prints the
-    leaderboard, best first. Exits with status 3 when combinations of this share failed.
+    leaderboard, best first. Exits with status 3 when combinations of its --shard failed.
 
     \b
     Examples:
