@@ -38,7 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
-from fcnn_cli.errors import FcnnError, first_line, shown
+from fcnn_cli.errors import FcnnError, Message, first_line, shown
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,8 @@ def _attempt(sweep, combination, tables, run_dir, label, plots):
     except _failures() as e:
         seconds = time.perf_counter() - start
         _record_failure(sweep, combination, run_dir, e, seconds)
-        log.warning("%s: failed after %s: %s", label, _duration(seconds), first_line(e, 1000))
+        log.warning("%s: failed after %s: %s", label, _duration(seconds),
+                    Message(first_line(e, 1000), getattr(e, "options", ())))
         return
     from fcnn_cli.fileio import writing
 

@@ -386,3 +386,13 @@ def test_command_line_stops_at_a_signal_with_its_code(runner, quakes, tmp_path, 
     assert "interrupted: the finished combinations are kept" in result.output
     assert "combination 2 of 2" not in result.output
     assert list(out.glob("*/seeds.json")) == [] and not (out / "leaderboard.json").exists()
+
+
+def test_options_the_network_refuses_fail_their_combination_in_flags(runner, quakes, tmp_path):
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "arch=batchnorm", "--batch-size",
+                                 "1", "--threads", "1", "-o", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    assert "failed after" in result.output and "; --batch-size 1 gives fewer" in result.output
+    assert "1 of the 1 combinations failed" in result.output
+    saved = json.loads(next(tmp_path.glob(f"*/{sweep.FAILED_FILE}")).read_text())
+    assert "batch_size 1 gives fewer" in saved["error"] and saved["kind"] == "FcnnError"
