@@ -1049,7 +1049,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     planned = sweeping.plan(spec, directory, shard_of)
     failed = sum(status == sweeping.FAILED for *_, status in planned)
     if failed:
-        click.echo(f"{failed} of the {len(planned)} combinations failed (listed last in "
+        click.echo(f"{failed} of {len(planned)} combinations failed (listed last in "
                    f"{directory / 'leaderboard.csv'}, each with its failed.json); run the "
                    "command again to retry them", err=True)
         sys.exit(SWEEP_FAILED)

@@ -322,7 +322,7 @@ def test_command_line_goes_on_past_a_diverging_combination(runner, quakes, tmp_p
             "--threads", "1", "-o", str(out)]
     result = runner.invoke(cli, args)
     assert result.exit_code == 3, result.output
-    assert "1 of the 2 combinations failed" in result.output
+    assert "1 of 2 combinations failed" in result.output
     assert "Leaderboard (2 combinations, 1 failed" in result.output
     assert "combination 1 of 2: lr=1e+30-" in result.output and "failed after" in result.output
     assert "combination 2 of 2: lr=0.001-" in result.output and "finished in" in result.output
@@ -393,6 +393,6 @@ def test_options_the_network_refuses_fail_their_combination_in_flags(runner, qua
                                  "1", "--threads", "1", "-o", str(tmp_path)])
     assert result.exit_code == 3, result.output
     assert "failed after" in result.output and "; --batch-size 1 gives fewer" in result.output
-    assert "1 of the 1 combinations failed" in result.output
+    assert "1 of 1 combinations failed" in result.output
     saved = json.loads(next(tmp_path.glob(f"*/{sweep.FAILED_FILE}")).read_text())
     assert "batch_size 1 gives fewer" in saved["error"] and saved["kind"] == "FcnnError"
