@@ -72,10 +72,12 @@ def test_an_interrupt_removes_only_a_directory_made_here_with_nothing_saved(
     assert not saved or (run / "model.pt").read_text() == "the first epochs"
 
 
+ENSEMBLE = {"epochs": 3, "batch_size": 64, "ensemble": 2, "threads": 1}
+
+
 @pytest.fixture
 def interrupted_ensemble(tmp_path, quakes_csv):
-    """A run directory of 2 members as Ctrl-C leaves it after epoch 1 of 3, and the weights of
-    the run never stopped."""
+    """A run directory of 2 members as Ctrl-C leaves it after epoch 1 of 3."""
     from fcnn_cli import train
     from fcnn_cli.tables import read_table
 
@@ -83,19 +85,20 @@ def interrupted_ensemble(tmp_path, quakes_csv):
         if row["epoch"] == 2:
             raise KeyboardInterrupt
 
-    config = train.TrainConfig(epochs=3, batch_size=64, ensemble=2, threads=1)
-    result = train.fit(read_table(quakes_csv), config, on_epoch=stop)
-    whole = train.fit(read_table(quakes_csv), config)
-    return runs.save_run(result, tmp_path / "cut", str(quakes_csv)), whole
+    result = train.fit(read_table(quakes_csv), train.TrainConfig(**ENSEMBLE), on_epoch=stop)
+    return runs.save_run(result, tmp_path / "cut", str(quakes_csv))
 
 
-def test_an_interrupted_ensemble_resumes_from_the_command_line(runner, interrupted_ensemble):
+def test_an_interrupted_ensemble_resumes_from_the_command_line(runner, interrupted_ensemble,
+                                                               quakes_csv):
     import torch
 
-    from fcnn_cli import checkpoint
+    from fcnn_cli import checkpoint, train
     from fcnn_cli.cli import cli
+    from fcnn_cli.tables import read_table
 
-    run, whole = interrupted_ensemble
+    run = interrupted_ensemble
+    whole = train.fit(read_table(quakes_csv), train.TrainConfig(**ENSEMBLE))
     result = runner.invoke(cli, ["train", "--resume", str(run), "-q", "--no-plots"])
     assert result.exit_code == 0, result.output
     assert not (run / runs.STATE_FILE).exists()
@@ -118,7 +121,7 @@ def test_a_foreign_or_damaged_ensemble_state_is_refused_in_one_line(
 
     from fcnn_cli.cli import cli
 
-    run, _ = interrupted_ensemble
+    run = interrupted_ensemble
     state = torch.load(run / runs.STATE_FILE, weights_only=True)
     single = torch.load(interrupted_run / runs.STATE_FILE, weights_only=True)
     torch.save(damage(state, single), run / runs.STATE_FILE)
