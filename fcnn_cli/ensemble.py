@@ -291,7 +291,6 @@ class _Run:
         return losses, self.task.headline(report.report())
 
 
-
 def _weights(member):
     """A copy of a member's weights: its own, where a deep copy of its state dict would copy
     the parameter of all members, into which its tensors are views."""

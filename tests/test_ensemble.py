@@ -314,16 +314,16 @@ def test_a_stop_within_an_epoch_resumes_from_the_epoch_before(splits, tmp_path):
 def test_resume_refuses_a_state_of_another_ensemble_or_of_one_network(splits):
     data, val, test = splits
 
-    def cut(ensemble):
-        config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=ensemble)
+    def cut(size):
+        config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=size)
         return train.fit(data, config, net=NET, val_table=val, test_table=test,
                          on_epoch=_interrupt_after(1)).resume_state
     three, single = cut(3), cut(1)
     refusals = [(2, three, "is of an ensemble of 3 members, not of an ensemble of 2 members"),
                 (1, three, "is of an ensemble of 3 members, not of a single network"),
                 (3, single, "is of a single network, not of an ensemble of 3 members")]
-    for ensemble, state, message in refusals:
-        config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=ensemble)
+    for size, state, message in refusals:
+        config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=size)
         with pytest.raises(FcnnError, match=f"training state {message}; cannot resume$"):
             train.fit(data, config, net=NET, val_table=val, test_table=test, resume=state)
     config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=3)
