@@ -336,3 +336,22 @@ def test_resume_refuses_a_state_of_another_ensemble_or_of_one_network(splits):
     with pytest.raises(FcnnError, match="not one entry for each of 3 members"):
         train.fit(data, config, net=NET, val_table=val, test_table=test,
                   resume={**three, "generators": three["generators"][:2]})
+
+
+def test_members_take_the_rows_of_their_own_seed_span_by_span(monkeypatch):
+    """Gathered a few minibatches at a time (spans of 2 here), each member's minibatches are
+    those of one permuted copy of the table in its seed's order, the last one short."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(ensemble, "GATHER_ROWS", 50)  # 50 // (7 rows × 3 members): 2 a span
+    x, y = torch.randn(100, 4), torch.randint(0, 5, (100,))
+    seeds = [11, 12, 13]
+    run = SimpleNamespace(rows=SimpleNamespace(x=x, y=y, train_rows=100),
+                          config=SimpleNamespace(batch_size=7), members=seeds,
+                          generators=[torch.Generator().manual_seed(s) for s in seeds])
+    batches = list(ensemble._Run._batches(run))
+    assert [b[0].shape for b in batches] == [(3, 7, 4)] * 14 + [(3, 2, 4)]
+    xs, ys = (torch.cat([b[i] for b in batches], dim=1) for i in (0, 1))
+    for k, seed in enumerate(seeds):
+        order = torch.randperm(100, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(xs[k], x[order]) and torch.equal(ys[k], y[order])
