@@ -10,7 +10,9 @@ rows is ``seed``'s for all members, so that they are validated and tested on the
 
 Each member is validated on its own after every epoch (its averaged weights, as a single run)
 and keeps its own best epoch; with ``patience``, training ends once every member has gone that
-many epochs without a better validation loss.
+many epochs without a better validation loss. An interrupt goes back to the last complete epoch
+and returns its state (:meth:`_Run.state_dict`), from which ``resume`` continues as an
+uninterrupted run would, as for a single run.
 """
 
 import contextlib
@@ -26,7 +28,7 @@ from fcnn_cli import fastpath
 from fcnn_cli.averaging import WeightAverage
 from fcnn_cli.devices import ThreadChooser, cpu_budget, thread_ladder, training_threads
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.loop import NO_STOP, cosine_lr
+from fcnn_cli.loop import GATHER_ROWS, NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
 from fcnn_cli.state import make_optimizer
 
@@ -72,6 +74,7 @@ class Trained:
     history: list
     best_epochs: list
     stopped: str
+    resume_state: dict | None = None  # set when interrupted: what ``train(resume=…)`` takes
 
 
 class Unsupported(FcnnError):
@@ -79,11 +82,10 @@ class Unsupported(FcnnError):
     then)."""
 
 
-def refuse_unsupported(config, net_config, task, world, streamed, resume):
+def refuse_unsupported(config, net_config, task, world, streamed):
     """The cases an ensemble does not train in, each with the reason, before any training."""
     cases = [
         (world.distributed, "train in one process"),
-        (resume is not None, "do not resume an interrupted run"),
         (streamed, "train on tables in memory, not streamed ones"),
         (config.diagnostics, "record no diagnostics"),
         (config.schedule == "plateau", "take the cosine schedule or none, not plateau"),
@@ -113,8 +115,9 @@ def _threads(config, net_config, device):
     return ThreadChooser(thread_ladder(cpu_budget()))
 
 
-def train(data, config, net_config, device, on_epoch=None, stop=None):
-    """Train ``config.ensemble`` members on ``data`` (a :class:`~fcnn_cli.prepare.Prepared`)."""
+def train(data, config, net_config, device, on_epoch=None, stop=None, resume=None):
+    """Train ``config.ensemble`` members on ``data`` (a :class:`~fcnn_cli.prepare.Prepared`),
+    from the start or from ``resume``, the state an interrupted training returned."""
     stop = stop or NO_STOP
     members = []
     for k in range(config.ensemble):
@@ -123,10 +126,14 @@ def train(data, config, net_config, device, on_epoch=None, stop=None):
     fast = fastpath.FastStep(members, data.task)
     run = _Run(config, data, members, fast, make_optimizer([fast.flat], config),
                WeightAverage([fast.flat], config.ema) if config.ema else None, data.on(device))
+    if resume is not None:
+        run.load_state_dict(resume)
     with stop.polling(), _threads(config, net_config, device).in_use() as threads:
         run.threads = threads
-        stopped = run.epochs(on_epoch, stop)
+        stopped, resume_state = run.epochs(on_epoch, stop)
     lost = [k for k, best in enumerate(run.best) if best.weights is None]
+    if lost and resume_state is not None:
+        raise KeyboardInterrupt  # nothing kept yet: interrupted, as a single run is then
     if lost:
         raise FcnnError(f"member {lost[0]} of the ensemble diverged at once ({stopped}); "
                         "nothing worth keeping")
@@ -134,7 +141,7 @@ def train(data, config, net_config, device, on_epoch=None, stop=None):
         member.load_state_dict(best.weights)
         member.eval()
     return Trained(Ensemble(net_config, members), run.history,
-                   [best.epoch for best in run.best], stopped)
+                   [best.epoch for best in run.best], stopped, resume_state)
 
 
 class _Run:
@@ -143,69 +150,124 @@ class _Run:
     def __init__(self, config, data, members, fast, optimizer, average, rows):
         self.config, self.task, self.units = config, data.task, data.units
         self.members, self.fast, self.optimizer, self.average = members, fast, optimizer, average
-        self.rows = rows
+        self.rows, self.digest = rows, data.digest
         self.generators = [torch.Generator().manual_seed(member_seed(config.seed, k))
                            for k in range(len(members))]
         self.best = [_Best() for _ in members]
-        self.history = []
+        self.epoch, self.history = 0, []
         self.threads = None  # a devices.ThreadChooser, that times the steps
 
     def epochs(self, on_epoch, stop):
-        """Every epoch, or until all members stop improving or one diverges; why it ended."""
+        """The epochs after the last complete one, until all members stop improving or one
+        diverges; why it ended, and when interrupted the state after the last complete epoch
+        (to which the run goes back)."""
+        last_complete = self.state_dict()
+        try:
+            for epoch in range(self.epoch + 1, self.config.epochs + 1):
+                ended = self._epoch(epoch, on_epoch, stop)
+                if ended:
+                    return ended, None
+                last_complete = self.state_dict()
+        except KeyboardInterrupt:
+            self.load_state_dict(last_complete)
+            return f"interrupted after epoch {self.epoch}", last_complete
+        return "completed", None
+
+    def _epoch(self, epoch, on_epoch, stop):
+        """Train and validate one epoch and record it; why training ends here, if it does."""
+        start = time.perf_counter()
+        train_loss, lr = self._train_epoch(epoch, stop)
+        val_losses, headline = self._validate(epoch)
+        row = {"epoch": epoch, "train_loss": float(train_loss.mean()),
+               "val_loss": sum(val_losses) / len(val_losses), **headline, "lr": lr,
+               "seconds": time.perf_counter() - start}
+        self.history.append(row)
+        self.epoch = epoch
+        if on_epoch:
+            on_epoch(row)
+        bad = [v for v in [*train_loss.tolist(), *val_losses] if not math.isfinite(v)]
+        if bad:
+            return (f"the loss of a member became {bad[0]} in epoch {epoch}: try a lower "
+                    "learning rate")
         patience = self.config.patience
-        for epoch in range(1, self.config.epochs + 1):
-            start = time.perf_counter()
-            try:
-                train_loss, lr = self._train_epoch(epoch, stop)
-            except KeyboardInterrupt:
-                if all(best.weights is None for best in self.best):
-                    raise  # nothing kept yet: interrupted, as a single run is then
-                return f"interrupted in epoch {epoch} (an ensemble does not resume)"
-            val_losses, headline = self._validate()
-            row = {"epoch": epoch, "train_loss": float(train_loss.mean()),
-                   "val_loss": sum(val_losses) / len(val_losses), **headline, "lr": lr,
-                   "seconds": time.perf_counter() - start}
-            self.history.append(row)
-            if on_epoch:
-                on_epoch(row)
-            bad = [v for v in [*train_loss.tolist(), *val_losses] if not math.isfinite(v)]
-            if bad:
-                return (f"the loss of a member became {bad[0]} in epoch {epoch}: try a lower "
-                        "learning rate")
-            if patience and all(best.since >= patience for best in self.best):
-                return (f"early stop after epoch {epoch}: no member found a better validation "
-                        f"loss in {patience} epochs")
-        return "completed"
+        if patience and all(best.since >= patience for best in self.best):
+            return (f"early stop after epoch {epoch}: no member found a better validation "
+                    f"loss in {patience} epochs")
+        return None
+
+    def state_dict(self):
+        """Everything a resumed run needs to go on exactly: each member's weights, progress
+        and row generator, the optimiser, the weight average and torch's generator (dropout),
+        with the digest of the data."""
+        return {"ensemble": len(self.members), "digest": self.digest, "epoch": self.epoch,
+                # rows and kept weights are never changed once made: copying the lists is enough
+                "history": list(self.history), "best": [vars(best).copy() for best in self.best],
+                "model": [_weights(member) for member in self.members],
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "average": self.average.state_dict() if self.average else None,
+                "generators": [g.get_state() for g in self.generators],
+                "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state):
+        try:
+            self.epoch, self.history = state["epoch"], list(state["history"])
+            self.best = [_Best(**best) for best in _each(state["best"], self.members)]
+            for member, weights in zip(self.members, _each(state["model"], self.members)):
+                member.load_state_dict(weights)
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.average:
+                self.average.load_state_dict(state["average"])
+            for generator, saved in zip(self.generators,
+                                        _each(state["generators"], self.members)):
+                generator.set_state(saved)
+            torch.set_rng_state(state["torch_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            detail = " ".join(str(e).split())  # load_state_dict's lists span lines
+            raise FcnnError(f"the saved training state is damaged or from another version of "
+                            f"fcnn ({type(e).__name__}: {detail}); cannot resume") from None
 
     def _train_epoch(self, epoch, stop):
         """One pass of every member over the training rows, each in its own new order; the
         members' mean losses and the learning rate at the epoch's start."""
-        config, group, x, y = self.config, self.optimizer.param_groups[0], self.rows.x, \
-            self.rows.y
-        batch, n = config.batch_size, len(x)
+        config, group = self.config, self.optimizer.param_groups[0]
+        batch, n = config.batch_size, self.rows.train_rows
         steps, cosine = math.ceil(n / batch), config.schedule == "cosine"
         lr = group["lr"] = cosine_lr(config, epoch, 0, steps) if cosine else group["lr"]
-        # One gather an epoch, as a single run does, then each minibatch is a slice.
-        perms = [torch.randperm(n, generator=g).to(x.device) for g in self.generators]
-        xs, ys = torch.stack([x[p] for p in perms]), torch.stack([y[p] for p in perms])
-        del perms
         for member in self.members:
             member.train()
-        total = torch.zeros(len(self.members), device=x.device)
-        for k, i in enumerate(range(0, n, batch)):
+        total = torch.zeros(len(self.members), device=self.rows.device)
+        for k, (x, y) in enumerate(self._batches()):
             if cosine:
                 group["lr"] = cosine_lr(config, epoch, k, steps)
-            rows = min(batch, n - i)
-            with self.threads.timing(rows):
-                loss = self.fast(xs[:, i:i + rows], ys[:, i:i + rows], self.optimizer)
+            with self.threads.timing(x.shape[1]):
+                loss = self.fast(x, y, self.optimizer)
                 if self.average:
                     self.average.update()
-            total.add_(loss, alpha=rows)
+            total.add_(loss, alpha=x.shape[1])
             if stop.requested():
                 raise KeyboardInterrupt
         return total.cpu() / n, lr
 
-    def _validate(self):
+    def _batches(self):
+        """Every member's minibatches of one epoch, member k's rows in the order a single run
+        with its seed takes them, as (members × rows) features and labels. The rows are
+        gathered in spans of whole minibatches, as a single run gathers them: the members
+        together hold about ``GATHER_ROWS`` rows at a time, not a copy of the table each."""
+        x, y, n, batch = self.rows.x, self.rows.y, self.rows.train_rows, self.config.batch_size
+        # 32-bit orders, half the memory: randperm draws the same for either type.
+        kind = torch.int32 if n < 2**31 else torch.int64
+        order = torch.empty(len(self.members), n, dtype=kind)
+        for row, generator in zip(order, self.generators):
+            torch.randperm(n, generator=generator, out=row)
+        order = order.to(x.device)
+        span = batch * max(1, GATHER_ROWS // (batch * len(self.members)))
+        for first in range(0, n, span):
+            picked = order[:, first:first + span]
+            xs, ys = x[picked], y[picked]
+            for i in range(0, picked.shape[1], batch):
+                yield xs[:, i:i + batch], ys[:, i:i + batch]
+
+    def _validate(self, epoch):
         """Each member's validation loss (keeping its weights where they are its best yet),
         and the headline metrics of the ensemble as a whole."""
         average = self.average
@@ -220,11 +282,23 @@ class _Run:
                 outputs.append(out.float().cpu())
                 losses.append(loss)
                 if loss < best.loss:
-                    best.loss, best.epoch, best.since = loss, len(self.history) + 1, 0
-                    best.weights = copy.deepcopy(member.state_dict())
+                    best.loss, best.epoch, best.since = loss, epoch, 0
+                    best.weights = _weights(member)
                 else:
                     best.since += 1
         report = self.task.metrics(self.units)
         report.add(truth, torch.stack(outputs).numpy())
         return losses, self.task.headline(report.report())
 
+
+def _weights(member):
+    """A copy of a member's weights: its own, where a deep copy of its state dict would copy
+    the parameter of all members, into which its tensors are views."""
+    return {name: value.clone() for name, value in member.state_dict().items()}
+
+
+def _each(saved, members):
+    """A saved list with one entry per member, checked to be one."""
+    if not isinstance(saved, list) or len(saved) != len(members):
+        raise ValueError(f"not one entry for each of {len(members)} members")
+    return saved

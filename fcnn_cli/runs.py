@@ -323,12 +323,16 @@ def _section(cls, values, key):
 # What a saved training state holds besides what each part checks when it is loaded.
 STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
               "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
+# An ensemble's: lists with each member's progress, weights and row generator.
+ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "history", "best", "model", "optimizer",
+                       "average", "generators", "torch_rng"}
 
 
 def _read_state(path):
     _regular_file(path, MAX_STATE_BYTES)
     state = checkpoint.load_torch_file(path, "a training state", path.name)
-    if not isinstance(state, dict) or not STATE_KEYS <= set(state):
+    keys = ENSEMBLE_STATE_KEYS if isinstance(state, dict) and "ensemble" in state else STATE_KEYS
+    if not isinstance(state, dict) or not keys <= set(state):
         raise FcnnError(f"{path.name} holds no training state of fcnn")
     return state
 

@@ -96,9 +96,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     if resume is None:
         state.diagnostics = probe.measure(0) if probe else []
     else:
-        if resume.get("digest") != data.digest:
-            raise FcnnError(f"{name}: not the data this run started with (its rows, "
-                            "columns or options differ); cannot resume")
+        _check_resumable(resume, data, name, config)
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
     outcome = loop.run(state, data, rows, on_epoch, probe, world, stop)
@@ -132,10 +130,11 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
     from fcnn_cli import ensemble
     from fcnn_cli.predictor import Predictor
 
-    (_, extra), (world, resume, on_epoch, stop) = source, run
-    ensemble.refuse_unsupported(config, shape, data.task, world, not isinstance(data, Prepared),
-                                resume)
-    trained = ensemble.train(data, config, shape, device, on_epoch, stop)
+    (name, extra), (world, resume, on_epoch, stop) = source, run
+    ensemble.refuse_unsupported(config, shape, data.task, world, not isinstance(data, Prepared))
+    if resume is not None:
+        _check_resumable(resume, data, name, config)
+    trained = ensemble.train(data, config, shape, device, on_epoch, stop, resume)
     predictor = Predictor(trained.net, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range(), precision=precision)
     metrics = {split: _report(predictor, data, split) for split in SPLITS if data.sizes[split]}
@@ -149,7 +148,23 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
                 for split in ("val", "test") if data.sizes[split]}
                for member in trained.net.members]
     return TrainResult(predictor, config, trained.history, metrics, data.sizes,
-                       trained.stopped, sample=sample, members=members)
+                       trained.stopped, resume_state=trained.resume_state, sample=sample,
+                       members=members)
+
+
+def _check_resumable(resume, data, name, config):
+    """Refuse a saved state of other data, or of another number of networks, before loading."""
+    if resume.get("digest") != data.digest:
+        raise FcnnError(f"{name}: not the data this run started with (its rows, "
+                        "columns or options differ); cannot resume")
+    saved = resume.get("ensemble", 1)
+    if saved != config.ensemble:
+        raise FcnnError(f"the saved training state is of {_networks(saved)}, not of "
+                        f"{_networks(config.ensemble)}; cannot resume")
+
+
+def _networks(count):
+    return "a single network" if count == 1 else f"an ensemble of {count!r} members"
 
 
 def _sample(predictor, data, extra, seed):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from fcnn_cli import checkpoint, ensemble, fastpath, simulate, tasks, train
+from fcnn_cli import checkpoint, ensemble, fastpath, runs, simulate, tasks, train
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP, NetConfig
 from fcnn_cli.prepare import split_indices
@@ -254,4 +254,104 @@ def test_an_ensemble_stopped_before_it_kept_anything_is_interrupted(splits):
         train.fit(data, config, net=NET, val_table=val, test_table=test, stop=_StopAt(3))
     later = _StopAt(-(-len(data.frame) // 32) + 5)  # a few steps into the second epoch
     result = train.fit(data, config, net=NET, val_table=val, test_table=test, stop=later)
-    assert result.stopped.startswith("interrupted in epoch 2")  # epoch 1's weights kept
+    assert result.stopped == "interrupted after epoch 1"  # epoch 1's weights kept
+    assert result.resume_state["epoch"] == 1 and result.predictor.info["best_epochs"] == [1, 1]
+
+
+def _interrupt_after(epoch):
+    def on_epoch(row):
+        if row["epoch"] == epoch + 1:  # the interrupt comes in the next epoch: back to this
+            raise KeyboardInterrupt
+    return on_epoch
+
+
+def _assert_same_run(resumed, whole):
+    """Bit for bit: every member's weights, the history but its seconds, the metrics."""
+    for a, b in zip(whole.predictor.net.members, resumed.predictor.net.members, strict=True):
+        a, b = a.state_dict(), b.state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [{k: v for k, v in row.items() if k != "seconds"} for row in resumed.history] == \
+        [{k: v for k, v in row.items() if k != "seconds"} for row in whole.history]
+    assert resumed.predictor.info["best_epochs"] == whole.predictor.info["best_epochs"]
+    assert resumed.metrics == whole.metrics and resumed.members == whole.members
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"schedule": "none", "ema": 0.0}, {"optimizer": "sgd", "patience": 1, "lr": 0.05},
+], ids=["cosine-average", "plain", "sgd-patience"])
+def test_resume_after_an_interrupt_equals_an_uninterrupted_run(splits, options):
+    data, val, test = splits
+    config = train.TrainConfig(epochs=4, batch_size=32, threads=1, ensemble=3, **options)
+    net = {**NET, "dropout": 0.1}  # dropout draws from torch's generator, which is saved too
+
+    def fit(**more):
+        return train.fit(data, config, net=net, val_table=val, test_table=test, **more)
+    whole = fit()
+    cut = fit(on_epoch=_interrupt_after(2))
+    assert cut.interrupted and cut.stopped == "interrupted after epoch 2"
+    assert cut.resume_state["epoch"] == 2 and len(cut.history) == 2
+    assert cut.resume_state["ensemble"] == 3
+    _assert_same_run(fit(resume=cut.resume_state), whole)
+
+
+def test_a_stop_within_an_epoch_resumes_from_the_epoch_before(splits, tmp_path):
+    """Stopped in the middle of epoch 3; its state saved and read back as --resume reads it."""
+    data, val, test = splits
+    config = train.TrainConfig(epochs=4, batch_size=32, threads=1, ensemble=2)
+
+    def fit(**more):
+        return train.fit(data, config, net=NET, val_table=val, test_table=test, **more)
+    whole = fit()
+    steps = -(-len(data.frame) // 32)
+    cut = fit(stop=_StopAt(2 * steps + 3))
+    assert cut.stopped == "interrupted after epoch 2"
+    path = tmp_path / "state.pt"
+    torch.save(cut.resume_state, path)
+    saved = runs._read_state(path)
+    _assert_same_run(fit(resume=saved), whole)
+
+
+def test_resume_refuses_a_state_of_another_ensemble_or_of_one_network(splits):
+    data, val, test = splits
+
+    def cut(size):
+        config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=size)
+        return train.fit(data, config, net=NET, val_table=val, test_table=test,
+                         on_epoch=_interrupt_after(1)).resume_state
+    three, single = cut(3), cut(1)
+    refusals = [(2, three, "is of an ensemble of 3 members, not of an ensemble of 2 members"),
+                (1, three, "is of an ensemble of 3 members, not of a single network"),
+                (3, single, "is of a single network, not of an ensemble of 3 members")]
+    for size, state, message in refusals:
+        config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=size)
+        with pytest.raises(FcnnError, match=f"training state {message}; cannot resume$"):
+            train.fit(data, config, net=NET, val_table=val, test_table=test, resume=state)
+    config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=3)
+    with pytest.raises(FcnnError, match="not the data this run started with"):
+        train.fit(test, config, net=NET, val_table=val, test_table=test, resume=three)
+    wider = {**NET, "width": 13}
+    with pytest.raises(FcnnError, match=r"damaged .*size mismatch for body\.0\.0\.weight.*"
+                                        r"cannot resume$"):
+        train.fit(data, config, net=wider, val_table=val, test_table=test, resume=three)
+    with pytest.raises(FcnnError, match="not one entry for each of 3 members"):
+        train.fit(data, config, net=NET, val_table=val, test_table=test,
+                  resume={**three, "generators": three["generators"][:2]})
+
+
+def test_members_take_the_rows_of_their_own_seed_span_by_span(monkeypatch):
+    """Gathered a few minibatches at a time (spans of 2 here), each member's minibatches are
+    those of one permuted copy of the table in its seed's order, the last one short."""
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(ensemble, "GATHER_ROWS", 50)  # 50 // (7 rows × 3 members): 2 a span
+    x, y = torch.randn(100, 4), torch.randint(0, 5, (100,))
+    seeds = [11, 12, 13]
+    run = SimpleNamespace(rows=SimpleNamespace(x=x, y=y, train_rows=100),
+                          config=SimpleNamespace(batch_size=7), members=seeds,
+                          generators=[torch.Generator().manual_seed(s) for s in seeds])
+    batches = list(ensemble._Run._batches(run))
+    assert [b[0].shape for b in batches] == [(3, 7, 4)] * 14 + [(3, 2, 4)]
+    xs, ys = (torch.cat([b[i] for b in batches], dim=1) for i in (0, 1))
+    for k, seed in enumerate(seeds):
+        order = torch.randperm(100, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(xs[k], x[order]) and torch.equal(ys[k], y[order])

@@ -70,3 +70,61 @@ def test_an_interrupt_removes_only_a_directory_made_here_with_nothing_saved(
         raise KeyboardInterrupt
     assert run.exists() == kept
     assert not saved or (run / "model.pt").read_text() == "the first epochs"
+
+
+ENSEMBLE = {"epochs": 3, "batch_size": 64, "ensemble": 2, "threads": 1}
+
+
+@pytest.fixture
+def interrupted_ensemble(tmp_path, quakes_csv):
+    """A run directory of 2 members as Ctrl-C leaves it after epoch 1 of 3."""
+    from fcnn_cli import train
+    from fcnn_cli.tables import read_table
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    result = train.fit(read_table(quakes_csv), train.TrainConfig(**ENSEMBLE), on_epoch=stop)
+    return runs.save_run(result, tmp_path / "cut", str(quakes_csv))
+
+
+def test_an_interrupted_ensemble_resumes_from_the_command_line(runner, interrupted_ensemble,
+                                                               quakes_csv):
+    import torch
+
+    from fcnn_cli import checkpoint, train
+    from fcnn_cli.cli import cli
+    from fcnn_cli.tables import read_table
+
+    run = interrupted_ensemble
+    whole = train.fit(read_table(quakes_csv), train.TrainConfig(**ENSEMBLE))
+    result = runner.invoke(cli, ["train", "--resume", str(run), "-q", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    assert not (run / runs.STATE_FILE).exists()
+    a, b = whole.predictor.net.state_dict(), checkpoint.load(run / "model.pt").net.state_dict()
+    assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda state, single: single, "Error: the saved training state is of a single network, "
+                                   "not of an ensemble of 2 members; cannot resume"),
+    (lambda state, single: {k: v for k, v in state.items() if k != "generators"},
+     "state.pt holds no training state of fcnn"),
+    (lambda state, single: {**state, "best": state["best"][:1]},
+     "damaged or from another version of fcnn (ValueError: not one entry for each of 2 "
+     "members); cannot resume"),
+], ids=["a_single_network's", "without_generators", "a_member_short"])
+def test_a_foreign_or_damaged_ensemble_state_is_refused_in_one_line(
+        runner, interrupted_ensemble, interrupted_run, damage, said):
+    import torch
+
+    from fcnn_cli.cli import cli
+
+    run = interrupted_ensemble
+    state = torch.load(run / runs.STATE_FILE, weights_only=True)
+    single = torch.load(interrupted_run / runs.STATE_FILE, weights_only=True)
+    torch.save(damage(state, single), run / runs.STATE_FILE)
+    result = runner.invoke(cli, ["train", "--resume", str(run), "-q", "--no-plots"])
+    assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.output
+    assert said in result.stderr
