@@ -30,7 +30,8 @@ import time
 import tomllib
 from pathlib import Path
 
-from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
+from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, Unsupported, option_fields,
+                             typed)
 from fcnn_cli.errors import FcnnError, shown
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,12 @@ class Sweep:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
                                 (key, "grid"))
         for combination in combinations(self.grid):
-            # A bad value (or a last seed out of range) fails now, not after hours.
-            train_config(self, combination, ensemble=self.seeds)
+            # A bad value (or a last seed out of range) fails now, not after hours; options
+            # that take no ensemble train their seeds one by one.
+            try:
+                train_config(self, combination, ensemble=self.seeds)
+            except Unsupported:  # raised after the other TrainConfig checks, before NetConfig's
+                train_config(self, combination)
 
     def key(self, combination):
         """The name of a combination's run directory: its values, then a hash of all that

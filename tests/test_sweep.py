@@ -49,6 +49,10 @@ def test_bad_values_and_clashes_are_refused_before_training():
         sweep.Sweep({"data": "x.csv"}, {"depth": 2}, {"depth": [1, 2]})
     with pytest.raises(FcnnError, match="seeds must be between"):
         sweep.Sweep({"data": "x.csv"}, {}, {"depth": [1]}, seeds=0)
+    # Options no ensemble takes train their seeds one by one, and are checked all the same.
+    sweep.Sweep({"data": "x.csv"}, {"schedule": "plateau"}, {"depth": [1]}, seeds=2)
+    with pytest.raises(FcnnError, match="unknown architecture 'cnn'"):
+        sweep.Sweep({"data": "x.csv"}, {"schedule": "plateau"}, {"arch": ["cnn"]}, seeds=2)
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
@@ -106,24 +110,24 @@ def quakes(tmp_path_factory):
 
 def test_leaderboard_is_mean_and_std_over_seeds_and_a_rerun_skips(quakes, tmp_path,
                                                                    monkeypatch):
-    """plain trains its seeds as one ensemble, batchnorm (which no ensemble takes) one run
+    """cosine trains its seeds as one ensemble, plateau (which no ensemble takes) one run
     after another, each in a run directory of its own."""
-    spec = sweep.Sweep({"data": quakes}, FIXED, {"arch": ["plain", "batchnorm"]}, seeds=2)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"schedule": ["cosine", "plateau"]}, seeds=2)
     rows = sweep.run(spec, tmp_path)
-    assert {r["arch"]: r["mode"] for r in rows} == {"plain": "ensemble",
-                                                    "batchnorm": "sequential"}
-    by_arch = {r["arch"]: r for r in rows}
-    runs = [json.loads((tmp_path / spec.key({"arch": "batchnorm"}) / f"seed-{s}" /
+    assert {r["schedule"]: r["mode"] for r in rows} == {"cosine": "ensemble",
+                                                        "plateau": "sequential"}
+    by_schedule = {r["schedule"]: r for r in rows}
+    runs = [json.loads((tmp_path / spec.key({"schedule": "plateau"}) / f"seed-{s}" /
                         "metrics.json").read_text()) for s in (0, 1)]
     for split in ("val", "test"):
         for name, values in (("mean_distance", [m[split]["distance"]["mean"] for m in runs]),
                              ("rmse", [m[split]["overall"]["rmse"] for m in runs])):
-            row = by_arch["batchnorm"]
+            row = by_schedule["plateau"]
             assert row[f"{split}_{name}_mean"] == pytest.approx(statistics.fmean(values))
             assert row[f"{split}_{name}_std"] == pytest.approx(statistics.stdev(values))
     assert rows[0]["metric"] == "mean_distance"  # lower is better: the best first
     assert rows[0]["val_mean_distance_mean"] <= rows[1]["val_mean_distance_mean"]
-    assert (tmp_path / spec.key({"arch": "plain"}) / "model.pt").exists()
+    assert (tmp_path / spec.key({"schedule": "cosine"}) / "model.pt").exists()
     sweep.write_leaderboard(rows, tmp_path)
     assert json.loads((tmp_path / "leaderboard.json").read_text()) == \
         json.loads(json.dumps(rows))
