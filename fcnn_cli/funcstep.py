@@ -3,11 +3,14 @@ not cover: batch norm, SELU's alpha-dropout, class weights, ``fast`` off, bf16.
 
 The members' forward passes run as one, vectorised: ``torch.vmap`` maps
 ``torch.func.functional_call`` of one network over the members' stacked parameters and buffers,
-so that each layer is one batched product for all members. The stacked parameters are views
-into the one flat parameter of :func:`fcnn_cli.fastpath.flatten` (which lays each parameter's
-members out one after the other), so one ``backward`` of the members' summed losses writes every
-member's gradient into ``flat.grad`` (the members share nothing, so each gets its own loss's
-gradient) and one optimiser step, the one a single run builds, updates them all.
+so that each layer is one batched product for all members. The stacked parameters share their
+memory with the one flat parameter of :func:`fcnn_cli.fastpath.flatten` (which lays each
+parameter's members out one after the other), and their gradients with its gradient, so one
+``backward`` of the members' summed losses writes every member's gradient into ``flat.grad``
+(the members share nothing, so each gets its own loss's gradient) and one optimiser step, the
+one a single run builds, updates them all. They are leaves of their own rather than slices of
+``flat`` taken in the graph: the backward of a slice fills a zero tensor the size of ``flat``,
+once per parameter and step.
 
 Batch norm keeps its running statistics per member: each buffer of all members is one stacked
 tensor, mapped over as the parameters are, and the members' own buffers are views into it, so
@@ -47,7 +50,7 @@ class FuncStep:
     def __init__(self, members, task, precision="fp32"):
         self.flat = fastpath.flatten(members)
         self.task, self.precision = task, precision
-        self.layout = _layout(members)
+        self.parameters = _stack_parameters(members, self.flat)
         self.names, self.buffers = _stack_buffers(members)
         with torch.device("meta"):  # the structure alone: the tensors come from the members
             self.shape = MLP(members[0].config)
@@ -55,17 +58,11 @@ class FuncStep:
         self.losses = vmap(self._loss, randomness="different")
 
     def __call__(self, x, y, optimizer):
-        self.flat.grad.zero_()  # backward adds into it, keeping the members' views valid
-        losses = self.losses(self._parameters(), dict(zip(self.names, self.buffers)), x, y)
+        self.flat.grad.zero_()  # backward adds into it, through the stacked views
+        losses = self.losses(self.parameters, dict(zip(self.names, self.buffers)), x, y)
         losses.sum().backward()
         optimizer.step()
         return losses.detach()
-
-    def _parameters(self):
-        """Each parameter of all members as one (members × …) view of ``flat``, made anew each
-        step so that autograd traces it from ``flat``."""
-        return {name: self.flat[start:end].view(shape) for name, start, end, shape in
-                self.layout}
 
     def _loss(self, parameters, buffers, x, y):
         """One member's loss on its minibatch (vmap maps it over the members), with its forward
@@ -75,15 +72,18 @@ class FuncStep:
         return self.task.loss(out.float(), y)
 
 
-def _layout(members):
-    """(name, start, end, members × shape) of each parameter in :func:`fastpath.flatten`'s
-    flat tensor: parameter by parameter, each member's right after the one before."""
-    layout, start = [], 0
+def _stack_parameters(members, flat):
+    """{name: each parameter of all members as one (members × …) leaf}, its values a view of
+    ``flat`` and its gradient a view of ``flat.grad``: :func:`fastpath.flatten` put each
+    parameter's members one after the other."""
+    stacked, start = {}, 0
     for name, p in members[0].named_parameters():
         end = start + len(members) * p.numel()
-        layout.append((name, start, end, (len(members), *p.shape)))
-        start = end
-    return layout
+        shape = (len(members), *p.shape)
+        leaf = flat.detach()[start:end].view(shape).requires_grad_()
+        leaf.grad = flat.grad[start:end].view(shape)
+        stacked[name], start = leaf, end
+    return stacked
 
 
 def _stack_buffers(members):

@@ -309,6 +309,27 @@ def test_members_trained_through_autograd_equal_single_runs(case, splits, galaxy
                                    atol=1e-5)
 
 
+def test_with_adam_batch_norm_members_part_from_single_runs_in_the_biases_before_it(
+        splits, monkeypatch):
+    """Those biases' gradient is rounding noise, which Adam scales up to steps of the learning
+    rate; the running means follow them. Every other tensor stays equal."""
+    net = {"arch": "resnet", "batchnorm": True, "depth": 3}
+    result = _fit(splits, net, seed=5, ensemble=2)
+    x = result.predictor.feature_matrix(splits[2])
+    split = prepare.split_indices
+    monkeypatch.setattr(prepare, "split_indices",
+                        lambda n, val, test, seed, strata=None: split(n, val, test, 5, strata))
+    single = _fit(splits, net, seed=5)
+    member = result.predictor.net.members[0].state_dict()
+    parted = {name for name, value in single.predictor.net.state_dict().items()
+              if not torch.allclose(member[name], value, rtol=1e-4, atol=1e-5)}
+    assert parted == {"body.0.0.bias", "body.0.1.running_mean", "body.1.linear1.bias",
+                      "body.1.norm1.running_mean", "body.1.linear2.bias",
+                      "body.1.norm2.running_mean"}
+    np.testing.assert_allclose(result.predictor.outputs(x)[0], single.predictor.outputs(x),
+                               rtol=0.05, atol=0.02)
+
+
 @pytest.mark.parametrize("options, net, task, fast", [
     ({}, {}, "regress", True),
     ({"fast": False}, {}, "regress", False),
@@ -327,16 +348,17 @@ def test_the_fast_step_trains_what_it_can_autograd_the_rest(options, net, task, 
     assert isinstance(step, fastpath.FastStep if fast else funcstep.FuncStep)
 
 
-def test_func_step_gives_each_member_its_gradients_statistics_and_update():
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_func_step_gives_each_member_its_gradients_statistics_and_update(device):
     """Against each member alone through autograd and torch.optim: batch norm in residual
     blocks with a projector, and class weights."""
     torch.manual_seed(0)
     task = tasks.Classification("c", ["p", "q", "r"], "softmax", [0.5, 1.0, 2.0])
     config = NetConfig(n_in=5, n_out=3, depth=3, width=7, arch="resnet", batchnorm=True)
-    nets = [MLP(config) for _ in range(3)]
+    nets = [MLP(config).to(device) for _ in range(3)]
     alone = [copy.deepcopy(net) for net in nets]
-    x = torch.randn(3, 9, 5)
-    y = torch.randint(0, 3, (3, 9))
+    x = torch.randn(3, 9, 5).to(device)
+    y = torch.randint(0, 3, (3, 9)).to(device)
     step = funcstep.FuncStep(nets, task)
     optimizer = torch.optim.SGD([step.flat], lr=0.1, momentum=0.9)
     losses = step(x, y, optimizer)
