@@ -457,3 +457,8 @@ def test_the_command_line_refuses_an_ensemble_option_before_reading_data(tmp_pat
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "--ensemble 2: the members take the cosine schedule" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_batch_norm_ensembles_need_two_rows_a_minibatch(splits):
+    with pytest.raises(FcnnError, match="batch normalisation needs at least 2 rows"):
+        _fit(splits, {"arch": "batchnorm"}, seed=0, ensemble=2, batch_size=1)
