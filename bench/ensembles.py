@@ -3,7 +3,8 @@ uncertainties mean something.
 
 (a) Speed: 8 members of 3 × 64 at batch 32 trained together (``--ensemble 8``) against the same
 8 members trained one after the other (``seed``, ``seed + 1``, … as single runs), on simulated
-earthquakes, measured side by side in this run. The same for a sweep: ``fcnn sweep`` of one
+earthquakes, measured side by side in this run: plain networks (the autograd-free step), and
+residual ones with batch norm (autograd over forward passes vectorised with torch.func). The same for a sweep: ``fcnn sweep`` of one
 combination over 8 seeds (the 8 same-shape members trained as one ensemble, saved in the sweep
 directory) against 8 sequential ``fcnn train`` runs (each reads the table, trains, saves its run
 directory).
@@ -34,20 +35,21 @@ from rich.table import Table
 from fcnn_cli import runs, simulate, sweep, tables, train
 
 NET = {"depth": 3, "width": 64}
+BATCHNORM_RESNET = {**NET, "arch": "resnet", "batchnorm": True}
 
 
-def speed(rows, epochs, members, threads):
+def speed(rows, epochs, members, threads, net=NET):
     data = simulate.earthquakes(n=rows, seed=1)
     config = {"epochs": epochs, "batch_size": 32, "threads": threads}
     warm = simulate.earthquakes(n=256, seed=2)  # imports and first calls, timed for neither
     for count in (members, 1):
-        train.fit(warm, train.TrainConfig(**{**config, "epochs": 1, "ensemble": count}), net=NET)
+        train.fit(warm, train.TrainConfig(**{**config, "epochs": 1, "ensemble": count}), net=net)
     start = time.perf_counter()
-    train.fit(data, train.TrainConfig(ensemble=members, **config), net=NET)
+    train.fit(data, train.TrainConfig(ensemble=members, **config), net=net)
     together = time.perf_counter() - start
     start = time.perf_counter()
     for k in range(members):
-        train.fit(data, train.TrainConfig(seed=k, **config), net=NET)
+        train.fit(data, train.TrainConfig(seed=k, **config), net=net)
     apart = time.perf_counter() - start
     return together, apart
 
@@ -136,6 +138,10 @@ def main():
         out.add_column(column, justify="right")
     out.add_row("8 sequential runs", f"{apart:.2f}", "1.0×")
     out.add_row("--ensemble 8 (one vectorised pass)", f"{together:.2f}",
+                f"{apart / together:.2f}×")
+    together, apart = speed(rows, epochs, 8, args.threads, BATCHNORM_RESNET)
+    out.add_row("8 sequential runs, resnet with batch norm", f"{apart:.2f}", "1.0×")
+    out.add_row("--ensemble 8, resnet with batch norm (torch.func)", f"{together:.2f}",
                 f"{apart / together:.2f}×")
     together, apart = sweep_speed(rows, epochs, 8, args.threads)
     out.add_row("8 sequential fcnn train runs (read, train, save)", f"{apart:.2f}", "1.0×")

@@ -261,6 +261,29 @@ class TrainConfig:
         ]
         _refuse_failed(checks)
         check_position(self.position)
+        # Last: a sweep that meets Unsupported knows every other option is sound.
+        _refuse_in_ensemble(self)
+
+
+class Unsupported(FcnnError):
+    """Options that an ensemble does not train with (a sweep trains its seeds one by one
+    then)."""
+
+
+def _refuse_in_ensemble(config):
+    """The options an ensemble does not train with, each with the reason (what only the data or
+    the processes tell, :func:`fcnn_cli.ensemble.refuse_unsupported` refuses)."""
+    if config.ensemble == 1:
+        return
+    cases = [
+        (config.stream, "train on tables in memory, not streamed ones"),
+        (config.diagnostics, "record no diagnostics"),
+        (config.schedule == "plateau", "take the cosine schedule or none, not plateau"),
+    ]
+    for refused, why in cases:
+        if refused:
+            raise Unsupported(f"ensemble={config.ensemble}: the members {why}; train single "
+                              "networks for this", ("ensemble",))
 
 
 @dataclass

@@ -1,11 +1,15 @@
 """Ensembles: several networks of one shape, trained together in one vectorised pass.
 
 Member k starts from seed ``seed + k`` (:func:`member_seed`): its initial weights and the order
-of its rows in every epoch are those of a single run with that seed, and the autograd-free step
-(:class:`fcnn_cli.fastpath.FastStep` given the list of members) trains all of them at once with
-batched matrix products and one optimiser kernel over all their parameters. As the optimiser,
-the weight average and the cosine schedule act on each value on its own, member k follows the
-single run with its seed within float rounding. The split into training, validation and test
+of its rows in every epoch are those of a single run with that seed. One step trains all of them
+at once (:func:`fcnn_cli.funcstep.ensemble_step` chooses it): the autograd-free step
+(:class:`fcnn_cli.fastpath.FastStep` given the list of members, batched matrix products) where a
+single run would take it, else autograd over the members' forward passes vectorised with
+``torch.func`` (:class:`fcnn_cli.funcstep.FuncStep`: batch norm, alpha-dropout, class weights,
+``fast`` off, bf16); either way one optimiser kernel over all their parameters. As the
+optimiser, the weight average and the cosine schedule act on each value on its own, member k
+follows the single run with its seed within float rounding (with dropout, which draws the
+members' masks together, only in distribution). The split into training, validation and test
 rows is ``seed``'s for all members, so that they are validated and tested on the same rows.
 
 Each member is validated on its own after every epoch (its averaged weights, as a single run)
@@ -24,9 +28,11 @@ import time
 import torch
 from torch import nn
 
-from fcnn_cli import fastpath
+from fcnn_cli import funcstep
 from fcnn_cli.averaging import WeightAverage
-from fcnn_cli.devices import ThreadChooser, cpu_budget, thread_ladder, training_threads
+from fcnn_cli.config import Unsupported
+from fcnn_cli.devices import (ThreadChooser, autocast, cpu_budget, matmul_precision,
+                              thread_ladder, training_threads)
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.loop import GATHER_ROWS, NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
@@ -77,33 +83,18 @@ class Trained:
     resume_state: dict | None = None  # set when interrupted: what ``train(resume=…)`` takes
 
 
-class Unsupported(FcnnError):
-    """Options that an ensemble does not train with (a sweep trains its seeds one by one
-    then)."""
-
-
-def refuse_unsupported(config, net_config, task, world, streamed):
-    """The cases an ensemble does not train in, each with the reason, before any training."""
+def refuse_unsupported(config, world, streamed):
+    """The cases an ensemble does not train in that its options alone do not tell (those
+    :class:`~fcnn_cli.config.TrainConfig` refuses), each with the reason, before any
+    training. ``Unsupported`` is what a sweep falls back to seeds one by one on."""
     cases = [
         (world.distributed, "train in one process"),
         (streamed, "train on tables in memory, not streamed ones"),
-        (config.diagnostics, "record no diagnostics"),
-        (config.schedule == "plateau", "take the cosine schedule or none, not plateau"),
-        (config.precision == "bf16" or not config.fast,
-         "train through the autograd-free step: fp32 or tf32, without --no-fast"),
-        (not fastpath.supports(_shape_only(net_config), task),
-         "train plain and residual networks without batch normalisation, SELU's "
-         "alpha-dropout or class weights"),
     ]
     for refused, why in cases:
         if refused:
             raise Unsupported(f"ensemble={config.ensemble}: the members {why}; train single "
                             "networks for this", ("ensemble",))
-
-
-def _shape_only(net_config):
-    with torch.device("meta"):
-        return MLP(net_config)
 
 
 def _threads(config, net_config, device):
@@ -123,12 +114,15 @@ def train(data, config, net_config, device, on_epoch=None, stop=None, resume=Non
     for k in range(config.ensemble):
         torch.manual_seed(member_seed(config.seed, k))  # as a single run seeds its network
         members.append(MLP(net_config).to(device))
-    fast = fastpath.FastStep(members, data.task)
-    run = _Run(config, data, members, fast, make_optimizer([fast.flat], config),
-               WeightAverage([fast.flat], config.ema) if config.ema else None, data.on(device))
+    step = funcstep.ensemble_step(members, data.task, config)
+    # The float buffers (batch norm's statistics) averaged as a single run averages them.
+    run = _Run(config, data, members, step, make_optimizer([step.flat], config),
+               WeightAverage([step.flat, *step.buffers], config.ema) if config.ema else None,
+               data.on(device))
     if resume is not None:
         run.load_state_dict(resume)
-    with stop.polling(), _threads(config, net_config, device).in_use() as threads:
+    with stop.polling(), _threads(config, net_config, device).in_use() as threads, \
+            matmul_precision(config.precision, device):
         run.threads = threads
         stopped, resume_state = run.epochs(on_epoch, stop)
     lost = [k for k, best in enumerate(run.best) if best.weights is None]
@@ -156,6 +150,9 @@ class _Run:
         self.best = [_Best() for _ in members]
         self.epoch, self.history = 0, []
         self.threads = None  # a devices.ThreadChooser, that times the steps
+        # Batch norm cannot normalise a batch of one row: such a last batch is skipped, as a
+        # single run skips it.
+        self.min_rows = 2 if members[0].config.batchnorm else 1
 
     def epochs(self, on_epoch, stop):
         """The epochs after the last complete one, until all members stop improving or one
@@ -239,6 +236,8 @@ class _Run:
         for k, (x, y) in enumerate(self._batches()):
             if cosine:
                 group["lr"] = cosine_lr(config, epoch, k, steps)
+            if x.shape[1] < self.min_rows:
+                continue  # batch norm cannot normalise a minibatch of one row
             with self.threads.timing(x.shape[1]):
                 loss = self.fast(x, y, self.optimizer)
                 if self.average:
@@ -277,9 +276,10 @@ class _Run:
                 torch.inference_mode():
             for member, best in zip(self.members, self.best):
                 member.eval()
-                out = member(x)
+                with autocast(self.config.precision, x.device):
+                    out = member(x).float()  # in the run's precision, as a single run
                 loss = float(self.task.loss(out, y))
-                outputs.append(out.float().cpu())
+                outputs.append(out.cpu())
                 losses.append(loss)
                 if loss < best.loss:
                     best.loss, best.epoch, best.since = loss, epoch, 0

@@ -49,10 +49,18 @@ ACTIVATIONS = _activations()
 
 
 def supports(model, task):
+    """Whether this step can train ``model`` for ``task`` at all."""
     cfg = model.config
     return (all(isinstance(block, (Dense, ResidualBlock)) for block in model.body)
             and not cfg.batchnorm and not (cfg.dropout and cfg.arch == "selu")
             and cfg.activation in ACTIVATIONS and getattr(task, "weights", None) is None)
+
+
+def applies(model, task, config):
+    """Whether a run with ``config`` (a TrainConfig) trains ``model`` through this step, single
+    run or ensemble: where it can, unless asked for autograd (``fast`` off) or bf16, which
+    autocasts autograd's forward (this step's products are written out in fp32)."""
+    return config.fast and config.precision != "bf16" and supports(model, task)
 
 
 class FastStep:
@@ -69,9 +77,11 @@ class FastStep:
     (``load_state_dict`` copies into them) but must not be replaced.
     """
 
+    buffers = ()  # the networks it trains hold none (no batch norm)
+
     def __init__(self, model, task):
         models = model if isinstance(model, list) else [model]
-        self.flat = _flatten(models)
+        self.flat = flatten(models)
         self.data = self.flat.detach()
         model = models[0]
         self.act, self.act_backward = ACTIVATIONS[model.config.activation]
@@ -196,7 +206,7 @@ class _Affine:
 
 def _members(value, grad, count):
     """The first member's parameter and gradient views, or with several members those of all
-    of them: :func:`_flatten` puts each member's right after the one before."""
+    of them: :func:`flatten` puts each member's right after the one before."""
     if count == 1:
         return value, grad
     return tuple(t.as_strided((count, *t.shape), (t.numel(), *t.stride()))
@@ -207,7 +217,7 @@ def _identity(block):
     return isinstance(block.shortcut, torch.nn.Identity)
 
 
-def _flatten(models):
+def flatten(models):
     """One parameter holding all of ``models``' (networks of one shape), whose own become views
     into it: parameter by parameter, each member's values right after the one before."""
     groups = list(zip(*(m.parameters() for m in models)))

@@ -27,9 +27,8 @@ class TrainingState:
         torch.manual_seed(config.seed)
         self.config = config
         self.model = MLP(net_config).to(device)
-        # bf16 autocasts autograd's forward; the fast path's products are written out in fp32.
-        self.fast = fastpath.FastStep(self.model, task) if config.fast and \
-            config.precision != "bf16" and fastpath.supports(self.model, task) else None
+        self.fast = fastpath.FastStep(self.model, task) \
+            if fastpath.applies(self.model, task, config) else None
         params = [self.fast.flat] if self.fast else list(self.model.parameters())
         self.optimizer = make_optimizer(params, config)
         self.average = WeightAverage(

@@ -37,7 +37,8 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
+from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, Unsupported, option_fields,
+                             typed)
 from fcnn_cli.errors import FcnnError, Message, first_line, shown
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,12 @@ class Sweep:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
                                 (key, "grid"))
         for combination in combinations(self.grid):
-            # A bad value (or a last seed out of range) fails now, not after hours.
-            train_config(self, combination, ensemble=self.seeds)
+            # A bad value (or a last seed out of range) fails now, not after hours; options
+            # that take no ensemble train their seeds one by one.
+            try:
+                train_config(self, combination, ensemble=self.seeds)
+            except Unsupported:  # raised after the other TrainConfig checks, before NetConfig's
+                train_config(self, combination)
 
     def key(self, combination):
         """The name of a combination's run directory: its values, then a hash of all that
@@ -355,9 +360,7 @@ def _fit(sweep, combination, tables, changes):
 def _save(sweep, result, run_dir):
     from fcnn_cli import runs
 
-    if result.interrupted or result.stopped.startswith("interrupted"):
-        # An ensemble keeps no state to resume: its reason alone says it was cut short. Not
-        # saved, a run cut short is never taken for a finished one.
+    if result.interrupted:  # not saved, a run cut short is never taken for a finished one
         raise KeyboardInterrupt
     with runs.claim(run_dir, force=True) as path:
         runs.forget_state(path)

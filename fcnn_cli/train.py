@@ -83,14 +83,14 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     if precision != config.precision:
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
+    if shape.batchnorm and config.batch_size // world.size < 2:
+        raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
+                        f"of the {world.size} process(es); batch_size {config.batch_size} "
+                        "gives fewer", ("batch_size",))
     if config.ensemble > 1:
         return _fit_ensemble(data, config, shape, device, precision, (name, extra),
                              (world, resume, on_epoch, stop))
     state = training_state.TrainingState(shape, config, data.task, device)
-    if state.model.config.batchnorm and config.batch_size // world.size < 2:
-        raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
-                        f"of the {world.size} process(es); batch_size {config.batch_size} "
-                        "gives fewer", ("batch_size",))
     rows = data.on(device)
     probe = _probe(state, data, rows) if config.diagnostics else None
     if resume is None:
@@ -131,7 +131,7 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
     from fcnn_cli.predictor import Predictor
 
     (name, extra), (world, resume, on_epoch, stop) = source, run
-    ensemble.refuse_unsupported(config, shape, data.task, world, not isinstance(data, Prepared))
+    ensemble.refuse_unsupported(config, world, not isinstance(data, Prepared))
     if resume is not None:
         _check_resumable(resume, data, name, config)
     trained = ensemble.train(data, config, shape, device, on_epoch, stop, resume)

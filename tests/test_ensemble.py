@@ -1,14 +1,17 @@
 """Ensembles trained in one vectorised pass: members equal single runs, the predictive
 variance, checkpoints, predict and evaluate."""
 
+import copy
 import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from fcnn_cli import checkpoint, ensemble, fastpath, runs, simulate, tasks, train
+from fcnn_cli import (checkpoint, ensemble, fastpath, funcstep, prepare, runs, simulate, tasks,
+                      train)
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.model import MLP, NetConfig
 from fcnn_cli.prepare import split_indices
@@ -24,12 +27,12 @@ def splits():
     return [simulate.earthquakes(n=n, seed=s) for n, s in ((256, 1), (64, 2), (64, 3))]
 
 
-def _fit(splits, **options):
+def _fit(splits, net=None, **options):
     data, val, test = splits
     if "order_of" in options:  # the training rows in the order a run with that seed has them
         data = _in_order_of(data, options.pop("order_of"), options["seed"])
     config = train.TrainConfig(**{"epochs": 3, "batch_size": 32, "threads": 1, **options})
-    return train.fit(data, config, net=NET, val_table=val, test_table=test)
+    return train.fit(data, config, net={**NET, **(net or {})}, val_table=val, test_table=test)
 
 
 def _in_order_of(table, seed, own_seed):
@@ -203,16 +206,23 @@ def simulate_galaxies():
     return sim.galaxies(n=200, size=8, seed=1)
 
 
-@pytest.mark.parametrize("options, net, message", [
-    ({"schedule": "plateau"}, {}, "plateau"),
-    ({"fast": False}, {}, "autograd-free"),
-    ({}, {"arch": "batchnorm"}, "batch normalisation"),
+@pytest.mark.parametrize("options, message", [
+    ({"schedule": "plateau"}, "plateau"),
+    ({"diagnostics": True}, "diagnostics"),
+    ({"stream": True}, "streamed"),
 ])
-def test_unsupported_ensembles_are_refused_with_the_reason(splits, options, net, message):
-    data, val, test = splits
-    config = train.TrainConfig(epochs=1, ensemble=2, **options)
-    with pytest.raises(FcnnError, match=message):
-        train.fit(data, config, net={**NET, **net}, val_table=val, test_table=test)
+def test_options_an_ensemble_does_not_take_are_refused_before_any_data(options, message):
+    with pytest.raises(ensemble.Unsupported, match=f"ensemble=2: the members .*{message}"):
+        train.TrainConfig(ensemble=2, **options)
+    train.TrainConfig(ensemble=1, **options)  # a single network takes them
+
+
+def test_a_run_in_several_processes_refuses_an_ensemble():
+    class World:
+        distributed = True
+
+    with pytest.raises(ensemble.Unsupported, match="train in one process"):
+        ensemble.refuse_unsupported(train.TrainConfig(ensemble=2), World(), False)
 
 
 def test_gaussian_loss_is_for_regression_only():
@@ -355,3 +365,201 @@ def test_members_take_the_rows_of_their_own_seed_span_by_span(monkeypatch):
     for k, seed in enumerate(seeds):
         order = torch.randperm(100, generator=torch.Generator().manual_seed(seed))
         assert torch.equal(xs[k], x[order]) and torch.equal(ys[k], y[order])
+
+
+@pytest.fixture(scope="module")
+def galaxy_splits():
+    return [simulate.galaxies(n=n, size=8, seed=s) for n, s in ((256, 1), (64, 2), (64, 3))]
+
+
+# Networks the autograd-free step does not train: (train options, network options, table).
+# batch_size 17 leaves a last minibatch of one row, which batch norm skips. With batch norm, SGD:
+# the gradient of a bias before batch norm is zero but for rounding, which Adam scales up to
+# steps of the learning rate, so that those biases (and the running means) part at once
+# wherever two computations round differently.
+THROUGH_AUTOGRAD = {
+    "batchnorm": ({"batch_size": 17, "optimizer": "sgd", "lr": 0.05}, {"arch": "batchnorm"},
+                  "quakes"),
+    "batchnorm_resnet": ({"optimizer": "sgd", "lr": 0.05},
+                         {"arch": "resnet", "batchnorm": True, "depth": 3}, "quakes"),
+    "selu": ({"fast": False}, {"arch": "selu"}, "quakes"),
+    "class_weights": ({"class_weight": "balanced"}, {"dropout": 0.0}, "galaxies"),
+    "no_fast": ({"fast": False, "loss": "gaussian"}, {}, "quakes"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(THROUGH_AUTOGRAD))
+def test_members_trained_through_autograd_equal_single_runs(case, splits, galaxy_splits,
+                                                            monkeypatch):
+    """As above, the single run of seed 5 + k trains on the rows of seed 5's split, here by
+    splitting with seed 5 (a classifier's split by classes cannot be undone by reordering)."""
+    options, net, kind = THROUGH_AUTOGRAD[case]
+    tables = splits if kind == "quakes" else galaxy_splits
+    result = _fit(tables, net, seed=5, ensemble=2, **options)
+    x = result.predictor.feature_matrix(tables[2])
+    outputs = result.predictor.outputs(x)
+    split = prepare.split_indices
+    monkeypatch.setattr(prepare, "split_indices",
+                        lambda n, val, test, seed, strata=None: split(n, val, test, 5, strata))
+    for k, member in enumerate(result.predictor.net.members):
+        single = _fit(tables, net, seed=ensemble.member_seed(5, k), **options)
+        assert result.predictor.info["best_epochs"][k] == single.predictor.info["best_epoch"]
+        for name, value in single.predictor.net.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(outputs[k], single.predictor.outputs(x), rtol=1e-4,
+                                   atol=1e-5)
+
+
+def test_with_adam_batch_norm_members_part_from_single_runs_in_the_biases_before_it(
+        splits, monkeypatch):
+    """Those biases' gradient is rounding noise, which Adam scales up to steps of the learning
+    rate; the running means follow them. Every other tensor stays equal."""
+    net = {"arch": "resnet", "batchnorm": True, "depth": 3}
+    result = _fit(splits, net, seed=5, ensemble=2)
+    x = result.predictor.feature_matrix(splits[2])
+    split = prepare.split_indices
+    monkeypatch.setattr(prepare, "split_indices",
+                        lambda n, val, test, seed, strata=None: split(n, val, test, 5, strata))
+    single = _fit(splits, net, seed=5)
+    member = result.predictor.net.members[0].state_dict()
+    parted = {name for name, value in single.predictor.net.state_dict().items()
+              if not torch.allclose(member[name], value, rtol=1e-4, atol=1e-5)}
+    assert parted == {"body.0.0.bias", "body.0.1.running_mean", "body.1.linear1.bias",
+                      "body.1.norm1.running_mean", "body.1.linear2.bias",
+                      "body.1.norm2.running_mean"}
+    np.testing.assert_allclose(result.predictor.outputs(x)[0], single.predictor.outputs(x),
+                               rtol=0.05, atol=0.02)
+
+
+@pytest.mark.parametrize("options, net, task, fast", [
+    ({}, {}, "regress", True),
+    ({"fast": False}, {}, "regress", False),
+    ({"precision": "bf16"}, {}, "regress", False),
+    ({}, {"arch": "batchnorm"}, "regress", False),
+    ({}, {"arch": "selu"}, "regress", True),
+    ({}, {"arch": "selu", "dropout": 0.1}, "regress", False),
+    ({}, {}, "weighted", False),
+])
+def test_the_fast_step_trains_what_it_can_autograd_the_rest(options, net, task, fast):
+    config = NetConfig(n_in=3, n_out=2, depth=2, width=4, **net)
+    task = tasks.Regression(["a", "b"], None) if task == "regress" else \
+        tasks.Classification("c", ["p", "q"], "softmax", [0.5, 1.5])
+    step = funcstep.ensemble_step([MLP(config), MLP(config)], task,
+                                  train.TrainConfig(ensemble=2, **options))
+    assert isinstance(step, fastpath.FastStep if fast else funcstep.FuncStep)
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_func_step_gives_each_member_its_gradients_statistics_and_update(device):
+    """Against each member alone through autograd and torch.optim: batch norm in residual
+    blocks with a projector, and class weights."""
+    torch.manual_seed(0)
+    task = tasks.Classification("c", ["p", "q", "r"], "softmax", [0.5, 1.0, 2.0])
+    config = NetConfig(n_in=5, n_out=3, depth=3, width=7, arch="resnet", batchnorm=True)
+    nets = [MLP(config).to(device) for _ in range(3)]
+    alone = [copy.deepcopy(net) for net in nets]
+    x = torch.randn(3, 9, 5).to(device)
+    y = torch.randint(0, 3, (3, 9)).to(device)
+    step = funcstep.FuncStep(nets, task)
+    optimizer = torch.optim.SGD([step.flat], lr=0.1, momentum=0.9)
+    losses = step(x, y, optimizer)
+    for k, net in enumerate(alone):
+        net.train()
+        single = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+        loss = task.loss(net(x[k]), y[k])
+        loss.backward()
+        single.step()
+        assert losses[k].item() == pytest.approx(loss.item(), rel=1e-6)
+        for (name, p), q in zip(net.named_parameters(), nets[k].parameters()):
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+        for (name, b), c in zip(net.named_buffers(), nets[k].buffers()):
+            torch.testing.assert_close(c, b, rtol=1e-5, atol=1e-6)
+
+
+def test_dropout_draws_a_mask_per_member():
+    """Two members with the same weights and rows: with one mask for both they would have one
+    loss. Their masks cannot be a single run's, so members with dropout equal no single run."""
+    torch.manual_seed(0)
+    first = MLP(NetConfig(n_in=5, n_out=1, depth=2, width=16, dropout=0.5))
+    step = funcstep.FuncStep([first, copy.deepcopy(first)], tasks.Regression(["a"], None))
+    x, y = torch.randn(1, 8, 5).expand(2, 8, 5), torch.randn(1, 8, 1).expand(2, 8, 1)
+    losses = step(x, y, torch.optim.SGD([step.flat], lr=0.0))
+    assert losses[0] != losses[1]
+
+
+@pytest.mark.parametrize("options, net", [
+    ({}, {"dropout": 0.2}),
+    ({}, {"arch": "selu", "dropout": 0.1}),
+    ({"precision": "bf16"}, {}),
+])
+def test_ensembles_with_dropout_or_bf16_train(splits, options, net):
+    result = _fit(splits, net, seed=5, ensemble=2, epochs=4, **options)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < 0.95 * losses[0]
+    x = result.predictor.feature_matrix(splits[2])
+    first, second = result.predictor.outputs(x)
+    assert not np.allclose(first, second)
+
+
+@pytest.fixture(scope="module")
+def batchnorm_ensemble(splits):
+    return _fit(splits, {"arch": "resnet", "batchnorm": True, "depth": 3}, seed=5, ensemble=3)
+
+
+def test_batch_norm_members_keep_and_use_their_own_statistics(batchnorm_ensemble, splits):
+    members = batchnorm_ensemble.predictor.net.members
+    means = [member.body[0][1].running_mean for member in members]
+    assert not torch.allclose(means[0], means[1])
+    x = torch.from_numpy(batchnorm_ensemble.predictor.x_scaler.transform(
+        batchnorm_ensemble.predictor.feature_matrix(splits[2])))
+    with torch.inference_mode():
+        out = batchnorm_ensemble.predictor.net(x)
+        for k, member in enumerate(members):
+            alone = MLP(member.config)
+            alone.load_state_dict(member.state_dict())
+            torch.testing.assert_close(out[k], alone.eval()(x))
+            alone.load_state_dict({**member.state_dict(), **{
+                name: value for name, value in members[k - 1].state_dict().items()
+                if "running" in name}})
+            assert not torch.allclose(out[k], alone(x), rtol=1e-3, atol=1e-4)
+
+
+def test_batch_norm_ensemble_predicts_the_members_mean_from_the_command_line(
+        tmp_path, batchnorm_ensemble, splits):
+    from click.testing import CliRunner
+
+    from fcnn_cli.cli import cli
+    from fcnn_cli.tables import write_table
+
+    predictor = batchnorm_ensemble.predictor
+    model, data, out = tmp_path / "model.pt", tmp_path / "new.csv", tmp_path / "pred.csv"
+    checkpoint.save(predictor, model)
+    write_table(splits[2], data)
+    result = CliRunner().invoke(cli, ["predict", str(model), str(data), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(out)
+    x = torch.from_numpy(predictor.x_scaler.transform(predictor.feature_matrix(splits[2])))
+    with torch.inference_mode():
+        members = [predictor.task.decode(member.eval()(x).numpy())
+                   for member in predictor.net.members]
+    mean = np.mean(members, axis=0)
+    np.testing.assert_allclose(frame[["x_pred", "y_pred"]].to_numpy(), mean, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_the_command_line_refuses_an_ensemble_option_before_reading_data(tmp_path):
+    from click.testing import CliRunner
+
+    from fcnn_cli.cli import cli
+
+    result = CliRunner().invoke(cli, ["train", str(tmp_path / "absent.csv"), "--ensemble", "2",
+                                      "--schedule", "plateau", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "--ensemble 2: the members take the cosine schedule" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_batch_norm_ensembles_need_two_rows_a_minibatch(splits):
+    with pytest.raises(FcnnError, match="batch normalisation needs at least 2 rows"):
+        _fit(splits, {"arch": "batchnorm"}, seed=0, ensemble=2, batch_size=1)

@@ -54,6 +54,10 @@ def test_bad_values_and_clashes_are_refused_before_training():
         sweep.Sweep({"data": "x.csv"}, {"depth": 2}, {"depth": [1, 2]})
     with pytest.raises(FcnnError, match="seeds must be between"):
         sweep.Sweep({"data": "x.csv"}, {}, {"depth": [1]}, seeds=0)
+    # Options no ensemble takes train their seeds one by one, and are checked all the same.
+    sweep.Sweep({"data": "x.csv"}, {"schedule": "plateau"}, {"depth": [1]}, seeds=2)
+    with pytest.raises(FcnnError, match="unknown architecture 'cnn'"):
+        sweep.Sweep({"data": "x.csv"}, {"schedule": "plateau"}, {"arch": ["cnn"]}, seeds=2)
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
@@ -111,24 +115,24 @@ def quakes(tmp_path_factory):
 
 def test_leaderboard_is_mean_and_std_over_seeds_and_a_rerun_skips(quakes, tmp_path,
                                                                    monkeypatch):
-    """plain trains its seeds as one ensemble, batchnorm (which no ensemble takes) one run
+    """cosine trains its seeds as one ensemble, plateau (which no ensemble takes) one run
     after another, each in a run directory of its own."""
-    spec = sweep.Sweep({"data": quakes}, FIXED, {"arch": ["plain", "batchnorm"]}, seeds=2)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"schedule": ["cosine", "plateau"]}, seeds=2)
     rows = sweep.run(spec, tmp_path)
-    assert {r["arch"]: r["mode"] for r in rows} == {"plain": "ensemble",
-                                                    "batchnorm": "sequential"}
-    by_arch = {r["arch"]: r for r in rows}
-    runs = [json.loads((tmp_path / spec.key({"arch": "batchnorm"}) / f"seed-{s}" /
+    assert {r["schedule"]: r["mode"] for r in rows} == {"cosine": "ensemble",
+                                                        "plateau": "sequential"}
+    by_schedule = {r["schedule"]: r for r in rows}
+    runs = [json.loads((tmp_path / spec.key({"schedule": "plateau"}) / f"seed-{s}" /
                         "metrics.json").read_text()) for s in (0, 1)]
     for split in ("val", "test"):
         for name, values in (("mean_distance", [m[split]["distance"]["mean"] for m in runs]),
                              ("rmse", [m[split]["overall"]["rmse"] for m in runs])):
-            row = by_arch["batchnorm"]
+            row = by_schedule["plateau"]
             assert row[f"{split}_{name}_mean"] == pytest.approx(statistics.fmean(values))
             assert row[f"{split}_{name}_std"] == pytest.approx(statistics.stdev(values))
     assert rows[0]["metric"] == "mean_distance"  # lower is better: the best first
     assert rows[0]["val_mean_distance_mean"] <= rows[1]["val_mean_distance_mean"]
-    assert (tmp_path / spec.key({"arch": "plain"}) / "model.pt").exists()
+    assert (tmp_path / spec.key({"schedule": "cosine"}) / "model.pt").exists()
     sweep.write_leaderboard(rows, tmp_path)
     assert json.loads((tmp_path / "leaderboard.json").read_text()) == \
         json.loads(json.dumps(rows))
@@ -271,12 +275,12 @@ def test_programming_errors_and_interrupts_stop_the_sweep_at_once(quakes, tmp_pa
     assert list(tmp_path.iterdir()) == []  # neither recorded as failed nor the next one trained
 
 
-def _interrupt_in_epoch_2(monkeypatch, arch, seeds):
+def _interrupt_in_epoch_2(monkeypatch, mode, seeds):
     """Ctrl-C in the second epoch, after the first was complete: of the last seed's single run,
     or of the ensemble of all seeds."""
     from fcnn_cli import ensemble, loop
 
-    if arch == "plain" and seeds > 1:
+    if mode == "ensemble":
         real = ensemble._Run._train_epoch
 
         def train_epoch(self, epoch, stop):
@@ -294,16 +298,16 @@ def _interrupt_in_epoch_2(monkeypatch, arch, seeds):
     monkeypatch.setattr(loop, "_epoch", one_epoch)
 
 
-@pytest.mark.parametrize("arch, seeds, mode", [("plain", 1, "single"),
-                                               ("plain", 2, "ensemble"),
-                                               ("batchnorm", 2, "sequential")])
-def test_a_combination_cut_short_is_not_taken_for_finished(quakes, tmp_path, monkeypatch, arch,
-                                                           seeds, mode):
+@pytest.mark.parametrize("schedule, seeds, mode", [("cosine", 1, "single"),
+                                                   ("cosine", 2, "ensemble"),
+                                                   ("plateau", 2, "sequential")])
+def test_a_combination_cut_short_is_not_taken_for_finished(quakes, tmp_path, monkeypatch,
+                                                           schedule, seeds, mode):
     """Training stops at the interrupt and keeps its last complete epoch, but a sweep saves no
     such run: the combination trains again, whole, in the rerun."""
-    spec = sweep.Sweep({"data": quakes}, {**FIXED, "epochs": 2, "arch": arch},
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, "epochs": 2, "schedule": schedule},
                        {"depth": [1]}, seeds=seeds)
-    _interrupt_in_epoch_2(monkeypatch, arch, seeds)
+    _interrupt_in_epoch_2(monkeypatch, mode, seeds)
     with pytest.raises(KeyboardInterrupt):
         sweep.run(spec, tmp_path)
     run_dir = tmp_path / spec.key({"depth": 1})
