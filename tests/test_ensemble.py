@@ -286,13 +286,16 @@ def _assert_same_run(resumed, whole):
     assert resumed.metrics == whole.metrics and resumed.members == whole.members
 
 
-@pytest.mark.parametrize("options", [
-    {}, {"schedule": "none", "ema": 0.0}, {"optimizer": "sgd", "patience": 1, "lr": 0.05},
-], ids=["cosine-average", "plain", "sgd-patience"])
-def test_resume_after_an_interrupt_equals_an_uninterrupted_run(splits, options):
+@pytest.mark.parametrize("options, layers", [
+    ({}, {}), ({"schedule": "none", "ema": 0.0}, {}),
+    ({"optimizer": "sgd", "patience": 1, "lr": 0.05}, {}),
+    ({}, {"batchnorm": True, "arch": "resnet"}),  # the autograd step, with stacked statistics
+], ids=["cosine-average", "plain", "sgd-patience", "batchnorm-autograd"])
+def test_resume_after_an_interrupt_equals_an_uninterrupted_run(splits, options, layers):
     data, val, test = splits
     config = train.TrainConfig(epochs=4, batch_size=32, threads=1, ensemble=3, **options)
-    net = {**NET, "dropout": 0.1}  # dropout draws from torch's generator, which is saved too
+    # dropout draws from torch's generator, which is saved too
+    net = {**NET, "dropout": 0.1, **layers}
 
     def fit(**more):
         return train.fit(data, config, net=net, val_table=val, test_table=test, **more)
