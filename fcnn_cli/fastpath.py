@@ -79,7 +79,7 @@ class FastStep:
         self.count, self.sizes = len(models), [p.numel() for p in model.parameters()]
         self.shares = None  # or a list of Share: members with their own lr and weight decay
         self.act, self.act_backward = ACTIVATIONS[model.config.activation]
-        self.keep, self.dropping = _keep(models, self.flat.device)
+        self.keep, self.dropping = _keep(models, self.flat)
         self.output_grad = _output_grad(task)
 
         def affine(pick):  # the layer that ``pick`` chooses in a network, of every member
@@ -213,14 +213,14 @@ class _Affine:
             torch.sum(g, dim=-2, out=self.gb)
 
 
-def _keep(models, device):
+def _keep(models, flat):
     """The share of units each member keeps (1 - its dropout rate): a number where all members
     agree, else a (members × 1 × 1) tensor; and whether any drops units."""
     keeps = [1.0 - m.config.dropout for m in models]
     dropping = any(k < 1 for k in keeps)
     if len(set(keeps)) == 1:
         return keeps[0], dropping
-    return torch.tensor(keeps, device=device).view(-1, 1, 1), dropping
+    return torch.tensor(keeps, dtype=flat.dtype, device=flat.device).view(-1, 1, 1), dropping
 
 
 class Share:

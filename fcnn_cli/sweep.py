@@ -7,11 +7,18 @@ where the ensemble path takes the options, as the members of one ensemble traine
 vectorised pass (member k is seed + k; all members share the split of ``seed``), else one run
 after another, each an ordinary run with its own seed.
 
+Combinations whose options differ in ``ensemble.MEMBER_OPTIONS`` alone (lr, weight decay,
+init, dropout, patience, ema: they change neither the network's shape nor the step's kernels)
+train together: all their seeds as the members of one vectorised pass (at most MAX_MEMBERS;
+larger groups are split), each combination still an ensemble of its own seeds (its cohort,
+:func:`fcnn_cli.train.fit_cohorts`), saved in its own run directory as if trained alone.
+
 A combination's run directory, inside the sweep directory, is named by its options and a hash
 of everything that defines it (the data options, the fixed options, the combination and the
 number of seeds). It holds one run as ``fcnn train`` writes it (an ensemble's single checkpoint
 holds every seed's member), or with sequential seeds a ``seed-<s>`` run directory per seed,
-and ``seeds.json``, written last: each seed's validation and test metrics and the time. A
+and ``seeds.json``, written last: each seed's validation and test metrics and the time (of
+combinations trained together, an equal share of their group's time). A
 combination whose directory holds ``seeds.json`` is finished and a rerun skips it. The
 leaderboard is rebuilt from the ``seeds.json`` files the sweep directory holds, so that shards
 writing into one directory each see what all have finished.
@@ -30,7 +37,8 @@ import time
 import tomllib
 from pathlib import Path
 
-from fcnn_cli.config import DataConfig, NetConfig, TrainConfig, option_fields, typed
+from fcnn_cli.config import (MAX_MEMBERS, DataConfig, NetConfig, TrainConfig, option_fields,
+                             typed)
 from fcnn_cli.errors import FcnnError, shown
 
 log = logging.getLogger(__name__)
@@ -192,11 +200,71 @@ def run(sweep, directory, shard_of=(1, 1), on_start=None):
         paths = [sweep.data.get(k) for k in ("data", "val", "test")]
         narrow = sweep.data.get("targets") or ()
         tables = [read_table(p, narrow=narrow) if p else None for p in paths]
-        for combination, key in todo:
+        for group in groups(sweep, todo):
             if on_start:
-                on_start(combination, key)
-            train_combination(sweep, combination, tables, directory / key)
+                for combination, key in group:
+                    on_start(combination, key)
+            if len(group) == 1:
+                train_combination(sweep, group[0][0], tables, directory / group[0][1])
+            else:
+                train_group(sweep, group, tables, directory)
     return leaderboard(directory)
+
+
+def groups(sweep, todo):
+    """``todo``'s (combination, key) pairs in groups that train together: those whose options
+    differ in ``ensemble.MEMBER_OPTIONS`` alone, in order of their first member, each of at
+    most ``MAX_MEMBERS`` members (combinations × seeds)."""
+    from fcnn_cli.ensemble import MEMBER_OPTIONS
+
+    found = {}
+    for combination, key in todo:
+        options = {k: v for k, v in {**sweep.fixed, **combination}.items()
+                   if k not in MEMBER_OPTIONS}
+        found.setdefault(json.dumps(options, sort_keys=True, default=str), []).append(
+            (combination, key))
+    most = MAX_MEMBERS // sweep.seeds
+    return [group[i:i + most] for group in found.values() for i in range(0, len(group), most)]
+
+
+def train_group(sweep, group, tables, directory):
+    """Train several combinations (each over its seeds) as the cohorts of one vectorised pass
+    (:func:`fcnn_cli.train.fit_cohorts`), then save each one's run and ``seeds.json`` as
+    :func:`train_combination` does, its time its share of the group's; one by one where the
+    options take no ensemble. A combination that kept nothing fails after the others are
+    saved."""
+    from fcnn_cli import train
+    from fcnn_cli.ensemble import Unsupported
+    from fcnn_cli.fileio import write_text
+
+    start = time.perf_counter()
+    cohorts = [train_config(sweep, combination, ensemble=sweep.seeds) for combination, _ in group]
+    data, val, test = tables
+    try:
+        results = train.fit_cohorts(data, cohorts, sweep.data.get("targets"),
+                                    sweep.data.get("features"), val, test)
+    except Unsupported as e:
+        log.info("%d combinations one after another: %s", len(group), e)
+        for combination, key in group:
+            train_combination(sweep, combination, tables, directory / key)
+        return
+    for (combination, key), result in zip(group, results):
+        if not isinstance(result, FcnnError):
+            _save(sweep, result, directory / key)
+    seconds = (time.perf_counter() - start) / len(group)
+    for (combination, key), result, (config, _) in zip(group, results, cohorts):
+        if isinstance(result, FcnnError):
+            continue
+        members = result.members or [{split: result.metrics[split] for split in SPLITS
+                                      if split in result.metrics}]
+        saved = {"combination": combination, "options": {**sweep.fixed, **combination},
+                 "seeds": [config.seed + k for k in range(sweep.seeds)], "mode": "grouped",
+                 "group": [k for _, k in group], "seconds": seconds, "metrics": members}
+        write_text(directory / key / RESULT_FILE,
+                   json.dumps(saved, indent=2, default=str) + "\n")
+    failed = [(key, r) for (_, key), r in zip(group, results) if isinstance(r, FcnnError)]
+    if failed:
+        raise FcnnError(f"{failed[0][0]}: {failed[0][1]}")
 
 
 def train_combination(sweep, combination, tables, run_dir):
