@@ -261,6 +261,7 @@ COHORTS = [  # (train options, net options) of each cohort
     ({"lr": 1e-2, "weight_decay": 1e-3, "ema": 0.9, "ensemble": 2}, {"init": "he"}),
     ({"lr": 3e-3, "ema": 0.0, "ensemble": 1}, {"init": "lecun"}),
     ({"lr": 1e-3, "ensemble": 2}, {}),
+    ({"lr": 1e-3, "ensemble": 1}, {"dropout": 0.3}),  # beside the others, which keep all units
 ]
 
 
@@ -273,9 +274,11 @@ def cohorts(splits):
 
 
 def test_each_cohort_member_equals_a_single_run_with_its_settings(splits, cohorts):
-    """Cohorts that differ in lr, weight decay, ema and init, trained in one pass: member k of
-    each is the single run of seed 5 + k with that cohort's settings."""
-    for result, (options, net) in zip(cohorts, COHORTS):
+    """Cohorts that differ in lr, weight decay, ema, init and dropout, trained in one pass:
+    member k of each without dropout is the single run of seed 5 + k with that cohort's
+    settings (a single run draws its dropout masks in another order)."""
+    assert cohorts[3].predictor.net.config.dropout == 0.3
+    for result, (options, net) in zip(cohorts[:3], COHORTS):
         count = options["ensemble"]
         nets = result.predictor.net.members if count > 1 else [result.predictor.net]
         assert len(nets) == count and result.config.lr == options["lr"]
@@ -293,7 +296,7 @@ def test_each_cohort_member_equals_a_single_run_with_its_settings(splits, cohort
             for name, value in single.predictor.net.state_dict().items():
                 torch.testing.assert_close(member.state_dict()[name], value, rtol=1e-4,
                                            atol=1e-5)
-    assert [len(r.history) for r in cohorts] == [3, 3, 3]
+    assert [len(r.history) for r in cohorts] == [3, 3, 3, 3]
     assert cohorts[0].history[0]["lr"] == pytest.approx(1e-2)
     assert cohorts[2].history[-1]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 2 / 3)))
 
