@@ -317,7 +317,6 @@ class _Run:
         config, x, y = self.config, self.rows.x, self.rows.y
         batch, n = config.batch_size, len(x)
         steps = math.ceil(n / batch)
-        self.rates.at(epoch, 0, steps)
         # One gather an epoch, as a single run does, then each minibatch is a slice.
         perms = [torch.randperm(n, generator=g).to(x.device) for g in self.generators]
         xs, ys = torch.stack([x[p] for p in perms]), torch.stack([y[p] for p in perms])
