@@ -211,6 +211,15 @@ def run(sweep, directory, shard_of=(1, 1), on_start=None):
     return leaderboard(directory)
 
 
+def _grouped_result(sweep, combination, result, keys, seconds):
+    """What ``seeds.json`` holds of a combination trained in the group of ``keys``."""
+    members = result.members or [{split: result.metrics[split] for split in SPLITS
+                                  if split in result.metrics}]
+    return {"combination": combination, "options": {**sweep.fixed, **combination},
+            "seeds": [result.config.seed + k for k in range(sweep.seeds)], "mode": "grouped",
+            "group": keys, "seconds": seconds, "metrics": members}
+
+
 def groups(sweep, todo):
     """``todo``'s (combination, key) pairs in groups that train together: those whose options
     differ in ``ensemble.MEMBER_OPTIONS`` alone, in order of their first member, each of at
@@ -248,18 +257,13 @@ def train_group(sweep, group, tables, directory):
         for combination, key in group:
             train_combination(sweep, combination, tables, directory / key)
         return
-    for (combination, key), result in zip(group, results):
-        if not isinstance(result, FcnnError):
-            _save(sweep, result, directory / key)
+    done = [(combination, key, result) for (combination, key), result in zip(group, results)
+            if not isinstance(result, FcnnError)]
+    for _, key, result in done:
+        _save(sweep, result, directory / key)
     seconds = (time.perf_counter() - start) / len(group)
-    for (combination, key), result, (config, _) in zip(group, results, cohorts):
-        if isinstance(result, FcnnError):
-            continue
-        members = result.members or [{split: result.metrics[split] for split in SPLITS
-                                      if split in result.metrics}]
-        saved = {"combination": combination, "options": {**sweep.fixed, **combination},
-                 "seeds": [config.seed + k for k in range(sweep.seeds)], "mode": "grouped",
-                 "group": [k for _, k in group], "seconds": seconds, "metrics": members}
+    for combination, key, result in done:
+        saved = _grouped_result(sweep, combination, result, [k for _, k in group], seconds)
         write_text(directory / key / RESULT_FILE,
                    json.dumps(saved, indent=2, default=str) + "\n")
     failed = [(key, r) for (_, key), r in zip(group, results) if isinstance(r, FcnnError)]

@@ -310,3 +310,22 @@ def test_a_group_the_ensemble_path_refuses_trains_one_by_one(quakes, tmp_path, m
                        {"lr": [1e-3, 1e-2]})
     rows = sweep.run(spec, tmp_path)
     assert calls["fits"] == 2 and [r["mode"] for r in rows] == ["single", "single"]
+
+
+def test_a_combination_lost_in_a_group_fails_after_the_others_are_saved(quakes, tmp_path,
+                                                                        monkeypatch):
+    real = train.fit_cohorts
+
+    def first_lost(*args, **kwargs):
+        results = real(*args, **kwargs)
+        return [FcnnError("member 0 of the ensemble diverged at once"), *results[1:]]
+    monkeypatch.setattr(train, "fit_cohorts", first_lost)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]})
+    lost, kept = (spec.key(c) for c in sweep.combinations(spec.grid))
+    with pytest.raises(FcnnError, match=f"{lost}: member 0 of the ensemble diverged"):
+        sweep.run(spec, tmp_path)
+    assert (tmp_path / kept / sweep.RESULT_FILE).exists()
+    assert not (tmp_path / lost).exists()
+    monkeypatch.setattr(train, "fit_cohorts", real)
+    rows = sweep.run(spec, tmp_path)  # the rerun trains the lost one alone
+    assert sorted(r["mode"] for r in rows) == ["grouped", "single"]
