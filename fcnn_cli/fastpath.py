@@ -18,6 +18,8 @@ learning rate and weight decay (scalars of the kernel): then :class:`Share` call
 once per set of members with equal ones, on views of their spans of the flat parameter.
 """
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -223,6 +225,9 @@ def _keep(models, flat):
     return torch.tensor(keeps, dtype=flat.dtype, device=flat.device).view(-1, 1, 1), dropping
 
 
+SMALL_VIEW = 32768  # elements: torch's own grain below which elementwise kernels use one thread
+
+
 class Share:
     """Members of an ensemble that take a learning rate and weight decay of their own: the
     optimiser kernel updates them in a call of its own (its lr and weight decay are scalars)
@@ -232,6 +237,9 @@ class Share:
 
     def __init__(self, spans, lr, weight_decay):
         self.spans, self.lr, self.weight_decay = spans, lr, weight_decay
+        # The CPU kernels open a parallel region for every tensor however small, which for
+        # views this small costs more than it gains: these run on one thread.
+        self.small = max(b - a for a, b in spans) < SMALL_VIEW
         self._views = {}
 
     def views(self, t):
@@ -244,6 +252,20 @@ class Share:
 
 def _whole(t):
     return [t]
+
+
+@contextlib.contextmanager
+def _one_thread(small, device):
+    """One CPU thread for the duration where ``small`` (a Share's views) on the CPU."""
+    threads = torch.get_num_threads()
+    if not small or threads == 1 or device.type != "cpu":
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _members(value, grad, count):
@@ -284,8 +306,8 @@ def _update(p, data, optimizer, lr=None, shares=None):
     weight decay."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
     lr = group["lr"] if lr is None else lr
-    calls = [(_whole, lr, group["weight_decay"])] if shares is None else \
-        [(s.views, s.lr, s.weight_decay) for s in shares]
+    calls = [(_whole, lr, group["weight_decay"], False)] if shares is None else \
+        [(s.views, s.lr, s.weight_decay, s.small) for s in shares]
     if isinstance(optimizer, torch.optim.Adam):
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
@@ -293,21 +315,24 @@ def _update(p, data, optimizer, lr=None, shares=None):
             state["exp_avg_sq"] = torch.zeros_like(p)
         state["step"].add_(1)
         beta1, beta2 = group["betas"]
-        for views, rate, decay in calls:
+        for views, rate, decay, small in calls:
             params = views(data)
-            torch._fused_adam_(params, views(p.grad), views(state["exp_avg"]),
-                               views(state["exp_avg_sq"]), [], [state["step"]] * len(params),
-                               lr=rate, beta1=beta1, beta2=beta2, weight_decay=decay,
-                               eps=group["eps"], amsgrad=False, maximize=False)
+            with _one_thread(small, p.device):
+                torch._fused_adam_(params, views(p.grad), views(state["exp_avg"]),
+                                   views(state["exp_avg_sq"]), [],
+                                   [state["step"]] * len(params), lr=rate, beta1=beta1,
+                                   beta2=beta2, weight_decay=decay, eps=group["eps"],
+                                   amsgrad=False, maximize=False)
         return
     first = state.get("momentum_buffer") is None
     if group["momentum"] and first:
         state["momentum_buffer"] = torch.empty_like(p)
-    for views, rate, decay in calls:
+    for views, rate, decay, small in calls:
         buffers = views(state["momentum_buffer"]) if group["momentum"] else []
-        torch._fused_sgd_(views(data), views(p.grad), buffers, weight_decay=decay,
-                          momentum=group["momentum"], lr=rate, dampening=0.0,
-                          nesterov=False, maximize=False, is_first_step=first)
+        with _one_thread(small, p.device):
+            torch._fused_sgd_(views(data), views(p.grad), buffers, weight_decay=decay,
+                              momentum=group["momentum"], lr=rate, dampening=0.0,
+                              nesterov=False, maximize=False, is_first_step=first)
 
 
 def _output_grad(task):
