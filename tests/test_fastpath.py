@@ -192,3 +192,21 @@ def test_members_with_their_own_dropout_rate_draw_their_own_masks():
                                        list(net.parameters()))
         for p, g in zip(net.parameters(), expected):
             torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+def test_small_shares_update_on_one_thread(monkeypatch):
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)) for _ in range(2)]
+    step = fastpath.FastStep(nets, TASKS["regress"][0])
+    step.shares = [fastpath.Share(step.spans([k]), 1e-3, 0.0) for k in range(2)]
+    assert all(share.small for share in step.shares)
+    seen, real = [], torch._fused_adam_
+    monkeypatch.setattr(torch, "_fused_adam_",
+                        lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        step(torch.randn(2, 4, 5), torch.randn(2, 4, 2), torch.optim.Adam([step.flat]))
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
