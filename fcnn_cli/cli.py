@@ -1000,7 +1000,9 @@ def _sweep_options(command):
                    "files; the command line overrides them.")
 @click.option("--seeds", type=click.IntRange(1, 1024), default=1,
               help="Seeds per combination: --seed, --seed + 1, …; trained as the members of "
-                   "one ensemble where the options allow it.")
+                   "one ensemble where the options allow it, in one pass with those of the "
+                   "combinations that differ only in lr, weight decay, init, dropout, "
+                   "patience or ema.")
 @click.option("--shard", metavar="I/N",
               help="Train only the I-th of N shares of the grid (for array jobs).")
 @click.option("--plots/--no-plots", default=True,

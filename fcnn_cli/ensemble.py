@@ -17,6 +17,12 @@ and keeps its own best epoch; with ``patience``, training ends once every member
 many epochs without a better validation loss. An interrupt goes back to the last complete epoch
 and returns its state (:meth:`_Run.state_dict`), from which ``resume`` continues as an
 uninterrupted run would, as for a single run.
+
+One pass may also train several ensembles of one shape side by side (:func:`train_cohorts`, as
+a sweep does): each a :class:`Cohort` with its own TrainConfig and NetConfig, which may differ
+in the :data:`MEMBER_OPTIONS` alone, as these change neither the network's shape nor the step's
+kernels. Each cohort keeps its own history, best epochs and early stop, as if trained alone;
+its members go on training (unread) until the last cohort stops.
 """
 
 import contextlib
@@ -28,15 +34,20 @@ import time
 import torch
 from torch import nn
 
-from fcnn_cli import funcstep
+from fcnn_cli import fastpath, funcstep
 from fcnn_cli.averaging import WeightAverage
-from fcnn_cli.config import Unsupported
+from fcnn_cli.config import MAX_MEMBERS, Unsupported
 from fcnn_cli.devices import (ThreadChooser, autocast, cpu_budget, matmul_precision,
                               thread_ladder, training_threads)
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.loop import GATHER_ROWS, NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
 from fcnn_cli.state import make_optimizer
+
+# What the members of one pass may differ in: scalars of the optimiser kernel (grouped into one
+# call per value, fastpath.Share), of the weight average and of dropout, the initial weights,
+# and when a cohort stops. The seed is the same for all: its split is theirs.
+MEMBER_OPTIONS = ("lr", "weight_decay", "init", "dropout", "patience", "ema")
 
 
 def member_seed(seed, k):
@@ -75,6 +86,29 @@ class _Best:
 
 
 @dataclasses.dataclass
+class Cohort:
+    """``config.ensemble`` members trained with ``config`` and the NetConfig ``net``, as
+    ``fit`` would train them alone, in a pass beside other cohorts of the same shape."""
+
+    config: object
+    net: object
+
+
+def check_cohorts(cohorts):
+    """Cohorts differ in :data:`MEMBER_OPTIONS` and their number of members alone."""
+    first = cohorts[0]
+    for cohort in cohorts[1:]:
+        for a, b in ((first.config, cohort.config), (first.net, cohort.net)):
+            differ = [f.name for f in dataclasses.fields(a)
+                      if f.name not in (*MEMBER_OPTIONS, "ensemble")
+                      and getattr(a, f.name) != getattr(b, f.name)]
+            if differ:
+                raise ValueError(f"cohorts of one pass differ in {', '.join(differ)}")
+    if sum(c.config.ensemble for c in cohorts) > MAX_MEMBERS:
+        raise ValueError(f"more than {MAX_MEMBERS} members in one pass")
+
+
+@dataclasses.dataclass
 class Trained:
     net: Ensemble  # each member holding the weights of its best epoch
     history: list
@@ -109,96 +143,213 @@ def _threads(config, net_config, device):
 def train(data, config, net_config, device, on_epoch=None, stop=None, resume=None):
     """Train ``config.ensemble`` members on ``data`` (a :class:`~fcnn_cli.prepare.Prepared`),
     from the start or from ``resume``, the state an interrupted training returned."""
+    trained = train_cohorts(data, [Cohort(config, net_config)], device,
+                            on_epoch and (lambda _, row: on_epoch(row)), stop, resume)[0]
+    if isinstance(trained, FcnnError):
+        raise trained
+    return trained
+
+
+def train_cohorts(data, cohorts, device, on_epoch=None, stop=None, resume=None):
+    """Train the members of all ``cohorts`` (of one shape: :func:`check_cohorts`) in one pass;
+    a :class:`Trained` per cohort, or the FcnnError of one that kept nothing. ``on_epoch`` is
+    called with (cohort index, history row)."""
+    check_cohorts(cohorts)
     stop = stop or NO_STOP
     members = []
-    for k in range(config.ensemble):
-        torch.manual_seed(member_seed(config.seed, k))  # as a single run seeds its network
-        members.append(MLP(net_config).to(device))
-    step = funcstep.ensemble_step(members, data.task, config)
-    # The float buffers (batch norm's statistics) averaged as a single run averages them.
-    run = _Run(config, data, members, step, make_optimizer([step.flat], config),
-               WeightAverage([step.flat, *step.buffers], config.ema) if config.ema else None,
+    for cohort in cohorts:
+        for k in range(cohort.config.ensemble):
+            # As a single run seeds its network.
+            torch.manual_seed(member_seed(cohort.config.seed, k))
+            members.append(MLP(cohort.net).to(device))
+    first = cohorts[0]
+    step = funcstep.ensemble_step(members, data.task, first.config)
+    _refuse_mixed(cohorts, step)
+    run = _Run(cohorts, data, members, step, make_optimizer([step.flat], first.config),
                data.on(device))
     if resume is not None:
         run.load_state_dict(resume)
-    with stop.polling(), _threads(config, net_config, device).in_use() as threads, \
-            matmul_precision(config.precision, device):
+    with stop.polling(), _threads(first.config, first.net, device).in_use() as threads, \
+            matmul_precision(first.config.precision, device):
         run.threads = threads
-        stopped, resume_state = run.epochs(on_epoch, stop)
-    lost = [k for k, best in enumerate(run.best) if best.weights is None]
-    if lost and resume_state is not None:
+        resume_state = run.epochs(on_epoch, stop)
+    if resume_state is not None and any(b.weights is None for b in run.best):
         raise KeyboardInterrupt  # nothing kept yet: interrupted, as a single run is then
-    if lost:
-        raise FcnnError(f"member {lost[0]} of the ensemble diverged at once ({stopped}); "
-                        "nothing worth keeping")
-    for member, best in zip(members, run.best):
-        member.load_state_dict(best.weights)
-        member.eval()
-    return Trained(Ensemble(net_config, members), run.history,
-                   [best.epoch for best in run.best], stopped, resume_state)
+    return [run.trained(i, resume_state) for i in range(len(cohorts))]
+
+
+# The member options that are scalars of the autograd-free step's kernels (fastpath.Share, the
+# per-member keep rate and blends); the autograd step takes one of each for all members.
+KERNEL_OPTIONS = ("lr", "weight_decay", "dropout", "ema")
+
+
+def _refuse_mixed(cohorts, step):
+    """Cohorts that differ in a kernel option train through the autograd-free step alone."""
+    if isinstance(step, fastpath.FastStep):
+        return
+    differ = [name for name in KERNEL_OPTIONS
+              if len({getattr(c.config if hasattr(c.config, name) else c.net, name)
+                      for c in cohorts}) > 1]
+    if differ:
+        raise Unsupported(f"members trained through autograd (batch norm, alpha-dropout, class "
+                          f"weights, fast off or bf16) take one {' and one '.join(differ)} for "
+                          "all; train them apart", ("ensemble",))
+
+
+def _average(fast, cohorts):
+    """The weight average of the members: as a single run's where all take one decay."""
+    decays = [c.config.ema for c in cohorts for _ in range(c.config.ensemble)]
+    if len(set(decays)) > 1:
+        return _MemberAverage(fast, decays)
+    # The float buffers (batch norm's statistics) averaged as a single run averages them.
+    return WeightAverage([fast.flat, *fast.buffers], decays[0]) if decays[0] else None
+
+
+class _MemberAverage(WeightAverage):
+    """The weight average of members whose decays differ (0: the last step's weights, a blend
+    of weight 1): one blend per decay on views of its members' spans, or one over all at once
+    while their weights agree, as early on."""
+
+    def __init__(self, fast, decays):
+        super().__init__([fast.flat], max(decays))
+        self.shares = [(decay, fastpath.Share(
+            fast.spans([m for m, d in enumerate(decays) if d == decay]), None, None))
+            for decay in dict.fromkeys(decays)]
+
+    def update(self):
+        self.updates += 1
+        ramp = (1 + self.updates) / (10 + self.updates)
+        weights = [1.0 - min(decay, ramp) for decay, _ in self.shares]
+        if len(set(weights)) == 1:
+            self.blend(weights[0])
+            return
+        for weight, (_, share) in zip(weights, self.shares):
+            torch._foreach_lerp_(share.views(self.average[0]), share.views(self.live[0]),
+                                 weight)
+
+
+class _Rates:
+    """Each cohort's learning rate, step by step (the cosine schedule scales each one's own);
+    members with their own lr or weight decay are updated in a kernel call of their own."""
+
+    def __init__(self, cohorts, fast, optimizer, cosine):
+        # The optimiser, not its group: loading a state (resume) replaces the group.
+        self.cohorts, self.optimizer, self.cosine = cohorts, optimizer, cosine
+        keys = [(c.config.lr, c.config.weight_decay) for c in cohorts
+                for _ in range(c.config.ensemble)]
+        configs = {(c.config.lr, c.config.weight_decay): c.config for c in cohorts}
+        self.shares = [] if len(configs) == 1 else [
+            (config, fastpath.Share(fast.spans([m for m, k in enumerate(keys) if k == key]),
+                                    config.lr, config.weight_decay))
+            for key, config in configs.items()]
+        fast.shares = [share for _, share in self.shares] or None
+
+    def at(self, epoch, step, steps):
+        """Set the learning rates of a step."""
+        if not self.cosine:
+            return
+        if not self.shares:
+            self.optimizer.param_groups[0]["lr"] = cosine_lr(self.cohorts[0].config, epoch,
+                                                             step, steps)
+        for config, share in self.shares:
+            share.lr = cosine_lr(config, epoch, step, steps)
+
+    def of(self, config, epoch, steps):
+        """A cohort's learning rate at the start of an epoch."""
+        return cosine_lr(config, epoch, 0, steps) if self.cosine else config.lr
 
 
 class _Run:
-    """An ensemble's training in progress."""
+    """The training in progress of the members of one or more cohorts."""
 
-    def __init__(self, config, data, members, fast, optimizer, average, rows):
-        self.config, self.task, self.units = config, data.task, data.units
-        self.members, self.fast, self.optimizer, self.average = members, fast, optimizer, average
+    def __init__(self, cohorts, data, members, fast, optimizer, rows):
+        self.cohorts, self.task, self.units = cohorts, data.task, data.units
+        self.config = cohorts[0].config  # what all cohorts share: epochs, batches, schedule
+        self.members, self.fast, self.optimizer = members, fast, optimizer
+        self.average = _average(fast, cohorts)
+        self.rates = _Rates(cohorts, fast, optimizer, self.config.schedule == "cosine")
         self.rows, self.digest = rows, data.digest
-        self.generators = [torch.Generator().manual_seed(member_seed(config.seed, k))
-                           for k in range(len(members))]
+        self.spans, start = [], 0
+        for cohort in cohorts:
+            self.spans.append(range(start, start + cohort.config.ensemble))
+            start += cohort.config.ensemble
+        self.generators = [torch.Generator().manual_seed(member_seed(c.config.seed, k))
+                           for c in cohorts for k in range(c.config.ensemble)]
         self.best = [_Best() for _ in members]
-        self.epoch, self.history = 0, []
+        self.epoch, self.histories = 0, [[] for _ in cohorts]
+        self.stopped = [None for _ in cohorts]  # why each cohort ended, once it has
         self.threads = None  # a devices.ThreadChooser, that times the steps
         # Batch norm cannot normalise a batch of one row: such a last batch is skipped, as a
         # single run skips it.
         self.min_rows = 2 if members[0].config.batchnorm else 1
 
     def epochs(self, on_epoch, stop):
-        """The epochs after the last complete one, until all members stop improving or one
-        diverges; why it ended, and when interrupted the state after the last complete epoch
-        (to which the run goes back)."""
+        """The epochs after the last complete one, until every cohort has stopped (its members
+        no longer improving, or one of them diverged); when interrupted, the state after the
+        last complete epoch (to which the run goes back), else None."""
         last_complete = self.state_dict()
         try:
             for epoch in range(self.epoch + 1, self.config.epochs + 1):
-                ended = self._epoch(epoch, on_epoch, stop)
-                if ended:
-                    return ended, None
+                self._epoch(epoch, on_epoch, stop)
+                if not self._running():
+                    return None
                 last_complete = self.state_dict()
         except KeyboardInterrupt:
             self.load_state_dict(last_complete)
-            return f"interrupted after epoch {self.epoch}", last_complete
-        return "completed", None
+            self._stop_all(f"interrupted after epoch {self.epoch}")
+            return last_complete
+        self._stop_all("completed")
+        return None
 
     def _epoch(self, epoch, on_epoch, stop):
-        """Train and validate one epoch and record it; why training ends here, if it does."""
+        """Train and validate one epoch and record it for each running cohort, with why the
+        cohort ends here, if it does."""
         start = time.perf_counter()
-        train_loss, lr = self._train_epoch(epoch, stop)
-        val_losses, headline = self._validate(epoch)
-        row = {"epoch": epoch, "train_loss": float(train_loss.mean()),
-               "val_loss": sum(val_losses) / len(val_losses), **headline, "lr": lr,
-               "seconds": time.perf_counter() - start}
-        self.history.append(row)
+        train_loss = self._train_epoch(epoch, stop)
+        val_losses, headlines = self._validate(epoch)
+        seconds = time.perf_counter() - start
+        steps = math.ceil(self.rows.train_rows / self.config.batch_size)
         self.epoch = epoch
-        if on_epoch:
-            on_epoch(row)
-        bad = [v for v in [*train_loss.tolist(), *val_losses] if not math.isfinite(v)]
+        for i in self._running():
+            members = self.spans[i]
+            row = {"epoch": epoch,
+                   "train_loss": float(train_loss[members.start:members.stop].mean()),
+                   "val_loss": sum(val_losses[m] for m in members) / len(members),
+                   **headlines[i], "lr": self.rates.of(self.cohorts[i].config, epoch, steps),
+                   "seconds": seconds * len(members) / len(self.members)}
+            self.histories[i].append(row)
+            if on_epoch:
+                on_epoch(i, row)
+            self.stopped[i] = self._why_stop(i, epoch, train_loss, val_losses)
+
+    def _running(self):
+        return [i for i, why in enumerate(self.stopped) if why is None]
+
+    def _stop_all(self, why):
+        for i in self._running():
+            self.stopped[i] = why
+
+    def _why_stop(self, i, epoch, train_loss, val_losses):
+        """Why cohort ``i`` ends after ``epoch``, or None."""
+        members, patience = self.spans[i], self.cohorts[i].config.patience
+        bad = [v for m in members for v in (float(train_loss[m]), val_losses[m])
+               if not math.isfinite(v)]
         if bad:
             return (f"the loss of a member became {bad[0]} in epoch {epoch}: try a lower "
                     "learning rate")
-        patience = self.config.patience
-        if patience and all(best.since >= patience for best in self.best):
+        if patience and all(self.best[m].since >= patience for m in members):
             return (f"early stop after epoch {epoch}: no member found a better validation "
                     f"loss in {patience} epochs")
         return None
 
     def state_dict(self):
         """Everything a resumed run needs to go on exactly: each member's weights, progress
-        and row generator, the optimiser, the weight average and torch's generator (dropout),
-        with the digest of the data."""
+        and row generator, each cohort's history and end, the optimiser, the weight average
+        and torch's generator (dropout), with the digest of the data."""
         return {"ensemble": len(self.members), "digest": self.digest, "epoch": self.epoch,
                 # rows and kept weights are never changed once made: copying the lists is enough
-                "history": list(self.history), "best": [vars(best).copy() for best in self.best],
+                "histories": [list(h) for h in self.histories], "stopped": list(self.stopped),
+                "best": [vars(best).copy() for best in self.best],
                 "model": [_weights(member) for member in self.members],
                 "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "average": self.average.state_dict() if self.average else None,
@@ -207,7 +358,9 @@ class _Run:
 
     def load_state_dict(self, state):
         try:
-            self.epoch, self.history = state["epoch"], list(state["history"])
+            self.epoch = state["epoch"]
+            self.histories = [list(h) for h in _each(state["histories"], self.cohorts)]
+            self.stopped = list(_each(state["stopped"], self.cohorts))
             self.best = [_Best(**best) for best in _each(state["best"], self.members)]
             for member, weights in zip(self.members, _each(state["model"], self.members)):
                 member.load_state_dict(weights)
@@ -225,17 +378,14 @@ class _Run:
 
     def _train_epoch(self, epoch, stop):
         """One pass of every member over the training rows, each in its own new order; the
-        members' mean losses and the learning rate at the epoch's start."""
-        config, group = self.config, self.optimizer.param_groups[0]
-        batch, n = config.batch_size, self.rows.train_rows
-        steps, cosine = math.ceil(n / batch), config.schedule == "cosine"
-        lr = group["lr"] = cosine_lr(config, epoch, 0, steps) if cosine else group["lr"]
+        members' mean losses."""
+        n = self.rows.train_rows
+        steps = math.ceil(n / self.config.batch_size)
         for member in self.members:
             member.train()
         total = torch.zeros(len(self.members), device=self.rows.device)
         for k, (x, y) in enumerate(self._batches()):
-            if cosine:
-                group["lr"] = cosine_lr(config, epoch, k, steps)
+            self.rates.at(epoch, k, steps)
             if x.shape[1] < self.min_rows:
                 continue  # batch norm cannot normalise a minibatch of one row
             with self.threads.timing(x.shape[1]):
@@ -245,7 +395,7 @@ class _Run:
             total.add_(loss, alpha=x.shape[1])
             if stop.requested():
                 raise KeyboardInterrupt
-        return total.cpu() / n, lr
+        return total.cpu() / n
 
     def _batches(self):
         """Every member's minibatches of one epoch, member k's rows in the order a single run
@@ -267,28 +417,46 @@ class _Run:
                 yield xs[:, i:i + batch], ys[:, i:i + batch]
 
     def _validate(self, epoch):
-        """Each member's validation loss (keeping its weights where they are its best yet),
-        and the headline metrics of the ensemble as a whole."""
+        """Each running member's validation loss (keeping its weights where they are its best
+        yet), and the headline metrics of each running cohort's members together."""
         average = self.average
         x, y, truth = next(iter(self.rows.validation()))  # rows in memory: one chunk
-        losses, outputs = [], []
+        losses, outputs, headlines = {}, {}, {}
+        running = self._running()
         with average.swapped_in() if average else contextlib.nullcontext(), \
                 torch.inference_mode():
-            for member, best in zip(self.members, self.best):
+            for m in (m for i in running for m in self.spans[i]):
+                member, best = self.members[m], self.best[m]
                 member.eval()
                 with autocast(self.config.precision, x.device):
                     out = member(x).float()  # in the run's precision, as a single run
-                loss = float(self.task.loss(out, y))
-                outputs.append(out.cpu())
-                losses.append(loss)
-                if loss < best.loss:
-                    best.loss, best.epoch, best.since = loss, epoch, 0
+                losses[m] = float(self.task.loss(out, y))
+                outputs[m] = out.cpu()
+                if losses[m] < best.loss:
+                    best.loss, best.epoch, best.since = losses[m], epoch, 0
                     best.weights = _weights(member)
                 else:
                     best.since += 1
-        report = self.task.metrics(self.units)
-        report.add(truth, torch.stack(outputs).numpy())
-        return losses, self.task.headline(report.report())
+        for i in running:
+            report = self.task.metrics(self.units)
+            report.add(truth, torch.stack([outputs[m] for m in self.spans[i]]).numpy())
+            headlines[i] = self.task.headline(report.report())
+        return losses, headlines
+
+    def trained(self, i, resume_state=None):
+        """Cohort ``i``'s members with the weights of their best epochs, or why it has none;
+        ``resume_state`` where the run was interrupted."""
+        members, stopped = self.spans[i], self.stopped[i]
+        lost = [k for k, m in enumerate(members) if self.best[m].weights is None]
+        if lost:
+            return FcnnError(f"member {lost[0]} of the ensemble diverged at once ({stopped}); "
+                             "nothing worth keeping")
+        for m in members:
+            self.members[m].load_state_dict(self.best[m].weights)
+            self.members[m].eval()
+        return Trained(Ensemble(self.cohorts[i].net, [self.members[m] for m in members]),
+                       self.histories[i], [self.best[m].epoch for m in members], stopped,
+                       resume_state)
 
 
 def _weights(member):

@@ -13,8 +13,12 @@ its gradients and updates equal autograd's and torch.optim's.
 The same code trains an ensemble's members at once: given a list of networks of one shape,
 each layer's weights of all members are one (members × out × in) view, its products batched
 matrix products (``bmm``, ``baddbmm``), and one flat tensor still holds every parameter, so that
-one optimiser kernel updates all members.
+one optimiser kernel updates all members. Members may differ in their dropout rate, and in their
+learning rate and weight decay (scalars of the kernel): then :class:`Share` calls the kernel
+once per set of members with equal ones, on views of their spans of the flat parameter.
 """
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -84,8 +88,10 @@ class FastStep:
         self.flat = flatten(models)
         self.data = self.flat.detach()
         model = models[0]
+        self.count, self.sizes = len(models), [p.numel() for p in model.parameters()]
+        self.shares = None  # or a list of Share: members with their own lr and weight decay
         self.act, self.act_backward = ACTIVATIONS[model.config.activation]
-        self.keep = 1.0 - model.config.dropout
+        self.keep, self.dropping = _keep(models, self.flat)
         self.output_grad = _output_grad(task)
 
         def affine(pick):  # the layer that ``pick`` chooses in a network, of every member
@@ -127,7 +133,22 @@ class FastStep:
     def update(self, optimizer, lr=None):
         """``optimizer.step()`` from the gradients in ``flat.grad``; ``lr``, a float32 tensor on
         the device, replaces the group's learning rate (a CUDA graph reads it anew each replay)."""
-        _update(self.flat, self.data, optimizer, lr)
+        _update(self.flat, self.data, optimizer, lr, self.shares)
+
+    def spans(self, members):
+        """The (start, end) ranges of ``flat`` that hold the parameters of ``members`` (indices
+        of the networks given), adjacent members' merged into one range."""
+        runs = []
+        for m in sorted(members):
+            if runs and runs[-1][1] == m:
+                runs[-1][1] = m + 1
+            else:
+                runs.append([m, m + 1])
+        spans, offset = [], 0
+        for n in self.sizes:
+            spans += [(offset + a * n, offset + b * n) for a, b in runs]
+            offset += n * self.count
+        return spans
 
     def _layer(self, affine, h, extra=None):
         """h ↦ dropout(σ(W h + b [+ extra])), and what its backward needs."""
@@ -135,7 +156,7 @@ class FastStep:
         if extra is not None:
             z += extra
         a = self.act(z)
-        if self.keep == 1:
+        if not self.dropping:
             return a, (h, z, a, None)
         # The very draws of torch's dropout on the CPU, so that a seed gives one mask.
         mask = torch.empty_like(a).bernoulli_(self.keep).div_(self.keep)
@@ -204,6 +225,59 @@ class _Affine:
             torch.sum(g, dim=-2, out=self.gb)
 
 
+def _keep(models, flat):
+    """The share of units each member keeps (1 - its dropout rate): a number where all members
+    agree, else a (members × 1 × 1) tensor; and whether any drops units."""
+    keeps = [1.0 - m.config.dropout for m in models]
+    dropping = any(k < 1 for k in keeps)
+    if len(set(keeps)) == 1:
+        return keeps[0], dropping
+    return torch.tensor(keeps, dtype=flat.dtype, device=flat.device).view(-1, 1, 1), dropping
+
+
+SMALL_VIEW = 32768  # elements: torch's own grain below which elementwise kernels use one thread
+
+
+class Share:
+    """Members of an ensemble that take a learning rate and weight decay of their own: the
+    optimiser kernel updates them in a call of its own (its lr and weight decay are scalars)
+    on views of their ``spans`` (:meth:`FastStep.spans`) of the flat parameter, its gradient
+    and its state, which keeps the state in the layout ``state_dict`` expects. ``lr`` may be
+    changed between steps."""
+
+    def __init__(self, spans, lr, weight_decay):
+        self.spans, self.lr, self.weight_decay = spans, lr, weight_decay
+        # The CPU kernels open a parallel region for every tensor however small, which for
+        # views this small costs more than it gains: these run on one thread.
+        self.small = max(b - a for a, b in spans) < SMALL_VIEW
+        self._views = {}
+
+    def views(self, t):
+        """The views of ``t``'s spans, made once per tensor (the same tensors every step)."""
+        found = self._views.get(id(t))
+        if found is None or found[0] is not t:
+            found = self._views[id(t)] = (t, [t[a:b] for a, b in self.spans])
+        return found[1]
+
+
+def _whole(t):
+    return [t]
+
+
+@contextlib.contextmanager
+def _one_thread(small, device):
+    """One CPU thread for the duration where ``small`` (a Share's views) on the CPU."""
+    threads = torch.get_num_threads()
+    if not small or threads == 1 or device.type != "cpu":
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _members(value, grad, count):
     """The first member's parameter and gradient views, or with several members those of all
     of them: :func:`flatten` puts each member's right after the one before."""
@@ -233,13 +307,17 @@ def flatten(models):
     return flat
 
 
-def _update(p, data, optimizer, lr=None):
+def _update(p, data, optimizer, lr=None, shares=None):
     """``optimizer.step()`` for the one parameter ``p`` (whose detached view is ``data``),
     straight to the fused kernel that torch.optim's fused Adam and SGD call, with their state in
     their own layout (so that ``state_dict`` and resuming work as ever), minus their per-call
-    Python. The step count is a device tensor, so that a CUDA graph can record the update."""
+    Python. The step count is a device tensor, so that a CUDA graph can record the update.
+    With ``shares`` (a list of :class:`Share`), one kernel call per share, with its lr and
+    weight decay."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
     lr = group["lr"] if lr is None else lr
+    calls = [(_whole, lr, group["weight_decay"], False)] if shares is None else \
+        [(s.views, s.lr, s.weight_decay, s.small) for s in shares]
     if isinstance(optimizer, torch.optim.Adam):
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
@@ -247,18 +325,24 @@ def _update(p, data, optimizer, lr=None):
             state["exp_avg_sq"] = torch.zeros_like(p)
         state["step"].add_(1)
         beta1, beta2 = group["betas"]
-        torch._fused_adam_([data], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
-                           [state["step"]], lr=lr, beta1=beta1, beta2=beta2,
-                           weight_decay=group["weight_decay"], eps=group["eps"],
-                           amsgrad=False, maximize=False)
+        for views, rate, decay, small in calls:
+            params = views(data)
+            with _one_thread(small, p.device):
+                torch._fused_adam_(params, views(p.grad), views(state["exp_avg"]),
+                                   views(state["exp_avg_sq"]), [],
+                                   [state["step"]] * len(params), lr=rate, beta1=beta1,
+                                   beta2=beta2, weight_decay=decay, eps=group["eps"],
+                                   amsgrad=False, maximize=False)
         return
     first = state.get("momentum_buffer") is None
     if group["momentum"] and first:
         state["momentum_buffer"] = torch.empty_like(p)
-    buffers = [state["momentum_buffer"]] if group["momentum"] else []
-    torch._fused_sgd_([data], [p.grad], buffers, weight_decay=group["weight_decay"],
-                      momentum=group["momentum"], lr=lr, dampening=0.0,
-                      nesterov=False, maximize=False, is_first_step=first)
+    for views, rate, decay, small in calls:
+        buffers = views(state["momentum_buffer"]) if group["momentum"] else []
+        with _one_thread(small, p.device):
+            torch._fused_sgd_(views(data), views(p.grad), buffers, weight_decay=decay,
+                              momentum=group["momentum"], lr=rate, dampening=0.0,
+                              nesterov=False, maximize=False, is_first_step=first)
 
 
 def _output_grad(task):

@@ -324,8 +324,8 @@ def _section(cls, values, key):
 STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
               "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
 # An ensemble's: lists with each member's progress, weights and row generator.
-ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "history", "best", "model", "optimizer",
-                       "average", "generators", "torch_rng"}
+ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "histories", "stopped", "best", "model",
+                       "optimizer", "average", "generators", "torch_rng"}
 
 
 def _read_state(path):

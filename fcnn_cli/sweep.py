@@ -7,11 +7,18 @@ where the ensemble path takes the options, as the members of one ensemble traine
 vectorised pass (member k is seed + k; all members share the split of ``seed``), else one run
 after another, each an ordinary run with its own seed.
 
+Combinations whose options differ in ``ensemble.MEMBER_OPTIONS`` alone (lr, weight decay,
+init, dropout, patience, ema: they change neither the network's shape nor the step's kernels)
+train together: all their seeds as the members of one vectorised pass (at most MAX_MEMBERS;
+larger groups are split), each combination still an ensemble of its own seeds (its cohort,
+:func:`fcnn_cli.train.fit_cohorts`), saved in its own run directory as if trained alone.
+
 A combination's run directory, inside the sweep directory, is named by its options and a hash
 of everything that defines it (the data options, the fixed options, the combination and the
 number of seeds). It holds one run as ``fcnn train`` writes it (an ensemble's single checkpoint
 holds every seed's member), or with sequential seeds a ``seed-<s>`` run directory per seed,
-and ``seeds.json``, written last: each seed's validation and test metrics and the time. A
+and ``seeds.json``, written last: each seed's validation and test metrics and the time (of
+combinations trained together, an equal share of their group's time). A
 combination whose directory holds ``seeds.json`` is finished and a rerun skips it. The
 leaderboard is rebuilt from the ``seeds.json`` files the sweep directory holds, so that shards
 writing into one directory each see what all have finished.
@@ -37,8 +44,8 @@ import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, Unsupported, option_fields,
-                             typed)
+from fcnn_cli.config import (MAX_MEMBERS, DataConfig, NetConfig, TrainConfig, Unsupported,
+                             option_fields, typed)
 from fcnn_cli.errors import FcnnError, Message, first_line, shown
 
 log = logging.getLogger(__name__)
@@ -219,9 +226,15 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
              sum(status == FAILED for *_, status in planned))
     if todo:
         tables = _read_tables(sweep)
-        for i, (combination, key) in enumerate(todo, 1):
-            _attempt(sweep, combination, tables, directory / key,
-                     f"combination {i} of {len(todo)}: {key}", plots)
+        labels = {key: f"combination {i} of {len(todo)}: {key}"
+                  for i, (_, key) in enumerate(todo, 1)}
+        for group in groups(sweep, todo):
+            if len(group) == 1:
+                combination, key = group[0]
+                _attempt(sweep, combination, tables, directory / key, labels[key], plots)
+            else:
+                _attempt_group(sweep, group, tables, directory,
+                               [labels[key] for _, key in group], plots)
     return leaderboard(directory)
 
 
@@ -240,17 +253,46 @@ def _attempt(sweep, combination, tables, run_dir, label, plots):
     start = time.perf_counter()
     try:
         train_combination(sweep, combination, tables, run_dir)
+        error = None
     except _failures() as e:
-        seconds = time.perf_counter() - start
-        _record_failure(sweep, combination, run_dir, e, seconds)
-        log.warning("%s: failed after %s: %s", label, _duration(seconds),
-                    Message(first_line(e, 1000), getattr(e, "options", ())))
+        error = e
+    _finish(sweep, combination, run_dir, (label, time.perf_counter() - start), error, plots)
+
+
+def _attempt_group(sweep, group, tables, directory, labels, plots):
+    """Train combinations together (:func:`train_group`), each that fails recorded as
+    :func:`_attempt` records it; one by one where their options take no ensemble."""
+    log.info("%s to %s: training together, as one vectorised pass", labels[0],
+             labels[-1].partition(":")[0])
+    start = time.perf_counter()
+    try:
+        errors = train_group(sweep, group, tables, directory)
+    except Unsupported as e:
+        log.info("%d combinations one after another: %s", len(group), e)
+        for (combination, key), label in zip(group, labels):
+            _attempt(sweep, combination, tables, directory / key, label, plots)
         return
+    except _failures() as e:
+        errors = [e] * len(group)
+    seconds = (time.perf_counter() - start) / len(group)
+    for (combination, key), label, error in zip(group, labels, errors):
+        _finish(sweep, combination, directory / key, (label, seconds), error, plots)
+
+
+def _finish(sweep, combination, run_dir, progress, error, plots):
+    """How a combination ended: ``failed.json`` for an ``error``, else none left and its
+    plots drawn with ``plots``; a line in the log either way. ``progress``: (label, seconds)."""
     from fcnn_cli.fileio import writing
 
+    label, seconds = progress
+    if error is not None:
+        _record_failure(sweep, combination, run_dir, error, seconds)
+        log.warning("%s: failed after %s: %s", label, _duration(seconds),
+                    Message(first_line(error, 1000), getattr(error, "options", ())))
+        return
     with writing(run_dir / FAILED_FILE):
         (run_dir / FAILED_FILE).unlink(missing_ok=True)
-    log.info("%s: finished in %s", label, _duration(time.perf_counter() - start))
+    log.info("%s: finished in %s", label, _duration(seconds))
     if plots:
         _draw_runs(run_dir)
 
@@ -297,6 +339,57 @@ def _duration(seconds):
     if minutes < 60:
         return f"{minutes} min {seconds % 60:02.0f} s"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def _grouped_result(sweep, combination, result, keys, seconds):
+    """What ``seeds.json`` holds of a combination trained in the group of ``keys``."""
+    members = result.members or [{split: result.metrics[split] for split in SPLITS
+                                  if split in result.metrics}]
+    return {"combination": combination, "options": {**sweep.fixed, **combination},
+            "seeds": [result.config.seed + k for k in range(sweep.seeds)], "mode": "grouped",
+            "group": keys, "seconds": seconds, "metrics": members}
+
+
+def groups(sweep, todo):
+    """``todo``'s (combination, key) pairs in groups that train together: those whose options
+    differ in ``ensemble.MEMBER_OPTIONS`` alone, in order of their first member, each of at
+    most ``MAX_MEMBERS`` members (combinations × seeds)."""
+    from fcnn_cli.ensemble import MEMBER_OPTIONS
+
+    found = {}
+    for combination, key in todo:
+        options = {k: v for k, v in {**sweep.fixed, **combination}.items()
+                   if k not in MEMBER_OPTIONS}
+        found.setdefault(json.dumps(options, sort_keys=True, default=str), []).append(
+            (combination, key))
+    most = MAX_MEMBERS // sweep.seeds
+    return [group[i:i + most] for group in found.values() for i in range(0, len(group), most)]
+
+
+def train_group(sweep, group, tables, directory):
+    """Train several combinations (each over its seeds) as the cohorts of one vectorised pass
+    (:func:`fcnn_cli.train.fit_cohorts`), then save each one's run and ``seeds.json`` as
+    :func:`train_combination` does, its time its share of the group's. Returns each
+    combination's FcnnError (one that kept nothing) or None; raises ``Unsupported`` where the
+    options take no ensemble."""
+    from fcnn_cli import train
+    from fcnn_cli.fileio import write_text
+
+    start = time.perf_counter()
+    cohorts = [train_config(sweep, combination, ensemble=sweep.seeds) for combination, _ in group]
+    data, val, test = tables
+    results = train.fit_cohorts(data, cohorts, sweep.data.get("targets"),
+                                sweep.data.get("features"), val, test)
+    done = [(combination, key, result) for (combination, key), result in zip(group, results)
+            if not isinstance(result, FcnnError)]
+    for _, key, result in done:
+        _save(sweep, result, directory / key)
+    seconds = (time.perf_counter() - start) / len(group)
+    for combination, key, result in done:
+        saved = _grouped_result(sweep, combination, result, [k for _, k in group], seconds)
+        write_text(directory / key / RESULT_FILE,
+                   json.dumps(saved, indent=2, default=str) + "\n")
+    return [r if isinstance(r, FcnnError) else None for r in results]
 
 
 def train_combination(sweep, combination, tables, run_dir):

@@ -16,7 +16,7 @@ from fcnn_cli.errors import FcnnError
 from fcnn_cli.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.tables import Table
 
-__all__ = ["TrainConfig", "TrainResult", "fit"]
+__all__ = ["TrainConfig", "TrainResult", "fit", "fit_cohorts"]
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     if precision != config.precision:
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
-    if shape.batchnorm and config.batch_size // world.size < 2:
-        raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
-                        f"of the {world.size} process(es); batch_size {config.batch_size} "
-                        "gives fewer", ("batch_size",))
+    _check_batchnorm(shape, config, world)
     if config.ensemble > 1:
         return _fit_ensemble(data, config, shape, device, precision, (name, extra),
                              (world, resume, on_epoch, stop))
@@ -128,25 +125,68 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
     """:func:`fit` for ``config.ensemble`` members trained together (:mod:`fcnn_cli.ensemble`).
     The predictor's ``best_epoch`` is the members' latest, ``best_epochs`` each one's."""
     from fcnn_cli import ensemble
-    from fcnn_cli.predictor import Predictor
 
     (name, extra), (world, resume, on_epoch, stop) = source, run
     ensemble.refuse_unsupported(config, world, not isinstance(data, Prepared))
     if resume is not None:
         _check_resumable(resume, data, name, config)
     trained = ensemble.train(data, config, shape, device, on_epoch, stop, resume)
-    predictor = Predictor(trained.net, data.features, data.x_scaler, data.task, data.units,
+    return _ensemble_result(trained, data, config, device, precision, extra)
+
+
+def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, test_table=None):
+    """Train several ensembles of one shape in one vectorised pass (as a sweep does), on a
+    table in memory: ``cohorts`` is a list of (TrainConfig, net options) that differ in
+    :data:`fcnn_cli.ensemble.MEMBER_OPTIONS` and ``ensemble`` alone. Returns for each its
+    TrainResult, as :func:`fit` gives it (one of a single member is a single network's), or
+    the FcnnError of one that diverged at once. Raises :class:`fcnn_cli.ensemble.Unsupported`
+    where the options take no ensemble."""
+    from fcnn_cli import ensemble
+
+    config = cohorts[0][0]
+    data = prepare(table, config, targets, features, val_table, test_table)
+    extra = getattr(table, "extra", {})
+    del table, val_table, test_table
+    shapes = [training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
+              for _, net in cohorts]
+    device = _device(config, shapes[0], data.sizes["train"], distributed.World())
+    precision = effective_precision(config.precision, device)
+    for (each, _), shape in zip(cohorts, shapes):
+        _check_batchnorm(shape, each, distributed.World())
+        ensemble.refuse_unsupported(each, distributed.World(), False)
+    trained = ensemble.train_cohorts(
+        data, [ensemble.Cohort(c, shape) for (c, _), shape in zip(cohorts, shapes)], device)
+    return [t if isinstance(t, FcnnError) else
+            _ensemble_result(t, data, c, device, precision, extra)
+            for t, (c, _) in zip(trained, cohorts)]
+
+
+def _check_batchnorm(shape, config, world):
+    if shape.batchnorm and config.batch_size // world.size < 2:
+        raise FcnnError(f"batch normalisation needs at least 2 rows of every minibatch in each "
+                        f"of the {world.size} process(es); batch_size {config.batch_size} "
+                        "gives fewer", ("batch_size",))
+
+
+def _ensemble_result(trained, data, config, device, precision, extra):
+    """The TrainResult of trained members (of one alone: a single network's)."""
+    from fcnn_cli.predictor import Predictor
+
+    alone = len(trained.net) == 1
+    net = trained.net.members[0] if alone else trained.net
+    predictor = Predictor(net, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range(), precision=precision)
     metrics = {split: _report(predictor, data, split) for split in SPLITS if data.sizes[split]}
+    epochs = {} if alone else {"best_epochs": trained.best_epochs}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
-                      "best_epoch": max(trained.best_epochs),
-                      "best_epochs": trained.best_epochs, **describe(device),
+                      "best_epoch": max(trained.best_epochs), **epochs, **describe(device),
                       "precision": precision}
     sample = _sample(predictor, data, extra, config.seed)
-    members = [{split: _report(Predictor(member, data.features, data.x_scaler, data.task,
-                                         data.units, precision=precision), data, split)
-                for split in ("val", "test") if data.sizes[split]}
-               for member in trained.net.members]
+    members = [] if alone else [
+        {split: _report(Predictor(member, data.features, data.x_scaler, data.task, data.units,
+                                  precision=precision), data, split)
+         for split in ("val", "test") if data.sizes[split]}
+        for member in trained.net.members]
     return TrainResult(predictor, config, trained.history, metrics, data.sizes,
                        trained.stopped, resume_state=trained.resume_state, sample=sample,
                        members=members)

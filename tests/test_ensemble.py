@@ -566,3 +566,97 @@ def test_the_command_line_refuses_an_ensemble_option_before_reading_data(tmp_pat
 def test_batch_norm_ensembles_need_two_rows_a_minibatch(splits):
     with pytest.raises(FcnnError, match="batch normalisation needs at least 2 rows"):
         _fit(splits, {"arch": "batchnorm"}, seed=0, ensemble=2, batch_size=1)
+
+
+COHORTS = [  # (train options, net options) of each cohort
+    ({"lr": 1e-2, "weight_decay": 1e-3, "ema": 0.9, "ensemble": 2}, {"init": "he"}),
+    ({"lr": 3e-3, "ema": 0.0, "ensemble": 1}, {"init": "lecun"}),
+    ({"lr": 1e-3, "ensemble": 2}, {}),
+    ({"lr": 1e-3, "ensemble": 1}, {"dropout": 0.3}),  # beside the others, which keep all units
+]
+
+
+@pytest.fixture(scope="module")
+def cohorts(splits):
+    data, val, test = splits
+    configs = [(train.TrainConfig(**{"epochs": 3, "batch_size": 32, "threads": 1, "seed": 5,
+                                     **options}), {**NET, **net}) for options, net in COHORTS]
+    return train.fit_cohorts(data, configs, val_table=val, test_table=test)
+
+
+def test_each_cohort_member_equals_a_single_run_with_its_settings(splits, cohorts):
+    """Cohorts that differ in lr, weight decay, ema, init and dropout, trained in one pass:
+    member k of each without dropout is the single run of seed 5 + k with that cohort's
+    settings (a single run draws its dropout masks in another order)."""
+    assert cohorts[3].predictor.net.config.dropout == 0.3
+    for result, (options, net) in zip(cohorts[:3], COHORTS):
+        count = options["ensemble"]
+        nets = result.predictor.net.members if count > 1 else [result.predictor.net]
+        assert len(nets) == count and result.config.lr == options["lr"]
+        assert result.predictor.net.config.init == net.get("init", "glorot-normal")
+        for k, member in enumerate(nets):
+            settings = {key: v for key, v in options.items() if key != "ensemble"}
+            data, val, test = splits
+            single = train.fit(_in_order_of(data, 5, ensemble.member_seed(5, k)),
+                               train.TrainConfig(epochs=3, batch_size=32, threads=1,
+                                                 seed=ensemble.member_seed(5, k), **settings),
+                               net={**NET, **net}, val_table=val, test_table=test)
+            epochs = result.predictor.info.get("best_epochs") or \
+                [result.predictor.info["best_epoch"]]
+            assert epochs[k] == single.predictor.info["best_epoch"]
+            for name, value in single.predictor.net.state_dict().items():
+                torch.testing.assert_close(member.state_dict()[name], value, rtol=1e-4,
+                                           atol=1e-5)
+    assert [len(r.history) for r in cohorts] == [3, 3, 3, 3]
+    assert cohorts[0].history[0]["lr"] == pytest.approx(1e-2)
+    assert cohorts[2].history[-1]["lr"] == pytest.approx(1e-3 * 0.5 * (1 + np.cos(np.pi * 2 / 3)))
+
+
+def test_a_cohort_of_one_member_saves_as_a_single_network(tmp_path, cohorts, splits):
+    alone = cohorts[1]
+    assert alone.predictor.members is None and alone.members == []
+    path = tmp_path / "one.pt"
+    checkpoint.save(alone.predictor, path)
+    loaded = checkpoint.load(path)
+    x = loaded.feature_matrix(splits[2])
+    np.testing.assert_array_equal(loaded.outputs(x), alone.predictor.outputs(x))
+    assert loaded.info["train_config"]["ensemble"] == 1
+
+
+def test_each_cohort_stops_on_its_own_patience(splits, monkeypatch):
+    """Validation losses scripted per member (the first cohort's, then the second's while
+    both run): the first, with patience 2, stops after epoch 3; the second trains on."""
+    scripted = iter([1.0, 1.0, 2.0, 0.9, 2.0, 0.8, 0.7, 0.6, 0.5])
+    monkeypatch.setattr(tasks.Regression, "loss", lambda self, out, y: next(scripted))
+    data, val, test = splits
+    configs = [(train.TrainConfig(epochs=6, batch_size=32, threads=1, patience=patience),
+                NET) for patience in (2, 0)]
+    first, second = train.fit_cohorts(data, configs, val_table=val, test_table=test)
+    assert len(first.history) == 3 and first.stopped.startswith("early stop after epoch 3")
+    assert first.predictor.info["best_epoch"] == 1
+    assert len(second.history) == 6 and second.stopped == "completed"
+    assert second.predictor.info["best_epoch"] == 6
+
+
+def test_a_cohort_that_kept_nothing_fails_alone(splits, monkeypatch):
+    scripted = iter([float("nan"), 1.0, 0.9, 0.8])
+    monkeypatch.setattr(tasks.Regression, "loss", lambda self, out, y: next(scripted))
+    data, val, test = splits
+    configs = [(train.TrainConfig(epochs=3, batch_size=32, threads=1, lr=lr), NET)
+               for lr in (1.0, 1e-3)]
+    lost, kept = train.fit_cohorts(data, configs, val_table=val, test_table=test)
+    assert isinstance(lost, FcnnError) and "diverged at once" in str(lost)
+    assert len(kept.history) == 3 and kept.predictor.info["best_epoch"] == 3
+
+
+@pytest.mark.parametrize("change", [{"depth": 3}, {"batch_size": 16}, {"optimizer": "sgd"}])
+def test_cohorts_of_another_shape_or_step_are_refused(change):
+    net = NetConfig(n_in=2, n_out=1, **NET)
+    other = NetConfig(n_in=2, n_out=1, **{**NET, **{k: v for k, v in change.items()
+                                                    if k == "depth"}})
+    config = train.TrainConfig(**{k: v for k, v in change.items() if k != "depth"})
+    with pytest.raises(ValueError, match=f"differ in {next(iter(change))}"):
+        ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
+                                ensemble.Cohort(config, other)])
+    ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
+                            ensemble.Cohort(train.TrainConfig(lr=0.1, ensemble=3), net)])

@@ -123,3 +123,90 @@ def test_fast_path_still_trains_with_diagnostics():
     table = Table(pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x[:, 0] - 2 * x[:, 1]}))
     result = train.fit(table, train.TrainConfig(epochs=5, diagnostics=True), targets=["y"])
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] / 5
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind):
+    """Members 0 and 2 share one lr and weight decay, member 1 has its own: each updates as
+    torch.optim would with its settings, and the state keeps torch's layout."""
+    task = TASKS["regress"][0]
+    settings = [(1e-2, 0.1), (1e-3, 0.0), (1e-2, 0.1)]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)).double() for _ in range(3)]
+    references = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)).double() for _ in range(3)]
+    make = (lambda ps, lr, wd: torch.optim.Adam(ps, lr=lr, weight_decay=wd, fused=True)) \
+        if kind == "adam" else \
+        (lambda ps, lr, wd: torch.optim.SGD(ps, lr=lr, momentum=0.9, weight_decay=wd,
+                                            fused=True))
+    optimizers = []
+    for net, reference, (lr, wd) in zip(nets, references, settings):
+        reference.load_state_dict(net.state_dict())
+        optimizers.append(make(reference.parameters(), lr, wd))
+    step = fastpath.FastStep(nets, task)
+    assert step.spans([0, 2]) == [s for n, offset in _blocks(step) for s in
+                                  ((offset, offset + n), (offset + 2 * n, offset + 3 * n))]
+    step.shares = [fastpath.Share(step.spans([0, 2]), 1e-2, 0.1),
+                   fastpath.Share(step.spans([1]), 1e-3, 0.0)]
+    fast = make([step.flat], 0.5, 0.5)  # the shares' settings replace the group's
+    for _ in range(4):
+        x, y = torch.randn(3, 16, 5, dtype=torch.float64), torch.randn(3, 16, 2,
+                                                                        dtype=torch.float64)
+        for k, (reference, optimizer) in enumerate(zip(references, optimizers)):
+            optimizer.zero_grad()
+            task.loss(reference(x[k]), y[k]).backward()
+            optimizer.step()
+        step(x, y, fast)
+    for net, reference in zip(nets, references):
+        for a, b in zip(net.parameters(), reference.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(nets[0].head.weight, nets[1].head.weight)
+    assert fast.state_dict()["state"][0].keys() == optimizers[0].state_dict()["state"][0].keys()
+
+
+def _blocks(step):
+    """(numel of one member's parameter, offset of its block of all members) in flat."""
+    offsets = np.cumsum([0] + [n * step.count for n in step.sizes])
+    return list(zip(step.sizes, offsets[:-1].tolist()))
+
+
+def test_members_with_their_own_dropout_rate_draw_their_own_masks():
+    """One hidden layer, members keeping all, half and a quarter of its units: the step's
+    gradients are autograd's with the masks it draws, each member's at its own rate."""
+    task = TASKS["regress"][0]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=1, width=64, dropout=rate)).double()
+            for rate in (0.0, 0.5, 0.75)]
+    x, y = torch.randn(3, 40, 5, dtype=torch.float64), torch.randn(3, 40, 2,
+                                                                    dtype=torch.float64)
+    step = fastpath.FastStep(nets, task)
+    torch.manual_seed(1)
+    step.gradients(x, y)
+    torch.manual_seed(1)  # the step's one draw, redone
+    keep = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64).view(3, 1, 1)
+    mask = torch.empty(3, 40, 64, dtype=torch.float64).bernoulli_(keep).div_(keep)
+    kept = (mask[1:] != 0).double().mean(dim=(1, 2))
+    assert torch.all(mask[0] == 1) and abs(kept[0] - 0.5) < 0.05 and abs(kept[1] - 0.25) < 0.05
+    for k, net in enumerate(nets):
+        hidden = net.body[0][1](net.body[0][0](x[k])) * mask[k]
+        expected = torch.autograd.grad(task.loss(net.head(hidden), y[k]),
+                                       list(net.parameters()))
+        for p, g in zip(net.parameters(), expected):
+            torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+def test_small_shares_update_on_one_thread(monkeypatch):
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)) for _ in range(2)]
+    step = fastpath.FastStep(nets, TASKS["regress"][0])
+    step.shares = [fastpath.Share(step.spans([k]), 1e-3, 0.0) for k in range(2)]
+    assert all(share.small for share in step.shares)
+    seen, real = [], torch._fused_adam_
+    monkeypatch.setattr(torch, "_fused_adam_",
+                        lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        step(torch.randn(2, 4, 5), torch.randn(2, 4, 2), torch.optim.Adam([step.flat]))
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)

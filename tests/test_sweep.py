@@ -400,3 +400,141 @@ def test_options_the_network_refuses_fail_their_combination_in_flags(runner, qua
     assert "1 of 1 combinations failed" in result.output
     saved = json.loads(next(tmp_path.glob(f"*/{sweep.FAILED_FILE}")).read_text())
     assert "batch_size 1 gives fewer" in saved["error"] and saved["kind"] == "FcnnError"
+
+
+def _counting(monkeypatch):
+    """Counts of the passes the ensemble path trains (each with its cohorts' sizes) and of
+    the runs fit trains."""
+    from fcnn_cli import ensemble
+
+    calls = {"passes": [], "fits": 0}
+    real_cohorts, real_fit = ensemble.train_cohorts, train.fit
+
+    def cohorts(data, group, *args, **kwargs):
+        calls["passes"].append([c.config.ensemble for c in group])
+        return real_cohorts(data, group, *args, **kwargs)
+
+    def fit(*args, **kwargs):
+        calls["fits"] += 1
+        return real_fit(*args, **kwargs)
+    monkeypatch.setattr(ensemble, "train_cohorts", cohorts)
+    monkeypatch.setattr(train, "fit", fit)
+    return calls
+
+
+LR_INIT = {"lr": [1e-3, 1e-2], "init": ["he", "lecun"]}
+
+
+def test_a_grid_of_lr_and_init_trains_as_one_group(splits, tmp_path, monkeypatch):
+    """Each combination's run predicts as a single run of it; a rerun trains nothing."""
+    from fcnn_cli import checkpoint
+    from fcnn_cli.tables import read_table
+
+    data, val, test = splits
+    calls = _counting(monkeypatch)
+    spec = sweep.Sweep({"data": data, "val": val, "test": test},
+                       {**FIXED, "seed": 4, "epochs": 2, "depth": 2}, LR_INIT)
+    rows = sweep.run(spec, tmp_path)
+    assert calls == {"passes": [[1, 1, 1, 1]], "fits": 0}
+    assert [r["mode"] for r in rows] == ["grouped"] * 4
+    assert len({r["seconds"] for r in rows}) == 1
+    tables = [read_table(p) for p in splits]
+    for combination in sweep.combinations(LR_INIT):
+        run = tmp_path / spec.key(combination)
+        saved = json.loads((run / sweep.RESULT_FILE).read_text())
+        assert saved["seeds"] == [4] and len(saved["group"]) == 4
+        loaded = checkpoint.load(run / "model.pt")
+        assert loaded.members is None and loaded.net.config.init == combination["init"]
+        config = train.TrainConfig(epochs=2, batch_size=32, threads=1, seed=4,
+                                   lr=combination["lr"])
+        single = train.fit(tables[0], config, {"depth": 2, "width": 8,
+                                               "init": combination["init"]},
+                           val_table=tables[1], test_table=tables[2])
+        x = loaded.feature_matrix(tables[2])
+        np.testing.assert_allclose(loaded.outputs(x), single.predictor.outputs(x), rtol=1e-4,
+                                   atol=1e-4)
+        assert saved["metrics"][0]["test"]["overall"]["rmse"] == pytest.approx(
+            single.metrics["test"]["overall"]["rmse"], rel=1e-4)
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    monkeypatch.setattr(sweep, "train_group", _never)
+    assert sweep.run(spec, tmp_path) == rows
+
+
+def test_grouped_seeds_save_each_combination_as_its_own_ensemble(quakes, tmp_path,
+                                                                  monkeypatch):
+    calls = _counting(monkeypatch)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]}, seeds=2)
+    rows = sweep.run(spec, tmp_path)
+    assert calls == {"passes": [[2, 2]], "fits": 0}
+    for row in rows:
+        saved = json.loads((tmp_path / sweep.Path(row["run"]).name / sweep.RESULT_FILE)
+                           .read_text())
+        assert saved["mode"] == "grouped" and len(saved["metrics"]) == 2
+        config = json.loads((sweep.Path(row["run"]) / "config.json").read_text())
+        assert config["train"]["ensemble"] == 2 and config["train"]["lr"] == row["lr"]
+
+
+def test_shards_of_a_group_cover_the_grid_once(quakes, tmp_path, monkeypatch):
+    calls = _counting(monkeypatch)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 3e-3, 1e-2], "init": ["he"]})
+    sweep.run(spec, tmp_path, (1, 2))
+    rows = sweep.run(spec, tmp_path, (2, 2))
+    assert calls["passes"] == [[1, 1]] and calls["fits"] == 1  # the second shard: 1 alone
+    assert sorted(r["lr"] for r in rows) == [1e-3, 3e-3, 1e-2]
+    assert sorted(r["mode"] for r in rows) == ["grouped", "grouped", "single"]
+    assert len(list(tmp_path.glob(f"*/{sweep.RESULT_FILE}"))) == 3
+
+
+def test_groups_join_member_options_and_split_past_the_most_members(monkeypatch):
+    spec = sweep.Sweep({"data": "x.csv"}, FIXED, {"depth": [1, 2], "lr": [1e-3, 1e-2, 0.1],
+                                                  "patience": [0, 3]}, seeds=3)
+    todo = [(c, spec.key(c)) for c in sweep.combinations(spec.grid)]
+    groups = sweep.groups(spec, todo)
+    assert [[c["depth"] for c, _ in g] for g in groups] == [[1] * 6, [2] * 6]
+    monkeypatch.setattr(sweep, "MAX_MEMBERS", 12)  # 4 combinations of 3 seeds a pass
+    groups = sweep.groups(spec, todo)
+    assert [len(g) for g in groups] == [4, 2, 4, 2]
+    assert sorted(key for g in groups for _, key in g) == sorted(key for _, key in todo)
+
+
+def test_a_group_the_ensemble_path_refuses_trains_one_by_one(quakes, tmp_path, monkeypatch):
+    calls = _counting(monkeypatch)
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, "arch": "batchnorm"},
+                       {"lr": [1e-3, 1e-2]})
+    rows = sweep.run(spec, tmp_path)
+    assert calls["fits"] == 2 and [r["mode"] for r in rows] == ["single", "single"]
+
+
+def test_a_combination_lost_in_a_group_fails_alone(quakes, tmp_path, monkeypatch):
+    """The group's other combinations are saved; the lost one is recorded as failed, listed
+    last, and trained alone by the rerun."""
+    real = train.fit_cohorts
+
+    def first_lost(*args, **kwargs):
+        results = real(*args, **kwargs)
+        return [FcnnError("member 0 of the ensemble diverged at once"), *results[1:]]
+    monkeypatch.setattr(train, "fit_cohorts", first_lost)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]})
+    lost, kept = (spec.key(c) for c in sweep.combinations(spec.grid))
+    rows = sweep.run(spec, tmp_path)
+    assert [r["mode"] for r in rows] == ["grouped", "failed"]
+    assert "member 0 of the ensemble diverged" in rows[1]["error"]
+    assert (tmp_path / kept / sweep.RESULT_FILE).exists()
+    assert not (tmp_path / lost / sweep.RESULT_FILE).exists()
+    assert (tmp_path / lost / sweep.FAILED_FILE).exists()
+    monkeypatch.setattr(train, "fit_cohorts", real)
+    rows = sweep.run(spec, tmp_path)  # the rerun trains the lost one alone
+    assert sorted(r["mode"] for r in rows) == ["grouped", "single"]
+    assert not (tmp_path / lost / sweep.FAILED_FILE).exists()
+
+
+def test_autograd_networks_group_only_where_the_kernel_options_agree(quakes, tmp_path):
+    """Batch norm trains through autograd, which takes one lr for all members: a grid over lr
+    trains one combination after another, one over init as one group."""
+    fixed = {**FIXED, "arch": "batchnorm"}
+    by_lr = sweep.run(sweep.Sweep({"data": quakes}, fixed, {"lr": [1e-3, 1e-2]}),
+                      tmp_path / "lr")
+    assert sorted(r["mode"] for r in by_lr) == ["single", "single"]
+    by_init = sweep.run(sweep.Sweep({"data": quakes}, fixed, {"init": ["he", "lecun"]}),
+                        tmp_path / "init")
+    assert sorted(r["mode"] for r in by_init) == ["grouped", "grouped"]
