@@ -3,12 +3,14 @@ uncertainties mean something.
 
 (a) Speed: 8 members of 3 × 64 at batch 32 trained together (``--ensemble 8``) against the same
 8 members trained one after the other (``seed``, ``seed + 1``, … as single runs), on simulated
-earthquakes, measured side by side in this run: plain networks (the autograd-free step), and
-residual ones with batch norm (autograd over forward passes vectorised with torch.func). The same for a sweep: ``fcnn sweep`` of one
-combination over 8 seeds (the 8 same-shape members trained as one ensemble, saved in the sweep
-directory) against 8 sequential ``fcnn train`` runs (each reads the table, trains, saves its run
-directory); and a sweep of 8 same-shape combinations (4 learning rates × 2 initialisations, one
-seed each: one group, trained in one pass) against 8 sequential ``fcnn train`` runs of them.
+earthquakes, measured side by side in this run: in one process (training alone), as commands
+(one ``fcnn train --ensemble 8`` against 8 ``fcnn train`` processes, each starting, reading,
+training and saving), and for residual networks with batch norm (autograd over forward passes
+vectorised with torch.func). The same for a sweep: ``fcnn sweep`` of one combination over 8
+seeds (the 8 same-shape members trained as one ensemble) against 8 sequential ``fcnn train``
+runs (each reads the table, trains, saves its run directory); and a sweep of 8 same-shape
+combinations (4 learning rates × 2 initialisations, one seed each: one group, trained in one
+pass) against 8 sequential ``fcnn train`` runs of them.
 
 (b) Evidence, for a 5-member ensemble with the Gaussian loss, on new events drawn apart from the
 training table: the share of labels within ±1σ (68.3 % for calibrated σ), the mean predicted σ
@@ -24,6 +26,8 @@ and a table whose noise grows across the region (y = sin 3x + noise of standard 
 """
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -72,6 +76,29 @@ def sweep_speed(rows, epochs, members, threads):
             result = train.fit(tables.read_table(path), train.TrainConfig(seed=k, **config),
                                net=NET)
             runs.save_run(result, Path(root) / f"run-{k}", str(path))
+        apart = time.perf_counter() - start
+    return together, apart
+
+
+def command_speed(rows, epochs, members, threads):
+    """Seconds of one ``fcnn train --ensemble`` command and of as many ``fcnn train`` commands
+    with seeds 0, 1, … (each a process: start, read, train, save; no plots), on one CSV file."""
+    with tempfile.TemporaryDirectory() as root:
+        path = Path(root) / "quakes.csv"
+        tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
+        options = ["--epochs", str(epochs), "--batch-size", "32", "--depth", str(NET["depth"]),
+                   "--width", str(NET["width"]), "--no-plots", "-q",
+                   *(["--threads", str(threads)] if threads else [])]
+
+        def command(out, *more):
+            subprocess.run([sys.executable, "-m", "fcnn_cli", "train", str(path), *options,
+                            "-o", str(Path(root) / out), *more], check=True)
+        start = time.perf_counter()
+        command("together", "--ensemble", str(members))
+        together = time.perf_counter() - start
+        start = time.perf_counter()
+        for k in range(members):
+            command(f"run-{k}", "--seed", str(k))
         apart = time.perf_counter() - start
     return together, apart
 
@@ -163,6 +190,10 @@ def main():
         out.add_column(column, justify="right")
     out.add_row("8 sequential runs", f"{apart:.2f}", "1.0×")
     out.add_row("--ensemble 8 (one vectorised pass)", f"{together:.2f}",
+                f"{apart / together:.2f}×")
+    together, apart = command_speed(rows, epochs, 8, args.threads)
+    out.add_row("8 fcnn train commands (start, read, train, save)", f"{apart:.2f}", "1.0×")
+    out.add_row("fcnn train --ensemble 8, one command", f"{together:.2f}",
                 f"{apart / together:.2f}×")
     together, apart = speed(rows, epochs, 8, args.threads, BATCHNORM_RESNET)
     out.add_row("8 sequential runs, resnet with batch norm", f"{apart:.2f}", "1.0×")
