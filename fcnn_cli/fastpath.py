@@ -315,34 +315,48 @@ def _update(p, data, optimizer, lr=None, shares=None):
     With ``shares`` (a list of :class:`Share`), one kernel call per share, with its lr and
     weight decay."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
-    lr = group["lr"] if lr is None else lr
-    calls = [(_whole, lr, group["weight_decay"], False)] if shares is None else \
-        [(s.views, s.lr, s.weight_decay, s.small) for s in shares]
-    if isinstance(optimizer, torch.optim.Adam):
+    adam = isinstance(optimizer, torch.optim.Adam)
+    first = _start_state(state, p, group, adam)
+    if shares is None:  # the common case, without a call more than it needs
+        _kernel(adam, group, state, first, _whole, group["lr"] if lr is None else lr,
+                group["weight_decay"], data, p)
+        return
+    for share in shares:
+        with _one_thread(share.small, p.device):
+            _kernel(adam, group, state, first, share.views, share.lr, share.weight_decay,
+                    data, p)
+
+
+def _start_state(state, p, group, adam):
+    """The optimiser's state made where it has none, Adam's step counted; whether this is
+    SGD's first step (its momentum buffer starts as the gradient)."""
+    if adam:
         if not state:
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
         state["step"].add_(1)
-        beta1, beta2 = group["betas"]
-        for views, rate, decay, small in calls:
-            params = views(data)
-            with _one_thread(small, p.device):
-                torch._fused_adam_(params, views(p.grad), views(state["exp_avg"]),
-                                   views(state["exp_avg_sq"]), [],
-                                   [state["step"]] * len(params), lr=rate, beta1=beta1,
-                                   beta2=beta2, weight_decay=decay, eps=group["eps"],
-                                   amsgrad=False, maximize=False)
-        return
+        return False
     first = state.get("momentum_buffer") is None
     if group["momentum"] and first:
         state["momentum_buffer"] = torch.empty_like(p)
-    for views, rate, decay, small in calls:
-        buffers = views(state["momentum_buffer"]) if group["momentum"] else []
-        with _one_thread(small, p.device):
-            torch._fused_sgd_(views(data), views(p.grad), buffers, weight_decay=decay,
-                              momentum=group["momentum"], lr=rate, dampening=0.0,
-                              nesterov=False, maximize=False, is_first_step=first)
+    return first
+
+
+def _kernel(adam, group, state, first, views, lr, decay, data, p):
+    """One fused kernel call on the ``views`` of the parameter, its gradient and state."""
+    if adam:
+        params = views(data)
+        beta1, beta2 = group["betas"]
+        torch._fused_adam_(params, views(p.grad), views(state["exp_avg"]),
+                           views(state["exp_avg_sq"]), [], [state["step"]] * len(params),
+                           lr=lr, beta1=beta1, beta2=beta2, weight_decay=decay,
+                           eps=group["eps"], amsgrad=False, maximize=False)
+        return
+    buffers = views(state["momentum_buffer"]) if group["momentum"] else []
+    torch._fused_sgd_(views(data), views(p.grad), buffers, weight_decay=decay,
+                      momentum=group["momentum"], lr=lr, dampening=0.0, nesterov=False,
+                      maximize=False, is_first_step=first)
 
 
 def _output_grad(task):
