@@ -262,7 +262,7 @@ class TrainConfig:
         _refuse_failed(checks)
         check_position(self.position)
         # Last: a sweep that meets Unsupported knows every other option is sound.
-        _refuse_in_ensemble(self)
+        refuse_in_ensemble(self)
 
 
 class Unsupported(FcnnError):
@@ -270,10 +270,12 @@ class Unsupported(FcnnError):
     then)."""
 
 
-def _refuse_in_ensemble(config):
+def refuse_in_ensemble(config, members=None):
     """The options an ensemble does not train with, each with the reason (what only the data or
-    the processes tell, :func:`fcnn_cli.ensemble.refuse_unsupported` refuses)."""
-    if config.ensemble == 1:
+    the processes tell, :func:`fcnn_cli.ensemble.refuse_unsupported` refuses). ``members``: of
+    the pass, where it holds more than ``config`` asks for (a sweep's cohorts of one member)."""
+    members = members or config.ensemble
+    if members == 1:
         return
     cases = [
         (config.stream, "train on tables in memory, not streamed ones"),
@@ -282,7 +284,7 @@ def _refuse_in_ensemble(config):
     ]
     for refused, why in cases:
         if refused:
-            raise Unsupported(f"ensemble={config.ensemble}: the members {why}; train single "
+            raise Unsupported(f"ensemble={members}: the members {why}; train single "
                               "networks for this", ("ensemble",))
 
 

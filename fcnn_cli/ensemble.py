@@ -50,6 +50,9 @@ from fcnn_cli.state import make_optimizer
 MEMBER_OPTIONS = ("lr", "weight_decay", "init", "dropout", "patience", "ema")
 
 
+DIVERGED = "the loss of a member became"  # how a cohort's end by divergence begins
+
+
 def member_seed(seed, k):
     """The seed of member ``k`` (from 0) of an ensemble trained with ``seed``."""
     return seed + k
@@ -95,7 +98,8 @@ class Cohort:
 
 
 def check_cohorts(cohorts):
-    """Cohorts differ in :data:`MEMBER_OPTIONS` and their number of members alone."""
+    """Cohorts differ in :data:`MEMBER_OPTIONS` and their number of members alone (a caller's
+    mistake: a sweep groups them so)."""
     first = cohorts[0]
     for cohort in cohorts[1:]:
         for a, b in ((first.config, cohort.config), (first.net, cohort.net)):
@@ -103,9 +107,9 @@ def check_cohorts(cohorts):
                       if f.name not in (*MEMBER_OPTIONS, "ensemble")
                       and getattr(a, f.name) != getattr(b, f.name)]
             if differ:
-                raise ValueError(f"cohorts of one pass differ in {', '.join(differ)}")
+                raise FcnnError(f"cohorts of one pass differ in {', '.join(differ)}")
     if sum(c.config.ensemble for c in cohorts) > MAX_MEMBERS:
-        raise ValueError(f"more than {MAX_MEMBERS} members in one pass")
+        raise FcnnError(f"more than {MAX_MEMBERS} members in one pass")
 
 
 @dataclasses.dataclass
@@ -212,8 +216,9 @@ class _MemberAverage(WeightAverage):
 
     def __init__(self, fast, decays):
         super().__init__([fast.flat], max(decays))
-        self.shares = [(decay, fastpath.Share(
-            fast.spans([m for m, d in enumerate(decays) if d == decay]), None, None))
+        self.device = fast.flat.device
+        self.shares = [(decay, fastpath.Views(
+            fast.spans([m for m, d in enumerate(decays) if d == decay])))
             for decay in dict.fromkeys(decays)]
 
     def update(self):
@@ -223,9 +228,9 @@ class _MemberAverage(WeightAverage):
         if len(set(weights)) == 1:
             self.blend(weights[0])
             return
-        for weight, (_, share) in zip(weights, self.shares):
-            torch._foreach_lerp_(share.views(self.average[0]), share.views(self.live[0]),
-                                 weight)
+        for weight, (_, views) in zip(weights, self.shares):
+            with fastpath.one_thread(views.small, self.device):
+                torch._foreach_lerp_(views(self.average[0]), views(self.live[0]), weight)
 
 
 class _Rates:
@@ -239,10 +244,17 @@ class _Rates:
                 for _ in range(c.config.ensemble)]
         configs = {(c.config.lr, c.config.weight_decay): c.config for c in cohorts}
         self.shares = [] if len(configs) == 1 else [
-            (config, fastpath.Share(fast.spans([m for m, k in enumerate(keys) if k == key]),
-                                    config.lr, config.weight_decay))
+            (config, fastpath.Share(
+                fastpath.Views(fast.spans([m for m, k in enumerate(keys) if k == key])),
+                config.lr, config.weight_decay))
             for key, config in configs.items()]
-        fast.shares = [share for _, share in self.shares] or None
+        if self.shares:  # only the autograd-free step takes them (_refuse_mixed)
+            fast.shares = [share for _, share in self.shares]
+
+    def forget(self):
+        """After the optimiser's state was loaded: its tensors are new."""
+        for _, share in self.shares:
+            share.views.forget()
 
     def at(self, epoch, step, steps):
         """Set the learning rates of a step."""
@@ -335,8 +347,7 @@ class _Run:
         bad = [v for m in members for v in (float(train_loss[m]), val_losses[m])
                if not math.isfinite(v)]
         if bad:
-            return (f"the loss of a member became {bad[0]} in epoch {epoch}: try a lower "
-                    "learning rate")
+            return (f"{DIVERGED} {bad[0]} in epoch {epoch}: try a lower learning rate")
         if patience and all(self.best[m].since >= patience for m in members):
             return (f"early stop after epoch {epoch}: no member found a better validation "
                     f"loss in {patience} epochs")
@@ -361,10 +372,13 @@ class _Run:
             self.epoch = state["epoch"]
             self.histories = [list(h) for h in _each(state["histories"], self.cohorts)]
             self.stopped = list(_each(state["stopped"], self.cohorts))
-            self.best = [_Best(**best) for best in _each(state["best"], self.members)]
+            self.best = [_checked_best(best, member)
+                         for best, member in zip(_each(state["best"], self.members),
+                                                 self.members)]
             for member, weights in zip(self.members, _each(state["model"], self.members)):
                 member.load_state_dict(weights)
             self.optimizer.load_state_dict(state["optimizer"])
+            self.rates.forget()
             if self.average:
                 self.average.load_state_dict(state["average"])
             for generator, saved in zip(self.generators,
@@ -449,8 +463,8 @@ class _Run:
         members, stopped = self.spans[i], self.stopped[i]
         lost = [k for k, m in enumerate(members) if self.best[m].weights is None]
         if lost:
-            return FcnnError(f"member {lost[0]} of the ensemble diverged at once ({stopped}); "
-                             "nothing worth keeping")
+            what = "training" if len(members) == 1 else f"member {lost[0]} of the ensemble"
+            return FcnnError(f"{what} diverged at once ({stopped}); nothing worth keeping")
         for m in members:
             self.members[m].load_state_dict(self.best[m].weights)
             self.members[m].eval()
@@ -463,6 +477,17 @@ def _weights(member):
     """A copy of a member's weights: its own, where a deep copy of its state dict would copy
     the parameter of all members, into which its tensors are views."""
     return {name: value.clone() for name, value in member.state_dict().items()}
+
+
+def _checked_best(saved, member):
+    """A member's saved progress, its kept weights loaded into it once (which checks their
+    names and shapes; the member's own weights are loaded after) and its numbers as numbers,
+    so that a damaged state fails before training rather than after."""
+    best = _Best(**saved)
+    if best.weights is not None:
+        member.load_state_dict(best.weights)
+    best.loss, best.epoch, best.since = float(best.loss), int(best.epoch), int(best.since)
+    return best
 
 
 def _each(saved, members):

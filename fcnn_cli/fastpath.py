@@ -238,26 +238,39 @@ def _keep(models, flat):
 SMALL_VIEW = 32768  # elements: torch's own grain below which elementwise kernels use one thread
 
 
-class Share:
-    """Members of an ensemble that take a learning rate and weight decay of their own: the
-    optimiser kernel updates them in a call of its own (its lr and weight decay are scalars)
-    on views of their ``spans`` (:meth:`FastStep.spans`) of the flat parameter, its gradient
-    and its state, which keeps the state in the layout ``state_dict`` expects. ``lr`` may be
-    changed between steps."""
+class Views:
+    """Views of the ``spans`` (:meth:`FastStep.spans`: some members' ranges) of flat tensors of
+    the step's layout: the parameter, its gradient, the optimiser's state, the weight average;
+    made once per tensor, as the same tensors come every step."""
 
-    def __init__(self, spans, lr, weight_decay):
-        self.spans, self.lr, self.weight_decay = spans, lr, weight_decay
+    def __init__(self, spans):
+        self.spans = spans
         # The CPU kernels open a parallel region for every tensor however small, which for
         # views this small costs more than it gains: these run on one thread.
         self.small = max(b - a for a, b in spans) < SMALL_VIEW
-        self._views = {}
+        self._made = {}
 
-    def views(self, t):
-        """The views of ``t``'s spans, made once per tensor (the same tensors every step)."""
-        found = self._views.get(id(t))
+    def __call__(self, t):
+        found = self._made.get(id(t))
         if found is None or found[0] is not t:
-            found = self._views[id(t)] = (t, [t[a:b] for a, b in self.spans])
+            found = self._made[id(t)] = (t, [t[a:b] for a, b in self.spans])
         return found[1]
+
+    def forget(self):
+        """Drop the views made: loading an optimiser's state replaces its tensors, and the
+        views would keep the old ones alive."""
+        self._made.clear()
+
+
+class Share:
+    """Members of an ensemble that take a learning rate and weight decay of their own: the
+    optimiser kernel updates them in a call of its own (its lr and weight decay are scalars)
+    on their ``views`` (:class:`Views`) of the flat parameter, its gradient and its state,
+    which keeps the state in the layout ``state_dict`` expects. ``lr`` may be changed between
+    steps."""
+
+    def __init__(self, views, lr, weight_decay):
+        self.views, self.lr, self.weight_decay = views, lr, weight_decay
 
 
 def _whole(t):
@@ -265,8 +278,8 @@ def _whole(t):
 
 
 @contextlib.contextmanager
-def _one_thread(small, device):
-    """One CPU thread for the duration where ``small`` (a Share's views) on the CPU."""
+def one_thread(small, device):
+    """One CPU thread for the duration where ``small`` (:attr:`Views.small`) on the CPU."""
     threads = torch.get_num_threads()
     if not small or threads == 1 or device.type != "cpu":
         yield
@@ -322,7 +335,7 @@ def _update(p, data, optimizer, lr=None, shares=None):
                 group["weight_decay"], data, p)
         return
     for share in shares:
-        with _one_thread(share.small, p.device):
+        with one_thread(share.views.small, p.device):
             _kernel(adam, group, state, first, share.views, share.lr, share.weight_decay,
                     data, p)
 

@@ -30,8 +30,10 @@ from fcnn_cli.model import MLP
 
 def ensemble_step(members, task, config):
     """The step that trains ``members`` (networks of one shape) with ``config``: the
-    autograd-free one where a single run would take it (it is faster), else :class:`FuncStep`."""
-    if fastpath.applies(members[0], task, config):
+    autograd-free one where a single run of each would take it (it is faster), else
+    :class:`FuncStep`. Every member asks: a sweep's cohorts may differ in dropout, which SELU's
+    alpha-dropout keeps from the autograd-free step."""
+    if all(fastpath.applies(member, task, config) for member in members):
         return fastpath.FastStep(members, task)
     return FuncStep(members, task, config.precision)
 

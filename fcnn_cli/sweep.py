@@ -190,6 +190,13 @@ def shard(items, index, count):
     return items[index - 1::count]
 
 
+def seeds_of(sweep, config):
+    """The seeds a combination trains: its members' (:func:`fcnn_cli.ensemble.member_seed`)."""
+    from fcnn_cli.ensemble import member_seed
+
+    return [member_seed(config.seed, k) for k in range(sweep.seeds)]
+
+
 def train_config(sweep, combination, **changes):
     """The TrainConfig and the network options of a combination."""
     options = {**sweep.fixed, **combination}
@@ -233,8 +240,7 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
                 combination, key = group[0]
                 _attempt(sweep, combination, tables, directory / key, labels[key], plots)
             else:
-                _attempt_group(sweep, group, tables, directory,
-                               [labels[key] for _, key in group], plots)
+                _attempt_group(sweep, group, tables, directory, labels, plots)
     return leaderboard(directory)
 
 
@@ -261,22 +267,45 @@ def _attempt(sweep, combination, tables, run_dir, label, plots):
 
 def _attempt_group(sweep, group, tables, directory, labels, plots):
     """Train combinations together (:func:`train_group`), each that fails recorded as
-    :func:`_attempt` records it; one by one where their options take no ensemble."""
-    log.info("%s to %s: training together, as one vectorised pass", labels[0],
-             labels[-1].partition(":")[0])
+    :func:`_attempt` records it. Where the options take no ensemble, or the group does not fit
+    in memory, in smaller groups: those that agree in the options the autograd step takes one
+    of for all members, then one by one. ``labels``: {key: its progress label}."""
+    keys = [key for _, key in group]
+    log.info("%s to %s: training together, as one vectorised pass", labels[keys[0]],
+             labels[keys[-1]].partition(":")[0])
     start = time.perf_counter()
     try:
         errors = train_group(sweep, group, tables, directory)
-    except Unsupported as e:
-        log.info("%d combinations one after another: %s", len(group), e)
-        for (combination, key), label in zip(group, labels):
-            _attempt(sweep, combination, tables, directory / key, label, plots)
+    except (Unsupported, *_out_of_memory()) as e:
+        log.info("%d combinations in smaller groups: %s", len(group), first_line(e, 1000))
+        for part in _parts(sweep, group, split=isinstance(e, Unsupported)):
+            if len(part) == 1:
+                combination, key = part[0]
+                _attempt(sweep, combination, tables, directory / key, labels[key], plots)
+            else:
+                _attempt_group(sweep, part, tables, directory, labels, plots)
         return
     except _failures() as e:
         errors = [e] * len(group)
     seconds = (time.perf_counter() - start) / len(group)
-    for (combination, key), label, error in zip(group, labels, errors):
-        _finish(sweep, combination, directory / key, (label, seconds), error, plots)
+    for (combination, key), error in zip(group, errors):
+        _finish(sweep, combination, directory / key, (labels[key], seconds), error, plots)
+
+
+def _parts(sweep, group, split):
+    """``group`` in the parts that agree in ``ensemble.KERNEL_OPTIONS`` where ``split`` and that
+    makes more than one, else one combination a part."""
+    from fcnn_cli.ensemble import KERNEL_OPTIONS
+
+    found = {}
+    for combination, key in group:
+        options = {**sweep.fixed, **combination}
+        kernel = json.dumps({k: options.get(k) for k in KERNEL_OPTIONS}, sort_keys=True,
+                            default=str)
+        found.setdefault(kernel, []).append((combination, key))
+    if split and len(found) > 1:
+        return list(found.values())
+    return [[pair] for pair in group]
 
 
 def _finish(sweep, combination, run_dir, progress, error, plots):
@@ -300,9 +329,13 @@ def _finish(sweep, combination, run_dir, progress, error, plots):
 def _failures():
     """What fails a combination and not the sweep: the user's options (FcnnError) and a lack of
     memory for them (a wide network on a GPU)."""
+    return FcnnError, *_out_of_memory()
+
+
+def _out_of_memory():
     import torch
 
-    return FcnnError, MemoryError, torch.OutOfMemoryError
+    return MemoryError, torch.OutOfMemoryError
 
 
 def _record_failure(sweep, combination, run_dir, error, seconds):
@@ -310,7 +343,7 @@ def _record_failure(sweep, combination, run_dir, error, seconds):
 
     config, _ = train_config(sweep, combination)
     record = {"combination": combination, "options": {**sweep.fixed, **combination},
-              "seeds": [config.seed + k for k in range(sweep.seeds)],
+              "seeds": seeds_of(sweep, config),
               "error": first_line(error, 1000), "kind": type(error).__name__,
               "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seconds": seconds}
@@ -346,7 +379,7 @@ def _grouped_result(sweep, combination, result, keys, seconds):
     members = result.members or [{split: result.metrics[split] for split in SPLITS
                                   if split in result.metrics}]
     return {"combination": combination, "options": {**sweep.fixed, **combination},
-            "seeds": [result.config.seed + k for k in range(sweep.seeds)], "mode": "grouped",
+            "seeds": seeds_of(sweep, result.config), "mode": "grouped",
             "group": keys, "seconds": seconds, "metrics": members}
 
 
@@ -398,7 +431,7 @@ def train_combination(sweep, combination, tables, run_dir):
 
     start = time.perf_counter()
     config, _ = train_config(sweep, combination)
-    seeds = [config.seed + k for k in range(sweep.seeds)]
+    seeds = seeds_of(sweep, config)
     if sweep.seeds > 1:
         try:
             members, mode = _as_ensemble(sweep, combination, tables, run_dir), "ensemble"
@@ -420,8 +453,6 @@ class _NoEnsemble(Exception):
 
 def _as_ensemble(sweep, combination, tables, run_dir):
     """Every seed a member of one ensemble, saved as one run; each member's metrics."""
-    from fcnn_cli.ensemble import Unsupported
-
     try:
         result = _fit(sweep, combination, tables, {"ensemble": sweep.seeds})
     except Unsupported as e:

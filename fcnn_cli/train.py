@@ -139,23 +139,31 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     table in memory: ``cohorts`` is a list of (TrainConfig, net options) that differ in
     :data:`fcnn_cli.ensemble.MEMBER_OPTIONS` and ``ensemble`` alone. Returns for each its
     TrainResult, as :func:`fit` gives it (one of a single member is a single network's), or
-    the FcnnError of one that diverged at once. Raises :class:`fcnn_cli.ensemble.Unsupported`
-    where the options take no ensemble."""
+    the FcnnError of one that diverged at once. Raises :class:`fcnn_cli.config.Unsupported`
+    where the options take no ensemble, and KeyboardInterrupt at an interrupt (what was cut
+    short is not reported)."""
     from fcnn_cli import ensemble
+    from fcnn_cli.config import NetConfig, refuse_in_ensemble
 
+    members = sum(config.ensemble for config, _ in cohorts)
+    for config, _ in cohorts:
+        refuse_in_ensemble(config, members)
+    ensemble.check_cohorts([ensemble.Cohort(config, NetConfig(
+        n_in=1, n_out=1, **{**(net or {}), "dropout": 0.0})) for config, net in cohorts])
     config = cohorts[0][0]
     data = prepare(table, config, targets, features, val_table, test_table)
     extra = getattr(table, "extra", {})
     del table, val_table, test_table
     shapes = [training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
               for _, net in cohorts]
-    device = _device(config, shapes[0], data.sizes["train"], distributed.World())
+    world = distributed.World()
+    _check_batchnorm(shapes[0], config, world)
+    device = _device(config, shapes[0], data.sizes["train"], world)
     precision = effective_precision(config.precision, device)
-    for (each, _), shape in zip(cohorts, shapes):
-        _check_batchnorm(shape, each, distributed.World())
-        ensemble.refuse_unsupported(each, distributed.World(), False)
     trained = ensemble.train_cohorts(
         data, [ensemble.Cohort(c, shape) for (c, _), shape in zip(cohorts, shapes)], device)
+    if any(getattr(t, "resume_state", None) is not None for t in trained):
+        raise KeyboardInterrupt
     return [t if isinstance(t, FcnnError) else
             _ensemble_result(t, data, c, device, precision, extra)
             for t, (c, _) in zip(trained, cohorts)]
@@ -170,8 +178,11 @@ def _check_batchnorm(shape, config, world):
 
 def _ensemble_result(trained, data, config, device, precision, extra):
     """The TrainResult of trained members (of one alone: a single network's)."""
+    from fcnn_cli.ensemble import DIVERGED
     from fcnn_cli.predictor import Predictor
 
+    if trained.stopped.startswith(DIVERGED):
+        log.warning("training stopped: %s; keeping the best weights so far", trained.stopped)
     alone = len(trained.net) == 1
     net = trained.net.members[0] if alone else trained.net
     predictor = Predictor(net, data.features, data.x_scaler, data.task, data.units,

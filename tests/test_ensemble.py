@@ -655,8 +655,57 @@ def test_cohorts_of_another_shape_or_step_are_refused(change):
     other = NetConfig(n_in=2, n_out=1, **{**NET, **{k: v for k, v in change.items()
                                                     if k == "depth"}})
     config = train.TrainConfig(**{k: v for k, v in change.items() if k != "depth"})
-    with pytest.raises(ValueError, match=f"differ in {next(iter(change))}"):
+    with pytest.raises(FcnnError, match=f"differ in {next(iter(change))}"):
         ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
                                 ensemble.Cohort(config, other)])
     ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
                             ensemble.Cohort(train.TrainConfig(lr=0.1, ensemble=3), net)])
+
+
+def test_a_damaged_kept_weight_in_a_state_is_refused_before_training(splits, monkeypatch):
+    data, val, test = splits
+    config = train.TrainConfig(epochs=3, batch_size=32, threads=1, ensemble=2)
+    cut = train.fit(data, config, net=NET, val_table=val, test_table=test,
+                    on_epoch=_interrupt_after(1)).resume_state
+    best = [dict(b) for b in cut["best"]]
+    best[0]["weights"] = {"head.weight": torch.zeros(3, 3)}
+    trained = []
+    monkeypatch.setattr(ensemble._Run, "_train_epoch",
+                        lambda self, *a: trained.append(1) or torch.zeros(2))
+    with pytest.raises(FcnnError, match=r"damaged .*cannot resume$") as error:
+        train.fit(data, config, net=NET, val_table=val, test_table=test,
+                  resume={**cut, "best": best})
+    assert "\n" not in str(error.value) and not trained
+
+
+def test_an_ensemble_that_diverges_later_keeps_its_best_and_warns(splits, caplog,
+                                                                  monkeypatch):
+    real = ensemble._Run._train_epoch
+
+    def blow_up(self, epoch, stop):
+        loss = real(self, epoch, stop)
+        return loss * float("nan") if epoch == 2 else loss
+    monkeypatch.setattr(ensemble._Run, "_train_epoch", blow_up)
+    with caplog.at_level("WARNING"):
+        result = _fit(splits, seed=0, ensemble=2)
+    assert result.stopped.startswith(ensemble.DIVERGED)
+    assert len(result.history) == 2  # stopped there, of 3 epochs
+    assert "keeping the best weights so far" in caplog.text
+
+
+def test_cohorts_stop_at_an_interrupt_without_reporting(splits, monkeypatch):
+    data, val, test = splits
+    real = ensemble._Run._train_epoch
+    reported = []
+    monkeypatch.setattr(train, "_ensemble_result", lambda *a: reported.append(1))
+
+    def interrupt(self, epoch, stop):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real(self, epoch, stop)
+    monkeypatch.setattr(ensemble._Run, "_train_epoch", interrupt)
+    configs = [(train.TrainConfig(epochs=3, batch_size=32, threads=1, lr=lr), NET)
+               for lr in (1e-2, 1e-3)]
+    with pytest.raises(KeyboardInterrupt):
+        train.fit_cohorts(data, configs, val_table=val, test_table=test)
+    assert not reported

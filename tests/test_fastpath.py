@@ -145,8 +145,8 @@ def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind):
     step = fastpath.FastStep(nets, task)
     assert step.spans([0, 2]) == [s for n, offset in _blocks(step) for s in
                                   ((offset, offset + n), (offset + 2 * n, offset + 3 * n))]
-    step.shares = [fastpath.Share(step.spans([0, 2]), 1e-2, 0.1),
-                   fastpath.Share(step.spans([1]), 1e-3, 0.0)]
+    step.shares = [fastpath.Share(fastpath.Views(step.spans([0, 2])), 1e-2, 0.1),
+                   fastpath.Share(fastpath.Views(step.spans([1])), 1e-3, 0.0)]
     fast = make([step.flat], 0.5, 0.5)  # the shares' settings replace the group's
     for _ in range(4):
         x, y = torch.randn(3, 16, 5, dtype=torch.float64), torch.randn(3, 16, 2,
@@ -198,8 +198,8 @@ def test_small_shares_update_on_one_thread(monkeypatch):
     torch.manual_seed(0)
     nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)) for _ in range(2)]
     step = fastpath.FastStep(nets, TASKS["regress"][0])
-    step.shares = [fastpath.Share(step.spans([k]), 1e-3, 0.0) for k in range(2)]
-    assert all(share.small for share in step.shares)
+    step.shares = [fastpath.Share(fastpath.Views(step.spans([k])), 1e-3, 0.0) for k in range(2)]
+    assert all(share.views.small for share in step.shares)
     seen, real = [], torch._fused_adam_
     monkeypatch.setattr(torch, "_fused_adam_",
                         lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))

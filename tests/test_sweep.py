@@ -529,12 +529,56 @@ def test_a_combination_lost_in_a_group_fails_alone(quakes, tmp_path, monkeypatch
 
 
 def test_autograd_networks_group_only_where_the_kernel_options_agree(quakes, tmp_path):
-    """Batch norm trains through autograd, which takes one lr for all members: a grid over lr
-    trains one combination after another, one over init as one group."""
+    """Batch norm trains through autograd, which takes one lr for all members: a grid of lr ×
+    init trains as one group per lr."""
     fixed = {**FIXED, "arch": "batchnorm"}
-    by_lr = sweep.run(sweep.Sweep({"data": quakes}, fixed, {"lr": [1e-3, 1e-2]}),
-                      tmp_path / "lr")
-    assert sorted(r["mode"] for r in by_lr) == ["single", "single"]
-    by_init = sweep.run(sweep.Sweep({"data": quakes}, fixed, {"init": ["he", "lecun"]}),
-                        tmp_path / "init")
-    assert sorted(r["mode"] for r in by_init) == ["grouped", "grouped"]
+    spec = sweep.Sweep({"data": quakes}, fixed, {"lr": [1e-3, 1e-2], "init": ["he", "lecun"]})
+    rows = sweep.run(spec, tmp_path)
+    assert sorted(r["mode"] for r in rows) == ["grouped"] * 4
+    groups = {json.loads((Path(r["run"]) / sweep.RESULT_FILE).read_text())["group"][0]
+              for r in rows}
+    assert len(groups) == 2
+    for row in rows:  # each group's combinations share one lr
+        group = json.loads((Path(row["run"]) / sweep.RESULT_FILE).read_text())["group"]
+        combinations = [json.loads((tmp_path / key / sweep.RESULT_FILE).read_text())[
+            "combination"] for key in group]
+        assert len(group) == 2 and {c["lr"] for c in combinations} == {row["lr"]}
+
+
+def test_a_selu_grid_over_dropout_is_not_trained_with_plain_dropout(quakes, tmp_path,
+                                                                   monkeypatch):
+    """SELU's alpha-dropout trains through autograd, which takes one dropout rate for all: a
+    grid dropout=0,0.1 (the first member without any) must not take the autograd-free step."""
+    from fcnn_cli import fastpath
+
+    steps = []
+    real = fastpath.FastStep.__init__
+
+    def record(self, model, task):
+        steps.append(model)
+        real(self, model, task)
+    monkeypatch.setattr(fastpath.FastStep, "__init__", record)
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, "arch": "selu"}, {"dropout": [0.0, 0.1]})
+    rows = sweep.run(spec, tmp_path)
+    assert sorted(r["mode"] for r in rows) == ["single", "single"]
+    assert not any(isinstance(m, list) and m[-1].config.dropout for m in steps)
+
+
+@pytest.mark.parametrize("option", [{"schedule": "plateau"}, {"diagnostics": True}])
+def test_one_seed_combinations_are_not_grouped_where_an_ensemble_refuses(quakes, tmp_path,
+                                                                        option):
+    """With one seed a combination is one network: grouped, it would lose the plateau
+    schedule or the diagnostics that a pass of several members does not take."""
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, **option}, {"init": ["he", "lecun"]})
+    rows = sweep.run(spec, tmp_path)
+    assert sorted(r["mode"] for r in rows) == ["single", "single"]
+
+
+def test_a_group_that_does_not_fit_in_memory_trains_one_by_one(quakes, tmp_path,
+                                                               monkeypatch):
+    def too_big(*args, **kwargs):
+        raise MemoryError
+    monkeypatch.setattr(train, "fit_cohorts", too_big)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]})
+    rows = sweep.run(spec, tmp_path)
+    assert sorted(r["mode"] for r in rows) == ["single", "single"]
