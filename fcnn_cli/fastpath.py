@@ -12,7 +12,7 @@ its gradients and updates equal autograd's and torch.optim's.
 
 The same code trains an ensemble's members at once: given a list of networks of one shape,
 each layer's weights of all members are one (members × out × in) view, its products batched
-matrix products (``bmm``, ``baddbmm``), and one flat tensor still holds every parameter, so that
+matrix products (``bmm``, the bias added in place), and one flat tensor still holds every parameter, so that
 one optimiser kernel updates all members. Members may differ in their dropout rate, and in their
 learning rate and weight decay (scalars of the kernel): then :class:`Share` calls the kernel
 once per set of members with equal ones, on views of their spans of the flat parameter.

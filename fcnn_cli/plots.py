@@ -757,7 +757,9 @@ MAX_LEADERBOARD_ROWS = 60  # combinations a leaderboard figure shows, the best o
 def leaderboard_plot(rows, path):
     """A sweep's ranked combinations (:func:`fcnn_cli.sweep.leaderboard`, best at the top):
     the validation (and test) mean of the headline metric with ± its standard deviation over
-    the seeds as error bars. None, and nothing written, where no combination is finished."""
+    the seeds as error bars, ranked as the leaderboard ranks (by validation). None, and
+    nothing written, where no combination has a validation metric (none finished, or the
+    sweep kept no validation rows)."""
     finished = [r for r in rows if f"val_{r.get('metric')}_mean" in r]
     ranked = finished[:MAX_LEADERBOARD_ROWS]
     if not ranked:
