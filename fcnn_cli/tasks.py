@@ -113,14 +113,16 @@ class Regression:
         """(mean, variance or None), standardised, per row and label, from one network's
         outputs (rows × outputs) or an ensemble's (members × rows × outputs). An ensemble's
         variance is the mean of its members' variances (none without a Gaussian head) plus
-        the variance of their means; a single network without a Gaussian head has none."""
+        the variance of their means, floored as the Gaussian head's is (members that agree
+        exactly, as bf16's coarse outputs often do, would claim no uncertainty at all); a
+        single network without a Gaussian head has none."""
         out = np.asarray(out, dtype=np.float64)
         members, n = (out if out.ndim == 3 else out[None]), len(self.targets)
         means = members[..., :n]
         var = _softplus(members[..., n:]).mean(axis=0) + MIN_VARIANCE if self.gaussian \
             else None
         if len(members) > 1:
-            var = means.var(axis=0) + (0.0 if var is None else var)
+            var = means.var(axis=0) + (MIN_VARIANCE if var is None else var)
         return means.mean(axis=0), var
 
     def predictive(self, out):
@@ -384,7 +386,8 @@ def no_gaussian(loss):
 
 
 def _softplus(x):
-    return np.logaddexp(0.0, x)
+    with np.errstate(invalid="ignore"):  # a diverged network's NaN stays NaN, unannounced
+        return np.logaddexp(0.0, x)
 
 
 def no_position(position):
