@@ -5,7 +5,8 @@ uncertainties mean something.
 8 members trained one after the other (``seed``, ``seed + 1``, … as single runs), on simulated
 earthquakes, measured side by side in this run: in one process (training alone), as commands
 (one ``fcnn train --ensemble 8`` against 8 ``fcnn train`` processes, each starting, reading,
-training and saving), and for residual networks with batch norm (autograd over forward passes
+training and saving; and one ``fcnn sweep`` of 8 same-shape combinations against 8 ``fcnn
+train`` processes of them), and for residual networks with batch norm (autograd over forward passes
 vectorised with torch.func). The same for a sweep: ``fcnn sweep`` of one combination over 8
 seeds (the 8 same-shape members trained as one ensemble) against 8 sequential ``fcnn train``
 runs (each reads the table, trains, saves its run directory); and a sweep of 8 same-shape
@@ -81,8 +82,10 @@ def sweep_speed(rows, epochs, members, threads):
 
 
 def command_speed(rows, epochs, members, threads):
-    """Seconds of one ``fcnn train --ensemble`` command and of as many ``fcnn train`` commands
-    with seeds 0, 1, … (each a process: start, read, train, save; no plots), on one CSV file."""
+    """Seconds of one ``fcnn train --ensemble`` command, of one ``fcnn sweep`` of the 8
+    combinations of GROUP_GRID, and of 8 ``fcnn train`` commands for each (seeds 0, 1, …; the
+    grid's combinations), each a process that starts, reads, trains and saves (no plots), on
+    one CSV file: (ensemble, its 8 runs, sweep, its 8 runs)."""
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "quakes.csv"
         tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
@@ -90,17 +93,19 @@ def command_speed(rows, epochs, members, threads):
                    "--width", str(NET["width"]), "--no-plots", "-q",
                    *(["--threads", str(threads)] if threads else [])]
 
-        def command(out, *more):
-            subprocess.run([sys.executable, "-m", "fcnn_cli", "train", str(path), *options,
+        def seconds(command, out, *more):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "fcnn_cli", command, str(path), *options,
                             "-o", str(Path(root) / out), *more], check=True)
-        start = time.perf_counter()
-        command("together", "--ensemble", str(members))
-        together = time.perf_counter() - start
-        start = time.perf_counter()
-        for k in range(members):
-            command(f"run-{k}", "--seed", str(k))
-        apart = time.perf_counter() - start
-    return together, apart
+            return time.perf_counter() - start
+        ensemble = seconds("train", "together", "--ensemble", str(members))
+        runs_ = sum(seconds("train", f"run-{k}", "--seed", str(k)) for k in range(members))
+        grid = [f"--grid={key}={','.join(map(str, values))}"
+                for key, values in GROUP_GRID.items()]
+        swept = seconds("sweep", "sweep", *grid)
+        combos = sum(seconds("train", f"combination-{k}", "--lr", str(c["lr"]), "--init", c["init"])
+                     for k, c in enumerate(sweep.combinations(GROUP_GRID)))
+    return ensemble, runs_, swept, combos
 
 
 GROUP_GRID = {"lr": [3e-4, 1e-3, 3e-3, 1e-2], "init": ["glorot-normal", "he"]}
@@ -191,10 +196,13 @@ def main():
     out.add_row("8 sequential runs", f"{apart:.2f}", "1.0×")
     out.add_row("--ensemble 8 (one vectorised pass)", f"{together:.2f}",
                 f"{apart / together:.2f}×")
-    together, apart = command_speed(rows, epochs, 8, args.threads)
-    out.add_row("8 fcnn train commands (start, read, train, save)", f"{apart:.2f}", "1.0×")
-    out.add_row("fcnn train --ensemble 8, one command", f"{together:.2f}",
-                f"{apart / together:.2f}×")
+    ensemble, runs_, swept, combos = command_speed(rows, epochs, 8, args.threads)
+    out.add_row("8 fcnn train commands (start, read, train, save)", f"{runs_:.2f}", "1.0×")
+    out.add_row("fcnn train --ensemble 8, one command", f"{ensemble:.2f}",
+                f"{runs_ / ensemble:.2f}×")
+    out.add_row("8 fcnn train commands, 4 lr × 2 init", f"{combos:.2f}", "1.0×")
+    out.add_row("fcnn sweep 4 lr × 2 init, one command", f"{swept:.2f}",
+                f"{combos / swept:.2f}×")
     together, apart = speed(rows, epochs, 8, args.threads, BATCHNORM_RESNET)
     out.add_row("8 sequential runs, resnet with batch norm", f"{apart:.2f}", "1.0×")
     out.add_row("--ensemble 8, resnet with batch norm (torch.func)", f"{together:.2f}",
