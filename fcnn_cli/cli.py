@@ -1036,6 +1036,9 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     from fcnn_cli.report import leaderboard_table, plan_table
 
     _setup_logging(quiet)
+    if output == "-":
+        raise click.UsageError("-o names the sweep directory, which cannot be stdout ('-'); "
+                               "name a directory")
     with usage_errors():
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
@@ -1044,10 +1047,10 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
         planned = sweeping.plan(spec, directory, shard_of)
         _console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
         return
-    directory.mkdir(parents=True, exist_ok=True)
     rows = _run_sweep(spec, directory, shard_of, plots)
     if not quiet:
-        _console(stderr=False).print(leaderboard_table(rows, list(spec.grid)))
+        columns = sweeping.option_columns(rows, list(spec.grid))
+        _console(stderr=False).print(leaderboard_table(rows, columns))
     planned = sweeping.plan(spec, directory, shard_of)
     failed = sum(status == sweeping.FAILED for *_, status in planned)
     if failed:
