@@ -1052,6 +1052,11 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
         columns = sweeping.option_columns(rows, list(spec.grid))
         _console(stderr=False).print(leaderboard_table(rows, columns))
     planned = sweeping.plan(spec, directory, shard_of)
+    busy = sum(status == sweeping.BUSY for *_, status in planned)
+    if busy:
+        click.echo(f"{busy} of {len(planned)} combinations were training in another process "
+                   "(not in the leaderboard yet); run the command again when it has ended",
+                   err=True)
     failed = sum(status == sweeping.FAILED for *_, status in planned)
     if failed:
         click.echo(f"{failed} of {len(planned)} combinations failed (listed last in "

@@ -30,6 +30,7 @@ the sweep at once; a run cut short by an interrupt is never saved, so nothing of
 finished.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -67,7 +68,8 @@ NOT_DEFINING = ("threads", "device")
 INPUTS = ("data", "val", "test")  # the DataConfig options that are files
 RESULT_FILE = "seeds.json"
 FAILED_FILE = "failed.json"
-FINISHED, FAILED, NEW = "finished", "failed", "new"  # a combination's status in a sweep
+# A combination's status in a sweep; BUSY: another process holds its run directory's lock.
+FINISHED, FAILED, NEW, BUSY = "finished", "failed", "new", "busy"
 SPLITS = ("val", "test")
 
 
@@ -294,17 +296,28 @@ def _check_directory(directory):
 
 
 def _status(run_dir, files):
-    if (run_dir / RESULT_FILE).exists():
-        try:
-            saved, _ = read_result(run_dir / RESULT_FILE)
-        except NotAResult as e:
-            log.warning("%s: not a sweep's result (%s): its combination trains again",
-                        run_dir / RESULT_FILE, e)
-            return NEW
-        if saved["data_files"] != files:
-            raise _other_data(run_dir, saved["data_files"], files)
-        return FINISHED
+    from fcnn_cli import runs
+
+    try:
+        if _finished(run_dir, files):
+            return FINISHED
+    except NotAResult as e:
+        log.warning("%s: not a sweep's result (%s): its combination trains again",
+                    run_dir / RESULT_FILE, e)
+    if runs.locked(run_dir):
+        return BUSY
     return FAILED if (run_dir / FAILED_FILE).exists() else NEW
+
+
+def _finished(run_dir, files):
+    """Whether ``run_dir`` holds the ``seeds.json`` of a combination trained on ``files``;
+    raises NotAResult for one that does not read, FcnnError for one of other data."""
+    if not (run_dir / RESULT_FILE).exists():
+        return False
+    saved, _ = read_result(run_dir / RESULT_FILE)
+    if saved["data_files"] != files:
+        raise _other_data(run_dir, saved["data_files"], files)
+    return True
 
 
 def _other_data(run_dir, saved, files):
@@ -340,12 +353,43 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
         labels = {key: f"combination {i} of {len(todo)}: {key}"
                   for i, (_, key) in enumerate(todo, 1)}
         for group in groups(sweep, todo):
-            if len(group) == 1:
-                combination, key = group[0]
-                _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
-            else:
-                _attempt_group(sweep, group, inputs, directory, labels, plots)
+            with _claimed(group, directory, inputs.files, labels) as free:
+                if len(free) == 1:
+                    combination, key = free[0]
+                    _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
+                elif free:
+                    _attempt_group(sweep, free, inputs, directory, labels, plots)
     return leaderboard(directory)
+
+
+@contextlib.contextmanager
+def _claimed(group, directory, files, labels):
+    """Hold the lock of each run directory of ``group`` (:func:`fcnn_cli.runs.claim`) while
+    they train, so that a second sweep of the same grid (a resubmitted job) trains none of
+    them too; yields the (combination, key) pairs to train: not those whose lock another live
+    process holds, nor those it finished meanwhile."""
+    from fcnn_cli import runs
+
+    with contextlib.ExitStack() as held:
+        free = []
+        for combination, key in group:
+            one = contextlib.ExitStack()
+            try:
+                one.enter_context(runs.claim(directory / key, force=True))
+            except runs.InProgress:
+                log.info("%s: another process trains it; skipped", labels[key])
+                continue
+            try:
+                done = _finished(directory / key, files)
+            except NotAResult:
+                done = False
+            if done:
+                one.close()
+                log.info("%s: finished by another process meanwhile", labels[key])
+                continue
+            held.enter_context(one)
+            free.append((combination, key))
+        yield free
 
 
 @dataclasses.dataclass
@@ -616,13 +660,14 @@ def _fit(sweep, combination, inputs, changes):
 
 
 def _save(sweep, result, run_dir):
+    """Save a run in ``run_dir``: its combination's run directory, or a seed's inside it,
+    whose lock :func:`_claimed` holds (claimed again here, it would refuse this process)."""
     from fcnn_cli import runs
 
     if result.interrupted:  # not saved, a run cut short is never taken for a finished one
         raise KeyboardInterrupt
-    with runs.claim(run_dir, force=True) as path:
-        runs.forget_state(path)
-        runs.save_run(result, path, *(sweep.data.get(k) for k in ("data", "val", "test")))
+    runs.forget_state(run_dir)
+    runs.save_run(result, run_dir, *(sweep.data.get(k) for k in INPUTS))
 
 
 HIGHER_IS_BETTER = ("accuracy",)

@@ -737,3 +737,72 @@ def test_a_damaged_result_trains_again_and_never_breaks_the_leaderboard(quakes, 
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / sweep.FAILED_FILE).write_text('{"seconds": "abc"}')
     assert len(sweep.leaderboard(tmp_path)) == 2
+
+
+@pytest.fixture
+def held_elsewhere():
+    """Holds the lock of a run directory as another process does (flock locks conflict
+    between open files, whoever opened them); released at the end of the test."""
+    import fcntl
+
+    from fcnn_cli import runs
+
+    held = []
+
+    def hold(run_dir):
+        run_dir.mkdir(parents=True)
+        held.append(open(run_dir / runs.LOCK_FILE, "a"))
+        fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    yield hold
+    for lock in held:
+        lock.close()
+
+
+def test_a_combination_another_process_trains_is_skipped(quakes, tmp_path, monkeypatch,
+                                                        held_elsewhere, caplog):
+    caplog.set_level("INFO")
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2]})
+    busy, free = (spec.key({"depth": d}) for d in (1, 2))
+    held_elsewhere(tmp_path / busy)
+    assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.BUSY, sweep.NEW]
+    rows = sweep.run(spec, tmp_path)
+    assert [r["depth"] for r in rows] == [2]
+    assert f"{busy}: another process trains it; skipped" in caplog.text
+    assert not (tmp_path / busy / sweep.RESULT_FILE).exists()
+    assert (tmp_path / free / sweep.RESULT_FILE).exists()
+
+
+def test_a_combination_finished_meanwhile_is_not_trained_again(quakes, tmp_path, monkeypatch,
+                                                              caplog):
+    """Planned as new, then finished by another sweep before this one reached it."""
+    caplog.set_level("INFO")
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1]})
+    sweep.run(spec, tmp_path / "other")
+    run_dir = tmp_path / spec.key({"depth": 1})
+    real_plan = sweep.plan
+
+    def plan_then_finish(*args):
+        planned = real_plan(*args)
+        import shutil
+
+        shutil.copytree(tmp_path / "other" / run_dir.name, run_dir)
+        return planned
+    monkeypatch.setattr(sweep, "plan", plan_then_finish)
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    assert [r["depth"] for r in sweep.run(spec, tmp_path)] == [1]
+    assert "finished by another process meanwhile" in caplog.text
+
+
+def test_command_line_says_what_another_process_trains(runner, quakes, tmp_path,
+                                                       held_elsewhere):
+    out = tmp_path / "sw"
+    args = ["sweep", quakes, "--grid", "depth=1,2", "--epochs", "1", "--width", "8",
+            "--batch-size", "32", "--no-plots", "-o", str(out)]
+    spec = sweep.Sweep({"data": quakes}, {"epochs": 1, "width": 8}, {"depth": [1, 2]})
+    held_elsewhere(out / spec.key({"depth": 1}))
+    listed = runner.invoke(cli, [*args, "--dry-run"])
+    assert "training in another process" in listed.output
+    assert "2 combinations, 1 to train" in " ".join(listed.output.split())
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 combinations were training in another process" in result.output
