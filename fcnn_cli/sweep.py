@@ -728,6 +728,8 @@ def _read_saved(path, kinds):
         raise NotAResult("it holds no object")
     for key, (kind, said) in kinds.items():
         value = saved.get(key)
+        if key not in saved:
+            raise NotAResult(f"it has no {key!r}")
         if not isinstance(value, kind) or isinstance(value, bool):
             raise NotAResult(f"its {key!r} is {shown(value)}, not {said}")
     return saved
