@@ -14,14 +14,16 @@ larger groups are split), each combination still an ensemble of its own seeds (i
 :func:`fcnn_cli.train.fit_cohorts`), saved in its own run directory as if trained alone.
 
 A combination's run directory, inside the sweep directory, is named by its options and a hash
-of everything that defines it (the data options, the fixed options, the combination and the
-number of seeds). It holds one run as ``fcnn train`` writes it (an ensemble's single checkpoint
-holds every seed's member), or with sequential seeds a ``seed-<s>`` run directory per seed,
-and ``seeds.json``, written last: each seed's validation and test metrics and the time (of
-combinations trained together, an equal share of their group's time). A
-combination whose directory holds ``seeds.json`` is finished and a rerun skips it. The
-leaderboard is rebuilt from the ``seeds.json`` files the sweep directory holds, so that shards
-writing into one directory each see what all have finished.
+of everything that defines its result (:meth:`Sweep.key`). It holds one run as ``fcnn train``
+writes it (an ensemble's single checkpoint holds every seed's member), or with sequential seeds
+a ``seed-<s>`` run directory per seed, and ``seeds.json``, written last: each seed's validation
+and test metrics, the time (of combinations trained together, an equal share of their group's
+time), the options and the data files it was trained on (:func:`data_files`). A combination
+whose directory holds a ``seeds.json`` that reads as one is finished and a rerun skips it; a
+rerun on data files that changed since is refused. Its lock is held while it trains, so that a
+second sweep into the same directory skips it. The leaderboard is rebuilt from the
+``seeds.json`` files the sweep directory holds, so that shards writing into one directory each
+see what all have finished.
 
 A combination that fails for its options (an FcnnError, such as a training that diverges at
 once or options the network refuses, or a lack of memory) gets ``failed.json`` instead, and the
