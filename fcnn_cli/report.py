@@ -399,7 +399,7 @@ def leaderboard_table(rows, grid_keys):
 def plan_table(planned, grid_keys, shard_of=(1, 1)):
     """The combinations a sweep's share would train (:func:`fcnn_cli.sweep.plan`): each one's
     values, status and run directory."""
-    from fcnn_cli.sweep import BUSY, FAILED, FINISHED, NEW
+    from fcnn_cli.sweep import BUSY, FAILED, NEW
 
     todo = sum(status in (NEW, FAILED) for *_, status in planned)
     share = f"shard {shard_of[0]}/{shard_of[1]}: " if shard_of[1] > 1 else ""

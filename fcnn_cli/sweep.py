@@ -375,7 +375,7 @@ def _claimed(group, directory, files, labels):
     with contextlib.ExitStack() as held:
         free = []
         for combination, key in group:
-            one = contextlib.ExitStack()
+            one = held.enter_context(contextlib.ExitStack())  # closed early if not trained
             try:
                 one.enter_context(runs.claim(directory / key, force=True))
             except runs.InProgress:
@@ -389,7 +389,6 @@ def _claimed(group, directory, files, labels):
                 one.close()
                 log.info("%s: finished by another process meanwhile", labels[key])
                 continue
-            held.enter_context(one)
             free.append((combination, key))
         yield free
 

@@ -765,8 +765,15 @@ def test_a_combination_another_process_trains_is_skipped(quakes, tmp_path, monke
     busy, free = (spec.key({"depth": d}) for d in (1, 2))
     held_elsewhere(tmp_path / busy)
     assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.BUSY, sweep.NEW]
+    from fcnn_cli import runs
+
+    held = []
+    real = sweep.train_combination
+    monkeypatch.setattr(sweep, "train_combination", lambda s, c, i, run_dir: held.append(
+        runs.locked(run_dir)) or real(s, c, i, run_dir))
     rows = sweep.run(spec, tmp_path)
-    assert [r["depth"] for r in rows] == [2]
+    assert [r["depth"] for r in rows] == [2] and held == [True]  # locked while it trains
+    assert not runs.locked(tmp_path / free)
     assert f"{busy}: another process trains it; skipped" in caplog.text
     assert not (tmp_path / busy / sweep.RESULT_FILE).exists()
     assert (tmp_path / free / sweep.RESULT_FILE).exists()
