@@ -1018,8 +1018,9 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     """Train every combination of a grid of options on DATA and rank them.
 
     Each combination gets a run directory in the sweep directory; a rerun skips those that are
-    finished. A combination that fails (diverges at once, options the network refuses, out of
-    memory) gets failed.json there and the sweep goes on; a rerun tries it again. Writes
+    finished (and refuses data files changed since), and those another process is training. A
+    combination that fails (diverges at once, options the network refuses, out of memory) gets
+    failed.json there and the sweep goes on; a rerun tries it again. Writes
     leaderboard.csv and leaderboard.json (the headline metric of validation and test as mean ±
     std over the seeds; failed combinations last, with their error) and prints the
     leaderboard, best first. Exits with status 3 when combinations of its --shard failed.
