@@ -1018,8 +1018,9 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     """Train every combination of a grid of options on DATA and rank them.
 
     Each combination gets a run directory in the sweep directory; a rerun skips those that are
-    finished. A combination that fails (diverges at once, options the network refuses, out of
-    memory) gets failed.json there and the sweep goes on; a rerun tries it again. Writes
+    finished (and refuses data files changed since), and those another process is training. A
+    combination that fails (diverges at once, options the network refuses, out of memory) gets
+    failed.json there and the sweep goes on; a rerun tries it again. Writes
     leaderboard.csv and leaderboard.json (the headline metric of validation and test as mean ±
     std over the seeds; failed combinations last, with their error) and prints the
     leaderboard, best first. Exits with status 3 when combinations of its --shard failed.
@@ -1036,6 +1037,9 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     from fcnn_cli.report import leaderboard_table, plan_table
 
     _setup_logging(quiet)
+    if output == "-":
+        raise click.UsageError("-o names the sweep directory, which cannot be stdout ('-'); "
+                               "name a directory")
     with usage_errors():
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
@@ -1044,11 +1048,16 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
         planned = sweeping.plan(spec, directory, shard_of)
         _console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
         return
-    directory.mkdir(parents=True, exist_ok=True)
     rows = _run_sweep(spec, directory, shard_of, plots)
     if not quiet:
-        _console(stderr=False).print(leaderboard_table(rows, list(spec.grid)))
+        columns = sweeping.option_columns(rows, list(spec.grid))
+        _console(stderr=False).print(leaderboard_table(rows, columns))
     planned = sweeping.plan(spec, directory, shard_of)
+    busy = sum(status == sweeping.BUSY for *_, status in planned)
+    if busy:
+        click.echo(f"{busy} of {len(planned)} combinations were training in another process "
+                   "(not in the leaderboard yet); run the command again when it has ended",
+                   err=True)
     failed = sum(status == sweeping.FAILED for *_, status in planned)
     if failed:
         click.echo(f"{failed} of {len(planned)} combinations failed (listed last in "

@@ -399,9 +399,9 @@ def leaderboard_table(rows, grid_keys):
 def plan_table(planned, grid_keys, shard_of=(1, 1)):
     """The combinations a sweep's share would train (:func:`fcnn_cli.sweep.plan`): each one's
     values, status and run directory."""
-    from fcnn_cli.sweep import FAILED, FINISHED, NEW
+    from fcnn_cli.sweep import BUSY, FAILED, NEW
 
-    todo = sum(status != FINISHED for *_, status in planned)
+    todo = sum(status in (NEW, FAILED) for *_, status in planned)
     share = f"shard {shard_of[0]}/{shard_of[1]}: " if shard_of[1] > 1 else ""
     table = RichTable(title=_title(f"Sweep plan ({share}{len(planned)} combinations, {todo} to "
                                    "train)"), title_justify="left")
@@ -409,7 +409,8 @@ def plan_table(planned, grid_keys, shard_of=(1, 1)):
         table.add_column(name, justify="right" if name == "#" else "left",
                          no_wrap=name == "run")
     for i, (combination, key, status) in enumerate(planned, 1):
-        said = {NEW: "to train", FAILED: "failed: to retry"}.get(status, status)
+        said = {NEW: "to train", FAILED: "failed: to retry",
+                BUSY: "training in another process"}.get(status, status)
         table.add_row(str(i), *(Text(_value(combination.get(k))) for k in grid_keys), said,
                       Text(key))
     return table

@@ -60,7 +60,7 @@ def check_run_dir(path, force=False, inputs=()):
             ancestor = ancestor.parent
         require_writable_dir(path, ancestor)
         return
-    if _locked(path):
+    if locked(path):
         raise _in_progress(path)
     with writing(path):
         names = {p.name for p in path.iterdir()} - {LOCK_FILE}
@@ -76,7 +76,7 @@ def check_run_dir(path, force=False, inputs=()):
         check_output(path / name, inputs)
 
 
-def _locked(path):
+def locked(path):
     """Whether a live fcnn process holds the lock of the run directory ``path``."""
     try:
         fd = os.open(path / LOCK_FILE, os.O_RDONLY)
@@ -91,9 +91,13 @@ def _locked(path):
         os.close(fd)
 
 
+class InProgress(FcnnError):
+    """Another live process holds the run directory's lock: a run is in progress there."""
+
+
 def _in_progress(path):
-    return FcnnError(f"{path}: a run is in progress there (another fcnn process holds its "
-                     "lock); wait for it to end or choose another directory")
+    return InProgress(f"{path}: a run is in progress there (another fcnn process holds its "
+                      "lock); wait for it to end or choose another directory")
 
 
 @contextlib.contextmanager
@@ -234,7 +238,7 @@ def load_resume(run_dir):
     state, config = run_dir / STATE_FILE, run_dir / "config.json"
     if not run_dir.is_dir():
         raise FcnnError(f"{run_dir}: no such run directory")
-    if _locked(run_dir):
+    if locked(run_dir):
         raise _in_progress(run_dir)
     if not state.exists():
         raise FcnnError(f"{run_dir}: nothing to resume (no {STATE_FILE}: the run finished, "

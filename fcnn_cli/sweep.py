@@ -14,14 +14,16 @@ larger groups are split), each combination still an ensemble of its own seeds (i
 :func:`fcnn_cli.train.fit_cohorts`), saved in its own run directory as if trained alone.
 
 A combination's run directory, inside the sweep directory, is named by its options and a hash
-of everything that defines it (the data options, the fixed options, the combination and the
-number of seeds). It holds one run as ``fcnn train`` writes it (an ensemble's single checkpoint
-holds every seed's member), or with sequential seeds a ``seed-<s>`` run directory per seed,
-and ``seeds.json``, written last: each seed's validation and test metrics and the time (of
-combinations trained together, an equal share of their group's time). A
-combination whose directory holds ``seeds.json`` is finished and a rerun skips it. The
-leaderboard is rebuilt from the ``seeds.json`` files the sweep directory holds, so that shards
-writing into one directory each see what all have finished.
+of everything that defines its result (:meth:`Sweep.key`). It holds one run as ``fcnn train``
+writes it (an ensemble's single checkpoint holds every seed's member), or with sequential seeds
+a ``seed-<s>`` run directory per seed, and ``seeds.json``, written last: each seed's validation
+and test metrics, the time (of combinations trained together, an equal share of their group's
+time), the options and the data files it was trained on (:func:`data_files`). A combination
+whose directory holds a ``seeds.json`` that reads as one is finished and a rerun skips it; a
+rerun on data files that changed since is refused. Its lock is held while it trains, so that a
+second sweep into the same directory skips it. The leaderboard is rebuilt from the
+``seeds.json`` files the sweep directory holds, so that shards writing into one directory each
+see what all have finished.
 
 A combination that fails for its options (an FcnnError, such as a training that diverges at
 once or options the network refuses, or a lack of memory) gets ``failed.json`` instead, and the
@@ -30,6 +32,7 @@ the sweep at once; a run cut short by an interrupt is never saved, so nothing of
 finished.
 """
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -37,6 +40,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import statistics
 import time
@@ -58,9 +62,16 @@ GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig) for f in option_fie
                if f.name not in NOT_IN_GRID}
 NET_FIELDS = {f.name for f in option_fields(NetConfig)}
 DATA_FIELDS = {f.name for f in option_fields(DataConfig)}
+ALL_FIELDS = {f.name: f for cls in (DataConfig, NetConfig, TrainConfig) for f in option_fields(cls)}
+# Options that change where and how fast a combination trains, not what it trains to (a device
+# or thread count changes float rounding alone): a rerun that names them otherwise finds the
+# combination finished, and the leaderboard does not tell rows apart by them.
+NOT_DEFINING = ("threads", "device")
+INPUTS = ("data", "val", "test")  # the DataConfig options that are files
 RESULT_FILE = "seeds.json"
 FAILED_FILE = "failed.json"
-FINISHED, FAILED, NEW = "finished", "failed", "new"  # a combination's status in a sweep
+# A combination's status in a sweep; BUSY: another process holds its run directory's lock.
+FINISHED, FAILED, NEW, BUSY = "finished", "failed", "new", "busy"
 SPLITS = ("val", "test")
 
 
@@ -75,6 +86,10 @@ class Sweep:
     seeds: int = 1
 
     def __post_init__(self):
+        # Absolute, as fcnn train records them: the key and the runs' config.toml name the
+        # same files whatever the directory the sweep was started from.
+        data = {k: _absolute(v) if k in INPUTS else v for k, v in self.data.items()}
+        self.data = dataclasses.asdict(DataConfig(**data))
         for key in self.fixed:
             if key != "seed":
                 _grid_field(key, "option")
@@ -84,6 +99,7 @@ class Sweep:
             if key in self.fixed:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
                                 (key, "grid"))
+            _refuse_repeats(key, self.grid[key])
         for combination in combinations(self.grid):
             # A bad value (or a last seed out of range) fails now, not after hours; options
             # that take no ensemble train their seeds one by one.
@@ -94,12 +110,38 @@ class Sweep:
 
     def key(self, combination):
         """The name of a combination's run directory: its values, then a hash of all that
-        defines its runs."""
+        defines its runs: the data options, every option of the combination with the defaults
+        filled in (an option typed as its default is the one left out) but NOT_DEFINING, and
+        the number of seeds."""
         text = "_".join(f"{k}={_short(v)}" for k, v in combination.items()) or "fixed"
         text = re.sub(r"[^A-Za-z0-9=.,+-]+", "-", text)[:80]
-        defined = json.dumps([self.data, self.fixed, combination, self.seeds], sort_keys=True,
-                             default=str)
+        defined = json.dumps([self.data, defined_options(self, combination), self.seeds],
+                             sort_keys=True, default=str)
         return f"{text}-{hashlib.sha256(defined.encode()).hexdigest()[:10]}"
+
+
+def defined_options(sweep, combination):
+    """Every NetConfig and TrainConfig option of a combination, defaults filled in, but those
+    that do not change its result (NOT_DEFINING)."""
+    config, net = train_config(sweep, combination)
+    options = {**dataclasses.asdict(config), **NetConfig(n_in=1, n_out=1, **net).to_dict()}
+    return {k: v for k, v in options.items() if k not in (*NOT_DEFINING, "n_in", "n_out")}
+
+
+def _absolute(path):
+    return path if path in (None, "-") else os.path.abspath(path)
+
+
+def _refuse_repeats(key, values):
+    """Refuse a value given twice (as typed: 1e-3 and 0.001 are one): it would name one run
+    directory trained twice over."""
+    seen = set()
+    for value in values:
+        said = json.dumps(value, sort_keys=True, default=str)
+        if said in seen:
+            raise FcnnError(f"grid {key}: the value {_short(value)} is given twice; give each "
+                            "value once", ("grid",))
+        seen.add(said)
 
 
 def _short(value):
@@ -209,63 +251,181 @@ def train_config(sweep, combination, **changes):
 
 def plan(sweep, directory, shard_of=(1, 1)):
     """This shard's combinations as (combination, key, status): FINISHED where ``directory``
-    holds its ``seeds.json``, FAILED where it holds its ``failed.json`` alone, else NEW."""
+    holds its ``seeds.json`` (one that does not read as a sweep's result is not: it trains
+    again), FAILED where it holds its ``failed.json`` alone, else NEW. Refuses a directory that
+    cannot be one, data files that are not there, and finished combinations trained on other
+    data (files of another size or time of change)."""
     directory = Path(directory)
+    _check_directory(directory)
+    files = data_files(sweep)
     found = []
     for combination in shard(combinations(sweep.grid), *shard_of):
         key = sweep.key(combination)
-        status = FINISHED if (directory / key / RESULT_FILE).exists() else \
-            FAILED if (directory / key / FAILED_FILE).exists() else NEW
-        found.append((combination, key, status))
+        found.append((combination, key, _status(directory / key, files)))
     return found
+
+
+def data_files(sweep):
+    """What tells the sweep's data files apart from their later versions, cheaply: each one's
+    path, size and time of change, {option: {...}}; refuses a file that is not there."""
+    found = {}
+    for option in INPUTS:
+        path = sweep.data.get(option)
+        if path in (None, "-"):
+            continue
+        try:
+            info = os.stat(path)
+        except OSError as e:
+            raise FcnnError(f"{path}: cannot read: {e.strerror or e}", (option,)) from None
+        found[option] = {"path": path, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    return found
+
+
+def _check_directory(directory):
+    """Refuse a sweep directory that is not one, or cannot be made, before anything is
+    written."""
+    from fcnn_cli.fileio import require_writable_dir
+
+    if directory.is_dir():
+        return
+    if os.path.lexists(directory):
+        raise FcnnError(f"{directory}: exists and is not a directory; choose another output "
+                        "directory", ("output",))
+    ancestor = Path(os.path.abspath(directory)).parent
+    while not os.path.lexists(ancestor):
+        ancestor = ancestor.parent
+    require_writable_dir(directory, ancestor)
+
+
+def _status(run_dir, files):
+    from fcnn_cli import runs
+
+    try:
+        if _finished(run_dir, files):
+            return FINISHED
+    except NotAResult as e:
+        log.warning("%s: not a sweep's result (%s): its combination trains again",
+                    run_dir / RESULT_FILE, e)
+    if runs.locked(run_dir):
+        return BUSY
+    return FAILED if (run_dir / FAILED_FILE).exists() else NEW
+
+
+def _finished(run_dir, files):
+    """Whether ``run_dir`` holds the ``seeds.json`` of a combination trained on ``files``;
+    raises NotAResult for one that does not read, FcnnError for one of other data."""
+    if not (run_dir / RESULT_FILE).exists():
+        return False
+    saved, _ = read_result(run_dir / RESULT_FILE)
+    if saved["data_files"] != files:
+        raise _other_data(run_dir, saved["data_files"], files)
+    return True
+
+
+def _other_data(run_dir, saved, files):
+    changed = next((option for option in {*saved, *files}
+                    if saved.get(option) != files.get(option)), "data")
+    path = (files.get(changed) or saved.get(changed) or {}).get("path", "?")
+    return FcnnError(f"{run_dir / RESULT_FILE}: trained on other data: {path} is not the file "
+                     "it was trained on (its size or time of change differ); choose another "
+                     f"output directory or remove {run_dir.parent}", ("output",))
 
 
 def run(sweep, directory, shard_of=(1, 1), plots=False):
     """Train the combinations of this shard of the grid that ``directory`` does not hold
-    finished (failed ones again), each run's plots drawn with ``plots``; returns the
-    leaderboard of all that ``directory`` holds. Progress goes to the log, a line as each
-    combination starts and ends."""
+    finished (failed ones again), each run's plots drawn with ``plots`` (also those that a
+    finished combination lacks); returns the leaderboard of all that ``directory`` holds.
+    Progress goes to the log, a line as each combination starts and ends."""
+    from fcnn_cli.fileio import writing
+
     directory = Path(directory)
     planned = plan(sweep, directory, shard_of)
+    with writing(directory):
+        directory.mkdir(parents=True, exist_ok=True)
     todo = [(c, key) for c, key, status in planned if status != FINISHED]
     log.info("%d combinations (shard %d/%d): %d finished already, %d to train (%d of them "
              "failed before)", len(planned), *shard_of, len(planned) - len(todo), len(todo),
              sum(status == FAILED for *_, status in planned))
+    if plots:
+        for _, key, status in planned:
+            if status == FINISHED:
+                _draw_runs(directory / key, missing=True)
     if todo:
-        tables = _read_tables(sweep)
+        inputs = _read_tables(sweep)
         labels = {key: f"combination {i} of {len(todo)}: {key}"
                   for i, (_, key) in enumerate(todo, 1)}
         for group in groups(sweep, todo):
-            if len(group) == 1:
-                combination, key = group[0]
-                _attempt(sweep, combination, tables, directory / key, labels[key], plots)
-            else:
-                _attempt_group(sweep, group, tables, directory, labels, plots)
+            with _claimed(group, directory, inputs.files, labels) as free:
+                if len(free) == 1:
+                    combination, key = free[0]
+                    _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
+                elif free:
+                    _attempt_group(sweep, free, inputs, directory, labels, plots)
     return leaderboard(directory)
+
+
+@contextlib.contextmanager
+def _claimed(group, directory, files, labels):
+    """Hold the lock of each run directory of ``group`` (:func:`fcnn_cli.runs.claim`) while
+    they train, so that a second sweep of the same grid (a resubmitted job) trains none of
+    them too; yields the (combination, key) pairs to train: not those whose lock another live
+    process holds, nor those it finished meanwhile."""
+    from fcnn_cli import runs
+
+    with contextlib.ExitStack() as held:
+        free = []
+        for combination, key in group:
+            one = held.enter_context(contextlib.ExitStack())  # closed early if not trained
+            try:
+                one.enter_context(runs.claim(directory / key, force=True))
+            except runs.InProgress:
+                log.info("%s: another process trains it; skipped", labels[key])
+                continue
+            try:
+                done = _finished(directory / key, files)
+            except NotAResult:
+                done = False
+            if done:
+                one.close()
+                log.info("%s: finished by another process meanwhile", labels[key])
+                continue
+            free.append((combination, key))
+        yield free
+
+
+@dataclasses.dataclass
+class Inputs:
+    """The sweep's tables (data, val, test; None where not given), read once, and the
+    :func:`data_files` they were read from."""
+
+    tables: list
+    files: dict
 
 
 def _read_tables(sweep):
     from fcnn_cli.tables import read_table
 
-    paths = [sweep.data.get(k) for k in ("data", "val", "test")]
+    files = data_files(sweep)
     narrow = sweep.data.get("targets") or ()
-    return [read_table(p, narrow=narrow) if p else None for p in paths]
+    return Inputs([read_table(sweep.data[k], narrow=narrow) if sweep.data.get(k) else None
+                   for k in INPUTS], files)
 
 
-def _attempt(sweep, combination, tables, run_dir, label, plots):
+def _attempt(sweep, combination, inputs, run_dir, label, plots):
     """Train one combination; one that fails for its options is recorded in ``failed.json``
     and the sweep goes on."""
     log.info("%s: training", label)
     start = time.perf_counter()
     try:
-        train_combination(sweep, combination, tables, run_dir)
+        train_combination(sweep, combination, inputs, run_dir)
         error = None
     except _failures() as e:
         error = e
-    _finish(sweep, combination, run_dir, (label, time.perf_counter() - start), error, plots)
+    _finish(sweep, combination, run_dir, (label, time.perf_counter() - start, inputs.files),
+            error, plots)
 
 
-def _attempt_group(sweep, group, tables, directory, labels, plots):
+def _attempt_group(sweep, group, inputs, directory, labels, plots):
     """Train combinations together (:func:`train_group`), each that fails recorded as
     :func:`_attempt` records it. Where the options take no ensemble, or the group does not fit
     in memory, in smaller groups: those that agree in the options the autograd step takes one
@@ -275,21 +435,22 @@ def _attempt_group(sweep, group, tables, directory, labels, plots):
              labels[keys[-1]].partition(":")[0])
     start = time.perf_counter()
     try:
-        errors = train_group(sweep, group, tables, directory)
+        errors = train_group(sweep, group, inputs, directory)
     except (Unsupported, *_out_of_memory()) as e:
         log.info("%d combinations in smaller groups: %s", len(group), first_line(e, 1000))
         for part in _parts(sweep, group, split=isinstance(e, Unsupported)):
             if len(part) == 1:
                 combination, key = part[0]
-                _attempt(sweep, combination, tables, directory / key, labels[key], plots)
+                _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
             else:
-                _attempt_group(sweep, part, tables, directory, labels, plots)
+                _attempt_group(sweep, part, inputs, directory, labels, plots)
         return
     except _failures() as e:
         errors = [e] * len(group)
     seconds = (time.perf_counter() - start) / len(group)
     for (combination, key), error in zip(group, errors):
-        _finish(sweep, combination, directory / key, (labels[key], seconds), error, plots)
+        _finish(sweep, combination, directory / key, (labels[key], seconds, inputs.files),
+                error, plots)
 
 
 def _parts(sweep, group, split):
@@ -310,12 +471,13 @@ def _parts(sweep, group, split):
 
 def _finish(sweep, combination, run_dir, progress, error, plots):
     """How a combination ended: ``failed.json`` for an ``error``, else none left and its
-    plots drawn with ``plots``; a line in the log either way. ``progress``: (label, seconds)."""
+    plots drawn with ``plots``; a line in the log either way. ``progress``: (label, seconds,
+    the :func:`data_files` trained on)."""
     from fcnn_cli.fileio import writing
 
-    label, seconds = progress
+    label, seconds, files = progress
     if error is not None:
-        _record_failure(sweep, combination, run_dir, error, seconds)
+        _record_failure(sweep, combination, run_dir, error, (seconds, files))
         log.warning("%s: failed after %s: %s", label, _duration(seconds),
                     Message(first_line(error, 1000), getattr(error, "options", ())))
         return
@@ -338,12 +500,13 @@ def _out_of_memory():
     return MemoryError, torch.OutOfMemoryError
 
 
-def _record_failure(sweep, combination, run_dir, error, seconds):
+def _record_failure(sweep, combination, run_dir, error, spent):
+    """``failed.json``; ``spent``: (seconds, the :func:`data_files` trained on)."""
     from fcnn_cli.fileio import write_text, writing
 
+    seconds, files = spent
     config, _ = train_config(sweep, combination)
-    record = {"combination": combination, "options": {**sweep.fixed, **combination},
-              "seeds": seeds_of(sweep, config),
+    record = {**_described(sweep, combination, files), "seeds": seeds_of(sweep, config),
               "error": first_line(error, 1000), "kind": type(error).__name__,
               "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seconds": seconds}
@@ -352,17 +515,31 @@ def _record_failure(sweep, combination, run_dir, error, seconds):
     write_text(run_dir / FAILED_FILE, json.dumps(record, indent=2, default=str) + "\n")
 
 
-def _draw_runs(run_dir):
+def _draw_runs(run_dir, missing=False):
     """The plots of each run a combination saved (one, or one per seed), as fcnn train draws
-    them; the runs are saved already, so a failure here is only a warning."""
+    them; the runs are saved already, so a failure here is only a warning. With ``missing``
+    only those of runs with none: ``seeds.json`` is written before the plots, which a sweep
+    stopped while drawing leaves out."""
     from fcnn_cli.plots import plot_run
+    from fcnn_cli.runs import PLOTS_DIR
 
     for path in sorted(p.parent for p in Path(run_dir).glob("**/model.pt")):
+        if missing:
+            if any((path / PLOTS_DIR).glob("*.png")):
+                continue
+            log.info("%s: drawing the plots that an earlier sweep left out", path)
         try:
             plot_run(path)
         except FcnnError as e:
             log.warning("the run is saved, but its plots are not: %s; draw them with: "
                         "fcnn plot %s", e, path)
+
+
+def _described(sweep, combination, files):
+    """What a combination's ``seeds.json`` and ``failed.json`` say of what it trains: its
+    values, its options (fixed ones too), and the data files, which a rerun checks."""
+    return {"combination": combination, "options": {**sweep.fixed, **combination},
+            "data": {k: v for k, v in sweep.data.items() if v is not None}, "data_files": files}
 
 
 def _duration(seconds):
@@ -374,11 +551,13 @@ def _duration(seconds):
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def _grouped_result(sweep, combination, result, keys, seconds):
-    """What ``seeds.json`` holds of a combination trained in the group of ``keys``."""
+def _grouped_result(sweep, combination, result, keys, spent):
+    """What ``seeds.json`` holds of a combination trained in the group of ``keys``;
+    ``spent``: (its seconds, the :func:`data_files` trained on)."""
+    seconds, files = spent
     members = result.members or [{split: result.metrics[split] for split in SPLITS
                                   if split in result.metrics}]
-    return {"combination": combination, "options": {**sweep.fixed, **combination},
+    return {**_described(sweep, combination, files),
             "seeds": seeds_of(sweep, result.config), "mode": "grouped",
             "group": keys, "seconds": seconds, "metrics": members}
 
@@ -399,7 +578,7 @@ def groups(sweep, todo):
     return [group[i:i + most] for group in found.values() for i in range(0, len(group), most)]
 
 
-def train_group(sweep, group, tables, directory):
+def train_group(sweep, group, inputs, directory):
     """Train several combinations (each over its seeds) as the cohorts of one vectorised pass
     (:func:`fcnn_cli.train.fit_cohorts`), then save each one's run and ``seeds.json`` as
     :func:`train_combination` does, its time its share of the group's. Returns each
@@ -410,7 +589,7 @@ def train_group(sweep, group, tables, directory):
 
     start = time.perf_counter()
     cohorts = [train_config(sweep, combination, ensemble=sweep.seeds) for combination, _ in group]
-    data, val, test = tables
+    data, val, test = inputs.tables
     results = train.fit_cohorts(data, cohorts, sweep.data.get("targets"),
                                 sweep.data.get("features"), val, test)
     done = [(combination, key, result) for (combination, key), result in zip(group, results)
@@ -419,13 +598,14 @@ def train_group(sweep, group, tables, directory):
         _save(sweep, result, directory / key)
     seconds = (time.perf_counter() - start) / len(group)
     for combination, key, result in done:
-        saved = _grouped_result(sweep, combination, result, [k for _, k in group], seconds)
+        saved = _grouped_result(sweep, combination, result, [k for _, k in group],
+                                (seconds, inputs.files))
         write_text(directory / key / RESULT_FILE,
                    json.dumps(saved, indent=2, default=str) + "\n")
     return [r if isinstance(r, FcnnError) else None for r in results]
 
 
-def train_combination(sweep, combination, tables, run_dir):
+def train_combination(sweep, combination, inputs, run_dir):
     """Train one combination over its seeds, save its runs, then ``seeds.json``."""
     from fcnn_cli.fileio import write_text
 
@@ -434,16 +614,15 @@ def train_combination(sweep, combination, tables, run_dir):
     seeds = seeds_of(sweep, config)
     if sweep.seeds > 1:
         try:
-            members, mode = _as_ensemble(sweep, combination, tables, run_dir), "ensemble"
+            members, mode = _as_ensemble(sweep, combination, inputs, run_dir), "ensemble"
         except _NoEnsemble as e:
             log.info("%s: seeds one after another: %s", run_dir.name, e)
-            members, mode = _one_by_one(sweep, combination, tables, run_dir, seeds), \
+            members, mode = _one_by_one(sweep, combination, inputs, run_dir, seeds), \
                 "sequential"
     else:
-        members, mode = [_single(sweep, combination, tables, run_dir, {})], "single"
-    result = {"combination": combination, "options": {**sweep.fixed, **combination},
-              "seeds": seeds, "mode": mode, "seconds": time.perf_counter() - start,
-              "metrics": members}
+        members, mode = [_single(sweep, combination, inputs, run_dir, {})], "single"
+    result = {**_described(sweep, combination, inputs.files), "seeds": seeds, "mode": mode,
+              "seconds": time.perf_counter() - start, "metrics": members}
     write_text(run_dir / RESULT_FILE, json.dumps(result, indent=2, default=str) + "\n")
 
 
@@ -451,44 +630,45 @@ class _NoEnsemble(Exception):
     """The options take no ensemble: the seeds train one after another."""
 
 
-def _as_ensemble(sweep, combination, tables, run_dir):
+def _as_ensemble(sweep, combination, inputs, run_dir):
     """Every seed a member of one ensemble, saved as one run; each member's metrics."""
     try:
-        result = _fit(sweep, combination, tables, {"ensemble": sweep.seeds})
+        result = _fit(sweep, combination, inputs, {"ensemble": sweep.seeds})
     except Unsupported as e:
         raise _NoEnsemble(str(e)) from None
     _save(sweep, result, run_dir)
     return result.members
 
 
-def _one_by_one(sweep, combination, tables, run_dir, seeds):
-    return [_single(sweep, combination, tables, run_dir / f"seed-{seed}", {"seed": seed})
+def _one_by_one(sweep, combination, inputs, run_dir, seeds):
+    return [_single(sweep, combination, inputs, run_dir / f"seed-{seed}", {"seed": seed})
             for seed in seeds]
 
 
-def _single(sweep, combination, tables, run_dir, changes):
-    result = _fit(sweep, combination, tables, changes)
+def _single(sweep, combination, inputs, run_dir, changes):
+    result = _fit(sweep, combination, inputs, changes)
     _save(sweep, result, run_dir)
     return {split: result.metrics[split] for split in SPLITS if split in result.metrics}
 
 
-def _fit(sweep, combination, tables, changes):
+def _fit(sweep, combination, inputs, changes):
     from fcnn_cli import train
 
     config, net = train_config(sweep, combination, **changes)
-    data, val, test = tables
+    data, val, test = inputs.tables
     return train.fit(data, config, net, sweep.data.get("targets"), sweep.data.get("features"),
                      val, test)
 
 
 def _save(sweep, result, run_dir):
+    """Save a run in ``run_dir``: its combination's run directory, or a seed's inside it,
+    whose lock :func:`_claimed` holds (claimed again here, it would refuse this process)."""
     from fcnn_cli import runs
 
     if result.interrupted:  # not saved, a run cut short is never taken for a finished one
         raise KeyboardInterrupt
-    with runs.claim(run_dir, force=True) as path:
-        runs.forget_state(path)
-        runs.save_run(result, path, *(sweep.data.get(k) for k in ("data", "val", "test")))
+    runs.forget_state(run_dir)
+    runs.save_run(result, run_dir, *(sweep.data.get(k) for k in INPUTS))
 
 
 HIGHER_IS_BETTER = ("accuracy",)
@@ -507,28 +687,95 @@ def headline(report):
 def leaderboard(directory):
     """One row per finished combination in ``directory``: its options, the headline metric of
     each split as mean and standard deviation over its seeds, its time and run directory;
-    best first by the validation headline; then one per failed combination, with its error."""
+    best first by the validation headline; then one per failed combination, with its error.
+    Beside a combination's values, a row holds the options (fixed or default, and data) that
+    differ between the rows: a directory may hold sweeps run with other fixed options."""
     directory = Path(directory)
-    rows = []
+    found = []
     for path in sorted(directory.glob(f"*/{RESULT_FILE}")):
         try:
-            rows.append(_row(path))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            log.warning("%s: skipped, not a sweep result: %s", path, e)
-    rows.sort(key=_rank)
+            found.append(read_result(path)[::-1])
+        except NotAResult as e:
+            log.warning("%s: skipped, not a sweep's result: %s", path, e)
+    found.sort(key=lambda pair: _rank(pair[0]))
     for path in sorted(directory.glob(f"*/{FAILED_FILE}")):
         if not (path.parent / RESULT_FILE).exists():
             try:
-                rows.append(_failed_row(path))
-            except (OSError, ValueError, KeyError, TypeError) as e:
+                found.append(_failed_row(path))
+            except NotAResult as e:
                 log.warning("%s: skipped, not a sweep's failure: %s", path, e)
-    return rows
+    return _told_apart(found)
+
+
+class NotAResult(Exception):
+    """A ``seeds.json`` or ``failed.json`` that does not read as one a sweep writes."""
+
+
+NUMBER = ((int, float), "a number")
+SAVED = {"combination": (dict, "an object"), "options": (dict, "an object"),
+         "data": (dict, "an object"), "data_files": (dict, "an object"),
+         "seeds": (list, "a list"), "seconds": NUMBER}
+RESULT_KEYS = {**SAVED, "mode": (str, "a name"), "metrics": (list, "a list")}
+FAILED_KEYS = {**SAVED, "error": (str, "a message")}
+
+
+def _read_saved(path, kinds):
+    """The object of a sweep's JSON file, each key of ``kinds`` of its kind."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+        raise NotAResult(f"not readable JSON: {first_line(e)}") from None
+    if not isinstance(saved, dict):
+        raise NotAResult("it holds no object")
+    for key, (kind, said) in kinds.items():
+        value = saved.get(key)
+        if key not in saved:
+            raise NotAResult(f"it has no {key!r}")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise NotAResult(f"its {key!r} is {shown(value)}, not {said}")
+    return saved
+
+
+def read_result(path):
+    """A combination's ``seeds.json``, checked, and its leaderboard row; raises NotAResult."""
+    saved = _read_saved(Path(path), RESULT_KEYS)
+    try:
+        return saved, _row(Path(path), saved)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise NotAResult(f"its metrics do not read: {first_line(e)}") from None
 
 
 def _failed_row(path):
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = _read_saved(path, FAILED_KEYS)
     return {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
-            "mode": FAILED, "seconds": saved["seconds"], "error": saved["error"]}
+            "mode": FAILED, "seconds": saved["seconds"], "error": saved["error"]}, saved
+
+
+def _told_apart(found):
+    """The rows of ``found`` (row, its saved file), each with the options in which the rows
+    differ beside its combination's values; NOT_DEFINING do not count."""
+    described = [{**saved["data"], **saved["options"]} for _, saved in found]
+    names = dict.fromkeys(k for options in described for k in options
+                          if k not in NOT_DEFINING)
+    differ = [name for name in names
+              if len({json.dumps(options.get(name, _default(name)), sort_keys=True, default=str)
+                      for options in described}) > 1]
+    return [{"run": row["run"], **saved["combination"],
+             **{k: options.get(k, _default(k)) for k in differ}, **row}
+            for (row, saved), options in zip(found, described)]
+
+
+def _default(name):
+    """An option's value where a sweep's file does not give it: its default."""
+    field = ALL_FIELDS.get(name)
+    return None if field is None or field.default is dataclasses.MISSING else field.default
+
+
+def option_columns(rows, grid_keys):
+    """The option columns of a leaderboard: ``grid_keys``, then the other options its rows
+    hold (other grids' keys, options that differ between rows)."""
+    return list(dict.fromkeys([*grid_keys, *(k for row in rows for k in row
+                                             if k in ALL_FIELDS)]))
 
 
 def _rank(row):
@@ -539,19 +786,24 @@ def _rank(row):
     return -value if row["metric"] in HIGHER_IS_BETTER else value
 
 
-def _row(path):
-    saved = json.loads(path.read_text(encoding="utf-8"))
+def _row(path, saved):
     row = {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
            "mode": saved["mode"]}
     for split in SPLITS:
         found = [headline(m[split]) for m in saved["metrics"] if split in m]
         for name in found[0] if found else ():
-            numbers = [f[name] for f in found]
+            numbers = [_number(f[name]) for f in found]
             row["metric"] = name
             row[f"{split}_{name}_mean"] = statistics.fmean(numbers)
             row[f"{split}_{name}_std"] = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
     row["seconds"] = saved["seconds"]
     return row
+
+
+def _number(value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"a metric is {shown(value)}, not a number")
+    return value
 
 
 def write_leaderboard(rows, directory, plot=False):

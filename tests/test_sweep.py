@@ -582,3 +582,234 @@ def test_a_group_that_does_not_fit_in_memory_trains_one_by_one(quakes, tmp_path,
     spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]})
     rows = sweep.run(spec, tmp_path)
     assert sorted(r["mode"] for r in rows) == ["single", "single"]
+
+
+@pytest.fixture
+def own_quakes(tmp_path):
+    """A data file of the test's own, to change under a sweep."""
+    path = tmp_path / "data" / "q.csv"
+    path.parent.mkdir()
+    write_table(simulate.earthquakes(n=160, seed=1), path)
+    return path
+
+
+def test_a_rerun_on_changed_data_is_refused(own_quakes, tmp_path, monkeypatch, runner):
+    out = tmp_path / "sw"
+    spec = sweep.Sweep({"data": str(own_quakes)}, FIXED, {"depth": [1]})
+    sweep.run(spec, out)
+    saved = json.loads(next(out.glob(f"*/{sweep.RESULT_FILE}")).read_text())
+    assert saved["data_files"]["data"]["path"] == str(own_quakes)
+    assert saved["data_files"]["data"]["size"] == own_quakes.stat().st_size
+    write_table(simulate.earthquakes(n=160, seed=9), own_quakes)
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    for attempt in (sweep.run, sweep.plan):
+        with pytest.raises(FcnnError, match=f"trained on other data: {own_quakes} is not"):
+            attempt(spec, out)
+    listed = runner.invoke(cli, ["sweep", str(own_quakes), "--grid", "depth=1", "--epochs",
+                                 "1", "--batch-size", "32", "--width", "8", "-o", str(out),
+                                 "--dry-run"])
+    assert listed.exit_code == 1 and "trained on other data" in listed.output
+    assert "choose another --output directory" in listed.output
+
+
+def test_a_failure_records_the_data_files(own_quakes, tmp_path, monkeypatch):
+    spec = sweep.Sweep({"data": str(own_quakes)}, FIXED, {"depth": [1]})
+    monkeypatch.setattr(sweep, "train_combination", _failing({1}, FcnnError("no")))
+    sweep.run(spec, tmp_path / "sw")
+    saved = json.loads(next((tmp_path / "sw").glob(f"*/{sweep.FAILED_FILE}")).read_text())
+    assert saved["data_files"]["data"]["mtime_ns"] == own_quakes.stat().st_mtime_ns
+
+
+def test_keys_ignore_what_does_not_change_the_result(own_quakes, monkeypatch):
+    """Typed-out defaults, threads, device and the spelling of the data path name the same
+    directory; an option that changes the result does not."""
+    monkeypatch.chdir(own_quakes.parent)
+    plain = sweep.Sweep({"data": "q.csv"}, {"epochs": 1}, {"depth": [1]})
+    spelt = sweep.Sweep({"data": "./q.csv"}, {"epochs": 1, "batch_size": 32, "threads": 1,
+                                              "device": "cpu"}, {"depth": [1]})
+    absolute = sweep.Sweep({"data": str(own_quakes)}, {"epochs": 1}, {"depth": [1]})
+    keys = {s.key({"depth": 1}) for s in (plain, spelt, absolute)}
+    assert len(keys) == 1
+    other = sweep.Sweep({"data": "q.csv"}, {"epochs": 1, "batch_size": 16}, {"depth": [1]})
+    assert other.key({"depth": 1}) not in keys
+
+
+def test_runs_record_absolute_data_paths(own_quakes, tmp_path, monkeypatch):
+    import tomllib
+
+    monkeypatch.chdir(own_quakes.parent)
+    spec = sweep.Sweep({"data": "q.csv"}, FIXED, {"depth": [1]})
+    sweep.run(spec, tmp_path / "sw")
+    run = tmp_path / "sw" / spec.key({"depth": 1})
+    assert json.loads((run / "config.json").read_text())["data"] == str(own_quakes)
+    assert tomllib.loads((run / "config.toml").read_text())["data"] == str(own_quakes)
+
+
+def test_leaderboard_tells_apart_rows_of_other_fixed_options(runner, quakes, tmp_path):
+    out = tmp_path / "sw"
+    args = ["sweep", quakes, "--grid", "depth=1", "--epochs", "1", "--width", "8",
+            "--threads", "1", "--no-plots", "-o", str(out)]
+    assert runner.invoke(cli, [*args, "--optimizer", "sgd"]).exit_code == 0
+    result = runner.invoke(cli, [*args, "--threads", "2"])  # threads do not tell rows apart
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert sorted(r["optimizer"] for r in rows) == ["adam", "sgd"]
+    assert all("threads" not in r for r in rows)
+    assert (out / "leaderboard.csv").read_text().splitlines()[0].startswith(
+        "run,depth,optimizer,")
+    header = next(line for line in result.output.splitlines() if "optimizer" in line)
+    assert "depth" in header and "sgd" in result.output
+
+
+def test_plots_left_out_by_a_stopped_sweep_are_drawn_on_a_rerun(quakes, tmp_path,
+                                                               monkeypatch):
+    import shutil
+
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1]})
+    sweep.run(spec, tmp_path, plots=True)
+    plots = tmp_path / spec.key({"depth": 1}) / "plots"
+    drawn = sorted(p.name for p in plots.glob("*.png"))
+    assert "learning_curves.png" in drawn
+    shutil.rmtree(plots)
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    sweep.run(spec, tmp_path)
+    assert not plots.exists()  # without plots, none drawn
+    sweep.run(spec, tmp_path, plots=True)
+    assert sorted(p.name for p in plots.glob("*.png")) == drawn
+
+
+@pytest.mark.parametrize("values", [["lr=1e-3,1e-3"], ["lr=1e-3,0.001"],
+                                    ["depth=1,2", "arch=plain,resnet,plain"]])
+def test_repeated_grid_values_are_refused(values):
+    with pytest.raises(FcnnError, match="is given twice"):
+        sweep.Sweep({"data": "x.csv"}, {}, sweep.parse_grid(values))
+
+
+def test_repeated_values_in_a_grid_file_are_refused(runner, tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text("[grid]\nlr = [1e-3, 0.001]\n")
+    result = runner.invoke(cli, ["sweep", "q.csv", "--grid-file", str(path), "-o",
+                                 str(tmp_path / "sw")])
+    assert result.exit_code == 2 and "the value 0.001 is given twice" in result.output
+    assert not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize("case", ["existing file", "under a file", "stdout", "missing data",
+                                  "missing data, dry run", "missing val"])
+def test_bad_directories_and_data_are_one_line_and_write_nothing(runner, quakes, tmp_path,
+                                                                 monkeypatch, case):
+    monkeypatch.chdir(tmp_path)  # where -o - would make a directory
+    (tmp_path / "file").write_text("mine\n")
+    data, extra = quakes, []
+    output = {"existing file": "file", "under a file": "file/sub", "stdout": "-"}.get(case,
+                                                                                     "sw")
+    if case.startswith("missing data"):
+        data = str(tmp_path / "gone.csv")
+    if case == "missing data, dry run":
+        extra = ["--dry-run"]
+    if case == "missing val":
+        extra = ["--val", str(tmp_path / "gone.csv")]
+    before = sorted(tmp_path.rglob("*"))
+    result = runner.invoke(cli, ["sweep", data, "--grid", "depth=1", "--epochs", "1",
+                                 "-o", output if output == "-" else str(tmp_path / output),
+                                 *extra])
+    assert result.exit_code in (1, 2), result.output
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert "Error:" in result.output.splitlines()[-1]
+    assert sorted(tmp_path.rglob("*")) == before
+    assert (tmp_path / "file").read_text() == "mine\n"
+
+
+def test_a_damaged_result_trains_again_and_never_breaks_the_leaderboard(quakes, tmp_path,
+                                                                        caplog):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2]})
+    sweep.run(spec, tmp_path)
+    truncated, wrong = (tmp_path / spec.key({"depth": d}) / sweep.RESULT_FILE for d in (1, 2))
+    truncated.write_text(truncated.read_text()[:40])
+    wrong.write_text(wrong.read_text().replace('"seconds": ', '"seconds": "abc", "x": '))
+    assert sweep.leaderboard(tmp_path) == []
+    assert f"{truncated}: skipped" in caplog.text and "'seconds' is 'abc'" in caplog.text
+    assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.NEW, sweep.NEW]
+    assert f"{wrong}: not a sweep's result" in caplog.text
+    rows = sweep.run(spec, tmp_path)
+    assert sorted(r["depth"] for r in rows) == [1, 2]
+    assert all(isinstance(r["seconds"], float) for r in rows)
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / sweep.FAILED_FILE).write_text('{"seconds": "abc"}')
+    assert len(sweep.leaderboard(tmp_path)) == 2
+
+
+@pytest.fixture
+def held_elsewhere():
+    """Holds the lock of a run directory as another process does (flock locks conflict
+    between open files, whoever opened them); released at the end of the test."""
+    import fcntl
+
+    from fcnn_cli import runs
+
+    held = []
+
+    def hold(run_dir):
+        run_dir.mkdir(parents=True)
+        held.append(open(run_dir / runs.LOCK_FILE, "a"))
+        fcntl.flock(held[-1], fcntl.LOCK_EX | fcntl.LOCK_NB)
+    yield hold
+    for lock in held:
+        lock.close()
+
+
+def test_a_combination_another_process_trains_is_skipped(quakes, tmp_path, monkeypatch,
+                                                        held_elsewhere, caplog):
+    caplog.set_level("INFO")
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1, 2]})
+    busy, free = (spec.key({"depth": d}) for d in (1, 2))
+    held_elsewhere(tmp_path / busy)
+    assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.BUSY, sweep.NEW]
+    from fcnn_cli import runs
+
+    held = []
+    real = sweep.train_combination
+    monkeypatch.setattr(sweep, "train_combination", lambda s, c, i, run_dir: held.append(
+        runs.locked(run_dir)) or real(s, c, i, run_dir))
+    rows = sweep.run(spec, tmp_path)
+    assert [r["depth"] for r in rows] == [2] and held == [True]  # locked while it trains
+    assert not runs.locked(tmp_path / free)
+    assert f"{busy}: another process trains it; skipped" in caplog.text
+    assert not (tmp_path / busy / sweep.RESULT_FILE).exists()
+    assert (tmp_path / free / sweep.RESULT_FILE).exists()
+
+
+def test_a_combination_finished_meanwhile_is_not_trained_again(quakes, tmp_path, monkeypatch,
+                                                              caplog):
+    """Planned as new, then finished by another sweep before this one reached it."""
+    caplog.set_level("INFO")
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1]})
+    sweep.run(spec, tmp_path / "other")
+    run_dir = tmp_path / spec.key({"depth": 1})
+    real_plan = sweep.plan
+
+    def plan_then_finish(*args):
+        planned = real_plan(*args)
+        import shutil
+
+        shutil.copytree(tmp_path / "other" / run_dir.name, run_dir)
+        return planned
+    monkeypatch.setattr(sweep, "plan", plan_then_finish)
+    monkeypatch.setattr(sweep, "train_combination", _never)
+    assert [r["depth"] for r in sweep.run(spec, tmp_path)] == [1]
+    assert "finished by another process meanwhile" in caplog.text
+
+
+def test_command_line_says_what_another_process_trains(runner, quakes, tmp_path,
+                                                       held_elsewhere):
+    out = tmp_path / "sw"
+    args = ["sweep", quakes, "--grid", "depth=1,2", "--epochs", "1", "--width", "8",
+            "--batch-size", "32", "--no-plots", "-o", str(out)]
+    spec = sweep.Sweep({"data": quakes}, {"epochs": 1, "width": 8}, {"depth": [1, 2]})
+    held_elsewhere(out / spec.key({"depth": 1}))
+    listed = runner.invoke(cli, [*args, "--dry-run"])
+    assert "training in another process" in listed.output
+    assert "2 combinations, 1 to train" in " ".join(listed.output.split())
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "1 of 2 combinations were training in another process" in result.output
