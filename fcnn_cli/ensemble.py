@@ -44,8 +44,8 @@ from fcnn_cli.loop import GATHER_ROWS, NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
 from fcnn_cli.state import make_optimizer
 
-# What the members of one pass may differ in: scalars of the optimiser kernel (grouped into one
-# call per value, fastpath.Share), of the weight average and of dropout, the initial weights,
+# What the members of one pass may differ in: scalars of the optimiser kernel (taken member by
+# member through fastpath.MemberRates), of the weight average and of dropout, the initial weights,
 # and when a cohort stops. The seed is the same for all: its split is theirs.
 MEMBER_OPTIONS = ("lr", "weight_decay", "init", "dropout", "patience", "ema")
 
@@ -182,7 +182,7 @@ def train_cohorts(data, cohorts, device, on_epoch=None, stop=None, resume=None):
     return [run.trained(i, resume_state) for i in range(len(cohorts))]
 
 
-# The member options that are scalars of the autograd-free step's kernels (fastpath.Share, the
+# The member options that are scalars of the autograd-free step's kernels (MemberRates, the
 # per-member keep rate and blends); the autograd step takes one of each for all members.
 KERNEL_OPTIONS = ("lr", "weight_decay", "dropout", "ema")
 
@@ -235,36 +235,26 @@ class _MemberAverage(WeightAverage):
 
 class _Rates:
     """Each cohort's learning rate, step by step (the cosine schedule scales each one's own);
-    members with their own lr or weight decay are updated in a kernel call of their own."""
+    members whose lr or weight decay differ take theirs through ``fastpath.MemberRates``."""
 
     def __init__(self, cohorts, fast, optimizer, cosine):
         # The optimiser, not its group: loading a state (resume) replaces the group.
         self.cohorts, self.optimizer, self.cosine = cohorts, optimizer, cosine
-        keys = [(c.config.lr, c.config.weight_decay) for c in cohorts
-                for _ in range(c.config.ensemble)]
-        configs = {(c.config.lr, c.config.weight_decay): c.config for c in cohorts}
-        self.shares = [] if len(configs) == 1 else [
-            (config, fastpath.Share(
-                fastpath.Views(fast.spans([m for m, k in enumerate(keys) if k == key])),
-                config.lr, config.weight_decay))
-            for key, config in configs.items()]
-        if self.shares:  # only the autograd-free step takes them (_refuse_mixed)
-            fast.shares = [share for _, share in self.shares]
-
-    def forget(self):
-        """After the optimiser's state was loaded: its tensors are new."""
-        for _, share in self.shares:
-            share.views.forget()
+        lrs = [c.config.lr for c in cohorts for _ in range(c.config.ensemble)]
+        decays = [c.config.weight_decay for c in cohorts for _ in range(c.config.ensemble)]
+        self.members = None
+        if len(set(zip(lrs, decays))) > 1:  # only the autograd-free step (_refuse_mixed)
+            self.members = fast.rates = fastpath.MemberRates(fast, lrs, decays)
 
     def at(self, epoch, step, steps):
         """Set the learning rates of a step."""
         if not self.cosine:
             return
-        if not self.shares:
-            self.optimizer.param_groups[0]["lr"] = cosine_lr(self.cohorts[0].config, epoch,
-                                                             step, steps)
-        for config, share in self.shares:
-            share.lr = cosine_lr(config, epoch, step, steps)
+        first = self.cohorts[0].config
+        if self.members is None:
+            self.optimizer.param_groups[0]["lr"] = cosine_lr(first, epoch, step, steps)
+        else:  # the schedule's factor, the same for every member's own rate
+            self.members.scale = cosine_lr(first, epoch, step, steps) / first.lr
 
     def of(self, config, epoch, steps):
         """A cohort's learning rate at the start of an epoch."""
@@ -378,7 +368,6 @@ class _Run:
             for member, weights in zip(self.members, _each(state["model"], self.members)):
                 member.load_state_dict(weights)
             self.optimizer.load_state_dict(state["optimizer"])
-            self.rates.forget()
             if self.average:
                 self.average.load_state_dict(state["average"])
             for generator, saved in zip(self.generators,

@@ -14,8 +14,8 @@ The same code trains an ensemble's members at once: given a list of networks of 
 each layer's weights of all members are one (members × out × in) view, its products batched
 matrix products (``bmm``, the bias added in place), and one flat tensor still holds every parameter, so that
 one optimiser kernel updates all members. Members may differ in their dropout rate, and in their
-learning rate and weight decay (scalars of the kernel): then :class:`Share` calls the kernel
-once per set of members with equal ones, on views of their spans of the flat parameter.
+learning rate and weight decay (scalars of the kernel): then :class:`MemberRates` has the kernel
+compute the unscaled step, which each value then takes at its own member's rate.
 """
 
 import contextlib
@@ -89,7 +89,7 @@ class FastStep:
         self.data = self.flat.detach()
         model = models[0]
         self.count, self.sizes = len(models), [p.numel() for p in model.parameters()]
-        self.shares = None  # or a list of Share: members with their own lr and weight decay
+        self.rates = None  # or MemberRates: members with their own lr and weight decay
         self.act, self.act_backward = ACTIVATIONS[model.config.activation]
         self.keep, self.dropping = _keep(models, self.flat)
         self.output_grad = _output_grad(task)
@@ -133,7 +133,12 @@ class FastStep:
     def update(self, optimizer, lr=None):
         """``optimizer.step()`` from the gradients in ``flat.grad``; ``lr``, a float32 tensor on
         the device, replaces the group's learning rate (a CUDA graph reads it anew each replay)."""
-        _update(self.flat, self.data, optimizer, lr, self.shares)
+        _update(self.flat, self.data, optimizer, lr, self.rates)
+
+    def member_values(self, values):
+        """A tensor of ``flat``'s layout holding ``values[k]`` wherever member k's values are."""
+        per = torch.tensor(values, dtype=self.flat.dtype, device=self.flat.device)
+        return torch.cat([per.repeat_interleave(n) for n in self.sizes])
 
     def spans(self, members):
         """The (start, end) ranges of ``flat`` that hold the parameters of ``members`` (indices
@@ -240,8 +245,8 @@ SMALL_VIEW = 32768  # elements: torch's own grain below which elementwise kernel
 
 class Views:
     """Views of the ``spans`` (:meth:`FastStep.spans`: some members' ranges) of flat tensors of
-    the step's layout: the parameter, its gradient, the optimiser's state, the weight average;
-    made once per tensor, as the same tensors come every step."""
+    the step's layout (the parameter, the weight average), made once per tensor, as the same
+    tensors come every step."""
 
     def __init__(self, spans):
         self.spans = spans
@@ -256,21 +261,20 @@ class Views:
             found = self._made[id(t)] = (t, [t[a:b] for a, b in self.spans])
         return found[1]
 
-    def forget(self):
-        """Drop the views made: loading an optimiser's state replaces its tensors, and the
-        views would keep the old ones alive."""
-        self._made.clear()
 
+class MemberRates:
+    """Learning rates and weight decays of the members where they differ. The fused kernel
+    takes one of each, so it computes the unscaled step (lr 1) into ``scratch``, the weight
+    decay added to the gradient here, value by value its member's; then each value moves by
+    its own member's rate: one kernel call however many settings there are (a call per
+    setting costs as much as the step again). ``scale`` multiplies every rate (the cosine
+    schedule's factor)."""
 
-class Share:
-    """Members of an ensemble that take a learning rate and weight decay of their own: the
-    optimiser kernel updates them in a call of its own (its lr and weight decay are scalars)
-    on their ``views`` (:class:`Views`) of the flat parameter, its gradient and its state,
-    which keeps the state in the layout ``state_dict`` expects. ``lr`` may be changed between
-    steps."""
-
-    def __init__(self, views, lr, weight_decay):
-        self.views, self.lr, self.weight_decay = views, lr, weight_decay
+    def __init__(self, step, lrs, weight_decays):
+        self.lr = step.member_values(lrs)
+        self.decay = step.member_values(weight_decays) if any(weight_decays) else None
+        self.scale = 1.0
+        self.scratch = torch.zeros_like(self.lr)
 
 
 def _whole(t):
@@ -320,24 +324,24 @@ def flatten(models):
     return flat
 
 
-def _update(p, data, optimizer, lr=None, shares=None):
+def _update(p, data, optimizer, lr=None, rates=None):
     """``optimizer.step()`` for the one parameter ``p`` (whose detached view is ``data``),
     straight to the fused kernel that torch.optim's fused Adam and SGD call, with their state in
     their own layout (so that ``state_dict`` and resuming work as ever), minus their per-call
     Python. The step count is a device tensor, so that a CUDA graph can record the update.
-    With ``shares`` (a list of :class:`Share`), one kernel call per share, with its lr and
-    weight decay."""
+    With ``rates`` (:class:`MemberRates`), each member at its own lr and weight decay."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
     adam = isinstance(optimizer, torch.optim.Adam)
     first = _start_state(state, p, group, adam)
-    if shares is None:  # the common case, without a call more than it needs
+    if rates is None:
         _kernel(adam, group, state, first, _whole, group["lr"] if lr is None else lr,
                 group["weight_decay"], data, p)
         return
-    for share in shares:
-        with one_thread(share.views.small, p.device):
-            _kernel(adam, group, state, first, share.views, share.lr, share.weight_decay,
-                    data, p)
+    if rates.decay is not None:  # L2 decay, as the kernels add it to the gradient
+        p.grad.addcmul_(data, rates.decay)
+    step = rates.scratch.zero_()
+    _kernel(adam, group, state, first, _whole, 1.0, 0.0, step, p)
+    data.addcmul_(step, rates.lr, value=rates.scale)
 
 
 def _start_state(state, p, group, adam):

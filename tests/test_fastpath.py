@@ -126,7 +126,7 @@ def test_fast_path_still_trains_with_diagnostics():
 
 
 @pytest.mark.parametrize("kind", ["adam", "sgd"])
-def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind):
+def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind, monkeypatch):
     """Members 0 and 2 share one lr and weight decay, member 1 has its own: each updates as
     torch.optim would with its settings, and the state keeps torch's layout."""
     task = TASKS["regress"][0]
@@ -145,9 +145,11 @@ def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind):
     step = fastpath.FastStep(nets, task)
     assert step.spans([0, 2]) == [s for n, offset in _blocks(step) for s in
                                   ((offset, offset + n), (offset + 2 * n, offset + 3 * n))]
-    step.shares = [fastpath.Share(fastpath.Views(step.spans([0, 2])), 1e-2, 0.1),
-                   fastpath.Share(fastpath.Views(step.spans([1])), 1e-3, 0.0)]
-    fast = make([step.flat], 0.5, 0.5)  # the shares' settings replace the group's
+    step.rates = fastpath.MemberRates(step, *zip(*settings))
+    fast = make([step.flat], 0.5, 0.5)  # the members' settings replace the group's
+    calls, real = [], torch._fused_adam_ if kind == "adam" else torch._fused_sgd_
+    name = "_fused_adam_" if kind == "adam" else "_fused_sgd_"
+    monkeypatch.setattr(torch, name, lambda *a, **k: calls.append(1) or real(*a, **k))
     for _ in range(4):
         x, y = torch.randn(3, 16, 5, dtype=torch.float64), torch.randn(3, 16, 2,
                                                                         dtype=torch.float64)
@@ -155,12 +157,25 @@ def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind):
             optimizer.zero_grad()
             task.loss(reference(x[k]), y[k]).backward()
             optimizer.step()
+        before = len(calls)
         step(x, y, fast)
+        assert len(calls) == before + 1  # one kernel call a step for all settings
     for net, reference in zip(nets, references):
         for a, b in zip(net.parameters(), reference.parameters()):
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
     assert not torch.allclose(nets[0].head.weight, nets[1].head.weight)
     assert fast.state_dict()["state"][0].keys() == optimizers[0].state_dict()["state"][0].keys()
+
+
+def test_member_values_follow_the_flat_layout():
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)) for _ in range(3)]
+    step = fastpath.FastStep(nets, TASKS["regress"][0])
+    values = step.member_values([1.0, 2.0, 3.0])
+    for k, net in enumerate(nets):
+        for p in net.parameters():  # member k's parameters are views into flat
+            start = p.data_ptr() - step.flat.data_ptr()
+            offset = start // p.element_size()
+            assert torch.all(values[offset:offset + p.numel()] == k + 1.0)
 
 
 def _blocks(step):
@@ -192,21 +207,3 @@ def test_members_with_their_own_dropout_rate_draw_their_own_masks():
                                        list(net.parameters()))
         for p, g in zip(net.parameters(), expected):
             torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
-
-
-def test_small_shares_update_on_one_thread(monkeypatch):
-    torch.manual_seed(0)
-    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)) for _ in range(2)]
-    step = fastpath.FastStep(nets, TASKS["regress"][0])
-    step.shares = [fastpath.Share(fastpath.Views(step.spans([k])), 1e-3, 0.0) for k in range(2)]
-    assert all(share.views.small for share in step.shares)
-    seen, real = [], torch._fused_adam_
-    monkeypatch.setattr(torch, "_fused_adam_",
-                        lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        step(torch.randn(2, 4, 5), torch.randn(2, 4, 2), torch.optim.Adam([step.flat]))
-        assert seen == [1, 1] and torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)
