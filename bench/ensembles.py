@@ -3,15 +3,14 @@ uncertainties mean something.
 
 (a) Speed: 8 members of 3 × 64 at batch 32 trained together (``--ensemble 8``) against the same
 8 members trained one after the other (``seed``, ``seed + 1``, … as single runs), on simulated
-earthquakes, measured side by side in this run (in one process the fastest of three pairs): in one process (training alone), as commands
-(one ``fcnn train --ensemble 8`` against 8 ``fcnn train`` processes, each starting, reading,
-training and saving; and one ``fcnn sweep`` of 8 same-shape combinations against 8 ``fcnn
-train`` processes of them), and for residual networks with batch norm (autograd over forward passes
-vectorised with torch.func). The same for a sweep: ``fcnn sweep`` of one combination over 8
-seeds (the 8 same-shape members trained as one ensemble) against 8 sequential ``fcnn train``
-runs (each reads the table, trains, saves its run directory); and a sweep of 8 same-shape
-combinations (4 learning rates × 2 initialisations, one seed each: one group, trained in one
-pass) against 8 sequential ``fcnn train`` runs of them.
+earthquakes, measured side by side in this run: in one process (each side's fastest of three
+runs), for plain networks and for residual ones with batch norm (autograd over forward passes
+vectorised with torch.func); and as commands (one ``fcnn train --ensemble 8`` against 8 ``fcnn
+train`` processes, each starting, reading, training and saving). The same for sweeps:
+``fcnn sweep`` of one combination over 8 seeds (one ensemble) and of 8 same-shape combinations
+(4 learning rates × 2 initialisations, one seed each: one group, trained in one pass), each
+against 8 ``fcnn train`` runs of them that read, train and save, in one process and (the
+latter) as commands.
 
 (b) Evidence, for a 5-member ensemble with the Gaussian loss, on new events drawn apart from the
 training table: the share of labels within ±1σ (68.3 % for calibrated σ), the mean predicted σ
@@ -133,8 +132,8 @@ def group_speed(rows, epochs, threads):
 
 
 def best(measure, repeats, *args):
-    """The fastest of ``repeats`` side-by-side measurements, each side's own: the machine's
-    speed wanders over seconds, and a single pair of short runs can miss by 20 %."""
+    """Each side's fastest of ``repeats`` side-by-side measurements: the machine's speed
+    wanders over seconds, and a single pair of short runs can miss by 20 %."""
     pairs = [measure(*args) for _ in range(repeats)]
     return min(p[0] for p in pairs), min(p[1] for p in pairs)
 

@@ -98,8 +98,9 @@ class Cohort:
 
 
 def check_cohorts(cohorts):
-    """Cohorts differ in :data:`MEMBER_OPTIONS` and their number of members alone (a caller's
-    mistake: a sweep groups them so)."""
+    """Cohorts differ in :data:`MEMBER_OPTIONS` and their number of members alone: a
+    ValueError otherwise, a caller's mistake (a sweep groups them so), which must stop a sweep
+    rather than fail its combinations as options would."""
     first = cohorts[0]
     for cohort in cohorts[1:]:
         for a, b in ((first.config, cohort.config), (first.net, cohort.net)):
@@ -107,9 +108,9 @@ def check_cohorts(cohorts):
                       if f.name not in (*MEMBER_OPTIONS, "ensemble")
                       and getattr(a, f.name) != getattr(b, f.name)]
             if differ:
-                raise FcnnError(f"cohorts of one pass differ in {', '.join(differ)}")
+                raise ValueError(f"cohorts of one pass differ in {', '.join(differ)}")
     if sum(c.config.ensemble for c in cohorts) > MAX_MEMBERS:
-        raise FcnnError(f"more than {MAX_MEMBERS} members in one pass")
+        raise ValueError(f"more than {MAX_MEMBERS} members in one pass")
 
 
 @dataclasses.dataclass

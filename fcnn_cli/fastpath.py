@@ -4,18 +4,20 @@ with torch matrix products, then one fused optimiser kernel over all parameters 
 For a small MLP most of an eager step's time is bookkeeping, not arithmetic: autograd's graph,
 and the optimiser's per-call Python (about 30 µs a call; this whole step takes 125 µs at
 3 × 64, batch 32). Here each layer costs its three matrix products, a bias sum and one
-activation-gradient kernel (the one autograd itself calls), and the parameters live in one flat
-tensor that the fused Adam or SGD kernel updates in a single call. It covers plain and residual networks without batch norm
-(with dropout, though not SELU's alpha-dropout) and with the activations below, for regression
-and for unweighted classification; everything else trains through autograd. Tests check that
+activation-gradient kernel (the one autograd itself calls), and the parameters live in one
+flat tensor that the fused Adam or SGD kernel updates in a single call. It covers plain and
+residual networks without batch norm (with dropout, though not SELU's alpha-dropout) and with
+the activations below, for regression and for unweighted classification; everything else
+trains through autograd. Tests check that
 its gradients and updates equal autograd's and torch.optim's.
 
 The same code trains an ensemble's members at once: given a list of networks of one shape,
 each layer's weights of all members are one (members × out × in) view, its products batched
-matrix products (``bmm``, the bias added in place), and one flat tensor still holds every parameter, so that
-one optimiser kernel updates all members. Members may differ in their dropout rate, and in their
-learning rate and weight decay (scalars of the kernel): then :class:`MemberRates` has the kernel
-compute the unscaled step, which each value then takes at its own member's rate.
+matrix products (``bmm``, the bias added in place), and one flat tensor still holds every
+parameter, so that one optimiser kernel updates all members. Members may differ in their
+dropout rate, and in their learning rate and weight decay (scalars of the kernel): then
+:class:`MemberRates` has the kernel compute the unscaled step, which each value then takes at
+its own member's rate.
 """
 
 import contextlib
@@ -268,17 +270,14 @@ class MemberRates:
     decay added to the gradient here, value by value its member's; then each value moves by
     its own member's rate: one kernel call however many settings there are (a call per
     setting costs as much as the step again). ``scale`` multiplies every rate (the cosine
-    schedule's factor)."""
+    schedule's factor). With weight decays the gradient holds the decayed gradient after the
+    step (nothing reads it before the next step writes it anew)."""
 
     def __init__(self, step, lrs, weight_decays):
         self.lr = step.member_values(lrs)
         self.decay = step.member_values(weight_decays) if any(weight_decays) else None
         self.scale = 1.0
         self.scratch = torch.zeros_like(self.lr)
-
-
-def _whole(t):
-    return [t]
 
 
 @contextlib.contextmanager
@@ -334,13 +333,15 @@ def _update(p, data, optimizer, lr=None, rates=None):
     adam = isinstance(optimizer, torch.optim.Adam)
     first = _start_state(state, p, group, adam)
     if rates is None:
-        _kernel(adam, group, state, first, _whole, group["lr"] if lr is None else lr,
+        _kernel(adam, group, state, first, group["lr"] if lr is None else lr,
                 group["weight_decay"], data, p)
         return
+    if lr is not None:
+        raise ValueError("members' own rates take their schedule's scale, not a learning rate")
     if rates.decay is not None:  # L2 decay, as the kernels add it to the gradient
         p.grad.addcmul_(data, rates.decay)
     step = rates.scratch.zero_()
-    _kernel(adam, group, state, first, _whole, 1.0, 0.0, step, p)
+    _kernel(adam, group, state, first, 1.0, 0.0, step, p)
     data.addcmul_(step, rates.lr, value=rates.scale)
 
 
@@ -360,18 +361,16 @@ def _start_state(state, p, group, adam):
     return first
 
 
-def _kernel(adam, group, state, first, views, lr, decay, data, p):
-    """One fused kernel call on the ``views`` of the parameter, its gradient and state."""
+def _kernel(adam, group, state, first, lr, decay, param, p):
+    """One fused kernel call that updates ``param`` from ``p``'s gradient and state."""
     if adam:
-        params = views(data)
         beta1, beta2 = group["betas"]
-        torch._fused_adam_(params, views(p.grad), views(state["exp_avg"]),
-                           views(state["exp_avg_sq"]), [], [state["step"]] * len(params),
-                           lr=lr, beta1=beta1, beta2=beta2, weight_decay=decay,
-                           eps=group["eps"], amsgrad=False, maximize=False)
+        torch._fused_adam_([param], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
+                           [state["step"]], lr=lr, beta1=beta1, beta2=beta2,
+                           weight_decay=decay, eps=group["eps"], amsgrad=False, maximize=False)
         return
-    buffers = views(state["momentum_buffer"]) if group["momentum"] else []
-    torch._fused_sgd_(views(data), views(p.grad), buffers, weight_decay=decay,
+    buffers = [state["momentum_buffer"]] if group["momentum"] else []
+    torch._fused_sgd_([param], [p.grad], buffers, weight_decay=decay,
                       momentum=group["momentum"], lr=lr, dampening=0.0, nesterov=False,
                       maximize=False, is_first_step=first)
 

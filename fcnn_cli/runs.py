@@ -87,6 +87,8 @@ def locked(path):
         return False
     except BlockingIOError:
         return True
+    except OSError:  # a file system without locks: none can be held
+        return False
     finally:
         os.close(fd)
 
@@ -134,6 +136,9 @@ def claim(path=None, data_path=None, force=False):
     except BlockingIOError:
         lock.close()
         raise _in_progress(path) from None
+    except OSError as e:  # a file system without locks (some NFS, Lustre mounts)
+        log.warning("%s: cannot lock (%s): nothing keeps a second run out of this directory",
+                    path, e.strerror or e)
     try:
         yield path
     except BaseException:

@@ -35,6 +35,7 @@ finished.
 import contextlib
 import dataclasses
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -124,7 +125,9 @@ def defined_options(sweep, combination):
     """Every NetConfig and TrainConfig option of a combination, defaults filled in, but those
     that do not change its result (NOT_DEFINING)."""
     config, net = train_config(sweep, combination)
-    options = {**dataclasses.asdict(config), **NetConfig(n_in=1, n_out=1, **net).to_dict()}
+    options = {**dataclasses.asdict(config), **NetConfig(n_in=1, n_out=1, **net).to_dict(),
+               # as given: left out, training takes the task's default (not NetConfig's)
+               "dropout": net.get("dropout")}
     return {k: v for k, v in options.items() if k not in (*NOT_DEFINING, "n_in", "n_out")}
 
 
@@ -254,7 +257,7 @@ def plan(sweep, directory, shard_of=(1, 1)):
     holds its ``seeds.json`` (one that does not read as a sweep's result is not: it trains
     again), FAILED where it holds its ``failed.json`` alone, else NEW. Refuses a directory that
     cannot be one, data files that are not there, and finished combinations trained on other
-    data (files of another size or time of change)."""
+    data (files of another size or content)."""
     directory = Path(directory)
     _check_directory(directory)
     files = data_files(sweep)
@@ -265,20 +268,55 @@ def plan(sweep, directory, shard_of=(1, 1)):
     return found
 
 
-def data_files(sweep):
-    """What tells the sweep's data files apart from their later versions, cheaply: each one's
-    path, size and time of change, {option: {...}}; refuses a file that is not there."""
+def data_files(sweep, digest=False):
+    """What tells the sweep's data files apart from their later versions: each one's path,
+    size and time of change, with ``digest`` also its content's SHA-256 (what a result
+    records), {option: {...}}; refuses a file that is not there. A selector
+    (``events.root:tree``) is kept in the path, the file's own stat taken."""
+    from fcnn_cli.tables import input_file
+
     found = {}
     for option in INPUTS:
         path = sweep.data.get(option)
         if path in (None, "-"):
             continue
         try:
-            info = os.stat(path)
+            info = os.stat(input_file(path))
         except OSError as e:
             raise FcnnError(f"{path}: cannot read: {e.strerror or e}", (option,)) from None
         found[option] = {"path": path, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+        if digest:
+            found[option]["sha256"] = _digest(path, info.st_size, info.st_mtime_ns)
     return found
+
+
+def _same_data(saved, files):
+    """Whether the files a result was trained on are these: the same path and size, and the
+    same time of change or, where only that differs (a copy, a touch), the same content (a
+    result that recorded none counts as of other data)."""
+    if saved.keys() != files.keys():
+        return False
+    for option, now in files.items():
+        then = saved[option]
+        if (then.get("path"), then.get("size")) != (now["path"], now["size"]):
+            return False
+        if then.get("mtime_ns") != now["mtime_ns"] and \
+                then.get("sha256") != _digest(now["path"], now["size"], now["mtime_ns"]):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path, size, mtime_ns):
+    """The SHA-256 of a data file's content, once per version of the file (its size and time
+    of change, the cache's key beside the path)."""
+    from fcnn_cli.tables import input_file
+
+    digest = hashlib.sha256()
+    with open(input_file(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _check_directory(directory):
@@ -317,7 +355,7 @@ def _finished(run_dir, files):
     if not (run_dir / RESULT_FILE).exists():
         return False
     saved, _ = read_result(run_dir / RESULT_FILE)
-    if saved["data_files"] != files:
+    if not _same_data(saved["data_files"], files):
         raise _other_data(run_dir, saved["data_files"], files)
     return True
 
@@ -327,8 +365,8 @@ def _other_data(run_dir, saved, files):
                     if saved.get(option) != files.get(option)), "data")
     path = (files.get(changed) or saved.get(changed) or {}).get("path", "?")
     return FcnnError(f"{run_dir / RESULT_FILE}: trained on other data: {path} is not the file "
-                     "it was trained on (its size or time of change differ); choose another "
-                     f"output directory or remove {run_dir.parent}", ("output",))
+                     "it was trained on (its size or content differ); give this sweep another "
+                     "output directory", ("output",))
 
 
 def run(sweep, directory, shard_of=(1, 1), plots=False):
@@ -405,7 +443,7 @@ class Inputs:
 def _read_tables(sweep):
     from fcnn_cli.tables import read_table
 
-    files = data_files(sweep)
+    files = data_files(sweep, digest=True)
     narrow = sweep.data.get("targets") or ()
     return Inputs([read_table(sweep.data[k], narrow=narrow) if sweep.data.get(k) else None
                    for k in INPUTS], files)
@@ -420,7 +458,7 @@ def _attempt(sweep, combination, inputs, run_dir, label, plots):
         train_combination(sweep, combination, inputs, run_dir)
         error = None
     except _failures() as e:
-        error = e
+        error = e.with_traceback(None)  # its frames hold the failed run's tensors
     _finish(sweep, combination, run_dir, (label, time.perf_counter() - start, inputs.files),
             error, plots)
 
@@ -433,20 +471,24 @@ def _attempt_group(sweep, group, inputs, directory, labels, plots):
     keys = [key for _, key in group]
     log.info("%s to %s: training together, as one vectorised pass", labels[keys[0]],
              labels[keys[-1]].partition(":")[0])
-    start = time.perf_counter()
+    start, retry = time.perf_counter(), None
     try:
         errors = train_group(sweep, group, inputs, directory)
     except (Unsupported, *_out_of_memory()) as e:
-        log.info("%d combinations in smaller groups: %s", len(group), first_line(e, 1000))
-        for part in _parts(sweep, group, split=isinstance(e, Unsupported)):
+        retry = isinstance(e, Unsupported), first_line(e, 1000)
+    except _failures() as e:
+        errors = [e.with_traceback(None)] * len(group)
+    if retry is not None:  # out of the handler, whose traceback held the failed pass's memory
+        split, why = retry
+        log.info("%d combinations in smaller groups: %s", len(group), why)
+        _release_memory()
+        for part in _parts(sweep, group, split):
             if len(part) == 1:
                 combination, key = part[0]
                 _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
             else:
                 _attempt_group(sweep, part, inputs, directory, labels, plots)
         return
-    except _failures() as e:
-        errors = [e] * len(group)
     seconds = (time.perf_counter() - start) / len(group)
     for (combination, key), error in zip(group, errors):
         _finish(sweep, combination, directory / key, (labels[key], seconds, inputs.files),
@@ -492,6 +534,17 @@ def _failures():
     """What fails a combination and not the sweep: the user's options (FcnnError) and a lack of
     memory for them (a wide network on a GPU)."""
     return FcnnError, *_out_of_memory()
+
+
+def _release_memory():
+    """Hand a failed pass's memory back (to the GPU's allocator too) before smaller ones."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def _out_of_memory():

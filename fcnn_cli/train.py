@@ -148,6 +148,8 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     members = sum(config.ensemble for config, _ in cohorts)
     for config, _ in cohorts:
         refuse_in_ensemble(config, members)
+    # Shapes from the options alone, before the data are read; dropout (left out: the task's
+    # default, not known yet) is a member option, which the check does not compare.
     ensemble.check_cohorts([ensemble.Cohort(config, NetConfig(
         n_in=1, n_out=1, **{**(net or {}), "dropout": 0.0})) for config, net in cohorts])
     config = cohorts[0][0]

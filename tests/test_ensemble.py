@@ -600,7 +600,7 @@ def test_cohorts_of_another_shape_or_step_are_refused(change):
     other = NetConfig(n_in=2, n_out=1, **{**NET, **{k: v for k, v in change.items()
                                                     if k == "depth"}})
     config = train.TrainConfig(**{k: v for k, v in change.items() if k != "depth"})
-    with pytest.raises(FcnnError, match=f"differ in {next(iter(change))}"):
+    with pytest.raises(ValueError, match=f"differ in {next(iter(change))}"):
         ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
                                 ensemble.Cohort(config, other)])
     ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),

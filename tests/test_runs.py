@@ -128,3 +128,16 @@ def test_a_foreign_or_damaged_ensemble_state_is_refused_in_one_line(
     result = runner.invoke(cli, ["train", "--resume", str(run), "-q", "--no-plots"])
     assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.output
     assert said in result.stderr
+
+
+def test_a_file_system_without_locks_warns_and_trains(tmp_path, monkeypatch, caplog):
+    import errno
+    import fcntl
+
+    def no_locks(*args):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with caplog.at_level("WARNING"), runs.claim(tmp_path / "run") as path:
+        (path / "model.pt").write_bytes(b"x")
+    assert "cannot lock (No locks available)" in caplog.text
+    assert not runs.locked(tmp_path / "run")

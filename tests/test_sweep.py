@@ -609,7 +609,7 @@ def test_a_rerun_on_changed_data_is_refused(own_quakes, tmp_path, monkeypatch, r
                                  "1", "--batch-size", "32", "--width", "8", "-o", str(out),
                                  "--dry-run"])
     assert listed.exit_code == 1 and "trained on other data" in listed.output
-    assert "choose another --output directory" in listed.output
+    assert "give this sweep another --output directory" in listed.output
 
 
 def test_a_failure_records_the_data_files(own_quakes, tmp_path, monkeypatch):
@@ -813,3 +813,37 @@ def test_command_line_says_what_another_process_trains(runner, quakes, tmp_path,
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "1 of 2 combinations were training in another process" in result.output
+
+
+def test_a_typed_dropout_is_not_the_task_default_in_the_key():
+    """Left out, a classifier trains with dropout 0.1 (the task's default), so dropout 0 typed
+    out is another combination."""
+    grid = {"lr": [1e-3]}
+    plain = sweep.Sweep({"data": "x.csv"}, {}, grid)
+    typed = sweep.Sweep({"data": "x.csv"}, {"dropout": 0.0}, grid)
+    assert plain.key({"lr": 1e-3}) != typed.key({"lr": 1e-3})
+
+
+def test_a_touched_data_file_is_the_same_data_an_edited_one_is_not(quakes, tmp_path):
+    import os
+    import shutil
+
+    data = tmp_path / "q.csv"
+    shutil.copy(quakes, data)
+    spec = sweep.Sweep({"data": str(data)}, FIXED, {"lr": [1e-3]})
+    sweep.run(spec, tmp_path / "sw")
+    os.utime(data, ns=(1, 1))  # a copy or a touch: the time changes, not the content
+    assert [s for *_, s in sweep.plan(spec, tmp_path / "sw")] == [sweep.FINISHED]
+    text = data.read_text()
+    data.write_text(text.replace("1", "2", 1))  # one digit: the same size, other content
+    with pytest.raises(FcnnError, match="trained on other data"):
+        sweep.plan(spec, tmp_path / "sw")
+
+
+def test_a_data_file_with_a_selector_is_found(tmp_path):
+    path = tmp_path / "q.h5"
+    path.write_bytes(b"0" * 123)  # only its size is read here
+    spec = sweep.Sweep({"data": f"{path}:events"}, FIXED, {"lr": [1e-3]})
+    files = sweep.data_files(spec)
+    assert files["data"]["path"] == f"{path}:events"
+    assert files["data"]["size"] == path.stat().st_size
