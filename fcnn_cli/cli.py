@@ -42,16 +42,18 @@ FLAGS = {**{f.name: f.metadata["flags"][-1] for cls in (DataConfig, NetConfig, T
          "stations": "--station", "n": "-n"}
 
 
-def with_flags(text, options):
+def with_flags(text, options, flags=None):
     """A library message as the command line says it: for the Python option names in
     ``options``, ``nan='drop'`` becomes ``--nan drop``, ``force=True`` ``--force`` and a bare
-    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted name."""
+    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted name.
+    ``flags`` maps the names a command spells otherwise (sweep's seeds are the ensemble)."""
     if not options:
         return text
+    flags = {**FLAGS, **(flags or {})}
 
     def flag(match):
         name, value = match[1], match[2] if match[2] is not None else match[3]
-        spelt = FLAGS.get(name) or _flag(name)
+        spelt = flags.get(name) or _flag(name)
         return spelt if value in (None, "True") else f"{spelt} {value}"
 
     names = "|".join(map(re.escape, options))
@@ -60,12 +62,12 @@ def with_flags(text, options):
 
 
 @contextlib.contextmanager
-def usage_errors():
+def usage_errors(flags=None):
     """Bad option values found by the library's validation are usage errors: exit 2."""
     try:
         yield
     except FcnnError as e:
-        raise click.UsageError(with_flags(str(e), e.options)) from None
+        raise click.UsageError(with_flags(str(e), e.options, flags)) from None
 
 
 def user_errors(command):
@@ -979,6 +981,8 @@ def export(model, output):
 
 
 SWEEP_FAILED = 3  # the exit status of a sweep that ran to its end with failed combinations
+# A sweep's seeds are the members of each combination's ensemble.
+SWEEP_FLAGS = {"ensemble": "--seeds"}
 
 
 def _sweep_options(command):
@@ -1040,7 +1044,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     if output == "-":
         raise click.UsageError("-o names the sweep directory, which cannot be stdout ('-'); "
                                "name a directory")
-    with usage_errors():
+    with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
     directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])

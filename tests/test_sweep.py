@@ -211,6 +211,12 @@ def test_command_line_writes_and_prints_the_leaderboard(runner, quakes, tmp_path
     (["--grid", "depth=1", "--shard", "3/2"], "--shard must be I/N"),
     (["--grid", "depth=1", "--depth", "2"], "--depth is both fixed and in the --grid"),
     ([], "give a grid"),
+    (["--grid", "features=a,b"], "--grid key 'features' is a data option, given once for all "
+                                 "combinations: give --features"),
+    (["--grid", "targets=a"], "given once for all combinations: give --target"),
+    (["--grid", "data=a.csv"], "given once for all combinations: give the data file as DATA"),
+    (["--grid", "depth=1", "--seed", str(2**63 - 1), "--seeds", "2"],
+     "--seed + --seeds - 1 (the last member's --seed) must be at most"),
 ])
 def test_command_line_errors_are_one_line(runner, args, message, tmp_path):
     result = runner.invoke(cli, ["sweep", "q.csv", *args, "-o", str(tmp_path)])
