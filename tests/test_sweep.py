@@ -819,3 +819,18 @@ def test_command_line_says_what_another_process_trains(runner, quakes, tmp_path,
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "1 of 2 combinations were training in another process" in result.output
+
+
+def test_the_plan_in_a_log_shows_every_value_and_run_whole(runner, quakes, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "lr=0.001,0.01", "--grid",
+                                 "arch=plain,resnet", "--grid", "weight-decay=0.0001",
+                                 "--grid", "dropout=0.1", "--grid", "width=16", "--dry-run",
+                                 "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and "│ 0.001 │" in result.output
+    spec = sweep.Sweep({"data": quakes}, {}, {"lr": [0.001], "arch": ["plain"],
+                                               "weight_decay": [0.0001], "dropout": [0.1],
+                                               "width": [16]})
+    assert spec.key(next(iter(sweep.combinations(spec.grid)))) in result.output
