@@ -1001,7 +1001,7 @@ def _sweep_options(command):
               help="An option of fcnn train and the values to try; repeat for more keys.")
 @click.option("--grid-file", metavar="FILE.toml", shell_complete=FILE,
               help="A [grid] table of lists, beside fixed options as in fcnn train --config "
-                   "files; the command line overrides them.")
+                   "files; the command line overrides them (--lr 0.5 replaces a grid of lr).")
 @click.option("--seeds", type=click.IntRange(1, 1024), default=1,
               help="Seeds per combination: --seed, --seed + 1, …; trained as the members of "
                    "one ensemble where the options allow it, in one pass with those of the "
@@ -1088,11 +1088,16 @@ def _run_sweep(spec, directory, shard_of, plots):
 
 def _sweep_spec(ctx, grid, grid_file, seeds, options):
     """The sweep: the grid of --grid-file and --grid, the fixed options of the file under
-    those given on the command line."""
+    those given on the command line. An option given on the command line also replaces the
+    file's grid of it: the command line overrides the file."""
     from fcnn_cli import sweep as sweeping
 
     table, fixed = sweeping.read_grid_file(grid_file) if grid_file else ({}, {})
     given = {k: _listed(v) for k, v in options.items() if _given(ctx, k)}
+    for key in set(table) & set(given):
+        logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
+                                           "%s", FLAGS.get(key) or _flag(key), key, grid_file)
+        del table[key]
     for key, values in sweeping.parse_grid(grid).items():
         table[key] = values
     fixed = {**fixed, **given}

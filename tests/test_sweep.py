@@ -834,3 +834,16 @@ def test_the_plan_in_a_log_shows_every_value_and_run_whole(runner, quakes, tmp_p
                                                "weight_decay": [0.0001], "dropout": [0.1],
                                                "width": [16]})
     assert spec.key(next(iter(sweep.combinations(spec.grid)))) in result.output
+
+
+def test_the_command_line_replaces_a_grid_of_the_file(runner, quakes, tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text("[grid]\nlr = [0.001, 0.01]\ndepth = [1, 2]\n")
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid-file", str(path), "--lr", "0.5",
+                                 "--dry-run", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"--lr on the command line replaces the grid of lr in {path}" in result.output
+    assert "Sweep plan (2 combinations" in result.output and "0.001" not in result.output
+    spec = sweep.Sweep({"data": quakes}, {"lr": 0.5}, {"depth": [1, 2]})
+    assert spec.key({"depth": 1}) in result.output
