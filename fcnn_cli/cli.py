@@ -835,7 +835,8 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
 @nan_option
 @device_option
 @click.option("--members", is_flag=True,
-              help="For an ensemble, also each member's prediction (<label>_pred_m<k>).")
+              help="For an ensemble, also each member's prediction (<label>_pred_m<k>; "
+                   "<label>_std_m<k> or each class's p_<class>_m<k>).")
 @user_errors
 def predict(model, data, keep, output, threshold, nan, device, members):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.

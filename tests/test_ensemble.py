@@ -199,6 +199,12 @@ def test_classifier_ensemble_gives_mean_probabilities_and_entropy():
     np.testing.assert_allclose(frame["rotation_entropy"],
                                -(proba * np.log(proba)).sum(axis=1))
     assert {"rotation_pred_m0", "rotation_pred_m1"} <= set(frame.columns)
+    for k, member in enumerate(out):  # each member's own probabilities, and its class by them
+        own = frame[[f"p_{c}_m{k}" for c in result.predictor.task.classes]].to_numpy()
+        np.testing.assert_allclose(own, result.predictor.task.proba(member))
+        classes = np.array(result.predictor.task.classes)
+        assert (frame[f"rotation_pred_m{k}"] == classes[own.argmax(axis=1)]).all()
+    assert "p_left_m0" not in result.predictor.predict(galaxies).columns
     assert 0 <= result.metrics["test"]["ece"] <= 1
 
 
