@@ -351,8 +351,8 @@ def test_resume_refuses_a_state_of_another_ensemble_or_of_one_network(splits):
     with pytest.raises(FcnnError, match="not the data this run started with"):
         train.fit(test, config, net=NET, val_table=val, test_table=test, resume=three)
     wider = {**NET, "width": 13}
-    with pytest.raises(FcnnError, match=r"damaged .*size mismatch for body\.0\.0\.weight.*"
-                                        r"cannot resume$"):
+    with pytest.raises(FcnnError, match=r"of another network \(its layers differ: resized "
+                                        r"body\.0\.0\.weight, .*\); cannot resume$"):
         train.fit(data, config, net=wider, val_table=val, test_table=test, resume=three)
     with pytest.raises(FcnnError, match="not one entry for each of 3 members"):
         train.fit(data, config, net=NET, val_table=val, test_table=test,
@@ -623,7 +623,9 @@ def test_a_damaged_kept_weight_in_a_state_is_refused_before_training(splits, mon
     trained = []
     monkeypatch.setattr(ensemble._Run, "_train_epoch",
                         lambda self, *a: trained.append(1) or torch.zeros(2))
-    with pytest.raises(FcnnError, match=r"damaged .*cannot resume$") as error:
+    with pytest.raises(FcnnError, match=r"of another network \(its layers differ: missing "
+                                        r"body\.0\.0\.weight, .*; resized head\.weight\); "
+                                        r"cannot resume$") as error:
         train.fit(data, config, net=NET, val_table=val, test_table=test,
                   resume={**cut, "best": best})
     assert "\n" not in str(error.value) and not trained
