@@ -42,16 +42,18 @@ FLAGS = {**{f.name: f.metadata["flags"][-1] for cls in (DataConfig, NetConfig, T
          "stations": "--station", "n": "-n"}
 
 
-def with_flags(text, options):
+def with_flags(text, options, flags=None):
     """A library message as the command line says it: for the Python option names in
     ``options``, ``nan='drop'`` becomes ``--nan drop``, ``force=True`` ``--force`` and a bare
-    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted name."""
+    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted name.
+    ``flags`` maps the names a command spells otherwise (sweep's seeds are the ensemble)."""
     if not options:
         return text
+    flags = {**FLAGS, **(flags or {})}
 
     def flag(match):
         name, value = match[1], match[2] if match[2] is not None else match[3]
-        spelt = FLAGS.get(name) or _flag(name)
+        spelt = flags.get(name) or _flag(name)
         return spelt if value in (None, "True") else f"{spelt} {value}"
 
     names = "|".join(map(re.escape, options))
@@ -60,12 +62,12 @@ def with_flags(text, options):
 
 
 @contextlib.contextmanager
-def usage_errors():
+def usage_errors(flags=None):
     """Bad option values found by the library's validation are usage errors: exit 2."""
     try:
         yield
     except FcnnError as e:
-        raise click.UsageError(with_flags(str(e), e.options)) from None
+        raise click.UsageError(with_flags(str(e), e.options, flags)) from None
 
 
 def user_errors(command):
@@ -833,7 +835,8 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
 @nan_option
 @device_option
 @click.option("--members", is_flag=True,
-              help="For an ensemble, also each member's prediction (<label>_pred_m<k>).")
+              help="For an ensemble, also each member's prediction (<label>_pred_m<k>; "
+                   "<label>_std_m<k> or each class's p_<class>_m<k>).")
 @user_errors
 def predict(model, data, keep, output, threshold, nan, device, members):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
@@ -979,6 +982,8 @@ def export(model, output):
 
 
 SWEEP_FAILED = 3  # the exit status of a sweep that ran to its end with failed combinations
+# A sweep's seeds are the members of each combination's ensemble.
+SWEEP_FLAGS = {"ensemble": "--seeds"}
 
 
 def _sweep_options(command):
@@ -997,7 +1002,7 @@ def _sweep_options(command):
               help="An option of fcnn train and the values to try; repeat for more keys.")
 @click.option("--grid-file", metavar="FILE.toml", shell_complete=FILE,
               help="A [grid] table of lists, beside fixed options as in fcnn train --config "
-                   "files; the command line overrides them.")
+                   "files; the command line overrides them (--lr 0.5 replaces a grid of lr).")
 @click.option("--seeds", type=click.IntRange(1, 1024), default=1,
               help="Seeds per combination: --seed, --seed + 1, …; trained as the members of "
                    "one ensemble where the options allow it, in one pass with those of the "
@@ -1040,7 +1045,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     if output == "-":
         raise click.UsageError("-o names the sweep directory, which cannot be stdout ('-'); "
                                "name a directory")
-    with usage_errors():
+    with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
     directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
@@ -1084,11 +1089,16 @@ def _run_sweep(spec, directory, shard_of, plots):
 
 def _sweep_spec(ctx, grid, grid_file, seeds, options):
     """The sweep: the grid of --grid-file and --grid, the fixed options of the file under
-    those given on the command line."""
+    those given on the command line. An option given on the command line also replaces the
+    file's grid of it: the command line overrides the file."""
     from fcnn_cli import sweep as sweeping
 
     table, fixed = sweeping.read_grid_file(grid_file) if grid_file else ({}, {})
     given = {k: _listed(v) for k, v in options.items() if _given(ctx, k)}
+    for key in set(table) & set(given):
+        logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
+                                           "%s", FLAGS.get(key) or _flag(key), key, grid_file)
+        del table[key]
     for key, values in sweeping.parse_grid(grid).items():
         table[key] = values
     fixed = {**fixed, **given}

@@ -8,6 +8,10 @@ and the command goes on to its end and its own exit code.
 import contextlib
 import os
 
+# The width of a console that is no terminal (a file, a pipe, a batch job's log): wide enough
+# that a table is as wide as its cells, never cut to a guessed 80 columns.
+UNBOUNDED = 10_000
+
 
 class DroppingStream:
     """A text stream that writes to ``stream`` until a write fails, and then drops everything."""
@@ -46,11 +50,15 @@ class DroppingStream:
 def rich_console(stderr=True):
     """A rich Console whose closed pipe is a BrokenPipeError, as for every other output: rich
     itself would exit with status 1, where ``fcnn … | head`` is no failure (the CLI's
-    handler ends such a command quietly, with 0)."""
+    handler ends such a command quietly, with 0). On a terminal it is the terminal's width;
+    elsewhere COLUMNS where set, else UNBOUNDED: what a log holds is read whole, not cut."""
     from rich.console import Console
 
     class PipedConsole(Console):
         def on_broken_pipe(self):
             raise BrokenPipeError(32, "Broken pipe")
 
-    return PipedConsole(stderr=stderr)
+    console = PipedConsole(stderr=stderr)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = UNBOUNDED
+    return console

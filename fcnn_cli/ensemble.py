@@ -42,7 +42,7 @@ from fcnn_cli.devices import (ThreadChooser, autocast, cpu_budget, matmul_precis
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.loop import GATHER_ROWS, NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
-from fcnn_cli.state import make_optimizer
+from fcnn_cli.state import load_weights, make_optimizer
 
 # What the members of one pass may differ in: scalars of the optimiser kernel (taken member by
 # member through fastpath.MemberRates), of the weight average and of dropout, the initial weights,
@@ -367,7 +367,7 @@ class _Run:
                          for best, member in zip(_each(state["best"], self.members),
                                                  self.members)]
             for member, weights in zip(self.members, _each(state["model"], self.members)):
-                member.load_state_dict(weights)
+                load_weights(member, weights)
             self.optimizer.load_state_dict(state["optimizer"])
             if self.average:
                 self.average.load_state_dict(state["average"])
@@ -475,7 +475,7 @@ def _checked_best(saved, member):
     so that a damaged state fails before training rather than after."""
     best = _Best(**saved)
     if best.weights is not None:
-        member.load_state_dict(best.weights)
+        load_weights(member, best.weights)
     best.loss, best.epoch, best.since = float(best.loss), int(best.epoch), int(best.since)
     return best
 

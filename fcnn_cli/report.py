@@ -298,7 +298,7 @@ def info_tables(about):
     summary.add_column("what")
     summary.add_column("value")
     rows = [("task", about["task"]), ("layers", net["layers"]),
-            ("parameters", f"{net['parameters']:,}"),
+            ("parameters", _parameters(net["parameters"], about.get("members"))),
             ("architecture", f"{net['arch']}, {net['activation']}, init {net['init']}, "
                              f"dropout {net['dropout']}"
                              + (", batch norm" if net["batchnorm"] else "")),
@@ -321,15 +321,37 @@ def info_tables(about):
         rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
                                       for c in labels["columns"])),
                  ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
-    training = about["training"]
-    shown = ("epochs", "batch_size", "lr", "optimizer", "schedule", "ema", "weight_decay", "seed")
-    if training:
-        rows.append(("training", ", ".join(f"{k} {training[k]}" for k in shown
-                                           if k in training)))
+    if about["training"]:
+        rows.append(("training", _training(about["training"])))
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
     for what, value in rows:
         summary.add_row(what, Text(str(value)))
     return [summary, _features_table(about["features"]), *_metrics_tables(about["metrics"])]
+
+
+def _parameters(count, members):
+    """An ensemble's count is all its members': said so, with one member's."""
+    if not members:
+        return f"{count:,}"
+    return f"{count:,} ({members} members × {count // members:,})"
+
+
+# The training options fcnn info shows: always these, and the others of INFO_UNLESS_DEFAULT
+# where a run set them.
+INFO_TRAINING = ("epochs", "batch_size", "lr", "optimizer", "schedule", "ema", "weight_decay",
+                 "seed")
+INFO_UNLESS_DEFAULT = ("precision", "class_weight")
+
+
+def _training(training):
+    import dataclasses
+
+    from fcnn_cli.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    shown = [k for k in INFO_TRAINING if k in training]
+    shown += [k for k in INFO_UNLESS_DEFAULT if training.get(k, defaults[k]) != defaults[k]]
+    return ", ".join(f"{k} {training[k]}" for k in shown)
 
 
 def _features_table(features):

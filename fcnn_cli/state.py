@@ -72,7 +72,7 @@ class TrainingState:
                 (state[k] for k in _PROGRESS)
             self.history, self.diagnostics = state["history"], state["diagnostics"]
             self.best_weights = state["best_state"]
-            self.model.load_state_dict(state["model"])
+            load_weights(self.model, state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             if self.plateau:
                 self.plateau.load_state_dict(state["plateau"])
@@ -83,6 +83,27 @@ class TrainingState:
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise FcnnError(f"the saved training state is damaged or from another version of "
                             f"fcnn ({type(e).__name__}: {e}); cannot resume") from None
+
+
+def load_weights(model, saved):
+    """``model.load_state_dict(saved)``, but saved weights of another network are refused in
+    one short line (torch's refusal lists every layer over many lines)."""
+    if isinstance(saved, dict):
+        ours = model.state_dict()
+        resized = [k for k in ours if k in saved and getattr(saved[k], "shape", None) is not None
+                   and tuple(saved[k].shape) != tuple(ours[k].shape)]
+        differences = [f"{what} {_some(names)}" for what, names in (
+            ("missing", [k for k in ours if k not in saved]),
+            ("unexpected", [k for k in saved if k not in ours]),
+            ("resized", resized)) if names]
+        if differences:
+            raise FcnnError("the saved training state is of another network (its layers "
+                            f"differ: {'; '.join(differences)}); cannot resume")
+    model.load_state_dict(saved)
+
+
+def _some(names, count=3):
+    return ", ".join(map(str, names[:count])) + (", …" if len(names) > count else "")
 
 
 def build(prepared, config, net, dropout, device):

@@ -180,6 +180,10 @@ def _grid_field(key, what="grid key"):
         return GRID_FIELDS[key]
     if key in NOT_IN_GRID:
         raise FcnnError(f"{what} {key!r}: {NOT_IN_GRID[key]}", ("grid",))
+    if key in DATA_FIELDS:
+        raise FcnnError(f"{what} {key!r} is a data option, given once for all combinations: "
+                        + ("give the data file as DATA" if key == "data" else f"give {key}"),
+                        ("grid",) if key == "data" else ("grid", key))
     near = difflib.get_close_matches(key, GRID_FIELDS, n=1, cutoff=0.5)
     raise FcnnError(f"unknown {what} {key!r}" + (f"; did you mean {near[0]!r}?" if near
                     else "; the keys are the options of fcnn train"), ("grid",))

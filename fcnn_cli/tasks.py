@@ -322,19 +322,23 @@ class Classification:
     def frame(self, out, threshold=None, members=False):
         """``<label>_pred`` and ``p_<class>``; for an ensemble (the mean probabilities) also
         ``<label>_entropy``, the predictive entropy (nats), and with ``members`` each
-        member's class as ``<label>_pred_m<k>``."""
+        member's class and probabilities as ``<label>_pred_m<k>`` and ``p_<class>_m<k>``."""
         proba = self.proba(out)
         names = np.array(self.classes, dtype=object)
         columns = {f"{self.target}_pred": names[self.decide(proba, threshold)]}
+        # The probabilities as one block, not a column each: ten times faster for 10 000 classes.
+        blocks = [pd.DataFrame(proba, columns=self.proba_columns())]
         if np.ndim(out) == 3:
             columns[f"{self.target}_entropy"] = metrics.entropy(proba)
-            if members:
-                for k, member in enumerate(out):
-                    columns[f"{self.target}_pred_m{k}"] = \
-                        names[self.decide(self.proba(member), threshold)]
-        # The probabilities as one block, not a column each: ten times faster for 10 000 classes.
-        return pd.concat([pd.DataFrame(columns),
-                          pd.DataFrame(proba, columns=[f"p_{c}" for c in self.classes])], axis=1)
+            for k, member in enumerate(out if members else ()):
+                member_proba = self.proba(member)
+                columns[f"{self.target}_pred_m{k}"] = names[self.decide(member_proba, threshold)]
+                blocks.append(pd.DataFrame(member_proba, columns=self.proba_columns(f"_m{k}")))
+        return pd.concat([pd.DataFrame(columns), *blocks], axis=1)
+
+    def proba_columns(self, suffix=""):
+        """The names of the class probability columns (``suffix``: ``_m<k>``, a member's)."""
+        return [f"p_{c}{suffix}" for c in self.classes]
 
     def to_dict(self):
         return {"kind": self.kind, "target": self.target, "classes": self.classes,

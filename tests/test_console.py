@@ -68,3 +68,19 @@ def test_a_rich_table_into_a_closed_pipe_is_a_broken_pipe_not_an_exit():
     with pytest.raises(BrokenPipeError):
         console.print(table)
     os.dup2(os.open(os.devnull, os.O_WRONLY), write)  # closed quietly
+
+
+def test_a_console_that_is_no_terminal_never_cuts_a_table(monkeypatch, capsys):
+    from rich.table import Table
+
+    from fcnn_cli.console import rich_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    table = Table("run", "lr")
+    table.add_row("lr=0.001-depth=2-width=16-arch=resnet-" + "x" * 100 + "-f4778e8a70", "0.001")
+    rich_console(stderr=False).print(table)
+    out = capsys.readouterr().out
+    assert "x" * 100 + "-f4778e8a70" in out and "0.001" in out and "…" not in out
+    monkeypatch.setenv("COLUMNS", "60")  # the user's own width is kept
+    rich_console(stderr=False).print(table)
+    assert max(map(len, capsys.readouterr().out.splitlines())) == 60

@@ -199,6 +199,12 @@ def test_classifier_ensemble_gives_mean_probabilities_and_entropy():
     np.testing.assert_allclose(frame["rotation_entropy"],
                                -(proba * np.log(proba)).sum(axis=1))
     assert {"rotation_pred_m0", "rotation_pred_m1"} <= set(frame.columns)
+    for k, member in enumerate(out):  # each member's own probabilities, and its class by them
+        own = frame[[f"p_{c}_m{k}" for c in result.predictor.task.classes]].to_numpy()
+        np.testing.assert_allclose(own, result.predictor.task.proba(member))
+        classes = np.array(result.predictor.task.classes)
+        assert (frame[f"rotation_pred_m{k}"] == classes[own.argmax(axis=1)]).all()
+    assert "p_left_m0" not in result.predictor.predict(galaxies).columns
     assert 0 <= result.metrics["test"]["ece"] <= 1
 
 
@@ -345,8 +351,8 @@ def test_resume_refuses_a_state_of_another_ensemble_or_of_one_network(splits):
     with pytest.raises(FcnnError, match="not the data this run started with"):
         train.fit(test, config, net=NET, val_table=val, test_table=test, resume=three)
     wider = {**NET, "width": 13}
-    with pytest.raises(FcnnError, match=r"damaged .*size mismatch for body\.0\.0\.weight.*"
-                                        r"cannot resume$"):
+    with pytest.raises(FcnnError, match=r"of another network \(its layers differ: resized "
+                                        r"body\.0\.0\.weight, .*\); cannot resume$"):
         train.fit(data, config, net=wider, val_table=val, test_table=test, resume=three)
     with pytest.raises(FcnnError, match="not one entry for each of 3 members"):
         train.fit(data, config, net=NET, val_table=val, test_table=test,
@@ -617,7 +623,9 @@ def test_a_damaged_kept_weight_in_a_state_is_refused_before_training(splits, mon
     trained = []
     monkeypatch.setattr(ensemble._Run, "_train_epoch",
                         lambda self, *a: trained.append(1) or torch.zeros(2))
-    with pytest.raises(FcnnError, match=r"damaged .*cannot resume$") as error:
+    with pytest.raises(FcnnError, match=r"of another network \(its layers differ: missing "
+                                        r"body\.0\.0\.weight, .*; resized head\.weight\); "
+                                        r"cannot resume$") as error:
         train.fit(data, config, net=NET, val_table=val, test_table=test,
                   resume={**cut, "best": best})
     assert "\n" not in str(error.value) and not trained

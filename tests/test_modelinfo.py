@@ -1,3 +1,4 @@
+import io
 import json
 
 import pytest
@@ -55,3 +56,29 @@ def test_info_refuses_what_the_safe_loader_refuses(tmp_path):
     bad.write_bytes(b"\x80\x04not a zip")
     with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
         modelinfo.describe(bad)
+
+
+def _info_text(path):
+    from rich.console import Console
+
+    from fcnn_cli.report import info_tables
+
+    console = Console(record=True, width=300, file=io.StringIO())
+    for table in info_tables(modelinfo.describe(path)):
+        console.print(table)
+    return console.export_text()
+
+
+def test_info_of_an_ensemble_shows_its_members_parameters_and_set_options(tmp_path):
+    galaxies = simulate.galaxies(n=200, size=8, seed=1)
+    path, _ = _saved(tmp_path, galaxies, "e", net={"depth": 1, "width": 4}, ensemble=3,
+                     precision="bf16", class_weight="balanced")
+    one = 64 * 4 + 4 + 4 * 2 + 2
+    assert modelinfo.describe(path)["network"]["parameters"] == 3 * one
+    text = _info_text(path)
+    assert f"{3 * one:,} (3 members × {one:,})" in text
+    assert "precision bf16, class_weight balanced" in text
+    single, _ = _saved(tmp_path, galaxies, "s", net={"depth": 1, "width": 4})
+    text = _info_text(single)
+    assert f"│ {one:,} " in text and "members" not in text
+    assert "precision" not in text and "class_weight" not in text  # the defaults go unsaid

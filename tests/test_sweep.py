@@ -211,6 +211,12 @@ def test_command_line_writes_and_prints_the_leaderboard(runner, quakes, tmp_path
     (["--grid", "depth=1", "--shard", "3/2"], "--shard must be I/N"),
     (["--grid", "depth=1", "--depth", "2"], "--depth is both fixed and in the --grid"),
     ([], "give a grid"),
+    (["--grid", "features=a,b"], "--grid key 'features' is a data option, given once for all "
+                                 "combinations: give --features"),
+    (["--grid", "targets=a"], "given once for all combinations: give --target"),
+    (["--grid", "data=a.csv"], "given once for all combinations: give the data file as DATA"),
+    (["--grid", "depth=1", "--seed", str(2**63 - 1), "--seeds", "2"],
+     "--seed + --seeds - 1 (the last member's --seed) must be at most"),
 ])
 def test_command_line_errors_are_one_line(runner, args, message, tmp_path):
     result = runner.invoke(cli, ["sweep", "q.csv", *args, "-o", str(tmp_path)])
@@ -847,3 +853,31 @@ def test_a_data_file_with_a_selector_is_found(tmp_path):
     files = sweep.data_files(spec)
     assert files["data"]["path"] == f"{path}:events"
     assert files["data"]["size"] == path.stat().st_size
+
+
+def test_the_plan_in_a_log_shows_every_value_and_run_whole(runner, quakes, tmp_path,
+                                                           monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "lr=0.001,0.01", "--grid",
+                                 "arch=plain,resnet", "--grid", "weight-decay=0.0001",
+                                 "--grid", "dropout=0.1", "--grid", "width=16", "--dry-run",
+                                 "-o", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and "│ 0.001 │" in result.output
+    spec = sweep.Sweep({"data": quakes}, {}, {"lr": [0.001], "arch": ["plain"],
+                                               "weight_decay": [0.0001], "dropout": [0.1],
+                                               "width": [16]})
+    assert spec.key(next(iter(sweep.combinations(spec.grid)))) in result.output
+
+
+def test_the_command_line_replaces_a_grid_of_the_file(runner, quakes, tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_text("[grid]\nlr = [0.001, 0.01]\ndepth = [1, 2]\n")
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid-file", str(path), "--lr", "0.5",
+                                 "--dry-run", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"--lr on the command line replaces the grid of lr in {path}" in result.output
+    assert "Sweep plan (2 combinations" in result.output and "0.001" not in result.output
+    spec = sweep.Sweep({"data": quakes}, {"lr": 0.5}, {"depth": [1, 2]})
+    assert spec.key({"depth": 1}) in result.output

@@ -130,8 +130,30 @@ def test_a_damaged_resume_state_is_a_clear_error(quakes):
             broken["model"] = {"nonsense": state["model"][next(iter(state["model"]))]}
         else:
             del broken[damage]
-        with pytest.raises(FcnnError, match="damaged or from another version"):
+        with pytest.raises(FcnnError, match="damaged or from another version" if damage !=
+                           "model" else "of another network .its layers differ: missing "):
             train.fit(quakes, config, resume=broken)
+
+
+@pytest.mark.parametrize("ensemble", [1, 2])
+@pytest.mark.parametrize("net, differ", [
+    ({"depth": 3, "width": 8}, "missing body.2.0.weight, body.2.0.bias"),
+    ({"depth": 1, "width": 8}, "unexpected body.1.0.weight, body.1.0.bias"),
+    ({"depth": 2, "width": 16}, "resized body.0.0.weight, body.0.0.bias, body.1.0.weight, …"),
+])
+def test_a_resume_state_of_another_network_is_refused_in_one_line(quakes, ensemble, net,
+                                                                   differ):
+    config = train.TrainConfig(epochs=3, batch_size=64, ensemble=ensemble, threads=1)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    state = train.fit(quakes, config, net={"depth": 2, "width": 8}, on_epoch=stop).resume_state
+    with pytest.raises(FcnnError) as refused:
+        train.fit(quakes, config, net=net, resume=state)
+    assert str(refused.value) == ("the saved training state is of another network (its layers "
+                                  f"differ: {differ}); cannot resume")
 
 
 def test_a_test_table_takes_the_place_of_the_test_split(quakes):
