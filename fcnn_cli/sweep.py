@@ -57,8 +57,10 @@ log = logging.getLogger(__name__)
 
 # Options a sweep sets itself, and why.
 SEEDS = "the seeds are given by seeds= (each combination trains seed, seed + 1, …)"
+SPEED_ONLY = "it changes how fast a combination trains, not what: give it once for all"
 NOT_IN_GRID = {"seed": SEEDS, "ensemble": SEEDS,
-               "stream": "a sweep reads its tables into memory once for all combinations"}
+               "stream": "a sweep reads its tables into memory once for all combinations",
+               "threads": SPEED_ONLY, "device": SPEED_ONLY}
 GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig) for f in option_fields(cls)
                if f.name not in NOT_IN_GRID}
 NET_FIELDS = {f.name for f in option_fields(NetConfig)}
@@ -92,7 +94,7 @@ class Sweep:
         data = {k: _absolute(v) if k in INPUTS else v for k, v in self.data.items()}
         self.data = dataclasses.asdict(DataConfig(**data))
         for key in self.fixed:
-            if key != "seed":
+            if key not in ("seed", *NOT_DEFINING):
                 _grid_field(key, "option")
         if not 1 <= self.seeds <= 1024:
             raise FcnnError(f"seeds must be between 1 and 1024, not {self.seeds}", ("seeds",))
@@ -114,7 +116,8 @@ class Sweep:
         defines its runs: the data options, every option of the combination with the defaults
         filled in (an option typed as its default is the one left out) but NOT_DEFINING, and
         the number of seeds."""
-        text = "_".join(f"{k}={_short(v)}" for k, v in combination.items()) or "fixed"
+        # Keys in order of their names: the grid's order (a command line's) names no other run.
+        text = "_".join(f"{k}={_short(v)}" for k, v in sorted(combination.items())) or "fixed"
         text = re.sub(r"[^A-Za-z0-9=.,+-]+", "-", text)[:80]
         defined = json.dumps([self.data, defined_options(self, combination), self.seeds],
                              sort_keys=True, default=str)
@@ -361,6 +364,11 @@ def _finished(run_dir, files):
     saved, _ = read_result(run_dir / RESULT_FILE)
     if not _same_data(saved["data_files"], files):
         raise _other_data(run_dir, saved["data_files"], files)
+    runs = [run_dir / f"seed-{seed}" for seed in saved["seeds"]] \
+        if saved["mode"] == "sequential" else [run_dir]
+    gone = [run for run in runs if not (run / "model.pt").is_file()]
+    if gone:
+        raise NotAResult(f"{gone[0] / 'model.pt'} is missing")
     return True
 
 
@@ -574,22 +582,38 @@ def _record_failure(sweep, combination, run_dir, error, spent):
 
 def _draw_runs(run_dir, missing=False):
     """The plots of each run a combination saved (one, or one per seed), as fcnn train draws
-    them; the runs are saved already, so a failure here is only a warning. With ``missing``
-    only those of runs with none: ``seeds.json`` is written before the plots, which a sweep
-    stopped while drawing leaves out."""
+    them; the runs are saved already, so a failure here is only a warning. Once all are drawn,
+    ``seeds.json`` says so (it is written before the plots, which a sweep stopped while
+    drawing leaves incomplete); with ``missing`` only a combination whose plots it does not
+    list as drawn, or that has none (removed since)."""
     from fcnn_cli.plots import plot_run
     from fcnn_cli.runs import PLOTS_DIR
 
+    result = Path(run_dir) / RESULT_FILE
+    if missing:
+        if _plotted(result) and any(Path(run_dir).glob(f"**/{PLOTS_DIR}/*.png")):
+            return
+        log.info("%s: drawing the plots that an earlier sweep left out", run_dir)
+    drawn = True
     for path in sorted(p.parent for p in Path(run_dir).glob("**/model.pt")):
-        if missing:
-            if any((path / PLOTS_DIR).glob("*.png")):
-                continue
-            log.info("%s: drawing the plots that an earlier sweep left out", path)
         try:
             plot_run(path)
         except FcnnError as e:
+            drawn = False
             log.warning("the run is saved, but its plots are not: %s; draw them with: "
                         "fcnn plot %s", e, path)
+    if drawn and result.exists():
+        from fcnn_cli.fileio import write_text
+
+        saved = json.loads(result.read_text(encoding="utf-8"))
+        write_text(result, json.dumps({**saved, "plotted": True}, indent=2, default=str) + "\n")
+
+
+def _plotted(result):
+    try:
+        return json.loads(result.read_text(encoding="utf-8")).get("plotted") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _described(sweep, combination, files):

@@ -881,3 +881,46 @@ def test_the_command_line_replaces_a_grid_of_the_file(runner, quakes, tmp_path):
     assert "Sweep plan (2 combinations" in result.output and "0.001" not in result.output
     spec = sweep.Sweep({"data": quakes}, {"lr": 0.5}, {"depth": [1, 2]})
     assert spec.key({"depth": 1}) in result.output
+
+
+def test_the_order_of_the_grid_keys_names_no_other_run():
+    one = sweep.Sweep({"data": "x.csv"}, {}, {"lr": [1e-3], "init": ["he"]})
+    other = sweep.Sweep({"data": "x.csv"}, {}, {"init": ["he"], "lr": [1e-3]})
+    assert one.key({"lr": 1e-3, "init": "he"}) == other.key({"init": "he", "lr": 1e-3})
+
+
+@pytest.mark.parametrize("key", ["threads", "device"])
+def test_options_of_speed_alone_are_fixed_not_swept(key):
+    value = {"threads": 1, "device": "cpu"}[key]
+    sweep.Sweep({"data": "x.csv"}, {key: value}, {"lr": [1e-3]})  # fixed: taken
+    with pytest.raises(FcnnError, match="changes how fast"):
+        sweep.parse_grid([f"{key}={value}"])
+
+
+def test_a_run_whose_plots_were_cut_short_gets_them_all_again(quakes, tmp_path, monkeypatch):
+    from fcnn_cli import plots
+
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3]})
+    real, drawn = plots.plot_run, []
+
+    def cut_short(path):
+        (path / "plots").mkdir(exist_ok=True)
+        (path / "plots" / "learning_curves.png").write_bytes(b"partial")
+        raise KeyboardInterrupt  # the sweep stopped while drawing
+    monkeypatch.setattr(plots, "plot_run", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run(spec, tmp_path, plots=True)
+    monkeypatch.setattr(plots, "plot_run", lambda path: drawn.append(path) or real(path))
+    sweep.run(spec, tmp_path, plots=True)
+    assert len(drawn) == 1 and len(list((drawn[0] / "plots").glob("*.png"))) > 1
+    sweep.run(spec, tmp_path, plots=True)  # all drawn now: nothing again
+    assert len(drawn) == 1
+
+
+def test_a_finished_combination_without_its_model_trains_again(quakes, tmp_path):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3]})
+    sweep.run(spec, tmp_path)
+    (tmp_path / spec.key({"lr": 1e-3}) / "model.pt").unlink()
+    assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.NEW]
+    sweep.run(spec, tmp_path)
+    assert (tmp_path / spec.key({"lr": 1e-3}) / "model.pt").is_file()
