@@ -860,6 +860,9 @@ def predict(model, data, keep, output, threshold, nan, device, members):
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    if members and not predictor.members:
+        logging.getLogger("fcnn_cli").warning(
+            "--members: %s is one network, not an ensemble: its prediction is all", model)
     # Kept columns as written (an ID 007 stays 007), but for features, which must be numbers.
     chunks = iter_tables(data, text=[c for c in keep if c not in predictor.features])
     clash = [c for c in keep if c in predictor.output_columns(members)]

@@ -396,6 +396,9 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
     log.info("%d combinations (shard %d/%d): %d finished already, %d to train (%d of them "
              "failed before)", len(planned), *shard_of, len(planned) - len(todo), len(todo),
              sum(status == FAILED for *_, status in planned))
+    if not planned:
+        log.warning("shard %d/%d of a grid of %d combinations holds none: nothing to train",
+                    *shard_of, len(combinations(sweep.grid)))
     if plots:
         for _, key, status in planned:
             if status == FINISHED:
@@ -492,7 +495,8 @@ def _attempt_group(sweep, group, inputs, directory, labels, plots):
         errors = [e.with_traceback(None)] * len(group)
     if retry is not None:  # out of the handler, whose traceback held the failed pass's memory
         split, why = retry
-        log.info("%d combinations in smaller groups: %s", len(group), why)
+        log.info("these %d combinations cannot train together (%s): in smaller groups",
+                 len(group), why)
         _release_memory()
         for part in _parts(sweep, group, split):
             if len(part) == 1:

@@ -662,3 +662,21 @@ def test_cohorts_stop_at_an_interrupt_without_reporting(splits, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train.fit_cohorts(data, configs, val_table=val, test_table=test)
     assert not reported
+
+
+def test_members_of_one_network_warn_and_predict_it(tmp_path, splits, caplog):
+    from click.testing import CliRunner
+
+    from fcnn_cli.cli import cli
+
+    data, val, test = splits
+    result = train.fit(data, train.TrainConfig(epochs=1, threads=1), net=NET, val_table=val,
+                       test_table=test)
+    checkpoint.save(result.predictor, tmp_path / "one.pt")
+    test.frame.to_csv(tmp_path / "new.csv", index=False)
+    with caplog.at_level("WARNING"):
+        out = CliRunner().invoke(cli, ["predict", str(tmp_path / "one.pt"),
+                                       str(tmp_path / "new.csv"), "--members"])
+    assert out.exit_code == 0, out.output
+    assert "is one network, not an ensemble" in caplog.text + out.output
+    assert "_m0" not in out.output

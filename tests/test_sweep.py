@@ -924,3 +924,11 @@ def test_a_finished_combination_without_its_model_trains_again(quakes, tmp_path)
     assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.NEW]
     sweep.run(spec, tmp_path)
     assert (tmp_path / spec.key({"lr": 1e-3}) / "model.pt").is_file()
+
+
+def test_an_empty_shard_says_so(quakes, tmp_path, caplog):
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]})
+    with caplog.at_level("WARNING"):
+        assert sweep.plan(spec, tmp_path, (5, 8)) == []
+        sweep.run(spec, tmp_path, (5, 8))
+    assert "shard 5/8 of a grid of 2 combinations holds none" in caplog.text
