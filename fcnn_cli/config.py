@@ -272,7 +272,7 @@ class Unsupported(FcnnError):
 
 def refuse_in_ensemble(config, members=None):
     """The options an ensemble does not train with, each with the reason (what only the data or
-    the processes tell, :func:`fcnn_cli.ensemble.refuse_unsupported` refuses). ``members``: of
+    the processes or the network's step tell, :mod:`fcnn_cli.ensemble` refuses). ``members``: of
     the pass, where it holds more than ``config`` asks for (a sweep's cohorts of one member)."""
     members = members or config.ensemble
     if members == 1:
@@ -280,7 +280,6 @@ def refuse_in_ensemble(config, members=None):
     cases = [
         (config.stream, "train on tables in memory, not streamed ones"),
         (config.diagnostics, "record no diagnostics"),
-        (config.schedule == "plateau", "take the cosine schedule or none, not plateau"),
     ]
     for refused, why in cases:
         if refused:

@@ -29,6 +29,7 @@ import contextlib
 import copy
 import dataclasses
 import math
+import statistics
 import time
 
 import torch
@@ -42,7 +43,7 @@ from fcnn_cli.devices import (ThreadChooser, autocast, cpu_budget, matmul_precis
 from fcnn_cli.errors import FcnnError
 from fcnn_cli.loop import GATHER_ROWS, NO_STOP, cosine_lr
 from fcnn_cli.model import MLP
-from fcnn_cli.state import load_weights, make_optimizer
+from fcnn_cli.state import load_weights, make_optimizer, plateau
 
 # What the members of one pass may differ in: scalars of the optimiser kernel (taken member by
 # member through fastpath.MemberRates), of the weight average and of dropout, the initial weights,
@@ -169,7 +170,7 @@ def train_cohorts(data, cohorts, device, on_epoch=None, stop=None, resume=None):
             members.append(MLP(cohort.net).to(device))
     first = cohorts[0]
     step = funcstep.ensemble_step(members, data.task, first.config)
-    _refuse_mixed(cohorts, step)
+    _refuse_autograd(cohorts, step)
     run = _Run(cohorts, data, members, step, make_optimizer([step.flat], first.config),
                data.on(device))
     if resume is not None:
@@ -188,10 +189,18 @@ def train_cohorts(data, cohorts, device, on_epoch=None, stop=None, resume=None):
 KERNEL_OPTIONS = ("lr", "weight_decay", "dropout", "ema")
 
 
-def _refuse_mixed(cohorts, step):
-    """Cohorts that differ in a kernel option train through the autograd-free step alone."""
-    if isinstance(step, fastpath.FastStep):
+def _refuse_autograd(cohorts, step):
+    """Several members trained through autograd take the optimiser's learning rate and one of
+    each kernel option for all: the plateau schedule (each member's own rate), or cohorts that
+    differ in a kernel option, train through the autograd-free step alone."""
+    count = sum(c.config.ensemble for c in cohorts)
+    if isinstance(step, fastpath.FastStep) or count == 1:
         return
+    if cohorts[0].config.schedule == "plateau":
+        raise Unsupported(f"ensemble={count}: members trained through autograd (batch norm, "
+                          "alpha-dropout, class weights, fast off or bf16) take one learning "
+                          "rate for all, not the plateau schedule's own for each; train single "
+                          "networks for this", ("ensemble",))
     differ = [name for name in KERNEL_OPTIONS
               if len({getattr(c.config if hasattr(c.config, name) else c.net, name)
                       for c in cohorts}) > 1]
@@ -235,16 +244,23 @@ class _MemberAverage(WeightAverage):
 
 
 class _Rates:
-    """Each cohort's learning rate, step by step (the cosine schedule scales each one's own);
-    members whose lr or weight decay differ take theirs through ``fastpath.MemberRates``."""
+    """Each member's learning rate, step by step: the cosine schedule scales each cohort's own;
+    the plateau schedule gives each member its own, torch's scheduler as a single run builds it
+    (:func:`fcnn_cli.state.plateau`) on a parameterless optimiser of the member's own, stepped
+    with the member's validation loss. Several members whose lr or weight decay differ, or under
+    the plateau schedule, take theirs through ``fastpath.MemberRates`` (only the autograd-free
+    step: :func:`_refuse_autograd`)."""
 
-    def __init__(self, cohorts, fast, optimizer, cosine):
+    def __init__(self, cohorts, fast, optimizer, schedule):
         # The optimiser, not its group: loading a state (resume) replaces the group.
-        self.cohorts, self.optimizer, self.cosine = cohorts, optimizer, cosine
+        self.cohorts, self.fast, self.optimizer = cohorts, fast, optimizer
+        self.cosine = schedule == "cosine"
         lrs = [c.config.lr for c in cohorts for _ in range(c.config.ensemble)]
         decays = [c.config.weight_decay for c in cohorts for _ in range(c.config.ensemble)]
+        self.plateaus = [plateau(torch.optim.SGD([torch.zeros(0)], lr=lr)) for lr in lrs] \
+            if schedule == "plateau" else None
         self.members = None
-        if len(set(zip(lrs, decays))) > 1:  # only the autograd-free step (_refuse_mixed)
+        if len(set(zip(lrs, decays))) > 1 or (self.plateaus and len(lrs) > 1):
             self.members = fast.rates = fastpath.MemberRates(fast, lrs, decays)
 
     def at(self, epoch, step, steps):
@@ -257,9 +273,50 @@ class _Rates:
         else:  # the schedule's factor, the same for every member's own rate
             self.members.scale = cosine_lr(first, epoch, step, steps) / first.lr
 
-    def of(self, config, epoch, steps):
-        """A cohort's learning rate at the start of an epoch."""
+    def of(self, i, members, epoch, steps):
+        """Cohort ``i``'s learning rate at the start of an epoch; under the plateau schedule the
+        mean of its ``members``' own."""
+        if self.plateaus:
+            return statistics.fmean(self._lrs()[m] for m in members)
+        config = self.cohorts[i].config
         return cosine_lr(config, epoch, 0, steps) if self.cosine else config.lr
+
+    def validated(self, members, losses):
+        """Step the plateaus of ``members`` (a running cohort's) with their validation losses
+        (``losses``: by member)."""
+        if not self.plateaus:
+            return
+        before = self._lrs()
+        for m in members:
+            self.plateaus[m].step(losses[m])
+        if self._lrs() != before:  # rare: a few times a run
+            self._use()
+
+    def _lrs(self):
+        return [p.optimizer.param_groups[0]["lr"] for p in self.plateaus]
+
+    def _use(self):
+        """The members' current plateau rates into the step."""
+        lrs = self._lrs()
+        if self.members is None:  # one member alone: the optimiser's own rate
+            self.optimizer.param_groups[0]["lr"] = lrs[0]
+        else:  # in place: the kernels' views of it stay valid
+            self.members.lr.copy_(self.fast.member_values(lrs))
+
+    def state_dict(self):
+        """Each member's plateau rate and scheduler, or None without the plateau schedule."""
+        if not self.plateaus:
+            return None
+        return [{"lr": lr, "plateau": copy.deepcopy(p.state_dict())}
+                for lr, p in zip(self._lrs(), self.plateaus)]
+
+    def load_state_dict(self, saved):
+        if not self.plateaus:
+            return
+        for p, own in zip(self.plateaus, _each(saved, self.plateaus)):
+            p.optimizer.param_groups[0]["lr"] = float(own["lr"])
+            p.load_state_dict(copy.deepcopy(own["plateau"]))
+        self._use()
 
 
 class _Run:
@@ -270,7 +327,7 @@ class _Run:
         self.config = cohorts[0].config  # what all cohorts share: epochs, batches, schedule
         self.members, self.fast, self.optimizer = members, fast, optimizer
         self.average = _average(fast, cohorts)
-        self.rates = _Rates(cohorts, fast, optimizer, self.config.schedule == "cosine")
+        self.rates = _Rates(cohorts, fast, optimizer, self.config.schedule)
         self.rows, self.digest = rows, data.digest
         self.spans, start = [], 0
         for cohort in cohorts:
@@ -318,9 +375,10 @@ class _Run:
             row = {"epoch": epoch,
                    "train_loss": float(train_loss[members.start:members.stop].mean()),
                    "val_loss": sum(val_losses[m] for m in members) / len(members),
-                   **headlines[i], "lr": self.rates.of(self.cohorts[i].config, epoch, steps),
+                   **headlines[i], "lr": self.rates.of(i, members, epoch, steps),
                    "seconds": seconds * len(members) / len(self.members)}
             self.histories[i].append(row)
+            self.rates.validated(members, val_losses)
             if on_epoch:
                 on_epoch(i, row)
             self.stopped[i] = self._why_stop(i, epoch, train_loss, val_losses)
@@ -355,6 +413,7 @@ class _Run:
                 "model": [_weights(member) for member in self.members],
                 "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "average": self.average.state_dict() if self.average else None,
+                "plateaus": self.rates.state_dict(),
                 "generators": [g.get_state() for g in self.generators],
                 "torch_rng": torch.get_rng_state()}
 
@@ -371,6 +430,7 @@ class _Run:
             self.optimizer.load_state_dict(state["optimizer"])
             if self.average:
                 self.average.load_state_dict(state["average"])
+            self.rates.load_state_dict(state.get("plateaus"))
             for generator, saved in zip(self.generators,
                                         _each(state["generators"], self.members)):
                 generator.set_state(saved)

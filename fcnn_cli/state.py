@@ -34,8 +34,7 @@ class TrainingState:
         self.average = WeightAverage(
             [self.fast.flat] if self.fast else [*self.model.parameters(), *self.model.buffers()],
             config.ema) if config.ema else None
-        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, factor=0.5, patience=5) if config.schedule == "plateau" else None
+        self.plateau = plateau(self.optimizer) if config.schedule == "plateau" else None
         self.generator = torch.Generator().manual_seed(config.seed)  # the epochs' row order
         self.epoch, self.best_loss, self.best_epoch, self.since_best = 0, math.inf, 0, 0
         self.best_weights = None
@@ -119,6 +118,12 @@ def net_config(prepared, net, dropout):
     if net.get("dropout") is None:
         net["dropout"] = dropout
     return NetConfig(n_in=len(prepared.features), n_out=prepared.task.n_outputs, **net)
+
+
+def plateau(optimizer):
+    """The plateau schedule of ``optimizer``'s learning rate, stepped with the validation loss
+    after each epoch: halved after 5 epochs without a better one."""
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
 
 
 def make_optimizer(params, config):

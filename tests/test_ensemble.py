@@ -215,7 +215,6 @@ def simulate_galaxies():
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"schedule": "plateau"}, "plateau"),
     ({"diagnostics": True}, "diagnostics"),
     ({"stream": True}, "streamed"),
 ])
@@ -223,6 +222,15 @@ def test_options_an_ensemble_does_not_take_are_refused_before_any_data(options, 
     with pytest.raises(ensemble.Unsupported, match=f"ensemble=2: the members .*{message}"):
         train.TrainConfig(ensemble=2, **options)
     train.TrainConfig(ensemble=1, **options)  # a single network takes them
+
+
+def test_autograd_members_refuse_the_plateau_schedule_before_training(splits, monkeypatch):
+    """The autograd step takes the optimiser's one learning rate: no member's own plateau."""
+    monkeypatch.setattr(ensemble._Run, "epochs", lambda *args: pytest.fail("trained"))
+    with pytest.raises(ensemble.Unsupported, match="ensemble=2: members trained through "
+                                                   "autograd .* not the plateau schedule"):
+        _fit(splits, {"arch": "batchnorm"}, seed=5, ensemble=2, schedule="plateau")
+    train.TrainConfig(ensemble=2, schedule="plateau")  # the options alone are sound
 
 
 def test_a_run_in_several_processes_refuses_an_ensemble():
@@ -313,6 +321,58 @@ def test_resume_after_an_interrupt_equals_an_uninterrupted_run(splits, options, 
     assert cut.resume_state["epoch"] == 2 and len(cut.history) == 2
     assert cut.resume_state["ensemble"] == 3
     _assert_same_run(fit(resume=cut.resume_state), whole)
+
+
+@pytest.fixture(scope="module")
+def plateau_splits():
+    """A validation table whose labels are shuffled: its loss soon stops improving, at
+    different epochs for different seeds, so that their plateaus halve their rates apart."""
+    data, val, test = [simulate.earthquakes(n=n, seed=s) for n, s in ((128, 1), (64, 2), (64, 3))]
+    frame = val.frame.copy()
+    frame[["x", "y"]] = frame[["x", "y"]].to_numpy()[
+        np.random.default_rng(0).permutation(len(frame))]
+    return [data, dataclasses.replace(val, frame=frame), test]
+
+
+PLATEAU = {"schedule": "plateau", "lr": 0.003, "ema": 0.0, "epochs": 12}
+
+
+def test_each_member_follows_its_own_plateau_as_a_single_run(plateau_splits):
+    """Member k is the single run of seed 5 + k, its learning rate halved when its own
+    validation loss stalls; the history's rate and losses are the members' means (the best
+    epochs come before any halving here: the losses show the epochs after)."""
+    result = _fit(plateau_splits, seed=5, ensemble=3, **PLATEAU)
+    singles = [_fit(plateau_splits, seed=ensemble.member_seed(5, k), order_of=5, **PLATEAU)
+               for k in range(3)]
+    rates = np.array([[row["lr"] for row in single.history] for single in singles])
+    assert rates.min() < PLATEAU["lr"]  # the plateau did halve some rates
+    assert any(len(set(epoch)) > 1 for epoch in rates.T)  # the members' rates part
+    np.testing.assert_allclose([row["lr"] for row in result.history], rates.mean(axis=0))
+    for name in ("train_loss", "val_loss"):  # epoch by epoch, after the rates part too
+        np.testing.assert_allclose([row[name] for row in result.history],
+                                   np.mean([[row[name] for row in single.history]
+                                            for single in singles], axis=0), rtol=1e-5)
+    for member, single in zip(result.predictor.net.members, singles, strict=True):
+        for name, value in single.predictor.net.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+    assert result.predictor.info["best_epochs"] == [s.predictor.info["best_epoch"]
+                                                    for s in singles]
+
+
+@pytest.mark.parametrize("epoch", [5, 8], ids=["before-halving", "rates-apart"])
+def test_resume_under_the_plateau_schedule_equals_an_uninterrupted_run(plateau_splits, epoch):
+    """Cut while the plateaus count epochs without a better loss, or once some have halved."""
+    data, val, test = plateau_splits
+    config = train.TrainConfig(batch_size=32, threads=1, ensemble=3, seed=5, **PLATEAU)
+
+    def fit(**more):
+        return train.fit(data, config, net=NET, val_table=val, test_table=test, **more)
+    whole = fit()
+    cut = fit(on_epoch=_interrupt_after(epoch))
+    assert len(cut.resume_state["plateaus"]) == 3
+    _assert_same_run(fit(resume=cut.resume_state), whole)
+    with pytest.raises(FcnnError, match="not one entry for each of 3 members"):
+        fit(resume={**cut.resume_state, "plateaus": None})
 
 
 def test_a_stop_within_an_epoch_resumes_from_the_epoch_before(splits, tmp_path):
@@ -508,9 +568,9 @@ def test_the_command_line_refuses_an_ensemble_option_before_reading_data(tmp_pat
     from fcnn_cli.cli import cli
 
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "absent.csv"), "--ensemble", "2",
-                                      "--schedule", "plateau", "-o", str(tmp_path / "run")])
+                                      "--diagnostics", "-o", str(tmp_path / "run")])
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "--ensemble 2: the members take the cosine schedule" in result.output
+    assert "--ensemble 2: the members record no diagnostics" in result.output
     assert not (tmp_path / "run").exists()
 
 
