@@ -1,6 +1,7 @@
 """Sweeps: grids and their errors, combinations, shards, reruns, the leaderboard, and seeds
 trained as one ensemble's members."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -55,9 +56,9 @@ def test_bad_values_and_clashes_are_refused_before_training():
     with pytest.raises(FcnnError, match="seeds must be between"):
         sweep.Sweep({"data": "x.csv"}, {}, {"depth": [1]}, seeds=0)
     # Options no ensemble takes train their seeds one by one, and are checked all the same.
-    sweep.Sweep({"data": "x.csv"}, {"schedule": "plateau"}, {"depth": [1]}, seeds=2)
+    sweep.Sweep({"data": "x.csv"}, {"diagnostics": True}, {"depth": [1]}, seeds=2)
     with pytest.raises(FcnnError, match="unknown architecture 'cnn'"):
-        sweep.Sweep({"data": "x.csv"}, {"schedule": "plateau"}, {"arch": ["cnn"]}, seeds=2)
+        sweep.Sweep({"data": "x.csv"}, {"diagnostics": True}, {"arch": ["cnn"]}, seeds=2)
 
 
 @pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
@@ -115,9 +116,11 @@ def quakes(tmp_path_factory):
 
 def test_leaderboard_is_mean_and_std_over_seeds_and_a_rerun_skips(quakes, tmp_path,
                                                                    monkeypatch):
-    """cosine trains its seeds as one ensemble, plateau (which no ensemble takes) one run
-    after another, each in a run directory of its own."""
-    spec = sweep.Sweep({"data": quakes}, FIXED, {"schedule": ["cosine", "plateau"]}, seeds=2)
+    """cosine trains its seeds as one ensemble, plateau with batch norm (the autograd step,
+    which takes no member's own plateau) one run after another, each in a run directory of its
+    own."""
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, "arch": "batchnorm"},
+                       {"schedule": ["cosine", "plateau"]}, seeds=2)
     rows = sweep.run(spec, tmp_path)
     assert {r["schedule"]: r["mode"] for r in rows} == {"cosine": "ensemble",
                                                         "plateau": "sequential"}
@@ -304,14 +307,13 @@ def _interrupt_in_epoch_2(monkeypatch, mode, seeds):
     monkeypatch.setattr(loop, "_epoch", one_epoch)
 
 
-@pytest.mark.parametrize("schedule, seeds, mode", [("cosine", 1, "single"),
-                                                   ("cosine", 2, "ensemble"),
-                                                   ("plateau", 2, "sequential")])
+@pytest.mark.parametrize("options, seeds, mode", [({}, 1, "single"), ({}, 2, "ensemble"),
+                                                  ({"diagnostics": True}, 2, "sequential")])
 def test_a_combination_cut_short_is_not_taken_for_finished(quakes, tmp_path, monkeypatch,
-                                                           schedule, seeds, mode):
+                                                           options, seeds, mode):
     """Training stops at the interrupt and keeps its last complete epoch, but a sweep saves no
     such run: the combination trains again, whole, in the rerun."""
-    spec = sweep.Sweep({"data": quakes}, {**FIXED, "epochs": 2, "schedule": schedule},
+    spec = sweep.Sweep({"data": quakes}, {**FIXED, "epochs": 2, **options},
                        {"depth": [1]}, seeds=seeds)
     _interrupt_in_epoch_2(monkeypatch, mode, seeds)
     with pytest.raises(KeyboardInterrupt):
@@ -570,14 +572,30 @@ def test_a_selu_grid_over_dropout_is_not_trained_with_plain_dropout(quakes, tmp_
     assert not any(isinstance(m, list) and m[-1].config.dropout for m in steps)
 
 
-@pytest.mark.parametrize("option", [{"schedule": "plateau"}, {"diagnostics": True}])
+@pytest.mark.parametrize("option", [{"schedule": "plateau", "arch": "batchnorm"},
+                                    {"diagnostics": True}])
 def test_one_seed_combinations_are_not_grouped_where_an_ensemble_refuses(quakes, tmp_path,
                                                                         option):
-    """With one seed a combination is one network: grouped, it would lose the plateau
-    schedule or the diagnostics that a pass of several members does not take."""
+    """With one seed a combination is one network: grouped, it would lose the diagnostics
+    that a pass of several members does not take, or the plateau schedule that the autograd
+    step does not give members one by one."""
     spec = sweep.Sweep({"data": quakes}, {**FIXED, **option}, {"init": ["he", "lecun"]})
     rows = sweep.run(spec, tmp_path)
     assert sorted(r["mode"] for r in rows) == ["single", "single"]
+
+
+def test_the_plateau_schedule_trains_seeds_and_combinations_together(quakes, tmp_path):
+    """Each member on its own plateau: a combination's seeds as one ensemble, combinations
+    that differ in a member option as cohorts of one pass, each member its own plateau."""
+    fixed = {**FIXED, "epochs": 2, "schedule": "plateau"}
+    spec = sweep.Sweep({"data": quakes}, fixed, {"depth": [1]}, seeds=2)
+    assert [r["mode"] for r in sweep.run(spec, tmp_path / "seeds")] == ["ensemble"]
+    spec = sweep.Sweep({"data": quakes}, fixed, {"lr": [1e-3, 1e-2]})
+    rows = sweep.run(spec, tmp_path / "cohorts")
+    assert sorted(r["mode"] for r in rows) == ["grouped", "grouped"]
+    for row in rows:  # each combination's rate its own
+        with open(tmp_path / "cohorts" / spec.key({"lr": row["lr"]}) / "history.csv") as f:
+            assert [float(epoch["lr"]) for epoch in csv.DictReader(f)] == [row["lr"]] * 2
 
 
 def test_a_group_that_does_not_fit_in_memory_trains_one_by_one(quakes, tmp_path,
