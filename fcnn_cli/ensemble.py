@@ -277,7 +277,7 @@ class _Rates:
         """Cohort ``i``'s learning rate at the start of an epoch; under the plateau schedule the
         mean of its ``members``' own."""
         if self.plateaus:
-            return statistics.fmean(self._lrs()[m] for m in members)
+            return statistics.fmean(self._lr(m) for m in members)
         config = self.cohorts[i].config
         return cosine_lr(config, epoch, 0, steps) if self.cosine else config.lr
 
@@ -286,18 +286,18 @@ class _Rates:
         (``losses``: by member)."""
         if not self.plateaus:
             return
-        before = self._lrs()
+        before = [self._lr(m) for m in members]
         for m in members:
             self.plateaus[m].step(losses[m])
-        if self._lrs() != before:  # rare: a few times a run
+        if [self._lr(m) for m in members] != before:  # rare: a few times a run
             self._use()
 
-    def _lrs(self):
-        return [p.optimizer.param_groups[0]["lr"] for p in self.plateaus]
+    def _lr(self, m):
+        return self.plateaus[m].optimizer.param_groups[0]["lr"]
 
     def _use(self):
         """The members' current plateau rates into the step."""
-        lrs = self._lrs()
+        lrs = [self._lr(m) for m in range(len(self.plateaus))]
         if self.members is None:  # one member alone: the optimiser's own rate
             self.optimizer.param_groups[0]["lr"] = lrs[0]
         else:  # in place: the kernels' views of it stay valid
@@ -307,8 +307,8 @@ class _Rates:
         """Each member's plateau rate and scheduler, or None without the plateau schedule."""
         if not self.plateaus:
             return None
-        return [{"lr": lr, "plateau": copy.deepcopy(p.state_dict())}
-                for lr, p in zip(self._lrs(), self.plateaus)]
+        return [{"lr": self._lr(m), "plateau": copy.deepcopy(p.state_dict())}
+                for m, p in enumerate(self.plateaus)]
 
     def load_state_dict(self, saved):
         if not self.plateaus:

@@ -359,6 +359,19 @@ def test_each_member_follows_its_own_plateau_as_a_single_run(plateau_splits):
                                                     for s in singles]
 
 
+def test_a_pass_of_one_member_follows_the_plateau_as_a_single_run(plateau_splits):
+    """No other member to differ from: the optimiser's own rate follows the plateau, through
+    autograd too (which refuses it for several members)."""
+    data, val, test = plateau_splits
+    config = train.TrainConfig(batch_size=32, threads=1, seed=5, fast=False, **PLATEAU)
+    [alone] = train.fit_cohorts(data, [(config, NET)], val_table=val, test_table=test)
+    single = train.fit(data, config, net=NET, val_table=val, test_table=test)
+    assert [row["lr"] for row in alone.history] == [row["lr"] for row in single.history]
+    assert alone.history[-1]["lr"] < PLATEAU["lr"]
+    np.testing.assert_allclose([row["val_loss"] for row in alone.history],
+                               [row["val_loss"] for row in single.history], rtol=1e-5)
+
+
 @pytest.mark.parametrize("epoch", [5, 8], ids=["before-halving", "rates-apart"])
 def test_resume_under_the_plateau_schedule_equals_an_uninterrupted_run(plateau_splits, epoch):
     """Cut while the plateaus count epochs without a better loss, or once some have halved."""
