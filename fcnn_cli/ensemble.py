@@ -7,10 +7,12 @@ at once (:func:`fcnn_cli.funcstep.ensemble_step` chooses it): the autograd-free 
 single run would take it, else autograd over the members' forward passes vectorised with
 ``torch.func`` (:class:`fcnn_cli.funcstep.FuncStep`: batch norm, alpha-dropout, class weights,
 ``fast`` off, bf16); either way one optimiser kernel over all their parameters. As the
-optimiser, the weight average and the cosine schedule act on each value on its own, member k
-follows the single run with its seed within float rounding (with dropout, which draws the
-members' masks together, only in distribution). The split into training, validation and test
-rows is ``seed``'s for all members, so that they are validated and tested on the same rows.
+optimiser, the weight average and the cosine schedule act on each value on its own, and the
+plateau schedule halves each member's rate on its own validation loss (the autograd-free step
+alone: the autograd step takes one rate for all), member k follows the single run with its seed
+within float rounding (with dropout, which draws the members' masks together, only in
+distribution). The split into training, validation and test rows is ``seed``'s for all members,
+so that they are validated and tested on the same rows.
 
 Each member is validated on its own after every epoch (its averaged weights, as a single run)
 and keeps its own best epoch; with ``patience``, training ends once every member has gone that
