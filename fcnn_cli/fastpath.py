@@ -86,7 +86,8 @@ class FastStep:
     buffers = ()  # the networks it trains hold none (no batch norm)
 
     def __init__(self, model, task):
-        models = model if isinstance(model, list) else [model]
+        stacked = isinstance(model, list)  # members with a member axis, however many
+        models = model if stacked else [model]
         self.flat = flatten(models)
         self.data = self.flat.detach()
         model = models[0]
@@ -97,7 +98,7 @@ class FastStep:
         self.output_grad = _output_grad(task)
 
         def affine(pick):  # the layer that ``pick`` chooses in a network, of every member
-            return _Affine([pick(m) for m in models])
+            return _Affine([pick(m) for m in models], stacked)
         # Per block: (layer,) for a plain layer, (first, second, projector or None) for a
         # residual one; plain tensors, so that no Module attribute lookup costs time per step.
         self.blocks = [(affine(lambda m, k=k: m.body[k][0]),) if isinstance(b, Dense) else
@@ -194,16 +195,16 @@ class FastStep:
 
 
 class _Affine:
-    """A linear layer's weight and bias as detached views, and their gradients; of several
-    members (one ``linear`` each), views with a leading member axis."""
+    """A linear layer's weight and bias as detached views, and their gradients; of members
+    (``stacked``: one ``linear`` each, however many), views with a leading member axis."""
 
     __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows")
 
-    def __init__(self, linears):
-        first = linears[0]
-        self.w, self.gw = _members(first.weight.detach(), first.weight.grad, len(linears))
+    def __init__(self, linears, stacked):
+        first, count = linears[0], len(linears) if stacked else None
+        self.w, self.gw = _members(first.weight.detach(), first.weight.grad, count)
         has_bias = first.bias is not None
-        self.b, self.gb = _members(first.bias.detach(), first.bias.grad, len(linears)) \
+        self.b, self.gb = _members(first.bias.detach(), first.bias.grad, count) \
             if has_bias else (None, None)
         # Of several members: Wᵀ and b as the batched products take them, views made once.
         self.wt = self.w.mT
@@ -295,9 +296,10 @@ def one_thread(small, device):
 
 
 def _members(value, grad, count):
-    """The first member's parameter and gradient views, or with several members those of all
-    of them: :func:`flatten` puts each member's right after the one before."""
-    if count == 1:
+    """The parameter and gradient views of one network (``count`` None), or of ``count``
+    members with a leading member axis: :func:`flatten` puts each member's right after the one
+    before."""
+    if count is None:
         return value, grad
     return tuple(t.as_strided((count, *t.shape), (t.numel(), *t.stride()))
                  for t in (value, grad))

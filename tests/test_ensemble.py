@@ -753,3 +753,14 @@ def test_members_of_one_network_warn_and_predict_it(tmp_path, splits, caplog):
     assert out.exit_code == 0, out.output
     assert "is one network, not an ensemble" in caplog.text + out.output
     assert "_m0" not in out.output
+
+
+def test_a_pass_of_one_member_trains_as_its_single_run(splits):
+    """A list of one network keeps the member axis (the step is the ensemble's)."""
+    data, val, test = splits
+    config = train.TrainConfig(epochs=2, batch_size=32, threads=1, seed=4)
+    (cohort,) = train.fit_cohorts(data, [(config, NET)], val_table=val, test_table=test)
+    single = train.fit(data, config, net=NET, val_table=val, test_table=test)
+    for name, value in single.predictor.net.state_dict().items():
+        torch.testing.assert_close(cohort.predictor.net.state_dict()[name], value, rtol=1e-4,
+                                   atol=1e-5)
