@@ -1060,6 +1060,14 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     if not quiet:
         columns = sweeping.option_columns(rows, list(spec.grid))
         _console(stderr=False).print(leaderboard_table(rows, columns))
+    _sweep_ends(spec, directory, shard_of)
+
+
+def _sweep_ends(spec, directory, shard_of):
+    """What a sweep left undone: combinations another process trains, and failed ones (exit
+    status SWEEP_FAILED)."""
+    from fcnn_cli import sweep as sweeping
+
     planned = sweeping.plan(spec, directory, shard_of)
     busy = sum(status == sweeping.BUSY for *_, status in planned)
     if busy:

@@ -63,8 +63,6 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.distributed.join`) trains in
     several processes, each taking its part of every minibatch (see :func:`fcnn_cli.loop.run`).
     """
-    from fcnn_cli.predictor import Predictor
-
     config = config or TrainConfig()
     if isinstance(table, Table):
         data = prepare(table, config, targets, features, val_table, test_table, consume)
@@ -84,9 +82,17 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
     _check_batchnorm(shape, config, world)
-    if config.ensemble > 1:
-        return _fit_ensemble(data, config, shape, device, precision, (name, extra),
-                             (world, resume, on_epoch, stop))
+    fit_one = _fit_ensemble if config.ensemble > 1 else _fit_single
+    return fit_one(data, config, shape, device, precision, (name, extra),
+                   (world, resume, on_epoch, stop))
+
+
+def _fit_single(data, config, shape, device, precision, source, run):
+    """:func:`fit` for one network: the training state, the epochs (:mod:`fcnn_cli.loop`) and
+    the report on the weights kept."""
+    from fcnn_cli.predictor import Predictor
+
+    (name, extra), (world, resume, on_epoch, stop) = source, run
     state = training_state.TrainingState(shape, config, data.task, device)
     rows = data.on(device)
     probe = _probe(state, data, rows) if config.diagnostics else None
@@ -110,8 +116,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range(), precision=precision)
     # The first process alone reports: the others would compute the same for nothing.
-    metrics = {name: _report(predictor, data, name) for name in SPLITS
-               if data.sizes[name] and world.is_main}
+    metrics = {split: _report(predictor, data, split) for split in SPLITS
+               if data.sizes[split] and world.is_main}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
                       "precision": precision}
