@@ -1,4 +1,3 @@
-import json
 import pickle
 
 import numpy as np
@@ -6,6 +5,8 @@ import pandas as pd
 import pytest
 import torch
 
+import forgery
+from forgery import in_meta, resigned
 from nodes import URANDOM, ZERO, make_device
 from fcnn_cli import checkpoint
 from fcnn_cli.errors import FcnnError
@@ -119,13 +120,6 @@ def tiny_predictor(kind="regress"):
                      units={"x": "km", "y": "km"} if kind == "regress" else {},
                      feature_range={"min": [0.0] * 8, "max": [40.0] * 8})
 
-
-def in_meta(change):
-    def edit(payload):
-        meta = json.loads(payload["meta"])
-        change(meta)
-        payload["meta"] = json.dumps(meta)
-    return edit
 
 
 def in_tensor(name, change):
@@ -305,7 +299,7 @@ def corrupted(tmp_path, name):
         return path
     edit(payload)
     if resign:  # a careful forger: the digest matches the edited contents
-        payload["sha256"] = checkpoint.digest(payload["meta"], payload["state"])
+        forgery.resign(payload)
     torch.save(payload, path)
     return path
 
@@ -341,10 +335,7 @@ def test_edit_with_recomputed_digest_that_stays_consistent_predicts_what_it_says
     path = tmp_path / "m.pt"
     predictor = tiny_predictor("classify")
     checkpoint.save(predictor, path)
-    payload = torch.load(path, weights_only=True)
-    in_meta(set_item("net", "activation", value="relu"))(payload)
-    payload["sha256"] = checkpoint.digest(payload["meta"], payload["state"])
-    torch.save(payload, path)
+    resigned(path, in_meta(set_item("net", "activation", value="relu")))
     relu = MLP(NetConfig(**{**predictor.net.config.to_dict(), "activation": "relu"}))
     relu.load_state_dict(predictor.net.state_dict())
     predictor.net = relu.eval()

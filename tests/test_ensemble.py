@@ -2,7 +2,6 @@
 variance, checkpoints, predict and evaluate."""
 
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,7 @@ import torch
 from fcnn_cli import (checkpoint, ensemble, fastpath, prepare, runs, simulate, tasks,
                       train)
 from fcnn_cli.errors import FcnnError
+from forgery import in_meta, resigned
 from fcnn_cli.model import MLP, NetConfig
 from fcnn_cli.prepare import split_indices
 from fcnn_cli.preprocess import Scaler
@@ -126,29 +126,14 @@ def test_checkpoint_round_trips_and_predicts_mean_and_std(tmp_path, gaussian_ens
     assert "x_std_m0" in frame.columns
 
 
-def _resigned(path, edit):
-    payload = torch.load(path, weights_only=True)
-    edit(payload)
-    payload["sha256"] = checkpoint.digest(payload["meta"], payload["state"])
-    torch.save(payload, path)
-
-
-def _meta(change):
-    def edit(payload):
-        meta = json.loads(payload["meta"])
-        change(meta)
-        payload["meta"] = json.dumps(meta)
-    return edit
-
-
 TAMPERING = {
-    "more_members_claimed": (_meta(lambda m: m.update(ensemble=4)), "no tensor 'members.3."),
-    "fewer_members_claimed": (_meta(lambda m: m.update(ensemble=2)),
+    "more_members_claimed": (in_meta(lambda m: m.update(ensemble=4)), "no tensor 'members.3."),
+    "fewer_members_claimed": (in_meta(lambda m: m.update(ensemble=2)),
                               "tensor 'members.2."),
-    "one_member": (_meta(lambda m: m.update(ensemble=1)), "an ensemble of 1 members"),
-    "members_as_text": (_meta(lambda m: m.update(ensemble="3")), "an ensemble of '3' members"),
-    "not_an_ensemble": (_meta(lambda m: m.pop("ensemble")), "no tensor 'body.0.0."),
-    "mse_claimed": (_meta(lambda m: m["task"].pop("output")),
+    "one_member": (in_meta(lambda m: m.update(ensemble=1)), "an ensemble of 1 members"),
+    "members_as_text": (in_meta(lambda m: m.update(ensemble="3")), "an ensemble of '3' members"),
+    "not_an_ensemble": (in_meta(lambda m: m.pop("ensemble")), "no tensor 'body.0.0."),
+    "mse_claimed": (in_meta(lambda m: m["task"].pop("output")),
                     "2 regression target(s) for a network of 4 output(s)"),
     "member_dropped": (lambda p: [p["state"].pop(k) for k in list(p["state"])
                                   if k.startswith("members.1.")], "no tensor 'members.1."),
@@ -160,7 +145,7 @@ def test_tampered_ensemble_checkpoints_are_refused(tmp_path, gaussian_ensemble, 
     path = tmp_path / "ensemble.pt"
     checkpoint.save(gaussian_ensemble.predictor, path)
     edit, expected = TAMPERING[name]
-    _resigned(path, edit)
+    resigned(path, edit)
     with pytest.raises(FcnnError, match="corrupted fcnn checkpoint") as caught:
         checkpoint.load(path)
     assert expected in str(caught.value)
