@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
+from forgery import in_meta, resigned
 from fcnn_cli import (checkpoint, ensemble, fastpath, prepare, runs, simulate, tasks,
                       train)
 from fcnn_cli.errors import FcnnError
-from forgery import in_meta, resigned
 from fcnn_cli.model import MLP, NetConfig
 from fcnn_cli.prepare import split_indices
 from fcnn_cli.preprocess import Scaler
