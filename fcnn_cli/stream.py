@@ -52,6 +52,10 @@ class ParquetSource:
         try:
             self.dataset = ds.dataset(path, format="parquet", partitioning="hive")
             fragments = sorted(self.dataset.get_fragments(), key=lambda f: f.path)
+        except UnicodeError:  # pyarrow's file system takes names of UTF-8 text only
+            raise FcnnError(f"{self.name}: --stream reads only files and directories whose "
+                            "names are UTF-8 text; rename them (one file reads without "
+                            "--stream too)") from None
         except (pa.ArrowException, OSError, ValueError) as e:
             raise FcnnError(f"{self.name}: not a readable Parquet file or directory: "
                             f"{first_line(e, 160)}") from None
@@ -63,7 +67,7 @@ class ParquetSource:
         self._in_file = [sum(r for f, _, r in self._groups[:k] if f is fragment)
                          for k, (fragment, _, _) in enumerate(self._groups)]
         meta = _fcnn_meta(self.dataset.schema, self.name)
-        names = self.dataset.schema.names
+        names = set(self.dataset.schema.names)
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
 
@@ -327,7 +331,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None):
                     source.name, dropped)
     scan.check(source.name, extra)
     task = scan.task(source.name)
-    units = {k: v for k, v in source.units.items() if k in features + targets}
+    used = set(features + targets)
+    units = {k: v for k, v in source.units.items() if k in used}
     prepared = Prepared(features, targets, task, scan.x.scaler(config.scale, features), units,
                         "", {}, source, config, extra, scan.x)
     for name in extra:
