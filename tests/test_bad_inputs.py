@@ -738,3 +738,56 @@ def test_bad_format_file(runner, tmp_path, model_path, name):
     make_it, options, outcomes = FORMAT_CASES[name]
     path = Path(make_it(tmp_path))
     check_commands(runner, tmp_path, model_path, path, options, outcomes)
+
+
+# --- Issue #22: file names of bytes that are not UTF-8 (legal on Linux) -----------------------
+
+def not_utf8(folder, name):
+    """``folder / name`` with a byte 0xff after the name's first character, as Python holds such
+    a name (the byte as the surrogate U+DCFF); skipped where the file system refuses it."""
+    path = folder / os.fsdecode(name[0].encode() + b"\xff" + name[1:].encode())
+    try:
+        path.touch()
+        path.unlink()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".h5", ".fits", ".root"])
+def test_a_file_name_not_utf8_is_written_read_and_recorded_by_every_command(
+        runner, tmp_path, model_path, suffix):
+    pytest.importorskip({".h5": "h5py", ".fits": "astropy", ".root": "uproot"}.get(suffix, "pandas"))
+    data, run = not_utf8(tmp_path, f"q{suffix}"), not_utf8(tmp_path, "run")
+    predictions = not_utf8(tmp_path, f"p{suffix}")
+    expect(runner, ["simulate", "earthquakes", "-n", 60, "-o", data], "ok", data, [])
+    expect(runner, ["train", data, "--epochs", 1, "-q", "-o", run], "ok", data, [])
+    assert json.loads((run / "config.json").read_text())["data"] == str(data)
+    report = expect(runner, ["evaluate", model_path, data, "--json"], "ok", data, []).stdout
+    assert json.loads(report)["rows"] == 60 and json.loads(report)["data"] == str(data)
+    expect(runner, ["predict", run / "model.pt", data, "--keep", "x", "-o", predictions], "ok",
+           data, [])
+    from fcnn_cli.tables import read_table
+
+    assert np.allclose(read_table(predictions).frame["x"], read_table(data).frame["x"])
+
+
+def test_a_run_resumes_on_data_named_not_in_utf8(runner, interrupted, quakes_csv, tmp_path):
+    data = not_utf8(tmp_path, "quakes.csv")
+    data.write_bytes(quakes_csv.read_bytes())
+    config = json.loads((interrupted / "config.json").read_text())
+    (interrupted / "config.json").write_text(json.dumps({**config, "data": str(data)}))
+    result = runner.invoke(cli, ["train", "--resume", str(interrupted), "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((interrupted / "config.json").read_text())["data"] == str(data)
+    assert len((interrupted / "history.csv").read_text().splitlines()) == 4  # 3 epochs
+
+
+def test_streaming_a_parquet_file_named_not_in_utf8_is_one_line(runner, tmp_path):
+    data = not_utf8(tmp_path, "q.parquet")
+    expect(runner, ["simulate", "earthquakes", "-n", 60, "-o", data], "ok", data, [])
+    result = runner.invoke(cli, ["train", str(data), "--stream", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 1 and not (tmp_path / "run").exists()
+    assert result.stderr == "Error: " + str(data).encode("utf-8", "backslashreplace").decode() + \
+        ": --stream reads only files and directories whose names are UTF-8 text; rename them " \
+        "(one file reads without --stream too)\n"
