@@ -671,6 +671,59 @@ def _root_foreign(path):
     return f"{path}:run:1/t"
 
 
+SECRET = b"SECRET-LINE\n"  # what a file beside the table holds: no output may show it
+PULLED = {"external": "dataset '/note' keeps its values in another file ('",
+          "link": "'/note' links to '/note' in the file '",
+          "virtual": "virtual dataset '/note' maps values of other files ('"}
+
+
+def _h5_pulling(path, how):
+    """The quakes as HDF5 with a column 'note' of SECRET lines that lie in files beside it: as
+    external storage, through an external link, or as a virtual dataset's source ("own": one
+    mapping a dataset of the file itself, which is sound)."""
+    import h5py
+
+    rows, kind = len(BASE), f"S{len(SECRET)}"
+    (path.parent / "secret.txt").write_bytes(SECRET * rows)
+    with h5py.File(path.parent / "secret.h5", "w") as file:
+        file["note"] = np.full(rows, SECRET, dtype=kind)
+    with h5py.File(_quakes_file(path), "a") as file:
+        if how == "external":
+            file.create_dataset("note", (rows,), kind,
+                                external=[(str(path.parent / "secret.txt"), 0, len(SECRET) * rows)])
+        elif how == "link":
+            file["note"] = h5py.ExternalLink(str(path.parent / "secret.h5"), "/note")
+        else:
+            own = how == "own"
+            layout = h5py.VirtualLayout((rows,), "f8" if own else kind)
+            layout[:] = h5py.VirtualSource("." if own else str(path.parent / "secret.h5"),
+                                           "x" if own else "note", (rows,))
+            file.create_virtual_dataset("note", layout)
+    return path
+
+
+def _h5_unwritten(path, rows):
+    """An HDF5 table of ``rows`` rows declared and none written (a few KB): HDF5 reads the
+    chunks never stored as zeros."""
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        for c in BASE.columns:
+            file.create_dataset(c, (rows,), "f8", chunks=(4096,))
+    return path
+
+
+def _fits_promising(path, rows, compress=lambda data: data):
+    """The quakes as FITS whose header promises ``rows`` rows, through ``compress``."""
+    from astropy.io import fits
+
+    data = bytearray(_quakes_file(path.with_name("plain.fits")).read_bytes())
+    card = data.index(b"NAXIS2  =", 2880)  # the table's, after the primary header
+    data[card:card + 80] = fits.Card("NAXIS2", rows).image.encode()
+    path.write_bytes(compress(bytes(data)))
+    return path
+
+
 JAGGED = [[1.0] * (i % 3) for i in range(len(BASE))]
 FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
     "root_not_root": (lambda t: _text(t / "a.root"), LABELS, {"all": "not a ROOT file"}),
@@ -728,6 +781,18 @@ FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
                           {"all": "dataset '/tp2' is compressed with HDF5 filter 32001 (Blosc)"}),
     "root_foreign_title_in_a_directory_with_a_colon": (lambda t: _root_foreign(t / "a.root"),
                                                        LABELS, {"all": "ok"}),
+    "h5_virtual_dataset_of_its_own_file": (lambda t: _h5_pulling(t / "a.h5", "own"), LABELS,
+                                           {"all": "ok"}),
+    "h5_4e9_rows_declared_in_a_few_kb": (
+        lambda t: _h5_unwritten(t / "a.h5", 4 * 10**9), LABELS,
+        {"all": "truncated or inconsistent: it declares 4,000,000,000 rows (298.023 GiB), over "
+                "100 times the "}),
+    "fits_header_promising_1e15_rows": (
+        lambda t: _fits_promising(t / "a.fits", 10**15), LABELS,
+        {"all": "truncated or inconsistent: it declares data up to byte 80,000,000,000,00"}),
+    "fits_gz_header_promising_1e15_rows": (
+        lambda t: _fits_promising(t / "a.fits.gz", 10**15, __import__("gzip").compress), LABELS,
+        {"all": "truncated or inconsistent: it declares data up to byte 80,000,000,000,00"}),
 }
 LIBRARY = {"root": "uproot", "h5": "h5py", "fits": "astropy"}
 
@@ -791,3 +856,19 @@ def test_streaming_a_parquet_file_named_not_in_utf8_is_one_line(runner, tmp_path
     assert result.stderr == "Error: " + str(data).encode("utf-8", "backslashreplace").decode() + \
         ": --stream reads only files and directories whose names are UTF-8 text; rename them " \
         "(one file reads without --stream too)\n"
+
+
+@pytest.mark.parametrize("how", sorted(PULLED))
+def test_hdf5_values_from_other_files_reach_no_output(runner, tmp_path, model_path, how):
+    path = _h5_pulling(tmp_path / "a.h5", how)
+    sources = {tmp_path / "secret.txt", tmp_path / "secret.h5"}
+    outputs = [tmp_path / "run", tmp_path / "report.json", tmp_path / "leak.csv"]
+    for args in (["train", path, *LABELS, "-o", outputs[0]],
+                 ["evaluate", model_path, path, "-o", outputs[1]],
+                 ["predict", model_path, path, "--keep", "note", "-o", outputs[2]]):
+        result = expect(runner, args, PULLED[how], path, [])
+        assert "secret" in result.stderr and "SECRET" not in result.output
+    assert not any(p.exists() for p in outputs)
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and p not in sources and
+              SECRET in p.read_bytes()]
+    assert not leaked
