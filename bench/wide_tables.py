@@ -77,7 +77,7 @@ def phases_at(folder, rows, columns):
 
 def predict(predictor, data, out):
     with TableWriter(out) as writer:
-        for table, predictions in predictor.predict_chunks(iter_tables(data)):
+        for _, predictions in predictor.predict_chunks(iter_tables(data)):
             writer.write(predictions)
 
 

@@ -822,7 +822,8 @@ def not_utf8(folder, name):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".h5", ".fits", ".root"])
 def test_a_file_name_not_utf8_is_written_read_and_recorded_by_every_command(
         runner, tmp_path, model_path, suffix):
-    pytest.importorskip({".h5": "h5py", ".fits": "astropy", ".root": "uproot"}.get(suffix, "pandas"))
+    pytest.importorskip({".h5": "h5py", ".fits": "astropy", ".root": "uproot"}.get(suffix,
+                                                                                 "pandas"))
     data, run = not_utf8(tmp_path, f"q{suffix}"), not_utf8(tmp_path, "run")
     predictions = not_utf8(tmp_path, f"p{suffix}")
     expect(runner, ["simulate", "earthquakes", "-n", 60, "-o", data], "ok", data, [])
