@@ -890,7 +890,7 @@ def predict(model, data, keep, output, threshold, nan, device, members):
 def plot(run_dir, output):
     """Draw a run's plots again, from its files.
 
-    Learning curves, predicted against true and residuals per label, maps for positions,
+    Learning curves, residuals against true per label, maps for positions,
     confusion, ROC and reliability for classes, per-layer diagnostics.
 
     \b

@@ -35,7 +35,7 @@ def _row(m):
 def regression_tables(report, title="Metrics"):
     """One table of per-target metrics, and one of distances where the targets are a position."""
     table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
-    for col in ("target", "unit", "MSE", "RMSE", "MAE", "R²"):
+    for col in ("target", "unit", "MSE (unit²)", "RMSE", "MAE", "R²"):
         table.add_column(col, justify="left" if col in ("target", "unit") else "right")
     for name, m in report["targets"].items():
         table.add_row(Text(name), Text(m["unit"]), *_row(m))
