@@ -35,12 +35,11 @@ def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
     assert "'id'" in caplog.text
 
 
-def test_a_text_column_of_numbers_alone_is_text_one_with_a_stray_word_a_typo(caplog):
+def test_a_text_column_of_numbers_alone_is_text_one_with_a_stray_word_a_typo(logged):
     t = Table(pd.DataFrame({"id": ["00123", "00124", " 77", "0099"], "f": [1.0, 2, 3, 4],
                             "y": [0.5, 0.1, 0.2, 0.3]}), name="t")
-    with caplog.at_level(logging.INFO, logger="fcnn_cli"):
-        assert select_columns(t, ["y"]) == (["f"], ["y"])
-    assert "leaving out non-numeric column(s) 'id'" in caplog.text
+    assert select_columns(t, ["y"]) == (["f"], ["y"])
+    assert "leaving out non-numeric column(s) 'id'" in logged.text
     with pytest.raises(FcnnError, match=r"^t: column 'id' is not numeric$"):
         numeric_matrix(t, ["id"])  # named as a feature: one line, with no row to point at
     typo = Table(pd.DataFrame({"id": [*map(str, range(12)), "n/a"], "y": np.arange(13.0)}),
