@@ -1,6 +1,11 @@
 """Training streamed from Parquet pieces: the same scaler and encoding as in memory, seeded
 orders, a shuffle buffer that mixes pieces, the split rule, resume, several processes."""
 
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -310,3 +315,89 @@ def test_pieces_go_from_arrow_to_numpy_with_the_values_of_the_table_path(tmp_pat
                                    config.test_frac, config.seed)
             for a, b in zip(got, prepared.arrays(rows)):
                 assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_links_in_a_directory_are_followed_and_each_file_read_once(tmp_path, quake_frame,
+                                                                   logged):
+    d, elsewhere = tmp_path / "d", tmp_path / "elsewhere"
+    write_parquet(quake_frame.iloc[:1000], d / "a.parquet", ["x", "y"])
+    write_parquet(quake_frame.iloc[1000:2000], d / "sub" / "b.parquet", ["x", "y"])
+    write_parquet(quake_frame.iloc[2000:], elsewhere / "c.parquet", ["x", "y"])
+    (d / "a2.parquet").symlink_to("a.parquet")  # a file of the directory twice
+    os.link(d / "a.parquet", d / "hard.parquet")  # and three times
+    (d / "alias").symlink_to("sub")  # a directory of the directory twice
+    (d / "more").symlink_to(elsewhere)  # a directory elsewhere: taken, once
+    (d / "more2").symlink_to(elsewhere)
+    (d / "_SUCCESS").write_text("")  # a writer's own files are passed over
+    (d / ".part.crc").write_text("")
+    source = stream.open_source(d)
+    files = {source.read(k, ["x"]).name for k in range(len(source.pieces))}
+    assert files == {str(d / "a.parquet"), str(d / "alias" / "b.parquet"),
+                     str(d / "more" / "c.parquet")}
+    assert sum(source.pieces) == 3000
+    left_out = [r.getMessage().split(":")[0] for r in logged.records if "left out" in r.message]
+    assert left_out == [str(d / p) for p in ("a2.parquet", "hard.parquet", "more2", "sub")]
+
+
+@pytest.mark.parametrize("links, cycle", [
+    ({"a": ".", "b": "."}, "a"),  # read without end, a run's pyarrow walk never ended
+    ({"up": ".."}, "up"),  # once per path through up/, up/d/up/, ...
+    ({"sub/back": ".."}, "sub/back"),
+], ids=["twice-to-itself", "to-its-parent", "from-below"])
+def test_a_link_round_a_cycle_is_refused_at_once(tmp_path, quake_frame, links, cycle):
+    d = tmp_path / "d"
+    write_parquet(quake_frame, d / "sub" / "q.parquet", ["x", "y"])
+    for name, target in links.items():
+        (d / name).symlink_to(target)
+    done = subprocess.run([sys.executable, "-m", "fcnn_cli", "train", str(d), "--stream",
+                           "-o", str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (f"Error: {d / cycle}: a symbolic link to a directory that holds it "
+                           "(a cycle): its files would be read again and again; remove the "
+                           "link\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_link_to_nothing_and_a_fifo_are_named(tmp_path, quake_frame):
+    d = tmp_path / "d"
+    write_parquet(quake_frame, d / "q.parquet", ["x", "y"])
+    (d / "gone.parquet").symlink_to("nothing.parquet")
+    with pytest.raises(FcnnError, match=r"gone\.parquet \(a symbolic link to "
+                                        r"'nothing\.parquet'\): No such file or directory$"):
+        stream.open_source(d)
+    (d / "gone.parquet").unlink()
+    os.mkfifo(d / "pipe.parquet")  # would block the reading of its footer
+    with pytest.raises(FcnnError, match=r"pipe\.parquet: not a regular file"):
+        stream.open_source(d)
+
+
+def test_sigterm_stops_the_walk_of_a_directory(tmp_path, quake_frame):
+    """The walk is stalled where a hung file server would stall it (listing the directory);
+    SIGTERM still ends the command at once, with nothing saved."""
+    d, stall = tmp_path / "d", tmp_path / "stall"
+    write_parquet(quake_frame, d / "q.parquet", ["x", "y"])
+    os.mkfifo(stall)
+    script = f"""
+import os, sys
+from fcnn_cli.cli import main
+listdir = os.listdir
+def stalled(path):
+    if str(path) == {str(d)!r}:
+        print("walking", file=sys.stderr, flush=True)
+        open({str(stall)!r}).read()  # no writer ever comes
+    return listdir(path)
+os.listdir = stalled
+sys.argv = ["fcnn", "train", {str(d)!r}, "--stream", "-o", {str(tmp_path / "run")!r}]
+main()
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "walking\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 143 and err == "interrupted: nothing saved\n"
+    assert not (tmp_path / "run").exists()
