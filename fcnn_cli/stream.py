@@ -18,6 +18,7 @@ seed (:func:`split_of`): every pass, every process, finds the same rows without 
 
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import logging
 import os
@@ -29,7 +30,7 @@ import numpy as np
 
 from fcnn_cli import distributed, metrics, tasks
 from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
-from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.errors import DataChanged, FcnnError, first_line
 from fcnn_cli.preprocess import Scaler
 from fcnn_cli.prepare import SPLITS, require_columns
 
@@ -46,7 +47,9 @@ IGNORED_PREFIXES = (".", "_")
 
 class ParquetSource:
     """A Parquet file or a directory of them (hive-partitioned ``key=value`` folders too),
-    its pieces the row groups of its files in path order. A file that cannot be read is named."""
+    its pieces the row groups of its files in path order. A file that cannot be read is named;
+    one that is not as it was when the source was opened (:func:`_stamp`) is read no more
+    (:class:`~fcnn_cli.errors.DataChanged`)."""
 
     def __init__(self, path):
         import pyarrow as pa
@@ -88,12 +91,13 @@ class ParquetSource:
         import pyarrow as pa
 
         fragment, group, _ = self._groups[piece]
-        try:
-            return fragment.subset(row_group_ids=[group]).to_table(
-                columns=columns, schema=self.dataset.schema)
-        except (pa.ArrowException, OSError, ValueError) as e:
-            raise FcnnError(f"{fragment.path}: not a readable table: {first_line(e, 160)}") \
-                from None
+        with _unchanged(fragment.path, self._stamps[fragment.path]):
+            try:
+                return fragment.subset(row_group_ids=[group]).to_table(
+                    columns=columns, schema=self.dataset.schema)
+            except (pa.ArrowException, OSError, ValueError) as e:
+                raise FcnnError(f"{fragment.path}: not a readable table: "
+                                f"{first_line(e, 160)}") from None
 
     def read(self, piece, columns=None, arrow=None):
         """Piece ``piece`` as a Table of ``columns`` (all by default), named and numbered as
@@ -173,6 +177,44 @@ def _stamp(path, info=None):
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
+@contextlib.contextmanager
+def _unchanged(path, then):
+    """Around a read of ``path``: a DataChanged unless the file is still as its stamp
+    ``then`` says, before the read and after it (what was read may be of the new file), also
+    after a read that failed (a file cut short fails to read); a ``then`` of None checks
+    nothing (stdin)."""
+    _check(path, then)
+    try:
+        yield
+    except FcnnError:
+        _check(path, then)
+        raise
+    _check(path, then)
+
+
+def _check(path, then):
+    if then is None:
+        return
+    try:
+        now = _stamp(path, os.stat(path))
+    except OSError as e:
+        now = "it is gone" if isinstance(e, FileNotFoundError) else e.strerror
+    if now != then:
+        raise DataChanged(f"{path}: changed while the run was reading it "
+                          f"({_change(then, now)})")
+
+
+def _change(then, now):
+    """What changed between two stamps of a file (``now`` a reason where there is none)."""
+    if isinstance(now, str):
+        return now
+    if now[:2] != then[:2]:
+        return "another file took its place"
+    if now[2] != then[2]:
+        return f"its size went from {then[2]} to {now[2]} bytes"
+    return "it was written to"
+
+
 def _row_groups(fragment):
     """(fragment, row group, rows) of each row group of one file; a bad file is named."""
     import pyarrow as pa
@@ -202,11 +244,20 @@ class FileChunks:
 
         self.name, self.path = str(path), path
         iter_tables(path)  # a missing file is reported now, not at the first validation
+        self.stamp = _stamp(path) if os.path.isfile(path) else None  # stdin: none
 
     def tables(self):
+        """The file's chunks; a DataChanged once the file is not as it was."""
         from fcnn_cli.tables import iter_tables
 
-        return iter_tables(self.path)
+        with _unchanged(self.path, self.stamp):  # a file that is gone fails here
+            chunks = iter_tables(self.path)
+        while True:
+            with _unchanged(self.path, self.stamp):
+                table = next(chunks, None)
+            if table is None:
+                return
+            yield table
 
 
 def open_source(path):
