@@ -20,7 +20,7 @@ from fcnn_cli import __version__, signals
 from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, check_threshold, kinds,
                              option_fields, repeated)
 from fcnn_cli.console import DroppingStream
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import DataChanged, FcnnError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 
@@ -548,6 +548,10 @@ def _fit_and_save(job, quiet):
                                                   quiet, parallel)
             except KeyboardInterrupt:  # before any epoch was complete: nothing to keep
                 raise signals.Interrupted(interrupts.code or 130) from None
+            except DataChanged as e:  # nor here
+                kept = "no epoch was complete: nothing saved" if job.state is None else \
+                    f"the run is as it was saved; {_resume_hint(job.output, True)}"
+                raise _DataChangedError(f"{e}; {kept}") from None
         finally:
             distributed.leave(world)
         if world.is_main:  # still under the handlers: a signal now is only noted
@@ -557,7 +561,16 @@ def _fit_and_save(job, quiet):
             sys.exit(1)
         raise FcnnError(result.stopped)
     if interrupts.code or result.interrupted:
-        sys.exit(interrupts.code or 130)
+        sys.exit(interrupts.code or (DataChanged.exit_code if result.changed else 130))
+
+
+class _DataChangedError(click.ClickException):
+    exit_code = DataChanged.exit_code
+
+
+def _resume_hint(run_dir, changed):
+    again = "once the data are back as they were, " if changed else ""
+    return f"{again}continue with: fcnn train --resume {run_dir}"
 
 
 def _open_tables(job):
@@ -590,9 +603,9 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
                           parallel=parallel or world.describe(result.predictor.device))
-            if job.plots:
+            if job.plots and not result.changed:  # the plots need the predictions
                 _draw_run(run_dir)
-    if not result.lost:
+    if not (result.lost or result.changed):  # another process may be amid a step
         try:
             distributed.barrier(world)
         except RuntimeError as e:
@@ -668,8 +681,9 @@ def _where(path):
 
 def _report_run(console, result, run_dir, quiet, signal_code, test_path):
     if result.interrupted:
-        console.print(f"{result.stopped}: saved the best model so far and the state to resume "
-                      f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
+        console.print(f"{result.stopped}{';' if result.changed else ':'} saved the best model "
+                      f"so far and the state to resume in {run_dir}; "
+                      f"{_resume_hint(run_dir, result.changed)}",
                       highlight=False, markup=False, soft_wrap=True)
         return
     if not quiet:

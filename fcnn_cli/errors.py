@@ -15,6 +15,14 @@ class FcnnError(Exception):
         self.options = tuple(options)
 
 
+class DataChanged(FcnnError):
+    """A file a run streams from changed under it (deleted, cut short, replaced): its rows
+    are no longer those the run was prepared on. Training keeps its last complete epoch, to
+    resume from once the data are back as they were."""
+
+    exit_code = 75  # EX_TEMPFAIL of sysexits.h: the same command may succeed later
+
+
 class Message(str):
     """A warning's text with the options it names, as FcnnError carries them: logged as an
     argument (``log.warning("%s", message)``), the command line shows its flags in it."""

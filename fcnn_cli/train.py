@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from fcnn_cli import distributed, loop, state as training_state
 from fcnn_cli.config import TrainConfig
 from fcnn_cli.devices import describe, effective_precision, resolve_device, step_work
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import DataChanged, FcnnError
 from fcnn_cli.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.tables import Table
 
@@ -40,6 +40,7 @@ class TrainResult:
     lost: bool = False  # stopped because another process of the job failed
     sample: object = None  # a Table of held-out rows with their predictions, for the plots
     members: list = field(default_factory=list)  # an ensemble's: each member's metrics
+    changed: bool = False  # stopped because a streamed file changed: no metrics, no sample
 
     @property
     def interrupted(self):
@@ -57,7 +58,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     ``on_epoch`` is called with each history row. A KeyboardInterrupt (Ctrl-C; the command
     line turns SIGTERM into one) ends training after the last complete epoch: the result holds
     the best weights so far and ``resume_state``, which ``resume=`` takes to continue exactly
-    where the run stopped.
+    where the run stopped. So does a streamed file that changes after an epoch is complete
+    (:class:`~fcnn_cli.errors.DataChanged`; the result's ``changed`` is then set, and it holds
+    no metrics), also while the final metrics are measured: resuming then only measures.
 
     ``stop`` (a :class:`fcnn_cli.signals.Interrupts`) lets signals stop the loop at a step's end
     instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.distributed.join`) trains in
@@ -102,7 +105,11 @@ def _fit_single(data, config, shape, device, precision, source, run):
         _check_resumable(resume, data, name, config)
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
-    outcome = loop.run(state, data, rows, on_epoch, probe, world, stop)
+    start, ended = state.epoch, (resume or {}).get("ended")
+    outcome = loop.Outcome(ended) if ended else loop.run(state, data, rows, on_epoch, probe,
+                                                         world, stop)
+    if outcome.changed and state.epoch == start:
+        raise outcome.changed  # no epoch complete since the start: nothing new to keep
     if state.best_weights is None:
         if outcome.lost:
             raise FcnnError(outcome.stopped)
@@ -115,16 +122,30 @@ def _fit_single(data, config, shape, device, precision, source, run):
     state.model.eval()
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range(), precision=precision)
-    # The first process alone reports: the others would compute the same for nothing.
-    metrics = {split: _report(predictor, data, split) for split in SPLITS
-               if data.sizes[split] and world.is_main}
+    metrics, sample, outcome = _measure(predictor, data, extra, world, state, outcome)
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
                       "precision": precision}
-    sample = _sample(predictor, data, extra, config.seed) if world.is_main else None
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
-                       outcome.lost, sample)
+                       outcome.lost, sample, changed=outcome.changed is not None)
+
+
+def _measure(predictor, data, extra, world, state, outcome):
+    """The metrics of each split and the sample of held-out rows for the plots, and the
+    outcome. The first process alone measures: the others would compute the same for
+    nothing. Nothing is measured on data that changed; if they change now, the outcome holds
+    the state as training ended, which a resumed run only measures."""
+    if outcome.changed or not world.is_main:
+        return {}, None, outcome
+    try:
+        metrics = {split: _report(predictor, data, split) for split in SPLITS
+                   if data.sizes[split]}
+        return metrics, _sample(predictor, data, extra, state.config.seed), outcome
+    except DataChanged as e:
+        ended = {**loop.snapshot(state, data), "ended": outcome.stopped}
+        return {}, None, loop.Outcome(f"stopped after training had ended: {e}", ended,
+                                      changed=e)
 
 
 def _fit_ensemble(data, config, shape, device, precision, source, run):
