@@ -192,3 +192,23 @@ def test_a_state_without_a_digest_is_refused_as_of_the_older_form(runner, interr
         "digest, so damage to it could not be noticed; train the run again (its model.pt "
         "holds the best weights so far)\n")
 
+
+
+def test_a_view_standing_for_more_values_than_the_file_holds_is_never_read(interrupted,
+                                                                            monkeypatch):
+    """A tensor of 2**40 values on a storage of one (a stride of 0) would take 4 TiB to read
+    for the digest: refused at once."""
+    import torch
+
+    from fcnn_cli import checkpoint
+
+    def never(*args):
+        raise AssertionError("read for the digest")
+
+    path = interrupted / runs.STATE_FILE
+    state = forgery.state(path)
+    torch.save({**state, "torch_rng": torch.zeros(1).expand(2 ** 40),
+                runs.DIGEST_KEY: "0" * 64}, path)
+    monkeypatch.setattr(checkpoint, "digest", never)
+    with pytest.raises(FcnnError, match="cannot resume: state.pt does not match the SHA-256"):
+        runs.load_resume(interrupted)

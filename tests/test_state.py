@@ -160,3 +160,22 @@ def test_other_runtime_errors_are_not_taken_for_a_lack_of_memory(quakes, monkeyp
     monkeypatch.setattr(state, "make_optimizer", broken)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         train.fit(quakes, TrainConfig(epochs=1))
+
+
+@pytest.mark.cuda
+def test_a_network_too_large_for_the_gpu_is_refused_with_its_free_memory():
+    free = torch.cuda.mem_get_info()[0]
+    shape = NetConfig(n_in=8, n_out=2, depth=1000, width=65536)
+    with pytest.raises(devices.OutOfMemory, match=r"needs about .* GiB to train .*, but "
+                                                  r".* is available on the GPU \(cuda\)"):
+        state.check_fits(shape, TrainConfig(), torch.device("cuda"))
+    assert torch.cuda.mem_get_info()[0] >= free - (64 << 20)  # nothing was built there
+
+
+@pytest.mark.cuda
+def test_a_failed_gpu_allocation_becomes_one_line():
+    total = torch.cuda.mem_get_info()[1]
+    with pytest.raises(devices.OutOfMemory, match="^not enough memory on the GPU \\(cuda\\) to "
+                                                  "train \\(CUDA out of memory"), \
+            devices.memory_errors(torch.device("cuda")):
+        torch.empty(2 * total, dtype=torch.uint8, device="cuda")
