@@ -425,6 +425,7 @@ def train(ctx, **options):
     if nproc > 1 or distributed.launched():
         _refuse_streams(*job.paths, directory=job.config.stream)
     if nproc > 1 and not distributed.launched():
+        distributed.check_nproc(nproc)
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     with _file_errors(job.from_file, options["config_file"], click.ClickException):
         _fit_and_save(job, options["quiet"])

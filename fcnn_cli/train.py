@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 
 from fcnn_cli import distributed, loop, state as training_state
 from fcnn_cli.config import TrainConfig
-from fcnn_cli.devices import describe, effective_precision, resolve_device, step_work
+from fcnn_cli.devices import (describe, effective_precision, memory_errors, resolve_device,
+                              step_work)
 from fcnn_cli.errors import DataChanged, FcnnError
 from fcnn_cli.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.tables import Table
@@ -85,9 +86,12 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
     _check_batchnorm(shape, config, world)
+    training_state.check_fits(shape, config, device, config.ensemble,
+                              min(-(-config.batch_size // world.size), data.sizes["train"]))
     fit_one = _fit_ensemble if config.ensemble > 1 else _fit_single
-    return fit_one(data, config, shape, device, precision, (name, extra),
-                   (world, resume, on_epoch, stop))
+    with memory_errors(device):
+        return fit_one(data, config, shape, device, precision, (name, extra),
+                       (world, resume, on_epoch, stop))
 
 
 def _fit_single(data, config, shape, device, precision, source, run):
@@ -189,13 +193,16 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     _check_batchnorm(shapes[0], config, world)
     device = _device(config, shapes[0], data.sizes["train"], world)
     precision = effective_precision(config.precision, device)
-    trained = ensemble.train_cohorts(
-        data, [ensemble.Cohort(c, shape) for (c, _), shape in zip(cohorts, shapes)], device)
-    if any(getattr(t, "resume_state", None) is not None for t in trained):
-        raise KeyboardInterrupt
-    return [t if isinstance(t, FcnnError) else
-            _ensemble_result(t, data, c, device, precision, extra)
-            for t, (c, _) in zip(trained, cohorts)]
+    training_state.check_fits(shapes[0], config, device, members,
+                              min(config.batch_size, data.sizes["train"]))
+    with memory_errors(device):
+        trained = ensemble.train_cohorts(
+            data, [ensemble.Cohort(c, shape) for (c, _), shape in zip(cohorts, shapes)], device)
+        if any(getattr(t, "resume_state", None) is not None for t in trained):
+            raise KeyboardInterrupt
+        return [t if isinstance(t, FcnnError) else
+                _ensemble_result(t, data, c, device, precision, extra)
+                for t, (c, _) in zip(trained, cohorts)]
 
 
 def _check_batchnorm(shape, config, world):

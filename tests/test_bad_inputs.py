@@ -738,3 +738,43 @@ def test_bad_format_file(runner, tmp_path, model_path, name):
     make_it, options, outcomes = FORMAT_CASES[name]
     path = Path(make_it(tmp_path))
     check_commands(runner, tmp_path, model_path, path, options, outcomes)
+
+
+# --- More processes than the node holds (issue #22) --------------------------------------------
+
+def _node_of(monkeypatch, cpus, memory):
+    """A node of ``cpus`` CPUs and ``memory`` bytes available, on which --nproc never starts
+    torchrun: the launch is recorded instead."""
+    from fcnn_cli import devices, distributed
+
+    launched = []
+    monkeypatch.setattr(devices, "cpu_budget", lambda: cpus)
+    monkeypatch.setattr(devices, "cpu_memory_available", lambda: memory)
+    monkeypatch.setattr(distributed, "launch", lambda n, args: launched.append(n) or 0)
+    return launched
+
+
+def test_more_processes_than_the_memory_holds_are_refused(runner, tmp_path, quakes_csv,
+                                                          monkeypatch):
+    launched = _node_of(monkeypatch, 64, 2 << 30)
+    result = runner.invoke(cli, ["train", str(quakes_csv), "--nproc", "6", "-o",
+                                 str(tmp_path / "r")])
+    assert result.exit_code == 1 and result.stderr == (
+        "Error: --nproc 6: the processes need at least 2.34375 GiB (400 MiB each before any "
+        "data), but 2 GiB is available on this node: room for 5 at most\n")
+    assert launched == [] and not (tmp_path / "r").exists()
+    assert runner.invoke(cli, ["train", str(quakes_csv), "--nproc", "5", "-o",
+                               str(tmp_path / "r")]).exit_code == 0
+    assert launched == [5]
+
+
+@pytest.mark.parametrize("nproc, warned", [(3, True), (2, False)])
+def test_more_processes_than_cpus_are_started_with_a_warning(runner, tmp_path, quakes_csv,
+                                                             monkeypatch, nproc, warned):
+    launched = _node_of(monkeypatch, 2, 64 << 30)
+    result = runner.invoke(cli, ["train", str(quakes_csv), "--nproc", str(nproc), "-o",
+                                 str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 0 and launched == [nproc]
+    assert result.stderr == (f"warning: --nproc {nproc}: more processes than the 2 CPU(s) this "
+                             "job may use: they take turns on them, and every step waits for "
+                             "the slowest; 2 or fewer train faster\n" if warned else "")

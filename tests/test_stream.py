@@ -250,6 +250,22 @@ def test_command_line_streams_and_resumes(tmp_path, quake_file, runner):
     assert not (tmp_path / "cut" / "state.pt").exists()
 
 
+def test_a_streamed_run_whose_saved_state_lost_a_bit_is_not_resumed(tmp_path, quake_file):
+    import forgery
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=400)
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    run = runs.save_run(cut, tmp_path / "cut", str(quake_file))
+    assert runs.load_resume(run).state["epoch"] == 1
+    forgery.flip_bit(run / runs.STATE_FILE, lambda s: s["generator"], 100, 0)
+    with pytest.raises(FcnnError, match="cannot resume: state.pt does not match the SHA-256"):
+        runs.load_resume(run)
+
+
 def test_command_line_names_a_bad_file_in_one_line(tmp_path, quake_frame, runner):
     from fcnn_cli.cli import cli
 
