@@ -20,7 +20,7 @@ from fcnn_cli import __version__, signals
 from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, check_threshold, kinds,
                              option_fields, repeated)
 from fcnn_cli.console import DroppingStream
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, printable, printable_all
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 
@@ -67,7 +67,7 @@ def usage_errors(flags=None):
     try:
         yield
     except FcnnError as e:
-        raise click.UsageError(with_flags(str(e), e.options, flags)) from None
+        raise click.UsageError(printable(with_flags(str(e), e.options, flags))) from None
 
 
 def user_errors(command):
@@ -77,8 +77,8 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except FcnnError as e:
-            raise click.ClickException(with_flags(str(e), e.options)) from None
+        except FcnnError as e:  # a name it quotes from a file may hold terminal commands
+            raise click.ClickException(printable(with_flags(str(e), e.options))) from None
         except KeyboardInterrupt as e:
             click.echo("interrupted: nothing saved", err=True)
             sys.exit(getattr(e, "code", 130))  # 143 after SIGTERM: see signals.Interrupted
@@ -96,8 +96,8 @@ class _MessageFormatter(logging.Formatter):
     def format(self, record):
         # A library warning names options through the Messages among its arguments.
         args = record.args if isinstance(record.args, tuple) else ()
-        message = with_flags(record.getMessage(),
-                             [o for arg in args for o in getattr(arg, "options", ())])
+        message = printable(with_flags(record.getMessage(),
+                                       [o for arg in args for o in getattr(arg, "options", ())]))
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
@@ -485,8 +485,8 @@ def _file_errors(from_file, path, error=click.UsageError):
         yield
     except FcnnError as e:
         if e.options and set(e.options) <= from_file:
-            raise error(f"{path}: {e}") from None
-        raise error(with_flags(str(e), e.options)) from None
+            raise error(printable(f"{path}: {e}")) from None
+        raise error(printable(with_flags(str(e), e.options))) from None
 
 
 def _print_config(job):
@@ -824,11 +824,11 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     else:
         from fcnn_cli.report import binned_tables, tables
 
-        console = _console(stderr=False)
+        console, shown = _console(stderr=False), printable_all(report)
         with writing(STDIO):
-            for t in tables(report, title=report["data"]):
+            for t in tables(shown, title=shown["data"]):
                 console.print(t)
-            for t in binned_tables(report["binned"]) if "binned" in report else ():
+            for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)
 
 
@@ -937,7 +937,7 @@ def info(model, as_json):
 
     console = _console(stderr=False)
     with writing(STDIO):
-        for t in info_tables(about):
+        for t in info_tables(printable_all(about)):
             console.print(t)
 
 

@@ -15,7 +15,7 @@ import tempfile
 from html import escape
 from pathlib import Path
 
-from fcnn_cli.errors import FcnnError, size_text
+from fcnn_cli.errors import FcnnError, printable_all, size_text
 from fcnn_cli.fileio import read_regular
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,9 @@ def run_page(run_dir):
 
 def _shown(path, parts):
     """The page's parts that show the JSON file ``path``; a file edited or damaged into
-    another shape is one line that names it."""
-    value = _json(path)
+    another shape is one line that names it. Control characters in its text are shown
+    escaped: the page may well be printed on a terminal (-o -)."""
+    value = printable_all(_json(path))
     try:
         return parts(value)
     except (KeyError, TypeError, AttributeError, ValueError) as e:

@@ -931,3 +931,74 @@ def test_a_run_file_that_is_a_fifo_or_huge_is_refused_unread(tmp_path, run_dir, 
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [f"Error: {run_dir / name}: {said}"]
 
+
+# --- Names from files that hold terminal commands: shown escaped, never sent ------------------
+
+ESCAPES = ("\x1b", "\x07", "\x9b")  # ESC, BEL, and CSI (C1): what a terminal would act on
+FEATURE, TARGET, UNIT = "tp1\x1b]0;owned\x07", "x\x1b[2J", "k\x9b31mm"
+
+
+def forged_names(meta):
+    """A checkpoint's first feature, its first label and that label's unit renamed, as
+    FEATURE, TARGET and UNIT."""
+    meta["features"][0] = FEATURE
+    meta["task"]["targets"][0] = TARGET
+    units = meta["units"]
+    units[FEATURE], units[TARGET] = units.pop("tp1"), UNIT
+    del units["x"]
+
+
+@pytest.fixture
+def forged(tmp_path, model_path):
+    """A checkpoint with FEATURE, TARGET and UNIT (signed anew), and a table with such
+    columns."""
+    import shutil
+
+    from forgery import in_meta, resigned
+
+    model = tmp_path / "model.pt"
+    shutil.copy(model_path, model)
+    resigned(model, in_meta(forged_names))
+    data = tmp_path / "data.parquet"
+    BASE.rename(columns={"tp1": FEATURE, "x": TARGET}).to_parquet(data)
+    return model, data
+
+
+def assert_escaped(text, *names):
+    assert not any(c in text for c in ESCAPES), repr(text)
+    for name in names:
+        assert name.encode("unicode_escape").decode() in text, (name, text)
+
+
+def test_info_and_evaluate_print_names_from_a_model_escaped(runner, forged):
+    model, data = forged
+    info = runner.invoke(cli, ["info", str(model)], terminal_width=300)
+    assert info.exit_code == 0, info.output
+    assert_escaped(info.stdout, FEATURE, TARGET, UNIT)
+    about = json.loads(runner.invoke(cli, ["info", str(model), "--json"]).stdout)
+    assert about["features"][0]["name"] == FEATURE  # JSON holds the names as they are
+    evaluated = runner.invoke(cli, ["evaluate", str(model), str(data)], terminal_width=300)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert_escaped(evaluated.stdout, TARGET, UNIT)
+
+
+def test_messages_quoting_names_from_files_are_escaped(runner, forged, tmp_path):
+    model, _ = forged
+    far = tmp_path / "far.parquet"  # a warning names the feature; an error the label
+    BASE.rename(columns={"tp1": FEATURE}).assign(**{FEATURE: 1e9}).to_parquet(far)
+    warned = runner.invoke(cli, ["predict", str(model), str(far), "-o", tmp_path / "p.csv"])
+    assert warned.exit_code == 0 and "far outside the training range" in warned.stderr
+    assert_escaped(warned.stderr, FEATURE)
+    plain = make(tmp_path, "plain", BASE)
+    refused = runner.invoke(cli, ["evaluate", str(model), str(plain)])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert_escaped(one_error_line(refused), TARGET)
+
+
+def test_the_report_of_a_run_shows_names_from_its_files_escaped(runner, run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    config["features"][0], config["train"]["optimizer"] = FEATURE, TARGET
+    (run_dir / "config.json").write_text(json.dumps(config))
+    page = runner.invoke(cli, ["report", str(run_dir), "-o", "-"])
+    assert page.exit_code == 0, page.output
+    assert_escaped(page.stdout, FEATURE, TARGET)
