@@ -686,7 +686,7 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
         title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
-        for t in tables(result.metrics[split], title=title):
+        for t in tables(printable_all(result.metrics[split]), title=printable(title)):
             console.print(t)
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 

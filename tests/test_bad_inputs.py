@@ -1002,3 +1002,13 @@ def test_the_report_of_a_run_shows_names_from_its_files_escaped(runner, run_dir)
     page = runner.invoke(cli, ["report", str(run_dir), "-o", "-"])
     assert page.exit_code == 0, page.output
     assert_escaped(page.stdout, FEATURE, TARGET)
+
+
+@pytest.mark.slow
+def test_train_prints_label_names_from_its_data_escaped(runner, tmp_path):
+    data = tmp_path / "data.parquet"
+    BASE.rename(columns={"x": TARGET}).to_parquet(data)
+    result = runner.invoke(cli, ["train", str(data), "-t", TARGET, "-t", "y", "--epochs", "1",
+                                 "--no-plots", "-o", str(tmp_path / "run")], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert_escaped(result.stdout + result.stderr, TARGET)
