@@ -1,6 +1,7 @@
 """The run directory's lock and what check_run_dir and claim say about a directory."""
 
 import fcntl
+import os
 
 import pytest
 
@@ -212,3 +213,77 @@ def test_a_view_standing_for_more_values_than_the_file_holds_is_never_read(inter
     monkeypatch.setattr(checkpoint, "digest", never)
     with pytest.raises(FcnnError, match="cannot resume: state.pt does not match the SHA-256"):
         runs.load_resume(interrupted)
+
+def fake_run(path, *names):
+    """A run directory of small stand-ins for its files."""
+    path.mkdir()
+    for name in names:
+        (path / name).write_text(f"the run's {name}")
+    return path
+
+
+@pytest.mark.parametrize("name", runs.RUN_FILES)
+def test_a_file_of_a_run_is_no_output_unless_forced(tmp_path, name):
+    run = fake_run(tmp_path / "run", "model.pt", "config.json", "history.csv")
+    (tmp_path / "alias").symlink_to("run")  # the same directory by another name
+    (tmp_path / "link").symlink_to(f"run/{name}")  # a link to the file, which may not exist
+    for path in (run / name, tmp_path / "alias" / name, tmp_path / "link"):
+        with pytest.raises(FcnnError) as refused:
+            runs.check_output(path)
+        assert str(refused.value) == (f"{path}: is the {name} of the run in {str(run)!r}; "
+                                      "write the output elsewhere, or add force=True to "
+                                      "replace it")
+        assert refused.value.options == ("force",)
+        runs.check_output(path, force=True)
+
+
+def test_other_files_and_directories_are_outputs_as_before(tmp_path):
+    run = fake_run(tmp_path / "run", "model.pt", "config.json")
+    runs.check_output(run / "report.html")
+    runs.check_output(run / "evaluation.json")
+    runs.check_output("-")
+    # A config.json (or model.pt) alone is no run: the file itself may be any file of that name.
+    for name in ("config.json", "model.pt"):
+        runs.check_output(fake_run(tmp_path / name.replace(".", "_"), name) / name)
+    runs.check_output(fake_run(tmp_path / "notes", "history.csv") / "history.csv")
+    with pytest.raises(FcnnError, match="is the same file as the input"):  # as fileio's
+        runs.check_output(run / "copy.pt", [run / "copy.pt"], force=True)
+
+
+def test_inputs_of_a_run_are_its_files_and_for_the_report_its_plots(tmp_path):
+    run = fake_run(tmp_path / "run", "model.pt")
+    (run / runs.PLOTS_DIR).mkdir()
+    (run / runs.PLOTS_DIR / "b.png").write_bytes(b"png")
+    (run / runs.PLOTS_DIR / "a.png").write_bytes(b"png")
+    files = [run / name for name in runs.RUN_FILES]
+    assert runs.inputs_of(run, plots=False) == files
+    assert runs.inputs_of(run) == files + [run / runs.PLOTS_DIR / n for n in ("a.png", "b.png")]
+
+
+@pytest.mark.parametrize("where, said", [
+    ("run/history.csv", "is the history.csv"), ("run/state.pt", "is the state.pt"),
+    ("run/predictions.parquet/plots", "lies inside the predictions.parquet"),
+    ("alias/config.toml", "is the config.toml")])
+def test_a_directory_of_plots_is_no_file_of_the_run(tmp_path, where, said):
+    run = fake_run(tmp_path / "run", "model.pt", "config.json", "history.csv",
+                   "predictions.parquet")
+    (tmp_path / "alias").symlink_to("run")
+    with pytest.raises(FcnnError, match=f"^{tmp_path / where}: {said} of the run in "):
+        runs.check_plots_dir(tmp_path / where, run)
+    runs.check_plots_dir(run / runs.PLOTS_DIR, run)
+    runs.check_plots_dir(run, run)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hardlink"])
+def test_a_plot_to_replace_may_not_be_a_file_of_the_run(tmp_path, kind):
+    run = fake_run(tmp_path / "run", "model.pt", "history.csv")
+    out = tmp_path / "plots"
+    out.mkdir()
+    if kind == "symlink":
+        (out / "learning_curves.png").symlink_to(run / "history.csv")
+    else:
+        os.link(run / "history.csv", out / "learning_curves.png")
+    (out / "other.txt").symlink_to(run / "model.pt")  # no plot is written there
+    with pytest.raises(FcnnError, match="learning_curves.png: is the same file as the input "
+                                        f"{run / 'history.csv'}"):
+        runs.check_plots_dir(out, run)
