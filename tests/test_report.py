@@ -155,3 +155,13 @@ def test_rows_outside_the_bins_are_split_into_non_finite_and_out_of_range():
     b.add(np.array([0.0, 1.0, np.nan, 5.0]), np.zeros(4), np.ones(4))
     text = flat(render_tables(report.binned_tables(b.report(edges=[[0.0, 1.0, 2.0]]))))
     assert "2 outside the bins: 1 NaN or infinite, 1 out of range" in text
+
+
+def test_the_mse_is_in_the_square_of_the_unit():
+    regression = metrics.regression(np.zeros((2, 1)), np.full((2, 1), 0.5), ["x"], {"x": "km"})
+    text = render_tables(report.tables(regression, "t"))
+    header = next(line for line in text.splitlines() if "RMSE" in line)
+    assert [c.strip() for c in header.split("┃")[1:5]] == ["target", "unit", "MSE (unit²)",
+                                                          "RMSE"]
+    row = next(line for line in text.splitlines() if line.startswith("│ x "))
+    assert [c.strip() for c in row.split("│")[1:5]] == ["x", "km", "0.25", "0.5"]
