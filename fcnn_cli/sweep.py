@@ -19,8 +19,9 @@ writes it (an ensemble's single checkpoint holds every seed's member), or with s
 a ``seed-<s>`` run directory per seed, and ``seeds.json``, written last: each seed's validation
 and test metrics, the time (of combinations trained together, an equal share of their group's
 time), the options and the data files it was trained on (:func:`data_files`). A combination
-whose directory holds a ``seeds.json`` that reads as one is finished and a rerun skips it; a
-rerun on data files that changed since is refused. Its lock is held while it trains, so that a
+whose directory holds a ``seeds.json`` that reads as its result (every field checked) is
+finished and a rerun skips it; a rerun on data files that changed since is refused, and so is
+one that would write over its inputs. Its lock is held while it trains, so that a
 second sweep into the same directory skips it. The leaderboard is rebuilt from the
 ``seeds.json`` files the sweep directory holds, so that shards writing into one directory each
 see what all have finished.
@@ -296,19 +297,19 @@ def plan(sweep, directory, shard_of=(1, 1)):
     holds its ``seeds.json`` (one that does not read as this combination's result is not: it
     trains again), FAILED where it holds its ``failed.json`` alone, else NEW. Refuses a
     directory that cannot be one, files the sweep would write that it cannot or that are its
-    inputs (:func:`check_outputs`), data files that are not there, and finished combinations
+    inputs (:func:`_check_outputs`), data files that are not there, and finished combinations
     trained on other data (files of another size or content)."""
     directory = Path(directory)
     _check_directory(directory)
     files = data_files(sweep)
     keyed = [(combination, sweep.key(combination))
              for combination in shard(combinations(sweep.grid), *shard_of)]
-    check_outputs(sweep, directory, keyed)
+    _check_outputs(sweep, directory, keyed)
     return [(combination, key, _status(sweep, combination, directory / key, files))
             for combination, key in keyed]
 
 
-def check_outputs(sweep, directory, keyed):
+def _check_outputs(sweep, directory, keyed):
     """Refuse, before anything is written, a file the sweep writes that cannot be written or
     is one of its inputs (:func:`fcnn_cli.fileio.check_output`): the leaderboard's, and in the
     run directories of ``keyed``'s (combination, key) pairs that exist already (those made
@@ -1003,19 +1004,19 @@ def write_leaderboard(rows, directory, plot=False):
 
     from fcnn_cli.fileio import write_text
 
-    directory = Path(directory)
-    write_text(directory / "leaderboard.json", json.dumps(rows, indent=2, default=str) + "\n")
+    as_json, as_csv, as_png = (Path(directory) / name for name in LEADERBOARD_FILES)
+    write_text(as_json, json.dumps(rows, indent=2, default=str) + "\n")
     names = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO()
     writer = csv.DictWriter(text, names, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: _short(v) if isinstance(v, list) else v for k, v in row.items()}
                      for row in rows)
-    write_text(directory / "leaderboard.csv", text.getvalue())
+    write_text(as_csv, text.getvalue())
     if plot:
         from fcnn_cli.plots import leaderboard_plot
 
         try:
-            leaderboard_plot(rows, directory / "leaderboard.png")
+            leaderboard_plot(rows, as_png)
         except FcnnError as e:
             log.warning("the leaderboard is written, but not its figure: %s", e)
