@@ -1077,7 +1077,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
                                "name a directory")
     with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
-        shard_of = sweeping.parse_shard(shard) if shard else (1, 1)
+        shard_of = sweeping.parse_shard(shard) if shard is not None else (1, 1)
     directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
     if dry_run:
         planned = sweeping.plan(spec, directory, shard_of)
@@ -1147,7 +1147,7 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     for key in set(table) - set(given):  # a grid overrides what the file fixes
         fixed.pop(key, None)
     data = {k: fixed.pop(k) for k in list(fixed) if k in sweeping.DATA_FIELDS}
-    return sweeping.Sweep(data, fixed, table, seeds)
+    return sweeping.Sweep(data, fixed, table, seeds, grid_file)
 
 
 def main():

@@ -30,6 +30,9 @@ COMMAND_LINE = {"output": "-o", "force": "--force", "resume": "--resume", "nproc
 # Other spellings of the run directory, which a file would otherwise take for a typo of a key.
 COMMAND_LINE_SPELLINGS = {"o": "-o", "out": "-o", "run_dir": "-o", "output_dir": "-o"}
 MAX_BYTES = 1 << 20
+# Tables and lists nested deeper than any option's value (a list of lists at most) can hold;
+# deeper ones exhaust the parser's recursion, or that of whatever reads the values next.
+MAX_DEPTH = 16
 HEADER = """\
 # fcnn train options: `fcnn train --config FILE` trains with them; options given on the
 # command line override them. Relative paths are taken from this file's directory.
@@ -71,9 +74,29 @@ def parse(path):
     if len(raw) > MAX_BYTES:
         raise FcnnError(f"{path}: a configuration file larger than {size_text(MAX_BYTES)}")
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a byte-order mark, which some editors write, is not part of the TOML.
+        document = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise FcnnError(f"{path}: not a TOML file: {first_line(e)}") from None
+    except RecursionError:
+        document = None
+    if document is None or _too_deep(document):
+        raise FcnnError(f"{path}: tables or lists nested more than {MAX_DEPTH} levels deep; "
+                        "no option takes such a value")
+    return document
+
+
+def _too_deep(document):
+    """Whether tables and lists nest beyond MAX_DEPTH (dotted keys nest without recursion in
+    the parser, so a parsed document can still be too deep for a recursive reader)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        items = value.values() if isinstance(value, dict) else value
+        stack += [(v, depth + 1) for v in items if isinstance(v, (dict, list))]
+    return False
 
 
 def _take(values, path, key, value, section):

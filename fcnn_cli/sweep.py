@@ -19,8 +19,9 @@ writes it (an ensemble's single checkpoint holds every seed's member), or with s
 a ``seed-<s>`` run directory per seed, and ``seeds.json``, written last: each seed's validation
 and test metrics, the time (of combinations trained together, an equal share of their group's
 time), the options and the data files it was trained on (:func:`data_files`). A combination
-whose directory holds a ``seeds.json`` that reads as one is finished and a rerun skips it; a
-rerun on data files that changed since is refused. Its lock is held while it trains, so that a
+whose directory holds a ``seeds.json`` that reads as its result (every field checked) is
+finished and a rerun skips it; a rerun on data files that changed since is refused, and so is
+one that would write over its inputs. Its lock is held while it trains, so that a
 second sweep into the same directory skips it. The leaderboard is rebuilt from the
 ``seeds.json`` files the sweep directory holds, so that shards writing into one directory each
 see what all have finished.
@@ -50,7 +51,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from fcnn_cli.config import (MAX_MEMBERS, DataConfig, NetConfig, TrainConfig, Unsupported,
-                             option_fields, typed)
+                             option_fields, typed, valid_seed)
 from fcnn_cli.errors import FcnnError, Message, first_line, shown
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,14 @@ NOT_DEFINING = ("threads", "device")
 INPUTS = ("data", "val", "test")  # the DataConfig options that are files
 RESULT_FILE = "seeds.json"
 FAILED_FILE = "failed.json"
+LEADERBOARD_FILES = ("leaderboard.json", "leaderboard.csv", "leaderboard.png")
+# A grid's combinations are counted before they are made: each is at least one training run,
+# and planning alone takes seconds per ten thousand. One list is bounded by the same number
+# before its values are read.
+MAX_COMBINATIONS = 10_000
+# seeds.json and failed.json are read only up to this size: 1024 seeds of a 50-class
+# classification, each seed's confusion matrices included, stay below it.
+MAX_SAVED_BYTES = 256 << 20
 # A combination's status in a sweep; BUSY: another process holds its run directory's lock.
 FINISHED, FAILED, NEW, BUSY = "finished", "failed", "new", "busy"
 SPLITS = ("val", "test")
@@ -81,12 +90,14 @@ SPLITS = ("val", "test")
 @dataclasses.dataclass
 class Sweep:
     """What a sweep trains: ``data`` the DataConfig options (data, targets, features, val,
-    test), ``fixed`` the options every combination takes, ``grid`` {option: [values]}."""
+    test), ``fixed`` the options every combination takes, ``grid`` {option: [values]};
+    ``grid_file`` the file the grid was read from, if any: an input, never written over."""
 
     data: dict
     fixed: dict
     grid: dict
     seeds: int = 1
+    grid_file: str | None = None
 
     def __post_init__(self):
         # Absolute, as fcnn train records them: the key and the runs' config.toml name the
@@ -103,6 +114,7 @@ class Sweep:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
                                 (key, "grid"))
             _refuse_repeats(key, self.grid[key])
+        _refuse_too_many(self.grid)
         for combination in combinations(self.grid):
             # A bad value (or a last seed out of range) fails now, not after hours; options
             # that take no ensemble train their seeds one by one.
@@ -119,8 +131,7 @@ class Sweep:
         # Keys in order of their names: the grid's order (a command line's) names no other run.
         text = "_".join(f"{k}={_short(v)}" for k, v in sorted(combination.items())) or "fixed"
         text = re.sub(r"[^A-Za-z0-9=.,+-]+", "-", text)[:80]
-        defined = json.dumps([self.data, defined_options(self, combination), self.seeds],
-                             sort_keys=True, default=str)
+        defined = _said([self.data, defined_options(self, combination), self.seeds])
         return f"{text}-{hashlib.sha256(defined.encode()).hexdigest()[:10]}"
 
 
@@ -138,16 +149,35 @@ def _absolute(path):
     return path if path in (None, "-") else os.path.abspath(path)
 
 
+def _said(value):
+    """A value as JSON says it: what tells values apart, and a saved one from a given one."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _refuse_repeats(key, values):
     """Refuse a value given twice (as typed: 1e-3 and 0.001 are one): it would name one run
     directory trained twice over."""
     seen = set()
     for value in values:
-        said = json.dumps(value, sort_keys=True, default=str)
+        said = _said(value)
         if said in seen:
             raise FcnnError(f"grid {key}: the value {_short(value)} is given twice; give each "
                             "value once", ("grid",))
         seen.add(said)
+
+
+def _refuse_too_many(grid):
+    count = math.prod(len(values) for values in grid.values())
+    if count > MAX_COMBINATIONS:
+        raise FcnnError(f"the grid makes {count} combinations; a sweep trains at most "
+                        f"{MAX_COMBINATIONS}: split it into several sweeps")
+
+
+def _refuse_long(values, where, options=()):
+    """Refuse a list of values longer than any grid takes, before its values are read."""
+    if len(values) > MAX_COMBINATIONS:
+        raise FcnnError(f"{where}: {len(values)} values; a sweep trains at most "
+                        f"{MAX_COMBINATIONS} combinations", options)
 
 
 def _short(value):
@@ -167,15 +197,17 @@ def parse_grid(items):
         field = _grid_field(key)
         if key in grid:
             raise FcnnError(f"grid key {key!r} is given twice", ("grid",))
-        grid[key] = [_typed(field, _toml_value(text.strip())) for text in values.split(",")]
+        texts = values.split(",")
+        _refuse_long(texts, f"grid {key}", ("grid",))
+        grid[key] = [_typed(field, _toml_value(text.strip())) for text in texts]
     return grid
 
 
 def _toml_value(text):
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text  # a bare word: a name, such as resnet
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return text  # a bare word: a name, such as resnet (or brackets nested past reason)
 
 
 def _grid_field(key, what="grid key"):
@@ -213,6 +245,7 @@ def read_grid_file(path):
         if not isinstance(values, list) or not values:
             raise FcnnError(f"{path}: [grid] {key} must be a list of values, not "
                             f"{shown(values)}")
+        _refuse_long(values, f"{path}: [grid] {key}")
         try:
             field = _grid_field(key)
             grid[key] = [_typed(field, v) for v in values]
@@ -222,10 +255,10 @@ def read_grid_file(path):
 
 
 def parse_shard(text):
-    """``"I/N"`` as (I, N), 1 ≤ I ≤ N."""
-    found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text or "")
+    """``"I/N"`` as (I, N), 1 ≤ I ≤ N, written as such: digits (at most nine) without spaces."""
+    found = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", text)
     if not found or not 1 <= int(found[1]) <= int(found[2]):
-        raise FcnnError(f"shard must be I/N with 1 ≤ I ≤ N (such as 2/8), not {text!r}",
+        raise FcnnError(f"shard must be I/N with 1 ≤ I ≤ N (such as 2/8), not {shown(text)}",
                         ("shard",))
     return int(found[1]), int(found[2])
 
@@ -261,18 +294,50 @@ def train_config(sweep, combination, **changes):
 
 def plan(sweep, directory, shard_of=(1, 1)):
     """This shard's combinations as (combination, key, status): FINISHED where ``directory``
-    holds its ``seeds.json`` (one that does not read as a sweep's result is not: it trains
-    again), FAILED where it holds its ``failed.json`` alone, else NEW. Refuses a directory that
-    cannot be one, data files that are not there, and finished combinations trained on other
-    data (files of another size or content)."""
+    holds its ``seeds.json`` (one that does not read as this combination's result is not: it
+    trains again), FAILED where it holds its ``failed.json`` alone, else NEW. Refuses a
+    directory that cannot be one, files the sweep would write that it cannot or that are its
+    inputs (:func:`_check_outputs`), data files that are not there, and finished combinations
+    trained on other data (files of another size or content)."""
     directory = Path(directory)
     _check_directory(directory)
     files = data_files(sweep)
-    found = []
-    for combination in shard(combinations(sweep.grid), *shard_of):
-        key = sweep.key(combination)
-        found.append((combination, key, _status(directory / key, files)))
-    return found
+    keyed = [(combination, sweep.key(combination))
+             for combination in shard(combinations(sweep.grid), *shard_of)]
+    _check_outputs(sweep, directory, keyed)
+    return [(combination, key, _status(sweep, combination, directory / key, files))
+            for combination, key in keyed]
+
+
+def _check_outputs(sweep, directory, keyed):
+    """Refuse, before anything is written, a file the sweep writes that cannot be written or
+    is one of its inputs (:func:`fcnn_cli.fileio.check_output`): the leaderboard's, and in the
+    run directories of ``keyed``'s (combination, key) pairs that exist already (those made
+    now hold no input), ``seeds.json``, ``failed.json`` and the runs' files, the seeds' too.
+    These are read back as well: one that is not a regular file (a FIFO would block) is
+    refused too."""
+    from fcnn_cli.fileio import check_output
+    from fcnn_cli.runs import RUN_FILES
+    from fcnn_cli.tables import input_file
+
+    inputs = [input_file(sweep.data[k]) for k in INPUTS if sweep.data.get(k)]
+    inputs.append(sweep.grid_file)
+    if directory.is_dir():
+        for name in LEADERBOARD_FILES:
+            check_output(directory / name, inputs)
+    for _, key in keyed:
+        run_dir = directory / key
+        if not run_dir.is_dir():
+            continue
+        paths = [run_dir / name for name in (RESULT_FILE, FAILED_FILE, *RUN_FILES)]
+        paths += [seed / name for seed in sorted(run_dir.glob("seed-*")) if seed.is_dir()
+                  for name in RUN_FILES]
+        for path in paths:
+            check_output(path, inputs)
+            if path.exists() and not path.is_file():
+                raise FcnnError(f"{path}: is not a regular file, which the sweep would read "
+                                "and write as its own; remove it or choose another output "
+                                "directory", ("output",))
 
 
 def data_files(sweep, digest=False):
@@ -342,11 +407,11 @@ def _check_directory(directory):
     require_writable_dir(directory, ancestor)
 
 
-def _status(run_dir, files):
+def _status(sweep, combination, run_dir, files):
     from fcnn_cli import runs
 
     try:
-        if _finished(run_dir, files):
+        if _finished(sweep, combination, run_dir, files):
             return FINISHED
     except NotAResult as e:
         log.warning("%s: not a sweep's result (%s): its combination trains again",
@@ -356,14 +421,18 @@ def _status(run_dir, files):
     return FAILED if (run_dir / FAILED_FILE).exists() else NEW
 
 
-def _finished(run_dir, files):
-    """Whether ``run_dir`` holds the ``seeds.json`` of a combination trained on ``files``;
-    raises NotAResult for one that does not read, FcnnError for one of other data."""
+def _finished(sweep, combination, run_dir, files):
+    """Whether ``run_dir`` holds the ``seeds.json`` of ``combination`` trained on ``files``;
+    raises NotAResult for one that does not read as that, FcnnError for one of other data."""
     if not (run_dir / RESULT_FILE).exists():
         return False
     saved, _ = read_result(run_dir / RESULT_FILE)
     if not _same_data(saved["data_files"], files):
         raise _other_data(run_dir, saved["data_files"], files)
+    config, _ = train_config(sweep, combination)
+    for name, expected in (("combination", combination), ("seeds", seeds_of(sweep, config))):
+        if _said(saved[name]) != _said(expected):  # edited, or written by another grid
+            raise NotAResult(f"its {name!r} is {shown(saved[name])}, not {shown(expected)}")
     runs = [run_dir / f"seed-{seed}" for seed in saved["seeds"]] \
         if saved["mode"] == "sequential" else [run_dir]
     gone = [run for run in runs if not (run / "model.pt").is_file()]
@@ -408,7 +477,7 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
         labels = {key: f"combination {i} of {len(todo)}: {key}"
                   for i, (_, key) in enumerate(todo, 1)}
         for group in groups(sweep, todo):
-            with _claimed(group, directory, inputs.files, labels) as free:
+            with _claimed(sweep, group, directory, inputs.files, labels) as free:
                 if len(free) == 1:
                     combination, key = free[0]
                     _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
@@ -418,7 +487,7 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
 
 
 @contextlib.contextmanager
-def _claimed(group, directory, files, labels):
+def _claimed(sweep, group, directory, files, labels):
     """Hold the lock of each run directory of ``group`` (:func:`fcnn_cli.runs.claim`) while
     they train, so that a second sweep of the same grid (a resubmitted job) trains none of
     them too; yields the (combination, key) pairs to train: not those whose lock another live
@@ -435,7 +504,7 @@ def _claimed(group, directory, files, labels):
                 log.info("%s: another process trains it; skipped", labels[key])
                 continue
             try:
-                done = _finished(directory / key, files)
+                done = _finished(sweep, combination, directory / key, files)
             except NotAResult:
                 done = False
             if done:
@@ -519,8 +588,7 @@ def _parts(sweep, group, split):
     found = {}
     for combination, key in group:
         options = {**sweep.fixed, **combination}
-        kernel = json.dumps({k: options.get(k) for k in KERNEL_OPTIONS}, sort_keys=True,
-                            default=str)
+        kernel = _said({k: options.get(k) for k in KERNEL_OPTIONS})
         found.setdefault(kernel, []).append((combination, key))
     if split and len(found) > 1:
         return list(found.values())
@@ -613,14 +681,14 @@ def _draw_runs(run_dir, missing=False):
     if drawn and result.exists():
         from fcnn_cli.fileio import write_text
 
-        saved = json.loads(result.read_text(encoding="utf-8"))
+        saved = _read_json(result)  # the sweep's own, written before the plots
         write_text(result, json.dumps({**saved, "plotted": True}, indent=2, default=str) + "\n")
 
 
 def _plotted(result):
     try:
-        return json.loads(result.read_text(encoding="utf-8")).get("plotted") is True
-    except (OSError, ValueError, AttributeError):
+        return _read_json(result).get("plotted") is True
+    except (NotAResult, AttributeError):
         return False
 
 
@@ -661,8 +729,7 @@ def groups(sweep, todo):
     for combination, key in todo:
         options = {k: v for k, v in {**sweep.fixed, **combination}.items()
                    if k not in MEMBER_OPTIONS}
-        found.setdefault(json.dumps(options, sort_keys=True, default=str), []).append(
-            (combination, key))
+        found.setdefault(_said(options), []).append((combination, key))
     most = MAX_MEMBERS // sweep.seeds
     return [group[i:i + most] for group in found.values() for i in range(0, len(group), most)]
 
@@ -800,34 +867,68 @@ class NotAResult(Exception):
     """A ``seeds.json`` or ``failed.json`` that does not read as one a sweep writes."""
 
 
+MODES = ("single", "ensemble", "sequential", "grouped")
 NUMBER = ((int, float), "a number")
-SAVED = {"combination": (dict, "an object"), "options": (dict, "an object"),
-         "data": (dict, "an object"), "data_files": (dict, "an object"),
+OBJECT = (dict, "an object")
+SAVED = {"combination": OBJECT, "options": OBJECT, "data": OBJECT, "data_files": OBJECT,
          "seeds": (list, "a list"), "seconds": NUMBER}
 RESULT_KEYS = {**SAVED, "mode": (str, "a name"), "metrics": (list, "a list")}
 FAILED_KEYS = {**SAVED, "error": (str, "a message")}
+# Each data file's entry in data_files (sha256: only where the sweep read the file).
+FILE_KEYS = {"path": (str, "a path"), "size": (int, "a size"), "mtime_ns": (int, "a time")}
 
 
 def _read_saved(path, kinds):
-    """The object of a sweep's JSON file, each key of ``kinds`` of its kind."""
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as e:
-        raise NotAResult(f"not readable JSON: {first_line(e)}") from None
+    """The object of a sweep's JSON file, each key of ``kinds`` of its kind and range."""
+    saved = _read_json(path)
     if not isinstance(saved, dict):
         raise NotAResult("it holds no object")
+    _check_kinds(saved, kinds, "its")
+    if not 0 <= saved["seconds"] < math.inf:
+        raise NotAResult(f"its 'seconds' is {shown(saved['seconds'])}, not a time")
+    seeds = saved["seeds"]
+    if not seeds or not all(type(seed) is int and valid_seed(seed) for seed in seeds) or \
+            len(set(seeds)) < len(seeds):
+        raise NotAResult(f"its 'seeds' are {shown(seeds)}, not distinct seeds")
+    for option, entry in saved["data_files"].items():
+        if option not in INPUTS:
+            raise NotAResult(f"its data_files name {option!r}, not one of {', '.join(INPUTS)}")
+        _check_kinds({option: entry}, {option: OBJECT}, "its data_files'")
+        _check_kinds(entry, FILE_KEYS, f"its data_files' {option}")
+        if entry["size"] < 0 or not isinstance(entry.get("sha256", ""), str):
+            raise NotAResult(f"its data_files' {option} is {shown(entry)}")
+    return saved
+
+
+def _read_json(path):
+    """A sweep's JSON file, which must be a regular file of at most MAX_SAVED_BYTES."""
+    from fcnn_cli.fileio import read_regular
+
+    try:
+        return json.loads(read_regular(path, MAX_SAVED_BYTES, os.path.basename(path)))
+    except FcnnError as e:
+        raise NotAResult(str(e)) from None
+    except (OSError, ValueError, RecursionError) as e:
+        raise NotAResult(f"not readable JSON: {first_line(e)}") from None
+
+
+def _check_kinds(saved, kinds, whose):
     for key, (kind, said) in kinds.items():
         value = saved.get(key)
         if key not in saved:
-            raise NotAResult(f"it has no {key!r}")
+            raise NotAResult(f"{whose} has no {key!r}")
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise NotAResult(f"its {key!r} is {shown(value)}, not {said}")
-    return saved
+            raise NotAResult(f"{whose} {key!r} is {shown(value)}, not {said}")
 
 
 def read_result(path):
     """A combination's ``seeds.json``, checked, and its leaderboard row; raises NotAResult."""
     saved = _read_saved(Path(path), RESULT_KEYS)
+    if saved["mode"] not in MODES:
+        raise NotAResult(f"its 'mode' is {shown(saved['mode'])}, not one of {', '.join(MODES)}")
+    if len(saved["metrics"]) != len(saved["seeds"]) or not all(
+            isinstance(m, dict) for m in saved["metrics"]):
+        raise NotAResult("its metrics are not one object per seed")
     try:
         return saved, _row(Path(path), saved)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
@@ -847,8 +948,7 @@ def _told_apart(found):
     names = dict.fromkeys(k for options in described for k in options
                           if k not in NOT_DEFINING)
     differ = [name for name in names
-              if len({json.dumps(options.get(name, _default(name)), sort_keys=True, default=str)
-                      for options in described}) > 1]
+              if len({_said(options.get(name, _default(name))) for options in described}) > 1]
     return [{"run": row["run"], **saved["combination"],
              **{k: options.get(k, _default(k)) for k in differ}, **row}
             for (row, saved), options in zip(found, described)]
@@ -903,19 +1003,19 @@ def write_leaderboard(rows, directory, plot=False):
 
     from fcnn_cli.fileio import write_text
 
-    directory = Path(directory)
-    write_text(directory / "leaderboard.json", json.dumps(rows, indent=2, default=str) + "\n")
+    as_json, as_csv, as_png = (Path(directory) / name for name in LEADERBOARD_FILES)
+    write_text(as_json, json.dumps(rows, indent=2, default=str) + "\n")
     names = list(dict.fromkeys(k for row in rows for k in row))
     text = io.StringIO()
     writer = csv.DictWriter(text, names, lineterminator="\n")
     writer.writeheader()
     writer.writerows({k: _short(v) if isinstance(v, list) else v for k, v in row.items()}
                      for row in rows)
-    write_text(directory / "leaderboard.csv", text.getvalue())
+    write_text(as_csv, text.getvalue())
     if plot:
         from fcnn_cli.plots import leaderboard_plot
 
         try:
-            leaderboard_plot(rows, directory / "leaderboard.png")
+            leaderboard_plot(rows, as_png)
         except FcnnError as e:
             log.warning("the leaderboard is written, but not its figure: %s", e)

@@ -138,6 +138,13 @@ def test_paths_in_a_file_are_taken_from_its_directory(runner, tmp_path, quakes_c
     ("[net]\nactivation = 'rleu'", "run.toml: unknown activation 'rleu'; choose from relu"),
     ("[train]\nepochs = 0", "run.toml: epochs must be at least 1, not 0"),
     ("epochs = [", "run.toml: not a TOML file: "),
+    # nested 3000 deep: beyond the parser's recursion (lists, inline tables), or parsed
+    # without it (dotted keys, table headers) but beyond a recursive reader's
+    ("epochs = " + "[" * 3000 + "]" * 3000, "run.toml: tables or lists nested more than 16 "
+                                             "levels deep"),
+    ("epochs = " + "{a = " * 3000 + "1" + "}" * 3000, "run.toml: tables or lists nested more"),
+    ("a" + ".a" * 3000 + " = 1", "run.toml: tables or lists nested more than 16 levels deep"),
+    ("[a" + ".a" * 3000 + "]", "run.toml: tables or lists nested more than 16 levels deep"),
 ])
 def test_mistakes_in_a_file_name_the_key_the_value_and_what_was_expected(runner, tmp_path,
                                                                        monkeypatch, text,
@@ -147,6 +154,33 @@ def test_mistakes_in_a_file_name_the_key_the_value_and_what_was_expected(runner,
     out = run(runner, "train", "d.csv", "--config", "run.toml", code=2).stderr
     errors = [line for line in out.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and errors[0].startswith(f"Error: {message}"), out
+
+
+@pytest.mark.parametrize("depth, deep", [(configfile.MAX_DEPTH, False),
+                                         (configfile.MAX_DEPTH + 1, True)])
+def test_nesting_is_refused_beyond_its_bound_only(tmp_path, depth, deep):
+    """The document is one level, the value's lists the rest."""
+    path = tmp_path / "run.toml"
+    path.write_text("v = " + "[" * (depth - 1) + "]" * (depth - 1) + "\n")
+    if deep:
+        with pytest.raises(FcnnError, match=f"nested more than {configfile.MAX_DEPTH} levels"):
+            configfile.parse(path)
+    else:
+        value = configfile.parse(path)["v"]
+        for _ in range(depth - 2):
+            (value,) = value
+        assert value == []
+
+
+def test_a_byte_order_mark_is_not_part_of_the_file(runner, tmp_path):
+    """Some editors start a UTF-8 file with one: it is read as the same file without it."""
+    path = tmp_path / "run.toml"
+    path.write_bytes("\ufeff[train]\nepochs = 7\n".encode("utf-8"))
+    assert configfile.read_config(path) == {"epochs": 7}
+    assert flat(printed(runner, "d.csv", "--config", path))["epochs"] == 7
+    path.write_bytes("\ufeff\ufeff[train]\nepochs = 7\n".encode("utf-8"))  # one mark only
+    with pytest.raises(FcnnError, match="not a TOML file"):
+        configfile.parse(path)
 
 
 def test_a_mistake_that_the_command_line_shares_names_flags(runner, tmp_path):

@@ -61,7 +61,8 @@ def test_bad_values_and_clashes_are_refused_before_training():
         sweep.Sweep({"data": "x.csv"}, {"diagnostics": True}, {"arch": ["cnn"]}, seeds=2)
 
 
-@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", ""])
+@pytest.mark.parametrize("text", ["0/2", "3/2", "1", "a/b", "1/0", "", " 1/2", "1/2 ", "1 / 2",
+                                  "\u0661/\u0662", "1/" + "9" * 5000])
 def test_bad_shards_are_refused(text):
     with pytest.raises(FcnnError, match="shard must be I/N"):
         sweep.parse_shard(text)
@@ -1014,3 +1015,276 @@ def test_a_network_too_large_for_the_memory_fails_its_combination_alone(quakes, 
     assert [(r["width"], r["mode"]) for r in rows] == [(8, "single"), (4096, "failed")]
     assert rows[-1]["error"].startswith("a network of ") and \
         "but 64 MiB is available on the CPU" in rows[-1]["error"]
+
+def test_an_empty_shard_option_is_refused(runner, quakes, tmp_path):
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "depth=1", "--epochs", "1",
+                                 "--shard", "", "-o", str(tmp_path / "sw")])
+    assert result.exit_code == 2, result.output
+    assert "--shard must be I/N with 1 ≤ I ≤ N (such as 2/8), not ''" in result.output
+    assert not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("case", ["data is its leaderboard", "val is its leaderboard",
+                                  "test is its leaderboard", "its leaderboard links to the data",
+                                  "the grid file is its leaderboard",
+                                  "seeds.json links to the data",
+                                  "failed.json is a hard link to the data",
+                                  "a seed's run file links to the data"])
+def test_a_sweep_never_writes_over_its_inputs(runner, quakes, tmp_path, case, dry_run):
+    """Whatever the input (DATA, --val, --test, --grid-file) and the file of the sweep it is or
+    is linked from: refused before anything is written, the input byte for byte as it was."""
+    import shutil
+
+    out = tmp_path / "sw"
+    out.mkdir()
+    data, extra, grid = tmp_path / "q.csv", [], ["--grid", "depth=1,2"]
+    shutil.copy(quakes, data)
+    victim, written = data, out / "leaderboard.csv"
+    if case == "data is its leaderboard":
+        data = victim = out / "leaderboard.csv"
+        data.write_bytes((tmp_path / "q.csv").read_bytes())
+    elif case in ("val is its leaderboard", "test is its leaderboard"):
+        victim = written = out / "leaderboard.json"
+        shutil.copy(data, victim)
+        extra = [f"--{case.split()[0]}", str(victim)]
+    elif case == "its leaderboard links to the data":
+        (out / "leaderboard.csv").symlink_to(data)
+    elif case == "the grid file is its leaderboard":
+        victim = written = out / "leaderboard.json"
+        victim.write_text("[grid]\ndepth = [1, 2]\n")
+        grid = ["--grid-file", str(victim)]
+    else:
+        run_dir = out / sweep.Sweep({"data": str(data)}, {"epochs": 1},
+                                    {"depth": [1, 2]}).key({"depth": 2})
+        written = {"seeds.json links to the data": run_dir / "seeds.json",
+                   "failed.json is a hard link to the data": run_dir / "failed.json",
+                   "a seed's run file links to the data": run_dir / "seed-0" / "history.csv",
+                   }[case]
+        written.parent.mkdir(parents=True)
+        if "hard link" in case:
+            os.link(data, written)
+        else:
+            written.symlink_to(data)
+    before = {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    result = runner.invoke(cli, ["sweep", str(data), *grid, "--epochs", "1", "--no-plots",
+                                 "-o", str(out), *extra, *(["--dry-run"] if dry_run else [])])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: {written}: is the same file as the input {victim}; write the output to "
+        "another file")
+    assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
+
+
+def _sweep_process(args, timeout=120):
+    """fcnn sweep in a process of its own, which a hang cannot stop the tests in."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "fcnn_cli", "sweep", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("name, make", [("seeds.json", os.mkfifo), ("failed.json", os.mkfifo),
+                                        ("model.pt", os.mkfifo),
+                                        ("seed-1/config.json", os.mkfifo),
+                                        ("seeds.json", os.mkdir)])
+def test_a_special_file_among_its_own_is_refused_at_once(quakes, tmp_path, name, make,
+                                                         dry_run):
+    """A FIFO would block the sweep where it reads or writes it (a directory cannot be
+    written): one line and exit 1 at once, the FIFO left as it was."""
+    import stat
+
+    spec = sweep.Sweep({"data": quakes}, {"epochs": 1}, {"depth": [1]})
+    path = tmp_path / spec.key({"depth": 1}) / name
+    path.parent.mkdir(parents=True)
+    make(path)
+    kind = os.lstat(path).st_mode
+    done = _sweep_process([quakes, "--grid", "depth=1", "--epochs", "1", "-o", tmp_path,
+                           *(["--dry-run"] if dry_run else [])])
+    assert done.returncode == 1 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [f"Error: {path}: " + (
+        "is a directory; name a file to write" if make is os.mkdir else
+        "is not a regular file, which the sweep would read and write as its own; remove it or "
+        "choose another --output directory")]
+    assert stat.S_IFMT(os.lstat(path).st_mode) == stat.S_IFMT(kind)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(
+        {spec.key({"depth": 1}), *name.split("/")})
+
+
+def test_the_leaderboard_skips_special_and_huge_files(tmp_path):
+    """Other sweeps' files in the directory: a FIFO is not opened, a (sparse) file larger
+    than a result can be is not read; each is skipped with a warning."""
+    import subprocess
+    import sys
+
+    for name in ("fifo", "huge", "failed"):
+        (tmp_path / name).mkdir()
+    os.mkfifo(tmp_path / "fifo" / sweep.RESULT_FILE)
+    os.mkfifo(tmp_path / "failed" / sweep.FAILED_FILE)
+    with open(tmp_path / "huge" / sweep.RESULT_FILE, "wb") as f:
+        f.truncate(sweep.MAX_SAVED_BYTES + 1)
+    code = f"from fcnn_cli import sweep; print(sweep.leaderboard({str(tmp_path)!r}))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout == "[]\n", done.stderr
+    assert sorted(done.stderr.splitlines()) == sorted([
+        f"{tmp_path / 'failed' / 'failed.json'}: skipped, not a sweep's failure: failed.json: "
+        "not a regular file (a FIFO)",
+        f"{tmp_path / 'fifo' / 'seeds.json'}: skipped, not a sweep's result: seeds.json: not "
+        "a regular file (a FIFO)",
+        f"{tmp_path / 'huge' / 'seeds.json'}: skipped, not a sweep's result: seeds.json: "
+        "larger than 256 MiB"])
+
+
+@pytest.fixture(scope="module")
+def finished(quakes, tmp_path_factory):
+    """A sweep of one finished combination (copy it before changing it)."""
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"depth": [1]})
+    out = tmp_path_factory.mktemp("finished")
+    sweep.run(spec, out)
+    return spec, out
+
+
+def _with_file(entry):
+    return lambda saved: next(iter(saved["data_files"].values())).update(entry)
+
+
+DAMAGED = {
+    "no seeds": (lambda s: s.update(seeds=[], metrics=[]),
+                 "its 'seeds' are [], not distinct seeds"),
+    "a seed twice": (lambda s: s.update(seeds=[0, 0], metrics=s["metrics"] * 2),
+                     "its 'seeds' are [0, 0], not distinct seeds"),
+    "a seed as text": (lambda s: s.update(seeds=["0"]), "its 'seeds' are ['0'], not distinct"),
+    "a negative seed": (lambda s: s.update(seeds=[-1]), "its 'seeds' are [-1], not distinct"),
+    "a seed as true": (lambda s: s.update(seeds=[True]), "its 'seeds' are [True], not"),
+    "other seeds": (lambda s: s.update(seeds=[5]), "its 'seeds' is [5], not [0]"),
+    "another combination": (lambda s: s.update(combination={"depth": 2}),
+                            "its 'combination' is {'depth': 2}, not {'depth': 1}"),
+    "data files as numbers": (lambda s: s.update(data_files={"data": 3}),
+                              "its data_files' 'data' is 3, not an object"),
+    "an unknown data file": (lambda s: s["data_files"].update(x={}),
+                             "its data_files name 'x', not one of data, val, test"),
+    "a size as text": (_with_file({"size": "big"}),
+                       "its data_files' data 'size' is 'big', not a size"),
+    "a negative size": (_with_file({"size": -1}), "its data_files' data is {"),
+    "a time as a float": (_with_file({"mtime_ns": 1.5}),
+                          "its data_files' data 'mtime_ns' is 1.5, not a time"),
+    "a digest as a number": (_with_file({"sha256": 5}), "its data_files' data is {"),
+    "no path": (lambda s: next(iter(s["data_files"].values())).pop("path"),
+                "its data_files' data has no 'path'"),
+    "negative seconds": (lambda s: s.update(seconds=-1), "its 'seconds' is -1, not a time"),
+    "seconds not a number": (lambda s: s.update(seconds=float("nan")),
+                             "its 'seconds' is nan, not a time"),
+    "an unknown mode": (lambda s: s.update(mode="fast"), "its 'mode' is 'fast', not one of "
+                                                         "single, ensemble, sequential"),
+    "metrics of no seed": (lambda s: s.update(metrics=[]),
+                           "its metrics are not one object per seed"),
+    "metrics not objects": (lambda s: s.update(metrics=[3]),
+                            "its metrics are not one object per seed"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED))
+def test_a_result_edited_out_of_shape_is_not_finished(finished, tmp_path, caplog, damage):
+    """One warning naming the file and what is wrong; the combination trains again."""
+    import shutil
+
+    spec, source = finished
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / spec.key({"depth": 1}) / sweep.RESULT_FILE
+    saved = json.loads(path.read_text())
+    edit, said = DAMAGED[damage]
+    edit(saved)
+    path.write_text(json.dumps(saved))
+    with caplog.at_level("WARNING"):
+        assert [s for *_, s in sweep.plan(spec, tmp_path)] == [sweep.NEW]
+    (said_once,) = [r.getMessage() for r in caplog.records]
+    assert said_once.startswith(f"{path}: not a sweep's result ({said}"), said_once
+    assert said_once.endswith("): its combination trains again")
+
+
+@pytest.mark.parametrize("damage", ["no seeds", "data files as numbers"])
+def test_an_edited_result_is_listed_and_trained_again_from_the_command_line(
+        runner, finished, tmp_path, damage):
+    import shutil
+
+    spec, source = finished
+    shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / spec.key({"depth": 1}) / sweep.RESULT_FILE
+    saved = json.loads(path.read_text())
+    DAMAGED[damage][0](saved)
+    path.write_text(json.dumps(saved))
+    args = ["sweep", spec.data["data"], "--grid", "depth=1", "--no-plots", "-o", str(tmp_path),
+            *(f"--{k.replace('_', '-')}={v}" for k, v in FIXED.items())]
+    listed = runner.invoke(cli, [*args, "--dry-run"])
+    assert listed.exit_code == 0 and "to train" in listed.output, listed.output
+    assert DAMAGED[damage][1] in listed.output and "Traceback" not in listed.output
+    trained = runner.invoke(cli, args)
+    assert trained.exit_code == 0, trained.output
+    saved, row = sweep.read_result(path)
+    assert saved["seeds"] == [0] and row["seeds"] == 1
+
+
+def test_a_grid_is_counted_before_its_combinations_are_made(monkeypatch):
+    monkeypatch.setattr(sweep, "combinations", _never)
+    grid = {key: list(range(1, 101)) for key in ("depth", "width", "epochs", "batch_size")}
+    with pytest.raises(FcnnError, match="^the grid makes 100000000 combinations; a sweep "
+                                        "trains at most 10000: split it into several sweeps$"):
+        sweep.Sweep({"data": "x.csv"}, {}, grid)
+
+
+def test_the_bound_is_on_the_combinations_and_on_one_list_before_its_values(monkeypatch,
+                                                                           tmp_path):
+    monkeypatch.setattr(sweep, "MAX_COMBINATIONS", 6)
+    sweep.Sweep({"data": "x.csv"}, {}, {"depth": [1, 2], "width": [1, 2, 3]})  # 6: taken
+    with pytest.raises(FcnnError, match="the grid makes 8 combinations; a sweep trains at "
+                                        "most 6"):
+        sweep.Sweep({"data": "x.csv"}, {}, {"depth": [1, 2], "width": [1, 2, 3, 4]})
+    assert sweep.parse_grid(["depth=1,2,3,4,5,6"]) == {"depth": [1, 2, 3, 4, 5, 6]}
+    path = tmp_path / "sweep.toml"
+    path.write_text("[grid]\ndepth = [1, 2, 3, 4, 5, 6, 7]\n")
+    monkeypatch.setattr(sweep, "_typed", _never)  # refused before any value is read
+    with pytest.raises(FcnnError, match="^grid depth: 7 values; a sweep trains at most 6 "
+                                        "combinations$"):
+        sweep.parse_grid(["depth=1,2,3,4,5,6,7"])
+    with pytest.raises(FcnnError, match=f"^{path}: \\[grid\\] depth: 7 values; a sweep "
+                                        "trains at most 6 combinations$"):
+        sweep.read_grid_file(path)
+
+
+def test_a_grid_file_of_a_million_combinations_is_one_line(runner, tmp_path):
+    path = tmp_path / "sweep.toml"
+    values = list(range(1, 1001))
+    path.write_text(f"[grid]\ndepth = {values}\nwidth = {values}\n")
+    result = runner.invoke(cli, ["sweep", "q.csv", "--grid-file", str(path), "--dry-run",
+                                 "-o", str(tmp_path / "sw")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (
+        "Error: the grid makes 1000000 combinations; a sweep trains at most 10000: split it "
+        "into several sweeps")
+
+
+def test_a_grid_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "sweep.toml"
+    path.write_bytes("\ufeff[grid]\ndepth = [1, 2]\n".encode("utf-8"))
+    assert sweep.read_grid_file(path) == ({"depth": [1, 2]}, {})
+
+
+@pytest.mark.parametrize("text", ["[grid]\ndepth = " + "[" * 3000 + "]" * 3000,
+                                  "[grid]\n" + "a." * 3000 + "a = 1"])
+def test_a_grid_file_nested_too_deep_is_one_line(runner, tmp_path, text):
+    path = tmp_path / "sweep.toml"
+    path.write_text(text + "\n")
+    result = runner.invoke(cli, ["sweep", "q.csv", "--grid-file", str(path), "--dry-run",
+                                 "-o", str(tmp_path / "sw")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: {path}: tables or lists nested more than 16 levels deep; no option takes "
+        "such a value")
+
+
+def test_a_grid_value_nested_too_deep_is_one_line():
+    with pytest.raises(FcnnError, match=r"^grid: depth must be an integer, not '\[\[\["):
+        sweep.parse_grid(["depth=" + "[" * 3000 + "]" * 3000])
