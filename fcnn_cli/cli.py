@@ -807,7 +807,8 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
-              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir)}
+              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
+                          (model, data))}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
