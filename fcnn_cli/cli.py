@@ -243,6 +243,7 @@ def cli():
     A typical session:
       fcnn simulate earthquakes -o quakes.csv      # labelled data
       fcnn train quakes.csv -o runs/quakes         # fit a network
+      fcnn simulate earthquakes --seed 1 -o test.csv  # other events
       fcnn evaluate runs/quakes/model.pt test.csv  # metrics on held-out rows
       fcnn predict runs/quakes/model.pt new.csv    # predictions as CSV on stdout
 
