@@ -941,8 +941,9 @@ def info(model, as_json):
 def report_page(run_dir, output):
     """One self-contained HTML page of a run.
 
-    Configuration, data sizes, metrics and every plot, embedded (no scripts, nothing from the
-    network): it opens from a file in any browser.
+    Headline metrics and learning curves first, every split's metrics and plot, the
+    configuration last; all embedded (no scripts, nothing from the network): it opens from a
+    file in any browser, on a phone too.
 
     \b
     Example:
