@@ -103,7 +103,8 @@ def _nested(series, complex_too=True):
 
 
 def _refuse_mostly_numeric(table, column):
-    """A column of numbers with a stray word is a typo, not a text column to leave out."""
+    """A column of numbers with a stray word is a typo, not a text column to leave out. One
+    of numbers alone, stored as text (identifiers such as "00123"), is text: left out."""
     import pandas as pd
 
     series = table.frame[column].dropna()
@@ -112,6 +113,8 @@ def _refuse_mostly_numeric(table, column):
     numbers = pd.to_numeric(series.astype(str).str.strip(), errors="coerce").notna()
     if numbers.mean() >= MOSTLY_NUMERIC:
         bad = _first_non_numeric(table.frame[column])
+        if bad is None:
+            return
         raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
                         f"{table.row(bad[0])} holds {shown(bad[1])}")
 

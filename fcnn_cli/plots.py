@@ -8,14 +8,16 @@ alone (``fcnn evaluate --plots``); :func:`binned_plot` draws bias and resolution
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
+import os
 import warnings
 from pathlib import Path
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import open_output, writing
+from fcnn_cli.fileio import check_regular, open_output, read_regular, writing
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +25,12 @@ GRID_ROWS, GRID_COLS = 4, 6  # galaxy_grid's images
 DPI = 100
 SMALL, WIDE, TALL = (6.4, 4.8), (11.0, 4.4), (11.0, 7.6)  # inches: one panel, two, two rows
 ARROWS = 300  # events a position map draws
-HEXBIN_ROWS = 2000  # beyond, predicted against true is a 2-D histogram
+HEXBIN_ROWS = 2000  # beyond, the residual against true is a 2-D histogram
 MAP_BINS = 20  # per axis at most, in the map of the mean distance
+MAP_MARGIN = 0.06  # of the span, around what a position map draws: room for markers, names
+MAP_CELL_ROWS = 30  # events a cell of the map of the mean distance aims at
+MIN_ROWS = 10  # a map's cells and a reliability diagram's bins of fewer rows are not drawn
+MAX_COUNTED_CELLS = 100  # up to this many cells a map writes each cell's rows in it
 MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
 MAX_STATIONS = 500  # stations a map draws at most
 MAX_STATION_NAMES = 40  # beyond, the stations are drawn without their names
@@ -82,6 +88,18 @@ def _label(name, unit):
     return f"{name} ({unit})" if unit else name
 
 
+def _length_unit(values, unit):
+    """``(factor, unit)``: :func:`fcnn_cli.units.readable_length` for lengths like ``values``
+    (by their median size), so that metres in a km region read as metres."""
+    import numpy as np
+
+    from fcnn_cli.units import readable_length
+
+    size = np.abs(np.asarray(values, np.float64))
+    size = size[np.isfinite(size) & (size > 0)]
+    return readable_length(float(np.median(size)) if len(size) else 0.0, unit)
+
+
 @_drawing()
 def galaxy_grid(table, path, rows=GRID_ROWS, cols=GRID_COLS):
     """A grid of the first images in a galaxy table, each titled with its label."""
@@ -111,24 +129,28 @@ HEADLINE = {"val_mean_distance": "mean distance", "val_rmse": "RMSE",
 
 @_drawing()
 def learning_curves(history, path, best_epoch=None, unit=""):
-    """Training and validation loss (log scale), the validation headline metric and the
-    learning rate against epoch, the kept epoch marked."""
+    """Training and validation loss (log scale while every loss is positive: a Gaussian
+    negative log-likelihood is not), the validation headline metric (in a readable length unit)
+    and the learning rate against epoch, the kept epoch marked."""
     plt = _pyplot()
     epochs = [r["epoch"] for r in history]
     fig, axes = plt.subplots(1, 3, figsize=(14.0, 4.2))
     loss, metric, lr = axes
-    loss.plot(epochs, [r["train_loss"] for r in history], label="training")
-    loss.plot(epochs, [r["val_loss"] for r in history], label="validation")
-    loss.set(yscale="log", xlabel="epoch", ylabel="loss", title="Loss")
+    losses = {"training": [r["train_loss"] for r in history],
+              "validation": [r["val_loss"] for r in history]}
+    for label, values in losses.items():
+        loss.plot(epochs, values, label=label)
+    loss.set(yscale=_scale(losses["training"] + losses["validation"]), xlabel="epoch",
+             ylabel="loss", title="Loss")
     key = next((k for k in HEADLINE
                 if all(isinstance(r.get(k), (int, float)) for r in history)), None)
     if key:
-        name = HEADLINE[key]
-        metric.plot(epochs, [r[key] for r in history], color="C1")
-        if key != "val_accuracy" and all(r[key] > 0 for r in history):
-            metric.set_yscale("log")
-        metric.set(xlabel="epoch", ylabel=_label(name, "" if key == "val_accuracy" else unit),
-                   title=f"Validation {name}")
+        name, values = HEADLINE[key], [r[key] for r in history]
+        factor, shown = (1.0, "") if key == "val_accuracy" else _length_unit(values, unit)
+        metric.plot(epochs, [factor * v for v in values], color="C1")
+        metric.set(yscale="linear" if key == "val_accuracy" else _scale(values),
+                   xlabel="epoch", ylabel=_label(name, shown), title=f"Validation {name}")
+    _plain_log(metric)
     lr.plot(epochs, [r["lr"] for r in history], color="C2")
     lr.set(xlabel="epoch", ylabel="learning rate", title="Learning rate")
     for ax in axes:
@@ -184,6 +206,23 @@ def diagnostics_plot(rows, path):
     return _save(fig, path)
 
 
+def _scale(values):
+    """A log axis where every finite value is positive, else a linear one (log would draw
+    nothing of a value at or below 0, and warn)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return "log" if finite and min(finite) > 0 else "linear"
+
+
+def _plain_log(ax):
+    """A log y axis's ticks as plain numbers (20, 30), not as 2 × 10¹, 3 × 10¹: a length
+    in a readable unit reads as one."""
+    from matplotlib.ticker import LogFormatter
+
+    if ax.get_yscale() == "log":
+        ax.yaxis.set_major_formatter(LogFormatter())
+        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+
+
 def _whole_epochs(axes):
     from matplotlib.ticker import MaxNLocator
 
@@ -202,42 +241,53 @@ def _spread(items, most):
 
 @_drawing()
 def regression_plot(true, pred, name, unit, path, split=""):
-    """Predicted against true (a 2-D histogram when rows are many) with the identity line, and
-    the residual histogram with its bias and resolution written on it."""
+    """The residual against true (a 2-D histogram when rows are many, its cells as fine as the
+    residuals: on predicted against true they would be as coarse as the label's range), and the
+    residual histogram with its bias and resolution written on it; residuals in a readable
+    length unit."""
     import numpy as np
 
     plt = _pyplot()
     true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
     fig, (scatter, hist) = plt.subplots(1, 2, figsize=WIDE)
-    lo, hi = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    factor, shown = _length_unit(pred - true, unit)
+    residual = factor * (pred - true)
+    span = _span(residual.min(), residual.max())
     if len(true) > HEXBIN_ROWS:
-        shown = scatter.hexbin(true, pred, gridsize=60, bins="log", mincnt=1, cmap="viridis",
-                               extent=(lo, hi, lo, hi))
-        fig.colorbar(shown, ax=scatter, label="rows")
+        cells = scatter.hexbin(true, residual, gridsize=60, bins="log", mincnt=1, cmap="viridis",
+                               extent=_span(true.min(), true.max()) + span)
+        fig.colorbar(cells, ax=scatter, label="rows")
     else:
-        scatter.scatter(true, pred, s=6, alpha=0.6)
-    scatter.plot([lo, hi], [lo, hi], color="red", linewidth=1, label="predicted = true")
-    scatter.set(xlabel=f"true {_label(name, unit)}", ylabel=f"predicted {_label(name, unit)}",
-                title=f"{name}: predicted against true" + (f" ({split})" if split else ""))
-    scatter.set_aspect("equal", adjustable="box")
-    scatter.legend(loc="upper left")
-    residual = pred - true
+        scatter.scatter(true, residual, s=6, alpha=0.6)
+    scatter.axhline(0, color="red", linewidth=1)
+    what = f"residual: predicted − true {_label(name, shown)}"
+    scatter.set(xlabel=f"true {_label(name, unit)}", ylabel=what,
+                title=f"{name}: residual against true" + (f" ({split})" if split else ""))
     stats = residual_summary(residual)
-    hist.hist(residual, bins=_bins(residual), color="C0", alpha=0.8)
+    hist.hist(residual, bins=_bins(residual), range=span, color="C0", alpha=0.8)
     hist.axvline(0, color="grey", linewidth=1)
     hist.axvline(stats["bias"], color="red", linewidth=1)
-    u = f" {unit}" if unit else ""
+    u = f" {shown}" if shown else ""
     hist.text(0.98, 0.97, f"rows {len(residual)}\nbias {stats['bias']:.3g}{u}\n"
               f"resolution (σ) {stats['resolution']:.3g}{u}\n"
               f"median {stats['median']:.3g}{u}\n"
               f"half 16–84 % {stats['robust_resolution']:.3g}{u}",
               transform=hist.transAxes, ha="right", va="top", fontsize=9,
               bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
-    hist.set(xlabel=f"residual: predicted − true {_label(name, unit)}", ylabel="rows",
-             title=f"{name}: residuals")
+    hist.set(xlabel=what, ylabel="rows", title=f"{name}: residuals")
     hist.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _span(low, high):
+    """``(low, high)``, widened where it is a single value (a histogram's cells, an axis
+    need a width)."""
+    low, high = float(low), float(high)
+    if high - low > 1e-9 * max(abs(low), abs(high)):  # else rounding makes equal edges
+        return low, high
+    pad = 0.5 * abs(low) or 0.5
+    return low - pad, high + pad
 
 
 def residual_summary(residual):
@@ -260,35 +310,58 @@ def _bins(values):
 
 @_drawing()
 def position_map(true, pred, names, unit, path, stations=None, seed=0):
-    """The region: true → predicted arrows for a sample of events, and the stations."""
+    """The region: true → predicted arrows for a sample of events, and the stations, every
+    arrow head and station inside the axes and the stations' names above the arrows."""
     import numpy as np
 
     plt = _pyplot()
     true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
     rng = np.random.default_rng(seed)
     shown = rng.choice(len(true), min(ARROWS, len(true)), replace=False)
-    arrows = pred[shown, :2] - true[shown, :2]
+    tails = true[shown, :2]
+    arrows = pred[shown, :2] - tails
     factor = magnification(np.hypot(*arrows.T), np.ptp(true[:, :2], axis=0).max())
+    heads = tails + factor * arrows
     fig, ax = plt.subplots(figsize=(7.4, 6.6))
-    ax.scatter(true[shown, 0], true[shown, 1], s=8, color="C0", label="true", zorder=3)
-    ax.quiver(true[shown, 0], true[shown, 1], factor * arrows[:, 0], factor * arrows[:, 1],
-              angles="xy", scale_units="xy", scale=1, color="C3", width=0.003, zorder=2,
+    ax.scatter(*tails.T, s=8, color="C0", label="true", zorder=3)
+    ax.quiver(*tails.T, *(heads - tails).T, angles="xy", scale_units="xy", scale=1, color="C3",
+              width=0.003, zorder=2,
               label="true → predicted" + (f" (× {factor:g})" if factor > 1 else ""))
+    xy = np.asarray(stations["positions"], np.float64)[:, :2] if stations else np.zeros((0, 2))
+    limits = _map_limits(np.concatenate([tails, heads, xy]))
+    ax.set(xlim=limits[0], ylim=limits[1])
     if stations:
-        xy = np.asarray(stations["positions"], np.float64)
-        ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="black", label="station",
-                   zorder=4)
-        named = len(xy) <= MAX_STATION_NAMES
-        for name, (x, y) in zip(stations["names"] if named else [], xy):
-            ax.annotate(name, (x, y), xytext=(7, 7), textcoords="offset points", fontsize=10)
+        ax.scatter(*xy.T, marker="^", s=140, color="black", label="station", zorder=4)
+        if len(xy) <= MAX_STATION_NAMES:
+            _station_names(ax, stations["names"], xy, limits)
     ax.set(xlabel=_label(names[0], unit), ylabel=_label(names[1], unit),
            title=f"True and predicted positions ({len(shown)} events"
                  + (f"; arrows {factor:g} × as long)" if factor > 1 else ")"))
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box")  # the limits stay: nothing is cut off
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _map_limits(points):
+    """x and y limits that hold every point, with a margin of MAP_MARGIN of the larger span."""
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = MAP_MARGIN * float((high - low).max())
+    return [_span(lo - pad, hi + pad) for lo, hi in zip(low, high)]
+
+
+def _station_names(ax, names, xy, limits):
+    """Each station's name beside it on the side towards the middle of the map (inside the
+    axes), on a pale box above the arrows."""
+    middle = [sum(lim) / 2 for lim in limits]
+    for name, (x, y) in zip(names, xy):
+        right, up = x <= middle[0], y <= middle[1]
+        ax.annotate(name, (x, y), xytext=(8 if right else -8, 8 if up else -8),
+                    textcoords="offset points", ha="left" if right else "right",
+                    va="bottom" if up else "top", fontsize=10, zorder=5,
+                    bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.8,
+                          "edgecolor": "none"})
 
 
 def magnification(lengths, span):
@@ -319,44 +392,72 @@ def distance_map(true, pred, names, unit, path, stations=None):
     binned = Binned(names[:2], names, point=list(range(len(names))))
     binned.add(true[:, :2], true, pred)
     report = binned.report(map_bins(len(true)))
+    factor, shown = _length_unit(np.sqrt(((pred - true) ** 2).sum(axis=1)), unit)
     fig, ax = plt.subplots(figsize=(7.4, 6.2))
-    shown = _heat(ax, fig, report, lambda b: b["distance"]["mean"],
-                  _label("mean distance", unit))
-    if stations:
-        xy = np.asarray(stations["positions"], np.float64)
-        ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="white", edgecolor="black",
-                   label="station")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=9)
-    ax.set(xlabel=f"true {_label(names[0], unit)}", ylabel=f"true {_label(names[1], unit)}",
-           title="Mean distance between true and predicted position")
-    ax.set_aspect("equal", adjustable="box")
-    fig.tight_layout()
-    if not shown:
+    note = _heat(ax, fig, report, lambda b: factor * b["distance"]["mean"],
+                 _label("mean distance", shown))
+    if note is None:
         _pyplot().close(fig)
         log.warning("no map of the mean distance: no event has a finite true position")
         return None
+    handles = [_sparse_cells()]
+    if stations:
+        xy = np.asarray(stations["positions"], np.float64)
+        handles.insert(0, ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="white",
+                                     edgecolor="black", label="station", clip_on=False))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
+              fontsize=9)
+    ax.set(xlabel=f"true {_label(names[0], unit)}", ylabel=f"true {_label(names[1], unit)}",
+           title=f"Mean distance between true and predicted position\n({note})")
+    ax.set_aspect("equal", adjustable="box")
+    fig.tight_layout()
     return _save(fig, path)
 
 
 def map_bins(rows):
-    """Bins per axis of a map of ``rows`` events: about ten events a cell, 3 to MAP_BINS."""
-    return int(min(max(math.sqrt(rows / 10), 3), MAP_BINS))
+    """Bins per axis of a map of ``rows`` events: about MAP_CELL_ROWS events a cell, 3 to
+    MAP_BINS."""
+    return int(min(max(math.sqrt(rows / MAP_CELL_ROWS), 3), MAP_BINS))
 
 
 def _heat(ax, fig, report, value, label, cmap="viridis"):
-    """A 2-D binned report as a coloured map of ``value(bin)``; empty bins blank."""
+    """A 2-D binned report as a coloured map of ``value(bin)``. A cell of fewer than
+    MIN_ROWS rows, whose colour one outlier would set, is not drawn: the hatched background
+    (:func:`_sparse_cells`) shows there. Where the cells are at most MAX_COUNTED_CELLS, each is
+    labelled with its rows (texts are slow to draw). Returns a note on the rows a cell for the
+    title (None, and nothing drawn, for a report of no bins)."""
     import numpy as np
 
     if not report["bins"]:
-        return False
+        return None
     xe, ye = (np.asarray(a["edges"]) for a in report["by"])
-    grid = np.full((len(xe) - 1, len(ye) - 1), np.nan)
+    counts = np.zeros((len(xe) - 1, len(ye) - 1), np.int64)
+    grid = np.full(counts.shape, np.nan)
     for b in report["bins"]:
-        if b["count"]:
+        counts[tuple(b["index"])] = b["count"]
+        if b["count"] >= MIN_ROWS:
             grid[tuple(b["index"])] = value(b)
+    ax.patch.set(**SPARSE)
     mesh = ax.pcolormesh(xe, ye, grid.T, cmap=cmap, shading="flat")
-    fig.colorbar(mesh, ax=ax, label=label)
-    return True
+    if np.isfinite(grid).any():  # else a scale of nothing
+        fig.colorbar(mesh, ax=ax, label=label)
+    if counts.size > MAX_COUNTED_CELLS:
+        return f"{counts.min()}–{counts.max()} rows a cell"
+    dark = mesh.norm(grid) < 0.5  # viridis is dark at its low end
+    for (i, j), n in np.ndenumerate(counts):
+        ax.text((xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2, str(n), ha="center",
+                va="center", fontsize=8, color="white" if dark[i, j] else "black")
+    return "numbers: rows in each cell"
+
+
+SPARSE = {"hatch": "///", "edgecolor": "0.7"}  # the look of a cell with too few rows to draw
+
+
+def _sparse_cells():
+    """The legend's entry for the cells of too few rows."""
+    from matplotlib.patches import Patch
+
+    return Patch(facecolor="white", **SPARSE, label=f"fewer than {MIN_ROWS} rows: not drawn")
 
 
 @_drawing()
@@ -365,7 +466,8 @@ def distance_cdf(distance, unit, path):
     import numpy as np
 
     plt = _pyplot()
-    d = np.sort(np.asarray(distance, np.float64))
+    factor, unit = _length_unit(distance, unit)
+    d = np.sort(factor * np.asarray(distance, np.float64))
     fig, ax = plt.subplots(figsize=SMALL)
     ax.plot(d, np.arange(1, len(d) + 1) / len(d))
     for q, style in ((50, ":"), (68, "--"), (95, "-.")):
@@ -470,8 +572,8 @@ def roc_curve(positive, score):
 @_drawing()
 def reliability_plot(true, proba, classes, path, bins=10):
     """The reliability diagram: in bins of the predicted probability, how often it came true
-    (for two classes that of the second class; for more the most probable class's), with the
-    rows in each bin below."""
+    (for two classes that of the second class; for more the most probable class's), bins of
+    fewer than MIN_ROWS rows open and not joined, with the rows in each bin below."""
     import numpy as np
 
     from fcnn_cli.binned import wilson_error
@@ -494,8 +596,15 @@ def reliability_plot(true, proba, classes, path, bins=10):
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    ok = count > 0
-    top.errorbar(mean_p[ok], freq[ok], yerr=err[ok], marker="o", capsize=3, label="network")
+    ok, sparse = count >= MIN_ROWS, (count > 0) & (count < MIN_ROWS)
+    top.errorbar(mean_p[ok], freq[ok], yerr=err[ok], fmt="o", color="C0", capsize=3,
+                 label="network")
+    # The line joins neighbouring bins of enough rows only: through bins of a few rows it
+    # would zigzag, and over a gap it would show what was not measured.
+    top.plot(np.where(ok, mean_p, np.nan), np.where(ok, freq, np.nan), color="C0")
+    if sparse.any():
+        top.errorbar(mean_p[sparse], freq[sparse], yerr=err[sparse], fmt="o", mfc="white",
+                     color="C0", capsize=3, label=f"bins of fewer than {MIN_ROWS} rows")
     top.set(ylabel=observed, title=f"Reliability of {what}", xlim=(0, 1),
             ylim=(0, 1.02))
     top.legend(loc="upper left")
@@ -565,17 +674,21 @@ def _accuracy_curve(bins, centre, half, column, xlabel, path):
 
 
 def _residual_panels(top, bottom, stats, centre, half, name, unit, xlabel):
-    """Bias above, resolution below, each with its error bars and robust form."""
-    top.errorbar(centre, [s["bias"] for s in stats], xerr=half,
-                 yerr=[_nan0(s["bias_error"]) for s in stats], fmt="o", capsize=3, label="mean")
-    top.plot(centre, [s["median"] for s in stats], "o", mfc="none", color="C1", label="median")
+    """Bias above, resolution below, each with its error bars and robust form, in the length
+    unit that reads best for the resolution."""
+    k, unit = _length_unit([s["resolution"] for s in stats], unit)
+    top.errorbar(centre, [k * s["bias"] for s in stats], xerr=half,
+                 yerr=[k * _nan0(s["bias_error"]) for s in stats], fmt="o", capsize=3,
+                 label="mean")
+    top.plot(centre, [k * s["median"] for s in stats], "o", mfc="none", color="C1",
+             label="median")
     top.axhline(0, color="grey", linewidth=1)
     top.set(ylabel=f"bias {_label(name, unit)}", title=f"{name}: bias (predicted − true)")
-    bottom.errorbar(centre, [s["resolution"] for s in stats], xerr=half,
-                    yerr=[_nan0(s["resolution_error"]) for s in stats], fmt="o", capsize=3,
+    bottom.errorbar(centre, [k * s["resolution"] for s in stats], xerr=half,
+                    yerr=[k * _nan0(s["resolution_error"]) for s in stats], fmt="o", capsize=3,
                     label="standard deviation")
-    bottom.plot(centre, [s["robust_resolution"] for s in stats], "o", mfc="none", color="C1",
-                label="half 16–84 %")
+    bottom.plot(centre, [k * s["robust_resolution"] for s in stats], "o", mfc="none",
+                color="C1", label="half 16–84 %")
     bottom.set(xlabel=xlabel, ylabel=f"resolution {_label(name, unit)}",
                title=f"{name}: resolution")
     top.legend(fontsize=8)
@@ -585,9 +698,10 @@ def _residual_panels(top, bottom, stats, centre, half, name, unit, xlabel):
 def _distance_panels(top, bottom, bins, centre, half, unit, xlabel):
     """The mean and median distance above, the rows per bin below."""
     d = [b["distance"] for b in bins]
-    top.errorbar(centre, [s["mean"] for s in d], xerr=half, yerr=[_nan0(s["error"]) for s in d],
-                 fmt="o", capsize=3, label="mean")
-    top.plot(centre, [s["median"] for s in d], "o", mfc="none", color="C1", label="median")
+    k, unit = _length_unit([s["mean"] for s in d], unit)
+    top.errorbar(centre, [k * s["mean"] for s in d], xerr=half,
+                 yerr=[k * _nan0(s["error"]) for s in d], fmt="o", capsize=3, label="mean")
+    top.plot(centre, [k * s["median"] for s in d], "o", mfc="none", color="C1", label="median")
     top.set(ylabel=_label("distance", unit), title="Distance between true and predicted")
     top.legend(fontsize=8)
     bottom.bar(centre, [b["count"] for b in bins], width=2 * half * 0.9)
@@ -607,19 +721,23 @@ def _binned_map(report, path, units):
         return None
     first = bins[0]
     if "accuracy" in first:
-        panels = [("accuracy", lambda b: b["accuracy"], "accuracy")]
+        panels = [("accuracy", lambda b: b["accuracy"], "accuracy", "")]
     elif "distance" in first:
-        unit = units.get(next(iter(first["targets"])), "")
-        panels = [("mean distance", lambda b: b["distance"]["mean"],
-                   _label("mean distance", unit))]
+        panels = [("mean distance", lambda b: b["distance"]["mean"], "mean distance",
+                   units.get(next(iter(first["targets"])), ""))]
     else:
         panels = [(f"{t}: resolution", lambda b, t=t: b["targets"][t]["resolution"],
-                   _label(f"resolution of {t}", units.get(t, ""))) for t in first["targets"]]
+                   f"resolution of {t}", units.get(t, "")) for t in first["targets"]]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.6 * len(panels), 5.4), squeeze=False)
-    for ax, (title, value, label) in zip(axes.flat, panels):
-        _heat(ax, fig, report, value, label)
+    for ax, (title, value, name, unit) in zip(axes.flat, panels):
+        k, unit = _length_unit([value(b) for b in bins], unit)
+        note = _heat(ax, fig, report, lambda b, value=value, k=k: k * value(b),
+                     _label(name, unit))
+        ax.legend(handles=[_sparse_cells()], loc="upper center", bbox_to_anchor=(0.5, -0.12),
+                  fontsize=9)
         ax.set(xlabel=_label(x["column"], x["unit"]), ylabel=_label(y["column"], y["unit"]),
-               title=f"{title[0].upper()}{title[1:]} in bins of {x['column']} and {y['column']}")
+               title=f"{title[0].upper()}{title[1:]} in bins of {x['column']} and {y['column']}"
+                     f"\n({note})")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -718,7 +836,7 @@ def stations_for(meta, point):
         if len(names) != len(given):
             return None
         names = [str(n) for n in names[:MAX_STATIONS]]
-        if any(len(p) != len(point) for p in positions) or \
+        if not positions or any(len(p) != len(point) for p in positions) or \
                 not all(math.isfinite(v) for p in positions for v in p):
             return None
     except (TypeError, KeyError, ValueError, IndexError):
@@ -795,10 +913,11 @@ def plot_run(run_dir, out_dir=None):
     from fcnn_cli import runs
 
     run_dir = Path(run_dir)
-    if not (run_dir / "history.csv").is_file():
+    if not os.path.lexists(run_dir / "history.csv"):  # one that is no file is read, and refused
         raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
     out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
     check_out_dir(out_dir)
+    runs.check_plots_dir(out_dir, run_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = _json(run_dir / "config.json")
@@ -829,11 +948,14 @@ def _best_epoch(config):
 
 
 def _json(path):
+    from fcnn_cli.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
+        return {}
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+        value = json.loads(read_regular(path, MAX_TEXT_BYTES))
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return {}
 
 
@@ -844,12 +966,14 @@ DIAGNOSTICS_COLUMNS = ("epoch", "layer", "grad_norm", "act_mean", "act_var")
 def _read_csv(path, needed):
     """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none. The
     columns ``needed`` must hold a number in every row (``layer`` may be a name)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
+    from fcnn_cli.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
         return []
-    except (OSError, csv.Error, UnicodeDecodeError) as e:
+    try:
+        text = read_regular(path, MAX_TEXT_BYTES).decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (csv.Error, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: cannot read: {e}") from None
     rows = [{k: _number(v) for k, v in row.items() if k is not None and v not in ("", None)}
             for row in rows]
@@ -872,10 +996,12 @@ def _number(text):
 
 
 def _read_sample(path):
-    if not path.is_file():
-        return None
+    from fcnn_cli.runs import MAX_SAMPLE_BYTES
     from fcnn_cli.tables import read_table
 
+    if not os.path.exists(path):
+        return None
+    check_regular(path, MAX_SAMPLE_BYTES)
     table = read_table(path)
     check_sample(table, path)
     return table

@@ -46,7 +46,7 @@ def _row(m):
 def regression_tables(report, title="Metrics"):
     """One table of per-target metrics, and one of distances where the targets are a position."""
     table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
-    for col in ("target", "unit", "MSE", "RMSE", "MAE", "R²"):
+    for col in ("target", "unit", "MSE (unit²)", "RMSE", "MAE", "R²"):
         table.add_column(col, justify="left" if col in ("target", "unit") else "right")
     for name, m in report["targets"].items():
         table.add_row(Text(name), Text(m["unit"]), *_row(m))
@@ -392,18 +392,28 @@ def _metrics_tables(metrics):
             table.add_column(name, justify="right")
         for split, m in metrics.items():
             table.add_row(split, str(m.get("rows", "")), *(
-                (score if k == "roc_auc" else _fmt)(m.get(k, float("nan"))) for k, _ in keys))
+                (score if k == "roc_auc" else _fmt)(_headline(m, k)) for k, _ in keys))
         return [table]
     for name in ("RMSE", "MAE", "R²", "mean distance"):
         table.add_column(name, justify="right")
     for split, m in metrics.items():
-        o = m.get("overall", {})
-        d = m.get("distance", {})
-        table.add_row(split, str(m.get("rows", "")),
-                      _fmt(o.get("rmse", float("nan"))), _fmt(o.get("mae", float("nan"))),
-                      score(o["r2"], 6) if "r2" in o else "–",
-                      _fmt(d["mean"]) if d else "–")
+        table.add_row(split, str(m.get("rows", "")), _fmt(_headline(m, "overall", "rmse")),
+                      _fmt(_headline(m, "overall", "mae")), score(_headline(m, "overall", "r2"), 6),
+                      _fmt(_headline(m, "distance", "mean")))
     return [table]
+
+
+def _headline(report, *keys):
+    """The number at ``keys`` in a checkpoint's metrics, as a float; NaN (shown as –) where
+    the file (edited, and signed anew) holds none there."""
+    for key in keys:
+        report = report.get(key) if isinstance(report, dict) else None
+    if not isinstance(report, (int, float)) or isinstance(report, bool):
+        return float("nan")
+    try:
+        return float(report)
+    except OverflowError:  # an integer of hundreds of digits
+        return float("inf") if report > 0 else float("-inf")
 
 
 def leaderboard_table(rows, grid_keys):

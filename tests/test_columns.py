@@ -1,5 +1,6 @@
 """Labels and features of a table, as numbers, and the rows that lack a value."""
 
+import json
 import logging
 
 import numpy as np
@@ -32,6 +33,51 @@ def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
         features, targets = select_columns(t, ["y"])
     assert features == ["f"] and targets == ["y"]
     assert "'id'" in caplog.text
+
+
+def test_a_text_column_of_numbers_alone_is_text_one_with_a_stray_word_a_typo(logged):
+    t = Table(pd.DataFrame({"id": ["00123", "00124", " 77", "0099"], "f": [1.0, 2, 3, 4],
+                            "y": [0.5, 0.1, 0.2, 0.3]}), name="t")
+    assert select_columns(t, ["y"]) == (["f"], ["y"])
+    assert "leaving out non-numeric column(s) 'id'" in logged.text
+    with pytest.raises(FcnnError, match=r"^t: column 'id' is not numeric$"):
+        numeric_matrix(t, ["id"])  # named as a feature: one line, with no row to point at
+    typo = Table(pd.DataFrame({"id": [*map(str, range(12)), "n/a"], "y": np.arange(13.0)}),
+                 name="t")
+    with pytest.raises(FcnnError, match=r"^t: column 'id' holds numbers but not only: row 13 "
+                                        r"holds 'n/a'$"):
+        select_columns(typo, ["y"])
+
+
+def _with_ids(frame, path):
+    """``frame`` with a text column of identifiers that are digits ("00000", …), as Parquet."""
+    frame.assign(id=[f"{i:05d}" for i in range(len(frame))]).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["memory", "stream", "sweep", "partitions"])
+def test_digits_stored_as_text_never_end_in_a_traceback(tmp_path, runner, quakes, case):
+    """In memory, streamed, in a sweep, and as a hive partition key that is digits in one
+    directory and text in another: the column is text, left out of the features."""
+    from fcnn_cli.cli import cli
+
+    frame = quakes.frame.iloc[:300]
+    data = _with_ids(frame, tmp_path / "q.parquet")
+    if case == "partitions":
+        data = tmp_path / "d"
+        for run, part in (("1", frame.iloc[:150]), ("abc", frame.iloc[150:])):
+            (data / f"run={run}").mkdir(parents=True)
+            part.to_parquet(data / f"run={run}" / "part.parquet")
+    command = "sweep" if case == "sweep" else "train"
+    stream = ["--stream"] if case in ("stream", "partitions") else []
+    grid = ["--grid", "depth=1"] if case == "sweep" else []
+    done = runner.invoke(cli, [command, str(data), "-t", "x", "-t", "y", *stream, *grid,
+                               "--epochs", "1", "-q", "-o", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    configs = list((tmp_path / "out").rglob("config.json"))
+    assert len(configs) == 1
+    features = json.loads(configs[0].read_text())["features"]
+    assert "tp1" in features and not {"id", "run"} & set(features)
 
 
 def test_numeric_matrix_names_column_and_row_of_bad_values():

@@ -164,7 +164,8 @@ def test_stations_from_untrusted_metadata_are_checked():
     assert plots.stations_for(good, ["e", "n"]) is None
     for bad in ({"stations": "x"}, {"stations": {"columns": ["x", "y"], "positions": [[1]]}},
                 {"stations": {"columns": ["x", "y"], "positions": [["a", 1]]}},
-                {"stations": {"columns": ["x", "y"], "positions": [[float("nan"), 1]]}}, {}):
+                {"stations": {"columns": ["x", "y"], "positions": [[float("nan"), 1]]}}, {},
+                {"stations": {"columns": ["x", "y"], "positions": []}}):
         assert plots.stations_for(bad, ["x", "y"]) is None
 
 
@@ -325,3 +326,177 @@ def test_leaderboard_figure_is_a_png(tmp_path):
                                   tmp_path / "leaderboard.png")
     size, _ = _decoded(path)
     assert size[0] > 400 and size[1] > 200
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the plots draw, each still saved (and so laid out and rendered)."""
+    figures, save = [], plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    return figures
+
+
+def _history(train_loss, val_loss, distance=None):
+    rows = [{"epoch": i + 1, "train_loss": t, "val_loss": v, "lr": 0.01}
+            for i, (t, v) in enumerate(zip(train_loss, val_loss))]
+    for row, d in zip(rows, distance or []):
+        row["val_mean_distance"] = d
+    return rows
+
+
+@pytest.mark.parametrize("train_loss, val_loss, scale", [
+    ([1.09, -1.46, -2.40], [-0.32, -2.09, -2.79], "linear"),  # a Gaussian NLL crossing 0
+    ([-1.0, -2.0, -3.0], [-1.5, -2.5, -3.5], "linear"),
+    ([0.25, 0.0051, 0.0032], [0.0079, 0.0043, 0.0030], "log"),
+    ([0.25, float("nan"), 0.0032], [0.0079, 0.0043, float("inf")], "log")])
+def test_a_loss_at_or_below_zero_gets_a_linear_axis_and_no_warning(
+        tmp_path, drawn, recwarn, train_loss, val_loss, scale):
+    plots.learning_curves(_history(train_loss, val_loss), tmp_path / "lc.png", 2)
+    loss = drawn[0].axes[0]
+    assert loss.get_title() == "Loss" and loss.get_yscale() == scale
+    low, high = loss.get_ylim()
+    finite = [v for v in train_loss + val_loss if np.isfinite(v)]
+    assert low <= min(finite) and max(finite) <= high  # every loss on the axis
+    assert not recwarn.list
+
+
+def test_fcnn_plot_of_a_gaussian_run_warns_of_nothing(tmp_path, recwarn):
+    (tmp_path / "history.csv").write_text(
+        "epoch,train_loss,val_loss,lr\n1,-0.5,-1.0,0.01\n2,-2.5,-2.0,0.01\n")
+    assert [p.name for p in plots.plot_run(tmp_path)] == ["learning_curves.png"]
+    assert not recwarn.list
+
+
+# Metre-size errors in a km region: what a well-trained network of earthquakes gives.
+def _metre_errors(n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    true = rng.uniform(-50, 50, size=(n, 2))
+    return true, true + rng.normal(scale=0.008, size=(n, 2))
+
+
+def test_metre_size_errors_are_shown_in_metres_in_every_plot(tmp_path, drawn):
+    from fcnn_cli.binned import Binned
+
+    true, pred = _metre_errors()
+    distance = np.hypot(*(pred - true).T)
+    plots.regression_plot(true[:, 0], pred[:, 0], "x", "km", tmp_path / "r.png")
+    plots.distance_cdf(distance, "km", tmp_path / "cdf.png")
+    plots.distance_map(true, pred, ["x", "y"], "km", tmp_path / "map.png")
+    history = _history([0.1, 0.05], [0.1, 0.05], distance=[0.02, 0.0098])
+    plots.learning_curves(history, tmp_path / "lc.png", 2, "km")
+    b = Binned(["x"], ["x", "y"], point=[0, 1])
+    b.add(true[:, :1], true, pred)
+    plots.binned_plot(b.report(3), tmp_path / "b.png", {"x": "km", "y": "km"})
+    regression, cdf, heat, curves, binned = drawn
+    scatter, hist = regression.axes[:2]
+    assert scatter.get_ylabel() == hist.get_xlabel() == "residual: predicted − true x (m)"
+    assert scatter.get_xlabel() == "true x (km)"  # positions stay in the data's unit
+    stats = plots.residual_summary(1000 * (pred[:, 0] - true[:, 0]))
+    assert f"resolution (σ) {stats['resolution']:.3g} m" in hist.texts[0].get_text()
+    assert 5 < stats["resolution"] < 12
+    median = np.percentile(1000 * distance, 50)
+    assert cdf.axes[0].get_legend().get_texts()[0].get_text() == f"50 %: {median:.3g} m"
+    assert heat.axes[1].get_ylabel() == "mean distance (m)"  # the colour bar
+    metric = curves.axes[1]
+    assert metric.get_ylabel() == "mean distance (m)"
+    assert metric.lines[0].get_ydata() == pytest.approx([20.0, 9.8])
+    assert [ax.get_ylabel() for ax in binned.axes[:2]] == ["bias x (m)", "bias y (m)"]
+    assert binned.axes[2].get_ylabel() == "distance (m)"
+
+
+def test_errors_of_many_rows_are_binned_as_finely_as_the_residuals(tmp_path, drawn):
+    rng = np.random.default_rng(1)
+    true = rng.uniform(-50, 50, plots.HEXBIN_ROWS + 1000)
+    residual = rng.uniform(-0.09, 0.09, len(true))  # km: the largest is 0.09 km
+    plots.regression_plot(true, true + residual, "x", "km", tmp_path / "r.png")
+    ax = drawn[0].axes[0]
+    cells = ax.collections[0].get_offsets()  # the 2-D histogram's cell centres
+    assert len(cells) > 1000 and ax.get_ylabel().endswith("(m)")
+    height = np.diff(np.unique(cells[:, 1])).min()  # between rows of cells
+    assert height < 10  # m: the cells are finer than the residuals
+    assert np.abs(cells[:, 1]).max() <= 90 + height  # no cell beyond the largest residual
+    assert ax.get_ylim()[1] - ax.get_ylim()[0] < 250  # m, not the label's 100 km
+
+
+def test_a_residual_of_one_value_is_drawn(tmp_path, recwarn):
+    true = np.linspace(0, 1, plots.HEXBIN_ROWS + 1)
+    for pred in (true + 0.1, true):  # rounding makes the first one a range of 1e-16
+        assert plots.regression_plot(true, pred, "e", "GeV", tmp_path / "r.png").is_file()
+    assert not recwarn.list
+
+
+def test_every_arrow_head_station_and_name_is_inside_the_map(tmp_path, drawn):
+    true = np.array([[-50.0, -50], [50, 50], [0, 50], [50, 0], [10, 10]])
+    pred = true + [[-10, -10], [10, 10], [0, 12], [12, 0], [0.1, 0]]  # out of the region
+    stations = {"names": ["far corner", "B", "C"], "positions": [[52, -52], [-55, 48], [0, 0]]}
+    plots.position_map(true, pred, ["x", "y"], "km", tmp_path / "p.png", stations)
+    fig = drawn[0]
+    ax = fig.axes[0]
+    (xlo, xhi), (ylo, yhi) = ax.get_xlim(), ax.get_ylim()
+    quiver = next(c for c in ax.collections if hasattr(c, "U"))
+    heads = quiver.get_offsets() + np.column_stack([quiver.U, quiver.V])
+    ends = np.concatenate([quiver.get_offsets(), heads, stations["positions"]])
+    assert (ends[:, 0] > xlo).all() and (ends[:, 0] < xhi).all()
+    assert (ends[:, 1] > ylo).all() and (ends[:, 1] < yhi).all()
+    assert heads.max() == 62 and heads.min() == -60  # out of the region
+    box = ax.get_window_extent()
+    names = [t for t in ax.texts if t.get_text() in stations["names"]]
+    assert len(names) == 3
+    for name in names:
+        extent = name.get_window_extent()  # as drawn
+        assert box.x0 <= extent.x0 and extent.x1 <= box.x1, name.get_text()
+        assert box.y0 <= extent.y0 and extent.y1 <= box.y1, name.get_text()
+        assert name.get_zorder() > quiver.get_zorder()  # drawn over the arrows
+
+
+def test_the_distance_map_leaves_sparse_cells_out_and_counts_the_rows(tmp_path, drawn):
+    rng = np.random.default_rng(2)
+    true = rng.uniform(0, 30, size=(300, 2))  # 3 × 3 cells of 10 km
+    true[:, 0][true[:, 0] > 20] = rng.uniform(0, 20, (true[:, 0] > 20).sum())
+    true[:3] = [[25, 5], [25, 15], [25, 25]]  # a cell of one event each, on the right
+    true[3:5] = [[30, 30], [20.5, 29]]
+    pred = true + rng.normal(scale=0.1, size=true.shape)
+    pred[0] += 40  # one outlier, alone in its cell
+    assert plots.map_bins(len(true)) == 3
+    plots.distance_map(true, pred, ["x", "y"], "km", tmp_path / "m.png")
+    ax = drawn[0].axes[0]
+    mesh = ax.collections[0]
+    values = mesh.get_array()  # rows: y, columns: x
+    counts = np.histogram2d(true[:, 1], true[:, 0], bins=3,
+                            range=[[true[:, 1].min(), true[:, 1].max()],
+                                   [true[:, 0].min(), true[:, 0].max()]])[0].astype(int)
+    assert (counts[:, 2] < plots.MIN_ROWS).all() and (counts[:, :2] >= plots.MIN_ROWS).all()
+    assert np.ma.getmaskarray(values).tolist() == (counts < plots.MIN_ROWS).tolist()
+    assert values.max() < 1000  # m: the outlier's 40 km is in no drawn cell
+    numbers = sorted(int(t.get_text()) for t in ax.texts)
+    assert numbers == sorted(counts.ravel().tolist())
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"fewer than {plots.MIN_ROWS} rows: not drawn"]
+    assert ax.get_title().endswith("(numbers: rows in each cell)")
+
+
+def test_map_cells_hold_about_thirty_events():
+    assert [plots.map_bins(n) for n in (40, 150, 1000, 3000, 10**6)] == [3, 3, 5, 10, 20]
+
+
+def test_a_map_of_many_cells_states_their_rows_and_draws_no_numbers(tmp_path, drawn):
+    true, pred = _metre_errors(n=30 * 15 * 15, seed=3)
+    plots.distance_map(true, pred, ["x", "y"], "km", tmp_path / "m.png")
+    ax = drawn[0].axes[0]
+    low, high = (int(v) for v in ax.get_title().split("(")[1].split(" ")[0].split("–"))
+    assert 0 < low < 30 < high and not ax.texts
+
+
+def test_reliability_bins_of_few_rows_are_marked_and_left_off_the_line(tmp_path, drawn):
+    p = np.r_[np.full(50, 0.05), np.full(3, 0.55), np.full(2, 0.65), np.full(60, 0.95)]
+    true = (np.random.default_rng(0).random(len(p)) < p).astype(int)
+    plots.reliability_plot(true, np.column_stack([1 - p, p]), ["a", "b"], tmp_path / "r.png")
+    top = drawn[0].axes[0]
+    network, sparse = top.containers  # errorbar containers: points, caps, bars
+    assert network.lines[0].get_xdata() == pytest.approx([0.05, 0.95])
+    assert sparse.lines[0].get_xdata() == pytest.approx([0.55, 0.65])
+    assert sparse.lines[0].get_markerfacecolor() == "white"
+    (line,) = [line for line in top.lines if line.get_linestyle() == "-"]  # joining bins
+    assert np.isfinite(line.get_xdata()).tolist() == [True] + [False] * 8 + [True]
+    legend = [t.get_text() for t in top.get_legend().get_texts()]
+    assert legend == ["perfect", "network", f"bins of fewer than {plots.MIN_ROWS} rows"]

@@ -176,3 +176,13 @@ def test_r2_and_roc_auc_near_1_are_not_rounded_to_1():
         console.print(item)
     text = console.export_text()
     assert text.count("0.99999960") == 2 and "1.000000" not in text
+
+
+def test_the_mse_is_in_the_square_of_the_unit():
+    regression = metrics.regression(np.zeros((2, 1)), np.full((2, 1), 0.5), ["x"], {"x": "km"})
+    text = render_tables(report.tables(regression, "t"))
+    header = next(line for line in text.splitlines() if "RMSE" in line)
+    assert [c.strip() for c in header.split("┃")[1:5]] == ["target", "unit", "MSE (unit²)",
+                                                          "RMSE"]
+    row = next(line for line in text.splitlines() if line.startswith("│ x "))
+    assert [c.strip() for c in row.split("│")[1:5]] == ["x", "km", "0.25", "0.5"]
