@@ -248,6 +248,7 @@ def cli():
     A typical session:
       fcnn simulate earthquakes -o quakes.csv      # labelled data
       fcnn train quakes.csv -o runs/quakes         # fit a network
+      fcnn simulate earthquakes --seed 1 -o test.csv  # other events
       fcnn evaluate runs/quakes/model.pt test.csv  # metrics on held-out rows
       fcnn predict runs/quakes/model.pt new.csv    # predictions as CSV on stdout
 
@@ -830,7 +831,8 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
-              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir)}
+              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
+                          (model, data))}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
@@ -964,8 +966,9 @@ def info(model, as_json):
 def report_page(run_dir, output, force):
     """One self-contained HTML page of a run.
 
-    Configuration, data sizes, metrics and every plot, embedded (no scripts, nothing from the
-    network): it opens from a file in any browser.
+    Headline metrics and learning curves first, every split's metrics and plot, the
+    configuration last; all embedded (no scripts, nothing from the network): it opens from a
+    file in any browser, on a phone too.
 
     \b
     Example:

@@ -4,18 +4,24 @@ the plots (:class:`Sample`). Each is a watcher that
 :meth:`fcnn_cli.predictor.Predictor.evaluate_chunks` feeds with every slice of rows: the rows'
 frame, their true labels (as ``task.truth`` gives them) and the network's raw outputs."""
 
+import logging
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
 from fcnn_cli.binned import Binned
 from fcnn_cli.columns import is_numeric
 from fcnn_cli.errors import FcnnError
+from fcnn_cli.prepare import RowsDigest
 
 # Rows a plot draws at most: a scatter or a map of more shows nothing more.
 PLOT_ROWS = 100_000
 # Up to this many classes the sample keeps each row's probabilities (for ROC curves and the
 # reliability diagram).
 PLOT_CLASSES = 50
+
+log = logging.getLogger(__name__)
 
 
 class ByColumns:
@@ -122,14 +128,21 @@ def sample_metadata(task, units, split, position=None, extra=None):
 
 
 def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None, edges=None,
-             plots=None):
+             plots=None, paths=None):
     """The report of ``predictor`` on a stream of labelled tables, in bounded memory: the
     metrics, with ``by`` (1 or 2 columns) also the statistics in their bins (``report
     ["binned"]``: ``bins`` bins over each column's range, or ``edges`` per column), and with
     ``plots`` (a directory) the plots of a sample of the rows and of the bins drawn there
-    (``report["plots"]`` lists them)."""
+    (``report["plots"]`` lists them). ``report["warnings"]`` says (and the log warns) where
+    the rows are those the model was trained on: the very rows, as the checkpoint's digest of
+    them tells, or (with ``paths``, the model's and the data's as given) the very file its
+    run recorded."""
     from fcnn_cli.binned import DEFAULT_BINS
 
+    warnings = [_warned(m) for m in [_training_file(*paths) if paths else None] if m]
+    recorded = predictor.info.get("rows_sha256")
+    rows = None if warnings or not recorded else \
+        RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}
     watchers = []
     if by:
@@ -142,9 +155,16 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     def remembered(tables):
         for table in tables:
             first.setdefault("extra", table.extra)
+            first.setdefault("name", table.name)
             yield table
+            if rows:  # once evaluate_chunks has checked the table
+                rows.add(table)
 
     report = predictor.evaluate_chunks(remembered(chunks), threshold, position, watchers)
+    if rows and rows.hexdigest() == recorded:
+        model = paths[0] if paths else "the model"
+        warnings.append(_warned(_trained_on(first["name"], "the very rows", model)))
+    report["warnings"] = warnings
     if by:
         report["binned"] = binned.report(bins or DEFAULT_BINS, edges)
     if plots:
@@ -153,9 +173,36 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     return report
 
 
-def _draw(predictor, sample, extra, position, binned, out_dir):
-    from pathlib import Path
+def _training_file(model, data):
+    """A warning where ``data`` is the table (file and selector) that the run of ``model``
+    (its config.json beside it) was trained on."""
+    from fcnn_cli.fileio import STDIO, same_file
+    from fcnn_cli.runs import _read_options
+    from fcnn_cli.tables import split_selector
 
+    try:
+        trained = _read_options(Path(model).parent / "config.json").get("data")
+    except FcnnError:  # a model without its run: the rows' digest alone tells
+        return None
+    if not isinstance(trained, str) or STDIO in (str(data), trained):
+        return None
+    (file, selector), (was, was_selector) = split_selector(data), split_selector(trained)
+    if selector == was_selector and same_file(file, was):
+        return _trained_on(data, "the file", model)
+    return None
+
+
+def _trained_on(data, what, model):
+    return f"{data}: {what} {model} was trained on, validation and test splits included: " \
+           "the scores are optimistic; evaluate on rows it has not seen"
+
+
+def _warned(message):
+    log.warning("%s", message)
+    return message
+
+
+def _draw(predictor, sample, extra, position, binned, out_dir):
     from fcnn_cli import plots
     from fcnn_cli.fileio import writing
     from fcnn_cli.tables import Table

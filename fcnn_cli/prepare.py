@@ -41,6 +41,7 @@ class Prepared:
     units: dict
     digest: str  # fingerprint of the rows that training and validation see
     x_range: dict  # "min" and "max" of each raw training feature
+    rows_digest: str = ""  # RowsDigest of the table trained on, all its splits
     distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
@@ -104,6 +105,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position, config.loss)
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
+    rows_digest = RowsDigest.of(_blocks(table), features, targets, kind)
     digest = hashlib.sha256()  # the table's part now, while the table is whole
     _hash(digest, (numeric_matrix(b, features) for b in _blocks(table)),
           (task.encode(b) for b in _blocks(table)))
@@ -125,7 +127,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     used = set(columns)
     units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
-                    x_range)
+                    x_range, rows_digest)
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -206,6 +208,47 @@ def _hash(digest, *parts):
     for part in parts:
         for a in part:
             digest.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy
+
+
+class RowsDigest:
+    """SHA-256 of a table's rows as a model takes them: its features (float32) and labels
+    (float64, or class names), columns in the model's order. The same whatever file format
+    holds the rows and in whatever pieces they come, so that evaluate can tell the rows a
+    model was trained on."""
+
+    def __init__(self, features, targets, kind):
+        self.features, self.targets, self.kind = features, targets, kind
+        self.x, self.y = hashlib.sha256(), hashlib.sha256()
+
+    @classmethod
+    def of(cls, tables, features, targets, kind):
+        """The hex digest of the rows of ``tables``."""
+        digest = cls(features, targets, kind)
+        for table in tables:
+            digest.add(table)
+        return digest.hexdigest()
+
+    def add(self, table):
+        self.update(numeric_matrix(table, self.features), self.labels(table))
+
+    def labels(self, table):
+        """The table's labels as the digest takes them."""
+        if self.kind == "classify":
+            return tasks.class_names(table, self.targets[0])
+        return numeric_matrix(table, self.targets, np.float64)
+
+    def update(self, x, labels):
+        """Add rows: their features (float32) and :meth:`labels`."""
+        _hash(self.x, [x])
+        if self.kind != "classify":
+            _hash(self.y, [labels])
+            return
+        for name in labels:
+            data = name.encode("utf-8", "surrogatepass")
+            self.y.update(len(data).to_bytes(8, "little") + data)  # no two lists alike
+
+    def hexdigest(self):
+        return hashlib.sha256(self.x.digest() + self.y.digest()).hexdigest()
 
 
 DIGEST_ROWS = 1 << 16  # rows converted at once to be hashed

@@ -26,10 +26,21 @@ def _fmt(v):
     return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3e}"
 
 
+def score(v, places=4):
+    """A score whose best is 1 (R², ROC AUC) to ``places`` decimals, or to as many more as
+    show two digits of its distance from 1: 0.99987, not 1; only 1 itself is 1."""
+    import math
+
+    if v != v:
+        return "–"
+    if not 0 < v < 1:
+        return f"{v:.{places}g}" if abs(v) < 1e4 else f"{v:.3e}"
+    return f"{v:.{min(17, max(places, 1 - math.floor(math.log10(1 - v))))}f}"
+
+
 def _row(m):
     # R² close to 1 is where models differ: show it with enough digits to tell them apart.
-    r2 = "–" if m["r2"] != m["r2"] else f"{m['r2']:.6f}"
-    return [_fmt(m["mse"]), _fmt(m["rmse"]), _fmt(m["mae"]), r2]
+    return [_fmt(m["mse"]), _fmt(m["rmse"]), _fmt(m["mae"]), score(m["r2"], 6)]
 
 
 def regression_tables(report, title="Metrics"):
@@ -126,7 +137,7 @@ def classification_tables(report, title="Metrics"):
     for col in ("accuracy", "cross-entropy", "ROC AUC"):
         summary.add_column(col, justify="right")
     summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
-                    _fmt(report["roc_auc"]))
+                    score(report["roc_auc"]))
     if "classes" in report and len(report["classes"]) <= TABLE_CLASSES:
         return [summary, _per_class_table(report["per_class"].items()), _matrix(report),
                 reliability_table(report)]
@@ -380,15 +391,14 @@ def _metrics_tables(metrics):
         for _, name in keys:
             table.add_column(name, justify="right")
         for split, m in metrics.items():
-            table.add_row(split, str(m.get("rows", "")), *(_fmt(_headline(m, k))
-                                                           for k, _ in keys))
+            table.add_row(split, str(m.get("rows", "")), *(
+                (score if k == "roc_auc" else _fmt)(_headline(m, k)) for k, _ in keys))
         return [table]
     for name in ("RMSE", "MAE", "R²", "mean distance"):
         table.add_column(name, justify="right")
     for split, m in metrics.items():
-        r2 = _headline(m, "overall", "r2")
         table.add_row(split, str(m.get("rows", "")), _fmt(_headline(m, "overall", "rmse")),
-                      _fmt(_headline(m, "overall", "mae")), "–" if r2 != r2 else f"{r2:.6f}",
+                      _fmt(_headline(m, "overall", "mae")), score(_headline(m, "overall", "r2"), 6),
                       _fmt(_headline(m, "distance", "mean")))
     return [table]
 

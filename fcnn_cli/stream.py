@@ -32,7 +32,7 @@ from fcnn_cli import distributed, metrics, tasks
 from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
 from fcnn_cli.errors import DataChanged, FcnnError, first_line
 from fcnn_cli.preprocess import Scaler
-from fcnn_cli.prepare import SPLITS, require_columns
+from fcnn_cli.prepare import SPLITS, RowsDigest, require_columns
 
 log = logging.getLogger(__name__)
 
@@ -327,6 +327,7 @@ class Prepared:
     config: object
     extra: dict  # "val", "test": a FileChunks that replaces that split
     moments: Moments
+    rows_digest: str = ""  # RowsDigest of the source, all its splits
     # The final metrics keep a bounded sample of each split's distances for percentiles.
     distance_sample = metrics.DISTANCE_SAMPLE
 
@@ -466,7 +467,7 @@ def prepare(source, config, targets=None, features=None, val=None, test=None):
     used = set(features + targets)
     units = {k: v for k, v in source.units.items() if k in used}
     prepared = Prepared(features, targets, task, scan.x.scaler(config.scale, features), units,
-                        "", {}, source, config, extra, scan.x)
+                        "", {}, source, config, extra, scan.x, scan.rows.hexdigest())
     for name in extra:
         scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _ in prepared.chunks(name))
     prepared.sizes = dict(zip(SPLITS, scan.sizes))
@@ -481,6 +482,7 @@ class _Pass:
     def __init__(self, features, targets, kind, config):
         self.features, self.targets, self.kind, self.config = features, targets, kind, config
         self.x, self.y = Moments(len(features)), Moments(len(targets))
+        self.rows = RowsDigest(features, targets, kind)  # of every row, held out or not
         self.values, self.counts, self.held_out = set(), {}, set()
         self.sizes = [0, 0, 0]
 
@@ -489,11 +491,12 @@ class _Pass:
         part = split_of(_positions(table, start), c.val_frac, c.test_frac, c.seed)
         self.sizes = [a + int(b) for a, b in zip(self.sizes, np.bincount(part, minlength=3))]
         train = part == TRAIN
-        self.x.add(numeric_matrix(table, self.features)[train])
+        x, labels = numeric_matrix(table, self.features), self.rows.labels(table)
+        self.rows.update(x, labels)
+        self.x.add(x[train])
         if self.kind == "regress":
-            self.y.add(numeric_matrix(table, self.targets, np.float64)[train])
+            self.y.add(labels[train])
             return
-        labels = tasks.class_names(table, self.targets[0])
         self.values.update(table.frame[self.targets[0]][train].dropna().unique().tolist())
         names, counts = np.unique(labels[train], return_counts=True)
         for name, count in zip(names.tolist(), counts.tolist()):

@@ -129,7 +129,7 @@ def _fit_single(data, config, shape, device, precision, source, run):
     metrics, sample, outcome = _measure(predictor, data, extra, world, state, outcome)
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
-                      "precision": precision}
+                      "precision": precision, "rows_sha256": data.rows_digest}
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
                        outcome.lost, sample, changed=outcome.changed is not None)
@@ -227,7 +227,7 @@ def _ensemble_result(trained, data, config, device, precision, extra):
     epochs = {} if alone else {"best_epochs": trained.best_epochs}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": max(trained.best_epochs), **epochs, **describe(device),
-                      "precision": precision}
+                      "precision": precision, "rows_sha256": data.rows_digest}
     sample = _sample(predictor, data, extra, config.seed)
     members = [] if alone else [
         {split: _report(Predictor(member, data.features, data.x_scaler, data.task, data.units,

@@ -65,7 +65,7 @@ def test_evaluate_by_a_column_prints_bins_and_puts_them_in_json(runner, run_dir,
     out = run(runner, "evaluate", model, quakes_csv, "--by", "tp1", "--bins", 3).output
     assert "x in bins of tp1 (s)" in out and "Distance in bins of tp1" in out
     report = json.loads(run(runner, "evaluate", model, quakes_csv, "--by", "x", "--by", "y",
-                            "--edges=-50,0,50", "--edges=-50,50", "--json").output)
+                            "--edges=-50,0,50", "--edges=-50,50", "--json").stdout)
     binned = report["binned"]
     assert [a["edges"] for a in binned["by"]] == [[-50, 0, 50], [-50, 50]]
     assert sum(b["count"] for b in binned["bins"]) == report["rows"] == 600
@@ -88,7 +88,7 @@ def test_evaluate_position_replaces_the_models(runner, run_dir, quakes, tmp_path
     data = tmp_path / "q.parquet"
     write_table(Table(frame, ["x", "y"], quakes.units), data)
     report = json.loads(run(runner, "evaluate", run_dir / "model.pt", data, "--position",
-                            "y,x", "--json").output)
+                            "y,x", "--json").stdout)
     assert report["distance"]["of"] == ["y", "x"]
 
 
@@ -107,7 +107,7 @@ def test_evaluate_plots_and_train_position_from_the_command_line(runner, quakes,
     assert "distance" in json.loads((out / "metrics.json").read_text())["test"]
     assert (out / "plots" / "position_map.png").is_file()
     report = json.loads(run(runner, "evaluate", out / "model.pt", data, "--by", "east",
-                            "--plots", tmp_path / "p", "--json").output)
+                            "--plots", tmp_path / "p", "--json").stdout)
     assert "distance" in report and len(report["plots"]) == 6
     assert (tmp_path / "p" / "binned_east.png").is_file()
     assert read_table(out / "predictions.parquet").extra["stations"]["columns"] == \

@@ -74,3 +74,124 @@ def test_bins_by_an_empty_column_say_it_has_no_finite_values(trained):
     report = evaluation.evaluate(trained.predictor, [table], by=["blank"])
     assert report["binned"]["empty"] == "column 'blank' has no finite values"
     assert report["binned"]["bins"] == []
+
+
+def test_the_very_rows_trained_on_are_warned_about_in_any_pieces_and_format(
+        trained, quakes_csv, logged):
+    from fcnn_cli.tables import iter_tables
+
+    report = evaluation.evaluate(trained.predictor, _chunks(simulate.earthquakes(n=600, seed=1),
+                                                            97))
+    message = ("<table>: the very rows the model was trained on, validation and test splits "
+               "included: the scores are optimistic; evaluate on rows it has not seen")
+    assert report["warnings"] == [message.replace("<table>", "earthquakes")]
+    assert logged.text.count("the very rows the model was trained on") == 1
+    # the same rows through a CSV file, read in chunks of another size
+    report = evaluation.evaluate(trained.predictor, iter_tables(quakes_csv, rows=250))
+    assert report["warnings"] == [message.replace("<table>", str(quakes_csv))]
+
+
+@pytest.mark.parametrize("change", ["other seed", "one value", "one row fewer"])
+def test_other_rows_are_not_warned_about(trained, change, logged):
+    table = simulate.earthquakes(n=600, seed=2 if change == "other seed" else 1)
+    if change == "one value":
+        table.frame.loc[300, "tp1"] += 1e-3
+    if change == "one row fewer":
+        table.frame = table.frame.iloc[:-1]
+    assert evaluation.evaluate(trained.predictor, [table])["warnings"] == []
+    assert "trained on" not in logged.text
+
+
+def test_a_model_that_records_no_digest_of_its_rows_evaluates_without_a_warning(trained):
+    from dataclasses import replace
+
+    info = {k: v for k, v in trained.predictor.info.items() if k != "rows_sha256"}
+    older = replace(trained.predictor, info=info)  # as checkpoints before the digest load
+    report = evaluation.evaluate(older, [simulate.earthquakes(n=600, seed=1)])
+    assert report["warnings"] == [] and report["rows"] == 600
+
+
+def test_class_rows_are_told_by_their_names(tmp_path):
+    import pandas as pd
+
+    from fcnn_cli import train
+    from fcnn_cli.tables import Table
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=300)
+    frame = pd.DataFrame({"a": a, "b": rng.normal(size=300),
+                          "kind": np.where(a > 0, "up", "down")})
+    result = train.fit(Table(frame, ["kind"]), train.TrainConfig(epochs=1, batch_size=64))
+    same = evaluation.evaluate(result.predictor, [Table(frame.copy(), ["kind"])])
+    assert "the very rows" in same["warnings"][0]
+    frame.loc[7, "kind"] = "up" if frame.loc[7, "kind"] == "down" else "down"
+    assert evaluation.evaluate(result.predictor, [Table(frame, ["kind"])])["warnings"] == []
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run directory trained on a CSV file of its own, through the command line."""
+    from click.testing import CliRunner
+
+    from fcnn_cli.cli import cli
+    from fcnn_cli.tables import write_table
+
+    root = tmp_path_factory.mktemp("evaluate")
+    write_table(simulate.earthquakes(n=400, seed=1), root / "quakes.csv")
+    result = CliRunner().invoke(cli, ["train", str(root / "quakes.csv"), "--epochs", "2", "-q",
+                                      "-o", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_evaluate_warns_on_stderr_and_in_json_of_the_training_file_or_its_rows(run, tmp_path):
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from fcnn_cli.cli import cli
+    from fcnn_cli.tables import write_table
+
+    model, data = str(run / "run" / "model.pt"), str(run / "quakes.csv")
+    link = tmp_path / "link.csv"
+    link.symlink_to(data)
+    copy = str(shutil.copy(data, tmp_path / "copy.csv"))
+    lone = str(shutil.copy(model, tmp_path / "model.pt"))  # no config.json beside it
+    cases = [(model, str(link), f"{link}: the file {model} was trained on"),
+             (model, copy, f"{copy}: the very rows {model} was trained on"),
+             (lone, data, f"{data}: the very rows {lone} was trained on")]
+    for model_path, path, said in cases:
+        result = CliRunner().invoke(cli, ["evaluate", model_path, path, "--json"])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"warning: {said}")
+        report = json.loads(result.stdout)
+        assert report["warnings"] == [result.stderr[len("warning: "):].strip()]
+        assert report["rows"] == 400
+    fresh = tmp_path / "fresh.csv"
+    write_table(simulate.earthquakes(n=400, seed=2), fresh)
+    result = CliRunner().invoke(cli, ["evaluate", model, str(fresh), "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["warnings"] == []
+
+
+def test_a_run_from_before_the_digest_still_warns_of_its_training_file(run, tmp_path):
+    """A checkpoint without the digest (as older runs wrote) beside its config.json: the
+    file it names is still told apart, another file with the same rows no longer can be."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from fcnn_cli import checkpoint
+    from fcnn_cli.cli import cli
+
+    old = tmp_path / "old"
+    shutil.copytree(run / "run", old)
+    predictor = checkpoint.load(old / "model.pt")
+    del predictor.info["rows_sha256"]
+    checkpoint.save(predictor, old / "model.pt")
+    copy = str(shutil.copy(run / "quakes.csv", tmp_path / "copy.csv"))
+    said = CliRunner().invoke(cli, ["evaluate", str(old / "model.pt"), str(run / "quakes.csv")])
+    assert said.exit_code == 0 and "the file" in said.stderr and "trained on" in said.stderr
+    said = CliRunner().invoke(cli, ["evaluate", str(old / "model.pt"), copy])
+    assert said.exit_code == 0 and said.stderr == ""

@@ -3,6 +3,7 @@ import io
 import json
 from html.parser import HTMLParser
 
+import browser
 import pytest
 
 from fcnn_cli import page, runs, simulate, train
@@ -152,3 +153,116 @@ def test_a_damaged_metrics_json_is_one_line_naming_it(tmp_path, metrics, message
     (tmp_path / "plots" / "a.png").write_bytes(_tiny_png())
     with pytest.raises(FcnnError, match=message):
         page.run_page(tmp_path)
+
+
+class Text(HTMLParser):
+    """The text a reader sees, and the headings in order."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.parts, self.headings, self.heading = [], [], None
+        self.viewport, self.hidden = False, False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.hidden = tag in ("style", "title")
+        self.viewport |= tag == "meta" and attrs.get("name") == "viewport" and \
+            attrs.get("content") == "width=device-width, initial-scale=1"
+        if tag in ("h2", "h3"):
+            self.heading = [tag]
+
+    def handle_endtag(self, tag):
+        self.hidden = False
+        if tag in ("h2", "h3") and self.heading:
+            self.headings.append(f"{self.heading[0]} {''.join(self.heading[1:])}")
+            self.heading = None
+
+    def handle_data(self, data):
+        if self.heading:
+            self.heading.append(data)
+        if not self.hidden:
+            self.parts.append(data)
+
+    @property
+    def text(self):
+        return " ".join(" ".join(self.parts).split())
+
+
+REGRESSION = {"task": "regression", "rows": 40,
+              "targets": {"x": {"unit": "km", "mse": 0.25, "rmse": 0.5, "mae": 0.375,
+                                "r2": 0.99987}},
+              "overall": {"mse": 0.25, "rmse": 0.5, "mae": 0.375, "r2": 0.9999996},
+              "distance": {"of": ["x", "y"], "unit": "km", "mean": 0.625, "median": 0.5,
+                           "p68": 0.75, "p95": 1.5, "max": 2.0},
+              "uncertainty": {"nll": 1.25, "crps": 0.375, "coverage_1sigma": 0.6875,
+                              "coverage_2sigma": 0.953125, "calibration": []}}
+
+
+def test_the_headline_metrics_and_learning_curves_come_first_and_the_configuration_last():
+    png = _tiny_png()
+    images = [(name, png) for name in ("confusion", "diagnostics", "learning_curves",
+                                       "regression_x", "my_own")]
+    text = Text(page.page("run", {"sizes": {"train": 30, "val": 5, "test": 5}},
+                          {"train": REGRESSION, "test": REGRESSION}, images))
+    assert text.viewport
+    assert text.headings == [
+        "h2 Headline metrics", "h2 Learning curves", "h2 Metrics: training (40 rows)",
+        "h2 Metrics: test (40 rows)", "h2 Plots", "h3 Predicted against true: x",
+        "h3 Confusion matrix", "h3 Gradients and activations by layer", "h3 My own",
+        "h2 Data", "h2 Configuration"]
+    said = text.text
+    assert ("Headline metrics split rows RMSE MAE R² mean distance (km) "
+            "training 40 0.5 0.375 0.99999960 0.625 test 40") in said
+    assert ("Training and validation loss per epoch (log scale), the validation headline "
+            "metric and the learning rate; the kept epoch is marked. (learning_curves.png)"
+            ) in said
+    assert "Rows: the true class; columns: the predicted one" in said
+
+
+def test_numbers_and_names_read_as_words_not_as_python_or_json_keys():
+    config = {"data": "/d/q.csv", "val_data": None, "best_epoch": 7,
+              "net": {"n_in": 8, "batchnorm": True, "dropout": 0.0},
+              "train": {"val_frac": 0.05, "fast": False, "threads": None}}
+    classes = {"task": "classification", "rows": 4, "accuracy": 0.999995,
+               "cross_entropy": 0.5, "roc_auc": 0.99987,
+               "per_class": {"a": {"precision": 1.0, "recall": 0.75, "f1": 0.857, "support": 4}},
+               "ece": 0.0625, "mean_entropy": 0.4375, "reliability": []}
+    said = " ".join(Text(page.page("run", config, {"test": report}, [])).text
+                    for report in (classes, REGRESSION))
+    for raw in ("None", "True", "False", "coverage_1sigma", "roc_auc", "cross_entropy", "r2",
+                "val_frac", "n_in", "mean_entropy", "p68"):
+        assert raw not in said.split(), raw
+    for shown in ("validation data –", "--batchnorm yes", "--fast no", "--threads –",
+                  "inputs 8", "--val-frac 0.05", "accuracy cross-entropy ROC AUC 0.9999950 0.5 "
+                  "0.99987", "precision recall F1 support a 1 0.7500", "NLL CRPS within ±1σ "
+                  "within ±2σ 1.25 0.375 68.8% 95.3%", "68th percentile 95th percentile",
+                  "R² x km 0.25 0.5 0.375 0.99987 overall 0.25 0.5 0.375 0.99999960"):
+        assert shown in said, shown
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory):
+    """A run whose data path is one long word, as a deep directory's can be."""
+    result = train.fit(simulate.earthquakes(n=300, seed=9),
+                       train.TrainConfig(epochs=2, batch_size=64))
+    path = "/data/" + "seismic_survey_2026" * 12 + "/quakes.csv"
+    return runs.save_run(result, tmp_path_factory.mktemp("runs") / "long", path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(browser.CHROMIUM is None,
+                    reason="no chromium on this machine (make test installs Debian's)")
+@pytest.mark.parametrize("width", [1400, 420])
+def test_in_a_browser_the_page_never_scrolls_sideways(long_run, tmp_path, width):
+    from PIL import Image
+
+    html = tmp_path / "report.html"
+    html.write_text(page.run_page(long_run), encoding="utf-8")
+    png, (content, window) = browser.look(html.as_uri(), width, tmp_path / "profile")
+    (tmp_path / f"report-{width}.png").write_bytes(png)
+    # a phone lays the page out at its own width (the viewport tag), not zoomed out from 980
+    assert window == width
+    assert content <= window, f"{content - window} pixels of the page lie beyond the window"
+    with Image.open(io.BytesIO(png)) as shot:
+        assert shot.size[0] == width and shot.size[1] > 2000  # the whole page, plots and all

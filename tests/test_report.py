@@ -157,6 +157,27 @@ def test_rows_outside_the_bins_are_split_into_non_finite_and_out_of_range():
     assert "2 outside the bins: 1 NaN or infinite, 1 out of range" in text
 
 
+@pytest.mark.parametrize("value, places, shown", [
+    (0.99987, 4, "0.99987"), (0.9028, 4, "0.9028"), (0.95, 6, "0.950000"),
+    (0.999976, 6, "0.999976"), (0.9999996, 6, "0.99999960"), (1.0, 6, "1"),
+    (-3.25, 6, "-3.25"), (float("nan"), 4, "–")])
+def test_a_score_near_1_shows_how_near(value, places, shown):
+    assert report.score(value, places) == shown
+
+
+def test_r2_and_roc_auc_near_1_are_not_rounded_to_1():
+    rep = small_report()
+    rep["roc_auc"] = 0.99987
+    assert "│ 0.99987 │" in render(rep)
+    overall = {"mse": 1e-6, "rmse": 1e-3, "mae": 1e-3, "r2": 0.9999996}
+    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    for item in report.regression_tables({"rows": 9, "targets": {"x": {**overall, "unit": "m"}},
+                                          "overall": overall}):
+        console.print(item)
+    text = console.export_text()
+    assert text.count("0.99999960") == 2 and "1.000000" not in text
+
+
 def test_the_mse_is_in_the_square_of_the_unit():
     regression = metrics.regression(np.zeros((2, 1)), np.full((2, 1), 0.5), ["x"], {"x": "km"})
     text = render_tables(report.tables(regression, "t"))

@@ -65,6 +65,8 @@ def test_scaler_and_labels_as_in_memory(tmp_path, quake_frame, quake_file):
     assert streamed.sizes == memory.sizes == {"train": 3000, "val": 300, "test": 0}
     np.testing.assert_allclose(streamed.predictor.feature_range["min"],
                                memory.predictor.feature_range["min"])
+    # evaluate tells these rows by this digest, whichever way they were trained on
+    assert streamed.predictor.info["rows_sha256"] == memory.predictor.info["rows_sha256"]
 
 
 @pytest.mark.slow
@@ -207,6 +209,7 @@ def test_classes_and_weights_as_in_memory(tmp_path):
     memory = train.fit(read_table(path), train.TrainConfig(**config),
                        val_table=read_table(val))
     assert streamed.predictor.task.classes == memory.predictor.task.classes
+    assert streamed.predictor.info["rows_sha256"] == memory.predictor.info["rows_sha256"]
     np.testing.assert_allclose(streamed.predictor.task.weights, memory.predictor.task.weights)
     accuracy = [r.metrics["val"]["accuracy"] for r in (streamed, memory)]
     assert accuracy[0] > 0.7 and abs(accuracy[0] - accuracy[1]) < 0.1, accuracy
