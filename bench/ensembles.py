@@ -37,7 +37,10 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from fcnn_cli import runs, simulate, sweep, tables, train
+from fcnn_cli.results import runs
+from fcnn_cli.data import simulate, tables
+from fcnn_cli.sweeps import sweep
+from fcnn_cli.engine import train
 
 NET = {"depth": 3, "width": 64}
 BATCHNORM_RESNET = {**NET, "arch": "resnet", "batchnorm": True}

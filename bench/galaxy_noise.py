@@ -11,7 +11,8 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from fcnn_cli import simulate, train
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import train
 
 
 def main():

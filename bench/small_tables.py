@@ -13,7 +13,8 @@ from rich.table import Table
 from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 
-from fcnn_cli import tables, train
+from fcnn_cli.data import tables
+from fcnn_cli.engine import train
 
 SEEDS = (0, 1, 2)
 TRAIN_ROWS = 1400
