@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast browser bench bench-lessons bench-memory clean
+.PHONY: install demo lint test test-fast browser bench bench-lessons bench-memory clean
 
 install: $(STAMP)
 
@@ -28,7 +28,13 @@ demo: install
 	$(BIN)/fcnn predict demo/run/model.pt sample_data/quakes.csv --keep x,y -o demo/predictions.csv
 	head -5 demo/predictions.csv
 
-test: install browser
+# The wings' layers (the import-linter contract in pyproject.toml) and ruff's bug-finding rules,
+# before the tests: an import against the layers fails here.
+lint: install
+	$(BIN)/lint-imports
+	$(BIN)/ruff check
+
+test: install browser lint
 	$(BIN)/python -m pytest -q
 
 # Chromium for the test that lays the report page out in a browser: installed with apt-get
@@ -41,7 +47,7 @@ browser:
 	@command -v chromium >/dev/null || echo "no chromium: the report page's browser test is skipped"
 
 # Everything but the tests marked slow.
-test-fast: install
+test-fast: install lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 clean:

@@ -272,8 +272,9 @@ class Unsupported(FcnnError):
 
 def refuse_in_ensemble(config, members=None):
     """The options an ensemble does not train with, each with the reason (what only the data or
-    the processes or the network's step tell, :mod:`fcnn_cli.engine.ensemble` refuses). ``members``: of
-    the pass, where it holds more than ``config`` asks for (a sweep's cohorts of one member)."""
+    the processes or the network's step tell, :mod:`fcnn_cli.engine.ensemble` refuses).
+    ``members``: of the pass, where it holds more than ``config`` asks for (a sweep's cohorts of
+    one member)."""
     members = members or config.ensemble
     if members == 1:
         return

@@ -3,14 +3,14 @@
 Member k starts from seed ``seed + k`` (:func:`member_seed`): its initial weights and the order
 of its rows in every epoch are those of a single run with that seed. One step trains all of them
 at once (:func:`fcnn_cli.engine.funcstep.ensemble_step` chooses it): the autograd-free step
-(:class:`fcnn_cli.engine.fastpath.FastStep` given the list of members, batched matrix products) where a
-single run would take it, else autograd over the members' forward passes vectorised with
-``torch.func`` (:class:`fcnn_cli.engine.funcstep.FuncStep`: batch norm, alpha-dropout, class weights,
-``fast`` off, bf16); either way one optimiser kernel over all their parameters. As the
-optimiser, the weight average and the cosine schedule act on each value on its own, and the
-plateau schedule halves each member's rate on its own validation loss (the autograd-free step
-alone: the autograd step takes one rate for all), member k follows the single run with its seed
-within float rounding (with dropout, which draws the members' masks together, only in
+(:class:`fcnn_cli.engine.fastpath.FastStep` given the list of members, batched matrix products)
+where a single run would take it, else autograd over the members' forward passes vectorised
+with ``torch.func`` (:class:`fcnn_cli.engine.funcstep.FuncStep`: batch norm, alpha-dropout,
+class weights, ``fast`` off, bf16); either way one optimiser kernel over all their parameters.
+As the optimiser, the weight average and the cosine schedule act on each value on its own, and
+the plateau schedule halves each member's rate on its own validation loss (the autograd-free
+step alone: the autograd step takes one rate for all), member k follows the single run with its
+seed within float rounding (with dropout, which draws the members' masks together, only in
 distribution). The split into training, validation and test rows is ``seed``'s for all members,
 so that they are validated and tested on the same rows.
 
@@ -227,10 +227,10 @@ class _MemberAverage(WeightAverage):
 class _Rates:
     """Each member's learning rate, step by step: the cosine schedule scales each cohort's own;
     the plateau schedule gives each member its own, torch's scheduler as a single run builds it
-    (:func:`fcnn_cli.engine.state.plateau`) on a parameterless optimiser of the member's own, stepped
-    with the member's validation loss. Several members whose lr or weight decay differ, or under
-    the plateau schedule, take theirs through ``fastpath.MemberRates`` (only the autograd-free
-    step: :func:`_refuse_autograd`)."""
+    (:func:`fcnn_cli.engine.state.plateau`) on a parameterless optimiser of the member's own,
+    stepped with the member's validation loss. Several members whose lr or weight decay differ,
+    or under the plateau schedule, take theirs through ``fastpath.MemberRates`` (only the
+    autograd-free step: :func:`_refuse_autograd`)."""
 
     def __init__(self, cohorts, fast, optimizer, schedule):
         # The optimiser, not its group: loading a state (resume) replaces the group.

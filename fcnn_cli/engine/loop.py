@@ -106,8 +106,8 @@ def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, st
     last complete epoch: the state goes back to it, and the outcome carries its ``state_dict``
     (with the data's digest) to resume from; so does a DataChanged, a streamed file that is
     no longer what training began on. So does ``stop.requested()`` (a
-    :class:`~fcnn_cli.machine.signals.Interrupts`, whose ``polling()`` is entered while the loop runs),
-    which is asked at every step; in several processes every 64 steps and at the end of every
+    :class:`~fcnn_cli.machine.signals.Interrupts`, whose ``polling()`` is entered while the loop
+    runs), which is asked at every step; in several processes every 64 steps and at the end of every
     epoch, all together, so that all of them stop at the same point.
     """
     stop = stop or NO_STOP

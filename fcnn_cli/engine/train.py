@@ -1,8 +1,9 @@
 """Training a network on a table: the parts tied together.
 
 :mod:`~fcnn_cli.engine.prepare` makes the table ready (columns, task, split, scaler),
-:mod:`~fcnn_cli.engine.state` holds the network, optimiser and progress, :mod:`~fcnn_cli.engine.loop` runs the
-epochs, and :func:`fit` here puts them in order and reports on the weights it keeps.
+:mod:`~fcnn_cli.engine.state` holds the network, optimiser and progress,
+:mod:`~fcnn_cli.engine.loop` runs the epochs, and :func:`fit` here puts them in order and reports
+on the weights it keeps.
 """
 
 import logging
@@ -64,9 +65,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     (:class:`~fcnn_cli.core.errors.DataChanged`; the result's ``changed`` is then set, and it holds
     no metrics), also while the final metrics are measured: resuming then only measures.
 
-    ``stop`` (a :class:`fcnn_cli.machine.signals.Interrupts`) lets signals stop the loop at a step's end
-    instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.machine.distributed.join`) trains in
-    several processes, each taking its part of every minibatch (see :func:`fcnn_cli.engine.loop.run`).
+    ``stop`` (a :class:`fcnn_cli.machine.signals.Interrupts`) lets signals stop the loop at a
+    step's end instead of wherever they arrive; ``world`` (from
+    :func:`fcnn_cli.machine.distributed.join`) trains in several processes, each taking its part
+    of every minibatch (see :func:`fcnn_cli.engine.loop.run`).
     """
     config = config or TrainConfig()
     if isinstance(table, Table):
@@ -154,8 +156,9 @@ def _measure(predictor, data, extra, world, state, outcome):
 
 
 def _fit_ensemble(data, config, shape, device, precision, source, run):
-    """:func:`fit` for ``config.ensemble`` members trained together (:mod:`fcnn_cli.engine.ensemble`).
-    The predictor's ``best_epoch`` is the members' latest, ``best_epochs`` each one's."""
+    """:func:`fit` for ``config.ensemble`` members trained together
+    (:mod:`fcnn_cli.engine.ensemble`). The predictor's ``best_epoch`` is the members' latest,
+    ``best_epochs`` each one's."""
     from fcnn_cli.engine import ensemble
 
     (name, extra), (world, resume, on_epoch, stop) = source, run

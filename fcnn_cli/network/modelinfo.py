@@ -1,8 +1,8 @@
 """What a checkpoint holds, as a plain dict ready for JSON or tables (``fcnn info``).
 
-The checkpoint is loaded by :func:`fcnn_cli.network.checkpoint.load`, with every check predict makes.
-Those leave the training record in its metadata (metrics, options, versions) free: a value of
-another shape there is left out, with a warning, so that the description keeps its own.
+The checkpoint is loaded by :func:`fcnn_cli.network.checkpoint.load`, with every check predict
+makes. Those leave the training record in its metadata (metrics, options, versions) free: a value
+of another shape there is left out, with a warning, so that the description keeps its own.
 """
 
 import logging

@@ -217,8 +217,8 @@ class Predictor:
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
         need). ``position`` names the labels that form a point, instead of the model's; each
-        of ``watchers`` (see :mod:`fcnn_cli.results.evaluation`) is given every slice of rows too, as
-        ``add(frame, truth, outputs)``."""
+        of ``watchers`` (see :mod:`fcnn_cli.results.evaluation`) is given every slice of rows
+        too, as ``add(frame, truth, outputs)``."""
         report = self.task.metrics(self.units, threshold, position)
         seen = {"rows": 0, "name": "<table>"}
 

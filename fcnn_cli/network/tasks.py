@@ -411,7 +411,8 @@ def class_names(table, target):
     missing = series.isna().to_numpy()
     if missing.any():
         raise FcnnError(f"{table.name}: label column {target!r} is empty at row "
-                        f"{table.row(int(np.argmax(missing)))} ({int(missing.sum())} row(s) in all)")
+                        f"{table.row(int(np.argmax(missing)))} "
+                        f"({int(missing.sum())} row(s) in all)")
     return series.astype(str).to_numpy(dtype=object)
 
 

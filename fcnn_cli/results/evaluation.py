@@ -1,8 +1,8 @@
 """What an evaluation gathers beside the metric report, chunk by chunk: statistics in bins of
 a column (:class:`ByColumns`), and a bounded random sample of rows with their predictions for
 the plots (:class:`Sample`). Each is a watcher that
-:meth:`fcnn_cli.network.predictor.Predictor.evaluate_chunks` feeds with every slice of rows: the rows'
-frame, their true labels (as ``task.truth`` gives them) and the network's raw outputs."""
+:meth:`fcnn_cli.network.predictor.Predictor.evaluate_chunks` feeds with every slice of rows: the
+rows' frame, their true labels (as ``task.truth`` gives them) and the network's raw outputs."""
 
 import logging
 from pathlib import Path

@@ -215,7 +215,8 @@ def _json(path):
 
 # Headers for the keys of metrics.json and config.json; a key not here is shown as it is.
 LABELS = {"mse": "MSE (unit²)", "rmse": "RMSE", "mae": "MAE", "r2": "R²",
-          "cross_entropy": "cross-entropy", "roc_auc": "ROC AUC", "f1": "F1", "ece": "expected calibration error",
+          "cross_entropy": "cross-entropy", "roc_auc": "ROC AUC", "f1": "F1",
+          "ece": "expected calibration error",
           "mean_entropy": "mean entropy (nats)", "low": "confidence from", "high": "to",
           "confidence": "mean confidence", "nll": "NLL", "crps": "CRPS",
           "coverage_1sigma": "within ±1σ", "coverage_2sigma": "within ±2σ",

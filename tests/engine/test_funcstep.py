@@ -61,10 +61,10 @@ def test_func_step_gives_each_member_its_gradients_statistics_and_update(device)
         loss.backward()
         single.step()
         assert losses[k].item() == pytest.approx(loss.item(), rel=1e-6)
-        for (name, p), q in zip(net.named_parameters(), nets[k].parameters()):
+        for (_, p), q in zip(net.named_parameters(), nets[k].parameters()):
             torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6)
             torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
-        for (name, b), c in zip(net.named_buffers(), nets[k].buffers()):
+        for (_, b), c in zip(net.named_buffers(), nets[k].buffers()):
             torch.testing.assert_close(c, b, rtol=1e-5, atol=1e-6)
 
 

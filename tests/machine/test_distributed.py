@@ -159,7 +159,7 @@ def test_a_process_that_dies_ends_the_job_and_the_first_saves_what_it_has(tmp_pa
         _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        raise AssertionError("the job hung after one of its processes died")
+        raise AssertionError("the job hung after one of its processes died") from None
     assert proc.returncode != 0
     # The first process learns of it from a failed collective, or from the launcher's SIGTERM
     assert "lost touch with the others after epoch" in err or "interrupted after" in err, err
