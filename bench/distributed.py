@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fcnn_cli.data import simulate
-from fcnn_cli.data.tables import write_table
+from fcnn_cli.data.writer import write_table
 
 ROWS = 100_000
 CASES = [(3, 64, 32), (3, 64, 256), (6, 512, 1024)]  # depth, width, batch

@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fcnn_cli.results import runs
-from fcnn_cli.data import simulate, tables
+from fcnn_cli.data import simulate, tables, writer
 from fcnn_cli.sweeps import sweep
 from fcnn_cli.engine import train
 
@@ -68,7 +68,7 @@ def sweep_speed(rows, epochs, members, threads):
     config = {"epochs": epochs, "batch_size": 32, "threads": threads}
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "quakes.csv"
-        tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
+        writer.write_table(simulate.earthquakes(n=rows, seed=1), path)
         spec = sweep.Sweep({"data": str(path)}, {**config, "width": NET["width"]},
                            {"depth": [NET["depth"]]}, seeds=members)
         start = time.perf_counter()
@@ -90,7 +90,7 @@ def command_speed(rows, epochs, members, threads):
     one CSV file: (ensemble, its 8 runs, sweep, its 8 runs)."""
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "quakes.csv"
-        tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
+        writer.write_table(simulate.earthquakes(n=rows, seed=1), path)
         options = ["--epochs", str(epochs), "--batch-size", "32", "--depth", str(NET["depth"]),
                    "--width", str(NET["width"]), "--no-plots", "-q",
                    *(["--threads", str(threads)] if threads else [])]
@@ -119,7 +119,7 @@ def group_speed(rows, epochs, threads):
     config = {"epochs": epochs, "batch_size": 32, "threads": threads}
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "quakes.csv"
-        tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
+        writer.write_table(simulate.earthquakes(n=rows, seed=1), path)
         spec = sweep.Sweep({"data": str(path)}, {**config, **NET}, GROUP_GRID)
         start = time.perf_counter()
         sweep.run(spec, Path(root) / "sweep")

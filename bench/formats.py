@@ -21,7 +21,7 @@ from rich.table import Table
 from fcnn_cli.network import checkpoint
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
-from fcnn_cli.data.tables import TableWriter
+from fcnn_cli.data.writer import TableWriter
 from peak import watched
 
 SUFFIXES = {"Parquet": ".parquet", "ROOT": ".root", "HDF5": ".h5", "FITS": ".fits"}

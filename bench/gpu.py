@@ -134,7 +134,7 @@ class Bench:
         """The default earthquake run: seconds of training until the validation mean distance
         is 70 m, and whole commands (torch's import included), auto among them."""
         path = os.path.join(self.tmp, "quakes.parquet")
-        from fcnn_cli.data.tables import write_table
+        from fcnn_cli.data.writer import write_table
 
         write_table(quakes(self.sizes["quakes"]), path)
         cuda, cpu = (attempt(seconds_to_target, path, d) for d in (self.gpu, "cpu"))
@@ -163,7 +163,7 @@ class Bench:
         cpu = attempt(predict_rate, model, quakes(n_cpu, seed=7), "cpu")
         yield [f"predict {n:,} rows in memory (rows/s; cpu: {n_cpu:,})", rate(gpu), rate(cpu),
                "—", ratio(gpu, cpu), "—", "cuda", faster(gpu, cpu)]
-        from fcnn_cli.data.tables import write_table
+        from fcnn_cli.data.writer import write_table
 
         data, one = os.path.join(self.tmp, "many.parquet"), os.path.join(self.tmp, "one.csv")
         write_table(table, data)

@@ -72,7 +72,7 @@ def files(tmp, rows, stream_rows):
     from fcnn_cli.network import checkpoint
     from fcnn_cli.data import simulate
     from fcnn_cli.engine import train
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     data, big, model = (os.path.join(tmp, n) for n in ("train.parquet", "big.parquet",
                                                         "model.pt"))

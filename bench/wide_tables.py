@@ -29,7 +29,8 @@ from fcnn_cli.results import runs
 from fcnn_cli.engine import train
 from fcnn_cli.data.columns import select_columns
 from fcnn_cli.engine.prepare import prepare
-from fcnn_cli.data.tables import Table, TableWriter, iter_tables, read_table, write_table
+from fcnn_cli.data.tables import Table, iter_tables, read_table
+from fcnn_cli.data.writer import TableWriter, write_table
 
 LABEL = "y"
 WARM_UP = 8  # columns of the first, untimed round

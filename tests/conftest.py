@@ -37,7 +37,7 @@ def trained(quakes):
 
 @pytest.fixture(scope="session")
 def quakes_csv(tmp_path_factory, quakes):
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     path = tmp_path_factory.mktemp("data") / "quakes.csv"
     write_table(quakes, path)

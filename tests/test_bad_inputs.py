@@ -562,7 +562,8 @@ def test_damaged_run_to_resume(runner, interrupted, monkeypatch, name):
 # --- ROOT, HDF5 and FITS files (issue #17): damaged, foreign, or not holding what is asked ----
 
 def _quakes_file(path, frame=BASE):
-    from fcnn_cli.data.tables import Table, write_table
+    from fcnn_cli.data.tables import Table
+    from fcnn_cli.data.writer import write_table
 
     write_table(Table(frame, ["x", "y"]), path)
     return path

@@ -265,9 +265,9 @@ def test_random_long_cells_and_comment_lines(tmp_path_factory, monkeypatch, leng
     """Both readers give the same table, whatever the cells' lengths against the blocks."""
     import pandas as pd
 
-    from fcnn_cli.data import tables
+    from fcnn_cli.data import csvfiles, tables
 
-    monkeypatch.setattr(tables, "CSV_BLOCK", 512)
+    monkeypatch.setattr(csvfiles, "CSV_BLOCK", 512)
     monkeypatch.setattr(tables, "MAX_BLOCK", 1 << 15)
     frame = pd.DataFrame({"a": range(len(lengths)), "note": ["w" * n for n in lengths]})
     path = tmp_path_factory.mktemp("fuzz") / "t.csv"
@@ -369,7 +369,7 @@ def test_random_quoted_values_read_alike_whole_and_streamed(tmp_path_factory, mo
 @pytest.fixture(scope="module")
 def format_files(tmp_path_factory):
     from fcnn_cli.data.simulate import earthquakes
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     files = {}
     for suffix, package in ((".root", "uproot"), (".h5", "h5py"), (".fits", "astropy")):

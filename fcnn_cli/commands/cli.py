@@ -359,7 +359,8 @@ def _write_tables(tables, output, keep=0):
     """Write a stream of Tables, chunk by chunk, to one file with the first one's metadata;
     return the first ``keep`` rows as a Table (a preview's). Ctrl-C or SIGTERM stops it and
     leaves no partial file (user_errors says so): a large -n runs long."""
-    from fcnn_cli.data.tables import Table, TableWriter
+    from fcnn_cli.data.tables import Table
+    from fcnn_cli.data.writer import TableWriter
 
     with signals.Interrupts():
         first = next(tables)
@@ -884,7 +885,8 @@ def predict(model, data, keep, output, threshold, nan, device, members, force):
     from fcnn_cli.network import checkpoint
     from fcnn_cli.data.columns import check_flat, drop_incomplete
     from fcnn_cli.results.runs import check_output
-    from fcnn_cli.data.tables import TableWriter, input_file, iter_tables
+    from fcnn_cli.data.tables import input_file, iter_tables
+    from fcnn_cli.data.writer import TableWriter
 
     check_output(output, [model, input_file(data)], force)
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fcnn_cli.data import metadata
 from fcnn_cli.machine import distributed
 from fcnn_cli.network import metrics, tasks
 from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, select_columns
@@ -87,7 +88,7 @@ class ParquetSource:
         self.starts = np.concatenate([[0], np.cumsum(self.pieces)[:-1]]).tolist()
         self._in_file = [sum(r for f, _, r in self._groups[:k] if f is fragment)
                          for k, (fragment, _, _) in enumerate(self._groups)]
-        meta = _fcnn_meta(self.dataset.schema, self.name)
+        meta = metadata.of_schema(self.dataset.schema, self.name)
         names = set(self.dataset.schema.names)
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
@@ -232,13 +233,6 @@ def _row_groups(fragment):
                         f"{first_line(e, 160)}") from None
     return [(fragment, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)
             if meta.row_group(i).num_rows]
-
-
-def _fcnn_meta(schema, name):
-    from fcnn_cli.data.tables import META_KEY, _parse_meta
-
-    raw = (schema.metadata or {}).get(META_KEY.encode())
-    return _parse_meta(raw, name) if raw else {}
 
 
 class FileChunks:

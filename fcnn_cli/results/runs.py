@@ -205,7 +205,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     if result.diagnostics:
         write_text(run_dir / "diagnostics.csv", _csv(result.diagnostics))
     if result.sample is not None and len(result.sample.frame):
-        from fcnn_cli.data.tables import write_table
+        from fcnn_cli.data.writer import write_table
 
         write_table(result.sample, run_dir / SAMPLE_FILE)
     config = {

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from fcnn_cli.commands.cli import cli
-from fcnn_cli.data.tables import read_table, write_table
+from fcnn_cli.data.tables import read_table
+from fcnn_cli.data.writer import write_table
 
 
 def run(runner, *args, code=0):

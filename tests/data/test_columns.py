@@ -218,7 +218,7 @@ def python_calls(work):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_wide_table_takes_steps_linear_in_its_columns_to_train_on(tmp_path, suffix):
     from fcnn_cli.engine.prepare import prepare
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
     from fcnn_cli.engine.train import TrainConfig
 
     def steps(columns):

@@ -12,7 +12,8 @@ import pytest
 
 from fcnn_cli.commands.cli import cli
 from fcnn_cli.core.errors import FcnnError
-from fcnn_cli.data.tables import iter_tables, read_table, split_selector, write_table, Table
+from fcnn_cli.data.tables import iter_tables, read_table, split_selector, Table
+from fcnn_cli.data.writer import write_table
 
 uproot = pytest.importorskip("uproot")
 h5py = pytest.importorskip("h5py")
@@ -287,7 +288,7 @@ def test_csv_tables_import_no_reader_of_the_other_formats(quakes_csv):
 # --- Writing ------------------------------------------------------------------------------
 
 def test_fits_text_longer_than_its_first_rows_set_is_one_line(tmp_path):
-    from fcnn_cli.data.tables import TableWriter
+    from fcnn_cli.data.writer import TableWriter
 
     path = tmp_path / "t.fits"
     with pytest.raises(FcnnError, match="column 'id' holds a value longer than 32 bytes"):
@@ -299,7 +300,7 @@ def test_fits_text_longer_than_its_first_rows_set_is_one_line(tmp_path):
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
 def test_a_column_turning_to_text_is_one_line_and_leaves_no_file(tmp_path, suffix):
-    from fcnn_cli.data.tables import TableWriter
+    from fcnn_cli.data.writer import TableWriter
 
     with pytest.raises(FcnnError, match="column 'a' turns from numbers to text"):
         with TableWriter(tmp_path / f"t{suffix}") as writer:
@@ -549,7 +550,7 @@ def test_a_missing_hdf5_filter_is_named_not_called_damage(tmp_path):
 def test_a_pipe_is_refused_before_anything_is_written(tmp_path, suffix):
     import os
 
-    from fcnn_cli.data.tables import TableWriter
+    from fcnn_cli.data.writer import TableWriter
 
     os.mkfifo(tmp_path / f"out{suffix}")  # opened by nothing: a write would wait for a reader
     with pytest.raises(FcnnError, match="files cannot be written to a pipe or device"):

@@ -118,7 +118,8 @@ def test_files_are_those_made_before_chunking(runner, tmp_path, monkeypatch, arg
 
 
 def test_earthquakes_record_their_stations_and_velocities(tmp_path):
-    from fcnn_cli.data.tables import read_table, write_table
+    from fcnn_cli.data.tables import read_table
+    from fcnn_cli.data.writer import write_table
 
     stations = ((0.0, 1.5), (-3.0, 4.0))
     table = simulate.earthquakes(n=5, seed=1, stations=stations, vp=5.0, vs=3.0)
@@ -135,7 +136,7 @@ def test_sample_data_is_what_the_readme_says(tmp_path):
     """Byte for byte what the simulator writes now: rows, labels, units, stations, velocities."""
     from pathlib import Path
 
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     write_table(simulate.earthquakes(n=500, seed=42), tmp_path / "quakes.csv")
     sample = (Path(__file__).parent.parent / "sample_data" / "quakes.csv").read_bytes()

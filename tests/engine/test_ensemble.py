@@ -544,7 +544,7 @@ def test_batch_norm_ensemble_predicts_the_members_mean_from_the_command_line(
     from click.testing import CliRunner
 
     from fcnn_cli.commands.cli import cli
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     predictor = batchnorm_ensemble.predictor
     model, data, out = tmp_path / "model.pt", tmp_path / "new.csv", tmp_path / "pred.csv"

@@ -13,7 +13,8 @@ import torch
 from fcnn_cli.network import checkpoint
 from fcnn_cli.machine import distributed
 from fcnn_cli.data.simulate import earthquakes
-from fcnn_cli.data.tables import Table, write_table
+from fcnn_cli.data.tables import Table
+from fcnn_cli.data.writer import write_table
 
 pytestmark = pytest.mark.slow
 

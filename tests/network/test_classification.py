@@ -195,7 +195,7 @@ def test_dropout_defaults_by_task(quakes, net, expected):
 
 
 def test_cli_dropout_default_and_override(runner, tmp_path):
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     data = tmp_path / "three.csv"
     write_table(three_classes(), data)

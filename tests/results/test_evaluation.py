@@ -135,7 +135,7 @@ def run(tmp_path_factory):
     from click.testing import CliRunner
 
     from fcnn_cli.commands.cli import cli
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     root = tmp_path_factory.mktemp("evaluate")
     write_table(simulate.earthquakes(n=400, seed=1), root / "quakes.csv")
@@ -152,7 +152,7 @@ def test_evaluate_warns_on_stderr_and_in_json_of_the_training_file_or_its_rows(r
     from click.testing import CliRunner
 
     from fcnn_cli.commands.cli import cli
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     model, data = str(run / "run" / "model.pt"), str(run / "quakes.csv")
     link = tmp_path / "link.csv"

@@ -191,7 +191,7 @@ def _modules_after(code):
 
 
 def _sample(tmp_path, meta, frame=None):
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     rng = np.random.default_rng(0)
     frame = frame if frame is not None else pd.DataFrame(

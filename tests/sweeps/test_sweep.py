@@ -20,7 +20,7 @@ from fcnn_cli.engine import train
 from fcnn_cli.commands.cli import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine.prepare import split_indices
-from fcnn_cli.data.tables import write_table
+from fcnn_cli.data.writer import write_table
 
 FIXED = {"epochs": 1, "batch_size": 32, "threads": 1, "width": 8}
 
