@@ -796,7 +796,7 @@ def _predict(model, data, *options):
 
 
 def _written(table, path):
-    from fcnn_cli.data.tables import write_table
+    from fcnn_cli.data.writer import write_table
 
     write_table(table, path)
     return path
