@@ -25,7 +25,8 @@ from rich.table import Table
 
 CASE = """
 import json, resource, sys, time
-from fcnn_cli.engine import stream, train
+from fcnn_cli.data import sources
+from fcnn_cli.engine import train
 from fcnn_cli.data.tables import read_table
 
 path, streamed, batch, samples = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])
@@ -49,7 +50,7 @@ class Steps:
         pass
 
 stop = Steps(max(2, samples // batch))
-tables = [stream.open_source(path) if streamed else read_table(path, narrow=())]
+tables = [sources.open_source(path) if streamed else read_table(path, narrow=())]
 config = train.TrainConfig(epochs=1, batch_size=batch, stream=streamed, threads=2)
 try:
     train.fit(tables.pop(), config, stop=stop, consume=True)  # handed over, as by the command line

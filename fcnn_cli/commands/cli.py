@@ -591,10 +591,11 @@ def _open_tables(job):
         from fcnn_cli.data.tables import read_table
 
         return [read_table(p, narrow=job.targets or ()) if p else None for p in job.paths]
-    from fcnn_cli.engine import stream
+    from fcnn_cli.data import sources
 
     data, val, test = job.paths
-    return [stream.open_source(data), *(stream.FileChunks(p) if p else None for p in (val, test))]
+    return [sources.open_source(data), *(sources.FileChunks(p) if p else None
+                                         for p in (val, test))]
 
 
 def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):

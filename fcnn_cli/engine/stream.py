@@ -1,40 +1,30 @@
-"""Training on a table larger than memory: a Parquet file or directory read piece by piece.
+"""Training on a table larger than memory: a source (:mod:`fcnn_cli.data.sources`, a Parquet
+file or directory read piece by piece) prepared in one pass, and its rows fed to the loop.
 
-A *source* is the small interface a row-block reader implements (:class:`ParquetSource` here):
-``name``, ``targets``, ``units``, ``pieces`` (the rows of each piece, in order), ``starts``
-(the position of each piece's first row among all rows), ``arrow(piece, columns)``, one
-piece as an Arrow table, and ``read(piece, columns, arrow=None)``, a
-:class:`~fcnn_cli.data.tables.Table` of one piece (or of the Arrow table read of it) that names
-its rows for messages. From a
-source, :func:`prepare` makes in one pass what :func:`fcnn_cli.engine.prepare.prepare` makes from a
-table in memory — columns, task, label encoding, scaler, split sizes — and :class:`Rows`
-feeds the training loop: every epoch the pieces in a new seeded order, their rows through a
-shuffle buffer, one piece read ahead; the validation rows once, and kept (up to
-``VALIDATION_KEPT``).
+From a source, :func:`prepare` makes in one pass what :func:`fcnn_cli.engine.prepare.prepare`
+makes from a table in memory — columns, task, label encoding, scaler, split sizes — and
+:class:`Rows` feeds the training loop: every epoch the pieces in a new seeded order, their rows
+through a shuffle buffer (:mod:`fcnn_cli.engine.shuffle`), one piece read ahead; the
+validation rows once, and kept (up to ``VALIDATION_KEPT``).
 
 Which rows validate and test is decided by a hash of each row's position in the source and the
 seed (:func:`split_of`): every pass, every process, finds the same rows without keeping them.
 """
 
-import collections
 import concurrent.futures
-import contextlib
 import hashlib
 import logging
-import os
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from fcnn_cli.data import metadata
 from fcnn_cli.machine import distributed
 from fcnn_cli.network import metrics, tasks
 from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, select_columns
-from fcnn_cli.core.errors import DataChanged, FcnnError, first_line
+from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.engine.prepare import SPLITS, require_columns
+from fcnn_cli.engine.shuffle import ShuffleBuffer, Taker, epoch_pieces, process_rows
 from fcnn_cli.network.digest import RowsDigest
 
 log = logging.getLogger(__name__)
@@ -43,231 +33,6 @@ TRAIN, VAL, TEST = range(3)
 # Validation rows up to this many are kept (about 50 bytes a row for ten columns) rather than
 # found again in a pass over every piece each epoch, which costs as much reading as training.
 VALIDATION_KEPT = 4_000_000
-# Names a directory's walk passes over, as pyarrow's own discovery does: the files Parquet
-# writers leave beside the data (_SUCCESS, _metadata, .crc).
-IGNORED_PREFIXES = (".", "_")
-
-
-class ParquetSource:
-    """A Parquet file or a directory of them (hive-partitioned ``key=value`` folders too),
-    its pieces the row groups of its files in path order. A file that cannot be read is named;
-    one that is not as it was when the source was opened (:func:`_stamp`) is read no more
-    (:class:`~fcnn_cli.core.errors.DataChanged`)."""
-
-    def __init__(self, path):
-        import pyarrow as pa
-        import pyarrow.dataset as ds
-        from pyarrow.fs import LocalFileSystem
-
-        self.name = str(path)
-        if not Path(path).exists():
-            raise FcnnError(f"{self.name}: no such file or directory")
-        directory = Path(path).is_dir()
-        # A directory is walked here, not by pyarrow, whose walk follows links round a cycle
-        # without end, and which no signal stops.
-        self._stamps = _parquet_files(self.name) if directory else {self.name: _stamp(self.name)}
-        if not self._stamps:
-            raise FcnnError(f"{self.name}: holds no Parquet files")
-        try:
-            self.dataset = ds.dataset(
-                list(self._stamps) if directory else self.name, format="parquet",
-                partitioning="hive", partition_base_dir=self.name if directory else None,
-                filesystem=LocalFileSystem())
-            fragments = sorted(self.dataset.get_fragments(), key=lambda f: f.path)
-        except UnicodeError:  # pyarrow's file system takes names of UTF-8 text only
-            raise FcnnError(f"{self.name}: --stream reads only files and directories whose "
-                            "names are UTF-8 text; rename them (one file reads without "
-                            "--stream too)") from None
-        except (pa.ArrowException, OSError, ValueError) as e:
-            raise FcnnError(f"{self.name}: not a readable Parquet file or directory: "
-                            f"{first_line(e, 160)}") from None
-        self._groups = [g for f in fragments for g in _row_groups(f)]
-        if not self._groups:
-            raise FcnnError(f"{self.name}: holds no Parquet files")
-        self.pieces = [rows for _, _, rows in self._groups]
-        self.starts = np.concatenate([[0], np.cumsum(self.pieces)[:-1]]).tolist()
-        self._in_file = [sum(r for f, _, r in self._groups[:k] if f is fragment)
-                         for k, (fragment, _, _) in enumerate(self._groups)]
-        meta = metadata.of_schema(self.dataset.schema, self.name)
-        names = set(self.dataset.schema.names)
-        self.targets = [t for t in meta.get("targets", []) if t in names]
-        self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
-
-    def arrow(self, piece, columns=None):
-        """Piece ``piece``'s ``columns`` (all by default) as an Arrow table."""
-        import pyarrow as pa
-
-        fragment, group, _ = self._groups[piece]
-        with _unchanged(fragment.path, self._stamps[fragment.path]):
-            try:
-                return fragment.subset(row_group_ids=[group]).to_table(
-                    columns=columns, schema=self.dataset.schema)
-            except (pa.ArrowException, OSError, ValueError) as e:
-                raise FcnnError(f"{fragment.path}: not a readable table: "
-                                f"{first_line(e, 160)}") from None
-
-    def read(self, piece, columns=None, arrow=None):
-        """Piece ``piece`` as a Table of ``columns`` (all by default), named and numbered as
-        its file: messages point at the file's own rows; from ``arrow`` where it has been
-        read already."""
-        from fcnn_cli.data.tables import Table, _table_from_arrow
-
-        fragment = self._groups[piece][0]
-        arrow = self.arrow(piece, columns) if arrow is None else arrow
-        table = _table_from_arrow(arrow, {}, fragment.path, release=True)
-        return Table(table.frame, self.targets, self.units, fragment.path,
-                     self._in_file[piece])
-
-
-def _parquet_files(root):
-    """The files in the directory ``root`` and below, each with its :func:`_stamp`, in the
-    order found. Names that start with "." or "_" are passed over. Symbolic links are
-    followed, but each directory and each file is taken once however many links (or hard
-    links) lead to it, with a warning for each one left out, so that no row is read twice; a
-    link to a directory that holds the link (a cycle) is refused."""
-    files, dirs, seen = {}, {os.path.realpath(root): root}, {}
-    pending = collections.deque([(root, (os.path.realpath(root),))])
-    while pending:
-        directory, chain = pending.popleft()
-        for name in _listing(directory):
-            path = os.path.join(directory, name)
-            info = _stat(path)
-            if stat.S_ISDIR(info.st_mode):
-                real = os.path.realpath(path)
-                if any(os.path.commonpath([real, up]) == real for up in chain):
-                    raise FcnnError(f"{path}: a symbolic link to a directory that holds it (a "
-                                    "cycle): its files would be read again and again; remove "
-                                    "the link")
-                if _once(dirs, real, path, "directory"):
-                    pending.append((path, chain + (real,)))
-            elif not stat.S_ISREG(info.st_mode):
-                raise FcnnError(f"{path}: not a regular file (a FIFO, socket or device); "
-                                "move it out of the directory")
-            elif _once(seen, (info.st_dev, info.st_ino), path, "file"):
-                files[path] = _stamp(path, info)
-    return files
-
-
-def _listing(directory):
-    """The names in ``directory`` to look at, sorted."""
-    try:
-        names = os.listdir(directory)
-    except OSError as e:
-        raise FcnnError(f"{directory}: cannot list the directory: {e.strerror or e}") from None
-    return sorted(n for n in names if not n.startswith(IGNORED_PREFIXES))
-
-
-def _stat(path):
-    """``os.stat(path)``, through links; what cannot be found (a link to nothing) is named."""
-    try:
-        return os.stat(path)
-    except OSError as e:
-        link = f" (a symbolic link to {os.readlink(path)!r})" if os.path.islink(path) else ""
-        raise FcnnError(f"{path}{link}: {e.strerror or e}") from None
-
-
-def _once(seen, key, path, what):
-    """Whether ``key`` (a directory's real path, a file's device and inode) is new; a warning
-    names the path that is left out, and the one taken."""
-    if key in seen:
-        log.warning("%s: the same %s as %s (by a link): left out, so that its rows are read "
-                    "once", path, what, seen[key])
-        return False
-    seen[key] = path
-    return True
-
-
-def _stamp(path, info=None):
-    """What tells that a file changed: the file (device and inode), its size and the time it
-    was last written to."""
-    info = info or _stat(path)
-    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
-
-
-@contextlib.contextmanager
-def _unchanged(path, then):
-    """Around a read of ``path``: a DataChanged unless the file is still as its stamp
-    ``then`` says, before the read and after it (what was read may be of the new file), also
-    after a read that failed (a file cut short fails to read); a ``then`` of None checks
-    nothing (stdin)."""
-    _check(path, then)
-    try:
-        yield
-    except FcnnError:
-        _check(path, then)
-        raise
-    _check(path, then)
-
-
-def _check(path, then):
-    if then is None:
-        return
-    try:
-        now = _stamp(path, os.stat(path))
-    except OSError as e:
-        now = "it is gone" if isinstance(e, FileNotFoundError) else e.strerror
-    if now != then:
-        raise DataChanged(f"{path}: changed while the run was reading it "
-                          f"({_change(then, now)})")
-
-
-def _change(then, now):
-    """What changed between two stamps of a file (``now`` a reason where there is none)."""
-    if isinstance(now, str):
-        return now
-    if now[:2] != then[:2]:
-        return "another file took its place"
-    if now[2] != then[2]:
-        return f"its size went from {then[2]} to {now[2]} bytes"
-    return "it was written to"
-
-
-def _row_groups(fragment):
-    """(fragment, row group, rows) of each row group of one file; a bad file is named."""
-    import pyarrow as pa
-
-    try:
-        meta = fragment.metadata
-    except (pa.ArrowException, OSError, ValueError) as e:
-        raise FcnnError(f"{fragment.path}: not a readable Parquet file: "
-                        f"{first_line(e, 160)}") from None
-    return [(fragment, i, meta.row_group(i).num_rows) for i in range(meta.num_row_groups)
-            if meta.row_group(i).num_rows]
-
-
-class FileChunks:
-    """A validation or test table of its own (CSV or Parquet), streamed in chunks on every
-    pass: a source whose rows all belong to one split."""
-
-    def __init__(self, path):
-        from fcnn_cli.data.tables import iter_tables
-
-        self.name, self.path = str(path), path
-        iter_tables(path)  # a missing file is reported now, not at the first validation
-        self.stamp = _stamp(path) if os.path.isfile(path) else None  # stdin: none
-
-    def tables(self):
-        """The file's chunks; a DataChanged once the file is not as it was."""
-        from fcnn_cli.data.tables import iter_tables
-
-        with _unchanged(self.path, self.stamp):  # a file that is gone fails here
-            chunks = iter_tables(self.path)
-        while True:
-            with _unchanged(self.path, self.stamp):
-                table = next(chunks, None)
-            if table is None:
-                return
-            yield table
-
-
-def open_source(path):
-    """The source of a table to stream: a Parquet file or directory."""
-    from fcnn_cli.data.tables import table_format
-
-    if Path(path).is_dir() or str(path) != "-" and table_format(path) == "parquet":
-        return ParquetSource(path)
-    raise FcnnError(f"{path}: streaming reads Parquet (a file or a directory of files); "
-                    "convert the table, or train without streaming", ("stream",))
 
 
 def split_of(positions, val_frac, test_frac, seed):
@@ -436,9 +201,9 @@ def _positions(table, start):
 
 def prepare(source, config, targets=None, features=None, val=None, test=None):
     """Columns, task, label encoding, scaler and split sizes of ``source`` under a
-    TrainConfig, from one pass over it; ``val`` and ``test`` (:class:`FileChunks`) replace
-    the validation and the test split. Integer labels are told from classes (``task``
-    "auto") by the first piece."""
+    TrainConfig, from one pass over it; ``val`` and ``test``
+    (:class:`~fcnn_cli.data.sources.FileChunks`) replace the validation and the test split.
+    Integer labels are told from classes (``task`` "auto") by the first piece."""
     import dataclasses
 
     first = source.read(0)
@@ -586,14 +351,15 @@ class Rows:
     def batches(self, generator, batch, world, task):
         """This process's part of each global minibatch of one epoch, as (features, labels,
         its share of the batch, rows of the global batch): every process makes the same
-        number of steps, each over its own pieces (see :func:`_order`)."""
+        number of steps, each over its own pieces (see
+        :func:`~fcnn_cli.engine.shuffle.epoch_pieces`)."""
         import torch
 
         n = self.train_rows
         seed = int(torch.randint(2 ** 62, (1,), generator=generator))
         rng = np.random.default_rng(seed)
-        rows = _Taker(self._stream(rng, world, _part(n // batch, batch, world)
-                                   + _part(1, n % batch, world)))
+        rows = Taker(self._stream(rng, world, process_rows(n // batch, batch, world)
+                                  + process_rows(1, n % batch, world)))
         for i in range(0, n, batch):
             global_rows = min(batch, n - i)
             start, end = distributed.share(n, i, global_rows, world)
@@ -603,7 +369,7 @@ class Rows:
     def _stream(self, rng, world, needed):
         """Exactly ``needed`` training rows of this process's pieces in chunks, through the
         shuffle buffer; a process whose pieces hold fewer reads them again."""
-        pieces = _order(rng, self.prepared.source.pieces, world)
+        pieces = epoch_pieces(rng, self.prepared.source.pieces, world)
         buffer = ShuffleBuffer(min(self.prepared.config.shuffle_buffer, needed), rng)
         given = 0
         while given < needed:
@@ -634,106 +400,3 @@ class Rows:
                 ahead = pool.submit(load, pieces[k + 1]) if k + 1 < len(pieces) else None
                 if len(current[0]):
                     yield current
-
-
-def _part(batches, rows, world):
-    """The rows this process takes of ``batches`` global minibatches of ``rows`` rows each."""
-    share, extra = divmod(rows, world.size)
-    return batches * (share + (world.rank < extra))
-
-
-def _order(rng, pieces, world):
-    """This process's pieces for one epoch: all of them in a random order, dealt out in turn
-    so that each process gets its own (a process left without any takes one of another's)."""
-    order = rng.permutation(len(pieces)).tolist()
-    mine = order[world.rank::world.size]
-    return mine or [order[world.rank % len(order)]]
-
-
-class _Taker:
-    """Exactly ``rows`` rows at a time from a stream of (features, labels) chunks, as views
-    where a chunk holds them all."""
-
-    def __init__(self, chunks):
-        self.chunks, self.x, self.y = chunks, None, None
-
-    def take(self, rows):
-        import torch
-
-        xs, ys = [], []
-        while rows:
-            if self.x is None or not len(self.x):
-                self.x, self.y = next(self.chunks)
-            xs.append(self.x[:rows])
-            ys.append(self.y[:rows])
-            self.x, self.y = self.x[rows:], self.y[rows:]
-            rows -= len(xs[-1])
-        if len(xs) == 1:
-            return xs[0], ys[0]
-        if not xs:
-            return self.x[:0], self.y[:0]
-        return torch.cat(xs), torch.cat(ys)
-
-
-class ShuffleBuffer:
-    """Mixes rows across pieces. It holds up to ``size`` rows in a random order and gives
-    them out in turn, each replaced by a row coming in; once all have been given out, the
-    rows held (by then all new) are put in a new random order. A row thus leaves between
-    one and two buffers' worth of rows after it came, at a random place among them, and each
-    row costs a copy in, a copy out and its share of one permutation. With ``size`` 0 each
-    piece's rows are only mixed among themselves."""
-
-    def __init__(self, size, rng):
-        self.size, self.rng = size, rng
-        self.x = self.y = None
-        self.held = self.cursor = 0
-
-    def add(self, x, y):
-        """The rows given out in exchange for ``x``, ``y``: a list of (features, labels)."""
-        if not self.size:
-            order = self._order(len(x), x.device)
-            return [(x[order], y[order])]
-        out = []
-        while len(x):
-            if self.held < self.size:
-                x, y = self._fill(x, y)
-                continue
-            seg = slice(self.cursor, self.cursor + min(self.size - self.cursor, len(x)))
-            k = seg.stop - seg.start
-            out.append((self.x[seg].clone(), self.y[seg].clone()))
-            self.x[seg], self.y[seg] = x[:k], y[:k]
-            x, y, self.cursor = x[k:], y[k:], seg.stop
-            if self.cursor == self.size:
-                self._mix()
-        return out
-
-    def _fill(self, x, y):
-        """Take rows in until full (then mix them); the rows left over."""
-        if self.x is None:
-            self.x = x.new_empty((self.size, *x.shape[1:]))
-            self.y = y.new_empty((self.size, *y.shape[1:]))
-        k = min(self.size - self.held, len(x))
-        self.x[self.held:self.held + k], self.y[self.held:self.held + k] = x[:k], y[:k]
-        self.held += k
-        if self.held == self.size:
-            self._mix()
-        return x[k:], y[k:]
-
-    def _order(self, n, device):
-        import torch
-
-        return torch.from_numpy(self.rng.permutation(n)).to(device)
-
-    def _mix(self):
-        order = self._order(self.size, self.x.device)
-        self.x, self.y, self.cursor = self.x[order], self.y[order], 0
-
-    def drain(self):
-        """The rows still held, in a random order; the buffer is empty after."""
-        if not self.held:
-            return []
-        order = self._order(self.held, self.x.device)
-        out = self.x[:self.held][order], self.y[:self.held][order]
-        self.x = self.y = None
-        self.held = self.cursor = 0
-        return [out]

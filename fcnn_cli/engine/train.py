@@ -56,8 +56,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     missing or None ``dropout`` is the task's default).
 
     ``table`` is a :class:`~fcnn_cli.data.tables.Table` in memory, or a source streamed piece by
-    piece (:func:`fcnn_cli.engine.stream.open_source`); then ``val_table`` and ``test_table`` are
-    :class:`fcnn_cli.engine.stream.FileChunks`. They replace the validation and test splits.
+    piece (:func:`fcnn_cli.data.sources.open_source`); then ``val_table`` and ``test_table`` are
+    :class:`fcnn_cli.data.sources.FileChunks`. They replace the validation and test splits.
     ``on_epoch`` is called with each history row. A KeyboardInterrupt (Ctrl-C; the command
     line turns SIGTERM into one) ends training after the last complete epoch: the result holds
     the best weights so far and ``resume_state``, which ``resume=`` takes to continue exactly
