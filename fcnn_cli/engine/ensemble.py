@@ -9,10 +9,10 @@ with ``torch.func`` (:class:`fcnn_cli.engine.funcstep.FuncStep`: batch norm, alp
 class weights, ``fast`` off, bf16); either way one optimiser kernel over all their parameters.
 As the optimiser, the weight average and the cosine schedule act on each value on its own, and
 the plateau schedule halves each member's rate on its own validation loss (the autograd-free
-step alone: the autograd step takes one rate for all), member k follows the single run with its
-seed within float rounding (with dropout, which draws the members' masks together, only in
-distribution). The split into training, validation and test rows is ``seed``'s for all members,
-so that they are validated and tested on the same rows.
+step alone: the autograd step takes one rate for all; :mod:`~fcnn_cli.engine.memberwise`),
+member k follows the single run with its seed within float rounding (with dropout, which draws
+the members' masks together, only in distribution). The split into training, validation and
+test rows is ``seed``'s for all members, so that they are validated and tested on the same rows.
 
 Each member is validated on its own after every epoch (its averaged weights, as a single run)
 and keeps its own best epoch; with ``patience``, training ends once every member has gone that
@@ -31,20 +31,18 @@ import contextlib
 import copy
 import dataclasses
 import math
-import statistics
 import time
 
 import torch
 
-from fcnn_cli.engine import fastpath, funcstep
-from fcnn_cli.engine.averaging import WeightAverage
+from fcnn_cli.engine import fastpath, funcstep, memberwise
 from fcnn_cli.core.config import MAX_MEMBERS, Unsupported
 from fcnn_cli.machine.devices import (ThreadChooser, autocast, cpu_budget, matmul_precision,
                               thread_ladder, training_threads)
 from fcnn_cli.core.errors import FcnnError
-from fcnn_cli.engine.loop import GATHER_ROWS, NO_STOP, cosine_lr
+from fcnn_cli.engine.loop import GATHER_ROWS, NO_STOP
 from fcnn_cli.network.model import MLP, Ensemble
-from fcnn_cli.engine.state import load_weights, make_optimizer, plateau
+from fcnn_cli.engine.state import load_weights, make_optimizer
 
 # What the members of one pass may differ in: scalars of the optimiser kernel (taken member by
 # member through fastpath.MemberRates), of the weight average and of dropout, the initial weights,
@@ -191,115 +189,6 @@ def _refuse_autograd(cohorts, step):
                           "all; train them apart", ("ensemble",))
 
 
-def _average(fast, cohorts):
-    """The weight average of the members: as a single run's where all take one decay."""
-    decays = [c.config.ema for c in cohorts for _ in range(c.config.ensemble)]
-    if len(set(decays)) > 1:
-        return _MemberAverage(fast, decays)
-    # The float buffers (batch norm's statistics) averaged as a single run averages them.
-    return WeightAverage([fast.flat, *fast.buffers], decays[0]) if decays[0] else None
-
-
-class _MemberAverage(WeightAverage):
-    """The weight average of members whose decays differ (0: the last step's weights, a blend
-    of weight 1): one blend per decay on views of its members' spans, or one over all at once
-    while their weights agree, as early on."""
-
-    def __init__(self, fast, decays):
-        super().__init__([fast.flat], max(decays))
-        self.device = fast.flat.device
-        self.shares = [(decay, fastpath.Views(
-            fast.spans([m for m, d in enumerate(decays) if d == decay])))
-            for decay in dict.fromkeys(decays)]
-
-    def update(self):
-        self.updates += 1
-        ramp = (1 + self.updates) / (10 + self.updates)
-        weights = [1.0 - min(decay, ramp) for decay, _ in self.shares]
-        if len(set(weights)) == 1:
-            self.blend(weights[0])
-            return
-        for weight, (_, views) in zip(weights, self.shares):
-            with fastpath.one_thread(views.small, self.device):
-                torch._foreach_lerp_(views(self.average[0]), views(self.live[0]), weight)
-
-
-class _Rates:
-    """Each member's learning rate, step by step: the cosine schedule scales each cohort's own;
-    the plateau schedule gives each member its own, torch's scheduler as a single run builds it
-    (:func:`fcnn_cli.engine.state.plateau`) on a parameterless optimiser of the member's own,
-    stepped with the member's validation loss. Several members whose lr or weight decay differ,
-    or under the plateau schedule, take theirs through ``fastpath.MemberRates`` (only the
-    autograd-free step: :func:`_refuse_autograd`)."""
-
-    def __init__(self, cohorts, fast, optimizer, schedule):
-        # The optimiser, not its group: loading a state (resume) replaces the group.
-        self.cohorts, self.fast, self.optimizer = cohorts, fast, optimizer
-        self.cosine = schedule == "cosine"
-        lrs = [c.config.lr for c in cohorts for _ in range(c.config.ensemble)]
-        decays = [c.config.weight_decay for c in cohorts for _ in range(c.config.ensemble)]
-        self.plateaus = [plateau(torch.optim.SGD([torch.zeros(0)], lr=lr)) for lr in lrs] \
-            if schedule == "plateau" else None
-        self.members = None
-        if len(set(zip(lrs, decays))) > 1 or (self.plateaus and len(lrs) > 1):
-            self.members = fast.rates = fastpath.MemberRates(fast, lrs, decays)
-
-    def at(self, epoch, step, steps):
-        """Set the learning rates of a step."""
-        if not self.cosine:
-            return
-        first = self.cohorts[0].config
-        if self.members is None:
-            self.optimizer.param_groups[0]["lr"] = cosine_lr(first, epoch, step, steps)
-        else:  # the schedule's factor, the same for every member's own rate
-            self.members.scale = cosine_lr(first, epoch, step, steps) / first.lr
-
-    def of(self, i, members, epoch, steps):
-        """Cohort ``i``'s learning rate at the start of an epoch; under the plateau schedule the
-        mean of its ``members``' own."""
-        if self.plateaus:
-            return statistics.fmean(self._lr(m) for m in members)
-        config = self.cohorts[i].config
-        return cosine_lr(config, epoch, 0, steps) if self.cosine else config.lr
-
-    def validated(self, members, losses):
-        """Step the plateaus of ``members`` (a running cohort's) with their validation losses
-        (``losses``: by member)."""
-        if not self.plateaus:
-            return
-        before = [self._lr(m) for m in members]
-        for m in members:
-            self.plateaus[m].step(losses[m])
-        if [self._lr(m) for m in members] != before:  # rare: a few times a run
-            self._use()
-
-    def _lr(self, m):
-        return self.plateaus[m].optimizer.param_groups[0]["lr"]
-
-    def _use(self):
-        """The members' current plateau rates into the step."""
-        lrs = [self._lr(m) for m in range(len(self.plateaus))]
-        if self.members is None:  # one member alone: the optimiser's own rate
-            self.optimizer.param_groups[0]["lr"] = lrs[0]
-        else:  # in place: the kernels' views of it stay valid
-            self.members.lr.copy_(self.fast.member_values(lrs))
-
-    def state_dict(self):
-        """Each member's plateau rate and scheduler, or None without the plateau schedule."""
-        if not self.plateaus:
-            return None
-        return [{"lr": self._lr(m), "plateau": copy.deepcopy(p.state_dict())}
-                for m, p in enumerate(self.plateaus)]
-
-    def load_state_dict(self, saved):
-        if not self.plateaus:
-            return
-        for p, own in zip(self.plateaus, _each(saved, self.plateaus)):
-            p.optimizer.param_groups[0]["lr"] = float(own["lr"])
-            p.load_state_dict(copy.deepcopy(own["plateau"]))
-        self._use()
-
-
 class _Run:
     """The training in progress of the members of one or more cohorts."""
 
@@ -307,8 +196,8 @@ class _Run:
         self.cohorts, self.task, self.units = cohorts, data.task, data.units
         self.config = cohorts[0].config  # what all cohorts share: epochs, batches, schedule
         self.members, self.fast, self.optimizer = members, fast, optimizer
-        self.average = _average(fast, cohorts)
-        self.rates = _Rates(cohorts, fast, optimizer, self.config.schedule)
+        self.average = memberwise.average(fast, cohorts)
+        self.rates = memberwise.Rates(cohorts, fast, optimizer, self.config.schedule)
         self.rows, self.digest = rows, data.digest
         self.spans, start = [], 0
         for cohort in cohorts:
@@ -401,19 +290,19 @@ class _Run:
     def load_state_dict(self, state):
         try:
             self.epoch = state["epoch"]
-            self.histories = [list(h) for h in _each(state["histories"], self.cohorts)]
-            self.stopped = list(_each(state["stopped"], self.cohorts))
+            self.histories = [list(h) for h in memberwise.each(state["histories"], self.cohorts)]
+            self.stopped = list(memberwise.each(state["stopped"], self.cohorts))
             self.best = [_checked_best(best, member)
-                         for best, member in zip(_each(state["best"], self.members),
+                         for best, member in zip(memberwise.each(state["best"], self.members),
                                                  self.members)]
-            for member, weights in zip(self.members, _each(state["model"], self.members)):
+            for member, weights in zip(self.members, memberwise.each(state["model"], self.members)):
                 load_weights(member, weights)
             self.optimizer.load_state_dict(state["optimizer"])
             if self.average:
                 self.average.load_state_dict(state["average"])
             self.rates.load_state_dict(state.get("plateaus"))
             for generator, saved in zip(self.generators,
-                                        _each(state["generators"], self.members)):
+                                        memberwise.each(state["generators"], self.members)):
                 generator.set_state(saved)
             torch.set_rng_state(state["torch_rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
@@ -519,10 +408,3 @@ def _checked_best(saved, member):
         load_weights(member, best.weights)
     best.loss, best.epoch, best.since = float(best.loss), int(best.epoch), int(best.since)
     return best
-
-
-def _each(saved, members):
-    """A saved list with one entry per member, checked to be one."""
-    if not isinstance(saved, list) or len(saved) != len(members):
-        raise ValueError(f"not one entry for each of {len(members)} members")
-    return saved
