@@ -122,7 +122,7 @@ def _graph(predictor):
             return means.mean(0) * self.y_scale + self.y_shift, var.sqrt() * self.y_scale.abs()
 
         def classes(self, out):
-            """As tasks.Classification.proba, and an ensemble's entropy as metrics.entropy."""
+            """As tasks.Classification.proba, and an ensemble's entropy as calibration.entropy."""
             members = out if out.dim() == 3 else out[None]
             if task.output == "sigmoid":
                 p = torch.sigmoid(members)
@@ -266,7 +266,7 @@ def reference(predictor, x):
 
 def _expected(task, raw):
     """The outputs of the graph as predict maps the network's ``raw`` outputs."""
-    from fcnn_cli.network.metrics import entropy
+    from fcnn_cli.network.calibration import entropy
 
     if task.kind == "regress":
         return [v for v in task.predictive(raw) if v is not None]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fcnn_cli.network import metrics
+from fcnn_cli.network import calibration, metrics
 from fcnn_cli.core.config import check_threshold
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.preprocess import Scaler
@@ -329,7 +329,7 @@ class Classification:
         # The probabilities as one block, not a column each: ten times faster for 10 000 classes.
         blocks = [pd.DataFrame(proba, columns=self.proba_columns())]
         if np.ndim(out) == 3:
-            columns[f"{self.target}_entropy"] = metrics.entropy(proba)
+            columns[f"{self.target}_entropy"] = calibration.entropy(proba)
             for k, member in enumerate(out if members else ()):
                 member_proba = self.proba(member)
                 columns[f"{self.target}_pred_m{k}"] = names[self.decide(member_proba, threshold)]

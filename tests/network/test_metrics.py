@@ -1,4 +1,3 @@
-import math
 
 import numpy as np
 import pytest
@@ -213,32 +212,6 @@ def test_distance_sample_bounds_the_rows_kept_and_keeps_mean_and_max_exact():
     assert again.report() == sampled.report()  # seeded
 
 
-def test_gaussian_scores_against_formulas_by_hand():
-    from fcnn_cli.network.metrics import Calibration, gaussian_crps, gaussian_nll
-
-    y, mean, std = np.array([[1.0], [0.0], [4.0]]), np.array([[0.0], [0.0], [1.0]]), \
-        np.array([[1.0], [2.0], [1.0]])
-    nll = [0.5 * np.log(2 * np.pi) + 0.5, 0.5 * np.log(2 * np.pi) + np.log(2.0),
-           0.5 * np.log(2 * np.pi) + 4.5]
-    np.testing.assert_allclose(gaussian_nll(y, mean, std)[:, 0], nll)
-    # CRPS = ∫ (F(t) − 1{t ≥ y})² dt, by quadrature
-    t = np.linspace(-30, 30, 600_001)
-    for i in range(3):
-        cdf = 0.5 * (1 + np.vectorize(math.erf)((t - mean[i, 0]) / (std[i, 0] * 2 ** 0.5)))
-        by_hand = np.trapezoid((cdf - (t >= y[i, 0])) ** 2, t)
-        assert gaussian_crps(y[i], mean[i], std[i])[0] == pytest.approx(by_hand, abs=1e-4)
-    report = Calibration(["a"])
-    report.add(y, mean, std)
-    result = report.report()
-    assert result["nll"] == pytest.approx(np.mean(nll))
-    # |z| = 1, 0, 3: within ±1σ two of three, within ±2σ the same
-    assert result["coverage_1sigma"] == pytest.approx(2 / 3)
-    assert result["coverage_2sigma"] == pytest.approx(2 / 3)
-    assert result["mean_sigma"]["a"] == pytest.approx(4 / 3)
-    levels = {row["level"]: row["observed"] for row in result["calibration"]}
-    assert levels[0.1] == pytest.approx(1 / 3) and levels[0.683] == pytest.approx(2 / 3)
-
-
 def test_regression_report_adds_uncertainties_only_with_a_std():
     from fcnn_cli.network.metrics import Regression
 
@@ -247,15 +220,3 @@ def test_regression_report_adds_uncertainties_only_with_a_std():
     with_std.add([[1.0]], [[0.0]], [[1.0]])
     assert "uncertainty" not in plain.report()
     assert with_std.report()["uncertainty"]["coverage_1sigma"] == 1.0
-
-
-def test_expected_calibration_error_and_reliability_by_hand():
-    from fcnn_cli.network.metrics import classification
-
-    # confidences 0.95 (right), 0.95 (wrong), 0.65 (right), 0.55 (right)
-    proba = np.array([[0.95, 0.05], [0.95, 0.05], [0.35, 0.65], [0.55, 0.45]])
-    report = classification(np.array([0, 1, 1, 0]), proba, ["a", "b"])
-    ece = (2 / 4) * abs(0.5 - 0.95) + (1 / 4) * abs(1 - 0.65) + (1 / 4) * abs(1 - 0.55)
-    assert report["ece"] == pytest.approx(ece)
-    bins = {(b["low"], b["rows"]): b["accuracy"] for b in report["reliability"]}
-    assert bins == {(0.5, 1): 1.0, (0.6, 1): 1.0, (0.9, 2): 0.5}
