@@ -70,11 +70,11 @@ def diagnostics_plot(rows, path):
     positions = list(range(1, len(layers) + 1))
     for epoch, style in ((epochs[0], "o--"), (epochs[-1], "s-")):
         mine = {r["layer"]: r for r in rows if r["epoch"] == epoch}
-        mean.plot(positions, [mine[l]["act_mean"] for l in layers], style,
+        mean.plot(positions, [mine[layer]["act_mean"] for layer in layers], style,
                   label=f"epoch {epoch}")
-        var.plot(positions, [max(mine[l]["act_var"], 1e-300) for l in layers], style,
+        var.plot(positions, [max(mine[layer]["act_var"], 1e-300) for layer in layers], style,
                  label=f"epoch {epoch}")
-    names = [str(l) for l in layers]
+    names = [str(layer) for layer in layers]
     for ax, what in ((mean, "mean"), (var, "variance")):
         ax.set_xticks(positions, names if len(names) <= 20 else None)
         if len(names) > 20:
