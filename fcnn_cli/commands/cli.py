@@ -129,7 +129,7 @@ def _keep_list(ctx, param, values):
 
 
 def _png(ctx, param, value):
-    from fcnn_cli.results.plots import check_png  # matplotlib itself loads only to draw
+    from fcnn_cli.results.plots.preview import check_png  # matplotlib itself loads only to draw
 
     if value is not None:
         try:
@@ -333,7 +333,7 @@ def galaxies(n, seed, size, noise, preview, output, force):
       fcnn simulate galaxies -n 5000 --noise 0.1 --preview galaxies.png -o galaxies.parquet
     """
     from fcnn_cli.data import simulate as sim
-    from fcnn_cli.results.plots import GRID_COLS, GRID_ROWS
+    from fcnn_cli.results.plots.preview import GRID_COLS, GRID_ROWS
     from fcnn_cli.results.runs import check_output
     from fcnn_cli.data.tables import table_format
 
@@ -345,7 +345,7 @@ def galaxies(n, seed, size, noise, preview, output, force):
         chunks = sim.galaxy_tables(n=n, seed=seed, size=size, noise=noise)
     first = _write_tables(chunks, output, keep=GRID_ROWS * GRID_COLS if preview else 0)
     if preview:
-        from fcnn_cli.results.plots import galaxy_grid
+        from fcnn_cli.results.plots.preview import galaxy_grid
 
         galaxy_grid(first, preview)
     log = logging.getLogger("fcnn_cli")

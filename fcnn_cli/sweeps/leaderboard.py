@@ -104,7 +104,7 @@ def write_leaderboard(rows, directory, plot=False):
                      for row in rows)
     write_text(as_csv, text.getvalue())
     if plot:
-        from fcnn_cli.results.plots import leaderboard_plot
+        from fcnn_cli.results.plots.leaderboard import leaderboard_plot
 
         try:
             leaderboard_plot(rows, as_png)
