@@ -10,7 +10,7 @@ MAX_LEADERBOARD_ROWS = 60  # combinations a leaderboard figure shows, the best o
 
 @drawing()
 def leaderboard_plot(rows, path):
-    """A sweep's ranked combinations (:func:`fcnn_cli.sweeps.sweep.leaderboard`, best at the top):
+    """A sweep's ranked combinations (:func:`fcnn_cli.sweeps.leaderboard.leaderboard`, best at the top):
     the validation (and test) mean of the headline metric with ± its standard deviation over
     the seeds as error bars, ranked as the leaderboard ranks (by validation). None, and
     nothing written, where no combination has a validation metric (none finished, or the
