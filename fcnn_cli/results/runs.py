@@ -12,7 +12,7 @@ import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from fcnn_cli.network import checkpoint
+from fcnn_cli.network import checkpoint, torchfiles
 from fcnn_cli.core.config import NetConfig, TrainConfig, check_columns
 from fcnn_cli.core import fileio
 from fcnn_cli.core.errors import FcnnError, first_line
@@ -391,7 +391,7 @@ def write_state(state, path):
 
 
 def _read_state(path):
-    state = checkpoint.load_torch_file(path, "a training state", path.name, MAX_STATE_BYTES)
+    state = torchfiles.load_torch_file(path, "a training state", path.name, MAX_STATE_BYTES)
     keys = ENSEMBLE_STATE_KEYS if isinstance(state, dict) and "ensemble" in state else STATE_KEYS
     if not isinstance(state, dict) or not keys <= set(state):
         raise FcnnError(f"{path.name} holds no training state of fcnn")
