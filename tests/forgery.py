@@ -6,7 +6,7 @@ import json
 import torch
 
 from fcnn_cli.network import checkpoint
-from fcnn_cli.results import runs
+from fcnn_cli.results import statefile
 from nodes import URANDOM, ZERO, make_device
 
 
@@ -33,9 +33,9 @@ def resigned(path, edit):
 
 def state(path):
     """The training state saved at ``path`` without its digest: edited, it is signed anew by
-    ``runs.write_state``, so that only the checks of its contents can refuse it."""
+    ``statefile.write_state``, so that only the checks of its contents can refuse it."""
     saved = torch.load(path, weights_only=True)
-    del saved[runs.DIGEST_KEY]
+    del saved[statefile.DIGEST_KEY]
     return saved
 
 

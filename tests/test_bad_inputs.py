@@ -477,11 +477,11 @@ def device_node(path):
     make_device(path, ZERO)  # endless bytes
 
 
-def bigger_than(module_limit, name):
+def bigger_than(limit, name):
+    """``limit`` (``module.NAME`` in fcnn_cli.results) set one byte below the size of the run's
+    file ``name``."""
     def damage(run, monkeypatch):
-        from fcnn_cli.results import runs
-
-        monkeypatch.setattr(runs, module_limit, (run / name).stat().st_size - 1)
+        monkeypatch.setattr(f"fcnn_cli.results.{limit}", (run / name).stat().st_size - 1)
     return damage
 
 
@@ -525,7 +525,7 @@ RESUME_DAMAGE = {  # name: (damage to the run directory, what the error line say
     "config_fifo": (replace("config.json", os.mkfifo), "config.json: not a regular file (a FIFO)"),
     "config_device": (replace("config.json", device_node),
                       "config.json: not a regular file (a character device)"),
-    "config_huge": (bigger_than("MAX_TEXT_BYTES", "config.json"), "config.json: larger than"),
+    "config_huge": (bigger_than("runs.MAX_TEXT_BYTES", "config.json"), "config.json: larger than"),
     "state_fifo": (replace("state.pt", os.mkfifo), "state.pt: not a regular file (a FIFO)"),
     "state_directory": (replace("state.pt", os.mkdir),
                         "state.pt: is a directory, not a training state"),
@@ -537,7 +537,7 @@ RESUME_DAMAGE = {  # name: (damage to the run directory, what the error line say
                       "state.pt holds no training state of fcnn"),
     "state_a_list": (lambda run: __import__("torch").save([1, 2], run / "state.pt"),
                      "state.pt holds no training state"),
-    "state_huge": (bigger_than("MAX_STATE_BYTES", "state.pt"), "state.pt: larger than"),
+    "state_huge": (bigger_than("statefile.MAX_STATE_BYTES", "state.pt"), "state.pt: larger than"),
 }
 
 

@@ -12,11 +12,12 @@ import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from fcnn_cli.network import checkpoint, torchfiles
+from fcnn_cli.network import checkpoint
 from fcnn_cli.core.config import NetConfig, TrainConfig, check_columns
 from fcnn_cli.core import fileio
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import read_regular, require_writable_dir, write_text, writing
+from fcnn_cli.results import statefile
 
 RUNS_ROOT = Path("runs")
 log = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     _write_options(run_dir / "config.toml", config)
     state = run_dir / STATE_FILE
     if result.interrupted:
-        write_state(result.resume_state, state)
+        statefile.write_state(result.resume_state, state)
     elif state.exists():
         with writing(state):
             state.unlink()  # the run is complete: nothing left to resume
@@ -271,7 +272,6 @@ def _write_options(path, config):
 # refused too: see fileio.check_regular).
 MAX_TEXT_BYTES = 64 << 20  # config.json (the names of a million features fit), metrics.json, CSVs
 MAX_SAMPLE_BYTES = 1 << 30  # predictions.parquet: at most 100 000 rows
-MAX_STATE_BYTES = 16 << 30  # state.pt: weights, their average and the optimizer's moments
 
 
 @dataclass
@@ -308,7 +308,7 @@ def load_resume(run_dir):
                         "or was never interrupted)")
     try:
         saved = _saved_run(_read_options(config))
-        saved.state = _read_state(state)
+        saved.state = statefile.read_state(state)
     except FcnnError as e:
         raise FcnnError(f"{run_dir}: cannot resume: {e}") from None
     return saved
@@ -368,72 +368,6 @@ def _section(cls, values, key):
         raise FcnnError(f"config.json is damaged: {key!r}: {first_line(e)}") from None
     except FcnnError as e:
         raise FcnnError(f"config.json is damaged: {key!r}: {e}") from None
-
-
-DIGEST_KEY = "sha256"  # of a saved training state: see write_state
-# What a saved training state holds besides what each part checks when it is loaded.
-STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
-              "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
-# An ensemble's: lists with each member's progress, weights and row generator.
-ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "histories", "stopped", "best", "model",
-                       "optimizer", "average", "generators", "torch_rng"}
-
-
-def write_state(state, path):
-    """Write a training state to ``path``, atomically, signed with the SHA-256 digest of its
-    contents (:func:`state_digest`), which --resume checks."""
-    import torch
-
-    from fcnn_cli.core.fileio import open_output
-
-    with open_output(path) as stream, writing(path):
-        torch.save({**state, DIGEST_KEY: state_digest(state)}, stream)
-
-
-def _read_state(path):
-    state = torchfiles.load_torch_file(path, "a training state", path.name, MAX_STATE_BYTES)
-    keys = ENSEMBLE_STATE_KEYS if isinstance(state, dict) and "ensemble" in state else STATE_KEYS
-    if not isinstance(state, dict) or not keys <= set(state):
-        raise FcnnError(f"{path.name} holds no training state of fcnn")
-    if DIGEST_KEY not in state:
-        raise FcnnError(f"{path.name} is of an older form that carries no digest, so damage to "
-                        "it could not be noticed; train the run again (its model.pt holds the "
-                        "best weights so far)")
-    stored = state.pop(DIGEST_KEY)
-    try:
-        intact = isinstance(stored, str) and stored == state_digest(state)
-    except (TypeError, ValueError, RuntimeError):  # parts no training state holds
-        intact = False
-    if not intact:
-        raise FcnnError(f"{path.name} does not match the SHA-256 digest stored with it (the file "
-                        "was damaged or edited)")
-    return state
-
-
-def state_digest(state):
-    """The digest of a training state as :func:`fcnn_cli.network.checkpoint.digest` signs a
-    checkpoint's: its tensors, each named by its place in the state, and as the metadata the
-    JSON of everything else (numbers, text, and the dicts and lists that hold them all)."""
-    import torch
-
-    tensors = {}
-
-    def outline(value, place):
-        if isinstance(value, torch.Tensor):
-            # A view with a stride of 0 could stand for far more values than the file holds.
-            if value.numel() * value.element_size() > value.untyped_storage().nbytes():
-                raise ValueError(f"the tensor at {place} stands for more than its storage")
-            name = json.dumps(place)
-            tensors[name] = value.detach().cpu()
-            return {"tensor": name}
-        if isinstance(value, dict):  # keys kept as they are: the optimiser's are numbers
-            return {"dict": [[k, outline(v, [*place, k])] for k, v in value.items()]}
-        if isinstance(value, (list, tuple)):
-            return [outline(v, [*place, i]) for i, v in enumerate(value)]
-        return value
-
-    # repr: what else a state may hold (a NumPy number in a row) is said alike each time
-    return checkpoint.digest(json.dumps(outline(state, []), default=repr), tensors)
 
 
 def _shown(value):

@@ -13,7 +13,7 @@ import torch
 from forgery import in_meta, resigned
 from fcnn_cli.network import checkpoint, tasks
 from fcnn_cli.engine import ensemble, fastpath, prepare, train
-from fcnn_cli.results import runs
+from fcnn_cli.results import statefile
 from fcnn_cli.data import simulate
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.network.model import MLP, NetConfig
@@ -389,8 +389,8 @@ def test_a_stop_within_an_epoch_resumes_from_the_epoch_before(splits, tmp_path):
     cut = fit(stop=_StopAt(2 * steps + 3))
     assert cut.stopped == "interrupted after epoch 2"
     path = tmp_path / "state.pt"
-    runs.write_state(cut.resume_state, path)
-    saved = runs._read_state(path)
+    statefile.write_state(cut.resume_state, path)
+    saved = statefile.read_state(path)
     _assert_same_run(fit(resume=saved), whole)
 
 

@@ -6,7 +6,7 @@ import os
 import pytest
 
 import forgery
-from fcnn_cli.results import runs
+from fcnn_cli.results import runs, statefile
 from fcnn_cli.core.errors import FcnnError
 
 
@@ -125,7 +125,7 @@ def test_a_foreign_or_damaged_ensemble_state_is_refused_in_one_line(
     run = interrupted_ensemble
     state = forgery.state(run / runs.STATE_FILE)
     single = forgery.state(interrupted_run / runs.STATE_FILE)
-    runs.write_state(damage(state, single), run / runs.STATE_FILE)
+    statefile.write_state(damage(state, single), run / runs.STATE_FILE)
     result = runner.invoke(cli, ["train", "--resume", str(run), "-q", "--no-plots"])
     assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.output
     assert said in result.stderr
@@ -210,7 +210,7 @@ def test_a_view_standing_for_more_values_than_the_file_holds_is_never_read(inter
     path = interrupted / runs.STATE_FILE
     state = forgery.state(path)
     torch.save({**state, "torch_rng": torch.zeros(1).expand(2 ** 40),
-                runs.DIGEST_KEY: "0" * 64}, path)
+                statefile.DIGEST_KEY: "0" * 64}, path)
     monkeypatch.setattr(checkpoint, "digest", never)
     with pytest.raises(FcnnError, match="cannot resume: state.pt does not match the SHA-256"):
         runs.load_resume(interrupted)
