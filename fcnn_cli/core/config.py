@@ -1,7 +1,10 @@
 """The options of a network and of its training, each checked here, once.
 
 Kept free of torch, numpy and pandas so that the command line can reject a bad option at once,
-before any heavy library loads.
+before any heavy library loads. Every option is here, in one module of over 400 lines, because
+the command line, configuration files and run directories all take the one list of fields
+below; the checks of values that several commands share (columns, position, bins, threshold)
+sit beside the fields they check.
 """
 
 import math

@@ -18,6 +18,10 @@ parameter, so that one optimiser kernel updates all members. Members may differ 
 dropout rate, and in their learning rate and weight decay (scalars of the kernel): then
 :class:`MemberRates` has the kernel compute the unscaled step, which each value then takes at
 its own member's rate.
+
+The step is one module of over 400 lines: its forward, backward and fused update all work on
+the one flat parameter layout (:func:`flatten`, :class:`Views`), which none of them is
+readable without.
 """
 
 import contextlib

@@ -1,5 +1,10 @@
 """What a network predicts — numbers or classes — with the label encoding, output, loss and
-metrics that belong to each."""
+metrics that belong to each.
+
+Both tasks stay in this one module (over 400 lines): each implements the same interface that
+training, prediction and the checkpoint call (``encode``, ``loss``, ``metrics``, ``frame``,
+``to_dict`` …), and they are read side by side to keep it the same.
+"""
 
 from dataclasses import dataclass
 
