@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # real one imported already.
 LINT_IMPORTS = [sys.executable, "-c",
                 "import sys; from importlinter.cli import lint_imports_command as c; "
-                "sys.exit(c())", "--no-cache", "--no-logo"]
+                "sys.exit(c())", "--no-cache"]
 
 
 def _copy(tmp_path):
