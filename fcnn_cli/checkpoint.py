@@ -19,14 +19,13 @@ import logging
 import os
 import pickle
 import platform
-import stat
 import zipfile
 from pathlib import Path
 
 from fcnn_cli import __version__
 from fcnn_cli.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
 from fcnn_cli.errors import FcnnError, first_line
-from fcnn_cli.fileio import open_output, writing
+from fcnn_cli.fileio import open_output, open_regular, writing
 
 FORMAT = "fcnn-checkpoint"
 FORMAT_VERSION = 2  # 2: a SHA-256 digest of the contents; 1: none
@@ -115,13 +114,13 @@ def _read(path):
     return payload
 
 
-def load_torch_file(path, what, name=None):
+def load_torch_file(path, what, name=None, limit=None):
     """What the file ``path``, written by torch.save, holds: tensors and plain containers only
     (``what`` says what it should be, ``name`` how messages call the file). A file that is
-    anything else is refused before any of it is unpickled, and nothing is read beyond the
-    file's size or inflated beyond it."""
-    fd = _open_regular(path)
+    anything else (or larger than ``limit`` bytes) is refused before any of it is unpickled,
+    and nothing is read beyond the file's size or inflated beyond it."""
     name = name or path
+    fd = open_regular(path, limit, name, what)
     try:
         # Every read goes through this descriptor and stops at the size it had when checked.
         window = _Window(fd, os.fstat(fd).st_size)
@@ -149,37 +148,6 @@ def _check_archive(window, path, what):
             sum(e.file_size for e in entries) > window.size:
         raise FcnnError(f"{path}: not {what}: it holds compressed entries, which torch.save "
                         "never writes (and which could inflate far beyond the file)")
-
-
-def _open_regular(path):
-    """A descriptor of ``path`` (symbolic links followed) that is certainly a regular file:
-    a FIFO, a device or a directory is refused, and never read."""
-    try:
-        # Looked at before opening, so that a FIFO or a device is not even opened; the open
-        # descriptor is checked again, in case the path changed in between.
-        _regular(path, os.stat(path).st_mode)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise FcnnError(f"{path}: no such file") from None
-    except OSError as e:
-        raise FcnnError(f"{path}: cannot read: {e.strerror or first_line(e)}") from None
-    try:
-        _regular(path, os.fstat(fd).st_mode)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _regular(path, mode):
-    if stat.S_ISDIR(mode):
-        raise FcnnError(f"{path}: is a directory, not a checkpoint")
-    if not stat.S_ISREG(mode):
-        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
-                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "an unknown kind")
-        raise FcnnError(f"{path}: not a regular file ({kind}); a checkpoint is a file that "
-                        "fcnn train writes")
 
 
 class _Window(io.RawIOBase):

@@ -20,7 +20,7 @@ from fcnn_cli import __version__, signals
 from fcnn_cli.config import (DataConfig, NetConfig, TrainConfig, check_threshold, kinds,
                              option_fields, repeated)
 from fcnn_cli.console import DroppingStream
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import DataChanged, FcnnError, printable, printable_all
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True, "max_content_width": 100}
 
@@ -67,7 +67,7 @@ def usage_errors(flags=None):
     try:
         yield
     except FcnnError as e:
-        raise click.UsageError(with_flags(str(e), e.options, flags)) from None
+        raise click.UsageError(printable(with_flags(str(e), e.options, flags))) from None
 
 
 def user_errors(command):
@@ -77,8 +77,8 @@ def user_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except FcnnError as e:
-            raise click.ClickException(with_flags(str(e), e.options)) from None
+        except FcnnError as e:  # a name it quotes from a file may hold terminal commands
+            raise click.ClickException(printable(with_flags(str(e), e.options))) from None
         except KeyboardInterrupt as e:
             click.echo("interrupted: nothing saved", err=True)
             sys.exit(getattr(e, "code", 130))  # 143 after SIGTERM: see signals.Interrupted
@@ -96,8 +96,8 @@ class _MessageFormatter(logging.Formatter):
     def format(self, record):
         # A library warning names options through the Messages among its arguments.
         args = record.args if isinstance(record.args, tuple) else ()
-        message = with_flags(record.getMessage(),
-                             [o for arg in args for o in getattr(arg, "options", ())])
+        message = printable(with_flags(record.getMessage(),
+                                       [o for arg in args for o in getattr(arg, "options", ())]))
         return message if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {message}"
 
 
@@ -229,6 +229,11 @@ def threshold_option(command):
                              "least this (default: the most probable class).")(command)
 
 
+def force_option(command):
+    return click.option("--force", is_flag=True, help="Write the output even over a file of a "
+                        "run directory (its model.pt, config.json, …).")(command)
+
+
 def quiet_option(command):
     return click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on "
                         "stderr.")(command)
@@ -274,8 +279,9 @@ def simulate():
               help="Standard deviation (s) of Gaussian noise on every arrival time.")
 @output_option("earthquakes.csv", "Output file: .csv, .parquet, .root, .h5 or .fits; '-' for "
                "CSV on stdout.")
+@force_option
 @user_errors
-def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
+def earthquakes(n, seed, extent, stations, vp, vs, noise, output, force):
     """Epicentres and P/S first-arrival times at seismic stations.
 
     Straight rays in a uniform medium: t = distance / velocity. Columns: x, y (km; the labels,
@@ -286,10 +292,10 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
       fcnn simulate earthquakes -n 5000 --noise 0.01 --seed 1 -o quakes.parquet
     """
     from fcnn_cli import simulate as sim
-    from fcnn_cli.fileio import check_output
+    from fcnn_cli.runs import check_output
     from fcnn_cli.tables import table_format
 
-    check_output(output)
+    check_output(output, force=force)
     table_format(output)
     with usage_errors():
         chunks = sim.earthquake_tables(n=n, seed=seed, extent=extent,
@@ -311,8 +317,9 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, output):
               help="Also draw a grid of examples with labels.")
 @output_option("galaxies.parquet", "Output file: .parquet, .csv, .root, .h5 or .fits; '-' "
                "for CSV on stdout.")
+@force_option
 @user_errors
-def galaxies(n, seed, size, noise, preview, output):
+def galaxies(n, seed, size, noise, preview, output, force):
     """Images of spiral galaxies labelled by their sense of rotation, left or right.
 
     Logarithmic spiral arms with a random number of arms, pitch angle, orientation, bulge,
@@ -324,13 +331,13 @@ def galaxies(n, seed, size, noise, preview, output):
       fcnn simulate galaxies -n 5000 --noise 0.1 --preview galaxies.png -o galaxies.parquet
     """
     from fcnn_cli import simulate as sim
-    from fcnn_cli.fileio import check_output
     from fcnn_cli.plots import GRID_COLS, GRID_ROWS
+    from fcnn_cli.runs import check_output
     from fcnn_cli.tables import table_format
 
-    check_output(output, [preview])
+    check_output(output, [preview], force)
     if preview:
-        check_output(preview, [output])
+        check_output(preview, [output], force)
     table_format(output)
     with usage_errors():
         chunks = sim.galaxy_tables(n=n, seed=seed, size=size, noise=noise)
@@ -425,6 +432,7 @@ def train(ctx, **options):
     if nproc > 1 or distributed.launched():
         _refuse_streams(*job.paths, directory=job.config.stream)
     if nproc > 1 and not distributed.launched():
+        distributed.check_nproc(nproc)
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
     with _file_errors(job.from_file, options["config_file"], click.ClickException):
         _fit_and_save(job, options["quiet"])
@@ -478,8 +486,8 @@ def _file_errors(from_file, path, error=click.UsageError):
         yield
     except FcnnError as e:
         if e.options and set(e.options) <= from_file:
-            raise error(f"{path}: {e}") from None
-        raise error(with_flags(str(e), e.options)) from None
+            raise error(printable(f"{path}: {e}")) from None
+        raise error(printable(with_flags(str(e), e.options))) from None
 
 
 def _print_config(job):
@@ -548,6 +556,10 @@ def _fit_and_save(job, quiet):
                                                   quiet, parallel)
             except KeyboardInterrupt:  # before any epoch was complete: nothing to keep
                 raise signals.Interrupted(interrupts.code or 130) from None
+            except DataChanged as e:  # nor here
+                kept = "no epoch was complete: nothing saved" if job.state is None else \
+                    f"the run is as it was saved; {_resume_hint(job.output, True)}"
+                raise _DataChangedError(f"{e}; {kept}") from None
         finally:
             distributed.leave(world)
         if world.is_main:  # still under the handlers: a signal now is only noted
@@ -557,7 +569,16 @@ def _fit_and_save(job, quiet):
             sys.exit(1)
         raise FcnnError(result.stopped)
     if interrupts.code or result.interrupted:
-        sys.exit(interrupts.code or 130)
+        sys.exit(interrupts.code or (DataChanged.exit_code if result.changed else 130))
+
+
+class _DataChangedError(click.ClickException):
+    exit_code = DataChanged.exit_code
+
+
+def _resume_hint(run_dir, changed):
+    again = "once the data are back as they were, " if changed else ""
+    return f"{again}continue with: fcnn train --resume {run_dir}"
 
 
 def _open_tables(job):
@@ -590,9 +611,9 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(_where(p) if p else None for p in job.paths),
                           parallel=parallel or world.describe(result.predictor.device))
-            if job.plots:
+            if job.plots and not result.changed:  # the plots need the predictions
                 _draw_run(run_dir)
-    if not result.lost:
+    if not (result.lost or result.changed):  # another process may be amid a step
         try:
             distributed.barrier(world)
         except RuntimeError as e:
@@ -668,8 +689,9 @@ def _where(path):
 
 def _report_run(console, result, run_dir, quiet, signal_code, test_path):
     if result.interrupted:
-        console.print(f"{result.stopped}: saved the best model so far and the state to resume "
-                      f"in {run_dir}; continue with: fcnn train --resume {run_dir}",
+        console.print(f"{result.stopped}{';' if result.changed else ':'} saved the best model "
+                      f"so far and the state to resume in {run_dir}; "
+                      f"{_resume_hint(run_dir, result.changed)}",
                       highlight=False, markup=False, soft_wrap=True)
         return
     if not quiet:
@@ -679,7 +701,7 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
         title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
-        for t in tables(result.metrics[split], title=title):
+        for t in tables(printable_all(result.metrics[split]), title=printable(title)):
             console.print(t)
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 
@@ -773,9 +795,10 @@ def _edges(ctx, param, values):
 @threshold_option
 @nan_option
 @device_option
+@force_option
 @user_errors
 def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir, threshold, nan,
-             device):
+             device, force):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
 
     \b
@@ -784,7 +807,7 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
       fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
     """
-    from fcnn_cli import checkpoint
+    from fcnn_cli import checkpoint, runs
     from fcnn_cli.config import check_bins, check_position
     from fcnn_cli.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.columns import drop_incomplete
@@ -799,7 +822,7 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
         check_out_dir(plots_dir, "plots")
     check_output(STDIO, [model, input_file(data)])  # the report goes there, or its tables
     if output:
-        check_output(output, [model, input_file(data)])
+        runs.check_output(output, [model, input_file(data)], force)
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     from fcnn_cli.evaluation import evaluate as evaluated
@@ -816,11 +839,11 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     else:
         from fcnn_cli.report import binned_tables, tables
 
-        console = _console(stderr=False)
+        console, shown = _console(stderr=False), printable_all(report)
         with writing(STDIO):
-            for t in tables(report, title=report["data"]):
+            for t in tables(shown, title=shown["data"]):
                 console.print(t)
-            for t in binned_tables(report["binned"]) if "binned" in report else ():
+            for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)
 
 
@@ -837,8 +860,9 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
 @click.option("--members", is_flag=True,
               help="For an ensemble, also each member's prediction (<label>_pred_m<k>; "
                    "<label>_std_m<k> or each class's p_<class>_m<k>).")
+@force_option
 @user_errors
-def predict(model, data, keep, output, threshold, nan, device, members):
+def predict(model, data, keep, output, threshold, nan, device, members, force):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
     Writes one <target>_pred column per label, after any --keep columns; for classes the
@@ -852,11 +876,11 @@ def predict(model, data, keep, output, threshold, nan, device, members):
       fcnn simulate earthquakes -n 5 -o - | fcnn predict runs/quakes/model.pt - --keep x,y
     """
     from fcnn_cli import checkpoint
-    from fcnn_cli.fileio import check_output
     from fcnn_cli.columns import check_flat, drop_incomplete
+    from fcnn_cli.runs import check_output
     from fcnn_cli.tables import TableWriter, input_file, iter_tables
 
-    check_output(output, [model, input_file(data)])
+    check_output(output, [model, input_file(data)], force)
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
@@ -928,15 +952,16 @@ def info(model, as_json):
 
     console = _console(stderr=False)
     with writing(STDIO):
-        for t in info_tables(about):
+        for t in info_tables(printable_all(about)):
             console.print(t)
 
 
 @cli.command(name="report")
 @click.argument("run_dir", shell_complete=DIR)
 @output_option(None, "The HTML file. Default: RUN_DIR/report.html; '-' for stdout.")
+@force_option
 @user_errors
-def report_page(run_dir, output):
+def report_page(run_dir, output, force):
     """One self-contained HTML page of a run.
 
     Configuration, data sizes, metrics and every plot, embedded (no scripts, nothing from the
@@ -946,11 +971,12 @@ def report_page(run_dir, output):
     Example:
       fcnn report runs/quakes -o quakes.html
     """
-    from fcnn_cli.fileio import check_output, write_text
+    from fcnn_cli.fileio import write_text
     from fcnn_cli.page import run_page
+    from fcnn_cli.runs import check_output, inputs_of
 
     target = output or os.path.join(run_dir, "report.html")
-    check_output(target)
+    check_output(target, inputs_of(run_dir), force)  # never over a file of the run it shows
     write_text(target, run_page(run_dir))
     if target != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", target)
@@ -959,8 +985,9 @@ def report_page(run_dir, output):
 @cli.command()
 @click.argument("model", shell_complete=FILE)
 @click.argument("output", metavar="OUTPUT.onnx", shell_complete=FILE)
+@force_option
 @user_errors
-def export(model, output):
+def export(model, output, force):
     """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx ('-' for stdout), for use outside
     Python.
 
@@ -975,9 +1002,9 @@ def export(model, output):
     """
     from fcnn_cli import checkpoint
     from fcnn_cli import export as onnx_export
-    from fcnn_cli.fileio import check_output
+    from fcnn_cli.runs import check_output
 
-    check_output(output, [model])
+    check_output(output, [model], force)
     onnx_export.require()
     onnx_export.export(checkpoint.load(model, "cpu"), output)
     if output != "-":

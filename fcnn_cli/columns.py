@@ -1,6 +1,7 @@
 """A table's columns for a network: which are labels and which features, as numbers, and
 without the rows that lack a value."""
 
+import dataclasses
 import logging
 
 from fcnn_cli.config import check_columns
@@ -103,7 +104,8 @@ def _nested(series, complex_too=True):
 
 
 def _refuse_mostly_numeric(table, column):
-    """A column of numbers with a stray word is a typo, not a text column to leave out."""
+    """A column of numbers with a stray word is a typo, not a text column to leave out. One
+    of numbers alone, stored as text (identifiers such as "00123"), is text: left out."""
     import pandas as pd
 
     series = table.frame[column].dropna()
@@ -112,16 +114,17 @@ def _refuse_mostly_numeric(table, column):
     numbers = pd.to_numeric(series.astype(str).str.strip(), errors="coerce").notna()
     if numbers.mean() >= MOSTLY_NUMERIC:
         bad = _first_non_numeric(table.frame[column])
+        if bad is None:
+            return
         raise FcnnError(f"{table.name}: column {column!r} holds numbers but not only: row "
                         f"{table.row(bad[0])} holds {shown(bad[1])}")
 
 
 def _require(table, names, role):
-    columns = list(table.frame.columns)
-    missing = [c for c in names if c not in columns]
+    missing = [c for c in names if c not in table.frame.columns]  # an Index: looked up by hash
     if missing:
         raise FcnnError(f"{table.name}: no {role} column {_listing(missing)}; "
-                        f"the table has {_listing(columns)}")
+                        f"the table has {_listing(list(table.frame.columns))}")
 
 
 def _listing(names, limit=12):
@@ -147,25 +150,37 @@ def numeric_matrix(table, columns, dtype="float32"):
 
 def numeric_rows(table, columns, rows, dtype="float32", consume=False):
     """``[numeric_matrix(table, columns)[r] for r in rows]``, the same values and errors,
-    filled column by column: never the whole matrix besides its parts. With ``consume`` each
-    column leaves ``table`` once converted (the caller hands the table over), so that the
-    table and the parts are never held whole side by side."""
+    filled column by column: never the whole matrix besides its parts. With ``consume`` the
+    columns leave ``table`` (the caller hands the table over) and each is freed once
+    converted, so that the table and the parts are never held whole side by side."""
     import numpy as np
+    import pandas as pd
 
     if table.frame.empty:
         return [np.empty((0, len(columns)), dtype) for _ in rows]
     _check_numeric(table, columns)
     parts = [np.empty((len(r), len(columns)), dtype) for r in rows]
+    left = _taken(table, columns) if consume else None
     for i, c in enumerate(columns):
+        series = left.pop(c) if consume else table.frame[c]
         with np.errstate(over="ignore"):
-            column = table.frame[c].to_numpy(dtype=dtype)
+            column = series.to_numpy(dtype=dtype)
         if not np.isfinite(column.astype(np.float32, copy=False)).all():
-            _refuse_non_finite(table, columns[i:])  # those before are finite (and may be gone)
+            if consume:  # those before are finite, and gone
+                table = dataclasses.replace(table, frame=pd.DataFrame({c: series, **left}))
+            _refuse_non_finite(table, columns[i:])
         for part, r in zip(parts, rows):
             part[:, i] = column[r]
-        if consume:
-            del column, table.frame[c]
     return parts
+
+
+def _taken(table, columns):
+    """The columns as a dict of Series, dropped from ``table`` all at once: deleting them one
+    by one takes time quadratic in the frame's columns (pandas rebuilds its index of blocks
+    at each)."""
+    taken = {c: table.frame[c] for c in columns}
+    table.frame = table.frame.drop(columns=columns)
+    return taken
 
 
 def _check_numeric(table, columns):

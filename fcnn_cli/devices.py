@@ -3,9 +3,11 @@ precision the matrix products run, and how many CPU threads do them."""
 
 import contextlib
 import os
+import re
 import time
+from pathlib import Path
 
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, first_line
 
 # A training step of at least this many multiply-adds goes to a GPU under device="auto"; the
 # one number to tune from bench/gpu.py, which prints auto's choice beside the faster device.
@@ -88,6 +90,102 @@ def autocast(precision, device):
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+class OutOfMemory(FcnnError):
+    """Training needs more memory than the device has, found before it starts or when an
+    allocation fails."""
+
+
+# How torch's CPU allocator says it found no memory (in a plain RuntimeError): "can't allocate
+# memory" on Linux, "not enough memory" elsewhere, a C++ bad_alloc where it fails deeper.
+CPU_ALLOCATION_FAILED = re.compile(r"DefaultCPUAllocator: (can't allocate|not enough) memory|"
+                                   r"std::bad_alloc")
+
+
+def out_of_memory(error):
+    """Whether ``error`` says that memory ran out: Python's MemoryError, torch's on a GPU, or
+    the RuntimeError of torch's CPU allocator."""
+    import torch
+
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(error, RuntimeError) and CPU_ALLOCATION_FAILED.search(str(error)) is not None)
+
+
+@contextlib.contextmanager
+def memory_errors(device):
+    """A lack of memory on ``device`` in the block as :class:`OutOfMemory`, one line; the
+    error it replaces loses its frames, which hold the failed block's tensors."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as e:
+        if not out_of_memory(e):
+            raise
+        detail = first_line(e)
+        detail = detail[max(detail.find("DefaultCPUAllocator"), 0):]  # not its source line
+        e.with_traceback(None)
+        raise OutOfMemory(f"not enough memory on {memory_of(device)} to train ({detail}); "
+                          "try a smaller network or batch_size", ("batch_size",)) from None
+
+
+def memory_of(device):
+    """The memory of ``device``, as a message names it."""
+    return "the CPU" if device.type == "cpu" else f"the GPU ({device})"
+
+
+def memory_available(device):
+    """Bytes that training may still take on ``device``: what a GPU has free, or on the CPU
+    :func:`cpu_memory_available`; None where it cannot be told."""
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.mem_get_info(device)[0]
+    return cpu_memory_available()
+
+
+# A memory cgroup's files, v2 and v1 (its mount and its limit), and the count of memory.stat
+# that it cannot give back (page cache it can, under pressure).
+CGROUPS = {"": ("sys/fs/cgroup", "memory.max", "anon"),
+           "memory": ("sys/fs/cgroup/memory", "memory.limit_in_bytes", "total_rss")}
+
+
+def cpu_memory_available(root=Path("/")):
+    """Bytes this process may still allocate: MemAvailable of /proc/meminfo, or less where its
+    memory cgroup (a batch job's, a container's) leaves less: its limit less the memory in it
+    that cannot be given back. None where neither can be read. ``root``: where /proc and /sys
+    are (tests give their own)."""
+    room = [_fields(root / "proc/meminfo").get("MemAvailable:")]
+    for line in _text(root / "proc/self/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        kind = "" if not controllers else "memory" if "memory" in controllers.split(",") else None
+        if kind is None:
+            continue
+        mount, limit_file, held = CGROUPS[kind]
+        # Seen from inside a container the mount may be the cgroup itself, not its parent.
+        folder = root / mount / path.lstrip("/")
+        folder = folder if folder.is_dir() else root / mount
+        limit = _text(folder / limit_file).strip()
+        if limit.isdigit():
+            room.append(int(limit) - _fields(folder / "memory.stat").get(held, 0))
+    room = [r for r in room if r is not None]
+    return max(min(room), 0) if room else None
+
+
+def _text(path):
+    try:
+        return Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _fields(path):
+    """The ``name value [kB]`` lines of a /proc or cgroup file as {name: bytes}."""
+    found = {}
+    for line in _text(path).splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[1].isdigit():
+            found[words[0]] = int(words[1]) * (1024 if words[2:] == ["kB"] else 1)
+    return found
 
 
 SMALL_MATMUL = 2 ** 22  # multiply-adds of a step's largest product below which one thread wins

@@ -1,3 +1,6 @@
+import re
+
+
 class FcnnError(Exception):
     """A mistake in the user's input or options.
 
@@ -13,6 +16,14 @@ class FcnnError(Exception):
     def __init__(self, message, options=()):
         super().__init__(message)
         self.options = tuple(options)
+
+
+class DataChanged(FcnnError):
+    """A file a run streams from changed under it (deleted, cut short, replaced): its rows
+    are no longer those the run was prepared on. Training keeps its last complete epoch, to
+    resume from once the data are back as they were."""
+
+    exit_code = 75  # EX_TEMPFAIL of sysexits.h: the same command may succeed later
 
 
 class Message(str):
@@ -41,3 +52,26 @@ def first_line(exc, limit=200):
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# C0 control characters (ESC among them), DEL and C1: what a terminal takes as commands.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text):
+    """``text`` with its control characters escaped as repr escapes them (ESC as ``\\x1b``, a
+    newline as ``\\n``): a name read from a file can then neither move the cursor, recolour or
+    retitle the terminal, nor split a one-line message."""
+    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], str(text))
+
+
+def printable_all(value):
+    """A JSON-like ``value`` (dicts, lists, text, numbers) with every text in it, keys
+    included, made :func:`printable`, for tables shown on a terminal."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_all(k): printable_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable_all(v) for v in value]
+    return value

@@ -1,5 +1,5 @@
 """Writing outputs: never half a file, never over one of the command's inputs, and into special
-files as they are.
+files as they are. Reading the files fcnn wrote itself: regular files of a bounded size only.
 
 A regular file is written to a temporary file beside it that replaces it in one rename, so that
 a crash or a kill leaves either the old file or the new one. A device, FIFO or socket cannot be
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.errors import FcnnError, first_line, size_text
 
 STDIO = "-"
 
@@ -37,6 +37,11 @@ def check_output(path, inputs=()):
                 raise FcnnError(f"{path}: cannot write: permission denied")
         else:
             require_writable_dir(path, Path(os.path.realpath(path)).parent)
+    check_not_input(path, inputs)
+
+
+def check_not_input(path, inputs):
+    """Refuse an output that is one of ``inputs``, through symbolic and hard links."""
     for source in inputs:
         if source is not None and same_file(path, source):
             raise FcnnError(f"{_output_name(path)}: is the same file as the input "
@@ -195,3 +200,66 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_regular(path, limit=None, name=None, what=None):
+    """Refuse, without opening it, what is not a regular file (symbolic links followed) of at
+    most ``limit`` bytes: a FIFO would block, a device or a huge file would not end. ``name``
+    is how messages call the file (default: ``path``), ``what`` what it should be."""
+    name = path if name is None else name
+    with _reading(name):
+        _regular(name, os.stat(path), limit, what)
+
+
+def open_regular(path, limit=None, name=None, what=None):
+    """A read-only descriptor of ``path``, refused as :func:`check_regular` refuses; the open
+    descriptor is checked again, in case the path changed in between."""
+    name = path if name is None else name
+    check_regular(path, limit, name, what)
+    with _reading(name):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        _regular(name, os.fstat(fd), limit, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path, limit, name=None, what=None):
+    """The bytes of ``path``, refused as :func:`check_regular` refuses; never more than
+    ``limit`` of them, should the file grow while it is read."""
+    name = path if name is None else name
+    with _reading(name), os.fdopen(open_regular(path, limit, name, what), "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise _too_large(name, limit)
+    return data
+
+
+@contextlib.contextmanager
+def _reading(name):
+    try:
+        yield
+    except FileNotFoundError:
+        raise FcnnError(f"{name}: no such file") from None
+    except OSError as e:
+        raise FcnnError(f"{name}: cannot read: {e.strerror or first_line(e)}") from None
+
+
+def _regular(name, info, limit, what):
+    mode = info.st_mode
+    if stat.S_ISDIR(mode):
+        raise FcnnError(f"{name}: is a directory" + (f", not {what}" if what else ""))
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a character device" if stat.S_ISCHR(mode)
+                else "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "an unknown kind")
+        raise FcnnError(f"{name}: not a regular file ({kind})"
+                        + (f"; {what} is a file that fcnn writes" if what else ""))
+    if limit is not None and info.st_size > limit:
+        raise _too_large(name, limit)
+
+
+def _too_large(name, limit):
+    return FcnnError(f"{name}: larger than {size_text(limit)}")

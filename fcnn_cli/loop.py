@@ -11,7 +11,7 @@ import torch
 
 from fcnn_cli import distributed, graphs
 from fcnn_cli.devices import autocast, matmul_precision, training_threads
-from fcnn_cli.errors import first_line
+from fcnn_cli.errors import DataChanged, first_line
 
 WORLD_OF_ONE = distributed.World()
 
@@ -94,6 +94,7 @@ class Outcome:
     resume_state: dict | None = None  # set when interrupted: what resuming continues from
     diverged: bool = False
     lost: bool = False  # another process of the job failed: no more collectives with it
+    changed: DataChanged | None = None  # a streamed file changed: why, the data are unusable
 
 
 def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, stop=None):
@@ -102,7 +103,8 @@ def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, st
 
     Each epoch's history row goes to ``on_epoch``. A KeyboardInterrupt ends training after the
     last complete epoch: the state goes back to it, and the outcome carries its ``state_dict``
-    (with the data's digest) to resume from. So does ``stop.requested()`` (a
+    (with the data's digest) to resume from; so does a DataChanged, a streamed file that is
+    no longer what training began on. So does ``stop.requested()`` (a
     :class:`~fcnn_cli.signals.Interrupts`, whose ``polling()`` is entered while the loop runs),
     which is asked at every step; in several processes every 64 steps and at the end of every
     epoch, all together, so that all of them stop at the same point.
@@ -111,7 +113,7 @@ def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, st
     device = rows.device
     graphed = isinstance(rows, Tensors) and graphs.usable(state, device, world)
     step = _graphed(state, rows) if graphed else _step(state, prepared.task, world)
-    last_complete = _snapshot(state, prepared)
+    last_complete = snapshot(state, prepared)
     threads = training_threads(state.config, state.model.config, device,
                                alone=not world.distributed)
     try:
@@ -121,12 +123,15 @@ def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, st
                                probe, threads)
                 if ended:
                     return ended
-                last_complete = _snapshot(state, prepared)
+                last_complete = snapshot(state, prepared)
                 if world.distributed and epoch < state.config.epochs:
                     _halt(torch.zeros((), device=rows.device), world, stop)
     except KeyboardInterrupt:
         state.load_state_dict(last_complete)
         return Outcome(f"interrupted after epoch {state.epoch}", last_complete)
+    except DataChanged as e:
+        state.load_state_dict(last_complete)
+        return Outcome(f"stopped after epoch {state.epoch}: {e}", last_complete, changed=e)
     except RuntimeError as e:
         if not (world.distributed and distributed.lost_peer(e)):
             raise
@@ -338,5 +343,6 @@ def _validation_pass(forward, task, rows, units):
     return sum(loss * (w / weight) for loss, w in losses), report
 
 
-def _snapshot(state, prepared):
+def snapshot(state, prepared):
+    """What resuming from the state as it is now takes."""
     return {"digest": prepared.digest, **state.state_dict()}

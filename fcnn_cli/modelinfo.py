@@ -1,7 +1,13 @@
 """What a checkpoint holds, as a plain dict ready for JSON or tables (``fcnn info``).
 
 The checkpoint is loaded by :func:`fcnn_cli.checkpoint.load`, with every check predict makes.
+Those leave the training record in its metadata (metrics, options, versions) free: a value of
+another shape there is left out, with a warning, so that the description keeps its own.
 """
+
+import logging
+
+log = logging.getLogger(__name__)
 
 
 def describe(path):
@@ -12,7 +18,8 @@ def describe(path):
 
 
 def describe_predictor(predictor, name="<model>"):
-    net, task, info = predictor.net, predictor.task, predictor.info
+    net, task = predictor.net, predictor.task
+    info = _record(predictor.info, name)
     config = net.config.to_dict()
     about = {
         "model": name,
@@ -23,15 +30,39 @@ def describe_predictor(predictor, name="<model>"):
         "labels": _labels(predictor),
         "preprocessing": {"features": predictor.x_scaler.to_dict()["method"],
                           "labels": "standard" if task.kind == "regress" else None},
-        "training": info.get("train_config", {}),
+        "training": info["train_config"],
         "best_epoch": info.get("best_epoch"),
         "members": predictor.members,  # None for one network; the parameters are all members'
         "best_epochs": info.get("best_epochs"),
         "output": "gaussian" if getattr(task, "gaussian", False) else None,
-        "metrics": info.get("metrics", {}),
-        "versions": info.get("versions", {}),
+        "metrics": info["metrics"],
+        "versions": info["versions"],
     }
     return about
+
+
+# The training record's values that the description shows as they are, and their shapes.
+RECORD = {"train_config": (dict, {}, "an object"), "metrics": (dict, {}, "an object"),
+          "versions": (dict, {}, "an object"), "best_epochs": (list, None, "a list")}
+
+
+def _record(info, name):
+    """The checkpoint's training record with each value of RECORD of its shape, and each
+    split's metrics an object; another is left out."""
+    from fcnn_cli.errors import shown
+
+    info = dict(info)
+    for key, (kind, empty, said) in RECORD.items():
+        value = info.get(key)
+        if value is not None and not isinstance(value, kind):
+            log.warning("%s: its %s is %s, not %s: left out", name, key, shown(value), said)
+            value = None
+        info[key] = empty if value is None else value
+    metrics = info["metrics"] = dict(info["metrics"])
+    for split in [k for k, report in metrics.items() if not isinstance(report, dict)]:
+        log.warning("%s: its metrics of %r are %s, not an object: left out", name, split,
+                    shown(metrics.pop(split)))
+    return info
 
 
 def _layers(config):

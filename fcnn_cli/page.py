@@ -15,7 +15,8 @@ import tempfile
 from html import escape
 from pathlib import Path
 
-from fcnn_cli.errors import FcnnError, size_text
+from fcnn_cli.errors import FcnnError, printable_all, size_text
+from fcnn_cli.fileio import read_regular
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,9 @@ def run_page(run_dir):
 
 def _shown(path, parts):
     """The page's parts that show the JSON file ``path``; a file edited or damaged into
-    another shape is one line that names it."""
-    value = _json(path)
+    another shape is one line that names it. Control characters in its text are shown
+    escaped: the page may well be printed on a terminal (-o -)."""
+    value = printable_all(_json(path))
     try:
         return parts(value)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
@@ -123,12 +125,13 @@ def _document(name, sections, images):
 
 
 def _json(path):
+    from fcnn_cli.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
+        raise FcnnError(f"{path.parent}: not a complete run directory (no {path.name})")
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except FileNotFoundError:
-        raise FcnnError(f"{path.parent}: not a complete run directory (no {path.name})") from None
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+        value = json.loads(read_regular(path, MAX_TEXT_BYTES))
+    except ValueError as e:  # UnicodeDecodeError too
         raise FcnnError(f"{path}: not readable JSON: {e}") from None
     except RecursionError:
         raise FcnnError(f"{path}: not readable JSON: nested too deeply") from None

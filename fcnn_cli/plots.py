@@ -8,14 +8,16 @@ alone (``fcnn evaluate --plots``); :func:`binned_plot` draws bias and resolution
 
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
+import os
 import warnings
 from pathlib import Path
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.fileio import open_output, writing
+from fcnn_cli.fileio import check_regular, open_output, read_regular, writing
 
 log = logging.getLogger(__name__)
 
@@ -911,10 +913,11 @@ def plot_run(run_dir, out_dir=None):
     from fcnn_cli import runs
 
     run_dir = Path(run_dir)
-    if not (run_dir / "history.csv").is_file():
+    if not os.path.lexists(run_dir / "history.csv"):  # one that is no file is read, and refused
         raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
     out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
     check_out_dir(out_dir)
+    runs.check_plots_dir(out_dir, run_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = _json(run_dir / "config.json")
@@ -945,11 +948,14 @@ def _best_epoch(config):
 
 
 def _json(path):
+    from fcnn_cli.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
+        return {}
     try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
+        value = json.loads(read_regular(path, MAX_TEXT_BYTES))
         return value if isinstance(value, dict) else {}
-    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return {}
 
 
@@ -960,12 +966,14 @@ DIAGNOSTICS_COLUMNS = ("epoch", "layer", "grad_norm", "act_mean", "act_var")
 def _read_csv(path, needed):
     """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none. The
     columns ``needed`` must hold a number in every row (``layer`` may be a name)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
+    from fcnn_cli.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
         return []
-    except (OSError, csv.Error, UnicodeDecodeError) as e:
+    try:
+        text = read_regular(path, MAX_TEXT_BYTES).decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (csv.Error, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: cannot read: {e}") from None
     rows = [{k: _number(v) for k, v in row.items() if k is not None and v not in ("", None)}
             for row in rows]
@@ -988,10 +996,12 @@ def _number(text):
 
 
 def _read_sample(path):
-    if not path.is_file():
-        return None
+    from fcnn_cli.runs import MAX_SAMPLE_BYTES
     from fcnn_cli.tables import read_table
 
+    if not os.path.exists(path):
+        return None
+    check_regular(path, MAX_SAMPLE_BYTES)
     table = read_table(path)
     check_sample(table, path)
     return table

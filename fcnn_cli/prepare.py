@@ -122,7 +122,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
     x_scaler.transform(train.x, out=train.x)
     train.scaled = True
-    units = {k: v for k, v in table.units.items() if k in columns}
+    used = set(columns)
+    units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
                     x_range)
 

@@ -380,19 +380,30 @@ def _metrics_tables(metrics):
         for _, name in keys:
             table.add_column(name, justify="right")
         for split, m in metrics.items():
-            table.add_row(split, str(m.get("rows", "")), *(_fmt(m.get(k, float("nan")))
+            table.add_row(split, str(m.get("rows", "")), *(_fmt(_headline(m, k))
                                                            for k, _ in keys))
         return [table]
     for name in ("RMSE", "MAE", "R²", "mean distance"):
         table.add_column(name, justify="right")
     for split, m in metrics.items():
-        o = m.get("overall", {})
-        d = m.get("distance", {})
-        table.add_row(split, str(m.get("rows", "")),
-                      _fmt(o.get("rmse", float("nan"))), _fmt(o.get("mae", float("nan"))),
-                      f"{o['r2']:.6f}" if "r2" in o else "–",
-                      _fmt(d["mean"]) if d else "–")
+        r2 = _headline(m, "overall", "r2")
+        table.add_row(split, str(m.get("rows", "")), _fmt(_headline(m, "overall", "rmse")),
+                      _fmt(_headline(m, "overall", "mae")), "–" if r2 != r2 else f"{r2:.6f}",
+                      _fmt(_headline(m, "distance", "mean")))
     return [table]
+
+
+def _headline(report, *keys):
+    """The number at ``keys`` in a checkpoint's metrics, as a float; NaN (shown as –) where
+    the file (edited, and signed anew) holds none there."""
+    for key in keys:
+        report = report.get(key) if isinstance(report, dict) else None
+    if not isinstance(report, (int, float)) or isinstance(report, bool):
+        return float("nan")
+    try:
+        return float(report)
+    except OverflowError:  # an integer of hundreds of digits
+        return float("inf") if report > 0 else float("-inf")
 
 
 def leaderboard_table(rows, grid_keys):

@@ -8,14 +8,14 @@ import json
 import logging
 import os
 import shutil
-import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fcnn_cli import checkpoint
 from fcnn_cli.config import NetConfig, TrainConfig, check_columns
-from fcnn_cli.errors import FcnnError, first_line, size_text
-from fcnn_cli.fileio import check_output, require_writable_dir, write_text, writing
+from fcnn_cli import fileio
+from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.fileio import read_regular, require_writable_dir, write_text, writing
 
 RUNS_ROOT = Path("runs")
 log = logging.getLogger(__name__)
@@ -73,7 +73,51 @@ def check_run_dir(path, force=False, inputs=()):
                         "force=True", ("force",))
     require_writable_dir(path, path)
     for name in RUN_FILES:
-        check_output(path / name, inputs)
+        fileio.check_output(path / name, inputs)
+
+
+def check_output(path, inputs=(), force=False):
+    """:func:`fileio.check_output`, and, unless ``force``, refuse a file of a run (its model.pt,
+    config.json, ..., through symbolic links too): they are fcnn train's to write, and a
+    command that writes one over loses the run's own."""
+    fileio.check_output(path, inputs)
+    if force or str(path) == fileio.STDIO:
+        return
+    real = Path(os.path.realpath(path))
+    if real.name in RUN_FILES and is_run_dir(real.parent, besides=real.name):
+        raise FcnnError(f"{path}: is the {real.name} of the run in {str(real.parent)!r}; "
+                        "write the output elsewhere, or add force=True to replace it",
+                        ("force",))
+
+
+def is_run_dir(path, besides=None):
+    """Whether the directory ``path`` holds a run: its model.pt or config.json (other than the
+    file ``besides``, which may be any file of that name)."""
+    return any((Path(path) / name).is_file() for name in ("model.pt", "config.json")
+               if name != besides)
+
+
+def inputs_of(run_dir, plots=True):
+    """The files of the run in ``run_dir`` that fcnn report (``plots``: its plots too) and
+    fcnn plot read or could read; none may be their output."""
+    run_dir = Path(run_dir)
+    return [run_dir / name for name in RUN_FILES] + \
+        (sorted((run_dir / PLOTS_DIR).glob("*.png")) if plots else [])
+
+
+def check_plots_dir(out_dir, run_dir):
+    """Refuse a directory for the plots of ``run_dir`` that is, or lies inside, a file of the
+    run, or that holds a PNG file (which a plot replaces) that is one of them."""
+    inputs = inputs_of(run_dir, plots=False)
+    real = Path(os.path.realpath(out_dir))
+    for source in inputs:
+        inside = Path(os.path.realpath(source))
+        if inside == real or inside in real.parents:
+            where = "is" if inside == real else "lies inside"
+            raise FcnnError(f"{out_dir}: {where} the {source.name} of the run in "
+                            f"{str(run_dir)!r}; name another directory for the plots")
+    for png in Path(out_dir).glob("*.png"):
+        fileio.check_not_input(png, inputs)
 
 
 def locked(path):
@@ -184,12 +228,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     _write_options(run_dir / "config.toml", config)
     state = run_dir / STATE_FILE
     if result.interrupted:
-        import torch
-
-        from fcnn_cli.fileio import open_output
-
-        with open_output(state) as stream, writing(state):
-            torch.save(result.resume_state, stream)
+        write_state(result.resume_state, state)
     elif state.exists():
         with writing(state):
             state.unlink()  # the run is complete: nothing left to resume
@@ -212,7 +251,10 @@ def _write_options(path, config):
     write_text(path, text)
 
 
-MAX_CONFIG_BYTES = 64 << 20  # config.json: the names of a million features fit
+# What a run's files may weigh when they are read back (a FIFO or a device in their place is
+# refused too: see fileio.check_regular).
+MAX_TEXT_BYTES = 64 << 20  # config.json (the names of a million features fit), metrics.json, CSVs
+MAX_SAMPLE_BYTES = 1 << 30  # predictions.parquet: at most 100 000 rows
 MAX_STATE_BYTES = 16 << 30  # state.pt: weights, their average and the optimizer's moments
 
 
@@ -256,28 +298,11 @@ def load_resume(run_dir):
     return saved
 
 
-def _regular_file(path, limit):
-    """Refuse what is not a plain file of at most ``limit`` bytes before opening it: a FIFO
-    would block, a device or a huge file would not end."""
-    try:
-        info = path.stat()
-    except OSError as e:
-        raise FcnnError(f"cannot read {path.name}: {e.strerror or e}") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise FcnnError(f"{path.name} is not a regular file")
-    if info.st_size > limit:
-        raise FcnnError(f"{path.name} is larger than {size_text(limit)}")
-
-
 def _read_options(path):
-    _regular_file(path, MAX_CONFIG_BYTES)
+    text = read_regular(path, MAX_TEXT_BYTES, path.name)
     try:
-        with open(path, "rb") as f:
-            text = f.read(MAX_CONFIG_BYTES + 1)
-        if len(text) > MAX_CONFIG_BYTES:  # it grew since it was looked at
-            raise FcnnError(f"{path.name} is larger than {size_text(MAX_CONFIG_BYTES)}")
         options = json.loads(text)
-    except (OSError, ValueError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:
         raise FcnnError(f"{path.name} is not readable JSON: {first_line(e)}") from None
     if not isinstance(options, dict):
         raise FcnnError(f"{path.name} holds no object of options")
@@ -329,6 +354,7 @@ def _section(cls, values, key):
         raise FcnnError(f"config.json is damaged: {key!r}: {e}") from None
 
 
+DIGEST_KEY = "sha256"  # of a saved training state: see write_state
 # What a saved training state holds besides what each part checks when it is loaded.
 STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
               "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
@@ -337,13 +363,61 @@ ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "histories", "stopped", "b
                        "optimizer", "average", "generators", "torch_rng"}
 
 
+def write_state(state, path):
+    """Write a training state to ``path``, atomically, signed with the SHA-256 digest of its
+    contents (:func:`state_digest`), which --resume checks."""
+    import torch
+
+    from fcnn_cli.fileio import open_output
+
+    with open_output(path) as stream, writing(path):
+        torch.save({**state, DIGEST_KEY: state_digest(state)}, stream)
+
+
 def _read_state(path):
-    _regular_file(path, MAX_STATE_BYTES)
-    state = checkpoint.load_torch_file(path, "a training state", path.name)
+    state = checkpoint.load_torch_file(path, "a training state", path.name, MAX_STATE_BYTES)
     keys = ENSEMBLE_STATE_KEYS if isinstance(state, dict) and "ensemble" in state else STATE_KEYS
     if not isinstance(state, dict) or not keys <= set(state):
         raise FcnnError(f"{path.name} holds no training state of fcnn")
+    if DIGEST_KEY not in state:
+        raise FcnnError(f"{path.name} is of an older form that carries no digest, so damage to "
+                        "it could not be noticed; train the run again (its model.pt holds the "
+                        "best weights so far)")
+    stored = state.pop(DIGEST_KEY)
+    try:
+        intact = isinstance(stored, str) and stored == state_digest(state)
+    except (TypeError, ValueError, RuntimeError):  # parts no training state holds
+        intact = False
+    if not intact:
+        raise FcnnError(f"{path.name} does not match the SHA-256 digest stored with it (the file "
+                        "was damaged or edited)")
     return state
+
+
+def state_digest(state):
+    """The digest of a training state as :func:`fcnn_cli.checkpoint.digest` signs a
+    checkpoint's: its tensors, each named by its place in the state, and as the metadata the
+    JSON of everything else (numbers, text, and the dicts and lists that hold them all)."""
+    import torch
+
+    tensors = {}
+
+    def outline(value, place):
+        if isinstance(value, torch.Tensor):
+            # A view with a stride of 0 could stand for far more values than the file holds.
+            if value.numel() * value.element_size() > value.untyped_storage().nbytes():
+                raise ValueError(f"the tensor at {place} stands for more than its storage")
+            name = json.dumps(place)
+            tensors[name] = value.detach().cpu()
+            return {"tensor": name}
+        if isinstance(value, dict):  # keys kept as they are: the optimiser's are numbers
+            return {"dict": [[k, outline(v, [*place, k])] for k, v in value.items()]}
+        if isinstance(value, (list, tuple)):
+            return [outline(v, [*place, i]) for i, v in enumerate(value)]
+        return value
+
+    # repr: what else a state may hold (a NumPy number in a row) is said alike each time
+    return checkpoint.digest(json.dumps(outline(state, []), default=repr), tensors)
 
 
 def _shown(value):

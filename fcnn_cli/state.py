@@ -5,12 +5,13 @@ an uninterrupted one would."""
 
 import copy
 import math
+import os
 
 import torch
 
-from fcnn_cli import fastpath
+from fcnn_cli import devices, fastpath
 from fcnn_cli.averaging import WeightAverage
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import FcnnError, size_text
 from fcnn_cli.model import MLP, NetConfig
 
 # The parts of a saved state besides the network's; all must be present to resume.
@@ -132,3 +133,50 @@ def make_optimizer(params, config):
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, fused=True)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+
+
+def values(shape):
+    """The float values of a network of NetConfig ``shape`` (its parameters and batch norm's
+    statistics), counted on one built without memory."""
+    with torch.device("meta"):
+        net = MLP(shape)
+    return sum(t.numel() for t in (*net.parameters(), *net.buffers()) if t.is_floating_point())
+
+
+def training_bytes(shape, config, members=1, batch_rows=None):
+    """About the most memory that training ``members`` networks of NetConfig ``shape`` with
+    ``config`` holds at once (all float32), and the values of one network. Per value: the
+    weights, their gradients, the optimiser's moments, the weight average and the best epoch's
+    weights, and twice what the state of the last complete epoch copies of them (the copy kept
+    for an interrupt, and the next one, made beside it); and the activations of a minibatch of
+    ``batch_rows`` (``config.batch_size`` without it)."""
+    moments = 2 if config.optimizer == "adam" else int(config.momentum > 0)
+    saved = 1 + moments + (config.ema > 0) + 1
+    per_row = shape.n_in + shape.n_out + shape.depth * shape.width * (
+        2 + shape.batchnorm + (shape.dropout > 0))  # outputs and activations, norms, masks
+    count = values(shape)
+    rows = config.batch_size if batch_rows is None else batch_rows
+    return 4 * members * (count * (1 + 3 * saved) + rows * per_row), count
+
+
+def check_fits(shape, config, device, members=1, batch_rows=None):
+    """Refuse (:class:`~fcnn_cli.devices.OutOfMemory`), before building them, ``members``
+    networks of NetConfig ``shape`` whose training (:func:`training_bytes`) needs more memory
+    than ``device`` has available. The processes of one node that torchrun started on the CPU
+    take an equal share each."""
+    needed, count = training_bytes(shape, config, members, batch_rows)
+    available = devices.memory_available(device)
+    shared = int(os.environ.get("LOCAL_WORLD_SIZE", 1)) if device.type == "cpu" else 1
+    if available is None or needed * shared <= available:
+        return
+    networks = f"{members} networks" if members > 1 else "a network"
+    each = (f" (shared by this node's {shared} processes: {size_text(available // shared)} "
+            "each)" if shared > 1 else "")
+    fewer = ("width", "depth", "batch_size", *(["ensemble"] if members > 1 else []))
+    raise devices.OutOfMemory(
+        f"{networks} of {count:,} parameters {'need' if members > 1 else 'needs'} about "
+        f"{size_text(needed)} to train (weights, "
+        "gradients, optimiser moments, weight average, the best and the last complete "
+        f"epochs' copies, and a minibatch's activations), but {size_text(available)} is "
+        f"available on {devices.memory_of(device)}{each}; lower {', '.join(fewer[:-1])} or "
+        f"{fewer[-1]}", fewer)

@@ -16,9 +16,13 @@ Which rows validate and test is decided by a hash of each row's position in the 
 seed (:func:`split_of`): every pass, every process, finds the same rows without keeping them.
 """
 
+import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import logging
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +30,7 @@ import numpy as np
 
 from fcnn_cli import distributed, metrics, tasks
 from fcnn_cli.columns import drop_incomplete, numeric_matrix, select_columns
-from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.errors import DataChanged, FcnnError, first_line
 from fcnn_cli.preprocess import Scaler
 from fcnn_cli.prepare import SPLITS, require_columns
 
@@ -36,22 +40,41 @@ TRAIN, VAL, TEST = range(3)
 # Validation rows up to this many are kept (about 50 bytes a row for ten columns) rather than
 # found again in a pass over every piece each epoch, which costs as much reading as training.
 VALIDATION_KEPT = 4_000_000
+# Names a directory's walk passes over, as pyarrow's own discovery does: the files Parquet
+# writers leave beside the data (_SUCCESS, _metadata, .crc).
+IGNORED_PREFIXES = (".", "_")
 
 
 class ParquetSource:
     """A Parquet file or a directory of them (hive-partitioned ``key=value`` folders too),
-    its pieces the row groups of its files in path order. A file that cannot be read is named."""
+    its pieces the row groups of its files in path order. A file that cannot be read is named;
+    one that is not as it was when the source was opened (:func:`_stamp`) is read no more
+    (:class:`~fcnn_cli.errors.DataChanged`)."""
 
     def __init__(self, path):
         import pyarrow as pa
         import pyarrow.dataset as ds
+        from pyarrow.fs import LocalFileSystem
 
         self.name = str(path)
         if not Path(path).exists():
             raise FcnnError(f"{self.name}: no such file or directory")
+        directory = Path(path).is_dir()
+        # A directory is walked here, not by pyarrow, whose walk follows links round a cycle
+        # without end, and which no signal stops.
+        self._stamps = _parquet_files(self.name) if directory else {self.name: _stamp(self.name)}
+        if not self._stamps:
+            raise FcnnError(f"{self.name}: holds no Parquet files")
         try:
-            self.dataset = ds.dataset(path, format="parquet", partitioning="hive")
+            self.dataset = ds.dataset(
+                list(self._stamps) if directory else self.name, format="parquet",
+                partitioning="hive", partition_base_dir=self.name if directory else None,
+                filesystem=LocalFileSystem())
             fragments = sorted(self.dataset.get_fragments(), key=lambda f: f.path)
+        except UnicodeError:  # pyarrow's file system takes names of UTF-8 text only
+            raise FcnnError(f"{self.name}: --stream reads only files and directories whose "
+                            "names are UTF-8 text; rename them (one file reads without "
+                            "--stream too)") from None
         except (pa.ArrowException, OSError, ValueError) as e:
             raise FcnnError(f"{self.name}: not a readable Parquet file or directory: "
                             f"{first_line(e, 160)}") from None
@@ -63,7 +86,7 @@ class ParquetSource:
         self._in_file = [sum(r for f, _, r in self._groups[:k] if f is fragment)
                          for k, (fragment, _, _) in enumerate(self._groups)]
         meta = _fcnn_meta(self.dataset.schema, self.name)
-        names = self.dataset.schema.names
+        names = set(self.dataset.schema.names)
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
 
@@ -72,12 +95,13 @@ class ParquetSource:
         import pyarrow as pa
 
         fragment, group, _ = self._groups[piece]
-        try:
-            return fragment.subset(row_group_ids=[group]).to_table(
-                columns=columns, schema=self.dataset.schema)
-        except (pa.ArrowException, OSError, ValueError) as e:
-            raise FcnnError(f"{fragment.path}: not a readable table: {first_line(e, 160)}") \
-                from None
+        with _unchanged(fragment.path, self._stamps[fragment.path]):
+            try:
+                return fragment.subset(row_group_ids=[group]).to_table(
+                    columns=columns, schema=self.dataset.schema)
+            except (pa.ArrowException, OSError, ValueError) as e:
+                raise FcnnError(f"{fragment.path}: not a readable table: "
+                                f"{first_line(e, 160)}") from None
 
     def read(self, piece, columns=None, arrow=None):
         """Piece ``piece`` as a Table of ``columns`` (all by default), named and numbered as
@@ -90,6 +114,109 @@ class ParquetSource:
         table = _table_from_arrow(arrow, {}, fragment.path, release=True)
         return Table(table.frame, self.targets, self.units, fragment.path,
                      self._in_file[piece])
+
+
+def _parquet_files(root):
+    """The files in the directory ``root`` and below, each with its :func:`_stamp`, in the
+    order found. Names that start with "." or "_" are passed over. Symbolic links are
+    followed, but each directory and each file is taken once however many links (or hard
+    links) lead to it, with a warning for each one left out, so that no row is read twice; a
+    link to a directory that holds the link (a cycle) is refused."""
+    files, dirs, seen = {}, {os.path.realpath(root): root}, {}
+    pending = collections.deque([(root, (os.path.realpath(root),))])
+    while pending:
+        directory, chain = pending.popleft()
+        for name in _listing(directory):
+            path = os.path.join(directory, name)
+            info = _stat(path)
+            if stat.S_ISDIR(info.st_mode):
+                real = os.path.realpath(path)
+                if any(os.path.commonpath([real, up]) == real for up in chain):
+                    raise FcnnError(f"{path}: a symbolic link to a directory that holds it (a "
+                                    "cycle): its files would be read again and again; remove "
+                                    "the link")
+                if _once(dirs, real, path, "directory"):
+                    pending.append((path, chain + (real,)))
+            elif not stat.S_ISREG(info.st_mode):
+                raise FcnnError(f"{path}: not a regular file (a FIFO, socket or device); "
+                                "move it out of the directory")
+            elif _once(seen, (info.st_dev, info.st_ino), path, "file"):
+                files[path] = _stamp(path, info)
+    return files
+
+
+def _listing(directory):
+    """The names in ``directory`` to look at, sorted."""
+    try:
+        names = os.listdir(directory)
+    except OSError as e:
+        raise FcnnError(f"{directory}: cannot list the directory: {e.strerror or e}") from None
+    return sorted(n for n in names if not n.startswith(IGNORED_PREFIXES))
+
+
+def _stat(path):
+    """``os.stat(path)``, through links; what cannot be found (a link to nothing) is named."""
+    try:
+        return os.stat(path)
+    except OSError as e:
+        link = f" (a symbolic link to {os.readlink(path)!r})" if os.path.islink(path) else ""
+        raise FcnnError(f"{path}{link}: {e.strerror or e}") from None
+
+
+def _once(seen, key, path, what):
+    """Whether ``key`` (a directory's real path, a file's device and inode) is new; a warning
+    names the path that is left out, and the one taken."""
+    if key in seen:
+        log.warning("%s: the same %s as %s (by a link): left out, so that its rows are read "
+                    "once", path, what, seen[key])
+        return False
+    seen[key] = path
+    return True
+
+
+def _stamp(path, info=None):
+    """What tells that a file changed: the file (device and inode), its size and the time it
+    was last written to."""
+    info = info or _stat(path)
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
+
+
+@contextlib.contextmanager
+def _unchanged(path, then):
+    """Around a read of ``path``: a DataChanged unless the file is still as its stamp
+    ``then`` says, before the read and after it (what was read may be of the new file), also
+    after a read that failed (a file cut short fails to read); a ``then`` of None checks
+    nothing (stdin)."""
+    _check(path, then)
+    try:
+        yield
+    except FcnnError:
+        _check(path, then)
+        raise
+    _check(path, then)
+
+
+def _check(path, then):
+    if then is None:
+        return
+    try:
+        now = _stamp(path, os.stat(path))
+    except OSError as e:
+        now = "it is gone" if isinstance(e, FileNotFoundError) else e.strerror
+    if now != then:
+        raise DataChanged(f"{path}: changed while the run was reading it "
+                          f"({_change(then, now)})")
+
+
+def _change(then, now):
+    """What changed between two stamps of a file (``now`` a reason where there is none)."""
+    if isinstance(now, str):
+        return now
+    if now[:2] != then[:2]:
+        return "another file took its place"
+    if now[2] != then[2]:
+        return f"its size went from {then[2]} to {now[2]} bytes"
+    return "it was written to"
 
 
 def _row_groups(fragment):
@@ -121,11 +248,20 @@ class FileChunks:
 
         self.name, self.path = str(path), path
         iter_tables(path)  # a missing file is reported now, not at the first validation
+        self.stamp = _stamp(path) if os.path.isfile(path) else None  # stdin: none
 
     def tables(self):
+        """The file's chunks; a DataChanged once the file is not as it was."""
         from fcnn_cli.tables import iter_tables
 
-        return iter_tables(self.path)
+        with _unchanged(self.path, self.stamp):  # a file that is gone fails here
+            chunks = iter_tables(self.path)
+        while True:
+            with _unchanged(self.path, self.stamp):
+                table = next(chunks, None)
+            if table is None:
+                return
+            yield table
 
 
 def open_source(path):
@@ -327,7 +463,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None):
                     source.name, dropped)
     scan.check(source.name, extra)
     task = scan.task(source.name)
-    units = {k: v for k, v in source.units.items() if k in features + targets}
+    used = set(features + targets)
+    units = {k: v for k, v in source.units.items() if k in used}
     prepared = Prepared(features, targets, task, scan.x.scaler(config.scale, features), units,
                         "", {}, source, config, extra, scan.x)
     for name in extra:

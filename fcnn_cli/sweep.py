@@ -548,7 +548,7 @@ def _finish(sweep, combination, run_dir, progress, error, plots):
 
 def _failures():
     """What fails a combination and not the sweep: the user's options (FcnnError) and a lack of
-    memory for them (a wide network on a GPU)."""
+    memory for them (a network too wide for the GPU or the CPU)."""
     return FcnnError, *_out_of_memory()
 
 
@@ -564,9 +564,13 @@ def _release_memory():
 
 
 def _out_of_memory():
+    """A lack of memory: found before training or when an allocation failed in it (the
+    training engine says either as devices.OutOfMemory), or anywhere else."""
     import torch
 
-    return MemoryError, torch.OutOfMemoryError
+    from fcnn_cli.devices import OutOfMemory
+
+    return MemoryError, torch.OutOfMemoryError, OutOfMemory
 
 
 def _record_failure(sweep, combination, run_dir, error, spent):

@@ -289,7 +289,7 @@ def _parquet_file(path, name):
 
     try:
         # pre_buffer would read ahead without bound: memory then grows with the file.
-        file = pq.ParquetFile(path, pre_buffer=False)
+        file = pq.ParquetFile(_os_file(path), pre_buffer=False)
     except (pa.ArrowException, ValueError) as e:
         raise FcnnError(f"{name}: not a readable Parquet file: {first_line(e, 160)}") from None
     raw = (file.schema_arrow.metadata or {}).get(META_KEY.encode())
@@ -338,10 +338,12 @@ def _rereadable(path, name, stream, header):
     return lambda: pa.BufferReader(pa.py_buffer(data.getbuffer()))
 
 
-def _os_file(path, start):
+def _os_file(path, start=0):
+    """The file opened by pyarrow itself (see above); by its bytes, as a name that is not
+    UTF-8 (legal on Linux) is not text pyarrow takes."""
     import pyarrow as pa
 
-    file = pa.OSFile(str(path))
+    file = pa.OSFile(os.fsencode(path))
     file.seek(start)
     return file
 

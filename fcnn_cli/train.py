@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 
 from fcnn_cli import distributed, loop, state as training_state
 from fcnn_cli.config import TrainConfig
-from fcnn_cli.devices import describe, effective_precision, resolve_device, step_work
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.devices import (describe, effective_precision, memory_errors, resolve_device,
+                              step_work)
+from fcnn_cli.errors import DataChanged, FcnnError
 from fcnn_cli.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.tables import Table
 
@@ -40,6 +41,7 @@ class TrainResult:
     lost: bool = False  # stopped because another process of the job failed
     sample: object = None  # a Table of held-out rows with their predictions, for the plots
     members: list = field(default_factory=list)  # an ensemble's: each member's metrics
+    changed: bool = False  # stopped because a streamed file changed: no metrics, no sample
 
     @property
     def interrupted(self):
@@ -57,7 +59,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     ``on_epoch`` is called with each history row. A KeyboardInterrupt (Ctrl-C; the command
     line turns SIGTERM into one) ends training after the last complete epoch: the result holds
     the best weights so far and ``resume_state``, which ``resume=`` takes to continue exactly
-    where the run stopped.
+    where the run stopped. So does a streamed file that changes after an epoch is complete
+    (:class:`~fcnn_cli.errors.DataChanged`; the result's ``changed`` is then set, and it holds
+    no metrics), also while the final metrics are measured: resuming then only measures.
 
     ``stop`` (a :class:`fcnn_cli.signals.Interrupts`) lets signals stop the loop at a step's end
     instead of wherever they arrive; ``world`` (from :func:`fcnn_cli.distributed.join`) trains in
@@ -82,9 +86,12 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
     _check_batchnorm(shape, config, world)
+    training_state.check_fits(shape, config, device, config.ensemble,
+                              min(-(-config.batch_size // world.size), data.sizes["train"]))
     fit_one = _fit_ensemble if config.ensemble > 1 else _fit_single
-    return fit_one(data, config, shape, device, precision, (name, extra),
-                   (world, resume, on_epoch, stop))
+    with memory_errors(device):
+        return fit_one(data, config, shape, device, precision, (name, extra),
+                       (world, resume, on_epoch, stop))
 
 
 def _fit_single(data, config, shape, device, precision, source, run):
@@ -102,7 +109,11 @@ def _fit_single(data, config, shape, device, precision, source, run):
         _check_resumable(resume, data, name, config)
         state.load_state_dict(resume)
         log.info("resuming after epoch %d of %d", state.epoch, config.epochs)
-    outcome = loop.run(state, data, rows, on_epoch, probe, world, stop)
+    start, ended = state.epoch, (resume or {}).get("ended")
+    outcome = loop.Outcome(ended) if ended else loop.run(state, data, rows, on_epoch, probe,
+                                                         world, stop)
+    if outcome.changed and state.epoch == start:
+        raise outcome.changed  # no epoch complete since the start: nothing new to keep
     if state.best_weights is None:
         if outcome.lost:
             raise FcnnError(outcome.stopped)
@@ -115,16 +126,30 @@ def _fit_single(data, config, shape, device, precision, source, run):
     state.model.eval()
     predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
                           feature_range=data.feature_range(), precision=precision)
-    # The first process alone reports: the others would compute the same for nothing.
-    metrics = {split: _report(predictor, data, split) for split in SPLITS
-               if data.sizes[split] and world.is_main}
+    metrics, sample, outcome = _measure(predictor, data, extra, world, state, outcome)
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
                       "precision": precision}
-    sample = _sample(predictor, data, extra, config.seed) if world.is_main else None
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
-                       outcome.lost, sample)
+                       outcome.lost, sample, changed=outcome.changed is not None)
+
+
+def _measure(predictor, data, extra, world, state, outcome):
+    """The metrics of each split and the sample of held-out rows for the plots, and the
+    outcome. The first process alone measures: the others would compute the same for
+    nothing. Nothing is measured on data that changed; if they change now, the outcome holds
+    the state as training ended, which a resumed run only measures."""
+    if outcome.changed or not world.is_main:
+        return {}, None, outcome
+    try:
+        metrics = {split: _report(predictor, data, split) for split in SPLITS
+                   if data.sizes[split]}
+        return metrics, _sample(predictor, data, extra, state.config.seed), outcome
+    except DataChanged as e:
+        ended = {**loop.snapshot(state, data), "ended": outcome.stopped}
+        return {}, None, loop.Outcome(f"stopped after training had ended: {e}", ended,
+                                      changed=e)
 
 
 def _fit_ensemble(data, config, shape, device, precision, source, run):
@@ -168,13 +193,16 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     _check_batchnorm(shapes[0], config, world)
     device = _device(config, shapes[0], data.sizes["train"], world)
     precision = effective_precision(config.precision, device)
-    trained = ensemble.train_cohorts(
-        data, [ensemble.Cohort(c, shape) for (c, _), shape in zip(cohorts, shapes)], device)
-    if any(getattr(t, "resume_state", None) is not None for t in trained):
-        raise KeyboardInterrupt
-    return [t if isinstance(t, FcnnError) else
-            _ensemble_result(t, data, c, device, precision, extra)
-            for t, (c, _) in zip(trained, cohorts)]
+    training_state.check_fits(shapes[0], config, device, members,
+                              min(config.batch_size, data.sizes["train"]))
+    with memory_errors(device):
+        trained = ensemble.train_cohorts(
+            data, [ensemble.Cohort(c, shape) for (c, _), shape in zip(cohorts, shapes)], device)
+        if any(getattr(t, "resume_state", None) is not None for t in trained):
+            raise KeyboardInterrupt
+        return [t if isinstance(t, FcnnError) else
+                _ensemble_result(t, data, c, device, precision, extra)
+                for t, (c, _) in zip(trained, cohorts)]
 
 
 def _check_batchnorm(shape, config, world):

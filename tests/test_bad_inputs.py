@@ -360,8 +360,8 @@ def test_special_file_as_model_through_predict(tmp_path, kind):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and done.stdout == "", done.stderr
     assert done.stderr.splitlines() == [f"Error: {link}: " + (
-        "is a directory, not a checkpoint" if kind == "directory" else
-        f"not a regular file ({SPECIAL[kind]}); a checkpoint is a file that fcnn train writes")]
+        "is a directory, not an fcnn checkpoint" if kind == "directory" else
+        f"not a regular file ({SPECIAL[kind]}); an fcnn checkpoint is a file that fcnn writes")]
 
 
 def test_version_1_checkpoint_predicts_with_one_warning(runner, tmp_path):
@@ -521,21 +521,23 @@ RESUME_DAMAGE = {  # name: (damage to the run directory, what the error line say
     "config_deeply_nested": (lambda run: (run / "config.json").write_text("[" * 100_000),
                              "config.json is not readable JSON"),
     "config_missing": (lambda run: (run / "config.json").unlink(),
-                       "cannot read config.json: No such file or directory"),
-    "config_fifo": (replace("config.json", os.mkfifo), "config.json is not a regular file"),
-    "config_device": (replace("config.json", device_node), "config.json is not a regular file"),
-    "config_huge": (bigger_than("MAX_CONFIG_BYTES", "config.json"),
-                    "config.json is larger than"),
-    "state_fifo": (replace("state.pt", os.mkfifo), "state.pt is not a regular file"),
-    "state_directory": (replace("state.pt", os.mkdir), "state.pt is not a regular file"),
-    "state_device": (replace("state.pt", device_node), "state.pt is not a regular file"),
+                       "config.json: no such file"),
+    "config_fifo": (replace("config.json", os.mkfifo), "config.json: not a regular file (a FIFO)"),
+    "config_device": (replace("config.json", device_node),
+                      "config.json: not a regular file (a character device)"),
+    "config_huge": (bigger_than("MAX_TEXT_BYTES", "config.json"), "config.json: larger than"),
+    "state_fifo": (replace("state.pt", os.mkfifo), "state.pt: not a regular file (a FIFO)"),
+    "state_directory": (replace("state.pt", os.mkdir),
+                        "state.pt: is a directory, not a training state"),
+    "state_device": (replace("state.pt", device_node),
+                     "state.pt: not a regular file (a character device)"),
     "state_not_zip": (lambda run: (run / "state.pt").write_bytes(b"junk"),
                       "state.pt: not a training state (not a file written by torch.save)"),
     "state_a_model": (lambda run: __import__("shutil").copy(run / "model.pt", run / "state.pt"),
                       "state.pt holds no training state of fcnn"),
     "state_a_list": (lambda run: __import__("torch").save([1, 2], run / "state.pt"),
                      "state.pt holds no training state"),
-    "state_huge": (bigger_than("MAX_STATE_BYTES", "state.pt"), "state.pt is larger than"),
+    "state_huge": (bigger_than("MAX_STATE_BYTES", "state.pt"), "state.pt: larger than"),
 }
 
 
@@ -671,6 +673,59 @@ def _root_foreign(path):
     return f"{path}:run:1/t"
 
 
+SECRET = b"SECRET-LINE\n"  # what a file beside the table holds: no output may show it
+PULLED = {"external": "dataset '/note' keeps its values in another file ('",
+          "link": "'/note' links to '/note' in the file '",
+          "virtual": "virtual dataset '/note' maps values of other files ('"}
+
+
+def _h5_pulling(path, how):
+    """The quakes as HDF5 with a column 'note' of SECRET lines that lie in files beside it: as
+    external storage, through an external link, or as a virtual dataset's source ("own": one
+    mapping a dataset of the file itself, which is sound)."""
+    import h5py
+
+    rows, kind = len(BASE), f"S{len(SECRET)}"
+    (path.parent / "secret.txt").write_bytes(SECRET * rows)
+    with h5py.File(path.parent / "secret.h5", "w") as file:
+        file["note"] = np.full(rows, SECRET, dtype=kind)
+    with h5py.File(_quakes_file(path), "a") as file:
+        if how == "external":
+            file.create_dataset("note", (rows,), kind,
+                                external=[(str(path.parent / "secret.txt"), 0, len(SECRET) * rows)])
+        elif how == "link":
+            file["note"] = h5py.ExternalLink(str(path.parent / "secret.h5"), "/note")
+        else:
+            own = how == "own"
+            layout = h5py.VirtualLayout((rows,), "f8" if own else kind)
+            layout[:] = h5py.VirtualSource("." if own else str(path.parent / "secret.h5"),
+                                           "x" if own else "note", (rows,))
+            file.create_virtual_dataset("note", layout)
+    return path
+
+
+def _h5_unwritten(path, rows):
+    """An HDF5 table of ``rows`` rows declared and none written (a few KB): HDF5 reads the
+    chunks never stored as zeros."""
+    import h5py
+
+    with h5py.File(path, "w") as file:
+        for c in BASE.columns:
+            file.create_dataset(c, (rows,), "f8", chunks=(4096,))
+    return path
+
+
+def _fits_promising(path, rows, compress=lambda data: data):
+    """The quakes as FITS whose header promises ``rows`` rows, through ``compress``."""
+    from astropy.io import fits
+
+    data = bytearray(_quakes_file(path.with_name("plain.fits")).read_bytes())
+    card = data.index(b"NAXIS2  =", 2880)  # the table's, after the primary header
+    data[card:card + 80] = fits.Card("NAXIS2", rows).image.encode()
+    path.write_bytes(compress(bytes(data)))
+    return path
+
+
 JAGGED = [[1.0] * (i % 3) for i in range(len(BASE))]
 FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
     "root_not_root": (lambda t: _text(t / "a.root"), LABELS, {"all": "not a ROOT file"}),
@@ -728,6 +783,18 @@ FORMAT_CASES = {  # name: (make the file, train options, outcome per command)
                           {"all": "dataset '/tp2' is compressed with HDF5 filter 32001 (Blosc)"}),
     "root_foreign_title_in_a_directory_with_a_colon": (lambda t: _root_foreign(t / "a.root"),
                                                        LABELS, {"all": "ok"}),
+    "h5_virtual_dataset_of_its_own_file": (lambda t: _h5_pulling(t / "a.h5", "own"), LABELS,
+                                           {"all": "ok"}),
+    "h5_4e9_rows_declared_in_a_few_kb": (
+        lambda t: _h5_unwritten(t / "a.h5", 4 * 10**9), LABELS,
+        {"all": "truncated or inconsistent: it declares 4,000,000,000 rows (298.023 GiB), over "
+                "100 times the "}),
+    "fits_header_promising_1e15_rows": (
+        lambda t: _fits_promising(t / "a.fits", 10**15), LABELS,
+        {"all": "truncated or inconsistent: it declares data up to byte 80,000,000,000,00"}),
+    "fits_gz_header_promising_1e15_rows": (
+        lambda t: _fits_promising(t / "a.fits.gz", 10**15, __import__("gzip").compress), LABELS,
+        {"all": "truncated or inconsistent: it declares data up to byte 80,000,000,000,00"}),
 }
 LIBRARY = {"root": "uproot", "h5": "h5py", "fits": "astropy"}
 
@@ -738,3 +805,384 @@ def test_bad_format_file(runner, tmp_path, model_path, name):
     make_it, options, outcomes = FORMAT_CASES[name]
     path = Path(make_it(tmp_path))
     check_commands(runner, tmp_path, model_path, path, options, outcomes)
+
+
+# --- More processes than the node holds (issue #22) --------------------------------------------
+
+def _node_of(monkeypatch, cpus, memory):
+    """A node of ``cpus`` CPUs and ``memory`` bytes available, on which --nproc never starts
+    torchrun: the launch is recorded instead."""
+    from fcnn_cli import devices, distributed
+
+    launched = []
+    monkeypatch.setattr(devices, "cpu_budget", lambda: cpus)
+    monkeypatch.setattr(devices, "cpu_memory_available", lambda: memory)
+    monkeypatch.setattr(distributed, "launch", lambda n, args: launched.append(n) or 0)
+    return launched
+
+
+def test_more_processes_than_the_memory_holds_are_refused(runner, tmp_path, quakes_csv,
+                                                          monkeypatch):
+    launched = _node_of(monkeypatch, 64, 2 << 30)
+    result = runner.invoke(cli, ["train", str(quakes_csv), "--nproc", "6", "-o",
+                                 str(tmp_path / "r")])
+    assert result.exit_code == 1 and result.stderr == (
+        "Error: --nproc 6: the processes need at least 2.34375 GiB (400 MiB each before any "
+        "data), but 2 GiB is available on this node: room for 5 at most\n")
+    assert launched == [] and not (tmp_path / "r").exists()
+    assert runner.invoke(cli, ["train", str(quakes_csv), "--nproc", "5", "-o",
+                               str(tmp_path / "r")]).exit_code == 0
+    assert launched == [5]
+
+
+@pytest.mark.parametrize("nproc, warned", [(3, True), (2, False)])
+def test_more_processes_than_cpus_are_started_with_a_warning(runner, tmp_path, quakes_csv,
+                                                             monkeypatch, nproc, warned):
+    launched = _node_of(monkeypatch, 2, 64 << 30)
+    result = runner.invoke(cli, ["train", str(quakes_csv), "--nproc", str(nproc), "-o",
+                                 str(tmp_path / "r"), "-q"])
+    assert result.exit_code == 0 and launched == [nproc]
+    assert result.stderr == (f"warning: --nproc {nproc}: more processes than the 2 CPU(s) this "
+                             "job may use: they take turns on them, and every step waits for "
+                             "the slowest; 2 or fewer train faster\n" if warned else "")
+
+# --- A run's own files: never another command's output; read only as the files fcnn wrote ---
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, trained):
+    """A complete run directory, with its plots and held-out predictions."""
+    from fcnn_cli import runs
+    from fcnn_cli.plots import plot_run
+
+    run = runs.save_run(trained, tmp_path_factory.mktemp("runs") / "run", "quakes.csv")
+    plot_run(run)
+    return run
+
+
+@pytest.fixture
+def run_dir(tmp_path, finished_run):
+    """A private copy of ``finished_run``, which a test may see destroyed."""
+    import shutil
+
+    return shutil.copytree(finished_run, tmp_path / "run")
+
+
+def contents(run):
+    """Every file of the run directory, byte for byte (links as what they point to)."""
+    return {str(p.relative_to(run)): os.readlink(p) if p.is_symlink() else p.read_bytes()
+            for p in sorted(run.rglob("*")) if not p.is_dir()}
+
+
+def one_error_line(result, code=1):
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    return result.stderr.strip()
+
+
+def _aside(tmp_path, run, kind):
+    """Another name for a file of ``run``, outside it: a link to model.pt, a hard link to
+    metrics.json, or config.json through a link to the directory; and the file it names."""
+    if kind == "symlink_to_model":
+        (tmp_path / "model-link.pt").symlink_to(run / "model.pt")
+        return tmp_path / "model-link.pt", run / "model.pt"
+    if kind == "hardlink_to_metrics":
+        os.link(run / "metrics.json", tmp_path / "metrics-copy.json")
+        return tmp_path / "metrics-copy.json", run / "metrics.json"
+    (tmp_path / "alias").symlink_to(run)
+    return tmp_path / "alias" / "config.json", run / "config.json"
+
+
+REPORT_ONTO = ["model.pt", "config.json", "config.toml", "metrics.json", "history.csv",
+               "predictions.parquet", "plots/learning_curves.png", "state.pt",
+               "symlink_to_model", "hardlink_to_metrics", "config_through_a_linked_directory"]
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["", "force"])
+@pytest.mark.parametrize("onto", REPORT_ONTO)
+def test_report_never_writes_over_a_file_of_its_run(runner, tmp_path, run_dir, onto, force):
+    if "_" in onto:
+        output, source = _aside(tmp_path, run_dir, onto)
+    else:
+        output = source = run_dir / onto  # state.pt: a run's file, though this one has none
+    before = contents(run_dir)
+    result = runner.invoke(cli, ["report", str(run_dir), "-o", str(output)]
+                           + ["--force"] * force)
+    assert one_error_line(result) == (f"Error: {output}: is the same file as the input "
+                                      f"{source}; write the output to another file")
+    assert contents(run_dir) == before
+
+
+def test_report_writes_its_own_page_in_the_run_and_over_another_runs_file_if_forced(
+        runner, tmp_path, run_dir, finished_run):
+    for _ in range(2):  # a second time over the first page: the page is no input
+        result = runner.invoke(cli, ["report", str(run_dir)])
+        assert result.exit_code == 0, result.output
+        assert (run_dir / "report.html").read_text().startswith("<!DOCTYPE html>")
+    other = finished_run  # another run: its file is refused unless --force
+    before = contents(other)
+    result = runner.invoke(cli, ["report", str(run_dir), "-o", str(other / "config.json")])
+    assert one_error_line(result) == (
+        f"Error: {other / 'config.json'}: is the config.json of the run in {str(other)!r}; "
+        "write the output elsewhere, or add --force to replace it")
+    assert contents(other) == before
+    forced = tmp_path / "forced"
+    import shutil
+
+    shutil.copytree(other, forced)
+    result = runner.invoke(cli, ["report", str(run_dir), "-o", str(forced / "config.json"),
+                                 "--force"])
+    assert result.exit_code == 0, result.output
+    assert (forced / "config.json").read_text().startswith("<!DOCTYPE html>")
+
+
+# Commands that write one file, and the run's file each is pointed at: (arguments, the file).
+ONTO_A_RUN = {
+    "evaluate_onto_config": (["evaluate", "{run}/model.pt", "{data}", "-o", "{run}/config.json"],
+                             "config.json"),
+    "evaluate_onto_metrics_through_a_link": (["evaluate", "{model}", "{data}", "-o",
+                                              "{link}"], "metrics.json"),
+    "predict_onto_predictions": (["predict", "{run}/model.pt", "{data}", "-o",
+                                  "{run}/predictions.parquet"], "predictions.parquet"),
+    "predict_onto_history_of_another_run": (["predict", "{model}", "{data}", "-o",
+                                             "{run}/history.csv"], "history.csv"),
+    "export_onto_another_runs_model": (["export", "{model}", "{run}/model.pt"], "model.pt"),
+    "simulate_onto_diagnostics": (["simulate", "earthquakes", "-n", "5", "-o",
+                                   "{run}/diagnostics.csv"], "diagnostics.csv"),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n.startswith("export")
+                                  else n for n in sorted(ONTO_A_RUN)])  # onnx: seconds
+def test_a_file_of_a_run_is_no_output_of_another_command_unless_forced(
+        runner, tmp_path, run_dir, model_path, quakes_csv, name):
+    args, target = ONTO_A_RUN[name]
+    (tmp_path / "link").symlink_to(run_dir / target)
+    args = [a.format(run=run_dir, data=quakes_csv, model=model_path, link=tmp_path / "link")
+            for a in args]
+    before = contents(run_dir)
+    result = runner.invoke(cli, args)
+    assert one_error_line(result) == (
+        f"Error: {args[-1]}: is the {target} of the run in {str(run_dir)!r}; write the "
+        "output elsewhere, or add --force to replace it")
+    assert contents(run_dir) == before
+    if name.startswith("export"):
+        pytest.importorskip("onnxruntime")
+    result = runner.invoke(cli, args + ["--force"])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / target).read_bytes() != before.get(target)  # diagnostics.csv: none yet
+
+
+def test_evaluate_never_writes_over_its_model_even_forced(runner, run_dir, quakes_csv):
+    before = contents(run_dir)
+    model = run_dir / "model.pt"
+    result = runner.invoke(cli, ["evaluate", str(model), str(quakes_csv), "-o", str(model),
+                                 "--force"])
+    assert one_error_line(result) == (f"Error: {model}: is the same file as the input {model}; "
+                                      "write the output to another file")
+    assert contents(run_dir) == before
+
+
+def test_plot_never_draws_over_a_file_of_its_run(runner, tmp_path, run_dir):
+    out = tmp_path / "plots"
+    out.mkdir()
+    (out / "learning_curves.png").symlink_to(run_dir / "history.csv")
+    before = contents(run_dir)
+    for where, said in ((out, "learning_curves.png: is the same file as the input "
+                              f"{run_dir / 'history.csv'}"),
+                        (run_dir / "state.pt", f"is the state.pt of the run in {str(run_dir)!r}"),
+                        (run_dir / "predictions.parquet" / "p",
+                         f"lies inside the predictions.parquet of the run in {str(run_dir)!r}")):
+        result = runner.invoke(cli, ["plot", str(run_dir), "-o", str(where)])
+        assert said in one_error_line(result)
+    assert contents(run_dir) == before
+
+
+def _damage(run, name, kind):
+    """The run's file ``name`` made a FIFO (with no writer: a read would wait for ever) or a
+    sparse file of 3 GiB (read, it would exhaust the memory)."""
+    path = run / name
+    path.unlink(missing_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+        return "not a regular file (a FIFO)"
+    with open(path, "wb") as f:
+        os.truncate(f.fileno(), 3 << 30)
+    return "larger than " + ("1 GiB" if name.endswith(".parquet") else "64 MiB")
+
+
+READ_BY = [("report", "config.json"), ("report", "metrics.json"),
+           ("report_unplotted", "history.csv"), ("plot", "config.json"),
+           ("plot", "history.csv"), ("plot", "predictions.parquet"),
+           pytest.param("plot", "diagnostics.csv", marks=pytest.mark.slow)]  # read after drawing
+
+
+@pytest.mark.parametrize("kind", ["fifo", "huge"])
+@pytest.mark.parametrize("command, name", READ_BY)
+def test_a_run_file_that_is_a_fifo_or_huge_is_refused_unread(tmp_path, run_dir, command, name,
+                                                             kind):
+    """In a real process with a time limit: a hang or a MemoryError could not hide there."""
+    import shutil
+    import subprocess
+    import sys
+
+    if command == "report_unplotted":  # no plots to show: drawn from the run's files
+        shutil.rmtree(run_dir / "plots")
+    said = _damage(run_dir, name, kind)
+    done = subprocess.run([sys.executable, "-m", "fcnn_cli", command.split("_")[0],
+                           str(run_dir), "-o", str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [f"Error: {run_dir / name}: {said}"]
+
+
+# --- Names from files that hold terminal commands: shown escaped, never sent ------------------
+
+ESCAPES = ("\x1b", "\x07", "\x9b")  # ESC, BEL, and CSI (C1): what a terminal would act on
+FEATURE, TARGET, UNIT = "tp1\x1b]0;owned\x07", "x\x1b[2J", "k\x9b31mm"
+
+
+def forged_names(meta):
+    """A checkpoint's first feature, its first label and that label's unit renamed, as
+    FEATURE, TARGET and UNIT."""
+    meta["features"][0] = FEATURE
+    meta["task"]["targets"][0] = TARGET
+    units = meta["units"]
+    units[FEATURE], units[TARGET] = units.pop("tp1"), UNIT
+    del units["x"]
+
+
+@pytest.fixture
+def forged(tmp_path, model_path):
+    """A checkpoint with FEATURE, TARGET and UNIT (signed anew), and a table with such
+    columns."""
+    import shutil
+
+    from forgery import in_meta, resigned
+
+    model = tmp_path / "model.pt"
+    shutil.copy(model_path, model)
+    resigned(model, in_meta(forged_names))
+    data = tmp_path / "data.parquet"
+    BASE.rename(columns={"tp1": FEATURE, "x": TARGET}).to_parquet(data)
+    return model, data
+
+
+def assert_escaped(text, *names):
+    assert not any(c in text for c in ESCAPES), repr(text)
+    for name in names:
+        assert name.encode("unicode_escape").decode() in text, (name, text)
+
+
+def test_info_and_evaluate_print_names_from_a_model_escaped(runner, forged):
+    model, data = forged
+    info = runner.invoke(cli, ["info", str(model)], terminal_width=300)
+    assert info.exit_code == 0, info.output
+    assert_escaped(info.stdout, FEATURE, TARGET, UNIT)
+    about = json.loads(runner.invoke(cli, ["info", str(model), "--json"]).stdout)
+    assert about["features"][0]["name"] == FEATURE  # JSON holds the names as they are
+    evaluated = runner.invoke(cli, ["evaluate", str(model), str(data)], terminal_width=300)
+    assert evaluated.exit_code == 0, evaluated.output
+    assert_escaped(evaluated.stdout, TARGET, UNIT)
+
+
+def test_messages_quoting_names_from_files_are_escaped(runner, forged, tmp_path):
+    model, _ = forged
+    far = tmp_path / "far.parquet"  # a warning names the feature; an error the label
+    BASE.rename(columns={"tp1": FEATURE}).assign(**{FEATURE: 1e9}).to_parquet(far)
+    warned = runner.invoke(cli, ["predict", str(model), str(far), "-o", tmp_path / "p.csv"])
+    assert warned.exit_code == 0 and "far outside the training range" in warned.stderr
+    assert_escaped(warned.stderr, FEATURE)
+    plain = make(tmp_path, "plain", BASE)
+    refused = runner.invoke(cli, ["evaluate", str(model), str(plain)])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert_escaped(one_error_line(refused), TARGET)
+
+
+def test_the_report_of_a_run_shows_names_from_its_files_escaped(runner, run_dir):
+    config = json.loads((run_dir / "config.json").read_text())
+    config["features"][0], config["train"]["optimizer"] = FEATURE, TARGET
+    (run_dir / "config.json").write_text(json.dumps(config))
+    page = runner.invoke(cli, ["report", str(run_dir), "-o", "-"])
+    assert page.exit_code == 0, page.output
+    assert_escaped(page.stdout, FEATURE, TARGET)
+
+
+@pytest.mark.slow
+def test_train_prints_label_names_from_its_data_escaped(runner, tmp_path):
+    data = tmp_path / "data.parquet"
+    BASE.rename(columns={"x": TARGET}).to_parquet(data)
+    result = runner.invoke(cli, ["train", str(data), "-t", TARGET, "-t", "y", "--epochs", "1",
+                                 "--no-plots", "-o", str(tmp_path / "run")], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert_escaped(result.stdout + result.stderr, TARGET)
+
+
+# --- Issue #22: file names of bytes that are not UTF-8 (legal on Linux) -----------------------
+
+def not_utf8(folder, name):
+    """``folder / name`` with a byte 0xff after the name's first character, as Python holds such
+    a name (the byte as the surrogate U+DCFF); skipped where the file system refuses it."""
+    path = folder / os.fsdecode(name[0].encode() + b"\xff" + name[1:].encode())
+    try:
+        path.touch()
+        path.unlink()
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".h5", ".fits", ".root"])
+def test_a_file_name_not_utf8_is_written_read_and_recorded_by_every_command(
+        runner, tmp_path, model_path, suffix):
+    pytest.importorskip({".h5": "h5py", ".fits": "astropy", ".root": "uproot"}.get(suffix,
+                                                                                 "pandas"))
+    data, run = not_utf8(tmp_path, f"q{suffix}"), not_utf8(tmp_path, "run")
+    predictions = not_utf8(tmp_path, f"p{suffix}")
+    expect(runner, ["simulate", "earthquakes", "-n", 60, "-o", data], "ok", data, [])
+    expect(runner, ["train", data, "--epochs", 1, "-q", "-o", run], "ok", data, [])
+    assert json.loads((run / "config.json").read_text())["data"] == str(data)
+    report = expect(runner, ["evaluate", model_path, data, "--json"], "ok", data, []).stdout
+    assert json.loads(report)["rows"] == 60 and json.loads(report)["data"] == str(data)
+    expect(runner, ["predict", run / "model.pt", data, "--keep", "x", "-o", predictions], "ok",
+           data, [])
+    from fcnn_cli.tables import read_table
+
+    assert np.allclose(read_table(predictions).frame["x"], read_table(data).frame["x"])
+
+
+def test_a_run_resumes_on_data_named_not_in_utf8(runner, interrupted, quakes_csv, tmp_path):
+    data = not_utf8(tmp_path, "quakes.csv")
+    data.write_bytes(quakes_csv.read_bytes())
+    config = json.loads((interrupted / "config.json").read_text())
+    (interrupted / "config.json").write_text(json.dumps({**config, "data": str(data)}))
+    result = runner.invoke(cli, ["train", "--resume", str(interrupted), "-q"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((interrupted / "config.json").read_text())["data"] == str(data)
+    assert len((interrupted / "history.csv").read_text().splitlines()) == 4  # 3 epochs
+
+
+def test_streaming_a_parquet_file_named_not_in_utf8_is_one_line(runner, tmp_path):
+    data = not_utf8(tmp_path, "q.parquet")
+    expect(runner, ["simulate", "earthquakes", "-n", 60, "-o", data], "ok", data, [])
+    result = runner.invoke(cli, ["train", str(data), "--stream", "-o", str(tmp_path / "run")])
+    assert result.exit_code == 1 and not (tmp_path / "run").exists()
+    assert result.stderr == "Error: " + str(data).encode("utf-8", "backslashreplace").decode() + \
+        ": --stream reads only files and directories whose names are UTF-8 text; rename them " \
+        "(one file reads without --stream too)\n"
+
+
+@pytest.mark.parametrize("how", sorted(PULLED))
+def test_hdf5_values_from_other_files_reach_no_output(runner, tmp_path, model_path, how):
+    path = _h5_pulling(tmp_path / "a.h5", how)
+    sources = {tmp_path / "secret.txt", tmp_path / "secret.h5"}
+    outputs = [tmp_path / "run", tmp_path / "report.json", tmp_path / "leak.csv"]
+    for args in (["train", path, *LABELS, "-o", outputs[0]],
+                 ["evaluate", model_path, path, "-o", outputs[1]],
+                 ["predict", model_path, path, "--keep", "note", "-o", outputs[2]]):
+        result = expect(runner, args, PULLED[how], path, [])
+        assert "secret" in result.stderr and "SECRET" not in result.output
+    assert not any(p.exists() for p in outputs)
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and p not in sources and
+              SECRET in p.read_bytes()]
+    assert not leaked

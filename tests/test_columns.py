@@ -1,5 +1,6 @@
 """Labels and features of a table, as numbers, and the rows that lack a value."""
 
+import json
 import logging
 
 import numpy as np
@@ -32,6 +33,51 @@ def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
         features, targets = select_columns(t, ["y"])
     assert features == ["f"] and targets == ["y"]
     assert "'id'" in caplog.text
+
+
+def test_a_text_column_of_numbers_alone_is_text_one_with_a_stray_word_a_typo(logged):
+    t = Table(pd.DataFrame({"id": ["00123", "00124", " 77", "0099"], "f": [1.0, 2, 3, 4],
+                            "y": [0.5, 0.1, 0.2, 0.3]}), name="t")
+    assert select_columns(t, ["y"]) == (["f"], ["y"])
+    assert "leaving out non-numeric column(s) 'id'" in logged.text
+    with pytest.raises(FcnnError, match=r"^t: column 'id' is not numeric$"):
+        numeric_matrix(t, ["id"])  # named as a feature: one line, with no row to point at
+    typo = Table(pd.DataFrame({"id": [*map(str, range(12)), "n/a"], "y": np.arange(13.0)}),
+                 name="t")
+    with pytest.raises(FcnnError, match=r"^t: column 'id' holds numbers but not only: row 13 "
+                                        r"holds 'n/a'$"):
+        select_columns(typo, ["y"])
+
+
+def _with_ids(frame, path):
+    """``frame`` with a text column of identifiers that are digits ("00000", …), as Parquet."""
+    frame.assign(id=[f"{i:05d}" for i in range(len(frame))]).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["memory", "stream", "sweep", "partitions"])
+def test_digits_stored_as_text_never_end_in_a_traceback(tmp_path, runner, quakes, case):
+    """In memory, streamed, in a sweep, and as a hive partition key that is digits in one
+    directory and text in another: the column is text, left out of the features."""
+    from fcnn_cli.cli import cli
+
+    frame = quakes.frame.iloc[:300]
+    data = _with_ids(frame, tmp_path / "q.parquet")
+    if case == "partitions":
+        data = tmp_path / "d"
+        for run, part in (("1", frame.iloc[:150]), ("abc", frame.iloc[150:])):
+            (data / f"run={run}").mkdir(parents=True)
+            part.to_parquet(data / f"run={run}" / "part.parquet")
+    command = "sweep" if case == "sweep" else "train"
+    stream = ["--stream"] if case in ("stream", "partitions") else []
+    grid = ["--grid", "depth=1"] if case == "sweep" else []
+    done = runner.invoke(cli, [command, str(data), "-t", "x", "-t", "y", *stream, *grid,
+                               "--epochs", "1", "-q", "-o", str(tmp_path / "out")])
+    assert done.exit_code == 0, done.output
+    configs = list((tmp_path / "out").rglob("config.json"))
+    assert len(configs) == 1
+    features = json.loads(configs[0].read_text())["features"]
+    assert "tp1" in features and not {"id", "run"} & set(features)
 
 
 def test_numeric_matrix_names_column_and_row_of_bad_values():
@@ -132,3 +178,81 @@ def test_numeric_rows_are_the_matrix_rows_and_refuse_alike():
             numeric_matrix(broken, ["a", "b"])
         with pytest.raises(FcnnError, match=message):
             numeric_rows(broken, ["a", "b"], rows)
+        with pytest.raises(FcnnError, match=message) as error:  # 'b' gone when 'a' fails
+            numeric_rows(Table(broken.frame[["b", "a"]], name="t.csv"), ["b", "a"], rows,
+                         consume=True)
+        assert "column 'a'" in str(error.value)
+
+
+def test_consumed_columns_leave_the_table_and_give_the_same_rows():
+    from fcnn_cli.columns import numeric_rows
+
+    frame = pd.DataFrame({"a": np.arange(6.0), "b": np.arange(6) * 2, "c": list("uvwxyz")})
+    t = Table(frame.copy(), name="t.csv")
+    rows = [np.array([5, 0, 2]), np.array([1])]
+    kept = numeric_rows(Table(frame, name="t.csv"), ["b", "a"], rows)
+    taken = numeric_rows(t, ["b", "a"], rows, consume=True)
+    assert all(np.array_equal(k, g) for k, g in zip(kept, taken))
+    assert list(t.frame.columns) == ["c"] and list(frame.columns) == ["a", "b", "c"]
+
+
+def python_calls(work):
+    """How many Python function calls ``work()`` makes: a measure of its steps that no
+    machine's speed or load changes."""
+    import sys
+
+    calls = 0
+
+    def count(frame, event, arg):
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_wide_table_takes_steps_linear_in_its_columns_to_train_on(tmp_path, suffix):
+    from fcnn_cli.prepare import prepare
+    from fcnn_cli.tables import write_table
+    from fcnn_cli.train import TrainConfig
+
+    def steps(columns):
+        rng = np.random.default_rng(columns)
+        frame = pd.DataFrame(rng.normal(size=(50, columns + 1)),
+                             columns=[f"f{i}" for i in range(columns)] + ["y"])
+        path = tmp_path / f"wide{columns}{suffix}"
+        write_table(Table(frame, ["y"], {"y": "m", **{f"f{i}": "s" for i in range(columns)}}),
+                    path)
+        return python_calls(lambda: prepare(read_table(path, narrow=()), TrainConfig(),
+                                            consume=True))
+
+    # Time quadratic in the columns shows as four times the steps at twice the columns.
+    assert steps(800) < 2.5 * steps(400)
+
+
+@pytest.mark.slow
+def test_train_evaluate_and_predict_on_3000_columns(runner, tmp_path):
+    from fcnn_cli.cli import cli
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(50, 3000)), columns=[f"f{i}" for i in range(3000)])
+    frame["y"] = frame["f0"] - frame["f1"]
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    trained = runner.invoke(cli, ["train", str(tmp_path / "wide.csv"), "-t", "y", "--epochs", "2",
+                                  "--no-plots", "-q", "-o", str(tmp_path / "run")])
+    assert trained.exit_code == 0, trained.output
+    model = str(tmp_path / "run" / "model.pt")
+    evaluated = runner.invoke(cli, ["evaluate", model, str(tmp_path / "wide.csv"), "--json"])
+    assert evaluated.exit_code == 0, evaluated.output
+    predicted = runner.invoke(cli, ["predict", model, str(tmp_path / "wide.csv"), "--keep", "f2",
+                                    "-o", str(tmp_path / "p.parquet")])
+    assert predicted.exit_code == 0, predicted.output
+    out = pd.read_parquet(tmp_path / "p.parquet")
+    assert list(out.columns) == ["f2", "y_pred"] and np.array_equal(out["f2"], frame["f2"])
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["features"] == \
+        [f"f{i}" for i in range(3000)]

@@ -281,3 +281,68 @@ def test_training_and_predict_use_a_chooser_and_leave_the_callers_count(monkeypa
     assert len(result.predictor.predict(table)) == 400
     assert result.predictor.threads.counts == [2, 1]
     assert torch.get_num_threads() == before
+
+
+def _node(root, meminfo_kb, cgroup, files=None):
+    """A /proc and /sys of ``root``: MemAvailable, this process's cgroup lines, and the files
+    {path under sys/fs/cgroup: text} of its cgroups."""
+    (root / "proc" / "self").mkdir(parents=True)
+    (root / "proc" / "meminfo").write_text(f"MemTotal:       64000000 kB\n"
+                                           f"MemAvailable:   {meminfo_kb} kB\n")
+    (root / "proc" / "self" / "cgroup").write_text(cgroup)
+    for path, text in (files or {}).items():
+        (root / "sys" / "fs" / "cgroup" / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / "sys" / "fs" / "cgroup" / path).write_text(text)
+    return root
+
+
+def test_cpu_memory_is_what_meminfo_says_without_a_cgroup_limit(tmp_path):
+    root = _node(tmp_path, 1000, "0::/\n", {"memory.max": "max\n", "memory.stat": "anon 5\n"})
+    assert devices.cpu_memory_available(root) == 1000 * 1024
+
+
+def test_a_cgroup_v2_limit_leaves_less_its_anonymous_memory(tmp_path):
+    root = _node(tmp_path, 10_000_000, "0::/job/42\n", {
+        "job/42/memory.max": f"{8 << 30}\n",
+        "job/42/memory.stat": f"anon {3 << 30}\nfile {4 << 30}\n"})  # page cache: given back
+    assert devices.cpu_memory_available(root) == 5 << 30
+
+
+def test_a_cgroup_v1_limit_seen_from_inside_a_container(tmp_path):
+    # The job's path is not under the mount: the mount is the container's cgroup itself.
+    root = _node(tmp_path, 10_000_000, "5:cpu,cpuacct:/docker/1\n4:memory:/docker/1\n0::/\n", {
+        "memory/memory.limit_in_bytes": f"{2 << 30}\n",
+        "memory/memory.stat": f"rss 1\ntotal_rss {1 << 29}\n"})
+    assert devices.cpu_memory_available(root) == (2 << 30) - (1 << 29)
+
+
+def test_cpu_memory_is_unknown_where_nothing_reads(tmp_path):
+    assert devices.cpu_memory_available(tmp_path) is None
+
+
+def test_this_machine_has_some_memory_available():
+    available = devices.cpu_memory_available()
+    assert available is None or available > 0
+
+
+@pytest.mark.parametrize("error, lack", [
+    (RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+                  "allocate memory: you tried to allocate 4503599627370496 bytes. Error code 12 "
+                  "(Cannot allocate memory)"), True),
+    (RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 8 bytes."), True),
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"), True),
+    (MemoryError(), True),
+    (RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 5x6)"), False),
+    (ValueError("can't allocate memory"), False),
+])
+def test_what_is_a_lack_of_memory(error, lack):
+    assert devices.out_of_memory(error) is lack
+
+
+def test_a_real_failed_allocation_becomes_one_line():
+    """4 PiB, more than a process's address space holds: malloc refuses it at once, whatever
+    the machine, allocating nothing."""
+    with pytest.raises(devices.OutOfMemory) as e, devices.memory_errors(torch.device("cpu")):
+        torch.empty(1 << 52, dtype=torch.uint8)
+    assert str(e.value).startswith("not enough memory on the CPU to train (DefaultCPUAllocator: ")
+    assert "4503599627370496 bytes" in str(e.value) and "\n" not in str(e.value)

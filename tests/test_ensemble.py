@@ -385,7 +385,7 @@ def test_a_stop_within_an_epoch_resumes_from_the_epoch_before(splits, tmp_path):
     cut = fit(stop=_StopAt(2 * steps + 3))
     assert cut.stopped == "interrupted after epoch 2"
     path = tmp_path / "state.pt"
-    torch.save(cut.resume_state, path)
+    runs.write_state(cut.resume_state, path)
     saved = runs._read_state(path)
     _assert_same_run(fit(resume=saved), whole)
 

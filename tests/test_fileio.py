@@ -504,3 +504,85 @@ def test_a_write_failure_of_several_lines_is_one_line():
     with pytest.raises(FcnnError) as raised, writing("out.h5"):
         raise OSError("Unable to create file (cause)\n  major: File accessibility\n")
     assert str(raised.value) == "out.h5: cannot write: Unable to create file (cause)"
+
+
+# --- Reading back the files fcnn wrote: regular files of a bounded size only ---------------
+
+def _node(path, kind):
+    """``path`` made a FIFO, a device node, a directory, a huge sparse file, or a link to a
+    FIFO; what reading it must say."""
+    from nodes import ZERO, make_device
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        make_device(path, ZERO)  # endless zeros: read, it would never end
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "huge":
+        with open(path, "wb") as f:
+            os.truncate(f.fileno(), 3 << 30)  # 3 GiB of nothing on the disk
+    else:
+        os.mkfifo(path.with_name("pipe"))
+        path.symlink_to("pipe")
+    hint = "; a run's configuration is a file that fcnn writes"
+    return {"fifo": "not a regular file (a FIFO)" + hint, "link": "not a regular file (a FIFO)"
+            + hint, "device": "not a regular file (a character device)" + hint,
+            "directory": "is a directory, not a run's configuration",
+            "huge": "larger than 64 MiB"}[kind]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory", "huge", "link"])
+def test_read_regular_refuses_what_is_no_small_file_without_reading_it(tmp_path, kind):
+    import signal
+
+    from fcnn_cli.fileio import check_regular, read_regular
+
+    path = tmp_path / "config.json"
+    said = _node(path, kind)
+
+    def hung(*_):
+        raise TimeoutError("reading hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        for read in (check_regular, read_regular):
+            with pytest.raises(FcnnError) as refused:
+                read(path, 64 << 20, "config.json", "a run's configuration")
+            assert str(refused.value) == f"config.json: {said}"
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_read_regular_reads_up_to_its_limit_through_links(tmp_path):
+    from fcnn_cli.fileio import read_regular
+
+    path = tmp_path / "history.csv"
+    path.write_bytes(b"epoch\n1\n" * (1 << 17))  # 1 MiB
+    (tmp_path / "link.csv").symlink_to(path.name)
+    assert read_regular(tmp_path / "link.csv", 1 << 20) == path.read_bytes()
+    with pytest.raises(FcnnError, match=rf"^{path}: larger than 0.5 MiB$"):
+        read_regular(path, 1 << 19)
+    with pytest.raises(FcnnError, match=rf"^{tmp_path / 'gone'}: no such file$"):
+        read_regular(tmp_path / "gone", 8)
+
+
+def test_open_regular_checks_the_descriptor_it_opened(tmp_path, monkeypatch):
+    """A path that turns into a FIFO between the look and the open is refused all the same."""
+    from fcnn_cli import fileio
+
+    path = tmp_path / "metrics.json"
+    path.write_text("{}")
+    real_open = os.open
+
+    def swapped(name, flags, *args):
+        if str(name) == str(path):
+            path.unlink()
+            os.mkfifo(path)
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(fileio.os, "open", swapped)
+    with pytest.raises(FcnnError, match="not a regular file \\(a FIFO\\)"):
+        fileio.read_regular(path, 1 << 20)

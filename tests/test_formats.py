@@ -564,3 +564,71 @@ def test_a_pipe_is_refused_as_input_without_waiting_on_it(tmp_path, suffix):
     os.mkfifo(tmp_path / f"in{suffix}")  # opened by nothing: opening it would wait for a writer
     with pytest.raises(FcnnError, match="files cannot be read from a pipe or device"):
         iter_tables(tmp_path / f"in{suffix}")
+
+
+def test_hdf5_paths_through_links_into_other_files_are_refused(tmp_path, quakes):
+    write_table(quakes, tmp_path / "other.h5")
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as file:
+        for c in quakes.frame.columns:
+            file[f"t/{c}"] = quakes.frame[c].to_numpy()
+        file["ext"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/")
+        file["soft"] = h5py.SoftLink("/ext")
+    into = f"in the file '{tmp_path / 'other.h5'}'; fcnn reads only the file it is given"
+    for selector in ("", ":/ext", ":ext/", ":/ext/x"):
+        with pytest.raises(FcnnError, match=f"^{path}{selector}: '/ext' links to '/' {into}"):
+            read_table(f"{path}{selector}")
+    with pytest.raises(FcnnError, match=f"^{path}:/soft: '/soft' leads into the file '"):
+        read_table(f"{path}:/soft")
+    assert len(read_table(f"{path}:/t").frame) == len(quakes.frame)
+
+
+ZEROS = 100_000  # rows of zeros: 8 MB of the quakes' ten columns, a few KB compressed
+
+
+def _compressed_zeros(path, quakes):
+    frame = pd.DataFrame(0.0, index=range(ZEROS), columns=quakes.frame.columns)
+    table = Table(frame, quakes.targets)
+    if path.suffix == ".gz":
+        import gzip
+
+        write_table(table, path.with_suffix(""))
+        path.write_bytes(gzip.compress(path.with_suffix("").read_bytes()))
+    else:
+        write_table(table, path.with_name("plain.h5"))
+        with h5py.File(path, "w") as file:
+            for c in frame.columns:
+                file.create_dataset(c, data=frame[c].to_numpy(), chunks=(8192,),
+                                    compression="gzip", compression_opts=9)
+            file.attrs["fcnn"] = json.dumps({"targets": quakes.targets})
+    return path
+
+
+@pytest.mark.parametrize("name", ["zeros.h5", "zeros.fits.gz"])
+def test_a_table_unpacking_to_over_100_times_its_file_is_refused_by_every_command(
+        runner, tmp_path, quakes, model_path, monkeypatch, name):
+    from fcnn_cli import formats
+
+    path = _compressed_zeros(tmp_path / name, quakes)
+    assert ZEROS * 80 > 100 * path.stat().st_size  # a small bomb indeed
+    monkeypatch.setattr(formats, "UNPACKED_ANYWAY", 1 << 20)  # no 64 MiB allowed outright
+    for args in (["train", path, "-o", tmp_path / "run"],
+                 ["evaluate", model_path, path, "-o", tmp_path / "report.json"],
+                 ["predict", model_path, path, "-o", tmp_path / "p.csv"]):
+        result = runner.invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith(f"Error: {path}: truncated or inconsistent: it declares ")
+        assert "over 100 times the" in result.stderr and len(result.stderr.splitlines()) == 1
+        assert ("gunzip it first" if name.endswith(".gz") else "h5repack -f NONE") in \
+            result.stderr
+    assert not any((tmp_path / made).exists() for made in ("run", "report.json", "p.csv"))
+    uncompressed = path.with_name("zeros.fits" if name.endswith(".gz") else "plain.h5")
+    assert len(read_table(uncompressed).frame) == ZEROS  # the same table, stored plainly
+
+
+def test_a_sound_compressed_hdf5_table_reads(tmp_path, quakes):
+    path = tmp_path / "sound.h5"
+    with h5py.File(path, "w", track_order=True) as file:
+        for c in quakes.frame.columns:
+            file.create_dataset(c, data=quakes.frame[c].to_numpy(), compression="gzip")
+    pd.testing.assert_frame_equal(read_table(path).frame, quakes.frame, check_dtype=False)

@@ -82,3 +82,79 @@ def test_info_of_an_ensemble_shows_its_members_parameters_and_set_options(tmp_pa
     text = _info_text(single)
     assert f"│ {one:,} " in text and "members" not in text
     assert "precision" not in text and "class_weight" not in text  # the defaults go unsaid
+
+
+# What an edited checkpoint (signed anew) may record in place of each value of its training
+# record: every shape JSON has, and numbers where none fit.
+SHAPES = {"list": [1, "a"], "text": "\x1b[2J", "number": 7, "huge_integer": 10 ** 400,
+          "true": True, "null": None, "nested": {"test": [1], "val": {"overall": [2]}}}
+FORGED = {
+    **{f"{key}_{shape}": (key, value) for key in ("metrics", "versions", "train_config",
+                                                  "best_epoch", "best_epochs", "precision")
+       for shape, value in SHAPES.items()},
+    "metrics_of_odd_numbers": ("metrics", {"test": {
+        "rows": [1], "overall": {"rmse": "1.5", "mae": None, "r2": 10 ** 400},
+        "distance": {"mean": float("nan")}}, "train": {"overall": "none"}}),
+    "metrics_classification_of_objects": ("metrics", {"test": {
+        "task": "classification", "accuracy": {"a": 1}, "cross_entropy": [],
+        "roc_auc": -10 ** 400}}),
+    "train_config_of_lists": ("train_config", {"epochs": [1, 2], "precision": {"a": "b"},
+                                               "class_weight": None}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGED))
+def test_info_shows_a_checkpoint_whatever_shape_its_training_record_has(runner, tmp_path,
+                                                                        model_path, name):
+    import shutil
+
+    from forgery import in_meta, resigned
+
+    from fcnn_cli.cli import cli
+
+    key, value = FORGED[name]
+    path = tmp_path / "model.pt"
+    shutil.copy(model_path, path)
+    resigned(path, in_meta(lambda meta: meta["info"].update({key: value})))
+    table = runner.invoke(cli, ["info", str(path)])
+    assert table.exit_code == 0 and table.exception is None, table.output
+    assert "8 → 64 → 64 → 64 → 2" in table.stdout and "\x1b" not in table.output
+    shown = runner.invoke(cli, ["info", str(path), "--json"])
+    assert shown.exit_code == 0 and shown.exception is None, shown.output
+    about = json.loads(shown.stdout)
+    assert isinstance(about["metrics"], dict) and isinstance(about["training"], dict)
+    assert isinstance(about["versions"], dict)
+    assert about["best_epochs"] is None or isinstance(about["best_epochs"], list)
+    assert all(isinstance(report, dict) for report in about["metrics"].values())
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("metrics", [1, 2], "its metrics is [1, 2], not an object: left out"),
+    ("versions", "1.0", "its versions is '1.0', not an object: left out"),
+    ("best_epochs", 3, "its best_epochs is 3, not a list: left out"),
+])
+def test_a_training_record_of_another_shape_is_left_out_with_a_warning(
+        tmp_path, model_path, logged, key, value, said):
+    import shutil
+
+    from forgery import in_meta, resigned
+
+    path = tmp_path / "model.pt"
+    shutil.copy(model_path, path)
+    resigned(path, in_meta(lambda meta: meta["info"].update({key: value})))
+    about = modelinfo.describe(path)
+    assert f"{path}: {said}" in logged.text
+    assert about[{"metrics": "metrics", "versions": "versions"}.get(key, key)] in ({}, None)
+
+
+def test_a_split_whose_metrics_are_no_object_is_left_out(tmp_path, model_path, logged):
+    import shutil
+
+    from forgery import in_meta, resigned
+
+    path = tmp_path / "model.pt"
+    shutil.copy(model_path, path)
+    resigned(path, in_meta(lambda meta: meta["info"]["metrics"].update(val=[0.5])))
+    about = modelinfo.describe(path)
+    assert sorted(about["metrics"]) == ["test", "train"]
+    assert "its metrics of 'val' are [0.5], not an object: left out" in logged.text

@@ -1,6 +1,13 @@
 """Training streamed from Parquet pieces: the same scaler and encoding as in memory, seeded
 orders, a shuffle buffer that mixes pieces, the split rule, resume, several processes."""
 
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,7 +16,7 @@ import pytest
 import torch
 
 from fcnn_cli import distributed, runs, simulate, stream, train
-from fcnn_cli.errors import FcnnError
+from fcnn_cli.errors import DataChanged, FcnnError
 from fcnn_cli.tables import read_table
 
 
@@ -243,6 +250,22 @@ def test_command_line_streams_and_resumes(tmp_path, quake_file, runner):
     assert not (tmp_path / "cut" / "state.pt").exists()
 
 
+def test_a_streamed_run_whose_saved_state_lost_a_bit_is_not_resumed(tmp_path, quake_file):
+    import forgery
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=400)
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    run = runs.save_run(cut, tmp_path / "cut", str(quake_file))
+    assert runs.load_resume(run).state["epoch"] == 1
+    forgery.flip_bit(run / runs.STATE_FILE, lambda s: s["generator"], 100, 0)
+    with pytest.raises(FcnnError, match="cannot resume: state.pt does not match the SHA-256"):
+        runs.load_resume(run)
+
+
 def test_command_line_names_a_bad_file_in_one_line(tmp_path, quake_frame, runner):
     from fcnn_cli.cli import cli
 
@@ -310,3 +333,222 @@ def test_pieces_go_from_arrow_to_numpy_with_the_values_of_the_table_path(tmp_pat
                                    config.test_frac, config.seed)
             for a, b in zip(got, prepared.arrays(rows)):
                 assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def _three_files(tmp_path, frame):
+    """A directory of three files of 1000 rows, 4 pieces each."""
+    d = tmp_path / "d"
+    for k in range(3):
+        write_parquet(frame.iloc[k * 1000:(k + 1) * 1000], d / f"p{k}.parquet", ["x", "y"], 250)
+    return d
+
+
+def _replace(path, frame):
+    """Another table in ``path``'s place, as a writer that renames its output does."""
+    new = write_parquet(frame, path.with_name("new.tmp"), ["x", "y"], 250)
+    os.replace(new, path)
+
+
+def _rewrite(path, frame):
+    """The same number of bytes written over the file in place, a moment later."""
+    data = path.read_bytes()
+    path.write_bytes(data)
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda p, f: p.unlink(), r"it is gone"),
+    (lambda p, f: os.truncate(p, 100), r"its size went from \d+ to 100 bytes"),
+    (lambda p, f: _replace(p, f.iloc[::-1]), "another file took its place"),
+    (_rewrite, "it was written to"),
+], ids=["deleted", "truncated", "replaced", "rewritten"])
+def test_a_file_that_changed_is_read_no_more(tmp_path, quake_frame, change, what):
+    d = _three_files(tmp_path, quake_frame)
+    val = write_parquet(quake_frame.iloc[:300], tmp_path / "val.parquet", ["x", "y"])
+    source, chunks = stream.open_source(d), stream.FileChunks(val)
+    assert len(source.arrow(4)) == 250 and len(list(chunks.tables())) == 1
+    for path in (d / "p1.parquet", val):
+        change(path, quake_frame.iloc[:1000])
+    for read in (lambda: source.arrow(4), lambda: list(chunks.tables())):
+        with pytest.raises(DataChanged, match=f": changed while the run was reading it "
+                                              f"\\({what}\\)$") as e:
+            read()
+        assert e.value.exit_code == 75 and "\n" not in str(e.value)
+    assert len(source.arrow(0)) == 250  # the other files are read as before
+
+
+@pytest.mark.parametrize("gone_after", [2, 3], ids=["mid-run", "in-the-final-metrics"])
+def test_a_run_whose_data_went_keeps_its_epochs_and_resumes_once_they_are_back(
+        tmp_path, quake_frame, gone_after):
+    """A file deleted after epoch 2 of 3: training goes back to epoch 2 and says why, with
+    the state to resume from; deleted after the last epoch, as the final metrics are read:
+    the state as training ended, which a resumed run only measures. Once the file is back
+    (copied: another inode, the same rows), the resumed run ends as an uninterrupted one."""
+    d = _three_files(tmp_path, quake_frame)
+    kept = (d / "p1.parquet").read_bytes()
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=300)
+
+    def remove(row):
+        if row["epoch"] == gone_after:
+            (d / "p1.parquet").unlink()
+
+    cut = train.fit(stream.open_source(d), config, on_epoch=remove)
+    assert cut.changed and cut.interrupted and not cut.metrics and cut.sample is None
+    assert cut.resume_state["epoch"] == len(cut.history) == gone_after
+    when = "training had ended" if gone_after == 3 else "epoch 2"
+    assert cut.stopped == f"stopped after {when}: {d / 'p1.parquet'}: changed while the run " \
+                          "was reading it (it is gone)"
+    (d / "p1.parquet").write_bytes(kept)
+    resumed = train.fit(stream.open_source(d), config, resume=cut.resume_state)
+    whole = train.fit(stream.open_source(d), config)
+    assert resumed.stopped == whole.stopped == "completed" and not resumed.changed
+    assert resumed.metrics == whole.metrics
+    a, b = resumed.predictor.net.state_dict(), whole.predictor.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_command_line_keeps_a_run_whose_data_changed(tmp_path, quake_frame, runner,
+                                                     monkeypatch):
+    """Exit status 75 and one line that says how to resume; the run's files and state are
+    saved, no plots drawn; once the data are back, --resume ends the run."""
+    from fcnn_cli import cli as command_line
+
+    d = _three_files(tmp_path, quake_frame)
+    kept, run = (d / "p2.parquet").read_bytes(), tmp_path / "run"
+    printed = command_line._EpochPrinter.__call__
+
+    def print_and_remove(printer, row):
+        printed(printer, row)
+        if row["epoch"] == 2:
+            (d / "p2.parquet").unlink()
+
+    monkeypatch.setattr(command_line._EpochPrinter, "__call__", print_and_remove)
+    done = runner.invoke(command_line.cli, ["train", str(d), "--stream", "--epochs", "4",
+                                            "--batch-size", "128", "-q", "-o", str(run)])
+    assert done.exit_code == 75, done.output
+    assert done.output == (f"stopped after epoch 2: {d / 'p2.parquet'}: changed while the run "
+                           f"was reading it (it is gone); saved the best model so far and the "
+                           f"state to resume in {run}; once the data are back as they were, "
+                           f"continue with: fcnn train --resume {run}\n")
+    assert sorted(p.name for p in run.iterdir()) == [
+        ".lock", "config.json", "config.toml", "history.csv", "metrics.json", "model.pt",
+        "state.pt"]
+    assert json.loads((run / "metrics.json").read_text()) == {}
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    monkeypatch.undo()
+    refused = runner.invoke(command_line.cli, ["train", "--resume", str(run), "-q"])
+    assert refused.exit_code == 1 and "not the data this run started with" in refused.output
+    (d / "p2.parquet").write_bytes(kept)
+    done = runner.invoke(command_line.cli, ["train", "--resume", str(run), "-q"])
+    assert done.exit_code == 0, done.output
+    assert list(pd.read_csv(run / "history.csv").epoch) == [1, 2, 3, 4]
+    assert not (run / "state.pt").exists() and "val" in json.loads(
+        (run / "metrics.json").read_text())
+
+
+def test_command_line_data_changed_before_an_epoch_ended(tmp_path, quake_frame, runner,
+                                                         monkeypatch):
+    from fcnn_cli.cli import cli
+
+    d = _three_files(tmp_path, quake_frame)
+    prepare = stream.prepare
+
+    def prepare_and_truncate(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        os.truncate(d / "p0.parquet", 10)
+        return prepared
+
+    monkeypatch.setattr(stream, "prepare", prepare_and_truncate)
+    done = runner.invoke(cli, ["train", str(d), "--stream", "-o", str(tmp_path / "run")])
+    assert done.exit_code == 75
+    assert re.fullmatch(rf"Error: {re.escape(str(d / 'p0.parquet'))}: changed while the run "
+                        r"was reading it \(its size went from \d+ to 10 bytes\); no epoch was "
+                        r"complete: nothing saved\n", done.output), done.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_links_in_a_directory_are_followed_and_each_file_read_once(tmp_path, quake_frame,
+                                                                   logged):
+    d, elsewhere = tmp_path / "d", tmp_path / "elsewhere"
+    write_parquet(quake_frame.iloc[:1000], d / "a.parquet", ["x", "y"])
+    write_parquet(quake_frame.iloc[1000:2000], d / "sub" / "b.parquet", ["x", "y"])
+    write_parquet(quake_frame.iloc[2000:], elsewhere / "c.parquet", ["x", "y"])
+    (d / "a2.parquet").symlink_to("a.parquet")  # a file of the directory twice
+    os.link(d / "a.parquet", d / "hard.parquet")  # and three times
+    (d / "alias").symlink_to("sub")  # a directory of the directory twice
+    (d / "more").symlink_to(elsewhere)  # a directory elsewhere: taken, once
+    (d / "more2").symlink_to(elsewhere)
+    (d / "_SUCCESS").write_text("")  # a writer's own files are passed over
+    (d / ".part.crc").write_text("")
+    source = stream.open_source(d)
+    files = {source.read(k, ["x"]).name for k in range(len(source.pieces))}
+    assert files == {str(d / "a.parquet"), str(d / "alias" / "b.parquet"),
+                     str(d / "more" / "c.parquet")}
+    assert sum(source.pieces) == 3000
+    left_out = [r.getMessage().split(":")[0] for r in logged.records if "left out" in r.message]
+    assert left_out == [str(d / p) for p in ("a2.parquet", "hard.parquet", "more2", "sub")]
+
+
+@pytest.mark.parametrize("links, cycle", [
+    ({"a": ".", "b": "."}, "a"),  # read without end, a run's pyarrow walk never ended
+    ({"up": ".."}, "up"),  # once per path through up/, up/d/up/, ...
+    ({"sub/back": ".."}, "sub/back"),
+], ids=["twice-to-itself", "to-its-parent", "from-below"])
+def test_a_link_round_a_cycle_is_refused_at_once(tmp_path, quake_frame, links, cycle):
+    d = tmp_path / "d"
+    write_parquet(quake_frame, d / "sub" / "q.parquet", ["x", "y"])
+    for name, target in links.items():
+        (d / name).symlink_to(target)
+    done = subprocess.run([sys.executable, "-m", "fcnn_cli", "train", str(d), "--stream",
+                           "-o", str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (f"Error: {d / cycle}: a symbolic link to a directory that holds it "
+                           "(a cycle): its files would be read again and again; remove the "
+                           "link\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_link_to_nothing_and_a_fifo_are_named(tmp_path, quake_frame):
+    d = tmp_path / "d"
+    write_parquet(quake_frame, d / "q.parquet", ["x", "y"])
+    (d / "gone.parquet").symlink_to("nothing.parquet")
+    with pytest.raises(FcnnError, match=r"gone\.parquet \(a symbolic link to "
+                                        r"'nothing\.parquet'\): No such file or directory$"):
+        stream.open_source(d)
+    (d / "gone.parquet").unlink()
+    os.mkfifo(d / "pipe.parquet")  # would block the reading of its footer
+    with pytest.raises(FcnnError, match=r"pipe\.parquet: not a regular file"):
+        stream.open_source(d)
+
+
+def test_sigterm_stops_the_walk_of_a_directory(tmp_path, quake_frame):
+    """The walk is stalled where a hung file server would stall it (listing the directory);
+    SIGTERM still ends the command at once, with nothing saved."""
+    d, stall = tmp_path / "d", tmp_path / "stall"
+    write_parquet(quake_frame, d / "q.parquet", ["x", "y"])
+    os.mkfifo(stall)
+    script = f"""
+import os, sys
+from fcnn_cli.cli import main
+listdir = os.listdir
+def stalled(path):
+    if str(path) == {str(d)!r}:
+        print("walking", file=sys.stderr, flush=True)
+        open({str(stall)!r}).read()  # no writer ever comes
+    return listdir(path)
+os.listdir = stalled
+sys.argv = ["fcnn", "train", {str(d)!r}, "--stream", "-o", {str(tmp_path / "run")!r}]
+main()
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "walking\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 143 and err == "interrupted: nothing saved\n"
+    assert not (tmp_path / "run").exists()

@@ -950,3 +950,67 @@ def test_an_empty_shard_says_so(quakes, tmp_path, caplog):
         assert sweep.plan(spec, tmp_path, (5, 8)) == []
         sweep.run(spec, tmp_path, (5, 8))
     assert "shard 5/8 of a grid of 2 combinations holds none" in caplog.text
+
+
+# What torch's CPU allocator raises when malloc fails (torch 2.13, Linux).
+CPU_ALLOCATION_FAILED = ("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: "
+                         "can't allocate memory: you tried to allocate 4503599627370496 bytes. "
+                         "Error code 12 (Cannot allocate memory)")
+
+
+def test_a_combination_the_cpu_cannot_allocate_is_recorded_and_the_others_finish(
+        runner, quakes, tmp_path, monkeypatch):
+    from fcnn_cli import state
+
+    real = state.TrainingState.__init__
+
+    def allocate(self, net_config, *args):
+        if net_config.depth == 2:
+            raise RuntimeError(CPU_ALLOCATION_FAILED)
+        real(self, net_config, *args)
+
+    monkeypatch.setattr(state.TrainingState, "__init__", allocate)
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "depth=1,2,3", "--epochs", "1",
+                                 "--width", "8", "--threads", "1", "--no-plots", "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    assert "1 of 3 combinations failed" in result.output and "Traceback" not in result.output
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert [(r["depth"], r["mode"]) for r in rows][-1] == (2, "failed")
+    assert sorted(r["depth"] for r in rows[:2]) == [1, 3] and {r["mode"] for r in rows[:2]} == {
+        "single"}
+    failed = json.loads((out / rows[-1]["run"].rsplit("/", 1)[-1] / sweep.FAILED_FILE)
+                        .read_text())
+    assert failed["kind"] == "OutOfMemory" and failed["error"] == (
+        "not enough memory on the CPU to train (DefaultCPUAllocator: can't allocate memory: you "
+        "tried to allocate 4503599627370496 bytes. Error code 12 (Cannot allocate memory)); try "
+        "a smaller network or batch_size")
+
+
+def test_a_group_the_cpu_cannot_allocate_trains_one_by_one(quakes, tmp_path, monkeypatch):
+    from fcnn_cli import ensemble
+
+    real = ensemble.train_cohorts
+
+    def allocate(data, cohorts, *args, **kwargs):
+        if len(cohorts) > 1:  # the vectorised pass of the whole group
+            raise RuntimeError(CPU_ALLOCATION_FAILED)
+        return real(data, cohorts, *args, **kwargs)
+
+    monkeypatch.setattr(ensemble, "train_cohorts", allocate)
+    spec = sweep.Sweep({"data": quakes}, FIXED, {"lr": [1e-3, 1e-2]}, seeds=2)
+    rows = sweep.run(spec, tmp_path)
+    assert sorted(r["mode"] for r in rows) == ["ensemble", "ensemble"]
+
+
+def test_a_network_too_large_for_the_memory_fails_its_combination_alone(quakes, tmp_path,
+                                                                        monkeypatch):
+    from fcnn_cli import devices
+
+    monkeypatch.setattr(devices, "memory_available", lambda device: 64 << 20)
+    fixed = {k: v for k, v in FIXED.items() if k != "width"}
+    spec = sweep.Sweep({"data": quakes}, fixed, {"width": [8, 4096]})
+    rows = sweep.run(spec, tmp_path)
+    assert [(r["width"], r["mode"]) for r in rows] == [(8, "single"), (4096, "failed")]
+    assert rows[-1]["error"].startswith("a network of ") and \
+        "but 64 MiB is available on the CPU" in rows[-1]["error"]

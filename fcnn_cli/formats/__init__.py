@@ -16,16 +16,22 @@ Each format's library is an optional extra, imported only when such a file is op
 import collections
 import contextlib
 import importlib
+import os
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fcnn_cli.errors import FcnnError, first_line
+from fcnn_cli.errors import FcnnError, first_line, size_text
 
 # format: (its module's library, the extra that installs it, the format's name in messages)
 LIBRARIES = {"root": ("uproot", "root", "ROOT"),
              "hdf5": ("h5py", "hdf5", "HDF5"),
              "fits": ("astropy", "fits", "FITS")}
+# A table may declare at most this many times its file's size in bytes (compressed, an HDF5
+# dataset's unwritten chunks), and this many bytes whatever the file's size: beyond both, it is
+# damaged or a decompression bomb, which would take memory and time without bound.
+MAX_UNPACKED = 100
+UNPACKED_ANYWAY = 64 << 20
 
 
 @dataclass
@@ -75,6 +81,16 @@ def reading(name, what, plainly=()):
         said = first_line(e, 160)
         said = next((instead for start, instead in plainly if said.startswith(start)), said)
         raise FcnnError(f"{name}: not a readable {what} file: {said}") from None
+
+
+def check_unpacked(name, what, declared, path, instead=None):
+    """Refuse a file that declares ``what`` (``declared`` bytes) beyond the bounds above;
+    ``instead`` says how to read such a file if it is sound."""
+    size = os.path.getsize(path)
+    if declared > max(UNPACKED_ANYWAY, MAX_UNPACKED * size):
+        raise FcnnError(f"{name}: truncated or inconsistent: it declares {what} "
+                        f"({size_text(declared)}), over {MAX_UNPACKED} times the {size:,} bytes "
+                        "of the file" + (f"; {instead}" if instead else ""))
 
 
 def metadata_text(value, name, where):

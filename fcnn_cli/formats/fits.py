@@ -8,14 +8,15 @@ keyword ``FCNN`` holds fcnn's metadata as JSON.
 
 import contextlib
 import gzip
+import io
 import json
 import os
 
 import numpy as np
 
 from fcnn_cli.errors import FcnnError, first_line
-from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
-                              reading)
+from fcnn_cli.formats import (Source, check_unpacked, frame_of, library, metadata_text,
+                              named_columns, reading)
 
 META_KEY = "FCNN"
 BLOCK = 2880  # FITS files come in blocks of this many bytes
@@ -28,6 +29,7 @@ CODES = {"b1": ("L", "i1"), "u1": ("B", "u1"), "i1": ("I", ">i2"), "i2": ("I", "
          "u2": ("J", ">i4"), "i4": ("J", ">i4"), "u4": ("K", ">i8"), "i8": ("K", ">i8"),
          "u8": ("K", ">i8"), "f2": ("E", ">f4"), "f4": ("E", ">f4"), "f8": ("D", ">f8")}
 UNSIGNED = 1 << 63  # the TZERO of unsigned 64-bit integers: FITS stores them sign bit flipped
+GUNZIP = "fcnn unpacks no further: gunzip it first if it is sound"
 
 
 def _fits(name):
@@ -42,12 +44,43 @@ def opened(path, selector, name):
     fits = _fits(name)
     with reading(name, "FITS"):
         packed = _compressed(path, name)
-        hdus = fits.open(path, memmap=False, lazy_load_hdus=True)
-    with hdus:
+        file = _bounded(path, name, packed)
+    with file:
         with reading(name, "FITS"):
-            hdu = _hdu(fits, hdus, selector, name)
-            source = _source(path, hdu, name, packed)
-        yield source
+            hdus = fits.open(file, memmap=False, lazy_load_hdus=True)
+        with hdus:
+            with reading(name, "FITS"):
+                hdu = _hdu(fits, hdus, selector, name)
+                source = _source(path, hdu, name, packed)
+            yield source
+
+
+class _Bounded:
+    """A file that astropy may not seek beyond what ``check_unpacked`` allows: it seeks past
+    each HDU's data to the next header (from the file's start), wherever a header says that
+    lies, and a header may say 10**15 rows (a seek the system refuses) or, compressed, rows
+    that would unpack for ever."""
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        if whence == os.SEEK_SET:
+            check_unpacked(self.shown, f"data up to byte {offset:,}", offset, self.path,
+                           GUNZIP if isinstance(self, gzip.GzipFile) else None)
+        return super().seek(offset, whence)
+
+
+class _BoundedFile(_Bounded, io.FileIO):
+    pass
+
+
+class _BoundedGzip(_Bounded, gzip.GzipFile):
+    pass
+
+
+def _bounded(path, name, packed):
+    """The file for astropy to read the headers from, through gzip where ``packed``."""
+    file = (_BoundedGzip if packed else _BoundedFile)(path, "rb")
+    file.path, file.shown = path, name
+    return file
 
 
 def _compressed(path, name):

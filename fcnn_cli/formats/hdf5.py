@@ -8,18 +8,22 @@ datasets (a column each, in the root group), which reads fast column by column.
 
 import contextlib
 import json
+import posixpath
 
 import numpy as np
 
 from fcnn_cli.errors import FcnnError
-from fcnn_cli.formats import (Source, frame_of, library, metadata_text, named_columns,
-                              reading)
+from fcnn_cli.formats import (Source, check_unpacked, frame_of, library, metadata_text,
+                              named_columns, reading)
 
 META_KEY = "fcnn"
 UNIT_KEYS = ("units", "unit")
 WRITE_CHUNK = 4096  # rows per stored chunk at most: large files read fast
 MIN_CHUNK = 64
 TABLES_SHOWN = 8
+SAME_FILE = "."  # a virtual dataset's source file name for its own file
+OUTSIDE = "fcnn reads only the file it is given: copy those values into it"
+UNCOMPRESSED = "fcnn unpacks no further: store it uncompressed (h5repack -f NONE) if it is sound"
 # filters HDF5 files often use that the HDF5 library lacks unless a plugin adds them
 PLUGIN_FILTERS = {307: "bzip2", 32001: "Blosc", 32004: "LZ4", 32008: "Bitshuffle",
                   32013: "ZFP", 32015: "Zstandard", 32017: "SZ", 32026: "Blosc2"}
@@ -36,15 +40,32 @@ def opened(path, selector, name):
         with reading(name, "HDF5"):
             table = _table(file, selector, name)
             grouped = isinstance(table, h5py.Group)
-            for dataset in _columns(table).values() if grouped else [table]:
-                _check_filters(dataset, name)
+            datasets = list(_columns(table, name).values()) if grouped else [table]
+            for dataset in datasets:
+                _check_dataset(dataset, name)
             source = _group(table, name) if grouped else _compound(table, name)
+            check_unpacked(name, f"{source.rows:,} rows", source.rows *
+                           sum(d.dtype.itemsize for d in datasets), path, UNCOMPRESSED)
         yield source
 
 
+def _check_dataset(dataset, name):
+    """Refuse a dataset whose values lie in other files (external storage, a virtual dataset's
+    sources), or that needs a filter the HDF5 library lacks."""
+    if dataset.external:
+        files = ", ".join(repr(file) for file, _, _ in dataset.external)
+        raise FcnnError(f"{name}: dataset {dataset.name!r} keeps its values in another file "
+                        f"({files}); {OUTSIDE}")
+    if dataset.is_virtual:
+        files = sorted({s.file_name for s in dataset.virtual_sources()} - {SAME_FILE})
+        if files:
+            raise FcnnError(f"{name}: virtual dataset {dataset.name!r} maps values of other "
+                            f"files ({', '.join(map(repr, files))}); {OUTSIDE}")
+    _check_filters(dataset, name)
+
+
 def _check_filters(dataset, name):
-    """A dataset compressed with a filter the HDF5 library lacks is named as such, not as
-    a damaged file."""
+    """A filter the HDF5 library lacks is named as such, not as a damaged file."""
     import h5py
 
     plist = dataset.id.get_create_plist()
@@ -61,17 +82,17 @@ def _table(file, selector, name):
     """The group or compound dataset that ``selector`` names, or else the root group if it
     holds 1-D datasets, or else the file's only table."""
     if selector is not None:
-        found = file.get(selector)
+        found = _at(file, selector, name)
         if found is None:
             raise FcnnError(f"{name}: no dataset or group {selector!r} in the file; "
-                            f"its tables: {_listing(_tables(file))}")
-        if not _is_table(found):
+                            f"its tables: {_listing(_tables(file, name))}")
+        if not _is_table(found, name):
             raise FcnnError(f"{name}: {selector!r} is not a table (a compound dataset or a "
                             "group of 1-D datasets)")
         return found
-    if _is_table(file):
+    if _is_table(file, name):
         return file
-    tables = _tables(file)
+    tables = _tables(file, name)
     if len(tables) != 1:
         raise FcnnError(f"{name}: holds no table (a compound dataset or a group of 1-D "
                         "datasets)" if not tables else f"{name}: holds {len(tables)} tables "
@@ -79,9 +100,41 @@ def _table(file, selector, name):
     return file[tables[0]]
 
 
-def _tables(file):
-    found = ["/"] if _is_table(file) else []
-    file.visititems(lambda path, item: found.append("/" + path) if _is_table(item) else None)
+def _at(file, selector, name):
+    """The item at the path ``selector``, followed link by link (none into another file), or
+    None where there is none."""
+    import h5py
+
+    item = file
+    for part in filter(None, selector.split("/")):
+        if not isinstance(item, h5py.Group) or item.get(part, getlink=True) is None:
+            return None
+        item = _inside(item, part, name)
+    return item
+
+
+def _inside(group, key, name):
+    """The item that ``key`` of ``group`` names (None for a dangling soft link); one in another
+    file, through an external link or a soft link to one, is refused, the external link before
+    the other file is opened."""
+    import h5py
+
+    path = posixpath.join(group.name, key)
+    link = group.get(key, getlink=True)
+    if isinstance(link, h5py.ExternalLink):
+        raise FcnnError(f"{name}: {path!r} links to {link.path!r} in the file "
+                        f"{link.filename!r}; {OUTSIDE}")
+    item = group.get(key)
+    if item is not None and item.file != group.file:
+        raise FcnnError(f"{name}: {path!r} leads into the file {item.file.filename!r}; {OUTSIDE}")
+    return item
+
+
+def _tables(file, name):
+    found = ["/"] if _is_table(file, name) else []
+    # Objects reached by hard links only: neither soft nor external links are followed.
+    file.visititems(lambda path, item: found.append("/" + path) if _is_table(item, name)
+                    else None)
     return found
 
 
@@ -90,24 +143,25 @@ def _listing(paths):
     return (shown + (f", … ({len(paths)} in all)" if len(paths) > TABLES_SHOWN else "")) or "none"
 
 
-def _is_table(item):
+def _is_table(item, name):
     import h5py
 
     if isinstance(item, h5py.Dataset):
         return item.dtype.names is not None and item.ndim == 1
-    return bool(_columns(item))
+    return bool(_columns(item, name))
 
 
-def _columns(group):
+def _columns(group, name):
     """A group's 1-D datasets of plain values, in their stored order."""
     import h5py
 
-    return {key: item for key, item in group.items()
+    items = {key: _inside(group, key, name) for key in group}
+    return {key: item for key, item in items.items()
             if isinstance(item, h5py.Dataset) and item.ndim == 1 and item.dtype.names is None}
 
 
 def _group(group, name):
-    columns = _columns(group)
+    columns = _columns(group, name)
     lengths = {key: len(item) for key, item in columns.items()}
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{k!r}: {n}" for k, n in list(lengths.items())[:6])
