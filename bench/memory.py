@@ -10,7 +10,7 @@ buffer's filling) to the last. The tables are written to a temporary directory a
 after. Run it alone: another busy process skews every figure. The run's dated record goes to
 bench/results/.
 
-    python bench/memory.py                       # 1 M, 10 M and 50 M rows (long: see docs/large-tables.md)
+    python bench/memory.py                       # 1 M, 10 M and 50 M rows (long)
     python bench/memory.py --rows 100000 --samples 20000 --quality-rows 3000 --epochs 2
 """
 
