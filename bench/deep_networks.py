@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 import record
-from fcnn_cli import simulate, train
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import train
 
 CASES = [
     ("plain", "sigmoid"),

@@ -22,8 +22,8 @@ from rich.console import Console
 from rich.table import Table
 
 import record
-from fcnn_cli import simulate
-from fcnn_cli.tables import write_table
+from fcnn_cli.data import simulate
+from fcnn_cli.data.tables import write_table
 
 ROWS = 100_000
 CASES = [(3, 64, 32), (3, 64, 256), (6, 512, 1024)]  # depth, width, batch
@@ -80,8 +80,9 @@ dist.destroy_process_group()
 
 def step_time(depth, width, batch, n_in=8, steps=300):
     """Median seconds of one fast-path training step on one thread, for comparison."""
-    from fcnn_cli import fastpath, tasks
-    from fcnn_cli.model import MLP, NetConfig
+    from fcnn_cli.engine import fastpath
+    from fcnn_cli.network import tasks
+    from fcnn_cli.network.model import MLP, NetConfig
 
     torch.set_num_threads(1)
     model = MLP(NetConfig(n_in=n_in, n_out=2, depth=depth, width=width))

@@ -38,7 +38,10 @@ from rich.console import Console
 from rich.table import Table
 
 import record
-from fcnn_cli import runs, simulate, sweep, tables, train
+from fcnn_cli.results import runs
+from fcnn_cli.data import simulate, tables
+from fcnn_cli.sweeps import sweep
+from fcnn_cli.engine import train
 
 NET = {"depth": 3, "width": 64}
 BATCHNORM_RESNET = {**NET, "arch": "resnet", "batchnorm": True}

@@ -19,9 +19,11 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from fcnn_cli import checkpoint, simulate, train
-from fcnn_cli.tables import TableWriter
 import record
+from fcnn_cli.network import checkpoint
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import train
+from fcnn_cli.data.tables import TableWriter
 from peak import watched
 
 SUFFIXES = {"Parquet": ".parquet", "ROOT": ".root", "HDF5": ".h5", "FITS": ".fits"}

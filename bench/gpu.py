@@ -109,7 +109,7 @@ class Bench:
 
     def _speed_row(self, name, width, depth, batch, rows, cpu_rows, hand_steps,
                    precision="fp32"):
-        from fcnn_cli.devices import prefers_cuda, step_work
+        from fcnn_cli.machine.devices import prefers_cuda, step_work
 
         model = os.path.join(self.tmp, f"{width}-{precision}.pt")
         cuda = attempt(fcnn_rate, quakes(rows), self.gpu, width, depth, batch,
@@ -140,7 +140,7 @@ class Bench:
         """The default earthquake run: seconds of training until the validation mean distance
         is 70 m, and whole commands (torch's import included), auto among them."""
         path = os.path.join(self.tmp, "quakes.parquet")
-        from fcnn_cli.tables import write_table
+        from fcnn_cli.data.tables import write_table
 
         write_table(quakes(self.sizes["quakes"]), path)
         cuda, cpu = (attempt(seconds_to_target, path, d) for d in (self.gpu, "cpu"))
@@ -169,7 +169,7 @@ class Bench:
         cpu = attempt(predict_rate, model, quakes(n_cpu, seed=7), "cpu")
         yield [f"predict {n:,} rows in memory (rows/s; cpu: {n_cpu:,})", rate(gpu), rate(cpu),
                "—", ratio(gpu, cpu), "—", "cuda", faster(gpu, cpu)]
-        from fcnn_cli.tables import write_table
+        from fcnn_cli.data.tables import write_table
 
         data, one = os.path.join(self.tmp, "many.parquet"), os.path.join(self.tmp, "one.csv")
         write_table(table, data)
@@ -182,7 +182,7 @@ class Bench:
     def accuracy(self):
         """Each precision on a wide network, short runs: the test mean distance on the
         earthquakes, the test accuracy on the galaxies (the CPU in fp32 for reference)."""
-        from fcnn_cli import simulate
+        from fcnn_cli.data import simulate
 
         s = self.sizes
         sets = {"earthquakes": (quakes(s["accuracy_quakes"], seed=3), "distance (m)"),
@@ -198,7 +198,7 @@ class Bench:
 
 @functools.lru_cache(maxsize=8)
 def quakes(n, seed=0):
-    from fcnn_cli import simulate
+    from fcnn_cli.data import simulate
 
     return simulate.earthquakes(n=n, seed=seed)
 
@@ -216,7 +216,8 @@ def attempt(function, *args, **kwargs):
 def fcnn_rate(table, device, width, depth, batch, epochs, precision, save_to=None):
     """fcnn's training samples/s, from the fastest epoch after the first (which holds the
     set-up and, on a GPU, the graph's capture); the model saved to ``save_to``."""
-    from fcnn_cli import checkpoint, train
+    from fcnn_cli.network import checkpoint
+    from fcnn_cli.engine import train
 
     config = train.TrainConfig(epochs=epochs, batch_size=batch, device=device, val_frac=0.01,
                                test_frac=0.0, precision=precision)
@@ -230,7 +231,7 @@ def fcnn_rate(table, device, width, depth, batch, epochs, precision, save_to=Non
 def ensemble_speedup(table, device, epochs, members=8):
     """Seconds of 8 single runs over the seconds of one ``--ensemble 8`` run, training alone
     (the first epoch, which holds the set-up and a graph's capture, left out of both)."""
-    from fcnn_cli import train
+    from fcnn_cli.engine import train
 
     def seconds(**options):
         config = train.TrainConfig(epochs=epochs, batch_size=32, device=device, val_frac=0.01,
@@ -307,8 +308,8 @@ def sync(device):
 
 def seconds_to_target(path, device):
     """Training seconds of the default run until the validation mean distance is 70 m."""
-    from fcnn_cli import train
-    from fcnn_cli.tables import read_table
+    from fcnn_cli.engine import train
+    from fcnn_cli.data.tables import read_table
 
     result = train.fit(read_table(path), train.TrainConfig(device=device))
     spent = 0.0
@@ -335,7 +336,7 @@ def train_command(path, device, run_dir):
 
 
 def predict_rate(model, table, device):
-    from fcnn_cli import checkpoint
+    from fcnn_cli.network import checkpoint
 
     predictor = checkpoint.load(model, device)
     x = predictor.feature_matrix(table)
@@ -357,7 +358,7 @@ def predict_command(model, data, one, n, device, tmp):
 
 
 def accuracy_of(table, device, precision, epochs):
-    from fcnn_cli import train
+    from fcnn_cli.engine import train
 
     config = train.TrainConfig(epochs=epochs, batch_size=256, device=device,
                                precision=precision)

@@ -28,8 +28,8 @@ import record
 
 CASE = """
 import json, resource, sys, time
-from fcnn_cli import stream, train
-from fcnn_cli.tables import read_table
+from fcnn_cli.engine import stream, train
+from fcnn_cli.data.tables import read_table
 
 path, streamed, batch, samples = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4])
 

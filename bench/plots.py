@@ -21,7 +21,9 @@ from rich.console import Console
 from rich.table import Table
 
 import record
-from fcnn_cli import evaluation, plots, runs, simulate, train
+from fcnn_cli.results import evaluation, plots, runs
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import train
 
 
 def timed(work):

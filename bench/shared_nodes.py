@@ -32,7 +32,8 @@ ROOT = os.path.dirname(HERE)
 
 def training_speed(rows, batch, epochs, arch, fast):
     """Samples per second of `train.fit` (run in a child process of its own)."""
-    from fcnn_cli import simulate, train
+    from fcnn_cli.data import simulate
+    from fcnn_cli.engine import train
 
     table = simulate.earthquakes(n=rows, seed=0)
     result = train.fit(table, train.TrainConfig(epochs=epochs, batch_size=batch, val_frac=0.01,
@@ -71,8 +72,10 @@ def fcnn(*args):
 
 def files(tmp, rows, stream_rows):
     """A training table and a model (trained quickly), and a larger table to apply it to."""
-    from fcnn_cli import checkpoint, simulate, train
-    from fcnn_cli.tables import write_table
+    from fcnn_cli.network import checkpoint
+    from fcnn_cli.data import simulate
+    from fcnn_cli.engine import train
+    from fcnn_cli.data.tables import write_table
 
     data, big, model = (os.path.join(tmp, n) for n in ("train.parquet", "big.parquet",
                                                         "model.pt"))

@@ -15,7 +15,8 @@ from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 
 import record
-from fcnn_cli import tables, train
+from fcnn_cli.data import tables
+from fcnn_cli.engine import train
 
 SEEDS = (0, 1, 2)
 TRAIN_ROWS = 1400

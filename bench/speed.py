@@ -21,9 +21,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from fcnn_cli import simulate, train
-from fcnn_cli.prepare import split_indices
 import record
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import train
+from fcnn_cli.engine.prepare import split_indices
 from peak import watched
 
 N = 20_000
@@ -208,8 +209,8 @@ def loading(rows=1_000_000):
     float32 input: fcnn's path against the float64 one a user writes by hand with pandas."""
     import tracemalloc
 
-    from fcnn_cli.preprocess import Scaler
-    from fcnn_cli.columns import numeric_matrix
+    from fcnn_cli.data.preprocess import Scaler
+    from fcnn_cli.data.columns import numeric_matrix
 
     table = simulate.earthquakes(n=rows, seed=1)
     cols = [c for c in table.frame.columns if c not in ("x", "y")]
@@ -259,7 +260,7 @@ def streaming(rows):
         small = simulate.earthquakes(n=2000, seed=2)
         model = os.path.join(tmp, "model.pt")
         result = train.fit(small, train.TrainConfig(epochs=1))
-        from fcnn_cli import checkpoint
+        from fcnn_cli.network import checkpoint
 
         checkpoint.save(result.predictor, model)
         commands = {"predict": ["predict", model, data, "-o", os.path.join(tmp, "p.parquet")],

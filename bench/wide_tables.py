@@ -26,10 +26,12 @@ from rich.console import Console
 from rich.table import Table as Shown
 
 import record
-from fcnn_cli import checkpoint, runs, train
-from fcnn_cli.columns import select_columns
-from fcnn_cli.prepare import prepare
-from fcnn_cli.tables import Table, TableWriter, iter_tables, read_table, write_table
+from fcnn_cli.network import checkpoint
+from fcnn_cli.results import runs
+from fcnn_cli.engine import train
+from fcnn_cli.data.columns import select_columns
+from fcnn_cli.engine.prepare import prepare
+from fcnn_cli.data.tables import Table, TableWriter, iter_tables, read_table, write_table
 
 LABEL = "y"
 WARM_UP = 8  # columns of the first, untimed round

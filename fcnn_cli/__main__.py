@@ -1,3 +1,3 @@
-from fcnn_cli.cli import main
+from fcnn_cli.commands.cli import main
 
 main()

@@ -1,7 +1,8 @@
 import pytest
 from click.testing import CliRunner
 
-from fcnn_cli import simulate, train
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import train
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,7 +37,7 @@ def trained(quakes):
 
 @pytest.fixture(scope="session")
 def quakes_csv(tmp_path_factory, quakes):
-    from fcnn_cli.tables import write_table
+    from fcnn_cli.data.tables import write_table
 
     path = tmp_path_factory.mktemp("data") / "quakes.csv"
     write_table(quakes, path)
@@ -45,7 +46,7 @@ def quakes_csv(tmp_path_factory, quakes):
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory, trained):
-    from fcnn_cli import checkpoint
+    from fcnn_cli.network import checkpoint
 
     path = tmp_path_factory.mktemp("model") / "model.pt"
     checkpoint.save(trained.predictor, path)
@@ -55,8 +56,8 @@ def model_path(tmp_path_factory, trained):
 @pytest.fixture(scope="session")
 def interrupted_run(tmp_path_factory, quakes_csv):
     """A run directory as Ctrl-C leaves it after epoch 2 of 3 (copy it before changing it)."""
-    from fcnn_cli import runs
-    from fcnn_cli.tables import read_table
+    from fcnn_cli.results import runs
+    from fcnn_cli.data.tables import read_table
 
     def stop(row):
         if row["epoch"] == 2:

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from nodes import ZERO, make_device
-from fcnn_cli.cli import cli
-from fcnn_cli.simulate import earthquakes
+from fcnn_cli.commands.cli import cli
+from fcnn_cli.data.simulate import earthquakes
 
 BASE = earthquakes(n=40, seed=11).frame
 LABELS = ["-t", "x", "-t", "y"]
@@ -333,7 +333,7 @@ def test_largest_seed_trains(runner, tmp_path):
 
 # --- Damaged checkpoints and special files as the model, through fcnn predict (issue #10) ------
 # The corpus lives in test_checkpoint.py, beside the library view of the same cases.
-from test_checkpoint import CORRUPTIONS, SPECIAL, corrupted, special_file  # noqa: E402
+from forgery import CORRUPTIONS, SPECIAL, corrupted, special_file  # noqa: E402
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
@@ -367,8 +367,8 @@ def test_special_file_as_model_through_predict(tmp_path, kind):
 def test_version_1_checkpoint_predicts_with_one_warning(runner, tmp_path):
     import torch
 
-    from fcnn_cli import checkpoint
-    from test_checkpoint import tiny_predictor, to_version_1
+    from fcnn_cli.network import checkpoint
+    from forgery import tiny_predictor, to_version_1
 
     data, new, old = make(tmp_path, "plain", BASE), tmp_path / "new.pt", tmp_path / "old.pt"
     checkpoint.save(tiny_predictor("classify"), new)
@@ -479,7 +479,7 @@ def device_node(path):
 
 def bigger_than(module_limit, name):
     def damage(run, monkeypatch):
-        from fcnn_cli import runs
+        from fcnn_cli.results import runs
 
         monkeypatch.setattr(runs, module_limit, (run / name).stat().st_size - 1)
     return damage
@@ -562,7 +562,7 @@ def test_damaged_run_to_resume(runner, interrupted, monkeypatch, name):
 # --- ROOT, HDF5 and FITS files (issue #17): damaged, foreign, or not holding what is asked ----
 
 def _quakes_file(path, frame=BASE):
-    from fcnn_cli.tables import Table, write_table
+    from fcnn_cli.data.tables import Table, write_table
 
     write_table(Table(frame, ["x", "y"]), path)
     return path
@@ -812,7 +812,7 @@ def test_bad_format_file(runner, tmp_path, model_path, name):
 def _node_of(monkeypatch, cpus, memory):
     """A node of ``cpus`` CPUs and ``memory`` bytes available, on which --nproc never starts
     torchrun: the launch is recorded instead."""
-    from fcnn_cli import devices, distributed
+    from fcnn_cli.machine import devices, distributed
 
     launched = []
     monkeypatch.setattr(devices, "cpu_budget", lambda: cpus)
@@ -851,8 +851,8 @@ def test_more_processes_than_cpus_are_started_with_a_warning(runner, tmp_path, q
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, trained):
     """A complete run directory, with its plots and held-out predictions."""
-    from fcnn_cli import runs
-    from fcnn_cli.plots import plot_run
+    from fcnn_cli.results import runs
+    from fcnn_cli.results.plots import plot_run
 
     run = runs.save_run(trained, tmp_path_factory.mktemp("runs") / "run", "quakes.csv")
     plot_run(run)
@@ -1146,7 +1146,7 @@ def test_a_file_name_not_utf8_is_written_read_and_recorded_by_every_command(
     assert json.loads(report)["rows"] == 60 and json.loads(report)["data"] == str(data)
     expect(runner, ["predict", run / "model.pt", data, "--keep", "x", "-o", predictions], "ok",
            data, [])
-    from fcnn_cli.tables import read_table
+    from fcnn_cli.data.tables import read_table
 
     assert np.allclose(read_table(predictions).frame["x"], read_table(data).frame["x"])
 

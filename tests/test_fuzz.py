@@ -4,9 +4,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fcnn_cli.cli import cli
-from fcnn_cli.errors import FcnnError
-from fcnn_cli.tables import read_table
+from fcnn_cli.commands.cli import cli
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.tables import read_table
 
 FUZZ = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -160,8 +160,8 @@ def test_random_simulate_options(runner, tmp_path_factory, extent, noise, vp, vs
 # Either a one-line error that names the file, or a model that does what its file says.
 
 def _saved(tmp_path_factory, kind):
-    from fcnn_cli import checkpoint
-    from test_checkpoint import tiny_predictor
+    from fcnn_cli.network import checkpoint
+    from forgery import tiny_predictor
 
     predictor = tiny_predictor(kind)
     path = tmp_path_factory.mktemp("fuzz") / "model.pt"
@@ -170,7 +170,7 @@ def _saved(tmp_path_factory, kind):
 
 
 def _quakes_table():
-    from fcnn_cli.simulate import earthquakes
+    from fcnn_cli.data.simulate import earthquakes
 
     return earthquakes(n=20, seed=5)
 
@@ -181,7 +181,7 @@ def _quakes_table():
 def test_random_damage_to_a_checkpoint(tmp_path_factory, kind, at, length, mask):
     import numpy as np
 
-    from fcnn_cli import checkpoint
+    from fcnn_cli.network import checkpoint
 
     predictor, path = _saved(tmp_path_factory, kind)
     data = bytearray(path.read_bytes())
@@ -222,7 +222,7 @@ def test_forged_metadata_with_a_recomputed_digest(tmp_path_factory, kind, data):
 
     import torch
 
-    from fcnn_cli import checkpoint
+    from fcnn_cli.network import checkpoint
 
     _, path = _saved(tmp_path_factory, kind)
     payload = torch.load(path, weights_only=True)
@@ -265,7 +265,7 @@ def test_random_long_cells_and_comment_lines(tmp_path_factory, monkeypatch, leng
     """Both readers give the same table, whatever the cells' lengths against the blocks."""
     import pandas as pd
 
-    from fcnn_cli import tables
+    from fcnn_cli.data import tables
 
     monkeypatch.setattr(tables, "CSV_BLOCK", 512)
     monkeypatch.setattr(tables, "MAX_BLOCK", 1 << 15)
@@ -309,7 +309,7 @@ def test_random_damage_to_a_saved_run(interrupted_run, section, key, pick, value
     import tempfile
     from pathlib import Path
 
-    from fcnn_cli import runs
+    from fcnn_cli.results import runs
 
     with tempfile.TemporaryDirectory() as tmp:
         run = Path(shutil.copytree(interrupted_run, Path(tmp) / "cut"))
@@ -345,7 +345,7 @@ def test_random_quoted_values_read_alike_whole_and_streamed(tmp_path_factory, mo
 
     import pandas as pd
 
-    from fcnn_cli.tables import iter_tables
+    from fcnn_cli.data.tables import iter_tables
 
     def cell(text):
         if sep in text or "\n" in text or "\r" in text:
@@ -368,8 +368,8 @@ def test_random_quoted_values_read_alike_whole_and_streamed(tmp_path_factory, mo
 
 @pytest.fixture(scope="module")
 def format_files(tmp_path_factory):
-    from fcnn_cli.simulate import earthquakes
-    from fcnn_cli.tables import write_table
+    from fcnn_cli.data.simulate import earthquakes
+    from fcnn_cli.data.tables import write_table
 
     files = {}
     for suffix, package in ((".root", "uproot"), (".h5", "h5py"), (".fits", "astropy")):
@@ -390,7 +390,7 @@ damage = st.one_of(
 @FUZZ
 @given(suffix=st.sampled_from([".root", ".h5", ".fits"]), how=damage)
 def test_random_damage_to_root_hdf5_and_fits_files(format_files, tmp_path_factory, suffix, how):
-    from fcnn_cli.tables import iter_tables
+    from fcnn_cli.data.tables import iter_tables
 
     data = bytearray(format_files[suffix])
     kind, at, length, mask = how

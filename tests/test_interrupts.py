@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from nodes import FULL, make_device
-from fcnn_cli import checkpoint
-from fcnn_cli.simulate import earthquakes
-from fcnn_cli.tables import write_table
+from fcnn_cli.network import checkpoint
+from fcnn_cli.data.simulate import earthquakes
+from fcnn_cli.data.tables import write_table
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,447 @@
+"""The options of a network and of its training, each checked here, once.
+
+Kept free of torch, numpy and pandas so that the command line can reject a bad option at once,
+before any heavy library loads.
+"""
+
+import math
+import numbers
+import operator
+import typing
+from dataclasses import asdict, dataclass, field, fields
+
+from fcnn_cli.core.errors import FcnnError, shown
+
+# The activations by name, each with the torch.nn module that computes it (by name: no torch here).
+ACTIVATIONS = {"relu": "ReLU", "leaky-relu": "LeakyReLU", "elu": "ELU", "selu": "SELU",
+               "silu": "SiLU", "gelu": "GELU", "tanh": "Tanh", "sigmoid": "Sigmoid",
+               "softplus": "Softplus"}
+ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
+INITS = ("glorot-normal", "he", "lecun")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("cosine", "plateau", "none")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "tf32", "bf16")  # of matrix products; weights and optimiser stay fp32
+TASKS = ("auto", "regress", "classify")
+SCALINGS = ("standard", "max", "minmax", "none")
+BINARY_OUTPUTS = ("softmax", "sigmoid")
+CLASS_WEIGHTS = ("none", "balanced")
+NAN_POLICIES = ("error", "drop")
+LOSSES = ("mse", "gaussian")  # of regression; classification has its cross-entropy
+MAX_MEMBERS = 1024
+# numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
+# of any table or tool that stores it.
+MAX_SEED = 2 ** 63 - 1
+SEED_MESSAGE = "seed must be a whole number from 0 to " + str(MAX_SEED) + ", not {seed}"
+
+
+def valid_seed(seed):
+    """Whether ``seed`` is a whole number every random generator fcnn seeds accepts."""
+    try:
+        return 0 <= operator.index(seed) <= MAX_SEED
+    except TypeError:
+        return False
+
+
+MAX_THREADS = 1024
+# The most epochs, rows per batch, epochs of patience or rows of a shuffle buffer: a count past it
+# is a typo (a configuration file's integers reach 2**63 and beyond), not a run that would end.
+MAX_COUNT = 2 ** 31 - 1
+
+
+# Every option of a run is a field below, written once: its name, type and default are the
+# field's, and option() adds the help text and what the command line needs beyond them. The
+# command line makes its flags from these fields (``--batch-size`` from ``batch_size``; a bool
+# gets ``--x/--no-x``), a configuration file takes the same names as keys, and the run directory
+# writes them back. A new option is one more field with option(...) and a check in
+# __post_init__, nothing else.
+def option(default, help, *, choices=None, flags=None, bounds=None, metavar=None, repeat=False,
+           comma=False, argument=False, path=None, unset=...):
+    """A field that is an option of the command line and a key of configuration files.
+
+    ``choices``: the names it takes (one of the tables above); ``flags``: its spelling when not
+    ``--`` and its name with dashes; ``bounds``: the (lowest, highest) whole number it takes;
+    ``repeat``/``comma``: a list given by repeating the flag, or as one comma-separated value;
+    ``argument``: a positional argument; ``path``: "file" or "dir" where the value names one
+    (for shell completion; the value is checked where it is opened); ``unset``: the command
+    line's default where it differs from the field's (None: the library decides, as with
+    dropout)."""
+    spec = {"help": help, "choices": tuple(choices) if choices else None, "flags": flags,
+            "bounds": bounds, "metavar": metavar, "repeat": repeat, "comma": comma,
+            "argument": argument, "path": path}
+    if unset is not ...:
+        spec["unset"] = unset
+    return field(default=default, metadata=spec)
+
+
+def option_fields(cls):
+    """The fields of an options dataclass that are options (``n_in`` and ``n_out`` are not)."""
+    return [f for f in fields(cls) if "help" in f.metadata]
+
+
+def kinds(f):
+    """The types a field's value may have: ``(int,)``, ``(str, NoneType)`` …"""
+    return typing.get_args(f.type) or (f.type,)
+
+
+@dataclass
+class NetConfig:
+    """Everything needed to rebuild the network; stored in every checkpoint.
+
+    ``depth`` counts hidden layers of ``width`` nodes. ``resnet`` groups them in pairs into
+    residual blocks (an odd depth starts with one plain layer); ``batchnorm`` normalises every
+    hidden layer (with ``resnet`` it goes inside the blocks); ``selu`` is a self-normalising
+    network: SELU, LeCun-normal weights and alpha-dropout.
+    """
+
+    n_in: int
+    n_out: int
+    depth: int = option(3, "Number of hidden layers.")
+    width: int = option(64, "Nodes per hidden layer.")
+    activation: str | None = option(None, "Default: silu (selu for --arch selu).",
+                                    choices=ACTIVATIONS)
+    arch: str = option("plain", "Network architecture; see the README.", choices=ARCHITECTURES)
+    batchnorm: bool = option(False, "Batch normalisation in every hidden layer (implied by "
+                             "--arch batchnorm).")
+    init: str | None = option(None, "Weight initialisation (biases start at zero). Default: "
+                              "glorot-normal (lecun for --arch selu).", choices=INITS)
+    dropout: float = option(0.0, "Dropout rate (alpha-dropout for selu). Default: 0.1 for "
+                            "classification, 0 for regression.", unset=None)
+
+    def __post_init__(self):
+        _check_types(self)
+        if self.arch not in ARCHITECTURES:
+            raise FcnnError(f"unknown architecture {self.arch!r}; "
+                            f"choose from {', '.join(ARCHITECTURES)}", ("arch",))
+        if self.arch == "selu":
+            if self.activation not in ("selu", None):
+                raise FcnnError("arch='selu' takes selu activations only; "
+                                f"leave out activation={self.activation!r}",
+                                ("arch", "activation"))
+            if self.batchnorm:
+                raise FcnnError("arch='selu' normalises itself: it does not combine with "
+                                "batch normalisation", ("arch",))
+            self.activation = "selu"
+        if self.arch == "batchnorm":
+            self.batchnorm = True
+        if self.activation is None:
+            self.activation = "silu"
+        if self.init is None:
+            self.init = "lecun" if self.arch == "selu" else "glorot-normal"
+        checks = [
+            (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
+            (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
+            (1 <= self.depth <= 1000, f"depth must be between 1 and 1000, not {self.depth}",
+             "depth"),
+            (1 <= self.width <= 65536, f"width must be between 1 and 65536, not {self.width}",
+             "width"),
+            (self.activation in ACTIVATIONS, f"unknown activation {self.activation!r}; "
+             f"choose from {', '.join(ACTIVATIONS)}", "activation"),
+            (self.init in INITS, f"unknown init {self.init!r}; choose from {', '.join(INITS)}",
+             "init"),
+            (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}",
+             "dropout"),
+        ]
+        _refuse_failed(checks)
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class TrainConfig:
+    """How to train; every option is checked here, once."""
+
+    epochs: int = option(60, "Passes over the training data.")
+    batch_size: int = option(32, "Rows per minibatch.")
+    lr: float = option(1e-3, "Learning rate.")
+    optimizer: str = option("adam", "sgd uses --momentum.", choices=OPTIMIZERS)
+    momentum: float = option(0.9, "Momentum for sgd.")
+    weight_decay: float = option(0.0, "L2 weight decay.")
+    schedule: str = option("cosine", "Learning rate schedule: cosine decay to zero over all "
+                           "steps, or halve on a validation plateau.", choices=SCHEDULES)
+    patience: int = option(0, "Stop after this many epochs without a better validation loss "
+                           "(0: never).")
+    ema: float = option(0.998, "Validate and keep a running average of the weights with this "
+                        "decay per step (0: the last step's weights).")
+    val_frac: float = option(0.05, "Share of rows for validation.")
+    test_frac: float = option(0.05, "Share of rows held out for testing (none when --test FILE "
+                              "is given).")
+    scale: str = option("standard", "Feature scaling, fitted on the training split.",
+                        choices=SCALINGS)
+    task: str = option("auto", "auto: text, boolean or categorical labels give classification, "
+                       "real numbers regression; integers with few values must be told.",
+                       choices=TASKS)
+    seed: int = option(0, "Random seed (0 to 2**63 - 1): the same seed gives the same result.",
+                       bounds=(0, MAX_SEED))
+    device: str = option("auto", "auto takes a GPU when there is one and the network and batch "
+                         "are large enough for it to be faster (see the README).",
+                         choices=DEVICES)
+    threads: int | None = option(None, "CPU threads (default: one for small networks, else "
+                                  "timed among the CPUs this process may use).")
+    diagnostics: bool = option(False, "Record per-layer gradient norms and activation moments "
+                               "every epoch (diagnostics.csv) and warn of vanishing or exploding "
+                               "gradients.")
+    binary_output: str = option("softmax", "Two classes: two softmax nodes, or one sigmoid node.",
+                                choices=BINARY_OUTPUTS)
+    class_weight: str = option("none", "balanced: weigh each class in the loss by n / (classes × "
+                               "its count).", choices=CLASS_WEIGHTS)
+    nan: str = option("error", "Rows with NaN, missing or infinite values: stop with an error "
+                      "that counts them, or leave them out.", choices=NAN_POLICIES)
+    fast: bool = option(True, "The autograd-free training step for plain networks; --no-fast "
+                        "uses autograd everywhere.")
+    precision: str = option("fp32", "Matrix products in fp32, tf32 (GPUs only: a CPU computes "
+                            "fp32, with a warning) or bf16 (autocast on a GPU or a CPU, with "
+                            "the autograd step); weights and optimiser state stay fp32.",
+                            choices=PRECISIONS)
+    position: list | None = option(None, "The labels that form a point, for distance metrics "
+                                   "and maps. Default: labels named like x, y (z).",
+                                   comma=True, metavar="COL,COL[,COL]")
+    stream: bool = option(False, "Read DATA (a Parquet file, or a directory of them) piece by "
+                          "piece every epoch instead of all at once: for tables larger than "
+                          "memory.")
+    loss: str = option("mse", "Regression loss: squared error, or gaussian: a mean and a "
+                       "variance per label, trained on the Gaussian negative log-likelihood "
+                       "(predict then writes <label>_std).", choices=LOSSES)
+    ensemble: int = option(1, "Train this many members together in one vectorised pass; "
+                           "member k takes seed + k. Predictions are their mean and spread.",
+                           metavar="K")
+    shuffle_buffer: int = option(1_000_000, "With --stream: rows held to mix the rows of the "
+                                 "file's pieces.", metavar="ROWS")
+
+    def __post_init__(self):
+        _check_types(self)
+        checks = [
+            _count("epochs", self.epochs, 1),
+            _count("batch_size", self.batch_size, 1),
+            (math.isfinite(self.lr) and self.lr > 0,
+             f"lr must be finite and > 0, not {self.lr}", "lr"),
+            (self.optimizer in OPTIMIZERS, _unknown("optimizer", self.optimizer, OPTIMIZERS),
+             "optimizer"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), not {self.momentum}",
+             "momentum"),
+            (math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+             f"weight_decay must be finite and ≥ 0, not {self.weight_decay}", "weight_decay"),
+            (self.schedule in SCHEDULES, _unknown("schedule", self.schedule, SCHEDULES),
+             "schedule"),
+            _count("patience", self.patience, 0),
+            (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
+            (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
+             "val_frac"),
+            (0 <= self.test_frac < 1, f"test_frac must be in [0, 1), not {self.test_frac}",
+             "test_frac"),
+            (self.val_frac + self.test_frac < 1, "val_frac plus test_frac must be below 1",
+             "val_frac", "test_frac"),
+            (self.scale in SCALINGS, _unknown("scaling", self.scale, SCALINGS), "scale"),
+            (self.task in TASKS, _unknown("task", self.task, TASKS), "task"),
+            (valid_seed(self.seed), SEED_MESSAGE.format(seed=self.seed), "seed"),
+            (self.device in DEVICES, _unknown("device", self.device, DEVICES), "device"),
+            (self.threads is None or 1 <= self.threads <= MAX_THREADS,
+             f"threads must be between 1 and {MAX_THREADS}, not {self.threads}", "threads"),
+            (self.binary_output in BINARY_OUTPUTS,
+             _unknown("binary output", self.binary_output, BINARY_OUTPUTS), "binary_output"),
+            (self.class_weight in CLASS_WEIGHTS,
+             _unknown("class weight", self.class_weight, CLASS_WEIGHTS), "class_weight"),
+            (self.nan in NAN_POLICIES, _unknown("NaN policy", self.nan, NAN_POLICIES), "nan"),
+            (self.precision in PRECISIONS, _unknown("precision", self.precision, PRECISIONS),
+             "precision"),
+            _count("shuffle_buffer", self.shuffle_buffer, 0),
+            (self.loss in LOSSES, _unknown("loss", self.loss, LOSSES), "loss"),
+            (1 <= self.ensemble <= MAX_MEMBERS,
+             f"ensemble must be between 1 and {MAX_MEMBERS} members, not {self.ensemble}",
+             "ensemble"),
+            (not valid_seed(self.seed) or self.seed + self.ensemble - 1 <= MAX_SEED,
+             f"seed + ensemble - 1 (the last member's seed) must be at most {MAX_SEED}",
+             "seed", "ensemble"),
+        ]
+        _refuse_failed(checks)
+        check_position(self.position)
+        # Last: a sweep that meets Unsupported knows every other option is sound.
+        refuse_in_ensemble(self)
+
+
+class Unsupported(FcnnError):
+    """Options that an ensemble does not train with (a sweep trains its seeds one by one
+    then)."""
+
+
+def refuse_in_ensemble(config, members=None):
+    """The options an ensemble does not train with, each with the reason (what only the data or
+    the processes or the network's step tell, :mod:`fcnn_cli.engine.ensemble` refuses). ``members``: of
+    the pass, where it holds more than ``config`` asks for (a sweep's cohorts of one member)."""
+    members = members or config.ensemble
+    if members == 1:
+        return
+    cases = [
+        (config.stream, "train on tables in memory, not streamed ones"),
+        (config.diagnostics, "record no diagnostics"),
+    ]
+    for refused, why in cases:
+        if refused:
+            raise Unsupported(f"ensemble={members}: the members {why}; train single "
+                              "networks for this", ("ensemble",))
+
+
+@dataclass
+class DataConfig:
+    """What a run trains on: its tables, and which of their columns are labels and features.
+    Paths as given; columns None where the table's recorded labels and the other numeric
+    columns are meant."""
+
+    data: str | None = option(None, "The training table.", argument=True, path="file")
+    targets: list | None = option(None, "A label column; repeat for several. Default: the labels "
+                                  "recorded in the file.", flags=("-t", "--target"), repeat=True)
+    features: list | None = option(None, "Feature columns. Default: every other numeric column.",
+                                   metavar="A,B,…", comma=True)
+    val: str | None = option(None, "Validation table, instead of a split of DATA.",
+                             metavar="FILE", path="file")
+    test: str | None = option(None, "Test table, scored at the end, instead of holding out "
+                              "--test-frac of DATA.", metavar="FILE", path="file")
+
+    def __post_init__(self):
+        _check_types(self)
+        for name in ("targets", "features"):
+            names = getattr(self, name)
+            if names is not None:
+                if not names or not all(isinstance(c, str) and c for c in names):
+                    raise FcnnError(f"{name} must be a list of column names, not "
+                                    f"{shown(names)}", (name,))
+                setattr(self, name, list(names))
+        check_columns(self.targets, self.features)
+
+
+def _count(name, value, lowest):
+    """The check of a whole number of epochs, rows …: from ``lowest`` to MAX_COUNT."""
+    bound = (f"at least {lowest}" if lowest else "≥ 0") if value < lowest else \
+        f"at most {MAX_COUNT}"
+    return lowest <= value <= MAX_COUNT, f"{name} must be {bound}, not {value}", name
+
+
+def _unknown(what, value, names):
+    return f"unknown {what} {value!r}; choose from {', '.join(names)}"
+
+
+def _refuse_failed(checks):
+    """Raise the message of the first check not passed; a check is ``(ok, message, *options)``,
+    with the options its message names."""
+    for ok, message, *options in checks:
+        if not ok:
+            raise FcnnError(message, options)
+
+
+def _check_types(config):
+    """Each field holds a value of its annotated type (an int serves as a float): options read
+    back from a file or given from Python fail here, not deep inside training."""
+    for f in fields(config):
+        setattr(config, f.name, typed(f, getattr(config, f.name)))
+
+
+def typed(f, value, none=True):
+    """``value`` as field ``f`` holds it, or the error that names the field, the value and the
+    type the field wants (without "or none" where ``none`` is false: TOML has no none)."""
+    kind = next((k for k in kinds(f) if _is_a(value, k) and (none or k is not type(None))), None)
+    if kind is None:
+        names = " or ".join(KIND_NAMES[k] for k in kinds(f) if none or k is not type(None))
+        raise FcnnError(f"{f.name} must be {names}, not {shown(value)}",
+                        () if f.name in ("n_in", "n_out") else (f.name,))
+    if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
+        return kind(value)
+    return value
+
+
+KIND_NAMES = {int: "an integer", float: "a number", str: "a name", bool: "true or false",
+              list: "a list of names", type(None): "none"}
+
+
+def _is_a(value, kind):
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # a bool is an int to Python, never a number of layers
+        return False
+    if kind is int:
+        return isinstance(value, numbers.Integral)
+    if kind is float:
+        return isinstance(value, numbers.Real)
+    return isinstance(value, kind)
+
+
+def repeated(names):
+    """The first name that occurs twice in ``names``, or None."""
+    seen = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def check_columns(targets=(), features=()):
+    """Label and feature columns as named in options: each once, none in both roles."""
+    for names, option in ((targets, "targets"), (features, "features")):
+        twice = repeated(names or ())
+        if twice is not None:
+            raise FcnnError(f"{option} names column {twice!r} twice", (option,))
+    both = [c for c in features or () if c in set(targets or ())]
+    if both:
+        raise FcnnError(f"column {both[0]!r} is both a label and a feature")
+
+
+def check_position(position):
+    """The labels named as one point's coordinates: 2 or 3 names, each once."""
+    if position is None:
+        return
+    if not (isinstance(position, (list, tuple)) and all(isinstance(c, str) for c in position)):
+        raise FcnnError(f"position must be a list of 2 or 3 column names, not {shown(position)}",
+                        ("position",))
+    if len(position) not in (2, 3):
+        raise FcnnError(f"position names the 2 or 3 labels of a point, not {len(position)} "
+                        f"({', '.join(map(repr, position))})", ("position",))
+    twice = repeated(position)
+    if twice is not None:
+        raise FcnnError(f"position names column {twice!r} twice", ("position",))
+
+
+MAX_BINS = 1000  # per column: a table or a map of more says nothing more
+MAX_TOTAL_BINS = 10_000  # over both columns: what a JSON report or a map holds legibly
+
+
+def check_bins(by, bins=None, edges=None):
+    """Bins of 1 or 2 columns: ``bins`` equal bins over each one's range, or ``edges`` (one
+    list of increasing finite numbers per column), not both."""
+    by = list(by or ())
+    if not by:
+        if bins is not None or edges:
+            raise FcnnError("bins and edges need by, the column to bin by", ("bins", "edges", "by"))
+        return
+    if len(by) > 2:
+        raise FcnnError(f"by takes 1 or 2 columns, not {len(by)}", ("by",))
+    if repeated(by) is not None:
+        raise FcnnError(f"by names column {by[0]!r} twice", ("by",))
+    if bins is not None and edges:
+        raise FcnnError("give bins or edges, not both", ("bins", "edges"))
+    if bins is not None and not 1 <= bins <= MAX_BINS:
+        raise FcnnError(f"bins must be between 1 and {MAX_BINS}, not {bins}", ("bins",))
+    if edges:
+        if len(edges) != len(by):
+            raise FcnnError(f"edges: give one list for each of the {len(by)} by column(s), "
+                            f"not {len(edges)}", ("edges", "by"))
+        for e in edges:
+            if not (2 <= len(e) <= MAX_BINS + 1 and all(math.isfinite(v) for v in e)
+                    and all(a < b for a, b in zip(e, e[1:]))):
+                raise FcnnError(f"edges must be 2 to {MAX_BINS + 1} finite numbers in "
+                                f"increasing order, not {','.join(map(str, e))}", ("edges",))
+    total = math.prod(len(e) - 1 for e in edges) if edges else (bins or 0) ** len(by)
+    if total > MAX_TOTAL_BINS:
+        raise FcnnError(f"{total} bin cells in all over {' and '.join(by)}: at most "
+                        f"{MAX_TOTAL_BINS}; give fewer bins or edges", ("bins", "edges"))
+
+
+def check_threshold(threshold):
+    """A decision threshold is a probability: in [0, 1], and a number (not NaN)."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise FcnnError(f"threshold must be in [0, 1], not {threshold}", ("threshold",))

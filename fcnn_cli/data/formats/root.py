@@ -1,0 +1,154 @@
+"""ROOT files: a TTree (or RNTuple) of flat branches as a table, read and written with uproot.
+
+``events.root`` reads the file's one tree, ``events.root:NAME`` (or ``:dir/NAME``) another.
+Units come from branch titles that end in ``[unit]`` ("x position [km]"); the trees fcnn
+writes carry fcnn's metadata (labels and units) as JSON in their title, after ``fcnn ``.
+"""
+
+import contextlib
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from fcnn_cli.core.errors import FcnnError, first_line
+from fcnn_cli.data.formats import (Source, frame_of, library, metadata_text, named_columns,
+                              reading)
+
+TREES = ("TTree", "ROOT::RNTuple")
+WRITTEN_TREE = "events"  # the tree fcnn writes: the name of the field's own event files
+META_PREFIX = "fcnn "  # then a JSON object: another title that starts so is not fcnn's
+CYCLE = re.compile(r";\d+$")  # a key's cycle: "events;2"
+UNIT = re.compile(r"\s\[([^\[\]]+)\]\s*$")  # a branch title ending in " [km]"
+SIGNATURE = b"root"  # a ROOT file's first bytes
+# uproot's words for a file that ends before the data it points to
+PLAINLY = (("expected Chunk of length", "truncated or damaged: it ends before the data it "
+            "points to"),)
+
+
+@contextlib.contextmanager
+def opened(path, selector, name):
+    uproot = library("root", name)
+    with reading(name, "ROOT", PLAINLY):
+        with open(path, "rb") as head:
+            if head.read(len(SIGNATURE)) != SIGNATURE:
+                raise FcnnError(f"{name}: not a ROOT file (it does not start as one does)")
+        file = uproot.open(Path(path))  # a str would be split at a ':' in its name
+    with file:
+        with reading(name, "ROOT", PLAINLY):
+            tree = _tree(file, selector, name)
+            title = getattr(tree, "title", "") or ""  # an RNTuple has none
+            fcnn = metadata_text(title[len(META_PREFIX):], name, "tree title") if \
+                title.startswith(META_PREFIX) else None
+            source = Source(lambda rows: _blocks(tree, rows, name), int(tree.num_entries), fcnn,
+                            _units(tree))
+        yield source
+
+
+def _tree(file, selector, name):
+    """The tree that ``selector`` names (``dir/NAME``, ``NAME;CYCLE`` for a cycle other than
+    the highest), or else the file's only one."""
+    classes = file.classnames(recursive=True, cycle=False)
+    trees = sorted(k for k, kind in classes.items() if kind in TREES)
+    listing = ", ".join(map(repr, trees)) or "none"
+    if selector is None:
+        if len(trees) != 1:
+            raise FcnnError(f"{name}: holds no tree (TTree or RNTuple)" if not trees else
+                            f"{name}: holds {len(trees)} trees ({listing}); choose one with "
+                            f"{name}:TREE")
+        return _get(file, trees[0])
+    key = selector.strip("/")
+    if CYCLE.search(key):
+        classes = file.classnames(recursive=True, cycle=True)
+    if key not in classes:
+        raise FcnnError(f"{name}: no tree {key!r} in the file; its trees: {listing}")
+    if classes[key] not in TREES:
+        raise FcnnError(f"{name}: {key!r} is a {classes[key]}, not a tree; its trees: {listing}")
+    return _get(file, key)
+
+
+def _get(file, key):
+    """The object of a key found in the file's listing, looked up a directory at a time:
+    uproot's ``file[key]`` takes a ':' in a directory's name for a separator."""
+    item = file
+    for part in key.split("/"):
+        item = item.key(part).get()
+    return item
+
+
+def _units(tree):
+    branches = getattr(tree, "branches", [])  # an RNTuple's fields carry no titles
+    return {b.name: m[1].strip() for b in branches if (m := UNIT.search(b.title or ""))}
+
+
+def _readable(tree):
+    """The branches uproot can read, those of classes it does not know left out (by name, not
+    as expressions: a branch may be called "a-b")."""
+    import uproot
+
+    if not hasattr(tree, "branches"):
+        return {}  # an RNTuple: all its fields
+    unknown = uproot.interpretation.identify.UnknownInterpretation
+    return {"filter_branch": lambda b: not isinstance(b.interpretation, unknown)}
+
+
+def _blocks(tree, rows, name):
+    """Blocks of ``rows`` entries; an empty tree is one empty block, with its columns."""
+    with reading(name, "ROOT", PLAINLY):
+        if not tree.num_entries:
+            yield frame_of(tree.arrays(library="np", **_readable(tree)))
+            return
+        chunks = tree.iterate(step_size=rows, library="np", **_readable(tree))
+    while True:
+        with reading(name, "ROOT", PLAINLY):
+            arrays = next(chunks, None)
+            if arrays is None:
+                return
+            frame = frame_of(arrays)
+        yield frame
+
+
+class Writer:
+    """A TTree named ``events``, extended block by block: numbers and booleans as such,
+    anything else as text (string branches)."""
+
+    def __init__(self, path, name, metadata):
+        self.uproot = library("root", name)
+        self.name, self.metadata, self.tree, self.types = name, metadata, None, {}
+        self.file = self.uproot.recreate(path)
+
+    def write(self, frame):
+        columns = named_columns(frame, self.name, "ROOT")
+        if self.tree is None:
+            self.types = {c: "string" if v.dtype == object else _branch_type(v.dtype)
+                          for c, v in columns.items()}
+            title = META_PREFIX + json.dumps(self.metadata) if self.metadata else ""
+            self.tree = self._made(lambda: self.file.mktree(WRITTEN_TREE, self.types, title))
+        if len(frame):
+            data = {c: _as(v, self.types[c], c, self.name) for c, v in columns.items()}
+            self._made(lambda: self.tree.extend(data))
+
+    def _made(self, make):
+        try:
+            return make()
+        except (TypeError, ValueError) as e:  # a column name or type a tree cannot hold
+            raise FcnnError(f"{self.name}: cannot write it as a ROOT tree: "
+                            f"{first_line(e, 160)}") from None
+
+    def close(self):
+        self.file.close()
+
+
+def _branch_type(dtype):
+    return np.dtype(np.float32) if dtype.kind == "f" and dtype.itemsize < 4 else dtype
+
+
+def _as(values, kind, column, name):
+    """``values`` in the type the first block gave the branch."""
+    if kind == "string":
+        return values if values.dtype == object else values.astype(str).astype(object)
+    if values.dtype == object:
+        raise FcnnError(f"{name}: column {column!r} turns from numbers to text partway through, "
+                        "which a ROOT branch cannot hold; write CSV instead")
+    return values.astype(kind, copy=False)

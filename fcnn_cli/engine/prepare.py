@@ -1,0 +1,214 @@
+"""Preparing a table for training: its columns and task, the split, and the feature scaler.
+
+Everything here is numpy: the splits leave as arrays, and the training engine turns them into
+tensors on its device.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from fcnn_cli.network import tasks
+from fcnn_cli.network.digest import RowsDigest, hash_arrays
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.preprocess import Scaler
+from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, numeric_rows, select_columns
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    x: np.ndarray  # features, float32: raw, or through the scaler where ``scaled``
+    y: np.ndarray  # labels as the network learns them (standardised values, class indices)
+    truth: np.ndarray  # labels as the metrics compare them (own units, class indices)
+    scaled: bool = False
+
+    def __len__(self):
+        return len(self.x)
+
+
+@dataclass
+class Prepared:
+    """A table made ready to train on; ``splits`` maps "train", "val", "test" to a Split."""
+
+    features: list
+    targets: list
+    task: object  # tasks.Regression or tasks.Classification, fitted on the training rows
+    x_scaler: Scaler
+    splits: dict
+    units: dict
+    digest: str  # fingerprint of the rows that training and validation see
+    x_range: dict  # "min" and "max" of each raw training feature
+    rows_digest: str = ""  # RowsDigest of the table trained on, all its splits
+    distance_sample = None  # rows in memory: the metrics' percentiles are exact
+
+    @property
+    def kind(self):
+        return self.task.kind
+
+    @property
+    def sizes(self):
+        return {name: len(self.splits[name]) for name in SPLITS}
+
+    def chunks(self, name):
+        """(features, labels as metrics take them) of split ``name``: here one chunk; the
+        features are raw unless :meth:`scaled`."""
+        split = self.splits[name]
+        yield split.x, split.truth
+
+    def scaled(self, name):
+        """Whether split ``name``'s features have been through the scaler: the training
+        split's are, in place, so that training holds them once."""
+        return self.splits[name].scaled
+
+    def on(self, device):
+        """The training and validation rows as the loop takes them, on ``device``."""
+        from fcnn_cli.engine.loop import Tensors
+
+        return Tensors.of(self, device)
+
+    def feature_range(self):
+        return self.x_range
+
+
+def prepare(table, config, targets=None, features=None, val_table=None, test_table=None,
+            consume=False):
+    """Columns, task, split and scaler for ``table`` under a TrainConfig.
+
+    ``val_table`` and ``test_table`` replace the validation and the test split: no rows of
+    ``table`` are held out for them. With ``consume`` the columns used leave ``table`` as they
+    are converted: for a caller that hands the table over, as the command line does.
+    """
+    if len(table.frame) < 2:
+        raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
+    features, targets = select_columns(table, targets, features)
+    columns = features + targets
+    for other in (val_table, test_table):
+        if other is not None:
+            require_columns(other, columns)
+    if config.nan == "drop":
+        table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
+                                        for t in (table, val_table, test_table))
+    kind = tasks.infer(table, targets, config.task)
+    strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
+    val_frac = 0.0 if val_table is not None else config.val_frac
+    test_frac = 0.0 if test_table is not None else config.test_frac
+    rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
+    _check_split(table, rows, val_frac, strata, "train")
+    if kind == "classify":
+        tasks.no_position(config.position)
+        tasks.no_gaussian(config.loss)
+        task = tasks.Classification.fit(table, targets[0], rows[0], config.binary_output,
+                                        config.class_weight)
+    else:
+        task = tasks.Regression.fit(table, targets, rows[0], config.position, config.loss)
+    _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
+    rows_digest = RowsDigest.of(_blocks(table), features, targets, kind)
+    digest = hashlib.sha256()  # the table's part now, while the table is whole
+    hash_arrays(digest, (numeric_matrix(b, features) for b in _blocks(table)),
+          (task.encode(b) for b in _blocks(table)))
+    splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
+              zip(SPLITS, numeric_rows(table, features, rows, consume=consume),
+                  task.truth_rows(table, rows, consume))}
+    for name, other in (("val", val_table), ("test", test_table)):
+        if other is not None:
+            splits[name] = _separate(other, features, task)
+    for name, other, verb in (("val", val_table, "validate"), ("test", test_table, "test")):
+        if other is not None and not len(splits[name]):
+            raise FcnnError(f"{other.name}: no rows to {verb} on")
+    hash_arrays(digest, [splits["val"].x], [splits["val"].y])
+    train = splits["train"]
+    x_scaler = Scaler.fit(config.scale, train.x, features)
+    x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
+    x_scaler.transform(train.x, out=train.x)
+    train.scaled = True
+    used = set(columns)
+    units = {k: v for k, v in table.units.items() if k in used}
+    return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
+                    x_range, rows_digest)
+
+
+def split_indices(n, val_frac, test_frac, seed, strata=None):
+    """Shuffled, disjoint train/validation/test row indices, repeatable for a seed.
+
+    With ``strata`` (a label per row) every class is split in the same proportions, and each
+    class keeps at least one training row.
+    """
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(n)
+    groups = [perm] if strata is None else _by_class(perm, np.asarray(strata)[perm])
+    parts = ([], [], [])
+    for g in groups:
+        n_test = int(round(len(g) * test_frac))
+        n_val = int(round(len(g) * val_frac))
+        if strata is not None:
+            n_test = min(n_test, max(len(g) - 1, 0))
+            n_val = min(n_val, max(len(g) - 1 - n_test, 0))
+        parts[0].append(g[n_test + n_val:])
+        parts[1].append(g[n_test:n_test + n_val])
+        parts[2].append(g[:n_test])
+    train, val, test = (np.concatenate(p) for p in parts)
+    if strata is not None:  # interleave the classes again
+        train, val, test = (rng.permutation(p) for p in (train, val, test))
+    return train, val, test
+
+
+def _by_class(rows, labels):
+    """``rows`` grouped by their labels, classes in order of first appearance and rows in
+    their given order within each class."""
+    codes = pd.factorize(labels)[0]
+    order = np.argsort(codes, kind="stable")
+    return np.split(rows[order], np.flatnonzero(np.diff(codes[order])) + 1)
+
+
+def _check_split(table, rows, val_frac, strata, part):
+    """Say what the split left, and why, when it leaves too little to train (``part`` "train")
+    or validate on ("val")."""
+    train, val, test = (len(r) for r in rows)
+    n = train + val + test
+    left = f"of its {n} rows the split left {train} to train on, {val} to validate and " \
+           f"{test} to test"
+    if part == "train" and train < 2:
+        raise FcnnError(f"{table.name}: too few rows to train on: {left}; lower the "
+                        "validation and test fractions, or give separate validation and test "
+                        "files")
+    if part == "val" and val_frac is not None and not val:
+        reason = ""
+        if strata is not None:
+            largest = int(pd.Series(strata).value_counts().iloc[0])
+            # Each class gives round(its rows × fraction) rows and keeps one for training.
+            needed = 0.5 / largest if largest > 1 else None
+            reason = (f": the stratified split takes round(rows × fraction) rows of each class "
+                      f"and the largest of the {len(set(strata))} classes has {largest} row(s), "
+                      + (f"so the validation fraction must exceed {needed:.3g}" if needed else
+                         "which it keeps for training"))
+        if not val_frac:
+            reason = ": the validation fraction is 0"
+        raise FcnnError(f"{table.name}: no rows left for validation ({left}){reason}; "
+                        "or give a separate validation file")
+
+
+def _separate(table, features, task):
+    """A validation or test table of its own as a Split."""
+    return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
+
+
+def require_columns(table, columns):
+    missing = [c for c in columns if c not in table.frame.columns]
+    if missing:
+        raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))}")
+
+
+DIGEST_ROWS = 1 << 16  # rows converted at once to be hashed
+
+
+def _blocks(table):
+    """The table in blocks of rows, so that the digest never needs a whole matrix."""
+    from fcnn_cli.data.tables import Table
+
+    for start in range(0, len(table.frame), DIGEST_ROWS):
+        yield Table(table.frame.iloc[start:start + DIGEST_ROWS], table.targets, table.units,
+                    table.name, table.first_row + start)

@@ -1,0 +1,5 @@
+"""A trained network as a thing to keep and apply: the ``nn.Module`` (``model``), what it is asked
+(``tasks``: regression, classification, Gaussian heads, and the ``metrics`` each task reports),
+fingerprints of its rows (``digest``), the signed checkpoint (``checkpoint``), predictions of a
+table (``predictor``), ONNX (``export``) and a checkpoint described (``modelinfo``).
+May use ``data``, ``machine`` and ``core``; never trains."""

@@ -1,0 +1,415 @@
+"""The checkpoint file: weights plus JSON metadata, loaded without ever running code from it.
+
+A checkpoint is written with ``torch.save`` and holds only tensors and strings::
+
+    {"format": "fcnn-checkpoint", "format_version": 2, "meta": "<json>",
+     "state": {name: tensor}, "sha256": "<hex digest of meta and state>"}
+
+and is read back with ``torch.load(weights_only=True)``, whose unpickler refuses anything but
+tensors and plain containers: a model file is untrusted input. Before a network is built from
+it, the digest must match and the metadata and tensors must agree with each other, so that a
+damaged or edited file fails with one line instead of giving wrong predictions. Version 1 files
+(no digest) still load, after the same consistency checks, with a warning.
+"""
+
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import platform
+import zipfile
+from pathlib import Path
+
+from fcnn_cli import __version__
+from fcnn_cli.core.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
+from fcnn_cli.core.errors import FcnnError, first_line
+from fcnn_cli.core.fileio import open_output, open_regular, writing
+
+FORMAT = "fcnn-checkpoint"
+FORMAT_VERSION = 2  # 2: a SHA-256 digest of the contents; 1: none
+# What each split's metrics keep in the checkpoint; the full report (per-class tables, the
+# confusion matrix, which grows with the square of the classes) stays in metrics.json.
+HEADLINES = ("task", "rows", "accuracy", "cross_entropy", "roc_auc", "overall", "distance")
+NET_TYPES = {"n_in": int, "n_out": int, "depth": int, "width": int, "activation": str,
+             "arch": str, "batchnorm": bool, "init": str, "dropout": (int, float)}
+
+log = logging.getLogger(__name__)
+
+
+def save(predictor, path):
+    import torch
+
+    ensemble = {"ensemble": predictor.members} if predictor.members else {}
+    meta = json.dumps({
+        "net": predictor.net.config.to_dict(),
+        **ensemble,
+        "features": predictor.features,
+        "task": predictor.task.to_dict(),
+        "units": predictor.units,
+        "feature_range": predictor.feature_range,
+        "x_scaler": predictor.x_scaler.to_dict(),
+        "info": {**_headlines(predictor.info), "versions": versions()},
+    })
+    state = {k: v.detach().cpu().clone().contiguous()
+             for k, v in predictor.net.state_dict().items()}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "meta": meta, "state": state,
+               "sha256": digest(meta, state)}
+    # Through a file object: torch's own file writer reports a full disk as a bare RuntimeError.
+    with open_output(path) as stream, writing(path):
+        torch.save(payload, stream)
+
+
+def load(path, device="cpu"):
+    """The Predictor saved at ``path``, on ``device`` ("auto", "cpu", "cuda" or a torch.device)."""
+    from fcnn_cli.machine.devices import resolve_device
+
+    payload = _read(path)
+    device = resolve_device(device)
+    try:
+        meta, state = _contents(payload)
+        predictor = _predictor(meta, state)
+    except FcnnError as e:
+        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {e}") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as e:
+        raise FcnnError(f"{path}: corrupted fcnn checkpoint: {first_line(e)}") from None
+    if payload["format_version"] < 2:
+        log.warning("%s: a checkpoint of format version 1 carries no digest: it passed the "
+                    "consistency checks, but damaged weights could go unnoticed", path)
+    predictor.net.to(device)
+    return predictor
+
+
+def digest(meta, state):
+    """SHA-256 over the metadata JSON and every tensor's name, dtype, shape and bytes, in the
+    order of the names; each field is preceded by its length, so no two contents share one."""
+    import torch
+
+    h = hashlib.sha256()
+
+    def field(data):
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+
+    field(meta.encode("utf-8", "surrogatepass"))
+    for name in sorted(state):
+        t = state[name]
+        field(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        field(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def _read(path):
+    path = Path(path)
+    payload = load_torch_file(path, "an fcnn checkpoint")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise FcnnError(f"{path}: not an fcnn checkpoint")
+    version = payload.get("format_version")
+    if type(version) is not int or version < 1:
+        raise FcnnError(f"{path}: not an fcnn checkpoint (format version {version!r})")
+    if version > FORMAT_VERSION:
+        raise FcnnError(f"{path}: checkpoint format version {version!r} is newer than this fcnn "
+                        f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
+    return payload
+
+
+def load_torch_file(path, what, name=None, limit=None):
+    """What the file ``path``, written by torch.save, holds: tensors and plain containers only
+    (``what`` says what it should be, ``name`` how messages call the file). A file that is
+    anything else (or larger than ``limit`` bytes) is refused before any of it is unpickled,
+    and nothing is read beyond the file's size or inflated beyond it."""
+    name = name or path
+    fd = open_regular(path, limit, name, what)
+    try:
+        # Every read goes through this descriptor and stops at the size it had when checked.
+        window = _Window(fd, os.fstat(fd).st_size)
+        _check_archive(window, name, what)
+        window.seek(0)
+        return _unpickle(window, name, what)
+    finally:
+        os.close(fd)
+
+
+def _check_archive(window, path, what):
+    """torch.save writes a zip archive of stored (uncompressed) entries; anything else (a bare
+    pickle, a compressed entry that would inflate far beyond the file) is refused. torch itself
+    only looks at the first bytes, zipfile at the last."""
+    try:
+        if window.read(4) != b"PK\x03\x04":
+            raise zipfile.BadZipFile("not a zip archive")
+        window.seek(0)
+        with zipfile.ZipFile(window) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, ValueError,
+            EOFError):  # NotImplementedError: a zip version or feature zipfile lacks
+        raise FcnnError(f"{path}: not {what} (not a file written by torch.save)") from None
+    if any(e.compress_type != zipfile.ZIP_STORED for e in entries) or \
+            sum(e.file_size for e in entries) > window.size:
+        raise FcnnError(f"{path}: not {what}: it holds compressed entries, which torch.save "
+                        "never writes (and which could inflate far beyond the file)")
+
+
+class _Window(io.RawIOBase):
+    """The first ``size`` bytes of an open file, read with pread: whatever the file does
+    after it was checked, nothing beyond them is read."""
+
+    def __init__(self, fd, size):
+        super().__init__()
+        self.fd, self.size, self.pos = fd, size, 0
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def tell(self):
+        return self.pos
+
+    def seek(self, offset, whence=os.SEEK_SET):
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self.pos, os.SEEK_END: self.size}[whence]
+        self.pos = max(0, base + offset)
+        return self.pos
+
+    def readinto(self, buffer):
+        view = memoryview(buffer).cast("B")
+        n = os.preadv(self.fd, [view[:max(0, min(len(view), self.size - self.pos))]], self.pos)
+        self.pos += n
+        return n
+
+
+def _unpickle(f, path, what):
+    import torch
+
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's message opens with advice to load without weights_only: only its end counts.
+        detail = str(e).rpartition("WeightsUnpickler error:")[2]
+        if "global" in detail.lower():
+            raise FcnnError(f"{path}: refused: the file holds Python objects that could run code "
+                            f"when loaded; {what} holds only tensors and text") from None
+        raise FcnnError(f"{path}: not {what} ({first_line(detail)})") from None
+    except Exception as e:  # any file may arrive here: whatever fails is the file's fault
+        raise FcnnError(f"{path}: not {what} ({first_line(e)})") from None
+
+
+def _contents(payload):
+    """The metadata (parsed) and the tensors, once they are what a checkpoint holds and
+    (from version 2) match the digest stored with them."""
+    import torch
+
+    meta, state = payload.get("meta"), payload.get("state")
+    _need(isinstance(meta, str), "no metadata text")
+    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                          for k, v in state.items()),
+          "the weights are not a table of named tensors")
+    for name, t in state.items():
+        # Dense and contiguous before anything reads it: a sparse or strided view (a stride of
+        # 0 included) could stand for far more values than the file holds.
+        if t.layout != torch.strided or t.is_nested or t.is_quantized:
+            raise FcnnError(f"tensor {name!r} is not a dense tensor (layout {t.layout})")
+        _need(t.is_contiguous(), f"tensor {name!r} is not contiguous (strides {t.stride()})")
+    if payload["format_version"] >= 2:
+        _need(payload.get("sha256") == digest(meta, state),
+              "its contents do not match the SHA-256 digest stored with them (the file was "
+              "damaged or edited)")
+    try:
+        meta = json.loads(meta)
+    except ValueError as e:
+        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
+    _need(isinstance(meta, dict), "the metadata is not a JSON object")
+    return meta, state
+
+
+def _predictor(meta, state):
+    """The Predictor that ``meta`` and ``state`` describe, once every part agrees with the
+    network: shapes, dtypes and finite values of the tensors, one feature name, shift, scale
+    and range per input, one target (or class) per output."""
+    import torch
+
+    from fcnn_cli.network import tasks
+    from fcnn_cli.network.model import MLP, Ensemble, NetConfig
+    from fcnn_cli.network.predictor import Predictor
+    from fcnn_cli.data.preprocess import Scaler
+
+    config = NetConfig.from_dict(_net(_entry(meta, "net", dict)))
+    members = _members(meta)
+    # Built without memory first, then given the file's tensors once they fit: a checkpoint
+    # that claims a huge network but carries small tensors fails the shape check instead of
+    # allocating.
+    with torch.device("meta"):
+        net = MLP(config) if members is None else Ensemble.build(config, members)
+    _tensors(net.state_dict(), state)
+    net.load_state_dict(state, strict=True, assign=True)
+    net.eval()
+    features = _names(_entry(meta, "features", list), "features")
+    _need(len(features) == config.n_in,
+          f"{len(features)} feature name(s) for a network of {config.n_in} input(s)")
+    _scaler(_entry(meta, "x_scaler", dict), "x_scaler", config.n_in, "float32")
+    feature_range = _entry(meta, "feature_range", dict, {})
+    if feature_range:
+        _feature_range(feature_range, config.n_in)
+    task = _entry(meta, "task", dict)
+    _task(task, config.n_out)
+    units = _entry(meta, "units", dict, {})
+    _need(all(isinstance(v, str) for v in units.values()), "units are not all text")
+    info = _entry(meta, "info", dict, {})
+    return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
+                     task=tasks.from_dict(task), units=units, feature_range=feature_range,
+                     info=info, precision=_precision(info))
+
+
+def _precision(info):
+    """The precision the network was trained in, for predictions in the same; fp32 for a
+    checkpoint that names none (older ones) or none known."""
+    precision = info.get("precision")
+    return precision if precision in PRECISIONS else "fp32"
+
+
+def _members(meta):
+    """An ensemble's number of members (None for one network)."""
+    from fcnn_cli.core.config import MAX_MEMBERS
+
+    if "ensemble" not in meta:
+        return None
+    count = meta["ensemble"]
+    _need(type(count) is int and 2 <= count <= MAX_MEMBERS,
+          f"an ensemble of {count!r} members (2 to {MAX_MEMBERS})")
+    return count
+
+
+def _net(d):
+    for key, kind in NET_TYPES.items():
+        value = d.get(key)
+        _need(key in d, f"net: no {key!r}")
+        _need(isinstance(value, kind) and (kind is bool or not isinstance(value, bool)),
+              f"net: {key} is {value!r}")
+    return d
+
+
+def _tensors(expected, state):
+    """The file's tensors against those of the network the metadata describes."""
+    import torch
+
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing:
+        raise FcnnError(f"no tensor {missing[0]!r}, which the network needs")
+    if extra:
+        raise FcnnError(f"tensor {extra[0]!r} belongs to no layer of the network")
+    for name, want in expected.items():
+        t = state[name]
+        _need(t.dtype == want.dtype, f"tensor {name!r} is {t.dtype}, not {want.dtype}")
+        _need(t.shape == want.shape, f"tensor {name!r} has shape {list(t.shape)}; the network "
+              f"needs {list(want.shape)}")
+        if t.is_floating_point():
+            _need(bool(torch.isfinite(t).all()), f"tensor {name!r} holds NaN or infinite values")
+        if name.endswith("running_var"):
+            _need(bool((t >= 0).all()), f"tensor {name!r} holds a negative variance")
+
+
+def _scaler(d, what, n, dtype):
+    import numpy as np
+
+    _need(d.get("method") in SCALINGS, f"{what}: unknown method {d.get('method')!r}")
+    _numbers(d.get("shift"), f"{what} shift", n, dtype)
+    scale = _numbers(d.get("scale"), f"{what} scale", n, dtype)
+    _need(all(scale), f"{what} scale holds a zero")
+    # Dividing by it must stay finite too: a scale of 1e-45 turns every value infinite.
+    _need(all(abs(1.0 / v) <= float(np.finfo(dtype).max) for v in scale),
+          f"{what} scale holds a value too small to divide by")
+
+
+def _feature_range(d, n):
+    _need(set(d) == {"min", "max"}, "feature_range needs exactly 'min' and 'max'")
+    lo = _numbers(d["min"], "feature_range min", n, "float64")
+    hi = _numbers(d["max"], "feature_range max", n, "float64")
+    _need(all(a <= b for a, b in zip(lo, hi)), "feature_range has a min above its max")
+
+
+def _task(d, n_out):
+    kind = d.get("kind")
+    if kind == "regress":
+        targets = _names(_entry(d, "targets", list), "targets")
+        output = d.get("output", "mse")
+        _need(output in LOSSES, f"unknown regression output {output!r}")
+        per_target = 2 if output == "gaussian" else 1
+        what = " with a Gaussian output (two outputs each)" if per_target == 2 else ""
+        _need(len(targets) * per_target == n_out,
+              f"{len(targets)} regression target(s){what} for a network of {n_out} output(s)")
+        _scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64")
+        position = d.get("position")
+        if position is not None:
+            _need(isinstance(position, list) and 2 <= len(position) <= 3 and
+                  all(c in targets for c in position) and len(set(position)) == len(position),
+                  f"position {position!r} does not name 2 or 3 of the targets")
+    elif kind == "classify":
+        _need(isinstance(d.get("target"), str), "no label column name in the task")
+        classes = _names(_entry(d, "classes", list), "classes")
+        _need(len(classes) >= 2, f"{len(classes)} class(es): a classifier needs at least two")
+        output = d.get("output", "softmax")
+        _need(output in BINARY_OUTPUTS, f"unknown classifier output {output!r}")
+        _need(output == "softmax" or len(classes) == 2,
+              f"a sigmoid output is for two classes, not {len(classes)}")
+        want = len(classes) if output == "softmax" else 1
+        _need(n_out == want, f"{len(classes)} classes with a {output} output need {want} "
+              f"network output(s), not {n_out}")
+        if d.get("weights") is not None:
+            weights = _numbers(d["weights"], "class weights", len(classes), "float64")
+            _need(all(w > 0 for w in weights), "class weights must be positive")
+    else:
+        raise FcnnError(f"unknown task kind {kind!r} (regress or classify)")
+
+
+def _entry(d, key, kind, default=None):
+    if default is not None and d.get(key) is None:
+        return default
+    _need(key in d, f"no {key!r} in the metadata")
+    _need(isinstance(d[key], kind), f"{key!r} is a {type(d[key]).__name__}, not a "
+          f"{kind.__name__}")
+    return d[key]
+
+
+def _names(values, what):
+    _need(all(isinstance(v, str) for v in values), f"{what} are not all names (text)")
+    twice = repeated(values)
+    if twice is not None:
+        raise FcnnError(f"{what} name {twice!r} more than once")
+    return list(values)
+
+
+def _numbers(values, what, n, dtype):
+    """``values`` as floats, once they are ``n`` numbers that stay finite in ``dtype``."""
+    import numpy as np
+
+    _need(isinstance(values, list) and all(isinstance(v, (int, float)) and
+                                           not isinstance(v, bool) for v in values),
+          f"{what} is not a list of numbers")
+    _need(len(values) == n, f"{what} holds {len(values)} value(s), not {n}")
+    with np.errstate(over="ignore"):
+        cast = np.asarray(values, dtype=np.float64).astype(dtype)
+    _need(bool(np.isfinite(cast).all()), f"{what} holds a value that is not finite in {dtype}")
+    return cast.tolist()
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)
+
+
+def _headlines(info):
+    """``info`` with each split's metrics cut to its headline numbers."""
+    metrics = info.get("metrics")
+    if not isinstance(metrics, dict):
+        return dict(info)
+    return {**info, "metrics": {
+        split: {k: v for k, v in report.items() if k in HEADLINES}
+        if isinstance(report, dict) else report
+        for split, report in metrics.items()}}
+
+
+def versions():
+    import torch
+
+    return {"fcnn": __version__, "torch": torch.__version__, "python": platform.python_version()}

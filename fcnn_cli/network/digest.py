@@ -1,0 +1,58 @@
+"""Fingerprints of rows: the training data a run resumes on, the rows a model was trained on."""
+
+import hashlib
+
+import numpy as np
+
+from fcnn_cli.data.columns import numeric_matrix
+from fcnn_cli.network import tasks
+
+
+def hash_arrays(digest, *parts):
+    """Add to the fingerprint of the training data (so that a run resumes only on the data it
+    began with) the bytes of each part's arrays (a part is a list of arrays, or of blocks of
+    rows), in order."""
+    for part in parts:
+        for a in part:
+            digest.update(np.ascontiguousarray(a).reshape(-1).view(np.uint8))  # no copy
+
+
+class RowsDigest:
+    """SHA-256 of a table's rows as a model takes them: its features (float32) and labels
+    (float64, or class names), columns in the model's order. The same whatever file format
+    holds the rows and in whatever pieces they come, so that evaluate can tell the rows a
+    model was trained on."""
+
+    def __init__(self, features, targets, kind):
+        self.features, self.targets, self.kind = features, targets, kind
+        self.x, self.y = hashlib.sha256(), hashlib.sha256()
+
+    @classmethod
+    def of(cls, tables, features, targets, kind):
+        """The hex digest of the rows of ``tables``."""
+        digest = cls(features, targets, kind)
+        for table in tables:
+            digest.add(table)
+        return digest.hexdigest()
+
+    def add(self, table):
+        self.update(numeric_matrix(table, self.features), self.labels(table))
+
+    def labels(self, table):
+        """The table's labels as the digest takes them."""
+        if self.kind == "classify":
+            return tasks.class_names(table, self.targets[0])
+        return numeric_matrix(table, self.targets, np.float64)
+
+    def update(self, x, labels):
+        """Add rows: their features (float32) and :meth:`labels`."""
+        hash_arrays(self.x, [x])
+        if self.kind != "classify":
+            hash_arrays(self.y, [labels])
+            return
+        for name in labels:
+            data = name.encode("utf-8", "surrogatepass")
+            self.y.update(len(data).to_bytes(8, "little") + data)  # no two lists alike
+
+    def hexdigest(self):
+        return hashlib.sha256(self.x.digest() + self.y.digest()).hexdigest()

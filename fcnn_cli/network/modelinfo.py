@@ -1,0 +1,87 @@
+"""What a checkpoint holds, as a plain dict ready for JSON or tables (``fcnn info``).
+
+The checkpoint is loaded by :func:`fcnn_cli.network.checkpoint.load`, with every check predict makes.
+Those leave the training record in its metadata (metrics, options, versions) free: a value of
+another shape there is left out, with a warning, so that the description keeps its own.
+"""
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def describe(path):
+    """The description of the checkpoint at ``path``."""
+    from fcnn_cli.network import checkpoint
+
+    return describe_predictor(checkpoint.load(path, "cpu"), str(path))
+
+
+def describe_predictor(predictor, name="<model>"):
+    net, task = predictor.net, predictor.task
+    info = _record(predictor.info, name)
+    config = net.config.to_dict()
+    about = {
+        "model": name,
+        "network": {**config, "parameters": sum(p.numel() for p in net.parameters()),
+                    "layers": _layers(config)},
+        "task": "classification" if task.kind == "classify" else "regression",
+        "features": _features(predictor),
+        "labels": _labels(predictor),
+        "preprocessing": {"features": predictor.x_scaler.to_dict()["method"],
+                          "labels": "standard" if task.kind == "regress" else None},
+        "training": info["train_config"],
+        "best_epoch": info.get("best_epoch"),
+        "members": predictor.members,  # None for one network; the parameters are all members'
+        "best_epochs": info.get("best_epochs"),
+        "output": "gaussian" if getattr(task, "gaussian", False) else None,
+        "metrics": info["metrics"],
+        "versions": info["versions"],
+    }
+    return about
+
+
+# The training record's values that the description shows as they are, and their shapes.
+RECORD = {"train_config": (dict, {}, "an object"), "metrics": (dict, {}, "an object"),
+          "versions": (dict, {}, "an object"), "best_epochs": (list, None, "a list")}
+
+
+def _record(info, name):
+    """The checkpoint's training record with each value of RECORD of its shape, and each
+    split's metrics an object; another is left out."""
+    from fcnn_cli.core.errors import shown
+
+    info = dict(info)
+    for key, (kind, empty, said) in RECORD.items():
+        value = info.get(key)
+        if value is not None and not isinstance(value, kind):
+            log.warning("%s: its %s is %s, not %s: left out", name, key, shown(value), said)
+            value = None
+        info[key] = empty if value is None else value
+    metrics = info["metrics"] = dict(info["metrics"])
+    for split in [k for k, report in metrics.items() if not isinstance(report, dict)]:
+        log.warning("%s: its metrics of %r are %s, not an object: left out", name, split,
+                    shown(metrics.pop(split)))
+    return info
+
+
+def _layers(config):
+    """The sizes from input to output, as text: 8 → 64 → 64 → 64 → 2."""
+    sizes = [config["n_in"]] + [config["width"]] * config["depth"] + [config["n_out"]]
+    return " → ".join(map(str, sizes))
+
+
+def _features(predictor):
+    lo = predictor.feature_range.get("min", [None] * len(predictor.features))
+    hi = predictor.feature_range.get("max", [None] * len(predictor.features))
+    return [{"name": f, "unit": predictor.units.get(f, ""), "min": a, "max": b}
+            for f, a, b in zip(predictor.features, lo, hi)]
+
+
+def _labels(predictor):
+    task = predictor.task
+    if task.kind == "classify":
+        return {"column": task.target, "classes": list(task.classes), "output": task.output,
+                "class_weights": task.weights}
+    return {"columns": [{"name": t, "unit": predictor.units.get(t, "")} for t in task.targets],
+            "position": task.point(predictor.units)}

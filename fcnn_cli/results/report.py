@@ -1,0 +1,478 @@
+"""Metric reports as tables for people (rich); JSON is the report dict itself.
+
+Names from the data (file names, targets, units, classes) go in as rich Text, never as markup:
+rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report."""
+
+from pathlib import Path
+
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from fcnn_cli.network.metrics import FULL_REPORT_CLASSES, ROC_AUC_CLASSES
+
+# Classes a per-class table shows on screen, and the most classes a confusion matrix is drawn
+# for (beyond, a table of the most frequent confusions): what a terminal shows legibly.
+TABLE_CLASSES = 20
+_JSON = "the JSON report (fcnn evaluate --json; metrics.json of a run)"
+
+
+def _title(text):
+    return Text(text, style="table.title")
+
+
+def _fmt(v):
+    if v != v:  # NaN
+        return "–"
+    return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.3e}"
+
+
+def score(v, places=4):
+    """A score whose best is 1 (R², ROC AUC) to ``places`` decimals, or to as many more as
+    show two digits of its distance from 1: 0.99987, not 1; only 1 itself is 1."""
+    import math
+
+    if v != v:
+        return "–"
+    if not 0 < v < 1:
+        return f"{v:.{places}g}" if abs(v) < 1e4 else f"{v:.3e}"
+    return f"{v:.{min(17, max(places, 1 - math.floor(math.log10(1 - v))))}f}"
+
+
+def _row(m):
+    # R² close to 1 is where models differ: show it with enough digits to tell them apart.
+    return [_fmt(m["mse"]), _fmt(m["rmse"]), _fmt(m["mae"]), score(m["r2"], 6)]
+
+
+def regression_tables(report, title="Metrics"):
+    """One table of per-target metrics, and one of distances where the targets are a position."""
+    table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
+    for col in ("target", "unit", "MSE (unit²)", "RMSE", "MAE", "R²"):
+        table.add_column(col, justify="left" if col in ("target", "unit") else "right")
+    for name, m in report["targets"].items():
+        table.add_row(Text(name), Text(m["unit"]), *_row(m))
+    table.add_row("overall", "", *_row(report["overall"]), style="bold")
+    tables = [table]
+    if "distance" in report:
+        d = report["distance"]
+        unit = f" ({d['unit']})" if d["unit"] else ""
+        dist = RichTable(title=_title(f"Distance between true and predicted "
+                                      f"({', '.join(d['of'])}){unit}"), title_justify="left")
+        for col in ("mean", "median", "68th pct", "95th pct", "max"):
+            dist.add_column(col, justify="right")
+        dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
+        tables.append(dist)
+    if "uncertainty" in report:
+        tables += uncertainty_tables(report["uncertainty"], report["targets"])
+    return tables
+
+
+def uncertainty_tables(u, targets):
+    """The predicted Gaussians against the labels: per label NLL, CRPS, mean σ and the share
+    within ±1σ and ±2σ; and the share within each central interval against its level."""
+    table = RichTable(title=_title("Uncertainties (ideal: 68.3 % within ±1σ, 95.4 % within "
+                                   "±2σ)"), title_justify="left")
+    for col in ("target", "unit", "NLL", "CRPS", "mean σ", "within ±1σ", "within ±2σ"):
+        table.add_column(col, justify="left" if col in ("target", "unit") else "right")
+    for name, m in u["per_label"].items():
+        table.add_row(Text(name), Text(targets[name]["unit"]), _fmt(m["nll"]), _fmt(m["crps"]),
+                      _fmt(u["mean_sigma"][name]), f"{m['coverage_1sigma']:.1%}",
+                      f"{m['coverage_2sigma']:.1%}")
+    table.add_row("overall", "", _fmt(u["nll"]), _fmt(u["crps"]), "",
+                  f"{u['coverage_1sigma']:.1%}", f"{u['coverage_2sigma']:.1%}", style="bold")
+    levels = RichTable(title=_title("Calibration"),
+                       title_justify="left")
+    levels.add_column("central interval")
+    levels.add_column("observed", justify="right")
+    for row in u["calibration"]:
+        levels.add_row(f"{row['level']:.1%}", f"{row['observed']:.1%}")
+    return [table, levels]
+
+
+def reliability_table(report):
+    """Confidence (the probability of the class decided on) against accuracy, by bins."""
+    table = RichTable(title=_title(f"Reliability (expected calibration error "
+                                   f"{_fmt(report['ece'])})"), title_justify="left")
+    for col in ("confidence bin", "rows", "mean confidence", "accuracy"):
+        table.add_column(col, justify="right")
+    for b in report["reliability"]:
+        table.add_row(f"{b['low']:.1f}–{b['high']:.1f}", str(b["rows"]),
+                      f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}")
+    return table
+
+
+def diagnostics_table(rows):
+    """Per layer: weight-gradient norm at the start and the end, activation moments at the end."""
+    first, last = min(r["epoch"] for r in rows), max(r["epoch"] for r in rows)
+    start = {r["layer"]: r for r in rows if r["epoch"] == first}
+    end = {r["layer"]: r for r in rows if r["epoch"] == last}
+    saturation = any("saturated" in r for r in rows)
+    table = RichTable(title=f"Diagnostics (epoch {first} → {last})", title_justify="left")
+    for col in ("layer", f"|∇W| epoch {first}", f"|∇W| epoch {last}", "act mean", "act var") + \
+            (("saturated",) if saturation else ()):
+        table.add_column(col, justify="right")
+    for layer, r in end.items():
+        cells = [str(layer), _fmt(start[layer]["grad_norm"]), _fmt(r["grad_norm"]),
+                 _fmt(r["act_mean"]), _fmt(r["act_var"])]
+        if saturation:
+            cells.append(f"{r['saturated']:.0%}" if "saturated" in r else "")
+        table.add_row(*cells)
+    return table
+
+
+def tables(report, title):
+    """The tables for a report of either task."""
+    if report["task"] == "classification":
+        return classification_tables(report, title)
+    return regression_tables(report, title)
+
+
+def classification_tables(report, title="Metrics"):
+    """Summary, per-class scores and the confusion matrix (rows: true, columns: predicted).
+
+    Past ``TABLE_CLASSES`` classes the per-class table shows those with the most rows, and the
+    most frequent confusions replace the matrix; a note under each says what is left out and
+    where it is (the JSON report), or that it is not kept (past ``FULL_REPORT_CLASSES``)."""
+    summary = RichTable(title=_title(f"{title} ({report['rows']} rows)"),
+                        title_justify="left")
+    for col in ("accuracy", "cross-entropy", "ROC AUC"):
+        summary.add_column(col, justify="right")
+    summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
+                    score(report["roc_auc"]))
+    if "classes" in report and len(report["classes"]) <= TABLE_CLASSES:
+        return [summary, _per_class_table(report["per_class"].items()), _matrix(report),
+                reliability_table(report)]
+    shown = [summary, reliability_table(report)]
+    if report.get("n_classes", 0) > ROC_AUC_CLASSES:
+        shown.append(_note(f"ROC AUC is not computed past {ROC_AUC_CLASSES} classes (it would "
+                           "keep a score per class and row)."))
+    return shown + _capped_per_class(report) + _capped_confusions(report)
+
+
+def _note(text):
+    return Text(text, style="italic")
+
+
+def _per_class_table(rows):
+    table = RichTable(title="Per class", title_justify="left")
+    for col in ("class", "precision", "recall", "F1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for name, m in rows:
+        table.add_row(Text(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}",
+                      f"{m['f1']:.4f}", str(m["support"]))
+    return table
+
+
+def _matrix(report):
+    confusion = RichTable(title="Confusion matrix (rows: true class, columns: predicted)",
+                          title_justify="left")
+    confusion.add_column("true \\ predicted")
+    for name in report["classes"]:
+        confusion.add_column(Text(name), justify="right")
+    for name, row in zip(report["classes"], report["confusion_matrix"]):
+        confusion.add_row(Text(name), *map(str, row))
+    return confusion
+
+
+def _capped_per_class(report):
+    # A full report lists the classes in their order: show those with the most rows.
+    rows = sorted(report["per_class"].items(), key=lambda item: -item[1]["support"])
+    shown = rows[:TABLE_CLASSES]
+    table = _per_class_table(shown)
+    if "classes" in report:
+        n_classes = len(report["classes"])
+        rest = f"all are in {_JSON}"
+    else:
+        n_classes = report["n_classes"]
+        rest = (f"{_JSON} lists {len(rows)} and the averages; per-class numbers of the other "
+                f"{n_classes - len(rows)} are not kept")
+        for label, key in (("macro avg", "macro_avg"), ("weighted avg", "weighted_avg")):
+            m = report[key]
+            table.add_row(label, *(f"{m[k]:.4f}" for k in ("precision", "recall", "f1")),
+                          str(report["rows"]), style="bold")
+    return [table, _note(f"The {len(shown)} classes with the most rows of {n_classes}; "
+                         f"{rest}.")]
+
+
+def _capped_confusions(report):
+    if "classes" in report:
+        names, matrix = report["classes"], report["confusion_matrix"]
+        pairs = sorted(((names[i], names[j], count) for i, row in enumerate(matrix)
+                        for j, count in enumerate(row) if count and i != j),
+                       key=lambda pair: -pair[2])  # stable: ties stay in class order
+        total, rest = len(pairs), f"the full confusion matrix is in {_JSON}"
+    else:
+        pairs = [(p["true"], p["predicted"], p["count"]) for p in report["top_confusions"]]
+        total = len(pairs) + report["left_out"]["confusions"]
+        rest = (f"{_JSON} lists the {len(pairs)} most frequent; past {FULL_REPORT_CLASSES} "
+                "classes the full confusion matrix is not kept")
+    shown = pairs[:TABLE_CLASSES]
+    table = RichTable(title="Most frequent confusions", title_justify="left")
+    for col in ("true class", "predicted", "rows"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for true, predicted, count in shown:
+        table.add_row(Text(true), Text(predicted), str(count))
+    return [table, _note(f"{len(shown)} of the {total} (true, predicted) pairs of different "
+                         f"classes; {rest}.")]
+
+
+def _range(low, high):
+    """A bin's bounds to a precision that its width shows: 0 – 10, not -0.005776 – 9.992;
+    in significant digits where fixed places would be many (1e+300, 1.0000001)."""
+    import math
+
+    width = high - low  # inf where the bounds are near the largest floats
+    big = max(abs(low), abs(high))
+    if math.isfinite(width) and width > 0 and big < 1e6:
+        places = max(0, 1 - math.floor(math.log10(width)))
+        if places <= 6:
+            return " – ".join(f"{round(v, places) + 0.0:.{places}f}" for v in (low, high))
+    digits = 4
+    if math.isfinite(width) and width > 0 and big > 0:
+        digits = min(17, max(4, 2 + math.ceil(math.log10(big) - math.log10(width))))
+    return " – ".join(f"{v:.{digits}g}" for v in (low, high))
+
+
+def _pm(value, error):
+    if value != value:
+        return "–"
+    return f"{value:.3g}" if error != error else f"{value:.3g} ± {error:.2g}"
+
+
+TABLE_RECALLS = 4  # classes whose recall the binned table shows (all are in the JSON)
+
+
+def binned_tables(binned):
+    """Per label, a table of its bins: range, rows, bias ± error, resolution (σ), median and
+    half the 16–84 % width; one of the mean distance for a point; one of the accuracy and
+    recalls for classes."""
+    by = [a["column"] + (f" ({a['unit']})" if a["unit"] else "") for a in binned["by"]]
+    outside = _outside(binned)
+    where = f"in bins of {' and '.join(by)} ({binned['rows']} rows{outside})"
+    bins = [b for b in binned["bins"] if b["count"]]
+    if not bins:
+        return [_note(f"No bins: {binned.get('empty', 'no rows in any bin')}.")]
+    empty = len(binned["bins"]) - len(bins)
+    where = where[:-1] + (f"; {empty} empty bins not shown)" if empty else ")")
+    first = bins[0]
+    if "accuracy" in first:
+        recalls = list(first["recall"])[:TABLE_RECALLS]
+        more = len(first["recall"]) - len(recalls)
+        table = _bin_table(f"Accuracy {where}", by, bins,
+                           ["accuracy"] + [f"recall {c}" for c in recalls],
+                           lambda b: [_pm(b["accuracy"], b["accuracy_error"])]
+                           + [_fmt(b["recall"][c]) for c in recalls])
+        return [table] + ([_note(f"The recall of {more} more classes is in --json.")]
+                          if more else [])
+    shown = [_bin_table(f"{t} {where}", by, bins, ["bias ± error", "σ", "median", "½(p84−p16)"],
+                        lambda b, t=t: _residual_cells(b["targets"][t]))
+             for t in first["targets"]]
+    if "distance" in first:
+        shown.append(_bin_table(f"Distance {where}", by, bins, ["mean ± error", "median"],
+                                lambda b: [_pm(b["distance"]["mean"], b["distance"]["error"]),
+                                           _pm(b["distance"]["median"], float("nan"))]))
+    return shown
+
+
+def _outside(binned):
+    """Rows outside the bins: where the column had no number, and where it was out of range."""
+    outside, odd = binned["outside"], binned.get("not_finite", 0)
+    if not outside:
+        return ""
+    if not odd:
+        return f"; {outside} outside the bins"
+    return (f"; {outside} outside the bins: {odd} NaN or infinite, {outside - odd} out of "
+            "range")
+
+
+def _residual_cells(s):
+    nan = float("nan")
+    return [_pm(s["bias"], s["bias_error"]), _pm(s["resolution"], nan), _pm(s["median"], nan),
+            _pm(s["robust_resolution"], nan)]
+
+
+def _bin_table(title, by, bins, columns, cells):
+    table = RichTable(title=_title(title), title_justify="left")
+    for name in by:
+        table.add_column(Text(name))
+    for col in ["rows"] + columns:
+        table.add_column(Text(col), justify="right")
+    for b in bins:
+        table.add_row(*[_range(lo, hi) for lo, hi in zip(b["low"], b["high"])],
+                      str(b["count"]), *cells(b))
+    return table
+
+
+def info_tables(about):
+    """``fcnn info``: the network, the columns, the training and the metrics of a checkpoint."""
+    net = about["network"]
+    summary = RichTable(title=_title(about["model"]), title_justify="left", show_header=False)
+    summary.add_column("what")
+    summary.add_column("value")
+    rows = [("task", about["task"]), ("layers", net["layers"]),
+            ("parameters", _parameters(net["parameters"], about.get("members"))),
+            ("architecture", f"{net['arch']}, {net['activation']}, init {net['init']}, "
+                             f"dropout {net['dropout']}"
+                             + (", batch norm" if net["batchnorm"] else "")),
+            ("feature scaling", about["preprocessing"]["features"]),
+            ("best epoch", str(about["best_epoch"]))]
+    if about.get("members"):
+        rows.append(("ensemble", f"{about['members']} members (seed + 0 … seed + "
+                                 f"{about['members'] - 1}); best epochs "
+                                 f"{', '.join(map(str, about['best_epochs'] or []))}"))
+    if about.get("output"):
+        rows.append(("output", "a mean and a Gaussian variance per label"))
+    labels = about["labels"]
+    if "classes" in labels:
+        rows += [("label", labels["column"]),
+                 ("classes", ", ".join(labels["classes"][:TABLE_CLASSES])
+                  + (f" … ({len(labels['classes'])})" if len(labels["classes"]) > TABLE_CLASSES
+                     else "")),
+                 ("output", labels["output"])]
+    else:
+        rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
+                                      for c in labels["columns"])),
+                 ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
+    if about["training"]:
+        rows.append(("training", _training(about["training"])))
+    rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
+    for what, value in rows:
+        summary.add_row(what, Text(str(value)))
+    return [summary, _features_table(about["features"]), *_metrics_tables(about["metrics"])]
+
+
+def _parameters(count, members):
+    """An ensemble's count is all its members': said so, with one member's."""
+    if not members:
+        return f"{count:,}"
+    return f"{count:,} ({members} members × {count // members:,})"
+
+
+# The training options fcnn info shows: always these, and the others of INFO_UNLESS_DEFAULT
+# where a run set them.
+INFO_TRAINING = ("epochs", "batch_size", "lr", "optimizer", "schedule", "ema", "weight_decay",
+                 "seed")
+INFO_UNLESS_DEFAULT = ("precision", "class_weight")
+
+
+def _training(training):
+    import dataclasses
+
+    from fcnn_cli.core.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    shown = [k for k in INFO_TRAINING if k in training]
+    shown += [k for k in INFO_UNLESS_DEFAULT if training.get(k, defaults[k]) != defaults[k]]
+    return ", ".join(f"{k} {training[k]}" for k in shown)
+
+
+def _features_table(features):
+    table = RichTable(title=_title(f"Features ({len(features)}): training ranges"),
+                      title_justify="left")
+    for col in ("feature", "unit", "min", "max"):
+        table.add_column(col, justify="left" if col in ("feature", "unit") else "right")
+    for f in features[:TABLE_CLASSES]:
+        table.add_row(Text(f["name"]), Text(f["unit"]),
+                      *("–" if v is None else _fmt(v) for v in (f["min"], f["max"])))
+    if len(features) > TABLE_CLASSES:
+        table.add_row(f"… {len(features) - TABLE_CLASSES} more (fcnn info --json)", "", "", "")
+    return table
+
+
+def _metrics_tables(metrics):
+    table = RichTable(title=_title("Metrics of the kept weights"), title_justify="left")
+    if not metrics:
+        return []
+    first = next(iter(metrics.values()))
+    table.add_column("split")
+    table.add_column("rows", justify="right")
+    if first.get("task") == "classification":
+        keys = (("accuracy", "accuracy"), ("cross_entropy", "cross-entropy"),
+                ("roc_auc", "ROC AUC"))
+        for _, name in keys:
+            table.add_column(name, justify="right")
+        for split, m in metrics.items():
+            table.add_row(split, str(m.get("rows", "")), *(
+                (score if k == "roc_auc" else _fmt)(_headline(m, k)) for k, _ in keys))
+        return [table]
+    for name in ("RMSE", "MAE", "R²", "mean distance"):
+        table.add_column(name, justify="right")
+    for split, m in metrics.items():
+        table.add_row(split, str(m.get("rows", "")), _fmt(_headline(m, "overall", "rmse")),
+                      _fmt(_headline(m, "overall", "mae")), score(_headline(m, "overall", "r2"), 6),
+                      _fmt(_headline(m, "distance", "mean")))
+    return [table]
+
+
+def _headline(report, *keys):
+    """The number at ``keys`` in a checkpoint's metrics, as a float; NaN (shown as –) where
+    the file (edited, and signed anew) holds none there."""
+    for key in keys:
+        report = report.get(key) if isinstance(report, dict) else None
+    if not isinstance(report, (int, float)) or isinstance(report, bool):
+        return float("nan")
+    try:
+        return float(report)
+    except OverflowError:  # an integer of hundreds of digits
+        return float("inf") if report > 0 else float("-inf")
+
+
+def leaderboard_table(rows, grid_keys):
+    """A sweep's leaderboard (:func:`fcnn_cli.sweeps.sweep.leaderboard`), best first; failed
+    combinations last, their errors under the table (a column would be too narrow to read)."""
+    metric = next((row["metric"] for row in rows if "metric" in row), "metric")
+    failed = [(rank, row) for rank, row in enumerate(rows, 1) if "error" in row]
+    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {row['error']}"
+                            for rank, row in failed))
+    table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations"
+                                   + (f", {len(failed)} failed" if failed else "")
+                                   + f"; {metric}, mean ± std over seeds)"),
+                      title_justify="left", caption=errors if failed else None,
+                      caption_justify="left")
+    for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
+        table.add_column(name, justify="left" if name in ("run", *grid_keys) else "right",
+                         no_wrap=name in ("val", "test", "seconds", "run"),
+                         min_width=len(name))
+    for rank, row in enumerate(rows, 1):
+        table.add_row(str(rank), *(Text(_value(row.get(k))) for k in grid_keys),
+                      str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
+                      f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
+    return table
+
+
+def plan_table(planned, grid_keys, shard_of=(1, 1)):
+    """The combinations a sweep's share would train (:func:`fcnn_cli.sweeps.sweep.plan`): each one's
+    values, status and run directory."""
+    from fcnn_cli.sweeps.sweep import BUSY, FAILED, NEW
+
+    todo = sum(status in (NEW, FAILED) for *_, status in planned)
+    share = f"shard {shard_of[0]}/{shard_of[1]}: " if shard_of[1] > 1 else ""
+    table = RichTable(title=_title(f"Sweep plan ({share}{len(planned)} combinations, {todo} to "
+                                   "train)"), title_justify="left")
+    for name in ["#", *grid_keys, "status", "run"]:
+        table.add_column(name, justify="right" if name == "#" else "left",
+                         no_wrap=name == "run")
+    for i, (combination, key, status) in enumerate(planned, 1):
+        said = {NEW: "to train", FAILED: "failed: to retry",
+                BUSY: "training in another process"}.get(status, status)
+        table.add_row(str(i), *(Text(_value(combination.get(k))) for k in grid_keys), said,
+                      Text(key))
+    return table
+
+
+def _run_id(run):
+    """The hash that ends a sweep's run directory name: the options are in the other
+    columns, and ``ls SWEEP_DIR/*-<hash>`` finds it."""
+    return Path(run).name.rsplit("-", 1)[-1]
+
+
+def _value(v):
+    return "–" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
+
+
+def _spread(row, split):
+    name = f"{split}_{row.get('metric')}"
+    if "error" in row:
+        return "failed"
+    if f"{name}_mean" not in row:
+        return "–"
+    return f"{_fmt(row[f'{name}_mean'])} ± {_fmt(row[f'{name}_std'])}"

@@ -1,0 +1,434 @@
+"""The run directory that ``fcnn train`` writes: model, metrics, history and configuration."""
+
+import contextlib
+import csv
+import fcntl
+import io
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from fcnn_cli.network import checkpoint
+from fcnn_cli.core.config import NetConfig, TrainConfig, check_columns
+from fcnn_cli.core import fileio
+from fcnn_cli.core.errors import FcnnError, first_line
+from fcnn_cli.core.fileio import read_regular, require_writable_dir, write_text, writing
+
+RUNS_ROOT = Path("runs")
+log = logging.getLogger(__name__)
+
+
+def default_run_dir(data_path, root=RUNS_ROOT):
+    """``runs/<data file stem>``, or the first free ``-2``, ``-3``, … beside an earlier run."""
+    stem = "stdin" if str(data_path) == "-" else Path(data_path).name.split(".")[0] or "run"
+    candidate, k = root / stem, 1
+    while os.path.lexists(candidate):  # a dangling link takes its name too
+        k += 1
+        candidate = root / f"{stem}-{k}"
+    return candidate
+
+
+STATE_FILE = "state.pt"
+LOCK_FILE = ".lock"
+SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
+PLOTS_DIR = "plots"
+# What save_run may write over: none of them may be the run's data.
+RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "config.toml",
+             "diagnostics.csv", SAMPLE_FILE, STATE_FILE)
+
+
+def check_run_dir(path, force=False, inputs=()):
+    """Refuse, before training starts, a run directory that cannot be made or written, one that
+    holds an earlier run (unless forced), a run in progress (always), and one whose files are
+    among ``inputs``. A directory that holds nothing but a lock nobody holds (a run killed
+    before its first save) is reused: nothing in it can be lost."""
+    path = Path(path)
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as e:  # mkdir cannot make a dangling link's target: refuse, as mkdir does
+            raise FcnnError(f"{path}: is a symbolic link to {os.readlink(path)!r}: "
+                            f"{e.strerror}") from None
+    if path.exists() and not path.is_dir():
+        raise FcnnError(f"{path}: exists and is not a directory")
+    if not path.is_dir():
+        ancestor = Path(os.path.abspath(path)).parent
+        while not os.path.lexists(ancestor):
+            ancestor = ancestor.parent
+        require_writable_dir(path, ancestor)
+        return
+    if locked(path):
+        raise _in_progress(path)
+    with writing(path):
+        names = {p.name for p in path.iterdir()} - {LOCK_FILE}
+    if names and not force:
+        if STATE_FILE in names:
+            raise FcnnError(f"{path}: holds an interrupted run; continue it with: fcnn train "
+                            f"--resume {path}; or choose another directory, or add force=True "
+                            "to replace it", ("force",))
+        raise FcnnError(f"{path}: already holds a run; choose another directory or add "
+                        "force=True", ("force",))
+    require_writable_dir(path, path)
+    for name in RUN_FILES:
+        fileio.check_output(path / name, inputs)
+
+
+def check_output(path, inputs=(), force=False):
+    """:func:`fileio.check_output`, and, unless ``force``, refuse a file of a run (its model.pt,
+    config.json, ..., through symbolic links too): they are fcnn train's to write, and a
+    command that writes one over loses the run's own."""
+    fileio.check_output(path, inputs)
+    if force or str(path) == fileio.STDIO:
+        return
+    real = Path(os.path.realpath(path))
+    if real.name in RUN_FILES and is_run_dir(real.parent, besides=real.name):
+        raise FcnnError(f"{path}: is the {real.name} of the run in {str(real.parent)!r}; "
+                        "write the output elsewhere, or add force=True to replace it",
+                        ("force",))
+
+
+def is_run_dir(path, besides=None):
+    """Whether the directory ``path`` holds a run: its model.pt or config.json (other than the
+    file ``besides``, which may be any file of that name)."""
+    return any((Path(path) / name).is_file() for name in ("model.pt", "config.json")
+               if name != besides)
+
+
+def inputs_of(run_dir, plots=True):
+    """The files of the run in ``run_dir`` that fcnn report (``plots``: its plots too) and
+    fcnn plot read or could read; none may be their output."""
+    run_dir = Path(run_dir)
+    return [run_dir / name for name in RUN_FILES] + \
+        (sorted((run_dir / PLOTS_DIR).glob("*.png")) if plots else [])
+
+
+def check_plots_dir(out_dir, run_dir):
+    """Refuse a directory for the plots of ``run_dir`` that is, or lies inside, a file of the
+    run, or that holds a PNG file (which a plot replaces) that is one of them."""
+    inputs = inputs_of(run_dir, plots=False)
+    real = Path(os.path.realpath(out_dir))
+    for source in inputs:
+        inside = Path(os.path.realpath(source))
+        if inside == real or inside in real.parents:
+            where = "is" if inside == real else "lies inside"
+            raise FcnnError(f"{out_dir}: {where} the {source.name} of the run in "
+                            f"{str(run_dir)!r}; name another directory for the plots")
+    for png in Path(out_dir).glob("*.png"):
+        fileio.check_not_input(png, inputs)
+
+
+def locked(path):
+    """Whether a live fcnn process holds the lock of the run directory ``path``."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:  # a file system without locks: none can be held
+        return False
+    finally:
+        os.close(fd)
+
+
+class InProgress(FcnnError):
+    """Another live process holds the run directory's lock: a run is in progress there."""
+
+
+def _in_progress(path):
+    return InProgress(f"{path}: a run is in progress there (another fcnn process holds its "
+                      "lock); wait for it to end or choose another directory")
+
+
+@contextlib.contextmanager
+def claim(path=None, data_path=None, force=False):
+    """Create (or, with ``force``, reuse) a run directory and hold its lock while training.
+
+    Without ``path`` the directory is ``runs/<data name>`` or the next free numbered one. A
+    second process that trains into a locked directory is refused. If training fails before
+    anything is saved in a directory made here, the directory is removed again; once a file is
+    saved in it, it stays.
+    """
+    if path is None:
+        while True:
+            path = default_run_dir(data_path)
+            with writing(path):
+                try:
+                    path.mkdir(parents=True)
+                except FileExistsError:
+                    if os.path.lexists(path):
+                        continue  # another process took that name first
+                    raise  # a parent is in the way
+            created = True
+            break
+    else:
+        path = Path(path)
+        check_run_dir(path, force)
+        created = not path.exists()
+        with writing(path):
+            path.mkdir(parents=True, exist_ok=True)
+    with writing(path / LOCK_FILE):
+        lock = open(path / LOCK_FILE, "a")  # "a": never truncates what a holder has open
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise _in_progress(path) from None
+    except OSError as e:  # a file system without locks (some NFS, Lustre mounts)
+        log.warning("%s: cannot lock (%s): nothing keeps a second run out of this directory",
+                    path, e.strerror or e)
+    try:
+        yield path
+    except BaseException:
+        if created and {p.name for p in path.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        lock.close()
+
+
+def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel=None):
+    """Write the run's files, each one atomically; returns the directory."""
+    run_dir = Path(run_dir)
+    with writing(run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+    predictor = result.predictor
+    checkpoint.save(predictor, run_dir / "model.pt")
+    write_text(run_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
+    write_text(run_dir / "history.csv", _csv(result.history))
+    if result.diagnostics:
+        write_text(run_dir / "diagnostics.csv", _csv(result.diagnostics))
+    if result.sample is not None and len(result.sample.frame):
+        from fcnn_cli.data.tables import write_table
+
+        write_table(result.sample, run_dir / SAMPLE_FILE)
+    config = {
+        "data": data_name,
+        "val_data": val_name,
+        "test_data": test_name,
+        "features": predictor.features,
+        "targets": predictor.targets,
+        "net": predictor.net.config.to_dict(),
+        "train": asdict(result.config),
+        "sizes": result.sizes,
+        "best_epoch": predictor.info.get("best_epoch"),
+        "stopped": result.stopped,
+        "parallel": parallel,  # processes, backend, and each one's host and device
+        # The device this process trained on ("auto" resolved), a GPU's name, the precision.
+        **{k: predictor.info.get(k) for k in ("device", "gpu", "precision")},
+        "versions": checkpoint.versions(),
+    }
+    write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    _write_options(run_dir / "config.toml", config)
+    state = run_dir / STATE_FILE
+    if result.interrupted:
+        write_state(result.resume_state, state)
+    elif state.exists():
+        with writing(state):
+            state.unlink()  # the run is complete: nothing left to resume
+    return run_dir
+
+
+def _write_options(path, config):
+    """The run's resolved options as the configuration file that trains it again."""
+    from fcnn_cli.core.configfile import dumps
+
+    data = {"data": config["data"], "targets": config["targets"],
+            "features": config["features"], "val": config["val_data"],
+            "test": config["test_data"]}
+    net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
+    try:
+        text = dumps(data, net, config["train"])
+    except FcnnError as e:  # a path no UTF-8 file can hold: the run itself is still good
+        log.warning("%s not written: %s", path, e)
+        return
+    write_text(path, text)
+
+
+# What a run's files may weigh when they are read back (a FIFO or a device in their place is
+# refused too: see fileio.check_regular).
+MAX_TEXT_BYTES = 64 << 20  # config.json (the names of a million features fit), metrics.json, CSVs
+MAX_SAMPLE_BYTES = 1 << 30  # predictions.parquet: at most 100 000 rows
+MAX_STATE_BYTES = 16 << 30  # state.pt: weights, their average and the optimizer's moments
+
+
+@dataclass
+class SavedRun:
+    """What an interrupted run saved to continue with: its data, options and training state."""
+
+    data: str
+    val_data: str | None
+    targets: list
+    features: list
+    net: NetConfig
+    config: TrainConfig
+    state: dict
+    test_data: str | None = None  # absent from runs saved before --test existed
+
+
+def forget_state(run_dir):
+    """Remove the training state an earlier run left in ``run_dir``: a new run that replaces it
+    must never leave it beside its own files, where --resume would take it up."""
+    with writing(run_dir):
+        (Path(run_dir) / STATE_FILE).unlink(missing_ok=True)
+
+
+def load_resume(run_dir):
+    """The saved options and training state of an interrupted run, each checked."""
+    run_dir = Path(run_dir)
+    state, config = run_dir / STATE_FILE, run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise FcnnError(f"{run_dir}: no such run directory")
+    if locked(run_dir):
+        raise _in_progress(run_dir)
+    if not state.exists():
+        raise FcnnError(f"{run_dir}: nothing to resume (no {STATE_FILE}: the run finished, "
+                        "or was never interrupted)")
+    try:
+        saved = _saved_run(_read_options(config))
+        saved.state = _read_state(state)
+    except FcnnError as e:
+        raise FcnnError(f"{run_dir}: cannot resume: {e}") from None
+    return saved
+
+
+def _read_options(path):
+    text = read_regular(path, MAX_TEXT_BYTES, path.name)
+    try:
+        options = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise FcnnError(f"{path.name} is not readable JSON: {first_line(e)}") from None
+    if not isinstance(options, dict):
+        raise FcnnError(f"{path.name} holds no object of options")
+    return options
+
+
+# What config.json must hold to resume a run: each key, its kinds and how to say them.
+SAVED = {"data": (str, "a file path"), "val_data": ((str, type(None)), "a file path or null"),
+         "targets": (list, "a list of column names"), "features": (list, "a list of column names"),
+         "net": (dict, "an object"), "train": (dict, "an object")}
+
+
+def _saved_run(options):
+    """The run's data and options from its config.json, each of the right kind."""
+    for key, (kind, said) in SAVED.items():
+        if key not in options:
+            raise FcnnError(f"config.json is damaged: it has no {key!r}")
+        value = options[key]
+        if not isinstance(value, kind) or kind is list and not (
+                value and all(isinstance(c, str) for c in value)):
+            raise FcnnError(f"config.json is damaged: its {key!r} is {_shown(value)}, not {said}")
+    try:
+        check_columns(options["targets"], options["features"])
+    except FcnnError as e:
+        raise FcnnError(f"config.json is damaged: {e}") from None
+    net = _section(NetConfig, options["net"], "net")
+    config = _section(TrainConfig, options["train"], "train")
+    test_data = options.get("test_data")
+    if not isinstance(test_data, (str, type(None))):
+        raise FcnnError(f"config.json is damaged: its 'test_data' is {_shown(test_data)}, not "
+                        "a file path or null")
+    if "<stdin>" in (options["data"], options["val_data"], test_data):
+        raise FcnnError("the run read a table from stdin")
+    return SavedRun(options["data"], options["val_data"], list(options["targets"]),
+                    list(options["features"]), net, config, {}, test_data)
+
+
+def _section(cls, values, key):
+    """``cls`` built from the section ``key`` of config.json: every key known, every value
+    checked where the options of a new run are."""
+    unknown = sorted(set(values) - {f.name for f in fields(cls)})
+    try:
+        if unknown:
+            raise FcnnError(f"unknown option {unknown[0]!r}")
+        return cls(**values)
+    except TypeError as e:  # a required option left out
+        raise FcnnError(f"config.json is damaged: {key!r}: {first_line(e)}") from None
+    except FcnnError as e:
+        raise FcnnError(f"config.json is damaged: {key!r}: {e}") from None
+
+
+DIGEST_KEY = "sha256"  # of a saved training state: see write_state
+# What a saved training state holds besides what each part checks when it is loaded.
+STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
+              "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
+# An ensemble's: lists with each member's progress, weights and row generator.
+ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "histories", "stopped", "best", "model",
+                       "optimizer", "average", "generators", "torch_rng"}
+
+
+def write_state(state, path):
+    """Write a training state to ``path``, atomically, signed with the SHA-256 digest of its
+    contents (:func:`state_digest`), which --resume checks."""
+    import torch
+
+    from fcnn_cli.core.fileio import open_output
+
+    with open_output(path) as stream, writing(path):
+        torch.save({**state, DIGEST_KEY: state_digest(state)}, stream)
+
+
+def _read_state(path):
+    state = checkpoint.load_torch_file(path, "a training state", path.name, MAX_STATE_BYTES)
+    keys = ENSEMBLE_STATE_KEYS if isinstance(state, dict) and "ensemble" in state else STATE_KEYS
+    if not isinstance(state, dict) or not keys <= set(state):
+        raise FcnnError(f"{path.name} holds no training state of fcnn")
+    if DIGEST_KEY not in state:
+        raise FcnnError(f"{path.name} is of an older form that carries no digest, so damage to "
+                        "it could not be noticed; train the run again (its model.pt holds the "
+                        "best weights so far)")
+    stored = state.pop(DIGEST_KEY)
+    try:
+        intact = isinstance(stored, str) and stored == state_digest(state)
+    except (TypeError, ValueError, RuntimeError):  # parts no training state holds
+        intact = False
+    if not intact:
+        raise FcnnError(f"{path.name} does not match the SHA-256 digest stored with it (the file "
+                        "was damaged or edited)")
+    return state
+
+
+def state_digest(state):
+    """The digest of a training state as :func:`fcnn_cli.network.checkpoint.digest` signs a
+    checkpoint's: its tensors, each named by its place in the state, and as the metadata the
+    JSON of everything else (numbers, text, and the dicts and lists that hold them all)."""
+    import torch
+
+    tensors = {}
+
+    def outline(value, place):
+        if isinstance(value, torch.Tensor):
+            # A view with a stride of 0 could stand for far more values than the file holds.
+            if value.numel() * value.element_size() > value.untyped_storage().nbytes():
+                raise ValueError(f"the tensor at {place} stands for more than its storage")
+            name = json.dumps(place)
+            tensors[name] = value.detach().cpu()
+            return {"tensor": name}
+        if isinstance(value, dict):  # keys kept as they are: the optimiser's are numbers
+            return {"dict": [[k, outline(v, [*place, k])] for k, v in value.items()]}
+        if isinstance(value, (list, tuple)):
+            return [outline(v, [*place, i]) for i, v in enumerate(value)]
+        return value
+
+    # repr: what else a state may hold (a NumPy number in a row) is said alike each time
+    return checkpoint.digest(json.dumps(outline(state, []), default=repr), tensors)
+
+
+def _shown(value):
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _csv(rows):
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

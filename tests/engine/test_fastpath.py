@@ -1,0 +1,210 @@
+"""The autograd-free training step must compute exactly what autograd computes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fcnn_cli.engine import fastpath, train
+from fcnn_cli.network import tasks
+from fcnn_cli.network.model import MLP, NetConfig
+from fcnn_cli.data.tables import Table
+
+ACTIVATIONS = sorted(fastpath.ACTIVATIONS)
+TASKS = {
+    "regress": (tasks.Regression(["a", "b"], None), lambda n: torch.randn(n, 2), 2),
+    "gaussian": (tasks.Regression(["a", "b"], None, output="gaussian"),
+                 lambda n: torch.randn(n, 2), 4),
+    "softmax": (tasks.Classification("c", ["p", "q", "r"]), lambda n: torch.randint(0, 3, (n,)),
+                3),
+    "sigmoid": (tasks.Classification("c", ["p", "q"], output="sigmoid"),
+                lambda n: torch.randint(0, 2, (n,)), 1),
+}
+
+
+# plain; resnet whose first block projects 5 inputs onto 7; resnet led by one plain layer
+NETS = {"plain": dict(depth=3), "resnet": dict(arch="resnet", depth=4),
+        "resnet-odd": dict(arch="resnet", depth=5)}
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", sorted(TASKS))
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("arch", sorted(NETS))
+def test_gradients_equal_autograd(activation, kind, dropout, arch):
+    _check_gradients(activation, kind, dropout, arch, "cpu")
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", sorted(TASKS))
+@pytest.mark.parametrize("arch", sorted(NETS))
+def test_gradients_equal_autograd_on_cuda(activation, kind, arch):
+    """As on the CPU, without dropout: a GPU's dropout draws its masks in another order."""
+    _check_gradients(activation, kind, 0.0, arch, "cuda")
+
+
+def _check_gradients(activation, kind, dropout, arch, device):
+    task, labels, n_out = TASKS[kind]
+    torch.manual_seed(0)
+    net = MLP(NetConfig(n_in=5, n_out=n_out, width=7, activation=activation, dropout=dropout,
+                        **NETS[arch])).double().to(device)
+    for p in net.parameters():  # non-zero biases, so that every term is exercised
+        torch.nn.init.normal_(p, 0.0, 0.5)
+    x, y = torch.randn(33, 5, dtype=torch.float64).to(device), labels(33).to(device)
+    if kind in ("regress", "gaussian"):
+        y = y.double()
+    torch.manual_seed(1)  # the same dropout masks for both
+    loss = task.loss(net(x), y)
+    expected = torch.autograd.grad(loss, list(net.parameters()))
+    assert fastpath.supports(net, task)
+    step = fastpath.FastStep(net, task)
+    still = torch.optim.SGD([step.flat], lr=0.0)  # gradients only: the update moves nothing
+    torch.manual_seed(1)
+    fast_loss = step(x, y, still)
+    assert fast_loss.item() == pytest.approx(loss.item(), rel=1e-10)
+    for p, g in zip(net.parameters(), expected):
+        torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True),
+    lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+    lambda ps: torch.optim.SGD(ps, lr=1e-2, momentum=0.9, weight_decay=0.1, fused=True),
+    lambda ps: torch.optim.SGD(ps, lr=1e-2)], ids=["adam", "adam-options", "sgd", "sgd-plain"])
+def test_updates_equal_torch_optim(optimizer):
+    task = TASKS["regress"][0]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)).double() for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    reference = optimizer(nets[0].parameters())
+    step = fastpath.FastStep(nets[1], task)
+    fast = optimizer([step.flat])
+    for _ in range(5):
+        x, y = torch.randn(16, 5, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+        reference.zero_grad()
+        task.loss(nets[0](x), y).backward()
+        reference.step()
+        step(x, y, fast)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert not torch.equal(nets[1].head.bias, torch.zeros(2, dtype=torch.float64))
+    # the state is kept in torch's own layout, so state_dict() and resuming work as ever
+    ours, theirs = (o.state_dict()["state"].get(0, {}) for o in (fast, reference))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours if k == "step")
+
+
+@pytest.mark.parametrize("net", [dict(arch="batchnorm"), dict(arch="resnet", batchnorm=True),
+                                 dict(arch="selu", dropout=0.1)])
+def test_other_networks_fall_back_to_autograd(net):
+    model = MLP(NetConfig(n_in=4, n_out=1, depth=2, width=4, **net))
+    assert not fastpath.supports(model, tasks.Regression(["y"], None))
+
+
+def test_weighted_classes_fall_back_to_autograd():
+    model = MLP(NetConfig(n_in=4, n_out=2))
+    assert not fastpath.supports(model, tasks.Classification("c", ["a", "b"], weights=[1, 3]))
+
+
+def test_fast_and_autograd_training_agree(quakes):
+    cfg = dict(epochs=3, batch_size=64, seed=1)
+    fast = train.fit(quakes, train.TrainConfig(fast=True, **cfg))
+    slow = train.fit(quakes, train.TrainConfig(fast=False, **cfg))
+    a, b = fast.predictor.net.state_dict(), slow.predictor.net.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-3, atol=1e-4)
+    assert fast.history[-1]["train_loss"] == pytest.approx(slow.history[-1]["train_loss"],
+                                                           rel=1e-3)
+
+
+def test_fast_path_still_trains_with_diagnostics():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 2))
+    table = Table(pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": x[:, 0] - 2 * x[:, 1]}))
+    result = train.fit(table, train.TrainConfig(epochs=5, diagnostics=True), targets=["y"])
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] / 5
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+def test_members_with_their_own_lr_and_weight_decay_update_as_torch_optim(kind, monkeypatch):
+    """Members 0 and 2 share one lr and weight decay, member 1 has its own: each updates as
+    torch.optim would with its settings, and the state keeps torch's layout."""
+    task = TASKS["regress"][0]
+    settings = [(1e-2, 0.1), (1e-3, 0.0), (1e-2, 0.1)]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)).double() for _ in range(3)]
+    references = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)).double() for _ in range(3)]
+    make = (lambda ps, lr, wd: torch.optim.Adam(ps, lr=lr, weight_decay=wd, fused=True)) \
+        if kind == "adam" else \
+        (lambda ps, lr, wd: torch.optim.SGD(ps, lr=lr, momentum=0.9, weight_decay=wd,
+                                            fused=True))
+    optimizers = []
+    for net, reference, (lr, wd) in zip(nets, references, settings):
+        reference.load_state_dict(net.state_dict())
+        optimizers.append(make(reference.parameters(), lr, wd))
+    step = fastpath.FastStep(nets, task)
+    assert step.spans([0, 2]) == [s for n, offset in _blocks(step) for s in
+                                  ((offset, offset + n), (offset + 2 * n, offset + 3 * n))]
+    step.rates = fastpath.MemberRates(step, *zip(*settings))
+    fast = make([step.flat], 0.5, 0.5)  # the members' settings replace the group's
+    calls, real = [], torch._fused_adam_ if kind == "adam" else torch._fused_sgd_
+    name = "_fused_adam_" if kind == "adam" else "_fused_sgd_"
+    monkeypatch.setattr(torch, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    for _ in range(4):
+        x, y = torch.randn(3, 16, 5, dtype=torch.float64), torch.randn(3, 16, 2,
+                                                                        dtype=torch.float64)
+        for k, (reference, optimizer) in enumerate(zip(references, optimizers)):
+            optimizer.zero_grad()
+            task.loss(reference(x[k]), y[k]).backward()
+            optimizer.step()
+        before = len(calls)
+        step(x, y, fast)
+        assert len(calls) == before + 1  # one kernel call a step for all settings
+    for net, reference in zip(nets, references):
+        for a, b in zip(net.parameters(), reference.parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(nets[0].head.weight, nets[1].head.weight)
+    assert fast.state_dict()["state"][0].keys() == optimizers[0].state_dict()["state"][0].keys()
+
+
+def test_member_values_follow_the_flat_layout():
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=2, width=6)) for _ in range(3)]
+    step = fastpath.FastStep(nets, TASKS["regress"][0])
+    values = step.member_values([1.0, 2.0, 3.0])
+    for k, net in enumerate(nets):
+        for p in net.parameters():  # member k's parameters are views into flat
+            start = p.data_ptr() - step.flat.data_ptr()
+            offset = start // p.element_size()
+            assert torch.all(values[offset:offset + p.numel()] == k + 1.0)
+
+
+def _blocks(step):
+    """(numel of one member's parameter, offset of its block of all members) in flat."""
+    offsets = np.cumsum([0] + [n * step.count for n in step.sizes])
+    return list(zip(step.sizes, offsets[:-1].tolist()))
+
+
+def test_members_with_their_own_dropout_rate_draw_their_own_masks():
+    """One hidden layer, members keeping all, half and a quarter of its units: the step's
+    gradients are autograd's with the masks it draws, each member's at its own rate."""
+    task = TASKS["regress"][0]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=2, depth=1, width=64, dropout=rate)).double()
+            for rate in (0.0, 0.5, 0.75)]
+    x, y = torch.randn(3, 40, 5, dtype=torch.float64), torch.randn(3, 40, 2,
+                                                                    dtype=torch.float64)
+    step = fastpath.FastStep(nets, task)
+    torch.manual_seed(1)
+    step.gradients(x, y)
+    torch.manual_seed(1)  # the step's one draw, redone
+    keep = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64).view(3, 1, 1)
+    mask = torch.empty(3, 40, 64, dtype=torch.float64).bernoulli_(keep).div_(keep)
+    kept = (mask[1:] != 0).double().mean(dim=(1, 2))
+    assert torch.all(mask[0] == 1) and abs(kept[0] - 0.5) < 0.05 and abs(kept[1] - 0.25) < 0.05
+    for k, net in enumerate(nets):
+        hidden = net.body[0][1](net.body[0][0](x[k])) * mask[k]
+        expected = torch.autograd.grad(task.loss(net.head(hidden), y[k]),
+                                       list(net.parameters()))
+        for p, g in zip(net.parameters(), expected):
+            torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)

@@ -1,0 +1,560 @@
+"""Training streamed from Parquet pieces: the same scaler and encoding as in memory, seeded
+orders, a shuffle buffer that mixes pieces, the split rule, resume, several processes."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from fcnn_cli.machine import distributed
+from fcnn_cli.results import runs
+from fcnn_cli.data import simulate
+from fcnn_cli.engine import stream, train
+from fcnn_cli.core.errors import DataChanged, FcnnError
+from fcnn_cli.data.tables import read_table
+
+
+def write_parquet(frame, path, targets, group_rows=200):
+    meta = {b"fcnn": ('{"targets": %s}' % str(list(targets)).replace("'", '"')).encode()}
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata({**table.schema.metadata, **meta}), path,
+                   row_group_size=group_rows)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quake_frame():
+    return simulate.earthquakes(n=3000, seed=4).frame
+
+
+@pytest.fixture
+def quake_file(tmp_path, quake_frame):
+    return write_parquet(quake_frame, tmp_path / "q.parquet", ["x", "y"])
+
+
+def test_pieces_are_the_row_groups(quake_file):
+    source = stream.open_source(quake_file)
+    assert source.pieces == [200] * 15
+    assert source.targets == ["x", "y"]
+    piece = source.read(3, ["x", "tp1"])
+    assert list(piece.frame.columns) == ["x", "tp1"] and piece.first_row == 600
+    assert piece.row(0) == 601
+
+
+def test_scaler_and_labels_as_in_memory(tmp_path, quake_frame, quake_file):
+    """All rows train (validation from a file of its own, no test rows): the one streamed
+    pass finds the in-memory scaler and label scaler within float tolerance."""
+    val = write_parquet(quake_frame.iloc[:300], tmp_path / "val.parquet", ["x", "y"])
+    config = train.TrainConfig(epochs=1, batch_size=256, test_frac=0.0, stream=True)
+    streamed = train.fit(stream.open_source(quake_file), config,
+                         val_table=stream.FileChunks(val))
+    memory = train.fit(read_table(quake_file), train.TrainConfig(epochs=1, batch_size=256,
+                                                                  test_frac=0.0),
+                       val_table=read_table(val))
+    for a, b in ((streamed.predictor.x_scaler, memory.predictor.x_scaler),
+                 (streamed.predictor.task.scaler, memory.predictor.task.scaler)):
+        np.testing.assert_allclose(a.shift, b.shift, rtol=1e-10)
+        np.testing.assert_allclose(a.scale, b.scale, rtol=1e-10)
+    assert streamed.sizes == memory.sizes == {"train": 3000, "val": 300, "test": 0}
+    np.testing.assert_allclose(streamed.predictor.feature_range["min"],
+                               memory.predictor.feature_range["min"])
+    # evaluate tells these rows by this digest, whichever way they were trained on
+    assert streamed.predictor.info["rows_sha256"] == memory.predictor.info["rows_sha256"]
+
+
+@pytest.mark.slow
+def test_streamed_training_scores_as_in_memory(quake_file):
+    config = dict(epochs=8, batch_size=32, seed=2)
+    streamed = train.fit(stream.open_source(quake_file),
+                         train.TrainConfig(**config, stream=True, shuffle_buffer=1000))
+    memory = train.fit(read_table(quake_file), train.TrainConfig(**config))
+    distance = [r.metrics["test"]["distance"]["mean"] for r in (streamed, memory)]
+    assert distance[0] < 1.5 * distance[1] + 0.5, distance
+    assert sum(streamed.sizes.values()) == 3000
+    assert abs(streamed.sizes["val"] - 150) < 40 and abs(streamed.sizes["test"] - 150) < 40
+
+
+def test_split_rule_is_fixed_by_seed_and_fractions():
+    positions = np.arange(200_000)
+    a = stream.split_of(positions, 0.1, 0.05, seed=3)
+    assert np.array_equal(a, stream.split_of(positions, 0.1, 0.05, seed=3))
+    assert not np.array_equal(a, stream.split_of(positions, 0.1, 0.05, seed=4))
+    shares = np.bincount(a, minlength=3) / len(a)
+    np.testing.assert_allclose(shares, [0.85, 0.1, 0.05], atol=0.005)
+    # a larger validation share only moves training rows into validation
+    b = stream.split_of(positions, 0.2, 0.05, seed=3)
+    assert np.array_equal(a == stream.TEST, b == stream.TEST)
+    assert (b[a == stream.VAL] == stream.VAL).all()
+
+
+def _epoch_labels(rows, seed, batch=50, world=distributed.World()):
+    generator = torch.Generator().manual_seed(seed)
+    batches = list(rows.batches(generator, batch, world, None))
+    return batches, torch.cat([y[:, 0] for _, y, _, _ in batches]).numpy()
+
+
+def _rows(path, **config):
+    config = train.TrainConfig(stream=True, **config)
+    return stream.prepare(stream.open_source(path), config).on(torch.device("cpu"))
+
+
+def test_epoch_order_is_seeded(quake_file):
+    rows = _rows(quake_file, shuffle_buffer=300)
+    _, a = _epoch_labels(rows, 1)
+    _, b = _epoch_labels(rows, 1)
+    _, c = _epoch_labels(rows, 2)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert np.array_equal(np.sort(a), np.sort(c))  # the same rows, each once
+    assert len(a) == rows.train_rows
+
+
+def test_shuffle_buffer_mixes_pieces(tmp_path, quake_frame):
+    """Rows sorted by their label, 15 pieces: each minibatch draws from across the table, and
+    the network still learns."""
+    path = write_parquet(quake_frame.sort_values("x"), tmp_path / "sorted.parquet", ["x", "y"])
+    rows = _rows(path, shuffle_buffer=1000)
+    batches, _ = _epoch_labels(rows, 0)
+    spread = np.mean([float(y[:, 0].std()) for _, y, _, _ in batches])
+    assert spread > 0.8  # the labels are standardised: a whole table has 1, one piece ~0.07
+    result = train.fit(stream.open_source(path), train.TrainConfig(
+        epochs=6, batch_size=32, stream=True, shuffle_buffer=1000))
+    assert result.metrics["test"]["distance"]["mean"] < 4.0
+
+
+def test_processes_take_their_own_pieces_and_the_same_steps(quake_file):
+    rows = _rows(quake_file, shuffle_buffer=0)
+    per_rank = [_epoch_labels(rows, 5, batch=64, world=distributed.World(r, 3))[0]
+                for r in range(3)]
+    assert len({len(b) for b in per_rank}) == 1  # the same number of steps
+    for step in zip(*per_rank):
+        assert sum(len(x) for x, _, _, _ in step) == step[0][3]
+        assert sum(share for _, _, share, _ in step) == pytest.approx(1.0)
+    seen = [set(torch.cat([y[:, 0] for _, y, _, _ in b]).tolist()) for b in per_rank]
+    assert not seen[0] & seen[1] and not seen[1] & seen[2]
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(quake_file):
+    config = train.TrainConfig(epochs=3, batch_size=256, stream=True, shuffle_buffer=500)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    assert cut.interrupted and cut.resume_state["epoch"] == 1
+    resumed = train.fit(stream.open_source(quake_file), config, resume=cut.resume_state)
+    whole = train.fit(stream.open_source(quake_file), config)
+    for a, b in zip(resumed.predictor.net.state_dict().values(),
+                    whole.predictor.net.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_refuses_other_data(tmp_path, quake_frame, quake_file):
+    config = train.TrainConfig(epochs=2, batch_size=64, stream=True)
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    other = write_parquet(quake_frame.iloc[:2500], tmp_path / "o.parquet", ["x", "y"])
+    with pytest.raises(FcnnError, match="not the data this run started with"):
+        train.fit(stream.open_source(other), config, resume=cut.resume_state)
+
+
+def test_directory_of_files_with_hive_partitions(tmp_path, quake_frame):
+    for k, site in enumerate(["north", "south", "west"]):
+        write_parquet(quake_frame.iloc[k * 1000:(k + 1) * 1000],
+                      tmp_path / "d" / f"site={site}" / "part.parquet", ["x", "y"], 250)
+    source = stream.open_source(tmp_path / "d")
+    assert len(source.pieces) == 12 and sum(source.pieces) == 3000
+    assert source.read(11).frame["site"].unique().tolist() == ["west"]
+    result = train.fit(source, train.TrainConfig(epochs=1, batch_size=64, stream=True))
+    assert "site" not in result.predictor.features  # text: left out as in memory
+    assert sum(result.sizes.values()) == 3000
+
+
+def test_a_bad_file_in_a_directory_is_named(tmp_path, quake_frame):
+    write_parquet(quake_frame, tmp_path / "d" / "a.parquet", ["x", "y"])
+    (tmp_path / "d" / "notes.parquet").write_text("not parquet")
+    with pytest.raises(FcnnError, match=r"notes\.parquet: not a readable Parquet file") as e:
+        stream.open_source(tmp_path / "d")
+    assert "\n" not in str(e.value)
+
+
+def test_streaming_takes_parquet_only(tmp_path, quakes_csv):
+    with pytest.raises(FcnnError, match="streaming reads Parquet"):
+        stream.open_source(quakes_csv)
+    with pytest.raises(FcnnError, match="no such file or directory"):
+        stream.open_source(tmp_path / "nowhere.parquet")
+
+
+def test_classes_and_weights_as_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 2))
+    label = np.where(x[:, 0] > 0.8, "high", np.where(x[:, 0] < -0.5, "low", "mid"))
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": label})
+    path = write_parquet(frame, tmp_path / "c.parquet", ["kind"], 150)
+    val = write_parquet(frame.iloc[:200], tmp_path / "cv.parquet", ["kind"])
+    config = dict(epochs=3, batch_size=32, test_frac=0.0, class_weight="balanced")
+    streamed = train.fit(stream.open_source(path), train.TrainConfig(**config, stream=True),
+                         val_table=stream.FileChunks(val))
+    memory = train.fit(read_table(path), train.TrainConfig(**config),
+                       val_table=read_table(val))
+    assert streamed.predictor.task.classes == memory.predictor.task.classes
+    assert streamed.predictor.info["rows_sha256"] == memory.predictor.info["rows_sha256"]
+    np.testing.assert_allclose(streamed.predictor.task.weights, memory.predictor.task.weights)
+    accuracy = [r.metrics["val"]["accuracy"] for r in (streamed, memory)]
+    assert accuracy[0] > 0.7 and abs(accuracy[0] - accuracy[1]) < 0.1, accuracy
+
+
+def test_dropped_rows_keep_their_positions(tmp_path, quake_frame):
+    frame = quake_frame.copy()
+    frame.loc[[5, 777, 2100], "tp2"] = np.nan
+    path = write_parquet(frame, tmp_path / "nan.parquet", ["x", "y"])
+    config = train.TrainConfig(stream=True, nan="drop")
+    prepared = stream.prepare(stream.open_source(path), config)
+    assert sum(prepared.sizes.values()) == 2997
+    with pytest.raises(FcnnError, match="row 6"):
+        stream.prepare(stream.open_source(path), train.TrainConfig(stream=True))
+
+
+def test_command_line_streams_and_resumes(tmp_path, quake_file, runner):
+    import json
+
+    from fcnn_cli.commands.cli import cli
+
+    out = tmp_path / "run"
+    args = ["train", str(quake_file), "--stream", "--shuffle-buffer", "400", "--epochs", "3",
+            "--batch-size", "128", "-q", "-o", str(out)]
+    done = runner.invoke(cli, args)
+    assert done.exit_code == 0, done.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["stream"] and config["train"]["shuffle_buffer"] == 400
+    assert sum(config["sizes"].values()) == 3000
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=400)
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    runs.save_run(cut, tmp_path / "cut", str(quake_file))
+    done = runner.invoke(cli, ["train", "--resume", str(tmp_path / "cut"), "-q"])
+    assert done.exit_code == 0, done.output
+    assert len((tmp_path / "cut" / "history.csv").read_text().splitlines()) == 4
+    assert not (tmp_path / "cut" / "state.pt").exists()
+
+
+def test_a_streamed_run_whose_saved_state_lost_a_bit_is_not_resumed(tmp_path, quake_file):
+    import forgery
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=400)
+    cut = train.fit(stream.open_source(quake_file), config, on_epoch=stop)
+    run = runs.save_run(cut, tmp_path / "cut", str(quake_file))
+    assert runs.load_resume(run).state["epoch"] == 1
+    forgery.flip_bit(run / runs.STATE_FILE, lambda s: s["generator"], 100, 0)
+    with pytest.raises(FcnnError, match="cannot resume: state.pt does not match the SHA-256"):
+        runs.load_resume(run)
+
+
+def test_command_line_names_a_bad_file_in_one_line(tmp_path, quake_frame, runner):
+    from fcnn_cli.commands.cli import cli
+
+    write_parquet(quake_frame, tmp_path / "d" / "a.parquet", ["x", "y"])
+    (tmp_path / "d" / "b.parquet").write_bytes(b"PAR1 but not really")
+    done = runner.invoke(cli, ["train", str(tmp_path / "d"), "--stream", "-o",
+                               str(tmp_path / "r")])
+    assert done.exit_code == 1
+    assert done.output.count("\n") == 1 and "b.parquet: not a readable Parquet file" in \
+        done.output
+    done = runner.invoke(cli, ["train", str(tmp_path / "d" / "a.parquet"), "--stream",
+                               "--shuffle-buffer", "-1"])
+    assert done.exit_code == 2 and "--shuffle-buffer must be ≥ 0" in done.output
+
+
+@pytest.mark.parametrize("size", [0, 7, 100, 1000])
+def test_shuffle_buffer_gives_out_every_row_once(size):
+    buffer = stream.ShuffleBuffer(size, np.random.default_rng(0))
+    blocks = [torch.arange(k, k + 50, dtype=torch.float32)[:, None] for k in range(0, 500, 50)]
+    out = [x for block in blocks for x, _ in buffer.add(block, block)]
+    out += [x for x, _ in buffer.drain()]
+    rows = torch.cat(out)[:, 0]
+    assert sorted(rows.tolist()) == list(range(500))
+    first = rows[:50]
+    if size == 0:  # a piece's rows only among themselves
+        assert sorted(first.tolist()) == list(range(50))
+    elif size >= 100:  # rows from pieces other than the first come out first
+        assert first.max() >= 50
+
+
+def test_messages_count_the_rows_of_each_file(tmp_path, quake_frame):
+    frame = quake_frame.iloc[:1000].copy()
+    frame.iloc[502, frame.columns.get_loc("tp1")] = np.nan  # row 3 of the second file
+    write_parquet(frame.iloc[:500], tmp_path / "d" / "a.parquet", ["x", "y"], 200)
+    write_parquet(frame.iloc[500:], tmp_path / "d" / "b.parquet", ["x", "y"], 200)
+    with pytest.raises(FcnnError, match=r"b\.parquet: 1 row\(s\) hold NaN.* at row 3;"):
+        stream.prepare(stream.open_source(tmp_path / "d"), train.TrainConfig(stream=True))
+
+
+def test_a_validation_file_needs_the_columns(tmp_path, quake_frame, quake_file):
+    val = write_parquet(quake_frame.drop(columns=["tp2"]).iloc[:100], tmp_path / "v.parquet",
+                        ["x", "y"])
+    config = train.TrainConfig(stream=True, epochs=1)
+    with pytest.raises(FcnnError, match=r"v\.parquet: missing column\(s\) 'tp2'"):
+        train.fit(stream.open_source(quake_file), config, val_table=stream.FileChunks(val))
+
+
+def test_pieces_go_from_arrow_to_numpy_with_the_values_of_the_table_path(tmp_path, quake_frame):
+    frame = quake_frame.assign(count=np.arange(len(quake_frame)) % 7)  # an integer feature
+    frame.loc[[5, 2100], "tp2"] = np.nan  # two pieces take the Table's path and drop them
+    path = write_parquet(frame, tmp_path / "q.parquet", ["x", "y"])
+    source = stream.open_source(path)
+    config = train.TrainConfig(stream=True, nan="drop", seed=3)
+    prepared = stream.prepare(source, config)
+    columns = prepared.features + prepared.targets
+    assert "count" in prepared.features
+    assert stream._direct(source.arrow(1, columns), prepared.features, prepared.targets,
+                          np.ones(200, bool)) is not None
+    assert stream._direct(source.arrow(0, columns), prepared.features, prepared.targets,
+                          np.ones(200, bool)) is None
+    for part in (stream.TRAIN, stream.VAL, stream.TEST):
+        for piece, got in enumerate(prepared.blocks(part)):
+            table = prepared._complete(source.read(piece, columns))
+            rows = stream._rows_of(table, source.starts[piece], part, config.val_frac,
+                                   config.test_frac, config.seed)
+            for a, b in zip(got, prepared.arrays(rows)):
+                assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def _three_files(tmp_path, frame):
+    """A directory of three files of 1000 rows, 4 pieces each."""
+    d = tmp_path / "d"
+    for k in range(3):
+        write_parquet(frame.iloc[k * 1000:(k + 1) * 1000], d / f"p{k}.parquet", ["x", "y"], 250)
+    return d
+
+
+def _replace(path, frame):
+    """Another table in ``path``'s place, as a writer that renames its output does."""
+    new = write_parquet(frame, path.with_name("new.tmp"), ["x", "y"], 250)
+    os.replace(new, path)
+
+
+def _rewrite(path, frame):
+    """The same number of bytes written over the file in place, a moment later."""
+    data = path.read_bytes()
+    path.write_bytes(data)
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 1_000_000_000))
+
+
+@pytest.mark.parametrize("change, what", [
+    (lambda p, f: p.unlink(), r"it is gone"),
+    (lambda p, f: os.truncate(p, 100), r"its size went from \d+ to 100 bytes"),
+    (lambda p, f: _replace(p, f.iloc[::-1]), "another file took its place"),
+    (_rewrite, "it was written to"),
+], ids=["deleted", "truncated", "replaced", "rewritten"])
+def test_a_file_that_changed_is_read_no_more(tmp_path, quake_frame, change, what):
+    d = _three_files(tmp_path, quake_frame)
+    val = write_parquet(quake_frame.iloc[:300], tmp_path / "val.parquet", ["x", "y"])
+    source, chunks = stream.open_source(d), stream.FileChunks(val)
+    assert len(source.arrow(4)) == 250 and len(list(chunks.tables())) == 1
+    for path in (d / "p1.parquet", val):
+        change(path, quake_frame.iloc[:1000])
+    for read in (lambda: source.arrow(4), lambda: list(chunks.tables())):
+        with pytest.raises(DataChanged, match=f": changed while the run was reading it "
+                                              f"\\({what}\\)$") as e:
+            read()
+        assert e.value.exit_code == 75 and "\n" not in str(e.value)
+    assert len(source.arrow(0)) == 250  # the other files are read as before
+
+
+@pytest.mark.parametrize("gone_after", [2, 3], ids=["mid-run", "in-the-final-metrics"])
+def test_a_run_whose_data_went_keeps_its_epochs_and_resumes_once_they_are_back(
+        tmp_path, quake_frame, gone_after):
+    """A file deleted after epoch 2 of 3: training goes back to epoch 2 and says why, with
+    the state to resume from; deleted after the last epoch, as the final metrics are read:
+    the state as training ended, which a resumed run only measures. Once the file is back
+    (copied: another inode, the same rows), the resumed run ends as an uninterrupted one."""
+    d = _three_files(tmp_path, quake_frame)
+    kept = (d / "p1.parquet").read_bytes()
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=300)
+
+    def remove(row):
+        if row["epoch"] == gone_after:
+            (d / "p1.parquet").unlink()
+
+    cut = train.fit(stream.open_source(d), config, on_epoch=remove)
+    assert cut.changed and cut.interrupted and not cut.metrics and cut.sample is None
+    assert cut.resume_state["epoch"] == len(cut.history) == gone_after
+    when = "training had ended" if gone_after == 3 else "epoch 2"
+    assert cut.stopped == f"stopped after {when}: {d / 'p1.parquet'}: changed while the run " \
+                          "was reading it (it is gone)"
+    (d / "p1.parquet").write_bytes(kept)
+    resumed = train.fit(stream.open_source(d), config, resume=cut.resume_state)
+    whole = train.fit(stream.open_source(d), config)
+    assert resumed.stopped == whole.stopped == "completed" and not resumed.changed
+    assert resumed.metrics == whole.metrics
+    a, b = resumed.predictor.net.state_dict(), whole.predictor.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_command_line_keeps_a_run_whose_data_changed(tmp_path, quake_frame, runner,
+                                                     monkeypatch):
+    """Exit status 75 and one line that says how to resume; the run's files and state are
+    saved, no plots drawn; once the data are back, --resume ends the run."""
+    from fcnn_cli.commands import cli as command_line
+
+    d = _three_files(tmp_path, quake_frame)
+    kept, run = (d / "p2.parquet").read_bytes(), tmp_path / "run"
+    printed = command_line._EpochPrinter.__call__
+
+    def print_and_remove(printer, row):
+        printed(printer, row)
+        if row["epoch"] == 2:
+            (d / "p2.parquet").unlink()
+
+    monkeypatch.setattr(command_line._EpochPrinter, "__call__", print_and_remove)
+    done = runner.invoke(command_line.cli, ["train", str(d), "--stream", "--epochs", "4",
+                                            "--batch-size", "128", "-q", "-o", str(run)])
+    assert done.exit_code == 75, done.output
+    assert done.output == (f"stopped after epoch 2: {d / 'p2.parquet'}: changed while the run "
+                           f"was reading it (it is gone); saved the best model so far and the "
+                           f"state to resume in {run}; once the data are back as they were, "
+                           f"continue with: fcnn train --resume {run}\n")
+    assert sorted(p.name for p in run.iterdir()) == [
+        ".lock", "config.json", "config.toml", "history.csv", "metrics.json", "model.pt",
+        "state.pt"]
+    assert json.loads((run / "metrics.json").read_text()) == {}
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    monkeypatch.undo()
+    refused = runner.invoke(command_line.cli, ["train", "--resume", str(run), "-q"])
+    assert refused.exit_code == 1 and "not the data this run started with" in refused.output
+    (d / "p2.parquet").write_bytes(kept)
+    done = runner.invoke(command_line.cli, ["train", "--resume", str(run), "-q"])
+    assert done.exit_code == 0, done.output
+    assert list(pd.read_csv(run / "history.csv").epoch) == [1, 2, 3, 4]
+    assert not (run / "state.pt").exists() and "val" in json.loads(
+        (run / "metrics.json").read_text())
+
+
+def test_command_line_data_changed_before_an_epoch_ended(tmp_path, quake_frame, runner,
+                                                         monkeypatch):
+    from fcnn_cli.commands.cli import cli
+
+    d = _three_files(tmp_path, quake_frame)
+    prepare = stream.prepare
+
+    def prepare_and_truncate(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        os.truncate(d / "p0.parquet", 10)
+        return prepared
+
+    monkeypatch.setattr(stream, "prepare", prepare_and_truncate)
+    done = runner.invoke(cli, ["train", str(d), "--stream", "-o", str(tmp_path / "run")])
+    assert done.exit_code == 75
+    assert re.fullmatch(rf"Error: {re.escape(str(d / 'p0.parquet'))}: changed while the run "
+                        r"was reading it \(its size went from \d+ to 10 bytes\); no epoch was "
+                        r"complete: nothing saved\n", done.output), done.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_links_in_a_directory_are_followed_and_each_file_read_once(tmp_path, quake_frame,
+                                                                   logged):
+    d, elsewhere = tmp_path / "d", tmp_path / "elsewhere"
+    write_parquet(quake_frame.iloc[:1000], d / "a.parquet", ["x", "y"])
+    write_parquet(quake_frame.iloc[1000:2000], d / "sub" / "b.parquet", ["x", "y"])
+    write_parquet(quake_frame.iloc[2000:], elsewhere / "c.parquet", ["x", "y"])
+    (d / "a2.parquet").symlink_to("a.parquet")  # a file of the directory twice
+    os.link(d / "a.parquet", d / "hard.parquet")  # and three times
+    (d / "alias").symlink_to("sub")  # a directory of the directory twice
+    (d / "more").symlink_to(elsewhere)  # a directory elsewhere: taken, once
+    (d / "more2").symlink_to(elsewhere)
+    (d / "_SUCCESS").write_text("")  # a writer's own files are passed over
+    (d / ".part.crc").write_text("")
+    source = stream.open_source(d)
+    files = {source.read(k, ["x"]).name for k in range(len(source.pieces))}
+    assert files == {str(d / "a.parquet"), str(d / "alias" / "b.parquet"),
+                     str(d / "more" / "c.parquet")}
+    assert sum(source.pieces) == 3000
+    left_out = [r.getMessage().split(":")[0] for r in logged.records if "left out" in r.message]
+    assert left_out == [str(d / p) for p in ("a2.parquet", "hard.parquet", "more2", "sub")]
+
+
+@pytest.mark.parametrize("links, cycle", [
+    ({"a": ".", "b": "."}, "a"),  # read without end, a run's pyarrow walk never ended
+    ({"up": ".."}, "up"),  # once per path through up/, up/d/up/, ...
+    ({"sub/back": ".."}, "sub/back"),
+], ids=["twice-to-itself", "to-its-parent", "from-below"])
+def test_a_link_round_a_cycle_is_refused_at_once(tmp_path, quake_frame, links, cycle):
+    d = tmp_path / "d"
+    write_parquet(quake_frame, d / "sub" / "q.parquet", ["x", "y"])
+    for name, target in links.items():
+        (d / name).symlink_to(target)
+    done = subprocess.run([sys.executable, "-m", "fcnn_cli", "train", str(d), "--stream",
+                           "-o", str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1
+    assert done.stderr == (f"Error: {d / cycle}: a symbolic link to a directory that holds it "
+                           "(a cycle): its files would be read again and again; remove the "
+                           "link\n")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_link_to_nothing_and_a_fifo_are_named(tmp_path, quake_frame):
+    d = tmp_path / "d"
+    write_parquet(quake_frame, d / "q.parquet", ["x", "y"])
+    (d / "gone.parquet").symlink_to("nothing.parquet")
+    with pytest.raises(FcnnError, match=r"gone\.parquet \(a symbolic link to "
+                                        r"'nothing\.parquet'\): No such file or directory$"):
+        stream.open_source(d)
+    (d / "gone.parquet").unlink()
+    os.mkfifo(d / "pipe.parquet")  # would block the reading of its footer
+    with pytest.raises(FcnnError, match=r"pipe\.parquet: not a regular file"):
+        stream.open_source(d)
+
+
+def test_sigterm_stops_the_walk_of_a_directory(tmp_path, quake_frame):
+    """The walk is stalled where a hung file server would stall it (listing the directory);
+    SIGTERM still ends the command at once, with nothing saved."""
+    d, stall = tmp_path / "d", tmp_path / "stall"
+    write_parquet(quake_frame, d / "q.parquet", ["x", "y"])
+    os.mkfifo(stall)
+    script = f"""
+import os, sys
+from fcnn_cli.commands.cli import main
+listdir = os.listdir
+def stalled(path):
+    if str(path) == {str(d)!r}:
+        print("walking", file=sys.stderr, flush=True)
+        open({str(stall)!r}).read()  # no writer ever comes
+    return listdir(path)
+os.listdir = stalled
+sys.argv = ["fcnn", "train", {str(d)!r}, "--stream", "-o", {str(tmp_path / "run")!r}]
+main()
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "walking\n"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 143 and err == "interrupted: nothing saved\n"
+    assert not (tmp_path / "run").exists()

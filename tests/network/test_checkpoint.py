@@ -1,0 +1,289 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from forgery import (CORRUPTIONS, SPECIAL, corrupted, in_meta, resigned, set_item, special_file,
+                     tiny_predictor, to_version_1)
+from fcnn_cli.network import checkpoint
+from fcnn_cli.core.errors import FcnnError
+
+
+def test_round_trip_gives_identical_predictions(tmp_path, trained, quakes):
+    """Loaded where it was trained, the network gives the same outputs: to the bit on a CPU;
+    on a GPU within float32 rounding (its kernels need not be the same from call to call)."""
+    path = tmp_path / "m.pt"
+    checkpoint.save(trained.predictor, path)
+    device = trained.predictor.device
+    loaded = checkpoint.load(path, device)
+    x = trained.predictor.feature_matrix(quakes)
+    if device.type == "cpu":
+        np.testing.assert_array_equal(loaded.outputs(x), trained.predictor.outputs(x))
+    else:
+        np.testing.assert_allclose(loaded.outputs(x), trained.predictor.outputs(x),
+                                   rtol=1e-5, atol=1e-6)
+    assert loaded.features == trained.predictor.features
+    assert loaded.targets == ["x", "y"] and loaded.units["x"] == "km"
+    assert loaded.net.config == trained.predictor.net.config
+    headlines = {"task", "rows", "overall", "distance"}
+    assert loaded.info["metrics"] == {split: {k: v for k, v in report.items() if k in headlines}
+                                      for split, report in trained.metrics.items()}
+    assert loaded.info["versions"]["torch"] == torch.__version__
+
+
+def test_predict_matches_features_by_name_in_any_order(model_path, quakes):
+    from fcnn_cli.data.tables import Table
+
+    predictor = checkpoint.load(model_path)
+    shuffled = Table(quakes.frame[quakes.frame.columns[::-1]], name="rev")
+    np.testing.assert_array_equal(predictor.predict(shuffled).to_numpy(),
+                                  predictor.predict(quakes).to_numpy())
+
+
+class _RunsCode:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch pwned",))
+
+
+def test_pickled_code_is_refused_and_never_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "fcnn-checkpoint", "format_version": 1, "x": _RunsCode()}, path)
+    with pytest.raises(FcnnError, match="refused"):
+        checkpoint.load(path)
+    assert not (tmp_path / "pwned").exists()
+    path.write_bytes(pickle.dumps(_RunsCode()))
+    with pytest.raises(FcnnError):
+        checkpoint.load(path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_other_files_are_clear_errors(tmp_path, model_path):
+    (tmp_path / "text.pt").write_text("hello")
+    truncated = tmp_path / "cut.pt"
+    truncated.write_bytes(model_path.read_bytes()[:500])
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    for name in ("text.pt", "cut.pt", "other.pt", "missing.pt"):
+        with pytest.raises(FcnnError, match=name):
+            checkpoint.load(tmp_path / name)
+
+
+def test_future_format_version_is_refused(tmp_path):
+    path = tmp_path / "future.pt"
+    torch.save({"format": "fcnn-checkpoint", "format_version": 99, "meta": "{}", "state": {}},
+               path)
+    with pytest.raises(FcnnError, match="newer"):
+        checkpoint.load(path)
+
+
+def test_library_predict_warns_of_rows_far_outside_training_range(model_path, quakes, caplog):
+    from fcnn_cli.data.tables import Table
+
+    frame = quakes.frame.copy()
+    frame.loc[:4, "tp1"] = 1e4
+    predictor = checkpoint.load(model_path)
+    predictor.predict(Table(frame, name="far.csv"))
+    assert "5 row(s) hold values far outside the training range" in caplog.text
+
+
+# --- Damaged, edited and special checkpoint files (issue #10) -----------------------------------
+# Small predictors built directly (no training), on the earthquake features, so that the CLI
+# cases in test_bad_inputs.py can apply them to a real table.
+
+@pytest.mark.parametrize("name", sorted(CORRUPTIONS))
+def test_corrupted_checkpoint_is_one_line_naming_the_damage(tmp_path, name):
+    path = corrupted(tmp_path, name)
+    with pytest.raises(FcnnError) as caught:
+        checkpoint.load(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    assert CORRUPTIONS[name][-1] in message, message
+    if not CORRUPTIONS[name][-1].startswith("not an fcnn checkpoint"):
+        assert message.startswith(f"{path}: corrupted fcnn checkpoint: "), message
+
+
+@pytest.mark.parametrize("kind", ["regress", "classify"])
+def test_undamaged_tiny_checkpoints_round_trip(tmp_path, quakes, kind):
+    predictor = tiny_predictor(kind)
+    checkpoint.save(predictor, tmp_path / "m.pt")
+    loaded = checkpoint.load(tmp_path / "m.pt")
+    x = predictor.feature_matrix(quakes)
+    np.testing.assert_array_equal(loaded.outputs(x), predictor.outputs(x))
+    assert loaded.task == predictor.task and loaded.feature_range == predictor.feature_range
+
+
+def test_edit_with_recomputed_digest_that_stays_consistent_predicts_what_it_says(tmp_path,
+                                                                                 quakes):
+    """A forger who edits the activation and recomputes the digest gets a model that computes
+    exactly what the edited file describes: a relu network with the same weights."""
+    from fcnn_cli.network.model import MLP, NetConfig
+
+    path = tmp_path / "m.pt"
+    predictor = tiny_predictor("classify")
+    checkpoint.save(predictor, path)
+    resigned(path, in_meta(set_item("net", "activation", value="relu")))
+    relu = MLP(NetConfig(**{**predictor.net.config.to_dict(), "activation": "relu"}))
+    relu.load_state_dict(predictor.net.state_dict())
+    predictor.net = relu.eval()
+    expected = predictor.predict(quakes)
+    loaded = checkpoint.load(path)
+    assert loaded.net.config.activation == "relu"
+    np.testing.assert_array_equal(loaded.predict(quakes).to_numpy(), expected.to_numpy())
+
+
+def test_version_1_file_loads_after_the_checks_with_a_warning(tmp_path, quakes, caplog):
+    path = tmp_path / "old.pt"
+    predictor = tiny_predictor("regress")
+    checkpoint.save(predictor, path)
+    payload = torch.load(path, weights_only=True)
+    to_version_1(payload)
+    torch.save(payload, path)
+    loaded = checkpoint.load(path)
+    assert "format version 1 carries no digest" in caplog.text and str(path) in caplog.text
+    x = predictor.feature_matrix(quakes)
+    np.testing.assert_array_equal(loaded.outputs(x), predictor.outputs(x))
+
+
+def test_saved_file_carries_format_version_2_and_a_digest_of_its_contents(tmp_path):
+    path = tmp_path / "m.pt"
+    checkpoint.save(tiny_predictor(), path)
+    payload = torch.load(path, weights_only=True)
+    assert payload["format_version"] == 2 == checkpoint.FORMAT_VERSION
+    assert payload["sha256"] == checkpoint.digest(payload["meta"], payload["state"])
+    assert len(payload["sha256"]) == 64
+    # every part of a tensor counts: its name, dtype, shape and bytes
+    state = payload["state"]
+    for changed in ({**state, "head.bias2": state.pop("head.bias")},
+                    {**state, "head.weight": state["head.weight"].reshape(-1)},
+                    {**state, "head.weight": state["head.weight"].view(torch.int32)}):
+        assert checkpoint.digest(payload["meta"], changed) != payload["sha256"]
+
+
+@pytest.mark.parametrize("kind", sorted(SPECIAL))
+@pytest.mark.parametrize("via_link", [True, False], ids=["link", "node"])
+def test_special_files_are_refused_without_reading(tmp_path, kind, via_link):
+    import signal
+
+    link, target = special_file(tmp_path, kind)
+
+    def hung(*_):
+        raise TimeoutError("checkpoint.load hung")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(FcnnError) as caught:
+            checkpoint.load(link if via_link else target)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert SPECIAL[kind] in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_reads_stop_at_the_size_the_file_had_when_checked(tmp_path):
+    import os
+
+    path = tmp_path / "grows.pt"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        window = checkpoint._Window(fd, os.fstat(fd).st_size)
+        with open(path, "ab") as f:
+            f.write(b"more and more")
+        assert window.read() == b"0123456789"
+        window.seek(-4, os.SEEK_END)
+        assert window.read(100) == b"6789" and window.read(5) == b""
+    finally:
+        os.close(fd)
+
+
+def many_classes_predictor(n_classes):
+    """A network with ``n_classes`` outputs whose info carries the full metric report that
+    training writes: per-class tables and an n × n confusion matrix."""
+    from fcnn_cli.network import tasks
+    from fcnn_cli.network.model import MLP, NetConfig
+    from fcnn_cli.network.predictor import Predictor
+    from fcnn_cli.data.preprocess import Scaler
+
+    classes = [f"c{i}" for i in range(n_classes)]
+    row = [0] * n_classes  # one row object shared n times: the matrix costs no memory here
+    report = {"task": "classification", "rows": 10, "classes": classes, "accuracy": 0.5,
+              "cross_entropy": 1.5, "roc_auc": 0.75,
+              "per_class": {c: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+                            for c in classes},
+              "confusion_matrix": [row] * n_classes}
+    return Predictor(net=MLP(NetConfig(n_in=3, n_out=n_classes, depth=1, width=8)).eval(),
+                     features=["a", "b", "c"], x_scaler=Scaler("none", [0.0] * 3, [1.0] * 3),
+                     task=tasks.Classification("kind", classes),
+                     info={"metrics": {"train": report, "val": report}, "best_epoch": 1})
+
+
+def test_ten_thousand_classes_make_a_small_checkpoint_that_predicts(tmp_path):
+    from fcnn_cli.data.tables import Table
+
+    path = tmp_path / "m.pt"
+    predictor = many_classes_predictor(10_000)
+    checkpoint.save(predictor, path)
+    weights = sum(t.numel() * 4 for t in predictor.net.state_dict().values())
+    # weights (360 KB) plus 10 000 class names and small change; the full report's confusion
+    # matrix alone would be 300 MB of JSON
+    assert path.stat().st_size < weights + 200_000
+    loaded = checkpoint.load(path)
+    assert loaded.info["metrics"]["val"] == {"task": "classification", "rows": 10,
+                                             "accuracy": 0.5, "cross_entropy": 1.5,
+                                             "roc_auc": 0.75}
+    frame = loaded.predict(Table(pd.DataFrame(np.eye(5, 3), columns=["a", "b", "c"]), name="t"))
+    assert frame.shape == (5, 10_001) and list(frame.columns[:2]) == ["kind_pred", "p_c0"]
+    np.testing.assert_allclose(frame.iloc[:, 1:].sum(axis=1), 1.0, rtol=1e-9)
+
+
+def test_a_compressed_or_broken_zip_is_refused_before_anything_is_inflated(tmp_path, model_path):
+    import zipfile
+
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(model_path) as src, \
+            zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info))
+        dst.writestr("model/data/999", bytes(50_000_000))  # 50 MB that deflates to ~50 KB
+    assert bomb.stat().st_size < 1_000_000
+    with pytest.raises(FcnnError, match="compressed entries"):
+        checkpoint.load(bomb)
+    data = bytearray(model_path.read_bytes())
+    data[-35] ^= 0x40  # the zip64 end-of-central-directory locator: zipfile's own error
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
+        checkpoint.load(broken)
+
+
+def test_a_zip_of_a_version_python_cannot_read_is_refused(tmp_path, model_path):
+    data = bytearray(model_path.read_bytes())
+    central = data.index(b"PK\x01\x02")  # the first entry of the central directory
+    data[central + 6] = 64  # "version needed to extract": 6.4, which zipfile does not implement
+    odd = tmp_path / "odd.pt"
+    odd.write_bytes(bytes(data))
+    with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
+        checkpoint.load(odd)
+
+
+@pytest.mark.cuda
+def test_round_trip_on_cuda_within_float32_rounding(tmp_path, quakes):
+    """Trained on a GPU, saved, loaded on the CPU and on the GPU: the outputs agree within
+    float32 rounding (the GPU's products sum in another order than the CPU's)."""
+    from fcnn_cli.engine import train
+
+    result = train.fit(quakes, train.TrainConfig(epochs=2, batch_size=64, device="cuda"))
+    path = tmp_path / "m.pt"
+    checkpoint.save(result.predictor, path)
+    x = result.predictor.feature_matrix(quakes)
+    trained = result.predictor.outputs(x)
+    for device in ("cuda", "cpu"):
+        np.testing.assert_allclose(checkpoint.load(path, device).outputs(x), trained,
+                                   rtol=1e-5, atol=1e-5)
+    assert checkpoint.load(path).info["device"] == "cuda"
+
