@@ -30,7 +30,7 @@ def printed(rich_table):
     format each figure as they add it."""
     columns = [str(column.header) for column in rich_table.columns]
     cells = [[str(cell) for cell in column.cells] for column in rich_table.columns]
-    return table(rich_table.title, columns, zip(*cells))
+    return table(rich_table.title, columns, zip(*cells, strict=True))  # columns of equal length
 
 
 def write(bench, tables, note=None, directory=RESULTS):
