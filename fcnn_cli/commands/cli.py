@@ -129,7 +129,7 @@ def _keep_list(ctx, param, values):
 
 
 def _png(ctx, param, value):
-    from fcnn_cli.results.plots import check_png  # matplotlib itself loads only to draw
+    from fcnn_cli.results.plots.preview import check_png  # matplotlib itself loads only to draw
 
     if value is not None:
         try:
@@ -333,7 +333,7 @@ def galaxies(n, seed, size, noise, preview, output, force):
       fcnn simulate galaxies -n 5000 --noise 0.1 --preview galaxies.png -o galaxies.parquet
     """
     from fcnn_cli.data import simulate as sim
-    from fcnn_cli.results.plots import GRID_COLS, GRID_ROWS
+    from fcnn_cli.results.plots.preview import GRID_COLS, GRID_ROWS
     from fcnn_cli.results.runs import check_output
     from fcnn_cli.data.tables import table_format
 
@@ -345,7 +345,7 @@ def galaxies(n, seed, size, noise, preview, output, force):
         chunks = sim.galaxy_tables(n=n, seed=seed, size=size, noise=noise)
     first = _write_tables(chunks, output, keep=GRID_ROWS * GRID_COLS if preview else 0)
     if preview:
-        from fcnn_cli.results.plots import galaxy_grid
+        from fcnn_cli.results.plots.preview import galaxy_grid
 
         galaxy_grid(first, preview)
     log = logging.getLogger("fcnn_cli")
@@ -1078,8 +1078,8 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     """
     from pathlib import Path
 
-    from fcnn_cli.sweeps import sweep as sweeping
-    from fcnn_cli.results.report import leaderboard_table, plan_table
+    from fcnn_cli.sweeps.leaderboard import leaderboard_table, option_columns
+    from fcnn_cli.sweeps.plan import parse_shard, plan, plan_table
 
     _setup_logging(quiet)
     if output == "-":
@@ -1087,15 +1087,15 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
                                "name a directory")
     with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
-        shard_of = sweeping.parse_shard(shard) if shard is not None else (1, 1)
+        shard_of = parse_shard(shard) if shard is not None else (1, 1)
     directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
     if dry_run:
-        planned = sweeping.plan(spec, directory, shard_of)
+        planned = plan(spec, directory, shard_of)
         _console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
         return
     rows = _run_sweep(spec, directory, shard_of, plots)
     if not quiet:
-        columns = sweeping.option_columns(rows, list(spec.grid))
+        columns = option_columns(rows, list(spec.grid))
         _console(stderr=False).print(leaderboard_table(rows, columns))
     _sweep_ends(spec, directory, shard_of)
 
@@ -1103,15 +1103,15 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
 def _sweep_ends(spec, directory, shard_of):
     """What a sweep left undone: combinations another process trains, and failed ones (exit
     status SWEEP_FAILED)."""
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.plan import BUSY, FAILED, plan
 
-    planned = sweeping.plan(spec, directory, shard_of)
-    busy = sum(status == sweeping.BUSY for *_, status in planned)
+    planned = plan(spec, directory, shard_of)
+    busy = sum(status == BUSY for *_, status in planned)
     if busy:
         click.echo(f"{busy} of {len(planned)} combinations were training in another process "
                    "(not in the leaderboard yet); run the command again when it has ended",
                    err=True)
-    failed = sum(status == sweeping.FAILED for *_, status in planned)
+    failed = sum(status == FAILED for *_, status in planned)
     if failed:
         click.echo(f"{failed} of {len(planned)} combinations failed (listed last in "
                    f"{directory / 'leaderboard.csv'}, each with its failed.json); run the "
@@ -1122,12 +1122,13 @@ def _sweep_ends(spec, directory, shard_of):
 def _run_sweep(spec, directory, shard_of, plots):
     """Train the sweep and write its leaderboard; a signal stops it at once (what it finished
     is kept for a rerun)."""
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.leaderboard import write_leaderboard
+    from fcnn_cli.sweeps.run import run
 
     with signals.Interrupts() as interrupts:
         try:
-            rows = sweeping.run(spec, directory, shard_of, plots)
-            sweeping.write_leaderboard(rows, directory, plot=plots)
+            rows = run(spec, directory, shard_of, plots)
+            write_leaderboard(rows, directory, plot=plots)
             return rows
         except KeyboardInterrupt:
             click.echo(f"interrupted: the finished combinations are kept in {directory}; run "
@@ -1139,15 +1140,15 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     """The sweep: the grid of --grid-file and --grid, the fixed options of the file under
     those given on the command line. An option given on the command line also replaces the
     file's grid of it: the command line overrides the file."""
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.grid import DATA_FIELDS, Sweep, parse_grid, read_grid_file
 
-    table, fixed = sweeping.read_grid_file(grid_file) if grid_file else ({}, {})
+    table, fixed = read_grid_file(grid_file) if grid_file else ({}, {})
     given = {k: _listed(v) for k, v in options.items() if _given(ctx, k)}
     for key in set(table) & set(given):
         logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
                                            "%s", FLAGS.get(key) or _flag(key), key, grid_file)
         del table[key]
-    for key, values in sweeping.parse_grid(grid).items():
+    for key, values in parse_grid(grid).items():
         table[key] = values
     fixed = {**fixed, **given}
     if not fixed.get("data"):
@@ -1156,8 +1157,8 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
         raise click.UsageError("give a grid: --grid KEY=V1,V2,… or --grid-file FILE.toml")
     for key in set(table) - set(given):  # a grid overrides what the file fixes
         fixed.pop(key, None)
-    data = {k: fixed.pop(k) for k in list(fixed) if k in sweeping.DATA_FIELDS}
-    return sweeping.Sweep(data, fixed, table, seeds, grid_file)
+    data = {k: fixed.pop(k) for k in list(fixed) if k in DATA_FIELDS}
+    return Sweep(data, fixed, table, seeds, grid_file)
 
 
 def main():
