@@ -88,7 +88,7 @@ def test_galaxies_in_chunks_equal_all_at_once(noise, rows):
     pd.testing.assert_frame_equal(joined(chunks), whole.frame, check_exact=True)
 
 
-# sha256 of files made before simulate chunked its output (the README's figures come from them)
+# sha256 of files made before simulate chunked its output (the figures in docs/ come from them)
 BEFORE_CHUNKING = {
     ("earthquakes",): "b6f451884be44eaffc0ac992d45ab90454d2de60cf7131e90356c9ecaa162faa",
     ("earthquakes", "-n", "70000", "--noise", "0.01", "--seed", "3"):
