@@ -543,7 +543,7 @@ def test_batch_norm_ensemble_predicts_the_members_mean_from_the_command_line(
         tmp_path, batchnorm_ensemble, splits):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
     from fcnn_cli.data.tables import write_table
 
     predictor = batchnorm_ensemble.predictor
@@ -565,7 +565,7 @@ def test_batch_norm_ensemble_predicts_the_members_mean_from_the_command_line(
 def test_the_command_line_refuses_an_ensemble_option_before_reading_data(tmp_path):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "absent.csv"), "--ensemble", "2",
                                       "--diagnostics", "-o", str(tmp_path / "run")])
@@ -727,7 +727,7 @@ def test_cohorts_stop_at_an_interrupt_without_reporting(splits, monkeypatch):
 def test_members_of_one_network_warn_and_predict_it(tmp_path, splits, caplog):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     data, val, test = splits
     result = train.fit(data, train.TrainConfig(epochs=1, threads=1), net=NET, val_table=val,

@@ -11,7 +11,7 @@ import pytest
 
 from fcnn_cli.network import checkpoint, export
 from fcnn_cli.engine import train
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.data.tables import Table
 
 TOLERANCE = 1e-5
