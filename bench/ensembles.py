@@ -39,7 +39,8 @@ from rich.table import Table
 
 from fcnn_cli.results import runs
 from fcnn_cli.data import simulate, tables
-from fcnn_cli.sweeps import sweep
+from fcnn_cli.sweeps.grid import Sweep, combinations
+from fcnn_cli.sweeps.run import run as run_sweep
 from fcnn_cli.engine import train
 
 NET = {"depth": 3, "width": 64}
@@ -69,10 +70,10 @@ def sweep_speed(rows, epochs, members, threads):
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "quakes.csv"
         tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
-        spec = sweep.Sweep({"data": str(path)}, {**config, "width": NET["width"]},
-                           {"depth": [NET["depth"]]}, seeds=members)
+        spec = Sweep({"data": str(path)}, {**config, "width": NET["width"]},
+                     {"depth": [NET["depth"]]}, seeds=members)
         start = time.perf_counter()
-        sweep.run(spec, Path(root) / "sweep")
+        run_sweep(spec, Path(root) / "sweep")
         together = time.perf_counter() - start
         start = time.perf_counter()
         for k in range(members):
@@ -106,7 +107,7 @@ def command_speed(rows, epochs, members, threads):
                 for key, values in GROUP_GRID.items()]
         swept = seconds("sweep", "sweep", *grid)
         combos = sum(seconds("train", f"combination-{k}", "--lr", str(c["lr"]), "--init", c["init"])
-                     for k, c in enumerate(sweep.combinations(GROUP_GRID)))
+                     for k, c in enumerate(combinations(GROUP_GRID)))
     return ensemble, runs_, swept, combos
 
 
@@ -120,12 +121,12 @@ def group_speed(rows, epochs, threads):
     with tempfile.TemporaryDirectory() as root:
         path = Path(root) / "quakes.csv"
         tables.write_table(simulate.earthquakes(n=rows, seed=1), path)
-        spec = sweep.Sweep({"data": str(path)}, {**config, **NET}, GROUP_GRID)
+        spec = Sweep({"data": str(path)}, {**config, **NET}, GROUP_GRID)
         start = time.perf_counter()
-        sweep.run(spec, Path(root) / "sweep")
+        run_sweep(spec, Path(root) / "sweep")
         together = time.perf_counter() - start
         start = time.perf_counter()
-        for k, combination in enumerate(sweep.combinations(GROUP_GRID)):
+        for k, combination in enumerate(combinations(GROUP_GRID)):
             result = train.fit(tables.read_table(path),
                                train.TrainConfig(lr=combination["lr"], **config),
                                net={**NET, "init": combination["init"]})

@@ -16,10 +16,13 @@ def export(model, output, force):
     """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx ('-' for stdout), for use outside
     Python.
 
-    Raw feature columns in (input 'features', float32, any number of rows), the labels in their
-    own units out ('predictions'), or for classes their probabilities ('probabilities'); the
-    feature, label and class names are in the model's metadata. onnxruntime checks the graph
-    against the model before it is written. Needs pip install 'fcnn[onnx]'.
+    Raw feature columns in (input 'features', float32, any number of rows); out what predict
+    writes: the labels in their own units ('predictions') and, for a Gaussian head or an
+    ensemble, their standard deviations ('std'); for classes the probabilities
+    ('probabilities', an ensemble's mean) and an ensemble's entropy ('entropy'). The feature,
+    label and class names are in the model's metadata. Before the file is written, onnxruntime
+    runs the graph, whose outputs must equal the model's (computed in float64) within what
+    float32 rounding allows. Needs pip install 'fcnn[onnx]'.
 
     \b
     Example:

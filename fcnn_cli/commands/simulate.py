@@ -11,7 +11,7 @@ from fcnn_cli.machine import signals
 
 
 def _png(ctx, param, value):
-    from fcnn_cli.results.plots import check_png  # matplotlib itself loads only to draw
+    from fcnn_cli.results.plots.preview import check_png  # matplotlib itself loads only to draw
 
     if value is not None:
         try:
@@ -104,7 +104,7 @@ def galaxies(n, seed, size, noise, preview, output, force):
     """
     from fcnn_cli.data import simulate as sim
     from fcnn_cli.data.tables import table_format
-    from fcnn_cli.results.plots import GRID_COLS, GRID_ROWS
+    from fcnn_cli.results.plots.preview import GRID_COLS, GRID_ROWS
     from fcnn_cli.results.runs import check_output
 
     check_output(output, [preview], force)
@@ -115,7 +115,7 @@ def galaxies(n, seed, size, noise, preview, output, force):
         chunks = sim.galaxy_tables(n=n, seed=seed, size=size, noise=noise)
     first = _write_tables(chunks, output, keep=GRID_ROWS * GRID_COLS if preview else 0)
     if preview:
-        from fcnn_cli.results.plots import galaxy_grid
+        from fcnn_cli.results.plots.preview import galaxy_grid
 
         galaxy_grid(first, preview)
     log = logging.getLogger("fcnn_cli")

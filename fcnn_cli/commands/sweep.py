@@ -62,8 +62,8 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     """
     from pathlib import Path
 
-    from fcnn_cli.results.report import leaderboard_table, plan_table
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.leaderboard import leaderboard_table, option_columns
+    from fcnn_cli.sweeps.plan import parse_shard, plan, plan_table
 
     setup_logging(quiet)
     if output == "-":
@@ -71,15 +71,15 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
                                "name a directory")
     with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
-        shard_of = sweeping.parse_shard(shard) if shard is not None else (1, 1)
+        shard_of = parse_shard(shard) if shard is not None else (1, 1)
     directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
     if dry_run:
-        planned = sweeping.plan(spec, directory, shard_of)
+        planned = plan(spec, directory, shard_of)
         rich_console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
         return
     rows = _run_sweep(spec, directory, shard_of, plots)
     if not quiet:
-        columns = sweeping.option_columns(rows, list(spec.grid))
+        columns = option_columns(rows, list(spec.grid))
         rich_console(stderr=False).print(leaderboard_table(rows, columns))
     _sweep_ends(spec, directory, shard_of)
 
@@ -87,15 +87,15 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
 def _sweep_ends(spec, directory, shard_of):
     """What a sweep left undone: combinations another process trains, and failed ones (exit
     status SWEEP_FAILED)."""
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.plan import BUSY, FAILED, plan
 
-    planned = sweeping.plan(spec, directory, shard_of)
-    busy = sum(status == sweeping.BUSY for *_, status in planned)
+    planned = plan(spec, directory, shard_of)
+    busy = sum(status == BUSY for *_, status in planned)
     if busy:
         click.echo(f"{busy} of {len(planned)} combinations were training in another process "
                    "(not in the leaderboard yet); run the command again when it has ended",
                    err=True)
-    failed = sum(status == sweeping.FAILED for *_, status in planned)
+    failed = sum(status == FAILED for *_, status in planned)
     if failed:
         click.echo(f"{failed} of {len(planned)} combinations failed (listed last in "
                    f"{directory / 'leaderboard.csv'}, each with its failed.json); run the "
@@ -106,12 +106,13 @@ def _sweep_ends(spec, directory, shard_of):
 def _run_sweep(spec, directory, shard_of, plots):
     """Train the sweep and write its leaderboard; a signal stops it at once (what it finished
     is kept for a rerun)."""
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.leaderboard import write_leaderboard
+    from fcnn_cli.sweeps.run import run
 
     with signals.Interrupts() as interrupts:
         try:
-            rows = sweeping.run(spec, directory, shard_of, plots)
-            sweeping.write_leaderboard(rows, directory, plot=plots)
+            rows = run(spec, directory, shard_of, plots)
+            write_leaderboard(rows, directory, plot=plots)
             return rows
         except KeyboardInterrupt:
             click.echo(f"interrupted: the finished combinations are kept in {directory}; run "
@@ -123,15 +124,15 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     """The sweep: the grid of --grid-file and --grid, the fixed options of the file under
     those given on the command line. An option given on the command line also replaces the
     file's grid of it: the command line overrides the file."""
-    from fcnn_cli.sweeps import sweep as sweeping
+    from fcnn_cli.sweeps.grid import DATA_FIELDS, Sweep, parse_grid, read_grid_file
 
-    table, fixed = sweeping.read_grid_file(grid_file) if grid_file else ({}, {})
+    table, fixed = read_grid_file(grid_file) if grid_file else ({}, {})
     on_the_line = {k: listed(v) for k, v in options.items() if given(ctx, k)}
     for key in set(table) & set(on_the_line):
         logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
                                            "%s", FLAGS.get(key) or flag_of(key), key, grid_file)
         del table[key]
-    for key, values in sweeping.parse_grid(grid).items():
+    for key, values in parse_grid(grid).items():
         table[key] = values
     fixed = {**fixed, **on_the_line}
     if not fixed.get("data"):
@@ -140,5 +141,5 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
         raise click.UsageError("give a grid: --grid KEY=V1,V2,… or --grid-file FILE.toml")
     for key in set(table) - set(on_the_line):  # a grid overrides what the file fixes
         fixed.pop(key, None)
-    data = {k: fixed.pop(k) for k in list(fixed) if k in sweeping.DATA_FIELDS}
-    return sweeping.Sweep(data, fixed, table, seeds, grid_file)
+    data = {k: fixed.pop(k) for k in list(fixed) if k in DATA_FIELDS}
+    return Sweep(data, fixed, table, seeds, grid_file)

@@ -1,18 +1,20 @@
-"""A trained model as an ONNX graph, for C++, triggers and services: raw features in, the labels
-in their own units (or the class probabilities) out, as ``fcnn predict`` gives them.
+"""A trained model as an ONNX graph, for C++, triggers and services: raw features in, what
+``fcnn predict`` writes out.
 
-The graph holds the feature scaling, the network and the mapping back: input ``features``
-(float32, rows × features, in the order of the ``features`` metadata entry; any number of rows),
-output ``predictions`` (float64, rows × labels, in their units) for regression or
-``probabilities`` (float64, rows × classes) for classification. The metadata holds the feature,
-label and class names and units as JSON. Before the file is written, onnxruntime runs the graph
-on rows drawn across the training range, and its outputs must equal the model's own.
+The graph holds the feature scaling, the network (or an ensemble's members) and the mapping back:
+input ``features`` (float32, rows × features, in the order of the ``features`` metadata entry;
+any number of rows); for regression output ``predictions`` (float64, rows × labels, in their
+units) and, where predict writes ``<label>_std`` (a Gaussian head, an ensemble), ``std``; for
+classification ``probabilities`` (float64, rows × classes: an ensemble's mean) and, for an
+ensemble, ``entropy`` (rows). The metadata holds the feature, label and class names and units as
+JSON. Before the file is written, onnxruntime runs the graph on rows drawn across the training
+range, and its outputs must equal the model's, computed in float64, within what float32
+rounding allows (:func:`reference`).
 
 numpy, torch and the ONNX libraries load only to export: the command checks its arguments first.
 """
 
 import contextlib
-import dataclasses
 import importlib.util
 import json
 import logging
@@ -23,13 +25,20 @@ from fcnn_cli.core.errors import FcnnError, first_line
 
 INSTALL = ("fcnn export needs onnx, onnxscript and onnxruntime: pip install 'fcnn[onnx]' "
            "(from a clone: pip install -e '.[onnx]')")
-# Outputs agree to this share of each value, or where a value is near 0 of a floor: for labels
-# their standard deviation (a float32 network is good to about 1e-7 of it, not of a value near
-# 0), for probabilities PROBABILITY_FLOOR (a probability of 1e-9 comes from a large logit, whose
-# last float32 digits, summed in another order, move it by some 1e-5 of itself).
-TOLERANCE = 1e-5
-PROBABILITY_FLOOR = 1e-3
 CHECK_ROWS = 512
+# The check of the graph (:func:`reference`). One float32 rounding moves a value by at most UNIT
+# of it; a step that is not a sum (an activation, batch norm, a residual sum) by ELEMENTWISE of
+# the size of its input and output, and near 0 of 1: onnxruntime's exp, tanh and erf are
+# approximations good to a few units in the last place, and elu's exp(x) - 1 is good to the
+# last place of 1, not of its value. The graph agrees with the model within MARGIN times the
+# first-order bound (for the terms of second order), and within FLOAT64 of each output's largest
+# value (the mapping back to labels and probabilities, in float64 in both).
+UNIT = 2.0 ** -24
+ELEMENTWISE = 8 * UNIT
+MARGIN = 2.0
+FLOAT64 = 1e-12
+COLUMNS_AT_ONCE = 16  # of an output, whose gradients are taken together
+EXACT_COLUMNS = 32  # outputs that reference() bounds one by one
 
 
 def require():
@@ -45,36 +54,39 @@ def require():
 
 
 def export(predictor, path, seed=0):
-    """Write ``predictor`` (on the CPU) to ``path`` as an ONNX model, checked against
-    ``predictor.outputs`` first; returns the largest relative difference found."""
+    """Write ``predictor`` (on the CPU) to ``path`` as an ONNX model, checked against the model
+    first; returns the largest difference found, as a share of what float32 rounding allows
+    (at most 1). The graph computes in float32, as predict does but for a bf16-trained network
+    (whose predictions differ from the graph's by bf16's rounding)."""
     from fcnn_cli.core.fileio import open_output, writing
 
-    if predictor.members:
-        raise FcnnError("export writes one network; this checkpoint holds an ensemble of "
-                        f"{predictor.members}")
-    if getattr(predictor.task, "gaussian", False):
-        raise FcnnError("export writes a network's predictions; this one (loss gaussian) "
-                        "predicts a variance too, which the ONNX graph does not map yet")
     require()
-    # The graph computes in float32, as predict does but for a bf16-trained network, which it
-    # is compared with in float32 too (predict itself differs from the graph by bf16 rounding).
-    predictor = dataclasses.replace(predictor, precision="fp32")
     model = _onnx_model(predictor)
     data = model.SerializeToString()
     x = _check_rows(predictor, seed)
-    difference = _difference(_run(data, x), _expected(predictor, x), _spread(predictor))
-    if not difference <= TOLERANCE:
-        raise FcnnError(f"the ONNX graph's outputs differ from the model's by {difference:.3g} "
-                        f"(relative; at most {TOLERANCE:g} is right): not written")
+    share = worst(_run(data, x), reference(predictor, x))
+    if not share <= 1.0:
+        raise FcnnError(f"the ONNX graph's outputs differ from the model's by {share:.3g} times "
+                        "what float32 rounding allows: not written")
     with open_output(path) as stream, writing(path):
         stream.write(data)
-    return difference
+    return share
+
+
+def output_names(predictor):
+    """The graph's outputs: what predict writes (but the class names and each member's)."""
+    task = predictor.task
+    if task.kind == "regress":
+        return ["predictions", "std"] if predictor.members or task.gaussian else ["predictions"]
+    return ["probabilities", "entropy"] if predictor.members else ["probabilities"]
 
 
 def _graph(predictor):
     import torch
 
-    task = predictor.task
+    from fcnn_cli.network.tasks import MIN_VARIANCE
+
+    task, labels = predictor.task, len(predictor.targets)
 
     class Graph(torch.nn.Module):
         def __init__(self):
@@ -92,12 +104,34 @@ def _graph(predictor):
         def forward(self, features):
             # As predict: scaled in float32, the network in float32, the rest in float64.
             out = self.net((features - self.shift) / self.scale).double()
-            if task.kind == "regress":
+            return self.labels(out) if task.kind == "regress" else self.classes(out)
+
+        def labels(self, out):
+            """As tasks.Regression.predictive: an ensemble's outputs are members × rows ×
+            outputs."""
+            if out.dim() == 2 and not task.gaussian:
                 return out * self.y_scale + self.y_shift
+            members = out if out.dim() == 3 else out[None]
+            means, var = members[..., :labels], None
+            if task.gaussian:  # softplus as numpy's logaddexp(0, x), whatever x
+                raw = members[..., labels:]
+                var = (raw.clamp(min=0) + torch.log1p(torch.exp(-raw.abs()))).mean(0) \
+                    + MIN_VARIANCE
+            if len(members) > 1:
+                var = means.var(0, correction=0) + (MIN_VARIANCE if var is None else var)
+            return means.mean(0) * self.y_scale + self.y_shift, var.sqrt() * self.y_scale.abs()
+
+        def classes(self, out):
+            """As tasks.Classification.proba, and an ensemble's entropy as metrics.entropy."""
+            members = out if out.dim() == 3 else out[None]
             if task.output == "sigmoid":
-                p = torch.sigmoid(out)
-                return torch.cat([1.0 - p, p], dim=1)
-            return torch.softmax(out, dim=1)
+                p = torch.sigmoid(members)
+                proba = torch.cat([1.0 - p, p], dim=-1).mean(0)
+            else:
+                proba = torch.softmax(members, dim=-1).mean(0)
+            if out.dim() == 2:
+                return proba
+            return proba, -(proba * torch.log(torch.where(proba > 0, proba, 1.0))).sum(1)
 
     return Graph().eval()
 
@@ -105,13 +139,12 @@ def _graph(predictor):
 def _onnx_model(predictor):
     import torch
 
-    output = "predictions" if predictor.task.kind == "regress" else "probabilities"
     example = torch.zeros(2, len(predictor.features))
     with _quiet(), torch.no_grad():
         try:
             program = torch.onnx.export(
                 _graph(predictor), (example,), dynamo=True, verbose=False,
-                input_names=["features"], output_names=[output],
+                input_names=["features"], output_names=output_names(predictor),
                 dynamic_shapes=({0: torch.export.Dim("rows")},))
         except Exception as e:  # the exporter's own failures: one line, not its traceback
             raise FcnnError(f"the ONNX export failed: {first_line(e)}") from None
@@ -156,6 +189,8 @@ def _metadata(predictor):
             "units": predictor.units}
     if task.kind == "classify":
         meta["classes"] = task.classes
+    if predictor.members:
+        meta["members"] = predictor.members
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
 
 
@@ -196,28 +231,183 @@ def _run(data, x):
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
     session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return session.run(None, {"features": x})[0]
+    return session.run(None, {"features": x})
 
 
-def _expected(predictor, x):
-    out = predictor.outputs(x)
-    task = predictor.task
-    return task.decode(out) if task.kind == "regress" else task.proba(out)
+def reference(predictor, x):
+    """For rows ``x`` (float32), each output of the graph as the model gives it: predict's
+    mapping of the network's outputs, all computed in float64; with how far from it a float32
+    graph may be: MARGIN times the first-order bound of its rounding errors, and FLOAT64 of
+    the output's largest value. A list of (expected, allowed difference) arrays, one per
+    output.
+
+    The bound: each step of the network rounds its outputs by at most :func:`_step_error`,
+    which moves an output by that error times the output's sensitivity to the step (autograd's,
+    one column of the output at a time). Many outputs (classes) would take as many passes: for
+    more than EXACT_COLUMNS, the bound goes through the input of each output layer instead
+    (:func:`_wide_bounds`), looser but as quick for any number of classes."""
+    import copy
+
+    import numpy as np
+    import torch
+
+    graph = copy.deepcopy(_graph(predictor)).double().requires_grad_(False)
+    with _traced(graph.net) as trace:
+        outputs = graph(torch.tensor(np.asarray(x), dtype=torch.float64))
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    wants = _expected(predictor.task, trace.raw.detach().numpy())
+    if sum(np.prod(w.shape[1:], dtype=int) for w in wants) <= EXACT_COLUMNS:
+        bounds = [_bound(out, trace.zeros, trace.errors) for out in outputs]
+    else:
+        bounds = _wide_bounds(predictor.task, trace, outputs, wants)
+    return [(want, MARGIN * bound + FLOAT64 * np.abs(want).max(initial=np.finfo(float).tiny))
+            for want, bound in zip(wants, bounds)]
 
 
-def _spread(predictor):
-    """What "near 0" means for each output (see TOLERANCE)."""
+def _expected(task, raw):
+    """The outputs of the graph as predict maps the network's ``raw`` outputs."""
+    from fcnn_cli.network.metrics import entropy
+
+    if task.kind == "regress":
+        return [v for v in task.predictive(raw) if v is not None]
+    proba = task.proba(raw)
+    return [proba, entropy(proba)] if raw.ndim == 3 else [proba]
+
+
+@contextlib.contextmanager
+def _traced(net):
+    """Hooks that add a zero tensor to the input of ``net``, to the output of each of its steps
+    and to its output (their gradients: the sensitivity of what follows to each), noting each
+    step's rounding error and each output layer's input and output."""
+    import types
+
+    import torch
+
+    from fcnn_cli.network.model import MLP
+
+    trace = types.SimpleNamespace(zeros=[], errors=[], heads=[], raw=None, raw_zero=None)
+    heads = {id(m.head) for m in net.modules() if isinstance(m, MLP)}
+
+    def add(value, error):
+        zero = torch.zeros_like(value, requires_grad=True)
+        trace.zeros.append(zero)
+        trace.errors.append(error)
+        return value + zero
+
+    def scaled(module, args):  # the features less their shift, over their scale: two roundings
+        return (add(args[0], 2 * UNIT * args[0].abs()),)
+
+    def step(module, args, out):
+        if id(module) in heads:
+            trace.heads.append((module, args[0], out))
+        error = _step_error(module, args[0], out)
+        return out if error is None else add(out, error)
+
+    def output(module, args, out):  # an ensemble's members × rows × outputs: rows first
+        trace.raw = out
+        rows_first = out.movedim(0, 1) if out.dim() == 3 else out
+        trace.raw_zero = torch.zeros_like(rows_first, requires_grad=True)
+        return out + (trace.raw_zero.movedim(0, 1) if out.dim() == 3 else trace.raw_zero)
+
+    hooks = [net.register_forward_pre_hook(scaled), net.register_forward_hook(output)]
+    hooks += [m.register_forward_hook(step) for m in net.modules() if not list(m.children())]
+    try:
+        yield trace
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def _wide_bounds(task, trace, outputs, wants):
+    """The bounds of many outputs: that of the network's outputs (:func:`_output_error`) taken
+    through the mapping to labels by autograd, or to probabilities by :func:`_class_bounds`."""
+    error = _output_error(trace)
+    if task.kind == "classify":
+        return _class_bounds(task, trace.raw.detach().numpy(), error.numpy(), wants)
+    rows_first = error.movedim(0, 1) if error.dim() == 3 else error
+    return [_bound(out, [trace.raw_zero], [rows_first]) for out in outputs]
+
+
+def _output_error(trace):
+    """The bound of the rounding error of the network's outputs, as the network gives them: the
+    bound of each output layer's input (a column at a time: the layers are narrow) through the
+    layer's weights, plus the layer's own error."""
+    import torch
+
+    errors = []
+    for head, x, out in trace.heads:
+        inputs = torch.from_numpy(_bound(x, trace.zeros, trace.errors))
+        errors.append(inputs @ head.weight.abs().T + _step_error(head, x, out))
+    return torch.stack(errors) if trace.raw.dim() == 3 else errors[0]
+
+
+def _class_bounds(task, raw, error, wants):
+    """The bounds of the probabilities (and an ensemble's entropy) from that of the outputs:
+    moving every output of a member by at most d moves the log of each of its probabilities by
+    at most 2d (softmax; d for a sigmoid), whatever the number of classes; the entropy moves by
+    |log p + 1| times each probability's move, to first order."""
     import numpy as np
 
-    task = predictor.task
-    return np.asarray(task.scaler.scale) if task.kind == "regress" else PROBABILITY_FLOOR
+    members = raw if raw.ndim == 3 else raw[None]
+    moves = np.expm1(2 * (error if error.ndim == 3 else error[None]).max(axis=-1))
+    proba = np.mean([task.proba(m) * d[:, None] for m, d in zip(members, moves)], axis=0)
+    if len(wants) == 1:
+        return [proba]
+    logs = np.log(np.where(wants[0] > 0, wants[0], 1.0))
+    return [proba, (np.abs(logs + 1) * proba).sum(axis=1)]
 
 
-def _difference(got, want, spread):
-    """The largest difference between two output matrices, relative to each value or to its
-    floor, whichever is larger."""
+def _step_error(module, x, out):
+    """The most float32 rounding moves each output of one step of the network, to first order
+    (None: the step does no arithmetic). A sum of n products and a bias: (n + 1) units of the
+    sum of the terms' sizes, in any order of summation, so on any number of threads."""
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        if isinstance(module, (nn.Identity, nn.Dropout, nn.AlphaDropout)):  # evaluating
+            return None
+        if isinstance(module, nn.Linear):
+            terms = x.abs() @ module.weight.abs().T
+            if module.bias is not None:
+                terms += module.bias.abs()
+            return (x.shape[-1] + 1) * UNIT * terms
+        if isinstance(module, nn.BatchNorm1d):  # x·s + (bias - mean·s), or in another order
+            s = module.weight / torch.sqrt(module.running_var + module.eps)
+            return ELEMENTWISE * ((x * s).abs() + (module.running_mean * s).abs()
+                                  + module.bias.abs())
+        return ELEMENTWISE * (x.abs() + out.abs() + 1.0)
+
+
+def _bound(out, perturbations, errors):
+    """Per element of ``out``, the sum over the steps of |∂out/∂step| times the step's error:
+    the gradients of COLUMNS_AT_ONCE columns at a time (rows are independent: the gradient of a
+    column's sum is each row's)."""
+    import torch
+
+    columns = out.reshape(len(out), -1)
+    bound = torch.zeros_like(columns)
+    for first in range(0, columns.shape[1], COLUMNS_AT_ONCE):
+        picked = range(first, min(first + COLUMNS_AT_ONCE, columns.shape[1]))
+        seeds = torch.zeros((len(picked), *columns.shape), dtype=columns.dtype)
+        for i, k in enumerate(picked):
+            seeds[i, :, k] = 1.0
+        grads = torch.autograd.grad(columns, perturbations, seeds, retain_graph=True,
+                                    allow_unused=True, is_grads_batched=True)
+        for grad, error in zip(grads, errors):
+            if grad is not None:  # columns × rows × …
+                bound[:, picked.start:picked.stop] += \
+                    (grad.abs() * error).reshape(*grad.shape[:2], -1).sum(2).T
+    return bound.reshape(out.shape).numpy()
+
+
+def worst(got, reference):
+    """The largest difference of a graph's outputs ``got`` from the model's, as a share of the
+    difference allowed (:func:`reference`); NaN or infinite where they cannot be compared."""
     import numpy as np
 
-    if got.shape != want.shape:
+    if len(got) != len(reference) or any(np.shape(g) != w.shape
+                                         for g, (w, _) in zip(got, reference)):
         return np.inf
-    return float(np.max(np.abs(got - want) / np.maximum(np.abs(want), spread), initial=0.0))
+    return float(np.max([np.max(np.abs(g - w) / allowed, initial=0.0)
+                         for g, (w, allowed) in zip(got, reference)]))

@@ -79,13 +79,14 @@ class Predictor:
     def _forward(self, x):
         """The outputs of rows ``x``, an ensemble's members side by side in each row."""
         out = self.net(x)
-        return out if out.dim() == 2 else out.transpose(0, 1).reshape(len(x), -1)
+        # Sizes, not -1: a block of no rows has no size to infer.
+        return out if out.dim() == 2 else out.transpose(0, 1).reshape(len(x), self.width)
 
     def _shaped(self, out):
         """Outputs as the task takes them: an ensemble's as members × rows × outputs."""
         if not self.members:
             return out
-        return out.reshape(len(out), self.members, -1).transpose(1, 0, 2)
+        return out.reshape(len(out), self.members, self.task.n_outputs).transpose(1, 0, 2)
 
     def add_to(self, report, x, truth, scaled=False):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,

@@ -204,6 +204,7 @@ def _warned(message):
 
 def _draw(predictor, sample, extra, position, binned, out_dir):
     from fcnn_cli.results import plots
+    from fcnn_cli.results.plots.binned import binned_plot
     from fcnn_cli.core.fileio import writing
     from fcnn_cli.data.tables import Table
 
@@ -216,6 +217,6 @@ def _draw(predictor, sample, extra, position, binned, out_dir):
     written = plots.plot_sample(table, out_dir)
     if binned and binned["bins"]:
         name = "binned_" + "_".join(plots.file_part(a["column"]) for a in binned["by"])
-        path = plots.binned_plot(binned, out_dir / f"{name}.png", predictor.units)
+        path = binned_plot(binned, out_dir / f"{name}.png", predictor.units)
         written += [path] if path else []
     return written

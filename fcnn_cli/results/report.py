@@ -3,8 +3,6 @@
 Names from the data (file names, targets, units, classes) go in as rich Text, never as markup:
 rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report."""
 
-from pathlib import Path
-
 from rich.table import Table as RichTable
 from rich.text import Text
 
@@ -415,64 +413,3 @@ def _headline(report, *keys):
     except OverflowError:  # an integer of hundreds of digits
         return float("inf") if report > 0 else float("-inf")
 
-
-def leaderboard_table(rows, grid_keys):
-    """A sweep's leaderboard (:func:`fcnn_cli.sweeps.sweep.leaderboard`), best first; failed
-    combinations last, their errors under the table (a column would be too narrow to read)."""
-    metric = next((row["metric"] for row in rows if "metric" in row), "metric")
-    failed = [(rank, row) for rank, row in enumerate(rows, 1) if "error" in row]
-    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {row['error']}"
-                            for rank, row in failed))
-    table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations"
-                                   + (f", {len(failed)} failed" if failed else "")
-                                   + f"; {metric}, mean ± std over seeds)"),
-                      title_justify="left", caption=errors if failed else None,
-                      caption_justify="left")
-    for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
-        table.add_column(name, justify="left" if name in ("run", *grid_keys) else "right",
-                         no_wrap=name in ("val", "test", "seconds", "run"),
-                         min_width=len(name))
-    for rank, row in enumerate(rows, 1):
-        table.add_row(str(rank), *(Text(_value(row.get(k))) for k in grid_keys),
-                      str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
-                      f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
-    return table
-
-
-def plan_table(planned, grid_keys, shard_of=(1, 1)):
-    """The combinations a sweep's share would train (:func:`fcnn_cli.sweeps.sweep.plan`): each one's
-    values, status and run directory."""
-    from fcnn_cli.sweeps.sweep import BUSY, FAILED, NEW
-
-    todo = sum(status in (NEW, FAILED) for *_, status in planned)
-    share = f"shard {shard_of[0]}/{shard_of[1]}: " if shard_of[1] > 1 else ""
-    table = RichTable(title=_title(f"Sweep plan ({share}{len(planned)} combinations, {todo} to "
-                                   "train)"), title_justify="left")
-    for name in ["#", *grid_keys, "status", "run"]:
-        table.add_column(name, justify="right" if name == "#" else "left",
-                         no_wrap=name == "run")
-    for i, (combination, key, status) in enumerate(planned, 1):
-        said = {NEW: "to train", FAILED: "failed: to retry",
-                BUSY: "training in another process"}.get(status, status)
-        table.add_row(str(i), *(Text(_value(combination.get(k))) for k in grid_keys), said,
-                      Text(key))
-    return table
-
-
-def _run_id(run):
-    """The hash that ends a sweep's run directory name: the options are in the other
-    columns, and ``ls SWEEP_DIR/*-<hash>`` finds it."""
-    return Path(run).name.rsplit("-", 1)[-1]
-
-
-def _value(v):
-    return "–" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
-
-
-def _spread(row, split):
-    name = f"{split}_{row.get('metric')}"
-    if "error" in row:
-        return "failed"
-    if f"{name}_mean" not in row:
-        return "–"
-    return f"{_fmt(row[f'{name}_mean'])} ± {_fmt(row[f'{name}_std'])}"

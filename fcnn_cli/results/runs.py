@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -122,11 +123,13 @@ def check_plots_dir(out_dir, run_dir):
 
 def locked(path):
     """Whether a live fcnn process holds the lock of the run directory ``path``."""
-    try:
-        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    try:  # non-blocking: a FIFO in the lock's place must not hang the question
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # no lock at all: claim refuses it
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return False
     except BlockingIOError:
@@ -173,8 +176,7 @@ def claim(path=None, data_path=None, force=False):
         created = not path.exists()
         with writing(path):
             path.mkdir(parents=True, exist_ok=True)
-    with writing(path / LOCK_FILE):
-        lock = open(path / LOCK_FILE, "a")  # "a": never truncates what a holder has open
+    lock = _open_lock(path / LOCK_FILE)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -191,6 +193,20 @@ def claim(path=None, data_path=None, force=False):
         raise
     finally:
         lock.close()
+
+
+def _open_lock(path):
+    """The lock file, opened to append (never truncating what a holder has open) and without
+    blocking; a FIFO, device or directory in its place is refused in one line."""
+    if os.path.lexists(path):
+        fileio.check_regular(path, what="the run's lock")
+    with writing(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o666)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise FcnnError(f"{path}: not a regular file; the run's lock is a file that fcnn writes")
+    return os.fdopen(fd, "a")
 
 
 def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel=None):

@@ -267,7 +267,7 @@ def test_a_path_no_utf8_file_can_hold_is_refused():
 def test_sample_configuration_trains(runner, tmp_path):
     import pathlib
 
-    sample = pathlib.Path(__file__).parent.parent / "sample_data" / "quakes.toml"
+    sample = pathlib.Path(__file__).parents[2] / "sample_data" / "quakes.toml"
     values = flat(printed(runner, "--config", sample))
     assert values["data"] == str(sample.parent / "quakes.csv") and values["arch"] == "resnet"
     run(runner, "train", "--config", sample, "--epochs", 1, "-q", "-o", tmp_path / "r")

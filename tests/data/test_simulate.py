@@ -138,7 +138,7 @@ def test_sample_data_is_what_the_readme_says(tmp_path):
     from fcnn_cli.data.tables import write_table
 
     write_table(simulate.earthquakes(n=500, seed=42), tmp_path / "quakes.csv")
-    sample = (Path(__file__).parent.parent / "sample_data" / "quakes.csv").read_bytes()
+    sample = (Path(__file__).parents[2] / "sample_data" / "quakes.csv").read_bytes()
     assert sample == (tmp_path / "quakes.csv").read_bytes()
     assert b'"stations": {"columns": ["x", "y"]' in sample.split(b"\n")[0]
 

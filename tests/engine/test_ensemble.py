@@ -2,6 +2,8 @@
 variance, checkpoints, predict and evaluate."""
 
 import dataclasses
+import io
+import json
 
 import numpy as np
 import pandas as pd
@@ -751,3 +753,145 @@ def test_a_pass_of_one_member_trains_as_its_single_run(splits):
     for name, value in single.predictor.net.state_dict().items():
         torch.testing.assert_close(cohort.predictor.net.state_dict()[name], value, rtol=1e-4,
                                    atol=1e-5)
+
+
+def _sides(table, classes):
+    """The earthquakes' epicentres as east/middle/west (two classes: east/west)."""
+    x = table.frame.x
+    side = np.where(x > 10, "east", np.where(x < -10, "west", "middle"))
+    if classes == 2:
+        side = np.where(x > 0, "east", "west")
+    return dataclasses.replace(table, frame=table.frame.drop(columns=["x", "y"]).assign(side=side),
+                               targets=["side"], units={})
+
+
+@pytest.fixture(scope="module")
+def saved_ensembles(tmp_path_factory, splits, gaussian_ensemble):
+    """A saved ensemble of 3 members of each kind, and a table it predicts, with a text ID."""
+    folder = tmp_path_factory.mktemp("ensembles")
+    kinds = {"gaussian": (gaussian_ensemble, splits[2]),
+             "regressor": (_fit(splits, seed=0, ensemble=3, epochs=1), splits[2])}
+    for classes in (3, 2):
+        tables = [_sides(t, classes) for t in splits]
+        kinds[f"classes{classes}"] = (_fit(tables, seed=0, ensemble=3, epochs=1), tables[2])
+    saved = {}
+    for kind, (result, table) in kinds.items():
+        checkpoint.save(result.predictor, folder / f"{kind}.pt")
+        frame = table.frame.assign(id=[f"{i:03d}" for i in range(len(table.frame))])
+        saved[kind] = (folder / f"{kind}.pt", dataclasses.replace(table, frame=frame))
+    return saved
+
+
+ENSEMBLE_KINDS = ["regressor", "gaussian", "classes3", "classes2"]
+
+
+def _predict(model, data, *options):
+    from click.testing import CliRunner
+
+    from fcnn_cli.commands import cli
+
+    result = CliRunner().invoke(cli, ["predict", str(model), str(data), *map(str, options)])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def _written(table, path):
+    from fcnn_cli.data.tables import write_table
+
+    write_table(table, path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ENSEMBLE_KINDS)
+def test_an_ensemble_predicts_with_kept_columns_its_members_and_dropped_rows(
+        kind, saved_ensembles, tmp_path):
+    """--keep (a text ID, and a feature), --members and --nan drop together, to Parquet."""
+    model, table = saved_ensembles[kind]
+    frame = table.frame.copy()
+    frame.loc[4, "tp1"] = np.nan
+    data = _written(dataclasses.replace(table, frame=frame), tmp_path / "new.csv")
+    out = tmp_path / "pred.parquet"
+    result = _predict(model, data, "--keep", "id", "--keep", "ts1", "--members", "--nan", "drop",
+                      "-o", out)
+    assert result.exit_code == 0, result.output
+    predictor = checkpoint.load(model)
+    got = pd.read_parquet(out)
+    assert list(got.columns) == ["id", "ts1", *predictor.output_columns(members=True)]
+    kept = table.frame.drop(index=4).reset_index(drop=True)
+    assert got["id"].tolist() == kept["id"].tolist()  # "000", as written
+    want = predictor.predict(dataclasses.replace(table, frame=kept), members=True)
+    pd.testing.assert_frame_equal(got.drop(columns=["id", "ts1"]), want, check_exact=False,
+                                  rtol=1e-6)
+    assert any(c.endswith("_m2") for c in got.columns)
+
+
+@pytest.mark.parametrize("kind", ENSEMBLE_KINDS)
+@pytest.mark.parametrize("rows", [0, 1])
+def test_an_ensemble_predicts_a_table_of_no_rows_or_one(kind, rows, saved_ensembles, tmp_path):
+    model, table = saved_ensembles[kind]
+    small = dataclasses.replace(table, frame=table.frame.iloc[:rows])
+    data = _written(small, tmp_path / "new.csv")
+    for members in ([], ["--members"]):
+        result = _predict(model, data, "--keep", "id", *members)
+        assert result.exit_code == 0, result.output
+        got = pd.read_csv(io.StringIO(result.stdout), dtype={"id": str})
+        predictor = checkpoint.load(model)
+        assert list(got.columns) == ["id", *predictor.output_columns(members=bool(members))]
+        assert got["id"].tolist() == table.frame.id.tolist()[:rows]
+        want = predictor.predict(small, members=bool(members))
+        assert len(got) == len(want) == rows
+        numbers = want.select_dtypes("number").columns
+        np.testing.assert_allclose(got[numbers].to_numpy(float), want[numbers].to_numpy(float),
+                                   rtol=1e-9)
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".h5", ".fits", ".root"])
+def test_an_ensemble_writes_a_table_of_no_rows_in_every_format(suffix, saved_ensembles,
+                                                             tmp_path):
+    from fcnn_cli.data.tables import read_table
+
+    model, table = saved_ensembles["classes3"]
+    data = _written(dataclasses.replace(table, frame=table.frame.iloc[:0]), tmp_path / "new.csv")
+    out = tmp_path / f"pred{suffix}"
+    result = _predict(model, data, "--keep", "id", "--members", "-o", out)
+    assert result.exit_code == 0, result.output
+    got = read_table(out).frame
+    assert list(got.columns) == ["id", *checkpoint.load(model).output_columns(members=True)]
+    assert len(got) == 0
+
+
+def test_an_ensemble_decides_two_classes_by_the_threshold(saved_ensembles, tmp_path):
+    """The mean probability decides the ensemble's class, each member's its own; the threshold
+    is the median probability of the second class, which splits the rows."""
+    model, table = saved_ensembles["classes2"]
+    predictor = checkpoint.load(model)
+    first, second = predictor.task.classes
+    threshold = float(np.median(predictor.predict(table)[f"p_{second}"]))
+    result = _predict(model, _written(table, tmp_path / "new.csv"), "--threshold", threshold,
+                      "--members", "--keep", "id")
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(io.StringIO(result.stdout), dtype={"id": str})
+    for suffix in ("", "_m0", "_m1", "_m2"):
+        expected = np.where(got[f"p_{second}{suffix}"] >= threshold, second, first)
+        assert (got[f"side_pred{suffix}"] == expected).all()
+    assert (got.side_pred == second).sum() >= len(got) // 2
+
+
+@pytest.mark.parametrize("kind", ENSEMBLE_KINDS)
+def test_an_ensemble_evaluates_one_row_and_refuses_none_in_one_line(kind, saved_ensembles,
+                                                                   tmp_path):
+    from click.testing import CliRunner
+
+    from fcnn_cli.commands import cli
+
+    model, table = saved_ensembles[kind]
+    for rows in (1, 0):
+        data = _written(dataclasses.replace(table, frame=table.frame.iloc[:rows]),
+                        tmp_path / f"new{rows}.csv")
+        result = CliRunner().invoke(cli, ["evaluate", str(model), str(data), "--json"])
+        if rows:
+            assert result.exit_code == 0, result.output
+            assert json.loads(result.stdout)["rows"] == 1
+        else:
+            assert result.exit_code == 1 and "Traceback" not in result.output
+            assert result.output.strip().endswith("new0.csv: no rows to evaluate")

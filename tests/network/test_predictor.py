@@ -6,7 +6,22 @@ import numpy as np
 import pytest
 import torch
 
+from fcnn_cli.engine import train
 from fcnn_cli.network import checkpoint, predictor as predictor_module
+
+
+@pytest.fixture(scope="module")
+def ensemble_path(tmp_path_factory, quakes):
+    result = train.fit(quakes, train.TrainConfig(epochs=1, ensemble=3, threads=1),
+                       net={"depth": 2, "width": 12})
+    path = tmp_path_factory.mktemp("ensemble") / "model.pt"
+    checkpoint.save(result.predictor, path)
+    return path
+
+
+@pytest.fixture(params=["one network", "ensemble"])
+def any_model(request, model_path, ensemble_path):
+    return model_path if request.param == "one network" else ensemble_path
 
 
 def test_output_chunks_are_the_outputs_in_slices(monkeypatch, model_path, quakes):
@@ -30,7 +45,23 @@ def test_a_table_of_no_rows_predicts_its_columns(model_path, quakes):
     assert list(model.predict(empty).columns) == ["x_pred", "y_pred"]
 
 
-def test_the_gpu_pipeline_keeps_blocks_in_order_and_buffers_apart(monkeypatch, model_path,
+@pytest.mark.parametrize("members", [False, True])
+def test_an_ensemble_names_its_columns_before_any_rows_and_predicts_none(ensemble_path, quakes,
+                                                                         members):
+    """What --keep checks its names against, and what a table of no rows is given."""
+    from fcnn_cli.data.tables import Table
+
+    model = checkpoint.load(ensemble_path)
+    columns = ["x_pred", "x_std", "y_pred", "y_std"]
+    if members:
+        columns += [f"{t}_pred_m{k}" for k in range(3) for t in "xy"]
+    assert model.output_columns(members) == columns
+    assert model.outputs(model.feature_matrix(quakes)[:0]).shape == (3, 0, 2)
+    empty = model.predict(Table(quakes.frame.iloc[:0], name="empty"), members=members)
+    assert list(empty.columns) == columns and len(empty) == 0
+
+
+def test_the_gpu_pipeline_keeps_blocks_in_order_and_buffers_apart(monkeypatch, any_model,
                                                                    quakes):
     """The GPU's pipeline run on a CPU, its CUDA calls stood in for: each block's outputs come
     back in order and whole, though two buffers take turns (a block collected late would read
@@ -46,14 +77,15 @@ def test_the_gpu_pipeline_keeps_blocks_in_order_and_buffers_apart(monkeypatch, m
     monkeypatch.setattr(torch.cuda, "stream", lambda stream: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "Event", Event)
     monkeypatch.setattr(torch.Tensor, "pin_memory", lambda self: self)
-    model = checkpoint.load(model_path)
+    model = checkpoint.load(any_model)
     x = model.feature_matrix(quakes)
     bounds = [(0, 5), (5, 5), (5, 300), (300, 301), (301, 600), (600, 600)]
     blocks = [(k, x[a:b]) for k, (a, b) in enumerate(bounds)]
     got = list(model._cuda_outputs(iter(blocks)))
     assert [k for k, _ in got] == list(range(len(bounds)))
     for (_, out), (_, rows) in zip(got, blocks):  # rounding aside: the buffers' alignment
-        np.testing.assert_allclose(out, model.outputs(rows), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(model._shaped(out), model.outputs(rows), rtol=1e-5,
+                                   atol=1e-6)
 
 
 @pytest.mark.cuda

@@ -288,3 +288,29 @@ def test_a_plot_to_replace_may_not_be_a_file_of_the_run(tmp_path, kind):
     with pytest.raises(FcnnError, match="learning_curves.png: is the same file as the input "
                                         f"{run / 'history.csv'}"):
         runs.check_plots_dir(out, run)
+
+
+@pytest.mark.parametrize("reader", [False, True], ids=["fifo", "fifo-with-a-reader"])
+def test_a_fifo_in_the_locks_place_is_refused_without_hanging(tmp_path, reader):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    os.mkfifo(run / runs.LOCK_FILE)
+    held = os.open(run / runs.LOCK_FILE, os.O_RDONLY | os.O_NONBLOCK) if reader else None
+    code = ("import sys; from fcnn_cli.results import runs; from fcnn_cli.core.errors import "
+            "FcnnError\nprint(runs.locked(runs.Path(sys.argv[1])))\ntry:\n"
+            "    with runs.claim(sys.argv[1], force=True): pass\n"
+            "except FcnnError as e: print(e)")
+    try:
+        done = subprocess.run([sys.executable, "-c", code, str(run)], capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        if held is not None:
+            os.close(held)
+    assert done.returncode == 0, done.stderr
+    locked, refusal = done.stdout.splitlines()
+    assert locked == "False"
+    assert refusal == (f"{run / runs.LOCK_FILE}: not a regular file (a FIFO); the run's lock is "
+                       "a file that fcnn writes")

@@ -1,0 +1,144 @@
+"""Pictures for people: matplotlib (Agg), imported only when a plot is asked for.
+
+Each figure is one PNG, written atomically. :func:`plot_run` draws a run directory's plots from
+its files (history.csv, diagnostics.csv, config.json and the held-out rows with their
+predictions, predictions.parquet); :func:`plot_sample` draws those of a sample of predictions
+alone (``fcnn evaluate --plots``). The plots themselves, a family a module:
+
+* ``curves``: learning curves and the diagnostics of each layer;
+* ``regression``: one label's residuals; ``positions``: the maps and the distance of a point;
+* ``classification``: confusion matrix, ROC curves, reliability diagram;
+* ``binned``: bias and resolution in bins (``fcnn evaluate --by``);
+* ``leaderboard``: a sweep's ranked combinations; ``preview``: a table of images;
+* ``figures``: what they share (matplotlib, saving, units); ``reading``: a run's files, checked.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.fileio import writing
+from fcnn_cli.results.plots.classification import class_plots
+from fcnn_cli.results.plots.curves import diagnostics_plot, learning_curves
+from fcnn_cli.results.plots.positions import position_plots, stations_for
+from fcnn_cli.results.plots.reading import (DIAGNOSTICS_COLUMNS, HISTORY_COLUMNS, read_csv,
+                                            read_json, read_sample)
+from fcnn_cli.results.plots.regression import regression_plot
+
+log = logging.getLogger(__name__)
+
+
+def check_out_dir(path, option="output"):
+    """A directory that plots may be written into: none yet, or a directory; not ``-``,
+    which would make a directory of that name where stdout was meant."""
+    if str(path) == "-":
+        raise FcnnError(f"{option}: the PNG files go into a directory, not to stdout ('-'); "
+                        "name a directory", (option,))
+    if Path(path).exists() and not Path(path).is_dir():
+        raise FcnnError(f"{option} {path}: exists and is not a directory", (option,))
+
+
+def plot_run(run_dir, out_dir=None):
+    """Draw a run directory's plots into ``out_dir`` (default: its ``plots/``); returns the
+    paths written. Reads the run's files only: no network, no data."""
+    from fcnn_cli.results import runs
+
+    run_dir = Path(run_dir)
+    if not os.path.lexists(run_dir / "history.csv"):  # one that is no file is read, and refused
+        raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
+    out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
+    check_out_dir(out_dir)
+    runs.check_plots_dir(out_dir, run_dir)
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+    config = read_json(run_dir / "config.json")
+    history = read_csv(run_dir / "history.csv", HISTORY_COLUMNS)
+    written = []
+    sample = read_sample(run_dir / runs.SAMPLE_FILE)
+    if sample is None:
+        log.info("%s: none, so only the learning curves are drawn (the run kept no "
+                 "held-out rows)", run_dir / runs.SAMPLE_FILE)
+    unit = ""
+    if sample is not None:
+        point = sample.extra.get("position") or sample.targets
+        unit = sample.units.get(point[0], "") if point else ""
+    if history:
+        written.append(learning_curves(history, out_dir / "learning_curves.png",
+                                       _best_epoch(config), unit))
+    diagnostics = read_csv(run_dir / "diagnostics.csv", DIAGNOSTICS_COLUMNS)
+    if diagnostics:
+        written.append(diagnostics_plot(diagnostics, out_dir / "diagnostics.png"))
+    if sample is not None:
+        written += plot_sample(sample, out_dir)
+    return written
+
+
+def _best_epoch(config):
+    best = config.get("best_epoch")
+    return best if type(best) is int else None
+
+
+def plot_sample(table, out_dir):
+    """The plots of a sample of rows with their predictions (what
+    :func:`fcnn_cli.results.evaluation.prediction_frame` makes, with
+    :func:`~fcnn_cli.results.evaluation.sample_metadata` in ``table.extra``): per label for
+    regression, the maps for a point, the class plots for classification. Returns the paths
+    written."""
+    meta = table.extra
+    out_dir = Path(out_dir)
+    split = meta.get("split", "")
+    frame = _finite_rows(table)
+    if not len(frame):
+        return []
+    if "classes" in meta:
+        return class_plots(frame, table.targets[0], meta["classes"], out_dir)
+    written = []
+    for name, part in zip(table.targets, file_parts(table.targets)):
+        written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,
+                                       table.units.get(name, ""),
+                                       out_dir / f"regression_{part}.png", split))
+    point = meta.get("position")
+    if point:
+        written += position_plots(frame, point, table.units.get(point[0], ""),
+                                  stations_for(meta, point), out_dir)
+    return [p for p in written if p]
+
+
+def _finite_rows(table):
+    """The sample's rows whose numbers (labels, predictions, probabilities) are all finite:
+    one NaN would take a histogram's range or a map's bins with it."""
+    import numpy as np
+
+    frame = table.frame
+    numbers = frame.select_dtypes("number")
+    if not numbers.shape[1]:
+        return frame
+    finite = np.isfinite(numbers.to_numpy(np.float64)).all(axis=1)
+    dropped = int((~finite).sum())
+    if dropped:
+        log.warning("%d of %d rows hold a non-finite label or prediction: left out of the plots",
+                    dropped, len(frame))
+        frame = frame[finite]
+    return frame
+
+
+def file_part(name):
+    """A label as part of a file name."""
+    import re
+
+    return re.sub(r"[^\w.-]+", "_", name)[:80] or "label"
+
+
+def file_parts(names):
+    """:func:`file_part` of each name, made unique with a number (``a b`` and ``a_b`` would
+    both be ``a_b``, and one plot would replace the other)."""
+    taken, parts = set(), []
+    for name in names:
+        part, n = file_part(name), 1
+        while part.lower() in taken:  # lower: a file system may ignore case
+            n += 1
+            part = f"{file_part(name)}_{n}"
+        taken.add(part.lower())
+        parts.append(part)
+    return parts

@@ -1,0 +1,166 @@
+"""How well classes are told apart: the confusion matrix, the ROC curves and the reliability
+diagram of the predicted probabilities."""
+
+import logging
+
+from fcnn_cli.results.plots.figures import MIN_ROWS, drawing, pyplot, save
+
+log = logging.getLogger(__name__)
+
+MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
+
+
+def class_plots(frame, target, classes, out_dir):
+    """The plots of a sample's rows of one label of ``classes`` (a frame of the label, its
+    prediction and, where the sample holds them, the probability of each class); returns the
+    paths written."""
+    import numpy as np
+
+    if len(classes) > MAX_CLASS_PLOTS:
+        log.warning("%d classes: no confusion matrix, ROC curves or reliability diagram "
+                    "(drawn up to %d classes; the per-class metrics are in metrics.json)",
+                    len(classes), MAX_CLASS_PLOTS)
+        return []
+    index = {c: i for i, c in enumerate(classes)}
+    true = frame[target].astype(str).map(index).to_numpy(np.int64)
+    pred = frame[f"{target}_pred"].astype(str).map(index).to_numpy(np.int64)
+    written = [confusion_plot(true, pred, classes, out_dir / "confusion.png")]
+    columns = [f"p_{c}" for c in classes]
+    if all(c in frame.columns for c in columns):
+        proba = frame[columns].to_numpy(np.float64)
+        written += [roc_plot(true, proba, classes, out_dir / "roc.png"),
+                    reliability_plot(true, proba, classes, out_dir / "reliability.png")]
+    else:
+        log.warning("no ROC curves or reliability diagram: the sample holds no probability "
+                    "of each class")
+    return [p for p in written if p]
+
+
+@drawing()
+def confusion_plot(true, pred, classes, path):
+    """The confusion matrix in counts and normalised by row (the true class)."""
+    import numpy as np
+
+    plt = pyplot()
+    k = len(classes)
+    counts = np.bincount(np.asarray(true) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = counts / counts.sum(axis=1, keepdims=True)
+    side = min(5.5 + 0.25 * k, 11.0)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
+    for ax, values, title, fmt in ((axes[0], counts, "Confusion matrix (counts)", "d"),
+                                   (axes[1], rates, "Normalised by true class", ".2f")):
+        shown = ax.imshow(values, cmap="Blues")
+        fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_xticks(range(k), classes, rotation=45 if k > 4 else 0, ha="right" if k > 4 else
+                      "center")
+        ax.set_yticks(range(k), classes)
+        ax.set(xlabel="predicted class", ylabel="true class", title=title)
+        if k <= 12:
+            top = np.nanmax(values) if values.size else 0
+            for i in range(k):
+                for j in range(k):
+                    v = values[i, j]
+                    ax.text(j, i, "–" if v != v else format(v, fmt), ha="center",
+                            va="center", fontsize=9,
+                            color="white" if top and v > 0.6 * top else "black")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+@drawing()
+def roc_plot(true, proba, classes, path):
+    """ROC curves: of the second class for two classes, one-vs-rest for more."""
+    import numpy as np
+
+    from fcnn_cli.network.metrics import roc_auc
+
+    plt = pyplot()
+    true, proba = np.asarray(true), np.asarray(proba, np.float64)
+    fig, ax = plt.subplots(figsize=(6.4, 6.0))
+    which = [1] if len(classes) == 2 else range(len(classes))
+    lone = [classes[i] for i in which if (true == i).all() or not (true == i).any()]
+    if len(lone) == len(which):
+        plt.close(fig)
+        log.warning("no ROC curve: the sample's rows are all of one class (%s)",
+                    classes[int(true[0])] if len(true) else "none")
+        return None
+    if lone:
+        log.warning("no ROC curve of class(es) %s: none or all of the sample's rows are of "
+                    "it", ", ".join(map(str, lone[:10])) + (" …" if len(lone) > 10 else ""))
+    for i in which:
+        positive = true == i
+        if positive.all() or not positive.any():
+            continue
+        fpr, tpr = roc_curve(positive, proba[:, i])
+        auc = roc_auc(positive, proba[:, i])
+        ax.plot(fpr, tpr, label=f"{classes[i]} (AUC {auc:.4f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate",
+           title="ROC curve" + (" (one class against the rest)" if len(classes) > 2 else ""),
+           xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_aspect("equal")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def roc_curve(positive, score):
+    """False and true positive rates at every distinct score, from the highest down."""
+    import numpy as np
+
+    order = np.argsort(-np.asarray(score), kind="stable")
+    score, positive = np.asarray(score)[order], np.asarray(positive, bool)[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
+    tp = np.cumsum(positive)[last]
+    fp = last + 1 - tp
+    return (np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)])
+
+
+@drawing()
+def reliability_plot(true, proba, classes, path, bins=10):
+    """The reliability diagram: in bins of the predicted probability, how often it came true
+    (for two classes that of the second class; for more the most probable class's), bins of
+    fewer than MIN_ROWS rows open and not joined, with the rows in each bin below."""
+    import numpy as np
+
+    from fcnn_cli.results.binned import wilson_error
+
+    plt = pyplot()
+    true, proba = np.asarray(true), np.asarray(proba, np.float64)
+    if len(classes) == 2:
+        p, hit, what = proba[:, 1], true == 1, f"p({classes[1]})"
+        observed = f"share that is {classes[1]}"
+    else:
+        p, hit, what = proba.max(axis=1), proba.argmax(axis=1) == true, "p(predicted class)"
+        observed = "share predicted right"
+    edges = np.linspace(0, 1, bins + 1)
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(index, weights=p, minlength=bins) / count
+        freq = np.bincount(index, weights=hit, minlength=bins) / count
+        err = wilson_error(freq, count)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
+    ok, sparse = count >= MIN_ROWS, (count > 0) & (count < MIN_ROWS)
+    top.errorbar(mean_p[ok], freq[ok], yerr=err[ok], fmt="o", color="C0", capsize=3,
+                 label="network")
+    # The line joins neighbouring bins of enough rows only: through bins of a few rows it
+    # would zigzag, and over a gap it would show what was not measured.
+    top.plot(np.where(ok, mean_p, np.nan), np.where(ok, freq, np.nan), color="C0")
+    if sparse.any():
+        top.errorbar(mean_p[sparse], freq[sparse], yerr=err[sparse], fmt="o", mfc="white",
+                     color="C0", capsize=3, label=f"bins of fewer than {MIN_ROWS} rows")
+    top.set(ylabel=observed, title=f"Reliability of {what}", xlim=(0, 1),
+            ylim=(0, 1.02))
+    top.legend(loc="upper left")
+    top.grid(alpha=0.3)
+    bottom.bar((edges[:-1] + edges[1:]) / 2, count, width=1 / bins * 0.9, color="C0")
+    bottom.set(xlabel=f"predicted {what}", ylabel="rows")
+    if count.max() > 0 and count[count > 0].min() * 100 < count.max():
+        bottom.set_yscale("log")
+    fig.tight_layout()
+    return save(fig, path)

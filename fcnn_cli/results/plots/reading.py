@@ -1,0 +1,115 @@
+"""What the plots read from a run directory — config.json, history.csv, diagnostics.csv and
+the sample of predictions — each checked: the run wrote them, but they are files that may have
+been edited or damaged since, and a damaged one is one line naming it."""
+
+import csv
+import io
+import json
+import os
+
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.fileio import check_regular, read_regular
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr")
+DIAGNOSTICS_COLUMNS = ("epoch", "layer", "grad_norm", "act_mean", "act_var")
+
+
+def read_json(path):
+    """A JSON object (config.json); {} where there is none, or it is no object."""
+    from fcnn_cli.results.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
+        return {}
+    try:
+        value = json.loads(read_regular(path, MAX_TEXT_BYTES))
+        return value if isinstance(value, dict) else {}
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+        return {}
+
+
+def read_csv(path, needed):
+    """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none. The
+    columns ``needed`` must hold a number in every row (``layer`` may be a name)."""
+    from fcnn_cli.results.runs import MAX_TEXT_BYTES
+
+    if not os.path.exists(path):
+        return []
+    try:
+        text = read_regular(path, MAX_TEXT_BYTES).decode("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise FcnnError(f"{path}: cannot read: {e}") from None
+    rows = [{k: _number(v) for k, v in row.items() if k is not None and v not in ("", None)}
+            for row in rows]
+    for i, row in enumerate(rows, start=2):
+        for column in needed:
+            if column not in row:
+                raise FcnnError(f"{path}: malformed: line {i} has no {column!r}")
+            if column != "layer" and not isinstance(row[column], (int, float)):
+                raise FcnnError(f"{path}: malformed: line {i}: {column} is "
+                                f"{str(row[column])[:40]!r}, not a number")
+    return rows
+
+
+def _number(text):
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+def read_sample(path):
+    """The sample of predictions, checked; None where the run kept none."""
+    from fcnn_cli.results.runs import MAX_SAMPLE_BYTES
+    from fcnn_cli.data.tables import read_table
+
+    if not os.path.exists(path):
+        return None
+    check_regular(path, MAX_SAMPLE_BYTES)
+    table = read_table(path)
+    check_sample(table, path)
+    return table
+
+
+def check_sample(table, path):
+    """Check, once, what the plots take from a sample file's metadata: the run wrote it, but
+    it is a file that may have been edited or damaged since."""
+    from fcnn_cli.data.columns import is_numeric
+
+    meta, frame = table.extra, table.frame
+
+    def malformed(why):
+        raise FcnnError(f"{path}: malformed sample of predictions: {why}")
+
+    if not table.targets:
+        malformed("it names no label among its columns")
+    missing = [f"{t}_pred" for t in table.targets if f"{t}_pred" not in frame.columns]
+    if missing:
+        malformed(f"no column {missing[0]!r}")
+    if "classes" in meta:
+        _check_classes(meta["classes"], table, malformed)
+        return
+    for name in table.targets + [f"{t}_pred" for t in table.targets]:
+        if not is_numeric(frame[name]):
+            malformed(f"column {name!r} is not numeric, and no classes are named")
+    point = meta.get("position")
+    if point is not None and not (isinstance(point, list) and 2 <= len(point) <= 3 and
+                                  len(set(map(str, point))) == len(point) and
+                                  all(isinstance(c, str) and c in table.targets for c in point)):
+        malformed(f"position {str(point)[:80]} is not 2 or 3 of its labels")
+
+
+def _check_classes(classes, table, malformed):
+    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
+            and len(set(classes)) == len(classes)):
+        malformed(f"classes {str(classes)[:80]} is not a list of distinct names")
+    if len(table.targets) != 1:
+        malformed("classes are named for more than one label")
+    target = table.targets[0]
+    known = set(classes)
+    for column in (target, f"{target}_pred"):
+        values = table.frame[column].astype(str)
+        stray = values[~values.isin(known)]
+        if len(stray):
+            malformed(f"column {column!r} holds {stray.iloc[0][:40]!r}, none of its classes")
