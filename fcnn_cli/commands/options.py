@@ -97,6 +97,8 @@ class _MessageFormatter(logging.Formatter):
 
 
 def setup_logging(quiet):
+    """fcnn's messages on stderr as the command line says them: flags for option names, a
+    warning marked so, nothing but warnings and errors when ``quiet``."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_MessageFormatter())
     logger = logging.getLogger("fcnn_cli")

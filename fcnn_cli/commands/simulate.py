@@ -37,7 +37,7 @@ def simulate():
     """Make realistic labelled data sets."""
 
 
-@simulate.command(short_help="Epicentres and arrival times at seismic stations.")
+@simulate.command()
 @option("-n", "--events", "n", type=int, default=20_000, help="Number of events.")
 @seed_option
 @option("--extent", type=float, default=50.0,

@@ -228,7 +228,7 @@ def test_help_lists_every_command_in_the_tables_order_with_its_whole_summary(run
     out = run(runner, "--help").output
     listed = out[out.index("Commands:"):].splitlines()[1:]
     assert [line.split()[0] for line in listed] == list(COMMANDS)
-    for line, entry in zip(listed, COMMANDS.values()):
+    for line, entry in zip(listed, COMMANDS.values(), strict=True):
         assert line.endswith(f"  {entry.summary}") and len(line) <= 80  # one line, not cut
 
 
