@@ -102,7 +102,7 @@ BEFORE_CHUNKING = {
 def test_files_are_those_made_before_chunking(runner, tmp_path, monkeypatch, args):
     import hashlib
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     monkeypatch.setattr(simulate, "CHUNK_ROWS", 20_000)  # 70 000 rows: four chunks
     monkeypatch.setattr(simulate, "GALAXY_CHUNK_PIXELS", 256 * 1000)  # three chunks
@@ -171,7 +171,7 @@ def test_many_rows_stream_in_bounded_memory():
 def test_cli_writes_in_chunks(runner, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     monkeypatch.setattr(simulate, "CHUNK_ROWS", 1000)
     monkeypatch.setattr(simulate, "GALAXY_CHUNK_PIXELS", 144 * 64)
