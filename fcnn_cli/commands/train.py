@@ -31,7 +31,7 @@ RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")
 @option("--nproc", type=click.IntRange(1, 1024), default=1, group=RUN,
         help="Train in this many processes on this node, each with its part of every "
              "minibatch (--batch-size is the global batch): starts torchrun with the same "
-             "command. For several nodes start torchrun yourself (see the README).")
+             "command. For several nodes start torchrun yourself (see docs/clusters.md).")
 @option("--plots/--no-plots", default=True, group=OUTPUT,
         help="Draw the run's plots into RUN_DIR/plots at the end (redraw them with fcnn plot "
              "RUN_DIR).")
