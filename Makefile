@@ -61,7 +61,7 @@ bench: install
 	$(BIN)/python bench/speed.py
 	$(BIN)/python bench/shared_nodes.py
 
-# The deep-network, galaxy-noise and small-table tables of the README (about 6 minutes).
+# The deep-network, galaxy-noise and small-table tables of docs/ (about 6 minutes).
 bench-lessons: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
 	$(BIN)/python bench/small_tables.py

@@ -2,7 +2,8 @@
 
 Trains each network on the default earthquake data and prints one table: test mean distance, R²,
 and how the first layer's weight-gradient norm compares with the output layer's at the start and
-at the end of training (the diagnostics of `fcnn train --diagnostics`).
+at the end of training (the diagnostics of `fcnn train --diagnostics`); the run's dated record
+goes to bench/results/.
 
     python bench/deep_networks.py [--epochs 30] [--depth 20] [--json out.json]
 """
@@ -14,6 +15,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
 
@@ -63,6 +65,7 @@ def main():
                     f"{r['test_r2']:.4f}", f"{r['grad_ratio_start']:.1e}",
                     f"{r['grad_ratio_end']:.1e}", f"{r['seconds']:.0f} s")
     Console(width=120).print(out)
+    record.write("deep_networks", [record.table(out.title, list(results[0]), results)])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -4,7 +4,8 @@ costs a step.
 
 Run it alone: another busy process skews every figure. On a machine with two cores the two
 processes share the same two cores the one process has, so this measures the cost of the
-machinery, not a speed-up that more cores or nodes would give.
+machinery, not a speed-up that more cores or nodes would give. The run's dated record goes to
+bench/results/.
 """
 
 import json
@@ -20,6 +21,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.data import simulate
 from fcnn_cli.data.writer import write_table
 
@@ -107,9 +109,11 @@ def main():
         for column in ("network", "batch (global)", "1 process × 2 threads",
                        "2 processes × 1 thread", "ratio"):
             speed.add_column(column, justify="right")
+        measured = []
         for depth, width, batch in CASES:
             one = train(data, tmp / "one", depth, width, batch, 1)
             two = train(data, tmp / "two", depth, width, batch, 2)
+            measured.append((f"{depth} × {width}", batch, one, two, two / one))
             speed.add_row(f"{depth} × {width}", str(batch), f"{one:,.0f}", f"{two:,.0f}",
                           f"{two / one:.2f}×")
         console.print(speed)
@@ -121,10 +125,18 @@ def main():
     shapes = [(3, 64, 16), (6, 512, 512)]
     steps = {shape: step_time(*shape) for shape in shapes}
     reduce = allreduce_cost(sorted({n for _, n in steps.values()}))
+    shares = []
     for (depth, width, batch), (seconds, n) in steps.items():
+        shares.append((f"{depth} × {width}", batch, n, seconds, reduce[n], reduce[n] / seconds))
         costs.add_row(f"{depth} × {width}", str(batch), f"{n:,}", f"{seconds * 1e6:.0f} µs",
                       f"{reduce[n] * 1e6:.0f} µs", f"{reduce[n] / seconds:.2f}")
     console.print(costs)
+    record.write("distributed", [
+        record.table(speed.title, ("network", "global batch", "1 process × 2 threads (samples/s)",
+                                   "2 processes × 1 thread (samples/s)", "ratio"), measured),
+        record.table(costs.title, ("network", "batch per process", "parameters",
+                                   "step, 1 thread (s)", "all-reduce (s)", "all-reduce / step"),
+                     shares)])
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ them apart);
 and a table whose noise grows across the region (y = sin 3x + noise of standard deviation
 0.02 + 0.3 (x + 1)/2; its RMSEs against the noise-free sin 3x).
 
-    python bench/ensembles.py            # the figures for the README
+    python bench/ensembles.py            # the figures for docs/, and a record in bench/results/
     python bench/ensembles.py --quick    # a check that it runs, at tiny sizes
 """
 
@@ -37,6 +37,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.results import runs
 from fcnn_cli.data import simulate, tables, writer
 from fcnn_cli.sweeps.grid import Sweep, combinations
@@ -247,6 +248,8 @@ def main():
     ev.add_row(*evidence("noise growing in x", region,
                          new_region, sigma, ev_epochs, 5, clean))
     console.print(ev)
+    if not args.quick:  # a quick run checks the script; its figures are no record
+        record.write("ensembles", [record.printed(out), record.printed(ev)])
 
 
 if __name__ == "__main__":

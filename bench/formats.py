@@ -4,7 +4,8 @@ memory at two lengths of file (flat with the length: the input streams in blocks
     python bench/formats.py [--rows 5000000]
 
 Each format holds the same simulated earthquakes (written by fcnn, block by block); every run
-writes its predictions as Parquet, so that only the reader differs. Prints one table.
+writes its predictions as Parquet, so that only the reader differs. Prints one table and
+writes the run's dated record to bench/results/.
 """
 
 import argparse
@@ -18,6 +19,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.network import checkpoint
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
@@ -78,11 +80,14 @@ def show(measured, lengths):
                    f"peak MB ({long:,} rows)"):
         table.add_column(column, justify="left" if column == "input" else "right")
     parquet = measured["Parquet"][long][0]
-    for name, by_length in measured.items():
-        speed = by_length[long][0]
-        table.add_row(name, f"{speed:,.0f}", f"{speed / parquet:.2f}",
-                      f"{by_length[short][1]:,.0f}", f"{by_length[long][1]:,.0f}")
+    rows = [(name, by_length[long][0], by_length[long][0] / parquet, by_length[short][1],
+             by_length[long][1]) for name, by_length in measured.items()]
+    for name, speed, relative, peak_short, peak_long in rows:
+        table.add_row(name, f"{speed:,.0f}", f"{relative:.2f}", f"{peak_short:,.0f}",
+                      f"{peak_long:,.0f}")
     Console().print(table)
+    record.write("formats", [record.table(table.title, [str(c.header) for c in table.columns],
+                                          rows)])
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """How the galaxy task's difficulty follows the noise knob: default `fcnn train` settings on
-`fcnn simulate galaxies` data at several noise levels; prints one table.
+`fcnn simulate galaxies` data at several noise levels; prints one table and writes the run's
+dated record to bench/results/.
 
     python bench/galaxy_noise.py [--n 20000] [--noise 0,0.02,0.05,0.1,0.2] [--json out.json]
 """
@@ -11,6 +12,7 @@ import time
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
 
@@ -37,6 +39,7 @@ def main():
         out.add_row(f"{r['noise']:g}", f"{r['test_accuracy']:.1%}", f"{r['test_roc_auc']:.4f}",
                     f"{r['seconds']:.0f} s")
     Console(width=100).print(out)
+    record.write("galaxy_noise", [record.table(out.title, list(results[0]), results)])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

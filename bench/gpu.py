@@ -13,6 +13,7 @@ and on the CPU); the default earthquake training to 70 m and as whole commands; 
 on 5 M rows;
 and the accuracy of each precision on the earthquakes and the galaxies. A case that fails says
 so in its cell and the rest still run. Without a GPU (and without --tiny) it says so and exits.
+A full run writes its dated record to bench/results/.
 """
 
 import argparse
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 import traceback
+
+import record
 
 FULL = {"fast_rows": 200_000, "wide_rows": 200_000, "wide_cpu_rows": 20_000, "epochs": 3,
         "hand_steps": 1500, "wide_hand_steps": 300, "quakes": 20_000, "predict_rows": 5_000_000,
@@ -61,6 +64,9 @@ def main():
     finally:
         shutil.rmtree(bench.tmp, ignore_errors=True)
     print_table(rows, bench.title(time.perf_counter() - started))
+    if not args.tiny:  # a dry run checks the script; its figures are no record
+        record.write("gpu", [record.table(bench.title(time.perf_counter() - started), HEADER,
+                                          rows)])
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"title": bench.title(time.perf_counter() - started), "header": HEADER,

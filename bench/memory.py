@@ -7,9 +7,10 @@ that every figure is that case's alone. A case reads and prepares the table as `
 does and trains until a fixed number of samples has passed; samples per second are timed from
 the end of the first step (after reading, the scaler pass, the permutation or the shuffle
 buffer's filling) to the last. The tables are written to a temporary directory and deleted
-after. Run it alone: another busy process skews every figure.
+after. Run it alone: another busy process skews every figure. The run's dated record goes to
+bench/results/.
 
-    python bench/memory.py                       # 1 M, 10 M and 50 M rows (long: see README)
+    python bench/memory.py                       # 1 M, 10 M and 50 M rows (long)
     python bench/memory.py --rows 100000 --samples 20000 --quality-rows 3000 --epochs 2
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+
+import record
 
 CASE = """
 import json, resource, sys, time
@@ -100,6 +103,7 @@ def scaling(rows_list, batches, samples, tmp, console):
                           else "–")
         path.unlink()
     console.print(table)
+    return table
 
 
 def quality(rows, epochs, tmp, console):
@@ -119,6 +123,7 @@ def quality(rows, epochs, tmp, console):
                                 capture_output=True, text=True).stdout
         table.add_row(label, f"{json.loads(report)['distance']['mean']:.3f}")
     console.print(table)
+    return table
 
 
 def _gb(size):
@@ -143,9 +148,10 @@ def main():
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="fcnn-bench-memory-") as tmp:
-        scaling([int(r) for r in args.rows.split(",")], [int(b) for b in args.batch.split(",")],
-                args.samples, tmp, console)
-        quality(args.quality_rows, args.epochs, tmp, console)
+        printed = [scaling([int(r) for r in args.rows.split(",")],
+                           [int(b) for b in args.batch.split(",")], args.samples, tmp, console),
+                   quality(args.quality_rows, args.epochs, tmp, console)]
+    record.write("memory", [record.printed(table) for table in printed])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@
   the bins keep.
 
 ``python bench/plots.py [--rows N] [--epochs E]``; the defaults are the figures' sizes, small
-ones (``--rows 20000 --epochs 2``) check the script.
+ones (``--rows 20000 --epochs 2``) check the script. The run's dated record goes to bench/results/.
 """
 
 import argparse
@@ -20,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.results import evaluation, plots, runs
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
@@ -68,18 +69,23 @@ def main():
     console = Console()
     with tempfile.TemporaryDirectory() as scratch:
         predictor, steps = run_costs(args.epochs, scratch)
-        table = Table(title=f"The default earthquake run, {args.epochs} epochs")
-        table.add_column("step")
-        table.add_column("seconds", justify="right")
+        run = Table(title=f"The default earthquake run, {args.epochs} epochs")
+        run.add_column("step")
+        run.add_column("seconds", justify="right")
         for name, seconds in steps:
-            table.add_row(name, f"{seconds:.2f}")
-        console.print(table)
+            run.add_row(name, f"{seconds:.2f}")
+        console.print(run)
+        costs = [(name, seconds, peak / 1e6)
+                 for name, seconds, peak in evaluate_costs(predictor, args.rows, scratch)]
         table = Table(title=f"evaluate on {args.rows:,} streamed rows")
         for col in ("options", "seconds", "peak traced memory (MB)"):
             table.add_column(col, justify="left" if col == "options" else "right")
-        for name, seconds, peak in evaluate_costs(predictor, args.rows, scratch):
-            table.add_row(name, f"{seconds:.2f}", f"{peak / 1e6:.0f}")
+        for name, seconds, peak in costs:
+            table.add_row(name, f"{seconds:.2f}", f"{peak:.0f}")
         console.print(table)
+    record.write("plots", [record.table(run.title, ("step", "seconds"), steps),
+                           record.table(table.title, ("options", "seconds",
+                                                      "peak traced memory (MB)"), costs)])
 
 
 if __name__ == "__main__":

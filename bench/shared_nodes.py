@@ -8,7 +8,8 @@ The training cases are those of bench/speed.py (samples per second of training, 
 out) and one with larger products, where fcnn shares them out over several threads; predict
 and evaluate are whole commands on a Parquet file, as there. Aims: beside the neighbour every
 case keeps at least 45 % of its speed alone; two trainings started together each end within
-2.2 times one alone. Prints one table.
+2.2 times one alone. Prints one table, and (but with --quick) writes the run's dated record
+to bench/results/.
 """
 
 import argparse
@@ -22,6 +23,8 @@ import time
 
 from rich.console import Console
 from rich.table import Table
+
+import record
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -147,6 +150,9 @@ def main():
         ratio = alone / shared if unit == "s" else shared / alone
         table.add_row(case, f"{alone:.4g}", f"{shared:.4g}", unit, f"{ratio:.0%}")
     Console(width=120).print(table)
+    if not args.quick:  # a quick run checks the script; its figures are no record
+        record.write("shared_nodes", [record.table(table.title, ("case", "alone", "shared",
+                                                                 "unit"), rows)])
     print("aims: shared / alone ≥ 45 % beside the neighbour; for two at once ≥ 45 % "
           "(each within 2.2× one alone)")
 

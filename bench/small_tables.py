@@ -3,7 +3,8 @@ costs, against scikit-learn's MLPClassifier of the same shape.
 
 The table is scikit-learn's handwritten digits (1 797 images of 8 × 8 pixels, 10 classes,
 shipped with the package): 1 400 rows to train on, the other 397 as the test file. Each row of
-the printed table is the mean test accuracy over three seeds of the split.
+the printed table is the mean test accuracy over three seeds of the split. The run's dated
+record goes to bench/results/.
 """
 
 import numpy as np
@@ -13,6 +14,7 @@ from rich.table import Table
 from sklearn.datasets import load_digits
 from sklearn.neural_network import MLPClassifier
 
+import record
 from fcnn_cli.data import tables
 from fcnn_cli.engine import train
 
@@ -58,12 +60,15 @@ def main():
     used[names[2]] = TRAIN_ROWS
     out = Table(title=f"digits: {TRAIN_ROWS} training rows, test file of "
                       f"{len(split(0)[1].frame)} rows; accuracy on the test file")
-    for column in ("run", "rows trained on", *(f"seed {s}" for s in SEEDS), "mean"):
+    columns = ("run", "rows trained on", *(f"seed {s}" for s in SEEDS), "mean")
+    for column in columns:
         out.add_column(column, justify="left" if column == "run" else "right")
     for name, values in rows.items():
         out.add_row(name, str(used[name]), *(f"{v:.2%}" for v in values),
                     f"{np.mean(values):.2%}")
     Console(width=120).print(out)
+    record.write("small_tables", [record.table(out.title, columns, [
+        (name, used[name], *values, float(np.mean(values))) for name, values in rows.items()])])
 
 
 if __name__ == "__main__":

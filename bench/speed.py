@@ -3,7 +3,8 @@ against scikit-learn's MLP, and against the bare arithmetic of a training step.
 
     python bench/speed.py [--quick] [--json bench/speed.json]
 
-Prints one table (case, fcnn, peer, ratio) and writes it as JSON.
+Prints one table (case, fcnn, peer, ratio) and writes it as JSON, and (but with --quick) as
+the run's dated record in bench/results/.
 """
 
 import argparse
@@ -20,6 +21,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+import record
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
 from fcnn_cli.engine.prepare import split_indices
@@ -353,6 +355,9 @@ def main():
     with open(args.json, "w") as f:
         json.dump({"machine": platform.platform(), "cpus": os.cpu_count(), "rows": rows}, f,
                   indent=2)
+    if not args.quick:  # a quick run checks the script; its figures are no record
+        record.write("speed", [record.table(out.title, ("case", "fcnn", "peer", "unit", "ratio"),
+                                            rows)])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ quadratic in them.
 The table is random normal features and one label, written as CSV and as Parquet. The phases
 are those of `fcnn train` up to the end of its first epoch, saving the run, and `fcnn predict`
 to CSV; the last row runs `fcnn train DATA.csv --epochs 1 --no-plots` as a command, end to end
-(its start, torch's import above all, is the same at any width). Prints one table.
+(its start, torch's import above all, is the same at any width). Prints one table and writes the
+run's dated record to bench/results/.
 """
 
 import argparse
@@ -24,6 +25,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table as Shown
 
+import record
 from fcnn_cli.network import checkpoint
 from fcnn_cli.results import runs
 from fcnn_cli.engine import train
@@ -95,13 +97,17 @@ def main():
         phases_at(tmp, args.rows, WARM_UP)  # first calls' costs (imports, torch) left out
         measured = [phases_at(tmp, args.rows, n) for n in widths]
     table = Shown(title=f"wide tables: {args.rows:,} rows, seconds per phase")
-    for column in ("phase", *(f"{n:,} columns" for n in widths), "ratio"):
+    columns = ("phase", *(f"{n:,} columns" for n in widths), "ratio")
+    for column in columns:
         table.add_column(column, justify="left" if column == "phase" else "right")
-    for phase, seconds in measured[1].items():
-        half = measured[0][phase]
+    rows = [(phase, measured[0][phase], seconds,
+             seconds / measured[0][phase] if measured[0][phase] > 0.01 else None)
+            for phase, seconds in measured[1].items()]
+    for phase, half, seconds, ratio in rows:
         table.add_row(phase, f"{half:.2f}", f"{seconds:.2f}",
-                      f"{seconds / half:.1f}×" if half > 0.01 else "")
+                      "" if ratio is None else f"{ratio:.1f}×")
     Console().print(table)
+    record.write("wide_tables", [record.table(table.title, columns, rows)])
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
-from fcnn_cli.commands.cli import main
+from fcnn_cli.commands import main
 
 main()

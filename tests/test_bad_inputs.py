@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from nodes import ZERO, make_device
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.data.simulate import earthquakes
 
 BASE = earthquakes(n=40, seed=11).frame

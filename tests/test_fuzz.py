@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import read_table
 

@@ -103,7 +103,8 @@ class NetConfig:
     width: int = option(64, "Nodes per hidden layer.")
     activation: str | None = option(None, "Default: silu (selu for --arch selu).",
                                     choices=ACTIVATIONS)
-    arch: str = option("plain", "Network architecture; see the README.", choices=ARCHITECTURES)
+    arch: str = option("plain", "Network architecture; see docs/training.md.",
+                       choices=ARCHITECTURES)
     batchnorm: bool = option(False, "Batch normalisation in every hidden layer (implied by "
                              "--arch batchnorm).")
     init: str | None = option(None, "Weight initialisation (biases start at zero). Default: "
@@ -183,7 +184,7 @@ class TrainConfig:
     seed: int = option(0, "Random seed (0 to 2**63 - 1): the same seed gives the same result.",
                        bounds=(0, MAX_SEED))
     device: str = option("auto", "auto takes a GPU when there is one and the network and batch "
-                         "are large enough for it to be faster (see the README).",
+                         "are large enough for it to be faster (see docs/clusters.md).",
                          choices=DEVICES)
     threads: int | None = option(None, "CPU threads (default: one for small networks, else "
                                   "timed among the CPUs this process may use).")

@@ -26,7 +26,7 @@ HALF_LOG_TWO_PI = 0.5 * float(np.log(2 * np.pi))
 
 
 def infer(table, targets, requested="auto"):
-    """'regress' or 'classify' for these label columns; the rule is in the README."""
+    """'regress' or 'classify' for these label columns; the rule is in docs/training.md."""
     frame = table.frame
     categorical = [t for t in targets if not is_numeric(frame[t])]
     if requested == "regress":

@@ -134,7 +134,7 @@ def test_precision_is_one_of_three():
 
 
 def test_cli_refuses_an_unknown_precision(runner, quakes_csv):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     out = runner.invoke(cli, ["train", str(quakes_csv), "--precision", "fp16"])
     assert out.exit_code == 2 and "'fp16' is not one of 'fp32', 'tf32', 'bf16'" in out.output

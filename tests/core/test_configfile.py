@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcnn_cli.core import configfile
-from fcnn_cli.commands.cli import cli, with_flags
+from fcnn_cli.commands import cli
+from fcnn_cli.commands.options import with_flags
 from fcnn_cli.core.config import (ACTIVATIONS, DataConfig, NetConfig, TrainConfig, option_fields,
                              typed)
 from fcnn_cli.core.errors import FcnnError

@@ -30,7 +30,7 @@ def test_the_command_line_escapes_every_error_and_warning_it_prints():
 
     import click
 
-    from fcnn_cli.commands.cli import _MessageFormatter, user_errors
+    from fcnn_cli.commands.options import _MessageFormatter, user_errors
     from fcnn_cli.core.errors import FcnnError
 
     @user_errors

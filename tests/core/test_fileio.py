@@ -42,7 +42,7 @@ import threading
 
 import pandas as pd
 
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.core.fileio import check_output, same_file
 

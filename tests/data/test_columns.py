@@ -59,7 +59,7 @@ def _with_ids(frame, path):
 def test_digits_stored_as_text_never_end_in_a_traceback(tmp_path, runner, quakes, case):
     """In memory, streamed, in a sweep, and as a hive partition key that is digits in one
     directory and text in another: the column is text, left out of the features."""
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     frame = quakes.frame.iloc[:300]
     data = _with_ids(frame, tmp_path / "q.parquet")
@@ -237,7 +237,7 @@ def test_a_wide_table_takes_steps_linear_in_its_columns_to_train_on(tmp_path, su
 
 @pytest.mark.slow
 def test_train_evaluate_and_predict_on_3000_columns(runner, tmp_path):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     rng = np.random.default_rng(5)
     frame = pd.DataFrame(rng.normal(size=(50, 3000)), columns=[f"f{i}" for i in range(3000)])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import iter_tables, read_table, split_selector, Table
 from fcnn_cli.data.writer import write_table

@@ -88,7 +88,7 @@ def test_galaxies_in_chunks_equal_all_at_once(noise, rows):
     pd.testing.assert_frame_equal(joined(chunks), whole.frame, check_exact=True)
 
 
-# sha256 of files made before simulate chunked its output (the README's figures come from them)
+# sha256 of files made before simulate chunked its output (the figures in docs/ come from them)
 BEFORE_CHUNKING = {
     ("earthquakes",): "b6f451884be44eaffc0ac992d45ab90454d2de60cf7131e90356c9ecaa162faa",
     ("earthquakes", "-n", "70000", "--noise", "0.01", "--seed", "3"):
@@ -102,7 +102,7 @@ BEFORE_CHUNKING = {
 def test_files_are_those_made_before_chunking(runner, tmp_path, monkeypatch, args):
     import hashlib
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     monkeypatch.setattr(simulate, "CHUNK_ROWS", 20_000)  # 70 000 rows: four chunks
     monkeypatch.setattr(simulate, "GALAXY_CHUNK_PIXELS", 256 * 1000)  # three chunks
@@ -172,7 +172,7 @@ def test_many_rows_stream_in_bounded_memory():
 def test_cli_writes_in_chunks(runner, tmp_path, monkeypatch):
     import pyarrow.parquet as pq
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     monkeypatch.setattr(simulate, "CHUNK_ROWS", 1000)
     monkeypatch.setattr(simulate, "GALAXY_CHUNK_PIXELS", 144 * 64)

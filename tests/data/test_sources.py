@@ -145,7 +145,7 @@ def test_sigterm_stops_the_walk_of_a_directory(tmp_path, quake_frame):
     os.mkfifo(stall)
     script = f"""
 import os, sys
-from fcnn_cli.commands.cli import main
+from fcnn_cli.commands import main
 listdir = os.listdir
 def stalled(path):
     if str(path) == {str(d)!r}:

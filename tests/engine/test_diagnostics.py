@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from fcnn_cli.engine import train
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.engine.diagnostics import Probe, warnings
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.network.model import MLP, NetConfig

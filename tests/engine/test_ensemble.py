@@ -545,7 +545,7 @@ def test_batch_norm_ensemble_predicts_the_members_mean_from_the_command_line(
         tmp_path, batchnorm_ensemble, splits):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
     from fcnn_cli.data.writer import write_table
 
     predictor = batchnorm_ensemble.predictor
@@ -567,7 +567,7 @@ def test_batch_norm_ensemble_predicts_the_members_mean_from_the_command_line(
 def test_the_command_line_refuses_an_ensemble_option_before_reading_data(tmp_path):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     result = CliRunner().invoke(cli, ["train", str(tmp_path / "absent.csv"), "--ensemble", "2",
                                       "--diagnostics", "-o", str(tmp_path / "run")])
@@ -729,7 +729,7 @@ def test_cohorts_stop_at_an_interrupt_without_reporting(splits, monkeypatch):
 def test_members_of_one_network_warn_and_predict_it(tmp_path, splits, caplog):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     data, val, test = splits
     result = train.fit(data, train.TrainConfig(epochs=1, threads=1), net=NET, val_table=val,
@@ -788,7 +788,7 @@ ENSEMBLE_KINDS = ["regressor", "gaussian", "classes3", "classes2"]
 def _predict(model, data, *options):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     result = CliRunner().invoke(cli, ["predict", str(model), str(data), *map(str, options)])
     assert "Traceback" not in result.output, result.output
@@ -882,7 +882,7 @@ def test_an_ensemble_evaluates_one_row_and_refuses_none_in_one_line(kind, saved_
                                                                    tmp_path):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     model, table = saved_ensembles[kind]
     for rows in (1, 0):

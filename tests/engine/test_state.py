@@ -6,7 +6,7 @@ import torch
 
 from fcnn_cli.machine import devices
 from fcnn_cli.engine import state, train
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.config import NetConfig, TrainConfig
 from fcnn_cli.network.model import Ensemble
 from fcnn_cli.network.model import MLP

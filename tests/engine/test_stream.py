@@ -195,7 +195,7 @@ def test_dropped_rows_keep_their_positions(tmp_path, quake_frame):
 def test_command_line_streams_and_resumes(tmp_path, quake_file, runner):
     import json
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     out = tmp_path / "run"
     args = ["train", str(quake_file), "--stream", "--shuffle-buffer", "400", "--epochs", "3",
@@ -236,7 +236,7 @@ def test_a_streamed_run_whose_saved_state_lost_a_bit_is_not_resumed(tmp_path, qu
 
 
 def test_command_line_names_a_bad_file_in_one_line(tmp_path, quake_frame, runner):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     write_parquet(quake_frame, tmp_path / "d" / "a.parquet", ["x", "y"])
     (tmp_path / "d" / "b.parquet").write_bytes(b"PAR1 but not really")
@@ -323,20 +323,20 @@ def test_command_line_keeps_a_run_whose_data_changed(tmp_path, quake_frame, runn
                                                      monkeypatch):
     """Exit status 75 and one line that says how to resume; the run's files and state are
     saved, no plots drawn; once the data are back, --resume ends the run."""
-    from fcnn_cli.commands import cli as command_line
+    from fcnn_cli.commands import cli, runjob
 
     d = three_files(tmp_path, quake_frame)
     kept, run = (d / "p2.parquet").read_bytes(), tmp_path / "run"
-    printed = command_line._EpochPrinter.__call__
+    printed = runjob._EpochPrinter.__call__
 
     def print_and_remove(printer, row):
         printed(printer, row)
         if row["epoch"] == 2:
             (d / "p2.parquet").unlink()
 
-    monkeypatch.setattr(command_line._EpochPrinter, "__call__", print_and_remove)
-    done = runner.invoke(command_line.cli, ["train", str(d), "--stream", "--epochs", "4",
-                                            "--batch-size", "128", "-q", "-o", str(run)])
+    monkeypatch.setattr(runjob._EpochPrinter, "__call__", print_and_remove)
+    done = runner.invoke(cli, ["train", str(d), "--stream", "--epochs", "4", "--batch-size",
+                               "128", "-q", "-o", str(run)])
     assert done.exit_code == 75, done.output
     assert done.output == (f"stopped after epoch 2: {d / 'p2.parquet'}: changed while the run "
                            f"was reading it (it is gone); saved the best model so far and the "
@@ -348,10 +348,10 @@ def test_command_line_keeps_a_run_whose_data_changed(tmp_path, quake_frame, runn
     assert json.loads((run / "metrics.json").read_text()) == {}
     assert len(pd.read_csv(run / "history.csv")) == 2
     monkeypatch.undo()
-    refused = runner.invoke(command_line.cli, ["train", "--resume", str(run), "-q"])
+    refused = runner.invoke(cli, ["train", "--resume", str(run), "-q"])
     assert refused.exit_code == 1 and "not the data this run started with" in refused.output
     (d / "p2.parquet").write_bytes(kept)
-    done = runner.invoke(command_line.cli, ["train", "--resume", str(run), "-q"])
+    done = runner.invoke(cli, ["train", "--resume", str(run), "-q"])
     assert done.exit_code == 0, done.output
     assert list(pd.read_csv(run / "history.csv").epoch) == [1, 2, 3, 4]
     assert not (run / "state.pt").exists() and "val" in json.loads(
@@ -360,7 +360,7 @@ def test_command_line_keeps_a_run_whose_data_changed(tmp_path, quake_frame, runn
 
 def test_command_line_data_changed_before_an_epoch_ended(tmp_path, quake_frame, runner,
                                                          monkeypatch):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     d = three_files(tmp_path, quake_frame)
     prepare = stream.prepare

@@ -87,7 +87,7 @@ def test_cuda_request_without_gpu_is_a_clear_error(monkeypatch):
 
 @pytest.mark.slow
 def test_default_training_meets_the_lecture_accuracy():
-    """The README's promise: default data, default settings, test mean distance under 70 m."""
+    """docs/training.md's promise: default data, default settings, test mean distance under 70 m."""
     from fcnn_cli.data import simulate
 
     result = train.fit(simulate.earthquakes())

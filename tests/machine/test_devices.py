@@ -65,7 +65,7 @@ def test_a_small_default_run_on_a_gpu_node_trains_on_the_cpu_and_says_so(monkeyp
 
 
 def test_config_json_records_the_device_used(runner, quakes_csv, tmp_path):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     out = runner.invoke(cli, ["train", str(quakes_csv), "--epochs", "1", "-q", "-o",
                               str(tmp_path / "run"), "--precision", "tf32"])

@@ -173,7 +173,7 @@ def test_several_processes_refuse_stdin_and_too_small_a_batch_for_batch_norm(tmp
                                                                              quakes_file):
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     result = CliRunner().invoke(cli, ["train", "-", "--nproc", "2", "-o", str(tmp_path / "r")],
                                 input=quakes_file.read_text())

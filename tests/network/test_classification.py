@@ -9,7 +9,7 @@ import torch
 from fcnn_cli.network import checkpoint, metrics, tasks
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine.prepare import split_indices
 from fcnn_cli.data.tables import Table

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.data import simulate
 from fcnn_cli.data.tables import Table
 from fcnn_cli.engine import train

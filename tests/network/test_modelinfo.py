@@ -112,7 +112,7 @@ def test_info_shows_a_checkpoint_whatever_shape_its_training_record_has(runner, 
 
     from forgery import in_meta, resigned
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     key, value = FORGED[name]
     path = tmp_path / "model.pt"

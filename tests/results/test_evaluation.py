@@ -134,7 +134,7 @@ def run(tmp_path_factory):
     """A run directory trained on a CSV file of its own, through the command line."""
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
     from fcnn_cli.data.writer import write_table
 
     root = tmp_path_factory.mktemp("evaluate")
@@ -151,7 +151,7 @@ def test_evaluate_warns_on_stderr_and_in_json_of_the_training_file_or_its_rows(r
 
     from click.testing import CliRunner
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
     from fcnn_cli.data.writer import write_table
 
     model, data = str(run / "run" / "model.pt"), str(run / "quakes.csv")
@@ -184,7 +184,7 @@ def test_a_run_from_before_the_digest_still_warns_of_its_training_file(run, tmp_
     from click.testing import CliRunner
 
     from fcnn_cli.network import checkpoint
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     old = tmp_path / "old"
     shutil.copytree(run / "run", old)

@@ -97,7 +97,7 @@ def test_an_interrupted_ensemble_resumes_from_the_command_line(runner, interrupt
 
     from fcnn_cli.network import checkpoint
     from fcnn_cli.engine import train
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
     from fcnn_cli.data.tables import read_table
 
     run = interrupted_ensemble
@@ -120,7 +120,7 @@ def test_an_interrupted_ensemble_resumes_from_the_command_line(runner, interrupt
 ], ids=["a_single_network's", "without_generators", "a_member_short"])
 def test_a_foreign_or_damaged_ensemble_state_is_refused_in_one_line(
         runner, interrupted_ensemble, interrupted_run, damage, said):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     run = interrupted_ensemble
     state = forgery.state(run / runs.STATE_FILE)
@@ -160,7 +160,7 @@ SINGLE_PARTS = {
 
 @pytest.mark.parametrize("part", sorted(SINGLE_PARTS))
 def test_a_flipped_bit_in_a_saved_state_is_refused_in_one_line(runner, interrupted, part):
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     state = interrupted / runs.STATE_FILE
     forgery.flip_bit(state, *SINGLE_PARTS[part])
@@ -184,7 +184,7 @@ def test_a_flipped_bit_in_an_ensemble_state_is_refused(interrupted_ensemble, par
 def test_a_state_without_a_digest_is_refused_as_of_the_older_form(runner, interrupted):
     import torch
 
-    from fcnn_cli.commands.cli import cli
+    from fcnn_cli.commands import cli
 
     state = forgery.state(interrupted / runs.STATE_FILE)
     torch.save(state, interrupted / runs.STATE_FILE)  # as fcnn wrote it before it signed it

@@ -4,7 +4,7 @@ counted before they are made, and the keys that name their run directories."""
 import pytest
 
 from sweeping import never
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.sweeps import grid
 from fcnn_cli.sweeps.grid import Sweep

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from sweeping import FIXED, never
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.sweeps import leaderboard, records, run
 from fcnn_cli.sweeps.grid import Sweep
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from sweeping import FIXED, never
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import simulate
 from fcnn_cli.data.writer import write_table

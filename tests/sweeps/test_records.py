@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sweeping import FIXED
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.sweeps import leaderboard, plan, records, run
 from fcnn_cli.sweeps.grid import Sweep
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sweeping import FIXED, counting, never
-from fcnn_cli.commands.cli import cli
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine import train
 from fcnn_cli.sweeps import leaderboard, plan, records, run

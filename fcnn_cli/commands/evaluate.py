@@ -1,0 +1,93 @@
+"""fcnn evaluate: a model's metrics on a labelled table, overall and in bins of its columns."""
+
+import json
+
+import click
+
+from fcnn_cli.commands.options import (DIR, FILE, device_option, field_option, force_option,
+                                       nan_option, option, output_option, threshold_option,
+                                       usage_errors, user_errors)
+from fcnn_cli.core.config import TrainConfig
+from fcnn_cli.core.console import rich_console
+from fcnn_cli.core.errors import printable_all
+
+
+def _edges(ctx, param, values):
+    try:
+        return [[float(v) for v in value.split(",")] for value in values] or None
+    except ValueError:
+        raise click.BadParameter("give numbers separated by commas, e.g. 0,10,20,50") from None
+
+
+@click.command()
+@click.argument("model", shell_complete=FILE)
+@click.argument("data", shell_complete=FILE)
+@option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
+               "(as --json).")
+@option("--by", multiple=True, metavar="COLUMN",
+        help="Bias and resolution (or accuracy) in bins of this column of DATA (a label, a "
+             "feature or any other); twice for a 2-D map.")
+@option("--bins", type=int, default=None,
+        help="Equal bins over each --by column's range. [default: 10]")
+@option("--edges", multiple=True, callback=_edges, metavar="A,B,…",
+        help="Bin edges instead of --bins; once for each --by column.")
+@field_option(TrainConfig, "position", "The labels that form a point (default: as the model "
+              "was trained).")
+@option("--plots", "plots_dir", metavar="DIR", shell_complete=DIR,
+        help="Draw plots of the rows (a sample of at most 100 000) and of the bins here.")
+@threshold_option
+@nan_option
+@device_option
+@force_option
+@user_errors
+def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir, threshold, nan,
+             device, force):
+    """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
+
+    \b
+    Examples:
+      fcnn evaluate runs/quakes/model.pt test.csv
+      fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
+      fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
+    """
+    from fcnn_cli.core.config import check_bins, check_position
+    from fcnn_cli.core.fileio import STDIO, check_output, write_text, writing
+    from fcnn_cli.data.columns import drop_incomplete
+    from fcnn_cli.data.tables import input_file, iter_tables
+    from fcnn_cli.network import checkpoint
+    from fcnn_cli.results import runs
+
+    with usage_errors():
+        check_bins(by, bins, edges)
+        check_position(position)
+    if plots_dir:
+        from fcnn_cli.results.plots import check_out_dir
+
+        check_out_dir(plots_dir, "plots")
+    check_output(STDIO, [model, input_file(data)])  # the report goes there, or its tables
+    if output:
+        runs.check_output(output, [model, input_file(data)], force)
+    chunks = iter_tables(data)  # a missing file is reported before torch loads
+    predictor = checkpoint.load(model, device)
+    from fcnn_cli.results.evaluation import evaluate as evaluated
+
+    if nan == "drop":
+        chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
+    report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
+              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
+                          (model, data))}
+    text = json.dumps(report, indent=2) + "\n"
+    if output and output != STDIO:
+        write_text(output, text)
+    if as_json or output == STDIO:
+        write_text(STDIO, text)
+    else:
+        from fcnn_cli.results.report import binned_tables, tables
+
+        console, shown = rich_console(stderr=False), printable_all(report)
+        with writing(STDIO):
+            for t in tables(shown, title=shown["data"]):
+                console.print(t)
+            for t in binned_tables(shown["binned"]) if "binned" in shown else ():
+                console.print(t)

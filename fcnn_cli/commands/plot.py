@@ -1,0 +1,25 @@
+"""fcnn plot: a run's plots drawn again from its files."""
+
+import click
+
+from fcnn_cli.commands.options import DIR, output_option, user_errors
+
+
+@click.command()
+@click.argument("run_dir", shell_complete=DIR)
+@output_option(None, "Directory for the PNG files. Default: RUN_DIR/plots.", DIR)
+@user_errors
+def plot(run_dir, output):
+    """Draw a run's plots again, from its files.
+
+    Learning curves, residuals against true per label, maps for positions,
+    confusion, ROC and reliability for classes, per-layer diagnostics.
+
+    \b
+    Example:
+      fcnn plot runs/quakes
+    """
+    from fcnn_cli.results.plots import plot_run
+
+    for path in plot_run(run_dir, output):
+        click.echo(str(path))

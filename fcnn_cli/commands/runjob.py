@@ -1,0 +1,208 @@
+"""The run of fcnn train once its options are checked: read the tables, train in this process or
+as one of several, save the run directory, draw its plots and print what it achieved."""
+
+import contextlib
+import dataclasses
+import logging
+import os
+import sys
+
+import click
+
+from fcnn_cli.core.config import TrainConfig
+from fcnn_cli.core.console import rich_console
+from fcnn_cli.core.errors import DataChanged, FcnnError, printable, printable_all
+from fcnn_cli.machine import signals
+
+
+@dataclasses.dataclass
+class Job:
+    paths: list  # DATA, --val FILE, --test FILE (None where not given)
+    targets: list | None
+    features: list | None
+    net: dict
+    config: TrainConfig
+    state: dict | None  # what --resume continues from
+    output: str | None
+    force: bool
+    plots: bool = True  # draw the run's plots once it is saved
+    from_file: set = dataclasses.field(default_factory=set)  # the options --config FILE gave
+
+
+def where(path):
+    """A data path as a run records it: absolute, so that --resume works from anywhere."""
+    return "<stdin>" if path == "-" else os.path.abspath(path)
+
+
+def fit_and_save(job, quiet):
+    """Read the tables, train (in this process, or as one of several that torchrun started:
+    only the first prints and writes), save the run and report it."""
+    from fcnn_cli.machine import distributed
+
+    with signals.Interrupts() as interrupts:
+        tables = _open_tables(job)
+        world, device = distributed.join(job.config.device)  # torch: only once the data are good
+        try:
+            # Several processes now, while every one is surely there; one after training, on the
+            # device that "auto" chose for the network.
+            parallel = world.describe(device) if world.distributed else None
+            if not world.is_main:
+                quiet = True
+                logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
+            console = rich_console()
+            try:
+                result, run_dir = _train_and_save(job, tables, world, interrupts, console,
+                                                  quiet, parallel)
+            except KeyboardInterrupt:  # before any epoch was complete: nothing to keep
+                raise signals.Interrupted(interrupts.code or 130) from None
+            except DataChanged as e:  # nor here
+                kept = "no epoch was complete: nothing saved" if job.state is None else \
+                    f"the run is as it was saved; {_resume_hint(job.output, True)}"
+                raise _DataChangedError(f"{e}; {kept}") from None
+        finally:
+            distributed.leave(world)
+        if world.is_main:  # still under the handlers: a signal now is only noted
+            _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
+    if result.lost:  # the first process has said what it saved; the others say why they end
+        if world.is_main:
+            sys.exit(1)
+        raise FcnnError(result.stopped)
+    if interrupts.code or result.interrupted:
+        sys.exit(interrupts.code or (DataChanged.exit_code if result.changed else 130))
+
+
+class _DataChangedError(click.ClickException):
+    exit_code = DataChanged.exit_code
+
+
+def _resume_hint(run_dir, changed):
+    again = "once the data are back as they were, " if changed else ""
+    return f"{again}continue with: fcnn train --resume {run_dir}"
+
+
+def _open_tables(job):
+    """The tables to train on: read into memory, or opened to be streamed (--stream)."""
+    if not job.config.stream:
+        from fcnn_cli.data.tables import read_table
+
+        return [read_table(p, narrow=job.targets or ()) if p else None for p in job.paths]
+    from fcnn_cli.data import sources
+
+    data, val, test = job.paths
+    return [sources.open_source(data), *(sources.FileChunks(p) if p else None
+                                         for p in (val, test))]
+
+
+def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
+    """Train, and save the run from the first process, which needs no other for that; then wait
+    for it in the others, so that none ends (and gets the job stopped) before the save."""
+    from fcnn_cli.engine import train as training
+    from fcnn_cli.machine import distributed
+    from fcnn_cli.results import runs
+
+    with _run_dir(world, job) as run_dir:
+        with _EpochPrinter(console, job.config.epochs, quiet) as printer:
+            # Popped, not indexed, and consumed: the table's columns are freed as they are
+            # converted, the tables themselves once prepared.
+            result = training.fit(tables.pop(0), job.config, job.net, job.targets,
+                                  job.features, tables.pop(0), tables.pop(0), printer,
+                                  job.state, world, interrupts, consume=True)
+        if world.is_main:
+            if job.state is None:  # a new run, maybe over an older one (--force)
+                runs.forget_state(run_dir)
+            runs.save_run(result, run_dir, *(where(p) if p else None for p in job.paths),
+                          parallel=parallel or world.describe(result.predictor.device))
+            if job.plots and not result.changed:  # the plots need the predictions
+                _draw_run(run_dir)
+    if not (result.lost or result.changed):  # another process may be amid a step
+        try:
+            distributed.barrier(world)
+        except RuntimeError as e:
+            if not distributed.lost_peer(e):
+                raise
+            if not world.is_main:  # the first has saved the run: a process gone now loses nothing
+                raise FcnnError(f"process {world.rank} of {world.size}: the first process ended "
+                                "before it had saved the run") from None
+    return result, run_dir
+
+
+def _run_dir(world, job):
+    """The run directory, claimed by the first process alone: the others write nothing."""
+    from fcnn_cli.results import runs
+
+    if world.is_main:
+        return runs.claim(job.output, job.paths[0], job.force)
+    return contextlib.nullcontext(None)
+
+
+def _draw_run(run_dir):
+    """The run's plots; the run is saved already, so a failure here is only a warning."""
+    from fcnn_cli.results.plots import plot_run
+
+    try:
+        plot_run(run_dir)
+    except FcnnError as e:
+        logging.getLogger("fcnn_cli").warning("the run is saved, but its plots are not: %s; "
+                                              "draw them with: fcnn plot %s", e, run_dir)
+
+
+def _report_run(console, result, run_dir, quiet, signal_code, test_path):
+    if result.interrupted:
+        console.print(f"{result.stopped}{';' if result.changed else ':'} saved the best model "
+                      f"so far and the state to resume in {run_dir}; "
+                      f"{_resume_hint(run_dir, result.changed)}",
+                      highlight=False, markup=False, soft_wrap=True)
+        return
+    if not quiet:
+        from fcnn_cli.results.report import diagnostics_table, tables
+
+        if result.diagnostics:
+            console.print(diagnostics_table(result.diagnostics))
+        split = "test" if "test" in result.metrics else "val"
+        title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
+        for t in tables(printable_all(result.metrics[split]), title=printable(title)):
+            console.print(t)
+        from rich.text import Text  # not markup: a directory name may hold "[...]"
+
+        console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
+                                    f"{result.predictor.info['best_epoch']}; {result.stopped})"))
+    if signal_code:
+        console.print(f"stopped by a signal after training had ended: the complete run is "
+                      f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
+
+
+class _EpochPrinter:
+    """One line per epoch on stderr, under a progress bar when stderr is a terminal."""
+
+    def __init__(self, console, epochs, quiet):
+        self.console, self.epochs, self.quiet = console, epochs, quiet
+        self.progress = None
+
+    def __enter__(self):
+        if self.console.is_terminal and not self.quiet:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import TimeRemainingColumn
+
+            self.progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), console=self.console, transient=True)
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=self.epochs)
+        return self
+
+    def __call__(self, row):
+        if self.quiet:
+            return
+        line = (f"epoch {row['epoch']:>4}/{self.epochs}  train {row['train_loss']:.4g}  "
+                f"val {row['val_loss']:.4g}")
+        for key, label in (("val_rmse", "val_rmse"), ("val_mean_distance", "val_dist"),
+                           ("val_accuracy", "val_acc")):
+            if key in row:
+                line += f"  {label} {row[key]:.4g}"
+        line += f"  lr {row['lr']:.3g}  {row['seconds']:.2f}s"
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        if self.progress:
+            self.progress.advance(self.task)
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()

@@ -1,0 +1,79 @@
+"""fcnn evaluate: the report as tables or JSON, --by bins and their plots, --position."""
+
+import json
+
+import pytest
+
+from fcnn_cli.data.tables import read_table
+from fcnn_cli.data.writer import write_table
+from fcnn_cli.machine.devices import resolve_device
+from fcnn_cli.core.errors import FcnnError
+
+
+def test_evaluate_writes_report_file(run, runner, model_path, quakes_csv, tmp_path):
+    out = tmp_path / "report.json"
+    run(runner, "evaluate", model_path, quakes_csv, "-o", out)
+    assert json.loads(out.read_text())["rows"] == 600
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is here")
+def test_missing_gpu_is_named_both_ways(run, runner, model_path, quakes_csv):
+    with pytest.raises(FcnnError, match=r"^device='cuda': .* \(try device='cpu'\)$"):
+        resolve_device("cuda")
+    out = run(runner, "evaluate", model_path, quakes_csv, "--device", "cuda", code=1).stderr
+    assert out == ("Error: --device cuda: no CUDA GPU is available here (try --device cpu)\n")
+
+
+def test_evaluate_by_a_column_prints_bins_and_puts_them_in_json(run, runner, run_dir, quakes_csv,
+                                                               tmp_path):
+    model = run_dir / "model.pt"
+    out = run(runner, "evaluate", model, quakes_csv, "--by", "tp1", "--bins", 3).output
+    assert "x in bins of tp1 (s)" in out and "Distance in bins of tp1" in out
+    report = json.loads(run(runner, "evaluate", model, quakes_csv, "--by", "x", "--by", "y",
+                            "--edges=-50,0,50", "--edges=-50,50", "--json").stdout)
+    binned = report["binned"]
+    assert [a["edges"] for a in binned["by"]] == [[-50, 0, 50], [-50, 50]]
+    assert sum(b["count"] for b in binned["bins"]) == report["rows"] == 600
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bins", "3"], "need --by"), (["--by", "x", "--bins", "3", "--edges", "0,1"],
+                                      "--bins or --edges, not both"),
+    (["--by", "x", "--edges", "0,a"], "numbers separated by commas"),
+    (["--by", "x", "--position", "x"], "2 or 3 labels of a point")])
+def test_bad_bins_are_usage_errors(run, runner, run_dir, quakes_csv, args, message):
+    out = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, *args, code=2).output
+    assert message in " ".join(out.split())
+
+
+def test_evaluate_position_replaces_the_models(run, runner, run_dir, quakes, tmp_path):
+    frame = quakes.frame.assign(z=0.0)
+    from fcnn_cli.data.tables import Table
+
+    data = tmp_path / "q.parquet"
+    write_table(Table(frame, ["x", "y"], quakes.units), data)
+    report = json.loads(run(runner, "evaluate", run_dir / "model.pt", data, "--position",
+                            "y,x", "--json").stdout)
+    assert report["distance"]["of"] == ["y", "x"]
+
+
+@pytest.mark.slow
+def test_evaluate_plots_and_train_position_from_the_command_line(run, runner, quakes, tmp_path):
+    from fcnn_cli.data.tables import Table
+
+    frame = quakes.frame.rename(columns={"x": "east", "y": "north"})
+    data = tmp_path / "named.csv"
+    write_table(Table(frame, ["east", "north"], {"east": "km", "north": "km"},
+                      extra=quakes.extra | {"stations": {**quakes.extra["stations"],
+                                                          "columns": ["east", "north"]}}), data)
+    out = tmp_path / "run"
+    run(runner, "train", data, "--epochs", 2, "--position", "east,north", "-o", out, "-q")
+    assert json.loads((out / "config.json").read_text())["train"]["position"] == ["east", "north"]
+    assert "distance" in json.loads((out / "metrics.json").read_text())["test"]
+    assert (out / "plots" / "position_map.png").is_file()
+    report = json.loads(run(runner, "evaluate", out / "model.pt", data, "--by", "east",
+                            "--plots", tmp_path / "p", "--json").stdout)
+    assert "distance" in report and len(report["plots"]) == 6
+    assert (tmp_path / "p" / "binned_east.png").is_file()
+    assert read_table(out / "predictions.parquet").extra["stations"]["columns"] == \
+        ["east", "north"]

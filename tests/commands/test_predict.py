@@ -1,0 +1,110 @@
+"""fcnn predict: what it writes, --keep (issue #10: a column that would be written twice),
+--nan, stdin and stdout."""
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.tables import Table
+
+
+def test_predict_without_labels_and_to_parquet(run, runner, model_path, quakes, tmp_path):
+    features = tmp_path / "features.csv"
+    quakes.frame.drop(columns=["x", "y"]).head(7).to_csv(features, index=False)
+    out = tmp_path / "p.parquet"
+    run(runner, "predict", model_path, features, "-o", out)
+    assert list(pd.read_parquet(out).columns) == ["x_pred", "y_pred"]
+
+
+def test_predict_missing_feature_is_named(run, runner, model_path, quakes, tmp_path):
+    path = tmp_path / "partial.csv"
+    quakes.frame.drop(columns=["ts3"]).to_csv(path, index=False)
+    out = run(runner, "predict", model_path, path, code=1).output
+    assert "missing feature column(s) 'ts3'" in out and "partial.csv" in out
+
+
+def test_stdin_to_stdout_pipeline(run, runner, model_path):
+    data = run(runner, "simulate", "earthquakes", "-n", 4, "--seed", 9, "-o", "-").stdout
+    out = run(runner, "predict", model_path, "-", input=data).stdout
+    assert out.splitlines()[0] == "x_pred,y_pred" and len(out.splitlines()) == 5
+
+
+def test_not_a_checkpoint(run, runner, quakes_csv):
+    out = run(runner, "predict", quakes_csv, quakes_csv, code=1).output
+    assert "not an fcnn checkpoint" in out
+
+
+def test_predict_and_evaluate_take_a_device(run, runner, model_path, quakes_csv):
+    out = run(runner, "predict", model_path, quakes_csv, "--device", "cpu").stdout
+    assert len(out.splitlines()) == 601
+    run(runner, "evaluate", model_path, quakes_csv, "--device", "cpu", "--json")
+
+
+@pytest.mark.parametrize("keep", [["--keep", "x", "--keep", "x"], ["--keep", "x,y,x"],
+                                  ["--keep", "y,x", "--keep", "y"]])
+def test_keep_twice_is_a_usage_error(run, runner, model_path, quakes_csv, tmp_path, keep):
+    out = tmp_path / "p.csv"
+    result = run(runner, "predict", model_path, quakes_csv, *keep, "-o", out, code=2)
+    assert "given more than once" in result.stderr and "--keep" in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_keep_that_names_a_prediction_column_is_refused(run, runner, model_path, quakes, tmp_path,
+                                                        suffix):
+    data, out = tmp_path / "d.csv", tmp_path / f"p{suffix}"
+    quakes.frame.assign(x_pred=1.0).head(5).to_csv(data, index=False)
+    out.write_bytes(b"old")
+    result = run(runner, "predict", model_path, data, "--keep", "y,x_pred", "-o", out, code=1)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "--keep 'x_pred'" in errors[0]
+    assert out.read_bytes() == b"old"
+    kept = run(runner, "predict", model_path, data, "--keep", "y", "-o", out)
+    assert kept.exit_code == 0
+
+
+def test_keep_that_names_a_class_probability_is_refused(run, runner, quakes, tmp_path):
+    data = tmp_path / "d.csv"
+    frame = quakes.frame.head(200).assign(side=lambda f: (f.x > 0).map({True: "east",
+                                                                        False: "west"}))
+    frame.assign(p_east=0.5).to_csv(data, index=False)
+    run(runner, "train", data, "-t", "side", "--features", "tp1,ts1,tp2", "--epochs", 1, "-q",
+        "-o", tmp_path / "run")
+    result = run(runner, "predict", tmp_path / "run" / "model.pt", data, "--keep", "p_east",
+                 code=1)
+    assert "--keep 'p_east'" in result.stderr and result.stdout == ""
+
+
+def test_predict_refuses_a_column_kept_twice(run, runner, model_path, quakes_csv, tmp_path):
+    out = tmp_path / "p.csv"
+    result = run(runner, "predict", model_path, quakes_csv, "--keep", "x,y", "--keep", "x",
+                 "-o", out, code=2)
+    assert "'x' given more than once" in result.output and not out.exists()
+
+
+def test_nan_policy_is_named_both_ways(run, runner, tmp_path, trained, model_path, quakes):
+    holes = Table(quakes.frame.copy(), name="holes.csv")
+    holes.frame.loc[[1, 5], "tp2"] = np.nan
+    with pytest.raises(FcnnError, match="; nan='drop' leaves such rows out$") as error:
+        trained.predictor.predict(holes)
+    assert error.value.options == ("nan",)
+    path = tmp_path / "holes.csv"
+    holes.frame.to_csv(path, index=False)
+    out = run(runner, "predict", model_path, path, code=1).stderr
+    assert out.startswith("Error: ") and out.endswith("; --nan drop leaves such rows out\n")
+
+
+def test_kept_columns_are_copied_as_written(run, runner, model_path, quakes, tmp_path):
+    frame = quakes.frame.head(4).copy()
+    frame.insert(0, "run", ["007", "0010", "0x1A", "1e3"])
+    path = tmp_path / "ids.csv"
+    frame.to_csv(path, index=False)
+    out = run(runner, "predict", model_path, path, "--keep", "run,tp1").stdout
+    lines = out.splitlines()
+    assert lines[0].startswith("run,tp1,")
+    assert [line.split(",")[0] for line in lines[1:]] == ["007", "0010", "0x1A", "1e3"]
+    kept = pd.read_csv(io.StringIO(out))
+    assert np.allclose(kept.tp1, frame.tp1)  # a feature kept is still read as a number

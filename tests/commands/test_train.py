@@ -1,0 +1,206 @@
+"""fcnn train: its options, refusals, run directories, --resume and what it prints.
+
+Issue #10: options refused from the options alone (exit 2), and what --resume combines with.
+"""
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def test_usage_errors_exit_2(run, runner):
+    assert "missing argument DATA" in run(runner, "train", code=2).output
+    run(runner, "train", "x.csv", "--arch", "cnn", code=2)
+
+
+def test_unknown_target_lists_columns(run, runner, quakes_csv, tmp_path):
+    out = run(runner, "train", quakes_csv, "-t", "depth", "-o", tmp_path / "r", code=1).output
+    assert "no label column 'depth'" in out and "'tp1'" in out
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_from_stdin(run, runner, tmp_path):
+    data = run(runner, "simulate", "earthquakes", "-n", 200, "-o", "-").stdout
+    run(runner, "train", "-", "--epochs", 1, "-o", tmp_path / "r", input=data)
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["data"] == "<stdin>"
+
+
+def test_an_earlier_run_is_never_overwritten(run, runner, quakes_csv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "--no-plots")
+    run(runner, "train", quakes_csv, "--epochs", 1, "-q", "--no-plots")
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["quakes", "quakes-2"]
+    before = (tmp_path / "runs/quakes/model.pt").read_bytes()
+    out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", code=1).output
+    assert "already holds a run" in out
+    assert (tmp_path / "runs/quakes/model.pt").read_bytes() == before
+    run(runner, "train", quakes_csv, "--epochs", 1, "-o", "runs/quakes", "--force", "-q",
+        "--no-plots")
+
+
+def test_seed_makes_runs_repeatable(run, runner, quakes_csv, tmp_path):
+    for name in ("a", "b", "c"):
+        seed = 2 if name == "c" else 1
+        run(runner, "train", quakes_csv, "--epochs", 2, "--seed", seed, "-o", tmp_path / name, "-q",
+            "--no-plots")
+    metrics = {n: (tmp_path / n / "metrics.json").read_text() for n in "abc"}
+    assert metrics["a"] == metrics["b"] != metrics["c"]
+
+
+@pytest.mark.parametrize("args", [["--depth", "0"], ["--lr", "-1"], ["--val-frac", "2"],
+                                  ["--arch", "selu", "--activation", "relu"], ["--ema", "1"],
+                                  ["--dropout", "1"]])
+def test_bad_option_values_are_usage_errors(run, runner, quakes_csv, tmp_path, args):
+    out = run(runner, "train", quakes_csv, "-o", tmp_path / "r", *args, code=2).output
+    assert "Error:" in out
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_with_a_test_file_holds_out_no_test_rows_and_scores_the_file(run, runner, quakes_csv,
+                                                                           tmp_path):
+    test = tmp_path / "test.csv"
+    run(runner, "simulate", "earthquakes", "-n", 120, "--seed", 5, "-o", test)
+    out = run(runner, "train", quakes_csv, "--test", test, "--epochs", 1,
+              "-o", tmp_path / "r").output
+    assert "Test metrics of" in out and "(120 rows)" in out
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["test_data"] == str(test) and config["sizes"] == {"train": 570, "val": 30,
+                                                                   "test": 120}
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert metrics["test"]["rows"] == 120
+
+
+def test_brackets_in_paths_are_printed_not_read_as_markup(run, runner, tmp_path, quakes_csv):
+    data = tmp_path / "d[" / "]q.csv"  # rich markup would read "[/]" as a closing tag
+    data.parent.mkdir()
+    data.write_bytes(quakes_csv.read_bytes())
+    run_dir = tmp_path / "run[bold]"
+    def squeezed(text):  # the console wraps long paths
+        return "".join(text.split())
+
+    out = run(runner, "train", data, "--epochs", 1, "-o", run_dir)
+    assert squeezed(f"saved run to {run_dir} (best epoch 1") in squeezed(out.stderr)
+    out = run(runner, "evaluate", run_dir / "model.pt", data).stdout
+    assert squeezed(f"{data} (600 rows)") in squeezed(out)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--weight-decay", "inf"], "--weight-decay must be finite"),
+    (["--weight-decay", "nan"], "--weight-decay must be finite"),
+    (["--lr", "inf"], "--lr must be finite and > 0, not inf"),
+    (["--epochs", str(10 ** 20)], "--epochs must be at most 2147483647"),
+    (["--momentum", "-inf"], "--momentum must be in"),
+    (["--ema", "nan"], "--ema must be in"),
+    (["--test-frac", "inf"], "--test-frac must be in"),
+    (["--dropout", "nan"], "--dropout must be in"),
+    (["--seed", "-1"], "--seed"),
+    (["--threads", "0"], "--threads must be between"),
+    (["-t", "x", "-t", "x"], "--target names column 'x' twice"),
+    (["--features", "tp1,ts1,tp1"], "--features names column 'tp1' twice"),
+    (["-t", "x", "--features", "tp1,x"], "column 'x' is both a label and a feature"),
+])
+def test_bad_train_options_are_refused_before_any_data(run, runner, tmp_path, args, message):
+    out = run(runner, "train", tmp_path / "missing.csv", "-o", tmp_path / "r", *args,
+              code=2).output
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], out
+    assert not (tmp_path / "r").exists()
+
+
+def snapshot(directory):
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--lr", "0.5", "--width", "8", "-o", "elsewhere"], "--width, --lr, -o/--output"),
+    (["--epochs", "60"], "--epochs"),
+    (["--no-fast"], "--fast/--no-fast"),
+    (["--force", "--nan", "drop"], "--nan, --force"),
+    (["-t", "x"], "-t/--target"),
+])
+def test_resume_refuses_options_it_cannot_honour(run, runner, interrupted, tmp_path, args, named):
+    before = snapshot(interrupted)
+    out = run(runner, "train", "--resume", interrupted, *args, code=2).output
+    assert (f"Error: --resume continues a run with its saved options; it does not take {named} "
+            "(only -q, --threads, --device, --nproc and --no-plots)") in out
+    assert snapshot(interrupted) == before and not (tmp_path / "elsewhere").exists()
+
+
+def test_resume_honours_threads_and_device(run, runner, interrupted):
+    run(runner, "train", "--resume", interrupted, "--threads", 1, "--device", "cpu", "-q")
+    config = json.loads((interrupted / "config.json").read_text())
+    assert config["train"]["threads"] == 1 and config["train"]["device"] == "cpu"
+    assert pd.read_csv(interrupted / "history.csv").epoch.tolist() == [1, 2, 3]
+    assert not (interrupted / "state.pt").exists()
+
+
+def test_train_help_says_what_combines_with_resume(run, runner):
+    out = " ".join(run(runner, "train", "--help").output.split())
+    assert "combines only with -q, --threads, --device, --nproc and --no-plots" in out
+
+
+def test_train_help_says_where_each_precision_runs(run, runner):
+    out = " ".join(run(runner, "train", "--help").output.split())
+    # tf32 is ignored on a CPU, with a warning; bf16 runs there too, by design
+    assert "tf32 (GPUs only: a CPU computes fp32, with a warning)" in out
+    assert "bf16 (autocast on a GPU or a CPU, with the autograd step)" in out
+
+
+def test_cli_warns_of_vanishing_gradients_with_flags(run, runner, quakes_csv, tmp_path):
+    result = run(runner, "train", quakes_csv, "--depth", 12, "--width", 32, "--activation",
+                 "sigmoid", "--diagnostics", "--epochs", 1, "--batch-size", 128, "-q",
+                 "-o", tmp_path / "r")
+    vanishing = [line for line in result.stderr.splitlines() if "vanishing" in line]
+    assert vanishing and all(line.startswith("warning: vanishing gradients") and line.endswith(
+        "try --arch resnet, --arch batchnorm or --arch selu, or a relu-like --activation")
+        for line in vanishing), result.stderr
+
+
+def test_stdin_feeds_one_table_only(run, runner, quakes_csv, tmp_path):
+    result = run(runner, "train", quakes_csv, "--val", "-", "--test", "-", "-o", tmp_path / "r",
+                 input=quakes_csv.read_text(), code=2)
+    assert "stdin ('-') can feed one table only" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_batch_norm_with_one_row_a_minibatch_is_refused_before_any_data(run, runner, tmp_path):
+    result = run(runner, "train", tmp_path / "missing.csv", "--arch", "batchnorm",
+                 "--batch-size", 1, code=2)
+    assert "--batch-size 1 gives fewer" in result.output
+
+
+def test_a_test_file_that_is_the_training_data_is_warned_of(run, runner, quakes_csv, tmp_path):
+    result = run(runner, "train", quakes_csv, "--test", quakes_csv, "--epochs", 1, "-q",
+                 "-o", tmp_path / "r")
+    assert f"warning: --test {quakes_csv} is DATA itself" in result.stderr
+    other = run(runner, "train", quakes_csv, "--epochs", 1, "-q", "-o", tmp_path / "s")
+    assert "is DATA itself" not in other.stderr
+
+
+def test_ensemble_with_gaussian_loss_from_train_to_predict_and_evaluate(run, runner, tmp_path):
+    data, new, run_dir = tmp_path / "q.csv", tmp_path / "new.csv", tmp_path / "run"
+    run(runner, "simulate", "earthquakes", "-n", 300, "--seed", 1, "--noise", 0.05, "-o", data)
+    run(runner, "simulate", "earthquakes", "-n", 20, "--seed", 2, "-o", new)
+    out = run(runner, "train", data, "--epochs", 2, "--depth", 2, "--width", 16, "--ensemble",
+              3, "--loss", "gaussian", "--no-plots", "-o", run_dir).output
+    assert "saved run" in out and "within ±1σ" in out
+    model = run_dir / "model.pt"
+    preds = pd.read_csv(io.StringIO(run(runner, "predict", model, new, "--members").stdout))
+    assert list(preds.columns[:4]) == ["x_pred", "x_std", "y_pred", "y_std"]
+    assert {"x_pred_m2", "y_std_m0"} <= set(preds.columns) and (preds["x_std"] > 0).all()
+    np.testing.assert_allclose(preds["x_pred"], preds[[f"x_pred_m{k}" for k in range(3)]]
+                               .mean(axis=1), rtol=1e-6, atol=1e-9)
+    report = json.loads(run(runner, "evaluate", model, new, "--json").stdout)
+    assert report["uncertainty"]["per_label"]["x"]["crps"] > 0
+    assert "Calibration" in run(runner, "evaluate", model, new).stdout
+
+
+def test_gaussian_loss_on_classes_is_one_line(run, runner, tmp_path):
+    data = tmp_path / "g.csv"
+    run(runner, "simulate", "galaxies", "-n", 40, "--size", 8, "-o", data)
+    result = run(runner, "train", data, "--loss", "gaussian", "--epochs", 1, "-o",
+                 tmp_path / "r", code=1)
+    assert "--loss gaussian is for regression" in result.output
