@@ -9,7 +9,8 @@ classification ``probabilities`` (float64, rows × classes: an ensemble's mean) 
 ensemble, ``entropy`` (rows). The metadata holds the feature, label and class names and units as
 JSON. Before the file is written, onnxruntime runs the graph on rows drawn across the training
 range, and its outputs must equal the model's, computed in float64, within what float32
-rounding allows (:func:`reference`).
+rounding allows (:func:`reference`). The graph and that check are one idea, the export, kept in
+one module of about 400 lines.
 
 numpy, torch and the ONNX libraries load only to export: the command checks its arguments first.
 """

@@ -1,7 +1,10 @@
 """Metric reports as tables for people (rich); JSON is the report dict itself.
 
 Names from the data (file names, targets, units, classes) go in as rich Text, never as markup:
-rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report."""
+rich would read ``[...]`` in them as styles, and ``[/]`` would crash the report.
+
+One idea, one module of about 400 lines: every table a person reads on the terminal is built
+here from its report dict, so that the styles and the escaping of names live in one place."""
 
 from rich.table import Table as RichTable
 from rich.text import Text
