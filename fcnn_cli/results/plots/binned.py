@@ -160,7 +160,10 @@ def heat(ax, fig, report, value, label, cmap="viridis"):
         fig.colorbar(mesh, ax=ax, label=label)
     if counts.size > MAX_COUNTED_CELLS:
         return f"{counts.min()}–{counts.max()} rows a cell"
-    dark = mesh.norm(grid) < 0.5  # viridis is dark at its low end
+    # Each count is white on a dark cell as drawn (its colour's luminance), black on a light one
+    # and on the background of a cell not drawn: even when one value alone sets the scale.
+    rgba = mesh.to_rgba(np.ma.masked_invalid(grid))
+    dark = (rgba[..., 3] > 0) & (rgba[..., :3] @ [0.2126, 0.7152, 0.0722] < 0.5)
     for (i, j), n in np.ndenumerate(counts):
         ax.text((xe[i] + xe[i + 1]) / 2, (ye[j] + ye[j + 1]) / 2, str(n), ha="center",
                 va="center", fontsize=8, color="white" if dark[i, j] else "black")

@@ -27,3 +27,20 @@ def test_bins_that_hold_no_row_are_no_plot_and_said(tmp_path, logged):
     b.add(np.array([[5.0, 5.0]]), np.zeros(1), np.ones(1))
     assert binned_plot(b.report(2, [[0, 1], [0, 1]]), tmp_path / "b.png") is None
     assert "no plot in bins of u and v: all 1 rows are outside the bins" in logged.text
+
+
+def test_counts_are_dark_on_light_cells_and_light_on_dark_ones(tmp_path):
+    """The counts' colour follows each cell's drawn colour, even when a single value sets the
+    scale (all drawn cells alike) and the rest are too sparse to draw (the white background)."""
+    import matplotlib.pyplot as plt
+
+    from fcnn_cli.results.plots.binned import heat
+
+    report = {"by": [{"edges": [0, 1, 2]}, {"edges": [0, 1]}],
+              "bins": [{"index": [0, 0], "count": 50, "v": 3.0},
+                       {"index": [1, 0], "count": 2, "v": 3.0}]}
+    fig, ax = plt.subplots()
+    heat(ax, fig, report, lambda b: b["v"], "v")
+    colours = {t.get_text(): t.get_color() for t in ax.texts}
+    plt.close(fig)
+    assert colours == {"50": "white", "2": "black"}
