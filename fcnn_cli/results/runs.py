@@ -309,6 +309,7 @@ def load_resume(run_dir):
     try:
         saved = _saved_run(_read_options(config))
         saved.state = statefile.read_state(state)
+        statefile.check_progress(saved.state, saved.config.epochs)
     except FcnnError as e:
         raise FcnnError(f"{run_dir}: cannot resume: {e}") from None
     return saved

@@ -4,7 +4,7 @@ line when it is not a state of fcnn or does not match its digest."""
 
 import json
 
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, printable
 from fcnn_cli.core.fileio import writing
 from fcnn_cli.network import checkpoint, torchfiles
 
@@ -50,6 +50,66 @@ def read_state(path):
         raise FcnnError(f"{path.name} does not match the SHA-256 digest stored with it (the file "
                         "was damaged or edited)")
     return state
+
+
+def check_progress(state, epochs):
+    """Refuse, in one line naming the field, a state whose progress is not as a run of
+    ``epochs`` epochs leaves it (a state re-signed after an edit passes the digest): the last
+    complete epoch from 0 to ``epochs``, one history row of numbers for each epoch (an
+    ensemble's cohort that stopped early: for each epoch it ran), the best losses numbers and
+    their epochs no later than the last; an ensemble's ends texts (or null) one for each
+    cohort, not all ended, and its best progress one for each member."""
+    epoch = state["epoch"]
+    _count("epoch", epoch, epochs)
+    if "ensemble" not in state:
+        _number("best_loss", state["best_loss"])
+        _count("best_epoch", state["best_epoch"], epoch)
+        _count("since_best", state["since_best"], epoch)
+        _history("history", state["history"], epoch, epoch)
+        return
+    histories, stopped, best = state["histories"], state["stopped"], state["best"]
+    if not isinstance(histories, list) or not histories:
+        raise FcnnError("the saved state's histories are not a list of each cohort's")
+    if not isinstance(stopped, list) or len(stopped) != len(histories):
+        raise FcnnError(f"the saved state's stopped is not a list of {len(histories)} "
+                        "cohorts' ends")
+    for i, (rows, why) in enumerate(zip(histories, stopped)):
+        if why is not None and not isinstance(why, str):
+            raise FcnnError(f"the saved state's stopped[{i}] is neither text nor null")
+        _history(f"histories[{i}]", rows, epoch if why is None else 0, epoch)
+    if None not in stopped:  # a run whose every cohort had ended was complete, not cut short
+        raise FcnnError("the saved state's stopped says every cohort had ended: nothing is "
+                        "left to resume")
+    if not isinstance(best, list) or not all(isinstance(b, dict) for b in best) \
+            or len(best) != state["ensemble"]:
+        raise FcnnError("the saved state's best is not a list of each member's progress")
+    for i, member in enumerate(best):
+        _number(f"best[{i}].loss", member.get("loss"))
+        _count(f"best[{i}].epoch", member.get("epoch"), epoch)
+        _count(f"best[{i}].since", member.get("since"), epoch)
+
+
+def _count(field, value, most):
+    if type(value) is not int or not 0 <= value <= most:  # noqa: E721 (a bool is no count)
+        raise FcnnError(f"the saved state's {field} is {printable(repr(value))[:40]}, not a "
+                        f"whole number from 0 to {most}")
+
+
+def _number(field, value):
+    if type(value) not in (int, float):  # noqa: E721 (nor is a bool a loss)
+        raise FcnnError(f"the saved state's {field} is {printable(repr(value))[:40]}, not a "
+                        "number")
+
+
+def _history(field, rows, fewest, most):
+    """A history of ``fewest`` to ``most`` rows, the k-th of epoch k, all of numbers."""
+    if not isinstance(rows, list) or not fewest <= len(rows) <= most:
+        raise FcnnError(f"the saved state's {field} is not a list of {fewest}"
+                        f"{'' if fewest == most else f' to {most}'} epochs' rows")
+    for k, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or row.get("epoch") != k \
+                or any(type(v) not in (int, float) for v in row.values()):  # noqa: E721
+            raise FcnnError(f"the saved state's {field} row {k} is not epoch {k}'s numbers")
 
 
 def state_digest(state):

@@ -114,7 +114,7 @@ def test_an_interrupted_ensemble_resumes_from_the_command_line(runner, interrupt
                                    "not of an ensemble of 2 members; cannot resume"),
     (lambda state, single: {k: v for k, v in state.items() if k != "generators"},
      "state.pt holds no training state of fcnn"),
-    (lambda state, single: {**state, "best": state["best"][:1]},
+    (lambda state, single: {**state, "generators": state["generators"][:1]},
      "damaged or from another version of fcnn (ValueError: not one entry for each of 2 "
      "members); cannot resume"),
 ], ids=["a_single_network's", "without_generators", "a_member_short"])
@@ -129,6 +129,57 @@ def test_a_foreign_or_damaged_ensemble_state_is_refused_in_one_line(
     result = runner.invoke(cli, ["train", "--resume", str(run), "-q", "--no-plots"])
     assert result.exit_code == 1 and len(result.stderr.splitlines()) == 1, result.output
     assert said in result.stderr
+
+
+SINGLE_EDITS = {
+    "epoch_text": ({"epoch": "x"}, "epoch is 'x', not a whole number from 0 to 3"),
+    "epoch_negative": ({"epoch": -5}, "epoch is -5, not a whole number from 0 to 3"),
+    "epoch_past_the_last": ({"epoch": 4}, "epoch is 4, not a whole number from 0 to 3"),
+    "history_of_numbers": ({"history": [1]}, "history row 1 is not epoch 1's numbers"),
+    "history_short": ({"history": []}, "history is not a list of 1 epochs' rows"),
+    "best_loss_text": ({"best_loss": "a"}, "best_loss is 'a', not a number"),
+    "best_epoch_later": ({"best_epoch": 2}, "best_epoch is 2, not a whole number from 0 to 1"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(SINGLE_EDITS))
+def test_a_resigned_state_of_impossible_progress_is_refused_naming_the_field(interrupted, edit):
+    change, said = SINGLE_EDITS[edit]
+    path = interrupted / runs.STATE_FILE
+    state = forgery.state(path)
+    assert state["epoch"] == 1
+    statefile.write_state({**state, **change}, path)
+    with pytest.raises(FcnnError) as refused:
+        runs.load_resume(interrupted)
+    assert str(refused.value) == f"{interrupted}: cannot resume: the saved state's {said}"
+
+
+ENSEMBLE_EDITS = {
+    "epoch_text": (lambda s: {"epoch": "x"}, "epoch is 'x', not a whole number from 0 to 3"),
+    "stopped_ended": (lambda s: {"stopped": ["x"]},
+                      "stopped says every cohort had ended: nothing is left to resume"),
+    "stopped_number": (lambda s: {"stopped": [1]}, "stopped[0] is neither text nor null"),
+    "stopped_not_each": (lambda s: {"stopped": "x"}, "stopped is not a list of 1 cohorts' ends"),
+    "history_of_numbers": (lambda s: {"histories": [[1]]},
+                           "histories[0] row 1 is not epoch 1's numbers"),
+    "history_repeated": (lambda s: {"histories": [s["histories"][0] * 2]},
+                         "histories[0] is not a list of 1 epochs' rows"),
+    "best_loss_text": (lambda s: {"best": [{**s["best"][0], "loss": "a"}, s["best"][1]]},
+                       "best[0].loss is 'a', not a number"),
+    "a_member_short": (lambda s: {"best": s["best"][:1]},
+                       "best is not a list of each member's progress"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(ENSEMBLE_EDITS))
+def test_a_resigned_ensemble_state_of_impossible_progress_is_refused(interrupted_ensemble, edit):
+    change, said = ENSEMBLE_EDITS[edit]
+    run, path = interrupted_ensemble, interrupted_ensemble / runs.STATE_FILE
+    state = forgery.state(path)
+    statefile.write_state({**state, **change(state)}, path)
+    with pytest.raises(FcnnError) as refused:
+        runs.load_resume(run)
+    assert str(refused.value) == f"{run}: cannot resume: the saved state's {said}"
 
 
 def test_a_file_system_without_locks_warns_and_trains(tmp_path, monkeypatch, caplog):
