@@ -281,6 +281,11 @@ def _parquet_file(path, name):
     return file, metadata.of_schema(file.schema_arrow, name)
 
 
+def parquet_rows(path):
+    """The rows that a Parquet file's footer says it holds, read before any of them."""
+    return _parquet_file(path, str(path))[0].metadata.num_rows
+
+
 def _longest_row(name):
     """The longest row read. From stdin less: what a streamed read holds at once, so that a
     pipe into predict or evaluate takes bounded memory; a whole read takes as much, so that

@@ -22,8 +22,8 @@ from fcnn_cli.core.fileio import writing
 from fcnn_cli.results.plots.classification import class_plots
 from fcnn_cli.results.plots.curves import diagnostics_plot, learning_curves
 from fcnn_cli.results.plots.positions import position_plots, stations_for
-from fcnn_cli.results.plots.reading import (DIAGNOSTICS_COLUMNS, HISTORY_COLUMNS, read_csv,
-                                            read_json, read_sample)
+from fcnn_cli.results.plots.reading import (DIAGNOSTICS_COLUMNS, HISTORY_COLUMNS,
+                                            history_rows, read_csv, read_json, read_sample)
 from fcnn_cli.results.plots.regression import regression_plot
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def plot_run(run_dir, out_dir=None):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = read_json(run_dir / "config.json")
-    history = read_csv(run_dir / "history.csv", HISTORY_COLUMNS)
+    history = read_csv(run_dir / "history.csv", HISTORY_COLUMNS, history_rows(config))
     written = []
     sample = read_sample(run_dir / runs.SAMPLE_FILE)
     if sample is None:

@@ -12,6 +12,10 @@ from fcnn_cli.core.fileio import check_regular, read_regular
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "lr")
 DIAGNOSTICS_COLUMNS = ("epoch", "layer", "grad_norm", "act_mean", "act_var")
+# The most rows of history.csv drawn: one an epoch, of a run of at most its config.json's
+# epochs, and never more than this (a file within MAX_TEXT_BYTES could hold millions, each
+# taking hundreds of bytes once read).
+MAX_HISTORY_ROWS = 1_000_000
 
 
 def read_json(path):
@@ -27,20 +31,24 @@ def read_json(path):
         return {}
 
 
-def read_csv(path, needed):
+def read_csv(path, needed, most=None):
     """A CSV of numbers (history.csv, diagnostics.csv) as dicts; [] when there is none. The
-    columns ``needed`` must hold a number in every row (``layer`` may be a name)."""
+    columns ``needed`` must hold a number in every row (``layer`` may be a name); more than
+    ``most`` rows are refused before they are all read."""
     from fcnn_cli.results.runs import MAX_TEXT_BYTES
 
     if not os.path.exists(path):
         return []
+    rows = []
     try:
         text = read_regular(path, MAX_TEXT_BYTES).decode("utf-8")
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        for row in csv.DictReader(io.StringIO(text, newline="")):
+            if len(rows) == most:
+                raise FcnnError(f"{path}: malformed: more than {most:,} rows")
+            rows.append({k: _number(v) for k, v in row.items()
+                         if k is not None and v not in ("", None)})
     except (csv.Error, UnicodeDecodeError) as e:
         raise FcnnError(f"{path}: cannot read: {e}") from None
-    rows = [{k: _number(v) for k, v in row.items() if k is not None and v not in ("", None)}
-            for row in rows]
     for i, row in enumerate(rows, start=2):
         for column in needed:
             if column not in row:
@@ -59,14 +67,29 @@ def _number(text):
     return int(value) if value.is_integer() and "." not in text and "e" not in text else value
 
 
+def history_rows(config):
+    """The most rows of a run's history.csv: its epochs (from its config.json where that
+    holds a whole number), at most MAX_HISTORY_ROWS."""
+    epochs = config.get("epochs")
+    return min(epochs, MAX_HISTORY_ROWS) if type(epochs) is int and epochs >= 0 \
+        else MAX_HISTORY_ROWS
+
+
 def read_sample(path):
-    """The sample of predictions, checked; None where the run kept none."""
+    """The sample of predictions, checked; None where the run kept none. One whose footer
+    declares more rows than a run keeps (``evaluation.PLOT_ROWS``) is refused before they are
+    read: a small file of compressed rows could stand for billions."""
+    from fcnn_cli.results import evaluation
     from fcnn_cli.results.runs import MAX_SAMPLE_BYTES
-    from fcnn_cli.data.tables import read_table
+    from fcnn_cli.data.tables import parquet_rows, read_table
 
     if not os.path.exists(path):
         return None
     check_regular(path, MAX_SAMPLE_BYTES)
+    rows = parquet_rows(path)
+    if rows > evaluation.PLOT_ROWS:
+        raise FcnnError(f"{path}: malformed sample of predictions: it declares {rows:,} rows, "
+                        f"more than the {evaluation.PLOT_ROWS:,} a run keeps")
     table = read_table(path)
     check_sample(table, path)
     return table
