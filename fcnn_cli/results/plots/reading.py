@@ -70,7 +70,8 @@ def _number(text):
 def history_rows(config):
     """The most rows of a run's history.csv: its epochs (from its config.json where that
     holds a whole number), at most MAX_HISTORY_ROWS."""
-    epochs = config.get("epochs")
+    train = config.get("train")
+    epochs = train.get("epochs") if isinstance(train, dict) else None
     return min(epochs, MAX_HISTORY_ROWS) if type(epochs) is int and epochs >= 0 \
         else MAX_HISTORY_ROWS
 

@@ -54,7 +54,7 @@ def test_a_sample_declaring_more_rows_than_a_run_keeps_is_refused_unread(tmp_pat
         plot_run(run, tmp_path / "out")
 
 
-@pytest.mark.parametrize("config, most", [('{"epochs": 3}', 3), ("{}", 5)])
+@pytest.mark.parametrize("config, most", [('{"train": {"epochs": 3}}', 3), ("{}", 5)])
 def test_a_history_of_more_rows_than_epochs_is_refused(tmp_path, monkeypatch, config, most):
     from fcnn_cli.results.plots import reading
 
