@@ -3,6 +3,7 @@ signed with the SHA-256 digest of its contents, read back as untrusted input and
 line when it is not a state of fcnn or does not match its digest."""
 
 import json
+import reprlib
 
 from fcnn_cli.core.errors import FcnnError, printable
 from fcnn_cli.core.fileio import writing
@@ -56,9 +57,10 @@ def check_progress(state, epochs):
     """Refuse, in one line naming the field, a state whose progress is not as a run of
     ``epochs`` epochs leaves it (a state re-signed after an edit passes the digest): the last
     complete epoch from 0 to ``epochs``, one history row of numbers for each epoch (an
-    ensemble's cohort that stopped early: for each epoch it ran), the best losses numbers and
-    their epochs no later than the last; an ensemble's ends texts (or null) one for each
-    cohort, not all ended, and its best progress one for each member."""
+    ensemble's cohort that stopped early: for each epoch it ran) and diagnostics rows of those
+    epochs, the best losses numbers and their epochs no later than the last; an ensemble's
+    ends texts (or null) one for each cohort, not all ended, and its best progress one for
+    each member."""
     epoch = state["epoch"]
     _count("epoch", epoch, epochs)
     if "ensemble" not in state:
@@ -66,6 +68,13 @@ def check_progress(state, epochs):
         _count("best_epoch", state["best_epoch"], epoch)
         _count("since_best", state["since_best"], epoch)
         _history("history", state["history"], epoch, epoch)
+        diagnostics = state["diagnostics"]
+        if not isinstance(diagnostics, list) or not all(
+                isinstance(row, dict) and _count_in(row.get("epoch"), epoch)
+                and all(type(v) in (int, float, str) for v in row.values())  # noqa: E721
+                for row in diagnostics):
+            raise FcnnError("the saved state's diagnostics are not rows of numbers, each of "
+                            f"an epoch from 0 to {epoch}")
         return
     histories, stopped, best = state["histories"], state["stopped"], state["best"]
     if not isinstance(histories, list) or not histories:
@@ -89,15 +98,19 @@ def check_progress(state, epochs):
         _count(f"best[{i}].since", member.get("since"), epoch)
 
 
+def _count_in(value, most):
+    return type(value) is int and 0 <= value <= most  # noqa: E721 (a bool is no count)
+
+
 def _count(field, value, most):
-    if type(value) is not int or not 0 <= value <= most:  # noqa: E721 (a bool is no count)
-        raise FcnnError(f"the saved state's {field} is {printable(repr(value))[:40]}, not a "
+    if not _count_in(value, most):
+        raise FcnnError(f"the saved state's {field} is {printable(reprlib.repr(value))}, not a "
                         f"whole number from 0 to {most}")
 
 
 def _number(field, value):
     if type(value) not in (int, float):  # noqa: E721 (nor is a bool a loss)
-        raise FcnnError(f"the saved state's {field} is {printable(repr(value))[:40]}, not a "
+        raise FcnnError(f"the saved state's {field} is {printable(reprlib.repr(value))}, not a "
                         "number")
 
 

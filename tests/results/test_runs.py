@@ -138,6 +138,8 @@ SINGLE_EDITS = {
     "history_of_numbers": ({"history": [1]}, "history row 1 is not epoch 1's numbers"),
     "history_short": ({"history": []}, "history is not a list of 1 epochs' rows"),
     "best_loss_text": ({"best_loss": "a"}, "best_loss is 'a', not a number"),
+    "diagnostics_of_numbers": ({"diagnostics": [1, 2]}, "diagnostics are not rows of "
+                               "numbers, each of an epoch from 0 to 1"),
     "best_epoch_later": ({"best_epoch": 2}, "best_epoch is 2, not a whole number from 0 to 1"),
 }
 
