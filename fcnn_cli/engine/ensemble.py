@@ -25,6 +25,10 @@ a sweep does): each a :class:`Cohort` with its own TrainConfig and NetConfig, wh
 in the :data:`MEMBER_OPTIONS` alone, as these change neither the network's shape nor the step's
 kernels. Each cohort keeps its own history, best epochs and early stop, as if trained alone;
 its members go on training (unread) until the last cohort stops.
+
+The module is one of over 400 lines: :class:`_Run` holds every member's and cohort's state
+through one epoch loop, and its steps, validation, early stop and resume read that state
+together; split apart, each part would reach into the others'.
 """
 
 import contextlib

@@ -9,6 +9,10 @@ validation rows once, and kept (up to ``VALIDATION_KEPT``).
 
 Which rows validate and test is decided by a hash of each row's position in the source and the
 seed (:func:`split_of`): every pass, every process, finds the same rows without keeping them.
+
+The module is one of just over 400 lines: the one pass that prepares (:class:`_Pass`) and the
+rows that train (:class:`Rows`) must split, scale and digest each piece alike, which is checked
+more easily when both are read side by side.
 """
 
 import concurrent.futures

@@ -1,6 +1,6 @@
 """A trained network as a thing to keep and apply: the ``nn.Module`` (``model``), what it is asked
 (``tasks``: regression, classification, Gaussian heads, and the ``metrics`` each task reports,
-its uncertainties scored by ``calibration``), fingerprints of its rows (``digest``), the signed
+its uncertainties scored by ``calibration``), fingerprints of its rows (``digest``), the
 checkpoint (``checkpoint``; ``torchfiles`` reads such files as untrusted input), predictions of
 a table (``predictor``), ONNX (``export``) and a checkpoint described (``modelinfo``).
 May use ``data``, ``machine`` and ``core``; never trains."""

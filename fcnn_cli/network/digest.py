@@ -3,6 +3,7 @@
 import hashlib
 
 import numpy as np
+import pandas as pd
 
 from fcnn_cli.data.columns import numeric_matrix
 from fcnn_cli.network import tasks
@@ -25,7 +26,8 @@ class RowsDigest:
 
     def __init__(self, features, targets, kind):
         self.features, self.targets, self.kind = features, targets, kind
-        self.x, self.y = hashlib.sha256(), hashlib.sha256()
+        self.x, self.y, self.names = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
+        self.codes = {}  # class name: its number, in the order the names first came
 
     @classmethod
     def of(cls, tables, features, targets, kind):
@@ -50,9 +52,17 @@ class RowsDigest:
         if self.kind != "classify":
             hash_arrays(self.y, [labels])
             return
-        for name in labels:
-            data = name.encode("utf-8", "surrogatepass")
-            self.y.update(len(data).to_bytes(8, "little") + data)  # no two lists alike
+        # Each row's class number, and each name once, length first (no two lists alike):
+        # a loop over the classes, not the rows, and the same in whatever pieces rows come.
+        local, names = pd.factorize(np.asarray(labels, dtype=object))
+        for name in names:
+            if name not in self.codes:
+                self.codes[name] = len(self.codes)
+                data = name.encode("utf-8", "surrogatepass")
+                self.names.update(len(data).to_bytes(8, "little") + data)
+        codes = np.array([self.codes[name] for name in names], dtype=np.int64)
+        hash_arrays(self.y, [codes[local]])
 
     def hexdigest(self):
-        return hashlib.sha256(self.x.digest() + self.y.digest()).hexdigest()
+        names = self.names.digest() if self.kind == "classify" else b""
+        return hashlib.sha256(self.x.digest() + self.y.digest() + names).hexdigest()

@@ -1,6 +1,7 @@
 """The training state that an interrupted run leaves (``state.pt``) to resume from: written
-signed with the SHA-256 digest of its contents, read back as untrusted input and refused in one
-line when it is not a state of fcnn or does not match its digest."""
+with a SHA-256 digest of its contents that detects damage (it has no key: not forgery), read
+back as untrusted input and refused in one line when it is not a state of fcnn or does not
+match its digest."""
 
 import json
 import reprlib
@@ -22,8 +23,8 @@ ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "histories", "stopped", "b
 
 
 def write_state(state, path):
-    """Write a training state to ``path``, atomically, signed with the SHA-256 digest of its
-    contents (:func:`state_digest`), which --resume checks."""
+    """Write a training state to ``path``, atomically, with a SHA-256 digest of its
+    contents (:func:`state_digest`) that detects damage, which --resume checks."""
     import torch
 
     from fcnn_cli.core.fileio import open_output
