@@ -91,8 +91,8 @@ def check_output(path, inputs=(), force=False, own=None):
     """:func:`fileio.check_output`, and refuse a file of a run (its model.pt, config.json, its
     plots, a sweep's seeds.json, ..., through symbolic links too) unless ``force``: they are
     fcnn train's to write, and a command that writes one over loses the run's own. A run's lock
-    is refused even with ``force``. Files directly in the directory ``own`` are the command's
-    own to write."""
+    is refused even with ``force``; ``force=None``: the command has no such option. Files
+    directly in the directory ``own`` are the command's own to write."""
     fileio.check_output(path, inputs)
     if str(path) == fileio.STDIO:
         return
@@ -104,8 +104,9 @@ def check_output(path, inputs=(), force=False, own=None):
         else _run_of(real)
     if run is not None:
         what = "a plot" if run != real.parent else f"the {real.name}"
+        forcing = "" if force is None else ", or add force=True to replace it"
         raise FcnnError(f"{path}: is {what} of the run in {str(run)!r}; write the output "
-                        "elsewhere, or add force=True to replace it", ("force",))
+                        f"elsewhere{forcing}", ("force",))
 
 
 def _run_of(real):
@@ -132,7 +133,7 @@ def inputs_of(run_dir, plots=True):
         (sorted((run_dir / PLOTS_DIR).glob("*.png")) if plots else [])
 
 
-def check_plots_dir(out_dir, run_dir=None, inputs=(), force=False):
+def check_plots_dir(out_dir, run_dir=None, inputs=(), force=None):
     """Refuse a directory for plots (of ``run_dir``, when it draws a run's) that is, or lies
     inside, a file of that run, that is another run's plots directory (unless ``force``), or
     that holds a PNG file (which a plot replaces) that :func:`check_output` refuses."""
@@ -147,9 +148,10 @@ def check_plots_dir(out_dir, run_dir=None, inputs=(), force=False):
                 raise FcnnError(f"{out_dir}: {where} the {source.name} of the run in "
                                 f"{str(run_dir)!r}; name another directory for the plots")
     if not (own or force) and real.name == PLOTS_DIR and is_run_dir(real.parent):
+        forcing = "" if force is None else ", or add force=True to replace them"
         raise FcnnError(f"{out_dir}: is the plots directory of the run in "
-                        f"{str(real.parent)!r}; name another directory for the plots, or add "
-                        "force=True to replace them", ("force",))
+                        f"{str(real.parent)!r}; name another directory for the plots{forcing}",
+                        ("force",))
     for png in Path(out_dir).glob("*.png"):
         check_output(png, inputs, force, own=out_dir if own else None)
 

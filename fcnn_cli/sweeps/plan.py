@@ -72,7 +72,7 @@ def _check_outputs(sweep, directory, keyed):
     inputs.append(sweep.grid_file)
     if directory.is_dir():
         for name in LEADERBOARD_FILES:
-            check_output(directory / name, inputs)
+            check_output(directory / name, inputs, force=None)
     for _, key in keyed:
         run_dir = directory / key
         if not run_dir.is_dir():
@@ -81,7 +81,7 @@ def _check_outputs(sweep, directory, keyed):
         paths += [seed / name for seed in sorted(run_dir.glob("seed-*")) if seed.is_dir()
                   for name in RUN_FILES]
         for path in paths:
-            check_output(path, inputs, own=path.parent)
+            check_output(path, inputs, force=None, own=path.parent)
             if path.exists() and not path.is_file():
                 raise FcnnError(f"{path}: is not a regular file, which the sweep would read "
                                 "and write as its own; remove it or choose another output "
