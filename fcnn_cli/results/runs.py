@@ -79,7 +79,8 @@ def check_run_dir(path, force=False, inputs=()):
     require_writable_dir(path, path)
     for name in RUN_FILES:
         real = Path(os.path.realpath(path / name))
-        if real.parent != Path(os.path.realpath(path)):  # a link out: even forced, never
+        # A link out of the run to a file: even forced, never (to a device it is written to).
+        if real.parent != Path(os.path.realpath(path)) and not fileio.is_stream(path / name):
             other = _run_of(real)
             where = f"the {real.name} of the run in {str(other)!r}" if other else str(real)
             raise FcnnError(f"{path / name}: is a symbolic link to {where}, outside the run "
