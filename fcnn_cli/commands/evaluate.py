@@ -73,11 +73,11 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
         runs.check_plots_dir(plots_dir, inputs=inputs, force=force)
     check_output(STDIO, inputs)  # the report goes there, or its tables
     if output:
-        runs.check_output(output, inputs, force)
         if plots_dir and output != STDIO and Path(output).suffix == ".png" and \
                 Path(os.path.realpath(output)).parent == Path(os.path.realpath(plots_dir)):
             raise FcnnError(f"{output}: is in the plots directory {str(plots_dir)!r}, whose PNG "
                             "files the plots replace; write the report elsewhere")
+        runs.check_output(output, inputs, force)
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     from fcnn_cli.results.evaluation import evaluate as evaluated
