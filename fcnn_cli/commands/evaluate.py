@@ -51,7 +51,11 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
       fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
     """
+    import os
+    from pathlib import Path
+
     from fcnn_cli.core.config import check_bins, check_position
+    from fcnn_cli.core.errors import FcnnError
     from fcnn_cli.core.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.data.columns import drop_incomplete
     from fcnn_cli.data.tables import input_file, iter_tables
@@ -61,13 +65,19 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     with usage_errors():
         check_bins(by, bins, edges)
         check_position(position)
+    inputs = [model, input_file(data)]
     if plots_dir:
         from fcnn_cli.results.plots import check_out_dir
 
         check_out_dir(plots_dir, "plots")
-    check_output(STDIO, [model, input_file(data)])  # the report goes there, or its tables
+        runs.check_plots_dir(plots_dir, inputs=inputs, force=force)
+    check_output(STDIO, inputs)  # the report goes there, or its tables
     if output:
-        runs.check_output(output, [model, input_file(data)], force)
+        if plots_dir and output != STDIO and Path(output).suffix == ".png" and \
+                Path(os.path.realpath(output)).parent == Path(os.path.realpath(plots_dir)):
+            raise FcnnError(f"{output}: is in the plots directory {str(plots_dir)!r}, whose PNG "
+                            "files the plots replace; write the report elsewhere")
+        runs.check_output(output, inputs, force)
     chunks = iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     from fcnn_cli.results.evaluation import evaluate as evaluated

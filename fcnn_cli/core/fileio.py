@@ -168,8 +168,10 @@ def open_output(path):
 
 
 def write_text(path, text):
+    """Write ``text`` as UTF-8; a file name that is not UTF-8 in it (held as surrogates) is
+    written back as the bytes it was."""
     with open_output(path) as stream, writing(path):
-        stream.write(text.encode("utf-8"))
+        stream.write(text.encode("utf-8", "surrogateescape"))
 
 
 def is_stream(path):

@@ -40,6 +40,9 @@ PLOTS_DIR = "plots"
 # What save_run may write over: none of them may be the run's data.
 RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "config.toml",
              "diagnostics.csv", SAMPLE_FILE, STATE_FILE)
+# What no other command may write over: the run's files, a sweep combination's record of its
+# seeds or failure, and the lock (replacing it would let a second run in beside a live one).
+PROTECTED_FILES = (*RUN_FILES, "seeds.json", "failed.json", LOCK_FILE)
 
 
 def check_run_dir(path, force=False, inputs=()):
@@ -75,21 +78,45 @@ def check_run_dir(path, force=False, inputs=()):
                         "force=True", ("force",))
     require_writable_dir(path, path)
     for name in RUN_FILES:
+        real = Path(os.path.realpath(path / name))
+        # A link out of the run to a file: even forced, never (to a device it is written to).
+        if real.parent != Path(os.path.realpath(path)) and not fileio.is_stream(path / name):
+            other = _run_of(real)
+            where = f"the {real.name} of the run in {str(other)!r}" if other else str(real)
+            raise FcnnError(f"{path / name}: is a symbolic link to {where}, outside the run "
+                            "directory; remove the link or choose another directory")
         fileio.check_output(path / name, inputs)
 
 
-def check_output(path, inputs=(), force=False):
-    """:func:`fileio.check_output`, and, unless ``force``, refuse a file of a run (its model.pt,
-    config.json, ..., through symbolic links too): they are fcnn train's to write, and a
-    command that writes one over loses the run's own."""
+def check_output(path, inputs=(), force=False, own=None):
+    """:func:`fileio.check_output`, and refuse a file of a run (its model.pt, config.json, its
+    plots, a sweep's seeds.json, ..., through symbolic links too) unless ``force``: they are
+    fcnn train's to write, and a command that writes one over loses the run's own. A run's lock
+    is refused even with ``force``; ``force=None``: the command has no such option. Files
+    directly in the directory ``own`` are the command's own to write."""
     fileio.check_output(path, inputs)
-    if force or str(path) == fileio.STDIO:
+    if str(path) == fileio.STDIO:
         return
     real = Path(os.path.realpath(path))
-    if real.name in RUN_FILES and is_run_dir(real.parent, besides=real.name):
-        raise FcnnError(f"{path}: is the {real.name} of the run in {str(real.parent)!r}; "
-                        "write the output elsewhere, or add force=True to replace it",
-                        ("force",))
+    if real.name == LOCK_FILE:
+        raise FcnnError(f"{path}: is the lock of the run directory {str(real.parent)!r}, "
+                        "which fcnn keeps; write the output elsewhere")
+    run = None if force or (own and real.parent == Path(os.path.realpath(own))) \
+        else _run_of(real)
+    if run is not None:
+        what = "a plot" if run != real.parent else f"the {real.name}"
+        forcing = "" if force is None else ", or add force=True to replace it"
+        raise FcnnError(f"{path}: is {what} of the run in {str(run)!r}; write the output "
+                        f"elsewhere{forcing}", ("force",))
+
+
+def _run_of(real):
+    """The run directory whose file (or plot) the resolved path ``real`` is, or None."""
+    if real.name in PROTECTED_FILES and is_run_dir(real.parent, besides=real.name):
+        return real.parent
+    if real.suffix == ".png" and real.parent.name == PLOTS_DIR and is_run_dir(real.parent.parent):
+        return real.parent.parent
+    return None
 
 
 def is_run_dir(path, besides=None):
@@ -107,19 +134,27 @@ def inputs_of(run_dir, plots=True):
         (sorted((run_dir / PLOTS_DIR).glob("*.png")) if plots else [])
 
 
-def check_plots_dir(out_dir, run_dir):
-    """Refuse a directory for the plots of ``run_dir`` that is, or lies inside, a file of the
-    run, or that holds a PNG file (which a plot replaces) that is one of them."""
-    inputs = inputs_of(run_dir, plots=False)
+def check_plots_dir(out_dir, run_dir=None, inputs=(), force=None):
+    """Refuse a directory for plots (of ``run_dir``, when it draws a run's) that is, or lies
+    inside, a file of that run, that is another run's plots directory (unless ``force``), or
+    that holds a PNG file (which a plot replaces) that :func:`check_output` refuses."""
     real = Path(os.path.realpath(out_dir))
-    for source in inputs:
-        inside = Path(os.path.realpath(source))
-        if inside == real or inside in real.parents:
-            where = "is" if inside == real else "lies inside"
-            raise FcnnError(f"{out_dir}: {where} the {source.name} of the run in "
-                            f"{str(run_dir)!r}; name another directory for the plots")
+    own = run_dir is not None and real == Path(os.path.realpath(Path(run_dir) / PLOTS_DIR))
+    if run_dir is not None:
+        inputs = [*inputs, *inputs_of(run_dir, plots=False)]
+        for source in inputs_of(run_dir, plots=False):
+            inside = Path(os.path.realpath(source))
+            if inside == real or inside in real.parents:
+                where = "is" if inside == real else "lies inside"
+                raise FcnnError(f"{out_dir}: {where} the {source.name} of the run in "
+                                f"{str(run_dir)!r}; name another directory for the plots")
+    if not (own or force) and real.name == PLOTS_DIR and is_run_dir(real.parent):
+        forcing = "" if force is None else ", or add force=True to replace them"
+        raise FcnnError(f"{out_dir}: is the plots directory of the run in "
+                        f"{str(real.parent)!r}; name another directory for the plots{forcing}",
+                        ("force",))
     for png in Path(out_dir).glob("*.png"):
-        fileio.check_not_input(png, inputs)
+        check_output(png, inputs, force, own=out_dir if own else None)
 
 
 def locked(path):

@@ -60,20 +60,19 @@ def plan(sweep, directory, shard_of=(1, 1)):
 
 def _check_outputs(sweep, directory, keyed):
     """Refuse, before anything is written, a file the sweep writes that cannot be written or
-    is one of its inputs (:func:`fcnn_cli.core.fileio.check_output`): the leaderboard's, and in the
-    run directories of ``keyed``'s (combination, key) pairs that exist already (those made
-    now hold no input), ``seeds.json``, ``failed.json`` and the runs' files, the seeds' too.
-    These are read back as well: one that is not a regular file (a FIFO would block) is
-    refused too."""
-    from fcnn_cli.core.fileio import check_output
+    is one of its inputs or another run's file (:func:`fcnn_cli.results.runs.check_output`): the
+    leaderboard's, and in the run directories of ``keyed``'s (combination, key) pairs that
+    exist already (those made now hold no input), ``seeds.json``, ``failed.json`` and the runs'
+    files, the seeds' too. These are read back as well: one that is not a regular file (a FIFO
+    would block) is refused too."""
     from fcnn_cli.data.tables import input_file
-    from fcnn_cli.results.runs import RUN_FILES
+    from fcnn_cli.results.runs import RUN_FILES, check_output
 
     inputs = [input_file(sweep.data[k]) for k in INPUTS if sweep.data.get(k)]
     inputs.append(sweep.grid_file)
     if directory.is_dir():
         for name in LEADERBOARD_FILES:
-            check_output(directory / name, inputs)
+            check_output(directory / name, inputs, force=None)
     for _, key in keyed:
         run_dir = directory / key
         if not run_dir.is_dir():
@@ -82,7 +81,7 @@ def _check_outputs(sweep, directory, keyed):
         paths += [seed / name for seed in sorted(run_dir.glob("seed-*")) if seed.is_dir()
                   for name in RUN_FILES]
         for path in paths:
-            check_output(path, inputs)
+            check_output(path, inputs, force=None, own=path.parent)
             if path.exists() and not path.is_file():
                 raise FcnnError(f"{path}: is not a regular file, which the sweep would read "
                                 "and write as its own; remove it or choose another output "

@@ -77,3 +77,21 @@ def test_evaluate_plots_and_train_position_from_the_command_line(run, runner, qu
     assert (tmp_path / "p" / "binned_east.png").is_file()
     assert read_table(out / "predictions.parquet").extra["stations"]["columns"] == \
         ["east", "north"]
+
+
+def test_plots_never_go_onto_the_model_nor_the_report_onto_a_plot(run, runner, run_dir,
+                                                                 quakes_csv, tmp_path):
+    model = run_dir / "model.pt"
+    before = model.read_bytes()
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "regression_y.png").symlink_to(model)
+    result = run(runner, "evaluate", model, quakes_csv, "--plots", linked, code=1)
+    assert f"is the same file as the input {model}" in result.stderr
+    out = tmp_path / "out"
+    result = run(runner, "evaluate", model, quakes_csv, "--plots", out, "-o",
+                 out / "regression_x.png", code=1)
+    assert result.stderr == (f"Error: {out / 'regression_x.png'}: is in the plots directory "
+                             f"{str(out)!r}, whose PNG files the plots replace; write the "
+                             "report elsewhere\n")
+    assert model.read_bytes() == before and not out.exists()

@@ -586,3 +586,9 @@ def test_open_regular_checks_the_descriptor_it_opened(tmp_path, monkeypatch):
     monkeypatch.setattr(fileio.os, "open", swapped)
     with pytest.raises(FcnnError, match="not a regular file \\(a FIFO\\)"):
         fileio.read_regular(path, 1 << 20)
+
+
+def test_a_name_that_is_not_utf8_is_written_as_its_bytes(tmp_path):
+    name = os.fsdecode(b"bad\xff.csv")  # as Python holds such a name: a surrogate
+    write_text(tmp_path / "out.txt", f"data: {name}\n")
+    assert (tmp_path / "out.txt").read_bytes() == b"data: bad\xff.csv\n"

@@ -367,3 +367,58 @@ def test_a_fifo_in_the_locks_place_is_refused_without_hanging(tmp_path, reader):
     assert locked == "False"
     assert refusal == (f"{run / runs.LOCK_FILE}: not a regular file (a FIFO); the run's lock is "
                        "a file that fcnn writes")
+
+
+@pytest.mark.parametrize("name", ["plots/learning_curves.png", "seeds.json", "failed.json"])
+def test_a_plot_or_sweep_record_of_a_run_is_no_output_unless_forced(tmp_path, name):
+    run = fake_run(tmp_path / "run", "model.pt")
+    (run / runs.PLOTS_DIR).mkdir()
+    (tmp_path / "link").symlink_to(f"run/{name}")
+    what = "a plot" if "/" in name else f"the {name}"
+    for path in (run / name, tmp_path / "link"):
+        with pytest.raises(FcnnError, match=f"^{path}: is {what} of the run in {str(run)!r}; "
+                                            "write the output elsewhere, or add force=True"):
+            runs.check_output(path)
+        runs.check_output(path, force=True)
+    with pytest.raises(FcnnError, match="write the output elsewhere$"):  # no --force to add
+        runs.check_output(run / name, force=None)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_a_runs_lock_is_never_an_output(tmp_path, force):
+    run = fake_run(tmp_path / "run", runs.LOCK_FILE)  # a run before its first save
+    (tmp_path / "link").symlink_to(run / runs.LOCK_FILE)
+    for path in (run / runs.LOCK_FILE, tmp_path / "link"):
+        with pytest.raises(FcnnError, match=f"^{path}: is the lock of the run directory "):
+            runs.check_output(path, force=force)
+
+
+def test_plots_may_not_go_onto_another_runs_files_or_plots(tmp_path):
+    run = fake_run(tmp_path / "run", "model.pt", "history.csv")
+    other = fake_run(tmp_path / "other", "model.pt", "config.json")
+    (other / runs.PLOTS_DIR).mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "learning_curves.png").symlink_to(other / "model.pt")
+    with pytest.raises(FcnnError, match=f"learning_curves.png: is the model.pt of the run in "
+                                        f"{str(other)!r}; write the output elsewhere$"):
+        runs.check_plots_dir(out, run)
+    with pytest.raises(FcnnError, match=f"^{other / runs.PLOTS_DIR}: is the plots directory of "
+                                        f"the run in {str(other)!r}; name another directory "
+                                        "for the plots, or add force=True"):
+        runs.check_plots_dir(other / runs.PLOTS_DIR, force=False)
+    runs.check_plots_dir(other / runs.PLOTS_DIR, force=True)
+    (run / runs.PLOTS_DIR).mkdir()
+    (run / runs.PLOTS_DIR / "a.png").write_bytes(b"png")
+    runs.check_plots_dir(run / runs.PLOTS_DIR, run)  # its own plots, drawn again
+
+
+def test_a_run_file_linked_out_of_the_run_is_refused_even_forced(tmp_path):
+    other = fake_run(tmp_path / "other", "model.pt", "config.json")
+    run = fake_run(tmp_path / "run")
+    (run / "model.pt").symlink_to(other / "model.pt")
+    with pytest.raises(FcnnError, match=f"^{run / 'model.pt'}: is a symbolic link to the "
+                                        f"model.pt of the run in {str(other)!r}, outside the "
+                                        "run directory"):
+        runs.check_run_dir(run, force=True)
+    assert (other / "model.pt").read_text() == "the run's model.pt"

@@ -267,3 +267,32 @@ def test_a_special_file_among_its_own_is_refused_at_once(quakes, tmp_path, name,
     assert stat.S_IFMT(os.lstat(path).st_mode) == stat.S_IFMT(kind)
     assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(
         {spec.key({"depth": 1}), *name.split("/")})
+
+
+@pytest.mark.parametrize("name", ["leaderboard.png", "combination/model.pt"])
+def test_a_sweep_never_writes_through_a_link_onto_another_runs_file(quakes, tmp_path, name):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "model.pt").write_text("the other run's model")
+    (other / "config.json").write_text("{}")
+    out = tmp_path / "sw"
+    path = out / name.replace("combination",
+                              Sweep({"data": quakes}, {"epochs": 1}, {"depth": [1]}).key(
+                                  {"depth": 1}))
+    path.parent.mkdir(parents=True)
+    path.symlink_to(other / "model.pt")
+    done = _sweep_process([quakes, "--grid", "depth=1", "--epochs", "1", "--no-plots",
+                           "-o", out])
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (f"Error: {path}: is the model.pt of the run in {str(other)!r}; "
+                           "write the output elsewhere\n")
+    assert (other / "model.pt").read_text() == "the other run's model"
+
+
+def test_a_sweep_into_a_directory_whose_name_is_not_utf8(quakes, tmp_path):
+    out = tmp_path / os.fsdecode(b"sw\xff")
+    done = _sweep_process([quakes, "--grid", "depth=1", "--epochs", "1", "--no-plots",
+                           "-o", out])
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.glob("leaderboard.*")) == ["leaderboard.csv",
+                                                                  "leaderboard.json"]
