@@ -12,7 +12,7 @@ import logging
 import math
 from pathlib import Path
 
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, printable
 from fcnn_cli.sweeps.grid import ALL_FIELDS, NOT_DEFINING, said, short
 from fcnn_cli.sweeps.plan import FAILED
 from fcnn_cli.sweeps.records import (FAILED_FILE, LEADERBOARD_FILES, RESULT_FILE, NotAResult,
@@ -122,11 +122,11 @@ def leaderboard_table(rows, grid_keys):
 
     metric = next((row["metric"] for row in rows if "metric" in row), "metric")
     failed = [(rank, row) for rank, row in enumerate(rows, 1) if "error" in row]
-    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {row['error']}"
+    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {printable(row['error'])}"
                             for rank, row in failed))
     table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations"
                                    + (f", {len(failed)} failed" if failed else "")
-                                   + f"; {metric}, mean ± std over seeds)"),
+                                   + f"; {printable(metric)}, mean ± std over seeds)"),
                       title_justify="left", caption=errors if failed else None,
                       caption_justify="left")
     for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
@@ -135,7 +135,8 @@ def leaderboard_table(rows, grid_keys):
                          min_width=len(name))
     for rank, row in enumerate(rows, 1):
         values = (row.get(k) for k in grid_keys)
-        table.add_row(str(rank), *(Text("–" if v is None else short(v)) for v in values),
+        table.add_row(str(rank), *(Text("–" if v is None else printable(short(v)))
+                                   for v in values),
                       str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
                       f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
     return table
@@ -144,7 +145,7 @@ def leaderboard_table(rows, grid_keys):
 def _run_id(run):
     """The hash that ends a sweep's run directory name: the options are in the other
     columns, and ``ls SWEEP_DIR/*-<hash>`` finds it."""
-    return Path(run).name.rsplit("-", 1)[-1]
+    return printable(Path(run).name.rsplit("-", 1)[-1])
 
 
 def _spread(row, split):

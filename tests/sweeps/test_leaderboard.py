@@ -94,3 +94,19 @@ def test_the_leaderboard_skips_special_and_huge_files(tmp_path):
         "a regular file (a FIFO)",
         f"{tmp_path / 'huge' / 'seeds.json'}: skipped, not a sweep's result: seeds.json: "
         "larger than 256 MiB"])
+
+
+def test_the_printed_leaderboard_escapes_what_its_files_say():
+    """A run directory's name, a value and an error read from files reach the terminal
+    escaped: they can neither retitle nor recolour it."""
+    import io
+
+    from rich.console import Console
+
+    rows = [{"run": "sw/evil\x1b]0;pwned\x07-\x1b[31mRED", "depth": "\x1b[5mBLINK",
+             "seeds": 1, "mode": "failed", "seconds": 1.0, "error": "bad\x1b[2J\u202e"}]
+    console = Console(file=io.StringIO(), width=200)
+    console.print(leaderboard.leaderboard_table(rows, ["depth"]))
+    shown = console.file.getvalue()
+    assert "\x1b" not in shown and "\u202e" not in shown
+    assert "\\x1b[31mRED" in shown and "\\x1b[5mBLINK" in shown and "bad\\x1b[2J\\u202e" in shown
