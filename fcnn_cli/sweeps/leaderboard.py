@@ -12,7 +12,7 @@ import logging
 import math
 from pathlib import Path
 
-from fcnn_cli.core.errors import FcnnError, printable
+from fcnn_cli.core.errors import FcnnError, Message, printable
 from fcnn_cli.sweeps.grid import ALL_FIELDS, NOT_DEFINING, said, short
 from fcnn_cli.sweeps.plan import FAILED
 from fcnn_cli.sweeps.records import (FAILED_FILE, LEADERBOARD_FILES, RESULT_FILE, NotAResult,
@@ -57,7 +57,8 @@ def _rank(row):
 def _failed_row(path):
     saved = read_failure(path)
     return {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
-            "mode": FAILED, "seconds": saved["seconds"], "error": saved["error"]}, saved
+            "mode": FAILED, "seconds": saved["seconds"],
+            "error": Message(saved["error"], saved.get("error_options", ()))}, saved
 
 
 def _told_apart(found):
@@ -112,9 +113,10 @@ def write_leaderboard(rows, directory, plot=False):
             log.warning("the leaderboard is written, but not its figure: %s", e)
 
 
-def leaderboard_table(rows, grid_keys):
+def leaderboard_table(rows, grid_keys, say=str):
     """A sweep's leaderboard (:func:`leaderboard`), best first; failed combinations last,
-    their errors under the table (a column would be too narrow to read)."""
+    their errors under the table (a column would be too narrow to read), each as ``say``
+    words it (a Message, which names its options)."""
     from rich.table import Table as RichTable
     from rich.text import Text
 
@@ -122,8 +124,8 @@ def leaderboard_table(rows, grid_keys):
 
     metric = next((row["metric"] for row in rows if "metric" in row), "metric")
     failed = [(rank, row) for rank, row in enumerate(rows, 1) if "error" in row]
-    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {printable(row['error'])}"
-                            for rank, row in failed))
+    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: "
+                            f"{printable(say(row['error']))}" for rank, row in failed))
     table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations"
                                    + (f", {len(failed)} failed" if failed else "")
                                    + f"; {printable(metric)}, mean ± std over seeds)"),

@@ -70,8 +70,13 @@ def read_result(path):
 
 
 def read_failure(path):
-    """A combination's ``failed.json``, checked; raises NotAResult."""
-    return _read_saved(Path(path), FAILED_KEYS)
+    """A combination's ``failed.json``, checked; raises NotAResult. Its ``error_options``
+    (none in older files) are the options its error names, as FcnnError.options."""
+    saved = _read_saved(Path(path), FAILED_KEYS)
+    named = saved.get("error_options", [])
+    if not isinstance(named, list) or not all(isinstance(name, str) for name in named):
+        raise NotAResult(f"its 'error_options' are {shown(named)}, not option names")
+    return saved
 
 
 def read_json(path):

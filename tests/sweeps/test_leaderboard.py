@@ -110,3 +110,19 @@ def test_the_printed_leaderboard_escapes_what_its_files_say():
     shown = console.file.getvalue()
     assert "\x1b" not in shown and "\u202e" not in shown
     assert "\\x1b[31mRED" in shown and "\\x1b[5mBLINK" in shown and "bad\\x1b[2J\\u202e" in shown
+
+
+def test_a_failure_under_the_printed_leaderboard_names_flags(runner, quakes, tmp_path,
+                                                             monkeypatch):
+    """As train says it: lower --width, not width (failed.json keeps the names it says)."""
+    from fcnn_cli.machine import devices
+
+    monkeypatch.setattr(devices, "memory_available", lambda device: 1024)
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "depth=1", "--epochs", "1",
+                                 "--threads", "1", "--no-plots", "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    caption = " ".join(result.output[result.output.index("#1 ("):].split())
+    assert "lower --width, --depth or --batch-size" in caption, caption
+    (failed,) = out.glob(f"*/{records.FAILED_FILE}")
+    assert json.loads(failed.read_text())["error_options"] == ["width", "depth", "batch_size"]
