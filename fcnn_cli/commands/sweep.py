@@ -9,7 +9,7 @@ import click
 from fcnn_cli.commands.helpgroups import GRID, OUTPUT, RUN, GroupedCommand, option
 from fcnn_cli.commands.options import (DIR, FILE, FLAGS, OPTION_FIELDS, fields_options, flag_of,
                                        given, listed, output_option, quiet_option,
-                                       setup_logging, usage_errors, user_errors)
+                                       setup_logging, usage_errors, user_errors, with_flags)
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.machine import signals
 
@@ -80,7 +80,11 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     rows = _run_sweep(spec, directory, shard_of, plots)
     if not quiet:
         columns = option_columns(rows, list(spec.grid))
-        rich_console(stderr=False).print(leaderboard_table(rows, columns))
+
+        def flagged(error):  # a failure's message names its options as flags, as train's does
+            return with_flags(error, getattr(error, "options", ()), SWEEP_FLAGS)
+
+        rich_console(stderr=False).print(leaderboard_table(rows, columns, flagged))
     _sweep_ends(spec, directory, shard_of)
 
 

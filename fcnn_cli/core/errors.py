@@ -1,4 +1,5 @@
 import re
+import unicodedata
 
 
 class FcnnError(Exception):
@@ -54,15 +55,19 @@ def first_line(exc, limit=200):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-# C0 control characters (ESC among them), DEL and C1: what a terminal takes as commands.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+# Past ASCII's printable characters: among them C0 control characters (ESC among them), DEL and
+# C1, what a terminal takes as commands, and format characters (bidi overrides and isolates,
+# zero-width ones), which reorder or hide the text around them.
+_NOT_ASCII = re.compile("[^\x20-\x7e]")
 
 
 def printable(text):
-    """``text`` with its control characters escaped as repr escapes them (ESC as ``\\x1b``, a
-    newline as ``\\n``): a name read from a file can then neither move the cursor, recolour or
-    retitle the terminal, nor split a one-line message."""
-    return _CONTROL.sub(lambda m: repr(m[0])[1:-1], str(text))
+    """``text`` with its control and format characters escaped as repr escapes them (ESC as
+    ``\\x1b``, a newline as ``\\n``, a right-to-left override as ``\\u202e``): a name read from
+    a file can then neither move the cursor, recolour or retitle the terminal, nor split a
+    one-line message, nor show itself reordered or with hidden characters."""
+    return _NOT_ASCII.sub(lambda m: repr(m[0])[1:-1] if unicodedata.category(m[0]) in
+                          ("Cc", "Cf") else m[0], str(text))
 
 
 def printable_all(value):

@@ -99,6 +99,9 @@ def digest(meta, state):
 
 
 def _read(path):
+    if str(path) == "-":  # stdin for data; a checkpoint is read by seeking in a file
+        raise FcnnError("-: a model is not read from stdin; name its file (./- for a file of "
+                        "that name)")
     path = Path(path)
     payload = load_torch_file(path, "an fcnn checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

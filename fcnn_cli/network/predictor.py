@@ -53,6 +53,17 @@ class Predictor:
                             f"{', '.join(map(repr, missing))} that the model was trained on")
         return numeric_matrix(table, self.features)
 
+    def check_units(self, table, columns, warned):
+        """Warn, once per table name (``warned``: those warned of), of the ``columns`` whose
+        unit the table declares other than the model's: their values are used unconverted."""
+        differ = [f"{c!r} in {table.units[c]} (the model's: {self.units[c]})" for c in columns
+                  if table.units.get(c) and self.units.get(c) and
+                  table.units[c] != self.units[c]]
+        if differ and table.name not in warned:
+            warned.add(table.name)
+            log.warning("%s: units other than the model's: %s; the values are used as they "
+                        "are, not converted", table.name, ", ".join(differ))
+
     def far_outside(self, x):
         """Per feature, how many values lie far outside the training range."""
         if not self.feature_range or not len(x):
@@ -186,10 +197,12 @@ class Predictor:
         frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
         huge frame; rows far outside the training range are counted over the whole stream."""
         far = {"per_feature": np.zeros(len(self.features), dtype=np.int64), "rows": 0}
+        warned = set()
 
         def blocks():
             for table in tables:
                 x = self.feature_matrix(table)
+                self.check_units(table, self.features, warned)
                 counts, rows = self.far_outside(x)
                 far.update(per_feature=far["per_feature"] + counts, rows=far["rows"] + rows,
                            name=table.name)
@@ -221,7 +234,7 @@ class Predictor:
         of ``watchers`` (see :mod:`fcnn_cli.results.evaluation`) is given every slice of rows
         too, as ``add(frame, truth, outputs)``."""
         report = self.task.metrics(self.units, threshold, position)
-        seen = {"rows": 0, "name": "<table>"}
+        seen, warned = {"rows": 0, "name": "<table>"}, set()
 
         def blocks():
             for table in tables:
@@ -231,6 +244,7 @@ class Predictor:
                                     f"{', '.join(map(repr, missing))}: evaluate needs the "
                                     "true values (predict does not)")
                 x = self.feature_matrix(table)
+                self.check_units(table, [*self.features, *self.targets], warned)
                 seen.update(rows=seen["rows"] + len(x), name=table.name)
                 yield from self._slices(x, (table.frame, self.task.truth(table)))
 

@@ -10,6 +10,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from fcnn_cli.network.metrics import FULL_REPORT_CLASSES, ROC_AUC_CLASSES
+from fcnn_cli.results.units import readable_length
 
 # Classes a per-class table shows on screen, and the most classes a confusion matrix is drawn
 # for (beyond, a table of the most frequent confusions): what a terminal shows legibly.
@@ -39,28 +40,33 @@ def score(v, places=4):
     return f"{v:.{min(17, max(places, 1 - math.floor(math.log10(1 - v))))}f}"
 
 
-def _row(m):
+def _row(m, factor=1.0):
     # R² close to 1 is where models differ: show it with enough digits to tell them apart.
-    return [_fmt(m["mse"]), _fmt(m["rmse"]), _fmt(m["mae"]), score(m["r2"], 6)]
+    return [_fmt(m["mse"] * factor ** 2), _fmt(m["rmse"] * factor), _fmt(m["mae"] * factor),
+            score(m["r2"], 6)]
 
 
 def regression_tables(report, title="Metrics"):
-    """One table of per-target metrics, and one of distances where the targets are a position."""
+    """One table of per-target metrics, and one of distances where the targets are a position.
+    Lengths are shown in a unit that suits their size (errors of metres in metres, not as
+    0.002 km), as the plots show them; the JSON report keeps the data's units."""
     table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
     for col in ("target", "unit", "MSE (unit²)", "RMSE", "MAE", "R²"):
         table.add_column(col, justify="left" if col in ("target", "unit") else "right")
     for name, m in report["targets"].items():
-        table.add_row(Text(name), Text(m["unit"]), *_row(m))
+        factor, unit = readable_length(m["rmse"], m["unit"])
+        table.add_row(Text(name), Text(unit), *_row(m, factor))
     table.add_row("overall", "", *_row(report["overall"]), style="bold")
     tables = [table]
     if "distance" in report:
         d = report["distance"]
-        unit = f" ({d['unit']})" if d["unit"] else ""
+        factor, unit = readable_length(d["mean"], d["unit"])
+        unit = f" ({unit})" if unit else ""
         dist = RichTable(title=_title(f"Distance between true and predicted "
                                       f"({', '.join(d['of'])}){unit}"), title_justify="left")
         for col in ("mean", "median", "68th pct", "95th pct", "max"):
             dist.add_column(col, justify="right")
-        dist.add_row(*(_fmt(d[k]) for k in ("mean", "median", "p68", "p95", "max")))
+        dist.add_row(*(_fmt(d[k] * factor) for k in ("mean", "median", "p68", "p95", "max")))
         tables.append(dist)
     if "uncertainty" in report:
         tables += uncertainty_tables(report["uncertainty"], report["targets"])

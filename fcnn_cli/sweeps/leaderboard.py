@@ -12,7 +12,7 @@ import logging
 import math
 from pathlib import Path
 
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, Message, printable
 from fcnn_cli.sweeps.grid import ALL_FIELDS, NOT_DEFINING, said, short
 from fcnn_cli.sweeps.plan import FAILED
 from fcnn_cli.sweeps.records import (FAILED_FILE, LEADERBOARD_FILES, RESULT_FILE, NotAResult,
@@ -57,7 +57,8 @@ def _rank(row):
 def _failed_row(path):
     saved = read_failure(path)
     return {"run": str(path.parent), **saved["combination"], "seeds": len(saved["seeds"]),
-            "mode": FAILED, "seconds": saved["seconds"], "error": saved["error"]}, saved
+            "mode": FAILED, "seconds": saved["seconds"],
+            "error": Message(saved["error"], saved.get("error_options", ()))}, saved
 
 
 def _told_apart(found):
@@ -112,9 +113,10 @@ def write_leaderboard(rows, directory, plot=False):
             log.warning("the leaderboard is written, but not its figure: %s", e)
 
 
-def leaderboard_table(rows, grid_keys):
+def leaderboard_table(rows, grid_keys, say=str):
     """A sweep's leaderboard (:func:`leaderboard`), best first; failed combinations last,
-    their errors under the table (a column would be too narrow to read)."""
+    their errors under the table (a column would be too narrow to read), each as ``say``
+    words it (a Message, which names its options)."""
     from rich.table import Table as RichTable
     from rich.text import Text
 
@@ -122,11 +124,11 @@ def leaderboard_table(rows, grid_keys):
 
     metric = next((row["metric"] for row in rows if "metric" in row), "metric")
     failed = [(rank, row) for rank, row in enumerate(rows, 1) if "error" in row]
-    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: {row['error']}"
-                            for rank, row in failed))
+    errors = Text("\n".join(f"#{rank} ({_run_id(row['run'])}) failed: "
+                            f"{printable(say(row['error']))}" for rank, row in failed))
     table = RichTable(title=_title(f"Leaderboard ({len(rows)} combinations"
                                    + (f", {len(failed)} failed" if failed else "")
-                                   + f"; {metric}, mean ± std over seeds)"),
+                                   + f"; {printable(metric)}, mean ± std over seeds)"),
                       title_justify="left", caption=errors if failed else None,
                       caption_justify="left")
     for name in ["#", *grid_keys, "seeds", "val", "test", "seconds", "run"]:
@@ -135,7 +137,8 @@ def leaderboard_table(rows, grid_keys):
                          min_width=len(name))
     for rank, row in enumerate(rows, 1):
         values = (row.get(k) for k in grid_keys)
-        table.add_row(str(rank), *(Text("–" if v is None else short(v)) for v in values),
+        table.add_row(str(rank), *(Text("–" if v is None else printable(short(v)))
+                                   for v in values),
                       str(row["seeds"]), _spread(row, "val"), _spread(row, "test"),
                       f"{row['seconds']:.1f}", Text(_run_id(row["run"])))
     return table
@@ -144,7 +147,7 @@ def leaderboard_table(rows, grid_keys):
 def _run_id(run):
     """The hash that ends a sweep's run directory name: the options are in the other
     columns, and ``ls SWEEP_DIR/*-<hash>`` finds it."""
-    return Path(run).name.rsplit("-", 1)[-1]
+    return printable(Path(run).name.rsplit("-", 1)[-1])
 
 
 def _spread(row, split):

@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.core.errors import FcnnError, printable, shown
 from fcnn_cli.sweeps.grid import INPUTS, combinations, said, seeds_of, short, train_config
 from fcnn_cli.sweeps.records import (FAILED_FILE, LEADERBOARD_FILES, RESULT_FILE, NotAResult,
                                      read_result)
@@ -217,6 +217,6 @@ def plan_table(planned, grid_keys, shard_of=(1, 1)):
         told = {NEW: "to train", FAILED: "failed: to retry",
                 BUSY: "training in another process"}.get(status, status)
         values = (combination.get(k) for k in grid_keys)
-        table.add_row(str(i), *(Text("–" if v is None else short(v)) for v in values), told,
-                      Text(key))
+        table.add_row(str(i), *(Text("–" if v is None else printable(short(v))) for v in values),
+                      told, Text(printable(key)))
     return table

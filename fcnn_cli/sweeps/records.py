@@ -18,9 +18,9 @@ import os
 import statistics
 from pathlib import Path
 
-from fcnn_cli.core.config import valid_seed
+from fcnn_cli.core.config import typed, valid_seed
 from fcnn_cli.core.errors import FcnnError, first_line, shown
-from fcnn_cli.sweeps.grid import INPUTS
+from fcnn_cli.sweeps.grid import ALL_FIELDS, INPUTS
 
 # The files a sweep writes of its own, beside the runs: each combination's, and the
 # leaderboard's in the sweep directory (all checked before anything is written).
@@ -70,8 +70,13 @@ def read_result(path):
 
 
 def read_failure(path):
-    """A combination's ``failed.json``, checked; raises NotAResult."""
-    return _read_saved(Path(path), FAILED_KEYS)
+    """A combination's ``failed.json``, checked; raises NotAResult. Its ``error_options``
+    (none in older files) are the options its error names, as FcnnError.options."""
+    saved = _read_saved(Path(path), FAILED_KEYS)
+    named = saved.get("error_options", [])
+    if not isinstance(named, list) or not all(isinstance(name, str) for name in named):
+        raise NotAResult(f"its 'error_options' are {shown(named)}, not option names")
+    return saved
 
 
 def read_json(path):
@@ -91,7 +96,14 @@ def _read_saved(path, kinds):
     saved = read_json(path)
     if not isinstance(saved, dict):
         raise NotAResult("it holds no object")
-    _check_kinds(saved, kinds, "its")
+    _check_kinds(saved, kinds, "it")
+    for option, value in saved["combination"].items():
+        try:
+            typed(ALL_FIELDS[option], value, none=False)
+        except KeyError:
+            raise NotAResult(f"its combination names {shown(option)}, not an option") from None
+        except FcnnError as e:
+            raise NotAResult(f"its combination's {e}") from None
     if not 0 <= saved["seconds"] < math.inf:
         raise NotAResult(f"its 'seconds' is {shown(saved['seconds'])}, not a time")
     seeds = saved["seeds"]
@@ -114,7 +126,12 @@ def _check_kinds(saved, kinds, whose):
         if key not in saved:
             raise NotAResult(f"{whose} has no {key!r}")
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise NotAResult(f"{whose} {key!r} is {shown(value)}, not {said}")
+            raise NotAResult(f"{_possessive(whose)} {key!r} is {shown(value)}, not {said}")
+
+
+def _possessive(whose):
+    """"it" as the owner of a key: "its"; the other owners ("its data_files' val") are."""
+    return "its" if whose == "it" else whose
 
 
 def headline(report):

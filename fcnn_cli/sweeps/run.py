@@ -230,6 +230,7 @@ def _record_failure(sweep, combination, run_dir, error, spent):
     config, _ = train_config(sweep, combination)
     record = {**described(sweep, combination, files), "seeds": seeds_of(sweep, config),
               "error": first_line(error, 1000), "kind": type(error).__name__,
+              "error_options": list(getattr(error, "options", ())),
               "failed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "seconds": seconds}
     with writing(run_dir):

@@ -25,3 +25,15 @@ def test_plots_go_into_a_directory_not_stdout_or_a_file(run, runner, run_dir, qu
               code=1).output
     assert "--plots: the PNG files go into a directory" in out and not (tmp_path / "-").exists()
     assert here.read_text() == "a\n1\n"
+
+
+def test_a_file_in_place_of_the_default_plots_directory_names_no_option(run, runner, run_dir,
+                                                                         tmp_path):
+    import shutil
+
+    copy = tmp_path / "rd"
+    shutil.copytree(run_dir, copy)
+    (copy / "plots").write_text("mine\n")
+    out = run(runner, "plot", copy, code=1).output
+    assert out == f"Error: {copy / 'plots'}: exists and is not a directory\n"
+    assert (copy / "plots").read_text() == "mine\n"

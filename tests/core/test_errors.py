@@ -10,7 +10,9 @@ from fcnn_cli.core.errors import printable, printable_all
     ("\x1b[2J\x1b]0;owned\x07x", "\\x1b[2J\\x1b]0;owned\\x07x"),  # clear screen, set the title
     ("a\nb\rc\td", "a\\nb\\rc\\td"), ("\x00\x7f", "\\x00\\x7f"),
     ("\x9b31m\x85", "\\x9b31m\\x85"),  # C1: CSI and NEL, one character each
-    ("back\\slash", "back\\slash"), (5, "5")])
+    ("back\\slash", "back\\slash"), (5, "5"),
+    ("cod\u202egnp.exe", "cod\\u202egnp.exe"),  # format characters: a bidi override,
+    ("a\u2066b\u200bc\ufeff", "a\\u2066b\\u200bc\\ufeff")])  # an isolate, zero-width ones
 def test_printable_escapes_control_characters_as_repr_does(text, shown):
     assert printable(text) == shown
     assert printable(text).isprintable()

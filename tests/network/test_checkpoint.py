@@ -218,3 +218,9 @@ def test_round_trip_on_cuda_within_float32_rounding(tmp_path, quakes):
         np.testing.assert_allclose(checkpoint.load(path, device).outputs(x), trained,
                                    rtol=1e-5, atol=1e-5)
     assert checkpoint.load(path).info["device"] == "cuda"
+
+
+def test_a_model_from_stdin_is_refused_naming_its_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FcnnError, match=r"^-: a model is not read from stdin; name its file"):
+        checkpoint.load("-")

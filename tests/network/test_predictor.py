@@ -111,3 +111,26 @@ def test_cuda_predict_of_several_tables_in_turn(model_path, quakes):
     expected = [f.to_numpy() for _, f in cpu.predict_chunks(tables)]
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_units_other_than_the_models_are_one_warning_per_table(model_path, quakes, caplog):
+    """Predict looks at the features, evaluate at the labels too; a table that gives no unit
+    or the model's says nothing."""
+    import dataclasses
+
+    model = checkpoint.load(model_path)
+    feature, label = model.features[0], model.targets[0]
+    assert model.units[feature] and model.units[label]
+    other = dataclasses.replace(quakes, units={**quakes.units, label: "m", feature: "ms"},
+                                name="other.csv")
+    silent = [quakes, dataclasses.replace(quakes, units={}, name="none.csv")]
+    with caplog.at_level("WARNING"):
+        list(model.predict_chunks([*silent, other, other]))
+        model.evaluate_chunks([*silent, other, other])
+    said = [r.getMessage() for r in caplog.records if "units other than" in r.getMessage()]
+    assert said == [
+        f"other.csv: units other than the model's: {feature!r} in ms (the model's: "
+        f"{model.units[feature]}); the values are used as they are, not converted",
+        f"other.csv: units other than the model's: {feature!r} in ms (the model's: "
+        f"{model.units[feature]}), {label!r} in m (the model's: {model.units[label]}); the "
+        "values are used as they are, not converted"]

@@ -180,10 +180,22 @@ def test_r2_and_roc_auc_near_1_are_not_rounded_to_1():
 
 
 def test_the_mse_is_in_the_square_of_the_unit():
-    regression = metrics.regression(np.zeros((2, 1)), np.full((2, 1), 0.5), ["x"], {"x": "km"})
+    regression = metrics.regression(np.zeros((2, 1)), np.full((2, 1), 2.0), ["x"], {"x": "km"})
     text = render_tables(report.tables(regression, "t"))
     header = next(line for line in text.splitlines() if "RMSE" in line)
     assert [c.strip() for c in header.split("┃")[1:5]] == ["target", "unit", "MSE (unit²)",
                                                           "RMSE"]
     row = next(line for line in text.splitlines() if line.startswith("│ x "))
-    assert [c.strip() for c in row.split("│")[1:5]] == ["x", "km", "0.25", "0.5"]
+    assert [c.strip() for c in row.split("│")[1:5]] == ["x", "km", "4", "2"]
+
+
+def test_errors_of_metres_in_km_are_printed_in_metres_and_the_json_keeps_km():
+    truth = np.zeros((2, 2))
+    regression = metrics.regression(truth, np.full((2, 2), 0.024), ["x", "y"],
+                                    {"x": "km", "y": "km"}, position=("x", "y"))
+    text = render_tables(report.tables(regression, "t"))
+    row = next(line for line in text.splitlines() if line.startswith("│ x "))
+    assert [c.strip() for c in row.split("│")[1:5]] == ["x", "m", "576", "24"]
+    assert "(x, y) (m)" in text and "│ 33.94 │" in text
+    assert regression["targets"]["x"]["rmse"] == pytest.approx(0.024)
+    assert regression["distance"]["unit"] == "km"

@@ -94,3 +94,35 @@ def test_the_leaderboard_skips_special_and_huge_files(tmp_path):
         "a regular file (a FIFO)",
         f"{tmp_path / 'huge' / 'seeds.json'}: skipped, not a sweep's result: seeds.json: "
         "larger than 256 MiB"])
+
+
+def test_the_printed_leaderboard_escapes_what_its_files_say():
+    """A run directory's name, a value and an error read from files reach the terminal
+    escaped: they can neither retitle nor recolour it."""
+    import io
+
+    from rich.console import Console
+
+    rows = [{"run": "sw/evil\x1b]0;pwned\x07-\x1b[31mRED", "depth": "\x1b[5mBLINK",
+             "seeds": 1, "mode": "failed", "seconds": 1.0, "error": "bad\x1b[2J\u202e"}]
+    console = Console(file=io.StringIO(), width=200)
+    console.print(leaderboard.leaderboard_table(rows, ["depth"]))
+    shown = console.file.getvalue()
+    assert "\x1b" not in shown and "\u202e" not in shown
+    assert "\\x1b[31mRED" in shown and "\\x1b[5mBLINK" in shown and "bad\\x1b[2J\\u202e" in shown
+
+
+def test_a_failure_under_the_printed_leaderboard_names_flags(runner, quakes, tmp_path,
+                                                             monkeypatch):
+    """As train says it: lower --width, not width (failed.json keeps the names it says)."""
+    from fcnn_cli.machine import devices
+
+    monkeypatch.setattr(devices, "memory_available", lambda device: 1024)
+    out = tmp_path / "sw"
+    result = runner.invoke(cli, ["sweep", quakes, "--grid", "depth=1", "--epochs", "1",
+                                 "--threads", "1", "--no-plots", "-o", str(out)])
+    assert result.exit_code == 3, result.output
+    caption = " ".join(result.output[result.output.index("#1 ("):].split())
+    assert "lower --width, --depth or --batch-size" in caption, caption
+    (failed,) = out.glob(f"*/{records.FAILED_FILE}")
+    assert json.loads(failed.read_text())["error_options"] == ["width", "depth", "batch_size"]

@@ -31,12 +31,14 @@ log = logging.getLogger(__name__)
 
 def check_out_dir(path, option="output"):
     """A directory that plots may be written into: none yet, or a directory; not ``-``,
-    which would make a directory of that name where stdout was meant."""
+    which would make a directory of that name where stdout was meant. ``option`` names the
+    option that gave it; None for a default."""
     if str(path) == "-":
         raise FcnnError(f"{option}: the PNG files go into a directory, not to stdout ('-'); "
                         "name a directory", (option,))
     if Path(path).exists() and not Path(path).is_dir():
-        raise FcnnError(f"{option} {path}: exists and is not a directory", (option,))
+        raise FcnnError(f"{option} {path}: exists and is not a directory" if option else
+                        f"{path}: exists and is not a directory", (option,) if option else ())
 
 
 def plot_run(run_dir, out_dir=None):
@@ -47,8 +49,8 @@ def plot_run(run_dir, out_dir=None):
     run_dir = Path(run_dir)
     if not os.path.lexists(run_dir / "history.csv"):  # one that is no file is read, and refused
         raise FcnnError(f"{run_dir}: not a run directory (no history.csv)")
+    check_out_dir(out_dir or run_dir / runs.PLOTS_DIR, "output" if out_dir else None)
     out_dir = Path(out_dir) if out_dir else run_dir / runs.PLOTS_DIR
-    check_out_dir(out_dir)
     runs.check_plots_dir(out_dir, run_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
