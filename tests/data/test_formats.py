@@ -642,6 +642,9 @@ def _compressed_zeros(path, quakes):
 
         write_table(table, path.with_suffix(""))
         path.write_bytes(gzip.compress(path.with_suffix("").read_bytes()))
+    elif path.suffix in (".root", ".parquet"):  # compressed as fcnn writes them
+        write_table(table, path)
+        write_table(table, path.with_name("plain.csv"))
     else:
         write_table(table, path.with_name("plain.h5"))
         with h5py.File(path, "w") as file:
@@ -652,7 +655,7 @@ def _compressed_zeros(path, quakes):
     return path
 
 
-@pytest.mark.parametrize("name", ["zeros.h5", "zeros.fits.gz"])
+@pytest.mark.parametrize("name", ["zeros.h5", "zeros.fits.gz", "zeros.root", "zeros.parquet"])
 def test_a_table_unpacking_to_over_100_times_its_file_is_refused_by_every_command(
         runner, tmp_path, quakes, model_path, monkeypatch, name):
     from fcnn_cli.data import formats
@@ -667,10 +670,11 @@ def test_a_table_unpacking_to_over_100_times_its_file_is_refused_by_every_comman
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith(f"Error: {path}: truncated or inconsistent: it declares ")
         assert "over 100 times the" in result.stderr and len(result.stderr.splitlines()) == 1
-        assert ("gunzip it first" if name.endswith(".gz") else "h5repack -f NONE") in \
-            result.stderr
+        assert {".gz": "gunzip it first", ".h5": "h5repack -f NONE", ".root": "file\n",
+                ".parquet": "write it uncompressed"}[path.suffix] in result.stderr + "\n"
     assert not any((tmp_path / made).exists() for made in ("run", "report.json", "p.csv"))
-    uncompressed = path.with_name("zeros.fits" if name.endswith(".gz") else "plain.h5")
+    uncompressed = path.with_name({".gz": "zeros.fits", ".h5": "plain.h5"}.get(path.suffix,
+                                                                              "plain.csv"))
     assert len(read_table(uncompressed).frame) == ZEROS  # the same table, stored plainly
 
 
