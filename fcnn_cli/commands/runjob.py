@@ -58,7 +58,7 @@ def fit_and_save(job, quiet):
             except DataChanged as e:  # nor here
                 kept = "no epoch was complete: nothing saved" if job.state is None else \
                     f"the run is as it was saved; {_resume_hint(job.output, True)}"
-                raise _DataChangedError(f"{e}; {kept}") from None
+                raise _DataChangedError(printable(f"{e}; {kept}")) from None
         finally:
             distributed.leave(world)
         if world.is_main:  # still under the handlers: a signal now is only noted
@@ -148,9 +148,9 @@ def _draw_run(run_dir):
 
 def _report_run(console, result, run_dir, quiet, signal_code, test_path):
     if result.interrupted:
-        console.print(f"{result.stopped}{';' if result.changed else ':'} saved the best model "
-                      f"so far and the state to resume in {run_dir}; "
-                      f"{_resume_hint(run_dir, result.changed)}",
+        console.print(printable(f"{result.stopped}{';' if result.changed else ':'} saved the "
+                                f"best model so far and the state to resume in {run_dir}; "
+                                f"{_resume_hint(run_dir, result.changed)}"),
                       highlight=False, markup=False, soft_wrap=True)
         return
     if not quiet:

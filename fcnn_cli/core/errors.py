@@ -72,11 +72,24 @@ def printable(text):
 
 def printable_all(value):
     """A JSON-like ``value`` (dicts, lists, text, numbers) with every text in it, keys
-    included, made :func:`printable`, for tables shown on a terminal."""
-    if isinstance(value, str):
-        return printable(value)
-    if isinstance(value, dict):
-        return {printable_all(k): printable_all(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [printable_all(v) for v in value]
-    return value
+    included, made :func:`printable`, for tables shown on a terminal. Built without recursion:
+    a file nested a thousand levels deep is shown, not a RecursionError."""
+    top = [None]
+    pending = [(top, 0, value)]  # (container of the copy, its key, the value to copy there)
+    while pending:
+        into, key, item = pending.pop()
+        if isinstance(item, str):
+            item = printable(item)
+        elif isinstance(item, dict):
+            copy = {}
+            for k, v in item.items():
+                k = printable(k) if isinstance(k, str) else k
+                copy[k] = None  # the key's place, in order
+                pending.append((copy, k, v))
+            item = copy
+        elif isinstance(item, (list, tuple)):
+            copy = [None] * len(item)
+            pending.extend((copy, i, v) for i, v in enumerate(item))
+            item = copy
+        into[key] = item
+    return top[0]

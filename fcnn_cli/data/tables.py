@@ -278,12 +278,30 @@ def _parquet_file(path, name):
         file = pq.ParquetFile(csvfiles.arrow_file(path), pre_buffer=False)
     except (pa.ArrowException, ValueError) as e:
         raise FcnnError(f"{name}: not a readable Parquet file: {first_line(e, 160)}") from None
+    _check_unpacked(file, path, name)
     return file, metadata.of_schema(file.schema_arrow, name)
 
 
 def parquet_rows(path):
     """The rows that a Parquet file's footer says it holds, read before any of them."""
     return _parquet_file(path, str(path))[0].metadata.num_rows
+
+
+def _check_unpacked(file, path, name):
+    """Refuse a Parquet file that declares more bytes unpacked than
+    :func:`~fcnn_cli.data.formats.check_unpacked` allows: by its row groups' sizes, or by its
+    rows times the widths of its fixed-width columns, whichever is more."""
+    import pyarrow as pa
+
+    from fcnn_cli.data import formats
+
+    rows = file.metadata.num_rows
+    widths = sum(f.type.bit_width // 8 for f in file.schema_arrow
+                 if pa.types.is_primitive(f.type))
+    declared = max(rows * widths, sum(file.metadata.row_group(i).total_byte_size
+                                      for i in range(file.num_row_groups)))
+    formats.check_unpacked(name, f"{rows:,} rows", declared, path,
+                           "fcnn unpacks no further: write it uncompressed if it is sound")
 
 
 def _longest_row(name):

@@ -15,3 +15,16 @@ def test_info_of_no_checkpoint_is_one_line(run, runner, tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_text("hello")
     assert "not an fcnn checkpoint" in run(runner, "info", bad, code=1).output
+
+
+def test_info_of_versions_nested_deep_is_shown_not_a_traceback(run, runner, run_dir, tmp_path):
+    from forgery import in_meta, resigned
+
+    model = tmp_path / "model.pt"
+    model.write_bytes((run_dir / "model.pt").read_bytes())
+    deep = "x\x1b"
+    for _ in range(700):
+        deep = [deep]
+    resigned(model, in_meta(lambda meta: meta["info"].update(versions={"torch": deep})))
+    shown = run(runner, "info", model).output
+    assert "Traceback" not in shown and "RecursionError" not in shown and "\x1b" not in shown

@@ -8,3 +8,18 @@ def test_report_writes_one_page_into_the_run_or_where_told(run, runner, run_dir,
     run(runner, "report", run_dir, "-o", tmp_path / "r.html")
     text = (tmp_path / "r.html").read_text()
     assert text.startswith("<!DOCTYPE html>") and text.count("data:image/png;base64,") == 6
+
+
+def test_report_of_a_config_nested_deep_is_shown_not_a_traceback(run, runner, run_dir,
+                                                                 tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    deep = "x"
+    for _ in range(900):
+        deep = [deep]
+    (copy / "config.json").write_text(json.dumps({"nested": deep}))
+    result = run(runner, "report", copy, "-o", tmp_path / "r.html")
+    assert "Traceback" not in result.output and "RecursionError" not in result.output

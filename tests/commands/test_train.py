@@ -204,3 +204,38 @@ def test_gaussian_loss_on_classes_is_one_line(run, runner, tmp_path):
     result = run(runner, "train", data, "--loss", "gaussian", "--epochs", 1, "-o",
                  tmp_path / "r", code=1)
     assert "--loss gaussian is for regression" in result.output
+
+
+@pytest.mark.parametrize("when", ["after an epoch", "before any epoch"])
+def test_data_changed_names_a_file_escaped(tmp_path, runner, monkeypatch, when):
+    """Exit 75: the changed file's name, read from a walked directory, is printed escaped."""
+    from pieces import three_files
+
+    from fcnn_cli.commands import cli, runjob
+    from fcnn_cli.data import simulate
+    from fcnn_cli.engine import stream
+
+    d = three_files(tmp_path, simulate.earthquakes(n=3000, seed=4).frame)
+    odd = d / "p\x1b[2J.parquet"
+    (d / "p2.parquet").rename(odd)
+    if when == "after an epoch":
+        printed = runjob._EpochPrinter.__call__
+
+        def print_and_remove(printer, row):
+            printed(printer, row)
+            odd.unlink(missing_ok=True)
+
+        monkeypatch.setattr(runjob._EpochPrinter, "__call__", print_and_remove)
+    else:
+        prepare = stream.prepare
+
+        def prepare_and_remove(*args, **kwargs):
+            prepared = prepare(*args, **kwargs)
+            odd.unlink()
+            return prepared
+
+        monkeypatch.setattr(stream, "prepare", prepare_and_remove)
+    done = runner.invoke(cli, ["train", str(d), "--stream", "--epochs", "3", "--batch-size",
+                               "128", "-q", "-o", str(tmp_path / "run")])
+    assert done.exit_code == 75, done.output
+    assert "\x1b" not in done.output and "p\\x1b[2J.parquet" in done.output

@@ -45,3 +45,13 @@ def test_the_command_line_escapes_every_error_and_warning_it_prints():
     record = logging.LogRecord("fcnn_cli", logging.WARNING, __file__, 1,
                                "%s: leaving out %s", ("data.csv", "\x9bx\x07"), None)
     assert _MessageFormatter().format(record) == "warning: data.csv: leaving out \\x9bx\\x07"
+
+
+def test_printable_all_copies_a_value_nested_deeper_than_recursion_goes():
+    deep = {"k\x1b": "v\x07"}
+    for _ in range(5000):
+        deep = [deep]
+    shown = printable_all(deep)
+    for _ in range(5000):
+        (shown,) = shown
+    assert shown == {"k\\x1b": "v\\x07"}

@@ -579,9 +579,56 @@ def test_hdf5_paths_through_links_into_other_files_are_refused(tmp_path, quakes)
     for selector in ("", ":/ext", ":ext/", ":/ext/x"):
         with pytest.raises(FcnnError, match=f"^{path}{selector}: '/ext' links to '/' {into}"):
             read_table(f"{path}{selector}")
-    with pytest.raises(FcnnError, match=f"^{path}:/soft: '/soft' leads into the file '"):
+    with pytest.raises(FcnnError, match=f"^{path}:/soft: '/ext' links to '/' {into}"):
         read_table(f"{path}:/soft")
     assert len(read_table(f"{path}:/t").frame) == len(quakes.frame)
+
+
+HOP_TO_FIFO = """
+import h5py, os, sys
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.tables import read_table
+os.chdir(sys.argv[1])
+os.mkfifo("fifo.h5")  # opened by nothing: HDF5 opening it would wait for a writer
+with h5py.File("ext.h5", "w") as file:
+    file["g/x"] = [1.0, 2.0]
+    file["g/z"] = h5py.ExternalLink("fifo.h5", "/t")
+    file["g/a"] = h5py.SoftLink("/g/z")
+    file["g/b"] = h5py.SoftLink("a")
+for selector in ("", ":/g", ":/g/a", ":/g/b/x"):
+    try:
+        read_table("ext.h5" + selector)
+    except FcnnError as e:
+        print(e)
+"""
+
+
+def test_hdf5_soft_links_to_external_links_are_refused_before_opening(tmp_path):
+    """A chain of soft links that ends in an external link is refused link by link: the
+    other file (here a FIFO, which would hang) is never opened, even to list the tables."""
+    done = subprocess.run([sys.executable, "-c", HOP_TO_FIFO, str(tmp_path)], timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and all("'/g/z' links to '/t' in the file 'fifo.h5'; fcnn reads "
+                                   "only the file it is given" in line for line in lines), lines
+
+
+def test_hdf5_soft_links_never_open_another_file_or_loop(tmp_path):
+    import h5py
+
+    (tmp_path / "other.h5").write_bytes(b"garbage, not HDF5 " * 20)
+    path = tmp_path / "a.h5"
+    with h5py.File(path, "w") as file:
+        file["g/x"] = [1.0, 2.0]
+        file["g/z"] = h5py.ExternalLink(str(tmp_path / "other.h5"), "/t")
+        file["g/a"] = h5py.SoftLink("/g/z")
+        file["loop/a"] = h5py.SoftLink("/loop/b")
+        file["loop/b"] = h5py.SoftLink("a")
+    with pytest.raises(FcnnError, match="'/g/z' links to '/t' in the file .*other.h5'; fcnn"):
+        read_table(path)
+    with pytest.raises(FcnnError, match=r"'/loop/a': more than 16 soft links in a row"):
+        read_table(f"{path}:/loop/a")
 
 
 ZEROS = 100_000  # rows of zeros: 8 MB of the quakes' ten columns, a few KB compressed
@@ -595,6 +642,9 @@ def _compressed_zeros(path, quakes):
 
         write_table(table, path.with_suffix(""))
         path.write_bytes(gzip.compress(path.with_suffix("").read_bytes()))
+    elif path.suffix in (".root", ".parquet"):  # compressed as fcnn writes them
+        write_table(table, path)
+        write_table(table, path.with_name("plain.csv"))
     else:
         write_table(table, path.with_name("plain.h5"))
         with h5py.File(path, "w") as file:
@@ -605,7 +655,7 @@ def _compressed_zeros(path, quakes):
     return path
 
 
-@pytest.mark.parametrize("name", ["zeros.h5", "zeros.fits.gz"])
+@pytest.mark.parametrize("name", ["zeros.h5", "zeros.fits.gz", "zeros.root", "zeros.parquet"])
 def test_a_table_unpacking_to_over_100_times_its_file_is_refused_by_every_command(
         runner, tmp_path, quakes, model_path, monkeypatch, name):
     from fcnn_cli.data import formats
@@ -620,10 +670,11 @@ def test_a_table_unpacking_to_over_100_times_its_file_is_refused_by_every_comman
         assert result.exit_code == 1, result.output
         assert result.stderr.startswith(f"Error: {path}: truncated or inconsistent: it declares ")
         assert "over 100 times the" in result.stderr and len(result.stderr.splitlines()) == 1
-        assert ("gunzip it first" if name.endswith(".gz") else "h5repack -f NONE") in \
-            result.stderr
+        assert {".gz": "gunzip it first", ".h5": "h5repack -f NONE", ".root": "file\n",
+                ".parquet": "write it uncompressed"}[path.suffix] in result.stderr + "\n"
     assert not any((tmp_path / made).exists() for made in ("run", "report.json", "p.csv"))
-    uncompressed = path.with_name("zeros.fits" if name.endswith(".gz") else "plain.h5")
+    uncompressed = path.with_name({".gz": "zeros.fits", ".h5": "plain.h5"}.get(path.suffix,
+                                                                              "plain.csv"))
     assert len(read_table(uncompressed).frame) == ZEROS  # the same table, stored plainly
 
 

@@ -21,6 +21,7 @@ UNIT_KEYS = ("units", "unit")
 WRITE_CHUNK = 4096  # rows per stored chunk at most: large files read fast
 MIN_CHUNK = 64
 TABLES_SHOWN = 8
+MAX_HOPS = 16  # soft links followed in a row, at most
 SAME_FILE = "."  # a virtual dataset's source file name for its own file
 OUTSIDE = "fcnn reads only the file it is given: copy those values into it"
 UNCOMPRESSED = "fcnn unpacks no further: store it uncompressed (h5repack -f NONE) if it is sound"
@@ -103,31 +104,40 @@ def _table(file, selector, name):
 def _at(file, selector, name):
     """The item at the path ``selector``, followed link by link (none into another file), or
     None where there is none."""
-    import h5py
-
-    item = file
-    for part in filter(None, selector.split("/")):
-        if not isinstance(item, h5py.Group) or item.get(part, getlink=True) is None:
-            return None
-        item = _inside(item, part, name)
-    return item
+    return _resolved(file, posixpath.join("/", selector), name)
 
 
 def _inside(group, key, name):
-    """The item that ``key`` of ``group`` names (None for a dangling soft link); one in another
-    file, through an external link or a soft link to one, is refused, the external link before
-    the other file is opened."""
+    """The item that ``key`` of ``group`` names (None for a dangling soft link)."""
+    return _resolved(group.file, posixpath.join(group.name, key), name)
+
+
+def _resolved(file, path, name):
+    """The item at ``path`` (None where there is none), each soft link on the way followed by
+    hand: an external link anywhere on it, however many soft links lead there, is refused
+    before the other file is opened, and so is a chain of soft links too long (a loop)."""
     import h5py
 
-    path = posixpath.join(group.name, key)
-    link = group.get(key, getlink=True)
-    if isinstance(link, h5py.ExternalLink):
-        raise FcnnError(f"{name}: {path!r} links to {link.path!r} in the file "
-                        f"{link.filename!r}; {OUTSIDE}")
-    item = group.get(key)
-    if item is not None and item.file != group.file:
-        raise FcnnError(f"{name}: {path!r} leads into the file {item.file.filename!r}; {OUTSIDE}")
-    return item
+    parts, at, hops = [p for p in path.split("/") if p not in ("", ".")], "/", 0
+    while parts:
+        part = parts.pop(0)
+        group = file[at]  # reached by hard links only
+        link = group.get(part, getlink=True) if isinstance(group, h5py.Group) else None
+        if link is None:
+            return None
+        if isinstance(link, h5py.ExternalLink):
+            raise FcnnError(f"{name}: {posixpath.join(at, part)!r} links to {link.path!r} in "
+                            f"the file {link.filename!r}; {OUTSIDE}")
+        if isinstance(link, h5py.SoftLink):
+            hops += 1
+            if hops > MAX_HOPS:
+                raise FcnnError(f"{name}: {path!r}: more than {MAX_HOPS} soft links in a row "
+                                "(a loop): not a table")
+            parts = [p for p in link.path.split("/") if p not in ("", ".")] + parts
+            at = "/" if link.path.startswith("/") else at
+        else:
+            at = posixpath.join(at, part)
+    return file[at]
 
 
 def _tables(file, name):

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from fcnn_cli.core.errors import FcnnError, first_line
-from fcnn_cli.data.formats import (Source, frame_of, library, metadata_text, named_columns,
-                              reading)
+from fcnn_cli.data.formats import (Source, check_unpacked, frame_of, library, metadata_text,
+                              named_columns, reading)
 
 TREES = ("TTree", "ROOT::RNTuple")
 WRITTEN_TREE = "events"  # the tree fcnn writes: the name of the field's own event files
@@ -43,6 +43,7 @@ def opened(path, selector, name):
                 title.startswith(META_PREFIX) else None
             source = Source(lambda rows: _blocks(tree, rows, name), int(tree.num_entries), fcnn,
                             _units(tree))
+            check_unpacked(name, f"{source.rows:,} entries", _unpacked(tree), path)
         yield source
 
 
@@ -80,6 +81,15 @@ def _get(file, key):
 def _units(tree):
     branches = getattr(tree, "branches", [])  # an RNTuple's fields carry no titles
     return {b.name: m[1].strip() for b in branches if (m := UNIT.search(b.title or ""))}
+
+
+def _unpacked(tree):
+    """The bytes a tree's branches declare unpacked: the sizes their baskets declare, or their
+    entries times the widths of fixed-width branches, whichever is more."""
+    branches = getattr(tree, "branches", [])  # an RNTuple's fields declare no sizes here
+    widths = sum(kind.itemsize for b in branches
+                 if (kind := getattr(b.interpretation, "to_dtype", None)) is not None)
+    return max(int(tree.num_entries) * widths, sum(b.uncompressed_bytes for b in branches))
 
 
 def _readable(tree):
