@@ -267,3 +267,23 @@ def test_a_special_file_among_its_own_is_refused_at_once(quakes, tmp_path, name,
     assert stat.S_IFMT(os.lstat(path).st_mode) == stat.S_IFMT(kind)
     assert sorted(p.name for p in tmp_path.rglob("*")) == sorted(
         {spec.key({"depth": 1}), *name.split("/")})
+
+
+def test_a_pipe_as_data_is_read_once_as_stdin_is(quakes, tmp_path):
+    """Its content is not hashed first: that read would leave the table's read waiting on a
+    pipe whose writer has gone."""
+    import subprocess
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    with open(quakes, "rb") as table:
+        writer = subprocess.Popen(["sh", "-c", f"cat > '{pipe}'"], stdin=table)
+    try:
+        done = _sweep_process([pipe, "--grid", "depth=1", "--epochs", "1", "--no-plots",
+                               "-o", tmp_path / "sw"])
+    finally:
+        writer.kill()
+        writer.wait()
+    assert done.returncode == 0, done.stderr
+    (result,) = (tmp_path / "sw").glob("*/seeds.json")
+    assert "data" not in json.loads(result.read_text())["data_files"]
