@@ -89,8 +89,13 @@ def _open_tables(job):
     from fcnn_cli.data import sources
 
     data, val, test = job.paths
-    return [sources.open_source(data), *(sources.FileChunks(p) if p else None
-                                         for p in (val, test))]
+    source = sources.open_source(data)
+    for flag, path in (("--val", val), ("--test", test)):
+        if path and path != "-" and os.path.isdir(data) and source.holds(path):
+            logging.getLogger("fcnn_cli").warning(
+                "%s %s is one of DATA's files: its rows are trained on, and its scores are "
+                "optimistic", flag, path)
+    return [source, *(sources.FileChunks(p) if p else None for p in (val, test))]
 
 
 def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):

@@ -78,7 +78,7 @@ def train(ctx, **options):
     data, val, test = job.paths
     if job.paths.count("-") > 1:
         raise click.UsageError("stdin ('-') can feed one table only")
-    _warn_if_trained_on(data, val=val, test=test)
+    _warn_if_trained_on(data, val, test)
     runs.check_run_dir(job.output or runs.default_run_dir(data), job.force, job.paths)
     nproc = options["nproc"]
     if nproc > 1 or distributed.launched():
@@ -179,15 +179,19 @@ def _refuse_beside_resume(ctx):
                                "--no-plots)")
 
 
-def _warn_if_trained_on(data, **others):
-    """A validation or test file that is the training data itself scores what was learnt."""
+def _warn_if_trained_on(data, val, test):
+    """A validation or test file that is the training data itself scores what was learnt; a
+    test file that is the validation file scores the rows that chose the best epoch."""
     from fcnn_cli.core.fileio import same_file
 
-    for name, path in others.items():
+    log = logging.getLogger("fcnn_cli")
+    for name, path in (("val", val), ("test", test)):
         if path and path != "-" and same_file(path, data):
-            logging.getLogger("fcnn_cli").warning(
-                "%s %s is DATA itself: its rows are trained on, and its scores are optimistic",
-                flag_of(name), path)
+            log.warning("%s %s is DATA itself: its rows are trained on, and its scores are "
+                        "optimistic", flag_of(name), path)
+    if val and test and "-" not in (val, test) and same_file(test, val):
+        log.warning("--test %s is the --val file too: its rows chose the best epoch, and its "
+                    "scores are optimistic", test)
 
 
 def _refuse_streams(*paths, directory=False):

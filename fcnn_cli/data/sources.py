@@ -84,6 +84,14 @@ class ParquetSource:
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
 
+    def holds(self, path):
+        """Whether ``path`` is one of the source's files (through symbolic and hard links)."""
+        try:
+            info = os.stat(path)
+        except OSError:
+            return False
+        return any(stamp[:2] == (info.st_dev, info.st_ino) for stamp in self._stamps.values())
+
     def arrow(self, piece, columns=None):
         """Piece ``piece``'s ``columns`` (all by default) as an Arrow table."""
         import pyarrow as pa
@@ -228,19 +236,25 @@ def _row_groups(fragment):
 
 class FileChunks:
     """A validation or test table of its own (CSV or Parquet), streamed in chunks on every
-    pass: a source whose rows all belong to one split."""
+    pass: a source whose rows all belong to one split. Stdin or a pipe, which can be read only
+    once, is read now, before training, and its chunks kept in memory."""
 
     def __init__(self, path):
-        from fcnn_cli.data.tables import iter_tables
+        from fcnn_cli.core.fileio import is_stream
+        from fcnn_cli.data.tables import input_file, iter_tables
 
         self.name, self.path = str(path), path
-        iter_tables(path)  # a missing file is reported now, not at the first validation
+        chunks = iter_tables(path)  # a missing file is reported now, not at the first pass
+        self.kept = list(chunks) if path == "-" or is_stream(input_file(path)) else None
         self.stamp = _stamp(path) if os.path.isfile(path) else None  # stdin: none
 
     def tables(self):
         """The file's chunks; a DataChanged once the file is not as it was."""
         from fcnn_cli.data.tables import iter_tables
 
+        if self.kept is not None:
+            yield from self.kept
+            return
         with _unchanged(self.path, self.stamp):  # a file that is gone fails here
             chunks = iter_tables(self.path)
         while True:

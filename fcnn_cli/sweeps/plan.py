@@ -108,13 +108,15 @@ def data_files(sweep, digest=False):
     """What tells the sweep's data files apart from their later versions: each one's path,
     size and time of change, with ``digest`` also its content's SHA-256 (what a result
     records), {option: {...}}; refuses a file that is not there. A selector
-    (``events.root:tree``) is kept in the path, the file's own stat taken."""
+    (``events.root:tree``) is kept in the path, the file's own stat taken. Stdin and a pipe,
+    which can be read only once, are left out."""
+    from fcnn_cli.core.fileio import is_stream
     from fcnn_cli.data.tables import input_file
 
     found = {}
     for option in INPUTS:
         path = sweep.data.get(option)
-        if path in (None, "-"):
+        if path in (None, "-") or is_stream(input_file(path)):
             continue
         try:
             info = os.stat(input_file(path))

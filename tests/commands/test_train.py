@@ -180,6 +180,28 @@ def test_a_test_file_that_is_the_training_data_is_warned_of(run, runner, quakes_
     assert "is DATA itself" not in other.stderr
 
 
+def test_a_test_file_that_is_the_validation_file_is_warned_of(run, runner, quakes_csv,
+                                                              tmp_path):
+    link = tmp_path / "link.csv"
+    link.symlink_to(quakes_csv)
+    result = run(runner, "train", quakes_csv, "--val", link, "--test", quakes_csv, "--epochs",
+                 1, "-q", "-o", tmp_path / "r")
+    assert f"warning: --test {quakes_csv} is the --val file too" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--val", "--test"])
+def test_a_file_of_a_streamed_directory_is_warned_of(run, runner, quakes, tmp_path, flag):
+    """Its rows are trained on, as DATA's own file's are."""
+    from fcnn_cli.data.writer import write_table
+
+    (tmp_path / "d").mkdir()
+    part = tmp_path / "d" / "a.parquet"
+    write_table(quakes, part)
+    result = run(runner, "train", tmp_path / "d", "--stream", flag, part, "--epochs", 1, "-q",
+                 "-o", tmp_path / "r")
+    assert f"warning: {flag} {part} is one of DATA's files" in result.stderr
+
+
 def test_ensemble_with_gaussian_loss_from_train_to_predict_and_evaluate(run, runner, tmp_path):
     data, new, run_dir = tmp_path / "q.csv", tmp_path / "new.csv", tmp_path / "run"
     run(runner, "simulate", "earthquakes", "-n", 300, "--seed", 1, "--noise", 0.05, "-o", data)

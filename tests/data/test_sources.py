@@ -167,3 +167,50 @@ main()
     assert proc.returncode == 143 and err == "interrupted: nothing saved\n"
     assert not (tmp_path / "run").exists()
 
+
+
+def _train_streamed(tmp_path, directory, *args, **kwargs):
+    """fcnn train --stream in a process of its own, which a hang cannot stop the tests in."""
+    return subprocess.run([sys.executable, "-m", "fcnn_cli", "train", str(directory),
+                           "--stream", "--epochs", "2", "-q", "-o", str(tmp_path / "run"),
+                           *map(str, args)], capture_output=True, text=True, timeout=120,
+                          **kwargs)
+
+
+@pytest.mark.parametrize("flag", ["--val", "--test"])
+@pytest.mark.parametrize("kind", ["stdin", "fifo"])
+def test_a_validation_file_from_stdin_or_a_pipe_is_read_once(tmp_path, quake_frame, flag,
+                                                             kind):
+    """Read at every pass, it would be empty on the second (stdin), or its open would wait for
+    ever for a writer that has gone (a FIFO)."""
+    from fcnn_cli.data.writer import write_table
+
+    write_parquet(quake_frame.iloc[:2000], tmp_path / "d" / "q.parquet", ["x", "y"])
+    val = tmp_path / "val.csv"
+    write_table(simulate.earthquakes(n=300, seed=7), val)
+    if kind == "stdin":
+        with open(val, "rb") as table:
+            done = _train_streamed(tmp_path, tmp_path / "d", flag, "-", stdin=table)
+    else:
+        pipe = tmp_path / "pipe.csv"
+        os.mkfifo(pipe)
+        with open(val, "rb") as table:
+            writer = subprocess.Popen(["sh", "-c", f"cat > '{pipe}'"], stdin=table)
+        try:
+            done = _train_streamed(tmp_path, tmp_path / "d", flag, pipe)
+        finally:
+            writer.kill()
+            writer.wait()
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_a_source_knows_its_files_through_links(tmp_path, quake_frame):
+    d = three_files(tmp_path, quake_frame)
+    (tmp_path / "soft.parquet").symlink_to(d / "p1.parquet")
+    os.link(d / "p2.parquet", tmp_path / "hard.parquet")
+    write_parquet(quake_frame.iloc[:100], tmp_path / "other.parquet", ["x", "y"])
+    source = sources.open_source(d)
+    assert [source.holds(p) for p in (d / "p0.parquet", tmp_path / "soft.parquet",
+                                      tmp_path / "hard.parquet", tmp_path / "other.parquet",
+                                      tmp_path / "missing.parquet")] == [True] * 3 + [False] * 2

@@ -296,3 +296,22 @@ def test_a_sweep_into_a_directory_whose_name_is_not_utf8(quakes, tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.glob("leaderboard.*")) == ["leaderboard.csv",
                                                                   "leaderboard.json"]
+
+def test_a_pipe_as_data_is_read_once_as_stdin_is(quakes, tmp_path):
+    """Its content is not hashed first: that read would leave the table's read waiting on a
+    pipe whose writer has gone."""
+    import subprocess
+
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    with open(quakes, "rb") as table:
+        writer = subprocess.Popen(["sh", "-c", f"cat > '{pipe}'"], stdin=table)
+    try:
+        done = _sweep_process([pipe, "--grid", "depth=1", "--epochs", "1", "--no-plots",
+                               "-o", tmp_path / "sw"])
+    finally:
+        writer.kill()
+        writer.wait()
+    assert done.returncode == 0, done.stderr
+    (result,) = (tmp_path / "sw").glob("*/seeds.json")
+    assert "data" not in json.loads(result.read_text())["data_files"]
