@@ -1,5 +1,13 @@
+import os
+
 import pytest
 from click.testing import CliRunner
+
+# One CPU thread for every run the tests start, in process and in subprocesses (cpu_budget
+# honours OMP_NUM_THREADS): where fcnn chooses its thread count by timing, two runs on a busy
+# machine may take different counts and differ in their last bits, and a test comparing them
+# would depend on the load. The choosing itself is tested with fake clocks and CPU sets.
+os.environ["OMP_NUM_THREADS"] = "1"
 
 from fcnn_cli.data import simulate
 from fcnn_cli.engine import train

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from fcnn_cli.machine import distributed
 from fcnn_cli.engine import loop, state as training_state
 from fcnn_cli.core.config import TrainConfig
-from fcnn_cli.machine.devices import (describe, effective_precision, memory_errors, resolve_device,
-                              step_work)
+from fcnn_cli.machine.devices import (ThreadChooser, describe, effective_precision,
+                                      memory_errors, resolve_device, step_work)
 from fcnn_cli.core.errors import DataChanged, FcnnError
 from fcnn_cli.engine.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.data.tables import Table
@@ -100,8 +100,6 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
 def _fit_single(data, config, shape, device, precision, source, run):
     """:func:`fit` for one network: the training state, the epochs (:mod:`fcnn_cli.engine.loop`) and
     the report on the weights kept."""
-    from fcnn_cli.network.predictor import Predictor
-
     (name, extra), (world, resume, on_epoch, stop) = source, run
     state = training_state.TrainingState(shape, config, data.task, device)
     rows = data.on(device)
@@ -127,8 +125,7 @@ def _fit_single(data, config, shape, device, precision, source, run):
         log.warning("training stopped: %s; keeping the best weights so far", outcome.stopped)
     state.model.load_state_dict(state.best_weights)
     state.model.eval()
-    predictor = Predictor(state.model, data.features, data.x_scaler, data.task, data.units,
-                          feature_range=data.feature_range(), precision=precision)
+    predictor = _predictor(state.model, data, precision, config, whole=True)
     metrics, sample, outcome = _measure(predictor, data, extra, world, state, outcome)
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": state.best_epoch, **describe(device),
@@ -136,6 +133,20 @@ def _fit_single(data, config, shape, device, precision, source, run):
     return TrainResult(predictor, config, state.history, metrics, data.sizes, outcome.stopped,
                        state.diagnostics, _warnings(state.diagnostics), outcome.resume_state,
                        outcome.lost, sample, changed=outcome.changed is not None)
+
+
+def _predictor(net, data, precision, config, whole=False):
+    """The Predictor of a trained network (``whole``: with the features' training range, as the
+    checkpoint keeps it). A run given ``threads`` measures on that many too, so that its metrics
+    are the same bit for bit whatever the load, as its weights are."""
+    from fcnn_cli.network.predictor import Predictor
+
+    extra = {"feature_range": data.feature_range()} if whole else {}
+    predictor = Predictor(net, data.features, data.x_scaler, data.task, data.units,
+                          precision=precision, **extra)
+    if config.threads:
+        predictor.threads = ThreadChooser.fixed(config.threads)
+    return predictor
 
 
 def _measure(predictor, data, extra, world, state, outcome):
@@ -219,14 +230,12 @@ def _check_batchnorm(shape, config, world):
 def _ensemble_result(trained, data, config, device, precision, extra):
     """The TrainResult of trained members (of one alone: a single network's)."""
     from fcnn_cli.engine.ensemble import DIVERGED
-    from fcnn_cli.network.predictor import Predictor
 
     if trained.stopped.startswith(DIVERGED):
         log.warning("training stopped: %s; keeping the best weights so far", trained.stopped)
     alone = len(trained.net) == 1
     net = trained.net.members[0] if alone else trained.net
-    predictor = Predictor(net, data.features, data.x_scaler, data.task, data.units,
-                          feature_range=data.feature_range(), precision=precision)
+    predictor = _predictor(net, data, precision, config, whole=True)
     metrics = {split: _report(predictor, data, split) for split in SPLITS if data.sizes[split]}
     epochs = {} if alone else {"best_epochs": trained.best_epochs}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
@@ -234,8 +243,7 @@ def _ensemble_result(trained, data, config, device, precision, extra):
                       "precision": precision, "rows_sha256": data.rows_digest}
     sample = _sample(predictor, data, extra, config.seed)
     members = [] if alone else [
-        {split: _report(Predictor(member, data.features, data.x_scaler, data.task, data.units,
-                                  precision=precision), data, split)
+        {split: _report(_predictor(member, data, precision, config), data, split)
          for split in ("val", "test") if data.sizes[split]}
         for member in trained.net.members]
     return TrainResult(predictor, config, trained.history, metrics, data.sizes,

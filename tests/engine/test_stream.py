@@ -298,7 +298,8 @@ def test_a_run_whose_data_went_keeps_its_epochs_and_resumes_once_they_are_back(
     (copied: another inode, the same rows), the resumed run ends as an uninterrupted one."""
     d = three_files(tmp_path, quake_frame)
     kept = (d / "p1.parquet").read_bytes()
-    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=300)
+    config = train.TrainConfig(epochs=3, batch_size=128, stream=True, shuffle_buffer=300,
+                                threads=1)
 
     def remove(row):
         if row["epoch"] == gone_after:
