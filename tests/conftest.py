@@ -94,3 +94,16 @@ def logged(caplog, monkeypatch):
     monkeypatch.setattr(logging.getLogger("fcnn_cli"), "propagate", True)
     caplog.set_level(logging.INFO, logger="fcnn_cli")
     return caplog
+
+
+@pytest.fixture(scope="module")
+def quake_frame():
+    """Earthquakes to write as Parquet pieces (tests/pieces.py) for streamed reading."""
+    return simulate.earthquakes(n=3000, seed=4).frame
+
+
+@pytest.fixture
+def quake_file(tmp_path, quake_frame):
+    from pieces import write_parquet
+
+    return write_parquet(quake_frame, tmp_path / "q.parquet", ["x", "y"])

@@ -13,16 +13,6 @@ from fcnn_cli.data import simulate, sources
 from pieces import three_files, write_parquet
 
 
-@pytest.fixture(scope="module")
-def quake_frame():
-    return simulate.earthquakes(n=3000, seed=4).frame
-
-
-@pytest.fixture
-def quake_file(tmp_path, quake_frame):
-    return write_parquet(quake_frame, tmp_path / "q.parquet", ["x", "y"])
-
-
 def test_pieces_are_the_row_groups(quake_file):
     source = sources.open_source(quake_file)
     assert source.pieces == [200] * 15

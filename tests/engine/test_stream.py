@@ -12,21 +12,11 @@ import torch
 
 from fcnn_cli.machine import distributed
 from fcnn_cli.results import runs
-from fcnn_cli.data import simulate, sources
+from fcnn_cli.data import sources
 from fcnn_cli.engine import stream, train
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import read_table
 from pieces import three_files, write_parquet
-
-
-@pytest.fixture(scope="module")
-def quake_frame():
-    return simulate.earthquakes(n=3000, seed=4).frame
-
-
-@pytest.fixture
-def quake_file(tmp_path, quake_frame):
-    return write_parquet(quake_frame, tmp_path / "q.parquet", ["x", "y"])
 
 
 def test_scaler_and_labels_as_in_memory(tmp_path, quake_frame, quake_file):
