@@ -29,7 +29,8 @@ TASKS = ("auto", "regress", "classify")
 SCALINGS = ("standard", "max", "minmax", "none")
 BINARY_OUTPUTS = ("softmax", "sigmoid")
 CLASS_WEIGHTS = ("none", "balanced")
-NAN_POLICIES = ("error", "drop")
+NAN_POLICIES = ("error", "drop", "fill")
+NEGATIVE_WEIGHTS = ("keep", "zero", "abs")  # as TMVA offers: train with them, as 0, or as |w|
 LOSSES = ("mse", "gaussian")  # of regression; classification has its cross-entropy
 MAX_MEMBERS = 1024
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
@@ -196,7 +197,12 @@ class TrainConfig:
     class_weight: str = option("none", "balanced: weigh each class in the loss by n / (classes × "
                                "its count).", choices=CLASS_WEIGHTS)
     nan: str = option("error", "Rows with NaN, missing or infinite values: stop with an error "
-                      "that counts them, or leave them out.", choices=NAN_POLICIES)
+                      "that counts them, leave them out, or fill: each feature's missing values "
+                      "take its training median, and a 0/1 <feature>_missing feature is added "
+                      "for each feature that had any.", choices=NAN_POLICIES)
+    negative_weights: str = option("keep", "Events of negative weight: train with them as they "
+                                   "are, as weight 0, or with |weight| (metrics always take the "
+                                   "weights as they are).", choices=NEGATIVE_WEIGHTS)
     fast: bool = option(True, "The autograd-free training step for plain networks; --no-fast "
                         "uses autograd everywhere.")
     precision: str = option("fp32", "Matrix products in fp32, tf32 (GPUs only: a CPU computes "
@@ -252,6 +258,9 @@ class TrainConfig:
             (self.class_weight in CLASS_WEIGHTS,
              _unknown("class weight", self.class_weight, CLASS_WEIGHTS), "class_weight"),
             (self.nan in NAN_POLICIES, _unknown("NaN policy", self.nan, NAN_POLICIES), "nan"),
+            (self.negative_weights in NEGATIVE_WEIGHTS,
+             _unknown("negative-weight policy", self.negative_weights, NEGATIVE_WEIGHTS),
+             "negative_weights"),
             (self.precision in PRECISIONS, _unknown("precision", self.precision, PRECISIONS),
              "precision"),
             _count("shuffle_buffer", self.shuffle_buffer, 0),
@@ -307,6 +316,20 @@ class DataConfig:
                              metavar="FILE", path="file")
     test: str | None = option(None, "Test table, scored at the end, instead of holding out "
                               "--test-frac of DATA.", metavar="FILE", path="file")
+    samples: list | None = option(None, "A sample: its files (globs and directories too) give "
+                                  "rows of class NAME, each event's weight times SCALE; repeat "
+                                  "for each process. Instead of DATA.", flags=("--sample",),
+                                  repeat=True, metavar="NAME=FILE[,FILE…][*SCALE]")
+    weight: str | None = option(None, "Event weight: a column, or an expression of columns.",
+                                metavar="EXPR")
+    where: str | None = option(None, "Keep only the rows where EXPR is true, before the split "
+                               "(e.g. 'NMuon >= 2 && pt1 > 20').", metavar="EXPR")
+    define: list | None = option(None, "A derived column NAME from an expression of columns; "
+                                 "repeat, in order (later ones may use earlier ones).",
+                                 repeat=True, metavar="NAME=EXPR")
+    objects: list | None = option(None, "The leading K objects of a collection of list "
+                                  "columns (Muon:2 gives Muon_Px_0, Muon_Px_1, …), padded.",
+                                  repeat=True, metavar="NAME:K")
 
     def __post_init__(self):
         _check_types(self)
@@ -317,6 +340,13 @@ class DataConfig:
                     raise FcnnError(f"{name} must be a list of column names, not "
                                     f"{shown(names)}", (name,))
                 setattr(self, name, list(names))
+        for name in ("samples", "define", "objects"):
+            items = getattr(self, name)
+            if items is not None:
+                if not all(isinstance(c, str) and c.strip() for c in items):
+                    raise FcnnError(f"{name} must be a list of texts, not {shown(items)}",
+                                    (name,))
+                setattr(self, name, list(items) or None)
         check_columns(self.targets, self.features)
 
 
