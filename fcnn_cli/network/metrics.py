@@ -39,8 +39,9 @@ class Regression:
     scikit-learn's with ``sample_weight``: MSE and MAE are weighted means, R² is
     1 − Σw(ŷ − y)² / Σw(y − ȳ_w)², the mean distance a weighted mean and its median and
     percentiles weighted inverted-CDF quantiles (:func:`~fcnn_cli.network.weighted.
-    weighted_quantile`; the maximum is over the rows); the report adds ``sum_of_weights`` and
-    ``effective_rows`` beside ``rows`` (:mod:`~fcnn_cli.network.weighted`)."""
+    weighted_quantile`; the maximum is over the rows of weight other than 0); the report
+    adds ``sum_of_weights`` and ``effective_rows`` beside ``rows`` (see
+    :mod:`~fcnn_cli.network.weighted`)."""
 
     def __init__(self, names, units=None, position=None, sample=None):
         self.names, self.units = list(names), units or {}
@@ -91,7 +92,9 @@ class Regression:
             if w is not None:
                 self.distance_weights.append(w)
         self.distance_sum += float(distance.sum() if w is None else (w * distance).sum())
-        self.distance_max = max(self.distance_max, float(distance.max()))
+        # A row of weight 0 counts for nothing, its distance neither.
+        self.distance_max = max(self.distance_max, float(distance.max(
+            initial=-np.inf, where=True if w is None else w != 0)))
 
     def report(self):
         n, k = self.rows, len(self.names)
