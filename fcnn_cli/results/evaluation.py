@@ -182,7 +182,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}
     watchers = []
-    if weight:
+    if weight:  # evaluate_chunks' own report counts rows: the weighted one is fed beside it
         weighted = Weighted(predictor.task, weight, units, threshold, position)
         watchers.append(weighted)
     if by:
