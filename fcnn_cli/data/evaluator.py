@@ -6,7 +6,6 @@ few numpy operations however many rows, never a Python step per row.
 A program is the expression in postfix order: a list of ``(kind, argument, position)``; it
 runs on a stack, so that no expression, however long, recurses in Python."""
 
-import operator
 from typing import NamedTuple
 
 # The functions an expression may call: name -> (numpy's function, number of arguments).
@@ -23,7 +22,9 @@ REDUCERS = ("len", "sum", "max", "min")  # of one list column, by name
 COMPARISONS = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
                "==": "equal", "!=": "not_equal"}
 ARITHMETIC = {"+": "add", "-": "subtract", "*": "multiply", "/": "true_divide",
-              "%": "remainder"}
+              "%": "remainder", "**": "power"}
+UNARY = {"-": "negative", "+": "positive"}
+POWERS = {2.0: "square", 0.5: "sqrt"}  # the powers numpy's ** computes by these, faster
 LIST_HINT = "index it, e.g. {0}[0], or reduce it with len/sum/max/min, e.g. len({0})"
 
 
@@ -45,54 +46,59 @@ class Lists(NamedTuple):
 
 def run(program, columns):
     """The value of ``program`` on ``columns`` (a :class:`Columns`): a float64 or bool array
-    of one value per row."""
+    of one value per row, its own (never a column of the frame)."""
     import numpy as np
 
+    # (value, whether this run made it): an array made here is written over by the operation
+    # that takes it, as numpy reuses the temporaries of a + b * c, instead of a new array
+    # (and its pages) for each step.
     stack = []
     with np.errstate(all="ignore"):  # 1/0 is inf and sqrt(-1) nan, as in numpy, silently
         for kind, argument, position in program:
             if kind == "number":
-                stack.append(np.float64(argument))
+                stack.append((np.float64(argument), False))
             elif kind == "column":
-                stack.append(columns.numbers(argument, position))
+                stack.append((columns.numbers(argument, position), False))
             elif kind == "item":
-                stack.append(_item(columns.lists(argument[0], position), argument[1]))
+                lists = columns.lists(argument[0], position)
+                stack.append((_item(lists, argument[1]), True))
             elif kind == "reduce":
-                stack.append(_reduced(columns.lists(argument[1], position), argument[0]))
+                stack.append((_reduced(columns.lists(argument[1], position), argument[0]), True))
             else:
                 count = argument[1] if kind == "call" else 1 if kind == "unary" else 2
                 arguments = stack[len(stack) - count:]
                 del stack[len(stack) - count:]
-                stack.append(_apply(kind, argument, arguments))
-    (value,) = stack
+                stack.append((_apply(kind, argument, arguments), True))
+    ((value, made),) = stack
     if np.ndim(value) == 0:  # no column read: the same value on every row
-        value = np.full(columns.rows, value)
-    return value
+        return np.full(columns.rows, value)
+    return value if made else value.copy()
 
 
-def _apply(kind, argument, values):
+def _apply(kind, argument, arguments):
     import numpy as np
 
-    if kind == "call":
-        name = argument[0]
-        if name == "where":
-            return np.where(_truth(values[0]), _number(values[1]), _number(values[2]))
-        if name == "isnan":
-            return np.isnan(_number(values[0]))
-        return getattr(np, FUNCTIONS[name][0])(*map(_number, values))
-    if kind == "unary":
-        if argument == "-":
-            return np.negative(_number(values[0]))
-        return _number(values[0]) if argument == "+" else np.logical_not(_truth(values[0]))
-    a, b = values
+    values = [value for value, _ in arguments]
+    if kind == "call" and argument[0] == "where":
+        return np.where(_truth(values[0]), _number(values[1]), _number(values[2]))
+    if kind == "call" and argument[0] == "isnan":
+        return np.isnan(_number(values[0]))
     if argument in ("and", "or"):
-        return getattr(np, f"logical_{argument}")(_truth(a), _truth(b))
-    a, b = _number(a), _number(b)
-    if argument == "**":
-        return operator.pow(a, b)  # numpy's own fast paths for a square, a square root
+        return getattr(np, f"logical_{argument}")(*map(_truth, values))
+    if argument in ("not", "!"):
+        return np.logical_not(_truth(values[0]))
+    values = [_number(value) for value in values]
     if argument == "??":
-        return np.where(np.isnan(a), b, a)
-    return getattr(np, ARITHMETIC.get(argument) or COMPARISONS[argument])(a, b)
+        return np.where(np.isnan(values[0]), values[1], values[0])
+    if argument in COMPARISONS:
+        return getattr(np, COMPARISONS[argument])(*values)
+    name = FUNCTIONS[argument[0]][0] if kind == "call" else UNARY[argument] \
+        if kind == "unary" else ARITHMETIC[argument]
+    if argument == "**" and np.ndim(values[1]) == 0 and values[1] in POWERS:
+        name, values = POWERS[values[1]], values[:1]  # numpy's a ** 2 and a ** 0.5
+    out = next((value for value, made in arguments if made and value.dtype == np.float64
+                and np.ndim(value)), None)
+    return getattr(np, name)(*values) if out is None else getattr(np, name)(*values, out=out)
 
 
 def _number(value):
@@ -201,9 +207,9 @@ def _as_numbers(series, name, position):
     if series.dtype.kind == "c":
         raise Refused(position, f"column {name!r} holds complex numbers, not real ones")
     try:
-        if series.dtype != object and not isinstance(series.dtype, np.dtype):
-            return series.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable, Arrow
-        return np.asarray(series, dtype=np.float64)
+        if isinstance(series.dtype, np.dtype):
+            return series.to_numpy(dtype=np.float64)  # float64 columns as they are, uncopied
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)  # nullable, Arrow
     except (TypeError, ValueError):
         raise Refused(position, f"column {name!r} holds {_kind(series)}, not numbers") from None
 

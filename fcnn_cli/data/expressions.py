@@ -128,7 +128,9 @@ def derive(frame, definitions):
     columns = Columns(frame)
     names = [name for name, _ in definitions]
     for k, (name, expression) in enumerate(definitions):
-        if name in frame.columns or name in columns.made:
+        if name in columns.made:
+            raise FcnnError(f"definition {name!r} is given twice; name each one otherwise")
+        if name in frame.columns:
             raise FcnnError(f"definition {name!r}: the table has a column {name!r} already; "
                             "give the definition a name of its own")
         later = [n for n in expression.names if n not in frame.columns and

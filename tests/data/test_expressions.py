@@ -104,6 +104,19 @@ def test_precedence(text, want):
     assert got[0] == want and np.all(got == got[0])
 
 
+def test_results_are_new_arrays_and_the_frame_is_never_written():
+    frame = FRAME.assign(m=pd.Series([np.array([1.0, 2.0])] * len(FRAME)))
+    before = frame.copy()
+    value("a", frame)[:] = 0
+    for text in ["-a", "+a", "sqrt(abs(a)) * b + c", "hypot(a, b) ** 2 - a", "m[0] * a",
+                 "clip(a, b, c) / n", "-(a > b)"]:
+        value(text, frame)
+    made = derive(frame, definitions(["x=a", "y=x * 2 + x", "z=-y - x"]))
+    pd.testing.assert_frame_equal(frame, before)
+    same(made["x"], A)
+    same(made["z"], -4 * A)
+
+
 def test_names_are_the_columns_read_in_order_of_first_appearance():
     assert parse("b + sqrt(a) * b + `x y` + len(m) + m[0] + pi").names == ("b", "a", "x y", "m")
     assert parse("1 + 2").names == ()
