@@ -2,7 +2,11 @@
 files give them, definitions and objects, and hostile inputs refused without running."""
 
 import operator
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,6 +18,7 @@ from fcnn_cli.data import expressions
 from fcnn_cli.data.expressions import definitions, derive, objects, parse, raw_columns
 from fcnn_cli.data.tables import read_table
 
+ROOT = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(7)
 A = np.concatenate([RNG.normal(size=20), [0.0, -0.0, 1.0, -2.5, np.nan, np.inf, 3.0]])
 B = np.concatenate([RNG.normal(size=20), [0.0, 2.0, 0.0, 0.5, 1.0, 2.0, np.nan]])
@@ -316,6 +321,16 @@ def test_the_deepest_and_longest_allowed_expressions_run():
     same(value("(" * 63 + "a" + ")" * 63), A)
     long = "+".join(["a"] * 4_999)  # 9997 characters: a long chain, not a deep one
     same(value(long), np.sum([A] * 4_999, axis=0))
+
+
+def test_parsing_loads_no_heavy_library():
+    """Options are checked before anything heavy loads: an expression is parsed without numpy."""
+    code = ("import sys; from fcnn_cli.data import expressions as e; "
+            "e.definitions(['pt=sqrt(px**2 + py**2)']); e.objects('Muon:2', {'Muon_Px': True}); "
+            "print(sorted(m for m in ('numpy', 'pandas', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
 
 
 def test_a_checkpoint_keeps_only_the_text():
