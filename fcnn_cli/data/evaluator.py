@@ -234,10 +234,13 @@ def _object_lists(series):
     import pandas as pd
 
     cells = series.to_numpy()
-    present = ~pd.isna(cells)  # a scalar test per cell in C: an array cell is present
-    cells = cells[present] if not present.all() else cells
-    lengths = np.zeros(len(present), dtype=np.int64)
-    lengths[present] = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    try:
+        lengths = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
+    except TypeError:  # a missing list (None or NaN), which has no length: empty
+        present = ~pd.isna(cells)
+        cells = cells[present]
+        lengths = np.zeros(len(present), dtype=np.int64)
+        lengths[present] = np.fromiter(map(len, cells), dtype=np.int64, count=len(cells))
     values = np.concatenate(cells).astype(np.float64, copy=False) if len(cells) else \
         np.empty(0)
     if values.ndim != 1 or len(values) != lengths.sum():
