@@ -4,22 +4,17 @@ its error and cut; a working point; the separation ⟨S²⟩; and, for weights t
 yields, the significance scan (:mod:`~fcnn_cli.network.significance`). Several classes are one
 against the rest: which rows are signal is the caller's choice (``is_signal``).
 
-A row passes a cut when its score is ≥ the cut. The ROC curve has one point a distinct score,
-from the tightest cut (+inf: nothing passes) to the loosest (everything passes).
-
-Weights, where given, are taken as they are, negative ones included (as in
-:mod:`~fcnn_cli.network.weighted`): an efficiency is the passing sum of weights over the class's
-sum (NaN where that is 0). Its error is the standard one of a weighted efficiency,
-
-    σ_ε = √(Σ_pass w² (1 − ε)² + Σ_fail w² ε²) / |Σw|,
-
-which for unit weights is the binomial √(ε(1 − ε)/N); rows without weights are rows of weight 1,
-so one formula serves both."""
+The figures stand on the ROC curve of :mod:`~fcnn_cli.network.roc` (a row passes a cut when
+its score is ≥ the cut; weights taken as they are, negative ones included) and its errors of
+efficiencies: the weighted σ_ε = √(Σ_pass w² (1 − ε)² + Σ_fail w² ε²) / |Σw|, the binomial
+√(ε(1 − ε)/N) for unit weights. Between two cuts a figure is read on the straight line that
+joins their points of the curve (what a random choice between the two cuts would give on
+average); a figure the rows cannot resolve is NaN with a ``reason``."""
 
 import numpy as np
 
+from fcnn_cli.network.roc import Curve, as_flags, as_weights, between, crossing
 from fcnn_cli.network.significance import scan
-from fcnn_cli.network.weighted import effective_rows
 
 BACKGROUND_POINTS = (0.001, 0.01, 0.1, 0.3)
 SIGNAL_POINTS = (0.5, 0.7, 0.9)
@@ -47,9 +42,9 @@ class Scores:
         self.given = given
         score = np.asarray(score, np.float32).reshape(-1)
         self.scores.append(score)
-        self.signal.append(_flags(is_signal, len(score)))
+        self.signal.append(as_flags(is_signal, len(score)))
         if given:
-            self.weights.append(_weights(weight, len(score)))
+            self.weights.append(as_weights(weight, len(score)))
 
     def arrays(self):
         """(scores, signal flags, weights or None), all rows."""
@@ -62,93 +57,26 @@ class Scores:
         return report(*self.arrays(), **options)
 
 
-class Curve:
-    """The ROC curve of ``score`` (NaN refused: it has no place among the cuts): ``cut``, the
-    distinct scores from +inf down, and for each class (``signal``, ``background``) what
-    passes each cut."""
-
-    def __init__(self, score, is_signal, weight=None):
-        score = np.asarray(score, np.float32).reshape(-1)
-        if np.isnan(score).any():
-            raise ValueError("scores hold NaN")
-        signal = _flags(is_signal, len(score))
-        weight = np.ones(len(score)) if weight is None else _weights(weight, len(score))
-        values, group = np.unique(score, return_inverse=True)
-        self.cut = np.concatenate([[np.inf], values[::-1].astype(np.float64)])
-        group = len(values) - 1 - group.ravel()  # 0 for the highest score
-        self.signal = _Side(group, signal, weight, len(values))
-        self.background = _Side(group, ~signal, weight, len(values))
-
-
-class _Side:
-    """One class's share of the curve, cumulative from the tightest cut: the sums of weights
-    (``passed``), of squared weights (``squares``) and the rows (``rows``) that pass each cut;
-    the last of each is the class's total."""
-
-    def __init__(self, group, mask, weight, k):
-        w = np.where(mask, weight, 0.0)
-        self.passed, self.squares = _cumulative(group, w, k), _cumulative(group, w * w, k)
-        self.rows = _cumulative(group, mask.astype(np.float64), k)
-        self.total, self.total_squares = self.passed[-1], self.squares[-1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.efficiency = self.passed / self.total if self.total != 0 \
-                else np.full(len(self.passed), np.nan)
-
-    def at(self, i, frac=0.0):
-        """(ε, σ_ε) at point ``i`` of the curve, or ``frac`` of the way to point i + 1: the
-        passing sums are interpolated linearly, as a random choice between the two cuts
-        would pass them on average."""
-        eff = _between(self.efficiency, i, frac)
-        squares = _between(self.squares, i, frac)
-        variance = squares * (1 - eff) ** 2 + (self.total_squares - squares) * eff ** 2
-        return eff, float(np.sqrt(max(variance, 0.0)) / abs(self.total)) if self.total \
-            else float("nan")
-
-    def summary(self, weighted):
-        out = {"rows": int(self.rows[-1])}
-        if weighted:
-            out.update(sum_of_weights=float(self.total),
-                       effective_rows=effective_rows(self.total, self.total_squares))
-        return out
-
-
-def _cumulative(group, amount, k):
-    return np.concatenate([[0.0], np.cumsum(np.bincount(group, weights=amount, minlength=k))])
-
-
-def _between(values, i, frac):
-    return float(values[i] if frac == 0 else values[i] + frac * (values[i + 1] - values[i]))
-
-
-def _crossing(eff, target, strict):
-    """(i, frac): where, going from tight cuts to loose, ``eff`` first passes ``target``
-    (> with ``strict``, else ≥), as point i and the fraction of the way to i + 1 at which the
-    straight line between them meets it; (last point, 0) where it never does."""
-    passed = eff > target if strict else eff >= target
-    after = np.flatnonzero(passed[1:])
-    if not len(after):
-        return len(eff) - 1, 0.0
-    i = int(after[0])
-    return i, float((target - eff[i]) / (eff[i + 1] - eff[i]))
-
-
 def signal_at_background(curve, target):
     """ε_S where ε_B = ``target``, on the straight line between the loosest cut whose ε_B is
     ≤ target and the next looser one; ``cut`` is that loosest cut (applied, it keeps
     ε_B ≤ target). ``error`` is ε_S's own (see the module); ``error_with_cut`` adds, in
     quadrature, how much ε_S moves as ε_B moves by its own error (σ_B times the slope
-    dε_S/dε_B of the curve, :func:`_shift`): the cut is found on these rows too, and where the curve is steep that
-    term is the larger. NaN with a ``reason`` where the target is below the first step of the
+    dε_S/dε_B of the curve, :func:`_shift`): the cut is found on these rows too, and where
+    the curve is steep that term is the larger — ``error`` alone then understates the
+    scatter of ε_S from sample to sample (by 2.4 times at ε_B = 0.01 on two Gaussian
+    classes). NaN with a ``reason`` where the target is below the first step of the
     background (no background row passes the tighter cut: the rows cannot resolve it)."""
     sig, bkg = curve.signal, curve.background
     out = {"background_efficiency": _target(target)}
     keys = ("signal_efficiency", "error", "error_with_cut", "cut")
     if _undefined(curve):
         return {**out, **_missing(*keys), "reason": _undefined(curve)}
-    i, frac = _crossing(bkg.efficiency, target, strict=True)
+    i, frac = crossing(bkg.efficiency, target, strict=True)
     if bkg.rows[i] == 0:
         step = bkg.efficiency[np.flatnonzero(bkg.rows)[0]] if bkg.rows[-1] else np.nan
-        return {**out, **_missing(*keys), "reason": f"below the first step of the background (ε_B = {step:.3g}, "
+        return {**out, **_missing(*keys),
+                "reason": f"below the first step of the background (ε_B = {step:.3g}, "
                           f"{int(bkg.rows[-1])} background rows)"}
     eff, error = sig.at(i, frac)
     shift = _shift(bkg, sig, target, bkg.at(i, frac)[1], strict=True)
@@ -167,7 +95,7 @@ def rejection_at_signal(curve, target):
     out = {"signal_efficiency": _target(target)}
     keys = ("background_efficiency", "background_efficiency_error", "rejection", "error",
             "error_with_cut", "cut")
-    i, frac = _crossing(sig.efficiency, target, strict=False)
+    i, frac = crossing(sig.efficiency, target, strict=False)
     reason = _undefined(curve) or (
         "the signal efficiency never reaches it" if not sig.efficiency[-1] >= target
         else "no background row passes the tighter cut: the rejection is beyond what the "
@@ -190,7 +118,7 @@ def _shift(along, other, target, sigma, strict):
     low, high = max(target - reach, 0.0), min(target + reach, 1.0)
     if not high > low:
         return 0.0
-    ends = [_between(other.efficiency, *_crossing(along.efficiency, t, strict))
+    ends = [between(other.efficiency, *crossing(along.efficiency, t, strict))
             for t in (high, low)]
     return abs(ends[0] - ends[1]) / (high - low) * sigma
 
@@ -227,21 +155,18 @@ def working_point(score, is_signal, weight=None, eff=None, bkg=None, threshold=N
     if threshold is not None:
         i = int(np.searchsorted(-curve.cut, -threshold, side="right")) - 1
         return {"asked": {"threshold": threshold}, **at_cut(curve, i), "cut": threshold}
-    if _undefined(curve):
-        return {"asked": {"signal_efficiency": eff} if eff is not None else
-                {"background_efficiency": bkg}, **_missing("cut", *_FIGURES),
-                "reason": _undefined(curve)}
-    if eff is not None:
+    asked = {"signal_efficiency": _target(eff)} if eff is not None \
+        else {"background_efficiency": _target(bkg)}
+    reason = _undefined(curve)
+    if not reason and eff is not None:
         passed = np.flatnonzero(curve.signal.efficiency >= eff)
-        i = int(passed[0]) if len(passed) else None
-        asked = {"signal_efficiency": _target(eff)}
-    else:
+        i = int(passed[0]) if len(passed) else 0
+    elif not reason:
         over = np.flatnonzero(curve.background.efficiency > bkg)
         i = int(over[0]) - 1 if len(over) else len(curve.cut) - 1
-        asked = {"background_efficiency": _target(bkg)}
-    if not i:  # None, or +inf: no cut meets the target and passes a row
+    if reason or i == 0:  # the cut +inf passes nothing: no cut meets the target
         return {"asked": asked, **_missing("cut", *_FIGURES),
-                "reason": "no cut meets it"}
+                "reason": reason or "no cut meets it"}
     return {"asked": asked, **at_cut(curve, i)}
 
 
@@ -274,20 +199,19 @@ def separation(score, is_signal, weight=None, bins=SEPARATION_BINS):
     for disjoint ones. Binned, it grows with the bins on few rows. NaN where a class's sum
     of weights is not positive."""
     score = np.asarray(score, np.float32).astype(np.float64).reshape(-1)
-    signal = _flags(is_signal, len(score))
-    weight = np.ones(len(score)) if weight is None else _weights(weight, len(score))
+    signal = as_flags(is_signal, len(score))
+    weight = np.ones(len(score)) if weight is None else as_weights(weight, len(score))
+    masks = (signal, ~signal)
+    totals = [weight[mask].sum() for mask in masks]
     finite = score[np.isfinite(score)]
-    if not len(finite) or finite.min() == finite.max():
-        return float("nan") if not len(finite) else 0.0  # one bin: ŝ = b̂ = 1
+    if not (min(totals) > 0 and len(finite)):
+        return float("nan")
+    if finite.min() == finite.max():
+        return 0.0  # one bin, which holds all of each class
     edges = np.linspace(finite.min(), finite.max(), bins + 1)
-    shares = []
-    for mask in (signal, ~signal):
-        total = weight[mask].sum()
-        if not total > 0:
-            return float("nan")
-        counts = np.histogram(np.clip(score[mask], edges[0], edges[-1]), edges,
-                              weights=weight[mask])[0]
-        shares.append(counts / total)
+    shares = [np.histogram(np.clip(score[mask], edges[0], edges[-1]), edges,
+                           weights=weight[mask])[0] / total
+              for mask, total in zip(masks, totals)]
     s, b = shares
     keep = s + b > 0
     return float(0.5 * ((s[keep] - b[keep]) ** 2 / (s[keep] + b[keep])).sum())
@@ -302,8 +226,10 @@ def report(score, is_signal, weight=None, background_points=BACKGROUND_POINTS,
     :func:`rejection_at_signal` a point of ``signal_points``); ``separation`` and
     ``separation_bins``; with one of ``eff``, ``bkg``, ``threshold`` the ``working_point``;
     with ``yields`` (the weights are expected yields) the ``significance`` scan."""
-    curve = Curve(score, is_signal, weight)
     weighted = weight is not None
+    if yields and not weighted:
+        raise ValueError("a significance scan needs weights that are expected yields")
+    curve = Curve(score, is_signal, weight)
     out = {"rows": int(curve.signal.rows[-1] + curve.background.rows[-1]),
            "signal": curve.signal.summary(weighted),
            "background": curve.background.summary(weighted)}
@@ -319,21 +245,5 @@ def report(score, is_signal, weight=None, background_points=BACKGROUND_POINTS,
         out["working_point"] = working_point(score, is_signal, weight, eff, bkg, threshold,
                                              curve=curve)
     if yields:
-        if not weighted:
-            raise ValueError("a significance scan needs weights that are expected yields")
         out["significance"] = scan(curve)
     return out
-
-
-def _flags(is_signal, rows):
-    flags = np.asarray(is_signal, dtype=bool).reshape(-1)
-    if len(flags) != rows:
-        raise ValueError(f"{len(flags)} signal flags for {rows} rows")
-    return flags
-
-
-def _weights(weight, rows):
-    weight = np.asarray(weight, dtype=np.float64).reshape(-1)
-    if len(weight) != rows:
-        raise ValueError(f"{len(weight)} weights for {rows} rows")
-    return weight
