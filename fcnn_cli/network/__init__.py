@@ -1,6 +1,7 @@
 """A trained network as a thing to keep and apply: the ``nn.Module`` (``model``), what it is asked
 (``tasks``: regression, classification, Gaussian heads, and the ``metrics`` each task reports,
-its uncertainties scored by ``calibration``), fingerprints of its rows (``digest``), the
-checkpoint (``checkpoint``; ``torchfiles`` reads such files as untrusted input), predictions of
-a table (``predictor``), ONNX (``export``) and a checkpoint described (``modelinfo``).
-May use ``data``, ``machine`` and ``core``; never trains."""
+its uncertainties scored by ``calibration``; a binary score's figures of merit by ``roc``,
+``merit`` and ``significance``; the ``overtraining`` check), fingerprints of its rows
+(``digest``), the checkpoint (``checkpoint``; ``torchfiles`` reads such files as untrusted
+input), predictions of a table (``predictor``), ONNX (``export``) and a checkpoint described
+(``modelinfo``). May use ``data``, ``machine`` and ``core``; never trains."""
