@@ -1,0 +1,176 @@
+"""Baselines beside the network: models of another kind, fitted on the same split, weights and
+features, and scored as the network is, so that a report can say whether the network is better.
+
+A baseline is a class with this interface (:class:`Baseline`), found by name in
+:data:`BASELINES`: a physics baseline joins with one entry. Its arrays are the prepared split's:
+features float32 in their own units (unscaled: a tree needs no scaling, a physical model wants
+seconds and kilometres), labels as the tasks encode them (regression: rows × labels in the
+labels' units; classification: class indices), weights one a row or None. Its outputs are what
+the network's task reports from: regression rows × labels in the labels' units, classification
+rows × classes probabilities.
+
+A baseline file is written with ``torch.save`` and holds only tensors and text::
+
+    {"format": "fcnn-baseline", "format_version": 1, "baseline": "<name in BASELINES>",
+     "meta": "<json>", "state": {name: tensor}, "sha256": "<digest of meta and state>"}
+
+It is read back as untrusted input (:func:`fcnn_cli.network.torchfiles.load_torch_file`:
+``weights_only``, nothing unpickled but tensors and plain containers) and used only once the
+digest matches and the baseline's own checks pass, so that a damaged or edited file fails in
+one line.
+"""
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from fcnn_cli import __version__
+from fcnn_cli.core.errors import FcnnError, first_line
+from fcnn_cli.core.fileio import open_output, writing
+from fcnn_cli.network.torchfiles import load_torch_file
+
+FORMAT = "fcnn-baseline"
+FORMAT_VERSION = 1
+WHAT = "an fcnn baseline"
+
+
+@runtime_checkable
+class Baseline(Protocol):
+    """What every baseline offers; ``info`` is a JSON object that its file keeps for the caller
+    (feature names, metrics …)."""
+
+    name: str  # its key in BASELINES
+    info: dict
+
+    def check(self, task, n_features):
+        """Raise FcnnError, one line, when this baseline does not apply to the task (a
+        tasks.Regression or tasks.Classification) and features: before anything is trained."""
+
+    def fit(self, x_train, y_train, w_train, x_val, y_val, w_val, task):
+        """Fit on the training split, validated (early stopping …) on the validation split;
+        the weights may be None. Returns self."""
+
+    def predict(self, x):
+        """Outputs for float32 features ``x`` (rows × features)."""
+
+    def save(self, path):
+        """Write the fitted baseline to ``path``."""
+
+    @classmethod
+    def load(cls, path):
+        """The baseline saved at ``path``, checked."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    module: str  # imported only when the baseline is used
+    cls: str
+    summary: str
+
+
+BASELINES = {
+    "gbdt": Entry("fcnn_cli.network.gbdt", "GradientBoostedTrees",
+                  "gradient-boosted decision trees (scikit-learn's HistGradientBoosting; "
+                  "pip install 'fcnn[gbdt]')"),
+}
+
+
+def kind(name):
+    """The class of the baseline ``name``; an unknown name is one line that lists the known."""
+    entry = BASELINES.get(name)
+    if entry is None:
+        raise FcnnError(f"unknown baseline {name!r} (known: {', '.join(sorted(BASELINES))})",
+                        ("baseline",))
+    return getattr(importlib.import_module(entry.module), entry.cls)
+
+
+def make(name, **options):
+    """A new, unfitted baseline ``name`` with ``options``."""
+    return kind(name)(**options)
+
+
+def load(path):
+    """The baseline saved at ``path``, whichever it is, checked."""
+    return kind(read(path)[0]).load(path)
+
+
+def write(path, name, meta, state):
+    """Save a baseline's ``meta`` (a JSON object) and ``state`` (name: tensor) to ``path``."""
+    import torch
+
+    from fcnn_cli.network.checkpoint import digest
+
+    meta = json.dumps({**meta, "versions": {"fcnn": __version__}})
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "baseline": name,
+               "meta": meta, "state": state, "sha256": digest(meta, state)}
+    # Through a file object, as the checkpoint: torch's own writer reports a full disk badly.
+    with open_output(path) as stream, writing(path):
+        torch.save(payload, stream)
+
+
+def read(path):
+    """(name, meta, state) of the baseline file ``path``, once it is one and its contents
+    match its digest; the baseline's own checks come after."""
+    payload = _payload(path)
+    try:
+        return payload["baseline"], *_contents(payload)
+    except FcnnError as e:
+        raise FcnnError(f"{path}: corrupted fcnn baseline: {e}") from None
+
+
+def damaged(path, error):
+    """The one line for a baseline file that fails its own checks with ``error``."""
+    return FcnnError(f"{path}: corrupted fcnn baseline: {first_line(error)}")
+
+
+def _payload(path):
+    if str(path) == "-":
+        raise FcnnError("-: a baseline is not read from stdin; name its file")
+    path = Path(path)
+    payload = load_torch_file(path, WHAT)
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise FcnnError(f"{path}: not {WHAT}")
+    version = payload.get("format_version")
+    if type(version) is not int or version < 1:
+        raise FcnnError(f"{path}: not {WHAT} (format version {version!r})")
+    if version > FORMAT_VERSION:
+        raise FcnnError(f"{path}: baseline format version {version} is newer than this fcnn "
+                        f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
+    name = payload.get("baseline")
+    if not isinstance(name, str) or name not in BASELINES:
+        raise FcnnError(f"{path}: {WHAT} of an unknown kind {name!r}")
+    return payload
+
+
+def _contents(payload):
+    import torch
+
+    from fcnn_cli.network.checkpoint import digest
+
+    meta, state = payload.get("meta"), payload.get("state")
+    _need(isinstance(meta, str), "no metadata text")
+    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                          for k, v in state.items()),
+          "the state is not a table of named tensors")
+    for name, t in state.items():
+        # Dense and contiguous before anything reads it: a strided view (a stride of 0) could
+        # stand for far more values than the file holds.
+        _need(t.layout == torch.strided and not t.is_nested and not t.is_quantized and
+              t.is_contiguous(), f"tensor {name!r} is not a dense contiguous tensor")
+    _need(payload.get("sha256") == digest(meta, state),
+          "its contents do not match the SHA-256 digest stored with them (the file was damaged "
+          "or edited)")
+    try:
+        meta = json.loads(meta)
+    except ValueError as e:
+        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
+    _need(isinstance(meta, dict), "the metadata is not a JSON object")
+    return meta, state
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)

@@ -1,0 +1,216 @@
+"""The gradient-boosted tree baseline: scikit-learn's HistGradientBoosting, fitted on the split
+and kept as node arrays (:mod:`~fcnn_cli.network.forest`).
+
+scikit-learn is needed to fit only (the optional extra ``fcnn[gbdt]``), imported then: a saved
+baseline predicts with numpy from its arrays, so its file is plain tensors and text and loads
+without the library and without running code from the file (the library's own way to save is
+pickle). Regression fits one model per label, since HistGradientBoosting takes one; each stops
+early on the validation split's loss.
+
+Weights go to the library as they are: each row's gradient and hessian are multiplied by its
+weight, so a negative weight subtracts what the same row of positive weight adds; a split that
+would leave a side whose summed hessian (for squared error, the summed weights) is below
+1e-3 is not made, so no leaf ends with a negative total. Rows still count towards the 20 rows
+a leaf needs and towards the bin edges whatever their weight: a row of weight 0 is almost,
+not exactly, absent. Class weights of the task (balanced) multiply the rows' weights, as the
+network's loss takes them.
+"""
+
+import numpy as np
+
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.network import baseline
+from fcnn_cli.network.forest import DTYPES, Forest
+
+NAME = "gbdt"
+# A tree per class each round: beyond this many classes the fit would take hours and the file
+# hundreds of megabytes; refused before anything is trained.
+MAX_CLASSES = 100
+
+
+class GradientBoostedTrees:
+    """``learning_rate``, at most ``rounds`` rounds of trees of at most ``leaves`` leaves,
+    stopping after ``patience`` rounds without a better validation loss; ``threads`` CPU
+    threads (None: the library's choice)."""
+
+    name = NAME
+
+    def __init__(self, learning_rate=0.1, rounds=1000, leaves=31, patience=20, seed=0,
+                 threads=None):
+        self.options = {"learning_rate": learning_rate, "rounds": rounds, "leaves": leaves,
+                        "patience": patience, "seed": seed}
+        self.threads = threads
+        self.forest = None
+        self.kind, self.labels, self.link, self.rounds = None, [], None, []
+        self.info = {}
+
+    def check(self, task, n_features):
+        if task.kind == "classify" and len(task.classes) > MAX_CLASSES:
+            raise FcnnError(f"the gbdt baseline takes at most {MAX_CLASSES} classes (a tree "
+                            f"each per round), not {len(task.classes)}", ("baseline",))
+
+    def fit(self, x_train, y_train, w_train, x_val, y_val, w_val, task):
+        self.check(task, x_train.shape[1])
+        w_train, w_val = _weights(task, y_train, w_train), _weights(task, y_val, w_val)
+        _positive_total(w_train)
+        if task.kind == "classify":
+            _every_class(task, y_train)
+            models = [self._fit(task.kind, x_train, y_train, w_train, x_val, y_val, w_val)]
+        else:
+            y_train, y_val = np.asarray(y_train).reshape(len(x_train), -1), \
+                None if y_val is None else np.asarray(y_val).reshape(len(x_val), -1)
+            models = [self._fit(task.kind, x_train, y_train[:, k], w_train, x_val,
+                                None if y_val is None else y_val[:, k], w_val)
+                      for k in range(y_train.shape[1])]
+        self.kind = task.kind
+        self.labels = list(task.targets if task.kind == "regress" else task.classes)
+        self.link = _link(task.kind, len(self.labels))
+        self.rounds = [int(m.n_iter_) for m in models]
+        try:
+            self.forest = _forest(models, x_train.shape[1])
+        except FcnnError as e:  # the fit itself went wrong (weights that cancel, say)
+            raise FcnnError(f"the gbdt baseline's fit failed: {e}") from None
+        return self
+
+    def _fit(self, kind, x, y, w, x_val, y_val, w_val):
+        """One library model fitted; without validation rows it holds out 10 % of its own."""
+        ensemble, o = _library(), self.options
+        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
+        model = (ensemble.HistGradientBoostingRegressor if kind == "regress" else
+                 ensemble.HistGradientBoostingClassifier)(
+            learning_rate=o["learning_rate"], max_iter=o["rounds"], max_leaf_nodes=o["leaves"],
+            early_stopping=True, n_iter_no_change=o["patience"], scoring="loss",
+            random_state=o["seed"])
+        val = {} if x_val is None or not len(x_val) else \
+            {"X_val": x_val, "y_val": y_val, "sample_weight_val": w_val}
+        with threadpool_limits(self.threads, "openmp"):  # None: no limit
+            return model.fit(x, y, sample_weight=w, **val)
+
+    def predict(self, x):
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.forest.n_features:
+            raise FcnnError(f"the gbdt baseline takes {self.forest.n_features} features, not "
+                            f"{x.shape[-1] if x.ndim else 0}")
+        raw = self.forest.raw(x)
+        if self.link == "identity":
+            return raw
+        if self.link == "sigmoid":
+            p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            return np.stack([1.0 - p, p], axis=1)
+        z = np.exp(raw - raw.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def save(self, path):
+        import torch
+
+        meta = {"task": self.kind, "labels": self.labels, "link": self.link,
+                "n_features": self.forest.n_features, "rounds": self.rounds,
+                "options": self.options, "library": _versions(), "info": self.info}
+        state = {k: torch.from_numpy(np.ascontiguousarray(v))
+                 for k, v in self.forest.arrays().items()}
+        baseline.write(path, NAME, meta, state)
+
+    @classmethod
+    def load(cls, path):
+        name, meta, state = baseline.read(path)
+        if name != NAME:
+            raise FcnnError(f"{path}: a {name} baseline, not a {NAME} one")
+        try:
+            return cls._of(meta, state)
+        except FcnnError as e:
+            raise baseline.damaged(path, e) from None
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise baseline.damaged(path, e) from None
+
+    @classmethod
+    def _of(cls, meta, state):
+        kind, labels, link = meta["task"], meta["labels"], meta["link"]
+        _need(kind in ("regress", "classify"), f"unknown task {kind!r}")
+        _need(isinstance(labels, list) and all(isinstance(v, str) for v in labels) and
+              len(set(labels)) == len(labels) and labels, "the labels are not distinct names")
+        _need(link == _link(kind, len(labels)), f"a {link!r} output for {len(labels)} "
+              f"{'labels' if kind == 'regress' else 'classes'}")
+        _need(set(state) == set(DTYPES), f"tensors {sorted(state)}, not {sorted(DTYPES)}")
+        forest = Forest.of_arrays({k: v.numpy() for k, v in state.items()},
+                                  meta["n_features"])
+        outputs = len(labels) if link != "sigmoid" else 1
+        _need(forest.n_outputs == outputs, f"{forest.n_outputs} outputs for {outputs}")
+        info = meta.get("info", {})
+        _need(isinstance(info, dict), "the info is not a JSON object")
+        made = cls(**{k: meta["options"][k] for k in ("learning_rate", "rounds", "leaves",
+                                                      "patience", "seed")})
+        made.forest, made.kind, made.labels, made.link = forest, kind, labels, link
+        made.rounds, made.info = list(meta.get("rounds", [])), info
+        return made
+
+
+def _forest(models, n_features):
+    """One forest of the fitted models: one model per label (regression), or one whose
+    iterations hold a tree per class (or one for two classes)."""
+    trees, offset = [], []
+    for label, model in enumerate(models):
+        per_round = model.n_trees_per_iteration_
+        base = label if len(models) > 1 else 0
+        offset.extend(np.ravel(model._baseline_prediction).tolist())
+        for iteration in model._predictors:
+            for k, predictor in enumerate(iteration):
+                trees.append(_tree(predictor.nodes, base + k if per_round > 1 else base))
+    return Forest.join(trees, offset, n_features)
+
+
+def _tree(nodes, output):
+    if nodes["is_categorical"].any():  # never asked for: every feature is a number
+        raise FcnnError("a categorical split")
+    return {"feature": nodes["feature_idx"], "threshold": nodes["num_threshold"],
+            "missing_left": nodes["missing_go_to_left"].astype(bool), "left": nodes["left"],
+            "right": nodes["right"], "value": nodes["value"], "leaf": nodes["is_leaf"],
+            "output": output}
+
+
+def _weights(task, y, w):
+    """Rows' weights times the task's class weights (None: every row 1)."""
+    class_weights = getattr(task, "weights", None)
+    if task.kind != "classify" or class_weights is None or y is None:
+        return None if w is None else np.asarray(w, dtype=np.float64)
+    by_class = np.asarray(class_weights, dtype=np.float64)[np.asarray(y)]
+    return by_class if w is None else by_class * np.asarray(w, dtype=np.float64)
+
+
+def _positive_total(w):
+    if w is not None and not np.sum(w) > 0:
+        raise FcnnError(f"the training rows' weights sum to {np.sum(w):g}: the gbdt baseline "
+                        "needs a positive total")
+
+
+def _every_class(task, y):
+    counts = np.bincount(np.asarray(y), minlength=len(task.classes))
+    if not counts.all():
+        raise FcnnError(f"class {task.classes[int(np.argmin(counts))]!r} has no training rows: "
+                        "the gbdt baseline needs each class in them")
+
+
+def _link(kind, n_labels):
+    if kind == "regress":
+        return "identity"
+    return "sigmoid" if n_labels == 2 else "softmax"
+
+
+def _library():
+    try:
+        import sklearn.ensemble
+    except ImportError:
+        raise FcnnError("the gbdt baseline needs scikit-learn: pip install 'fcnn[gbdt]'",
+                        ("baseline",)) from None
+    return sklearn.ensemble
+
+
+def _versions():
+    import sklearn
+
+    return {"scikit-learn": sklearn.__version__}
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)
