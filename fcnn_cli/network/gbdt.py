@@ -26,6 +26,9 @@ NAME = "gbdt"
 # A tree per class each round: beyond this many classes the fit would take hours and the file
 # hundreds of megabytes; refused before anything is trained.
 MAX_CLASSES = 100
+# Training rows on which the trees, as read, must predict what the library predicts.
+CHECKED_ROWS = 256
+TESTED = "1.9"  # the scikit-learn whose private tree layout the tests have checked
 
 
 class GradientBoostedTrees:
@@ -70,7 +73,20 @@ class GradientBoostedTrees:
             self.forest = _forest(models, x_train.shape[1])
         except FcnnError as e:  # the fit itself went wrong (weights that cancel, say)
             raise FcnnError(f"the gbdt baseline's fit failed: {e}") from None
+        self._faithful(models, x_train[:CHECKED_ROWS])
         return self
+
+    def _faithful(self, models, x):
+        """The node arrays come from the library's private attributes: they must predict as
+        the library does, or a release that changed them is named instead of trusted."""
+        if self.kind == "classify":
+            theirs = models[0].predict_proba(x)
+        else:
+            theirs = np.stack([m.predict(x) for m in models], axis=1)
+        if not np.allclose(self.predict(x), theirs, rtol=1e-9, atol=1e-9):
+            raise FcnnError(f"the gbdt baseline misreads the trees of scikit-learn "
+                            f"{_versions()['scikit-learn']}; it was tested with {TESTED}",
+                            ("baseline",))
 
     def _fit(self, kind, x, y, w, x_val, y_val, w_val):
         """One library model fitted; without validation rows it holds out 10 % of its own."""
@@ -147,7 +163,8 @@ class GradientBoostedTrees:
 
 def _forest(models, n_features):
     """One forest of the fitted models: one model per label (regression), or one whose
-    iterations hold a tree per class (or one for two classes)."""
+    iterations hold a tree per class (or one for two classes). It reads ``_predictors`` and
+    ``_baseline_prediction``, which scikit-learn keeps private: ``_faithful`` checks them."""
     trees, offset = [], []
     for label, model in enumerate(models):
         per_round = model.n_trees_per_iteration_
