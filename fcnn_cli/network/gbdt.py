@@ -54,27 +54,41 @@ class GradientBoostedTrees:
 
     def fit(self, x_train, y_train, w_train, x_val, y_val, w_val, task):
         self.check(task, x_train.shape[1])
+        ensemble = _library()
+        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
         w_train, w_val = _weights(task, y_train, w_train), _weights(task, y_val, w_val)
         _positive_total(w_train)
         if task.kind == "classify":
             _every_class(task, y_train)
-            models = [self._fit(task.kind, x_train, y_train, w_train, x_val, y_val, w_val)]
-        else:
-            y_train, y_val = np.asarray(y_train).reshape(len(x_train), -1), \
-                None if y_val is None else np.asarray(y_val).reshape(len(x_val), -1)
-            models = [self._fit(task.kind, x_train, y_train[:, k], w_train, x_val,
-                                None if y_val is None else y_val[:, k], w_val)
-                      for k in range(y_train.shape[1])]
+        with threadpool_limits(self.threads, "openmp"):  # None: no limit
+            models = [self._fit(ensemble, task.kind, x_train, y, w_train, x_val, y_v, w_val)
+                      for y, y_v in _by_label(task.kind, y_train, y_val)]
+            self._keep(models, task, x_train.shape[1])
+            self._faithful(models, x_train[:CHECKED_ROWS])
+        return self
+
+    def _fit(self, ensemble, kind, x, y, w, x_val, y_val, w_val):
+        """One library model fitted; without validation rows it holds out 10 % of its own."""
+        o = self.options
+        model = (ensemble.HistGradientBoostingRegressor if kind == "regress" else
+                 ensemble.HistGradientBoostingClassifier)(
+            learning_rate=o["learning_rate"], max_iter=o["rounds"], max_leaf_nodes=o["leaves"],
+            early_stopping=True, n_iter_no_change=o["patience"], scoring="loss",
+            random_state=o["seed"])
+        val = {} if x_val is None or not len(x_val) else \
+            {"X_val": x_val, "y_val": y_val, "sample_weight_val": w_val}
+        return model.fit(x, y, sample_weight=w, **val)
+
+    def _keep(self, models, task, n_features):
         self.kind = task.kind
         self.labels = list(task.targets if task.kind == "regress" else task.classes)
         self.link = _link(task.kind, len(self.labels))
         self.rounds = [int(m.n_iter_) for m in models]
         try:
-            self.forest = _forest(models, x_train.shape[1])
+            self.forest = _forest(models, n_features)
         except FcnnError as e:  # the fit itself went wrong (weights that cancel, say)
             raise FcnnError(f"the gbdt baseline's fit failed: {e}") from None
-        self._faithful(models, x_train[:CHECKED_ROWS])
-        return self
 
     def _faithful(self, models, x):
         """The node arrays come from the library's private attributes: they must predict as
@@ -87,21 +101,6 @@ class GradientBoostedTrees:
             raise FcnnError(f"the gbdt baseline misreads the trees of scikit-learn "
                             f"{_versions()['scikit-learn']}; it was tested with {TESTED}",
                             ("baseline",))
-
-    def _fit(self, kind, x, y, w, x_val, y_val, w_val):
-        """One library model fitted; without validation rows it holds out 10 % of its own."""
-        ensemble, o = _library(), self.options
-        from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
-
-        model = (ensemble.HistGradientBoostingRegressor if kind == "regress" else
-                 ensemble.HistGradientBoostingClassifier)(
-            learning_rate=o["learning_rate"], max_iter=o["rounds"], max_leaf_nodes=o["leaves"],
-            early_stopping=True, n_iter_no_change=o["patience"], scoring="loss",
-            random_state=o["seed"])
-        val = {} if x_val is None or not len(x_val) else \
-            {"X_val": x_val, "y_val": y_val, "sample_weight_val": w_val}
-        with threadpool_limits(self.threads, "openmp"):  # None: no limit
-            return model.fit(x, y, sample_weight=w, **val)
 
     def predict(self, x):
         x = np.asarray(x, dtype=np.float32)
@@ -183,6 +182,15 @@ def _tree(nodes, output):
             "missing_left": nodes["missing_go_to_left"].astype(bool), "left": nodes["left"],
             "right": nodes["right"], "value": nodes["value"], "leaf": nodes["is_leaf"],
             "output": output}
+
+
+def _by_label(kind, y, y_val):
+    """(training, validation labels) of each model: one for classes, one a label else."""
+    if kind == "classify":
+        return [(y, y_val)]
+    y = np.asarray(y).reshape(len(y), -1)
+    y_val = None if y_val is None else np.asarray(y_val).reshape(len(y_val), -1)
+    return [(y[:, k], None if y_val is None else y_val[:, k]) for k in range(y.shape[1])]
 
 
 def _weights(task, y, w):

@@ -301,3 +301,16 @@ def test_a_wrong_digest_is_refused(quake_fit, tmp_path):
     edited(path, lambda p: p.__setitem__("sha256", "0" * 64), sign=False)
     with pytest.raises(FcnnError, match="do not match the SHA-256 digest"):
         GradientBoostedTrees.load(path)
+
+
+def test_trees_read_wrongly_are_named_not_trusted(quakes, monkeypatch):
+    """Were a scikit-learn release to lay its trees out otherwise, the fit says so."""
+    read = gbdt._tree
+
+    def swapped(nodes, output):
+        tree = read(nodes, output)
+        return {**tree, "left": tree["right"], "right": tree["left"]}
+
+    monkeypatch.setattr(gbdt, "_tree", swapped)
+    with pytest.raises(FcnnError, match=r"misreads the trees of scikit-learn \S+; it was tested"):
+        quakes.fit(rounds=5)
