@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-fast browser bench bench-lessons bench-memory clean
+.PHONY: install demo lint test test-fast browser bench bench-lessons bench-baselines bench-memory clean
 
 install: $(STAMP)
 
@@ -67,6 +67,13 @@ bench-lessons: install
 	$(BIN)/python bench/small_tables.py
 	$(BIN)/python bench/deep_networks.py
 	$(BIN)/python bench/galaxy_noise.py
+
+# Gradient-boosted trees beside the network (about 2 minutes): scikit-learn's, XGBoost's and
+# LightGBM's, installed here to be measured (only scikit-learn is an extra of fcnn, gbdt).
+bench-baselines: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn xgboost-cpu \
+		lightgbm
+	$(BIN)/python bench/baselines.py
 
 # Peak memory and samples/s of train on 1 M, 10 M and 50 M rows, in memory and --stream, and the
 # test mean distance of both (long: the 50 M-row table alone is 5 GB on disk while it runs).
