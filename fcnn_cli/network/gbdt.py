@@ -103,6 +103,10 @@ class GradientBoostedTrees:
                             ("baseline",))
 
     def predict(self, x):
+        """Rows × labels (regression) or rows × classes probabilities, for features that are
+        (or are rounded to) float32, as fcnn's are; NaN goes where training sent it."""
+        if self.forest is None:
+            raise FcnnError("the gbdt baseline is not fitted yet")
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.forest.n_features:
             raise FcnnError(f"the gbdt baseline takes {self.forest.n_features} features, not "
@@ -111,7 +115,7 @@ class GradientBoostedTrees:
         if self.link == "identity":
             return raw
         if self.link == "sigmoid":
-            p = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+            p = 0.5 + 0.5 * np.tanh(0.5 * raw[:, 0])  # the logistic, with no overflow
             return np.stack([1.0 - p, p], axis=1)
         z = np.exp(raw - raw.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
@@ -151,12 +155,14 @@ class GradientBoostedTrees:
                                   meta["n_features"])
         outputs = len(labels) if link != "sigmoid" else 1
         _need(forest.n_outputs == outputs, f"{forest.n_outputs} outputs for {outputs}")
-        info = meta.get("info", {})
+        info, rounds = meta.get("info", {}), meta.get("rounds", [])
         _need(isinstance(info, dict), "the info is not a JSON object")
+        _need(isinstance(rounds, list) and all(type(r) is int for r in rounds),
+              "the rounds are not whole numbers")
         made = cls(**{k: meta["options"][k] for k in ("learning_rate", "rounds", "leaves",
                                                       "patience", "seed")})
         made.forest, made.kind, made.labels, made.link = forest, kind, labels, link
-        made.rounds, made.info = list(meta.get("rounds", [])), info
+        made.rounds, made.info = rounds, info
         return made
 
 

@@ -268,6 +268,8 @@ FORGERIES = {
     "a softmax for regression": (in_meta("link", "softmax"), "'softmax' output"),
     "no features": (in_meta("n_features", 0), "0 features"),
     "features as text": (in_meta("n_features", "8"), "'8' features"),
+    "rounds as text": (in_meta("rounds", "12"), "rounds are not whole numbers"),
+    "info as a list": (in_meta("info", []), "info is not a JSON object"),
 }
 
 
@@ -314,3 +316,24 @@ def test_trees_read_wrongly_are_named_not_trusted(quakes, monkeypatch):
     monkeypatch.setattr(gbdt, "_tree", swapped)
     with pytest.raises(FcnnError, match=r"misreads the trees of scikit-learn \S+; it was tested"):
         quakes.fit(rounds=5)
+
+
+def test_an_unfitted_baseline_says_so():
+    with pytest.raises(FcnnError, match="not fitted yet"):
+        GradientBoostedTrees().predict(np.zeros((1, 2), np.float32))
+
+
+def test_extreme_scores_give_probabilities_without_overflow(galaxy_fit, galaxies):
+    import warnings
+
+    x = galaxies.test[0][:3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shift in (-1e6, 1e6):
+            model = GradientBoostedTrees()
+            model.__dict__.update(galaxy_fit.__dict__)
+            model.forest = type(galaxy_fit.forest)(**{
+                **galaxy_fit.forest.arrays(), "offset": galaxy_fit.forest.offset + shift,
+                "n_features": galaxy_fit.forest.n_features})
+            p = model.predict(x)
+            assert np.isfinite(p).all() and (p[:, int(shift > 0)] == 1.0).all()
