@@ -7,9 +7,9 @@ and the optimiser's per-call Python (about 30 µs a call; this whole step takes 
 activation-gradient kernel (the one autograd itself calls), and the parameters live in one
 flat tensor that the fused Adam or SGD kernel updates in a single call. It covers plain and
 residual networks without batch norm (with dropout, though not SELU's alpha-dropout) and with
-the activations below, for regression and for unweighted classification; everything else
-trains through autograd. Tests check that
-its gradients and updates equal autograd's and torch.optim's.
+the activations below, for regression and for classification without class weights (event
+weights, carried with the labels, it takes); everything else trains through autograd. Tests
+check that its gradients and updates equal autograd's and torch.optim's.
 
 The same code trains an ensemble's members at once: given a list of networks of one shape,
 each layer's weights of all members are one (members × out × in) view, its products batched
@@ -384,6 +384,8 @@ def _kernel(adam, group, state, first, lr, decay, param, p):
 def _output_grad(task):
     """(loss, d loss / d output) for the task's loss on a minibatch; with a leading member axis
     one loss per member, each averaged over its own rows."""
+    if task.weighted:
+        return _weighted_output_grad(task)
     constants = {}
 
     def per_row(out):
@@ -430,14 +432,61 @@ def _output_grad(task):
     return cross_entropy
 
 
-def _gaussian(out, y, inverse):
+def _weighted_output_grad(task):
+    """:func:`_output_grad` of labels that carry each row's event weight w
+    (:func:`fcnn_cli.network.tasks.pack`): the mean over the rows of w times the row's loss,
+    and so each row's gradient times w."""
+    constants = {}
+
+    def per_row(out):
+        """1/n and 2/n (n rows) and minus ones of the shape of one output column, made once."""
+        key = (out.shape[:-1], out.dtype, out.device)
+        if key not in constants:
+            n = out.shape[-2]
+            constants[key] = (torch.tensor(1.0 / n, dtype=out.dtype, device=out.device),
+                              torch.tensor(2.0 / n, dtype=out.dtype, device=out.device),
+                              torch.full((*out.shape[:-1], 1), -1.0, dtype=out.dtype,
+                                         device=out.device))
+        return constants[key]
+
+    if task.kind == "regress":
+        def weighted_regression(out, y):
+            y, w = y[..., :-1], y[..., -1:]
+            inverse, twice, _ = per_row(out)
+            if getattr(task, "gaussian", False):
+                return _gaussian(out, y, w * inverse, w)
+            diff = out - y
+            wdiff = diff * w
+            return (wdiff * diff).sum(dim=(-2, -1)) * inverse, wdiff * twice
+        return weighted_regression
+
+    def weighted_classification(out, y):
+        t, w = y[..., 0], y[..., 1:]
+        inverse, _, minus_ones = per_row(out)
+        scale = w * inverse
+        if task.output == "sigmoid":
+            z = out[..., 0]
+            rows = F.binary_cross_entropy_with_logits(z, t, reduction="none")
+            return (rows * w[..., 0]).mean(dim=-1), (torch.sigmoid(z) - t).unsqueeze(-1) * scale
+        log_p = torch.log_softmax(out, dim=-1)
+        index = t.long().unsqueeze(-1)
+        g = log_p.exp().scatter_add_(-1, index, minus_ones)
+        rows = -log_p.gather(-1, index).squeeze(-1)
+        return (rows * w[..., 0]).mean(dim=-1), g * scale
+    return weighted_classification
+
+
+def _gaussian(out, y, inverse, w=None):
     """The Gaussian negative log-likelihood of tasks.Regression and its gradient: the first
-    half of the outputs are the means, the second the variances through a softplus."""
+    half of the outputs are the means, the second the variances through a softplus. With
+    ``w`` (rows × 1, event weights), each row's terms count w times."""
     mean, raw = out.chunk(2, dim=-1)
     var = F.softplus(raw) + MIN_VARIANCE
     r = mean - y
     r_over_var = r / var
     terms = 0.5 * (var.log() + r * r_over_var) + HALF_LOG_TWO_PI
+    if w is not None:  # event weights; ``inverse`` is w / n then
+        terms = terms * w
     loss = terms.sum(dim=-1).mean(dim=-1)
     g_var = 0.5 * (1.0 - r * r_over_var) / var * torch.sigmoid(raw)
     return loss, torch.cat([r_over_var, g_var], dim=-1) * inverse
