@@ -30,15 +30,23 @@ def given(table, column):
     bad = ~np.isfinite(w)
     if bad.any():
         row = int(np.argmax(bad))
-        raise FcnnError(f"{table.name}: weight column {column!r} holds {shown(w[row])} at row "
-                        f"{table.row(row)} ({int(bad.sum())} row(s) in all): an event weight "
+        raise FcnnError(f"{table.name}: weight column {column!r} holds "
+                        f"{shown(float(w[row]))} at row {table.row(row)} "
+                        f"({int(bad.sum())} row(s) in all): an event weight "
                         "must be a finite number; nan='drop' leaves such rows out", ("nan",))
     return w
 
 
+def weighed(table, column):
+    """``table`` without its rows of weight 0, and the weights of the rest as given
+    (:func:`given`)."""
+    return without_zeros(table, given(table, column), column)
+
+
 def without_zeros(table, w, column):
     """``table`` and ``w`` without the rows of weight 0, which weigh nothing in training, in
-    the validation loss or in any metric: they leave before the split, as if never there."""
+    the validation loss or in any metric: they leave every table before the split, as if
+    never there."""
     zero = w == 0
     if not zero.any():
         return table, w

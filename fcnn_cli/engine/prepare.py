@@ -113,16 +113,15 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     table, val_table, test_table = (complete_rows(t, config.nan, features, targets + weights)
                                     if t is not None else None
                                     for t in (table, val_table, test_table))
-    given = None
-    if weight is not None:
-        table, given = eventweights.without_zeros(table, eventweights.given(table, weight),
-                                                  weight)
+    weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
+               else (t, None) for t in (table, val_table, test_table)]
+    (table, given), (val_table, _), (test_table, _) = weighed
     kind = tasks.infer(table, targets, config.task)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None else config.val_frac
     test_frac = 0.0 if test_table is not None else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
-    plan = _Weights(weight, given, val_table, test_table, config)
+    plan = _Weights(weight, weighed, config)
     rows = plan.training_rows(table.name, rows, strata)
     _check_split(table, rows, val_frac, strata, "train")
     if kind == "classify":
@@ -187,15 +186,15 @@ def _fill(splits, features, name):
 
 class _Weights:
     """The event weights of one preparation (:mod:`~fcnn_cli.engine.eventweights`): the table's
-    as given (after rows of weight 0 left), those of separate validation and test tables, and
-    whether training is weighted (some training or validation weights differ) or takes the
-    path of no weights."""
+    as given, those of separate validation and test tables (``weighed``: each table with its
+    weights, rows of weight 0 gone), and whether training is weighted (some training or
+    validation weights differ) or takes the path of no weights."""
 
-    def __init__(self, column, given, val_table, test_table, config):
-        self.column, self.given, self.config = column, given, config
-        self.tables = {name: (t.name, eventweights.given(t, column))
-                       for name, t in (("val", val_table), ("test", test_table))
-                       if t is not None and column is not None}
+    def __init__(self, column, weighed, config):
+        (_, self.given), *others = weighed
+        self.column, self.config = column, config
+        self.tables = {name: (t.name, w) for name, (t, w) in zip(("val", "test"), others)
+                       if w is not None}
         self.rows = self.train = None  # the split's rows; the training rows' training weights
         self.weighted = False
 
@@ -232,8 +231,7 @@ class _Weights:
             w = eventweights.balanced(w, train.truth, len(task.classes))
         train.y = tasks.pack(train.y, eventweights.normalised(w, f"{name}: the training rows",
                                                               self.column))
-        what = f"{self.tables['val'][0]}: its rows" if "val" in self.tables else \
-            f"{name}: the validation rows"
+        what = f"{self.tables['val'][0] if 'val' in self.tables else name}: the validation rows"
         val.y = tasks.pack(val.y, eventweights.normalised(val.weight, what, self.column))
 
 

@@ -315,9 +315,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
                         units, "", {}, source, config, extra, moments, scan.rows.hexdigest(),
                         filler)
     if tally:
-        val_name = f"{extra['val'].name}: its rows" if "val" in extra else \
-            f"{source.name}: the validation rows"
-        prepared.weighting = tally.weighting(task, config, val_name)
+        val_name = extra["val"].name if "val" in extra else source.name
+        prepared.weighting = tally.weighting(task, config, f"{val_name}: the validation rows")
     for name in extra:
         scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _, _ in prepared.chunks(name))
     prepared.sizes = dict(zip(SPLITS, scan.sizes))
