@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 SUFFIX = "_missing"  # the name of a feature's indicator: <feature>_missing
 # Values a feature keeps to find its median in a streamed pass: exact up to this many.
 SAMPLE_VALUES = 1_000_000
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass
@@ -83,7 +84,7 @@ class Filler:
             raise FcnnError("missing: the medians do not name the features, in order")
         values = list(medians.values())
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values) \
-                or not np.isfinite(np.asarray(values, np.float64).astype(np.float32)).all():
+                or not all(abs(v) <= FLOAT32_MAX for v in values):  # NaN compares False
             raise FcnnError("missing: a median is not a number finite in float32")
         if not isinstance(flagged, list) or not all(isinstance(f, str) for f in flagged) \
                 or flagged != [f for f in features if f in set(flagged)]:
@@ -129,10 +130,10 @@ class MedianSample:
             k = seen + room + np.arange(len(rest))
             slot = (self.rng.random(len(rest)) * (k + 1)).astype(np.int64)
             chosen = slot < self.size
-            slots, values = slot[chosen], rest[chosen]
+            slots, taken = slot[chosen], rest[chosen]
             # A later value replaces an earlier one at the same slot: the last one of each.
             last = len(slots) - 1 - np.unique(slots[::-1], return_index=True)[1]
-            kept[slots[last]] = values[last]
+            kept[slots[last]] = taken[last]
         self.kept[i], self.seen[i] = kept, seen + len(values)
 
     def filler(self, name="<source>"):

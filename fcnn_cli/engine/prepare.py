@@ -178,10 +178,14 @@ def _fill(splits, features, name):
     filler = Filler.fit(splits["train"].x, features, name)
     for split in splits.values():
         split.x = filler.transform(split.x)
+    say_filled(filler, name)
+    return filler
+
+
+def say_filled(filler, name):
     if filler.flagged:
         log.info("%s: missing values filled with the training median of %s, each with an "
                  "indicator input", name, ", ".join(map(repr, filler.flagged)))
-    return filler
 
 
 class _Weights:

@@ -29,7 +29,8 @@ from fcnn_cli.data.columns import keep_rows, numeric_matrix, select_columns
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.missing import Filler, MedianSample
 from fcnn_cli.data.preprocess import Scaler
-from fcnn_cli.engine.prepare import SPLITS, complete_rows, inputs, require_columns
+from fcnn_cli.engine.prepare import (SPLITS, complete_rows, inputs, require_columns,
+                                     say_filled)
 from fcnn_cli.engine.shuffle import ShuffleBuffer, Taker, epoch_pieces, process_rows
 from fcnn_cli.network.digest import RowsDigest
 
@@ -101,7 +102,7 @@ class _PresentMoments:
         out, k = Moments(filler.width), len(self.columns)
         out.n = self.n
         for i, (moments, median) in enumerate(zip(self.columns, filler.medians)):
-            missing = self.missing[i]
+            missing, median = self.missing[i], float(np.float32(median))  # as filled in
             delta = median - moments.mean[0]
             out.mean[i] = moments.mean[0] + delta * missing / self.n
             out.m2[i] = moments.m2[0] + delta ** 2 * moments.n * missing / self.n
@@ -307,6 +308,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     task = scan.task(source.name, tally is not None and tally.weighted)
     task.weighted = tally is not None and tally.weighted
     filler = scan.sample.filler(source.name) if scan.sample else None
+    if filler:
+        say_filled(filler, source.name)
     moments = scan.present.filled(filler) if filler else scan.x
     used = set(features + targets)
     units = {k: v for k, v in source.units.items() if k in used}
