@@ -253,3 +253,36 @@ def test_a_streamed_tally_finds_what_the_arrays_give():
     expected = eventweights.balanced(w, classes, 2)
     np.testing.assert_allclose(weighting.of_loss(w, classes, True), expected / expected.mean())
     np.testing.assert_allclose(weighting.of_loss(np.array([1.0, 3.0]), None, False), [0.5, 1.5])
+
+
+def test_every_splits_metrics_and_the_epochs_headlines_are_weighted_as_given(weighted_quakes):
+    """The reports of a weighted run equal scikit-learn's with sample_weight, the weights as
+    given (negatives too), on each split's rows; so does each epoch's validation headline."""
+    from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+
+    w = weighted_quakes.frame.w.to_numpy() - 0.4  # some negative
+    table = with_weights(weighted_quakes, w)
+    config = train.TrainConfig(**CONFIG, schedule="none")
+    result = train.fit(table, config, weight="w")
+    data = prepare(table, config, weight="w")
+    for name in ("train", "val", "test"):
+        split = data.splits[name]
+        x = split.x if name != "train" else None
+        if x is None:  # the training rows were scaled in place: undo for the predictor
+            x = data.x_scaler.inverse(split.x).astype(np.float32)
+        pred = result.predictor.task.decode(result.predictor.outputs(x))
+        report = result.metrics[name]
+        assert report["sum_of_weights"] == pytest.approx(split.weight.sum())
+        assert report["targets"]["x"]["mse"] == pytest.approx(
+            mean_squared_error(split.truth[:, 0], pred[:, 0], sample_weight=split.weight),
+            rel=1e-4)
+        assert report["overall"]["r2"] == pytest.approx(
+            r2_score(split.truth, pred, sample_weight=split.weight), rel=1e-4)
+    best = result.history[result.predictor.info["best_epoch"] - 1]
+    assert best["val_rmse"] == pytest.approx(result.metrics["val"]["overall"]["rmse"], rel=1e-4)
+    classes = train.fit(sides(), config, weight="w")
+    data = prepare(sides(), config, weight="w")
+    test = data.splits["test"]
+    decided = classes.predictor.task.proba(classes.predictor.outputs(test.x)).argmax(axis=1)
+    assert classes.metrics["test"]["accuracy"] == pytest.approx(
+        accuracy_score(test.truth, decided, sample_weight=test.weight))
