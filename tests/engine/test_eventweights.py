@@ -286,3 +286,29 @@ def test_every_splits_metrics_and_the_epochs_headlines_are_weighted_as_given(wei
     decided = classes.predictor.task.proba(classes.predictor.outputs(test.x)).argmax(axis=1)
     assert classes.metrics["test"]["accuracy"] == pytest.approx(
         accuracy_score(test.truth, decided, sample_weight=test.weight))
+
+
+def test_a_weighted_run_resumes_as_if_uninterrupted_and_only_on_its_weights(weighted_quakes):
+    config = train.TrainConfig(epochs=3, batch_size=64)
+    whole = train.fit(weighted_quakes, config, weight="w")
+
+    def interrupt(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    cut = train.fit(weighted_quakes, config, on_epoch=interrupt, weight="w")
+    resumed = train.fit(weighted_quakes, config, resume=cut.resume_state, weight="w")
+    assert same_weights(whole, resumed) and resumed.metrics == whole.metrics
+    other = with_weights(weighted_quakes, weighted_quakes.frame.w[::-1].to_numpy())
+    with pytest.raises(FcnnError, match="not the data this run started with"):
+        train.fit(other, config, resume=cut.resume_state, weight="w")
+
+
+def test_a_sweeps_pass_takes_the_weights(weighted_quakes):
+    config = train.TrainConfig(**CONFIG)
+    (cohort,) = train.fit_cohorts(weighted_quakes, [(config, None)], weight="w")
+    single = train.fit(weighted_quakes, config, weight="w")
+    for name, value in single.predictor.net.state_dict().items():
+        torch.testing.assert_close(cohort.predictor.net.state_dict()[name], value, rtol=1e-4,
+                                   atol=1e-5)
+    assert cohort.metrics["test"]["sum_of_weights"] == single.metrics["test"]["sum_of_weights"]
