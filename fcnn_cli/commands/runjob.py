@@ -27,6 +27,19 @@ class Job:
     force: bool
     plots: bool = True  # draw the run's plots once it is saved
     from_file: set = dataclasses.field(default_factory=set)  # the options --config FILE gave
+    recipe: object = None  # data.recipe.Recipe: samples, definitions, selection, weight
+
+    @property
+    def name(self):
+        """What names the run's default directory: DATA, or the recipe's samples."""
+        if self.recipe is not None:
+            return self.recipe.run_name()
+        return self.paths[0]
+
+    @property
+    def inputs(self):
+        """Every file the run reads: none may be one of its outputs."""
+        return [*self.paths, *(self.recipe.files() if self.recipe is not None else [])]
 
 
 def where(path):
@@ -82,6 +95,12 @@ def _resume_hint(run_dir, changed):
 
 def _open_tables(job):
     """The tables to train on: read into memory, or opened to be streamed (--stream)."""
+    if job.recipe is not None:
+        from fcnn_cli.data import recipe as recipes
+
+        tables, job.features = recipes.training_tables(job.recipe, job.paths, job.targets,
+                                                       job.features)
+        return tables
     if not job.config.stream:
         from fcnn_cli.data.tables import read_table
 
@@ -109,10 +128,15 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
         with _EpochPrinter(console, job.config.epochs, quiet) as printer:
             # Popped, not indexed, and consumed: the table's columns are freed as they are
             # converted, the tables themselves once prepared.
+            weight = job.recipe.weight_column if job.recipe is not None else None
             result = training.fit(tables.pop(0), job.config, job.net, job.targets,
                                   job.features, tables.pop(0), tables.pop(0), printer,
-                                  job.state, world, interrupts, consume=True)
+                                  job.state, world, interrupts, consume=True,
+                                  **({"weight": weight} if weight else {}))
+        result.predictor.recipe = job.recipe
         if world.is_main:
+            if job.recipe is not None:
+                job.recipe.record()
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(where(p) if p else None for p in job.paths),
@@ -136,7 +160,7 @@ def _run_dir(world, job):
     from fcnn_cli.results import runs
 
     if world.is_main:
-        return runs.claim(job.output, job.paths[0], job.force)
+        return runs.claim(job.output, job.name, job.force)
     return contextlib.nullcontext(None)
 
 

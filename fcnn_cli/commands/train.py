@@ -78,8 +78,11 @@ def train(ctx, **options):
     data, val, test = job.paths
     if job.paths.count("-") > 1:
         raise click.UsageError("stdin ('-') can feed one table only")
-    _warn_if_trained_on(data, val, test)
-    runs.check_run_dir(job.output or runs.default_run_dir(data), job.force, job.paths)
+    if job.recipe is not None:
+        job.recipe.find()
+    if data is not None:
+        _warn_if_trained_on(data, val, test)
+    runs.check_run_dir(job.output or runs.default_run_dir(job.name), job.force, job.inputs)
     nproc = options["nproc"]
     if nproc > 1 or distributed.launched():
         _refuse_streams(*job.paths, directory=job.config.stream)
@@ -93,9 +96,12 @@ def train(ctx, **options):
 def _new_job(ctx, o):
     """A new run from the command line's options over those of --config FILE, each checked
     before any data is read."""
+    from fcnn_cli.data import recipe as recipes
+
     o, from_file = _with_file(ctx, o)
-    if not o["data"] and not o["print_config"]:
-        raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
+    if not o["data"] and not o["samples"] and not o["print_config"]:
+        raise click.UsageError("missing argument DATA (or --sample NAME=FILE, or --resume "
+                               "RUN_DIR)")
     net = {f.name: o[f.name] for f in option_fields(NetConfig) if o[f.name] is not None}
     with _file_errors(from_file, o["config_file"]):
         config = TrainConfig(**{f.name: o[f.name] for f in option_fields(TrainConfig)})
@@ -106,8 +112,12 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
-    return Job([data.data, data.val, data.test], data.targets, data.features, net, config,
-               None, o["output"], o["force"], o["plots"], from_file)
+        recipe = recipes.of_config(data, data.targets)
+        if recipe is not None:
+            recipes.check_training(recipe, data, config)
+    targets = [recipe.label] if recipe is not None and recipe.label else data.targets
+    return Job([data.data, data.val, data.test], targets, data.features, net, config,
+               None, o["output"], o["force"], o["plots"], from_file, recipe)
 
 
 def _with_file(ctx, o):
@@ -140,6 +150,7 @@ def _file_errors(from_file, path, error=click.UsageError):
 def _print_config(job):
     """The job's options as the configuration file that repeats them, on stdout."""
     from fcnn_cli.core.configfile import dumps
+    from fcnn_cli.data import recipe as recipes
     from fcnn_cli.core.fileio import write_text
 
     net = NetConfig(n_in=1, n_out=1, **job.net).to_dict()
@@ -147,7 +158,11 @@ def _print_config(job):
     if "dropout" not in job.net:  # the task's default, which the data decide: a comment
         net["dropout"] = None
     data = dict(zip(("data", "val", "test"), (where(p) if p else None for p in job.paths)))
-    text = dumps({**data, "targets": job.targets, "features": job.features}, net,
+    targets = job.targets
+    if job.recipe is not None:
+        data.update(job.recipe.options(absolute=True))
+        targets = None if job.recipe.label == recipes.LABEL else targets
+    text = dumps({**data, "targets": targets, "features": job.features}, net,
                  dataclasses.asdict(job.config))
     write_text("-", text)
 
@@ -165,7 +180,7 @@ def _resumed_job(ctx, o):
     with usage_errors():
         config = dataclasses.replace(saved.config, **kept)
     return Job([saved.data, saved.val_data, saved.test_data], saved.targets, saved.features,
-               net, config, saved.state, o["resume"], True, o["plots"])
+               net, config, saved.state, o["resume"], True, o["plots"], recipe=saved.recipe)
 
 
 def _refuse_beside_resume(ctx):

@@ -31,6 +31,7 @@ class Predictor:
     feature_range: dict = field(default_factory=dict)  # training "min" and "max" per feature
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
     precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
+    recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
     # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
