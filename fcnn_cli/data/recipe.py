@@ -20,6 +20,7 @@ from fcnn_cli.core.errors import FcnnError, shown
 from fcnn_cli.data import samples as sampling
 
 LABEL = "sample"  # the class column made of the sample names, unless -t names another
+SELECTED = "selected"  # predict's 0/1 column: whether a row passes the model's selection
 WEIGHT = "event_weight"  # the weight column, where the weight is more than a column
 MAX_DEFINITIONS = 10_000  # a recipe's definitions, objects' included
 MAX_TEXT = 1 << 16  # the characters of one name or file path a recipe read back may hold
@@ -256,8 +257,10 @@ class Recipe:
 
     def check_raw(self, table, names, select=True, weigh=True):
         """Refuse a raw ``table`` that lacks a column the recipe needs to make ``names``,
-        as a missing feature is refused."""
-        missing = [c for c in self.needs(names, select, weigh) if c not in table.frame.columns]
+        as a missing feature is refused (one of ``names`` itself is left to the caller's
+        own message)."""
+        missing = [c for c in self.needs(names, select, weigh)
+                   if c not in table.frame.columns and c not in names]
         if missing:
             raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
                             "that the model's definitions, selection or weight read")
@@ -292,6 +295,51 @@ class Recipe:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels and "
                             "the weight's")
         return chosen
+
+    # Streams of tables: predict's and evaluate's.
+
+    def predicting(self, tables, names, keep_selected=False):
+        """Each raw table of a stream with the columns ``names`` made (checked as features
+        are first); where the recipe selects, with the 0/1 column SELECTED, or
+        (``keep_selected``) only the rows that pass."""
+        import numpy as np
+
+        for table in tables:
+            self.check_raw(table, names, select=True, weigh=False)
+            if self.where and SELECTED in table.frame.columns and not keep_selected:
+                raise FcnnError(f"{table.name}: has a column {SELECTED!r}, the name of the "
+                                "column that says which rows pass the selection; rename it")
+            table = self.derive(table)
+            if self.where:
+                keep = self.passes(table)
+                table = rows_of(table, keep) if keep_selected else dataclasses.replace(
+                    table, frame=table.frame.assign(**{SELECTED: keep.astype(np.int8)}))
+            yield table
+
+    def evaluating(self, sources, names, tally, select=True, weigh=True):
+        """The tables of ``sources`` ([(sample or None, path)]) read in chunks, each through
+        the steps: the columns ``names`` made, the rows that pass the selection (``select``;
+        ``tally`` counts them and those removed) with their class and weight columns
+        (``weigh``)."""
+        from fcnn_cli.data.tables import iter_tables
+
+        for sample, path in sources:
+            for table in iter_tables(path):
+                self.check_raw(table, names, select, weigh)
+                table = self.derive(table)
+                if select:
+                    table, removed = self.select(table, sample)
+                    tally["removed"] += removed
+                tally["kept"] += len(table.frame)
+                yield self.finish(table, sample, weigh)
+
+    def weighs(self, path):
+        """Whether the raw table ``path`` (its first chunk) holds the columns the weight
+        reads."""
+        from fcnn_cli.data.tables import iter_tables
+
+        first = next(iter(iter_tables(path)))
+        return all(c in first.frame.columns for c in self.needs([], select=False))
 
     # Reading and recording.
 
@@ -411,6 +459,46 @@ def of_config(data, targets=None):
             return None
         recipe.samples = [sampling.Sample(None, [data.data], files=files or [data.data])]
     return recipe
+
+
+def for_evaluation(recipe, samples=None, weight=None, weigh=True, task=None):
+    """The recipe evaluate applies: the model's ``recipe`` (None: an empty one) with the
+    ``samples`` given (samples.Sample, their files found; their names must be classes of the
+    classification ``task``), and the ``weight`` expression instead of the model's; ``weigh``
+    false: no weights at all."""
+    base = recipe or Recipe()
+    found = list(samples or [])
+    if found:
+        classes = getattr(task, "classes", None)
+        if classes is None:
+            raise FcnnError("samples give the rows of classes; the model is a regression",
+                            ("samples",))
+        unknown = [s.name for s in found if s.name not in classes]
+        if unknown:
+            raise FcnnError(f"sample {unknown[0]!r} is no class of the model; its classes are "
+                            f"{', '.join(map(repr, classes))}", ("samples",))
+    evaluated = Recipe(found, list(base.objects), base.expanded, list(base.define), base.where,
+                       (weight or base.weight) if weigh else None,
+                       task.target if found else None)
+    if not weigh:
+        for sample in evaluated.samples:
+            sample.scale = 1.0
+    return evaluated.check()
+
+
+def evaluation_notes(recipe, tally, select, weighed):
+    """What evaluate's report says of the recipe it applied: the selection and the rows it
+    removed, the weight (None: events counted), the samples and their scales."""
+    if recipe.empty:
+        return {}
+    notes = {"weighted": weighed, "weight": recipe.weight if weighed else None}
+    if recipe.where:
+        notes["selection"] = {"where": recipe.where, "applied": select, "rows_kept":
+                              tally["kept"], "rows_removed": tally["removed"]}
+    if recipe.samples:
+        notes["samples"] = [{"name": s.name, "scale": s.scale, "files": list(s.files)}
+                            for s in recipe.samples]
+    return notes
 
 
 def check_training(recipe, data, config):

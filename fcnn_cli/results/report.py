@@ -155,6 +155,31 @@ def classification_tables(report, title="Metrics"):
     return shown + _capped_per_class(report) + _capped_confusions(report)
 
 
+def recipe_table(report):
+    """evaluate's lines on what it applied of the model's recipe: the selection and the rows
+    it removed, the weights, the samples (none where there is nothing to say)."""
+    rows = []
+    for s in report.get("samples") or ():
+        rows.append((f"sample {s['name']}", f"{len(s['files'])} file(s)"
+                     + (f", scale {s['scale']:g}" if s["scale"] != 1 else "")))
+    selection = report.get("selection")
+    if selection:
+        rows.append(("selection", f"{selection['where']}: removed {selection['rows_removed']} "
+                     f"row(s), kept {selection['rows_kept']}" if selection["applied"] else
+                     f"{selection['where']}: not applied (--no-select)"))
+    if "weighted" in report:
+        rows.append(("weights", (report["weight"] or "the samples' scales")
+                     if report["weighted"] else "none: events counted"))
+    if not rows:
+        return []
+    table = RichTable(title="Data", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for what, value in rows:
+        table.add_row(Text(what), Text(value))
+    return [table]
+
+
 def _note(text):
     return Text(text, style="italic")
 
