@@ -369,7 +369,36 @@ def info_tables(about):
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
     for what, value in rows:
         summary.add_row(what, Text(str(value)))
-    return [summary, _features_table(about["features"]), *_metrics_tables(about["metrics"])]
+    return [summary, *_recipe_tables(about.get("recipe")), _features_table(about["features"]),
+            *_metrics_tables(about["metrics"])]
+
+
+INFO_FILES = 3  # files of a sample that fcnn info names; --json lists all
+
+
+def _recipe_tables(recipe):
+    """fcnn info's table of what the model makes of raw tables: samples (files, scales),
+    weight, selection, objects and definitions."""
+    if not recipe:
+        return []
+    table = RichTable(title="Data", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for s in recipe["samples"]:
+        paths = [f["path"] if isinstance(f, dict) else f for f in s["files"]]
+        files = ", ".join(paths[:INFO_FILES]) + (f" … ({len(paths)} files)"
+                                                  if len(paths) > INFO_FILES else "")
+        what = f"sample {s['name']}" if s["name"] is not None else "data"
+        extra = [f"scale {s['scale']:g}"] if s["scale"] != 1 else []
+        extra += [f"where {s['where']}"] if s.get("where") else []
+        table.add_row(Text(what), Text(files + (f" ({'; '.join(extra)})" if extra else "")))
+    rows = [("weight", recipe["weight"]), ("selection", recipe["where"]),
+            ("objects", ", ".join(recipe["objects"]))]
+    rows += [(f"define {d['name']}", d["expression"]) for d in recipe["definitions"]]
+    for what, value in rows:
+        if value:
+            table.add_row(Text(what), Text(value))
+    return [table]
 
 
 def _parameters(count, members):
