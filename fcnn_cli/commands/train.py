@@ -159,10 +159,10 @@ def _print_config(job):
         net["dropout"] = None
     data = dict(zip(("data", "val", "test"), (where(p) if p else None for p in job.paths)))
     targets = job.targets
-    if job.recipe is not None:
-        data.update(job.recipe.options(absolute=True))
-        targets = None if job.recipe.label == recipes.LABEL else targets
-    text = dumps({**data, "targets": targets, "features": job.features}, net,
+    if job.recipe is not None and job.recipe.label == recipes.LABEL:
+        targets = None  # the samples' class column, as without targets
+    text = dumps({**data, "targets": targets, "features": job.features,
+                  **recipes.options_of(job.recipe, absolute=True)}, net,
                  dataclasses.asdict(job.config))
     write_text("-", text)
 

@@ -440,6 +440,14 @@ class Recipe:
                 "weight": self.weight}
 
 
+KEYS = ("samples", "define", "objects", "where", "weight")  # configuration keys of a recipe
+
+
+def options_of(recipe, absolute=False):
+    """The configuration keys of ``recipe`` (None: every key unset)."""
+    return dict.fromkeys(KEYS) if recipe is None else recipe.options(absolute)
+
+
 def of_config(data, targets=None):
     """The recipe of a DataConfig's options (DATA of several files or globs too), or None
     where DATA is one table and nothing else is asked."""
@@ -454,10 +462,10 @@ def of_config(data, targets=None):
     if data.samples and data.data:
         raise FcnnError("give DATA or samples, not both", ("samples",))
     if not data.samples and data.data:
-        files = sampling.data_files(data.data)
-        if files is None and recipe.empty:
+        patterns = sampling.data_patterns(data.data)
+        if patterns is None and recipe.empty:
             return None
-        recipe.samples = [sampling.Sample(None, [data.data], files=files or [data.data])]
+        recipe.samples = [sampling.Sample(None, patterns or [data.data])]
     return recipe
 
 
@@ -507,11 +515,11 @@ def check_training(recipe, data, config):
         if len(recipe.samples) < 2:
             raise FcnnError("samples: give two or more, one for each class", ("samples",))
         if data.val or data.test:
-            raise FcnnError("samples give the validation and test rows too, split from theirs; "
+            raise FcnnError("samples: their rows are split for validation and testing too; "
                             "leave out val and test", ("samples", "val", "test"))
         if config.task == "regress":
-            raise FcnnError("samples make classes; task='regress' takes a label column of DATA",
-                            ("samples", "task"))
+            raise FcnnError("samples: they make classes, and task='regress' takes a label "
+                            "column of DATA", ("samples", "task"))
     if config.stream:
         raise FcnnError("stream reads one Parquet file or directory as it is; it does not "
                         "combine with samples, several DATA files, define, objects, where or "
@@ -551,7 +559,7 @@ def combine(tables, name, used=None, label=None):
                             "agree on the columns used")
     if len(tables) == 1 and used is None:
         return first
-    frame = pd.concat([t.frame[wanted] for t in tables], ignore_index=True, copy=False)
+    frame = pd.concat([t.frame[wanted] for t in tables], ignore_index=True)
     targets = [label] if label is not None else first.targets
     return Table(frame, targets, first.units, name, extra=first.extra)
 

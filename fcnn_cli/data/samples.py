@@ -60,8 +60,9 @@ def parse(item):
     if not isinstance(item, str) or "=" not in item:
         raise FcnnError(f"sample {shown(item)}: write NAME=FILE[,FILE…][*SCALE]", ("samples",))
     name, files = (part.strip() for part in item.split("=", 1))
-    files, scale = _scale_of(files, item)
-    return Sample(_name(name, item), _patterns(files.split(","), item), scale)
+    label = f"sample {item!r}"
+    files, scale = _scale_of(files, label)
+    return Sample(_name(name, label), _patterns(files.split(","), label), scale)
 
 
 def _of_table(item):
@@ -87,12 +88,12 @@ def _of_table(item):
                   where)
 
 
-def _scale_of(files, item):
+def _scale_of(files, label):
     """(the files, the scale): a last ``*NUMBER`` is the scale, other stars are globs."""
     head, star, tail = files.rpartition("*")
     if star and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*|\s*[-+]?(inf|nan)\s*",
                              tail, re.IGNORECASE):
-        return head, _checked_scale(float(tail), f"sample {item!r}")
+        return head, _checked_scale(float(tail), label)
     return files, 1.0
 
 
@@ -131,16 +132,17 @@ def of_options(items):
     return found
 
 
-def data_files(data):
-    """The files of DATA as given: several for a glob, a directory or a comma-separated list
-    (an existing file of that whole name is one file), else None: one table, read as ever."""
+def data_patterns(data):
+    """The patterns of DATA's files: several for a comma-separated list, one for a glob or a
+    directory; None for one table, read as ever (an existing file of that whole name, commas
+    and all, is one)."""
     text = str(data)
     if text == "-" or os.path.lexists(text) and not os.path.isdir(text):
         return None
-    patterns = [p.strip() for p in text.split(",")] if "," in text else [text]
+    patterns = [p.strip() for p in text.split(",") if p.strip()]
     if len(patterns) == 1 and not (glob.has_magic(text) or os.path.isdir(text)):
         return None
-    return find([p for p in patterns if p])
+    return patterns
 
 
 def find(patterns):

@@ -292,10 +292,11 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
 def _write_options(path, config, recipe=None):
     """The run's resolved options as the configuration file that trains it again."""
     from fcnn_cli.core.configfile import dumps
+    from fcnn_cli.data.recipe import options_of
 
     data = {"data": config["data"], "targets": config["targets"],
             "features": config["features"], "val": config["val_data"],
-            "test": config["test_data"], **(recipe.options() if recipe is not None else {})}
+            "test": config["test_data"], **options_of(recipe)}
     net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
     try:
         text = dumps(data, net, config["train"])
