@@ -604,20 +604,25 @@ def _through(definitions, names):
 
 
 def _definitions(texts):
-    """[(name, text)] of ``NAME=EXPR`` texts."""
-    pairs = []
-    for text in texts:
-        name, eq, expr = text.partition("=")
-        if not eq or not name.strip() or not expr.strip():
-            raise FcnnError(f"define {shown(text)}: write NAME=EXPR", ("define",))
-        pairs.append((name.strip(), expr.strip()))
-    return pairs
+    """[(name, expression text)] of ``NAME=EXPR`` texts, each parsed."""
+    if not texts:
+        return []
+    from fcnn_cli.data import expressions
+
+    try:
+        return [(name, e.text) for name, e in expressions.definitions(texts)]
+    except FcnnError as e:
+        raise FcnnError(str(e), ("define",)) from None
 
 
 def _object_spec(spec):
-    name, colon, count = spec.partition(":")
-    if not (colon and name.strip() and count.strip().isdigit() and 1 <= int(count) <= 1000):
-        raise FcnnError(f"objects {shown(spec)}: write NAME:K (K from 1 to 1000)", ("objects",))
+    from fcnn_cli.data.expressions import MAX_OBJECTS
+
+    name, colon, count = spec.rpartition(":")
+    if not (colon and name.strip() and count.isascii() and count.isdigit() and
+            len(count) <= 3 and 1 <= int(count) <= MAX_OBJECTS):
+        raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
+                        f"to {MAX_OBJECTS}, e.g. Muon:2", ("objects",))
 
 
 def _repeated(names):
