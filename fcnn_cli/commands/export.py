@@ -34,6 +34,9 @@ def export(model, output, force):
 
     check_output(output, [model], force)
     onnx_export.require()
-    onnx_export.export(checkpoint.load(model, "cpu"), output)
+    predictor = checkpoint.load(model, "cpu")
+    if predictor.recipe is not None:
+        predictor.recipe.check_export(predictor.features, model)
+    onnx_export.export(predictor, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", output)

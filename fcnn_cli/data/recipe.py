@@ -296,6 +296,21 @@ class Recipe:
                             "the weight's")
         return chosen
 
+    def check_export(self, features, name):
+        """Refuse an ONNX export of a model whose features the recipe makes (the graph takes
+        the features as they are); warn that its selection is left to the user."""
+        defined = dict((self.expanded or []) + self.define)
+        made = [f for f in features if f in defined]
+        if made:
+            raise FcnnError(f"{name}: feature {made[0]!r} is made by the definition "
+                            f"{made[0]}={defined[made[0]]}, which the ONNX graph does not "
+                            "compute; export a model trained on raw columns")
+        if self.where:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "%s: the graph scores every row; select the rows %s yourself", name, self.where)
+
     # Streams of tables: predict's and evaluate's.
 
     def predicting(self, tables, names, keep_selected=False):
