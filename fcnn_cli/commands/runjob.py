@@ -98,8 +98,8 @@ def _open_tables(job):
     if job.recipe is not None:
         from fcnn_cli.data import recipe as recipes
 
-        tables, job.features = recipes.training_tables(job.recipe, job.paths, job.targets,
-                                                       job.features)
+        read = recipes.streamed_tables if job.config.stream else recipes.training_tables
+        tables, job.features = read(job.recipe, job.paths, job.targets, job.features)
         return tables
     if not job.config.stream:
         from fcnn_cli.data.tables import read_table

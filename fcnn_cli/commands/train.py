@@ -112,7 +112,7 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
-        recipe = recipes.of_config(data, data.targets)
+        recipe = recipes.of_config(data, data.targets, config.stream)
         if recipe is not None:
             recipes.check_training(recipe, data, config)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets

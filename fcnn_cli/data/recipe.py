@@ -463,9 +463,12 @@ def options_of(recipe, absolute=False):
     return dict.fromkeys(KEYS) if recipe is None else recipe.options(absolute)
 
 
-def of_config(data, targets=None):
+def of_config(data, targets=None, stream=False):
     """The recipe of a DataConfig's options (DATA of several files or globs too), or None
-    where DATA is one table and nothing else is asked."""
+    where DATA is one table (``stream``: or one directory, a source of its own) and nothing
+    else is asked."""
+    import os
+
     label = None
     if data.samples and targets:
         if len(targets) != 1:
@@ -478,7 +481,8 @@ def of_config(data, targets=None):
         raise FcnnError("give DATA or samples, not both", ("samples",))
     if not data.samples and data.data:
         patterns = sampling.data_patterns(data.data)
-        if patterns is None and recipe.empty:
+        one = patterns is None or stream and patterns == [data.data] and os.path.isdir(data.data)
+        if one and recipe.empty:
             return None
         recipe.samples = [sampling.Sample(None, patterns or [data.data])]
     return recipe
@@ -535,10 +539,16 @@ def check_training(recipe, data, config):
         if config.task == "regress":
             raise FcnnError("samples: they make classes, and task='regress' takes a label "
                             "column of DATA", ("samples", "task"))
-    if config.stream:
-        raise FcnnError("stream reads one Parquet file or directory as it is; it does not "
-                        "combine with samples, several DATA files, define, objects, where or "
-                        "weight", ("stream",))
+
+
+def streamed_tables(recipe, paths, targets, features):
+    """:func:`training_tables`, streamed: the recipe's Parquet files as one source of pieces
+    and the validation and test files in chunks, each through the steps."""
+    from fcnn_cli.data import sources
+
+    source = sources.RecipeSource(recipe)
+    others = [sources.RecipeChunks(p, recipe) if p else None for p in paths[1:]]
+    return [source, *others], recipe.features(source.read(0), targets, features)
 
 
 def training_tables(recipe, paths, targets, features):
