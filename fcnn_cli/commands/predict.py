@@ -46,7 +46,8 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
 
     DATA holds the raw columns: the model makes its --define and --objects columns itself.
     A model trained with --where scores every row and says in a 0/1 'selected' column (after
-    the --keep columns) which rows pass its selection; --select writes only those.
+    the --keep columns) which rows pass its selection (a row that fails it and lacks a feature
+    value gets empty predictions); --select writes only the rows that pass.
 
     \b
     Examples:
@@ -55,7 +56,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
       fcnn predict runs/dimuon/model.pt events.root:Events --keep run,event --select
     """
     from fcnn_cli.data.columns import check_flat, drop_incomplete
-    from fcnn_cli.data.recipe import SELECTED
+    from fcnn_cli.data.recipe import SELECTED, every_row
     from fcnn_cli.data.tables import input_file, iter_tables
     from fcnn_cli.data.writer import TableWriter
     from fcnn_cli.network import checkpoint
@@ -86,8 +87,13 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
 
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
+
+    def scored(tables):
+        return predictor.predict_chunks(tables, threshold, members)
+
     with writer:
-        for table, predictions in predictor.predict_chunks(chunks, threshold, members):
+        for table, predictions in (every_row(chunks, scored, predictor.features) if flag
+                                   else scored(chunks)):
             missing = [c for c in keep if c not in table.frame.columns]
             if missing:
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "

@@ -589,6 +589,46 @@ def combine(tables, name, used=None, label=None):
     return Table(frame, targets, first.units, name, extra=first.extra)
 
 
+def every_row(tables, predict, features):
+    """(table, its predictions) of each table of a stream that predicting() flagged: ``predict``
+    (a stream of tables in, (part, predictions) out, as a Predictor's predict_chunks) scores
+    the rows that pass the selection, and those that fail it where their features are all
+    finite; a row that fails it and lacks a feature value (a second muon it does not have)
+    gets empty predictions. Tables come back whole and in order."""
+    import collections
+
+    import pandas as pd
+
+    pending = collections.deque()
+
+    def scorable():
+        for table in tables:
+            ok = table.frame[SELECTED].to_numpy(bool) | _finite(table, features)
+            pending.append((table, ok, []))
+            yield table if ok.all() else rows_of(table, ok)
+
+    for _, frame in predict(scorable()):
+        table, ok, got = pending[0]
+        got.append(frame)
+        if sum(len(f) for f in got) == ok.sum():
+            pending.popleft()
+            scored = pd.concat(got)
+            scored.index = table.frame.index[ok]
+            yield table, scored.reindex(table.frame.index)
+
+
+def _finite(table, features):
+    """Whether each row's features are all finite numbers (all true where they are not all
+    numeric: the predictor's own check names the column)."""
+    import numpy as np
+
+    try:
+        values = table.frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
+    except (KeyError, TypeError, ValueError):
+        return np.ones(len(table.frame), bool)
+    return np.isfinite(values).all(axis=1)
+
+
 def rows_of(table, keep):
     """The rows ``keep`` (a boolean mask) of ``table``, each still named by its file row."""
     import numpy as np
