@@ -1,0 +1,413 @@
+"""The expressions of derived columns, selections and weights (``--define pt=sqrt(px**2 +
+py**2)``, ``--where 'NMuon >= 2 && pt1 > 20'``), and the padded objects of a collection of
+list columns (``--objects Muon:2``).
+
+An expression is parsed here by its own tokenizer and parser into a program that only the
+evaluator (``evaluator``) runs: numbers, columns, the operators below and the functions of a
+fixed table. Nothing in it can name Python: there is no attribute, no string, no call but those
+of the table, so that an expression read from a checkpoint, which is untrusted, can do no more
+than compute. Its length and nesting are bounded before anything deep happens.
+
+The language, loosest binding first::
+
+    or  ||                      either (left to right)
+    and &&                      both
+    not                         negation, Python's: not a == b is not (a == b)
+    < <= > >= == !=             comparisons; they do not chain (a < b < c is refused)
+    + -                         sum, difference
+    * / %                       product, quotient, remainder (numpy's: the divisor's sign)
+    - + !                       sign, and C++'s negation: !a == b is (!a) == b
+    ??                          a ?? v: v where a is NaN (a missing list element or value)
+    **                          power, right to left; -2**2 is -4, 2**-1 is 0.5
+    f(…)  NAME[i]  (…)          calls, list elements, parentheses
+
+Numbers are written 3, 2.5, 1e-3, and ``nan``, ``inf``, ``pi``; a column by its name, or in
+back quotes where the name is not an identifier or is one of the words above:
+```Muon pt (GeV)```. ``NAME[i]`` is element i of a list column (``NAME[-1]`` the last), NaN
+where the row's list is shorter; ``len``, ``sum``, ``max``, ``min`` of a list column are its
+length, sum (0 if empty), largest and smallest element (NaN if empty). Everything is computed
+in float64 as numpy does (1/0 is inf, sqrt(-1) nan); comparisons and logic give booleans,
+which count as 0 and 1 in arithmetic, and a number is true unless 0 (NaN is true).
+"""
+
+import re
+from typing import NamedTuple
+
+from fcnn_cli.core.errors import FcnnError, printable, shown
+from fcnn_cli.data.evaluator import (COMPARISONS, FUNCTIONS, REDUCERS, Columns, Refused,
+                                     is_list_column, run)
+
+MAX_LENGTH = 10_000  # characters of an expression
+MAX_DEPTH = 64  # nested parentheses, calls and operators
+MAX_OBJECTS = 64  # K of NAME:K
+CONSTANTS = {"nan": float("nan"), "inf": float("inf"), "pi": 3.141592653589793}
+WORDS = {"and": "and", "or": "or", "not": "not", "&&": "and", "||": "or"}
+# Infix operators: (binding power, the bound of their right operand): left to right but for
+# **, whose right operand binds it again.
+INFIX = {"or": (10, 10), "and": (20, 20), **{c: (40, 40) for c in COMPARISONS},
+         "+": (50, 50), "-": (50, 50), "*": (60, 60), "/": (60, 60), "%": (60, 60),
+         "??": (80, 80), "**": (90, 89)}
+PREFIX = {"not": 30, "-": 70, "+": 70, "!": 70}  # the bound of their operand
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+_TOKEN = re.compile(r"""(?P<space>\s+)
+    |(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+    |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
+    |(?P<quoted>`[^`\x00-\x1f\x7f]+`)
+    |(?P<op>\*\*|\?\?|<=|>=|==|!=|&&|\|\||[-+*/%<>!()\[\],=])""", re.ASCII | re.VERBOSE)
+HINTS = {"&": "write 'and' or &&", "|": "write 'or' or ||", "^": "write ** for a power",
+         "'": "an expression holds no text; a column name that is not an identifier is "
+              "written in back quotes: `a b`",
+         ".": "a column whose name holds '.' is written in back quotes: `a.b`",
+         "`": "a back-quoted name needs its closing ` (and no control characters)"}
+HINTS['"'] = HINTS["'"]
+EXAMPLE = "e.g. pt=sqrt(px**2 + py**2)"
+
+
+class Token(NamedTuple):
+    kind: str  # "number", "name", "quoted", "end", or the operator itself
+    text: str
+    position: int  # 0-based
+
+
+class Expression:
+    """A parsed expression: ``text`` as written, and ``names``, the columns it reads (in
+    order of first appearance). The text is all it is: a checkpoint keeps the text and
+    :func:`parse` reads it again, with the same checks."""
+
+    __slots__ = ("text", "names", "_program")
+
+    def __init__(self, text, program, names):
+        self.text, self._program, self.names = text, tuple(program), tuple(names)
+
+    def evaluate(self, frame):
+        """Its value on every row of the pandas ``frame``: a float64 array, or bool for a
+        comparison or logic; FcnnError naming a column it lacks."""
+        return self._values(Columns(frame), "expression")
+
+    def _values(self, columns, label):
+        try:
+            return run(self._program, columns)
+        except Refused as e:
+            raise _failure(label, self.text, e.position, e.problem) from None
+
+    def __eq__(self, other):
+        return isinstance(other, Expression) and other.text == self.text
+
+    def __hash__(self):
+        return hash(self.text)
+
+    def __repr__(self):
+        return f"Expression({self.text!r})"
+
+
+def parse(text):
+    """The :class:`Expression` of ``text``; FcnnError naming the expression, the character
+    (from 1) and the problem."""
+    return _parsed(text, "expression")
+
+
+def definitions(texts):
+    """``[(name, Expression)]`` of texts "NAME=EXPR" (NAME an identifier or back-quoted), in
+    order; a name defined twice is refused."""
+    made = []
+    for text in texts:
+        name, expression = _definition(text)
+        if any(name == n for n, _ in made):
+            raise FcnnError(f"definition {name!r} is given twice; name each one otherwise")
+        made.append((name, expression))
+    return made
+
+
+def derive(frame, definitions):
+    """A new frame: the columns of ``frame`` and, in order, each of ``definitions`` as a float64
+    column (a comparison as 0 and 1), each seeing those before it. A definition makes a new
+    column: one whose name the frame has already is refused."""
+    import numpy as np
+    import pandas as pd
+
+    columns = Columns(frame)
+    names = [name for name, _ in definitions]
+    for k, (name, expression) in enumerate(definitions):
+        if name in columns.made:
+            raise FcnnError(f"definition {name!r} is given twice; name each one otherwise")
+        if name in frame.columns:
+            raise FcnnError(f"definition {name!r}: the table has a column {name!r} already; "
+                            "give the definition a name of its own")
+        later = [n for n in expression.names if n not in frame.columns and
+                 n not in columns.made and n in names[k + 1:]]
+        if later:
+            raise FcnnError(f"definition {name!r} uses {later[0]!r}, which is defined after "
+                            f"it: define {later[0]!r} first")
+        values = expression._values(columns, f"definition {name!r}: expression")
+        columns.made[name] = values.astype(np.float64, copy=False)
+    if not columns.made:
+        return frame.copy(deep=False)
+    return pd.concat([frame, pd.DataFrame(columns.made, index=frame.index)], axis=1)
+
+
+def raw_columns(definitions, names):
+    """The columns of the table that ``names`` need, through the ``definitions`` they name
+    (a definition sees only those before it), in order of first need."""
+    index = {name: k for k, (name, _) in enumerate(definitions)}
+    needed, seen, resolved = [], set(), set()
+    pending = [(name, len(definitions)) for name in reversed(list(names))]
+    while pending:
+        name, before = pending.pop()
+        k = index.get(name)
+        if k is not None and k < before:
+            if k not in resolved:
+                resolved.add(k)
+                pending.extend((n, k) for n in reversed(definitions[k][1].names))
+        elif name not in seen:
+            seen.add(name)
+            needed.append(name)
+    return needed
+
+
+def objects(spec, columns):
+    """The definitions that pad the leading K objects of the collection ``spec`` "NAME:K":
+    for each list column NAME_X, ``NAME_X_i = NAME_X[i]`` (NaN where the event has fewer than
+    i + 1), and ``NAME_i_present = len(NAME_X) > i`` (0 or 1) of its first list column, for i
+    from 0 to K - 1, object by object. ``columns`` is the frame, or a mapping of each column's
+    name to whether it holds lists (what a file's schema tells without reading rows)."""
+    name, count = _collection(spec)
+    lists = [str(c) for c in columns.columns if is_list_column(columns[c])] \
+        if hasattr(columns, "columns") else [str(c) for c, listed in columns.items() if listed]
+    members = [c for c in lists if c.startswith(name + "_")]
+    if not members:
+        there = f"the list columns are {', '.join(map(repr, lists[:8]))}" + \
+            (f", … ({len(lists)} in all)" if len(lists) > 8 else "") if lists else \
+            "the table has no list columns"
+        raise FcnnError(f"objects {shown(spec)}: no list column {name}_…; {there}")
+    made = []
+    for i in range(count):
+        made += [(f"{c}_{i}", parse(f"{_written(c)}[{i}]")) for c in members]
+        made.append((f"{name}_{i}_present", parse(f"len({_written(members[0])}) > {i}")))
+    return made
+
+
+def _collection(spec):
+    name, _, count = str(spec).rpartition(":")
+    if not name or not count.isascii() or not count.isdigit() or len(count) > 3 or \
+            not 1 <= int(count) <= MAX_OBJECTS:
+        raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
+                        f"to {MAX_OBJECTS}, e.g. Muon:2")
+    return name, int(count)
+
+
+def _written(name):
+    """A column's name as an expression writes it."""
+    if IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS:
+        return name
+    if "`" in name or not name.isprintable():
+        raise FcnnError(f"column {printable(repr(name))} cannot be named in an expression")
+    return f"`{name}`"
+
+
+def _definition(text):
+    if not isinstance(text, str):
+        raise FcnnError(f"a definition is a text NAME=EXPR, not {shown(text)}")
+    tokens = _tokens(text[:MAX_LENGTH + 1])
+    try:
+        first, second = next(tokens), next(tokens)
+    except Refused:
+        first = second = None
+    if first is None or first.kind not in ("name", "quoted") or second.kind != "=":
+        raise FcnnError(f"definition {_excerpt(text, 0)}: write NAME=EXPR, {EXAMPLE}; a name "
+                        "that is not an identifier in back quotes, `a b`=…")
+    name = _name(first)
+    if first.kind == "name" and name in CONSTANTS:
+        raise FcnnError(f"definition {name!r}: {name} is a constant; write `{name}`=… to "
+                        "name a column so")
+    return name, _parsed(text[second.position + 1:].strip(), f"definition {name!r}: expression")
+
+
+def _parsed(text, label):
+    if not isinstance(text, str):
+        raise FcnnError(f"{label} must be text, not {shown(text)}")
+    try:
+        if len(text) > MAX_LENGTH:
+            raise Refused(MAX_LENGTH, f"longer than {MAX_LENGTH} characters "
+                                      f"(it has {len(text):,})")
+        parser = _Parser(text)
+        return Expression(text, parser.program, parser.names)
+    except Refused as e:
+        raise _failure(label, text, e.position, e.problem) from None
+
+
+class _Parser:
+    """Pratt's parser, writing the program in postfix order as it reads. Each level of
+    nesting is one call of :meth:`expression`, counted: past MAX_DEPTH it stops, far from
+    Python's recursion limit."""
+
+    def __init__(self, text):
+        self.tokens, self.program, self.names, self.depth = _tokens(text), [], {}, 0
+        self.token = next(self.tokens)
+        if self.token.kind == "end":
+            raise Refused(0, "the expression is empty")
+        self.expression(0)
+        if self.token.kind != "end":
+            raise Refused(self.token.position, _unexpected(self.token, "an operator or the end"))
+
+    def advance(self):
+        token, self.token = self.token, next(self.tokens)
+        return token
+
+    def emit(self, kind, argument, position):
+        self.program.append((kind, argument, position))
+
+    def expression(self, bound):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise Refused(self.token.position, f"nested more than {MAX_DEPTH} deep")
+        self.operand()
+        compared = False
+        while self.token.kind in INFIX and INFIX[self.token.kind][0] > bound:
+            operator = self.advance()
+            if operator.kind in COMPARISONS:
+                if compared:
+                    raise Refused(operator.position, "comparisons do not chain: write "
+                                                     "a < b and b < c")
+                compared = True
+            self.expression(INFIX[operator.kind][1])
+            self.emit("binary", operator.kind, operator.position)
+        self.depth -= 1
+
+    def operand(self):
+        token = self.advance()
+        if token.kind == "number":
+            self.emit("number", float(token.text), token.position)
+        elif token.kind == "name" and self.token.kind == "(":
+            self.call(token)
+        elif token.kind == "name" and token.text in CONSTANTS:
+            self.emit("number", CONSTANTS[token.text], token.position)
+        elif token.kind in ("name", "quoted"):
+            if self.token.kind == "[":
+                self.item(token)
+            else:
+                self.emit("column", self.column(token), token.position)
+        elif token.kind == "(":
+            self.expression(0)
+            self.expect(")", "')' to close the '(' at character " + str(token.position + 1))
+        elif token.kind in PREFIX:
+            self.expression(PREFIX[token.kind])
+            self.emit("unary", token.kind, token.position)
+        else:
+            raise Refused(token.position, _unexpected(token, "a number, a column or '('"))
+
+    def column(self, token):
+        name = _name(token)
+        self.names.setdefault(name)
+        return name
+
+    def call(self, function):
+        name = function.text
+        if name in REDUCERS:
+            return self.reduce(function)
+        if name not in FUNCTIONS:
+            known = [*FUNCTIONS, *REDUCERS]
+            raise Refused(function.position, f"unknown function {name!r}" + (
+                _suggestion(name, known) or f"; the functions are {', '.join(known)}"))
+        self.advance()
+        count = 0
+        if self.token.kind != ")":
+            self.expression(0)
+            count = 1
+            while self.token.kind == ",":
+                self.advance()
+                self.expression(0)
+                count += 1
+        self.expect(")", "',' or ')'")
+        wanted = FUNCTIONS[name][1]
+        if count != wanted:
+            raise Refused(function.position, f"{name} takes {wanted} argument"
+                                             f"{'s' if wanted > 1 else ''}, not {count}")
+        self.emit("call", (name, count), function.position)
+
+    def reduce(self, function):
+        name = function.text
+        self.advance()
+        column = self.advance()
+        if column.kind not in ("name", "quoted") or self.token.kind != ")":
+            other = {"max": "maximum", "min": "minimum"}.get(name)
+            also = f"; of two values, {other}(a, b)" if other and self.token.kind == "," \
+                else ""
+            raise Refused(function.position, f"{name} takes one list column, e.g. "
+                                             f"{name}(Muon_Px){also}")
+        self.advance()
+        self.emit("reduce", (name, self.column(column)), column.position)
+
+    def item(self, column):
+        self.advance()
+        sign = -1 if self.token.kind == "-" else 1
+        if sign < 0:
+            self.advance()
+        number = self.advance()
+        if number.kind != "number" or not number.text.isdigit() or len(number.text) > 9 or \
+                self.token.kind != "]":
+            name = _written_token(column)
+            raise Refused(number.position, f"an index is a whole number: {name}[0] is the "
+                                           f"first element, {name}[-1] the last")
+        self.advance()
+        self.emit("item", (self.column(column), sign * int(number.text)), column.position)
+
+    def expect(self, kind, wanted):
+        if self.token.kind != kind:
+            raise Refused(self.token.position, _unexpected(self.token, wanted))
+        self.advance()
+
+
+def _tokens(text):
+    """The tokens of ``text``, one at a time (a refused character stops the parse where it
+    stands), then one "end"."""
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            character = text[position]
+            hint = HINTS.get(character)
+            raise Refused(position, f"unexpected character {printable(repr(character))}"
+                                    + (f": {hint}" if hint else ""))
+        kind = match.lastgroup
+        if kind != "space":
+            word = match[0]
+            if kind == "op" or kind == "name" and word in WORDS:
+                kind = WORDS.get(word, word)
+            yield Token(kind, word, position)
+        position = match.end()
+    yield Token("end", "", len(text))
+
+
+def _name(token):
+    return token.text[1:-1] if token.kind == "quoted" else token.text
+
+
+def _written_token(token):
+    return token.text if token.kind in ("name", "quoted") else "NAME"
+
+
+def _unexpected(token, wanted):
+    if token.kind == "end":
+        return f"the expression ends where {wanted} should follow"
+    if token.kind == "=":
+        return "'=' is not a comparison: write == to compare"
+    return f"unexpected {printable(repr(token.text[:40]))} where {wanted} should be"
+
+
+def _suggestion(name, names):
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _excerpt(text, position, width=60):
+    """``text`` quoted on one line, the part around ``position`` where it is long."""
+    start = max(0, min(position - width // 2, len(text) - width))
+    piece = text[start:start + width]
+    return "'" + ("…" if start else "") + printable(piece) + \
+        ("…" if start + width < len(text) else "") + "'"
+
+
+def _failure(label, text, position, problem):
+    return FcnnError(f"{label} {_excerpt(text, position)}, character {position + 1}: {problem}")
