@@ -8,6 +8,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from fcnn_cli.network.weighted import Weights
+
 # Central intervals whose share of labels the calibration table compares with their level.
 CALIBRATION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.683, 0.7, 0.8, 0.9, 0.954, 0.99)
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -35,29 +37,44 @@ class Calibration:
     """How well predicted Gaussians (a mean and a standard deviation per value) describe the
     labels, over rows in chunks: mean negative log-likelihood, CRPS and σ per label, and the
     share of labels within each central interval of ``CALIBRATION_LEVELS`` (±1σ is 68.3 %,
-    ±2σ 95.4 % for a calibrated model)."""
+    ±2σ 95.4 % for a calibrated model). Rows with weights (all or none) make each a weighted
+    mean, the shares the weighted fraction of labels inside (see
+    :mod:`~fcnn_cli.network.weighted`)."""
 
     def __init__(self, names):
         self.names, k = list(names), len(names)
         self.rows, self.nll, self.crps, self.sigma = 0, np.zeros(k), np.zeros(k), np.zeros(k)
+        self.weights = Weights()
         self.half_widths = np.array([NormalDist().inv_cdf(0.5 + p / 2)
                                      for p in CALIBRATION_LEVELS])
+        # Counts, or with weights sums of weights (the first weighted add makes them floats).
         self.within = np.zeros((len(CALIBRATION_LEVELS), k), np.int64)
         self.sigmas = np.zeros((2, k), np.int64)  # within ±1σ and ±2σ
 
-    def add(self, y, mean, std):
+    def add(self, y, mean, std, weight=None):
         y, mean = np.asarray(y, np.float64), np.asarray(mean, np.float64)
         std = np.maximum(np.asarray(std, np.float64), np.finfo(np.float64).tiny)
+        w = self.weights.add(weight, len(y))
         self.rows += len(y)
-        self.nll += gaussian_nll(y, mean, std).sum(axis=0)
-        self.crps += gaussian_crps(y, mean, std).sum(axis=0)
-        self.sigma += std.sum(axis=0)
         z = np.abs(y - mean) / std
-        self.within += (z[None] <= self.half_widths[:, None, None]).sum(axis=1)
-        self.sigmas += (z[None] <= np.array([1.0, 2.0])[:, None, None]).sum(axis=1)
+        inside = z[None] <= self.half_widths[:, None, None]  # levels × rows × labels
+        in_sigmas = z[None] <= np.array([1.0, 2.0])[:, None, None]
+        if w is None:
+            self.nll += gaussian_nll(y, mean, std).sum(axis=0)
+            self.crps += gaussian_crps(y, mean, std).sum(axis=0)
+            self.sigma += std.sum(axis=0)
+            self.within += inside.sum(axis=1)
+            self.sigmas += in_sigmas.sum(axis=1)
+            return
+        w = w[:, None]
+        self.nll += (w * gaussian_nll(y, mean, std)).sum(axis=0)
+        self.crps += (w * gaussian_crps(y, mean, std)).sum(axis=0)
+        self.sigma += (w * std).sum(axis=0)
+        self.within = self.within + (inside * w).sum(axis=1)
+        self.sigmas = self.sigmas + (in_sigmas * w).sum(axis=1)
 
     def report(self):
-        n = max(self.rows, 1)
+        n = self.weights.total(max(self.rows, 1))
 
         def per_label(values):
             return {name: float(values[i]) for i, name in enumerate(self.names)}
@@ -88,32 +105,44 @@ def entropy(proba):
 
 class Reliability:
     """Expected calibration error and the reliability table of a classifier: rows binned by
-    their confidence, each bin's mean confidence against its accuracy."""
+    their confidence, each bin's mean confidence against its accuracy; with weights, weighted
+    means, each bin's gap counting its sum of weights (its size in absolute value: a bin
+    may weigh less than nothing)."""
 
     def __init__(self):
         self.count = np.zeros(RELIABILITY_BINS, np.int64)
         self.confidence, self.correct = np.zeros(RELIABILITY_BINS), np.zeros(RELIABILITY_BINS)
-        self.entropy = 0.0
+        self.entropy, self.weight = 0.0, None  # weight: each bin's sum of weights
 
-    def add(self, y_true, proba, y_pred):
+    def add(self, y_true, proba, y_pred, weight=None):
         confidence = proba[np.arange(len(y_pred)), y_pred]
         bins = np.minimum((confidence * RELIABILITY_BINS).astype(np.int64), RELIABILITY_BINS - 1)
+        right, spread = (y_pred == y_true).astype(np.float64), entropy(proba)
+        if weight is not None:
+            confidence, right, spread = confidence * weight, right * weight, spread * weight
+            self.weight = np.bincount(bins, weight, RELIABILITY_BINS) + \
+                (0.0 if self.weight is None else self.weight)
         self.count += np.bincount(bins, minlength=RELIABILITY_BINS)
         self.confidence += np.bincount(bins, confidence, RELIABILITY_BINS)
-        self.correct += np.bincount(bins, (y_pred == y_true).astype(np.float64),
-                                    RELIABILITY_BINS)
-        self.entropy += float(entropy(proba).sum())
+        self.correct += np.bincount(bins, right, RELIABILITY_BINS)
+        self.entropy += float(spread.sum())
 
     def report(self):
         n = int(self.count.sum())
+        amount, total = self.count, n
+        if self.weight is not None:
+            amount, total = self.weight, float(self.weight.sum()) or float("nan")
         used = self.count > 0
         with np.errstate(invalid="ignore", divide="ignore"):
-            confidence, accuracy = self.confidence / self.count, self.correct / self.count
-        gaps = np.abs(accuracy - confidence)[used] * self.count[used]
-        return {"ece": float(gaps.sum() / n) if n else float("nan"),
-                "mean_entropy": self.entropy / n if n else float("nan"),
+            confidence, accuracy = self.confidence / amount, self.correct / amount
+        weighs = used & (amount != 0)
+        gaps = np.abs(accuracy - confidence)[weighs] * np.abs(amount[weighs])
+        return {"ece": float(gaps.sum() / total) if n else float("nan"),
+                "mean_entropy": self.entropy / total if n else float("nan"),
                 "reliability": [{"low": i / RELIABILITY_BINS, "high": (i + 1) / RELIABILITY_BINS,
-                                 "rows": int(self.count[i]), "confidence": float(confidence[i]),
+                                 "rows": int(self.count[i]),
+                                 **({} if self.weight is None else
+                                    {"sum_of_weights": float(self.weight[i])}),
+                                 "confidence": float(confidence[i]),
                                  "accuracy": float(accuracy[i])}
                                 for i in range(RELIABILITY_BINS) if used[i]]}
-

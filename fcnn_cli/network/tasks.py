@@ -147,8 +147,8 @@ class Regression:
         return _Stream(metrics.Regression(self.targets, units, point, sample),
                        self.predictive)
 
-    def report(self, truth, out, units=None, threshold=None):
-        return _report(self, truth, out, units, threshold)
+    def report(self, truth, out, units=None, threshold=None, weight=None):
+        return _report(self, truth, out, units, threshold, weight)
 
     def point(self, units=None, position=None):
         """The names of the labels that form a point, or None."""
@@ -317,8 +317,8 @@ class Classification:
             return proba, self.decide(proba, threshold)
         return _Stream(metrics.Classification(self.classes), convert)
 
-    def report(self, truth, out, units=None, threshold=None):
-        return _report(self, truth, out, units, threshold)
+    def report(self, truth, out, units=None, threshold=None, weight=None):
+        return _report(self, truth, out, units, threshold, weight)
 
     @staticmethod
     def headline(report):
@@ -371,21 +371,24 @@ class _Stream:
     def __init__(self, accumulator, convert):
         self.accumulator, self.convert = accumulator, convert
 
-    def add(self, truth, out):
+    def add(self, truth, out, weight=None):
+        """Rows' labels and outputs, and ``weight``, a weight a row, for a weighted report."""
         # Rows are the next-to-last axis: an ensemble's outputs are members × rows × outputs.
         width = out.shape[-1] * (out.shape[0] if out.ndim == 3 else 1)
         rows = max(1, OUTPUTS_AT_ONCE // max(1, width))
+        weight = None if weight is None else np.asarray(weight, np.float64)
         for start in range(0, out.shape[-2], rows):
             part = slice(start, start + rows)
-            self.accumulator.add(truth[part], *self.convert(out[..., part, :]))
+            self.accumulator.add(truth[part], *self.convert(out[..., part, :]),
+                                 weight=None if weight is None else weight[part])
 
     def report(self):
         return self.accumulator.report()
 
 
-def _report(task, truth, out, units, threshold):
+def _report(task, truth, out, units, threshold, weight=None):
     stream = task.metrics(units, threshold)
-    stream.add(truth, out)
+    stream.add(truth, out, weight)
     return stream.report()
 
 

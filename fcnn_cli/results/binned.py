@@ -10,9 +10,30 @@ resolution (standard deviation of the residual, n − 1 in the denominator) with
 errors, and their robust forms: the median residual and half the width of the central 68 %
 (16th to 84th percentile). For a point, the mean and median distance; for classes, the accuracy
 and the recall of each class.
+
+With event weights (``add(..., weight=)``; a float64 weight a row is then kept too) each bin
+also has its sum of weights Σw and effective rows n_eff = (Σw)² / Σw², and its statistics are
+weighted (sums over the bin's rows):
+
+- bias μ = Σw·r / Σw (numpy's ``np.average(r, weights=w)``), its error sqrt(Σw²(r − μ)²) / |Σw|;
+- resolution σ = sqrt(Σw(r − μ)² / (Σw − Σw²/Σw)), the weighted variance made unbiased for
+  n_eff rows (n_eff / (n_eff − 1) times ``np.average((r - μ)**2, weights=w)``; with equal
+  weights the n − 1 form above, and unchanged when every weight is scaled), its error
+  σ / sqrt(2(n_eff − 1));
+- median and robust resolution from weighted inverted-CDF quantiles
+  (:func:`~fcnn_cli.network.weighted.weighted_quantile`);
+- for a point the weighted mean distance (its error as the bias's) and median; for classes the
+  weighted accuracy, its Wilson error for n_eff trials, and each class's weighted recall.
+
+An event counts by its weight, not as that many events: a row of weight 3 is one measurement,
+so the errors come from Σw², not from Σw rows. Where a bin's Σw is 0 its means are NaN; the
+resolution is NaN where n_eff ≤ 1 or the weighted variance comes out negative (negative weights
+can make it so), and the errors need two rows or more, as without weights.
 """
 
 import numpy as np
+
+from fcnn_cli.network.weighted import Weights, effective_rows, weighted_quantile
 
 DEFAULT_BINS = 10
 
@@ -67,21 +88,28 @@ def groups(index, n_bins):
     return [order[bounds[b]:bounds[b + 1]] for b in range(n_bins)]
 
 
-def residual_stats(residuals, index, n_bins):
+def residual_stats(residuals, index, n_bins, weight=None):
     """Per bin (rows) and label (columns): count, bias, resolution, their standard errors,
-    median and robust resolution; NaN where a bin has too few rows for the number."""
+    median and robust resolution; NaN where a bin has too few rows for the number. With
+    ``weight`` (one a row) weighted, and per bin ``sum_of_weights`` and ``effective_rows``."""
     residuals = np.asarray(residuals, dtype=np.float64).reshape(len(index), -1)
     k = residuals.shape[1]
     keys = ("bias", "bias_error", "resolution", "resolution_error", "median",
             "robust_resolution")
     out = {key: np.full((n_bins, k), np.nan) for key in keys}
     out["count"] = np.zeros(n_bins, dtype=np.int64)
+    if weight is not None:
+        out["sum_of_weights"], out["effective_rows"] = np.zeros(n_bins), np.full(n_bins, np.nan)
     for b, rows in enumerate(groups(index, n_bins)):
         n = len(rows)
         out["count"][b] = n
         if not n:
             continue
         r = residuals[rows]
+        if weight is not None:
+            for key, value in _weighted_residuals(r, weight[rows]).items():
+                out[key][b] = value
+            continue
         out["bias"][b] = r.mean(axis=0)
         out["median"][b] = np.median(r, axis=0)
         p16, p84 = np.percentile(r, [16, 84], axis=0)
@@ -94,16 +122,56 @@ def residual_stats(residuals, index, n_bins):
     return out
 
 
-def distance_stats(distances, index, n_bins):
-    """Per bin: mean distance, its standard error and the median distance."""
+def _weighted_residuals(r, w):
+    """One bin's weighted statistics of residuals ``r`` (rows × labels), as the module's
+    docstring defines them."""
+    total, squares = float(w.sum()), float((w * w).sum())
+    rows = effective_rows(total, squares)
+    out = {"sum_of_weights": total, "effective_rows": rows}
+    if total == 0:
+        return out
+    mean, spread = _weighted_mean(r, w, total)
+    quantiles = np.array([weighted_quantile(column, w, [0.16, 0.5, 0.84]) for column in r.T])
+    out.update(bias=mean, median=quantiles[:, 1],
+               robust_resolution=(quantiles[:, 2] - quantiles[:, 0]) / 2)
+    if len(w) > 1:
+        out["bias_error"] = spread
+    if rows > 1:
+        with np.errstate(invalid="ignore"):
+            sd = np.sqrt((w[:, None] * (r - mean) ** 2).sum(axis=0) / (total - squares / total))
+        out.update(resolution=sd, resolution_error=sd / np.sqrt(2 * (rows - 1)))
+    return out
+
+
+def _weighted_mean(values, w, total):
+    """The weighted mean of ``values`` (rows × columns, or rows) and its error,
+    sqrt(Σw²(v − μ)²) / |Σw|."""
+    column = w if values.ndim == 1 else w[:, None]
+    mean = (column * values).sum(axis=0) / total
+    return mean, np.sqrt((column ** 2 * (values - mean) ** 2).sum(axis=0)) / abs(total)
+
+
+def distance_stats(distances, index, n_bins, weight=None):
+    """Per bin: mean distance, its standard error and the median distance; with ``weight``
+    weighted (see the module's docstring)."""
     distances = np.asarray(distances, dtype=np.float64)
     out = {key: np.full(n_bins, np.nan) for key in ("mean", "error", "median")}
     for b, rows in enumerate(groups(index, n_bins)):
-        if len(rows):
-            d = distances[rows]
-            out["mean"][b], out["median"][b] = d.mean(), np.median(d)
-            if len(rows) > 1:
-                out["error"][b] = d.std(ddof=1) / np.sqrt(len(rows))
+        if not len(rows):
+            continue
+        d = distances[rows]
+        if weight is not None:
+            w = weight[rows]
+            total = float(w.sum())
+            if total != 0:
+                out["mean"][b], error = _weighted_mean(d, w, total)
+                out["median"][b] = weighted_quantile(d, w, [0.5])[0]
+                if len(rows) > 1:
+                    out["error"][b] = error
+            continue
+        out["mean"][b], out["median"][b] = d.mean(), np.median(d)
+        if len(rows) > 1:
+            out["error"][b] = d.std(ddof=1) / np.sqrt(len(rows))
     return out
 
 
@@ -116,24 +184,39 @@ def wilson_error(share, n):
         return np.sqrt(share * (1 - share) / n + 1 / (4 * n * n)) / (1 + 1 / n)
 
 
-def class_stats(true, predicted, index, n_bins, n_classes):
+def class_stats(true, predicted, index, n_bins, n_classes, weight=None):
     """Per bin: accuracy and its error (:func:`wilson_error`), and the recall of each class
-    (NaN where the bin holds none of it)."""
+    (NaN where the bin holds none of it); with ``weight`` weighted, the error for the bin's
+    effective rows, and per bin ``sum_of_weights`` and ``effective_rows``."""
     true, predicted = np.asarray(true, np.int64), np.asarray(predicted, np.int64)
     index = np.asarray(index)
     inside = index >= 0
-    count = np.bincount(index[inside], minlength=n_bins)
-    right = np.bincount(index[inside], weights=(true == predicted)[inside], minlength=n_bins)
-    per_class = np.bincount(index[inside] * n_classes + true[inside],
-                            minlength=n_bins * n_classes).reshape(n_bins, n_classes)
-    hits = np.bincount(index[inside] * n_classes + true[inside],
-                       weights=(true == predicted)[inside],
-                       minlength=n_bins * n_classes).reshape(n_bins, n_classes)
+    at, hit = index[inside], (true == predicted)[inside]
+    cells = at * n_classes + true[inside]
+    count = np.bincount(at, minlength=n_bins)
+    per_class = np.bincount(cells, minlength=n_bins * n_classes).reshape(n_bins, n_classes)
+    out = {"count": count}
+    if weight is None:
+        amount, amount_per_class, trials = count, per_class, count
+        right = np.bincount(at, weights=hit, minlength=n_bins)
+        hits = np.bincount(cells, weights=hit, minlength=n_bins * n_classes)
+    else:
+        w = np.asarray(weight, np.float64)[inside]
+        amount = np.bincount(at, weights=w, minlength=n_bins)
+        trials = effective_rows(amount, np.bincount(at, weights=w * w, minlength=n_bins))
+        amount_per_class = np.bincount(cells, weights=w, minlength=n_bins * n_classes) \
+            .reshape(n_bins, n_classes)
+        right = np.bincount(at, weights=hit * w, minlength=n_bins)
+        hits = np.bincount(cells, weights=hit * w, minlength=n_bins * n_classes)
+        out.update(sum_of_weights=amount, effective_rows=trials)
+    hits = hits.reshape(n_bins, n_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
-        accuracy = np.where(count > 0, right / np.maximum(count, 1), np.nan)
-        error = wilson_error(accuracy, count)
-        recall = np.where(per_class > 0, hits / np.maximum(per_class, 1), np.nan)
-    return {"count": count, "accuracy": accuracy, "accuracy_error": error, "recall": recall}
+        accuracy = np.where((count > 0) & (amount != 0),
+                            right / np.where(amount != 0, amount, 1), np.nan)
+        error = wilson_error(accuracy, trials)
+        recall = np.where((per_class > 0) & (amount_per_class != 0),
+                          hits / np.where(amount_per_class != 0, amount_per_class, 1), np.nan)
+    return {**out, "accuracy": accuracy, "accuracy_error": error, "recall": recall}
 
 
 class Binned:
@@ -141,15 +224,20 @@ class Binned:
 
     ``by`` names the 1 or 2 bin variables; ``targets`` the labels; ``point`` the indices of the
     labels that form a point (or None); ``classes`` the class names for classification (then
-    ``add`` takes class indices)."""
+    ``add`` takes class indices). Rows with weights (all or none) make every statistic
+    weighted, as the module's docstring says."""
 
     def __init__(self, by, targets, point=None, classes=None):
         self.by, self.targets, self.point, self.classes = list(by), list(targets), point, classes
         self.values, self.kept, self.distances = [], [], []
+        self.weights, self.kept_weights = Weights(), []
 
-    def add(self, by_values, truth, predicted):
+    def add(self, by_values, truth, predicted, weight=None):
         by_values = np.asarray(by_values, dtype=np.float64).reshape(len(truth), len(self.by))
         self.values.append(by_values)
+        weight = self.weights.add(weight, len(truth))
+        if weight is not None:
+            self.kept_weights.append(weight)
         if self.classes is not None:
             dtype = np.min_scalar_type(max(len(self.classes) - 1, 1))
             self.kept.append(np.stack([np.asarray(truth), np.asarray(predicted)],
@@ -173,7 +261,8 @@ class Binned:
                 edges[d] = edges_for(values[:, d], bins)
         if any(e is None for e in edges):
             missing = [c for c, e in zip(self.by, edges) if e is None][0]
-            return {"by": self._axes(edges, units), "rows": len(values), "outside": len(values),
+            return {"by": self._axes(edges, units), "rows": len(values),
+                    **self.weights.report(), "outside": len(values),
                     "not_finite": int((~np.isfinite(values).all(axis=1)).sum()), "bins": [],
                     "empty": f"column {missing!r} has no finite values"}
         shape = [len(e) - 1 for e in edges]
@@ -181,7 +270,7 @@ class Binned:
         n_bins = int(np.prod(shape))
         stats = self._stats(index, n_bins)
         report = {"by": self._axes(edges, units), "rows": int(len(values)),
-                  "outside": int((index < 0).sum()),
+                  **self.weights.report(), "outside": int((index < 0).sum()),
                   "not_finite": int((~np.isfinite(values).all(axis=1)).sum()), "bins": []}
         for b, where in enumerate(np.ndindex(*shape)):
             entry = {"index": list(where),
@@ -198,24 +287,35 @@ class Binned:
     def _stats(self, index, n_bins):
         width = 2 if self.classes is not None else len(self.targets)
         kept = np.concatenate(self.kept) if self.kept else np.zeros((0, width))
+        weight = np.concatenate(self.kept_weights) if self.kept_weights else None
         if self.classes is not None:
-            return class_stats(kept[:, 0], kept[:, 1], index, n_bins, len(self.classes))
-        stats = {"residual": residual_stats(kept, index, n_bins)}
+            return class_stats(kept[:, 0], kept[:, 1], index, n_bins, len(self.classes),
+                               weight)
+        stats = {"residual": residual_stats(kept, index, n_bins, weight)}
         if self.point is not None:
             distances = np.concatenate(self.distances) if self.distances else np.zeros(0)
-            stats["distance"] = distance_stats(distances, index, n_bins)
+            stats["distance"] = distance_stats(distances, index, n_bins, weight)
         return stats
 
     def _entry(self, stats, b):
         if self.classes is not None:
-            return {"count": int(stats["count"][b]), "accuracy": float(stats["accuracy"][b]),
+            return {"count": int(stats["count"][b]), **_bin_weights(stats, b),
+                    "accuracy": float(stats["accuracy"][b]),
                     "accuracy_error": float(stats["accuracy_error"][b]),
                     "recall": {c: float(stats["recall"][b, i])
                                for i, c in enumerate(self.classes)}}
         r = stats["residual"]
-        entry = {"count": int(r["count"][b]),
-                 "targets": {t: {key: float(r[key][b, i]) for key in r if key != "count"}
+        entry = {"count": int(r["count"][b]), **_bin_weights(r, b),
+                 "targets": {t: {key: float(r[key][b, i]) for key in r if key not in _PER_BIN}
                              for i, t in enumerate(self.targets)}}
         if "distance" in stats:
             entry["distance"] = {key: float(v[b]) for key, v in stats["distance"].items()}
         return entry
+
+
+_PER_BIN = ("count", "sum_of_weights", "effective_rows")  # a bin's, not a label's
+
+
+def _bin_weights(stats, b):
+    """A bin's sum of weights and effective rows, where its rows came with weights."""
+    return {key: float(stats[key][b]) for key in _PER_BIN[1:] if key in stats}

@@ -25,12 +25,15 @@ log = logging.getLogger(__name__)
 
 
 class ByColumns:
-    """Bias and resolution (or accuracy) of a model in bins of 1 or 2 columns of the table."""
+    """Bias and resolution (or accuracy) of a model in bins of 1 or 2 columns of the table;
+    with ``weight``, the name of a column holding each row's event weight, weighted (see
+    :mod:`fcnn_cli.results.binned`)."""
 
-    def __init__(self, task, by, threshold=None, position=None, units=None):
+    def __init__(self, task, by, threshold=None, position=None, units=None, weight=None):
         if not 1 <= len(by) <= 2:
             raise FcnnError(f"by takes 1 or 2 columns, not {len(by)}", ("by",))
         self.task, self.threshold, self.units = task, threshold, units or {}
+        self.weight = weight
         classes = getattr(task, "classes", None)
         point = None if classes else task.point(units, position)
         self.binned = Binned(by, task.targets,
@@ -48,10 +51,42 @@ class ByColumns:
             if not is_numeric(frame[c]) and not frame[c].isna().all():
                 raise FcnnError(f"column {c!r} is not numeric: bins need numbers", ("by",))
         values = frame[self.by].to_numpy(dtype=np.float64, na_value=np.nan)
-        self.binned.add(values, truth, predicted(self.task, out, self.threshold))
+        self.binned.add(values, truth, predicted(self.task, out, self.threshold),
+                        weight=None if self.weight is None else weights_of(frame, self.weight))
 
     def report(self, bins, edges=None):
         return self.binned.report(bins, edges, self.units)
+
+
+class Weighted:
+    """The metric report weighted by each row's event weight, the column ``weight`` of the
+    rows: the report of :meth:`~fcnn_cli.network.tasks.Regression.metrics` (or the
+    classifier's), fed with every slice of rows as a watcher."""
+
+    def __init__(self, task, weight, units=None, threshold=None, position=None):
+        self.weight, self.stream = weight, task.metrics(units, threshold, position)
+
+    def add(self, frame, truth, out):
+        self.stream.add(truth, out, weights_of(frame, self.weight))
+
+    def report(self):
+        return self.stream.report()
+
+
+def weights_of(frame, column):
+    """The event weights of a frame's rows, the float64 values of its column ``column``: each
+    a finite number (negative ones are weights as well)."""
+    if column not in frame.columns:
+        raise FcnnError(f"no weight column {column!r}; the table has "
+                        f"{', '.join(map(repr, map(str, frame.columns[:20])))}", ("weight",))
+    if not is_numeric(frame[column]):
+        raise FcnnError(f"weight column {column!r} is not numeric", ("weight",))
+    weight = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(weight)
+    if bad.any():
+        raise FcnnError(f"weight column {column!r} has {int(bad.sum())} row(s) without a "
+                        "finite weight (empty, NaN or infinite)", ("weight",))
+    return weight
 
 
 def predicted(task, out, threshold=None):
@@ -128,10 +163,12 @@ def sample_metadata(task, units, split, position=None, extra=None):
 
 
 def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None, edges=None,
-             plots=None, paths=None):
+             plots=None, paths=None, weight=None):
     """The report of ``predictor`` on a stream of labelled tables, in bounded memory: the
     metrics, with ``by`` (1 or 2 columns) also the statistics in their bins (``report
-    ["binned"]``: ``bins`` bins over each column's range, or ``edges`` per column), and with
+    ["binned"]``: ``bins`` bins over each column's range, or ``edges`` per column); with
+    ``weight``, the name of the tables' column of event weights, both weighted (the report
+    then holds ``sum_of_weights`` beside ``rows``: see :class:`Weighted`); and with
     ``plots`` (a directory) the plots of a sample of the rows and of the bins drawn there
     (``report["plots"]`` lists them). ``report["warnings"]`` says (and the log warns) where
     the rows are those the model was trained on: the very rows, as the checkpoint's digest of
@@ -145,8 +182,11 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}
     watchers = []
+    if weight:  # evaluate_chunks' own report counts rows: the weighted one is fed beside it
+        weighted = Weighted(predictor.task, weight, units, threshold, position)
+        watchers.append(weighted)
     if by:
-        binned = ByColumns(predictor.task, by, threshold, position, units)
+        binned = ByColumns(predictor.task, by, threshold, position, units, weight)
         watchers.append(binned)
     if plots:
         sample = Sample(predictor.task, threshold=threshold)
@@ -161,6 +201,8 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
                 rows.add(table)
 
     report = predictor.evaluate_chunks(remembered(chunks), threshold, position, watchers)
+    if weight:
+        report = weighted.report()
     if rows and rows.hexdigest() == recorded:
         model = paths[0] if paths else "the model"
         warnings.append(_warned(_trained_on(first["name"], "the very rows", model)))

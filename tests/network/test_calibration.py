@@ -1,4 +1,5 @@
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -41,3 +42,51 @@ def test_expected_calibration_error_and_reliability_by_hand():
     bins = {(b["low"], b["rows"]): b["accuracy"] for b in report["reliability"]}
     assert bins == {(0.5, 1): 1.0, (0.6, 1): 1.0, (0.9, 2): 0.5}
 
+
+
+@pytest.mark.parametrize("negative", [False, True])
+def test_weighted_calibration_is_each_figure_weighted_by_hand(negative):
+    from fcnn_cli.network.calibration import CALIBRATION_LEVELS
+
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(400, 2))
+    mean, std = y + rng.normal(scale=0.8, size=y.shape), rng.uniform(0.5, 1.5, size=y.shape)
+    w = rng.uniform(0.1, 2.0, 400)
+    if negative:
+        w[::7] *= -0.5
+    report = Calibration(["a", "b"])
+    for part in np.array_split(np.arange(400), 3):
+        report.add(y[part], mean[part], std[part], weight=w[part])
+    result = report.report()
+    z = np.abs(y - mean) / std
+
+    def average(values):
+        return np.average(values, axis=0, weights=w)
+    nll, crps = gaussian_nll(y, mean, std), gaussian_crps(y, mean, std)
+    assert result["nll"] == pytest.approx(average(nll).mean(), rel=1e-12)
+    assert result["crps"] == pytest.approx(average(crps).mean(), rel=1e-12)
+    assert result["coverage_1sigma"] == pytest.approx(average(z <= 1).mean(), rel=1e-12)
+    assert result["coverage_2sigma"] == pytest.approx(average(z <= 2).mean(), rel=1e-12)
+    for i, name in enumerate(["a", "b"]):
+        label = result["per_label"][name]
+        assert label["nll"] == pytest.approx(average(nll)[i], rel=1e-12)
+        assert label["coverage_1sigma"] == pytest.approx(average(z <= 1)[i], rel=1e-12)
+        assert result["mean_sigma"][name] == pytest.approx(average(std)[i], rel=1e-12)
+    half = [NormalDist().inv_cdf(0.5 + p / 2) for p in CALIBRATION_LEVELS]
+    observed = [row["observed"] for row in result["calibration"]]
+    assert observed == pytest.approx([average(z <= h).mean() for h in half], rel=1e-12)
+
+
+def test_calibration_with_integer_weights_equals_the_rows_repeated():
+    rng = np.random.default_rng(3)
+    y, mean, std = rng.normal(size=(200, 1)), rng.normal(size=(200, 1)), \
+        rng.uniform(0.5, 2.0, size=(200, 1))
+    counts = rng.integers(0, 4, 200)
+    weighted, repeated = Calibration(["a"]), Calibration(["a"])
+    weighted.add(y, mean, std, weight=counts)
+    repeated.add(*(np.repeat(a, counts, axis=0) for a in (y, mean, std)))
+    a, b = weighted.report(), repeated.report()
+    assert a["coverage_1sigma"] == pytest.approx(b["coverage_1sigma"], rel=1e-12)
+    assert a["crps"] == pytest.approx(b["crps"], rel=1e-12)
+    assert [r["observed"] for r in a["calibration"]] == \
+        pytest.approx([r["observed"] for r in b["calibration"]], rel=1e-12)

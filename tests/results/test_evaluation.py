@@ -196,3 +196,44 @@ def test_a_run_from_before_the_digest_still_warns_of_its_training_file(run, tmp_
     assert said.exit_code == 0 and "the file" in said.stderr and "trained on" in said.stderr
     said = CliRunner().invoke(cli, ["evaluate", str(old / "model.pt"), copy])
     assert said.exit_code == 0 and said.stderr == ""
+
+
+def test_weighted_evaluation_streams_and_equals_the_weighted_metrics_by_hand(trained):
+    from fcnn_cli.network import metrics
+
+    predictor, table = trained.predictor, simulate.earthquakes(n=700, seed=5)
+    rng = np.random.default_rng(0)
+    w = rng.uniform(0.1, 2.0, 700)
+    w[::9] *= -0.5
+    table.frame["w"] = w
+    streamed = evaluation.evaluate(predictor, _chunks(table, 97), by=["tp1"], bins=4,
+                                   weight="w")
+    whole = evaluation.evaluate(predictor, [table], by=["tp1"], bins=4, weight="w")
+    truth = table.frame[["x", "y"]].to_numpy()
+    pred = predictor.predict(table)[["x_pred", "y_pred"]].to_numpy()
+    want = metrics.regression(truth, pred, ["x", "y"], predictor.units, weight=w)
+    for report in (streamed, whole):
+        assert report["rows"] == 700 and report["sum_of_weights"] == pytest.approx(w.sum())
+        for key in ("mse", "mae", "r2"):
+            assert report["overall"][key] == pytest.approx(want["overall"][key], rel=1e-5)
+        assert report["distance"]["mean"] == pytest.approx(want["distance"]["mean"], rel=1e-5)
+    by = Binned(["tp1"], ["x", "y"], point=[0, 1])
+    by.add(table.frame["tp1"].to_numpy(), truth, pred, weight=w)
+    _close(by.report(4)["bins"], whole["binned"]["bins"])
+    assert [b["sum_of_weights"] for b in streamed["binned"]["bins"]] == \
+        pytest.approx([b["sum_of_weights"] for b in whole["binned"]["bins"]], rel=1e-12)
+    plain = evaluation.evaluate(predictor, [table], by=["tp1"], bins=4)
+    assert "sum_of_weights" not in plain and plain["overall"]["mse"] != whole["overall"]["mse"]
+
+
+def test_a_weight_column_that_is_not_there_or_not_finite_is_refused(trained):
+    table = simulate.earthquakes(n=50, seed=5)
+    with pytest.raises(FcnnError, match="no weight column 'w'"):
+        evaluation.evaluate(trained.predictor, [table], weight="w")
+    table.frame["w"] = 1.0
+    table.frame.loc[3, "w"] = np.nan
+    with pytest.raises(FcnnError, match="'w' has 1 row\\(s\\) without a finite weight"):
+        evaluation.evaluate(trained.predictor, [table], by=["tp1"], weight="w")
+    table.frame["w"] = "heavy"
+    with pytest.raises(FcnnError, match="weight column 'w' is not numeric"):
+        evaluation.evaluate(trained.predictor, [table], weight="w")
