@@ -359,9 +359,11 @@ class Recipe:
     # Reading and recording.
 
     def find(self):
-        """Look for every sample's files (globs, directories)."""
+        """Look for every sample's files (globs, directories); a file in two samples is
+        refused: its rows would count twice, in two classes."""
         for sample in self.samples:
             sample.find()
+        sampling.check_once(self.samples)
         return self
 
     def record(self):

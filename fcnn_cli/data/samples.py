@@ -149,14 +149,26 @@ def find(patterns):
     """The files of ``patterns`` (names, globs, directories; a ``:selector`` of ROOT, HDF5 and
     FITS files kept after each file found), each once, in order."""
     files = [f for p in patterns for f in _matches(p)]
+    _once([(None, f) for f in files])
+    return files
+
+
+def check_once(samples):
+    """Refuse a file found in two samples."""
+    _once([(s.name, f) for s in samples for f in s.files])
+
+
+def _once(files):
+    """Refuse a file (through links) given twice among ``files``, [(sample name, path)]."""
     seen = {}
-    for f in files:
+    for name, f in files:
         key = os.path.realpath(_file_part(f)), _selector(f)
         if key in seen:
-            raise FcnnError(f"{f}: given twice (as {seen[key]!r} too): its rows would count "
-                            "twice", ("samples",))
-        seen[key] = f
-    return files
+            where = "" if seen[key][0] == name else \
+                f" in sample {seen[key][0]!r} and in sample {name!r}"
+            raise FcnnError(f"{f}: given twice{where} (as {seen[key][1]!r} too): its rows "
+                            "would count twice", ("samples",))
+        seen[key] = (name, f)
 
 
 def _matches(pattern):

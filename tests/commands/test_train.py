@@ -329,7 +329,6 @@ def test_print_config_of_samples_reads_back_relative_to_its_file(run, runner, sa
      "--sample: they make classes"),
     (["--sample", "a=x.csv", "--sample", "b=y.csv", "-t", "p", "-t", "q"], "one class column"),
     (["d.csv", "--sample", "a=x.csv", "--sample", "b=y.csv"], "give DATA or --sample, not both"),
-    (["--sample", "a=x.csv", "--sample", "b=y.csv", "--stream"], "--stream reads one Parquet"),
     (["--sample", "a=x.csv", "--sample", "b=y.csv", "--objects", "Muon"], "write NAME:K"),
     (["d.csv", "--define", "pt"], "write NAME=EXPR"),
 ])

@@ -151,7 +151,7 @@ def test_a_hostile_recipe_read_back_is_refused_in_one_line(text, where, tmp_path
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda d: d.update(define="pt=px"), "define is not a list of"),
+    (lambda d: d.update(define="pt=px"), "define is not a list"),
     (lambda d: d.update(define=[["pt", 3]]), "define is not a list of"),
     (lambda d: d.update(samples=[{"name": "s", "files": ["a.csv"], "scale": 1.0}]),
      "a file is not"),

@@ -119,3 +119,11 @@ def test_a_record_holds_the_absolute_path_size_and_sha256(files, monkeypatch):
     assert samples.record("t.root:Events") == {"path": str(files / "t.root") + ":Events",
                                                "size": 100,
                                                "sha256": hashlib.sha256(data[:100]).hexdigest()}
+
+
+def test_a_file_in_two_samples_is_refused(files):
+    both = samples.of_options([f"a={files}/a.csv", f"b={files}/b_*.csv,{files}/a.csv"])
+    for sample in both:
+        sample.find()
+    with pytest.raises(FcnnError, match="a.csv: given twice in sample 'a' and in sample 'b'"):
+        samples.check_once(both)
