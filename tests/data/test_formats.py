@@ -440,6 +440,25 @@ def cycles_and_odd_directories(path):
     return path
 
 
+@pytest.mark.parametrize("rows", [None, 7])
+def test_root_jagged_branches_read_as_uproot_reads_them(tmp_path, rows):
+    """Jagged branches (read through awkward) hold each event's list, in whole reads and in
+    blocks alike, beside the flat branches in the tree's order."""
+    import dimuon
+
+    path = dimuon.write(tmp_path / "mu.root", 50, seed=4)
+    expected = uproot.open(path)["Events"].arrays(library="np")
+    tables = [read_table(path)] if rows is None else list(iter_tables(path, rows=rows))
+    frame = pd.concat([t.frame for t in tables], ignore_index=True)
+    assert list(frame.columns) == ["nMuon", "Muon_E", "Muon_Px", "Muon_Py", "Muon_Pz",
+                                   "genWeight"]
+    for column in ("Muon_E", "Muon_Px"):
+        assert all(np.array_equal(a, b) for a, b in zip(frame[column], expected[column],
+                                                        strict=True))
+    assert frame.nMuon.tolist() == [len(v) for v in frame.Muon_Px] == expected["nMuon"].tolist()
+    np.testing.assert_array_equal(frame.genWeight, expected["genWeight"])
+
+
 def test_root_cycles_and_directories_with_a_colon(tmp_path):
     path = cycles_and_odd_directories(tmp_path / "c.root")
     assert len(read_table(f"{path}:t").frame) == 5  # the highest cycle, as ROOT reads it

@@ -92,31 +92,60 @@ def _unpacked(tree):
     return max(int(tree.num_entries) * widths, sum(b.uncompressed_bytes for b in branches))
 
 
-def _readable(tree):
+def _readable(tree, jagged=None):
     """The branches uproot can read, those of classes it does not know left out (by name, not
-    as expressions: a branch may be called "a-b")."""
+    as expressions: a branch may be called "a-b"); with ``jagged`` True only the jagged
+    branches of numbers, with False all the others."""
     import uproot
 
     if not hasattr(tree, "branches"):
-        return {}  # an RNTuple: all its fields
+        return {} if not jagged else {"filter_branch": lambda b: False}  # an RNTuple
     unknown = uproot.interpretation.identify.UnknownInterpretation
-    return {"filter_branch": lambda b: not isinstance(b.interpretation, unknown)}
+
+    def wanted(branch):
+        kind = branch.interpretation
+        return not isinstance(kind, unknown) and (jagged is None or _is_jagged(kind) == jagged)
+    return {"filter_branch": wanted}
+
+
+def _is_jagged(interpretation):
+    """Whether a branch holds a list of numbers an event (a collection's Muon_Px, say)."""
+    import uproot
+
+    return isinstance(interpretation, uproot.interpretation.jagged.AsJagged) and \
+        isinstance(interpretation.content, uproot.interpretation.numerical.AsDtype)
 
 
 def _blocks(tree, rows, name):
-    """Blocks of ``rows`` entries; an empty tree is one empty block, with its columns."""
+    """Blocks of ``rows`` entries; an empty tree is one empty block, with its columns. Jagged
+    branches are read as awkward arrays, each event's list then a view of one flat array:
+    uproot's own numpy reading makes an array an event, fifty times slower."""
     with reading(name, "ROOT", PLAINLY):
         if not tree.num_entries:
             yield frame_of(tree.arrays(library="np", **_readable(tree)))
             return
-        chunks = tree.iterate(step_size=rows, library="np", **_readable(tree))
+        order = list(tree.keys(**_readable(tree))) if hasattr(tree, "branches") else None
+        flat = tree.iterate(step_size=rows, library="np", **_readable(tree, False))
+        lists = tree.iterate(step_size=rows, library="ak", how=dict, **_readable(tree, True))
     while True:
         with reading(name, "ROOT", PLAINLY):
-            arrays = next(chunks, None)
+            arrays = next(flat, None)
             if arrays is None:
                 return
-            frame = frame_of(arrays)
+            arrays.update({k: _events(v) for k, v in next(lists, {}).items()})
+            frame = frame_of({k: arrays[k] for k in order or arrays})
         yield frame
+
+
+def _events(jagged):
+    """An awkward array of lists as one numpy array a row, each a view of the flat values."""
+    import awkward as ak
+
+    counts = ak.num(jagged, axis=1).to_numpy()
+    values = ak.flatten(jagged, axis=1).to_numpy()
+    rows = np.empty(len(counts), dtype=object)
+    rows[:] = np.split(values, np.cumsum(counts)[:-1])
+    return rows
 
 
 class Writer:
