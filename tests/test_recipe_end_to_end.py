@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from dimuons import mass, write_dimuons
+import dimuon
 from fcnn_cli.commands import cli
 
 pytest.importorskip("uproot")
@@ -28,17 +28,23 @@ def run(*args, code=0):
     return result
 
 
+# The files of each sample: (name, events, seed, mixed); the fresh ones take seed + 10.
+FILES = [("sig.root", 400, 1, False), ("bkg_1.root", 300, 2, True), ("bkg_2.root", 300, 3, True)]
+WHERE = "mass > 40"
+
+
 @pytest.fixture(scope="module")
 def dimuons(tmp_path_factory):
     """Training files, fresh files of other events, and a run trained on the first."""
     d = tmp_path_factory.mktemp("dimuons")
     (d / "new").mkdir()
-    write_dimuons(d, n=500, seed=0)
-    write_dimuons(d / "new", n=300, seed=1)
+    for name, n, seed, mixed in FILES:
+        dimuon.write(d / name, n, seed, mixed)
+        dimuon.write(d / "new" / name, n, seed + 10, mixed)
     run("train", "--sample", f"signal={d}/sig.root*{SCALES['signal']}",
         "--sample", f"background={d}/bkg_*.root*{SCALES['background']}",
-        "--weight", "genWeight", "--objects", "Muon:2", "--define", MASS,
-        "--where", "nMuon >= 2", "--epochs", 8, "--seed", 1, "-o", d / "run", "-q", "--no-plots")
+        "--weight", "genWeight", "--objects", "Muon:2", "--define", MASS, "--where", WHERE,
+        "--epochs", 8, "--seed", 1, "-o", d / "run", "-q", "--no-plots")
     return d
 
 
@@ -53,7 +59,7 @@ def predicted(d):
     for name, files in (("signal", ["sig.root"]), ("background", ["bkg_1.root", "bkg_2.root"])):
         for file in files:
             out = run("predict", d / "run" / "model.pt", d / "new" / file,
-                      "--keep", "genWeight,nMuon,mass").stdout
+                      "--keep", "genWeight,mass").stdout
             frames.append(pd.read_csv(io.StringIO(out)).assign(truth=name,
                                                                scale=SCALES[name]))
     return pd.concat(frames, ignore_index=True)
@@ -65,8 +71,8 @@ def test_evaluate_on_raw_samples_equals_scikit_learn_on_predicts_output(dimuons)
                             "--json").stdout)
     rows = predicted(dimuons)
     kept = rows[rows.selected == 1]
-    assert (rows.selected == (rows.nMuon >= 2)).all()
-    assert report["selection"] == {"where": "nMuon >= 2", "applied": True,
+    assert (rows.selected == (rows["mass"] > 40)).all() and 0 < len(kept) < len(rows)
+    assert report["selection"] == {"where": WHERE, "applied": True,
                                    "rows_kept": len(kept), "rows_removed": len(rows) - len(kept)}
     assert report["rows"] == len(kept) and report["weight"] == "genWeight"
     w = (kept.genWeight * kept.scale).to_numpy()
@@ -86,19 +92,10 @@ def test_evaluate_on_raw_samples_equals_scikit_learn_on_predicts_output(dimuons)
 
 @pytest.mark.slow
 def test_the_model_makes_the_mass_as_numpy_does_and_counts_events_when_told(dimuons):
-    import uproot
-
     rows = predicted(dimuons)
-    muons = [uproot.open(dimuons / "new" / f)["Events"].arrays(library="np")
-             for f in ("sig.root", "bkg_1.root", "bkg_2.root")]
-    two = [[m for m in zip(*(e[f"Muon_{c}"] for c in ("Px", "Py", "Pz", "E")))]
-           for e in muons]
-    expected = []
-    for events in two:
-        for px, py, pz, e in events:
-            pad = (lambda v: np.array([v[0], v[1] if len(v) > 1 else np.nan])[None])
-            expected.append(mass(pad(px), pad(py), pad(pz), pad(e))[0])
-    np.testing.assert_allclose(rows["mass"], expected, rtol=1e-12, equal_nan=True)
+    expected = np.concatenate([dimuon.pair_mass(dimuon.events(n, seed + 10, mixed)[0])
+                               for _, n, seed, mixed in FILES])
+    np.testing.assert_allclose(rows["mass"], expected, rtol=1e-9)
     counted = json.loads(run("evaluate", dimuons / "run" / "model.pt", *samples(dimuons),
                              "--no-weight", "--no-select", "--json").stdout)
     assert counted["rows"] == len(rows) and "sum_of_weights" not in counted

@@ -116,8 +116,9 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     weighs = not no_weight and recipe.weight_column is not None and \
         (weight or data == "-" or all(recipe.weighs(f) for _, f in sources))
     tally = {"removed": 0, "kept": 0}
-    chunks = recipe.evaluating(sources, predictor.features + predictor.targets, tally,
-                               select=not no_select, weigh=weighs)
+    # The labels of DATA are checked by the predictor, which says why they are needed.
+    read = predictor.features + recipe.made(predictor.targets)
+    chunks = recipe.evaluating(sources, read, tally, select=not no_select, weigh=weighs)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}

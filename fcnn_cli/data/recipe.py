@@ -256,14 +256,19 @@ class Recipe:
         return expressions.raw_columns(self.definitions(), wanted)
 
     def check_raw(self, table, names, select=True, weigh=True):
-        """Refuse a raw ``table`` that lacks a column the recipe needs to make ``names``,
-        as a missing feature is refused (one of ``names`` itself is left to the caller's
-        own message)."""
-        missing = [c for c in self.needs(names, select, weigh)
-                   if c not in table.frame.columns and c not in names]
+        """Refuse a raw ``table`` that lacks a column the model reads: one of ``names`` or
+        one that its definitions, selection or weight are made from, as a missing feature is
+        refused."""
+        missing = [c for c in self.needs(names, select, weigh) if c not in table.frame.columns]
         if missing:
             raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
-                            "that the model's definitions, selection or weight read")
+                            "that the model reads (a feature, or what its definitions, "
+                            "selection or weight are made from)")
+
+    def made(self, names):
+        """Those of ``names`` that the recipe makes (derived, or its class column)."""
+        defined = {n for n, _ in (self.expanded or []) + self.define} | {self.label}
+        return [n for n in names if n in defined]
 
     def left_out(self):
         """The columns that are no default features: the weight column, those the weight
@@ -333,9 +338,9 @@ class Recipe:
 
     def evaluating(self, sources, names, tally, select=True, weigh=True):
         """The tables of ``sources`` ([(sample or None, path)]) read in chunks, each through
-        the steps: the columns ``names`` made, the rows that pass the selection (``select``;
-        ``tally`` counts them and those removed) with their class and weight columns
-        (``weigh``)."""
+        the steps: the columns ``names`` made (checked first), the rows that pass the
+        selection (``select``; ``tally`` counts them and those removed) with their class and
+        weight columns (``weigh``)."""
         from fcnn_cli.data.tables import iter_tables
 
         for sample, path in sources:

@@ -57,3 +57,13 @@ def samples_run(tmp_path_factory, sample_files):
            "--sample", f"background={sample_files}/bkg.csv", "--epochs", 2, "-o", out, "-q",
            "--no-plots")
     return out
+
+
+@pytest.fixture(scope="session")
+def selected_run(tmp_path_factory, sample_files):
+    """A run of the samples with a derived column and a selection."""
+    out = tmp_path_factory.mktemp("runs") / "selected"
+    invoke(CliRunner(), "train", "--sample", f"signal={sample_files}/sig_*.csv",
+           "--sample", f"background={sample_files}/bkg.csv", "--define", "r=x * y",
+           "--where", "n >= 1", "--epochs", 2, "-o", out, "-q", "--no-plots")
+    return out

@@ -130,3 +130,24 @@ def test_samples_of_a_regression_are_refused(run, runner, run_dir, quakes_csv):
     out = run(runner, "evaluate", run_dir / "model.pt", "--sample", f"a={quakes_csv}",
               code=2).output
     assert "the model is a regression" in out
+
+
+def test_evaluate_applies_the_selection_and_says_what_it_removed(run, runner, selected_run,
+                                                                 sample_files):
+    import pandas as pd
+
+    model = selected_run / "model.pt"
+    both = ["--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+            f"background={sample_files}/bkg.csv"]
+    raw = pd.concat([pd.read_csv(sample_files / f) for f in ("sig_1.csv", "bkg.csv")])
+    failing = int((raw.n < 1).sum())
+    report = json.loads(run(runner, "evaluate", model, *both, "--by", "r", "--bins", 3,
+                            "--json").stdout)
+    assert report["selection"] == {"where": "n >= 1", "applied": True,
+                                   "rows_kept": len(raw) - failing, "rows_removed": failing}
+    assert report["rows"] == len(raw) - failing and report["weighted"] is False
+    assert report["binned"]["by"][0]["column"] == "r"  # a derived column bins
+    every = json.loads(run(runner, "evaluate", model, *both, "--no-select", "--json").stdout)
+    assert every["rows"] == len(raw) and every["selection"]["applied"] is False
+    table = run(runner, "evaluate", model, *both).stdout
+    assert f"n >= 1: removed {failing} row(s), kept {len(raw) - failing}" in table

@@ -9,7 +9,7 @@ import pytest
 
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import samples
-from fcnn_cli.data.recipe import SELECTED, WEIGHT, Recipe, rows_of
+from fcnn_cli.data.recipe import SELECTED, WEIGHT, Recipe, every_row, rows_of
 from fcnn_cli.data.tables import Table
 
 
@@ -85,8 +85,8 @@ def test_predict_scores_every_row_and_says_which_pass(table):
                                   ((table.frame.n >= 2) & (pt > 0.5)).astype(int))
     (kept,) = made.predicting([table], ["pt"], keep_selected=True)
     assert len(kept.frame) == flagged.frame[SELECTED].sum() and SELECTED not in kept.frame
-    with pytest.raises(FcnnError, match=r"t.csv: missing column\(s\) 'py' that the model's "
-                                        "definitions, selection or weight read"):
+    with pytest.raises(FcnnError, match=r"t.csv: missing column\(s\) 'py' that the model reads"
+                                        r" \(a feature, or what its definitions"):
         list(made.predicting([Table(table.frame.drop(columns="py"), name="t.csv")], ["pt"]))
 
 
@@ -173,3 +173,28 @@ def test_samples_from_dict_keep_their_files_records():
                                           "where": None}], "label": "sample"})
     assert isinstance(back.samples[0], samples.Sample)
     assert back.samples[0].files == ["/d/a.root"] and back.samples[0].records == [record]
+
+
+def test_every_row_is_written_and_those_without_features_that_fail_are_not_scored(table):
+    frame = table.frame.copy()
+    frame.loc[[3, 4], "px"] = np.nan
+    frame.loc[4, "n"] = 3  # passes (n >= 2) with a missing feature: the predictor's to refuse
+    frame.loc[3, "n"] = 0  # fails, and has no px: not scored
+    made = Recipe.of_options(where="n >= 2")
+    seen = []
+
+    def predict(tables):  # scores each row by its px, as a stand-in for a network
+        for t in tables:
+            seen.append(len(t.frame))
+            for start in range(0, len(t.frame), 7):  # in slices, as predict_chunks gives them
+                part = t.frame.iloc[start:start + 7]
+                yield t, pd.DataFrame({"score": part.px * 2}, index=part.index)
+
+    chunks = [Table(frame.iloc[:20], name="t"), Table(frame.iloc[20:].reset_index(drop=True),
+                                                      name="t")]
+    out = list(every_row(made.predicting(chunks, ["px"]), predict, ["px"]))
+    assert [len(t.frame) for t, _ in out] == [20, 30] and seen == [19, 30]
+    scores = pd.concat([p for _, p in out], ignore_index=True).score
+    assert np.isnan(scores[3]) and np.isnan(scores[4])  # not scored; scored NaN
+    np.testing.assert_array_equal(scores.drop([3, 4]), (frame.px * 2).drop([3, 4]))
+    assert out[0][0].frame[SELECTED].tolist()[3:5] == [0, 1]
