@@ -16,6 +16,7 @@ parsed again the same way, every part checked, before anything is applied.
 import dataclasses
 from dataclasses import dataclass, field
 
+from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError, shown
 from fcnn_cli.data import samples as sampling
 
@@ -79,7 +80,7 @@ class Recipe:
         """Parse every expression (definitions, objects, selections, weight) and check the
         names: a bad one is refused in one line naming it."""
         names = [n for n, _ in self.define + (self.expanded or [])]
-        twice = _repeated(names)
+        twice = repeated(names)
         if twice is not None:
             raise FcnnError(f"definition {twice!r} is given twice", ("define",))
         if len(names) > MAX_DEFINITIONS:
@@ -227,8 +228,6 @@ class Recipe:
                 raise FcnnError(f"{table.name}: has a column {WEIGHT!r}, the name of the weight "
                                 "column fcnn makes; rename it")
             added[WEIGHT] = self.weights(table, sample)
-        elif column is not None:
-            self.weights(table, sample)  # a plain column: checked finite
         if not added:
             return table
         extra = pd.DataFrame(added, index=frame.index)
@@ -695,15 +694,6 @@ def _object_spec(spec):
             len(count) <= 3 and 1 <= int(count) <= MAX_OBJECTS):
         raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
                         f"to {MAX_OBJECTS}, e.g. Muon:2", ("objects",))
-
-
-def _repeated(names):
-    seen = set()
-    for name in names:
-        if name in seen:
-            return name
-        seen.add(name)
-    return None
 
 
 # Reading a recipe back: each part of its kind, or one line that says which is not.

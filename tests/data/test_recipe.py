@@ -61,7 +61,7 @@ def test_a_plain_weight_column_is_the_weight_unless_a_sample_scales_it(table):
     bad.loc[7, "w"] = np.nan
     with pytest.raises(FcnnError, match=r"t.csv: the weight 'w' is NaN or infinite in 1 row\(s\), "
                                         "first at row 8"):
-        plain.apply(Table(bad, name="t.csv"))
+        scaled.apply(Table(bad, name="t.csv"), scaled.samples[0])
 
 
 def test_the_columns_the_weight_reads_are_no_default_features(table):
