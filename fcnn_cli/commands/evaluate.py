@@ -113,8 +113,7 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
         recipe = recipes.for_evaluation(predictor.recipe, samples, weight, not no_weight,
                                         predictor.task)
     sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
-    weighs = not no_weight and recipe.weight_column is not None and \
-        (weight or data == "-" or all(recipe.weighs(f) for _, f in sources))
+    weighs = not no_weight and recipe.weighs([f for _, f in sources], given=bool(weight))
     tally = {"removed": 0, "kept": 0}
     # The labels of DATA are checked by the predictor, which says why they are needed.
     read = predictor.features + recipe.made(predictor.targets)

@@ -257,7 +257,9 @@ class Recipe:
     def check_raw(self, table, names, select=True, weigh=True):
         """Refuse a raw ``table`` that lacks a column the model reads: one of ``names`` or
         one that its definitions, selection or weight are made from, as a missing feature is
-        refused."""
+        refused (where the recipe reads nothing itself, the predictor's own check does)."""
+        if not (self.define or self.expanded or self.where or self.weight):
+            return
         missing = [c for c in self.needs(names, select, weigh) if c not in table.frame.columns]
         if missing:
             raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
@@ -352,13 +354,28 @@ class Recipe:
                 tally["kept"] += len(table.frame)
                 yield self.finish(table, sample, weigh)
 
-    def weighs(self, path):
-        """Whether the raw table ``path`` (its first chunk) holds the columns the weight
-        reads."""
+    def weighs(self, paths, given=False):
+        """Whether evaluate weighs the rows of the raw tables ``paths``: where the recipe has
+        weights, and each table (its first chunk) holds the columns they read; ``given``: the
+        weight was given for this evaluation, and a missing column is the usual error then.
+        Stdin is not looked at before it is read."""
+        import logging
+
         from fcnn_cli.data.tables import iter_tables
 
-        first = next(iter(iter_tables(path)))
-        return all(c in first.frame.columns for c in self.needs([], select=False))
+        if self.weight_column is None:
+            return False
+        if given or "-" in paths:
+            return True
+        for path in paths:
+            first = next(iter(iter_tables(path)))
+            missing = [c for c in self.needs([], select=False) if c not in first.frame.columns]
+            if missing:
+                logging.getLogger(__name__).warning(
+                    "%s: no column %r, which the model's weight %s reads: the events are "
+                    "counted, not weighted", path, missing[0], self.weight)
+                return False
+        return True
 
     # Reading and recording.
 
@@ -456,7 +473,7 @@ class Recipe:
                     "scale": s.scale, **({"where": s.where} if s.where else {})}
                    for s in self.samples if s.name is not None]
         return {"samples": samples or None,
-                "define": [f"{n}={t}" for n, t in self.define] or None,
+                "define": [f"{_written(n)}={t}" for n, t in self.define] or None,
                 "objects": list(self.objects) or None, "where": self.where,
                 "weight": self.weight}
 
@@ -504,8 +521,8 @@ def for_evaluation(recipe, samples=None, weight=None, weigh=True, task=None):
     if found:
         classes = getattr(task, "classes", None)
         if classes is None:
-            raise FcnnError("samples give the rows of classes; the model is a regression",
-                            ("samples",))
+            raise FcnnError("samples: they give rows of classes, and the model is a "
+                            "regression", ("samples",))
         unknown = [s.name for s in found if s.name not in classes]
         if unknown:
             raise FcnnError(f"sample {unknown[0]!r} is no class of the model; its classes are "
@@ -643,6 +660,15 @@ def rows_of(table, keep):
         np.arange(table.first_row + 1, table.first_row + 1 + len(table.frame))
     return dataclasses.replace(table, frame=table.frame[keep].reset_index(drop=True),
                                file_rows=np.asarray(rows)[keep])
+
+
+def _written(name):
+    """A definition's name as its text writes it: in back quotes where it is no identifier
+    of the expression language."""
+    from fcnn_cli.data.expressions import CONSTANTS, IDENTIFIER, WORDS
+
+    plain = IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS
+    return name if plain else f"`{name}`"
 
 
 def _plain(text):
