@@ -415,3 +415,21 @@ def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, 
     run(runner, "train", "--resume", tmp_path / "cut", "-q", "--no-plots")
     assert (tmp_path / "cut" / "metrics.json").read_text() == \
         (tmp_path / "whole" / "metrics.json").read_text()
+
+
+def test_the_recipe_round_trips_through_print_config_and_config(run, runner, sample_files,
+                                                                tmp_path):
+    import tomllib
+
+    args = ["--sample", f"s={sample_files}/sig_1.csv", "--sample",
+            f"b={sample_files}/bkg.csv*0.5", "--define", "r=x * y", "--define", "`a b`=r + 1",
+            "--where", "n >= 1", "--weight", "w * 2", "--objects", "Muon:2",
+            "--negative-weights", "abs"]
+    first = run(runner, "train", *args, "--print-config").stdout
+    (tmp_path / "c.toml").write_text(first)
+    assert run(runner, "train", "--config", tmp_path / "c.toml", "--print-config").stdout == first
+    document = tomllib.loads(first)
+    assert (document["define"], document["where"], document["weight"], document["objects"]) == \
+        (["r=x * y", "`a b`=r + 1"], "n >= 1", "w * 2", ["Muon:2"])
+    assert document["samples"]["b"] == {"files": [str(sample_files / "bkg.csv")], "scale": 0.5}
+    assert document["train"]["negative_weights"] == "abs" and "targets" not in document
