@@ -106,18 +106,18 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if data:
         iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
-    from fcnn_cli.data import recipe as recipes
+    from fcnn_cli.data import applying
     from fcnn_cli.results.evaluation import evaluate as evaluated
 
     with usage_errors():
-        recipe = recipes.for_evaluation(predictor.recipe, samples, weight, not no_weight,
-                                        predictor.task)
+        recipe = applying.for_evaluation(predictor.recipe, samples, weight, not no_weight,
+                                         predictor.task)
     sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
-    weighs = not no_weight and recipe.weighs([f for _, f in sources], given=bool(weight))
+    weighs = not no_weight and applying.weighs(recipe, [f for _, f in sources], bool(weight))
     tally = {"removed": 0, "kept": 0}
     # The labels of DATA are checked by the predictor, which says why they are needed.
     read = predictor.features + recipe.made(predictor.targets)
-    chunks = recipe.evaluating(sources, read, tally, select=not no_select, weigh=weighs)
+    chunks = applying.evaluating(recipe, sources, read, tally, not no_select, weighs)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
@@ -125,7 +125,7 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
                                                                             recipe.name()),
               **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
                           (model, data) if data else None, **weights),
-              **recipes.evaluation_notes(recipe, tally, not no_select, weighs)}
+              **applying.evaluation_notes(recipe, tally, not no_select, weighs)}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)

@@ -36,7 +36,9 @@ def export(model, output, force):
     onnx_export.require()
     predictor = checkpoint.load(model, "cpu")
     if predictor.recipe is not None:
-        predictor.recipe.check_export(predictor.features, model)
+        from fcnn_cli.data.applying import check_export
+
+        check_export(predictor.recipe, predictor.features, model)
     onnx_export.export(predictor, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", output)

@@ -56,7 +56,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
       fcnn predict runs/dimuon/model.pt events.root:Events --keep run,event --select
     """
     from fcnn_cli.data.columns import check_flat, drop_incomplete
-    from fcnn_cli.data.recipe import SELECTED, every_row
+    from fcnn_cli.data.applying import SELECTED, every_row, predicting
     from fcnn_cli.data.tables import input_file, iter_tables
     from fcnn_cli.data.writer import TableWriter
     from fcnn_cli.network import checkpoint
@@ -82,7 +82,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
             "--select: %s was trained without a selection (--where): every row is written",
             model)
     if recipe is not None:
-        chunks = recipe.predicting(chunks, predictor.features, keep_selected=select)
+        chunks = predicting(recipe, chunks, predictor.features, keep_selected=select)
     import pandas as pd
 
     if nan == "drop":

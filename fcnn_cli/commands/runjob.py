@@ -96,9 +96,9 @@ def _resume_hint(run_dir, changed):
 def _open_tables(job):
     """The tables to train on: read into memory, or opened to be streamed (--stream)."""
     if job.recipe is not None:
-        from fcnn_cli.data import recipe as recipes
+        from fcnn_cli.data import gather
 
-        read = recipes.streamed_tables if job.config.stream else recipes.training_tables
+        read = gather.streamed_tables if job.config.stream else gather.training_tables
         tables, job.features = read(job.recipe, job.paths, job.targets, job.features)
         return tables
     if not job.config.stream:

@@ -96,7 +96,7 @@ def train(ctx, **options):
 def _new_job(ctx, o):
     """A new run from the command line's options over those of --config FILE, each checked
     before any data is read."""
-    from fcnn_cli.data import recipe as recipes
+    from fcnn_cli.data import gather
 
     o, from_file = _with_file(ctx, o)
     if not o["data"] and not o["samples"] and not o["print_config"]:
@@ -112,9 +112,9 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
-        recipe = recipes.of_config(data, data.targets, config.stream)
+        recipe = gather.of_config(data, data.targets, config.stream)
         if recipe is not None:
-            recipes.check_training(recipe, data, config)
+            gather.check_training(recipe, data, config)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
                None, o["output"], o["force"], o["plots"], from_file, recipe)

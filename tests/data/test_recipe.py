@@ -9,7 +9,8 @@ import pytest
 
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import samples
-from fcnn_cli.data.recipe import SELECTED, WEIGHT, Recipe, every_row, rows_of
+from fcnn_cli.data.applying import SELECTED, every_row, predicting
+from fcnn_cli.data.recipe import WEIGHT, Recipe, rows_of
 from fcnn_cli.data.tables import Table
 
 
@@ -79,15 +80,15 @@ def test_a_selection_must_be_true_or_false(table):
 
 def test_predict_scores_every_row_and_says_which_pass(table):
     made = recipe()
-    (flagged,) = made.predicting([table], ["pt"])
+    (flagged,) = predicting(made, [table], ["pt"])
     pt = np.hypot(table.frame.px, table.frame.py)
     np.testing.assert_array_equal(flagged.frame[SELECTED],
                                   ((table.frame.n >= 2) & (pt > 0.5)).astype(int))
-    (kept,) = made.predicting([table], ["pt"], keep_selected=True)
+    (kept,) = predicting(made, [table], ["pt"], keep_selected=True)
     assert len(kept.frame) == flagged.frame[SELECTED].sum() and SELECTED not in kept.frame
     with pytest.raises(FcnnError, match=r"t.csv: missing column\(s\) 'py' that the model reads"
                                         r" \(a feature, or what its definitions"):
-        list(made.predicting([Table(table.frame.drop(columns="py"), name="t.csv")], ["pt"]))
+        list(predicting(made, [Table(table.frame.drop(columns="py"), name="t.csv")], ["pt"]))
 
 
 def test_a_recipe_round_trips_through_json(table, tmp_path):
@@ -192,7 +193,7 @@ def test_every_row_is_written_and_those_without_features_that_fail_are_not_score
 
     chunks = [Table(frame.iloc[:20], name="t"), Table(frame.iloc[20:].reset_index(drop=True),
                                                       name="t")]
-    out = list(every_row(made.predicting(chunks, ["px"]), predict, ["px"]))
+    out = list(every_row(predicting(made, chunks, ["px"]), predict, ["px"]))
     assert [len(t.frame) for t, _ in out] == [20, 30] and seen == [19, 30]
     scores = pd.concat([p for _, p in out], ignore_index=True).score
     assert np.isnan(scores[3]) and np.isnan(scores[4])  # not scored; scored NaN
