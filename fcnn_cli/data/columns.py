@@ -25,11 +25,12 @@ def is_numeric(series):
             and series.dtype.kind != "c")
 
 
-def select_columns(table, targets=None, features=None):
+def select_columns(table, targets=None, features=None, weight=None):
     """Resolve which columns are labels and which are features.
 
     ``targets`` defaults to the labels recorded in the file. Features default to every other
-    numeric column; non-numeric columns left over are dropped with a notice.
+    numeric column but ``weight`` (the events' weights: never a label, nor a feature unless
+    named); non-numeric columns left over are dropped with a notice.
     Returns ``(features, targets)`` as lists of column names.
     """
     columns = list(table.frame.columns)
@@ -44,11 +45,16 @@ def select_columns(table, targets=None, features=None):
         raise FcnnError(f"{table.name}: {e}", e.options) from None
     _require(table, targets, "label")
     check_flat(table, targets, "label")
+    if weight is not None:
+        _require(table, [weight], "weight")
+        if weight in targets:
+            raise FcnnError(f"{table.name}: column {weight!r} cannot be both the label and the "
+                            "events' weight", ("weight",))
     if features:
         _require(table, features, "feature")
         check_flat(table, features, "feature")
     else:
-        rest = [c for c in columns if c not in targets]
+        rest = [c for c in columns if c not in targets and c != weight]
         features = [c for c in rest if is_numeric(table.frame[c])]
         kept = set(features)
         dropped = [c for c in rest if c not in kept]
@@ -132,13 +138,17 @@ def _listing(names, limit=12):
     return text + (f", … ({len(names)} in all)" if len(names) > limit else "")
 
 
-def numeric_matrix(table, columns, dtype="float32"):
-    """The named columns as a float array; non-numeric or non-finite values are errors."""
+def numeric_matrix(table, columns, dtype="float32", finite=True):
+    """The named columns as a float array; non-numeric or (unless not ``finite``) non-finite
+    values are errors. Without ``finite``, missing values come as NaN, for the caller to fill."""
     import numpy as np
 
     if table.frame.empty:  # a header alone has no types to check
         return np.empty((0, len(columns)), dtype)
     _check_numeric(table, columns)
+    if not finite:
+        with np.errstate(over="ignore"):
+            return _columns_as(table.frame, columns, dtype)
     # Straight to float32, one copy; a value beyond its range turns infinite, and only then is
     # the float64 original looked at, to tell such a value from a NaN or inf in the file.
     with np.errstate(over="ignore"):
@@ -148,11 +158,11 @@ def numeric_matrix(table, columns, dtype="float32"):
     _refuse_non_finite(table, columns)
 
 
-def numeric_rows(table, columns, rows, dtype="float32", consume=False):
-    """``[numeric_matrix(table, columns)[r] for r in rows]``, the same values and errors,
-    filled column by column: never the whole matrix besides its parts. With ``consume`` the
-    columns leave ``table`` (the caller hands the table over) and each is freed once
-    converted, so that the table and the parts are never held whole side by side."""
+def numeric_rows(table, columns, rows, dtype="float32", consume=False, finite=True):
+    """``[numeric_matrix(table, columns, finite=finite)[r] for r in rows]``, the same values
+    and errors, filled column by column: never the whole matrix besides its parts. With
+    ``consume`` the columns leave ``table`` (the caller hands the table over) and each is
+    freed once converted, so that the table and the parts are never held whole side by side."""
     import numpy as np
     import pandas as pd
 
@@ -164,8 +174,8 @@ def numeric_rows(table, columns, rows, dtype="float32", consume=False):
     for i, c in enumerate(columns):
         series = left.pop(c) if consume else table.frame[c]
         with np.errstate(over="ignore"):
-            column = series.to_numpy(dtype=dtype)
-        if not np.isfinite(column.astype(np.float32, copy=False)).all():
+            column = _as_numbers(series, dtype)
+        if finite and not np.isfinite(column.astype(np.float32, copy=False)).all():
             if consume:  # those before are finite, and gone
                 table = dataclasses.replace(table, frame=pd.DataFrame({c: series, **left}))
             _refuse_non_finite(table, columns[i:])
@@ -225,8 +235,17 @@ def _columns_as(frame, columns, dtype):
 
     x = np.empty((len(frame), len(columns)), dtype)
     for i, c in enumerate(columns):
-        x[:, i] = frame[c].to_numpy(dtype=dtype)
+        x[:, i] = _as_numbers(frame[c], dtype)
     return x
+
+
+def _as_numbers(series, dtype):
+    """A column as a float array; a missing value of a nullable column (pandas' NA) as NaN."""
+    import numpy as np
+
+    if isinstance(series.dtype, np.dtype):
+        return series.to_numpy(dtype=dtype)
+    return series.to_numpy(dtype=dtype, na_value=np.nan)
 
 
 def drop_incomplete(table, columns, piece=False):
@@ -257,8 +276,14 @@ def drop_incomplete(table, columns, piece=False):
     if bad.all():
         raise FcnnError(f"{table.name}: no rows left after leaving out those with NaN, missing "
                         f"or infinite values ({detail})")
-    return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
-                 table.first_row, _file_rows(table)[~bad], table.extra)
+    return keep_rows(table, ~bad)
+
+
+def keep_rows(table, keep):
+    """The table of the rows where ``keep`` (a boolean per row), each still named by its row
+    in the file."""
+    return Table(table.frame[keep].reset_index(drop=True), table.targets, table.units,
+                 table.name, table.first_row, _file_rows(table)[keep], table.extra)
 
 
 def _file_rows(table):

@@ -358,7 +358,7 @@ class _Run:
         """Each running member's validation loss (keeping its weights where they are its best
         yet), and the headline metrics of each running cohort's members together."""
         average = self.average
-        x, y, truth = next(iter(self.rows.validation()))  # rows in memory: one chunk
+        x, y, truth, weight = next(iter(self.rows.validation()))  # rows in memory: one chunk
         losses, outputs, headlines = {}, {}, {}
         running = self._running()
         with average.swapped_in() if average else contextlib.nullcontext(), \
@@ -377,7 +377,8 @@ class _Run:
                     best.since += 1
         for i in running:
             report = self.task.metrics(self.units)
-            report.add(truth, torch.stack([outputs[m] for m in self.spans[i]]).numpy())
+            report.add(truth, torch.stack([outputs[m] for m in self.spans[i]]).numpy(),
+                       weight=weight)
             headlines[i] = self.task.headline(report.report())
         return losses, headlines
 

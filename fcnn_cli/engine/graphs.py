@@ -14,6 +14,9 @@ changes from step to step is read from device memory:
   their step count is a device tensor already);
 - the loss is summed into a device tensor, read every 64 steps as the eager loop reads its own.
 
+Labels that carry event weights (:func:`fcnn_cli.network.tasks.pack`) are gathered as any
+labels are, their weights with them: weighted steps are graphed as well.
+
 The last, shorter minibatch of an epoch runs the same code eagerly rather than through a graph
 of its own shape. Before the capture, a few steps run eagerly on a side stream, as torch's
 documentation asks, so that what is made lazily (cuBLAS's handle and workspace, the optimiser's

@@ -46,6 +46,7 @@ class Tensors:
     x_val: torch.Tensor
     y_val: torch.Tensor
     truth_val: object  # the validation labels as metrics take them (numpy)
+    weight_val: object = None  # the validation rows' event weights as given (numpy), or None
 
     @classmethod
     def of(cls, prepared, device):
@@ -55,7 +56,7 @@ class Tensors:
             x = prepared.splits[name].x
             return x if prepared.scaled(name) else prepared.x_scaler.transform(x)
         return cls(*(torch.from_numpy(a).to(device) for a in
-                     (scaled("train"), train.y, scaled("val"), val.y)), val.truth)
+                     (scaled("train"), train.y, scaled("val"), val.y)), val.truth, val.weight)
 
     @property
     def device(self):
@@ -69,7 +70,7 @@ class Tensors:
         return self.x[:rows], self.y[:rows]
 
     def validation(self):
-        yield self.x_val, self.y_val, self.truth_val
+        yield self.x_val, self.y_val, self.truth_val, self.weight_val
 
     def batches(self, generator, batch, world, task):
         """This process's part of each global minibatch of one epoch in a new random order,
@@ -332,12 +333,13 @@ def _validate(state, task, rows, world, units):
 
 def _validation_pass(forward, task, rows, units):
     """The loss over all validation rows, chunk by chunk, and the metrics report fed with
-    them; one chunk (rows in memory) gives its loss as it is."""
+    them; one chunk (rows in memory) gives its loss as it is. Weighted labels carry weights
+    of mean 1 over the validation rows: averaged over the rows, the weighted mean loss."""
     report, losses = task.metrics(units), []
-    for x, y, truth in rows.validation():
+    for x, y, truth, weight in rows.validation():
         out = forward(x)
         losses.append((task.loss(out, y), task.normalizer(y)))
-        report.add(truth, out.float().cpu().numpy())
+        report.add(truth, out.float().cpu().numpy(), weight=weight)
     if len(losses) == 1:
         return losses[0][0], report
     weight = sum(w for _, w in losses)

@@ -5,26 +5,33 @@ tensors on its device.
 """
 
 import hashlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from fcnn_cli.engine import eventweights
 from fcnn_cli.network import tasks
 from fcnn_cli.network.digest import RowsDigest, hash_arrays
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.missing import Filler
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, numeric_rows, select_columns
 
 SPLITS = ("train", "val", "test")
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Split:
     x: np.ndarray  # features, float32: raw, or through the scaler where ``scaled``
-    y: np.ndarray  # labels as the network learns them (standardised values, class indices)
+    y: np.ndarray  # labels as the network learns them (standardised values, class indices),
+    # with each row's training weight where the task is weighted (tasks.pack)
     truth: np.ndarray  # labels as the metrics compare them (own units, class indices)
     scaled: bool = False
+    weight: np.ndarray | None = None  # each row's event weight as given, for the metrics
 
     def __len__(self):
         return len(self.x)
@@ -41,8 +48,9 @@ class Prepared:
     splits: dict
     units: dict
     digest: str  # fingerprint of the rows that training and validation see
-    x_range: dict  # "min" and "max" of each raw training feature
+    x_range: dict  # "min" and "max" of each training input
     rows_digest: str = ""  # RowsDigest of the table trained on, all its splits
+    filler: Filler | None = None  # nan="fill": how missing feature values are filled
     distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
@@ -50,14 +58,18 @@ class Prepared:
         return self.task.kind
 
     @property
+    def inputs(self):
+        return inputs(self.features, self.filler)
+
+    @property
     def sizes(self):
         return {name: len(self.splits[name]) for name in SPLITS}
 
     def chunks(self, name):
-        """(features, labels as metrics take them) of split ``name``: here one chunk; the
-        features are raw unless :meth:`scaled`."""
+        """(features, labels as metrics take them, event weights or None) of split ``name``:
+        here one chunk; the features are raw unless :meth:`scaled`."""
         split = self.splits[name]
-        yield split.x, split.truth
+        yield split.x, split.truth, split.weight
 
     def scaled(self, name):
         """Whether split ``name``'s features have been through the scaler: the training
@@ -74,61 +86,157 @@ class Prepared:
         return self.x_range
 
 
+def inputs(features, filler):
+    """The network's inputs: the features, then (``nan="fill"``) their missing-value
+    indicators."""
+    return list(features) + (filler.indicators if filler else [])
+
+
 def prepare(table, config, targets=None, features=None, val_table=None, test_table=None,
-            consume=False):
+            consume=False, weight=None):
     """Columns, task, split and scaler for ``table`` under a TrainConfig.
 
     ``val_table`` and ``test_table`` replace the validation and the test split: no rows of
     ``table`` are held out for them. With ``consume`` the columns used leave ``table`` as they
     are converted: for a caller that hands the table over, as the command line does.
+    ``weight`` names the column of each row's event weight (of every table given), which
+    training and every metric then take (:mod:`fcnn_cli.engine.eventweights`).
     """
     if len(table.frame) < 2:
         raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
-    features, targets = select_columns(table, targets, features)
+    features, targets = select_columns(table, targets, features, weight)
     columns = features + targets
+    weights = [weight] if weight is not None else []
     for other in (val_table, test_table):
         if other is not None:
-            require_columns(other, columns)
-    if config.nan == "drop":
-        table, val_table, test_table = (drop_incomplete(t, columns) if t is not None else None
-                                        for t in (table, val_table, test_table))
+            require_columns(other, columns + weights)
+    table, val_table, test_table = (complete_rows(t, config.nan, features, targets + weights)
+                                    if t is not None else None
+                                    for t in (table, val_table, test_table))
+    weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
+               else (t, None) for t in (table, val_table, test_table)]
+    (table, given), (val_table, _), (test_table, _) = weighed
     kind = tasks.infer(table, targets, config.task)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None else config.val_frac
     test_frac = 0.0 if test_table is not None else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
+    plan = _Weights(weight, weighed, config)
+    rows = plan.training_rows(table.name, rows, strata)
     _check_split(table, rows, val_frac, strata, "train")
     if kind == "classify":
         tasks.no_position(config.position)
         tasks.no_gaussian(config.loss)
         task = tasks.Classification.fit(table, targets[0], rows[0], config.binary_output,
-                                        config.class_weight)
+                                        "none" if plan.weighted else config.class_weight)
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position, config.loss)
+    task.weighted = plan.weighted
     _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
+    fill = config.nan == "fill"
     rows_digest = RowsDigest.of(_blocks(table), features, targets, kind)
     digest = hashlib.sha256()  # the table's part now, while the table is whole
-    hash_arrays(digest, (numeric_matrix(b, features) for b in _blocks(table)),
-          (task.encode(b) for b in _blocks(table)))
+    hash_arrays(digest, (numeric_matrix(b, features, finite=not fill) for b in _blocks(table)),
+                (task.encode(b) for b in _blocks(table)), [] if given is None else [given])
     splits = {name: Split(x, task.encoded(truth), truth) for name, x, truth in
-              zip(SPLITS, numeric_rows(table, features, rows, consume=consume),
+              zip(SPLITS, numeric_rows(table, features, rows, consume=consume, finite=not fill),
                   task.truth_rows(table, rows, consume))}
     for name, other in (("val", val_table), ("test", test_table)):
         if other is not None:
-            splits[name] = _separate(other, features, task)
+            splits[name] = _separate(other, features, task, fill)
     for name, other, verb in (("val", val_table, "validate"), ("test", test_table, "test")):
         if other is not None and not len(splits[name]):
             raise FcnnError(f"{other.name}: no rows to {verb} on")
+    plan.apply(splits, task, table.name)
+    filler = _fill(splits, features, table.name) if fill else None
     hash_arrays(digest, [splits["val"].x], [splits["val"].y])
     train = splits["train"]
-    x_scaler = Scaler.fit(config.scale, train.x, features)
+    x_scaler = Scaler.fit(config.scale, train.x, inputs(features, filler))
     x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
     x_scaler.transform(train.x, out=train.x)
     train.scaled = True
     used = set(columns)
     units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
-                    x_range, rows_digest)
+                    x_range, rows_digest, filler)
+
+
+def complete_rows(table, nan, features, needed, piece=False):
+    """The table without the rows ``nan`` leaves out: under "drop" those missing any value
+    of the features or of ``needed`` (labels, weights), under "fill" those missing one of
+    ``needed`` (the features' are filled); ``piece``: as :func:`drop_incomplete` takes it."""
+    if nan == "drop":
+        return drop_incomplete(table, features + needed, piece)
+    if nan == "fill":
+        return drop_incomplete(table, needed, piece)
+    return table
+
+
+def _fill(splits, features, name):
+    """The filler fitted on the training rows; every split's features filled by it and
+    widened by its indicators."""
+    filler = Filler.fit(splits["train"].x, features, name)
+    for split in splits.values():
+        split.x = filler.transform(split.x)
+    say_filled(filler, name)
+    return filler
+
+
+def say_filled(filler, name):
+    if filler.flagged:
+        log.info("%s: missing values filled with the training median of %s, each with an "
+                 "indicator input", name, ", ".join(map(repr, filler.flagged)))
+
+
+class _Weights:
+    """The event weights of one preparation (:mod:`~fcnn_cli.engine.eventweights`): the table's
+    as given, those of separate validation and test tables (``weighed``: each table with its
+    weights, rows of weight 0 gone), and whether training is weighted (some training or
+    validation weights differ) or takes the path of no weights."""
+
+    def __init__(self, column, weighed, config):
+        (_, self.given), *others = weighed
+        self.column, self.config = column, config
+        self.tables = {name: (t.name, w) for name, (t, w) in zip(("val", "test"), others)
+                       if w is not None}
+        self.rows = self.train = None  # the split's rows; the training rows' training weights
+        self.weighted = False
+
+    def training_rows(self, name, rows, strata):
+        """The split's rows, those of training weight 0 left out of the training rows; the
+        training weights checked, and whether they (and the validation's) weigh rows alike."""
+        if self.column is None:
+            return rows
+        train, val, test = rows
+        w = eventweights.for_training(self.given[train], self.config.negative_weights)
+        eventweights.check_sums(w, None if strata is None else strata[train], name, self.column)
+        kept = w != 0
+        if not kept.all():
+            log.info("%s: %d training row(s) of negative weight left out "
+                     "(negative_weights='zero')", name, int((~kept).sum()))
+        self.train, self.rows = w[kept], (train[kept], val, test)
+        val_w = self.tables["val"][1] if "val" in self.tables else self.given[val]
+        self.weighted = not eventweights.uniform(self.train, val_w)
+        return self.rows
+
+    def apply(self, splits, task, name):
+        """Each split's weights as given (for the metrics) and, where training is weighted,
+        its training and validation labels packed with the weights the loss takes."""
+        if self.column is None:
+            return
+        for part, rows in zip(SPLITS, self.rows):
+            splits[part].weight = self.tables[part][1] if part in self.tables else \
+                self.given[rows]
+        if not self.weighted:
+            return
+        train, val = splits["train"], splits["val"]
+        w = self.train
+        if self.config.class_weight == "balanced" and task.kind == "classify":
+            w = eventweights.balanced(w, train.truth, len(task.classes))
+        train.y = tasks.pack(train.y, eventweights.normalised(w, f"{name}: the training rows",
+                                                              self.column))
+        what = f"{self.tables['val'][0] if 'val' in self.tables else name}: the validation rows"
+        val.y = tasks.pack(val.y, eventweights.normalised(val.weight, what, self.column))
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):
@@ -191,9 +299,11 @@ def _check_split(table, rows, val_frac, strata, part):
                         "or give a separate validation file")
 
 
-def _separate(table, features, task):
-    """A validation or test table of its own as a Split."""
-    return Split(numeric_matrix(table, features), task.encode(table), task.truth(table))
+def _separate(table, features, task, fill=False):
+    """A validation or test table of its own as a Split (``fill``: its features' missing
+    values left as NaN, to be filled)."""
+    return Split(numeric_matrix(table, features, finite=not fill), task.encode(table),
+                 task.truth(table))
 
 
 def require_columns(table, columns):

@@ -119,7 +119,7 @@ def net_config(prepared, net, dropout):
     net = {**(net or {})}
     if net.get("dropout") is None:
         net["dropout"] = dropout
-    return NetConfig(n_in=len(prepared.features), n_out=prepared.task.n_outputs, **net)
+    return NetConfig(n_in=len(prepared.inputs), n_out=prepared.task.n_outputs, **net)
 
 
 def plateau(optimizer):

@@ -23,17 +23,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from fcnn_cli.machine import distributed
+from fcnn_cli.engine import eventweights
 from fcnn_cli.network import metrics, tasks
-from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, select_columns
+from fcnn_cli.data.columns import keep_rows, numeric_matrix, select_columns
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.missing import Filler, MedianSample
 from fcnn_cli.data.preprocess import Scaler
-from fcnn_cli.engine.prepare import SPLITS, require_columns
+from fcnn_cli.engine.prepare import (SPLITS, complete_rows, inputs, require_columns,
+                                     say_filled)
 from fcnn_cli.engine.shuffle import ShuffleBuffer, Taker, epoch_pieces, process_rows
 from fcnn_cli.network.digest import RowsDigest
 
 log = logging.getLogger(__name__)
 
 TRAIN, VAL, TEST = range(3)
+LEFT = 3  # a training row left out: its training weight is 0
 # Validation rows up to this many are kept (about 50 bytes a row for ten columns) rather than
 # found again in a pass over every piece each epoch, which costs as much reading as training.
 VALIDATION_KEPT = 4_000_000
@@ -76,6 +80,40 @@ class Moments:
                          names)
 
 
+class _PresentMoments:
+    """The moments of each feature's present values and its count of missing ones (training
+    rows, ``nan="fill"``), from which those of the filled and widened inputs follow once the
+    medians are known."""
+
+    def __init__(self, k):
+        self.columns, self.missing, self.n = [Moments(1) for _ in range(k)], np.zeros(k), 0
+
+    def add(self, x):
+        finite = np.isfinite(x)
+        self.n += len(x)
+        self.missing += (~finite).sum(axis=0)
+        for i, moments in enumerate(self.columns):
+            moments.add(x[finite[:, i], i:i + 1])
+
+    def filled(self, filler):
+        """The Moments of the inputs as ``filler`` makes them: each feature's present values
+        and its missing ones at the median (Chan's update by a block of no spread), then each
+        indicator, a 0/1 column."""
+        out, k = Moments(filler.width), len(self.columns)
+        out.n = self.n
+        for i, (moments, median) in enumerate(zip(self.columns, filler.medians)):
+            missing, median = self.missing[i], float(np.float32(median))  # as filled in
+            delta = median - moments.mean[0]
+            out.mean[i] = moments.mean[0] + delta * missing / self.n
+            out.m2[i] = moments.m2[0] + delta ** 2 * moments.n * missing / self.n
+            out.min[i], out.max[i] = moments.min[0], moments.max[0]  # the median lies within
+        for j, feature in enumerate(filler.flagged):
+            missing = self.missing[filler.features.index(feature)]
+            out.mean[k + j], out.m2[k + j] = missing / self.n, missing * (1 - missing / self.n)
+            out.min[k + j], out.max[k + j] = float(missing == self.n), 1.0
+        return out
+
+
 @dataclass
 class Prepared:
     """A source made ready to train on, as :class:`fcnn_cli.engine.prepare.Prepared` is for a table
@@ -93,12 +131,23 @@ class Prepared:
     extra: dict  # "val", "test": a FileChunks that replaces that split
     moments: Moments
     rows_digest: str = ""  # RowsDigest of the source, all its splits
+    filler: Filler | None = None  # nan="fill": how missing feature values are filled
+    weighting: eventweights.Weighting | None = None  # the rows' event weights, if any
     # The final metrics keep a bounded sample of each split's distances for percentiles.
     distance_sample = metrics.DISTANCE_SAMPLE
 
     @property
     def kind(self):
         return self.task.kind
+
+    @property
+    def inputs(self):
+        return inputs(self.features, self.filler)
+
+    @property
+    def weights(self):
+        """The weight column, as a list of the columns read besides features and labels."""
+        return [self.weighting.column] if self.weighting else []
 
     def feature_range(self):
         return {"min": self.moments.min.tolist(), "max": self.moments.max.tolist()}
@@ -109,49 +158,70 @@ class Prepared:
         return False
 
     def blocks(self, part, pieces=None):
-        """(raw features (float32), encoded labels, labels as metrics take them) of split
-        ``part``'s rows, checked as the configuration asks, piece by piece (``pieces`` of the
-        source, all by default); a split given as a file of its own comes in that file's
-        chunks. A piece of numbers alone, all of them finite, goes from Arrow straight to
-        numpy (:func:`_direct`); any other through a Table, which finds and names what is
-        wrong or drops it."""
+        """(raw features (float32; with ``nan="fill"`` filled and widened), encoded labels
+        (with the weights the loss takes where training is weighted), labels as metrics take
+        them, event weights as given or None) of split ``part``'s rows, checked as the
+        configuration asks, piece by piece (``pieces`` of the source, all by default); a split
+        given as a file of its own comes in that file's chunks. A piece of numbers alone, all
+        of them finite, goes from Arrow straight to numpy (:func:`_direct`); any other through
+        a Table, which finds and names what is wrong or drops it."""
         if part != TRAIN and SPLITS[part] in self.extra:
             for table in self.extra[SPLITS[part]].tables():
-                yield self.arrays(self._file_table(table))
+                yield self.arrays(self._file_table(table), part)
             return
-        c, columns = self.config, self.features + self.targets
+        c, columns = self.config, self.features + self.targets + self.weights
         for piece in range(len(self.source.pieces)) if pieces is None else pieces:
             arrow = self.source.arrow(piece, columns)
             keep = split_of(np.arange(self.source.starts[piece],
                                       self.source.starts[piece] + arrow.num_rows),
                             c.val_frac, c.test_frac, c.seed) == part
-            direct = _direct(arrow, self.features, self.targets, keep) \
+            direct = _direct(arrow, self.features, self.targets + self.weights, keep) \
                 if self.kind == "regress" else None
             if direct is not None:
-                x, truth = direct
-                yield x, self.task.encoded(truth), truth
+                x, labels = direct
+                n = len(self.targets)
+                yield self._finish(x, labels[:, :n], labels[:, n] if self.weights else None,
+                                   part)
                 continue
             table = self._complete(self.source.read(piece, columns, arrow))
             yield self.arrays(_rows_of(table, self.source.starts[piece], part, c.val_frac,
-                                       c.test_frac, c.seed))
+                                       c.test_frac, c.seed), part)
 
     def _file_table(self, table):
-        require_columns(table, self.features + self.targets)
+        require_columns(table, self.features + self.targets + self.weights)
         return self._complete(table)
 
     def _complete(self, table):
-        return drop_incomplete(table, self.features + self.targets, piece=True) \
-            if self.config.nan == "drop" else table
+        return complete_rows(table, self.config.nan, self.features,
+                             self.targets + self.weights, piece=True)
 
-    def arrays(self, table):
-        """A Table's raw features (float32), encoded labels and labels as metrics take them."""
-        return (numeric_matrix(table, self.features), self.task.encode(table),
-                self.task.truth(table))
+    def arrays(self, table, part):
+        """:meth:`blocks`' arrays of a Table's rows of split ``part``."""
+        x = numeric_matrix(table, self.features, finite=self.filler is None)
+        w = eventweights.given(table, self.weights[0]) if self.weights else None
+        return self._finish(x, self.task.truth(table), w, part)
+
+    def _finish(self, x, truth, w, part):
+        """The rows' arrays for :meth:`blocks`, from their raw features, labels as metrics take
+        them and weights as given: rows of weight 0 (or training weight 0) left out, missing
+        values filled, the weights the loss takes packed with the labels."""
+        if w is not None:
+            keep = self.weighting.kept(w, part == TRAIN)
+            if not keep.all():
+                x, truth, w = x[keep], truth[keep], w[keep]
+        if self.filler is not None:
+            x = self.filler.transform(x)
+        y = self.task.encoded(truth)
+        if self.weighting and self.weighting.weighted and part != TEST:
+            y = tasks.pack(y, self.weighting.of_loss(w, truth if self.kind == "classify"
+                                                     else None, part == TRAIN))
+        return x, y, truth, w
 
     def chunks(self, name):
-        """(raw features, labels as metrics take them) of split ``name``, chunk by chunk."""
-        for x, _, truth in self.blocks(SPLITS.index(name)):
-            yield x, truth
+        """(raw features, labels as metrics take them, event weights or None) of split
+        ``name``, chunk by chunk."""
+        for x, _, truth, w in self.blocks(SPLITS.index(name)):
+            yield x, truth, w
 
     def on(self, device):
         return Rows(self, device)
@@ -203,38 +273,56 @@ def _positions(table, start):
     return np.arange(start, start + len(table.frame))
 
 
-def prepare(source, config, targets=None, features=None, val=None, test=None):
+def prepare(source, config, targets=None, features=None, val=None, test=None, weight=None):
     """Columns, task, label encoding, scaler and split sizes of ``source`` under a
     TrainConfig, from one pass over it; ``val`` and ``test``
     (:class:`~fcnn_cli.data.sources.FileChunks`) replace the validation and the test split.
-    Integer labels are told from classes (``task`` "auto") by the first piece."""
+    Integer labels are told from classes (``task`` "auto") by the first piece. ``weight``
+    names the column of each row's event weight (:mod:`fcnn_cli.engine.eventweights`)."""
     import dataclasses
 
     first = source.read(0)
-    features, targets = select_columns(first, targets, features)
+    features, targets = select_columns(first, targets, features, weight)
     kind = tasks.infer(first, targets, config.task)
     extra = {name: chunks for name, chunks in (("val", val), ("test", test)) if chunks}
     config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,
                                  test_frac=0.0 if test else config.test_frac)
-    scan, dropped = _Pass(features, targets, kind, config), 0
+    weights = [weight] if weight is not None else []
+    tally = eventweights.Tally(weight, config.negative_weights) if weights else None
+    scan, dropped = _Pass(features, targets, kind, config, tally), 0
     for piece in range(len(source.pieces)):
-        table = source.read(piece, features + targets)
-        if config.nan == "drop":
-            complete = drop_incomplete(table, features + targets, piece=True)
-            dropped += len(table.frame) - len(complete.frame)
-            table = complete
-        scan.add(table, source.starts[piece])
+        table = source.read(piece, features + targets + weights)
+        complete = complete_rows(table, config.nan, features, targets + weights, piece=True)
+        dropped += len(table.frame) - len(complete.frame)
+        scan.add(complete, source.starts[piece])
     if dropped:
         log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values",
                     source.name, dropped)
     scan.check(source.name, extra)
-    task = scan.task(source.name)
+    if tally:
+        for table in extra["val"].tables() if "val" in extra else ():
+            w = eventweights.given(complete_rows(table, config.nan, [], targets + weights,
+                                                 piece=True), weight)
+            tally.add("val", w[w != 0])
+        tally.check(source.name)
+    task = scan.task(source.name, tally is not None and tally.weighted,
+                     getattr(source, "classes", None))
+    task.weighted = tally is not None and tally.weighted
+    filler = scan.sample.filler(source.name) if scan.sample else None
+    if filler:
+        say_filled(filler, source.name)
+    moments = scan.present.filled(filler) if filler else scan.x
     used = set(features + targets)
     units = {k: v for k, v in source.units.items() if k in used}
-    prepared = Prepared(features, targets, task, scan.x.scaler(config.scale, features), units,
-                        "", {}, source, config, extra, scan.x, scan.rows.hexdigest())
+    prepared = Prepared(features, targets, task, moments.scaler(config.scale,
+                                                                inputs(features, filler)),
+                        units, "", {}, source, config, extra, moments, scan.rows.hexdigest(),
+                        filler)
+    if tally:
+        val_name = extra["val"].name if "val" in extra else source.name
+        prepared.weighting = tally.weighting(task, config, f"{val_name}: the validation rows")
     for name in extra:
-        scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _ in prepared.chunks(name))
+        scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _, _ in prepared.chunks(name))
     prepared.sizes = dict(zip(SPLITS, scan.sizes))
     prepared.digest = _digest(source, prepared)
     return prepared
@@ -244,21 +332,29 @@ class _Pass:
     """What one pass over a source learns: the training rows' feature moments and label
     moments (regression) or classes and their counts (classification), and each split's size."""
 
-    def __init__(self, features, targets, kind, config):
+    def __init__(self, features, targets, kind, config, tally=None):
         self.features, self.targets, self.kind, self.config = features, targets, kind, config
         self.x, self.y = Moments(len(features)), Moments(len(targets))
         self.rows = RowsDigest(features, targets, kind)  # of every row, held out or not
         self.values, self.counts, self.held_out = set(), {}, set()
         self.sizes = [0, 0, 0]
+        self.tally = tally  # eventweights.Tally, where rows are weighted
+        fill = config.nan == "fill"
+        self.sample = MedianSample(features, config.seed) if fill else None
+        self.present = _PresentMoments(len(features)) if fill else None
 
     def add(self, table, start):
-        c = self.config
-        part = split_of(_positions(table, start), c.val_frac, c.test_frac, c.seed)
-        self.sizes = [a + int(b) for a, b in zip(self.sizes, np.bincount(part, minlength=3))]
+        part, table = self._weigh(table, start)
+        self.sizes = [a + int(b) for a, b in zip(self.sizes, np.bincount(part, minlength=4))]
         train = part == TRAIN
-        x, labels = numeric_matrix(table, self.features), self.rows.labels(table)
+        x = numeric_matrix(table, self.features, finite=self.sample is None)
+        labels = self.rows.labels(table)
         self.rows.update(x, labels)
-        self.x.add(x[train])
+        if self.sample:
+            self.sample.add(x[train])
+            self.present.add(x[train])
+        else:
+            self.x.add(x[train])
         if self.kind == "regress":
             self.y.add(labels[train])
             return
@@ -266,7 +362,30 @@ class _Pass:
         names, counts = np.unique(labels[train], return_counts=True)
         for name, count in zip(names.tolist(), counts.tolist()):
             self.counts[name] = self.counts.get(name, 0) + count
-        self.held_out.update(np.unique(labels[~train]).tolist())
+        self.held_out.update(np.unique(labels[(part == VAL) | (part == TEST)]).tolist())
+
+    def _weigh(self, table, start):
+        """Each row's split (``LEFT``: a training row of training weight 0) and the table
+        without its rows of weight 0, which leave before the split; the weights tallied."""
+        c, tally = self.config, self.tally
+        if tally is None:
+            return split_of(_positions(table, start), c.val_frac, c.test_frac, c.seed), table
+        w = eventweights.given(table, tally.column)
+        zero = w == 0
+        if zero.any():
+            tally.zeros += int(zero.sum())
+            table, w = keep_rows(table, ~zero), w[~zero]
+        part = split_of(_positions(table, start), c.val_frac, c.test_frac, c.seed)
+        train = part == TRAIN
+        trained = eventweights.for_training(w[train], tally.policy)
+        left = trained == 0
+        tally.negatives += int(left.sum())
+        part[np.flatnonzero(train)[left]] = LEFT
+        labels = None if self.kind == "regress" else \
+            tasks.class_names(table, self.targets[0])[part == TRAIN]
+        tally.add("train", trained[~left], labels)
+        tally.add("val", w[part == VAL])
+        return part, table
 
     def check(self, name, extra):
         train, val, test = self.sizes
@@ -279,7 +398,10 @@ class _Pass:
             raise FcnnError(f"{name}: no rows left for validation ({left}); raise the "
                             "validation fraction or give a separate validation file")
 
-    def task(self, name):
+    def task(self, name, weighted=False, order=None):
+        """The task the training rows make (``weighted``: class weights folded into the event
+        weights, none of its own; ``order``: the classes' order, where the source gives one,
+        as the samples' do)."""
         c = self.config
         if self.kind == "regress":
             if c.position is not None:
@@ -289,7 +411,8 @@ class _Pass:
         tasks.no_position(c.position)
         tasks.no_gaussian(c.loss)
         task = tasks.Classification.of_counts(name, self.targets[0], self.values, self.counts,
-                                              c.binary_output, c.class_weight)
+                                              c.binary_output,
+                                              "none" if weighted else c.class_weight, order)
         unseen = sorted(self.held_out - set(task.classes))
         if unseen:
             raise FcnnError(f"{name}: column {self.targets[0]!r} holds class {unseen[0]!r} in "
@@ -301,8 +424,9 @@ class _Pass:
 def _digest(source, prepared):
     """A fingerprint of what training sees, so a run resumes only on the data it began with:
     the pieces' sizes, the split, the encoding and the scaler (a pass over the rows)."""
+    extra = tuple(part.to_dict() for part in (prepared.filler, prepared.weighting) if part)
     h = hashlib.sha256(repr((source.pieces, prepared.sizes, prepared.task.to_dict(),
-                             prepared.x_scaler.to_dict())).encode())
+                             prepared.x_scaler.to_dict(), *extra)).encode())
     return h.hexdigest()
 
 
@@ -318,9 +442,9 @@ class Rows:
     def _tensors(self, arrays):
         import torch
 
-        x, y, truth = arrays
+        x, y, truth, weight = arrays
         x = torch.from_numpy(self.prepared.x_scaler.transform(x)).to(self.device)
-        return x, torch.from_numpy(y).to(self.device), truth
+        return x, torch.from_numpy(y).to(self.device), truth, weight
 
     def sample(self, rows):
         """The first ``rows`` training rows, scaled: the fixed batch diagnostics measure on."""
@@ -328,7 +452,7 @@ class Rows:
 
         xs, ys, have = [], [], 0
         for arrays in self.prepared.blocks(TRAIN):
-            x, y, _ = self._tensors(arrays)
+            x, y, _, _ = self._tensors(arrays)
             xs.append(x[:rows - have])
             ys.append(y[:rows - have])
             have += len(xs[-1])
@@ -337,9 +461,9 @@ class Rows:
         return torch.cat(xs), torch.cat(ys)
 
     def validation(self):
-        """(scaled features, encoded labels, labels as metrics take them) of the validation
-        rows, chunk by chunk: read in the first epoch and kept if there are at most
-        VALIDATION_KEPT, else read again every epoch."""
+        """(scaled features, encoded labels, labels as metrics take them, event weights or
+        None) of the validation rows, chunk by chunk: read in the first epoch and kept if
+        there are at most VALIDATION_KEPT, else read again every epoch."""
         if self._validation is not None:
             yield from self._validation
             return

@@ -51,7 +51,8 @@ class TrainResult:
 
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
-        test_table=None, on_epoch=None, resume=None, world=None, stop=None, consume=False):
+        test_table=None, on_epoch=None, resume=None, world=None, stop=None, consume=False,
+        weight=None):
     """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
@@ -68,15 +69,17 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     ``stop`` (a :class:`fcnn_cli.machine.signals.Interrupts`) lets signals stop the loop at a
     step's end instead of wherever they arrive; ``world`` (from
     :func:`fcnn_cli.machine.distributed.join`) trains in several processes, each taking its part
-    of every minibatch (see :func:`fcnn_cli.engine.loop.run`).
+    of every minibatch (see :func:`fcnn_cli.engine.loop.run`). ``weight`` names the column of
+    each row's event weight, which the loss, the validation and every metric then take
+    (:mod:`fcnn_cli.engine.eventweights`).
     """
     config = config or TrainConfig()
     if isinstance(table, Table):
-        data = prepare(table, config, targets, features, val_table, test_table, consume)
+        data = prepare(table, config, targets, features, val_table, test_table, consume, weight)
     else:
         from fcnn_cli.engine import stream
 
-        data = stream.prepare(table, config, targets, features, val_table, test_table)
+        data = stream.prepare(table, config, targets, features, val_table, test_table, weight)
     name, extra = table.name, getattr(table, "extra", {})
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
@@ -143,7 +146,7 @@ def _predictor(net, data, precision, config, whole=False):
 
     extra = {"feature_range": data.feature_range()} if whole else {}
     predictor = Predictor(net, data.features, data.x_scaler, data.task, data.units,
-                          precision=precision, **extra)
+                          precision=precision, filler=data.filler, **extra)
     if config.threads:
         predictor.threads = ThreadChooser.fixed(config.threads)
     return predictor
@@ -180,14 +183,15 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
     return _ensemble_result(trained, data, config, device, precision, extra)
 
 
-def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, test_table=None):
+def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, test_table=None,
+                weight=None):
     """Train several ensembles of one shape in one vectorised pass (as a sweep does), on a
     table in memory: ``cohorts`` is a list of (TrainConfig, net options) that differ in
     :data:`fcnn_cli.engine.ensemble.MEMBER_OPTIONS` and ``ensemble`` alone. Returns for each its
     TrainResult, as :func:`fit` gives it (one of a single member is a single network's), or
     the FcnnError of one that diverged at once. Raises :class:`fcnn_cli.core.config.Unsupported`
     where the options take no ensemble, and KeyboardInterrupt at an interrupt (what was cut
-    short is not reported)."""
+    short is not reported). ``weight``: as :func:`fit` takes it."""
     from fcnn_cli.engine import ensemble
     from fcnn_cli.core.config import NetConfig, refuse_in_ensemble
 
@@ -199,7 +203,7 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     ensemble.check_cohorts([ensemble.Cohort(config, NetConfig(
         n_in=1, n_out=1, **{**(net or {}), "dropout": 0.0})) for config, net in cohorts])
     config = cohorts[0][0]
-    data = prepare(table, config, targets, features, val_table, test_table)
+    data = prepare(table, config, targets, features, val_table, test_table, weight=weight)
     extra = getattr(table, "extra", {})
     del table, val_table, test_table
     shapes = [training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
@@ -275,7 +279,7 @@ def _sample(predictor, data, extra, seed):
     split = "test" if data.sizes["test"] else "val"
     sample = Sample(data.task, seed=seed)
     step = predictor.chunk_rows
-    for x, truth in data.chunks(split):
+    for x, truth, _ in data.chunks(split):
         for start in range(0, len(x), step):
             rows = slice(start, start + step)
             sample.add(None, truth[rows], predictor.outputs(x[rows]))
@@ -306,8 +310,8 @@ def _release_arrow_memory():
 
 def _report(predictor, data, name):
     report = data.task.metrics(data.units, sample=data.distance_sample)
-    for x, truth in data.chunks(name):
-        predictor.add_to(report, x, truth, data.scaled(name))
+    for x, truth, weight in data.chunks(name):
+        predictor.add_to(report, x, truth, data.scaled(name), weight=weight)
     return report.report()
 
 

@@ -49,6 +49,7 @@ def save(predictor, path):
         "units": predictor.units,
         "feature_range": predictor.feature_range,
         "x_scaler": predictor.x_scaler.to_dict(),
+        **({"missing": predictor.filler.to_dict()} if predictor.filler else {}),
         "info": {**_headlines(predictor.info), "versions": versions()},
         **recipe,
     })
@@ -154,6 +155,7 @@ def _predictor(meta, state):
     from fcnn_cli.network import tasks
     from fcnn_cli.network.model import MLP, Ensemble, NetConfig
     from fcnn_cli.network.predictor import Predictor
+    from fcnn_cli.data.missing import Filler
     from fcnn_cli.data.preprocess import Scaler
 
     config = NetConfig.from_dict(_net(_entry(meta, "net", dict)))
@@ -167,8 +169,10 @@ def _predictor(meta, state):
     net.load_state_dict(state, strict=True, assign=True)
     net.eval()
     features = _names(_entry(meta, "features", list), "features")
-    _need(len(features) == config.n_in,
-          f"{len(features)} feature name(s) for a network of {config.n_in} input(s)")
+    filler = Filler.from_dict(meta["missing"], features) if "missing" in meta else None
+    flags = f" and {len(filler.flagged)} missing-value indicator(s)" if filler else ""
+    _need((filler.width if filler else len(features)) == config.n_in,
+          f"{len(features)} feature name(s){flags} for a network of {config.n_in} input(s)")
     _scaler(_entry(meta, "x_scaler", dict), "x_scaler", config.n_in, "float32")
     feature_range = _entry(meta, "feature_range", dict, {})
     if feature_range:
@@ -180,7 +184,8 @@ def _predictor(meta, state):
     info = _entry(meta, "info", dict, {})
     return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
-                     info=info, precision=_precision(info), recipe=_recipe(meta))
+                     info=info, precision=_precision(info), filler=filler,
+                     recipe=_recipe(meta))
 
 
 def _recipe(meta):

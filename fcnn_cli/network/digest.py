@@ -38,7 +38,8 @@ class RowsDigest:
         return digest.hexdigest()
 
     def add(self, table):
-        self.update(numeric_matrix(table, self.features), self.labels(table))
+        # Missing values as NaN: a model that fills them was trained on such rows.
+        self.update(numeric_matrix(table, self.features, finite=False), self.labels(table))
 
     def labels(self, table):
         """The table's labels as the digest takes them."""

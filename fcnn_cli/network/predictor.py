@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from fcnn_cli.data.columns import numeric_matrix
+from fcnn_cli.data.missing import Filler
 from fcnn_cli.machine.devices import autocast, inference_threads, matmul_precision
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.network.model import MLP
@@ -31,12 +32,15 @@ class Predictor:
     feature_range: dict = field(default_factory=dict)  # training "min" and "max" per feature
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
     precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
+    filler: Filler | None = None  # trained with nan="fill": how missing values are filled
     recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
     # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
     # keeps the thread count it has measured
     threads: object = field(default=None, init=False, repr=False, compare=False)
+    # The tables warned of missing values in a feature that training never saw missing.
+    _unflagged_warned: set = field(default_factory=set, init=False, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -46,13 +50,29 @@ class Predictor:
     def device(self):
         return next(self.net.parameters()).device
 
+    @property
+    def inputs(self):
+        """The network's inputs: the features, then the indicators of missing values of a
+        model that fills them."""
+        return self.features + (self.filler.indicators if self.filler else [])
+
     def feature_matrix(self, table):
-        """The table's feature columns, matched by name in any order, as float32."""
+        """The table's feature columns, matched by name in any order, as float32; of a model
+        that fills missing values, filled as in training and widened by the indicators."""
         missing = [c for c in self.features if c not in table.frame.columns]
         if missing:
             raise FcnnError(f"{table.name}: missing feature column(s) "
                             f"{', '.join(map(repr, missing))} that the model was trained on")
-        return numeric_matrix(table, self.features)
+        if self.filler is None:
+            return numeric_matrix(table, self.features)
+        x = numeric_matrix(table, self.features, finite=False)
+        unflagged = self.filler.unflagged(x)
+        if unflagged and table.name not in self._unflagged_warned:
+            self._unflagged_warned.add(table.name)
+            log.warning("%s: missing values in %s, never missing in the training rows: filled "
+                        "with the training median, without an indicator", table.name,
+                        ", ".join(map(repr, unflagged)))
+        return self.filler.transform(x)
 
     def check_units(self, table, columns, warned):
         """Warn, once per table name (``warned``: those warned of), of the ``columns`` whose
@@ -66,9 +86,9 @@ class Predictor:
                         "are, not converted", table.name, ", ".join(differ))
 
     def far_outside(self, x):
-        """Per feature, how many values lie far outside the training range."""
+        """Per input, how many values lie far outside the training range."""
         if not self.feature_range or not len(x):
-            return np.zeros(len(self.features), dtype=np.int64), 0
+            return np.zeros(len(self.inputs), dtype=np.int64), 0
         lo, hi = np.asarray(self.feature_range["min"]), np.asarray(self.feature_range["max"])
         margin = FAR_OUTSIDE * (hi - lo)
         far = (x < lo - margin) | (x > hi + margin)
@@ -100,12 +120,12 @@ class Predictor:
             return out
         return out.reshape(len(out), self.members, self.task.n_outputs).transpose(1, 0, 2)
 
-    def add_to(self, report, x, truth, scaled=False):
+    def add_to(self, report, x, truth, scaled=False, weight=None):
         """Feed a metrics report (``task.metrics``) with these rows' outputs, slice by slice,
         so that many classes never mean one huge matrix of outputs; ``scaled``: ``x`` has
-        been through the scaler already."""
+        been through the scaler already; ``weight``: each row's event weight, or None."""
         for (_, part), out in self.outputs_of(self._slices(x), scaled):
-            report.add(truth[part], out)
+            report.add(truth[part], out, weight=None if weight is None else weight[part])
         return report
 
     def outputs(self, x):
@@ -183,7 +203,7 @@ class Predictor:
         """Two (input, output) pairs of page-locked buffers of at least ``rows`` rows: one
         chunk fills one pair while the other is in flight."""
         if not self._pinned or len(self._pinned[0][0]) < rows:
-            shapes = ((rows, len(self.features)), (rows, self.width))
+            shapes = ((rows, len(self.inputs)), (rows, self.width))
             self._pinned = [tuple(torch.empty(s, dtype=torch.float32).pin_memory()
                                   for s in shapes) for _ in range(2)]
         return self._pinned
@@ -197,7 +217,7 @@ class Predictor:
         """Predictions for a stream of tables (``tables.iter_tables``): (part of a table, its
         frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
         huge frame; rows far outside the training range are counted over the whole stream."""
-        far = {"per_feature": np.zeros(len(self.features), dtype=np.int64), "rows": 0}
+        far = {"per_feature": np.zeros(len(self.inputs), dtype=np.int64), "rows": 0}
         warned = set()
 
         def blocks():
@@ -218,7 +238,7 @@ class Predictor:
         if far["rows"]:
             log.warning("%s: %d row(s) hold values far outside the training range (most in "
                         "column %r): their predictions are extrapolations", far["name"],
-                        far["rows"], self.features[int(far["per_feature"].argmax())])
+                        far["rows"], self.inputs[int(far["per_feature"].argmax())])
 
     def predict(self, table, threshold=None, members=False):
         """A frame of predictions: ``<target>_pred`` columns, and ``p_<class>`` for classes

@@ -6,7 +6,7 @@ training, prediction and the checkpoint call (``encode``, ``loss``, ``metrics``,
 ``to_dict`` …), and they are read side by side to keep it the same.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,8 @@ class Regression:
     scaler: Scaler
     position: list | None = None  # the labels that form a point; None: told by their names
     output: str = "mse"  # or "gaussian" (config.LOSSES)
+    # Training's labels carry each row's event weight as one more column (:func:`pack`).
+    weighted: bool = field(default=False, compare=False)
     kind = "regress"
 
     @classmethod
@@ -97,14 +99,21 @@ class Regression:
 
     def loss(self, out, y):
         """Squared error (or the Gaussian negative log-likelihood) summed over the labels,
-        averaged over the minibatch."""
+        averaged over the minibatch; of :attr:`weighted` labels, the mean of each row's loss
+        times its weight."""
+        if not self.weighted:
+            return self._row_losses(out, y).mean()
+        y, w = y[:, :-1], y[:, -1]
+        return (self._row_losses(out, y) * w).mean()
+
+    def _row_losses(self, out, y):
         if not self.gaussian:
-            return ((out - y) ** 2).sum(dim=1).mean()
+            return ((out - y) ** 2).sum(dim=1)
         import torch.nn.functional as F
 
         n = len(self.targets)
         mean, var = out[:, :n], F.softplus(out[:, n:]) + MIN_VARIANCE
-        return (0.5 * (var.log() + (y - mean) ** 2 / var) + HALF_LOG_TWO_PI).sum(dim=1).mean()
+        return (0.5 * (var.log() + (y - mean) ** 2 / var) + HALF_LOG_TWO_PI).sum(dim=1)
 
     @staticmethod
     def normalizer(y):
@@ -203,6 +212,8 @@ class Classification:
     classes: list  # class names (strings) in output order
     output: str = "softmax"  # or "sigmoid": one node, p(classes[1])
     weights: list | None = None  # per-class loss weights
+    # Training's labels carry each row's event weight: (class, weight) pairs (:func:`pack`).
+    weighted: bool = field(default=False, compare=False)
     kind = "classify"
 
     @classmethod
@@ -267,9 +278,19 @@ class Classification:
         return truth
 
     def loss(self, out, y):
+        """Cross-entropy averaged over the minibatch (with class weights, torch's weighted
+        mean); of :attr:`weighted` labels, the mean of each row's times its event weight."""
         import torch
         import torch.nn.functional as F
 
+        if self.weighted:
+            y, w = y[:, 0].long(), y[:, 1]
+            if self.output == "sigmoid":
+                rows = F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype),
+                                                          reduction="none")
+            else:
+                rows = F.cross_entropy(out, y, reduction="none")
+            return (rows * w).mean()
         w = None if self.weights is None else torch.tensor(self.weights, device=out.device)
         if self.output == "sigmoid":
             return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype),
@@ -416,6 +437,20 @@ def no_position(position):
 
 def from_dict(d):
     return {"regress": Regression, "classify": Classification}[d["kind"]].from_dict(d)
+
+
+# Class indices travel as float32 beside the weights: exact up to here.
+MAX_WEIGHTED_CLASSES = 1 << 24
+
+
+def pack(labels, weights):
+    """Labels as a weighted task's loss takes them: each row's encoded labels (standardised
+    values, or its class index) and its event weight, as one float32 array (rows × columns +
+    1). One array, so that every path that takes rows of the labels (minibatches, shuffles,
+    an ensemble's own orders, a CUDA graph's gathers) moves each weight with its row."""
+    labels = np.asarray(labels)
+    columns = labels.reshape(len(labels), -1).astype(np.float32)
+    return np.concatenate([columns, np.asarray(weights, np.float32).reshape(-1, 1)], axis=1)
 
 
 def class_names(table, target):

@@ -256,3 +256,26 @@ def test_train_evaluate_and_predict_on_3000_columns(runner, tmp_path):
     assert list(out.columns) == ["f2", "y_pred"] and np.array_equal(out["f2"], frame["f2"])
     assert json.loads((tmp_path / "run" / "config.json").read_text())["features"] == \
         [f"f{i}" for i in range(3000)]
+
+
+def test_the_weight_column_is_no_default_feature_but_may_be_named_one():
+    t = Table(pd.DataFrame({"f": [1.0, 2.0], "w": [0.5, 2.0], "y": [0.5, 0.1]}), name="t")
+    assert select_columns(t, ["y"], weight="w") == (["f"], ["y"])
+    assert select_columns(t, ["y"], ["f", "w"], weight="w") == (["f", "w"], ["y"])
+    with pytest.raises(FcnnError, match=r"^t: no weight column 'v'; the table has"):
+        select_columns(t, ["y"], weight="v")
+    with pytest.raises(FcnnError, match="'y' cannot be both the label and the events' weight"):
+        select_columns(t, ["y"], weight="y")
+
+
+def test_without_finite_missing_values_come_as_nan_and_bad_types_are_still_refused():
+    frame = pd.DataFrame({"a": [1.0, np.nan, np.inf], "b": pd.array([1, None, 3], "Int64"),
+                          "c": [True, False, True], "s": ["x", "y", "z"]})
+    t = Table(frame, name="t")
+    x = numeric_matrix(t, ["a", "b", "c"], finite=False)
+    np.testing.assert_array_equal(x, np.array([[1, 1, 1], [np.nan, np.nan, 0], [np.inf, 3, 1]],
+                                              np.float32))
+    with pytest.raises(FcnnError, match="column 's' is not numeric"):
+        numeric_matrix(t, ["a", "s"], finite=False)
+    with pytest.raises(FcnnError, match="2 row.s. hold NaN"):
+        numeric_matrix(t, ["a", "b"])

@@ -895,3 +895,38 @@ def test_an_ensemble_evaluates_one_row_and_refuses_none_in_one_line(kind, saved_
         else:
             assert result.exit_code == 1 and "Traceback" not in result.output
             assert result.output.strip().endswith("new0.csv: no rows to evaluate")
+
+
+def _weighted(tables):
+    """Each table with a weight column of unequal weights, some negative."""
+    rng = np.random.default_rng(8)
+    return [dataclasses.replace(t, frame=t.frame.assign(
+        w=rng.uniform(-0.3, 2.0, len(t.frame)))) for t in tables]
+
+
+@pytest.mark.parametrize("case", ["fast", "no_fast", "batchnorm"])
+def test_weighted_members_equal_weighted_single_runs(case, splits, monkeypatch):
+    """Each member's minibatch carries its rows' weights: member k equals the weighted single
+    run of seed 5 + k on the rows of seed 5's split, on the autograd-free step and through
+    autograd alike."""
+    options, net = {"fast": ({}, {}), "no_fast": ({"fast": False}, {}),
+                    "batchnorm": THROUGH_AUTOGRAD["batchnorm"][:2]}[case]
+    data, val, test = _weighted(splits)
+    config = {"epochs": 3, "batch_size": 32, "threads": 1, **options}
+
+    def fit(seed, ensemble=1):
+        return train.fit(data, train.TrainConfig(**config, seed=seed, ensemble=ensemble),
+                         net={**NET, **net}, val_table=val, test_table=test, weight="w")
+    result = fit(5, 2)
+    split = prepare.split_indices
+    monkeypatch.setattr(prepare, "split_indices",
+                        lambda n, val, test, seed, strata=None: split(n, val, test, 5, strata))
+    for k, member in enumerate(result.predictor.net.members):
+        single = fit(ensemble.member_seed(5, k))
+        assert result.predictor.info["best_epochs"][k] == single.predictor.info["best_epoch"]
+        for name, value in single.predictor.net.state_dict().items():
+            torch.testing.assert_close(member.state_dict()[name], value, rtol=1e-4, atol=1e-5)
+    unweighted = train.fit(splits[0], train.TrainConfig(**config, seed=5, ensemble=2),
+                           net={**NET, **net}, val_table=splits[1], test_table=splits[2])
+    assert not torch.equal(result.predictor.net.members[0].state_dict()["head.weight"],
+                           unweighted.predictor.net.members[0].state_dict()["head.weight"])

@@ -1,5 +1,7 @@
 """The autograd-free training step must compute exactly what autograd computes."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -207,4 +209,43 @@ def test_members_with_their_own_dropout_rate_draw_their_own_masks():
         expected = torch.autograd.grad(task.loss(net.head(hidden), y[k]),
                                        list(net.parameters()))
         for p, g in zip(net.parameters(), expected):
+            torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", sorted(TASKS))
+@pytest.mark.parametrize("members", [None, 3])
+def test_weighted_gradients_equal_autograd(kind, members):
+    """Labels packed with each row's weight (some negative): the step's loss and gradients
+    are autograd's of the weighted task loss, mean(w · row loss), member by member."""
+    task, labels, n_out = TASKS[kind]
+    task = dataclasses.replace(task, weighted=True)
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=n_out, width=7, depth=2, activation="silu")).double()
+            for _ in range(members or 1)]
+    for net in nets:
+        for p in net.parameters():
+            torch.nn.init.normal_(p, 0.0, 0.5)
+    rows = [(torch.randn(33, 5, dtype=torch.float64),
+             torch.from_numpy(tasks.pack(labels(33).numpy(), np.random.default_rng(k).uniform(
+                 -0.5, 2.0, 33))).double()) for k in range(len(nets))]
+    expected = [torch.autograd.grad(task.loss(net(x), y), list(net.parameters()))
+                for net, (x, y) in zip(nets, rows)]
+    losses = [task.loss(net(x), y).item() for net, (x, y) in zip(nets, rows)]
+    # by hand: the unweighted per-row losses times the weights, averaged
+    plain = dataclasses.replace(task, weighted=False)
+    for net, (x, y), loss in zip(nets, rows, losses):
+        target = y[:, :-1] if kind in ("regress", "gaussian") else y[:, 0].long()
+        per_row = torch.stack([plain.loss(net(x[i:i + 1]), target[i:i + 1]).detach()
+                               for i in range(33)])
+        assert loss == pytest.approx((per_row * y[:, -1]).mean().item(), rel=1e-10)
+    step = fastpath.FastStep(nets if members else nets[0], task)
+    still = torch.optim.SGD([step.flat], lr=0.0)
+    if members:
+        x, y = torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
+    else:
+        (x, y), = rows
+    fast_loss = step(x, y, still)
+    assert fast_loss.reshape(-1).tolist() == pytest.approx(losses, rel=1e-10)
+    for net, grads in zip(nets, expected):
+        for p, g in zip(net.parameters(), grads):
             torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)

@@ -4,6 +4,9 @@ On a CPU GraphedSteps runs every step eagerly (no graph): the tests here check i
 (row order, learning rates, weight average, the last short minibatch, the loss sum) against the
 eager loop; the tests marked cuda check the recorded graph against those eager steps."""
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
@@ -13,16 +16,22 @@ from fcnn_cli.network.model import MLP, NetConfig
 from fcnn_cli.network.tasks import Regression
 
 
-def _fit(quakes, graphed, device="cpu", **options):
+def _fit(quakes, graphed, device="cpu", weight=None, **options):
     """fit with the graphed steps forced on (eager on a CPU) or off."""
     usable = graphs.usable
     loop.graphs.usable = (lambda state, device, world: state.fast is not None) if graphed \
         else (lambda state, device, world: False)
     try:
         return train.fit(quakes, train.TrainConfig(epochs=3, batch_size=64, seed=3,
-                                                   device=device, **options))
+                                                   device=device, **options), weight=weight)
     finally:
         loop.graphs.usable = usable
+
+
+def _weighted(quakes):
+    """The quakes with unequal event weights, some negative, in column "w"."""
+    w = np.random.default_rng(4).uniform(-0.3, 2.0, len(quakes.frame))
+    return dataclasses.replace(quakes, frame=quakes.frame.assign(w=w))
 
 
 def _weights(result):
@@ -39,6 +48,14 @@ def test_eager_graph_steps_equal_the_loop_to_the_bit(quakes, options):
     plain, graphed = _fit(quakes, False, **options), _fit(quakes, True, **options)
     assert torch.equal(_weights(plain), _weights(graphed))
     assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in graphed.history]
+
+
+def test_eager_graph_steps_with_event_weights_equal_the_loop_to_the_bit(quakes):
+    """The weights travel with the labels through the graph's gathers: the same steps."""
+    options = dict(schedule="none", ema=0.0, lr=2 ** -10)
+    plain, graphed = (_fit(_weighted(quakes), on, weight="w", **options) for on in (False, True))
+    assert torch.equal(_weights(plain), _weights(graphed))
+    assert not torch.equal(_weights(plain), _weights(_fit(quakes, False, **options)))
 
 
 @pytest.mark.parametrize("options", [dict(), dict(schedule="plateau"), dict(dropout=0.2)],
@@ -79,10 +96,11 @@ def test_graphs_only_for_the_fast_path_on_a_gpu_in_one_process(quakes):
     assert not graphs.usable(fast, cuda, two)
 
 
-def _steps(device, capture, dropout=0.0, ema=True, optimizer="adam"):
-    """GraphedSteps on 1000 random rows, batch 64 (a short last batch of 40)."""
+def _steps(device, capture, dropout=0.0, ema=True, optimizer="adam", weighted=False):
+    """GraphedSteps on 1000 random rows, batch 64 (a short last batch of 40); ``weighted``:
+    the labels carry random event weights."""
     torch.manual_seed(0)
-    task = Regression(["a", "b"], None)
+    task = Regression(["a", "b"], None, weighted=weighted)
     net = MLP(NetConfig(n_in=5, n_out=2, width=32, depth=3, dropout=dropout)).to(device)
     fast = fastpath.FastStep(net, task)
     opt = torch.optim.Adam([fast.flat], lr=1e-2, fused=True) if optimizer == "adam" else \
@@ -90,6 +108,8 @@ def _steps(device, capture, dropout=0.0, ema=True, optimizer="adam"):
     average = WeightAverage([fast.flat], 0.99) if ema else None
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(1000, 5, generator=gen), torch.randn(1000, 2, generator=gen)
+    if weighted:
+        y = torch.cat([y, torch.rand(1000, 1, generator=gen) * 2 - 0.2], dim=1)
     return fast, average, graphs.GraphedSteps(fast, opt, average, x.to(device), y.to(device),
                                               64, capture)
 
@@ -149,11 +169,13 @@ def test_a_step_that_cannot_be_recorded_trains_on_eagerly(monkeypatch, caplog):
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "weighted"])
 def test_graphed_steps_equal_eager_steps_on_cuda(optimizer):
-    """Recorded and replayed, the steps give what the same steps give eagerly."""
-    eager = _epochs(*_steps("cuda", capture=False, optimizer=optimizer))
-    fast, average, steps = _steps("cuda", capture=True, optimizer=optimizer)
+    """Recorded and replayed, the steps give what the same steps give eagerly (also of labels
+    that carry event weights)."""
+    options = {"weighted": True} if optimizer == "weighted" else {"optimizer": optimizer}
+    eager = _epochs(*_steps("cuda", capture=False, **options))
+    fast, average, steps = _steps("cuda", capture=True, **options)
     graphed = _epochs(fast, average, steps)
     assert steps.graph is not None
     torch.testing.assert_close(graphed[0], eager[0], rtol=1e-5, atol=1e-6)
@@ -177,9 +199,13 @@ def test_graphed_steps_with_dropout_draw_new_masks_each_replay():
 
 
 @pytest.mark.cuda
-def test_training_on_cuda_graphs_equals_eager_cuda_training(quakes, caplog):
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+def test_training_on_cuda_graphs_equals_eager_cuda_training(quakes, caplog, weighted):
     """The whole loop: graphed on the GPU against the eager loop on the GPU."""
-    graphed, eager = _fit(quakes, True, "cuda"), _fit(quakes, False, "cuda")
+    if weighted:
+        quakes = _weighted(quakes)
+    weight = "w" if weighted else None
+    graphed, eager = (_fit(quakes, on, "cuda", weight) for on in (True, False))
     assert "CUDA graph" not in caplog.text  # recorded, not fallen back from
     torch.testing.assert_close(_weights(graphed), _weights(eager), rtol=1e-4, atol=1e-5)
     assert graphed.predictor.info["device"] == "cuda"

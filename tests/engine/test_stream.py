@@ -275,7 +275,9 @@ def test_pieces_go_from_arrow_to_numpy_with_the_values_of_the_table_path(tmp_pat
             table = prepared._complete(source.read(piece, columns))
             rows = stream._rows_of(table, source.starts[piece], part, config.val_frac,
                                    config.test_frac, config.seed)
-            for a, b in zip(got, prepared.arrays(rows)):
+            same = prepared.arrays(rows, part)
+            assert got[3] is None and same[3] is None  # no event weights
+            for a, b in zip(got[:3], same[:3]):
                 assert a.dtype == b.dtype and np.array_equal(a, b)
 
 
@@ -370,3 +372,68 @@ def test_command_line_data_changed_before_an_epoch_ended(tmp_path, quake_frame, 
     assert not (tmp_path / "run").exists()
 
 
+
+
+def _weighted_frame(quake_frame, zero_every=7):
+    """The quakes with unequal weights, some negative and every ``zero_every``-th 0, and 20 %
+    of the pick tp2 missing."""
+    rng = np.random.default_rng(6)
+    w = rng.uniform(-0.2, 2.0, len(quake_frame))
+    w[::zero_every] = 0.0
+    frame = quake_frame.assign(w=w)
+    frame.loc[rng.random(len(frame)) < 0.2, "tp2"] = np.nan
+    return frame
+
+
+@pytest.mark.parametrize("policy", ["keep", "zero"])
+def test_weighted_fill_streams_as_in_memory(tmp_path, quake_frame, policy):
+    """A weighted Parquet file with missing values, streamed (validation from a file of its
+    own, no test rows): the rows left out, the medians, the scaler over the widened inputs
+    and the weights the loss takes are those of the table in memory."""
+    frame = _weighted_frame(quake_frame)
+    path = write_parquet(frame.iloc[300:], tmp_path / "w.parquet", ["x", "y"])
+    val = write_parquet(frame.iloc[:300], tmp_path / "val.parquet", ["x", "y"])
+    options = dict(epochs=1, batch_size=256, test_frac=0.0, nan="fill",
+                   negative_weights=policy)
+    streamed = stream.prepare(sources.open_source(path),
+                              train.TrainConfig(**options, stream=True),
+                              val=sources.FileChunks(val), weight="w")
+    memory = train.prepare(read_table(path), train.TrainConfig(**options), weight="w",
+                           val_table=read_table(val))
+    assert streamed.sizes == memory.sizes
+    negative = int((frame.w.iloc[300:] < 0).sum()) if policy == "zero" else 0
+    assert streamed.sizes["train"] == int((frame.w.iloc[300:] != 0).sum()) - negative
+    assert streamed.filler == memory.filler and streamed.filler.flagged == ["tp2"]
+    np.testing.assert_allclose(streamed.x_scaler.shift, memory.x_scaler.shift, rtol=1e-9)
+    np.testing.assert_allclose(streamed.x_scaler.scale, memory.x_scaler.scale, rtol=1e-9)
+    np.testing.assert_allclose(streamed.feature_range()["max"], memory.x_range["max"])
+    blocks = {part: [np.concatenate(a) for a in zip(*streamed.blocks(part))]
+              for part in (stream.TRAIN, stream.VAL)}
+    for part, name in ((stream.TRAIN, "train"), (stream.VAL, "val")):
+        x, y, truth, w = blocks[part]
+        order = np.lexsort(truth.T)  # the same rows, in another order
+        other = memory.splits[name]
+        mine = np.lexsort(other.truth.T)
+        np.testing.assert_allclose(y[order], other.y[mine], rtol=1e-6)
+        np.testing.assert_array_equal(w[order], other.weight[mine])
+        if name == "val":
+            np.testing.assert_array_equal(x[order], other.x[mine])
+    assert streamed.task.weighted and memory.task.weighted
+
+
+def test_a_weighted_file_trains_streamed_with_weighted_validation(tmp_path, quake_frame):
+    frame = _weighted_frame(quake_frame).dropna()
+    path = write_parquet(frame, tmp_path / "w.parquet", ["x", "y"])
+    config = train.TrainConfig(epochs=2, batch_size=64, stream=True, seed=2)
+    result = train.fit(sources.open_source(path), config, weight="w")
+    assert "w" not in result.predictor.features
+    assert sum(result.sizes.values()) == int((frame.w != 0).sum())
+    # equal weights: as a file without any, to the bit
+    path = write_parquet(frame.assign(w=3.0), tmp_path / "e.parquet", ["x", "y"])
+    plain = write_parquet(frame.drop(columns="w"), tmp_path / "p.parquet", ["x", "y"])
+    a = train.fit(sources.open_source(path), config, weight="w")
+    b = train.fit(sources.open_source(plain), config)
+    for k, v in a.predictor.net.state_dict().items():
+        assert torch.equal(v, b.predictor.net.state_dict()[k])
+    assert not torch.equal(a.predictor.net.state_dict()["head.weight"],
+                           result.predictor.net.state_dict()["head.weight"])

@@ -216,3 +216,48 @@ def test_two_processes_stream_their_own_pieces(tmp_path):
     assert len(history) == 5
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert metrics["test"]["distance"]["mean"] < 5.0
+
+
+# Weighted training as a script, in one process or in each of torchrun's.
+WEIGHTED = """
+import sys
+import torch
+from fcnn_cli.data.tables import read_table
+from fcnn_cli.engine import train
+from fcnn_cli.machine import distributed
+
+data, out, fast, target = sys.argv[1:5]
+world, device = distributed.join("cpu")
+balanced = {"class_weight": "balanced"} if target == "side" else {}
+config = train.TrainConfig(epochs=3, batch_size=64, seed=3, fast=fast == "fast", **balanced)
+result = train.fit(read_table(data), config, targets=[target], weight="w", world=world,
+                   net={"dropout": 0.0})
+if world.is_main:
+    torch.save({"weights": result.predictor.net.state_dict(), "sizes": result.sizes,
+                "history": [r["val_loss"] for r in result.history]}, out)
+distributed.leave(world)
+"""
+
+
+@pytest.mark.parametrize("fast, target", [("fast", "x"), ("autograd", "x"), ("fast", "side")],
+                         ids=["fast-regression", "autograd-regression", "fast-balanced-classes"])
+def test_two_processes_train_with_event_weights_as_one_does(tmp_path, fast, target):
+    """The loss is a mean over rows of weight × loss: each process's share of a minibatch
+    stays its share of the rows, and two processes train as one (weights some negative)."""
+    import numpy as np
+
+    frame = earthquakes(n=1001, seed=4).frame
+    frame["w"] = np.random.default_rng(1).uniform(-0.3, 2.0, len(frame))
+    frame["side"] = np.where(frame.x > 10, "east", "west")
+    data = tmp_path / "w.csv"
+    write_table(Table(frame.drop(columns=["y"] if target == "x" else ["x", "y"])), data)
+    script = tmp_path / "weighted.py"
+    script.write_text(WEIGHTED)
+    args = [data, None, fast, target]
+    run([sys.executable, script, *[a if a else tmp_path / "one.pt" for a in args]], tmp_path)
+    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+         script, *[a if a else tmp_path / "two.pt" for a in args]], tmp_path)
+    one, two = (torch.load(tmp_path / f"{n}.pt", weights_only=True) for n in ("one", "two"))
+    assert one["sizes"] == two["sizes"]
+    assert_close(one["weights"], two["weights"])
+    assert two["history"] == pytest.approx(one["history"], rel=1e-4)

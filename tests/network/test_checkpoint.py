@@ -255,3 +255,46 @@ def test_a_hostile_recipe_is_refused_on_load_before_anything_runs(runner, model_
         (line,) = result.output.strip().splitlines()
         assert line.startswith(f"Error: {path}: corrupted fcnn checkpoint: recipe: ")
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "pwned").exists()
+
+
+@pytest.fixture(scope="module")
+def filled_model(tmp_path_factory, quakes):
+    """A model trained with nan='fill' on quakes missing some values of tp1 and ts2, saved."""
+    from fcnn_cli.data.tables import Table
+    from fcnn_cli.engine import train
+
+    frame = quakes.frame.copy()
+    frame.loc[::5, "tp1"] = np.nan
+    frame.loc[::7, "ts2"] = np.nan
+    holey = Table(frame, quakes.targets, quakes.units, "holey")
+    result = train.fit(holey, train.TrainConfig(epochs=1, nan="fill"))
+    path = tmp_path_factory.mktemp("filled") / "m.pt"
+    checkpoint.save(result.predictor, path)
+    return path, result.predictor, holey
+
+
+def test_a_model_that_fills_missing_values_round_trips(filled_model):
+    path, predictor, holey = filled_model
+    loaded = checkpoint.load(path)
+    assert loaded.filler == predictor.filler and loaded.filler.flagged == ["tp1", "ts2"]
+    assert loaded.features == predictor.features  # the raw names; the indicators besides
+    assert loaded.net.config.n_in == len(loaded.features) + 2
+    np.testing.assert_array_equal(loaded.predict(holey).to_numpy(),
+                                  predictor.predict(holey).to_numpy())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda meta: meta["missing"].update(flagged=["tp1"]),
+     "8 feature name.s. and 1 missing-value indicator.s. for a network of 10 input"),
+    (lambda meta: meta.pop("missing"), "8 feature name.s. for a network of 10 input"),
+    (lambda meta: meta["missing"]["medians"].update(tp1=float("inf")), "not a number finite"),
+    (lambda meta: meta["missing"].update(flagged=["ts2", "tp1"]), "flagged are not features"),
+    (lambda meta: meta.update(missing=[1, 2]), "exactly 'medians' and 'flagged'"),
+], ids=["fewer-flags", "no-filler", "inf-median", "unordered", "not-a-table"])
+def test_a_tampered_filler_is_refused_in_one_line(tmp_path, filled_model, change, message):
+    import shutil
+
+    path = shutil.copy(filled_model[0], tmp_path / "m.pt")
+    resigned(path, in_meta(change))
+    with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}"):
+        checkpoint.load(path)

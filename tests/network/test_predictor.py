@@ -134,3 +134,24 @@ def test_units_other_than_the_models_are_one_warning_per_table(model_path, quake
         f"other.csv: units other than the model's: {feature!r} in ms (the model's: "
         f"{model.units[feature]}), {label!r} in m (the model's: {model.units[label]}); the "
         "values are used as they are, not converted"]
+
+
+def test_add_to_gives_the_report_each_slice_with_its_rows_weights(monkeypatch, model_path,
+                                                                  quakes):
+    model = checkpoint.load(model_path)
+    monkeypatch.setattr(predictor_module, "CHUNK_ROWS", 256)
+    x, truth = model.feature_matrix(quakes), model.task.truth(quakes)
+    weight = np.arange(600, dtype=np.float64)
+
+    class Report:
+        def __init__(self):
+            self.calls = []
+
+        def add(self, truth, out, weight=None):
+            self.calls.append((truth, out, weight))
+
+    report = model.add_to(Report(), x, truth, weight=weight)
+    assert [len(c[0]) for c in report.calls] == [256, 256, 88]
+    np.testing.assert_array_equal(np.concatenate([c[2] for c in report.calls]), weight)
+    np.testing.assert_array_equal(np.concatenate([c[1] for c in report.calls]), model.outputs(x))
+    assert all(c[2] is None for c in model.add_to(Report(), x, truth).calls)
