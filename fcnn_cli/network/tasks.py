@@ -449,7 +449,8 @@ def pack(labels, weights):
     1). One array, so that every path that takes rows of the labels (minibatches, shuffles,
     an ensemble's own orders, a CUDA graph's gathers) moves each weight with its row."""
     labels = np.asarray(labels)
-    columns = labels.reshape(len(labels), -1).astype(np.float32)
+    # Class indices are one column; no reshape(n, -1), which a piece of no rows cannot take.
+    columns = (labels if labels.ndim > 1 else labels[:, None]).astype(np.float32)
     return np.concatenate([columns, np.asarray(weights, np.float32).reshape(-1, 1)], axis=1)
 
 

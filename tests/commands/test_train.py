@@ -433,3 +433,27 @@ def test_the_recipe_round_trips_through_print_config_and_config(run, runner, sam
         (["r=x * y", "`a b`=r + 1"], "n >= 1", "w * 2", ["Muon:2"])
     assert document["samples"]["b"] == {"files": [str(sample_files / "bkg.csv")], "scale": 0.5}
     assert document["train"]["negative_weights"] == "abs" and "targets" not in document
+
+
+def test_samples_stream_through_the_recipe(run, runner, sample_files, tmp_path):
+    import torch
+
+    for name in ("sig_1", "sig_2", "bkg"):
+        pd.read_csv(sample_files / f"{name}.csv").to_parquet(tmp_path / f"{name}.parquet",
+                                                             row_group_size=64)
+    run(runner, "train", "--sample", f"signal={tmp_path}/sig_*.parquet*0.5", "--sample",
+        f"background={tmp_path}/bkg.parquet", "--define", "r=x * y", "--where", "n >= 1",
+        "--weight", "w * 2", "--stream", "--epochs", 2, "--batch-size", 64, "-o",
+        tmp_path / "r", "-q", "--no-plots")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    passing = sum(int((pd.read_csv(sample_files / f"{n}.csv").n >= 1).sum())
+                  for n in ("sig_1", "sig_2", "bkg"))
+    assert sum(config["sizes"].values()) == passing
+    assert config["features"] == ["x", "y", "n", "r"]  # w: the weight reads it
+    meta = json.loads(torch.load(tmp_path / "r" / "model.pt", weights_only=True)["meta"])
+    assert meta["task"]["classes"] == ["signal", "background"]
+    assert "sum_of_weights" in json.loads((tmp_path / "r" / "metrics.json").read_text())["test"]
+    out = run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+              f"background={tmp_path}/bkg.parquet", "--stream", "-o", tmp_path / "c",
+              code=1).output
+    assert f"{sample_files}/sig_1.csv: --stream reads Parquet files; convert it" in out
