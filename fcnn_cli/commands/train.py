@@ -64,6 +64,9 @@ def train(ctx, **options):
       fcnn train quakes.parquet --nproc 2 --test test.parquet
       fcnn train --config sample_data/quakes.toml --epochs 20
       fcnn train survey/ --stream --shuffle-buffer 2000000
+      fcnn train --sample 'signal=sig_*.root' --sample 'background=bkg.root*0.3' \\
+          --weight genWeight --where 'nMuon >= 2' --objects Muon:2 \\
+          --define 'pt0=hypot(Muon_Px_0, Muon_Py_0)'
     """
     from fcnn_cli.machine import distributed
     from fcnn_cli.results import runs
