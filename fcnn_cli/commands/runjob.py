@@ -43,8 +43,11 @@ class Job:
 
 
 def where(path):
-    """A data path as a run records it: absolute, so that --resume works from anywhere."""
-    return "<stdin>" if path == "-" else os.path.abspath(path)
+    """A data path as a run records it: absolute, so that --resume works from anywhere (each
+    file of a comma-separated DATA)."""
+    from fcnn_cli.core.configfile import each_path
+
+    return "<stdin>" if path == "-" else each_path(path, os.path.abspath)
 
 
 def fit_and_save(job, quiet):

@@ -126,10 +126,18 @@ def _take(values, path, key, value, section):
     if key in PATHS and not value:  # joined to the file's directory, it would name that
         raise FcnnError(f"{where}{key} must be a path, not an empty string")
     if key in PATHS and value != "-":
-        value = os.path.join(os.path.dirname(path), value)
+        value = each_path(value, lambda p: os.path.join(os.path.dirname(path), p))
     if key == "samples":
         value = [_sample_paths(path, s) for s in value]
     values[key] = value
+
+
+def each_path(value, change):
+    """``change`` applied to the path ``value``, or to each file of a DATA of several
+    (``a.csv,b.csv``: no file of that whole name)."""
+    if "," in value and not os.path.lexists(value):
+        return ",".join(change(p.strip()) for p in value.split(",") if p.strip())
+    return change(value)
 
 
 def _sample_tables(path, tables):

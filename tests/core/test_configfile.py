@@ -311,3 +311,14 @@ def test_samples_are_written_as_tables_that_read_back(tmp_path):
     path.write_text(text)
     values = configfile.read_config(str(path))
     assert values["samples"] == samples and values["define"] == ["m=sqrt(x)"]
+
+
+def test_each_file_of_a_data_of_several_is_taken_from_the_files_directory(runner, tmp_path,
+                                                                         monkeypatch):
+    path = tmp_path / "sub" / "run.toml"
+    path.parent.mkdir()
+    path.write_text('data = "a.csv, /abs/b.csv,c_*.csv"\n')
+    assert configfile.read_config(str(path))["data"] == \
+        f"{path.parent / 'a.csv'},/abs/b.csv,{path.parent / 'c_*.csv'}"
+    monkeypatch.chdir(tmp_path)
+    assert printed(runner, "a.csv,b.csv")["data"] == f"{tmp_path / 'a.csv'},{tmp_path / 'b.csv'}"
