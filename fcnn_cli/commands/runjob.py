@@ -131,11 +131,10 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
         with _EpochPrinter(console, job.config.epochs, quiet) as printer:
             # Popped, not indexed, and consumed: the table's columns are freed as they are
             # converted, the tables themselves once prepared.
-            weight = job.recipe.weight_column if job.recipe is not None else None
             result = training.fit(tables.pop(0), job.config, job.net, job.targets,
                                   job.features, tables.pop(0), tables.pop(0), printer,
                                   job.state, world, interrupts, consume=True,
-                                  **({"weight": weight} if weight else {}))
+                                  weight=job.recipe and job.recipe.weight_column)
         result.predictor.recipe = job.recipe
         if world.is_main:
             if job.recipe is not None:
