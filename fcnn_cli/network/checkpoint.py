@@ -40,6 +40,7 @@ def save(predictor, path):
     import torch
 
     ensemble = {"ensemble": predictor.members} if predictor.members else {}
+    recipe = {"recipe": predictor.recipe.to_dict()} if predictor.recipe is not None else {}
     meta = json.dumps({
         "net": predictor.net.config.to_dict(),
         **ensemble,
@@ -50,6 +51,7 @@ def save(predictor, path):
         "x_scaler": predictor.x_scaler.to_dict(),
         **({"missing": predictor.filler.to_dict()} if predictor.filler else {}),
         "info": {**_headlines(predictor.info), "versions": versions()},
+        **recipe,
     })
     state = {k: v.detach().cpu().clone().contiguous()
              for k, v in predictor.net.state_dict().items()}
@@ -182,7 +184,17 @@ def _predictor(meta, state):
     info = _entry(meta, "info", dict, {})
     return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
-                     info=info, precision=_precision(info), filler=filler)
+                     info=info, precision=_precision(info), filler=filler,
+                     recipe=_recipe(meta))
+
+
+def _recipe(meta):
+    """The recipe that made the model's columns, read as the untrusted input it is: every
+    expression parsed again by the expression language, which runs no code."""
+    from fcnn_cli.data.recipe import Recipe
+
+    recipe = meta.get("recipe")
+    return None if recipe is None else Recipe.from_dict(recipe)
 
 
 def _precision(info):

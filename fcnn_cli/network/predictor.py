@@ -33,6 +33,7 @@ class Predictor:
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
     precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
     filler: Filler | None = None  # trained with nan="fill": how missing values are filled
+    recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
     # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
