@@ -69,6 +69,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, force):
 
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
+    chunks, writer.metadata = predictor.fold_metadata(chunks)  # k-fold's: how rows are scored
     with writer:
         for table, predictions in predictor.predict_chunks(chunks, threshold, members):
             missing = [c for c in keep if c not in table.frame.columns]

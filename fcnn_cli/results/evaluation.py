@@ -176,8 +176,12 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     run recorded."""
     from fcnn_cli.results.binned import DEFAULT_BINS
 
-    warnings = [_warned(m) for m in [_training_file(*paths) if paths else None] if m]
-    recorded = predictor.info.get("rows_sha256")
+    # k-fold networks by a column score the table they trained on (which has the column) out of
+    # fold, each row by the network that never saw it: such scores are not optimistic.
+    own_folds = predictor.folds is not None and predictor.folds.by is not None
+    warnings = [_warned(m) for m in [_training_file(*paths) if paths and not own_folds
+                                     else None] if m]
+    recorded = None if own_folds else predictor.info.get("rows_sha256")
     rows = None if warnings or not recorded else \
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}

@@ -326,6 +326,12 @@ def info_tables(about):
         rows.append(("ensemble", f"{about['members']} members (seed + 0 … seed + "
                                  f"{about['members'] - 1}); best epochs "
                                  f"{', '.join(map(str, about['best_epochs'] or []))}"))
+    folds = about.get("folds")
+    if folds:
+        by = f"column {folds['by']!r}" if folds.get("by") else \
+            f"row position with seed {folds.get('seed')}"
+        rows.append(("k-fold", f"member k trained on the rows outside fold k of "
+                               f"{folds.get('k')}, folds by {by}"))
     if about.get("output"):
         rows.append(("output", "a mean and a Gaussian variance per label"))
     labels = about["labels"]
@@ -422,3 +428,39 @@ def _headline(report, *keys):
     except OverflowError:  # an integer of hundreds of digits
         return float("inf") if report > 0 else float("-inf")
 
+
+
+# The figures of each fold's network that the folds' table shows: (name, place in a report).
+FOLD_FIGURES = {"classification": (("accuracy", ("accuracy",)),
+                                   ("cross-entropy", ("cross_entropy",)),
+                                   ("ROC AUC", ("roc_auc",))),
+                "regression": (("RMSE", ("overall", "rmse")), ("MAE", ("overall", "mae")),
+                               ("R²", ("overall", "r2")), ("mean distance", ("distance", "mean")))}
+FOLD_COLUMNS = 10  # folds shown each in a column of its own; beyond, their mean and spread only
+
+
+def folds_table(folds):
+    """k-fold's figures of each fold's network on its own fold: their mean ± standard
+    deviation over the folds, and each fold's (up to ``FOLD_COLUMNS`` folds)."""
+    each, rule = folds["each"], folds.get("rule") or {}
+    by = f"column {rule['by']!r}" if rule.get("by") else "row position"
+    table = RichTable(title=_title(f"Each fold's network on its own fold ({len(each)} folds by "
+                                   f"{by})"), title_justify="left")
+    table.add_column("figure")
+    table.add_column("mean ± std", justify="right")
+    shown = each if len(each) <= FOLD_COLUMNS else []
+    for k, report in enumerate(shown):
+        table.add_column(f"fold {k} ({report['rows']})", justify="right")
+    for name, place in FOLD_FIGURES.get(folds.get("task"), ()):
+        mean, spread = _at(folds, place), _at(folds.get("std") or {}, place)
+        if mean is None:
+            continue
+        table.add_row(name, f"{_fmt(mean)} ± {_fmt(spread if spread is not None else 0.0)}",
+                      *(_fmt(_at(report, place)) for report in shown))
+    return table
+
+
+def _at(report, place):
+    for key in place:
+        report = report.get(key) if isinstance(report, dict) else None
+    return report if isinstance(report, (int, float)) else None
