@@ -106,9 +106,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     if len(table.frame) < 2:
         raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
     rule = kfold.rule_of(config, val_table)
+    kfold.check_column(table, rule, targets or table.targets, weight)
     features, targets = select_columns(kfold.hidden(table, rule, features), targets, features,
                                        weight)
-    kfold.check_column(table, rule, targets, weight)
     columns = features + targets
     weights = [weight] if weight is not None else []
     for other in (val_table, test_table):
