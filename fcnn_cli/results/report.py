@@ -436,31 +436,47 @@ FOLD_FIGURES = {"classification": (("accuracy", ("accuracy",)),
                                    ("ROC AUC", ("roc_auc",))),
                 "regression": (("RMSE", ("overall", "rmse")), ("MAE", ("overall", "mae")),
                                ("R²", ("overall", "r2")), ("mean distance", ("distance", "mean")))}
-FOLD_COLUMNS = 10  # folds shown each in a column of its own; beyond, their mean and spread only
+FOLD_ROWS = 20  # folds shown each on a row of its own; beyond, their mean and spread only
 
 
 def folds_table(folds):
-    """k-fold's figures of each fold's network on its own fold: their mean ± standard
-    deviation over the folds, and each fold's (up to ``FOLD_COLUMNS`` folds)."""
+    """k-fold's figures of each fold's network on its own fold (up to ``FOLD_ROWS`` folds),
+    and their mean ± standard deviation over the folds."""
     each, rule = folds["each"], folds.get("rule") or {}
     by = f"column {rule['by']!r}" if rule.get("by") else "row position"
     table = RichTable(title=_title(f"Each fold's network on its own fold ({len(each)} folds by "
                                    f"{by})"), title_justify="left")
-    table.add_column("figure")
-    table.add_column("mean ± std", justify="right")
-    shown = each if len(each) <= FOLD_COLUMNS else []
-    for k, report in enumerate(shown):
-        table.add_column(f"fold {k} ({report['rows']})", justify="right")
-    for name, place in FOLD_FIGURES.get(folds.get("task"), ()):
-        mean, spread = _at(folds, place), _at(folds.get("std") or {}, place)
-        if mean is None:
-            continue
-        table.add_row(name, f"{_fmt(mean)} ± {_fmt(spread if spread is not None else 0.0)}",
-                      *(_fmt(_at(report, place)) for report in shown))
+    figures = [(name, place) for name, place in FOLD_FIGURES.get(folds.get("task"), ())
+               if _at(folds, place) is not None]
+    # Distances in the unit they read best in, as the table of distances shows them.
+    factor, unit = readable_length(_at(folds, ("distance", "mean")) or 0.0,
+                                   (folds.get("distance") or {}).get("unit", ""))
+    for col in ["fold", "rows"] + [f"{name} ({unit})" if place[0] == "distance" and unit
+                                   else name for name, place in figures]:
+        table.add_column(col, justify="left" if col == "fold" else "right")
+
+    def cell(report, place):
+        value = _at(report, place)
+        return value * factor if value is not None and place[0] == "distance" else value
+    for k, report in enumerate(each if len(each) <= FOLD_ROWS else []):
+        table.add_row(str(k), str(report["rows"]), *(_shown(name, cell(report, place))
+                                                     for name, place in figures))
+    spread = folds.get("std") or {}
+    table.add_row("mean ± std", str(folds["rows"]), *(
+        f"{_shown(name, cell(folds, place))} ± {_fmt(cell(spread, place) or 0.0)}"
+        for name, place in figures), style="bold")
     return table
+
+
+def _shown(name, value):
+    """A figure as the other tables show it: a score whose best is 1 with the digits that
+    tell it from 1."""
+    if value is None:
+        return "–"
+    return score(value, 6 if name == "R²" else 4) if name in ("R²", "ROC AUC") else _fmt(value)
 
 
 def _at(report, place):
     for key in place:
         report = report.get(key) if isinstance(report, dict) else None
-    return report if isinstance(report, (int, float)) else None
+    return report if isinstance(report, (int, float)) and not isinstance(report, bool) else None

@@ -365,3 +365,21 @@ def test_the_command_line_trains_folds_and_reports_them(tmp_path, by_event):
     refused = runner.invoke(cli, ["train", str(data), "--folds", "4", "--stream"])
     assert refused.exit_code == 2 and "--folds 4: the networks train together on a table in " \
         "memory, not a streamed one; leave out --stream" in refused.output
+
+
+@pytest.mark.parametrize("make, columns", [
+    (events, ["fold", "rows", "RMSE", "MAE", "R²", "mean distance (km)"]),
+    (sides, ["fold", "rows", "accuracy", "cross-entropy", "ROC AUC"])])
+def test_the_folds_table_shows_each_fold_and_their_mean_and_spread(make, columns):
+    from rich.console import Console
+    from fcnn_cli.results.report import folds_table
+
+    folds_summary = fit(make(), folds=3).metrics["folds"]
+    table = folds_table(folds_summary)
+    assert [str(c.header) for c in table.columns] == columns
+    assert table.row_count == 4
+    console = Console(width=200, record=True)
+    console.print(table)
+    shown = console.export_text()
+    assert "(3 folds by row position)" in shown and "mean ± std" in shown
+    assert str(folds_summary["rows"]) in shown.splitlines()[-2]  # the mean's row: all rows
