@@ -165,12 +165,14 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
         title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
-        if "folds" in result.metrics:  # k-fold's "val": every row, scored out of fold
-            from fcnn_cli.results.report import folds_table
+        shown = []
+        if "folds" in result.metrics:  # k-fold's: each fold, then every row out of fold
+            from fcnn_cli.results.report import fold_tables
 
-            console.print(folds_table(printable_all(result.metrics["folds"])))
-            title = "Out-of-fold metrics" if split == "val" else title
-        for t in tables(printable_all(result.metrics[split]), title=printable(title)):
+            shown = fold_tables(printable_all(result.metrics))
+        if split == "test" or not shown:
+            shown += tables(printable_all(result.metrics[split]), title=printable(title))
+        for t in shown:
             console.print(t)
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 

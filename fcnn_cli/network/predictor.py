@@ -44,7 +44,7 @@ class Predictor:
     threads: object = field(default=None, init=False, repr=False, compare=False)
     # The tables warned of missing values in a feature that training never saw missing.
     _unflagged_warned: set = field(default_factory=set, init=False, repr=False, compare=False)
-    _folds_said: set = field(default_factory=set, init=False, repr=False, compare=False)
+    _folds_said: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -314,10 +314,14 @@ class Predictor:
         return itertools.chain([first], tables), {"folds": {**self.folds.to_dict(),
                                                             "applied": applied}}
 
+    def out_of_fold(self, name):
+        """Whether the table ``name`` was scored row by row by its own folds' networks."""
+        return self._folds_said.get(name, False)
+
     def _say_folds(self, name, own):
         if name in self._folds_said:
             return
-        self._folds_said.add(name)
+        self._folds_said[name] = own
         rule = self.folds
         if own:
             log.info("%s: each row scored by the one of %d k-fold networks that did not train on "

@@ -439,6 +439,13 @@ FOLD_FIGURES = {"classification": (("accuracy", ("accuracy",)),
 FOLD_ROWS = 20  # folds shown each on a row of its own; beyond, their mean and spread only
 
 
+def fold_tables(metrics):
+    """k-fold's tables: each fold's network on its own fold, then the out-of-fold metrics of
+    every row (``metrics["val"]``)."""
+    return [folds_table(metrics["folds"]),
+            *tables(metrics["val"], "Out-of-fold metrics")]
+
+
 def folds_table(folds):
     """k-fold's figures of each fold's network on its own fold (up to ``FOLD_ROWS`` folds),
     and their mean ± standard deviation over the folds."""

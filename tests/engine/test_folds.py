@@ -204,6 +204,10 @@ def test_evaluate_scores_the_training_table_out_of_fold_without_a_warning(by_eve
     assert report["overall"]["rmse"] == pytest.approx(result.metrics["val"]["overall"]["rmse"],
                                                       rel=1e-5)
     assert report["warnings"] == []
+    rows = tmp_path / "rows.csv"  # the very rows without their folds: the mean, optimistic
+    table.frame.drop(columns=["event"]).to_csv(rows, index=False)
+    done = CliRunner().invoke(cli, ["evaluate", str(model), str(rows), "--json"])
+    assert "the very rows" in json.loads(done.stdout)["warnings"][0]
 
 
 def test_a_weighted_k_fold_run():
