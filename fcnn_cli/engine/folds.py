@@ -21,7 +21,7 @@ import logging
 import numpy as np
 
 from fcnn_cli.core.config import TrainConfig
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, Message
 from fcnn_cli.network.foldrule import FoldRule
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,11 @@ def _say_fractions(config):
     changed = [name for name in ("val_frac", "test_frac")
                if getattr(config, name) != defaults[name]]
     if changed:
-        log.warning("folds=%d: every row is in a fold, trained on by the other folds' networks "
-                    "and scored by its own: %s hold no rows out (give a test table to)",
-                    config.folds, " and ".join(changed))
+        verb = "hold" if len(changed) > 1 else "holds"
+        log.warning("%s", Message(
+            f"folds={config.folds}: every row is in a fold, trained on by the other folds' "
+            f"networks and scored by its own; {' and '.join(changed)} {verb} no rows out (a "
+            "test table does)", ("folds", *changed)))
 
 
 def hidden(table, rule, features):

@@ -71,7 +71,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     :func:`fcnn_cli.machine.distributed.join`) trains in several processes, each taking its part
     of every minibatch (see :func:`fcnn_cli.engine.loop.run`). ``weight`` names the column of
     each row's event weight, which the loss, the validation and every metric then take
-    (:mod:`fcnn_cli.engine.eventweights`).
+    (:mod:`fcnn_cli.engine.eventweights`). With ``config.folds`` of 2 or more it trains k-fold's
+    networks, every row scored out of fold (:mod:`fcnn_cli.engine.folds`).
     """
     config = config or TrainConfig()
     if isinstance(table, Table):

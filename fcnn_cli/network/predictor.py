@@ -305,10 +305,12 @@ class Predictor:
     def fold_metadata(self, tables):
         """(``tables``, what the output's metadata says of how its rows were scored): the
         first table looked at, and put back."""
+        if self.folds is None:
+            return tables, {}
         tables = iter(tables)
         first = next(tables, None)
-        if self.folds is None or first is None:
-            return tables if first is None else itertools.chain([first], tables), {}
+        if first is None:
+            return tables, {}
         own = self.folds.by is not None and self.folds.by in first.frame.columns
         applied = "out-of-fold" if own else "mean"
         return itertools.chain([first], tables), {"folds": {**self.folds.to_dict(),
