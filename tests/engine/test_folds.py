@@ -259,7 +259,10 @@ def _interrupt_after(epoch):
     return on_epoch
 
 
-def test_an_interrupted_k_fold_run_resumes_as_if_uninterrupted():
+def test_an_interrupted_k_fold_run_resumes_as_if_uninterrupted(tmp_path):
+    """Cut after epoch 2 of 4, its state saved and read back as --resume reads it."""
+    from fcnn_cli.results import statefile
+
     table = events(n=300)
     table = Table(table.frame.assign(w=np.random.default_rng(3).uniform(0.5, 2, 300)),
                   table.targets, table.units, "events")
@@ -270,7 +273,10 @@ def test_an_interrupted_k_fold_run_resumes_as_if_uninterrupted():
     whole = run()
     cut = run(on_epoch=_interrupt_after(2))
     assert cut.interrupted and cut.resume_state["ensemble"] == 3
-    resumed = run(resume=cut.resume_state)
+    statefile.write_state(cut.resume_state, tmp_path / "state.pt")
+    saved = statefile.read_state(tmp_path / "state.pt")
+    statefile.check_progress(saved, 4)
+    resumed = run(resume=saved)
     a, b = whole.predictor.net.state_dict(), resumed.predictor.net.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [{k: v for k, v in r.items() if k != "seconds"} for r in resumed.history] == \
