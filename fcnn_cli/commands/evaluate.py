@@ -21,7 +21,16 @@ def _edges(ctx, param, values):
 
 @click.command()
 @click.argument("model", shell_complete=FILE)
-@click.argument("data", shell_complete=FILE)
+@click.argument("data", required=False, shell_complete=FILE)
+@option("--sample", "samples", multiple=True, metavar="NAME=FILE[,FILE…][*SCALE]",
+        help="Rows of class NAME from these files (globs and directories too), each event's "
+             "weight times SCALE, instead of DATA; repeat for each sample.")
+@option("--weight", metavar="EXPR",
+        help="Event weight: a column or an expression of columns, instead of the model's. "
+             "[default: the model's --weight where DATA holds its columns]")
+@option("--no-weight", is_flag=True, help="Count events: no weights, no sample scales.")
+@option("--no-select", is_flag=True,
+        help="Evaluate every row, not only those that pass the model's selection (--where).")
 @option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
                "(as --json).")
@@ -41,15 +50,22 @@ def _edges(ctx, param, values):
 @device_option
 @force_option
 @user_errors
-def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir, threshold, nan,
-             device, force):
-    """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin).
+def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output, by, bins,
+             edges, position, plots_dir, threshold, nan, device, force):
+    """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin), or on
+    samples of its classes (--sample).
+
+    DATA holds the raw columns: the model makes its --define and --objects columns itself,
+    keeps the rows that pass its selection (the report counts those removed; --no-select
+    keeps all) and weighs the events with its weight where DATA holds the columns it reads.
 
     \b
     Examples:
       fcnn evaluate runs/quakes/model.pt test.csv
       fcnn evaluate runs/quakes/model.pt test.parquet --json | jq .overall.rmse
       fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
+      fcnn evaluate runs/dimuon/model.pt --sample 'signal=new_sig_*.root*0.02' \\
+          --sample 'background=new_bkg.root' --by mass --bins 20
     """
     import os
     from pathlib import Path
@@ -65,7 +81,16 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
     with usage_errors():
         check_bins(by, bins, edges)
         check_position(position)
-    inputs = [model, input_file(data)]
+        if bool(data) == bool(samples):
+            raise FcnnError("give DATA or samples, not both" if data else
+                            "missing argument DATA (or --sample NAME=FILE)", ("samples",))
+        if weight and no_weight:
+            raise FcnnError("give --weight or --no-weight, not both")
+        from fcnn_cli.data.samples import of_options
+
+        samples = of_options(samples)  # each sample's text checked before any file is read
+    files = [input_file(f) for s in samples for f in s.find().files]
+    inputs = [model, *([input_file(data)] if data else files)]
     if plots_dir:
         from fcnn_cli.results.plots import check_out_dir
 
@@ -78,26 +103,40 @@ def evaluate(model, data, as_json, output, by, bins, edges, position, plots_dir,
             raise FcnnError(f"{output}: is in the plots directory {str(plots_dir)!r}, whose PNG "
                             "files the plots replace; write the report elsewhere")
         runs.check_output(output, inputs, force)
-    chunks = iter_tables(data)  # a missing file is reported before torch loads
+    if data:
+        iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    from fcnn_cli.data import applying
     from fcnn_cli.results.evaluation import evaluate as evaluated
 
+    with usage_errors():
+        recipe = applying.for_evaluation(predictor.recipe, samples, weight, not no_weight,
+                                         predictor.task)
+    sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
+    weighs = not no_weight and applying.weighs(recipe, [f for _, f in sources], bool(weight))
+    tally = {"removed": 0, "kept": 0}
+    # The labels of DATA are checked by the predictor, which says why they are needed.
+    read = predictor.features + recipe.made(predictor.targets)
+    chunks = applying.evaluating(recipe, sources, read, tally, not no_select, weighs)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
-    report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data),
+    weights = {"weight": recipe.weight_column} if weighs else {}
+    report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data or
+                                                                            recipe.name()),
               **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
-                          (model, data))}
+                          (model, data) if data else None, **weights),
+              **applying.evaluation_notes(recipe, tally, not no_select, weighs)}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
     if as_json or output == STDIO:
         write_text(STDIO, text)
     else:
-        from fcnn_cli.results.report import binned_tables, tables
+        from fcnn_cli.results.report import binned_tables, recipe_table, tables
 
         console, shown = rich_console(stderr=False), printable_all(report)
         with writing(STDIO):
-            for t in tables(shown, title=shown["data"]):
+            for t in [*tables(shown, title=shown["data"]), *recipe_table(shown)]:
                 console.print(t)
             for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)

@@ -31,9 +31,12 @@ def _keep_list(ctx, param, values):
 @option("--members", is_flag=True,
         help="For an ensemble, also each member's prediction (<label>_pred_m<k>; "
              "<label>_std_m<k> or each class's p_<class>_m<k>).")
+@option("--select", is_flag=True,
+        help="For a model trained with --where: write only the rows that pass its selection "
+             "(default: every row, with a 0/1 'selected' column).")
 @force_option
 @user_errors
-def predict(model, data, keep, output, threshold, nan, device, members, force):
+def predict(model, data, keep, output, threshold, nan, device, members, select, force):
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
     Writes one <target>_pred column per label, after any --keep columns; for classes the
@@ -41,12 +44,19 @@ def predict(model, data, keep, output, threshold, nan, device, members, force):
     prediction is its members' mean, with <target>_std (regression: the predictive standard
     deviation) or <target>_entropy (classes); a Gaussian model's has <target>_std too.
 
+    DATA holds the raw columns: the model makes its --define and --objects columns itself.
+    A model trained with --where scores every row and says in a 0/1 'selected' column (after
+    the --keep columns) which rows pass its selection (a row that fails it and lacks a feature
+    value gets empty predictions); --select writes only the rows that pass.
+
     \b
     Examples:
       fcnn predict runs/quakes/model.pt new.csv -o predictions.parquet
       fcnn simulate earthquakes -n 5 -o - | fcnn predict runs/quakes/model.pt - --keep x,y
+      fcnn predict runs/dimuon/model.pt events.root:Events --keep run,event --select
     """
     from fcnn_cli.data.columns import check_flat, drop_incomplete
+    from fcnn_cli.data.applying import SELECTED, every_row, predicting
     from fcnn_cli.data.tables import input_file, iter_tables
     from fcnn_cli.data.writer import TableWriter
     from fcnn_cli.network import checkpoint
@@ -61,20 +71,33 @@ def predict(model, data, keep, output, threshold, nan, device, members, force):
             "--members: %s is one network, not an ensemble: its prediction is all", model)
     # Kept columns as written (an ID 007 stays 007), but for features, which must be numbers.
     chunks = iter_tables(data, text=[c for c in keep if c not in predictor.features])
-    clash = [c for c in keep if c in predictor.output_columns(members)]
+    recipe = predictor.recipe
+    flag = [SELECTED] if recipe is not None and recipe.where and not select else []
+    clash = [c for c in keep if c in predictor.output_columns(members) + flag]
     if clash:
         raise FcnnError(f"--keep {', '.join(map(repr, clash))}: the predictions have a column "
                         "of that name; keep other columns, or rename these in the input")
+    if select and (recipe is None or not recipe.where):
+        logging.getLogger("fcnn_cli").warning(
+            "--select: %s was trained without a selection (--where): every row is written",
+            model)
+    if recipe is not None:
+        chunks = predicting(recipe, chunks, predictor.features, keep_selected=select)
     import pandas as pd
 
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
     chunks, writer.metadata = predictor.fold_metadata(chunks)  # k-fold's: how rows are scored
+
+    def scored(tables):
+        return predictor.predict_chunks(tables, threshold, members)
+
     with writer:
-        for table, predictions in predictor.predict_chunks(chunks, threshold, members):
+        for table, predictions in (every_row(chunks, scored, predictor.features) if flag
+                                   else scored(chunks)):
             missing = [c for c in keep if c not in table.frame.columns]
             if missing:
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "
                                 "to --keep")
             check_flat(table, keep, "kept")
-            writer.write(pd.concat([table.frame[keep], predictions], axis=1))
+            writer.write(pd.concat([table.frame[keep + flag], predictions], axis=1))

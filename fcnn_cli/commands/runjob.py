@@ -27,11 +27,27 @@ class Job:
     force: bool
     plots: bool = True  # draw the run's plots once it is saved
     from_file: set = dataclasses.field(default_factory=set)  # the options --config FILE gave
+    recipe: object = None  # data.recipe.Recipe: samples, definitions, selection, weight
+
+    @property
+    def name(self):
+        """What names the run's default directory: DATA, or the recipe's samples."""
+        if self.recipe is not None:
+            return self.recipe.run_name()
+        return self.paths[0]
+
+    @property
+    def inputs(self):
+        """Every file the run reads: none may be one of its outputs."""
+        return [*self.paths, *(self.recipe.files() if self.recipe is not None else [])]
 
 
 def where(path):
-    """A data path as a run records it: absolute, so that --resume works from anywhere."""
-    return "<stdin>" if path == "-" else os.path.abspath(path)
+    """A data path as a run records it: absolute, so that --resume works from anywhere (each
+    file of a comma-separated DATA)."""
+    from fcnn_cli.core.configfile import each_path
+
+    return "<stdin>" if path == "-" else each_path(path, os.path.abspath)
 
 
 def fit_and_save(job, quiet):
@@ -82,6 +98,13 @@ def _resume_hint(run_dir, changed):
 
 def _open_tables(job):
     """The tables to train on: read into memory, or opened to be streamed (--stream)."""
+    if job.recipe is not None:
+        from fcnn_cli.data import gather
+
+        read = gather.streamed_tables if job.config.stream else gather.training_tables
+        fold_by = {"fold_by": job.config.fold_by} if job.config.fold_by else {}  # k-fold's
+        tables, job.features = read(job.recipe, job.paths, job.targets, job.features, **fold_by)
+        return tables
     if not job.config.stream:
         from fcnn_cli.data.tables import read_table
 
@@ -111,8 +134,12 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
             # converted, the tables themselves once prepared.
             result = training.fit(tables.pop(0), job.config, job.net, job.targets,
                                   job.features, tables.pop(0), tables.pop(0), printer,
-                                  job.state, world, interrupts, consume=True)
+                                  job.state, world, interrupts, consume=True,
+                                  weight=job.recipe and job.recipe.weight_column)
+        result.predictor.recipe = job.recipe
         if world.is_main:
+            if job.recipe is not None:
+                job.recipe.record()
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(where(p) if p else None for p in job.paths),
@@ -136,7 +163,7 @@ def _run_dir(world, job):
     from fcnn_cli.results import runs
 
     if world.is_main:
-        return runs.claim(job.output, job.paths[0], job.force)
+        return runs.claim(job.output, job.name, job.force)
     return contextlib.nullcontext(None)
 
 

@@ -64,6 +64,9 @@ def train(ctx, **options):
       fcnn train quakes.parquet --nproc 2 --test test.parquet
       fcnn train --config sample_data/quakes.toml --epochs 20
       fcnn train survey/ --stream --shuffle-buffer 2000000
+      fcnn train --sample 'signal=sig_*.root' --sample 'background=bkg.root*0.3' \\
+          --weight genWeight --where 'nMuon >= 2' --objects Muon:2 \\
+          --define 'pt0=hypot(Muon_Px_0, Muon_Py_0)'
     """
     from fcnn_cli.machine import distributed
     from fcnn_cli.results import runs
@@ -78,8 +81,11 @@ def train(ctx, **options):
     data, val, test = job.paths
     if job.paths.count("-") > 1:
         raise click.UsageError("stdin ('-') can feed one table only")
-    _warn_if_trained_on(data, val, test)
-    runs.check_run_dir(job.output or runs.default_run_dir(data), job.force, job.paths)
+    if job.recipe is not None:
+        job.recipe.find()
+    if data is not None:
+        _warn_if_trained_on(data, val, test)
+    runs.check_run_dir(job.output or runs.default_run_dir(job.name), job.force, job.inputs)
     nproc = options["nproc"]
     if nproc > 1 or distributed.launched():
         _refuse_streams(*job.paths, directory=job.config.stream)
@@ -93,9 +99,12 @@ def train(ctx, **options):
 def _new_job(ctx, o):
     """A new run from the command line's options over those of --config FILE, each checked
     before any data is read."""
+    from fcnn_cli.data import gather
+
     o, from_file = _with_file(ctx, o)
-    if not o["data"] and not o["print_config"]:
-        raise click.UsageError("missing argument DATA (or --resume RUN_DIR)")
+    if not o["data"] and not o["samples"] and not o["print_config"]:
+        raise click.UsageError("missing argument DATA (or --sample NAME=FILE, or --resume "
+                               "RUN_DIR)")
     net = {f.name: o[f.name] for f in option_fields(NetConfig) if o[f.name] is not None}
     with _file_errors(from_file, o["config_file"]):
         config = TrainConfig(**{f.name: o[f.name] for f in option_fields(TrainConfig)})
@@ -106,8 +115,12 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
-    return Job([data.data, data.val, data.test], data.targets, data.features, net, config,
-               None, o["output"], o["force"], o["plots"], from_file)
+        recipe = gather.of_config(data, data.targets, config.stream)
+        if recipe is not None:
+            gather.check_training(recipe, data, config)
+    targets = [recipe.label] if recipe is not None and recipe.label else data.targets
+    return Job([data.data, data.val, data.test], targets, data.features, net, config,
+               None, o["output"], o["force"], o["plots"], from_file, recipe)
 
 
 def _with_file(ctx, o):
@@ -140,6 +153,7 @@ def _file_errors(from_file, path, error=click.UsageError):
 def _print_config(job):
     """The job's options as the configuration file that repeats them, on stdout."""
     from fcnn_cli.core.configfile import dumps
+    from fcnn_cli.data import recipe as recipes
     from fcnn_cli.core.fileio import write_text
 
     net = NetConfig(n_in=1, n_out=1, **job.net).to_dict()
@@ -147,7 +161,11 @@ def _print_config(job):
     if "dropout" not in job.net:  # the task's default, which the data decide: a comment
         net["dropout"] = None
     data = dict(zip(("data", "val", "test"), (where(p) if p else None for p in job.paths)))
-    text = dumps({**data, "targets": job.targets, "features": job.features}, net,
+    targets = job.targets
+    if job.recipe is not None and job.recipe.label == recipes.LABEL:
+        targets = None  # the samples' class column, as without targets
+    text = dumps({**data, "targets": targets, "features": job.features,
+                  **recipes.options_of(job.recipe, absolute=True)}, net,
                  dataclasses.asdict(job.config))
     write_text("-", text)
 
@@ -165,7 +183,7 @@ def _resumed_job(ctx, o):
     with usage_errors():
         config = dataclasses.replace(saved.config, **kept)
     return Job([saved.data, saved.val_data, saved.test_data], saved.targets, saved.features,
-               net, config, saved.state, o["resume"], True, o["plots"])
+               net, config, saved.state, o["resume"], True, o["plots"], recipe=saved.recipe)
 
 
 def _refuse_beside_resume(ctx):

@@ -381,7 +381,9 @@ class DataConfig:
         for name in ("samples", "define", "objects"):
             items = getattr(self, name)
             if items is not None:
-                if not all(isinstance(c, str) and c.strip() for c in items):
+                # A sample may be a table too: a configuration file's [samples.NAME].
+                if not all(isinstance(c, str) and c.strip() or name == "samples" and
+                           isinstance(c, dict) for c in items):
                     raise FcnnError(f"{name} must be a list of texts, not {shown(items)}",
                                     (name,))
                 setattr(self, name, list(items) or None)

@@ -54,6 +54,8 @@ def read_config(path, document=None):
             given = f"[[{key}]]" if isinstance(value, list) else f"{key} = {shown(value)}"
             raise FcnnError(f"{path}: {key!r} must be a section (a table): [{key}] with its "
                             f"keys on the lines below it, not {given}")
+        elif key == "samples" and isinstance(value, dict):
+            _take(values, path, key, _sample_tables(path, value), None)
         elif isinstance(value, dict) and key not in FIELDS:
             near = difflib.get_close_matches(key, SECTIONS, n=1)
             raise FcnnError(f"{path}: unknown section [{key}]"
@@ -124,8 +126,48 @@ def _take(values, path, key, value, section):
     if key in PATHS and not value:  # joined to the file's directory, it would name that
         raise FcnnError(f"{where}{key} must be a path, not an empty string")
     if key in PATHS and value != "-":
-        value = os.path.join(os.path.dirname(path), value)
+        value = each_path(value, lambda p: os.path.join(os.path.dirname(path), p))
+    if key == "samples":
+        value = [_sample_paths(path, s) for s in value]
     values[key] = value
+
+
+def each_path(value, change):
+    """``change`` applied to the path ``value``, or to each file of a DATA of several
+    (``a.csv,b.csv``: no file of that whole name)."""
+    if "," in value and not os.path.lexists(value):
+        return ",".join(change(p.strip()) for p in value.split(",") if p.strip())
+    return change(value)
+
+
+def _sample_tables(path, tables):
+    """The samples of a ``[samples]`` section, ``[samples.NAME]`` tables of ``files``,
+    ``scale`` and ``where``, as a list of tables with their names, in the order written."""
+    samples = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise FcnnError(f"{path}: [samples] {name!r} must be a table: [samples.{name}] "
+                            "with files = [...] (and scale, where) on the lines below it")
+        samples.append({"name": name, **table})
+    return samples
+
+
+def _sample_paths(path, sample):
+    """A sample with its files taken from the configuration file's directory: a table's
+    ``files``, or the files of a ``NAME=FILE[,FILE…][*SCALE]`` text."""
+    base = os.path.dirname(path)
+    if isinstance(sample, dict):
+        files = sample.get("files")
+        if isinstance(files, str):
+            files = os.path.join(base, files)
+        elif isinstance(files, list):
+            files = [os.path.join(base, f) if isinstance(f, str) else f for f in files]
+        return {**sample, "files": files} if "files" in sample else sample
+    name, eq, files = sample.partition("=")
+    if not eq:
+        return sample  # refused with the sample's own message
+    return name + "=" + ",".join(os.path.join(base, f.strip()) if f.strip() else f
+                                 for f in files.split(","))
 
 
 def dumps(data, net, train):
@@ -133,11 +175,17 @@ def dumps(data, net, train):
     none) is a comment that says what applies without it. A path read from stdin,
     ``<stdin>``, is a comment too: the command line gives it again."""
     lines = [HEADER.rstrip("\n")]
+    samples = data.get("samples")
     for key, value in data.items():
         if value == "<stdin>":
             lines.append(f"# {key}: the run read stdin; give it on the command line again")
+        elif key == "samples" and value:
+            lines.append("# samples: the [samples.NAME] tables below")
         else:
             lines.append(_line(key, value))
+    for sample in samples or ():
+        lines += ["", f"[samples.{_key(sample['name'])}]"]
+        lines += [_line(k, v) for k, v in sample.items() if k != "name" and v is not None]
     for name, values in (("net", net), ("train", train)):
         lines += ["", f"[{name}]"]
         lines += [_line(key, value) for key, value in values.items()]
@@ -161,6 +209,11 @@ def unset_default(key):
     if text.count(")") > text.count("("):  # the help's own parenthesis closes after it
         text = text[:text.rindex(")")].rstrip(".")
     return text
+
+
+def _key(name):
+    """A TOML key: bare where it may be, else quoted."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _value(name)
 
 
 def _value(value):

@@ -264,3 +264,78 @@ class FileChunks:
                 return
             yield table
 
+
+
+class RecipeSource:
+    """The Parquet files of a recipe (its samples, or DATA's several files) as one source, each
+    piece through the recipe's steps (:mod:`fcnn_cli.data.recipe`): its derived columns, the
+    rows that pass the selection, the class and weight columns. ``pieces`` and ``starts`` count
+    the files' rows as they are; a piece read holds those that pass, numbered from its first
+    (positions the split takes alike whichever way the piece is read)."""
+
+    def __init__(self, recipe):
+        from fcnn_cli.data.tables import table_format
+
+        self.recipe, self.parts = recipe, []
+        for sample in recipe.samples:
+            for path in sample.files:
+                if table_format(path) != "parquet":
+                    raise FcnnError(f"{path}: stream reads Parquet files; convert it, or train "
+                                    "without streaming", ("stream",))
+                self.parts.append((sample, ParquetSource(path)))
+        self._index = [(k, p) for k, (_, source) in enumerate(self.parts)
+                       for p in range(len(source.pieces))]
+        self.pieces = [self.parts[k][1].pieces[p] for k, p in self._index]
+        self.starts = np.concatenate([[0], np.cumsum(self.pieces)[:-1]]).tolist()
+        self.name = recipe.name()
+        first = self.parts[0][1]
+        self.targets = [recipe.label] if recipe.label else first.targets
+        self.units = first.units
+        self.classes = recipe.classes or None  # in the order given, not sorted
+
+    def holds(self, path):
+        return any(source.holds(path) for _, source in self.parts)
+
+    def read(self, piece, columns=None, arrow=None):
+        """Piece ``piece`` through the steps, as a Table of ``columns`` (all by default); from
+        ``arrow``, what :meth:`arrow` gave of it, where that has been read already."""
+        from fcnn_cli.data.tables import Table, _table_from_arrow
+
+        k, p = self._index[piece]
+        sample, source = self.parts[k]
+        if arrow is not None:
+            frame = _table_from_arrow(arrow, {}, source.name, release=True).frame
+        else:
+            raw = source.read(p, self._raw(source, columns))
+            frame = self.recipe.apply(raw, sample).frame
+            frame = (frame if columns is None else frame[columns]).reset_index(drop=True)
+        return Table(frame, self.targets, self.units, source.name, source._in_file[p])
+
+    def arrow(self, piece, columns=None):
+        import pyarrow as pa
+
+        return pa.Table.from_pandas(self.read(piece, columns).frame, preserve_index=False)
+
+    def _raw(self, source, columns):
+        """The raw columns of ``source`` that make ``columns`` (None: all of them)."""
+        if columns is None:
+            return None
+        needed = self.recipe.needs(columns)
+        missing = [c for c in needed if c not in source.dataset.schema.names]
+        if missing:
+            raise FcnnError(f"{source.name}: no column {missing[0]!r}; the files must agree on "
+                            "the columns used")
+        return needed
+
+
+class RecipeChunks(FileChunks):
+    """A validation or test table of its own, streamed in chunks, each through the recipe's
+    steps."""
+
+    def __init__(self, path, recipe):
+        super().__init__(path)
+        self.recipe = recipe
+
+    def tables(self):
+        for table in super().tables():
+            yield self.recipe.apply(table)

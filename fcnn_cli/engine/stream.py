@@ -305,7 +305,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
                                                  piece=True), weight)
             tally.add("val", w[w != 0])
         tally.check(source.name)
-    task = scan.task(source.name, tally is not None and tally.weighted)
+    task = scan.task(source.name, tally is not None and tally.weighted,
+                     getattr(source, "classes", None))
     task.weighted = tally is not None and tally.weighted
     filler = scan.sample.filler(source.name) if scan.sample else None
     if filler:
@@ -397,9 +398,10 @@ class _Pass:
             raise FcnnError(f"{name}: no rows left for validation ({left}); raise the "
                             "validation fraction or give a separate validation file")
 
-    def task(self, name, weighted=False):
+    def task(self, name, weighted=False, order=None):
         """The task the training rows make (``weighted``: class weights folded into the event
-        weights, none of its own)."""
+        weights, none of its own; ``order``: the classes' order, where the source gives one,
+        as the samples' do)."""
         c = self.config
         if self.kind == "regress":
             if c.position is not None:
@@ -410,7 +412,7 @@ class _Pass:
         tasks.no_gaussian(c.loss)
         task = tasks.Classification.of_counts(name, self.targets[0], self.values, self.counts,
                                               c.binary_output,
-                                              "none" if weighted else c.class_weight)
+                                              "none" if weighted else c.class_weight, order)
         unseen = sorted(self.held_out - set(task.classes))
         if unseen:
             raise FcnnError(f"{name}: column {self.targets[0]!r} holds class {unseen[0]!r} in "

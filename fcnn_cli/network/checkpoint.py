@@ -40,6 +40,7 @@ def save(predictor, path):
     import torch
 
     ensemble = {"ensemble": predictor.members} if predictor.members else {}
+    recipe = {"recipe": predictor.recipe.to_dict()} if predictor.recipe is not None else {}
     meta = json.dumps({
         "net": predictor.net.config.to_dict(),
         **ensemble,
@@ -51,6 +52,7 @@ def save(predictor, path):
         **({"missing": predictor.filler.to_dict()} if predictor.filler else {}),
         **({"folds": predictor.folds.to_dict()} if predictor.folds else {}),
         "info": {**_headlines(predictor.info), "versions": versions()},
+        **recipe,
     })
     state = {k: v.detach().cpu().clone().contiguous()
              for k, v in predictor.net.state_dict().items()}
@@ -184,7 +186,16 @@ def _predictor(meta, state):
     return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
                      info=info, precision=_precision(info), filler=filler,
-                     folds=_folds(meta, members))
+                     recipe=_recipe(meta), folds=_folds(meta, members))
+
+
+def _recipe(meta):
+    """The recipe that made the model's columns, read as the untrusted input it is: every
+    expression parsed again by the expression language, which runs no code."""
+    from fcnn_cli.data.recipe import Recipe
+
+    recipe = meta.get("recipe")
+    return None if recipe is None else Recipe.from_dict(recipe)
 
 
 def _precision(info):

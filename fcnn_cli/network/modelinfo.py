@@ -39,7 +39,20 @@ def describe_predictor(predictor, name="<model>"):
         "metrics": info["metrics"],
         "versions": info["versions"],
     }
+    if predictor.recipe is not None:
+        about["recipe"] = _recipe(predictor.recipe)
     return about
+
+
+def _recipe(recipe):
+    """What the model makes of raw tables: its samples (files, scales, selections), the
+    objects and definitions, the selection and the weight."""
+    return {"samples": [s.to_dict() for s in recipe.samples],
+            "objects": list(recipe.objects),
+            "definitions": [{"name": n, "expression": t}
+                            for n, t in (recipe.expanded or []) + recipe.define],
+            "where": recipe.where, "weight": recipe.weight,
+            "weight_column": recipe.weight_column}
 
 
 # The training record's values that the description shows as they are, and their shapes.

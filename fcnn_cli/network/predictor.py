@@ -36,6 +36,7 @@ class Predictor:
     info: dict = field(default_factory=dict)  # provenance: training config, metrics, versions
     precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
     filler: Filler | None = None  # trained with nan="fill": how missing values are filled
+    recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
     folds: foldrule.FoldRule | None = None  # k-fold's networks: the rule of each one's fold
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)

@@ -219,17 +219,23 @@ class Classification:
     @classmethod
     def fit(cls, table, target, rows, output="softmax", class_weight="none"):
         labels = class_names(table, target)[rows]
-        values = table.frame[target].iloc[rows].dropna().unique().tolist()
+        column = table.frame[target]
+        values = column.iloc[rows].dropna().unique().tolist()
         counts = pd.Series(labels).value_counts().to_dict() if class_weight == "balanced" \
             else {}
-        return cls.of_counts(table.name, target, values, counts, output, class_weight)
+        # An ordered categorical column (the samples' classes) keeps its order.
+        order = [str(c) for c in column.cat.categories] \
+            if isinstance(column.dtype, pd.CategoricalDtype) and column.dtype.ordered else None
+        return cls.of_counts(table.name, target, values, counts, output, class_weight, order)
 
     @classmethod
-    def of_counts(cls, name, target, values, counts, output="softmax", class_weight="none"):
+    def of_counts(cls, name, target, values, counts, output="softmax", class_weight="none",
+                  order=None):
         """The task from the training rows' distinct label ``values`` and the rows of each
         class name (``counts``, needed for balanced class weights), as a streamed pass finds
-        them."""
-        classes = _sorted_names(values)
+        them; the classes in ``order`` where it is given, else sorted."""
+        names = set(map(str, values))
+        classes = _sorted_names(values) if order is None else [c for c in order if c in names]
         if len(classes) < 2:
             raise FcnnError(f"{name}: label column {target!r} holds only one class "
                             f"({classes[0]!r}) in the training rows: nothing to tell apart")
@@ -443,7 +449,8 @@ def pack(labels, weights):
     1). One array, so that every path that takes rows of the labels (minibatches, shuffles,
     an ensemble's own orders, a CUDA graph's gathers) moves each weight with its row."""
     labels = np.asarray(labels)
-    columns = labels.reshape(len(labels), -1).astype(np.float32)
+    # Class indices are one column; no reshape(n, -1), which a piece of no rows cannot take.
+    columns = (labels if labels.ndim > 1 else labels[:, None]).astype(np.float32)
     return np.concatenate([columns, np.asarray(weights, np.float32).reshape(-1, 1)], axis=1)
 
 

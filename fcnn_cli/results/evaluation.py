@@ -251,6 +251,7 @@ def _warned(message):
 def _draw(predictor, sample, extra, position, binned, out_dir):
     from fcnn_cli.results import plots
     from fcnn_cli.results.plots.binned import binned_plot
+    from fcnn_cli.results.plots.figures import noting, recipe_note
     from fcnn_cli.core.fileio import writing
     from fcnn_cli.data.tables import Table
 
@@ -260,9 +261,11 @@ def _draw(predictor, sample, extra, position, binned, out_dir):
     meta = sample_metadata(predictor.task, predictor.units, "evaluate", position, extra)
     table = Table(sample.frame(), meta["targets"], meta["units"],
                   extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
-    written = plots.plot_sample(table, out_dir)
-    if binned and binned["bins"]:
-        name = "binned_" + "_".join(plots.file_part(a["column"]) for a in binned["by"])
-        path = binned_plot(binned, out_dir / f"{name}.png", predictor.units)
-        written += [path] if path else []
+    recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
+    with noting(recipe_note(recipe)):
+        written = plots.plot_sample(table, out_dir)
+        if binned and binned["bins"]:
+            name = "binned_" + "_".join(plots.file_part(a["column"]) for a in binned["by"])
+            path = binned_plot(binned, out_dir / f"{name}.png", predictor.units)
+            written += [path] if path else []
     return written

@@ -155,6 +155,31 @@ def classification_tables(report, title="Metrics"):
     return shown + _capped_per_class(report) + _capped_confusions(report)
 
 
+def recipe_table(report):
+    """evaluate's lines on what it applied of the model's recipe: the selection and the rows
+    it removed, the weights, the samples (none where there is nothing to say)."""
+    rows = []
+    for s in report.get("samples") or ():
+        rows.append((f"sample {s['name']}", f"{len(s['files'])} file(s)"
+                     + (f", scale {s['scale']:g}" if s["scale"] != 1 else "")))
+    selection = report.get("selection")
+    if selection:
+        rows.append(("selection", f"{selection['where']}: removed {selection['rows_removed']} "
+                     f"row(s), kept {selection['rows_kept']}" if selection["applied"] else
+                     f"{selection['where']}: not applied (--no-select)"))
+    if "weighted" in report:
+        rows.append(("weights", (report["weight"] or "the samples' scales")
+                     if report["weighted"] else "none: events counted"))
+    if not rows:
+        return []
+    table = RichTable(title="Data", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for what, value in rows:
+        table.add_row(Text(what), Text(value))
+    return [table]
+
+
 def _note(text):
     return Text(text, style="italic")
 
@@ -350,7 +375,36 @@ def info_tables(about):
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
     for what, value in rows:
         summary.add_row(what, Text(str(value)))
-    return [summary, _features_table(about["features"]), *_metrics_tables(about["metrics"])]
+    return [summary, *_recipe_tables(about.get("recipe")), _features_table(about["features"]),
+            *_metrics_tables(about["metrics"])]
+
+
+INFO_FILES = 3  # files of a sample that fcnn info names; --json lists all
+
+
+def _recipe_tables(recipe):
+    """fcnn info's table of what the model makes of raw tables: samples (files, scales),
+    weight, selection, objects and definitions."""
+    if not recipe:
+        return []
+    table = RichTable(title="Data", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    for s in recipe["samples"]:
+        paths = [f["path"] if isinstance(f, dict) else f for f in s["files"]]
+        files = ", ".join(paths[:INFO_FILES]) + (f" … ({len(paths)} files)"
+                                                  if len(paths) > INFO_FILES else "")
+        what = f"sample {s['name']}" if s["name"] is not None else "data"
+        extra = [f"scale {s['scale']:g}"] if s["scale"] != 1 else []
+        extra += [f"where {s['where']}"] if s.get("where") else []
+        table.add_row(Text(what), Text(files + (f" ({'; '.join(extra)})" if extra else "")))
+    rows = [("weight", recipe["weight"]), ("selection", recipe["where"]),
+            ("objects", ", ".join(recipe["objects"]))]
+    rows += [(f"define {d['name']}", d["expression"]) for d in recipe["definitions"]]
+    for what, value in rows:
+        if value:
+            table.add_row(Text(what), Text(value))
+    return [table]
 
 
 def _parameters(count, members):

@@ -276,8 +276,10 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         **{k: predictor.info.get(k) for k in ("device", "gpu", "precision")},
         "versions": checkpoint.versions(),
     }
+    if predictor.recipe is not None:  # its samples, files (with size and SHA-256), steps
+        config["recipe"] = predictor.recipe.to_dict()
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
-    _write_options(run_dir / "config.toml", config)
+    _write_options(run_dir / "config.toml", config, predictor.recipe)
     state = run_dir / STATE_FILE
     if result.interrupted:
         statefile.write_state(result.resume_state, state)
@@ -287,13 +289,14 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     return run_dir
 
 
-def _write_options(path, config):
+def _write_options(path, config, recipe=None):
     """The run's resolved options as the configuration file that trains it again."""
     from fcnn_cli.core.configfile import dumps
+    from fcnn_cli.data.recipe import options_of
 
     data = {"data": config["data"], "targets": config["targets"],
             "features": config["features"], "val": config["val_data"],
-            "test": config["test_data"]}
+            "test": config["test_data"], **options_of(recipe)}
     net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
     try:
         text = dumps(data, net, config["train"])
@@ -321,6 +324,7 @@ class SavedRun:
     config: TrainConfig
     state: dict
     test_data: str | None = None  # absent from runs saved before --test existed
+    recipe: object = None  # data.recipe.Recipe of a run that had one
 
 
 def forget_state(run_dir):
@@ -369,6 +373,9 @@ SAVED = {"data": (str, "a file path"), "val_data": ((str, type(None)), "a file p
 
 def _saved_run(options):
     """The run's data and options from its config.json, each of the right kind."""
+    recipe = _saved_recipe(options.get("recipe"))
+    if recipe is not None and recipe.classes:  # samples: no DATA
+        options = {**options, "data": options.get("data") or ""}
     for key, (kind, said) in SAVED.items():
         if key not in options:
             raise FcnnError(f"config.json is damaged: it has no {key!r}")
@@ -388,8 +395,20 @@ def _saved_run(options):
                         "a file path or null")
     if "<stdin>" in (options["data"], options["val_data"], test_data):
         raise FcnnError("the run read a table from stdin")
-    return SavedRun(options["data"], options["val_data"], list(options["targets"]),
-                    list(options["features"]), net, config, {}, test_data)
+    return SavedRun(options["data"] or None, options["val_data"], list(options["targets"]),
+                    list(options["features"]), net, config, {}, test_data, recipe)
+
+
+def _saved_recipe(recipe):
+    """The recipe a run recorded, parsed again (None if it had none)."""
+    if recipe is None:
+        return None
+    from fcnn_cli.data.recipe import Recipe
+
+    try:
+        return Recipe.from_dict(recipe)
+    except FcnnError as e:
+        raise FcnnError(f"config.json is damaged: {e}") from None
 
 
 def _section(cls, values, key):

@@ -39,6 +39,7 @@ ALL_FIELDS = {f.name: f for cls in (DataConfig, NetConfig, TrainConfig) for f in
 # combination finished, and the leaderboard does not tell rows apart by them.
 NOT_DEFINING = ("threads", "device")
 INPUTS = ("data", "val", "test")  # the DataConfig options that are files
+RECIPE_FIELDS = ("samples", "define", "objects", "where", "weight")  # fcnn train's only
 # A grid's combinations are counted before they are made: each is at least one training run,
 # and planning alone takes seconds per ten thousand. One list is bounded by the same number
 # before its values are read.
@@ -62,6 +63,11 @@ class Sweep:
         # same files whatever the directory the sweep was started from.
         data = {k: _absolute(v) if k in INPUTS else v for k, v in self.data.items()}
         self.data = dataclasses.asdict(DataConfig(**data))
+        given = [k for k in RECIPE_FIELDS if self.data.get(k)]
+        if given:  # a sweep trains its table as it is
+            raise FcnnError(f"a sweep trains one DATA table as it is: it does not take "
+                            f"{', '.join(given)}; make the table first, or train with fcnn "
+                            "train", tuple(given))
         for key in self.fixed:
             if key not in ("seed", *NOT_DEFINING):
                 _grid_field(key, "option")

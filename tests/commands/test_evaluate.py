@@ -1,5 +1,6 @@
 """fcnn evaluate: the report as tables or JSON, --by bins and their plots, --position."""
 
+import io
 import json
 
 import pytest
@@ -95,3 +96,58 @@ def test_plots_never_go_onto_the_model_nor_the_report_onto_a_plot(run, runner, r
                              f"{str(out)!r}, whose PNG files the plots replace; write the "
                              "report elsewhere\n")
     assert model.read_bytes() == before and not out.exists()
+
+
+# Issue #24: samples of the model's classes, scored with their classes.
+
+def test_samples_are_scored_with_their_classes(run, runner, samples_run, sample_files):
+    import numpy as np
+    import pandas as pd
+    from sklearn.metrics import accuracy_score
+
+    model = samples_run / "model.pt"
+    report = json.loads(run(runner, "evaluate", model, "--sample",
+                            f"signal={sample_files}/sig_2.csv", "--sample",
+                            f"background={sample_files}/bkg.csv", "--json").stdout)
+    assert report["rows"] == 400 and report["data"] == "samples signal, background"
+    assert [s["name"] for s in report["samples"]] == ["signal", "background"]
+    # the same rows as predict scores them, with the classes the samples give
+    predicted = [pd.read_csv(io.StringIO(run(runner, "predict", model, sample_files / name)
+                                         .stdout))["sample_pred"] for name in
+                 ("sig_2.csv", "bkg.csv")]
+    truth = ["signal"] * 200 + ["background"] * 200
+    assert report["accuracy"] == pytest.approx(accuracy_score(truth, np.concatenate(predicted)))
+    # a sample of a name that is no class, a regression model, DATA beside samples
+    out = run(runner, "evaluate", model, "--sample", f"top={sample_files}/bkg.csv", code=2).output
+    assert "sample 'top' is no class of the model; its classes are 'signal', 'background'" in out
+    out = run(runner, "evaluate", model, sample_files / "bkg.csv", "--sample",
+              f"signal={sample_files}/bkg.csv", code=2).output
+    assert "give DATA or --sample, not both" in out
+    assert "missing argument DATA" in run(runner, "evaluate", model, code=2).output
+
+
+def test_samples_of_a_regression_are_refused(run, runner, run_dir, quakes_csv):
+    out = run(runner, "evaluate", run_dir / "model.pt", "--sample", f"a={quakes_csv}",
+              code=2).output
+    assert "the model is a regression" in out
+
+
+def test_evaluate_applies_the_selection_and_says_what_it_removed(run, runner, selected_run,
+                                                                 sample_files):
+    import pandas as pd
+
+    model = selected_run / "model.pt"
+    both = ["--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+            f"background={sample_files}/bkg.csv"]
+    raw = pd.concat([pd.read_csv(sample_files / f) for f in ("sig_1.csv", "bkg.csv")])
+    failing = int((raw.n < 1).sum())
+    report = json.loads(run(runner, "evaluate", model, *both, "--by", "r", "--bins", 3,
+                            "--json").stdout)
+    assert report["selection"] == {"where": "n >= 1", "applied": True,
+                                   "rows_kept": len(raw) - failing, "rows_removed": failing}
+    assert report["rows"] == len(raw) - failing and report["weighted"] is False
+    assert report["binned"]["by"][0]["column"] == "r"  # a derived column bins
+    every = json.loads(run(runner, "evaluate", model, *both, "--no-select", "--json").stdout)
+    assert every["rows"] == len(raw) and every["selection"]["applied"] is False
+    table = run(runner, "evaluate", model, *both).stdout
+    assert f"n >= 1: removed {failing} row(s), kept {len(raw) - failing}" in table

@@ -28,3 +28,14 @@ def test_info_of_versions_nested_deep_is_shown_not_a_traceback(run, runner, run_
     resigned(model, in_meta(lambda meta: meta["info"].update(versions={"torch": deep})))
     shown = run(runner, "info", model).output
     assert "Traceback" not in shown and "RecursionError" not in shown and "\x1b" not in shown
+
+
+def test_info_shows_the_samples_and_their_files(run, runner, samples_run, sample_files):
+    table = run(runner, "info", samples_run / "model.pt").output
+    assert "sample signal" in table and "sample background" in table
+    assert f"{sample_files}/sig_1.csv, {sample_files}/sig_2.csv" in table
+    about = json.loads(run(runner, "info", samples_run / "model.pt", "--json").output)
+    recipe = about["recipe"]
+    assert [s["name"] for s in recipe["samples"]] == ["signal", "background"]
+    assert [f["path"] for f in recipe["samples"][1]["files"]] == [str(sample_files / "bkg.csv")]
+    assert (recipe["weight"], recipe["where"], recipe["definitions"]) == (None, None, [])

@@ -108,3 +108,37 @@ def test_kept_columns_are_copied_as_written(run, runner, model_path, quakes, tmp
     assert [line.split(",")[0] for line in lines[1:]] == ["007", "0010", "0x1A", "1e3"]
     kept = pd.read_csv(io.StringIO(out))
     assert np.allclose(kept.tp1, frame.tp1)  # a feature kept is still read as a number
+
+
+# Issue #24: a model's recipe applied to the raw table.
+
+def test_a_selection_is_a_column_of_every_row_or_keeps_the_rows_that_pass(run, runner,
+                                                                          selected_run,
+                                                                          sample_files):
+    import io
+
+    model, data = selected_run / "model.pt", sample_files / "bkg.csv"
+    raw = pd.read_csv(data)
+    every = pd.read_csv(io.StringIO(run(runner, "predict", model, data, "--keep", "r").stdout))
+    assert list(every.columns[:2]) == ["r", "selected"] and len(every) == len(raw)
+    np.testing.assert_allclose(every.r, raw.x * raw.y)  # made by the model, not the user
+    np.testing.assert_array_equal(every.selected, (raw.n >= 1).astype(int))
+    only = pd.read_csv(io.StringIO(run(runner, "predict", model, data, "--select").stdout))
+    assert "selected" not in only and len(only) == (raw.n >= 1).sum()
+    passing = every[every.selected == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(only, passing.drop(columns=["r", "selected"]))
+
+
+def test_a_raw_column_the_definitions_need_is_named(run, runner, selected_run, sample_files,
+                                                    tmp_path):
+    pd.read_csv(sample_files / "bkg.csv").drop(columns="y").to_csv(tmp_path / "b.csv",
+                                                                   index=False)
+    out = run(runner, "predict", selected_run / "model.pt", tmp_path / "b.csv", "-o",
+              tmp_path / "out.csv", code=1).output
+    assert f"{tmp_path}/b.csv: missing column(s) 'y' that the model reads (a feature, or what " \
+        "its definitions, selection or weight are made from)" in out
+    assert not (tmp_path / "out.csv").exists()
+    pd.read_csv(sample_files / "bkg.csv").assign(selected=1).to_csv(tmp_path / "s.csv",
+                                                                    index=False)
+    out = run(runner, "predict", selected_run / "model.pt", tmp_path / "s.csv", code=1).output
+    assert "has a column 'selected', the name of the column that says which rows pass" in out

@@ -261,3 +261,199 @@ def test_data_changed_names_a_file_escaped(tmp_path, runner, monkeypatch, when):
                                "128", "-q", "-o", str(tmp_path / "run")])
     assert done.exit_code == 75, done.output
     assert "\x1b" not in done.output and "p\\x1b[2J.parquet" in done.output
+
+
+# Issue #24: samples, several DATA files, and what a run records of them.
+
+def test_samples_train_a_classifier_of_their_names_in_the_order_given(samples_run, sample_files):
+    import hashlib
+
+    import torch
+
+    config = json.loads((samples_run / "config.json").read_text())
+    assert config["data"] is None and config["targets"] == ["sample"]
+    assert config["features"] == ["x", "y", "w", "n"]
+    assert config["sizes"]["train"] + config["sizes"]["val"] + config["sizes"]["test"] == 600
+    recipe = config["recipe"]
+    assert [s["name"] for s in recipe["samples"]] == ["signal", "background"]
+    signal = recipe["samples"][0]["files"]
+    assert [f["path"] for f in signal] == [str(sample_files / "sig_1.csv"),
+                                          str(sample_files / "sig_2.csv")]
+    data = (sample_files / "sig_2.csv").read_bytes()
+    assert signal[1] == {"path": str(sample_files / "sig_2.csv"), "size": len(data),
+                         "sha256": hashlib.sha256(data).hexdigest()}
+    payload = torch.load(samples_run / "model.pt", weights_only=True)
+    meta = json.loads(payload["meta"])
+    assert meta["recipe"] == recipe
+    assert meta["task"]["classes"] == ["signal", "background"]  # not sorted: as given
+
+
+def test_config_toml_of_samples_repeats_the_run(run, runner, samples_run, tmp_path):
+    import tomllib
+
+    document = tomllib.loads((samples_run / "config.toml").read_text())
+    assert list(document["samples"]) == ["signal", "background"]
+    assert document["samples"]["background"]["scale"] == 1.0
+    run(runner, "train", "--config", samples_run / "config.toml", "-o", tmp_path / "again", "-q",
+        "--no-plots")
+    assert (tmp_path / "again" / "metrics.json").read_text() == \
+        (samples_run / "metrics.json").read_text()
+
+
+def test_print_config_of_samples_reads_back_relative_to_its_file(run, runner, sample_files,
+                                                                 tmp_path, monkeypatch):
+    monkeypatch.chdir(sample_files)
+    text = run(runner, "train", "--sample", "signal=sig_*.csv*0.5", "--sample",
+               "background=bkg.csv", "--epochs", 1, "--print-config").stdout
+    assert '[samples.signal]\nfiles = ["' + str(sample_files / "sig_*.csv") + '"]\nscale = 0.5' \
+        in text
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "run.toml"
+    path.write_text('[samples.background]\nfiles = "bkg.csv"\n[samples.signal]\n'
+                    'files = ["sig_1.csv", "sig_2.csv"]\nscale = 2\nwhere = "n > 0"\n')
+    monkeypatch.chdir(tmp_path)
+    for name in ("bkg.csv", "sig_1.csv", "sig_2.csv"):
+        (tmp_path / "sub" / name).write_bytes((sample_files / name).read_bytes())
+    again = run(runner, "train", "--config", path, "--print-config").stdout
+    assert '[samples.background]\nfiles = ["' + str(tmp_path / "sub" / "bkg.csv") in again
+    assert again.index("[samples.background]") < again.index("[samples.signal]")
+    assert 'where = "n > 0"' in again and "scale = 2.0" in again
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--sample", "a=x.csv"], "give two or more, one for each class"),
+    (["--sample", "a=x.csv", "--sample", "b=y.csv*0"], "finite number > 0, not 0.0"),
+    (["--sample", "a=x.csv", "--sample", "a=y.csv"], "sample 'a' is given twice"),
+    (["--sample", "a=x.csv", "--sample", "b=y.csv", "--val", "v.csv"], "leave out --val"),
+    (["--sample", "a=x.csv", "--sample", "b=y.csv", "--task", "regress"],
+     "--sample: they make classes"),
+    (["--sample", "a=x.csv", "--sample", "b=y.csv", "-t", "p", "-t", "q"], "one class column"),
+    (["d.csv", "--sample", "a=x.csv", "--sample", "b=y.csv"], "give DATA or --sample, not both"),
+    (["--sample", "a=x.csv", "--sample", "b=y.csv", "--objects", "Muon"], "write NAME:K"),
+    (["d.csv", "--define", "pt"], "write NAME=EXPR"),
+])
+def test_bad_samples_are_refused_before_any_data(run, runner, tmp_path, args, message):
+    out = run(runner, "train", *args, "-o", tmp_path / "r", code=2).output
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], out
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_file_without_a_column_of_the_others_is_named(run, runner, sample_files, tmp_path):
+    pd.read_csv(sample_files / "bkg.csv").drop(columns="y").to_csv(tmp_path / "bkg.csv",
+                                                                   index=False)
+    out = run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv",
+              "--sample", f"background={tmp_path}/bkg.csv", "-o", tmp_path / "r", code=1).output
+    assert f"{tmp_path}/bkg.csv: no column 'y' ({sample_files}/sig_1.csv has it); the files " \
+        "must agree on the columns used" in out
+    out = run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv",
+              "--sample", f"background={tmp_path}/bkg.csv", "--features", "x,y",
+              "-o", tmp_path / "r", code=1).output
+    assert f"{tmp_path}/bkg.csv: no column 'y'; the files must agree" in out
+    # the columns used only: without y the files agree
+    run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+        f"background={tmp_path}/bkg.csv", "--features", "x,n", "--epochs", 1,
+        "-o", tmp_path / "r", "-q", "--no-plots")
+
+
+def test_the_class_column_is_sample_unless_targets_names_another(run, runner, sample_files,
+                                                                 tmp_path):
+    pd.read_csv(sample_files / "bkg.csv").assign(sample=1).to_csv(tmp_path / "bkg.csv",
+                                                                  index=False)
+    both = ["--sample", f"s={sample_files}/sig_1.csv", "--sample", f"b={tmp_path}/bkg.csv"]
+    out = run(runner, "train", *both, "-o", tmp_path / "r", code=1).output
+    assert "has a column 'sample', the name of the class column the samples make; name " \
+        "another with --target" in out
+    run(runner, "train", *both, "-t", "process", "--features", "x,y", "--epochs", 1,
+        "-o", tmp_path / "r", "-q", "--no-plots")
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["targets"] == ["process"]
+
+
+@pytest.mark.parametrize("spelling", ["comma", "glob", "directory"])
+def test_several_data_files_train_as_one_table(run, runner, quakes, tmp_path, spelling):
+    from fcnn_cli.data.tables import Table
+    from fcnn_cli.data.writer import write_table
+
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k, rows in enumerate((slice(0, 250), slice(250, 600))):
+        write_table(Table(quakes.frame.iloc[rows], quakes.targets, quakes.units),
+                    parts / f"q{k}.parquet")
+    data = {"comma": f"{parts}/q0.parquet,{parts}/q1.parquet", "glob": f"{parts}/q*.parquet",
+            "directory": str(parts)}[spelling]
+    run(runner, "train", data, "--epochs", 1, "-o", tmp_path / "r", "-q", "--no-plots")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert sum(config["sizes"].values()) == 600 and config["targets"] == quakes.targets
+    assert [f["path"] for f in config["recipe"]["samples"][0]["files"]] == \
+        [str(parts / "q0.parquet"), str(parts / "q1.parquet")]
+    # trained on the same rows as one file of them all
+    write_table(quakes, tmp_path / "whole.parquet")
+    run(runner, "train", tmp_path / "whole.parquet", "--epochs", 1, "-o", tmp_path / "w", "-q",
+        "--no-plots")
+    assert (tmp_path / "r" / "metrics.json").read_text() == \
+        (tmp_path / "w" / "metrics.json").read_text()
+
+
+def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, tmp_path,
+                                                     monkeypatch):
+    from fcnn_cli.commands import runjob
+
+    args = ["train", "--sample", f"signal={sample_files}/sig_*.csv", "--sample",
+            f"background={sample_files}/bkg.csv", "--epochs", 3, "-q", "--no-plots"]
+    run(runner, *args, "-o", tmp_path / "whole")
+    printed = runjob._EpochPrinter.__call__
+
+    def stop_after_two(printer, row):
+        printed(printer, row)
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(runjob._EpochPrinter, "__call__", stop_after_two)
+        run(runner, *args, "-o", tmp_path / "cut", code=130)
+    assert (tmp_path / "cut" / "state.pt").exists()
+    run(runner, "train", "--resume", tmp_path / "cut", "-q", "--no-plots")
+    assert (tmp_path / "cut" / "metrics.json").read_text() == \
+        (tmp_path / "whole" / "metrics.json").read_text()
+
+
+def test_the_recipe_round_trips_through_print_config_and_config(run, runner, sample_files,
+                                                                tmp_path):
+    import tomllib
+
+    args = ["--sample", f"s={sample_files}/sig_1.csv", "--sample",
+            f"b={sample_files}/bkg.csv*0.5", "--define", "r=x * y", "--define", "`a b`=r + 1",
+            "--where", "n >= 1", "--weight", "w * 2", "--objects", "Muon:2",
+            "--negative-weights", "abs"]
+    first = run(runner, "train", *args, "--print-config").stdout
+    (tmp_path / "c.toml").write_text(first)
+    assert run(runner, "train", "--config", tmp_path / "c.toml", "--print-config").stdout == first
+    document = tomllib.loads(first)
+    assert (document["define"], document["where"], document["weight"], document["objects"]) == \
+        (["r=x * y", "`a b`=r + 1"], "n >= 1", "w * 2", ["Muon:2"])
+    assert document["samples"]["b"] == {"files": [str(sample_files / "bkg.csv")], "scale": 0.5}
+    assert document["train"]["negative_weights"] == "abs" and "targets" not in document
+
+
+def test_samples_stream_through_the_recipe(run, runner, sample_files, tmp_path):
+    import torch
+
+    for name in ("sig_1", "sig_2", "bkg"):
+        pd.read_csv(sample_files / f"{name}.csv").to_parquet(tmp_path / f"{name}.parquet",
+                                                             row_group_size=64)
+    run(runner, "train", "--sample", f"signal={tmp_path}/sig_*.parquet*0.5", "--sample",
+        f"background={tmp_path}/bkg.parquet", "--define", "r=x * y", "--where", "n >= 1",
+        "--weight", "w * 2", "--stream", "--epochs", 2, "--batch-size", 64, "-o",
+        tmp_path / "r", "-q", "--no-plots")
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    passing = sum(int((pd.read_csv(sample_files / f"{n}.csv").n >= 1).sum())
+                  for n in ("sig_1", "sig_2", "bkg"))
+    assert sum(config["sizes"].values()) == passing
+    assert config["features"] == ["x", "y", "n", "r"]  # w: the weight reads it
+    meta = json.loads(torch.load(tmp_path / "r" / "model.pt", weights_only=True)["meta"])
+    assert meta["task"]["classes"] == ["signal", "background"]
+    assert "sum_of_weights" in json.loads((tmp_path / "r" / "metrics.json").read_text())["test"]
+    out = run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+              f"background={tmp_path}/bkg.parquet", "--stream", "-o", tmp_path / "c",
+              code=1).output
+    assert f"{sample_files}/sig_1.csv: --stream reads Parquet files; convert it" in out

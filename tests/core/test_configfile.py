@@ -272,3 +272,53 @@ def test_sample_configuration_trains(runner, tmp_path):
     assert values["data"] == str(sample.parent / "quakes.csv") and values["arch"] == "resnet"
     run(runner, "train", "--config", sample, "--epochs", 1, "-q", "-o", tmp_path / "r")
     assert json.loads((tmp_path / "r" / "config.json").read_text())["net"]["arch"] == "resnet"
+
+
+def test_samples_tables_read_in_order_with_paths_from_the_files_directory(tmp_path):
+    path = tmp_path / "sub" / "run.toml"
+    path.parent.mkdir()
+    path.write_text('define = ["pt=hypot(px, py)"]\nwhere = "pt > 20"\nweight = "genWeight"\n'
+                    '[samples.ttbar]\nfiles = ["tt_*.root", "/abs/tt.root"]\nscale = 0.0831\n'
+                    'where = "nJet >= 4"\n[samples.wjets]\nfiles = "w.root"\n')
+    values = configfile.read_config(str(path))
+    assert values["samples"] == [
+        {"name": "ttbar", "files": [str(path.parent / "tt_*.root"), "/abs/tt.root"],
+         "scale": 0.0831, "where": "nJet >= 4"},
+        {"name": "wjets", "files": str(path.parent / "w.root")}]
+    assert (values["define"], values["where"], values["weight"]) == \
+        (["pt=hypot(px, py)"], "pt > 20", "genWeight")
+    path.write_text('samples = ["sig=s.root*0.5", "bkg=a.root, /abs/b.root"]\n')
+    assert configfile.read_config(str(path))["samples"] == [
+        f"sig={path.parent / 's.root*0.5'}", f"bkg={path.parent / 'a.root'},/abs/b.root"]
+
+
+def test_a_sample_that_is_not_a_table_is_named(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[samples]\nttbar = "tt.root"\n')
+    with pytest.raises(FcnnError, match=r"\[samples\] 'ttbar' must be a table: "
+                                        r"\[samples.ttbar\] with files"):
+        configfile.read_config(str(path))
+
+
+def test_samples_are_written_as_tables_that_read_back(tmp_path):
+    samples = [{"name": "tt bar", "files": ["/d/a.root", "/d/b.root"], "scale": 0.5,
+                "where": 'n > 1 and "my col" < 2'}, {"name": "w", "files": ["/d/w.root"],
+                                                     "scale": 1.0}]
+    text = configfile.dumps({"data": None, "samples": samples, "define": ["m=sqrt(x)"]},
+                            {}, {})
+    assert '[samples."tt bar"]' in text and "# samples: the [samples.NAME] tables below" in text
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    values = configfile.read_config(str(path))
+    assert values["samples"] == samples and values["define"] == ["m=sqrt(x)"]
+
+
+def test_each_file_of_a_data_of_several_is_taken_from_the_files_directory(runner, tmp_path,
+                                                                         monkeypatch):
+    path = tmp_path / "sub" / "run.toml"
+    path.parent.mkdir()
+    path.write_text('data = "a.csv, /abs/b.csv,c_*.csv"\n')
+    assert configfile.read_config(str(path))["data"] == \
+        f"{path.parent / 'a.csv'},/abs/b.csv,{path.parent / 'c_*.csv'}"
+    monkeypatch.chdir(tmp_path)
+    assert printed(runner, "a.csv,b.csv")["data"] == f"{tmp_path / 'a.csv'},{tmp_path / 'b.csv'}"

@@ -204,3 +204,47 @@ def test_a_source_knows_its_files_through_links(tmp_path, quake_frame):
     assert [source.holds(p) for p in (d / "p0.parquet", tmp_path / "soft.parquet",
                                       tmp_path / "hard.parquet", tmp_path / "other.parquet",
                                       tmp_path / "missing.parquet")] == [True] * 3 + [False] * 2
+
+
+# Issue #24: the Parquet files of a recipe as one source, each piece through its steps.
+
+def test_a_recipe_source_gives_each_piece_through_the_steps(tmp_path, quake_frame):
+    import numpy as np
+
+    from fcnn_cli.data.recipe import WEIGHT, Recipe
+
+    d = three_files(tmp_path, quake_frame)
+    recipe = Recipe.of_options(samples=[f"a={d}/p0.parquet,{d}/p1.parquet*2", f"b={d}/p2.parquet"],
+                               define=["d1=ts1 - tp1"], where="d1 > 0.5", weight="tp2").find()
+    source = sources.RecipeSource(recipe)
+    assert source.pieces == [250] * 12 and source.starts[4] == 1000
+    assert source.targets == ["sample"] and source.classes == ["a", "b"]
+    raw = quake_frame.iloc[1250:1500]
+    keep = (raw.ts1 - raw.tp1 > 0.5).to_numpy()
+    piece = source.read(5, ["d1", "tp1", "sample", WEIGHT])
+    assert piece.name == f"{d}/p1.parquet" and piece.first_row == 250
+    np.testing.assert_allclose(piece.frame.d1, (raw.ts1 - raw.tp1)[keep])
+    np.testing.assert_allclose(piece.frame[WEIGHT], raw.tp2[keep] * 2)
+    assert set(piece.frame["sample"]) == {"a"} and piece.file_rows is None
+    again = source.read(5, ["d1", "tp1", "sample", WEIGHT], source.arrow(5, ["d1", "tp1",
+                                                                          "sample", WEIGHT]))
+    assert again.frame.equals(piece.frame)
+    assert list(again.frame["sample"].cat.categories) == ["a", "b"]
+    assert source.holds(d / "p2.parquet") and not source.holds(tmp_path / "elsewhere")
+
+
+def test_a_recipe_source_names_a_file_without_a_column_and_one_not_parquet(tmp_path,
+                                                                           quake_frame):
+    from fcnn_cli.data.recipe import Recipe
+
+    d = three_files(tmp_path, quake_frame)
+    write_parquet(quake_frame.drop(columns="ts1").iloc[:500], d / "q.parquet", ["x", "y"])
+    recipe = Recipe.of_options(samples=[f"a={d}/p0.parquet", f"b={d}/q.parquet"],
+                               define=["d1=ts1 - tp1"]).find()
+    source = sources.RecipeSource(recipe)
+    with pytest.raises(FcnnError, match=r"q.parquet: no column 'ts1'; the files must agree on "
+                                        "the columns used"):
+        source.read(4, ["d1"])
+    (d / "c.csv").write_text("x\n1\n")
+    with pytest.raises(FcnnError, match=r"c.csv: stream reads Parquet files; convert it"):
+        sources.RecipeSource(Recipe.of_options(samples=[f"a={d}/c.csv", "b=x.csv"]).find())

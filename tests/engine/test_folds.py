@@ -372,6 +372,16 @@ def test_the_command_line_trains_folds_and_reports_them(tmp_path, by_event):
     assert set(metrics) == {"train", "val", "folds"} and len(metrics["folds"]["each"]) == 4
     assert "k-fold" in runner.invoke(cli, ["info", str(out / "model.pt")]).output
     assert runner.invoke(cli, ["report", str(out)]).exit_code == 0
+    weighted = tmp_path / "weighted.csv"  # a weight expression: read through the recipe
+    table.frame.assign(w=np.linspace(0.5, 2, len(table.frame))).to_csv(weighted, index=False)
+    done = runner.invoke(cli, ["train", str(weighted), "-t", "x", "-t", "y", "--weight", "w*2",
+                               "--folds", "3", "--fold-by", "event", "--epochs", "1",
+                               "--no-plots", "-q", "-o", str(tmp_path / "weighted")])
+    assert done.exit_code == 0, done.output
+    saved = json.loads((tmp_path / "weighted" / "config.json").read_text())
+    assert saved["features"] == FEATURES  # neither the event number nor the weight
+    metrics = json.loads((tmp_path / "weighted" / "metrics.json").read_text())
+    assert metrics["val"]["sum_of_weights"] == pytest.approx(2 * np.linspace(0.5, 2, 500).sum())
     refused = runner.invoke(cli, ["train", str(data), "--folds", "4", "--stream"])
     assert refused.exit_code == 2 and "--folds 4: the networks train together on a table in " \
         "memory, not a streamed one; leave out --stream" in refused.output

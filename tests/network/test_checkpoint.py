@@ -226,6 +226,37 @@ def test_a_model_from_stdin_is_refused_naming_its_file(tmp_path, monkeypatch):
         checkpoint.load("-")
 
 
+# Issue #24: the recipe a checkpoint carries is untrusted input too.
+
+HOSTILE_RECIPES = {
+    "import": "__import__('os').system('touch pwned')",
+    "attribute": "tp1.__class__.__bases__",
+    "lambda": "(lambda: 1)()",
+    "10 MB": "tp1" + " + tp1" * 2_000_000,
+    "nesting": "(" * 200 + "tp1" + ")" * 200,
+}
+
+
+@pytest.mark.parametrize("text", HOSTILE_RECIPES.values(), ids=HOSTILE_RECIPES)
+def test_a_hostile_recipe_is_refused_on_load_before_anything_runs(runner, model_path, quakes_csv,
+                                                                  tmp_path, monkeypatch, text):
+    from fcnn_cli.commands import cli
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(model_path.read_bytes())
+    recipe = {"samples": [], "label": None, "objects": [], "expanded": None,
+              "define": [["tp9", text]], "where": None, "weight": None}
+    resigned(path, in_meta(lambda meta: meta.update(recipe=recipe)))
+    monkeypatch.chdir(tmp_path)
+    for args in (["predict", path, quakes_csv, "-o", tmp_path / "out.csv"], ["info", path],
+                 ["evaluate", path, quakes_csv]):
+        result = runner.invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith(f"Error: {path}: corrupted fcnn checkpoint: recipe: ")
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "pwned").exists()
+
+
 @pytest.fixture(scope="module")
 def filled_model(tmp_path_factory, quakes):
     """A model trained with nan='fill' on quakes missing some values of tp1 and ts2, saved."""

@@ -229,3 +229,11 @@ def test_cli_many_classes_keep_reports_small(runner, tmp_path):
     assert len(text.stdout) < 30_000 and report["rows"] == n
     assert sum(report["per_class"][c]["support"] for c in report["per_class"]) <= n
     assert len(report["top_confusions"]) == metrics.LISTED
+
+
+def test_pack_takes_a_block_of_no_rows():
+    """A streamed piece may hold no rows of a split (its selection removed them, say)."""
+    assert tasks.pack(np.zeros(0, np.int64), np.zeros(0)).shape == (0, 2)
+    assert tasks.pack(np.zeros((0, 3)), np.zeros(0)).shape == (0, 4)
+    np.testing.assert_array_equal(tasks.pack(np.array([2, 0]), [0.5, -1.0]),
+                                  [[2, 0.5], [0, -1.0]])

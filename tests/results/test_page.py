@@ -268,3 +268,20 @@ def test_in_a_browser_the_page_never_scrolls_sideways(long_run, tmp_path, width)
     assert content <= window, f"{content - window} pixels of the page lie beyond the window"
     with Image.open(io.BytesIO(png)) as shot:
         assert shot.size[0] == width and shot.size[1] > 2000  # the whole page, plots and all
+
+
+def test_the_page_states_the_samples_weight_selection_and_definitions():
+    recipe = {"samples": [{"name": "<sig>", "scale": 0.5, "where": "n > 1",
+                           "files": [{"path": f"/d/s{k}.root", "size": 1, "sha256": "0" * 64}
+                                     for k in range(7)]},
+                          {"name": "bkg", "scale": 1.0, "where": None, "files": ["/d/b.root"]}],
+              "weight": "genWeight", "where": "pt > 20", "objects": ["Muon:2"],
+              "define": [["pt", "hypot(px, py)"]], "expanded": None, "label": "sample"}
+    text = page.page("run", {"sizes": {}, "recipe": recipe}, {}, [])
+    for cell in ("sample &lt;sig&gt;", "/d/s0.root, /d/s1.root, /d/s2.root, /d/s3.root, "
+                 "/d/s4.root … (7 files); scale 0.5; where n &gt; 1", "sample bkg", "/d/b.root",
+                 "genWeight", "pt &gt; 20", "Muon:2", "define pt", "hypot(px, py)"):
+        assert f"<td>{cell}</td>" in text, cell
+    # a recipe of another shape (an edited config.json) shows what it can, never fails
+    assert "<td>" in page.page("run", {"sizes": {}, "recipe": {"samples": [3, {"files": 2}],
+                                                               "define": [[1]]}}, {}, [])

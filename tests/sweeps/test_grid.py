@@ -224,3 +224,13 @@ def test_a_grid_file_nested_too_deep_is_one_line(runner, tmp_path, text):
 def test_a_grid_value_nested_too_deep_is_one_line():
     with pytest.raises(FcnnError, match=r"^grid: depth must be an integer, not '\[\[\["):
         grid.parse_grid(["depth=" + "[" * 3000 + "]" * 3000])
+
+
+@pytest.mark.parametrize("key, value", [("samples", ["a=x.csv"]), ("define", ["m=x*2"]),
+                                        ("where", "x > 0"), ("weight", "w"),
+                                        ("objects", ["Muon:2"])])
+def test_a_sweep_refuses_what_makes_its_table(key, value):
+    with pytest.raises(FcnnError, match=f"a sweep trains one DATA table as it is: it does not "
+                                        f"take {key}") as e:
+        Sweep({"data": "x.csv", key: value}, {}, {"depth": [1]})
+    assert e.value.options == (key,)

@@ -21,6 +21,7 @@ from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.core.fileio import writing
 from fcnn_cli.results.plots.classification import class_plots
 from fcnn_cli.results.plots.curves import diagnostics_plot, learning_curves
+from fcnn_cli.results.plots.figures import noting, recipe_note
 from fcnn_cli.results.plots.positions import position_plots, stations_for
 from fcnn_cli.results.plots.reading import (DIAGNOSTICS_COLUMNS, HISTORY_COLUMNS,
                                             history_rows, read_csv, read_json, read_sample)
@@ -55,6 +56,13 @@ def plot_run(run_dir, out_dir=None):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = read_json(run_dir / "config.json")
+    with noting(recipe_note(config.get("recipe"))):
+        return _draw_run(run_dir, out_dir, config)
+
+
+def _draw_run(run_dir, out_dir, config):
+    from fcnn_cli.results import runs
+
     history = read_csv(run_dir / "history.csv", HISTORY_COLUMNS, history_rows(config))
     written = []
     sample = read_sample(run_dir / runs.SAMPLE_FILE)

@@ -3,6 +3,7 @@ context; the atomic save of a figure as one PNG; axis labels with their units, l
 readable unit, and the sizes every family draws at."""
 
 import contextlib
+import contextvars
 import warnings
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from fcnn_cli.core.fileio import open_output, writing
 DPI = 100
 SMALL, WIDE = (6.4, 4.8), (11.0, 4.4)  # inches: one panel, two
 MIN_ROWS = 10  # a map's cells and a reliability diagram's bins of fewer rows are not drawn
+NOTE_CHARACTERS = 160  # of the line at a figure's foot: what one line of small print holds
+_NOTE = contextvars.ContextVar("note", default="")
 
 
 def pyplot():
@@ -35,8 +38,40 @@ def drawing():
         yield
 
 
+@contextlib.contextmanager
+def noting(text):
+    """Every figure saved within states ``text`` at its foot: which rows it shows (a run's
+    samples, weight, selection and definitions), which the plot alone would not tell."""
+    token = _NOTE.set(text or "")
+    try:
+        yield
+    finally:
+        _NOTE.reset(token)
+
+
+def recipe_note(recipe):
+    """The line that states a recipe (its dict, as a run or checkpoint records it): samples,
+    weight, selection, objects and the names defined; "" for none."""
+    if not isinstance(recipe, dict):
+        return ""
+    names = [s.get("name") for s in recipe.get("samples") or [] if isinstance(s, dict)]
+    parts = ["samples " + ", ".join(map(str, names))] if any(names) else []
+    parts += [f"{key} {recipe[key]}" for key in ("weight", "where") if recipe.get(key)]
+    if recipe.get("objects"):
+        parts.append("objects " + ", ".join(map(str, recipe["objects"])))
+    defined = [d[0] for d in recipe.get("define") or [] if isinstance(d, list) and d]
+    if defined:
+        parts.append("defined " + ", ".join(map(str, defined)))
+    text = " · ".join(parts)
+    return text if len(text) <= NOTE_CHARACTERS else text[:NOTE_CHARACTERS - 1] + "…"
+
+
 def save(fig, path):
     plt = pyplot()
+    note = _NOTE.get()
+    if note:  # "$" would start matplotlib's mathematics
+        fig.text(0.005, 0.005, note.replace("$", r"\$"), fontsize=7, color="0.4",
+                 ha="left", va="bottom")
     try:
         with open_output(path) as stream, writing(path):
             fig.savefig(stream, format="png", dpi=DPI)

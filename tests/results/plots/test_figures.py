@@ -49,3 +49,22 @@ def test_metre_size_errors_are_shown_in_metres_in_every_plot(tmp_path, drawn):
     assert metric.lines[0].get_ydata() == pytest.approx([20.0, 9.8])
     assert [ax.get_ylabel() for ax in binned.axes[:2]] == ["bias x (m)", "bias y (m)"]
     assert binned.axes[2].get_ylabel() == "distance (m)"
+
+
+def test_a_recipe_is_stated_at_the_foot_of_every_figure_saved_under_it(tmp_path):
+    from fcnn_cli.results.plots import figures
+
+    recipe = {"samples": [{"name": "signal"}, {"name": "back$ground"}], "weight": "genWeight",
+              "where": "nMuon >= 2", "objects": ["Muon:2"], "define": [["mass", "sqrt(m2)"]]}
+    note = figures.recipe_note(recipe)
+    assert note == ("samples signal, back$ground · weight genWeight · where nMuon >= 2 · "
+                    "objects Muon:2 · defined mass")
+    assert figures.recipe_note(None) == "" and figures.recipe_note({"define": []}) == ""
+    assert len(figures.recipe_note({"where": "x > 1 && " * 40})) == figures.NOTE_CHARACTERS
+    plt = figures.pyplot()
+    noted, plain = plt.figure(), plt.figure()
+    with figures.noting(note):
+        figures.save(noted, tmp_path / "noted.png")
+    figures.save(plain, tmp_path / "plain.png")
+    assert [t.get_text() for t in noted.texts] == [note.replace("$", r"\$")]  # no mathematics
+    assert plain.texts == [] and (tmp_path / "noted.png").stat().st_size > 0

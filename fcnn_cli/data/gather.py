@@ -1,0 +1,123 @@
+"""The table a run trains on, gathered by a recipe from its files (:mod:`fcnn_cli.data.recipe`):
+the recipe of a run's options, each file read whole and through the recipe's steps, the files
+combined once they agree on the columns used, or a recipe's Parquet files streamed as one
+source (:class:`fcnn_cli.data.sources.RecipeSource`)."""
+
+import dataclasses
+
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data import samples as sampling
+from fcnn_cli.data.recipe import Recipe
+
+
+def of_config(data, targets=None, stream=False):
+    """The recipe of a DataConfig's options (DATA of several files or globs too), or None
+    where DATA is one table (``stream``: or one directory, a source of its own) and nothing
+    else is asked."""
+    import os
+
+    label = None
+    if data.samples and targets:
+        if len(targets) != 1:
+            raise FcnnError("with samples, targets names the one class column they make, not "
+                            f"{len(targets)} columns", ("targets", "samples"))
+        label = targets[0]
+    recipe = Recipe.of_options(data.samples, data.define, data.objects, data.where, data.weight,
+                               label)
+    if data.samples and data.data:
+        raise FcnnError("give DATA or samples, not both", ("samples",))
+    if not data.samples and data.data:
+        patterns = sampling.data_patterns(data.data)
+        one = patterns is None or stream and patterns == [data.data] and os.path.isdir(data.data)
+        if one and recipe.empty:
+            return None
+        recipe.samples = [sampling.Sample(None, patterns or [data.data])]
+    return recipe
+
+
+def check_training(recipe, data, config):
+    """Refuse, before any table is read, what a recipe does not train with."""
+    if recipe.samples and recipe.samples[0].name is not None:
+        if len(recipe.samples) < 2:
+            raise FcnnError("samples: give two or more, one for each class", ("samples",))
+        if data.val or data.test:
+            raise FcnnError("samples: their rows are split for validation and testing too; "
+                            "leave out val and test", ("samples", "val", "test"))
+        if config.task == "regress":
+            raise FcnnError("samples: they make classes, and task='regress' takes a label "
+                            "column of DATA", ("samples", "task"))
+
+
+def streamed_tables(recipe, paths, targets, features):
+    """:func:`training_tables`, streamed: the recipe's Parquet files as one source of pieces
+    and the validation and test files in chunks, each through the steps."""
+    from fcnn_cli.data import sources
+
+    source = sources.RecipeSource(recipe)
+    others = [sources.RecipeChunks(p, recipe) if p else None for p in paths[1:]]
+    return [source, *others], recipe.features(source.read(0), targets, features)
+
+
+def training_tables(recipe, paths, targets, features, fold_by=None):
+    """([the table, the validation table, the test table], the features) that training takes
+    from ``paths`` (DATA, --val, --test; DATA's files are the recipe's samples): each file
+    through the recipe's steps, the files of DATA as one table; the features those named, or
+    every other numeric column but the weight's. ``fold_by``: k-fold's column (an event
+    number), which DATA's table keeps and which is no feature unless named."""
+    used = None if features is None else \
+        list(dict.fromkeys([*features, *(targets or []),
+                            *[c for c in [recipe.weight_column] if c]]))
+    narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
+    table = read(recipe, used and list(dict.fromkeys([*used, *[c for c in [fold_by] if c]])),
+                 narrow)
+    others = [read_one(recipe, p, used, narrow) if p else None for p in paths[1:]]
+    chosen = table if fold_by not in table.frame.columns else \
+        dataclasses.replace(table, frame=table.frame.drop(columns=[fold_by]))
+    return [table, *others], recipe.features(chosen, targets, features)
+
+
+def combine(tables, name, used=None, label=None):
+    """One Table of several, once they agree on the columns ``used`` (None: all of them)."""
+    import pandas as pd
+
+    from fcnn_cli.data.tables import Table
+
+    first = tables[0]
+    wanted = list(used) if used is not None else \
+        list(dict.fromkeys(c for t in tables for c in t.frame.columns))
+    for table in tables:
+        missing = [c for c in wanted if c not in table.frame.columns]
+        if missing:
+            other = next(t.name for t in tables if missing[0] in t.frame.columns) \
+                if used is None else None
+            has = f" ({other} has it)" if other else ""
+            raise FcnnError(f"{table.name}: no column {missing[0]!r}{has}; the files must "
+                            "agree on the columns used")
+    if len(tables) == 1 and used is None:
+        return first
+    frame = pd.concat([t.frame[wanted] for t in tables], ignore_index=True)
+    targets = [label] if label is not None else first.targets
+    return Table(frame, targets, first.units, name, extra=first.extra)
+
+
+def read(recipe, used=None, narrow=None):
+    """Every sample's files read whole, each through the steps, as one table. ``used``:
+    the columns training takes, all that every file must have (None: all columns, then
+    every file must have those of the others); ``narrow`` as read_table takes it."""
+    from fcnn_cli.data.tables import read_table
+
+    if recipe.define or recipe.objects:
+        narrow = None  # definitions compute in float64, as predict's will
+    tables = []
+    for sample in recipe.samples:
+        for path in sample.files:
+            tables.append(recipe.apply(read_table(path, narrow), sample))
+    return combine(tables, recipe.name(), used, recipe.label)
+
+
+def read_one(recipe, path, used=None, narrow=None):
+    """The table of one more file (a validation or test table) through the steps."""
+    from fcnn_cli.data.tables import read_table
+
+    narrow = None if recipe.define or recipe.objects else narrow
+    return combine([recipe.apply(read_table(path, narrow))], str(path), used)

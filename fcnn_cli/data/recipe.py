@@ -1,0 +1,514 @@
+"""A recipe: what makes the table a network trains on from the physicist's data as it comes,
+kept with the model so that predict and evaluate make the same columns from raw files.
+
+Its parts: the samples (each one's files, scale and selection), the objects (``Muon:2``) and
+their expansion, the definitions (``NAME=EXPR``, in order), the selection (``where``) and the
+event weight (an expression). Its steps act on one :class:`~fcnn_cli.data.tables.Table` at a
+time — a whole file or a chunk of one — so that they stream: derive the objects' columns and
+then the definitions, keep the rows that pass the selection, add the class column of the
+sample and the weight column (the expression times the sample's scale).
+
+Every expression goes through :mod:`fcnn_cli.data.expressions`, which evaluates a tree of
+whitelisted nodes and runs no code; a recipe read back (from a checkpoint, untrusted input) is
+parsed again the same way, every part checked, before anything is applied.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from fcnn_cli.core.config import repeated
+from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.data import samples as sampling
+
+LABEL = "sample"  # the class column made of the sample names, unless -t names another
+WEIGHT = "event_weight"  # the weight column, where the weight is more than a column
+MAX_DEFINITIONS = 10_000  # a recipe's definitions, objects' included
+MAX_TEXT = 1 << 16  # the characters of one name or file path a recipe read back may hold
+
+
+@dataclass
+class Recipe:
+    """The steps from raw files to the table trained on. ``samples``: samples.Sample (none:
+    DATA read as one table); ``objects``: ``"Muon:2"`` specs, and ``expanded`` their
+    definitions ``[(name, text)]`` once a table's columns have shown them; ``define``:
+    ``[(name, text)]`` in order; ``where`` and ``weight``: expressions; ``label``: the class
+    column made of the sample names."""
+
+    samples: list = field(default_factory=list)
+    objects: list = field(default_factory=list)
+    expanded: list | None = None
+    define: list = field(default_factory=list)
+    where: str | None = None
+    weight: str | None = None
+    label: str | None = None
+    _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @classmethod
+    def of_options(cls, samples=None, define=None, objects=None, where=None, weight=None,
+                   label=None):
+        """The recipe of the options (texts as given; ``samples`` texts or tables), each
+        expression parsed now: a bad one is refused before any table is read."""
+        found = sampling.of_options(samples or [])
+        recipe = cls(found, list(objects or []), None, _definitions(define or []), where,
+                     weight, (label or LABEL) if found else None)
+        recipe.check()
+        return recipe
+
+    @property
+    def empty(self):
+        """Whether the recipe does nothing: DATA is read and trained on as it is."""
+        return not (self.samples or self.objects or self.define or self.where or self.weight)
+
+    @property
+    def classes(self):
+        """The class names: the samples' names in the order given (none without samples)."""
+        return [s.name for s in self.samples if s.name is not None]
+
+    @property
+    def weight_column(self):
+        """The column of each event's weight after :meth:`apply`: the weight itself where it
+        is a plain column and no sample scales it, else WEIGHT; None without weights."""
+        scaled = any(s.scale != 1.0 for s in self.samples)
+        if self.weight is None and not scaled:
+            return None
+        if self.weight is not None and _plain(self.weight) and not scaled:
+            return self.weight
+        return WEIGHT
+
+    def check(self):
+        """Parse every expression (definitions, objects, selections, weight) and check the
+        names: a bad one is refused in one line naming it."""
+        names = [n for n, _ in self.define + (self.expanded or [])]
+        twice = repeated(names)
+        if twice is not None:
+            raise FcnnError(f"definition {twice!r} is given twice", ("define",))
+        if len(names) > MAX_DEFINITIONS:
+            raise FcnnError(f"{len(names)} definitions: at most {MAX_DEFINITIONS}", ("define",))
+        for spec in self.objects:
+            _object_spec(spec)
+        for text, option in self._texts():
+            self._expression(text, option)
+        for reserved in (self.label, WEIGHT if self.weight_column == WEIGHT else None):
+            if reserved is not None and reserved in names:
+                raise FcnnError(f"definition {reserved!r}: fcnn makes a column of that name "
+                                "(the class of each sample's rows, or the event weight)",
+                                ("define",))
+        return self
+
+    def _texts(self):
+        """(expression text, option) of every expression of the recipe."""
+        yield from ((text, "define") for _, text in self.define + (self.expanded or []))
+        yield from ((text, "where") for text in [self.where] if text)
+        yield from ((s.where, "samples") for s in self.samples if s.where)
+        yield from ((text, "weight") for text in [self.weight] if text and not _plain(text))
+
+    def _expression(self, text, option):
+        """The parsed expression of ``text`` (parsed once)."""
+        if text not in self._parsed:
+            from fcnn_cli.data import expressions
+
+            try:
+                self._parsed[text] = expressions.parse(text)
+            except FcnnError as e:
+                raise FcnnError(str(e), (option,)) from None
+        return self._parsed[text]
+
+    # The steps, on one table (or chunk) at a time.
+
+    def definitions(self, columns=None):
+        """[(name, Expression)] in the order derived: the objects' columns, then the
+        definitions. The objects are expanded over ``columns`` on first use (training), and
+        kept: every later table gets the same columns."""
+        if self.objects and self.expanded is None:
+            if columns is None:
+                raise FcnnError("the objects' columns are known only from a table")
+            self.expanded = self._expand(columns)
+            self.check()
+        return [(name, self._expression(text, "define"))
+                for name, text in (self.expanded or []) + self.define]
+
+    def _expand(self, columns):
+        from fcnn_cli.data import expressions
+
+        return [(name, expression.text) for spec in self.objects
+                for name, expression in expressions.objects(spec, columns)]
+
+    def derive(self, table):
+        """``table`` with the objects' and the definitions' columns added."""
+        definitions = self.definitions(table.frame)
+        if not definitions:
+            return table
+        from fcnn_cli.data import expressions
+
+        try:
+            frame = expressions.derive(table.frame, definitions)
+        except FcnnError as e:
+            raise FcnnError(f"{table.name}: {e}", e.options) from None
+        return dataclasses.replace(table, frame=frame)
+
+    def passes(self, table, sample=None):
+        """Whether each row of a derived ``table`` passes the selection (and ``sample``'s)."""
+        import numpy as np
+
+        keep = np.ones(len(table.frame), bool)
+        for text, option in ((self.where, "where"), (sample and sample.where, "samples")):
+            if text:
+                keep &= self._truth(text, option, table)
+        return keep
+
+    def _truth(self, text, option, table):
+        import numpy as np
+
+        values = self._evaluate(text, option, table)
+        if values.dtype != bool:
+            raise FcnnError(f"{table.name}: {option} {text!r} gives numbers, not true or false; "
+                            "compare them (x > 0)", (option,))
+        return np.asarray(values, bool)
+
+    def _evaluate(self, text, option, table):
+        try:
+            return self._expression(text, option).evaluate(table.frame)
+        except FcnnError as e:
+            raise FcnnError(f"{table.name}: {e}", e.options or (option,)) from None
+
+    def select(self, table, sample=None):
+        """(the rows of a derived ``table`` that pass the selection, how many did not)."""
+        keep = self.passes(table, sample)
+        if keep.all():
+            return table, 0
+        return rows_of(table, keep), int((~keep).sum())
+
+    def weights(self, table, sample=None):
+        """Each row's weight: the weight expression (1 without one) times ``sample``'s scale,
+        finite; None where the recipe has no weights."""
+        import numpy as np
+
+        scale = sample.scale if sample is not None else 1.0
+        if self.weight is None and scale == 1.0:
+            return None
+        if self.weight is None:
+            values = np.ones(len(table.frame))
+        elif _plain(self.weight):
+            values = _column(table, self.weight)
+        else:
+            values = self._evaluate(self.weight, "weight", table)
+        values = np.asarray(values, np.float64) * scale
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise FcnnError(f"{table.name}: the weight {self.weight!r} is NaN or infinite in "
+                            f"{int(bad.sum())} row(s), first at row "
+                            f"{table.row(int(np.argmax(bad)))}", ("weight",))
+        return values
+
+    def apply(self, table, sample=None, select=True, weigh=True):
+        """``table`` through every step: derived, selected (``select``), with the class column
+        of ``sample`` and the weight column (``weigh``)."""
+        table = self.derive(table)
+        if select:
+            table, _ = self.select(table, sample)
+        return self.finish(table, sample, weigh)
+
+    def finish(self, table, sample=None, weigh=True):
+        """A derived, selected ``table`` with its class and weight columns."""
+        import pandas as pd
+
+        frame = table.frame
+        added = {}
+        if self.label is not None and sample is not None and sample.name is not None:
+            if self.label in frame.columns:
+                raise FcnnError(f"{table.name}: has a column {self.label!r}, the name of the "
+                                "class column the samples make; name another with targets",
+                                ("targets",))
+            added[self.label] = pd.Categorical([sample.name] * len(frame),
+                                               categories=self.classes, ordered=True)
+        column = self.weight_column if weigh else None
+        if column == WEIGHT:
+            if WEIGHT in frame.columns:
+                raise FcnnError(f"{table.name}: has a column {WEIGHT!r}, the name of the weight "
+                                "column fcnn makes; rename it")
+            added[WEIGHT] = self.weights(table, sample)
+        if not added:
+            return table
+        extra = pd.DataFrame(added, index=frame.index)
+        return dataclasses.replace(table, frame=pd.concat([frame, extra], axis=1))
+
+    # What the recipe needs and leaves out.
+
+    def needs(self, names, select=True, weigh=True):
+        """The raw columns a table must have to make the columns ``names`` (derived or raw),
+        to select its rows (``select``) and to weigh them (``weigh``), in order."""
+        wanted = list(names)
+        if select:
+            for text, option in [(self.where, "where")] + [(s.where, "samples")
+                                                           for s in self.samples]:
+                wanted += self._expression(text, option).names if text else []
+        if weigh and self.weight is not None:
+            wanted += [self.weight] if _plain(self.weight) else \
+                self._expression(self.weight, "weight").names
+        made = {self.label, WEIGHT}
+        wanted = [n for n in dict.fromkeys(wanted) if n not in made]
+        if not self.define and not self.expanded:
+            return wanted
+        from fcnn_cli.data import expressions
+
+        return expressions.raw_columns(self.definitions(), wanted)
+
+    def check_raw(self, table, names, select=True, weigh=True):
+        """Refuse a raw ``table`` that lacks a column the model reads: one of ``names`` or
+        one that its definitions, selection or weight are made from, as a missing feature is
+        refused (where the recipe reads nothing itself, the predictor's own check does)."""
+        if not (self.define or self.expanded or self.where or self.weight):
+            return
+        missing = [c for c in self.needs(names, select, weigh) if c not in table.frame.columns]
+        if missing:
+            raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
+                            "that the model reads (a feature, or what its definitions, "
+                            "selection or weight are made from)")
+
+    def made(self, names):
+        """Those of ``names`` that the recipe makes (derived, or its class column)."""
+        defined = {n for n, _ in (self.expanded or []) + self.define} | {self.label}
+        return [n for n in names if n in defined]
+
+    def left_out(self):
+        """The columns that are no default features: the weight column, those the weight
+        expression reads and those they are made from."""
+        if self.weight is None:
+            return {WEIGHT} if self.weight_column else set()
+        names = [self.weight] if _plain(self.weight) else \
+            list(self._expression(self.weight, "weight").names)
+        out = {WEIGHT, *names}
+        if self.define or self.expanded:
+            from fcnn_cli.data import expressions
+
+            defined = {n for n, _ in self.definitions()}
+            pending = [n for n in names if n in defined]
+            out |= set(expressions.raw_columns(self.definitions(), pending))
+            out |= _through(self.definitions(), pending)
+        return out
+
+    def features(self, table, targets=None, features=None):
+        """The feature columns of a table made by this recipe: those named, or every other
+        numeric column but the weight's (None: as training chooses them)."""
+        if features or not self.left_out():
+            return features
+        from fcnn_cli.data.columns import select_columns
+
+        chosen, _ = select_columns(table, targets, None)
+        chosen = [c for c in chosen if c not in self.left_out()]
+        if not chosen:
+            raise FcnnError(f"{table.name}: no numeric feature columns besides the labels and "
+                            "the weight's")
+        return chosen
+
+    # Reading and recording.
+
+    def find(self):
+        """Look for every sample's files (globs, directories); a file in two samples is
+        refused: its rows would count twice, in two classes."""
+        for sample in self.samples:
+            sample.find()
+        sampling.check_once(self.samples)
+        return self
+
+    def record(self):
+        """Record each file's path, size and SHA-256."""
+        for sample in self.samples:
+            sample.record()
+        return self
+
+    def files(self):
+        return [f for s in self.samples for f in s.files]
+
+    def run_name(self):
+        """What names a run's default directory: the samples' names, or DATA's first file."""
+        named = [s.name for s in self.samples if s.name is not None]
+        return "-".join(named[:3]) if named else self.files()[0]
+
+    def name(self):
+        """How messages name the table of all the samples."""
+        named = [s.name for s in self.samples if s.name is not None]
+        if named:
+            return "samples " + ", ".join(named)
+        files = self.files()
+        return files[0] if len(files) == 1 else f"{files[0]} and {len(files) - 1} more"
+
+    def to_dict(self):
+        return {"samples": [s.to_dict() for s in self.samples], "label": self.label,
+                "objects": list(self.objects),
+                "expanded": None if self.expanded is None else [list(d) for d in self.expanded],
+                "define": [list(d) for d in self.define], "where": self.where,
+                "weight": self.weight}
+
+    @classmethod
+    def from_dict(cls, d):
+        """The recipe of ``to_dict``'s dict, read back as untrusted input: every part of its
+        kind and bounded, every expression parsed again (one that is not of the language, or
+        too long or deep, is refused here, before anything is applied)."""
+        _need(isinstance(d, dict), "recipe is not an object")
+        unknown = sorted(set(d) - {"samples", "label", "objects", "expanded", "define", "where",
+                                   "weight"})
+        _need(not unknown, f"recipe: unknown entry {shown(unknown[:1])}")
+        samples = [_sample(s) for s in _list(d.get("samples"), "samples", sampling.MAX_SAMPLES)]
+        expanded = d.get("expanded")
+        recipe = cls(samples, [_text(o, "object") for o in _list(d.get("objects"), "objects")],
+                     None if expanded is None else _pairs(expanded, "expanded"),
+                     _pairs(d.get("define") or [], "define"), _optional(d.get("where"), "where"),
+                     _optional(d.get("weight"), "weight"), _optional(d.get("label"), "label"))
+        _need(recipe.objects == [] or recipe.expanded is not None,
+              "recipe: objects without their columns")
+        try:
+            return recipe.check()
+        except FcnnError as e:
+            raise FcnnError(f"recipe: {e}") from None
+
+    def options(self, absolute=False):
+        """The recipe as configuration keys: ``samples`` (tables), ``define``, ``objects``,
+        ``where`` and ``weight``; ``files`` the files found (else the patterns as given),
+        ``absolute``: made absolute (a configuration file takes relative paths from its
+        own directory)."""
+        import os
+
+        def path(p):
+            return os.path.abspath(p) if absolute and p != "-" else p
+
+        samples = [{"name": s.name, "files": [path(f) for f in s.files or s.patterns],
+                    "scale": s.scale, **({"where": s.where} if s.where else {})}
+                   for s in self.samples if s.name is not None]
+        return {"samples": samples or None,
+                "define": [f"{_written(n)}={t}" for n, t in self.define] or None,
+                "objects": list(self.objects) or None, "where": self.where,
+                "weight": self.weight}
+
+
+KEYS = ("samples", "define", "objects", "where", "weight")  # configuration keys of a recipe
+
+
+def options_of(recipe, absolute=False):
+    """The configuration keys of ``recipe`` (None: every key unset)."""
+    return dict.fromkeys(KEYS) if recipe is None else recipe.options(absolute)
+
+
+def rows_of(table, keep):
+    """The rows ``keep`` (a boolean mask) of ``table``, each still named by its file row."""
+    import numpy as np
+
+    rows = table.file_rows if table.file_rows is not None else \
+        np.arange(table.first_row + 1, table.first_row + 1 + len(table.frame))
+    return dataclasses.replace(table, frame=table.frame[keep].reset_index(drop=True),
+                               file_rows=np.asarray(rows)[keep])
+
+
+def _written(name):
+    """A definition's name as its text writes it: in back quotes where it is no identifier
+    of the expression language."""
+    from fcnn_cli.data.expressions import CONSTANTS, IDENTIFIER, WORDS
+
+    plain = IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS
+    return name if plain else f"`{name}`"
+
+
+def _plain(text):
+    """Whether an expression is a bare column name: read as it is, nothing to evaluate."""
+    return text.isidentifier()
+
+
+def _column(table, name):
+    if name not in table.frame.columns:
+        raise FcnnError(f"{table.name}: no weight column {name!r}", ("weight",))
+    from fcnn_cli.data.columns import is_numeric
+
+    series = table.frame[name]
+    if not is_numeric(series):
+        raise FcnnError(f"{table.name}: weight column {name!r} is not numeric", ("weight",))
+    return series.to_numpy(dtype="float64", na_value=float("nan"))
+
+
+def _through(definitions, names):
+    """The defined columns that ``names`` are made of, transitively."""
+    exprs = dict(definitions)
+    seen, pending = set(), list(names)
+    while pending:
+        name = pending.pop()
+        if name in seen or name not in exprs:
+            continue
+        seen.add(name)
+        pending += list(exprs[name].names)
+    return seen
+
+
+def _definitions(texts):
+    """[(name, expression text)] of ``NAME=EXPR`` texts, each parsed."""
+    if not texts:
+        return []
+    from fcnn_cli.data import expressions
+
+    try:
+        return [(name, e.text) for name, e in expressions.definitions(texts)]
+    except FcnnError as e:
+        raise FcnnError(str(e), ("define",)) from None
+
+
+def _object_spec(spec):
+    from fcnn_cli.data.expressions import MAX_OBJECTS
+
+    name, colon, count = spec.rpartition(":")
+    if not (colon and name.strip() and count.isascii() and count.isdigit() and
+            len(count) <= 3 and 1 <= int(count) <= MAX_OBJECTS):
+        raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
+                        f"to {MAX_OBJECTS}, e.g. Muon:2", ("objects",))
+
+
+# Reading a recipe back: each part of its kind, or one line that says which is not.
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)
+
+
+def _list(value, what, limit=MAX_DEFINITIONS):
+    value = [] if value is None else value
+    _need(isinstance(value, list), f"recipe: {what} is not a list")
+    _need(len(value) <= limit, f"recipe: {len(value)} {what}, more than {limit}")
+    return value
+
+
+def _text(value, what):
+    _need(isinstance(value, str) and value, f"recipe: a {what} is {shown(value)}, not text")
+    return value
+
+
+def _optional(value, what):
+    return None if value is None else _text(value, what)
+
+
+def _pairs(value, what):
+    pairs = _list(value, what)
+    _need(all(isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) and t for t in p)
+              and len(p[0]) <= MAX_TEXT for p in pairs),
+          f"recipe: {what} is not a list of [name, expression]")
+    return [tuple(p) for p in pairs]
+
+
+def _sample(d):
+    _need(isinstance(d, dict), "recipe: a sample is not an object")
+    name = d.get("name")
+    _need(name is None or isinstance(name, str) and sampling.NAME.fullmatch(name),
+          f"recipe: a sample's name is {shown(name)}")
+    scale = d.get("scale")
+    _need(isinstance(scale, float) and 0 < scale < float("inf"),
+          f"recipe: sample {name!r}: scale {shown(scale)} is not a number > 0")
+    files = _list(d.get("files"), "files", 1 << 20)
+    records = [_file(f, name) for f in files]
+    where = _optional(d.get("where"), "selection")
+    return sampling.Sample(name, [r["path"] for r in records], scale, where,
+                           [r["path"] for r in records], records)
+
+
+def _file(record, name):
+    _need(isinstance(record, dict) and set(record) == {"path", "size", "sha256"} and
+          isinstance(record["path"], str) and len(record["path"]) <= MAX_TEXT and
+          type(record["size"]) is int and isinstance(record["sha256"], str) and
+          len(record["sha256"]) == 64, f"recipe: sample {name!r}: a file is not "
+          "{path, size, sha256}")
+    return record

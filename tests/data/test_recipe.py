@@ -1,0 +1,201 @@
+"""The recipe: its steps on a table (objects, definitions, selection, class and weight columns)
+against numpy, its round trip through a dict, and a hostile one read back refused."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data import samples
+from fcnn_cli.data.applying import SELECTED, every_row, predicting
+from fcnn_cli.data.recipe import WEIGHT, Recipe, rows_of
+from fcnn_cli.data.tables import Table
+
+
+@pytest.fixture
+def table():
+    rng = np.random.default_rng(0)
+    n = 50
+    return Table(pd.DataFrame({"px": rng.normal(size=n), "py": rng.normal(size=n),
+                               "n": rng.integers(0, 4, n), "w": rng.uniform(-0.5, 2, n)}),
+                 name="t.csv")
+
+
+def recipe(**options):
+    return Recipe.of_options(**{"define": ["pt=hypot(px, py)", "pt2=pt**2"],
+                                "where": "n >= 2 and pt > 0.5", "weight": "w * 2",
+                                **options})
+
+
+def test_the_steps_on_a_table_equal_numpy(table):
+    made = recipe(samples=["sig=a.csv*0.5", "bkg=b.csv"])
+    sig = made.samples[0]
+    out = made.apply(table, sig).frame
+    f = table.frame
+    pt = np.hypot(f.px, f.py)
+    keep = (f.n >= 2) & (pt > 0.5)
+    np.testing.assert_array_equal(out.pt, pt[keep])
+    np.testing.assert_allclose(out.pt2, pt[keep] ** 2)
+    np.testing.assert_array_equal(out[WEIGHT], f.w[keep] * 2 * 0.5)
+    assert out["sample"].tolist() == ["sig"] * int(keep.sum())
+    assert list(out["sample"].cat.categories) == ["sig", "bkg"]  # the samples' order
+    assert made.weight_column == WEIGHT
+
+
+def test_rows_kept_are_named_by_their_file_rows(table):
+    kept = rows_of(table, (table.frame.n >= 2).to_numpy())
+    first = int(np.argmax(table.frame.n >= 2))
+    assert kept.row(0) == first + 1
+
+
+def test_a_plain_weight_column_is_the_weight_unless_a_sample_scales_it(table):
+    plain = Recipe.of_options(weight="w")
+    assert plain.weight_column == "w"
+    assert plain.apply(table).frame.columns.tolist() == table.frame.columns.tolist()
+    scaled = Recipe.of_options(samples=["a=x.csv*3", "b=y.csv"], weight="w")
+    assert scaled.weight_column == WEIGHT
+    np.testing.assert_array_equal(scaled.apply(table, scaled.samples[0]).frame[WEIGHT],
+                                  table.frame.w * 3)
+    bad = table.frame.copy()
+    bad.loc[7, "w"] = np.nan
+    with pytest.raises(FcnnError, match=r"t.csv: the weight 'w' is NaN or infinite in 1 row\(s\), "
+                                        "first at row 8"):
+        scaled.apply(Table(bad, name="t.csv"), scaled.samples[0])
+
+
+def test_the_columns_the_weight_reads_are_no_default_features(table):
+    made = Recipe.of_options(define=["wt=w * 3", "pt=hypot(px, py)"], weight="wt")
+    assert made.left_out() == {WEIGHT, "wt", "w"}
+    derived = made.apply(table)
+    assert made.features(derived, ["n"]) == ["px", "py", "pt"]
+    assert made.features(derived, ["n"], ["w", "px"]) == ["w", "px"]  # named: as named
+
+
+def test_a_selection_must_be_true_or_false(table):
+    with pytest.raises(FcnnError, match="t.csv: where 'n' gives numbers, not true or false"):
+        Recipe.of_options(where="n").apply(table)
+
+
+def test_predict_scores_every_row_and_says_which_pass(table):
+    made = recipe()
+    (flagged,) = predicting(made, [table], ["pt"])
+    pt = np.hypot(table.frame.px, table.frame.py)
+    np.testing.assert_array_equal(flagged.frame[SELECTED],
+                                  ((table.frame.n >= 2) & (pt > 0.5)).astype(int))
+    (kept,) = predicting(made, [table], ["pt"], keep_selected=True)
+    assert len(kept.frame) == flagged.frame[SELECTED].sum() and SELECTED not in kept.frame
+    with pytest.raises(FcnnError, match=r"t.csv: missing column\(s\) 'py' that the model reads"
+                                        r" \(a feature, or what its definitions"):
+        list(predicting(made, [Table(table.frame.drop(columns="py"), name="t.csv")], ["pt"]))
+
+
+def test_a_recipe_round_trips_through_json(table, tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    made = recipe(samples=[f"sig={tmp_path}/a.csv*0.25", {"name": "bkg",
+                                                          "files": [str(tmp_path / "a.csv")],
+                                                          "where": "px > 0"}])
+    with pytest.raises(FcnnError, match="given twice"):
+        made.find()
+    made.samples[1].patterns = [str(tmp_path / "*.csv")]
+    made.samples[1].files = [str(tmp_path / "a.csv")]
+    made.samples[0].files = []
+    made.record()
+    again = Recipe.from_dict(json.loads(json.dumps(made.to_dict())))
+    assert again.to_dict() == made.to_dict()
+    assert again.samples[1].records[0]["size"] == 4
+    for sample in made.samples:
+        pd.testing.assert_frame_equal(again.apply(table, sample).frame,
+                                      made.apply(table, sample).frame)
+
+
+def test_objects_are_expanded_once_and_kept(tmp_path):
+    frame = pd.DataFrame({"Muon_Px": [np.array([1.0, 2.0]), np.array([3.0])],
+                          "Muon_E": [np.array([5.0, 6.0]), np.array([7.0])]})
+    made = Recipe.of_options(objects=["Muon:2"], define=["s=Muon_Px_0 + Muon_Px_1"])
+    out = made.apply(Table(frame, name="m")).frame
+    assert out.Muon_Px_1.tolist()[0] == 2.0 and np.isnan(out.Muon_Px_1.tolist()[1])
+    assert out.Muon_1_present.tolist() == [1.0, 0.0] and out.s.tolist()[0] == 3.0
+    again = Recipe.from_dict(json.loads(json.dumps(made.to_dict())))
+    assert [n for n, _ in again.expanded] == [n for n, _ in made.expanded]
+    assert made.needs(["s"]) == ["Muon_Px"]
+
+
+HOSTILE = [
+    "__import__('os').system('touch pwned')",
+    "px.__class__",
+    "(lambda: 1)()",
+    "open('/etc/passwd')",
+    "px" + " + px" * 5_000_000,  # 10 MB
+    "(" * 500 + "px" + ")" * 500,
+    "-" * 1000 + "px",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=["import", "attribute", "lambda", "call",
+                                               "10 MB", "nested", "signs"])
+@pytest.mark.parametrize("where", ["define", "where", "weight", "sample"])
+def test_a_hostile_recipe_read_back_is_refused_in_one_line(text, where, tmp_path):
+    d = Recipe.of_options(define=["pt=px"]).to_dict()
+    if where == "define":
+        d["define"] = [["pt", text]]
+    elif where == "sample":
+        d["samples"] = [{"name": "s", "files": [], "scale": 1.0, "where": text}]
+    else:
+        d[where] = text
+    with pytest.raises(FcnnError) as e:
+        Recipe.from_dict(d)
+    assert str(e.value).startswith("recipe: ") and "\n" not in str(e.value)
+    assert len(str(e.value)) < 400
+    assert not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(define="pt=px"), "define is not a list"),
+    (lambda d: d.update(define=[["pt", 3]]), "define is not a list of"),
+    (lambda d: d.update(samples=[{"name": "s", "files": ["a.csv"], "scale": 1.0}]),
+     "a file is not"),
+    (lambda d: d.update(samples=[{"name": "s", "files": [], "scale": -1.0}]), "not a number > 0"),
+    (lambda d: d.update(objects=["Muon:2"], expanded=None), "objects without their columns"),
+    (lambda d: d.update(evil=1), "unknown entry"),
+    (lambda d: d.update(weight=["w"]), "not text"),
+])
+def test_a_recipe_of_another_shape_is_refused(change, message):
+    d = Recipe.of_options(define=["pt=px"]).to_dict()
+    change(d)
+    with pytest.raises(FcnnError, match=message):
+        Recipe.from_dict(d)
+
+
+def test_samples_from_dict_keep_their_files_records():
+    record = {"path": "/d/a.root", "size": 10, "sha256": "0" * 64}
+    back = Recipe.from_dict({"samples": [{"name": "a", "files": [record], "scale": 2.0,
+                                          "where": None}], "label": "sample"})
+    assert isinstance(back.samples[0], samples.Sample)
+    assert back.samples[0].files == ["/d/a.root"] and back.samples[0].records == [record]
+
+
+def test_every_row_is_written_and_those_without_features_that_fail_are_not_scored(table):
+    frame = table.frame.copy()
+    frame.loc[[3, 4], "px"] = np.nan
+    frame.loc[4, "n"] = 3  # passes (n >= 2) with a missing feature: the predictor's to refuse
+    frame.loc[3, "n"] = 0  # fails, and has no px: not scored
+    made = Recipe.of_options(where="n >= 2")
+    seen = []
+
+    def predict(tables):  # scores each row by its px, as a stand-in for a network
+        for t in tables:
+            seen.append(len(t.frame))
+            for start in range(0, len(t.frame), 7):  # in slices, as predict_chunks gives them
+                part = t.frame.iloc[start:start + 7]
+                yield t, pd.DataFrame({"score": part.px * 2}, index=part.index)
+
+    chunks = [Table(frame.iloc[:20], name="t"), Table(frame.iloc[20:].reset_index(drop=True),
+                                                      name="t")]
+    out = list(every_row(predicting(made, chunks, ["px"]), predict, ["px"]))
+    assert [len(t.frame) for t, _ in out] == [20, 30] and seen == [19, 30]
+    scores = pd.concat([p for _, p in out], ignore_index=True).score
+    assert np.isnan(scores[3]) and np.isnan(scores[4])  # not scored; scored NaN
+    np.testing.assert_array_equal(scores.drop([3, 4]), (frame.px * 2).drop([3, 4]))
+    assert out[0][0].frame[SELECTED].tolist()[3:5] == [0, 1]
