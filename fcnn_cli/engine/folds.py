@@ -7,12 +7,12 @@ pass (:mod:`fcnn_cli.engine.ensemble`; its initial weights and row orders those 
 trains on every row outside fold k and is validated on fold k alone, which picks its best epoch
 and stops it early. Every row of the table is validated by exactly one network, the one that
 never trained on it; so the validation split is the whole table, ordered by fold, and the union
-of the folds' validations is the out-of-fold score of every row. With no held-out test split
-(but a test table given), every row is trained on by K - 1 networks and scored by the other.
+of the folds' validations is the out-of-fold score of every row. No rows are held out (a test
+table may be given): every row is trained on by K - 1 networks and scored by the other.
 
 The members of one pass take minibatches of one size at every step, so each takes as many rows
-an epoch as the member with the most: a member whose folds hold fewer rows takes the difference
-again, drawn from its own rows (their first ones in that epoch's order).
+an epoch as the member with the most: a member with fewer rows outside its fold takes the
+difference again, drawn from its own rows (their first ones in that epoch's order).
 """
 
 import dataclasses
