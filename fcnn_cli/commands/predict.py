@@ -87,6 +87,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
 
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features) for t in chunks)
+    chunks, writer.metadata = predictor.fold_metadata(chunks)  # k-fold's: how rows are scored
 
     def scored(tables):
         return predictor.predict_chunks(tables, threshold, members)

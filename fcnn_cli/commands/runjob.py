@@ -102,7 +102,8 @@ def _open_tables(job):
         from fcnn_cli.data import gather
 
         read = gather.streamed_tables if job.config.stream else gather.training_tables
-        tables, job.features = read(job.recipe, job.paths, job.targets, job.features)
+        fold_by = {"fold_by": job.config.fold_by} if job.config.fold_by else {}  # k-fold's
+        tables, job.features = read(job.recipe, job.paths, job.targets, job.features, **fold_by)
         return tables
     if not job.config.stream:
         from fcnn_cli.data.tables import read_table
@@ -191,7 +192,14 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             console.print(diagnostics_table(result.diagnostics))
         split = "test" if "test" in result.metrics else "val"
         title = f"{split.capitalize()} metrics" + (f" of {test_path}" if test_path else "")
-        for t in tables(printable_all(result.metrics[split]), title=printable(title)):
+        shown = []
+        if "folds" in result.metrics:  # k-fold's: each fold, then every row out of fold
+            from fcnn_cli.results.report import fold_tables
+
+            shown = fold_tables(printable_all(result.metrics))
+        if split == "test" or not shown:
+            shown += tables(printable_all(result.metrics[split]), title=printable(title))
+        for t in shown:
             console.print(t)
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 

@@ -33,6 +33,7 @@ NAN_POLICIES = ("error", "drop", "fill")
 NEGATIVE_WEIGHTS = ("keep", "zero", "abs")  # as TMVA offers: train with them, as 0, or as |w|
 LOSSES = ("mse", "gaussian")  # of regression; classification has its cross-entropy
 MAX_MEMBERS = 1024
+MAX_FOLDS = 64  # k-fold training: more folds than this train near-copies of one network
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
 # of any table or tool that stores it.
 MAX_SEED = 2 ** 63 - 1
@@ -223,6 +224,14 @@ class TrainConfig:
                            metavar="K")
     shuffle_buffer: int = option(1_000_000, "With --stream: rows held to mix the rows of the "
                                  "file's pieces.", metavar="ROWS")
+    folds: int = option(1, "k-fold training: K networks in one vectorised pass, network k "
+                        "trained on the rows outside fold k and validated on fold k, so that "
+                        "every row is scored by a network that never saw it (1: off; 2 to "
+                        f"{MAX_FOLDS}).", metavar="K")
+    fold_by: str | None = option(None, "With --folds: a row's fold from a hash of this column's "
+                                 "value (an event number: an event falls in the same fold in "
+                                 "every file and run), not of its row position and --seed.",
+                                 metavar="COLUMN")
 
     def __post_init__(self):
         _check_types(self)
@@ -273,9 +282,32 @@ class TrainConfig:
              "seed", "ensemble"),
         ]
         _refuse_failed(checks)
+        _check_folds(self)
         check_position(self.position)
         # Last: a sweep that meets Unsupported knows every other option is sound.
         refuse_in_ensemble(self)
+
+
+def _check_folds(config):
+    """k-fold training's options: the number of folds, the fold column, and the options the
+    folds' one pass of the ensemble engine does not train with."""
+    k = config.folds
+    checks = [
+        (1 <= k <= MAX_FOLDS, f"folds must be 1 (off) or from 2 to {MAX_FOLDS}, not {k}",
+         "folds"),
+        (config.fold_by is None or (isinstance(config.fold_by, str) and config.fold_by.strip()),
+         f"fold_by must name a column, not {shown(config.fold_by)}", "fold_by"),
+        (config.fold_by is None or k > 1, "fold_by needs folds=K of 2 or more", "fold_by",
+         "folds"),
+        (k == 1 or not config.stream, f"folds={k}: the networks train together on a table in "
+         "memory, not a streamed one; leave out stream", "folds", "stream"),
+        (k == 1 or not config.diagnostics, f"folds={k}: the networks train together and "
+         "record no diagnostics; leave out diagnostics", "folds", "diagnostics"),
+        (not valid_seed(config.seed) or config.seed + k - 1 <= MAX_SEED,
+         f"seed + folds - 1 (the last fold's network's seed) must be at most {MAX_SEED}",
+         "seed", "folds"),
+    ]
+    _refuse_failed(checks)
 
 
 class Unsupported(FcnnError):
@@ -289,6 +321,12 @@ def refuse_in_ensemble(config, members=None):
     ``members``: of the pass, where it holds more than ``config`` asks for (a sweep's cohorts of
     one member)."""
     members = members or config.ensemble
+    if config.folds > 1 and members > 1:
+        # The folds are the members of one pass already; each fold an ensemble of its own
+        # would make a checkpoint of folds × members that predict could not tell apart.
+        raise Unsupported(f"folds={config.folds} trains its networks as the members of one "
+                          f"pass; it does not combine with {members} members (ensemble, or a "
+                          "sweep's seeds in one pass)", ("folds", "ensemble"))
     if members == 1:
         return
     cases = [

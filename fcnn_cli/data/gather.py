@@ -3,6 +3,8 @@ the recipe of a run's options, each file read whole and through the recipe's ste
 combined once they agree on the columns used, or a recipe's Parquet files streamed as one
 source (:class:`fcnn_cli.data.sources.RecipeSource`)."""
 
+import dataclasses
+
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import samples as sampling
 from fcnn_cli.data.recipe import Recipe
@@ -56,18 +58,22 @@ def streamed_tables(recipe, paths, targets, features):
     return [source, *others], recipe.features(source.read(0), targets, features)
 
 
-def training_tables(recipe, paths, targets, features):
+def training_tables(recipe, paths, targets, features, fold_by=None):
     """([the table, the validation table, the test table], the features) that training takes
     from ``paths`` (DATA, --val, --test; DATA's files are the recipe's samples): each file
     through the recipe's steps, the files of DATA as one table; the features those named, or
-    every other numeric column but the weight's."""
+    every other numeric column but the weight's. ``fold_by``: k-fold's column (an event
+    number), which DATA's table keeps and which is no feature unless named."""
     used = None if features is None else \
         list(dict.fromkeys([*features, *(targets or []),
                             *[c for c in [recipe.weight_column] if c]]))
     narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
-    table = read(recipe, used, narrow)
+    table = read(recipe, used and list(dict.fromkeys([*used, *[c for c in [fold_by] if c]])),
+                 narrow)
     others = [read_one(recipe, p, used, narrow) if p else None for p in paths[1:]]
-    return [table, *others], recipe.features(table, targets, features)
+    chosen = table if fold_by not in table.frame.columns else \
+        dataclasses.replace(table, frame=table.frame.drop(columns=[fold_by]))
+    return [table, *others], recipe.features(chosen, targets, features)
 
 
 def combine(tables, name, used=None, label=None):

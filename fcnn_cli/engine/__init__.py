@@ -3,6 +3,6 @@
 (``state``), the steps (``fastpath`` without autograd, ``funcstep`` for ensembles through
 autograd, ``graphs`` on a GPU), the weight average (``averaging``), the epochs (``loop``),
 ensembles and cohorts in one pass (``ensemble``, each member's own rates and average in
-``memberwise``), the diagnostics of deep networks (``diagnostics``), and ``train.fit``, which
-puts them in order.
+``memberwise``; k-fold's networks, each on its own rows, in ``folds``), the diagnostics of deep
+networks (``diagnostics``), and ``train.fit``, which puts them in order.
 May use ``results``, ``network``, ``data``, ``machine`` and ``core``."""

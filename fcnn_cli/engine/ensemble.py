@@ -20,6 +20,9 @@ many epochs without a better validation loss. An interrupt goes back to the last
 and returns its state (:meth:`_Run.state_dict`), from which ``resume`` continues as an
 uninterrupted run would, as for a single run.
 
+In k-fold training (:mod:`~fcnn_cli.engine.folds`) member k trains on the rows outside fold k
+and validates on fold k alone; :class:`AllRows` gives every member every row otherwise.
+
 One pass may also train several ensembles of one shape side by side (:func:`train_cohorts`, as
 a sweep does): each a :class:`Cohort` with its own TrainConfig and NetConfig, which may differ
 in the :data:`MEMBER_OPTIONS` alone, as these change neither the network's shape nor the step's
@@ -39,7 +42,7 @@ import time
 
 import torch
 
-from fcnn_cli.engine import fastpath, funcstep, memberwise
+from fcnn_cli.engine import fastpath, folds, funcstep, memberwise
 from fcnn_cli.core.config import MAX_MEMBERS, Unsupported
 from fcnn_cli.machine.devices import (ThreadChooser, autocast, cpu_budget, matmul_precision,
                               thread_ladder, training_threads)
@@ -198,6 +201,8 @@ class _Run:
 
     def __init__(self, cohorts, data, members, fast, optimizer, rows):
         self.cohorts, self.task, self.units = cohorts, data.task, data.units
+        fold_rows = getattr(data, "folds", None)
+        self.plan = AllRows(rows) if fold_rows is None else folds.MemberRows(fold_rows)
         self.config = cohorts[0].config  # what all cohorts share: epochs, batches, schedule
         self.members, self.fast, self.optimizer = members, fast, optimizer
         self.average = memberwise.average(fast, cohorts)
@@ -242,7 +247,7 @@ class _Run:
         train_loss = self._train_epoch(epoch, stop)
         val_losses, headlines = self._validate(epoch)
         seconds = time.perf_counter() - start
-        steps = math.ceil(self.rows.train_rows / self.config.batch_size)
+        steps = math.ceil(self.plan.train_rows / self.config.batch_size)
         self.epoch = epoch
         for i in self._running():
             members = self.spans[i]
@@ -317,7 +322,7 @@ class _Run:
     def _train_epoch(self, epoch, stop):
         """One pass of every member over the training rows, each in its own new order; the
         members' mean losses."""
-        n = self.rows.train_rows
+        n = self.plan.train_rows
         steps = math.ceil(n / self.config.batch_size)
         for member in self.members:
             member.train()
@@ -340,13 +345,10 @@ class _Run:
         with its seed takes them, as (members × rows) features and labels. The rows are
         gathered in spans of whole minibatches, as a single run gathers them: the members
         together hold about ``GATHER_ROWS`` rows at a time, not a copy of the table each."""
-        x, y, n, batch = self.rows.x, self.rows.y, self.rows.train_rows, self.config.batch_size
+        x, y, n, batch = self.rows.x, self.rows.y, self.plan.train_rows, self.config.batch_size
         # 32-bit orders, half the memory: randperm draws the same for either type.
         kind = torch.int32 if n < 2**31 else torch.int64
-        order = torch.empty(len(self.members), n, dtype=kind)
-        for row, generator in zip(order, self.generators):
-            torch.randperm(n, generator=generator, out=row)
-        order = order.to(x.device)
+        order = self.plan.orders(self.generators, kind).to(x.device)
         span = batch * max(1, GATHER_ROWS // (batch * len(self.members)))
         for first in range(0, n, span):
             picked = order[:, first:first + span]
@@ -366,9 +368,10 @@ class _Run:
             for m in (m for i in running for m in self.spans[i]):
                 member, best = self.members[m], self.best[m]
                 member.eval()
+                rows = self.plan.validation_rows(m)
                 with autocast(self.config.precision, x.device):
-                    out = member(x).float()  # in the run's precision, as a single run
-                losses[m] = float(self.task.loss(out, y))
+                    out = member(x[rows]).float()  # in the run's precision, as a single run
+                losses[m] = float(self.task.loss(out, y[rows]))
                 outputs[m] = out.cpu()
                 if losses[m] < best.loss:
                     best.loss, best.epoch, best.since = losses[m], epoch, 0
@@ -377,7 +380,7 @@ class _Run:
                     best.since += 1
         for i in running:
             report = self.task.metrics(self.units)
-            report.add(truth, torch.stack([outputs[m] for m in self.spans[i]]).numpy(),
+            report.add(truth, self.plan.together([outputs[m] for m in self.spans[i]]).numpy(),
                        weight=weight)
             headlines[i] = self.task.headline(report.report())
         return losses, headlines
@@ -396,6 +399,30 @@ class _Run:
         return Trained(Ensemble(self.cohorts[i].net, [self.members[m] for m in members]),
                        self.histories[i], [self.best[m].epoch for m in members], stopped,
                        resume_state)
+
+
+class AllRows:
+    """The rows each member of a pass trains and validates on: all of them, each member's
+    in the order of its own generator (k-fold's: :class:`fcnn_cli.engine.folds.MemberRows`)."""
+
+    def __init__(self, rows):
+        self.train_rows = rows.train_rows  # what each member takes an epoch
+
+    def orders(self, generators, kind):
+        """Each member's rows of one epoch in a new order (members × rows)."""
+        order = torch.empty(len(generators), self.train_rows, dtype=kind)
+        for row, generator in zip(order, generators):
+            torch.randperm(self.train_rows, generator=generator, out=row)
+        return order
+
+    @staticmethod
+    def validation_rows(m):
+        return slice(None)
+
+    @staticmethod
+    def together(outputs):
+        """The members' validation outputs as the metrics take an ensemble's."""
+        return torch.stack(outputs)
 
 
 def _weights(member):

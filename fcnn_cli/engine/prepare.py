@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fcnn_cli.engine import eventweights
+from fcnn_cli.engine import eventweights, folds as kfold
 from fcnn_cli.network import tasks
 from fcnn_cli.network.digest import RowsDigest, hash_arrays
 from fcnn_cli.core.errors import FcnnError
@@ -51,6 +51,7 @@ class Prepared:
     x_range: dict  # "min" and "max" of each training input
     rows_digest: str = ""  # RowsDigest of the table trained on, all its splits
     filler: Filler | None = None  # nan="fill": how missing feature values are filled
+    folds: kfold.FoldRows | None = None  # k-fold training: each row's fold, by split
     distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
@@ -104,25 +105,34 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     """
     if len(table.frame) < 2:
         raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
-    features, targets = select_columns(table, targets, features, weight)
+    rule = kfold.rule_of(config, val_table)
+    kfold.check_column(table, rule, targets or table.targets, weight)
+    features, targets = select_columns(kfold.hidden(table, rule, features), targets, features,
+                                       weight)
     columns = features + targets
     weights = [weight] if weight is not None else []
     for other in (val_table, test_table):
         if other is not None:
             require_columns(other, columns + weights)
-    table, val_table, test_table = (complete_rows(t, config.nan, features, targets + weights)
-                                    if t is not None else None
-                                    for t in (table, val_table, test_table))
+    # A row without a value in the fold column has no fold: "drop" and "fill" leave it out.
+    table, val_table, test_table = [
+        complete_rows(t, config.nan, features, targets + weights + extra)
+        if t is not None else None
+        for t, extra in ((table, kfold.needed(rule)), (val_table, []), (test_table, []))]
     weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
                else (t, None) for t in (table, val_table, test_table)]
     (table, given), (val_table, _), (test_table, _) = weighed
     kind = tasks.infer(table, targets, config.task)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
-    val_frac = 0.0 if val_table is not None else config.val_frac
-    test_frac = 0.0 if test_table is not None else config.test_frac
+    val_frac = 0.0 if val_table is not None or rule else config.val_frac
+    test_frac = 0.0 if test_table is not None or rule else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
+    fold_of = rule.of_table(table) if rule else None
+    rows = kfold.pooled(rows, fold_of)
     plan = _Weights(weight, weighed, config)
     rows = plan.training_rows(table.name, rows, strata)
+    fold_rows = kfold.FoldRows.of(rule, rows, fold_of, table.name) if rule else None
+    plan.val_parts = None if fold_rows is None else fold_rows.val
     _check_split(table, rows, val_frac, strata, "train")
     if kind == "classify":
         tasks.no_position(config.position)
@@ -132,7 +142,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     else:
         task = tasks.Regression.fit(table, targets, rows[0], config.position, config.loss)
     task.weighted = plan.weighted
-    _check_split(table, rows, config.val_frac if val_table is None else None, strata, "val")
+    _check_split(table, rows, config.val_frac if val_table is None and not rule else None,
+                 strata, "val")
     fill = config.nan == "fill"
     rows_digest = RowsDigest.of(_blocks(table), features, targets, kind)
     digest = hashlib.sha256()  # the table's part now, while the table is whole
@@ -149,16 +160,23 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
             raise FcnnError(f"{other.name}: no rows to {verb} on")
     plan.apply(splits, task, table.name)
     filler = _fill(splits, features, table.name) if fill else None
-    hash_arrays(digest, [splits["val"].x], [splits["val"].y])
+    hash_arrays(digest, [splits["val"].x], [splits["val"].y],
+                [] if fold_rows is None else [fold_rows.train, fold_rows.val])
     train = splits["train"]
+    # k-fold: one scaler (and one filler) for every fold's network, fitted on all rows. They
+    # see the features alone, never a label, so no network learns anything of the rows it is
+    # scored on through them; and one input pipeline lets the networks be one ensemble, which
+    # predict applies to any row whichever network scores it.
     x_scaler = Scaler.fit(config.scale, train.x, inputs(features, filler))
     x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
     x_scaler.transform(train.x, out=train.x)
     train.scaled = True
+    if fold_rows is not None:
+        fold_rows.share(splits)
     used = set(columns)
     units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
-                    x_range, rows_digest, filler)
+                    x_range, rows_digest, filler, fold_rows)
 
 
 def complete_rows(table, nan, features, needed, piece=False):
@@ -201,6 +219,7 @@ class _Weights:
                        if w is not None}
         self.rows = self.train = None  # the split's rows; the training rows' training weights
         self.weighted = False
+        self.val_parts = None  # k-fold: the folds' offsets in the validation rows
 
     def training_rows(self, name, rows, strata):
         """The split's rows, those of training weight 0 left out of the training rows; the
@@ -236,7 +255,17 @@ class _Weights:
         train.y = tasks.pack(train.y, eventweights.normalised(w, f"{name}: the training rows",
                                                               self.column))
         what = f"{self.tables['val'][0] if 'val' in self.tables else name}: the validation rows"
-        val.y = tasks.pack(val.y, eventweights.normalised(val.weight, what, self.column))
+        val.y = tasks.pack(val.y, self._validation(val.weight, what))
+
+    def _validation(self, w, what):
+        """The validation rows' weights over their mean; k-fold's, each fold's over its own,
+        as each fold's network validates on its fold alone: its loss is then a weighted mean
+        whose sign and scale no other fold's weights change."""
+        if self.val_parts is None:
+            return eventweights.normalised(w, what, self.column)
+        return np.concatenate([eventweights.normalised(w[a:b], f"{what} of fold {k}", self.column)
+                               for k, (a, b) in enumerate(zip(self.val_parts,
+                                                              self.val_parts[1:]))])
 
 
 def split_indices(n, val_frac, test_frac, seed, strata=None):

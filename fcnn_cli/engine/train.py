@@ -71,7 +71,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     :func:`fcnn_cli.machine.distributed.join`) trains in several processes, each taking its part
     of every minibatch (see :func:`fcnn_cli.engine.loop.run`). ``weight`` names the column of
     each row's event weight, which the loss, the validation and every metric then take
-    (:mod:`fcnn_cli.engine.eventweights`).
+    (:mod:`fcnn_cli.engine.eventweights`). With ``config.folds`` of 2 or more it trains k-fold's
+    networks, every row scored out of fold (:mod:`fcnn_cli.engine.folds`).
     """
     config = config or TrainConfig()
     if isinstance(table, Table):
@@ -92,9 +93,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
     _check_batchnorm(shape, config, world)
-    training_state.check_fits(shape, config, device, config.ensemble,
+    training_state.check_fits(shape, config, device, _networks_of(config),
                               min(-(-config.batch_size // world.size), data.sizes["train"]))
-    fit_one = _fit_ensemble if config.ensemble > 1 else _fit_single
+    fit_one = _fit_folds if config.folds > 1 else \
+        _fit_ensemble if config.ensemble > 1 else _fit_single
     with memory_errors(device):
         return fit_one(data, config, shape, device, precision, (name, extra),
                        (world, resume, on_epoch, stop))
@@ -183,6 +185,50 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
     return _ensemble_result(trained, data, config, device, precision, extra)
 
 
+def _fit_folds(data, config, shape, device, precision, source, run):
+    """:func:`fit` for k-fold training (:mod:`fcnn_cli.engine.folds`): the folds' networks as
+    the members of one ensemble pass, each on its own rows; every row scored out of fold."""
+    from fcnn_cli.engine import ensemble, folds
+    from fcnn_cli.core.config import Unsupported
+
+    (name, extra), (world, resume, on_epoch, stop) = source, run
+    folds.refuse_processes(config, world)
+    if resume is not None:
+        _check_resumable(resume, data, name, config)
+    try:
+        trained = ensemble.train(data, folds.as_ensemble(config), shape, device, on_epoch,
+                                 stop, resume)
+    except Unsupported as e:  # said of the ensemble the folds train as: said of the folds
+        raise FcnnError(f"folds={config.folds}: {str(e).partition(': ')[2]}", ("folds",)) \
+            from None
+    if trained.stopped.startswith(ensemble.DIVERGED):
+        log.warning("training stopped: %s; keeping the best weights so far", trained.stopped)
+    predictor = _predictor(trained.net, data, precision, config, whole=True)
+    predictor.folds = data.folds.rule
+    scores = folds.score(predictor, data, config.seed)
+    test = {"test": _report(predictor, data, "test")} if data.sizes["test"] else {}
+    metrics = {"train": scores.metrics["train"], "val": scores.metrics["val"], **test,
+               "folds": scores.metrics["folds"]}
+    predictor.info = {"train_config": asdict(config), "metrics": metrics,
+                      "best_epoch": max(trained.best_epochs), "best_epochs": trained.best_epochs,
+                      **describe(device), "precision": precision,
+                      "rows_sha256": data.rows_digest}
+    sample = _sample(predictor, data, extra, config.seed) if test else \
+        _out_of_fold_sample(scores.sample, data, extra)
+    return TrainResult(predictor, config, trained.history, metrics, data.sizes,
+                       trained.stopped, resume_state=trained.resume_state, sample=sample)
+
+
+def _out_of_fold_sample(sample, data, extra):
+    """The plots' sample of out-of-fold predictions, as :func:`_sample` gives one."""
+    from fcnn_cli.results.evaluation import sample_metadata
+    from fcnn_cli.data.tables import Table
+
+    meta = sample_metadata(data.task, data.units, "val", extra=extra)
+    return Table(sample.frame(), meta["targets"], meta["units"], "val",
+                 extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
+
+
 def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, test_table=None,
                 weight=None):
     """Train several ensembles of one shape in one vectorised pass (as a sweep does), on a
@@ -193,11 +239,14 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     where the options take no ensemble, and KeyboardInterrupt at an interrupt (what was cut
     short is not reported). ``weight``: as :func:`fit` takes it."""
     from fcnn_cli.engine import ensemble
-    from fcnn_cli.core.config import NetConfig, refuse_in_ensemble
+    from fcnn_cli.core.config import NetConfig, Unsupported, refuse_in_ensemble
 
     members = sum(config.ensemble for config, _ in cohorts)
     for config, _ in cohorts:
         refuse_in_ensemble(config, members)
+        if config.folds > 1:  # a pass of its own (fit), whose members the folds are
+            raise Unsupported(f"folds={config.folds}: the folds' networks train as a pass of "
+                              "their own; train such options alone", ("folds",))
     # Shapes from the options alone, before the data are read; dropout (left out: the task's
     # default, not known yet) is a member option, which the check does not compare.
     ensemble.check_cohorts([ensemble.Cohort(config, NetConfig(
@@ -261,9 +310,14 @@ def _check_resumable(resume, data, name, config):
         raise FcnnError(f"{name}: not the data this run started with (its rows, "
                         "columns or options differ); cannot resume")
     saved = resume.get("ensemble", 1)
-    if saved != config.ensemble:
+    if saved != _networks_of(config):
         raise FcnnError(f"the saved training state is of {_networks(saved)}, not of "
-                        f"{_networks(config.ensemble)}; cannot resume")
+                        f"{_networks(_networks_of(config))}; cannot resume")
+
+
+def _networks_of(config):
+    """The networks a run trains: an ensemble's members, or one a fold (never both)."""
+    return max(config.ensemble, config.folds)
 
 
 def _networks(count):

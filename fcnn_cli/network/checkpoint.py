@@ -50,6 +50,7 @@ def save(predictor, path):
         "feature_range": predictor.feature_range,
         "x_scaler": predictor.x_scaler.to_dict(),
         **({"missing": predictor.filler.to_dict()} if predictor.filler else {}),
+        **({"folds": predictor.folds.to_dict()} if predictor.folds else {}),
         "info": {**_headlines(predictor.info), "versions": versions()},
         **recipe,
     })
@@ -185,7 +186,7 @@ def _predictor(meta, state):
     return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
                      info=info, precision=_precision(info), filler=filler,
-                     recipe=_recipe(meta))
+                     recipe=_recipe(meta), folds=_folds(meta, members))
 
 
 def _recipe(meta):
@@ -214,6 +215,17 @@ def _members(meta):
     _need(type(count) is int and 2 <= count <= MAX_MEMBERS,
           f"an ensemble of {count!r} members (2 to {MAX_MEMBERS})")
     return count
+
+
+def _folds(meta, members):
+    """k-fold's rule (:mod:`~fcnn_cli.network.foldrule`), one network a fold; None without."""
+    from fcnn_cli.network.foldrule import FoldRule
+
+    if "folds" not in meta:
+        return None
+    rule = FoldRule.from_dict(meta["folds"])
+    _need(rule.k == members, f"{rule.k} folds for {members or 1} network(s)")
+    return rule
 
 
 def _net(d):

@@ -34,6 +34,7 @@ def describe_predictor(predictor, name="<model>"):
         "best_epoch": info.get("best_epoch"),
         "members": predictor.members,  # None for one network; the parameters are all members'
         "best_epochs": info.get("best_epochs"),
+        "folds": predictor.folds.to_dict() if predictor.folds else None,  # k-fold's rule
         "output": "gaussian" if getattr(task, "gaussian", False) else None,
         "metrics": info["metrics"],
         "versions": info["versions"],

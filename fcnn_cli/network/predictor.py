@@ -2,7 +2,9 @@
 
 import contextlib
 import dataclasses
+import itertools
 import logging
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +16,7 @@ from fcnn_cli.machine.devices import autocast, inference_threads, matmul_precisi
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.network.model import MLP
 from fcnn_cli.data.preprocess import Scaler
+from fcnn_cli.network import foldrule
 from fcnn_cli.network.tasks import OUTPUTS_AT_ONCE
 
 CHUNK_ROWS = 65536  # rows per forward pass at inference: bounds memory, keeps BLAS busy
@@ -34,6 +37,7 @@ class Predictor:
     precision: str = "fp32"  # of the matrix products, as in training (config.PRECISIONS)
     filler: Filler | None = None  # trained with nan="fill": how missing values are filled
     recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
+    folds: foldrule.FoldRule | None = None  # k-fold's networks: the rule of each one's fold
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
     # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
@@ -41,6 +45,7 @@ class Predictor:
     threads: object = field(default=None, init=False, repr=False, compare=False)
     # The tables warned of missing values in a feature that training never saw missing.
     _unflagged_warned: set = field(default_factory=set, init=False, repr=False, compare=False)
+    _folds_said: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def targets(self):
@@ -227,12 +232,13 @@ class Predictor:
                 counts, rows = self.far_outside(x)
                 far.update(per_feature=far["per_feature"] + counts, rows=far["rows"] + rows,
                            name=table.name)
+                owner = (table, self._own_folds(table))
                 if not len(x):  # a table of no rows still has columns
-                    yield (table, slice(0, 0)), x
-                yield from self._slices(x, table)
+                    yield (owner, slice(0, 0)), x
+                yield from self._slices(x, owner)
 
-        for (table, part), out in self.outputs_of(blocks()):
-            frame = self.task.frame(out, threshold, members)
+        for ((table, fold), part), out in self.outputs_of(blocks()):
+            frame = self._frame(out, _own(out, fold, part), threshold, members)
             frame.index = table.frame.index[part]
             yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
         if far["rows"]:
@@ -267,9 +273,12 @@ class Predictor:
                 x = self.feature_matrix(table)
                 self.check_units(table, [*self.features, *self.targets], warned)
                 seen.update(rows=seen["rows"] + len(x), name=table.name)
-                yield from self._slices(x, (table.frame, self.task.truth(table)))
+                yield from self._slices(x, (table.frame, self.task.truth(table),
+                                            self._own_folds(table)))
 
-        for ((frame, truth), part), out in self.outputs_of(blocks()):
+        for ((frame, truth, fold), part), out in self.outputs_of(blocks()):
+            own = _own(out, fold, part)
+            out = out if own is None else own
             report.add(truth[part], out)
             for watcher in watchers:
                 watcher.add(frame.iloc[part], truth[part], out)
@@ -279,6 +288,77 @@ class Predictor:
 
     def evaluate(self, table, threshold=None):
         return self.evaluate_chunks([table], threshold)
+
+    # k-fold networks (:mod:`fcnn_cli.network.foldrule`): a table that has the fold column is
+    # scored row by row by the network of the row's fold, the one that never trained on it
+    # (its own training rows included, they are then scored out of fold); any other by the
+    # mean of the networks, as an ensemble.
+
+    def _own_folds(self, table):
+        """Each row's fold where the table has this model's fold column, else None."""
+        rule = self.folds
+        if rule is None:
+            return None
+        own = rule.by is not None and rule.by in table.frame.columns
+        self._say_folds(table.name, own)
+        return rule.of_values(table.frame[rule.by], table.name) if own else None
+
+    def fold_metadata(self, tables):
+        """(``tables``, what the output's metadata says of how its rows were scored): the
+        first table looked at, and put back."""
+        if self.folds is None:
+            return tables, {}
+        tables = iter(tables)
+        first = next(tables, None)
+        if first is None:
+            return tables, {}
+        own = self.folds.by is not None and self.folds.by in first.frame.columns
+        applied = "out-of-fold" if own else "mean"
+        return itertools.chain([first], tables), {"folds": {**self.folds.to_dict(),
+                                                            "applied": applied}}
+
+    def out_of_fold(self, name):
+        """Whether the table ``name`` was scored row by row by its own folds' networks."""
+        return self._folds_said.get(name, False)
+
+    def _say_folds(self, name, own):
+        if name in self._folds_said:
+            return
+        self._folds_said[name] = own
+        rule = self.folds
+        if own:
+            log.info("%s: each row scored by the one of %d k-fold networks that did not train on "
+                     "it (its fold by column %r)", name, rule.k, rule.by)
+        else:
+            why = f"no fold column {rule.by!r} in it" if rule.by else \
+                "folds by row position, which a new table does not share"
+            log.info("%s: rows scored by the mean of the %d k-fold networks (%s)", name, rule.k,
+                     why)
+
+    def _frame(self, out, own, threshold, members):
+        """The frame of predictions: of each row's own network where ``own`` (k-fold's), with
+        each member's columns beside it where ``members``."""
+        if own is None:
+            return self.task.frame(out, threshold, members)
+        frame = self.task.frame(own, threshold)
+        if not members:
+            return frame
+        import pandas as pd
+
+        every = self.task.frame(out, threshold, members=True)
+        each = [c for c in every.columns if MEMBER_COLUMN.search(c)]
+        return pd.concat([frame, every[each]], axis=1)
+
+
+MEMBER_COLUMN = re.compile(r"_m[0-9]+$")  # a member's prediction column (task.frame)
+
+
+def _own(out, fold, part):
+    """Each row's outputs of its own fold's network (rows × outputs), or None (``fold``
+    None: no fold column)."""
+    if fold is None:
+        return None
+    return out[fold[part], np.arange(len(out[0]))]
 
 
 def _collect(key, outputs, rows, done):

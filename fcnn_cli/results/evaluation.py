@@ -176,7 +176,11 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     run recorded."""
     from fcnn_cli.results.binned import DEFAULT_BINS
 
-    warnings = [_warned(m) for m in [_training_file(*paths) if paths else None] if m]
+    # k-fold networks by a column score the file they trained on (which has the column) out of
+    # fold, each row by the network that never saw it: such scores are not optimistic.
+    own_folds = predictor.folds is not None and predictor.folds.by is not None
+    warnings = [_warned(m) for m in [_training_file(*paths) if paths and not own_folds
+                                     else None] if m]
     recorded = predictor.info.get("rows_sha256")
     rows = None if warnings or not recorded else \
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
@@ -203,7 +207,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     report = predictor.evaluate_chunks(remembered(chunks), threshold, position, watchers)
     if weight:
         report = weighted.report()
-    if rows and rows.hexdigest() == recorded:
+    if rows and rows.hexdigest() == recorded and not predictor.out_of_fold(first["name"]):
         model = paths[0] if paths else "the model"
         warnings.append(_warned(_trained_on(first["name"], "the very rows", model)))
     report["warnings"] = warnings

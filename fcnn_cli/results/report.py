@@ -351,6 +351,12 @@ def info_tables(about):
         rows.append(("ensemble", f"{about['members']} members (seed + 0 … seed + "
                                  f"{about['members'] - 1}); best epochs "
                                  f"{', '.join(map(str, about['best_epochs'] or []))}"))
+    folds = about.get("folds")
+    if folds:
+        by = f"column {folds['by']!r}" if folds.get("by") else \
+            f"row position with seed {folds.get('seed')}"
+        rows.append(("k-fold", f"member k trained on the rows outside fold k of "
+                               f"{folds.get('k')}, folds by {by}"))
     if about.get("output"):
         rows.append(("output", "a mean and a Gaussian variance per label"))
     labels = about["labels"]
@@ -476,3 +482,62 @@ def _headline(report, *keys):
     except OverflowError:  # an integer of hundreds of digits
         return float("inf") if report > 0 else float("-inf")
 
+
+
+# The figures of each fold's network that the folds' table shows: (name, place in a report).
+FOLD_FIGURES = {"classification": (("accuracy", ("accuracy",)),
+                                   ("cross-entropy", ("cross_entropy",)),
+                                   ("ROC AUC", ("roc_auc",))),
+                "regression": (("RMSE", ("overall", "rmse")), ("MAE", ("overall", "mae")),
+                               ("R²", ("overall", "r2")), ("mean distance", ("distance", "mean")))}
+FOLD_ROWS = 20  # folds shown each on a row of its own; beyond, their mean and spread only
+
+
+def fold_tables(metrics):
+    """k-fold's tables: each fold's network on its own fold, then the out-of-fold metrics of
+    every row (``metrics["val"]``)."""
+    return [folds_table(metrics["folds"]),
+            *tables(metrics["val"], "Out-of-fold metrics")]
+
+
+def folds_table(folds):
+    """k-fold's figures of each fold's network on its own fold (up to ``FOLD_ROWS`` folds),
+    and their mean ± standard deviation over the folds."""
+    each, rule = folds["each"], folds.get("rule") or {}
+    by = f"column {rule['by']!r}" if rule.get("by") else "row position"
+    table = RichTable(title=_title(f"Each fold's network on its own fold ({len(each)} folds by "
+                                   f"{by})"), title_justify="left")
+    figures = [(name, place) for name, place in FOLD_FIGURES.get(folds.get("task"), ())
+               if _at(folds, place) is not None]
+    # Distances in the unit they read best in, as the table of distances shows them.
+    factor, unit = readable_length(_at(folds, ("distance", "mean")) or 0.0,
+                                   (folds.get("distance") or {}).get("unit", ""))
+    for col in ["fold", "rows"] + [f"{name} ({unit})" if place[0] == "distance" and unit
+                                   else name for name, place in figures]:
+        table.add_column(col, justify="left" if col == "fold" else "right")
+
+    def cell(report, place):
+        value = _at(report, place)
+        return value * factor if value is not None and place[0] == "distance" else value
+    for k, report in enumerate(each if len(each) <= FOLD_ROWS else []):
+        table.add_row(str(k), str(report["rows"]), *(_shown(name, cell(report, place))
+                                                     for name, place in figures))
+    spread = folds.get("std") or {}
+    table.add_row("mean ± std", str(folds["rows"]), *(
+        f"{_shown(name, cell(folds, place))} ± {_fmt(cell(spread, place) or 0.0)}"
+        for name, place in figures), style="bold")
+    return table
+
+
+def _shown(name, value):
+    """A figure as the other tables show it: a score whose best is 1 with the digits that
+    tell it from 1."""
+    if value is None:
+        return "–"
+    return score(value, 6 if name == "R²" else 4) if name in ("R²", "ROC AUC") else _fmt(value)
+
+
+def _at(report, place):
+    for key in place:
+        report = report.get(key) if isinstance(report, dict) else None
+    return report if isinstance(report, (int, float)) and not isinstance(report, bool) else None

@@ -429,7 +429,8 @@ def test_members_take_the_rows_of_their_own_seed_span_by_span(monkeypatch):
     monkeypatch.setattr(ensemble, "GATHER_ROWS", 50)  # 50 // (7 rows × 3 members): 2 a span
     x, y = torch.randn(100, 4), torch.randint(0, 5, (100,))
     seeds = [11, 12, 13]
-    run = SimpleNamespace(rows=SimpleNamespace(x=x, y=y, train_rows=100),
+    rows = SimpleNamespace(x=x, y=y, train_rows=100)
+    run = SimpleNamespace(rows=rows, plan=ensemble.AllRows(rows),
                           config=SimpleNamespace(batch_size=7), members=seeds,
                           generators=[torch.Generator().manual_seed(s) for s in seeds])
     batches = list(ensemble._Run._batches(run))
