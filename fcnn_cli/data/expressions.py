@@ -208,11 +208,12 @@ def _definition(text):
     if not isinstance(text, str):
         raise FcnnError(f"a definition is a text NAME=EXPR, not {shown(text)}")
     tokens = _tokens(text[:MAX_LENGTH + 1])
-    try:
-        first, second = next(tokens), next(tokens)
+    try:  # an empty text has its "end" token alone: no second
+        first, second = next(tokens), next(tokens, None)
     except Refused:
         first = second = None
-    if first is None or first.kind not in ("name", "quoted") or second.kind != "=":
+    if first is None or first.kind not in ("name", "quoted") or second is None or \
+            second.kind != "=":
         raise FcnnError(f"definition {_excerpt(text, 0)}: write NAME=EXPR, {EXAMPLE}; a name "
                         "that is not an identifier in back quotes, `a b`=…")
     name = _name(first)

@@ -199,3 +199,10 @@ def test_every_row_is_written_and_those_without_features_that_fail_are_not_score
     assert np.isnan(scores[3]) and np.isnan(scores[4])  # not scored; scored NaN
     np.testing.assert_array_equal(scores.drop([3, 4]), (frame.px * 2).drop([3, 4]))
     assert out[0][0].frame[SELECTED].tolist()[3:5] == [0, 1]
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_definition_is_refused_in_one_line(text):
+    with pytest.raises(FcnnError, match="write NAME=EXPR") as e:
+        Recipe.of_options(define=[text])
+    assert e.value.options == ("define",) and "\n" not in str(e.value)
