@@ -181,8 +181,8 @@ def objects(spec, columns):
         raise FcnnError(f"objects {shown(spec)}: no list column {name}_…; {there}")
     made = []
     for i in range(count):
-        made += [(f"{c}_{i}", parse(f"{_written(c)}[{i}]")) for c in members]
-        made.append((f"{name}_{i}_present", parse(f"len({_written(members[0])}) > {i}")))
+        made += [(f"{c}_{i}", parse(f"{written(c)}[{i}]")) for c in members]
+        made.append((f"{name}_{i}_present", parse(f"len({written(members[0])}) > {i}")))
     return made
 
 
@@ -195,9 +195,15 @@ def _collection(spec):
     return name, int(count)
 
 
-def _written(name):
-    """A column's name as an expression writes it."""
-    if IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS:
+def is_name(text):
+    """Whether ``text`` is a column as an expression writes it bare: an identifier of the
+    language (ASCII), not one of its constants or words."""
+    return bool(IDENTIFIER.fullmatch(text)) and text not in CONSTANTS and text not in WORDS
+
+
+def written(name):
+    """A column's name as an expression writes it: bare, or in back quotes."""
+    if is_name(name):
         return name
     if "`" in name or not name.isprintable():
         raise FcnnError(f"column {printable(repr(name))} cannot be named in an expression")

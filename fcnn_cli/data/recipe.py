@@ -369,6 +369,8 @@ class Recipe:
         own directory)."""
         import os
 
+        from fcnn_cli.data.expressions import written
+
         def path(p):
             return os.path.abspath(p) if absolute and p != "-" else p
 
@@ -376,7 +378,7 @@ class Recipe:
                     "scale": s.scale, **({"where": s.where} if s.where else {})}
                    for s in self.samples if s.name is not None]
         return {"samples": samples or None,
-                "define": [f"{_written(n)}={t}" for n, t in self.define] or None,
+                "define": [f"{written(n)}={t}" for n, t in self.define] or None,
                 "objects": list(self.objects) or None, "where": self.where,
                 "weight": self.weight}
 
@@ -399,18 +401,12 @@ def rows_of(table, keep):
                                file_rows=np.asarray(rows)[keep])
 
 
-def _written(name):
-    """A definition's name as its text writes it: in back quotes where it is no identifier
-    of the expression language."""
-    from fcnn_cli.data.expressions import CONSTANTS, IDENTIFIER, WORDS
-
-    plain = IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS
-    return name if plain else f"`{name}`"
-
-
 def _plain(text):
-    """Whether an expression is a bare column name: read as it is, nothing to evaluate."""
-    return text.isidentifier()
+    """Whether an expression is a bare column name, read as it is: by the language's own rule
+    (``nan`` or ``pi`` is a constant, ``é`` no name but in back quotes)."""
+    from fcnn_cli.data.expressions import is_name
+
+    return is_name(text)
 
 
 def _column(table, name):

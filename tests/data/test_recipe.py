@@ -206,3 +206,18 @@ def test_an_empty_definition_is_refused_in_one_line(text):
     with pytest.raises(FcnnError, match="write NAME=EXPR") as e:
         Recipe.of_options(define=[text])
     assert e.value.options == ("define",) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("weight, value", [("pi", np.pi), ("2", 2.0)])
+def test_a_weight_that_is_a_constant_is_no_column(table, weight, value):
+    made = Recipe.of_options(weight=weight)
+    assert made.weight_column == WEIGHT and made.needs([]) == []
+    np.testing.assert_allclose(made.apply(table).frame[WEIGHT], value)
+
+
+def test_a_weight_named_by_no_identifier_of_the_language_is_evaluated(table):
+    with pytest.raises(FcnnError, match="unexpected character"):
+        Recipe.of_options(weight="wé")
+    made = Recipe.of_options(weight="`wé`")
+    frame = table.frame.rename(columns={"w": "wé"})
+    np.testing.assert_array_equal(made.apply(Table(frame, name="t")).frame[WEIGHT], frame["wé"])
