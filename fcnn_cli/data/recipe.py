@@ -16,7 +16,6 @@ parsed again the same way, every part checked, before anything is applied.
 import dataclasses
 from dataclasses import dataclass, field
 
-from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError, shown
 from fcnn_cli.data import samples as sampling
 
@@ -78,14 +77,20 @@ class Recipe:
     def check(self):
         """Parse every expression (definitions, objects, selections, weight) and check the
         names: a bad one is refused in one line naming it."""
+        from fcnn_cli.data import expressions
+
         names = [n for n, _ in self.define + (self.expanded or [])]
-        twice = repeated(names)
-        if twice is not None:
-            raise FcnnError(f"definition {twice!r} is given twice", ("define",))
         if len(names) > MAX_DEFINITIONS:
             raise FcnnError(f"{len(names)} definitions: at most {MAX_DEFINITIONS}", ("define",))
+        try:
+            expressions.check_once(names)
+        except FcnnError as e:
+            raise FcnnError(str(e), ("define",)) from None
         for spec in self.objects:
-            _object_spec(spec)
+            try:
+                expressions.collection(spec)
+            except FcnnError as e:
+                raise FcnnError(str(e), ("objects",)) from None
         for text, option in self._texts():
             self._expression(text, option)
         for reserved in (self.label, WEIGHT if self.weight_column == WEIGHT else None):
@@ -443,16 +448,6 @@ def _definitions(texts):
         return [(name, e.text) for name, e in expressions.definitions(texts)]
     except FcnnError as e:
         raise FcnnError(str(e), ("define",)) from None
-
-
-def _object_spec(spec):
-    from fcnn_cli.data.expressions import MAX_OBJECTS
-
-    name, colon, count = spec.rpartition(":")
-    if not (colon and name.strip() and count.isascii() and count.isdigit() and
-            len(count) <= 3 and 1 <= int(count) <= MAX_OBJECTS):
-        raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
-                        f"to {MAX_OBJECTS}, e.g. Muon:2", ("objects",))
 
 
 # Reading a recipe back: each part of its kind, or one line that says which is not.

@@ -221,3 +221,25 @@ def test_a_weight_named_by_no_identifier_of_the_language_is_evaluated(table):
     made = Recipe.of_options(weight="`wé`")
     frame = table.frame.rename(columns={"w": "wé"})
     np.testing.assert_array_equal(made.apply(Table(frame, name="t")).frame[WEIGHT], frame["wé"])
+
+
+@pytest.mark.parametrize("spec", ["Muon:0", " :2", "Muon"])
+def test_an_objects_spec_is_checked_by_one_rule(spec):
+    from fcnn_cli.data.expressions import collection
+
+    with pytest.raises(FcnnError) as alone:
+        collection(spec)
+    with pytest.raises(FcnnError) as recipe_error:
+        Recipe.of_options(objects=[spec])
+    assert str(recipe_error.value) == str(alone.value) and \
+        recipe_error.value.options == ("objects",)
+
+
+def test_a_name_defined_twice_is_one_message_wherever_found():
+    from fcnn_cli.data.expressions import definitions, derive
+
+    with pytest.raises(FcnnError) as given:
+        Recipe.of_options(define=["x=1", "x=2"])
+    with pytest.raises(FcnnError) as derived:
+        derive(pd.DataFrame({"a": [1.0]}), definitions(["x=1"]) * 2)
+    assert str(given.value) == str(derived.value)
