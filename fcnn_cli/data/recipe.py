@@ -239,13 +239,13 @@ class Recipe:
 
     # What the recipe needs and leaves out.
 
-    def needs(self, names, select=True, weigh=True):
+    def needs(self, names, select=True, weigh=True, sample=None):
         """The raw columns a table must have to make the columns ``names`` (derived or raw),
-        to select its rows (``select``) and to weigh them (``weigh``), in order."""
+        to select its rows (``select``: the selection, and ``sample``'s, the one the table is
+        of) and to weigh them (``weigh``), in order."""
         wanted = list(names)
         if select:
-            for text, option in [(self.where, "where")] + [(s.where, "samples")
-                                                           for s in self.samples]:
+            for text, option in ((self.where, "where"), (sample and sample.where, "samples")):
                 wanted += self._expression(text, option).names if text else []
         if weigh and self.weight is not None:
             wanted += [self.weight] if _plain(self.weight) else \
@@ -258,13 +258,16 @@ class Recipe:
 
         return expressions.raw_columns(self.definitions(), wanted)
 
-    def check_raw(self, table, names, select=True, weigh=True):
-        """Refuse a raw ``table`` that lacks a column the model reads: one of ``names`` or
-        one that its definitions, selection or weight are made from, as a missing feature is
-        refused (where the recipe reads nothing itself, the predictor's own check does)."""
-        if not (self.define or self.expanded or self.where or self.weight):
+    def check_raw(self, table, names, select=True, weigh=True, sample=None):
+        """Refuse a raw ``table`` (of ``sample``) that lacks a column the model reads: one of
+        ``names`` or one that its definitions, selection or weight are made from, as a missing
+        feature is refused (where the recipe reads nothing itself, the predictor's own check
+        does)."""
+        if not (self.define or self.expanded or self.where or self.weight or
+                sample is not None and sample.where):
             return
-        missing = [c for c in self.needs(names, select, weigh) if c not in table.frame.columns]
+        missing = [c for c in self.needs(names, select, weigh, sample)
+                   if c not in table.frame.columns]
         if missing:
             raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
                             "that the model reads (a feature, or what its definitions, "

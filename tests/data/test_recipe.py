@@ -243,3 +243,59 @@ def test_a_name_defined_twice_is_one_message_wherever_found():
     with pytest.raises(FcnnError) as derived:
         derive(pd.DataFrame({"a": [1.0]}), definitions(["x=1"]) * 2)
     assert str(given.value) == str(derived.value)
+
+
+def test_predict_needs_no_column_of_a_samples_own_selection(table):
+    made = Recipe.of_options(samples=["sig=a.csv", {"name": "bkg", "files": ["b.csv"],
+                                                    "where": "w > 0"}], define=["pt=px"])
+    raw = Table(table.frame.drop(columns="w"), name="t.csv")
+    (out,) = predicting(made, [raw], ["pt"])
+    assert len(out.frame) == len(raw.frame)
+    assert made.needs(["pt"], sample=made.samples[1]) == ["px", "w"]
+
+
+def test_evaluate_cuts_a_sample_as_training_did_and_says_so(table, tmp_path):
+    from fcnn_cli.data.applying import evaluating, evaluation_notes, for_evaluation
+
+    path = tmp_path / "b.csv"
+    table.frame.to_csv(path, index=False)
+    model = Recipe.of_options(samples=["sig=a.csv", {"name": "bkg", "files": ["b.csv"],
+                                                     "where": "n >= 2"}])
+    task = type("Task", (), {"classes": ["sig", "bkg"], "target": "sample"})()
+    given = samples.of_options([f"bkg={path}"])
+    made = for_evaluation(model, [s.find() for s in given], task=task)
+    tally = {"removed": 0, "kept": 0}
+    rows = sum(len(t.frame) for t in evaluating(made, [(made.samples[0], str(path))], [],
+                                                tally))
+    assert rows == int((table.frame.n >= 2).sum()) == tally["kept"]
+    notes = evaluation_notes(made, tally, True, False, model)
+    assert notes["samples"][0]["where_of_the_model"] == "n >= 2"
+    assert notes["selection"]["rows_removed"] == len(table.frame) - rows
+
+
+def test_evaluate_leaves_out_rows_of_weight_0_as_training_does(table, tmp_path):
+    from fcnn_cli.data.applying import evaluating, evaluation_notes
+
+    frame = table.frame.assign(w=np.where(table.frame.n == 0, 0.0, table.frame.w))
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    made = Recipe.of_options(weight="w")
+    tally = {"removed": 0, "kept": 0}
+    out = pd.concat([t.frame for t in evaluating(made, [(None, str(path))], [], tally)])
+    zero = int((frame.n == 0).sum())
+    assert zero and len(out) == len(frame) - zero and (out.w != 0).all()
+    assert evaluation_notes(made, tally, True, True)["rows_of_weight_0"] == zero
+
+
+def test_a_model_that_fills_scores_the_rows_that_fail_and_miss_a_feature(table):
+    frame = table.frame.copy()
+    frame.loc[3, ["px", "n"]] = [np.nan, 0]  # fails the selection, and has no px
+    made = Recipe.of_options(where="n >= 2")
+
+    def predict(tables):
+        for t in tables:
+            yield t, pd.DataFrame({"score": t.frame.px.fillna(-1.0)}, index=t.frame.index)
+
+    (out,) = every_row(predicting(made, [Table(frame, name="t")], ["px"]), predict, ["px"],
+                       fills=True)
+    assert out[1].score[3] == -1.0 and not out[1].score.isna().any()
