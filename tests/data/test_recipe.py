@@ -299,3 +299,17 @@ def test_a_model_that_fills_scores_the_rows_that_fail_and_miss_a_feature(table):
     (out,) = every_row(predicting(made, [Table(frame, name="t")], ["px"]), predict, ["px"],
                        fills=True)
     assert out[1].score[3] == -1.0 and not out[1].score.isna().any()
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.update(label="s" * 1_000_000),
+    lambda d: d.update(objects=["M" * 1_000_000 + ":2"], expanded=[]),
+    lambda d: d.update(samples=[{"name": "s" * 1_000_000, "files": [], "scale": 1.0}]),
+    lambda d: d.update(define=[[f"x{k}", "1"] for k in range(1_001)]),
+], ids=["label", "object", "sample name", "definitions"])
+def test_a_recipe_read_back_is_bounded_in_every_text_and_count(change):
+    d = Recipe.of_options(define=["pt=px"]).to_dict()
+    change(d)
+    with pytest.raises(FcnnError, match="^recipe: ") as e:
+        Recipe.from_dict(d)
+    assert len(str(e.value)) < 400
