@@ -125,7 +125,8 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
                                                                             recipe.name()),
               **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
                           (model, data) if data else None, **weights),
-              **applying.evaluation_notes(recipe, tally, not no_select, weighs)}
+              **applying.evaluation_notes(recipe, tally, not no_select, weighs,
+                                          predictor.recipe)}
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)

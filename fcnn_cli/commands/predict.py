@@ -47,7 +47,8 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
     DATA holds the raw columns: the model makes its --define and --objects columns itself.
     A model trained with --where scores every row and says in a 0/1 'selected' column (after
     the --keep columns) which rows pass its selection (a row that fails it and lacks a feature
-    value gets empty predictions); --select writes only the rows that pass.
+    value gets empty predictions, unless the model fills missing values: --nan fill);
+    --select writes only the rows that pass.
 
     \b
     Examples:
@@ -93,8 +94,9 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
         return predictor.predict_chunks(tables, threshold, members)
 
     with writer:
-        for table, predictions in (every_row(chunks, scored, predictor.features) if flag
-                                   else scored(chunks)):
+        fills = predictor.filler is not None
+        for table, predictions in (every_row(chunks, scored, predictor.features, fills)
+                                   if flag else scored(chunks)):
             missing = [c for c in keep if c not in table.frame.columns]
             if missing:
                 raise FcnnError(f"{table.name}: no column(s) {', '.join(map(repr, missing))} "

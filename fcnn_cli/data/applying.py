@@ -37,18 +37,34 @@ def evaluating(recipe, sources, names, tally, select=True, weigh=True):
     """The tables of ``sources`` ([(sample or None, path)]) read in chunks, each through
     the steps: the columns ``names`` made (checked first), the rows that pass the
     selection (``select``; ``tally`` counts them and those removed) with their class and
-    weight columns (``weigh``)."""
+    weight columns (``weigh``; rows of weight 0 left out, counted as "zero_weight")."""
     from fcnn_cli.data.tables import iter_tables
 
     for sample, path in sources:
         for table in iter_tables(path):
-            recipe.check_raw(table, names, select, weigh)
+            recipe.check_raw(table, names, select, weigh, sample)
             table = recipe.derive(table)
             if select:
                 table, removed = recipe.select(table, sample)
                 tally["removed"] += removed
+            table = recipe.finish(table, sample, weigh)
+            if weigh:
+                table = _weighing(table, recipe.weight_column, tally)
             tally["kept"] += len(table.frame)
-            yield recipe.finish(table, sample, weigh)
+            yield table
+
+
+def _weighing(table, column, tally):
+    """``table`` without its rows of weight exactly 0, counted in ``tally``: training leaves
+    them out before any metric (engine.eventweights), and the same file must give the same
+    rows, support and confusion matrix here."""
+    if column not in table.frame.columns:  # the predictor's own check names it
+        return table
+    zero = (table.frame[column] == 0).to_numpy(bool)
+    if not zero.any():
+        return table
+    tally["zero_weight"] = tally.get("zero_weight", 0) + int(zero.sum())
+    return rows_of(table, ~zero)
 
 
 def weighs(recipe, paths, given=False):
@@ -73,12 +89,13 @@ def weighs(recipe, paths, given=False):
     return True
 
 
-def every_row(tables, predict, features):
+def every_row(tables, predict, features, fills=False):
     """(table, its predictions) of each table of a stream that :func:`predicting` flagged:
     ``predict`` (a stream of tables in, (part, predictions) out, as a Predictor's
     predict_chunks) scores the rows that pass the selection, and those that fail it where
-    their features are all finite; a row that fails it and lacks a feature value (a second
-    muon it does not have) gets empty predictions. Tables come back whole and in order."""
+    their features are all finite or the model ``fills`` missing values (--nan fill); a row
+    that fails it and lacks a feature value (a second muon it does not have) gets empty
+    predictions otherwise. Tables come back whole and in order."""
     import collections
 
     import pandas as pd
@@ -87,7 +104,7 @@ def every_row(tables, predict, features):
 
     def scorable():
         for table in tables:
-            ok = table.frame[SELECTED].to_numpy(bool) | _finite(table, features)
+            ok = table.frame[SELECTED].to_numpy(bool) | (fills or _finite(table, features))
             pending.append((table, ok, []))
             yield table if ok.all() else rows_of(table, ok)
 
@@ -129,6 +146,7 @@ def for_evaluation(recipe, samples=None, weight=None, weigh=True, task=None):
         if unknown:
             raise FcnnError(f"sample {unknown[0]!r} is no class of the model; its classes are "
                             f"{', '.join(map(repr, classes))}", ("samples",))
+    _carry_selections(found, base.samples)
     evaluated = Recipe(found, list(base.objects), base.expanded, list(base.define), base.where,
                        (weight or base.weight) if weigh else None,
                        task.target if found else None)
@@ -138,19 +156,42 @@ def for_evaluation(recipe, samples=None, weight=None, weigh=True, task=None):
     return evaluated.check()
 
 
-def evaluation_notes(recipe, tally, select, weighed):
+def _carry_selections(samples, trained):
+    """Give each sample the selection of the model's sample of its name, on top of its own:
+    training never saw the rows it cut away, and scoring them would judge the model on
+    events it was not made for."""
+    cuts = {s.name: s.where for s in trained if s.where}
+    for sample in samples:
+        cut = cuts.get(sample.name)
+        if cut is not None:
+            sample.where = cut if not sample.where else f"({cut}) and ({sample.where})"
+
+
+def evaluation_notes(recipe, tally, select, weighed, model=None):
     """What evaluate's report says of the recipe it applied: the selection and the rows it
-    removed, the weight (None: events counted), the samples and their scales."""
+    removed, the weight (None: events counted), the samples, their scales and selections
+    (those carried from the ``model``'s recipe said so)."""
     if recipe.empty:
         return {}
     notes = {"weighted": weighed, "weight": recipe.weight if weighed else None}
-    if recipe.where:
+    if recipe.where or any(s.where for s in recipe.samples):
         notes["selection"] = {"where": recipe.where, "applied": select, "rows_kept":
                               tally["kept"], "rows_removed": tally["removed"]}
+    if tally.get("zero_weight"):
+        notes["rows_of_weight_0"] = tally["zero_weight"]
     if recipe.samples:
-        notes["samples"] = [{"name": s.name, "scale": s.scale, "files": list(s.files)}
-                            for s in recipe.samples]
+        cuts = {s.name: s.where for s in (model.samples if model else []) if s.where}
+        notes["samples"] = [_sample_note(s, select, cuts) for s in recipe.samples]
     return notes
+
+
+def _sample_note(sample, select, cuts):
+    note = {"name": sample.name, "scale": sample.scale, "files": list(sample.files)}
+    if sample.where:
+        note |= {"where": sample.where, "applied": select}
+    if sample.name in cuts:  # said: the rows were cut as in training, not only as asked
+        note["where_of_the_model"] = cuts[sample.name]
+    return note
 
 
 def check_export(recipe, features, name):

@@ -169,8 +169,9 @@ class Columns:
 
     def _series(self, name, position):
         if name not in self.frame.columns:
-            raise Refused(position, f"no column {name!r}{_suggestion(name, self.names())}; "
-                                    f"the table has {_listing(self.names())}")
+            hint = suggestion(name, self.names())
+            raise Refused(position, f"no column {name!r}{f' ({hint})' if hint else ''}; "
+                                    f"the table has {listing(self.names())}")
         series = self.frame[name]
         if getattr(series, "ndim", 1) != 1:
             raise Refused(position, f"the table has several columns named {name!r}")
@@ -276,13 +277,15 @@ def _kind(series):
     return f"{series.dtype} values"
 
 
-def _suggestion(name, names):
+def suggestion(name, names):
+    """"did you mean …?" of the one of ``names`` closest to ``name``; "" for none close."""
     import difflib
 
     close = difflib.get_close_matches(name, [str(n) for n in names], n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f"did you mean {close[0]!r}?" if close else ""
 
 
-def _listing(names, limit=8):
+def listing(names, limit=8):
+    """``names`` quoted, the first ``limit`` of them and how many in all."""
     text = ", ".join(repr(str(n)) for n in names[:limit])
     return (text or "no columns") + (f", … ({len(names)} in all)" if len(names) > limit else "")

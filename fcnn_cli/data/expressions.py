@@ -33,9 +33,10 @@ which count as 0 and 1 in arithmetic, and a number is true unless 0 (NaN is true
 import re
 from typing import NamedTuple
 
+from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError, printable, shown
 from fcnn_cli.data.evaluator import (COMPARISONS, FUNCTIONS, REDUCERS, Columns, Refused,
-                                     is_list_column, run)
+                                     is_list_column, listing, run, suggestion)
 
 MAX_LENGTH = 10_000  # characters of an expression
 MAX_DEPTH = 64  # nested parentheses, calls and operators
@@ -109,13 +110,16 @@ def parse(text):
 def definitions(texts):
     """``[(name, Expression)]`` of texts "NAME=EXPR" (NAME an identifier or back-quoted), in
     order; a name defined twice is refused."""
-    made = []
-    for text in texts:
-        name, expression = _definition(text)
-        if any(name == n for n, _ in made):
-            raise FcnnError(f"definition {name!r} is given twice; name each one otherwise")
-        made.append((name, expression))
+    made = [_definition(text) for text in texts]
+    check_once([name for name, _ in made])
     return made
+
+
+def check_once(names):
+    """Refuse a name defined twice: the second column would hide the first."""
+    twice = repeated(names)
+    if twice is not None:
+        raise FcnnError(f"definition {twice!r} is given twice; name each one otherwise")
 
 
 def derive(frame, definitions):
@@ -127,9 +131,8 @@ def derive(frame, definitions):
 
     columns = Columns(frame)
     names = [name for name, _ in definitions]
+    check_once(names)
     for k, (name, expression) in enumerate(definitions):
-        if name in columns.made:
-            raise FcnnError(f"definition {name!r} is given twice; name each one otherwise")
         if name in frame.columns:
             raise FcnnError(f"definition {name!r}: the table has a column {name!r} already; "
                             "give the definition a name of its own")
@@ -170,34 +173,40 @@ def objects(spec, columns):
     i + 1), and ``NAME_i_present = len(NAME_X) > i`` (0 or 1) of its first list column, for i
     from 0 to K - 1, object by object. ``columns`` is the frame, or a mapping of each column's
     name to whether it holds lists (what a file's schema tells without reading rows)."""
-    name, count = _collection(spec)
+    name, count = collection(spec)
     lists = [str(c) for c in columns.columns if is_list_column(columns[c])] \
         if hasattr(columns, "columns") else [str(c) for c, listed in columns.items() if listed]
     members = [c for c in lists if c.startswith(name + "_")]
     if not members:
-        there = f"the list columns are {', '.join(map(repr, lists[:8]))}" + \
-            (f", … ({len(lists)} in all)" if len(lists) > 8 else "") if lists else \
+        there = f"the list columns are {listing(lists)}" if lists else \
             "the table has no list columns"
         raise FcnnError(f"objects {shown(spec)}: no list column {name}_…; {there}")
     made = []
     for i in range(count):
-        made += [(f"{c}_{i}", parse(f"{_written(c)}[{i}]")) for c in members]
-        made.append((f"{name}_{i}_present", parse(f"len({_written(members[0])}) > {i}")))
+        made += [(f"{c}_{i}", parse(f"{written(c)}[{i}]")) for c in members]
+        made.append((f"{name}_{i}_present", parse(f"len({written(members[0])}) > {i}")))
     return made
 
 
-def _collection(spec):
+def collection(spec):
+    """(NAME, K) of an objects spec "NAME:K"; FcnnError otherwise."""
     name, _, count = str(spec).rpartition(":")
-    if not name or not count.isascii() or not count.isdigit() or len(count) > 3 or \
+    if not name.strip() or not count.isascii() or not count.isdigit() or len(count) > 3 or \
             not 1 <= int(count) <= MAX_OBJECTS:
         raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
                         f"to {MAX_OBJECTS}, e.g. Muon:2")
     return name, int(count)
 
 
-def _written(name):
-    """A column's name as an expression writes it."""
-    if IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS:
+def is_name(text):
+    """Whether ``text`` is a column as an expression writes it bare: an identifier of the
+    language (ASCII), not one of its constants or words."""
+    return bool(IDENTIFIER.fullmatch(text)) and text not in CONSTANTS and text not in WORDS
+
+
+def written(name):
+    """A column's name as an expression writes it: bare, or in back quotes."""
+    if is_name(name):
         return name
     if "`" in name or not name.isprintable():
         raise FcnnError(f"column {printable(repr(name))} cannot be named in an expression")
@@ -208,11 +217,12 @@ def _definition(text):
     if not isinstance(text, str):
         raise FcnnError(f"a definition is a text NAME=EXPR, not {shown(text)}")
     tokens = _tokens(text[:MAX_LENGTH + 1])
-    try:
-        first, second = next(tokens), next(tokens)
+    try:  # an empty text has its "end" token alone: no second
+        first, second = next(tokens), next(tokens, None)
     except Refused:
         first = second = None
-    if first is None or first.kind not in ("name", "quoted") or second.kind != "=":
+    if first is None or first.kind not in ("name", "quoted") or second is None or \
+            second.kind != "=":
         raise FcnnError(f"definition {_excerpt(text, 0)}: write NAME=EXPR, {EXAMPLE}; a name "
                         "that is not an identifier in back quotes, `a b`=…")
     name = _name(first)
@@ -306,8 +316,8 @@ class _Parser:
             return self.reduce(function)
         if name not in FUNCTIONS:
             known = [*FUNCTIONS, *REDUCERS]
-            raise Refused(function.position, f"unknown function {name!r}" + (
-                _suggestion(name, known) or f"; the functions are {', '.join(known)}"))
+            raise Refused(function.position, f"unknown function {name!r}; " + (
+                suggestion(name, known) or f"the functions are {', '.join(known)}"))
         self.advance()
         count = 0
         if self.token.kind != ")":
@@ -392,13 +402,6 @@ def _unexpected(token, wanted):
     if token.kind == "=":
         return "'=' is not a comparison: write == to compare"
     return f"unexpected {printable(repr(token.text[:40]))} where {wanted} should be"
-
-
-def _suggestion(name, names):
-    import difflib
-
-    close = difflib.get_close_matches(name, names, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _excerpt(text, position, width=60):

@@ -16,14 +16,15 @@ parsed again the same way, every part checked, before anything is applied.
 import dataclasses
 from dataclasses import dataclass, field
 
-from fcnn_cli.core.config import repeated
-from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import samples as sampling
 
 LABEL = "sample"  # the class column made of the sample names, unless -t names another
 WEIGHT = "event_weight"  # the weight column, where the weight is more than a column
-MAX_DEFINITIONS = 10_000  # a recipe's definitions, objects' included
-MAX_TEXT = 1 << 16  # the characters of one name or file path a recipe read back may hold
+# A recipe's definitions, objects' included: each is a float64 column of every chunk read
+# (65 536 rows), so 1 000 make 0.5 GB a chunk. An analysis derives tens; the objects of a
+# few collections (Muon:4 of 10 list columns is 44) stay far below.
+MAX_DEFINITIONS = 1_000
 
 
 @dataclass
@@ -78,14 +79,20 @@ class Recipe:
     def check(self):
         """Parse every expression (definitions, objects, selections, weight) and check the
         names: a bad one is refused in one line naming it."""
+        from fcnn_cli.data import expressions
+
         names = [n for n, _ in self.define + (self.expanded or [])]
-        twice = repeated(names)
-        if twice is not None:
-            raise FcnnError(f"definition {twice!r} is given twice", ("define",))
         if len(names) > MAX_DEFINITIONS:
             raise FcnnError(f"{len(names)} definitions: at most {MAX_DEFINITIONS}", ("define",))
+        try:
+            expressions.check_once(names)
+        except FcnnError as e:
+            raise FcnnError(str(e), ("define",)) from None
         for spec in self.objects:
-            _object_spec(spec)
+            try:
+                expressions.collection(spec)
+            except FcnnError as e:
+                raise FcnnError(str(e), ("objects",)) from None
         for text, option in self._texts():
             self._expression(text, option)
         for reserved in (self.label, WEIGHT if self.weight_column == WEIGHT else None):
@@ -234,13 +241,13 @@ class Recipe:
 
     # What the recipe needs and leaves out.
 
-    def needs(self, names, select=True, weigh=True):
+    def needs(self, names, select=True, weigh=True, sample=None):
         """The raw columns a table must have to make the columns ``names`` (derived or raw),
-        to select its rows (``select``) and to weigh them (``weigh``), in order."""
+        to select its rows (``select``: the selection, and ``sample``'s, the one the table is
+        of) and to weigh them (``weigh``), in order."""
         wanted = list(names)
         if select:
-            for text, option in [(self.where, "where")] + [(s.where, "samples")
-                                                           for s in self.samples]:
+            for text, option in ((self.where, "where"), (sample and sample.where, "samples")):
                 wanted += self._expression(text, option).names if text else []
         if weigh and self.weight is not None:
             wanted += [self.weight] if _plain(self.weight) else \
@@ -253,13 +260,16 @@ class Recipe:
 
         return expressions.raw_columns(self.definitions(), wanted)
 
-    def check_raw(self, table, names, select=True, weigh=True):
-        """Refuse a raw ``table`` that lacks a column the model reads: one of ``names`` or
-        one that its definitions, selection or weight are made from, as a missing feature is
-        refused (where the recipe reads nothing itself, the predictor's own check does)."""
-        if not (self.define or self.expanded or self.where or self.weight):
+    def check_raw(self, table, names, select=True, weigh=True, sample=None):
+        """Refuse a raw ``table`` (of ``sample``) that lacks a column the model reads: one of
+        ``names`` or one that its definitions, selection or weight are made from, as a missing
+        feature is refused (where the recipe reads nothing itself, the predictor's own check
+        does)."""
+        if not (self.define or self.expanded or self.where or self.weight or
+                sample is not None and sample.where):
             return
-        missing = [c for c in self.needs(names, select, weigh) if c not in table.frame.columns]
+        missing = [c for c in self.needs(names, select, weigh, sample)
+                   if c not in table.frame.columns]
         if missing:
             raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
                             "that the model reads (a feature, or what its definitions, "
@@ -342,25 +352,11 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d):
-        """The recipe of ``to_dict``'s dict, read back as untrusted input: every part of its
-        kind and bounded, every expression parsed again (one that is not of the language, or
-        too long or deep, is refused here, before anything is applied)."""
-        _need(isinstance(d, dict), "recipe is not an object")
-        unknown = sorted(set(d) - {"samples", "label", "objects", "expanded", "define", "where",
-                                   "weight"})
-        _need(not unknown, f"recipe: unknown entry {shown(unknown[:1])}")
-        samples = [_sample(s) for s in _list(d.get("samples"), "samples", sampling.MAX_SAMPLES)]
-        expanded = d.get("expanded")
-        recipe = cls(samples, [_text(o, "object") for o in _list(d.get("objects"), "objects")],
-                     None if expanded is None else _pairs(expanded, "expanded"),
-                     _pairs(d.get("define") or [], "define"), _optional(d.get("where"), "where"),
-                     _optional(d.get("weight"), "weight"), _optional(d.get("label"), "label"))
-        _need(recipe.objects == [] or recipe.expanded is not None,
-              "recipe: objects without their columns")
-        try:
-            return recipe.check()
-        except FcnnError as e:
-            raise FcnnError(f"recipe: {e}") from None
+        """The recipe of ``to_dict``'s dict, read back as untrusted input (see
+        :mod:`fcnn_cli.data.recipefile`)."""
+        from fcnn_cli.data.recipefile import read
+
+        return read(d)
 
     def options(self, absolute=False):
         """The recipe as configuration keys: ``samples`` (tables), ``define``, ``objects``,
@@ -369,6 +365,8 @@ class Recipe:
         own directory)."""
         import os
 
+        from fcnn_cli.data.expressions import written
+
         def path(p):
             return os.path.abspath(p) if absolute and p != "-" else p
 
@@ -376,7 +374,7 @@ class Recipe:
                     "scale": s.scale, **({"where": s.where} if s.where else {})}
                    for s in self.samples if s.name is not None]
         return {"samples": samples or None,
-                "define": [f"{_written(n)}={t}" for n, t in self.define] or None,
+                "define": [f"{written(n)}={t}" for n, t in self.define] or None,
                 "objects": list(self.objects) or None, "where": self.where,
                 "weight": self.weight}
 
@@ -399,18 +397,12 @@ def rows_of(table, keep):
                                file_rows=np.asarray(rows)[keep])
 
 
-def _written(name):
-    """A definition's name as its text writes it: in back quotes where it is no identifier
-    of the expression language."""
-    from fcnn_cli.data.expressions import CONSTANTS, IDENTIFIER, WORDS
-
-    plain = IDENTIFIER.fullmatch(name) and name not in CONSTANTS and name not in WORDS
-    return name if plain else f"`{name}`"
-
-
 def _plain(text):
-    """Whether an expression is a bare column name: read as it is, nothing to evaluate."""
-    return text.isidentifier()
+    """Whether an expression is a bare column name, read as it is: by the language's own rule
+    (``nan`` or ``pi`` is a constant, ``é`` no name but in back quotes)."""
+    from fcnn_cli.data.expressions import is_name
+
+    return is_name(text)
 
 
 def _column(table, name):
@@ -447,68 +439,3 @@ def _definitions(texts):
         return [(name, e.text) for name, e in expressions.definitions(texts)]
     except FcnnError as e:
         raise FcnnError(str(e), ("define",)) from None
-
-
-def _object_spec(spec):
-    from fcnn_cli.data.expressions import MAX_OBJECTS
-
-    name, colon, count = spec.rpartition(":")
-    if not (colon and name.strip() and count.isascii() and count.isdigit() and
-            len(count) <= 3 and 1 <= int(count) <= MAX_OBJECTS):
-        raise FcnnError(f"objects {shown(spec)}: write NAME:K, K the number of objects from 1 "
-                        f"to {MAX_OBJECTS}, e.g. Muon:2", ("objects",))
-
-
-# Reading a recipe back: each part of its kind, or one line that says which is not.
-
-def _need(ok, what):
-    if not ok:
-        raise FcnnError(what)
-
-
-def _list(value, what, limit=MAX_DEFINITIONS):
-    value = [] if value is None else value
-    _need(isinstance(value, list), f"recipe: {what} is not a list")
-    _need(len(value) <= limit, f"recipe: {len(value)} {what}, more than {limit}")
-    return value
-
-
-def _text(value, what):
-    _need(isinstance(value, str) and value, f"recipe: a {what} is {shown(value)}, not text")
-    return value
-
-
-def _optional(value, what):
-    return None if value is None else _text(value, what)
-
-
-def _pairs(value, what):
-    pairs = _list(value, what)
-    _need(all(isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) and t for t in p)
-              and len(p[0]) <= MAX_TEXT for p in pairs),
-          f"recipe: {what} is not a list of [name, expression]")
-    return [tuple(p) for p in pairs]
-
-
-def _sample(d):
-    _need(isinstance(d, dict), "recipe: a sample is not an object")
-    name = d.get("name")
-    _need(name is None or isinstance(name, str) and sampling.NAME.fullmatch(name),
-          f"recipe: a sample's name is {shown(name)}")
-    scale = d.get("scale")
-    _need(isinstance(scale, float) and 0 < scale < float("inf"),
-          f"recipe: sample {name!r}: scale {shown(scale)} is not a number > 0")
-    files = _list(d.get("files"), "files", 1 << 20)
-    records = [_file(f, name) for f in files]
-    where = _optional(d.get("where"), "selection")
-    return sampling.Sample(name, [r["path"] for r in records], scale, where,
-                           [r["path"] for r in records], records)
-
-
-def _file(record, name):
-    _need(isinstance(record, dict) and set(record) == {"path", "size", "sha256"} and
-          isinstance(record["path"], str) and len(record["path"]) <= MAX_TEXT and
-          type(record["size"]) is int and isinstance(record["sha256"], str) and
-          len(record["sha256"]) == 64, f"recipe: sample {name!r}: a file is not "
-          "{path, size, sha256}")
-    return record

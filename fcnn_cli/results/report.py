@@ -161,15 +161,21 @@ def recipe_table(report):
     rows = []
     for s in report.get("samples") or ():
         rows.append((f"sample {s['name']}", f"{len(s['files'])} file(s)"
-                     + (f", scale {s['scale']:g}" if s["scale"] != 1 else "")))
+                     + (f", scale {s['scale']:g}" if s["scale"] != 1 else "")
+                     + (f", where {s['where']}" if s.get("where") else "")
+                     + (" (its cut in training)" if s.get("where_of_the_model") else "")))
     selection = report.get("selection")
     if selection:
-        rows.append(("selection", f"{selection['where']}: removed {selection['rows_removed']} "
-                     f"row(s), kept {selection['rows_kept']}" if selection["applied"] else
-                     f"{selection['where']}: not applied (--no-select)"))
+        cut = selection["where"] or "the samples' selections"
+        rows.append(("selection", f"{cut}: removed {selection['rows_removed']} row(s), kept "
+                     f"{selection['rows_kept']}" if selection["applied"] else
+                     f"{cut}: not applied (--no-select)"))
     if "weighted" in report:
         rows.append(("weights", (report["weight"] or "the samples' scales")
                      if report["weighted"] else "none: events counted"))
+    if report.get("rows_of_weight_0"):
+        rows.append(("weight 0", f"{report['rows_of_weight_0']} row(s) left out, as in "
+                                 "training"))
     if not rows:
         return []
     table = RichTable(title="Data", title_justify="left", show_header=False)

@@ -199,3 +199,117 @@ def test_every_row_is_written_and_those_without_features_that_fail_are_not_score
     assert np.isnan(scores[3]) and np.isnan(scores[4])  # not scored; scored NaN
     np.testing.assert_array_equal(scores.drop([3, 4]), (frame.px * 2).drop([3, 4]))
     assert out[0][0].frame[SELECTED].tolist()[3:5] == [0, 1]
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_an_empty_definition_is_refused_in_one_line(text):
+    with pytest.raises(FcnnError, match="write NAME=EXPR") as e:
+        Recipe.of_options(define=[text])
+    assert e.value.options == ("define",) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("weight, value", [("pi", np.pi), ("2", 2.0)])
+def test_a_weight_that_is_a_constant_is_no_column(table, weight, value):
+    made = Recipe.of_options(weight=weight)
+    assert made.weight_column == WEIGHT and made.needs([]) == []
+    np.testing.assert_allclose(made.apply(table).frame[WEIGHT], value)
+
+
+def test_a_weight_named_by_no_identifier_of_the_language_is_evaluated(table):
+    with pytest.raises(FcnnError, match="unexpected character"):
+        Recipe.of_options(weight="wé")
+    made = Recipe.of_options(weight="`wé`")
+    frame = table.frame.rename(columns={"w": "wé"})
+    np.testing.assert_array_equal(made.apply(Table(frame, name="t")).frame[WEIGHT], frame["wé"])
+
+
+@pytest.mark.parametrize("spec", ["Muon:0", " :2", "Muon"])
+def test_an_objects_spec_is_checked_by_one_rule(spec):
+    from fcnn_cli.data.expressions import collection
+
+    with pytest.raises(FcnnError) as alone:
+        collection(spec)
+    with pytest.raises(FcnnError) as recipe_error:
+        Recipe.of_options(objects=[spec])
+    assert str(recipe_error.value) == str(alone.value) and \
+        recipe_error.value.options == ("objects",)
+
+
+def test_a_name_defined_twice_is_one_message_wherever_found():
+    from fcnn_cli.data.expressions import definitions, derive
+
+    with pytest.raises(FcnnError) as given:
+        Recipe.of_options(define=["x=1", "x=2"])
+    with pytest.raises(FcnnError) as derived:
+        derive(pd.DataFrame({"a": [1.0]}), definitions(["x=1"]) * 2)
+    assert str(given.value) == str(derived.value)
+
+
+def test_predict_needs_no_column_of_a_samples_own_selection(table):
+    made = Recipe.of_options(samples=["sig=a.csv", {"name": "bkg", "files": ["b.csv"],
+                                                    "where": "w > 0"}], define=["pt=px"])
+    raw = Table(table.frame.drop(columns="w"), name="t.csv")
+    (out,) = predicting(made, [raw], ["pt"])
+    assert len(out.frame) == len(raw.frame)
+    assert made.needs(["pt"], sample=made.samples[1]) == ["px", "w"]
+
+
+def test_evaluate_cuts_a_sample_as_training_did_and_says_so(table, tmp_path):
+    from fcnn_cli.data.applying import evaluating, evaluation_notes, for_evaluation
+
+    path = tmp_path / "b.csv"
+    table.frame.to_csv(path, index=False)
+    model = Recipe.of_options(samples=["sig=a.csv", {"name": "bkg", "files": ["b.csv"],
+                                                     "where": "n >= 2"}])
+    task = type("Task", (), {"classes": ["sig", "bkg"], "target": "sample"})()
+    given = samples.of_options([f"bkg={path}"])
+    made = for_evaluation(model, [s.find() for s in given], task=task)
+    tally = {"removed": 0, "kept": 0}
+    rows = sum(len(t.frame) for t in evaluating(made, [(made.samples[0], str(path))], [],
+                                                tally))
+    assert rows == int((table.frame.n >= 2).sum()) == tally["kept"]
+    notes = evaluation_notes(made, tally, True, False, model)
+    assert notes["samples"][0]["where_of_the_model"] == "n >= 2"
+    assert notes["selection"]["rows_removed"] == len(table.frame) - rows
+
+
+def test_evaluate_leaves_out_rows_of_weight_0_as_training_does(table, tmp_path):
+    from fcnn_cli.data.applying import evaluating, evaluation_notes
+
+    frame = table.frame.assign(w=np.where(table.frame.n == 0, 0.0, table.frame.w))
+    path = tmp_path / "t.csv"
+    frame.to_csv(path, index=False)
+    made = Recipe.of_options(weight="w")
+    tally = {"removed": 0, "kept": 0}
+    out = pd.concat([t.frame for t in evaluating(made, [(None, str(path))], [], tally)])
+    zero = int((frame.n == 0).sum())
+    assert zero and len(out) == len(frame) - zero and (out.w != 0).all()
+    assert evaluation_notes(made, tally, True, True)["rows_of_weight_0"] == zero
+
+
+def test_a_model_that_fills_scores_the_rows_that_fail_and_miss_a_feature(table):
+    frame = table.frame.copy()
+    frame.loc[3, ["px", "n"]] = [np.nan, 0]  # fails the selection, and has no px
+    made = Recipe.of_options(where="n >= 2")
+
+    def predict(tables):
+        for t in tables:
+            yield t, pd.DataFrame({"score": t.frame.px.fillna(-1.0)}, index=t.frame.index)
+
+    (out,) = every_row(predicting(made, [Table(frame, name="t")], ["px"]), predict, ["px"],
+                       fills=True)
+    assert out[1].score[3] == -1.0 and not out[1].score.isna().any()
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.update(label="s" * 1_000_000),
+    lambda d: d.update(objects=["M" * 1_000_000 + ":2"], expanded=[]),
+    lambda d: d.update(samples=[{"name": "s" * 1_000_000, "files": [], "scale": 1.0}]),
+    lambda d: d.update(define=[[f"x{k}", "1"] for k in range(1_001)]),
+], ids=["label", "object", "sample name", "definitions"])
+def test_a_recipe_read_back_is_bounded_in_every_text_and_count(change):
+    d = Recipe.of_options(define=["pt=px"]).to_dict()
+    change(d)
+    with pytest.raises(FcnnError, match="^recipe: ") as e:
+        Recipe.from_dict(d)
+    assert len(str(e.value)) < 400
