@@ -45,14 +45,10 @@ def describe_predictor(predictor, name="<model>"):
 
 
 def _recipe(recipe):
-    """What the model makes of raw tables: its samples (files, scales, selections), the
-    objects and definitions, the selection and the weight."""
-    return {"samples": [s.to_dict() for s in recipe.samples],
-            "objects": list(recipe.objects),
-            "definitions": [{"name": n, "expression": t}
-                            for n, t in (recipe.expanded or []) + recipe.define],
-            "where": recipe.where, "weight": recipe.weight,
-            "weight_column": recipe.weight_column}
+    """What the model makes of raw tables, in the recipe's saved form (its samples with their
+    files, the objects and their columns, the definitions, the selection and the weight), and
+    the column the weight is read from."""
+    return {**recipe.to_dict(), "weight_column": recipe.weight_column}
 
 
 # The training record's values that the description shows as they are, and their shapes.

@@ -278,6 +278,8 @@ def _headlines(metrics):
 
 
 def _configuration(config):
+    from fcnn_cli.results.report import recipe_rows
+
     net, train = config.get("net") or {}, config.get("train") or {}
     features = config.get("features") or []
     rows = [("data", config.get("data")), ("validation data", config.get("val_data")),
@@ -287,7 +289,7 @@ def _configuration(config):
              + (" …" if len(features) > 20 else "")),
             ("best epoch", config.get("best_epoch")), ("stopped", config.get("stopped")),
             ("device", config.get("device"))]
-    rows += _recipe_rows(config.get("recipe"))
+    rows += recipe_rows(config.get("recipe"))
     rows += [(NET_LABELS.get(k, _flag(k)), v) for k, v in net.items()]
     rows += [(_flag(k), v) for k, v in train.items()]
     rows += [(f"{k} version", v) for k, v in (config.get("versions") or {}).items()]
@@ -295,33 +297,6 @@ def _configuration(config):
 
 
 NET_LABELS = {"n_in": "inputs", "n_out": "outputs"}
-
-
-def _recipe_rows(recipe):
-    """The rows of what the run made of its raw tables: each sample (its files, scale and
-    selection), the weight, the selection, the objects and each definition."""
-    if not isinstance(recipe, dict):
-        return []
-    rows = []
-    for s in recipe.get("samples") or []:
-        if not isinstance(s, dict) or not isinstance(s.get("files"), list):
-            continue
-        paths = [f.get("path") if isinstance(f, dict) else f for f in s["files"]]
-        text = ", ".join(map(str, paths[:5])) + (f" … ({len(paths)} files)"
-                                                 if len(paths) > 5 else "")
-        if s.get("scale") not in (None, 1, 1.0):
-            text += f"; scale {s['scale']}"
-        if s.get("where"):
-            text += f"; where {s['where']}"
-        name = s.get("name")
-        rows.append((f"sample {name}" if name is not None else "data files", text))
-    rows += [(key, recipe.get(key)) for key in ("weight", "where") if recipe.get(key)]
-    if recipe.get("objects"):
-        rows.append(("objects", ", ".join(map(str, recipe["objects"]))))
-    for pair in recipe.get("define") or []:
-        if isinstance(pair, list) and len(pair) == 2:
-            rows.append((f"define {pair[0]}", pair[1]))
-    return rows
 
 
 def _flag(key):

@@ -385,31 +385,48 @@ def info_tables(about):
             *_metrics_tables(about["metrics"])]
 
 
-INFO_FILES = 3  # files of a sample that fcnn info names; --json lists all
+RECIPE_FILES = 3  # files of a sample that a recipe's rows name; info --json lists all
+
+
+def recipe_rows(recipe, files=RECIPE_FILES):
+    """The rows (what, value) that state a recipe in its saved form (``Recipe.to_dict``, as the
+    checkpoint and config.json keep it): each sample's files, scale and selection, the weight,
+    the selection, the objects and each definition. Read from a run's files, which may have
+    been edited: what is not of its kind is passed over."""
+    if not isinstance(recipe, dict):
+        return []
+    rows = []
+    for s in recipe.get("samples") or []:
+        if not isinstance(s, dict) or not isinstance(s.get("files"), list):
+            continue
+        paths = [str(f.get("path") if isinstance(f, dict) else f) for f in s["files"]]
+        text = ", ".join(paths[:files]) + (f" … ({len(paths)} files)" if len(paths) > files
+                                           else "")
+        extra = [f"scale {s['scale']:g}"] if isinstance(s.get("scale"), (int, float)) \
+            and s["scale"] != 1 else []
+        extra += [f"where {s['where']}"] if s.get("where") else []
+        name = s.get("name")
+        rows.append((f"sample {name}" if name is not None else "data",
+                     text + (f" ({'; '.join(extra)})" if extra else "")))
+    rows += [(what, str(recipe[key])) for what, key in (("weight", "weight"),
+                                                       ("selection", "where")) if recipe.get(key)]
+    if recipe.get("objects"):
+        rows.append(("objects", ", ".join(map(str, recipe["objects"]))))
+    rows += [(f"define {d[0]}", str(d[1])) for d in recipe.get("define") or []
+             if isinstance(d, list) and len(d) == 2]
+    return rows
 
 
 def _recipe_tables(recipe):
-    """fcnn info's table of what the model makes of raw tables: samples (files, scales),
-    weight, selection, objects and definitions."""
-    if not recipe:
+    """fcnn info's table of what the model makes of raw tables."""
+    rows = recipe_rows(recipe)
+    if not rows:
         return []
     table = RichTable(title="Data", title_justify="left", show_header=False)
     table.add_column("what")
     table.add_column("value")
-    for s in recipe["samples"]:
-        paths = [f["path"] if isinstance(f, dict) else f for f in s["files"]]
-        files = ", ".join(paths[:INFO_FILES]) + (f" … ({len(paths)} files)"
-                                                  if len(paths) > INFO_FILES else "")
-        what = f"sample {s['name']}" if s["name"] is not None else "data"
-        extra = [f"scale {s['scale']:g}"] if s["scale"] != 1 else []
-        extra += [f"where {s['where']}"] if s.get("where") else []
-        table.add_row(Text(what), Text(files + (f" ({'; '.join(extra)})" if extra else "")))
-    rows = [("weight", recipe["weight"]), ("selection", recipe["where"]),
-            ("objects", ", ".join(recipe["objects"]))]
-    rows += [(f"define {d['name']}", d["expression"]) for d in recipe["definitions"]]
     for what, value in rows:
-        if value:
-            table.add_row(Text(what), Text(value))
+        table.add_row(Text(what), Text(value))
     return [table]
 
 

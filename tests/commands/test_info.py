@@ -38,4 +38,4 @@ def test_info_shows_the_samples_and_their_files(run, runner, samples_run, sample
     recipe = about["recipe"]
     assert [s["name"] for s in recipe["samples"]] == ["signal", "background"]
     assert [f["path"] for f in recipe["samples"][1]["files"]] == [str(sample_files / "bkg.csv")]
-    assert (recipe["weight"], recipe["where"], recipe["definitions"]) == (None, None, [])
+    assert (recipe["weight"], recipe["where"], recipe["define"]) == (None, None, [])
