@@ -107,7 +107,7 @@ def residual_stats(residuals, index, n_bins, weight=None):
             continue
         r = residuals[rows]
         if weight is not None:
-            for key, value in _weighted_residuals(r, weight[rows]).items():
+            for key, value in weighted_residuals(r, weight[rows]).items():
                 out[key][b] = value
             continue
         out["bias"][b] = r.mean(axis=0)
@@ -122,7 +122,7 @@ def residual_stats(residuals, index, n_bins, weight=None):
     return out
 
 
-def _weighted_residuals(r, w):
+def weighted_residuals(r, w):
     """One bin's weighted statistics of residuals ``r`` (rows × labels), as the module's
     docstring defines them."""
     total, squares = float(w.sum()), float((w * w).sum())
