@@ -381,16 +381,13 @@ def _kernel(adam, group, state, first, lr, decay, param, p):
                       maximize=False, is_first_step=first)
 
 
-def _output_grad(task):
-    """(loss, d loss / d output) for the task's loss on a minibatch; with a leading member axis
-    one loss per member, each averaged over its own rows."""
-    if task.weighted:
-        return _weighted_output_grad(task)
+def _per_row():
+    """A function of a minibatch's outputs that gives 1/n and 2/n as tensors (n rows), and
+    minus ones of the shape of one output column, made once for each shape, dtype and device:
+    a Python number in an operation costs a tensor made anew each step."""
     constants = {}
 
     def per_row(out):
-        """1/n and 2/n as tensors (n rows), and minus ones of the shape of one output column:
-        a Python number in an operation costs a tensor made anew each step."""
         key = (out.shape[:-1], out.dtype, out.device)
         if key not in constants:
             n = out.shape[-2]
@@ -399,7 +396,15 @@ def _output_grad(task):
                               torch.full((*out.shape[:-1], 1), -1.0, dtype=out.dtype,
                                          device=out.device))
         return constants[key]
+    return per_row
 
+
+def _output_grad(task):
+    """(loss, d loss / d output) for the task's loss on a minibatch; with a leading member axis
+    one loss per member, each averaged over its own rows."""
+    if task.weighted:
+        return _weighted_output_grad(task)
+    per_row = _per_row()
     if task.kind == "regress":
         if getattr(task, "gaussian", False):
             return lambda out, y: _gaussian(out, y, per_row(out)[0])
@@ -438,19 +443,7 @@ def _weighted_output_grad(task):
     and so each row's gradient times w. Written for few operations (``narrow`` rather than
     indexing, in place where it can): at a batch of 32 each one costs about 2 µs of a step's
     100."""
-    constants = {}
-
-    def per_row(out):
-        """1/n and 2/n (n rows) and minus ones of the shape of one output column, made once."""
-        key = (out.shape[:-1], out.dtype, out.device)
-        if key not in constants:
-            n = out.shape[-2]
-            constants[key] = (torch.tensor(1.0 / n, dtype=out.dtype, device=out.device),
-                              torch.tensor(2.0 / n, dtype=out.dtype, device=out.device),
-                              torch.full((*out.shape[:-1], 1), -1.0, dtype=out.dtype,
-                                         device=out.device))
-        return constants[key]
-
+    per_row = _per_row()
     if task.kind == "regress":
         if getattr(task, "gaussian", False):
             def weighted_gaussian(out, y):

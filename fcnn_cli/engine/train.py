@@ -327,19 +327,17 @@ def _networks(count):
 def _sample(predictor, data, extra, seed):
     """Rows of the test split (else the validation split) with their predictions, at most
     ``evaluation.PLOT_ROWS``, and what the plots need to know of them."""
-    from fcnn_cli.results.evaluation import Sample, sample_metadata
-    from fcnn_cli.data.tables import Table
+    from fcnn_cli.results.evaluation import Sample
 
     split = "test" if data.sizes["test"] else "val"
     sample = Sample(data.task, seed=seed)
     step = predictor.chunk_rows
-    for x, truth, _ in data.chunks(split):
+    for x, truth, weight in data.chunks(split):
         for start in range(0, len(x), step):
             rows = slice(start, start + step)
-            sample.add(None, truth[rows], predictor.outputs(x[rows]))
-    meta = sample_metadata(data.task, data.units, split, extra=extra)
-    return Table(sample.frame(), meta["targets"], meta["units"], split,
-                 extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
+            sample.add(None, truth[rows], predictor.outputs(x[rows]),
+                       None if weight is None else weight[rows])
+    return sample.table(data.units, split, extra=extra, name=split)
 
 
 def _device(config, shape, rows, world):

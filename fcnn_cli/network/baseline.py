@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 from fcnn_cli import __version__
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import open_output, writing
-from fcnn_cli.network.torchfiles import load_torch_file
+from fcnn_cli.network.torchfiles import contents, load_torch_file
 
 FORMAT = "fcnn-baseline"
 FORMAT_VERSION = 1
@@ -114,9 +114,11 @@ def write(path, name, meta, state):
 def read(path):
     """(name, meta, state) of the baseline file ``path``, once it is one and its contents
     match its digest; the baseline's own checks come after."""
+    from fcnn_cli.network.checkpoint import digest
+
     payload = _payload(path)
     try:
-        return payload["baseline"], *_contents(payload)
+        return payload["baseline"], *contents(payload, digest, "the baseline's tensors")
     except FcnnError as e:
         raise FcnnError(f"{path}: corrupted fcnn baseline: {e}") from None
 
@@ -144,33 +146,3 @@ def _payload(path):
         raise FcnnError(f"{path}: {WHAT} of an unknown kind {name!r}")
     return payload
 
-
-def _contents(payload):
-    import torch
-
-    from fcnn_cli.network.checkpoint import digest
-
-    meta, state = payload.get("meta"), payload.get("state")
-    _need(isinstance(meta, str), "no metadata text")
-    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                          for k, v in state.items()),
-          "the state is not a table of named tensors")
-    for name, t in state.items():
-        # Dense and contiguous before anything reads it: a strided view (a stride of 0) could
-        # stand for far more values than the file holds.
-        _need(t.layout == torch.strided and not t.is_nested and not t.is_quantized and
-              t.is_contiguous(), f"tensor {name!r} is not a dense contiguous tensor")
-    _need(payload.get("sha256") == digest(meta, state),
-          "its contents do not match the SHA-256 digest stored with them (the file was damaged "
-          "or edited)")
-    try:
-        meta = json.loads(meta)
-    except ValueError as e:
-        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
-    _need(isinstance(meta, dict), "the metadata is not a JSON object")
-    return meta, state
-
-
-def _need(ok, what):
-    if not ok:
-        raise FcnnError(what)

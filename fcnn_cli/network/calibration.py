@@ -107,7 +107,7 @@ class Reliability:
     """Expected calibration error and the reliability table of a classifier: rows binned by
     their confidence, each bin's mean confidence against its accuracy; with weights, weighted
     means, each bin's gap counting its sum of weights (its size in absolute value: a bin
-    may weigh less than nothing)."""
+    may weigh less than nothing), over the sum of those sizes."""
 
     def __init__(self):
         self.count = np.zeros(RELIABILITY_BINS, np.int64)
@@ -136,8 +136,12 @@ class Reliability:
         with np.errstate(invalid="ignore", divide="ignore"):
             confidence, accuracy = self.confidence / amount, self.correct / amount
         weighs = used & (amount != 0)
-        gaps = np.abs(accuracy - confidence)[weighs] * np.abs(amount[weighs])
-        return {"ece": float(gaps.sum() / total) if n else float("nan"),
+        # Each bin's gap counts by its amount's size, over the sum of those sizes: a mean of
+        # the gaps, at most 1 even where negative weights make the signed total small (NaN
+        # where that total is not positive, as every weighted figure is).
+        sizes = np.abs(amount[weighs])
+        gaps = np.abs(accuracy - confidence)[weighs] * sizes
+        return {"ece": float(gaps.sum() / sizes.sum()) if total > 0 else float("nan"),
                 "mean_entropy": self.entropy / total if n else float("nan"),
                 "reliability": [{"low": i / RELIABILITY_BINS, "high": (i + 1) / RELIABILITY_BINS,
                                  "rows": int(self.count[i]),

@@ -23,7 +23,7 @@ from fcnn_cli import __version__
 from fcnn_cli.core.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import open_output, writing
-from fcnn_cli.network.torchfiles import load_torch_file
+from fcnn_cli.network.torchfiles import contents, load_torch_file
 
 FORMAT = "fcnn-checkpoint"
 FORMAT_VERSION = 2  # 2: a SHA-256 digest of the contents; 1: none
@@ -122,29 +122,7 @@ def _read(path):
 def _contents(payload):
     """The metadata (parsed) and the tensors, once they are what a checkpoint holds and
     (from version 2) match the digest stored with them."""
-    import torch
-
-    meta, state = payload.get("meta"), payload.get("state")
-    _need(isinstance(meta, str), "no metadata text")
-    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
-                                          for k, v in state.items()),
-          "the weights are not a table of named tensors")
-    for name, t in state.items():
-        # Dense and contiguous before anything reads it: a sparse or strided view (a stride of
-        # 0 included) could stand for far more values than the file holds.
-        if t.layout != torch.strided or t.is_nested or t.is_quantized:
-            raise FcnnError(f"tensor {name!r} is not a dense tensor (layout {t.layout})")
-        _need(t.is_contiguous(), f"tensor {name!r} is not contiguous (strides {t.stride()})")
-    if payload["format_version"] >= 2:
-        _need(payload.get("sha256") == digest(meta, state),
-              "its contents do not match the SHA-256 digest stored with them (the file was "
-              "damaged or edited)")
-    try:
-        meta = json.loads(meta)
-    except ValueError as e:
-        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
-    _need(isinstance(meta, dict), "the metadata is not a JSON object")
-    return meta, state
+    return contents(payload, digest if payload["format_version"] >= 2 else None)
 
 
 def _predictor(meta, state):

@@ -254,12 +254,14 @@ class Predictor:
         return pd.concat([frame for _, frame in
                           self.predict_chunks([table], threshold, members)])
 
-    def evaluate_chunks(self, tables, threshold=None, position=None, watchers=()):
+    def evaluate_chunks(self, tables, threshold=None, position=None, watchers=(),
+                        weight=None):
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
         need). ``position`` names the labels that form a point, instead of the model's; each
         of ``watchers`` (see :mod:`fcnn_cli.results.evaluation`) is given every slice of rows
-        too, as ``add(frame, truth, outputs)``."""
+        too, as ``add(frame, truth, outputs)``. ``weight``: a function of a slice's frame
+        that gives its rows' event weights, to weigh the report by."""
         report = self.task.metrics(self.units, threshold, position)
         seen, warned = {"rows": 0, "name": "<table>"}, set()
 
@@ -279,9 +281,10 @@ class Predictor:
         for ((frame, truth, fold), part), out in self.outputs_of(blocks()):
             own = _own(out, fold, part)
             out = out if own is None else own
-            report.add(truth[part], out)
+            rows = frame.iloc[part]
+            report.add(truth[part], out, None if weight is None else weight(rows))
             for watcher in watchers:
-                watcher.add(frame.iloc[part], truth[part], out)
+                watcher.add(rows, truth[part], out)
         if not seen["rows"]:
             raise FcnnError(f"{seen['name']}: no rows to evaluate")
         return report.report()

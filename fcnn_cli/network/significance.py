@@ -17,7 +17,7 @@ SCAN_POINTS = 200
 
 
 def scan(curve, min_background=0.0, points=SCAN_POINTS):
-    """The scan of a :class:`~fcnn_cli.network.merit.Curve` as a plain dict: ``best`` (for
+    """The scan of a :class:`~fcnn_cli.network.roc.Curve` as a plain dict: ``best`` (for
     ``s_over_sqrt_b`` and ``z_asimov`` each the cut, S, B and both figures there, None where no
     cut counts); ``skipped_cuts``, how many cuts had B ≤ ``min_background`` (and a ``note``
     saying so where any did); ``cuts``, how many counted; ``scan``, lists ``cut``,

@@ -1,8 +1,10 @@
 """Files written by ``torch.save`` (checkpoints, training states) read as untrusted input: a
 zip archive of stored entries, read no further than its size when checked, unpickled by
-``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers."""
+``torch.load(weights_only=True)``, which refuses anything but tensors and plain containers;
+and (:func:`contents`) the metadata and tensors of a checkpoint or baseline payload, checked."""
 
 import io
+import json
 import os
 import pickle
 import zipfile
@@ -91,3 +93,39 @@ def _unpickle(f, path, what):
     except Exception as e:  # any file may arrive here: whatever fails is the file's fault
         raise FcnnError(f"{path}: not {what} ({first_line(e)})") from None
 
+
+
+def contents(payload, digest=None, tensors="the weights"):
+    """The metadata (a parsed JSON object) and the tensors of a payload of metadata text and
+    named tensors (``{"meta": ..., "state": ..., "sha256": ...}``), once every tensor is dense
+    and contiguous and, with ``digest`` (the function that made the stored one), they match
+    the digest stored with them. ``tensors`` says what messages call the state; FcnnError
+    says what is wrong, the caller names the file."""
+    import torch
+
+    meta, state = payload.get("meta"), payload.get("state")
+    _need(isinstance(meta, str), "no metadata text")
+    _need(isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                          for k, v in state.items()),
+          f"{tensors} are not a table of named tensors")
+    for name, t in state.items():
+        # Dense and contiguous before anything reads it: a sparse or strided view (a stride of
+        # 0 included) could stand for far more values than the file holds.
+        _need(t.layout == torch.strided and not t.is_nested and not t.is_quantized,
+              f"tensor {name!r} is not a dense tensor (layout {t.layout})")
+        _need(t.is_contiguous(), f"tensor {name!r} is not contiguous (strides {t.stride()})")
+    if digest is not None:
+        _need(payload.get("sha256") == digest(meta, state),
+              "its contents do not match the SHA-256 digest stored with them (the file was "
+              "damaged or edited)")
+    try:
+        meta = json.loads(meta)
+    except ValueError as e:
+        raise FcnnError(f"the metadata is not valid JSON ({e})") from None
+    _need(isinstance(meta, dict), "the metadata is not a JSON object")
+    return meta, state
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)

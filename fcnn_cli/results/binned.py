@@ -15,7 +15,9 @@ With event weights (``add(..., weight=)``; a float64 weight a row is then kept t
 also has its sum of weights Σw and effective rows n_eff = (Σw)² / Σw², and its statistics are
 weighted (sums over the bin's rows):
 
-- bias μ = Σw·r / Σw (numpy's ``np.average(r, weights=w)``), its error sqrt(Σw²(r − μ)²) / |Σw|;
+- bias μ = Σw·r / Σw (numpy's ``np.average(r, weights=w)``), its error
+  sqrt(Σw²(r − μ)²) / |Σw| · sqrt(n_eff / (n_eff − 1)) (with equal weights the unweighted
+  std(ddof=1) / √n; NaN where n_eff ≤ 1);
 - resolution σ = sqrt(Σw(r − μ)² / (Σw − Σw²/Σw)), the weighted variance made unbiased for
   n_eff rows (n_eff / (n_eff − 1) times ``np.average((r - μ)**2, weights=w)``; with equal
   weights the n − 1 form above, and unchanged when every weight is scaled), its error
@@ -107,7 +109,7 @@ def residual_stats(residuals, index, n_bins, weight=None):
             continue
         r = residuals[rows]
         if weight is not None:
-            for key, value in _weighted_residuals(r, weight[rows]).items():
+            for key, value in weighted_residuals(r, weight[rows]).items():
                 out[key][b] = value
             continue
         out["bias"][b] = r.mean(axis=0)
@@ -122,7 +124,7 @@ def residual_stats(residuals, index, n_bins, weight=None):
     return out
 
 
-def _weighted_residuals(r, w):
+def weighted_residuals(r, w):
     """One bin's weighted statistics of residuals ``r`` (rows × labels), as the module's
     docstring defines them."""
     total, squares = float(w.sum()), float((w * w).sum())
@@ -145,10 +147,14 @@ def _weighted_residuals(r, w):
 
 def _weighted_mean(values, w, total):
     """The weighted mean of ``values`` (rows × columns, or rows) and its error,
-    sqrt(Σw²(v − μ)²) / |Σw|."""
+    sqrt(Σw²(v − μ)²) / |Σw| made unbiased for n_eff rows, as the resolution is: equal weights
+    give the unweighted std(ddof=1) / √n."""
     column = w if values.ndim == 1 else w[:, None]
     mean = (column * values).sum(axis=0) / total
-    return mean, np.sqrt((column ** 2 * (values - mean) ** 2).sum(axis=0)) / abs(total)
+    rows = effective_rows(total, float((w * w).sum()))
+    unbiased = np.sqrt(rows / (rows - 1)) if rows > 1 else np.nan
+    spread = np.sqrt((column ** 2 * (values - mean) ** 2).sum(axis=0)) / abs(total)
+    return mean, unbiased * spread
 
 
 def distance_stats(distances, index, n_bins, weight=None):

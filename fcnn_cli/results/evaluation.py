@@ -58,21 +58,6 @@ class ByColumns:
         return self.binned.report(bins, edges, self.units)
 
 
-class Weighted:
-    """The metric report weighted by each row's event weight, the column ``weight`` of the
-    rows: the report of :meth:`~fcnn_cli.network.tasks.Regression.metrics` (or the
-    classifier's), fed with every slice of rows as a watcher."""
-
-    def __init__(self, task, weight, units=None, threshold=None, position=None):
-        self.weight, self.stream = weight, task.metrics(units, threshold, position)
-
-    def add(self, frame, truth, out):
-        self.stream.add(truth, out, weights_of(frame, self.weight))
-
-    def report(self):
-        return self.stream.report()
-
-
 def weights_of(frame, column):
     """The event weights of a frame's rows, the float64 values of its column ``column``: each
     a finite number (negative ones are weights as well)."""
@@ -99,28 +84,34 @@ def predicted(task, out, threshold=None):
 
 class Sample:
     """A uniform random sample of at most ``size`` rows of a stream, with their predictions:
-    each row draws a random key and the rows with the smallest keys are kept."""
+    each row draws a random key and the rows with the smallest keys are kept. With ``weight``
+    (the column of the rows' event weights) each kept row keeps its weight, for weighted plots."""
 
-    def __init__(self, task, size=PLOT_ROWS, seed=0, threshold=None):
-        self.task, self.size, self.threshold = task, size, threshold
+    def __init__(self, task, size=PLOT_ROWS, seed=0, threshold=None, weight=None):
+        self.task, self.size, self.threshold, self.weight = task, size, threshold, weight
         self.rng = np.random.default_rng(seed)
-        self.keys, self.truth, self.out = np.zeros(0), None, None
+        self.keys, self.truth, self.out, self.weights = np.zeros(0), None, None, None
         # Past PLOT_CLASSES classes the predicted class stands for the outputs: a row of
         # 10 000 outputs each would outweigh everything else.
         self.compact = task.kind == "classify" and len(task.classes) > PLOT_CLASSES
 
-    def add(self, frame, truth, out):
+    def add(self, frame, truth, out, weight=None):
+        """Offer a slice of rows; ``weight``: their event weights, where no frame holds them
+        (the rows of a training run's split)."""
+        if weight is None and self.weight is not None:
+            weight = weights_of(frame, self.weight)
         if self.compact:
             out = predicted(self.task, out, self.threshold)[:, None]
         elif np.ndim(out) == 3:  # an ensemble's: kept rows × members × outputs
             out = np.moveaxis(out, 0, 1)
         keys = np.concatenate([self.keys, self.rng.random(len(truth))])
-        truth = np.asarray(truth) if self.truth is None else np.concatenate([self.truth, truth])
-        out = np.asarray(out) if self.out is None else np.concatenate([self.out, out])
+        truth, out = _joined(self.truth, truth), _joined(self.out, out)
+        weights = None if weight is None else _joined(self.weights, weight)
         if len(keys) > self.size:
             keep = np.argpartition(keys, self.size)[:self.size]
             keys, truth, out = keys[keep], truth[keep], out[keep]
-        self.keys, self.truth, self.out = keys, truth, out
+            weights = None if weights is None else weights[keep]
+        self.keys, self.truth, self.out, self.weights = keys, truth, out, weights
 
     def frame(self):
         """The sample as a frame: the true label columns, then what predict writes (for
@@ -133,6 +124,31 @@ class Sample:
                                  f"{self.task.target}_pred": names[self.out[:, 0]]})
         out = np.moveaxis(self.out, 1, 0) if self.out.ndim == 3 else self.out
         return prediction_frame(self.task, self.truth, out, self.threshold)
+
+    def table(self, units, split, position=None, extra=None, name="<table>"):
+        """The sample as the plots and predictions.parquet take it: :meth:`frame`, with
+        :func:`sample_metadata`; where weighted, the rows' weights beside them, in the column
+        that the metadata's ``weight`` names."""
+        from fcnn_cli.data.tables import Table
+
+        meta = sample_metadata(self.task, units, split, position, extra)
+        frame = self.frame()
+        if self.weights is not None:
+            meta["weight"] = _free_name("weight", frame.columns)
+            frame[meta["weight"]] = self.weights
+        return Table(frame, meta["targets"], meta["units"], name,
+                     extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
+
+
+def _joined(kept, new):
+    return np.asarray(new) if kept is None else np.concatenate([kept, new])
+
+
+def _free_name(name, taken):
+    """``name``, or with underscores before it, a name none of the columns ``taken`` has."""
+    while name in taken:
+        name = f"_{name}"
+    return name
 
 
 def prediction_frame(task, truth, out, threshold=None):
@@ -168,8 +184,8 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     metrics, with ``by`` (1 or 2 columns) also the statistics in their bins (``report
     ["binned"]``: ``bins`` bins over each column's range, or ``edges`` per column); with
     ``weight``, the name of the tables' column of event weights, both weighted (the report
-    then holds ``sum_of_weights`` beside ``rows``: see :class:`Weighted`); and with
-    ``plots`` (a directory) the plots of a sample of the rows and of the bins drawn there
+    then holds ``sum_of_weights`` beside ``rows``); and with ``plots`` (a directory) the
+    plots of a sample of the rows (weighted as well) and of the bins drawn there
     (``report["plots"]`` lists them). ``report["warnings"]`` says (and the log warns) where
     the rows are those the model was trained on: the very rows, as the checkpoint's digest of
     them tells, or (with ``paths``, the model's and the data's as given) the very file its
@@ -186,14 +202,11 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}
     watchers = []
-    if weight:  # evaluate_chunks' own report counts rows: the weighted one is fed beside it
-        weighted = Weighted(predictor.task, weight, units, threshold, position)
-        watchers.append(weighted)
     if by:
         binned = ByColumns(predictor.task, by, threshold, position, units, weight)
         watchers.append(binned)
     if plots:
-        sample = Sample(predictor.task, threshold=threshold)
+        sample = Sample(predictor.task, threshold=threshold, weight=weight)
         watchers.append(sample)
 
     def remembered(tables):
@@ -204,9 +217,9 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
             if rows:  # once evaluate_chunks has checked the table
                 rows.add(table)
 
-    report = predictor.evaluate_chunks(remembered(chunks), threshold, position, watchers)
-    if weight:
-        report = weighted.report()
+    report = predictor.evaluate_chunks(
+        remembered(chunks), threshold, position, watchers,
+        weight=weight and (lambda frame: weights_of(frame, weight)))
     if rows and rows.hexdigest() == recorded and not predictor.out_of_fold(first["name"]):
         model = paths[0] if paths else "the model"
         warnings.append(_warned(_trained_on(first["name"], "the very rows", model)))
@@ -253,14 +266,11 @@ def _draw(predictor, sample, extra, position, binned, out_dir):
     from fcnn_cli.results.plots.binned import binned_plot
     from fcnn_cli.results.plots.figures import noting, recipe_note
     from fcnn_cli.core.fileio import writing
-    from fcnn_cli.data.tables import Table
 
     out_dir = Path(out_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-    meta = sample_metadata(predictor.task, predictor.units, "evaluate", position, extra)
-    table = Table(sample.frame(), meta["targets"], meta["units"],
-                  extra={k: v for k, v in meta.items() if k not in ("targets", "units")})
+    table = sample.table(predictor.units, "evaluate", position, extra)
     recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
     with noting(recipe_note(recipe)):
         written = plots.plot_sample(table, out_dir)

@@ -312,3 +312,12 @@ def test_a_sweeps_pass_takes_the_weights(weighted_quakes):
         torch.testing.assert_close(cohort.predictor.net.state_dict()[name], value, rtol=1e-4,
                                    atol=1e-5)
     assert cohort.metrics["test"]["sum_of_weights"] == single.metrics["test"]["sum_of_weights"]
+
+
+def test_a_weighted_run_keeps_the_weight_of_each_held_out_row_it_plots(weighted_quakes):
+    result = train.fit(weighted_quakes, train.TrainConfig(**CONFIG), weight="w")
+    sample = result.sample
+    assert sample.extra["weight"] == "weight"
+    rows = weighted_quakes.frame.set_index("w").loc[sample.frame["weight"]]
+    assert rows["x"].to_numpy() == pytest.approx(sample.frame["x"].to_numpy())
+    assert "weight" not in train.fit(weighted_quakes, train.TrainConfig(**CONFIG)).sample.frame

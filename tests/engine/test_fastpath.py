@@ -249,3 +249,11 @@ def test_weighted_gradients_equal_autograd(kind, members):
     for net, grads in zip(nets, expected):
         for p, g in zip(net.parameters(), grads):
             torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
+def test_the_per_row_constants_are_made_once_a_shape():
+    per_row = fastpath._per_row()
+    out = torch.zeros(8, 3)
+    inverse, twice, minus_ones = per_row(out)
+    assert per_row(torch.ones(8, 3))[0] is inverse and per_row(torch.zeros(4, 3))[0] is not inverse
+    assert (inverse.item(), twice.item(), minus_ones.shape) == (1 / 8, 2 / 8, (8, 1))

@@ -90,3 +90,14 @@ def test_calibration_with_integer_weights_equals_the_rows_repeated():
     assert a["crps"] == pytest.approx(b["crps"], rel=1e-12)
     assert [r["observed"] for r in a["calibration"]] == \
         pytest.approx([r["observed"] for r in b["calibration"]], rel=1e-12)
+
+
+def test_the_weighted_ece_is_a_mean_of_the_gaps_with_negative_weights_too():
+    from fcnn_cli.network.metrics import classification
+
+    # Confidence 0.95, both wrong: a gap of 0.95 in a bin of weight 3; confidence 0.65, right:
+    # 0.35 in a bin of weight -2.9. The signed total, 0.1, would make the ECE 17.
+    proba = np.array([[0.95, 0.05], [0.95, 0.05], [0.35, 0.65]])
+    report = classification(np.array([1, 1, 1]), proba, ["a", "b"],
+                            weight=np.array([1.0, 2.0, -2.9]))
+    assert report["ece"] == pytest.approx((3 * 0.95 + 2.9 * 0.35) / 5.9)

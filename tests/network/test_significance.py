@@ -71,3 +71,17 @@ def test_asimov_significance():
         math.sqrt(2 * (15 * math.log(1.5) - 5)))
     assert asimov(1e-6, 1e4) == pytest.approx(1e-6 / 100, rel=1e-6)  # → S/√B for S ≪ B
     assert asimov(-1.0, 4.0) == 0
+
+
+def test_the_classes_the_docstrings_name_are_named_where_they_are_defined():
+    import importlib
+    import inspect
+    import re
+
+    from fcnn_cli.network import significance
+
+    named = re.findall(r":class:`~?([\w.]+)`", inspect.getsource(significance))
+    assert named
+    for path in named:
+        module, _, name = path.rpartition(".")
+        assert getattr(importlib.import_module(module), name).__module__ == module, path

@@ -76,3 +76,24 @@ def test_a_zip_of_a_version_python_cannot_read_is_refused(tmp_path, model_path):
     with pytest.raises(FcnnError, match="not an fcnn checkpoint"):
         checkpoint.load(odd)
 
+
+
+@pytest.mark.parametrize("tensor, why", [
+    (torch.zeros(1).expand(4), "tensor 't' is not contiguous (strides (0,))"),
+    (torch.zeros(2, 2).to_sparse(), "tensor 't' is not a dense tensor (layout torch.sparse_coo)"),
+    ("x", "the baseline's tensors are not a table of named tensors"),
+])
+def test_checkpoints_and_baselines_check_their_contents_alike(tensor, why):
+    payload = {"meta": "{}", "state": {"t": tensor}, "sha256": "0"}
+    with pytest.raises(FcnnError) as e:
+        torchfiles.contents(payload, checkpoint.digest, "the baseline's tensors")
+    assert str(e.value) == why
+
+
+def test_contents_parse_the_metadata_once_the_digest_matches():
+    state = {"t": torch.arange(3.0)}
+    payload = {"meta": '{"a": 1}', "state": state, "sha256": checkpoint.digest('{"a": 1}', state)}
+    assert torchfiles.contents(payload, checkpoint.digest) == ({"a": 1}, state)
+    with pytest.raises(FcnnError, match="do not match the SHA-256 digest"):
+        torchfiles.contents({**payload, "meta": '{"a": 2}'}, checkpoint.digest)
+    assert torchfiles.contents({**payload, "sha256": "0"})[0] == {"a": 1}  # no digest: version 1

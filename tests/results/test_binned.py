@@ -139,7 +139,8 @@ def _weighted_by_hand(r, w):
     n_eff = w.sum() ** 2 / (w ** 2).sum()
     sd = np.sqrt(np.average((r - mu) ** 2, axis=0, weights=w) * n_eff / (n_eff - 1))
     return {"bias": mu,
-            "bias_error": np.sqrt(((w ** 2)[:, None] * (r - mu) ** 2).sum(axis=0)) / w.sum(),
+            "bias_error": np.sqrt(((w ** 2)[:, None] * (r - mu) ** 2).sum(axis=0)) / w.sum()
+            * np.sqrt(n_eff / (n_eff - 1)),
             "resolution": sd, "resolution_error": sd / np.sqrt(2 * (n_eff - 1))}
 
 
@@ -183,10 +184,11 @@ def test_weights_of_one_give_the_unweighted_bins_and_a_scale_changes_nothing():
     ones = binned.residual_stats(residuals, index, 2, np.ones(200))
     for key in ("bias", "resolution", "resolution_error"):
         np.testing.assert_allclose(ones[key], plain[key], rtol=1e-12, err_msg=key)
-    # the error of the bias from Σw²: with equal weights σ (over n, not n − 1) / sqrt(n)
+    # the error of the bias from Σw², unbiased for n_eff rows: with equal weights
+    # σ (over n − 1) / sqrt(n), as without weights
     n = (index == 0).sum()
     assert ones["bias_error"][0, 0] == pytest.approx(
-        residuals[index == 0].std() / np.sqrt(n), rel=1e-12)
+        residuals[index == 0].std(ddof=1) / np.sqrt(n), rel=1e-12)
     w = rng.uniform(0.5, 2.0, 200)
     a, b = (binned.residual_stats(residuals, index, 2, s * w) for s in (1.0, 1e-3))
     for key in a:
@@ -214,7 +216,9 @@ def test_weighted_distance_and_class_statistics_by_hand():
     index = np.array([0, 0, 1, -1, 1])
     stats = binned.distance_stats(d, index, 3, w)
     assert stats["mean"][:2].tolist() == [7 / 4, 5.0]  # (1 + 6) / 4, (8 − 3) / 1
-    assert stats["error"][0] == pytest.approx(np.sqrt(1 * 0.75 ** 2 + 9 * 0.25 ** 2) / 4)
+    # n_eff = 16 / 10: the error sqrt(Σw²(d − μ)²) / Σw times sqrt(n_eff / (n_eff − 1))
+    assert stats["error"][0] == pytest.approx(
+        np.sqrt(1 * 0.75 ** 2 + 9 * 0.25 ** 2) / 4 * np.sqrt(1.6 / 0.6))
     # bin 1 sorted: 3 (w −1), 4 (w 2): the sums −1, 1 pass half of 1 at 4
     assert stats["median"][:2].tolist() == [2.0, 4.0] and np.isnan(stats["mean"][2])
     true, pred = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 1, 1, 0, 2])
@@ -275,3 +279,16 @@ def test_weighted_binned_report_in_chunks_equals_one_pass_and_numpy():
     assert entry["sum_of_weights"] == pytest.approx(w[first].sum(), rel=1e-12)
     with pytest.raises(ValueError, match="with weights and rows without"):
         classes.add(by, truth[:, 0] > 0, pred[:, 0] > 0)
+
+
+def test_equal_weights_give_the_unweighted_errors_of_a_bin():
+    rng = np.random.default_rng(5)
+    residuals, distances = rng.normal(size=(40, 2)), rng.uniform(0, 3, 40)
+    index = rng.integers(0, 3, 40)
+    for weight in (np.ones(40), np.full(40, 2.5)):
+        plain, weighed = (binned.residual_stats(residuals, index, 3, w)
+                          for w in (None, weight))
+        for key in ("bias", "bias_error", "resolution", "resolution_error"):
+            assert weighed[key] == pytest.approx(plain[key], rel=1e-12), key
+        plain, weighed = (binned.distance_stats(distances, index, 3, w) for w in (None, weight))
+        assert weighed["error"] == pytest.approx(plain["error"], rel=1e-12)

@@ -237,3 +237,32 @@ def test_a_weight_column_that_is_not_there_or_not_finite_is_refused(trained):
     table.frame["w"] = "heavy"
     with pytest.raises(FcnnError, match="weight column 'w' is not numeric"):
         evaluation.evaluate(trained.predictor, [table], weight="w")
+
+
+def test_weighted_evaluate_builds_one_report_and_plots_a_weighted_sample(trained, tmp_path,
+                                                                         monkeypatch):
+    from fcnn_cli.results import plots
+
+    predictor, table = trained.predictor, simulate.earthquakes(n=300, seed=5)
+    w = np.random.default_rng(0).uniform(0.1, 2.0, 300)
+    table.frame["w"] = w
+    built, drawn, metrics = [], [], predictor.task.metrics
+    monkeypatch.setattr(predictor.task, "metrics", lambda *a: built.append(a) or metrics(*a))
+    monkeypatch.setattr(plots, "plot_sample", lambda sample, out: drawn.append(sample) or [])
+    report = evaluation.evaluate(predictor, _chunks(table, 97), plots=tmp_path, weight="w")
+    assert len(built) == 1 and report["sum_of_weights"] == pytest.approx(w.sum())
+    sample = drawn[0]
+    assert sample.extra["weight"] == "weight"
+    assert np.sort(sample.frame["weight"]) == pytest.approx(np.sort(w))
+
+
+def test_the_sample_keeps_the_weight_of_each_row_it_keeps(trained):
+    task = trained.predictor.task
+    sample = evaluation.Sample(task, size=50, weight="w")
+    table = simulate.earthquakes(n=400, seed=4)
+    table.frame["w"] = np.arange(400.0)
+    out = trained.predictor.outputs(trained.predictor.feature_matrix(table))
+    sample.add(table.frame, task.truth(table), out)
+    kept = sample.table({}, "test").frame
+    rows = kept["weight"].to_numpy(np.int64)
+    assert len(kept) == 50 and kept["x"].to_numpy() == pytest.approx(table.frame.x.iloc[rows])

@@ -93,21 +93,22 @@ def plot_sample(table, out_dir):
     """The plots of a sample of rows with their predictions (what
     :func:`fcnn_cli.results.evaluation.prediction_frame` makes, with
     :func:`~fcnn_cli.results.evaluation.sample_metadata` in ``table.extra``): per label for
-    regression, the maps for a point, the class plots for classification. Returns the paths
-    written."""
+    regression, the maps for a point, the class plots for classification; weighted where the
+    metadata's ``weight`` names a column of event weights. Returns the paths written."""
     meta = table.extra
     out_dir = Path(out_dir)
     split = meta.get("split", "")
     frame = _finite_rows(table)
     if not len(frame):
         return []
+    weight = frame[meta["weight"]].to_numpy("float64") if meta.get("weight") else None
     if "classes" in meta:
-        return class_plots(frame, table.targets[0], meta["classes"], out_dir)
+        return class_plots(frame, table.targets[0], meta["classes"], out_dir, weight)
     written = []
     for name, part in zip(table.targets, file_parts(table.targets)):
         written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,
                                        table.units.get(name, ""),
-                                       out_dir / f"regression_{part}.png", split))
+                                       out_dir / f"regression_{part}.png", split, weight))
     point = meta.get("position")
     if point:
         written += position_plots(frame, point, table.units.get(point[0], ""),

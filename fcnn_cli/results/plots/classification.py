@@ -10,10 +10,10 @@ log = logging.getLogger(__name__)
 MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
 
 
-def class_plots(frame, target, classes, out_dir):
+def class_plots(frame, target, classes, out_dir, weight=None):
     """The plots of a sample's rows of one label of ``classes`` (a frame of the label, its
-    prediction and, where the sample holds them, the probability of each class); returns the
-    paths written."""
+    prediction and, where the sample holds them, the probability of each class); with
+    ``weight`` (each row's event weight) weighted; returns the paths written."""
     import numpy as np
 
     if len(classes) > MAX_CLASS_PLOTS:
@@ -24,12 +24,13 @@ def class_plots(frame, target, classes, out_dir):
     index = {c: i for i, c in enumerate(classes)}
     true = frame[target].astype(str).map(index).to_numpy(np.int64)
     pred = frame[f"{target}_pred"].astype(str).map(index).to_numpy(np.int64)
-    written = [confusion_plot(true, pred, classes, out_dir / "confusion.png")]
+    written = [confusion_plot(true, pred, classes, out_dir / "confusion.png", weight)]
     columns = [f"p_{c}" for c in classes]
     if all(c in frame.columns for c in columns):
         proba = frame[columns].to_numpy(np.float64)
-        written += [roc_plot(true, proba, classes, out_dir / "roc.png"),
-                    reliability_plot(true, proba, classes, out_dir / "reliability.png")]
+        written += [roc_plot(true, proba, classes, out_dir / "roc.png", weight),
+                    reliability_plot(true, proba, classes, out_dir / "reliability.png",
+                                     weight=weight)]
     else:
         log.warning("no ROC curves or reliability diagram: the sample holds no probability "
                     "of each class")
@@ -37,18 +38,21 @@ def class_plots(frame, target, classes, out_dir):
 
 
 @drawing()
-def confusion_plot(true, pred, classes, path):
-    """The confusion matrix in counts and normalised by row (the true class)."""
+def confusion_plot(true, pred, classes, path, weight=None):
+    """The confusion matrix in counts (with ``weight``, sums of the rows' weights) and
+    normalised by row (the true class)."""
     import numpy as np
 
     plt = pyplot()
     k = len(classes)
-    counts = np.bincount(np.asarray(true) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
+    counts = np.bincount(np.asarray(true) * k + np.asarray(pred), weights=weight,
+                         minlength=k * k).reshape(k, k)
+    what, form = ("counts", "d") if weight is None else ("sums of weights", ".3g")
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = counts / counts.sum(axis=1, keepdims=True)
     side = min(5.5 + 0.25 * k, 11.0)
     fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1, side))
-    for ax, values, title, fmt in ((axes[0], counts, "Confusion matrix (counts)", "d"),
+    for ax, values, title, fmt in ((axes[0], counts, f"Confusion matrix ({what})", form),
                                    (axes[1], rates, "Normalised by true class", ".2f")):
         shown = ax.imshow(values, cmap="Blues")
         fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
@@ -69,8 +73,9 @@ def confusion_plot(true, pred, classes, path):
 
 
 @drawing()
-def roc_plot(true, proba, classes, path):
-    """ROC curves: of the second class for two classes, one-vs-rest for more."""
+def roc_plot(true, proba, classes, path, weight=None):
+    """ROC curves: of the second class for two classes, one-vs-rest for more; with
+    ``weight`` weighted, their AUC that of the weighted report."""
     import numpy as np
 
     from fcnn_cli.network.metrics import roc_auc
@@ -79,25 +84,28 @@ def roc_plot(true, proba, classes, path):
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     fig, ax = plt.subplots(figsize=(6.4, 6.0))
     which = [1] if len(classes) == 2 else range(len(classes))
-    lone = [classes[i] for i in which if (true == i).all() or not (true == i).any()]
+    # NaN where none or all rows are of the class (or, weighted, where the weights of either
+    # side do not sum to more than 0): no curve to draw.
+    aucs = {i: roc_auc(true == i, proba[:, i], weight) for i in which}
+    lone = [classes[i] for i in which if aucs[i] != aucs[i]]
+    either = "" if weight is None else " (or their weights do not sum to more than 0)"
     if len(lone) == len(which):
         plt.close(fig)
-        log.warning("no ROC curve: the sample's rows are all of one class (%s)",
+        log.warning("no ROC curve: the sample's rows are all of one class%s (%s)", either,
                     classes[int(true[0])] if len(true) else "none")
         return None
     if lone:
         log.warning("no ROC curve of class(es) %s: none or all of the sample's rows are of "
-                    "it", ", ".join(map(str, lone[:10])) + (" …" if len(lone) > 10 else ""))
+                    "it%s", ", ".join(map(str, lone[:10])) + (" …" if len(lone) > 10 else ""),
+                    either)
     for i in which:
-        positive = true == i
-        if positive.all() or not positive.any():
-            continue
-        fpr, tpr = roc_curve(positive, proba[:, i])
-        auc = roc_auc(positive, proba[:, i])
-        ax.plot(fpr, tpr, label=f"{classes[i]} (AUC {auc:.4f})")
+        if aucs[i] == aucs[i]:
+            fpr, tpr = roc_curve(true == i, proba[:, i], weight)
+            ax.plot(fpr, tpr, label=f"{classes[i]} (AUC {aucs[i]:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate",
-           title="ROC curve" + (" (one class against the rest)" if len(classes) > 2 else ""),
+           title=("Weighted ROC curve" if weight is not None else "ROC curve")
+           + (" (one class against the rest)" if len(classes) > 2 else ""),
            xlim=(0, 1), ylim=(0, 1.01))
     ax.set_aspect("equal")
     ax.legend(loc="lower right", fontsize=8)
@@ -106,25 +114,37 @@ def roc_plot(true, proba, classes, path):
     return save(fig, path)
 
 
-def roc_curve(positive, score):
-    """False and true positive rates at every distinct score, from the highest down."""
+def roc_curve(positive, score, weight=None):
+    """False and true positive rates at every distinct score, from the highest down; with
+    ``weight``, shares of the negatives' and the positives' sums of weights (the trapezoids
+    under it sum to :func:`fcnn_cli.network.metrics.roc_auc`'s weighted AUC)."""
     import numpy as np
 
     order = np.argsort(-np.asarray(score), kind="stable")
     score, positive = np.asarray(score)[order], np.asarray(positive, bool)[order]
+    w = np.ones(len(score)) if weight is None else np.asarray(weight, np.float64)[order]
+    # Only the ends of runs of equal scores: a tie group is one step of the curve.
     last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]
-    tp = np.cumsum(positive)[last]
-    fp = last + 1 - tp
-    return (np.r_[0, fp / max(fp[-1], 1)], np.r_[0, tp / max(tp[-1], 1)])
+    tp = np.cumsum(np.where(positive, w, 0.0))[last]
+    fp = np.cumsum(np.where(positive, 0.0, w))[last]
+    return (np.r_[0, fp / _positive(fp[-1])], np.r_[0, tp / _positive(tp[-1])])
+
+
+def _positive(total):
+    return total if total > 0 else 1.0
 
 
 @drawing()
-def reliability_plot(true, proba, classes, path, bins=10):
+def reliability_plot(true, proba, classes, path, bins=10, weight=None):
     """The reliability diagram: in bins of the predicted probability, how often it came true
     (for two classes that of the second class; for more the most probable class's), bins of
-    fewer than MIN_ROWS rows open and not joined, with the rows in each bin below."""
+    fewer than MIN_ROWS rows open and not joined, with the rows in each bin below. With
+    ``weight`` weighted: means and shares over each bin's sum of weights, the error and
+    MIN_ROWS for its effective rows (as ``fcnn evaluate --by`` counts them), the sums of
+    weights below."""
     import numpy as np
 
+    from fcnn_cli.network.weighted import effective_rows
     from fcnn_cli.results.binned import wilson_error
 
     plt = pyplot()
@@ -137,15 +157,18 @@ def reliability_plot(true, proba, classes, path, bins=10):
         observed = "share predicted right"
     edges = np.linspace(0, 1, bins + 1)
     index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
-    count = np.bincount(index, minlength=bins)
+    w = np.ones(len(p)) if weight is None else np.asarray(weight, np.float64)
+    count = np.bincount(index, weights=w, minlength=bins)
+    rows = count if weight is None else np.nan_to_num(
+        effective_rows(count, np.bincount(index, weights=w * w, minlength=bins)))
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_p = np.bincount(index, weights=p, minlength=bins) / count
-        freq = np.bincount(index, weights=hit, minlength=bins) / count
-        err = wilson_error(freq, count)
+        mean_p = np.bincount(index, weights=w * p, minlength=bins) / count
+        freq = np.bincount(index, weights=w * hit, minlength=bins) / count
+        err = wilson_error(freq, rows)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 1]})
     top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
-    ok, sparse = count >= MIN_ROWS, (count > 0) & (count < MIN_ROWS)
+    ok, sparse = rows >= MIN_ROWS, (rows > 0) & (rows < MIN_ROWS)
     top.errorbar(mean_p[ok], freq[ok], yerr=err[ok], fmt="o", color="C0", capsize=3,
                  label="network")
     # The line joins neighbouring bins of enough rows only: through bins of a few rows it
@@ -154,13 +177,13 @@ def reliability_plot(true, proba, classes, path, bins=10):
     if sparse.any():
         top.errorbar(mean_p[sparse], freq[sparse], yerr=err[sparse], fmt="o", mfc="white",
                      color="C0", capsize=3, label=f"bins of fewer than {MIN_ROWS} rows")
-    top.set(ylabel=observed, title=f"Reliability of {what}", xlim=(0, 1),
-            ylim=(0, 1.02))
+    top.set(ylabel=observed, xlim=(0, 1), ylim=(0, 1.02),
+            title=f"Reliability of {what}" + ("" if weight is None else " (weighted)"))
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
     bottom.bar((edges[:-1] + edges[1:]) / 2, count, width=1 / bins * 0.9, color="C0")
-    bottom.set(xlabel=f"predicted {what}", ylabel="rows")
-    if count.max() > 0 and count[count > 0].min() * 100 < count.max():
+    bottom.set(xlabel=f"predicted {what}", ylabel="rows" if weight is None else "sum of weights")
+    if count.min() >= 0 and count.max() > 0 and count[count > 0].min() * 100 < count.max():
         bottom.set_yscale("log")
     fig.tight_layout()
     return save(fig, path)

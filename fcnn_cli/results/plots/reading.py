@@ -111,6 +111,10 @@ def check_sample(table, path):
     missing = [f"{t}_pred" for t in table.targets if f"{t}_pred" not in frame.columns]
     if missing:
         malformed(f"no column {missing[0]!r}")
+    weight = meta.get("weight")
+    if weight is not None and not (isinstance(weight, str) and weight in frame.columns
+                                   and is_numeric(frame[weight])):
+        malformed(f"weight {str(weight)[:80]!r} names no numeric column of it")
     if "classes" in meta:
         _check_classes(meta["classes"], table, malformed)
         return

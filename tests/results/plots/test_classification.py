@@ -61,3 +61,70 @@ def test_reliability_bins_of_few_rows_are_marked_and_left_off_the_line(tmp_path,
     assert np.isfinite(line.get_xdata()).tolist() == [True] + [False] * 8 + [True]
     legend = [t.get_text() for t in top.get_legend().get_texts()]
     assert legend == ["perfect", "network", f"bins of fewer than {MIN_ROWS} rows"]
+
+
+def _weighted_two_classes(n=400, seed=3):
+    rng = np.random.default_rng(seed)
+    true = rng.integers(0, 2, n)
+    p = np.clip(0.3 * true + rng.uniform(0, 0.7, n), 0, 1).round(2)  # ties, as real scores
+    weight = rng.uniform(0.1, 3.0, n)
+    weight[::7] *= -0.3
+    return true, np.c_[1 - p, p], weight
+
+
+def test_the_weighted_roc_curve_encloses_the_weighted_auc_of_the_report():
+    from fcnn_cli.network.metrics import roc_auc
+
+    true, proba, weight = _weighted_two_classes()
+    fpr, tpr = classification.roc_curve(true == 1, proba[:, 1], weight)
+    area = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    assert area == pytest.approx(roc_auc(true == 1, proba[:, 1], weight), rel=1e-12)
+    assert area != pytest.approx(roc_auc(true == 1, proba[:, 1]), rel=1e-6)
+
+
+def test_weighted_class_plots_sum_weights_and_say_so(tmp_path, drawn):
+    true, proba, weight = _weighted_two_classes()
+    from fcnn_cli.network.metrics import roc_auc
+
+    pred = proba.argmax(axis=1)
+    classification.confusion_plot(true, pred, ["a", "b"], tmp_path / "c.png", weight)
+    classification.roc_plot(true, proba, ["a", "b"], tmp_path / "r.png", weight)
+    classification.reliability_plot(true, proba, ["a", "b"], tmp_path / "l.png",
+                                    weight=weight)
+    confusion, roc, reliability = drawn
+    counts = confusion.axes[0].images[0].get_array()
+    assert counts.sum() == pytest.approx(weight.sum())
+    assert counts[1, 0] == pytest.approx(weight[(true == 1) & (pred == 0)].sum())
+    assert "weights" in confusion.axes[0].get_title()
+    auc = roc_auc(true == 1, proba[:, 1], weight)
+    assert f"AUC {auc:.4f}" in roc.axes[0].get_legend().get_texts()[0].get_text()
+    assert "Weighted" in roc.axes[0].get_title()
+    bars = reliability.axes[1].patches
+    assert sum(b.get_height() for b in bars) == pytest.approx(weight.sum())
+    assert "weighted" in reliability.axes[0].get_title()
+    assert reliability.axes[1].get_ylabel() == "sum of weights"
+
+
+def test_a_weighted_run_keeps_its_weights_in_its_sample_and_plots_them(tmp_path, drawn):
+    from fcnn_cli.results.plots.reading import read_sample
+
+    table = _three_classes(n=300)
+    table.frame["w"] = np.random.default_rng(4).uniform(0.5, 2.0, 300)
+    run = saved_run(tmp_path, table, "classes", weight="w", config={"test_frac": 0.3})
+    sample = read_sample(run / "predictions.parquet")
+    assert sample.extra["weight"] == "weight" and sample.frame["weight"].between(0.5, 2).all()
+    check(plot_run(run, tmp_path / "out"),
+          ["learning_curves.png", "confusion.png", "roc.png", "reliability.png"])
+    assert [f.axes[0].get_title() for f in drawn[1:]] == [
+        "Confusion matrix (sums of weights)", "Weighted ROC curve (one class against the rest)",
+        "Reliability of p(predicted class) (weighted)"]
+
+
+def test_a_sample_whose_weight_names_no_numeric_column_is_malformed(tmp_path):
+    from fcnn_cli.core.errors import FcnnError
+    from fcnn_cli.results.plots.reading import check_sample
+
+    frame = pd.DataFrame({"kind": ["a"], "kind_pred": ["a"], "weight": ["heavy"]})
+    table = Table(frame, ["kind"], extra={"classes": ["a"], "weight": "weight"})
+    with pytest.raises(FcnnError, match="weight 'weight' names no numeric column"):
+        check_sample(table, tmp_path / "p.parquet")

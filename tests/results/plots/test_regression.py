@@ -39,3 +39,19 @@ def test_a_residual_of_one_value_is_drawn(tmp_path, recwarn):
     for pred in (true + 0.1, true):  # rounding makes the first one a range of 1e-16
         assert regression_plot(true, pred, "e", "GeV", tmp_path / "r.png").is_file()
     assert not recwarn.list
+
+
+def test_a_weighted_residual_histogram_sums_the_weights_and_says_so(tmp_path, drawn):
+    from fcnn_cli.results.binned import residual_stats
+
+    rng = np.random.default_rng(2)
+    true, residual = rng.uniform(-5, 5, 300), rng.normal(0.2, 1.0, 300)
+    weight = rng.uniform(0.1, 3.0, 300)
+    regression_plot(true, true + residual, "e", "", tmp_path / "r.png", weight=weight)
+    hist = drawn[0].axes[1]
+    assert sum(p.get_height() for p in hist.patches) == pytest.approx(weight.sum())
+    assert "weighted" in hist.get_title() and hist.get_ylabel() == "sum of weights"
+    want = residual_stats(residual, np.zeros(300, np.int64), 1, weight)
+    text = hist.texts[0].get_text()
+    assert f"bias {want['bias'][0, 0]:.3g}" in text
+    assert f"resolution (σ) {want['resolution'][0, 0]:.3g}" in text
