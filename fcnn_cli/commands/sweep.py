@@ -62,6 +62,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     """
     from pathlib import Path
 
+    from fcnn_cli.sweeps import datasets
     from fcnn_cli.sweeps.leaderboard import leaderboard_table, option_columns
     from fcnn_cli.sweeps.plan import parse_shard, plan, plan_table
 
@@ -72,7 +73,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = parse_shard(shard) if shard is not None else (1, 1)
-    directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
+    directory = Path(output or Path("sweeps") / datasets.name(spec.data))
     if dry_run:
         planned = plan(spec, directory, shard_of)
         rich_console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
@@ -139,8 +140,8 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     for key, values in parse_grid(grid).items():
         table[key] = values
     fixed = {**fixed, **on_the_line}
-    if not fixed.get("data"):
-        raise click.UsageError("missing argument DATA")
+    if not fixed.get("data") and not fixed.get("samples"):
+        raise click.UsageError("missing argument DATA (or --sample NAME=FILE)")
     if not table:
         raise click.UsageError("give a grid: --grid KEY=V1,V2,… or --grid-file FILE.toml")
     for key in set(table) - set(on_the_line):  # a grid overrides what the file fixes
