@@ -102,8 +102,8 @@ def _read(sweep, directory, part, data, labels, plots):
     options, files, samples = data
     varied = [k for k in sweep.grid if k in datasets.VARIED]
     if varied:
-        log.info("reading the tables of %s", ", ".join(f"{k}={short(options.get(k))}"
-                                                       for k in varied))
+        log.info("reading the tables of %s", ", ".join(
+            f"{k}={'(none)' if options.get(k) is None else short(options[k])}" for k in varied))
     try:
         return datasets.read(options, files, samples)
     except FcnnError as e:
