@@ -24,7 +24,8 @@ FIXED_FIELDS = [(cls, name) for cls, name in OPTION_FIELDS if name not in ("ense
 @click.command(cls=GroupedCommand)
 @fields_options(FIXED_FIELDS)
 @option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,…", group=GRID,
-        help="An option of fcnn train and the values to try; repeat for more keys.")
+        help="An option of fcnn train and the values to try (values that hold commas as a "
+             "TOML array: 'where=[\"nMuon >= 2\", \"mass > 40\"]'); repeat for more keys.")
 @option("--grid-file", metavar="FILE.toml", shell_complete=FILE, group=GRID,
         help="A [grid] table of lists, beside fixed options as in fcnn train --config files; "
              "the command line overrides them (--lr 0.5 replaces a grid of lr).")
@@ -44,7 +45,7 @@ FIXED_FIELDS = [(cls, name) for cls, name in OPTION_FIELDS if name not in ("ense
 @click.pass_context
 @user_errors
 def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **options):
-    """Train every combination of a grid of options on DATA and rank them.
+    """Train every combination of a grid of options on DATA (or samples) and rank them.
 
     Each combination gets a run directory in the sweep directory; a rerun skips those that are
     finished (and refuses data files changed since), and those another process is training. A
@@ -59,6 +60,9 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
       fcnn sweep quakes.csv --grid depth=3,10,20 --grid arch=plain,resnet,selu --seeds 3
       fcnn sweep quakes.csv --grid-file sweep.toml --epochs 20 --shard 2/8
       fcnn sweep quakes.csv --grid-file sweep.toml --shard 2/8 --dry-run
+      fcnn sweep --sample 'signal=sig_*.root' --sample 'background=bkg.root*0.3' \\
+          --objects Muon:2 --weight genWeight --grid lr=1e-3,1e-2 \\
+          --grid 'where=["nMuon >= 2", "nMuon >= 2 && Muon_E_0 > 20"]'
     """
     from pathlib import Path
 
