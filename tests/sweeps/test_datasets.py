@@ -7,6 +7,7 @@ and evaluate on the sweep's runs."""
 import dataclasses
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -203,6 +204,7 @@ def test_a_sweep_of_samples_and_selections(runner, dimuons, tmp_path):
                             f"signal={dimuons}/sig.root", "--sample",
                             f"background={dimuons}/bkg_1.root", "--json").stdout)
     assert report["selection"]["where"] == WHERES[1] and report["weight"] == "genWeight"
+    os.utime(dimuons / "bkg_1.root")  # touched: the same content, found the same
     again = _ok(runner, "sweep", *_samples(dimuons), "--grid", GRID, *QUICK, "-o", out,
                 "--dry-run")
     assert again.stdout.count("finished") == 2
@@ -213,3 +215,14 @@ def test_a_sweep_of_samples_and_selections(runner, dimuons, tmp_path):
                                   str(out)])
     assert refused.exit_code != 0 and "bkg_2.root is not the file it was trained on" in \
         refused.output
+
+
+def test_a_sweep_of_samples_is_named_by_them(runner, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    samples = Sweep({"samples": ["signal=s.root", "background=b_*.root*2"]}, {},
+                    {"depth": [1]})
+    assert datasets.name(samples.data) == "signal-background"
+    assert datasets.name(Sweep({"data": "part_*.parquet"}, {}, {"depth": [1]}).data) == "part_"
+    result = runner.invoke(cli, ["sweep", "--grid", "depth=1"])
+    assert result.exit_code == 2 and "missing argument DATA (or --sample NAME=FILE)" in \
+        result.output
