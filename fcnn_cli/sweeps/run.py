@@ -8,15 +8,15 @@ train together (:func:`fcnn_cli.sweeps.training.train_group`), at most MAX_MEMBE
 that does not fit in memory, trains in smaller groups, then one combination at a time.
 
 Combinations of other data options (a grid of ``where``, ``weight`` or ``define``) train one
-set of data options after another, each set's tables read once (:mod:`fcnn_cli.sweeps.datasets`);
-the groups that train together are made within each.
+set of data options after another, each set's tables read once
+(:mod:`fcnn_cli.sweeps.datasets`); the groups that train together are made within each.
 
 A combination that fails for its options (an FcnnError, such as a training that diverges at
 once or options the network refuses, or a lack of memory; or data options of the grid that its
-tables refuse) gets ``failed.json`` instead, and the sweep goes on; a rerun tries it again. Anything else (a programming error, an interrupt) stops
-the sweep at once; a run cut short by an interrupt is never saved, so nothing of it passes for
-finished. Each combination's run directory is locked while it trains, so that a second sweep
-into the same directory skips it.
+tables refuse) gets ``failed.json`` instead, and the sweep goes on; a rerun tries it again.
+Anything else (a programming error, an interrupt) stops the sweep at once; a run cut short by
+an interrupt is never saved, so nothing of it passes for finished. Each combination's run
+directory is locked while it trains, so that a second sweep into the same directory skips it.
 """
 
 import contextlib
