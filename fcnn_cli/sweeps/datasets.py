@@ -15,8 +15,6 @@ from fcnn_cli.core.config import DataConfig
 
 INPUTS = ("data", "val", "test")  # the DataConfig options that are files
 VARIED = ("where", "weight", "define")  # the data options a grid may vary
-# The options that make a recipe: a sweep of none of them reads DATA as it always did.
-RECIPE = ("samples", "objects", *VARIED)
 
 
 @dataclasses.dataclass

@@ -24,7 +24,7 @@ import tomllib
 from fcnn_cli.core.config import (DataConfig, NetConfig, TrainConfig, Unsupported,
                                   option_fields, typed)
 from fcnn_cli.core.errors import FcnnError, shown
-from fcnn_cli.sweeps.datasets import VARIED, data_options, normalized
+from fcnn_cli.sweeps.datasets import VARIED, check, data_options, normalized, recipe_of
 
 # Options a sweep sets itself, and why.
 SEEDS = "the seeds are given by seeds= (each combination trains seed, seed + 1, …)"
@@ -114,12 +114,10 @@ def _check_data(options, config, recipes):
     """Refuse a combination's data options as ``fcnn train`` refuses them, before any table
     is read: every expression parsed, the samples and the task checked. ``recipes``: those of
     the data options seen so far, each parsed once."""
-    from fcnn_cli.sweeps import datasets
-
     seen = said(options)
     if seen not in recipes:
-        recipes[seen] = datasets.recipe_of(options)
-    datasets.check(options, config, recipes[seen])
+        recipes[seen] = recipe_of(options)
+    check(options, config, recipes[seen])
 
 
 def said(value):
