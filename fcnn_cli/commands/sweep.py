@@ -24,7 +24,8 @@ FIXED_FIELDS = [(cls, name) for cls, name in OPTION_FIELDS if name not in ("ense
 @click.command(cls=GroupedCommand)
 @fields_options(FIXED_FIELDS)
 @option("--grid", "grid", multiple=True, metavar="KEY=V1,V2,…", group=GRID,
-        help="An option of fcnn train and the values to try; repeat for more keys.")
+        help="An option of fcnn train and the values to try (values that hold commas as a "
+             "TOML array: 'where=[\"nMuon >= 2\", \"mass > 40\"]'); repeat for more keys.")
 @option("--grid-file", metavar="FILE.toml", shell_complete=FILE, group=GRID,
         help="A [grid] table of lists, beside fixed options as in fcnn train --config files; "
              "the command line overrides them (--lr 0.5 replaces a grid of lr).")
@@ -44,7 +45,7 @@ FIXED_FIELDS = [(cls, name) for cls, name in OPTION_FIELDS if name not in ("ense
 @click.pass_context
 @user_errors
 def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **options):
-    """Train every combination of a grid of options on DATA and rank them.
+    """Train every combination of a grid of options on DATA (or samples) and rank them.
 
     Each combination gets a run directory in the sweep directory; a rerun skips those that are
     finished (and refuses data files changed since), and those another process is training. A
@@ -59,9 +60,13 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
       fcnn sweep quakes.csv --grid depth=3,10,20 --grid arch=plain,resnet,selu --seeds 3
       fcnn sweep quakes.csv --grid-file sweep.toml --epochs 20 --shard 2/8
       fcnn sweep quakes.csv --grid-file sweep.toml --shard 2/8 --dry-run
+      fcnn sweep --sample 'signal=sig_*.root' --sample 'background=bkg.root*0.3' \\
+          --objects Muon:2 --weight genWeight --grid lr=1e-3,1e-2 \\
+          --grid 'where=["nMuon >= 2", "nMuon >= 2 && Muon_E_0 > 20"]'
     """
     from pathlib import Path
 
+    from fcnn_cli.sweeps import datasets
     from fcnn_cli.sweeps.leaderboard import leaderboard_table, option_columns
     from fcnn_cli.sweeps.plan import parse_shard, plan, plan_table
 
@@ -72,7 +77,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     with usage_errors(SWEEP_FLAGS):
         spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
         shard_of = parse_shard(shard) if shard is not None else (1, 1)
-    directory = Path(output or Path("sweeps") / Path(spec.data["data"]).name.split(".")[0])
+    directory = Path(output or Path("sweeps") / datasets.name(spec.data))
     if dry_run:
         planned = plan(spec, directory, shard_of)
         rich_console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
@@ -139,8 +144,8 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     for key, values in parse_grid(grid).items():
         table[key] = values
     fixed = {**fixed, **on_the_line}
-    if not fixed.get("data"):
-        raise click.UsageError("missing argument DATA")
+    if not fixed.get("data") and not fixed.get("samples"):
+        raise click.UsageError("missing argument DATA (or --sample NAME=FILE)")
     if not table:
         raise click.UsageError("give a grid: --grid KEY=V1,V2,… or --grid-file FILE.toml")
     for key in set(table) - set(on_the_line):  # a grid overrides what the file fixes

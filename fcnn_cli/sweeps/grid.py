@@ -5,8 +5,11 @@ A grid maps option names (the fields of NetConfig and TrainConfig, as in configu
 to lists of values; the combinations are their product, in the order the grid gives its keys
 and values. Each combination trains ``seeds`` times, with seeds ``seed``, ``seed + 1``, ….
 
-A combination's run directory, inside the sweep directory, is named by its options and a hash
-of everything that defines its result (:meth:`Sweep.key`).
+The data options are given once for all combinations (the recipe's samples and objects too),
+but for a recipe's selection, weight and definitions (``where``, ``weight``, ``define``), which a
+grid may vary (:mod:`fcnn_cli.sweeps.datasets`). A combination's run directory, inside the sweep
+directory, is named by its options and a hash of everything that defines its result
+(:meth:`Sweep.key`).
 """
 
 import dataclasses
@@ -15,13 +18,13 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import re
 import tomllib
 
 from fcnn_cli.core.config import (DataConfig, NetConfig, TrainConfig, Unsupported,
                                   option_fields, typed)
 from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.sweeps.datasets import VARIED, check, data_options, normalized, recipe_of
 
 # Options a sweep sets itself, and why.
 SEEDS = "the seeds are given by seeds= (each combination trains seed, seed + 1, …)"
@@ -29,17 +32,16 @@ SPEED_ONLY = "it changes how fast a combination trains, not what: give it once f
 NOT_IN_GRID = {"seed": SEEDS, "ensemble": SEEDS,
                "stream": "a sweep reads its tables into memory once for all combinations",
                "threads": SPEED_ONLY, "device": SPEED_ONLY}
-GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig) for f in option_fields(cls)
-               if f.name not in NOT_IN_GRID}
 NET_FIELDS = {f.name for f in option_fields(NetConfig)}
 DATA_FIELDS = {f.name for f in option_fields(DataConfig)}
+GRID_FIELDS = {f.name: f for cls in (NetConfig, TrainConfig, DataConfig)
+               for f in option_fields(cls)
+               if f.name not in NOT_IN_GRID and (f.name not in DATA_FIELDS or f.name in VARIED)}
 ALL_FIELDS = {f.name: f for cls in (DataConfig, NetConfig, TrainConfig) for f in option_fields(cls)}
 # Options that change where and how fast a combination trains, not what it trains to (a device
 # or thread count changes float rounding alone): a rerun that names them otherwise finds the
 # combination finished, and the leaderboard does not tell rows apart by them.
 NOT_DEFINING = ("threads", "device")
-INPUTS = ("data", "val", "test")  # the DataConfig options that are files
-RECIPE_FIELDS = ("samples", "define", "objects", "where", "weight")  # fcnn train's only
 # A grid's combinations are counted before they are made: each is at least one training run,
 # and planning alone takes seconds per ten thousand. One list is bounded by the same number
 # before its values are read.
@@ -49,8 +51,10 @@ MAX_COMBINATIONS = 10_000
 @dataclasses.dataclass
 class Sweep:
     """What a sweep trains: ``data`` the DataConfig options (data, targets, features, val,
-    test), ``fixed`` the options every combination takes, ``grid`` {option: [values]};
-    ``grid_file`` the file the grid was read from, if any: an input, never written over."""
+    test, and a recipe's samples, objects, definitions, selection and weight), ``fixed`` the
+    options every combination takes, ``grid`` {option: [values]} (of a recipe's selection,
+    weight and definitions too); ``grid_file`` the file the grid was read from, if any: an
+    input, never written over."""
 
     data: dict
     fixed: dict
@@ -61,31 +65,27 @@ class Sweep:
     def __post_init__(self):
         # Absolute, as fcnn train records them: the key and the runs' config.toml name the
         # same files whatever the directory the sweep was started from.
-        data = {k: _absolute(v) if k in INPUTS else v for k, v in self.data.items()}
-        self.data = dataclasses.asdict(DataConfig(**data))
-        given = [k for k in RECIPE_FIELDS if self.data.get(k)]
-        if given:  # a sweep trains its table as it is
-            raise FcnnError(f"a sweep trains one DATA table as it is: it does not take "
-                            f"{', '.join(given)}; make the table first, or train with fcnn "
-                            "train", tuple(given))
+        self.data = normalized(self.data)
         for key in self.fixed:
             if key not in ("seed", *NOT_DEFINING):
                 _grid_field(key, "option")
         if not 1 <= self.seeds <= 1024:
             raise FcnnError(f"seeds must be between 1 and 1024, not {self.seeds}", ("seeds",))
         for key in self.grid:
-            if key in self.fixed:
+            if key in self.fixed or self.data.get(key) is not None:
                 raise FcnnError(f"{key} is both fixed and in the grid; give it once",
                                 (key, "grid"))
             _refuse_repeats(key, self.grid[key])
         _refuse_too_many(self.grid)
+        recipes = {}
         for combination in combinations(self.grid):
             # A bad value (or a last seed out of range) fails now, not after hours; options
             # that take no ensemble train their seeds one by one.
             try:
-                train_config(self, combination, ensemble=self.seeds)
+                config, _ = train_config(self, combination, ensemble=self.seeds)
             except Unsupported:  # raised after the other TrainConfig checks, before NetConfig's
-                train_config(self, combination)
+                config, _ = train_config(self, combination)
+            _check_data(data_options(self.data, combination), config, recipes)
 
     def key(self, combination):
         """The name of a combination's run directory: its values, then a hash of all that
@@ -95,7 +95,8 @@ class Sweep:
         # Keys in order of their names: the grid's order (a command line's) names no other run.
         text = "_".join(f"{k}={short(v)}" for k, v in sorted(combination.items())) or "fixed"
         text = re.sub(r"[^A-Za-z0-9=.,+-]+", "-", text)[:80]
-        defined = said([self.data, defined_options(self, combination), self.seeds])
+        defined = said([data_options(self.data, combination),
+                        defined_options(self, combination), self.seeds])
         return f"{text}-{hashlib.sha256(defined.encode()).hexdigest()[:10]}"
 
 
@@ -109,8 +110,14 @@ def defined_options(sweep, combination):
     return {k: v for k, v in options.items() if k not in (*NOT_DEFINING, "n_in", "n_out")}
 
 
-def _absolute(path):
-    return path if path in (None, "-") else os.path.abspath(path)
+def _check_data(options, config, recipes):
+    """Refuse a combination's data options as ``fcnn train`` refuses them, before any table
+    is read: every expression parsed, the samples and the task checked. ``recipes``: those of
+    the data options seen so far, each parsed once."""
+    seen = said(options)
+    if seen not in recipes:
+        recipes[seen] = recipe_of(options)
+    check(options, config, recipes[seen])
 
 
 def said(value):
@@ -151,7 +158,10 @@ def _refuse_long(values, where, options=()):
 
 def parse_grid(items):
     """``["depth=3,10", "arch=plain,resnet"]`` as {option: [values]}, each value read as a
-    configuration file's (a TOML value; a bare word is a name) and of its option's type."""
+    configuration file's (a TOML value; a bare word is a name) and of its option's type. The
+    values are split at the commas outside brackets and quotes (``where=hypot(px, py) > 20``
+    is one value); a TOML array as a whole, ``where=["x > 1", "x > 2"]``, is the list of
+    values, as a grid file's list is."""
     grid = {}
     for item in items:
         key, sep, values = item.partition("=")
@@ -162,10 +172,40 @@ def parse_grid(items):
         field = _grid_field(key)
         if key in grid:
             raise FcnnError(f"grid key {key!r} is given twice", ("grid",))
-        texts = values.split(",")
+        array = _toml_array(values)
+        texts = array if array is not None else _split(values)
         _refuse_long(texts, f"grid {key}", ("grid",))
-        grid[key] = [_typed(field, _toml_value(text.strip())) for text in texts]
+        grid[key] = [_typed(field, text if array is not None else _toml_value(text.strip()))
+                     for text in texts]
     return grid
+
+
+def _toml_array(text):
+    """The values of ``text`` where it is one TOML array, else None."""
+    if not text.strip().startswith("["):
+        return None
+    value = _toml_value(text.strip())
+    return value if isinstance(value, list) else None
+
+
+def _split(text):
+    """``text`` split at its commas outside brackets and quotes (TOML's strings, the back
+    quotes of a column name in an expression): an expression's function calls, and a TOML
+    array, stay one value each."""
+    parts, depth, quote, start = [], 0, None, 0
+    for at, char in enumerate(text):
+        if quote is not None:
+            quote = None if char == quote else quote
+        elif char in "\"'`":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            parts.append(text[start:at])
+            start = at + 1
+    return [*parts, text[start:]]
 
 
 def _toml_value(text):
@@ -190,6 +230,8 @@ def _grid_field(key, what="grid key"):
 
 
 def _typed(field, value):
+    if field.name == "define" and isinstance(value, str):
+        value = [value]  # one definition: a list of one
     try:
         return typed(field, value, none=False)
     except FcnnError as e:
@@ -234,8 +276,9 @@ def seeds_of(sweep, config):
 
 
 def train_config(sweep, combination, **changes):
-    """The TrainConfig and the network options of a combination."""
-    options = {**sweep.fixed, **combination}
+    """The TrainConfig and the network options of a combination (its data options are
+    :func:`fcnn_cli.sweeps.datasets.data_options`)."""
+    options = {k: v for k, v in {**sweep.fixed, **combination}.items() if k not in DATA_FIELDS}
     net = {k: v for k, v in options.items() if k in NET_FIELDS}
     config = TrainConfig(**{k: v for k, v in options.items() if k not in NET_FIELDS},
                          **changes)

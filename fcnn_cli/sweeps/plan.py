@@ -16,9 +16,10 @@ import re
 from pathlib import Path
 
 from fcnn_cli.core.errors import FcnnError, printable, shown
-from fcnn_cli.sweeps.grid import INPUTS, combinations, said, seeds_of, short, train_config
-from fcnn_cli.sweeps.records import (FAILED_FILE, LEADERBOARD_FILES, RESULT_FILE, NotAResult,
-                                     read_result)
+from fcnn_cli.sweeps.datasets import INPUTS, listed_files
+from fcnn_cli.sweeps.grid import combinations, said, seeds_of, short, train_config
+from fcnn_cli.sweeps.records import (FAILED_FILE, FILES, LEADERBOARD_FILES, RESULT_FILE,
+                                     NotAResult, read_result)
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +54,24 @@ def plan(sweep, directory, shard_of=(1, 1)):
     files = data_files(sweep)
     keyed = [(combination, sweep.key(combination))
              for combination in shard(combinations(sweep.grid), *shard_of)]
-    _check_outputs(sweep, directory, keyed)
+    _check_outputs(sweep, directory, keyed, files)
     return [(combination, key, _status(sweep, combination, directory / key, files))
             for combination, key in keyed]
 
 
-def _check_outputs(sweep, directory, keyed):
+def _check_outputs(sweep, directory, keyed, files):
     """Refuse, before anything is written, a file the sweep writes that cannot be written or
     is one of its inputs or another run's file (:func:`fcnn_cli.results.runs.check_output`): the
     leaderboard's, and in the run directories of ``keyed``'s (combination, key) pairs that
     exist already (those made now hold no input), ``seeds.json``, ``failed.json`` and the runs'
     files, the seeds' too. These are read back as well: one that is not a regular file (a FIFO
-    would block) is refused too."""
+    would block) is refused too. ``files``: the sweep's :func:`data_files`, its samples'
+    among them."""
     from fcnn_cli.data.tables import input_file
     from fcnn_cli.results.runs import RUN_FILES, check_output
 
     inputs = [input_file(sweep.data[k]) for k in INPUTS if sweep.data.get(k)]
+    inputs += [input_file(entry["path"]) for entry in files.get(FILES, [])]
     inputs.append(sweep.grid_file)
     if directory.is_dir():
         for name in LEADERBOARD_FILES:
@@ -104,28 +107,52 @@ def _check_directory(directory):
     require_writable_dir(directory, ancestor)
 
 
-def data_files(sweep, digest=False):
+def data_files(sweep, digest=False, samples=None):
     """What tells the sweep's data files apart from their later versions: each one's path,
     size and time of change, with ``digest`` also its content's SHA-256 (what a result
-    records), {option: {...}}; refuses a file that is not there. A selector
+    records), {option: {...}}; the files of its samples, or of a DATA of several files, as a
+    list under FILES (looked for now, or those of ``samples``, found already, whose recorded
+    SHA-256 is taken rather than read again). Refuses a file that is not there. A selector
     (``events.root:tree``) is kept in the path, the file's own stat taken. Stdin and a pipe,
     which can be read only once, are left out."""
     from fcnn_cli.core.fileio import is_stream
     from fcnn_cli.data.tables import input_file
 
+    known = {_file_of(r["path"]): r["sha256"] for s in samples or () for r in s.records or ()}
+    listed = listed_files(sweep.data, samples)
     found = {}
     for option in INPUTS:
         path = sweep.data.get(option)
-        if path in (None, "-") or is_stream(input_file(path)):
+        if path in (None, "-") or is_stream(input_file(path)) or \
+                option == "data" and listed is not None:
             continue
-        try:
-            info = os.stat(input_file(path))
-        except OSError as e:
-            raise FcnnError(f"{path}: cannot read: {e.strerror or e}", (option,)) from None
-        found[option] = {"path": path, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
-        if digest:
-            found[option]["sha256"] = _digest(path, info.st_size, info.st_mtime_ns)
+        found[option] = _file_entry(path, option, digest, known)
+    if listed is not None:
+        found[FILES] = [_file_entry(path, "samples", digest, known) for path in listed
+                        if path != "-" and not is_stream(input_file(path))]
     return found
+
+
+def _file_entry(path, option, digest, known):
+    """A data file's path, size and time of change (and SHA-256 with ``digest``: as ``known``
+    says it, {file: SHA-256}, else read now)."""
+    from fcnn_cli.data.tables import input_file
+
+    try:
+        info = os.stat(input_file(path))
+    except OSError as e:
+        raise FcnnError(f"{path}: cannot read: {e.strerror or e}", (option,)) from None
+    entry = {"path": path, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    if digest:
+        entry["sha256"] = known.get(_file_of(path)) or \
+            _digest(path, info.st_size, info.st_mtime_ns)
+    return entry
+
+
+def _file_of(path):
+    from fcnn_cli.data.tables import input_file
+
+    return os.path.abspath(input_file(path))
 
 
 def _same_data(saved, files):
@@ -134,14 +161,19 @@ def _same_data(saved, files):
     result that recorded none counts as of other data)."""
     if saved.keys() != files.keys():
         return False
-    for option, now in files.items():
-        then = saved[option]
-        if (then.get("path"), then.get("size")) != (now["path"], now["size"]):
+    pairs = [(saved[option], now) for option, now in files.items() if option != FILES]
+    if FILES in files:
+        if len(saved[FILES]) != len(files[FILES]):
             return False
-        if then.get("mtime_ns") != now["mtime_ns"] and \
-                then.get("sha256") != _digest(now["path"], now["size"], now["mtime_ns"]):
-            return False
-    return True
+        pairs += list(zip(saved[FILES], files[FILES]))
+    return all(_same_file(then, now) for then, now in pairs)
+
+
+def _same_file(then, now):
+    if (then.get("path"), then.get("size")) != (now["path"], now["size"]):
+        return False
+    return then.get("mtime_ns") == now["mtime_ns"] or \
+        then.get("sha256") == _digest(now["path"], now["size"], now["mtime_ns"])
 
 
 @functools.lru_cache(maxsize=8)
@@ -194,10 +226,23 @@ def is_finished(sweep, combination, run_dir, files):
 def _other_data(run_dir, saved, files):
     changed = next((option for option in {*saved, *files}
                     if saved.get(option) != files.get(option)), "data")
-    path = (files.get(changed) or saved.get(changed) or {}).get("path", "?")
+    then, now = saved.get(changed), files.get(changed)
+    if changed == FILES:  # of the samples' files, the first that differs
+        then, now = _first_other(then or [], now or [])
+    path = (now or then or {}).get("path", "?")
     return FcnnError(f"{run_dir / RESULT_FILE}: trained on other data: {path} is not the file "
                      "it was trained on (its size or content differ); give this sweep another "
                      "output directory", ("output",))
+
+
+def _first_other(saved, files):
+    """The entries (saved, now) of the first of two lists of files that differ in path or
+    size, or in content (a file left out or added at the end: None for it)."""
+    for at in range(max(len(saved), len(files))):
+        then, now = (items[at] if at < len(items) else None for items in (saved, files))
+        if then is None or now is None or not _same_file(then, now):
+            return then, now
+    return None, None
 
 
 def plan_table(planned, grid_keys, shard_of=(1, 1)):

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from fcnn_cli.core.config import typed, valid_seed
 from fcnn_cli.core.errors import FcnnError, first_line, shown
-from fcnn_cli.sweeps.grid import ALL_FIELDS, INPUTS
+from fcnn_cli.sweeps.datasets import INPUTS, data_options
+from fcnn_cli.sweeps.grid import ALL_FIELDS
 
 # The files a sweep writes of its own, beside the runs: each combination's, and the
 # leaderboard's in the sweep directory (all checked before anything is written).
@@ -46,13 +47,17 @@ RESULT_KEYS = {**SAVED, "mode": (str, "a name"), "metrics": (list, "a list")}
 FAILED_KEYS = {**SAVED, "error": (str, "a message")}
 # Each data file's entry in data_files (sha256: only where the sweep read the file).
 FILE_KEYS = {"path": (str, "a path"), "size": (int, "a size"), "mtime_ns": (int, "a time")}
+# The entry of data_files that lists the files of the samples, or of a DATA of several files.
+FILES = "files"
 
 
 def described(sweep, combination, files):
     """What a combination's ``seeds.json`` and ``failed.json`` say of what it trains: its
-    values, its options (fixed ones too), and the data files, which a rerun checks."""
+    values, its options (fixed ones too), its data options (the grid's selection, weight and
+    definitions in their place) and the data files, which a rerun checks."""
+    data = data_options(sweep.data, combination)
     return {"combination": combination, "options": {**sweep.fixed, **combination},
-            "data": {k: v for k, v in sweep.data.items() if v is not None}, "data_files": files}
+            "data": {k: v for k, v in data.items() if v is not None}, "data_files": files}
 
 
 def read_result(path):
@@ -111,13 +116,28 @@ def _read_saved(path, kinds):
             len(set(seeds)) < len(seeds):
         raise NotAResult(f"its 'seeds' are {shown(seeds)}, not distinct seeds")
     for option, entry in saved["data_files"].items():
+        if option == FILES:
+            _check_files(entry)
+            continue
         if option not in INPUTS:
             raise NotAResult(f"its data_files name {option!r}, not one of {', '.join(INPUTS)}")
-        _check_kinds({option: entry}, {option: OBJECT}, "its data_files'")
-        _check_kinds(entry, FILE_KEYS, f"its data_files' {option}")
-        if entry["size"] < 0 or not isinstance(entry.get("sha256", ""), str):
-            raise NotAResult(f"its data_files' {option} is {shown(entry)}")
+        _check_file(option, entry)
     return saved
+
+
+def _check_files(entries):
+    """The data_files' list of the samples' files (or a DATA's several files)."""
+    if not isinstance(entries, list):
+        raise NotAResult(f"its data_files' {FILES!r} is {shown(entries)}, not a list")
+    for at, entry in enumerate(entries):
+        _check_file(f"{FILES}[{at}]", entry)
+
+
+def _check_file(option, entry):
+    _check_kinds({option: entry}, {option: OBJECT}, "its data_files'")
+    _check_kinds(entry, FILE_KEYS, f"its data_files' {option}")
+    if entry["size"] < 0 or not isinstance(entry.get("sha256", ""), str):
+        raise NotAResult(f"its data_files' {option} is {shown(entry)}")
 
 
 def _check_kinds(saved, kinds, whose):

@@ -7,12 +7,16 @@ train together (:func:`fcnn_cli.sweeps.training.train_group`), at most MAX_MEMBE
 (combinations × seeds) a pass; larger groups are split. A group the ensemble path refuses, or
 that does not fit in memory, trains in smaller groups, then one combination at a time.
 
+Combinations of other data options (a grid of ``where``, ``weight`` or ``define``) train one
+set of data options after another, each set's tables read once
+(:mod:`fcnn_cli.sweeps.datasets`); the groups that train together are made within each.
+
 A combination that fails for its options (an FcnnError, such as a training that diverges at
-once or options the network refuses, or a lack of memory) gets ``failed.json`` instead, and the
-sweep goes on; a rerun tries it again. Anything else (a programming error, an interrupt) stops
-the sweep at once; a run cut short by an interrupt is never saved, so nothing of it passes for
-finished. Each combination's run directory is locked while it trains, so that a second sweep
-into the same directory skips it.
+once or options the network refuses, or a lack of memory; or data options of the grid that its
+tables refuse) gets ``failed.json`` instead, and the sweep goes on; a rerun tries it again.
+Anything else (a programming error, an interrupt) stops the sweep at once; a run cut short by
+an interrupt is never saved, so nothing of it passes for finished. Each combination's run
+directory is locked while it trains, so that a second sweep into the same directory skips it.
 """
 
 import contextlib
@@ -24,11 +28,12 @@ from pathlib import Path
 
 from fcnn_cli.core.config import MAX_MEMBERS, Unsupported
 from fcnn_cli.core.errors import FcnnError, Message, first_line
-from fcnn_cli.sweeps.grid import combinations, said, seeds_of, train_config
+from fcnn_cli.sweeps import datasets
+from fcnn_cli.sweeps.grid import combinations, said, seeds_of, short, train_config
 from fcnn_cli.sweeps.leaderboard import leaderboard
-from fcnn_cli.sweeps.plan import FAILED, FINISHED, is_finished, plan
+from fcnn_cli.sweeps.plan import FAILED, FINISHED, data_files, is_finished, plan
 from fcnn_cli.sweeps.records import FAILED_FILE, RESULT_FILE, NotAResult, described, read_json
-from fcnn_cli.sweeps.training import read_inputs, train_combination, train_group
+from fcnn_cli.sweeps.training import train_combination, train_group
 
 log = logging.getLogger(__name__)
 
@@ -56,17 +61,70 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
             if status == FINISHED:
                 _draw_runs(directory / key, missing=True)
     if todo:
-        inputs = read_inputs(sweep)
-        labels = {key: f"combination {i} of {len(todo)}: {key}"
-                  for i, (_, key) in enumerate(todo, 1)}
-        for group in groups(sweep, todo):
-            with _claimed(sweep, group, directory, inputs.files, labels) as free:
-                if len(free) == 1:
-                    combination, key = free[0]
-                    _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
-                elif free:
-                    _attempt_group(sweep, free, inputs, directory, labels, plots)
+        _train(sweep, directory, todo, plots)
     return leaderboard(directory)
+
+
+def _train(sweep, directory, todo, plots):
+    """Train ``todo``'s (combination, key) pairs: one set of data options after another
+    (:func:`by_data`), the samples' files found and recorded once for all."""
+    parts = by_data(sweep, todo)
+    todo = [pair for _, part in parts for pair in part]  # in the order they train
+    labels = {key: f"combination {i} of {len(todo)}: {key}"
+              for i, (_, key) in enumerate(todo, 1)}
+    recipes = any(datasets.recipe_of(options) is not None for options, _ in parts)
+    samples = datasets.found_samples(sweep.data) if recipes else None
+    files = data_files(sweep, digest=True, samples=samples)
+    for options, part in parts:
+        _train_part(sweep, directory, part, (options, files, samples), labels, plots)
+
+
+def _train_part(sweep, directory, part, data, labels, plots):
+    """Train the combinations of one set of data options on its tables, read once; ``data``:
+    (the options, the sweep's data_files, its samples found)."""
+    inputs = _read(sweep, directory, part, data, labels, plots)
+    if inputs is None:
+        return
+    for group in groups(sweep, part):
+        with _claimed(sweep, group, directory, inputs.files, labels) as free:
+            if len(free) == 1:
+                combination, key = free[0]
+                _attempt(sweep, combination, inputs, directory / key, labels[key], plots)
+            elif free:
+                _attempt_group(sweep, free, inputs, directory, labels, plots)
+
+
+def _read(sweep, directory, part, data, labels, plots):
+    """The Inputs of a part's data options; None where the grid's data options fail to make
+    its tables (a selection that keeps no row, a weight whose sum is not positive): then each
+    of its combinations fails, and the sweep goes on. Data given once for all that fail stop
+    the sweep: no combination could train."""
+    options, files, samples = data
+    varied = [k for k in sweep.grid if k in datasets.VARIED]
+    if varied:
+        log.info("reading the tables of %s", ", ".join(
+            f"{k}={'(none)' if options.get(k) is None else short(options[k])}" for k in varied))
+    try:
+        return datasets.read(options, files, samples)
+    except FcnnError as e:
+        if not varied:
+            raise
+        error = e.with_traceback(None)
+    with _claimed(sweep, part, directory, files, labels) as free:
+        for combination, key in free:
+            _finish(sweep, combination, directory / key, (labels[key], 0.0, files), error,
+                    plots)
+    return None
+
+
+def by_data(sweep, todo):
+    """``todo``'s (combination, key) pairs in parts that share their data options, in order
+    of each part's first: [(the data options, [(combination, key), …])]."""
+    found = {}
+    for combination, key in todo:
+        options = datasets.data_options(sweep.data, combination)
+        found.setdefault(said(options), (options, []))[1].append((combination, key))
+    return list(found.values())
 
 
 @contextlib.contextmanager

@@ -8,40 +8,22 @@ checkpoint holds every seed's member), else one run after another, each an ordin
 its own seed in a ``seed-<s>`` run directory of the combination's. A group's combinations
 train as the cohorts of one pass (:func:`fcnn_cli.engine.train.fit_cohorts`), each still an
 ensemble of its own seeds, saved in its own run directory as if trained alone. ``seeds.json``
-is written last (:mod:`fcnn_cli.sweeps.records`).
+is written last (:mod:`fcnn_cli.sweeps.records`). The tables, and what training takes of them
+(labels, features, the weight column, the recipe each run records), come from
+:func:`fcnn_cli.sweeps.datasets.read`.
 """
 
-import dataclasses
 import json
 import logging
 import time
 
 from fcnn_cli.core.config import Unsupported
 from fcnn_cli.core.errors import FcnnError
-from fcnn_cli.sweeps.grid import INPUTS, seeds_of, train_config
-from fcnn_cli.sweeps.plan import data_files
+from fcnn_cli.sweeps.datasets import INPUTS
+from fcnn_cli.sweeps.grid import seeds_of, train_config
 from fcnn_cli.sweeps.records import RESULT_FILE, SPLITS, described
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class Inputs:
-    """The sweep's tables (data, val, test; None where not given), read once, and the
-    :func:`fcnn_cli.sweeps.plan.data_files` they were read from."""
-
-    tables: list
-    files: dict
-
-
-def read_inputs(sweep):
-    """The sweep's tables, read once for all combinations (narrowed to its targets)."""
-    from fcnn_cli.data.tables import read_table
-
-    files = data_files(sweep, digest=True)
-    narrow = sweep.data.get("targets") or ()
-    return Inputs([read_table(sweep.data[k], narrow=narrow) if sweep.data.get(k) else None
-                   for k in INPUTS], files)
 
 
 def _grouped_result(sweep, combination, result, keys, spent):
@@ -67,12 +49,12 @@ def train_group(sweep, group, inputs, directory):
     start = time.perf_counter()
     cohorts = [train_config(sweep, combination, ensemble=sweep.seeds) for combination, _ in group]
     data, val, test = inputs.tables
-    results = train.fit_cohorts(data, cohorts, sweep.data.get("targets"),
-                                sweep.data.get("features"), val, test)
+    results = train.fit_cohorts(data, cohorts, inputs.targets, inputs.features, val, test,
+                                weight=inputs.weight)
     done = [(combination, key, result) for (combination, key), result in zip(group, results)
             if not isinstance(result, FcnnError)]
     for _, key, result in done:
-        _save(sweep, result, directory / key)
+        _save(sweep, inputs, result, directory / key)
     seconds = (time.perf_counter() - start) / len(group)
     for combination, key, result in done:
         saved = _grouped_result(sweep, combination, result, [k for _, k in group],
@@ -113,7 +95,7 @@ def _as_ensemble(sweep, combination, inputs, run_dir):
         result = _fit(sweep, combination, inputs, {"ensemble": sweep.seeds})
     except Unsupported as e:
         raise _NoEnsemble(str(e)) from None
-    _save(sweep, result, run_dir)
+    _save(sweep, inputs, result, run_dir)
     return result.members
 
 
@@ -124,7 +106,7 @@ def _one_by_one(sweep, combination, inputs, run_dir, seeds):
 
 def _single(sweep, combination, inputs, run_dir, changes):
     result = _fit(sweep, combination, inputs, changes)
-    _save(sweep, result, run_dir)
+    _save(sweep, inputs, result, run_dir)
     return {split: result.metrics[split] for split in SPLITS if split in result.metrics}
 
 
@@ -133,17 +115,19 @@ def _fit(sweep, combination, inputs, changes):
 
     config, net = train_config(sweep, combination, **changes)
     data, val, test = inputs.tables
-    return train.fit(data, config, net, sweep.data.get("targets"), sweep.data.get("features"),
-                     val, test)
+    return train.fit(data, config, net, inputs.targets, inputs.features, val, test,
+                     weight=inputs.weight)
 
 
-def _save(sweep, result, run_dir):
+def _save(sweep, inputs, result, run_dir):
     """Save a run in ``run_dir``: its combination's run directory, or a seed's inside it,
     whose lock the sweep holds while it trains (:func:`fcnn_cli.sweeps.run.run`; claimed
-    again here, it would refuse this process)."""
+    again here, it would refuse this process). The run records its recipe, with which
+    predict and evaluate make its columns from raw files, as fcnn train's does."""
     from fcnn_cli.results import runs
 
     if result.interrupted:  # not saved, a run cut short is never taken for a finished one
         raise KeyboardInterrupt
+    result.predictor.recipe = inputs.recipe
     runs.forget_state(run_dir)
     runs.save_run(result, run_dir, *(sweep.data.get(k) for k in INPUTS))

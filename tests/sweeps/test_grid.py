@@ -1,6 +1,8 @@
 """The grid: its values of their options' types and their errors, grid files, combinations
 counted before they are made, and the keys that name their run directories."""
 
+import re
+
 import pytest
 
 from sweeping import never
@@ -226,11 +228,57 @@ def test_a_grid_value_nested_too_deep_is_one_line():
         grid.parse_grid(["depth=" + "[" * 3000 + "]" * 3000])
 
 
-@pytest.mark.parametrize("key, value", [("samples", ["a=x.csv"]), ("define", ["m=x*2"]),
-                                        ("where", "x > 0"), ("weight", "w"),
-                                        ("objects", ["Muon:2"])])
-def test_a_sweep_refuses_what_makes_its_table(key, value):
-    with pytest.raises(FcnnError, match=f"a sweep trains one DATA table as it is: it does not "
-                                        f"take {key}") as e:
-        Sweep({"data": "x.csv", key: value}, {}, {"depth": [1]})
-    assert e.value.options == (key,)
+@pytest.mark.parametrize("data, grid_, message, option", [
+    ({"where": "x >> 1"}, {"depth": [1]}, "'x >> 1', character 4", "where"),
+    ({"define": ["m=(x"]}, {"depth": [1]}, "'(x', character 3", "define"),
+    ({}, {"where": ["x > 0", "(y > 1"]}, "'(y > 1'", "where"),
+    ({}, {"weight": ["w", "w * (2"]}, "'w * (2'", "weight"),
+    ({"data": None, "samples": ["a=a.csv"]}, {"depth": [1]}, "give two or more", "samples"),
+    ({"data": None, "samples": ["a=a.csv", "b=b.csv"], "val": "v.csv"}, {"depth": [1]},
+     "leave out val and test", "samples"),
+    ({"data": None, "samples": ["a=a.csv", "b=b.csv"]}, {"task": ["classify", "regress"]},
+     "task='regress' takes a label", "samples"),
+    ({"where": "x > 0"}, {"where": ["x > 1"]}, "where is both fixed and in the grid", "where"),
+])
+def test_a_sweeps_recipe_is_checked_before_any_table_is_read(data, grid_, message, option):
+    """As fcnn train checks it: every expression of every combination parsed, the samples
+    and the task checked, without a file read."""
+    with pytest.raises(FcnnError, match=re.escape(message)) as e:
+        Sweep({"data": "x.csv", **data}, {}, grid_)
+    assert option in e.value.options
+
+
+def test_a_grid_varies_the_selection_weight_and_definitions():
+    parsed = grid.parse_grid(["where=nMuon >= 2,hypot(px, py) > 20 && `p t` > 1",
+                              "define=pt=hypot(px, py)", "weight=genWeight,"])
+    assert parsed == {"where": ["nMuon >= 2", "hypot(px, py) > 20 && `p t` > 1"],
+                      "define": [["pt=hypot(px, py)"]], "weight": ["genWeight", ""]}
+    parsed = grid.parse_grid(['where=["nMuon >= 2", "nMuon >= 2 && mass > 40"]',
+                              'define=[[], ["r=x / y", "s=r * 2"]]', "lr=[1e-3, 1e-2]"])
+    assert parsed == {"where": ["nMuon >= 2", "nMuon >= 2 && mass > 40"],
+                      "define": [[], ["r=x / y", "s=r * 2"]], "lr": [1e-3, 1e-2]}
+    with pytest.raises(FcnnError, match="grid key 'samples' is a data option, given once"):
+        grid.parse_grid(["samples=a=x.csv"])
+    with pytest.raises(FcnnError, match="grid key 'objects' is a data option, given once"):
+        grid.parse_grid(["objects=Muon:1,Muon:2"])
+
+
+def test_keys_of_data_options_and_an_empty_selection_is_none():
+    spec = Sweep({"data": "x.csv"}, {}, {"where": ["", "x > 0"], "depth": [1]})
+    plain = Sweep({"data": "x.csv"}, {}, {"depth": [1]})
+    selected = Sweep({"data": "x.csv", "where": "x > 0"}, {}, {"depth": [1]})
+    assert spec.key({"where": "", "depth": 1}).endswith(plain.key({"depth": 1})[-10:])
+    assert spec.key({"where": "x > 0", "depth": 1}).endswith(
+        selected.key({"depth": 1})[-10:])
+    assert len({spec.key(c) for c in grid.combinations(spec.grid)}) == 2
+
+
+def test_samples_are_one_key_however_written(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    texts = Sweep({"samples": ["s=s.root*2", "b=b.root"]}, {}, {"depth": [1]})
+    tables = Sweep({"samples": [{"name": "s", "files": [str(tmp_path / "s.root")],
+                                 "scale": 2}, {"name": "b", "files": "./b.root"}]}, {},
+                   {"depth": [1]})
+    assert texts.key({"depth": 1}) == tables.key({"depth": 1})
+    assert texts.data["samples"][0] == {"name": "s", "files": [str(tmp_path / "s.root")],
+                                        "scale": 2.0}

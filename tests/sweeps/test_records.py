@@ -53,6 +53,11 @@ DAMAGED = {
     "a digest as a number": (_with_file({"sha256": 5}), "its data_files' data is {"),
     "no path": (lambda s: next(iter(s["data_files"].values())).pop("path"),
                 "its data_files' data has no 'path'"),
+    "samples' files not a list": (lambda s: s["data_files"].update(files=3),
+                                  "its data_files' 'files' is 3, not a list"),
+    "a sample's file without its size": (
+        lambda s: s["data_files"].update(files=[{"path": "s.root", "mtime_ns": 1}]),
+        "its data_files' files[0] has no 'size'"),
     "negative seconds": (lambda s: s.update(seconds=-1), "its 'seconds' is -1, not a time"),
     "seconds not a number": (lambda s: s.update(seconds=float("nan")),
                              "its 'seconds' is nan, not a time"),
