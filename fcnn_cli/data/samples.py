@@ -21,6 +21,8 @@ KEYS = ("files", "scale", "where")
 MAX_SAMPLES = 1000  # classes past this are a typo, not an analysis
 HASH_BLOCK = 1 << 20
 NAME = re.compile(r"[^\s=,*]+")  # a class name: no blanks, and none of the syntax's characters
+NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*|\s*[-+]?(inf|nan)\s*",
+                    re.IGNORECASE)  # a scale, as --sample's text writes it
 
 
 @dataclass
@@ -89,12 +91,36 @@ def _of_table(item):
 
 
 def _scale_of(files, label):
-    """(the files, the scale): a last ``*NUMBER`` is the scale, other stars are globs."""
+    """(the files, the scale): a last ``*NUMBER`` is the scale, other stars are globs. Where
+    the last file's text so read names no file but the whole of it as a glob does
+    (``ttbar_*2018``), the star is a glob's; where both name files, the reading is refused."""
     head, star, tail = files.rpartition("*")
-    if star and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*|\s*[-+]?(inf|nan)\s*",
-                             tail, re.IGNORECASE):
-        return head, _checked_scale(float(tail), label)
-    return files, 1.0
+    if not (star and NUMBER.fullmatch(tail)):
+        return files, 1.0
+    whole, cut = files.split(",")[-1].strip(), head.split(",")[-1].strip()
+    if _globs_files(whole, cut):
+        if _names_files(cut):
+            raise FcnnError(f"{label}: ambiguous: {whole!r} names files, and so does {cut!r} "
+                            f"at scale {tail.strip()}; write the scale after the glob "
+                            f"('{whole}*1'), or the sample as a table", ("samples",))
+        return files, 1.0
+    return head, _checked_scale(float(tail), label)
+
+
+def _globs_files(whole, cut):
+    """Whether ``whole``, a file's text whose last star is a glob's (not a selector's), names
+    files."""
+    from fcnn_cli.data.tables import input_file
+
+    return len(input_file(whole)) > len(cut) and _names_files(whole)
+
+
+def _names_files(pattern):
+    """Whether a file's text (a name, glob or directory; a selector aside) names files."""
+    file = _file_part(pattern)
+    if os.path.lexists(file):
+        return True
+    return glob.has_magic(file) and any(os.path.isfile(f) for f in glob.iglob(file))
 
 
 def _checked_scale(scale, label):
