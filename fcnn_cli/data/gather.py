@@ -65,9 +65,19 @@ def training_tables(recipe, paths, targets, features):
         list(dict.fromkeys([*features, *(targets or []),
                             *[c for c in [recipe.weight_column] if c]]))
     narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
-    table = read(recipe, used, narrow)
-    others = [read_one(recipe, p, used, narrow) if p else None for p in paths[1:]]
+    raw = (lambda: raw_columns(recipe, used)) if targets else lambda: None
+    table = read(recipe, used, narrow, raw)
+    others = [read_one(recipe, p, used, narrow, raw()) if p else None for p in paths[1:]]
     return [table, *others], recipe.features(table, targets, features)
+
+
+def raw_columns(recipe, used):
+    """The columns of a raw file that make the columns ``used`` and select and weigh its rows:
+    those a file is read for. None (all of them) where the features are every other numeric
+    column, and where the objects' columns are not yet known (the first file shows them)."""
+    if used is None or recipe.objects and recipe.expanded is None:
+        return None
+    return recipe.needs(used)
 
 
 def combine(tables, name, used=None, label=None):
@@ -94,10 +104,11 @@ def combine(tables, name, used=None, label=None):
     return Table(frame, targets, first.units, name, extra=first.extra)
 
 
-def read(recipe, used=None, narrow=None):
-    """Every sample's files read whole, each through the steps, as one table. ``used``:
-    the columns training takes, all that every file must have (None: all columns, then
-    every file must have those of the others); ``narrow`` as read_table takes it."""
+def read(recipe, used=None, narrow=None, raw=lambda: None):
+    """Every sample's files read, each through the steps, as one table. ``used``: the
+    columns training takes, all that every file must have (None: all columns, then every file
+    must have those of the others); ``narrow`` as read_table takes it; ``raw()``: the columns
+    of each file to read (None: all of them), asked anew before each file."""
     from fcnn_cli.data.tables import read_table
 
     if recipe.define or recipe.objects:
@@ -105,13 +116,14 @@ def read(recipe, used=None, narrow=None):
     tables = []
     for sample in recipe.samples:
         for path in sample.files:
-            tables.append(recipe.apply(read_table(path, narrow), sample))
+            tables.append(recipe.apply(read_table(path, narrow, raw()), sample))
     return combine(tables, recipe.name(), used, recipe.label)
 
 
-def read_one(recipe, path, used=None, narrow=None):
-    """The table of one more file (a validation or test table) through the steps."""
+def read_one(recipe, path, used=None, narrow=None, columns=None):
+    """The table of one more file (a validation or test table) through the steps, of its
+    ``columns`` (None: all)."""
     from fcnn_cli.data.tables import read_table
 
     narrow = None if recipe.define or recipe.objects else narrow
-    return combine([recipe.apply(read_table(path, narrow))], str(path), used)
+    return combine([recipe.apply(read_table(path, narrow, columns))], str(path), used)
