@@ -37,11 +37,25 @@ class Sample:
     where: str | None = None
     files: list = field(default_factory=list)  # paths, once found
     records: list | None = None  # of each file once recorded (stdin: none): see record()
+    whole: bool = False  # DATA's directory streamed as one source, which finds its files
 
     def find(self):
         """Look for the files of the patterns."""
-        self.files = find(self.patterns)
+        self.files = list(self.patterns) if self.whole else find(self.patterns)
         return self
+
+    def recorded(self, path):
+        """The record of ``path`` as it is now (None for stdin or a pipe, which cannot be
+        read twice). A file of which the sample holds a record already (a run that resumes)
+        must be as it was: one that is not is refused, before any training on it."""
+        if not recordable(path):
+            return None
+        now = record(path)
+        then = next((r for r in self.records or [] if r["path"] == now["path"]), None)
+        if then is not None and (then["size"], then["sha256"]) != (now["size"], now["sha256"]):
+            raise FcnnError(f"{now['path']}: not the file this run started with (its size or "
+                            "content differ); cannot resume")
+        return now
 
     def record(self):
         """Record each file's path, size and SHA-256 (read once, in blocks)."""
@@ -244,6 +258,12 @@ def _selector(path):
     from fcnn_cli.data.tables import split_selector
 
     return split_selector(path)[1]
+
+
+def recordable(path):
+    """Whether a run records ``path``: a regular file, not stdin nor a pipe (which cannot be
+    read twice)."""
+    return path != "-" and os.path.isfile(_file_part(path))
 
 
 def record(path):
