@@ -68,6 +68,7 @@ def training_tables(recipe, paths, targets, features):
         list(dict.fromkeys([*features, *(targets or []),
                             *[c for c in [recipe.weight_column] if c]]))
     narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
+    # Without targets the labels are those each file records: known only once it is read.
     raw = (lambda: raw_columns(recipe, used)) if targets else lambda: None
     table = read(recipe, used, narrow, raw)
     others = [read_one(recipe, p, used, narrow, raw()) if p else None for p in paths[1:]]
