@@ -137,9 +137,7 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                                   job.state, world, interrupts, consume=True,
                                   weight=job.recipe and job.recipe.weight_column)
         result.predictor.recipe = job.recipe
-        if world.is_main:
-            if job.recipe is not None:
-                job.recipe.record()
+        if world.is_main:  # the recipe's files were recorded as they were read
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(where(p) if p else None for p in job.paths),

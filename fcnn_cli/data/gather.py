@@ -1,7 +1,10 @@
 """The table a run trains on, gathered by a recipe from its files (:mod:`fcnn_cli.data.recipe`):
-the recipe of a run's options, each file read whole and through the recipe's steps, the files
-combined once they agree on the columns used, or a recipe's Parquet files streamed as one
-source (:class:`fcnn_cli.data.sources.RecipeSource`)."""
+the recipe of a run's options, each file read for the columns the run needs (and hashed, for
+the run's record) and through the recipe's steps, the files combined once they agree on the
+columns used, or a recipe's Parquet files streamed as one source
+(:class:`fcnn_cli.data.sources.RecipeSource`)."""
+
+import os
 
 import dataclasses
 
@@ -14,8 +17,6 @@ def of_config(data, targets=None, stream=False):
     """The recipe of a DataConfig's options (DATA of several files or globs too), or None
     where DATA is one table (``stream``: or one directory, a source of its own) and nothing
     else is asked."""
-    import os
-
     label = None
     if data.samples and targets:
         if len(targets) != 1:
@@ -28,10 +29,10 @@ def of_config(data, targets=None, stream=False):
         raise FcnnError("give DATA or samples, not both", ("samples",))
     if not data.samples and data.data:
         patterns = sampling.data_patterns(data.data)
-        one = patterns is None or stream and patterns == [data.data] and os.path.isdir(data.data)
-        if one and recipe.empty:
+        whole = stream and patterns == [data.data] and os.path.isdir(data.data)
+        if (patterns is None or whole) and recipe.empty:
             return None
-        recipe.samples = [sampling.Sample(None, patterns or [data.data])]
+        recipe.samples = [sampling.Sample(None, patterns or [data.data], whole=whole)]
     return recipe
 
 
@@ -53,6 +54,8 @@ def streamed_tables(recipe, paths, targets, features):
     and the validation and test files in chunks, each through the steps."""
     from fcnn_cli.data import sources
 
+    if paths[0] and os.path.isdir(paths[0]) and not recipe.classes:  # as it began (--resume)
+        recipe.samples[0].whole, recipe.samples[0].files = True, [paths[0]]
     source = sources.RecipeSource(recipe)
     others = [sources.RecipeChunks(p, recipe) if p else None for p in paths[1:]]
     return [source, *others], recipe.features(source.read(0), targets, features)
@@ -68,12 +71,24 @@ def training_tables(recipe, paths, targets, features, fold_by=None):
         list(dict.fromkeys([*features, *(targets or []),
                             *[c for c in [recipe.weight_column] if c]]))
     narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
-    table = read(recipe, used and list(dict.fromkeys([*used, *[c for c in [fold_by] if c]])),
-                 narrow)
-    others = [read_one(recipe, p, used, narrow) if p else None for p in paths[1:]]
+    data = used and list(dict.fromkeys([*used, *[c for c in [fold_by] if c]]))
+    # Without targets the labels are those each file records: known only once it is read.
+    raw = (lambda: raw_columns(recipe, data)) if targets else lambda: None
+    table = read(recipe, data, narrow, raw)
+    others = [read_one(recipe, p, used, narrow, raw_columns(recipe, used) if targets else None)
+              if p else None for p in paths[1:]]
     chosen = table if fold_by not in table.frame.columns else \
         dataclasses.replace(table, frame=table.frame.drop(columns=[fold_by]))
     return [table, *others], recipe.features(chosen, targets, features)
+
+
+def raw_columns(recipe, used):
+    """The columns of a raw file that make the columns ``used`` and select and weigh its rows:
+    those a file is read for. None (all of them) where the features are every other numeric
+    column, and where the objects' columns are not yet known (the first file shows them)."""
+    if used is None or recipe.objects and recipe.expanded is None:
+        return None
+    return recipe.needs(used)
 
 
 def combine(tables, name, used=None, label=None):
@@ -100,24 +115,42 @@ def combine(tables, name, used=None, label=None):
     return Table(frame, targets, first.units, name, extra=first.extra)
 
 
-def read(recipe, used=None, narrow=None):
-    """Every sample's files read whole, each through the steps, as one table. ``used``:
-    the columns training takes, all that every file must have (None: all columns, then
-    every file must have those of the others); ``narrow`` as read_table takes it."""
-    from fcnn_cli.data.tables import read_table
+def read(recipe, used=None, narrow=None, raw=lambda: None):
+    """Every sample's files read, each through the steps, as one table. ``used``: the
+    columns training takes, all that every file must have (None: all columns, then every file
+    must have those of the others); ``narrow`` as read_table takes it; ``raw()``: the columns
+    of each file to read (None: all of them), asked anew before each file."""
 
     if recipe.define or recipe.objects:
         narrow = None  # definitions compute in float64, as predict's will
     tables = []
     for sample in recipe.samples:
+        records = []
         for path in sample.files:
-            tables.append(recipe.apply(read_table(path, narrow), sample))
+            table, record = _recorded(sample, path, narrow, raw())
+            tables.append(recipe.apply(table, sample))
+            records += [record] if record is not None else []
+        sample.records = records
     return combine(tables, recipe.name(), used, recipe.label)
 
 
-def read_one(recipe, path, used=None, narrow=None):
-    """The table of one more file (a validation or test table) through the steps."""
+def _recorded(sample, path, narrow, columns):
+    """(the table of ``path``'s ``columns``, what the run records of the file): hashed just
+    before it is read, a file that changes in between refused (stdin and pipes: no record)."""
+    from fcnn_cli.data import sources
+    from fcnn_cli.data.tables import input_file, read_table
+
+    if not sampling.recordable(path):
+        return read_table(path, narrow, columns), None
+    with sources.unchanged(input_file(path)):
+        record = sample.recorded(path)
+        return read_table(path, narrow, columns), record
+
+
+def read_one(recipe, path, used=None, narrow=None, columns=None):
+    """The table of one more file (a validation or test table) through the steps, of its
+    ``columns`` (None: all)."""
     from fcnn_cli.data.tables import read_table
 
     narrow = None if recipe.define or recipe.objects else narrow
-    return combine([recipe.apply(read_table(path, narrow))], str(path), used)
+    return combine([recipe.apply(read_table(path, narrow, columns))], str(path), used)

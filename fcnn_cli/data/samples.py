@@ -21,6 +21,8 @@ KEYS = ("files", "scale", "where")
 MAX_SAMPLES = 1000  # classes past this are a typo, not an analysis
 HASH_BLOCK = 1 << 20
 NAME = re.compile(r"[^\s=,*]+")  # a class name: no blanks, and none of the syntax's characters
+NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*|\s*[-+]?(inf|nan)\s*",
+                    re.IGNORECASE)  # a scale, as --sample's text writes it
 
 
 @dataclass
@@ -35,11 +37,25 @@ class Sample:
     where: str | None = None
     files: list = field(default_factory=list)  # paths, once found
     records: list | None = None  # of each file once recorded (stdin: none): see record()
+    whole: bool = False  # DATA's directory streamed as one source, which finds its files
 
     def find(self):
         """Look for the files of the patterns."""
-        self.files = find(self.patterns)
+        self.files = list(self.patterns) if self.whole else find(self.patterns)
         return self
+
+    def recorded(self, path):
+        """The record of ``path`` as it is now (None for stdin or a pipe, which cannot be
+        read twice). A file of which the sample holds a record already (a run that resumes)
+        must be as it was: one that is not is refused, before any training on it."""
+        if not recordable(path):
+            return None
+        now = record(path)
+        then = next((r for r in self.records or [] if r["path"] == now["path"]), None)
+        if then is not None and (then["size"], then["sha256"]) != (now["size"], now["sha256"]):
+            raise FcnnError(f"{now['path']}: not the file this run started with (its size or "
+                            "content differ); cannot resume")
+        return now
 
     def record(self):
         """Record each file's path, size and SHA-256 (read once, in blocks)."""
@@ -89,12 +105,36 @@ def _of_table(item):
 
 
 def _scale_of(files, label):
-    """(the files, the scale): a last ``*NUMBER`` is the scale, other stars are globs."""
+    """(the files, the scale): a last ``*NUMBER`` is the scale, other stars are globs. Where
+    the last file's text so read names no file but the whole of it as a glob does
+    (``ttbar_*2018``), the star is a glob's; where both name files, the reading is refused."""
     head, star, tail = files.rpartition("*")
-    if star and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*|\s*[-+]?(inf|nan)\s*",
-                             tail, re.IGNORECASE):
-        return head, _checked_scale(float(tail), label)
-    return files, 1.0
+    if not (star and NUMBER.fullmatch(tail)):
+        return files, 1.0
+    whole, cut = files.split(",")[-1].strip(), head.split(",")[-1].strip()
+    if _globs_files(whole, cut):
+        if _names_files(cut):
+            raise FcnnError(f"{label}: ambiguous: {whole!r} names files, and so does {cut!r} "
+                            f"at scale {tail.strip()}; write the scale after the glob "
+                            f"('{whole}*1'), or the sample as a table", ("samples",))
+        return files, 1.0
+    return head, _checked_scale(float(tail), label)
+
+
+def _globs_files(whole, cut):
+    """Whether ``whole``, a file's text whose last star is a glob's (not a selector's), names
+    files."""
+    from fcnn_cli.data.tables import input_file
+
+    return len(input_file(whole)) > len(cut) and _names_files(whole)
+
+
+def _names_files(pattern):
+    """Whether a file's text (a name, glob or directory; a selector aside) names files."""
+    file = _file_part(pattern)
+    if os.path.lexists(file):
+        return True
+    return glob.has_magic(file) and any(os.path.isfile(f) for f in glob.iglob(file))
 
 
 def _checked_scale(scale, label):
@@ -218,6 +258,12 @@ def _selector(path):
     from fcnn_cli.data.tables import split_selector
 
     return split_selector(path)[1]
+
+
+def recordable(path):
+    """Whether a run records ``path``: a regular file, not stdin nor a pipe (which cannot be
+    read twice)."""
+    return path != "-" and os.path.isfile(_file_part(path))
 
 
 def record(path):

@@ -84,6 +84,10 @@ class ParquetSource:
         self.targets = [t for t in meta.get("targets", []) if t in names]
         self.units = {k: v for k, v in meta.get("units", {}).items() if k in names}
 
+    def files(self):
+        """The source's files, in the order found."""
+        return list(self._stamps)
+
     def holds(self, path):
         """Whether ``path`` is one of the source's files (through symbolic and hard links)."""
         try:
@@ -183,6 +187,11 @@ def _stamp(path, info=None):
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
+def unchanged(path):
+    """Around the reads of ``path``: a DataChanged unless the file stays as it is now."""
+    return _unchanged(path, _stamp(path))
+
+
 @contextlib.contextmanager
 def _unchanged(path, then):
     """Around a read of ``path``: a DataChanged unless the file is still as its stamp
@@ -274,15 +283,13 @@ class RecipeSource:
     (positions the split takes alike whichever way the piece is read)."""
 
     def __init__(self, recipe):
-        from fcnn_cli.data.tables import table_format
-
         self.recipe, self.parts = recipe, []
         for sample in recipe.samples:
-            for path in sample.files:
-                if table_format(path) != "parquet":
-                    raise FcnnError(f"{path}: stream reads Parquet files; convert it, or train "
-                                    "without streaming", ("stream",))
-                self.parts.append((sample, ParquetSource(path)))
+            parts = [(sample, _recipe_part(path, sample.whole)) for path in sample.files]
+            # Hashed now, once each file is stamped: a file that changes later is not read.
+            sample.records = [r for _, source in parts for f in source.files()
+                              if (r := sample.recorded(f)) is not None]
+            self.parts += parts
         self._index = [(k, p) for k, (_, source) in enumerate(self.parts)
                        for p in range(len(source.pieces))]
         self.pieces = [self.parts[k][1].pieces[p] for k, p in self._index]
@@ -326,6 +333,17 @@ class RecipeSource:
             raise FcnnError(f"{source.name}: no column {missing[0]!r}; the files must agree on "
                             "the columns used")
         return needed
+
+
+def _recipe_part(path, whole):
+    """The source of one file of a recipe, or of DATA's ``whole`` directory, partitions and
+    files below it too."""
+    from fcnn_cli.data.tables import table_format
+
+    if not whole and table_format(path) != "parquet":
+        raise FcnnError(f"{path}: stream reads Parquet files; convert it, or train without "
+                        "streaming", ("stream",))
+    return ParquetSource(path)
 
 
 class RecipeChunks(FileChunks):

@@ -417,6 +417,32 @@ def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, 
         (tmp_path / "whole" / "metrics.json").read_text()
 
 
+def test_a_run_does_not_resume_on_a_file_changed_since(run, runner, sample_files, tmp_path,
+                                                       monkeypatch):
+    import shutil
+
+    from fcnn_cli.commands import runjob
+
+    files = shutil.copytree(sample_files, tmp_path / "files")
+    args = ["train", "--sample", f"signal={files}/sig_*.csv", "--sample",
+            f"background={files}/bkg.csv", "--epochs", 3, "-q", "--no-plots"]
+    printed = runjob._EpochPrinter.__call__
+
+    def stop_after_two(printer, row):
+        printed(printer, row)
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(runjob._EpochPrinter, "__call__", stop_after_two)
+        run(runner, *args, "-o", tmp_path / "cut", code=130)
+    text = (files / "bkg.csv").read_text()
+    (files / "bkg.csv").write_text(text.replace("1", "2", 1))  # as long, other content
+    result = run(runner, "train", "--resume", tmp_path / "cut", "-q", "--no-plots", code=1)
+    assert f"{files}/bkg.csv: not the file this run started with (its size or content " \
+        "differ); cannot resume" in result.output
+
+
 def test_the_recipe_round_trips_through_print_config_and_config(run, runner, sample_files,
                                                                 tmp_path):
     import tomllib

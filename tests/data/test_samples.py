@@ -97,6 +97,34 @@ def test_nothing_found_and_a_file_twice_are_refused(files):
         samples.find([str(files / "empty")])
 
 
+def test_a_glob_ending_in_digits_is_no_scale_where_it_names_the_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mc").mkdir()
+    for name in ("ttbar_a_2018", "ttbar_b_2018"):
+        (tmp_path / "mc" / name).write_text("x\n1\n")
+    sample = samples.parse("bkg=mc/ttbar_*2018")
+    assert (sample.patterns, sample.scale) == (["mc/ttbar_*2018"], 1.0)
+    sample = samples.parse("bkg=mc/ttbar_*2018*0.5")  # a scale after the glob still is one
+    assert (sample.patterns, sample.scale) == (["mc/ttbar_*2018"], 0.5)
+    sample = samples.parse("bkg=mc/ttbar_*.root*2")  # no file either way: a scale, as ever
+    assert (sample.patterns, sample.scale) == (["mc/ttbar_*.root"], 2.0)
+
+
+def test_a_star_whose_two_readings_name_files_is_refused_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    for name in ("run1.csv", "run_1"):
+        (tmp_path / "runs" / name).write_text("x\n1\n")
+    with pytest.raises(FcnnError, match=r"^sample 'sig=runs/\*1': ambiguous: 'runs/\*1' names "
+                       r"files, and so does 'runs/' at scale 1; write the scale after the "
+                       r"glob \('runs/\*1\*1'\), or the sample as a table$") as e:
+        samples.parse("sig=runs/*1")
+    assert e.value.options == ("samples",)
+    assert samples.parse("sig=runs/*1*1").patterns == ["runs/*1"]
+    (tmp_path / "runs" / "run_1").unlink()  # the glob names nothing: the directory at scale 1
+    assert samples.parse("sig=runs/*1").patterns == ["runs/"]
+
+
 def test_data_of_several_files_is_a_glob_a_directory_or_a_comma_list(files, tmp_path):
     assert samples.data_patterns(str(files / "a.csv")) is None  # one file: read as ever
     assert samples.data_patterns("-") is None

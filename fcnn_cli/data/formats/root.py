@@ -28,7 +28,9 @@ PLAINLY = (("expected Chunk of length", "truncated or damaged: it ends before th
 
 
 @contextlib.contextmanager
-def opened(path, selector, name):
+def opened(path, selector, name, columns=None):
+    """The table of a ROOT file's tree; with ``columns``, of those of its branches alone (the
+    others are never read)."""
     uproot = library("root", name)
     with reading(name, "ROOT", PLAINLY):
         with open(path, "rb") as head:
@@ -41,8 +43,8 @@ def opened(path, selector, name):
             title = getattr(tree, "title", "") or ""  # an RNTuple has none
             fcnn = metadata_text(title[len(META_PREFIX):], name, "tree title") if \
                 title.startswith(META_PREFIX) else None
-            source = Source(lambda rows: _blocks(tree, rows, name), int(tree.num_entries), fcnn,
-                            _units(tree))
+            source = Source(lambda rows: _blocks(tree, rows, name, columns),
+                            int(tree.num_entries), fcnn, _units(tree))
             check_unpacked(name, f"{source.rows:,} entries", _unpacked(tree), path)
         yield source
 
@@ -92,19 +94,23 @@ def _unpacked(tree):
     return max(int(tree.num_entries) * widths, sum(b.uncompressed_bytes for b in branches))
 
 
-def _readable(tree, jagged=None):
+def _readable(tree, jagged=None, columns=None):
     """The branches uproot can read, those of classes it does not know left out (by name, not
     as expressions: a branch may be called "a-b"); with ``jagged`` True only the jagged
-    branches of numbers, with False all the others."""
+    branches of numbers, with False all the others; with ``columns`` only those named."""
     import uproot
 
-    if not hasattr(tree, "branches"):
-        return {} if not jagged else {"filter_branch": lambda b: False}  # an RNTuple
+    wanted_names = None if columns is None else set(columns)
+    if not hasattr(tree, "branches"):  # an RNTuple
+        if jagged:
+            return {"filter_branch": lambda b: False}
+        return {} if columns is None else {"filter_name": lambda n: n in wanted_names}
     unknown = uproot.interpretation.identify.UnknownInterpretation
 
     def wanted(branch):
         kind = branch.interpretation
-        return not isinstance(kind, unknown) and (jagged is None or _is_jagged(kind) == jagged)
+        return (wanted_names is None or branch.name in wanted_names) and \
+            not isinstance(kind, unknown) and (jagged is None or _is_jagged(kind) == jagged)
     return {"filter_branch": wanted}
 
 
@@ -116,17 +122,18 @@ def _is_jagged(interpretation):
         isinstance(interpretation.content, uproot.interpretation.numerical.AsDtype)
 
 
-def _blocks(tree, rows, name):
+def _blocks(tree, rows, name, columns=None):
     """Blocks of ``rows`` entries; an empty tree is one empty block, with its columns. Jagged
     branches are read as awkward arrays, each event's list then a view of one flat array:
     uproot's own numpy reading makes an array an event, fifty times slower."""
     with reading(name, "ROOT", PLAINLY):
+        every, flat, lists = (_readable(tree, kind, columns) for kind in (None, False, True))
         if not tree.num_entries:
-            yield frame_of(tree.arrays(library="np", **_readable(tree)))
+            yield frame_of(tree.arrays(library="np", **every))
             return
-        order = list(tree.keys(**_readable(tree))) if hasattr(tree, "branches") else None
-        flat = tree.iterate(step_size=rows, library="np", **_readable(tree, False))
-        lists = tree.iterate(step_size=rows, library="ak", how=dict, **_readable(tree, True))
+        order = list(tree.keys(**every)) if hasattr(tree, "branches") else None
+        flat = tree.iterate(step_size=rows, library="np", **flat)
+        lists = tree.iterate(step_size=rows, library="ak", how=dict, **lists)
     while True:
         with reading(name, "ROOT", PLAINLY):
             arrays = next(flat, None)
