@@ -111,6 +111,18 @@ class Ranking:
     def metric(self):
         return metric(self.predictor.task, self.predictor.units, self.position)
 
+    def unit(self, name):
+        """The unit of the metric ``name``: the point's, or that which all labels share."""
+        predictor = self.predictor
+        if name == "mean_distance":
+            labels = predictor.task.point(predictor.units, self.position)
+        elif name == "rmse":
+            labels = predictor.targets
+        else:
+            return ""
+        units = {predictor.units.get(t, "") for t in labels}
+        return units.pop() if len(units) == 1 else ""
+
     def raw_inputs(self):
         """The raw columns that the definitions of the model's features read (none for a
         model without definitions)."""
@@ -152,7 +164,8 @@ class Ranking:
                             "std": float(np.std(drops, ddof=1)) if repeats > 1 else 0.0,
                             "drops": [float(d) for d in drops]})
         entries.sort(key=lambda e: -e["mean"] if e["mean"] == e["mean"] else np.inf)
-        return {"metric": name, "higher_is_better": sign > 0, "baseline": float(base),
+        return {"metric": name, "unit": self.unit(name), "higher_is_better": sign > 0,
+                "baseline": float(base),
                 "rows": n, "weighted": self.weight is not None, "repeats": repeats,
                 "seed": seed, "inputs": entries}
 
@@ -206,14 +219,17 @@ def printed(report):
 
     from fcnn_cli.core.errors import printable
 
-    change = "drop" if report["higher_is_better"] else "rise"
-    title = f"{report['metric']} {report['baseline']:.4g} on {report['rows']} rows" + \
-        (" (weighted)" if report["weighted"] else "") + \
-        f": its {change} with each input shuffled, {report['repeats']} repeats"
+    unit = report.get("unit") or ""
+    title = f"{report['metric']} {report['baseline']:.4g}{' ' + unit if unit else ''} on " \
+        f"{report['rows']} rows" + (", weighted" if report["weighted"] else "") + \
+        f", {report['repeats']} shuffles each"
+    change = f"{report['metric']} {'drop' if report['higher_is_better'] else 'rise'}" + \
+        (f" ({unit})" if unit else "")
     table = Table(title=Text(printable(title), style="table.title"))
     for name, justify in (("#", "right"), ("input", "left"), ("kind", "left"),
                           (change, "right"), ("std", "right")):
-        table.add_column(name, justify=justify)
+        table.add_column(Text(printable(name)), justify=justify)
     for i, e in enumerate(report["inputs"], 1):
-        table.add_row(str(i), Text(printable(e["name"])), e["kind"], f"{e['mean']:.4g}", f"{e['std']:.2g}")
+        table.add_row(str(i), Text(printable(e["name"])), e["kind"], f"{e['mean']:.4g}",
+                      f"{e['std']:.2g}")
     return table

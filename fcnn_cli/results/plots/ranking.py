@@ -34,7 +34,8 @@ def importance_plot(report, path):
     ax.axvline(0.0, color="0.5", lw=0.8)
     metric = METRIC_NAMES.get(report["metric"], report["metric"])
     change = "drop" if report["higher_is_better"] else "rise"
-    ax.set_xlabel(f"{metric} {change} when the input is shuffled "
+    unit = f" ({report['unit']})" if report.get("unit") else ""
+    ax.set_xlabel(f"{metric} {change}{unit} when the input is shuffled "
                   f"(mean ± std of {report['repeats']})")
     left_out = len(report["inputs"]) - len(entries)
     title = f"Permutation importance, {report['rows']} rows" + \
@@ -61,13 +62,13 @@ def correlation_plot(matrices, features, path):
     for ax, (title, matrix, rows) in zip(axes[0], shown):
         image = ax.imshow(matrix, cmap="RdBu_r", vmin=-1, vmax=1)
         ticks = range(k) if k <= 40 else []
-        ax.set_xticks(ticks, features if k <= 40 else [], rotation=90)
+        ax.set_xticks(ticks, features if k <= 40 else [], rotation=90 if k > 6 else 0)
         ax.set_yticks(ticks, features if k <= 40 else [])
         ax.set_title(f"{title} ({rows} rows)")
         for i, j in np.ndindex(matrix.shape) if k <= MAX_ANNOTATED else ():
             v = matrix[i, j]
             ax.text(j, i, "–" if v != v else f"{v:.2f}", ha="center", va="center",
-                    fontsize=7, color="white" if abs(v) > 0.6 else "black")
+                    fontsize=9 if k <= 6 else 7, color="white" if abs(v) > 0.6 else "black")
     fig.colorbar(image, ax=list(axes[0]), fraction=0.046, pad=0.02, label="Pearson r")
     more = len(matrices) - len(shown)
     fig.suptitle("Correlations of the inputs" +
