@@ -32,6 +32,7 @@ COMMANDS = {
     "train": Entry("train", "Fit a network to a labelled table; write a run directory."),
     "evaluate": Entry("evaluate", "Metrics of a model on a labelled table."),
     "predict": Entry("predict", "Predictions of a model for every row of a table."),
+    "rank": Entry("rank", "Which inputs a model needs: permutation importance on a table."),
     "plot": Entry("plot", "Draw a run's plots again, from its files."),
     "report": Entry("report", "One self-contained HTML page of a run."),
     "info": Entry("info", "What a checkpoint holds."),

@@ -235,4 +235,5 @@ def test_help_lists_every_command_in_the_tables_order_with_its_whole_summary(run
 @pytest.mark.skipif(not hasattr(click.exceptions, "NoSuchCommand"),
                     reason="click before 8.4 names no close command")
 def test_a_misspelt_command_is_told_its_close_name(run, runner):
-    assert "No such command 'trian'. Did you mean 'train'?" in run(runner, "trian", code=2).output
+    assert "No such command 'evalute'. Did you mean 'evaluate'?" in \
+        run(runner, "evalute", code=2).output
