@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 
 from fcnn_cli.core.errors import FcnnError
-from fcnn_cli.results.evaluation import Weighted
+from fcnn_cli.results.evaluation import weights_of
 
 MEMORY_SHARE = 0.25  # of the memory still free: the rows held, beside one permuted copy a
 # column and the predictor's chunks
@@ -102,11 +102,11 @@ class Ranking:
 
     def score(self, table):
         """The headline metric's value on ``table``, as evaluate measures it."""
-        predictor = self.predictor
-        watchers = [Weighted(predictor.task, self.weight, predictor.units, None,
-                             self.position)] if self.weight else []
-        report = predictor.evaluate_chunks([table], None, self.position, watchers)
-        return value(self.metric()[0], watchers[0].report() if watchers else report)
+        column = self.weight
+        report = self.predictor.evaluate_chunks(
+            [table], None, self.position,
+            weight=column and (lambda frame: weights_of(frame, column)))
+        return value(self.metric()[0], report)
 
     def metric(self):
         return metric(self.predictor.task, self.predictor.units, self.position)
