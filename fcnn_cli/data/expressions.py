@@ -260,7 +260,11 @@ class _Parser:
             raise Refused(self.token.position, _unexpected(self.token, "an operator or the end"))
 
     def advance(self):
-        token, self.token = self.token, next(self.tokens)
+        """The token read, and the next one; the end stays the end (an operator that ends
+        the text then finds its operand missing, and says so)."""
+        token = self.token
+        if token.kind != "end":
+            self.token = next(self.tokens)
         return token
 
     def emit(self, kind, argument, position):

@@ -476,3 +476,16 @@ def test_random_arithmetic_equals_numpy(tree):
     with np.errstate(all="ignore"):
         want = computed(tree)
     same(value(written(tree)), want)
+
+
+@pytest.mark.parametrize("text", ["sqrt((E1 + E2)**2 - (px1 + px2)**2) > 40 && !isnan(w ?? 0)",
+                                  "where(Muon_Px[0] ?? 0 >= -1, max(Muon_Px), len(Muon_Px))",
+                                  "`a b` % 3 || not (c != 2)"])
+def test_every_prefix_of_an_expression_is_parsed_or_refused_in_one_line(text):
+    """An expression cut short anywhere (a trailing operator, an open parenthesis or call)
+    is an FcnnError, never another exception."""
+    for end in range(1, len(text)):
+        try:
+            expressions.parse(text[:end])
+        except FcnnError as e:
+            assert "\n" not in str(e) and str(e).startswith("expression ")
