@@ -103,7 +103,7 @@ class Regression:
             mse, mae = self.squared / total, self.absolute / total
             variance = self.m2 / n if self.spread is None else self.spread.variance()
         per_target = {
-            name: {"mse": float(mse[i]), "rmse": float(mse[i]) ** 0.5, "mae": float(mae[i]),
+            name: {"mse": float(mse[i]), "rmse": _root(float(mse[i])), "mae": float(mae[i]),
                    "r2": 1.0 - float(mse[i]) / variance[i] if variance[i] > 0 else float("nan"),
                    "unit": self.units.get(name, "")}
             for i, name in enumerate(self.names)}
@@ -115,7 +115,7 @@ class Regression:
             "targets": per_target,
             "overall": {
                 "mse": overall,
-                "rmse": overall ** 0.5,
+                "rmse": _root(overall),
                 "mae": float(self.absolute.sum() / (total * k)) if n else float("nan"),
                 "r2": float(np.mean([m["r2"] for m in per_target.values()])),
             },
@@ -163,6 +163,12 @@ class _Spread:
         if self.total == 0:
             return np.full(len(self.first), np.nan)
         return (self.second - self.first ** 2 / self.total) / self.total
+
+
+def _root(mse):
+    """The root of a mean squared error; NaN where negative weights make the mean negative
+    (Python's power would give a complex number, which no report can hold)."""
+    return mse ** 0.5 if mse >= 0 else float("nan")
 
 
 class _Sample:

@@ -511,3 +511,17 @@ def test_weighted_reliability_and_entropy_by_hand():
         sizes += abs(w[inside].sum())
     assert r["ece"] == pytest.approx(ece / sizes, rel=1e-12)
     assert r["mean_entropy"] == pytest.approx(np.average(entropy(proba), weights=w), rel=1e-12)
+
+
+def test_a_mean_squared_error_made_negative_by_negative_weights_has_no_root():
+    """Negative weights on the large errors can make the weighted MSE negative: its RMSE is
+    NaN (not a complex number, which JSON cannot hold), the MSE itself as summed."""
+    import json
+
+    truth = np.array([[0.0], [0.0], [0.0]])
+    pred = np.array([[0.1], [0.1], [3.0]])
+    report = metrics.regression(truth, pred, ["x"], weight=np.array([1.0, 1.0, -0.5]))
+    expected = (0.01 + 0.01 - 0.5 * 9.0) / 1.5
+    assert report["targets"]["x"]["mse"] == pytest.approx(expected)
+    assert np.isnan(report["targets"]["x"]["rmse"]) and np.isnan(report["overall"]["rmse"])
+    json.dumps(report)
