@@ -7,6 +7,7 @@ columns used, or a recipe's Parquet files streamed as one source
 import os
 
 import dataclasses
+import functools
 
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import samples as sampling
@@ -67,16 +68,16 @@ def training_tables(recipe, paths, targets, features, fold_by=None):
     through the recipe's steps, the files of DATA as one table; the features those named, or
     every other numeric column but the weight's. ``fold_by``: k-fold's column (an event
     number), which DATA's table keeps and which is no feature unless named."""
-    used = None if features is None else \
-        list(dict.fromkeys([*features, *(targets or []),
-                            *[c for c in [recipe.weight_column] if c]]))
+    # Without targets the labels are those each file records, known only once it is read:
+    # then every column is used.
+    used = None if features is None or not targets else \
+        list(dict.fromkeys([*features, *targets, *[c for c in [recipe.weight_column] if c]]))
     narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
     data = used and list(dict.fromkeys([*used, *[c for c in [fold_by] if c]]))
-    # Without targets the labels are those each file records: known only once it is read.
-    raw = (lambda: raw_columns(recipe, data)) if targets else lambda: None
-    table = read(recipe, data, narrow, raw)
-    others = [read_one(recipe, p, used, narrow, raw_columns(recipe, used) if targets else None)
-              if p else None for p in paths[1:]]
+    # asked anew before each file: the first one shows the objects' columns
+    table = read(recipe, data, narrow, functools.partial(raw_columns, recipe, data))
+    others = [read_one(recipe, p, used, narrow, raw_columns(recipe, used)) if p else None
+              for p in paths[1:]]
     chosen = table if fold_by not in table.frame.columns else \
         dataclasses.replace(table, frame=table.frame.drop(columns=[fold_by]))
     return [table, *others], recipe.features(chosen, targets, features)

@@ -64,6 +64,23 @@ def test_default_features_read_every_column(tmp_path, read_columns):
     assert all("junk" in columns and "d" in columns for columns in read_columns)
 
 
+def test_named_features_without_labels_keep_the_labels_the_file_records(tmp_path):
+    """Features named, labels left to the file's record and a weight expression: the recorded
+    labels are kept (known only once the file is read), beside the features and the weight."""
+    from fcnn_cli.data.writer import write_table
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.5, 0.1, 0.2], "y": [3.0, 1.0, 2.0]})
+    path = tmp_path / "d.parquet"
+    write_table(tables.Table(frame, ["y"]), path)
+    recipe = Recipe.of_options(weight="abs(b) + 1")
+    recipe.samples = [samples.Sample(None, [str(path)])]
+    (table, *_), features = gather.training_tables(recipe.find(), [str(path), None, None], None,
+                                                   ["a"])
+    assert features == ["a"] and table.targets == ["y"]
+    assert table.frame["y"].tolist() == [3.0, 1.0, 2.0]
+    assert table.frame[recipe.weight_column].tolist() == pytest.approx([1.5, 1.1, 1.2], 1e-6)
+
+
 def test_each_format_reads_the_columns_asked_for(tmp_path):
     frame = pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "z": [5.0, 6.0]})
     frame.to_csv(tmp_path / "t.csv", index=False)
