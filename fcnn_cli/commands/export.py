@@ -35,10 +35,6 @@ def export(model, output, force):
     check_output(output, [model], force)
     onnx_export.require()
     predictor = checkpoint.load(model, "cpu")
-    if predictor.recipe is not None:
-        from fcnn_cli.data.applying import check_export
-
-        check_export(predictor.recipe, predictor.features, model)
     onnx_export.export(predictor, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", output)

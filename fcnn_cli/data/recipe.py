@@ -41,6 +41,10 @@ class Recipe:
     where: str | None = None
     weight: str | None = None
     label: str | None = None
+    # Of each raw number column the definitions read: [smallest, largest] finite value in the
+    # rows training read (:meth:`apply`), from which an ONNX export draws the rows it checks
+    # its graph on. On torchrun, those of the pieces the first process read.
+    ranges: dict = field(default_factory=dict)
     _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
@@ -206,7 +210,32 @@ class Recipe:
         table = self.derive(table)
         if select:
             table, _ = self.select(table, sample)
+        self._widen_ranges(table)
         return self.finish(table, sample, weigh)
+
+    def _widen_ranges(self, table):
+        """:attr:`ranges` widened by the rows of a derived, selected ``table``."""
+        definitions = self.definitions()
+        if not definitions:
+            return
+        import numpy as np
+
+        from fcnn_cli.data import expressions
+        from fcnn_cli.data.evaluator import is_list_column
+
+        frame = table.frame
+        for name in expressions.raw_columns(definitions, [n for n, _ in definitions]):
+            series = frame.get(name)
+            if series is None or getattr(series, "ndim", 1) != 1 or is_list_column(series):
+                continue
+            try:
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):  # not numbers: the evaluator says so, not this
+                continue
+            values = values[np.isfinite(values)]
+            if len(values):
+                lo, hi = self.ranges.get(name, (np.inf, -np.inf))
+                self.ranges[name] = [float(min(lo, values.min())), float(max(hi, values.max()))]
 
     def finish(self, table, sample=None, weigh=True):
         """A derived, selected ``table`` with its class and weight columns."""
@@ -338,7 +367,7 @@ class Recipe:
                 "objects": list(self.objects),
                 "expanded": None if self.expanded is None else [list(d) for d in self.expanded],
                 "define": [list(d) for d in self.define], "where": self.where,
-                "weight": self.weight}
+                "weight": self.weight, "ranges": dict(self.ranges)}
 
     @classmethod
     def from_dict(cls, d):
@@ -347,7 +376,7 @@ class Recipe:
         too long or deep, is refused here, before anything is applied)."""
         _need(isinstance(d, dict), "recipe is not an object")
         unknown = sorted(set(d) - {"samples", "label", "objects", "expanded", "define", "where",
-                                   "weight"})
+                                   "weight", "ranges"})
         _need(not unknown, f"recipe: unknown entry {shown(unknown[:1])}")
         samples = [_sample(s) for s in _list(d.get("samples"), "samples", sampling.MAX_SAMPLES)]
         expanded = d.get("expanded")
@@ -357,6 +386,7 @@ class Recipe:
                      _optional(d.get("weight"), "weight"), _optional(d.get("label"), "label"))
         _need(recipe.objects == [] or recipe.expanded is not None,
               "recipe: objects without their columns")
+        recipe.ranges = _ranges(d.get("ranges"))
         try:
             return recipe.check()
         except FcnnError as e:
@@ -488,6 +518,21 @@ def _pairs(value, what):
               and len(p[0]) <= MAX_TEXT for p in pairs),
           f"recipe: {what} is not a list of [name, expression]")
     return [tuple(p) for p in pairs]
+
+
+def _ranges(value):
+    """Raw columns' [smallest, largest] values: finite numbers in order (none before fcnn
+    recorded them)."""
+    value = {} if value is None else value
+    _need(isinstance(value, dict) and len(value) <= MAX_DEFINITIONS,
+          f"recipe: ranges is not an object of at most {MAX_DEFINITIONS} columns")
+    for name, pair in value.items():
+        numbers = isinstance(pair, list) and len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf")
+            for v in pair)  # NaN is not < inf
+        _need(isinstance(name, str) and len(name) <= MAX_TEXT and numbers and pair[0] <= pair[1],
+              f"recipe: the range of {shown(name)} is not [smallest, largest]")
+    return {name: [float(v) for v in pair] for name, pair in value.items()}
 
 
 def _sample(d):
