@@ -342,7 +342,6 @@ def raw_events(n=600, seed=0):
     return frame
 
 
-@pytest.mark.slow
 def test_definitions_and_filling_in_the_graph_give_fcnn_predict_on_raw_columns(runner,
                                                                               tmp_path):
     """--define mass=… and --nan fill: the graph takes the raw columns (float64), computes the
