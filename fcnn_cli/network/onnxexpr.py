@@ -4,12 +4,15 @@ exporter writes as graph nodes: the features computed from the raw columns in th
 
 Each expression's program (postfix, see :mod:`fcnn_cli.data.expressions`) is run on a stack of
 tensors while the exporter traces it; its constant parts are computed by the evaluator itself
-(:func:`~fcnn_cli.data.evaluator.fold`), so that ``x ** 0.5`` is a square root here too. Most
-operations are ONNX's own and give numpy's values bit for bit (onnxruntime's sin and cos are
-good to about 1e-16 of 1 rather than of their value). onnxruntime has no float64 kernel of tan,
-arcsin, arccos, arctan, sinh and cosh, and ONNX no arctan2, hypot, log10 or numpy's remainder:
-those are made of operations it has (arctan as Cephes computes it), within a few units in the
-last place of numpy's, with numpy's NaN, infinities and signed zeros at the edges.
+(:func:`~fcnn_cli.data.evaluator.fold`), so that ``x ** 0.5`` is a square root here too.
+Arithmetic, comparisons, logic, abs, sqrt, minimum, maximum, clip, where, isnan, ``??`` and
+``%`` give numpy's values bit for bit; exp, log, tanh and ``**`` are onnxruntime's own, within a
+few units in the last place, and its sin and cos are good to about 1e-16 of 1 rather than of
+their value. onnxruntime has no float64 kernel of tan, arcsin, arccos, arctan, sinh and cosh,
+and ONNX no arctan2, hypot, log10 or numpy's remainder: those are made of operations it has
+(arctan as Cephes computes it), within a few units in the last place of numpy's, with numpy's
+NaN and infinities at the edges. A zero's sign may differ: onnxruntime's Where gives 0.0 for a
+-0.0 that it picks.
 
 A list column (``NAME[i]``, ``len``/``sum``/``max``/``min``, the columns of ``--objects``) is
 refused: an ONNX graph's input holds one number a column.
@@ -141,7 +144,9 @@ def _call(name, values):
 
 
 def _number(value):
-    """A float64 tensor: booleans as 0 and 1, constants as 0-d tensors."""
+    """A float64 tensor: booleans as 0 and 1, constants as 0-d tensors. Every constant of an
+    operation goes through here: torch's exporter writes a Python number as a float32 constant
+    (ln 10 or π good to 1e-8 only)."""
     if isinstance(value, torch.Tensor):
         return value.double() if value.dtype == torch.bool else value
     return torch.tensor(float(value), dtype=torch.float64)
