@@ -94,20 +94,21 @@ def check_rows(predictor, graph_input, seed):
     rng = np.random.default_rng(seed)
     if graph_input.name == "features":
         x = _uniform(rng, *feature_bounds(predictor), CHECK_ROWS).astype(np.float32)
-        if predictor.filler is not None:
-            _blank(rng, x, _flagged(predictor, graph_input))
+    else:
+        x = _uniform(rng, *_raw_bounds(predictor, graph_input), CHECK_ROWS)
+    if predictor.filler is not None:  # every row is scored: what is missing is filled
+        _blank(rng, x, _flagged(predictor, graph_input))
         return x
-    lo, hi = _raw_bounds(predictor, graph_input)
-    kept, count = [], 0
-    for _ in range(ROUNDS):
-        x = _uniform(rng, lo, hi, CHECK_ROWS)
-        if predictor.filler is not None:
-            _blank(rng, x, _flagged(predictor, graph_input))
-            return x
-        x = x[np.isfinite(features(predictor, graph_input, x)).all(axis=1)]
-        kept.append(x)
-        count += len(x)
-        if count >= CHECK_ROWS:
+    if graph_input.name == "features":
+        return x
+    # Raw columns drawn one by one make features that are not numbers (the mass of a pair
+    # whose energy is less than its momentum): more rows, until enough are.
+    kept = []
+    for draw in range(ROUNDS):
+        if draw:
+            x = _uniform(rng, *_raw_bounds(predictor, graph_input), CHECK_ROWS)
+        kept.append(x[np.isfinite(features(predictor, graph_input, x)).all(axis=1)])
+        if sum(map(len, kept)) >= CHECK_ROWS:
             break
     x = np.concatenate(kept)[:CHECK_ROWS]
     if not len(x):

@@ -421,3 +421,15 @@ def test_raw_columns_without_a_recorded_range_take_the_features_or_a_default(tra
     assert rows.dtype == np.float64 and len(rows) == 512
     assert rows[:, 0].min() >= 0 and rows[:, 0].max() <= 1.2  # sqrt(raw): finite rows alone
     assert rows[:, 1].min() >= lo[1] - 0.1 * (hi[1] - lo[1]) - 1e-9
+
+
+def test_definitions_that_give_no_number_on_any_row_leave_nothing_to_check(trained):
+    from fcnn_cli.data.recipe import Recipe
+    from fcnn_cli.network import onnxinputs
+
+    first = trained.predictor.features[0]
+    recipe = Recipe.of_options(define=[f"{first}=sqrt(raw)"])
+    recipe.ranges = {"raw": [-5.0, -1.0]}
+    predictor = dataclasses.replace(trained.predictor, recipe=recipe)
+    with pytest.raises(export.FcnnError, match="no rows to check the ONNX graph on"):
+        onnxinputs.check_rows(predictor, onnxinputs.of(predictor), 0)
