@@ -24,9 +24,17 @@ def export(model, output, force):
     runs the graph, whose outputs must equal the model's (computed in float64) within what
     float32 rounding allows. Needs pip install 'fcnn[onnx]'.
 
+    Where --define makes features, the graph computes the definitions: it takes the raw columns
+    they are made from (input 'columns', float64, named in the metadata's 'columns'). A
+    definition that reads a list column (--objects, NAME[i], len/sum/max/min) is refused: an
+    ONNX graph takes one number a column. A model trained with --nan fill fills missing (NaN,
+    infinite) values in the graph as predict does. A --where selection is not in the graph:
+    the metadata's 'selection' holds it for the caller to apply.
+
     \b
-    Example:
+    Examples:
       fcnn export runs/quakes/model.pt quakes.onnx
+      fcnn export runs/pairs/model.pt pairs.onnx   # trained with --define mass=…
     """
     from fcnn_cli.network import checkpoint
     from fcnn_cli.network import export as onnx_export
@@ -35,10 +43,6 @@ def export(model, output, force):
     check_output(output, [model], force)
     onnx_export.require()
     predictor = checkpoint.load(model, "cpu")
-    if predictor.recipe is not None:
-        from fcnn_cli.data.applying import check_export
-
-        check_export(predictor.recipe, predictor.features, model)
     onnx_export.export(predictor, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", output)

@@ -1,7 +1,7 @@
 """A model's recipe (:mod:`fcnn_cli.data.recipe`) applied to new raw tables: predict's stream
 (the columns made, the rows flagged or kept by the selection, every row written), evaluate's
 (samples of the model's classes, the selection counted, the weights where the table holds
-their columns, the notes of its report), and what an ONNX export cannot take."""
+their columns, the notes of its report)."""
 
 import dataclasses
 import logging
@@ -192,17 +192,3 @@ def _sample_note(sample, select, cuts):
     if sample.name in cuts:  # said: the rows were cut as in training, not only as asked
         note["where_of_the_model"] = cuts[sample.name]
     return note
-
-
-def check_export(recipe, features, name):
-    """Refuse an ONNX export of a model whose features the recipe makes (the graph takes
-    the features as they are); warn that its selection is left to the user."""
-    defined = dict((recipe.expanded or []) + recipe.define)
-    made = [f for f in features if f in defined]
-    if made:
-        raise FcnnError(f"{name}: feature {made[0]!r} is made by the definition "
-                        f"{made[0]}={defined[made[0]]}, which the ONNX graph does not "
-                        "compute; export a model trained on raw columns")
-    if recipe.where:
-        log.warning("%s: the graph scores every row; select the rows %s yourself", name,
-                    recipe.where)

@@ -75,6 +75,15 @@ def run(program, columns):
     return value if made else value.copy()
 
 
+def fold(kind, argument, values):
+    """One operation of a program on constants (numpy scalars), as :func:`run` computes it: for
+    a translation of a program to other operations, which computes its constant parts so."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        return _apply(kind, argument, [(value, False) for value in values])
+
+
 def _apply(kind, argument, arguments):
     import numpy as np
 

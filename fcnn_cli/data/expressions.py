@@ -80,6 +80,12 @@ class Expression:
     def __init__(self, text, program, names):
         self.text, self._program, self.names = text, tuple(program), tuple(names)
 
+    @property
+    def program(self):
+        """The expression in postfix order, ``(kind, argument, position)`` each, as the
+        evaluator runs it: for a translation to other operations (an ONNX graph's)."""
+        return self._program
+
     def evaluate(self, frame):
         """Its value on every row of the pandas ``frame``: a float64 array, or bool for a
         comparison or logic; FcnnError naming a column it lacks."""

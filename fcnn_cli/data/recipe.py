@@ -42,6 +42,10 @@ class Recipe:
     where: str | None = None
     weight: str | None = None
     label: str | None = None
+    # Of each raw number column the definitions read: [smallest, largest] finite value in the
+    # rows training read (:meth:`apply`), from which an ONNX export draws the rows it checks
+    # its graph on. On torchrun, those of the pieces the first process read.
+    ranges: dict = field(default_factory=dict)
     _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
@@ -213,7 +217,32 @@ class Recipe:
         table = self.derive(table)
         if select:
             table, _ = self.select(table, sample)
+        self._widen_ranges(table)
         return self.finish(table, sample, weigh)
+
+    def _widen_ranges(self, table):
+        """:attr:`ranges` widened by the rows of a derived, selected ``table``."""
+        definitions = self.definitions()
+        if not definitions:
+            return
+        import numpy as np
+
+        from fcnn_cli.data import expressions
+        from fcnn_cli.data.evaluator import is_list_column
+
+        frame = table.frame
+        for name in expressions.raw_columns(definitions, [n for n, _ in definitions]):
+            series = frame.get(name)
+            if series is None or getattr(series, "ndim", 1) != 1 or is_list_column(series):
+                continue
+            try:
+                values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError):  # not numbers: the evaluator says so, not this
+                continue
+            values = values[np.isfinite(values)]
+            if len(values):
+                lo, hi = self.ranges.get(name, (np.inf, -np.inf))
+                self.ranges[name] = [float(min(lo, values.min())), float(max(hi, values.max()))]
 
     def finish(self, table, sample=None, weigh=True):
         """A derived, selected ``table`` with its class and weight columns."""
@@ -348,7 +377,7 @@ class Recipe:
                 "objects": list(self.objects),
                 "expanded": None if self.expanded is None else [list(d) for d in self.expanded],
                 "define": [list(d) for d in self.define], "where": self.where,
-                "weight": self.weight}
+                "weight": self.weight, "ranges": dict(self.ranges)}
 
     @classmethod
     def from_dict(cls, d):

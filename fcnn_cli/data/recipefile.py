@@ -8,7 +8,7 @@ from fcnn_cli.data import samples as sampling
 from fcnn_cli.data.expressions import MAX_LENGTH
 from fcnn_cli.data.recipe import MAX_DEFINITIONS, Recipe
 
-ENTRIES = {"samples", "label", "objects", "expanded", "define", "where", "weight"}
+ENTRIES = {"samples", "label", "objects", "expanded", "define", "where", "weight", "ranges"}
 MAX_FILES = 1 << 20  # of one sample
 
 
@@ -25,10 +25,27 @@ def read(d):
                     _optional(d.get("weight"), "weight"), _optional(d.get("label"), "label"))
     _need(recipe.objects == [] or recipe.expanded is not None,
           "recipe: objects without their columns")
+    recipe.ranges = _ranges(d.get("ranges"))
     try:
         return recipe.check()
     except FcnnError as e:
         raise FcnnError(f"recipe: {e}") from None
+
+
+def _ranges(value):
+    """Raw columns' [smallest, largest] values: finite numbers in order (none before fcnn
+    recorded them)."""
+    value = {} if value is None else value
+    _need(isinstance(value, dict) and len(value) <= MAX_DEFINITIONS,
+          f"recipe: ranges is not an object of at most {MAX_DEFINITIONS} columns")
+    for name, pair in value.items():
+        numbers = isinstance(pair, list) and len(pair) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf")
+            for v in pair)  # NaN is not < inf
+        _need(isinstance(name, str) and len(name) <= MAX_LENGTH and numbers
+              and pair[0] <= pair[1], f"recipe: the range of {shown(name)} is not "
+              "[smallest, largest]")
+    return {name: [float(v) for v in pair] for name, pair in value.items()}
 
 
 def _need(ok, what):

@@ -1,16 +1,19 @@
-"""A trained model as an ONNX graph, for C++, triggers and services: raw features in, what
+"""A trained model as an ONNX graph, for C++, triggers and services: raw columns in, what
 ``fcnn predict`` writes out.
 
-The graph holds the feature scaling, the network (or an ensemble's members) and the mapping back:
-input ``features`` (float32, rows × features, in the order of the ``features`` metadata entry;
-any number of rows); for regression output ``predictions`` (float64, rows × labels, in their
-units) and, where predict writes ``<label>_std`` (a Gaussian head, an ensemble), ``std``; for
-classification ``probabilities`` (float64, rows × classes: an ensemble's mean) and, for an
-ensemble, ``entropy`` (rows). The metadata holds the feature, label and class names and units as
+The graph holds what makes the network's inputs (:mod:`fcnn_cli.network.onnxinputs`: the
+definitions of a model's recipe and the filling of missing values), the feature scaling, the
+network (or an ensemble's members) and the mapping back: input ``features`` (float32, rows ×
+features, in the order of the ``features`` metadata entry; any number of rows) or, where
+definitions make features, ``columns`` (float64, rows × the raw columns of the ``columns``
+entry); for regression output ``predictions`` (float64, rows × labels, in their units) and,
+where predict writes ``<label>_std`` (a Gaussian head, an ensemble), ``std``; for classification
+``probabilities`` (float64, rows × classes: an ensemble's mean) and, for an ensemble,
+``entropy`` (rows). The metadata holds the names, units, definitions, medians and selection as
 JSON. Before the file is written, onnxruntime runs the graph on rows drawn across the training
-range, and its outputs must equal the model's, computed in float64, within what float32
-rounding allows (:func:`reference`). The graph and that check are one idea, the export, kept in
-one module of about 400 lines.
+range, and its outputs must equal the model's, computed in float64 from the inputs fcnn makes of
+those rows, within what float32 rounding allows (:func:`reference`). The graph and that check
+are one idea, the export, kept in one module.
 
 numpy, torch and the ONNX libraries load only to export: the command checks its arguments first.
 """
@@ -24,9 +27,10 @@ import warnings
 from fcnn_cli import __version__
 from fcnn_cli.core.errors import FcnnError, first_line
 
+log = logging.getLogger(__name__)
+
 INSTALL = ("fcnn export needs onnx, onnxscript and onnxruntime: pip install 'fcnn[onnx]' "
            "(from a clone: pip install -e '.[onnx]')")
-CHECK_ROWS = 512
 # The check of the graph (:func:`reference`). One float32 rounding moves a value by at most UNIT
 # of it; a step that is not a sum (an activation, batch norm, a residual sum) by ELEMENTWISE of
 # the size of its input and output, and near 0 of 1: onnxruntime's exp, tanh and erf are
@@ -62,9 +66,16 @@ def export(predictor, path, seed=0):
     from fcnn_cli.core.fileio import open_output, writing
 
     require()
+    from fcnn_cli.network import onnxinputs
+
+    graph_input = onnxinputs.of(predictor)  # a definition it cannot compute: refused first
+    where = predictor.recipe.where if predictor.recipe is not None else None
+    if where:
+        log.warning("the graph scores every row: select the rows where %s yourself (the "
+                    "'selection' entry of its metadata)", where)
     model = _onnx_model(predictor)
     data = model.SerializeToString()
-    x = _check_rows(predictor, seed)
+    x = onnxinputs.check_rows(predictor, graph_input, seed)
     share = worst(_run(data, x), reference(predictor, x))
     if not share <= 1.0:
         raise FcnnError(f"the ONNX graph's outputs differ from the model's by {share:.3g} times "
@@ -83,6 +94,7 @@ def output_names(predictor):
 
 
 def _graph(predictor):
+    """The network's inputs (float32, rows × inputs) in, the outputs out."""
     import torch
 
     from fcnn_cli.network.tasks import MIN_VARIANCE
@@ -102,9 +114,9 @@ def _graph(predictor):
                 self.register_buffer("y_scale", torch.tensor(task.scaler.scale,
                                                              dtype=torch.float64))
 
-        def forward(self, features):
+        def forward(self, inputs):
             # As predict: scaled in float32, the network in float32, the rest in float64.
-            out = self.net((features - self.shift) / self.scale).double()
+            out = self.net((inputs - self.shift) / self.scale).double()
             return self.labels(out) if task.kind == "regress" else self.classes(out)
 
         def labels(self, out):
@@ -138,21 +150,26 @@ def _graph(predictor):
 
 
 def _onnx_model(predictor):
+    import numpy as np
     import torch
 
-    example = torch.zeros(2, len(predictor.features))
+    from fcnn_cli.network import onnxinputs
+
+    graph_input = onnxinputs.of(predictor)
+    whole = torch.nn.Sequential(onnxinputs.front(predictor, graph_input), _graph(predictor))
+    example = torch.from_numpy(np.zeros((2, len(graph_input.columns)), graph_input.dtype))
     with _quiet(), torch.no_grad():
         try:
             program = torch.onnx.export(
-                _graph(predictor), (example,), dynamo=True, verbose=False,
-                input_names=["features"], output_names=output_names(predictor),
+                whole.eval(), (example,), dynamo=True, verbose=False,
+                input_names=[graph_input.name], output_names=output_names(predictor),
                 dynamic_shapes=({0: torch.export.Dim("rows")},))
         except Exception as e:  # the exporter's own failures: one line, not its traceback
             raise FcnnError(f"the ONNX export failed: {first_line(e)}") from None
     model = program.model_proto
     _forget_the_exporter(model)
     model.producer_name, model.producer_version = "fcnn", __version__
-    for key, value in _metadata(predictor).items():
+    for key, value in _metadata(predictor, graph_input).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model
@@ -184,7 +201,7 @@ def _graphs(model):
                 todo += ([attribute.g] if attribute.HasField("g") else []) + list(attribute.graphs)
 
 
-def _metadata(predictor):
+def _metadata(predictor, graph_input):
     task = predictor.task
     meta = {"task": task.kind, "features": predictor.features, "targets": predictor.targets,
             "units": predictor.units}
@@ -192,6 +209,13 @@ def _metadata(predictor):
         meta["classes"] = task.classes
     if predictor.members:
         meta["members"] = predictor.members
+    if graph_input.steps:
+        meta["columns"] = graph_input.columns
+        meta["definitions"] = [[name, e.text] for name, e in graph_input.steps]
+    if predictor.filler is not None:
+        meta["missing"] = predictor.filler.to_dict()
+    if predictor.recipe is not None and predictor.recipe.where:
+        meta["selection"] = predictor.recipe.where  # not in the graph: the caller applies it
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
 
 
@@ -210,20 +234,10 @@ def _quiet():
 
 
 def _check_rows(predictor, seed):
-    """Rows of features across the training range (and a little beyond it)."""
-    import numpy as np
+    """The rows of the graph's input that it is checked on (onnxinputs.check_rows)."""
+    from fcnn_cli.network import onnxinputs
 
-    rng = np.random.default_rng(seed)
-    n = len(predictor.features)
-    if predictor.feature_range:
-        lo = np.asarray(predictor.feature_range["min"], np.float64)
-        hi = np.asarray(predictor.feature_range["max"], np.float64)
-    else:
-        shift, scale = (np.asarray(v, np.float64) for v in (predictor.x_scaler.shift,
-                                                              predictor.x_scaler.scale))
-        lo, hi = shift - 2 * scale, shift + 2 * scale
-    margin = 0.1 * (hi - lo)
-    return rng.uniform(lo - margin, hi + margin, size=(CHECK_ROWS, n)).astype(np.float32)
+    return onnxinputs.check_rows(predictor, onnxinputs.of(predictor), seed)
 
 
 def _run(data, x):
@@ -232,15 +246,16 @@ def _run(data, x):
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # errors only
     session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return session.run(None, {"features": x})
+    return session.run(None, {session.get_inputs()[0].name: x})
 
 
 def reference(predictor, x):
-    """For rows ``x`` (float32), each output of the graph as the model gives it: predict's
-    mapping of the network's outputs, all computed in float64; with how far from it a float32
-    graph may be: MARGIN times the first-order bound of its rounding errors, and FLOAT64 of
-    the output's largest value. A list of (expected, allowed difference) arrays, one per
-    output.
+    """For rows ``x`` of the graph's input (features, or raw columns), each output of the
+    graph as the model gives it: the network's inputs as fcnn makes them (the definitions
+    derived in float64, the features in float32, filled), the network and predict's mapping of
+    its outputs in float64; with how far from it a float32 graph may be: MARGIN times the
+    first-order bound of its rounding errors, and FLOAT64 of the output's largest value. A list
+    of (expected, allowed difference) arrays, one per output.
 
     The bound: each step of the network rounds its outputs by at most :func:`_step_error`,
     which moves an output by that error times the output's sensitivity to the step (autograd's,
@@ -252,9 +267,16 @@ def reference(predictor, x):
     import numpy as np
     import torch
 
+    from fcnn_cli.network import onnxinputs
+
+    inputs, computed = onnxinputs.network_inputs(predictor, onnxinputs.of(predictor), x)
+    inputs = torch.tensor(inputs, dtype=torch.float64)
     graph = copy.deepcopy(_graph(predictor)).double().requires_grad_(False)
-    with _traced(graph.net) as trace:
-        outputs = graph(torch.tensor(np.asarray(x), dtype=torch.float64))
+    # A defined feature's float64 value, computed by other code, may round to the float32 next
+    # to fcnn's: one float32 step, 2 UNIT of it, which scaling divides by the scale.
+    computed = 2 * UNIT * inputs.abs() * torch.from_numpy(computed) / graph.scale.abs()
+    with _traced(graph.net, computed) as trace:
+        outputs = graph(inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
     wants = _expected(predictor.task, trace.raw.detach().numpy())
     if sum(np.prod(w.shape[1:], dtype=int) for w in wants) <= EXACT_COLUMNS:
@@ -276,10 +298,11 @@ def _expected(task, raw):
 
 
 @contextlib.contextmanager
-def _traced(net):
+def _traced(net, computed):
     """Hooks that add a zero tensor to the input of ``net``, to the output of each of its steps
     and to its output (their gradients: the sensitivity of what follows to each), noting each
-    step's rounding error and each output layer's input and output."""
+    step's rounding error and each output layer's input and output; ``computed``: the error of
+    each input of ``net`` that the graph's own definitions may add."""
     import types
 
     import torch
@@ -296,7 +319,7 @@ def _traced(net):
         return value + zero
 
     def scaled(module, args):  # the features less their shift, over their scale: two roundings
-        return (add(args[0], 2 * UNIT * args[0].abs()),)
+        return (add(args[0], 2 * UNIT * args[0].abs() + computed),)
 
     def step(module, args, out):
         if id(module) in heads:

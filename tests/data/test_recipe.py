@@ -160,6 +160,11 @@ def test_a_hostile_recipe_read_back_is_refused_in_one_line(text, where, tmp_path
     (lambda d: d.update(objects=["Muon:2"], expanded=None), "objects without their columns"),
     (lambda d: d.update(evil=1), "unknown entry"),
     (lambda d: d.update(weight=["w"]), "not text"),
+    (lambda d: d.update(ranges=[["px", 0, 1]]), "ranges is not an object"),
+    (lambda d: d.update(ranges={"px": [1.0, 0.0]}), "range of 'px' is not"),
+    (lambda d: d.update(ranges={"px": [0.0, float("nan")]}), "range of 'px' is not"),
+    (lambda d: d.update(ranges={"px": [0.0, True]}), "range of 'px' is not"),
+    (lambda d: d.update(ranges={"px": [0.0]}), "range of 'px' is not"),
 ])
 def test_a_recipe_of_another_shape_is_refused(change, message):
     d = Recipe.of_options(define=["pt=px"]).to_dict()
@@ -313,3 +318,25 @@ def test_a_recipe_read_back_is_bounded_in_every_text_and_count(change):
     with pytest.raises(FcnnError, match="^recipe: ") as e:
         Recipe.from_dict(d)
     assert len(str(e.value)) < 400
+
+def test_training_records_the_range_of_the_raw_columns_the_definitions_read(table):
+    """Over the rows that pass the selection, NaN and infinities left out, table after table;
+    kept with the recipe, and none where a recipe read back has none."""
+    made = recipe(define=["pt=hypot(px, py)", "pt2=pt**2", "r=n / 2"], where="n >= 2")
+    assert made.ranges == {}
+    f = table.frame
+    kept = f[f.n >= 2]
+    made.apply(table)
+    assert made.ranges == {c: [kept[c].min(), kept[c].max()] for c in ("px", "py", "n")}
+    wide = f.assign(px=np.where(f.index == 0, np.inf, f.px * 10), py=np.nan, n=3)
+    made.apply(Table(wide, name="u.csv"))
+    finite = wide.px[np.isfinite(wide.px)]
+    assert made.ranges["px"] == [min(kept.px.min(), finite.min()),
+                                 max(kept.px.max(), finite.max())]
+    assert made.ranges["py"] == [kept.py.min(), kept.py.max()]  # NaN widens nothing
+    again = Recipe.from_dict(json.loads(json.dumps(made.to_dict())))
+    assert again.ranges == made.ranges
+    older = made.to_dict()
+    del older["ranges"]
+    assert Recipe.from_dict(older).ranges == {}
+    assert "w" not in made.ranges  # the weight's column: no definition reads it

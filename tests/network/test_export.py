@@ -19,7 +19,7 @@ from fcnn_cli.machine.devices import ThreadChooser
 from fcnn_cli.network import checkpoint, export
 
 
-def onnx_outputs(path, x, threads=0):
+def onnx_outputs(path, x, threads=0, dtype=np.float32):
     """The graph's outputs for rows ``x`` (threads: onnxruntime's own choice where 0)."""
     import onnxruntime
 
@@ -27,7 +27,7 @@ def onnx_outputs(path, x, threads=0):
     options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(str(path), options,
                                            providers=["CPUExecutionProvider"])
-    return session.run(None, {"features": np.asarray(x, np.float32)})
+    return session.run(None, {session.get_inputs()[0].name: np.asarray(x, dtype)})
 
 
 def predicted(predictor, frame):
@@ -289,3 +289,147 @@ def test_a_bf16_trained_network_exports_its_float32_graph(quakes, tmp_path):
     fp32 = dataclasses.replace(result.predictor, precision="fp32")
     want = result.predictor.task.decode(fp32.outputs(x))
     assert_agree(onnx_outputs(path, x), [want], export.reference(result.predictor, x))
+
+
+@pytest.fixture(scope="module")
+def filling(quakes):
+    """A model trained with nan='fill' on quakes missing some values of tp1 and ts2."""
+    frame = quakes.frame.copy()
+    frame.loc[::5, "tp1"] = np.nan
+    frame.loc[::7, "ts2"] = np.nan
+    frame.loc[3, "ts2"] = np.inf  # missing too, as predict takes it
+    holey = Table(frame, quakes.targets, quakes.units, "holey")
+    return train.fit(holey, train.TrainConfig(epochs=2, nan="fill", seed=2)).predictor, holey
+
+
+def test_a_model_that_fills_missing_values_fills_them_in_the_graph(filling, tmp_path):
+    """Features with NaN in: predict's outputs, the medians and indicators in the graph; the
+    export's own check drew rows with missing values of the features that had them."""
+    pytest.importorskip("onnxruntime")
+    predictor, holey = filling
+    assert predictor.filler.flagged == ["tp1", "ts2"]
+    rows = export._check_rows(predictor, 0)
+    assert rows.shape == (512, len(predictor.features)) and rows.dtype == np.float32
+    flagged = np.isin(predictor.features, ["tp1", "ts2"])
+    assert np.isnan(rows[:, flagged]).any(axis=0).all() and np.isinf(rows[:, flagged]).any()
+    assert np.isfinite(rows[:, ~flagged]).all()
+    path = tmp_path / "m.onnx"
+    assert export.export(predictor, path) <= 1.0
+    x = holey.frame[predictor.features].to_numpy(np.float32)
+    assert np.isnan(x).any(axis=1).mean() > 0.3
+    got = onnx_outputs(path, x)
+    assert_agree(got, predicted(predictor, predictor.predict(holey)),
+                 export.reference(predictor, x))
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(meta["missing"]) == predictor.filler.to_dict()
+    assert [i.name for i in onnx.load(str(path)).graph.input] == ["features"]
+
+
+def raw_events(n=600, seed=0):
+    """Raw columns of pairs: a resonance near 91 against a broad background, some px and
+    eta missing."""
+    rng = np.random.default_rng(seed)
+    px, py, pz = rng.normal(0, 20, (3, n))
+    mass = np.where(rng.random(n) < 0.5, rng.normal(91, 3, n), rng.uniform(20, 150, n))
+    frame = pd.DataFrame({"px": px, "py": py, "pz": pz,
+                          "E": np.sqrt(mass**2 + px**2 + py**2 + pz**2),
+                          "nj": rng.integers(0, 4, n), "eta": rng.normal(0, 1.5, n),
+                          "label": np.where(np.abs(mass - 91) < 6, "sig", "bkg")})
+    frame.loc[rng.random(n) < 0.2, "eta"] = np.nan
+    frame.loc[rng.random(n) < 0.1, "px"] = np.nan
+    return frame
+
+
+def test_definitions_and_filling_in_the_graph_give_fcnn_predict_on_raw_columns(runner,
+                                                                              tmp_path):
+    """--define mass=… and --nan fill: the graph takes the raw columns (float64), computes the
+    definitions, fills, and gives what fcnn predict writes of the same raw table."""
+    pytest.importorskip("onnxruntime")
+    import onnx
+
+    data = tmp_path / "raw.csv"
+    frame = raw_events()
+    frame.to_csv(data, index=False)
+    run(runner, "train", data, "-t", "label", "--define",
+        "mass=sqrt(E**2 - px**2 - py**2 - pz**2)", "--define", "pt=hypot(px, py)",
+        "--define", "phi=arctan2(py, px) % (2 * pi)", "--features", "mass,pt,phi,eta,nj",
+        "--nan", "fill", "--where", "nj < 3", "--epochs", 2, "-q", "-o", tmp_path / "run")
+    model, path = tmp_path / "run" / "model.pt", tmp_path / "m.onnx"
+    result = run(runner, "export", model, path)
+    assert "select the rows where nj < 3 yourself" in result.stderr
+    predictor = checkpoint.load(model)
+    assert set(predictor.filler.flagged) >= {"mass", "pt", "eta"}
+    assert set(predictor.recipe.ranges) == {"E", "px", "py", "pz"}
+    saved = onnx.load(str(path))
+    meta = {p.key: p.value if p.key in ("task", "selection") else json.loads(p.value)
+            for p in saved.metadata_props}
+    columns = meta["columns"]
+    assert sorted(columns) == ["E", "eta", "nj", "px", "py", "pz"]
+    assert [d[0] for d in meta["definitions"]] == ["mass", "pt", "phi"]
+    assert meta["selection"] == "nj < 3" and meta["features"] == predictor.features
+    (graph_input,) = saved.graph.input
+    assert graph_input.name == "columns" and graph_input.type.tensor_type.elem_type == \
+        onnx.TensorProto.DOUBLE
+    x = frame[columns].to_numpy(np.float64)
+    written = pd.read_csv(io.StringIO(run(runner, "predict", model, data).stdout))
+    scored = written.p_sig.notna().to_numpy()  # a row out of the selection and missing
+    assert 0.9 < scored.mean() < 1  # a feature value is left empty
+    reference = [(w[scored], a[scored]) for w, a in export.reference(predictor, x)]
+    got = [g[scored] for g in onnx_outputs(path, x, dtype=np.float64)]
+    assert_agree(got, [w[scored] for w in predicted(predictor, written)], reference)
+    assert not np.isnan(onnx_outputs(path, x, dtype=np.float64)[0]).any()
+
+
+def test_a_definition_of_a_list_column_is_refused_in_one_line(runner, trained, tmp_path):
+    from fcnn_cli.data.recipe import Recipe
+
+    first = trained.predictor.features[0]
+    predictor = dataclasses.replace(
+        trained.predictor, recipe=Recipe.of_options(define=[f"{first}=Muon_Px[0] ?? 0"]))
+    model, path = tmp_path / "m.pt", tmp_path / "m.onnx"
+    checkpoint.save(predictor, model)
+    result = run(runner, "export", model, path, code=1)
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: definition '{first}' = Muon_Px[0] ?? 0 reads the list "
+                           "column 'Muon_Px', and an ONNX graph takes one number a column")
+    assert not path.exists()
+
+
+def test_a_recipe_whose_features_are_raw_keeps_the_features_input(trained):
+    from fcnn_cli.data.recipe import Recipe
+    from fcnn_cli.network import onnxinputs
+
+    recipe = Recipe.of_options(define=["w=tp1 * 2"], where="tp1 > 0", weight="w")
+    graph_input = onnxinputs.of(dataclasses.replace(trained.predictor, recipe=recipe))
+    assert graph_input.name == "features" and graph_input.columns == trained.predictor.features
+
+
+def test_raw_columns_without_a_recorded_range_take_the_features_or_a_default(trained):
+    """A model trained before its recipe recorded ranges: a raw feature's own range."""
+    from fcnn_cli.data.recipe import Recipe
+    from fcnn_cli.network import onnxinputs
+
+    first = trained.predictor.features[0]
+    recipe = Recipe.of_options(define=[f"{first}=sqrt(raw) + {trained.predictor.features[1]}"])
+    predictor = dataclasses.replace(trained.predictor, recipe=recipe)
+    graph_input = onnxinputs.of(predictor)
+    assert graph_input.columns[:2] == ["raw", predictor.features[1]]
+    rows = onnxinputs.check_rows(predictor, graph_input, 0)
+    lo, hi = onnxinputs.feature_bounds(predictor)
+    assert rows.dtype == np.float64 and len(rows) == 512
+    assert rows[:, 0].min() >= 0 and rows[:, 0].max() <= 1.2  # sqrt(raw): finite rows alone
+    assert rows[:, 1].min() >= lo[1] - 0.1 * (hi[1] - lo[1]) - 1e-9
+
+
+def test_definitions_that_give_no_number_on_any_row_leave_nothing_to_check(trained):
+    from fcnn_cli.data.recipe import Recipe
+    from fcnn_cli.network import onnxinputs
+
+    first = trained.predictor.features[0]
+    recipe = Recipe.of_options(define=[f"{first}=sqrt(raw)"])
+    recipe.ranges = {"raw": [-5.0, -1.0]}
+    predictor = dataclasses.replace(trained.predictor, recipe=recipe)
+    with pytest.raises(export.FcnnError, match="no rows to check the ONNX graph on"):
+        onnxinputs.check_rows(predictor, onnxinputs.of(predictor), 0)
