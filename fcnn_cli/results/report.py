@@ -401,6 +401,8 @@ def info_tables(about):
         rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
                                       for c in labels["columns"])),
                  ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
+    if about.get("nan_fill"):
+        rows.append(("missing values", _filling(about["nan_fill"])))
     if about["training"]:
         rows.append(("training", _training(about["training"])))
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
@@ -408,6 +410,13 @@ def info_tables(about):
         summary.add_row(what, Text(str(value)))
     return [summary, *_recipe_tables(about.get("recipe")), _features_table(about["features"]),
             *_metrics_tables(about["metrics"])]
+
+
+def _filling(filled):
+    """A --nan fill model's line: each feature's median, and the input that flags it."""
+    return "filled with the training median: " + ", ".join(
+        f"{f['feature']} {_fmt(f['median'])}" + (f" (input {f['indicator']})"
+                                                if f["indicator"] else "") for f in filled)
 
 
 RECIPE_FILES = 3  # files of a sample that a recipe's rows name; info --json lists all
