@@ -6,10 +6,10 @@ import click
 
 from fcnn_cli.commands.options import (DIR, FILE, device_option, field_option, force_option,
                                        nan_option, option, output_option, threshold_option,
-                                       usage_errors, user_errors)
+                                       selection_of, usage_errors, user_errors)
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.console import rich_console
-from fcnn_cli.core.errors import printable_all
+from fcnn_cli.core.errors import FcnnError, printable_all
 
 
 def _edges(ctx, param, values):
@@ -118,11 +118,12 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     # The labels of DATA are checked by the predictor, which says why they are needed.
     read = predictor.features + recipe.made(predictor.targets)
     chunks = applying.evaluating(recipe, sources, read, tally, not no_select, weighs)
+    name = "<stdin>" if data == "-" else str(data or recipe.name())
+    chunks = _some_selected(chunks, tally, selection_of(recipe), name)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
-    report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data or
-                                                                            recipe.name()),
+    report = {"model": str(model), "data": name,
               **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
                           (model, data) if data else None, **weights),
               **applying.evaluation_notes(recipe, tally, not no_select, weighs,
@@ -141,3 +142,13 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
                 console.print(t)
             for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)
+
+
+def _some_selected(chunks, tally, cut, name):
+    """The chunks to evaluate; past the last, an error naming the selection where it removed
+    every row (the evaluation would only say that no rows are left)."""
+    yield from chunks
+    if cut is not None and not tally["kept"] and tally["removed"]:
+        raise FcnnError(f"{name}: the selection {cut} removed every row "
+                        f"({tally['removed']}): none to evaluate; no_select=True evaluates "
+                        "them all", ("no_select",))

@@ -68,6 +68,16 @@ def with_flags(text, options, flags=None):
                   rf"|{QUOTED}", flag, text)
 
 
+def selection_of(recipe):
+    """A recipe's selection as a message names it: --where's expression and each sample's own;
+    None where it selects nothing."""
+    if recipe is None:
+        return None
+    cuts = ([repr(recipe.where)] if recipe.where else []) + \
+        [f"{s.where!r} of sample {s.name}" for s in recipe.samples if s.where]
+    return " and ".join(cuts) or None
+
+
 @contextlib.contextmanager
 def usage_errors(flags=None):
     """Bad option values found by the library's validation are usage errors: exit 2."""
