@@ -1,6 +1,9 @@
 """fcnn evaluate: a model's metrics on a labelled table, overall and in bins of its columns."""
 
+import contextlib
 import json
+import logging
+import warnings
 
 import click
 
@@ -123,9 +126,10 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
-    report = {"model": str(model), "data": name,
-              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
-                          (model, data) if data else None, **weights),
+    with _unsummable_weights(name):
+        scores = evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
+                           (model, data) if data else None, **weights)
+    report = {"model": str(model), "data": name, **scores,
               **applying.evaluation_notes(recipe, tally, not no_select, weighs,
                                           predictor.recipe)}
     text = json.dumps(report, indent=2) + "\n"
@@ -152,3 +156,21 @@ def _some_selected(chunks, tally, cut, name):
         raise FcnnError(f"{name}: the selection {cut} removed every row "
                         f"({tally['removed']}): none to evaluate; no_select=True evaluates "
                         "them all", ("no_select",))
+
+
+@contextlib.contextmanager
+def _unsummable_weights(name):
+    """numpy's overflow and underflow warnings, which weights far from 1 (a sample's scale of
+    1e160) raise where a figure squares them, as one line of fcnn's (not numpy's lines with
+    their source paths); any other warning as it is."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        yield
+    numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    for w in caught:
+        if w not in numeric:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if numeric:
+        logging.getLogger("fcnn_cli").warning(
+            "%s: the weights are too large or too small to square and sum in floating point: "
+            "some weighted figures are NaN; scale the weights nearer 1", name)
