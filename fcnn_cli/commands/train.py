@@ -132,6 +132,10 @@ def _new_job(ctx, o):
         recipe = gather.of_config(data, data.targets, config.stream)
         if recipe is not None:
             gather.check_training(recipe, data, config)
+    if config.negative_weights != "keep" and (recipe is None or recipe.weight_column is None):
+        logging.getLogger("fcnn_cli").warning(
+            "--negative-weights %s changes nothing: the events have no weights (--weight, or a "
+            "sample's *SCALE), so none is negative", config.negative_weights)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
                None, o["output"], o["force"], o["plots"], from_file, recipe)
