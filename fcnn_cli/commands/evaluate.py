@@ -7,9 +7,10 @@ import warnings
 
 import click
 
-from fcnn_cli.commands.options import (DIR, FILE, device_option, field_option, force_option,
-                                       nan_option, option, output_option, threshold_option,
-                                       selection_of, usage_errors, user_errors)
+from fcnn_cli.commands.options import (DIR, FILE, check_fill, device_option, field_option,
+                                       force_option, nan_option, option, output_option,
+                                       selection_of, threshold_option, usage_errors,
+                                       user_errors)
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.core.errors import FcnnError, printable_all
@@ -109,6 +110,7 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if data:
         iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    check_fill(nan, predictor, model)
     from fcnn_cli.data import applying
     from fcnn_cli.results.evaluation import evaluate as evaluated
 

@@ -78,6 +78,15 @@ def selection_of(recipe):
     return " and ".join(cuts) or None
 
 
+def check_fill(nan, predictor, model):
+    """--nan fill at predict or evaluate fills with the training medians that a model trained
+    with --nan fill keeps: another has none to fill with."""
+    if nan == "fill" and predictor.filler is None:
+        raise click.UsageError(printable(
+            f"--nan fill: {model} was trained without --nan fill, so it keeps no training "
+            "medians to fill missing values with; --nan drop leaves such rows out"))
+
+
 @contextlib.contextmanager
 def usage_errors(flags=None):
     """Bad option values found by the library's validation are usage errors: exit 2."""

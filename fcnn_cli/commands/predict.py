@@ -4,8 +4,8 @@ import logging
 
 import click
 
-from fcnn_cli.commands.options import (FILE, device_option, force_option, nan_option, option,
-                                       output_option, threshold_option, user_errors)
+from fcnn_cli.commands.options import (FILE, check_fill, device_option, force_option, nan_option,
+                                       option, output_option, threshold_option, user_errors)
 from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError
 
@@ -67,6 +67,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    check_fill(nan, predictor, model)
     if members and not predictor.members:
         logging.getLogger("fcnn_cli").warning(
             "--members: %s is one network, not an ensemble: its prediction is all", model)

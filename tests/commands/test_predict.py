@@ -142,3 +142,12 @@ def test_a_raw_column_the_definitions_need_is_named(run, runner, selected_run, s
                                                                     index=False)
     out = run(runner, "predict", selected_run / "model.pt", tmp_path / "s.csv", code=1).output
     assert "has a column 'selected', the name of the column that says which rows pass" in out
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_nan_fill_with_a_model_trained_without_it_says_it_has_no_medians(
+        run, runner, model_path, quakes_csv, command):
+    out = run(runner, command, model_path, quakes_csv, "--nan", "fill", code=2).output
+    assert f"Error: --nan fill: {model_path} was trained without --nan fill, so it keeps no " \
+           "training medians to fill missing values with; --nan drop leaves such rows out" \
+           in " ".join(out.split())
