@@ -165,9 +165,9 @@ def test_a_selection_on_the_label_scores_every_row_of_an_unlabelled_table(run, r
         "-q", "--no-plots", "-o", tmp_path / "run")
     result = run(runner, "predict", tmp_path / "run" / "model.pt", tmp_path / "new.csv")
     assert result.stdout.splitlines()[0] == "y_pred" and len(result.stdout.splitlines()) == 201
-    said = [line for line in result.stderr.splitlines() if "selection" in line]
+    said = [line for line in result.stderr.splitlines() if "reads the label" in line]
     assert said == [
         f"warning: {tmp_path / 'new.csv'}: the selection 'y > 0' reads the label(s) 'y', which "
         "the table lacks: every row is scored, without a 'selected' column"]
     labelled = run(runner, "predict", tmp_path / "run" / "model.pt", tmp_path / "t.csv")
-    assert labelled.stdout.startswith("selected,y_pred\n") and "selection" not in labelled.stderr
+    assert labelled.stdout.startswith("selected,y_pred\n") and "reads the" not in labelled.stderr
