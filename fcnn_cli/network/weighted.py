@@ -67,9 +67,7 @@ def effective_rows(total, squares):
     """(Σw)² / Σw², elementwise; NaN where Σw² is 0."""
     total, squares = np.asarray(total, np.float64), np.asarray(squares, np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        # Σw / √Σw² first: (Σw)² alone overflows for large weights that the ratio does not.
-        ratio = total / np.sqrt(np.where(squares != 0, squares, 1))
-        out = np.where(squares != 0, ratio * ratio, np.nan)
+        out = np.where(squares != 0, total * total / np.where(squares != 0, squares, 1), np.nan)
     return float(out) if out.ndim == 0 else out
 
 
