@@ -128,7 +128,7 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
-    with _unsummable_weights(name):
+    with _unsummable_weights(name) if weighs else contextlib.nullcontext():
         scores = evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
                            (model, data) if data else None, **weights)
     report = {"model": str(model), "data": name, **scores,
@@ -164,15 +164,17 @@ def _some_selected(chunks, tally, cut, name):
 def _unsummable_weights(name):
     """numpy's overflow and underflow warnings, which weights far from 1 (a sample's scale of
     1e160) raise where a figure squares them, as one line of fcnn's (not numpy's lines with
-    their source paths); any other warning as it is."""
+    their source paths), with the invalid values that follow them (inf - inf); any other
+    warning as it is."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         yield
-    numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    # numpy's "overflow (underflow) encountered", and the invalid values they lead to
+    flows = any("flow" in str(w.message) for w in caught)
     for w in caught:
-        if w not in numeric:
+        if not (flows and issubclass(w.category, RuntimeWarning)):
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    if numeric:
+    if flows:
         logging.getLogger("fcnn_cli").warning(
             "%s: the weights are too large or too small to square and sum in floating point: "
             "some weighted figures are NaN; scale the weights nearer 1", name)
