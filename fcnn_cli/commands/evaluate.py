@@ -1,15 +1,19 @@
 """fcnn evaluate: a model's metrics on a labelled table, overall and in bins of its columns."""
 
+import contextlib
 import json
+import logging
+import warnings
 
 import click
 
-from fcnn_cli.commands.options import (DIR, FILE, device_option, field_option, force_option,
-                                       nan_option, option, output_option, threshold_option,
-                                       usage_errors, user_errors)
+from fcnn_cli.commands.options import (DIR, FILE, check_fill, device_option, field_option,
+                                       force_option, nan_option, option, output_option,
+                                       selection_of, threshold_option, usage_errors,
+                                       user_errors)
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.console import rich_console
-from fcnn_cli.core.errors import printable_all
+from fcnn_cli.core.errors import FcnnError, printable_all
 
 
 def _edges(ctx, param, values):
@@ -106,6 +110,7 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if data:
         iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    check_fill(nan, predictor, model)
     from fcnn_cli.data import applying
     from fcnn_cli.results.evaluation import evaluate as evaluated
 
@@ -118,13 +123,15 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     # The labels of DATA are checked by the predictor, which says why they are needed.
     read = predictor.features + recipe.made(predictor.targets)
     chunks = applying.evaluating(recipe, sources, read, tally, not no_select, weighs)
+    name = "<stdin>" if data == "-" else str(data or recipe.name())
+    chunks = _some_selected(chunks, tally, selection_of(recipe), name)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
-    report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data or
-                                                                            recipe.name()),
-              **evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
-                          (model, data) if data else None, **weights),
+    with _unsummable_weights(name) if weighs else contextlib.nullcontext():
+        scores = evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
+                           (model, data) if data else None, **weights)
+    report = {"model": str(model), "data": name, **scores,
               **applying.evaluation_notes(recipe, tally, not no_select, weighs,
                                           predictor.recipe)}
     text = json.dumps(report, indent=2) + "\n"
@@ -141,3 +148,33 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
                 console.print(t)
             for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)
+
+
+def _some_selected(chunks, tally, cut, name):
+    """The chunks to evaluate; past the last, an error naming the selection where it removed
+    every row (the evaluation would only say that no rows are left)."""
+    yield from chunks
+    if cut is not None and not tally["kept"] and tally["removed"]:
+        raise FcnnError(f"{name}: the selection {cut} removed every row "
+                        f"({tally['removed']}): none to evaluate; no_select=True evaluates "
+                        "them all", ("no_select",))
+
+
+@contextlib.contextmanager
+def _unsummable_weights(name):
+    """numpy's overflow and underflow warnings, which weights far from 1 (a sample's scale of
+    1e160) raise where a figure squares them, as one line of fcnn's (not numpy's lines with
+    their source paths), with the invalid values that follow them (inf - inf); any other
+    warning as it is."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        yield
+    # numpy's "overflow (underflow) encountered", and the invalid values they lead to
+    flows = any("flow" in str(w.message) for w in caught)
+    for w in caught:
+        if not (flows and issubclass(w.category, RuntimeWarning)):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if flows:
+        logging.getLogger("fcnn_cli").warning(
+            "%s: the weights are too large or too small to square and sum in floating point: "
+            "some weighted figures are NaN; scale the weights nearer 1", name)

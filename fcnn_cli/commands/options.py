@@ -35,23 +35,56 @@ FLAGS = {**{f.name: f.metadata["flags"][-1] for cls in (DataConfig, NetConfig, T
          "stations": "--station", "n": "-n"}
 
 
+# Option names that messages also use as ordinary words ("ends where a number should follow",
+# "weight column 'w'", a value that is NaN): only their ``name=value`` form is an option.
+WORDS = frozenset({"where", "nan", "weight", "define"})
+
+# A quoted value or expression: its text is the user's, never rewritten. An opening quote
+# follows no letter (not the apostrophe of "model's"), a closing one precedes none.
+QUOTED = r"(?<![\w=])'[^']*'(?!\w)"
+
+
 def with_flags(text, options, flags=None):
     """A library message as the command line says it: for the Python option names in
     ``options``, ``nan='drop'`` becomes ``--nan drop``, ``force=True`` ``--force`` and a bare
-    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted name.
+    ``depth`` ``--depth``. Only whole names: not inside a word, a path or a quoted text; the
+    names that are ordinary words (WORDS) only in their ``name=value`` form.
     ``flags`` maps the names a command spells otherwise (sweep's seeds are the ensemble)."""
     if not options:
         return text
     flags = {**FLAGS, **(flags or {})}
 
     def flag(match):
+        if match[1] is None:  # a quoted text
+            return match[0]
         name, value = match[1], match[2] if match[2] is not None else match[3]
+        if value is None and name in WORDS:
+            return name
         spelt = flags.get(name) or flag_of(name)
         return spelt if value in (None, "True") else f"{spelt} {value}"
 
     names = "|".join(map(re.escape, options))
-    return re.sub(rf"(?<![\w./'\"-])({names})(?:='([^']*)'|=([^\s,;)]+))?(?![\w/'\"=-]|\.\w)",
-                  flag, text)
+    return re.sub(rf"(?<![\w./'\"-])({names})(?:='([^']*)'|=([^\s,;)]+))?(?![\w/'\"=-]|\.\w)"
+                  rf"|{QUOTED}", flag, text)
+
+
+def selection_of(recipe):
+    """A recipe's selection as a message names it: --where's expression and each sample's own;
+    None where it selects nothing."""
+    if recipe is None:
+        return None
+    cuts = ([repr(recipe.where)] if recipe.where else []) + \
+        [f"{s.where!r} of sample {s.name}" for s in recipe.samples if s.where]
+    return " and ".join(cuts) or None
+
+
+def check_fill(nan, predictor, model):
+    """--nan fill at predict or evaluate fills with the training medians that a model trained
+    with --nan fill keeps: another has none to fill with."""
+    if nan == "fill" and predictor.filler is None:
+        raise click.UsageError(printable(
+            f"--nan fill: {model} was trained without --nan fill, so it keeps no training "
+            "medians to fill missing values with; --nan drop leaves such rows out"))
 
 
 @contextlib.contextmanager

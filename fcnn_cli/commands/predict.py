@@ -4,8 +4,8 @@ import logging
 
 import click
 
-from fcnn_cli.commands.options import (FILE, device_option, force_option, nan_option, option,
-                                       output_option, threshold_option, user_errors)
+from fcnn_cli.commands.options import (FILE, check_fill, device_option, force_option, nan_option,
+                                       option, output_option, threshold_option, user_errors)
 from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError
 
@@ -67,12 +67,15 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
+    check_fill(nan, predictor, model)
     if members and not predictor.members:
         logging.getLogger("fcnn_cli").warning(
             "--members: %s is one network, not an ensemble: its prediction is all", model)
     # Kept columns as written (an ID 007 stays 007), but for features, which must be numbers.
     chunks = iter_tables(data, text=[c for c in keep if c not in predictor.features])
     recipe = predictor.recipe
+    if recipe is not None and recipe.where and not select:
+        chunks, recipe = _without_label_selection(chunks, recipe, predictor)
     flag = [SELECTED] if recipe is not None and recipe.where and not select else []
     clash = [c for c in keep if c in predictor.output_columns(members) + flag]
     if clash:
@@ -103,3 +106,29 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
                                 "to --keep")
             check_flat(table, keep, "kept")
             writer.write(pd.concat([table.frame[keep + flag], predictions], axis=1))
+
+
+def _without_label_selection(chunks, recipe, predictor):
+    """(the chunks, the recipe to apply): the model's recipe without its selection where the
+    selection reads a label that the table lacks (and nothing else it lacks): unlabelled rows
+    are what predict is for, so every row is scored, with no column that says which pass."""
+    import dataclasses
+    import itertools
+
+    from fcnn_cli.data.applying import SELECTED
+
+    first = next(chunks, None)
+    if first is None:
+        return iter(()), recipe
+    chunks = itertools.chain([first], chunks)
+    columns = set(first.frame.columns)
+    features = predictor.features
+    lacking = [c for c in recipe.needs(features, select=True, weigh=False) if c not in columns]
+    if not lacking or set(lacking) - set(predictor.targets) or \
+            any(c not in columns for c in recipe.needs(features, select=False, weigh=False)):
+        return chunks, recipe
+    logging.getLogger("fcnn_cli").warning(
+        "%s: the selection %r reads the label(s) %s, which the table lacks: every row is "
+        "scored, without a %r column", first.name, recipe.where,
+        ", ".join(map(repr, lacking)), SELECTED)
+    return chunks, dataclasses.replace(recipe, where=None)

@@ -11,11 +11,11 @@ import click
 
 from fcnn_cli.commands.helpgroups import OUTPUT, RUN, GroupedCommand, option
 from fcnn_cli.commands.options import (DIR, FILE, OPTION_FIELDS, fields_options, flag_of, given,
-                                       listed, output_option, quiet_option, setup_logging,
-                                       usage_errors, user_errors, with_flags)
+                                       listed, output_option, quiet_option, selection_of,
+                                       setup_logging, usage_errors, user_errors, with_flags)
 from fcnn_cli.commands.runjob import Job, fit_and_save, where
 from fcnn_cli.core.config import DataConfig, NetConfig, TrainConfig, option_fields
-from fcnn_cli.core.errors import FcnnError, printable
+from fcnn_cli.core.errors import FcnnError, TooFewRows, printable
 
 # What a resume can honour.
 RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")
@@ -92,8 +92,22 @@ def train(ctx, **options):
     if nproc > 1 and not distributed.launched():
         distributed.check_nproc(nproc)
         sys.exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
-    with _file_errors(job.from_file, options["config_file"], click.ClickException):
+    with _file_errors(job.from_file, options["config_file"], click.ClickException), \
+            _selected_too_few(job.recipe):
         fit_and_save(job, options["quiet"])
+
+
+@contextlib.contextmanager
+def _selected_too_few(recipe):
+    """Too few rows to train on after a selection: the selection is the cause to name."""
+    try:
+        yield
+    except TooFewRows as e:
+        cut = selection_of(recipe)
+        if cut is None:
+            raise
+        removed = "the others" if e.rows else "every row"
+        raise FcnnError(f"{e}: the selection {cut} removed {removed}") from None
 
 
 def _new_job(ctx, o):
@@ -118,6 +132,10 @@ def _new_job(ctx, o):
         recipe = gather.of_config(data, data.targets, config.stream)
         if recipe is not None:
             gather.check_training(recipe, data, config)
+    if config.negative_weights != "keep" and (recipe is None or recipe.weight_column is None):
+        logging.getLogger("fcnn_cli").warning(
+            "--negative-weights %s changes nothing: the events have no weights (--weight, or a "
+            "sample's *SCALE), so none is negative", config.negative_weights)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
                None, o["output"], o["force"], o["plots"], from_file, recipe)

@@ -19,6 +19,15 @@ class FcnnError(Exception):
         self.options = tuple(options)
 
 
+class TooFewRows(FcnnError):
+    """Too few rows to train on; ``rows`` says how many. A selection that removed the others is
+    the cause to name, which only the caller that applied it knows."""
+
+    def __init__(self, message, rows):
+        super().__init__(message)
+        self.rows = rows
+
+
 class DataChanged(FcnnError):
     """A file a run streams from changed under it (deleted, cut short, replaced): its rows
     are no longer those the run was prepared on. Training keeps its last complete epoch, to

@@ -14,7 +14,7 @@ import pandas as pd
 from fcnn_cli.engine import eventweights, folds as kfold
 from fcnn_cli.network import tasks
 from fcnn_cli.network.digest import RowsDigest, hash_arrays
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, TooFewRows
 from fcnn_cli.data.missing import Filler
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, numeric_rows, select_columns
@@ -104,7 +104,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     training and every metric then take (:mod:`fcnn_cli.engine.eventweights`).
     """
     if len(table.frame) < 2:
-        raise FcnnError(f"{table.name}: too few rows ({len(table.frame)}) to train on")
+        raise TooFewRows(f"{table.name}: too few rows ({len(table.frame)}) to train on",
+                         len(table.frame))
     rule = kfold.rule_of(config, val_table)
     kfold.check_column(table, rule, targets or table.targets, weight)
     features, targets = select_columns(kfold.hidden(table, rule, features), targets, features,

@@ -496,6 +496,10 @@ def roc_auc(positive, score, weight=None):
 def _weighted_roc_auc(positive, score, weight):
     """Σ over positives of w · (the negatives' weight below its score + half that at it), over
     (Σw of positives)(Σw of negatives): what the trapezoids sum to, tie groups taken whole."""
+    # The area does not change with the weights' scale: in units of the largest, the products
+    # below neither overflow (weights of 1e160) nor underflow (1e-300).
+    top = np.abs(weight).max(initial=0.0)
+    weight = weight / top if np.isfinite(top) and top > 0 else weight
     values, group = np.unique(score, return_inverse=True)
     group = group.ravel()
     pos = np.bincount(group, weights=np.where(positive, weight, 0.0), minlength=len(values))

@@ -36,6 +36,7 @@ def describe_predictor(predictor, name="<model>"):
         "best_epochs": info.get("best_epochs"),
         "folds": predictor.folds.to_dict() if predictor.folds else None,  # k-fold's rule
         "output": "gaussian" if getattr(task, "gaussian", False) else None,
+        "nan_fill": _filling(predictor.filler),
         "metrics": info["metrics"],
         "versions": info["versions"],
     }
@@ -86,6 +87,16 @@ def _features(predictor):
     hi = predictor.feature_range.get("max", [None] * len(predictor.features))
     return [{"name": f, "unit": predictor.units.get(f, ""), "min": a, "max": b}
             for f, a, b in zip(predictor.features, lo, hi)]
+
+
+def _filling(filler):
+    """A model trained with nan='fill': each feature's training median, which fills its missing
+    values, and the 0/1 input that says a value was missing (None where it has none)."""
+    if filler is None:
+        return None
+    indicators = dict(zip(filler.flagged, filler.indicators))
+    return [{"feature": f, "median": m, "indicator": indicators.get(f)}
+            for f, m in zip(filler.features, filler.medians)]
 
 
 def _labels(predictor):

@@ -17,7 +17,10 @@ class Weights:
 
     def __init__(self):
         self.given = None  # True or False from the first add on
-        self.sum, self.squares = 0.0, 0.0
+        self.sum = 0.0
+        # Σw² in units of the largest |w| so far, squared: weights of 1e160 (or 1e-300) square
+        # past (or under) what a float holds.
+        self.squares, self.top = 0.0, 0.0
 
     def add(self, weight, rows):
         """The weights of ``rows`` rows as a float64 array, or None for rows without."""
@@ -31,7 +34,11 @@ class Weights:
         if len(weight) != rows:
             raise ValueError(f"{len(weight)} weights for {rows} rows")
         self.sum += float(weight.sum())
-        self.squares += float((weight * weight).sum())
+        top = max(self.top, float(np.abs(weight).max(initial=0.0)))
+        if top > 0:
+            self.squares = self.squares * (self.top / top) ** 2 + float(
+                np.square(weight / top).sum())
+            self.top = top
         return weight
 
     def total(self, rows):
@@ -48,7 +55,7 @@ class Weights:
         if not self.given:
             return {}
         out = {"sum_of_weights": self.sum,
-               "effective_rows": effective_rows(self.sum, self.squares)}
+               "effective_rows": effective_rows(self.sum / (self.top or 1.0), self.squares)}
         if not self.sum > 0:
             out["weights_warning"] = (
                 f"the sum of weights is {self.sum:g}, not positive: the weighted figures "

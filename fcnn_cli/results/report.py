@@ -40,6 +40,21 @@ def score(v, places=4):
     return f"{v:.{min(17, max(places, 1 - math.floor(math.log10(1 - v))))}f}"
 
 
+def _weighted(report):
+    """Whether a report's figures are weighted: it then has the sums of weights beside counts."""
+    return "sum_of_weights" in report
+
+
+def _heading(title, report):
+    """A report's title with its rows, and for a weighted one their sum of weights and effective
+    rows: every figure under it is then a weighted one."""
+    if not _weighted(report):
+        return _title(f"{title} ({report['rows']} rows)")
+    return _title(f"{title}, weighted ({report['rows']} rows, sum of weights "
+                  f"{_fmt(report['sum_of_weights'])}, effective rows "
+                  f"{_fmt(report['effective_rows'])})")
+
+
 def _row(m, factor=1.0):
     # R² close to 1 is where models differ: show it with enough digits to tell them apart.
     return [_fmt(m["mse"] * factor ** 2), _fmt(m["rmse"] * factor), _fmt(m["mae"] * factor),
@@ -50,7 +65,7 @@ def regression_tables(report, title="Metrics"):
     """One table of per-target metrics, and one of distances where the targets are a position.
     Lengths are shown in a unit that suits their size (errors of metres in metres, not as
     0.002 km), as the plots show them; the JSON report keeps the data's units."""
-    table = RichTable(title=_title(f"{title} ({report['rows']} rows)"), title_justify="left")
+    table = RichTable(title=_heading(title, report), title_justify="left")
     for col in ("target", "unit", "MSE (unit²)", "RMSE", "MAE", "R²"):
         table.add_column(col, justify="left" if col in ("target", "unit") else "right")
     for name, m in report["targets"].items():
@@ -97,12 +112,16 @@ def uncertainty_tables(u, targets):
 
 def reliability_table(report):
     """Confidence (the probability of the class decided on) against accuracy, by bins."""
-    table = RichTable(title=_title(f"Reliability (expected calibration error "
-                                   f"{_fmt(report['ece'])})"), title_justify="left")
-    for col in ("confidence bin", "rows", "mean confidence", "accuracy"):
+    weighted = _weighted(report)
+    table = RichTable(title=_title(f"Reliability{', weighted' if weighted else ''} (expected "
+                                   f"calibration error {_fmt(report['ece'])})"),
+                      title_justify="left")
+    for col in ("confidence bin", "rows") + (("sum of weights",) if weighted else ()) + \
+            ("mean confidence", "accuracy"):
         table.add_column(col, justify="right")
     for b in report["reliability"]:
-        table.add_row(f"{b['low']:.1f}–{b['high']:.1f}", str(b["rows"]),
+        sums = [_fmt(b["sum_of_weights"])] if weighted else []
+        table.add_row(f"{b['low']:.1f}–{b['high']:.1f}", str(b["rows"]), *sums,
                       f"{b['confidence']:.3f}", f"{b['accuracy']:.3f}")
     return table
 
@@ -139,14 +158,14 @@ def classification_tables(report, title="Metrics"):
     Past ``TABLE_CLASSES`` classes the per-class table shows those with the most rows, and the
     most frequent confusions replace the matrix; a note under each says what is left out and
     where it is (the JSON report), or that it is not kept (past ``FULL_REPORT_CLASSES``)."""
-    summary = RichTable(title=_title(f"{title} ({report['rows']} rows)"),
-                        title_justify="left")
+    summary = RichTable(title=_heading(title, report), title_justify="left")
     for col in ("accuracy", "cross-entropy", "ROC AUC"):
         summary.add_column(col, justify="right")
     summary.add_row(f"{report['accuracy']:.2%}", _fmt(report["cross_entropy"]),
                     score(report["roc_auc"]))
     if "classes" in report and len(report["classes"]) <= TABLE_CLASSES:
-        return [summary, _per_class_table(report["per_class"].items()), _matrix(report),
+        return [summary, _per_class_table(report["per_class"].items(), _weighted(report)),
+                _matrix(report),
                 reliability_table(report)]
     shown = [summary, reliability_table(report)]
     if report.get("n_classes", 0) > ROC_AUC_CLASSES:
@@ -190,24 +209,30 @@ def _note(text):
     return Text(text, style="italic")
 
 
-def _per_class_table(rows):
-    table = RichTable(title="Per class", title_justify="left")
-    for col in ("class", "precision", "recall", "F1", "support"):
+def _per_class_table(rows, weighted=False):
+    table = RichTable(title="Per class, weighted" if weighted else "Per class",
+                      title_justify="left")
+    for col in ("class", "precision", "recall", "F1", "support") + \
+            (("sum of weights",) if weighted else ()):
         table.add_column(col, justify="left" if col == "class" else "right")
     for name, m in rows:
+        sums = [_fmt(m["sum_of_weights"])] if weighted and "sum_of_weights" in m else []
         table.add_row(Text(name), f"{m['precision']:.4f}", f"{m['recall']:.4f}",
-                      f"{m['f1']:.4f}", str(m["support"]))
+                      f"{m['f1']:.4f}", str(m["support"]), *sums)
     return table
 
 
 def _matrix(report):
-    confusion = RichTable(title="Confusion matrix (rows: true class, columns: predicted)",
-                          title_justify="left")
+    # Weighted, each cell gives its rows and, in brackets, their sum of weights.
+    sums = report.get("confusion_matrix_weighted")
+    confusion = RichTable(title="Confusion matrix (rows: true class, columns: predicted"
+                          + ("; rows (sum of weights))" if sums else ")"), title_justify="left")
     confusion.add_column("true \\ predicted")
     for name in report["classes"]:
         confusion.add_column(Text(name), justify="right")
-    for name, row in zip(report["classes"], report["confusion_matrix"]):
-        confusion.add_row(Text(name), *map(str, row))
+    for i, (name, row) in enumerate(zip(report["classes"], report["confusion_matrix"])):
+        cells = [f"{n} ({_fmt(w)})" for n, w in zip(row, sums[i])] if sums else map(str, row)
+        confusion.add_row(Text(name), *cells)
     return confusion
 
 
@@ -215,7 +240,7 @@ def _capped_per_class(report):
     # A full report lists the classes in their order: show those with the most rows.
     rows = sorted(report["per_class"].items(), key=lambda item: -item[1]["support"])
     shown = rows[:TABLE_CLASSES]
-    table = _per_class_table(shown)
+    table = _per_class_table(shown, _weighted(report))
     if "classes" in report:
         n_classes = len(report["classes"])
         rest = f"all are in {_JSON}"
@@ -376,6 +401,8 @@ def info_tables(about):
         rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
                                       for c in labels["columns"])),
                  ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
+    if about.get("nan_fill"):
+        rows.append(("missing values", _filling(about["nan_fill"])))
     if about["training"]:
         rows.append(("training", _training(about["training"])))
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))
@@ -383,6 +410,13 @@ def info_tables(about):
         summary.add_row(what, Text(str(value)))
     return [summary, *_recipe_tables(about.get("recipe")), _features_table(about["features"]),
             *_metrics_tables(about["metrics"])]
+
+
+def _filling(filled):
+    """A --nan fill model's line: each feature's median, and the input that flags it."""
+    return "filled with the training median: " + ", ".join(
+        f"{f['feature']} {_fmt(f['median'])}" + (f" (input {f['indicator']})"
+                                                if f["indicator"] else "") for f in filled)
 
 
 RECIPE_FILES = 3  # files of a sample that a recipe's rows name; info --json lists all

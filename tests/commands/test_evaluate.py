@@ -151,3 +151,29 @@ def test_evaluate_applies_the_selection_and_says_what_it_removed(run, runner, se
     assert every["rows"] == len(raw) and every["selection"]["applied"] is False
     table = run(runner, "evaluate", model, *both).stdout
     assert f"n >= 1: removed {failing} row(s), kept {len(raw) - failing}" in table
+
+
+def test_a_selection_that_removes_every_row_is_named(run, runner, selected_run, sample_files,
+                                                     tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(sample_files / "bkg.csv")
+    frame[frame.n < 1].to_csv(tmp_path / "none.csv", index=False)
+    out = run(runner, "evaluate", selected_run / "model.pt", "--sample",
+              f"background={tmp_path}/none.csv", code=1).output
+    assert f"the selection 'n >= 1' removed every row ({int((frame.n < 1).sum())}): none to " \
+           "evaluate; --no-select evaluates them all" in out
+
+
+def test_weights_too_large_to_square_give_one_warning_line(run, runner, samples_run,
+                                                           sample_files):
+    result = run(runner, "evaluate", samples_run / "model.pt", "--sample",
+                 f"signal={sample_files}/sig_1.csv*1e160", "--sample",
+                 f"background={sample_files}/bkg.csv*1e160", "--by", "x", "--bins", 2, "--json")
+    report = json.loads(result.stdout)
+    assert report["roc_auc"] == report["roc_auc"] and report["effective_rows"] > 100
+    assert "RuntimeWarning" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if "too large or too small" in line] \
+        == ["warning: samples signal, background: the weights are too large or too small to "
+            "square and sum in floating point: some weighted figures are NaN; scale the "
+            "weights nearer 1"]

@@ -121,6 +121,21 @@ def test_with_flags_rewrites_whole_option_names_only(text, options, shown):
     assert with_flags(text, options) == shown
 
 
+@pytest.mark.parametrize("text, options", [
+    ("s.csv: weight column 'w' holds nan at row 6", ("nan", "weight")),
+    ("expression 'x1 > 0 and', character 11: the expression ends where a number should follow",
+     ("where",)),
+    ("definition 'm = where(x1 > 0, depth, 1)': no column 'depth'", ("define", "depth")),
+])
+def test_with_flags_leaves_ordinary_words_and_quoted_texts_alone(text, options):
+    assert with_flags(text, options) == text
+
+
+def test_with_flags_rewrites_a_word_option_given_a_value():
+    assert with_flags("where='x > 0' keeps no row; nan='fill' fills", ("where", "nan")) \
+        == "--where x > 0 keeps no row; --nan fill fills"
+
+
 def test_every_option_a_message_may_name_is_a_flag_of_its_command():
     def flags(command):
         return {o for p in command.params for o in p.opts + p.secondary_opts}
@@ -137,7 +152,8 @@ def test_every_option_a_message_may_name_is_a_flag_of_its_command():
              (command_of("predict"), ["threshold", "nan", "device"])]
     for command, names in named:
         for name in names:
-            assert with_flags(name, [name]) in flags(command), (command.name, name)
+            spelt = with_flags(f"{name}=1", [name]).split()[0]
+            assert spelt in flags(command), (command.name, name)
 
 
 def diagnostic_rows(first, output):

@@ -142,3 +142,32 @@ def test_a_raw_column_the_definitions_need_is_named(run, runner, selected_run, s
                                                                     index=False)
     out = run(runner, "predict", selected_run / "model.pt", tmp_path / "s.csv", code=1).output
     assert "has a column 'selected', the name of the column that says which rows pass" in out
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_nan_fill_with_a_model_trained_without_it_says_it_has_no_medians(
+        run, runner, model_path, quakes_csv, command):
+    out = run(runner, command, model_path, quakes_csv, "--nan", "fill", code=2).output
+    assert f"Error: --nan fill: {model_path} was trained without --nan fill, so it keeps no " \
+           "training medians to fill missing values with; --nan drop leaves such rows out" \
+           in " ".join(out.split())
+
+
+def test_a_selection_on_the_label_scores_every_row_of_an_unlabelled_table(run, runner, tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    frame["y"] = frame.a + rng.normal(0, 0.1, 200)
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.drop(columns="y").to_csv(tmp_path / "new.csv", index=False)
+    run(runner, "train", tmp_path / "t.csv", "-t", "y", "--where", "y > 0", "--epochs", 1,
+        "-q", "--no-plots", "-o", tmp_path / "run")
+    result = run(runner, "predict", tmp_path / "run" / "model.pt", tmp_path / "new.csv")
+    assert result.stdout.splitlines()[0] == "y_pred" and len(result.stdout.splitlines()) == 201
+    said = [line for line in result.stderr.splitlines() if "reads the label" in line]
+    assert said == [
+        f"warning: {tmp_path / 'new.csv'}: the selection 'y > 0' reads the label(s) 'y', which "
+        "the table lacks: every row is scored, without a 'selected' column"]
+    labelled = run(runner, "predict", tmp_path / "run" / "model.pt", tmp_path / "t.csv")
+    assert labelled.stdout.startswith("selected,y_pred\n") and "reads the" not in labelled.stderr

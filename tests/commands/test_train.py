@@ -483,3 +483,21 @@ def test_samples_stream_through_the_recipe(run, runner, sample_files, tmp_path):
               f"background={tmp_path}/bkg.parquet", "--stream", "-o", tmp_path / "c",
               code=1).output
     assert f"{sample_files}/sig_1.csv: --stream reads Parquet files; convert it" in out
+
+
+def test_a_selection_that_leaves_too_few_rows_is_named(run, runner, sample_files, tmp_path):
+    out = run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+              f"background={sample_files}/bkg.csv", "--where", "n > 100", "--epochs", 1,
+              "-o", tmp_path / "run", code=1).output
+    assert "Error: samples signal, background: too few rows (0) to train on: the selection " \
+           "'n > 100' removed every row" in out
+
+
+@pytest.mark.parametrize("weight", [[], ["--weight", "w"]])
+def test_negative_weights_without_weights_warn_that_they_change_nothing(run, runner, sample_files,
+                                                                        tmp_path, weight):
+    result = run(runner, "train", "--sample", f"signal={sample_files}/sig_1.csv", "--sample",
+                 f"background={sample_files}/bkg.csv", *weight, "--negative-weights", "zero",
+                 "--epochs", 1, "-o", tmp_path / "run", "-q", "--no-plots")
+    said = "warning: --negative-weights zero changes nothing: the events have no weights"
+    assert (said in result.stderr) == (not weight)

@@ -525,3 +525,17 @@ def test_a_mean_squared_error_made_negative_by_negative_weights_has_no_root():
     assert report["targets"]["x"]["mse"] == pytest.approx(expected)
     assert np.isnan(report["targets"]["x"]["rmse"]) and np.isnan(report["overall"]["rmse"])
     json.dumps(report)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-300])
+def test_weighted_figures_of_extreme_weights_are_those_of_weights_near_1(scale):
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    p1 = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.2, 400), 0.01, 0.99)
+    proba = np.stack([1 - p1, p1], axis=1)
+    w = rng.exponential(1, 400) * np.where(rng.random(400) < 0.1, -1, 1)
+    near_1 = metrics.classification(y, proba, ["a", "b"], weight=w)
+    with np.errstate(all="raise"):  # no overflow nor underflow on the way
+        extreme = metrics.classification(y, proba, ["a", "b"], weight=w * scale)
+    assert extreme["roc_auc"] == pytest.approx(near_1["roc_auc"], rel=1e-12)
+    assert extreme["effective_rows"] == pytest.approx(near_1["effective_rows"], rel=1e-12)

@@ -160,3 +160,26 @@ def test_a_split_whose_metrics_are_no_object_is_left_out(tmp_path, model_path, l
     about = modelinfo.describe(path)
     assert sorted(about["metrics"]) == ["test", "train"]
     assert "its metrics of 'val' are [0.5], not an object: left out" in logged.text
+
+
+def test_info_of_a_fill_model_shows_the_medians_and_the_missing_inputs(tmp_path):
+    table = simulate.galaxies(n=200, size=8, seed=1)
+    features = [c for c in table.frame.columns if c not in table.targets]
+    feature = features[1]
+    table.frame.loc[::5, feature] = float("nan")
+    path, result = _saved(tmp_path, table, "filled", nan="fill")
+    about = modelinfo.describe(path)
+    filler = result.predictor.filler
+    assert about["nan_fill"][1] == {"feature": feature, "median": filler.medians[1],
+                                    "indicator": f"{feature}_missing"}
+    assert about["nan_fill"][0]["indicator"] is None
+    json.dumps(about)
+    text = " ".join(_info_text(path).split())
+    assert f"filled with the training median: {features[0]} " in text
+    assert f"(input {feature}_missing)" in text
+
+
+def test_info_of_a_model_without_fill_says_nothing_of_filling(tmp_path):
+    path, _ = _saved(tmp_path, simulate.galaxies(n=200, size=8, seed=1), "g")
+    assert modelinfo.describe(path)["nan_fill"] is None
+    assert "missing values" not in _info_text(path)

@@ -199,3 +199,23 @@ def test_errors_of_metres_in_km_are_printed_in_metres_and_the_json_keeps_km():
     assert "(x, y) (m)" in text and "│ 33.94 │" in text
     assert regression["targets"]["x"]["rmse"] == pytest.approx(0.024)
     assert regression["distance"]["unit"] == "km"
+
+
+def weighted_report():
+    proba = np.array([[.9, .1], [.4, .6], [.3, .7], [.8, .2]])
+    rep = metrics.Classification(["s", "b"])
+    rep.add(np.array([0, 0, 1, 1]), proba, weight=np.array([2.0, 0.5, 1.5, -0.25]))
+    return rep.report()
+
+
+def test_a_weighted_report_says_so_and_shows_the_sums_of_weights_beside_the_counts():
+    text = flat(render(weighted_report()))
+    assert "data.csv, weighted (4 rows, sum of weights 3.75, effective rows" in text
+    assert "Per class, weighted" in text and "Reliability, weighted" in text
+    assert "│ s │ 1.1429 │ 0.8000 │ 0.9412 │ 2 │ 2.5 │" in text
+    assert "│ s │ 1 (2) │ 1 (0.5) │" in text and "│ b │ 1 (-0.25) │ 1 (1.5) │" in text
+
+
+def test_an_unweighted_report_shows_no_sums_of_weights():
+    text = render(small_report())
+    assert "weight" not in text
