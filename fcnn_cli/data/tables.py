@@ -135,7 +135,8 @@ def read_table(path, narrow=None, columns=None):
             arrow = file.read(columns=kept)
         else:
             arrow, meta = csvfiles.read(path, name, _longest_row(name))
-            arrow = arrow.select(_kept(arrow.column_names, columns))
+            if columns is not None:  # all of them: duplicate names are told of by name below
+                arrow = arrow.select(_kept(arrow.column_names, columns))
         table = _table_from_arrow(arrow, meta, name, release=True)
         del arrow
     _check_column_names(table)
