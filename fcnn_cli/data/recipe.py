@@ -195,7 +195,9 @@ class Recipe:
         import numpy as np
 
         scale = sample.scale if sample is not None else 1.0
-        if self.weight is None and scale == 1.0:
+        # A sample of scale 1 beside scaled ones still weighs 1 each: only a recipe with no
+        # weight at all has none.
+        if self.weight_column is None:
             return None
         if self.weight is None:
             values = np.ones(len(table.frame))

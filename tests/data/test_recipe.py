@@ -340,3 +340,12 @@ def test_training_records_the_range_of_the_raw_columns_the_definitions_read(tabl
     del older["ranges"]
     assert Recipe.from_dict(older).ranges == {}
     assert "w" not in made.ranges  # the weight's column: no definition reads it
+
+
+def test_a_sample_of_scale_1_beside_scaled_ones_weighs_1_each(table):
+    made = Recipe.of_options(samples=["a=x.csv*2", "b=y.csv"])
+    out = made.apply(table, made.samples[1]).frame
+    np.testing.assert_array_equal(out[WEIGHT], np.ones(len(table.frame)))
+    weighted = Recipe.of_options(samples=["a=x.csv*2", "b=y.csv"], weight="w * 2")
+    np.testing.assert_array_equal(weighted.apply(table, weighted.samples[1]).frame[WEIGHT],
+                                  table.frame.w * 2)
