@@ -89,7 +89,7 @@ def raw_columns(recipe, used):
     column, and where the objects' columns are not yet known (the first file shows them)."""
     if used is None or recipe.objects and recipe.expanded is None:
         return None
-    return recipe.needs(used)
+    return recipe.to_read(used)
 
 
 def combine(tables, name, used=None, label=None):

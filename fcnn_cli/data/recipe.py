@@ -291,6 +291,12 @@ class Recipe:
 
         return expressions.raw_columns(self.definitions(), wanted)
 
+    def to_read(self, names):
+        """The raw columns a file is read for to make the columns ``names`` through the steps:
+        those :meth:`needs`, and those of every definition, which :meth:`derive` computes
+        whether trained on or not (an object's Muon_E_0 beside the Muon_Px_0 taken)."""
+        return self.needs([*names, *(n for n, _ in self.definitions())])
+
     def check_raw(self, table, names, select=True, weigh=True, sample=None):
         """Refuse a raw ``table`` (of ``sample``) that lacks a column the model reads: one of
         ``names`` or one that its definitions, selection or weight are made from, as a missing
