@@ -349,3 +349,18 @@ def test_a_sample_of_scale_1_beside_scaled_ones_weighs_1_each(table):
     weighted = Recipe.of_options(samples=["a=x.csv*2", "b=y.csv"], weight="w * 2")
     np.testing.assert_array_equal(weighted.apply(table, weighted.samples[1]).frame[WEIGHT],
                                   table.frame.w * 2)
+
+
+def test_evaluate_refuses_a_sample_without_the_weights_column(table, tmp_path):
+    """Counting events would drop every sample's weights and scales unasked."""
+    from fcnn_cli.data.applying import weighs
+
+    table.frame.to_csv(tmp_path / "s.csv", index=False)
+    table.frame.drop(columns="w").to_csv(tmp_path / "b.csv", index=False)
+    made = Recipe.of_options(samples=[f"sig={tmp_path / 's.csv'}",
+                                      f"bkg={tmp_path / 'b.csv'}*3"], weight="abs(w)").find()
+    with pytest.raises(FcnnError, match=r"^sample 'bkg': .*b.csv has no column 'w', which the "
+                                        r"model's weight abs\(w\) reads; .* --no-weight"):
+        weighs(made, made.files())
+    data = Recipe.of_options(weight="abs(w)")  # DATA alone: its events counted, as ever
+    assert weighs(data, [str(tmp_path / "b.csv")]) is False
