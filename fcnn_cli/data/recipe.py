@@ -317,32 +317,34 @@ class Recipe:
         defined = {n for n, _ in (self.expanded or []) + self.define} | {self.label}
         return [n for n in names if n in defined]
 
-    def left_out(self):
+    def left_out(self, targets=()):
         """The columns that are no default features: the weight column, those the weight
-        expression reads and those they are made from."""
-        if self.weight is None:
-            return {WEIGHT} if self.weight_column else set()
-        names = [self.weight] if _plain(self.weight) else \
+        expression reads, and those the weight and defined ``targets`` are made from (a label
+        ``lab=x1*2`` would give itself away by x1)."""
+        out = {WEIGHT} if self.weight_column or self.weight else set()
+        names = [] if self.weight is None else [self.weight] if _plain(self.weight) else \
             list(self._expression(self.weight, "weight").names)
-        out = {WEIGHT, *names}
+        out |= set(names)
         if self.define or self.expanded:
             from fcnn_cli.data import expressions
 
             defined = {n for n, _ in self.definitions()}
-            pending = [n for n in names if n in defined]
+            pending = [n for n in [*names, *(targets or [])] if n in defined]
             out |= set(expressions.raw_columns(self.definitions(), pending))
             out |= _through(self.definitions(), pending)
         return out
 
     def features(self, table, targets=None, features=None):
         """The feature columns of a table made by this recipe: those named, or every other
-        numeric column but the weight's (None: as training chooses them)."""
-        if features or not self.left_out():
+        numeric column but the weight's and the labels' sources (None: as training chooses
+        them)."""
+        out = self.left_out(targets)
+        if features or not out:
             return features
         from fcnn_cli.data.columns import select_columns
 
         chosen, _ = select_columns(table, targets, None)
-        chosen = [c for c in chosen if c not in self.left_out()]
+        chosen = [c for c in chosen if c not in out]
         if not chosen:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels and "
                             "the weight's")

@@ -364,3 +364,10 @@ def test_evaluate_refuses_a_sample_without_the_weights_column(table, tmp_path):
         weighs(made, made.files())
     data = Recipe.of_options(weight="abs(w)")  # DATA alone: its events counted, as ever
     assert weighs(data, [str(tmp_path / "b.csv")]) is False
+
+
+def test_the_columns_a_defined_label_reads_are_no_default_features(table):
+    made = Recipe.of_options(define=["p2=px * 2", "lab=p2 > 0"])
+    derived = made.apply(table)
+    assert made.features(derived, ["lab"]) == ["py", "n", "w"]
+    assert made.features(derived, ["n"]) is None  # a raw label: as training chooses
