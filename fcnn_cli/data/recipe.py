@@ -151,11 +151,37 @@ class Recipe:
             return table
         from fcnn_cli.data import expressions
 
+        self._check_collections(table)
+
         try:
             frame = expressions.derive(table.frame, definitions)
         except FcnnError as e:
             raise FcnnError(f"{table.name}: {e}", e.options) from None
         return dataclasses.replace(table, frame=frame)
+
+    def _check_collections(self, table):
+        """Refuse a collection whose list columns differ in length in a row: its objects'
+        columns would pair one muon's Px with another's charge."""
+        import numpy as np
+
+        from fcnn_cli.data import expressions
+        from fcnn_cli.data.evaluator import Columns, Refused, is_list_column
+
+        frame, columns = table.frame, Columns(table.frame)
+        for spec in self.objects:
+            name, _ = expressions.collection(spec)
+            members = [c for c in frame.columns if str(c).startswith(name + "_") and
+                       is_list_column(frame[c])]
+            try:
+                lengths = [columns.lists(c, 0).lengths for c in members]
+            except Refused:  # not lists of numbers: the definitions say so
+                continue
+            for other, theirs in zip(members[1:], lengths[1:]):
+                differ = theirs != lengths[0]
+                if differ.any():
+                    raise FcnnError(f"{table.name}: objects {spec}: {members[0]!r} and "
+                                    f"{other!r} differ in length, first at row "
+                                    f"{table.row(int(np.argmax(differ)))}", ("objects",))
 
     def passes(self, table, sample=None):
         """Whether each row of a derived ``table`` passes the selection (and ``sample``'s)."""

@@ -122,6 +122,17 @@ def test_objects_are_expanded_once_and_kept(tmp_path):
     assert made.needs(["s"]) == ["Muon_Px"]
 
 
+
+def test_a_collection_of_lists_of_different_lengths_is_refused_in_one_line():
+    frame = pd.DataFrame({"Muon_Px": [np.array([1.0, 2.0]), np.array([3.0]), np.array([])],
+                          "Muon_Q": [np.array([1.0, -1.0]), np.array([1.0, 1.0]), None]})
+    made = Recipe.of_options(objects=["Muon:2"])
+    with pytest.raises(FcnnError, match=r"^m: objects Muon:2: 'Muon_Px' and 'Muon_Q' differ in "
+                                        "length, first at row 2$"):
+        made.apply(Table(frame, name="m"))
+    agree = Recipe.of_options(objects=["Muon:2"])  # a missing list is an empty one
+    assert len(agree.apply(Table(frame.iloc[[0, 2]], name="m")).frame) == 2
+
 HOSTILE = [
     "__import__('os').system('touch pwned')",
     "px.__class__",
