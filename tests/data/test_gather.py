@@ -164,3 +164,10 @@ def test_files_are_recorded_as_read_and_a_changed_one_refused_on_resume(tmp_path
         with pytest.raises(FcnnError, match=f"^{tmp_path}/b.parquet: not the file this run "
                            r"started with \(its size or content differ\); cannot resume$"):
             read(resumed, [None, None, None], ["sample"], ["a"])
+
+
+def test_a_sample_that_weighs_0_in_all_is_named(tmp_path):
+    recipe = _recipe(tmp_path, weight="w * 0")
+    with pytest.raises(FcnnError, match=r"^sample 's' weighs 0 in all its 40 rows \(weight "
+                                        r"w \* 0\)"):
+        gather.training_tables(recipe, [None, None, None], ["sample"], ["a"])
