@@ -82,11 +82,23 @@ def weighs(recipe, paths, given=False):
         first = next(iter(iter_tables(path)))
         missing = [c for c in recipe.needs([], select=False) if c not in first.frame.columns]
         if missing:
+            _refuse_sample_unweighed(recipe, path, missing[0])
             log.warning(
                 "%s: no column %r, which the model's weight %s reads: the events are "
                 "counted, not weighted", path, missing[0], recipe.weight)
             return False
     return True
+
+
+def _refuse_sample_unweighed(recipe, path, column):
+    """Refuse a sample's file without a column the weight reads: counting every sample's
+    events would drop the weights and the scales of all of them, unasked."""
+    sample = next((s.name for s in recipe.samples if s.name is not None and path in s.files),
+                  None)
+    if sample is not None:
+        raise FcnnError(f"sample {sample!r}: {path} has no column {column!r}, which the "
+                        f"model's weight {recipe.weight} reads; give --weight another, or "
+                        "--no-weight to count events")
 
 
 def every_row(tables, predict, features, fills=False):

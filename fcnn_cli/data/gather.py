@@ -89,7 +89,7 @@ def raw_columns(recipe, used):
     column, and where the objects' columns are not yet known (the first file shows them)."""
     if used is None or recipe.objects and recipe.expanded is None:
         return None
-    return recipe.needs(used)
+    return recipe.to_read(used)
 
 
 def combine(tables, name, used=None, label=None):
@@ -126,13 +126,27 @@ def read(recipe, used=None, narrow=None, raw=lambda: None):
         narrow = None  # definitions compute in float64, as predict's will
     tables = []
     for sample in recipe.samples:
-        records = []
+        records, made = [], []
         for path in sample.files:
             table, record = _recorded(sample, path, narrow, raw())
-            tables.append(recipe.apply(table, sample))
+            made.append(recipe.apply(table, sample))
             records += [record] if record is not None else []
         sample.records = records
+        _check_weighs(recipe, sample, made)
+        tables += made
     return combine(tables, recipe.name(), used, recipe.label)
+
+
+def _check_weighs(recipe, sample, tables):
+    """Refuse a sample whose rows all weigh 0: training leaves them out, and the class with
+    them, which would be refused as a label of one class, the sample unnamed."""
+    column = recipe.weight_column
+    if column is None or sample.name is None:
+        return
+    rows = sum(len(t.frame) for t in tables)
+    if rows and all((t.frame[column] == 0).all() for t in tables):
+        raise FcnnError(f"sample {sample.name!r} weighs 0 in all its {rows:,} rows (weight "
+                        f"{recipe.weight}): it gives training nothing", ("samples", "weight"))
 
 
 def _recorded(sample, path, narrow, columns):

@@ -151,11 +151,37 @@ class Recipe:
             return table
         from fcnn_cli.data import expressions
 
+        self._check_collections(table)
+
         try:
             frame = expressions.derive(table.frame, definitions)
         except FcnnError as e:
             raise FcnnError(f"{table.name}: {e}", e.options) from None
         return dataclasses.replace(table, frame=frame)
+
+    def _check_collections(self, table):
+        """Refuse a collection whose list columns differ in length in a row: its objects'
+        columns would pair one muon's Px with another's charge."""
+        import numpy as np
+
+        from fcnn_cli.data import expressions
+        from fcnn_cli.data.evaluator import Columns, Refused, is_list_column
+
+        frame, columns = table.frame, Columns(table.frame)
+        for spec in self.objects:
+            name, _ = expressions.collection(spec)
+            members = [c for c in frame.columns if str(c).startswith(name + "_") and
+                       is_list_column(frame[c])]
+            try:
+                lengths = [columns.lists(c, 0).lengths for c in members]
+            except Refused:  # not lists of numbers: the definitions say so
+                continue
+            for other, theirs in zip(members[1:], lengths[1:]):
+                differ = theirs != lengths[0]
+                if differ.any():
+                    raise FcnnError(f"{table.name}: objects {spec}: {members[0]!r} and "
+                                    f"{other!r} differ in length, first at row "
+                                    f"{table.row(int(np.argmax(differ)))}", ("objects",))
 
     def passes(self, table, sample=None):
         """Whether each row of a derived ``table`` passes the selection (and ``sample``'s)."""
@@ -195,7 +221,9 @@ class Recipe:
         import numpy as np
 
         scale = sample.scale if sample is not None else 1.0
-        if self.weight is None and scale == 1.0:
+        # A sample of scale 1 beside scaled ones still weighs 1 each: only a recipe with no
+        # weight at all has none.
+        if self.weight_column is None:
             return None
         if self.weight is None:
             values = np.ones(len(table.frame))
@@ -289,6 +317,12 @@ class Recipe:
 
         return expressions.raw_columns(self.definitions(), wanted)
 
+    def to_read(self, names):
+        """The raw columns a file is read for to make the columns ``names`` through the steps:
+        those :meth:`needs`, and those of every definition, which :meth:`derive` computes
+        whether trained on or not (an object's Muon_E_0 beside the Muon_Px_0 taken)."""
+        return self.needs([*names, *(n for n, _ in self.definitions())])
+
     def check_raw(self, table, names, select=True, weigh=True, sample=None):
         """Refuse a raw ``table`` (of ``sample``) that lacks a column the model reads: one of
         ``names`` or one that its definitions, selection or weight are made from, as a missing
@@ -309,32 +343,34 @@ class Recipe:
         defined = {n for n, _ in (self.expanded or []) + self.define} | {self.label}
         return [n for n in names if n in defined]
 
-    def left_out(self):
+    def left_out(self, targets=()):
         """The columns that are no default features: the weight column, those the weight
-        expression reads and those they are made from."""
-        if self.weight is None:
-            return {WEIGHT} if self.weight_column else set()
-        names = [self.weight] if _plain(self.weight) else \
+        expression reads, and those the weight and defined ``targets`` are made from (a label
+        ``lab=x1*2`` would give itself away by x1)."""
+        out = {WEIGHT} if self.weight_column or self.weight else set()
+        names = [] if self.weight is None else [self.weight] if _plain(self.weight) else \
             list(self._expression(self.weight, "weight").names)
-        out = {WEIGHT, *names}
+        out |= set(names)
         if self.define or self.expanded:
             from fcnn_cli.data import expressions
 
             defined = {n for n, _ in self.definitions()}
-            pending = [n for n in names if n in defined]
+            pending = [n for n in [*names, *(targets or [])] if n in defined]
             out |= set(expressions.raw_columns(self.definitions(), pending))
             out |= _through(self.definitions(), pending)
         return out
 
     def features(self, table, targets=None, features=None):
         """The feature columns of a table made by this recipe: those named, or every other
-        numeric column but the weight's (None: as training chooses them)."""
-        if features or not self.left_out():
+        numeric column but the weight's and the labels' sources (None: as training chooses
+        them)."""
+        out = self.left_out(targets)
+        if features or not out:
             return features
         from fcnn_cli.data.columns import select_columns
 
         chosen, _ = select_columns(table, targets, None)
-        chosen = [c for c in chosen if c not in self.left_out()]
+        chosen = [c for c in chosen if c not in out]
         if not chosen:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels and "
                             "the weight's")

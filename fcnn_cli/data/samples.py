@@ -225,8 +225,14 @@ def _matches(pattern):
     return [f if selector is None else f"{f}:{selector}" for f in found]
 
 
+# A directory's notes are .txt files as often as its tables are: a .txt table is read when
+# named or globbed, never found in a directory.
+NOT_IN_DIRECTORIES = (".txt",)
+
+
 def _directory_tables(directory):
-    """The table files directly in ``directory`` (by their suffix), sorted by name."""
+    """The table files directly in ``directory`` (by their suffix, .txt aside), sorted by
+    name."""
     from fcnn_cli.data.tables import table_format
 
     try:
@@ -236,7 +242,8 @@ def _directory_tables(directory):
     files = []
     for name in names:
         path = os.path.join(directory, name)
-        if name.startswith((".", "_")) or not os.path.isfile(path):
+        if name.startswith((".", "_")) or name.lower().endswith(NOT_IN_DIRECTORIES) or \
+                not os.path.isfile(path):
             continue
         try:
             table_format(path)

@@ -327,7 +327,7 @@ class RecipeSource:
         """The raw columns of ``source`` that make ``columns`` (None: all of them)."""
         if columns is None:
             return None
-        needed = self.recipe.needs(columns)
+        needed = self.recipe.to_read(columns)
         missing = [c for c in needed if c not in source.dataset.schema.names]
         if missing:
             raise FcnnError(f"{source.name}: no column {missing[0]!r}; the files must agree on "

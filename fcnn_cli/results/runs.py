@@ -294,9 +294,11 @@ def _write_options(path, config, recipe=None):
     from fcnn_cli.core.configfile import dumps
     from fcnn_cli.data.recipe import options_of
 
-    data = {"data": config["data"], "targets": config["targets"],
+    # Absolute paths: the file takes relative ones from its own directory, not the one the
+    # run was started in.
+    data = {"data": _data_files(config["data"], recipe), "targets": config["targets"],
             "features": config["features"], "val": config["val_data"],
-            "test": config["test_data"], **options_of(recipe)}
+            "test": config["test_data"], **options_of(recipe, absolute=True)}
     net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
     try:
         text = dumps(data, net, config["train"])
@@ -304,6 +306,15 @@ def _write_options(path, config, recipe=None):
         log.warning("%s not written: %s", path, e)
         return
     write_text(path, text)
+
+
+def _data_files(data, recipe):
+    """DATA as the file records it: the files a glob or directory found (a rerun reads the
+    same ones, not those added since), absolute; a directory streamed whole as given."""
+    found = recipe.samples[0] if recipe is not None and recipe.samples else None
+    if found is None or found.name is not None or found.whole or not found.files:
+        return data
+    return ",".join(os.path.abspath(f) for f in found.files)
 
 
 # What a run's files may weigh when they are read back (a FIFO or a device in their place is

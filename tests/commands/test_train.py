@@ -320,6 +320,27 @@ def test_print_config_of_samples_reads_back_relative_to_its_file(run, runner, sa
     assert 'where = "n > 0"' in again and "scale = 2.0" in again
 
 
+def test_config_toml_of_relative_files_retrains_from_another_directory(run, runner,
+                                                                       sample_files, tmp_path,
+                                                                       monkeypatch):
+    """Its files as it reads them (relative to its own directory: absolute), and DATA's glob
+    as the files it found, not those added since."""
+    import tomllib
+
+    monkeypatch.chdir(sample_files)
+    run(runner, "train", "--sample", "signal=sig_*.csv", "--sample", "background=bkg.csv",
+        "--epochs", 1, "-q", "--no-plots", "-o", tmp_path / "ra")
+    run(runner, "train", "sig_*.csv", "-t", "x", "--epochs", 1, "-q", "--no-plots", "-o",
+        tmp_path / "rg")
+    monkeypatch.chdir(tmp_path)
+    document = tomllib.loads((tmp_path / "ra" / "config.toml").read_text())
+    assert document["samples"]["background"]["files"] == [str(sample_files / "bkg.csv")]
+    run(runner, "train", "--config", tmp_path / "ra" / "config.toml", "-q", "--no-plots", "-o",
+        tmp_path / "again")
+    data = tomllib.loads((tmp_path / "rg" / "config.toml").read_text())["data"]
+    assert data == f"{sample_files / 'sig_1.csv'},{sample_files / 'sig_2.csv'}"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--sample", "a=x.csv"], "give two or more, one for each class"),
     (["--sample", "a=x.csv", "--sample", "b=y.csv*0"], "finite number > 0, not 0.0"),

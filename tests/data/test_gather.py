@@ -100,6 +100,35 @@ def test_a_root_file_reads_the_branches_asked_for(tmp_path, read_columns):
     assert list(table.frame.columns) == ["nMuon", "genWeight"] == read_columns[0]
     assert len(table.frame) == 20
 
+    lists = tables.read_table(tmp_path / "e.root", columns=["Muon_Px"])  # jagged alone
+    assert list(lists.frame.columns) == ["Muon_Px"] and len(lists.frame) == 20
+
+
+@pytest.mark.parametrize("features", [["Muon_Px_0", "Muon_Px_1"], ["Muon_Px_0", "genWeight"],
+                                      ["pt0"]])
+@pytest.mark.parametrize("suffix", ["root", "parquet"])
+def test_features_made_by_objects_or_definitions_read_what_every_definition_needs(
+        tmp_path, features, suffix):
+    pytest.importorskip("uproot")
+    import dimuon
+
+    paths = []
+    for seed in (1, 2):
+        path = tmp_path / f"e{seed}.root"
+        dimuon.write(path, 20, seed, mixed=seed == 2)
+        if suffix == "parquet":
+            frame = tables.read_table(path).frame
+            path = tmp_path / f"e{seed}.parquet"
+            pq.write_table(pa.Table.from_pandas(frame.map(
+                lambda v: list(v) if isinstance(v, np.ndarray) else v), preserve_index=False),
+                path)
+        paths.append(path)
+    recipe = Recipe.of_options([f"s={paths[0]}", f"b={paths[1]}"], ["pt0=hypot(Muon_Px[0], "
+                               "Muon_Py[0])"], ["Muon:2"], label="sample").find()
+    (table, *_), chosen = gather.training_tables(recipe, [None, None, None], ["sample"],
+                                                 features)
+    assert chosen == features and len(table.frame) == 40
+
 
 def _partitioned(tmp_path, quake_frame):
     from pieces import write_parquet
@@ -135,3 +164,10 @@ def test_files_are_recorded_as_read_and_a_changed_one_refused_on_resume(tmp_path
         with pytest.raises(FcnnError, match=f"^{tmp_path}/b.parquet: not the file this run "
                            r"started with \(its size or content differ\); cannot resume$"):
             read(resumed, [None, None, None], ["sample"], ["a"])
+
+
+def test_a_sample_that_weighs_0_in_all_is_named(tmp_path):
+    recipe = _recipe(tmp_path, weight="w * 0")
+    with pytest.raises(FcnnError, match=r"^sample 's' weighs 0 in all its 40 rows \(weight "
+                                        r"w \* 0\)"):
+        gather.training_tables(recipe, [None, None, None], ["sample"], ["a"])

@@ -122,6 +122,17 @@ def test_objects_are_expanded_once_and_kept(tmp_path):
     assert made.needs(["s"]) == ["Muon_Px"]
 
 
+
+def test_a_collection_of_lists_of_different_lengths_is_refused_in_one_line():
+    frame = pd.DataFrame({"Muon_Px": [np.array([1.0, 2.0]), np.array([3.0]), np.array([])],
+                          "Muon_Q": [np.array([1.0, -1.0]), np.array([1.0, 1.0]), None]})
+    made = Recipe.of_options(objects=["Muon:2"])
+    with pytest.raises(FcnnError, match=r"^m: objects Muon:2: 'Muon_Px' and 'Muon_Q' differ in "
+                                        "length, first at row 2$"):
+        made.apply(Table(frame, name="m"))
+    agree = Recipe.of_options(objects=["Muon:2"])  # a missing list is an empty one
+    assert len(agree.apply(Table(frame.iloc[[0, 2]], name="m")).frame) == 2
+
 HOSTILE = [
     "__import__('os').system('touch pwned')",
     "px.__class__",
@@ -340,3 +351,34 @@ def test_training_records_the_range_of_the_raw_columns_the_definitions_read(tabl
     del older["ranges"]
     assert Recipe.from_dict(older).ranges == {}
     assert "w" not in made.ranges  # the weight's column: no definition reads it
+
+
+def test_a_sample_of_scale_1_beside_scaled_ones_weighs_1_each(table):
+    made = Recipe.of_options(samples=["a=x.csv*2", "b=y.csv"])
+    out = made.apply(table, made.samples[1]).frame
+    np.testing.assert_array_equal(out[WEIGHT], np.ones(len(table.frame)))
+    weighted = Recipe.of_options(samples=["a=x.csv*2", "b=y.csv"], weight="w * 2")
+    np.testing.assert_array_equal(weighted.apply(table, weighted.samples[1]).frame[WEIGHT],
+                                  table.frame.w * 2)
+
+
+def test_evaluate_refuses_a_sample_without_the_weights_column(table, tmp_path):
+    """Counting events would drop every sample's weights and scales unasked."""
+    from fcnn_cli.data.applying import weighs
+
+    table.frame.to_csv(tmp_path / "s.csv", index=False)
+    table.frame.drop(columns="w").to_csv(tmp_path / "b.csv", index=False)
+    made = Recipe.of_options(samples=[f"sig={tmp_path / 's.csv'}",
+                                      f"bkg={tmp_path / 'b.csv'}*3"], weight="abs(w)").find()
+    with pytest.raises(FcnnError, match=r"^sample 'bkg': .*b.csv has no column 'w', which the "
+                                        r"model's weight abs\(w\) reads; .* --no-weight"):
+        weighs(made, made.files())
+    data = Recipe.of_options(weight="abs(w)")  # DATA alone: its events counted, as ever
+    assert weighs(data, [str(tmp_path / "b.csv")]) is False
+
+
+def test_the_columns_a_defined_label_reads_are_no_default_features(table):
+    made = Recipe.of_options(define=["p2=px * 2", "lab=p2 > 0"])
+    derived = made.apply(table)
+    assert made.features(derived, ["lab"]) == ["py", "n", "w"]
+    assert made.features(derived, ["n"]) is None  # a raw label: as training chooses

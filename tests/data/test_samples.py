@@ -59,7 +59,7 @@ def test_a_sample_named_twice_is_refused():
 
 @pytest.fixture
 def files(tmp_path):
-    for name in ("b_2.csv", "b_10.csv", "a.csv", "notes.txt.bak", ".hidden.csv"):
+    for name in ("b_2.csv", "b_10.csv", "a.csv", "notes.txt.bak", ".hidden.csv", "README.TXT"):
         (tmp_path / name).write_text("x\n1\n")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "c.csv").write_text("x\n1\n")
@@ -69,7 +69,8 @@ def files(tmp_path):
 def test_globs_and_directories_give_their_files_sorted_items_in_order(files):
     found = samples.find([str(files / "b_*.csv"), str(files / "a.csv")])
     assert found == [str(files / "b_10.csv"), str(files / "b_2.csv"), str(files / "a.csv")]
-    # a directory: its table files (by suffix), not hidden ones, nor those of folders below
+    # a directory: its table files (by suffix), not notes (.txt), not hidden ones, nor those of
+    # folders below
     assert samples.find([str(files)]) == [str(files / n) for n in ("a.csv", "b_10.csv",
                                                                     "b_2.csv")]
 

@@ -132,14 +132,18 @@ def _blocks(tree, rows, name, columns=None):
             yield frame_of(tree.arrays(library="np", **every))
             return
         order = list(tree.keys(**every)) if hasattr(tree, "branches") else None
-        flat = tree.iterate(step_size=rows, library="np", **flat)
+        # uproot iterates no blocks of no branches: with jagged branches alone asked for
+        # (Muon_Px of an object), the blocks are theirs
+        listed_only = order is not None and not tree.keys(**flat)
+        flat = iter(()) if listed_only else tree.iterate(step_size=rows, library="np", **flat)
         lists = tree.iterate(step_size=rows, library="ak", how=dict, **lists)
     while True:
         with reading(name, "ROOT", PLAINLY):
-            arrays = next(flat, None)
-            if arrays is None:
+            arrays = {} if listed_only else next(flat, None)
+            jagged = next(lists, None) if listed_only else next(lists, {})
+            if arrays is None or jagged is None:
                 return
-            arrays.update({k: _events(v) for k, v in next(lists, {}).items()})
+            arrays.update({k: _events(v) for k, v in jagged.items()})
             frame = frame_of({k: arrays[k] for k in order or arrays})
         yield frame
 
