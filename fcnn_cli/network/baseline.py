@@ -29,7 +29,7 @@ from typing import Protocol, runtime_checkable
 from fcnn_cli import __version__
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import open_output, writing
-from fcnn_cli.network.torchfiles import contents, load_torch_file
+from fcnn_cli.network.torchfiles import contents, envelope
 
 FORMAT = "fcnn-baseline"
 FORMAT_VERSION = 1
@@ -132,15 +132,7 @@ def _payload(path):
     if str(path) == "-":
         raise FcnnError("-: a baseline is not read from stdin; name its file")
     path = Path(path)
-    payload = load_torch_file(path, WHAT)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise FcnnError(f"{path}: not {WHAT}")
-    version = payload.get("format_version")
-    if type(version) is not int or version < 1:
-        raise FcnnError(f"{path}: not {WHAT} (format version {version!r})")
-    if version > FORMAT_VERSION:
-        raise FcnnError(f"{path}: baseline format version {version} is newer than this fcnn "
-                        f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
+    payload = envelope(path, FORMAT, WHAT, "baseline", FORMAT_VERSION)
     name = payload.get("baseline")
     if not isinstance(name, str) or name not in BASELINES:
         raise FcnnError(f"{path}: {WHAT} of an unknown kind {name!r}")

@@ -23,7 +23,7 @@ from fcnn_cli import __version__
 from fcnn_cli.core.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import open_output, writing
-from fcnn_cli.network.torchfiles import contents, load_torch_file
+from fcnn_cli.network.torchfiles import contents, envelope
 
 FORMAT = "fcnn-checkpoint"
 FORMAT_VERSION = 2  # 2: a SHA-256 digest of the contents; 1: none
@@ -106,17 +106,7 @@ def _read(path):
     if str(path) == "-":  # stdin for data; a checkpoint is read by seeking in a file
         raise FcnnError("-: a model is not read from stdin; name its file (./- for a file of "
                         "that name)")
-    path = Path(path)
-    payload = load_torch_file(path, "an fcnn checkpoint")
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise FcnnError(f"{path}: not an fcnn checkpoint")
-    version = payload.get("format_version")
-    if type(version) is not int or version < 1:
-        raise FcnnError(f"{path}: not an fcnn checkpoint (format version {version!r})")
-    if version > FORMAT_VERSION:
-        raise FcnnError(f"{path}: checkpoint format version {version!r} is newer than this fcnn "
-                        f"({__version__}) reads (up to {FORMAT_VERSION}); upgrade fcnn")
-    return payload
+    return envelope(Path(path), FORMAT, "an fcnn checkpoint", "checkpoint", FORMAT_VERSION)
 
 
 def _contents(payload):

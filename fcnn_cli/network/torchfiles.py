@@ -30,6 +30,24 @@ def load_torch_file(path, what, name=None, limit=None):
         os.close(fd)
 
 
+def envelope(path, fmt, what, kind, newest):
+    """The payload of fcnn's own file of format ``fmt`` (``what``: "an fcnn checkpoint"; ``kind``:
+    "checkpoint"), read by :func:`load_torch_file`; another file, or a format version before 1
+    or past ``newest``, refused in one line."""
+    from fcnn_cli import __version__
+
+    payload = load_torch_file(path, what)
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise FcnnError(f"{path}: not {what}")
+    version = payload.get("format_version")
+    if type(version) is not int or version < 1:
+        raise FcnnError(f"{path}: not {what} (format version {version!r})")
+    if version > newest:
+        raise FcnnError(f"{path}: {kind} format version {version!r} is newer than this fcnn "
+                        f"({__version__}) reads (up to {newest}); upgrade fcnn")
+    return payload
+
+
 def _check_archive(window, path, what):
     """torch.save writes a zip archive of stored (uncompressed) entries; anything else (a bare
     pickle, a compressed entry that would inflate far beyond the file) is refused. torch itself

@@ -195,6 +195,11 @@ def recipe_table(report):
     if report.get("rows_of_weight_0"):
         rows.append(("weight 0", f"{report['rows_of_weight_0']} row(s) left out, as in "
                                  "training"))
+    return _data_table(rows)
+
+
+def _data_table(rows):
+    """The "Data" table of (what, value) rows, as a list of none or one."""
     if not rows:
         return []
     table = RichTable(title="Data", title_justify="left", show_header=False)
@@ -453,15 +458,7 @@ def recipe_rows(recipe, files=RECIPE_FILES):
 
 def _recipe_tables(recipe):
     """fcnn info's table of what the model makes of raw tables."""
-    rows = recipe_rows(recipe)
-    if not rows:
-        return []
-    table = RichTable(title="Data", title_justify="left", show_header=False)
-    table.add_column("what")
-    table.add_column("value")
-    for what, value in rows:
-        table.add_row(Text(what), Text(value))
-    return [table]
+    return _data_table(recipe_rows(recipe))
 
 
 def _parameters(count, members):
