@@ -8,6 +8,7 @@ import warnings
 import click
 
 from fcnn_cli.commands.options import (DIR, FILE, check_fill, device_option, field_option,
+                                       labelled_rows_options,
                                        force_option, nan_option, option, output_option,
                                        selection_of, threshold_option, usage_errors,
                                        user_errors)
@@ -26,15 +27,7 @@ def _edges(ctx, param, values):
 @click.command()
 @click.argument("model", shell_complete=FILE)
 @click.argument("data", required=False, shell_complete=FILE)
-@option("--sample", "samples", multiple=True, metavar="NAME=FILE[,FILE…][*SCALE]",
-        help="Rows of class NAME from these files (globs and directories too), each event's "
-             "weight times SCALE, instead of DATA; repeat for each sample.")
-@option("--weight", metavar="EXPR",
-        help="Event weight: a column or an expression of columns, instead of the model's. "
-             "[default: the model's --weight where DATA holds its columns]")
-@option("--no-weight", is_flag=True, help="Count events: no weights, no sample scales.")
-@option("--no-select", is_flag=True,
-        help="Evaluate every row, not only those that pass the model's selection (--where).")
+@labelled_rows_options
 @option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 @output_option(None, "Also write the report as JSON to this file; '-' for JSON on stdout "
                "(as --json).")

@@ -246,6 +246,26 @@ def threshold_option(command):
                        "least this (default: the most probable class).")(command)
 
 
+def labelled_rows_options(command):
+    """The options of the labelled rows a model is scored on (evaluate, rank): samples instead
+    of DATA, the weight, and whether to weigh and to select."""
+    decorators = [
+        option("--sample", "samples", multiple=True, metavar="NAME=FILE[,FILE…][*SCALE]",
+               help="Rows of class NAME from these files (globs and directories too), each "
+                    "event's weight times SCALE, instead of DATA; repeat for each sample."),
+        option("--weight", metavar="EXPR",
+               help="Event weight: a column or an expression of columns, instead of the "
+                    "model's. [default: the model's --weight where DATA holds its columns]"),
+        option("--no-weight", is_flag=True, help="Count events: no weights, no sample scales."),
+        option("--no-select", is_flag=True,
+               help="Score every row, not only those that pass the model's selection "
+                    "(--where)."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 def force_option(command):
     return option("--force", is_flag=True, group=OUTPUT, help="Write the output even over a "
                   "file of a run directory (its model.pt, config.json, …).")(command)

@@ -4,7 +4,8 @@ import json
 
 import click
 
-from fcnn_cli.commands.options import (DIR, FILE, device_option, force_option, nan_option,
+from fcnn_cli.commands.options import (DIR, FILE, device_option, force_option,
+                                       labelled_rows_options, nan_option,
                                        option, usage_errors, user_errors)
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.core.errors import printable_all
@@ -19,20 +20,13 @@ def _positive(ctx, param, value):
 @click.command()
 @click.argument("model", shell_complete=FILE)
 @click.argument("data", required=False, shell_complete=FILE)
-@option("--sample", "samples", multiple=True, metavar="NAME=FILE[,FILE…][*SCALE]",
-        help="Rows of class NAME from these files, each event's weight times SCALE, instead "
-             "of DATA; repeat for each sample.")
+@labelled_rows_options
 @option("--repeats", type=int, default=5, callback=_positive,
         help="Shuffles of each input: the mean and spread of the metric's loss over them.")
 @option("--seed", type=int, default=0, help="Seed of the shuffles and of --rows' sample.")
 @option("--rows", type=int, default=None, callback=_positive, metavar="N",
         help="Rank a uniform random sample of N rows (seeded) instead of all of them; "
              "needed where the rows do not fit in memory.")
-@option("--weight", metavar="EXPR",
-        help="Event weight: a column or an expression of columns, instead of the model's.")
-@option("--no-weight", is_flag=True, help="Count events: no weights, no sample scales.")
-@option("--no-select", is_flag=True,
-        help="Rank on every row, not only those that pass the model's selection.")
 @option("--json", "as_json", is_flag=True, help="Print the ranking as JSON on stdout.")
 @option("-o", "--plots", "plots_dir", metavar="DIR", shell_complete=DIR,
         help="Draw importance.png (bars with the spread) and correlations.png (the inputs' "
