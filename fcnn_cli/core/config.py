@@ -32,6 +32,13 @@ CLASS_WEIGHTS = ("none", "balanced")
 NAN_POLICIES = ("error", "drop", "fill")
 NEGATIVE_WEIGHTS = ("keep", "zero", "abs")  # as TMVA offers: train with them, as 0, or as |w|
 LOSSES = ("mse", "gaussian")  # of regression; classification has its cross-entropy
+# The baselines a run can train beside its network, by name: network.baseline.BASELINES holds
+# what each is (a test keeps the two in step; this one is here so that a bad name is answered
+# before anything heavy loads).
+BASELINE_NAMES = ("gbdt",)
+# A working point, as --working-point gives it: the signal efficiency or the background
+# efficiency it is chosen at.
+WORKING_POINTS = {"eff": "signal_efficiency", "bkg": "background_efficiency"}
 MAX_MEMBERS = 1024
 MAX_FOLDS = 64  # k-fold training: more folds than this train near-copies of one network
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
@@ -232,6 +239,24 @@ class TrainConfig:
                                  "value (an event number: an event falls in the same fold in "
                                  "every file and run), not of its row position and --seed.",
                                  metavar="COLUMN")
+    signal: str | None = option(None, "Classification: the class that is signal in the figures "
+                                "of merit (efficiencies, rejection, working point, "
+                                "significance), the others background; by default a class "
+                                "named signal, else the second of two.", metavar="CLASS")
+    working_point: str | None = option(None, "Classification: the cut on the signal's score "
+                                       "at this signal efficiency (eff=0.7) or background "
+                                       "efficiency (bkg=0.01), found on the validation split "
+                                       "and kept in the model: predict's class column is "
+                                       "signal where the score passes it.",
+                                       metavar="eff=E|bkg=B")
+    yields: bool = option(False, "The event weights are expected yields: add the significance "
+                          "scan (S, B, S/√B, Z_Asimov over the cut) to the figures of merit.")
+    lumi: float | None = option(None, "Integrated luminosity that makes the event weights "
+                                "expected yields (weight × LUMI events): adds the significance "
+                                "scan, as --yields does.", metavar="LUMI")
+    baseline: str | None = option(None, "Train this baseline on the same split, weights and "
+                                  "features, and report it beside the network "
+                                  "(pip install 'fcnn[gbdt]').", choices=BASELINE_NAMES)
 
     def __post_init__(self):
         _check_types(self)
@@ -284,6 +309,7 @@ class TrainConfig:
         _refuse_failed(checks)
         _check_folds(self)
         check_position(self.position)
+        _check_merit(self)
         # Last: a sweep that meets Unsupported knows every other option is sound.
         refuse_in_ensemble(self)
 
@@ -308,6 +334,39 @@ def _check_folds(config):
          "seed", "folds"),
     ]
     _refuse_failed(checks)
+
+
+def _check_merit(config):
+    """The options of the figures of merit: a signal class's name, a working point, a
+    luminosity and a baseline's name."""
+    signal = config.signal
+    checks = [
+        (signal is None or (isinstance(signal, str) and signal.strip() != ""),
+         f"signal must name a class, not {shown(signal)}", "signal"),
+        (config.lumi is None or (math.isfinite(config.lumi) and config.lumi > 0),
+         f"lumi must be finite and > 0, not {config.lumi}", "lumi"),
+        (config.baseline is None or config.baseline in BASELINE_NAMES,
+         _unknown("baseline", config.baseline, BASELINE_NAMES), "baseline"),
+    ]
+    _refuse_failed(checks)
+    parse_working_point(config.working_point)
+
+
+def parse_working_point(text):
+    """``(key, value)`` of a working point ``eff=E`` or ``bkg=B`` (key ``signal_efficiency`` or
+    ``background_efficiency``, value in (0, 1]); None for None."""
+    if text is None:
+        return None
+    name, _, value = str(text).partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if name.strip() not in WORKING_POINTS or number is None or not 0 < number <= 1:
+        raise FcnnError(f"working_point must be eff=E (a signal efficiency) or bkg=B (a "
+                        f"background efficiency), E or B in (0, 1], not {shown(text)}",
+                        ("working_point",))
+    return WORKING_POINTS[name.strip()], number
 
 
 class Unsupported(FcnnError):

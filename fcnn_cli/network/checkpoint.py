@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fcnn_cli import __version__
 from fcnn_cli.core.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
-from fcnn_cli.core.errors import FcnnError, first_line
+from fcnn_cli.core.errors import FcnnError, first_line, shown
 from fcnn_cli.core.fileio import open_output, writing
 from fcnn_cli.network.torchfiles import contents, envelope
 
@@ -274,8 +274,23 @@ def _task(d, n_out):
         if d.get("weights") is not None:
             weights = _numbers(d["weights"], "class weights", len(classes), "float64")
             _need(all(w > 0 for w in weights), "class weights must be positive")
+        _need(d.get("signal") is None or d["signal"] in classes,
+              f"the signal class {shown(d.get('signal'))} is not one of the classes")
+        if d.get("working_point") is not None:
+            _working_point(d["working_point"], classes, d.get("signal"))
     else:
         raise FcnnError(f"unknown task kind {kind!r} (regress or classify)")
+
+
+def _working_point(point, classes, signal):
+    _need(isinstance(point, dict) and set(point) <= {"asked", "cut"} and "cut" in point,
+          "the working point is not a dict with a cut")
+    cut = point["cut"]
+    _need(isinstance(cut, (int, float)) and not isinstance(cut, bool) and 0 <= cut <= 1,
+          f"the working point's cut {shown(cut)} is not a number in [0, 1]")
+    _need(signal is not None or "signal" in classes or len(classes) == 2,
+          "a working point of several classes without a signal class")
+    _need(isinstance(point.get("asked", {}), dict), "the working point's asked is not a dict")
 
 
 def _entry(d, key, kind, default=None):

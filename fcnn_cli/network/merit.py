@@ -11,6 +11,8 @@ efficiencies: the weighted σ_ε = √(Σ_pass w² (1 − ε)² + Σ_fail w² ε
 joins their points of the curve (what a random choice between the two cuts would give on
 average); a figure the rows cannot resolve is NaN with a ``reason``."""
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from fcnn_cli.network.roc import Curve, as_flags, as_weights, between, crossing
@@ -24,6 +26,36 @@ SEPARATION_BINS = 40
 # secant over ± this many errors: over ± 1 it rests on a few rows of a steep curve and scatters;
 # ± 2 gave errors whose pulls had a spread of 1.0 ± 0.06 at ε_B = 0.01 and 0.001 on 20 000 rows.
 SLOPE_WINDOW = 2
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a classification report's figures of merit are asked for: the index of the signal
+    class (the others are background; its probability is the score), at most one working point
+    (``eff``, ``bkg`` or ``threshold``), and ``yields``: None where the weights are not
+    expected yields, else a factor a class (in the classes' order) that makes each row's weight
+    its expected yield (the luminosity; or a split's rows scaled up to the whole table's) —
+    which adds the significance scan."""
+
+    signal: int
+    eff: float | None = None
+    bkg: float | None = None
+    threshold: float | None = None
+    yields: tuple | None = None
+
+    def report(self, labels, scores, weight, classes):
+        """The figures of rows of class indices ``labels``, with the signal's ``scores`` (for
+        two classes the second's probability, one a row, else one a class), and weights or
+        None: :func:`report` with ``signal_class`` (its name) first."""
+        score = scores if scores.ndim == 2 else np.stack([1 - scores, scores], axis=1)
+        score = score[:, self.signal]
+        is_signal = labels == self.signal
+        if self.yields is not None:
+            factor = np.asarray(self.yields, np.float64)[labels]
+            weight = factor if weight is None else weight * factor
+        return {"signal_class": classes[self.signal],
+                **report(score, is_signal, weight, eff=self.eff, bkg=self.bkg,
+                         threshold=self.threshold, yields=self.yields is not None)}
 
 
 class Scores:

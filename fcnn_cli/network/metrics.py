@@ -289,8 +289,8 @@ class Classification:
     ``sum_of_weights`` and ``effective_rows`` of the report and ``sum_of_weights`` of each
     class, ``confusion_matrix_weighted``, and in a summary each confusion's."""
 
-    def __init__(self, classes):
-        self.classes = list(classes)
+    def __init__(self, classes, figures=None):
+        self.classes, self.figures = list(classes), figures
         k = len(self.classes)
         self.pairs = _DensePairs(k) if k <= DENSE_PAIRS_CLASSES else _SparsePairs(k)
         self.log_loss, self.labels, self.scores = 0.0, [], []
@@ -332,6 +332,8 @@ class Classification:
         scores = {"accuracy": float(right / total) if n else float("nan"),
                   "cross_entropy": self.log_loss / total if n else float("nan"),
                   "roc_auc": self._roc_auc(n), **self.reliability.report()}
+        if self.figures is not None and k <= ROC_AUC_CLASSES:
+            scores["merit"] = self._merit(n)
         if k <= FULL_REPORT_CLASSES:
             confusion = np.zeros((k, k), dtype=np.int64)
             confusion[true, pred] = count
@@ -366,6 +368,15 @@ class Classification:
             "left_out": {"classes": len(self.classes) - len(listed),
                          "confusions": len(wrong) - len(worst)},
         }
+
+    def _merit(self, n):
+        """The figures of merit (:class:`~fcnn_cli.network.merit.Figures`) of the rows' kept
+        scores."""
+        k = len(self.classes)
+        labels = np.concatenate(self.labels) if n else np.zeros(0, np.int64)
+        weight = np.concatenate(self.kept_weights) if self.kept_weights else None
+        scores = np.concatenate(self.scores) if n else np.zeros((0, k) if k > 2 else 0)
+        return self.figures.report(labels.astype(np.int64), scores, weight, self.classes)
 
     def _roc_auc(self, n):
         k = len(self.classes)

@@ -147,11 +147,15 @@ class Regression:
         std = None if var is None else np.sqrt(var) * np.abs(np.asarray(self.scaler.scale))
         return self.decode(mean), std
 
-    def metrics(self, units=None, threshold=None, position=None, sample=None):
+    def metrics(self, units=None, threshold=None, position=None, sample=None, figures=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``;
         ``position`` replaces the labels that form a point; ``sample`` bounds the distances
-        kept for percentiles (:class:`fcnn_cli.network.metrics.Regression`)."""
+        kept for percentiles (:class:`fcnn_cli.network.metrics.Regression`). ``figures`` of
+        merit are for classification: None."""
         _no_threshold(threshold)
+        if figures is not None:
+            raise FcnnError("figures of merit (signal, working point, yields) are for "
+                            "classification; this model does regression", ("signal",))
         point = self.position if position is None else position
         return _Stream(metrics.Regression(self.targets, units, point, sample),
                        self.predictive)
@@ -214,6 +218,12 @@ class Classification:
     weights: list | None = None  # per-class loss weights
     # Training's labels carry each row's event weight: (class, weight) pairs (:func:`pack`).
     weighted: bool = field(default=False, compare=False)
+    # The class that is signal in the figures of merit, as the run named it (--signal); None:
+    # the default of signal_index.
+    signal: str | None = None
+    # The working point the run chose (--working-point): {"asked": {"signal_efficiency": 0.7},
+    # "cut": c}; the class column is then signal where p(signal) ≥ c.
+    working_point: dict | None = None
     kind = "classify"
 
     @classmethod
@@ -318,25 +328,50 @@ class Classification:
         z = np.exp(out - out.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
 
+    def signal_index(self, name=None):
+        """The index of the signal class of the figures of merit: ``name`` (one of the classes),
+        else the one the run recorded, else a class named "signal", else the second of two;
+        None for several classes without one (the figures then have no signal)."""
+        name = name if name is not None else self.signal
+        if name is not None:
+            if name not in self.classes:
+                raise FcnnError(f"signal {name!r} is not a class of the model; its classes are "
+                                f"{', '.join(map(repr, self.classes[:20]))}", ("signal",))
+            return self.classes.index(name)
+        if "signal" in self.classes:
+            return self.classes.index("signal")
+        return 1 if len(self.classes) == 2 else None
+
+    def cut(self):
+        """The working point's cut on p(signal), or None."""
+        return None if self.working_point is None else self.working_point["cut"]
+
     def decide(self, proba, threshold=None):
-        """Class indices: the most probable class, or for two classes p(second) ≥ threshold."""
+        """Class indices: the signal class (:meth:`signal_index`) where its probability is ≥
+        ``threshold`` (default: the working point's cut), else the most probable of the
+        others; without either, the most probable class."""
+        threshold = self.cut() if threshold is None else threshold
         if threshold is None:
             return proba.argmax(axis=1)
-        if len(self.classes) != 2:
-            raise FcnnError(f"threshold is for two classes; the model has {len(self.classes)}",
-                            ("threshold",))
         check_threshold(threshold)
-        return (proba[:, 1] >= threshold).astype(np.int64)
+        s = self.signal_index()
+        if s is None:
+            raise FcnnError(f"threshold is for two classes or a signal class (signal=CLASS); "
+                            f"the model has {len(self.classes)} classes", ("threshold",))
+        others = proba.copy()
+        others[:, s] = -np.inf
+        return np.where(proba[:, s] >= threshold, s, others.argmax(axis=1)).astype(np.int64)
 
-    def metrics(self, units=None, threshold=None, position=None, sample=None):
+    def metrics(self, units=None, threshold=None, position=None, sample=None, figures=None):
         """A report that takes (labels, network outputs) in chunks: ``add``, then ``report``
-        (``sample`` is for regression's distances)."""
+        (``sample`` is for regression's distances); ``figures``, a
+        :class:`~fcnn_cli.network.merit.Figures`, adds the figures of merit."""
         no_position(position)
 
         def convert(out):
             proba = self.proba(out)
             return proba, self.decide(proba, threshold)
-        return _Stream(metrics.Classification(self.classes), convert)
+        return _Stream(metrics.Classification(self.classes, figures), convert)
 
     def report(self, truth, out, units=None, threshold=None, weight=None):
         return _report(self, truth, out, units, threshold, weight)
@@ -374,11 +409,13 @@ class Classification:
 
     def to_dict(self):
         return {"kind": self.kind, "target": self.target, "classes": self.classes,
-                "output": self.output, "weights": self.weights}
+                "output": self.output, "weights": self.weights, "signal": self.signal,
+                "working_point": self.working_point}
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["target"], list(d["classes"]), d.get("output", "softmax"), d.get("weights"))
+        return cls(d["target"], list(d["classes"]), d.get("output", "softmax"), d.get("weights"),
+                   signal=d.get("signal"), working_point=d.get("working_point"))
 
 
 # Network outputs are made and converted (to float64 probabilities, say) at most this many

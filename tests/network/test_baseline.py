@@ -164,3 +164,10 @@ def test_a_file_of_another_baseline_is_refused_by_a_class(tmp_path, with_mean):
 
     with pytest.raises(FcnnError, match="a mean baseline, not a gbdt one"):
         GradientBoostedTrees.load(saved(tmp_path, with_mean))
+
+
+def test_the_options_baseline_names_are_the_baselines_table():
+    from fcnn_cli.core.config import BASELINE_NAMES
+    from fcnn_cli.network.baseline import BASELINES
+
+    assert set(BASELINE_NAMES) == set(BASELINES)
