@@ -160,3 +160,26 @@ def test_bins_are_checked(by, bins, edges, message):
 
     with pytest.raises(FcnnError, match=message):
         check_bins(by, bins, edges)
+
+
+@pytest.mark.parametrize("text, parsed", [("eff=0.7", ("signal_efficiency", 0.7)),
+                                          ("bkg=0.01", ("background_efficiency", 0.01)),
+                                          (" eff = 1", ("signal_efficiency", 1.0)), (None, None)])
+def test_a_working_point_is_a_signal_or_background_efficiency(text, parsed):
+    from fcnn_cli.core.config import parse_working_point
+
+    assert parse_working_point(text) == parsed
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"working_point": "eff=0"}, "working_point must be eff=E .* not 'eff=0'"),
+    ({"working_point": "sig=0.5"}, "working_point must be eff=E"),
+    ({"working_point": "eff=x"}, "working_point must be eff=E"),
+    ({"lumi": 0.0}, "lumi must be finite and > 0, not 0.0"),
+    ({"lumi": float("inf")}, "lumi must be finite and > 0"),
+    ({"baseline": "bdt"}, "unknown baseline 'bdt'; choose from gbdt"),
+    ({"signal": "  "}, "signal must name a class, not '  '"),
+])
+def test_the_figures_of_merit_options_are_checked(options, message):
+    with pytest.raises(FcnnError, match=message):
+        TrainConfig(**options)

@@ -298,3 +298,34 @@ def test_a_tampered_filler_is_refused_in_one_line(tmp_path, filled_model, change
     resigned(path, in_meta(change))
     with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}"):
         checkpoint.load(path)
+
+
+def test_a_working_point_round_trips_and_decides_the_class_column(tmp_path):
+    from fcnn_cli.data.tables import Table
+
+    predictor = many_classes_predictor(3)
+    predictor.task.signal = "c2"
+    predictor.task.working_point = {"asked": {"signal_efficiency": 0.7}, "cut": 0.0}
+    checkpoint.save(predictor, tmp_path / "m.pt")
+    loaded = checkpoint.load(tmp_path / "m.pt")
+    assert loaded.task == predictor.task
+    frame = loaded.predict(Table(pd.DataFrame(np.eye(4, 3), columns=["a", "b", "c"]), name="t"))
+    assert (frame["kind_pred"] == "c2").all()  # every p(c2) ≥ the cut 0
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda task: task.update(signal="c9"), "the signal class 'c9' is not one of the classes"),
+    (lambda task: task["working_point"].update(cut=1.5), "cut 1.5 is not a number in .0, 1."),
+    (lambda task: task["working_point"].update(cut="0.5"), "cut '0.5' is not a number"),
+    (lambda task: task["working_point"].pop("cut"), "working point is not a dict with a cut"),
+    (lambda task: task.update(signal=None), "a working point of several classes without a "
+                                            "signal class"),
+], ids=["no-such-class", "cut-above-1", "cut-text", "no-cut", "no-signal"])
+def test_a_tampered_working_point_is_refused_in_one_line(tmp_path, change, message):
+    predictor = many_classes_predictor(3)
+    predictor.task.signal = "c2"
+    predictor.task.working_point = {"asked": {"signal_efficiency": 0.7}, "cut": 0.4}
+    checkpoint.save(predictor, tmp_path / "m.pt")
+    resigned(tmp_path / "m.pt", in_meta(lambda meta: change(meta["task"])))
+    with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}"):
+        checkpoint.load(tmp_path / "m.pt")

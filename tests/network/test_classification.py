@@ -237,3 +237,56 @@ def test_pack_takes_a_block_of_no_rows():
     assert tasks.pack(np.zeros((0, 3)), np.zeros(0)).shape == (0, 4)
     np.testing.assert_array_equal(tasks.pack(np.array([2, 0]), [0.5, -1.0]),
                                   [[2, 0.5], [0, -1.0]])
+
+
+def test_the_signal_class_is_named_else_signal_else_the_second_of_two():
+    from fcnn_cli.network.tasks import Classification
+
+    assert Classification("y", ["bkg", "sig"]).signal_index() == 1
+    assert Classification("y", ["signal", "bkg"]).signal_index() == 0
+    assert Classification("y", ["a", "signal", "c"]).signal_index() == 1
+    assert Classification("y", ["a", "b", "c"]).signal_index() is None
+    assert Classification("y", ["a", "b", "c"]).signal_index("c") == 2
+    assert Classification("y", ["a", "b", "c"], signal="a").signal_index() == 0
+    with pytest.raises(FcnnError, match="signal 'd' is not a class of the model; its classes "
+                                        "are 'a', 'b', 'c'"):
+        Classification("y", ["a", "b", "c"]).signal_index("d")
+
+
+def test_a_cut_decides_signal_where_its_probability_passes_else_the_likeliest_other():
+    from fcnn_cli.network.tasks import Classification
+
+    proba = np.array([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.6, 0.1, 0.3], [0.3, 0.45, 0.25]])
+    three = Classification("y", ["a", "b", "c"], signal="c")
+    np.testing.assert_array_equal(three.decide(proba, 0.25), [0, 2, 2, 2])  # ≥ passes
+    np.testing.assert_array_equal(three.decide(proba, 0.26), [0, 2, 2, 1])
+    three.working_point = {"asked": {"signal_efficiency": 0.7}, "cut": 0.2}
+    np.testing.assert_array_equal(three.decide(proba), [2, 2, 2, 2])
+    np.testing.assert_array_equal(three.decide(proba, 0.9), [0, 1, 0, 1])  # given wins
+    with pytest.raises(FcnnError, match="threshold is for two classes or a signal class"):
+        Classification("y", ["a", "b", "c"]).decide(proba, 0.5)
+    two = Classification("y", ["signal", "bkg"])  # the signal is the first class here
+    np.testing.assert_array_equal(two.decide(np.array([[0.3, 0.7], [0.6, 0.4]]), 0.3), [0, 0])
+    assert Classification.from_dict(three.to_dict()) == three
+
+
+def test_a_report_asked_for_figures_holds_those_of_its_signal_class_against_the_rest():
+    from fcnn_cli.network import merit
+    from fcnn_cli.network.metrics import Classification as Report
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 3000)
+    proba = rng.dirichlet(np.ones(3), 3000)
+    proba[labels == 2, 2] += 0.5
+    proba /= proba.sum(axis=1, keepdims=True)
+    weight = rng.uniform(0.5, 2.0, 3000)
+    figures = merit.Figures(2, eff=0.6, yields=(2.0, 3.0, 4.0))
+    report = Report(["a", "b", "c"], figures)
+    for part in np.array_split(np.arange(3000), 3):
+        report.add(labels[part], proba[part], weight=weight[part])
+    got = report.report()["merit"]
+    yields = np.array([2.0, 3.0, 4.0])[labels] * weight
+    want = merit.report(proba[:, 2].astype(np.float32), labels == 2, yields, eff=0.6,
+                        yields=True)
+    assert got == {"signal_class": "c", **want}
+    assert "merit" not in Report(["a", "b", "c"]).report()
