@@ -103,7 +103,7 @@ def plot_sample(table, out_dir):
         return []
     weight = frame[meta["weight"]].to_numpy("float64") if meta.get("weight") else None
     if "classes" in meta:
-        return class_plots(frame, table.targets[0], meta["classes"], out_dir, weight)
+        return class_plots(frame, table.targets[0], meta["classes"], out_dir, weight, meta)
     written = []
     for name, part in zip(table.targets, file_parts(table.targets)):
         written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,

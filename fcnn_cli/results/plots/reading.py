@@ -117,6 +117,7 @@ def check_sample(table, path):
         malformed(f"weight {str(weight)[:80]!r} names no numeric column of it")
     if "classes" in meta:
         _check_classes(meta["classes"], table, malformed)
+        _check_merit(meta, malformed)
         return
     for name in table.targets + [f"{t}_pred" for t in table.targets]:
         if not is_numeric(frame[name]):
@@ -141,3 +142,18 @@ def _check_classes(classes, table, malformed):
         stray = values[~values.isin(known)]
         if len(stray):
             malformed(f"column {column!r} holds {stray.iloc[0][:40]!r}, none of its classes")
+
+
+def _check_merit(meta, malformed):
+    """What the ROC and rejection curves take: the signal class, its working point's cut and
+    the names of the baselines whose probabilities are columns too."""
+    signal, point, names = meta.get("signal"), meta.get("working_point"), meta.get("baselines")
+    if signal is not None and signal not in meta["classes"]:
+        malformed(f"signal {str(signal)[:40]!r} is none of its classes")
+    cut = point.get("cut") if isinstance(point, dict) else None
+    if point is not None and not (isinstance(cut, (int, float)) and not isinstance(cut, bool)
+                                  and cut == cut):
+        malformed(f"working point {str(point)[:80]} has no number for its cut")
+    if names is not None and not (isinstance(names, list) and
+                                  all(isinstance(n, str) and n for n in names)):
+        malformed(f"baselines {str(names)[:80]} is not a list of names")
