@@ -152,7 +152,9 @@ def roc_plot(true, proba, classes, path, weight=None, others=None, signal=None):
             auc = aucs[i] if model == NETWORK else roc_auc(true == i, p[:, i], weight)
             name = classes[i] if not others else f"{model}: {classes[i]}"
             fpr, tpr = roc_curve(true == i, p[:, i], weight)
-            ax.plot(fpr, tpr, color=f"C{colour % 10}", linestyle=style,
+            # One class: a colour a model; several: a colour a class, a line style a model.
+            shade = len(ax.lines) if len(which) == 1 else colour
+            ax.plot(fpr, tpr, color=f"C{shade % 10}", linestyle=style,
                     label=f"{name} (AUC {auc:.4f})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate",
