@@ -223,3 +223,25 @@ def test_a_sample_whose_figures_of_merit_are_damaged_is_malformed(tmp_path, meta
     table = Table(frame, ["kind"], extra={"classes": ["a", "b"], **meta})
     with pytest.raises(FcnnError, match=message):
         check_sample(table, tmp_path / "p.parquet")
+
+
+def test_a_models_recorded_signal_and_working_point_reach_its_samples_plots(tmp_path, drawn):
+    from fcnn_cli.data.writer import write_table
+    from fcnn_cli.network.tasks import Classification
+    from fcnn_cli.results.evaluation import sample_metadata
+    from fcnn_cli.results.plots.reading import read_sample
+
+    point = {"asked": {"signal_efficiency": 0.7}, "cut": 0.55}
+    task = Classification("k", ["bkg", "sig"], signal="bkg", working_point=point)
+    meta = sample_metadata(task, {}, "test")
+    assert meta["signal"] == "bkg" and meta["working_point"] == point
+    assert "signal" not in sample_metadata(Classification("k", ["bkg", "sig"]), {}, "test")
+    frame, signal, net, _ = _models()
+    write_table(Table(frame, ["k"], {}, extra=meta), tmp_path / "p.parquet")
+    plot_sample(read_sample(tmp_path / "p.parquet"), tmp_path)  # as a file, checked
+    rejection = drawn[2].axes[0]
+    passed = (1 - net) >= np.float32(0.55)  # p(bkg): the signal is bkg
+    eff_s, eff_b = passed[~signal].mean(), passed[signal].mean()
+    (mark,) = [line for line in rejection.lines if line.get_label().startswith("working")]
+    assert mark.get_xdata() == pytest.approx([eff_s])
+    assert mark.get_ydata() == pytest.approx([1 / eff_b])
