@@ -13,6 +13,7 @@ SIZES = {"learning_curves.png": (1400, 420), "regression_x.png": (1100, 440),
          "regression_y.png": (1100, 440), "position_map.png": (740, 660),
          "distance_map.png": (740, 620), "distance_cdf.png": (640, 480),
          "diagnostics.png": (1500, 440), "roc.png": (640, 600), "reliability.png": (640, 700),
+         "rejection.png": (640, 480), "significance.png": (640, 640),
          "regression_east_km.png": (1100, 440), "regression_north_km.png": (1100, 440),
          "regression_energy.png": (1100, 440)}
 

@@ -173,6 +173,10 @@ def sample_metadata(task, units, split, position=None, extra=None):
             "split": split}
     if task.kind == "classify":
         meta["classes"] = list(task.classes)
+        if task.signal is not None:  # the plots' signal class and working point, as recorded
+            meta["signal"] = task.signal
+        if task.working_point is not None:
+            meta["working_point"] = task.working_point
     else:
         meta["position"] = task.point(units, position)
     return meta
@@ -228,7 +232,8 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
         report["binned"] = binned.report(bins or DEFAULT_BINS, edges)
     if plots:
         report["plots"] = [str(p) for p in _draw(predictor, sample, first.get("extra"),
-                                                 position, report.get("binned"), plots)]
+                                                 position, report.get("binned"), plots,
+                                                 report.get("merit"))]
     return report
 
 
@@ -261,19 +266,22 @@ def _warned(message):
     return message
 
 
-def _draw(predictor, sample, extra, position, binned, out_dir):
+def _draw(predictor, sample, extra, position, binned, out_dir, merit=None):
     from fcnn_cli.results import plots
     from fcnn_cli.results.plots.binned import binned_plot
     from fcnn_cli.results.plots.figures import noting, recipe_note
+    from fcnn_cli.results.plots.significance import significance_plots, signal_meta
     from fcnn_cli.core.fileio import writing
 
     out_dir = Path(out_dir)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     table = sample.table(predictor.units, "evaluate", position, extra)
+    table.extra.update(signal_meta(merit))
     recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
     with noting(recipe_note(recipe)):
         written = plots.plot_sample(table, out_dir)
+        written += significance_plots(merit, out_dir)
         if binned and binned["bins"]:
             name = "binned_" + "_".join(plots.file_part(a["column"]) for a in binned["by"])
             path = binned_plot(binned, out_dir / f"{name}.png", predictor.units)

@@ -117,9 +117,18 @@ def _config_parts(config):
 
 
 def _metrics_parts(metrics):
-    """The headline table of every split, and each split's full metrics."""
-    return (_headlines(metrics),
-            [part for split, report in metrics.items() for part in _metrics(split, report)])
+    """The headline table of every split, and each split's full metrics; the network beside
+    its baselines where the run fitted any."""
+    from fcnn_cli.results.merit_page import baselines
+
+    splits = {k: v for k, v in metrics.items() if k not in NOT_SPLITS}
+    return (_headlines(splits),
+            [part for split, report in splits.items() for part in _metrics(split, report)]
+            + baselines(splits, metrics.get("baselines")))
+
+
+# The keys of metrics.json that are not a split's report.
+NOT_SPLITS = ("baselines", "overtraining")
 
 
 def _document(name, metrics, images, config):
@@ -159,10 +168,17 @@ PLOTS = {
     "confusion": ("Confusion matrix", "Rows: the true class; columns: the predicted one; as "
                   "counts and normalised by true class."),
     "roc": ("ROC curves", "True against false positive rate as the decision threshold moves "
-            "(each class against the rest where there are more than two)."),
+            "(each class against the rest where there are more than two); each baseline's "
+            "dashed beside the network's."),
+    "rejection": ("Background rejection against signal efficiency", "1/ε_B (log scale) "
+                  "against ε_S as the cut on p(signal) moves, weighted where the rows have "
+                  "weights, for the network and each baseline; the working point marked."),
     "reliability": ("Reliability diagram", "Accuracy against confidence (the probability of "
                     "the class decided on), with the rows in each bin; a calibrated network "
                     "lies on the diagonal."),
+    "significance": ("Significance scan", "S/√B and the Asimov significance Z_A against the "
+                     "cut on p(signal) for weights that are expected yields, their best cuts "
+                     "marked; below, the expected signal S and background B that pass."),
     "diagnostics": ("Gradients and activations by layer", "Each layer's weight-gradient norm "
                     "per epoch (log scale), and the activations' mean and variance at the first "
                     "and the last epoch."),
@@ -325,6 +341,10 @@ def _metrics(split, report):
             keys = ("low", "high", "rows", "confidence", "accuracy")
             out.append(_table(keys, [[b.get(k) for k in keys] for b in report["reliability"]],
                               f"reliability {split}"))
+        if "merit" in report:
+            from fcnn_cli.results.merit_page import merit
+
+            out += merit(split, report["merit"])
         return out
     keys = ("mse", "rmse", "mae", "r2")
     rows = [[name, m.get("unit", "")] + [m[k] for k in keys]

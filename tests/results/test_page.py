@@ -285,3 +285,75 @@ def test_the_page_states_the_samples_weight_selection_and_definitions():
     # a recipe of another shape (an edited config.json) shows what it can, never fails
     assert "<td>" in page.page("run", {"sizes": {}, "recipe": {"samples": [3, {"files": 2}],
                                                                "define": [[1]]}}, {}, [])
+
+
+def _classified(seed, baseline=False):
+    """A split's classification report with its figures of merit (a working point, yields)."""
+    from fcnn_cli.network import merit
+    from scores import table
+
+    score, signal, weight = table(n=3000, seed=seed, weighted=True)
+    if baseline:  # a worse model of the same rows
+        score = (score + __import__("numpy").random.default_rng(9).normal(
+            0, 1, len(score))).astype("float32")
+    figures = merit.report(score, signal, weight, eff=0.7, yields=True)
+    return {"task": "classification", "rows": 3000, "accuracy": 0.8 - 0.1 * baseline,
+            "cross_entropy": 0.45, "roc_auc": 0.87 - 0.05 * baseline, "per_class": {},
+            "merit": {"signal_class": "sig", **figures}}
+
+
+def test_the_page_shows_each_splits_figures_of_merit_and_the_network_beside_its_baselines():
+    metrics = {"val": _classified(1), "test": _classified(2),
+               "baselines": {"gbdt": {"seconds": 1.25, "val": _classified(1, True),
+                                      "test": _classified(2, True)}},
+               "overtraining": {"warning": None}}
+    png = _tiny_png()
+    text = page.page("run", {"sizes": {}}, metrics,
+                     [("rejection", png), ("significance", png), ("roc", png)])
+    parsed = Collected()
+    parsed.feed(text)
+    seen = Text(text)
+    for split in ("val", "test"):
+        m = metrics[split]["merit"]
+        numbers = [p[k] for p in m["signal_efficiency_at"]
+                   for k in ("background_efficiency", "signal_efficiency", "error",
+                             "error_with_cut", "cut")]
+        numbers += [p[k] for p in m["rejection_at"]
+                    for k in ("signal_efficiency", "rejection", "error", "error_with_cut",
+                              "cut")]
+        wp = m["working_point"]
+        numbers += [m["separation"], wp["cut"], wp["signal_efficiency"],
+                    wp["signal_efficiency_error"], wp["rejection"], wp["purity"]]
+        numbers += [b[k] for b in m["significance"]["best"].values()
+                    for k in ("cut", "signal", "background", "s_over_sqrt_b", "z_asimov")]
+        for n in numbers:
+            assert n in parsed.values, (split, n)
+    headings = [h.split(" ", 1)[1] for h in seen.headings]  # "h2 Title": the title
+    assert "Figures of merit: validation (signal: sig)" in headings
+    assert "Figures of merit: test (signal: sig)" in headings
+    # The comparison: each split's ε_S at ε_B = 0.01 of the network beside the baseline's.
+    comparison = text[text.index('class="baselines"'):]
+    rows = comparison[:comparison.index("</table>")].split("</tr>")
+    for split, called in (("val", "validation"), ("test", "test")):
+        (row,) = [r for r in rows if f"<td>{called}</td><td>ε_S at ε_B = 0.01</td>" in r]
+        ours, theirs = (metrics[split]["merit"]["signal_efficiency_at"][1]["signal_efficiency"],
+                        metrics["baselines"]["gbdt"][split]["merit"]["signal_efficiency_at"][1]
+                        ["signal_efficiency"])
+        assert f'data-value="{ours!r}"' in row and f'data-value="{theirs!r}"' in row
+        assert ours > theirs
+    assert 'data-value="1.25"' in rows[-2] and "fit (seconds)" in rows[-2]
+    # baselines and overtraining are no splits: no metrics sections of their own.
+    assert not any("baselines (" in h or "overtraining" in h for h in headings)
+    assert headings.index("The network beside its baselines") > headings.index(
+        "Figures of merit: test (signal: sig)")
+    assert [h for h in headings if h in ("ROC curves", "Background rejection against signal "
+                                         "efficiency", "Significance scan")] == [
+        "ROC curves", "Background rejection against signal efficiency", "Significance scan"]
+
+
+def test_a_figure_the_rows_cannot_resolve_shows_a_dash_and_its_reason_once():
+    report = _classified(3)
+    for point in report["merit"]["signal_efficiency_at"][:2]:
+        point.update(signal_efficiency=float("nan"), reason="below the first step")
+    text = page.page("run", {"sizes": {}}, {"test": report}, [])
+    assert text.count("below the first step") == 1

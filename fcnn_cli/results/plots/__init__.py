@@ -7,7 +7,8 @@ alone (``fcnn evaluate --plots``). The plots themselves, a family a module:
 
 * ``curves``: learning curves and the diagnostics of each layer;
 * ``regression``: one label's residuals; ``positions``: the maps and the distance of a point;
-* ``classification``: confusion matrix, ROC curves, reliability diagram;
+* ``classification``: confusion matrix, ROC and rejection curves, reliability diagram;
+* ``significance``: the significance scan of weights that are expected yields;
 * ``binned``: bias and resolution in bins (``fcnn evaluate --by``);
 * ``leaderboard``: a sweep's ranked combinations; ``preview``: a table of images;
 * ``figures``: what they share (matplotlib, saving, units); ``reading``: a run's files, checked.
@@ -26,6 +27,7 @@ from fcnn_cli.results.plots.positions import position_plots, stations_for
 from fcnn_cli.results.plots.reading import (DIAGNOSTICS_COLUMNS, HISTORY_COLUMNS,
                                             history_rows, read_csv, read_json, read_sample)
 from fcnn_cli.results.plots.regression import regression_plot
+from fcnn_cli.results.plots.significance import run_significance
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,7 @@ def _draw_run(run_dir, out_dir, config):
         written.append(diagnostics_plot(diagnostics, out_dir / "diagnostics.png"))
     if sample is not None:
         written += plot_sample(sample, out_dir)
+    written += run_significance(run_dir, out_dir)
     return written
 
 
@@ -103,7 +106,7 @@ def plot_sample(table, out_dir):
         return []
     weight = frame[meta["weight"]].to_numpy("float64") if meta.get("weight") else None
     if "classes" in meta:
-        return class_plots(frame, table.targets[0], meta["classes"], out_dir, weight)
+        return class_plots(frame, table.targets[0], meta["classes"], out_dir, weight, meta)
     written = []
     for name, part in zip(table.targets, file_parts(table.targets)):
         written.append(regression_plot(frame[name], frame[f"{name}_pred"], name,

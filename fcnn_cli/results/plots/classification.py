@@ -1,21 +1,27 @@
-"""How well classes are told apart: the confusion matrix, the ROC curves and the reliability
-diagram of the predicted probabilities."""
+"""How well classes are told apart: the confusion matrix, the ROC curves, the rejection curve of
+the signal class (1/ε_B against ε_S, the analyses' figure) and the reliability diagram of the
+predicted probabilities. Where the sample holds a baseline's probabilities beside the network's
+(``<name>_p_<class>``, its metadata's ``baselines``), the ROC and rejection curves show every
+model."""
 
 import logging
 
-from fcnn_cli.results.plots.figures import MIN_ROWS, drawing, pyplot, save
+from fcnn_cli.results.plots.figures import MIN_ROWS, SMALL, drawing, pyplot, save
 
 log = logging.getLogger(__name__)
 
 MAX_CLASS_PLOTS = 20  # classes beyond which no confusion matrix or ROC curves are drawn
 
 
-def class_plots(frame, target, classes, out_dir, weight=None):
+def class_plots(frame, target, classes, out_dir, weight=None, meta=None):
     """The plots of a sample's rows of one label of ``classes`` (a frame of the label, its
     prediction and, where the sample holds them, the probability of each class); with
-    ``weight`` (each row's event weight) weighted; returns the paths written."""
+    ``weight`` (each row's event weight) weighted. ``meta``, the sample's metadata, may name
+    the signal class (``signal``), its working point (``working_point``: its ``cut``) and the
+    baselines whose probabilities are columns too (``baselines``). Returns the paths written."""
     import numpy as np
 
+    meta = meta or {}
     if len(classes) > MAX_CLASS_PLOTS:
         log.warning("%d classes: no confusion matrix, ROC curves or reliability diagram "
                     "(drawn up to %d classes; the per-class metrics are in metrics.json)",
@@ -26,15 +32,54 @@ def class_plots(frame, target, classes, out_dir, weight=None):
     pred = frame[f"{target}_pred"].astype(str).map(index).to_numpy(np.int64)
     written = [confusion_plot(true, pred, classes, out_dir / "confusion.png", weight)]
     columns = [f"p_{c}" for c in classes]
-    if all(c in frame.columns for c in columns):
-        proba = frame[columns].to_numpy(np.float64)
-        written += [roc_plot(true, proba, classes, out_dir / "roc.png", weight),
-                    reliability_plot(true, proba, classes, out_dir / "reliability.png",
-                                     weight=weight)]
-    else:
+    if not all(c in frame.columns for c in columns):
         log.warning("no ROC curves or reliability diagram: the sample holds no probability "
                     "of each class")
+        return [p for p in written if p]
+    proba = frame[columns].to_numpy(np.float64)
+    others = baseline_probabilities(frame, classes, meta.get("baselines") or [])
+    signal = signal_index(classes, meta.get("signal"))
+    written += [roc_plot(true, proba, classes, out_dir / "roc.png", weight, others, signal)]
+    if signal is not None:
+        models = {NETWORK: proba, **others}
+        cut = (meta.get("working_point") or {}).get("cut")
+        written.append(rejection_plot(true == signal, {m: p[:, signal] for m, p in
+                                                       models.items()},
+                                      classes[signal], out_dir / "rejection.png", weight, cut))
+    written.append(reliability_plot(true, proba, classes, out_dir / "reliability.png",
+                                    weight=weight))
     return [p for p in written if p]
+
+
+NETWORK = "network"
+
+
+def signal_index(classes, name=None):
+    """The index of the signal class: ``name`` (what the run or evaluate recorded), else a
+    class named "signal", else the second of two; None for several classes without one (as
+    :meth:`fcnn_cli.network.tasks.Classification.signal_index` chooses)."""
+    if name is not None:
+        return classes.index(name)
+    if "signal" in classes:
+        return classes.index("signal")
+    return 1 if len(classes) == 2 else None
+
+
+def baseline_probabilities(frame, classes, names):
+    """{name: rows × classes} of each baseline whose columns ``<name>_p_<class>`` the sample
+    holds; one that lacks them is said and left out."""
+    import numpy as np
+
+    out = {}
+    for name in names:
+        columns = [f"{name}_p_{c}" for c in classes]
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            log.warning("no curves of baseline %s: the sample has no column %r", name,
+                        missing[0])
+            continue
+        out[name] = frame[columns].to_numpy(np.float64)
+    return out
 
 
 @drawing()
@@ -73,9 +118,10 @@ def confusion_plot(true, pred, classes, path, weight=None):
 
 
 @drawing()
-def roc_plot(true, proba, classes, path, weight=None):
-    """ROC curves: of the second class for two classes, one-vs-rest for more; with
-    ``weight`` weighted, their AUC that of the weighted report."""
+def roc_plot(true, proba, classes, path, weight=None, others=None, signal=None):
+    """ROC curves: of the signal class (index ``signal``, else the second) for two classes,
+    one-vs-rest for more; with ``weight`` weighted, their AUC that of the weighted report.
+    ``others``: {baseline: rows × classes probabilities}, drawn dashed beside the network's."""
     import numpy as np
 
     from fcnn_cli.network.metrics import roc_auc
@@ -83,7 +129,7 @@ def roc_plot(true, proba, classes, path, weight=None):
     plt = pyplot()
     true, proba = np.asarray(true), np.asarray(proba, np.float64)
     fig, ax = plt.subplots(figsize=(6.4, 6.0))
-    which = [1] if len(classes) == 2 else range(len(classes))
+    which = [1 if signal is None else signal] if len(classes) == 2 else range(len(classes))
     # NaN where none or all rows are of the class (or, weighted, where the weights of either
     # side do not sum to more than 0): no curve to draw.
     aucs = {i: roc_auc(true == i, proba[:, i], weight) for i in which}
@@ -98,11 +144,19 @@ def roc_plot(true, proba, classes, path, weight=None):
         log.warning("no ROC curve of class(es) %s: none or all of the sample's rows are of "
                     "it%s", ", ".join(map(str, lone[:10])) + (" …" if len(lone) > 10 else ""),
                     either)
-    for i in which:
-        if aucs[i] == aucs[i]:
-            fpr, tpr = roc_curve(true == i, proba[:, i], weight)
-            ax.plot(fpr, tpr, label=f"{classes[i]} (AUC {aucs[i]:.4f})")
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="chance")
+    models = {NETWORK: proba, **(others or {})}
+    for style, (model, p) in zip(LINE_STYLES, models.items()):
+        for colour, i in enumerate(which):
+            if aucs[i] != aucs[i]:
+                continue
+            auc = aucs[i] if model == NETWORK else roc_auc(true == i, p[:, i], weight)
+            name = classes[i] if not others else f"{model}: {classes[i]}"
+            fpr, tpr = roc_curve(true == i, p[:, i], weight)
+            # One class: a colour a model; several: a colour a class, a line style a model.
+            shade = len(ax.lines) if len(which) == 1 else colour
+            ax.plot(fpr, tpr, color=f"C{shade % 10}", linestyle=style,
+                    label=f"{name} (AUC {auc:.4f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate",
            title=("Weighted ROC curve" if weight is not None else "ROC curve")
            + (" (one class against the rest)" if len(classes) > 2 else ""),
@@ -112,6 +166,73 @@ def roc_plot(true, proba, classes, path, weight=None):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save(fig, path)
+
+
+# The network's curves solid, each baseline's in the next style (the colour is the class's).
+LINE_STYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
+
+
+@drawing()
+def rejection_plot(is_signal, scores, signal, path, weight=None, cut=None):
+    """The background rejection 1/ε_B against the signal efficiency ε_S (log scale) of each
+    model's score (``scores``: {model: p(signal) a row}), weighted with ``weight``; ``cut``, the
+    network's working point, marked on its curve. None (said) where a class has no rows or no
+    positive sum of weights."""
+    import numpy as np
+
+    is_signal = np.asarray(is_signal, bool)
+    plt = pyplot()
+    curves = {model: rejection_curve(score, is_signal, weight)
+              for model, score in scores.items()}
+    if not any(len(eff) for eff, _ in curves.values()):
+        log.warning("no rejection curve: the sample has no %s rows (or their weights do not "
+                    "sum to more than 0)", "signal" if not is_signal.any() else "background")
+        return None
+    fig, ax = plt.subplots(figsize=SMALL)
+    for k, (style, (model, (eff, rejection))) in enumerate(zip(LINE_STYLES, curves.items())):
+        ax.plot(eff, rejection, color=f"C{k}", linestyle=style, label=model)
+    point = None if cut is None else efficiencies_at(scores[NETWORK], is_signal, weight, cut)
+    if point is not None and point[1] > 0:
+        ax.plot(point[0], 1 / point[1], "o", color="black", zorder=3,
+                label=f"working point (cut {cut:.3g}: ε_S {point[0]:.3f}, "
+                      f"1/ε_B {1 / point[1]:.3g})")
+    ax.set_yscale("log")
+    ax.set(xlabel=f"signal efficiency ε_S ({signal})", ylabel="background rejection 1/ε_B",
+           title=("Weighted background" if weight is not None else "Background")
+           + f" rejection (signal: {signal})", xlim=(0, 1))
+    ax.legend(loc="upper right", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def rejection_curve(score, is_signal, weight=None):
+    """(ε_S, 1/ε_B) at each cut of :class:`fcnn_cli.network.roc.Curve` (the figures of merit's
+    curve) where both efficiencies are above 0: 1/ε_B is infinite where no background passes,
+    and ε_S = 0 says nothing. Empty where a class has no positive sum of weights."""
+    import numpy as np
+
+    from fcnn_cli.network.roc import Curve
+
+    curve = Curve(score, is_signal, weight)
+    eff_s, eff_b = curve.signal.efficiency, curve.background.efficiency
+    if not (curve.signal.total > 0 and curve.background.total > 0):
+        return np.zeros(0), np.zeros(0)
+    keep = (eff_s > 0) & (eff_b > 0)
+    return eff_s[keep], 1 / eff_b[keep]
+
+
+def efficiencies_at(score, is_signal, weight, cut):
+    """(ε_S, ε_B) of the rows whose score is ≥ ``cut``, as float32 scores compare (those of
+    the figures of merit), or None where a class's sum of weights is not positive."""
+    import numpy as np
+
+    passed = np.asarray(score, np.float32) >= np.float32(cut)
+    w = np.ones(len(passed)) if weight is None else np.asarray(weight, np.float64)
+    sums = [(w[mask].sum(), w[mask & passed].sum()) for mask in (is_signal, ~is_signal)]
+    if not all(total > 0 for total, _ in sums):
+        return None
+    return tuple(float(part / total) for total, part in sums)
 
 
 def roc_curve(positive, score, weight=None):

@@ -117,6 +117,7 @@ def check_sample(table, path):
         malformed(f"weight {str(weight)[:80]!r} names no numeric column of it")
     if "classes" in meta:
         _check_classes(meta["classes"], table, malformed)
+        _check_merit(meta, malformed)
         return
     for name in table.targets + [f"{t}_pred" for t in table.targets]:
         if not is_numeric(frame[name]):
@@ -141,3 +142,58 @@ def _check_classes(classes, table, malformed):
         stray = values[~values.isin(known)]
         if len(stray):
             malformed(f"column {column!r} holds {stray.iloc[0][:40]!r}, none of its classes")
+
+
+def _check_merit(meta, malformed):
+    """What the ROC and rejection curves take: the signal class, its working point's cut and
+    the names of the baselines whose probabilities are columns too."""
+    signal, point, names = meta.get("signal"), meta.get("working_point"), meta.get("baselines")
+    if signal is not None and signal not in meta["classes"]:
+        malformed(f"signal {str(signal)[:40]!r} is none of its classes")
+    cut = point.get("cut") if isinstance(point, dict) else None
+    if point is not None and not (isinstance(cut, (int, float)) and not isinstance(cut, bool)
+                                  and cut == cut):
+        malformed(f"working point {str(point)[:80]} has no number for its cut")
+    if names is not None and not (isinstance(names, list) and
+                                  all(isinstance(n, str) and n for n in names)):
+        malformed(f"baselines {str(names)[:80]} is not a list of names")
+
+
+SCAN_KEYS = ("cut", "signal", "background", "s_over_sqrt_b", "z_asimov")
+
+
+def significance_of(metrics, path):
+    """(split, signal class, significance) of a run's metrics.json (``metrics``, read from
+    ``path``): the test split's figures of merit, else the validation split's; None where
+    neither has a significance scan. Its shape is checked: the file may have been edited."""
+    for split in ("test", "val"):
+        report = metrics.get(split)
+        merit = report.get("merit") if isinstance(report, dict) else None
+        if isinstance(merit, dict) and "significance" in merit:
+            _check_significance(merit, f"{path}: malformed {split} significance")
+            return split, merit["signal_class"], merit["significance"]
+    return None
+
+
+def _check_significance(merit, where):
+    """A report's ``merit`` whose ``significance`` the plot can draw, else one line naming
+    ``where`` (the file and split)."""
+    scan = (merit.get("significance") or {}).get("scan") if isinstance(
+        merit.get("significance"), dict) else None
+    if not isinstance(merit.get("signal_class"), str):
+        raise FcnnError(f"{where}: no signal class")
+    if not (isinstance(scan, dict) and all(_numbers(scan.get(k)) for k in SCAN_KEYS)
+            and len({len(scan[k]) for k in SCAN_KEYS}) == 1):
+        raise FcnnError(f"{where}: its scan is not lists of numbers of one length "
+                        f"({', '.join(SCAN_KEYS)})")
+    best = merit["significance"].get("best")
+    if not (isinstance(best, dict) and all(
+            best.get(k) is None or (isinstance(best[k], dict) and
+                                    all(_numbers([best[k].get(f)]) for f in SCAN_KEYS))
+            for k in ("s_over_sqrt_b", "z_asimov"))):
+        raise FcnnError(f"{where}: its best cuts are not numbers")
+
+
+def _numbers(values):
+    return isinstance(values, list) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)

@@ -1,4 +1,4 @@
-"""Confusion matrix, ROC curves and reliability diagram."""
+"""Confusion matrix, ROC and rejection curves and reliability diagram."""
 
 import numpy as np
 import pandas as pd
@@ -25,7 +25,9 @@ def test_a_classification_run_draws_confusion_roc_and_reliability(tmp_path, clas
     table = simulate.galaxies(n=300, size=8, seed=1) if classes == 2 else _three_classes()
     run = saved_run(tmp_path, table, "classes", config={"test_frac": 0.3})
     paths = plot_run(run, tmp_path / "out")
-    check(paths, ["learning_curves.png", "confusion.png", "roc.png", "reliability.png"])
+    # Two classes have a signal (the second); three without one named "signal" have none.
+    check(paths, ["learning_curves.png", "confusion.png", "roc.png", "reliability.png"]
+          + ["rejection.png"] * (classes == 2))
     size, _ = decoded(tmp_path / "out" / "confusion.png")
     side = min(5.5 + 0.25 * classes, 11.0)
     assert size == (round((2 * side + 1) * DPI), round(side * DPI))
@@ -128,3 +130,118 @@ def test_a_sample_whose_weight_names_no_numeric_column_is_malformed(tmp_path):
     table = Table(frame, ["kind"], extra={"classes": ["a"], "weight": "weight"})
     with pytest.raises(FcnnError, match="weight 'weight' names no numeric column"):
         check_sample(table, tmp_path / "p.parquet")
+
+
+def _models(n=1500, seed=5):
+    """A sample of two classes with the network's and a baseline's probabilities, weights."""
+    rng = np.random.default_rng(seed)
+    signal = rng.random(n) < 0.4
+    net = np.clip(rng.normal(0.3 + 0.4 * signal, 0.2), 0, 1).round(3).astype(np.float32)
+    gbdt = np.clip(rng.normal(0.35 + 0.3 * signal, 0.2), 0, 1).round(3).astype(np.float32)
+    frame = pd.DataFrame({"k": np.where(signal, "sig", "bkg"),
+                          "k_pred": np.where(net >= 0.5, "sig", "bkg"),
+                          "p_bkg": 1 - net, "p_sig": net, "gbdt_p_bkg": 1 - gbdt,
+                          "gbdt_p_sig": gbdt, "w": rng.uniform(0.2, 3.0, n)})
+    return frame, signal, net, gbdt
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_rejection_curve_is_scikit_learns_roc_inverted(weighted):
+    from sklearn.metrics import roc_curve
+
+    frame, signal, net, _ = _models()
+    weight = frame.w.to_numpy() if weighted else None
+    eff, rejection = classification.rejection_curve(net, signal, weight)
+    fpr, tpr, _ = roc_curve(signal, net, sample_weight=weight, drop_intermediate=False)
+    keep = (fpr > 0) & (tpr > 0)
+    assert eff == pytest.approx(tpr[keep], rel=1e-12)
+    assert rejection == pytest.approx(1 / fpr[keep], rel=1e-12)
+    assert len(eff) > 100 and rejection.max() > 50
+
+
+def test_every_model_of_the_sample_is_drawn_and_the_working_point_marked(tmp_path, drawn):
+    frame, signal, net, gbdt = _models()
+    meta = {"classes": ["bkg", "sig"], "baselines": ["gbdt"], "weight": "w",
+            "working_point": {"asked": {"signal_efficiency": 0.7}, "cut": 0.6}}
+    paths = plot_sample(Table(frame, ["k"], {}, extra=meta), tmp_path)
+    check(paths, ["confusion.png", "roc.png", "rejection.png", "reliability.png"])
+    roc, rejection = drawn[1].axes[0], drawn[2].axes[0]
+    w = frame.w.to_numpy()
+    for line, score in zip(rejection.lines, (net, gbdt)):
+        eff, rej = classification.rejection_curve(score, signal, w)
+        assert line.get_xdata() == pytest.approx(eff) and line.get_ydata() == pytest.approx(rej)
+    passed = net >= np.float32(0.6)
+    eff_s = w[signal & passed].sum() / w[signal].sum()
+    eff_b = w[~signal & passed].sum() / w[~signal].sum()
+    point = rejection.lines[2]
+    assert point.get_xdata() == pytest.approx([eff_s]) and point.get_ydata() == pytest.approx(
+        [1 / eff_b])
+    assert [t.get_text()[:7] for t in rejection.get_legend().get_texts()] == [
+        "network", "gbdt", "working"]
+    assert rejection.get_yscale() == "log" and "Weighted" in rejection.get_title()
+    labels = [t.get_text() for t in roc.get_legend().get_texts()]
+    assert labels[0].startswith("network: sig (AUC") and labels[1].startswith("gbdt: sig (AUC")
+
+
+def test_the_signal_class_of_the_metadata_is_the_curves_and_several_without_one_have_none(
+        tmp_path, drawn, logged):
+    frame, signal, net, _ = _models()
+    meta = {"classes": ["bkg", "sig"], "signal": "bkg"}
+    plot_sample(Table(frame, ["k"], {}, extra=meta), tmp_path)
+    rejection = drawn[2].axes[0]
+    eff, rej = classification.rejection_curve(1 - net, ~signal)
+    assert rejection.lines[0].get_xdata() == pytest.approx(eff)
+    assert "(signal: bkg)" in rejection.get_title()
+    three = _three_classes(n=300)
+    for c in ("a", "b", "c"):
+        three.frame[f"p_{c}"] = 1 / 3
+    three.frame["kind_pred"] = "a"
+    paths = plot_sample(Table(three.frame, ["kind"], {}, extra={"classes": ["a", "b", "c"]}),
+                        tmp_path)
+    assert "rejection.png" not in [p.name for p in paths]
+    assert classification.signal_index(["a", "signal", "c"]) == 1
+    assert classification.signal_index(["a", "b", "c"]) is None
+
+
+def test_a_baseline_without_its_columns_is_said_and_left_out(tmp_path, drawn, logged):
+    frame, *_ = _models()
+    meta = {"classes": ["bkg", "sig"], "baselines": ["gbdt", "lgbm"]}
+    plot_sample(Table(frame, ["k"], {}, extra=meta), tmp_path)
+    assert "no curves of baseline lgbm: the sample has no column 'lgbm_p_bkg'" in logged.text
+    assert len(drawn[2].axes[0].lines) == 2  # network and gbdt
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"signal": "top"}, "signal 'top' is none of its classes"),
+    ({"working_point": {"cut": "high"}}, "has no number for its cut"),
+    ({"baselines": "gbdt"}, "baselines gbdt is not a list of names")])
+def test_a_sample_whose_figures_of_merit_are_damaged_is_malformed(tmp_path, meta, message):
+    from fcnn_cli.core.errors import FcnnError
+    from fcnn_cli.results.plots.reading import check_sample
+
+    frame = pd.DataFrame({"kind": ["a"], "kind_pred": ["a"]})
+    table = Table(frame, ["kind"], extra={"classes": ["a", "b"], **meta})
+    with pytest.raises(FcnnError, match=message):
+        check_sample(table, tmp_path / "p.parquet")
+
+
+def test_a_models_recorded_signal_and_working_point_reach_its_samples_plots(tmp_path, drawn):
+    from fcnn_cli.data.writer import write_table
+    from fcnn_cli.network.tasks import Classification
+    from fcnn_cli.results.evaluation import sample_metadata
+    from fcnn_cli.results.plots.reading import read_sample
+
+    point = {"asked": {"signal_efficiency": 0.7}, "cut": 0.55}
+    task = Classification("k", ["bkg", "sig"], signal="bkg", working_point=point)
+    meta = sample_metadata(task, {}, "test")
+    assert meta["signal"] == "bkg" and meta["working_point"] == point
+    assert "signal" not in sample_metadata(Classification("k", ["bkg", "sig"]), {}, "test")
+    frame, signal, net, _ = _models()
+    write_table(Table(frame, ["k"], {}, extra=meta), tmp_path / "p.parquet")
+    plot_sample(read_sample(tmp_path / "p.parquet"), tmp_path)  # as a file, checked
+    rejection = drawn[2].axes[0]
+    passed = (1 - net) >= np.float32(0.55)  # p(bkg): the signal is bkg
+    eff_s, eff_b = passed[~signal].mean(), passed[signal].mean()
+    (mark,) = [line for line in rejection.lines if line.get_label().startswith("working")]
+    assert mark.get_xdata() == pytest.approx([eff_s])
+    assert mark.get_ydata() == pytest.approx([1 / eff_b])
