@@ -557,3 +557,27 @@ def test_signal_that_is_no_class_is_refused_before_the_first_epoch(run, runner, 
     out = run(runner, "train", data, "-t", "kind", "--signal", "muon", "-o", tmp_path / "run",
               code=1).output
     assert "signal 'muon' is not a class" in out and "epoch" not in out
+
+
+def test_resume_keeps_the_signal_class_and_the_working_point(run, runner, tmp_path):
+    from fcnn_cli.data.tables import read_table
+    from fcnn_cli.engine import train
+    from fcnn_cli.results import runs
+
+    data = _gaussians(tmp_path / "t.csv", 800, 1)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    result = train.fit(read_table(data), train.TrainConfig(
+        epochs=3, val_frac=0.3, working_point="bkg=0.1", signal="signal"), targets=["kind"],
+        on_epoch=stop)
+    assert result.interrupted
+    cut = runs.save_run(result, tmp_path / "cut", str(data))
+    run(runner, "train", "--resume", cut, "-q")
+    labels = json.loads(run(runner, "info", cut / "model.pt", "--json").output)["labels"]
+    assert labels["signal"] == "signal"
+    assert labels["working_point"]["asked"] == {"background_efficiency": 0.1}
+    metrics = json.loads((cut / "metrics.json").read_text())
+    assert metrics["val"]["merit"]["working_point"]["background_efficiency"] <= 0.1
