@@ -98,7 +98,7 @@ def chosen(task, config, merit=None):
         else:
             log.warning("working_point %s: %s on the validation split (%s); the run is saved "
                         "without a working point", config.working_point,
-                        point.get("reason", "no cut meets it"), _efficiencies(merit))
+                        point.get("reason", "no cut meets it"), _rows(merit))
     return dataclasses.replace(task, **changes)
 
 
@@ -110,7 +110,7 @@ def _on_float32(cut):
     return max(0.0, float((np.float64(below) + cut) / 2))
 
 
-def _efficiencies(merit):
+def _rows(merit):
     return f"{merit['signal']['rows']} signal and {merit['background']['rows']} background rows"
 
 
