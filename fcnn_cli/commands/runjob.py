@@ -199,6 +199,7 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             shown += tables(printable_all(result.metrics[split]), title=printable(title))
         for t in shown:
             console.print(t)
+        _say_working_point(console, result)
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 
         console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
@@ -206,6 +207,20 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
     if signal_code:
         console.print(f"stopped by a signal after training had ended: the complete run is "
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _say_working_point(console, result):
+    """The working point the run chose, with ε_S and ε_B on the validation split."""
+    point = getattr(result.predictor.task, "working_point", None)
+    if point is None:
+        return
+    at = result.metrics["val"].get("merit", {}).get("working_point", {})
+    asked = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in point["asked"].items())
+    console.print(f"working point ({asked}): {result.predictor.task.signal} where p(signal) ≥ "
+                  f"{point['cut']:.6g}; on the validation split ε_S "
+                  f"{at.get('signal_efficiency', float('nan')):.4g}, ε_B "
+                  f"{at.get('background_efficiency', float('nan')):.4g}",
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 class _EpochPrinter:

@@ -1,11 +1,25 @@
 """The figures of merit a run asks of its splits' classification reports: the signal class, the
 working point and, where the weights are expected yields, the factors that make a split's
-weights the whole table's yields."""
+weights the whole table's yields.
+
+A run asked for a working point (``--working-point eff=E|bkg=B``) finds its cut on the
+validation split's scores (k-fold's: every row's out-of-fold score), weighted as the metrics
+are, after training and before its final reports: :func:`asking` gives the figures that find
+it, :func:`chosen` the task that carries it (its class column is signal where p(signal) passes
+the cut), and every report is then made at that cut. Where no cut meets the target (a
+background efficiency below the first background row's, say) the run is kept without a
+working point, with a warning: the network is still worth its figures."""
+
+import dataclasses
+import logging
 
 import numpy as np
 
+from fcnn_cli.core.config import parse_working_point
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.network.merit import Figures
+
+log = logging.getLogger(__name__)
 
 
 def signal_of(task, config):
@@ -23,12 +37,8 @@ def for_split(data, config, split, threshold=None):
     With ``yields`` or ``lumi`` each class's weights are scaled by ``lumi`` (1 for yields) times
     the class's sum of weights over every split over its sum in this one: the split's rows then
     stand for the whole table's expected yields, as a cut on all of them would keep."""
-    signal = signal_of(data.task, config)
+    signal = check(data.task, config)
     if signal is None:
-        if config.working_point or config.yields or config.lumi is not None:
-            raise FcnnError(f"{len(data.task.classes)} classes and none named signal: name "
-                            "the signal class (signal=CLASS) for a working point or yields",
-                            ("signal",))
         return None
     factors = None
     if config.yields or config.lumi is not None:
@@ -37,9 +47,79 @@ def for_split(data, config, split, threshold=None):
     return Figures(signal, threshold=threshold, yields=factors)
 
 
+def at_cut(data, config, split, task):
+    """:func:`for_split` at ``task``'s working point (the run's, once chosen)."""
+    return for_split(data, config, split, task.cut() if task.kind == "classify" else None)
+
+
+def refuse_early(config, weighted, validated):
+    """Before anything is read: the options of the figures that need what the run lacks —
+    event weights (``weighted``) for yields, validation rows (``validated``) for a working
+    point."""
+    if (config.yields or config.lumi is not None) and not weighted:
+        raise FcnnError(f"{'yields' if config.yields else 'lumi'}: the significance scan needs "
+                        "event weights that are expected yields (weight=EXPR or samples' "
+                        "scales); this run has none", ("yields", "lumi"))
+    if config.working_point is not None and not validated:
+        raise FcnnError(f"working_point {config.working_point}: the cut is found on the "
+                        "validation split, and this run holds none (val_frac 0, no val table)",
+                        ("working_point", "val_frac"))
+
+
+def check(task, config):
+    """Once the task is known (before the first epoch): the signal class's index, as
+    :func:`signal_of`, refused where the options need one and the task has none."""
+    signal = signal_of(task, config)
+    if signal is None and task.kind == "classify" and \
+            (config.working_point or config.yields or config.lumi is not None):
+        raise FcnnError(f"{len(task.classes)} classes and none named signal: name the signal "
+                        "class (signal=CLASS) for a working point or yields", ("signal",))
+    return signal
+
+
+def asking(data, config, split):
+    """The figures of ``split`` that find the working point ``config`` asks for."""
+    key, value = parse_working_point(config.working_point)
+    at = {"eff": value} if key == "signal_efficiency" else {"bkg": value}
+    return dataclasses.replace(for_split(data, config, split), **at)
+
+
+def chosen(task, config, merit=None):
+    """A copy of classification ``task`` that records the run's signal class (where named)
+    and the working point of ``merit`` (a report's figures made with :func:`asking`); the task
+    itself without either."""
+    if task.kind != "classify" or (config.signal is None and merit is None):
+        return task
+    changes = {"signal": task.classes[check(task, config)]}
+    if merit is not None:
+        point = merit["working_point"]
+        if np.isfinite(point["cut"]):
+            changes["working_point"] = {"asked": point["asked"], "cut": _on_float32(point["cut"])}
+        else:
+            log.warning("working_point %s: %s on the validation split (%s); the run is saved "
+                        "without a working point", config.working_point,
+                        point.get("reason", "no cut meets it"), _rows(merit))
+    return dataclasses.replace(task, **changes)
+
+
+def _on_float32(cut):
+    """The figures rank float32 scores, predictions cut float64 probabilities: halfway down to
+    the next float32 below the cut, a probability passes exactly where its float32 does (a
+    row at the cut itself would otherwise pass in one and fail in the other)."""
+    below = np.nextafter(np.float32(cut), np.float32(-np.inf))
+    return max(0.0, float((np.float64(below) + cut) / 2))
+
+
+def _rows(merit):
+    return f"{merit['signal']['rows']} signal and {merit['background']['rows']} background rows"
+
+
 def _scaled_to_whole(data, split, factors):
     k = len(data.task.classes)
-    sums = {name: np.zeros(k) for name in data.sizes if data.sizes[name]}
+    # k-fold's validation split is the whole table, which its training split repeats.
+    whole = [name for name in data.sizes if data.sizes[name]
+             and not (name == "train" and getattr(data, "folds", None) is not None)]
+    sums = {name: np.zeros(k) for name in dict.fromkeys([*whole, split])}
     for name in sums:
         for _, truth, weight in data.chunks(name):
             if weight is None:
@@ -47,9 +127,9 @@ def _scaled_to_whole(data, split, factors):
                                 "that are expected yields (weight=EXPR or samples' scales); "
                                 "this run has none", ("yields", "lumi"))
             sums[name] += np.bincount(np.asarray(truth, np.int64), weights=weight, minlength=k)
-    whole = sum(sums.values())
+    total = sum(sums[name] for name in whole)
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(sums[split] != 0, whole / sums[split], 0.0)
+        share = np.where(sums[split] != 0, total / sums[split], 0.0)
     return tuple(float(f * s) for f, s in zip(factors, share))
 
 

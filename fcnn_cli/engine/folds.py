@@ -22,6 +22,7 @@ import numpy as np
 
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.errors import FcnnError, Message
+from fcnn_cli.engine import figures
 from fcnn_cli.network.foldrule import FoldRule
 
 log = logging.getLogger(__name__)
@@ -181,17 +182,25 @@ class Scores:
     sample: object  # a Sample of out-of-fold predictions, for the plots
 
 
-def score(predictor, data, seed):
+def score(predictor, data, config, choosing=False):
     """Every row of the table scored by the folds' networks (``predictor``, their ensemble):
     "val" by the network that never saw it (out of fold: what each fold's validation saw,
     together), "train" by the mean of the K - 1 that trained on it, and "folds" each fold's
-    network on its own fold, with their mean and spread (:func:`summary`)."""
+    network on its own fold, with their mean and spread (:func:`summary`). Each report at the
+    predictor's task's working point, with the figures of merit the run asks
+    (:mod:`~fcnn_cli.engine.figures`); ``choosing``: "val"'s find the working point."""
     from fcnn_cli.results.evaluation import Sample
 
-    task, units, k = data.task, data.units, data.folds.k
-    outside, inside = (task.metrics(units, sample=data.distance_sample) for _ in range(2))
-    each = [task.metrics(units) for _ in range(k)]
-    sample = Sample(task, seed=seed)
+    task, units, k = predictor.task, data.units, data.folds.k
+    asked = {split: figures.at_cut(data, config, split, task) for split in ("train", "val")}
+    if choosing:
+        asked["val"] = figures.asking(data, config, "val")
+    outside, inside = (task.metrics(units, sample=data.distance_sample, figures=asked[split])
+                       for split in ("val", "train"))
+    # A fold's rows are a share of the table's: the significance scan is the out-of-fold one.
+    own = asked["val"] and dataclasses.replace(asked["val"], yields=None)
+    each = [task.metrics(units, figures=own) for _ in range(k)]
+    sample = Sample(task, seed=config.seed)
     x, truth, weight = next(data.chunks("val"))  # rows in memory: one chunk
     fold, step = data.folds.of_val(), predictor.chunk_rows
     blocks = ((slice(i, i + step), x[i:i + step]) for i in range(0, len(x), step))

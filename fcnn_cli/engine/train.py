@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 
 from fcnn_cli.machine import distributed
-from fcnn_cli.engine import loop, state as training_state
+from fcnn_cli.engine import figures, loop, state as training_state
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.machine.devices import (ThreadChooser, describe, effective_precision,
                                       memory_errors, resolve_device, step_work)
@@ -75,12 +75,14 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     networks, every row scored out of fold (:mod:`fcnn_cli.engine.folds`).
     """
     config = config or TrainConfig()
+    _refuse_figures(config, weight, val_table)
     if isinstance(table, Table):
         data = prepare(table, config, targets, features, val_table, test_table, consume, weight)
     else:
         from fcnn_cli.engine import stream
 
         data = stream.prepare(table, config, targets, features, val_table, test_table, weight)
+    _check_figures(data, config)
     name, extra = table.name, getattr(table, "extra", {})
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
@@ -140,14 +142,15 @@ def _fit_single(data, config, shape, device, precision, source, run):
                        outcome.lost, sample, changed=outcome.changed is not None)
 
 
-def _predictor(net, data, precision, config, whole=False):
+def _predictor(net, data, precision, config, whole=False, task=None):
     """The Predictor of a trained network (``whole``: with the features' training range, as the
-    checkpoint keeps it). A run given ``threads`` measures on that many too, so that its metrics
-    are the same bit for bit whatever the load, as its weights are."""
+    checkpoint keeps it; ``task``: instead of the data's). A run given ``threads`` measures on
+    that many too, so that its metrics are the same bit for bit whatever the load, as its
+    weights are."""
     from fcnn_cli.network.predictor import Predictor
 
     extra = {"feature_range": data.feature_range()} if whole else {}
-    predictor = Predictor(net, data.features, data.x_scaler, data.task, data.units,
+    predictor = Predictor(net, data.features, data.x_scaler, task or data.task, data.units,
                           precision=precision, filler=data.filler, **extra)
     if config.threads:
         predictor.threads = ThreadChooser.fixed(config.threads)
@@ -162,7 +165,8 @@ def _measure(predictor, data, extra, world, state, outcome):
     if outcome.changed or not world.is_main:
         return {}, None, outcome
     try:
-        metrics = {split: _report(predictor, data, split) for split in SPLITS
+        _working_point(predictor, data, state.config)
+        metrics = {split: _report(predictor, data, split, state.config) for split in SPLITS
                    if data.sizes[split]}
         return metrics, _sample(predictor, data, extra, state.config.seed), outcome
     except DataChanged as e:
@@ -205,8 +209,11 @@ def _fit_folds(data, config, shape, device, precision, source, run):
         log.warning("training stopped: %s; keeping the best weights so far", trained.stopped)
     predictor = _predictor(trained.net, data, precision, config, whole=True)
     predictor.folds = data.folds.rule
-    scores = folds.score(predictor, data, config.seed)
-    test = {"test": _report(predictor, data, "test")} if data.sizes["test"] else {}
+    merit = None if config.working_point is None else \
+        folds.score(predictor, data, config, choosing=True).metrics["val"]["merit"]  # out of fold
+    predictor.task = figures.chosen(data.task, config, merit)
+    scores = folds.score(predictor, data, config)
+    test = {"test": _report(predictor, data, "test", config)} if data.sizes["test"] else {}
     metrics = {"train": scores.metrics["train"], "val": scores.metrics["val"], **test,
                "folds": scores.metrics["folds"]}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
@@ -252,7 +259,11 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     ensemble.check_cohorts([ensemble.Cohort(config, NetConfig(
         n_in=1, n_out=1, **{**(net or {}), "dropout": 0.0})) for config, net in cohorts])
     config = cohorts[0][0]
+    for each, _ in cohorts:
+        _refuse_figures(each, weight, val_table)
     data = prepare(table, config, targets, features, val_table, test_table, weight=weight)
+    for each, _ in cohorts:
+        _check_figures(data, each)
     extra = getattr(table, "extra", {})
     del table, val_table, test_table
     shapes = [training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
@@ -289,14 +300,17 @@ def _ensemble_result(trained, data, config, device, precision, extra):
     alone = len(trained.net) == 1
     net = trained.net.members[0] if alone else trained.net
     predictor = _predictor(net, data, precision, config, whole=True)
-    metrics = {split: _report(predictor, data, split) for split in SPLITS if data.sizes[split]}
+    _working_point(predictor, data, config)
+    metrics = {split: _report(predictor, data, split, config) for split in SPLITS
+               if data.sizes[split]}
     epochs = {} if alone else {"best_epochs": trained.best_epochs}
     predictor.info = {"train_config": asdict(config), "metrics": metrics,
                       "best_epoch": max(trained.best_epochs), **epochs, **describe(device),
                       "precision": precision, "rows_sha256": data.rows_digest}
     sample = _sample(predictor, data, extra, config.seed)
     members = [] if alone else [
-        {split: _report(_predictor(member, data, precision, config), data, split)
+        {split: _report(_predictor(member, data, precision, config, task=predictor.task), data,
+                        split, config)
          for split in ("val", "test") if data.sizes[split]}
         for member in trained.net.members]
     return TrainResult(predictor, config, trained.history, metrics, data.sizes,
@@ -330,7 +344,7 @@ def _sample(predictor, data, extra, seed):
     from fcnn_cli.results.evaluation import Sample
 
     split = "test" if data.sizes["test"] else "val"
-    sample = Sample(data.task, seed=seed)
+    sample = Sample(predictor.task, seed=seed)
     step = predictor.chunk_rows
     for x, truth, weight in data.chunks(split):
         for start in range(0, len(x), step):
@@ -360,11 +374,36 @@ def _release_arrow_memory():
         pyarrow.default_memory_pool().release_unused()
 
 
-def _report(predictor, data, name):
-    report = data.task.metrics(data.units, sample=data.distance_sample)
+def _report(predictor, data, name, config, asked=None):
+    """The metrics of split ``name`` by ``predictor`` (at its task's working point, if any),
+    with the figures of merit ``asked``, else those the run asks of the split."""
+    asked = asked or figures.at_cut(data, config, name, predictor.task)
+    report = predictor.task.metrics(data.units, sample=data.distance_sample, figures=asked)
     for x, truth, weight in data.chunks(name):
         predictor.add_to(report, x, truth, data.scaled(name), weight=weight)
     return report.report()
+
+
+def _refuse_figures(config, weight, val_table):
+    figures.refuse_early(config, weight is not None,
+                         val_table is not None or config.val_frac > 0 or config.folds > 1)
+
+
+def _check_figures(data, config):
+    """Before the first epoch: the figures' options against the task the data made."""
+    figures.check(data.task, config)
+    if config.working_point is not None and not data.sizes["val"]:
+        figures.refuse_early(config, True, False)
+
+
+def _working_point(predictor, data, config):
+    """The predictor's task with the run's signal class and the working point found on the
+    validation split, which every final report then cuts at."""
+    merit = None
+    if config.working_point is not None:
+        merit = _report(predictor, data, "val", config,
+                        figures.asking(data, config, "val"))["merit"]
+    predictor.task = figures.chosen(data.task, config, merit)
 
 
 def _probe(state, data, rows):

@@ -102,7 +102,10 @@ def _filling(filler):
 def _labels(predictor):
     task = predictor.task
     if task.kind == "classify":
+        signal = task.signal_index()
         return {"column": task.target, "classes": list(task.classes), "output": task.output,
-                "class_weights": task.weights}
+                "class_weights": task.weights,
+                "signal": None if signal is None else task.classes[signal],
+                "working_point": task.working_point}
     return {"columns": [{"name": t, "unit": predictor.units.get(t, "")} for t in task.targets],
             "position": task.point(predictor.units)}

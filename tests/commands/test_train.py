@@ -522,3 +522,62 @@ def test_negative_weights_without_weights_warn_that_they_change_nothing(run, run
                  "--epochs", 1, "-o", tmp_path / "run", "-q", "--no-plots")
     said = "warning: --negative-weights zero changes nothing: the events have no weights"
     assert (said in result.stderr) == (not weight)
+
+
+def _gaussians(path, n, seed):
+    rng = np.random.default_rng(seed)
+    kind = np.where(rng.random(n) < 0.4, "signal", "background")
+    x = rng.normal(size=(n, 2)) + (kind == "signal")[:, None]
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": kind}).to_csv(path, index=False)
+    return path
+
+
+def test_a_working_point_from_train_to_info_and_predict(run, runner, tmp_path):
+    train, val = _gaussians(tmp_path / "t.csv", 1200, 1), _gaussians(tmp_path / "v.csv", 400, 2)
+    out = run(runner, "train", train, "--val", val, "-t", "kind", "--epochs", 3,
+              "--working-point", "eff=0.7", "-o", tmp_path / "run", "--no-plots").output
+    assert "working point (signal efficiency 0.7): signal where p(signal) ≥" in out
+    about = json.loads(run(runner, "info", tmp_path / "run/model.pt", "--json").output)
+    point = about["labels"]["working_point"]
+    assert about["labels"]["signal"] == "signal"
+    assert point["asked"] == {"signal_efficiency": 0.7}
+    metrics = json.loads((tmp_path / "run/metrics.json").read_text())
+    assert metrics["val"]["merit"]["working_point"]["cut"] == point["cut"]
+    run(runner, "predict", tmp_path / "run/model.pt", val, "-o", tmp_path / "p.parquet")
+    predicted = pd.read_parquet(tmp_path / "p.parquet")
+    passed = predicted.p_signal >= point["cut"]
+    assert (predicted.kind_pred == np.where(passed, "signal", "background")).all()
+    is_signal = pd.read_csv(val).kind == "signal"
+    assert passed[is_signal].mean() >= 0.7
+    assert passed[is_signal].mean() < 0.7 + 2 / is_signal.sum()  # the tightest such cut
+
+
+def test_signal_that_is_no_class_is_refused_before_the_first_epoch(run, runner, tmp_path):
+    data = _gaussians(tmp_path / "t.csv", 300, 1)
+    out = run(runner, "train", data, "-t", "kind", "--signal", "muon", "-o", tmp_path / "run",
+              code=1).output
+    assert "signal 'muon' is not a class" in out and "epoch" not in out
+
+
+def test_resume_keeps_the_signal_class_and_the_working_point(run, runner, tmp_path):
+    from fcnn_cli.data.tables import read_table
+    from fcnn_cli.engine import train
+    from fcnn_cli.results import runs
+
+    data = _gaussians(tmp_path / "t.csv", 800, 1)
+
+    def stop(row):
+        if row["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    result = train.fit(read_table(data), train.TrainConfig(
+        epochs=3, val_frac=0.3, working_point="bkg=0.1", signal="signal"), targets=["kind"],
+        on_epoch=stop)
+    assert result.interrupted
+    cut = runs.save_run(result, tmp_path / "cut", str(data))
+    run(runner, "train", "--resume", cut, "-q")
+    labels = json.loads(run(runner, "info", cut / "model.pt", "--json").output)["labels"]
+    assert labels["signal"] == "signal"
+    assert labels["working_point"]["asked"] == {"background_efficiency": 0.1}
+    metrics = json.loads((cut / "metrics.json").read_text())
+    assert metrics["val"]["merit"]["working_point"]["background_efficiency"] <= 0.1

@@ -437,3 +437,23 @@ def test_a_weighted_file_trains_streamed_with_weighted_validation(tmp_path, quak
         assert torch.equal(v, b.predictor.net.state_dict()[k])
     assert not torch.equal(a.predictor.net.state_dict()["head.weight"],
                            result.predictor.net.state_dict()["head.weight"])
+
+
+def test_a_streamed_run_finds_its_working_point_and_reports_at_it(tmp_path):
+    rng = np.random.default_rng(4)
+    kind = np.where(rng.random(1500) < 0.4, "signal", "background")
+    x = rng.normal(size=(1500, 2)) + (kind == "signal")[:, None]
+    frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": kind})
+    path = write_parquet(frame, tmp_path / "s.parquet", ["kind"], 300)
+    val = write_parquet(frame.iloc[:400], tmp_path / "sv.parquet", ["kind"])
+    result = train.fit(sources.open_source(path), train.TrainConfig(
+        epochs=2, batch_size=64, test_frac=0.0, stream=True, working_point="eff=0.6"),
+        val_table=sources.FileChunks(val))
+    cut = result.predictor.task.working_point["cut"]
+    p = result.predictor.predict(read_table(val))
+    is_signal = frame.kind.iloc[:400].to_numpy() == "signal"
+    passed = p.p_signal.to_numpy() >= cut
+    point = result.metrics["val"]["merit"]["working_point"]
+    assert point["cut"] == cut and passed[is_signal].mean() >= 0.6
+    assert point["signal_efficiency"] == pytest.approx(passed[is_signal].mean())
+    assert result.metrics["val"]["accuracy"] == pytest.approx((passed == is_signal).mean())

@@ -138,3 +138,34 @@ def test_runs_record_absolute_data_paths(own_quakes, tmp_path, monkeypatch):
     run_dir = tmp_path / "sw" / spec.key({"depth": 1})
     assert json.loads((run_dir / "config.json").read_text())["data"] == str(own_quakes)
     assert tomllib.loads((run_dir / "config.toml").read_text())["data"] == str(own_quakes)
+
+
+def test_a_working_point_in_a_sweep_is_each_combinations_own(tmp_path, monkeypatch):
+    """Combinations of one pass share their data's task: each records its own cut."""
+    import pandas as pd
+
+    from fcnn_cli.data.tables import read_table
+    from fcnn_cli.network import checkpoint
+
+    rng = np.random.default_rng(5)
+    paths = []
+    for name, n in (("train", 600), ("val", 300)):
+        kind = np.where(rng.random(n) < 0.4, "signal", "background")
+        x = rng.normal(size=(n, 2)) + (kind == "signal")[:, None]
+        paths.append(tmp_path / f"{name}.csv")
+        pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": kind}).to_csv(paths[-1], index=False)
+    calls = counting(monkeypatch)
+    spec = Sweep({"data": str(paths[0]), "val": str(paths[1]), "targets": ["kind"]},
+                 {**FIXED, "epochs": 2, "working_point": "eff=0.7"},
+                 {"lr": [1e-3, 3e-2]}, seeds=1)
+    run.run(spec, tmp_path / "sweep")
+    assert calls["passes"] == [[1, 1]]
+    is_signal = pd.read_csv(paths[1]).kind == "signal"
+    cuts = []
+    for lr in (1e-3, 3e-2):
+        predictor = checkpoint.load(tmp_path / "sweep" / spec.key({"lr": lr}) / "model.pt",
+                                    "cpu")
+        p = predictor.predict(read_table(str(paths[1])))["p_signal"]
+        cuts.append(predictor.task.working_point["cut"])
+        assert (p[is_signal] >= cuts[-1]).mean() >= 0.7
+    assert cuts[0] != cuts[1]
