@@ -266,6 +266,26 @@ def labelled_rows_options(command):
     return command
 
 
+def labelled_sources(predictor, data, samples, weight, no_weight):
+    """(the evaluation's recipe, its sources [(sample or None, path)], whether the rows are
+    weighed) of the labelled rows that ``labelled_rows_options`` give, for ``predictor``."""
+    from fcnn_cli.data import applying
+
+    with usage_errors():
+        recipe = applying.for_evaluation(predictor.recipe, samples, weight, not no_weight,
+                                         predictor.task)
+    sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
+    weighs = not no_weight and applying.weighs(recipe, [f for _, f in sources], bool(weight))
+    return recipe, sources, weighs
+
+
+def positive(ctx, param, value):
+    """A click callback: a count of 1 or more (or None)."""
+    if value is not None and value < 1:
+        raise click.BadParameter("give 1 or more")
+    return value
+
+
 def force_option(command):
     return option("--force", is_flag=True, group=OUTPUT, help="Write the output even over a "
                   "file of a run directory (its model.pt, config.json, …).")(command)
