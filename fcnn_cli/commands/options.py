@@ -242,8 +242,9 @@ def _threshold(ctx, param, value):
 
 def threshold_option(command):
     return option("--threshold", type=float, default=None, callback=_threshold,
-                  help="Two classes: predict the second class when its probability is at "
-                       "least this (default: the most probable class).")(command)
+                  help="Two classes or a signal class (--signal): predict the signal "
+                       "class when its probability is at least this (default: the cut of the "
+                       "model's working point, else the most probable class).")(command)
 
 
 def labelled_rows_options(command):
