@@ -37,7 +37,7 @@ FLAGS = {**{f.name: f.metadata["flags"][-1] for cls in (DataConfig, NetConfig, T
 
 # Option names that messages also use as ordinary words ("ends where a number should follow",
 # "weight column 'w'", a value that is NaN): only their ``name=value`` form is an option.
-WORDS = frozenset({"where", "nan", "weight", "define"})
+WORDS = frozenset({"where", "nan", "weight", "define", "signal"})
 
 # A quoted value or expression: its text is the user's, never rewritten. An opening quote
 # follows no letter (not the apostrophe of "model's"), a closing one precedes none.
@@ -242,7 +242,7 @@ def _threshold(ctx, param, value):
 
 def threshold_option(command):
     return option("--threshold", type=float, default=None, callback=_threshold,
-                  help="Two classes or a signal class (--signal): predict the signal "
+                  help="Two classes, or a model with a signal class: predict the signal "
                        "class when its probability is at least this (default: the cut of the "
                        "model's working point, else the most probable class).")(command)
 
