@@ -1,15 +1,17 @@
 """fcnn evaluate: a model's metrics on a labelled table, overall and in bins of its columns."""
 
 import contextlib
+import dataclasses
 import json
 import logging
 import warnings
+from types import SimpleNamespace
 
 import click
 
 from fcnn_cli.commands.options import (DIR, FILE, check_fill, device_option, field_option,
-                                       labelled_rows_options,
-                                       force_option, nan_option, option, output_option,
+                                       force_option, labelled_rows_options, labelled_sources,
+                                       nan_option, option, output_option, positive,
                                        selection_of, threshold_option, usage_errors,
                                        user_errors)
 from fcnn_cli.core.config import TrainConfig
@@ -43,12 +45,23 @@ def _edges(ctx, param, values):
 @option("--plots", "plots_dir", metavar="DIR", shell_complete=DIR,
         help="Draw plots of the rows (a sample of at most 100 000) and of the bins here.")
 @threshold_option
+@field_option(TrainConfig, "signal")
+@field_option(TrainConfig, "working_point", "Classification: the figures of merit at this "
+              "signal efficiency (eff=0.7) or background efficiency (bkg=0.01). [default: at "
+              "--threshold, else at the model's working point]")
+@field_option(TrainConfig, "yields")
+@field_option(TrainConfig, "lumi")
+@option("--ranking", is_flag=True, help="Also rank the inputs by permutation importance, as "
+        "fcnn rank does (the rows are then held in memory).")
+@option("--repeats", type=int, default=5, callback=positive,
+        help="With --ranking: shuffles of each input.")
 @nan_option
 @device_option
 @force_option
 @user_errors
 def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output, by, bins,
-             edges, position, plots_dir, threshold, nan, device, force):
+             edges, position, plots_dir, threshold, signal, working_point, yields, lumi,
+             ranking, repeats, nan, device, force):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin), or on
     samples of its classes (--sample).
 
@@ -63,11 +76,13 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
       fcnn evaluate runs/quakes/model.pt test.csv --by x --by y --bins 8 --plots plots/
       fcnn evaluate runs/dimuon/model.pt --sample 'signal=new_sig_*.root*0.02' \\
           --sample 'background=new_bkg.root' --by mass --bins 20
+      fcnn evaluate runs/dimuon/model.pt test.parquet --working-point bkg=0.01 --lumi 140
+      fcnn evaluate runs/dimuon/model.pt test.parquet --ranking --repeats 3
     """
     import os
     from pathlib import Path
 
-    from fcnn_cli.core.config import check_bins, check_position
+    from fcnn_cli.core.config import check_bins, check_position, parse_working_point
     from fcnn_cli.core.errors import FcnnError
     from fcnn_cli.core.fileio import STDIO, check_output, write_text, writing
     from fcnn_cli.data.columns import drop_incomplete
@@ -78,6 +93,8 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     with usage_errors():
         check_bins(by, bins, edges)
         check_position(position)
+        asked = _Asked(signal, parse_working_point(working_point), yields or lumi is not None,
+                       lumi, threshold)
         if bool(data) == bool(samples):
             raise FcnnError("give DATA or samples, not both" if data else
                             "missing argument DATA (or --sample NAME=FILE)", ("samples",))
@@ -107,11 +124,9 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     from fcnn_cli.data import applying
     from fcnn_cli.results.evaluation import evaluate as evaluated
 
+    recipe, sources, weighs = labelled_sources(predictor, data, samples, weight, no_weight)
     with usage_errors():
-        recipe = applying.for_evaluation(predictor.recipe, samples, weight, not no_weight,
-                                         predictor.task)
-    sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
-    weighs = not no_weight and applying.weighs(recipe, [f for _, f in sources], bool(weight))
+        figures = _figures(predictor.task, asked, weighs)
     tally = {"removed": 0, "kept": 0}
     # The labels of DATA are checked by the predictor, which says why they are needed.
     read = predictor.features + recipe.made(predictor.targets)
@@ -123,10 +138,16 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     weights = {"weight": recipe.weight_column} if weighs else {}
     with _unsummable_weights(name) if weighs else contextlib.nullcontext():
         scores = evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
-                           (model, data) if data else None, **weights)
+                           (model, data) if data else None, figures=figures, **weights)
     report = {"model": str(model), "data": name, **scores,
               **applying.evaluation_notes(recipe, tally, not no_select, weighs,
                                           predictor.recipe)}
+    if ranking:
+        from fcnn_cli.results.ranking import of_sources
+
+        ranker, _ = of_sources(predictor, recipe, sources, not no_select, weighs, nan,
+                               position=position)
+        report["ranking"] = ranker.rank(repeats)
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
@@ -141,6 +162,57 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
                 console.print(t)
             for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)
+            if figures is None and predictor.task.kind == "classify":
+                from rich.text import Text
+
+                console.print(Text(f"No figures of merit: {len(predictor.task.classes)} classes "
+                                   "and none is signal (--signal CLASS names one).",
+                                   style="italic"))
+            if ranking:
+                from fcnn_cli.results.ranking import printed
+
+                console.print(printed(shown["ranking"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Asked:
+    """What the figures of merit are asked for on the command line."""
+
+    signal: str | None
+    point: tuple | None  # parse_working_point's (key, value)
+    yields: bool
+    lumi: float | None
+    threshold: float | None
+
+
+def _figures(task, asked, weighs):
+    """The :class:`~fcnn_cli.network.merit.Figures` of a classification ``task`` (None where
+    it has several classes and none is signal): at the working point asked, else at the
+    threshold, else at the model's own working point; with yields where asked, the rows being
+    weighed (``weighs``) by expected yields."""
+    from fcnn_cli.engine.figures import signal_of
+    from fcnn_cli.network.merit import Figures
+
+    wanted = SimpleNamespace(signal=asked.signal, lumi=asked.lumi, yields=asked.yields,
+                             working_point=asked.point)
+    index = signal_of(task, wanted)  # refuses the figures' options for regression
+    if index is None:
+        if asked.point or asked.yields:
+            raise FcnnError(f"{len(task.classes)} classes and none named signal: name the "
+                            "signal class (signal=CLASS) for a working point or yields",
+                            ("signal",))
+        return None
+    if asked.yields and not weighs:
+        raise FcnnError("yields and lumi: the significance scan needs event weights that are "
+                        "expected yields (the model's weight, weight=EXPR or samples' scales); "
+                        "these rows have none", ("yields", "lumi"))
+    point = dict([asked.point]) if asked.point else {}
+    threshold = None if point else asked.threshold if asked.threshold is not None \
+        else task.cut()
+    return Figures(index, eff=point.get("signal_efficiency"),
+                   bkg=point.get("background_efficiency"), threshold=threshold,
+                   yields=tuple(asked.lumi or 1.0 for _ in task.classes)
+                   if asked.yields else None)
 
 
 def _some_selected(chunks, tally, cut, name):

@@ -37,7 +37,7 @@ FLAGS = {**{f.name: f.metadata["flags"][-1] for cls in (DataConfig, NetConfig, T
 
 # Option names that messages also use as ordinary words ("ends where a number should follow",
 # "weight column 'w'", a value that is NaN): only their ``name=value`` form is an option.
-WORDS = frozenset({"where", "nan", "weight", "define"})
+WORDS = frozenset({"where", "nan", "weight", "define", "signal"})
 
 # A quoted value or expression: its text is the user's, never rewritten. An opening quote
 # follows no letter (not the apostrophe of "model's"), a closing one precedes none.
@@ -242,8 +242,9 @@ def _threshold(ctx, param, value):
 
 def threshold_option(command):
     return option("--threshold", type=float, default=None, callback=_threshold,
-                  help="Two classes: predict the second class when its probability is at "
-                       "least this (default: the most probable class).")(command)
+                  help="Two classes, or a model with a signal class: predict the signal "
+                       "class when its probability is at least this (default: the cut of the "
+                       "model's working point, else the most probable class).")(command)
 
 
 def labelled_rows_options(command):
@@ -264,6 +265,26 @@ def labelled_rows_options(command):
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def labelled_sources(predictor, data, samples, weight, no_weight):
+    """(the evaluation's recipe, its sources [(sample or None, path)], whether the rows are
+    weighed) of the labelled rows that ``labelled_rows_options`` give, for ``predictor``."""
+    from fcnn_cli.data import applying
+
+    with usage_errors():
+        recipe = applying.for_evaluation(predictor.recipe, samples, weight, not no_weight,
+                                         predictor.task)
+    sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
+    weighs = not no_weight and applying.weighs(recipe, [f for _, f in sources], bool(weight))
+    return recipe, sources, weighs
+
+
+def positive(ctx, param, value):
+    """A click callback: a count of 1 or more (or None)."""
+    if value is not None and value < 1:
+        raise click.BadParameter("give 1 or more")
+    return value
 
 
 def force_option(command):

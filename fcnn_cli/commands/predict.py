@@ -40,7 +40,9 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
     """Predictions of MODEL for every row of DATA ('-' for stdin); labels may be absent.
 
     Writes one <target>_pred column per label, after any --keep columns; for classes the
-    predicted class name and one p_<class> probability column per class. An ensemble's
+    predicted class name and one p_<class> probability column per class: the class is the
+    signal class where p(signal) is at least the cut of the model's working point (train
+    --working-point) or --threshold, else the most probable class. An ensemble's
     prediction is its members' mean, with <target>_std (regression: the predictive standard
     deviation) or <target>_entropy (classes); a Gaussian model's has <target>_std too.
 

@@ -5,26 +5,20 @@ import json
 import click
 
 from fcnn_cli.commands.options import (DIR, FILE, device_option, force_option,
-                                       labelled_rows_options, nan_option,
-                                       option, usage_errors, user_errors)
+                                       labelled_rows_options, labelled_sources, nan_option,
+                                       option, positive, usage_errors, user_errors)
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.core.errors import printable_all
-
-
-def _positive(ctx, param, value):
-    if value is not None and value < 1:
-        raise click.BadParameter("give 1 or more")
-    return value
 
 
 @click.command()
 @click.argument("model", shell_complete=FILE)
 @click.argument("data", required=False, shell_complete=FILE)
 @labelled_rows_options
-@option("--repeats", type=int, default=5, callback=_positive,
+@option("--repeats", type=int, default=5, callback=positive,
         help="Shuffles of each input: the mean and spread of the metric's loss over them.")
 @option("--seed", type=int, default=0, help="Seed of the shuffles and of --rows' sample.")
-@option("--rows", type=int, default=None, callback=_positive, metavar="N",
+@option("--rows", type=int, default=None, callback=positive, metavar="N",
         help="Rank a uniform random sample of N rows (seeded) instead of all of them; "
              "needed where the rows do not fit in memory.")
 @option("--json", "as_json", is_flag=True, help="Print the ranking as JSON on stdout.")
@@ -100,24 +94,19 @@ def _ranked(model, data, samples, weight, no_weight, no_select, nan, rows, seed,
     from fcnn_cli.results.evaluation import evaluate
 
     predictor = checkpoint.load(model, device)
-    with usage_errors():
-        recipe = applying.for_evaluation(predictor.recipe, samples, weight, not no_weight,
-                                         predictor.task)
-    sources = [(s, f) for s in recipe.samples for f in s.files] or [(None, data)]
-    weighs = not no_weight and applying.weighs(recipe, [f for _, f in sources], bool(weight))
-    table, tally = ranking.read(predictor, recipe, sources, not no_select, weighs, nan, rows,
-                                seed)
-    column = recipe.weight_column if weighs else None
+    recipe, sources, weighs = labelled_sources(predictor, data, samples, weight, no_weight)
+    ranker, tally = ranking.of_sources(predictor, recipe, sources, not no_select, weighs, nan,
+                                       rows, seed)
     # The rows as they are, scored as evaluate scores them: its warnings (rows the model was
     # trained on) hold for the ranking too.
-    base = evaluate(predictor, [table], paths=(model, data) if data else None, weight=column)
-    ranker = ranking.Ranking(predictor, table, recipe, column)
+    base = evaluate(predictor, [ranker.table], paths=(model, data) if data else None,
+                    weight=ranker.weight)
     ranked = ranker.rank(repeats, seed, ranking.value(ranker.metric()[0], base))
     report = {"model": str(model), "data": "<stdin>" if data == "-" else str(data or
                                                                             recipe.name()),
               **ranked, "warnings": base["warnings"],
               **applying.evaluation_notes(recipe, tally, not no_select, weighs)}
-    return report, table, predictor
+    return report, ranker.table, predictor
 
 
 def _draw(report, table, predictor, out_dir):

@@ -255,14 +255,15 @@ class Predictor:
                           self.predict_chunks([table], threshold, members)])
 
     def evaluate_chunks(self, tables, threshold=None, position=None, watchers=(),
-                        weight=None):
+                        weight=None, figures=None):
         """The metric report of this model on a stream of labelled tables, chunk by chunk:
         memory stays bounded (but for a few bytes a row that exact percentiles and ROC AUC
         need). ``position`` names the labels that form a point, instead of the model's; each
         of ``watchers`` (see :mod:`fcnn_cli.results.evaluation`) is given every slice of rows
         too, as ``add(frame, truth, outputs)``. ``weight``: a function of a slice's frame
-        that gives its rows' event weights, to weigh the report by."""
-        report = self.task.metrics(self.units, threshold, position)
+        that gives its rows' event weights, to weigh the report by. ``figures``: the figures
+        of merit a classification report adds (:class:`fcnn_cli.network.merit.Figures`)."""
+        report = self.task.metrics(self.units, threshold, position, figures=figures)
         seen, warned = {"rows": 0, "name": "<table>"}, set()
 
         def blocks():

@@ -183,7 +183,7 @@ def sample_metadata(task, units, split, position=None, extra=None):
 
 
 def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None, edges=None,
-             plots=None, paths=None, weight=None):
+             plots=None, paths=None, weight=None, figures=None):
     """The report of ``predictor`` on a stream of labelled tables, in bounded memory: the
     metrics, with ``by`` (1 or 2 columns) also the statistics in their bins (``report
     ["binned"]``: ``bins`` bins over each column's range, or ``edges`` per column); with
@@ -193,7 +193,8 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     (``report["plots"]`` lists them). ``report["warnings"]`` says (and the log warns) where
     the rows are those the model was trained on: the very rows, as the checkpoint's digest of
     them tells, or (with ``paths``, the model's and the data's as given) the very file its
-    run recorded."""
+    run recorded. ``figures`` (:class:`fcnn_cli.network.merit.Figures`) adds the figures of
+    merit of a classification (``report["merit"]``)."""
     from fcnn_cli.results.binned import DEFAULT_BINS
 
     # k-fold networks by a column score the file they trained on (which has the column) out of
@@ -223,7 +224,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
 
     report = predictor.evaluate_chunks(
         remembered(chunks), threshold, position, watchers,
-        weight=weight and (lambda frame: weights_of(frame, weight)))
+        weight=weight and (lambda frame: weights_of(frame, weight)), figures=figures)
     if rows and rows.hexdigest() == recorded and not predictor.out_of_fold(first["name"]):
         model = paths[0] if paths else "the model"
         warnings.append(_warned(_trained_on(first["name"], "the very rows", model)))

@@ -212,6 +212,15 @@ def read(predictor, recipe, sources, select=True, weigh=True, nan=None, rows=Non
     return gather(chunks, rows, seed), tally
 
 
+def of_sources(predictor, recipe, sources, select=True, weigh=True, nan=None, rows=None,
+               seed=0, position=None):
+    """(a :class:`Ranking` of the rows of ``sources`` as :func:`read` reads them, the tally of
+    the selection)."""
+    table, tally = read(predictor, recipe, sources, select, weigh, nan, rows, seed)
+    column = recipe.weight_column if weigh else None
+    return Ranking(predictor, table, recipe, column, position), tally
+
+
 def printed(report):
     """The ranking as a rich table: an input a row, the most important first."""
     from rich.table import Table

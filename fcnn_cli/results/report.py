@@ -146,9 +146,13 @@ def diagnostics_table(rows):
 
 
 def tables(report, title):
-    """The tables for a report of either task."""
+    """The tables for a report of either task; a classification's figures of merit after its
+    own tables where it has them."""
     if report["task"] == "classification":
-        return classification_tables(report, title)
+        from fcnn_cli.results.merittables import merit_tables
+
+        merit = merit_tables(report["merit"]) if "merit" in report else []
+        return classification_tables(report, title) + merit
     return regression_tables(report, title)
 
 

@@ -177,3 +177,91 @@ def test_weights_too_large_to_square_give_one_warning_line(run, runner, samples_
         == ["warning: samples signal, background: the weights are too large or too small to "
             "square and sum in floating point: some weighted figures are NaN; scale the "
             "weights nearer 1"]
+
+
+def _samples(files):
+    return ["--sample", f"signal={files}/sig_*.csv", "--sample", f"background={files}/bkg.csv"]
+
+
+def test_figures_of_merit_at_the_working_point_asked_with_yields(run, runner, samples_run,
+                                                                 sample_files):
+    import pandas as pd
+
+    lumi = 2.5
+    report = json.loads(run(runner, "evaluate", samples_run / "model.pt",
+                            *_samples(sample_files), "--weight", "w", "--working-point",
+                            "eff=0.6", "--lumi", lumi, "--json").stdout)
+    merit = report["merit"]
+    assert merit["signal_class"] == "signal"
+    assert merit["working_point"]["asked"] == {"signal_efficiency": 0.6}
+    assert merit["working_point"]["signal_efficiency"] >= 0.6
+    # The weights times the luminosity are the yields the significance scan counts.
+    sums = {name: sum(pd.read_csv(f)["w"].sum() for f in sample_files.glob(f"{name}*.csv"))
+            for name in ("sig", "bkg")}
+    assert merit["signal"]["sum_of_weights"] == pytest.approx(lumi * sums["sig"])
+    assert merit["background"]["sum_of_weights"] == pytest.approx(lumi * sums["bkg"])
+    best = merit["significance"]["best"]["s_over_sqrt_b"]
+    assert best["s_over_sqrt_b"] == pytest.approx(best["signal"] / best["background"] ** 0.5)
+
+
+def test_figures_of_merit_at_the_threshold_and_as_a_table(run, runner, samples_run,
+                                                          sample_files):
+    args = ["evaluate", samples_run / "model.pt", *_samples(sample_files), "--threshold", 0.55]
+    merit = json.loads(run(runner, *args, "--json").stdout)["merit"]
+    assert merit["working_point"]["asked"] == {"threshold": 0.55}
+    assert merit["working_point"]["cut"] == 0.55
+    out = run(runner, *args).stdout
+    assert "Figures of merit (signal: signal;" in out and "working point (cut = 0.55)" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--yields", "--no-weight"], "--yields and --lumi: the significance scan needs event "
+                                  "weights"),
+    (["--lumi", "2"], "these rows have none"),  # the model has no weight, the files no scale
+    (["--working-point", "eff=2"], "--working-point must be eff=E"),
+    (["--signal", "higgs"], "signal 'higgs' is not a class of the model")])
+def test_figures_of_merit_that_cannot_be_are_refused_in_a_line(run, runner, samples_run,
+                                                               sample_files, args, message):
+    result = run(runner, "evaluate", samples_run / "model.pt", *_samples(sample_files), *args,
+                 code=2)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], result.stderr
+
+
+def test_regression_refuses_the_figures_of_merit(run, runner, run_dir, quakes_csv):
+    result = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--lumi", 3, code=2)
+    assert "--lumi is for classification; this is regression" in result.stderr
+
+
+def test_several_classes_without_a_signal_have_no_figures(run, runner, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "three.csv"
+    pd.DataFrame({"x": rng.normal(size=300), "kind": np.repeat(["a", "b", "c"], 100)}
+                 ).to_csv(data, index=False)
+    run(runner, "train", data, "-t", "kind", "--epochs", 1, "-q", "--no-plots",
+        "-o", tmp_path / "run")
+    model = tmp_path / "run" / "model.pt"
+    assert "merit" not in json.loads(run(runner, "evaluate", model, data, "--json").stdout)
+    out = run(runner, "evaluate", model, data).stdout
+    assert out.count("No figures of merit: 3 classes and none is signal") == 1
+    merit = json.loads(run(runner, "evaluate", model, data, "--signal", "c", "--json").stdout
+                       )["merit"]
+    assert merit["signal_class"] == "c" and merit["signal"]["rows"] == 100
+    result = run(runner, "evaluate", model, data, "--working-point", "bkg=0.1", code=2)
+    assert "none named signal: name the signal class (--signal CLASS)" in result.stderr
+
+
+def test_ranking_is_ranks_on_the_same_rows(run, runner, samples_run, sample_files):
+    model = samples_run / "model.pt"
+    report = json.loads(run(runner, "evaluate", model, *_samples(sample_files), "--ranking",
+                            "--repeats", 2, "--json").stdout)
+    ranked = json.loads(run(runner, "rank", model, *_samples(sample_files), "--repeats", 2,
+                            "--json").stdout)
+    assert report["ranking"]["baseline"] == pytest.approx(report["roc_auc"])
+    assert report["ranking"]["inputs"] == ranked["inputs"]
+    out = run(runner, "evaluate", model, *_samples(sample_files), "--ranking",
+              "--repeats", 2).stdout
+    assert "2 shuffles each" in out

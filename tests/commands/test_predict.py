@@ -171,3 +171,30 @@ def test_a_selection_on_the_label_scores_every_row_of_an_unlabelled_table(run, r
         "the table lacks: every row is scored, without a 'selected' column"]
     labelled = run(runner, "predict", tmp_path / "run" / "model.pt", tmp_path / "t.csv")
     assert labelled.stdout.startswith("selected,y_pred\n") and "reads the" not in labelled.stderr
+
+
+def test_the_working_point_of_the_model_decides_the_class_column(run, runner, samples_run,
+                                                                  sample_files, tmp_path):
+    """A model whose run chose a working point: its class column is signal exactly where
+    p(signal) passes the point's cut; --threshold overrides the cut."""
+    import dataclasses
+
+    from fcnn_cli.network import checkpoint
+
+    def predicted(model, *args):
+        return pd.read_csv(io.StringIO(run(runner, "predict", model, sample_files / "sig_1.csv",
+                                           *args).stdout))
+
+    # Cuts among the probabilities, that split the rows otherwise than the most probable class
+    p = predicted(samples_run / "model.pt")["p_signal"]
+    cut, other = float(p.quantile(0.5)), float(p.quantile(0.2))
+    predictor = checkpoint.load(samples_run / "model.pt", "cpu")
+    predictor.task = dataclasses.replace(
+        predictor.task, working_point={"asked": {"signal_efficiency": 0.3}, "cut": cut})
+    model = tmp_path / "model.pt"
+    checkpoint.save(predictor, model)
+    for args, threshold in (((), cut), (("--threshold", other), other)):
+        out = predicted(model, *args)
+        passed = out["p_signal"].to_numpy() >= threshold
+        assert 0 < passed.sum() < len(out)
+        assert np.array_equal(out["sample_pred"] == "signal", passed)

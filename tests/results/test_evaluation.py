@@ -247,7 +247,8 @@ def test_weighted_evaluate_builds_one_report_and_plots_a_weighted_sample(trained
     w = np.random.default_rng(0).uniform(0.1, 2.0, 300)
     table.frame["w"] = w
     built, drawn, metrics = [], [], predictor.task.metrics
-    monkeypatch.setattr(predictor.task, "metrics", lambda *a: built.append(a) or metrics(*a))
+    monkeypatch.setattr(predictor.task, "metrics",
+                        lambda *a, **k: built.append(a) or metrics(*a, **k))
     monkeypatch.setattr(plots, "plot_sample", lambda sample, out: drawn.append(sample) or [])
     report = evaluation.evaluate(predictor, _chunks(table, 97), plots=tmp_path, weight="w")
     assert len(built) == 1 and report["sum_of_weights"] == pytest.approx(w.sum())
