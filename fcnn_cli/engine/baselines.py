@@ -10,11 +10,14 @@ weights (``class_weight="balanced"``) then stand for the balance, and the baseli
 them in as the network's loss does. It stops early on the validation split, with the validation
 weights the network's validation loss takes.
 
-The training split's features are scaled in place (training holds them once); the baseline
-takes them unscaled again, block by block, rather than from a copy kept since preparation: a
-copy would double the training features' memory for the whole of training, for a fit that
-comes after it. Unscaling gives the features back within float32's rounding (a part in 10^7);
-the validation and test splits, never scaled, are used as they are.
+The training split's features are scaled in place (training holds them once); where a run
+asks for a baseline, preparation keeps a copy of them as they were (``Split.raw``), freed once
+the baseline is fitted and reported: the training features are then held twice while the
+network trains. Unscaling them instead would save that memory but not give them back: float32
+rounding moves about half the values by a unit in the last place, and a tree's thresholds sit
+on training values (the library's bin edges are quantiles of them), so a saved baseline would
+score some training rows otherwise than its run reported. The validation and test splits,
+never scaled, are used as they are.
 
 A run interrupted before its end fits no baseline; ``--resume`` fits it once the run ends. The
 fit depends on the split, the weights and the baseline's own seed alone, so a resumed run's
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 # The library each baseline needs to fit (a module, and what to install): refused before any
 # table is read rather than after the network has trained.
 LIBRARIES = {"gbdt": ("sklearn", "scikit-learn: pip install 'fcnn[gbdt]'")}
-BLOCK = 1 << 16  # rows unscaled or predicted at once: float64 temporaries stay small
+BLOCK = 1 << 16  # rows predicted at once: the trees' float64 temporaries stay small
 
 
 def refuse(config):
@@ -90,8 +93,9 @@ def beside(result, model, data, config):
     seconds = time.perf_counter() - start
     log.info("fitted the %s baseline in %.1f s", model.name, seconds)
     model.info = {**model.info, "inputs": data.inputs, "seconds": seconds}
-    reports = {split: report(model, data, config, split, x_train if split == "train" else None)
-               for split in SPLITS if data.sizes[split]}
+    reports = {split: report(model, data, config, split) for split in SPLITS
+               if data.sizes[split]}
+    data.splits["train"].raw = None
     result.baselines = {**result.baselines, model.name: model}
     # A new dict: the checkpoint's info holds the network's metrics alone.
     result.metrics = {**result.metrics, "baselines": {
@@ -102,15 +106,14 @@ def beside(result, model, data, config):
 
 
 def own_units(data, split):
-    """Split ``split``'s features in their own units: unscaled again where they are scaled."""
-    x = data.splits[split].x
+    """Split ``split``'s features in their own units: the copy kept before scaling, where
+    they are scaled."""
+    part = data.splits[split]
     if not data.scaled(split):
-        return x
-    out = np.empty_like(x)
-    for start in range(0, len(x), BLOCK):
-        rows = slice(start, start + BLOCK)
-        out[rows] = data.x_scaler.inverse(x[rows])
-    return out
+        return part.x
+    if part.raw is None:  # prepared without config.baseline
+        raise FcnnError(f"the {split} split's features are scaled and no copy of them is kept")
+    return part.raw
 
 
 def _labels_and_weights(data, split):
@@ -120,13 +123,13 @@ def _labels_and_weights(data, split):
     return part.truth, weight
 
 
-def report(model, data, config, split, x=None):
-    """The task's report of ``model`` on split ``split`` (``x``: its features in their own
-    units, where known), with the figures of merit the run asks of the split."""
+def report(model, data, config, split):
+    """The task's report of ``model`` on split ``split``, with the figures of merit the run
+    asks of the split."""
     stream = report_of(data.task, data.units, figures=figures.for_split(data, config, split),
                        sample=data.distance_sample)
     part = data.splits[split]
-    x = own_units(data, split) if x is None else x
+    x = own_units(data, split)
     for start in range(0, len(x), BLOCK):
         rows = slice(start, start + BLOCK)
         stream.add(part.truth[rows], model.predict(x[rows]),
