@@ -55,19 +55,22 @@ def _edges(ctx, param, values):
         "fcnn rank does (the rows are then held in memory).")
 @option("--repeats", type=int, default=5, callback=positive,
         help="With --ranking: shuffles of each input.")
+@option("--no-baselines", is_flag=True, help="Leave out the baselines that MODEL's run fitted "
+        "beside it (its baseline_*.pt files, scored beside the network by default).")
 @nan_option
 @device_option
 @force_option
 @user_errors
 def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output, by, bins,
              edges, position, plots_dir, threshold, signal, working_point, yields, lumi,
-             ranking, repeats, nan, device, force):
+             ranking, repeats, no_baselines, nan, device, force):
     """Metrics of MODEL (a model.pt) on the labelled table DATA ('-' for stdin), or on
     samples of its classes (--sample).
 
     DATA holds the raw columns: the model makes its --define and --objects columns itself,
     keeps the rows that pass its selection (the report counts those removed; --no-select
     keeps all) and weighs the events with its weight where DATA holds the columns it reads.
+    The baselines its run fitted beside it (baseline_*.pt there) are scored beside it.
 
     \b
     Examples:
@@ -136,9 +139,15 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
+    from fcnn_cli.results import baselines
+
+    beside = [] if no_baselines else baselines.beside(model, predictor, threshold, position,
+                                                      figures, **weights)
     with _unsummable_weights(name) if weighs else contextlib.nullcontext():
         scores = evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
-                           (model, data) if data else None, figures=figures, **weights)
+                           (model, data) if data else None, figures=figures,
+                           watchers=beside, **weights)
+    scores.update({"baselines": {b.name: b.report() for b in beside}} if beside else {})
     report = {"model": str(model), "data": name, **scores,
               **applying.evaluation_notes(recipe, tally, not no_select, weighs,
                                           predictor.recipe)}
@@ -154,11 +163,12 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     if as_json or output == STDIO:
         write_text(STDIO, text)
     else:
-        from fcnn_cli.results.report import binned_tables, recipe_table, tables
+        from fcnn_cli.results.report import baseline_table, binned_tables, recipe_table, tables
 
         console, shown = rich_console(stderr=False), printable_all(report)
+        side = [baseline_table(shown)] if beside else []
         with writing(STDIO):
-            for t in [*tables(shown, title=shown["data"]), *recipe_table(shown)]:
+            for t in [*tables(shown, title=shown["data"]), *side, *recipe_table(shown)]:
                 console.print(t)
             for t in binned_tables(shown["binned"]) if "binned" in shown else ():
                 console.print(t)

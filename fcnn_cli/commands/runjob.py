@@ -197,6 +197,11 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             shown = fold_tables(printable_all(result.metrics))
         if split == "test" or not shown:
             shown += tables(printable_all(result.metrics[split]), title=printable(title))
+        if "baselines" in result.metrics:
+            from fcnn_cli.results.report import baseline_table
+
+            shown.append(baseline_table(printable_all(result.metrics), split,
+                                        sum(row.get("seconds", 0.0) for row in result.history)))
         for t in shown:
             console.print(t)
         _say_working_point(console, result)

@@ -32,6 +32,7 @@ class Split:
     truth: np.ndarray  # labels as the metrics compare them (own units, class indices)
     scaled: bool = False
     weight: np.ndarray | None = None  # each row's event weight as given, for the metrics
+    raw: np.ndarray | None = None  # the features before scaling, kept where a baseline fits
 
     def __len__(self):
         return len(self.x)
@@ -170,6 +171,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     # predict applies to any row whichever network scores it.
     x_scaler = Scaler.fit(config.scale, train.x, inputs(features, filler))
     x_range = {"min": train.x.min(axis=0).tolist(), "max": train.x.max(axis=0).tolist()}
+    train.raw = train.x.copy() if config.baseline else None  # engine.baselines: own units
     x_scaler.transform(train.x, out=train.x)
     train.scaled = True
     if fold_rows is not None:

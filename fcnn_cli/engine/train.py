@@ -44,6 +44,7 @@ class TrainResult:
     sample: object = None  # a Table of held-out rows with their predictions, for the plots
     members: list = field(default_factory=list)  # an ensemble's: each member's metrics
     changed: bool = False  # stopped because a streamed file changed: no metrics, no sample
+    baselines: dict = field(default_factory=dict)  # name: fitted baseline (engine.baselines)
 
     @property
     def interrupted(self):
@@ -72,10 +73,15 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     of every minibatch (see :func:`fcnn_cli.engine.loop.run`). ``weight`` names the column of
     each row's event weight, which the loss, the validation and every metric then take
     (:mod:`fcnn_cli.engine.eventweights`). With ``config.folds`` of 2 or more it trains k-fold's
-    networks, every row scored out of fold (:mod:`fcnn_cli.engine.folds`).
+    networks, every row scored out of fold (:mod:`fcnn_cli.engine.folds`). With
+    ``config.baseline`` a baseline is fitted and reported beside the network
+    (:mod:`fcnn_cli.engine.baselines`: ``result.baselines``, ``metrics["baselines"]``).
     """
+    from fcnn_cli.engine import baselines
+
     config = config or TrainConfig()
     _refuse_figures(config, weight, val_table)
+    baselines.refuse(config)
     if isinstance(table, Table):
         data = prepare(table, config, targets, features, val_table, test_table, consume, weight)
     else:
@@ -87,6 +93,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
     _release_arrow_memory()
+    baseline = baselines.check(config, data)  # before training: no epoch spent on a refusal
     world = world or distributed.World()
     shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
     device = _device(config, shape, data.sizes["train"], world)
@@ -100,8 +107,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     fit_one = _fit_folds if config.folds > 1 else \
         _fit_ensemble if config.ensemble > 1 else _fit_single
     with memory_errors(device):
-        return fit_one(data, config, shape, device, precision, (name, extra),
-                       (world, resume, on_epoch, stop))
+        result = fit_one(data, config, shape, device, precision, (name, extra),
+                         (world, resume, on_epoch, stop))
+    return baselines.beside(result, baseline, data, config)
 
 
 def _fit_single(data, config, shape, device, precision, source, run):

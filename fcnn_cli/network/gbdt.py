@@ -12,8 +12,14 @@ weight, so a negative weight subtracts what the same row of positive weight adds
 would leave a side whose summed hessian (for squared error, the summed weights) is below
 1e-3 is not made, so no leaf ends with a negative total. Rows still count towards the 20 rows
 a leaf needs and towards the bin edges whatever their weight: a row of weight 0 is almost,
-not exactly, absent. Class weights of the task (balanced) multiply the rows' weights, as the
-network's loss takes them.
+not exactly, absent.
+
+The weights a run passes (:mod:`fcnn_cli.engine.baselines`) are those its network's loss takes.
+A weighted run passes each training row's weight with ``class_weight="balanced"`` already
+folded in (normalised to a mean of 1), and its validation rows' weights; its task then has no
+class weights. A run that takes the path of no weights passes None, and its task's class
+weights (balanced: one a class, set when the run asks for balance) become each row's weight
+here, in the training rows and in the validation rows that early stopping scores alike.
 """
 
 import numpy as np

@@ -183,7 +183,8 @@ def sample_metadata(task, units, split, position=None, extra=None):
 
 
 def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None, edges=None,
-             plots=None, paths=None, weight=None, figures=None):
+             plots=None, paths=None, weight=None, figures=None,
+             watchers=()):
     """The report of ``predictor`` on a stream of labelled tables, in bounded memory: the
     metrics, with ``by`` (1 or 2 columns) also the statistics in their bins (``report
     ["binned"]``: ``bins`` bins over each column's range, or ``edges`` per column); with
@@ -194,7 +195,8 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     the rows are those the model was trained on: the very rows, as the checkpoint's digest of
     them tells, or (with ``paths``, the model's and the data's as given) the very file its
     run recorded. ``figures`` (:class:`fcnn_cli.network.merit.Figures`) adds the figures of
-    merit of a classification (``report["merit"]``)."""
+    merit of a classification (``report["merit"]``). ``watchers`` are fed the rows too (a
+    baseline's, say)."""
     from fcnn_cli.results.binned import DEFAULT_BINS
 
     # k-fold networks by a column score the file they trained on (which has the column) out of
@@ -206,7 +208,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     rows = None if warnings or not recorded else \
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}
-    watchers = []
+    watchers = list(watchers)
     if by:
         binned = ByColumns(predictor.task, by, threshold, position, units, weight)
         watchers.append(binned)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fcnn_cli.network import checkpoint
-from fcnn_cli.core.config import NetConfig, TrainConfig, check_columns
+from fcnn_cli.core.config import BASELINE_NAMES, NetConfig, TrainConfig, check_columns
 from fcnn_cli.core import fileio
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import read_regular, require_writable_dir, write_text, writing
@@ -38,8 +38,9 @@ LOCK_FILE = ".lock"
 SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
 PLOTS_DIR = "plots"
 # What save_run may write over: none of them may be the run's data.
+BASELINE_FILES = tuple(f"baseline_{name}.pt" for name in BASELINE_NAMES)  # results.baselines
 RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "config.toml",
-             "diagnostics.csv", SAMPLE_FILE, STATE_FILE)
+             "diagnostics.csv", SAMPLE_FILE, STATE_FILE, *BASELINE_FILES)
 # What no other command may write over: the run's files, a sweep combination's record of its
 # seeds or failure, and the lock (replacing it would let a second run in beside a live one).
 PROTECTED_FILES = (*RUN_FILES, "seeds.json", "failed.json", LOCK_FILE)
@@ -252,6 +253,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         run_dir.mkdir(parents=True, exist_ok=True)
     predictor = result.predictor
     checkpoint.save(predictor, run_dir / "model.pt")
+    _save_baselines(result.baselines, run_dir)
     write_text(run_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
     write_text(run_dir / "history.csv", _csv(result.history))
     if result.diagnostics:
@@ -287,6 +289,18 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         with writing(state):
             state.unlink()  # the run is complete: nothing left to resume
     return run_dir
+
+
+def _save_baselines(fitted, run_dir):
+    """Each fitted baseline in its file; an earlier run's left there would be taken for this
+    one's by evaluate: removed."""
+    from fcnn_cli.results.baselines import file_name
+
+    for name, model in fitted.items():
+        model.save(run_dir / file_name(name))
+    for name in set(BASELINE_FILES) - {file_name(name) for name in fitted}:
+        with writing(run_dir / name):
+            (run_dir / name).unlink(missing_ok=True)
 
 
 def _write_options(path, config, recipe=None):
