@@ -44,6 +44,8 @@ class TrainResult:
     sample: object = None  # a Table of held-out rows with their predictions, for the plots
     members: list = field(default_factory=list)  # an ensemble's: each member's metrics
     changed: bool = False  # stopped because a streamed file changed: no metrics, no sample
+    overtraining: dict | None = None  # the overtraining check (engine.overtrain)
+    correlations: dict | None = None  # the training features' correlation matrices
 
     @property
     def interrupted(self):
@@ -98,8 +100,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     fit_one = _fit_folds if config.folds > 1 else \
         _fit_ensemble if config.ensemble > 1 else _fit_single
     with memory_errors(device):
-        return fit_one(data, config, shape, device, precision, (name, extra),
-                       (world, resume, on_epoch, stop))
+        return _checked(fit_one(data, config, shape, device, precision, (name, extra),
+                                (world, resume, on_epoch, stop)), data)
 
 
 def _fit_single(data, config, shape, device, precision, source, run):
@@ -269,8 +271,22 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
         if any(getattr(t, "resume_state", None) is not None for t in trained):
             raise KeyboardInterrupt
         return [t if isinstance(t, FcnnError) else
-                _ensemble_result(t, data, c, device, precision, extra)
+                _checked(_ensemble_result(t, data, c, device, precision, extra), data)
                 for t, (c, _) in zip(trained, cohorts)]
+
+
+def _checked(result, data):
+    """The result with its overtraining check and its inputs' correlations, where its
+    metrics were measured (:mod:`fcnn_cli.engine.overtrain`)."""
+    if not result.metrics:
+        return result
+    from fcnn_cli.engine import overtrain
+
+    try:
+        return overtrain.attach(result, data)
+    except DataChanged as e:  # the run is complete: only its check is lost
+        log.warning("no overtraining check: %s", e)
+        return result
 
 
 def _check_batchnorm(shape, config, world):

@@ -36,10 +36,11 @@ def default_run_dir(data_path, root=RUNS_ROOT):
 STATE_FILE = "state.pt"
 LOCK_FILE = ".lock"
 SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
+CORRELATIONS_FILE = "correlations.json"  # the training features' correlations, for the plots
 PLOTS_DIR = "plots"
 # What save_run may write over: none of them may be the run's data.
 RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "config.toml",
-             "diagnostics.csv", SAMPLE_FILE, STATE_FILE)
+             "diagnostics.csv", SAMPLE_FILE, STATE_FILE, CORRELATIONS_FILE)
 # What no other command may write over: the run's files, a sweep combination's record of its
 # seeds or failure, and the lock (replacing it would let a second run in beside a live one).
 PROTECTED_FILES = (*RUN_FILES, "seeds.json", "failed.json", LOCK_FILE)
@@ -252,7 +253,8 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         run_dir.mkdir(parents=True, exist_ok=True)
     predictor = result.predictor
     checkpoint.save(predictor, run_dir / "model.pt")
-    write_text(run_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
+    write_text(run_dir / "metrics.json", json.dumps(_metrics(result), indent=2) + "\n")
+    _write_or_remove(run_dir / CORRELATIONS_FILE, getattr(result, "correlations", None))
     write_text(run_dir / "history.csv", _csv(result.history))
     if result.diagnostics:
         write_text(run_dir / "diagnostics.csv", _csv(result.diagnostics))
@@ -287,6 +289,22 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         with writing(state):
             state.unlink()  # the run is complete: nothing left to resume
     return run_dir
+
+
+def _metrics(result):
+    """metrics.json: each split's report, and the overtraining check where there is one."""
+    check = getattr(result, "overtraining", None)
+    return {**result.metrics, **({"overtraining": check} if check else {})}
+
+
+def _write_or_remove(path, value):
+    """Write ``value`` as JSON, or (None) remove an earlier run's file, which the plots would
+    take for this run's."""
+    if value is not None:
+        write_text(path, json.dumps(value, indent=2) + "\n")
+    elif path.exists():
+        with writing(path):
+            path.unlink()
 
 
 def _write_options(path, config, recipe=None):
