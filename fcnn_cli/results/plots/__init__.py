@@ -10,6 +10,8 @@ alone (``fcnn evaluate --plots``). The plots themselves, a family a module:
 * ``classification``: confusion matrix, ROC curves, reliability diagram;
 * ``binned``: bias and resolution in bins (``fcnn evaluate --by``);
 * ``leaderboard``: a sweep's ranked combinations; ``preview``: a table of images;
+* ``overtraining``: training against held-out outputs (metrics.json); ``ranking``: importance
+  bars and the inputs' correlation matrices (correlations.json);
 * ``figures``: what they share (matplotlib, saving, units); ``reading``: a run's files, checked.
 """
 
@@ -81,7 +83,37 @@ def _draw_run(run_dir, out_dir, config):
         written.append(diagnostics_plot(diagnostics, out_dir / "diagnostics.png"))
     if sample is not None:
         written += plot_sample(sample, out_dir)
+    return written + _checks(run_dir, out_dir, sample.units if sample is not None else {})
+
+
+def _checks(run_dir, out_dir, units):
+    """The overtraining check of metrics.json and the correlations of correlations.json, each
+    where the run kept one; one that is damaged is left out with a warning."""
+    from fcnn_cli.results import runs
+    from fcnn_cli.results.plots.overtraining import overtraining_plot
+    from fcnn_cli.results.plots.ranking import correlation_plot
+
+    written = []
+    check = read_json(run_dir / "metrics.json").get("overtraining")
+    correlations = read_json(run_dir / runs.CORRELATIONS_FILE)
+    try:
+        if check:
+            written.append(overtraining_plot(check, out_dir / "overtraining.png", units))
+        if correlations:
+            written.append(correlation_plot(_matrices(correlations), correlations["features"],
+                                            out_dir / "correlations.png"))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        log.warning("%s: damaged (%s): its plot is left out", run_dir, e)
     return written
+
+
+def _matrices(correlations):
+    """correlations.json's matrices as the correlation plot takes them (null: NaN)."""
+    import numpy as np
+
+    return [(m["title"], np.array([[np.nan if v is None else v for v in row]
+                                   for row in m["matrix"]], np.float64), m["rows"])
+            for m in correlations["matrices"]]
 
 
 def _best_epoch(config):
