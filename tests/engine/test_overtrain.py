@@ -2,9 +2,11 @@
 probability, residuals), the held-out split, the bounded seeded sample, weights, k-fold's
 pair, the correlations; and that every kind of training runs it."""
 
+import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import special, stats
 
@@ -242,3 +244,57 @@ def test_the_warning_is_logged_and_kept_among_the_runs_warnings(monkeypatch, cap
     result = train.fit(table, TrainConfig(epochs=1, threads=1), net={"depth": 1, "width": 8})
     assert result.warnings == [result.overtraining["warning"]]
     assert result.overtraining["warning"] in caplog.text
+
+
+def _run(tmp_path, *args):
+    from click.testing import CliRunner
+
+    from fcnn_cli.commands import cli
+
+    out = CliRunner().invoke(cli, ["train", *map(str, args), "-o", str(tmp_path / "run")])
+    assert out.exit_code == 0, out.output
+    return out.output, json.loads((tmp_path / "run" / "metrics.json").read_text())
+
+
+@pytest.mark.slow
+def test_a_network_made_to_overfit_gets_the_warning(tmp_path):
+    """Two overlapping Gaussian classes, 200 training rows, a wide deep net without dropout
+    trained for many epochs. The run keeps the epoch of the best validation loss, which
+    stops an overfit as early stopping would; so the validation rows are the training rows
+    themselves (the kept network is the last, the most overfit) and the test rows are held
+    out."""
+    rng = np.random.default_rng(0)
+    c = rng.integers(0, 2, 400)
+    frame = pd.DataFrame(rng.normal(size=(400, 5)) + 0.5 * c[:, None],
+                         columns=[f"f{j}" for j in range(5)])
+    frame["label"] = np.where(c, "signal", "background")
+    frame.iloc[:200].to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[200:].to_csv(tmp_path / "test.csv", index=False)
+    output, metrics = _run(tmp_path, tmp_path / "train.csv", "--val", tmp_path / "train.csv",
+                           "--test", tmp_path / "test.csv", "-t", "label", "--width", 256,
+                           "--depth", 4, "--dropout", 0, "--ema", 0, "--patience", 0,
+                           "--epochs", 200, "--threads", 1)
+    check = metrics["overtraining"]
+    assert check["overtrained"] == ["background", "signal"]
+    assert all(g["p_value"] < 1e-3 for g in check["groups"].values())
+    assert check["warning"] in " ".join(output.split())  # the line, as the console wraps it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["earthquakes", "galaxies"])
+def test_the_default_run_of_each_simulator_stays_silent(tmp_path, simulator):
+    """``fcnn simulate <simulator>`` and ``fcnn train`` with their defaults, but for the
+    epochs: the default 60 take minutes on two cores (both default runs stay silent with them
+    too, as docs/training.md records); 15 keep the test short."""
+    from click.testing import CliRunner
+
+    from fcnn_cli.commands import cli
+
+    data = tmp_path / f"{simulator}.parquet"
+    made = CliRunner().invoke(cli, ["simulate", simulator, "-o", str(data)])
+    assert made.exit_code == 0, made.output
+    output, metrics = _run(tmp_path, data, "--epochs", 15)
+    check = metrics["overtraining"]
+    assert check["overtrained"] == [] and "warning" not in check
+    assert "overtraining" not in output
+    assert min(g["p_value"] for g in check["groups"].values()) >= overtraining.ALARM_P_VALUE
