@@ -93,17 +93,21 @@ def _checks(run_dir, out_dir, units):
     from fcnn_cli.results.plots.overtraining import overtraining_plot
     from fcnn_cli.results.plots.ranking import correlation_plot
 
-    written = []
     check = read_json(run_dir / "metrics.json").get("overtraining")
     correlations = read_json(run_dir / runs.CORRELATIONS_FILE)
-    try:
-        if check:
-            written.append(overtraining_plot(check, out_dir / "overtraining.png", units))
-        if correlations:
-            written.append(correlation_plot(_matrices(correlations), correlations["features"],
-                                            out_dir / "correlations.png"))
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        log.warning("%s: damaged (%s): its plot is left out", run_dir, e)
+    drawings = (("metrics.json", check, lambda: overtraining_plot(
+                    check, out_dir / "overtraining.png", units)),
+                (runs.CORRELATIONS_FILE, correlations, lambda: correlation_plot(
+                    _matrices(correlations), correlations["features"],
+                    out_dir / "correlations.png")))
+    written = []
+    for name, found, draw in drawings:
+        try:
+            if found:
+                written.append(draw())
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            log.warning("%s: damaged (%s %s): its plot is left out", run_dir / name,
+                        type(e).__name__, e)
     return written
 
 
