@@ -298,3 +298,17 @@ def test_the_default_run_of_each_simulator_stays_silent(tmp_path, simulator):
     assert check["overtrained"] == [] and "warning" not in check
     assert "overtraining" not in output
     assert min(g["p_value"] for g in check["groups"].values()) >= overtraining.ALARM_P_VALUE
+
+
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_the_runs_correlations_are_those_of_its_raw_training_rows(scale):
+    """Every row of the table trains (validation from another table, no test rows): the
+    correlations are numpy's of the table's features, whatever the scaler did to them."""
+    table, val = quakes(400), simulate.earthquakes(n=100, seed=9)
+    result = train.fit(table, TrainConfig(epochs=1, test_frac=0.0, threads=1, scale=scale),
+                       net={"depth": 1, "width": 8}, val_table=val)
+    features = result.correlations["features"]
+    (matrix,) = result.correlations["matrices"]
+    assert matrix["rows"] == 400 and matrix["title"] == "all rows"
+    np.testing.assert_allclose(matrix["matrix"], np.corrcoef(table.frame[features].T),
+                               atol=1e-6)
