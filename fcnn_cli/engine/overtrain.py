@@ -30,6 +30,10 @@ ROWS = 100_000  # of each side of the check at most (see the module's docstring)
 # Classes checked at most, the first ones: each brings a KS test and two histograms to
 # metrics.json, and the chance that one of many passes the alarm by luck alone.
 MAX_CLASSES = 20
+# Classes or labels whose histograms metrics.json keeps, the first (those the plot draws): the
+# two sides' sums of weights and their errors in 40 bins make some 5 kB a class, and a run of
+# many classes must not write a file of hundreds of kB for panels nobody sees.
+HISTOGRAMS = 4
 # Features up to which the correlations are kept: the matrices grow with the square of the
 # features, and past ~50 a matrix is no longer readable in a plot (the galaxies' 1 024 pixels
 # would make a million numbers a class).
@@ -146,6 +150,19 @@ def _compared(task, train, test, splits):
         found = overtraining.per_label(a, b, task.targets, a_weight, b_weight)
     found.update(splits=list(splits), rows=[len(a), len(b)],
                  non_finite=[len(train[0]) - len(a), len(test[0]) - len(b)])
+    return _compact(found)
+
+
+def _compact(found):
+    """The check as metrics.json keeps it: the histograms of the first :data:`HISTOGRAMS`
+    groups alone, as sums of weights and their errors (the densities follow from them and the
+    sides' sums of weights)."""
+    for k, group in enumerate(found["groups"].values()):
+        hist = group.pop("histograms")
+        if k < HISTOGRAMS:
+            group["histograms"] = {"edges": hist["edges"], **{
+                side: {key: v for key, v in hist[side].items() if not key.startswith("density")}
+                for side in ("train", "test")}}
     return found
 
 

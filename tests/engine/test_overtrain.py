@@ -130,6 +130,22 @@ def test_two_classes_compare_the_second_class_probability_class_by_class():
         expected = stats.ks_2samp(p_b[0][truth[0] == k], p_b[1][truth[1] == k]).statistic
         assert found["groups"][name]["statistic"] == pytest.approx(expected, abs=1e-12)
     assert found["classes_left_out"] == 0
+    hist = found["groups"]["a"]["histograms"]  # kept as sums of weights, the densities left
+    expected = np.histogram(p_b[0][truth[0] == 0], hist["edges"])[0]
+    np.testing.assert_array_equal(hist["train"]["content"], expected)
+    assert set(hist["train"]) == {"content", "error", "below", "above", "sum_of_weights"}
+
+
+def test_histograms_are_kept_for_the_first_classes_alone():
+    rng = np.random.default_rng(9)
+    k = overtrain.HISTOGRAMS + 3
+    logits = [rng.normal(size=(n, k)) for n in (400, 300)]
+    truth = [np.arange(n) % k for n in (400, 300)]
+    found = overtrain.check(Known(), classification([f"c{j}" for j in range(k)], logits[0],
+                                                    truth[0], logits[1], truth[1]), seed=1)
+    kept = [name for name, g in found["groups"].items() if "histograms" in g]
+    assert kept == [f"c{j}" for j in range(overtrain.HISTOGRAMS)]
+    assert all("p_value" in g for g in found["groups"].values()) and len(found["groups"]) == k
 
 
 def test_several_classes_compare_each_rows_true_class_probability():

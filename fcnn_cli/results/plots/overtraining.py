@@ -7,8 +7,8 @@ import math
 
 from fcnn_cli.results.plots.figures import drawing, pyplot, save, with_unit
 
-PANELS = 6  # classes or labels drawn at most, the first ones; the rest are in metrics.json
-COLUMNS = 3  # panels a row
+PANELS = 4  # classes or labels drawn at most: those whose histograms metrics.json keeps
+COLUMNS = 2  # panels a row
 
 
 @drawing()
@@ -19,7 +19,7 @@ def overtraining_plot(check, path, units=None):
 
     plt = pyplot()
     groups = list(check["groups"].items())
-    shown = groups[:PANELS]
+    shown = [(name, group) for name, group in groups if "histograms" in group][:PANELS]
     columns = min(COLUMNS, len(shown))
     rows = math.ceil(len(shown) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.8 * rows), squeeze=False,
@@ -31,10 +31,11 @@ def overtraining_plot(check, path, units=None):
         edges = np.asarray(hist["edges"], np.float64)
         centres = (edges[1:] + edges[:-1]) / 2
         held, train = hist["test"], hist["train"]
-        ax.stairs(_numbers(held["density"]), edges, fill=True, color="C0", alpha=0.45,
-                  label=held_name)
-        ax.errorbar(centres, _numbers(train["density"]), yerr=_numbers(train["density_error"]),
-                    fmt="o", ms=3, color="C3", elinewidth=1, label=train_name)
+        held_density, _ = _densities(held, edges)
+        train_density, train_error = _densities(train, edges)
+        ax.stairs(held_density, edges, fill=True, color="C0", alpha=0.45, label=held_name)
+        ax.errorbar(centres, train_density, yerr=train_error, fmt="o", ms=3, color="C3",
+                    elinewidth=1, label=train_name)
         ax.set_ylim(bottom=0)
         p = group["p_value"]
         ax.legend(title=f"KS p = {p:.3g}" if p == p else "KS p: –", fontsize=8,
@@ -45,10 +46,10 @@ def overtraining_plot(check, path, units=None):
         ax.set_ylabel("density")
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
-    more = len(groups) - len(shown) + check.get("classes_left_out", 0)
+    more = len(groups) - len(shown)
     fig.suptitle("Overtraining check: training against held-out rows" +
                  (f" (the first {len(shown)} {'classes' if classify else 'labels'}; "
-                  f"{more} more in metrics.json)" if more else ""))
+                  f"the p-values of {more} more in metrics.json)" if more else ""))
     return save(fig, path)
 
 
@@ -62,8 +63,14 @@ def _what(check, classify, name, units):
     return "p(true class)"
 
 
-def _numbers(values):
-    """JSON's numbers as floats, a null (a bin of a sample without weight) as NaN."""
+def _densities(side, edges):
+    """(density, its error) of each bin of one side's histogram: the sums of weights and their
+    errors over the side's sum of weights and the bin's width, so that both sides share one
+    scale whatever their rows."""
     import numpy as np
 
-    return np.array([np.nan if v is None else v for v in values], np.float64)
+    scale = side["sum_of_weights"] * np.diff(edges)
+    content, error = (np.array([np.nan if v is None else v for v in side[key]], np.float64)
+                      for key in ("content", "error"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return content / scale, error / np.abs(scale)
