@@ -75,8 +75,8 @@ def test_plot_run_draws_them_from_the_runs_files_and_leaves_out_a_damaged_one(
         if p.is_file():
             (copy / p.name).write_bytes(p.read_bytes())
     metrics = json.loads((copy / "metrics.json").read_text())
-    del metrics["overtraining"]["groups"]["x"]["histograms"]
+    del metrics["overtraining"]["groups"]["x"]["histograms"]["train"]["sum_of_weights"]
     (copy / "metrics.json").write_text(json.dumps(metrics))
     names = {p.name for p in plot_run(copy, tmp_path / "out2")}
     assert "overtraining.png" not in names and {"learning_curves.png", "correlations.png"} <= names
-    assert "metrics.json: damaged (KeyError 'histograms')" in logged.text
+    assert "metrics.json: damaged (KeyError 'sum_of_weights')" in logged.text
