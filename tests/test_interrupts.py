@@ -265,7 +265,8 @@ def test_training_goes_on_when_stderr_breaks(tmp_path, small_file, sink):
     assert list(pd.read_csv(run / "history.csv").epoch) == [1, 2, 3]
     assert {p.name for p in run.iterdir()} == {".lock", "model.pt", "metrics.json",
                                                  "history.csv", "config.json", "config.toml",
-                                                 "predictions.parquet", "plots"}
+                                                 "predictions.parquet", "plots",
+                                                 "correlations.json"}
     assert (run / "plots" / "learning_curves.png").stat().st_size > 0
 
 

@@ -45,6 +45,8 @@ class TrainResult:
     members: list = field(default_factory=list)  # an ensemble's: each member's metrics
     changed: bool = False  # stopped because a streamed file changed: no metrics, no sample
     baselines: dict = field(default_factory=dict)  # name: fitted baseline (engine.baselines)
+    overtraining: dict | None = None  # the overtraining check (engine.overtrain)
+    correlations: dict | None = None  # the training features' correlation matrices
 
     @property
     def interrupted(self):
@@ -109,7 +111,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     with memory_errors(device):
         result = fit_one(data, config, shape, device, precision, (name, extra),
                          (world, resume, on_epoch, stop))
-    return baselines.beside(result, baseline, data, config)
+    return _checked(baselines.beside(result, baseline, data, config), data)
 
 
 def _fit_single(data, config, shape, device, precision, source, run):
@@ -288,8 +290,22 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
         if any(getattr(t, "resume_state", None) is not None for t in trained):
             raise KeyboardInterrupt
         return [t if isinstance(t, FcnnError) else
-                _ensemble_result(t, data, c, device, precision, extra)
+                _checked(_ensemble_result(t, data, c, device, precision, extra), data)
                 for t, (c, _) in zip(trained, cohorts)]
+
+
+def _checked(result, data):
+    """The result with its overtraining check and its inputs' correlations, where its
+    metrics were measured (:mod:`fcnn_cli.engine.overtrain`)."""
+    if not result.metrics:
+        return result
+    from fcnn_cli.engine import overtrain
+
+    try:
+        return overtrain.attach(result, data)
+    except DataChanged as e:  # the run is complete: only its check is lost
+        log.warning("no overtraining check: %s", e)
+        return result
 
 
 def _check_batchnorm(shape, config, world):

@@ -117,31 +117,54 @@ def _config_parts(config):
 
 
 def _metrics_parts(metrics):
-    """The headline table of every split, and each split's full metrics; the network beside
-    its baselines where the run fitted any."""
+    """The headline table of every split, each split's full metrics (the network beside its
+    baselines where the run fitted any), and the overtraining check's section."""
     from fcnn_cli.results.merit_page import baselines
 
     splits = {k: v for k, v in metrics.items() if k not in NOT_SPLITS}
     return (_headlines(splits),
             [part for split, report in splits.items() for part in _metrics(split, report)]
-            + baselines(splits, metrics.get("baselines")))
+            + baselines(splits, metrics.get("baselines")),
+            _overtraining(metrics.get("overtraining")))
 
 
 # The keys of metrics.json that are not a split's report.
 NOT_SPLITS = ("baselines", "overtraining")
 
 
+def _overtraining(check):
+    """The check's warning (or that there is none) and its p-values, a class or label a row;
+    the plot follows them (:func:`_document`)."""
+    if not check:
+        return []
+    groups = check["groups"]
+    kind = "class" if "classes_left_out" in check else "label"
+    train, held = check.get("splits") or ("train", "held-out")
+    said = check.get("warning") or (
+        f"No {kind} differs between the {train} and {held} rows (every KS p ≥ "
+        f"{check['alarm_p_value']:g}).")
+    rows = [[name, *g["rows"], g["statistic"], g["p_value"], name in check["overtrained"]]
+            for name, g in groups.items()]
+    return [f"<p>{escape(said)} Test: {escape(check['test'])}.</p>",
+            _table((kind, f"{train} rows", f"{held} rows", "KS D", "p-value", "overtrained"),
+                   rows, "overtraining")]
+
+
 def _document(name, metrics, images, config):
     """What a reader looks for first comes first: the headline metrics and the learning
     curves; then each split's metrics and the other plots; the configuration last."""
-    headlines, details = metrics
+    headlines, details, checked = metrics
     curves = [image for image in images if image[0] == CURVES]
-    others = sorted((image for image in images if image[0] != CURVES), key=_plot_order)
+    checks = [image for image in images if image[0] == OVERTRAINING]
+    others = sorted((image for image in images if image[0] not in (CURVES, OVERTRAINING)),
+                    key=_plot_order)
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
              f"<title>fcnn run {escape(name)}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n"
              f"<h1>fcnn run {escape(name)}</h1>"]
     parts += headlines + _figures(curves) + details
+    parts += ["<h2>Overtraining check</h2>"] + checked + _figures(checks, level="h3") \
+        if checked or checks else []
     parts += _figures(others, "Plots", "Drawn from the held-out rows (the test split, else the "
                       "validation split; at most 100 000 of them).")
     parts += config
@@ -150,6 +173,7 @@ def _document(name, metrics, images, config):
 
 
 CURVES = "learning_curves"
+OVERTRAINING = "overtraining"
 # Each plot's title and what it shows, by the start of its file name, in the order shown.
 PLOTS = {
     CURVES: ("Learning curves", "Training and validation loss per epoch (log scale), the "
@@ -179,6 +203,14 @@ PLOTS = {
     "significance": ("Significance scan", "S/√B and the Asimov significance Z_A against the "
                      "cut on p(signal) for weights that are expected yields, their best cuts "
                      "marked; below, the expected signal S and background B that pass."),
+    OVERTRAINING: ("Training against held-out outputs", "For each class, the distribution "
+                   "of the probability of the row's true class (two classes: of the second "
+                   "class), or for each label the residual: the held-out rows filled, the "
+                   "training rows as points with their errors, both as densities; the legend "
+                   "gives the Kolmogorov–Smirnov p-value."),
+    "correlations": ("Correlations of the inputs", "The Pearson correlation of each pair of "
+                     "features on (a sample of at most 100 000 of) the training rows, a matrix "
+                     "for each class."),
     "diagnostics": ("Gradients and activations by layer", "Each layer's weight-gradient norm "
                     "per epoch (log scale), and the activations' mean and variance at the first "
                     "and the last epoch."),
@@ -195,13 +227,14 @@ def _plot_order(image):
     return (list(PLOTS).index(kind) if kind else len(PLOTS), image[0])
 
 
-def _figures(images, heading=None, note=""):
-    """A section of plots under ``heading``; without one each plot's title heads a section."""
+def _figures(images, heading=None, note="", level=None):
+    """A section of plots under ``heading``; without one each plot's title heads a section
+    (``level``: the title's heading otherwise)."""
     if not images:
         return []
     parts = [f"<h2>{escape(heading)}</h2>"] if heading else []
     parts += [f"<p>{escape(note)}</p>"] if note else []
-    level = "h3" if heading else "h2"
+    level = level or ("h3" if heading else "h2")
     for stem, data in images:
         kind = _plot_kind(stem)
         title, caption = PLOTS.get(kind, (stem.replace("_", " ").capitalize(), ""))

@@ -36,11 +36,12 @@ def default_run_dir(data_path, root=RUNS_ROOT):
 STATE_FILE = "state.pt"
 LOCK_FILE = ".lock"
 SAMPLE_FILE = "predictions.parquet"  # held-out rows and their predictions, for the plots
+CORRELATIONS_FILE = "correlations.json"  # the training features' correlations, for the plots
 PLOTS_DIR = "plots"
 # What save_run may write over: none of them may be the run's data.
 BASELINE_FILES = tuple(f"baseline_{name}.pt" for name in BASELINE_NAMES)  # results.baselines
 RUN_FILES = ("model.pt", "metrics.json", "history.csv", "config.json", "config.toml",
-             "diagnostics.csv", SAMPLE_FILE, STATE_FILE, *BASELINE_FILES)
+             "diagnostics.csv", SAMPLE_FILE, STATE_FILE, CORRELATIONS_FILE, *BASELINE_FILES)
 # What no other command may write over: the run's files, a sweep combination's record of its
 # seeds or failure, and the lock (replacing it would let a second run in beside a live one).
 PROTECTED_FILES = (*RUN_FILES, "seeds.json", "failed.json", LOCK_FILE)
@@ -254,7 +255,8 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     predictor = result.predictor
     checkpoint.save(predictor, run_dir / "model.pt")
     _save_baselines(result.baselines, run_dir)
-    write_text(run_dir / "metrics.json", json.dumps(result.metrics, indent=2) + "\n")
+    write_text(run_dir / "metrics.json", json.dumps(_metrics(result), indent=2) + "\n")
+    _write_or_remove(run_dir / CORRELATIONS_FILE, getattr(result, "correlations", None))
     write_text(run_dir / "history.csv", _csv(result.history))
     if result.diagnostics:
         write_text(run_dir / "diagnostics.csv", _csv(result.diagnostics))
@@ -301,6 +303,22 @@ def _save_baselines(fitted, run_dir):
     for name in set(BASELINE_FILES) - {file_name(name) for name in fitted}:
         with writing(run_dir / name):
             (run_dir / name).unlink(missing_ok=True)
+
+
+def _metrics(result):
+    """metrics.json: each split's report, and the overtraining check where there is one."""
+    check = getattr(result, "overtraining", None)
+    return {**result.metrics, **({"overtraining": check} if check else {})}
+
+
+def _write_or_remove(path, value):
+    """Write ``value`` as JSON, or (None) remove an earlier run's file, which the plots would
+    take for this run's."""
+    if value is not None:
+        write_text(path, json.dumps(value, indent=2) + "\n")
+    elif path.exists():
+        with writing(path):
+            path.unlink()
 
 
 def _write_options(path, config, recipe=None):

@@ -29,7 +29,7 @@ def test_round_trip_simulate_train_evaluate_predict(run, runner, tmp_path):
     assert {p.name for p in run_dir.iterdir()} == {"model.pt", "metrics.json", "history.csv",
                                                    "config.json", "config.toml",
                                                    "predictions.parquet",
-                                                   "plots", ".lock"}
+                                                   "correlations.json", "plots", ".lock"}
     assert (run_dir / "plots" / "learning_curves.png").is_file()
     history = pd.read_csv(run_dir / "history.csv")
     assert list(history.epoch) == [1, 2, 3]
@@ -38,7 +38,7 @@ def test_round_trip_simulate_train_evaluate_predict(run, runner, tmp_path):
     assert config["targets"] == ["x", "y"] and config["sizes"] == {"train": 360, "val": 20,
                                                                    "test": 20}
     saved = json.loads((run_dir / "metrics.json").read_text())
-    assert set(saved) == {"train", "val", "test"}
+    assert set(saved) == {"train", "val", "test", "overtraining"}
 
     report = json.loads(run(runner, "evaluate", run_dir / "model.pt", new, "--json").stdout)
     assert report["rows"] == 30 and report["distance"]["unit"] == "km"

@@ -5,8 +5,8 @@ def test_no_plots_draws_none_and_plot_draws_them(run, runner, run_dir, tmp_path)
     assert not (run_dir / "plots").exists()
     out = run(runner, "plot", run_dir, "-o", tmp_path / "p").output.split()
     assert sorted(p.rsplit("/", 1)[1] for p in out) == [
-        "distance_cdf.png", "distance_map.png", "learning_curves.png", "position_map.png",
-        "regression_x.png", "regression_y.png"]
+        "correlations.png", "distance_cdf.png", "distance_map.png", "learning_curves.png",
+        "overtraining.png", "position_map.png", "regression_x.png", "regression_y.png"]
 
 
 def test_plot_of_a_directory_that_is_no_run_is_one_line(run, runner, tmp_path):

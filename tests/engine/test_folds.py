@@ -369,7 +369,8 @@ def test_the_command_line_trains_folds_and_reports_them(tmp_path, by_event):
     assert "Each fold's network on its own fold (4 folds by column 'event')" in done.output
     assert "Out-of-fold metrics (500 rows)" in done.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"train", "val", "folds"} and len(metrics["folds"]["each"]) == 4
+    assert set(metrics) == {"train", "val", "folds", "overtraining"}
+    assert len(metrics["folds"]["each"]) == 4
     assert "k-fold" in runner.invoke(cli, ["info", str(out / "model.pt")]).output
     assert runner.invoke(cli, ["report", str(out)]).exit_code == 0
     weighted = tmp_path / "weighted.csv"  # a weight expression: read through the recipe

@@ -45,13 +45,15 @@ def test_the_page_holds_every_plot_and_the_numbers_of_metrics_json(run_dir):
     parsed.feed(text)
     parsed.close()
     assert parsed.scripts == 0 and parsed.links == 0
-    assert len(parsed.images) == 6
+    assert len(parsed.images) == 8  # the overtraining check's and the correlations' too
     for src in parsed.images:
         assert src.startswith("data:image/png;base64,")
         with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as image:
             image.load()
             assert image.size[0] > 300
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    check = metrics.pop("overtraining")
+    assert all(g["p_value"] in parsed.values for g in check["groups"].values())
     for split, report in metrics.items():
         numbers = [m[k] for m in report["targets"].values() for k in ("mse", "rmse", "mae", "r2")]
         numbers += [report["overall"][k] for k in ("mse", "rmse", "mae", "r2")]
@@ -306,7 +308,7 @@ def test_the_page_shows_each_splits_figures_of_merit_and_the_network_beside_its_
     metrics = {"val": _classified(1), "test": _classified(2),
                "baselines": {"gbdt": {"seconds": 1.25, "val": _classified(1, True),
                                       "test": _classified(2, True)}},
-               "overtraining": {"warning": None}}
+               "overtraining": None}
     png = _tiny_png()
     text = page.page("run", {"sizes": {}}, metrics,
                      [("rejection", png), ("significance", png), ("roc", png)])
@@ -357,3 +359,27 @@ def test_a_figure_the_rows_cannot_resolve_shows_a_dash_and_its_reason_once():
         point.update(signal_efficiency=float("nan"), reason="below the first step")
     text = page.page("run", {"sizes": {}}, {"test": report}, [])
     assert text.count("below the first step") == 1
+
+
+def test_the_overtraining_section_shows_the_warning_the_p_values_and_the_plot():
+    check = {"test": "two-sample Kolmogorov–Smirnov, asymptotic p-value", "alarm_p_value": 0.01,
+             "groups": {"a": {"rows": [200, 100], "statistic": 0.25, "p_value": 0.0003125},
+                        "b": {"rows": [180, 90], "statistic": 0.0625, "p_value": 0.96875}},
+             "overtrained": ["a"], "classes_left_out": 0, "splits": ["train", "test"],
+             "warning": "overtraining: … for class 'a' (p = 0.00031)"}
+    report = {"task": "classification", "rows": 2, "accuracy": 0.5, "cross_entropy": 0.7,
+              "roc_auc": 0.5}
+    text = page.page("run", {"sizes": {}}, {"test": report, "overtraining": check},
+                     [("overtraining", _tiny_png()), ("roc", _tiny_png())])
+    section = text[text.index("<h2>Overtraining check</h2>"):]
+    assert "overtraining: … for class &#x27;a&#x27; (p = 0.00031)" in section
+    assert section.index("<table") < section.index("Training against held-out outputs") < \
+        section.index("<h2>Plots</h2>")  # the plot in its section, not among the others
+    parsed = Collected()
+    parsed.feed(section[:section.index("<h2>Plots</h2>")])
+    assert [0.0003125, 0.96875] == [v for v in parsed.values if v in (0.0003125, 0.96875)]
+    assert len(parsed.images) == 1
+    assert "Overtraining" not in text[:text.index("<h2>Overtraining check</h2>")]
+    silent = page.page("run", {"sizes": {}}, {"test": report, "overtraining": {
+        **check, "overtrained": [], "warning": None}}, [])
+    assert "No class differs between the train and test rows (every KS p ≥ 0.01)" in silent

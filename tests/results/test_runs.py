@@ -422,3 +422,22 @@ def test_a_run_file_linked_out_of_the_run_is_refused_even_forced(tmp_path):
                                         "run directory"):
         runs.check_run_dir(run, force=True)
     assert (other / "model.pt").read_text() == "the run's model.pt"
+
+
+def test_the_overtraining_check_and_correlations_are_saved_and_a_rerun_without_them_removes_them(
+        tmp_path, trained):
+    import dataclasses
+    import json
+
+    run = runs.save_run(trained, tmp_path / "run", "quakes.csv")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["overtraining"] == json.loads(json.dumps(trained.overtraining))
+    assert {k: v for k, v in metrics.items() if k != "overtraining"} == \
+        json.loads(json.dumps(trained.metrics))  # the splits' reports as they were
+    saved = json.loads((run / runs.CORRELATIONS_FILE).read_text())
+    assert saved["features"] == trained.predictor.features == trained.correlations["features"]
+    assert run / runs.CORRELATIONS_FILE in runs.inputs_of(run)
+    bare = dataclasses.replace(trained, overtraining=None, correlations=None)
+    runs.save_run(bare, run, "quakes.csv")
+    assert "overtraining" not in json.loads((run / "metrics.json").read_text())
+    assert not (run / runs.CORRELATIONS_FILE).exists()  # never an earlier run's, as this one's

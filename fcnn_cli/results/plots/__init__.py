@@ -11,6 +11,8 @@ alone (``fcnn evaluate --plots``). The plots themselves, a family a module:
 * ``significance``: the significance scan of weights that are expected yields;
 * ``binned``: bias and resolution in bins (``fcnn evaluate --by``);
 * ``leaderboard``: a sweep's ranked combinations; ``preview``: a table of images;
+* ``overtraining``: training against held-out outputs (metrics.json); ``ranking``: importance
+  bars and the inputs' correlation matrices (correlations.json);
 * ``figures``: what they share (matplotlib, saving, units); ``reading``: a run's files, checked.
 """
 
@@ -84,7 +86,41 @@ def _draw_run(run_dir, out_dir, config):
     if sample is not None:
         written += plot_sample(sample, out_dir)
     written += run_significance(run_dir, out_dir)
+    return written + _checks(run_dir, out_dir, sample.units if sample is not None else {})
+
+
+def _checks(run_dir, out_dir, units):
+    """The overtraining check of metrics.json and the correlations of correlations.json, each
+    where the run kept one; one that is damaged is left out with a warning."""
+    from fcnn_cli.results import runs
+    from fcnn_cli.results.plots.overtraining import overtraining_plot
+    from fcnn_cli.results.plots.ranking import correlation_plot
+
+    check = read_json(run_dir / "metrics.json").get("overtraining")
+    correlations = read_json(run_dir / runs.CORRELATIONS_FILE)
+    drawings = (("metrics.json", check, lambda: overtraining_plot(
+                    check, out_dir / "overtraining.png", units)),
+                (runs.CORRELATIONS_FILE, correlations, lambda: correlation_plot(
+                    _matrices(correlations), correlations["features"],
+                    out_dir / "correlations.png")))
+    written = []
+    for name, found, draw in drawings:
+        try:
+            if found:
+                written.append(draw())
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+            log.warning("%s: damaged (%s %s): its plot is left out", run_dir / name,
+                        type(e).__name__, e)
     return written
+
+
+def _matrices(correlations):
+    """correlations.json's matrices as the correlation plot takes them (null: NaN)."""
+    import numpy as np
+
+    return [(m["title"], np.array([[np.nan if v is None else v for v in row]
+                                   for row in m["matrix"]], np.float64), m["rows"])
+            for m in correlations["matrices"]]
 
 
 def _best_epoch(config):

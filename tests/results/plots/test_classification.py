@@ -26,8 +26,10 @@ def test_a_classification_run_draws_confusion_roc_and_reliability(tmp_path, clas
     run = saved_run(tmp_path, table, "classes", config={"test_frac": 0.3})
     paths = plot_run(run, tmp_path / "out")
     # Two classes have a signal (the second); three without one named "signal" have none.
-    check(paths, ["learning_curves.png", "confusion.png", "roc.png", "reliability.png"]
-          + ["rejection.png"] * (classes == 2))
+    # 8 × 8 galaxy images are 64 features: past the 50 whose correlations a run keeps.
+    check(paths, ["learning_curves.png", "confusion.png", "roc.png", "reliability.png",
+                  "overtraining.png"] + ["rejection.png"] * (classes == 2)
+          + ["correlations.png"] * (classes == 3))
     size, _ = decoded(tmp_path / "out" / "confusion.png")
     side = min(5.5 + 0.25 * classes, 11.0)
     assert size == (round((2 * side + 1) * DPI), round(side * DPI))
@@ -116,8 +118,9 @@ def test_a_weighted_run_keeps_its_weights_in_its_sample_and_plots_them(tmp_path,
     sample = read_sample(run / "predictions.parquet")
     assert sample.extra["weight"] == "weight" and sample.frame["weight"].between(0.5, 2).all()
     check(plot_run(run, tmp_path / "out"),
-          ["learning_curves.png", "confusion.png", "roc.png", "reliability.png"])
-    assert [f.axes[0].get_title() for f in drawn[1:]] == [
+          ["learning_curves.png", "confusion.png", "roc.png", "reliability.png",
+           "overtraining.png", "correlations.png"])
+    assert [f.axes[0].get_title() for f in drawn[1:4]] == [
         "Confusion matrix (sums of weights)", "Weighted ROC curve (one class against the rest)",
         "Reliability of p(predicted class) (weighted)"]
 

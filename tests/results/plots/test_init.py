@@ -19,7 +19,8 @@ from plotted import check, sample_run
 def test_a_regression_run_with_a_position_draws_every_plot(quake_run, tmp_path):
     paths = plots.plot_run(quake_run, tmp_path / "out")
     check(paths, ["learning_curves.png", "regression_x.png", "regression_y.png",
-                  "position_map.png", "distance_map.png", "distance_cdf.png"])
+                  "position_map.png", "distance_map.png", "distance_cdf.png",
+                  "overtraining.png", "correlations.png"])
     # the stations came from the data file's metadata into the held-out sample's
     sample = pd.read_parquet(quake_run / runs.SAMPLE_FILE)
     assert list(sample.columns) == ["x", "y", "x_pred", "y_pred"] and len(sample) == 40

@@ -24,7 +24,8 @@ def test_position_by_option_for_labels_not_named_as_axes(tmp_path):
     assert "distance" in json.loads((run / "metrics.json").read_text())["test"]
     paths = plot_run(run, tmp_path / "out")
     check(paths, ["learning_curves.png", "regression_east_km.png", "regression_north_km.png",
-                  "position_map.png", "distance_map.png", "distance_cdf.png"])
+                  "position_map.png", "distance_map.png", "distance_cdf.png",
+                  "overtraining.png", "correlations.png"])
 
 
 def test_arrows_are_magnified_by_a_round_factor():

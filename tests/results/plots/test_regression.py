@@ -17,7 +17,8 @@ def test_a_regression_label_that_is_no_position_gets_its_own_plot(tmp_path):
     table = Table(pd.DataFrame(x, columns=list("abc")).assign(energy=x.sum(axis=1)),
                   ["energy"], {"energy": "GeV"})
     paths = plot_run(saved_run(tmp_path, table, "energy"), tmp_path / "out")
-    check(paths, ["learning_curves.png", "regression_energy.png"])
+    check(paths, ["learning_curves.png", "regression_energy.png", "overtraining.png",
+                  "correlations.png"])
 
 
 def test_errors_of_many_rows_are_binned_as_finely_as_the_residuals(tmp_path, drawn):
