@@ -129,6 +129,7 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
 
     recipe, sources, weighs = labelled_sources(predictor, data, samples, weight, no_weight)
     with usage_errors():
+        _name_signal(predictor.task, asked.signal)
         figures = _figures(predictor.task, asked, weighs)
     tally = {"removed": 0, "kept": 0}
     # The labels of DATA are checked by the predictor, which says why they are needed.
@@ -193,6 +194,17 @@ class _Asked:
     yields: bool
     lumi: float | None
     threshold: float | None
+
+
+def _name_signal(task, signal):
+    """Make ``signal`` (a class name, or None: the model's) the signal of a classification
+    ``task``, which --threshold then cuts on; a working point the model chose for another
+    class no longer applies."""
+    if signal is None or task.kind != "classify":
+        return
+    index = task.signal_index(signal)
+    if index != task.signal_index():
+        task.signal, task.working_point = task.classes[index], None
 
 
 def _figures(task, asked, weighs):

@@ -264,6 +264,9 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
         if config.folds > 1:  # a pass of its own (fit), whose members the folds are
             raise Unsupported(f"folds={config.folds}: the folds' networks train as a pass of "
                               "their own; train such options alone", ("folds",))
+        if config.baseline:  # fitted by fit beside the one network it is compared with
+            raise Unsupported(f"baseline={config.baseline}: a baseline is fitted beside each "
+                              "run on its own; train such options alone", ("baseline",))
     # Shapes from the options alone, before the data are read; dropout (left out: the task's
     # default, not known yet) is a member option, which the check does not compare.
     ensemble.check_cohorts([ensemble.Cohort(config, NetConfig(

@@ -374,6 +374,13 @@ def _bin_table(title, by, bins, columns, cells):
     return table
 
 
+def _working_point(point):
+    """A model's working point as ``fcnn info`` shows it: the cut and what it was chosen at."""
+    asked = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in point.get("asked", {}).items())
+    return f"signal where p(signal) ≥ {point['cut']:.6g}" + (f" (chosen at {asked})" if asked
+                                                           else "")
+
+
 def info_tables(about):
     """``fcnn info``: the network, the columns, the training and the metrics of a checkpoint."""
     net = about["network"]
@@ -406,6 +413,10 @@ def info_tables(about):
                   + (f" … ({len(labels['classes'])})" if len(labels["classes"]) > TABLE_CLASSES
                      else "")),
                  ("output", labels["output"])]
+        if labels.get("signal") is not None:
+            rows.append(("signal", labels["signal"]))
+        if labels.get("working_point"):
+            rows.append(("working point", _working_point(labels["working_point"])))
     else:
         rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
                                       for c in labels["columns"])),

@@ -252,6 +252,11 @@ def test_several_classes_without_a_signal_have_no_figures(run, runner, tmp_path)
     assert merit["signal_class"] == "c" and merit["signal"]["rows"] == 100
     result = run(runner, "evaluate", model, data, "--working-point", "bkg=0.1", code=2)
     assert "none named signal: name the signal class (--signal CLASS)" in result.stderr
+    # --signal names the class that --threshold cuts on, as the figures take it.
+    report = json.loads(run(runner, "evaluate", model, data, "--signal", "c", "--threshold",
+                            "0", "--json").stdout)
+    assert report["per_class"]["c"]["recall"] == 1.0 and report["accuracy"] == 1 / 3
+    assert report["merit"]["working_point"]["signal_efficiency"] == 1.0
 
 
 def test_ranking_is_ranks_on_the_same_rows(run, runner, samples_run, sample_files):

@@ -541,6 +541,9 @@ def test_a_working_point_from_train_to_info_and_predict(run, runner, tmp_path):
     point = about["labels"]["working_point"]
     assert about["labels"]["signal"] == "signal"
     assert point["asked"] == {"signal_efficiency": 0.7}
+    shown = run(runner, "info", tmp_path / "run/model.pt").output
+    assert f"signal where p(signal) ≥ {point['cut']:.6g} (chosen at signal efficiency 0.7)" \
+        in " ".join(shown.split())
     metrics = json.loads((tmp_path / "run/metrics.json").read_text())
     assert metrics["val"]["merit"]["working_point"]["cut"] == point["cut"]
     run(runner, "predict", tmp_path / "run/model.pt", val, "-o", tmp_path / "p.parquet")

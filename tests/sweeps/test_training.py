@@ -169,3 +169,27 @@ def test_a_working_point_in_a_sweep_is_each_combinations_own(tmp_path, monkeypat
         cuts.append(predictor.task.working_point["cut"])
         assert (p[is_signal] >= cuts[-1]).mean() >= 0.7
     assert cuts[0] != cuts[1]
+
+
+def test_a_baseline_in_a_sweep_is_fitted_beside_each_combinations_run(tmp_path, monkeypatch):
+    """A pass of several networks has no one network to fit a baseline beside: the sweep
+    trains each combination alone, each run with its baseline."""
+    import pandas as pd
+
+    from fcnn_cli.network import baseline
+
+    rng = np.random.default_rng(6)
+    kind = np.where(rng.random(500) < 0.4, "signal", "background")
+    x = rng.normal(size=(500, 2)) + (kind == "signal")[:, None]
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "kind": kind}).to_csv(tmp_path / "d.csv",
+                                                                   index=False)
+    calls = counting(monkeypatch)
+    spec = Sweep({"data": str(tmp_path / "d.csv"), "targets": ["kind"]},
+                 {**FIXED, "epochs": 2, "baseline": "gbdt"}, {"lr": [1e-3, 3e-2]}, seeds=1)
+    run.run(spec, tmp_path / "sweep")
+    assert calls["passes"] == []  # refused as one pass before training: each alone
+    for lr in (1e-3, 3e-2):
+        directory = tmp_path / "sweep" / spec.key({"lr": lr})
+        assert baseline.load(directory / "baseline_gbdt.pt").name == "gbdt"
+        metrics = json.loads((directory / "metrics.json").read_text())
+        assert set(metrics["baselines"]["gbdt"]) >= {"seconds", "train", "val", "test"}
