@@ -6,7 +6,7 @@ true class (two classes: p(second class), TMVA's score), class by class; for a r
 label's residual, predicted − true in the label's units. Each side is a seeded uniform sample of
 at most :data:`ROWS` rows of its split, weighted by the rows' event weights where the run has
 them. Held out are the test rows, else the validation rows; in k-fold training, see
-:func:`check_folds`.
+:func:`_check_folds`.
 
 Why a bounded sample: the test's power grows with the rows, and past ~10⁵ a side it flags
 differences of a per mille in the distributions that no analysis would call overtraining; the
@@ -14,8 +14,9 @@ cost stays that of predicting 2 × 10⁵ rows (well under a second on a CPU for 
 networks), however large the table. A streamed run reads its training and held-out rows once
 more for it, as its metrics do.
 
-The sample of training rows gives the Pearson correlation matrices of the features too
-(:func:`correlations`), which the run saves beside its metrics for the plots.
+The sample of training rows gives the Pearson correlation matrices of the features too,
+weighted as the check is (:func:`correlations`), which the run saves beside its metrics for
+the plots.
 """
 
 import logging
@@ -26,7 +27,8 @@ from fcnn_cli.network import overtraining
 
 log = logging.getLogger(__name__)
 
-ROWS = 100_000  # of each side of the check at most (see the module's docstring)
+# Rows of each side of the check at most: the test's power and the cost (module docstring).
+ROWS = 100_000
 # Classes checked at most, the first ones: each brings a KS test and two histograms to
 # metrics.json, and the chance that one of many passes the alarm by luck alone.
 MAX_CLASSES = 20
@@ -38,17 +40,18 @@ HISTOGRAMS = 4
 # features, and past ~50 a matrix is no longer readable in a plot (the galaxies' 1 024 pixels
 # would make a million numbers a class).
 MAX_FEATURES = 50
+# The random streams, under the run's seed, of the training and held-out samples, and of
+# k-fold's sample and its halves: distinct, so that no two draws of a check repeat each other,
+# and fixed, so that a run's seed gives its check again.
+SPLIT_STREAMS = (0, 1)
+FOLD_STREAMS = (2, 3)
 
 
 def attach(result, data):
     """Run the check on a training's result (its metrics measured) and keep it in
     ``result.overtraining``, its warning logged and among ``result.warnings``; the training
     sample's correlations in ``result.correlations``."""
-    seed = result.config.seed
-    if getattr(data, "folds", None) is not None:
-        found, train = check_folds(result.predictor, data, seed)
-    else:
-        found, train = _check(result.predictor, data, seed, ROWS)
+    found, train = check(result.predictor, data, result.config.seed)
     result.overtraining = found
     if found and "warning" in found:
         log.warning("%s", found["warning"])
@@ -58,26 +61,26 @@ def attach(result, data):
 
 
 def check(predictor, data, seed, rows=ROWS):
-    """The check of a trained ``predictor`` on the prepared ``data`` (a table's or a streamed
-    source's): at most ``rows`` training rows against at most ``rows`` held-out ones, each a
-    uniform sample drawn with ``seed``. Returns :func:`fcnn_cli.network.overtraining.summary`'s
-    dict with ``splits`` (the two compared) and ``rows`` (sampled, each), or None where a split
-    has no rows."""
-    return _check(predictor, data, seed, rows)[0]
-
-
-def _check(predictor, data, seed, rows):
-    """(the check, the training sample's (features, truth))."""
+    """The check of a trained ``predictor`` on the prepared ``data`` (a table's, a streamed
+    source's or k-fold's: see :func:`_check_folds`): at most ``rows`` training rows against at
+    most ``rows`` held-out ones, each a uniform sample drawn with ``seed``. Returns (the check,
+    the training sample (features, truth, event weights or None)); the check is
+    :func:`fcnn_cli.network.overtraining.summary`'s dict with ``splits`` (the two compared),
+    ``rows`` and ``non_finite`` (of each side); both are None where a side has no rows."""
+    if getattr(data, "folds", None) is not None:
+        return _check_folds(predictor, data, seed, rows)
     held = "test" if data.sizes["test"] else "val"
     if not data.sizes["train"] or not data.sizes[held]:
         return None, None
-    samples = [sample(data, split, rows, (seed, k)) for k, split in enumerate(("train", held))]
+    splits = ("train", held)
+    samples = [sample(data, split, rows, (seed, stream))
+               for split, stream in zip(splits, SPLIT_STREAMS)]
     sides = [(_values(data.task, _outputs(predictor, x, data.scaled(split)), truth), truth, w)
-             for (x, truth, w, _), split in zip(samples, ("train", held))]
-    return _compared(data.task, *sides, ("train", held)), samples[0][:2]
+             for (x, truth, w, _), split in zip(samples, splits)]
+    return _compared(data.task, *sides, splits), samples[0][:3]
 
 
-def check_folds(predictor, data, seed, rows=ROWS):
+def _check_folds(predictor, data, seed, rows):
     """The check of k-fold training (``predictor``: the folds' networks): rows scored by a
     network that trained on them against rows scored by their own fold's network, which never
     saw them. The rows are a sample of the whole table (every row is in a fold), dealt at
@@ -85,14 +88,15 @@ def check_folds(predictor, data, seed, rows=ROWS):
     then independent, as the test assumes. The trained-on side takes one network (that of the
     next fold), not the mean of the K − 1 that trained on the row, as the folds' "train" metrics
     do: a mean of several networks is smoother than one network's output, and the test would
-    take that smoothing for overtraining. Returns (the check, the training sample)."""
-    x, truth, weight, picked = sample(data, "val", rows, (seed, 2))
+    take that smoothing for overtraining."""
+    x, truth, weight, picked = sample(data, "val", rows, (seed, FOLD_STREAMS[0]))
     if len(picked) < 2:
         return None, None
     fold = data.folds.of_val()[picked]
     out = _outputs(predictor, x, data.scaled("val"))  # folds × rows × outputs
     k = len(out)
-    half = np.random.default_rng((seed, 3)).permutation(len(picked)) < len(picked) // 2
+    rng = np.random.default_rng((seed, FOLD_STREAMS[1]))
+    half = rng.permutation(len(picked)) < len(picked) // 2  # floor(n/2) rows drawn at random
     at = np.arange(len(picked))
     sides = []
     for rows_of, network in ((half, (fold + 1) % k), (~half, fold)):
@@ -100,7 +104,7 @@ def check_folds(predictor, data, seed, rows=ROWS):
         sides.append((_values(data.task, own, truth[rows_of]), truth[rows_of],
                       None if weight is None else weight[rows_of]))
     found = _compared(data.task, *sides, ("trained on (in fold)", "out of fold"))
-    return found, (x, truth)
+    return found, (x, truth, weight)
 
 
 def sample(data, split, rows, seed):
@@ -121,6 +125,8 @@ def sample(data, split, rows, seed):
 
 
 def _outputs(predictor, x, scaled):
+    """The predictor's outputs of the rows ``x``, predicted in its own blocks of rows so that
+    a sample of 10⁵ rows costs the memory of one block's activations, not of all of them."""
     step = predictor.chunk_rows
     blocks = ((None, x[i:i + step]) for i in range(0, len(x), step))
     out = [o for _, o in predictor.outputs_of(blocks, scaled=scaled)]
@@ -132,8 +138,9 @@ def _values(task, out, truth):
     second class's), or its residuals in the labels' units."""
     if task.kind == "classify":
         proba = task.proba(out)
-        return proba[:, 1] if proba.shape[1] == 2 else \
-            proba[np.arange(len(proba)), np.asarray(truth, np.int64)]
+        if proba.shape[1] == 2:
+            return proba[:, 1]
+        return proba[np.arange(len(proba)), np.asarray(truth, np.int64)]
     predicted = task.predictive(out)[0]
     return predicted - np.asarray(truth, np.float64).reshape(predicted.shape)
 
@@ -167,41 +174,66 @@ def _compact(found):
 
 
 def _finite(values, truth, weight):
+    """The side's rows whose compared values are all finite (the KS test takes no NaN)."""
     keep = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
     return values[keep], truth[keep], None if weight is None else weight[keep]
 
 
 def correlations(train, task, features):
     """The Pearson correlation matrices of the features on the training sample ``train``
-    ((features, truth); the features' columns first): one a class of a classifier (the first
-    :data:`MAX_CLASSES` that have rows), one of every row of a regression; a constant
-    feature's row and column None. None above :data:`MAX_FEATURES` features or without rows.
-    The features may have been through the scaler: its shift and positive scale leave a
-    correlation as it is in the raw units."""
-    if train is None or len(features) > MAX_FEATURES:
-        if train is not None:
-            log.info("the correlations of the inputs are not kept: %d features, more than %d",
-                     len(features), MAX_FEATURES)
+    ((features, truth, event weights or None); the features' columns first), weighted by the
+    event weights where the run has them (:func:`_pearson`): one a class of a classifier (the
+    first :data:`MAX_CLASSES` that have rows), one of every row of a regression. None above
+    :data:`MAX_FEATURES` features or without rows. The features may have been through the
+    scaler: its shift and positive scale leave a correlation as it is in the raw units."""
+    if train is None:
         return None
-    x, truth = np.asarray(train[0][:, :len(features)], np.float64), train[1]
+    if len(features) > MAX_FEATURES:
+        log.info("the correlations of the inputs are not kept: %d features, more than %d",
+                 len(features), MAX_FEATURES)
+        return None
+    x, truth, weight = train
+    x = np.asarray(x[:, :len(features)], np.float64)
     groups = [("all rows", np.ones(len(x), bool))]
     if task.kind == "classify":
         groups = [(str(c), truth == k) for k, c in enumerate(task.classes)]
         groups = [(name, rows) for name, rows in groups if rows.any()][:MAX_CLASSES]
-    matrices = [{"title": name, "rows": int(rows.sum()), "matrix": _pearson(x[rows])}
+    matrices = [_matrix(name, x[rows], None if weight is None else weight[rows])
                 for name, rows in groups]
-    return {"features": list(features), "weighted": False, "matrices": matrices}
+    return {"features": list(features), "weighted": weight is not None, "matrices": matrices}
 
 
-def _pearson(x):
-    """The correlations of the columns of ``x`` over its rows whose values are all finite, as
-    lists (NaN, where a column is constant, as None: JSON has no NaN)."""
-    x = x[np.isfinite(x).all(axis=1)]
-    if len(x) < 2:
-        matrix = np.full((x.shape[1], x.shape[1]), np.nan)
-    else:
-        x = x - x.mean(axis=0)
-        norm = np.sqrt((x * x).sum(axis=0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            matrix = (x.T @ x) / np.outer(norm, norm)
-    return [[None if v != v else float(v) for v in row] for row in matrix]
+def _matrix(title, x, weight):
+    """One matrix of correlations.json: its ``title``, ``rows``, ``sum_of_weights`` where
+    weighted, and the ``matrix`` as lists (NaN as None: JSON has no NaN)."""
+    w = np.ones(len(x)) if weight is None else np.asarray(weight, np.float64).reshape(-1)
+    out = {"title": title, "rows": len(x)}
+    if weight is not None:
+        out["sum_of_weights"] = float(w.sum())
+    out["matrix"] = [[None if v != v else float(v) for v in row] for row in _pearson(x, w)]
+    return out
+
+
+def _pearson(x, weight):
+    """The weighted Pearson correlations of the columns of ``x`` over its rows whose values
+    and weight are finite: cov(i, j) = Σ w (xᵢ − x̄ᵢ)(xⱼ − x̄ⱼ), x̄ = Σ w x / Σ w, divided by
+    √(cov(i, i) cov(j, j)) (unit weights: numpy's ``corrcoef``).
+
+    Negative weights are taken as they are, as the metrics and the overtraining test take
+    them: rows of negative weight subtract from the distribution the sample describes (that of
+    a generator's cancelling events), and |w| would describe another one. Hence the guards: no
+    matrix (all NaN) where Σ w ≤ 0, for x̄ divides by it; NaN for a constant column or one
+    whose weighted variance is not positive. Where negative weights dominate a region a
+    correlation may fall outside [−1, 1]: it is kept as it is, the sign that the weights do
+    not describe a distribution there."""
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(weight)
+    x, weight = x[keep], weight[keep]
+    n = x.shape[1]
+    if len(x) < 2 or not weight.sum() > 0:
+        return np.full((n, n), np.nan)
+    d = x - (weight @ x) / weight.sum()
+    cov = (d * weight[:, None]).T @ d
+    # A constant column's weighted mean may miss its value by a rounding, which would leave
+    # it a variance of ~1e-30 and correlations of noise: it has none.
+    variance = np.where((np.ptp(x, axis=0) > 0) & (np.diag(cov) > 0), np.diag(cov), np.nan)
+    return cov / np.sqrt(np.outer(variance, variance))

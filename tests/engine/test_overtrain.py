@@ -66,6 +66,11 @@ def regression(train_residual, held_residual, weights=(None, None), test=False):
     return Data(task, ["f"], *sides)
 
 
+def checked(data, rows=overtrain.ROWS):
+    """The check as a run makes it (:func:`overtrain.check`, which ``attach`` calls)."""
+    return overtrain.check(Known(), data, seed=1, rows=rows)[0]
+
+
 def scipy_p(statistic, n, m):
     """The asymptotic p-value, from scipy's Kolmogorov distribution."""
     return special.kolmogorov(statistic * np.sqrt(n * m / (n + m)))
@@ -74,7 +79,7 @@ def scipy_p(statistic, n, m):
 def test_regression_residuals_against_scipy():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=400), rng.normal(0.1, 1.0, size=300)
-    found = overtrain.check(Known(), regression(a, b), seed=1)
+    found = checked(regression(a, b))
     group = found["groups"]["t"]
     expected = stats.ks_2samp(a, b)
     assert group["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
@@ -85,8 +90,7 @@ def test_regression_residuals_against_scipy():
 
 def test_a_shifted_held_out_distribution_warns_and_names_the_label():
     rng = np.random.default_rng(1)
-    found = overtrain.check(Known(), regression(rng.normal(size=500),
-                                                rng.normal(0.5, 1.0, size=500)), seed=1)
+    found = checked(regression(rng.normal(size=500), rng.normal(0.5, 1.0, size=500)))
     assert found["overtrained"] == ["t"]
     assert found["groups"]["t"]["p_value"] < 1e-6
     assert "label 't'" in found["warning"]
@@ -95,7 +99,7 @@ def test_a_shifted_held_out_distribution_warns_and_names_the_label():
 def test_the_held_out_rows_are_the_test_split_where_there_is_one():
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=200), rng.normal(size=150)
-    found = overtrain.check(Known(), regression(a, b, test=True), seed=1)
+    found = checked(regression(a, b, test=True))
     assert found["splits"] == ["train", "test"] and found["rows"] == [200, 150]
     assert found["groups"]["t"]["statistic"] == pytest.approx(stats.ks_2samp(a, b).statistic)
 
@@ -104,7 +108,7 @@ def test_integer_weights_count_as_repeated_rows():
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=120), rng.normal(size=90)
     wa, wb = rng.integers(1, 4, size=120).astype(float), rng.integers(1, 4, size=90) * 1.0
-    found = overtrain.check(Known(), regression(a, b, (wa, wb)), seed=1)["groups"]["t"]
+    found = checked(regression(a, b, (wa, wb)))["groups"]["t"]
     repeated = stats.ks_2samp(np.repeat(a, wa.astype(int)), np.repeat(b, wb.astype(int)))
     assert found["statistic"] == pytest.approx(repeated.statistic, abs=1e-12)
     n_eff = [w.sum() ** 2 / (w * w).sum() for w in (wa, wb)]
@@ -123,8 +127,7 @@ def test_two_classes_compare_the_second_class_probability_class_by_class():
     rng = np.random.default_rng(4)
     logits = [rng.normal(size=(n, 2)) for n in (300, 200)]
     truth = [rng.integers(0, 2, size=n) for n in (300, 200)]
-    found = overtrain.check(Known(), classification("ab", logits[0], truth[0], logits[1],
-                                                    truth[1]), seed=1)
+    found = checked(classification("ab", logits[0], truth[0], logits[1], truth[1]))
     p_b = [1 / (1 + np.exp(x[:, 0] - x[:, 1])) for x in logits]  # softmax's second column
     for k, name in enumerate("ab"):
         expected = stats.ks_2samp(p_b[0][truth[0] == k], p_b[1][truth[1] == k]).statistic
@@ -141,8 +144,8 @@ def test_histograms_are_kept_for_the_first_classes_alone():
     k = overtrain.HISTOGRAMS + 3
     logits = [rng.normal(size=(n, k)) for n in (400, 300)]
     truth = [np.arange(n) % k for n in (400, 300)]
-    found = overtrain.check(Known(), classification([f"c{j}" for j in range(k)], logits[0],
-                                                    truth[0], logits[1], truth[1]), seed=1)
+    found = checked(classification([f"c{j}" for j in range(k)], logits[0], truth[0],
+                                   logits[1], truth[1]))
     kept = [name for name, g in found["groups"].items() if "histograms" in g]
     assert kept == [f"c{j}" for j in range(overtrain.HISTOGRAMS)]
     assert all("p_value" in g for g in found["groups"].values()) and len(found["groups"]) == k
@@ -152,8 +155,7 @@ def test_several_classes_compare_each_rows_true_class_probability():
     rng = np.random.default_rng(5)
     logits = [rng.normal(size=(n, 3)) for n in (300, 240)]
     truth = [rng.integers(0, 3, size=n) for n in (300, 240)]
-    found = overtrain.check(Known(), classification("abc", logits[0], truth[0], logits[1],
-                                                    truth[1]), seed=1)
+    found = checked(classification("abc", logits[0], truth[0], logits[1], truth[1]))
     proba = [np.exp(x) / np.exp(x).sum(axis=1, keepdims=True) for x in logits]
     for k, name in enumerate("abc"):
         expected = stats.ks_2samp(proba[0][truth[0] == k, k], proba[1][truth[1] == k, k])
@@ -175,12 +177,12 @@ def test_the_sample_is_uniform_bounded_seeded_and_read_across_chunks():
     tenths = np.bincount(np.concatenate([
         overtrain.sample(data, "train", 100, seed=(s, 0))[3] // 100 for s in range(200)]))
     assert stats.chisquare(tenths).pvalue > 0.001
-    assert overtrain.check(Known(), data, seed=1, rows=60)["rows"] == [60, 50]
+    assert checked(data, rows=60)["rows"] == [60, 50]
 
 
 def test_rows_of_non_finite_outputs_are_left_out_and_counted():
     a = np.r_[np.random.default_rng(6).normal(size=100), np.nan, np.inf]
-    found = overtrain.check(Known(), regression(a, np.zeros(10)), seed=1)
+    found = checked(regression(a, np.zeros(10)))
     assert found["rows"] == [100, 10] and found["non_finite"] == [2, 0]
 
 
@@ -198,32 +200,94 @@ def test_folds_compare_a_network_that_trained_on_a_row_with_its_own_fold(monkeyp
         seen.update(a=a[:, 0], b=b[:, 0])
         return overtraining.summary({}, "label")
     monkeypatch.setattr(overtraining, "per_label", record)
-    found, train_sample = overtrain.check_folds(Known(members=k), data, seed=1)
+    found, train_sample = overtrain.check(Known(members=k), data, seed=1)
     assert found["splits"] == ["trained on (in fold)", "out of fold"]
     assert len(seen["a"]) + len(seen["b"]) == n and abs(len(seen["a"]) - len(seen["b"])) <= 1
     # Each side's values are members' indices; together they hold every row once.
     assert np.bincount(seen["a"].astype(int), minlength=k).sum() == len(seen["a"])
     counts = np.bincount(np.r_[(seen["a"] - 1) % k, seen["b"]].astype(int), minlength=k)
     np.testing.assert_array_equal(counts, [n // k] * k)
+    assert len(train_sample[0]) == n  # the correlations take every sampled row
+
+
+def numpy_correlations(x, weight=None):
+    """Pearson's correlations as numpy gives them: ``np.cov`` with ``aweights``."""
+    cov = np.cov(x.T, aweights=weight)
+    scale = np.sqrt(np.diag(cov))
+    return cov / np.outer(scale, scale)
+
+
+def as_array(matrix):
+    return np.array(matrix["matrix"], dtype=np.float64)  # None: NaN
+
+
+def correlated(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    x[:, 1] += x[:, 0]
+    x[:, 2] = 5.0  # constant: no correlation
+    return x, rng.integers(0, 2, size=n)
 
 
 def test_correlations_per_class_as_numpy_gives_them():
-    rng = np.random.default_rng(8)
-    x = rng.normal(size=(400, 3))
-    x[:, 1] += x[:, 0]
-    x[:, 2] = 5.0  # constant: no correlation
-    truth = rng.integers(0, 2, size=400)
+    x, truth = correlated(400, 8)
     task = Classification("c", ["a", "b"])
-    found = overtrain.correlations((x, truth), task, ["u", "v", "w"])
-    assert found["features"] == ["u", "v", "w"]
+    found = overtrain.correlations((x, truth, None), task, ["u", "v", "w"])
+    assert found["features"] == ["u", "v", "w"] and found["weighted"] is False
     for k, matrix in enumerate(found["matrices"]):
         assert matrix["title"] == "ab"[k] and matrix["rows"] == (truth == k).sum()
-        m = np.array(matrix["matrix"], dtype=np.float64)  # None: NaN
-        expected = np.corrcoef(x[truth == k][:, :2].T)
-        np.testing.assert_allclose(m[:2, :2], expected, atol=1e-12)
+        m = as_array(matrix)
+        np.testing.assert_allclose(m[:2, :2], numpy_correlations(x[truth == k][:, :2]),
+                                   atol=1e-12)
         assert np.isnan(m[2]).all() and np.isnan(m[:, 2]).all()
     many = [f"f{j}" for j in range(overtrain.MAX_FEATURES + 1)]
-    assert overtrain.correlations((np.zeros((5, len(many))), truth[:5]), task, many) is None
+    assert overtrain.correlations((np.zeros((5, len(many))), truth[:5], None), task,
+                                  many) is None
+
+
+def test_weighted_correlations_are_numpys_with_the_event_weights():
+    """Weights that grow with the first feature change its correlation with the second: the
+    matrices are numpy's weighted ones, not the counted ones."""
+    x, truth = correlated(600, 10)
+    weight = np.exp(x[:, 0])
+    task = Classification("c", ["a", "b"])
+    found = overtrain.correlations((x, truth, weight), task, ["u", "v", "w"])
+    assert found["weighted"] is True
+    for k, matrix in enumerate(found["matrices"]):
+        rows = truth == k
+        assert matrix["sum_of_weights"] == pytest.approx(weight[rows].sum())
+        expected = numpy_correlations(x[rows][:, :2], weight[rows])
+        np.testing.assert_allclose(as_array(matrix)[:2, :2], expected, atol=1e-12)
+        assert abs(expected[0, 1] - numpy_correlations(x[rows][:, :2])[0, 1]) > 0.01
+        assert np.isnan(as_array(matrix)[2]).all()  # constant, weighted or not
+
+
+def test_negative_weights_count_as_they_are_and_no_sum_above_zero_gives_no_matrix():
+    """A row of weight −1 takes away its copy of weight +1: rows and cancelling pairs give
+    the rows' own correlations. A class whose weights sum to 0 or less has no matrix."""
+    x, _ = correlated(300, 11)
+    extra = np.random.default_rng(12).normal(size=(50, 3)) * [1.0, -3.0, 0.0] + [0, 0, 5.0]
+    rows = np.concatenate([x, extra, extra])
+    weight = np.r_[np.ones(300), np.ones(50), -np.ones(50)]
+    truth = np.zeros(len(rows), np.int64)
+    truth[-20:] = 1  # class b: weights −1 alone
+    task = Classification("c", ["a", "b"])
+    found = overtrain.correlations((rows, truth, weight), task, ["u", "v", "w"])
+    a, b = found["matrices"]
+    kept = np.r_[x, extra[30:]]  # class a: the last 20 −1 rows are b's, their copies stay
+    np.testing.assert_allclose(as_array(a)[:2, :2], numpy_correlations(kept[:, :2]),
+                               atol=1e-12)
+    assert b["sum_of_weights"] == -20 and np.isnan(as_array(b)).all()
+
+
+def test_the_check_hands_its_weighted_training_sample_to_the_correlations():
+    rng = np.random.default_rng(13)
+    a, wa = rng.normal(size=80), rng.uniform(0.5, 2.0, size=80)
+    found, (x, truth, weight) = overtrain.check(
+        Known(), regression(a, rng.normal(size=40), (wa, None)), seed=1)
+    assert found["rows"] == [80, 40]
+    np.testing.assert_array_equal(x[:, 0], a)  # every row sampled, in order
+    np.testing.assert_array_equal(weight, wa)
 
 
 def quakes(n=600):
@@ -252,9 +316,9 @@ def test_a_streamed_run_checks_its_rows(quake_file):
 
 
 def test_the_warning_is_logged_and_kept_among_the_runs_warnings(monkeypatch, caplog):
-    def alarming(predictor, data, seed, rows):
+    def alarming(predictor, data, seed, rows=overtrain.ROWS):
         return overtraining.summary({"x": {"p_value": 1e-5}}, "label"), None
-    monkeypatch.setattr(overtrain, "_check", alarming)
+    monkeypatch.setattr(overtrain, "check", alarming)
     caplog.set_level(logging.WARNING, logger="fcnn_cli")
     table = Table(quakes(200).frame, ["x", "y"], name="q")
     result = train.fit(table, TrainConfig(epochs=1, threads=1), net={"depth": 1, "width": 8})
@@ -316,15 +380,24 @@ def test_the_default_run_of_each_simulator_stays_silent(tmp_path, simulator):
     assert min(g["p_value"] for g in check["groups"].values()) >= overtraining.ALARM_P_VALUE
 
 
-@pytest.mark.parametrize("scale", ["standard", "minmax"])
-def test_the_runs_correlations_are_those_of_its_raw_training_rows(scale):
+@pytest.mark.parametrize("scale, weighted", [("standard", False), ("minmax", False),
+                                             ("standard", True)])
+def test_the_runs_correlations_are_those_of_its_raw_training_rows(scale, weighted):
     """Every row of the table trains (validation from another table, no test rows): the
-    correlations are numpy's of the table's features, whatever the scaler did to them."""
+    correlations are numpy's of the table's features, weighted by the run's event weights,
+    whatever the scaler did to them."""
     table, val = quakes(400), simulate.earthquakes(n=100, seed=9)
+    for t in (table, val) if weighted else ():  # weights favouring a corner move them
+        t.frame["w"] = np.exp(t.frame["tp1"] / t.frame["tp1"].std())
     result = train.fit(table, TrainConfig(epochs=1, test_frac=0.0, threads=1, scale=scale),
-                       net={"depth": 1, "width": 8}, val_table=val)
+                       net={"depth": 1, "width": 8}, val_table=val,
+                       weight="w" if weighted else None)
     features = result.correlations["features"]
     (matrix,) = result.correlations["matrices"]
     assert matrix["rows"] == 400 and matrix["title"] == "all rows"
-    np.testing.assert_allclose(matrix["matrix"], np.corrcoef(table.frame[features].T),
+    assert result.correlations["weighted"] is weighted
+    assert "w" not in features
+    weight = table.frame["w"] if weighted else None
+    np.testing.assert_allclose(matrix["matrix"],
+                               numpy_correlations(table.frame[features].to_numpy(), weight),
                                atol=1e-6)
