@@ -71,10 +71,10 @@ def rank(model, data, samples, repeats, seed, rows, weight, no_weight, no_select
     check_output(STDIO, inputs)
     if data:
         iter_tables(data)  # a missing file is reported before torch loads
-    report, table, predictor = _ranked(model, data, samples, weight, no_weight, no_select,
-                                       nan, rows, seed, repeats, device)
+    report, ranker, predictor = _ranked(model, data, samples, weight, no_weight, no_select,
+                                        nan, rows, seed, repeats, device)
     if plots_dir:
-        report["plots"] = [str(p) for p in _draw(report, table, predictor, plots_dir)]
+        report["plots"] = [str(p) for p in _draw(report, ranker, predictor, plots_dir)]
     if as_json:
         with writing(STDIO):
             click.echo(json.dumps(report, indent=2))
@@ -87,7 +87,7 @@ def rank(model, data, samples, repeats, seed, rows, weight, no_weight, no_select
 
 def _ranked(model, data, samples, weight, no_weight, no_select, nan, rows, seed, repeats,
             device):
-    """(the report, the rows ranked on, the predictor)."""
+    """(the report, the Ranking of the rows ranked on, the predictor)."""
     from fcnn_cli.data import applying
     from fcnn_cli.network import checkpoint
     from fcnn_cli.results import ranking
@@ -106,10 +106,10 @@ def _ranked(model, data, samples, weight, no_weight, no_select, nan, rows, seed,
                                                                             recipe.name()),
               **ranked, "warnings": base["warnings"],
               **applying.evaluation_notes(recipe, tally, not no_select, weighs)}
-    return report, ranker.table, predictor
+    return report, ranker, predictor
 
 
-def _draw(report, table, predictor, out_dir):
+def _draw(report, ranker, predictor, out_dir):
     from pathlib import Path
 
     from fcnn_cli.core.fileio import writing
@@ -121,7 +121,7 @@ def _draw(report, table, predictor, out_dir):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
-    matrices = correlations(table, predictor.features, predictor.task)
+    matrices = correlations(ranker.table, predictor.features, predictor.task, ranker.weight)
     with noting(recipe_note(recipe)):
         return [importance_plot(report, out_dir / "importance.png"),
                 correlation_plot(matrices, predictor.features, out_dir / "correlations.png")]

@@ -24,6 +24,7 @@ import logging
 import numpy as np
 
 from fcnn_cli.network import overtraining
+from fcnn_cli.results.ranking import pearson
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,9 @@ def _finite(values, truth, weight):
 def correlations(train, task, features):
     """The Pearson correlation matrices of the features on the training sample ``train``
     ((features, truth, event weights or None); the features' columns first), weighted by the
-    event weights where the run has them (:func:`_pearson`): one a class of a classifier (the
-    first :data:`MAX_CLASSES` that have rows), one of every row of a regression. None above
-    :data:`MAX_FEATURES` features or without rows. The features may have been through the
+    event weights where the run has them (:func:`fcnn_cli.results.ranking.pearson`): one a
+    class of a classifier (the first :data:`MAX_CLASSES` that have rows), one of every row of
+    a regression. None above :data:`MAX_FEATURES` features or without rows. The features may have been through the
     scaler: its shift and positive scale leave a correlation as it is in the raw units."""
     if train is None:
         return None
@@ -210,30 +211,5 @@ def _matrix(title, x, weight):
     out = {"title": title, "rows": len(x)}
     if weight is not None:
         out["sum_of_weights"] = float(w.sum())
-    out["matrix"] = [[None if v != v else float(v) for v in row] for row in _pearson(x, w)]
+    out["matrix"] = [[None if v != v else float(v) for v in row] for row in pearson(x, w)]
     return out
-
-
-def _pearson(x, weight):
-    """The weighted Pearson correlations of the columns of ``x`` over its rows whose values
-    and weight are finite: cov(i, j) = Σ w (xᵢ − x̄ᵢ)(xⱼ − x̄ⱼ), x̄ = Σ w x / Σ w, divided by
-    √(cov(i, i) cov(j, j)) (unit weights: numpy's ``corrcoef``).
-
-    Negative weights are taken as they are, as the metrics and the overtraining test take
-    them: rows of negative weight subtract from the distribution the sample describes (that of
-    a generator's cancelling events), and |w| would describe another one. Hence the guards: no
-    matrix (all NaN) where Σ w ≤ 0, for x̄ divides by it; NaN for a constant column or one
-    whose weighted variance is not positive. Where negative weights dominate a region a
-    correlation may fall outside [−1, 1]: it is kept as it is, the sign that the weights do
-    not describe a distribution there."""
-    keep = np.isfinite(x).all(axis=1) & np.isfinite(weight)
-    x, weight = x[keep], weight[keep]
-    n = x.shape[1]
-    if len(x) < 2 or not weight.sum() > 0:
-        return np.full((n, n), np.nan)
-    d = x - (weight @ x) / weight.sum()
-    cov = (d * weight[:, None]).T @ d
-    # A constant column's weighted mean may miss its value by a rounding, which would leave
-    # it a variance of ~1e-30 and correlations of noise: it has none.
-    variance = np.where((np.ptp(x, axis=0) > 0) & (np.diag(cov) > 0), np.diag(cov), np.nan)
-    return cov / np.sqrt(np.outer(variance, variance))

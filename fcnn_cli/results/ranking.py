@@ -170,10 +170,11 @@ class Ranking:
                 "seed": seed, "inputs": entries}
 
 
-def correlations(table, features, task):
-    """The Pearson correlation matrices of the ``features`` (counted events, not weighted):
-    [(title, matrix, rows)], one for each class of a classification ``task`` that has rows,
-    else one of every row; a constant feature's row and column are NaN."""
+def correlations(table, features, task, weight=None):
+    """The Pearson correlation matrices of the ``features``, weighted by the frame's column
+    ``weight`` where given (:func:`pearson`): [(title, matrix, rows)], one for each class of a
+    classification ``task`` that has rows, else one of every row; a constant feature's row and
+    column are NaN."""
     rows = np.ones(len(table.frame), bool)
     groups = [("all rows", rows)]
     if task.kind == "classify":
@@ -181,18 +182,35 @@ def correlations(table, features, task):
         groups = [(str(c), truth == i) for i, c in enumerate(task.classes)]
         groups = [(title, mask) for title, mask in groups if mask.any()]
     x = table.frame[features].to_numpy(dtype=np.float64, na_value=np.nan)
-    return [(title, _pearson(x[mask]), int(mask.sum())) for title, mask in groups]
+    w = np.ones(len(x)) if weight is None else weights_of(table.frame, weight)
+    return [(title, pearson(x[mask], w[mask]), int(mask.sum())) for title, mask in groups]
 
 
-def _pearson(x):
-    """Correlations of the columns of ``x`` over its rows with every value finite."""
-    x = x[np.isfinite(x).all(axis=1)]
-    if len(x) < 2:
-        return np.full((x.shape[1], x.shape[1]), np.nan)
-    x = x - x.mean(axis=0)
-    norm = np.sqrt((x * x).sum(axis=0))
+def pearson(x, weight=None):
+    """The weighted Pearson correlations of the columns of ``x`` over its rows whose values
+    and weight are finite: cov(i, j) = Σ w (xᵢ − x̄ᵢ)(xⱼ − x̄ⱼ), x̄ = Σ w x / Σ w, divided by
+    √(cov(i, i) cov(j, j)) (unit weights, the default: numpy's ``corrcoef``).
+
+    Negative weights are taken as they are, as the metrics and the overtraining test take
+    them: rows of negative weight subtract from the distribution the sample describes (that of
+    a generator's cancelling events), and |w| would describe another one. Hence the guards: no
+    matrix (all NaN) where Σ w ≤ 0, for x̄ divides by it; NaN for a constant column or one
+    whose weighted variance is not positive. Where negative weights dominate a region a
+    correlation may fall outside [−1, 1]: it is kept as it is, the sign that the weights do
+    not describe a distribution there."""
+    weight = np.ones(len(x)) if weight is None else np.asarray(weight, np.float64).reshape(-1)
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(weight)
+    x, weight = x[keep], weight[keep]
+    n = x.shape[1]
+    if len(x) < 2 or not weight.sum() > 0:
+        return np.full((n, n), np.nan)
+    d = x - (weight @ x) / weight.sum()
+    cov = (d * weight[:, None]).T @ d
+    # A constant column's weighted mean may miss its value by a rounding, which would leave
+    # it a variance of ~1e-30 and correlations of noise: it has none.
+    variance = np.where((np.ptp(x, axis=0) > 0) & (np.diag(cov) > 0), np.diag(cov), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (x.T @ x) / np.outer(norm, norm)
+        return cov / np.sqrt(np.outer(variance, variance))
 
 
 def read(predictor, recipe, sources, select=True, weigh=True, nan=None, rows=None, seed=0):

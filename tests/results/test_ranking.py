@@ -99,6 +99,17 @@ def test_correlations_per_class(rows, classifier):
     matrices = ranking.correlations(rows, ["a", "b", "c"], classifier.task)
     assert [t for t, _, _ in matrices] == ["bkg", "sig"]
     assert sum(n for _, _, n in matrices) == 2000
-    whole = ranking._pearson(rows.frame[["a", "b"]].to_numpy())
+    whole = ranking.pearson(rows.frame[["a", "b"]].to_numpy())
     assert whole[0, 1] == pytest.approx(np.corrcoef(rows.frame.a, rows.frame.b)[0, 1])
     assert np.allclose(np.diag(matrices[0][1]), 1.0)
+
+
+def test_weighted_correlations_per_class_are_numpys_with_the_weights(rows, classifier):
+    w = np.random.default_rng(3).uniform(0.1, 5.0, len(rows.frame))
+    rows.frame["w"] = w
+    matrices = ranking.correlations(rows, ["a", "b"], classifier.task, weight="w")
+    sig = classifier.task.truth(rows) == 1
+    x = rows.frame[["a", "b"]].to_numpy()[sig]
+    c = np.cov(x.T, aweights=w[sig])
+    assert matrices[1][0] == "sig"
+    assert matrices[1][1][0, 1] == pytest.approx(c[0, 1] / np.sqrt(c[0, 0] * c[1, 1]))
