@@ -186,7 +186,8 @@ def correlations(train, task, features):
     event weights where the run has them (:func:`fcnn_cli.results.ranking.pearson`): one a
     class of a classifier (the first :data:`MAX_CLASSES` that have rows), one of every row of
     a regression. None above :data:`MAX_FEATURES` features or without rows. The features may
-    have been through the scaler: its shift and positive scale leave a correlation as it is in the raw units."""
+    have been through the scaler: its shift and positive scale leave a correlation as it is
+    in the raw units."""
     if train is None:
         return None
     if len(features) > MAX_FEATURES:
