@@ -19,10 +19,10 @@ SCAN_POINTS = 200
 def scan(curve, min_background=0.0, points=SCAN_POINTS):
     """The scan of a :class:`~fcnn_cli.network.roc.Curve` as a plain dict: ``best`` (for
     ``s_over_sqrt_b`` and ``z_asimov`` each the cut, S, B, both figures and the signal and
-    background rows that pass there, None where no cut counts); ``skipped_cuts``, how many cuts had B ≤ ``min_background`` (and a ``note``
-    saying so where any did); ``cuts``, how many counted; ``scan``, lists ``cut``,
-    ``signal``, ``background``, ``s_over_sqrt_b`` and ``z_asimov`` at up to ``points``
-    cuts."""
+    background rows that pass there, None where no cut counts); ``skipped_cuts``, how many
+    cuts had B ≤ ``min_background`` (and a ``note`` saying so where any did); ``cuts``, how
+    many counted; ``scan``, lists ``cut``, ``signal``, ``background``, ``s_over_sqrt_b`` and
+    ``z_asimov`` at up to ``points`` cuts."""
     cut = curve.cut[1:]  # the first, +inf, passes nothing
     s, b = curve.signal.passed[1:], curve.background.passed[1:]
     counts = b > min_background
