@@ -1,11 +1,9 @@
 """fcnn evaluate: a model's metrics on a labelled table, overall and in bins of its columns."""
 
 import contextlib
-import dataclasses
 import json
 import logging
 import warnings
-from types import SimpleNamespace
 
 import click
 
@@ -53,8 +51,8 @@ def _edges(ctx, param, values):
 @field_option(TrainConfig, "lumi")
 @option("--ranking", is_flag=True, help="Also rank the inputs by permutation importance, as "
         "fcnn rank does (the rows are then held in memory).")
-@option("--repeats", type=int, default=5, callback=positive,
-        help="With --ranking: shuffles of each input.")
+@option("--repeats", type=int, default=None, callback=positive,
+        help="With --ranking: shuffles of each input. [default: 5]")
 @option("--no-baselines", is_flag=True, help="Leave out the baselines that MODEL's run fitted "
         "beside it (its baseline_*.pt files, scored beside the network by default).")
 @nan_option
@@ -82,30 +80,73 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
       fcnn evaluate runs/dimuon/model.pt test.parquet --working-point bkg=0.01 --lumi 140
       fcnn evaluate runs/dimuon/model.pt test.parquet --ranking --repeats 3
     """
-    import os
-    from pathlib import Path
+    point = _checked(data, samples, weight, no_weight, by, bins, edges, position, threshold,
+                     working_point, ranking, repeats)
+    with usage_errors():
+        from fcnn_cli.data.samples import of_options
 
+        samples = of_options(samples)  # each sample's text checked before any file is read
+    _check_outputs(model, data, samples, output, plots_dir, force)
+    predictor, recipe, sources, weighs = _read(model, data, samples, weight, no_weight, nan,
+                                               device)
+    with usage_errors():
+        figures = _figures(predictor.task, signal, point, yields, lumi, threshold, weighs)
+    name = "<stdin>" if data == "-" else str(data or recipe.name())
+    report = _scored(model, data, name, predictor, recipe, sources, weighs, figures,
+                     not no_select, nan, threshold, position, by, bins, edges, plots_dir,
+                     not no_baselines)
+    if ranking:
+        from fcnn_cli.results.ranking import of_sources
+
+        ranker, _ = of_sources(predictor, recipe, sources, not no_select, weighs, nan,
+                               position=position)
+        report["ranking"] = ranker.rank(repeats or REPEATS)
+    _written(report, output, as_json, predictor.task, figures)
+
+
+# Shuffles of each input that --ranking makes where --repeats is not given (as fcnn rank).
+REPEATS = 5
+
+
+def _checked(data, samples, weight, no_weight, by, bins, edges, position, threshold,
+             working_point, ranking, repeats):
+    """The options checked before any file is read (usage errors): the working point asked
+    (:func:`parse_working_point`'s (key, value), or None)."""
     from fcnn_cli.core.config import check_bins, check_position, parse_working_point
-    from fcnn_cli.core.errors import FcnnError
-    from fcnn_cli.core.fileio import STDIO, check_output, write_text, writing
-    from fcnn_cli.data.columns import drop_incomplete
-    from fcnn_cli.data.tables import input_file, iter_tables
-    from fcnn_cli.network import checkpoint
-    from fcnn_cli.results import runs
+    from fcnn_cli.core.fileio import STDIO
 
     with usage_errors():
         check_bins(by, bins, edges)
         check_position(position)
-        asked = _Asked(signal, parse_working_point(working_point), yields or lumi is not None,
-                       lumi, threshold)
+        point = parse_working_point(working_point)
+        if point and threshold is not None:
+            raise FcnnError("give working_point or threshold, not both: each asks for the "
+                            "working point of the figures", ("working_point", "threshold"))
         if bool(data) == bool(samples):
             raise FcnnError("give DATA or samples, not both" if data else
                             "missing argument DATA (or --sample NAME=FILE)", ("samples",))
         if weight and no_weight:
             raise FcnnError("give --weight or --no-weight, not both")
-        from fcnn_cli.data.samples import of_options
+        if ranking and data == STDIO:
+            # the ranking reads the rows again, and stdin can be read once
+            raise FcnnError("ranking reads DATA a second time, which stdin ('-') cannot give: "
+                            "write the rows to a file", ("ranking",))
+        if repeats is not None and not ranking:
+            raise FcnnError("repeats is the shuffles of ranking: give ranking with it",
+                            ("repeats", "ranking"))
+    return point
 
-        samples = of_options(samples)  # each sample's text checked before any file is read
+
+def _check_outputs(model, data, samples, output, plots_dir, force):
+    """Before anything is read: the report's file and the plots' directory may be written,
+    and replace none of the inputs."""
+    import os
+    from pathlib import Path
+
+    from fcnn_cli.core.fileio import STDIO, check_output
+    from fcnn_cli.data.tables import input_file
+    from fcnn_cli.results import runs
+
     files = [input_file(f) for s in samples for f in s.find().files]
     inputs = [model, *([input_file(data)] if data else files)]
     if plots_dir:
@@ -120,80 +161,89 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
             raise FcnnError(f"{output}: is in the plots directory {str(plots_dir)!r}, whose PNG "
                             "files the plots replace; write the report elsewhere")
         runs.check_output(output, inputs, force)
+
+
+def _read(model, data, samples, weight, no_weight, nan, device):
+    """(the predictor of ``model``, the evaluation's recipe, its sources, whether the rows are
+    weighed)."""
+    from fcnn_cli.data.tables import iter_tables
+    from fcnn_cli.network import checkpoint
+
     if data:
         iter_tables(data)  # a missing file is reported before torch loads
     predictor = checkpoint.load(model, device)
     check_fill(nan, predictor, model)
+    return (predictor, *labelled_sources(predictor, data, samples, weight, no_weight))
+
+
+def _scored(model, data, name, predictor, recipe, sources, weighs, figures, select, nan,
+            threshold, position, by, bins, edges, plots_dir, baselines):
+    """The report of the rows of ``sources``: the network's, its run's ``baselines`` beside
+    it, and what the recipe did to the rows."""
     from fcnn_cli.data import applying
+    from fcnn_cli.data.columns import drop_incomplete
+    from fcnn_cli.results import baselines as beside_network
     from fcnn_cli.results.evaluation import evaluate as evaluated
 
-    recipe, sources, weighs = labelled_sources(predictor, data, samples, weight, no_weight)
-    with usage_errors():
-        _name_signal(predictor.task, asked.signal)
-        figures = _figures(predictor.task, asked, weighs)
     tally = {"removed": 0, "kept": 0}
     # The labels of DATA are checked by the predictor, which says why they are needed.
     read = predictor.features + recipe.made(predictor.targets)
-    chunks = applying.evaluating(recipe, sources, read, tally, not no_select, weighs)
-    name = "<stdin>" if data == "-" else str(data or recipe.name())
+    chunks = applying.evaluating(recipe, sources, read, tally, select, weighs)
     chunks = _some_selected(chunks, tally, selection_of(recipe), name)
     if nan == "drop":
         chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
-    from fcnn_cli.results import baselines
-
-    beside = [] if no_baselines else baselines.beside(model, predictor, threshold, position,
-                                                      figures, **weights)
+    beside = [] if not baselines else beside_network.beside(
+        model, predictor, threshold, position, figures, plots=bool(plots_dir), **weights)
     with _unsummable_weights(name) if weighs else contextlib.nullcontext():
         scores = evaluated(predictor, chunks, threshold, position, by, bins, edges, plots_dir,
                            (model, data) if data else None, figures=figures,
                            watchers=beside, **weights)
     scores.update({"baselines": {b.name: b.report() for b in beside}} if beside else {})
-    report = {"model": str(model), "data": name, **scores,
-              **applying.evaluation_notes(recipe, tally, not no_select, weighs,
-                                          predictor.recipe)}
-    if ranking:
-        from fcnn_cli.results.ranking import of_sources
+    return {"model": str(model), "data": name, **scores,
+            **applying.evaluation_notes(recipe, tally, select, weighs, predictor.recipe)}
 
-        ranker, _ = of_sources(predictor, recipe, sources, not no_select, weighs, nan,
-                               position=position)
-        report["ranking"] = ranker.rank(repeats)
+
+def _written(report, output, as_json, task, figures):
+    """The report as JSON to ``output`` (a file, or '-'), on stdout with ``as_json``, else
+    as tables."""
+    from fcnn_cli.core.fileio import STDIO, write_text, writing
+    from fcnn_cli.results.report import baseline_table, binned_tables, recipe_table, tables
+
     text = json.dumps(report, indent=2) + "\n"
     if output and output != STDIO:
         write_text(output, text)
     if as_json or output == STDIO:
         write_text(STDIO, text)
-    else:
-        from fcnn_cli.results.report import baseline_table, binned_tables, recipe_table, tables
+        return
+    console, shown = rich_console(stderr=False), printable_all(report)
+    side = [baseline_table(shown)] if "baselines" in shown else []
+    with writing(STDIO):
+        for t in [*tables(shown, title=shown["data"]), *side, *recipe_table(shown)]:
+            console.print(t)
+        for t in binned_tables(shown["binned"]) if "binned" in shown else ():
+            console.print(t)
+        if figures is None and task.kind == "classify":
+            from rich.text import Text
 
-        console, shown = rich_console(stderr=False), printable_all(report)
-        side = [baseline_table(shown)] if beside else []
-        with writing(STDIO):
-            for t in [*tables(shown, title=shown["data"]), *side, *recipe_table(shown)]:
-                console.print(t)
-            for t in binned_tables(shown["binned"]) if "binned" in shown else ():
-                console.print(t)
-            if figures is None and predictor.task.kind == "classify":
-                from rich.text import Text
+            console.print(Text(f"No figures of merit: {len(task.classes)} classes and none "
+                               "is signal (--signal CLASS names one).", style="italic"))
+        if "ranking" in shown:
+            from fcnn_cli.results.ranking import printed
 
-                console.print(Text(f"No figures of merit: {len(predictor.task.classes)} classes "
-                                   "and none is signal (--signal CLASS names one).",
-                                   style="italic"))
-            if ranking:
-                from fcnn_cli.results.ranking import printed
-
-                console.print(printed(shown["ranking"]))
+            console.print(printed(shown["ranking"]))
 
 
-@dataclasses.dataclass(frozen=True)
-class _Asked:
-    """What the figures of merit are asked for on the command line."""
+def _figures(task, signal, point, yields, lumi, threshold, weighs):
+    """The figures of merit of a classification ``task`` (None where it has several classes
+    and none is signal): ``signal`` made the task's signal, which --threshold cuts on, then
+    the figures at the working point asked, else at the threshold, else at the model's own
+    working point."""
+    from fcnn_cli.engine.figures import of_options
 
-    signal: str | None
-    point: tuple | None  # parse_working_point's (key, value)
-    yields: bool
-    lumi: float | None
-    threshold: float | None
+    _name_signal(task, signal)
+    cut = threshold if threshold is not None or task.kind != "classify" else task.cut()
+    return of_options(task, signal, point, yields, lumi, cut, weighs)
 
 
 def _name_signal(task, signal):
@@ -205,36 +255,6 @@ def _name_signal(task, signal):
     index = task.signal_index(signal)
     if index != task.signal_index():
         task.signal, task.working_point = task.classes[index], None
-
-
-def _figures(task, asked, weighs):
-    """The :class:`~fcnn_cli.network.merit.Figures` of a classification ``task`` (None where
-    it has several classes and none is signal): at the working point asked, else at the
-    threshold, else at the model's own working point; with yields where asked, the rows being
-    weighed (``weighs``) by expected yields."""
-    from fcnn_cli.engine.figures import signal_of
-    from fcnn_cli.network.merit import Figures
-
-    wanted = SimpleNamespace(signal=asked.signal, lumi=asked.lumi, yields=asked.yields,
-                             working_point=asked.point)
-    index = signal_of(task, wanted)  # refuses the figures' options for regression
-    if index is None:
-        if asked.point or asked.yields:
-            raise FcnnError(f"{len(task.classes)} classes and none named signal: name the "
-                            "signal class (signal=CLASS) for a working point or yields",
-                            ("signal",))
-        return None
-    if asked.yields and not weighs:
-        raise FcnnError("yields and lumi: the significance scan needs event weights that are "
-                        "expected yields (the model's weight, weight=EXPR or samples' scales); "
-                        "these rows have none", ("yields", "lumi"))
-    point = dict([asked.point]) if asked.point else {}
-    threshold = None if point else asked.threshold if asked.threshold is not None \
-        else task.cut()
-    return Figures(index, eff=point.get("signal_efficiency"),
-                   bkg=point.get("background_efficiency"), threshold=threshold,
-                   yields=tuple(asked.lumi or 1.0 for _ in task.classes)
-                   if asked.yields else None)
 
 
 def _some_selected(chunks, tally, cut, name):

@@ -27,14 +27,13 @@ baseline is the one the run would have had.
 import importlib
 import logging
 import time
-from dataclasses import replace
 
 import numpy as np
 
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine import figures
 from fcnn_cli.engine.prepare import SPLITS
-from fcnn_cli.results.baselines import columns, report_of, sample_outputs
+from fcnn_cli.results.baselines import report_of, sample_outputs, with_columns
 
 log = logging.getLogger(__name__)
 
@@ -151,19 +150,4 @@ def with_outputs(sample, model, data, seed, step):
     part = data.splits[split]
     slices = ((part.x[s:s + step], part.truth[s:s + step]) for s in range(0, len(part), step))
     truth, out = sample_outputs(model, slices, seed, task)
-    if not _same_rows(sample, task, truth):
-        log.warning("the plots leave out the %s baseline: its sample's rows are not the "
-                    "network's", model.name)
-        return sample
-    frame = sample.frame.copy()
-    frame[columns(task, model.name)] = out
-    extra = {**sample.extra, "baselines": [*sample.extra.get("baselines", []), model.name]}
-    return replace(sample, frame=frame, extra=extra)
-
-
-def _same_rows(sample, task, truth):
-    if task.kind == "classify":
-        return np.array_equal(np.array(task.classes, dtype=object)[truth],
-                              sample.frame[task.target].to_numpy(dtype=object))
-    return np.array_equal(np.asarray(truth).reshape(len(truth), -1),
-                          sample.frame[task.targets].to_numpy(np.float64))
+    return with_columns(sample, task, model.name, truth, out)

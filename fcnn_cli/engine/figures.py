@@ -22,29 +22,45 @@ from fcnn_cli.network.merit import Figures
 log = logging.getLogger(__name__)
 
 
-def signal_of(task, config):
-    """The index of the signal class (``config.signal``, checked against the classes, else the
-    task's default); None for regression, or several classes without a signal."""
-    if task.kind != "classify":
-        _regression_refuses(config)
+def of_options(task, signal=None, point=None, yields=False, lumi=None, threshold=None,
+               weighted=True):
+    """The :class:`Figures` that the figures' options ask of ``task``'s reports, for train and
+    evaluate alike: the ``signal`` class (a name, else the task's), the working ``point``
+    (:func:`parse_working_point`'s (key, value)) else the cut ``threshold``, and with
+    ``yields`` or ``lumi`` a factor of ``lumi`` (1 for yields) a class. None where the task
+    has no signal class; the options refused in one line where they cannot apply: for
+    regression, without a signal class, or with yields on rows not ``weighted``."""
+    index = _signal(task, signal, point, yields, lumi)
+    if index is None:
         return None
-    return task.signal_index(config.signal)
+    scan = yields or lumi is not None
+    if scan and not weighted:
+        raise without_weights()
+    at = dict([point]) if point else {}
+    return Figures(index, eff=at.get("signal_efficiency"), bkg=at.get("background_efficiency"),
+                   threshold=None if point else threshold,
+                   yields=tuple(lumi or 1.0 for _ in task.classes) if scan else None)
 
 
-def for_split(data, config, split, threshold=None):
+def without_weights():
+    """The one error of a significance scan asked of rows without event weights."""
+    return FcnnError("yields and lumi: the significance scan needs event weights that are "
+                     "expected yields (weight=EXPR or samples' scales); these rows have none",
+                     ("yields", "lumi"))
+
+
+def for_split(data, config, split, threshold=None, point=None):
     """The :class:`Figures` of split ``split`` of prepared (or streamed) ``data``, or None where
-    there is no signal class. ``threshold``: the working point's cut where one is chosen.
-    With ``yields`` or ``lumi`` each class's weights are scaled by ``lumi`` (1 for yields) times
-    the class's sum of weights over every split over its sum in this one: the split's rows then
-    stand for the whole table's expected yields, as a cut on all of them would keep."""
-    signal = check(data.task, config)
-    if signal is None:
-        return None
-    factors = None
-    if config.yields or config.lumi is not None:
-        factors = tuple(config.lumi or 1.0 for _ in data.task.classes)
-        factors = _scaled_to_whole(data, split, factors)
-    return Figures(signal, threshold=threshold, yields=factors)
+    there is no signal class. ``threshold``: the working point's cut where one is chosen;
+    ``point``: the working point to find instead. With ``yields`` or ``lumi`` each class's
+    factor is ``lumi`` (1 for yields); on a split cut out of the table trained on, times the
+    class's sum of weights over the table's splits over its sum in this one: the split's rows
+    then stand for the whole table's expected yields, as a cut on all of them would keep. A
+    split read from a table of its own (``val``, ``test``) is its own whole sample."""
+    figures = of_options(data.task, config.signal, point, config.yields, config.lumi, threshold)
+    if figures is None or figures.yields is None:
+        return figures
+    return dataclasses.replace(figures, yields=_scaled_to_whole(data, split, figures.yields))
 
 
 def at_cut(data, config, split, task):
@@ -57,9 +73,7 @@ def refuse_early(config, weighted, validated):
     event weights (``weighted``) for yields, validation rows (``validated``) for a working
     point."""
     if (config.yields or config.lumi is not None) and not weighted:
-        raise FcnnError(f"{'yields' if config.yields else 'lumi'}: the significance scan needs "
-                        "event weights that are expected yields (weight=EXPR or samples' "
-                        "scales); this run has none", ("yields", "lumi"))
+        raise without_weights()
     if config.working_point is not None and not validated:
         raise FcnnError(f"working_point {config.working_point}: the cut is found on the "
                         "validation split, and this run holds none (val_frac 0, no val table)",
@@ -67,21 +81,26 @@ def refuse_early(config, weighted, validated):
 
 
 def check(task, config):
-    """Once the task is known (before the first epoch): the signal class's index, as
-    :func:`signal_of`, refused where the options need one and the task has none."""
-    signal = signal_of(task, config)
-    if signal is None and task.kind == "classify" and \
-            (config.working_point or config.yields or config.lumi is not None):
+    """Once the task is known (before the first epoch): the signal class's index (None for
+    regression, or several classes without a signal), the options refused as
+    :func:`of_options` refuses them."""
+    return _signal(task, config.signal, config.working_point, config.yields, config.lumi)
+
+
+def _signal(task, signal, point, yields, lumi):
+    if task.kind != "classify":
+        _regression_refuses(signal, point, yields, lumi)
+        return None
+    index = task.signal_index(signal)
+    if index is None and (point or yields or lumi is not None):
         raise FcnnError(f"{len(task.classes)} classes and none named signal: name the signal "
                         "class (signal=CLASS) for a working point or yields", ("signal",))
-    return signal
+    return index
 
 
 def asking(data, config, split):
     """The figures of ``split`` that find the working point ``config`` asks for."""
-    key, value = parse_working_point(config.working_point)
-    at = {"eff": value} if key == "signal_efficiency" else {"bkg": value}
-    return dataclasses.replace(for_split(data, config, split), **at)
+    return for_split(data, config, split, point=parse_working_point(config.working_point))
 
 
 def chosen(task, config, merit=None):
@@ -115,17 +134,17 @@ def _rows(merit):
 
 
 def _scaled_to_whole(data, split, factors):
+    if split in data.separate:
+        return factors  # a table of its own: its rows are the whole sample
     k = len(data.task.classes)
     # k-fold's validation split is the whole table, which its training split repeats.
-    whole = [name for name in data.sizes if data.sizes[name]
+    whole = [name for name in data.sizes if data.sizes[name] and name not in data.separate
              and not (name == "train" and getattr(data, "folds", None) is not None)]
     sums = {name: np.zeros(k) for name in dict.fromkeys([*whole, split])}
     for name in sums:
         for _, truth, weight in data.chunks(name):
             if weight is None:
-                raise FcnnError("yields and lumi: the significance scan needs event weights "
-                                "that are expected yields (weight=EXPR or samples' scales); "
-                                "this run has none", ("yields", "lumi"))
+                raise without_weights()
             sums[name] += np.bincount(np.asarray(truth, np.int64), weights=weight, minlength=k)
     total = sum(sums[name] for name in whole)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,8 +152,9 @@ def _scaled_to_whole(data, split, factors):
     return tuple(float(f * s) for f, s in zip(factors, share))
 
 
-def _regression_refuses(config):
-    asked = [name for name in ("signal", "working_point", "lumi")
-             if getattr(config, name) is not None] + (["yields"] if config.yields else [])
+def _regression_refuses(signal, point, yields, lumi):
+    asked = [name for name, value in (("signal", signal), ("working_point", point),
+                                      ("lumi", lumi)) if value is not None] + \
+        (["yields"] if yields else [])
     if asked:
         raise FcnnError(f"{asked[0]} is for classification; this is regression", tuple(asked))

@@ -53,6 +53,7 @@ class Prepared:
     rows_digest: str = ""  # RowsDigest of the table trained on, all its splits
     filler: Filler | None = None  # nan="fill": how missing feature values are filled
     folds: kfold.FoldRows | None = None  # k-fold training: each row's fold, by split
+    separate: tuple = ()  # the splits read from tables of their own ("val", "test")
     distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
@@ -179,7 +180,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     used = set(columns)
     units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
-                    x_range, rows_digest, filler, fold_rows)
+                    x_range, rows_digest, filler, fold_rows,
+                    tuple(name for name, other in (("val", val_table), ("test", test_table))
+                          if other is not None))
 
 
 def complete_rows(table, nan, features, needed, piece=False):

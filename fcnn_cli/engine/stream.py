@@ -137,6 +137,11 @@ class Prepared:
     distance_sample = metrics.DISTANCE_SAMPLE
 
     @property
+    def separate(self):
+        """The splits read from files of their own ("val", "test")."""
+        return tuple(self.extra)
+
+    @property
     def kind(self):
         return self.task.kind
 

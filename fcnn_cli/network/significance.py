@@ -18,17 +18,19 @@ SCAN_POINTS = 200
 
 def scan(curve, min_background=0.0, points=SCAN_POINTS):
     """The scan of a :class:`~fcnn_cli.network.roc.Curve` as a plain dict: ``best`` (for
-    ``s_over_sqrt_b`` and ``z_asimov`` each the cut, S, B and both figures there, None where no
-    cut counts); ``skipped_cuts``, how many cuts had B ≤ ``min_background`` (and a ``note``
-    saying so where any did); ``cuts``, how many counted; ``scan``, lists ``cut``,
-    ``signal``, ``background``, ``s_over_sqrt_b`` and ``z_asimov`` at up to ``points``
-    cuts."""
+    ``s_over_sqrt_b`` and ``z_asimov`` each the cut, S, B, both figures and the signal and
+    background rows that pass there, None where no cut counts); ``skipped_cuts``, how many
+    cuts had B ≤ ``min_background`` (and a ``note`` saying so where any did); ``cuts``, how
+    many counted; ``scan``, lists ``cut``, ``signal``, ``background``, ``s_over_sqrt_b`` and
+    ``z_asimov`` at up to ``points`` cuts."""
     cut = curve.cut[1:]  # the first, +inf, passes nothing
     s, b = curve.signal.passed[1:], curve.background.passed[1:]
     counts = b > min_background
     cut, s, b = cut[counts], s[counts], b[counts]
+    # The rows behind S and B: a best cut on a few background rows is a fluctuation.
+    rows = curve.signal.rows[1:][counts], curve.background.rows[1:][counts]
     ratio, z = s / np.sqrt(b), asimov(s, b)
-    out = {"best": {name: _best(figure, cut, s, b, ratio, z)
+    out = {"best": {name: _best(figure, cut, s, b, ratio, z, rows)
                     for name, figure in (("s_over_sqrt_b", ratio), ("z_asimov", z))},
            "cuts": int(counts.sum()), "skipped_cuts": int((~counts).sum())}
     if out["skipped_cuts"]:
@@ -50,12 +52,13 @@ def asimov(s, b):
     return np.sqrt(2 * np.maximum(inner, 0.0))
 
 
-def _best(figure, cut, s, b, ratio, z):
+def _best(figure, cut, s, b, ratio, z, rows):
     if not len(figure):
         return None
     i = int(np.argmax(figure))
     return {"cut": float(cut[i]), "signal": float(s[i]), "background": float(b[i]),
-            "s_over_sqrt_b": float(ratio[i]), "z_asimov": float(z[i])}
+            "s_over_sqrt_b": float(ratio[i]), "z_asimov": float(z[i]),
+            "signal_rows": int(rows[0][i]), "background_rows": int(rows[1][i])}
 
 
 def _spread(n, points, keep):

@@ -8,12 +8,15 @@ network's working point (the cut in its checkpoint) is the network's, not the ba
 baseline's classes are the most probable ones, or those a ``threshold`` given for both cuts.
 """
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from fcnn_cli.core.errors import FcnnError
+
+log = logging.getLogger(__name__)
 
 PATTERN = "baseline_*.pt"
 
@@ -49,14 +52,24 @@ class Watcher:
     """Scores a baseline on the rows that :func:`fcnn_cli.results.evaluation.evaluate` feeds
     its network with (``add(frame, truth, outputs)``): their features as the predictor makes
     them (filled as in training), weighed by the column ``weight`` where given, into a report
-    of its own (:func:`report_of`)."""
+    of its own (:func:`report_of`); with ``plots``, its outputs of the rows that the plots'
+    sample keeps too (:meth:`plotted`)."""
 
     def __init__(self, name, model, predictor, threshold=None, position=None, figures=None,
-                 weight=None):
+                 weight=None, plots=False):
+        from fcnn_cli.results.evaluation import PLOT_CLASSES, Sample
+
         self.name, self.model, self.predictor, self.weight = name, model, predictor, weight
         # The figures asked of the network, less its cut (a working point's): not the baseline's.
-        figures = None if figures is None else replace(figures, threshold=threshold)
-        self.stream = report_of(predictor.task, predictor.units, threshold, position, figures)
+        # An efficiency asked (eff, bkg) is each scorer's own cut, and the only working point.
+        if figures is not None and figures.eff is None and figures.bkg is None:
+            figures = replace(figures, threshold=threshold)
+        task = predictor.task
+        self.stream = report_of(task, predictor.units, threshold, position, figures)
+        # The twin of the plots' sample (its seed, the same slices): it keeps the same rows.
+        # Past PLOT_CLASSES classes the sample keeps no probabilities to compare with.
+        self.sample = Sample(task) if plots and not (
+            task.kind == "classify" and len(task.classes) > PLOT_CLASSES) else None
 
     def add(self, frame, truth, out):
         from fcnn_cli.data.tables import Table
@@ -64,13 +77,47 @@ class Watcher:
 
         x = self.predictor.feature_matrix(Table(frame, name=f"baseline {self.name}"))
         weight = None if self.weight is None else weights_of(frame, self.weight)
-        self.stream.add(truth, self.model.predict(x), weight)
+        outputs = self.model.predict(x)
+        self.stream.add(truth, outputs, weight)
+        if self.sample is not None:
+            self.sample.add(None, truth, outputs)
 
     def report(self):
         return self.stream.report()
 
+    def plotted(self, table):
+        """The plots' sample ``table`` with this baseline's outputs of its rows."""
+        if self.sample is None or self.sample.truth is None:
+            return table
+        return with_columns(table, self.predictor.task, self.name, self.sample.truth,
+                            np.asarray(self.sample.out))
 
-def beside(model_path, predictor, threshold=None, position=None, figures=None, weight=None):
+
+def with_columns(sample, task, name, truth, out):
+    """The plots' ``sample`` (a Table) with the outputs ``out`` of baseline ``name`` as columns
+    (:func:`columns`) and its name in the metadata's ``baselines``; ``truth``: the labels of
+    the rows ``out`` is of, which must be the sample's (else the sample as it is, with a
+    warning)."""
+    if not _same_rows(sample, task, truth):
+        log.warning("the plots leave out the %s baseline: its sample's rows are not the "
+                    "network's", name)
+        return sample
+    frame = sample.frame.copy()
+    frame[columns(task, name)] = out
+    extra = {**sample.extra, "baselines": [*sample.extra.get("baselines", []), name]}
+    return replace(sample, frame=frame, extra=extra)
+
+
+def _same_rows(sample, task, truth):
+    if task.kind == "classify":
+        return np.array_equal(np.array(task.classes, dtype=object)[truth],
+                              sample.frame[task.target].to_numpy(dtype=object))
+    return np.array_equal(np.asarray(truth).reshape(len(truth), -1),
+                          sample.frame[task.targets].to_numpy(np.float64))
+
+
+def beside(model_path, predictor, threshold=None, position=None, figures=None, weight=None,
+           plots=False):
     """A :class:`Watcher` for each baseline file beside ``model_path`` (a run's
     ``baseline_<name>.pt``), each loaded and checked against the model: one that fails, or
     that is of other inputs or labels, is one line."""
@@ -80,7 +127,8 @@ def beside(model_path, predictor, threshold=None, position=None, figures=None, w
     for path in sorted(Path(model_path).parent.glob(PATTERN)):
         model = baseline.load(path)
         _matches(path, model, predictor)
-        found.append(Watcher(model.name, model, predictor, threshold, position, figures, weight))
+        found.append(Watcher(model.name, model, predictor, threshold, position, figures, weight,
+                             plots))
     return found
 
 

@@ -196,7 +196,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     them tells, or (with ``paths``, the model's and the data's as given) the very file its
     run recorded. ``figures`` (:class:`fcnn_cli.network.merit.Figures`) adds the figures of
     merit of a classification (``report["merit"]``). ``watchers`` are fed the rows too (a
-    baseline's, say)."""
+    baseline's, say); those with ``plotted(table)`` add their columns to the plots' sample."""
     from fcnn_cli.results.binned import DEFAULT_BINS
 
     # k-fold networks by a column score the file they trained on (which has the column) out of
@@ -208,7 +208,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     rows = None if warnings or not recorded else \
         RowsDigest(predictor.features, predictor.targets, predictor.task.kind)
     units, first = predictor.units, {}
-    watchers = list(watchers)
+    beside, watchers = watchers, list(watchers)
     if by:
         binned = ByColumns(predictor.task, by, threshold, position, units, weight)
         watchers.append(binned)
@@ -236,7 +236,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
     if plots:
         report["plots"] = [str(p) for p in _draw(predictor, sample, first.get("extra"),
                                                  position, report.get("binned"), plots,
-                                                 report.get("merit"))]
+                                                 report.get("merit"), beside)]
     return report
 
 
@@ -269,7 +269,7 @@ def _warned(message):
     return message
 
 
-def _draw(predictor, sample, extra, position, binned, out_dir, merit=None):
+def _draw(predictor, sample, extra, position, binned, out_dir, merit=None, beside=()):
     from fcnn_cli.results import plots
     from fcnn_cli.results.plots.binned import binned_plot
     from fcnn_cli.results.plots.figures import noting, recipe_note
@@ -281,6 +281,8 @@ def _draw(predictor, sample, extra, position, binned, out_dir, merit=None):
         out_dir.mkdir(parents=True, exist_ok=True)
     table = sample.table(predictor.units, "evaluate", position, extra)
     table.extra.update(signal_meta(merit))
+    for watcher in beside:
+        table = watcher.plotted(table) if hasattr(watcher, "plotted") else table
     recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
     with noting(recipe_note(recipe)):
         written = plots.plot_sample(table, out_dir)

@@ -219,7 +219,10 @@ def test_figures_of_merit_at_the_threshold_and_as_a_table(run, runner, samples_r
                                   "weights"),
     (["--lumi", "2"], "these rows have none"),  # the model has no weight, the files no scale
     (["--working-point", "eff=2"], "--working-point must be eff=E"),
-    (["--signal", "higgs"], "signal 'higgs' is not a class of the model")])
+    (["--signal", "higgs"], "signal 'higgs' is not a class of the model"),
+    (["--working-point", "eff=0.7", "--threshold", "0.5"],
+     "give --working-point or --threshold, not both"),
+    (["--repeats", "3"], "--repeats is the shuffles of --ranking: give --ranking with it")])
 def test_figures_of_merit_that_cannot_be_are_refused_in_a_line(run, runner, samples_run,
                                                                sample_files, args, message):
     result = run(runner, "evaluate", samples_run / "model.pt", *_samples(sample_files), *args,
@@ -270,3 +273,12 @@ def test_ranking_is_ranks_on_the_same_rows(run, runner, samples_run, sample_file
     out = run(runner, "evaluate", model, *_samples(sample_files), "--ranking",
               "--repeats", 2).stdout
     assert "2 shuffles each" in out
+
+
+def test_ranking_of_stdin_is_refused_before_anything_is_read(run, runner, run_dir, quakes_csv):
+    # stdin can be read once; the ranking would read it again, and fail late on no rows
+    result = run(runner, "evaluate", run_dir / "model.pt", "-", "--ranking",
+                 input=quakes_csv.read_text(), code=2)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == ["Error: --ranking reads DATA a second time, which stdin ('-') cannot "
+                      "give: write the rows to a file"], result.stderr

@@ -91,12 +91,26 @@ def test_a_working_point_is_found_on_the_validation_split_and_every_report_cuts_
 
 
 def test_a_k_fold_working_point_is_found_out_of_fold():
-    result = fit(gaussians(600), working_point="bkg=0.2", folds=3, test_frac=0.0,
-                 val_frac=0.05)
+    table = gaussians(600)
+    result = fit(table, working_point="bkg=0.2", folds=3, test_frac=0.0, val_frac=0.05)
     cut = result.predictor.task.working_point["cut"]
     point = result.metrics["val"]["merit"]["working_point"]
     assert point["cut"] == cut and point["background_efficiency"] <= 0.2
     assert result.metrics["folds"]["merit"]["signal_class"] == "signal"
+    # Each row scored here by its own fold's network alone (the member that never saw it).
+    data = prepare(table, result.config, features=["a", "b"])
+    x, truth, _ = next(data.chunks("val"))
+    fold = data.folds.of_val()
+    (_, out), = result.predictor.outputs_of([(None, x)], scaled=data.scaled("val"))
+    task = result.predictor.task
+    own = np.stack([task.proba(member) for member in out])[fold, np.arange(len(fold))]
+    score = own[:, task.classes.index("signal")].astype(np.float32)
+    background = score[truth != task.classes.index("signal")]
+    # the loosest cut with ε_B ≤ 0.2: it passes at most 20 % of the background, and the next
+    # looser score passes more
+    assert (background >= cut).mean() <= 0.2
+    looser = score[score < cut].max()
+    assert (background >= looser).mean() > 0.2
 
 
 def test_a_background_efficiency_no_cut_meets_leaves_the_run_without_a_working_point(caplog):
@@ -144,3 +158,34 @@ def test_yields_scale_a_split_to_the_whole_table():
         assert got.yields[k] == pytest.approx(whole[name] / w[truth == k].sum())
     assert figures.for_split(data, TrainConfig(lumi=2.0), "val").yields[s] == \
         pytest.approx(2 * got.yields[s])
+
+
+def test_yields_of_a_separate_file_are_its_own_and_data_scales_only_its_splits():
+    table, other = gaussians(weighted=True), gaussians(500, seed=8, weighted=True)
+    config = TrainConfig(yields=True, val_frac=0.3, seed=1)
+    data = prepare(table, config, features=["a", "b"], weight="w", test_table=other)
+    assert data.separate == ("test",)
+    # the test file is its own whole sample: its weights (× lumi) are the yields
+    assert figures.for_split(data, config, "test").yields == (1.0, 1.0)
+    assert figures.for_split(data, TrainConfig(lumi=3.0), "test").yields == (3.0, 3.0)
+    # the validation split is scaled to DATA's sums alone, not the test file's
+    got = figures.for_split(data, config, "val")
+    whole = table.frame.groupby("kind")["w"].sum()
+    _, truth, w = next(data.chunks("val"))
+    for k, name in enumerate(data.task.classes):
+        assert got.yields[k] == pytest.approx(whole[name] / w[truth == k].sum())
+
+
+def test_a_streamed_test_file_is_its_own_whole_sample(tmp_path):
+    from fcnn_cli.data import sources
+    from fcnn_cli.data.writer import write_table
+    from fcnn_cli.engine import stream
+
+    write_table(gaussians(weighted=True), tmp_path / "data.parquet")
+    write_table(gaussians(500, seed=8, weighted=True), tmp_path / "test.parquet")
+    config = TrainConfig(lumi=2.0, val_frac=0.3, seed=1)
+    data = stream.prepare(sources.open_source(tmp_path / "data.parquet"), config,
+                          features=["a", "b"], test=sources.FileChunks(tmp_path / "test.parquet"),
+                          weight="w")
+    assert data.separate == ("test",)
+    assert figures.for_split(data, config, "test").yields == (2.0, 2.0)

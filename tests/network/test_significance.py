@@ -9,8 +9,8 @@ from scores import table
 
 
 def brute_force_scan(score, signal, w):
-    """The best cut of S/√B and of Z_A by a loop over the distinct scores, and the cuts
-    with B ≤ 0."""
+    """The best cut of S/√B and of Z_A by a loop over the distinct scores (with the rows that
+    pass it), and the cuts with B ≤ 0."""
     best, skipped = {}, 0
     for cut in np.unique(score):
         s, b = w[signal & (score >= cut)].sum(), w[~signal & (score >= cut)].sum()
@@ -20,7 +20,9 @@ def brute_force_scan(score, signal, w):
         z = math.sqrt(2 * ((s + b) * math.log(1 + s / b) - s)) if s > 0 else 0.0
         for name, value in (("s_over_sqrt_b", s / math.sqrt(b)), ("z_asimov", z)):
             if name not in best or value > best[name]["value"]:
-                best[name] = {"cut": float(cut), "signal": s, "background": b, "value": value}
+                best[name] = {"cut": float(cut), "signal": s, "background": b, "value": value,
+                              "signal_rows": int((signal & (score >= cut)).sum()),
+                              "background_rows": int((~signal & (score >= cut)).sum())}
     return best, skipped
 
 
@@ -40,6 +42,8 @@ def test_significance_scan_by_a_loop_over_cuts():
         assert got["signal"] == pytest.approx(want["signal"], rel=1e-12)
         assert got["background"] == pytest.approx(want["background"], rel=1e-12)
         assert got[name] == pytest.approx(want["value"], rel=1e-12)
+        assert (got["signal_rows"], got["background_rows"]) == \
+            (want["signal_rows"], want["background_rows"])
     assert len(scan["scan"]["cut"]) == scan["cuts"]  # fewer cuts than the points kept
     assert all(np.diff(scan["scan"]["cut"]) < 0)
 

@@ -100,6 +100,59 @@ def test_no_baselines_leaves_them_out(run):
     assert "baselines" not in report
 
 
+def test_evaluate_finds_the_working_point_asked_on_the_baselines_own_scores(run):
+    from fcnn_cli.network import baseline
+
+    where, _ = run
+    report = json.loads(invoke("evaluate", where / "run" / "model.pt", where / "new.csv",
+                               "--json", "--no-weight", "--working-point", "eff=0.7").output)
+    point = report["baselines"]["gbdt"]["merit"]["working_point"]
+    new = frame(400, 1)
+    p = baseline.load(where / "run" / "baseline_gbdt.pt").predict(
+        new[FEATURES].to_numpy(np.float32))[:, 1].astype(np.float32)
+    signal = (new["y"] == "signal").to_numpy()
+    assert point["asked"] == {"signal_efficiency": 0.7}
+    assert point["signal_efficiency"] == pytest.approx((p[signal] >= point["cut"]).mean())
+    assert point["signal_efficiency"] >= 0.7 and point["cut"] != \
+        report["merit"]["working_point"]["cut"]
+
+
+def test_a_watcher_keeps_the_working_point_asked_beside_a_threshold(run):
+    """A baseline at a working point asked (eff) is at that one alone: a threshold given too
+    makes no second working point."""
+    from fcnn_cli.network import checkpoint
+    from fcnn_cli.network.merit import Figures
+    from fcnn_cli.results.baselines import beside
+
+    where, _ = run
+    predictor = checkpoint.load(where / "run" / "model.pt", "cpu")
+    watcher, = beside(where / "run" / "model.pt", predictor, threshold=0.5,
+                      figures=Figures(predictor.task.signal_index("signal"), eff=0.7))
+    new = frame(400, 1)
+    watcher.add(new, (new["y"] == "signal").to_numpy().astype(np.int64), None)
+    point = watcher.report()["merit"]["working_point"]
+    assert point["asked"] == {"signal_efficiency": 0.7}
+
+
+def test_evaluate_plots_hold_the_baselines_outputs_of_the_same_rows(run, tmp_path, monkeypatch):
+    from fcnn_cli.network import baseline
+    from fcnn_cli.results import plots
+
+    where, _ = run
+    drawn = []
+    monkeypatch.setattr(plots, "plot_sample", lambda table, out: drawn.append(table) or [])
+    invoke("evaluate", where / "run" / "model.pt", where / "new.csv", "--plots",
+           tmp_path / "plots", "--json")
+    table, = drawn
+    assert table.extra["baselines"] == ["gbdt"]
+    new = frame(400, 1)
+    p = baseline.load(where / "run" / "baseline_gbdt.pt").predict(
+        new[FEATURES].to_numpy(np.float32))
+    # every row is in a sample of 400: the same rows' labels and probabilities, in its order
+    kept = sorted(zip(table.frame["y"], table.frame["gbdt_p_bkg"], table.frame["gbdt_p_signal"]))
+    assert kept == sorted(zip(new["y"], p[:, 0], p[:, 1]))
+
+
 def copy_of(run, tmp_path):
     import shutil
 
