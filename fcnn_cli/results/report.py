@@ -374,11 +374,12 @@ def _bin_table(title, by, bins, columns, cells):
     return table
 
 
-def _working_point(point):
-    """A model's working point as ``fcnn info`` shows it: the cut and what it was chosen at."""
+def working_point_text(point, signal):
+    """A model's working point (``task.working_point``) in words, as ``fcnn info`` and the end
+    of training say it: the rule that makes the class column and what the cut was chosen at."""
     asked = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in point.get("asked", {}).items())
-    return f"signal where p(signal) ≥ {point['cut']:.6g}" + (f" (chosen at {asked})" if asked
-                                                           else "")
+    return f"{signal} where p({signal}) ≥ {point['cut']:.6g}" + (f" (chosen at {asked})" if asked
+                                                                 else "")
 
 
 def info_tables(about):
@@ -416,7 +417,8 @@ def info_tables(about):
         if labels.get("signal") is not None:
             rows.append(("signal", labels["signal"]))
         if labels.get("working_point"):
-            rows.append(("working point", _working_point(labels["working_point"])))
+            rows.append(("working point", working_point_text(labels["working_point"],
+                                                             labels["signal"])))
     else:
         rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
                                       for c in labels["columns"])),

@@ -21,6 +21,8 @@ def class_plots(frame, target, classes, out_dir, weight=None, meta=None):
     baselines whose probabilities are columns too (``baselines``). Returns the paths written."""
     import numpy as np
 
+    from fcnn_cli.network.tasks import signal_index
+
     meta = meta or {}
     if len(classes) > MAX_CLASS_PLOTS:
         log.warning("%d classes: no confusion matrix, ROC curves or reliability diagram "
@@ -52,17 +54,6 @@ def class_plots(frame, target, classes, out_dir, weight=None, meta=None):
 
 
 NETWORK = "network"
-
-
-def signal_index(classes, name=None):
-    """The index of the signal class: ``name`` (what the run or evaluate recorded), else a
-    class named "signal", else the second of two; None for several classes without one (as
-    :meth:`fcnn_cli.network.tasks.Classification.signal_index` chooses)."""
-    if name is not None:
-        return classes.index(name)
-    if "signal" in classes:
-        return classes.index("signal")
-    return 1 if len(classes) == 2 else None
 
 
 def baseline_probabilities(frame, classes, names):
