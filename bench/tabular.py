@@ -14,7 +14,8 @@ with its defaults; a method whose library is missing is skipped with a note.
 Printed: per table and method, test accuracy and ROC AUC (classification) or RMSE (regression)
 as mean ± standard error over the seeds, and the time to fit and predict; then per method, on
 how many tables it is within one standard error of the best and its mean rank
-(bench/tabular_summary.py says how). The run's dated record goes to bench/results/.
+(bench/tabular_summary.py says how). The run's dated record goes to bench/results/, with every
+fit's scores unrounded; a --quick run only checks the script and records nothing.
 """
 
 import argparse
@@ -59,7 +60,8 @@ def main():
 def _arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help=f"the small tables {', '.join(QUICK)}, {QUICK_SEEDS} seeds")
+                        help=f"the small tables {', '.join(QUICK)}, {QUICK_SEEDS} seeds; "
+                        "no record")
     parser.add_argument("--tables", help="comma-separated, of: " + ", ".join(TABLES))
     parser.add_argument("--methods", help="comma-separated, of: " + ", ".join(METHODS)
                         + " and the names --fcnn gives (default: all)")
@@ -70,7 +72,6 @@ def _arguments():
                         "NAME' (repeatable): robust=scale=robust")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every method "
                         "(default 1: on a shared machine more can be slower)")
-    parser.add_argument("--no-record", action="store_true", help="print only")
     args = parser.parse_args()
     args.tables = _names(parser, args.tables, TABLES, QUICK if args.quick else TABLES, "table")
     args.seeds = args.seeds or (QUICK_SEEDS if args.quick else 3)
@@ -122,10 +123,20 @@ def _report(args, results, optima, times, skipped):
     console.print(overall)
     for note in skipped:
         console.print(note)
-    if not args.no_record:
+    if not args.quick:
         note = "; ".join(skipped + [f"{name}: {run}" for name, run in args.option_sets.items()])
-        record.write("tabular", [record.printed(detail), record.printed(overall)],
-                     note=note or None)
+        record.write("tabular", [record.printed(detail), record.printed(overall),
+                                 _runs(results, times)], note=note or None)
+
+
+def _runs(results, times):
+    """Every fit's scores and time, unrounded: the record's table to compute anew from."""
+    columns = ("table", "method", "seed", "accuracy", "auc", "rmse", "fit_s")
+    rows = [{"table": name, "method": method, "seed": seed, **scores,
+             "fit_s": times[name, method][seed]}
+            for name, (_, per_method) in results.items()
+            for method, runs in per_method.items() for seed, scores in enumerate(runs)]
+    return record.table("every fit", columns, [{c: row.get(c) for c in columns} for row in rows])
 
 
 def _detail_table(args, results, optima, times, judgements):
