@@ -46,7 +46,7 @@ def without_weights():
     """The one error of a significance scan asked of rows without event weights."""
     return FcnnError("yields and lumi: the significance scan needs event weights that are "
                      "expected yields (weight=EXPR or samples' scales); these rows have none",
-                     ("yields", "lumi"))
+                     ("yields", "lumi", "weight"))
 
 
 def for_split(data, config, split, threshold=None, point=None):
@@ -153,8 +153,10 @@ def _scaled_to_whole(data, split, factors):
 
 
 def _regression_refuses(signal, point, yields, lumi):
-    asked = [name for name, value in (("signal", signal), ("working_point", point),
-                                      ("lumi", lumi)) if value is not None] + \
-        (["yields"] if yields else [])
+    # Named with a value: "signal" alone is an ordinary word in messages, not its option.
+    asked = [(name, said) for name, value, said in (
+        ("signal", signal, f"signal='{signal}'"), ("working_point", point, "working_point"),
+        ("lumi", lumi, "lumi")) if value is not None] + ([("yields", "yields")] if yields else [])
     if asked:
-        raise FcnnError(f"{asked[0]} is for classification; this is regression", tuple(asked))
+        raise FcnnError(f"{asked[0][1]} is for classification; this is regression",
+                        tuple(name for name, _ in asked))

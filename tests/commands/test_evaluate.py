@@ -217,7 +217,8 @@ def test_figures_of_merit_at_the_threshold_and_as_a_table(run, runner, samples_r
 @pytest.mark.parametrize("args, message", [
     (["--yields", "--no-weight"], "--yields and --lumi: the significance scan needs event "
                                   "weights"),
-    (["--lumi", "2"], "these rows have none"),  # the model has no weight, the files no scale
+    # the model has no weight, the files no scale
+    (["--lumi", "2"], "(--weight EXPR or samples' scales); these rows have none"),
     (["--working-point", "eff=2"], "--working-point must be eff=E"),
     (["--signal", "higgs"], "signal 'higgs' is not a class of the model"),
     (["--working-point", "eff=0.7", "--threshold", "0.5"],
@@ -234,6 +235,8 @@ def test_figures_of_merit_that_cannot_be_are_refused_in_a_line(run, runner, samp
 def test_regression_refuses_the_figures_of_merit(run, runner, run_dir, quakes_csv):
     result = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--lumi", 3, code=2)
     assert "--lumi is for classification; this is regression" in result.stderr
+    result = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--signal", "x", code=2)
+    assert "--signal x is for classification; this is regression" in result.stderr
 
 
 def test_several_classes_without_a_signal_have_no_figures(run, runner, tmp_path):
