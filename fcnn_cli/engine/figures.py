@@ -65,7 +65,17 @@ def for_split(data, config, split, threshold=None, point=None):
 
 def at_cut(data, config, split, task):
     """:func:`for_split` at ``task``'s working point (the run's, once chosen)."""
-    return for_split(data, config, split, task.cut() if task.kind == "classify" else None)
+    cut = task.cut() if task.kind == "classify" else None
+    return chosen_at(for_split(data, config, split, cut), task)
+
+
+def chosen_at(figures, task):
+    """``figures`` cut at ``task``'s working point, with what that point was chosen at (an ε_S
+    or ε_B) recorded as asked: the figures alone know only the cut."""
+    point = getattr(task, "working_point", None)
+    if figures is None or figures.threshold is None or not point or not point.get("asked"):
+        return figures
+    return dataclasses.replace(figures, chosen_at=point["asked"])
 
 
 def refuse_early(config, weighted, validated):

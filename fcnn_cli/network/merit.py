@@ -35,13 +35,16 @@ class Figures:
     (``eff``, ``bkg`` or ``threshold``), and ``yields``: None where the weights are not
     expected yields, else a factor a class (in the classes' order) that makes each row's weight
     its expected yield (the luminosity; or a split's rows scaled up to the whole table's) —
-    which adds the significance scan."""
+    which adds the significance scan. ``chosen_at``: what a ``threshold`` that is a model's
+    working point was chosen at (``{"signal_efficiency": 0.7}``), which the working point
+    records as asked, beside its cut."""
 
     signal: int
     eff: float | None = None
     bkg: float | None = None
     threshold: float | None = None
     yields: tuple | None = None
+    chosen_at: dict | None = None
 
     def report(self, labels, scores, weight, classes):
         """The figures of rows of class indices ``labels``, with the signal's ``scores`` (for
@@ -53,9 +56,12 @@ class Figures:
         if self.yields is not None:
             factor = np.asarray(self.yields, np.float64)[labels]
             weight = factor if weight is None else weight * factor
-        return {"signal_class": classes[self.signal],
-                **report(score, is_signal, weight, eff=self.eff, bkg=self.bkg,
-                         threshold=self.threshold, yields=self.yields is not None)}
+        out = {"signal_class": classes[self.signal],
+               **report(score, is_signal, weight, eff=self.eff, bkg=self.bkg,
+                        threshold=self.threshold, yields=self.yields is not None)}
+        if self.chosen_at and "working_point" in out:
+            out["working_point"]["asked"] = dict(self.chosen_at)
+        return out
 
 
 class Scores:
