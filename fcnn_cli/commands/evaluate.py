@@ -259,10 +259,11 @@ def _name_signal(task, signal):
     index = task.signal_index(signal)
     if index == task.signal_index():
         return None
-    point, chosen_for = task.working_point, task.classes[task.signal_index()]
+    point, before = task.working_point, task.signal_index()  # None: several, none signal
     task.signal, task.working_point = task.classes[index], None
     if point is None:
         return None
+    chosen_for = task.classes[before]  # a model with a working point has a signal class
     from fcnn_cli.results.report import working_point_text
 
     text = working_point_text(point, chosen_for)
