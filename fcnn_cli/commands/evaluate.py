@@ -90,11 +90,15 @@ def evaluate(model, data, samples, weight, no_weight, no_select, as_json, output
     predictor, recipe, sources, weighs = _read(model, data, samples, weight, no_weight, nan,
                                                device)
     with usage_errors():
+        set_aside = _name_signal(predictor.task, signal)
         figures = _figures(predictor.task, signal, point, yields, lumi, threshold, weighs)
+    if set_aside:
+        logging.getLogger("fcnn_cli").warning(set_aside)
     name = "<stdin>" if data == "-" else str(data or recipe.name())
     report = _scored(model, data, name, predictor, recipe, sources, weighs, figures,
                      not no_select, nan, threshold, position, by, bins, edges, plots_dir,
                      not no_baselines)
+    report.update({"notes": [set_aside]} if set_aside else {})
     if ranking:
         from fcnn_cli.results.ranking import of_sources
 
@@ -236,25 +240,36 @@ def _written(report, output, as_json, task, figures):
 
 def _figures(task, signal, point, yields, lumi, threshold, weighs):
     """The figures of merit of a classification ``task`` (None where it has several classes
-    and none is signal): ``signal`` made the task's signal, which --threshold cuts on, then
-    the figures at the working point asked, else at the threshold, else at the model's own
-    working point."""
-    from fcnn_cli.engine.figures import of_options
+    and none is signal) whose signal is ``signal`` (:func:`_name_signal`): at the working
+    point asked, else at the threshold, else at the model's own working point."""
+    from fcnn_cli.engine.figures import chosen_at, of_options
 
-    _name_signal(task, signal)
-    cut = threshold if threshold is not None or task.kind != "classify" else task.cut()
-    return of_options(task, signal, point, yields, lumi, cut, weighs)
+    if threshold is not None or task.kind != "classify":
+        return of_options(task, signal, point, yields, lumi, threshold, weighs)
+    return chosen_at(of_options(task, signal, point, yields, lumi, task.cut(), weighs), task)
 
 
 def _name_signal(task, signal):
     """Make ``signal`` (a class name, or None: the model's) the signal of a classification
     ``task``, which --threshold then cuts on; a working point the model chose for another
-    class no longer applies."""
+    class no longer applies: what it set aside, in a line, else None (the predicted classes
+    change with it, which the user should not find out from the accuracy alone)."""
     if signal is None or task.kind != "classify":
-        return
+        return None
     index = task.signal_index(signal)
-    if index != task.signal_index():
-        task.signal, task.working_point = task.classes[index], None
+    if index == task.signal_index():
+        return None
+    point, before = task.working_point, task.signal_index()  # None: several, none signal
+    task.signal, task.working_point = task.classes[index], None
+    if point is None:
+        return None
+    chosen_for = task.classes[before]  # a model with a working point has a signal class
+    from fcnn_cli.results.report import working_point_text
+
+    text = working_point_text(point, chosen_for)
+    return (f"--signal {signal}: the model's working point ({text}) is for {chosen_for}: set "
+            f"aside, each row's class is its most probable one unless --threshold cuts on "
+            f"p({signal})")
 
 
 def _some_selected(chunks, tally, cut, name):

@@ -195,7 +195,7 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
             from fcnn_cli.results.report import fold_tables
 
             shown = fold_tables(printable_all(result.metrics))
-        if split == "test" or not shown:
+        if split in result.metrics and (split == "test" or not shown):  # none if reports failed
             shown += tables(printable_all(result.metrics[split]), title=printable(title))
         if "baselines" in result.metrics:
             from fcnn_cli.results.report import baseline_table
@@ -221,7 +221,7 @@ def _say_working_point(console, result):
     task = result.predictor.task
     if getattr(task, "working_point", None) is None:
         return
-    at = result.metrics["val"].get("merit", {}).get("working_point", {})
+    at = result.metrics.get("val", {}).get("merit", {}).get("working_point", {})
     console.print(f"working point: {working_point_text(task.working_point, task.signal)}; on "
                   f"the validation split ε_S {at.get('signal_efficiency', float('nan')):.4g}, "
                   f"ε_B {at.get('background_efficiency', float('nan')):.4g}",

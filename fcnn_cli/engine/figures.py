@@ -46,7 +46,7 @@ def without_weights():
     """The one error of a significance scan asked of rows without event weights."""
     return FcnnError("yields and lumi: the significance scan needs event weights that are "
                      "expected yields (weight=EXPR or samples' scales); these rows have none",
-                     ("yields", "lumi"))
+                     ("yields", "lumi", "weight"))
 
 
 def for_split(data, config, split, threshold=None, point=None):
@@ -65,7 +65,17 @@ def for_split(data, config, split, threshold=None, point=None):
 
 def at_cut(data, config, split, task):
     """:func:`for_split` at ``task``'s working point (the run's, once chosen)."""
-    return for_split(data, config, split, task.cut() if task.kind == "classify" else None)
+    cut = task.cut() if task.kind == "classify" else None
+    return chosen_at(for_split(data, config, split, cut), task)
+
+
+def chosen_at(figures, task):
+    """``figures`` cut at ``task``'s working point, with what that point was chosen at (an ε_S
+    or ε_B) recorded as asked: the figures alone know only the cut."""
+    point = getattr(task, "working_point", None)
+    if figures is None or figures.threshold is None or not point or not point.get("asked"):
+        return figures
+    return dataclasses.replace(figures, chosen_at=point["asked"])
 
 
 def refuse_early(config, weighted, validated):
@@ -153,8 +163,10 @@ def _scaled_to_whole(data, split, factors):
 
 
 def _regression_refuses(signal, point, yields, lumi):
-    asked = [name for name, value in (("signal", signal), ("working_point", point),
-                                      ("lumi", lumi)) if value is not None] + \
-        (["yields"] if yields else [])
+    # Named with a value: "signal" alone is an ordinary word in messages, not its option.
+    asked = [(name, said) for name, value, said in (
+        ("signal", signal, f"signal='{signal}'"), ("working_point", point, "working_point"),
+        ("lumi", lumi, "lumi")) if value is not None] + ([("yields", "yields")] if yields else [])
     if asked:
-        raise FcnnError(f"{asked[0]} is for classification; this is regression", tuple(asked))
+        raise FcnnError(f"{asked[0][1]} is for classification; this is regression",
+                        tuple(name for name, _ in asked))

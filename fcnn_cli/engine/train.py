@@ -183,6 +183,11 @@ def _measure(predictor, data, extra, world, state, outcome):
         ended = {**loop.snapshot(state, data), "ended": outcome.stopped}
         return {}, None, loop.Outcome(f"stopped after training had ended: {e}", ended,
                                       changed=e)
+    except Exception as e:  # a fault in a report must not lose the network trained
+        log.warning("the final reports failed (%s: %s): the network is saved without its "
+                    "metrics; fcnn evaluate measures it", type(e).__name__, e,
+                    exc_info=log.isEnabledFor(logging.DEBUG))
+        return {}, None, outcome
 
 
 def _fit_ensemble(data, config, shape, device, precision, source, run):

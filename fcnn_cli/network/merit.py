@@ -35,13 +35,16 @@ class Figures:
     (``eff``, ``bkg`` or ``threshold``), and ``yields``: None where the weights are not
     expected yields, else a factor a class (in the classes' order) that makes each row's weight
     its expected yield (the luminosity; or a split's rows scaled up to the whole table's) —
-    which adds the significance scan."""
+    which adds the significance scan. ``chosen_at``: what a ``threshold`` that is a model's
+    working point was chosen at (``{"signal_efficiency": 0.7}``), which the working point
+    records as asked, beside its cut."""
 
     signal: int
     eff: float | None = None
     bkg: float | None = None
     threshold: float | None = None
     yields: tuple | None = None
+    chosen_at: dict | None = None
 
     def report(self, labels, scores, weight, classes):
         """The figures of rows of class indices ``labels``, with the signal's ``scores`` (for
@@ -53,9 +56,12 @@ class Figures:
         if self.yields is not None:
             factor = np.asarray(self.yields, np.float64)[labels]
             weight = factor if weight is None else weight * factor
-        return {"signal_class": classes[self.signal],
-                **report(score, is_signal, weight, eff=self.eff, bkg=self.bkg,
-                         threshold=self.threshold, yields=self.yields is not None)}
+        out = {"signal_class": classes[self.signal],
+               **report(score, is_signal, weight, eff=self.eff, bkg=self.bkg,
+                        threshold=self.threshold, yields=self.yields is not None)}
+        if self.chosen_at and "working_point" in out:
+            out["working_point"]["asked"] = dict(self.chosen_at)
+        return out
 
 
 class Scores:
@@ -130,17 +136,36 @@ def rejection_at_signal(curve, target):
     i, frac = crossing(sig.efficiency, target, strict=False)
     reason = _undefined(curve) or (
         "the signal efficiency never reaches it" if not sig.efficiency[-1] >= target
-        else "no background row passes the tighter cut: the rejection is beyond what the "
-             f"{int(bkg.rows[-1])} background rows resolve" if bkg.rows[i] == 0 else None)
+        else _unresolved(curve) if bkg.rows[i] == 0 else None)
     if reason:
         return {**out, **_missing(*keys), "reason": reason}
     eff, error = bkg.at(i, frac)
     shift = _shift(sig, bkg, target, sig.at(i, frac)[1], strict=False)
     cut = curve.cut[i + 1] if frac > 0 else curve.cut[i]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {**out, "background_efficiency": eff, "background_efficiency_error": error,
-                "rejection": 1 / eff, "error": error / eff ** 2,
-                "error_with_cut": float(np.hypot(error, shift)) / eff ** 2, "cut": float(cut)}
+    return {**out, "background_efficiency": eff, "background_efficiency_error": error,
+            "rejection": divide(1, eff), "error": _over_squared(error, eff),
+            "error_with_cut": _over_squared(np.hypot(error, shift), eff), "cut": float(cut)}
+
+
+def _unresolved(curve):
+    """Why no background row passes the cut that 1/ε_B at some ε_S needs."""
+    if len(curve.cut) == 2:  # +inf and one score: every row passes the only cut
+        return "the scores do not separate: every row has the same score, a single cut"
+    return ("no background row passes the tighter cut: the rejection is beyond what the "
+            f"{int(curve.background.rows[-1])} background rows resolve")
+
+
+def divide(numerator, denominator):
+    """numerator / denominator as a float, ±inf or NaN where the denominator is 0 (as numpy
+    divides: a Python float division would raise, and a tiny weighted ε is not 0)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return float(np.float64(numerator) / np.float64(denominator))
+
+
+def _over_squared(error, eff):
+    """error / eff², divided twice: eff² underflows to 0 for an ε as small as 1e-170, which a
+    huge weight in the other rows gives, where error / eff / eff is still finite."""
+    return divide(divide(error, eff), eff)
 
 
 def _shift(along, other, target, sigma, strict):
@@ -213,15 +238,15 @@ def at_cut(curve, i):
     sig, bkg = curve.signal, curve.background
     (eff_s, err_s), (eff_b, err_b) = sig.at(i), bkg.at(i)
     s, b = sig.passed[i], bkg.passed[i]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rejection = 1 / eff_b if eff_b else float("nan")
-        return {"cut": float(curve.cut[i]), "signal_efficiency": eff_s,
-                "signal_efficiency_error": err_s, "background_efficiency": eff_b,
-                "background_efficiency_error": err_b, "rejection": rejection,
-                "rejection_error": err_b / eff_b ** 2 if eff_b else float("nan"),
-                "purity": float(s / (s + b)) if s + b else float("nan"),
-                "signal_rows": int(sig.rows[i]), "background_rows": int(bkg.rows[i]),
-                "signal_passed": float(s), "background_passed": float(b)}
+    zero = not eff_b  # 1/ε_B is NaN, not inf, where no background passes
+    return {"cut": float(curve.cut[i]), "signal_efficiency": eff_s,
+            "signal_efficiency_error": err_s, "background_efficiency": eff_b,
+            "background_efficiency_error": err_b,
+            "rejection": float("nan") if zero else divide(1, eff_b),
+            "rejection_error": float("nan") if zero else _over_squared(err_b, eff_b),
+            "purity": divide(s, s + b) if s + b else float("nan"),
+            "signal_rows": int(sig.rows[i]), "background_rows": int(bkg.rows[i]),
+            "signal_passed": float(s), "background_passed": float(b)}
 
 
 def separation(score, is_signal, weight=None, bins=SEPARATION_BINS):

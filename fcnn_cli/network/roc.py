@@ -41,7 +41,8 @@ class _Side:
 
     def __init__(self, group, mask, weight, k):
         w = np.where(mask, weight, 0.0)
-        self.passed, self.squares = _cumulative(group, w, k), _cumulative(group, w * w, k)
+        with np.errstate(over="ignore"):  # a weight of 1e170 squares to inf: its errors are NaN
+            self.passed, self.squares = _cumulative(group, w, k), _cumulative(group, w * w, k)
         self.rows = _cumulative(group, mask.astype(np.float64), k)
         self.total, self.total_squares = self.passed[-1], self.squares[-1]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -54,7 +55,8 @@ class _Side:
         would pass them on average."""
         eff = between(self.efficiency, i, frac)
         squares = between(self.squares, i, frac)
-        variance = squares * (1 - eff) ** 2 + (self.total_squares - squares) * eff ** 2
+        with np.errstate(invalid="ignore"):  # inf − inf where a squared weight overflowed
+            variance = squares * (1 - eff) ** 2 + (self.total_squares - squares) * eff ** 2
         return eff, float(np.sqrt(max(variance, 0.0)) / abs(self.total)) if self.total \
             else float("nan")
 

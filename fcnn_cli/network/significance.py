@@ -33,9 +33,11 @@ def scan(curve, min_background=0.0, points=SCAN_POINTS):
     out = {"best": {name: _best(figure, cut, s, b, ratio, z, rows)
                     for name, figure in (("s_over_sqrt_b", ratio), ("z_asimov", z))},
            "cuts": int(counts.sum()), "skipped_cuts": int((~counts).sum())}
-    if out["skipped_cuts"]:
-        out["note"] = (f"{out['skipped_cuts']} cuts with a background of "
-                       f"{min_background:g} or less are left out of the scan")
+    skipped = out["skipped_cuts"]
+    if skipped:
+        cuts = "1 cut with a background" if skipped == 1 else f"{skipped} cuts with a background"
+        out["note"] = (f"{cuts} of {min_background:g} or less "
+                       f"{'is' if skipped == 1 else 'are'} left out of the scan")
     kept = _spread(len(cut), points, [np.argmax(ratio), np.argmax(z)] if len(cut) else [])
     out["scan"] = {name: values[kept].tolist() for name, values in (
         ("cut", cut), ("signal", s), ("background", b), ("s_over_sqrt_b", ratio),

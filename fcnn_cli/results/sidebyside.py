@@ -58,11 +58,12 @@ def _plain(*keys):
 
 
 def _at(points, key, target, figure):
-    """A figure of merit at one working point (``key`` = ``target``) and its error."""
+    """A figure of merit at one working point (``key`` = ``target``) and its error: the one
+    that counts the cut's own scatter, as the merit table shows it (the two tables agree)."""
     def read(report):
         for point in _entry(report, "merit", points) or []:
             if isinstance(point, dict) and point.get(key) == target:
-                return _number(point, figure), _number(point, "error")
+                return _number(point, figure), _number(point, "error_with_cut")
         return None, None
     return read
 

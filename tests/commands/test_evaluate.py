@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+from click.testing import CliRunner
 
 from fcnn_cli.data.tables import read_table
 from fcnn_cli.data.writer import write_table
@@ -217,7 +218,8 @@ def test_figures_of_merit_at_the_threshold_and_as_a_table(run, runner, samples_r
 @pytest.mark.parametrize("args, message", [
     (["--yields", "--no-weight"], "--yields and --lumi: the significance scan needs event "
                                   "weights"),
-    (["--lumi", "2"], "these rows have none"),  # the model has no weight, the files no scale
+    # the model has no weight, the files no scale
+    (["--lumi", "2"], "(--weight EXPR or samples' scales); these rows have none"),
     (["--working-point", "eff=2"], "--working-point must be eff=E"),
     (["--signal", "higgs"], "signal 'higgs' is not a class of the model"),
     (["--working-point", "eff=0.7", "--threshold", "0.5"],
@@ -234,6 +236,8 @@ def test_figures_of_merit_that_cannot_be_are_refused_in_a_line(run, runner, samp
 def test_regression_refuses_the_figures_of_merit(run, runner, run_dir, quakes_csv):
     result = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--lumi", 3, code=2)
     assert "--lumi is for classification; this is regression" in result.stderr
+    result = run(runner, "evaluate", run_dir / "model.pt", quakes_csv, "--signal", "x", code=2)
+    assert "--signal x is for classification; this is regression" in result.stderr
 
 
 def test_several_classes_without_a_signal_have_no_figures(run, runner, tmp_path):
@@ -282,3 +286,51 @@ def test_ranking_of_stdin_is_refused_before_anything_is_read(run, runner, run_di
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert errors == ["Error: --ranking reads DATA a second time, which stdin ('-') cannot "
                       "give: write the rows to a file"], result.stderr
+
+
+@pytest.fixture(scope="module")
+def huge_weight_run(run, tmp_path_factory):
+    """Two Gaussian classes, one background row weighted 1e170, trained weighted with a
+    working point at ε_S = 0.7."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    d = tmp_path_factory.mktemp("huge")
+    x = np.concatenate([rng.normal(0, 1, (300, 2)), rng.normal(1.5, 1, (300, 2))])
+    w = np.ones(600)
+    w[0] = 1e170
+    pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "label": np.repeat(["background", "signal"], 300),
+                  "w": w}).to_csv(d / "t.csv", index=False)
+    run(CliRunner(), "train", d / "t.csv", "-t", "label", "--weight", "w", "--epochs", 2,
+           "--seed", 1, "--working-point", "eff=0.7", "-o", d / "run", "-q", "--no-plots")
+    return d
+
+
+def test_a_weight_of_1e170_trains_saves_and_evaluates(run, runner, huge_weight_run):
+    assert (huge_weight_run / "run" / "model.pt").is_file()
+    report = json.loads(run(runner, "evaluate", huge_weight_run / "run" / "model.pt",
+                            huge_weight_run / "t.csv", "--weight", "w", "--json").stdout)
+    rejection = [p["rejection"] for p in report["merit"]["rejection_at"]]
+    assert all(r > 1e160 for r in rejection), rejection
+
+
+def test_the_working_point_records_what_the_run_asked(huge_weight_run):
+    metrics = json.loads((huge_weight_run / "run" / "metrics.json").read_text())
+    for split in ("val", "test"):
+        point = metrics[split]["merit"]["working_point"]
+        assert point["asked"] == {"signal_efficiency": 0.7} and 0 < point["cut"] < 1
+
+
+def test_another_signal_says_it_sets_the_models_working_point_aside(run, runner,
+                                                                    huge_weight_run):
+    args = ["evaluate", huge_weight_run / "run" / "model.pt", huge_weight_run / "t.csv",
+            "--signal", "background"]
+    result = run(runner, *args, "--json")
+    notes = json.loads(result.stdout)["notes"]
+    assert len(notes) == 1 and notes[0].startswith(
+        "--signal background: the model's working point (signal where p(signal) ≥ ")
+    assert "(chosen at signal efficiency 0.7)) is for signal: set aside" in notes[0]
+    assert [line for line in result.stderr.splitlines() if "set aside" in line] == \
+        [f"warning: {notes[0]}"]
+    assert "notes" not in json.loads(run(runner, *args[:3], "--json").stdout)

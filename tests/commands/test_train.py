@@ -585,3 +585,24 @@ def test_resume_keeps_the_signal_class_and_the_working_point(run, runner, tmp_pa
     assert labels["working_point"]["asked"] == {"background_efficiency": 0.1}
     metrics = json.loads((cut / "metrics.json").read_text())
     assert metrics["val"]["merit"]["working_point"]["background_efficiency"] <= 0.1
+
+
+def test_a_fault_in_the_final_reports_never_loses_the_network(run, runner, tmp_path,
+                                                              monkeypatch):
+    from fcnn_cli.network import merit
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(merit, "report", broken)
+    rng = np.random.default_rng(2)
+    data = tmp_path / "two.csv"
+    pd.DataFrame({"x": rng.normal(size=200), "label": np.repeat(["background", "signal"], 100)}
+                 ).to_csv(data, index=False)
+    result = run(runner, "train", data, "-t", "label", "--epochs", 1, "--no-plots",
+                 "-o", tmp_path / "run")
+    assert (tmp_path / "run" / "model.pt").is_file()
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == {}
+    assert "the final reports failed (ZeroDivisionError: float division by zero): the network " \
+           "is saved without its metrics" in result.stderr
+    assert "saved run to" in result.output

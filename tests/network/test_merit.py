@@ -152,6 +152,35 @@ def test_a_point_beyond_the_reach_of_the_rows_is_nan_with_a_reason():
     assert point["background_efficiency"] == 0 and math.isnan(point["rejection"])
 
 
+def test_a_huge_weight_gives_finite_or_nan_figures_never_an_error():
+    # one background weight of 1e170 leaves the others an ε_B of ~1e-170, whose square
+    # underflows to 0: 1/ε_B and its error are still figures, not a division by zero
+    rng = np.random.default_rng(5)
+    signal = np.arange(400) < 200
+    score = np.where(signal, rng.normal(0.6, 0.15, 400), rng.normal(0.4, 0.15, 400))
+    weight = np.ones(400)
+    weight[-1], score[-1] = 1e170, -1.0
+    report = merit.report(score, signal, weight, eff=0.7, yields=True)
+    at = report["rejection_at"][1]
+    assert at["background_efficiency"] == pytest.approx(at["rejection"] ** -1)
+    assert 1e167 < at["rejection"] < 1e170
+    point = report["working_point"]
+    assert point["rejection"] == pytest.approx(1e170 / point["background_passed"])
+    for figure in (at["error"], at["error_with_cut"], point["rejection_error"]):
+        assert math.isnan(figure) or math.isfinite(figure)
+    json.dumps(report)
+    # ε_B tiny but its error not inf: error / ε_B² divided twice stays finite
+    assert merit._over_squared(1e-170, 1e-170) == pytest.approx(1e170)
+    assert merit.divide(1, 0.0) == math.inf and math.isnan(merit.divide(0, 0.0))
+
+
+def test_scores_that_do_not_separate_say_so():
+    report = merit.report(np.full(10, 0.5), np.arange(10) < 5)
+    reasons = {p["reason"] for p in report["rejection_at"]}
+    assert reasons == {"the scores do not separate: every row has the same score, "
+                       "a single cut"}
+
+
 def test_a_class_without_rows_gives_nan_with_a_reason():
     report = merit.report(np.arange(5.0), np.zeros(5, bool))
     assert report["signal_efficiency_at"][0]["reason"] == "no signal rows"

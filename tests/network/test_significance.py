@@ -79,3 +79,15 @@ def test_the_classes_the_docstrings_name_are_named_where_they_are_defined():
     for path in named:
         module, _, name = path.rpartition(".")
         assert getattr(importlib.import_module(module), name).__module__ == module, path
+
+
+def test_the_note_counts_one_cut_in_the_singular():
+    # the one signal row tops the scores: its cut alone passes no background
+    score = np.array([3.0, 2.0, 1.0, 0.0])
+    signal = np.array([True, False, False, False])
+    scan = merit.report(score, signal, np.ones(4), yields=True)["significance"]
+    assert scan["note"] == "1 cut with a background of 0 or less is left out of the scan"
+    score = np.array([3.0, 2.5, 2.0, 1.0])
+    signal = np.array([True, True, False, False])
+    assert merit.report(score, signal, np.ones(4), yields=True)["significance"]["note"] == \
+        "2 cuts with a background of 0 or less are left out of the scan"

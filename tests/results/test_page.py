@@ -343,7 +343,7 @@ def test_the_page_shows_each_splits_figures_of_merit_and_the_network_beside_its_
                         ["signal_efficiency"])
         assert f'data-value="{ours!r}"' in row and f'data-value="{theirs!r}"' in row
         assert ours > theirs
-        error = metrics[split]["merit"]["signal_efficiency_at"][1]["error"]
+        error = metrics[split]["merit"]["signal_efficiency_at"][1]["error_with_cut"]
         assert f" ± {error:.2g}</td>" in row  # the printed table's rows, errors and all
         (row,) = [r for r in rows if f"<td>{called}</td><td>separation ⟨S²⟩</td>" in r]
         assert f'data-value="{metrics[split]["merit"]["separation"]!r}"' in row
@@ -363,6 +363,19 @@ def test_a_figure_the_rows_cannot_resolve_shows_a_dash_and_its_reason_once():
         point.update(signal_efficiency=float("nan"), reason="below the first step")
     text = page.page("run", {"sizes": {}}, {"test": report}, [])
     assert text.count("below the first step") == 1
+
+
+def test_a_damaged_working_point_is_left_out_and_the_rest_shown(logged):
+    report = _classified(3)
+    del report["merit"]["working_point"]["asked"]
+    text = page.page("run", {"sizes": {}}, {"test": report}, [])
+    parsed = Collected()
+    parsed.feed(text)
+    assert report["merit"]["rejection_at"][1]["rejection"] in parsed.values
+    assert report["merit"]["significance"]["best"]["z_asimov"]["z_asimov"] in parsed.values
+    assert "The working point left out: malformed in metrics.json (KeyError &#x27;asked&#x27;)" \
+        in text and "Working point (" not in text
+    assert "the working point of the test split left out of the page" in logged.text
 
 
 def test_the_overtraining_section_shows_the_warning_the_p_values_and_the_plot():
