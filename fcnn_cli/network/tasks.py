@@ -362,8 +362,9 @@ class Classification:
         check_threshold(threshold)
         s = self.signal_index()
         if s is None:
-            raise FcnnError(f"threshold is for two classes or a signal class (signal=CLASS); "
-                            f"the model has {len(self.classes)} classes", ("threshold",))
+            raise FcnnError(f"threshold is for two classes or a signal class; the model has "
+                            f"{len(self.classes)} classes and none is signal (name one when "
+                            "training or evaluating: --signal CLASS)", ("threshold",))
         others = proba.copy()
         others[:, s] = -np.inf
         return np.where(proba[:, s] >= threshold, s, others.argmax(axis=1)).astype(np.int64)
