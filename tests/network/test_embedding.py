@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
+from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import Table
 from fcnn_cli.engine import fastpath, funcstep, train
@@ -103,7 +104,8 @@ def embedded(quakes):
                           "embed_frequencies": 8})
 
 
-def test_an_ensemble_of_embedded_networks_trains_and_is_saved(embedded, quakes, tmp_path):
+def test_an_ensemble_of_embedded_networks_trains_and_is_saved(embedded, quakes, tmp_path,
+                                                               runner):
     """Its members differ, and the model read back predicts what the one in memory does."""
     first, second = embedded.predictor.net.members
     assert not torch.equal(first.embed[0].weight, second.embed[0].weight)
@@ -116,6 +118,8 @@ def test_an_ensemble_of_embedded_networks_trains_and_is_saved(embedded, quakes, 
     info = modelinfo.describe(path)
     assert info["network"]["embed"] == "periodic" and info["network"]["embed_sigma"] == 0.01
     assert info["network"]["layers"] == "8 → periodic 8×4 → 16 → 16 → 2"
+    shown = runner.invoke(cli, ["info", str(path)], env={"COLUMNS": "200"})
+    assert "periodic, 4 values per feature, 8 frequencies (σ 0.01 at start)" in shown.stdout
 
 
 def test_a_checkpoint_whose_embedding_differs_from_its_tensors_is_refused(embedded, tmp_path):
