@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
+from forgery import in_meta, resigned, set_item
+
 from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import Table
@@ -122,12 +124,20 @@ def test_an_ensemble_of_embedded_networks_trains_and_is_saved(embedded, quakes, 
     assert "periodic, 4 values per feature, 8 frequencies (σ 0.01 at start)" in shown.stdout
 
 
-def test_a_checkpoint_whose_embedding_differs_from_its_tensors_is_refused(embedded, tmp_path):
-    predictor = copy.deepcopy(embedded.predictor)
-    predictor.net.config.embed_dim = 5  # the metadata says 5, the tensors hold 4
+@pytest.mark.parametrize("key, value, said", [
+    ("embed_dim", 5, "has shape"),  # the tensors hold 4
+    ("embed_frequencies", 9, "has shape"),
+    ("embed", "linear", "no tensor .members.0.embed.0.bias."),
+    ("embed", "none", "belongs to no layer"),
+    ("embed", "fourier", "unknown embedding"),
+    ("embed_sigma", "0.01", "embed_sigma must be a number"),
+    ("embed_sigma", -1.0, "embed_sigma must be above 0"),
+])
+def test_a_checkpoint_whose_embedding_is_forged_is_refused(embedded, tmp_path, key, value, said):
     path = tmp_path / "m.pt"
-    checkpoint.save(predictor, path)
-    with pytest.raises(FcnnError, match="shape"):
+    checkpoint.save(embedded.predictor, path)
+    resigned(path, in_meta(set_item("net", key, value=value)))
+    with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{said}"):
         checkpoint.load(path)
 
 
