@@ -13,7 +13,7 @@ from forgery import in_meta, resigned, set_item
 from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import Table
-from fcnn_cli.engine import fastpath, funcstep, train
+from fcnn_cli.engine import fastpath, funcstep, state, train
 from fcnn_cli.network import checkpoint, embedding, modelinfo, tasks
 from fcnn_cli.network.model import MLP, NetConfig
 
@@ -159,3 +159,19 @@ def test_periodic_embeddings_fit_a_high_frequency_effect_better():
         result = train.fit(table, config, net={"width": 32, "depth": 2, **net}, targets=["y"])
         rmse[embed] = result.metrics["test"]["overall"]["rmse"]
     assert rmse["periodic"] < 0.1 * rmse["none"], rmse
+
+
+def test_training_memory_counts_the_embedding():
+    """Its weights as every weight, and what a row keeps: for periodic embeddings of 3 features
+    with k = 5 and d = 2, per feature the angles, cos, sin, the two joined (5k) and the linear
+    map and its ReLU (2d)."""
+    plain = NetConfig(n_in=3, n_out=1, depth=1, width=4)
+    embedded = NetConfig(n_in=3, n_out=1, depth=1, width=4, embed="periodic", embed_dim=2,
+                         embed_frequencies=5)
+    config = train.TrainConfig(batch_size=10)
+    (before, count_before), (after, count) = (state.training_bytes(c, config)
+                                              for c in (plain, embedded))
+    weights = 3 * 5 + 3 * 10 * 2 + 3 * 2 + (6 - 3) * 4  # frequencies, maps, first layer's more
+    assert count == count_before + weights
+    saved = 1 + 2 + 1 + 1  # weights, Adam's moments, average, best
+    assert after - before == 4 * (weights * (1 + 3 * saved) + 10 * 3 * (5 * 5 + 2 * 2))
