@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo lint test test-fast browser bench bench-lessons bench-baselines bench-memory clean
+.PHONY: install demo lint test test-fast browser bench bench-lessons bench-baselines bench-tabular \
+	bench-memory clean
 
 install: $(STAMP)
 
@@ -74,6 +75,13 @@ bench-baselines: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn xgboost-cpu \
 		lightgbm
 	$(BIN)/python bench/baselines.py
+
+# fcnn beside scikit-learn's MLP, HistGradientBoosting, LightGBM and RealMLP on the tables of
+# bench/tabular_tables.py, three seeds each (docs/speed.md); the peers are the extra fcnn[bench],
+# installed here to be measured, never needed by the tool. `--quick` for a small subset.
+bench-tabular: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python bench/tabular.py
 
 # Peak memory and samples/s of train on 1 M, 10 M and 50 M rows, in memory and --stream, and the
 # test mean distance of both (long: the 50 M-row table alone is 5 GB on disk while it runs).

@@ -73,8 +73,9 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
     if members and not predictor.members:
         logging.getLogger("fcnn_cli").warning(
             "--members: %s is one network, not an ensemble: its prediction is all", model)
-    # Kept columns as written (an ID 007 stays 007), but for features, which must be numbers.
-    chunks = iter_tables(data, text=[c for c in keep if c not in predictor.features])
+    # Kept columns in the types they are read in, as features and training read them: a fold
+    # column kept must hash as the value its network's training hashed (numbers as numbers).
+    chunks = iter_tables(data)
     recipe = predictor.recipe
     if recipe is not None and recipe.where and not select:
         chunks, recipe = _without_label_selection(chunks, recipe, predictor)

@@ -216,15 +216,15 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
 
 def _say_working_point(console, result):
     """The working point the run chose, with ε_S and ε_B on the validation split."""
-    point = getattr(result.predictor.task, "working_point", None)
-    if point is None:
+    from fcnn_cli.results.report import working_point_text
+
+    task = result.predictor.task
+    if getattr(task, "working_point", None) is None:
         return
     at = result.metrics["val"].get("merit", {}).get("working_point", {})
-    asked = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in point["asked"].items())
-    console.print(f"working point ({asked}): {result.predictor.task.signal} where p(signal) ≥ "
-                  f"{point['cut']:.6g}; on the validation split ε_S "
-                  f"{at.get('signal_efficiency', float('nan')):.4g}, ε_B "
-                  f"{at.get('background_efficiency', float('nan')):.4g}",
+    console.print(f"working point: {working_point_text(task.working_point, task.signal)}; on "
+                  f"the validation split ε_S {at.get('signal_efficiency', float('nan')):.4g}, "
+                  f"ε_B {at.get('background_efficiency', float('nan')):.4g}",
                   highlight=False, markup=False, soft_wrap=True)
 
 

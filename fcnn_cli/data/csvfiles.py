@@ -125,21 +125,19 @@ def arrow_file(path, start=0):
     return file
 
 
-def pieces(stream, header, name, size, longest, text=()):
+def pieces(stream, header, name, size, longest):
     """The schema and the Arrow tables of a CSV streamed from blocks of whole rows of about
     ``size`` bytes (none longer than ``longest``), ``stream`` read past ``header`` by
-    :func:`opened`. The first block, header and rows, sets the column types of the later ones;
-    the columns named in ``text`` are text."""
-    import pyarrow as pa
+    :func:`opened`. The first block, header and rows, sets the column types of the later
+    ones."""
 
     parse = _parse_options(header)
     blocks = _row_blocks(stream, header, size, name, parse.delimiter, longest)
-    types = {column: pa.string() for column in text}
     head = next(blocks, b"")
-    first = _parsed(head, parse, types=types)
+    first = _parsed(head, parse)
     while not first.num_rows and (more := next(blocks, b"")):  # types need rows to show them
         head += more
-        first = _parsed(head, parse, types=types)
+        first = _parsed(head, parse)
     return first.schema, _later_pieces(first, blocks, parse)
 
 

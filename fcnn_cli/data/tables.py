@@ -187,21 +187,21 @@ def _narrowed_frame(file, labels, kept):
     return frame
 
 
-def iter_tables(path, rows=CHUNK_ROWS, text=()):
+def iter_tables(path, rows=CHUNK_ROWS):
     """Read a table in chunks of about ``rows`` rows, each a :class:`Table` that knows its
     first row, so that a file of any length streams through bounded memory. CSV column types
-    are inferred from the first chunk, but for the columns named in ``text``, kept as written
-    (an ID such as 007). A missing file is reported at once, not on the first chunk."""
+    are inferred from the first chunk. A missing file is reported at once, not on the first
+    chunk."""
     name, fmt = _source(path)
     if fmt in SELECTABLE:
         return _format_tables(path, name, fmt, rows)
-    return _chunks(path, name, fmt, rows, text)
+    return _chunks(path, name, fmt, rows)
 
 
 def _format_tables(path, name, fmt, rows, columns=None):
     """The Tables of a ROOT, HDF5 or FITS file in blocks of ``rows`` rows (``None``: one
-    block of all), of the ``columns`` the file has (None: all). Its columns keep the types the
-    file gives them, so ``text`` has no use."""
+    block of all), of the ``columns`` the file has (None: all), in the types the file gives
+    them."""
     from fcnn_cli.data import formats
 
     file, selector = split_selector(path)
@@ -221,7 +221,7 @@ def _format_tables(path, name, fmt, rows, columns=None):
             yield table
 
 
-def _chunks(path, name, fmt, rows, text=()):
+def _chunks(path, name, fmt, rows):
     import pyarrow as pa
 
     first, columns = 0, []
@@ -233,7 +233,7 @@ def _chunks(path, name, fmt, rows, text=()):
         else:
             stream, meta, header = stack.enter_context(csvfiles.opened(path, name))
             schema, pieces = csvfiles.pieces(stream, header, name, rows * ROW_BYTES,
-                                             _longest_row(name), text)
+                                             _longest_row(name))
             columns += schema.names
         for piece in pieces:
             if not piece.num_rows:  # a header alone, or blank lines

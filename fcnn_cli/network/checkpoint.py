@@ -16,11 +16,13 @@ damaged or edited file fails with one line instead of giving wrong predictions. 
 import hashlib
 import json
 import logging
+import math
 import platform
 from pathlib import Path
 
 from fcnn_cli import __version__
-from fcnn_cli.core.config import BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, repeated
+from fcnn_cli.core.config import (BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, WORKING_POINTS,
+                                  repeated)
 from fcnn_cli.core.errors import FcnnError, first_line, shown
 from fcnn_cli.core.fileio import open_output, writing
 from fcnn_cli.network.torchfiles import contents, envelope
@@ -290,7 +292,20 @@ def _working_point(point, classes, signal):
           f"the working point's cut {shown(cut)} is not a number in [0, 1]")
     _need(signal is not None or "signal" in classes or len(classes) == 2,
           "a working point of several classes without a signal class")
-    _need(isinstance(point.get("asked", {}), dict), "the working point's asked is not a dict")
+    _asked(point.get("asked", {}))
+
+
+def _asked(asked):
+    """What the working point was chosen at, as training records it: nothing, or one target
+    efficiency (``--working-point eff=E|bkg=B``), which ``fcnn info`` shows as a number."""
+    _need(isinstance(asked, dict) and len(asked) <= 1 and
+          set(asked) <= set(WORKING_POINTS.values()),
+          f"the working point's asked {shown(asked)} is not empty or one of "
+          f"{' or '.join(WORKING_POINTS.values())}")
+    for key, value in asked.items():
+        _need(isinstance(value, (int, float)) and not isinstance(value, bool) and
+              math.isfinite(value) and 0 < value <= 1,
+              f"the working point's {key} {shown(value)} is not a number in (0, 1]")
 
 
 def _entry(d, key, kind, default=None):

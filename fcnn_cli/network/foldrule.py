@@ -11,6 +11,9 @@ never saw a row. The hash of a value is the splitmix64 step of
 * floating-point numbers that are whole as the integer they equal, so that an event number read
   as ``12345.0`` (a CSV column with a gap, a ROOT double) falls with ``12345``; other finite
   numbers by the bits of their float64;
+* text that writes a finite number (``"12345"``, ``"007"``, ``"1.2e3"``) as that number: an
+  event number stored as text in one file and as a number in another (Parquet against CSV)
+  falls in one fold;
 * anything else (text, dates) by the first 8 bytes of the BLAKE2b digest of its
   UTF-8 text (``str`` of the value), which no version of Python or pandas changes.
   A categorical column hashes as its values do.
@@ -125,15 +128,29 @@ def _float_keys(x, column, name):
 
 
 def _text_keys(series, column, name):
-    """Text by BLAKE2b, each distinct value once."""
+    """Text by its number or BLAKE2b, each distinct value once."""
     import pandas as pd
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     _no_missing(codes < 0, column, name)
-    digests = np.array([int.from_bytes(hashlib.blake2b(str(v).encode("utf-8", "surrogatepass"),
-                                                        digest_size=8).digest(), "little")
-                        for v in uniques], dtype=np.uint64)
-    return digests[codes]
+    return np.array([_text_key(str(v)) for v in uniques], dtype=np.uint64)[codes]
+
+
+def _text_key(text):
+    """The key of the number ``text`` writes (as an integer or float column would give it),
+    else the BLAKE2b digest of the text."""
+    try:
+        return int(text) % 2**64  # two's complement, as int64's view
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        number = np.nan
+    if np.isfinite(number):
+        return int(_float_keys(np.array([number]), None, None)[0])
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "little")
 
 
 def _no_missing(missing, column, name):

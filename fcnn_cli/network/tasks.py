@@ -207,6 +207,21 @@ class Regression:
                    None if position is None else list(position), d.get("output", "mse"))
 
 
+def signal_index(classes, name=None):
+    """The index of the signal class of the figures of merit among ``classes``: ``name`` (one
+    of them), else a class named "signal", else the second of two; None for several classes
+    without one (the figures then have no signal). Training, evaluation and the plots all
+    choose by this one rule, so that a curve and the numbers beside it agree."""
+    if name is not None:
+        if name not in classes:
+            raise FcnnError(f"signal {name!r} is not a class of the model; its classes are "
+                            f"{', '.join(map(repr, classes[:20]))}", ("signal",))
+        return classes.index(name)
+    if "signal" in classes:
+        return classes.index("signal")
+    return 1 if len(classes) == 2 else None
+
+
 @dataclass
 class Classification:
     """Softmax over one output per class with cross-entropy on one-hot labels; for two
@@ -329,18 +344,9 @@ class Classification:
         return z / z.sum(axis=1, keepdims=True)
 
     def signal_index(self, name=None):
-        """The index of the signal class of the figures of merit: ``name`` (one of the classes),
-        else the one the run recorded, else a class named "signal", else the second of two;
-        None for several classes without one (the figures then have no signal)."""
-        name = name if name is not None else self.signal
-        if name is not None:
-            if name not in self.classes:
-                raise FcnnError(f"signal {name!r} is not a class of the model; its classes are "
-                                f"{', '.join(map(repr, self.classes[:20]))}", ("signal",))
-            return self.classes.index(name)
-        if "signal" in self.classes:
-            return self.classes.index("signal")
-        return 1 if len(self.classes) == 2 else None
+        """The index of the signal class (:func:`signal_index`): ``name``, else the one the run
+        recorded, else the default."""
+        return signal_index(self.classes, name if name is not None else self.signal)
 
     def cut(self):
         """The working point's cut on p(signal), or None."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fcnn_cli.core.errors import FcnnError, printable_all, size_text
 from fcnn_cli.core.fileio import read_regular
+from fcnn_cli.results.htmlparts import SPLITS, cell, table
 
 log = logging.getLogger(__name__)
 
@@ -119,13 +120,38 @@ def _config_parts(config):
 def _metrics_parts(metrics):
     """The headline table of every split, each split's full metrics (the network beside its
     baselines where the run fitted any), and the overtraining check's section."""
-    from fcnn_cli.results.merit_page import baselines
-
     splits = {k: v for k, v in metrics.items() if k not in NOT_SPLITS}
     return (_headlines(splits),
             [part for split, report in splits.items() for part in _metrics(split, report)]
-            + baselines(splits, metrics.get("baselines")),
+            + _baselines(splits, metrics.get("baselines")),
             _overtraining(metrics.get("overtraining")))
+
+
+def _baselines(splits, fitted):
+    """The network beside each baseline (``fitted``: metrics.json's ``baselines``, {name:
+    {"seconds": s, split: report}}), a row a figure of each split that both have."""
+    from fcnn_cli.results.sidebyside import figures
+
+    if not fitted:
+        return []
+    names = list(fitted)
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["split", "figure", "network", *names])
+    body = []
+    for split, report in splits.items():
+        theirs = [fitted[n].get(split) or {} for n in names]
+        if not any(theirs):
+            continue
+        for figure in figures([report, *theirs]):
+            body.append(f"<tr><td>{escape(SPLITS.get(split, split))}</td>"
+                        f"<td>{escape(figure.label)}</td>"
+                        + "".join(cell(v, figure.key, e)
+                                  for v, e in zip(figure.values, figure.errors)) + "</tr>\n")
+    seconds = [fitted[n].get("seconds") for n in names]
+    body.append("<tr><td></td><td>fit (seconds)</td>" + cell(None)
+                + "".join(cell(s) for s in seconds) + "</tr>\n")
+    return ["<h2>The network beside its baselines</h2>",
+            f'<div class="table"><table class="baselines">\n<tr>{head}</tr>\n'
+            + "".join(body) + "</table></div>"]
 
 
 # The keys of metrics.json that are not a split's report.
@@ -146,7 +172,7 @@ def _overtraining(check):
     rows = [[name, *g["rows"], g["statistic"], g["p_value"], name in check["overtrained"]]
             for name, g in groups.items()]
     return [f"<p>{escape(said)} Test: {escape(check['test'])}.</p>",
-            _table((kind, f"{train} rows", f"{held} rows", "KS D", "p-value", "overtrained"),
+            table((kind, f"{train} rows", f"{held} rows", "KS D", "p-value", "overtrained"),
                    rows, "overtraining")]
 
 
@@ -262,49 +288,6 @@ def _json(path):
     return value
 
 
-# Headers for the keys of metrics.json and config.json; a key not here is shown as it is.
-LABELS = {"mse": "MSE (unit²)", "rmse": "RMSE", "mae": "MAE", "r2": "R²",
-          "cross_entropy": "cross-entropy", "roc_auc": "ROC AUC", "f1": "F1",
-          "ece": "expected calibration error",
-          "mean_entropy": "mean entropy (nats)", "low": "confidence from", "high": "to",
-          "confidence": "mean confidence", "nll": "NLL", "crps": "CRPS",
-          "coverage_1sigma": "within ±1σ", "coverage_2sigma": "within ±2σ",
-          "level": "central interval", "observed": "share of labels within",
-          "p68": "68th percentile", "p95": "95th percentile", "distance": "mean distance"}
-SPLITS = {"train": "training", "val": "validation", "test": "test"}
-# Scores whose best is 1, shown with the digits that tell them from 1; and shares, in %.
-SCORES = ("r2", "roc_auc", "accuracy", "precision", "recall", "f1")
-PERCENTS = ("coverage_1sigma", "coverage_2sigma", "level", "observed")
-
-
-def _cell(value, key=None):
-    from fcnn_cli.results.report import _fmt, score
-
-    if isinstance(value, bool):
-        return f"<td>{'yes' if value else 'no'}</td>"
-    if value is None:
-        return "<td>–</td>"
-    if isinstance(value, str):
-        return f"<td>{escape(value)}</td>"
-    if isinstance(value, (int, float)):
-        shown = ("–" if value != value else score(value) if key in SCORES
-                 else f"{value:.1%}" if key in PERCENTS
-                 else _fmt(value) if isinstance(value, float) else str(value))
-        return f'<td class="n" data-value="{value!r}">{escape(shown)}</td>'
-    return f"<td>{escape(json.dumps(value))}</td>"
-
-
-def _table(keys, rows, cls="", names=None):
-    """A table of ``rows`` under the headers of ``keys`` (``names`` or LABELS give them), each
-    cell shown as its key asks."""
-    names = {**LABELS, **(names or {})}
-    head = "".join(f"<th>{escape(names.get(str(k), str(k)))}</th>" for k in keys)
-    body = "".join("<tr>" + "".join(_cell(v, k) for k, v in zip(keys, row)) + "</tr>\n"
-                   for row in rows)
-    return f'<div class="table"><table class="{escape(cls)}">\n<tr>{head}</tr>\n{body}' \
-           "</table></div>"
-
-
 def _headlines(metrics):
     """One row per split of the numbers a run is judged by."""
     if not metrics:
@@ -323,7 +306,7 @@ def _headlines(metrics):
     unit = (first.get("distance") or {}).get("unit")
     names = {"distance": f"mean distance ({unit})"} if unit else {}
     return ["<h2>Headline metrics</h2>",
-            _table(("split", "rows") + keys, rows, "headlines", names)]
+            table(("split", "rows") + keys, rows, "headlines", names)]
 
 
 def _configuration(config):
@@ -342,7 +325,7 @@ def _configuration(config):
     rows += [(NET_LABELS.get(k, _flag(k)), v) for k, v in net.items()]
     rows += [(_flag(k), v) for k, v in train.items()]
     rows += [(f"{k} version", v) for k, v in (config.get("versions") or {}).items()]
-    return ["<h2>Configuration</h2>", _table(("option", "value"), rows, "config")]
+    return ["<h2>Configuration</h2>", table(("option", "value"), rows, "config")]
 
 
 NET_LABELS = {"n_in": "inputs", "n_out": "outputs"}
@@ -355,7 +338,7 @@ def _flag(key):
 
 def _sizes(sizes):
     rows = [(SPLITS.get(split, split), rows) for split, rows in sizes.items()]
-    return ["<h2>Data</h2>", _table(("split", "rows"), rows, "sizes")]
+    return ["<h2>Data</h2>", table(("split", "rows"), rows, "sizes")]
 
 
 def _metrics(split, report):
@@ -363,16 +346,16 @@ def _metrics(split, report):
     out = [f"<h2>Metrics: {escape(called)} ({escape(str(report.get('rows', 0)))} rows)</h2>"]
     if report.get("task") == "classification":
         keys = ("accuracy", "cross_entropy", "roc_auc")
-        out.append(_table(keys, [[report.get(k) for k in keys]], f"metrics {split}"))
+        out.append(table(keys, [[report.get(k) for k in keys]], f"metrics {split}"))
         per_class = report.get("per_class") or {}
         keys = ("class", "precision", "recall", "f1", "support")
-        out.append(_table(keys, [[c] + [m[k] for k in keys[1:]] for c, m in per_class.items()],
+        out.append(table(keys, [[c] + [m[k] for k in keys[1:]] for c, m in per_class.items()],
                           f"per-class {split}"))
         if "reliability" in report:
             keys = ("ece", "mean_entropy")
-            out.append(_table(keys, [[report.get(k) for k in keys]], f"calibration {split}"))
+            out.append(table(keys, [[report.get(k) for k in keys]], f"calibration {split}"))
             keys = ("low", "high", "rows", "confidence", "accuracy")
-            out.append(_table(keys, [[b.get(k) for k in keys] for b in report["reliability"]],
+            out.append(table(keys, [[b.get(k) for k in keys] for b in report["reliability"]],
                               f"reliability {split}"))
         if "merit" in report:
             from fcnn_cli.results.merit_page import merit
@@ -383,20 +366,20 @@ def _metrics(split, report):
     rows = [[name, m.get("unit", "")] + [m[k] for k in keys]
             for name, m in (report.get("targets") or {}).items()]
     rows.append(["overall", ""] + [report["overall"][k] for k in keys])
-    out.append(_table(("label", "unit") + keys, rows, f"metrics {split}"))
+    out.append(table(("label", "unit") + keys, rows, f"metrics {split}"))
     if "distance" in report:
         d = report["distance"]
         keys = ("mean", "median", "p68", "p95", "max")
         out.append(f"<p>Distance between true and predicted ({escape(', '.join(d['of']))})"
                    f"{' in ' + escape(d['unit']) if d.get('unit') else ''}:</p>")
-        out.append(_table(keys, [[d[k] for k in keys]], f"distance {split}"))
+        out.append(table(keys, [[d[k] for k in keys]], f"distance {split}"))
     if "uncertainty" in report:
         u = report["uncertainty"]
         keys = ("nll", "crps", "coverage_1sigma", "coverage_2sigma")
         out.append(f"<p>Predicted uncertainties of the {escape(called)} rows (ideal: 68.3 % "
                    "within ±1σ, 95.4 % within ±2σ):</p>")
-        out.append(_table(keys, [[u.get(k) for k in keys]], f"uncertainty {split}"))
+        out.append(table(keys, [[u.get(k) for k in keys]], f"uncertainty {split}"))
         keys = ("level", "observed")
-        out.append(_table(keys, [[c.get(k) for k in keys] for c in u.get("calibration", [])],
+        out.append(table(keys, [[c.get(k) for k in keys] for c in u.get("calibration", [])],
                           f"calibration {split}"))
     return out

@@ -374,11 +374,12 @@ def _bin_table(title, by, bins, columns, cells):
     return table
 
 
-def _working_point(point):
-    """A model's working point as ``fcnn info`` shows it: the cut and what it was chosen at."""
+def working_point_text(point, signal):
+    """A model's working point (``task.working_point``) in words, as ``fcnn info`` and the end
+    of training say it: the rule that makes the class column and what the cut was chosen at."""
     asked = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in point.get("asked", {}).items())
-    return f"signal where p(signal) ≥ {point['cut']:.6g}" + (f" (chosen at {asked})" if asked
-                                                           else "")
+    return f"{signal} where p({signal}) ≥ {point['cut']:.6g}" + (f" (chosen at {asked})" if asked
+                                                                 else "")
 
 
 def _embedding(net):
@@ -426,7 +427,8 @@ def info_tables(about):
         if labels.get("signal") is not None:
             rows.append(("signal", labels["signal"]))
         if labels.get("working_point"):
-            rows.append(("working point", _working_point(labels["working_point"])))
+            rows.append(("working point", working_point_text(labels["working_point"],
+                                                             labels["signal"])))
     else:
         rows += [("labels", ", ".join(c["name"] + (f" ({c['unit']})" if c["unit"] else "")
                                       for c in labels["columns"])),
@@ -622,17 +624,13 @@ def _at(report, place):
     return report if isinstance(report, (int, float)) and not isinstance(report, bool) else None
 
 
-# The working points a side-by-side table quotes: ε_S at this ε_B, 1/ε_B at this ε_S.
-SIDE_BY_SIDE_BKG, SIDE_BY_SIDE_SIGNAL = 0.01, 0.7
-
-
 def baseline_table(metrics, split=None, seconds=None):
     """The network beside its baselines (``metrics["baselines"]``), a column each, on the
-    headline figures: of a run's ``split`` (``metrics[split]``; ``seconds``: the network's
-    fit time), or of an evaluation (``split`` None: ``metrics`` is the network's report).
-    Classification: accuracy, ROC AUC, cross-entropy, and where the figures of merit exist
-    ε_S at ε_B = 0.01 and 1/ε_B at ε_S = 0.7; regression: each label's RMSE and the mean
-    distance. None without baselines."""
+    figures of :func:`~fcnn_cli.results.sidebyside.figures`: of a run's ``split``
+    (``metrics[split]``; ``seconds``: the network's fit time), or of an evaluation (``split``
+    None: ``metrics`` is the network's report). None without baselines."""
+    from fcnn_cli.results.sidebyside import figures
+
     baselines = metrics.get("baselines") or {}
     if not baselines:
         return None
@@ -644,45 +642,20 @@ def baseline_table(metrics, split=None, seconds=None):
     table.add_column("figure")
     for name in ["network", *baselines]:
         table.add_column(Text(name), justify="right")
-    for figure, cell in _side_by_side_rows(network, reports):
-        table.add_row(Text(figure), *(cell(r) for r in reports))
+    for figure in figures(reports):
+        table.add_row(Text(figure.label), *(_compared(figure.key, value, error)
+                                            for value, error in zip(figure.values,
+                                                                    figure.errors)))
     if split is not None:
         fits = [seconds] + [b.get("seconds") for b in baselines.values()]
         table.add_row("fit (s)", *("–" if s is None else f"{s:.3g}" for s in fits))
     return table
 
 
-def _side_by_side_rows(network, reports):
-    """(figure, cell of a report) of the figures the network's report holds (the figures of
-    merit: where any of ``reports`` holds them)."""
-    if network.get("task") == "classification":
-        rows = [("accuracy", lambda r: _fmt(_headline(r, "accuracy"))),
-                ("ROC AUC", lambda r: score(_headline(r, "roc_auc"))),
-                ("cross-entropy", lambda r: _fmt(_headline(r, "cross_entropy")))]
-        if any("merit" in r for r in reports):
-            rows += [(f"ε_S at ε_B = {SIDE_BY_SIDE_BKG:g}", lambda r: _merit_cell(
-                         r, "signal_efficiency_at", "background_efficiency", SIDE_BY_SIDE_BKG,
-                         "signal_efficiency")),
-                     (f"1/ε_B at ε_S = {SIDE_BY_SIDE_SIGNAL:g}", lambda r: _merit_cell(
-                         r, "rejection_at", "signal_efficiency", SIDE_BY_SIDE_SIGNAL,
-                         "rejection"))]
-        return rows
-    rows = []
-    for name, m in network.get("targets", {}).items():
-        factor, unit = readable_length(m["rmse"], m["unit"])
-        rows.append((f"RMSE {name}" + (f" ({unit})" if unit else ""),
-                     lambda r, name=name, factor=factor:
-                     _fmt(_headline(r, "targets", name, "rmse") * factor)))
-    if "distance" in network:
-        factor, unit = readable_length(network["distance"]["mean"], network["distance"]["unit"])
-        rows.append(("mean distance" + (f" ({unit})" if unit else ""),
-                     lambda r: _fmt(_headline(r, "distance", "mean") * factor)))
-    return rows
-
-
-def _merit_cell(report, points, key, target, value):
-    """A figure of merit at one working point, with its error: "–" where not measured."""
-    for point in (report.get("merit") or {}).get(points, []):
-        if point.get(key) == target:
-            return _pm(_headline(point, value), _headline(point, "error"))
-    return "–"
+def _compared(key, value, error):
+    """A model's number in the side-by-side table: "–" where its report has none."""
+    if value is None:
+        return "–"
+    if error is not None:
+        return _pm(value, error)
+    return score(value) if key == "roc_auc" else _fmt(value)

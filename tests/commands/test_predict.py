@@ -97,9 +97,9 @@ def test_nan_policy_is_named_both_ways(run, runner, tmp_path, trained, model_pat
     assert out.startswith("Error: ") and out.endswith("; --nan drop leaves such rows out\n")
 
 
-def test_kept_columns_are_copied_as_written(run, runner, model_path, quakes, tmp_path):
+def test_kept_text_is_copied_as_written(run, runner, model_path, quakes, tmp_path):
     frame = quakes.frame.head(4).copy()
-    frame.insert(0, "run", ["007", "0010", "0x1A", "1e3"])
+    frame.insert(0, "run", ["007", "0010", "0x1A", "1e3"])  # not all numbers: text
     path = tmp_path / "ids.csv"
     frame.to_csv(path, index=False)
     out = run(runner, "predict", model_path, path, "--keep", "run,tp1").stdout
@@ -108,6 +108,71 @@ def test_kept_columns_are_copied_as_written(run, runner, model_path, quakes, tmp
     assert [line.split(",")[0] for line in lines[1:]] == ["007", "0010", "0x1A", "1e3"]
     kept = pd.read_csv(io.StringIO(out))
     assert np.allclose(kept.tp1, frame.tp1)  # a feature kept is still read as a number
+
+
+def test_kept_columns_keep_the_types_they_are_read_in(run, runner, model_path, quakes,
+                                                      tmp_path):
+    """Numbers stay numbers from CSV as from Parquet, text stays text."""
+    frame = quakes.frame.head(5).assign(event=np.arange(5) * 7, w=np.linspace(0.5, 1, 5),
+                                        run=list("abcde"))
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    frame.to_parquet(tmp_path / "in.parquet")
+    for suffix in ("csv", "parquet"):
+        out = tmp_path / f"out_{suffix}.parquet"
+        run(runner, "predict", model_path, tmp_path / f"in.{suffix}", "--keep", "event,w,run",
+            "-o", out)
+        kept = pd.read_parquet(out)
+        assert kept.event.dtype == np.int64 and kept.w.dtype == np.float64, suffix
+        assert pd.api.types.is_string_dtype(kept.run), suffix
+        np.testing.assert_array_equal(kept.event, frame.event)
+        np.testing.assert_array_equal(kept.w, frame.w)
+        assert list(kept.run) == list("abcde")
+
+
+@pytest.fixture(scope="module")
+def folded(tmp_path_factory):
+    """A k-fold classifier by the column ``event`` (saved), and its training table as CSV
+    and Parquet."""
+    from fcnn_cli.data import simulate
+    from fcnn_cli.engine import train
+    from fcnn_cli.network import checkpoint
+
+    quakes = simulate.earthquakes(n=300, seed=4)
+    frame = quakes.frame.drop(columns=["x", "y"]).assign(
+        side=np.where(quakes.frame.x > 10, "east", "west"), event=100_000 + np.arange(300))
+    config = train.TrainConfig(epochs=2, batch_size=32, threads=1, seed=2, folds=3,
+                               fold_by="event")
+    result = train.fit(Table(frame, ["side"], name="sides"), config,
+                       net={"depth": 1, "width": 8})
+    where = tmp_path_factory.mktemp("folded")
+    checkpoint.save(result.predictor, where / "model.pt")
+    frame.to_csv(where / "sides.csv", index=False)
+    frame.to_parquet(where / "sides.parquet")
+    return where, result.predictor
+
+
+def test_a_kept_fold_column_scores_each_row_out_of_fold(run, runner, folded):
+    """Issue #25: the fold column kept from a CSV hashes as training hashed it (a number), so
+    each row is scored by the network that did not train on it, as without --keep and as
+    from Parquet."""
+    from fcnn_cli.network.foldrule import FoldRule
+
+    where, predictor = folded
+    model = where / "model.pt"
+
+    def scores(data, *keep):
+        out = where / "out.parquet"
+        run(runner, "predict", model, where / data, *keep, "--members", "-o", out)
+        return pd.read_parquet(out)
+
+    kept = scores("sides.csv", "--keep", "event,side")
+    plain, parquet = scores("sides.csv"), scores("sides.parquet", "--keep", "event")
+    np.testing.assert_array_equal(kept.p_east, plain.p_east)
+    np.testing.assert_array_equal(kept.p_east, parquet.p_east)
+    fold = FoldRule(3, "event").of_values(kept.event)
+    members = kept[[f"p_east_m{k}" for k in range(3)]].to_numpy()
+    np.testing.assert_array_equal(kept.p_east, members[np.arange(len(kept)), fold])
+    assert predictor.folds == FoldRule(3, "event", 2)
 
 
 # Issue #24: a model's recipe applied to the raw table.

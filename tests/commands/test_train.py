@@ -536,7 +536,8 @@ def test_a_working_point_from_train_to_info_and_predict(run, runner, tmp_path):
     train, val = _gaussians(tmp_path / "t.csv", 1200, 1), _gaussians(tmp_path / "v.csv", 400, 2)
     out = run(runner, "train", train, "--val", val, "-t", "kind", "--epochs", 3,
               "--working-point", "eff=0.7", "-o", tmp_path / "run", "--no-plots").output
-    assert "working point (signal efficiency 0.7): signal where p(signal) ≥" in out
+    assert "working point: signal where p(signal) ≥" in out
+    assert "(chosen at signal efficiency 0.7); on the validation split ε_S" in out
     about = json.loads(run(runner, "info", tmp_path / "run/model.pt", "--json").output)
     point = about["labels"]["working_point"]
     assert about["labels"]["signal"] == "signal"

@@ -778,7 +778,7 @@ def saved_ensembles(tmp_path_factory, splits, gaussian_ensemble):
     saved = {}
     for kind, (result, table) in kinds.items():
         checkpoint.save(result.predictor, folder / f"{kind}.pt")
-        frame = table.frame.assign(id=[f"{i:03d}" for i in range(len(table.frame))])
+        frame = table.frame.assign(id=[f"ev{i:03d}" for i in range(len(table.frame))])
         saved[kind] = (folder / f"{kind}.pt", dataclasses.replace(table, frame=frame))
     return saved
 
@@ -819,7 +819,7 @@ def test_an_ensemble_predicts_with_kept_columns_its_members_and_dropped_rows(
     got = pd.read_parquet(out)
     assert list(got.columns) == ["id", "ts1", *predictor.output_columns(members=True)]
     kept = table.frame.drop(index=4).reset_index(drop=True)
-    assert got["id"].tolist() == kept["id"].tolist()  # "000", as written
+    assert got["id"].tolist() == kept["id"].tolist()  # "ev000", as written
     want = predictor.predict(dataclasses.replace(table, frame=kept), members=True)
     pd.testing.assert_frame_equal(got.drop(columns=["id", "ts1"]), want, check_exact=False,
                                   rtol=1e-6)

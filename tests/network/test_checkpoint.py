@@ -320,7 +320,20 @@ def test_a_working_point_round_trips_and_decides_the_class_column(tmp_path):
     (lambda task: task["working_point"].pop("cut"), "working point is not a dict with a cut"),
     (lambda task: task.update(signal=None), "a working point of several classes without a "
                                             "signal class"),
-], ids=["no-such-class", "cut-above-1", "cut-text", "no-cut", "no-signal"])
+    (lambda task: task["working_point"].update(asked={"signal_efficiency": "x"}),
+     "signal_efficiency 'x' is not a number in .0, 1."),
+    (lambda task: task["working_point"].update(asked={"background_efficiency": 0}),
+     "background_efficiency 0 is not a number in .0, 1."),
+    (lambda task: task["working_point"].update(asked={"signal_efficiency": float("nan")}),
+     "signal_efficiency nan is not a number"),
+    (lambda task: task["working_point"].update(asked={"threshold": 0.5}),
+     "asked {'threshold': 0.5} is not empty or one of signal_efficiency or "
+     "background_efficiency"),
+    (lambda task: task["working_point"]["asked"].update(background_efficiency=0.1),
+     "asked .* is not empty or one of"),
+    (lambda task: task["working_point"].update(asked=[0.7]), "asked \\[0.7\\] is not empty"),
+], ids=["no-such-class", "cut-above-1", "cut-text", "no-cut", "no-signal", "asked-text",
+        "asked-zero", "asked-nan", "asked-other-key", "asked-two-keys", "asked-list"])
 def test_a_tampered_working_point_is_refused_in_one_line(tmp_path, change, message):
     predictor = many_classes_predictor(3)
     predictor.task.signal = "c2"

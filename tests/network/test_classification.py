@@ -253,6 +253,17 @@ def test_the_signal_class_is_named_else_signal_else_the_second_of_two():
         Classification("y", ["a", "b", "c"]).signal_index("d")
 
 
+def test_the_plots_and_the_task_choose_the_signal_class_by_one_rule():
+    from fcnn_cli.network.tasks import signal_index
+
+    assert signal_index(["a", "signal", "c"]) == 1
+    assert signal_index(["a", "b", "c"]) is None
+    assert signal_index(["bkg", "sig"]) == 1
+    assert signal_index(["bkg", "sig", "x"], "bkg") == 0
+    with pytest.raises(FcnnError, match="signal 'd' is not a class of the model"):
+        signal_index(["a", "b"], "d")
+
+
 def test_a_cut_decides_signal_where_its_probability_passes_else_the_likeliest_other():
     from fcnn_cli.network.tasks import Classification
 

@@ -209,24 +209,28 @@ def rows_of(text):
 
 
 def test_the_side_by_side_table_of_a_runs_classification():
-    def merit(eff, rejection):
+    def merit(eff, rejection, separation):
         return {"signal_efficiency_at": [{"background_efficiency": 0.001},
                                          {"background_efficiency": 0.01,
                                           "signal_efficiency": eff, "error": 0.012}],
                 "rejection_at": [{"signal_efficiency": 0.7, "rejection": rejection,
-                                  "error": 1.5}]}
+                                  "error": 1.5}],
+                "separation": separation}
 
     network = {"task": "classification", "accuracy": 0.91, "roc_auc": 0.97,
-               "cross_entropy": 0.25, "merit": merit(0.4, 30.0)}
+               "cross_entropy": 0.25, "merit": merit(0.4, 30.0, 0.52)}
     gbdt = {"task": "classification", "accuracy": 0.9, "roc_auc": 0.96, "cross_entropy": 0.3,
-            "merit": merit(0.35, 25.0)}
+            "merit": merit(0.35, 25.0, 0.41)}
     metrics = {"test": network, "baselines": {"gbdt": {"seconds": 3.25, "test": gbdt}}}
     rows = rows_of(rendered(baseline_table(metrics, "test", 1.5)))
     assert rows == {"accuracy": ["0.91", "0.9"],
                     "ROC AUC": ["0.9700", "0.9600"], "cross-entropy": ["0.25", "0.3"],
                     "ε_S at ε_B = 0.01": ["0.4 ± 0.012", "0.35 ± 0.012"],
                     "1/ε_B at ε_S = 0.7": ["30 ± 1.5", "25 ± 1.5"],
-                    "fit (s)": ["1.5", "3.25"]}
+                    "separation ⟨S²⟩": ["0.52", "0.41"], "fit (s)": ["1.5", "3.25"]}
+    del gbdt["merit"]["rejection_at"], gbdt["roc_auc"]  # an edited file: "–", never a crash
+    rows = rows_of(rendered(baseline_table(metrics, "test", 1.5)))
+    assert rows["1/ε_B at ε_S = 0.7"] == ["30 ± 1.5", "–"] and rows["ROC AUC"][1] == "–"
     assert baseline_table({"test": network}, "test") is None
 
 

@@ -343,6 +343,10 @@ def test_the_page_shows_each_splits_figures_of_merit_and_the_network_beside_its_
                         ["signal_efficiency"])
         assert f'data-value="{ours!r}"' in row and f'data-value="{theirs!r}"' in row
         assert ours > theirs
+        error = metrics[split]["merit"]["signal_efficiency_at"][1]["error"]
+        assert f" ± {error:.2g}</td>" in row  # the printed table's rows, errors and all
+        (row,) = [r for r in rows if f"<td>{called}</td><td>separation ⟨S²⟩</td>" in r]
+        assert f'data-value="{metrics[split]["merit"]["separation"]!r}"' in row
     assert 'data-value="1.25"' in rows[-2] and "fit (seconds)" in rows[-2]
     # baselines and overtraining are no splits: no metrics sections of their own.
     assert not any("baselines (" in h or "overtraining" in h for h in headings)

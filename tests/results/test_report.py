@@ -219,3 +219,10 @@ def test_a_weighted_report_says_so_and_shows_the_sums_of_weights_beside_the_coun
 def test_an_unweighted_report_shows_no_sums_of_weights():
     text = render(small_report())
     assert "weight" not in text
+
+
+def test_a_working_point_is_said_in_one_way_with_its_class_and_what_it_was_chosen_at():
+    point = {"asked": {"background_efficiency": 0.05}, "cut": 0.123456789}
+    assert report.working_point_text(point, "ttH") == \
+        "ttH where p(ttH) ≥ 0.123457 (chosen at background efficiency 0.05)"
+    assert report.working_point_text({"asked": {}, "cut": 0.5}, "s") == "s where p(s) ≥ 0.5"

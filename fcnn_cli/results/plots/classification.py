@@ -21,6 +21,8 @@ def class_plots(frame, target, classes, out_dir, weight=None, meta=None):
     baselines whose probabilities are columns too (``baselines``). Returns the paths written."""
     import numpy as np
 
+    from fcnn_cli.network.tasks import signal_index
+
     meta = meta or {}
     if len(classes) > MAX_CLASS_PLOTS:
         log.warning("%d classes: no confusion matrix, ROC curves or reliability diagram "
@@ -52,17 +54,6 @@ def class_plots(frame, target, classes, out_dir, weight=None, meta=None):
 
 
 NETWORK = "network"
-
-
-def signal_index(classes, name=None):
-    """The index of the signal class: ``name`` (what the run or evaluate recorded), else a
-    class named "signal", else the second of two; None for several classes without one (as
-    :meth:`fcnn_cli.network.tasks.Classification.signal_index` chooses)."""
-    if name is not None:
-        return classes.index(name)
-    if "signal" in classes:
-        return classes.index("signal")
-    return 1 if len(classes) == 2 else None
 
 
 def baseline_probabilities(frame, classes, names):
@@ -191,11 +182,8 @@ def rejection_plot(is_signal, scores, signal, path, weight=None, cut=None):
     fig, ax = plt.subplots(figsize=SMALL)
     for k, (style, (model, (eff, rejection))) in enumerate(zip(LINE_STYLES, curves.items())):
         ax.plot(eff, rejection, color=f"C{k}", linestyle=style, label=model)
-    point = None if cut is None else efficiencies_at(scores[NETWORK], is_signal, weight, cut)
-    if point is not None and point[1] > 0:
-        ax.plot(point[0], 1 / point[1], "o", color="black", zorder=3,
-                label=f"working point (cut {cut:.3g}: ε_S {point[0]:.3f}, "
-                      f"1/ε_B {1 / point[1]:.3g})")
+    if cut is not None:
+        _mark(ax, scores[NETWORK], is_signal, weight, cut)
     ax.set_yscale("log")
     ax.set(xlabel=f"signal efficiency ε_S ({signal})", ylabel="background rejection 1/ε_B",
            title=("Weighted background" if weight is not None else "Background")
@@ -222,17 +210,18 @@ def rejection_curve(score, is_signal, weight=None):
     return eff_s[keep], 1 / eff_b[keep]
 
 
-def efficiencies_at(score, is_signal, weight, cut):
-    """(ε_S, ε_B) of the rows whose score is ≥ ``cut``, as float32 scores compare (those of
-    the figures of merit), or None where a class's sum of weights is not positive."""
-    import numpy as np
+def _mark(ax, score, is_signal, weight, cut):
+    """The working point on the network's curve. Its ε_S and ε_B are this sample's at the cut,
+    not a report's: the mark must lie on the curve drawn, and the sample (at most
+    ``evaluation.PLOT_ROWS`` rows, of another table where evaluate made it) is not the rows the
+    cut was chosen on. Found as a report finds a cut's figures, float32 scores and all."""
+    from fcnn_cli.network.merit import working_point
 
-    passed = np.asarray(score, np.float32) >= np.float32(cut)
-    w = np.ones(len(passed)) if weight is None else np.asarray(weight, np.float64)
-    sums = [(w[mask].sum(), w[mask & passed].sum()) for mask in (is_signal, ~is_signal)]
-    if not all(total > 0 for total, _ in sums):
-        return None
-    return tuple(float(part / total) for total, part in sums)
+    point = working_point(score, is_signal, weight, threshold=cut)
+    if point["background_efficiency"] > 0:  # 1/ε_B is finite
+        ax.plot(point["signal_efficiency"], point["rejection"], "o", color="black", zorder=3,
+                label=f"working point (cut {cut:.3g}: ε_S {point['signal_efficiency']:.3f}, "
+                      f"1/ε_B {point['rejection']:.3g})")
 
 
 def roc_curve(positive, score, weight=None):

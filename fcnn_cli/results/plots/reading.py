@@ -1,6 +1,7 @@
-"""What the plots read from a run directory — config.json, history.csv, diagnostics.csv and
-the sample of predictions — each checked: the run wrote them, but they are files that may have
-been edited or damaged since, and a damaged one is one line naming it."""
+"""What the plots read from a run directory — config.json, history.csv, diagnostics.csv, the
+sample of predictions and metrics.json's significance scan — each checked: the run wrote them,
+but they are files that may have been edited or damaged since. A damaged one is one line naming
+it; a damaged scan, which only its own plot needs, a ValueError that leaves that plot out."""
 
 import csv
 import io
@@ -162,36 +163,37 @@ def _check_merit(meta, malformed):
 SCAN_KEYS = ("cut", "signal", "background", "s_over_sqrt_b", "z_asimov")
 
 
-def significance_of(metrics, path):
-    """(split, signal class, significance) of a run's metrics.json (``metrics``, read from
-    ``path``): the test split's figures of merit, else the validation split's; None where
-    neither has a significance scan. Its shape is checked: the file may have been edited."""
+def significance_of(metrics):
+    """(split, signal class, significance) of a run's metrics.json (``metrics``): the test
+    split's figures of merit, else the validation split's; None where neither has a
+    significance scan. Its shape is checked, the file may have been edited: a damaged one
+    raises ValueError, which says what is wrong."""
     for split in ("test", "val"):
         report = metrics.get(split)
         merit = report.get("merit") if isinstance(report, dict) else None
         if isinstance(merit, dict) and "significance" in merit:
-            _check_significance(merit, f"{path}: malformed {split} significance")
+            _check_significance(merit, f"{split} significance")
             return split, merit["signal_class"], merit["significance"]
     return None
 
 
-def _check_significance(merit, where):
-    """A report's ``merit`` whose ``significance`` the plot can draw, else one line naming
-    ``where`` (the file and split)."""
+def _check_significance(merit, what):
+    """A report's ``merit`` whose ``significance`` the plot can draw, else ValueError naming
+    ``what`` (the split's significance)."""
     scan = (merit.get("significance") or {}).get("scan") if isinstance(
         merit.get("significance"), dict) else None
     if not isinstance(merit.get("signal_class"), str):
-        raise FcnnError(f"{where}: no signal class")
+        raise ValueError(f"{what}: no signal class")
     if not (isinstance(scan, dict) and all(_numbers(scan.get(k)) for k in SCAN_KEYS)
             and len({len(scan[k]) for k in SCAN_KEYS}) == 1):
-        raise FcnnError(f"{where}: its scan is not lists of numbers of one length "
-                        f"({', '.join(SCAN_KEYS)})")
+        raise ValueError(f"{what}: its scan is not lists of numbers of one length "
+                         f"({', '.join(SCAN_KEYS)})")
     best = merit["significance"].get("best")
     if not (isinstance(best, dict) and all(
             best.get(k) is None or (isinstance(best[k], dict) and
                                     all(_numbers([best[k].get(f)]) for f in SCAN_KEYS))
             for k in ("s_over_sqrt_b", "z_asimov"))):
-        raise FcnnError(f"{where}: its best cuts are not numbers")
+        raise ValueError(f"{what}: its best cuts are not numbers")
 
 
 def _numbers(values):

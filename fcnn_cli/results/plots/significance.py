@@ -53,11 +53,16 @@ SPLIT_NAMES = {"test": "test split", "val": "validation split"}
 
 def run_significance(run_dir, out_dir):
     """The significance plot of a run (``significance.png``) from its metrics.json: the test
-    split's scan, else the validation split's; [] where neither has one."""
+    split's scan, else the validation split's; [] where neither has one, or where it is
+    damaged: that is said, and the run's other plots are drawn, as of its other checks."""
     from fcnn_cli.results.plots.reading import read_json, significance_of
 
     path = run_dir / "metrics.json"
-    found = significance_of(read_json(path), path)
+    try:
+        found = significance_of(read_json(path))
+    except ValueError as e:
+        log.warning("%s: damaged (%s): its plot is left out", path, e)
+        return []
     if not found:
         return []
     split, signal, significance = found

@@ -202,8 +202,6 @@ def test_the_signal_class_of_the_metadata_is_the_curves_and_several_without_one_
     paths = plot_sample(Table(three.frame, ["kind"], {}, extra={"classes": ["a", "b", "c"]}),
                         tmp_path)
     assert "rejection.png" not in [p.name for p in paths]
-    assert classification.signal_index(["a", "signal", "c"]) == 1
-    assert classification.signal_index(["a", "b", "c"]) is None
 
 
 def test_a_baseline_without_its_columns_is_said_and_left_out(tmp_path, drawn, logged):

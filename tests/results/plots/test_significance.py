@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.network import merit
 from fcnn_cli.results.plots import plot_run
 from fcnn_cli.results.plots.significance import (signal_meta, significance_plot,
@@ -71,13 +70,20 @@ def test_no_scan_no_plot(tmp_path):
     assert significance_plots(without, tmp_path) == [] == significance_plots(None, tmp_path)
 
 
-def test_a_damaged_scan_in_metrics_json_is_one_line(tmp_path):
+def test_a_damaged_scan_in_metrics_json_is_said_and_only_its_plot_left_out(tmp_path, logged):
     figures = _merit()
     figures["significance"]["scan"]["cut"] = figures["significance"]["scan"]["cut"][:-1]
     run = _run(tmp_path, {"test": {"merit": figures}})
-    with pytest.raises(FcnnError, match=r"metrics.json: malformed test significance: its scan "
-                                        r"is not lists of numbers of one length"):
-        plot_run(run, tmp_path / "out")
+    paths = plot_run(run, tmp_path / "out")
+    assert "significance.png" not in [p.name for p in paths]
+    assert "learning_curves.png" in [p.name for p in paths]  # the others are drawn
+    assert "metrics.json: damaged (test significance: its scan is not lists of numbers of " \
+           "one length (cut, signal, background, s_over_sqrt_b, z_asimov)): its plot is left " \
+           "out" in logged.text
+    figures["signal_class"] = None
+    (run / "metrics.json").write_text(json.dumps({"test": {"merit": figures}}))
+    assert "significance.png" not in [p.name for p in plot_run(run, tmp_path / "out")]
+    assert "damaged (test significance: no signal class)" in logged.text
 
 
 def test_evaluate_reports_figures_give_the_plots_signal_and_working_point(tmp_path):

@@ -1,0 +1,180 @@
+"""The tabular benchmark: fcnn's default network beside scikit-learn's MLP, gradient-boosted
+trees (HistGradientBoosting, LightGBM) and RealMLP on a dozen and more tables.
+
+The tables (bench/tabular_tables.py): fcnn's two simulators at 1 000, 5 000 and 20 000 rows and
+two noise levels, scikit-learn's bundled real tables (breast cancer, wine, digits, diabetes),
+and physics of known structure (a Gaussian mixture with its Bayes optimum, an invariant mass,
+a calorimeter's energy sum). Each has one fixed split (60 % train, 15 % validation for early
+stopping, 25 % test) that every method shares; each method trains once per seed (0, 1, …).
+The methods (bench/tabular_methods.py): fcnn's default through the library, fcnn with the
+option sets of ``--fcnn NAME=key=value,…``, scikit-learn's MLP of the same 3 × 64 shape,
+HistGradientBoosting and LightGBM (the settings of bench/baselines.py), and pytabkit's RealMLP
+with its defaults; a method whose library is missing is skipped with a note.
+
+Printed: per table and method, test accuracy and ROC AUC (classification) or RMSE (regression)
+as mean ± standard error over the seeds, and the time to fit and predict; then per method, on
+how many tables it is within one standard error of the best and its mean rank
+(bench/tabular_summary.py says how). The run's dated record goes to bench/results/, with every
+fit's scores unrounded; a --quick run only checks the script and records nothing.
+"""
+
+import argparse
+import importlib.util
+import sys
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+import record
+import tabular_summary as summary
+from fcnn_cli.core.errors import FcnnError
+from tabular_methods import METHODS, option_set
+from tabular_tables import QUICK, TABLES, split
+
+QUICK_SEEDS = 2
+
+
+def main():
+    args = _arguments()
+    methods, skipped = _methods(args)
+    results, optima, times = {}, {}, {}
+    for name in args.tables:
+        data = split(name, TABLES[name])
+        results[name] = {m: [] for m in methods}
+        for method, run in methods.items():
+            for seed in range(args.seeds):
+                start = time.perf_counter()
+                out = run(data, seed, args.threads)
+                times.setdefault((name, method), []).append(time.perf_counter() - start)
+                results[name][method].append(summary.scores(data.kind, data.y["test"], out))
+                print(f"{name} {method} seed {seed}: {results[name][method][-1]} "
+                      f"({times[name, method][-1]:.1f} s)", file=sys.stderr)
+        if TABLES[name].optimum:
+            optima[name] = summary.scores(data.kind, data.y["test"],
+                                          TABLES[name].optimum(data.frames["test"]))
+        results[name] = (summary.score_name(data.kind, data.classes), results[name])
+    _report(args, results, optima, times, skipped)
+
+
+def _arguments():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the small tables {', '.join(QUICK)}, {QUICK_SEEDS} seeds; "
+                        "no record")
+    parser.add_argument("--tables", help="comma-separated, of: " + ", ".join(TABLES))
+    parser.add_argument("--methods", help="comma-separated, of: " + ", ".join(METHODS)
+                        + " and the names --fcnn gives (default: all)")
+    parser.add_argument("--seeds", type=int, help="seeds per method and table (default 3; "
+                        f"{QUICK_SEEDS} with --quick)")
+    parser.add_argument("--fcnn", action="append", default=[], metavar="NAME=KEY=VALUE,…",
+                        help="fcnn with these options of fcnn train, as the method 'fcnn "
+                        "NAME' (repeatable): robust=scale=robust")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads of every method "
+                        "(default 1: on a shared machine more can be slower)")
+    args = parser.parse_args()
+    args.tables = _names(parser, args.tables, TABLES, QUICK if args.quick else TABLES, "table")
+    args.seeds = args.seeds or (QUICK_SEEDS if args.quick else 3)
+    if args.seeds < 1:
+        parser.error("--seeds must be 1 or more")
+    try:
+        args.option_sets = dict(option_set(text) for text in args.fcnn)
+    except FcnnError as e:
+        parser.error(str(e))
+    known = {**METHODS, **{name: (run, None) for name, run in args.option_sets.items()}}
+    args.methods = {m: known[m] for m in _names(parser, args.methods, known, known, "method")}
+    return args
+
+
+def _names(parser, text, known, default, what):
+    if text is None:
+        return list(default)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        parser.error(f"unknown {what} {', '.join(map(repr, unknown))}; the {what}s are "
+                     + ", ".join(known))
+    return names
+
+
+def _methods(args):
+    """The methods that can run, and a note for each one skipped for its missing library."""
+    methods, skipped = {}, []
+    for name, (run, needs) in args.methods.items():
+        try:  # imported now, so that no method's first fit times its library's import
+            importlib.import_module(needs or "fcnn_cli.engine.train")
+        except ImportError:
+            skipped.append(f"{name} skipped: {needs} is not installed (make bench-tabular "
+                           "installs it)")
+        else:
+            methods[name] = run
+    return methods, skipped
+
+
+def _report(args, results, optima, times, skipped):
+    judgements = {name: summary.judged({m: [s[score] for s in runs]
+                                        for m, runs in per_method.items()},
+                                       summary.HIGHER_IS_BETTER[score])
+                  for name, (score, per_method) in results.items()}
+    console = Console(width=140)
+    detail = _detail_table(args, results, optima, times, judgements)
+    overall = _summary_table(judgements, times)
+    console.print(detail)
+    console.print(overall)
+    for note in skipped:
+        console.print(note)
+    if not args.quick:
+        note = "; ".join(skipped + [f"{name}: {run}" for name, run in args.option_sets.items()])
+        record.write("tabular", [record.printed(detail), record.printed(overall),
+                                 _runs(results, times)], note=note or None)
+
+
+def _runs(results, times):
+    """Every fit's scores and time, unrounded: the record's table to compute anew from."""
+    columns = ("table", "method", "seed", "accuracy", "auc", "rmse", "fit_s")
+    rows = [{"table": name, "method": method, "seed": seed, **scores,
+             "fit_s": times[name, method][seed]}
+            for name, (_, per_method) in results.items()
+            for method, runs in per_method.items() for seed, scores in enumerate(runs)]
+    return record.table("every fit", columns, [{c: row.get(c) for c in columns} for row in rows])
+
+
+def _detail_table(args, results, optima, times, judgements):
+    out = Table(title=f"test scores, mean ± standard error over {args.seeds} seed(s)",
+                caption="*: within one standard error of the best in the score that ranks "
+                        "(AUC for two classes, accuracy for more, RMSE for regression)")
+    for column in ("table", "method", "accuracy", "ROC AUC", "RMSE", "rank", "fit (s)"):
+        out.add_column(column, justify="left" if column in ("table", "method") else "right")
+    for name, (score, per_method) in results.items():
+        for method, runs in per_method.items():
+            mean, _, within, rank = judgements[name][method]
+            cells = {key: _shown(summary.mean_se([r[key] for r in runs]), key == score and
+                                 within) for key in runs[0]}
+            out.add_row(name, method, cells.get("accuracy", ""), cells.get("auc", ""),
+                        cells.get("rmse", ""), f"{rank:g}",
+                        f"{summary.mean_se(times[name, method])[0]:.2f}")
+        if name in optima:
+            cells = {key: f"{value:.4g}" for key, value in optima[name].items()}
+            out.add_row(name, "optimum", cells.get("accuracy", ""), cells.get("auc", ""),
+                        cells.get("rmse", ""), "", "")
+    return out
+
+
+def _shown(mean_se, starred):
+    mean, se = mean_se
+    return f"{mean:.4g} ± {se:.2g}" + (" *" if starred else "")
+
+
+def _summary_table(judgements, times):
+    out = Table(title="per method")
+    for column in ("method", "within 1 SE of the best", "mean rank", "fit, all tables (s)"):
+        out.add_column(column, justify="left" if column == "method" else "right")
+    rows = summary.summary(judgements)
+    for method, (within, tables, rank) in sorted(rows.items(), key=lambda item: item[1][2]):
+        total = sum(sum(t) for (_, m), t in times.items() if m == method)
+        out.add_row(method, f"{within} of {tables}", f"{rank:.2f}", f"{total:.1f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()
