@@ -20,6 +20,9 @@ ACTIVATIONS = {"relu": "ReLU", "leaky-relu": "LeakyReLU", "elu": "ELU", "selu": 
                "silu": "SiLU", "gelu": "GELU", "tanh": "Tanh", "sigmoid": "Sigmoid",
                "softplus": "Softplus"}
 ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
+# Embeddings of each numerical feature before the first layer (docs/training.md), and the width
+# of each feature's embedding that each takes by default (rtdl-num-embeddings' defaults).
+EMBEDDINGS = {"none": None, "linear": 32, "periodic": 24}
 INITS = ("glorot-normal", "he", "lecun")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -120,6 +123,15 @@ class NetConfig:
                               "glorot-normal (lecun for --arch selu).", choices=INITS)
     dropout: float = option(0.0, "Dropout rate (alpha-dropout for selu). Default: 0.1 for "
                             "classification, 0 for regression.", unset=None)
+    embed: str = option("none", "Embed each feature before the first layer: linear (linear, "
+                        "ReLU) or periodic (sin and cos of learned frequencies, linear, ReLU); "
+                        "see docs/training.md.", choices=EMBEDDINGS)
+    embed_dim: int | None = option(None, "Values in each feature's embedding. Default: 24 for "
+                                   "--embed periodic, 32 for linear.")
+    embed_frequencies: int = option(48, "Frequencies of each feature in --embed periodic.")
+    embed_sigma: float = option(0.01, "Standard deviation of the initial frequencies of "
+                                "--embed periodic (in cycles per standard deviation of the "
+                                "feature): larger fits sharper effects.")
 
     def __post_init__(self):
         _check_types(self)
@@ -141,6 +153,8 @@ class NetConfig:
             self.activation = "silu"
         if self.init is None:
             self.init = "lecun" if self.arch == "selu" else "glorot-normal"
+        if self.embed_dim is None:
+            self.embed_dim = EMBEDDINGS.get(self.embed)
         checks = [
             (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
             (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
@@ -154,8 +168,21 @@ class NetConfig:
              "init"),
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}",
              "dropout"),
+            *self._embedding_checks(),
         ]
         _refuse_failed(checks)
+
+    def _embedding_checks(self):
+        return [
+            (self.embed in EMBEDDINGS, f"unknown embedding {self.embed!r}; choose from "
+             f"{', '.join(EMBEDDINGS)}", "embed"),
+            (self.embed_dim is None or 1 <= self.embed_dim <= 1024,
+             f"embed_dim must be between 1 and 1024, not {self.embed_dim}", "embed_dim"),
+            (1 <= self.embed_frequencies <= 1024, "embed_frequencies must be between 1 and "
+             f"1024, not {self.embed_frequencies}", "embed_frequencies"),
+            (0.0 < self.embed_sigma <= 100.0, "embed_sigma must be above 0 and at most 100, "
+             f"not {self.embed_sigma}", "embed_sigma"),
+        ]
 
     def to_dict(self):
         return asdict(self)

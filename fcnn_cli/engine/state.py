@@ -13,6 +13,7 @@ from fcnn_cli.machine import devices
 from fcnn_cli.engine import fastpath
 from fcnn_cli.engine.averaging import WeightAverage
 from fcnn_cli.core.errors import FcnnError, size_text
+from fcnn_cli.network import embedding
 from fcnn_cli.network.model import MLP, NetConfig
 
 # The parts of a saved state besides the network's; all must be present to resume.
@@ -153,8 +154,9 @@ def training_bytes(shape, config, members=1, batch_rows=None):
     ``batch_rows`` (``config.batch_size`` without it)."""
     moments = 2 if config.optimizer == "adam" else int(config.momentum > 0)
     saved = 1 + moments + (config.ema > 0) + 1
+    # Inputs, outputs, activations, norms, dropout masks, and what the embedding keeps.
     per_row = shape.n_in + shape.n_out + shape.depth * shape.width * (
-        2 + shape.batchnorm + (shape.dropout > 0))  # outputs and activations, norms, masks
+        2 + shape.batchnorm + (shape.dropout > 0)) + embedding.values_per_row(shape)
     count = values(shape)
     rows = config.batch_size if batch_rows is None else batch_rows
     return 4 * members * (count * (1 + 3 * saved) + rows * per_row), count

@@ -1,4 +1,5 @@
-"""A trained network as a thing to keep and apply: the ``nn.Module`` (``model``), what it is asked
+"""A trained network as a thing to keep and apply: the ``nn.Module`` (``model``; its features'
+``embedding``), what it is asked
 (``tasks``: regression, classification, Gaussian heads, and the ``metrics`` each task reports,
 its uncertainties scored by ``calibration``; a binary score's figures of merit by ``roc``,
 ``merit`` and ``significance``; the ``overtraining`` check), fingerprints of its rows

@@ -388,9 +388,14 @@ def _step_error(module, x, out):
     import torch
     from torch import nn
 
+    from fcnn_cli.network import embedding
+
     with torch.no_grad():
-        if isinstance(module, (nn.Identity, nn.Dropout, nn.AlphaDropout)):  # evaluating
-            return None
+        if isinstance(module, (nn.Identity, nn.Dropout, nn.AlphaDropout, nn.Flatten)):
+            return None  # evaluating, or a view
+        if isinstance(module, (embedding.Periodic, embedding.FeatureLinear,
+                               embedding.FeatureAffine)):
+            return _embedding_error(module, x)
         if isinstance(module, nn.Linear):
             terms = x.abs() @ module.weight.abs().T
             if module.bias is not None:
@@ -401,6 +406,25 @@ def _step_error(module, x, out):
             return ELEMENTWISE * ((x * s).abs() + (module.running_mean * s).abs()
                                   + module.bias.abs())
         return ELEMENTWISE * (x.abs() + out.abs() + 1.0)
+
+
+def _embedding_error(module, x):
+    """:func:`_step_error` of a step of an embedding. Periodic: the angle 2π f x, three
+    products, then cos and sin good to a few units of 1, which move by at most the angle's
+    error. A feature's linear map: a sum of n products and a bias, as nn.Linear. A feature's
+    x·w + b: two roundings."""
+    import torch
+
+    from fcnn_cli.network import embedding
+
+    if isinstance(module, embedding.Periodic):
+        error = ELEMENTWISE * (module.angles(x).abs() + 1.0)
+        return torch.cat([error, error], dim=-1)
+    if isinstance(module, embedding.FeatureLinear):
+        n, terms = x.shape[-1], torch.einsum("...fi,fio->...fo", x.abs(), module.weight.abs())
+    else:
+        n, terms = 1, x[..., None].abs() * module.weight.abs()
+    return (n + 1) * UNIT * (terms + module.bias.abs())
 
 
 def _bound(out, perturbations, errors):

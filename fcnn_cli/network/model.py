@@ -5,6 +5,7 @@ from torch import nn
 
 from fcnn_cli.core import config
 from fcnn_cli.core.config import NetConfig
+from fcnn_cli.network import embedding
 
 __all__ = ["MLP", "Ensemble", "NetConfig", "Dense", "ResidualBlock"]
 
@@ -56,7 +57,9 @@ class MLP(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.config = cfg
-        layers, n = [], cfg.n_in
+        # Identity without an embedding: the parameters, and their names, are a plain network's.
+        self.embed = nn.Identity() if cfg.embed == "none" else embedding.Embedding(cfg)
+        layers, n = [], embedding.inputs(cfg)
         if cfg.arch == "resnet":
             if cfg.depth % 2:
                 layers.append(Dense(n, cfg.width, cfg))
@@ -73,7 +76,8 @@ class MLP(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        """Weights from the configured normal distribution, biases zero."""
+        """Weights from the configured normal distribution, biases zero (the embedding has no
+        nn.Linear: it keeps its own)."""
         for m in self.modules():
             # A network built on the meta device (to check a checkpoint's shapes) has no values
             # to draw, and drawing them there would import torch's compiler: a second or more.
@@ -91,7 +95,7 @@ class MLP(nn.Module):
         return [pair for block in self.body for pair in block.layers()] + [(self.head, None)]
 
     def forward(self, x):
-        return self.head(self.body(x))
+        return self.head(self.body(self.embed(x)))
 
 
 def _dropout(cfg):

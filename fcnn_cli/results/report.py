@@ -382,6 +382,14 @@ def working_point_text(point, signal):
                                                                  else "")
 
 
+def _embedding(net):
+    """A network's embedding of its features, in words."""
+    words = f"{net['embed']}, {net['embed_dim']} values per feature"
+    if net["embed"] == "periodic":
+        words += f", {net['embed_frequencies']} frequencies (σ {net['embed_sigma']:g} at start)"
+    return words
+
+
 def info_tables(about):
     """``fcnn info``: the network, the columns, the training and the metrics of a checkpoint."""
     net = about["network"]
@@ -395,6 +403,8 @@ def info_tables(about):
                              + (", batch norm" if net["batchnorm"] else "")),
             ("feature scaling", about["preprocessing"]["features"]),
             ("best epoch", str(about["best_epoch"]))]
+    if net.get("embed", "none") != "none":  # models from before embeddings have no key
+        rows.insert(3, ("embedding", _embedding(net)))
     if about.get("members"):
         rows.append(("ensemble", f"{about['members']} members (seed + 0 … seed + "
                                  f"{about['members'] - 1}); best epochs "

@@ -167,6 +167,8 @@ NETWORKS = {
     "ensemble": ({}, {"ensemble": 3}),
     "gaussian-ensemble": ({}, {"loss": "gaussian", "ensemble": 2}),
     "batchnorm-ensemble": ({"arch": "batchnorm"}, {"ensemble": 2}),
+    "periodic": ({"embed": "periodic", "embed_dim": 8, "embed_sigma": 1.0}, {}),
+    "linear-embedding-ensemble": ({"embed": "linear", "embed_dim": 4}, {"ensemble": 2}),
 }
 
 
