@@ -90,9 +90,10 @@ class Scaler:
         (:class:`~fcnn_cli.data.missing.MedianSample`)."""
         columns = [np.asarray(c, np.float64) for c in columns]
         if method == "quantile":
-            # As scikit-learn: np.percentile (linear) at evenly spaced probabilities.
-            count = min(QUANTILES, min(map(len, columns)))
-            table = [np.percentile(c, np.linspace(0, 100, count)).tolist() for c in columns]
+            # As scikit-learn, to the last bit (a quantile that falls on a repeated value must
+            # equal it): np.percentile (linear) at these percentages.
+            levels = np.linspace(0, 1, min(QUANTILES, min(map(len, columns)))) * 100
+            table = [np.percentile(c, levels).tolist() for c in columns]
             return cls(method, [0.0] * len(columns), [1.0] * len(columns), table)
         q25, median, q75 = np.array([np.quantile(c, [0.25, 0.5, 0.75]) for c in columns]).T
         spread = q75 - q25
