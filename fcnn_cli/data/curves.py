@@ -44,6 +44,10 @@ class ScalerModule(torch.nn.Module):
         self.register_buffer("scale", torch.tensor(scaler.scale, dtype=wide))
         if scaler.quantiles is not None:  # columns × quantiles
             self.register_buffer("table", torch.tensor(scaler.quantiles, dtype=torch.float64))
+            # The probabilities of its quantiles, made here: torch's exporter writes linspace
+            # in float32.
+            self.register_buffer("levels", torch.linspace(0.0, 1.0, len(scaler.quantiles[0]),
+                                                          dtype=torch.float64))
 
     def forward(self, x):
         if self.method not in ("robust", "quantile"):
@@ -52,22 +56,22 @@ class ScalerModule(torch.nn.Module):
         if self.method == "robust":
             y = (wide - self.shift.double()) / self.scale.double()
             return (y / torch.sqrt(1.0 + (y / CLIP) ** 2)).to(x.dtype)
-        return normal_quantile(probability(wide, self.table.double())).to(x.dtype)
+        return normal_quantile(probability(wide, self.table.double(),
+                                           self.levels.double())).to(x.dtype)
 
 
-def probability(x, table):
+def probability(x, table, levels):
     """Each value's probability by its column's quantile table (columns × quantiles, at
-    evenly spaced probabilities, ascending): interpolated between the quantiles around it,
+    evenly spaced probabilities ``levels``, ascending): interpolated between the quantiles around it,
     from above and from below, and the mean of the two (which differ only where quantiles
     repeat), as scikit-learn; 0 and 1 within BOUNDS of the table's ends."""
-    n = table.shape[1]
-    levels = torch.linspace(0.0, 1.0, n, dtype=torch.float64)
     knots = table.T  # quantiles × columns, for gather along the quantiles
     above = _interpolate(x, knots, levels, _count(x, knots, strict=False) - 1)
     below = _interpolate(x, knots, levels, _count(x, knots, strict=True) - 1)
     p = 0.5 * (above + below)
-    p = torch.where(x + BOUNDS > knots[-1], 1.0, p)
-    return torch.where(x - BOUNDS < knots[0], 0.0, p)
+    bounds = _wide(BOUNDS)
+    p = torch.where(x + bounds > knots[-1], 1.0, p)
+    return torch.where(x - bounds < knots[0], 0.0, p)
 
 
 def _count(x, knots, strict):
@@ -99,7 +103,7 @@ def _interpolate(x, knots, levels, left):
 
 def normal_quantile(p):
     """The standard normal's quantile of each probability, kept within [P_MIN, 1 - P_MIN]."""
-    p = p.clamp(P_MIN, 1.0 - P_MIN)
+    p = torch.clamp(p, _wide(P_MIN), _wide(1.0 - P_MIN))
     q = p - 0.5
     r = q * q
     central = q * _poly(A, r) / _poly(B, r)
@@ -108,8 +112,16 @@ def normal_quantile(p):
     return torch.where(q.abs() <= 0.5 - P_LOW, central, torch.where(q < 0, tails, -tails))
 
 
+def _wide(value):
+    """A float64 constant: torch's exporter writes a Python number as a float32 one, which
+    moves the bounds and, as the polynomials cancel, the quantiles by more than float32's
+    rounding of the result."""
+    return torch.tensor(value, dtype=torch.float64)
+
+
 def _poly(coefficients, x):
-    out = torch.full_like(x, coefficients[0])
-    for c in coefficients[1:]:
-        out = out * x + c
+    c = _wide(coefficients)
+    out = torch.zeros_like(x) + c[0]
+    for k in range(1, len(coefficients)):
+        out = out * x + c[k]
     return out
