@@ -62,8 +62,8 @@ class ScalerModule(torch.nn.Module):
 
 def probability(x, table, levels):
     """Each value's probability by its column's quantile table (columns × quantiles, at
-    evenly spaced probabilities ``levels``, ascending): interpolated between the quantiles around it,
-    from above and from below, and the mean of the two (which differ only where quantiles
+    evenly spaced probabilities ``levels``, ascending): interpolated between the quantiles
+    around it, from above and from below, and the mean of the two (which differ only where quantiles
     repeat), as scikit-learn; 0 and 1 within BOUNDS of the table's ends."""
     knots = table.T  # quantiles × columns, for gather along the quantiles
     above = _interpolate(x, knots, levels, _count(x, knots, strict=False) - 1)
