@@ -29,7 +29,8 @@ SCHEDULES = ("cosine", "plateau", "none")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16")  # of matrix products; weights and optimiser stay fp32
 TASKS = ("auto", "regress", "classify")
-SCALINGS = ("standard", "max", "minmax", "none")
+CURVES = ("robust", "quantile")  # feature scalings that are not affine (data.preprocess)
+SCALINGS = ("standard", "max", "minmax", "none", *CURVES)
 BINARY_OUTPUTS = ("softmax", "sigmoid")
 CLASS_WEIGHTS = ("none", "balanced")
 NAN_POLICIES = ("error", "drop", "fill")
@@ -212,7 +213,8 @@ class TrainConfig:
     val_frac: float = option(0.05, "Share of rows for validation.")
     test_frac: float = option(0.05, "Share of rows held out for testing (none when --test FILE "
                               "is given).")
-    scale: str = option("standard", "Feature scaling, fitted on the training split.",
+    scale: str = option("standard", "Feature scaling, fitted on the training split: robust "
+                        "clips outliers smoothly, quantile maps each feature onto a normal.",
                         choices=SCALINGS)
     task: str = option("auto", "auto: text, boolean or categorical labels give classification, "
                        "real numbers regression; integers with few values must be told.",

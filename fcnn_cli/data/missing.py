@@ -101,21 +101,22 @@ def _median(values, feature, name):
 
 
 class MedianSample:
-    """What a streamed pass keeps to fit a :class:`Filler`: for each feature a seeded uniform
-    sample (reservoir) of at most ``size`` of its present values, whose median is the exact
-    one while the feature has no more values than that, and whether any value was missing."""
+    """What a streamed pass keeps to fit a :class:`Filler` (and a scaler of quantiles,
+    :meth:`columns`): for each feature a seeded uniform sample (reservoir) of at most ``size``
+    of its present values, whose median is the exact one while the feature has no more values
+    than that, and how many values were missing."""
 
     def __init__(self, features, seed, size=SAMPLE_VALUES):
         self.features, self.size = list(features), size
         self.rng = np.random.default_rng(seed)
         self.kept = [np.empty(0, np.float32) for _ in features]
         self.seen = np.zeros(len(features), np.int64)
-        self.missing = np.zeros(len(features), bool)
+        self.missing = np.zeros(len(features), np.int64)
 
     def add(self, x):
         """Training rows' raw features (NaN or infinite where missing)."""
         finite = np.isfinite(x)
-        self.missing |= ~finite.all(axis=0)
+        self.missing += (~finite).sum(axis=0)
         for i in range(len(self.features)):
             self._offer(i, x[finite[:, i], i])
 
@@ -140,3 +141,21 @@ class MedianSample:
         medians = [_median(kept, f, name) for kept, f in zip(self.kept, self.features)]
         return Filler(self.features, medians,
                       [f for f, m in zip(self.features, self.missing) if m])
+
+    def columns(self, filler=None):
+        """Each input's sampled values as ``filler`` makes the inputs (None: the features as
+        they are): a feature's kept values and its median in the share of its values that
+        were missing, then each indicator's 0s and 1s in the same shares. While every value
+        is kept these are the training rows' inputs exactly, in another order."""
+        if filler is None:
+            return list(self.kept)
+        out = []
+        for kept, seen, missing, median in zip(self.kept, self.seen, self.missing,
+                                               filler.medians):
+            fills = int(round(missing * len(kept) / seen))  # seen > 0: the filler has a median
+            out.append(np.concatenate([kept, np.full(fills, median, np.float32)]))
+        for feature in filler.flagged:
+            i = self.features.index(feature)
+            ones = int(round(self.missing[i] * len(out[i]) / (self.seen[i] + self.missing[i])))
+            out.append(np.repeat(np.float32([1, 0]), [ones, len(out[i]) - ones]))
+        return out

@@ -1,14 +1,25 @@
-"""Feature and target scaling, fitted on the training split and stored with the model."""
+"""Feature and target scaling, fitted on the training split and stored with the model.
+
+A scaler is affine (``x' = (x - shift) / scale``) or, for features alone, one of two curves
+fitted on the training values: ``robust`` (RealMLP's: the affine part from the median and the
+interquartile range, then a smooth clip of outliers) and ``quantile`` (each feature through a
+table of its training quantiles onto a normal's). The affine path stays in float32 numpy; the
+curves are computed once, in float64 torch, by :meth:`Scaler.module`, which the network's input
+and the ONNX graph both use, so that the two cannot differ.
+"""
 
 import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from fcnn_cli.core.config import SCALINGS
+from fcnn_cli.core.config import CURVES, SCALINGS
 from fcnn_cli.core.errors import FcnnError
 
 log = logging.getLogger(__name__)
+
+QUANTILES = 1000  # quantile: training quantiles per feature, at most (scikit-learn's default)
+CURVE_ROWS = 1 << 14  # rows through a curve at once: bounds the float64 temporaries
 
 
 @dataclass
@@ -20,11 +31,23 @@ class Scaler:
       features, as is done for arrival times; one common factor keeps the ratios between columns.
     * ``minmax``: map each column's training range onto [0, 1].
     * ``none``: leave the values as they are.
+    * ``robust``: shift by the median, divide by the interquartile range (where it is 0, by
+      half the training range), then clip smoothly, ``x / sqrt(1 + (x / 3)²)``: pytabkit's
+      RobustScaleSmoothClipTransform, but a constant column keeps a scale of 1.
+    * ``quantile``: no affine part (shift 0, scale 1); each value's place among the column's
+      training quantiles (``quantiles``: per column, those at evenly spaced probabilities),
+      interpolated, becomes the normal's quantile of that probability, as scikit-learn's
+      QuantileTransformer(output_distribution="normal") computes it.
     """
 
     method: str
     shift: list
     scale: list
+    quantiles: list | None = None  # quantile: per column, its training quantiles
+
+    @property
+    def affine(self):
+        return self.method not in CURVES
 
     @classmethod
     def fit(cls, method, x, names=()):
@@ -33,6 +56,8 @@ class Scaler:
         x = np.asarray(x)
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
+        if method in CURVES:
+            return cls.of_sample(method, x.T, names)
         if method == "standard":
             return cls.of(method, *_mean_std(x), None, None, names)
         if method in ("minmax", "max"):
@@ -56,30 +81,79 @@ class Scaler:
         else:
             shift = np.zeros(len(lo))
             scale = np.full(len(lo), max(np.abs(lo).max(), np.abs(hi).max()), np.float64)
-        constant = scale == 0
-        if constant.any():
-            which = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(constant)]
-            log.warning("column(s) %s are constant in the training data: they are kept but "
-                        "carry no information", ", ".join(map(repr, which)))
-            scale = np.where(constant, 1.0, scale)
-        return cls(method, shift.tolist(), scale.tolist())
+        return cls(method, shift.tolist(), _nonzero(scale, names).tolist())
+
+    @classmethod
+    def of_sample(cls, method, columns, names=()):
+        """The scaler of a curve (``robust``, ``quantile``) from each column's training values:
+        all of them, or the bounded sample a streamed pass keeps
+        (:class:`~fcnn_cli.data.missing.MedianSample`)."""
+        columns = [np.asarray(c, np.float64) for c in columns]
+        if method == "quantile":
+            # As scikit-learn, to the last bit (a quantile that falls on a repeated value must
+            # equal it): np.percentile (linear) at these percentages.
+            levels = np.linspace(0, 1, min(QUANTILES, min(map(len, columns)))) * 100
+            table = [np.percentile(c, levels).tolist() for c in columns]
+            return cls(method, [0.0] * len(columns), [1.0] * len(columns), table)
+        q25, median, q75 = np.array([np.quantile(c, [0.25, 0.5, 0.75]) for c in columns]).T
+        spread = q75 - q25
+        flat = spread == 0  # pytabkit's fallback: half the training range
+        spread[flat] = [0.5 * (c.max() - c.min()) for c, f in zip(columns, flat) if f]
+        return cls(method, median.tolist(), _nonzero(spread, names).tolist())
 
     def transform(self, x, out=None):
         """The scaled float32 matrix, as one new array (or into ``out``, which may be ``x``
-        itself): no float64 temporaries."""
+        itself). The affine path makes no float64 temporaries; a curve computes CURVE_ROWS
+        rows at a time in float64 (:meth:`module`)."""
+        if not self.affine:
+            return self._curve(x, out)
         out = np.subtract(x, np.asarray(self.shift, np.float32), out=out, dtype=np.float32)
         out /= np.asarray(self.scale, np.float32)
         return out
+
+    def _curve(self, x, out):
+        import torch
+
+        out = np.empty(np.shape(x), np.float32) if out is None else out
+        module = self.module()
+        with torch.no_grad():
+            for start in range(0, len(x), CURVE_ROWS):
+                rows = np.ascontiguousarray(x[start:start + CURVE_ROWS], np.float32)
+                out[start:start + len(rows)] = module(torch.from_numpy(rows)).numpy()
+        return out
+
+    def module(self):
+        """The scaler as a torch module (for the ONNX graph too): inputs in, scaled inputs of
+        the same dtype out; the affine part in that dtype, a curve in float64."""
+        from fcnn_cli.data.curves import ScalerModule
+
+        return ScalerModule(self)
 
     def inverse(self, x):
         return x * np.asarray(self.scale) + np.asarray(self.shift)
 
     def to_dict(self):
-        return asdict(self)
+        d = asdict(self)
+        if d["quantiles"] is None:
+            del d["quantiles"]
+        return d
 
     @classmethod
     def from_dict(cls, d):
-        return cls(d["method"], list(d["shift"]), list(d["scale"]))
+        table = d.get("quantiles")
+        return cls(d["method"], list(d["shift"]), list(d["scale"]),
+                   None if table is None else [list(q) for q in table])
+
+
+def _nonzero(scale, names):
+    """``scale`` with 1 for each constant column (of no spread in the training rows), which
+    is kept, with a warning."""
+    constant = scale == 0
+    if constant.any():
+        which = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(constant)]
+        log.warning("column(s) %s are constant in the training data: they are kept but "
+                    "carry no information", ", ".join(map(repr, which)))
+    return np.where(constant, 1.0, scale)
 
 
 MOMENT_ROWS = 1 << 16  # rows converted to float64 at once while the moments are summed

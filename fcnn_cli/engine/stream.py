@@ -26,6 +26,7 @@ from fcnn_cli.machine import distributed
 from fcnn_cli.engine import eventweights
 from fcnn_cli.network import metrics, tasks
 from fcnn_cli.data.columns import keep_rows, numeric_matrix, select_columns
+from fcnn_cli.core.config import CURVES
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.missing import Filler, MedianSample
 from fcnn_cli.data.preprocess import Scaler
@@ -313,16 +314,14 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     task = scan.task(source.name, tally is not None and tally.weighted,
                      getattr(source, "classes", None))
     task.weighted = tally is not None and tally.weighted
-    filler = scan.sample.filler(source.name) if scan.sample else None
+    filler = scan.sample.filler(source.name) if scan.present else None
     if filler:
         say_filled(filler, source.name)
     moments = scan.present.filled(filler) if filler else scan.x
     used = set(features + targets)
     units = {k: v for k, v in source.units.items() if k in used}
-    prepared = Prepared(features, targets, task, moments.scaler(config.scale,
-                                                                inputs(features, filler)),
-                        units, "", {}, source, config, extra, moments, scan.rows.hexdigest(),
-                        filler)
+    prepared = Prepared(features, targets, task, scan.scaler(moments, filler), units, "", {},
+                        source, config, extra, moments, scan.rows.hexdigest(), filler)
     if tally:
         val_name = extra["val"].name if "val" in extra else source.name
         prepared.weighting = tally.weighting(task, config, f"{val_name}: the validation rows")
@@ -345,21 +344,21 @@ class _Pass:
         self.sizes = [0, 0, 0]
         self.tally = tally  # eventweights.Tally, where rows are weighted
         fill = config.nan == "fill"
-        self.sample = MedianSample(features, config.seed) if fill else None
+        # The sample finds the medians of the filler and the quantiles of a curve's scaler.
+        sampled = fill or config.scale in CURVES
+        self.sample = MedianSample(features, config.seed) if sampled else None
         self.present = _PresentMoments(len(features)) if fill else None
 
     def add(self, table, start):
         part, table = self._weigh(table, start)
         self.sizes = [a + int(b) for a, b in zip(self.sizes, np.bincount(part, minlength=4))]
         train = part == TRAIN
-        x = numeric_matrix(table, self.features, finite=self.sample is None)
+        x = numeric_matrix(table, self.features, finite=self.present is None)
         labels = self.rows.labels(table)
         self.rows.update(x, labels)
         if self.sample:
             self.sample.add(x[train])
-            self.present.add(x[train])
-        else:
-            self.x.add(x[train])
+        (self.present or self.x).add(x[train])
         if self.kind == "regress":
             self.y.add(labels[train])
             return
@@ -368,6 +367,15 @@ class _Pass:
         for name, count in zip(names.tolist(), counts.tolist()):
             self.counts[name] = self.counts.get(name, 0) + count
         self.held_out.update(np.unique(labels[(part == VAL) | (part == TEST)]).tolist())
+
+    def scaler(self, moments, filler):
+        """The features' scaler: from the moments of the inputs, or for a curve from the
+        sample (exact while each feature has at most :data:`~fcnn_cli.data.missing.SAMPLE_VALUES`
+        values)."""
+        names, method = inputs(self.features, filler), self.config.scale
+        if method in CURVES:
+            return Scaler.of_sample(method, self.sample.columns(filler), names)
+        return moments.scaler(method, names)
 
     def _weigh(self, table, start):
         """Each row's split (``LEFT``: a training row of training weight 0) and the table

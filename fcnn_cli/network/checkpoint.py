@@ -21,8 +21,8 @@ import platform
 from pathlib import Path
 
 from fcnn_cli import __version__
-from fcnn_cli.core.config import (BINARY_OUTPUTS, LOSSES, PRECISIONS, SCALINGS, WORKING_POINTS,
-                                  repeated)
+from fcnn_cli.core.config import (BINARY_OUTPUTS, CURVES, LOSSES, PRECISIONS, SCALINGS,
+                                  WORKING_POINTS, repeated)
 from fcnn_cli.core.errors import FcnnError, first_line, shown
 from fcnn_cli.core.fileio import open_output, writing
 from fcnn_cli.network.torchfiles import contents, envelope
@@ -227,16 +227,36 @@ def _tensors(expected, state):
             _need(bool((t >= 0).all()), f"tensor {name!r} holds a negative variance")
 
 
-def _scaler(d, what, n, dtype):
+def _scaler(d, what, n, dtype, methods=SCALINGS):
     import numpy as np
 
-    _need(d.get("method") in SCALINGS, f"{what}: unknown method {d.get('method')!r}")
+    _need(d.get("method") in methods, f"{what}: unknown method {d.get('method')!r}")
+    _need(set(d) <= {"method", "shift", "scale", "quantiles"}, f"{what}: unknown entries")
+    _need((d["method"] == "quantile") == ("quantiles" in d),
+          f"{what}: quantiles belong to the quantile method alone")
+    if "quantiles" in d:
+        _quantiles(d["quantiles"], what, n)
     _numbers(d.get("shift"), f"{what} shift", n, dtype)
     scale = _numbers(d.get("scale"), f"{what} scale", n, dtype)
     _need(all(scale), f"{what} scale holds a zero")
     # Dividing by it must stay finite too: a scale of 1e-45 turns every value infinite.
     _need(all(abs(1.0 / v) <= float(np.finfo(dtype).max) for v in scale),
           f"{what} scale holds a value too small to divide by")
+
+
+def _quantiles(table, what, n):
+    """A quantile scaler's table: ``n`` columns of as many quantiles (2 to QUANTILES), each
+    finite in float32 and ascending."""
+    from fcnn_cli.data.preprocess import QUANTILES
+
+    _need(isinstance(table, list) and len(table) == n,
+          f"{what} quantiles are not a list of {n} column(s)")
+    count = len(table[0]) if n and isinstance(table[0], list) else 0
+    _need(2 <= count <= QUANTILES, f"{what} quantiles: not 2 to {QUANTILES} a column")
+    for column in table:
+        values = _numbers(column, f"{what} quantiles", count, "float32")
+        _need(all(a <= b for a, b in zip(values, values[1:])),
+              f"{what} quantiles of a column are not ascending")
 
 
 def _feature_range(d, n):
@@ -256,7 +276,8 @@ def _task(d, n_out):
         what = " with a Gaussian output (two outputs each)" if per_target == 2 else ""
         _need(len(targets) * per_target == n_out,
               f"{len(targets)} regression target(s){what} for a network of {n_out} output(s)")
-        _scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64")
+        _scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64",
+                [m for m in SCALINGS if m not in CURVES])
         position = d.get("position")
         if position is not None:
             _need(isinstance(position, list) and 2 <= len(position) <= 3 and

@@ -105,9 +105,7 @@ def _graph(predictor):
         def __init__(self):
             super().__init__()
             self.net = predictor.net.cpu().eval()
-            scaler = predictor.x_scaler
-            self.register_buffer("shift", torch.tensor(scaler.shift, dtype=torch.float32))
-            self.register_buffer("scale", torch.tensor(scaler.scale, dtype=torch.float32))
+            self.scaler = predictor.x_scaler.module()
             if task.kind == "regress":
                 self.register_buffer("y_shift", torch.tensor(task.scaler.shift,
                                                              dtype=torch.float64))
@@ -115,8 +113,9 @@ def _graph(predictor):
                                                              dtype=torch.float64))
 
         def forward(self, inputs):
-            # As predict: scaled in float32, the network in float32, the rest in float64.
-            out = self.net((inputs - self.shift) / self.scale).double()
+            # As predict: scaled as the scaler's module, the network in float32, the rest in
+            # float64.
+            out = self.net(self.scaler(inputs)).double()
             return self.labels(out) if task.kind == "regress" else self.classes(out)
 
         def labels(self, out):
@@ -273,8 +272,9 @@ def reference(predictor, x):
     inputs = torch.tensor(inputs, dtype=torch.float64)
     graph = copy.deepcopy(_graph(predictor)).double().requires_grad_(False)
     # A defined feature's float64 value, computed by other code, may round to the float32 next
-    # to fcnn's: one float32 step, 2 UNIT of it, which scaling divides by the scale.
-    computed = 2 * UNIT * inputs.abs() * torch.from_numpy(computed) / graph.scale.abs()
+    # to fcnn's: one float32 step, 2 UNIT of it, times the scaler's slope there.
+    computed = 2 * UNIT * inputs.abs() * torch.from_numpy(computed) * _slope(graph.scaler,
+                                                                             inputs)
     with _traced(graph.net, computed) as trace:
         outputs = graph(inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
@@ -285,6 +285,16 @@ def reference(predictor, x):
         bounds = _wide_bounds(predictor.task, trace, outputs, wants)
     return [(want, MARGIN * bound + FLOAT64 * np.abs(want).max(initial=np.finfo(float).tiny))
             for want, bound in zip(wants, bounds)]
+
+
+def _slope(scaler, inputs):
+    """The derivative of each scaled input by its input (1 / scale where it is affine)."""
+    import torch
+
+    x = inputs.clone().requires_grad_(True)
+    with torch.enable_grad():
+        (slope,) = torch.autograd.grad(scaler(x).sum(), x)
+    return slope.abs()
 
 
 def _expected(task, raw):

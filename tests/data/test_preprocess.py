@@ -39,7 +39,7 @@ def test_constant_column_is_kept_finite(caplog):
 
 def test_unknown_method():
     with pytest.raises(FcnnError, match="unknown scaling"):
-        Scaler.fit("robust", X)
+        Scaler.fit("logarithmic", X)
 
 
 def test_standard_statistics_are_numpy_s_bit_for_bit():
@@ -56,3 +56,83 @@ def test_of_moments_matches_fit():
         given = Scaler.of(method, X.mean(axis=0), X.std(axis=0), X.min(axis=0), X.max(axis=0),
                           ["a", "b"])
         assert given == fitted
+
+
+def _awkward_columns(rows=3000, seed=1):
+    """A normal, a heavy-tailed, a discrete (repeated quantiles) and a Cauchy column, and one
+    whose interquartile range is 0 (a spike and a few outliers), as float32."""
+    rng = np.random.default_rng(seed)
+    spike = np.where(rng.random(rows) < 0.9, 2.0, rng.normal(2.0, 5.0, rows))
+    return np.column_stack([rng.normal(size=rows), rng.exponential(size=rows) ** 3,
+                            rng.integers(0, 5, rows), rng.standard_cauchy(rows),
+                            spike]).astype(np.float32)
+
+
+def test_robust_is_the_median_the_interquartile_range_and_the_smooth_clip():
+    x = _awkward_columns()
+    train, new = x[:2000], x
+    wide = train.astype(np.float64)
+    q25, median, q75 = np.quantile(wide, [0.25, 0.5, 0.75], axis=0)
+    spread = np.where(q75 > q25, q75 - q25, 0.5 * (wide.max(axis=0) - wide.min(axis=0)))
+    y = (new.astype(np.float64) - median) / spread
+    want = y / np.sqrt(1 + (y / 3) ** 2)
+    s = Scaler.fit("robust", train)
+    assert q75[4] == q25[4] and s.scale[4] == spread[4]  # the fallback to half the range
+    got = s.transform(new)
+    assert got.dtype == np.float32 and np.abs(got).max() <= 3
+    np.testing.assert_allclose(got, want, rtol=3e-7, atol=1e-7)
+
+
+def test_robust_is_pytabkits_robust_scale_and_smooth_clip():
+    torch = pytest.importorskip("torch")
+    pipeline = pytest.importorskip("pytabkit.models.nn_models.pipeline")
+    models = pytest.importorskip("pytabkit.models.nn_models.models")
+    x = _awkward_columns().astype(np.float64)
+    t = torch.from_numpy(x)
+    quant = pipeline.torch_np_quantile
+    median = quant(t, 0.5, dim=-2)
+    # RobustScaleFactory's factors, with its median centring and smooth clip after
+    spread = quant(t, 0.75, dim=-2) - quant(t, 0.25, dim=-2)
+    flat = spread == 0
+    spread[flat] = 0.5 * (t.max(dim=-2)[0] - t.min(dim=-2)[0])[flat]
+    want = models.smooth_clip_func((t - median) / spread).numpy()
+    np.testing.assert_allclose(Scaler.fit("robust", x).transform(x), want, rtol=3e-7,
+                               atol=1e-7)
+
+
+@pytest.mark.parametrize("rows", [2000, 600])  # 1000 quantiles; as many as the rows
+def test_quantile_is_scikit_learns_quantile_transformer_to_a_normal(rows):
+    preprocessing = pytest.importorskip("sklearn.preprocessing")
+    x = _awkward_columns()
+    train = x[:rows]
+    reference = preprocessing.QuantileTransformer(output_distribution="normal", subsample=None)
+    want = reference.fit(train.astype(np.float64)).transform(x.astype(np.float64))
+    s = Scaler.fit("quantile", train)
+    assert len(s.quantiles[0]) == reference.n_quantiles_ == min(rows, 1000)
+    assert s.shift == [0.0] * 5 and s.scale == [1.0] * 5
+    got = s.transform(x)
+    assert np.abs(got - want).max() <= 1e-6
+    assert np.abs(got).max() > 5.19  # the ends: ±5.2, not infinite
+
+
+def test_the_normal_quantile_function_is_scipys_within_1e_8():
+    stats = pytest.importorskip("scipy.stats")
+    torch = pytest.importorskip("torch")
+    from fcnn_cli.data.curves import P_MIN, normal_quantile
+
+    p = np.concatenate([np.linspace(0, 1, 20001), np.logspace(-12, -1, 500),
+                        1 - np.logspace(-12, -1, 500)])
+    want = stats.norm.ppf(np.clip(p, P_MIN, 1 - P_MIN))
+    np.testing.assert_allclose(normal_quantile(torch.from_numpy(p)).numpy(), want, rtol=0,
+                               atol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["robust", "quantile"])
+def test_curves_round_trip_their_dict_and_scale_in_place(method):
+    x = _awkward_columns(500)
+    s = Scaler.fit(method, x)
+    again = Scaler.from_dict(s.to_dict())
+    assert again == s and ("quantiles" in s.to_dict()) == (method == "quantile")
+    want = s.transform(x)
+    assert np.array_equal(again.transform(x, out=x), want) and np.array_equal(x, want)
+    assert "quantiles" not in Scaler.fit("standard", X).to_dict()  # the affine file as before

@@ -457,3 +457,26 @@ def test_a_streamed_run_finds_its_working_point_and_reports_at_it(tmp_path):
     assert point["cut"] == cut and passed[is_signal].mean() >= 0.6
     assert point["signal_efficiency"] == pytest.approx(passed[is_signal].mean())
     assert result.metrics["val"]["accuracy"] == pytest.approx((passed == is_signal).mean())
+
+
+@pytest.mark.parametrize("method", ["robust", "quantile"])
+@pytest.mark.parametrize("nan", ["error", "fill"])
+def test_curve_scalers_stream_as_in_memory(tmp_path, quake_frame, method, nan):
+    """All rows train (validation from a file of its own, no test rows) and every value fits
+    the median sample: the streamed scaler is the in-memory one exactly, over the filled and
+    widened inputs too, and so are the scaled validation rows."""
+    frame = quake_frame.copy()
+    if nan == "fill":
+        frame.loc[::5, "tp1"] = np.nan
+    path = write_parquet(frame.iloc[300:], tmp_path / "t.parquet", ["x", "y"])
+    val = write_parquet(frame.iloc[:300], tmp_path / "val.parquet", ["x", "y"])
+    options = dict(epochs=1, batch_size=256, test_frac=0.0, nan=nan, scale=method)
+    streamed = stream.prepare(sources.open_source(path),
+                              train.TrainConfig(**options, stream=True),
+                              val=sources.FileChunks(val))
+    memory = train.prepare(read_table(path), train.TrainConfig(**options),
+                           val_table=read_table(val))
+    assert streamed.x_scaler == memory.x_scaler and streamed.x_scaler.method == method
+    x = np.concatenate([chunk[0].numpy() for chunk in stream.Rows(streamed, "cpu").validation()])
+    assert np.array_equal(np.sort(x, axis=0), np.sort(memory.x_scaler.transform(
+        memory.splits["val"].x), axis=0))

@@ -342,3 +342,57 @@ def test_a_tampered_working_point_is_refused_in_one_line(tmp_path, change, messa
     resigned(tmp_path / "m.pt", in_meta(lambda meta: change(meta["task"])))
     with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}"):
         checkpoint.load(tmp_path / "m.pt")
+
+
+@pytest.fixture(scope="module")
+def curve_models(tmp_path_factory, quakes):
+    """Models trained with --scale robust and --scale quantile, saved."""
+    from fcnn_cli.engine import train
+
+    models = {}
+    for method in ("robust", "quantile"):
+        result = train.fit(quakes, train.TrainConfig(epochs=1, scale=method))
+        path = tmp_path_factory.mktemp(method) / "m.pt"
+        checkpoint.save(result.predictor, path)
+        models[method] = path, result.predictor
+    return models
+
+
+@pytest.mark.parametrize("method", ["robust", "quantile"])
+def test_a_curve_scaled_model_predicts_as_in_memory(curve_models, quakes, method):
+    path, predictor = curve_models[method]
+    loaded = checkpoint.load(path)
+    assert loaded.x_scaler == predictor.x_scaler and loaded.x_scaler.method == method
+    np.testing.assert_array_equal(loaded.predict(quakes).to_numpy(),
+                                  predictor.predict(quakes).to_numpy())
+
+
+@pytest.mark.parametrize("method, change, message", [
+    ("quantile", lambda s: s["quantiles"][2].reverse(), "quantiles of a column are not asc"),
+    ("quantile", lambda s: s["quantiles"].pop(), "quantiles are not a list of 8 column"),
+    ("quantile", lambda s: s["quantiles"][0].append(1e40), "not finite in float32"),
+    ("quantile", lambda s: s.update(quantiles=[[0.0]] * 8), "not 2 to 1000 a column"),
+    ("quantile", lambda s: s.pop("quantiles"), "quantiles belong to the quantile method"),
+    ("robust", lambda s: s.update(quantiles=[[0.0, 1.0]] * 8), "belong to the quantile"),
+    ("robust", lambda s: s.update(clip=5), "x_scaler: unknown entries"),
+    ("robust", lambda s: s.update(method="spline"), "x_scaler: unknown method"),
+], ids=["descending", "short", "too-large", "one-quantile", "no-table", "table-of-robust",
+        "unknown-entry", "unknown-method"])
+def test_a_tampered_curve_scaler_is_refused_in_one_line(tmp_path, curve_models, method,
+                                                        change, message):
+    import shutil
+
+    path = shutil.copy(curve_models[method][0], tmp_path / "m.pt")
+    resigned(path, in_meta(lambda meta: change(meta["x_scaler"])))
+    with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}") as error:
+        checkpoint.load(path)
+    assert "\n" not in str(error.value)
+
+
+def test_a_label_scaler_is_never_a_curve(tmp_path, model_path):
+    import shutil
+
+    path = shutil.copy(model_path, tmp_path / "m.pt")
+    resigned(path, in_meta(lambda meta: meta["task"]["scaler"].update(method="robust")))
+    with pytest.raises(FcnnError, match="target scaler: unknown method 'robust'"):
+        checkpoint.load(path)

@@ -161,6 +161,8 @@ NETWORKS = {
     "batchnorm": ({"arch": "batchnorm"}, {}),
     "selu": ({"arch": "selu", "dropout": 0.05}, {}),
     "minmax-relu": ({"activation": "relu"}, {"scale": "minmax"}),
+    "robust": ({}, {"scale": "robust"}),
+    "quantile": ({}, {"scale": "quantile"}),
     "gelu-tanh": ({"activation": "gelu"}, {}),
     "tanh": ({"activation": "tanh"}, {}),
     "gaussian": ({"activation": "softplus"}, {"loss": "gaussian"}),
