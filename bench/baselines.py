@@ -29,13 +29,14 @@ from rich.console import Console
 from rich.table import Table
 
 import record
+import trees
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.data import simulate, tables
 from fcnn_cli.engine import train
 from fcnn_cli.engine.prepare import prepare
+from trees import LEAVES, PATIENCE, RATE, ROUNDS
 
 CONFIG = TrainConfig(val_frac=0.1, test_frac=0.2, seed=0)
-ROUNDS, RATE, LEAVES, PATIENCE = 1000, 0.1, 31, 20
 
 
 def digits():
@@ -58,26 +59,8 @@ def split(table):
 
 
 def hgb(task, parts, threads):
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from threadpoolctl import threadpool_limits
-
-    kind = task.kind
-
-    def model():
-        common = dict(max_iter=ROUNDS, learning_rate=RATE, max_leaf_nodes=LEAVES,
-                      early_stopping=True, n_iter_no_change=PATIENCE, scoring="loss",
-                      random_state=0)
-        return (HistGradientBoostingRegressor if kind == "regress" else
-                HistGradientBoostingClassifier)(**common)
-
-    def fit(x, y, xv, yv):
-        m = model()
-        m.fit(x, y, X_val=xv, y_val=yv)
-        return m, m.n_iter_ * m.n_trees_per_iteration_
-
-    with threadpool_limits(threads, "openmp"):
-        return _per_label(kind, parts, fit, lambda m, x: m.predict_proba(x),
-                          lambda m, x: m.predict(x))
+    return _per_label(task.kind, parts, trees.hist_gradient_boosting, threads,
+                      lambda m: m.n_iter_ * m.n_trees_per_iteration_)
 
 
 def xgboost(task, parts, threads):
@@ -102,37 +85,24 @@ def xgboost(task, parts, threads):
 
 
 def lightgbm(task, parts, threads):
-    import lightgbm as lgb
+    def count(m):
+        classes = 1 if task.kind == "regress" or len(m.classes_) < 3 else len(m.classes_)
+        return m.best_iteration_ * classes
 
-    kind = task.kind
-
-    def fit(x, y, xv, yv):
-        common = dict(n_estimators=ROUNDS, learning_rate=RATE, num_leaves=LEAVES,
-                      n_jobs=threads, random_state=0, verbose=-1)
-        m = lgb.LGBMRegressor(**common) if kind == "regress" else lgb.LGBMClassifier(**common)
-        m.fit(x, y, eval_X=(xv,), eval_y=(yv,),
-              callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
-        classes = 1 if kind == "regress" or y.max() < 2 else int(y.max()) + 1
-        return m, m.best_iteration_ * classes
-
-    return _per_label(kind, parts, fit, lambda m, x: m.predict_proba(x),
-                      lambda m, x: m.predict(x))
+    return _per_label(task.kind, parts, trees.lightgbm, threads, count)
 
 
-def _per_label(kind, parts, fit, proba, value):
-    """One model per label for a library that takes one: fit time, trees, predict time and
-    test outputs."""
-    (x, y), (xv, yv), (xt, _) = parts
+def _per_label(kind, parts, fit, threads, count):
+    """A library's models (one per label where it takes one, trees.per_label): fit time, trees
+    kept (``count`` of each model), predict time and test outputs."""
+    train_part, val_part, (xt, _) = parts
     start = time.perf_counter()
-    if kind == "classify":
-        fitted = [fit(x, y, xv, yv)]
-    else:
-        fitted = [fit(x, y[:, k], xv, yv[:, k]) for k in range(y.shape[1])]
+    models = trees.per_label(kind, lambda x, y, xv, yv: fit(kind, x, y, xv, yv, 0, threads),
+                             train_part, val_part)
     elapsed = time.perf_counter() - start
     start = time.perf_counter()
-    out = proba(fitted[0][0], xt) if kind == "classify" else \
-        np.stack([value(m, xt) for m, _ in fitted], 1)
-    return elapsed, sum(t for _, t in fitted), time.perf_counter() - start, out
+    out = trees.predict(kind, models, xt)
+    return elapsed, sum(map(count, models)), time.perf_counter() - start, out
 
 
 def fcnn_gbdt(task, parts, threads):
@@ -165,9 +135,7 @@ def network(table, x_test, threads):
 
 def score(kind, truth, out):
     """RMSE over all labels (regression) or accuracy (classification) of the test split."""
-    if kind == "regress":
-        return float(np.sqrt(np.mean((out - truth) ** 2)))
-    return float(np.mean(out.argmax(axis=1) == truth))
+    return trees.rmse(truth, out) if kind == "regress" else trees.accuracy(truth, out)
 
 
 def main():

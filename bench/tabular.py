@@ -19,9 +19,9 @@ fit's scores unrounded; a --quick run only checks the script and records nothing
 """
 
 import argparse
+import dataclasses
 import importlib.util
 import sys
-import time
 
 from rich.console import Console
 from rich.table import Table
@@ -30,31 +30,48 @@ import record
 import tabular_summary as summary
 from fcnn_cli.core.errors import FcnnError
 from tabular_methods import METHODS, option_set
-from tabular_tables import QUICK, TABLES, split
+from tabular_tables import DEFAULT, FAMILIES, QUICK, TABLES, split
 
-QUICK_SEEDS = 2
+SEEDS, QUICK_SEEDS = 5, 2
+# Small tables of each kind, on which every method fits once untimed before the timed fits.
+WARM_UP = ("wine", "diabetes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Fit:
+    scores: dict  # every score of the test split
+    out: object  # the test split's outputs
+    seconds: float  # to fit and predict
 
 
 def main():
     args = _arguments()
     methods, skipped = _methods(args)
-    results, optima, times = {}, {}, {}
+    _warm_up(methods, args.threads)
+    runs, optima = {}, {}
     for name in args.tables:
         data = split(name, TABLES[name])
-        results[name] = {m: [] for m in methods}
+        runs[name] = (summary.score_name(data.kind, data.classes), data.y["test"], {})
         for method, run in methods.items():
+            fits = runs[name][2].setdefault(method, [])
             for seed in range(args.seeds):
-                start = time.perf_counter()
-                out = run(data, seed, args.threads)
-                times.setdefault((name, method), []).append(time.perf_counter() - start)
-                results[name][method].append(summary.scores(data.kind, data.y["test"], out))
-                print(f"{name} {method} seed {seed}: {results[name][method][-1]} "
-                      f"({times[name, method][-1]:.1f} s)", file=sys.stderr)
+                out, seconds = run(data, seed, args.threads)
+                fits.append(Fit(summary.scores(data.kind, data.y["test"], out), out, seconds))
+                print(f"{name} {method} seed {seed}: {fits[-1].scores} ({seconds:.1f} s)",
+                      file=sys.stderr)
         if TABLES[name].optimum:
             optima[name] = summary.scores(data.kind, data.y["test"],
                                           TABLES[name].optimum(data.frames["test"]))
-        results[name] = (summary.score_name(data.kind, data.classes), results[name])
-    _report(args, results, optima, times, skipped)
+    _report(args, runs, optima, skipped)
+
+
+def _warm_up(methods, threads):
+    """One untimed fit of every method on a small table of each kind, so that no timed fit
+    holds a first call's imports and set-up (torch's, scikit-learn's modules)."""
+    for name in WARM_UP:
+        data = split(name, TABLES[name])
+        for run in methods.values():
+            run(data, 0, threads)
 
 
 def _arguments():
@@ -62,19 +79,21 @@ def _arguments():
     parser.add_argument("--quick", action="store_true",
                         help=f"the small tables {', '.join(QUICK)}, {QUICK_SEEDS} seeds; "
                         "no record")
-    parser.add_argument("--tables", help="comma-separated, of: " + ", ".join(TABLES))
     parser.add_argument("--methods", help="comma-separated, of: " + ", ".join(METHODS)
                         + " and the names --fcnn gives (default: all)")
-    parser.add_argument("--seeds", type=int, help="seeds per method and table (default 3; "
-                        f"{QUICK_SEEDS} with --quick)")
+    parser.add_argument("--tables", help="comma-separated, of: " + ", ".join(TABLES)
+                        + " (default: all but the 20 000-row ones)")
+    parser.add_argument("--seeds", type=int, help=f"seeds per method and table (default "
+                        f"{SEEDS}; {QUICK_SEEDS} with --quick)")
     parser.add_argument("--fcnn", action="append", default=[], metavar="NAME=KEY=VALUE,…",
                         help="fcnn with these options of fcnn train, as the method 'fcnn "
                         "NAME' (repeatable): robust=scale=robust")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads of every method "
                         "(default 1: on a shared machine more can be slower)")
     args = parser.parse_args()
-    args.tables = _names(parser, args.tables, TABLES, QUICK if args.quick else TABLES, "table")
-    args.seeds = args.seeds or (QUICK_SEEDS if args.quick else 3)
+    args.tables = _names(parser, args.tables, TABLES, QUICK if args.quick else DEFAULT,
+                         "table")
+    args.seeds = args.seeds or (QUICK_SEEDS if args.quick else SEEDS)
     if args.seeds < 1:
         parser.error("--seeds must be 1 or more")
     try:
@@ -111,67 +130,76 @@ def _methods(args):
     return methods, skipped
 
 
-def _report(args, results, optima, times, skipped):
-    judgements = {name: summary.judged({m: [s[score] for s in runs]
-                                        for m, runs in per_method.items()},
-                                       summary.HIGHER_IS_BETTER[score])
-                  for name, (score, per_method) in results.items()}
-    console = Console(width=140)
-    detail = _detail_table(args, results, optima, times, judgements)
-    overall = _summary_table(judgements, times)
+def _report(args, runs, optima, skipped):
+    judgements = {name: summary.judged(score, truth, {m: [f.out for f in fits]
+                                                      for m, fits in per_method.items()},
+                                       {m: [f.scores[score] for f in fits]
+                                        for m, fits in per_method.items()})
+                  for name, (score, truth, per_method) in runs.items()}
+    console = Console(width=150)
+    detail = _detail_table(args, runs, optima, judgements)
     console.print(detail)
-    console.print(overall)
+    families = {family: {n: judgements[n] for n in names if n in judgements}
+                for family, names in {**FAMILIES, "all tables": tuple(TABLES)}.items()}
+    overall = [_summary_table(family, judged, runs) for family, judged in families.items()
+               if judged]
+    for table in overall:
+        console.print(table)
     for note in skipped:
         console.print(note)
     if not args.quick:
         note = "; ".join(skipped + [f"{name}: {run}" for name, run in args.option_sets.items()])
-        record.write("tabular", [record.printed(detail), record.printed(overall),
-                                 _runs(results, times)], note=note or None)
+        record.write("tabular", [record.printed(detail), *map(record.printed, overall),
+                                 _fits(runs)], note=note or None)
 
 
-def _runs(results, times):
+def _fits(runs):
     """Every fit's scores and time, unrounded: the record's table to compute anew from."""
     columns = ("table", "method", "seed", "accuracy", "auc", "rmse", "fit_s")
-    rows = [{"table": name, "method": method, "seed": seed, **scores,
-             "fit_s": times[name, method][seed]}
-            for name, (_, per_method) in results.items()
-            for method, runs in per_method.items() for seed, scores in enumerate(runs)]
+    rows = [{"table": name, "method": method, "seed": seed, **fit.scores, "fit_s": fit.seconds}
+            for name, (_, _, per_method) in runs.items()
+            for method, fits in per_method.items() for seed, fit in enumerate(fits)]
     return record.table("every fit", columns, [{c: row.get(c) for c in columns} for row in rows])
 
 
-def _detail_table(args, results, optima, times, judgements):
+def _detail_table(args, runs, optima, judgements):
     out = Table(title=f"test scores, mean ± standard error over {args.seeds} seed(s)",
-                caption="*: within one standard error of the best in the score that ranks "
-                        "(AUC for two classes, accuracy for more, RMSE for regression)")
-    for column in ("table", "method", "accuracy", "ROC AUC", "RMSE", "rank", "fit (s)"):
+                caption="behind: the best's mean less the method's in the score that ranks "
+                        "(AUC for two classes, accuracy for more, RMSE for regression) ± its "
+                        f"standard error by a paired bootstrap of the test rows "
+                        f"({summary.RESAMPLES} resamples); *: within one standard error")
+    for column in ("table", "method", "accuracy", "ROC AUC", "RMSE", "behind", "rank",
+                   "fit + predict (s)"):
         out.add_column(column, justify="left" if column in ("table", "method") else "right")
-    for name, (score, per_method) in results.items():
-        for method, runs in per_method.items():
-            mean, _, within, rank = judgements[name][method]
-            cells = {key: _shown(summary.mean_se([r[key] for r in runs]), key == score and
-                                 within) for key in runs[0]}
+    for name, (_, _, per_method) in runs.items():
+        for method, fits in per_method.items():
+            judged = judgements[name][method]
+            cells = {key: _shown(summary.mean_se([f.scores[key] for f in fits]))
+                     for key in fits[0].scores}
+            behind = f"{judged.behind:.2g} ± {judged.behind_se:.2g}" + \
+                (" *" if judged.within else "")
             out.add_row(name, method, cells.get("accuracy", ""), cells.get("auc", ""),
-                        cells.get("rmse", ""), f"{rank:g}",
-                        f"{summary.mean_se(times[name, method])[0]:.2f}")
+                        cells.get("rmse", ""), behind, f"{judged.rank:g}",
+                        f"{summary.mean_se([f.seconds for f in fits])[0]:.2f}")
         if name in optima:
             cells = {key: f"{value:.4g}" for key, value in optima[name].items()}
             out.add_row(name, "optimum", cells.get("accuracy", ""), cells.get("auc", ""),
-                        cells.get("rmse", ""), "", "")
+                        cells.get("rmse", ""), "", "", "")
     return out
 
 
-def _shown(mean_se, starred):
+def _shown(mean_se):
     mean, se = mean_se
-    return f"{mean:.4g} ± {se:.2g}" + (" *" if starred else "")
+    return f"{mean:.4g} ± {se:.2g}"
 
 
-def _summary_table(judgements, times):
-    out = Table(title="per method")
-    for column in ("method", "within 1 SE of the best", "mean rank", "fit, all tables (s)"):
+def _summary_table(family, judgements, runs):
+    out = Table(title=f"per method, {family}")
+    for column in ("method", "within 1 SE of the best", "mean rank", "fit + predict, all (s)"):
         out.add_column(column, justify="left" if column == "method" else "right")
     rows = summary.summary(judgements)
     for method, (within, tables, rank) in sorted(rows.items(), key=lambda item: item[1][2]):
-        total = sum(sum(t) for (_, m), t in times.items() if m == method)
+        total = sum(f.seconds for name in judgements for f in runs[name][2].get(method, ()))
         out.add_row(method, f"{within} of {tables}", f"{rank:.2f}", f"{total:.1f}")
     return out
 

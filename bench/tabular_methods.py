@@ -1,19 +1,25 @@
 """The methods of the tabular benchmark (bench/tabular.py), one registry entry each.
 
 A method takes a :class:`tabular_tables.Split`, a seed and a thread count, fits on the train
-split (early stopping on the val split where it takes one) and returns the test split's
-outputs: class probabilities (rows × classes) or predictions (rows × labels, in the labels'
-units). fcnn trains through the library (:func:`fcnn_cli.engine.train.fit`, as ``fcnn train``
-does) on the same split; ``--fcnn NAME=key=value,…`` adds fcnn with other options.
+split (early stopping on the val split) and returns the test split's outputs — class
+probabilities (rows × classes) or predictions (rows × labels, in the labels' units) — and the
+seconds it took to fit and predict. fcnn trains through the library
+(:func:`fcnn_cli.engine.train.fit`, as ``fcnn train`` does) on the same split, on the CPU as
+the others; its time ends with its last epoch, leaving out the final reports (each split's
+metrics and the overtraining check), which no other method makes. ``fcnn recipe`` is fcnn
+with the options its documentation recommends; ``--fcnn NAME=key=value,…`` adds fcnn with
+other options.
 """
 
 import dataclasses
+import functools
+import time
 import tomllib
 import warnings
 
 import numpy as np
 
-from baselines import LEAVES, PATIENCE, RATE, ROUNDS  # the trees as bench/baselines.py grows them
+import trees
 from fcnn_cli.core.config import NetConfig, TrainConfig, option_fields, typed
 from fcnn_cli.core.errors import FcnnError
 
@@ -21,7 +27,12 @@ SHAPE = (64, 64, 64)  # fcnn's default network, which scikit-learn's MLP copies
 NET_FIELDS = {f.name: f for f in option_fields(NetConfig)}
 TRAIN_FIELDS = {f.name: f for f in option_fields(TrainConfig)}
 # Set by the benchmark for every fcnn method alike, so not an option set's to change.
-FIXED = ("seed", "threads", "task", "val_frac", "test_frac")
+# The CPU: the other methods are held to it, and a GPU would time the hardware, not the method.
+FIXED = ("seed", "threads", "device", "task", "val_frac", "test_frac")
+# fcnn's best documented recipe, as an option set: an ensemble of 5 members trained in one pass,
+# whose mean is more accurate than a member (docs/uncertainties.md), and the robust scaling with
+# smooth clipping of RealMLP's preprocessing, for features with long tails (docs/training.md).
+RECIPE = "recipe=ensemble=5,scale=robust"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,17 +48,24 @@ class Fcnn:
         from fcnn_cli.engine import train
 
         config = TrainConfig(**{**self.train, "seed": seed, "threads": threads,
-                                "task": split.kind, "test_frac": 0.0})
+                                "device": "cpu", "task": split.kind, "test_frac": 0.0})
         part = {name: Table(frame, targets=split.targets, name=f"{split.name} {name}")
                 for name, frame in split.frames.items()}
-        predictor = train.fit(part["train"], config, dict(self.net),
-                              val_table=part["val"]).predictor
+        ended = [None]  # when the last epoch ended: what follows is the final reports
+        start = time.perf_counter()
+        predictor = train.fit(part["train"], config, dict(self.net), val_table=part["val"],
+                              on_epoch=lambda _: ended.__setitem__(0, time.perf_counter())
+                              ).predictor
+        fitting, start = ended[0] - start, time.perf_counter()
         out = predictor.outputs(split.frames["test"][predictor.features].to_numpy(np.float32))
         if split.kind == "regress":
-            return predictor.task.predictive(out)[0]
-        # The task's classes are the labels' names in its own order: put them in index order.
-        order = [predictor.task.classes.index(str(k)) for k in range(split.classes)]
-        return predictor.task.proba(out)[:, order]
+            out = predictor.task.predictive(out)[0]
+        else:
+            # The task's classes are the labels' names in its own order: put them in index
+            # order.
+            order = [predictor.task.classes.index(str(k)) for k in range(split.classes)]
+            out = predictor.task.proba(out)[:, order]
+        return out, fitting + time.perf_counter() - start
 
 
 def option_set(text):
@@ -80,9 +98,22 @@ def _value(text):
         return text
 
 
+def timed(method):
+    """A method that returns its outputs, made to return them with the seconds it took."""
+    @functools.wraps(method)
+    def run(split, seed, threads):
+        start = time.perf_counter()
+        out = method(split, seed, threads)
+        return out, time.perf_counter() - start
+
+    return run
+
+
+@timed
 def sklearn_mlp(split, seed, threads):
-    """scikit-learn's MLP of fcnn's default shape, its own defaults otherwise (it takes no
-    validation split), on standardised features and labels."""
+    """scikit-learn's MLP of fcnn's default shape, its own defaults otherwise, on standardised
+    features and labels. It takes no validation split: it trains on train + val and stops
+    early on a share of them as large as val (drawn by scikit-learn, stratified by class)."""
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -90,47 +121,37 @@ def sklearn_mlp(split, seed, threads):
     from sklearn.preprocessing import StandardScaler
     from threadpoolctl import threadpool_limits
 
+    rows = {part: len(split.x[part]) for part in ("train", "val")}
+    stopping = dict(early_stopping=True, random_state=seed,
+                    validation_fraction=rows["val"] / (rows["train"] + rows["val"]))
     if split.kind == "classify":
-        model = MLPClassifier(SHAPE, random_state=seed)
+        model = MLPClassifier(SHAPE, **stopping)
     else:
-        model = TransformedTargetRegressor(MLPRegressor(SHAPE, random_state=seed),
+        model = TransformedTargetRegressor(MLPRegressor(SHAPE, **stopping),
                                            transformer=StandardScaler())
     model = make_pipeline(StandardScaler(), model)
+    x = np.concatenate([split.x["train"], split.x["val"]])
+    y = np.concatenate([split.y["train"], split.y["val"]])
     with threadpool_limits(threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(split.x["train"], _flat(split.y["train"]))
+        model.fit(x, _flat(y))
         return _outputs(model, split)
 
 
-def hist_gradient_boosting(split, seed, threads):
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from threadpoolctl import threadpool_limits
+def boosted(fit):
+    """The method of a tree library's ``fit`` (trees.py): one model per label, early stopping on
+    the val split."""
+    @timed
+    def run(split, seed, threads):
+        models = trees.per_label(
+            split.kind, lambda x, y, xv, yv: fit(split.kind, x, y, xv, yv, seed, threads),
+            (split.x["train"], split.y["train"]), (split.x["val"], split.y["val"]))
+        return trees.predict(split.kind, models, split.x["test"])
 
-    def fit(x, y, xv, yv):
-        kind = HistGradientBoostingRegressor if split.kind == "regress" else \
-            HistGradientBoostingClassifier
-        model = kind(max_iter=ROUNDS, learning_rate=RATE, max_leaf_nodes=LEAVES,
-                     early_stopping=True, n_iter_no_change=PATIENCE, scoring="loss",
-                     random_state=seed)
-        return model.fit(x, y, X_val=xv, y_val=yv)
-
-    with threadpool_limits(threads, "openmp"):
-        return _per_label(split, fit)
+    return run
 
 
-def lightgbm(split, seed, threads):
-    import lightgbm as lgb
-
-    def fit(x, y, xv, yv):
-        kind = lgb.LGBMRegressor if split.kind == "regress" else lgb.LGBMClassifier
-        model = kind(n_estimators=ROUNDS, learning_rate=RATE, num_leaves=LEAVES,
-                     n_jobs=threads, random_state=seed, verbose=-1)
-        return model.fit(x, y, eval_X=(xv,), eval_y=(yv,),
-                         callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
-
-    return _per_label(split, fit)
-
-
+@timed
 def realmlp(split, seed, threads):
     """RealMLP with its tuned defaults (pytabkit's RealMLP_TD), on the CPU."""
     from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
@@ -142,16 +163,6 @@ def realmlp(split, seed, threads):
         model.fit(split.x["train"], _flat(split.y["train"]), split.x["val"],
                   _flat(split.y["val"]))
     return _outputs(model, split)
-
-
-def _per_label(split, fit):
-    """One model per label for the trees, which take one; classification's probabilities."""
-    x, xv = split.x["train"], split.x["val"]
-    y, yv = split.y["train"], split.y["val"]
-    if split.kind == "classify":
-        return fit(x, y, xv, yv).predict_proba(split.x["test"])
-    return np.stack([fit(x, y[:, k], xv, yv[:, k]).predict(split.x["test"])
-                     for k in range(y.shape[1])], 1)
 
 
 def _flat(y):
@@ -169,8 +180,9 @@ def _outputs(model, split):
 # What each method needs beyond fcnn, for the note that skips it where it is missing.
 METHODS = {
     "fcnn": (Fcnn(), None),
+    "fcnn recipe": (option_set(RECIPE)[1], None),
     "scikit-learn MLP": (sklearn_mlp, "sklearn"),
-    "HistGradientBoosting": (hist_gradient_boosting, "sklearn"),
-    "LightGBM": (lightgbm, "lightgbm"),
+    "HistGradientBoosting": (boosted(trees.hist_gradient_boosting), "sklearn"),
+    "LightGBM": (boosted(trees.lightgbm), "lightgbm"),
     "RealMLP": (realmlp, "pytabkit"),
 }

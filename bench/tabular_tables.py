@@ -251,6 +251,13 @@ PHYSICS = {
                           "with sampling fluctuations and noise, 5 000 showers"),
 }
 
-TABLES = {**_simulated(), **REAL, **PHYSICS}
+SIMULATED = _simulated()
+TABLES = {**SIMULATED, **REAL, **PHYSICS}
+# The summary's families of tables, each also judged on its own.
+FAMILIES = {"simulators": tuple(SIMULATED), "real tables": tuple(REAL),
+            "physics tables": tuple(PHYSICS)}
+# A run without --tables: the 20 000-row simulators take most of a run's time and are left out
+# (docs/speed.md reckons the times).
+DEFAULT = tuple(name for name in TABLES if not name.endswith(("-20k", "-20k-noisy")))
 # The --quick subset: small tables of each kind, a few seconds a method each.
 QUICK = ("quakes-1k", "galaxies-1k", "breast-cancer", "wine", "mixture")
