@@ -33,8 +33,8 @@ from tabular_methods import METHODS, option_set
 from tabular_tables import DEFAULT, FAMILIES, QUICK, TABLES, split
 
 SEEDS, QUICK_SEEDS = 5, 2
-# Small tables of each kind, on which every method fits once untimed before the timed fits.
-WARM_UP = ("wine", "diabetes")
+# A small table on which every method fits once, untimed, before the timed fits.
+WARM_UP = "wine"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,12 +66,11 @@ def main():
 
 
 def _warm_up(methods, threads):
-    """One untimed fit of every method on a small table of each kind, so that no timed fit
-    holds a first call's imports and set-up (torch's, scikit-learn's modules)."""
-    for name in WARM_UP:
-        data = split(name, TABLES[name])
-        for run in methods.values():
-            run(data, 0, threads)
+    """One untimed fit of every method, so that no timed fit holds a first call's imports and
+    set-up (torch's, scikit-learn's modules; a regression takes the same ones)."""
+    data = split(WARM_UP, TABLES[WARM_UP])
+    for run in methods.values():
+        run(data, 0, threads)
 
 
 def _arguments():
@@ -140,9 +139,11 @@ def _report(args, runs, optima, skipped):
     detail = _detail_table(args, runs, optima, judgements)
     console.print(detail)
     families = {family: {n: judgements[n] for n in names if n in judgements}
-                for family, names in {**FAMILIES, "all tables": tuple(TABLES)}.items()}
-    overall = [_summary_table(family, judged, runs) for family, judged in families.items()
-               if judged]
+                for family, names in FAMILIES.items()}
+    families = {family: judged for family, judged in families.items() if judged}
+    if len(families) > 1:
+        families["all tables"] = judgements
+    overall = [_summary_table(family, judged, runs) for family, judged in families.items()]
     for table in overall:
         console.print(table)
     for note in skipped:

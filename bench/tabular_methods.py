@@ -125,9 +125,9 @@ def sklearn_mlp(split, seed, threads):
     stopping = dict(early_stopping=True, random_state=seed,
                     validation_fraction=rows["val"] / (rows["train"] + rows["val"]))
     if split.kind == "classify":
-        model = MLPClassifier(SHAPE, **stopping)
+        model = MLPClassifier(hidden_layer_sizes=SHAPE, **stopping)
     else:
-        model = TransformedTargetRegressor(MLPRegressor(SHAPE, **stopping),
+        model = TransformedTargetRegressor(MLPRegressor(hidden_layer_sizes=SHAPE, **stopping),
                                            transformer=StandardScaler())
     model = make_pipeline(StandardScaler(), model)
     x = np.concatenate([split.x["train"], split.x["val"]])

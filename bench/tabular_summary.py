@@ -110,7 +110,7 @@ def judged(score, truth, outputs, seed_scores):
     ranks = _ranks({m: -sign * mean for m, (mean, _) in stats.items()})
     out = {}
     for m, (mean, se) in stats.items():
-        behind = sign * (stats[best][0] - mean)
+        behind = max(0.0, sign * (stats[best][0] - mean))
         behind_se = float(np.std(boot[best] - boot[m], ddof=1))
         out[m] = Judged(mean, se, behind, behind_se, behind <= behind_se + 1e-12, ranks[m])
     return out
