@@ -4,18 +4,21 @@ trees (HistGradientBoosting, LightGBM) and RealMLP on a dozen and more tables.
 The tables (bench/tabular_tables.py): fcnn's two simulators at 1 000, 5 000 and 20 000 rows and
 two noise levels, scikit-learn's bundled real tables (breast cancer, wine, digits, diabetes),
 and physics of known structure (a Gaussian mixture with its Bayes optimum, an invariant mass,
-a calorimeter's energy sum). Each has one fixed split (60 % train, 15 % validation for early
-stopping, 25 % test) that every method shares; each method trains once per seed (0, 1, …).
+a calorimeter's energy sum); by default the simulators at 1 000 rows only. Each has one fixed
+split (60 % train, 15 % validation for early stopping, 25 % test) that every method shares;
+each method trains once per seed (0 … 4), after one untimed fit on wine.
 The methods (bench/tabular_methods.py): fcnn's default through the library, fcnn with the
-option sets of ``--fcnn NAME=key=value,…``, scikit-learn's MLP of the same 3 × 64 shape,
-HistGradientBoosting and LightGBM (the settings of bench/baselines.py), and pytabkit's RealMLP
-with its defaults; a method whose library is missing is skipped with a note.
+recipe of its documentation, fcnn with the option sets of ``--fcnn NAME=key=value,…``,
+scikit-learn's MLP of the same 3 × 64 shape, HistGradientBoosting and LightGBM (bench/trees.py)
+and pytabkit's RealMLP with its defaults; a method whose library is missing is skipped with a
+note.
 
 Printed: per table and method, test accuracy and ROC AUC (classification) or RMSE (regression)
-as mean ± standard error over the seeds, and the time to fit and predict; then per method, on
-how many tables it is within one standard error of the best and its mean rank
-(bench/tabular_summary.py says how). The run's dated record goes to bench/results/, with every
-fit's scores unrounded; a --quick run only checks the script and records nothing.
+as mean ± standard error over the seeds, how far behind the best it is (± the standard error of
+a paired bootstrap of the test rows) and the time to fit and predict; then per method, for each
+family of tables and for all, on how many tables it is within one standard error of the best
+and its mean rank (bench/tabular_summary.py says how). The run's dated record goes to
+bench/results/, with every fit's scores unrounded; a --quick run records nothing.
 """
 
 import argparse
@@ -81,7 +84,7 @@ def _arguments():
     parser.add_argument("--methods", help="comma-separated, of: " + ", ".join(METHODS)
                         + " and the names --fcnn gives (default: all)")
     parser.add_argument("--tables", help="comma-separated, of: " + ", ".join(TABLES)
-                        + " (default: all but the 20 000-row ones)")
+                        + " (default: the simulators at 1 000 rows, the real and physics tables)")
     parser.add_argument("--seeds", type=int, help=f"seeds per method and table (default "
                         f"{SEEDS}; {QUICK_SEEDS} with --quick)")
     parser.add_argument("--fcnn", action="append", default=[], metavar="NAME=KEY=VALUE,…",
