@@ -1,6 +1,7 @@
-"""bench/tabular.py's parts: every table has one fixed split, the summary's arithmetic (within
-one standard error of the best, ranks) is right, and --fcnn option sets are read as fcnn train
-reads its options. No test runs the benchmark."""
+"""bench/tabular.py's parts: every table has one fixed split, the summary's arithmetic (the
+paired bootstrap, within one standard error of the best, ranks) is right, --fcnn option sets
+are read as fcnn train reads its options, and every method fits and returns the test split's
+outputs in the labels' order. No test runs the benchmark."""
 
 import math
 import sys
@@ -12,7 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import tabular_summary as summary  # noqa: E402  (bench/ is a folder of scripts, not a package)
 import tabular_tables  # noqa: E402
-from tabular_methods import option_set  # noqa: E402
+import trees  # noqa: E402
+from tabular_methods import METHODS, option_set  # noqa: E402
 
 from fcnn_cli.core.errors import FcnnError  # noqa: E402
 
@@ -75,25 +77,92 @@ def test_the_mass_label_is_the_invariant_mass_of_the_features():
         np.testing.assert_allclose(frame[f"E{k}"] ** 2, p2, rtol=1e-6)
 
 
-def test_within_one_standard_error_and_ranks_on_made_up_scores():
-    # a is the best (0.9, SE 0.01); b is 0.015 behind, more than √(0.01² + 0.01²) = 0.0141;
-    # c (SE 0) is 0.01 behind, no more than a's 0.01; d ties c's mean: they share ranks 2 and 3.
-    table = {"a": [0.89, 0.91], "b": [0.875, 0.895], "c": [0.89, 0.89], "d": [0.88, 0.90]}
-    judged = summary.judged(table, higher=True)
-    assert judged["a"][:2] == pytest.approx((0.9, 0.01))
-    assert judged["b"][:2] == pytest.approx((0.885, 0.01))
-    assert [judged[m][2] for m in "abcd"] == [True, False, True, True]
-    assert [judged[m][3] for m in "abcd"] == [1, 4, 2.5, 2.5]
+def _made_up(rows=400, seed=0):
+    """Two-class truth and the scores of a good classifier of it."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, rows)
+    signal = np.clip(truth + rng.normal(0, 0.6, rows), -1, 2)
+    return truth, signal
+
+
+def _proba(signal):
+    p1 = 1 / (1 + np.exp(-3 * (signal - 0.5)))
+    return np.stack([1 - p1, p1], 1)
+
+
+def test_a_copy_of_the_best_is_within_and_one_worse_on_every_resample_is_not():
+    truth, signal = _made_up()
+    best = _proba(signal)
+    worse = _proba(signal + np.random.default_rng(5).normal(0, 1.5, len(signal)))
+    outputs = {"best": [best, best], "copy": [best, best], "worse": [worse, worse]}
+    seed_scores = {m: [summary.scores("classify", truth, o)["auc"] for o in runs]
+                   for m, runs in outputs.items()}
+    judged = summary.judged("auc", truth, outputs, seed_scores)
+    assert judged["copy"].within and judged["copy"].behind == 0
+    assert judged["copy"].behind_se == 0 and judged["copy"].rank == 1.5
+    # Behind on every resample: the gap exceeds its bootstrap standard error many times over.
+    counts = summary.resamples(len(truth))
+    gap = summary.resampled("auc", truth, best, counts) - \
+        summary.resampled("auc", truth, worse, counts)
+    assert (gap > 0).all()
+    assert not judged["worse"].within and judged["worse"].rank == 3
+    assert judged["worse"].behind_se == pytest.approx(gap.std(ddof=1))
+    assert judged["worse"].behind > 3 * judged["worse"].behind_se
+
+
+def test_the_standard_error_averages_each_resample_over_the_seeds():
+    # Per resample, each method's score is the mean of its seeds' scores on that resample.
+    truth = np.array([1.0, 2.0, 3.0, 4.0])[:, None]
+    outputs = {"a": [truth + 0.1, truth - 0.3], "b": [truth + 1.0, truth + 2.0]}
+    seed_scores = {m: [trees.rmse(truth, o) for o in runs] for m, runs in outputs.items()}
+    judged = summary.judged("rmse", truth, outputs, seed_scores)
+    assert judged["a"].mean == pytest.approx(0.2) and judged["a"].behind == 0
+    # Constant errors: every resample scores a seed as the whole test split does.
+    assert judged["b"].behind == pytest.approx(1.3)
+    assert judged["b"].behind_se == pytest.approx(0, abs=1e-12) and not judged["b"].within
+
+
+def test_the_resamples_draw_every_row_as_often_as_the_test_split_has_rows():
+    counts = summary.resamples(7, count=2000, seed=3)
+    assert counts.shape == (2000, 7) and (counts.sum(1) == 7).all()
+    assert counts.mean() == pytest.approx(1, abs=0.03)
+    np.testing.assert_array_equal(counts, summary.resamples(7, count=2000, seed=3))
+
+
+@pytest.mark.parametrize("score", ["auc", "accuracy", "rmse"])
+def test_resampled_scores_are_scikit_learns_with_the_counts_as_weights(score):
+    from sklearn.metrics import accuracy_score, mean_squared_error, roc_auc_score
+
+    truth, signal = _made_up(60, seed=2)
+    signal = np.round(signal, 1)  # ties, which count half
+    counts = summary.resamples(60, count=5, seed=1)
+    if score == "rmse":
+        out, truth = signal[:, None], truth[:, None] * 1.0
+        expected = [np.sqrt(mean_squared_error(truth, out, sample_weight=w)) for w in counts]
+    elif score == "auc":
+        out = _proba(signal)
+        expected = [roc_auc_score(truth, out[:, 1], sample_weight=w) for w in counts]
+    else:
+        out = _proba(signal)
+        expected = [accuracy_score(truth, out.argmax(1), sample_weight=w) for w in counts]
+    np.testing.assert_allclose(summary.resampled(score, truth, out, counts), expected)
 
 
 def test_lower_is_better_for_rmse():
-    judged = summary.judged({"a": [2.0, 2.2], "b": [1.0, 1.0]}, higher=False)
-    assert judged["b"][2:] == (True, 1) and judged["a"][2:] == (False, 2)
+    truth = np.zeros((3, 1))
+    outputs = {"a": [truth + 2.0, truth + 2.2], "b": [truth + 1.0, truth + 1.0]}
+    judged = summary.judged("rmse", truth, outputs,
+                            {m: [trees.rmse(truth, o) for o in r] for m, r in outputs.items()})
+    assert (judged["b"].within, judged["b"].rank) == (True, 1)
+    assert (judged["a"].within, judged["a"].rank) == (False, 2)
 
 
 def test_the_summary_counts_and_averages_over_the_tables_a_method_ran_on():
-    judgements = {"t1": {"a": (1, 0, True, 1), "b": (0, 0, False, 2)},
-                  "t2": {"a": (1, 0, False, 3), "b": (1, 0, True, 1), "c": (1, 0, True, 2)}}
+    def row(within, rank):
+        return summary.Judged(1, 0, 0, 0, within, rank)
+
+    judgements = {"t1": {"a": row(True, 1), "b": row(False, 2)},
+                  "t2": {"a": row(False, 3), "b": row(True, 1), "c": row(True, 2)}}
     assert summary.summary(judgements) == {"a": (1, 2, 2.0), "b": (1, 2, 1.5),
                                            "c": (1, 1, 2.0)}
 
@@ -127,3 +196,35 @@ def test_an_option_set_splits_into_network_and_training_options():
 def test_a_bad_option_set_is_refused(text):
     with pytest.raises(FcnnError):
         option_set(text)
+
+
+# Each method family once, small: fcnn for 2 epochs; the slow peers marked so.
+ADAPTERS = [pytest.param("fcnn", option_set("short=epochs=2")[1], id="fcnn"),
+            pytest.param("recipe", option_set("short=epochs=2,ensemble=2,scale=robust")[1],
+                         id="fcnn-ensemble"),
+            pytest.param("sklearn", METHODS["scikit-learn MLP"][0], id="sklearn-mlp"),
+            pytest.param("lightgbm", METHODS["LightGBM"][0], id="lightgbm"),
+            pytest.param("sklearn", METHODS["HistGradientBoosting"][0], id="hgb",
+                         marks=pytest.mark.slow),
+            pytest.param("pytabkit", METHODS["RealMLP"][0], id="realmlp",
+                         marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("table", ["wine", "diabetes"])
+@pytest.mark.parametrize(("library", "method"), ADAPTERS)
+def test_every_method_returns_the_test_outputs_in_the_labels_order(library, method, table):
+    if library not in ("fcnn", "recipe"):
+        pytest.importorskip(library)
+    data = tabular_tables.split(table, tabular_tables.TABLES[table])
+    out, seconds = method(data, 0, 1)
+    truth = data.y["test"]
+    assert seconds > 0
+    if data.kind == "classify":
+        assert out.shape == (len(truth), 3)
+        np.testing.assert_allclose(out.sum(1), 1, rtol=1e-5)
+        # Classes in another order would score far below a third of the rows.
+        assert trees.accuracy(truth, out) > 0.6
+    else:
+        assert out.shape == (len(truth), 1)
+        # In the label's units: better than predicting the training mean.
+        assert trees.rmse(truth, out) < trees.rmse(truth, np.full_like(truth, truth.mean()))
