@@ -77,7 +77,7 @@ bench-baselines: install
 	$(BIN)/python bench/baselines.py
 
 # fcnn beside scikit-learn's MLP, HistGradientBoosting, LightGBM and RealMLP on the tables of
-# bench/tabular_tables.py, three seeds each (docs/speed.md); the peers are the extra fcnn[bench],
+# bench/tabular_tables.py, five seeds each (docs/speed.md); the peers are the extra fcnn[bench],
 # installed here to be measured, never needed by the tool. `--quick` for a small subset.
 bench-tabular: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
