@@ -315,8 +315,8 @@ def training_threads(config, products, device, alone=True):
     """The CPU threads for training: as asked (``threads``), else one for small networks, whose
     matrix products (``products``: multiply-adds of one row in each,
     :func:`fcnn_cli.network.embedding.products`) are too small to share out, else chosen by
-    timing among the CPUs this process may use (:class:`ThreadChooser`). Timing is left out on a GPU and when several
-    processes train together (each step then waits for the others)."""
+    timing among the CPUs this process may use (:class:`ThreadChooser`). Timing is left out on
+    a GPU and when several processes train together (each step then waits for the others)."""
     if config.threads:
         return ThreadChooser.fixed(config.threads)
     largest = config.batch_size * max(products)

@@ -383,8 +383,8 @@ def _descending_in_float64(scaler):
     ("robust", lambda s: s.update(quantiles=[[0.0, 1.0]] * 8), "belong to the quantile"),
     ("robust", lambda s: s.update(clip=5), "x_scaler: unknown entries"),
     ("robust", lambda s: s.update(method="spline"), "x_scaler: unknown method"),
-], ids=["descending", "descending-in-float64", "short", "too-large", "one-quantile", "no-table", "table-of-robust",
-        "unknown-entry", "unknown-method"])
+], ids=["descending", "descending-in-float64", "short", "too-large", "one-quantile", "no-table",
+        "table-of-robust", "unknown-entry", "unknown-method"])
 def test_a_tampered_curve_scaler_is_refused_in_one_line(tmp_path, curve_models, method,
                                                         change, message):
     import shutil
