@@ -109,7 +109,9 @@ class Bench:
 
     def _speed_row(self, name, width, depth, batch, rows, cpu_rows, hand_steps,
                    precision="fp32"):
+        from fcnn_cli.core.config import NetConfig
         from fcnn_cli.machine.devices import prefers_cuda, step_work
+        from fcnn_cli.network.embedding import products
 
         model = os.path.join(self.tmp, f"{width}-{precision}.pt")
         cuda = attempt(fcnn_rate, quakes(rows), self.gpu, width, depth, batch,
@@ -121,7 +123,8 @@ class Bench:
         hand = attempt(hand_rate, quakes(rows), self.gpu, width, depth, batch, hand_steps,
                        precision)
         steps = 60 * math.ceil(rows / batch)  # the case's rows, 60 epochs as by default
-        auto = "cuda" if prefers_cuda(step_work(batch, 8, width, depth, 2), steps) else "cpu"
+        net = NetConfig(n_in=8, n_out=2, width=width, depth=depth)
+        auto = "cuda" if prefers_cuda(step_work(batch, products(net)), steps) else "cpu"
         return [f"train {name} (samples/s)", rate(cuda), rate(cpu), rate(hand),
                 ratio(cuda, cpu), ratio(cuda, hand), auto, faster(cuda, cpu)]
 

@@ -23,6 +23,8 @@ ARCHITECTURES = ("plain", "resnet", "batchnorm", "selu")
 # Embeddings of each numerical feature before the first layer (docs/training.md), and the width
 # of each feature's embedding that each takes by default (rtdl-num-embeddings' defaults).
 EMBEDDINGS = {"none": None, "linear": 32, "periodic": 24}
+# The defaults of the options of periodic embeddings alone.
+PERIODIC = {"embed_frequencies": 48, "embed_sigma": 0.01}
 INITS = ("glorot-normal", "he", "lecun")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -129,10 +131,12 @@ class NetConfig:
                         "see docs/training.md.", choices=EMBEDDINGS)
     embed_dim: int | None = option(None, "Values in each feature's embedding. Default: 24 for "
                                    "--embed periodic, 32 for linear.")
-    embed_frequencies: int = option(48, "Frequencies of each feature in --embed periodic.")
-    embed_sigma: float = option(0.01, "Standard deviation of the initial frequencies of "
-                                "--embed periodic (in cycles per standard deviation of the "
-                                "feature): larger fits sharper effects.")
+    embed_frequencies: int | None = option(None, "Frequencies of each feature in --embed "
+                                           "periodic. Default: 48.")
+    embed_sigma: float | None = option(None, "Standard deviation of the initial frequencies "
+                                       "of --embed periodic (in cycles per standard deviation "
+                                       "of the feature): larger fits sharper effects. "
+                                       "Default: 0.01.")
 
     def __post_init__(self):
         _check_types(self)
@@ -156,6 +160,9 @@ class NetConfig:
             self.init = "lecun" if self.arch == "selu" else "glorot-normal"
         if self.embed_dim is None:
             self.embed_dim = EMBEDDINGS.get(self.embed)
+        for key, default in PERIODIC.items():  # periodic's alone: given elsewhere, refused
+            if self.embed == "periodic" and getattr(self, key) is None:
+                setattr(self, key, default)
         checks = [
             (self.n_in >= 1, f"the network needs at least one input, not {self.n_in}"),
             (self.n_out >= 1, f"the network needs at least one output, not {self.n_out}"),
@@ -179,10 +186,18 @@ class NetConfig:
              f"{', '.join(EMBEDDINGS)}", "embed"),
             (self.embed_dim is None or 1 <= self.embed_dim <= 1024,
              f"embed_dim must be between 1 and 1024, not {self.embed_dim}", "embed_dim"),
-            (1 <= self.embed_frequencies <= 1024, "embed_frequencies must be between 1 and "
-             f"1024, not {self.embed_frequencies}", "embed_frequencies"),
-            (0.0 < self.embed_sigma <= 100.0, "embed_sigma must be above 0 and at most 100, "
-             f"not {self.embed_sigma}", "embed_sigma"),
+            (self.embed != "none" or self.embed_dim is None,
+             "embed_dim applies to an embedding: leave it out with embed='none'", "embed_dim",
+             "embed"),
+            *[(self.embed == "periodic" or getattr(self, key) is None,
+               f"{key} applies to embed='periodic' alone: leave it out with embed="
+               f"{self.embed!r}", key, "embed") for key in PERIODIC],
+            (self.embed_frequencies is None or 1 <= self.embed_frequencies <= 1024,
+             f"embed_frequencies must be between 1 and 1024, not {self.embed_frequencies}",
+             "embed_frequencies"),
+            (self.embed_sigma is None or 0.0 < self.embed_sigma <= 100.0,
+             f"embed_sigma must be above 0 and at most 100, not {self.embed_sigma}",
+             "embed_sigma"),
         ]
 
     def to_dict(self):

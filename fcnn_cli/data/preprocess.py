@@ -54,10 +54,10 @@ class Scaler:
         if method not in SCALINGS:
             raise FcnnError(f"unknown scaling {method!r}; choose from {', '.join(SCALINGS)}")
         x = np.asarray(x)
+        if method in CURVES:  # in float64 a column at a time (of_sample)
+            return cls.of_sample(method, x.T, names)
         if x.dtype.kind != "f":
             x = x.astype(np.float64)
-        if method in CURVES:
-            return cls.of_sample(method, x.T, names)
         if method == "standard":
             return cls.of(method, *_mean_std(x), None, None, names)
         if method in ("minmax", "max"):
@@ -87,18 +87,18 @@ class Scaler:
     def of_sample(cls, method, columns, names=()):
         """The scaler of a curve (``robust``, ``quantile``) from each column's training values:
         all of them, or the bounded sample a streamed pass keeps
-        (:class:`~fcnn_cli.data.missing.MedianSample`)."""
-        columns = [np.asarray(c, np.float64) for c in columns]
+        (:class:`~fcnn_cli.data.missing.MedianSample`). Each column is made float64 alone:
+        all at once would take twice the memory of a float32 table."""
+        n = len(columns)
         if method == "quantile":
             # As scikit-learn, to the last bit (a quantile that falls on a repeated value must
-            # equal it): np.percentile (linear) at these percentages.
+            # equal it): np.percentile (linear) at these percentages, then made ascending where
+            # the interpolation's rounding steps back.
             levels = np.linspace(0, 1, min(QUANTILES, min(map(len, columns)))) * 100
-            table = [np.percentile(c, levels).tolist() for c in columns]
-            return cls(method, [0.0] * len(columns), [1.0] * len(columns), table)
-        q25, median, q75 = np.array([np.quantile(c, [0.25, 0.5, 0.75]) for c in columns]).T
-        spread = q75 - q25
-        flat = spread == 0  # pytabkit's fallback: half the training range
-        spread[flat] = [0.5 * (c.max() - c.min()) for c, f in zip(columns, flat) if f]
+            table = [np.maximum.accumulate(np.percentile(_wide(c), levels)).tolist()
+                     for c in columns]
+            return cls(method, [0.0] * n, [1.0] * n, table)
+        median, spread = np.array([_centre_and_spread(_wide(c)) for c in columns]).reshape(n, 2).T
         return cls(method, median.tolist(), _nonzero(spread, names).tolist())
 
     def transform(self, x, out=None):
@@ -143,6 +143,18 @@ class Scaler:
         table = d.get("quantiles")
         return cls(d["method"], list(d["shift"]), list(d["scale"]),
                    None if table is None else [list(q) for q in table])
+
+
+def _wide(column):
+    return np.asarray(column, np.float64)
+
+
+def _centre_and_spread(column):
+    """robust's median and interquartile range of one column; where the range is 0,
+    pytabkit's fallback: half the training range."""
+    q25, median, q75 = np.quantile(column, [0.25, 0.5, 0.75])
+    spread = q75 - q25
+    return median, spread if spread != 0 else 0.5 * (column.max() - column.min())
 
 
 def _nonzero(scale, names):

@@ -48,6 +48,7 @@ from fcnn_cli.machine.devices import (ThreadChooser, autocast, cpu_budget, matmu
                               thread_ladder, training_threads)
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine.loop import GATHER_ROWS, NO_STOP
+from fcnn_cli.network import embedding
 from fcnn_cli.network.model import MLP, Ensemble
 from fcnn_cli.engine.state import load_weights, make_optimizer
 
@@ -128,7 +129,7 @@ def _threads(config, net_config, device):
     network's size, as batched products share their members out between threads without
     splitting any product."""
     if config.threads or device.type != "cpu":
-        return training_threads(config, net_config, device)
+        return training_threads(config, embedding.products(net_config), device)
     return ThreadChooser(thread_ladder(cpu_budget()))
 
 

@@ -13,6 +13,7 @@ from fcnn_cli.machine import distributed
 from fcnn_cli.engine import graphs
 from fcnn_cli.machine.devices import autocast, matmul_precision, training_threads
 from fcnn_cli.core.errors import DataChanged, first_line
+from fcnn_cli.network import embedding
 
 WORLD_OF_ONE = distributed.World()
 
@@ -116,7 +117,7 @@ def run(state, prepared, rows, on_epoch=None, probe=None, world=WORLD_OF_ONE, st
     graphed = isinstance(rows, Tensors) and graphs.usable(state, device, world)
     step = _graphed(state, rows) if graphed else _step(state, prepared.task, world)
     last_complete = snapshot(state, prepared)
-    threads = training_threads(state.config, state.model.config, device,
+    threads = training_threads(state.config, embedding.products(state.model.config), device,
                                alone=not world.distributed)
     try:
         with stop.polling(), threads.in_use(), matmul_precision(state.config.precision, device):

@@ -18,6 +18,7 @@ from fcnn_cli.machine.devices import (ThreadChooser, describe, effective_precisi
 from fcnn_cli.core.errors import DataChanged, FcnnError
 from fcnn_cli.engine.prepare import SPLITS, Prepared, prepare
 from fcnn_cli.data.tables import Table
+from fcnn_cli.network import embedding
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "fit_cohorts"]
 
@@ -393,8 +394,7 @@ def _device(config, shape, rows, world):
     if world.distributed:
         return distributed.join(config.device)[1]
     steps = config.epochs * -(-rows // config.batch_size)
-    work = step_work(min(config.batch_size, rows), shape.n_in, shape.width, shape.depth,
-                     shape.n_out)
+    work = step_work(min(config.batch_size, rows), embedding.products(shape))
     return resolve_device(config.device, (work, steps))
 
 

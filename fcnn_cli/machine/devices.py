@@ -16,10 +16,11 @@ CUDA_STEP_WORK = 2 ** 24
 CUDA_RUN_WORK = 2 ** 34
 
 
-def step_work(batch_size, n_in, width, depth, n_out):
-    """Multiply-adds of one training step: three matrix products per layer (the forward's and
-    the backward's two) over the minibatch's rows."""
-    return 3 * batch_size * (n_in * width + (depth - 1) * width * width + width * n_out)
+def step_work(batch_size, products):
+    """Multiply-adds of one training step: each of the forward's ``products`` (multiply-adds
+    of one row, :func:`fcnn_cli.network.embedding.products`) three times (the forward's and the
+    backward's two) over the minibatch's rows."""
+    return 3 * batch_size * sum(products)
 
 
 def prefers_cuda(work, steps):
@@ -310,14 +311,15 @@ class ThreadChooser:
             torch.set_num_threads(threads)
 
 
-def training_threads(config, net, device, alone=True):
+def training_threads(config, products, device, alone=True):
     """The CPU threads for training: as asked (``threads``), else one for small networks, whose
-    matrix products are too small to share out, else chosen by timing among the CPUs this
-    process may use (:class:`ThreadChooser`). Timing is left out on a GPU and when several
-    processes train together (each step then waits for the others)."""
+    matrix products (``products``: multiply-adds of one row in each,
+    :func:`fcnn_cli.network.embedding.products`) are too small to share out, else chosen by
+    timing among the CPUs this process may use (:class:`ThreadChooser`). Timing is left out on
+    a GPU and when several processes train together (each step then waits for the others)."""
     if config.threads:
         return ThreadChooser.fixed(config.threads)
-    largest = config.batch_size * net.width * max(net.n_in, net.width, net.n_out)
+    largest = config.batch_size * max(products)
     if device.type == "cpu" and largest < SMALL_MATMUL:
         return ThreadChooser.fixed(1)
     budget = cpu_budget()

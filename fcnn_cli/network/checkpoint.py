@@ -246,7 +246,7 @@ def _scaler(d, what, n, dtype, methods=SCALINGS):
 
 def _quantiles(table, what, n):
     """A quantile scaler's table: ``n`` columns of as many quantiles (2 to QUANTILES), each
-    finite in float32 and ascending."""
+    finite in float32 and ascending in float64, as the curve uses them (data/curves.py)."""
     from fcnn_cli.data.preprocess import QUANTILES
 
     _need(isinstance(table, list) and len(table) == n,
@@ -254,8 +254,8 @@ def _quantiles(table, what, n):
     count = len(table[0]) if n and isinstance(table[0], list) else 0
     _need(2 <= count <= QUANTILES, f"{what} quantiles: not 2 to {QUANTILES} a column")
     for column in table:
-        values = _numbers(column, f"{what} quantiles", count, "float32")
-        _need(all(a <= b for a, b in zip(values, values[1:])),
+        _numbers(column, f"{what} quantiles", count, "float32")
+        _need(all(a <= b for a, b in zip(column, column[1:])),
               f"{what} quantiles of a column are not ascending")
 
 

@@ -25,7 +25,6 @@ class Periodic(nn.Module):
 
     def __init__(self, features, frequencies, sigma):
         super().__init__()
-        self.sigma = sigma
         self.weight = nn.Parameter(torch.empty(features, frequencies))
         if not self.weight.is_meta:  # a network built to check shapes draws nothing
             nn.init.trunc_normal_(self.weight, 0.0, sigma, -3 * sigma, 3 * sigma)
@@ -90,6 +89,26 @@ class Embedding(nn.Sequential):
 def inputs(cfg):
     """The inputs of the first layer of a network of NetConfig ``cfg``."""
     return cfg.n_in if cfg.embed == "none" else cfg.n_in * cfg.embed_dim
+
+
+def work(cfg):
+    """Multiply-adds of the embedding of one row: periodic's angles (k a feature) and its
+    linear map of each feature's 2k values onto embed_dim; linear's x·w."""
+    if cfg.embed == "none":
+        return 0
+    if cfg.embed == "periodic":
+        k = cfg.embed_frequencies
+        return cfg.n_in * (k + 2 * k * cfg.embed_dim)
+    return cfg.n_in * cfg.embed_dim
+
+
+def products(cfg):
+    """Multiply-adds of one row in each product of a network of NetConfig ``cfg``, input to
+    output: the embedding's (where there is one), the first layer's over its widened inputs,
+    then the other layers'. What a device and thread count are chosen by."""
+    embedded = [work(cfg)] if cfg.embed != "none" else []
+    return [*embedded, inputs(cfg) * cfg.width, *[cfg.width ** 2] * (cfg.depth - 1),
+            cfg.width * cfg.n_out]
 
 
 def values_per_row(cfg):

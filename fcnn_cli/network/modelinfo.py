@@ -79,7 +79,7 @@ def _record(info, name):
 def _layers(config):
     """The sizes from input to output, as text: 8 → 64 → 64 → 64 → 2, with an embedding of
     each feature 8 → periodic 8×24 → 64 → 64 → 64 → 2."""
-    embed = config.get("embed", "none")
+    embed = config["embed"]
     embedded = [] if embed == "none" else [f"{embed} {config['n_in']}×{config['embed_dim']}"]
     sizes = [config["n_in"], *embedded] + [config["width"]] * config["depth"] + [config["n_out"]]
     return " → ".join(map(str, sizes))

@@ -115,6 +115,38 @@ def test_quantile_is_scikit_learns_quantile_transformer_to_a_normal(rows):
     assert np.abs(got).max() > 5.19  # the ends: ±5.2, not infinite
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_curves_are_fitted_a_column_at_a_time_as_on_the_whole_float64_matrix(dtype):
+    """The same quantiles, medians and spreads to the last bit, with less memory at its peak
+    than the table itself, where a float64 copy of a float32 one takes twice as much."""
+    import tracemalloc
+
+    x = np.ascontiguousarray(np.tile(_awkward_columns(50_000), 4).astype(dtype))
+    Scaler.fit("quantile", x[:10])  # what a first call alone allocates
+    wide = x.astype(np.float64)
+    levels = np.linspace(0, 1, 1000) * 100
+    q25, median, q75 = np.quantile(wide, [0.25, 0.5, 0.75], axis=0)
+    spread = np.where(q75 > q25, q75 - q25, 0.5 * (wide.max(axis=0) - wide.min(axis=0)))
+    del wide
+    tracemalloc.start()
+    try:
+        quantile, robust = Scaler.fit("quantile", x), Scaler.fit("robust", x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes
+    assert quantile.quantiles == np.percentile(x.astype(np.float64), levels, axis=0).T.tolist()
+    assert (robust.shift, robust.scale) == (median.tolist(), spread.tolist())
+
+
+def test_a_quantile_table_is_made_ascending_where_interpolation_steps_back(monkeypatch):
+    """scikit-learn's np.maximum.accumulate: a quantile one ulp below the one before it (as
+    linear interpolation's rounding may give) takes the one before's value."""
+    monkeypatch.setattr(np, "percentile", lambda column, levels: np.array([0.0, 1.0 + 2 ** -52,
+                                                                           1.0, 2.0]))
+    assert Scaler.fit("quantile", X).quantiles == [[0.0, 1.0 + 2 ** -52, 1.0 + 2 ** -52, 2.0]] * 2
+
+
 def test_the_normal_quantile_function_is_scipys_within_1e_8():
     stats = pytest.importorskip("scipy.stats")
     torch = pytest.importorskip("torch")

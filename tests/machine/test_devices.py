@@ -13,11 +13,27 @@ from fcnn_cli.core.config import NetConfig, TrainConfig
 from fcnn_cli.machine.devices import (CUDA_RUN_WORK, CUDA_STEP_WORK, RECHECK_SECONDS, TRIAL_SECONDS,
                               ThreadChooser, cpu_budget, prefers_cuda, step_work,
                               thread_ladder, training_threads)
+from fcnn_cli.machine.distributed import World
+from fcnn_cli.network.embedding import products
+
+
+def layers(n_in, width, depth, n_out, **embed):
+    return products(NetConfig(n_in=n_in, n_out=n_out, width=width, depth=depth, **embed))
 
 
 def test_step_work_counts_three_products_per_layer():
     # 8 inputs, 3 × 64 hidden, 2 outputs, batch 32
-    assert step_work(32, 8, 64, 3, 2) == 3 * 32 * (8 * 64 + 2 * 64 * 64 + 64 * 2)
+    assert step_work(32, layers(8, 64, 3, 2)) == 3 * 32 * (8 * 64 + 2 * 64 * 64 + 64 * 2)
+
+
+def test_step_work_counts_the_embedding_and_the_widened_first_layer():
+    """Periodic with the defaults (k = 48, d = 24): per feature 48 angles and a 96 × 24 map,
+    and a first layer of 8 × 24 inputs; over four times the plain network's work."""
+    periodic = step_work(32, layers(8, 64, 3, 2, embed="periodic"))
+    assert periodic == 3 * 32 * (8 * (48 + 96 * 24) + 8 * 24 * 64 + 2 * 64 * 64 + 64 * 2)
+    assert periodic > 4.4 * step_work(32, layers(8, 64, 3, 2))
+    linear = step_work(32, layers(8, 64, 3, 2, embed="linear", embed_dim=4))
+    assert linear == 3 * 32 * (8 * 4 + 8 * 4 * 64 + 2 * 64 * 64 + 64 * 2)
 
 
 @pytest.mark.parametrize("batch, width, depth, rows, epochs, gpu", [
@@ -29,7 +45,16 @@ def test_step_work_counts_three_products_per_layer():
 ])
 def test_auto_weighs_step_and_run(batch, width, depth, rows, epochs, gpu):
     steps = epochs * -(-rows // batch)
-    assert prefers_cuda(step_work(batch, 8, width, depth, 2), steps) is gpu
+    assert prefers_cuda(step_work(batch, layers(8, width, depth, 2)), steps) is gpu
+
+
+def test_training_asks_auto_with_the_embedded_network_s_work(monkeypatch):
+    asked = []
+    monkeypatch.setattr(train, "resolve_device", lambda name, work: asked.append(work))
+    net = NetConfig(n_in=8, n_out=2, embed="periodic")
+    train._device(TrainConfig(epochs=2, batch_size=32), net, 100, World())
+    per_row = 8 * (48 + 96 * 24) + 8 * 24 * 64 + 2 * 64 * 64 + 64 * 2
+    assert asked == [(3 * 32 * per_row, 2 * 4)]  # 4 steps an epoch
 
 
 def test_auto_rule_has_its_thresholds_as_bounds():
@@ -166,8 +191,10 @@ def test_ladder_halves_from_all_cpus_to_one(budget, ladder):
     assert thread_ladder(budget) == ladder
 
 
-WIDE = NetConfig(n_in=8, n_out=2, width=512, depth=3)
-SMALL = NetConfig(n_in=8, n_out=2, width=64, depth=3)
+WIDE = layers(8, 512, 3, 2)
+SMALL = layers(8, 64, 3, 2)
+# 64 wide, but its embedding's product (8 × 96 × 24 a row) is over SMALL_MATMUL at batch 256.
+EMBEDDED = layers(8, 64, 3, 2, embed="periodic")
 
 
 @pytest.fixture
@@ -181,6 +208,8 @@ def eight_cpus(monkeypatch):
     (TrainConfig(threads=3), WIDE, CPU, True, [3]),  # --threads wins over everything
     (TrainConfig(threads=12), SMALL, CPU, True, [12]),
     (TrainConfig(batch_size=32), SMALL, CPU, True, [1]),  # small products: one thread
+    (TrainConfig(batch_size=256), SMALL, CPU, True, [1]),
+    (TrainConfig(batch_size=256), EMBEDDED, CPU, True, [8, 4, 2, 1]),
     (TrainConfig(batch_size=1024), WIDE, CPU, True, [8, 4, 2, 1]),  # timed
     (TrainConfig(batch_size=1024), WIDE, CUDA, True, [8]),
     (TrainConfig(batch_size=1024), WIDE, CPU, False, [8]),  # several processes: not timed

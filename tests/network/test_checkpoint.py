@@ -367,8 +367,15 @@ def test_a_curve_scaled_model_predicts_as_in_memory(curve_models, quakes, method
                                   predictor.predict(quakes).to_numpy())
 
 
+def _descending_in_float64(scaler):
+    """Column 2 starts 1 + 2⁻⁴⁰, then 1: one float32, but descending as the curve reads it."""
+    column = scaler["quantiles"][2]
+    column[:] = [1.0 + 2 ** -40, 1.0] + [2.0] * (len(column) - 2)
+
+
 @pytest.mark.parametrize("method, change, message", [
     ("quantile", lambda s: s["quantiles"][2].reverse(), "quantiles of a column are not asc"),
+    ("quantile", _descending_in_float64, "quantiles of a column are not asc"),
     ("quantile", lambda s: s["quantiles"].pop(), "quantiles are not a list of 8 column"),
     ("quantile", lambda s: s["quantiles"][0].append(1e40), "not finite in float32"),
     ("quantile", lambda s: s.update(quantiles=[[0.0]] * 8), "not 2 to 1000 a column"),
@@ -376,8 +383,8 @@ def test_a_curve_scaled_model_predicts_as_in_memory(curve_models, quakes, method
     ("robust", lambda s: s.update(quantiles=[[0.0, 1.0]] * 8), "belong to the quantile"),
     ("robust", lambda s: s.update(clip=5), "x_scaler: unknown entries"),
     ("robust", lambda s: s.update(method="spline"), "x_scaler: unknown method"),
-], ids=["descending", "short", "too-large", "one-quantile", "no-table", "table-of-robust",
-        "unknown-entry", "unknown-method"])
+], ids=["descending", "descending-in-float64", "short", "too-large", "one-quantile", "no-table",
+        "table-of-robust", "unknown-entry", "unknown-method"])
 def test_a_tampered_curve_scaler_is_refused_in_one_line(tmp_path, curve_models, method,
                                                         change, message):
     import shutil

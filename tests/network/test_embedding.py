@@ -34,8 +34,8 @@ def numpy_embedding(cfg, net, x):
 @pytest.mark.parametrize("embed", ["periodic", "linear"])
 def test_the_embedding_is_its_direct_computation(embed):
     torch.manual_seed(0)
-    cfg = NetConfig(n_in=3, n_out=2, depth=1, width=5, embed=embed, embed_dim=4,
-                    embed_frequencies=6, embed_sigma=0.5)
+    periodic = {"embed_frequencies": 6, "embed_sigma": 0.5} if embed == "periodic" else {}
+    cfg = NetConfig(n_in=3, n_out=2, depth=1, width=5, embed=embed, embed_dim=4, **periodic)
     net = MLP(cfg)
     x = np.random.default_rng(1).normal(size=(7, 3))
     h = numpy_embedding(cfg, net, x)
@@ -58,13 +58,48 @@ def test_the_embedding_defaults_and_options_are_checked():
     assert NetConfig(n_in=1, n_out=1, embed="periodic").embed_dim == 24
     assert NetConfig(n_in=1, n_out=1, embed="linear").embed_dim == 32
     assert NetConfig(n_in=1, n_out=1).embed_dim is None
+    periodic = NetConfig(n_in=1, n_out=1, embed="periodic")
+    assert (periodic.embed_frequencies, periodic.embed_sigma) == (48, 0.01)
+    for embed in ("none", "linear"):  # the options of periodic alone are left unset
+        cfg = NetConfig(n_in=1, n_out=1, embed=embed)
+        assert (cfg.embed_frequencies, cfg.embed_sigma) == (None, None)
     for options, named in [({"embed": "fourier"}, "embed"),
                            ({"embed": "periodic", "embed_dim": 0}, "embed_dim"),
-                           ({"embed_frequencies": 0}, "embed_frequencies"),
-                           ({"embed_sigma": 0.0}, "embed_sigma"),
-                           ({"embed_sigma": float("nan")}, "embed_sigma")]:
+                           ({"embed": "periodic", "embed_frequencies": 0}, "embed_frequencies"),
+                           ({"embed": "periodic", "embed_sigma": 0.0}, "embed_sigma"),
+                           ({"embed": "periodic", "embed_sigma": float("nan")}, "embed_sigma")]:
         with pytest.raises(FcnnError, match=named):
             NetConfig(n_in=1, n_out=1, **options)
+
+
+@pytest.mark.parametrize("options, said", [
+    ({"embed_dim": 8}, "embed_dim applies to an embedding: leave it out with embed='none'"),
+    ({"embed_frequencies": 48}, "embed_frequencies applies to embed='periodic' alone: leave "
+     "it out with embed='none'"),
+    ({"embed": "linear", "embed_frequencies": 48}, "embed_frequencies applies to "
+     "embed='periodic' alone: leave it out with embed='linear'"),
+    ({"embed": "linear", "embed_sigma": 0.01}, "embed_sigma applies to embed='periodic' alone: "
+     "leave it out with embed='linear'"),
+])
+def test_an_embedding_option_that_does_not_apply_is_refused(options, said):
+    """Even at its default's value: given is given."""
+    with pytest.raises(FcnnError) as refused:
+        NetConfig(n_in=1, n_out=1, **options)
+    assert str(refused.value) == said
+    assert refused.value.options == (next(k for k in options if k != "embed"), "embed")
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["--embed-dim", "8"], "--embed-dim applies to an embedding: leave it out with --embed none"),
+    (["--embed", "linear", "--embed-sigma", "0.5"],
+     "--embed-sigma applies to --embed periodic alone: leave it out with --embed linear"),
+])
+def test_the_command_line_refuses_an_embedding_option_that_does_not_apply(
+        runner, quakes_csv, tmp_path, flags, said):
+    result = runner.invoke(cli, ["train", str(quakes_csv), "-o", str(tmp_path / "run"),
+                                 "--epochs", "1", *flags])
+    assert result.exit_code != 0 and said in result.output, result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_an_embedded_network_takes_autograd_alone_or_in_an_ensemble():
@@ -127,8 +162,8 @@ def test_an_ensemble_of_embedded_networks_trains_and_is_saved(embedded, quakes, 
 @pytest.mark.parametrize("key, value, said", [
     ("embed_dim", 5, "has shape"),  # the tensors hold 4
     ("embed_frequencies", 9, "has shape"),
-    ("embed", "linear", "no tensor .members.0.embed.0.bias."),
-    ("embed", "none", "belongs to no layer"),
+    ("embed", "linear", "embed_frequencies applies to embed='periodic' alone"),
+    ("embed", "none", "embed_dim applies to an embedding"),
     ("embed", "fourier", "unknown embedding"),
     ("embed_sigma", "0.01", "embed_sigma must be a number"),
     ("embed_sigma", -1.0, "embed_sigma must be above 0"),
