@@ -59,8 +59,9 @@ def ks_test(first, second, first_weight=None, second_weight=None):
     samples = [_sample(v, w) for v, w in ((first, first_weight), (second, second_weight))]
     weighted = first_weight is not None or second_weight is not None
     out = {"rows": [len(v) for v, _ in samples]}
-    sizes = [effective_rows(w.sum(), (w * w).sum()) if weighted else len(v)
-             for v, w in samples]
+    with np.errstate(over="ignore"):  # weights past ~1e154: n_eff NaN, the p-value too
+        sizes = [effective_rows(w.sum(), (w * w).sum()) if weighted else len(v)
+                 for v, w in samples]
     if weighted:
         out["effective_rows"] = sizes
     if min(out["rows"]) == 0 or not min(w.sum() for _, w in samples) > 0:
@@ -120,7 +121,8 @@ def histograms(train, test, train_weight=None, test_weight=None, bins=HISTOGRAM_
     for name, (v, w) in samples.items():
         inside = (v >= low) & (v <= high)
         content = np.histogram(v[inside], edges, weights=w[inside])[0]
-        error = np.sqrt(np.histogram(v[inside], edges, weights=(w * w)[inside])[0])
+        with np.errstate(over="ignore", invalid="ignore"):  # weights past ~1e154: inf, NaN
+            error = np.sqrt(np.histogram(v[inside], edges, weights=(w * w)[inside])[0])
         scale = w.sum() * (high - low) / bins
         with np.errstate(invalid="ignore", divide="ignore"):
             density, density_error = content / scale, error / abs(scale)

@@ -66,7 +66,8 @@ class Weights:
 def effective_rows(total, squares):
     """(Σw)² / Σw², elementwise; NaN where Σw² is 0."""
     total, squares = np.asarray(total, np.float64), np.asarray(squares, np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    # Weights past ~1e154 square to inf: n_eff is then NaN, not a numpy warning.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         out = np.where(squares != 0, total * total / np.where(squares != 0, squares, 1), np.nan)
     return float(out) if out.ndim == 0 else out
 
