@@ -72,7 +72,9 @@ def _significance(best):
         if b is None:
             yield f"best {name}", MISSING, MISSING, "no cut leaves a background > 0"
         else:
-            yield (f"best {name} (S = {b['signal']:.4g}, B = {b['background']:.4g})",
+            # The rows behind B: a best cut on a few background rows is a fluctuation.
+            rows = f"; {b['background_rows']} background rows" if "background_rows" in b else ""
+            yield (f"best {name} (S = {b['signal']:.4g}, B = {b['background']:.4g}{rows})",
                    _value(b[key]), _cut(b["cut"]), None)
 
 

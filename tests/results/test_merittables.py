@@ -48,7 +48,9 @@ def test_the_significance_best_cuts_where_the_weights_are_yields():
     best = report["significance"]["best"]["z_asimov"]
     text = shown(merit_tables(report))
     assert "weighted)" in text
-    assert f"best Z_Asimov (S = {best['signal']:.4g}, B = {best['background']:.4g}) │ " \
+    assert best["background_rows"] == round(best["background"] / 0.5)  # unit rows of weight ½
+    assert f"best Z_Asimov (S = {best['signal']:.4g}, B = {best['background']:.4g}; " \
+           f"{best['background_rows']} background rows) │ " \
            f"{best['z_asimov']:.3g} │ {best['cut']:.4g}" in text
 
 
