@@ -415,13 +415,10 @@ def test_several_data_files_train_as_one_table(run, runner, quakes, tmp_path, sp
         (tmp_path / "w" / "metrics.json").read_text()
 
 
-def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, tmp_path,
-                                                     monkeypatch):
+def _cut_after_two_epochs(run, runner, monkeypatch, args, out):
+    """``fcnn train ARGS -o OUT`` stopped by Ctrl-C once its second epoch is printed."""
     from fcnn_cli.commands import runjob
 
-    args = ["train", "--sample", f"signal={sample_files}/sig_*.csv", "--sample",
-            f"background={sample_files}/bkg.csv", "--epochs", 3, "-q", "--no-plots"]
-    run(runner, *args, "-o", tmp_path / "whole")
     printed = runjob._EpochPrinter.__call__
 
     def stop_after_two(printer, row):
@@ -431,7 +428,15 @@ def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, 
 
     with monkeypatch.context() as m:
         m.setattr(runjob._EpochPrinter, "__call__", stop_after_two)
-        run(runner, *args, "-o", tmp_path / "cut", code=130)
+        run(runner, *args, "-o", out, code=130)
+
+
+def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, tmp_path,
+                                                     monkeypatch):
+    args = ["train", "--sample", f"signal={sample_files}/sig_*.csv", "--sample",
+            f"background={sample_files}/bkg.csv", "--epochs", 3, "-q", "--no-plots"]
+    run(runner, *args, "-o", tmp_path / "whole")
+    _cut_after_two_epochs(run, runner, monkeypatch, args, tmp_path / "cut")
     assert (tmp_path / "cut" / "state.pt").exists()
     run(runner, "train", "--resume", tmp_path / "cut", "-q", "--no-plots")
     assert (tmp_path / "cut" / "metrics.json").read_text() == \
@@ -442,21 +447,10 @@ def test_a_run_does_not_resume_on_a_file_changed_since(run, runner, sample_files
                                                        monkeypatch):
     import shutil
 
-    from fcnn_cli.commands import runjob
-
     files = shutil.copytree(sample_files, tmp_path / "files")
     args = ["train", "--sample", f"signal={files}/sig_*.csv", "--sample",
             f"background={files}/bkg.csv", "--epochs", 3, "-q", "--no-plots"]
-    printed = runjob._EpochPrinter.__call__
-
-    def stop_after_two(printer, row):
-        printed(printer, row)
-        if row["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(runjob._EpochPrinter, "__call__", stop_after_two)
-        run(runner, *args, "-o", tmp_path / "cut", code=130)
+    _cut_after_two_epochs(run, runner, monkeypatch, args, tmp_path / "cut")
     text = (files / "bkg.csv").read_text()
     (files / "bkg.csv").write_text(text.replace("1", "2", 1))  # as long, other content
     result = run(runner, "train", "--resume", tmp_path / "cut", "-q", "--no-plots", code=1)
