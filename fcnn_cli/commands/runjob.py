@@ -207,11 +207,23 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
         _say_working_point(console, result)
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 
-        console.print(Text.assemble("saved run to ", (str(run_dir), "bold"), " (best epoch "
-                                    f"{result.predictor.info['best_epoch']}; {result.stopped})"))
+        console.print(Text.assemble("saved run to ", (str(run_dir), "bold"),
+                                    f" ({_rows_text(result.sizes, result.config.folds)}; "
+                                    "best epoch "
+                                    f"{result.predictor.info['best_epoch']} of "
+                                    f"{result.config.epochs}; {result.stopped})"))
     if signal_code:
         console.print(f"stopped by a signal after training had ended: the complete run is "
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _rows_text(sizes, folds):
+    """How many rows each split got: ``900 training, 50 validation, 50 test rows``, or of
+    k-fold training ``1000 rows in 3 folds, 0 test rows``."""
+    if folds > 1:  # every row trains k - 1 networks and validates one
+        return f"{sizes['train']} rows in {folds} folds, {sizes.get('test', 0)} test rows"
+    names = {"train": "training", "val": "validation", "test": "test"}
+    return ", ".join(f"{sizes[k]} {name}" for k, name in names.items() if k in sizes) + " rows"
 
 
 def _say_working_point(console, result):

@@ -11,6 +11,9 @@ default; accuracy is the figure RealMLP selects by.
 
 from fcnn_cli.core.errors import FcnnError
 
+# Accuracy ties (frequent on small validation sets) go to the lower Brier score: per row a miss
+# plus TIE × its Brier score (at most 2), too little to outweigh one row in 100 000.
+TIE = 1e-6
 NAMES = {"loss": "loss", "brier": "Brier score", "accuracy": "accuracy"}  # for messages
 
 
@@ -32,8 +35,9 @@ def column(best_by, value):
 
 def figure(task, best_by, out, y, loss):
     """The figure of rows ``out``/``y`` (as the task's loss takes them) to be minimised:
-    their ``loss``, or per row the Brier score or a miss (1 for a wrong class), averaged with
-    the weights the loss gives each row (event weights, class weights)."""
+    their ``loss``, or per row the Brier score or a miss (1 for a wrong class, plus the tie's
+    share of the Brier score), averaged with the weights the loss gives each row (event
+    weights, class weights)."""
     if best_by == "loss":
         return loss
     import torch
@@ -47,11 +51,10 @@ def figure(task, best_by, out, y, loss):
     out = out.float()
     if task.output == "sigmoid":  # two classes from one logit: probabilities of both
         out = torch.stack([torch.zeros_like(out[:, 0]), out[:, 0]], dim=1)
-    if best_by == "brier":
-        p = torch.softmax(out, dim=1)
-        rows = ((p - F.one_hot(y, p.shape[1]).to(p.dtype)) ** 2).sum(dim=1)
-    else:
-        rows = (out.argmax(dim=1) != y).to(out.dtype)
+    p = torch.softmax(out, dim=1)
+    rows = ((p - F.one_hot(y, p.shape[1]).to(p.dtype)) ** 2).sum(dim=1)
+    if best_by == "accuracy":
+        rows = (out.argmax(dim=1) != y).to(out.dtype) + TIE * rows
     if w is None:
         return rows.mean()
     # As the loss averages: event weights (of mean 1 over the rows) and a sigmoid's class

@@ -82,7 +82,8 @@ def test_brackets_in_paths_are_printed_not_read_as_markup(run, runner, tmp_path,
         return "".join(text.split())
 
     out = run(runner, "train", data, "--epochs", 1, "-o", run_dir)
-    assert squeezed(f"saved run to {run_dir} (best epoch 1") in squeezed(out.stderr)
+    assert squeezed(f"saved run to {run_dir} (540 training, 30 validation, 30 test rows; "
+                    "best epoch 1 of 1") in squeezed(out.stderr)
     out = run(runner, "evaluate", run_dir / "model.pt", data).stdout
     assert squeezed(f"{data} (600 rows)") in squeezed(out)
 
