@@ -36,7 +36,9 @@ class _Fused:
             params = [p for p in group["params"] if p.grad is not None]
             if params:
                 # One device and dtype a group: an fcnn network lives whole on one device.
-                states = [self.state[p] for p in params]
+                # SGD without momentum keeps no state, as torch's keeps none
+                keeps = adam or group["momentum"]
+                states = [self.state[p] if keeps else {} for p in params]
                 first = [start_state(s, p, group, adam) for s, p in zip(states, params)][0]
                 kernel(adam, group, states, first, group["lr"], group["weight_decay"],
                        params, [p.grad for p in params])
