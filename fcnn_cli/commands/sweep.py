@@ -9,7 +9,8 @@ import click
 from fcnn_cli.commands.helpgroups import GRID, OUTPUT, RUN, GroupedCommand, option
 from fcnn_cli.commands.options import (DIR, FILE, FLAGS, OPTION_FIELDS, fields_options, flag_of,
                                        given, listed, output_option, quiet_option,
-                                       setup_logging, usage_errors, user_errors, with_flags)
+                                       plots_default, setup_logging, usage_errors, user_errors,
+                                       with_flags)
 from fcnn_cli.core.configfile import PLOTS_VARIABLE
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.machine import signals
@@ -36,7 +37,7 @@ FIXED_FIELDS = [(cls, name) for cls, name in OPTION_FIELDS if name not in ("ense
              "that differ only in lr, weight decay, init, dropout, patience or ema.")
 @option("--shard", metavar="I/N", group=RUN,
         help="Train only the I-th of N shares of the grid (for array jobs).")
-@option("--plots/--no-plots", default=True, envvar=PLOTS_VARIABLE, group=OUTPUT,
+@option("--plots/--no-plots", default=plots_default, show_default=False, group=OUTPUT,
         help="Draw each run's plots, as fcnn train does, and leaderboard.png. Default: on, "
              f"unless --grid-file's file says plots = false or {PLOTS_VARIABLE}=0.")
 @option("--dry-run", is_flag=True, group=RUN,

@@ -31,6 +31,8 @@ COMMAND_LINE = {"output": "-o", "force": "--force", "resume": "--resume", "nproc
 # or in the environment (PLOTS_VARIABLE, read by the commands' --plots/--no-plots).
 RUN_DEFAULTS = {"plots": "--plots/--no-plots"}
 PLOTS_VARIABLE = "FCNN_PLOTS"
+SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+                "0": False, "false": False, "no": False, "off": False}
 # Other spellings of the run directory, which a file would otherwise take for a typo of a key.
 COMMAND_LINE_SPELLINGS = {"o": "-o", "out": "-o", "run_dir": "-o", "output_dir": "-o"}
 MAX_BYTES = 1 << 20
@@ -103,6 +105,18 @@ def _too_deep(document):
         items = value.values() if isinstance(value, dict) else value
         stack += [(v, depth + 1) for v in items if isinstance(v, (dict, list))]
     return False
+
+
+def plots_default():
+    """Whether a command draws its plots where neither its command line nor a configuration
+    file says: as PLOTS_VARIABLE says, else yes."""
+    text = os.environ.get(PLOTS_VARIABLE, "").strip()
+    if not text:
+        return True
+    if text.lower() not in SWITCH_WORDS:
+        raise FcnnError(f"the environment variable {PLOTS_VARIABLE}={shown(text)}: give 0 or "
+                        "1 (false or true, no or yes, off or on)")
+    return SWITCH_WORDS[text.lower()]
 
 
 def _take(values, path, key, value, section):
