@@ -7,17 +7,19 @@ import torch
 from fcnn_cli.engine import optimizer
 
 
-def _problem(seed):
+def _problem(seed, device="cpu"):
     """Two parameters of a small least-squares problem and its data."""
     g = torch.Generator().manual_seed(seed)
-    params = [torch.randn(5, 3, generator=g), torch.randn(5, generator=g)]
-    return params, torch.randn(16, 3, generator=g), torch.randn(16, 5, generator=g)
+    tensors = [torch.randn(5, 3, generator=g), torch.randn(5, generator=g),
+               torch.randn(16, 3, generator=g), torch.randn(16, 5, generator=g)]
+    params, x, y = [t.to(device) for t in tensors[:2]], tensors[2], tensors[3]
+    return params, x.to(device), y.to(device)
 
 
-def _train(make, steps=6, seed=0, start=None):
+def _train(make, steps=6, seed=0, start=None, device="cpu"):
     """``steps`` steps of the optimiser ``make(params)`` (from ``start``, a state dict); the
     parameters and the optimiser at the end."""
-    params, x, y = _problem(seed)
+    params, x, y = _problem(seed, device)
     params = [p.requires_grad_() for p in params]
     opt = make(params)
     if start is not None:
@@ -41,13 +43,14 @@ MAKERS = [  # (ours, torch's own fused optimiser)
 ]
 
 
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
 @pytest.mark.parametrize("ours, theirs", MAKERS)
-def test_steps_equal_torch_fused_bit_for_bit(ours, theirs):
-    mine, _ = _train(ours)
-    reference, _ = _train(theirs)
+def test_steps_equal_torch_fused_bit_for_bit(ours, theirs, device):
+    mine, _ = _train(ours, device=device)
+    reference, _ = _train(theirs, device=device)
     assert all(torch.equal(a, b) for a, b in zip(mine, reference))
     # and the updates are real: the parameters moved
-    assert not torch.equal(mine[0], _problem(0)[0][0])
+    assert not torch.equal(mine[0], _problem(0, device)[0][0])
 
 
 @pytest.mark.parametrize("ours, theirs", MAKERS)
