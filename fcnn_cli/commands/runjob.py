@@ -248,13 +248,18 @@ class _EpochPrinter:
             self.task = self.progress.add_task("train", total=self.epochs)
         return self
 
+    def plan(self, epochs):
+        self.epochs = epochs
+        if self.progress:
+            self.progress.update(self.task, total=epochs)
+
     def __call__(self, row):
         if self.quiet:
             return
         line = (f"epoch {row['epoch']:>4}/{self.epochs}  train {row['train_loss']:.4g}  "
                 f"val {row['val_loss']:.4g}")
         for key, label in (("val_rmse", "val_rmse"), ("val_mean_distance", "val_dist"),
-                           ("val_accuracy", "val_acc")):
+                           ("val_brier", "val_brier"), ("val_accuracy", "val_acc")):
             if key in row:
                 line += f"  {label} {row[key]:.4g}"
         line += f"  lr {row['lr']:.3g}  {row['seconds']:.2f}s"

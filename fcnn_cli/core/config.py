@@ -11,7 +11,7 @@ import math
 import numbers
 import operator
 import typing
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from fcnn_cli.core.errors import FcnnError, shown
 
@@ -28,6 +28,8 @@ PERIODIC = {"embed_frequencies": 48, "embed_sigma": 0.01}
 INITS = ("glorot-normal", "he", "lecun")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
+# The validation figures --best-by chooses from (engine/selection.py computes them).
+BEST_BY = ("auto", "loss", "brier", "accuracy")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "tf32", "bf16")  # of matrix products; weights and optimiser stay fp32
 TASKS = ("auto", "regress", "classify")
@@ -65,6 +67,9 @@ MAX_THREADS = 1024
 # The most epochs, rows per batch, epochs of patience or rows of a shuffle buffer: a count past it
 # is a typo (a configuration file's integers reach 2**63 and beyond), not a run that would end.
 MAX_COUNT = 2 ** 31 - 1
+# Without --epochs a run passes about EPOCH_ROWS training rows: a small table takes more epochs
+# than a large one, which bench/tabular.py found to pay (docs/training.md quotes it).
+EPOCH_ROWS, EPOCHS_FEWEST, EPOCHS_MOST = 1_000_000, 60, 500
 
 
 # Every option of a run is a field below, written once: its name, type and default are the
@@ -213,7 +218,9 @@ class NetConfig:
 class TrainConfig:
     """How to train; every option is checked here, once."""
 
-    epochs: int = option(60, "Passes over the training data.")
+    epochs: int | None = option(None, "Passes over the training data. Default: as many as "
+                                "pass about a million training rows, at least 60 and at most "
+                                "500.")
     batch_size: int = option(32, "Rows per minibatch.")
     lr: float = option(1e-3, "Learning rate.")
     optimizer: str = option("adam", "sgd uses --momentum.", choices=OPTIMIZERS)
@@ -221,8 +228,12 @@ class TrainConfig:
     weight_decay: float = option(0.0, "L2 weight decay.")
     schedule: str = option("cosine", "Learning rate schedule: cosine decay to zero over all "
                            "steps, or halve on a validation plateau.", choices=SCHEDULES)
-    patience: int = option(0, "Stop after this many epochs without a better validation loss "
-                           "(0: never).")
+    patience: int = option(0, "Stop after this many epochs without a better validation "
+                           "figure (--best-by) (0: never).")
+    best_by: str = option("auto", "The validation figure whose best epoch's weights are kept: "
+                          "the loss, or for classification the Brier score or accuracy. auto: "
+                          "brier for classification, loss for regression.",
+                          choices=BEST_BY)
     ema: float = option(0.998, "Validate and keep a running average of the weights with this "
                         "decay per step (0: the last step's weights).")
     val_frac: float = option(0.05, "Share of rows for validation.")
@@ -305,7 +316,7 @@ class TrainConfig:
     def __post_init__(self):
         _check_types(self)
         checks = [
-            _count("epochs", self.epochs, 1),
+            _count("epochs", 1 if self.epochs is None else self.epochs, 1),
             _count("batch_size", self.batch_size, 1),
             (math.isfinite(self.lr) and self.lr > 0,
              f"lr must be finite and > 0, not {self.lr}", "lr"),
@@ -318,6 +329,8 @@ class TrainConfig:
             (self.schedule in SCHEDULES, _unknown("schedule", self.schedule, SCHEDULES),
              "schedule"),
             _count("patience", self.patience, 0),
+            (self.best_by in BEST_BY, _unknown("best-by figure", self.best_by, BEST_BY),
+             "best_by"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
             (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
              "val_frac"),
@@ -356,6 +369,14 @@ class TrainConfig:
         _check_merit(self)
         # Last: a sweep that meets Unsupported knows every other option is sound.
         refuse_in_ensemble(self)
+
+    def planned(self, rows):
+        """This configuration with its number of epochs: as given, or from the number of
+        training ``rows`` (see EPOCH_ROWS)."""
+        if self.epochs is not None:
+            return self
+        return replace(self, epochs=min(max(-(-EPOCH_ROWS // max(rows, 1)), EPOCHS_FEWEST),
+                                        EPOCHS_MOST))
 
 
 def _check_folds(config):

@@ -42,7 +42,7 @@ import time
 
 import torch
 
-from fcnn_cli.engine import fastpath, folds, funcstep, memberwise
+from fcnn_cli.engine import fastpath, folds, funcstep, memberwise, selection
 from fcnn_cli.core.config import MAX_MEMBERS, Unsupported
 from fcnn_cli.machine.devices import (ThreadChooser, autocast, cpu_budget, matmul_precision,
                               thread_ladder, training_threads)
@@ -68,7 +68,7 @@ def member_seed(seed, k):
 
 @dataclasses.dataclass
 class _Best:
-    """One member's best validation loss so far, its epoch and (averaged) weights."""
+    """One member's best validation figure (--best-by) so far, its epoch and (averaged) weights."""
 
     loss: float = math.inf
     epoch: int = 0
@@ -246,7 +246,7 @@ class _Run:
         cohort ends here, if it does."""
         start = time.perf_counter()
         train_loss = self._train_epoch(epoch, stop)
-        val_losses, headlines = self._validate(epoch)
+        val_losses, figures, headlines = self._validate(epoch)
         seconds = time.perf_counter() - start
         steps = math.ceil(self.plan.train_rows / self.config.batch_size)
         self.epoch = epoch
@@ -255,6 +255,8 @@ class _Run:
             row = {"epoch": epoch,
                    "train_loss": float(train_loss[members.start:members.stop].mean()),
                    "val_loss": sum(val_losses[m] for m in members) / len(members),
+                   **selection.column(self.config.best_by,
+                                      sum(figures[m] for m in members) / len(members)),
                    **headlines[i], "lr": self.rates.of(i, members, epoch, steps),
                    "seconds": seconds * len(members) / len(self.members)}
             self.histories[i].append(row)
@@ -279,7 +281,7 @@ class _Run:
             return (f"{DIVERGED} {bad[0]} in epoch {epoch}: try a lower learning rate")
         if patience and all(self.best[m].since >= patience for m in members):
             return (f"early stop after epoch {epoch}: no member found a better validation "
-                    f"loss in {patience} epochs")
+                    f"{selection.NAMES[self.config.best_by]} in {patience} epochs")
         return None
 
     def state_dict(self):
@@ -358,11 +360,12 @@ class _Run:
                 yield xs[:, i:i + batch], ys[:, i:i + batch]
 
     def _validate(self, epoch):
-        """Each running member's validation loss (keeping its weights where they are its best
-        yet), and the headline metrics of each running cohort's members together."""
+        """Each running member's validation loss and ``--best-by`` figure (keeping its weights
+        where the figure is its best yet), and the headline metrics of each running cohort's members
+        together."""
         average = self.average
         x, y, truth, weight = next(iter(self.rows.validation()))  # rows in memory: one chunk
-        losses, outputs, headlines = {}, {}, {}
+        losses, figures, outputs, headlines = {}, {}, {}, {}
         running = self._running()
         with average.swapped_in() if average else contextlib.nullcontext(), \
                 torch.inference_mode():
@@ -373,9 +376,11 @@ class _Run:
                 with autocast(self.config.precision, x.device):
                     out = member(x[rows]).float()  # in the run's precision, as a single run
                 losses[m] = float(self.task.loss(out, y[rows]))
+                figures[m] = float(selection.figure(self.task, self.config.best_by, out,
+                                                    y[rows], losses[m]))
                 outputs[m] = out.cpu()
-                if losses[m] < best.loss:
-                    best.loss, best.epoch, best.since = losses[m], epoch, 0
+                if figures[m] < best.loss:
+                    best.loss, best.epoch, best.since = figures[m], epoch, 0
                     best.weights = _weights(member)
                 else:
                     best.since += 1
@@ -384,7 +389,7 @@ class _Run:
             report.add(truth, self.plan.together([outputs[m] for m in self.spans[i]]).numpy(),
                        weight=weight)
             headlines[i] = self.task.headline(report.report())
-        return losses, headlines
+        return losses, figures, headlines
 
     def trained(self, i, resume_state=None):
         """Cohort ``i``'s members with the weights of their best epochs, or why it has none;

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from fcnn_cli.machine import distributed
-from fcnn_cli.engine import graphs
+from fcnn_cli.engine import graphs, selection
 from fcnn_cli.machine.devices import autocast, matmul_precision, training_threads
 from fcnn_cli.core.errors import DataChanged, first_line
 from fcnn_cli.network import embedding
@@ -151,11 +151,12 @@ def _epoch(state, prepared, rows, step, epoch, world, stop, on_epoch, probe, thr
     config, task = state.config, prepared.task
     start = time.perf_counter()
     train_loss, lr = _train_epoch(state, task, step, rows, epoch, world, stop, threads)
-    val_loss, report, better = _validate(state, task, rows, world, prepared.units)
+    val_loss, figure, report, better = _validate(state, task, rows, world, prepared.units)
     if state.plateau:
         state.plateau.step(val_loss)
     row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss,
-           **task.headline(report), "lr": lr, "seconds": time.perf_counter() - start}
+           **selection.column(config.best_by, figure), **task.headline(report), "lr": lr,
+           "seconds": time.perf_counter() - start}
     state.history.append(row)
     state.epoch = epoch
     if probe:
@@ -166,10 +167,10 @@ def _epoch(state, prepared, rows, step, epoch, world, stop, on_epoch, probe, thr
         bad = train_loss if not math.isfinite(train_loss) else val_loss
         return Outcome(f"the loss became {bad} in epoch {epoch}: try a lower learning rate, "
                        "or the batchnorm or selu architecture", diverged=True)
-    state.keep_if_best(val_loss, better)
+    state.keep_if_best(figure, better)
     if config.patience and state.since_best >= config.patience:
-        return Outcome(f"early stop after epoch {epoch}: no better validation loss in "
-                       f"{config.patience} epochs")
+        return Outcome(f"early stop after epoch {epoch}: no better validation "
+                       f"{selection.NAMES[config.best_by]} in {config.patience} epochs")
     return None
 
 
@@ -317,29 +318,35 @@ def _halt(total, world, stop):
 
 
 def _validate(state, task, rows, world, units):
-    """The validation loss and metrics report of the weights that would be kept (the
-    average, if any), and a copy of those weights if they are the best so far.
+    """The validation loss, the figure that picks the best epoch (``--best-by``) and the
+    metrics report of the weights that would be kept (the average, if any), and a copy of
+    those weights if they are the best so far.
 
-    Every process validates on all rows with the same weights; rank 0's loss is taken by all,
-    so that they agree on the best epoch, early stop and divergence to the last bit."""
+    Every process validates on all rows with the same weights; rank 0's loss and figure are
+    taken by all, so that they agree on the best epoch, early stop and divergence to the last
+    bit."""
     model, average = state.model, state.average
     model.eval()
     with average.swapped_in() if average else contextlib.nullcontext():
         with torch.inference_mode():
-            loss, report = _validation_pass(_forward(state), task, rows, units)
-            val_loss = distributed.broadcast_(loss, world).item()
-        better = copy.deepcopy(model.state_dict()) if val_loss < state.best_loss else None
-    return val_loss, report.report(), better
+            both, report = _validation_pass(_forward(state), task, state.config.best_by, rows,
+                                            units)
+            val_loss, figure = distributed.broadcast_(both, world).tolist()
+        better = copy.deepcopy(model.state_dict()) if figure < state.best_loss else None
+    return val_loss, figure, report.report(), better
 
 
-def _validation_pass(forward, task, rows, units):
-    """The loss over all validation rows, chunk by chunk, and the metrics report fed with
-    them; one chunk (rows in memory) gives its loss as it is. Weighted labels carry weights
-    of mean 1 over the validation rows: averaged over the rows, the weighted mean loss."""
+def _validation_pass(forward, task, best_by, rows, units):
+    """The loss and the ``best_by`` figure over all validation rows (one tensor of the two),
+    chunk by chunk, and the metrics report fed with them; one chunk (rows in memory) gives its
+    own as they are. Weighted labels carry weights of mean 1 over the validation rows: averaged
+    over the rows, the weighted mean loss."""
     report, losses = task.metrics(units), []
     for x, y, truth, weight in rows.validation():
         out = forward(x)
-        losses.append((task.loss(out, y), task.normalizer(y)))
+        loss = task.loss(out, y).float()
+        both = torch.stack([loss, selection.figure(task, best_by, out, y, loss).float()])
+        losses.append((both, task.normalizer(y)))
         report.add(truth, out.float().cpu().numpy(), weight=weight)
     if len(losses) == 1:
         return losses[0][0], report

@@ -49,12 +49,13 @@ class TrainingState:
         # Looked up anew: loading an optimiser state dict replaces the groups.
         return self.optimizer.param_groups[0]
 
-    def keep_if_best(self, val_loss, weights):
-        """After a finished epoch: keep its weights if its validation loss is the best yet."""
+    def keep_if_best(self, figure, weights):
+        """After a finished epoch: keep its weights if its validation figure (``--best-by``)
+        is the best yet."""
         if weights is None:
             self.since_best += 1
         else:
-            self.best_loss, self.best_epoch, self.since_best = val_loss, self.epoch, 0
+            self.best_loss, self.best_epoch, self.since_best = figure, self.epoch, 0
             self.best_weights = weights
 
     def state_dict(self):

@@ -8,10 +8,10 @@ on the weights it keeps.
 
 import logging
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from fcnn_cli.machine import distributed
-from fcnn_cli.engine import figures, loop, state as training_state
+from fcnn_cli.engine import figures, loop, selection, state as training_state
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.machine.devices import (ThreadChooser, describe, effective_precision,
                                       memory_errors, resolve_device, step_work)
@@ -63,8 +63,10 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     ``table`` is a :class:`~fcnn_cli.data.tables.Table` in memory, or a source streamed piece by
     piece (:func:`fcnn_cli.data.sources.open_source`); then ``val_table`` and ``test_table`` are
     :class:`fcnn_cli.data.sources.FileChunks`. They replace the validation and test splits.
-    ``on_epoch`` is called with each history row. A KeyboardInterrupt (Ctrl-C; the command
-    line turns SIGTERM into one) ends training after the last complete epoch: the result holds
+    ``on_epoch`` is called with each history row (and first, if it has a ``plan`` method, with
+    the number of epochs, which ``config.epochs`` None takes from the table's size). A
+    KeyboardInterrupt (Ctrl-C; the command line turns SIGTERM into one) ends training after
+    the last complete epoch: the result holds
     the best weights so far and ``resume_state``, which ``resume=`` takes to continue exactly
     where the run stopped. So does a streamed file that changes after an epoch is complete
     (:class:`~fcnn_cli.core.errors.DataChanged`; the result's ``changed`` is then set, and it holds
@@ -92,6 +94,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
 
         data = stream.prepare(table, config, targets, features, val_table, test_table, weight)
     _check_figures(data, config)
+    config = _planned(config, data, on_epoch)
     name, extra = table.name, getattr(table, "extra", {})
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
@@ -113,6 +116,18 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         result = fit_one(data, config, shape, device, precision, (name, extra),
                          (world, resume, on_epoch, stop))
     return _checked(baselines.beside(result, baseline, data, config), data)
+
+
+def _planned(config, data, on_epoch=None):
+    """``config`` with what it left to the data: its number of epochs
+    (:meth:`TrainConfig.planned`), told to ``on_epoch`` where it has a ``plan`` method (the
+    command line's progress), and the figure that picks the best epoch
+    (:func:`fcnn_cli.engine.selection.resolved`)."""
+    config = replace(config.planned(data.sizes["train"]),
+                     best_by=selection.resolved(config.best_by, data.kind))
+    if hasattr(on_epoch, "plan"):
+        on_epoch.plan(config.epochs)
+    return config
 
 
 def _fit_single(data, config, shape, device, precision, source, run):
@@ -283,6 +298,8 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     data = prepare(table, config, targets, features, val_table, test_table, weight=weight)
     for each, _ in cohorts:
         _check_figures(data, each)
+    cohorts = [(_planned(each, data), net) for each, net in cohorts]
+    config = cohorts[0][0]
     extra = getattr(table, "extra", {})
     del table, val_table, test_table
     shapes = [training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])

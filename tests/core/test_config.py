@@ -27,9 +27,9 @@ def test_dropout_is_finite(value):
 
 
 @pytest.mark.parametrize("cls, values, message", [
-    (TrainConfig, {"epochs": "3"}, "epochs must be an integer, not '3'"),
-    (TrainConfig, {"epochs": True}, "epochs must be an integer, not True"),
-    (TrainConfig, {"epochs": 2.0}, "epochs must be an integer, not 2.0"),
+    (TrainConfig, {"epochs": "3"}, "epochs must be an integer or none, not '3'"),
+    (TrainConfig, {"epochs": True}, "epochs must be an integer or none, not True"),
+    (TrainConfig, {"epochs": 2.0}, "epochs must be an integer or none, not 2.0"),
     (TrainConfig, {"lr": "0.1"}, "lr must be a number, not '0.1'"),
     (TrainConfig, {"fast": "yes"}, "fast must be true or false, not 'yes'"),
     (TrainConfig, {"threads": 2.5}, "threads must be an integer or none, not 2.5"),
@@ -183,3 +183,16 @@ def test_a_working_point_is_a_signal_or_background_efficiency(text, parsed):
 def test_the_figures_of_merit_options_are_checked(options, message):
     with pytest.raises(FcnnError, match=message):
         TrainConfig(**options)
+
+
+@pytest.mark.parametrize("rows, epochs", [
+    (1, 500), (600, 500), (2000, 500), (2001, 500), (3000, 334), (16_667, 60), (18_000, 60),
+    (10 ** 9, 60)])
+def test_epochs_by_default_pass_a_million_rows_within_bounds(rows, epochs):
+    assert TrainConfig().planned(rows).epochs == epochs
+
+
+def test_given_epochs_are_kept_whatever_the_table():
+    config = TrainConfig(epochs=7)
+    assert config.planned(600) is config
+    assert TrainConfig().epochs is None
