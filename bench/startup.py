@@ -124,13 +124,15 @@ def _wrap(module_name, name, marks):
 
 
 def _first_noted(step, key, marks):
-    """``step``, the times of its first call noted."""
+    """``step``, the times of its first call noted (later calls pay one dict lookup)."""
+    enter, done = f"{key} first step enter", f"{key} first step return"
+
     def first(*a, **k):
-        if f"{key} first step return" in marks:
+        if done in marks:
             return step(*a, **k)
-        marks[f"{key} first step enter"] = time.time()
+        marks[enter] = time.time()
         result = step(*a, **k)
-        marks[f"{key} first step return"] = time.time()
+        marks[done] = time.time()
         return result
     return first
 
