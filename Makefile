@@ -55,11 +55,13 @@ clean:
 	rm -rf $(VENV) demo runs .pytest_cache *.egg-info
 
 # Speed side by side with the peers (about 2 minutes on 2 cores; prints one table and writes
-# bench/speed.json), then beside a busy neighbour (a few minutes; one more table). Run it
-# alone: another busy process skews every figure.
+# bench/speed.json), whole commands in phases (bench/startup.py, about 2 minutes), then beside a
+# busy neighbour (a few minutes; one more table). Run it alone: another busy process skews every
+# figure.
 bench: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check scikit-learn
 	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/shared_nodes.py
 
 # The deep-network, galaxy-noise and small-table tables of docs/ (about 6 minutes).

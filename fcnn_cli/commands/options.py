@@ -96,6 +96,14 @@ def usage_errors(flags=None):
         raise click.UsageError(printable(with_flags(str(e), e.options, flags))) from None
 
 
+def plots_default():
+    """The default of --plots/--no-plots (the environment's), a bad value a usage error."""
+    from fcnn_cli.core.configfile import plots_default as default
+
+    with usage_errors():
+        return default()
+
+
 def user_errors(command):
     """Report FcnnError as one line and exit 1: no traceback for the user's mistakes."""
 

@@ -1,5 +1,5 @@
 """The run of fcnn train once its options are checked: read the tables, train in this process or
-as one of several, save the run directory, draw its plots and print what it achieved."""
+as one of several, save the run directory, print what it achieved, then draw its plots."""
 
 import contextlib
 import dataclasses
@@ -79,6 +79,10 @@ def fit_and_save(job, quiet):
             distributed.leave(world)
         if world.is_main:  # still under the handlers: a signal now is only noted
             _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
+            # Last: the run is saved and shown whole before the plots, which only read its
+            # files (and need the predictions, which a changed table leaves unsaved).
+            if job.plots and not result.changed:
+                _draw_run(run_dir)
     if result.lost:  # the first process has said what it saved; the others say why they end
         if world.is_main:
             sys.exit(1)
@@ -142,8 +146,6 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(where(p) if p else None for p in job.paths),
                           parallel=parallel or world.describe(result.predictor.device))
-            if job.plots and not result.changed:  # the plots need the predictions
-                _draw_run(run_dir)
     if not (result.lost or result.changed):  # another process may be amid a step
         try:
             distributed.barrier(world)

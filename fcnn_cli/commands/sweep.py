@@ -9,7 +9,9 @@ import click
 from fcnn_cli.commands.helpgroups import GRID, OUTPUT, RUN, GroupedCommand, option
 from fcnn_cli.commands.options import (DIR, FILE, FLAGS, OPTION_FIELDS, fields_options, flag_of,
                                        given, listed, output_option, quiet_option,
-                                       setup_logging, usage_errors, user_errors, with_flags)
+                                       plots_default, setup_logging, usage_errors, user_errors,
+                                       with_flags)
+from fcnn_cli.core.configfile import PLOTS_VARIABLE
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.machine import signals
 
@@ -35,8 +37,9 @@ FIXED_FIELDS = [(cls, name) for cls, name in OPTION_FIELDS if name not in ("ense
              "that differ only in lr, weight decay, init, dropout, patience or ema.")
 @option("--shard", metavar="I/N", group=RUN,
         help="Train only the I-th of N shares of the grid (for array jobs).")
-@option("--plots/--no-plots", default=True, group=OUTPUT,
-        help="Draw each run's plots, as fcnn train does, and leaderboard.png.")
+@option("--plots/--no-plots", default=plots_default, show_default=False, group=OUTPUT,
+        help="Draw each run's plots, as fcnn train does, and leaderboard.png. Default: on, "
+             f"unless --grid-file's file says plots = false or {PLOTS_VARIABLE}=0.")
 @option("--dry-run", is_flag=True, group=RUN,
         help="List the combinations of --shard, each finished, failed or to train; train "
              "nothing.")
@@ -75,7 +78,9 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
         raise click.UsageError("-o names the sweep directory, which cannot be stdout ('-'); "
                                "name a directory")
     with usage_errors(SWEEP_FLAGS):
-        spec = _sweep_spec(ctx, grid, grid_file, seeds, options)
+        spec, file_plots = _sweep_spec(ctx, grid, grid_file, seeds, options)
+        if file_plots is not None and not given(ctx, "plots"):
+            plots = file_plots
         shard_of = parse_shard(shard) if shard is not None else (1, 1)
     directory = Path(output or Path("sweeps") / datasets.name(spec.data))
     if dry_run:
@@ -131,11 +136,13 @@ def _run_sweep(spec, directory, shard_of, plots):
 
 def _sweep_spec(ctx, grid, grid_file, seeds, options):
     """The sweep: the grid of --grid-file and --grid, the fixed options of the file under
-    those given on the command line. An option given on the command line also replaces the
-    file's grid of it: the command line overrides the file."""
+    those given on the command line; and the file's ``plots``, None where it has none. An
+    option given on the command line also replaces the file's grid of it: the command line
+    overrides the file."""
     from fcnn_cli.sweeps.grid import DATA_FIELDS, Sweep, parse_grid, read_grid_file
 
     table, fixed = read_grid_file(grid_file) if grid_file else ({}, {})
+    file_plots = fixed.pop("plots", None)  # how the sweep runs, not an option of its runs
     on_the_line = {k: listed(v) for k, v in options.items() if given(ctx, k)}
     for key in set(table) & set(on_the_line):
         logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
@@ -151,4 +158,4 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     for key in set(table) - set(on_the_line):  # a grid overrides what the file fixes
         fixed.pop(key, None)
     data = {k: fixed.pop(k) for k in list(fixed) if k in DATA_FIELDS}
-    return Sweep(data, fixed, table, seeds, grid_file)
+    return Sweep(data, fixed, table, seeds, grid_file), file_plots

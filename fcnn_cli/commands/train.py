@@ -12,9 +12,11 @@ import click
 from fcnn_cli.commands.helpgroups import OUTPUT, RUN, GroupedCommand, option
 from fcnn_cli.commands.options import (DIR, FILE, OPTION_FIELDS, fields_options, flag_of, given,
                                        listed, output_option, quiet_option, selection_of,
-                                       setup_logging, usage_errors, user_errors, with_flags)
+                                       plots_default, setup_logging, usage_errors, user_errors,
+                                       with_flags)
 from fcnn_cli.commands.runjob import Job, fit_and_save, where
 from fcnn_cli.core.config import DataConfig, NetConfig, TrainConfig, option_fields
+from fcnn_cli.core.configfile import PLOTS_VARIABLE
 from fcnn_cli.core.errors import FcnnError, TooFewRows, printable
 
 # What a resume can honour.
@@ -32,9 +34,10 @@ RESUME_TAKES = ("resume", "quiet", "threads", "device", "nproc", "plots")
         help="Train in this many processes on this node, each with its part of every "
              "minibatch (--batch-size is the global batch): starts torchrun with the same "
              "command. For several nodes start torchrun yourself (see docs/clusters.md).")
-@option("--plots/--no-plots", default=True, group=OUTPUT,
+@option("--plots/--no-plots", default=plots_default, show_default=False, group=OUTPUT,
         help="Draw the run's plots into RUN_DIR/plots at the end (redraw them with fcnn plot "
-             "RUN_DIR).")
+             f"RUN_DIR). Default: on, unless --config's file says plots = false or "
+             f"{PLOTS_VARIABLE}=0.")
 @output_option(None, "Run directory. Default: runs/<data name>, numbered beside earlier runs.",
                DIR)
 @option("--force", is_flag=True, group=OUTPUT,

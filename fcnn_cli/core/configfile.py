@@ -25,8 +25,14 @@ FIELDS = {f.name: (cls, f) for cls in (DataConfig, NetConfig, TrainConfig)
 PATHS = ("data", "val", "test")
 # How a command runs, which only the command line says.
 COMMAND_LINE = {"output": "-o", "force": "--force", "resume": "--resume", "nproc": "--nproc",
-                "quiet": "-q", "plots": "--no-plots", "config": "--config",
-                "print_config": "--print-config"}
+                "quiet": "-q", "config": "--config", "print_config": "--print-config"}
+# How a command runs that a file may still set, as a default under the command line's flag:
+# a batch system's jobs switch their plots off in the one file they share (``plots = false``),
+# or in the environment (PLOTS_VARIABLE, read by the commands' --plots/--no-plots).
+RUN_DEFAULTS = {"plots": "--plots/--no-plots"}
+PLOTS_VARIABLE = "FCNN_PLOTS"
+SWITCH_WORDS = {"1": True, "true": True, "yes": True, "on": True,
+                "0": False, "false": False, "no": False, "off": False}
 # Other spellings of the run directory, which a file would otherwise take for a typo of a key.
 COMMAND_LINE_SPELLINGS = {"o": "-o", "out": "-o", "run_dir": "-o", "output_dir": "-o"}
 MAX_BYTES = 1 << 20
@@ -101,8 +107,27 @@ def _too_deep(document):
     return False
 
 
+def plots_default():
+    """Whether a command draws its plots where neither its command line nor a configuration
+    file says: as PLOTS_VARIABLE says, else yes."""
+    text = os.environ.get(PLOTS_VARIABLE, "").strip()
+    if not text:
+        return True
+    if text.lower() not in SWITCH_WORDS:
+        raise FcnnError(f"the environment variable {PLOTS_VARIABLE}={shown(text)}: give 0 or "
+                        "1 (false or true, no or yes, off or on)")
+    return SWITCH_WORDS[text.lower()]
+
+
 def _take(values, path, key, value, section):
     where = f"{path}: " + (f"[{section}] " if section else "")
+    if key in RUN_DEFAULTS:
+        if section is not None:
+            raise FcnnError(f"{where}{key!r} belongs at the top, outside any section")
+        if not isinstance(value, bool):
+            raise FcnnError(f"{where}{key} must be true or false, not {shown(value)}")
+        values[key] = value
+        return
     flag = COMMAND_LINE.get(key) or COMMAND_LINE_SPELLINGS.get(key)
     if flag:
         raise FcnnError(f"{where}{key!r}: how a command runs is given on its command line "

@@ -29,6 +29,7 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from fcnn_cli.engine import optimizer as optimizer_kernels
 from fcnn_cli.network.model import Dense, ResidualBlock
 from fcnn_cli.network.tasks import HALF_LOG_TWO_PI, MIN_VARIANCE
 
@@ -340,48 +341,19 @@ def _update(p, data, optimizer, lr=None, rates=None):
     With ``rates`` (:class:`MemberRates`), each member at its own lr and weight decay."""
     group, state = optimizer.param_groups[0], optimizer.state[p]
     adam = isinstance(optimizer, torch.optim.Adam)
-    first = _start_state(state, p, group, adam)
+    first = optimizer_kernels.start_state(state, p, group, adam)
     if rates is None:
-        _kernel(adam, group, state, first, group["lr"] if lr is None else lr,
-                group["weight_decay"], data, p)
+        optimizer_kernels.kernel(adam, group, [state], first,
+                                 group["lr"] if lr is None else lr, group["weight_decay"],
+                                 [data], [p.grad])
         return
     if lr is not None:
         raise ValueError("members' own rates take their schedule's scale, not a learning rate")
     if rates.decay is not None:  # L2 decay, as the kernels add it to the gradient
         p.grad.addcmul_(data, rates.decay)
     step = rates.scratch.zero_()
-    _kernel(adam, group, state, first, 1.0, 0.0, step, p)
+    optimizer_kernels.kernel(adam, group, [state], first, 1.0, 0.0, [step], [p.grad])
     data.addcmul_(step, rates.lr, value=rates.scale)
-
-
-def _start_state(state, p, group, adam):
-    """The optimiser's state made where it has none, Adam's step counted; whether this is
-    SGD's first step (its momentum buffer starts as the gradient)."""
-    if adam:
-        if not state:
-            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
-        state["step"].add_(1)
-        return False
-    first = state.get("momentum_buffer") is None
-    if group["momentum"] and first:
-        state["momentum_buffer"] = torch.empty_like(p)
-    return first
-
-
-def _kernel(adam, group, state, first, lr, decay, param, p):
-    """One fused kernel call that updates ``param`` from ``p``'s gradient and state."""
-    if adam:
-        beta1, beta2 = group["betas"]
-        torch._fused_adam_([param], [p.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [],
-                           [state["step"]], lr=lr, beta1=beta1, beta2=beta2,
-                           weight_decay=decay, eps=group["eps"], amsgrad=False, maximize=False)
-        return
-    buffers = [state["momentum_buffer"]] if group["momentum"] else []
-    torch._fused_sgd_([param], [p.grad], buffers, weight_decay=decay,
-                      momentum=group["momentum"], lr=lr, dampening=0.0, nesterov=False,
-                      maximize=False, is_first_step=first)
 
 
 def _per_row():

@@ -10,6 +10,7 @@ import torch
 from fcnn_cli.engine import fastpath
 from fcnn_cli.engine.averaging import WeightAverage
 from fcnn_cli.engine.loop import cosine_lr
+from fcnn_cli.engine.optimizer import SGD
 from fcnn_cli.engine.state import plateau
 
 
@@ -60,7 +61,7 @@ class Rates:
         self.cosine = schedule == "cosine"
         lrs = [c.config.lr for c in cohorts for _ in range(c.config.ensemble)]
         decays = [c.config.weight_decay for c in cohorts for _ in range(c.config.ensemble)]
-        self.plateaus = [plateau(torch.optim.SGD([torch.zeros(0)], lr=lr)) for lr in lrs] \
+        self.plateaus = [plateau(SGD([torch.zeros(0)], lr=lr)) for lr in lrs] \
             if schedule == "plateau" else None
         self.members = None
         if len(set(zip(lrs, decays))) > 1 or (self.plateaus and len(lrs) > 1):

@@ -11,6 +11,7 @@ import torch
 
 from fcnn_cli.machine import devices
 from fcnn_cli.engine import fastpath
+from fcnn_cli.engine.optimizer import make as make_optimizer
 from fcnn_cli.engine.averaging import WeightAverage
 from fcnn_cli.core.errors import FcnnError, size_text
 from fcnn_cli.network import embedding
@@ -128,14 +129,6 @@ def plateau(optimizer):
     """The plateau schedule of ``optimizer``'s learning rate, stepped with the validation loss
     after each epoch: halved after 5 epochs without a better one."""
     return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=5)
-
-
-def make_optimizer(params, config):
-    # The fused kernels update every parameter in one pass, on the CPU as on a GPU.
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, fused=True)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 def values(shape):

@@ -601,3 +601,47 @@ def test_a_fault_in_the_final_reports_never_loses_the_network(run, runner, tmp_p
     assert "the final reports failed (ZeroDivisionError: float division by zero): the network " \
            "is saved without its metrics" in result.stderr
     assert "saved run to" in result.output
+
+
+@pytest.mark.parametrize("variable, key, flag, drawn", [
+    (None, None, None, True),
+    ("0", None, None, False),
+    ("off", "plots = true", None, True),  # the file over the environment
+    ("1", "plots = false", None, False),
+    (None, "plots = false", "--plots", True),  # the command line over both
+    ("1", None, "--no-plots", False),
+])
+def test_plots_default_from_the_file_and_the_environment(run, runner, quakes_csv, tmp_path,
+                                                         monkeypatch, variable, key, flag,
+                                                         drawn):
+    """Plots are drawn after the run is saved and its tables printed; a configuration file's
+    ``plots`` and FCNN_PLOTS set whether, beneath --plots/--no-plots."""
+    from fcnn_cli.results import plots
+
+    def noted(run_dir):  # in place of drawing: what the run had saved and said by then
+        saved = all((run_dir / name).is_file() for name in
+                    ("model.pt", "metrics.json", "history.csv", "config.json"))
+        print(f"plots drawn, the run saved: {saved}")
+        return []
+
+    monkeypatch.setattr(plots, "plot_run", noted)
+    if variable is None:
+        monkeypatch.delenv("FCNN_PLOTS", raising=False)
+    else:
+        monkeypatch.setenv("FCNN_PLOTS", variable)
+    args = []
+    if key is not None:
+        (tmp_path / "run.toml").write_text(f"{key}\n[train]\nepochs = 1\n")
+        args = ["--config", tmp_path / "run.toml"]
+    out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", tmp_path / "r", *args,
+              *([flag] if flag else [])).output
+    if not drawn:
+        assert "plots drawn" not in out
+        return
+    assert out.index("saved run to") < out.index("plots drawn, the run saved: True")
+
+
+def test_a_bad_plots_variable_names_it(run, runner, quakes_csv, tmp_path, monkeypatch):
+    monkeypatch.setenv("FCNN_PLOTS", "maybe")
+    out = run(runner, "train", quakes_csv, "-o", tmp_path / "r", code=2).output
+    assert "Error: the environment variable FCNN_PLOTS='maybe': give 0 or 1" in out

@@ -16,9 +16,10 @@ from fcnn_cli.core.config import (ACTIVATIONS, DataConfig, NetConfig, TrainConfi
                              typed)
 from fcnn_cli.core.errors import FcnnError
 
-# How a command runs: options of the command line only, never keys of a file.
-COMMAND_LINE = {"config_file", "print_config", "nproc", "output", "force", "resume", "quiet",
-                "plots"}
+# How a command runs: options of the command line only, never keys of a file; but for those
+# a file may give as a default beneath the command line (plots).
+COMMAND_LINE = {"config_file", "print_config", "nproc", "output", "force", "resume", "quiet"}
+RUN_DEFAULTS = {"plots"}
 
 
 def run(runner, *args, code=0, input=None):
@@ -38,7 +39,8 @@ def flat(document):
 
 def test_options_and_keys_are_one_list():
     train = cli.commands["train"]
-    options = {p.name for p in train.params} - COMMAND_LINE
+    options = {p.name for p in train.params} - COMMAND_LINE - RUN_DEFAULTS
+    assert set(configfile.RUN_DEFAULTS) == RUN_DEFAULTS
     assert options == set(configfile.FIELDS)
     assert set(configfile.COMMAND_LINE) == {n.removesuffix("_file") for n in COMMAND_LINE}
     flags = {o for p in train.params for o in p.opts}
@@ -126,6 +128,9 @@ def test_paths_in_a_file_are_taken_from_its_directory(runner, tmp_path, quakes_c
                           "line (-o)"),
     ("run_dir = 'r1'", "run.toml: 'run_dir': how a command runs is given on its command line "
                        "(-o)"),
+    ("[train]\nplots = false", "run.toml: [train] 'plots' belongs at the top, outside any "
+                              "section"),
+    ("plots = 'no'", "run.toml: plots must be true or false, not 'no'"),
     ("data = ''", "run.toml: data must be a path, not an empty string"),
     ("test = ''", "run.toml: test must be a path, not an empty string"),
     ("[train]\nlr = inf", "run.toml: lr must be finite and > 0, not inf"),

@@ -68,3 +68,32 @@ def test_a_recipe_is_stated_at_the_foot_of_every_figure_saved_under_it(tmp_path)
     figures.save(plain, tmp_path / "plain.png")
     assert [t.get_text() for t in noted.texts] == [note.replace("$", r"\$")]  # no mathematics
     assert plain.texts == [] and (tmp_path / "noted.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+def test_a_figure_is_drawn_once_into_its_file_with_its_layout(tmp_path, monkeypatch,
+                                                              constrained):
+    """A figure laid out by tight_layout is drawn once (savefig draws twice where a layout
+    engine is left set), into the same pixels; a constrained one keeps its layout pass."""
+    from matplotlib.figure import Figure
+
+    from fcnn_cli.results.plots.figures import pyplot, save
+
+    def figure():
+        fig, ax = pyplot().subplots(layout="constrained" if constrained else None)
+        ax.plot([0, 1], [1, 0])
+        ax.set(xlabel="a long label of the x axis", ylabel="y", title="a title")
+        if not constrained:
+            fig.tight_layout()
+        return fig
+
+    reference = tmp_path / "reference.png"
+    fig = figure()
+    fig.savefig(reference, format="png", dpi=100)  # matplotlib's own, twice drawn
+    pyplot().close(fig)
+    draws = []
+    drawn = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, r: draws.append(1) or drawn(self, r))
+    save(figure(), tmp_path / "saved.png")
+    assert len(draws) == (2 if constrained else 1)
+    assert (tmp_path / "saved.png").read_bytes() == reference.read_bytes()
