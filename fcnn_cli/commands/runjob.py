@@ -80,8 +80,9 @@ def fit_and_save(job, quiet):
         if world.is_main:  # still under the handlers: a signal now is only noted
             _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
             # Last: the run is saved and shown whole before the plots, which only read its
-            # files (and need the predictions, which a changed table leaves unsaved).
-            if job.plots and not result.changed:
+            # files (and need the predictions, which a changed table leaves unsaved); none
+            # after a signal, which asks the job to end.
+            if job.plots and not result.changed and not interrupts.code:
                 _draw_run(run_dir)
     if result.lost:  # the first process has said what it saved; the others say why they end
         if world.is_main:
@@ -168,11 +169,15 @@ def _run_dir(world, job):
 
 
 def _draw_run(run_dir):
-    """The run's plots; the run is saved already, so a failure here is only a warning."""
+    """The run's plots, with the run directory claimed again (a resume or a rerun started
+    meanwhile keeps them out, or they it); the run is saved already, so a failure here is
+    only a warning."""
+    from fcnn_cli.results import runs
     from fcnn_cli.results.plots import plot_run
 
     try:
-        plot_run(run_dir)
+        with runs.claim(run_dir, force=True):
+            plot_run(run_dir)
     except FcnnError as e:
         logging.getLogger("fcnn_cli").warning("the run is saved, but its plots are not: %s; "
                                               "draw them with: fcnn plot %s", e, run_dir)

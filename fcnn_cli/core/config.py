@@ -331,6 +331,8 @@ class TrainConfig:
             _count("patience", self.patience, 0),
             (self.best_by in BEST_BY, _unknown("best-by figure", self.best_by, BEST_BY),
              "best_by"),
+            (self.task != "regress" or self.best_by in ("auto", "loss"),
+             classes_only(self.best_by), "best_by", "task"),
             (0 <= self.ema < 1, f"ema must be in [0, 1), not {self.ema}", "ema"),
             (0 <= self.val_frac < 1, f"val_frac must be in [0, 1), not {self.val_frac}",
              "val_frac"),
@@ -512,6 +514,12 @@ class DataConfig:
                                     (name,))
                 setattr(self, name, list(items) or None)
         check_columns(self.targets, self.features)
+
+
+def classes_only(best_by):
+    """Why a regression takes no ``best_by`` figure of classes."""
+    return (f"best_by={best_by} scores classes; a regression keeps the epoch of the lowest "
+            "validation loss (best_by=loss)")
 
 
 def _count(name, value, lowest):

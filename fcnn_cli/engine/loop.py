@@ -344,8 +344,8 @@ def _validation_pass(forward, task, best_by, rows, units):
     report, losses = task.metrics(units), []
     for x, y, truth, weight in rows.validation():
         out = forward(x)
-        loss = task.loss(out, y).float()
-        both = torch.stack([loss, selection.figure(task, best_by, out, y, loss).float()])
+        loss = task.loss(out, y).double()
+        both = torch.stack([loss, selection.figure(task, best_by, out, y, loss).double()])
         losses.append((both, task.normalizer(y)))
         report.add(truth, out.float().cpu().numpy(), weight=weight)
     if len(losses) == 1:

@@ -9,6 +9,7 @@ from the true class) is a proper score too, but bounded per row, so it is the cl
 default; accuracy is the figure RealMLP selects by.
 """
 
+from fcnn_cli.core.config import classes_only
 from fcnn_cli.core.errors import FcnnError
 
 # Accuracy ties (frequent on small validation sets) go to the lower Brier score: per row a miss
@@ -22,8 +23,7 @@ def resolved(best_by, kind):
     if best_by == "auto":
         return "brier" if kind == "classify" else "loss"
     if best_by != "loss" and kind != "classify":
-        raise FcnnError(f"best_by={best_by} scores classes; a regression keeps the epoch of "
-                        "the lowest validation loss (best_by=loss)", ("best_by",))
+        raise FcnnError(classes_only(best_by), ("best_by",))
     return best_by
 
 
@@ -47,8 +47,8 @@ def figure(task, best_by, out, y, loss):
         y, w = y[:, 0].long(), y[:, 1]
     else:
         w = None if task.weights is None else \
-            torch.tensor(task.weights, device=out.device, dtype=out.dtype)[y]
-    out = out.float()
+            torch.tensor(task.weights, device=out.device, dtype=torch.float64)[y]
+    out = out.double()  # float32 would lose the tie-break in the miss rate's rounding
     if task.output == "sigmoid":  # two classes from one logit: probabilities of both
         out = torch.stack([torch.zeros_like(out[:, 0]), out[:, 0]], dim=1)
     p = torch.softmax(out, dim=1)

@@ -123,8 +123,9 @@ def _planned(config, data, on_epoch=None):
     (:meth:`TrainConfig.planned`), told to ``on_epoch`` where it has a ``plan`` method (the
     command line's progress), and the figure that picks the best epoch
     (:func:`fcnn_cli.engine.selection.resolved`)."""
-    config = replace(config.planned(data.sizes["train"]),
-                     best_by=selection.resolved(config.best_by, data.kind))
+    rows = data.sizes["train"]  # k-fold: each network trains on the other folds' rows
+    rows = rows * (config.folds - 1) // config.folds if config.folds > 1 else rows
+    config = replace(config.planned(rows), best_by=selection.resolved(config.best_by, data.kind))
     if hasattr(on_epoch, "plan"):
         on_epoch.plan(config.epochs)
     return config

@@ -498,7 +498,7 @@ def _parameters(count, members):
 # The training options fcnn info shows: always these, and the others of INFO_UNLESS_DEFAULT
 # where a run set them.
 INFO_TRAINING = ("epochs", "batch_size", "lr", "optimizer", "schedule", "ema", "weight_decay",
-                 "seed")
+                 "best_by", "seed")
 INFO_UNLESS_DEFAULT = ("precision", "class_weight")
 
 

@@ -431,7 +431,8 @@ def _saved_run(options):
     except FcnnError as e:
         raise FcnnError(f"config.json is damaged: {e}") from None
     net = _section(NetConfig, options["net"], "net")
-    config = _section(TrainConfig, options["train"], "train")
+    # Runs saved before --best-by kept the epoch of the lowest loss: their state holds it.
+    config = _section(TrainConfig, {"best_by": "loss", **options["train"]}, "train")
     test_data = options.get("test_data")
     if not isinstance(test_data, (str, type(None))):
         raise FcnnError(f"config.json is damaged: its 'test_data' is {_shown(test_data)}, not "

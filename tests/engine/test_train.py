@@ -1,3 +1,5 @@
+import types
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -352,3 +354,18 @@ def test_filling_30_percent_missing_picks_beats_dropping_their_rows():
     scores = [filled.evaluate(new)["distance"]["mean"],
               dropped.evaluate(given)["distance"]["mean"]]
     assert scores[0] < scores[1] / 3, scores  # measured: 2.4 km against 13 km
+
+
+@pytest.mark.parametrize("folds, epochs", [(1, 334), (3, 500)])
+def test_k_fold_plans_its_epochs_from_the_rows_each_network_trains_on(folds, epochs):
+    data = types.SimpleNamespace(sizes={"train": 3000}, kind="regress")
+    config = train._planned(train.TrainConfig(folds=folds), data)
+    assert (config.epochs, config.best_by) == (epochs, "loss")
+
+
+def test_the_progress_is_told_the_planned_epochs():
+    told = []
+    progress = types.SimpleNamespace(plan=told.append)
+    data = types.SimpleNamespace(sizes={"train": 600}, kind="classify")
+    train._planned(train.TrainConfig(), data, progress)
+    assert told == [500]

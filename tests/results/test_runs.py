@@ -1,5 +1,6 @@
 """The run directory's lock and what check_run_dir and claim say about a directory."""
 
+import json
 import fcntl
 import os
 
@@ -441,3 +442,12 @@ def test_the_overtraining_check_and_correlations_are_saved_and_a_rerun_without_t
     runs.save_run(bare, run, "quakes.csv")
     assert "overtraining" not in json.loads((run / "metrics.json").read_text())
     assert not (run / runs.CORRELATIONS_FILE).exists()  # never an earlier run's, as this one's
+
+
+def test_a_run_saved_before_best_by_resumes_keeping_the_lowest_loss(interrupted):
+    """Its state holds the best loss: comparing Brier scores with it would take any epoch."""
+    path = interrupted / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["train"]["best_by"]
+    path.write_text(json.dumps(saved))
+    assert runs.load_resume(interrupted).config.best_by == "loss"
