@@ -233,12 +233,13 @@ def loading(rows=1_000_000):
     return measured
 
 
-def wall(cmd, repeat=5, ok=True):
-    """Best of ``repeat`` wall times of a command that succeeds (or, ``ok=False``, fails)."""
+def wall(cmd, repeat=5, ok=True, env=None):
+    """Best of ``repeat`` wall times of a command that succeeds (or, ``ok=False``, fails), in
+    environment ``env`` (default: this process's)."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        done = subprocess.run(cmd, capture_output=True)
+        done = subprocess.run(cmd, capture_output=True, env=env)
         assert (done.returncode == 0) == ok, done.stderr
         best = min(best, time.perf_counter() - start)
     return best

@@ -183,7 +183,7 @@ def train_runs(args, repeat, env=None):
 
     best = None
     for _ in range(repeat):
-        seconds = wall(fcnn("train", *args), repeat=1)
+        seconds = wall(fcnn("train", *args), repeat=1, env=env)
         epochs = _epochs_seconds(args[args.index("-o") + 1])
         if best is None or seconds < best[0]:
             best = (seconds, epochs)
