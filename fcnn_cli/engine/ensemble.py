@@ -16,7 +16,7 @@ test rows is ``seed``'s for all members, so that they are validated and tested o
 
 Each member is validated on its own after every epoch (its averaged weights, as a single run)
 and keeps its own best epoch; with ``patience``, training ends once every member has gone that
-many epochs without a better validation loss. An interrupt goes back to the last complete epoch
+many epochs without a better validation figure (``best_by``). An interrupt goes back to the last complete epoch
 and returns its state (:meth:`_Run.state_dict`), from which ``resume`` continues as an
 uninterrupted run would, as for a single run.
 

@@ -23,7 +23,8 @@ _PROGRESS = ("epoch", "best_loss", "best_epoch", "since_best")
 
 class TrainingState:
     """Model, optimiser, weight average, learning-rate plateau, random generators, and
-    progress: the last complete epoch, the best validation loss, its epoch and weights, and the
+    progress: the last complete epoch, the best validation figure (``best_by``; kept as
+    ``best_loss``, the name saved states have always had), its epoch and weights, and the
     history and diagnostics rows so far."""
 
     def __init__(self, net_config, config, task, device):
