@@ -83,7 +83,7 @@ def fit_and_save(job, quiet):
             # files (and need the predictions, which a changed table leaves unsaved); none
             # after a signal, which asks the job to end.
             if job.plots and not result.changed and not interrupts.code:
-                _draw_run(run_dir)
+                _draw_run(run_dir, interrupts, console)
     if result.lost:  # the first process has said what it saved; the others say why they end
         if world.is_main:
             sys.exit(1)
@@ -168,16 +168,20 @@ def _run_dir(world, job):
     return contextlib.nullcontext(None)
 
 
-def _draw_run(run_dir):
+def _draw_run(run_dir, interrupts, console):
     """The run's plots, with the run directory claimed again (a resume or a rerun started
     meanwhile keeps them out, or they it); the run is saved already, so a failure here is
-    only a warning."""
+    only a warning, and a signal stops them at once."""
     from fcnn_cli.results import runs
     from fcnn_cli.results.plots import plot_run
 
     try:
-        with runs.claim(run_dir, force=True):
+        with runs.claim(run_dir, force=True), interrupts.breaking():
             plot_run(run_dir)
+    except signals.Interrupted:
+        console.print(printable(f"interrupted while drawing the plots: the run is saved; draw "
+                                f"them with: fcnn plot {run_dir}"),
+                      highlight=False, markup=False, soft_wrap=True)
     except FcnnError as e:
         logging.getLogger("fcnn_cli").warning("the run is saved, but its plots are not: %s; "
                                               "draw them with: fcnn plot %s", e, run_dir)

@@ -16,9 +16,9 @@ test rows is ``seed``'s for all members, so that they are validated and tested o
 
 Each member is validated on its own after every epoch (its averaged weights, as a single run)
 and keeps its own best epoch; with ``patience``, training ends once every member has gone that
-many epochs without a better validation figure (``best_by``). An interrupt goes back to the last complete epoch
-and returns its state (:meth:`_Run.state_dict`), from which ``resume`` continues as an
-uninterrupted run would, as for a single run.
+many epochs without a better validation figure (``best_by``). An interrupt goes back to the
+last complete epoch and returns its state (:meth:`_Run.state_dict`), from which ``resume``
+continues as an uninterrupted run would, as for a single run.
 
 In k-fold training (:mod:`~fcnn_cli.engine.folds`) member k trains on the rows outside fold k
 and validates on fold k alone; :class:`AllRows` gives every member every row otherwise.

@@ -9,7 +9,9 @@ What the first signal does depends on where the command is:
   asks :meth:`Interrupts.requested` at every step (in several processes every 64 steps and at
   the end of each epoch, all together), goes back to the last complete epoch and stops;
 * after the loop (the final reports, the save): it is noted, the work goes on to its end, and
-  the command then exits with the signal's code.
+  the command then exits with the signal's code;
+* while the plots are drawn, after the save (:meth:`Interrupts.breaking`): it stops them at
+  once.
 
 Every later signal is only noted, so that it cannot break into the save.
 """
@@ -60,6 +62,16 @@ class Interrupts:
             yield
         finally:
             self._phase = "after"
+
+    @contextlib.contextmanager
+    def breaking(self):
+        """While work that may be cut short runs after the save (the plots): a signal raises
+        :class:`Interrupted` at once, as before training."""
+        phase, self._phase = self._phase, "before"
+        try:
+            yield
+        finally:
+            self._phase = phase
 
     def requested(self):
         return self.code is not None

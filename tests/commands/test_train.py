@@ -645,3 +645,30 @@ def test_a_bad_plots_variable_names_it(run, runner, quakes_csv, tmp_path, monkey
     monkeypatch.setenv("FCNN_PLOTS", "maybe")
     out = run(runner, "train", quakes_csv, "-o", tmp_path / "r", code=2).output
     assert "Error: the environment variable FCNN_PLOTS='maybe': give 0 or 1" in out
+
+
+def test_a_signal_while_the_plots_are_drawn_stops_them_and_keeps_the_run(run, runner,
+                                                                         quakes_csv, tmp_path,
+                                                                         monkeypatch):
+    """The run is saved before the plots: Ctrl-C then stops them at once (not after every
+    figure) and the command exits with the signal's code."""
+    import os
+    import signal
+
+    from fcnn_cli.results import plots
+
+    drawn = []
+
+    def interrupted(run_dir):  # the first figure, a signal, then the rest
+        drawn.append("first")
+        os.kill(os.getpid(), signal.SIGINT)
+        drawn.append("the rest")
+        return []
+
+    monkeypatch.setattr(plots, "plot_run", interrupted)
+    out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", tmp_path / "r", "--plots",
+              code=130).output
+    assert drawn == ["first"]
+    assert "interrupted while drawing the plots: the run is saved; draw them with: fcnn plot" \
+        in out
+    assert (tmp_path / "r" / "model.pt").is_file() and "saved run to" in out
