@@ -499,7 +499,7 @@ RESUME_DAMAGE = {  # name: (damage to the run directory, what the error line say
     "lr_text": (damage_config(lambda c: c["train"].update(lr="0.1")),
                 "config.json is damaged: 'train': lr must be a number, not '0.1'"),
     "epochs_float": (damage_config(lambda c: c["train"].update(epochs=2.5)),
-                     "config.json is damaged: 'train': epochs must be an integer, not 2.5"),
+                     "config.json is damaged: 'train': epochs must be an integer or none, not 2.5"),
     "depth_list": (damage_config(lambda c: c["net"].update(depth=[3])),
                    "config.json is damaged: 'net': depth must be an integer, not [3]"),
     "decay_infinite": (damage_config(lambda c: c["train"].update(weight_decay=float("inf"))),

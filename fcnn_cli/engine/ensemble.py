@@ -50,7 +50,8 @@ from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine.loop import GATHER_ROWS, NO_STOP
 from fcnn_cli.network import embedding
 from fcnn_cli.network.model import MLP, Ensemble
-from fcnn_cli.engine.state import load_weights, make_optimizer
+from fcnn_cli.engine.optimizer import make as make_optimizer
+from fcnn_cli.engine.state import load_weights
 
 # What the members of one pass may differ in: scalars of the optimiser kernel (taken member by
 # member through fastpath.MemberRates), of the weight average and of dropout, the initial weights,
