@@ -128,3 +128,31 @@ def test_a_run_records_the_epochs_and_the_figure_it_took():
     assert result.config.epochs == 500  # 320 training rows: the most epochs
     assert "no better validation Brier score in 2 epochs" in result.stopped
 
+
+
+class _Chunks:
+    """Validation rows as a streamed run gives them: chunk by chunk."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+
+    def validation(self):
+        for x, y in self.chunks:
+            yield x, y, y.numpy(), None
+
+
+@pytest.mark.parametrize("weights", [None, [1.0, 3.0, 0.5]], ids=["plain", "class-weighted"])
+@pytest.mark.parametrize("best_by", ["brier", "accuracy"])
+def test_a_streamed_validation_combines_its_chunks_as_one_would(best_by, weights):
+    from fcnn_cli.engine import loop
+
+    task = tasks.Classification("c", ["p", "q", "r"], "softmax", weights)
+    whole, _ = loop._validation_pass(lambda x: x, task, best_by, _Chunks([(OUT, Y)]), None)
+    parts, _ = loop._validation_pass(lambda x: x, task, best_by,
+                                     _Chunks([(OUT[:1], Y[:1]), (OUT[1:], Y[1:])]), None)
+    assert float(parts[0]) == pytest.approx(float(whole[0]), rel=1e-6)  # the loss, float32
+    assert float(parts[1]) == pytest.approx(float(whole[1]), rel=1e-12)  # the figure
+    rows = _brier_rows(OUT.numpy().astype(np.float64), Y.numpy())
+    w = np.ones(4) if weights is None else np.array(weights)[Y.numpy()]
+    if best_by == "brier":
+        assert float(whole[1]) == pytest.approx((rows * w).sum() / w.sum(), rel=1e-12)
