@@ -319,7 +319,9 @@ def _check_split(table, rows, val_frac, strata, part):
                         "validation and test fractions, or give separate validation and test "
                         "files")
     if part == "val" and val_frac is not None and not val:
-        reason = ""
+        # round(rows × fraction) rows validate: past half a row, one
+        reason = f": round({n} × {val_frac:g}) is 0, so the validation fraction must exceed " \
+                 f"{0.5 / n:.3g}" if n else ""
         if strata is not None:
             largest = int(pd.Series(strata).value_counts().iloc[0])
             # Each class gives round(its rows × fraction) rows and keeps one for training.

@@ -179,6 +179,10 @@ def test_too_small_a_split_says_what_it_left_and_why(quakes):
     result = train.fit(Table(frame, name="many.csv"), train.TrainConfig(
         epochs=1, val_frac=0.3, test_frac=0.0), targets=["c"])
     assert result.sizes == {"train": 150, "val": 150, "test": 0}
+    ten = Table(quakes.frame.iloc[:10].copy(), targets=["x", "y"], name="ten.csv")
+    with pytest.raises(FcnnError, match=r"round\(10 × 0.05\) is 0, so the validation fraction "
+                                        "must exceed 0.05; or give a separate validation file"):
+        train.fit(ten, train.TrainConfig(epochs=1))
 
 
 def test_no_validation_fraction_and_no_validation_table_is_a_clear_error(quakes):
