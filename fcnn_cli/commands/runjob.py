@@ -219,13 +219,20 @@ def _report_run(console, result, run_dir, quiet, signal_code, test_path):
         from rich.text import Text  # not markup: a directory name may hold "[...]"
 
         console.print(Text.assemble("saved run to ", (str(run_dir), "bold"),
-                                    f" ({_rows_text(result.sizes, result.config.folds)}; "
+                                    f" ({_members_text(result.config)}"
+                                    f"{_rows_text(result.sizes, result.config.folds)}; "
                                     "best epoch "
                                     f"{result.predictor.info['best_epoch']} of "
                                     f"{result.config.epochs}; {result.stopped})"))
     if signal_code:
         console.print(f"stopped by a signal after training had ended: the complete run is "
                       f"saved in {run_dir}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _members_text(config):
+    """``5 members, `` for an ensemble (asked for, or chosen for a small table), nothing for
+    one network."""
+    return f"{config.ensemble} members, " if config.ensemble > 1 else ""
 
 
 def _rows_text(sizes, folds):

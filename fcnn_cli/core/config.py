@@ -70,6 +70,10 @@ MAX_COUNT = 2 ** 31 - 1
 # Without --epochs a run passes about EPOCH_ROWS training rows: a small table takes more epochs
 # than a large one, which bench/tabular.py found to pay (docs/training.md quotes it).
 EPOCH_ROWS, EPOCHS_FEWEST, EPOCHS_MOST = 1_000_000, 60, 500
+# Without --epochs and --ensemble, a table of fewer than SMALL_ROWS training rows trains
+# SMALL_MEMBERS members: their mean did as well as one network or better on every such table
+# of bench/tabular.py, at about twice the time (docs/training.md quotes it).
+SMALL_ROWS, SMALL_MEMBERS = 10_000, 5
 
 
 # Every option of a run is a field below, written once: its name, type and default are the
@@ -281,9 +285,12 @@ class TrainConfig:
     loss: str = option("mse", "Regression loss: squared error, or gaussian: a mean and a "
                        "variance per label, trained on the Gaussian negative log-likelihood "
                        "(predict then writes <label>_std).", choices=LOSSES)
-    ensemble: int = option(1, "Train this many members together in one vectorised pass; "
-                           "member k takes seed + k. Predictions are their mean and spread.",
-                           metavar="K")
+    ensemble: int | None = option(None, "Train this many members together in one vectorised "
+                                  "pass; member k takes seed + k. Predictions are their mean "
+                                  f"and spread. Default: {SMALL_MEMBERS} on a table of fewer "
+                                  f"than {SMALL_ROWS:,} training rows where --epochs is left "
+                                  "out too (and the run can train members), else 1.",
+                                  metavar="K")
     shuffle_buffer: int = option(1_000_000, "With --stream: rows held to mix the rows of the "
                                  "file's pieces.", metavar="ROWS")
     folds: int = option(1, "k-fold training: K networks in one vectorised pass, network k "
@@ -358,10 +365,10 @@ class TrainConfig:
              "precision"),
             _count("shuffle_buffer", self.shuffle_buffer, 0),
             (self.loss in LOSSES, _unknown("loss", self.loss, LOSSES), "loss"),
-            (1 <= self.ensemble <= MAX_MEMBERS,
+            (self.ensemble is None or 1 <= self.ensemble <= MAX_MEMBERS,
              f"ensemble must be between 1 and {MAX_MEMBERS} members, not {self.ensemble}",
              "ensemble"),
-            (not valid_seed(self.seed) or self.seed + self.ensemble - 1 <= MAX_SEED,
+            (not valid_seed(self.seed) or self.seed + (self.ensemble or 1) - 1 <= MAX_SEED,
              f"seed + ensemble - 1 (the last member's seed) must be at most {MAX_SEED}",
              "seed", "ensemble"),
         ]
@@ -372,13 +379,16 @@ class TrainConfig:
         # Last: a sweep that meets Unsupported knows every other option is sound.
         refuse_in_ensemble(self)
 
-    def planned(self, rows):
-        """This configuration with its number of epochs: as given, or from the number of
-        training ``rows`` (see EPOCH_ROWS)."""
-        if self.epochs is not None:
-            return self
-        return replace(self, epochs=min(max(-(-EPOCH_ROWS // max(rows, 1)), EPOCHS_FEWEST),
-                                        EPOCHS_MOST))
+    def planned(self, rows, members=True):
+        """This configuration with its number of epochs and of members: as given, or from the
+        number of training ``rows`` (see EPOCH_ROWS, SMALL_ROWS). ``members``: whether the
+        run can train several (what rules them out, the data and the processes tell)."""
+        epochs = self.epochs if self.epochs is not None else \
+            min(max(-(-EPOCH_ROWS // max(rows, 1)), EPOCHS_FEWEST), EPOCHS_MOST)
+        small = (members and self.epochs is None and rows < SMALL_ROWS
+                 and self.seed + SMALL_MEMBERS - 1 <= MAX_SEED)
+        ensemble = self.ensemble or (SMALL_MEMBERS if small else 1)
+        return replace(self, epochs=epochs, ensemble=ensemble)
 
 
 def _check_folds(config):
@@ -446,7 +456,7 @@ def refuse_in_ensemble(config, members=None):
     the processes or the network's step tell, :mod:`fcnn_cli.engine.ensemble` refuses).
     ``members``: of the pass, where it holds more than ``config`` asks for (a sweep's cohorts of
     one member)."""
-    members = members or config.ensemble
+    members = members or config.ensemble or 1  # None: the run decides, never where refused
     if config.folds > 1 and members > 1:
         # The folds are the members of one pass already; each fold an ensemble of its own
         # would make a checkpoint of folds × members that predict could not tell apart.

@@ -94,13 +94,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
 
         data = stream.prepare(table, config, targets, features, val_table, test_table, weight)
     _check_figures(data, config)
-    config = _planned(config, data, on_epoch)
+    world = world or distributed.World()
+    config = _planned(config, data, on_epoch, _members_allowed(config, data, world))
     name, extra = table.name, getattr(table, "extra", {})
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
     _release_arrow_memory()
     baseline = baselines.check(config, data)  # before training: no epoch spent on a refusal
-    world = world or distributed.World()
     shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
     device = _device(config, shape, data.sizes["train"], world)
     precision = effective_precision(config.precision, device)
@@ -118,17 +118,26 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     return _checked(baselines.beside(result, baseline, data, config), data)
 
 
-def _planned(config, data, on_epoch=None):
-    """``config`` with what it left to the data: its number of epochs
-    (:meth:`TrainConfig.planned`), told to ``on_epoch`` where it has a ``plan`` method (the
-    command line's progress), and the figure that picks the best epoch
-    (:func:`fcnn_cli.engine.selection.resolved`)."""
+def _planned(config, data, on_epoch=None, members=False):
+    """``config`` with what it left to the data: its numbers of epochs and members
+    (:meth:`TrainConfig.planned`; ``members``: whether the run can train several), the epochs
+    told to ``on_epoch`` where it has a ``plan`` method (the command line's progress), and the
+    figure that picks the best epoch (:func:`fcnn_cli.engine.selection.resolved`)."""
     rows = data.sizes["train"]  # k-fold: each network trains on the other folds' rows
     rows = rows * (config.folds - 1) // config.folds if config.folds > 1 else rows
-    config = replace(config.planned(rows), best_by=selection.resolved(config.best_by, data.kind))
+    config = replace(config.planned(rows, members),
+                     best_by=selection.resolved(config.best_by, data.kind))
     if hasattr(on_epoch, "plan"):
         on_epoch.plan(config.epochs)
     return config
+
+
+def _members_allowed(config, data, world):
+    """Whether a run that leaves its members to fcnn can train several: not where an ensemble
+    is refused (k-fold, diagnostics, a streamed table, several processes), nor with the
+    plateau schedule, whose members trained through autograd would share one rate."""
+    return (config.folds == 1 and not config.diagnostics and isinstance(data, Prepared)
+            and not world.distributed and config.schedule != "plateau")
 
 
 def _fit_single(data, config, shape, device, precision, source, run):
@@ -280,6 +289,8 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     from fcnn_cli.engine import ensemble
     from fcnn_cli.core.config import NetConfig, Unsupported, refuse_in_ensemble
 
+    # A pass's members are its cohorts' (a sweep's seeds), none of them left to the table's size
+    cohorts = [(replace(config, ensemble=config.ensemble or 1), net) for config, net in cohorts]
     members = sum(config.ensemble for config, _ in cohorts)
     for config, _ in cohorts:
         refuse_in_ensemble(config, members)

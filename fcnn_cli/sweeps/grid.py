@@ -277,10 +277,11 @@ def seeds_of(sweep, config):
 
 def train_config(sweep, combination, **changes):
     """The TrainConfig and the network options of a combination (its data options are
-    :func:`fcnn_cli.sweeps.datasets.data_options`)."""
+    :func:`fcnn_cli.sweeps.datasets.data_options`). A sweep's members are its seeds: a seed
+    trained alone is one network, whatever the table's size."""
     options = {k: v for k, v in {**sweep.fixed, **combination}.items() if k not in DATA_FIELDS}
     net = {k: v for k, v in options.items() if k in NET_FIELDS}
     config = TrainConfig(**{k: v for k, v in options.items() if k not in NET_FIELDS},
-                         **changes)
+                         **{"ensemble": 1, **changes})
     NetConfig(n_in=1, n_out=1, **net)
     return config, net

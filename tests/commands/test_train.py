@@ -672,3 +672,15 @@ def test_a_signal_while_the_plots_are_drawn_stops_them_and_keeps_the_run(run, ru
     assert "interrupted while drawing the plots: the run is saved; draw them with: fcnn plot" \
         in out
     assert (tmp_path / "r" / "model.pt").is_file() and "saved run to" in out
+
+
+def test_the_closing_line_says_the_members_a_small_table_chose(run, runner, tmp_path,
+                                                               quakes_csv):
+    small = tmp_path / "small.csv"
+    small.write_text("".join(quakes_csv.read_text().splitlines(keepends=True)[:61]))
+    out = run(runner, "train", small, "--batch-size", 64, "-o", tmp_path / "r")
+    assert "saved run to" in out.stderr
+    assert "(5 members, 53 training, 3 validation, 3 test rows; best epoch" in \
+        " ".join(out.stderr.split())
+    out = run(runner, "train", small, "--epochs", 2, "-o", tmp_path / "one")
+    assert "(53 training, 3 validation, 3 test rows; best epoch" in " ".join(out.stderr.split())

@@ -4,6 +4,8 @@ import math
 import re
 
 import numpy as np
+from dataclasses import replace
+
 import pytest
 
 from fcnn_cli.core.config import (MAX_COUNT, MAX_SEED, NetConfig, TrainConfig, check_columns,
@@ -194,5 +196,20 @@ def test_epochs_by_default_pass_a_million_rows_within_bounds(rows, epochs):
 
 def test_given_epochs_are_kept_whatever_the_table():
     config = TrainConfig(epochs=7)
-    assert config.planned(600) is config
+    assert config.planned(600) == replace(config, ensemble=1)  # epochs given: one network
     assert TrainConfig().epochs is None
+
+
+@pytest.mark.parametrize("rows, members", [(1, 5), (9_999, 5), (10_000, 1), (10 ** 9, 1)])
+def test_small_tables_train_five_members_unless_told_otherwise(rows, members):
+    assert TrainConfig().ensemble is None
+    assert TrainConfig().planned(rows).ensemble == members
+    assert TrainConfig().planned(rows, members=False).ensemble == 1  # what the run rules out
+    assert TrainConfig(ensemble=3).planned(rows).ensemble == 3
+    assert TrainConfig(ensemble=1).planned(rows).ensemble == 1
+    assert TrainConfig(epochs=500).planned(rows).ensemble == 1  # a run's length asked for
+
+
+def test_members_left_to_the_table_are_never_past_the_last_seed():
+    assert TrainConfig(seed=MAX_SEED).planned(100).ensemble == 1
+    assert TrainConfig(seed=MAX_SEED - 4).planned(100).ensemble == 5

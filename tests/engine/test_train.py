@@ -373,3 +373,24 @@ def test_the_progress_is_told_the_planned_epochs():
     data = types.SimpleNamespace(sizes={"train": 600}, kind="classify")
     train._planned(train.TrainConfig(), data, progress)
     assert told == [500]
+
+
+def test_a_small_table_without_epochs_trains_five_members_as_asked_ones_would(quakes):
+    small = Table(quakes.frame.iloc[:60], quakes.targets, quakes.units, quakes.name)
+    chosen = train.fit(small, train.TrainConfig(batch_size=64, seed=2))
+    assert (chosen.config.ensemble, chosen.config.epochs) == (5, 500)
+    assert len(chosen.predictor.info["best_epochs"]) == 5
+    asked = train.fit(small, train.TrainConfig(epochs=500, ensemble=5, batch_size=64, seed=2))
+    assert chosen.metrics == asked.metrics
+
+
+@pytest.mark.parametrize("options, streamed, processes, members", [
+    ({}, False, False, True), ({"folds": 3}, False, False, False),
+    ({"diagnostics": True}, False, False, False), ({"schedule": "plateau"}, False, False, False),
+    ({}, True, False, False), ({}, False, True, False)])
+def test_members_are_left_out_where_an_ensemble_is_refused(options, streamed, processes,
+                                                             members):
+    data = object() if streamed else train.Prepared.__new__(train.Prepared)
+    world = types.SimpleNamespace(distributed=processes)
+    config = train.TrainConfig(**options)
+    assert train._members_allowed(config, data, world) is members
