@@ -7,8 +7,8 @@ and physics of known structure (a Gaussian mixture with its Bayes optimum, an in
 a calorimeter's energy sum); by default the simulators at 1 000 rows only. Each has one fixed
 split (60 % train, 15 % validation for early stopping, 25 % test) that every method shares;
 each method trains once per seed (0 … 2), after one untimed fit on wine.
-The methods (bench/tabular_methods.py): fcnn's default through the library, fcnn with the
-recipe of its documentation, fcnn with the option sets of ``--fcnn NAME=key=value,…``,
+The methods (bench/tabular_methods.py): fcnn's default through the library, fcnn as one
+network (``--ensemble 1``), fcnn with the option sets of ``--fcnn NAME=key=value,…``,
 scikit-learn's MLP of the same 3 × 64 shape, HistGradientBoosting and LightGBM (bench/trees.py)
 and pytabkit's RealMLP with its defaults; a method whose library is missing is skipped with a
 note.

@@ -670,9 +670,9 @@ def test_cohorts_of_another_shape_or_step_are_refused(change):
                                                     if k == "depth"}})
     config = train.TrainConfig(**{k: v for k, v in change.items() if k != "depth"})
     with pytest.raises(ValueError, match=f"differ in {next(iter(change))}"):
-        ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
+        ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(ensemble=1), net),
                                 ensemble.Cohort(config, other)])
-    ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(), net),
+    ensemble.check_cohorts([ensemble.Cohort(train.TrainConfig(ensemble=1), net),
                             ensemble.Cohort(train.TrainConfig(lr=0.1, ensemble=3), net)])
 
 

@@ -123,7 +123,8 @@ def test_a_tie_in_accuracy_goes_to_the_lower_brier_score_in_float64():
 
 
 def test_a_run_records_the_epochs_and_the_figure_it_took():
-    result = train.fit(_noisy_classes(), TrainConfig(seed=1, schedule="none", patience=2))
+    result = train.fit(_noisy_classes(), TrainConfig(seed=1, schedule="none", patience=2,
+                                                      ensemble=1))
     assert result.config.best_by == "brier"
     assert result.config.epochs == 500  # 320 training rows: the most epochs
     assert "no better validation Brier score in 2 epochs" in result.stopped

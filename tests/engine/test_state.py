@@ -146,7 +146,8 @@ def test_an_allocation_that_fails_in_training_is_one_line(runner, quakes_csv, tm
 
     monkeypatch.setattr(state, "make_optimizer", no_memory)
     out = tmp_path / "run"
-    result = runner.invoke(cli, ["train", str(quakes_csv), "-o", str(out), "-q"])
+    result = runner.invoke(cli, ["train", str(quakes_csv), "-o", str(out), "-q",
+                                 "--epochs", "1"])
     assert result.exit_code == 1 and result.stderr == (
         "Error: not enough memory on the CPU to train (DefaultCPUAllocator: can't allocate "
         "memory: you tried to allocate 4503599627370496 bytes. Error code 12 (Cannot allocate "
