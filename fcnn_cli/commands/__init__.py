@@ -93,8 +93,34 @@ def cli():
 def main():
     sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
     try:
-        cli(prog_name="fcnn")
+        cli(prog_name="fcnn")  # ends in SystemExit, with the command's exit code
+    except SystemExit as e:
+        code = e.code
     finally:
-        # The command is done; what is left is the interpreter's own exit, which takes a while
-        # after torch: a signal now must not turn a finished command into a killed one.
+        # The command is done: a signal now must not turn a finished command into a killed one.
         signals.ignore()
+    _exit(code)
+
+
+def _exit(code):
+    """End the process with ``code`` (SystemExit's) as the interpreter would, without its
+    teardown: after torch, freeing every module and object takes most of a second
+    (bench/startup.py, "interpreter exit") that a batch job of many short commands pays each
+    time, and the command has closed every file it wrote. What the interpreter's exit does
+    that counts is done here: the exit handlers (logging's flush among them) and the standard
+    streams' flush; a reader that left early is no error, as for every output."""
+    import atexit
+
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+    code = 0 if code is None else code if isinstance(code, int) else 1
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    except (OSError, ValueError) as e:  # a full disk, or a stream closed under us
+        print(f"Error: standard output: {e}", file=sys.stderr)
+        code = code or 1
+    sys.stderr.flush()
+    os._exit(code)

@@ -237,3 +237,38 @@ def test_help_lists_every_command_in_the_tables_order_with_its_whole_summary(run
 def test_a_misspelt_command_is_told_its_close_name(run, runner):
     assert "No such command 'evalute'. Did you mean 'evaluate'?" in \
         run(runner, "evalute", code=2).output
+
+
+# Arguments: those of fcnn. An object freed in the interpreter's teardown says so.
+TORN_DOWN = """
+import atexit, sys
+class Freed:
+    def __del__(self):
+        print("torn down", file=sys.stderr)
+kept = Freed()
+atexit.register(lambda: print("exit handlers ran", file=sys.stderr))
+sys.argv = ["fcnn", *sys.argv[1:]]
+from fcnn_cli.commands import main
+main()
+"""
+
+
+@pytest.mark.parametrize("args, code, line", [
+    (["info", "missing.pt"], 1, "Error: missing.pt: no such file"),
+    (["predict", "{model}", "{data}"], 0, None), (["--version"], 0, None)])
+def test_a_command_ends_without_the_interpreters_teardown(args, code, line, quakes_csv,
+                                                          model_path, tmp_path):
+    """After the command the exit handlers and the output's flush run, the interpreter's slow
+    teardown of every object does not (bench/startup.py measures it)."""
+    import os
+    import subprocess
+    import sys
+
+    args = [a.format(data=quakes_csv, model=model_path) for a in args]
+    done = subprocess.run([sys.executable, "-c", TORN_DOWN, *args], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == code, done.stderr
+    assert "exit handlers ran" in done.stderr and "torn down" not in done.stderr
+    assert line is None or line in done.stderr
+    if args[0] == "predict":  # every row written through the pipe before the process ended
+        assert len(done.stdout.splitlines()) == 1 + 600  # the header and the table's rows
