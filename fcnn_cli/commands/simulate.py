@@ -60,8 +60,8 @@ def simulate():
 @option("--noise", type=float, default=0.0,
         help="Standard deviation (s) of Gaussian noise on every arrival time.")
 @option("--stations", "network", metavar="N|FILE",
-        help="A seeded irregular network of N stations in the region, or a CSV file of "
-             "name,x,y[,elevation] in km.")
+        help="An irregular network of N stations in the region (the same whatever --seed), "
+             "or a CSV file of name,x,y[,elevation] in km.")
 @option("--depth", callback=_range, metavar="MIN,MAX",
         help="Hypocentres at depths uniform in MIN,MAX km: a third label, z.")
 @option("--velocity-model", default="uniform", show_default=True,
@@ -109,7 +109,7 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, network, depth, veloci
             raise FcnnError("--station and --stations: give one or the other")
         chunks = sim.earthquake_tables(
             n=n, seed=seed, extent=extent, vp=vp, vs=vs, noise=noise,
-            stations=(networks.network_for(network, seed, extent) if network else
+            stations=(networks.network_for(network, extent) if network else
                       stations or sim.DEFAULT_STATIONS),
             depth=depth, model=velocity.model_for(velocity_model, vp, vs),
             origin_unknown=origin_time == "unknown", noise_p=noise_p, noise_s=noise_s,

@@ -8,9 +8,9 @@ import numpy as np
 
 from fcnn_cli.core.errors import FcnnError
 
-# The network's draws come from a stream of their own, so that a table's events are those of
-# the same seed whatever its network.
-NETWORK_STREAM = 4
+# The seed of irregular networks: one of its own, not the table's, so that the tables of one
+# network drawn with different seeds (for training, for testing) share its stations.
+NETWORK_SEED = 20_260_101
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,12 @@ def of_positions(positions):
     return Network(names, positions, np.zeros(len(positions)))
 
 
-def irregular(count, seed, extent):
-    """``count`` stations uniform over the square ±``extent`` km, drawn from the seed's own
-    network stream: as irregular as a real network, the same for every table of the seed."""
+def irregular(count, extent):
+    """``count`` stations uniform over the square ±``extent`` km: as irregular as a real
+    network, the same for every table of that count and extent."""
     if not 1 <= count <= 10_000:
         raise FcnnError(f"--stations takes 1 to 10000 stations, not {count}", ("network",))
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(NETWORK_STREAM,)))
+    rng = np.random.default_rng(NETWORK_SEED)
     return of_positions(rng.uniform(-extent, extent, size=(count, 2)))
 
 
@@ -79,10 +79,10 @@ def read_network(path):
     return Network(tuple(names), network.positions, values[:, 2])
 
 
-def network_for(spec, seed, extent):
+def network_for(spec, extent):
     """The network ``--stations`` names: a count, or a file."""
     if spec.isdigit():
-        return irregular(int(spec), seed, extent)
+        return irregular(int(spec), extent)
     return read_network(spec)
 
 

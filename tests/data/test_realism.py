@@ -82,13 +82,14 @@ def test_layered_tables_hold_the_solvers_first_arrivals_and_record_the_model():
     assert table.extra["velocities"]["top"] == [0.0, 20.0, 35.0]
 
 
-def test_irregular_networks_are_seeded_and_in_the_region():
-    a, b = stations.irregular(15, 4, 50.0), stations.irregular(15, 4, 50.0)
+def test_irregular_networks_are_one_per_count_and_in_the_region():
+    a, b = stations.irregular(15, 50.0), stations.irregular(15, 50.0)
     np.testing.assert_array_equal(a.positions, b.positions)
     assert a.positions.shape == (15, 2) and np.abs(a.positions).max() <= 50
-    assert not np.array_equal(a.positions, stations.irregular(15, 5, 50.0).positions)
+    spread = np.linalg.norm(a.positions[:, None] - a.positions[None], axis=-1)
+    assert len(np.unique(spread.round(6))) > 50  # no square: irregular
     with pytest.raises(FcnnError, match="--stations"):
-        stations.irregular(0, 4, 50.0)
+        stations.irregular(0, 50.0)
 
 
 def test_a_network_file_with_elevations_delays_by_height_over_velocity(tmp_path):
