@@ -67,16 +67,16 @@ def checked(layers, name):
     """The model of ``layers`` (top, vp, vs), each checked: finite, tops from 0 increasing,
     0 < vs < vp."""
     if not layers:
-        raise FcnnError(f"velocity model {name}: no layers", ("velocity_model",))
+        raise FcnnError(f"velocity_model {name}: no layers", ("velocity_model",))
     for i, (top, vp, vs) in enumerate(layers):
         if not all(math.isfinite(v) for v in (top, vp, vs)):
-            raise FcnnError(f"velocity model {name}: layer {i + 1} has a value that is not a "
+            raise FcnnError(f"velocity_model {name}: layer {i + 1} has a value that is not a "
                             "finite number", ("velocity_model",))
         if not 0 < vs < vp:
-            raise FcnnError(f"velocity model {name}: layer {i + 1} needs 0 < vs < vp (got "
+            raise FcnnError(f"velocity_model {name}: layer {i + 1} needs 0 < vs < vp (got "
                             f"vp={vp}, vs={vs})", ("velocity_model",))
         if (i == 0 and top != 0) or (i and top <= layers[i - 1][0]):
-            raise FcnnError(f"velocity model {name}: layer tops must start at 0 km and "
+            raise FcnnError(f"velocity_model {name}: layer tops must start at 0 km and "
                             f"increase (layer {i + 1} at {top})", ("velocity_model",))
     top, vp, vs = (tuple(float(v) for v in c) for c in zip(*layers))
     return VelocityModel(top, vp, vs, name)
@@ -90,7 +90,7 @@ def read_model(path):
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise FcnnError(f"velocity model {path}: cannot read it: {e}",
+        raise FcnnError(f"velocity_model {path}: cannot read it: {e}",
                         ("velocity_model",)) from None
     layers = []
     for number, line in enumerate(lines, 1):
@@ -104,7 +104,7 @@ def read_model(path):
                 continue  # a header
             values = []
         if len(values) != 3:
-            raise FcnnError(f"velocity model {path}, line {number}: expected top,vp,vs "
+            raise FcnnError(f"velocity_model {path}, line {number}: expected top,vp,vs "
                             f"numbers, got {line.strip()!r}", ("velocity_model",))
         layers.append(tuple(values))
     return checked(layers, str(path))
