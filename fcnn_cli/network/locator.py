@@ -11,6 +11,7 @@ a station whose columns are not features. Its file keeps what it read of the tab
 read back through the same checks as the table's metadata.
 """
 
+import copy
 import re
 
 import numpy as np
@@ -59,6 +60,13 @@ class Locator:
                                 "origin_time": str(picks.get("origin_time", "zero"))}}
         self.network, self.model, self.noise = network, model, noise
         return self
+
+    def with_model(self, model):
+        """This locator with another velocity model: a wrong one shows what a seismologist's
+        imperfect knowledge of the Earth costs."""
+        other = copy.copy(self)
+        other.model, other.table = model, {**self.table, "velocities": model.metadata()}
+        return other
 
     def fit(self, x_train, y_train, w_train, x_val, y_val, w_val, task):
         """The region of the training labels: no more is learnt."""

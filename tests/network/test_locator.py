@@ -87,6 +87,21 @@ def test_its_file_reads_back_and_refuses_damage(tmp_path):
         baseline.load(path)
 
 
+def test_a_wrong_model_costs_accuracy():
+    t = table()
+    model, inputs = fitted(t)
+    right = model.problem().model
+    slower = simulate.velocity.checked(
+        [(top, 0.9 * vp, 0.9 * vs) for top, vp, vs in zip(right.top, right.vp, right.vs)],
+        "slower")
+    x = t.frame[inputs].to_numpy(np.float32)
+    truth = t.frame[["x", "y", "z"]].to_numpy()
+    wrong = model.with_model(slower)
+    assert wrong.table["velocities"]["vp"][0] == pytest.approx(0.9 * 5.8)
+    assert np.linalg.norm(model.predict(x) - truth, axis=1).mean() < FLOAT32
+    assert np.linalg.norm(wrong.predict(x) - truth, axis=1).mean() > 1.0
+
+
 @pytest.mark.parametrize("labels, meta, inputs, match", [
     (["x", "y"], {}, ["tp1"], "records"),
     (["x", "e"], None, ["tp1"], "labels are x, y"),
