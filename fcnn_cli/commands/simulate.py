@@ -88,7 +88,7 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, network, depth, veloci
     By default the lecture's case: epicentres on a plane, straight rays in a uniform medium
     (t = distance / velocity), arrival times counted from a known origin time. Columns: x, y
     (km; the labels, recorded in the file) and tp1, ts1, …, tpK, tsK (s). The options from
-    --stations on make a realistic table (docs/simulate.md).
+    --stations on make a realistic table (docs/earthquakes.md).
 
     \b
     Example:
