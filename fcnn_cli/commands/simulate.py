@@ -32,6 +32,16 @@ def _point(ctx, param, values):
     return points or None
 
 
+def _range(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        low, high = (float(p) for p in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not MIN,MAX (two numbers in km)") from None
+    return low, high
+
+
 @click.group()
 def simulate():
     """Make realistic labelled data sets."""
@@ -49,30 +59,61 @@ def simulate():
 @option("--vs", type=float, default=3.5, help="S-wave velocity (km/s).")
 @option("--noise", type=float, default=0.0,
         help="Standard deviation (s) of Gaussian noise on every arrival time.")
+@option("--stations", "network", metavar="N|FILE",
+        help="An irregular network of N stations in the region (the same whatever --seed), "
+             "or a CSV file of name,x,y[,elevation] in km.")
+@option("--depth", callback=_range, metavar="MIN,MAX",
+        help="Hypocentres at depths uniform in MIN,MAX km: a third label, z.")
+@option("--velocity-model", default="uniform", show_default=True,
+        metavar="uniform|layered|FILE",
+        help="uniform (--vp, --vs), layered (a standard crust over the mantle) or a file of "
+             "layers: top,vp,vs a line.")
+@option("--origin-time", type=click.Choice(["zero", "unknown"]), default="zero",
+        show_default=True,
+        help="unknown: a random origin time (column t0, not a feature) added to every pick.")
+@option("--noise-p", type=float, help="Timing noise (s) of P picks; S twice as much unless "
+        "--noise-s is given.")
+@option("--noise-s", type=float, help="Timing noise (s) of S picks; P half as much unless "
+        "--noise-p is given.")
+@option("--missing", type=float, default=0.0,
+        help="Fraction of picks left out (NaN): half as station outages, half one by one.")
 @output_option("earthquakes.csv", "Output file: .csv, .parquet, .root, .h5 or .fits; '-' for "
                "CSV on stdout.")
 @force_option
 @user_errors
-def earthquakes(n, seed, extent, stations, vp, vs, noise, output, force):
-    """Epicentres and P/S first-arrival times at seismic stations.
+def earthquakes(n, seed, extent, stations, vp, vs, noise, network, depth, velocity_model,
+                origin_time, noise_p, noise_s, missing, output, force):
+    """Hypocentres and P/S first-arrival times at seismic stations.
 
-    Straight rays in a uniform medium: t = distance / velocity. Columns: x, y (km; the labels,
-    recorded in the file) and tp1, ts1, …, tpK, tsK (s).
+    By default the lecture's case: epicentres on a plane, straight rays in a uniform medium
+    (t = distance / velocity), arrival times counted from a known origin time. Columns: x, y
+    (km; the labels, recorded in the file) and tp1, ts1, …, tpK, tsK (s). The options from
+    --stations on make a realistic table (docs/earthquakes.md).
 
     \b
     Example:
       fcnn simulate earthquakes -n 5000 --noise 0.01 --seed 1 -o quakes.parquet
+      fcnn simulate earthquakes --stations 12 --depth 0,30 --velocity-model layered \\
+        --origin-time unknown --noise-p 0.02 --missing 0.2 -o realistic.parquet
     """
     from fcnn_cli.data import simulate as sim
+    from fcnn_cli.data import stations as networks
+    from fcnn_cli.data import velocity
     from fcnn_cli.data.tables import table_format
     from fcnn_cli.results.runs import check_output
 
     check_output(output, force=force)
     table_format(output)
-    with usage_errors():
-        chunks = sim.earthquake_tables(n=n, seed=seed, extent=extent,
-                                       stations=stations or sim.DEFAULT_STATIONS, vp=vp, vs=vs,
-                                       noise=noise)
+    with usage_errors({"network": "--stations"}):
+        if network and stations:
+            raise FcnnError("--station and --stations: give one or the other")
+        chunks = sim.earthquake_tables(
+            n=n, seed=seed, extent=extent, vp=vp, vs=vs, noise=noise,
+            stations=(networks.network_for(network, extent) if network else
+                      stations or sim.DEFAULT_STATIONS),
+            depth=depth, model=velocity.model_for(velocity_model, vp, vs),
+            origin_unknown=origin_time == "unknown", noise_p=noise_p, noise_s=noise_s,
+            missing=missing)
     _write_tables(chunks, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %d events to %s", n, output)

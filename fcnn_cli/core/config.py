@@ -43,7 +43,7 @@ LOSSES = ("mse", "gaussian")  # of regression; classification has its cross-entr
 # The baselines a run can train beside its network, by name: network.baseline.BASELINES holds
 # what each is (a test keeps the two in step; this one is here so that a bad name is answered
 # before anything heavy loads).
-BASELINE_NAMES = ("gbdt",)
+BASELINE_NAMES = ("gbdt", "locator")
 # A working point, as --working-point gives it: the signal efficiency or the background
 # efficiency it is chosen at.
 WORKING_POINTS = {"eff": "signal_efficiency", "bkg": "background_efficiency"}
@@ -317,8 +317,9 @@ class TrainConfig:
                                 "expected yields (weight × LUMI events): adds the significance "
                                 "scan, as --yields does.", metavar="LUMI")
     baseline: str | None = option(None, "Train this baseline on the same split, weights and "
-                                  "features, and report it beside the network "
-                                  "(pip install 'fcnn[gbdt]').", choices=BASELINE_NAMES)
+                                  "features, and report it beside the network (gbdt: pip "
+                                  "install 'fcnn[gbdt]'; locator: earthquakes' classical "
+                                  "location).", choices=BASELINE_NAMES)
 
     def __post_init__(self):
         _check_types(self)

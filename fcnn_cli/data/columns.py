@@ -30,7 +30,8 @@ def select_columns(table, targets=None, features=None, weight=None):
 
     ``targets`` defaults to the labels recorded in the file. Features default to every other
     numeric column but ``weight`` (the events' weights: never a label, nor a feature unless
-    named); non-numeric columns left over are dropped with a notice.
+    named) and those the file records as ``aside`` (a simulated origin time, which no real
+    table holds); non-numeric columns left over are dropped with a notice.
     Returns ``(features, targets)`` as lists of column names.
     """
     columns = list(table.frame.columns)
@@ -54,7 +55,8 @@ def select_columns(table, targets=None, features=None, weight=None):
         _require(table, features, "feature")
         check_flat(table, features, "feature")
     else:
-        rest = [c for c in columns if c not in targets and c != weight]
+        aside = set(table.extra.get("aside", ()))
+        rest = [c for c in columns if c not in targets and c != weight and c not in aside]
         features = [c for c in rest if is_numeric(table.frame[c])]
         kept = set(features)
         dropped = [c for c in rest if c not in kept]

@@ -29,6 +29,9 @@ def parse(raw, name):
             raise ValueError("'targets' is not a list of column names")
         if not (isinstance(units, dict) and all(isinstance(v, str) for v in units.values())):
             raise ValueError("'units' is not a mapping of column to unit")
+        aside = meta.get("aside", [])
+        if not (isinstance(aside, list) and all(isinstance(c, str) for c in aside)):
+            raise ValueError("'aside' is not a list of column names")
     except ValueError as e:
         raise FcnnError(f"{name}: malformed fcnn metadata: {e}") from None
     return meta

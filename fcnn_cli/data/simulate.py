@@ -7,6 +7,9 @@ import pandas as pd
 
 from fcnn_cli.core.config import SEED_MESSAGE, valid_seed
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data import realism as real
+from fcnn_cli.data import stations as network_of
+from fcnn_cli.data import velocity
 from fcnn_cli.data.tables import CHUNK_ROWS, Table
 
 # Numbers drawn or computed at a time in float64 work arrays: bounds their memory.
@@ -19,6 +22,9 @@ GALAXY_CHUNK_PIXELS = 1 << 25
 DEFAULT_STATIONS = ((-45.0, -42.0), (43.0, -46.0), (46.0, 44.0), (-41.0, 47.0))
 CRUSTAL_VP = 6.0  # km/s, P waves in the upper crust
 CRUSTAL_VS = 3.5  # km/s, S waves
+# σ_S / σ_P where only one phase's pick noise is given: S onsets, in the P coda, are picked
+# about twice as badly.
+S_NOISE_RATIO = 2.0
 
 
 def travel_times(sources, stations, velocity):
@@ -33,85 +39,138 @@ def travel_times(sources, stations, velocity):
 
 
 def earthquakes(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, vp=CRUSTAL_VP,
-                vs=CRUSTAL_VS, noise=0.0):
+                vs=CRUSTAL_VS, noise=0.0, **realism):
     """Epicentres uniform over the square ±``extent`` km and P/S arrival times at each station.
 
     Columns: ``x, y`` (km, the labels) then ``tp1, ts1, …`` (s) for each station. ``noise`` is the
-    standard deviation (s) of Gaussian timing errors added to every arrival time. The whole
+    standard deviation (s) of Gaussian timing errors added to every arrival time; ``realism``
+    takes the options of :func:`earthquake_tables` that make the table realistic. The whole
     table at once: :func:`earthquake_tables` gives the same rows in chunks, for any ``n``.
     """
-    (table,) = earthquake_tables(n, seed, extent, stations, vp, vs, noise, rows=n)
+    (table,) = earthquake_tables(n, seed, extent, stations, vp, vs, noise, rows=n, **realism)
     return table
 
 
 def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, vp=CRUSTAL_VP,
-                      vs=CRUSTAL_VS, noise=0.0, rows=None):
+                      vs=CRUSTAL_VS, noise=0.0, rows=None, depth=None, model=None,
+                      origin_unknown=False, noise_p=None, noise_s=None, missing=0.0):
     """The rows of :func:`earthquakes` as Tables of at most ``rows`` rows (by default
     ``CHUNK_ROWS``), in bounded memory; the values do not depend on ``rows``. The options are
-    checked at once, before any row."""
-    stations = np.asarray(stations, dtype=np.float64)
+    checked at once, before any row.
+
+    ``stations`` is a list of X,Y pairs or a :class:`~fcnn_cli.data.stations.Network`. The
+    options of a realistic table, each off by default: ``depth`` (min, max) km draws
+    hypocentres (a label ``z``); ``model`` a :class:`~fcnn_cli.data.velocity.VelocityModel`
+    in place of the uniform ``vp``, ``vs``; ``origin_unknown`` adds a random origin time (the
+    column ``t0``, recorded as no feature) to every pick; ``noise_p``, ``noise_s`` the timing
+    errors of each phase (:func:`pick_noise`); ``missing`` the fraction of picks left out
+    (:mod:`fcnn_cli.data.realism`).
+    """
+    network = stations if isinstance(stations, network_of.Network) else (
+        network_of.of_positions(stations))
     _check_count_and_seed(n, seed)
     if not (math.isfinite(extent) and extent > 0):
         raise FcnnError(f"extent must be a finite positive number of km, not {extent}",
                         ("extent",))
-    if stations.ndim != 2 or stations.shape[1] != 2 or len(stations) < 1:
-        raise FcnnError("stations must be given as X,Y pairs in km")
-    for x, y in stations:
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise FcnnError(f"stations must be X,Y in finite km, not {x},{y}",
-                            ("stations",))
-    if not (math.isfinite(vp) and 0 < vs < vp):
-        raise FcnnError(f"velocities must be finite and satisfy 0 < vs < vp (got vp={vp}, "
-                        f"vs={vs})")
-    _check_noise(noise)
+    model = model or velocity.uniform(vp, vs)
+    sigma = pick_noise(noise, noise_p, noise_s)
+    real.check(depth, missing)
     # Finite but absurd values (--extent 1e300, --vs 1e-300) would still give infinite numbers:
     # a coordinate difference is squared on the way to a distance, and 40 σ exceeds any draw.
-    far = float(np.abs(stations).max())
-    span = extent + far
-    if not (math.isfinite(2 * span * span) and math.isfinite(1.5 * span / vs + 40 * noise)):
-        raise FcnnError(f"extent={extent}, station coordinates up to {far} km, vs={vs} and "
-                        f"noise={noise} give distances or arrival times beyond the range of "
+    far = float(np.abs(network.positions).max())
+    span = extent + far + (depth[1] if depth else 0.0)
+    slowest = min(model.vs)
+    loud = max(sigma)
+    if not (math.isfinite(2 * span * span) and math.isfinite(1.5 * span / slowest + 40 * loud)):
+        raise FcnnError(f"extent={extent}, station coordinates up to {far} km, vs={slowest} "
+                        f"and noise={loud} give distances or arrival times beyond the range of "
                         "floating-point numbers", ("extent", "vs", "noise"))
-    units = {"x": "km", "y": "km"}
-    for k in range(len(stations)):
+    labels = ["x", "y"] + (["z"] if depth else [])
+    units = {c: "km" for c in labels} | ({"t0": "s"} if origin_unknown else {})
+    for k in range(len(network.names)):
         units[f"tp{k + 1}"] = units[f"ts{k + 1}"] = "s"
-    frames = _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows or CHUNK_ROWS)
-    extra = station_metadata(stations, vp, vs)
-    return (Table(frame, targets=["x", "y"], units=units, name="earthquakes", first_row=start,
+    shape = real.Shape(depth, origin_unknown, missing)
+    frames = _earthquake_frames(n, seed, extent, network, model, sigma, shape,
+                                rows or CHUNK_ROWS)
+    extra = {"stations": network.metadata(), "velocities": model.metadata()}
+    if shape.realistic or noise_p is not None or noise_s is not None:
+        extra |= real.metadata(shape, sigma)
+    return (Table(frame, targets=labels, units=units, name="earthquakes", first_row=start,
                   extra=extra)
             for start, frame in frames)
+
+
+def pick_noise(noise, noise_p, noise_s):
+    """(σ_P, σ_S) in s: ``noise`` on both phases, or ``noise_p`` and ``noise_s``, the one not
+    given ``S_NOISE_RATIO`` times the other's (S onsets, in the P coda, are picked worse)."""
+    if noise and (noise_p is not None or noise_s is not None):
+        raise FcnnError("noise sets both phases' timing errors: give it or noise_p and "
+                        "noise_s, not both", ("noise", "noise_p", "noise_s"))
+    if noise_p is None and noise_s is None:
+        sigma = (noise, noise)
+    elif noise_s is None:
+        sigma = (noise_p, S_NOISE_RATIO * noise_p)
+    elif noise_p is None:
+        sigma = (noise_s / S_NOISE_RATIO, noise_s)
+    else:
+        sigma = (noise_p, noise_s)
+    for value, name in zip(sigma, ("noise_p", "noise_s")):
+        _check_noise(value, name)
+    return sigma
+
+
+def arrival_times(model, network, epicentres, depth=None):
+    """First-arrival times (s) of P and S, each (n, k), from ``epicentres`` (n, 2) at
+    ``depth`` (n,) km (None: at the surface) to the stations of ``network``: a station's
+    elevation adds its height over the top layer's velocity (a vertical path above the
+    model's surface, the usual station correction)."""
+    r = np.linalg.norm(epicentres[:, None, :] - network.positions[None, :, :], axis=-1)
+    z = None if depth is None else np.broadcast_to(depth[:, None], r.shape)
+    times = []
+    for phase, top_v in (("P", model.vp[0]), ("S", model.vs[0])):
+        t = velocity.first_arrivals(model, phase, r, z)[0]
+        times.append(t + network.elevations / top_v if network.elevations.any() else t)
+    return times
 
 
 def station_metadata(stations, vp, vs):
     """What the file records of its stations and medium, for maps: each station's name (the
     number in its columns tpK, tsK) and position in the label columns' coordinates, and the
     velocities."""
-    return {"stations": {"columns": ["x", "y"], "unit": "km",
-                         "names": [str(k + 1) for k in range(len(stations))],
-                         "positions": [[float(x), float(y)] for x, y in stations]},
-            "velocities": {"vp": float(vp), "vs": float(vs), "unit": "km/s"}}
+    return {"stations": network_of.of_positions(stations).metadata(),
+            "velocities": velocity.uniform(vp, vs).metadata()}
 
 
-def _earthquake_frames(n, seed, extent, stations, vp, vs, noise, rows):
+def _earthquake_frames(n, seed, extent, network, model, sigma, shape, rows):
     # The draws lie in the random stream as when one call drew all n rows: every epicentre
     # (two draws a row), then every P timing error, then every S one. A generator per block,
     # started where its block begins, reads it chunk by chunk: whatever the chunks, the rows
-    # are those of the files made before chunking.
-    k = len(stations)
+    # are those of the files made before chunking. A realistic table's other draws come from
+    # streams of their own (fcnn_cli.data.realism), read the same way.
+    k = len(network.names)
     where = _stream(seed, 0)
     p_errors = _stream(seed, 2 * n)
     s_errors = _stream(seed, 2 * n)
-    if noise:
+    if sigma[0]:
         _skip_normals(s_errors, n * k)
+    draws = real.Draws(seed, shape, k)
     for start in range(0, n, rows):
         m = min(rows, n - start)
         epicentres = where.uniform(-extent, extent, size=(m, 2))
-        tp = travel_times(epicentres, stations, vp)
-        ts = travel_times(epicentres, stations, vs)
-        if noise:
-            tp = tp + p_errors.normal(0.0, noise, size=tp.shape)
-            ts = ts + s_errors.normal(0.0, noise, size=ts.shape)
+        depth = draws.depths(start, m)
+        tp, ts = arrival_times(model, network, epicentres, depth)
+        if sigma[0]:
+            tp = tp + p_errors.normal(0.0, sigma[0], size=tp.shape)
+        if sigma[1]:
+            ts = ts + s_errors.normal(0.0, sigma[1], size=ts.shape)
         columns = {"x": epicentres[:, 0], "y": epicentres[:, 1]}
+        if depth is not None:
+            columns["z"] = depth
+        origin = draws.origins(start, m)
+        if origin is not None:
+            columns["t0"] = origin
+            tp, ts = tp + origin[:, None], ts + origin[:, None]
+        tp, ts = draws.without_missing(start, tp, ts)
         for j in range(k):
             columns[f"tp{j + 1}"] = tp[:, j]
             columns[f"ts{j + 1}"] = ts[:, j]
@@ -139,10 +198,10 @@ def _check_count_and_seed(n, seed):
         raise FcnnError(SEED_MESSAGE.format(seed=seed), ("seed",))
 
 
-def _check_noise(noise):
+def _check_noise(noise, name="noise"):
     if not (math.isfinite(noise) and noise >= 0):
-        raise FcnnError(f"noise must be a finite number, zero or positive, not {noise}",
-                        ("noise",))
+        raise FcnnError(f"{name} must be a finite number, zero or positive, not {noise}",
+                        (name,))
 
 
 GALAXY_LABELS = ("left", "right")

@@ -65,15 +65,18 @@ def refuse(config):
             raise FcnnError(f"the {name} baseline needs {needs}", ("baseline",)) from None
 
 
-def check(config, data):
+def check(config, data, meta=None):
     """The unfitted baseline ``config.baseline`` once it applies to prepared ``data``'s task
-    and inputs (its ``check``); None where the run asks for none."""
+    and inputs (its ``check``) and, for one that reads them (its ``bind``), to the input and
+    label names and the table's metadata ``meta``; None where the run asks for none."""
     if config.baseline is None:
         return None
     from fcnn_cli.network import baseline
 
     model = baseline.make(config.baseline)
     model.check(data.task, len(data.inputs))
+    if hasattr(model, "bind"):
+        model.bind(data.inputs, data.targets, meta or {})
     return model
 
 

@@ -100,7 +100,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
     _release_arrow_memory()
-    baseline = baselines.check(config, data)  # before training: no epoch spent on a refusal
+    baseline = baselines.check(config, data, extra)  # before training: no epoch spent on a refusal
     shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
     device = _device(config, shape, data.sizes["train"], world)
     precision = effective_precision(config.precision, device)

@@ -62,6 +62,11 @@ class Baseline(Protocol):
     def load(cls, path):
         """The baseline saved at ``path``, checked."""
 
+    # Optional: ``bind(inputs, labels, meta)``, called before training with the run's input
+    # and label names and the table's metadata, by a baseline that needs them (the locator:
+    # which inputs are which station's picks, the stations, the velocity model); it returns
+    # self or refuses in one line.
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -74,6 +79,9 @@ BASELINES = {
     "gbdt": Entry("fcnn_cli.network.gbdt", "GradientBoostedTrees",
                   "gradient-boosted decision trees (scikit-learn's HistGradientBoosting; "
                   "pip install 'fcnn[gbdt]')"),
+    "locator": Entry("fcnn_cli.network.locator", "Locator",
+                     "earthquake location by Geiger's least squares with the stations and "
+                     "velocity model the table records"),
 }
 
 

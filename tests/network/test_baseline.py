@@ -67,7 +67,7 @@ def test_gbdt_is_registered_and_offers_the_interface():
 
 
 def test_an_unknown_baseline_is_one_line_that_names_the_known():
-    with pytest.raises(FcnnError, match=r"^unknown baseline 'tmva' \(known: gbdt\)$"):
+    with pytest.raises(FcnnError, match=r"^unknown baseline 'tmva' \(known: gbdt, locator\)$"):
         baseline.make("tmva")
 
 
