@@ -71,9 +71,9 @@ MAX_COUNT = 2 ** 31 - 1
 # than a large one, which bench/tabular.py found to pay (docs/training.md quotes it).
 EPOCH_ROWS, EPOCHS_FEWEST, EPOCHS_MOST = 1_000_000, 60, 500
 # Without --epochs and --ensemble, a table of fewer than SMALL_ROWS training rows trains
-# SMALL_MEMBERS members: their mean did as well as one network or better on every such table
-# of bench/tabular.py, at about twice the time (docs/training.md quotes it).
-SMALL_ROWS, SMALL_MEMBERS = 10_000, 5
+# SMALL_MEMBERS members: their mean did as well as one network or better on every table of
+# bench/tabular.py (of up to 3 000 training rows), at 2-3 times the time (docs/training.md).
+SMALL_ROWS, SMALL_MEMBERS = 5_000, 5
 
 
 # Every option of a run is a field below, written once: its name, type and default are the
@@ -224,7 +224,8 @@ class TrainConfig:
 
     epochs: int | None = option(None, "Passes over the training data. Default: as many as "
                                 "pass about a million training rows, at least 60 and at most "
-                                "500.")
+                                "500 (given, a small table trains one network unless "
+                                "--ensemble asks for more).")
     batch_size: int = option(32, "Rows per minibatch.")
     lr: float = option(1e-3, "Learning rate.")
     optimizer: str = option("adam", "sgd uses --momentum.", choices=OPTIMIZERS)
@@ -289,8 +290,9 @@ class TrainConfig:
                                   "pass; member k takes seed + k. Predictions are their mean "
                                   f"and spread. Default: {SMALL_MEMBERS} on a table of fewer "
                                   f"than {SMALL_ROWS:,} training rows where --epochs is left "
-                                  "out too (and the run can train members), else 1.",
-                                  metavar="K")
+                                  "out too, else 1 (and 1 with --folds, --stream, "
+                                  "--diagnostics, several processes, --schedule plateau, or "
+                                  "where the members would not fit in memory).", metavar="K")
     shuffle_buffer: int = option(1_000_000, "With --stream: rows held to mix the rows of the "
                                  "file's pieces.", metavar="ROWS")
     folds: int = option(1, "k-fold training: K networks in one vectorised pass, network k "
@@ -380,16 +382,21 @@ class TrainConfig:
         # Last: a sweep that meets Unsupported knows every other option is sound.
         refuse_in_ensemble(self)
 
-    def planned(self, rows, members=True):
-        """This configuration with its number of epochs and of members: as given, or from the
-        number of training ``rows`` (see EPOCH_ROWS, SMALL_ROWS). ``members``: whether the
-        run can train several (what rules them out, the data and the processes tell)."""
-        epochs = self.epochs if self.epochs is not None else \
-            min(max(-(-EPOCH_ROWS // max(rows, 1)), EPOCHS_FEWEST), EPOCHS_MOST)
-        small = (members and self.epochs is None and rows < SMALL_ROWS
-                 and self.seed + SMALL_MEMBERS - 1 <= MAX_SEED)
-        ensemble = self.ensemble or (SMALL_MEMBERS if small else 1)
-        return replace(self, epochs=epochs, ensemble=ensemble)
+    def planned(self, rows):
+        """This configuration with its number of epochs: as given, or from the number of
+        training ``rows`` (see EPOCH_ROWS)."""
+        if self.epochs is not None:
+            return self
+        return replace(self, epochs=min(max(-(-EPOCH_ROWS // max(rows, 1)), EPOCHS_FEWEST),
+                                        EPOCHS_MOST))
+
+    def leaves_members(self, rows):
+        """Whether fcnn may choose SMALL_MEMBERS members for this run (where the run can train
+        them): ``ensemble`` and ``epochs`` left out (a run whose length is given trains as
+        told) on a table of fewer than SMALL_ROWS training ``rows``, the members' seeds within
+        range."""
+        return (self.ensemble is None and self.epochs is None and rows < SMALL_ROWS
+                and self.seed + SMALL_MEMBERS - 1 <= MAX_SEED)
 
 
 def _check_folds(config):

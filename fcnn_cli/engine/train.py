@@ -57,7 +57,8 @@ class TrainResult:
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
         test_table=None, on_epoch=None, resume=None, world=None, stop=None, consume=False,
         weight=None):
-    """Train a network on ``table``; ``net`` holds NetConfig options besides the sizes (a
+    """Train a network on ``table`` (or ``config.ensemble`` members; left None, a small table's
+    members are chosen: :func:`_members`); ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
 
     ``table`` is a :class:`~fcnn_cli.data.tables.Table` in memory, or a source streamed piece by
@@ -95,7 +96,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         data = stream.prepare(table, config, targets, features, val_table, test_table, weight)
     _check_figures(data, config)
     world = world or distributed.World()
-    config = _planned(config, data, on_epoch, _members_allowed(config, data, world))
+    choose_members = config.leaves_members(_training_rows(config, data))
+    config = _planned(config, data, on_epoch)
     name, extra = table.name, getattr(table, "extra", {})
     del table, val_table, test_table  # the prepared rows are all training needs: the caller's
     # tables, if the caller drops them too (as the command line does), are freed now
@@ -103,6 +105,8 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     baseline = baselines.check(config, data, extra)  # before training: no epoch spent on a refusal
     shape = training_state.net_config(data, net, DEFAULT_DROPOUT[data.kind])
     device = _device(config, shape, data.sizes["train"], world)
+    if choose_members:
+        config = _members(config, data, world, shape, device)
     precision = effective_precision(config.precision, device)
     if precision != config.precision:
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
@@ -118,26 +122,43 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     return _checked(baselines.beside(result, baseline, data, config), data)
 
 
-def _planned(config, data, on_epoch=None, members=False):
-    """``config`` with what it left to the data: its numbers of epochs and members
-    (:meth:`TrainConfig.planned`; ``members``: whether the run can train several), the epochs
-    told to ``on_epoch`` where it has a ``plan`` method (the command line's progress), and the
-    figure that picks the best epoch (:func:`fcnn_cli.engine.selection.resolved`)."""
-    rows = data.sizes["train"]  # k-fold: each network trains on the other folds' rows
-    rows = rows * (config.folds - 1) // config.folds if config.folds > 1 else rows
-    config = replace(config.planned(rows, members),
-                     best_by=selection.resolved(config.best_by, data.kind))
+def _planned(config, data, on_epoch=None):
+    """``config`` with what it left to the data: its number of epochs
+    (:meth:`TrainConfig.planned`), told to ``on_epoch`` where it has a ``plan`` method (the
+    command line's progress), the figure that picks the best epoch
+    (:func:`fcnn_cli.engine.selection.resolved`), and one network where its members are left
+    to it (:func:`_members` may choose more)."""
+    config = replace(config.planned(_training_rows(config, data)),
+                     best_by=selection.resolved(config.best_by, data.kind),
+                     ensemble=config.ensemble or 1)
     if hasattr(on_epoch, "plan"):
         on_epoch.plan(config.epochs)
     return config
 
 
-def _members_allowed(config, data, world):
-    """Whether a run that leaves its members to fcnn can train several: not where an ensemble
-    is refused (k-fold, diagnostics, a streamed table, several processes), nor with the
-    plateau schedule, whose members trained through autograd would share one rate."""
-    return (config.folds == 1 and not config.diagnostics and isinstance(data, Prepared)
-            and not world.distributed and config.schedule != "plateau")
+def _training_rows(config, data):
+    """The rows each network trains on (k-fold: the other folds')."""
+    rows = data.sizes["train"]
+    return rows * (config.folds - 1) // config.folds if config.folds > 1 else rows
+
+
+def _members(config, data, world, shape, device):
+    """``config`` (one network) with SMALL_MEMBERS members where the run can train them: not
+    where an ensemble is refused (k-fold, diagnostics, a streamed table, several processes),
+    nor with the plateau schedule (members trained through autograd share one rate, and
+    which step trains is known only later), nor where they would not fit in memory."""
+    from fcnn_cli.core.config import SMALL_MEMBERS, Unsupported
+    from fcnn_cli.engine import ensemble
+    from fcnn_cli.machine.devices import OutOfMemory
+
+    try:
+        members = replace(config, ensemble=SMALL_MEMBERS)  # checked: refuse_in_ensemble
+        ensemble.refuse_unsupported(members, world, not isinstance(data, Prepared))
+        training_state.check_fits(shape, members, device, SMALL_MEMBERS,
+                                  min(config.batch_size, data.sizes["train"]))
+    except (Unsupported, OutOfMemory):
+        return config
+    return config if config.schedule == "plateau" else members
 
 
 def _fit_single(data, config, shape, device, precision, source, run):

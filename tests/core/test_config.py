@@ -4,7 +4,6 @@ import math
 import re
 
 import numpy as np
-from dataclasses import replace
 
 import pytest
 
@@ -196,20 +195,20 @@ def test_epochs_by_default_pass_a_million_rows_within_bounds(rows, epochs):
 
 def test_given_epochs_are_kept_whatever_the_table():
     config = TrainConfig(epochs=7)
-    assert config.planned(600) == replace(config, ensemble=1)  # epochs given: one network
+    assert config.planned(600) is config
     assert TrainConfig().epochs is None
 
 
-@pytest.mark.parametrize("rows, members", [(1, 5), (9_999, 5), (10_000, 1), (10 ** 9, 1)])
-def test_small_tables_train_five_members_unless_told_otherwise(rows, members):
+@pytest.mark.parametrize("rows, leaves", [(1, True), (4_999, True), (5_000, False),
+                                          (10 ** 9, False)])
+def test_a_small_table_leaves_its_members_to_fcnn_unless_told(rows, leaves):
     assert TrainConfig().ensemble is None
-    assert TrainConfig().planned(rows).ensemble == members
-    assert TrainConfig().planned(rows, members=False).ensemble == 1  # what the run rules out
-    assert TrainConfig(ensemble=3).planned(rows).ensemble == 3
-    assert TrainConfig(ensemble=1).planned(rows).ensemble == 1
-    assert TrainConfig(epochs=500).planned(rows).ensemble == 1  # a run's length asked for
+    assert TrainConfig().leaves_members(rows) is leaves
+    assert not TrainConfig(ensemble=1).leaves_members(rows)
+    assert not TrainConfig(ensemble=5).leaves_members(rows)
+    assert not TrainConfig(epochs=500).leaves_members(rows)  # a run's length asked for
 
 
-def test_members_left_to_the_table_are_never_past_the_last_seed():
-    assert TrainConfig(seed=MAX_SEED).planned(100).ensemble == 1
-    assert TrainConfig(seed=MAX_SEED - 4).planned(100).ensemble == 5
+def test_members_left_to_fcnn_are_never_past_the_last_seed():
+    assert not TrainConfig(seed=MAX_SEED).leaves_members(100)
+    assert TrainConfig(seed=MAX_SEED - 4).leaves_members(100)

@@ -384,13 +384,38 @@ def test_a_small_table_without_epochs_trains_five_members_as_asked_ones_would(qu
     assert chosen.metrics == asked.metrics
 
 
-@pytest.mark.parametrize("options, streamed, processes, members", [
-    ({}, False, False, True), ({"folds": 3}, False, False, False),
-    ({"diagnostics": True}, False, False, False), ({"schedule": "plateau"}, False, False, False),
-    ({}, True, False, False), ({}, False, True, False)])
-def test_members_are_left_out_where_an_ensemble_is_refused(options, streamed, processes,
-                                                             members):
+@pytest.mark.parametrize("options", [{"folds": 3}, {"diagnostics": True},
+                                     {"schedule": "plateau"}, {"ensemble": 1}, {"epochs": 3}])
+def test_a_small_table_trains_one_network_where_members_are_refused_or_not_left(quakes,
+                                                                               options):
+    small = Table(quakes.frame.iloc[:60], quakes.targets, quakes.units, quakes.name)
+    result = train.fit(small, train.TrainConfig(batch_size=64, seed=2, patience=2, **options))
+    assert result.config.ensemble == 1
+    assert "best_epochs" not in result.predictor.info or options.get("folds")
+
+
+@pytest.mark.parametrize("streamed, processes", [(True, False), (False, True)])
+def test_a_streamed_table_or_several_processes_train_one_network(streamed, processes):
+    from fcnn_cli.core.config import NetConfig
+
     data = object() if streamed else train.Prepared.__new__(train.Prepared)
+    data = types.SimpleNamespace(sizes={"train": 60}) if streamed else data
     world = types.SimpleNamespace(distributed=processes)
-    config = train.TrainConfig(**options)
-    assert train._members_allowed(config, data, world) is members
+    config = train.TrainConfig(epochs=500, ensemble=1)
+    chosen = train._members(config, data, world, NetConfig(n_in=8, n_out=2),
+                            torch.device("cpu"))
+    assert chosen is config
+
+
+def test_members_that_would_not_fit_in_memory_leave_one_network(quakes, monkeypatch):
+    from fcnn_cli.core.config import NetConfig
+    from fcnn_cli.engine import state
+    from fcnn_cli.machine import devices
+
+    config = train.TrainConfig(batch_size=64, seed=2, patience=2)
+    one, _ = state.training_bytes(NetConfig(n_in=8, n_out=2), config.planned(54), 1, 54)
+    monkeypatch.setattr(devices, "memory_available", lambda device: 2 * one)
+    small = Table(quakes.frame.iloc[:60], quakes.targets, quakes.units, quakes.name)
+    assert train.fit(small, config).config.ensemble == 1
+    monkeypatch.setattr(devices, "memory_available", lambda device: 10 * one)
+    assert train.fit(small, config).config.ensemble == 5

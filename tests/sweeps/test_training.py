@@ -193,3 +193,15 @@ def test_a_baseline_in_a_sweep_is_fitted_beside_each_combinations_run(tmp_path, 
         assert baseline.load(directory / "baseline_gbdt.pt").name == "gbdt"
         metrics = json.loads((directory / "metrics.json").read_text())
         assert set(metrics["baselines"]["gbdt"]) >= {"seconds", "train", "val", "test"}
+
+
+def test_a_sweep_never_leaves_a_small_tables_members_to_fcnn(quakes, tmp_path):
+    """Its members are its seeds: a combination of one seed, trained alone as a shape of its
+    own, is one network where fcnn train would choose five."""
+    fixed = {k: v for k, v in FIXED.items() if k != "epochs"} | {"patience": 1}
+    spec = Sweep({"data": quakes}, fixed, {"depth": [1, 2]})
+    rows = run.run(spec, tmp_path)
+    assert sorted(r["mode"] for r in rows) == ["single", "single"]
+    for row in rows:
+        config = json.loads((Path(row["run"]) / "config.json").read_text())
+        assert config["train"]["ensemble"] == 1 and config["train"]["epochs"] == 500
