@@ -11,8 +11,9 @@ validation, 20 % test, seed 0). Every library gets the same settings: learning r
 validation loss on the validation split, one CPU thread (`--threads`); one model per label
 where a library takes one label (HistGradientBoosting and LightGBM on the two earthquake
 labels). "fcnn gbdt" is the tool's own baseline (HistGradientBoosting read into node arrays,
-predicting with numpy); the network is fcnn's default (`fcnn train`, 60 epochs) on the same
-split, unless `--no-network`.
+predicting with numpy); the network is fcnn's default (`fcnn train`: epochs by the table's size,
+and 5 members on a table of fewer than 5 000 training rows) on the same split, unless
+`--no-network`.
 
 Printed: fit time, trees kept (rounds × models), the time to predict the test split, and the
 test split's RMSE (km, over both labels) or accuracy. `--quick` runs small tables to check the
