@@ -6,6 +6,7 @@ import logging
 
 from fcnn_cli.core.config import check_columns
 from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.data.categories import MAX_LEVELS, count_levels, is_categorical
 from fcnn_cli.data.tables import Table
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,14 @@ def is_numeric(series):
             and series.dtype.kind != "c")
 
 
-def select_columns(table, targets=None, features=None, weight=None):
+def select_columns(table, targets=None, features=None, weight=None, categories=True):
     """Resolve which columns are labels and which are features.
 
     ``targets`` defaults to the labels recorded in the file. Features default to every other
     numeric column but ``weight`` (the events' weights: never a label, nor a feature unless
-    named); non-numeric columns left over are dropped with a notice.
+    named) and, with ``categories``, every column of at most MAX_LEVELS levels of text,
+    booleans or a categorical dtype (:mod:`fcnn_cli.data.categories`); columns left over are
+    dropped with a notice.
     Returns ``(features, targets)`` as lists of column names.
     """
     columns = list(table.frame.columns)
@@ -55,17 +58,27 @@ def select_columns(table, targets=None, features=None, weight=None):
         check_flat(table, features, "feature")
     else:
         rest = [c for c in columns if c not in targets and c != weight]
-        features = [c for c in rest if is_numeric(table.frame[c])]
+        for c in rest:
+            if not is_numeric(table.frame[c]):
+                _refuse_mostly_numeric(table, c)
+        features = [c for c in rest if is_numeric(table.frame[c]) or
+                    categories and _of_levels(table.frame[c])]
         kept = set(features)
         dropped = [c for c in rest if c not in kept]
-        for c in dropped:
-            _refuse_mostly_numeric(table, c)
         if dropped:
-            log.info("%s: leaving out non-numeric column(s) %s", table.name, _listing(dropped))
+            why = f"neither numbers nor of at most {MAX_LEVELS} levels" if categories else \
+                "not numeric, and categorical features are not streamed"
+            log.info("%s: leaving out column(s) %s: %s", table.name, _listing(dropped), why)
         if not features:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
                             f"{_listing(targets)}")
     return features, targets
+
+
+def _of_levels(series):
+    """A column that a default feature list takes as categorical: text, booleans or a
+    categorical dtype, one value a row, of at most MAX_LEVELS levels."""
+    return is_categorical(series) and not _nested(series) and count_levels(series) <= MAX_LEVELS
 
 
 def check_flat(table, columns, role):
