@@ -52,7 +52,7 @@ def _factorized(series):
     import pandas as pd
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    return codes, [text(getattr(u, "item", lambda: u)()) for u in uniques]
+    return codes, [text(u) for u in uniques.tolist()]  # numpy's scalars as Python's
 
 
 def count_levels(series):
@@ -190,7 +190,8 @@ class Unseen:
             return
         self.rows += len(codes)
         kept = self.values.setdefault(column, [])
-        for i in np.unique(codes)[:SHOWN]:
+        _, first = np.unique(codes, return_index=True)
+        for i in codes[np.sort(first)][:SHOWN]:  # in the order they come
             value = MISSING if i < 0 and missing_unknown else shown(uniques[i])
             if len(kept) < SHOWN and value not in kept:
                 kept.append(value)
