@@ -53,7 +53,7 @@ def test_a_text_column_of_the_calibration_is_learnt_and_new_levels_are_counted(
     with_levels, without = _rmse(tmp_path / "on"), _rmse(tmp_path / "off")
     # Without the columns the offsets' spread (about 1.5) is left; with them, little of it.
     assert with_levels < 0.25 * without, (with_levels, without)
-    new = _rows(50, 1).drop(columns="y")
+    new = _rows(50, 1)
     new.loc[[3, 7, 8], "region"] = ["muon\tchamber", "", "muon\tchamber"]
     new.loc[9, "pdg"] = 2212
     new.to_csv(tmp_path / "new.csv", index=False)
@@ -65,6 +65,9 @@ def test_a_text_column_of_the_calibration_is_learnt_and_new_levels_are_counted(
                      "'muon\\tchamber', ''; 'pdg': '2212'"]
     written = pd.read_csv(tmp_path / "p.csv", keep_default_na=False)
     assert len(written) == 50 and written["region"].tolist() == new["region"].tolist()
+    evaluated = _invoke(runner, "evaluate", tmp_path / "on" / "model.pt",
+                        tmp_path / "new.csv").output
+    assert [line for line in evaluated.splitlines() if "never seen" in line] == lines
     info = json.loads(_invoke(runner, "info", tmp_path / "on" / "model.pt", "--json").stdout)
     assert info["categories"] == {"region": sorted(OFFSET), "pdg": ["11", "13", "211"]}
 
