@@ -224,6 +224,11 @@ def encode_tables(tables, features, named=None):
     if not columns:
         return tables, features, None
     categories = Categories.fit(tables[0], columns, named)
+    inputs = categories.inputs(features)
+    clash = [n for n in inputs if n in first.columns and n not in features]
+    if clash:
+        raise FcnnError(f"{tables[0].name}: column {clash[0]!r} is also the name of a "
+                        "categorical feature's input; rename it")
     log.info("%s: categorical feature(s) %s, one-hot encoded (%d inputs)", tables[0].name,
              ", ".join(f"{c!r} ({len(v)} levels)" for c, v in categories.levels.items()),
              sum(len(categories.names(c)) for c in columns))
@@ -234,4 +239,4 @@ def encode_tables(tables, features, named=None):
             table = categories.encode(table, unseen)
             unseen.say(table.name)
         encoded.append(table)
-    return encoded, categories.inputs(features), categories
+    return encoded, inputs, categories

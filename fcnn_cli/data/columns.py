@@ -56,6 +56,9 @@ def select_columns(table, targets=None, features=None, weight=None, categories=T
     if features:
         _require(table, features, "feature")
         check_flat(table, features, "feature")
+        for c in features:  # a typo in a column of numbers, not levels
+            if not is_numeric(table.frame[c]):
+                _refuse_mostly_numeric(table, c)
     else:
         rest = [c for c in columns if c not in targets and c != weight]
         for c in rest:

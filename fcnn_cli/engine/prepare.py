@@ -121,9 +121,6 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     for other in (val_table, test_table):
         if other is not None:
             require_columns(other, columns + weights)
-    (table, val_table, test_table), features, categories = encode_tables(
-        [table, val_table, test_table], features, categorical)
-    columns = features + targets
     # A row without a value in the fold column has no fold: "drop" and "fill" leave it out.
     table, val_table, test_table = [
         complete_rows(t, config.nan, features, targets + weights + extra)
@@ -132,6 +129,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
                else (t, None) for t in (table, val_table, test_table)]
     (table, given), (val_table, _), (test_table, _) = weighed
+    # After nan's rows left out: "drop" drops a missing level as it drops a missing number.
+    (table, val_table, test_table), features, categories = encode_tables(
+        [table, val_table, test_table], features, categorical)
     kind = tasks.infer(table, targets, config.task)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None or rule else config.val_frac
@@ -184,7 +184,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     train.scaled = True
     if fold_rows is not None:
         fold_rows.share(splits)
-    used = set(columns)
+    used = set(features + targets)
     units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
                     x_range, rows_digest, filler, fold_rows,

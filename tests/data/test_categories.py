@@ -103,3 +103,17 @@ def test_a_checkpoints_levels_are_checked_as_untrusted_input(levels, why):
     with pytest.raises(FcnnError, match=why):
         Categories.from_dict(levels, features)
     assert Categories.from_dict({"r": ["a"]}, features).levels == {"r": ["a"]}
+
+
+def test_a_feature_of_numbers_with_a_stray_word_is_a_typo_not_levels():
+    from fcnn_cli.data.columns import select_columns
+
+    t = _table(e=[*map(str, range(12)), "n/a"], y=np.arange(13.0))
+    with pytest.raises(FcnnError, match="column 'e' holds numbers but not only: row 13"):
+        select_columns(t, ["y"], ["e"])
+
+
+def test_an_input_name_that_is_a_column_already_is_refused():
+    t = _table(region=["a", "b"], **{"region='a'": [1.0, 2.0]})
+    with pytest.raises(FcnnError, match="column \"region='a'\" is also the name of a "):
+        encode_tables([t], ["region"])
