@@ -62,6 +62,7 @@ def train(ctx, **options):
       fcnn train quakes.csv
       fcnn train quakes.csv --arch resnet --depth 20 --epochs 100 -o runs/deep
       fcnn train table.parquet -t energy --features e1,e2,e3 --scale max
+      fcnn train calib.csv -t energy --features e1,region,pdg --categorical pdg
       fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
       fcnn train --resume runs/quakes
       fcnn train quakes.parquet --nproc 2 --test test.parquet

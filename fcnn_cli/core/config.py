@@ -474,11 +474,13 @@ class DataConfig:
     data: str | None = option(None, "The training table.", argument=True, path="file")
     targets: list | None = option(None, "A label column; repeat for several. Default: the labels "
                                   "recorded in the file.", flags=("-t", "--target"), repeat=True)
-    features: list | None = option(None, "Feature columns. Default: every other numeric column.",
+    features: list | None = option(None, "Feature columns. Default: every other numeric column, "
+                                   "and those of text or booleans of at most 64 levels.",
                                    metavar="A,B,…", comma=True)
-    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded (integers "
-                                      "such as PDG ids); text and boolean features are by "
-                                      "default.", metavar="A,B,…", comma=True)
+    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded: "
+                                      "integers such as PDG ids (--categorical pdg); text and "
+                                      "boolean features are by default.", metavar="A,B,…",
+                                      comma=True)
     val: str | None = option(None, "Validation table, instead of a split of DATA.",
                              metavar="FILE", path="file")
     test: str | None = option(None, "Test table, scored at the end, instead of holding out "

@@ -123,7 +123,7 @@ class Categories:
         import numpy as np
         import pandas as pd
 
-        frame, parts = table.frame, {}
+        frame, parts = table.frame, []
         for c, levels in self.levels.items():
             codes, uniques = _factorized(frame[c])
             index = {v: i for i, v in enumerate(levels) if v is not None}
@@ -136,9 +136,10 @@ class Categories:
                 unseen.add(c, codes[slot == unknown], uniques, missing == unknown)
             onehot = np.zeros((len(frame), unknown + 1), np.float32)
             onehot[np.arange(len(frame)), slot] = 1.0
-            parts.update(zip(self.names(c), onehot.T))
-        rest = frame.drop(columns=self.columns)
-        encoded = pd.concat([rest, pd.DataFrame(parts, index=frame.index)], axis=1)
+            # One block of the column's inputs, not a column each: pandas copies neither.
+            parts.append(pd.DataFrame(onehot, index=frame.index, columns=self.names(c),
+                                      copy=False))
+        encoded = pd.concat([frame.drop(columns=self.columns), *parts], axis=1)
         return dataclasses.replace(table, frame=encoded)
 
     def to_dict(self):
