@@ -16,6 +16,7 @@ from fcnn_cli.core.errors import FcnnError, shown
 log = logging.getLogger(__name__)
 
 MAX_LEVELS = 64  # one-hot inputs of a column at most: beyond, a column is refused (or left out)
+MAX_TEXT = 100  # characters of a level at most: a longer text is a note, not a level
 MISSING = "<missing>"
 UNKNOWN = "<unknown>"
 SHOWN = 5  # levels a message or `fcnn info` shows of a column, the first in order
@@ -55,6 +56,13 @@ def _factorized(series):
     return codes, [text(u) for u in uniques.tolist()]  # numpy's scalars as Python's
 
 
+def few_and_short(series):
+    """Whether a column's levels can be one-hot inputs: at most MAX_LEVELS, none longer than
+    MAX_TEXT characters."""
+    return count_levels(series) <= MAX_LEVELS and \
+        all(len(t) <= MAX_TEXT for t in _factorized(series)[1])
+
+
 def count_levels(series):
     """The number of distinct present values of a column, without their texts."""
     import pandas as pd
@@ -82,6 +90,13 @@ class Categories:
                                 "leave it out of --categorical and --features",
                                 ("categorical",) if c in named else ("features",))
             codes, uniques = _factorized(series)
+            longest = max(uniques, key=len, default="")
+            if len(longest) > MAX_TEXT:
+                raise FcnnError(f"{table.name}: categorical column {c!r} has a level of "
+                                f"{len(longest)} characters ({shown(longest)}), longer than the "
+                                f"{MAX_TEXT} a level may have; leave it out of --categorical "
+                                "and --features", ("categorical",) if c in named else
+                                ("features",))
             levels[c] = sorted(set(uniques)) + ([None] if (codes < 0).any() else [])
         return cls(levels)
 
@@ -155,8 +170,9 @@ class Categories:
             _need(isinstance(levels, list) and len(levels) <= MAX_LEVELS + 1,
                   f"categories of {c!r}: not a list of at most {MAX_LEVELS} levels")
             texts = levels[:-1] if levels and levels[-1] is None else levels
-            _need(all(isinstance(v, str) for v in texts) and len(texts) <= MAX_LEVELS,
-                  f"categories of {c!r}: levels are not texts and at most one missing")
+            _need(all(isinstance(v, str) and len(v) <= MAX_TEXT for v in texts),
+                  f"categories of {c!r}: levels are not texts of at most {MAX_TEXT} characters "
+                  "and at most one missing")
             _need(texts == sorted(set(texts)), f"categories of {c!r}: levels are not distinct "
                   "and sorted")
         categories = cls({c: list(v) for c, v in d.items()})

@@ -6,7 +6,7 @@ import logging
 
 from fcnn_cli.core.config import check_columns
 from fcnn_cli.core.errors import FcnnError, shown
-from fcnn_cli.data.categories import MAX_LEVELS, count_levels, is_categorical
+from fcnn_cli.data.categories import MAX_LEVELS, few_and_short, is_categorical
 from fcnn_cli.data.tables import Table
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def select_columns(table, targets=None, features=None, weight=None, categories=T
         kept = set(features)
         dropped = [c for c in rest if c not in kept]
         if dropped:
-            why = f"neither numbers nor of at most {MAX_LEVELS} levels" if categories else \
+            why = f"neither numbers nor of at most {MAX_LEVELS} short levels" if categories else \
                 "not numeric, and categorical features are not streamed"
             log.info("%s: leaving out column(s) %s: %s", table.name, _listing(dropped), why)
         if not features:
@@ -80,8 +80,8 @@ def select_columns(table, targets=None, features=None, weight=None, categories=T
 
 def _of_levels(series):
     """A column that a default feature list takes as categorical: text, booleans or a
-    categorical dtype, one value a row, of at most MAX_LEVELS levels."""
-    return is_categorical(series) and not _nested(series) and count_levels(series) <= MAX_LEVELS
+    categorical dtype, one value a row, of at most MAX_LEVELS short levels."""
+    return is_categorical(series) and not _nested(series) and few_and_short(series)
 
 
 def check_flat(table, columns, role):

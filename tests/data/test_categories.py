@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from fcnn_cli.core.errors import FcnnError
-from fcnn_cli.data.categories import (MAX_LEVELS, Categories, Unseen, encode_tables,
+from fcnn_cli.data.categories import (MAX_LEVELS, MAX_TEXT, Categories, Unseen, encode_tables,
                                       is_categorical)
 from fcnn_cli.data.tables import Table
 
@@ -117,3 +117,15 @@ def test_an_input_name_that_is_a_column_already_is_refused():
     t = _table(region=["a", "b"], **{"region='a'": [1.0, 2.0]})
     with pytest.raises(FcnnError, match="column \"region='a'\" is also the name of a "):
         encode_tables([t], ["region"])
+
+
+def test_a_long_text_is_a_note_not_a_level():
+    from fcnn_cli.data.columns import select_columns
+
+    t = _table(note=["", "z" * (MAX_TEXT + 1)], f=[1.0, 2.0], y=[0.0, 1.0])
+    assert select_columns(t, ["y"]) == (["f"], ["y"])
+    with pytest.raises(FcnnError, match=f"'note' has a level of {MAX_TEXT + 1} characters "
+                                        r"\('zzz.*\), longer than the"):
+        Categories.fit(t, ["note"])
+    with pytest.raises(FcnnError, match="not texts of at most"):
+        Categories.from_dict({"r": ["z" * (MAX_TEXT + 1)]}, ["r='a'"])
