@@ -93,3 +93,14 @@ def test_an_ensemble_and_a_sweep_take_categorical_features(runner, calibration, 
     models = sorted((tmp_path / "sweep").glob("*/model.pt"))
     info = json.loads(_invoke(runner, "info", models[0], "--json").stdout)
     assert len(models) == 2 and list(info["categories"]) == ["region", "pdg"]
+
+
+@pytest.mark.parametrize("nan, levels", [("error", ["a", "b", None]), ("fill", ["a", "b", None]),
+                                         ("drop", ["a", "b"])])
+def test_a_missing_level_is_a_level_of_its_own_unless_nan_drops_it(nan, levels):
+    from fcnn_cli.engine.prepare import prepare
+
+    frame = _rows(40, 4).assign(region=["a", "b", None, "a"] * 10)
+    data = prepare(Table(frame, ["y"], name="t"), TrainConfig(nan=nan), categorical=["pdg"])
+    assert data.categories.levels["region"] == levels
+    assert sum(data.sizes.values()) == (30 if nan == "drop" else 40)
