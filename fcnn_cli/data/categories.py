@@ -78,8 +78,9 @@ class Categories:
 
     @classmethod
     def fit(cls, table, columns, named=()):
-        """The levels of ``columns`` in ``table``; a column beyond MAX_LEVELS is refused
-        (``named`` ones: given with --categorical) — the caller leaves out the others first."""
+        """The levels of ``columns`` in ``table``; a column of more than MAX_LEVELS levels, or
+        of one longer than MAX_TEXT, is refused naming --categorical where ``named`` holds it
+        (a default feature list leaves such columns out before)."""
         levels = {}
         for c in columns:
             series = table.frame[c]
@@ -184,8 +185,8 @@ class Categories:
         return categories
 
     def describe(self):
-        """Each column's levels for people: the first few, quoted and escaped, and how many
-        in all."""
+        """Each column's levels for people: the first few, quoted and escaped, then the
+        unknown level or, where there are more, how many in all."""
         return {c: [MISSING if v is None else shown(v) for v in levels[:SHOWN]] +
                 [f"… ({len(levels)} levels)" if len(levels) > SHOWN else UNKNOWN]
                 for c, levels in self.levels.items()}
@@ -222,11 +223,6 @@ class Unseen:
                     "unknown level's input: %s", name, self.rows, where)
 
 
-def _need(ok, what):
-    if not ok:
-        raise FcnnError(what)
-
-
 def encode_tables(tables, features, named=None):
     """(the tables encoded, the network's inputs, the Categories or None) of training: the
     categorical ``features`` (``named`` with --categorical, and those of levels by type) of
@@ -257,3 +253,8 @@ def encode_tables(tables, features, named=None):
             unseen.say(table.name)
         encoded.append(table)
     return encoded, inputs, categories
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)
