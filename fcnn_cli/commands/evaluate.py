@@ -191,11 +191,11 @@ def _scored(model, data, name, predictor, recipe, sources, weighs, figures, sele
 
     tally = {"removed": 0, "kept": 0}
     # The labels of DATA are checked by the predictor, which says why they are needed.
-    read = predictor.features + recipe.made(predictor.targets)
+    read = predictor.columns + recipe.made(predictor.targets)
     chunks = applying.evaluating(recipe, sources, read, tally, select, weighs)
     chunks = _some_selected(chunks, tally, selection_of(recipe), name)
     if nan == "drop":
-        chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
+        chunks = (drop_incomplete(t, predictor.columns + predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
     beside = [] if not baselines else beside_network.beside(
         model, predictor, threshold, position, figures, plots=bool(plots_dir), **weights)

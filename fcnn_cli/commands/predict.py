@@ -89,11 +89,11 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
             "--select: %s was trained without a selection (--where): every row is written",
             model)
     if recipe is not None:
-        chunks = predicting(recipe, chunks, predictor.features, keep_selected=select)
+        chunks = predicting(recipe, chunks, predictor.columns, keep_selected=select)
     import pandas as pd
 
     if nan == "drop":
-        chunks = (drop_incomplete(t, predictor.features) for t in chunks)
+        chunks = (drop_incomplete(t, predictor.columns) for t in chunks)
     chunks, writer.metadata = predictor.fold_metadata(chunks)  # k-fold's: how rows are scored
 
     def scored(tables):
@@ -101,7 +101,7 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
 
     with writer:
         fills = predictor.filler is not None
-        for table, predictions in (every_row(chunks, scored, predictor.features, fills)
+        for table, predictions in (every_row(chunks, scored, predictor.columns, fills)
                                    if flag else scored(chunks)):
             missing = [c for c in keep if c not in table.frame.columns]
             if missing:
@@ -125,7 +125,7 @@ def _without_label_selection(chunks, recipe, predictor):
         return iter(()), recipe
     chunks = itertools.chain([first], chunks)
     columns = set(first.frame.columns)
-    features = predictor.features
+    features = predictor.columns
     lacking = [c for c in recipe.needs(features, select=True, weigh=False) if c not in columns]
     if not lacking or set(lacking) - set(predictor.targets) or \
             any(c not in columns for c in recipe.needs(features, select=False, weigh=False)):

@@ -121,7 +121,9 @@ def _draw(report, ranker, predictor, out_dir):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
-    matrices = correlations(ranker.table, predictor.features, predictor.task, ranker.weight)
+    # Of the network's inputs: a categorical column's one-hot inputs each.
+    matrices = correlations(predictor.encoded(ranker.table), predictor.features, predictor.task,
+                            ranker.weight)
     with noting(recipe_note(recipe)):
         return [importance_plot(report, out_dir / "importance.png"),
                 correlation_plot(matrices, predictor.features, out_dir / "correlations.png")]

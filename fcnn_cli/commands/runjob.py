@@ -28,6 +28,7 @@ class Job:
     plots: bool = True  # draw the run's plots once it is saved
     from_file: set = dataclasses.field(default_factory=set)  # the options --config FILE gave
     recipe: object = None  # data.recipe.Recipe: samples, definitions, selection, weight
+    categorical: list | None = None  # feature columns one-hot encoded, besides text ones
 
     @property
     def name(self):
@@ -140,7 +141,8 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
             result = training.fit(tables.pop(0), job.config, job.net, job.targets,
                                   job.features, tables.pop(0), tables.pop(0), printer,
                                   job.state, world, interrupts, consume=True,
-                                  weight=job.recipe and job.recipe.weight_column)
+                                  weight=job.recipe and job.recipe.weight_column,
+                                  categorical=job.categorical)
         result.predictor.recipe = job.recipe
         if world.is_main:  # the recipe's files were recorded as they were read
             if job.state is None:  # a new run, maybe over an older one (--force)

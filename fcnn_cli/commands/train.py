@@ -62,6 +62,7 @@ def train(ctx, **options):
       fcnn train quakes.csv
       fcnn train quakes.csv --arch resnet --depth 20 --epochs 100 -o runs/deep
       fcnn train table.parquet -t energy --features e1,e2,e3 --scale max
+      fcnn train calib.csv -t energy --features e1,region,pdg --categorical pdg
       fcnn train quakes.csv --depth 20 --activation sigmoid --diagnostics
       fcnn train --resume runs/quakes
       fcnn train quakes.parquet --nproc 2 --test test.parquet
@@ -141,7 +142,7 @@ def _new_job(ctx, o):
             "sample's *SCALE), so none is negative", config.negative_weights)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
-               None, o["output"], o["force"], o["plots"], from_file, recipe)
+               None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical)
 
 
 def _with_file(ctx, o):
@@ -186,6 +187,7 @@ def _print_config(job):
     if job.recipe is not None and job.recipe.label == recipes.LABEL:
         targets = None  # the samples' class column, as without targets
     text = dumps({**data, "targets": targets, "features": job.features,
+                  "categorical": job.categorical,
                   **recipes.options_of(job.recipe, absolute=True)}, net,
                  dataclasses.asdict(job.config))
     write_text("-", text)
@@ -204,7 +206,8 @@ def _resumed_job(ctx, o):
     with usage_errors():
         config = dataclasses.replace(saved.config, **kept)
     return Job([saved.data, saved.val_data, saved.test_data], saved.targets, saved.features,
-               net, config, saved.state, o["resume"], True, o["plots"], recipe=saved.recipe)
+               net, config, saved.state, o["resume"], True, o["plots"], recipe=saved.recipe,
+               categorical=saved.categorical)
 
 
 def _refuse_beside_resume(ctx):

@@ -492,8 +492,13 @@ class DataConfig:
     data: str | None = option(None, "The training table.", argument=True, path="file")
     targets: list | None = option(None, "A label column; repeat for several. Default: the labels "
                                   "recorded in the file.", flags=("-t", "--target"), repeat=True)
-    features: list | None = option(None, "Feature columns. Default: every other numeric column.",
+    features: list | None = option(None, "Feature columns. Default: every other numeric column, "
+                                   "and those of text or booleans of at most 64 levels.",
                                    metavar="A,B,…", comma=True)
+    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded: "
+                                      "integers such as PDG ids (--categorical pdg); text and "
+                                      "boolean features are by default.", metavar="A,B,…",
+                                      comma=True)
     val: str | None = option(None, "Validation table, instead of a split of DATA.",
                              metavar="FILE", path="file")
     test: str | None = option(None, "Test table, scored at the end, instead of holding out "
@@ -515,7 +520,7 @@ class DataConfig:
 
     def __post_init__(self):
         _check_types(self)
-        for name in ("targets", "features"):
+        for name in ("targets", "features", "categorical"):
             names = getattr(self, name)
             if names is not None:
                 if not names or not all(isinstance(c, str) and c for c in names):
@@ -531,7 +536,7 @@ class DataConfig:
                     raise FcnnError(f"{name} must be a list of texts, not {shown(items)}",
                                     (name,))
                 setattr(self, name, list(items) or None)
-        check_columns(self.targets, self.features)
+        check_columns(self.targets, self.features, self.categorical)
 
 
 def classes_only(best_by):
@@ -605,15 +610,21 @@ def repeated(names):
     return None
 
 
-def check_columns(targets=(), features=()):
-    """Label and feature columns as named in options: each once, none in both roles."""
-    for names, option in ((targets, "targets"), (features, "features")):
+def check_columns(targets=(), features=(), categorical=()):
+    """Label and feature columns as named in options: each once, none in both roles; the
+    categorical ones among the features, where these are named."""
+    for names, option in ((targets, "targets"), (features, "features"),
+                          (categorical, "categorical")):
         twice = repeated(names or ())
         if twice is not None:
             raise FcnnError(f"{option} names column {twice!r} twice", (option,))
-    both = [c for c in features or () if c in set(targets or ())]
+    both = [c for c in [*(features or ()), *(categorical or ())] if c in set(targets or ())]
     if both:
         raise FcnnError(f"column {both[0]!r} is both a label and a feature")
+    outside = [c for c in categorical or () if features and c not in features]
+    if outside:
+        raise FcnnError(f"categorical column {outside[0]!r} is not one of the features",
+                        ("categorical",))
 
 
 def check_position(position):

@@ -6,6 +6,7 @@ import logging
 
 from fcnn_cli.core.config import check_columns
 from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.data.categories import MAX_LEVELS, few_and_short, is_categorical
 from fcnn_cli.data.tables import Table
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,15 @@ def is_numeric(series):
             and series.dtype.kind != "c")
 
 
-def select_columns(table, targets=None, features=None, weight=None):
+def select_columns(table, targets=None, features=None, weight=None, categories=True):
     """Resolve which columns are labels and which are features.
 
     ``targets`` defaults to the labels recorded in the file. Features default to every other
     numeric column but ``weight`` (the events' weights: never a label, nor a feature unless
     named) and those the file records as ``aside`` (a simulated origin time, which no real
-    table holds); non-numeric columns left over are dropped with a notice.
+    table holds), and with ``categories`` every column of at most MAX_LEVELS levels of text,
+    booleans or a categorical dtype (:mod:`fcnn_cli.data.categories`); columns left over are
+    dropped with a notice.
     Returns ``(features, targets)`` as lists of column names.
     """
     columns = list(table.frame.columns)
@@ -54,20 +57,33 @@ def select_columns(table, targets=None, features=None, weight=None):
     if features:
         _require(table, features, "feature")
         check_flat(table, features, "feature")
+        for c in features:  # a typo in a column of numbers, not levels
+            if not is_numeric(table.frame[c]):
+                _refuse_mostly_numeric(table, c)
     else:
         aside = set(table.extra.get("aside", ()))
         rest = [c for c in columns if c not in targets and c != weight and c not in aside]
-        features = [c for c in rest if is_numeric(table.frame[c])]
+        for c in rest:
+            if not is_numeric(table.frame[c]):
+                _refuse_mostly_numeric(table, c)
+        features = [c for c in rest if is_numeric(table.frame[c]) or
+                    categories and _of_levels(table.frame[c])]
         kept = set(features)
         dropped = [c for c in rest if c not in kept]
-        for c in dropped:
-            _refuse_mostly_numeric(table, c)
         if dropped:
-            log.info("%s: leaving out non-numeric column(s) %s", table.name, _listing(dropped))
+            why = f"neither numbers nor of at most {MAX_LEVELS} short levels" if categories else \
+                "not numeric, and categorical features are not streamed"
+            log.info("%s: leaving out column(s) %s: %s", table.name, _listing(dropped), why)
         if not features:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
                             f"{_listing(targets)}")
     return features, targets
+
+
+def _of_levels(series):
+    """A column that a default feature list takes as categorical: text, booleans or a
+    categorical dtype, one value a row, of at most MAX_LEVELS short levels."""
+    return is_categorical(series) and not _nested(series) and few_and_short(series)
 
 
 def check_flat(table, columns, role):

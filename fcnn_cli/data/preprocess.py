@@ -15,6 +15,7 @@ import numpy as np
 
 from fcnn_cli.core.config import CURVES, SCALINGS
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.categories import is_unknown
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +162,10 @@ def _nonzero(scale, names):
     """``scale`` with 1 for each constant column (of no spread in the training rows), which
     is kept, with a warning."""
     constant = scale == 0
-    if constant.any():
-        which = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(constant)]
+    # The unknown level's input of a categorical feature is 0 in training by design.
+    which = [names[i] if i < len(names) else str(i) for i in np.flatnonzero(constant)
+             if i >= len(names) or not is_unknown(names[i])]
+    if which:
         log.warning("column(s) %s are constant in the training data: they are kept but "
                     "carry no information", ", ".join(map(repr, which)))
     return np.where(constant, 1.0, scale)

@@ -15,6 +15,7 @@ from fcnn_cli.engine import eventweights, folds as kfold
 from fcnn_cli.network import tasks
 from fcnn_cli.network.digest import RowsDigest, hash_arrays
 from fcnn_cli.core.errors import FcnnError, TooFewRows
+from fcnn_cli.data.categories import Categories, encode_tables
 from fcnn_cli.data.missing import Filler
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.data.columns import drop_incomplete, numeric_matrix, numeric_rows, select_columns
@@ -54,6 +55,7 @@ class Prepared:
     filler: Filler | None = None  # nan="fill": how missing feature values are filled
     folds: kfold.FoldRows | None = None  # k-fold training: each row's fold, by split
     separate: tuple = ()  # the splits read from tables of their own ("val", "test")
+    categories: Categories | None = None  # the levels of the categorical features' inputs
     distance_sample = None  # rows in memory: the metrics' percentiles are exact
 
     @property
@@ -96,7 +98,7 @@ def inputs(features, filler):
 
 
 def prepare(table, config, targets=None, features=None, val_table=None, test_table=None,
-            consume=False, weight=None):
+            consume=False, weight=None, categorical=None):
     """Columns, task, split and scaler for ``table`` under a TrainConfig.
 
     ``val_table`` and ``test_table`` replace the validation and the test split: no rows of
@@ -104,6 +106,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     are converted: for a caller that hands the table over, as the command line does.
     ``weight`` names the column of each row's event weight (of every table given), which
     training and every metric then take (:mod:`fcnn_cli.engine.eventweights`).
+    ``categorical`` names feature columns to encode as levels, besides those of text,
+    booleans or a categorical dtype (:mod:`fcnn_cli.data.categories`).
     """
     if len(table.frame) < 2:
         raise TooFewRows(f"{table.name}: too few rows ({len(table.frame)}) to train on",
@@ -125,6 +129,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
                else (t, None) for t in (table, val_table, test_table)]
     (table, given), (val_table, _), (test_table, _) = weighed
+    # After nan's rows left out: "drop" drops a missing level as it drops a missing number.
+    (table, val_table, test_table), features, categories = encode_tables(
+        [table, val_table, test_table], features, categorical)
     kind = tasks.infer(table, targets, config.task)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None or rule else config.val_frac
@@ -177,12 +184,12 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     train.scaled = True
     if fold_rows is not None:
         fold_rows.share(splits)
-    used = set(columns)
+    used = set(features + targets)
     units = {k: v for k, v in table.units.items() if k in used}
     return Prepared(features, targets, task, x_scaler, splits, units, digest.hexdigest(),
                     x_range, rows_digest, filler, fold_rows,
                     tuple(name for name, other in (("val", val_table), ("test", test_table))
-                          if other is not None))
+                          if other is not None), categories=categories)
 
 
 def complete_rows(table, nan, features, needed, piece=False):

@@ -136,6 +136,7 @@ class Prepared:
     weighting: eventweights.Weighting | None = None  # the rows' event weights, if any
     # The final metrics keep a bounded sample of each split's distances for percentiles.
     distance_sample = metrics.DISTANCE_SAMPLE
+    categories = None  # categorical features are not streamed: refused by prepare
 
     @property
     def separate(self):
@@ -271,6 +272,18 @@ def _rows_of(table, start, part, val_frac, test_frac, seed):
                  table.name, table.first_row, np.asarray(rows)[keep])
 
 
+def _refuse_categories(first, features, named):
+    """Categorical features need their levels before the first step; one pass that collects
+    them is not built yet, so a streamed run refuses them, named or of text."""
+    from fcnn_cli.data.categories import is_categorical
+
+    levels = list(named or ()) or [c for c in features if is_categorical(first.frame[c])]
+    if levels:
+        raise FcnnError(f"{first.name}: categorical feature column {levels[0]!r} cannot be "
+                        "streamed; train in memory (without --stream), or leave it out of "
+                        "--features", ("categorical",) if named else ("features",))
+
+
 def _positions(table, start):
     """Each row's position in its source, a piece's first row being at ``start`` (rows left
     out keep theirs)."""
@@ -279,7 +292,8 @@ def _positions(table, start):
     return np.arange(start, start + len(table.frame))
 
 
-def prepare(source, config, targets=None, features=None, val=None, test=None, weight=None):
+def prepare(source, config, targets=None, features=None, val=None, test=None, weight=None,
+            categorical=None):
     """Columns, task, label encoding, scaler and split sizes of ``source`` under a
     TrainConfig, from one pass over it; ``val`` and ``test``
     (:class:`~fcnn_cli.data.sources.FileChunks`) replace the validation and the test split.
@@ -288,7 +302,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     import dataclasses
 
     first = source.read(0)
-    features, targets = select_columns(first, targets, features, weight)
+    features, targets = select_columns(first, targets, features, weight, categories=False)
+    _refuse_categories(first, features, categorical)
     kind = tasks.infer(first, targets, config.task)
     extra = {name: chunks for name, chunks in (("val", val), ("test", test)) if chunks}
     config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,

@@ -56,7 +56,7 @@ class TrainResult:
 
 def fit(table, config=None, net=None, targets=None, features=None, val_table=None,
         test_table=None, on_epoch=None, resume=None, world=None, stop=None, consume=False,
-        weight=None):
+        weight=None, categorical=None):
     """Train a network on ``table`` (or ``config.ensemble`` members; left None, a small table's
     members are chosen: :func:`_members`); ``net`` holds NetConfig options besides the sizes (a
     missing or None ``dropout`` is the task's default).
@@ -82,6 +82,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     networks, every row scored out of fold (:mod:`fcnn_cli.engine.folds`). With
     ``config.baseline`` a baseline is fitted and reported beside the network
     (:mod:`fcnn_cli.engine.baselines`: ``result.baselines``, ``metrics["baselines"]``).
+    ``categorical`` names feature columns to one-hot encode (:mod:`fcnn_cli.data.categories`).
     """
     from fcnn_cli.engine import baselines
 
@@ -89,11 +90,13 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     _refuse_figures(config, weight, val_table)
     baselines.refuse(config)
     if isinstance(table, Table):
-        data = prepare(table, config, targets, features, val_table, test_table, consume, weight)
+        data = prepare(table, config, targets, features, val_table, test_table, consume, weight,
+                       categorical)
     else:
         from fcnn_cli.engine import stream
 
-        data = stream.prepare(table, config, targets, features, val_table, test_table, weight)
+        data = stream.prepare(table, config, targets, features, val_table, test_table, weight,
+                              categorical)
     _check_figures(data, config)
     world = world or distributed.World()
     choose_members = config.leaves_members(_training_rows(config, data))
@@ -208,7 +211,8 @@ def _predictor(net, data, precision, config, whole=False, task=None):
 
     extra = {"feature_range": data.feature_range()} if whole else {}
     predictor = Predictor(net, data.features, data.x_scaler, task or data.task, data.units,
-                          precision=precision, filler=data.filler, **extra)
+                          precision=precision, filler=data.filler, categories=data.categories,
+                          **extra)
     if config.threads:
         predictor.threads = ThreadChooser.fixed(config.threads)
     return predictor
@@ -299,7 +303,7 @@ def _out_of_fold_sample(sample, data, extra):
 
 
 def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, test_table=None,
-                weight=None):
+                weight=None, categorical=None):
     """Train several ensembles of one shape in one vectorised pass (as a sweep does), on a
     table in memory: ``cohorts`` is a list of (TrainConfig, net options) that differ in
     :data:`fcnn_cli.engine.ensemble.MEMBER_OPTIONS` and ``ensemble`` alone. Returns for each its
@@ -328,7 +332,8 @@ def fit_cohorts(table, cohorts, targets=None, features=None, val_table=None, tes
     config = cohorts[0][0]
     for each, _ in cohorts:
         _refuse_figures(each, weight, val_table)
-    data = prepare(table, config, targets, features, val_table, test_table, weight=weight)
+    data = prepare(table, config, targets, features, val_table, test_table, weight=weight,
+                   categorical=categorical)
     for each, _ in cohorts:
         _check_figures(data, each)
     cohorts = [(_planned(each, data), net) for each, net in cohorts]

@@ -52,6 +52,7 @@ def save(predictor, path):
         "feature_range": predictor.feature_range,
         "x_scaler": predictor.x_scaler.to_dict(),
         **({"missing": predictor.filler.to_dict()} if predictor.filler else {}),
+        **({"categories": predictor.categories.to_dict()} if predictor.categories else {}),
         **({"folds": predictor.folds.to_dict()} if predictor.folds else {}),
         "info": {**_headlines(predictor.info), "versions": versions()},
         **recipe,
@@ -156,7 +157,15 @@ def _predictor(meta, state):
     return Predictor(net=net, features=features, x_scaler=Scaler.from_dict(meta["x_scaler"]),
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
                      info=info, precision=_precision(info), filler=filler,
-                     recipe=_recipe(meta), folds=_folds(meta, members))
+                     recipe=_recipe(meta), folds=_folds(meta, members),
+                     categories=_categories(meta, features))
+
+
+def _categories(meta, features):
+    """The levels of the categorical features, each column's inputs among ``features``."""
+    from fcnn_cli.data.categories import Categories
+
+    return Categories.from_dict(meta["categories"], features) if "categories" in meta else None
 
 
 def _recipe(meta):

@@ -213,6 +213,8 @@ def _metadata(predictor, graph_input):
         meta["definitions"] = [[name, e.text] for name, e in graph_input.steps]
     if predictor.filler is not None:
         meta["missing"] = predictor.filler.to_dict()
+    if predictor.categories is not None:  # the graph takes their one-hot inputs
+        meta["categories"] = predictor.categories.to_dict()
     if predictor.recipe is not None and predictor.recipe.where:
         meta["selection"] = predictor.recipe.where  # not in the graph: the caller applies it
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}

@@ -37,6 +37,8 @@ def describe_predictor(predictor, name="<model>"):
         "folds": predictor.folds.to_dict() if predictor.folds else None,  # k-fold's rule
         "output": "gaussian" if getattr(task, "gaussian", False) else None,
         "nan_fill": _filling(predictor.filler),
+        # Each categorical column's levels (None: missing), in the order of its inputs.
+        "categories": predictor.categories.to_dict() if predictor.categories else None,
         "metrics": info["metrics"],
         "versions": info["versions"],
     }

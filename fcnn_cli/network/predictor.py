@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from fcnn_cli.data.categories import Categories, Unseen
 from fcnn_cli.data.columns import numeric_matrix
 from fcnn_cli.data.missing import Filler
 from fcnn_cli.machine.devices import autocast, inference_threads, matmul_precision
@@ -38,6 +39,7 @@ class Predictor:
     filler: Filler | None = None  # trained with nan="fill": how missing values are filled
     recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
     folds: foldrule.FoldRule | None = None  # k-fold's networks: the rule of each one's fold
+    categories: Categories | None = None  # the levels of categorical features, one-hot inputs
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
     # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
@@ -56,18 +58,31 @@ class Predictor:
         return next(self.net.parameters()).device
 
     @property
+    def columns(self):
+        """The table columns the network's features are made from: a categorical column
+        once, in place of its one-hot inputs."""
+        return self.categories.raw(self.features) if self.categories else self.features
+
+    def encoded(self, table, unseen=None):
+        """``table`` with its categorical columns one-hot, as the network's features name
+        them (itself for a model without); ``unseen``: see :meth:`feature_matrix`."""
+        return self.categories.encode(table, unseen) if self.categories else table
+
+    @property
     def inputs(self):
         """The network's inputs: the features, then the indicators of missing values of a
         model that fills them."""
         return self.features + (self.filler.indicators if self.filler else [])
 
-    def feature_matrix(self, table):
+    def feature_matrix(self, table, unseen=None):
         """The table's feature columns, matched by name in any order, as float32; of a model
-        that fills missing values, filled as in training and widened by the indicators."""
-        missing = [c for c in self.features if c not in table.frame.columns]
+        that fills missing values, filled as in training and widened by the indicators; its
+        categorical columns one-hot, levels never seen in training counted in ``unseen``."""
+        missing = [c for c in self.columns if c not in table.frame.columns]
         if missing:
             raise FcnnError(f"{table.name}: missing feature column(s) "
                             f"{', '.join(map(repr, missing))} that the model was trained on")
+        table = self.encoded(table, unseen)
         if self.filler is None:
             return numeric_matrix(table, self.features)
         x = numeric_matrix(table, self.features, finite=False)
@@ -97,6 +112,8 @@ class Predictor:
         lo, hi = np.asarray(self.feature_range["min"]), np.asarray(self.feature_range["max"])
         margin = FAR_OUTSIDE * (hi - lo)
         far = (x < lo - margin) | (x > hi + margin)
+        if self.categories:  # a new level is no extrapolation: Unseen counts it
+            far[:, np.asarray(self.categories.onehot(self.inputs))] = False
         return far.sum(axis=0), int(far.any(axis=1).sum())
 
     @property
@@ -223,12 +240,12 @@ class Predictor:
         frame of predictions) in slices of ``chunk_rows``, so that many classes never make one
         huge frame; rows far outside the training range are counted over the whole stream."""
         far = {"per_feature": np.zeros(len(self.inputs), dtype=np.int64), "rows": 0}
-        warned = set()
+        warned, unseen = set(), Unseen()
 
         def blocks():
             for table in tables:
-                x = self.feature_matrix(table)
-                self.check_units(table, self.features, warned)
+                x = self.feature_matrix(table, unseen)
+                self.check_units(table, self.columns, warned)
                 counts, rows = self.far_outside(x)
                 far.update(per_feature=far["per_feature"] + counts, rows=far["rows"] + rows,
                            name=table.name)
@@ -241,6 +258,7 @@ class Predictor:
             frame = self._frame(out, _own(out, fold, part), threshold, members)
             frame.index = table.frame.index[part]
             yield dataclasses.replace(table, frame=table.frame.iloc[part]), frame
+        unseen.say(far.get("name", "<table>"))
         if far["rows"]:
             log.warning("%s: %d row(s) hold values far outside the training range (most in "
                         "column %r): their predictions are extrapolations", far["name"],
@@ -264,7 +282,7 @@ class Predictor:
         that gives its rows' event weights, to weigh the report by. ``figures``: the figures
         of merit a classification report adds (:class:`fcnn_cli.network.merit.Figures`)."""
         report = self.task.metrics(self.units, threshold, position, figures=figures)
-        seen, warned = {"rows": 0, "name": "<table>"}, set()
+        seen, warned, unseen = {"rows": 0, "name": "<table>"}, set(), Unseen()
 
         def blocks():
             for table in tables:
@@ -273,8 +291,8 @@ class Predictor:
                     raise FcnnError(f"{table.name}: no label column(s) "
                                     f"{', '.join(map(repr, missing))}: evaluate needs the "
                                     "true values (predict does not)")
-                x = self.feature_matrix(table)
-                self.check_units(table, [*self.features, *self.targets], warned)
+                x = self.feature_matrix(table, unseen)
+                self.check_units(table, [*self.columns, *self.targets], warned)
                 seen.update(rows=seen["rows"] + len(x), name=table.name)
                 yield from self._slices(x, (table.frame, self.task.truth(table),
                                             self._own_folds(table)))
@@ -288,6 +306,7 @@ class Predictor:
                 watcher.add(rows, truth[part], out)
         if not seen["rows"]:
             raise FcnnError(f"{seen['name']}: no rows to evaluate")
+        unseen.say(seen["name"])
         return report.report()
 
     def evaluate(self, table, threshold=None):

@@ -222,7 +222,7 @@ def evaluate(predictor, chunks, threshold=None, position=None, by=(), bins=None,
             first.setdefault("name", table.name)
             yield table
             if rows:  # once evaluate_chunks has checked the table
-                rows.add(table)
+                rows.add(predictor.encoded(table))
 
     report = predictor.evaluate_chunks(
         remembered(chunks), threshold, position, watchers,

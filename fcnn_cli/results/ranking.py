@@ -126,7 +126,7 @@ class Ranking:
     def raw_inputs(self):
         """The raw columns that the definitions of the model's features read (none for a
         model without definitions)."""
-        recipe, features = self.recipe, self.predictor.features
+        recipe, features = self.recipe, self.predictor.columns
         if recipe is None or not recipe.made(features):
             return []
         return recipe.needs(recipe.made(features), select=False, weigh=False)
@@ -150,7 +150,7 @@ class Ranking:
             raise FcnnError(f"repeats={repeats}: at least 1", ("repeats",))
         base = self.score(self.table) if baseline is None else baseline
         name, sign = self.metric()
-        inputs = [(c, "feature") for c in self.predictor.features] + \
+        inputs = [(c, "feature") for c in self.predictor.columns] + \
             [(c, "raw") for c in self.raw_inputs()]
         n = len(self.table.frame)
         entries = []
@@ -223,10 +223,10 @@ def read(predictor, recipe, sources, select=True, weigh=True, nan=None, rows=Non
     from fcnn_cli.data.columns import drop_incomplete
 
     tally = {"removed": 0, "kept": 0}
-    read = predictor.features + recipe.made(predictor.targets)
+    read = predictor.columns + recipe.made(predictor.targets)
     chunks = applying.evaluating(recipe, sources, read, tally, select, weigh)
     if nan == "drop":
-        chunks = (drop_incomplete(t, predictor.features + predictor.targets) for t in chunks)
+        chunks = (drop_incomplete(t, predictor.columns + predictor.targets) for t in chunks)
     return gather(chunks, rows, seed), tally
 
 

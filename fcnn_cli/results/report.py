@@ -435,6 +435,11 @@ def info_tables(about):
                  ("position", ", ".join(labels["position"]) if labels["position"] else "–")]
     if about.get("nan_fill"):
         rows.append(("missing values", _filling(about["nan_fill"])))
+    if about.get("categories"):
+        from fcnn_cli.data.categories import Categories
+
+        rows += [(f"levels of {c}", ", ".join(shown))
+                 for c, shown in Categories(about["categories"]).describe().items()]
     if about["training"]:
         rows.append(("training", _training(about["training"])))
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))

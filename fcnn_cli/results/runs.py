@@ -268,7 +268,8 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
         "data": data_name,
         "val_data": val_name,
         "test_data": test_name,
-        "features": predictor.features,
+        "features": predictor.columns,
+        **({"categorical": predictor.categories.columns} if predictor.categories else {}),
         "targets": predictor.targets,
         "net": predictor.net.config.to_dict(),
         "train": asdict(result.config),
@@ -329,7 +330,8 @@ def _write_options(path, config, recipe=None):
     # Absolute paths: the file takes relative ones from its own directory, not the one the
     # run was started in.
     data = {"data": _data_files(config["data"], recipe), "targets": config["targets"],
-            "features": config["features"], "val": config["val_data"],
+            "features": config["features"], "categorical": config.get("categorical"),
+            "val": config["val_data"],
             "test": config["test_data"], **options_of(recipe, absolute=True)}
     net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
     try:
@@ -368,6 +370,7 @@ class SavedRun:
     state: dict
     test_data: str | None = None  # absent from runs saved before --test existed
     recipe: object = None  # data.recipe.Recipe of a run that had one
+    categorical: list | None = None  # the categorical feature columns
 
 
 def forget_state(run_dir):
@@ -426,8 +429,13 @@ def _saved_run(options):
         if not isinstance(value, kind) or kind is list and not (
                 value and all(isinstance(c, str) for c in value)):
             raise FcnnError(f"config.json is damaged: its {key!r} is {_shown(value)}, not {said}")
+    categorical = options.get("categorical")
+    if categorical is not None and not (isinstance(categorical, list) and
+                                        all(isinstance(c, str) for c in categorical)):
+        raise FcnnError(f"config.json is damaged: its 'categorical' is {_shown(categorical)}, "
+                        "not a list of column names")
     try:
-        check_columns(options["targets"], options["features"])
+        check_columns(options["targets"], options["features"], categorical)
     except FcnnError as e:
         raise FcnnError(f"config.json is damaged: {e}") from None
     net = _section(NetConfig, options["net"], "net")
@@ -440,7 +448,8 @@ def _saved_run(options):
     if "<stdin>" in (options["data"], options["val_data"], test_data):
         raise FcnnError("the run read a table from stdin")
     return SavedRun(options["data"] or None, options["val_data"], list(options["targets"]),
-                    list(options["features"]), net, config, {}, test_data, recipe)
+                    list(options["features"]), net, config, {}, test_data, recipe,
+                    categorical)
 
 
 def _saved_recipe(recipe):

@@ -31,6 +31,7 @@ class Inputs:
     features: list | None = None
     weight: str | None = None
     recipe: object = None
+    categorical: list | None = None  # feature columns one-hot encoded, besides text ones
 
 
 def normalized(data):
@@ -141,10 +142,12 @@ def read(options, files, samples=None):
 
         narrow = options.get("targets") or ()
         return Inputs([read_table(p, narrow=narrow) if p else None for p in paths], files,
-                      options.get("targets"), options.get("features"))
+                      options.get("targets"), options.get("features"),
+                      categorical=options.get("categorical"))
     from fcnn_cli.data import gather
 
     recipe.samples = samples if samples is not None else found_samples(options)
     targets = [recipe.label] if recipe.label else options.get("targets")
     tables, features = gather.training_tables(recipe, paths, targets, options.get("features"))
-    return Inputs(tables, files, targets, features, recipe.weight_column, recipe)
+    return Inputs(tables, files, targets, features, recipe.weight_column, recipe,
+                  options.get("categorical"))

@@ -50,7 +50,7 @@ def train_group(sweep, group, inputs, directory):
     cohorts = [train_config(sweep, combination, ensemble=sweep.seeds) for combination, _ in group]
     data, val, test = inputs.tables
     results = train.fit_cohorts(data, cohorts, inputs.targets, inputs.features, val, test,
-                                weight=inputs.weight)
+                                weight=inputs.weight, categorical=inputs.categorical)
     done = [(combination, key, result) for (combination, key), result in zip(group, results)
             if not isinstance(result, FcnnError)]
     for _, key, result in done:
@@ -116,7 +116,7 @@ def _fit(sweep, combination, inputs, changes):
     config, net = train_config(sweep, combination, **changes)
     data, val, test = inputs.tables
     return train.fit(data, config, net, inputs.targets, inputs.features, val, test,
-                     weight=inputs.weight)
+                     weight=inputs.weight, categorical=inputs.categorical)
 
 
 def _save(sweep, inputs, result, run_dir):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from fcnn_cli.data.columns import numeric_matrix, select_columns
+from fcnn_cli.data.categories import MAX_LEVELS
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import Table, read_table
 
@@ -27,19 +28,22 @@ def test_no_label_anywhere_asks_for_target():
     assert error.value.options == ("targets",)
 
 
-def test_non_numeric_columns_are_left_out_with_a_notice(caplog):
-    t = Table(pd.DataFrame({"id": ["a", "b"], "f": [1.0, 2.0], "y": [0.5, 0.1]}), name="t")
+def test_text_columns_of_few_levels_are_features_others_left_out_with_a_notice(caplog):
+    many = [f"event{i}" for i in range(MAX_LEVELS + 1)]
+    t = Table(pd.DataFrame({"id": many, "region": ["a", "b"] * (len(many) // 2) + ["a"],
+                            "f": np.arange(len(many), dtype=float), "y": 0.5}), name="t")
     with caplog.at_level(logging.INFO, logger="fcnn_cli"):
         features, targets = select_columns(t, ["y"])
-    assert features == ["f"] and targets == ["y"]
-    assert "'id'" in caplog.text
+    assert features == ["region", "f"] and targets == ["y"]
+    assert "leaving out column(s) 'id': neither numbers nor of at most " \
+        f"{MAX_LEVELS} short levels" in caplog.text
+    assert select_columns(t, ["y"], categories=False) == (["f"], ["y"])  # as streaming takes
 
 
 def test_a_text_column_of_numbers_alone_is_text_one_with_a_stray_word_a_typo(logged):
     t = Table(pd.DataFrame({"id": ["00123", "00124", " 77", "0099"], "f": [1.0, 2, 3, 4],
                             "y": [0.5, 0.1, 0.2, 0.3]}), name="t")
-    assert select_columns(t, ["y"]) == (["f"], ["y"])
-    assert "leaving out non-numeric column(s) 'id'" in logged.text
+    assert select_columns(t, ["y"]) == (["id", "f"], ["y"])  # levels, as text
     with pytest.raises(FcnnError, match=r"^t: column 'id' is not numeric$"):
         numeric_matrix(t, ["id"])  # named as a feature: one line, with no row to point at
     typo = Table(pd.DataFrame({"id": [*map(str, range(12)), "n/a"], "y": np.arange(13.0)}),

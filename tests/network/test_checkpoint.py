@@ -403,3 +403,46 @@ def test_a_label_scaler_is_never_a_curve(tmp_path, model_path):
     resigned(path, in_meta(lambda meta: meta["task"]["scaler"].update(method="robust")))
     with pytest.raises(FcnnError, match="target scaler: unknown method 'robust'"):
         checkpoint.load(path)
+
+
+@pytest.fixture(scope="module")
+def categorical_model(tmp_path_factory):
+    from fcnn_cli.data.tables import Table
+    from fcnn_cli.engine import train
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "region": rng.choice(["b", "a"], 120)})
+    frame["y"] = frame["x"] + (frame["region"] == "b")
+    table = Table(frame, ["y"], name="t")
+    predictor = train.fit(table, train.TrainConfig(epochs=1)).predictor
+    path = tmp_path_factory.mktemp("categories") / "m.pt"
+    checkpoint.save(predictor, path)
+    return path, predictor, table
+
+
+def test_a_categorical_model_round_trips_with_its_levels(categorical_model):
+    path, predictor, table = categorical_model
+    loaded = checkpoint.load(path)
+    assert loaded.categories.levels == {"region": ["a", "b"]}
+    assert loaded.columns == ["x", "region"] and loaded.net.config.n_in == 4
+    np.testing.assert_array_equal(loaded.predict(table).to_numpy(),
+                                  predictor.predict(table).to_numpy())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda meta: meta["categories"].update(region=["b", "a"]), "not distinct and sorted"),
+    (lambda meta: meta["categories"].update(region=["a"]), "its inputs are not among"),
+    (lambda meta: meta["categories"].update(region=["a", "b", None, None]), "not texts"),
+    (lambda meta: meta.pop("categories"), None),
+], ids=["unsorted", "fewer", "two-missing", "none"])
+def test_tampered_levels_are_refused_in_one_line(tmp_path, categorical_model, change, message):
+    import shutil
+
+    path = shutil.copy(categorical_model[0], tmp_path / "m.pt")
+    resigned(path, in_meta(change))
+    if message is None:  # its inputs are columns then, which a table lacks: named on predict
+        with pytest.raises(FcnnError, match="missing feature column.s. \"region='a'\""):
+            checkpoint.load(path).predict(categorical_model[2])
+        return
+    with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}"):
+        checkpoint.load(path)

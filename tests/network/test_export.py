@@ -437,3 +437,23 @@ def test_definitions_that_give_no_number_on_any_row_leave_nothing_to_check(train
     predictor = dataclasses.replace(trained.predictor, recipe=recipe)
     with pytest.raises(export.FcnnError, match="no rows to check the ONNX graph on"):
         onnxinputs.check_rows(predictor, onnxinputs.of(predictor), 0)
+
+
+@pytest.mark.slow
+def test_a_categorical_model_takes_the_one_hot_inputs_its_metadata_names(tmp_path):
+    import onnx
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "region": rng.choice(["a", "b"], 200)})
+    frame["y"] = frame["x"] + (frame["region"] == "b")
+    predictor = train.fit(Table(frame, ["y"], name="t"), train.TrainConfig(epochs=1)).predictor
+    path = tmp_path / "m.onnx"
+    export.export(predictor, path)
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(meta["categories"]) == {"region": ["a", "b"]}
+    inputs = json.loads(meta["features"])
+    assert inputs == ["x", "region='a'", "region='b'", "region=<unknown>"]
+    new = Table(frame.head(5).assign(region=["a", "b", "c", "b", "a"]), name="new")
+    x = predictor.encoded(new).frame[inputs].to_numpy(np.float32)
+    got = onnx_outputs(path, x)
+    assert np.allclose(got[0][:, 0], predictor.predict(new)["y_pred"], atol=1e-5)

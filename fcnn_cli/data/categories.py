@@ -1,0 +1,260 @@
+"""Categorical features: a column of levels (text, booleans, a categorical dtype, or integers
+named with ``--categorical``) as one-hot inputs of the network.
+
+A column's levels are the texts of the values training saw, sorted, then ``None`` where some
+value was missing (missing is a level of its own). Each level is one input, named
+``column='level'`` (the level's repr: quoted, control characters escaped), and one more input,
+``column=<unknown>``, takes what training never saw, so that a new level is counted, not an
+error and never a wrong index. Values compare as text: 11, 11.0 and "11" are one level.
+"""
+
+import logging
+from dataclasses import dataclass, field
+
+from fcnn_cli.core.errors import FcnnError, shown
+
+log = logging.getLogger(__name__)
+
+MAX_LEVELS = 64  # one-hot inputs of a column at most: beyond, a column is refused (or left out)
+MAX_TEXT = 100  # characters of a level at most: a longer text is a note, not a level
+MISSING = "<missing>"
+UNKNOWN = "<unknown>"
+SHOWN = 5  # levels a message or `fcnn info` shows of a column, the first in order
+
+
+def is_categorical(series):
+    """A column of levels by its type alone: text, booleans or a categorical dtype (not
+    numbers, whose levels must be named)."""
+    import pandas as pd
+
+    return (pd.api.types.is_bool_dtype(series) or isinstance(series.dtype, pd.CategoricalDtype)
+            or pd.api.types.is_string_dtype(series) or series.dtype == object)
+
+
+def input_name(column, level):
+    """The name of the network input of ``level`` (None: missing) of ``column``."""
+    return f"{column}={MISSING if level is None else repr(level)}"
+
+
+def is_unknown(name):
+    """Whether a network input is the unknown level's of a categorical feature."""
+    return name.endswith(f"={UNKNOWN}")
+
+
+def text(value):
+    """A value as the level it is: its text, a whole float as an integer (11.0 is 11)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _factorized(series):
+    """(each row's code, -1 where missing; the distinct values present)."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return codes, [text(u) for u in uniques.tolist()]  # numpy's scalars as Python's
+
+
+def few_and_short(series):
+    """Whether a column's levels can be one-hot inputs: at most MAX_LEVELS, none longer than
+    MAX_TEXT characters."""
+    return count_levels(series) <= MAX_LEVELS and \
+        all(len(t) <= MAX_TEXT for t in _factorized(series)[1])
+
+
+def count_levels(series):
+    """The number of distinct present values of a column, without their texts."""
+    import pandas as pd
+
+    return int(pd.Series(series).nunique(dropna=True))
+
+
+@dataclass
+class Categories:
+    """The levels of each categorical feature column, in the order of the features."""
+
+    levels: dict = field(default_factory=dict)  # column: sorted texts, then None if missing
+
+    @classmethod
+    def fit(cls, table, columns, named=()):
+        """The levels of ``columns`` in ``table``; a column of more than MAX_LEVELS levels, or
+        of one longer than MAX_TEXT, is refused naming --categorical where ``named`` holds it
+        (a default feature list leaves such columns out before)."""
+        levels = {}
+        for c in columns:
+            series = table.frame[c]
+            count = count_levels(series)
+            if count > MAX_LEVELS:
+                raise FcnnError(f"{table.name}: categorical column {c!r} has {count} levels, "
+                                f"more than the {MAX_LEVELS} one-hot inputs a column may take; "
+                                "leave it out of --categorical and --features",
+                                ("categorical",) if c in named else ("features",))
+            codes, uniques = _factorized(series)
+            longest = max(uniques, key=len, default="")
+            if len(longest) > MAX_TEXT:
+                raise FcnnError(f"{table.name}: categorical column {c!r} has a level of "
+                                f"{len(longest)} characters ({shown(longest)}), longer than the "
+                                f"{MAX_TEXT} a level may have; leave it out of --categorical "
+                                "and --features", ("categorical",) if c in named else
+                                ("features",))
+            levels[c] = sorted(set(uniques)) + ([None] if (codes < 0).any() else [])
+        return cls(levels)
+
+    @property
+    def columns(self):
+        return list(self.levels)
+
+    def names(self, column):
+        """The inputs of ``column``: one per level, then the unknown level's."""
+        return [input_name(column, v) for v in self.levels[column]] + [f"{column}={UNKNOWN}"]
+
+    def inputs(self, features):
+        """``features`` with each categorical column replaced by its inputs, in place."""
+        return [n for c in features for n in (self.names(c) if c in self.levels else [c])]
+
+    def onehot(self, inputs):
+        """Whether each of ``inputs`` is a level's input (0 or 1), not a number's."""
+        names = {n for c in self.levels for n in self.names(c)}
+        return [n in names for n in inputs]
+
+    def raw(self, inputs):
+        """The columns a table must have for the network's ``inputs``: each categorical
+        column once, where its first input stands."""
+        owner = {n: c for c in self.levels for n in self.names(c)}
+        seen, columns = set(), []
+        for n in inputs:
+            c = owner.get(n, n)
+            if c not in seen:
+                seen.add(c)
+                columns.append(c)
+        return columns
+
+    def encode(self, table, unseen=None):
+        """``table`` with each categorical column replaced by its one-hot inputs (float32);
+        rows of a level training never saw (or missing, where training saw none missing)
+        go to the unknown input and are counted in ``unseen`` (an :class:`Unseen`)."""
+        import dataclasses
+
+        import numpy as np
+        import pandas as pd
+
+        frame, parts = table.frame, []
+        for c, levels in self.levels.items():
+            codes, uniques = _factorized(frame[c])
+            index = {v: i for i, v in enumerate(levels) if v is not None}
+            unknown = len(levels)
+            missing = levels.index(None) if None in levels else unknown
+            # Each distinct value's input, and the last entry for code -1: missing.
+            lut = np.array([index.get(u, unknown) for u in uniques] + [missing], np.int64)
+            slot = lut[codes]
+            if unseen is not None:
+                unseen.add(c, codes[slot == unknown], uniques, missing == unknown)
+            onehot = np.zeros((len(frame), unknown + 1), np.float32)
+            onehot[np.arange(len(frame)), slot] = 1.0
+            # One block of the column's inputs, not a column each: pandas copies neither.
+            parts.append(pd.DataFrame(onehot, index=frame.index, columns=self.names(c),
+                                      copy=False))
+        encoded = pd.concat([frame.drop(columns=self.columns), *parts], axis=1)
+        return dataclasses.replace(table, frame=encoded)
+
+    def to_dict(self):
+        return {c: list(levels) for c, levels in self.levels.items()}
+
+    @classmethod
+    def from_dict(cls, d, features):
+        """The categories of a checkpoint, read as untrusted input: each column's levels are
+        distinct texts, sorted, at most MAX_LEVELS, then at most one None; its inputs stand
+        among the model's ``features`` in order, unbroken."""
+        _need(isinstance(d, dict), "categories are not a table of columns")
+        for c, levels in d.items():
+            _need(isinstance(levels, list) and len(levels) <= MAX_LEVELS + 1,
+                  f"categories of {c!r}: not a list of at most {MAX_LEVELS} levels")
+            texts = levels[:-1] if levels and levels[-1] is None else levels
+            _need(all(isinstance(v, str) and len(v) <= MAX_TEXT for v in texts),
+                  f"categories of {c!r}: levels are not texts of at most {MAX_TEXT} characters "
+                  "and at most one missing")
+            _need(texts == sorted(set(texts)), f"categories of {c!r}: levels are not distinct "
+                  "and sorted")
+        categories = cls({c: list(v) for c, v in d.items()})
+        for c in categories.levels:
+            names = categories.names(c)
+            _need(names[0] in features and
+                  features[features.index(names[0]):][:len(names)] == names,
+                  f"categories of {c!r}: its inputs are not among the features, in order")
+        return categories
+
+    def describe(self):
+        """Each column's levels for people: the first few, quoted and escaped, then the
+        unknown level or, where there are more, how many in all."""
+        return {c: [MISSING if v is None else shown(v) for v in levels[:SHOWN]] +
+                [f"… ({len(levels)} levels)" if len(levels) > SHOWN else UNKNOWN]
+                for c, levels in self.levels.items()}
+
+
+class Unseen:
+    """The rows of levels that training never saw, over a stream of tables: counted, with the
+    first few values of each column, for one line at the end."""
+
+    def __init__(self):
+        self.rows, self.values = 0, {}
+
+    def add(self, column, codes, uniques, missing_unknown):
+        """The ``codes`` (of ``uniques``; -1: missing) of a column's rows given the unknown
+        input; missing is unseen where ``missing_unknown``."""
+        import numpy as np
+
+        if not len(codes):
+            return
+        self.rows += len(codes)
+        kept = self.values.setdefault(column, [])
+        _, first = np.unique(codes, return_index=True)
+        for i in codes[np.sort(first)][:SHOWN]:  # in the order they come
+            value = MISSING if i < 0 and missing_unknown else shown(uniques[i])
+            if len(kept) < SHOWN and value not in kept:
+                kept.append(value)
+
+    def say(self, name):
+        """Log the one line of what was seen, if anything."""
+        if not self.rows:
+            return
+        where = "; ".join(f"{c!r}: {', '.join(v)}" for c, v in self.values.items())
+        log.warning("%s: %d row(s) of level(s) never seen in training, each given the "
+                    "unknown level's input: %s", name, self.rows, where)
+
+
+def encode_tables(tables, features, named=None):
+    """(the tables encoded, the network's inputs, the Categories or None) of training: the
+    categorical ``features`` (``named`` with --categorical, and those of levels by type) of
+    the first table fitted, and each table (None: absent) encoded by them."""
+    named = list(named or ())
+    outside = [c for c in named if c not in features]
+    if outside:
+        raise FcnnError(f"--categorical {outside[0]!r}: not a feature column of "
+                        f"{tables[0].name}", ("categorical",))
+    first = tables[0].frame
+    columns = [c for c in features if c in named or is_categorical(first[c])]
+    if not columns:
+        return tables, features, None
+    categories = Categories.fit(tables[0], columns, named)
+    inputs = categories.inputs(features)
+    clash = [n for n in inputs if n in first.columns and n not in features]
+    if clash:
+        raise FcnnError(f"{tables[0].name}: column {clash[0]!r} is also the name of a "
+                        "categorical feature's input; rename it")
+    log.info("%s: categorical feature(s) %s, one-hot encoded (%d inputs)", tables[0].name,
+             ", ".join(f"{c!r} ({len(v)} levels)" for c, v in categories.levels.items()),
+             sum(len(categories.names(c)) for c in columns))
+    encoded = []
+    for table in tables:
+        if table is not None:
+            unseen = Unseen()
+            table = categories.encode(table, unseen)
+            unseen.say(table.name)
+        encoded.append(table)
+    return encoded, inputs, categories
+
+
+def _need(ok, what):
+    if not ok:
+        raise FcnnError(what)
