@@ -42,6 +42,11 @@ def _range(ctx, param, value):
     return low, high
 
 
+# The library's names of earthquakes' options that the command line spells otherwise.
+QUAKE_FLAGS = {"network": "--stations", "model": "--velocity-model",
+               "origin_unknown": "--origin-time"}
+
+
 @click.group()
 def simulate():
     """Make realistic labelled data sets."""
@@ -104,7 +109,7 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, network, depth, veloci
 
     check_output(output, force=force)
     table_format(output)
-    with usage_errors({"network": "--stations"}):
+    with usage_errors(QUAKE_FLAGS):
         if network and stations:
             raise FcnnError("--station and --stations: give one or the other")
         chunks = sim.earthquake_tables(

@@ -16,6 +16,7 @@ import pytest
 
 from fcnn_cli.commands import cli
 from fcnn_cli.commands.options import _MessageFormatter, with_flags
+from fcnn_cli.commands.simulate import QUAKE_FLAGS
 from fcnn_cli.core.config import NetConfig, TrainConfig
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import simulate
@@ -144,15 +145,15 @@ def test_every_option_a_message_may_name_is_a_flag_of_its_command():
                         if f.name not in ("n_in", "n_out")]
     quakes = [p for p in inspect.signature(simulate.earthquake_tables).parameters if p != "rows"]
     galaxies = [p for p in inspect.signature(simulate.galaxy_tables).parameters if p != "rows"]
-    named = [(command_of("train"), net_and_training + ["targets", "features", "force"]),
-             (command_of("simulate", "earthquakes"), quakes),
-             (command_of("simulate", "galaxies"), galaxies),
+    named = [(command_of("train"), net_and_training + ["targets", "features", "force"], {}),
+             (command_of("simulate", "earthquakes"), quakes, QUAKE_FLAGS),
+             (command_of("simulate", "galaxies"), galaxies, {}),
              (command_of("evaluate"), ["threshold", "nan", "device", "by", "bins", "edges",
-                                         "position"]),
-             (command_of("predict"), ["threshold", "nan", "device"])]
-    for command, names in named:
+                                         "position"], {}),
+             (command_of("predict"), ["threshold", "nan", "device"], {})]
+    for command, names, spelling in named:
         for name in names:
-            spelt = with_flags(f"{name}=1", [name]).split()[0]
+            spelt = with_flags(f"{name}=1", [name], spelling).split()[0]
             assert spelt in flags(command), (command.name, name)
 
 
