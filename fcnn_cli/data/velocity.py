@@ -60,6 +60,10 @@ class VelocityModel:
 
 
 def uniform(vp, vs):
+    """The uniform medium of ``vp``, ``vs`` (km/s), checked as the options --vp and --vs."""
+    if not (math.isfinite(vp) and math.isfinite(vs) and 0 < vs < vp):
+        raise FcnnError(f"velocities must be finite and satisfy 0 < vs < vp (got vp={vp}, "
+                        f"vs={vs})", ("vp", "vs"))
     return checked([(0.0, vp, vs)], "uniform")
 
 

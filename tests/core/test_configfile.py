@@ -80,7 +80,8 @@ def test_print_config_prints_every_key_with_its_default(runner, quakes_csv):
                  "# threads: not set; the default: one for small networks, else timed among "
                  "the CPUs this process may use",
                  "# targets: not set; the default: the labels recorded in the file",
-                 "# features: not set; the default: every other numeric column",
+                 "# features: not set; the default: every other numeric column, and those of "
+                 "text or booleans of at most 64 levels",
                  "# val: not set", "# test: not set"):
         assert line in lines
 
