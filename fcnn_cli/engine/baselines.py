@@ -127,16 +127,20 @@ def _labels_and_weights(data, split):
 
 def report(model, data, config, split):
     """The task's report of ``model`` on split ``split``, with the figures of merit the run
-    asks of the split."""
+    asks of the split, and the seconds its predictions took (``predict_seconds``: a locator's
+    work is done here, not in its fit)."""
     stream = report_of(data.task, data.units, figures=figures.for_split(data, config, split),
                        sample=data.distance_sample)
     part = data.splits[split]
     x = own_units(data, split)
+    seconds = 0.0
     for start in range(0, len(x), BLOCK):
         rows = slice(start, start + BLOCK)
-        stream.add(part.truth[rows], model.predict(x[rows]),
-                   None if part.weight is None else part.weight[rows])
-    return stream.report()
+        began = time.perf_counter()
+        out = model.predict(x[rows])
+        seconds += time.perf_counter() - began
+        stream.add(part.truth[rows], out, None if part.weight is None else part.weight[rows])
+    return {**stream.report(), "predict_seconds": seconds}
 
 
 def with_outputs(sample, model, data, seed, step):

@@ -9,6 +9,7 @@ baseline's classes are the most probable ones, or those a ``threshold`` given fo
 """
 
 import logging
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,6 +61,7 @@ class Watcher:
         from fcnn_cli.results.evaluation import PLOT_CLASSES, Sample
 
         self.name, self.model, self.predictor, self.weight = name, model, predictor, weight
+        self.seconds = 0.0  # in the baseline's predict alone, not in reading the rows
         # The figures asked of the network, less its cut (a working point's): not the baseline's.
         # An efficiency asked (eff, bkg) is each scorer's own cut, and the only working point.
         if figures is not None and figures.eff is None and figures.bkg is None:
@@ -77,13 +79,16 @@ class Watcher:
 
         x = self.predictor.feature_matrix(Table(frame, name=f"baseline {self.name}"))
         weight = None if self.weight is None else weights_of(frame, self.weight)
+        began = time.perf_counter()
         outputs = self.model.predict(x)
+        self.seconds += time.perf_counter() - began
         self.stream.add(truth, outputs, weight)
         if self.sample is not None:
             self.sample.add(None, truth, outputs)
 
     def report(self):
-        return self.stream.report()
+        """The task's report, and the seconds the baseline took to predict the rows."""
+        return {**self.stream.report(), "predict_seconds": self.seconds}
 
     def plotted(self, table):
         """The plots' sample ``table`` with this baseline's outputs of its rows."""

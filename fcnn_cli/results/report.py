@@ -663,4 +663,6 @@ def _compared(key, value, error):
         return "–"
     if error is not None:
         return _pm(value, error)
+    if key == "predict_seconds":  # as the fit's seconds below it
+        return f"{value:.3g}"
     return score(value) if key == "roc_auc" else _fmt(value)

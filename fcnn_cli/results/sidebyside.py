@@ -24,13 +24,20 @@ def figures(reports):
     Classification: accuracy, ROC AUC, cross-entropy and, where any report holds the figures
     of merit, ε_S at ε_B = AT_BACKGROUND, 1/ε_B at ε_S = AT_SIGNAL and the separation;
     regression: each label's RMSE and the mean distance, in the length unit the network's
-    read best in."""
+    read best in; then the seconds to predict the rows, where a report records them."""
     return [Figure(label, key, *zip(*(read(r) for r in reports)))
             for label, key, read in _readers(reports[0], reports)]
 
 
 def _readers(network, reports):
-    """(label, key, (value, error) of a report) of each figure shown."""
+    """(label, key, (value, error) of a report) of each figure shown, and the seconds each
+    model took to predict the rows where any report records them (a baseline's)."""
+    timed = [("predict (s)", "predict_seconds", _plain("predict_seconds"))] \
+        if any("predict_seconds" in r for r in reports) else []
+    return _figures_of(network, reports) + timed
+
+
+def _figures_of(network, reports):
     if network.get("task") == "classification":
         out = [(label, key, _plain(key)) for label, key in
                (("accuracy", "accuracy"), ("ROC AUC", "roc_auc"),

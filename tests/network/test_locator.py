@@ -135,3 +135,44 @@ def test_a_run_reports_the_locator_beside_the_network(runner, tmp_path):
     test = metrics["baselines"]["locator"]["test"]
     assert test["distance"]["mean"] < FLOAT32
     assert (tmp_path / "run" / "baseline_locator.pt").exists()
+
+
+def test_the_time_to_locate_each_split_is_reported_in_train_and_evaluate(runner, tmp_path,
+                                                                         monkeypatch):
+    """The locator's work is done where it predicts, not in its fit: each split's seconds of
+    predicting are in metrics.json and beside the network in the printed tables, as the
+    seconds a slowed predict took (it sleeps PAUSE a call)."""
+    import time
+
+    from fcnn_cli.commands import cli
+
+    pause, spent, original = 0.05, [], Locator.predict
+
+    def slow(self, x):
+        began = time.perf_counter()
+        time.sleep(pause)
+        out = original(self, x)
+        spent.append(time.perf_counter() - began)
+        return out
+
+    monkeypatch.setattr(Locator, "predict", slow)
+    data = tmp_path / "quakes.parquet"
+    assert runner.invoke(cli, ["simulate", "earthquakes", "-n", "600", "-o", str(data)]
+                         ).exit_code == 0
+    result = runner.invoke(cli, ["train", str(data), "-o", str(tmp_path / "run"), "--epochs",
+                                 "1", "--baseline", "locator", "--no-plots"])
+    assert result.exit_code == 0, result.output
+    reports = json.loads((tmp_path / "run" / "metrics.json").read_text())["baselines"]["locator"]
+    seconds = [reports[split]["predict_seconds"] for split in ("train", "val", "test")]
+    assert all(s >= pause for s in seconds) and sum(seconds) <= sum(spent) + 0.01
+    (row,) = [line for line in result.output.splitlines() if "predict (s)" in line]
+    assert [c.strip() for c in row.split("│")[2:4]] == ["–", f"{seconds[-1]:.3g}"]
+    spent.clear()
+    new = tmp_path / "new.parquet"
+    assert runner.invoke(cli, ["simulate", "earthquakes", "-n", "300", "--seed", "1", "-o",
+                               str(new)]).exit_code == 0
+    result = runner.invoke(cli, ["evaluate", str(tmp_path / "run" / "model.pt"), str(new),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert pause <= report["baselines"]["locator"]["predict_seconds"] <= sum(spent) + 0.01

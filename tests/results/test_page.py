@@ -307,7 +307,8 @@ def _classified(seed, baseline=False):
 def test_the_page_shows_each_splits_figures_of_merit_and_the_network_beside_its_baselines():
     metrics = {"val": _classified(1), "test": _classified(2),
                "baselines": {"gbdt": {"seconds": 1.25, "val": _classified(1, True),
-                                      "test": _classified(2, True)}},
+                                      "test": {**_classified(2, True),
+                                               "predict_seconds": 0.375}}},
                "overtraining": None}
     png = _tiny_png()
     text = page.page("run", {"sizes": {}}, metrics,
@@ -348,6 +349,8 @@ def test_the_page_shows_each_splits_figures_of_merit_and_the_network_beside_its_
         (row,) = [r for r in rows if f"<td>{called}</td><td>separation ⟨S²⟩</td>" in r]
         assert f'data-value="{metrics[split]["merit"]["separation"]!r}"' in row
     assert 'data-value="1.25"' in rows[-2] and "fit (seconds)" in rows[-2]
+    (row,) = [r for r in rows if "<td>predict (s)</td>" in r]  # the test split's alone
+    assert "<td>test</td>" in row and 'data-value="0.375"' in row and "<td>–</td>" in row
     # baselines and overtraining are no splits: no metrics sections of their own.
     assert not any("baselines (" in h or "overtraining" in h for h in headings)
     assert headings.index("The network beside its baselines") > headings.index(
