@@ -16,7 +16,8 @@ def export(model, output, force):
     """MODEL (a model.pt) as an ONNX graph in OUTPUT.onnx ('-' for stdout), for use outside
     Python.
 
-    Raw feature columns in (input 'features', float32, any number of rows); out what predict
+    Raw feature columns in (input 'features', float32, any number of rows; a categorical
+    column as its one-hot inputs, whose levels the metadata lists); out what predict
     writes: the labels in their own units ('predictions') and, for a Gaussian head or an
     ensemble, their standard deviations ('std'); for classes the probabilities
     ('probabilities', an ensemble's mean) and an ensemble's entropy ('entropy'). The feature,

@@ -185,11 +185,19 @@ class Categories:
         return categories
 
     def describe(self):
-        """Each column's levels for people: the first few, quoted and escaped, then the
-        unknown level or, where there are more, how many in all."""
-        return {c: [MISSING if v is None else shown(v) for v in levels[:SHOWN]] +
+        """Each column's levels for people: the first few, quoted, then the unknown level or,
+        where there are more, how many in all. The levels are taken as they are: a caller
+        that shows them on a terminal makes them printable first (quoting does not escape
+        again what that escaped)."""
+        return {c: [MISSING if v is None else _quoted(v) for v in levels[:SHOWN]] +
                 [f"… ({len(levels)} levels)" if len(levels) > SHOWN else UNKNOWN]
                 for c, levels in self.levels.items()}
+
+
+def _quoted(text, limit=40):
+    """``text`` in quotes, cut short as :func:`~fcnn_cli.core.errors.shown` cuts a repr."""
+    quoted = f"'{text}'"
+    return quoted if len(quoted) <= limit else quoted[:limit - 3] + "..."
 
 
 class Unseen:
@@ -238,7 +246,7 @@ def encode_tables(tables, features, named=None):
         return tables, features, None
     categories = Categories.fit(tables[0], columns, named)
     inputs = categories.inputs(features)
-    clash = [n for n in inputs if n in first.columns and n not in features]
+    clash = [n for c in columns for n in categories.names(c) if n in first.columns]
     if clash:
         raise FcnnError(f"{tables[0].name}: column {clash[0]!r} is also the name of a "
                         "categorical feature's input; rename it")

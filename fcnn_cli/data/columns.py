@@ -26,7 +26,8 @@ def is_numeric(series):
             and series.dtype.kind != "c")
 
 
-def select_columns(table, targets=None, features=None, weight=None, categories=True):
+def select_columns(table, targets=None, features=None, weight=None, categories=True,
+                   named=()):
     """Resolve which columns are labels and which are features.
 
     ``targets`` defaults to the labels recorded in the file. Features default to every other
@@ -34,7 +35,8 @@ def select_columns(table, targets=None, features=None, weight=None, categories=T
     named) and those the file records as ``aside`` (a simulated origin time, which no real
     table holds), and with ``categories`` every column of at most MAX_LEVELS levels of text,
     booleans or a categorical dtype (:mod:`fcnn_cli.data.categories`); columns left over are
-    dropped with a notice.
+    dropped with a notice. Columns ``named`` categorical are features whatever their levels
+    (the encoding refuses those of too many).
     Returns ``(features, targets)`` as lists of column names.
     """
     columns = list(table.frame.columns)
@@ -66,7 +68,7 @@ def select_columns(table, targets=None, features=None, weight=None, categories=T
         for c in rest:
             if not is_numeric(table.frame[c]):
                 _refuse_mostly_numeric(table, c)
-        features = [c for c in rest if is_numeric(table.frame[c]) or
+        features = [c for c in rest if is_numeric(table.frame[c]) or c in named or
                     categories and _of_levels(table.frame[c])]
         kept = set(features)
         dropped = [c for c in rest if c not in kept]

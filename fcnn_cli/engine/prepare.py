@@ -115,7 +115,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     rule = kfold.rule_of(config, val_table)
     kfold.check_column(table, rule, targets or table.targets, weight)
     features, targets = select_columns(kfold.hidden(table, rule, features), targets, features,
-                                       weight)
+                                       weight, named=categorical or ())
     columns = features + targets
     weights = [weight] if weight is not None else []
     for other in (val_table, test_table):

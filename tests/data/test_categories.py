@@ -129,3 +129,24 @@ def test_a_long_text_is_a_note_not_a_level():
         Categories.fit(t, ["note"])
     with pytest.raises(FcnnError, match="not texts of at most"):
         Categories.from_dict({"r": ["z" * (MAX_TEXT + 1)]}, ["r='a'"])
+
+
+def test_an_input_name_that_is_a_feature_of_numbers_is_refused_too():
+    t = _table(region=["a", "b"], **{"region=<unknown>": [1.0, 2.0]})
+    with pytest.raises(FcnnError, match="column 'region=<unknown>' is also the name of a "):
+        encode_tables([t], ["region", "region=<unknown>"])
+
+
+def test_a_column_named_categorical_is_a_feature_whatever_its_levels():
+    from fcnn_cli.data.columns import select_columns
+
+    t = _table(note=["", "z" * (MAX_TEXT + 1)], f=[1.0, 2.0], y=[0.0, 1.0])
+    assert select_columns(t, ["y"], named=["note"]) == (["note", "f"], ["y"])
+    assert select_columns(t, ["y"]) == (["f"], ["y"])  # left out, not named
+
+
+def test_levels_shown_to_people_are_escaped_once():
+    from fcnn_cli.core.errors import printable_all
+
+    shown = Categories(printable_all({"r": ["esc\x1b[31mred", "new\nline", None]})).describe()
+    assert shown == {"r": ["'esc\\x1b[31mred'", "'new\\nline'", "<missing>", "<unknown>"]}
