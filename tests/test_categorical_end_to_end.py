@@ -72,13 +72,21 @@ def test_a_text_column_of_the_calibration_is_learnt_and_new_levels_are_counted(
     assert info["categories"] == {"region": sorted(OFFSET), "pdg": ["11", "13", "211"]}
 
 
-def test_a_streamed_run_refuses_categorical_features_in_one_line(runner, calibration, tmp_path):
+def test_a_streamed_run_learns_the_levels_of_every_piece(runner, calibration, tmp_path):
     parquet = tmp_path / "calib.parquet"
-    pd.read_csv(calibration).to_parquet(parquet)
-    out = _invoke(runner, "train", parquet, "-t", "y", "--stream", "--categorical", "pdg",
-                  "-o", tmp_path / "run", code=1).output
-    assert "categorical feature column 'pdg' cannot be streamed" in out
-    assert "Traceback" not in out
+    frame = pd.read_csv(calibration)
+    frame.to_parquet(parquet, row_group_size=200)
+    common = ["--stream", "--epochs", 12, "--seed", 3, "-q", "--no-plots", "-t", "y"]
+    _invoke(runner, "train", parquet, *common, "--categorical", "pdg", "-o", tmp_path / "on")
+    _invoke(runner, "train", parquet, *common, "--features", "x", "-o", tmp_path / "off")
+    with_levels, without = _rmse(tmp_path / "on"), _rmse(tmp_path / "off")
+    assert with_levels < 0.25 * without, (with_levels, without)
+    info = json.loads(_invoke(runner, "info", tmp_path / "on" / "model.pt", "--json").stdout)
+    assert info["categories"] == {"region": sorted(OFFSET), "pdg": ["11", "13", "211"]}
+    _invoke(runner, "predict", tmp_path / "on" / "model.pt", calibration,
+            "-o", tmp_path / "p.csv")
+    predicted = pd.read_csv(tmp_path / "p.csv")["y_pred"]
+    assert np.sqrt(np.mean((predicted - frame["y"]) ** 2)) < 0.25 * without
 
 
 def test_an_ensemble_and_a_sweep_take_categorical_features(runner, calibration, tmp_path):
