@@ -112,3 +112,37 @@ def test_a_missing_level_is_a_level_of_its_own_unless_nan_drops_it(nan, levels):
     data = prepare(Table(frame, ["y"], name="t"), TrainConfig(nan=nan), categorical=["pdg"])
     assert data.categories.levels["region"] == levels
     assert sum(data.sizes.values()) == (30 if nan == "drop" else 40)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_selection_compares_a_text_column_with_texts(runner, calibration, tmp_path, stream):
+    frame = pd.read_csv(calibration)
+    data = calibration
+    if stream:
+        data = tmp_path / "calib.parquet"
+        frame.to_parquet(data, row_group_size=200)
+    where = "region in ('barrel', 'endcap') and pdg != '211'"
+    _invoke(runner, "train", data, "-t", "y", "--where", where, "--epochs", 1, "-q",
+            "--no-plots", *(["--stream"] if stream else []), "-o", tmp_path / "run")
+    kept = frame["region"].isin(["barrel", "endcap"]) & (frame["pdg"] != 211)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sum(metrics[s]["rows"] for s in ("train", "val", "test")) == kept.sum()
+    assert config["recipe"]["where"] == where
+
+
+def test_a_definition_of_a_text_column_works_compared_and_is_refused_computed(
+        runner, calibration, tmp_path):
+    out = _invoke(runner, "train", calibration, "-t", "y", "--define", "r=region + 1",
+                  "-o", tmp_path / "bad", code=1).output
+    assert out.strip().splitlines()[-1] == (
+        f"Error: {calibration}: definition 'r': expression 'region + 1', character 1: "
+        "column 'region' holds str values, not numbers")
+    _invoke(runner, "train", calibration, "-t", "y", "--define", "endcap=region == 'endcap'",
+            "--features", "x,endcap", "--epochs", 1, "-q", "--no-plots", "-o", tmp_path / "ok")
+    new = _rows(20, 5)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    _invoke(runner, "predict", tmp_path / "ok" / "model.pt", tmp_path / "new.csv",
+            "-o", tmp_path / "p.csv", "--keep", "endcap")
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert written["endcap"].tolist() == (new["region"] == "endcap").astype(float).tolist()

@@ -48,7 +48,7 @@ def text(value):
     return str(value)
 
 
-def _factorized(series):
+def factorized(series):
     """(each row's code, -1 where missing; the distinct values present)."""
     import pandas as pd
 
@@ -60,7 +60,7 @@ def few_and_short(series):
     """Whether a column's levels can be one-hot inputs: at most MAX_LEVELS, none longer than
     MAX_TEXT characters."""
     return count_levels(series) <= MAX_LEVELS and \
-        all(len(t) <= MAX_TEXT for t in _factorized(series)[1])
+        all(len(t) <= MAX_TEXT for t in factorized(series)[1])
 
 
 def count_levels(series):
@@ -125,7 +125,7 @@ class Categories:
 
         frame, parts = table.frame, []
         for c, levels in self.levels.items():
-            codes, uniques = _factorized(frame[c])
+            codes, uniques = factorized(frame[c])
             index = {v: i for i, v in enumerate(levels) if v is not None}
             unknown = len(levels)
             missing = levels.index(None) if None in levels else unknown
@@ -193,7 +193,7 @@ class Levels:
         for c, texts in self.texts.items():
             series = table.frame[c]
             self._refuse_count(table.name, c, count_levels(series), whole)
-            codes, uniques = _factorized(series)
+            codes, uniques = factorized(series)
             longest = max(uniques, key=len, default="")
             if len(longest) > MAX_TEXT:
                 raise FcnnError(f"{table.name}: categorical column {c!r} has a level of "
