@@ -129,6 +129,8 @@ def test_a_selection_compares_a_text_column_with_texts(runner, calibration, tmp_
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert sum(metrics[s]["rows"] for s in ("train", "val", "test")) == kept.sum()
     assert config["recipe"]["where"] == where
+    info = json.loads(_invoke(runner, "info", tmp_path / "run" / "model.pt", "--json").stdout)
+    assert info["categories"] == {"region": ["barrel", "endcap"]}  # of the rows selected
 
 
 def test_a_definition_of_a_text_column_works_compared_and_is_refused_computed(
