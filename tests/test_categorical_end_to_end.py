@@ -72,13 +72,21 @@ def test_a_text_column_of_the_calibration_is_learnt_and_new_levels_are_counted(
     assert info["categories"] == {"region": sorted(OFFSET), "pdg": ["11", "13", "211"]}
 
 
-def test_a_streamed_run_refuses_categorical_features_in_one_line(runner, calibration, tmp_path):
+def test_a_streamed_run_learns_the_levels_of_every_piece(runner, calibration, tmp_path):
     parquet = tmp_path / "calib.parquet"
-    pd.read_csv(calibration).to_parquet(parquet)
-    out = _invoke(runner, "train", parquet, "-t", "y", "--stream", "--categorical", "pdg",
-                  "-o", tmp_path / "run", code=1).output
-    assert "categorical feature column 'pdg' cannot be streamed" in out
-    assert "Traceback" not in out
+    frame = pd.read_csv(calibration)
+    frame.to_parquet(parquet, row_group_size=200)
+    common = ["--stream", "--epochs", 12, "--seed", 3, "-q", "--no-plots", "-t", "y"]
+    _invoke(runner, "train", parquet, *common, "--categorical", "pdg", "-o", tmp_path / "on")
+    _invoke(runner, "train", parquet, *common, "--features", "x", "-o", tmp_path / "off")
+    with_levels, without = _rmse(tmp_path / "on"), _rmse(tmp_path / "off")
+    assert with_levels < 0.25 * without, (with_levels, without)
+    info = json.loads(_invoke(runner, "info", tmp_path / "on" / "model.pt", "--json").stdout)
+    assert info["categories"] == {"region": sorted(OFFSET), "pdg": ["11", "13", "211"]}
+    _invoke(runner, "predict", tmp_path / "on" / "model.pt", calibration,
+            "-o", tmp_path / "p.csv")
+    predicted = pd.read_csv(tmp_path / "p.csv")["y_pred"]
+    assert np.sqrt(np.mean((predicted - frame["y"]) ** 2)) < 0.25 * without
 
 
 def test_an_ensemble_and_a_sweep_take_categorical_features(runner, calibration, tmp_path):
@@ -104,3 +112,39 @@ def test_a_missing_level_is_a_level_of_its_own_unless_nan_drops_it(nan, levels):
     data = prepare(Table(frame, ["y"], name="t"), TrainConfig(nan=nan), categorical=["pdg"])
     assert data.categories.levels["region"] == levels
     assert sum(data.sizes.values()) == (30 if nan == "drop" else 40)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_selection_compares_a_text_column_with_texts(runner, calibration, tmp_path, stream):
+    frame = pd.read_csv(calibration)
+    data = calibration
+    if stream:
+        data = tmp_path / "calib.parquet"
+        frame.to_parquet(data, row_group_size=200)
+    where = "region in ('barrel', 'endcap') and pdg != '211'"
+    _invoke(runner, "train", data, "-t", "y", "--where", where, "--epochs", 1, "-q",
+            "--no-plots", *(["--stream"] if stream else []), "-o", tmp_path / "run")
+    kept = frame["region"].isin(["barrel", "endcap"]) & (frame["pdg"] != 211)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert sum(metrics[s]["rows"] for s in ("train", "val", "test")) == kept.sum()
+    assert config["recipe"]["where"] == where
+    info = json.loads(_invoke(runner, "info", tmp_path / "run" / "model.pt", "--json").stdout)
+    assert info["categories"] == {"region": ["barrel", "endcap"]}  # of the rows selected
+
+
+def test_a_definition_of_a_text_column_works_compared_and_is_refused_computed(
+        runner, calibration, tmp_path):
+    out = _invoke(runner, "train", calibration, "-t", "y", "--define", "r=region + 1",
+                  "-o", tmp_path / "bad", code=1).output
+    assert out.strip().splitlines()[-1] == (
+        f"Error: {calibration}: definition 'r': expression 'region + 1', character 1: "
+        "column 'region' holds str values, not numbers")
+    _invoke(runner, "train", calibration, "-t", "y", "--define", "endcap=region == 'endcap'",
+            "--features", "x,endcap", "--epochs", 1, "-q", "--no-plots", "-o", tmp_path / "ok")
+    new = _rows(20, 5)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    _invoke(runner, "predict", tmp_path / "ok" / "model.pt", tmp_path / "new.csv",
+            "-o", tmp_path / "p.csv", "--keep", "endcap")
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert written["endcap"].tolist() == (new["region"] == "endcap").astype(float).tolist()

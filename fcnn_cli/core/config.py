@@ -510,7 +510,8 @@ class DataConfig:
     weight: str | None = option(None, "Event weight: a column, or an expression of columns.",
                                 metavar="EXPR")
     where: str | None = option(None, "Keep only the rows where EXPR is true, before the split "
-                               "(e.g. 'NMuon >= 2 && pt1 > 20').", metavar="EXPR")
+                               "(e.g. 'NMuon >= 2 && pt1 > 20', \"region == 'barrel'\").",
+                               metavar="EXPR")
     define: list | None = option(None, "A derived column NAME from an expression of columns; "
                                  "repeat, in order (later ones may use earlier ones).",
                                  repeat=True, metavar="NAME=EXPR")

@@ -48,7 +48,7 @@ def text(value):
     return str(value)
 
 
-def _factorized(series):
+def factorized(series):
     """(each row's code, -1 where missing; the distinct values present)."""
     import pandas as pd
 
@@ -60,7 +60,7 @@ def few_and_short(series):
     """Whether a column's levels can be one-hot inputs: at most MAX_LEVELS, none longer than
     MAX_TEXT characters."""
     return count_levels(series) <= MAX_LEVELS and \
-        all(len(t) <= MAX_TEXT for t in _factorized(series)[1])
+        all(len(t) <= MAX_TEXT for t in factorized(series)[1])
 
 
 def count_levels(series):
@@ -81,25 +81,9 @@ class Categories:
         """The levels of ``columns`` in ``table``; a column of more than MAX_LEVELS levels, or
         of one longer than MAX_TEXT, is refused naming --categorical where ``named`` holds it
         (a default feature list leaves such columns out before)."""
-        levels = {}
-        for c in columns:
-            series = table.frame[c]
-            count = count_levels(series)
-            if count > MAX_LEVELS:
-                raise FcnnError(f"{table.name}: categorical column {c!r} has {count} levels, "
-                                f"more than the {MAX_LEVELS} one-hot inputs a column may take; "
-                                "leave it out of --categorical and --features",
-                                ("categorical",) if c in named else ("features",))
-            codes, uniques = _factorized(series)
-            longest = max(uniques, key=len, default="")
-            if len(longest) > MAX_TEXT:
-                raise FcnnError(f"{table.name}: categorical column {c!r} has a level of "
-                                f"{len(longest)} characters ({shown(longest)}), longer than the "
-                                f"{MAX_TEXT} a level may have; leave it out of --categorical "
-                                "and --features", ("categorical",) if c in named else
-                                ("features",))
-            levels[c] = sorted(set(uniques)) + ([None] if (codes < 0).any() else [])
-        return cls(levels)
+        levels = Levels(columns, named)
+        levels.add(table, whole=True)
+        return levels.categories()
 
     @property
     def columns(self):
@@ -141,7 +125,7 @@ class Categories:
 
         frame, parts = table.frame, []
         for c, levels in self.levels.items():
-            codes, uniques = _factorized(frame[c])
+            codes, uniques = factorized(frame[c])
             index = {v: i for i, v in enumerate(levels) if v is not None}
             unknown = len(levels)
             missing = levels.index(None) if None in levels else unknown
@@ -200,6 +184,51 @@ def _quoted(text, limit=40):
     return quoted if len(quoted) <= limit else quoted[:limit - 3] + "..."
 
 
+class Levels:
+    """The levels of categorical columns gathered table by table (the pieces of a streamed
+    source, or one table), bounded: a column is refused as soon as it has more than
+    MAX_LEVELS levels or one longer than MAX_TEXT, so that a column of a million distinct
+    values never holds more than one table's worth of them."""
+
+    def __init__(self, columns, named=()):
+        self.texts = {c: set() for c in columns}
+        self.missing = dict.fromkeys(columns, False)
+        self.named = set(named)
+
+    def add(self, table, whole=False):
+        """The levels of ``table``'s rows (``whole``: all the rows there are, so that a count
+        refused is the column's, not one at least as large)."""
+        for c, texts in self.texts.items():
+            series = table.frame[c]
+            self._refuse_count(table.name, c, count_levels(series), whole)
+            codes, uniques = factorized(series)
+            longest = max(uniques, key=len, default="")
+            if len(longest) > MAX_TEXT:
+                raise FcnnError(f"{table.name}: categorical column {c!r} has a level of "
+                                f"{len(longest)} characters ({shown(longest)}), longer than the "
+                                f"{MAX_TEXT} a level may have; leave it out of --categorical "
+                                "and --features", self._option(c))
+            texts.update(uniques)
+            self._refuse_count(table.name, c, len(texts), whole)
+            self.missing[c] = self.missing[c] or bool((codes < 0).any())
+
+    def _refuse_count(self, name, column, count, whole):
+        if count > MAX_LEVELS:
+            raise FcnnError(f"{name}: categorical column {column!r} has "
+                            f"{'' if whole else 'at least '}{count} levels, more than the "
+                            f"{MAX_LEVELS} one-hot inputs a column may take; leave it out of "
+                            "--categorical and --features", self._option(column))
+
+    def _option(self, column):
+        return ("categorical",) if column in self.named else ("features",)
+
+    def categories(self, missing=True):
+        """The Categories of the levels gathered: each column's texts sorted, then None where
+        a value was missing (and ``missing``: a missing value is a level)."""
+        return Categories({c: sorted(texts) + ([None] if missing and self.missing[c] else [])
+                           for c, texts in self.texts.items()})
+
+
 class Unseen:
     """The rows of levels that training never saw, over a stream of tables: counted, with the
     first few values of each column, for one line at the end."""
@@ -235,24 +264,11 @@ def encode_tables(tables, features, named=None):
     """(the tables encoded, the network's inputs, the Categories or None) of training: the
     categorical ``features`` (``named`` with --categorical, and those of levels by type) of
     the first table fitted, and each table (None: absent) encoded by them."""
-    named = list(named or ())
-    outside = [c for c in named if c not in features]
-    if outside:
-        raise FcnnError(f"--categorical {outside[0]!r}: not a feature column of "
-                        f"{tables[0].name}", ("categorical",))
-    first = tables[0].frame
-    columns = [c for c in features if c in named or is_categorical(first[c])]
+    columns = categorical_columns(tables[0], features, named)
     if not columns:
         return tables, features, None
-    categories = Categories.fit(tables[0], columns, named)
-    inputs = categories.inputs(features)
-    clash = [n for c in columns for n in categories.names(c) if n in first.columns]
-    if clash:
-        raise FcnnError(f"{tables[0].name}: column {clash[0]!r} is also the name of a "
-                        "categorical feature's input; rename it")
-    log.info("%s: categorical feature(s) %s, one-hot encoded (%d inputs)", tables[0].name,
-             ", ".join(f"{c!r} ({len(v)} levels)" for c, v in categories.levels.items()),
-             sum(len(categories.names(c)) for c in columns))
+    categories = Categories.fit(tables[0], columns, named or ())
+    inputs = announce(categories, tables[0], features)
     encoded = []
     for table in tables:
         if table is not None:
@@ -261,6 +277,32 @@ def encode_tables(tables, features, named=None):
             unseen.say(table.name)
         encoded.append(table)
     return encoded, inputs, categories
+
+
+def categorical_columns(table, features, named=None):
+    """The categorical ones of ``features``: those ``named`` with --categorical, each of them
+    a feature, and those of levels by their type in ``table`` (the first piece of a stream)."""
+    named = list(named or ())
+    outside = [c for c in named if c not in features]
+    if outside:
+        raise FcnnError(f"--categorical {outside[0]!r}: not a feature column of "
+                        f"{table.name}", ("categorical",))
+    return [c for c in features if c in named or is_categorical(table.frame[c])]
+
+
+def announce(categories, table, features):
+    """The network's inputs of ``features`` under ``categories``, said in one line; an input's
+    name that is also a column of ``table`` is refused."""
+    inputs = categories.inputs(features)
+    clash = [n for c in categories.levels for n in categories.names(c)
+             if n in table.frame.columns]
+    if clash:
+        raise FcnnError(f"{table.name}: column {clash[0]!r} is also the name of a "
+                        "categorical feature's input; rename it")
+    log.info("%s: categorical feature(s) %s, one-hot encoded (%d inputs)", table.name,
+             ", ".join(f"{c!r} ({len(v)} levels)" for c, v in categories.levels.items()),
+             len(inputs) - len(features) + len(categories.levels))
+    return inputs
 
 
 def _need(ok, what):

@@ -26,14 +26,13 @@ def is_numeric(series):
             and series.dtype.kind != "c")
 
 
-def select_columns(table, targets=None, features=None, weight=None, categories=True,
-                   named=()):
+def select_columns(table, targets=None, features=None, weight=None, named=()):
     """Resolve which columns are labels and which are features.
 
     ``targets`` defaults to the labels recorded in the file. Features default to every other
     numeric column but ``weight`` (the events' weights: never a label, nor a feature unless
     named) and those the file records as ``aside`` (a simulated origin time, which no real
-    table holds), and with ``categories`` every column of at most MAX_LEVELS levels of text,
+    table holds), and every column of at most MAX_LEVELS levels of text,
     booleans or a categorical dtype (:mod:`fcnn_cli.data.categories`); columns left over are
     dropped with a notice. Columns ``named`` categorical are features whatever their levels
     (the encoding refuses those of too many).
@@ -69,13 +68,12 @@ def select_columns(table, targets=None, features=None, weight=None, categories=T
             if not is_numeric(table.frame[c]):
                 _refuse_mostly_numeric(table, c)
         features = [c for c in rest if is_numeric(table.frame[c]) or c in named or
-                    categories and _of_levels(table.frame[c])]
+                    _of_levels(table.frame[c])]
         kept = set(features)
         dropped = [c for c in rest if c not in kept]
         if dropped:
-            why = f"neither numbers nor of at most {MAX_LEVELS} short levels" if categories else \
-                "not numeric, and categorical features are not streamed"
-            log.info("%s: leaving out column(s) %s: %s", table.name, _listing(dropped), why)
+            log.info("%s: leaving out column(s) %s: neither numbers nor of at most %d short "
+                     "levels", table.name, _listing(dropped), MAX_LEVELS)
         if not features:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
                             f"{_listing(targets)}")

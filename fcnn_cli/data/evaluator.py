@@ -4,7 +4,10 @@ branches, Parquet lists) as offsets and values, so that ``Muon_Px[0]`` or ``len(
 few numpy operations however many rows, never a Python step per row.
 
 A program is the expression in postfix order: a list of ``(kind, argument, position)``; it
-runs on a stack, so that no expression, however long, recurses in Python."""
+runs on a stack, so that no expression, however long, recurses in Python. A comparison of a
+column with text (``region == 'barrel'``, ``region in ('barrel', 'endcap')``) is one step,
+"text", which reads the column's values as texts, as categorical features take them
+(:func:`fcnn_cli.data.categories.text`: 11, 11.0 and "11" are "11")."""
 
 from typing import NamedTuple
 
@@ -64,8 +67,11 @@ def run(program, columns):
                 stack.append((_item(lists, argument[1]), True))
             elif kind == "reduce":
                 stack.append((_reduced(columns.lists(argument[1], position), argument[0]), True))
+            elif kind == "text":
+                stack.append((_texts_in(columns.texts(argument[0], position), *argument[1:]),
+                              True))
             else:
-                count = argument[1] if kind == "call" else 1 if kind == "unary" else 2
+                count = arity(kind, argument)
                 arguments = stack[len(stack) - count:]
                 del stack[len(stack) - count:]
                 stack.append((_apply(kind, argument, arguments), True))
@@ -73,6 +79,23 @@ def run(program, columns):
     if np.ndim(value) == 0:  # no column read: the same value on every row
         return np.full(columns.rows, value)
     return value if made else value.copy()
+
+
+def arity(kind, argument):
+    """How many values of the stack an operation of a program takes."""
+    if kind in ("number", "column", "item", "reduce", "text", "literal"):
+        return 0
+    return argument[1] if kind == "call" else 1 if kind in ("unary", "isin") else 2
+
+
+def _texts_in(column, texts, negated):
+    """Whether each row's text (``column``: codes, -1 where missing, and the distinct texts)
+    is one of ``texts`` (``negated``: is none of them; a missing value is none)."""
+    import numpy as np
+
+    codes, uniques = column
+    hit = np.append(np.isin(np.asarray(uniques, dtype=object), list(texts)), False)[codes]
+    return ~hit if negated else hit
 
 
 def fold(kind, argument, values):
@@ -99,6 +122,8 @@ def _apply(kind, argument, arguments):
     values = [_number(value) for value in values]
     if argument == "??":
         return np.where(np.isnan(values[0]), values[1], values[0])
+    if kind == "isin":
+        return np.isin(values[0], argument)
     if argument in COMPARISONS:
         return getattr(np, COMPARISONS[argument])(*values)
     name = FUNCTIONS[argument[0]][0] if kind == "call" else UNARY[argument] \
@@ -156,7 +181,7 @@ class Columns:
 
     def __init__(self, frame):
         self.frame, self.rows, self.made = frame, len(frame), {}
-        self._numbers, self._lists = {}, {}
+        self._numbers, self._lists, self._texts = {}, {}, {}
 
     def names(self):
         return [*self.frame.columns, *self.made]
@@ -167,6 +192,21 @@ class Columns:
         if name not in self._numbers:
             self._numbers[name] = _as_numbers(self._series(name, position), name, position)
         return self._numbers[name]
+
+    def texts(self, name, position):
+        """(each row's code, -1 where missing; the distinct values as texts) of a column."""
+        import pandas as pd
+
+        from fcnn_cli.data.categories import factorized
+
+        if name not in self._texts:
+            series = pd.Series(self.made[name]) if name in self.made else \
+                self._series(name, position)
+            if is_list_column(series):
+                raise Refused(position, f"column {name!r} holds a list a row, not one value: "
+                                        "it cannot be compared with text")
+            self._texts[name] = factorized(series)
+        return self._texts[name]
 
     def lists(self, name, position):
         if name not in self._lists:

@@ -4,16 +4,17 @@ list columns (``--objects Muon:2``).
 
 An expression is parsed here by its own tokenizer and parser into a program that only the
 evaluator (``evaluator``) runs: numbers, columns, the operators below and the functions of a
-fixed table. Nothing in it can name Python: there is no attribute, no string, no call but those
-of the table, so that an expression read from a checkpoint, which is untrusted, can do no more
-than compute. Its length and nesting are bounded before anything deep happens.
+fixed table. Nothing in it can name Python: there is no attribute, no call but those of the
+table, and a text is a value a column is compared with, nothing else, so that an expression
+read from a checkpoint, which is untrusted, can do no more than compute. Its length and nesting
+are bounded before anything deep happens.
 
 The language, loosest binding first::
 
     or  ||                      either (left to right)
     and &&                      both
     not                         negation, Python's: not a == b is not (a == b)
-    < <= > >= == !=             comparisons; they do not chain (a < b < c is refused)
+    < <= > >= == != in          comparisons; they do not chain (a < b < c is refused)
     + -                         sum, difference
     * / %                       product, quotient, remainder (numpy's: the divisor's sign)
     - + !                       sign, and C++'s negation: !a == b is (!a) == b
@@ -28,6 +29,12 @@ where the row's list is shorter; ``len``, ``sum``, ``max``, ``min`` of a list co
 length, sum (0 if empty), largest and smallest element (NaN if empty). Everything is computed
 in float64 as numpy does (1/0 is inf, sqrt(-1) nan); comparisons and logic give booleans,
 which count as 0 and 1 in arithmetic, and a number is true unless 0 (NaN is true).
+
+Texts are written in single or double quotes (``'barrel'``, no control characters) and only
+compared with a column: ``region == 'barrel'``, ``region != 'barrel'``, ``region in ('barrel',
+'endcap')``. The column's values compare as texts, as categorical features take them (11, 11.0
+and "11" are "11"); a missing value equals no text. ``a in (1, 2.5, -3)`` is a == 1 or a == 2.5
+or a == -3, of any expression ``a``.
 """
 
 import re
@@ -35,17 +42,18 @@ from typing import NamedTuple
 
 from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError, printable, shown
-from fcnn_cli.data.evaluator import (COMPARISONS, FUNCTIONS, REDUCERS, Columns, Refused,
+from fcnn_cli.data.evaluator import (COMPARISONS, FUNCTIONS, REDUCERS, Columns, Refused, arity,
                                      is_list_column, listing, run, suggestion)
 
 MAX_LENGTH = 10_000  # characters of an expression
 MAX_DEPTH = 64  # nested parentheses, calls and operators
 MAX_OBJECTS = 64  # K of NAME:K
 CONSTANTS = {"nan": float("nan"), "inf": float("inf"), "pi": 3.141592653589793}
-WORDS = {"and": "and", "or": "or", "not": "not", "&&": "and", "||": "or"}
+WORDS = {"and": "and", "or": "or", "not": "not", "in": "in", "&&": "and", "||": "or"}
 # Infix operators: (binding power, the bound of their right operand): left to right but for
 # **, whose right operand binds it again.
-INFIX = {"or": (10, 10), "and": (20, 20), **{c: (40, 40) for c in COMPARISONS},
+COMPARING = (*COMPARISONS, "in")
+INFIX = {"or": (10, 10), "and": (20, 20), **{c: (40, 40) for c in COMPARING},
          "+": (50, 50), "-": (50, 50), "*": (60, 60), "/": (60, 60), "%": (60, 60),
          "??": (80, 80), "**": (90, 89)}
 PREFIX = {"not": 30, "-": 70, "+": 70, "!": 70}  # the bound of their operand
@@ -54,14 +62,16 @@ _TOKEN = re.compile(r"""(?P<space>\s+)
     |(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
     |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
     |(?P<quoted>`[^`\x00-\x1f\x7f]+`)
+    |(?P<text>'[^'\x00-\x1f\x7f]*'|"[^"\x00-\x1f\x7f]*")
     |(?P<op>\*\*|\?\?|<=|>=|==|!=|&&|\|\||[-+*/%<>!()\[\],=])""", re.ASCII | re.VERBOSE)
 HINTS = {"&": "write 'and' or &&", "|": "write 'or' or ||", "^": "write ** for a power",
-         "'": "an expression holds no text; a column name that is not an identifier is "
-              "written in back quotes: `a b`",
+         "'": "a text needs its closing quote (and no control characters); a column name "
+              "that is not an identifier is written in back quotes: `a b`",
          ".": "a column whose name holds '.' is written in back quotes: `a.b`",
          "`": "a back-quoted name needs its closing ` (and no control characters)"}
 HINTS['"'] = HINTS["'"]
 EXAMPLE = "e.g. pt=sqrt(px**2 + py**2)"
+TEXT_EXAMPLE = "e.g. region == 'barrel' or region in ('barrel', 'endcap')"
 
 
 class Token(NamedTuple):
@@ -264,6 +274,7 @@ class _Parser:
         self.expression(0)
         if self.token.kind != "end":
             raise Refused(self.token.position, _unexpected(self.token, "an operator or the end"))
+        self.program = _typed(self.program)
 
     def advance(self):
         """The token read, and the next one; the end stays the end (an operator that ends
@@ -284,11 +295,14 @@ class _Parser:
         compared = False
         while self.token.kind in INFIX and INFIX[self.token.kind][0] > bound:
             operator = self.advance()
-            if operator.kind in COMPARISONS:
+            if operator.kind in COMPARING:
                 if compared:
                     raise Refused(operator.position, "comparisons do not chain: write "
                                                      "a < b and b < c")
                 compared = True
+            if operator.kind == "in":
+                self.emit("in", self.members(), operator.position)
+                continue
             self.expression(INFIX[operator.kind][1])
             self.emit("binary", operator.kind, operator.position)
         self.depth -= 1
@@ -306,6 +320,8 @@ class _Parser:
                 self.item(token)
             else:
                 self.emit("column", self.column(token), token.position)
+        elif token.kind == "text":
+            self.emit("literal", token.text[1:-1], token.position)
         elif token.kind == "(":
             self.expression(0)
             self.expect(")", "')' to close the '(' at character " + str(token.position + 1))
@@ -371,10 +387,77 @@ class _Parser:
         self.advance()
         self.emit("item", (self.column(column), sign * int(number.text)), column.position)
 
+    def members(self):
+        """The values of ``in (…)``: texts, or numbers (each with its sign), one kind alone."""
+        self.expect("(", "'(' and its values, e.g. region in ('barrel', 'endcap')")
+        values = [self.member()]
+        while self.token.kind == ",":
+            self.advance()
+            if self.token.kind == ")":  # ('barrel',), as Python writes one
+                break
+            values.append(self.member())
+        self.expect(")", "',' or ')'")
+        if len({isinstance(v, str) for v in values}) > 1:
+            raise Refused(self.token.position - 1, "the values of in (…) are texts or numbers, "
+                                                   "not both")
+        return tuple(values)
+
+    def member(self):
+        token = self.advance()
+        if token.kind == "text":
+            return token.text[1:-1]
+        sign = 1.0
+        if token.kind in ("-", "+"):
+            sign, token = -1.0 if token.kind == "-" else 1.0, self.advance()
+        if token.kind == "number":
+            return sign * float(token.text)
+        if token.kind == "name" and token.text in CONSTANTS:
+            return sign * CONSTANTS[token.text]
+        raise Refused(token.position, _unexpected(token, "a text or a number"))
+
     def expect(self, kind, wanted):
         if self.token.kind != kind:
             raise Refused(self.token.position, _unexpected(self.token, wanted))
         self.advance()
+
+
+def _typed(program):
+    """``program`` with each comparison of a column with a text literal made one "text" step
+    (the column, the texts, whether negated) and ``in`` of numbers an "isin" step; a text
+    anywhere else is refused where it stands. One pass over the postfix steps, following which
+    step made each value of the stack."""
+    out, made = [], []
+    for kind, argument, position in program:
+        count = 1 if kind == "in" else arity(kind, argument)
+        taken = made[len(made) - count:]
+        del made[len(made) - count:]
+        literals = [s for s in taken if s[0] == "literal"]
+        columns = [s for s in taken if s[0] == "column"]
+        step = (kind, argument, position)
+        if kind == "binary" and argument in ("==", "!=") and literals:
+            if len(literals) > 1 or not columns:
+                _refuse_text(literals[0])
+            del out[-2:]  # the column and the text, leaves: the last two steps
+            step = ("text", (columns[0][1], (literals[0][1],), argument == "!="), columns[0][2])
+        elif literals:
+            _refuse_text(literals[0])
+        elif kind == "in" and argument and isinstance(argument[0], str):
+            if not columns:
+                raise Refused(position, f"texts are compared with a column, {TEXT_EXAMPLE}")
+            del out[-1:]
+            step = ("text", (columns[0][1], argument, False), columns[0][2])
+        elif kind == "in":
+            step = ("isin", argument, position)
+        out.append(step)
+        made.append(step)
+    if made[0][0] == "literal":
+        _refuse_text(made[0])
+    return out
+
+
+def _refuse_text(step):
+    raise Refused(step[2], f"the text {printable(repr(step[1][:40]))} is compared with a "
+                           f"column alone, by ==, != or in: {TEXT_EXAMPLE}")
 
 
 def _tokens(text):

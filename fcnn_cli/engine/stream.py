@@ -1,5 +1,6 @@
 """Training on a table larger than memory: a source (:mod:`fcnn_cli.data.sources`, a Parquet
-file or directory read piece by piece) prepared in one pass, and its rows fed to the loop.
+file or directory read piece by piece) prepared in one pass (after one over its categorical
+columns alone, if any, for their levels), and its rows fed to the loop.
 
 From a source, :func:`prepare` makes in one pass what :func:`fcnn_cli.engine.prepare.prepare`
 makes from a table in memory — columns, task, label encoding, scaler, split sizes — and
@@ -28,6 +29,7 @@ from fcnn_cli.network import metrics, tasks
 from fcnn_cli.data.columns import keep_rows, numeric_matrix, select_columns
 from fcnn_cli.core.config import CURVES
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.categories import Categories, Levels, Unseen, announce, categorical_columns
 from fcnn_cli.data.missing import Filler, MedianSample
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.engine.prepare import (SPLITS, complete_rows, inputs, require_columns,
@@ -136,7 +138,7 @@ class Prepared:
     weighting: eventweights.Weighting | None = None  # the rows' event weights, if any
     # The final metrics keep a bounded sample of each split's distances for percentiles.
     distance_sample = metrics.DISTANCE_SAMPLE
-    categories = None  # categorical features are not streamed: refused by prepare
+    categories: Categories | None = None  # the levels of the categorical features' inputs, if any
 
     @property
     def separate(self):
@@ -156,6 +158,11 @@ class Prepared:
         """The weight column, as a list of the columns read besides features and labels."""
         return [self.weighting.column] if self.weighting else []
 
+    @property
+    def columns(self):
+        """The feature columns read: a categorical column once for its one-hot inputs."""
+        return self.categories.raw(self.features) if self.categories else self.features
+
     def feature_range(self):
         return {"min": self.moments.min.tolist(), "max": self.moments.max.tolist()}
 
@@ -164,26 +171,27 @@ class Prepared:
         """Whether split ``name``'s chunks come scaled: never, here."""
         return False
 
-    def blocks(self, part, pieces=None):
+    def blocks(self, part, pieces=None, unseen=None):
         """(raw features (float32; with ``nan="fill"`` filled and widened), encoded labels
         (with the weights the loss takes where training is weighted), labels as metrics take
         them, event weights as given or None) of split ``part``'s rows, checked as the
         configuration asks, piece by piece (``pieces`` of the source, all by default); a split
-        given as a file of its own comes in that file's chunks. A piece of numbers alone, all
-        of them finite, goes from Arrow straight to numpy (:func:`_direct`); any other through
-        a Table, which finds and names what is wrong or drops it."""
+        given as a file of its own comes in that file's chunks, its levels never seen in
+        training counted in ``unseen``. A piece of numbers alone, all of them finite, goes
+        from Arrow straight to numpy (:func:`_direct`); any other through a Table, which finds
+        and names what is wrong or drops it, and makes the categorical columns' inputs."""
         if part != TRAIN and SPLITS[part] in self.extra:
             for table in self.extra[SPLITS[part]].tables():
-                yield self.arrays(self._file_table(table), part)
+                yield self.arrays(self._file_table(table, unseen), part)
             return
-        c, columns = self.config, self.features + self.targets + self.weights
+        c, columns = self.config, self.columns + self.targets + self.weights
         for piece in range(len(self.source.pieces)) if pieces is None else pieces:
             arrow = self.source.arrow(piece, columns)
             keep = split_of(np.arange(self.source.starts[piece],
                                       self.source.starts[piece] + arrow.num_rows),
                             c.val_frac, c.test_frac, c.seed) == part
             direct = _direct(arrow, self.features, self.targets + self.weights, keep) \
-                if self.kind == "regress" else None
+                if self.kind == "regress" and not self.categories else None
             if direct is not None:
                 x, labels = direct
                 n = len(self.targets)
@@ -194,13 +202,15 @@ class Prepared:
             yield self.arrays(_rows_of(table, self.source.starts[piece], part, c.val_frac,
                                        c.test_frac, c.seed), part)
 
-    def _file_table(self, table):
-        require_columns(table, self.features + self.targets + self.weights)
-        return self._complete(table)
+    def _file_table(self, table, unseen=None):
+        require_columns(table, self.columns + self.targets + self.weights)
+        return self._complete(table, unseen)
 
-    def _complete(self, table):
-        return complete_rows(table, self.config.nan, self.features,
-                             self.targets + self.weights, piece=True)
+    def _complete(self, table, unseen=None):
+        """``table`` without the rows ``nan`` leaves out, its categorical columns encoded."""
+        table = complete_rows(table, self.config.nan, self.columns,
+                              self.targets + self.weights, piece=True)
+        return self.categories.encode(table, unseen) if self.categories else table
 
     def arrays(self, table, part):
         """:meth:`blocks`' arrays of a Table's rows of split ``part``."""
@@ -224,10 +234,10 @@ class Prepared:
                                                      else None, part == TRAIN))
         return x, y, truth, w
 
-    def chunks(self, name):
+    def chunks(self, name, unseen=None):
         """(raw features, labels as metrics take them, event weights or None) of split
-        ``name``, chunk by chunk."""
-        for x, _, truth, w in self.blocks(SPLITS.index(name)):
+        ``name``, chunk by chunk (``unseen``: as :meth:`blocks` takes it)."""
+        for x, _, truth, w in self.blocks(SPLITS.index(name), unseen=unseen):
             yield x, truth, w
 
     def on(self, device):
@@ -272,16 +282,20 @@ def _rows_of(table, start, part, val_frac, test_frac, seed):
                  table.name, table.first_row, np.asarray(rows)[keep])
 
 
-def _refuse_categories(first, features, named):
-    """Categorical features need their levels before the first step; one pass that collects
-    them is not built yet, so a streamed run refuses them, named or of text."""
-    from fcnn_cli.data.categories import is_categorical
-
-    levels = list(named or ()) or [c for c in features if is_categorical(first.frame[c])]
-    if levels:
-        raise FcnnError(f"{first.name}: categorical feature column {levels[0]!r} cannot be "
-                        "streamed; train in memory (without --stream), or leave it out of "
-                        "--features", ("categorical",) if named else ("features",))
+def _categories(source, first, features, named, nan):
+    """The levels of the categorical ``features`` (``named`` with --categorical, or of levels
+    by their type in the ``first`` piece), or None: a pass over those columns alone, bounded
+    (:class:`~fcnn_cli.data.categories.Levels`). It comes before the pass that scales, which
+    then takes each piece's one-hot inputs as training does: their moments, the sample of a
+    curve's scaler and the digest of the rows are those of the inputs, as in memory. Under
+    ``nan`` "drop" a missing value is no level: its rows are left out."""
+    columns = categorical_columns(first, features, named)
+    if not columns:
+        return None
+    levels = Levels(columns, named or ())
+    for piece in range(len(source.pieces)):
+        levels.add(source.read(piece, columns))
+    return levels.categories(missing=nan != "drop")
 
 
 def _positions(table, start):
@@ -298,12 +312,18 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     TrainConfig, from one pass over it; ``val`` and ``test``
     (:class:`~fcnn_cli.data.sources.FileChunks`) replace the validation and the test split.
     Integer labels are told from classes (``task`` "auto") by the first piece. ``weight``
-    names the column of each row's event weight (:mod:`fcnn_cli.engine.eventweights`)."""
+    names the column of each row's event weight (:mod:`fcnn_cli.engine.eventweights`).
+    ``categorical`` names feature columns to one-hot encode, besides those of levels by type
+    (:func:`_categories`: their levels come from a pass over their columns before)."""
     import dataclasses
 
     first = source.read(0)
-    features, targets = select_columns(first, targets, features, weight, categories=False)
-    _refuse_categories(first, features, categorical)
+    features, targets = select_columns(first, targets, features, weight,
+                                       named=categorical or ())
+    categories = _categories(source, first, features, categorical, config.nan)
+    columns = features
+    if categories:
+        features = announce(categories, first, features)
     kind = tasks.infer(first, targets, config.task)
     extra = {name: chunks for name, chunks in (("val", val), ("test", test)) if chunks}
     config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,
@@ -312,10 +332,10 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     tally = eventweights.Tally(weight, config.negative_weights) if weights else None
     scan, dropped = _Pass(features, targets, kind, config, tally), 0
     for piece in range(len(source.pieces)):
-        table = source.read(piece, features + targets + weights)
-        complete = complete_rows(table, config.nan, features, targets + weights, piece=True)
+        table = source.read(piece, columns + targets + weights)
+        complete = complete_rows(table, config.nan, columns, targets + weights, piece=True)
         dropped += len(table.frame) - len(complete.frame)
-        scan.add(complete, source.starts[piece])
+        scan.add(categories.encode(complete) if categories else complete, source.starts[piece])
     if dropped:
         log.warning("%s: leaving out %d row(s) with NaN, missing or infinite values",
                     source.name, dropped)
@@ -336,12 +356,15 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     used = set(features + targets)
     units = {k: v for k, v in source.units.items() if k in used}
     prepared = Prepared(features, targets, task, scan.scaler(moments, filler), units, "", {},
-                        source, config, extra, moments, scan.rows.hexdigest(), filler)
+                        source, config, extra, moments, scan.rows.hexdigest(), filler,
+                        categories=categories)
     if tally:
         val_name = extra["val"].name if "val" in extra else source.name
         prepared.weighting = tally.weighting(task, config, f"{val_name}: the validation rows")
     for name in extra:
-        scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _, _ in prepared.chunks(name))
+        unseen = Unseen()
+        scan.sizes[SPLITS.index(name)] = sum(len(x) for x, _, _ in prepared.chunks(name, unseen))
+        unseen.say(extra[name].name)
     prepared.sizes = dict(zip(SPLITS, scan.sizes))
     prepared.digest = _digest(source, prepared)
     return prepared
@@ -452,7 +475,8 @@ class _Pass:
 def _digest(source, prepared):
     """A fingerprint of what training sees, so a run resumes only on the data it began with:
     the pieces' sizes, the split, the encoding and the scaler (a pass over the rows)."""
-    extra = tuple(part.to_dict() for part in (prepared.filler, prepared.weighting) if part)
+    extra = tuple(part.to_dict() for part in (prepared.filler, prepared.weighting,
+                                              prepared.categories) if part)
     h = hashlib.sha256(repr((source.pieces, prepared.sizes, prepared.task.to_dict(),
                              prepared.x_scaler.to_dict(), *extra)).encode())
     return h.hexdigest()

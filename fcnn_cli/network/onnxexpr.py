@@ -14,10 +14,12 @@ and ONNX no arctan2, hypot, log10 or numpy's remainder: those are made of operat
 NaN and infinities at the edges. A zero's sign may differ: onnxruntime's Where gives 0.0 for a
 -0.0 that it picks.
 
-A list column (``NAME[i]``, ``len``/``sum``/``max``/``min``, the columns of ``--objects``) is
-refused: an ONNX graph's input holds one number a column.
+A list column (``NAME[i]``, ``len``/``sum``/``max``/``min``, the columns of ``--objects``) and
+a comparison of a column with text (``region == 'barrel'``) are refused: an ONNX graph's input
+holds one number a column. ``a in (1, 2)`` is ``a == 1 or a == 2``.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -53,20 +55,23 @@ def plan(definitions, names):
             needed.append((name, expression))
     needed.reverse()
     for name, expression in needed:
-        _refuse_lists(name, expression)
+        _refuse_not_numbers(name, expression)
     return raw, needed
 
 
-def _refuse_lists(name, expression):
+def _refuse_not_numbers(name, expression):
+    """Refuse a definition that reads a list column, or a column's values as texts."""
     for kind, argument, _ in expression.program:
-        if kind in ("item", "reduce"):
-            column = argument[0] if kind == "item" else argument[1]
+        if kind in ("item", "reduce", "text"):
+            column = printable(repr(argument[1] if kind == "reduce" else argument[0]))
+            what = f"the column {column} as text" if kind == "text" else \
+                f"the list column {column}"
             text = expression.text if len(expression.text) <= 60 else \
                 expression.text[:57] + "..."
             raise FcnnError(
-                f"definition {printable(repr(name))} = {printable(text)} reads the list column "
-                f"{printable(repr(column))}, and an ONNX graph takes one number a column: to "
-                "export, write such columns into the table (flat) and train on them")
+                f"definition {printable(repr(name))} = {printable(text)} reads {what}, and an "
+                "ONNX graph takes one number a column: to export, write such columns into the "
+                "table (numbers, flat) and train on them")
 
 
 class Derived(torch.nn.Module):
@@ -97,7 +102,7 @@ def run(program, known):
         elif kind == "column":
             stack.append(known[argument])
         else:
-            count = argument[1] if kind == "call" else 1 if kind == "unary" else 2
+            count = evaluator.arity(kind, argument)
             values = stack[len(stack) - count:]
             del stack[len(stack) - count:]
             stack.append(_apply(kind, argument, values))
@@ -117,6 +122,9 @@ def _apply(kind, argument, values):
         return evaluator.fold(kind, argument, values)  # numpy's own, constants alike
     if kind == "call":
         return _call(argument[0], values)
+    if kind == "isin":
+        a = _number(values[0])
+        return functools.reduce(torch.logical_or, [a == value for value in argument])
     if argument in ("and", "or"):
         both = [_truth(v) for v in values]
         return torch.logical_and(*both) if argument == "and" else torch.logical_or(*both)

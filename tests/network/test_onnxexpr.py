@@ -21,7 +21,7 @@ EXACT = ["abs(a)", "sqrt(a)", "-a", "+a", "a + b", "a - b", "a * b", "a / b", "a
          "not a", "!a", "a && !b || b", "minimum(a, b)", "maximum(a, b)", "clip(a, -1, b)",
          "where(a > b, a, b)", "where(a, 1, 0)", "where(1, a, b)", "isnan(a)", "isnan(a / b)",
          "(a > 0) * 3 - (b < 1)", "-(a > 0)", "a * 0.1 + 1/3", "pi", "2 ** 3 + a", "-0.0 * 1",
-         "nan", "inf + a", "a2 + b", "twice * 2"]
+         "nan", "inf + a", "a2 + b", "twice * 2", "a in (1, -0.5, 2, nan)", "(a > b) in (1,)"]
 # Within a few units in the last place: library functions, or made of others.
 CLOSE = ["exp(a)", "log(a)", "log10(a)", "arcsin(a)", "arccos(a)", "arctan(a)",
          "arctan2(a, b)", "sinh(a)", "cosh(a)", "tanh(a)", "hypot(a, b)", "a ** b"]
@@ -156,6 +156,15 @@ def test_a_definition_that_reads_a_list_column_is_refused_in_one_line(texts, nam
     assert "\n" not in message
     assert message.startswith(f"definition {named!r} = ")
     assert f"reads the list column {column!r}" in message and "one number a column" in message
+
+
+def test_a_definition_that_compares_a_column_with_text_is_refused_in_one_line():
+    definitions = expressions.definitions(["barrel=region == 'barrel'", "y=barrel * 2"])
+    with pytest.raises(FcnnError) as e:
+        onnxexpr.plan(definitions, ["y"])
+    assert str(e.value).startswith("definition 'barrel' = region == 'barrel' reads the column "
+                                   "'region' as text, and an ONNX graph takes one number a "
+                                   "column")
 
 
 def test_the_objects_columns_are_refused_naming_the_first_one():
