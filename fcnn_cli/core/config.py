@@ -72,7 +72,7 @@ MAX_COUNT = 2 ** 31 - 1
 EPOCH_ROWS, EPOCHS_FEWEST, EPOCHS_MOST = 1_000_000, 60, 500
 # Without --epochs and --ensemble, a table of fewer than SMALL_ROWS training rows trains
 # SMALL_MEMBERS members: their mean did as well as one network or better on every table of
-# bench/tabular.py (of up to 3 000 training rows), at 2-3 times the time (docs/training.md).
+# bench/tabular.py (of up to 3 000 training rows), at 2-5 times the time (docs/training.md).
 SMALL_ROWS, SMALL_MEMBERS = 5_000, 5
 
 
