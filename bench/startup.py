@@ -92,6 +92,9 @@ def _phases_child(out, args):
     builtins.__import__ = real_import
     with open(out, "w") as f:
         json.dump(marks, f)
+    from fcnn_cli.commands import end_process
+
+    end_process(0)  # as the fcnn command ends: its exit is measured, not the interpreter's
 
 
 def _defined(module_name, name):

@@ -99,10 +99,10 @@ def main():
     finally:
         # The command is done: a signal now must not turn a finished command into a killed one.
         signals.ignore()
-    _exit(code)
+    end_process(code)
 
 
-def _exit(code):
+def end_process(code):
     """End the process with ``code`` (SystemExit's) as the interpreter would, without its
     teardown: after torch, freeing every module and object takes most of a second
     (bench/startup.py, "interpreter exit") that a batch job of many short commands pays each
