@@ -131,6 +131,18 @@ def read(path):
         raise FcnnError(f"{path}: corrupted fcnn baseline: {e}") from None
 
 
+def loaded(path, name, build):
+    """The baseline ``name`` of the file ``path``, made by ``build(meta, state)`` (its own
+    checks): a file of another baseline, or one that fails them, is refused in one line."""
+    found, meta, state = read(path)
+    if found != name:
+        raise FcnnError(f"{path}: a {found} baseline, not a {name} one")
+    try:
+        return build(meta, state)
+    except (FcnnError, KeyError, TypeError, ValueError, OverflowError) as e:
+        raise damaged(path, e) from None
+
+
 def damaged(path, error):
     """The one line for a baseline file that fails its own checks with ``error``."""
     return FcnnError(f"{path}: corrupted fcnn baseline: {first_line(error)}")

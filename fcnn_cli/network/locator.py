@@ -104,15 +104,7 @@ class Locator:
 
     @classmethod
     def load(cls, path):
-        name, meta, state = baseline.read(path)
-        if name != NAME:
-            raise FcnnError(f"{path}: a {name} baseline, not a {NAME} one")
-        try:
-            return cls._of(meta, state)
-        except FcnnError as e:
-            raise baseline.damaged(path, e) from None
-        except (KeyError, TypeError, ValueError) as e:
-            raise baseline.damaged(path, e) from None
+        return baseline.loaded(path, NAME, cls._of)
 
     @classmethod
     def _of(cls, meta, state):
