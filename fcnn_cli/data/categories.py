@@ -260,14 +260,19 @@ class Unseen:
                     "unknown level's input: %s", name, self.rows, where)
 
 
-def encode_tables(tables, features, named=None):
+def encode_tables(tables, features, named=None, rows=None):
     """(the tables encoded, the network's inputs, the Categories or None) of training: the
     categorical ``features`` (``named`` with --categorical, and those of levels by type) of
-    the first table fitted, and each table (None: absent) encoded by them."""
+    the first table fitted on its ``rows`` (the training split's; None: all), and each table
+    (None: absent) encoded by them."""
+    import dataclasses
+
     columns = categorical_columns(tables[0], features, named)
     if not columns:
         return tables, features, None
-    categories = Categories.fit(tables[0], columns, named or ())
+    fitted = tables[0] if rows is None else \
+        dataclasses.replace(tables[0], frame=tables[0].frame.iloc[rows])
+    categories = Categories.fit(fitted, columns, named or ())
     inputs = announce(categories, tables[0], features)
     encoded = []
     for table in tables:

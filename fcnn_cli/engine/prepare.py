@@ -129,9 +129,6 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
                else (t, None) for t in (table, val_table, test_table)]
     (table, given), (val_table, _), (test_table, _) = weighed
-    # After nan's rows left out: "drop" drops a missing level as it drops a missing number.
-    (table, val_table, test_table), features, categories = encode_tables(
-        [table, val_table, test_table], features, categorical)
     kind = tasks.infer(table, targets, config.task)
     strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
     val_frac = 0.0 if val_table is not None or rule else config.val_frac
@@ -144,6 +141,10 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     fold_rows = kfold.FoldRows.of(rule, rows, fold_of, table.name) if rule else None
     plan.val_parts = None if fold_rows is None else fold_rows.val
     _check_split(table, rows, val_frac, strata, "train")
+    # The levels of the training rows alone (after nan's rows left out: "drop" drops a missing
+    # level as it drops a missing number); a level only the others hold is an unseen one.
+    (table, val_table, test_table), features, categories = encode_tables(
+        [table, val_table, test_table], features, categorical, rows[0])
     if kind == "classify":
         tasks.no_position(config.position)
         tasks.no_gaussian(config.loss)

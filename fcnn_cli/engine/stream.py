@@ -282,20 +282,25 @@ def _rows_of(table, start, part, val_frac, test_frac, seed):
                  table.name, table.first_row, np.asarray(rows)[keep])
 
 
-def _categories(source, first, features, named, nan):
+def _categories(source, first, features, named, config):
     """The levels of the categorical ``features`` (``named`` with --categorical, or of levels
-    by their type in the ``first`` piece), or None: a pass over those columns alone, bounded
-    (:class:`~fcnn_cli.data.categories.Levels`). It comes before the pass that scales, which
-    then takes each piece's one-hot inputs as training does: their moments, the sample of a
-    curve's scaler and the digest of the rows are those of the inputs, as in memory. Under
-    ``nan`` "drop" a missing value is no level: its rows are left out."""
+    by their type in the ``first`` piece) in the training rows of ``config``'s split, or None:
+    a pass over those columns alone, bounded (:class:`~fcnn_cli.data.categories.Levels`). It
+    comes before the pass that scales, which then takes each piece's one-hot inputs as
+    training does: their moments, the sample of a curve's scaler and the digest of the rows
+    are those of the inputs, as in memory. Under ``nan`` "drop" a missing value is no level:
+    its rows are left out (a level that only rows missing another feature hold is an input
+    that stays 0)."""
     columns = categorical_columns(first, features, named)
     if not columns:
         return None
     levels = Levels(columns, named or ())
     for piece in range(len(source.pieces)):
-        levels.add(source.read(piece, columns))
-    return levels.categories(missing=nan != "drop")
+        table = source.read(piece, columns)
+        part = split_of(_positions(table, source.starts[piece]), config.val_frac,
+                        config.test_frac, config.seed)
+        levels.add(keep_rows(table, part == TRAIN))
+    return levels.categories(missing=config.nan != "drop")
 
 
 def _positions(table, start):
@@ -320,14 +325,14 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     first = source.read(0)
     features, targets = select_columns(first, targets, features, weight,
                                        named=categorical or ())
-    categories = _categories(source, first, features, categorical, config.nan)
+    config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,
+                                 test_frac=0.0 if test else config.test_frac)
+    categories = _categories(source, first, features, categorical, config)
     columns = features
     if categories:
         features = announce(categories, first, features)
     kind = tasks.infer(first, targets, config.task)
     extra = {name: chunks for name, chunks in (("val", val), ("test", test)) if chunks}
-    config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,
-                                 test_frac=0.0 if test else config.test_frac)
     weights = [weight] if weight is not None else []
     tally = eventweights.Tally(weight, config.negative_weights) if weights else None
     scan, dropped = _Pass(features, targets, kind, config, tally), 0

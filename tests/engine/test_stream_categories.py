@@ -77,3 +77,22 @@ def test_a_level_of_a_separate_validation_file_never_seen_is_counted(tmp_path, c
                               val=FileChunks(str(tmp_path / "val.csv")))
     assert streamed.sizes["val"] == 50
     assert "val.csv: 50 row(s) of level(s) never seen in training" in caplog.text
+
+
+def test_a_level_that_only_held_out_rows_hold_is_no_level_of_the_network(tmp_path):
+    """Levels are the training rows', in memory and streamed: a held-out row's own level is
+    an unseen one (the unknown input), not an input whose weight never trained."""
+    from fcnn_cli.engine.prepare import split_indices
+
+    frame, config = _frame(), TrainConfig(val_frac=0.1, test_frac=0.2, seed=4)
+    _, val, test = split_indices(len(frame), 0.1, 0.2, 4)
+    streamed_out = stream.split_of(np.arange(len(frame)), 0.1, 0.2, 4) != stream.TRAIN
+    held = [int(r) for r in np.concatenate([val, test]) if streamed_out[r]][:2]
+    assert len(held) == 2  # held out by both splits
+    frame.loc[held, "region"] = "overlap"
+    path = _parquet(tmp_path / "t.parquet", frame)
+    memory = prepare(Table(pd.read_parquet(path), ["y"], name=path), config, ["y"])
+    streamed = stream.prepare(open_source(path), config, ["y"])
+    for prepared in (memory, streamed):
+        levels = prepared.categories.levels["region"]
+        assert "overlap" not in levels and {"barrel", "endcap"} <= set(levels)
