@@ -93,7 +93,7 @@ def earthquake_tables(n=20_000, seed=0, extent=50.0, stations=DEFAULT_STATIONS, 
     frames = _earthquake_frames(n, seed, extent, network, model, sigma, shape,
                                 rows or CHUNK_ROWS)
     extra = {"stations": network.metadata(), "velocities": model.metadata()}
-    if shape.realistic or noise_p is not None or noise_s is not None:
+    if shape.realistic or any(sigma):  # the locator weighs the picks by their noise
         extra |= real.metadata(shape, sigma)
     return (Table(frame, targets=labels, units=units, name="earthquakes", first_row=start,
                   extra=extra)

@@ -109,10 +109,11 @@ def test_files_are_those_made_before_chunking(runner, tmp_path, monkeypatch, arg
     out = tmp_path / "out.csv"
     result = runner.invoke(cli, ["simulate", *args, "-o", str(out)])
     assert result.exit_code == 0, result.output
-    # The station metadata came later: the metadata line as it was then, the rows as written.
+    # The station metadata and a noisy table's pick noise came later: the metadata line as it
+    # was then, the rows as written.
     first, rest = out.read_bytes().split(b"\n", 1)
     meta = json.loads(first.removeprefix(b"# fcnn "))
-    meta.pop("stations", None), meta.pop("velocities", None)
+    meta.pop("stations", None), meta.pop("velocities", None), meta.pop("picks", None)
     before = b"# fcnn " + json.dumps(meta).encode() + b"\n" + rest
     assert hashlib.sha256(before).hexdigest() == BEFORE_CHUNKING[args]
 
@@ -214,3 +215,11 @@ def test_seeds_up_to_the_limit_and_numpy_integers_work():
     assert len(simulate.earthquakes(n=3, seed=MAX_SEED).frame) == 3
     a = simulate.earthquakes(n=3, seed=np.int64(7)).frame
     assert a.equals(simulate.earthquakes(n=3, seed=7).frame)
+
+
+def test_a_noisy_lecture_table_records_its_pick_noise_for_the_locator():
+    """Without it the locator would weigh the picks as exact and send every event to its
+    grid search."""
+    assert "picks" not in simulate.earthquakes(n=10, seed=1).extra
+    picks = simulate.earthquakes(n=10, seed=1, noise=0.05).extra["picks"]
+    assert (picks["noise_p"], picks["noise_s"]) == (0.05, 0.05)
