@@ -31,6 +31,11 @@ class Network:
         return meta
 
 
+# Stations a table's metadata may record: a file's metadata is read as untrusted input, and
+# the locator's work grows with their number.
+MAX_STATIONS = 10_000
+
+
 def of_positions(positions):
     """Stations numbered 1, 2, … at ``positions`` (X,Y pairs in km), at elevation 0."""
     positions = np.asarray(positions, dtype=np.float64)
@@ -92,14 +97,18 @@ def from_metadata(meta):
     if not isinstance(s, dict):
         return None
     try:
+        if len(s["positions"]) > MAX_STATIONS:
+            raise ValueError
         network = of_positions(s["positions"])
         elevations = np.asarray(s.get("elevations", np.zeros(len(network.names))), np.float64)
-        if elevations.shape != (len(network.names),) or not np.isfinite(elevations).all():
+        names = s.get("names", list(network.names))
+        if (elevations.shape != (len(network.names),) or not np.isfinite(elevations).all()
+                or not isinstance(names, list) or len(names) != len(network.names)
+                or not all(isinstance(n, str) for n in names)):
             raise ValueError
     except (KeyError, TypeError, ValueError):
         raise FcnnError("the table's metadata records malformed stations") from None
-    return Network(tuple(str(n) for n in s.get("names", network.names)), network.positions,
-                   elevations)
+    return Network(tuple(names), network.positions, elevations)
 
 
 def _number(fields):

@@ -59,6 +59,9 @@ class VelocityModel:
                 "vs": list(self.vs), "unit": "km/s"}
 
 
+MAX_LAYERS = 100  # layers a table's metadata may record (read as untrusted input)
+
+
 def uniform(vp, vs):
     """The uniform medium of ``vp``, ``vs`` (km/s), checked as the options --vp and --vs."""
     if not (math.isfinite(vp) and math.isfinite(vs) and 0 < vs < vp):
@@ -131,7 +134,10 @@ def from_metadata(meta):
         return None
     try:
         if "top" in v:
-            return checked(list(zip(v["top"], v["vp"], v["vs"])), str(v.get("model")))
+            columns = [list(v[k]) for k in ("top", "vp", "vs")]
+            if len({len(c) for c in columns}) != 1 or len(columns[0]) > MAX_LAYERS:
+                raise ValueError
+            return checked(list(zip(*columns)), str(v.get("model")))
         return uniform(float(v["vp"]), float(v["vs"]))
     except (KeyError, TypeError, ValueError):
         raise FcnnError("the table's metadata records malformed velocities") from None

@@ -139,7 +139,7 @@ def loaded(path, name, build):
         raise FcnnError(f"{path}: a {found} baseline, not a {name} one")
     try:
         return build(meta, state)
-    except (FcnnError, KeyError, TypeError, ValueError, OverflowError) as e:
+    except (FcnnError, KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
         raise damaged(path, e) from None
 
 

@@ -111,3 +111,23 @@ def test_model_files_and_their_errors(tmp_path):
         path.write_text(text)
         with pytest.raises(FcnnError, match=match):
             velocity.read_model(path)
+
+
+@pytest.mark.parametrize("velocities", [
+    {"top": [0, 20], "vp": [5.8, 6.5], "vs": [3.36]},  # zip would cut it to one layer
+    {"top": list(range(101)), "vp": [6.0] * 101, "vs": [3.5] * 101},
+    {"top": 3, "vp": 6, "vs": 3}, {"vp": "fast", "vs": 3.5}, {"vp": 3.0, "vs": 3.5}])
+def test_malformed_velocities_of_a_tables_metadata_are_one_line(velocities):
+    with pytest.raises(FcnnError, match="metadata records malformed velocities|0 < vs < vp"):
+        velocity.from_metadata({"velocities": velocities})
+
+
+@pytest.mark.parametrize("stations", [
+    {"positions": [[0, 0], [1, 1]], "names": ["a"]}, {"positions": [[0, 0]], "names": 7},
+    {"positions": [[0, 0]], "names": [3]}, {"positions": [[0, 0]] * 10_001},
+    {"positions": [[0, "x"]]}, {"positions": [[0, 0]], "elevations": [1, 2]}])
+def test_malformed_stations_of_a_tables_metadata_are_one_line(stations):
+    from fcnn_cli.data import stations as networks
+
+    with pytest.raises(FcnnError, match="metadata records malformed stations|X,Y pairs"):
+        networks.from_metadata({"stations": stations})
