@@ -155,17 +155,22 @@ class Categories:
             _need(isinstance(levels, list) and len(levels) <= MAX_LEVELS + 1,
                   f"categories of {c!r}: not a list of at most {MAX_LEVELS} levels")
             texts = levels[:-1] if levels and levels[-1] is None else levels
+            _need(len(texts) <= MAX_LEVELS and c not in features,
+                  f"categories of {c!r}: more than {MAX_LEVELS} levels, or a feature of its own")
             _need(all(isinstance(v, str) and len(v) <= MAX_TEXT for v in texts),
                   f"categories of {c!r}: levels are not texts of at most {MAX_TEXT} characters "
                   "and at most one missing")
             _need(texts == sorted(set(texts)), f"categories of {c!r}: levels are not distinct "
                   "and sorted")
         categories = cls({c: list(v) for c, v in d.items()})
+        taken = set()
         for c in categories.levels:
             names = categories.names(c)
             _need(names[0] in features and
                   features[features.index(names[0]):][:len(names)] == names,
                   f"categories of {c!r}: its inputs are not among the features, in order")
+            _need(taken.isdisjoint(names), f"categories of {c!r}: its inputs are another's")
+            taken.update(names)
         return categories
 
     def describe(self):

@@ -96,6 +96,8 @@ def test_what_counts_as_levels_by_type():
     ({"r": "ab"}, "not a list"),
     ({"r": [str(i) for i in range(MAX_LEVELS + 2)]}, "not a list of at most"),
     ({"q": ["a"]}, "not among the features"),
+    ({"x": ["a"]}, "a feature of its own"),
+    ({"r": [f"{i:02d}" for i in range(MAX_LEVELS + 1)]}, "more than 64 levels"),
     ([], "not a table of columns"),
 ])
 def test_a_checkpoints_levels_are_checked_as_untrusted_input(levels, why):
