@@ -302,10 +302,21 @@ class _Parser:
                 compared = True
             if operator.kind == "in":
                 self.emit("in", self.members(), operator.position)
+                self.refuse_arithmetic_after("in")
                 continue
             self.expression(INFIX[operator.kind][1])
             self.emit("binary", operator.kind, operator.position)
         self.depth -= 1
+
+    def refuse_arithmetic_after(self, comparison):
+        """An operator that binds tighter than a comparison, after a comparison's right side
+        that is no operand (``in (…)``), would take the comparison's 0/1 as its operand:
+        refused, as every other comparison leaves arithmetic to its sides."""
+        after = self.token
+        if after.kind in INFIX and INFIX[after.kind][0] > INFIX[comparison][0]:
+            raise Refused(after.position, f"'{comparison} (…)' compares: put the arithmetic "
+                                          f"on its left side, or write (a {comparison} (…)) "
+                                          f"{after.kind} …")
 
     def operand(self):
         token = self.advance()

@@ -81,3 +81,11 @@ def test_a_definition_that_computes_with_a_text_column_is_refused_in_one_line():
                                         r"character 1: column 'region' holds str values, "
                                         r"not numbers$"):
         derive(FRAME, definitions(["r=region + 1"]))
+
+
+@pytest.mark.parametrize("text", ["region in ('barrel') + 1", "pdg in (1, 2) * 3",
+                                  "pdg in (1, 2) ** 2"])
+def test_arithmetic_after_in_is_refused_not_taken_on_its_zero_or_one(text):
+    with pytest.raises(FcnnError, match=r"'in \(…\)' compares: put the arithmetic on its left"):
+        parse(text)
+    parse("pdg + 1 in (12, 14) and x > 0")  # arithmetic on its left, a looser operator after
