@@ -50,6 +50,9 @@ class Locator:
         if network is None or model is None:
             raise FcnnError(NEEDS, ("baseline",))
         picks = meta.get("picks") if isinstance(meta.get("picks"), dict) else {}
+        if picks.get("depth") and "z" not in labels:  # it would locate every source at 0 km
+            raise FcnnError("the locator baseline: the table's hypocentres have depths; "
+                            "train with z among the labels", ("baseline",))
         noise = (picks.get("noise_p", 0.0), picks.get("noise_s", 0.0))
         if not all(isinstance(v, (int, float)) and np.isfinite(v) and v >= 0 for v in noise):
             raise FcnnError("the table's metadata records a malformed pick noise")

@@ -105,8 +105,8 @@ def test_a_wrong_model_costs_accuracy():
 @pytest.mark.parametrize("labels, meta, inputs, match", [
     (["x", "y"], {}, ["tp1"], "records"),
     (["x", "e"], None, ["tp1"], "labels are x, y"),
-    (["x", "y"], None, ["a", "b"], "arrival times"),
-    (["x", "y"], None, ["tp9"], "station 9"),
+    (["x", "y", "z"], None, ["a", "b"], "arrival times"),
+    (["x", "y", "z"], None, ["tp9"], "station 9"),
 ])
 def test_refusals_are_one_line(labels, meta, inputs, match):
     extra = table(n=5).extra if meta is None else meta
@@ -176,3 +176,11 @@ def test_the_time_to_locate_each_split_is_reported_in_train_and_evaluate(runner,
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert pause <= report["baselines"]["locator"]["predict_seconds"] <= sum(spent) + 0.01
+
+
+def test_a_table_with_depths_and_no_depth_label_is_refused_not_located_at_the_surface():
+    t = table(n=20)
+    with pytest.raises(FcnnError, match="hypocentres have depths; train with z among"):
+        Locator().bind(["tp1", "ts1"], ["x", "y"], t.extra)
+    flat = simulate.earthquakes(n=20, seed=3, stations=SQUARE)  # no depths: x and y are all
+    assert Locator().bind(["tp1", "ts1"], ["x", "y"], flat.extra).labels == ["x", "y"]
