@@ -7,9 +7,10 @@ of constant velocity (no turning rays):
 
 * the direct ray, up through the layers above the source, bent at each interface (Snell). Its
   ray parameter p (horizontal slowness) solves X(p) = Σ hᵢ p vᵢ / √(1 − p²vᵢ²) = r over the
-  thicknesses hᵢ it crosses; X is increasing and convex in p, so Newton's method started above
-  the root descends to it monotonically. The time t = p r + Σ hᵢ √(1/vᵢ² − p²) is stationary
-  in p (Fermat), so it is exact to rounding once X(p) is r to 1e-9 km;
+  thicknesses hᵢ it crosses; it is solved for q, the tangent of the ray's angle in the fastest
+  layer it crosses, in which X is increasing and concave, so that Newton's method from X's
+  lower bound climbs to the root without overshooting it (:func:`_direct`). The time is
+  stationary in p (Fermat), so it is exact to rounding once X is r to 1e-9 km;
 * a head wave along the top of a deeper layer faster than every layer above it, which exists
   beyond its critical distance: t = r / v + Σ hᵢ √(1/vᵢ² − 1/v²), the sum over the layers the
   ray crosses down from the source and up to the receiver.
