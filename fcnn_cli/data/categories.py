@@ -53,7 +53,10 @@ def factorized(series):
     import pandas as pd
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    return codes, [text(u) for u in uniques.tolist()]  # numpy's scalars as Python's
+    values = uniques.tolist()  # numpy's scalars as Python's
+    if getattr(uniques, "dtype", None) == "float32":  # its own shortest text: 0.1, not 0.1000…
+        values = [float(str(u)) for u in uniques.to_numpy()]
+    return codes, [text(u) for u in values]
 
 
 def few_and_short(series):
@@ -64,10 +67,13 @@ def few_and_short(series):
 
 
 def count_levels(series):
-    """The number of distinct present values of a column, without their texts."""
+    """The number of distinct levels of a column's present values: of their texts (11 and
+    "11" are one), counted only where the values' own count, which no count of their texts
+    exceeds, passes MAX_LEVELS."""
     import pandas as pd
 
-    return int(pd.Series(series).nunique(dropna=True))
+    values = int(pd.Series(series).nunique(dropna=True))
+    return values if values <= MAX_LEVELS else len(set(factorized(series)[1]))
 
 
 @dataclass

@@ -152,3 +152,14 @@ def test_levels_shown_to_people_are_escaped_once():
 
     shown = Categories(printable_all({"r": ["esc\x1b[31mred", "new\nline", None]})).describe()
     assert shown == {"r": ["'esc\\x1b[31mred'", "'new\\nline'", "<missing>", "<unknown>"]}
+
+
+def test_levels_are_counted_as_texts_and_a_float32_is_its_own_shortest_text():
+    import numpy as np
+    import pandas as pd
+
+    from fcnn_cli.data.categories import count_levels, factorized
+
+    mixed = pd.Series([*range(MAX_LEVELS), *map(str, range(MAX_LEVELS))], dtype=object)
+    assert count_levels(mixed) == MAX_LEVELS  # 11 and "11": one level each
+    assert factorized(pd.Series(np.array([0.1, 11.0], np.float32)))[1] == ["0.1", "11"]
