@@ -92,6 +92,7 @@ def cli():
 
 def main():
     sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
+    code = 0
     try:
         cli(prog_name="fcnn")  # ends in SystemExit, with the command's exit code
     except SystemExit as e:
@@ -108,7 +109,8 @@ def end_process(code):
     (bench/startup.py, "interpreter exit") that a batch job of many short commands pays each
     time, and the command has closed every file it wrote. What the interpreter's exit does
     that counts is done here: the exit handlers (logging's flush among them) and the standard
-    streams' flush; a reader that left early is no error, as for every output."""
+    streams' flush; a reader that left early is no error, as for every output. No thread of
+    a command outlives it (the stream's readers are joined), so none is cut short."""
     import atexit
 
     if isinstance(code, str):

@@ -111,7 +111,8 @@ def earthquakes(n, seed, extent, stations, vp, vs, noise, network, depth, veloci
     table_format(output)
     with usage_errors(QUAKE_FLAGS):
         if network and stations:
-            raise FcnnError("--station and --stations: give one or the other")
+            raise FcnnError("--station and --stations: give one or the other",
+                            ("stations", "network"))
         chunks = sim.earthquake_tables(
             n=n, seed=seed, extent=extent, vp=vp, vs=vs, noise=noise,
             stations=(networks.network_for(network, extent) if network else

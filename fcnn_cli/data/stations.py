@@ -86,7 +86,7 @@ def read_network(path):
 
 def network_for(spec, extent):
     """The network ``--stations`` names: a count, or a file."""
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():  # "²" is a digit too, and no count
         return irregular(int(spec), extent)
     return read_network(spec)
 
