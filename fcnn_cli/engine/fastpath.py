@@ -37,22 +37,28 @@ SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
 
 
 def _activations():
-    """activation name -> (forward z ↦ h, backward (g, z, h) ↦ g·σ'(z)), the backward from
-    the pre-activation z and the output h with the very kernel autograd calls."""
-    aten = torch.ops.aten
+    """activation name -> (forward z ↦ h, backward (g, z, h, out) ↦ g·σ'(z) written into
+    ``out``), the backward from the pre-activation z and the output h with the very kernel
+    autograd calls, in its out= form and past torch.ops' Python wrapper (a microsecond of a
+    step's hundred)."""
+    def kernel(name):
+        return getattr(torch.ops.aten, name).grad_input._op
+    threshold, leaky, elu, silu, gelu, tanh, sigmoid, softplus = map(kernel, (
+        "threshold_backward", "leaky_relu_backward", "elu_backward", "silu_backward",
+        "gelu_backward", "tanh_backward", "sigmoid_backward", "softplus_backward"))
     return {
-        "relu": (F.relu, lambda g, z, h: aten.threshold_backward.default(g, h, 0)),
+        "relu": (F.relu, lambda g, z, h, out: threshold(g, h, 0, grad_input=out)),
         "leaky-relu": (F.leaky_relu,
-                       lambda g, z, h: aten.leaky_relu_backward.default(g, z, 0.01, False)),
-        "elu": (F.elu, lambda g, z, h: aten.elu_backward.default(g, 1.0, 1.0, 1.0, True, h)),
-        "selu": (torch.selu, lambda g, z, h: aten.elu_backward.default(
-            g, SELU_ALPHA, SELU_LAMBDA, 1.0, True, h)),
-        "silu": (F.silu, lambda g, z, h: aten.silu_backward.default(g, z)),
-        "gelu": (F.gelu, lambda g, z, h: aten.gelu_backward.default(g, z)),
-        "tanh": (torch.tanh, lambda g, z, h: aten.tanh_backward.default(g, h)),
-        "sigmoid": (torch.sigmoid, lambda g, z, h: aten.sigmoid_backward.default(g, h)),
+                       lambda g, z, h, out: leaky(g, z, 0.01, False, grad_input=out)),
+        "elu": (F.elu, lambda g, z, h, out: elu(g, 1.0, 1.0, 1.0, True, h, grad_input=out)),
+        "selu": (torch.selu, lambda g, z, h, out: elu(
+            g, SELU_ALPHA, SELU_LAMBDA, 1.0, True, h, grad_input=out)),
+        "silu": (F.silu, lambda g, z, h, out: silu(g, z, grad_input=out)),
+        "gelu": (F.gelu, lambda g, z, h, out: gelu(g, z, grad_input=out)),
+        "tanh": (torch.tanh, lambda g, z, h, out: tanh(g, h, grad_input=out)),
+        "sigmoid": (torch.sigmoid, lambda g, z, h, out: sigmoid(g, h, grad_input=out)),
         "softplus": (F.softplus,
-                     lambda g, z, h: aten.softplus_backward.default(g, z, 1.0, 20.0)),
+                     lambda g, z, h, out: softplus(g, z, 1.0, 20.0, grad_input=out)),
     }
 
 
@@ -182,31 +188,35 @@ class FastStep:
         """Weight gradients of one block from ``g`` = d loss / d its output; returns
         d loss / d its input when ``need_input``."""
         if len(block) == 1:
-            gz = self._pre_activation_grad(g, saved)
-            block[0].grads(gz, saved[0])
-            return block[0].input_grad(gz) if need_input else None
+            layer = block[0]
+            gz, gz_t = self._pre_activation_grad(g, saved, layer)
+            layer.grads(gz, saved[0], gz_t)
+            return layer.input_grad(gz) if need_input else None
         (first, second, projector), (one, two) = block, saved
         x = one[0]
-        gz2 = self._pre_activation_grad(g, two)
-        second.grads(gz2, two[0])
-        gz1 = self._pre_activation_grad(second.input_grad(gz2), one)
-        first.grads(gz1, x)
+        gz2, gz2_t = self._pre_activation_grad(g, two, second)
+        second.grads(gz2, two[0], gz2_t)
+        gz1, gz1_t = self._pre_activation_grad(second.input_grad(gz2), one, first)
+        first.grads(gz1, x, gz1_t)
         if projector is not None:
-            projector.grads(gz2, x)
+            projector.grads(gz2, x, gz2_t)
         if not need_input:
             return None
         return first.input_grad(gz1).add_(gz2 if projector is None else projector.input_grad(gz2))
 
-    def _pre_activation_grad(self, g, layer):
-        _, z, a, mask = layer
-        return self.act_backward(g if mask is None else g * mask, z, a)
+    def _pre_activation_grad(self, g, saved, layer):
+        """d loss / d the pre-activation of ``layer``, and its transpose."""
+        _, z, a, mask = saved
+        out, out_t = layer.scratch(g)
+        self.act_backward(g if mask is None else g * mask, z, a, out)
+        return out, out_t
 
 
 class _Affine:
     """A linear layer's weight and bias as detached views, and their gradients; of members
     (``stacked``: one ``linear`` each, however many), views with a leading member axis."""
 
-    __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows")
+    __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows", "_scratch")
 
     def __init__(self, linears, stacked):
         first, count = linears[0], len(linears) if stacked else None
@@ -217,11 +227,27 @@ class _Affine:
         # Of several members: Wᵀ and b as the batched products take them, views made once.
         self.wt = self.w.mT
         self.b_rows = self.b.unsqueeze(1) if has_bias and self.w.dim() == 3 else None
+        self._scratch = {} if self.w.device.type == "cpu" else None
+
+    def scratch(self, like):
+        """A tensor shaped as ``like`` for the gradient of this layer's pre-activation, and
+        its transpose, which the weight gradient's product takes. On the CPU one per shape,
+        made once, with its transpose: making a view costs about as much as the arithmetic of
+        a bias at a batch of 32. On a GPU a new one each time, so that a CUDA graph records
+        its own."""
+        if self._scratch is None:
+            out = torch.empty_like(like)
+            return out, out.mT
+        found = self._scratch.get(like.shape)
+        if found is None:
+            out = torch.empty_like(like)
+            found = self._scratch[like.shape] = (out, out.mT)
+        return found
 
     def __call__(self, h):
         """W h + b, for each member its own."""
-        if self.w.dim() == 2:
-            return F.linear(h, self.w, self.b)
+        if self.w.dim() == 2:  # F.linear's own addmm, without its transpose made each call
+            return torch.mm(h, self.wt) if self.b is None else torch.addmm(self.b, h, self.wt)
         if self.b is None:
             return torch.bmm(h, self.wt)
         return torch.bmm(h, self.wt).add_(self.b_rows)
@@ -231,12 +257,14 @@ class _Affine:
         would broadcast and copy first)."""
         return torch.mm(g, self.w) if self.w.dim() == 2 else torch.bmm(g, self.w)
 
-    def grads(self, g, h):
-        """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``."""
+    def grads(self, g, h, g_t=None):
+        """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``;
+        ``g_t``, where given, is gᵀ already made."""
+        g_t = g.mT if g_t is None else g_t
         if self.w.dim() == 2:
-            torch.mm(g.t(), h, out=self.gw)
+            torch.mm(g_t, h, out=self.gw)
         else:
-            torch.bmm(g.mT, h, out=self.gw)
+            torch.bmm(g_t, h, out=self.gw)
         if self.gb is not None:
             torch.sum(g, dim=-2, out=self.gb)
 

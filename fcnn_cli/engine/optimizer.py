@@ -75,12 +75,23 @@ def start_state(state, p, group, adam):
             state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
-        state["step"].add_(1)
+        state["step"].add_(_one(p.device))
         return False
     first = bool(group["momentum"]) and state.get("momentum_buffer") is None
     if first:
         state["momentum_buffer"] = torch.empty_like(p)
     return first
+
+
+_ONES = {}  # device -> a float32 1 on it
+
+
+def _one(device):
+    """A float32 1 on ``device``, made once: adding the number 1 converts it to a tensor on
+    every call, which costs as much as the addition."""
+    if device not in _ONES:
+        _ONES[device] = torch.ones((), dtype=torch.float32, device=device)
+    return _ONES[device]
 
 
 def kernel(adam, group, states, first, lr, decay, params, grads):
