@@ -69,6 +69,23 @@ def _check_gradients(activation, kind, dropout, arch, device):
         torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("arch", sorted(NETS))
+def test_steps_of_other_sizes_in_turn_equal_autograd(arch):
+    """The gradient of each layer's pre-activation goes into a tensor made once per shape:
+    minibatches of other sizes in turn (an epoch's last one is smaller) must each be right."""
+    task, labels, n_out = TASKS["regress"]
+    torch.manual_seed(0)
+    net = MLP(NetConfig(n_in=5, n_out=n_out, width=7, **NETS[arch])).double()
+    step = fastpath.FastStep(net, task)
+    still = torch.optim.SGD([step.flat], lr=0.0)
+    for rows in (32, 7, 32, 7):
+        x, y = torch.randn(rows, 5, dtype=torch.float64), labels(rows).double()
+        expected = torch.autograd.grad(task.loss(net(x), y), list(net.parameters()))
+        step(x, y, still)
+        for p, g in zip(net.parameters(), expected):
+            torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("optimizer", [
     lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True),
     lambda ps: torch.optim.Adam(ps, lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
