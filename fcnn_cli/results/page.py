@@ -213,6 +213,9 @@ PLOTS = {
     "distance_map": ("Mean distance over the region", "The mean distance between true and "
                      "predicted position in 2-D bins of the true position: where the network "
                      "is poor."),
+    "nearer": ("Where the network or {} is nearer", "In 2-D bins of the true position, "
+               "the baseline's mean distance minus the network's: blue where the network is "
+               "nearer, red where the baseline is."),
     "distance_cdf": ("Distribution of the distance", "The share of rows within each distance "
                      "of their true position, with the 50, 68 and 95 % points."),
     "confusion": ("Confusion matrix", "Rows: the true class; columns: the predicted one; as "

@@ -151,7 +151,8 @@ def plot_sample(table, out_dir):
     point = meta.get("position")
     if point:
         written += position_plots(frame, point, table.units.get(point[0], ""),
-                                  stations_for(meta, point), out_dir)
+                                  stations_for(meta, point), out_dir,
+                                  meta.get("baselines") or ())
     return [p for p in written if p]
 
 

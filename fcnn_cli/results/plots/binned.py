@@ -137,7 +137,7 @@ def _binned_map(report, path, units):
     return save(fig, path)
 
 
-def heat(ax, fig, report, value, label, cmap="viridis"):
+def heat(ax, fig, report, value, label, cmap="viridis", norm=None):
     """A 2-D binned report as a coloured map of ``value(bin)``. A cell of fewer than
     MIN_ROWS rows, whose colour one outlier would set, is not drawn: the hatched background
     (:func:`sparse_cells`) shows there. Where the cells are at most MAX_COUNTED_CELLS, each is
@@ -155,7 +155,7 @@ def heat(ax, fig, report, value, label, cmap="viridis"):
         if b["count"] >= MIN_ROWS:
             grid[tuple(b["index"])] = value(b)
     ax.patch.set(**SPARSE)
-    mesh = ax.pcolormesh(xe, ye, grid.T, cmap=cmap, shading="flat")
+    mesh = ax.pcolormesh(xe, ye, grid.T, cmap=cmap, norm=norm, shading="flat")
     if np.isfinite(grid).any():  # else a scale of nothing
         fig.colorbar(mesh, ax=ax, label=label)
     if counts.size > MAX_COUNTED_CELLS:

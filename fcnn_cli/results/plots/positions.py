@@ -1,6 +1,7 @@
 """Where a point (2 or 3 labels that form a position) is predicted: a map of true → predicted
-arrows with the stations, a map of the mean distance in cells of the region, and the
-distribution of the distance."""
+arrows with the stations, a map of the mean distance in cells of the region, the distribution
+of the distance, and beside a baseline (the classical locator, say) a map of where each is
+nearer."""
 
 import logging
 import math
@@ -19,17 +20,28 @@ MAX_STATIONS = 500  # stations a map draws at most
 MAX_STATION_NAMES = 40  # beyond, the stations are drawn without their names
 
 
-def position_plots(frame, point, unit, stations, out_dir):
+def position_plots(frame, point, unit, stations, out_dir, baselines=()):
     """The maps and the distance's distribution of a sample's rows (a frame of the labels
-    ``point`` and their predictions); returns the paths written."""
+    ``point`` and their predictions), and for each of ``baselines`` whose predictions of the
+    point the frame holds (``<name>_<label>_pred``) the map of where each is nearer; returns
+    the paths written."""
     import numpy as np
+
+    from fcnn_cli.results.plots import file_part
 
     true = frame[point].to_numpy(np.float64)
     pred = frame[[f"{c}_pred" for c in point]].to_numpy(np.float64)
     distance = np.sqrt(((pred - true) ** 2).sum(axis=1))
-    return [position_map(true, pred, point, unit, out_dir / "position_map.png", stations),
-            distance_map(true, pred, point, unit, out_dir / "distance_map.png", stations),
-            distance_cdf(distance, unit, out_dir / "distance_cdf.png")]
+    written = [position_map(true, pred, point, unit, out_dir / "position_map.png", stations),
+               distance_map(true, pred, point, unit, out_dir / "distance_map.png", stations),
+               distance_cdf(distance, unit, out_dir / "distance_cdf.png")]
+    for name in baselines:
+        columns = [f"{name}_{c}_pred" for c in point]
+        if all(c in frame.columns for c in columns):
+            written.append(nearer_map(true, pred, frame[columns].to_numpy(np.float64), name,
+                                      point, unit, out_dir / f"nearer_{file_part(name)}.png",
+                                      stations))
+    return written
 
 
 @drawing()
@@ -109,13 +121,9 @@ def distance_map(true, pred, names, unit, path, stations=None):
     where the network is poor."""
     import numpy as np
 
-    from fcnn_cli.results.binned import Binned
-
     plt = pyplot()
     true, pred = np.asarray(true, np.float64), np.asarray(pred, np.float64)
-    binned = Binned(names[:2], names, point=list(range(len(names))))
-    binned.add(true[:, :2], true, pred)
-    report = binned.report(map_bins(len(true)))
+    report = _distances(true, pred, names)
     factor, shown = length_unit(np.sqrt(((pred - true) ** 2).sum(axis=1)), unit)
     fig, ax = plt.subplots(figsize=(7.4, 6.2))
     note = heat(ax, fig, report, lambda b: factor * b["distance"]["mean"],
@@ -124,19 +132,68 @@ def distance_map(true, pred, names, unit, path, stations=None):
         plt.close(fig)
         log.warning("no map of the mean distance: no event has a finite true position")
         return None
-    handles = [sparse_cells()]
-    if stations:
-        xy = np.asarray(stations["positions"], np.float64)
-        handles.insert(0, ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="white",
-                                     edgecolor="black", label="station", clip_on=False))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
-              fontsize=9)
+    _station_markers(ax, stations, [sparse_cells()])
     ax.set(xlabel=f"true {with_unit(names[0], unit)}",
            ylabel=f"true {with_unit(names[1], unit)}",
            title=f"Mean distance between true and predicted position\n({note})")
     ax.set_aspect("equal", adjustable="box")
     fig.tight_layout()
     return save(fig, path)
+
+
+@drawing()
+def nearer_map(true, pred, other, name, names, unit, path, stations=None):
+    """Where the network or the baseline ``name`` (its predictions ``other``) is nearer the
+    true position: in 2-D bins of the true one, the baseline's mean distance minus the
+    network's, blue where the network is nearer, red where the baseline is."""
+    import numpy as np
+    from matplotlib.colors import CenteredNorm
+
+    plt = pyplot()
+    reports = [_distances(true, p, names) for p in (pred, other)]
+    theirs = {tuple(b["index"]): b["distance"]["mean"] for b in reports[1]["bins"]}
+    ours, their = (np.sqrt(((p - true) ** 2).sum(axis=1)) for p in (pred, other))
+    factor, shown = length_unit(their - ours, unit)  # the unit of what the colours show
+    fig, ax = plt.subplots(figsize=(7.4, 6.2))
+    note = heat(ax, fig, reports[0],
+                lambda b: factor * (theirs[tuple(b["index"])] - b["distance"]["mean"]),
+                with_unit(f"{name}'s mean distance − the network's", shown), cmap="RdBu",
+                norm=CenteredNorm())
+    if note is None:
+        plt.close(fig)
+        log.warning("no map of where the network or %s is nearer: no event has a finite "
+                    "true position", name)
+        return None
+    _station_markers(ax, stations, [sparse_cells()])
+    means = [factor * float(np.mean(d)) for d in (ours, their)]
+    ax.set(xlabel=f"true {with_unit(names[0], unit)}",
+           ylabel=f"true {with_unit(names[1], unit)}",
+           title=f"Blue: the network nearer; red: {name} (mean distance: the network "
+                 f"{means[0]:.3g}, {name} {means[1]:.3g}{' ' + shown if shown else ''})\n({note})")
+    ax.set_aspect("equal", adjustable="box")
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def _distances(true, pred, names):
+    """The binned report of the distance between ``true`` and ``pred`` over the map."""
+    from fcnn_cli.results.binned import Binned
+
+    binned = Binned(names[:2], names, point=list(range(len(names))))
+    binned.add(true[:, :2], true, pred)
+    return binned.report(map_bins(len(true)))
+
+
+def _station_markers(ax, stations, handles):
+    """The stations as white triangles on a map of cells, and the legend of ``handles``."""
+    import numpy as np
+
+    if stations:
+        xy = np.asarray(stations["positions"], np.float64)
+        handles.insert(0, ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=140, color="white",
+                                     edgecolor="black", label="station", clip_on=False))
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
+              fontsize=9)
 
 
 def map_bins(rows):

@@ -118,3 +118,41 @@ def test_a_map_of_many_cells_states_their_rows_and_draws_no_numbers(tmp_path, dr
     ax = drawn[0].axes[0]
     low, high = (int(v) for v in ax.get_title().split("(")[1].split(" ")[0].split("–"))
     assert 0 < low < 30 < high and not ax.texts
+
+
+def test_the_nearer_map_is_the_baselines_mean_distance_less_the_networks(tmp_path, drawn):
+    rng = np.random.default_rng(4)
+    true = rng.uniform(0, 30, size=(270, 2))  # 3 × 3 cells of about 30 events
+    pred = true + rng.normal(scale=0.5, size=true.shape)  # the network: about 0.6 km off
+    other = true + rng.normal(scale=3.0, size=true.shape)
+    left = true[:, 0] < 10
+    other[left] = true[left] + rng.normal(scale=0.01, size=(left.sum(), 2))  # nearer there
+    positions.nearer_map(true, pred, other, "locator", ["x", "y"], "km", tmp_path / "n.png")
+    ax = drawn[0].axes[0]
+    values = ax.collections[0].get_array()  # rows: y, columns: x
+    edges = [np.linspace(true[:, k].min(), true[:, k].max(), 4) for k in (1, 0)]
+    cell = [np.clip(np.searchsorted(e, true[:, k], side="right") - 1, 0, 2)
+            for e, k in zip(edges, (1, 0))]
+    gap = np.hypot(*(other - true).T) - np.hypot(*(pred - true).T)
+    expected = np.array([[gap[(cell[0] == i) & (cell[1] == j)].mean() for j in range(3)]
+                         for i in range(3)])
+    np.testing.assert_allclose(np.ma.getdata(values), expected, rtol=1e-9)
+    assert (values[:, 0] < 0).all() and (values[:, 1:] > 0).all()  # red on the left only
+    assert ax.collections[0].norm.vcenter == 0
+    assert "the network" in ax.get_title() and "locator" in ax.get_title()
+    assert drawn[0].axes[1].get_ylabel() == "locator's mean distance − the network's (km)"
+
+
+def test_plots_of_a_sample_with_a_baselines_positions_show_where_each_is_nearer(tmp_path):
+    from fcnn_cli.results.plots import plot_sample
+
+    true, pred = metre_errors(n=400, seed=5)
+    frame = {"x": true[:, 0], "y": true[:, 1], "x_pred": pred[:, 0], "y_pred": pred[:, 1],
+             "grid search_x_pred": true[:, 0] + 1, "grid search_y_pred": true[:, 1]}
+    import pandas as pd
+
+    table = Table(pd.DataFrame(frame), ["x", "y"], {"x": "km", "y": "km"},
+                  extra={"position": ["x", "y"], "baselines": ["grid search", "absent"]})
+    names = {p.name for p in plot_sample(table, tmp_path)}
+    assert "nearer_grid_search.png" in names
+    assert not any("absent" in n for n in names)  # a baseline without its columns: no map
