@@ -168,8 +168,8 @@ def nearer_map(true, pred, other, name, names, unit, path, stations=None):
     means = [factor * float(np.mean(d)) for d in (ours, their)]
     ax.set(xlabel=f"true {with_unit(names[0], unit)}",
            ylabel=f"true {with_unit(names[1], unit)}",
-           title=f"Blue: the network nearer; red: {name} (mean distance: the network "
-                 f"{means[0]:.3g}, {name} {means[1]:.3g}{' ' + shown if shown else ''})\n({note})")
+           title=f"Blue: the network nearer; red: {name} nearer\nmean distance: the network "
+                 f"{means[0]:.3g}, {name} {means[1]:.3g}{' ' + shown if shown else ''}\n({note})")
     ax.set_aspect("equal", adjustable="box")
     fig.tight_layout()
     return save(fig, path)
@@ -228,9 +228,9 @@ def distance_cdf(distance, unit, path):
 
 
 def stations_for(meta, point):
-    """The stations the data file records, where their coordinates are the point's labels;
-    None if it records none, or none that make sense (the metadata is the file's, untrusted).
-    Past MAX_STATIONS only the first are drawn (and looked at)."""
+    """The stations the data file records, where their coordinates are the point's labels (or
+    its first two); None if it records none, or none that make sense (the metadata is the
+    file's, untrusted). Past MAX_STATIONS only the first are drawn (and looked at)."""
     stations = meta.get("stations")
     try:
         if stations["columns"][:2] != list(point[:2]):
@@ -241,7 +241,11 @@ def stations_for(meta, point):
         if len(names) != len(given):
             return None
         names = [str(n) for n in names[:MAX_STATIONS]]
-        if not positions or any(len(p) != len(point) for p in positions) or \
+        # Positions of the point's every label, or of its first two (a map of events with
+        # depth has stations at the surface): the maps draw their first two.
+        dims = len(stations["columns"])
+        if dims not in (2, len(point)) or not positions or \
+                any(len(p) != dims for p in positions) or \
                 not all(math.isfinite(v) for p in positions for v in p):
             return None
     except (TypeError, KeyError, ValueError, IndexError):

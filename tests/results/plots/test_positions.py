@@ -40,6 +40,10 @@ def test_stations_from_untrusted_metadata_are_checked():
     assert positions.stations_for(good, ["x", "y"]) == {"names": ["A"],
                                                         "positions": [[1.0, 2.0]]}
     assert positions.stations_for(good, ["e", "n"]) is None
+    assert positions.stations_for(good, ["x", "y", "z"]) == {"names": ["A"],  # at the surface
+                                                             "positions": [[1.0, 2.0]]}
+    three = {"stations": {"columns": ["x", "y", "z"], "positions": [[1, 2]]}}
+    assert positions.stations_for(three, ["x", "y", "z"]) is None  # a position of 2 values
     for bad in ({"stations": "x"}, {"stations": {"columns": ["x", "y"], "positions": [[1]]}},
                 {"stations": {"columns": ["x", "y"], "positions": [["a", 1]]}},
                 {"stations": {"columns": ["x", "y"], "positions": [[float("nan"), 1]]}}, {},
