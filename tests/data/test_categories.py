@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.config import MAX_EMBEDDED
 from fcnn_cli.data.categories import (MAX_LEVELS, MAX_TEXT, Categories, Unseen, encode_tables,
                                       is_categorical)
 from fcnn_cli.data.tables import Table
@@ -52,12 +53,12 @@ def test_unseen_levels_take_the_unknown_input_and_are_counted_in_one_line(caplog
 
 
 def test_a_million_levels_are_refused_in_one_line_naming_the_option():
-    t = _table(id=np.arange(1_000_000).astype(str))
+    t = _table(id=np.arange(1_000_001).astype(str))
     with pytest.raises(FcnnError) as error:
         Categories.fit(t, ["id"], named=["id"])
-    assert str(error.value) == (f"t: categorical column 'id' has 1000000 levels, more than the "
-                                f"{MAX_LEVELS} one-hot inputs a column may take; leave it out "
-                                "of --categorical and --features")
+    assert str(error.value) == ("t: categorical column 'id' has 1000001 levels, more than the "
+                                "100000 a column may take (one-hot up to 64, a learned "
+                                "embedding beyond); leave it out of --categorical and --features")
     assert error.value.options == ("categorical",)
 
 
@@ -94,10 +95,12 @@ def test_what_counts_as_levels_by_type():
     ({"r": [1, 2]}, "not texts"),
     ({"r": [None, "a"]}, "not texts"),
     ({"r": "ab"}, "not a list"),
-    ({"r": [str(i) for i in range(MAX_LEVELS + 2)]}, "not a list of at most"),
+    ({"r": [str(i) for i in range(MAX_EMBEDDED + 2)]}, "not a list of at most"),
     ({"q": ["a"]}, "not among the features"),
     ({"x": ["a"]}, "a feature of its own"),
-    ({"r": [f"{i:02d}" for i in range(MAX_LEVELS + 1)]}, "more than 64 levels"),
+    ({"r": [f"{i:06d}" for i in range(MAX_EMBEDDED + 1)]}, "more than 100000 levels"),
+    # Past MAX_LEVELS one index input, r=<index>, which the features lack.
+    ({"r": [f"{i:02d}" for i in range(MAX_LEVELS + 1)]}, "not among the features"),
     ([], "not a table of columns"),
 ])
 def test_a_checkpoints_levels_are_checked_as_untrusted_input(levels, why):
