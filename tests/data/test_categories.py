@@ -166,3 +166,32 @@ def test_levels_are_counted_as_texts_and_a_float32_is_its_own_shortest_text():
     mixed = pd.Series([*range(MAX_LEVELS), *map(str, range(MAX_LEVELS))], dtype=object)
     assert count_levels(mixed) == MAX_LEVELS  # 11 and "11": one level each
     assert factorized(pd.Series(np.array([0.1, 11.0], np.float32)))[1] == ["0.1", "11"]
+
+
+def test_a_column_of_many_levels_is_its_levels_index_zero_for_the_unknown():
+    from fcnn_cli.data.categories import INDEX
+
+    many = [f"s{i:03d}" for i in range(MAX_LEVELS + 6)]
+    categories = Categories({"station": [*many, None]})
+    values = ["s003", None, "s000", "new", many[-1], "s003"]
+    unseen = Unseen()
+    encoded = categories.encode(_table(station=values), unseen).frame
+    assert list(encoded.columns) == [f"station={INDEX}"] and encoded.dtypes.iloc[0] == np.float32
+    want = [many.index(v) + 1 if v in many else len(many) + 1 if v is None else 0
+            for v in values]
+    assert encoded.iloc[:, 0].tolist() == want == [4, 71, 1, 0, 70, 4]
+    assert unseen.rows == 1 and unseen.values == {"station": ["'new'"]}
+
+
+def test_a_million_levels_piece_by_piece_are_refused_holding_at_most_one_piece_beyond():
+    from fcnn_cli.data.categories import Levels
+
+    piece = 40_000
+    levels = Levels(["id"], named=["id"])
+    pieces = (_table(id=np.arange(start, start + piece).astype(str))
+              for start in range(0, 1_000_001, piece))  # made one at a time
+    with pytest.raises(FcnnError, match="'id' has at least 120000 levels, more than the "
+                                        "100000 a column may take"):
+        for table in pieces:
+            levels.add(table)
+    assert len(levels.texts["id"]) == 120_000 <= MAX_EMBEDDED + piece
