@@ -510,9 +510,11 @@ class DataConfig:
     features: list | None = option(None, "Feature columns. Default: every other numeric column, "
                                    "and those of text or booleans of at most 64 levels.",
                                    metavar="A,B,…", comma=True)
-    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded: "
-                                      "integers such as PDG ids (--categorical pdg); text and "
-                                      "boolean features are by default.", metavar="A,B,…",
+    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded up "
+                                      "to 64 levels, beyond with a learned embedding (up to "
+                                      "100 000): integers such as PDG ids (--categorical pdg), "
+                                      "or a station of many; text and boolean features of up "
+                                      "to 64 levels are by default.", metavar="A,B,…",
                                       comma=True)
     val: str | None = option(None, "Validation table, instead of a split of DATA.",
                              metavar="FILE", path="file")
