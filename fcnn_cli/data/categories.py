@@ -71,10 +71,14 @@ def factorized(series):
     import pandas as pd
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    values = uniques.tolist()  # numpy's scalars as Python's
+    return codes, list(_texts(uniques))
+
+
+def _texts(uniques):
+    """The texts of a column's distinct values (pandas' factorize's), one at a time."""
     if getattr(uniques, "dtype", None) == "float32":  # its own shortest text: 0.1, not 0.1000…
-        values = [float(str(u)) for u in uniques.to_numpy()]
-    return codes, [text(u) for u in values]
+        return (text(float(str(u))) for u in uniques.to_numpy())
+    return map(text, uniques.tolist())  # numpy's scalars as Python's
 
 
 def few_and_short(series):
@@ -85,13 +89,21 @@ def few_and_short(series):
 
 
 def count_levels(series, bound=MAX_LEVELS):
-    """The number of distinct levels of a column's present values: of their texts (11 and
-    "11" are one), counted only where the values' own count, which no count of their texts
-    exceeds, passes ``bound``."""
+    """The number of distinct levels of a column's present values, up to one past ``bound``:
+    of their texts (11 and "11" are one), counted only where the values' own count, which no
+    count of their texts exceeds, passes ``bound``, and no further than one past it, so that
+    a million distinct values never make a million texts."""
     import pandas as pd
 
     values = int(pd.Series(series).nunique(dropna=True))
-    return values if values <= bound else len(set(factorized(series)[1]))
+    if values <= bound:
+        return values
+    texts = set()
+    for t in _texts(pd.factorize(series, use_na_sentinel=True)[1]):
+        texts.add(t)
+        if len(texts) > bound:
+            break
+    return len(texts)
 
 
 @dataclass
@@ -242,11 +254,12 @@ class Levels:
         self.named = set(named)
 
     def add(self, table, whole=False):
-        """The levels of ``table``'s rows (``whole``: all the rows there are, so that a count
-        refused is the column's, not one at least as large)."""
+        """The levels of ``table``'s rows (``whole``: all the rows there are, so that a column
+        refused has "more than" the bound, not "at least" what the pieces so far held)."""
         for c, texts in self.texts.items():
             series = table.frame[c]
-            self._refuse_count(table.name, c, count_levels(series, MAX_EMBEDDED), whole)
+            self._refuse_count(table.name, c, count_levels(series, MAX_EMBEDDED),
+                               "more than" if whole else "at least")
             codes, uniques = factorized(series)
             longest = max(uniques, key=len, default="")
             if len(longest) > MAX_TEXT:
@@ -255,16 +268,18 @@ class Levels:
                                 f"{MAX_TEXT} a level may have; leave it out of --categorical "
                                 "and --features", self._option(c))
             texts.update(uniques)
-            self._refuse_count(table.name, c, len(texts), whole)
+            self._refuse_count(table.name, c, len(texts), "at least")
             self.missing[c] = self.missing[c] or bool((codes < 0).any())
 
-    def _refuse_count(self, name, column, count, whole):
+    def _refuse_count(self, name, column, count, said):
+        """Refuse ``column`` past MAX_EMBEDDED levels: "more than" MAX_EMBEDDED where
+        ``count`` stopped one past it, "at least" ``count`` where later pieces may add more."""
         if count > MAX_EMBEDDED:
-            raise FcnnError(f"{name}: categorical column {column!r} has "
-                            f"{'' if whole else 'at least '}{count} levels, more than the "
-                            f"{MAX_EMBEDDED} a column may take (one-hot up to {MAX_LEVELS}, "
-                            "a learned embedding beyond); leave it out of --categorical and "
-                            "--features", self._option(column))
+            levels = MAX_EMBEDDED if said == "more than" else count
+            raise FcnnError(f"{name}: categorical column {column!r} has {said} {levels} "
+                            f"levels, past the {MAX_EMBEDDED} a column may take (one-hot up to "
+                            f"{MAX_LEVELS}, a learned embedding beyond); leave it out of "
+                            "--categorical and --features", self._option(column))
 
     def _option(self, column):
         return ("categorical",) if column in self.named else ("features",)

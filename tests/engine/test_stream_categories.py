@@ -64,8 +64,8 @@ def test_a_column_of_too_many_levels_over_the_pieces_is_refused_naming_its_optio
     with pytest.raises(FcnnError) as error:
         stream.prepare(open_source(path), TrainConfig(), ["y"], ["x", "id"],
                        categorical=["id"])
-    assert str(error.value).endswith("categorical column 'id' has at least 70 levels, more "
-                                     "than the 66 a column may take (one-hot up to 64, a "
+    assert str(error.value).endswith("categorical column 'id' has at least 70 levels, past "
+                                     "the 66 a column may take (one-hot up to 64, a "
                                      "learned embedding beyond); leave it out of --categorical "
                                      "and --features")
     assert error.value.options == ("categorical",)
