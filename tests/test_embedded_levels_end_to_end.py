@@ -5,10 +5,12 @@ is embedded; the checkpoint's levels are checked against the embedding's rows; t
 matches torch; an ensemble and k-fold train it."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
+from forgery import in_meta, resigned
 
 from fcnn_cli.commands import cli
 from fcnn_cli.core.config import TrainConfig
@@ -74,6 +76,8 @@ def test_the_embedding_learns_each_stations_offset_and_new_stations_are_counted(
                      "'new\\tone'"]
     written = pd.read_csv(tmp_path / "p.csv")
     assert len(written) == 40 and written["station"].tolist() == new["station"].tolist()
+    evaluated = _invoke(runner, "evaluate", run / "model.pt", tmp_path / "new.csv").output
+    assert [line for line in evaluated.splitlines() if "never seen" in line] == lines
     info = json.loads(_invoke(runner, "info", run / "model.pt", "--json").stdout)
     assert info["embedded"] == {"station": 32} and info["network"]["levels"] == [[1, 501, 32]]
     assert len(info["categories"]["station"]) == 500
@@ -101,15 +105,13 @@ def test_the_onnx_graph_of_an_embedding_matches_torch(runner, trained, tmp_path)
 
 
 def _tampered(run, tmp_path, change):
-    import torch
+    """A copy of the run's model with ``change(meta, state)`` made, signed anew."""
+    def edit(payload):
+        in_meta(lambda meta: change(meta, payload["state"]))(payload)
 
-    payload = torch.load(run / "model.pt", weights_only=True)
-    meta = json.loads(payload["meta"])
-    change(meta, payload["state"])
-    payload["meta"] = json.dumps(meta)
-    payload["sha256"] = checkpoint.digest(payload["meta"], payload["state"])
     path = tmp_path / "tampered.pt"
-    torch.save(payload, path)
+    shutil.copy(run / "model.pt", path)
+    resigned(path, edit)
     return path
 
 
