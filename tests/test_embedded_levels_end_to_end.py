@@ -83,6 +83,12 @@ def test_the_embedding_learns_each_stations_offset_and_new_stations_are_counted(
     assert len(info["categories"]["station"]) == 500
     shown = _invoke(runner, "info", run / "model.pt").stdout
     assert "embedded, 500 levels, dim 32, 'st000'" in shown and "1 + levels 32 → 64" in shown
+    # The options that train it again hold no layout of levels: the data make it anew.
+    assert "levels" not in (run / "config.toml").read_text()
+    _invoke(runner, "train", "--config", run / "config.toml", "--epochs", 1, "-q", "-o",
+            tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["net"]["levels"] == \
+        [[1, 501, 32]]
 
 
 @pytest.mark.slow

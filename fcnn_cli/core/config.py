@@ -51,6 +51,8 @@ MAX_MEMBERS = 1024
 # A categorical feature of more levels than its one-hot inputs may take gets a learned embedding
 # (network/levels.py), up to this many levels: beyond, the column is refused (docs/training.md).
 MAX_EMBEDDED = 100_000
+# The fields of NetConfig that the data make, not options: the sizes and the level embeddings.
+MADE_BY_DATA = ("n_in", "n_out", "levels")
 MAX_FOLDS = 64  # k-fold training: more folds than this train near-copies of one network
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
 # of any table or tool that stores it.
@@ -606,7 +608,7 @@ def typed(f, value, none=True):
     if kind is None:
         names = " or ".join(KIND_NAMES[k] for k in kinds(f) if none or k is not type(None))
         raise FcnnError(f"{f.name} must be {names}, not {shown(value)}",
-                        () if f.name in ("n_in", "n_out", "levels") else (f.name,))
+                        () if f.name in MADE_BY_DATA else (f.name,))
     if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
         return kind(value)
     return value
