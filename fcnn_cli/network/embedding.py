@@ -114,9 +114,10 @@ def products(cfg):
 
 
 def values_per_row(cfg):
-    """The values of one row that the embedding keeps for the backward pass."""
+    """The values of one row that the embedding keeps for the backward pass (of levels: the
+    vectors that widen the first layer's inputs)."""
     if cfg.embed == "none":
-        return 0
+        return levels.inputs(cfg) - cfg.n_in
     per_feature = 2 * cfg.embed_dim
     if cfg.embed == "periodic":
         per_feature += 5 * cfg.embed_frequencies  # the angles, cos, sin, and the two joined

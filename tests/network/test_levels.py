@@ -8,7 +8,7 @@ import torch
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.categories import Categories
 from fcnn_cli.engine import fastpath
-from fcnn_cli.network import levels, tasks
+from fcnn_cli.network import embedding, levels, tasks
 from fcnn_cli.network.model import MLP, NetConfig
 
 
@@ -24,6 +24,7 @@ def test_each_index_picks_its_tables_row_and_the_other_inputs_keep_their_order()
                             second[x[:, 4].astype(int)]])
     np.testing.assert_array_equal(net.embed(torch.from_numpy(x)).detach().numpy(), want)
     assert net.body[0][0].in_features == 3 + 3 + 2 == levels.inputs(cfg)
+    assert embedding.values_per_row(cfg) == 3 + 2 - 2  # the vectors beyond their indices
     assert not fastpath.supports(net, tasks.Regression(["y"], None))
 
 
