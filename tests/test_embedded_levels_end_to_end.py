@@ -166,3 +166,12 @@ def test_an_ensemble_and_k_fold_train_an_embedding(options):
     assert [tuple(m.embed.tables[0].shape) for m in predictor.net.members] == [(rows, 32)] * 2
     predicted = predictor.predict(Table(_rows(5, 2), name="new"))
     assert len(predicted) == 5 and np.isfinite(predicted["y_pred"]).all()
+
+
+def test_a_sweep_trains_an_embedding(runner, tmp_path):
+    _rows(400, 8).to_csv(tmp_path / "few.csv", index=False)
+    _invoke(runner, "sweep", tmp_path / "few.csv", "-t", "y", "--categorical", "station",
+            "--grid", "depth=1,2", "--epochs", 1, "--no-plots", "-o", tmp_path / "sweep")
+    models = sorted((tmp_path / "sweep").glob("*/model.pt"))
+    assert [len(checkpoint.load(m).net.body) for m in models] == [1, 2]
+    assert all(checkpoint.load(m).features == ["x", "station=<index>"] for m in models)
