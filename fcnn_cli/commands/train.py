@@ -15,7 +15,7 @@ from fcnn_cli.commands.options import (DIR, FILE, OPTION_FIELDS, fields_options,
                                        plots_default, setup_logging, usage_errors, user_errors,
                                        with_flags)
 from fcnn_cli.commands.runjob import Job, fit_and_save, where
-from fcnn_cli.core.config import DataConfig, NetConfig, TrainConfig, option_fields
+from fcnn_cli.core.config import MADE_BY_DATA, DataConfig, NetConfig, TrainConfig, option_fields
 from fcnn_cli.core.configfile import PLOTS_VARIABLE
 from fcnn_cli.core.errors import FcnnError, TooFewRows, printable
 
@@ -201,7 +201,7 @@ def _resumed_job(ctx, o):
         raise click.UsageError("give DATA or --resume RUN_DIR, not both")
     _refuse_beside_resume(ctx)
     saved = runs.load_resume(o["resume"])
-    net = {k: v for k, v in saved.net.to_dict().items() if k not in ("n_in", "n_out")}
+    net = {k: v for k, v in saved.net.to_dict().items() if k not in MADE_BY_DATA}
     kept = {k: o[k] for k in ("device", "threads") if given(ctx, k)}
     with usage_errors():
         config = dataclasses.replace(saved.config, **kept)

@@ -48,6 +48,11 @@ BASELINE_NAMES = ("gbdt", "locator")
 # efficiency it is chosen at.
 WORKING_POINTS = {"eff": "signal_efficiency", "bkg": "background_efficiency"}
 MAX_MEMBERS = 1024
+# A categorical feature of more levels than its one-hot inputs may take gets a learned embedding
+# (network/levels.py), up to this many levels: beyond, the column is refused (docs/training.md).
+MAX_EMBEDDED = 100_000
+# The fields of NetConfig that the data make, not options: the sizes and the level embeddings.
+MADE_BY_DATA = ("n_in", "n_out", "levels")
 MAX_FOLDS = 64  # k-fold training: more folds than this train near-copies of one network
 # numpy takes any seed from 0 up, torch up to 2**64 - 1; below 2**63 a seed also fits the int64
 # of any table or tool that stores it.
@@ -146,6 +151,9 @@ class NetConfig:
                                        "of --embed periodic (in cycles per standard deviation "
                                        "of the feature): larger fits sharper effects. "
                                        "Default: 0.01.")
+    # The categorical inputs with a learned embedding, each [its input position, the rows of
+    # its table (its levels and the unknown one), its width]; not an option: the data make it.
+    levels: list = field(default_factory=list)
 
     def __post_init__(self):
         _check_types(self)
@@ -186,6 +194,12 @@ class NetConfig:
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), not {self.dropout}",
              "dropout"),
             *self._embedding_checks(),
+            (_level_tables(self.levels, self.n_in), "levels must be [input, rows, width] "
+             f"triples of whole numbers, inputs ascending below n_in, 2 to {MAX_EMBEDDED + 2} "
+             "rows, widths of 1 to 1024"),
+            (self.embed == "none" or not self.levels, "embed applies to numerical features: "
+             "leave it out with a categorical feature of more than 64 levels, which has an "
+             "embedding of its own", "embed"),
         ]
         _refuse_failed(checks)
 
@@ -210,7 +224,10 @@ class NetConfig:
         ]
 
     def to_dict(self):
-        return asdict(self)
+        d = asdict(self)
+        if not d["levels"]:  # a network without: its record as before
+            del d["levels"]
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -495,9 +512,11 @@ class DataConfig:
     features: list | None = option(None, "Feature columns. Default: every other numeric column, "
                                    "and those of text or booleans of at most 64 levels.",
                                    metavar="A,B,…", comma=True)
-    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded: "
-                                      "integers such as PDG ids (--categorical pdg); text and "
-                                      "boolean features are by default.", metavar="A,B,…",
+    categorical: list | None = option(None, "Feature columns of levels, one-hot encoded up "
+                                      "to 64 levels, beyond with a learned embedding (up to "
+                                      "100 000): integers such as PDG ids (--categorical pdg), "
+                                      "or a station of many; text and boolean features of up "
+                                      "to 64 levels are by default.", metavar="A,B,…",
                                       comma=True)
     val: str | None = option(None, "Validation table, instead of a split of DATA.",
                              metavar="FILE", path="file")
@@ -565,6 +584,16 @@ def _refuse_failed(checks):
             raise FcnnError(message, options)
 
 
+def _level_tables(levels, n_in):
+    """Whether ``levels`` (NetConfig's) are [input, rows, width] triples of whole numbers,
+    their inputs ascending below ``n_in``."""
+    whole = all(isinstance(t, list) and len(t) == 3 and
+                all(isinstance(v, int) and not isinstance(v, bool) for v in t) for t in levels)
+    return whole and all(2 <= rows <= MAX_EMBEDDED + 2 and 1 <= width <= 1024
+                         for _, rows, width in levels) and \
+        [p for p, _, _ in levels] == sorted({p for p, _, _ in levels if 0 <= p < n_in})
+
+
 def _check_types(config):
     """Each field holds a value of its annotated type (an int serves as a float): options read
     back from a file or given from Python fail here, not deep inside training."""
@@ -579,7 +608,7 @@ def typed(f, value, none=True):
     if kind is None:
         names = " or ".join(KIND_NAMES[k] for k in kinds(f) if none or k is not type(None))
         raise FcnnError(f"{f.name} must be {names}, not {shown(value)}",
-                        () if f.name in ("n_in", "n_out") else (f.name,))
+                        () if f.name in MADE_BY_DATA else (f.name,))
     if kind in (int, float):  # numpy's numbers become Python's: JSON writes only these
         return kind(value)
     return value

@@ -1,24 +1,31 @@
 """Categorical features: a column of levels (text, booleans, a categorical dtype, or integers
-named with ``--categorical``) as one-hot inputs of the network.
+named with ``--categorical``) as one-hot inputs of the network, or as one index input where
+it has more levels than MAX_LEVELS.
 
 A column's levels are the texts of the values training saw, sorted, then ``None`` where some
 value was missing (missing is a level of its own). Each level is one input, named
 ``column='level'`` (the level's repr: quoted, control characters escaped), and one more input,
 ``column=<unknown>``, takes what training never saw, so that a new level is counted, not an
 error and never a wrong index. Values compare as text: 11, 11.0 and "11" are one level.
+
+A column of more than MAX_LEVELS levels (up to MAX_EMBEDDED) is one input, ``column=<index>``:
+0 for the unknown level, then 1, 2, … for its levels in order, which the network's learned
+embedding (:mod:`fcnn_cli.network.levels`) takes.
 """
 
 import logging
 from dataclasses import dataclass, field
 
+from fcnn_cli.core.config import MAX_EMBEDDED
 from fcnn_cli.core.errors import FcnnError, shown
 
 log = logging.getLogger(__name__)
 
-MAX_LEVELS = 64  # one-hot inputs of a column at most: beyond, a column is refused (or left out)
+MAX_LEVELS = 64  # one-hot inputs of a column at most: beyond, one index input, embedded
 MAX_TEXT = 100  # characters of a level at most: a longer text is a note, not a level
 MISSING = "<missing>"
 UNKNOWN = "<unknown>"
+INDEX = "<index>"  # the one input of a column of more than MAX_LEVELS levels
 SHOWN = 5  # levels a message or `fcnn info` shows of a column, the first in order
 
 
@@ -41,6 +48,17 @@ def is_unknown(name):
     return name.endswith(f"={UNKNOWN}")
 
 
+def is_index(name):
+    """Whether a network input is the level's index of a categorical feature of many levels
+    (which scaling leaves as it is)."""
+    return name.endswith(f"={INDEX}")
+
+
+def embedded(levels):
+    """Whether a column of ``levels`` (None: missing) takes one index input, not one-hot ones."""
+    return len(levels) - (None in levels) > MAX_LEVELS
+
+
 def text(value):
     """A value as the level it is: its text, a whole float as an integer (11.0 is 11)."""
     if isinstance(value, float) and value.is_integer():
@@ -53,10 +71,14 @@ def factorized(series):
     import pandas as pd
 
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    values = uniques.tolist()  # numpy's scalars as Python's
+    return codes, list(_texts(uniques))
+
+
+def _texts(uniques):
+    """The texts of a column's distinct values (pandas' factorize's), one at a time."""
     if getattr(uniques, "dtype", None) == "float32":  # its own shortest text: 0.1, not 0.1000…
-        values = [float(str(u)) for u in uniques.to_numpy()]
-    return codes, [text(u) for u in values]
+        return (text(float(str(u))) for u in uniques.to_numpy())
+    return map(text, uniques.tolist())  # numpy's scalars as Python's
 
 
 def few_and_short(series):
@@ -66,14 +88,22 @@ def few_and_short(series):
         all(len(t) <= MAX_TEXT for t in factorized(series)[1])
 
 
-def count_levels(series):
-    """The number of distinct levels of a column's present values: of their texts (11 and
-    "11" are one), counted only where the values' own count, which no count of their texts
-    exceeds, passes MAX_LEVELS."""
+def count_levels(series, bound=MAX_LEVELS):
+    """The number of distinct levels of a column's present values, up to one past ``bound``:
+    of their texts (11 and "11" are one), counted only where the values' own count, which no
+    count of their texts exceeds, passes ``bound``, and no further than one past it, so that
+    a million distinct values never make a million texts."""
     import pandas as pd
 
     values = int(pd.Series(series).nunique(dropna=True))
-    return values if values <= MAX_LEVELS else len(set(factorized(series)[1]))
+    if values <= bound:
+        return values
+    texts = set()
+    for t in _texts(pd.factorize(series, use_na_sentinel=True)[1]):
+        texts.add(t)
+        if len(texts) > bound:
+            break
+    return len(texts)
 
 
 @dataclass
@@ -84,8 +114,8 @@ class Categories:
 
     @classmethod
     def fit(cls, table, columns, named=()):
-        """The levels of ``columns`` in ``table``; a column of more than MAX_LEVELS levels, or
-        of one longer than MAX_TEXT, is refused naming --categorical where ``named`` holds it
+        """The levels of ``columns`` in ``table``; a column of more than MAX_EMBEDDED levels,
+        or of one longer than MAX_TEXT, is refused naming --categorical where ``named`` holds it
         (a default feature list leaves such columns out before)."""
         levels = Levels(columns, named)
         levels.add(table, whole=True)
@@ -96,15 +126,23 @@ class Categories:
         return list(self.levels)
 
     def names(self, column):
-        """The inputs of ``column``: one per level, then the unknown level's."""
+        """The inputs of ``column``: one per level, then the unknown level's; or its index's
+        alone where it has more than MAX_LEVELS."""
+        if embedded(self.levels[column]):
+            return [f"{column}={INDEX}"]
         return [input_name(column, v) for v in self.levels[column]] + [f"{column}={UNKNOWN}"]
+
+    def index_rows(self):
+        """{index input: the rows of its embedding's table (its levels and the unknown)} of
+        the columns of more than MAX_LEVELS levels."""
+        return {f"{c}={INDEX}": len(v) + 1 for c, v in self.levels.items() if embedded(v)}
 
     def inputs(self, features):
         """``features`` with each categorical column replaced by its inputs, in place."""
         return [n for c in features for n in (self.names(c) if c in self.levels else [c])]
 
-    def onehot(self, inputs):
-        """Whether each of ``inputs`` is a level's input (0 or 1), not a number's."""
+    def of_levels(self, inputs):
+        """Whether each of ``inputs`` is a level's (0 or 1, or an index), not a number's."""
         names = {n for c in self.levels for n in self.names(c)}
         return [n in names for n in inputs]
 
@@ -121,9 +159,10 @@ class Categories:
         return columns
 
     def encode(self, table, unseen=None):
-        """``table`` with each categorical column replaced by its one-hot inputs (float32);
-        rows of a level training never saw (or missing, where training saw none missing)
-        go to the unknown input and are counted in ``unseen`` (an :class:`Unseen`)."""
+        """``table`` with each categorical column replaced by its one-hot inputs (float32), or
+        its index (float32, exact up to 2**24); rows of a level training never saw (or
+        missing, where training saw none missing) go to the unknown input, or index 0, and
+        are counted in ``unseen`` (an :class:`Unseen`)."""
         import dataclasses
 
         import numpy as np
@@ -140,10 +179,13 @@ class Categories:
             slot = lut[codes]
             if unseen is not None:
                 unseen.add(c, codes[slot == unknown], uniques, missing == unknown)
-            onehot = np.zeros((len(frame), unknown + 1), np.float32)
-            onehot[np.arange(len(frame)), slot] = 1.0
+            if embedded(levels):  # the unknown level first: index 0
+                block = np.where(slot == unknown, 0, slot + 1).astype(np.float32)[:, None]
+            else:
+                block = np.zeros((len(frame), unknown + 1), np.float32)
+                block[np.arange(len(frame)), slot] = 1.0
             # One block of the column's inputs, not a column each: pandas copies neither.
-            parts.append(pd.DataFrame(onehot, index=frame.index, columns=self.names(c),
+            parts.append(pd.DataFrame(block, index=frame.index, columns=self.names(c),
                                       copy=False))
         encoded = pd.concat([frame.drop(columns=self.columns), *parts], axis=1)
         return dataclasses.replace(table, frame=encoded)
@@ -154,15 +196,16 @@ class Categories:
     @classmethod
     def from_dict(cls, d, features):
         """The categories of a checkpoint, read as untrusted input: each column's levels are
-        distinct texts, sorted, at most MAX_LEVELS, then at most one None; its inputs stand
+        distinct texts, sorted, at most MAX_EMBEDDED, then at most one None; its inputs stand
         among the model's ``features`` in order, unbroken."""
         _need(isinstance(d, dict), "categories are not a table of columns")
         for c, levels in d.items():
-            _need(isinstance(levels, list) and len(levels) <= MAX_LEVELS + 1,
-                  f"categories of {c!r}: not a list of at most {MAX_LEVELS} levels")
+            _need(isinstance(levels, list) and len(levels) <= MAX_EMBEDDED + 1,
+                  f"categories of {c!r}: not a list of at most {MAX_EMBEDDED} levels")
             texts = levels[:-1] if levels and levels[-1] is None else levels
-            _need(len(texts) <= MAX_LEVELS and c not in features,
-                  f"categories of {c!r}: more than {MAX_LEVELS} levels, or a feature of its own")
+            _need(len(texts) <= MAX_EMBEDDED and c not in features,
+                  f"categories of {c!r}: more than {MAX_EMBEDDED} levels, or a feature of its "
+                  "own")
             _need(all(isinstance(v, str) and len(v) <= MAX_TEXT for v in texts),
                   f"categories of {c!r}: levels are not texts of at most {MAX_TEXT} characters "
                   "and at most one missing")
@@ -179,13 +222,17 @@ class Categories:
             taken.update(names)
         return categories
 
-    def describe(self):
+    def describe(self, widths=None):
         """Each column's levels for people: the first few, quoted, then the unknown level or,
-        where there are more, how many in all. The levels are taken as they are: a caller
+        where there are more, how many in all; a column of ``widths`` ({column: width}) is
+        said to be embedded first. The levels are taken as they are: a caller
         that shows them on a terminal makes them printable first (quoting does not escape
         again what that escaped)."""
-        return {c: [MISSING if v is None else _quoted(v) for v in levels[:SHOWN]] +
-                [f"… ({len(levels)} levels)" if len(levels) > SHOWN else UNKNOWN]
+        widths = widths or {}
+        return {c: ([f"embedded, {len(levels)} levels, dim {widths[c]}"] if c in widths else [])
+                + [MISSING if v is None else _quoted(v) for v in levels[:SHOWN]] +
+                ["…" if c in widths else f"… ({len(levels)} levels)" if len(levels) > SHOWN
+                 else UNKNOWN]
                 for c, levels in self.levels.items()}
 
 
@@ -198,8 +245,8 @@ def _quoted(text, limit=40):
 class Levels:
     """The levels of categorical columns gathered table by table (the pieces of a streamed
     source, or one table), bounded: a column is refused as soon as it has more than
-    MAX_LEVELS levels or one longer than MAX_TEXT, so that a column of a million distinct
-    values never holds more than one table's worth of them."""
+    MAX_EMBEDDED levels or one longer than MAX_TEXT, so that a column of a million distinct
+    values never holds more than one table's worth of them besides MAX_EMBEDDED."""
 
     def __init__(self, columns, named=()):
         self.texts = {c: set() for c in columns}
@@ -207,11 +254,12 @@ class Levels:
         self.named = set(named)
 
     def add(self, table, whole=False):
-        """The levels of ``table``'s rows (``whole``: all the rows there are, so that a count
-        refused is the column's, not one at least as large)."""
+        """The levels of ``table``'s rows (``whole``: all the rows there are, so that a column
+        refused has "more than" the bound, not "at least" what the pieces so far held)."""
         for c, texts in self.texts.items():
             series = table.frame[c]
-            self._refuse_count(table.name, c, count_levels(series), whole)
+            self._refuse_count(table.name, c, count_levels(series, MAX_EMBEDDED),
+                               "more than" if whole else "at least")
             codes, uniques = factorized(series)
             longest = max(uniques, key=len, default="")
             if len(longest) > MAX_TEXT:
@@ -220,14 +268,17 @@ class Levels:
                                 f"{MAX_TEXT} a level may have; leave it out of --categorical "
                                 "and --features", self._option(c))
             texts.update(uniques)
-            self._refuse_count(table.name, c, len(texts), whole)
+            self._refuse_count(table.name, c, len(texts), "at least")
             self.missing[c] = self.missing[c] or bool((codes < 0).any())
 
-    def _refuse_count(self, name, column, count, whole):
-        if count > MAX_LEVELS:
-            raise FcnnError(f"{name}: categorical column {column!r} has "
-                            f"{'' if whole else 'at least '}{count} levels, more than the "
-                            f"{MAX_LEVELS} one-hot inputs a column may take; leave it out of "
+    def _refuse_count(self, name, column, count, said):
+        """Refuse ``column`` past MAX_EMBEDDED levels: "more than" MAX_EMBEDDED where
+        ``count`` stopped one past it, "at least" ``count`` where later pieces may add more."""
+        if count > MAX_EMBEDDED:
+            levels = MAX_EMBEDDED if said == "more than" else count
+            raise FcnnError(f"{name}: categorical column {column!r} has {said} {levels} "
+                            f"levels, past the {MAX_EMBEDDED} a column may take (one-hot up to "
+                            f"{MAX_LEVELS}, a learned embedding beyond); leave it out of "
                             "--categorical and --features", self._option(column))
 
     def _option(self, column):
@@ -315,8 +366,10 @@ def announce(categories, table, features):
     if clash:
         raise FcnnError(f"{table.name}: column {clash[0]!r} is also the name of a "
                         "categorical feature's input; rename it")
-    log.info("%s: categorical feature(s) %s, one-hot encoded (%d inputs)", table.name,
-             ", ".join(f"{c!r} ({len(v)} levels)" for c, v in categories.levels.items()),
+    log.info("%s: categorical feature(s) %s (%d inputs)", table.name,
+             ", ".join(f"{c!r} ({len(v)} levels, "
+                       f"{'a learned embedding' if embedded(v) else 'one-hot'})"
+                       for c, v in categories.levels.items()),
              len(inputs) - len(features) + len(categories.levels))
     return inputs
 

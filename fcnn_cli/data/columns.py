@@ -73,7 +73,8 @@ def select_columns(table, targets=None, features=None, weight=None, named=()):
         dropped = [c for c in rest if c not in kept]
         if dropped:
             log.info("%s: leaving out column(s) %s: neither numbers nor of at most %d short "
-                     "levels", table.name, _listing(dropped), MAX_LEVELS)
+                     "levels (--categorical takes one of more, with a learned embedding)",
+                     table.name, _listing(dropped), MAX_LEVELS)
         if not features:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels "
                             f"{_listing(targets)}")

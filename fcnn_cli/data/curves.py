@@ -48,16 +48,23 @@ class ScalerModule(torch.nn.Module):
             # in float32.
             self.register_buffer("levels", torch.linspace(0.0, 1.0, len(scaler.quantiles[0]),
                                                           dtype=torch.float64))
+        mask = None  # or the columns a curve leaves as they are
+        if scaler.kept and not scaler.affine:
+            mask = torch.zeros(len(scaler.shift), dtype=torch.bool)
+            mask[scaler.kept] = True
+        self.register_buffer("kept", mask)
 
     def forward(self, x):
         if self.method not in ("robust", "quantile"):
-            return (x - self.shift) / self.scale
-        wide = x.to(torch.float64)
+            return (x - self.shift) / self.scale  # kept columns: shift 0, scale 1
+        curved = self._curve(x.to(torch.float64)).to(x.dtype)
+        return curved if self.kept is None else torch.where(self.kept, x, curved)
+
+    def _curve(self, wide):
         if self.method == "robust":
             y = (wide - self.shift.double()) / self.scale.double()
-            return (y / torch.sqrt(1.0 + (y / CLIP) ** 2)).to(x.dtype)
-        return normal_quantile(probability(wide, self.table.double(),
-                                           self.levels.double())).to(x.dtype)
+            return y / torch.sqrt(1.0 + (y / CLIP) ** 2)
+        return normal_quantile(probability(wide, self.table.double(), self.levels.double()))
 
 
 def probability(x, table, levels):

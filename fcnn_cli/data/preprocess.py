@@ -15,7 +15,7 @@ import numpy as np
 
 from fcnn_cli.core.config import CURVES, SCALINGS
 from fcnn_cli.core.errors import FcnnError
-from fcnn_cli.data.categories import is_unknown
+from fcnn_cli.data.categories import is_index, is_unknown
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,17 @@ class Scaler:
       training quantiles (``quantiles``: per column, those at evenly spaced probabilities),
       interpolated, becomes the normal's quantile of that probability, as scikit-learn's
       QuantileTransformer(output_distribution="normal") computes it.
+
+    Whatever the method, the ``kept`` columns (the level indices of categorical features of
+    many levels, which pick rows of an embedding) are left as they are: shift 0, scale 1, no
+    curve, and no part in ``max``'s common factor.
     """
 
     method: str
     shift: list
     scale: list
     quantiles: list | None = None  # quantile: per column, its training quantiles
+    kept: list | None = None  # the columns left as they are, by position
 
     @property
     def affine(self):
@@ -72,6 +77,7 @@ class Scaler:
         if method not in SCALINGS:
             raise FcnnError(f"unknown scaling {method!r}; choose from {', '.join(SCALINGS)}")
         n = len(names) if n is None else n
+        kept = _kept(names)
         if method == "none":
             shift, scale = np.zeros(n), np.ones(n)
         elif method == "standard":
@@ -79,10 +85,12 @@ class Scaler:
         elif method == "minmax":
             shift = np.asarray(lo, np.float64)
             scale = np.asarray(hi, np.float64) - shift
-        else:
+        else:  # one factor, of the columns not kept
             shift = np.zeros(len(lo))
-            scale = np.full(len(lo), max(np.abs(lo).max(), np.abs(hi).max()), np.float64)
-        return cls(method, shift.tolist(), _nonzero(scale, names).tolist())
+            lo, hi = (np.delete(np.asarray(v, np.float64), kept) for v in (lo, hi))
+            factor = max(np.abs(lo).max(), np.abs(hi).max()) if len(lo) else 1.0
+            scale = np.full(len(shift), factor, np.float64)
+        return cls(method, shift.tolist(), _nonzero(scale, names).tolist()).keeping(kept)
 
     @classmethod
     def of_sample(cls, method, columns, names=()):
@@ -98,9 +106,17 @@ class Scaler:
             levels = np.linspace(0, 1, min(QUANTILES, min(map(len, columns)))) * 100
             table = [np.maximum.accumulate(np.percentile(_wide(c), levels)).tolist()
                      for c in columns]
-            return cls(method, [0.0] * n, [1.0] * n, table)
+            return cls(method, [0.0] * n, [1.0] * n, table).keeping(_kept(names))
         median, spread = np.array([_centre_and_spread(_wide(c)) for c in columns]).reshape(n, 2).T
-        return cls(method, median.tolist(), _nonzero(spread, names).tolist())
+        return cls(method, median.tolist(), _nonzero(spread, names).tolist()).keeping(
+            _kept(names))
+
+    def keeping(self, kept):
+        """Itself with the columns ``kept`` (positions) left as they are."""
+        for i in kept:
+            self.shift[i], self.scale[i] = 0.0, 1.0
+        self.kept = list(kept) or None
+        return self
 
     def transform(self, x, out=None):
         """The scaled float32 matrix, as one new array (or into ``out``, which may be ``x``
@@ -134,16 +150,20 @@ class Scaler:
         return x * np.asarray(self.scale) + np.asarray(self.shift)
 
     def to_dict(self):
-        d = asdict(self)
-        if d["quantiles"] is None:
-            del d["quantiles"]
-        return d
+        return {k: v for k, v in asdict(self).items()
+                if v is not None or k not in ("quantiles", "kept")}
 
     @classmethod
     def from_dict(cls, d):
         table = d.get("quantiles")
         return cls(d["method"], list(d["shift"]), list(d["scale"]),
-                   None if table is None else [list(q) for q in table])
+                   None if table is None else [list(q) for q in table],
+                   list(d["kept"]) if d.get("kept") else None)
+
+
+def _kept(names):
+    """The positions of the level indices among the inputs ``names``."""
+    return [i for i, name in enumerate(names) if is_index(name)]
 
 
 def _wide(column):

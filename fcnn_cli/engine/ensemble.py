@@ -186,16 +186,16 @@ def _refuse_autograd(cohorts, step):
         return
     if cohorts[0].config.schedule == "plateau":
         raise Unsupported(f"ensemble={count}: members trained through autograd (batch norm, "
-                          "alpha-dropout, class weights, fast off or bf16) take one learning "
-                          "rate for all, not the plateau schedule's own for each; train single "
-                          "networks for this", ("ensemble",))
+                          "alpha-dropout, an embedding, class weights, fast off or bf16) take "
+                          "one learning rate for all, not the plateau schedule's own for each; "
+                          "train single networks for this", ("ensemble",))
     differ = [name for name in KERNEL_OPTIONS
               if len({getattr(c.config if hasattr(c.config, name) else c.net, name)
                       for c in cohorts}) > 1]
     if differ:
-        raise Unsupported(f"members trained through autograd (batch norm, alpha-dropout, class "
-                          f"weights, fast off or bf16) take one {' and one '.join(differ)} for "
-                          "all; train them apart", ("ensemble",))
+        raise Unsupported(f"members trained through autograd (batch norm, alpha-dropout, an "
+                          f"embedding, class weights, fast off or bf16) take one "
+                          f"{' and one '.join(differ)} for all; train them apart", ("ensemble",))
 
 
 class _Run:

@@ -68,10 +68,10 @@ ACTIVATIONS = _activations()
 def supports(model, task):
     """Whether this step can train ``model`` for ``task`` at all."""
     cfg = model.config
-    # An embedding of the features (sin, cos, a product per feature) is a step this one does not
-    # write out: such a network trains through autograd.
+    # An embedding of the features (sin, cos, a product per feature) or of levels (a table's
+    # rows) is a step this one does not write out: such a network trains through autograd.
     return (all(isinstance(block, (Dense, ResidualBlock)) for block in model.body)
-            and cfg.embed == "none" and not cfg.batchnorm
+            and cfg.embed == "none" and not cfg.levels and not cfg.batchnorm
             and not (cfg.dropout and cfg.arch == "selu")
             and cfg.activation in ACTIVATIONS and getattr(task, "weights", None) is None)
 

@@ -1,5 +1,5 @@
 """An ensemble's training step through autograd, for the networks the autograd-free step does
-not cover: batch norm, SELU's alpha-dropout, class weights, ``fast`` off, bf16.
+not cover: batch norm, SELU's alpha-dropout, embeddings, class weights, ``fast`` off, bf16.
 
 The members' forward passes run as one, vectorised: ``torch.vmap`` maps
 ``torch.func.functional_call`` of one network over the members' stacked parameters and buffers,

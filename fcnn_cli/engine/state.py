@@ -14,7 +14,7 @@ from fcnn_cli.engine import fastpath
 from fcnn_cli.engine.optimizer import make as make_optimizer
 from fcnn_cli.engine.averaging import WeightAverage
 from fcnn_cli.core.errors import FcnnError, size_text
-from fcnn_cli.network import embedding
+from fcnn_cli.network import embedding, levels
 from fcnn_cli.network.model import MLP, NetConfig
 
 # The parts of a saved state besides the network's; all must be present to resume.
@@ -119,11 +119,12 @@ def build(prepared, config, net, dropout, device):
 
 def net_config(prepared, net, dropout):
     """The NetConfig for a prepared table from the options in ``net`` (``dropout`` where it
-    holds none)."""
+    holds none), with an embedding of each categorical feature of many levels."""
     net = {**(net or {})}
     if net.get("dropout") is None:
         net["dropout"] = dropout
-    return NetConfig(n_in=len(prepared.inputs), n_out=prepared.task.n_outputs, **net)
+    return NetConfig(n_in=len(prepared.inputs), n_out=prepared.task.n_outputs,
+                     levels=levels.layout(prepared.categories, prepared.inputs), **net)
 
 
 def plateau(optimizer):

@@ -115,6 +115,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
         log.warning("precision %s applies to GPUs only: training on the CPU computes in %s",
                     config.precision, precision)
     _check_batchnorm(shape, config, world)
+    if shape.levels and config.fast:
+        log.info("the embedding of the categorical feature(s) of many levels trains through "
+                 "autograd: the autograd-free step (--fast) does not take it")
     training_state.check_fits(shape, config, device, _networks_of(config),
                               min(-(-config.batch_size // world.size), data.sizes["train"]))
     fit_one = _fit_folds if config.folds > 1 else \

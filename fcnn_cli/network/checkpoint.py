@@ -145,7 +145,9 @@ def _predictor(meta, state):
     flags = f" and {len(filler.flagged)} missing-value indicator(s)" if filler else ""
     _need((filler.width if filler else len(features)) == config.n_in,
           f"{len(features)} feature name(s){flags} for a network of {config.n_in} input(s)")
-    _scaler(_entry(meta, "x_scaler", dict), "x_scaler", config.n_in, "float32")
+    kept = _scaler(_entry(meta, "x_scaler", dict), "x_scaler", config.n_in, "float32")
+    categories = _categories(meta, features)
+    _levels(config, categories, features, kept)
     feature_range = _entry(meta, "feature_range", dict, {})
     if feature_range:
         _feature_range(feature_range, config.n_in)
@@ -158,7 +160,7 @@ def _predictor(meta, state):
                      task=tasks.from_dict(task), units=units, feature_range=feature_range,
                      info=info, precision=_precision(info), filler=filler,
                      recipe=_recipe(meta), folds=_folds(meta, members),
-                     categories=_categories(meta, features))
+                     categories=categories)
 
 
 def _categories(meta, features):
@@ -166,6 +168,20 @@ def _categories(meta, features):
     from fcnn_cli.data.categories import Categories
 
     return Categories.from_dict(meta["categories"], features) if "categories" in meta else None
+
+
+def _levels(config, categories, features, kept):
+    """The network's embeddings of levels against the categories: a table for each index
+    input, at its position, of a row per level and one for the unknown level; and the scaler
+    leaves those inputs as they are."""
+    from fcnn_cli.network import levels
+
+    ours = [[p, rows] for p, rows, _ in config.levels]
+    theirs = [[p, rows] for p, rows, _ in levels.layout(categories, features)]
+    _need(ours == theirs, f"the network embeds the levels of inputs (position, rows) {ours}, "
+          f"but the categories make {theirs}")
+    _need(kept == [p for p, _ in ours], f"x_scaler leaves inputs {kept} as they are, not the "
+          f"level indices {[p for p, _ in ours]}")
 
 
 def _recipe(meta):
@@ -240,7 +256,8 @@ def _scaler(d, what, n, dtype, methods=SCALINGS):
     import numpy as np
 
     _need(d.get("method") in methods, f"{what}: unknown method {d.get('method')!r}")
-    _need(set(d) <= {"method", "shift", "scale", "quantiles"}, f"{what}: unknown entries")
+    _need(set(d) <= {"method", "shift", "scale", "quantiles", "kept"},
+          f"{what}: unknown entries")
     _need((d["method"] == "quantile") == ("quantiles" in d),
           f"{what}: quantiles belong to the quantile method alone")
     if "quantiles" in d:
@@ -251,6 +268,12 @@ def _scaler(d, what, n, dtype, methods=SCALINGS):
     # Dividing by it must stay finite too: a scale of 1e-45 turns every value infinite.
     _need(all(abs(1.0 / v) <= float(np.finfo(dtype).max) for v in scale),
           f"{what} scale holds a value too small to divide by")
+    kept = d.get("kept", [])
+    _need(isinstance(kept, list) and all(type(i) is int for i in kept) and
+          kept == sorted(set(kept)) and all(0 <= i < n for i in kept) and
+          all(d["shift"][i] == 0 and d["scale"][i] == 1 for i in kept),
+          f"{what}: kept is not ascending inputs of shift 0 and scale 1")
+    return kept
 
 
 def _quantiles(table, what, n):

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from fcnn_cli.network import levels
+
 
 class Periodic(nn.Module):
     """Rows × features in, rows × features × 2k out: cos(2π f x), then sin(2π f x)."""
@@ -88,7 +90,7 @@ class Embedding(nn.Sequential):
 
 def inputs(cfg):
     """The inputs of the first layer of a network of NetConfig ``cfg``."""
-    return cfg.n_in if cfg.embed == "none" else cfg.n_in * cfg.embed_dim
+    return levels.inputs(cfg) if cfg.embed == "none" else cfg.n_in * cfg.embed_dim
 
 
 def work(cfg):
@@ -112,9 +114,10 @@ def products(cfg):
 
 
 def values_per_row(cfg):
-    """The values of one row that the embedding keeps for the backward pass."""
+    """The values of one row that the embedding keeps for the backward pass (of levels: the
+    vectors that widen the first layer's inputs)."""
     if cfg.embed == "none":
-        return 0
+        return levels.inputs(cfg) - cfg.n_in
     per_feature = 2 * cfg.embed_dim
     if cfg.embed == "periodic":
         per_feature += 5 * cfg.embed_frequencies  # the angles, cos, sin, and the two joined

@@ -213,7 +213,9 @@ def _metadata(predictor, graph_input):
         meta["definitions"] = [[name, e.text] for name, e in graph_input.steps]
     if predictor.filler is not None:
         meta["missing"] = predictor.filler.to_dict()
-    if predictor.categories is not None:  # the graph takes their one-hot inputs
+    # The graph takes their one-hot inputs, or the index of the level (0: unknown, then
+    # 1, 2, … in the order of its levels) where a column has an embedding.
+    if predictor.categories is not None:
         meta["categories"] = predictor.categories.to_dict()
     if predictor.recipe is not None and predictor.recipe.where:
         meta["selection"] = predictor.recipe.where  # not in the graph: the caller applies it

@@ -5,7 +5,7 @@ from torch import nn
 
 from fcnn_cli.core import config
 from fcnn_cli.core.config import NetConfig
-from fcnn_cli.network import embedding
+from fcnn_cli.network import embedding, levels
 
 __all__ = ["MLP", "Ensemble", "NetConfig", "Dense", "ResidualBlock"]
 
@@ -58,7 +58,9 @@ class MLP(nn.Module):
         super().__init__()
         self.config = cfg
         # Identity without an embedding: the parameters, and their names, are a plain network's.
-        self.embed = nn.Identity() if cfg.embed == "none" else embedding.Embedding(cfg)
+        # NetConfig allows one embedding at most: of the numbers, or of categorical levels.
+        self.embed = (levels.LevelEmbedding(cfg) if cfg.levels else nn.Identity()
+                      if cfg.embed == "none" else embedding.Embedding(cfg))
         layers, n = [], embedding.inputs(cfg)
         if cfg.arch == "resnet":
             if cfg.depth % 2:

@@ -37,8 +37,10 @@ def describe_predictor(predictor, name="<model>"):
         "folds": predictor.folds.to_dict() if predictor.folds else None,  # k-fold's rule
         "output": "gaussian" if getattr(task, "gaussian", False) else None,
         "nan_fill": _filling(predictor.filler),
-        # Each categorical column's levels (None: missing), in the order of its inputs.
+        # Each categorical column's levels (None: missing), in the order of its inputs, and
+        # the width of the embedding of each of more than 64 levels.
         "categories": predictor.categories.to_dict() if predictor.categories else None,
+        "embedded": _embedded(predictor),
         "metrics": info["metrics"],
         "versions": info["versions"],
     }
@@ -80,11 +82,24 @@ def _record(info, name):
 
 def _layers(config):
     """The sizes from input to output, as text: 8 → 64 → 64 → 64 → 2, with an embedding of
-    each feature 8 → periodic 8×24 → 64 → 64 → 64 → 2."""
-    embed = config["embed"]
+    each feature 8 → periodic 8×24 → 64 → 64 → 64 → 2, with one of a categorical feature's
+    levels 8 → 7 + levels 32 → 64 → 64 → 64 → 2."""
+    embed, tables = config["embed"], config.get("levels", [])
     embedded = [] if embed == "none" else [f"{embed} {config['n_in']}×{config['embed_dim']}"]
+    if tables:
+        embedded = [f"{config['n_in'] - len(tables)} + levels "
+                    f"{' + '.join(str(w) for _, _, w in tables)}"]
     sizes = [config["n_in"], *embedded] + [config["width"]] * config["depth"] + [config["n_out"]]
     return " → ".join(map(str, sizes))
+
+
+def _embedded(predictor):
+    """{column: its embedding's width} of the categorical columns of many levels."""
+    if not predictor.categories:
+        return None
+    owner = {n: c for c in predictor.categories.columns
+             for n in predictor.categories.names(c)}
+    return {owner[predictor.features[p]]: w for p, _, w in predictor.net.config.levels}
 
 
 def _features(predictor):

@@ -1,8 +1,10 @@
 """What a model's ONNX graph takes, the part of the graph that makes the network's inputs of it,
 and the rows the graph is checked on.
 
-The input is the raw feature columns (``features``, float32), or, where definitions make
-features, the raw columns they are made from (``columns``, float64): the definitions then run
+The input is the raw feature columns (``features``, float32; a categorical feature's one-hot
+inputs, or the index of its level where it has many, 0 for the unknown level, which a Gather
+of its embedding's rows takes in the graph), or, where definitions make features, the raw
+columns they are made from (``columns``, float64): the definitions then run
 in the graph in float64 (:mod:`fcnn_cli.network.onnxexpr`) and their values become float32
 features, as :meth:`~fcnn_cli.data.recipe.Recipe.derive` and the predictor compute them. A
 model trained with ``--nan fill`` fills its features in the graph as predict does
@@ -92,10 +94,7 @@ def check_rows(predictor, graph_input, seed):
     it, some values missing where the model fills them; rows whose features are not all
     numbers are left out where it does not (predict refuses them)."""
     rng = np.random.default_rng(seed)
-    if graph_input.name == "features":
-        x = _uniform(rng, *feature_bounds(predictor), CHECK_ROWS).astype(np.float32)
-    else:
-        x = _uniform(rng, *_raw_bounds(predictor, graph_input), CHECK_ROWS)
+    x = _draw(rng, predictor, graph_input)
     if predictor.filler is not None:  # every row is scored: what is missing is filled
         _blank(rng, x, _flagged(predictor, graph_input))
         return x
@@ -106,7 +105,7 @@ def check_rows(predictor, graph_input, seed):
     kept = []
     for draw in range(ROUNDS):
         if draw:
-            x = _uniform(rng, *_raw_bounds(predictor, graph_input), CHECK_ROWS)
+            x = _draw(rng, predictor, graph_input)
         kept.append(x[np.isfinite(features(predictor, graph_input, x)).all(axis=1)])
         if sum(map(len, kept)) >= CHECK_ROWS:
             break
@@ -115,6 +114,20 @@ def check_rows(predictor, graph_input, seed):
         raise FcnnError("no rows to check the ONNX graph on: its definitions gave a feature "
                         "that is not a number on every row drawn across the raw columns' "
                         "training range")
+    return x
+
+
+def _draw(rng, predictor, graph_input):
+    """CHECK_ROWS rows of the graph's input across its columns' ranges, each level index a
+    whole number of its embedding's rows (0, the unknown level's, among them)."""
+    if graph_input.name == "features":
+        x = _uniform(rng, *feature_bounds(predictor), CHECK_ROWS).astype(np.float32)
+    else:
+        x = _uniform(rng, *_raw_bounds(predictor, graph_input), CHECK_ROWS)
+    rows = predictor.categories.index_rows() if predictor.categories else {}
+    for name, count in rows.items():
+        if name in graph_input.columns:
+            x[:, graph_input.columns.index(name)] = rng.integers(0, count, len(x))
     return x
 
 

@@ -39,7 +39,7 @@ class Predictor:
     filler: Filler | None = None  # trained with nan="fill": how missing values are filled
     recipe: object = None  # data.recipe.Recipe that made its columns from the raw data, or None
     folds: foldrule.FoldRule | None = None  # k-fold's networks: the rule of each one's fold
-    categories: Categories | None = None  # the levels of categorical features, one-hot inputs
+    categories: Categories | None = None  # the levels of categorical features: their inputs
     # Page-locked input and output buffers of a GPU, made once: pinning memory is slow.
     _pinned: list = field(default_factory=list, repr=False, compare=False)
     # devices.ThreadChooser, made on first use; kept across calls so that a stream of chunks
@@ -113,7 +113,7 @@ class Predictor:
         margin = FAR_OUTSIDE * (hi - lo)
         far = (x < lo - margin) | (x > hi + margin)
         if self.categories:  # a new level is no extrapolation: Unseen counts it
-            far[:, np.asarray(self.categories.onehot(self.inputs))] = False
+            far[:, np.asarray(self.categories.of_levels(self.inputs))] = False
         return far.sum(axis=0), int(far.any(axis=1).sum())
 
     @property

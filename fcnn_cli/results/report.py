@@ -439,7 +439,8 @@ def info_tables(about):
         from fcnn_cli.data.categories import Categories
 
         rows += [(f"levels of {c}", ", ".join(shown))
-                 for c, shown in Categories(about["categories"]).describe().items()]
+                 for c, shown in Categories(about["categories"]).describe(
+                     about.get("embedded")).items()]
     if about["training"]:
         rows.append(("training", _training(about["training"])))
     rows.append(("written by", ", ".join(f"{k} {v}" for k, v in about["versions"].items())))

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from fcnn_cli.network import checkpoint
-from fcnn_cli.core.config import BASELINE_NAMES, NetConfig, TrainConfig, check_columns
+from fcnn_cli.core.config import (BASELINE_NAMES, MADE_BY_DATA, NetConfig, TrainConfig,
+                                  check_columns)
 from fcnn_cli.core import fileio
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import read_regular, require_writable_dir, write_text, writing
@@ -333,7 +334,7 @@ def _write_options(path, config, recipe=None):
             "features": config["features"], "categorical": config.get("categorical"),
             "val": config["val_data"],
             "test": config["test_data"], **options_of(recipe, absolute=True)}
-    net = {k: v for k, v in config["net"].items() if k not in ("n_in", "n_out")}
+    net = {k: v for k, v in config["net"].items() if k not in MADE_BY_DATA}
     try:
         text = dumps(data, net, config["train"])
     except FcnnError as e:  # a path no UTF-8 file can hold: the run itself is still good

@@ -21,7 +21,7 @@ import math
 import re
 import tomllib
 
-from fcnn_cli.core.config import (DataConfig, NetConfig, TrainConfig, Unsupported,
+from fcnn_cli.core.config import (MADE_BY_DATA, DataConfig, NetConfig, TrainConfig, Unsupported,
                                   option_fields, typed)
 from fcnn_cli.core.errors import FcnnError, shown
 from fcnn_cli.sweeps.datasets import VARIED, check, data_options, normalized, recipe_of
@@ -107,7 +107,7 @@ def defined_options(sweep, combination):
     options = {**dataclasses.asdict(config), **NetConfig(n_in=1, n_out=1, **net).to_dict(),
                # as given: left out, training takes the task's default (not NetConfig's)
                "dropout": net.get("dropout")}
-    return {k: v for k, v in options.items() if k not in (*NOT_DEFINING, "n_in", "n_out")}
+    return {k: v for k, v in options.items() if k not in (*NOT_DEFINING, *MADE_BY_DATA)}
 
 
 def _check_data(options, config, recipes):

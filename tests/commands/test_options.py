@@ -17,7 +17,7 @@ import pytest
 from fcnn_cli.commands import cli
 from fcnn_cli.commands.options import _MessageFormatter, with_flags
 from fcnn_cli.commands.simulate import QUAKE_FLAGS
-from fcnn_cli.core.config import NetConfig, TrainConfig
+from fcnn_cli.core.config import MADE_BY_DATA, NetConfig, TrainConfig
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import simulate
 from fcnn_cli.data.tables import read_table
@@ -142,7 +142,7 @@ def test_every_option_a_message_may_name_is_a_flag_of_its_command():
         return {o for p in command.params for o in p.opts + p.secondary_opts}
 
     net_and_training = [f.name for f in fields(NetConfig) + fields(TrainConfig)
-                        if f.name not in ("n_in", "n_out")]
+                        if f.name not in MADE_BY_DATA]
     quakes = [p for p in inspect.signature(simulate.earthquake_tables).parameters if p != "rows"]
     galaxies = [p for p in inspect.signature(simulate.galaxy_tables).parameters if p != "rows"]
     named = [(command_of("train"), net_and_training + ["targets", "features", "force"], {}),

@@ -47,10 +47,11 @@ def test_options_and_keys_are_one_list():
     for key in configfile.FIELDS:
         # the name=value form: the names that are words too (where, nan) are flags only so
         assert key == "data" or with_flags(f"{key}=1", [key]).split()[0] in flags
-    # every field of the option dataclasses but the network's sizes is an option
+    # every field of the option dataclasses but the network's sizes and the embeddings of
+    # levels (which the data make) is an option
     every = [f.name for cls in (DataConfig, NetConfig, TrainConfig) for f in
              __import__("dataclasses").fields(cls)]
-    assert sorted(set(every) - set(configfile.FIELDS)) == ["n_in", "n_out"]
+    assert sorted(set(every) - set(configfile.FIELDS)) == ["levels", "n_in", "n_out"]
 
 
 def test_activation_choices_are_the_activation_table():

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.config import MAX_EMBEDDED
 from fcnn_cli.data.categories import (MAX_LEVELS, MAX_TEXT, Categories, Unseen, encode_tables,
                                       is_categorical)
 from fcnn_cli.data.tables import Table
@@ -52,12 +53,12 @@ def test_unseen_levels_take_the_unknown_input_and_are_counted_in_one_line(caplog
 
 
 def test_a_million_levels_are_refused_in_one_line_naming_the_option():
-    t = _table(id=np.arange(1_000_000).astype(str))
+    t = _table(id=np.arange(1_000_001).astype(str))
     with pytest.raises(FcnnError) as error:
         Categories.fit(t, ["id"], named=["id"])
-    assert str(error.value) == (f"t: categorical column 'id' has 1000000 levels, more than the "
-                                f"{MAX_LEVELS} one-hot inputs a column may take; leave it out "
-                                "of --categorical and --features")
+    assert str(error.value) == ("t: categorical column 'id' has more than 100000 levels, past "
+                                "the 100000 a column may take (one-hot up to 64, a learned "
+                                "embedding beyond); leave it out of --categorical and --features")
     assert error.value.options == ("categorical",)
 
 
@@ -94,10 +95,12 @@ def test_what_counts_as_levels_by_type():
     ({"r": [1, 2]}, "not texts"),
     ({"r": [None, "a"]}, "not texts"),
     ({"r": "ab"}, "not a list"),
-    ({"r": [str(i) for i in range(MAX_LEVELS + 2)]}, "not a list of at most"),
+    ({"r": [str(i) for i in range(MAX_EMBEDDED + 2)]}, "not a list of at most"),
     ({"q": ["a"]}, "not among the features"),
     ({"x": ["a"]}, "a feature of its own"),
-    ({"r": [f"{i:02d}" for i in range(MAX_LEVELS + 1)]}, "more than 64 levels"),
+    ({"r": [f"{i:06d}" for i in range(MAX_EMBEDDED + 1)]}, "more than 100000 levels"),
+    # Past MAX_LEVELS one index input, r=<index>, which the features lack.
+    ({"r": [f"{i:02d}" for i in range(MAX_LEVELS + 1)]}, "not among the features"),
     ([], "not a table of columns"),
 ])
 def test_a_checkpoints_levels_are_checked_as_untrusted_input(levels, why):
@@ -163,3 +166,32 @@ def test_levels_are_counted_as_texts_and_a_float32_is_its_own_shortest_text():
     mixed = pd.Series([*range(MAX_LEVELS), *map(str, range(MAX_LEVELS))], dtype=object)
     assert count_levels(mixed) == MAX_LEVELS  # 11 and "11": one level each
     assert factorized(pd.Series(np.array([0.1, 11.0], np.float32)))[1] == ["0.1", "11"]
+
+
+def test_a_column_of_many_levels_is_its_levels_index_zero_for_the_unknown():
+    from fcnn_cli.data.categories import INDEX
+
+    many = [f"s{i:03d}" for i in range(MAX_LEVELS + 6)]
+    categories = Categories({"station": [*many, None]})
+    values = ["s003", None, "s000", "new", many[-1], "s003"]
+    unseen = Unseen()
+    encoded = categories.encode(_table(station=values), unseen).frame
+    assert list(encoded.columns) == [f"station={INDEX}"] and encoded.dtypes.iloc[0] == np.float32
+    want = [many.index(v) + 1 if v in many else len(many) + 1 if v is None else 0
+            for v in values]
+    assert encoded.iloc[:, 0].tolist() == want == [4, 71, 1, 0, 70, 4]
+    assert unseen.rows == 1 and unseen.values == {"station": ["'new'"]}
+
+
+def test_a_million_levels_piece_by_piece_are_refused_holding_at_most_one_piece_beyond():
+    from fcnn_cli.data.categories import Levels
+
+    piece = 40_000
+    levels = Levels(["id"], named=["id"])
+    pieces = (_table(id=np.arange(start, start + piece).astype(str))
+              for start in range(0, 1_000_001, piece))  # made one at a time
+    with pytest.raises(FcnnError, match="'id' has at least 120000 levels, past the "
+                                        "100000 a column may take"):
+        for table in pieces:
+            levels.add(table)
+    assert len(levels.texts["id"]) == 120_000 <= MAX_EMBEDDED + piece

@@ -170,3 +170,19 @@ def test_curves_round_trip_their_dict_and_scale_in_place(method):
     want = s.transform(x)
     assert np.array_equal(again.transform(x, out=x), want) and np.array_equal(x, want)
     assert "quantiles" not in Scaler.fit("standard", X).to_dict()  # the affine file as before
+
+
+@pytest.mark.parametrize("method", ["standard", "max", "minmax", "none", "robust", "quantile"])
+def test_a_level_index_is_left_as_it_is_whatever_the_scaling(method):
+    rng = np.random.default_rng(0)
+    x = np.column_stack([rng.normal(size=200) * 3, rng.integers(0, 500, 200)]).astype(np.float32)
+    names = ["x", "station=<index>"]
+    scaler = Scaler.fit(method, x, names)
+    alone = Scaler.fit(method, x[:, :1], names[:1])  # the other column, scaled on its own
+    assert scaler.kept == [1] and scaler.shift[1] == 0 and scaler.scale[1] == 1
+    out = scaler.transform(x)
+    np.testing.assert_array_equal(out[:, 1], x[:, 1])
+    np.testing.assert_allclose(out[:, 0], alone.transform(x[:, :1])[:, 0], rtol=1e-6,
+                               atol=1e-6)
+    again = Scaler.from_dict(scaler.to_dict())
+    assert again == scaler and "kept" not in alone.to_dict()

@@ -9,6 +9,7 @@ import pytest
 
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data import categories
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.data.sources import open_source
 from fcnn_cli.data.tables import Table
@@ -55,16 +56,39 @@ def test_streamed_levels_inputs_and_rows_are_those_of_the_table_in_memory(tmp_pa
                                        np.asarray(fitted[key], float), atol=1e-12)
 
 
-def test_a_column_of_too_many_levels_over_the_pieces_is_refused_naming_its_option(tmp_path):
+def test_a_column_of_too_many_levels_over_the_pieces_is_refused_naming_its_option(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(categories, "MAX_EMBEDDED", 66)  # the bound, made small to reach
     frame = _frame(700).assign(id=[f"run{i // 10}" for i in range(700)])  # 10 a piece
     path = _parquet(tmp_path / "t.parquet", frame)
     with pytest.raises(FcnnError) as error:
         stream.prepare(open_source(path), TrainConfig(), ["y"], ["x", "id"],
                        categorical=["id"])
-    assert str(error.value).endswith("categorical column 'id' has at least 70 levels, more "
-                                     "than the 64 one-hot inputs a column may take; leave it "
-                                     "out of --categorical and --features")
+    assert str(error.value).endswith("categorical column 'id' has at least 70 levels, past "
+                                     "the 66 a column may take (one-hot up to 64, a "
+                                     "learned embedding beyond); leave it out of --categorical "
+                                     "and --features")
     assert error.value.options == ("categorical",)
+
+
+@pytest.mark.parametrize("scale", ["standard", "robust"])
+def test_a_streamed_column_of_many_levels_is_the_index_the_table_in_memory_makes(tmp_path,
+                                                                                  scale):
+    frame = _frame(700).assign(id=[f"run{i % 90:02d}" for i in range(700)])
+    path = _parquet(tmp_path / "t.parquet", frame)
+    config = TrainConfig(scale=scale)
+    streamed = stream.prepare(open_source(path), config, ["y"], ["x", "id"], categorical=["id"])
+    memory = prepare(Table(pd.read_parquet(path), ["y"], name=path), config, ["y"],
+                     ["x", "id"], categorical=["id"])
+    assert streamed.categories.levels == memory.categories.levels == {
+        "id": [f"run{i:02d}" for i in range(90)]}
+    assert streamed.features == memory.features == ["x", "id=<index>"]
+    assert streamed.rows_digest == memory.rows_digest
+    assert streamed.x_scaler.kept == memory.x_scaler.kept == [1]
+    x = np.concatenate([block[0] for block in streamed.blocks(stream.TRAIN)])
+    # Index 0 is the unknown level's: run07 is the eighth level, index 8.
+    want = np.array([int(v[3:]) + 1 for v in frame["id"]], np.float32)
+    assert set(x[:, 1]) <= set(want) and len(set(x[:, 1])) == 90
 
 
 def test_a_level_of_a_separate_validation_file_never_seen_is_counted(tmp_path, caplog):

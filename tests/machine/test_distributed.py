@@ -261,3 +261,23 @@ def test_two_processes_train_with_event_weights_as_one_does(tmp_path, fast, targ
     assert one["sizes"] == two["sizes"]
     assert_close(one["weights"], two["weights"])
     assert two["history"] == pytest.approx(one["history"], rel=1e-4)
+
+
+def test_two_processes_train_categorical_features_as_one_does(tmp_path):
+    """A text column of 3 levels (one-hot) and one of 80 (an embedding of its own)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    n = 601
+    frame = pd.DataFrame({"x": rng.normal(size=n), "region": rng.choice(["a", "b", "c"], n),
+                          "station": [f"s{i:02d}" for i in rng.integers(0, 80, n)]})
+    frame["y"] = frame["x"] + (frame["region"] == "b") + frame["station"].str[1:].astype(int) / 40
+    frame.to_csv(tmp_path / "levels.csv", index=False)
+    args = ["train", tmp_path / "levels.csv", "-t", "y", "--categorical", "station", "--epochs",
+            2, "--batch-size", 64, "--seed", 3, "-q"]
+    run(fcnn(*args, "-o", tmp_path / "one"), tmp_path)
+    run(torchrun(*args, "-o", tmp_path / "two"), tmp_path)
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert one["embed.tables.0"].shape == (81, 19)  # 80 levels and the unknown one
+    assert_close(one, two)
