@@ -157,6 +157,17 @@ def test_a_resigned_state_of_impossible_progress_is_refused_naming_the_field(int
     assert str(refused.value) == f"{interrupted}: cannot resume: the saved state's {said}"
 
 
+@pytest.mark.parametrize("epochs", [None, 0, "3", 2.0])
+def test_saved_options_without_a_number_of_epochs_are_refused(interrupted, epochs):
+    config = interrupted / "config.json"
+    saved = json.loads(config.read_text())
+    config.write_text(json.dumps({**saved, "train": {**saved["train"], "epochs": epochs}}))
+    with pytest.raises(FcnnError) as refused:
+        runs.load_resume(interrupted)
+    assert str(refused.value).startswith(f"{interrupted}: cannot resume: ")
+    assert "epochs" in str(refused.value)
+
+
 ENSEMBLE_EDITS = {
     "epoch_text": (lambda s: {"epoch": "x"}, "epoch is 'x', not a whole number from 0 to 3"),
     "stopped_ended": (lambda s: {"stopped": ["x"]},
