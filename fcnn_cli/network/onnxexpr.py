@@ -6,13 +6,13 @@ Each expression's program (postfix, see :mod:`fcnn_cli.data.expressions`) is run
 tensors while the exporter traces it; its constant parts are computed by the evaluator itself
 (:func:`~fcnn_cli.data.evaluator.fold`), so that ``x ** 0.5`` is a square root here too.
 Arithmetic, comparisons, logic, abs, sqrt, minimum, maximum, fmin, fmax, clip, where, isnan,
-``??`` and ``%`` give numpy's values bit for bit; exp, log, tanh and ``**`` are onnxruntime's own, within a
-few units in the last place, and its sin and cos are good to about 1e-16 of 1 rather than of
-their value. onnxruntime has no float64 kernel of tan, arcsin, arccos, arctan, sinh and cosh,
-and ONNX no arctan2, hypot, log10 or numpy's remainder: those are made of operations it has
-(arctan as Cephes computes it), within a few units in the last place of numpy's, with numpy's
-NaN and infinities at the edges. A zero's sign may differ: onnxruntime's Where gives 0.0 for a
--0.0 that it picks.
+``??`` and ``%`` give numpy's values bit for bit; exp, log, tanh and ``**`` are onnxruntime's
+own, within a few units in the last place, and its sin and cos are good to about 1e-16 of 1
+rather than of their value. onnxruntime has no float64 kernel of tan, arcsin, arccos, arctan,
+sinh and cosh, and ONNX no arctan2, hypot, log10 or numpy's remainder: those are made of
+operations it has (arctan as Cephes computes it), within a few units in the last place of
+numpy's, with numpy's NaN and infinities at the edges. A zero's sign may differ: onnxruntime's
+Where gives 0.0 for a -0.0 that it picks.
 
 A list column (``NAME[i]``, ``len``/``sum``/``max``/``min``, the columns of ``--objects``) and
 a comparison of a column with text (``region == 'barrel'``) are refused: an ONNX graph's input
