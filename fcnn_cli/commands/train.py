@@ -133,8 +133,11 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
+        data, config, hidden = _table_defaults(data, config, given(ctx, "nan") or
+                                               "nan" in from_file)
         recipe = gather.of_config(data, data.targets, config.stream)
         if recipe is not None:
+            recipe.hidden = hidden
             gather.check_training(recipe, data, config)
     if config.negative_weights != "keep" and (recipe is None or recipe.weight_column is None):
         logging.getLogger("fcnn_cli").warning(
@@ -143,6 +146,34 @@ def _new_job(ctx, o):
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
                None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical)
+
+
+def _table_defaults(data, config, nan_given):
+    """(``data``, ``config``, the columns that are no default features) with what DATA's
+    metadata asks for (:mod:`fcnn_cli.data.arrivals`), each said in a line: where the origin
+    time is unknown, the picks after each event's earliest as the features, unless --features
+    names them; where picks are missing, --nan fill, unless --nan is given."""
+    from fcnn_cli.data import arrivals, gather
+    from fcnn_cli.data.tables import read_metadata
+
+    path = gather.first_file(data.data) if data.data and not data.samples else None
+    if path is None:
+        return data, config, ()
+    chosen = arrivals.of_metadata(read_metadata(path), data.define or ())
+    log = logging.getLogger("fcnn_cli")
+    hidden = ()
+    if chosen.hidden and data.features is None:
+        data = dataclasses.replace(data, define=[*(data.define or ()), *chosen.define])
+        hidden = chosen.hidden
+        log.info("%s: the origin time is unknown: the features are each pick after the "
+                 "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …)), not tp1, ts1, "
+                 "…; --features names others", path, arrivals.FIRST, arrivals.FIRST)
+    if chosen.missing and not nan_given and config.nan == "error":
+        config = dataclasses.replace(config, nan="fill")
+        log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
+                 "median, beside a 0/1 indicator); --nan chooses otherwise", path,
+                 100 * chosen.missing)
+    return data, config, hidden
 
 
 def _with_file(ctx, o):
