@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 import record
-from fcnn_cli.core.config import TrainConfig
+from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET, TrainConfig
 from fcnn_cli.data import arrivals, simulate, stations, velocity
 from fcnn_cli.data.recipe import Recipe
 from fcnn_cli.engine import train
@@ -61,17 +61,18 @@ def distances(located, truth):
 
 
 def as_fcnn_train_makes(table, test):
-    """(the tables, the features, --nan) that `fcnn train` takes by default from the table's
-    metadata (fcnn_cli/data/arrivals.py): where the origin time is unknown, the picks after
-    each event's earliest; where picks are missing, --nan fill."""
+    """(the tables, the features, --nan, the network's width and depth) that `fcnn train`
+    takes by default from the table's metadata (fcnn_cli/data/arrivals.py): where the origin
+    time is unknown, the picks after each event's earliest and UNKNOWN_ORIGIN_NET; where picks
+    are missing, --nan fill."""
     chosen = arrivals.of_metadata(table.extra)
     nan = "fill" if chosen.missing else "error"
     if not chosen.define:
-        return table, test, None, nan
+        return table, test, None, nan, {}
     recipe = Recipe.of_options(define=chosen.define)
     recipe.hidden = chosen.hidden
     table = recipe.derive(table)
-    return table, recipe.derive(test), recipe.features(table), nan
+    return table, recipe.derive(test), recipe.features(table), nan, dict(UNKNOWN_ORIGIN_NET)
 
 
 def case_rows(name, options, events, test_events, threads):
@@ -80,10 +81,10 @@ def case_rows(name, options, events, test_events, threads):
     test = simulate.earthquakes(n=test_events, seed=1, **options)
     labels = [c for c in POSITION if c in table.frame.columns]
     truth = test.frame[labels].to_numpy(np.float64)
-    table, test, features, nan = as_fcnn_train_makes(table, test)
+    table, test, features, nan, net = as_fcnn_train_makes(table, test)
     config = TrainConfig(seed=0, threads=threads, nan=nan)
     start = time.perf_counter()
-    result = train.fit(table, config, features=features, test_table=test)
+    result = train.fit(table, config, net, features=features, test_table=test)
     trained = time.perf_counter() - start
     predictor = result.predictor
     start = time.perf_counter()

@@ -67,10 +67,16 @@ def missing(tmp_path_factory):
     return d, said, table(d / "new.parquet", 200, 1, noise_p=0.02, missing=0.2)
 
 
-def test_missing_picks_are_filled_with_a_note(missing):
+def shape(predictor):
+    return predictor.net.config.width, predictor.net.config.depth
+
+
+def test_missing_picks_are_filled_and_the_network_is_wider_with_a_note(missing):
     d, said, _ = missing
     assert "20 % of the picks are missing: --nan fill" in said.stderr
+    assert "a network of width 128, depth 4" in said.stderr
     predictor = checkpoint.load(d / "run" / "model.pt")
+    assert shape(predictor) == (128, 4)
     assert predictor.filler is not None and predictor.inputs[len(PICKS):] == \
         [f"d{p}_missing" for p in PICKS]
 
@@ -113,13 +119,15 @@ def test_the_lecture_table_trains_on_its_picks_as_ever(tmp_path, quakes_csv):
     predictor = checkpoint.load(tmp_path / "run" / "model.pt")
     assert predictor.features == [f"t{p}{k}" for k in range(1, 5) for p in "ps"]
     assert predictor.recipe is None and predictor.filler is None
+    assert shape(predictor) == (64, 3)
 
 
-def test_features_and_nan_given_win(tmp_path):
+def test_features_nan_and_width_given_win(tmp_path):
     data = table(tmp_path / "c.csv", 300, 0, missing=0.2)
     said = run("train", data, "--epochs", 1, "--no-plots", "--features", "tp1,ts1,tp2",
-               "--nan", "drop", "-o", tmp_path / "run")
-    assert "origin time" not in said.stderr and "--nan fill" not in said.stderr
+               "--nan", "drop", "--width", 16, "-o", tmp_path / "run")
+    assert "the features are" not in said.stderr and "--nan fill" not in said.stderr
+    assert "a network of depth 4 (" in said.stderr
     predictor = checkpoint.load(tmp_path / "run" / "model.pt")
     assert predictor.features == ["tp1", "ts1", "tp2"] and predictor.recipe is None
-    assert predictor.filler is None
+    assert predictor.filler is None and shape(predictor) == (16, 4)

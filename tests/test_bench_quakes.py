@@ -55,9 +55,10 @@ def test_the_locator_with_the_true_model_finds_noise_free_hypocentres():
 
 def test_the_network_takes_what_fcnn_train_makes_of_each_case():
     lecture = simulate.earthquakes(n=5, seed=0)
-    assert quakes.as_fcnn_train_makes(lecture, lecture)[2:] == (None, "error")
+    assert quakes.as_fcnn_train_makes(lecture, lecture)[2:] == (None, "error", {})
     c = simulate.earthquakes(n=5, seed=0, **quakes.CASES["C: B + noise, missing"])
-    table, test, features, nan = quakes.as_fcnn_train_makes(c, c)
-    assert nan == "fill" and features == [f"dt{p}{k}" for k in range(1, 13) for p in "ps"]
+    table, test, features, nan, net = quakes.as_fcnn_train_makes(c, c)
+    assert net == {"width": 128, "depth": 4} and nan == "fill"
+    assert features == [f"dt{p}{k}" for k in range(1, 13) for p in "ps"]
     first = np.fmin.reduce(c.frame[[f[1:] for f in features]].to_numpy(), axis=1)
     np.testing.assert_array_equal(test.frame["dtp3"], c.frame["tp3"] - first)

@@ -133,8 +133,8 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
-        data, config, hidden = _table_defaults(data, config, given(ctx, "nan") or
-                                               "nan" in from_file)
+        data, config, hidden = _table_defaults(
+            data, config, net, lambda name: given(ctx, name) or name in from_file)
         recipe = gather.of_config(data, data.targets, config.stream)
         if recipe is not None:
             recipe.hidden = hidden
@@ -148,11 +148,14 @@ def _new_job(ctx, o):
                None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical)
 
 
-def _table_defaults(data, config, nan_given):
+def _table_defaults(data, config, net, told):
     """(``data``, ``config``, the columns that are no default features) with what DATA's
     metadata asks for (:mod:`fcnn_cli.data.arrivals`), each said in a line: where the origin
     time is unknown, the picks after each event's earliest as the features, unless --features
-    names them; where picks are missing, --nan fill, unless --nan is given."""
+    names them, and a wider, deeper network in ``net`` (UNKNOWN_ORIGIN_NET) where --width and
+    --depth are left out; where picks are missing, --nan fill, unless --nan is given.
+    ``told(name)``: whether the command line or the configuration file gives an option."""
+    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
     from fcnn_cli.data import arrivals, gather
     from fcnn_cli.data.tables import read_metadata
 
@@ -168,7 +171,12 @@ def _table_defaults(data, config, nan_given):
         log.info("%s: the origin time is unknown: the features are each pick after the "
                  "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …)), not tp1, ts1, "
                  "…; --features names others", path, arrivals.FIRST, arrivals.FIRST)
-    if chosen.missing and not nan_given and config.nan == "error":
+    left = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if not told(k)}
+    if chosen.hidden and left:
+        net.update(left)
+        log.info("%s: the origin time is unknown: a network of %s (--width, --depth choose "
+                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in left.items()))
+    if chosen.missing and not told("nan"):
         config = dataclasses.replace(config, nan="fill")
         log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
                  "median, beside a 0/1 indicator); --nan chooses otherwise", path,
