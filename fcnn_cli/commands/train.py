@@ -14,6 +14,7 @@ from fcnn_cli.commands.options import (DIR, FILE, OPTION_FIELDS, fields_options,
                                        listed, output_option, quiet_option, selection_of,
                                        plots_default, setup_logging, usage_errors, user_errors,
                                        with_flags)
+from fcnn_cli.commands import tabledefaults
 from fcnn_cli.commands.runjob import Job, fit_and_save, where
 from fcnn_cli.core.config import DataConfig, NetConfig, TrainConfig, option_fields
 from fcnn_cli.core.configfile import PLOTS_VARIABLE
@@ -133,55 +134,18 @@ def _new_job(ctx, o):
                                    f"minibatch in each of the {processes} process(es); "
                                    f"--batch-size {config.batch_size} gives fewer")
         data = DataConfig(**{f.name: listed(o[f.name]) for f in option_fields(DataConfig)})
-        data, config, hidden = _table_defaults(
-            data, config, net, lambda name: given(ctx, name) or name in from_file)
         recipe = gather.of_config(data, data.targets, config.stream)
         if recipe is not None:
-            recipe.hidden = hidden
             gather.check_training(recipe, data, config)
     if config.negative_weights != "keep" and (recipe is None or recipe.weight_column is None):
         logging.getLogger("fcnn_cli").warning(
             "--negative-weights %s changes nothing: the events have no weights (--weight, or a "
             "sample's *SCALE), so none is negative", config.negative_weights)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
+    left = {name for name in tabledefaults.CHOSEN if not (given(ctx, name) or name in from_file)}
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
-               None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical)
-
-
-def _table_defaults(data, config, net, told):
-    """(``data``, ``config``, the columns that are no default features) with what DATA's
-    metadata asks for (:mod:`fcnn_cli.data.arrivals`), each said in a line: where the origin
-    time is unknown, the picks after each event's earliest as the features, unless --features
-    names them, and a wider, deeper network in ``net`` (UNKNOWN_ORIGIN_NET) where --width and
-    --depth are left out; where picks are missing, --nan fill, unless --nan is given.
-    ``told(name)``: whether the command line or the configuration file gives an option."""
-    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
-    from fcnn_cli.data import arrivals, gather
-    from fcnn_cli.data.tables import read_metadata
-
-    path = gather.first_file(data.data) if data.data and not data.samples else None
-    if path is None:
-        return data, config, ()
-    chosen = arrivals.of_metadata(read_metadata(path), data.define or ())
-    log = logging.getLogger("fcnn_cli")
-    hidden = ()
-    if chosen.hidden and data.features is None:
-        data = dataclasses.replace(data, define=[*(data.define or ()), *chosen.define])
-        hidden = chosen.hidden
-        log.info("%s: the origin time is unknown: the features are each pick after the "
-                 "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …)), not tp1, ts1, "
-                 "…; --features names others", path, arrivals.FIRST, arrivals.FIRST)
-    left = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if not told(k)}
-    if chosen.hidden and left:
-        net.update(left)
-        log.info("%s: the origin time is unknown: a network of %s (--width, --depth choose "
-                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in left.items()))
-    if chosen.missing and not told("nan"):
-        config = dataclasses.replace(config, nan="fill")
-        log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
-                 "median, beside a 0/1 indicator); --nan chooses otherwise", path,
-                 100 * chosen.missing)
-    return data, config, hidden
+               None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical,
+               frozenset(left))
 
 
 def _with_file(ctx, o):

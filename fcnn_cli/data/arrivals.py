@@ -24,9 +24,9 @@ class Defaults:
     missing: float  # the fraction of picks the table lacks (0: all there)
 
 
-def of_metadata(meta, define=()):
-    """The defaults of a table whose metadata is ``meta``; ``define``: the run's own
-    definitions ("NAME=EXPR"), of which one of a name fcnn would define stands in for fcnn's."""
+def of_metadata(meta, defined=()):
+    """The defaults of a table whose metadata is ``meta``; ``defined``: the names of the run's
+    own definitions, of which one that fcnn would define stands in for fcnn's."""
     picks = meta.get("picks") if isinstance(meta.get("picks"), dict) else {}
     missing = picks.get("missing", 0)
     missing = float(missing) if isinstance(missing, (int, float)) and 0 < missing < 1 else 0.0
@@ -36,8 +36,7 @@ def of_metadata(meta, define=()):
     absolute = [f"t{phase}{k}" for k in range(1, len(network.names) + 1) for phase in "ps"]
     made = [f"{FIRST}=fmin({', '.join(absolute)})",
             *(f"d{pick}={pick} - {FIRST}" for pick in absolute)]
-    given = {text.partition("=")[0].strip() for text in define}
-    made = [text for text in made if text.partition("=")[0] not in given]
+    made = [text for text in made if text.partition("=")[0] not in set(defined)]
     aside = [c for c in meta.get("aside", ()) if isinstance(c, str)]
     return Defaults(made, (*absolute, FIRST, *aside), missing)
 

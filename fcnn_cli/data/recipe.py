@@ -63,6 +63,11 @@ class Recipe:
         recipe.check()
         return recipe
 
+    def defined_too(self, texts):
+        """This recipe with more definitions ("NAME=EXPR"), after its own, checked."""
+        self.define = self.define + _definitions(texts)
+        return self.check()
+
     @property
     def empty(self):
         """Whether the recipe does nothing: DATA is read and trained on as it is."""
