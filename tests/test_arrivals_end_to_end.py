@@ -131,3 +131,12 @@ def test_features_nan_and_width_given_win(tmp_path):
     predictor = checkpoint.load(tmp_path / "run" / "model.pt")
     assert predictor.features == ["tp1", "ts1", "tp2"] and predictor.recipe is None
     assert predictor.filler is None and shape(predictor) == (16, 4)
+
+
+def test_a_streamed_directory_trains_on_the_picks_after_the_earliest(tmp_path):
+    (tmp_path / "d").mkdir()
+    table(tmp_path / "d" / "c.parquet", 400, 0)
+    said = run("train", tmp_path / "d", "--stream", "--epochs", 1, "--no-plots", "-o",
+               tmp_path / "run")
+    assert "the origin time is unknown" in said.stderr
+    assert checkpoint.load(tmp_path / "run" / "model.pt").features == [f"d{p}" for p in PICKS]

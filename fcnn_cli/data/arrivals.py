@@ -12,8 +12,6 @@ the raw picks of a new table; the absolute picks are then no default features.
 
 from dataclasses import dataclass
 
-from fcnn_cli.data import stations as networks
-
 FIRST = "t_first"  # each event's earliest pick
 
 
@@ -30,7 +28,11 @@ def of_metadata(meta, defined=()):
     picks = meta.get("picks") if isinstance(meta.get("picks"), dict) else {}
     missing = picks.get("missing", 0)
     missing = float(missing) if isinstance(missing, (int, float)) and 0 < missing < 1 else 0.0
-    network = networks.from_metadata(meta) if picks.get("origin_time") == "unknown" else None
+    if picks.get("origin_time") != "unknown":
+        return Defaults([], (), missing)
+    from fcnn_cli.data import stations  # numpy: only for an earthquake table
+
+    network = stations.from_metadata(meta)
     if network is None:
         return Defaults([], (), missing)
     absolute = [f"t{phase}{k}" for k in range(1, len(network.names) + 1) for phase in "ps"]

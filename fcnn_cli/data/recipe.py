@@ -353,9 +353,9 @@ class Recipe:
         return [n for n in names if n in defined]
 
     def left_out(self, targets=()):
-        """The columns that are no default features: the weight column, those the weight
-        expression reads, and those the weight and defined ``targets`` are made from (a label
-        ``lab=x1*2`` would give itself away by x1)."""
+        """The columns that are no default features: :attr:`hidden`, the weight column, those
+        the weight expression reads, and those the weight and defined ``targets`` are made from
+        (a label ``lab=x1*2`` would give itself away by x1)."""
         out = {WEIGHT} if self.weight_column or self.weight else set()
         out |= set(self.hidden)
         names = [] if self.weight is None else [self.weight] if _plain(self.weight) else \
