@@ -51,3 +51,14 @@ def test_the_locator_with_the_true_model_finds_noise_free_hypocentres():
     locator.fit(None, truth, None, None, None, None, None)
     located = locator.predict(table.frame[picks].to_numpy(np.float32))
     assert quakes.distances(located, truth)[0] < 1e-2
+
+
+def test_the_network_takes_what_fcnn_train_makes_of_each_case():
+    lecture = simulate.earthquakes(n=5, seed=0)
+    assert quakes.as_fcnn_train_makes(lecture, lecture)[2:] == (None, "error", {})
+    c = simulate.earthquakes(n=5, seed=0, **quakes.CASES["C: B + noise, missing"])
+    table, test, features, nan, net = quakes.as_fcnn_train_makes(c, c)
+    assert net == {"width": 128, "depth": 4} and nan == "fill"
+    assert features == [f"dt{p}{k}" for k in range(1, 13) for p in "ps"]
+    first = np.fmin.reduce(c.frame[[f[1:] for f in features]].to_numpy(), axis=1)
+    np.testing.assert_array_equal(test.frame["dtp3"], c.frame["tp3"] - first)

@@ -29,6 +29,7 @@ class Job:
     from_file: set = dataclasses.field(default_factory=set)  # the options --config FILE gave
     recipe: object = None  # data.recipe.Recipe: samples, definitions, selection, weight
     categorical: list | None = None  # feature columns one-hot encoded, besides text ones
+    left: frozenset = frozenset()  # the options left to DATA's metadata (tabledefaults.CHOSEN)
 
     @property
     def name(self):
@@ -103,7 +104,12 @@ def _resume_hint(run_dir, changed):
 
 
 def _open_tables(job):
-    """The tables to train on: read into memory, or opened to be streamed (--stream)."""
+    """The tables to train on: read into memory, or opened to be streamed (--stream); a new
+    run first takes what DATA's metadata asks for (tabledefaults)."""
+    if job.state is None:
+        from fcnn_cli.commands import tabledefaults
+
+        tabledefaults.apply(job)
     if job.recipe is not None:
         from fcnn_cli.data import gather
 

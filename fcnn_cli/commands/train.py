@@ -14,6 +14,7 @@ from fcnn_cli.commands.options import (DIR, FILE, OPTION_FIELDS, fields_options,
                                        listed, output_option, quiet_option, selection_of,
                                        plots_default, setup_logging, usage_errors, user_errors,
                                        with_flags)
+from fcnn_cli.commands import tabledefaults
 from fcnn_cli.commands.runjob import Job, fit_and_save, where
 from fcnn_cli.core.config import MADE_BY_DATA, DataConfig, NetConfig, TrainConfig, option_fields
 from fcnn_cli.core.configfile import PLOTS_VARIABLE
@@ -141,8 +142,10 @@ def _new_job(ctx, o):
             "--negative-weights %s changes nothing: the events have no weights (--weight, or a "
             "sample's *SCALE), so none is negative", config.negative_weights)
     targets = [recipe.label] if recipe is not None and recipe.label else data.targets
+    left = {name for name in tabledefaults.CHOSEN if not (given(ctx, name) or name in from_file)}
     return Job([data.data, data.val, data.test], targets, data.features, net, config,
-               None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical)
+               None, o["output"], o["force"], o["plots"], from_file, recipe, data.categorical,
+               frozenset(left))
 
 
 def _with_file(ctx, o):

@@ -9,6 +9,7 @@ column with text (``region == 'barrel'``, ``region in ('barrel', 'endcap')``) is
 "text", which reads the column's values as texts, as categorical features take them
 (:func:`fcnn_cli.data.categories.text`: 11, 11.0 and "11" are "11")."""
 
+import functools
 from typing import NamedTuple
 
 # The functions an expression may call: name -> (numpy's function, number of arguments).
@@ -20,7 +21,12 @@ FUNCTIONS = {
     "arctan2": ("arctan2", 2), "sinh": ("sinh", 1), "cosh": ("cosh", 1), "tanh": ("tanh", 1),
     "hypot": ("hypot", 2), "minimum": ("minimum", 2), "maximum": ("maximum", 2),
     "clip": ("clip", 3), "where": ("where", 3), "isnan": ("isnan", 1),
+    "fmin": ("fmin", 2), "fmax": ("fmax", 2),
 }
+# Those that take their number of arguments or more: numpy's function of two folded over them
+# left to right. fmin and fmax skip NaN (NaN only where every argument is): the earliest of
+# several arrival times some of which are missing.
+FOLDED = ("fmin", "fmax")
 REDUCERS = ("len", "sum", "max", "min")  # of one list column, by name
 COMPARISONS = {"<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal",
                "==": "equal", "!=": "not_equal"}
@@ -115,6 +121,8 @@ def _apply(kind, argument, arguments):
         return np.where(_truth(values[0]), _number(values[1]), _number(values[2]))
     if kind == "call" and argument[0] == "isnan":
         return np.isnan(_number(values[0]))
+    if kind == "call" and argument[0] in FOLDED:
+        return functools.reduce(getattr(np, FUNCTIONS[argument[0]][0]), map(_number, values))
     if argument in ("and", "or"):
         return getattr(np, f"logical_{argument}")(*map(_truth, values))
     if argument in ("not", "!"):

@@ -26,7 +26,9 @@ Numbers are written 3, 2.5, 1e-3, and ``nan``, ``inf``, ``pi``; a column by its 
 back quotes where the name is not an identifier or is one of the words above:
 ```Muon pt (GeV)```. ``NAME[i]`` is element i of a list column (``NAME[-1]`` the last), NaN
 where the row's list is shorter; ``len``, ``sum``, ``max``, ``min`` of a list column are its
-length, sum (0 if empty), largest and smallest element (NaN if empty). Everything is computed
+length, sum (0 if empty), largest and smallest element (NaN if empty). ``fmin(a, b, …)`` and
+``fmax(a, b, …)`` take two or more values and skip NaN, as numpy's fmin and fmax: the earliest
+of several arrival times, some missing, is ``fmin(tp1, tp2, tp3)``. Everything is computed
 in float64 as numpy does (1/0 is inf, sqrt(-1) nan); comparisons and logic give booleans,
 which count as 0 and 1 in arithmetic, and a number is true unless 0 (NaN is true).
 
@@ -42,8 +44,8 @@ from typing import NamedTuple
 
 from fcnn_cli.core.config import repeated
 from fcnn_cli.core.errors import FcnnError, printable, shown
-from fcnn_cli.data.evaluator import (COMPARISONS, FUNCTIONS, REDUCERS, Columns, Refused, arity,
-                                     is_list_column, listing, run, suggestion)
+from fcnn_cli.data.evaluator import (COMPARISONS, FOLDED, FUNCTIONS, REDUCERS, Columns, Refused,
+                                     arity, is_list_column, listing, run, suggestion)
 
 MAX_LENGTH = 10_000  # characters of an expression
 MAX_DEPTH = 64  # nested parentheses, calls and operators
@@ -366,9 +368,11 @@ class _Parser:
                 count += 1
         self.expect(")", "',' or ')'")
         wanted = FUNCTIONS[name][1]
-        if count != wanted:
+        if count != wanted and not (name in FOLDED and count > wanted):
             raise Refused(function.position, f"{name} takes {wanted} argument"
-                                             f"{'s' if wanted > 1 else ''}, not {count}")
+                                             f"{'s' if wanted > 1 else ''}"
+                                             f"{' or more' if name in FOLDED else ''}, "
+                                             f"not {count}")
         self.emit("call", (name, count), function.position)
 
     def reduce(self, function):

@@ -37,6 +37,19 @@ def of_config(data, targets=None, stream=False):
     return recipe
 
 
+def first_file(data):
+    """The first of DATA's files (a name, a comma-separated list, a glob, a directory): the one
+    whose metadata speaks for them; None for stdin, and where none is found (reading says
+    why)."""
+    patterns = sampling.data_patterns(data)
+    if patterns is None:
+        return None if data == "-" else data
+    try:
+        return sampling.find(patterns[:1])[0]
+    except FcnnError:
+        return None
+
+
 def check_training(recipe, data, config):
     """Refuse, before any table is read, what a recipe does not train with."""
     if recipe.samples and recipe.samples[0].name is not None:

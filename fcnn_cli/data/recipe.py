@@ -46,6 +46,10 @@ class Recipe:
     # rows training read (:meth:`apply`), from which an ONNX export draws the rows it checks
     # its graph on. On torchrun, those of the pieces the first process read.
     ranges: dict = field(default_factory=dict)
+    # Columns that are no default features, by fcnn's choice for the table (the absolute picks
+    # that relative ones replace: :mod:`fcnn_cli.data.arrivals`). Not kept with the model: a
+    # run records its features.
+    hidden: tuple = ()
     _parsed: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
@@ -58,6 +62,11 @@ class Recipe:
                      weight, (label or LABEL) if found else None)
         recipe.check()
         return recipe
+
+    def defined_too(self, texts):
+        """This recipe with more definitions ("NAME=EXPR"), after its own, checked."""
+        self.define = self.define + _definitions(texts)
+        return self.check()
 
     @property
     def empty(self):
@@ -344,10 +353,11 @@ class Recipe:
         return [n for n in names if n in defined]
 
     def left_out(self, targets=()):
-        """The columns that are no default features: the weight column, those the weight
-        expression reads, and those the weight and defined ``targets`` are made from (a label
-        ``lab=x1*2`` would give itself away by x1)."""
+        """The columns that are no default features: :attr:`hidden`, the weight column, those
+        the weight expression reads, and those the weight and defined ``targets`` are made from
+        (a label ``lab=x1*2`` would give itself away by x1)."""
         out = {WEIGHT} if self.weight_column or self.weight else set()
+        out |= set(self.hidden)
         names = [] if self.weight is None else [self.weight] if _plain(self.weight) else \
             list(self._expression(self.weight, "weight").names)
         out |= set(names)

@@ -143,6 +143,23 @@ def read_table(path, narrow=None, columns=None):
     return table
 
 
+def read_metadata(path):
+    """fcnn's metadata of the table file ``path`` without reading its rows: ``{}`` where it
+    records none. Not of stdin, which cannot be read twice."""
+    name, fmt = _source(path)
+    with _reading(name):
+        if fmt == "parquet":
+            return _parquet_file(path, name)[1]
+        if fmt in SELECTABLE:
+            from fcnn_cli.data import formats
+
+            file, selector = split_selector(path)
+            with formats.module(fmt).opened(file, selector, name) as source:
+                return metadata.parse(source.fcnn, name) if source.fcnn else {}
+        with csvfiles.opened(path, name) as (_, meta, _):
+            return meta
+
+
 def _unique(names):
     return len(set(names)) == len(names)
 

@@ -5,7 +5,8 @@ same locations from the same picks.
 
 It knows the Earth model and so needs no training: ``fit`` only reads the region from the
 training labels (the bounds of its fallback grid and of the depth). Its inputs are the picks
-``tpK``/``tsK`` among the run's features, station K being the K-th the table records; a pick
+``tpK``/``tsK`` among the run's features (or ``dtpK``/``dtsK``, after each event's earliest,
+where the origin time is unknown), station K being the K-th the table records; a pick
 that is NaN, or whose missing-value indicator (``--nan fill``) is set, is left out, and so is
 a station whose columns are not features. Its file keeps what it read of the table as JSON,
 read back through the same checks as the table's metadata.
@@ -23,7 +24,9 @@ from fcnn_cli.data.missing import SUFFIX
 from fcnn_cli.network import baseline, geiger
 
 NAME = "locator"
-PICK = re.compile(r"t([ps])([1-9][0-9]*)")
+# A pick, or the same after the event's earliest (``dtpK``, fcnn's features where the origin
+# time is unknown: :mod:`fcnn_cli.data.arrivals`), which the fitted origin time absorbs.
+PICK = re.compile(r"(d?)t([ps])([1-9][0-9]*)")
 POSITION = ("x", "y", "z")
 NEEDS = ("the locator baseline needs the stations and velocities that the table records "
          "(fcnn simulate earthquakes writes them)")
@@ -56,7 +59,8 @@ class Locator:
         noise = (picks.get("noise_p", 0.0), picks.get("noise_s", 0.0))
         if not all(isinstance(v, (int, float)) and np.isfinite(v) and v >= 0 for v in noise):
             raise FcnnError("the table's metadata records a malformed pick noise")
-        self.columns = _pick_columns(inputs, len(network.names))
+        self.columns = _pick_columns(inputs, len(network.names),
+                                     picks.get("origin_time") == "unknown")
         self.labels, self.inputs = list(labels), list(inputs)
         self.table = {"stations": network.metadata(), "velocities": model.metadata(),
                       "picks": {"noise_p": float(noise[0]), "noise_s": float(noise[1]),
@@ -126,16 +130,22 @@ class Locator:
         return model
 
 
-def _pick_columns(inputs, stations):
+def _pick_columns(inputs, stations, origin_unknown):
     """(input of the pick, its column in Geiger's picks (P then S), input of its
-    missing-value indicator or None) for each pick among the inputs."""
+    missing-value indicator or None) for each pick among the inputs: the absolute ones where
+    there are both."""
     where = {name: i for i, name in enumerate(inputs)}
-    columns = []
-    for i, name in enumerate(inputs):
+    columns, taken = [], set()
+    for i, name in sorted(enumerate(inputs), key=lambda item: item[1].startswith("d")):
         found = PICK.fullmatch(name)
-        if found is None:
+        if found is None or name[1:] in taken:
             continue
-        phase, k = found[1], int(found[2])
+        if found[1] and not origin_unknown:
+            raise FcnnError(f"the locator baseline: feature {name!r} is a pick after the "
+                            "event's earliest, which only a table whose origin time is unknown "
+                            "may give it", ("baseline",))
+        taken.add(name)
+        phase, k = found[2], int(found[3])
         if k > stations:
             raise FcnnError(f"the locator baseline: feature {name!r} is of station {k}, but "
                             f"the table records {stations} stations", ("baseline",))
@@ -143,5 +153,5 @@ def _pick_columns(inputs, stations):
                         where.get(name + SUFFIX)))
     if not columns:
         raise FcnnError("the locator baseline needs arrival times among the features (tp1, "
-                        "ts1, …)", ("baseline",))
+                        "ts1, …, or dtp1, dts1, …)", ("baseline",))
     return columns

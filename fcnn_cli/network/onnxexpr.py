@@ -5,14 +5,14 @@ exporter writes as graph nodes: the features computed from the raw columns in th
 Each expression's program (postfix, see :mod:`fcnn_cli.data.expressions`) is run on a stack of
 tensors while the exporter traces it; its constant parts are computed by the evaluator itself
 (:func:`~fcnn_cli.data.evaluator.fold`), so that ``x ** 0.5`` is a square root here too.
-Arithmetic, comparisons, logic, abs, sqrt, minimum, maximum, clip, where, isnan, ``??`` and
-``%`` give numpy's values bit for bit; exp, log, tanh and ``**`` are onnxruntime's own, within a
-few units in the last place, and its sin and cos are good to about 1e-16 of 1 rather than of
-their value. onnxruntime has no float64 kernel of tan, arcsin, arccos, arctan, sinh and cosh,
-and ONNX no arctan2, hypot, log10 or numpy's remainder: those are made of operations it has
-(arctan as Cephes computes it), within a few units in the last place of numpy's, with numpy's
-NaN and infinities at the edges. A zero's sign may differ: onnxruntime's Where gives 0.0 for a
--0.0 that it picks.
+Arithmetic, comparisons, logic, abs, sqrt, minimum, maximum, fmin, fmax, clip, where, isnan,
+``??`` and ``%`` give numpy's values bit for bit; exp, log, tanh and ``**`` are onnxruntime's
+own, within a few units in the last place, and its sin and cos are good to about 1e-16 of 1
+rather than of their value. onnxruntime has no float64 kernel of tan, arcsin, arccos, arctan,
+sinh and cosh, and ONNX no arctan2, hypot, log10 or numpy's remainder: those are made of
+operations it has (arctan as Cephes computes it), within a few units in the last place of
+numpy's, with numpy's NaN and infinities at the edges. A zero's sign may differ: onnxruntime's
+Where gives 0.0 for a -0.0 that it picks.
 
 A list column (``NAME[i]``, ``len``/``sum``/``max``/``min``, the columns of ``--objects``) and
 a comparison of a column with text (``region == 'barrel'``) are refused: an ONNX graph's input
@@ -148,6 +148,8 @@ def _call(name, values):
     args = [_number(v) for v in values]
     if name == "clip":  # numpy's: minimum(maximum(x, lo), hi)
         return _minimum(_maximum(args[0], args[1]), args[2])
+    if name in evaluator.FOLDED:  # as the evaluator folds numpy's function of two
+        return functools.reduce(FUNCTIONS[name], args)
     return FUNCTIONS[name](*args)
 
 
@@ -191,6 +193,15 @@ def _minimum(a, b):
 
 def _maximum(a, b):
     return torch.where((a > b) | torch.isnan(a), a, b)
+
+
+def _fmin(a, b):
+    """numpy's fmin: the smaller, NaN skipped (NaN where both are)."""
+    return torch.where((a <= b) | torch.isnan(b), a, b)
+
+
+def _fmax(a, b):
+    return torch.where((a >= b) | torch.isnan(b), a, b)
 
 
 def _infinite(x):
@@ -307,6 +318,6 @@ FUNCTIONS = {
     "abs": torch.abs, "sqrt": torch.sqrt, "exp": torch.exp, "log": torch.log, "log10": _log10,
     "sin": torch.sin, "cos": torch.cos, "tan": _tan, "arcsin": _arcsin, "arccos": _arccos,
     "arctan": _arctan, "arctan2": _arctan2, "sinh": _sinh, "cosh": _cosh, "tanh": torch.tanh,
-    "hypot": _hypot, "minimum": _minimum, "maximum": _maximum,
+    "hypot": _hypot, "minimum": _minimum, "maximum": _maximum, "fmin": _fmin, "fmax": _fmax,
     "isnan": torch.isnan,
 }

@@ -59,6 +59,9 @@ with np.errstate(all="ignore"):  # the expected values hold inf and NaN, as they
         ("arctan2(a, b)", np.arctan2(A, B)), ("sinh(c)", np.sinh(C)), ("cosh(c)", np.cosh(C)),
         ("tanh(a)", np.tanh(A)), ("hypot(a, b)", np.hypot(A, B)),
         ("minimum(a, b)", np.minimum(A, B)), ("maximum(a, b)", np.maximum(A, B)),
+        ("fmin(a, b)", np.fmin(A, B)), ("fmax(a, b)", np.fmax(A, B)),
+        ("fmin(a, b, c)", np.fmin(np.fmin(A, B), C)), ("fmax(c, 0, a)", np.fmax(np.fmax(C, 0), A)),
+        ("fmin(nan, nan)", np.nan), ("fmax(1, 2, nan)", 2.0),
         ("clip(a, -0.5, c)", np.clip(A, -0.5, C)), ("where(a > b, a, c)", np.where(A > B, A, C)),
         ("n / 4", np.arange(len(A)) / 4), ("1 / 0", np.inf), ("0 / 0", np.nan),
         ("-1 % 3", 2.0), ("`Muon pt (GeV)` / 2", B), ("nan", np.nan), ("inf", np.inf),
@@ -226,6 +229,7 @@ def test_list_and_number_columns_are_not_mixed_up():
     ("a + foo(1)", 5, "unknown function 'foo'; the functions are abs, sqrt"),
     ("1 + hypot(a)", 5, "hypot takes 2 arguments, not 1"),
     ("sqrt(a, b)", 1, "sqrt takes 1 argument, not 2"),
+    ("fmin(a)", 1, "fmin takes 2 arguments or more, not 1"),
     ("max(a, b)", 1, "max takes one list column, e.g. max(Muon_Px); of two values, maximum"),
     ("len(a[0])", 1, "len takes one list column"),
     ("a +* b", 4, "unexpected '*' where a number, a column or '('"),
@@ -297,7 +301,7 @@ def test_only_the_table_of_functions_can_be_called():
     assert set(expressions.FUNCTIONS) | set(expressions.REDUCERS) == {
         "abs", "sqrt", "exp", "log", "log10", "sin", "cos", "tan", "arcsin", "arccos",
         "arctan", "arctan2", "sinh", "cosh", "tanh", "hypot", "minimum", "maximum", "clip",
-        "where", "isnan", "len", "sum", "max", "min"}
+        "where", "isnan", "fmin", "fmax", "len", "sum", "max", "min"}
 
 
 @pytest.mark.parametrize("text, problem", [

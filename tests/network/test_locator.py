@@ -49,6 +49,28 @@ def test_it_locates_from_the_features_in_any_order_and_leaves_out_missing_picks(
     assert np.linalg.norm(located - truth, axis=1)[enough].max() < FLOAT32
 
 
+def test_picks_after_the_earliest_locate_as_the_picks_themselves():
+    """fcnn's features where the origin time is unknown (dtpK = tpK - the event's earliest):
+    the origin time fitted absorbs the shift; beside the absolute picks, those are taken."""
+    t = table(missing=0.2)
+    model, picks = fitted(t, None)
+    frame = t.frame[picks]
+    relative = frame.sub(np.fmin.reduce(frame.to_numpy(), axis=1), axis=0).add_prefix("d")
+    shifted, _ = fitted(t, list(relative.columns))
+    both, _ = fitted(t, [*picks, *relative.columns])
+    x = frame.to_numpy()
+    np.testing.assert_allclose(shifted.predict(relative.to_numpy()), model.predict(x),
+                               atol=1e-6)
+    np.testing.assert_array_equal(both.predict(np.hstack([x, relative.to_numpy() + 5.0])),
+                                  model.predict(x))
+
+
+def test_picks_after_the_earliest_need_an_unknown_origin_time():
+    known = simulate.earthquakes(n=5, seed=3, stations=SQUARE)
+    with pytest.raises(FcnnError, match="'dtp1' is a pick after the event's earliest"):
+        Locator().bind(["dtp1", "dts1"], ["x", "y"], known.extra)
+
+
 def test_indicators_of_filled_picks_leave_them_out():
     t = table(missing=0.2)
     picks = [c for c in t.frame.columns if c.startswith("t") and c != "t0"]

@@ -19,6 +19,7 @@ EXACT = ["abs(a)", "sqrt(a)", "-a", "+a", "a + b", "a - b", "a * b", "a / b", "a
          "a ** 2", "a ** 0.5", "a ** (1/2)", "a ?? b", "b ?? 3", "nan ?? a",
          "a < b", "a <= b", "a > b", "a >= b", "a == b", "a != b", "a and b", "a or b",
          "not a", "!a", "a && !b || b", "minimum(a, b)", "maximum(a, b)", "clip(a, -1, b)",
+         "fmin(a, b)", "fmax(a, b)", "fmin(b, a, 0.5)", "fmax(nan, a, b)", "fmin(a, nan)",
          "where(a > b, a, b)", "where(a, 1, 0)", "where(1, a, b)", "isnan(a)", "isnan(a / b)",
          "(a > 0) * 3 - (b < 1)", "-(a > 0)", "a * 0.1 + 1/3", "pi", "2 ** 3 + a", "-0.0 * 1",
          "nan", "inf + a", "a2 + b", "twice * 2", "a in (1, -0.5, 2, nan)", "(a > b) in (1,)"]

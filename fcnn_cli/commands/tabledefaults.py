@@ -1,0 +1,67 @@
+"""What fcnn train takes from DATA's metadata where the options leave it open, each said in a
+line (:mod:`fcnn_cli.data.arrivals`): on an earthquake table whose origin time is unknown, the
+picks after each event's earliest as the features (unless --features names them) and a wider,
+deeper network (UNKNOWN_ORIGIN_NET, unless --width or --depth is given); where picks are
+missing, --nan fill (unless --nan is given). Read where the run reads its tables, under the
+signal handlers: a file server that hangs is interrupted as any read."""
+
+import dataclasses
+import logging
+
+from fcnn_cli.core.errors import FcnnError
+
+CHOSEN = ("nan", "width", "depth")  # options the metadata may choose where none is given
+
+
+def apply(job):
+    """Change the new run ``job`` (runjob.Job) as DATA's metadata asks."""
+    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
+    from fcnn_cli.data import arrivals
+
+    path, meta = _metadata(job)
+    defined = [name for name, _ in job.recipe.define] if job.recipe is not None else []
+    chosen = arrivals.of_metadata(meta, defined)
+    log = logging.getLogger("fcnn_cli")
+    if chosen.hidden and job.features is None:
+        job.recipe = _with_definitions(job, chosen.define)
+        job.recipe.hidden = chosen.hidden
+        log.info("%s: the origin time is unknown: the features are each pick after the "
+                 "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …)), not tp1, ts1, "
+                 "…; --features names others", path, arrivals.FIRST, arrivals.FIRST)
+    wider = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k in job.left}
+    if chosen.hidden and wider:
+        job.net.update(wider)
+        log.info("%s: the origin time is unknown: a network of %s (--width, --depth choose "
+                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in wider.items()))
+    if chosen.missing and "nan" in job.left:
+        job.config = dataclasses.replace(job.config, nan="fill")
+        log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
+                 "median, beside a 0/1 indicator); --nan chooses otherwise", path,
+                 100 * chosen.missing)
+
+
+def _metadata(job):
+    """(the first of DATA's files, its metadata): ``{}`` for samples (no DATA), stdin, and a
+    table that reading will refuse anyway."""
+    from fcnn_cli.data import gather
+    from fcnn_cli.data.tables import read_metadata
+
+    data = job.paths[0]
+    path = gather.first_file(data) if data and not (job.recipe and job.recipe.classes) else None
+    try:
+        return path, read_metadata(path) if path is not None else {}
+    except FcnnError:  # reading the tables says why, in its own words
+        return path, {}
+
+
+def _with_definitions(job, texts):
+    """The run's recipe with ``texts`` defined after its own definitions; DATA's own recipe
+    where it had none."""
+    from fcnn_cli.core.config import DataConfig
+    from fcnn_cli.data import gather
+
+    if job.recipe is not None:
+        return job.recipe.defined_too(texts)
+    recipe = gather.of_config(DataConfig(data=job.paths[0], define=texts), job.targets,
+                              job.config.stream)
+    return recipe.find()

@@ -1,0 +1,44 @@
+"""What fcnn makes of an earthquake table by default, from what its metadata records of the
+picks (``picks``, which ``fcnn simulate earthquakes`` writes).
+
+Where the origin time is unknown, a pick is a random origin time plus the travel time: only
+differences of picks carry the location. A network given the absolute times has to learn to
+take those differences itself and does it badly (docs/earthquakes.md measures it); given each
+pick after the event's earliest, ``dtpK = tpK - t_first`` with ``t_first = fmin(tp1, ts1, …)``
+(fmin skips missing picks), it need not. They are definitions of the expression language, so
+that the model keeps them in its recipe and predict, evaluate and the ONNX graph make them from
+the raw picks of a new table; the absolute picks are then no default features.
+"""
+
+from dataclasses import dataclass
+
+FIRST = "t_first"  # each event's earliest pick
+
+
+@dataclass(frozen=True)
+class Defaults:
+    define: list  # "NAME=EXPR" texts to add to the run's definitions
+    hidden: tuple  # columns that are no default features
+    missing: float  # the fraction of picks the table lacks (0: all there)
+
+
+def of_metadata(meta, defined=()):
+    """The defaults of a table whose metadata is ``meta``; ``defined``: the names of the run's
+    own definitions, of which one that fcnn would define stands in for fcnn's."""
+    picks = meta.get("picks") if isinstance(meta.get("picks"), dict) else {}
+    missing = picks.get("missing", 0)
+    missing = float(missing) if isinstance(missing, (int, float)) and 0 < missing < 1 else 0.0
+    if picks.get("origin_time") != "unknown":
+        return Defaults([], (), missing)
+    from fcnn_cli.data import stations  # numpy: only for an earthquake table
+
+    network = stations.from_metadata(meta)
+    if network is None:
+        return Defaults([], (), missing)
+    absolute = [f"t{phase}{k}" for k in range(1, len(network.names) + 1) for phase in "ps"]
+    made = [f"{FIRST}=fmin({', '.join(absolute)})",
+            *(f"d{pick}={pick} - {FIRST}" for pick in absolute)]
+    made = [text for text in made if text.partition("=")[0] not in set(defined)]
+    aside = [c for c in meta.get("aside", ()) if isinstance(c, str)]
+    return Defaults(made, (*absolute, FIRST, *aside), missing)
+
