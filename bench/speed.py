@@ -217,18 +217,21 @@ def step_alone(table, batch, steps=2000, repeat=5):
     state = training_state.build(prepared, config, None, train.DEFAULT_DROPOUT[prepared.kind],
                                  cpu)
     rows = loop.Tensors.of(prepared, cpu)
-    batches = [(rows.x[i:i + batch], rows.y[i:i + batch]) for i in range(0, 64 * batch, batch)]
+    starts = [(k * batch) % (len(rows.x) - batch + 1) for k in range(64)]
+    batches = [(rows.x[i:i + batch], rows.y[i:i + batch]) for i in starts]
     fast, optimizer, average = state.fast, state.optimizer, state.average
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for k in range(steps):
-            fast(*batches[k % len(batches)], optimizer)
-            average.update()
-        best = min(best, time.perf_counter() - start)
-    torch.set_num_threads(threads)
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            for k in range(steps):
+                fast(*batches[k % len(batches)], optimizer)
+                average.update()
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
     return batch * steps / best
 
 

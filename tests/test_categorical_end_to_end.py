@@ -148,3 +148,22 @@ def test_a_definition_of_a_text_column_works_compared_and_is_refused_computed(
             "-o", tmp_path / "p.csv", "--keep", "endcap")
     written = pd.read_csv(tmp_path / "p.csv")
     assert written["endcap"].tolist() == (new["region"] == "endcap").astype(float).tolist()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_float64_ids_of_a_parquet_file_are_levels_as_they_are(runner, tmp_path, stream):
+    """Parquet's float features are read as float32, but not a categorical one: ids that
+    float32 would merge (100000001 and 100000002 are one float32) stay apart, and predict on
+    the training file meets no level it did not see."""
+    rng = np.random.default_rng(0)
+    ids = 100_000_001 + rng.integers(0, 20, 600)
+    pd.DataFrame({"x": rng.normal(size=600), "id": ids.astype(np.float64),
+                  "y": ids % 7.0}).to_parquet(tmp_path / "ids.parquet")
+    _invoke(runner, "train", tmp_path / "ids.parquet", "-t", "y", "--categorical", "id",
+            "--epochs", 1, "-q", "--no-plots", "-o", tmp_path / "run",
+            *(["--stream"] if stream else []))
+    info = json.loads(_invoke(runner, "info", tmp_path / "run" / "model.pt", "--json").stdout)
+    assert info["categories"]["id"] == [str(i) for i in sorted(set(ids.tolist()))]
+    out = _invoke(runner, "predict", tmp_path / "run" / "model.pt", tmp_path / "ids.parquet",
+                  "-o", tmp_path / "p.csv").output
+    assert "never seen" not in out

@@ -74,6 +74,8 @@ def test_the_embedding_learns_each_stations_offset_and_new_stations_are_counted(
     assert lines == [f"warning: {tmp_path / 'new.csv'}: 3 row(s) of level(s) never seen in "
                      "training, each given the unknown level's input: 'station': 'st999', "
                      "'new\\tone'"]
+    # No training row has the unknown level: its row is as it started, zero.
+    assert not checkpoint.load(run / "model.pt").net.embed.tables[0][0].any()
     written = pd.read_csv(tmp_path / "p.csv")
     assert len(written) == 40 and written["station"].tolist() == new["station"].tolist()
     evaluated = _invoke(runner, "evaluate", run / "model.pt", tmp_path / "new.csv").output

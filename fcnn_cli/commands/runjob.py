@@ -115,12 +115,14 @@ def _open_tables(job):
 
         read = gather.streamed_tables if job.config.stream else gather.training_tables
         fold_by = {"fold_by": job.config.fold_by} if job.config.fold_by else {}  # k-fold's
-        tables, job.features = read(job.recipe, job.paths, job.targets, job.features, **fold_by)
+        tables, job.features = read(job.recipe, job.paths, job.targets, job.features,
+                                    categorical=job.categorical, **fold_by)
         return tables
     if not job.config.stream:
         from fcnn_cli.data.tables import read_table
 
-        return [read_table(p, narrow=job.targets or ()) if p else None for p in job.paths]
+        wide = [*(job.targets or ()), *(job.categorical or ())]
+        return [read_table(p, narrow=wide) if p else None for p in job.paths]
     from fcnn_cli.data import sources
 
     data, val, test = job.paths

@@ -255,7 +255,8 @@ class Levels:
 
     def add(self, table, whole=False):
         """The levels of ``table``'s rows (``whole``: all the rows there are, so that a column
-        refused has "more than" the bound, not "at least" what the pieces so far held)."""
+        refused has "more than" the bound, not "at least" what the pieces so far held). A
+        column not named takes one-hot inputs only (:meth:`_refuse_unnamed`)."""
         for c, texts in self.texts.items():
             series = table.frame[c]
             self._refuse_count(table.name, c, count_levels(series, MAX_EMBEDDED),
@@ -269,7 +270,19 @@ class Levels:
                                 "and --features", self._option(c))
             texts.update(uniques)
             self._refuse_count(table.name, c, len(texts), "at least")
+            self._refuse_unnamed(table.name, c, len(texts))
             self.missing[c] = self.missing[c] or bool((codes < 0).any())
+
+    def _refuse_unnamed(self, name, column, count):
+        """A column taken as categorical by its type, not named, past MAX_LEVELS levels: in
+        memory it would be left out (its levels counted before it is chosen); a stream chose it
+        by its first piece, and a later one passes the bound. Embedding it unasked would make
+        a model that the same table in memory does not."""
+        if count > MAX_LEVELS and column not in self.named:
+            raise FcnnError(f"{name}: column {column!r} has at least {count} levels, more than "
+                            f"the {MAX_LEVELS} one-hot inputs of a column taken by its type; "
+                            "name it with --categorical for a learned embedding, or leave it "
+                            "out of --features", ("categorical",))
 
     def _refuse_count(self, name, column, count, said):
         """Refuse ``column`` past MAX_EMBEDDED levels: "more than" MAX_EMBEDDED where
@@ -349,6 +362,11 @@ def encode_tables(tables, features, named=None, rows=None):
 def categorical_columns(table, features, named=None):
     """The categorical ones of ``features``: those ``named`` with --categorical, each of them
     a feature, and those of levels by their type in ``table`` (the first piece of a stream)."""
+    # The scaling and the checkpoint know a categorical feature's inputs by these names.
+    reserved = [c for c in features if is_index(c) or is_unknown(c)]
+    if reserved:
+        raise FcnnError(f"{table.name}: column {reserved[0]!r} is named as fcnn names a "
+                        "categorical feature's input; rename it")
     named = list(named or ())
     outside = [c for c in named if c not in features]
     if outside:
@@ -366,11 +384,11 @@ def announce(categories, table, features):
     if clash:
         raise FcnnError(f"{table.name}: column {clash[0]!r} is also the name of a "
                         "categorical feature's input; rename it")
-    log.info("%s: categorical feature(s) %s (%d inputs)", table.name,
+    count = len(inputs) - len(features) + len(categories.levels)
+    log.info("%s: categorical feature(s) %s (%d input%s)", table.name,
              ", ".join(f"{c!r} ({len(v)} levels, "
                        f"{'a learned embedding' if embedded(v) else 'one-hot'})"
-                       for c, v in categories.levels.items()),
-             len(inputs) - len(features) + len(categories.levels))
+                       for c, v in categories.levels.items()), count, "" if count == 1 else "s")
     return inputs
 
 

@@ -63,9 +63,10 @@ def check_training(recipe, data, config):
                             "column of DATA", ("samples", "task"))
 
 
-def streamed_tables(recipe, paths, targets, features):
+def streamed_tables(recipe, paths, targets, features, categorical=None):
     """:func:`training_tables`, streamed: the recipe's Parquet files as one source of pieces
-    and the validation and test files in chunks, each through the steps."""
+    and the validation and test files in chunks, each through the steps (which read every
+    column as it is: ``categorical`` needs nothing here)."""
     from fcnn_cli.data import sources
 
     if paths[0] and os.path.isdir(paths[0]) and not recipe.classes:  # as it began (--resume)
@@ -75,17 +76,18 @@ def streamed_tables(recipe, paths, targets, features):
     return [source, *others], recipe.features(source.read(0), targets, features)
 
 
-def training_tables(recipe, paths, targets, features, fold_by=None):
+def training_tables(recipe, paths, targets, features, fold_by=None, categorical=None):
     """([the table, the validation table, the test table], the features) that training takes
     from ``paths`` (DATA, --val, --test; DATA's files are the recipe's samples): each file
     through the recipe's steps, the files of DATA as one table; the features those named, or
     every other numeric column but the weight's. ``fold_by``: k-fold's column (an event
-    number), which DATA's table keeps and which is no feature unless named."""
+    number), which DATA's table keeps and which is no feature unless named; ``categorical``:
+    the columns named as such, read as they are (their values are their levels)."""
     # Without targets the labels are those each file records, known only once it is read:
     # then every column is used.
     used = None if features is None or not targets else \
         list(dict.fromkeys([*features, *targets, *[c for c in [recipe.weight_column] if c]]))
-    narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c]]
+    narrow = [*(targets or []), *[c for c in [recipe.weight_column] if c], *(categorical or [])]
     data = used and list(dict.fromkeys([*used, *[c for c in [fold_by] if c]]))
     # asked anew before each file: the first one shows the objects' columns
     table = read(recipe, data, narrow, functools.partial(raw_columns, recipe, data))

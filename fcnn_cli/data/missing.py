@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.data.categories import is_index
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,8 @@ class Filler:
     def fit(cls, x, features, name="<table>"):
         """From the training rows' raw features ``x`` (NaN or infinite where missing)."""
         missing = ~np.isfinite(x)
-        medians = []
-        for i, feature in enumerate(features):
-            present = x[~missing[:, i], i]
-            medians.append(_median(present, feature, name))
+        medians = [_median(x[~missing[:, i], i], feature, name)
+                   for i, feature in enumerate(features)]
         flagged = [f for f, any_missing in zip(features, missing.any(axis=0)) if any_missing]
         return cls(list(features), medians, flagged)
 
@@ -94,6 +93,11 @@ class Filler:
 
 
 def _median(values, feature, name):
+    """The value that fills ``feature``'s missing ones: its median; a categorical feature's
+    level index (never missing in training, but a caller of the exported graph may give NaN)
+    takes the unknown level's, 0."""
+    if is_index(feature):
+        return 0.0
     if not len(values):
         raise FcnnError(f"{name}: feature {feature!r} has no value in the training rows to "
                         "fill its missing ones with", ("nan",))

@@ -110,10 +110,11 @@ def read_table(path, narrow=None, columns=None):
     Unlike :func:`iter_tables` this infers CSV column types from the whole file, so that a
     stray word deep in a numeric column is reported by column name and row.
 
-    With ``narrow`` (label column names; empty for those the file records) the float columns
-    of a Parquet file but the labels are read as float32, the type features are trained in,
-    row group by row group: a table read for training never holds them in float64. A column
-    with a value beyond float32's range stays float64.
+    With ``narrow`` (the names of columns to keep as they are: the labels, the categorical
+    features, whose levels are their exact values; the labels the file records are kept too)
+    the other float columns of a Parquet file are read as float32, the type features are
+    trained in, row group by row group: a table read for training never holds them in float64.
+    A column with a value beyond float32's range stays float64.
 
     With ``columns`` only those of them the file has are read (Parquet and ROOT files leave
     the others unread; CSV, HDF5 and FITS drop them once read): a tree of a thousand branches
@@ -128,7 +129,7 @@ def read_table(path, narrow=None, columns=None):
             file, meta = _parquet_file(path, name)
             kept = _kept(file.schema_arrow.names, columns)
             if narrow is not None and _unique(file.schema_arrow.names):
-                frame = _narrowed_frame(file, set(narrow or meta.get("targets", [])), kept)
+                frame = _narrowed_frame(file, {*narrow, *meta.get("targets", [])}, kept)
                 table = _table_from_frame(frame, meta, name)
                 _check_column_names(table)
                 return table
@@ -172,16 +173,16 @@ def _kept(names, columns):
     return [c for c in names if c in wanted]
 
 
-def _narrowed_frame(file, labels, kept):
-    """The frame of the columns ``kept`` of a Parquet file, its float columns but ``labels``
-    float32, converted as :func:`fcnn_cli.data.columns.numeric_matrix` converts them; the
-    other columns as read."""
+def _narrowed_frame(file, wide, kept):
+    """The frame of the columns ``kept`` of a Parquet file, its float columns but those in
+    ``wide`` float32, converted as :func:`fcnn_cli.data.columns.numeric_matrix` converts
+    them; the other columns as read."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
     narrow = [f.name for f in file.schema_arrow
-              if f.name in kept and f.name not in labels and pa.types.is_floating(f.type)]
+              if f.name in kept and f.name not in wide and pa.types.is_floating(f.type)]
     columns = {c: np.empty(file.metadata.num_rows, np.float32) for c in narrow}
     start = 0
     for i in range(file.num_row_groups):

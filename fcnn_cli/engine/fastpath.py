@@ -41,8 +41,9 @@ def _activations():
     ``out``), the backward from the pre-activation z and the output h with the very kernel
     autograd calls, in its out= form and past torch.ops' Python wrapper (a microsecond of a
     step's hundred)."""
-    def kernel(name):
-        return getattr(torch.ops.aten, name).grad_input._op
+    def kernel(name):  # the overload itself where a torch keeps no _op behind it
+        overload = getattr(torch.ops.aten, name).grad_input
+        return getattr(overload, "_op", overload)
     threshold, leaky, elu, silu, gelu, tanh, sigmoid, softplus = map(kernel, (
         "threshold_backward", "leaky_relu_backward", "elu_backward", "silu_backward",
         "gelu_backward", "tanh_backward", "sigmoid_backward", "softplus_backward"))

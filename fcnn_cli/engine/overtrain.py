@@ -23,6 +23,7 @@ import logging
 
 import numpy as np
 
+from fcnn_cli.data.categories import is_index
 from fcnn_cli.network import overtraining
 from fcnn_cli.results.ranking import pearson
 
@@ -187,15 +188,20 @@ def correlations(train, task, features):
     class of a classifier (the first :data:`MAX_CLASSES` that have rows), one of every row of
     a regression. None above :data:`MAX_FEATURES` features or without rows. The features may
     have been through the scaler: its shift and positive scale leave a correlation as it is
-    in the raw units."""
+    in the raw units. A level's index (a categorical feature's of many levels) is no quantity
+    to correlate: it is left out."""
     if train is None:
+        return None
+    columns = [i for i, name in enumerate(features) if not is_index(name)]
+    features = [features[i] for i in columns]
+    if not features:
         return None
     if len(features) > MAX_FEATURES:
         log.info("the correlations of the inputs are not kept: %d features, more than %d",
                  len(features), MAX_FEATURES)
         return None
     x, truth, weight = train
-    x = np.asarray(x[:, :len(features)], np.float64)
+    x = np.asarray(x[:, columns], np.float64)
     groups = [("all rows", np.ones(len(x), bool))]
     if task.kind == "classify":
         groups = [(str(c), truth == k) for k, c in enumerate(task.classes)]

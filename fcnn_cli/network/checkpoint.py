@@ -308,8 +308,9 @@ def _task(d, n_out):
         what = " with a Gaussian output (two outputs each)" if per_target == 2 else ""
         _need(len(targets) * per_target == n_out,
               f"{len(targets)} regression target(s){what} for a network of {n_out} output(s)")
-        _scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64",
-                [m for m in SCALINGS if m not in CURVES])
+        _need(_scaler(_entry(d, "scaler", dict), "target scaler", len(targets), "float64",
+                      [m for m in SCALINGS if m not in CURVES]) == [],
+              "target scaler: kept inputs, which only the features' scaler has")
         position = d.get("position")
         if position is not None:
             _need(isinstance(position, list) and 2 <= len(position) <= 3 and

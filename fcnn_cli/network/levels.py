@@ -9,7 +9,11 @@ fastai's rule of thumb, round(1.6 · n^0.56) for n rows, capped at :data:`MOST_W
 caps it at 600): 66 rows give 17 values, 100 rows 21, 205 rows and more 32. The cap keeps the
 first layer and the step small where one-hot inputs would give one per level, and a table of
 100 001 rows at 3.2 million weights. Its rows start as ``nn.Embedding``'s, from a standard
-normal: the spread of a standardised feature.
+normal: the spread of a standardised feature; but the unknown level's row starts at zero, near
+the mean of the others, and stays there (no training row has that level, so no step moves it):
+a level never seen gives the input of an average one, not that of a random level. An index that
+is no level's (negative, past the table, not a whole number, NaN: a caller of the exported
+graph may give one) is the unknown level's too.
 """
 
 import torch
@@ -51,11 +55,21 @@ class LevelEmbedding(nn.Module):
         for table in self.tables:
             if not table.is_meta:  # a network built to check shapes draws nothing
                 nn.init.normal_(table)
+                with torch.no_grad():
+                    table[0].zero_()
         # The runs of other inputs between the index inputs, as slices (constant in a graph).
         edges = [-1, *self.positions, cfg.n_in]
         self.others = [(a + 1, b) for a, b in zip(edges, edges[1:]) if b > a + 1]
 
     def forward(self, x):
-        vectors = [nn.functional.embedding(x[..., p].long(), table)
+        vectors = [nn.functional.embedding(_index(x[..., p], len(table)), table)
                    for p, table in zip(self.positions, self.tables)]
         return torch.cat([x[..., a:b] for a, b in self.others] + vectors, dim=-1)
+
+
+def _index(value, rows):
+    """The row of each index input's ``value``: itself where it is a whole number from 0 to
+    ``rows`` - 1, else 0, the unknown level's."""
+    index = value.long()
+    return torch.where((index == value) & (index >= 0) & (index < rows), index,
+                       torch.zeros_like(index))

@@ -331,7 +331,9 @@ def _configuration(config):
     return ["<h2>Configuration</h2>", table(("option", "value"), rows, "config")]
 
 
-NET_LABELS = {"n_in": "inputs", "n_out": "outputs"}
+# The network's sizes that the data make, not options.
+NET_LABELS = {"n_in": "inputs", "n_out": "outputs",
+              "levels": "embedded levels (input, rows, width)"}
 
 
 def _flag(key):

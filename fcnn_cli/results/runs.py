@@ -442,6 +442,9 @@ def _saved_run(options):
     net = _section(NetConfig, options["net"], "net")
     # Runs saved before --best-by kept the epoch of the lowest loss: their state holds it.
     config = _section(TrainConfig, {"best_by": "loss", **options["train"]}, "train")
+    if config.epochs is None:  # valid as an option (the table's size decides), not as a run's
+        raise FcnnError("config.json is damaged: its train epochs is null, where a run records "
+                        "the epochs it set out to train")
     test_data = options.get("test_data")
     if not isinstance(test_data, (str, type(None))):
         raise FcnnError(f"config.json is damaged: its 'test_data' is {_shown(test_data)}, not "

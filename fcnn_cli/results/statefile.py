@@ -62,9 +62,6 @@ def check_progress(state, epochs):
     epochs, the best losses numbers and their epochs no later than the last; an ensemble's
     ends texts (or null) one for each cohort, not all ended, and its best progress one for
     each member."""
-    if type(epochs) is not int or epochs < 1:  # noqa: E721 (config.json's, as edited)
-        raise FcnnError(f"the saved options' epochs are {printable(reprlib.repr(epochs))}, not "
-                        "the whole number of epochs the run set out to train")
     epoch = state["epoch"]
     _count("epoch", epoch, epochs)
     if "ensemble" not in state:

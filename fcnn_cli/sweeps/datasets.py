@@ -140,7 +140,7 @@ def read(options, files, samples=None):
     if recipe is None:
         from fcnn_cli.data.tables import read_table
 
-        narrow = options.get("targets") or ()
+        narrow = [*(options.get("targets") or ()), *(options.get("categorical") or ())]
         return Inputs([read_table(p, narrow=narrow) if p else None for p in paths], files,
                       options.get("targets"), options.get("features"),
                       categorical=options.get("categorical"))
@@ -148,6 +148,7 @@ def read(options, files, samples=None):
 
     recipe.samples = samples if samples is not None else found_samples(options)
     targets = [recipe.label] if recipe.label else options.get("targets")
-    tables, features = gather.training_tables(recipe, paths, targets, options.get("features"))
+    tables, features = gather.training_tables(recipe, paths, targets, options.get("features"),
+                                              categorical=options.get("categorical"))
     return Inputs(tables, files, targets, features, recipe.weight_column, recipe,
                   options.get("categorical"))

@@ -136,10 +136,16 @@ def test_a_long_text_is_a_note_not_a_level():
         Categories.from_dict({"r": ["z" * (MAX_TEXT + 1)]}, ["r='a'"])
 
 
-def test_an_input_name_that_is_a_feature_of_numbers_is_refused_too():
-    t = _table(region=["a", "b"], **{"region=<unknown>": [1.0, 2.0]})
-    with pytest.raises(FcnnError, match="column 'region=<unknown>' is also the name of a "):
-        encode_tables([t], ["region", "region=<unknown>"])
+@pytest.mark.parametrize("name", ["region=<unknown>", "a=<index>"])
+def test_a_feature_of_numbers_named_as_an_input_of_levels_is_refused(name):
+    """The scaling leaves an index input as it is, and the checkpoint checks the unknown
+    level's inputs, by these names: a column of numbers so named must not pass for one."""
+    t = _table(region=["a", "b"], **{name: [1.0, 2.0]})
+    with pytest.raises(FcnnError, match=f"^t: column '{name}' is named as fcnn names a "
+                                        "categorical feature's input; rename it$"):
+        encode_tables([t], ["region", name])
+    with pytest.raises(FcnnError, match="is named as fcnn names"):
+        encode_tables([t], [name])  # without any categorical feature too
 
 
 def test_a_column_named_categorical_is_a_feature_whatever_its_levels():

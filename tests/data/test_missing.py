@@ -106,3 +106,13 @@ def test_above_its_size_the_sample_is_uniform_seeded_and_bounded():
     # the kept values are spread over the whole stream, not its first rows alone
     late = np.isin(sample.kept[0], x[150_000:, 0])
     assert late.mean() == pytest.approx(0.25, abs=0.03)
+
+
+def test_a_levels_index_is_filled_with_the_unknown_levels_not_a_median():
+    """A level index is never missing in training; a NaN one (the exported graph's caller's)
+    must pick the unknown level's row, 0, not the row of whatever level is the median."""
+    x = np.array([[1.0, 5.0], [np.nan, 7.0], [3.0, 9.0]])
+    filler = Filler.fit(x, ["x", "station=<index>"])
+    assert filler.medians == [2.0, 0.0] and filler.flagged == ["x"]
+    filled = filler.transform(np.array([[np.nan, np.nan]]))
+    np.testing.assert_array_equal(filled, [[2.0, 0.0, 1.0]])

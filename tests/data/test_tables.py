@@ -88,6 +88,8 @@ def test_a_table_read_to_train_holds_its_float_features_in_float32(tmp_path):
     with pytest.raises(FcnnError, match="'h' holds values beyond float32"):
         numeric_matrix(narrow, ["a", "h"])
     assert read_table(path, narrow=["a"]).frame.dtypes["a"] == np.float64  # a label
-    assert read_table(path, narrow=["a"]).frame.dtypes["y"] == np.float32
+    # the labels the file records are kept as read too (a categorical column named is so)
+    assert read_table(path, narrow=["a"]).frame.dtypes["y"] == np.float64
+    assert read_table(path, narrow=["a"]).frame.dtypes["g"] == np.float32
     assert pa.types.is_float64(pq.read_schema(path).field("a").type)  # the file is untouched
 

@@ -70,20 +70,28 @@ def _check_gradients(activation, kind, dropout, arch, device):
 
 
 @pytest.mark.parametrize("arch", sorted(NETS))
-def test_steps_of_other_sizes_in_turn_equal_autograd(arch):
+@pytest.mark.parametrize("members, dropout", [(None, 0.0), (None, 0.3), (3, 0.0)])
+def test_steps_of_other_sizes_in_turn_equal_autograd(arch, members, dropout):
     """The gradient of each layer's pre-activation goes into a tensor made once per shape:
-    minibatches of other sizes in turn (an epoch's last one is smaller) must each be right."""
+    minibatches of other sizes in turn (an epoch's last one is smaller) must each be right,
+    of one network (with dropout too) and of members at once."""
     task, labels, n_out = TASKS["regress"]
     torch.manual_seed(0)
-    net = MLP(NetConfig(n_in=5, n_out=n_out, width=7, **NETS[arch])).double()
-    step = fastpath.FastStep(net, task)
+    nets = [MLP(NetConfig(n_in=5, n_out=n_out, width=7, dropout=dropout, **NETS[arch])).double()
+            for _ in range(members or 1)]
+    step = fastpath.FastStep(nets if members else nets[0], task)
     still = torch.optim.SGD([step.flat], lr=0.0)
-    for rows in (32, 7, 32, 7):
-        x, y = torch.randn(rows, 5, dtype=torch.float64), labels(rows).double()
-        expected = torch.autograd.grad(task.loss(net(x), y), list(net.parameters()))
-        step(x, y, still)
-        for p, g in zip(net.parameters(), expected):
-            torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
+    for k, rows in enumerate((32, 7, 32, 7, 1)):
+        x = torch.randn(len(nets), rows, 5, dtype=torch.float64)
+        y = torch.stack([labels(rows).double() for _ in nets])
+        torch.manual_seed(k)  # the same dropout masks for both
+        expected = [torch.autograd.grad(task.loss(net(x[m]), y[m]), list(net.parameters()))
+                    for m, net in enumerate(nets)]
+        torch.manual_seed(k)
+        step(x if members else x[0], y if members else y[0], still)
+        for net, grads in zip(nets, expected):
+            for p, g in zip(net.parameters(), grads):
+                torch.testing.assert_close(p.grad, g, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("optimizer", [

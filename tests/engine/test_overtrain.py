@@ -245,6 +245,18 @@ def test_correlations_per_class_as_numpy_gives_them():
                                   many) is None
 
 
+def test_a_levels_index_is_left_out_of_the_correlations():
+    x, truth = correlated(400, 8)
+    task = Classification("c", ["a", "b"])
+    found = overtrain.correlations((x[:, [2, 0, 1]], truth, None), task,
+                                   ["station=<index>", "u", "v"])
+    assert found["features"] == ["u", "v"]
+    for k, matrix in enumerate(found["matrices"]):
+        np.testing.assert_allclose(as_array(matrix), numpy_correlations(x[truth == k][:, :2]),
+                                   atol=1e-12)
+    assert overtrain.correlations((x[:, 1:2], truth, None), task, ["station=<index>"]) is None
+
+
 def test_weighted_correlations_are_numpys_with_the_event_weights():
     """Weights that grow with the first feature change its correlation with the second: the
     matrices are numpy's weighted ones, not the counted ones."""

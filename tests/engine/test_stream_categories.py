@@ -71,6 +71,21 @@ def test_a_column_of_too_many_levels_over_the_pieces_is_refused_naming_its_optio
     assert error.value.options == ("categorical",)
 
 
+def test_a_text_column_not_named_that_later_pieces_take_past_64_levels_is_refused(tmp_path):
+    """In memory such a column is left out (its levels counted first); a stream chose it by
+    its first piece, and must not embed it unasked: one line says what to do."""
+    frame = _frame(700).assign(note=[f"n{i // 100}" if i < 100 else f"n{i}"
+                                     for i in range(700)])  # 1 level in the first piece
+    path = _parquet(tmp_path / "t.parquet", frame)
+    with pytest.raises(FcnnError, match=r"t\.parquet: column 'note' has at least \d+ levels, "
+                       "more than the 64 one-hot inputs of a column taken by its type; name "
+                       "it with --categorical for a learned embedding, or leave it out of "
+                       "--features$"):
+        stream.prepare(open_source(path), TrainConfig(), ["y"])
+    named = stream.prepare(open_source(path), TrainConfig(), ["y"], categorical=["note"])
+    assert "note=<index>" in named.features
+
+
 @pytest.mark.parametrize("scale", ["standard", "robust"])
 def test_a_streamed_column_of_many_levels_is_the_index_the_table_in_memory_makes(tmp_path,
                                                                                   scale):

@@ -405,6 +405,19 @@ def test_a_label_scaler_is_never_a_curve(tmp_path, model_path):
         checkpoint.load(path)
 
 
+def test_a_label_scaler_keeps_no_inputs_as_they_are(tmp_path, model_path):
+    import shutil
+
+    path = shutil.copy(model_path, tmp_path / "m.pt")
+
+    def keep_first(meta):
+        scaler = meta["task"]["scaler"]
+        scaler["shift"][0], scaler["scale"][0], scaler["kept"] = 0.0, 1.0, [0]
+    resigned(path, in_meta(keep_first))
+    with pytest.raises(FcnnError, match="target scaler: kept inputs, which only the features'"):
+        checkpoint.load(path)
+
+
 @pytest.fixture(scope="module")
 def categorical_model(tmp_path_factory):
     from fcnn_cli.data.tables import Table

@@ -28,6 +28,16 @@ def test_each_index_picks_its_tables_row_and_the_other_inputs_keep_their_order()
     assert not fastpath.supports(net, tasks.Regression(["y"], None))
 
 
+def test_the_unknown_levels_row_starts_at_zero_and_no_levels_index_is_the_unknown_level():
+    torch.manual_seed(0)
+    embed = levels.LevelEmbedding(NetConfig(n_in=1, n_out=1, levels=[[0, 5, 3]]))
+    table = embed.tables[0].detach()
+    assert not table[0].any() and table[1:].abs().min() > 0
+    given = torch.tensor([[-1.0], [2.7], [float("nan")], [5.0], [1e30], [4.0], [0.0]])
+    np.testing.assert_array_equal(embed(given).detach().numpy(),
+                                  table[[0, 0, 0, 0, 0, 4, 0]].numpy())
+
+
 def test_a_tables_width_is_fastais_rule_capped():
     assert [levels.width(n) for n in (66, 100, 204, 205, 100_001)] == \
         [round(1.6 * n ** 0.56) for n in (66, 100)] + [31, 32, 32]

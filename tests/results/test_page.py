@@ -226,7 +226,7 @@ def test_the_headline_metrics_and_learning_curves_come_first_and_the_configurati
 
 def test_numbers_and_names_read_as_words_not_as_python_or_json_keys():
     config = {"data": "/d/q.csv", "val_data": None, "best_epoch": 7,
-              "net": {"n_in": 8, "batchnorm": True, "dropout": 0.0},
+              "net": {"n_in": 8, "batchnorm": True, "dropout": 0.0, "levels": [[1, 70, 17]]},
               "train": {"val_frac": 0.05, "fast": False, "threads": None}}
     classes = {"task": "classification", "rows": 4, "accuracy": 0.999995,
                "cross_entropy": 0.5, "roc_auc": 0.99987,
@@ -235,10 +235,11 @@ def test_numbers_and_names_read_as_words_not_as_python_or_json_keys():
     said = " ".join(Text(page.page("run", config, {"test": report}, [])).text
                     for report in (classes, REGRESSION))
     for raw in ("None", "True", "False", "coverage_1sigma", "roc_auc", "cross_entropy", "r2",
-                "val_frac", "n_in", "mean_entropy", "p68"):
+                "val_frac", "n_in", "mean_entropy", "p68", "--levels"):
         assert raw not in said.split(), raw
     for shown in ("validation data –", "--batchnorm yes", "--fast no", "--threads –",
-                  "inputs 8", "--val-frac 0.05", "accuracy cross-entropy ROC AUC 0.9999950 0.5 "
+                  "inputs 8", "embedded levels (input, rows, width) [[1, 70, 17]]",
+                  "--val-frac 0.05", "accuracy cross-entropy ROC AUC 0.9999950 0.5 "
                   "0.99987", "precision recall F1 support a 1 0.7500", "NLL CRPS within ±1σ "
                   "within ±2σ 1.25 0.375 68.8% 95.3%", "68th percentile 95th percentile",
                   "R² x km 0.25 0.5 0.375 0.99987 overall 0.25 0.5 0.375 0.99999960"):
