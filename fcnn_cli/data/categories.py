@@ -248,15 +248,16 @@ class Levels:
     MAX_EMBEDDED levels or one longer than MAX_TEXT, so that a column of a million distinct
     values never holds more than one table's worth of them besides MAX_EMBEDDED."""
 
-    def __init__(self, columns, named=()):
+    def __init__(self, columns, named=(), by_type=()):
         self.texts = {c: set() for c in columns}
         self.missing = dict.fromkeys(columns, False)
-        self.named = set(named)
+        self.named = set(named)  # with --categorical, which a message then names
+        self.by_type = set(by_type)  # taken by their type, named nowhere: one-hot at most
 
     def add(self, table, whole=False):
         """The levels of ``table``'s rows (``whole``: all the rows there are, so that a column
         refused has "more than" the bound, not "at least" what the pieces so far held). A
-        column not named takes one-hot inputs only (:meth:`_refuse_unnamed`)."""
+        column taken by its type takes one-hot inputs only (:meth:`_refuse_unnamed`)."""
         for c, texts in self.texts.items():
             series = table.frame[c]
             self._refuse_count(table.name, c, count_levels(series, MAX_EMBEDDED),
@@ -274,11 +275,11 @@ class Levels:
             self.missing[c] = self.missing[c] or bool((codes < 0).any())
 
     def _refuse_unnamed(self, name, column, count):
-        """A column taken as categorical by its type, not named, past MAX_LEVELS levels: in
+        """A column taken as categorical by its type, named nowhere, past MAX_LEVELS levels: in
         memory it would be left out (its levels counted before it is chosen); a stream chose it
         by its first piece, and a later one passes the bound. Embedding it unasked would make
         a model that the same table in memory does not."""
-        if count > MAX_LEVELS and column not in self.named:
+        if count > MAX_LEVELS and column in self.by_type:
             raise FcnnError(f"{name}: column {column!r} has at least {count} levels, more than "
                             f"the {MAX_LEVELS} one-hot inputs of a column taken by its type; "
                             "name it with --categorical for a learned embedding, or leave it "

@@ -282,9 +282,11 @@ def _rows_of(table, start, part, val_frac, test_frac, seed):
                  table.name, table.first_row, np.asarray(rows)[keep])
 
 
-def _categories(source, first, features, named, config):
+def _categories(source, first, features, named, config, asked=None):
     """The levels of the categorical ``features`` (``named`` with --categorical, or of levels
-    by their type in the ``first`` piece) in the training rows of ``config``'s split, or None:
+    by their type in the ``first`` piece; ``asked``: the features given, None for the default
+    list, whose columns of levels by type keep to one-hot) in the training rows of
+    ``config``'s split, or None:
     a pass over those columns alone, bounded (:class:`~fcnn_cli.data.categories.Levels`). It
     comes before the pass that scales, which then takes each piece's one-hot inputs as
     training does: their moments, the sample of a curve's scaler and the digest of the rows
@@ -294,7 +296,8 @@ def _categories(source, first, features, named, config):
     columns = categorical_columns(first, features, named)
     if not columns:
         return None
-    levels = Levels(columns, named or ())
+    given = set(named or ()) | set(asked or ())
+    levels = Levels(columns, named or (), [c for c in columns if c not in given])
     for piece in range(len(source.pieces)):
         table = source.read(piece, columns)
         part = split_of(_positions(table, source.starts[piece]), config.val_frac,
@@ -323,11 +326,12 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     import dataclasses
 
     first = source.read(0)
+    asked = features
     features, targets = select_columns(first, targets, features, weight,
                                        named=categorical or ())
     config = dataclasses.replace(config, val_frac=0.0 if val else config.val_frac,
                                  test_frac=0.0 if test else config.test_frac)
-    categories = _categories(source, first, features, categorical, config)
+    categories = _categories(source, first, features, categorical, config, asked)
     columns = features
     if categories:
         features = announce(categories, first, features)

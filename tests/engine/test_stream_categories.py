@@ -84,6 +84,8 @@ def test_a_text_column_not_named_that_later_pieces_take_past_64_levels_is_refuse
         stream.prepare(open_source(path), TrainConfig(), ["y"])
     named = stream.prepare(open_source(path), TrainConfig(), ["y"], categorical=["note"])
     assert "note=<index>" in named.features
+    given = stream.prepare(open_source(path), TrainConfig(), ["y"], ["x", "note"])
+    assert given.features == ["x", "note=<index>"]  # named in --features: embedded too
 
 
 @pytest.mark.parametrize("scale", ["standard", "robust"])
