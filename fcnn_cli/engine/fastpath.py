@@ -217,7 +217,7 @@ class _Affine:
     """A linear layer's weight and bias as detached views, and their gradients; of members
     (``stacked``: one ``linear`` each, however many), views with a leading member axis."""
 
-    __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows", "_scratch")
+    __slots__ = ("w", "b", "gw", "gb", "wt", "b_rows", "stacked", "_scratch")
 
     def __init__(self, linears, stacked):
         first, count = linears[0], len(linears) if stacked else None
@@ -227,7 +227,8 @@ class _Affine:
             if has_bias else (None, None)
         # Of several members: Wᵀ and b as the batched products take them, views made once.
         self.wt = self.w.mT
-        self.b_rows = self.b.unsqueeze(1) if has_bias and self.w.dim() == 3 else None
+        self.stacked = self.w.dim() == 3  # asked at every product: a flag, not a call
+        self.b_rows = self.b.unsqueeze(1) if has_bias and self.stacked else None
         self._scratch = {} if self.w.device.type == "cpu" else None
 
     def scratch(self, like):
@@ -247,7 +248,7 @@ class _Affine:
 
     def __call__(self, h):
         """W h + b, for each member its own."""
-        if self.w.dim() == 2:  # F.linear's own addmm, without its transpose made each call
+        if not self.stacked:  # F.linear's own addmm, without its transpose made each call
             return torch.mm(h, self.wt) if self.b is None else torch.addmm(self.b, h, self.wt)
         if self.b is None:
             return torch.bmm(h, self.wt)
@@ -256,16 +257,16 @@ class _Affine:
     def input_grad(self, g):
         """d loss / d h = g W; of several members a batched product straight away (matmul
         would broadcast and copy first)."""
-        return torch.mm(g, self.w) if self.w.dim() == 2 else torch.bmm(g, self.w)
+        return torch.bmm(g, self.w) if self.stacked else torch.mm(g, self.w)
 
     def grads(self, g, h, g_t=None):
         """d loss / d W = gᵀ h and d loss / d b = Σ g, written into the existing ``.grad``;
         ``g_t``, where given, is gᵀ already made."""
         g_t = g.mT if g_t is None else g_t
-        if self.w.dim() == 2:
-            torch.mm(g_t, h, out=self.gw)
-        else:
+        if self.stacked:
             torch.bmm(g_t, h, out=self.gw)
+        else:
+            torch.mm(g_t, h, out=self.gw)
         if self.gb is not None:
             torch.sum(g, dim=-2, out=self.gb)
 
@@ -387,12 +388,13 @@ def _update(p, data, optimizer, lr=None, rates=None):
 
 def _per_row():
     """A function of a minibatch's outputs that gives 1/n and 2/n as tensors (n rows), and
-    minus ones of the shape of one output column, made once for each shape, dtype and device:
-    a Python number in an operation costs a tensor made anew each step."""
+    minus ones of the shape of one output column, made once for each shape (of the one dtype
+    and device of a step's outputs): a Python number in an operation costs a tensor made anew
+    each step."""
     constants = {}
 
     def per_row(out):
-        key = (out.shape[:-1], out.dtype, out.device)
+        key = out.shape  # of one dtype and device: a step's outputs are its parameters'
         if key not in constants:
             n = out.shape[-2]
             constants[key] = (torch.tensor(1.0 / n, dtype=out.dtype, device=out.device),
@@ -414,7 +416,7 @@ def _output_grad(task):
             return lambda out, y: _gaussian(out, y, per_row(out)[0])
 
         def mse(out, y):  # squared error summed over outputs, mean over the batch
-            diff = out - y
+            diff = out.sub_(y)  # the outputs are needed no more
             inverse, twice, _ = per_row(out)
             if out.dim() == 3:
                 return (diff * diff).sum(dim=(1, 2)) * inverse, diff * twice
