@@ -51,7 +51,9 @@ def one_epoch_fit(encoded, rng):
     (a frame) against a label of noise: the plain training the encoding is set beside."""
     from fcnn_cli.engine import train
 
-    data = encoded.assign(y=rng.normal(size=len(encoded)))
+    # Plain columns: named as a categorical feature's inputs, training would refuse them.
+    data = encoded.set_axis([f"input{i}" for i in range(encoded.shape[1])], axis=1)
+    data = data.assign(y=rng.normal(size=len(encoded)))
     start = time.perf_counter()
     train.fit(tables.Table(data, ["y"]), train.TrainConfig(epochs=1, threads=1, test_frac=0.0))
     return time.perf_counter() - start

@@ -13,6 +13,7 @@ DPI = 100
 SMALL, WIDE = (6.4, 4.8), (11.0, 4.4)  # inches: one panel, two
 MIN_ROWS = 10  # a map's cells and a reliability diagram's bins of fewer rows are not drawn
 NOTE_CHARACTERS = 160  # of the line at a figure's foot: what one line of small print holds
+DEFINED_SHOWN = 3  # names of the columns a recipe defines that the line gives
 _NOTE = contextvars.ContextVar("note", default="")
 
 
@@ -59,9 +60,11 @@ def recipe_note(recipe):
     parts += [f"{key} {recipe[key]}" for key in ("weight", "where") if recipe.get(key)]
     if recipe.get("objects"):
         parts.append("objects " + ", ".join(map(str, recipe["objects"])))
-    defined = [d[0] for d in recipe.get("define") or [] if isinstance(d, list) and d]
-    if defined:
-        parts.append("defined " + ", ".join(map(str, defined)))
+    defined = [str(d[0]) for d in recipe.get("define") or [] if isinstance(d, list) and d]
+    if defined:  # the first few: a line at the foot beside a legend below the axes
+        more = len(defined) - DEFINED_SHOWN
+        parts.append("defined " + ", ".join(defined[:DEFINED_SHOWN])
+                     + (f" and {more} more" if more > 0 else ""))
     text = " · ".join(parts)
     return text if len(text) <= NOTE_CHARACTERS else text[:NOTE_CHARACTERS - 1] + "…"
 

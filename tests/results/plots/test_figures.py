@@ -60,6 +60,8 @@ def test_a_recipe_is_stated_at_the_foot_of_every_figure_saved_under_it(tmp_path)
     assert note == ("samples signal, back$ground · weight genWeight · where nMuon >= 2 · "
                     "objects Muon:2 · defined mass")
     assert figures.recipe_note(None) == "" and figures.recipe_note({"define": []}) == ""
+    many = {"define": [[f"dt{k}", f"t{k} - t0"] for k in range(25)]}
+    assert figures.recipe_note(many) == "defined dt0, dt1, dt2 and 22 more"
     assert len(figures.recipe_note({"where": "x > 1 && " * 40})) == figures.NOTE_CHARACTERS
     plt = figures.pyplot()
     noted, plain = plt.figure(), plt.figure()
