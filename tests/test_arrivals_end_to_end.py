@@ -140,3 +140,29 @@ def test_a_streamed_directory_trains_on_the_picks_after_the_earliest(tmp_path):
                tmp_path / "run")
     assert "the origin time is unknown" in said.stderr
     assert checkpoint.load(tmp_path / "run" / "model.pt").features == [f"d{p}" for p in PICKS]
+
+
+def test_features_that_name_picks_after_the_earliest_get_them_defined(tmp_path):
+    """A dead station's picks (all missing) cannot be filled: --features leaves them out and
+    names the others after the earliest, which fcnn still defines."""
+    frame = pd.read_csv(table(tmp_path / "c.csv", 300, 0), comment="#")
+    meta = json.loads(open(tmp_path / "c.csv").readline()[len("# fcnn "):])
+    frame[["tp6", "ts6"]] = np.nan
+    write_table(Table(frame, ["x", "y", "z"], extra=meta), tmp_path / "dead.parquet")
+    alive = [f"d{p}" for p in PICKS[:-2]]
+    said = run("train", tmp_path / "dead.parquet", "--epochs", 1, "--no-plots", "--features",
+               ",".join(alive), "-o", tmp_path / "run")
+    assert "--features names picks after the event's earliest" in said.stderr
+    predictor = checkpoint.load(tmp_path / "run" / "model.pt")
+    assert predictor.features == alive
+    # t_first skips the dead station's missing picks
+    assert "fmin(tp1, ts1" in dict(predictor.recipe.define)["t_first"]
+
+
+def test_a_definition_of_yours_of_fcnns_name_stands_in_and_the_line_says_so(tmp_path):
+    data = table(tmp_path / "c.csv", 300, 0)
+    said = run("train", data, "--epochs", 1, "--no-plots", "--define",
+               "t_first=fmax(tp1, tp2)", "-o", tmp_path / "run")
+    assert "(your --define of t_first stands in for fcnn's)" in said.stderr
+    assert dict(checkpoint.load(tmp_path / "run" / "model.pt").recipe.define)["t_first"] == \
+        "fmax(tp1, tp2)"

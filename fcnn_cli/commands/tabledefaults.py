@@ -7,6 +7,7 @@ signal handlers: a file server that hangs is interrupted as any read."""
 
 import dataclasses
 import logging
+import re
 
 from fcnn_cli.core.errors import FcnnError
 
@@ -22,12 +23,21 @@ def apply(job):
     defined = [name for name, _ in job.recipe.define] if job.recipe is not None else []
     chosen = arrivals.of_metadata(meta, defined)
     log = logging.getLogger("fcnn_cli")
+    made = {text.partition("=")[0] for text in chosen.define}
+    yours = ", ".join(n for n in defined if re.fullmatch(rf"{arrivals.FIRST}|dt[ps]\d+", n))
+    yours = f" (your --define of {yours} stands in for fcnn's)" if yours else ""
     if chosen.hidden and job.features is None:
         job.recipe = _with_definitions(job, chosen.define)
         job.recipe.hidden = chosen.hidden
         log.info("%s: the origin time is unknown: the features are each pick after the "
-                 "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …)), not tp1, ts1, "
-                 "…; --features names others", path, arrivals.FIRST, arrivals.FIRST)
+                 "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …))%s, not tp1, "
+                 "ts1, …; --features names others", path, arrivals.FIRST, arrivals.FIRST, yours)
+    elif chosen.hidden and made & set(job.features):
+        # --features names some of them (a dead station's left out, say): still fcnn's to make
+        job.recipe = _with_definitions(job, chosen.define)
+        log.info("%s: the origin time is unknown: --features names picks after the event's "
+                 "earliest, defined as dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …))", path,
+                 arrivals.FIRST, arrivals.FIRST)
     wider = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k in job.left}
     if chosen.hidden and wider:
         job.net.update(wider)

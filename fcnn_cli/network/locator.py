@@ -13,6 +13,7 @@ read back through the same checks as the table's metadata.
 """
 
 import copy
+import logging
 import re
 
 import numpy as np
@@ -22,6 +23,8 @@ from fcnn_cli.data import stations as networks
 from fcnn_cli.data import velocity
 from fcnn_cli.data.missing import SUFFIX
 from fcnn_cli.network import baseline, geiger
+
+log = logging.getLogger(__name__)
 
 NAME = "locator"
 # A pick, or the same after the event's earliest (``dtpK``, fcnn's features where the origin
@@ -101,7 +104,9 @@ class Locator:
         for feature, pick, indicator in self.columns:
             gone = x[:, indicator] > 0.5 if indicator is not None else False
             picks[:, pick] = np.where(gone, np.nan, x[:, feature])
-        hypo, _ = geiger.locate(picks, self.problem())
+        problem = self.problem()
+        _warn_undetermined(picks, problem)
+        hypo, _ = geiger.locate(picks, problem)
         return hypo[:, [POSITION.index(c) for c in self.labels]]
 
     def save(self, path):
@@ -155,3 +160,15 @@ def _pick_columns(inputs, stations, origin_unknown):
         raise FcnnError("the locator baseline needs arrival times among the features (tp1, "
                         "ts1, …, or dtp1, dts1, …)", ("baseline",))
     return columns
+
+
+def _warn_undetermined(picks, problem):
+    """Say how many events have fewer picks than the locator has unknowns: their place is where
+    the search left them (about the earliest station), not a location, and it counts in the
+    locator's figures as any."""
+    unknowns = 2 + problem.solve_depth + problem.origin_unknown
+    few = int((np.isfinite(picks).sum(axis=1) < unknowns).sum())
+    if few:
+        log.warning("locator: %d of %d event(s) have fewer picks than its %d unknowns: "
+                    "they are not located, only placed, and count in its figures as they are",
+                    few, len(picks), unknowns)

@@ -49,6 +49,19 @@ def test_it_locates_from_the_features_in_any_order_and_leaves_out_missing_picks(
     assert np.linalg.norm(located - truth, axis=1)[enough].max() < FLOAT32
 
 
+def test_events_of_fewer_picks_than_unknowns_are_counted_in_one_line(caplog):
+    t = table(n=50)
+    model, inputs = fitted(t)
+    x = t.frame[inputs].to_numpy(np.float64, copy=True)
+    x[:3, 3:] = np.nan  # 3 picks left: 4 unknowns (x, y, z, the origin time)
+    x[3, 4:] = np.nan  # 4 picks: enough
+    with caplog.at_level("WARNING"):
+        model.predict(x)
+    said = [r.getMessage() for r in caplog.records if "fewer picks" in r.getMessage()]
+    assert said == ["locator: 3 of 50 event(s) have fewer picks than its 4 unknowns: they are "
+                    "not located, only placed, and count in its figures as they are"]
+
+
 def test_picks_after_the_earliest_locate_as_the_picks_themselves():
     """fcnn's features where the origin time is unknown (dtpK = tpK - the event's earliest):
     the origin time fitted absorbs the shift; beside the absolute picks, those are taken."""
