@@ -166,3 +166,17 @@ def test_a_definition_of_yours_of_fcnns_name_stands_in_and_the_line_says_so(tmp_
     assert "(your --define of t_first stands in for fcnn's)" in said.stderr
     assert dict(checkpoint.load(tmp_path / "run" / "model.pt").recipe.define)["t_first"] == \
         "fmax(tp1, tp2)"
+
+
+def test_a_sweep_takes_the_same_defaults_as_train(tmp_path):
+    data = table(tmp_path / "c.parquet", 300, 0, missing=0.2)
+    said = run("sweep", data, "--grid", "width=16,32", "--epochs", 1, "--no-plots", "-o",
+               tmp_path / "sweep")
+    assert "every run takes each pick after the event's earliest" in said.stderr
+    configs = sorted((tmp_path / "sweep").glob("*/config.json"))
+    assert len(configs) == 2
+    for path in configs:
+        config = json.loads(path.read_text())
+        assert config["features"] == [f"d{p}" for p in PICKS]
+        assert config["train"]["nan"] == "fill" and config["net"]["depth"] == 4
+    assert sorted(json.loads(p.read_text())["net"]["width"] for p in configs) == [16, 32]

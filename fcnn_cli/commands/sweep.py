@@ -139,6 +139,7 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     those given on the command line; and the file's ``plots``, None where it has none. An
     option given on the command line also replaces the file's grid of it: the command line
     overrides the file."""
+    from fcnn_cli.commands import tabledefaults
     from fcnn_cli.sweeps.grid import DATA_FIELDS, Sweep, parse_grid, read_grid_file
 
     table, fixed = read_grid_file(grid_file) if grid_file else ({}, {})
@@ -158,4 +159,5 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
     for key in set(table) - set(on_the_line):  # a grid overrides what the file fixes
         fixed.pop(key, None)
     data = {k: fixed.pop(k) for k in list(fixed) if k in DATA_FIELDS}
+    tabledefaults.for_sweep(data, fixed, table)
     return Sweep(data, fixed, table, seeds, grid_file), file_plots

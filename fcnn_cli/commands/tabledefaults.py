@@ -7,6 +7,7 @@ signal handlers: a file server that hangs is interrupted as any read."""
 
 import dataclasses
 import logging
+import os
 import re
 
 from fcnn_cli.core.errors import FcnnError
@@ -48,6 +49,38 @@ def apply(job):
         log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
                  "median, beside a 0/1 indicator); --nan chooses otherwise", path,
                  100 * chosen.missing)
+
+
+def for_sweep(data, fixed, grid):
+    """The same defaults for a sweep, in its options: ``data`` (DataConfig's), ``fixed`` and
+    the ``grid`` as the sweep command makes them; an option fixed or varied wins. The picks
+    after the earliest become definitions and the features, each said in a line."""
+    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
+    from fcnn_cli.data import arrivals
+    from fcnn_cli.data.tables import read_metadata
+
+    path = data.get("data")
+    try:
+        meta = read_metadata(path) if path and path != "-" and os.path.isfile(path) else {}
+    except FcnnError:  # training says why, in its own words
+        meta = {}
+    given = {*data, *fixed, *grid}
+    defined = [str(text).partition("=")[0].strip() for text in data.get("define") or []]
+    chosen = arrivals.of_metadata(meta, defined)
+    log = logging.getLogger("fcnn_cli")
+    if chosen.hidden and not {"features", "define"} & set(grid) and "features" not in data:
+        data["define"] = [*(data.get("define") or []), *chosen.define]
+        data["features"] = [f"d{c}" for c in chosen.hidden if re.fullmatch(r"t[ps]\d+", c)]
+        log.info("%s: the origin time is unknown: every run takes each pick after the event's "
+                 "earliest as features, as fcnn train does", path)
+    wider = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k not in given}
+    if chosen.hidden and wider:
+        fixed.update(wider)
+        log.info("%s: the origin time is unknown: a network of %s", path,
+                 ", ".join(f"{k} {v}" for k, v in wider.items()))
+    if chosen.missing and "nan" not in given:
+        fixed["nan"] = "fill"
+        log.info("%s: %.0f %% of the picks are missing: --nan fill", path, 100 * chosen.missing)
 
 
 def _metadata(job):
