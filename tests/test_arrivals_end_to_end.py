@@ -155,8 +155,10 @@ def test_features_that_name_picks_after_the_earliest_get_them_defined(tmp_path):
     assert "--features names picks after the event's earliest" in said.stderr
     predictor = checkpoint.load(tmp_path / "run" / "model.pt")
     assert predictor.features == alive
-    # t_first skips the dead station's missing picks
-    assert "fmin(tp1, ts1" in dict(predictor.recipe.define)["t_first"]
+    # t_first takes every pick, the dead station's too, and skips them where missing
+    assert dict(predictor.recipe.define)["t_first"] == f"fmin({', '.join(PICKS)})"
+    assert np.isfinite(predictor.recipe.derive(Table(frame, ["x", "y", "z"])).frame[
+        "t_first"]).all()
 
 
 def test_a_definition_of_yours_of_fcnns_name_stands_in_and_the_line_says_so(tmp_path):
@@ -168,11 +170,13 @@ def test_a_definition_of_yours_of_fcnns_name_stands_in_and_the_line_says_so(tmp_
         "fmax(tp1, tp2)"
 
 
-def test_a_sweep_takes_the_same_defaults_as_train(tmp_path):
-    data = table(tmp_path / "c.parquet", 300, 0, missing=0.2)
-    said = run("sweep", data, "--grid", "width=16,32", "--epochs", 1, "--no-plots", "-o",
-               tmp_path / "sweep")
-    assert "every run takes each pick after the event's earliest" in said.stderr
+@pytest.mark.parametrize("where", ["file", "directory"])
+def test_a_sweep_takes_the_same_defaults_as_train(tmp_path, where):
+    (tmp_path / "d").mkdir()
+    data = table(tmp_path / "d" / "c.parquet", 300, 0, missing=0.2)
+    said = run("sweep", data if where == "file" else tmp_path / "d", "--grid", "width=16,32",
+               "--epochs", 1, "--no-plots", "-o", tmp_path / "sweep")
+    assert "the features are each pick after the event's earliest" in said.stderr
     configs = sorted((tmp_path / "sweep").glob("*/config.json"))
     assert len(configs) == 2
     for path in configs:
@@ -180,3 +184,25 @@ def test_a_sweep_takes_the_same_defaults_as_train(tmp_path):
         assert config["features"] == [f"d{p}" for p in PICKS]
         assert config["train"]["nan"] == "fill" and config["net"]["depth"] == 4
     assert sorted(json.loads(p.read_text())["net"]["width"] for p in configs) == [16, 32]
+
+
+def test_a_sweep_whose_features_name_picks_after_the_earliest_defines_them(tmp_path):
+    data = table(tmp_path / "c.parquet", 300, 0)
+    run("sweep", data, "--features", "dtp1,dts1,dtp2,dts2", "--grid", "width=16,32", "--epochs",
+        1, "--no-plots", "-o", tmp_path / "sweep")
+    for path in (tmp_path / "sweep").glob("*/config.json"):
+        assert json.loads(path.read_text())["features"] == ["dtp1", "dts1", "dtp2", "dts2"]
+
+
+def test_a_piped_table_is_read_once_by_training_not_by_the_metadata(tmp_path, quakes_csv):
+    """DATA from a pipe cannot be read twice: fcnn reads no metadata of it first."""
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(quakes_csv.read_bytes()))
+    writer.start()
+    run("train", fifo, "--epochs", 1, "--no-plots", "-o", tmp_path / "run")
+    writer.join()
+    assert checkpoint.load(tmp_path / "run" / "model.pt").features[:2] == ["tp1", "ts1"]

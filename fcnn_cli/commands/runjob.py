@@ -113,10 +113,14 @@ def _open_tables(job):
     if job.recipe is not None:
         from fcnn_cli.data import gather
 
-        read = gather.streamed_tables if job.config.stream else gather.training_tables
+        if job.config.stream:  # a stream reads every column as it is
+            tables, job.features = gather.streamed_tables(job.recipe, job.paths, job.targets,
+                                                          job.features)
+            return tables
         fold_by = {"fold_by": job.config.fold_by} if job.config.fold_by else {}  # k-fold's
-        tables, job.features = read(job.recipe, job.paths, job.targets, job.features,
-                                    categorical=job.categorical, **fold_by)
+        tables, job.features = gather.training_tables(job.recipe, job.paths, job.targets,
+                                                      job.features, categorical=job.categorical,
+                                                      **fold_by)
         return tables
     if not job.config.stream:
         from fcnn_cli.data.tables import read_table

@@ -8,7 +8,6 @@ signal handlers: a file server that hangs is interrupted as any read."""
 import dataclasses
 import logging
 import os
-import re
 
 from fcnn_cli.core.errors import FcnnError
 
@@ -17,82 +16,96 @@ CHOSEN = ("nan", "width", "depth")  # options the metadata may choose where none
 
 def apply(job):
     """Change the new run ``job`` (runjob.Job) as DATA's metadata asks."""
-    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
     from fcnn_cli.data import arrivals
 
-    path, meta = _metadata(job)
+    samples = job.recipe is not None and job.recipe.classes
+    path, meta = _metadata(None if samples else job.paths[0])
     defined = [name for name, _ in job.recipe.define] if job.recipe is not None else []
     chosen = arrivals.of_metadata(meta, defined)
-    log = logging.getLogger("fcnn_cli")
-    made = {text.partition("=")[0] for text in chosen.define}
-    yours = ", ".join(n for n in defined if re.fullmatch(rf"{arrivals.FIRST}|dt[ps]\d+", n))
-    yours = f" (your --define of {yours} stands in for fcnn's)" if yours else ""
-    if chosen.hidden and job.features is None:
+    if _define(chosen, path, defined, [job.features]):
         job.recipe = _with_definitions(job, chosen.define)
-        job.recipe.hidden = chosen.hidden
-        log.info("%s: the origin time is unknown: the features are each pick after the "
-                 "event's earliest, dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …))%s, not tp1, "
-                 "ts1, …; --features names others", path, arrivals.FIRST, arrivals.FIRST, yours)
-    elif chosen.hidden and made & set(job.features):
-        # --features names some of them (a dead station's left out, say): still fcnn's to make
-        job.recipe = _with_definitions(job, chosen.define)
-        log.info("%s: the origin time is unknown: --features names picks after the event's "
-                 "earliest, defined as dtp1 = tp1 - %s, … (%s = fmin(tp1, ts1, …))", path,
-                 arrivals.FIRST, arrivals.FIRST)
-    wider = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k in job.left}
-    if chosen.hidden and wider:
-        job.net.update(wider)
-        log.info("%s: the origin time is unknown: a network of %s (--width, --depth choose "
-                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in wider.items()))
-    if chosen.missing and "nan" in job.left:
-        job.config = dataclasses.replace(job.config, nan="fill")
-        log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
-                 "median, beside a 0/1 indicator); --nan chooses otherwise", path,
-                 100 * chosen.missing)
+        if job.features is None:
+            job.recipe.hidden = chosen.hidden
+    changes = _network_and_nan(chosen, path, job.left)
+    job.net.update({k: v for k, v in changes.items() if k != "nan"})
+    if "nan" in changes:
+        job.config = dataclasses.replace(job.config, nan=changes["nan"])
 
 
 def for_sweep(data, fixed, grid):
     """The same defaults for a sweep, in its options: ``data`` (DataConfig's), ``fixed`` and
-    the ``grid`` as the sweep command makes them; an option fixed or varied wins. The picks
-    after the earliest become definitions and the features, each said in a line."""
-    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
+    the ``grid`` as the sweep command makes them; an option fixed or varied wins. Where the
+    features are left open, they are the picks after the earliest and the sweep's own
+    definitions (what train's default list is of a simulated table)."""
     from fcnn_cli.data import arrivals
-    from fcnn_cli.data.tables import read_metadata
 
-    path = data.get("data")
-    try:
-        meta = read_metadata(path) if path and path != "-" and os.path.isfile(path) else {}
-    except FcnnError:  # training says why, in its own words
-        meta = {}
-    given = {*data, *fixed, *grid}
+    path, meta = _metadata(data.get("data"))
     defined = [str(text).partition("=")[0].strip() for text in data.get("define") or []]
     chosen = arrivals.of_metadata(meta, defined)
-    log = logging.getLogger("fcnn_cli")
-    if chosen.hidden and not {"features", "define"} & set(grid) and "features" not in data:
+    if "define" in grid:
+        chosen = dataclasses.replace(chosen, define=[], hidden=())  # each run's own
+    features = [data.get("features"), *grid.get("features", [])] if "features" in grid else \
+        [data.get("features")]
+    if _define(chosen, path, defined, features):
         data["define"] = [*(data.get("define") or []), *chosen.define]
-        data["features"] = [f"d{c}" for c in chosen.hidden if re.fullmatch(r"t[ps]\d+", c)]
-        log.info("%s: the origin time is unknown: every run takes each pick after the event's "
-                 "earliest as features, as fcnn train does", path)
-    wider = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k not in given}
-    if chosen.hidden and wider:
-        fixed.update(wider)
-        log.info("%s: the origin time is unknown: a network of %s", path,
-                 ", ".join(f"{k} {v}" for k, v in wider.items()))
-    if chosen.missing and "nan" not in given:
-        fixed["nan"] = "fill"
-        log.info("%s: %.0f %% of the picks are missing: --nan fill", path, 100 * chosen.missing)
+        if features == [None]:
+            data["features"] = [*defined, *arrivals.relative_picks(chosen)]
+    fixed.update(_network_and_nan(chosen, path, set(CHOSEN) - {*data, *fixed, *grid}))
 
 
-def _metadata(job):
-    """(the first of DATA's files, its metadata): ``{}`` for samples (no DATA), stdin, and a
-    table that reading will refuse anyway."""
+def _define(chosen, path, defined, features):
+    """Whether fcnn defines the picks after the earliest: the origin time is unknown and one
+    of ``features`` (each a list given, or None: the default) is the default or names one of
+    them (a dead station's left out, say); said in a line."""
+    from fcnn_cli.data import arrivals
+
+    made = {text.partition("=")[0] for text in chosen.define}
+    if not chosen.hidden or not any(f is None or made & set(f) for f in features):
+        return False
+    mine = [n for n in defined if n in {arrivals.FIRST, *arrivals.relative_picks(chosen)}]
+    said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + (
+        f" (your --define of {', '.join(mine)} stands in for fcnn's)" if mine else "")
+    if None in features:
+        logging.getLogger("fcnn_cli").info(
+            "%s: the origin time is unknown: the features are each pick after the event's "
+            "earliest, %s, not tp1, ts1, …; --features names others", path, said)
+    else:
+        logging.getLogger("fcnn_cli").info(
+            "%s: the origin time is unknown: --features names picks after the event's "
+            "earliest, defined as %s", path, said)
+    return True
+
+
+def _network_and_nan(chosen, path, left):
+    """The options the metadata chooses of those ``left`` open: the wider network, --nan
+    fill; each said in a line."""
+    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
+
+    log = logging.getLogger("fcnn_cli")
+    changes = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k in left} if chosen.hidden \
+        else {}
+    if changes:
+        log.info("%s: the origin time is unknown: a network of %s (--width, --depth choose "
+                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in changes.items()))
+    if chosen.missing and "nan" in left:
+        changes["nan"] = "fill"
+        log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
+                 "median, beside a 0/1 indicator); --nan chooses otherwise", path,
+                 100 * chosen.missing)
+    return changes
+
+
+def _metadata(data):
+    """(the first of DATA's files, its metadata): ``{}`` for none (samples), stdin, a pipe (read
+    once: training reads it), and a table that reading will refuse anyway."""
     from fcnn_cli.data import gather
     from fcnn_cli.data.tables import read_metadata
 
-    data = job.paths[0]
-    path = gather.first_file(data) if data and not (job.recipe and job.recipe.classes) else None
+    path = gather.first_file(data) if data else None
+    if path is None or not os.path.isfile(path):
+        return path, {}
     try:
-        return path, read_metadata(path) if path is not None else {}
+        return path, read_metadata(path)
     except FcnnError:  # reading the tables says why, in its own words
         return path, {}
 

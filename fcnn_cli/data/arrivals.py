@@ -10,9 +10,11 @@ that the model keeps them in its recipe and predict, evaluate and the ONNX graph
 the raw picks of a new table; the absolute picks are then no default features.
 """
 
+import re
 from dataclasses import dataclass
 
 FIRST = "t_first"  # each event's earliest pick
+PICK = re.compile(r"t[ps][0-9]+")  # a pick's column: tp1, ts1, …
 
 
 @dataclass(frozen=True)
@@ -42,3 +44,8 @@ def of_metadata(meta, defined=()):
     aside = [c for c in meta.get("aside", ()) if isinstance(c, str)]
     return Defaults(made, (*absolute, FIRST, *aside), missing)
 
+
+def relative_picks(defaults):
+    """The names of the picks after the earliest of ``defaults``' table (dtp1, dts1, …), which
+    fcnn defines (or the run's own definitions of those names stand in)."""
+    return [f"d{c}" for c in defaults.hidden if PICK.fullmatch(c)]

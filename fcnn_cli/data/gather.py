@@ -63,10 +63,9 @@ def check_training(recipe, data, config):
                             "column of DATA", ("samples", "task"))
 
 
-def streamed_tables(recipe, paths, targets, features, categorical=None):
+def streamed_tables(recipe, paths, targets, features):
     """:func:`training_tables`, streamed: the recipe's Parquet files as one source of pieces
-    and the validation and test files in chunks, each through the steps (which read every
-    column as it is: ``categorical`` needs nothing here)."""
+    and the validation and test files in chunks, each through the steps."""
     from fcnn_cli.data import sources
 
     if paths[0] and os.path.isdir(paths[0]) and not recipe.classes:  # as it began (--resume)
