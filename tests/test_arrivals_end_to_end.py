@@ -206,3 +206,17 @@ def test_a_piped_table_is_read_once_by_training_not_by_the_metadata(tmp_path, qu
     run("train", fifo, "--epochs", 1, "--no-plots", "-o", tmp_path / "run")
     writer.join()
     assert checkpoint.load(tmp_path / "run" / "model.pt").features[:2] == ["tp1", "ts1"]
+
+
+def test_print_config_leaves_the_metadatas_choices_open_and_its_file_trains_the_same_run(
+        tmp_path):
+    data = table(tmp_path / "c.parquet", 300, 0, missing=0.2)
+    printed = run("train", data, "--epochs", 1, "--no-plots", "--print-config").stdout
+    for key in ("width", "depth", "nan"):
+        assert f"# {key}: not set" in printed and f"\n{key} =" not in printed
+    (tmp_path / "run.toml").write_text(printed)
+    run("train", "--config", tmp_path / "run.toml", "-o", tmp_path / "again")
+    run("train", data, "--epochs", 1, "--no-plots", "-o", tmp_path / "direct")
+    again, direct = (checkpoint.load(tmp_path / d / "model.pt") for d in ("again", "direct"))
+    assert again.features == direct.features == [f"d{p}" for p in PICKS]
+    assert shape(again) == shape(direct) == (128, 4) and again.filler is not None

@@ -185,14 +185,17 @@ def _print_config(job):
     del net["n_in"], net["n_out"]
     if "dropout" not in job.net:  # the task's default, which the data decide: a comment
         net["dropout"] = None
+    # Left to DATA's metadata (tabledefaults): comments, so that the file leaves them open too.
+    net.update(dict.fromkeys(job.left & set(net)))
+    train = dataclasses.asdict(job.config)
+    train.update(dict.fromkeys(job.left & set(train)))
     data = dict(zip(("data", "val", "test"), (where(p) if p else None for p in job.paths)))
     targets = job.targets
     if job.recipe is not None and job.recipe.label == recipes.LABEL:
         targets = None  # the samples' class column, as without targets
     text = dumps({**data, "targets": targets, "features": job.features,
                   "categorical": job.categorical,
-                  **recipes.options_of(job.recipe, absolute=True)}, net,
-                 dataclasses.asdict(job.config))
+                  **recipes.options_of(job.recipe, absolute=True)}, net, train)
     write_text("-", text)
 
 
