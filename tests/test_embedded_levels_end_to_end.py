@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from forgery import in_meta, resigned
 
-from fcnn_cli.commands import cli
+from invoking import invoke, rmse_of
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.tables import Table
@@ -45,30 +45,21 @@ def trained(stations, tmp_path_factory):
 
     runner, out = CliRunner(), tmp_path_factory.mktemp("runs")
     common = ["--epochs", 6, "--seed", 3, "-q", "--no-plots", "-t", "y"]
-    _invoke(runner, "train", stations, *common, "--categorical", "station", "-o", out / "on")
-    _invoke(runner, "train", stations, *common, "--features", "x", "-o", out / "off")
-    return out / "on", _rmse(out / "off")
+    invoke(runner, "train", stations, *common, "--categorical", "station", "-o", out / "on")
+    invoke(runner, "train", stations, *common, "--features", "x", "-o", out / "off")
+    return out / "on", rmse_of(out / "off")
 
-
-def _invoke(runner, *args, code=0):
-    result = runner.invoke(cli, [str(a) for a in args])
-    assert result.exit_code == code, result.output + str(result.exception)
-    return result
-
-
-def _rmse(run_dir):
-    return json.loads((run_dir / "metrics.json").read_text())["test"]["overall"]["rmse"]
 
 
 def test_the_embedding_learns_each_stations_offset_and_new_stations_are_counted(
         runner, trained, tmp_path):
     run, without = trained
     # Without the column the offsets' spread (2) is left; with it, a small part of it.
-    assert _rmse(run) < 0.2 * without, (_rmse(run), without)
+    assert rmse_of(run) < 0.2 * without, (rmse_of(run), without)
     new = _rows(40, 1)
     new.loc[[2, 5, 6], "station"] = ["st999", "new\tone", "st999"]
     new.to_csv(tmp_path / "new.csv", index=False)
-    out = _invoke(runner, "predict", run / "model.pt", tmp_path / "new.csv", "-o",
+    out = invoke(runner, "predict", run / "model.pt", tmp_path / "new.csv", "-o",
                   tmp_path / "p.csv", "--keep", "station").output
     lines = [line for line in out.splitlines() if "never seen" in line]
     assert lines == [f"warning: {tmp_path / 'new.csv'}: 3 row(s) of level(s) never seen in "
@@ -78,16 +69,16 @@ def test_the_embedding_learns_each_stations_offset_and_new_stations_are_counted(
     assert not checkpoint.load(run / "model.pt").net.embed.tables[0][0].any()
     written = pd.read_csv(tmp_path / "p.csv")
     assert len(written) == 40 and written["station"].tolist() == new["station"].tolist()
-    evaluated = _invoke(runner, "evaluate", run / "model.pt", tmp_path / "new.csv").output
+    evaluated = invoke(runner, "evaluate", run / "model.pt", tmp_path / "new.csv").output
     assert [line for line in evaluated.splitlines() if "never seen" in line] == lines
-    info = json.loads(_invoke(runner, "info", run / "model.pt", "--json").stdout)
+    info = json.loads(invoke(runner, "info", run / "model.pt", "--json").stdout)
     assert info["embedded"] == {"station": 32} and info["network"]["levels"] == [[1, 501, 32]]
     assert len(info["categories"]["station"]) == 500
-    shown = _invoke(runner, "info", run / "model.pt").stdout
+    shown = invoke(runner, "info", run / "model.pt").stdout
     assert "embedded, 500 levels, dim 32, 'st000'" in shown and "1 + levels 32 → 64" in shown
     # The options that train it again hold no layout of levels: the data make it anew.
     assert "levels" not in (run / "config.toml").read_text()
-    _invoke(runner, "train", "--config", run / "config.toml", "--epochs", 1, "-q", "-o",
+    invoke(runner, "train", "--config", run / "config.toml", "--epochs", 1, "-q", "-o",
             tmp_path / "again")
     assert json.loads((tmp_path / "again" / "config.json").read_text())["net"]["levels"] == \
         [[1, 501, 32]]
@@ -99,7 +90,7 @@ def test_the_onnx_graph_of_an_embedding_matches_torch(runner, trained, tmp_path)
     import onnxruntime
 
     run, _ = trained
-    _invoke(runner, "export", run / "model.pt", tmp_path / "m.onnx")
+    invoke(runner, "export", run / "model.pt", tmp_path / "m.onnx")
     predictor = checkpoint.load(run / "model.pt")
     rows = _rows(30, 5)
     rows.loc[0, "station"] = "unseen"
@@ -172,7 +163,7 @@ def test_an_ensemble_and_k_fold_train_an_embedding(options):
 
 def test_a_sweep_trains_an_embedding(runner, tmp_path):
     _rows(400, 8).to_csv(tmp_path / "few.csv", index=False)
-    _invoke(runner, "sweep", tmp_path / "few.csv", "-t", "y", "--categorical", "station",
+    invoke(runner, "sweep", tmp_path / "few.csv", "-t", "y", "--categorical", "station",
             "--grid", "depth=1,2", "--epochs", 1, "--no-plots", "-o", tmp_path / "sweep")
     models = sorted((tmp_path / "sweep").glob("*/model.pt"))
     assert [len(checkpoint.load(m).net.body) for m in models] == [1, 2]

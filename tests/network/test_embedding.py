@@ -1,7 +1,6 @@
 """Embeddings of numerical features (network/embedding.py): their values against a direct
 computation from their parameters, the checkpoint, ensembles, and a table where they help."""
 
-import copy
 
 import numpy as np
 import pandas as pd
@@ -9,6 +8,7 @@ import pytest
 import torch
 
 from forgery import in_meta, resigned, set_item
+from members import assert_step_equals_each_alone
 
 from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
@@ -118,20 +118,8 @@ def test_the_ensemble_step_gives_each_embedded_member_its_own_update():
     task = tasks.Regression(["a", "b"], None)
     cfg = NetConfig(n_in=4, n_out=2, depth=2, width=6, embed="periodic", embed_dim=3,
                     embed_frequencies=5, embed_sigma=0.3)
-    nets = [MLP(cfg) for _ in range(3)]
-    alone = [copy.deepcopy(net) for net in nets]
-    x, y = torch.randn(3, 9, 4), torch.randn(3, 9, 2)
-    step = funcstep.FuncStep(nets, task)
-    losses = step(x, y, torch.optim.Adam([step.flat], lr=0.01))
-    for k, net in enumerate(alone):
-        single = torch.optim.Adam(net.parameters(), lr=0.01)
-        loss = task.loss(net(x[k]), y[k])
-        loss.backward()
-        single.step()
-        assert losses[k].item() == pytest.approx(loss.item(), rel=1e-6)
-        for p, q in zip(net.parameters(), nets[k].parameters()):
-            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+    assert_step_equals_each_alone([MLP(cfg) for _ in range(3)], task, torch.randn(3, 9, 4),
+                                  torch.randn(3, 9, 2))
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ table's row, against a direct lookup; the widths; the network's layout and its c
 import numpy as np
 import pytest
 import torch
+from members import assert_step_equals_each_alone
 
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.categories import Categories
@@ -73,26 +74,9 @@ def test_an_embedding_of_numbers_beside_one_of_levels_is_refused_naming_embed():
 def test_the_ensemble_step_gives_each_members_tables_their_own_update():
     """vmap over the members' tables: each member's loss, gradients and Adam step equal
     autograd's and torch.optim's for that member alone."""
-    import copy
-
-    from fcnn_cli.engine import funcstep
-
     torch.manual_seed(0)
-    task = tasks.Regression(["a"], None)
     cfg = NetConfig(n_in=3, n_out=1, depth=2, width=6, levels=[[1, 80, 4]])
-    nets = [MLP(cfg) for _ in range(3)]
-    alone = [copy.deepcopy(net) for net in nets]
     x = torch.randn(3, 9, 3)
     x[..., 1] = torch.randint(0, 80, (3, 9)).float()
-    y = torch.randn(3, 9, 1)
-    step = funcstep.FuncStep(nets, task)
-    losses = step(x, y, torch.optim.Adam([step.flat], lr=0.01))
-    for k, net in enumerate(alone):
-        single = torch.optim.Adam(net.parameters(), lr=0.01)
-        loss = task.loss(net(x[k]), y[k])
-        loss.backward()
-        single.step()
-        assert losses[k].item() == pytest.approx(loss.item(), rel=1e-6)
-        for p, q in zip(net.parameters(), nets[k].parameters()):
-            torch.testing.assert_close(q.grad, p.grad, rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(q, p, rtol=1e-5, atol=1e-6)
+    assert_step_equals_each_alone([MLP(cfg) for _ in range(3)], tasks.Regression(["a"], None),
+                                  x, torch.randn(3, 9, 1))
