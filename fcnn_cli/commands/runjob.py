@@ -12,6 +12,7 @@ import click
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.console import rich_console
 from fcnn_cli.core.errors import DataChanged, FcnnError, printable, printable_all
+from fcnn_cli.commands import drawer
 from fcnn_cli.machine import signals
 
 
@@ -57,7 +58,7 @@ def fit_and_save(job, quiet):
     only the first prints and writes), save the run and report it."""
     from fcnn_cli.machine import distributed
 
-    with signals.Interrupts() as interrupts:
+    with signals.Interrupts() as interrupts, drawer.started(job.plots) as plotter:
         tables = _open_tables(job)
         world, device = distributed.join(job.config.device)  # torch: only once the data are good
         try:
@@ -85,7 +86,7 @@ def fit_and_save(job, quiet):
             # files (and need the predictions, which a changed table leaves unsaved); none
             # after a signal, which asks the job to end.
             if job.plots and not result.changed and not interrupts.code:
-                _draw_run(run_dir, interrupts, console)
+                _draw_run(run_dir, interrupts, console, plotter, quiet)
     if result.lost:  # the first process has said what it saved; the others say why they end
         if world.is_main:
             sys.exit(1)
@@ -182,16 +183,19 @@ def _run_dir(world, job):
     return contextlib.nullcontext(None)
 
 
-def _draw_run(run_dir, interrupts, console):
-    """The run's plots, with the run directory claimed again (a resume or a rerun started
-    meanwhile keeps them out, or they it); the run is saved already, so a failure here is
-    only a warning, and a signal stops them at once."""
+def _draw_run(run_dir, interrupts, console, plotter, quiet):
+    """The run's plots, by ``plotter`` (a :class:`~fcnn_cli.commands.drawer.Drawer`) where
+    there is one, with the run directory claimed again (a resume or a rerun started meanwhile
+    keeps them out, or they it); the run is saved already, so a failure here is only a
+    warning, and a signal stops them at once."""
     from fcnn_cli.results import runs
-    from fcnn_cli.results.plots import plot_run
 
     try:
         with runs.claim(run_dir, force=True), interrupts.breaking():
-            plot_run(run_dir)
+            if plotter is None or plotter.draw(run_dir, quiet) is None:
+                from fcnn_cli.results.plots import plot_run
+
+                plot_run(run_dir)
     except signals.Interrupted:
         console.print(printable(f"interrupted while drawing the plots: the run is saved; draw "
                                 f"them with: fcnn plot {run_dir}"),
