@@ -179,17 +179,27 @@ def best_phases(command, args, repeat, env=None):
     return min(runs, key=lambda rows: sum(s for _, s in rows))
 
 
-def train_runs(args, repeat, env=None):
-    """Whole processes of ``fcnn train ARGS``: (best wall time, the epochs' seconds of that
-    run as its history.csv gives them)."""
+def train_run(args, env=None):
+    """A whole process of ``fcnn train ARGS``: (wall time, the epochs' seconds as its
+    history.csv gives them)."""
     from speed import wall
 
-    best = None
+    seconds = wall(fcnn("train", *args), repeat=1, env=env)
+    return seconds, _epochs_seconds(args[args.index("-o") + 1])
+
+
+def in_turn(runs, repeat):
+    """Each of ``runs`` ({name: () -> seconds, or (seconds, ...)}) ``repeat`` times, taking
+    turns, so that a disturbance meets them all alike; the best (least seconds) of each."""
+    def seconds(value):
+        return value[0] if isinstance(value, tuple) else value
+
+    best = {}
     for _ in range(repeat):
-        seconds = wall(fcnn("train", *args), repeat=1, env=env)
-        epochs = _epochs_seconds(args[args.index("-o") + 1])
-        if best is None or seconds < best[0]:
-            best = (seconds, epochs)
+        for name, run in runs.items():
+            value = run()
+            if name not in best or seconds(value) < seconds(best[name]):
+                best[name] = value
     return best
 
 
@@ -200,7 +210,7 @@ def _epochs_seconds(run_dir):
         return sum(float(row["seconds"]) for row in csv.DictReader(f))
 
 
-def handwritten_process(epochs, batch, repeat):
+def handwritten_process(epochs, batch):
     """Wall time of the hand-written loop of bench/speed.py as a whole process: the same
     training rows as fcnn's (its split), ``epochs`` at ``batch``."""
     from speed import wall
@@ -211,7 +221,7 @@ def handwritten_process(epochs, batch, repeat):
             "table, x, y = speed.quake_arrays(); "
             "rows = split_indices(len(x), 0.05, 0.05, 0)[0]; "
             f"speed.handwritten(x[rows], y[rows], {batch}, {epochs})")
-    return wall([sys.executable, "-c", code], repeat=repeat)
+    return wall([sys.executable, "-c", code], repeat=1)
 
 
 def main():
@@ -241,18 +251,20 @@ def main():
                        check=True, capture_output=True)
         train_args = [data, "--epochs", epochs, "--batch-size", BATCH, "-o", run_dir, "--force"]
         no_plots = {**os.environ, "FCNN_PLOTS": "0"}
-        measured = {
-            "import torch": wall([sys.executable, "-c", "import torch"], repeat=repeat),
-            "train": train_runs(train_args, repeat),
-            "train, plots off": train_runs(
-                [*train_args[:-3], "-o", plain, "--force"], repeat, no_plots),
-            "hand-written loop": handwritten_process(epochs, BATCH, repeat),
-        }
+        one_cpu = {**os.environ, "OMP_NUM_THREADS": "1"}  # no CPU for a drawer: plots in-process
         model = os.path.join(run_dir, "model.pt")
         scoring = {"predict": [model, new, "-o", os.path.join(tmp, "p.csv"), "--force"],
                    "evaluate": [model, new]}
-        for command, command_args in scoring.items():
-            measured[command] = wall(fcnn(command, *command_args), repeat=repeat)
+        subprocess.run(fcnn("train", *train_args), check=True, capture_output=True)  # the model
+        measured = in_turn({
+            "import torch": lambda: wall([sys.executable, "-c", "import torch"], repeat=1),
+            "train": lambda: train_run(train_args),
+            "train, plots off": lambda: train_run([*train_args[:-3], "-o", plain, "--force"],
+                                                  no_plots),
+            "train, one CPU": lambda: train_run(train_args, one_cpu),
+            "hand-written loop": lambda: handwritten_process(epochs, BATCH),
+            **{c: lambda c=c, a=a: wall(fcnn(c, *a), repeat=1) for c, a in scoring.items()},
+        }, repeat)
         split = {"train": best_phases("train", train_args, repeat),
                  **{c: best_phases(c, a, repeat) for c, a in scoring.items()}}
 
@@ -275,6 +287,8 @@ def main():
     rows = [("python -c 'import torch'", torch_s), ("fcnn train", train_s),
             ("  of which its epochs (history.csv)", epochs_s),
             ("fcnn train, plots off (FCNN_PLOTS=0)", measured["train, plots off"][0]),
+            ("fcnn train, plots drawn in its own process (OMP_NUM_THREADS=1: no drawer)",
+             measured["train, one CPU"][0]),
             ("hand-written DataLoader loop (bench/speed.py)", measured["hand-written loop"]),
             (f"fcnn predict, {NEW_ROWS:,} rows", measured["predict"]),
             (f"fcnn evaluate, {NEW_ROWS:,} rows", measured["evaluate"])]

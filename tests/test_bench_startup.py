@@ -24,3 +24,12 @@ def test_every_phase_of_train_predict_and_evaluate_is_marked(tmp_path, quakes_cs
         assert all(seconds >= 0 for _, seconds in rows)
         assert 0.3 < sum(seconds for _, seconds in rows) < 120
     assert (tmp_path / "p.csv").is_file() and (run / "plots").is_dir()
+
+
+def test_runs_take_turns_and_the_least_seconds_of_each_is_kept():
+    calls = []
+    times = {"a": iter([3.0, 1.0, 2.0]), "b": iter([(5.0, "x"), (4.0, "y"), (6.0, "z")])}
+    best = startup.in_turn({name: lambda name=name: calls.append(name) or next(times[name])
+                            for name in "ab"}, 3)
+    assert calls == ["a", "b"] * 3
+    assert best == {"a": 1.0, "b": (4.0, "y")}
