@@ -287,7 +287,7 @@ def main():
     rows = [("python -c 'import torch'", torch_s), ("fcnn train", train_s),
             ("  of which its epochs (history.csv)", epochs_s),
             ("fcnn train, plots off (FCNN_PLOTS=0)", measured["train, plots off"][0]),
-            ("fcnn train, plots drawn in its own process (OMP_NUM_THREADS=1: no drawer)",
+            ("fcnn train, plots drawn by the command itself (OMP_NUM_THREADS=1: no drawer)",
              measured["train, one CPU"][0]),
             ("hand-written DataLoader loop (bench/speed.py)", measured["hand-written loop"]),
             (f"fcnn predict, {NEW_ROWS:,} rows", measured["predict"]),

@@ -3,69 +3,91 @@
 That process imports matplotlib and draws a first figure (most of a second) on a CPU that the
 command leaves idle while it imports torch and trains a small network on one thread; when the
 run is saved it draws the plots, in two processes at once (results.plots.parallel). The
-command then waits only for the drawing itself. Where no second CPU is there, or the drawer is
-gone, the command draws them itself, as before.
+command then waits only for the drawing itself. Where no second CPU is there, or the drawer
+could not start or is gone without a word, the command draws them itself, as before.
 
-The two speak over the drawer's stdin and stdout, one JSON line each way: the run directory and
-whether to be quiet; the paths written, or the one-line error that stopped the plots.
+The command asks over the drawer's stdin (one JSON line: the run directory, whether to be
+quiet) and reads the answer from a pipe of its own (results.plots.parallel's ``send``); the
+drawer's stdout is the command's stderr.
 """
 
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
-from fcnn_cli.core.errors import FcnnError
+# The drawer started as the command's own Python, on the command's own module path and not the
+# current directory's (-P: a json.py there must not run), told where to answer.
+START = ("import sys; fd, sys.path[:] = int(sys.argv[1]), sys.argv[2:]; "
+         "from fcnn_cli.commands.drawer import main; main(fd)")
+ANSWER_SECONDS = 300  # a drawer silent this long after the request is stuck: the command draws
+ENDING_SECONDS = 2  # the drawer's time to remove its half-written files once told to end
 
 
 class Drawer:
     """The second process, waiting until it is asked for a run's plots."""
 
-    def __init__(self):
-        package_root = str(Path(__file__).resolve().parents[2])
-        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
-        # Its own session: a Ctrl-C at the terminal is the command's to handle, which then
-        # ends this process and the child it forks, as one group.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": path}, start_new_session=True, text=True)
+    def __init__(self, start=START):
+        read, write = os.pipe()
+        try:
+            # Its own process group: a Ctrl-C at the terminal is the command's to handle, which
+            # then ends this process and the child it forks, as one group. One thread each for
+            # numpy and OpenBLAS: it draws on one CPU.
+            self.process = subprocess.Popen(
+                [sys.executable, "-P", "-c", start, str(write), *sys.path],
+                stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True,
+                process_group=0, env={**os.environ, "OMP_NUM_THREADS": "1",
+                                      "OPENBLAS_NUM_THREADS": "1"})
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        self.answers = os.fdopen(read)
 
     def draw(self, run_dir, quiet):
-        """The paths of the run's plots, drawn by the drawer; None where it is gone (the caller
-        draws them itself). Raises FcnnError where they could not be drawn."""
+        """The paths of the run's plots, drawn by the drawer; None where it is gone without a
+        word or said none in time (the caller draws them itself). Raises FcnnError where they
+        could not be drawn."""
         try:
             self.process.stdin.write(json.dumps({"run": str(run_dir), "quiet": quiet}) + "\n")
             self.process.stdin.close()
-            answer = self.process.stdout.readline()
         except OSError:  # gone before it was asked
             return None
-        if not answer:
+        if not select.select([self.answers], [], [], ANSWER_SECONDS)[0]:
             return None
-        answer = json.loads(answer)
-        if "error" in answer:
-            raise FcnnError(answer["error"])
-        return [Path(p) for p in answer["written"]]
+        from fcnn_cli.results.plots.parallel import received
+
+        try:
+            return received(self.answers.readline())
+        except ValueError:  # no answer: gone, or something else on its pipe
+            return None
 
     def close(self):
-        """Ends the drawer, and the child it may have forked, unless both are done."""
-        if self.process.poll() is None:
+        """Ends the drawer and the child it may have forked, unless both are done: first as
+        SIGTERM ends a command, removing what they had half written, then for good."""
+        for ending, wait in ((signal.SIGTERM, ENDING_SECONDS), (signal.SIGKILL, None)):
+            if self.process.poll() is not None:
+                break
             with contextlib.suppress(ProcessLookupError):
-                if hasattr(os, "killpg"):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                else:
-                    self.process.kill()
-        self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
+                os.killpg(self.process.pid, ending)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(wait)
+        for stream in (self.process.stdin, self.answers):
             stream.close()
 
 
 @contextlib.contextmanager
 def started(wanted):
-    """A Drawer while the command runs, where ``wanted`` and :func:`worth_it`; else None."""
-    drawer = Drawer() if wanted and worth_it() else None
+    """A Drawer while the command runs, where ``wanted`` and :func:`worth_it`, and it starts;
+    else None: the plots are only faster with it."""
+    drawer = None
+    if wanted and worth_it():
+        with contextlib.suppress(OSError):
+            drawer = Drawer()
     try:
         yield drawer
     finally:
@@ -102,30 +124,32 @@ def _warm():
     plt.close(fig)
 
 
-def main():
+def _ended(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds: a half-written file is removed
+
+
+def main(fd):
+    """The drawer: warm, wait for the request, draw, answer on ``fd``. One that cannot warm
+    ends without a word, and the command draws (and says what is wrong)."""
     from fcnn_cli.core.console import DroppingStream
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
+    signal.signal(signal.SIGTERM, _ended)
     sys.stderr = DroppingStream(sys.stderr)  # as the command's: a broken stderr stops nothing
-    answers = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # a stray print goes to stderr, not into the answer
-    _warm()
+    try:
+        _warm()
+    except Exception:  # noqa: BLE001 - the command's own drawing says it
+        os._exit(1)
     request = sys.stdin.readline()
     if not request:  # the command ended without plots
         os._exit(0)
     from fcnn_cli.commands.options import setup_logging
     from fcnn_cli.results.plots import plot_run
+    from fcnn_cli.results.plots.parallel import send
 
     request = json.loads(request)
     setup_logging(request["quiet"])
     try:
-        answer = {"written": [str(p) for p in plot_run(request["run"], parallel=True)]}
-    except FcnnError as e:
-        answer = {"error": str(e)}
-    answers.write(json.dumps(answer) + "\n")
-    answers.flush()
-    os._exit(0)
-
-
-if __name__ == "__main__":
-    main()
+        send(lambda: plot_run(request["run"], parallel=True), fd)
+    finally:
+        os._exit(0)

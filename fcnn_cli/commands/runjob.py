@@ -192,7 +192,13 @@ def _draw_run(run_dir, interrupts, console, plotter, quiet):
 
     try:
         with runs.claim(run_dir, force=True), interrupts.breaking():
-            if plotter is None or plotter.draw(run_dir, quiet) is None:
+            drawn = None
+            if plotter is not None:
+                try:
+                    drawn = plotter.draw(run_dir, quiet)
+                finally:  # within the claim: nothing is drawn into the run once it is let go
+                    plotter.close()
+            if drawn is None:
                 from fcnn_cli.results.plots import plot_run
 
                 plot_run(run_dir)

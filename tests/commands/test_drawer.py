@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -19,12 +20,40 @@ def run(tmp_path_factory):
                      "quakes")
 
 
+def _gone(group, seconds=5.0):
+    """Whether no process of the group is left (within ``seconds``: an orphan is reaped by
+    another)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 @pytest.mark.parametrize("modules, cpus, world, worth", [
     ({}, 2, "1", True), ({}, 1, "1", False), ({"torch": None}, 8, "1", False),
     ({}, 8, "4", False)])
 def test_a_drawer_is_started_only_where_it_pays(monkeypatch, modules, cpus, world, worth):
     monkeypatch.setenv("WORLD_SIZE", world)
     assert drawer.worth_it(modules, cpus) is worth
+
+
+def test_none_is_started_where_unwanted_unworthy_or_unable(monkeypatch):
+    with drawer.started(False) as none:
+        assert none is None
+    monkeypatch.setattr(drawer, "worth_it", lambda: False)
+    with drawer.started(True) as none:
+        assert none is None
+    monkeypatch.setattr(drawer, "worth_it", lambda: True)
+
+    def cannot():
+        raise OSError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(drawer, "Drawer", cannot)
+    with drawer.started(True) as none:
+        assert none is None
 
 
 def test_it_draws_the_plots_the_command_would_have_drawn(run, tmp_path):
@@ -49,25 +78,51 @@ def test_what_stops_its_plots_is_raised_as_the_command_would(tmp_path):
         theirs.close()
 
 
-def test_one_that_is_gone_leaves_the_plots_to_the_command(run):
-    theirs = drawer.Drawer()
-    theirs.process.kill()
-    theirs.process.wait()
+@pytest.mark.parametrize("start", [
+    "import sys, os; os.kill(os.getpid(), 9)",  # gone
+    "import sys, os; os.write(int(sys.argv[1]), b'a stray line\\n'); sys.stdin.read()",
+    "import sys, os; os.write(int(sys.argv[1]), b'[1]\\n'); sys.stdin.read()",
+    "import sys, time; sys.stdin.read(); time.sleep(60)"])  # silent
+def test_one_gone_stuck_or_saying_no_answer_leaves_the_plots_to_the_command(
+        monkeypatch, run, start):
+    monkeypatch.setattr(drawer, "ANSWER_SECONDS", 0.5)
+    theirs = drawer.Drawer(start)
     try:
         assert theirs.draw(run, quiet=True) is None
     finally:
         theirs.close()
+    assert _gone(theirs.process.pid)
 
 
-def test_closed_unasked_it_ends_and_draws_nothing(tmp_path):
+def test_closed_unasked_it_ends_at_once_with_its_group():
     theirs = drawer.Drawer()
+    started = time.monotonic()
     theirs.close()
-    assert theirs.process.returncode is not None and not list(tmp_path.iterdir())
+    assert time.monotonic() - started < drawer.ENDING_SECONDS + 1
+    assert _gone(theirs.process.pid)
 
 
+@pytest.mark.parametrize("after", [0.0, 0.3, 0.8])
+def test_closed_while_drawing_it_and_its_child_end_leaving_no_half_file(run, tmp_path, after):
+    import shutil
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    theirs = drawer.Drawer()
+    time.sleep(1.0)  # warm, as at the end of a training
+    theirs.process.stdin.write(f'{{"run": "{copy}", "quiet": true}}\n')
+    theirs.process.stdin.close()
+    time.sleep(after)
+    theirs.close()
+    assert _gone(theirs.process.pid)
+    left = [p.name for p in copy.rglob("*") if p.name.endswith(".tmp")]
+    assert not left
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a drawer needs a second CPU")
 def test_the_command_draws_its_plots_through_one(tmp_path):
     """A whole `fcnn train` (torch not yet imported: the drawer starts) whose plots the drawer
-    drew: the command's own process never imports matplotlib."""
+    drew: the command's own process never imports matplotlib. (The tests' OMP_NUM_THREADS=1
+    would leave it one CPU; a network this small trains on one thread whatever the count.)"""
     data = tmp_path / "q.csv"
     simulate.earthquakes(n=300, seed=3).frame.to_csv(data, index=False)
     code = ("import sys; sys.argv = ['fcnn'] + sys.argv[1:]\n"
@@ -77,8 +132,8 @@ def test_the_command_draws_its_plots_through_one(tmp_path):
             "print('matplotlib' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code, "train", str(data), "--target", "x",
                            "--target", "y", "--epochs", "2", "-q", "-o", str(tmp_path / "r")],
-                          capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "2"}, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "2"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-1] == "False"
     drawn = sorted(p.name for p in (tmp_path / "r" / "plots").iterdir())

@@ -51,8 +51,7 @@ def check_out_dir(path, option="output"):
 def plot_run(run_dir, out_dir=None, parallel=False):
     """Draw a run directory's plots into ``out_dir`` (default: its ``plots/``); returns the
     paths written. Reads the run's files only: no network, no data. ``parallel``: the held-out
-    rows' plots in a forked process beside the others (:func:`side_by_side`), for a process
-    that holds no threads and only draws."""
+    rows' plots in a forked process beside the others (:func:`side_by_side`: the drawer's)."""
     from fcnn_cli.results import runs
 
     run_dir = Path(run_dir)
@@ -96,7 +95,7 @@ def _draw_run(run_dir, out_dir, config, parallel):
         return run_significance(run_dir, out_dir) + _checks(
             run_dir, out_dir, sample.units if sample is not None else {})
 
-    if not parallel:
+    if not parallel or sample is None:
         return first_plots() + rows_plots() + last_plots()
     # The held-out rows' plots take about half the time, for a run of either task.
     rows, (first, last) = side_by_side(rows_plots, lambda: (first_plots(), last_plots()))

@@ -1,13 +1,17 @@
-"""Two groups of figures drawn at once: one in a forked child process, one in the process itself.
+"""Two groups of figures drawn at once: one in a forked child process, one in the process itself;
+and the one-line answer with which a process that drew figures tells another what it wrote.
 
 matplotlib draws on one CPU, so a run's plots take as long as all their figures together; split
-in two groups of about half the time each, on two CPUs, they take about half. Only for a process
-that holds no threads and only draws (``fcnn train``'s drawer): a fork copies one thread, and a
-child that needed another's lock (torch's, a reading pool's) would wait for ever.
+in two groups of about half the time each, on two CPUs, they take about half. The fork is for
+``fcnn train``'s drawer on Linux: a process that has loaded matplotlib, numpy and pyarrow, whose
+threads (pyarrow's pool, OpenBLAS's, jemalloc's) are idle and whose libraries mend their locks
+in a forked child; not for a process that holds torch, whose threads' locks nothing mends.
+Elsewhere the groups are drawn one after the other.
 """
 
 import json
 import os
+import sys
 import traceback
 from pathlib import Path
 
@@ -18,15 +22,17 @@ def side_by_side(first, second):
     """``(first(), second())``, ``first`` drawn in a forked child while ``second`` runs here;
     ``first`` returns paths, which come back over a pipe. Its FcnnError is raised here as it
     would have been without the child; so, as an FcnnError, is any other failure of it, whose
-    traceback it wrote to stderr. Where the system cannot fork, one after the other."""
-    if not hasattr(os, "fork"):
+    traceback it wrote to stderr. The child is waited for, whatever ``second`` does."""
+    if sys.platform != "linux":
         return first(), second()
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: its answer, and out without the parent's exit handlers
-        os.close(read)
-        _answer(first, write)
-        os._exit(0)
+    if pid == 0:  # the child: its answer, then out, never back into the parent's code
+        try:
+            os.close(read)
+            send(first, write)
+        finally:
+            os._exit(0)
     os.close(write)
     try:
         mine = second()
@@ -34,25 +40,33 @@ def side_by_side(first, second):
         with os.fdopen(read) as pipe:
             answer = pipe.read()  # until the child closes its end: it is done
         os.waitpid(pid, 0)
-    return _paths(answer), mine
+    if not answer:
+        raise FcnnError("the process drawing half of the plots ended without its answer")
+    return received(answer), mine
 
 
-def _answer(first, write):
+def send(work, fd):
+    """Run ``work`` (returns paths) and write its answer, one JSON line, to the file descriptor
+    ``fd`` (closed then): the paths, or the error that stopped it — an FcnnError's message, or
+    for anything else (a bug, a signal's SystemExit) its name, the traceback of a bug on stderr."""
     try:
-        answer = {"written": [str(p) for p in first()]}
+        answer = {"written": [str(p) for p in work()]}
     except FcnnError as e:
         answer = {"error": str(e)}
-    except BaseException as e:  # noqa: BLE001 - a bug's traceback, said where it happened
-        traceback.print_exc()
+    except BaseException as e:  # noqa: BLE001 - said on the other side
+        if isinstance(e, Exception):
+            traceback.print_exc()
         answer = {"error": f"drawing failed ({type(e).__name__}: {e})"}
-    with os.fdopen(write, "w") as pipe:
-        json.dump(answer, pipe)
+    with os.fdopen(fd, "w") as pipe:
+        pipe.write(json.dumps(answer) + "\n")
 
 
-def _paths(answer):
-    if not answer:  # killed before it could answer
-        raise FcnnError("the process drawing half of the plots ended without its answer")
+def received(answer):
+    """The paths of an answer that :func:`send` wrote; raises FcnnError for its error, and
+    ValueError for a line that is no such answer."""
     answer = json.loads(answer)
+    if not isinstance(answer, dict) or not ({"written", "error"} & answer.keys()):
+        raise ValueError(f"not an answer: {answer!r:.80}")
     if "error" in answer:
-        raise FcnnError(answer["error"])
+        raise FcnnError(str(answer["error"]))
     return [Path(p) for p in answer["written"]]
