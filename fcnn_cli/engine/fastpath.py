@@ -222,35 +222,42 @@ class _Plain:
     """:meth:`FastStep.gradients` of the commonest network (plain layers, one network, no
     dropout, on the CPU) written straight: the very products and kernels of the general step, in
     its order, so the same bits, without its nested calls per layer (a step of a hundred
-    microseconds at batch 32 spends about eight in them). Every scratch tensor and view it
-    needs is made once per batch size: making a view costs a dispatch, about a microsecond."""
+    microseconds at batch 32 spends about eight in them). The products write into tensors made
+    once per batch size, with every view the step needs: making a view costs a dispatch, about a
+    microsecond, and a new tensor a fraction of one."""
 
     def __init__(self, step):
         self.act, self.act_backward = step.act, step.act_backward
         self.output_grad = step.output_grad
-        self.into = getattr(step.output_grad, "into", False)  # it takes the scratch below
+        self.into = getattr(step.output_grad, "into", False)  # it takes the head's scratch
         self.layers = [(a.w, a.wt, a.b, a.gw, a.gb) for (a,) in step.blocks]
         self.head = step.head
         self._made = {}
 
     def _scratch(self, n):
-        """For ``n`` rows: each layer's pre-activation gradient and its transpose; the head's
-        output with its flat view, and the output gradient with its transpose."""
+        """For ``n`` rows: each layer's pre-activation, its gradient and that one's transpose,
+        and the gradient of the layer's input; the head's output with its flat view, the
+        output gradient with its transpose, and the gradient of the head's input."""
         found = self._made.get(n)
         if found is None:
-            layers = [torch.empty(n, w.shape[0], dtype=w.dtype) for w, *_ in self.layers]
-            out = torch.empty(n, self.head.w.shape[0], dtype=self.head.w.dtype)
-            g = torch.empty_like(out)
-            found = self._made[n] = ([(t, t.mT) for t in layers], out, out.view(-1), g, g.mT)
+            def new(w, *columns):  # n rows of w's dtype
+                return torch.empty(n, *columns, dtype=w.dtype)
+            layers = []
+            for w, *_ in self.layers:
+                gz = new(w, w.shape[0])
+                layers.append((new(w, w.shape[0]), gz, gz.mT, new(w, w.shape[1])))
+            w = self.head.w
+            out, g = new(w, w.shape[0]), new(w, w.shape[0])
+            found = self._made[n] = (layers, (out, out.view(-1), g, g.mT, new(w, w.shape[1])))
         return found
 
     def __call__(self, x, y):
-        scratch, out, flat, g, g_t = self._scratch(x.shape[0])
+        scratch, (out, flat, g, g_t, g_in) = self._scratch(x.shape[0])
         h, saved = x, []
-        for _, wt, b, _, _ in self.layers:
-            z = torch.addmm(b, h, wt)
+        for (_, wt, b, _, _), (z, *_) in zip(self.layers, scratch):
+            torch.addmm(b, h, wt, out=z)
             a = self.act(z)
-            saved.append((h, z, a))
+            saved.append((h, a))
             h = a
         head = self.head
         torch.addmm(head.b, h, head.wt, out=out)
@@ -261,16 +268,16 @@ class _Plain:
             g_t = g.mT
         torch.mm(g_t, h, out=head.gw)
         torch.sum(g, dim=-2, out=head.gb)
-        g = torch.mm(g, head.w)
+        g = torch.mm(g, head.w, out=g_in)
         for k in range(len(self.layers) - 1, -1, -1):
             w, _, _, gw, gb = self.layers[k]
-            h, z, a = saved[k]
-            gz, gz_t = scratch[k]
+            h, a = saved[k]
+            z, gz, gz_t, g_in = scratch[k]
             self.act_backward(g, z, a, gz)
             torch.mm(gz_t, h, out=gw)
             torch.sum(gz, dim=-2, out=gb)
             if k:  # d loss / d the network's input: none
-                g = torch.mm(gz, w)
+                g = torch.mm(gz, w, out=g_in)
         return loss
 
 
