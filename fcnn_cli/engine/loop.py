@@ -84,6 +84,10 @@ class Tensors:
         span = batch * max(1, GATHER_ROWS // batch)
         for first in range(0, n, span):
             xs, ys = x[perm[first:first + span]], y[perm[first:first + span]]
+            if not world.distributed:  # all rows its own: cut in one call, not a slice a batch
+                for xb, yb in zip(xs.split(batch), ys.split(batch)):
+                    yield xb, yb, 1.0, xb.shape[0]
+                continue
             for i in range(first, min(first + span, n), batch):
                 rows = min(batch, n - i)
                 start, end = (k - first for k in distributed.share(n, i, rows, world))
