@@ -256,7 +256,7 @@ class _Plain:
     def __call__(self, x, y):
         scratch, (out, flat, g, g_t, g_in) = self._scratch(x.shape[0])
         h, saved = x, []
-        for (_, wt, b, _, _), (z, *_) in zip(self.layers, scratch):
+        for (_, wt, b, _, _), (z, _, _, _) in zip(self.layers, scratch):
             torch.addmm(b, h, wt, out=z)
             a = self.act(z)
             saved.append((h, a))

@@ -267,7 +267,7 @@ def _train_epoch(state, task, step, rows, epoch, world, stop, threads):
             if average:
                 average.update()
         # Weighted as the step weighs it: summed over the processes, the global batch's loss.
-        # Every step returns it detached: a detach costs a dispatch, a twentieth of the step.
+        # Every step returns it detached: a detach here would cost a dispatch a step.
         total.add_(loss, alpha=share * size)
         if not world.distributed and stop.requested():
             raise KeyboardInterrupt  # the loop goes back to the last complete epoch
