@@ -84,6 +84,10 @@ class Tensors:
         span = batch * max(1, GATHER_ROWS // batch)
         for first in range(0, n, span):
             xs, ys = x[perm[first:first + span]], y[perm[first:first + span]]
+            if not world.distributed:  # all rows its own: cut in one call, not a slice a batch
+                for xb, yb in zip(xs.split(batch), ys.split(batch)):
+                    yield xb, yb, 1.0, xb.shape[0]
+                continue
             for i in range(first, min(first + span, n), batch):
                 rows = min(batch, n - i)
                 start, end = (k - first for k in distributed.share(n, i, rows, world))
@@ -181,10 +185,11 @@ def cosine_lr(config, epoch, step, steps_per_epoch):
 
 
 def _step(state, task, world):
-    """One minibatch step, ``step(x, y, share) -> loss`` on this process's rows of a global
-    minibatch, ``share`` being their part of it: the autograd-free fast path where the network
-    allows it, else autograd; then, in several processes, the gradients summed over them in
-    one all-reduce of one flat tensor, weighted by each process's share; then the update."""
+    """One minibatch step, ``step(x, y, share) -> loss`` (detached) on this process's rows of
+    a global minibatch, ``share`` being their part of it: the autograd-free fast path where the
+    network allows it, else autograd; then, in several processes, the gradients summed over
+    them in one all-reduce of one flat tensor, weighted by each process's share; then the
+    update."""
     optimizer, model = state.optimizer, state.model
     fast = state.fast
     forward = _forward(state)
@@ -197,7 +202,7 @@ def _step(state, task, world):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            return loss
+            return loss.detach()
         return autograd_step
     params = list(model.parameters())
 
@@ -257,12 +262,13 @@ def _train_epoch(state, task, step, rows, epoch, world, stop, threads):
             continue  # batch norm cannot normalise a batch of one
         if cosine:
             group["lr"] = cosine_lr(config, epoch, k, steps)
-        with threads.timing(len(x)):
+        with threads.timing(x.shape[0]):  # len() is a Python method of tensors
             loss = step(x, y, share)
             if average:
                 average.update()
         # Weighted as the step weighs it: summed over the processes, the global batch's loss.
-        total.add_(loss.detach(), alpha=share * size)
+        # Every step returns it detached: a detach here would cost a dispatch a step.
+        total.add_(loss, alpha=share * size)
         if not world.distributed and stop.requested():
             raise KeyboardInterrupt  # the loop goes back to the last complete epoch
         # Looking costs a device sync (and in several processes an all-reduce), so only now

@@ -282,3 +282,49 @@ def test_the_per_row_constants_are_made_once_a_shape():
     inverse, twice, minus_ones = per_row(out)
     assert per_row(torch.ones(8, 3))[0] is inverse and per_row(torch.zeros(4, 3))[0] is not inverse
     assert (inverse.item(), twice.item(), minus_ones.shape) == (1 / 8, 2 / 8, (8, 1))
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("kind", sorted(TASKS))
+def test_the_straight_pass_of_a_plain_network_equals_the_general_one_bit_for_bit(activation,
+                                                                                  kind):
+    """A plain network on the CPU takes a pass of its own: its loss and gradients must be the
+    general pass's to the last bit, minibatch sizes in turn (its scratch is made per size)."""
+    task, labels, n_out = TASKS[kind]
+    torch.manual_seed(0)
+    nets = [MLP(NetConfig(n_in=5, n_out=n_out, width=7, depth=3, activation=activation))
+            for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    straight, general = (fastpath.FastStep(net, task) for net in nets)
+    assert straight.plain is not None
+    general.plain = None
+    for rows in (32, 7, 32, 1):
+        x, y = torch.randn(rows, 5), labels(rows)
+        losses = [step.gradients(x.clone(), y.clone()) for step in (straight, general)]
+        assert torch.equal(*losses)
+        assert torch.equal(straight.flat.grad, general.flat.grad)
+
+
+@pytest.mark.parametrize("activation", ["silu", "relu", "tanh"])
+def test_float32_gradients_of_the_default_step_are_autograds_bit_for_bit(activation):
+    """The default regression's step calls the very products and kernels autograd calls, so in
+    float32 its gradients are autograd's to the last bit (the loss is one dot product, not
+    autograd's sum of squares: equal within rounding)."""
+    task = TASKS["regress"][0]
+    torch.manual_seed(0)
+    net = MLP(NetConfig(n_in=8, n_out=2, width=64, depth=3, activation=activation))
+    x, y = torch.randn(32, 8), torch.randn(32, 2)
+    loss = task.loss(net(x), y)
+    expected = torch.autograd.grad(loss, list(net.parameters()))
+    step = fastpath.FastStep(net, task)
+    assert step.gradients(x, y).item() == pytest.approx(loss.item(), rel=1e-6)
+    assert all(torch.equal(p.grad, g) for p, g in zip(net.parameters(), expected))
+
+
+def test_networks_the_straight_pass_leaves_to_the_general_one():
+    task = TASKS["regress"][0]
+    for net in (dict(dropout=0.2), dict(arch="resnet")):
+        model = MLP(NetConfig(n_in=5, n_out=2, width=7, depth=3, **net))
+        assert fastpath.FastStep(model, task).plain is None
+    members = [MLP(NetConfig(n_in=5, n_out=2, width=7, depth=3)) for _ in range(2)]
+    assert fastpath.FastStep(members, task).plain is None

@@ -274,6 +274,7 @@ def test_an_epoch_gathers_every_training_row_once_in_the_seeded_order(quakes):
     batches = list(tensors.batches(torch.Generator().manual_seed(7), 64, World(), None))
     order = torch.randperm(len(tensors.x), generator=torch.Generator().manual_seed(7))
     assert [size for *_, size in batches][:-1] == [64] * (len(batches) - 1)
+    assert all(share == 1.0 and len(x) == size for x, _, share, size in batches)
     assert torch.equal(torch.cat([x for x, *_ in batches]), tensors.x[order])
     assert torch.equal(torch.cat([y for _, y, *_ in batches]), tensors.y[order])
 
