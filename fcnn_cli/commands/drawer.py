@@ -13,6 +13,7 @@ drawer's stdout is the command's stderr.
 
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -21,10 +22,11 @@ import sys
 
 # The drawer started as the command's own Python, on the command's own module path and not the
 # current directory's (-P: a json.py there must not run), told where to answer.
-START = ("import sys; fd, sys.path[:] = int(sys.argv[1]), sys.argv[2:]; "
-         "from fcnn_cli.commands.drawer import main; main(fd)")
-ANSWER_SECONDS = 300  # a drawer silent this long after the request is stuck: the command draws
+START = ("import sys; fd, parent, sys.path[:] = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]; "
+         "from fcnn_cli.commands.drawer import main; main(fd, parent)")
+ANSWER_SECONDS = 60  # a drawer silent this long after the request is stuck: the command draws
 ENDING_SECONDS = 2  # the drawer's time to remove its half-written files once told to end
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class Drawer:
@@ -37,8 +39,9 @@ class Drawer:
             # then ends this process and the child it forks, as one group. One thread each for
             # numpy and OpenBLAS: it draws on one CPU.
             self.process = subprocess.Popen(
-                [sys.executable, "-P", "-c", start, str(write), *sys.path],
-                stdin=subprocess.PIPE, stdout=2, pass_fds=(write,), text=True,
+                [sys.executable, "-P", "-c", start, str(write), str(os.getpid()), *sys.path],
+                stdin=subprocess.PIPE, pass_fds=(write,), text=True,
+                stdout=2 if sys.__stderr__ is not None else subprocess.DEVNULL,
                 process_group=0, env={**os.environ, "OMP_NUM_THREADS": "1",
                                       "OPENBLAS_NUM_THREADS": "1"})
         except BaseException:
@@ -58,6 +61,8 @@ class Drawer:
         except OSError:  # gone before it was asked
             return None
         if not select.select([self.answers], [], [], ANSWER_SECONDS)[0]:
+            logging.getLogger("fcnn_cli").warning(
+                "the plots' drawer said nothing in %d s: drawing them here", ANSWER_SECONDS)
             return None
         from fcnn_cli.results.plots.parallel import received
 
@@ -125,16 +130,32 @@ def _warm():
 
 
 def _ended(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds: a half-written file is removed
+    """SIGTERM: the drawer and the child it forked end together, each unwinding (a
+    half-written file is removed), without an answer."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the group's signal comes here too
+    os.killpg(0, signal.SIGTERM)
+    raise SystemExit(128 + signum)
 
 
-def main(fd):
+def _ends_with(parent):
+    """SIGTERM to this process when the command ``parent`` dies, however (a SIGKILL too), so
+    that nothing is drawn into a run the command no longer holds; Linux's prctl."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # it died before that
+        os._exit(0)
+
+
+def main(fd, parent):
     """The drawer: warm, wait for the request, draw, answer on ``fd``. One that cannot warm
     ends without a word, and the command draws (and says what is wrong)."""
     from fcnn_cli.core.console import DroppingStream
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
     signal.signal(signal.SIGTERM, _ended)
+    _ends_with(parent)
     sys.stderr = DroppingStream(sys.stderr)  # as the command's: a broken stderr stops nothing
     try:
         _warm()

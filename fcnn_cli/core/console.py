@@ -14,10 +14,11 @@ UNBOUNDED = 10_000
 
 
 class DroppingStream:
-    """A text stream that writes to ``stream`` until a write fails, and then drops everything."""
+    """A text stream that writes to ``stream`` until a write fails, and then drops everything;
+    for none (the command started with stderr closed, ``2>&-``), to the null device."""
 
     def __init__(self, stream):
-        self._stream = stream
+        self._stream = stream if stream is not None else open(os.devnull, "w")  # noqa: SIM115
 
     def write(self, text):
         try:

@@ -66,7 +66,9 @@ class Interrupts:
     @contextlib.contextmanager
     def breaking(self):
         """While work that may be cut short runs after the save (the plots): a signal raises
-        :class:`Interrupted` at once, as before training."""
+        :class:`Interrupted` at once, as before training; so does entering it after one came."""
+        if self.code is not None:
+            raise Interrupted(self.code)
         phase, self._phase = self._phase, "before"
         try:
             yield

@@ -1,9 +1,12 @@
 """fcnn train's plots drawn by a second process."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -21,13 +24,17 @@ def run(tmp_path_factory):
 
 
 def _gone(group, seconds=5.0):
-    """Whether no process of the group is left (within ``seconds``: an orphan is reaped by
-    another)."""
+    """Whether every process of the group has ended within ``seconds`` (an orphan's end is
+    reaped by another, maybe never: an ended one is a zombie)."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
+        alive = []
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError):
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == group and fields[0] != "Z":  # pgrp, state
+                    alive.append(status)
+        if not alive:
             return True
         time.sleep(0.05)
     return False
@@ -116,6 +123,41 @@ def test_closed_while_drawing_it_and_its_child_end_leaving_no_half_file(run, tmp
     assert _gone(theirs.process.pid)
     left = [p.name for p in copy.rglob("*") if p.name.endswith(".tmp")]
     assert not left
+
+
+def test_told_to_end_while_drawing_it_leaves_the_plots_to_the_command(run, tmp_path):
+    import shutil
+    import threading
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    theirs = drawer.Drawer()
+    time.sleep(1.0)  # warm
+    threading.Timer(0.05, os.kill, (theirs.process.pid, signal.SIGTERM)).start()
+    try:
+        assert theirs.draw(copy, quiet=True) is None
+    finally:
+        theirs.close()
+    assert _gone(theirs.process.pid)
+    assert not [p.name for p in copy.rglob("*") if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_it_ends_when_the_command_dies_however(run, tmp_path, asked):
+    """A command killed (SIGKILL), waiting or amid the drawing, leaves no drawer to draw into
+    a run it no longer holds."""
+    import shutil
+
+    copy = shutil.copytree(run, tmp_path / "run")
+    ask = (f"import time; time.sleep(1); d.process.stdin.write('{{\"run\": \"{copy}\", "
+           "\"quiet\": true}\\n'); d.process.stdin.flush(); time.sleep(0.05)") if asked else ""
+    code = ("import os; from fcnn_cli.commands import drawer; d = drawer.Drawer(); "
+            f"print(d.process.pid, flush=True)\n{ask}\nos.kill(os.getpid(), 9)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == -9, done.stderr
+    assert _gone(int(done.stdout))
+    drawn = list((copy / "plots").glob("*.png")) if asked else []
+    assert len(drawn) < len(plots.plot_run(run, tmp_path / "all"))  # stopped, not finished
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a drawer needs a second CPU")

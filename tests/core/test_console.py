@@ -84,3 +84,20 @@ def test_a_console_that_is_no_terminal_never_cuts_a_table(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "60")  # the user's own width is kept
     rich_console(stderr=False).print(table)
     assert max(map(len, capsys.readouterr().out.splitlines())) == 60
+
+
+def test_no_stream_at_all_stderr_closed_drops_every_write():
+    stream = DroppingStream(None)  # what sys.stderr is after `2>&-`
+    assert stream.write("epoch    1/8\n") == 13
+    stream.flush()
+
+
+def test_a_command_with_stderr_closed_does_its_work_and_exits_0(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "s.csv"
+    done = subprocess.run([sys.executable, "-m", "fcnn_cli", "simulate", "earthquakes", "-n",
+                           "50", "-o", str(out)], stderr=subprocess.DEVNULL,
+                          preexec_fn=lambda: os.close(2))
+    assert done.returncode == 0 and len(out.read_text().splitlines()) == 52  # a metadata line

@@ -46,6 +46,16 @@ def test_while_the_loop_polls_and_after_it_every_signal_is_only_noted():
     assert after._on_signal(signal.SIGTERM, sys._getframe()) is None and after.code == 143
 
 
+def test_work_that_may_be_cut_short_is_not_begun_after_a_signal():
+    interrupts = Interrupts()
+    with interrupts.polling():
+        interrupts._on_signal(signal.SIGTERM, sys._getframe())  # noted
+    with pytest.raises(Interrupted) as e:
+        with interrupts.breaking():
+            pytest.fail("the plots were begun after the signal")
+    assert e.value.code == 143
+
+
 def test_a_requested_stop_ends_training_after_the_last_complete_epoch(quakes):
     class StopInEpoch3:
         """Asks to stop halfway through the third epoch, as a signal there would."""

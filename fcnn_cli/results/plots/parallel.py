@@ -48,16 +48,16 @@ def side_by_side(first, second):
 def send(work, fd):
     """Run ``work`` (returns paths) and write its answer, one JSON line, to the file descriptor
     ``fd`` (closed then): the paths, or the error that stopped it — an FcnnError's message, or
-    for anything else (a bug, a signal's SystemExit) its name, the traceback of a bug on stderr."""
-    try:
-        answer = {"written": [str(p) for p in work()]}
-    except FcnnError as e:
-        answer = {"error": str(e)}
-    except BaseException as e:  # noqa: BLE001 - said on the other side
-        if isinstance(e, Exception):
-            traceback.print_exc()
-        answer = {"error": f"drawing failed ({type(e).__name__}: {e})"}
+    for a bug its name, with its traceback on stderr. A process told to end (SystemExit, from a
+    signal) answers nothing: the other side draws what it would have."""
     with os.fdopen(fd, "w") as pipe:
+        try:
+            answer = {"written": [str(p) for p in work()]}
+        except FcnnError as e:
+            answer = {"error": str(e)}
+        except Exception as e:  # noqa: BLE001 - said on the other side
+            traceback.print_exc()
+            answer = {"error": f"drawing failed ({type(e).__name__}: {e})"}
         pipe.write(json.dumps(answer) + "\n")
 
 

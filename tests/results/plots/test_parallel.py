@@ -85,13 +85,23 @@ def _sent(work):
 def test_an_answer_gives_the_paths_or_raises_the_error_it_carries(tmp_path):
     assert received(_sent(lambda: [tmp_path / "a.png"])) == [tmp_path / "a.png"]
 
-    def stopped():
-        raise SystemExit(143)
-    with pytest.raises(FcnnError, match=r"^drawing failed \(SystemExit: 143\)$"):
-        received(_sent(stopped))
+    def bug():
+        return [1 / 0]
+    with pytest.raises(FcnnError, match=r"^drawing failed \(ZeroDivisionError"):
+        received(_sent(bug))
     for line in ("a stray line\n", "[1]\n", '{"other": 1}\n'):
         with pytest.raises(ValueError):
             received(line)
+
+
+def test_a_process_told_to_end_answers_nothing():
+    def stopped():
+        raise SystemExit(143)
+    read, write = os.pipe()
+    with pytest.raises(SystemExit):
+        send(stopped, write)
+    with os.fdopen(read) as pipe:
+        assert pipe.read() == ""  # and its end is closed
 
 
 @pytest.mark.slow
