@@ -113,7 +113,7 @@ def test_closed_unasked_it_ends_at_once_with_its_group():
 def test_closed_while_drawing_it_and_its_child_end_leaving_no_half_file(run, tmp_path, after):
     import shutil
 
-    copy = shutil.copytree(run, tmp_path / "run")
+    copy = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("plots"))
     theirs = drawer.Drawer()
     time.sleep(1.0)  # warm, as at the end of a training
     theirs.process.stdin.write(f'{{"run": "{copy}", "quiet": true}}\n')
@@ -129,7 +129,7 @@ def test_told_to_end_while_drawing_it_leaves_the_plots_to_the_command(run, tmp_p
     import shutil
     import threading
 
-    copy = shutil.copytree(run, tmp_path / "run")
+    copy = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("plots"))
     theirs = drawer.Drawer()
     time.sleep(1.0)  # warm
     threading.Timer(0.05, os.kill, (theirs.process.pid, signal.SIGTERM)).start()
@@ -147,7 +147,7 @@ def test_it_ends_when_the_command_dies_however(run, tmp_path, asked):
     a run it no longer holds."""
     import shutil
 
-    copy = shutil.copytree(run, tmp_path / "run")
+    copy = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("plots"))
     ask = (f"import time; time.sleep(1); d.process.stdin.write('{{\"run\": \"{copy}\", "
            "\"quiet\": true}\\n'); d.process.stdin.flush(); time.sleep(0.05)") if asked else ""
     code = ("import os; from fcnn_cli.commands import drawer; d = drawer.Drawer(); "
