@@ -19,14 +19,16 @@ import select
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+
+from fcnn_cli.machine import signals
 
 # The drawer started as the command's own Python, on the command's own module path and not the
 # current directory's (-P: a json.py there must not run), told where to answer.
 START = ("import sys; fd, parent, sys.path[:] = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]; "
          "from fcnn_cli.commands.drawer import main; main(fd, parent)")
 ANSWER_SECONDS = 60  # a drawer silent this long after the request is stuck: the command draws
-ENDING_SECONDS = 2  # the drawer's time to remove its half-written files once told to end
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class Drawer:
@@ -49,40 +51,66 @@ class Drawer:
             raise
         finally:
             os.close(write)
-        self.answers = os.fdopen(read)
+        self.answers = read
+        self.run_dir = None
 
     def draw(self, run_dir, quiet):
         """The paths of the run's plots, drawn by the drawer; None where it is gone without a
         word or said none in time (the caller draws them itself). Raises FcnnError where they
         could not be drawn."""
-        try:
-            self.process.stdin.write(json.dumps({"run": str(run_dir), "quiet": quiet}) + "\n")
-            self.process.stdin.close()
-        except OSError:  # gone before it was asked
+        if not self.ask(run_dir, quiet):
             return None
-        if not select.select([self.answers], [], [], ANSWER_SECONDS)[0]:
+        line = self._answer(time.monotonic() + ANSWER_SECONDS)
+        if line is None:
             logging.getLogger("fcnn_cli").warning(
                 "the plots' drawer said nothing in %d s: drawing them here", ANSWER_SECONDS)
             return None
         from fcnn_cli.results.plots.parallel import received
 
         try:
-            return received(self.answers.readline())
+            return received(line)
         except ValueError:  # no answer: gone, or something else on its pipe
             return None
 
-    def close(self):
-        """Ends the drawer and the child it may have forked, unless both are done: first as
-        SIGTERM ends a command, removing what they had half written, then for good."""
-        for ending, wait in ((signal.SIGTERM, ENDING_SECONDS), (signal.SIGKILL, None)):
-            if self.process.poll() is not None:
+    def ask(self, run_dir, quiet):
+        """Ask for the run's plots; False where the drawer is gone already."""
+        self.run_dir = Path(run_dir)
+        try:
+            self.process.stdin.write(json.dumps({"run": str(run_dir), "quiet": quiet}) + "\n")
+            self.process.stdin.close()
+        except OSError:
+            return False
+        return True
+
+    def _answer(self, deadline):
+        """The answer's line, up to its newline or the pipe's end ("" where the drawer is gone
+        without one); None where none is complete by ``deadline``."""
+        got = b""
+        while not got.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.answers], [], [], left)[0]:
+                return None
+            chunk = os.read(self.answers, 1 << 16)
+            if not chunk:
                 break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, ending)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(wait)
-        for stream in (self.process.stdin, self.answers):
-            stream.close()
+            got += chunk
+        return got.decode(errors="replace")
+
+    def close(self):
+        """Ends the drawer and the child it may have forked, at once (SIGKILL: no handler to
+        wait for), and removes what they had half written into the run's plots."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.process.stdin.close()
+        if self.answers is not None:
+            os.close(self.answers)
+            self.answers = None
+        if self.run_dir is not None:
+            from fcnn_cli.core.fileio import remove_temporaries
+            from fcnn_cli.results import runs
+
+            remove_temporaries(self.run_dir / runs.PLOTS_DIR)
 
 
 @contextlib.contextmanager
@@ -129,33 +157,13 @@ def _warm():
     plt.close(fig)
 
 
-def _ended(signum, frame):
-    """SIGTERM: the drawer and the child it forked end together, each unwinding (a
-    half-written file is removed), without an answer."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the group's signal comes here too
-    os.killpg(0, signal.SIGTERM)
-    raise SystemExit(128 + signum)
-
-
-def _ends_with(parent):
-    """SIGTERM to this process when the command ``parent`` dies, however (a SIGKILL too), so
-    that nothing is drawn into a run the command no longer holds; Linux's prctl."""
-    if sys.platform == "linux":
-        import ctypes
-
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != parent:  # it died before that
-        os._exit(0)
-
-
 def main(fd, parent):
     """The drawer: warm, wait for the request, draw, answer on ``fd``. One that cannot warm
     ends without a word, and the command draws (and says what is wrong)."""
     from fcnn_cli.core.console import DroppingStream
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
-    signal.signal(signal.SIGTERM, _ended)
-    _ends_with(parent)
+    signals.die_with(parent)  # nothing is drawn into a run its command no longer holds
     sys.stderr = DroppingStream(sys.stderr)  # as the command's: a broken stderr stops nothing
     try:
         _warm()

@@ -81,11 +81,13 @@ def fit_and_save(job, quiet):
         finally:
             distributed.leave(world)
         if world.is_main:  # still under the handlers: a signal now is only noted
-            _report_run(console, result, run_dir, quiet, interrupts.code, job.paths[2])
+            signalled = interrupts.code  # one that comes during the report is said below
+            _report_run(console, result, run_dir, quiet, signalled, job.paths[2])
             # Last: the run is saved and shown whole before the plots, which only read its
             # files (and need the predictions, which a changed table leaves unsaved); none
-            # after a signal, which asks the job to end.
-            if job.plots and not result.changed and not interrupts.code:
+            # after a signal, which asks the job to end (_draw_run says so of a signal that
+            # came during the report).
+            if job.plots and not result.changed and not signalled:
                 _draw_run(run_dir, interrupts, console, plotter, quiet)
     if result.lost:  # the first process has said what it saved; the others say why they end
         if world.is_main:

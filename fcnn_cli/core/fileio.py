@@ -112,6 +112,16 @@ def discard_stdout():
         os.close(devnull)
 
 
+def remove_temporaries(directory):
+    """Remove the temporary files that :func:`atomic_path` leaves in ``directory`` where the
+    process writing through it was killed (a SIGKILL runs no cleanup); for a directory of
+    fcnn's own whose writers are known to be gone."""
+    for path in Path(directory).glob(".*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield the path to write ``path`` through.

@@ -674,6 +674,32 @@ def test_a_signal_while_the_plots_are_drawn_stops_them_and_keeps_the_run(run, ru
     assert (tmp_path / "r" / "model.pt").is_file() and "saved run to" in out
 
 
+def test_a_signal_during_the_closing_report_is_said_and_no_plot_is_begun(run, runner,
+                                                                          quakes_csv, tmp_path,
+                                                                          monkeypatch):
+    """A signal that comes while the run's tables are printed (after the save, before the
+    plots) is only noted there: the plots are then not begun, and the command says why."""
+    import os
+    import signal
+
+    from fcnn_cli.commands import runjob
+    from fcnn_cli.results import plots
+
+    report = runjob._report_run
+
+    def signalled(*args):
+        report(*args)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(runjob, "_report_run", signalled)
+    monkeypatch.setattr(plots, "plot_run", lambda run_dir: pytest.fail("plots begun"))
+    out = run(runner, "train", quakes_csv, "--epochs", 1, "-o", tmp_path / "r", "--plots",
+              code=143).output
+    assert "interrupted while drawing the plots: the run is saved; draw them with: fcnn plot" \
+        in out
+    assert (tmp_path / "r" / "model.pt").is_file()
+
+
 def test_the_closing_line_says_the_members_a_small_table_chose(run, runner, tmp_path,
                                                                quakes_csv):
     small = tmp_path / "small.csv"

@@ -592,3 +592,17 @@ def test_a_name_that_is_not_utf8_is_written_as_its_bytes(tmp_path):
     name = os.fsdecode(b"bad\xff.csv")  # as Python holds such a name: a surrogate
     write_text(tmp_path / "out.txt", f"data: {name}\n")
     assert (tmp_path / "out.txt").read_bytes() == b"data: bad\xff.csv\n"
+
+
+def test_the_temporaries_a_killed_writer_left_are_removed_and_nothing_else(tmp_path):
+    from fcnn_cli.core.fileio import remove_temporaries
+
+    (tmp_path / ".roc.png.k2j3_x.tmp").write_bytes(b"half a png")
+    kept = [tmp_path / "roc.png", tmp_path / "notes.tmp", tmp_path / ".hidden"]
+    for path in kept:
+        path.write_text("kept")
+    (tmp_path / ".dir.tmp").mkdir()
+    remove_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [".dir.tmp", *(p.name for p in kept)])
+    remove_temporaries(tmp_path / "none")  # a directory not made yet: nothing to remove

@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.machine import signals
 
 
 def side_by_side(first, second):
@@ -26,9 +27,11 @@ def side_by_side(first, second):
     if sys.platform != "linux":
         return first(), second()
     read, write = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: its answer, then out, never back into the parent's code
         try:
+            signals.die_with(parent)  # a fork does not keep the parent's parent-death signal
             os.close(read)
             send(first, write)
         finally:
