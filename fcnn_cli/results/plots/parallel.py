@@ -51,8 +51,8 @@ def side_by_side(first, second):
 def send(work, fd):
     """Run ``work`` (returns paths) and write its answer, one JSON line, to the file descriptor
     ``fd`` (closed then): the paths, or the error that stopped it — an FcnnError's message, or
-    for a bug its name, with its traceback on stderr. A process told to end (SystemExit, from a
-    signal) answers nothing: the other side draws what it would have."""
+    for a bug its name, with its traceback on stderr. A process on its way out (SystemExit)
+    answers nothing: the other side draws what it would have."""
     with os.fdopen(fd, "w") as pipe:
         try:
             answer = {"written": [str(p) for p in work()]}
