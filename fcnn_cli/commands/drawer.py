@@ -163,6 +163,7 @@ def main(fd, parent):
     from fcnn_cli.core.console import DroppingStream
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ends it, even where the command's ignored it
     signals.die_with(parent)  # nothing is drawn into a run its command no longer holds
     sys.stderr = DroppingStream(sys.stderr)  # as the command's: a broken stderr stops nothing
     try:

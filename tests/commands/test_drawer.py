@@ -141,12 +141,19 @@ def test_closed_while_drawing_it_and_its_child_end_leaving_no_half_file(run, tmp
     assert not left
 
 
-def test_told_to_end_while_drawing_it_leaves_the_plots_to_the_command(run, tmp_path):
+@pytest.mark.parametrize("ignored", [False, True])
+def test_told_to_end_while_drawing_it_leaves_the_plots_to_the_command(run, tmp_path, ignored):
+    """SIGTERM ends the drawer, also where the command's own disposition (inherited across
+    exec where it is "ignore") would not."""
     import shutil
     import threading
 
-    copy = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("plots"))
+    if ignored:
+        previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     theirs = drawer.Drawer()
+    if ignored:
+        signal.signal(signal.SIGTERM, previous)
+    copy = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("plots"))
     time.sleep(1.0)  # warm
     threading.Timer(0.05, os.kill, (theirs.process.pid, signal.SIGTERM)).start()
     try:
