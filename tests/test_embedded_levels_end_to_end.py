@@ -84,6 +84,23 @@ def test_the_embedding_learns_each_stations_offset_and_new_stations_are_counted(
         [[1, 501, 32]]
 
 
+def test_rank_leaves_a_levels_index_out_of_the_correlations(runner, trained, tmp_path,
+                                                            monkeypatch):
+    from fcnn_cli.results.plots import ranking
+
+    run, _ = trained
+    _rows(300, 2).to_csv(tmp_path / "new.csv", index=False)
+    drawn, plot = [], ranking.correlation_plot
+    monkeypatch.setattr(ranking, "correlation_plot",
+                        lambda matrices, features, path: drawn.append((matrices, features))
+                        or plot(matrices, features, path))
+    invoke(runner, "rank", run / "model.pt", tmp_path / "new.csv", "--repeats", 1, "--plots",
+           tmp_path / "p")
+    [(matrices, features)] = drawn
+    assert features == ["x"] and matrices[0][1].shape == (1, 1)
+    assert (tmp_path / "p" / "correlations.png").is_file()
+
+
 @pytest.mark.slow
 def test_the_onnx_graph_of_an_embedding_matches_torch(runner, trained, tmp_path):
     pytest.importorskip("onnxruntime")

@@ -113,6 +113,7 @@ def _draw(report, ranker, predictor, out_dir):
     from pathlib import Path
 
     from fcnn_cli.core.fileio import writing
+    from fcnn_cli.data.categories import is_index
     from fcnn_cli.results.plots.figures import noting, recipe_note
     from fcnn_cli.results.plots.ranking import correlation_plot, importance_plot
     from fcnn_cli.results.ranking import correlations
@@ -121,9 +122,13 @@ def _draw(report, ranker, predictor, out_dir):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     recipe = predictor.recipe.to_dict() if predictor.recipe is not None else None
-    # Of the network's inputs: a categorical column's one-hot inputs each.
-    matrices = correlations(predictor.encoded(ranker.table), predictor.features, predictor.task,
-                            ranker.weight)
+    # Of the network's inputs: a categorical column's one-hot inputs each; a level's index (of
+    # a column of many levels) is no quantity to correlate.
+    features = [name for name in predictor.features if not is_index(name)]
     with noting(recipe_note(recipe)):
-        return [importance_plot(report, out_dir / "importance.png"),
-                correlation_plot(matrices, predictor.features, out_dir / "correlations.png")]
+        drawn = [importance_plot(report, out_dir / "importance.png")]
+        if features:
+            matrices = correlations(predictor.encoded(ranker.table), features, predictor.task,
+                                    ranker.weight)
+            drawn.append(correlation_plot(matrices, features, out_dir / "correlations.png"))
+    return drawn
