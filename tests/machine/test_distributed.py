@@ -136,11 +136,15 @@ def test_sigterm_stops_every_process_and_the_run_resumes_as_if_uninterrupted(tmp
 
 def start_two(tmp_path, quakes_file):
     """`fcnn train --nproc 2` running its second epoch, and the process ids of its two
-    training processes, the first process's first."""
+    training processes, the first process's first. A collective waits 20 s at most: where the
+    first misses a peer's death (a collective left waiting), it must still give up and save
+    within the 30 s that torchrun grants after its SIGTERM, not at the default 300 s."""
     proc = subprocess.Popen(fcnn("train", quakes_file, "--epochs", 200, "--batch-size", 8,
                                  "--nproc", 2, "-o", tmp_path / "r"), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1",
+                                 "FCNN_COLLECTIVE_TIMEOUT": "20"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "epoch    2/" not in proc.stderr.readline():
         pass
