@@ -161,13 +161,15 @@ def main(fd, parent):
     """The drawer: warm, wait for the request, draw, answer on ``fd``. One that cannot warm
     ends without a word, and the command draws (and says what is wrong)."""
     from fcnn_cli.core.console import DroppingStream
+    from fcnn_cli.machine import collector
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ends it, even where the command's ignored it
     signals.die_with(parent)  # nothing is drawn into a run its command no longer holds
     sys.stderr = DroppingStream(sys.stderr)  # as the command's: a broken stderr stops nothing
     try:
-        _warm()
+        with collector.loading():
+            _warm()
     except Exception:  # noqa: BLE001 - the command's own drawing says it
         os._exit(1)
     request = sys.stdin.readline()

@@ -1,3 +1,4 @@
 """What a process runs on: CPU threads and GPUs, products' precision and memory (``devices``),
-the processes of a torchrun job (``distributed``), and Ctrl-C/SIGTERM (``signals``).
+the processes of a torchrun job (``distributed``), Ctrl-C/SIGTERM (``signals``), and Python's
+collector while a command loads its libraries (``collector``).
 May use ``core`` alone."""
