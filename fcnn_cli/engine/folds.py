@@ -2,13 +2,14 @@
 on in the ensemble engine's one pass, and the out-of-fold scores of the whole table.
 
 Each row falls in one of K folds by :class:`~fcnn_cli.network.foldrule.FoldRule` (a hash of a
-column's value, or of the row's position with the seed). Network k is member k of one ensemble
-pass (:mod:`fcnn_cli.engine.ensemble`; its initial weights and row orders those of seed + k): it
-trains on every row outside fold k and is validated on fold k alone, which picks its best epoch
-and stops it early. Every row of the table is validated by exactly one network, the one that
-never trained on it; so the validation split is the whole table, ordered by fold, and the union
-of the folds' validations is the out-of-fold score of every row. No rows are held out (a test
-table may be given): every row is trained on by K - 1 networks and scored by the other.
+column's value, or of the row's position with the seed, stratified by class for a
+classification). Network k is member k of one ensemble pass (:mod:`fcnn_cli.engine.ensemble`;
+its initial weights and row orders those of seed + k): it trains on every row outside fold k
+and is validated on fold k alone, which picks its best epoch and stops it early. Every row of
+the table is validated by exactly one network, the one that never trained on it; so the
+validation split is the whole table, ordered by fold, and the union of the folds' validations
+is the out-of-fold score of every row. No rows are held out (a test table may be given): every
+row is trained on by K - 1 networks and scored by the other.
 
 The members of one pass take minibatches of one size at every step, so each takes as many rows
 an epoch as the member with the most: a member with fewer rows outside its fold takes the
@@ -37,6 +38,15 @@ def rule_of(config, val_table=None):
                         "give no validation table (val)", ("folds", "val"))
     _say_fractions(config)
     return FoldRule(config.folds, config.fold_by, config.seed)
+
+
+def stratified(rule, kind, targets):
+    """The rule by row position of a classification, stratified by its label's classes: a
+    fold's held-out rows then hold every class, a rare one too, in the table's shares (to one
+    row). A fold column's rule is the user's, and regression's folds stay a hash of position."""
+    if rule is None or rule.by is not None or kind != "classify":
+        return rule
+    return dataclasses.replace(rule, strata=targets[0])
 
 
 def _say_fractions(config):

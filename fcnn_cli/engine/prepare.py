@@ -134,6 +134,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     val_frac = 0.0 if val_table is not None or rule else config.val_frac
     test_frac = 0.0 if test_table is not None or rule else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
+    rule = kfold.stratified(rule, kind, targets)
     fold_of = rule.of_table(table) if rule else None
     rows = kfold.pooled(rows, fold_of)
     plan = _Weights(weight, weighed, config)

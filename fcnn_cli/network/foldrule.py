@@ -19,6 +19,12 @@ never saw a row. The hash of a value is the splitmix64 step of
   A categorical column hashes as its values do.
 
 A row without a value (NaN, null, infinite) has no fold: an error.
+
+By position, the folds of a classification are stratified (``strata``, the label column): the
+rows, in order of class and then of their position's hash, are dealt to the folds in turn, as
+scikit-learn's StratifiedKFold deals them, so that every fold holds each class's share of the
+table to one row, a rare class's included. A row's fold then depends on the other rows' classes:
+it is reproduced from the same table, not from a row alone.
 """
 
 import hashlib
@@ -35,49 +41,61 @@ WHOLE = 2.0 ** 63  # floats below this in magnitude that are whole hash as integ
 
 @dataclass(frozen=True)
 class FoldRule:
-    """``k`` folds, by the column ``by`` or (None) by row position with ``seed``."""
+    """``k`` folds, by the column ``by`` or (None) by row position with ``seed``, stratified
+    by the classes of the label column ``strata`` where it is given (by position only)."""
 
     k: int
     by: str | None = None
     seed: int = 0
+    strata: str | None = None
 
     def of_table(self, table):
         """The fold (0 to k - 1, int64) of each row of a Table: by its column's values, or by
         its row's position in its file (rows left out before do not move the others)."""
         if self.by is None:
-            return self.of_positions(positions(table))
+            classes = None if self.strata is None else table.frame[self.strata].astype(str)
+            return self.of_positions(positions(table), classes)
         if self.by not in table.frame.columns:
             raise FcnnError(f"{table.name}: no fold column {self.by!r}")
         return self.of_values(table.frame[self.by], table.name)
 
-    def of_positions(self, rows):
+    def of_positions(self, rows, classes=None):
+        """The fold of each row position; with ``classes`` (each row's), stratified."""
         z = np.asarray(rows, dtype=np.uint64) + np.uint64(self.seed * GOLDEN % 2**64)
-        return _fold(splitmix64(z), self.k)
+        if classes is None:
+            return _fold(splitmix64(z), self.k)
+        return _dealt(splitmix64(z), np.asarray(classes), self.k)
 
     def of_values(self, series, name="<table>"):
         """The fold of each value of a pandas Series (see the module's rules)."""
         return _fold(splitmix64(value_keys(series, self.by, name)), self.k)
 
     def to_dict(self):
-        return {"k": self.k, "by": self.by, "seed": self.seed}
+        """k, by and seed, and strata where the folds are stratified."""
+        strata = {} if self.strata is None else {"strata": self.strata}
+        return {"k": self.k, "by": self.by, "seed": self.seed, **strata}
 
     @classmethod
     def from_dict(cls, d):
         """The rule a checkpoint records, checked (a ValueError says what is wrong)."""
-        if not isinstance(d, dict) or set(d) != {"k", "by", "seed"}:
-            raise ValueError("folds: not an object of k, by and seed")
-        k, by, seed = d["k"], d["by"], d["seed"]
+        if not isinstance(d, dict) or not {"k", "by", "seed"} <= set(d) <= \
+                {"k", "by", "seed", "strata"}:
+            raise ValueError("folds: not an object of k, by, seed and (optional) strata")
+        k, by, seed, strata = d["k"], d["by"], d["seed"], d.get("strata")
         if type(k) is not int or not 2 <= k <= MAX_FOLDS:
             raise ValueError(f"folds: k is {k!r}, not a whole number from 2 to {MAX_FOLDS}")
         if by is not None and not (isinstance(by, str) and by):
             raise ValueError(f"folds: by is {by!r}, not a column name or null")
         if type(seed) is not int or not valid_seed(seed):
             raise ValueError(f"folds: seed is {seed!r}, not a seed")
-        return cls(k, by, seed)
+        if strata is not None and not (isinstance(strata, str) and strata and by is None):
+            raise ValueError(f"folds: strata is {strata!r}, not a label column (by position)")
+        return cls(k, by, seed, strata)
 
     def describe(self):
         what = f"column {self.by!r}" if self.by else f"row position with seed {self.seed}"
-        return f"{self.k} folds by {what}"
+        classes = f", stratified by {self.strata!r}" if self.strata else ""
+        return f"{self.k} folds by {what}{classes}"
 
 
 def positions(table):
@@ -100,6 +118,16 @@ def splitmix64(z):
 def _fold(h, k):
     """The top 53 bits of a hash as a number in [0, 1), times k: equal folds to 2**-53."""
     return ((h >> np.uint64(11)).astype(np.float64) * (k / 2.0 ** 53)).astype(np.int64)
+
+
+def _dealt(hashes, classes, k):
+    """Stratified folds: the rows in order of class, then of hash, dealt to the k folds in
+    turn, so that each fold holds each class's rows to one and the table's to one."""
+    _, codes = np.unique(classes, return_inverse=True)
+    order = np.lexsort((hashes, codes.ravel()))
+    fold = np.empty(len(order), dtype=np.int64)
+    fold[order] = np.arange(len(order)) % k
+    return fold
 
 
 def value_keys(series, column, name):
