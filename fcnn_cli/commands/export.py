@@ -30,7 +30,10 @@ def export(model, output, force):
     definition that reads a list column (--objects, NAME[i], len/sum/max/min) is refused: an
     ONNX graph takes one number a column. A model trained with --nan fill fills missing (NaN,
     infinite) values in the graph as predict does. A --where selection is not in the graph:
-    the metadata's 'selection' holds it for the caller to apply.
+    the metadata's 'selection' holds it for the caller to apply. A k-fold model's graph gives
+    the mean of its networks (metadata 'folds'), as predict does without the fold column:
+    with --fold-by, a warning says that predict, not the graph, scores the events trained on
+    out of fold.
 
     \b
     Examples:

@@ -10,7 +10,9 @@ entry); for regression output ``predictions`` (float64, rows × labels, in their
 where predict writes ``<label>_std`` (a Gaussian head, an ensemble), ``std``; for classification
 ``probabilities`` (float64, rows × classes: an ensemble's mean) and, for an ensemble,
 ``entropy`` (rows). The metadata holds the names, units, definitions, medians and selection as
-JSON. Before the file is written, onnxruntime runs the graph on rows drawn across the training
+JSON. k-fold's networks are an ensemble's members here: the graph gives their mean, as predict
+does for a table without the fold column (always, with folds by row position), and never a
+row's own fold's network, which takes the fold column's hash; the metadata's ``folds`` says so. Before the file is written, onnxruntime runs the graph on rows drawn across the training
 range, and its outputs must equal the model's, computed in float64 from the inputs fcnn makes of
 those rows, within what float32 rounding allows (:func:`reference`). The graph and that check
 are one idea, the export, kept in one module.
@@ -73,6 +75,7 @@ def export(predictor, path, seed=0):
     if where:
         log.warning("the graph scores every row: select the rows where %s yourself (the "
                     "'selection' entry of its metadata)", where)
+    _say_folds(predictor.folds)
     model = _onnx_model(predictor)
     data = model.SerializeToString()
     x = onnxinputs.check_rows(predictor, graph_input, seed)
@@ -83,6 +86,16 @@ def export(predictor, path, seed=0):
     with open_output(path) as stream, writing(path):
         stream.write(data)
     return share
+
+
+def _say_folds(rule):
+    """Where predict would score a table with the fold column out of fold, the graph does not:
+    its outputs on the rows the networks trained on are in fold, optimistic."""
+    if rule is not None and rule.by is not None:
+        log.warning("the graph scores every row by the mean of the %d k-fold networks, as "
+                    "predict scores a table without the fold column %r; predict scores one "
+                    "with it out of fold, each row by the network that did not train on it: "
+                    "score the events trained on with fcnn predict", rule.k, rule.by)
 
 
 def output_names(predictor):
@@ -208,6 +221,8 @@ def _metadata(predictor, graph_input):
         meta["classes"] = task.classes
     if predictor.members:
         meta["members"] = predictor.members
+    if predictor.folds is not None:  # as predict's metadata says how its rows were scored
+        meta["folds"] = {**predictor.folds.to_dict(), "applied": "mean"}
     if graph_input.steps:
         meta["columns"] = graph_input.columns
         meta["definitions"] = [[name, e.text] for name, e in graph_input.steps]

@@ -411,8 +411,7 @@ def info_tables(about):
                                  f"{', '.join(map(str, about['best_epochs'] or []))}"))
     folds = about.get("folds")
     if folds:
-        by = f"column {folds['by']!r}" if folds.get("by") else \
-            f"row position with seed {folds.get('seed')}"
+        by = _fold_rule(folds, f"row position with seed {folds.get('seed')}")
         rows.append(("k-fold", f"member k trained on the rows outside fold k of "
                                f"{folds.get('k')}, folds by {by}"))
     if about.get("output"):
@@ -591,7 +590,7 @@ def folds_table(folds):
     """k-fold's figures of each fold's network on its own fold (up to ``FOLD_ROWS`` folds),
     and their mean ± standard deviation over the folds."""
     each, rule = folds["each"], folds.get("rule") or {}
-    by = f"column {rule['by']!r}" if rule.get("by") else "row position"
+    by = _fold_rule(rule, "row position")
     table = RichTable(title=_title(f"Each fold's network on its own fold ({len(each)} folds by "
                                    f"{by})"), title_justify="left")
     figures = [(name, place) for name, place in FOLD_FIGURES.get(folds.get("task"), ())
@@ -614,6 +613,14 @@ def folds_table(folds):
         f"{_shown(name, cell(folds, place))} ± {_fmt(cell(spread, place) or 0.0)}"
         for name, place in figures), style="bold")
     return table
+
+
+def _fold_rule(rule, position):
+    """What a fold rule's dict says the folds are by: its column, else ``position``, with the
+    label column whose classes they are stratified by."""
+    if rule.get("by"):
+        return f"column {rule['by']!r}"
+    return position + (f", stratified by {rule['strata']!r}" if rule.get("strata") else "")
 
 
 def _shown(name, value):
