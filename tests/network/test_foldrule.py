@@ -1,7 +1,11 @@
-"""The fold of a row: a value's fold is the same whatever type it was read in."""
+"""The fold of a row: a value's fold is the same whatever type it was read in; folds by
+position stratified by class."""
 
+import numpy as np
 import pandas as pd
+import pytest
 
+from fcnn_cli.data.tables import Table
 from fcnn_cli.network.foldrule import FoldRule
 
 
@@ -26,3 +30,51 @@ def test_other_text_hashes_by_its_digest():
     words = pd.Series(["a", "b", "0x1A", "nan", "inf", "run-7"])
     assert rule.of_values(words).tolist() == [14, 16, 0, 21, 24, 23]
     assert rule.of_values(words.astype("category")).tolist() == rule.of_values(words).tolist()
+
+
+def test_stratified_folds_deal_each_class_evenly():
+    """Each fold holds each class's rows to one and the table's to one, a class of 7 rows
+    among 1 000 included; the seed alone moves rows between folds, deterministically."""
+    rng = np.random.default_rng(0)
+    classes = rng.choice(np.array(["a", "b", "rare"], dtype=object), 1000, p=[0.7, 0.293, 0.007])
+    rows = np.arange(1000) + 5
+    rule = FoldRule(5, seed=3, strata="label")
+    fold = rule.of_positions(rows, classes)
+    for c in np.unique(classes):
+        n = int((classes == c).sum())
+        counts = np.bincount(fold[classes == c], minlength=5)
+        assert counts.min() == n // 5 and counts.max() == -(-n // 5)
+    assert np.ptp(np.bincount(fold, minlength=5)) <= 1
+    assert (rule.of_positions(rows, classes) == fold).all()
+    other = FoldRule(5, seed=4, strata="label").of_positions(rows, classes)
+    assert not (other == fold).all()
+    for c in np.unique(classes):  # reseeding moves a class's rows, never its counts
+        assert (np.bincount(other[classes == c], minlength=5)
+                == np.bincount(fold[classes == c], minlength=5)).all()
+
+
+def test_stratified_folds_follow_the_label_column_of_a_table():
+    frame = pd.DataFrame({"label": ["s", "b"] * 10 + ["s"] * 5, "f": np.arange(25.0)})
+    rule = FoldRule(5, strata="label")
+    table = Table(frame, ["label"], name="t")
+    expected = rule.of_positions(np.arange(25), frame["label"].to_numpy())
+    assert (rule.of_table(table) == expected).all()
+    counts = np.bincount(rule.of_table(table)[frame["label"] == "b"], minlength=5)
+    assert counts.tolist() == [2] * 5
+
+
+@pytest.mark.parametrize("d, ok", [
+    ({"k": 5, "by": None, "seed": 2}, True),  # recorded before folds were stratified
+    ({"k": 5, "by": None, "seed": 2, "strata": "side"}, True),
+    ({"k": 5, "by": "event", "seed": 2, "strata": "side"}, False),  # a column's are not
+    ({"k": 5, "by": None, "seed": 2, "strata": ""}, False),
+    ({"k": 5, "by": None, "seed": 2, "other": 1}, False),
+])
+def test_a_recorded_rule_with_or_without_strata(d, ok):
+    if not ok:
+        with pytest.raises(ValueError, match="folds: "):
+            FoldRule.from_dict(d)
+        return
+    rule = FoldRule.from_dict(d)
+    assert rule.to_dict() == d and rule.strata == d.get("strata")
+    assert ("stratified by 'side'" in rule.describe()) == ("strata" in d)
