@@ -2,6 +2,7 @@
 fold's, which never saw it; the fold rule; metrics out of fold and per fold; the checkpoint
 and predict; weights, filled values and resume."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -117,7 +118,8 @@ def test_out_of_fold_metrics_lie_within_the_folds_spread(make, figure):
     assert at(summary) == pytest.approx(np.mean(each))
     assert at(summary["std"]) == pytest.approx(np.std(each, ddof=1))
     assert abs(at(result.metrics["val"]) - at(summary)) <= 2 * at(summary["std"])
-    assert summary["rule"] == {"k": 5, "by": None, "seed": 2}
+    stratified = {"strata": "side"} if make is sides else {}  # a classification's
+    assert summary["rule"] == {"k": 5, "by": None, "seed": 2, **stratified}
 
 
 def test_fold_by_puts_equal_event_numbers_in_one_fold():
@@ -152,6 +154,33 @@ def test_the_position_rule_depends_on_the_seed_and_the_rows_in_the_file():
     assert not (rule.of_table(table) == FoldRule(4, seed=4).of_table(table)).all()
     kept = Table(table.frame.iloc[1::2].reset_index(drop=True), file_rows=np.arange(2, 401, 2))
     assert (rule.of_table(kept) == rule.of_table(table)[1::2]).all()
+
+
+def test_a_classification_s_folds_by_position_hold_each_class_evenly(tmp_path):
+    """Stratified: each fold's rows hold each class's rows to one, a class of 8 rows in 600
+    among them, so that every fold validates it; the checkpoint records the label column, and
+    predict scores the training table by the mean, as with any rule by position."""
+    table = sides()
+    table.frame.loc[::75, "side"] = "rare"
+    config = TrainConfig(**CONFIG, folds=5)
+    data = prepare(table, config)
+    assert data.folds.rule == FoldRule(5, seed=2, strata="side")
+    fold, truth = data.folds.of_val(), data.splits["val"].truth
+    for c, n in enumerate(np.bincount(truth)):
+        counts = np.bincount(fold[truth == c], minlength=5)
+        assert counts.min() == n // 5 and counts.max() == -(-n // 5), data.task.classes[c]
+    assert np.bincount(truth)[data.task.classes.index("rare")] == 8
+    assert np.ptp(np.bincount(fold)) <= 1
+    assert prepare(table, config, features=FEATURES).folds.of_val().tolist() == fold.tolist()
+    assert prepare(table, dataclasses.replace(config, fold_by="event")).folds.rule.strata is None
+    assert prepare(events(), config).folds.rule == FoldRule(5, seed=2)  # regression: unchanged
+    result = fit(table, folds=3, epochs=1)
+    path = tmp_path / "model.pt"
+    checkpoint.save(result.predictor, path)
+    predictor = checkpoint.load(path)
+    assert predictor.folds == FoldRule(3, seed=2, strata="side")
+    assert predictor.fold_metadata([table])[1] == {"folds": {
+        "k": 3, "by": None, "seed": 2, "strata": "side", "applied": "mean"}}
 
 
 def _frame_of(path):
@@ -349,7 +378,7 @@ def test_a_checkpoint_keeps_the_rule_and_refuses_one_of_another_count(by_event, 
     assert checkpoint.load(path).folds == result.predictor.folds
     for change, message in [(lambda m: m["folds"].update(k=4), "4 folds for 5 network"),
                             (lambda m: m["folds"].update(by=3), "folds: by is 3"),
-                            (lambda m: m["folds"].pop("seed"), "not an object of k, by and")]:
+                            (lambda m: m["folds"].pop("seed"), "not an object of k, by, seed")]:
         resigned(path, in_meta(change))
         with pytest.raises(FcnnError, match=f"corrupted fcnn checkpoint: .*{message}"):
             checkpoint.load(path)
@@ -402,5 +431,7 @@ def test_the_folds_table_shows_each_fold_and_their_mean_and_spread(make, columns
     console = Console(width=200, record=True)
     console.print(table)
     shown = console.export_text()
-    assert "(3 folds by row position)" in shown and "mean ± std" in shown
+    stratified = ", stratified by 'side'" if make is sides else ""
+    title = " ".join(shown.split("┏")[0].split())  # the title, wrapped to the table's width
+    assert title.endswith(f"(3 folds by row position{stratified})") and "mean ± std" in shown
     assert str(folds_summary["rows"]) in shown.splitlines()[-2]  # the mean's row: all rows
