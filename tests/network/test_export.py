@@ -17,6 +17,7 @@ from fcnn_cli.data.tables import Table
 from fcnn_cli.engine import train
 from fcnn_cli.machine.devices import ThreadChooser
 from fcnn_cli.network import checkpoint, export
+from fcnn_cli.network.foldrule import FoldRule
 
 
 def onnx_outputs(path, x, threads=0, dtype=np.float32):
@@ -457,3 +458,39 @@ def test_a_categorical_model_takes_the_one_hot_inputs_its_metadata_names(tmp_pat
     x = predictor.encoded(new).frame[inputs].to_numpy(np.float32)
     got = onnx_outputs(path, x)
     assert np.allclose(got[0][:, 0], predictor.predict(new)["y_pred"], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def k_fold(quakes):
+    """Networks of 3 folds by an event number, and their table."""
+    frame = quakes.frame.assign(event=np.arange(len(quakes.frame)))
+    table = Table(frame, quakes.targets, quakes.units, "events", extra=quakes.extra)
+    config = train.TrainConfig(epochs=1, batch_size=64, seed=3, folds=3, fold_by="event")
+    return table, train.fit(table, config, net={"depth": 1, "width": 8}).predictor
+
+
+@pytest.mark.slow
+def test_a_k_fold_graph_gives_predicts_mean_and_says_so(k_fold, tmp_path, logged):
+    """The graph is predict on a table without the fold column (the mean of the networks),
+    not its out-of-fold scores of the events trained on: the metadata and a warning say so;
+    with folds by position, predict's mean on any table, nothing to warn of."""
+    import onnx
+
+    table, predictor = k_fold
+    path = tmp_path / "folds.onnx"
+    assert export.export(predictor, path) <= 1.0
+    warned = [r.getMessage() for r in logged.records if "k-fold" in r.getMessage()]
+    assert len(warned) == 1 and "the fold column 'event'" in warned[0]
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert json.loads(meta["folds"]) == {"k": 3, "by": "event", "seed": 3, "applied": "mean"}
+    x = table.frame[predictor.features].to_numpy()
+    got = onnx_outputs(path, x)
+    mean = predicted(predictor, predictor.predict(Table(table.frame.drop(columns=["event"]),
+                                                        table.targets, name="new")))
+    assert_agree(got, mean, export.reference(predictor, x))
+    out_of_fold = predictor.predict(table)[["x_pred", "y_pred"]].to_numpy()
+    assert np.abs(out_of_fold - got[0]).max() > 1e-3
+    logged.clear()
+    by_position = dataclasses.replace(predictor, folds=FoldRule(3, seed=3))
+    export.export(by_position, tmp_path / "position.onnx")
+    assert not [r for r in logged.records if "k-fold" in r.getMessage()]
