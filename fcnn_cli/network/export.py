@@ -12,9 +12,10 @@ where predict writes ``<label>_std`` (a Gaussian head, an ensemble), ``std``; fo
 ``entropy`` (rows). The metadata holds the names, units, definitions, medians and selection as
 JSON. k-fold's networks are an ensemble's members here: the graph gives their mean, as predict
 does for a table without the fold column (always, with folds by row position), and never a
-row's own fold's network, which takes the fold column's hash; the metadata's ``folds`` says so. Before the file is written, onnxruntime runs the graph on rows drawn across the training
-range, and its outputs must equal the model's, computed in float64 from the inputs fcnn makes of
-those rows, within what float32 rounding allows (:func:`reference`). The graph and that check
+row's own fold's network, which takes the fold column's hash; the metadata's ``folds`` says so.
+Before the file is written, onnxruntime runs the graph on rows drawn across the training range,
+and its outputs must equal the model's, computed in float64 from the inputs fcnn makes of those
+rows, within what float32 rounding allows (:func:`reference`). The graph and that check
 are one idea, the export, kept in one module.
 
 numpy, torch and the ONNX libraries load only to export: the command checks its arguments first.
