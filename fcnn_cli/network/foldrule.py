@@ -51,7 +51,8 @@ class FoldRule:
 
     def of_table(self, table):
         """The fold (0 to k - 1, int64) of each row of a Table: by its column's values, or by
-        its row's position in its file (rows left out before do not move the others)."""
+        its row's position in its file (unstratified, rows left out before do not move the
+        others)."""
         if self.by is None:
             classes = None if self.strata is None else table.frame[self.strata].astype(str)
             return self.of_positions(positions(table), classes)
