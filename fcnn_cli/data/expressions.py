@@ -454,6 +454,10 @@ def _typed(program):
                 _refuse_text(literals[0])
             del out[-2:]  # the column and the text, leaves: the last two steps
             step = ("text", (columns[0][1], (literals[0][1],), argument == "!="), columns[0][2])
+        elif literals and kind == "call":
+            name, k = argument[0], taken.index(literals[0]) + 1
+            raise Refused(literals[0][2], f"{name} takes numbers: its argument {k} is the text "
+                                          f"{_quoted(literals[0])}")
         elif literals:
             _refuse_text(literals[0])
         elif kind == "in" and argument and isinstance(argument[0], str):
@@ -471,8 +475,13 @@ def _typed(program):
 
 
 def _refuse_text(step):
-    raise Refused(step[2], f"the text {printable(repr(step[1][:40]))} is compared with a "
-                           f"column alone, by ==, != or in: {TEXT_EXAMPLE}")
+    raise Refused(step[2], f"the text {_quoted(step)} is compared with a column alone, by ==, "
+                           f"!= or in: {TEXT_EXAMPLE}")
+
+
+def _quoted(step):
+    """A text literal's step as a message shows it."""
+    return printable(repr(step[1][:40]))
 
 
 def _tokens(text):
