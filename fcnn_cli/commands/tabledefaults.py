@@ -2,8 +2,10 @@
 line (:mod:`fcnn_cli.data.arrivals`): on an earthquake table whose origin time is unknown, the
 picks after each event's earliest as the features (unless --features names them) and a wider,
 deeper network (UNKNOWN_ORIGIN_NET, unless --width or --depth is given); where picks are
-missing, --nan fill (unless --nan is given). Read where the run reads its tables, under the
-signal handlers: a file server that hangs is interrupted as any read."""
+missing, --nan fill (unless --nan is given). fcnn's definitions go among the run's, each after
+those it uses; a run's definition or a table's column of the same name stands in for one. Read
+where the run reads its tables, under the signal handlers: a file server that hangs is
+interrupted as any read."""
 
 import dataclasses
 import logging
