@@ -2,8 +2,10 @@
 line (:mod:`fcnn_cli.data.arrivals`): on an earthquake table whose origin time is unknown, the
 picks after each event's earliest as the features (unless --features names them) and a wider,
 deeper network (UNKNOWN_ORIGIN_NET, unless --width or --depth is given); where picks are
-missing, --nan fill (unless --nan is given). Read where the run reads its tables, under the
-signal handlers: a file server that hangs is interrupted as any read."""
+missing, --nan fill (unless --nan is given). fcnn's definitions go among the run's, each after
+those it uses; a run's definition or a table's column of the same name stands in for one. Read
+where the run reads its tables, under the signal handlers: a file server that hangs is
+interrupted as any read."""
 
 import dataclasses
 import logging
@@ -16,14 +18,16 @@ CHOSEN = ("nan", "width", "depth")  # options the metadata may choose where none
 
 def apply(job):
     """Change the new run ``job`` (runjob.Job) as DATA's metadata asks."""
-    from fcnn_cli.data import arrivals
+    from fcnn_cli.data.recipe import MAX_DEFINITIONS
 
     samples = job.recipe is not None and job.recipe.classes
     path, meta = _metadata(None if samples else job.paths[0])
-    defined = [name for name, _ in job.recipe.define] if job.recipe is not None else []
-    chosen = arrivals.of_metadata(meta, defined)
-    if _define(chosen, path, defined, [job.features]):
-        job.recipe = _with_definitions(job, chosen.define)
+    own = job.recipe.define if job.recipe is not None else []
+    defined = [name for name, _ in own]
+    chosen = _chosen(path, meta, defined)
+    texts = _definitions(chosen, path, defined, [job.features], MAX_DEFINITIONS - len(own))
+    if texts:
+        job.recipe = _with_definitions(job, texts)
         if job.features is None:
             job.recipe.hidden = chosen.hidden
     changes = _network_and_nan(chosen, path, job.left)
@@ -38,42 +42,91 @@ def for_sweep(data, fixed, grid):
     features are left open, they are the picks after the earliest and the sweep's own
     definitions (what train's default list is of a simulated table)."""
     from fcnn_cli.data import arrivals
+    from fcnn_cli.data.recipe import MAX_DEFINITIONS, in_use_order
 
     path, meta = _metadata(data.get("data"))
-    defined = [str(text).partition("=")[0].strip() for text in data.get("define") or []]
-    chosen = arrivals.of_metadata(meta, defined)
+    own = list(data.get("define") or [])
+    defined = [str(text).partition("=")[0].strip() for text in own]
+    chosen = _chosen(path, meta, defined)
     if "define" in grid:
         chosen = dataclasses.replace(chosen, define=[], hidden=())  # each run's own
     features = [data.get("features"), *grid.get("features", [])] if "features" in grid else \
         [data.get("features")]
-    if _define(chosen, path, defined, features):
-        data["define"] = [*(data.get("define") or []), *chosen.define]
+    texts = _definitions(chosen, path, defined, features, MAX_DEFINITIONS - len(own))
+    if texts:
+        data["define"] = in_use_order([*own, *texts])
         if features == [None]:
             data["features"] = [*defined, *arrivals.relative_picks(chosen)]
     fixed.update(_network_and_nan(chosen, path, set(CHOSEN) - {*data, *fixed, *grid}))
 
 
-def _define(chosen, path, defined, features):
-    """Whether fcnn defines the picks after the earliest: the origin time is unknown and one
-    of ``features`` (each a list given, or None: the default) is the default or names one of
-    them (a dead station's left out, say); said in a line."""
+def _chosen(path, meta, defined):
+    """arrivals.Defaults of DATA: a definition of the run (``defined``, names) or a column of
+    the table of a name fcnn would define stands in for fcnn's. The columns are read only of
+    a table whose origin time is unknown: only then does fcnn define any."""
     from fcnn_cli.data import arrivals
 
-    made = {text.partition("=")[0] for text in chosen.define}
-    if not chosen.hidden or not any(f is None or made & set(f) for f in features):
-        return False
-    mine = [n for n in defined if n in {arrivals.FIRST, *arrivals.relative_picks(chosen)}]
-    said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + (
-        f" (your --define of {', '.join(mine)} stands in for fcnn's)" if mine else "")
+    chosen = arrivals.of_metadata(meta, defined)
+    if not chosen.define:
+        return chosen
+    made = {_name(text) for text in chosen.define}
+    columns = [c for c in _columns(path) if c in made]
+    return arrivals.of_metadata(meta, [*defined, *columns]) if columns else chosen
+
+
+def _definitions(chosen, path, defined, features, room):
+    """fcnn's definitions of the picks after the earliest: where the origin time is unknown
+    and one of ``features`` (each a list given, or None: the default) is the default or names
+    one of them (a dead station's left out, say), all of them, or those named and t_first;
+    said in a line. None where they would take more than ``room`` and the features are the
+    default: the absolute picks are, said in a line."""
+    from fcnn_cli.data import arrivals
+
+    made = {_name(text) for text in chosen.define}
+    named = set().union(*(f for f in features if f is not None))
+    if not chosen.hidden or not (None in features or made & named):
+        return []
+    texts = chosen.define if None in features else \
+        [t for t in chosen.define if _name(t) in named | {arrivals.FIRST}]
+    log = logging.getLogger("fcnn_cli")
+    if None in features and len(texts) > room:
+        from fcnn_cli.data.recipe import MAX_DEFINITIONS
+
+        stations, own = len(arrivals.relative_picks(chosen)) // 2, MAX_DEFINITIONS - room
+        log.info("%s: the origin time is unknown, but the picks after the earliest of %d "
+                 "stations would make %d definitions in all%s, more than the %d a run may "
+                 "have: the features are the absolute picks tp1, ts1, …; --features and "
+                 "--define choose others", path, stations, len(texts) + own,
+                 f" ({own} of them yours)" if own else "", MAX_DEFINITIONS)
+        return []
+    said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + \
+        _standing_in(chosen, defined)
     if None in features:
-        logging.getLogger("fcnn_cli").info(
-            "%s: the origin time is unknown: the features are each pick after the event's "
-            "earliest, %s, not tp1, ts1, …; --features names others", path, said)
+        log.info("%s: the origin time is unknown: the features are each pick after the "
+                 "event's earliest, %s, not tp1, ts1, …; --features names others", path, said)
     else:
-        logging.getLogger("fcnn_cli").info(
-            "%s: the origin time is unknown: --features names picks after the event's "
-            "earliest, defined as %s", path, said)
-    return True
+        log.info("%s: the origin time is unknown: --features names picks after the event's "
+                 "earliest, defined as %s", path, said)
+    return texts
+
+
+def _standing_in(chosen, defined):
+    """What the line says of the run's definitions and the table's columns that stand in
+    for fcnn's: those fcnn would define and does not."""
+    from fcnn_cli.data import arrivals
+
+    names = [arrivals.FIRST, *arrivals.relative_picks(chosen)]
+    made = {_name(text) for text in chosen.define}
+    mine = [n for n in defined if n in names]
+    table = [n for n in names if n not in made and n not in defined]
+    return "".join(f" ({whose} {', '.join(these)} stand{'s' * (len(these) == 1)} in for "
+                   "fcnn's)" for whose, these in (("your --define of", mine),
+                                                  ("the table's column", table)) if these)
+
+
+def _name(text):
+    """The name of a definition "NAME=EXPR" of fcnn's."""
+    return text.partition("=")[0]
 
 
 def _network_and_nan(chosen, path, left):
@@ -110,9 +163,19 @@ def _metadata(data):
         return path, {}
 
 
+def _columns(path):
+    """The names of the columns of DATA's first file (one whose metadata was read)."""
+    from fcnn_cli.data.tables import read_columns
+
+    try:
+        return read_columns(path)
+    except FcnnError:  # reading the tables says why, in its own words
+        return []
+
+
 def _with_definitions(job, texts):
-    """The run's recipe with ``texts`` defined after its own definitions; DATA's own recipe
-    where it had none."""
+    """The run's recipe with ``texts`` defined too, each after the definitions it uses; DATA's
+    own recipe where it had none."""
     from fcnn_cli.core.config import DataConfig
     from fcnn_cli.data import gather
 

@@ -25,8 +25,8 @@ class Defaults:
 
 
 def of_metadata(meta, defined=()):
-    """The defaults of a table whose metadata is ``meta``; ``defined``: the names of the run's
-    own definitions, of which one that fcnn would define stands in for fcnn's."""
+    """The defaults of a table whose metadata is ``meta``; ``defined``: names that stand in
+    for fcnn's definitions of the same name (the run's own definitions, the table's columns)."""
     picks = meta.get("picks") if isinstance(meta.get("picks"), dict) else {}
     missing = picks.get("missing", 0)
     missing = float(missing) if isinstance(missing, (int, float)) and 0 < missing < 1 else 0.0

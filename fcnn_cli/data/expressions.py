@@ -140,6 +140,48 @@ def check_once(names):
         raise FcnnError(f"definition {twice!r} is given twice; name each one otherwise")
 
 
+def use_order(uses):
+    """The indices of definitions ``uses`` ([(name, the names its expression reads)]) in an
+    order in which each comes after the definitions it uses, the given order kept where that
+    allows: the earliest that can come next comes next. A definition that uses itself through
+    others is refused, the cycle named."""
+    import heapq
+
+    index = {name: k for k, (name, _) in enumerate(uses)}
+    needs = [{index[n] for n in names if n in index} for _, names in uses]
+    users = [[] for _ in uses]
+    for k, needed in enumerate(needs):
+        for n in needed:
+            users[n].append(k)
+    waiting = [len(needed) for needed in needs]
+    ready = [k for k, count in enumerate(waiting) if not count]
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for user in users[k]:
+            waiting[user] -= 1
+            if not waiting[user]:
+                heapq.heappush(ready, user)
+    if len(order) < len(uses):
+        raise FcnnError(_cycle(uses, needs, set(order)))
+    return order
+
+
+def _cycle(uses, needs, placed):
+    """The message naming a cycle among the definitions not ``placed``: each of them waits
+    on another, so following the first unplaced one each needs returns to one seen."""
+    path, k = [], min(set(range(len(uses))) - placed)
+    while k not in path:
+        path.append(k)
+        k = min(needs[k] - placed)
+    cycle = [uses[n][0] for n in path[path.index(k):]] + [uses[k][0]]
+    if len(cycle) == 2:
+        return f"definition {cycle[0]!r} uses itself"
+    return f"definition {cycle[0]!r} uses " + ", which uses ".join(repr(n) for n in cycle[1:]) \
+        + ": no order of the definitions computes them"
+
+
 def derive(frame, definitions):
     """A new frame: the columns of ``frame`` and, in order, each of ``definitions`` as a float64
     column (a comparison as 0 and 1), each seeing those before it. A definition makes a new
@@ -454,6 +496,10 @@ def _typed(program):
                 _refuse_text(literals[0])
             del out[-2:]  # the column and the text, leaves: the last two steps
             step = ("text", (columns[0][1], (literals[0][1],), argument == "!="), columns[0][2])
+        elif literals and kind == "call":
+            name, k = argument[0], taken.index(literals[0]) + 1
+            raise Refused(literals[0][2], f"{name} takes numbers: its argument {k} is the text "
+                                          f"{_quoted(literals[0])}")
         elif literals:
             _refuse_text(literals[0])
         elif kind == "in" and argument and isinstance(argument[0], str):
@@ -471,8 +517,13 @@ def _typed(program):
 
 
 def _refuse_text(step):
-    raise Refused(step[2], f"the text {printable(repr(step[1][:40]))} is compared with a "
-                           f"column alone, by ==, != or in: {TEXT_EXAMPLE}")
+    raise Refused(step[2], f"the text {_quoted(step)} is compared with a column alone, by ==, "
+                           f"!= or in: {TEXT_EXAMPLE}")
+
+
+def _quoted(step):
+    """A text literal's step as a message shows it."""
+    return printable(repr(step[1][:40]))
 
 
 def _tokens(text):

@@ -64,8 +64,11 @@ class Recipe:
         return recipe
 
     def defined_too(self, texts):
-        """This recipe with more definitions ("NAME=EXPR"), after its own, checked."""
-        self.define = self.define + _definitions(texts)
+        """This recipe with more definitions ("NAME=EXPR"), checked: each after those it uses,
+        its own order kept where that allows (:func:`in_use_order`), so that one of its own
+        may use one of ``texts`` and one of ``texts`` one of its own."""
+        define = self.define + _definitions(texts)
+        self.define = [define[k] for k in _use_order(define)]
         return self.check()
 
     @property
@@ -502,6 +505,23 @@ def _through(definitions, names):
         seen.add(name)
         pending += list(exprs[name].names)
     return seen
+
+
+def in_use_order(texts):
+    """The definitions ``texts`` ("NAME=EXPR") in an order in which each comes after the
+    definitions it uses, theirs kept where it allows; a cycle is refused naming it."""
+    return [texts[k] for k in _use_order(_definitions(texts))]
+
+
+def _use_order(define):
+    """The indices of ``define`` ([(name, expression text)]) in use order."""
+    from fcnn_cli.data import expressions
+
+    try:
+        return expressions.use_order([(name, expressions.parse(text).names)
+                                      for name, text in define])
+    except FcnnError as e:
+        raise FcnnError(str(e), ("define",)) from None
 
 
 def _definitions(texts):

@@ -161,6 +161,18 @@ def read_metadata(path):
             return meta
 
 
+def read_columns(path):
+    """The names of the columns of the table file ``path``: a Parquet file's from its schema,
+    another's from its first row. Not of stdin, which cannot be read twice."""
+    name, fmt = _source(path)
+    if fmt == "parquet":
+        with _reading(name):
+            return [str(c) for c in _parquet_file(path, name)[0].schema_arrow.names]
+    with contextlib.closing(iter_tables(path, rows=1)) as tables:
+        first = next(tables, None)
+    return [] if first is None else [str(c) for c in first.frame.columns]
+
+
 def _unique(names):
     return len(set(names)) == len(names)
 

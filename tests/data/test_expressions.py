@@ -390,6 +390,45 @@ def test_derive_refuses_names_taken_and_columns_missing(texts, problem):
     assert problem in str(error.value)
 
 
+@pytest.mark.parametrize("uses, order", [
+    ([("a", ("x",)), ("b", ("a", "x"))], [0, 1]),  # in order already: kept
+    ([("b", ("a", "x")), ("a", ("x",)), ("c", ())], [1, 0, 2]),
+    ([("d1", ("t",)), ("late", ("d2",)), ("t", ("p1", "p2")), ("d2", ("p2", "t"))],
+     [2, 0, 3, 1]),
+])
+def test_definitions_come_after_those_they_use_in_the_given_order_otherwise(uses, order):
+    assert expressions.use_order(uses) == order
+
+
+@given(st.lists(st.lists(st.integers(0, 30), max_size=4), max_size=12), st.randoms())
+def test_the_use_order_of_any_shuffled_acyclic_definitions_is_one_they_compute_in(needs, rnd):
+    """Definition k uses some of those before it (and a raw column); shuffled, each comes
+    after what it uses, and the unshuffled order is kept as it is."""
+    uses = [(f"d{k}", (*(f"d{n % k}" for n in need if k), "raw"))
+            for k, need in enumerate(needs)]
+    assert expressions.use_order(uses) == list(range(len(uses)))
+    rnd.shuffle(uses)
+    placed = [uses[k][0] for k in expressions.use_order(uses)]
+    assert sorted(placed) == sorted(name for name, _ in uses)
+    for name, used in uses:
+        assert all(placed.index(n) < placed.index(name) for n in used if n != "raw")
+
+
+@pytest.mark.parametrize("uses, problem", [
+    ([("t", ("d",)), ("d", ("p", "t"))],
+     "definition 't' uses 'd', which uses 't': no order of the definitions computes them"),
+    ([("c", ("a",)), ("a", ("b",)), ("b", ("c2", "a")), ("c2", ())],
+     "definition 'a' uses 'b', which uses 'a'"),
+    ([("a", ("b",)), ("b", ("c",)), ("c", ("a",))],
+     "definition 'a' uses 'b', which uses 'c', which uses 'a'"),
+    ([("x", ("x",))], "definition 'x' uses itself"),
+])
+def test_a_cycle_of_definitions_is_refused_naming_it(uses, problem):
+    with pytest.raises(FcnnError) as error:
+        expressions.use_order(uses)
+    assert str(error.value).startswith(problem)
+
+
 def test_raw_columns_follow_the_definitions_they_name():
     made = definitions(["pt=hypot(px, py)", "m=sqrt(e**2 - pt**2)", "px2=px*2",
                         "both=m + pt + px2 + len(Muon_Px)"])

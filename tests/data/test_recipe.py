@@ -10,7 +10,7 @@ import pytest
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data import samples
 from fcnn_cli.data.applying import SELECTED, every_row, predicting
-from fcnn_cli.data.recipe import WEIGHT, Recipe, rows_of
+from fcnn_cli.data.recipe import WEIGHT, Recipe, in_use_order, rows_of
 from fcnn_cli.data.tables import Table
 
 
@@ -382,3 +382,24 @@ def test_the_columns_a_defined_label_reads_are_no_default_features(table):
     derived = made.apply(table)
     assert made.features(derived, ["lab"]) == ["py", "n", "w"]
     assert made.features(derived, ["n"]) is None  # a raw label: as training chooses
+
+
+def test_definitions_added_come_after_those_they_use_and_before_those_that_use_them():
+    """fcnn's t_first and dtp2 added to a run's definitions that use them: each placed
+    where what it uses is made, the values those of numpy."""
+    tp1, tp2 = np.array([3.0, np.nan, 7.0]), np.array([5.0, 2.0, np.nan])
+    made = Recipe.of_options(define=["own=tp1 - t_first", "late=dtp2 * 2"]).defined_too(
+        ["t_first=fmin(tp1, tp2)", "dtp2=tp2 - t_first"])
+    assert [name for name, _ in made.define] == ["t_first", "own", "dtp2", "late"]
+    frame = made.derive(Table(pd.DataFrame({"tp1": tp1, "tp2": tp2}), name="t")).frame
+    first = np.fmin(tp1, tp2)
+    np.testing.assert_array_equal(frame["own"], tp1 - first)
+    np.testing.assert_array_equal(frame["late"], 2 * (tp2 - first))
+
+
+def test_texts_in_use_order_are_the_texts_as_written():
+    texts = ["a = b + 1", "`b c` = 2 * x", "b=`b c`"]
+    assert in_use_order(texts) == ["`b c` = 2 * x", "b=`b c`", "a = b + 1"]
+    with pytest.raises(FcnnError, match="^definition 'a' uses 'b', which uses 'a'") as error:
+        in_use_order(["a=b", "b=a + 1"])
+    assert error.value.options == ("define",)

@@ -6,7 +6,7 @@ import pytest
 
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.columns import numeric_matrix, select_columns
-from fcnn_cli.data.tables import Table, read_table
+from fcnn_cli.data.tables import Table, read_columns, read_table
 from fcnn_cli.data.writer import write_table
 
 
@@ -18,6 +18,17 @@ def test_round_trip_keeps_values_labels_and_units(tmp_path, quakes, suffix):
     assert back.targets == ["x", "y"]
     assert back.units == quakes.units
     pd.testing.assert_frame_equal(back.frame, quakes.frame)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".h5"])
+def test_the_columns_are_read_without_the_rows(tmp_path, quakes, suffix):
+    if suffix == ".h5":
+        pytest.importorskip("h5py")
+    path = tmp_path / f"q{suffix}"
+    write_table(quakes, path)
+    assert read_columns(path) == list(quakes.frame.columns)
+    path.with_suffix(".csv").write_text("a;b c\n")  # a header alone
+    assert read_columns(path.with_suffix(".csv")) == ["a", "b c"]
 
 
 def test_plain_csv_without_metadata(tmp_path):

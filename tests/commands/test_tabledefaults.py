@@ -1,0 +1,115 @@
+"""What train and sweep take from an earthquake table's metadata where the run's own definitions
+or the table's columns meet fcnn's: a definition that uses fcnn's, a cycle, a column of fcnn's
+name, a network too wide for the definitions' limit, features that name a few."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from fcnn_cli.data import recipe as recipes, simulate, stations
+from fcnn_cli.data.tables import Table, read_table
+from fcnn_cli.data.writer import write_table
+from fcnn_cli.network import checkpoint
+
+STATIONS = 3
+PICKS = [f"t{phase}{k}" for k in range(1, STATIONS + 1) for phase in "ps"]
+TRAIN = ("--epochs", 1, "--no-plots", "--batch-size", 64)
+
+
+@pytest.fixture(scope="module")
+def quakes(tmp_path_factory):
+    """A table of unknown origin time, some picks missing."""
+    path = tmp_path_factory.mktemp("quakes") / "q.parquet"
+    write_table(simulate.earthquakes(n=200, seed=0, stations=stations.irregular(STATIONS, 50.0),
+                                     origin_unknown=True, missing=0.2), path)
+    return path
+
+
+def first_pick(frame):
+    return np.fmin.reduce(frame[PICKS].to_numpy(), axis=1)
+
+
+def derived(run_dir, path):
+    """The kept recipe's columns of the table ``path`` (as predict makes them)."""
+    table = read_table(path)
+    return checkpoint.load(run_dir / "model.pt").recipe.derive(table).frame
+
+
+def test_a_definition_of_yours_may_use_fcnns(run, tmp_path, quakes):
+    said = run(CliRunner(), "train", quakes, *TRAIN, "--define", "late=tp2 - t_first",
+               "--define", "twice=2 * dts1", "-o", tmp_path / "run")
+    assert "the features are each pick after the event's earliest" in said.stderr
+    frame = derived(tmp_path / "run", quakes)
+    raw = pd.read_parquet(quakes)
+    np.testing.assert_array_equal(frame["late"], raw["tp2"] - first_pick(raw))
+    np.testing.assert_array_equal(frame["twice"], 2 * (raw["ts1"] - first_pick(raw)))
+    features = checkpoint.load(tmp_path / "run" / "model.pt").features
+    assert sorted(features) == sorted(["late", "twice", *(f"d{p}" for p in PICKS)])
+
+
+def test_a_sweep_orders_them_as_train_does(run, tmp_path, quakes):
+    run(CliRunner(), "sweep", quakes, *TRAIN, "--define", "late=tp2 - t_first", "--grid",
+        "width=8,16", "-o", tmp_path / "sweep")
+    for path in (tmp_path / "sweep").glob("*/config.json"):
+        define = json.loads(path.read_text())["recipe"]["define"]
+        assert [name for name, _ in define][:2] == ["t_first", "late"]
+
+
+@pytest.mark.parametrize("define, problem", [
+    (["t_first=fmin(tp1, dts2)"],
+     "definition 't_first' uses 'dts2', which uses 't_first': no order of the definitions"),
+    (["late=tp2 - t_frist"], "definition 'late': expression 'tp2 - t_frist', character 7: "
+                             "no column 't_frist'"),
+])
+def test_a_cycle_through_fcnns_or_an_unknown_name_is_refused_in_one_line(run, tmp_path, quakes,
+                                                                         define, problem):
+    given = [a for text in define for a in ("--define", text)]
+    said = run(CliRunner(), "train", quakes, *TRAIN, *given, "-o", tmp_path / "run", code=1)
+    assert problem in said.stderr.splitlines()[-1]
+
+
+def test_a_column_of_the_table_of_fcnns_name_stands_in_and_the_line_says_so(run, tmp_path,
+                                                                            quakes):
+    """The table's own t_first, one second before the earliest pick here: dtpK are the picks
+    after it, and it is no feature (it holds the origin time)."""
+    frame = pd.read_parquet(quakes)
+    frame["t_first"] = first_pick(frame) - 1.0
+    path = tmp_path / "own.parquet"
+    write_table(Table(frame, ["x", "y"], extra=read_table(quakes).extra), path)
+    said = run(CliRunner(), "train", path, *TRAIN, "-o", tmp_path / "run")
+    assert "(the table's column t_first stands in for fcnn's)" in said.stderr
+    np.testing.assert_array_equal(derived(tmp_path / "run", path)["dtp2"],
+                                  frame["tp2"] - frame["t_first"])
+    assert checkpoint.load(tmp_path / "run" / "model.pt").features == [f"d{p}" for p in PICKS]
+
+
+def test_too_many_stations_for_the_definitions_train_on_the_absolute_picks(run, tmp_path,
+                                                                           quakes, monkeypatch):
+    """1 + 2 × 3 stations make 7 definitions: beyond a limit of 7 beside one of yours."""
+    monkeypatch.setattr(recipes, "MAX_DEFINITIONS", 7)
+    said = run(CliRunner(), "train", quakes, *TRAIN, "--define", "sum=tp1 + ts1", "-o",
+               tmp_path / "run")
+    assert ("the picks after the earliest of 3 stations would make 8 definitions in all (1 of "
+            "them yours), more than the 7 a run may have: the features are the absolute picks "
+            "tp1, ts1, …") in said.stderr
+    assert "a network of width 128, depth 4" in said.stderr
+    predictor = checkpoint.load(tmp_path / "run" / "model.pt")
+    assert predictor.features == [*PICKS, "sum"]
+    assert predictor.recipe.define == [("sum", "tp1 + ts1")]
+
+
+def test_features_that_name_a_few_picks_after_the_earliest_get_those_defined(run, tmp_path,
+                                                                             quakes,
+                                                                             monkeypatch):
+    """t_first and the two named: within a limit of 3 that all seven would pass."""
+    monkeypatch.setattr(recipes, "MAX_DEFINITIONS", 3)
+    run(CliRunner(), "train", quakes, *TRAIN, "--features", "dtp1,dts3", "-o",
+        tmp_path / "run")
+    recipe = checkpoint.load(tmp_path / "run" / "model.pt").recipe
+    assert [name for name, _ in recipe.define] == ["t_first", "dtp1", "dts3"]
+    raw = pd.read_parquet(quakes)
+    np.testing.assert_array_equal(derived(tmp_path / "run", quakes)["dts3"],
+                                  raw["ts3"] - first_pick(raw))
