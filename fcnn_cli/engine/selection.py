@@ -27,6 +27,25 @@ def resolved(best_by, kind):
     return best_by
 
 
+def check_table(config, table, targets=None):
+    """Refuse ``config``'s figure of classes for a table whose labels (``targets``, else those
+    it records) make a regression, as :func:`resolved` refuses it in training: for a caller
+    that trains many runs on the table (a sweep) and would rather stop before the first.
+    Labels that make no task are left to training to refuse, with its own message."""
+    if config.best_by in ("auto", "loss"):
+        return
+    from fcnn_cli.network import tasks
+
+    targets = list(targets or table.targets)
+    if not targets or any(t not in table.frame.columns for t in targets):
+        return
+    try:
+        kind = tasks.infer(table, targets, config.task)
+    except FcnnError:
+        return
+    resolved(config.best_by, kind)
+
+
 def column(best_by, value):
     """The history's column of the figure, where no other column shows it (the loss and the
     accuracy have theirs): ``{"val_brier": value}`` or nothing."""

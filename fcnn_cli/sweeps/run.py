@@ -85,6 +85,7 @@ def _train_part(sweep, directory, part, data, labels, plots):
     inputs = _read(sweep, directory, part, data, labels, plots)
     if inputs is None:
         return
+    _check_figures(sweep, part, inputs)
     for group in groups(sweep, part):
         with _claimed(sweep, group, directory, inputs.files, labels) as free:
             if len(free) == 1:
@@ -115,6 +116,24 @@ def _read(sweep, directory, part, data, labels, plots):
             _finish(sweep, combination, directory / key, (labels[key], 0.0, files), error,
                     plots)
     return None
+
+
+def _check_figures(sweep, part, inputs):
+    """Refuse the sweep, before any of ``part``'s combinations trains, where one of them keeps
+    its best epoch by a figure of classes (``best_by``) and its tables make a regression:
+    every such combination would fail alike, and ``fcnn train`` refuses it too. A grid's
+    value is named as the grid spells it."""
+    from fcnn_cli.engine import selection
+
+    for combination, _ in part:
+        config, _ = train_config(sweep, combination)
+        try:
+            selection.check_table(config, inputs.tables[0], inputs.targets)
+        except FcnnError as e:
+            if "best_by" not in combination:
+                raise
+            raise FcnnError(f"grid: {e}: leave {config.best_by} out of best_by's values",
+                            ("grid",)) from None
 
 
 def by_data(sweep, todo):

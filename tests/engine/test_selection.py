@@ -67,6 +67,26 @@ def test_a_regression_refuses_a_figure_of_classes():
         selection.resolved("brier", "regress")
 
 
+def _table(labels):
+    return Table(pd.DataFrame({"x": np.arange(len(labels), dtype=float), "y": labels}), ["y"])
+
+
+@pytest.mark.parametrize("best_by", ["brier", "accuracy"])
+def test_a_table_of_numbers_refuses_a_figure_of_classes_before_training(best_by):
+    with pytest.raises(FcnnError, match=f"^best_by={best_by} scores classes") as caught:
+        selection.check_table(TrainConfig(best_by=best_by), _table(np.linspace(0, 1, 30)))
+    assert caught.value.options == ("best_by",)
+
+
+@pytest.mark.parametrize("best_by, labels, targets", [
+    ("brier", ["a", "b"] * 15, None),  # text labels: classes
+    ("accuracy", np.linspace(0, 1, 30), ["missing"]),  # training says why
+    ("brier", np.arange(30) % 3, None),  # ambiguous integers: training asks which task
+    ("loss", np.linspace(0, 1, 30), None), ("auto", np.linspace(0, 1, 30), None)])
+def test_what_training_takes_or_refuses_itself_passes(best_by, labels, targets):
+    selection.check_table(TrainConfig(best_by=best_by), _table(labels), targets)
+
+
 def _brier_of(predictor, table):
     x = table.frame[predictor.features].to_numpy(np.float32)
     y = np.array([predictor.task.classes.index(c) for c in table.frame["kind"]])

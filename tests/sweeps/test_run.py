@@ -194,6 +194,24 @@ def test_options_the_network_refuses_fail_their_combination_in_flags(runner, qua
     assert "batch_size 1 gives fewer" in saved["error"] and saved["kind"] == "FcnnError"
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--best-by", "brier", "--grid", "depth=1,2"],
+     "Error: --best-by brier scores classes; a regression keeps the epoch of the lowest "
+     "validation loss (--best-by loss)\n"),
+    (["--grid", "best_by=loss,accuracy", "--grid", "depth=1,2"],
+     "Error: --grid: best_by=accuracy scores classes; a regression keeps the epoch of the "
+     "lowest validation loss (best_by=loss): leave accuracy out of best_by's values\n")])
+def test_a_figure_of_classes_on_a_regression_stops_the_sweep_before_training(
+        runner, quakes, tmp_path, monkeypatch, options, message):
+    monkeypatch.setattr(train, "fit", never)
+    monkeypatch.setattr(train, "fit_cohorts", never)
+    result = runner.invoke(cli, ["sweep", quakes, *options, "--epochs", "1", "--threads", "1",
+                                 "--no-plots", "-o", str(tmp_path / "sw")])
+    assert result.exit_code == 1, result.output
+    assert result.output.endswith(message)
+    assert list((tmp_path / "sw").iterdir()) == []
+
+
 def test_groups_join_member_options_and_split_past_the_most_members(monkeypatch):
     spec = Sweep({"data": "x.csv"}, FIXED, {"depth": [1, 2], "lr": [1e-3, 1e-2, 0.1],
                                             "patience": [0, 3]}, seeds=3)
