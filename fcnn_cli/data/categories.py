@@ -223,13 +223,14 @@ class Categories:
         return categories
 
     def describe(self, widths=None):
-        """Each column's levels for people: the first few, quoted, then the unknown level or,
-        where there are more, how many in all; a column of ``widths`` ({column: width}) is
-        said to be embedded first. The levels are taken as they are: a caller
-        that shows them on a terminal makes them printable first (quoting does not escape
-        again what that escaped)."""
+        """Each column's levels for people: how they enter the network (a column of
+        ``widths``, {column: width}, embedded; any other one-hot), the first few, quoted, then
+        the unknown level or, where there are more, how many in all. The levels are taken as
+        they are: a caller that shows them on a terminal makes them printable first (quoting
+        does not escape again what that escaped)."""
         widths = widths or {}
-        return {c: ([f"embedded, {len(levels)} levels, dim {widths[c]}"] if c in widths else [])
+        return {c: ([f"embedded, {len(levels)} levels, dim {widths[c]}"] if c in widths
+                    else ["one-hot"])
                 + [MISSING if v is None else _quoted(v) for v in levels[:SHOWN]] +
                 ["…" if c in widths else f"… ({len(levels)} levels)" if len(levels) > SHOWN
                  else UNKNOWN]

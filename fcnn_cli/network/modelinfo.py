@@ -38,7 +38,7 @@ def describe_predictor(predictor, name="<model>"):
         "output": "gaussian" if getattr(task, "gaussian", False) else None,
         "nan_fill": _filling(predictor.filler),
         # Each categorical column's levels (None: missing), in the order of its inputs, and
-        # the width of the embedding of each of more than 64 levels.
+        # the width of the embedding of each of more than 64 levels (None: none is embedded).
         "categories": predictor.categories.to_dict() if predictor.categories else None,
         "embedded": _embedded(predictor),
         "metrics": info["metrics"],
@@ -94,8 +94,10 @@ def _layers(config):
 
 
 def _embedded(predictor):
-    """{column: its embedding's width} of the categorical columns of many levels."""
-    if not predictor.categories:
+    """{column: its embedding's width} of the categorical columns of many levels; None where
+    no column is embedded, as ``categories`` is None where there is no categorical column (a
+    model whose categorical columns are all one-hot has no embedded one either)."""
+    if not predictor.categories or not predictor.net.config.levels:
         return None
     owner = {n: c for c in predictor.categories.columns
              for n in predictor.categories.names(c)}

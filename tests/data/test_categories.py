@@ -160,7 +160,8 @@ def test_levels_shown_to_people_are_escaped_once():
     from fcnn_cli.core.errors import printable_all
 
     shown = Categories(printable_all({"r": ["esc\x1b[31mred", "new\nline", None]})).describe()
-    assert shown == {"r": ["'esc\\x1b[31mred'", "'new\\nline'", "<missing>", "<unknown>"]}
+    assert shown == {"r": ["one-hot", "'esc\\x1b[31mred'", "'new\\nline'", "<missing>",
+                           "<unknown>"]}
 
 
 def test_levels_are_counted_as_texts_and_a_float32_is_its_own_shortest_text():

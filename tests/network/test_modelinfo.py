@@ -9,8 +9,9 @@ from fcnn_cli.engine import train
 from fcnn_cli.data.tables import Table
 
 
-def _saved(tmp_path, table, name, net=None, **config):
-    result = train.fit(table, train.TrainConfig(epochs=1, batch_size=64, **config), net=net)
+def _saved(tmp_path, table, name, net=None, categorical=None, **config):
+    result = train.fit(table, train.TrainConfig(epochs=1, batch_size=64, **config), net=net,
+                       categorical=categorical)
     path = tmp_path / f"{name}.pt"
     checkpoint.save(result.predictor, path)
     return path, result
@@ -183,3 +184,26 @@ def test_info_of_a_model_without_fill_says_nothing_of_filling(tmp_path):
     path, _ = _saved(tmp_path, simulate.galaxies(n=200, size=8, seed=1), "g")
     assert modelinfo.describe(path)["nan_fill"] is None
     assert "missing values" not in _info_text(path)
+
+
+def _with_stations(levels, n=300):
+    """Earthquakes with a column of ``levels`` station names."""
+    table = simulate.earthquakes(n=n, seed=2)
+    table.frame["station"] = [f"st{i % levels:03d}" for i in range(n)]
+    return table
+
+
+def test_embedded_is_none_unless_a_column_is_embedded(tmp_path):
+    plain, _ = _saved(tmp_path, simulate.earthquakes(n=300, seed=2), "plain")
+    one_hot, _ = _saved(tmp_path, _with_stations(3), "one_hot")
+    embedded, result = _saved(tmp_path, _with_stations(70), "embedded",
+                              categorical=["station"])
+    assert [modelinfo.describe(p)["categories"] is None for p in (plain, one_hot)] == \
+        [True, False]
+    assert [modelinfo.describe(p)["embedded"] for p in (plain, one_hot)] == [None, None]
+    (_, rows, width), = result.predictor.net.config.levels
+    assert rows == 71 and modelinfo.describe(embedded)["embedded"] == {"station": width}
+    assert "levels of station │ one-hot, 'st000', 'st001', 'st002', <unknown>" in \
+        _info_text(one_hot)
+    assert f"levels of station │ embedded, 70 levels, dim {width}, 'st000'" in \
+        _info_text(embedded)
