@@ -58,6 +58,9 @@ def fit_and_save(job, quiet):
     only the first prints and writes), save the run and report it."""
     from fcnn_cli.machine import collector, distributed
 
+    if not distributed.first_process():  # from the tables' reading on (their metadata's lines)
+        quiet = True
+        logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
     with signals.Interrupts() as interrupts, drawer.started(job.plots) as plotter:
         with collector.loading():
             tables = _open_tables(job)
@@ -66,9 +69,6 @@ def fit_and_save(job, quiet):
             # Several processes now, while every one is surely there; one after training, on the
             # device that "auto" chose for the network.
             parallel = world.describe(device) if world.distributed else None
-            if not world.is_main:
-                quiet = True
-                logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
             console = rich_console()
             try:
                 result, run_dir = _train_and_save(job, tables, world, interrupts, console,

@@ -54,6 +54,12 @@ def launched():
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def first_process():
+    """Whether this process is the first of those torchrun started, or started alone: told by
+    torchrun's environment, before the process group (and torch) is there."""
+    return not launched() or int(os.environ.get("RANK", "0")) == 0
+
+
 def join(device_name):
     """This process's World and its torch device; starts the process group when torchrun
     started several processes. ``device_name`` is "auto", "cpu" or "cuda"."""

@@ -72,6 +72,30 @@ def test_share_gives_every_process_an_equal_part_of_every_batch():
     assert distributed.share(1001, 992, 9, distributed.World(1, 2, "gloo")) == (997, 1001)
 
 
+def test_the_first_process_is_told_by_torchrun_s_environment(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setenv("RANK", "1")  # a stray rank without a world is a process alone
+    assert distributed.first_process()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert not distributed.first_process()
+    monkeypatch.setenv("RANK", "0")
+    assert distributed.first_process()
+
+
+def test_the_first_process_alone_says_what_the_table_s_metadata_chose(tmp_path):
+    """An earthquake table of unknown origin times and missing picks: each line of the
+    options its metadata chose is printed once, not once a process."""
+    path = tmp_path / "picks.parquet"
+    write_table(earthquakes(n=300, seed=1, origin_unknown=True, missing=0.2), path)
+    done = run(torchrun("train", path, "--epochs", 1, "--no-plots", "-o", tmp_path / "r"),
+               tmp_path)
+    said = [line for line in done.stderr.splitlines() if line.startswith(f"{path}: ")]
+    assert [line.split(": ", 2)[1] for line in said] == [
+        "the origin time is unknown", "the origin time is unknown", "20 % of the picks are "
+        "missing", "missing values filled with the training median of 'dtp1', 'dts1', 'dtp2', "
+        "'dts2', 'dtp3', 'dts3', 'dtp4', 'dts4', each with an indicator input"], done.stderr
+
+
 def test_two_processes_train_as_one_does(tmp_path, quakes_file):
     args = ["train", quakes_file, "--epochs", 3, "--batch-size", 64, "--seed", 3, "-q"]
     run(fcnn(*args, "-o", tmp_path / "one"), tmp_path)
