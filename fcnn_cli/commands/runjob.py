@@ -108,12 +108,21 @@ def _resume_hint(run_dir, changed):
 
 
 def _open_tables(job):
-    """The tables to train on: read into memory, or opened to be streamed (--stream); a new
-    run first takes what DATA's metadata asks for (tabledefaults)."""
-    if job.state is None:
-        from fcnn_cli.commands import tabledefaults
+    """The tables to train on; a new run first takes what DATA's metadata asks for
+    (tabledefaults), or, DATA on stdin or a pipe, says what it does not take."""
+    from fcnn_cli.commands import tabledefaults
 
+    if job.state is None:
         tabledefaults.apply(job)
+    features = job.features  # as given: reading through a recipe fills them in
+    tables = _read_tables(job)
+    if job.state is None:
+        tabledefaults.on_pipe(job, tables[0], features)
+    return tables
+
+
+def _read_tables(job):
+    """The tables to train on: read into memory, or opened to be streamed (--stream)."""
     if job.recipe is not None:
         from fcnn_cli.data import gather
 

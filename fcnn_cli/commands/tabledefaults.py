@@ -5,7 +5,8 @@ deeper network (UNKNOWN_ORIGIN_NET, unless --width or --depth is given); where p
 missing, --nan fill (unless --nan is given). fcnn's definitions go among the run's, each after
 those it uses; a run's definition or a table's column of the same name stands in for one. Read
 where the run reads its tables, under the signal handlers: a file server that hangs is
-interrupted as any read."""
+interrupted as any read. DATA on stdin or a pipe holds its metadata in its rows, read once the
+options are settled: a line says what the run leaves out."""
 
 import dataclasses
 import logging
@@ -24,7 +25,7 @@ def apply(job):
     path, meta = _metadata(None if samples else job.paths[0])
     own = job.recipe.define if job.recipe is not None else []
     defined = [name for name, _ in own]
-    chosen = _chosen(path, meta, defined)
+    chosen = _chosen(meta, defined, lambda: _columns(path))
     texts = _definitions(chosen, path, defined, [job.features], MAX_DEFINITIONS - len(own))
     if texts:
         job.recipe = _with_definitions(job, texts)
@@ -47,7 +48,7 @@ def for_sweep(data, fixed, grid):
     path, meta = _metadata(data.get("data"))
     own = list(data.get("define") or [])
     defined = [str(text).partition("=")[0].strip() for text in own]
-    chosen = _chosen(path, meta, defined)
+    chosen = _chosen(meta, defined, lambda: _columns(path))
     if "define" in grid:
         chosen = dataclasses.replace(chosen, define=[], hidden=())  # each run's own
     features = [data.get("features"), *grid.get("features", [])] if "features" in grid else \
@@ -60,26 +61,54 @@ def for_sweep(data, fixed, grid):
     fixed.update(_network_and_nan(chosen, path, set(CHOSEN) - {*data, *fixed, *grid}))
 
 
-def _chosen(path, meta, defined):
+def on_pipe(job, table, features):
+    """DATA on stdin or a pipe (``table``, read; ``features`` as the options gave them): read
+    once, by training, its metadata come with its rows, after the run's options are settled,
+    so the run takes none of what :func:`apply` takes of a file's; a line says what it leaves
+    out, if anything. Nothing for DATA of another kind."""
+    from fcnn_cli.core.fileio import is_stream
+    from fcnn_cli.data.recipe import MAX_DEFINITIONS
+    from fcnn_cli.data.tables import input_file
+
+    data = job.paths[0]
+    if data is None or data != "-" and not is_stream(input_file(data)):
+        return
+    own = job.recipe.define if job.recipe is not None else []
+    chosen = _chosen(getattr(table, "extra", {}), [name for name, _ in own],
+                     lambda: list(table.frame.columns))
+    left_out = ["the picks after each event's earliest as the features"] \
+        if _fcnn_definitions(chosen, [features], MAX_DEFINITIONS - len(own)) else []
+    left_out += [f"--{k} {v}" for k, v in _options(chosen, job.left).items()]
+    if not left_out:
+        return
+    said = ", ".join(left_out[:-1]) + " and " + left_out[-1] if len(left_out) > 1 else \
+        left_out[0]
+    logging.getLogger("fcnn_cli").warning(
+        "%s: its metadata ask for %s, which fcnn train takes only of a file, not of stdin or "
+        "a pipe (read once, after the options are settled): give the table as a file, or the "
+        "options", table.name, said)
+
+
+def _chosen(meta, defined, columns):
     """arrivals.Defaults of DATA: a definition of the run (``defined``, names) or a column of
-    the table of a name fcnn would define stands in for fcnn's. The columns are read only of
-    a table whose origin time is unknown: only then does fcnn define any."""
+    the table (``columns()``'s names) of a name fcnn would define stands in for fcnn's. The
+    columns are asked for only of a table whose origin time is unknown: only then does fcnn
+    define any."""
     from fcnn_cli.data import arrivals
 
     chosen = arrivals.of_metadata(meta, defined)
     if not chosen.define:
         return chosen
     made = {_name(text) for text in chosen.define}
-    columns = [c for c in _columns(path) if c in made]
+    columns = [c for c in columns() if c in made]
     return arrivals.of_metadata(meta, [*defined, *columns]) if columns else chosen
 
 
-def _definitions(chosen, path, defined, features, room):
+def _fcnn_definitions(chosen, features, room):
     """fcnn's definitions of the picks after the earliest: where the origin time is unknown
     and one of ``features`` (each a list given, or None: the default) is the default or names
-    one of them (a dead station's left out, say), all of them, or those named and t_first;
-    said in a line. None where they would take more than ``room`` and the features are the
-    default: the absolute picks are, said in a line."""
+    one of them (a dead station's left out, say), all of them, or those named and t_first.
+    None where they would take more than ``room`` and the features are the default."""
     from fcnn_cli.data import arrivals
 
     made = {_name(text) for text in chosen.define}
@@ -88,16 +117,27 @@ def _definitions(chosen, path, defined, features, room):
         return []
     texts = chosen.define if None in features else \
         [t for t in chosen.define if _name(t) in named | {arrivals.FIRST}]
+    return None if None in features and len(texts) > room else texts
+
+
+def _definitions(chosen, path, defined, features, room):
+    """:func:`_fcnn_definitions`, said in a line; where they would take more than ``room``,
+    none: the absolute picks are, said in a line."""
+    from fcnn_cli.data import arrivals
+
+    texts = _fcnn_definitions(chosen, features, room)
     log = logging.getLogger("fcnn_cli")
-    if None in features and len(texts) > room:
+    if texts is None:
         from fcnn_cli.data.recipe import MAX_DEFINITIONS
 
         stations, own = len(arrivals.relative_picks(chosen)) // 2, MAX_DEFINITIONS - room
         log.info("%s: the origin time is unknown, but the picks after the earliest of %d "
                  "stations would make %d definitions in all%s, more than the %d a run may "
                  "have: the features are the absolute picks tp1, ts1, …; --features and "
-                 "--define choose others", path, stations, len(texts) + own,
+                 "--define choose others", path, stations, len(chosen.define) + own,
                  f" ({own} of them yours)" if own else "", MAX_DEFINITIONS)
+        return []
+    if not texts:
         return []
     said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + \
         _standing_in(chosen, defined)
@@ -130,21 +170,30 @@ def _name(text):
 
 
 def _network_and_nan(chosen, path, left):
-    """The options the metadata chooses of those ``left`` open: the wider network, --nan
-    fill; each said in a line."""
-    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
-
+    """The options the metadata chooses of those ``left`` open (:func:`_options`); each said
+    in a line."""
     log = logging.getLogger("fcnn_cli")
-    changes = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k in left} if chosen.hidden \
-        else {}
-    if changes:
+    changes = _options(chosen, left)
+    network = {k: v for k, v in changes.items() if k != "nan"}
+    if network:
         log.info("%s: the origin time is unknown: a network of %s (--width, --depth choose "
-                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in changes.items()))
-    if chosen.missing and "nan" in left:
-        changes["nan"] = "fill"
+                 "otherwise)", path, ", ".join(f"{k} {v}" for k, v in network.items()))
+    if "nan" in changes:
         log.info("%s: %.0f %% of the picks are missing: --nan fill (each takes its training "
                  "median, beside a 0/1 indicator); --nan chooses otherwise", path,
                  100 * chosen.missing)
+    return changes
+
+
+def _options(chosen, left):
+    """The options the metadata chooses of those ``left`` open: the wider network, --nan
+    fill."""
+    from fcnn_cli.core.config import UNKNOWN_ORIGIN_NET
+
+    changes = {k: v for k, v in UNKNOWN_ORIGIN_NET.items() if k in left} if chosen.hidden \
+        else {}
+    if chosen.missing and "nan" in left:
+        changes["nan"] = "fill"
     return changes
 
 
