@@ -83,6 +83,9 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     ``config.baseline`` a baseline is fitted and reported beside the network
     (:mod:`fcnn_cli.engine.baselines`: ``result.baselines``, ``metrics["baselines"]``).
     ``categorical`` names feature columns to one-hot encode (:mod:`fcnn_cli.data.categories`).
+    The options are taken as given: what ``fcnn train`` takes of a table's metadata where its
+    options leave it open (:mod:`fcnn_cli.commands.tabledefaults`: an earthquake table's picks
+    after the earliest, wider network, ``nan="fill"``) is the caller's to give.
     """
     from fcnn_cli.engine import baselines
 
