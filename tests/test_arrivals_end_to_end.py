@@ -209,20 +209,6 @@ def test_a_piped_table_is_read_once_by_training_not_by_the_metadata(tmp_path, qu
     assert "metadata ask" not in said.stderr  # the lecture's table asks for nothing
 
 
-def test_a_table_on_stdin_says_what_of_its_metadata_the_run_leaves_out(tmp_path):
-    data = table(tmp_path / "c.csv", 300, 0, missing=0.2)
-    result = CliRunner().invoke(cli, ["train", "-", "--width", "16", "--nan", "drop",
-                                      "--epochs", "1", "--no-plots", "-o",
-                                      str(tmp_path / "run")], input=data.read_bytes())
-    assert result.exit_code == 0, result.output
-    assert "warning: <stdin>: its metadata ask for the picks after each event's earliest as " \
-        "the features and --depth 4, which fcnn train takes only of a file, not of stdin or a " \
-        "pipe (read once, after the options are settled): give the table as a file, or the " \
-        "options\n" in result.stderr
-    predictor = checkpoint.load(tmp_path / "run" / "model.pt")
-    assert predictor.features == PICKS and shape(predictor) == (16, 3)  # as the line says
-
-
 def test_print_config_leaves_the_metadatas_choices_open_and_its_file_trains_the_same_run(
         tmp_path):
     data = table(tmp_path / "c.parquet", 300, 0, missing=0.2)

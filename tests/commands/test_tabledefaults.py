@@ -1,6 +1,7 @@
 """What train and sweep take from an earthquake table's metadata where the run's own definitions
 or the table's columns meet fcnn's: a definition that uses fcnn's, a cycle, a column of fcnn's
-name, a network too wide for the definitions' limit, features that name a few."""
+name, a network too wide for the definitions' limit, features that name a few; and what a
+table on stdin, whose metadata come too late, leaves out."""
 
 import json
 
@@ -113,3 +114,20 @@ def test_features_that_name_a_few_picks_after_the_earliest_get_those_defined(run
     raw = pd.read_parquet(quakes)
     np.testing.assert_array_equal(derived(tmp_path / "run", quakes)["dts3"],
                                   raw["ts3"] - first_pick(raw))
+
+
+def test_a_table_on_stdin_says_what_of_its_metadata_the_run_leaves_out(run, tmp_path, quakes):
+    csv = tmp_path / "q.csv"
+    write_table(read_table(quakes), csv)
+    said = run(CliRunner(), "train", "-", *TRAIN, "--width", 16, "--nan", "drop", "-o",
+               tmp_path / "run", input=csv.read_bytes())
+    assert "warning: <stdin>: its metadata ask for the picks after each event's earliest as " \
+        "the features and --depth 4, which fcnn train takes only of a file, not of stdin or a " \
+        "pipe (read once, after the options are settled): give the table as a file, or the " \
+        "options\n" in said.stderr
+    predictor = checkpoint.load(tmp_path / "run" / "model.pt")
+    config = predictor.net.config
+    assert predictor.features == PICKS and (config.width, config.depth) == (16, 3)
+    said = run(CliRunner(), "train", "-", *TRAIN, "--features", ",".join(PICKS), "--width", 16,
+               "--depth", 3, "--nan", "drop", "-o", tmp_path / "given", input=csv.read_bytes())
+    assert "metadata ask" not in said.stderr  # every option given: nothing left out
