@@ -18,7 +18,7 @@ import click
 from fcnn_cli import __version__
 from fcnn_cli.commands.options import CONTEXT, setup_logging
 from fcnn_cli.core.console import DroppingStream
-from fcnn_cli.machine import signals
+from fcnn_cli.machine import collector, signals
 
 
 class Entry(NamedTuple):
@@ -92,6 +92,7 @@ def cli():
 
 def main():
     sys.stderr = DroppingStream(sys.stderr)  # progress and messages never stop the work
+    collector.own()
     code = 0
     try:
         cli(prog_name="fcnn")  # ends in SystemExit, with the command's exit code

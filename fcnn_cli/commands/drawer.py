@@ -140,26 +140,16 @@ def worth_it(modules=None, cpus=None):
     return cpus >= 2 and "torch" not in modules and not distributed.launched()
 
 
-def libraries():
-    """Loads what drawing a run's plots imports, the collector paused (machine.collector);
-    returns matplotlib's pyplot."""
-    from fcnn_cli.machine import collector
-
-    with collector.loading():
-        import pyarrow.parquet  # noqa: F401 - the held-out rows' file
-        from fcnn_cli.results import evaluation, runs  # noqa: F401
-        from fcnn_cli.results.plots import figures, overtraining, ranking  # noqa: F401
-
-        return figures.pyplot()
-
-
 def _warm():
     """The imports and the first figure that drawing a run's plots needs."""
     import io
 
-    from fcnn_cli.results.plots import figures
+    from fcnn_cli.results.plots import load_libraries
 
-    plt = libraries()
+    plt = load_libraries()
+    from fcnn_cli.results import evaluation, runs  # noqa: F401
+    from fcnn_cli.results.plots import figures, overtraining, ranking  # noqa: F401
+
     fig, ax = plt.subplots(figsize=figures.SMALL)
     ax.plot([0, 1], [0, 1], label="warm")
     ax.set_xlabel("x (km)")
@@ -172,10 +162,12 @@ def main(fd, parent):
     """The drawer: warm, wait for the request, draw, answer on ``fd``. One that cannot warm
     ends without a word, and the command draws (and says what is wrong)."""
     from fcnn_cli.core.console import DroppingStream
+    from fcnn_cli.machine import collector
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ends it, even where the command's ignored it
     signals.die_with(parent)  # nothing is drawn into a run its command no longer holds
+    collector.own()
     sys.stderr = DroppingStream(sys.stderr)  # as the command's: a broken stderr stops nothing
     try:
         _warm()

@@ -171,13 +171,11 @@ def _read(model, data, samples, weight, no_weight, nan, device):
     """(the predictor of ``model``, the evaluation's recipe, its sources, whether the rows are
     weighed)."""
     from fcnn_cli.data.tables import iter_tables
-    from fcnn_cli.machine import collector
     from fcnn_cli.network import checkpoint
 
     if data:
         iter_tables(data)  # a missing file is reported before torch loads
-    with collector.loading():
-        predictor = checkpoint.load(model, device)
+    predictor = checkpoint.load(model, device)
     check_fill(nan, predictor, model)
     return (predictor, *labelled_sources(predictor, data, samples, weight, no_weight))
 

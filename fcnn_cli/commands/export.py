@@ -40,15 +40,13 @@ def export(model, output, force):
       fcnn export runs/quakes/model.pt quakes.onnx
       fcnn export runs/pairs/model.pt pairs.onnx   # trained with --define mass=…
     """
-    from fcnn_cli.machine import collector
     from fcnn_cli.network import checkpoint
     from fcnn_cli.network import export as onnx_export
     from fcnn_cli.results.runs import check_output
 
     check_output(output, [model], force)
     onnx_export.require()
-    with collector.loading():
-        predictor = checkpoint.load(model, "cpu")
+    predictor = checkpoint.load(model, "cpu")
     onnx_export.export(predictor, output)
     if output != "-":
         logging.getLogger("fcnn_cli").info("wrote %s", output)

@@ -19,10 +19,9 @@ def plot(run_dir, output):
     Example:
       fcnn plot runs/quakes
     """
-    from fcnn_cli.commands.drawer import libraries, worth_it
+    from fcnn_cli.commands.drawer import worth_it
     from fcnn_cli.results.plots import plot_run
 
-    libraries()
     # Where train's drawer would be started (two CPUs, no torch here): the figures in two
     # processes at once, as it draws them.
     for path in plot_run(run_dir, output, parallel=worth_it()):

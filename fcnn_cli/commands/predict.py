@@ -62,15 +62,13 @@ def predict(model, data, keep, output, threshold, nan, device, members, select, 
     from fcnn_cli.data.applying import SELECTED, every_row, predicting
     from fcnn_cli.data.tables import input_file, iter_tables
     from fcnn_cli.data.writer import TableWriter
-    from fcnn_cli.machine import collector
     from fcnn_cli.network import checkpoint
     from fcnn_cli.results.runs import check_output
 
     check_output(output, [model, input_file(data)], force)
     writer = TableWriter(output)  # an unknown suffix is refused here, before any work
     iter_tables(data)  # a missing file is reported before torch loads
-    with collector.loading():
-        predictor = checkpoint.load(model, device)
+    predictor = checkpoint.load(model, device)
     check_fill(nan, predictor, model)
     if members and not predictor.members:
         logging.getLogger("fcnn_cli").warning(

@@ -89,13 +89,11 @@ def _ranked(model, data, samples, weight, no_weight, no_select, nan, rows, seed,
             device):
     """(the report, the Ranking of the rows ranked on, the predictor)."""
     from fcnn_cli.data import applying
-    from fcnn_cli.machine import collector
     from fcnn_cli.network import checkpoint
     from fcnn_cli.results import ranking
     from fcnn_cli.results.evaluation import evaluate
 
-    with collector.loading():
-        predictor = checkpoint.load(model, device)
+    predictor = checkpoint.load(model, device)
     recipe, sources, weighs = labelled_sources(predictor, data, samples, weight, no_weight)
     ranker, tally = ranking.of_sources(predictor, recipe, sources, not no_select, weighs, nan,
                                        rows, seed)

@@ -56,15 +56,14 @@ def where(path):
 def fit_and_save(job, quiet):
     """Read the tables, train (in this process, or as one of several that torchrun started:
     only the first prints and writes), save the run and report it."""
-    from fcnn_cli.machine import collector, distributed
+    from fcnn_cli.machine import distributed
 
     if not distributed.first_process():  # from the tables' reading on (their metadata's lines)
         quiet = True
         logging.getLogger("fcnn_cli").setLevel(logging.ERROR)
     with signals.Interrupts() as interrupts, drawer.started(job.plots) as plotter:
-        with collector.loading():
-            tables = _open_tables(job)
-            world, device = distributed.join(job.config.device)  # torch: once the data are good
+        tables = _open_tables(job)
+        world, device = distributed.join(job.config.device)  # torch: only once the data are good
         try:
             # Several processes now, while every one is surely there; one after training, on the
             # device that "auto" chose for the network.

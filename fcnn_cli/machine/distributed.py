@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 
 from fcnn_cli.core.errors import FcnnError, Message, size_text
+from fcnn_cli.machine import collector
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ def first_process():
 def join(device_name):
     """This process's World and its torch device; starts the process group when torchrun
     started several processes. ``device_name`` is "auto", "cpu" or "cuda"."""
+    collector.imported("torch")  # where a command loads it: the collector paused
     import torch
     import torch.distributed as dist
 

@@ -11,6 +11,7 @@ import zipfile
 
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import open_regular
+from fcnn_cli.machine import collector
 
 
 def load_torch_file(path, what, name=None, limit=None):
@@ -97,6 +98,7 @@ class _Window(io.RawIOBase):
 
 
 def _unpickle(f, path, what):
+    collector.imported("torch")  # where a command loads it: the collector paused
     import torch
 
     try:

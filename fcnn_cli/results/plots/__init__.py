@@ -25,7 +25,7 @@ from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.core.fileio import writing
 from fcnn_cli.results.plots.classification import class_plots
 from fcnn_cli.results.plots.curves import diagnostics_plot, learning_curves
-from fcnn_cli.results.plots.figures import noting, recipe_note
+from fcnn_cli.results.plots.figures import noting, pyplot, recipe_note
 from fcnn_cli.results.plots.parallel import side_by_side
 from fcnn_cli.results.plots.positions import position_plots, stations_for
 from fcnn_cli.results.plots.reading import (DIAGNOSTICS_COLUMNS, HISTORY_COLUMNS,
@@ -63,8 +63,19 @@ def plot_run(run_dir, out_dir=None, parallel=False):
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     config = read_json(run_dir / "config.json")
+    load_libraries()
     with noting(recipe_note(config.get("recipe"))):
         return _draw_run(run_dir, out_dir, config, parallel)
+
+
+def load_libraries():
+    """Imports what drawing a run's plots needs, pandas and pyarrow's Parquet (its held-out
+    rows) and matplotlib (Agg), with the collector paused where a command loads them
+    (:mod:`fcnn_cli.machine.collector`); returns pyplot."""
+    from fcnn_cli.machine import collector
+
+    collector.imported("pandas", "pyarrow.parquet")
+    return pyplot()
 
 
 def _draw_run(run_dir, out_dir, config, parallel):

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from fcnn_cli.core.fileio import open_output, writing
+from fcnn_cli.machine import collector
 
 DPI = 100
 SMALL, WIDE = (6.4, 4.8), (11.0, 4.4)  # inches: one panel, two
@@ -18,12 +19,15 @@ _NOTE = contextvars.ContextVar("note", default="")
 
 
 def pyplot():
+    """matplotlib's pyplot, imported where a command loads it with the collector paused."""
     import sys
 
+    collector.imported("matplotlib")
     import matplotlib
 
     if "matplotlib.pyplot" not in sys.modules:  # else a caller's (a notebook's) is kept
         matplotlib.use("Agg")  # files only: a batch job has no display
+    collector.imported("matplotlib.pyplot")
     import matplotlib.pyplot as plt
 
     return plt
