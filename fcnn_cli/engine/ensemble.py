@@ -205,6 +205,8 @@ class _Run:
         self.cohorts, self.task, self.units = cohorts, data.task, data.units
         fold_rows = getattr(data, "folds", None)
         self.plan = AllRows(rows) if fold_rows is None else folds.MemberRows(fold_rows)
+        # k-fold's rule, recorded in the state: a resumed run deals its folds as it did
+        self.rule = {} if fold_rows is None else {"folds": fold_rows.rule.to_dict()}
         self.config = cohorts[0].config  # what all cohorts share: epochs, batches, schedule
         self.members, self.fast, self.optimizer = members, fast, optimizer
         self.average = memberwise.average(fast, cohorts)
@@ -288,8 +290,9 @@ class _Run:
     def state_dict(self):
         """Everything a resumed run needs to go on exactly: each member's weights, progress
         and row generator, each cohort's history and end, the optimiser, the weight average
-        and torch's generator (dropout), with the digest of the data."""
-        return {"ensemble": len(self.members), "digest": self.digest, "epoch": self.epoch,
+        and torch's generator (dropout), with the digest of the data (and k-fold's rule)."""
+        return {"ensemble": len(self.members), "digest": self.digest, **self.rule,
+                "epoch": self.epoch,
                 # rows and kept weights are never changed once made: copying the lists is enough
                 "histories": [list(h) for h in self.histories], "stopped": list(self.stopped),
                 "best": [vars(best).copy() for best in self.best],

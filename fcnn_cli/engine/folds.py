@@ -49,6 +49,22 @@ def stratified(rule, kind, targets):
     return dataclasses.replace(rule, strata=targets[0])
 
 
+def stratifies(resume):
+    """Whether a run deals a classification's folds by position stratified (:func:`stratified`):
+    yes, but where it resumes a state (``resume``) that records no stratified rule. A k-fold
+    state saved before folds were stratified records none: its folds, a hash of position
+    alone, are dealt again as they were, so that the run goes on exactly. (A regression's
+    state, or one of no folds, has no stratified folds to deal either way.)"""
+    if resume is None:
+        return True
+    if "folds" not in resume:
+        return False
+    try:
+        return FoldRule.from_dict(resume["folds"]).strata is not None
+    except ValueError as e:
+        raise FcnnError(f"the saved training state's {e}; cannot resume") from None
+
+
 def _say_fractions(config):
     """The fractions that hold rows out apply to no row: every row is in a fold."""
     defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}

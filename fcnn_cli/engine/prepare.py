@@ -98,7 +98,7 @@ def inputs(features, filler):
 
 
 def prepare(table, config, targets=None, features=None, val_table=None, test_table=None,
-            consume=False, weight=None, categorical=None):
+            consume=False, weight=None, categorical=None, stratify=True):
     """Columns, task, split and scaler for ``table`` under a TrainConfig.
 
     ``val_table`` and ``test_table`` replace the validation and the test split: no rows of
@@ -108,6 +108,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     training and every metric then take (:mod:`fcnn_cli.engine.eventweights`).
     ``categorical`` names feature columns to encode as levels, besides those of text,
     booleans or a categorical dtype (:mod:`fcnn_cli.data.categories`).
+    ``stratify`` False leaves a classification's k-fold folds by position unstratified, as a
+    run saved before they were stratified dealt them (:func:`fcnn_cli.engine.folds.stratifies`).
     """
     if len(table.frame) < 2:
         raise TooFewRows(f"{table.name}: too few rows ({len(table.frame)}) to train on",
@@ -134,8 +136,8 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     val_frac = 0.0 if val_table is not None or rule else config.val_frac
     test_frac = 0.0 if test_table is not None or rule else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
-    rule = kfold.stratified(rule, kind, targets)
-    fold_of = rule.of_table(table) if rule else None
+    rule = kfold.stratified(rule, kind, targets) if stratify else rule
+    fold_of = rule.of_table(table, strata) if rule else None
     rows = kfold.pooled(rows, fold_of)
     plan = _Weights(weight, weighed, config)
     rows = plan.training_rows(table.name, rows, strata)

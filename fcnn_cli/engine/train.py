@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict, dataclass, field, replace
 
 from fcnn_cli.machine import distributed
-from fcnn_cli.engine import figures, loop, selection, state as training_state
+from fcnn_cli.engine import figures, folds, loop, selection, state as training_state
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.machine.devices import (ThreadChooser, describe, effective_precision,
                                       memory_errors, resolve_device, step_work)
@@ -94,7 +94,7 @@ def fit(table, config=None, net=None, targets=None, features=None, val_table=Non
     baselines.refuse(config)
     if isinstance(table, Table):
         data = prepare(table, config, targets, features, val_table, test_table, consume, weight,
-                       categorical)
+                       categorical, folds.stratifies(resume))
     else:
         from fcnn_cli.engine import stream
 
@@ -264,7 +264,7 @@ def _fit_ensemble(data, config, shape, device, precision, source, run):
 def _fit_folds(data, config, shape, device, precision, source, run):
     """:func:`fit` for k-fold training (:mod:`fcnn_cli.engine.folds`): the folds' networks as
     the members of one ensemble pass, each on its own rows; every row scored out of fold."""
-    from fcnn_cli.engine import ensemble, folds
+    from fcnn_cli.engine import ensemble
     from fcnn_cli.core.config import Unsupported
 
     (name, extra), (world, resume, on_epoch, stop) = source, run
@@ -280,7 +280,10 @@ def _fit_folds(data, config, shape, device, precision, source, run):
     if trained.stopped.startswith(ensemble.DIVERGED):
         log.warning("training stopped: %s; keeping the best weights so far", trained.stopped)
     predictor = _predictor(trained.net, data, precision, config, whole=True)
-    predictor.folds = data.folds.rule
+    # The rule the predictor applies, k, by and seed, which is all older fcnn reads in a
+    # checkpoint: it scores a table by position by the mean, never dealing rows to folds, so
+    # the classes they were stratified by are the run's record alone (metrics.json, state.pt).
+    predictor.folds = replace(data.folds.rule, strata=None)
     merit = None if config.working_point is None else \
         folds.score(predictor, data, config, choosing=True).metrics["val"]["merit"]  # out of fold
     predictor.task = figures.chosen(data.task, config, merit)
@@ -415,8 +418,10 @@ def _ensemble_result(trained, data, config, device, precision, extra):
 def _check_resumable(resume, data, name, config):
     """Refuse a saved state of other data, or of another number of networks, before loading."""
     if resume.get("digest") != data.digest:
-        raise FcnnError(f"{name}: not the data this run started with (its rows, "
-                        "columns or options differ); cannot resume")
+        what = "rows, columns, options or folds" if config.folds > 1 else \
+            "rows, columns or options"
+        raise FcnnError(f"{name}: not the data this run started with (its {what} differ); "
+                        "cannot resume")
     saved = resume.get("ensemble", 1)
     if saved != _networks_of(config):
         raise FcnnError(f"the saved training state is of {_networks(saved)}, not of "

@@ -49,13 +49,13 @@ class FoldRule:
     seed: int = 0
     strata: str | None = None
 
-    def of_table(self, table):
+    def of_table(self, table, classes=None):
         """The fold (0 to k - 1, int64) of each row of a Table: by its column's values, or by
         its row's position in its file (unstratified, rows left out before do not move the
-        others)."""
+        others); a stratified rule deals the rows by ``classes``, each row's class of the
+        label column ``strata`` (as training has them)."""
         if self.by is None:
-            classes = None if self.strata is None else table.frame[self.strata].astype(str)
-            return self.of_positions(positions(table), classes)
+            return self.of_positions(positions(table), None if self.strata is None else classes)
         if self.by not in table.frame.columns:
             raise FcnnError(f"{table.name}: no fold column {self.by!r}")
         return self.of_values(table.frame[self.by], table.name)

@@ -9,6 +9,7 @@ here from its report dict, so that the styles and the escaping of names live in 
 from rich.table import Table as RichTable
 from rich.text import Text
 
+from fcnn_cli.network.foldrule import FoldRule
 from fcnn_cli.network.metrics import FULL_REPORT_CLASSES, ROC_AUC_CLASSES
 from fcnn_cli.results.units import readable_length
 
@@ -411,9 +412,8 @@ def info_tables(about):
                                  f"{', '.join(map(str, about['best_epochs'] or []))}"))
     folds = about.get("folds")
     if folds:
-        by = _fold_rule(folds, f"row position with seed {folds.get('seed')}")
-        rows.append(("k-fold", f"member k trained on the rows outside fold k of "
-                               f"{folds.get('k')}, folds by {by}"))
+        rows.append(("k-fold", "member k trained on the rows outside fold k of "
+                               + _described(folds)))
     if about.get("output"):
         rows.append(("output", "a mean and a Gaussian variance per label"))
     labels = about["labels"]
@@ -589,10 +589,10 @@ def fold_tables(metrics):
 def folds_table(folds):
     """k-fold's figures of each fold's network on its own fold (up to ``FOLD_ROWS`` folds),
     and their mean ± standard deviation over the folds."""
-    each, rule = folds["each"], folds.get("rule") or {}
-    by = _fold_rule(rule, "row position")
-    table = RichTable(title=_title(f"Each fold's network on its own fold ({len(each)} folds by "
-                                   f"{by})"), title_justify="left")
+    each = folds["each"]
+    table = RichTable(title=_title(f"Each fold's network on its own fold "
+                                   f"({_described(folds.get('rule') or {}, len(each))})"),
+                      title_justify="left")
     figures = [(name, place) for name, place in FOLD_FIGURES.get(folds.get("task"), ())
                if _at(folds, place) is not None]
     # Distances in the unit they read best in, as the table of distances shows them.
@@ -615,12 +615,11 @@ def folds_table(folds):
     return table
 
 
-def _fold_rule(rule, position):
-    """What a fold rule's dict says the folds are by: its column, else ``position``, with the
-    label column whose classes they are stratified by."""
-    if rule.get("by"):
-        return f"column {rule['by']!r}"
-    return position + (f", stratified by {rule['strata']!r}" if rule.get("strata") else "")
+def _described(rule, k=None):
+    """A recorded fold rule (a dict: metrics.json's, fcnn info's; ``k`` where it has none) as
+    FoldRule.describe says it: "5 folds by row position with seed 2, stratified by 'side'"."""
+    return FoldRule(rule.get("k", k), rule.get("by"), rule.get("seed"),
+                    rule.get("strata")).describe()
 
 
 def _shown(name, value):

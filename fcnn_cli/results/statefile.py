@@ -17,7 +17,9 @@ DIGEST_KEY = "sha256"  # of a saved training state: see write_state
 # What a saved training state holds besides what each part checks when it is loaded.
 STATE_KEYS = {"digest", "epoch", "best_loss", "best_epoch", "since_best", "history",
               "diagnostics", "best_state", "model", "optimizer", "generator", "torch_rng"}
-# An ensemble's: lists with each member's progress, weights and row generator.
+# An ensemble's: lists with each member's progress, weights and row generator. k-fold's also
+# holds "folds", the fold rule (FoldRule.to_dict()); one saved before folds were stratified
+# holds none, and resumes unstratified (engine.folds.stratifies).
 ENSEMBLE_STATE_KEYS = {"ensemble", "digest", "epoch", "histories", "stopped", "best", "model",
                        "optimizer", "average", "generators", "torch_rng"}
 

@@ -158,8 +158,9 @@ def test_the_position_rule_depends_on_the_seed_and_the_rows_in_the_file():
 
 def test_a_classification_s_folds_by_position_hold_each_class_evenly(tmp_path):
     """Stratified: each fold's rows hold each class's rows to one, a class of 8 rows in 600
-    among them, so that every fold validates it; the checkpoint records the label column, and
-    predict scores the training table by the mean, as with any rule by position."""
+    among them, so that every fold validates it; the run's metrics record the label column,
+    the checkpoint the rule as older fcnn reads it (k, by and seed: predict deals no rows, it
+    scores the training table by the mean, as with any rule by position)."""
     table = sides()
     table.frame.loc[::75, "side"] = "rare"
     config = TrainConfig(**CONFIG, folds=5)
@@ -175,12 +176,15 @@ def test_a_classification_s_folds_by_position_hold_each_class_evenly(tmp_path):
     assert prepare(table, dataclasses.replace(config, fold_by="event")).folds.rule.strata is None
     assert prepare(events(), config).folds.rule == FoldRule(5, seed=2)  # regression: unchanged
     result = fit(table, folds=3, epochs=1)
+    assert result.metrics["folds"]["rule"] == {"k": 3, "by": None, "seed": 2, "strata": "side"}
     path = tmp_path / "model.pt"
     checkpoint.save(result.predictor, path)
+    meta = json.loads(torch.load(path, weights_only=True)["meta"])
+    assert meta["folds"] == {"k": 3, "by": None, "seed": 2}
     predictor = checkpoint.load(path)
-    assert predictor.folds == FoldRule(3, seed=2, strata="side")
+    assert predictor.folds == result.predictor.folds == FoldRule(3, seed=2)
     assert predictor.fold_metadata([table])[1] == {"folds": {
-        "k": 3, "by": None, "seed": 2, "strata": "side", "applied": "mean"}}
+        "k": 3, "by": None, "seed": 2, "applied": "mean"}}
 
 
 def _frame_of(path):
@@ -316,6 +320,36 @@ def test_an_interrupted_k_fold_run_resumes_as_if_uninterrupted(tmp_path):
                   weight="w", resume=cut.resume_state)
 
 
+def test_a_state_saved_before_folds_were_stratified_resumes_unstratified(tmp_path,
+                                                                          monkeypatch):
+    """A k-fold classification cut short by fcnn that dealt its folds unstratified, whose
+    state records no fold rule, resumes and ends as that fcnn's uninterrupted run would; a
+    state of today records the stratified rule."""
+    from fcnn_cli.results import statefile
+
+    table, config = sides(n=300), TrainConfig(**{**CONFIG, "epochs": 4}, folds=3)
+
+    def run(**more):
+        return train.fit(table, config, net=NET, **more)
+    stratified = {"k": 3, "by": None, "seed": 2, "strata": "side"}
+    assert run(on_epoch=_interrupt_after(2)).resume_state["folds"] == stratified
+    with monkeypatch.context() as older:
+        older.setattr(folds, "stratified", lambda rule, kind, targets: rule)
+        whole, cut = run(), run(on_epoch=_interrupt_after(2))
+    state = {k: v for k, v in cut.resume_state.items() if k != "folds"}
+    statefile.write_state(state, tmp_path / "state.pt")
+    resumed = run(resume=statefile.read_state(tmp_path / "state.pt"))
+    a, b = whole.predictor.net.state_dict(), resumed.predictor.net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.dumps(resumed.metrics) == json.dumps(whole.metrics)  # NaN figures: alike as JSON
+    assert resumed.metrics["folds"]["rule"] == {"k": 3, "by": None, "seed": 2}
+    with pytest.raises(FcnnError, match=r"not the data this run started with \(its rows, "
+                                        r"columns, options or folds differ\)"):
+        run(resume={**state, "folds": stratified})  # dealt unstratified, said stratified
+    with pytest.raises(FcnnError, match="the saved training state's folds: k is 0"):
+        run(resume={**state, "folds": {**stratified, "k": 0}})
+
+
 @pytest.mark.parametrize("options, message", [
     ({"folds": 0}, "folds must be 1 .off. or from 2 to 64, not 0"),
     ({"folds": 65}, "folds must be 1 .off. or from 2 to 64, not 65"),
@@ -433,5 +467,6 @@ def test_the_folds_table_shows_each_fold_and_their_mean_and_spread(make, columns
     shown = console.export_text()
     stratified = ", stratified by 'side'" if make is sides else ""
     title = " ".join(shown.split("┏")[0].split())  # the title, wrapped to the table's width
-    assert title.endswith(f"(3 folds by row position{stratified})") and "mean ± std" in shown
+    assert title.endswith(f"(3 folds by row position with seed 2{stratified})")
+    assert "mean ± std" in shown
     assert str(folds_summary["rows"]) in shown.splitlines()[-2]  # the mean's row: all rows

@@ -53,14 +53,19 @@ def test_stratified_folds_deal_each_class_evenly():
                 == np.bincount(fold[classes == c], minlength=5)).all()
 
 
-def test_stratified_folds_follow_the_label_column_of_a_table():
-    frame = pd.DataFrame({"label": ["s", "b"] * 10 + ["s"] * 5, "f": np.arange(25.0)})
-    rule = FoldRule(5, strata="label")
-    table = Table(frame, ["label"], name="t")
-    expected = rule.of_positions(np.arange(25), frame["label"].to_numpy())
-    assert (rule.of_table(table) == expected).all()
-    counts = np.bincount(rule.of_table(table)[frame["label"] == "b"], minlength=5)
-    assert counts.tolist() == [2] * 5
+def test_a_table_s_stratified_folds_hold_each_class_s_share():
+    """Dealt by the classes training gives (the label column's), each fold of a table holds
+    its share of each class's rows to one, and of all rows; a rule without strata takes no
+    classes."""
+    frame = pd.DataFrame({"label": ["s", "b"] * 10 + ["s"] * 7, "f": np.arange(27.0)})
+    table, classes = Table(frame, ["label"], name="t"), frame["label"].to_numpy()
+    fold = FoldRule(5, strata="label").of_table(table, classes)
+    for c, n in (("s", 17), ("b", 10)):
+        counts = np.bincount(fold[classes == c], minlength=5)
+        assert counts.sum() == n and (np.abs(counts - n / 5) < 1).all(), c
+    assert (np.abs(np.bincount(fold, minlength=5) - 27 / 5) < 1).all()
+    plain = FoldRule(5)
+    assert (plain.of_table(table, classes) == plain.of_table(table)).all()
 
 
 @pytest.mark.parametrize("d, ok", [
