@@ -19,18 +19,19 @@ CHOSEN = ("nan", "width", "depth")  # options the metadata may choose where none
 
 def apply(job):
     """Change the new run ``job`` (runjob.Job) as DATA's metadata asks."""
-    from fcnn_cli.data.recipe import MAX_DEFINITIONS
+    from fcnn_cli.data import arrivals
 
     samples = job.recipe is not None and job.recipe.classes
     path, meta = _metadata(None if samples else job.paths[0])
-    own = job.recipe.define if job.recipe is not None else []
-    defined = [name for name, _ in own]
-    chosen = _chosen(meta, defined, lambda: _columns(path))
-    texts = _definitions(chosen, path, defined, [job.features], MAX_DEFINITIONS - len(own))
+    defined = _defined(job)
+    chosen, room = _chosen(meta, defined, lambda: _columns(path))
+    texts, hide = _definitions(chosen, path, defined, [job.features], room)
     if texts:
         job.recipe = _with_definitions(job, texts)
-        if job.features is None:
-            job.recipe.hidden = chosen.hidden
+    if hide and job.recipe is not None:
+        job.recipe.hidden = chosen.hidden
+    elif hide:  # the table has them all: no recipe to hide the absolute picks by
+        job.features = arrivals.relative_picks(chosen)
     changes = _network_and_nan(chosen, path, job.left)
     job.net.update({k: v for k, v in changes.items() if k != "nan"})
     if "nan" in changes:
@@ -43,21 +44,21 @@ def for_sweep(data, fixed, grid):
     features are left open, they are the picks after the earliest and the sweep's own
     definitions (what train's default list is of a simulated table)."""
     from fcnn_cli.data import arrivals
-    from fcnn_cli.data.recipe import MAX_DEFINITIONS, in_use_order
+    from fcnn_cli.data.recipe import in_use_order
 
     path, meta = _metadata(data.get("data"))
     own = list(data.get("define") or [])
-    defined = [str(text).partition("=")[0].strip() for text in own]
-    chosen = _chosen(meta, defined, lambda: _columns(path))
+    defined = [_name(str(text)) for text in own]
+    chosen, room = _chosen(meta, defined, lambda: _columns(path))
     if "define" in grid:
         chosen = dataclasses.replace(chosen, define=[], hidden=())  # each run's own
     features = [data.get("features"), *grid.get("features", [])] if "features" in grid else \
         [data.get("features")]
-    texts = _definitions(chosen, path, defined, features, MAX_DEFINITIONS - len(own))
+    texts, hide = _definitions(chosen, path, defined, features, room)
     if texts:
         data["define"] = in_use_order([*own, *texts])
-        if features == [None]:
-            data["features"] = [*defined, *arrivals.relative_picks(chosen)]
+    if hide:
+        data["features"] = [*defined, *arrivals.relative_picks(chosen)]
     fixed.update(_network_and_nan(chosen, path, set(CHOSEN) - {*data, *fixed, *grid}))
 
 
@@ -67,17 +68,16 @@ def on_pipe(job, table, features):
     so the run takes none of what :func:`apply` takes of a file's; a line says what it leaves
     out, if anything. Nothing for DATA of another kind."""
     from fcnn_cli.core.fileio import is_stream
-    from fcnn_cli.data.recipe import MAX_DEFINITIONS
     from fcnn_cli.data.tables import input_file
 
     data = job.paths[0]
     if data is None or data != "-" and not is_stream(input_file(data)):
         return
-    own = job.recipe.define if job.recipe is not None else []
-    chosen = _chosen(getattr(table, "extra", {}), [name for name, _ in own],
-                     lambda: list(table.frame.columns))
-    left_out = ["the picks after each event's earliest as the features"] \
-        if _fcnn_definitions(chosen, [features], MAX_DEFINITIONS - len(own)) else []
+    chosen, room = _chosen(getattr(table, "extra", {}), _defined(job),
+                           lambda: list(table.frame.columns))
+    texts, hide = _fcnn_definitions(chosen, [features], room)
+    left_out = ["the picks after each event's earliest as the features"] if texts or hide \
+        else []
     left_out += [f"--{k} {v}" for k, v in _options(chosen, job.left).items()]
     if not left_out:
         return
@@ -89,35 +89,47 @@ def on_pipe(job, table, features):
         "options", table.name, said)
 
 
+def _defined(job):
+    """The names of the run's own definitions."""
+    return [name for name, _ in job.recipe.define] if job.recipe is not None else []
+
+
 def _chosen(meta, defined, columns):
-    """arrivals.Defaults of DATA: a definition of the run (``defined``, names) or a column of
-    the table (``columns()``'s names) of a name fcnn would define stands in for fcnn's. The
-    columns are asked for only of a table whose origin time is unknown: only then does fcnn
-    define any."""
+    """(arrivals.Defaults of DATA, the room its definitions have: MAX_DEFINITIONS less the
+    run's own, ``defined``, names). A definition of the run or a column of the table
+    (``columns()``'s names) of a name fcnn would define stands in for fcnn's. The columns
+    are asked for only of a table whose origin time is unknown: only then does fcnn define
+    any."""
     from fcnn_cli.data import arrivals
+    from fcnn_cli.data.recipe import MAX_DEFINITIONS
 
     chosen = arrivals.of_metadata(meta, defined)
+    room = MAX_DEFINITIONS - len(defined)
     if not chosen.define:
-        return chosen
+        return chosen, room
     made = {_name(text) for text in chosen.define}
     columns = [c for c in columns() if c in made]
-    return arrivals.of_metadata(meta, [*defined, *columns]) if columns else chosen
+    return (arrivals.of_metadata(meta, [*defined, *columns]) if columns else chosen), room
 
 
 def _fcnn_definitions(chosen, features, room):
-    """fcnn's definitions of the picks after the earliest: where the origin time is unknown
-    and one of ``features`` (each a list given, or None: the default) is the default or names
-    one of them (a dead station's left out, say), all of them, or those named and t_first.
-    None where they would take more than ``room`` and the features are the default."""
+    """(fcnn's definitions of the picks after the earliest, whether the absolute picks are
+    hidden). Where the origin time is unknown and one of ``features`` (each a list given, or
+    None: the default) is the default or names one of them (a dead station's left out, say),
+    all of them, or those named and t_first. Hidden where the features are the default, even
+    where the run or the table has all of them; None, not hidden, where they would take more
+    than ``room`` and the features are the default."""
     from fcnn_cli.data import arrivals
 
     made = {_name(text) for text in chosen.define}
     named = set().union(*(f for f in features if f is not None))
     if not chosen.hidden or not (None in features or made & named):
-        return []
+        return [], False
     texts = chosen.define if None in features else \
         [t for t in chosen.define if _name(t) in named | {arrivals.FIRST}]
-    return None if None in features and len(texts) > room else texts
+    if None in features and len(texts) > room:
+        return None, False
+    return texts, features == [None]
 
 
 def _definitions(chosen, path, defined, features, room):
@@ -125,7 +137,7 @@ def _definitions(chosen, path, defined, features, room):
     none: the absolute picks are, said in a line."""
     from fcnn_cli.data import arrivals
 
-    texts = _fcnn_definitions(chosen, features, room)
+    texts, hide = _fcnn_definitions(chosen, features, room)
     log = logging.getLogger("fcnn_cli")
     if texts is None:
         from fcnn_cli.data.recipe import MAX_DEFINITIONS
@@ -136,9 +148,9 @@ def _definitions(chosen, path, defined, features, room):
                  "have: the features are the absolute picks tp1, ts1, …; --features and "
                  "--define choose others", path, stations, len(chosen.define) + own,
                  f" ({own} of them yours)" if own else "", MAX_DEFINITIONS)
-        return []
-    if not texts:
-        return []
+        return [], False
+    if not (texts or hide):
+        return [], False
     said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + \
         _standing_in(chosen, defined)
     if None in features:
@@ -147,7 +159,7 @@ def _definitions(chosen, path, defined, features, room):
     else:
         log.info("%s: the origin time is unknown: --features names picks after the event's "
                  "earliest, defined as %s", path, said)
-    return texts
+    return texts, hide
 
 
 def _standing_in(chosen, defined):
@@ -159,14 +171,15 @@ def _standing_in(chosen, defined):
     made = {_name(text) for text in chosen.define}
     mine = [n for n in defined if n in names]
     table = [n for n in names if n not in made and n not in defined]
+    columns = "the table's column" + "s" * (len(table) > 1)
     return "".join(f" ({whose} {', '.join(these)} stand{'s' * (len(these) == 1)} in for "
-                   "fcnn's)" for whose, these in (("your --define of", mine),
-                                                  ("the table's column", table)) if these)
+                   "fcnn's)" for whose, these in (("your --define of", mine), (columns, table))
+                   if these)
 
 
 def _name(text):
-    """The name of a definition "NAME=EXPR" of fcnn's."""
-    return text.partition("=")[0]
+    """The name of a definition "NAME=EXPR" (of the run's, as given, or of fcnn's)."""
+    return text.partition("=")[0].strip()
 
 
 def _network_and_nan(chosen, path, left):

@@ -144,11 +144,13 @@ def use_order(uses):
     """The indices of definitions ``uses`` ([(name, the names its expression reads)]) in an
     order in which each comes after the definitions it uses, the given order kept where that
     allows: the earliest that can come next comes next. A definition that uses itself through
-    others is refused, the cycle named."""
+    others is refused, the cycle named. One that reads its own name reads the table's column
+    of that name, not itself: no cycle (making a column the table has is refused, in its own
+    words, where the definitions are made)."""
     import heapq
 
     index = {name: k for k, (name, _) in enumerate(uses)}
-    needs = [{index[n] for n in names if n in index} for _, names in uses]
+    needs = [{index[n] for n in names if n in index and n != name} for name, names in uses]
     users = [[] for _ in uses]
     for k, needed in enumerate(needs):
         for n in needed:
@@ -176,8 +178,6 @@ def _cycle(uses, needs, placed):
         path.append(k)
         k = min(needs[k] - placed)
     cycle = [uses[n][0] for n in path[path.index(k):]] + [uses[k][0]]
-    if len(cycle) == 2:
-        return f"definition {cycle[0]!r} uses itself"
     return f"definition {cycle[0]!r} uses " + ", which uses ".join(repr(n) for n in cycle[1:]) \
         + ": no order of the definitions computes them"
 

@@ -10,6 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from fcnn_cli.commands import tabledefaults
+
 from fcnn_cli.data import recipe as recipes, simulate, stations
 from fcnn_cli.data.tables import Table, read_table
 from fcnn_cli.data.writer import write_table
@@ -34,9 +36,10 @@ def first_pick(frame):
 
 
 def derived(run_dir, path):
-    """The kept recipe's columns of the table ``path`` (as predict makes them)."""
-    table = read_table(path)
-    return checkpoint.load(run_dir / "model.pt").recipe.derive(table).frame
+    """The kept recipe's columns of the table ``path`` (as predict makes them); the table's
+    where the model keeps none."""
+    table, recipe = read_table(path), checkpoint.load(run_dir / "model.pt").recipe
+    return table.frame if recipe is None else recipe.derive(table).frame
 
 
 def test_a_definition_of_yours_may_use_fcnns(run, tmp_path, quakes):
@@ -64,27 +67,62 @@ def test_a_sweep_orders_them_as_train_does(run, tmp_path, quakes):
      "definition 't_first' uses 'dts2', which uses 't_first': no order of the definitions"),
     (["late=tp2 - t_frist"], "definition 'late': expression 'tp2 - t_frist', character 7: "
                              "no column 't_frist'"),
+    (["tp1=tp1 + 0.1"], "definition 'tp1': the table has a column 'tp1' already; give the "
+                        "definition a name of its own"),
 ])
-def test_a_cycle_through_fcnns_or_an_unknown_name_is_refused_in_one_line(run, tmp_path, quakes,
-                                                                         define, problem):
+def test_a_cycle_through_fcnns_an_unknown_name_or_a_columns_name_is_refused_in_one_line(
+        run, tmp_path, quakes, define, problem):
     given = [a for text in define for a in ("--define", text)]
     said = run(CliRunner(), "train", quakes, *TRAIN, *given, "-o", tmp_path / "run", code=1)
     assert problem in said.stderr.splitlines()[-1]
 
 
-def test_a_column_of_the_table_of_fcnns_name_stands_in_and_the_line_says_so(run, tmp_path,
-                                                                            quakes):
-    """The table's own t_first, one second before the earliest pick here: dtpK are the picks
-    after it, and it is no feature (it holds the origin time)."""
+def own_columns(quakes, tmp_path, names):
+    """The table ``quakes`` with its own ``names`` of t_first and the picks after it, each
+    shifted by a second from fcnn's (so that a feature's values say whose it is)."""
     frame = pd.read_parquet(quakes)
-    frame["t_first"] = first_pick(frame) - 1.0
+    first = first_pick(frame) - 1.0
+    for name in names:
+        frame[name] = first if name == "t_first" else frame[name[1:]] - first
     path = tmp_path / "own.parquet"
     write_table(Table(frame, ["x", "y"], extra=read_table(quakes).extra), path)
-    said = run(CliRunner(), "train", path, *TRAIN, "-o", tmp_path / "run")
-    assert "(the table's column t_first stands in for fcnn's)" in said.stderr
-    np.testing.assert_array_equal(derived(tmp_path / "run", path)["dtp2"],
-                                  frame["tp2"] - frame["t_first"])
-    assert checkpoint.load(tmp_path / "run" / "model.pt").features == [f"d{p}" for p in PICKS]
+    return path, frame
+
+
+ALL = ["t_first", *(f"d{p}" for p in PICKS)]
+
+
+@pytest.mark.parametrize("names, define, line", [
+    ([], [], "(t_first = fmin(tp1, ts1, …)), not tp1"),
+    (["t_first"], [], "(the table's column t_first stands in for fcnn's)"),
+    (ALL, [], f"(the table's columns {', '.join(ALL)} stand in for fcnn's)"),
+    (ALL, ["sum=dtp1 + dts1"], f"(the table's columns {', '.join(ALL)} stand in for fcnn's)"),
+])
+def test_the_default_features_are_the_picks_after_the_earliest_whoever_defines_them(
+        run, tmp_path, quakes, names, define, line):
+    """Neither the absolute picks nor t_first, which carry the origin time, are features,
+    whether fcnn defines the picks after the earliest, the table has t_first or all of them;
+    definitions of the run's own are features too. The line says whose they are."""
+    path, frame = own_columns(quakes, tmp_path, names)
+    given = [a for text in define for a in ("--define", text)]
+    said = run(CliRunner(), "train", path, *TRAIN, *given, "-o", tmp_path / "run")
+    assert "the features are each pick after the event's earliest" in said.stderr
+    assert line in said.stderr
+    assert checkpoint.load(tmp_path / "run" / "model.pt").features == \
+        [f"d{p}" for p in PICKS] + [text.partition("=")[0] for text in define]
+    first = frame["t_first"] if names else first_pick(frame)
+    np.testing.assert_allclose(derived(tmp_path / "run", path)["dts2"], frame["ts2"] - first)
+
+
+@pytest.mark.parametrize("define", [[], ["sum=dtp1 + dts1"]])
+def test_a_sweep_on_a_table_with_all_of_them_leaves_the_absolute_picks_out(tmp_path, quakes,
+                                                                           define):
+    path, _ = own_columns(quakes, tmp_path, ALL)
+    data, fixed = {"data": str(path), "define": define}, {}
+    tabledefaults.for_sweep(data, fixed, {"width": [8, 16]})
+    assert data == {"data": str(path), "define": define,
+                    "features": ["sum"] * bool(define) + [f"d{p}" for p in PICKS]}
+    assert fixed == {"depth": 4, "nan": "fill"}
 
 
 def test_too_many_stations_for_the_definitions_train_on_the_absolute_picks(run, tmp_path,
