@@ -17,8 +17,9 @@ import click
 
 from fcnn_cli import __version__
 from fcnn_cli.commands.options import CONTEXT, setup_logging
+from fcnn_cli.core import collector
 from fcnn_cli.core.console import DroppingStream
-from fcnn_cli.machine import collector, signals
+from fcnn_cli.machine import signals
 
 
 class Entry(NamedTuple):

@@ -162,7 +162,7 @@ def main(fd, parent):
     """The drawer: warm, wait for the request, draw, answer on ``fd``. One that cannot warm
     ends without a word, and the command draws (and says what is wrong)."""
     from fcnn_cli.core.console import DroppingStream
-    from fcnn_cli.machine import collector
+    from fcnn_cli.core import collector
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the command's to handle (see Drawer)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ends it, even where the command's ignored it

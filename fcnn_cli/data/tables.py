@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fcnn_cli.core import collector
 from fcnn_cli.core.errors import FcnnError, first_line, shown
 from fcnn_cli.core.fileio import is_stream
 from fcnn_cli.data import csvfiles, metadata
@@ -300,6 +301,7 @@ def _source(path):
 def _reading(name, rows_read=lambda: 0, columns=()):
     """Turn the reader's failures into one-line errors that name the file (and the column,
     where a streamed CSV meets text in a column its first chunk showed to be numeric)."""
+    collector.imported("pyarrow", "pandas")  # where a command loads them: the collector paused
     import pyarrow as pa
 
     try:

@@ -1,4 +1,3 @@
 """What a process runs on: CPU threads and GPUs, products' precision and memory (``devices``),
-the processes of a torchrun job (``distributed``), Ctrl-C/SIGTERM (``signals``), and Python's
-collector while a command loads its libraries (``collector``).
+the processes of a torchrun job (``distributed``), and Ctrl-C/SIGTERM (``signals``).
 May use ``core`` alone."""

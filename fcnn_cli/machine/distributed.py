@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from fcnn_cli.core.errors import FcnnError, Message, size_text
-from fcnn_cli.machine import collector
+from fcnn_cli.core import collector
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import zipfile
 
 from fcnn_cli.core.errors import FcnnError, first_line
 from fcnn_cli.core.fileio import open_regular
-from fcnn_cli.machine import collector
+from fcnn_cli.core import collector
 
 
 def load_torch_file(path, what, name=None, limit=None):

@@ -71,8 +71,8 @@ def plot_run(run_dir, out_dir=None, parallel=False):
 def load_libraries():
     """Imports what drawing a run's plots needs, pandas and pyarrow's Parquet (its held-out
     rows) and matplotlib (Agg), with the collector paused where a command loads them
-    (:mod:`fcnn_cli.machine.collector`); returns pyplot."""
-    from fcnn_cli.machine import collector
+    (:mod:`fcnn_cli.core.collector`); returns pyplot."""
+    from fcnn_cli.core import collector
 
     collector.imported("pandas", "pyarrow.parquet")
     return pyplot()

@@ -8,7 +8,7 @@ import warnings
 from pathlib import Path
 
 from fcnn_cli.core.fileio import open_output, writing
-from fcnn_cli.machine import collector
+from fcnn_cli.core import collector
 
 DPI = 100
 SMALL, WIDE = (6.4, 4.8), (11.0, 4.4)  # inches: one panel, two

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from fcnn_cli.machine import collector
+from fcnn_cli.core import collector
 
 NEVER_IMPORTED = "fcnn_no_such_library"
 # A library that notes, as it is imported, in which thread and whether the collector ran.
@@ -92,7 +92,7 @@ def note(phase, info):
         passes[0] += 1
 gc.callbacks.append(note)
 from fcnn_cli.commands import cli
-from fcnn_cli.machine import collector
+from fcnn_cli.core import collector
 collector.own()
 try:
     cli.main(sys.argv[1].split(), prog_name="fcnn", standalone_mode=False)
