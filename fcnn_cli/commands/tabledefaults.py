@@ -71,11 +71,8 @@ def on_pipe(job, table, features):
     once, by training, its metadata come with its rows, after the run's options are settled,
     so the run takes none of what :func:`apply` takes of a file's; a line says what it leaves
     out, if anything. Nothing for DATA of another kind."""
-    from fcnn_cli.core.fileio import is_stream
-    from fcnn_cli.data.tables import input_file
-
     data = job.paths[0]
-    if data is None or data != "-" and not is_stream(input_file(data)):
+    if data is None or not _is_pipe(data):
         return
     chosen, room = _chosen(getattr(table, "extra", {}), _defined(job),
                            lambda: list(table.frame.columns))
@@ -91,6 +88,33 @@ def on_pipe(job, table, features):
         "%s: its metadata ask for %s, which fcnn train takes only of a file, not of stdin or "
         "a pipe (read once, after the options are settled): give the table as a file, or the "
         "options", table.name, said)
+
+
+def on_pipe_refused(job):
+    """Before the error of DATA on stdin or a pipe that the run's definitions could not be
+    made of, a line where they use fcnn's t_first or dtpK: fcnn defines none of a table whose
+    metadata it cannot read first."""
+    from fcnn_cli.data import arrivals
+
+    data = job.paths[0]
+    if data is None or job.recipe is None or not _is_pipe(data):
+        return
+    names = arrivals.of_fcnn(sorted(_used(job.recipe.define) - set(_defined(job))))
+    if names:
+        logging.getLogger("fcnn_cli").warning(
+            "%s: --define uses %s, which fcnn defines only of a file, whose metadata it reads "
+            "first, not of stdin or a pipe: give the table as a file, or define %s too "
+            "(--define \"t_first=fmin(tp1, ts1, …)\" --define \"dtp1=tp1 - t_first\" …)",
+            "<stdin>" if data == "-" else data, ", ".join(names),
+            "it" if len(names) == 1 else "them")
+
+
+def _is_pipe(data):
+    """Whether DATA is stdin or a pipe, read once."""
+    from fcnn_cli.core.fileio import is_stream
+    from fcnn_cli.data.tables import input_file
+
+    return data == "-" or is_stream(input_file(data))
 
 
 def _defined(job):

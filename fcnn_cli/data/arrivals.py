@@ -61,3 +61,8 @@ def relative_picks(defaults):
     """The names of the picks after the earliest of ``defaults``' table (dtp1, dts1, …), which
     fcnn defines (or the run's own definitions of those names stand in)."""
     return [f"d{c}" for c in defaults.hidden if PICK.fullmatch(c)]
+
+
+def of_fcnn(names):
+    """Those of ``names`` that fcnn defines of an earthquake table: t_first, dtp1, dts1, …"""
+    return [n for n in names if n == FIRST or n[:1] == "d" and PICK.fullmatch(n[1:])]
