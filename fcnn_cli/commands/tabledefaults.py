@@ -43,14 +43,14 @@ def for_sweep(data, fixed, grid):
     the ``grid`` as the sweep command makes them; an option fixed or varied wins. Where the
     features are left open, they are the picks after the earliest and the sweep's own
     definitions (what train's default list is of a simulated table)."""
-    from fcnn_cli.data import arrivals, expressions
+    from fcnn_cli.data import arrivals
     from fcnn_cli.data.recipe import in_use_order
 
     path, meta = _metadata(data.get("data"))
     own = list(data.get("define") or [])
     defined = [_name(str(text)) for text in own]
     try:
-        used = _used([(n, e.text) for n, e in expressions.definitions([str(t) for t in own])])
+        used = _used([str(text).partition("=")[::2] for text in own])
     except FcnnError:  # the sweep refuses them in its own words
         used = set()
     chosen, room = _chosen(meta, defined, lambda: _columns(path))

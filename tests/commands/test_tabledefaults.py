@@ -237,3 +237,11 @@ def test_a_table_on_stdin_says_first_that_fcnn_defines_none_for_your_definitions
     assert warning.startswith("warning: <stdin>: --define uses t_first, which fcnn defines "
                               "only of a file")
     assert "no column 't_first'" in error
+
+
+def test_a_sweep_defines_what_its_definitions_use_too(quakes):
+    data, fixed = {"data": str(quakes), "define": ["d=dtp1 * 2"], "features": ["d"]}, {}
+    tabledefaults.for_sweep(data, fixed, {"width": [8, 16]})
+    assert data["define"] == ["t_first=fmin(tp1, ts1, tp2, ts2, tp3, ts3)",
+                              "dtp1=tp1 - t_first", "d=dtp1 * 2"]
+    assert data["features"] == ["d"]
