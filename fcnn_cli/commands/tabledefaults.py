@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, listed
 
 CHOSEN = ("nan", "width", "depth")  # options the metadata may choose where none is given
 
@@ -105,7 +105,7 @@ def on_pipe_refused(job):
             "%s: --define uses %s, which fcnn defines only of a file, whose metadata it reads "
             "first, not of stdin or a pipe: give the table as a file, or define %s too "
             "(--define \"t_first=fmin(tp1, ts1, …)\" --define \"dtp1=tp1 - t_first\" …)",
-            "<stdin>" if data == "-" else data, ", ".join(names),
+            "<stdin>" if data == "-" else data, listed(names),
             "it" if len(names) == 1 else "them")
 
 
@@ -198,8 +198,8 @@ def _definitions(chosen, path, defined, features, room, used=frozenset()):
     if chosen.absent:
         log.info("%s: no column %s (station%s %s, which its metadata list): %s is the earliest "
                  "of the other stations' picks", path,
-                 ", ".join(c for cs in chosen.absent.values() for c in cs),
-                 "s" * (len(chosen.absent) > 1), ", ".join(chosen.absent), arrivals.FIRST)
+                 listed(c for cs in chosen.absent.values() for c in cs),
+                 "s" * (len(chosen.absent) > 1), listed(chosen.absent), arrivals.FIRST)
     said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + \
         _standing_in(chosen, defined)
     if default:
@@ -264,7 +264,7 @@ def _standing_in(chosen, defined):
     mine = [n for n in defined if n in names]
     table = [n for n in names if n not in made and n not in defined]
     columns = "the table's column" + "s" * (len(table) > 1)
-    return "".join(f" ({whose} {', '.join(these)} stand{'s' * (len(these) == 1)} in for "
+    return "".join(f" ({whose} {listed(these)} stand{'s' * (len(these) == 1)} in for "
                    "fcnn's)" for whose, these in (("your --define of", mine), (columns, table))
                    if these)
 
