@@ -114,7 +114,12 @@ def _open_tables(job):
     if job.state is None:
         tabledefaults.apply(job)
     features = job.features  # as given: reading through a recipe fills them in
-    tables = _read_tables(job)
+    try:
+        tables = _read_tables(job)
+    except FcnnError:
+        if job.state is None:  # what explains it, first
+            tabledefaults.on_pipe_refused(job)
+        raise
     if job.state is None:
         tabledefaults.on_pipe(job, tables[0], features)
     return tables

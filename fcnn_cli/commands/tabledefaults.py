@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import os
 
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, listed
 
 CHOSEN = ("nan", "width", "depth")  # options the metadata may choose where none is given
 
@@ -23,14 +23,14 @@ def apply(job):
 
     samples = job.recipe is not None and job.recipe.classes
     path, meta = _metadata(None if samples else job.paths[0])
-    defined = _defined(job)
+    defined, used = _defined(job), _used(job.recipe.define if job.recipe else [])
     chosen, room = _chosen(meta, defined, lambda: _columns(path))
-    texts, hide = _definitions(chosen, path, defined, [job.features], room)
+    texts, hidden = _definitions(chosen, path, defined, [job.features], room, used)
     if texts:
         job.recipe = _with_definitions(job, texts)
-    if hide and job.recipe is not None:
-        job.recipe.hidden = chosen.hidden
-    elif hide:  # the table has them all: no recipe to hide the absolute picks by
+    if hidden and job.recipe is not None:
+        job.recipe.hidden = hidden
+    elif hidden:  # the table has them all: no recipe to hide the absolute picks by
         job.features = arrivals.relative_picks(chosen)
     changes = _network_and_nan(chosen, path, job.left)
     job.net.update({k: v for k, v in changes.items() if k != "nan"})
@@ -49,15 +49,19 @@ def for_sweep(data, fixed, grid):
     path, meta = _metadata(data.get("data"))
     own = list(data.get("define") or [])
     defined = [_name(str(text)) for text in own]
+    try:
+        used = _used([str(text).partition("=")[::2] for text in own])
+    except FcnnError:  # the sweep refuses them in its own words
+        used = set()
     chosen, room = _chosen(meta, defined, lambda: _columns(path))
     if "define" in grid:
         chosen = dataclasses.replace(chosen, define=[], hidden=())  # each run's own
     features = [data.get("features"), *grid.get("features", [])] if "features" in grid else \
         [data.get("features")]
-    texts, hide = _definitions(chosen, path, defined, features, room)
+    texts, hidden = _definitions(chosen, path, defined, features, room, used)
     if texts:
         data["define"] = in_use_order([*own, *texts])
-    if hide:
+    if hidden and hidden == chosen.hidden:
         data["features"] = [*defined, *arrivals.relative_picks(chosen)]
     fixed.update(_network_and_nan(chosen, path, set(CHOSEN) - {*data, *fixed, *grid}))
 
@@ -67,16 +71,13 @@ def on_pipe(job, table, features):
     once, by training, its metadata come with its rows, after the run's options are settled,
     so the run takes none of what :func:`apply` takes of a file's; a line says what it leaves
     out, if anything. Nothing for DATA of another kind."""
-    from fcnn_cli.core.fileio import is_stream
-    from fcnn_cli.data.tables import input_file
-
     data = job.paths[0]
-    if data is None or data != "-" and not is_stream(input_file(data)):
+    if data is None or not _is_pipe(data):
         return
     chosen, room = _chosen(getattr(table, "extra", {}), _defined(job),
                            lambda: list(table.frame.columns))
-    texts, hide = _fcnn_definitions(chosen, [features], room)
-    left_out = ["the picks after each event's earliest as the features"] if texts or hide \
+    texts, hidden = _fcnn_definitions(chosen, [features], room)
+    left_out = ["the picks after each event's earliest as the features"] if texts or hidden \
         else []
     left_out += [f"--{k} {v}" for k, v in _options(chosen, job.left).items()]
     if not left_out:
@@ -89,77 +90,168 @@ def on_pipe(job, table, features):
         "options", table.name, said)
 
 
+def on_pipe_refused(job):
+    """Before the error of DATA on stdin or a pipe that the run's definitions could not be
+    made of, a line where they use fcnn's t_first or dtpK: fcnn defines none of a table whose
+    metadata it cannot read first."""
+    from fcnn_cli.data import arrivals
+
+    data = job.paths[0]
+    if data is None or job.recipe is None or not _is_pipe(data):
+        return
+    names = arrivals.of_fcnn(sorted(_used(job.recipe.define) - set(_defined(job))))
+    if names:
+        logging.getLogger("fcnn_cli").warning(
+            "%s: --define uses %s, which fcnn defines only of a file, whose metadata it reads "
+            "first, not of stdin or a pipe: give the table as a file, or define %s too "
+            "(--define \"t_first=fmin(tp1, ts1, …)\" --define \"dtp1=tp1 - t_first\" …)",
+            "<stdin>" if data == "-" else data, listed(names),
+            "it" if len(names) == 1 else "them")
+
+
+def _is_pipe(data):
+    """Whether DATA is stdin or a pipe, read once."""
+    from fcnn_cli.core.fileio import is_stream
+    from fcnn_cli.data.tables import input_file
+
+    return data == "-" or is_stream(input_file(data))
+
+
 def _defined(job):
     """The names of the run's own definitions."""
     return [name for name, _ in job.recipe.define] if job.recipe is not None else []
 
 
+def _used(define):
+    """The names that the definitions ``define`` ([(name, text)]) use: fcnn defines those of
+    its own (t_first, dtpK) whatever the features."""
+    from fcnn_cli.data import expressions
+
+    return {n for _, text in define for n in expressions.parse(text).names}
+
+
 def _chosen(meta, defined, columns):
     """(arrivals.Defaults of DATA, the room its definitions have: MAX_DEFINITIONS less the
     run's own, ``defined``, names). A definition of the run or a column of the table
-    (``columns()``'s names) of a name fcnn would define stands in for fcnn's. The columns
-    are asked for only of a table whose origin time is unknown: only then does fcnn define
-    any."""
+    (``columns()``'s names) of a name fcnn would define stands in for fcnn's; the picks of a
+    station whose columns the table lacks are left out. The columns are asked for only of a
+    table whose origin time is unknown: only then does fcnn define any."""
     from fcnn_cli.data import arrivals
     from fcnn_cli.data.recipe import MAX_DEFINITIONS
 
     chosen = arrivals.of_metadata(meta, defined)
     room = MAX_DEFINITIONS - len(defined)
-    if not chosen.define:
+    present = columns() if chosen.define else []
+    if not present:  # none to define, or a table that reading refuses in its own words
         return chosen, room
     made = {_name(text) for text in chosen.define}
-    columns = [c for c in columns() if c in made]
-    return (arrivals.of_metadata(meta, [*defined, *columns]) if columns else chosen), room
+    stand_in = [c for c in present if c in made]
+    return arrivals.of_metadata(meta, [*defined, *stand_in], [*present, *defined]), room
 
 
-def _fcnn_definitions(chosen, features, room):
-    """(fcnn's definitions of the picks after the earliest, whether the absolute picks are
-    hidden). Where the origin time is unknown and one of ``features`` (each a list given, or
-    None: the default) is the default or names one of them (a dead station's left out, say),
-    all of them, or those named and t_first. Hidden where the features are the default, even
-    where the run or the table has all of them; None, not hidden, where they would take more
-    than ``room`` and the features are the default."""
+def _fcnn_definitions(chosen, features, room, used=frozenset()):
+    """(fcnn's definitions of the picks after the earliest, the columns that are then no
+    default features). Where the origin time is unknown and one of ``features`` (each a list
+    given, or None: the default) is the default, all of them; else those that the features
+    name or the run's definitions use (``used``: their names), and t_first. The absolute
+    picks are hidden where the features are the default, even where the run or the table has
+    all of them; None, not hidden, where all would take more than ``room`` and the features
+    are the default."""
+    if not chosen.hidden:
+        return [], ()
+    if None not in features:
+        return _needed(chosen, set().union(*features) | set(used)), ()
+    if len(chosen.define) > room:
+        return None, ()
+    return chosen.define, chosen.hidden if features == [None] else ()
+
+
+def _needed(chosen, names):
+    """fcnn's definitions of ``names``, and t_first, which they are made of; none where
+    ``names`` has none of them."""
     from fcnn_cli.data import arrivals
 
-    made = {_name(text) for text in chosen.define}
-    named = set().union(*(f for f in features if f is not None))
-    if not chosen.hidden or not (None in features or made & named):
-        return [], False
-    texts = chosen.define if None in features else \
-        [t for t in chosen.define if _name(t) in named | {arrivals.FIRST}]
-    if None in features and len(texts) > room:
-        return None, False
-    return texts, features == [None]
+    made = {_name(text): text for text in chosen.define}
+    if not set(names) & made.keys():
+        return []
+    return [text for name, text in made.items() if name in {*names, arrivals.FIRST}]
 
 
-def _definitions(chosen, path, defined, features, room):
-    """:func:`_fcnn_definitions`, said in a line; where they would take more than ``room``,
-    none: the absolute picks are, said in a line."""
+def _definitions(chosen, path, defined, features, room, used=frozenset()):
+    """:func:`_fcnn_definitions`, said in a line; where all would take more than ``room``,
+    the absolute picks are the features, said in a line, and fcnn defines only those that
+    the run's definitions use (``used``), no features themselves. More than ``room`` of
+    those the run asks for are refused, naming the option."""
     from fcnn_cli.data import arrivals
 
-    texts, hide = _fcnn_definitions(chosen, features, room)
+    texts, hidden = _fcnn_definitions(chosen, features, room, used)
     log = logging.getLogger("fcnn_cli")
+    default = None in features and texts is not None
     if texts is None:
-        from fcnn_cli.data.recipe import MAX_DEFINITIONS
-
-        stations, own = len(arrivals.relative_picks(chosen)) // 2, MAX_DEFINITIONS - room
-        log.info("%s: the origin time is unknown, but the picks after the earliest of %d "
-                 "stations would make %d definitions in all%s, more than the %d a run may "
-                 "have: the features are the absolute picks tp1, ts1, …; --features and "
-                 "--define choose others", path, stations, len(chosen.define) + own,
-                 f" ({own} of them yours)" if own else "", MAX_DEFINITIONS)
-        return [], False
-    if not (texts or hide):
-        return [], False
+        _say_absolute(chosen, path, room, log)
+        texts = _needed(chosen, used)
+        hidden = tuple(_name(text) for text in texts)
+    if not (texts or hidden):
+        return [], ()
+    who = _who(chosen, features, used, default)
+    _check_room(chosen, path, texts, room, who)
+    if chosen.absent:
+        log.info("%s: no column %s (station%s %s, which its metadata list): %s is the earliest "
+                 "of the other stations' picks", path,
+                 listed(c for cs in chosen.absent.values() for c in cs),
+                 "s" * (len(chosen.absent) > 1), listed(chosen.absent), arrivals.FIRST)
     said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + \
         _standing_in(chosen, defined)
-    if None in features:
+    if default:
         log.info("%s: the origin time is unknown: the features are each pick after the "
                  "event's earliest, %s, not tp1, ts1, …; --features names others", path, said)
     else:
-        log.info("%s: the origin time is unknown: --features names picks after the event's "
-                 "earliest, defined as %s", path, said)
-    return texts, hide
+        log.info("%s: the origin time is unknown: %s picks after the event's earliest, "
+                 "defined as %s", path, who, said)
+    return texts, hidden
+
+
+def _say_absolute(chosen, path, room, log):
+    """The line of a network whose picks after the earliest would pass the definitions'
+    limit: the features are the absolute picks."""
+    from fcnn_cli.data import arrivals
+    from fcnn_cli.data.recipe import MAX_DEFINITIONS
+
+    stations, own = len(arrivals.relative_picks(chosen)) // 2, MAX_DEFINITIONS - room
+    log.info("%s: the origin time is unknown, but the picks after the earliest of %d "
+             "stations would make %d definitions in all%s, more than the %d a run may "
+             "have: the features are the absolute picks tp1, ts1, …; --features and "
+             "--define choose others", path, stations, len(chosen.define) + own,
+             f" ({own} of them yours)" if own else "", MAX_DEFINITIONS)
+
+
+def _who(chosen, features, used, default):
+    """Which options ask for fcnn's definitions: "--features names", "--define uses", both."""
+    from fcnn_cli.data import arrivals
+
+    names = {arrivals.FIRST, *arrivals.relative_picks(chosen)}
+    named = not default and names & set().union(*(f for f in features if f is not None))
+    return {(True, True): "--features and --define name", (True, False): "--features names",
+            (False, True): "--define uses"}.get((bool(named), bool(names & set(used))),
+                                                "--features names")
+
+
+def _check_room(chosen, path, texts, room, who):
+    """Refuse fcnn's definitions ``texts`` where, beside the run's own, they pass the
+    limit."""
+    from fcnn_cli.data import arrivals
+    from fcnn_cli.data.recipe import MAX_DEFINITIONS
+
+    if len(texts) <= room:
+        return
+    own = MAX_DEFINITIONS - room
+    picks = sum(_name(text) != arrivals.FIRST for text in texts)
+    raise FcnnError(
+        f"{path}: {who} {picks} picks after the event's earliest, which with {arrivals.FIRST}"
+        f"{f' and {own} definitions of yours' if own else ''} make {len(texts) + own} "
+        f"definitions, more than the {MAX_DEFINITIONS} a run may have: name fewer (without "
+        "--features, a table of that many stations trains on its absolute picks tp1, ts1, …)",
+        ("features", "define"))
 
 
 def _standing_in(chosen, defined):
@@ -172,7 +264,7 @@ def _standing_in(chosen, defined):
     mine = [n for n in defined if n in names]
     table = [n for n in names if n not in made and n not in defined]
     columns = "the table's column" + "s" * (len(table) > 1)
-    return "".join(f" ({whose} {', '.join(these)} stand{'s' * (len(these) == 1)} in for "
+    return "".join(f" ({whose} {listed(these)} stand{'s' * (len(these) == 1)} in for "
                    "fcnn's)" for whose, these in (("your --define of", mine), (columns, table))
                    if these)
 

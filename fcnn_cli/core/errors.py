@@ -52,6 +52,14 @@ def shown(value, limit=40):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def listed(texts, limit=10):
+    """``texts`` as a one-line message lists them: the first ``limit``, then how many in all
+    (a table may have thousands of columns)."""
+    texts = list(texts)
+    return ", ".join(texts[:limit]) + (f", … ({len(texts)} in all)" if len(texts) > limit
+                                       else "")
+
+
 def size_text(n):
     """A size in bytes as a message gives it: in MiB, or GiB from 1 GiB on."""
     return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"

@@ -11,7 +11,7 @@ the raw picks of a new table; the absolute picks are then no default features.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 FIRST = "t_first"  # each event's earliest pick
 PICK = re.compile(r"t[ps][0-9]+")  # a pick's column: tp1, ts1, …
@@ -22,11 +22,16 @@ class Defaults:
     define: list  # "NAME=EXPR" texts to add to the run's definitions
     hidden: tuple  # columns that are no default features
     missing: float  # the fraction of picks the table lacks (0: all there)
+    # Of the stations the metadata list, those whose pick columns the table lacks (a dead
+    # station's dropped): {station name: [its absent columns]}. The others' picks make t_first.
+    absent: dict = field(default_factory=dict)
 
 
-def of_metadata(meta, defined=()):
+def of_metadata(meta, defined=(), columns=None):
     """The defaults of a table whose metadata is ``meta``; ``defined``: names that stand in
-    for fcnn's definitions of the same name (the run's own definitions, the table's columns)."""
+    for fcnn's definitions of the same name (the run's own definitions, the table's columns);
+    ``columns``: the names the table has (its columns, the run's definitions), the picks of
+    none of them left out (None: all there)."""
     picks = meta.get("picks") if isinstance(meta.get("picks"), dict) else {}
     missing = picks.get("missing", 0)
     missing = float(missing) if isinstance(missing, (int, float)) and 0 < missing < 1 else 0.0
@@ -37,15 +42,27 @@ def of_metadata(meta, defined=()):
     network = stations.from_metadata(meta)
     if network is None:
         return Defaults([], (), missing)
-    absolute = [f"t{phase}{k}" for k in range(1, len(network.names) + 1) for phase in "ps"]
+    listed = [(name, [f"t{phase}{k}" for phase in "ps"])
+              for k, name in enumerate(network.names, 1)]
+    present = set(columns) if columns is not None else {c for _, cs in listed for c in cs}
+    absolute = [c for _, cs in listed for c in cs if c in present]
+    if not absolute:
+        return Defaults([], (), missing)
+    absent = {name: [c for c in cs if c not in present] for name, cs in listed}
     made = [f"{FIRST}=fmin({', '.join(absolute)})",
             *(f"d{pick}={pick} - {FIRST}" for pick in absolute)]
     made = [text for text in made if text.partition("=")[0] not in set(defined)]
     aside = [c for c in meta.get("aside", ()) if isinstance(c, str)]
-    return Defaults(made, (*absolute, FIRST, *aside), missing)
+    return Defaults(made, (*absolute, FIRST, *aside), missing,
+                    {name: cs for name, cs in absent.items() if cs})
 
 
 def relative_picks(defaults):
     """The names of the picks after the earliest of ``defaults``' table (dtp1, dts1, …), which
     fcnn defines (or the run's own definitions of those names stand in)."""
     return [f"d{c}" for c in defaults.hidden if PICK.fullmatch(c)]
+
+
+def of_fcnn(names):
+    """Those of ``names`` that fcnn defines of an earthquake table: t_first, dtp1, dts1, …"""
+    return [n for n in names if n == FIRST or n[:1] == "d" and PICK.fullmatch(n[1:])]

@@ -5,7 +5,7 @@ import dataclasses
 import logging
 
 from fcnn_cli.core.config import check_columns
-from fcnn_cli.core.errors import FcnnError, shown
+from fcnn_cli.core.errors import FcnnError, listed, shown
 from fcnn_cli.data.categories import MAX_LEVELS, few_and_short, is_categorical
 from fcnn_cli.data.tables import Table
 
@@ -153,8 +153,7 @@ def _require(table, names, role):
 
 
 def _listing(names, limit=12):
-    text = ", ".join(repr(str(n)) for n in names[:limit])
-    return text + (f", … ({len(names)} in all)" if len(names) > limit else "")
+    return listed((repr(str(n)) for n in names), limit)
 
 
 def numeric_matrix(table, columns, dtype="float32", finite=True):
@@ -286,7 +285,7 @@ def drop_incomplete(table, columns, piece=False):
             bad |= missing
     if not bad.any():
         return table
-    detail = ", ".join(f"{c!r}: {n}" for c, n in counts.items())
+    detail = listed(f"{c!r}: {n}" for c, n in counts.items())
     if piece:
         return Table(frame[~bad].reset_index(drop=True), table.targets, table.units, table.name,
                      table.first_row, _file_rows(table)[~bad])

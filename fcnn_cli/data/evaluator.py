@@ -12,6 +12,8 @@ column with text (``region == 'barrel'``, ``region in ('barrel', 'endcap')``) is
 import functools
 from typing import NamedTuple
 
+from fcnn_cli.core.errors import listed
+
 # The functions an expression may call: name -> (numpy's function, number of arguments).
 # Strings, so that parsing needs no numpy; nothing outside this table can be called.
 FUNCTIONS = {
@@ -344,5 +346,4 @@ def suggestion(name, names):
 
 def listing(names, limit=8):
     """``names`` quoted, the first ``limit`` of them and how many in all."""
-    text = ", ".join(repr(str(n)) for n in names[:limit])
-    return (text or "no columns") + (f", … ({len(names)} in all)" if len(names) > limit else "")
+    return listed((repr(str(n)) for n in names), limit) or "no columns"

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from fcnn_cli.core.config import CURVES, SCALINGS
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, listed
 from fcnn_cli.data.categories import is_index, is_unknown
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,7 @@ def _nonzero(scale, names):
              if i >= len(names) or not is_unknown(names[i])]
     if which:
         log.warning("column(s) %s are constant in the training data: they are kept but "
-                    "carry no information", ", ".join(map(repr, which)))
+                    "carry no information", listed(map(repr, which)))
     return np.where(constant, 1.0, scale)
 
 

@@ -16,7 +16,7 @@ parsed again the same way, every part checked, before anything is applied.
 import dataclasses
 from dataclasses import dataclass, field
 
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, listed
 from fcnn_cli.data import samples as sampling
 
 LABEL = "sample"  # the class column made of the sample names, unless -t names another
@@ -346,7 +346,7 @@ class Recipe:
         missing = [c for c in self.needs(names, select, weigh, sample)
                    if c not in table.frame.columns]
         if missing:
-            raise FcnnError(f"{table.name}: missing column(s) {', '.join(map(repr, missing))} "
+            raise FcnnError(f"{table.name}: missing column(s) {listed(map(repr, missing))} "
                             "that the model reads (a feature, or what its definitions, "
                             "selection or weight are made from)")
 

@@ -25,19 +25,23 @@ def read(d):
                     _optional(d.get("weight"), "weight"), _optional(d.get("label"), "label"))
     _need(recipe.objects == [] or recipe.expanded is not None,
           "recipe: objects without their columns")
-    recipe.ranges = _ranges(d.get("ranges"))
     try:
-        return recipe.check()
+        recipe.check()
     except FcnnError as e:
         raise FcnnError(f"recipe: {e}") from None
+    recipe.ranges = _ranges(d.get("ranges"), recipe)
+    return recipe
 
 
-def _ranges(value):
+def _ranges(value, recipe):
     """Raw columns' [smallest, largest] values: finite numbers in order (none before fcnn
-    recorded them)."""
+    recorded them), of at most as many columns as the (checked) ``recipe``'s definitions
+    read: one definition may read many (t_first those of every station)."""
     value = {} if value is None else value
-    _need(isinstance(value, dict) and len(value) <= MAX_DEFINITIONS,
-          f"recipe: ranges is not an object of at most {MAX_DEFINITIONS} columns")
+    read = len({n for _, expression in recipe.definitions() for n in expression.names})
+    _need(isinstance(value, dict) and len(value) <= read,
+          f"recipe: ranges is not an object of at most {read} columns (those its definitions "
+          "read)")
     for name, pair in value.items():
         numbers = isinstance(pair, list) and len(pair) == 2 and all(
             isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < float("inf")

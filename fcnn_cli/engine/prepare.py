@@ -14,7 +14,7 @@ import pandas as pd
 from fcnn_cli.engine import eventweights, folds as kfold
 from fcnn_cli.network import tasks
 from fcnn_cli.network.digest import RowsDigest, hash_arrays
-from fcnn_cli.core.errors import FcnnError, TooFewRows
+from fcnn_cli.core.errors import FcnnError, TooFewRows, listed
 from fcnn_cli.data.categories import Categories, encode_tables
 from fcnn_cli.data.missing import Filler
 from fcnn_cli.data.preprocess import Scaler
@@ -220,7 +220,7 @@ def _fill(splits, features, name):
 def say_filled(filler, name):
     if filler.flagged:
         log.info("%s: missing values filled with the training median of %s, each with an "
-                 "indicator input", name, ", ".join(map(repr, filler.flagged)))
+                 "indicator input", name, listed(map(repr, filler.flagged)))
 
 
 class _Weights:

@@ -14,7 +14,7 @@ from fcnn_cli.data.categories import Categories, Unseen
 from fcnn_cli.data.columns import numeric_matrix
 from fcnn_cli.data.missing import Filler
 from fcnn_cli.machine.devices import autocast, inference_threads, matmul_precision
-from fcnn_cli.core.errors import FcnnError
+from fcnn_cli.core.errors import FcnnError, listed
 from fcnn_cli.network.model import MLP
 from fcnn_cli.data.preprocess import Scaler
 from fcnn_cli.network import foldrule
@@ -91,7 +91,7 @@ class Predictor:
             self._unflagged_warned.add(table.name)
             log.warning("%s: missing values in %s, never missing in the training rows: filled "
                         "with the training median, without an indicator", table.name,
-                        ", ".join(map(repr, unflagged)))
+                        listed(map(repr, unflagged)))
         return self.filler.transform(x)
 
     def check_units(self, table, columns, warned):

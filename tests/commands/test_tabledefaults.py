@@ -169,3 +169,79 @@ def test_a_table_on_stdin_says_what_of_its_metadata_the_run_leaves_out(run, tmp_
     said = run(CliRunner(), "train", "-", *TRAIN, "--features", ",".join(PICKS), "--width", 16,
                "--depth", 3, "--nan", "drop", "-o", tmp_path / "given", input=csv.read_bytes())
     assert "metadata ask" not in said.stderr  # every option given: nothing left out
+
+
+def relative(raw, pick, picks=PICKS):
+    return raw[pick] - np.fmin.reduce(raw[picks].to_numpy(), axis=1)
+
+
+@pytest.mark.parametrize("given, column, expected", [
+    (["--features", "dtp2,late", "--define", "late=dtp1 + dts3"], "late",
+     lambda raw: relative(raw, "tp1") + relative(raw, "ts3")),
+    (["--define", "d=dtp1 * 2", "--features", "d"], "d", lambda raw: 2 * relative(raw, "tp1")),
+    (["--features", "tp1,late", "--define", "late=tp2 - t_first"], "late",
+     lambda raw: relative(raw, "tp2")),
+])
+def test_the_picks_after_the_earliest_your_definitions_use_are_defined_whatever_the_features(
+        run, tmp_path, quakes, given, column, expected):
+    said = run(CliRunner(), "train", quakes, *TRAIN, *given, "-o", tmp_path / "run")
+    assert "--define" in said.stderr.splitlines()[0]  # the line says who asked for them
+    raw = pd.read_parquet(quakes)
+    np.testing.assert_allclose(derived(tmp_path / "run", quakes)[column], expected(raw))
+
+
+def test_too_many_stations_still_define_what_your_definitions_use(run, tmp_path, quakes,
+                                                                  monkeypatch):
+    """The absolute picks are the features; t_first, which late uses, is defined, and no
+    feature."""
+    monkeypatch.setattr(recipes, "MAX_DEFINITIONS", 7)
+    said = run(CliRunner(), "train", quakes, *TRAIN, "--define", "late=tp2 - t_first", "-o",
+               tmp_path / "run")
+    assert "the features are the absolute picks tp1, ts1, …" in said.stderr
+    predictor = checkpoint.load(tmp_path / "run" / "model.pt")
+    assert predictor.features == [*PICKS, "late"]
+    assert [name for name, _ in predictor.recipe.define] == ["t_first", "late"]
+    raw = pd.read_parquet(quakes)
+    np.testing.assert_allclose(derived(tmp_path / "run", quakes)["late"], relative(raw, "tp2"))
+
+
+def test_features_past_the_limit_are_refused_naming_the_option(run, tmp_path, quakes,
+                                                               monkeypatch):
+    monkeypatch.setattr(recipes, "MAX_DEFINITIONS", 6)
+    said = run(CliRunner(), "train", quakes, *TRAIN, "--features",
+               ",".join(f"d{p}" for p in PICKS), "-o", tmp_path / "run", code=1)
+    assert f"{quakes}: --features names 6 picks after the event's earliest, which with " \
+        "t_first make 7 definitions, more than the 6 a run may have: name fewer" in said.stderr
+
+
+def test_a_station_the_table_lacks_is_left_out_of_t_first(run, tmp_path, quakes):
+    frame = pd.read_parquet(quakes).drop(columns=["tp3", "ts3"])
+    path = tmp_path / "dead.parquet"
+    write_table(Table(frame, ["x", "y"], extra=read_table(quakes).extra), path)
+    for features in ([], ["--features", "dtp1,dts2"]):
+        said = run(CliRunner(), "train", path, *TRAIN, *features, "-o", tmp_path / "run",
+                   "--force")
+        assert f"{path}: no column tp3, ts3 (station 3, which its metadata list): t_first is " \
+            "the earliest of the other stations' picks" in said.stderr
+        np.testing.assert_allclose(derived(tmp_path / "run", path)["dts2"],
+                                   relative(frame, "ts2", PICKS[:4]))
+
+
+def test_a_table_on_stdin_says_first_that_fcnn_defines_none_for_your_definitions(run, tmp_path,
+                                                                                quakes):
+    csv = tmp_path / "q.csv"
+    write_table(read_table(quakes), csv)
+    said = run(CliRunner(), "train", "-", *TRAIN, "--define", "late=tp2 - t_first", "-o",
+               tmp_path / "run", input=csv.read_bytes(), code=1)
+    warning, error = said.stderr.splitlines()[-2:]
+    assert warning.startswith("warning: <stdin>: --define uses t_first, which fcnn defines "
+                              "only of a file")
+    assert "no column 't_first'" in error
+
+
+def test_a_sweep_defines_what_its_definitions_use_too(quakes):
+    data, fixed = {"data": str(quakes), "define": ["d=dtp1 * 2"], "features": ["d"]}, {}
+    tabledefaults.for_sweep(data, fixed, {"width": [8, 16]})
+    assert data["define"] == ["t_first=fmin(tp1, ts1, tp2, ts2, tp3, ts3)",
+                              "dtp1=tp1 - t_first", "d=dtp1 * 2"]
+    assert data["features"] == ["d"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fcnn_cli.core.errors import printable, printable_all
+from fcnn_cli.core.errors import listed, printable, printable_all
 
 
 @pytest.mark.parametrize("text, shown", [
@@ -55,3 +55,9 @@ def test_printable_all_copies_a_value_nested_deeper_than_recursion_goes():
     for _ in range(5000):
         (shown,) = shown
     assert shown == {"k\\x1b": "v\\x07"}
+
+
+@pytest.mark.parametrize("count, text", [
+    (0, ""), (2, "a0, a1"), (3, "a0, a1, a2"), (4, "a0, a1, a2, … (4 in all)")])
+def test_listed_gives_the_first_few_and_how_many_in_all(count, text):
+    assert listed((f"a{k}" for k in range(count)), 3) == text

@@ -403,3 +403,15 @@ def test_texts_in_use_order_are_the_texts_as_written():
     with pytest.raises(FcnnError, match="^definition 'a' uses 'b', which uses 'a'") as error:
         in_use_order(["a=b", "b=a + 1"])
     assert error.value.options == ("define",)
+
+
+def test_a_recipe_reads_back_the_ranges_of_every_column_its_definitions_read():
+    """One definition may read more columns than a recipe may have definitions (t_first
+    those of every station); a range of a column none reads is refused."""
+    names = [f"c{k}" for k in range(1200)]
+    made = Recipe.of_options(define=[f"first=fmin({', '.join(names)})"])
+    made.ranges = {name: [0.0, 1.0] for name in names}
+    assert Recipe.from_dict(made.to_dict()).ranges == made.ranges
+    made.ranges["other"] = [0.0, 1.0]
+    with pytest.raises(FcnnError, match="at most 1200 columns"):
+        Recipe.from_dict(made.to_dict())
