@@ -149,8 +149,9 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
         logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
                                            "%s", FLAGS.get(key) or flag_of(key), key, grid_file)
         del table[key]
-    for key, values in parse_grid(grid).items():
-        table[key] = values
+    on_the_grid = parse_grid(grid)
+    from_file = tuple(key for key in table if key not in on_the_grid)
+    table.update(on_the_grid)
     fixed = {**fixed, **on_the_line}
     if not fixed.get("data") and not fixed.get("samples"):
         raise click.UsageError("missing argument DATA (or --sample NAME=FILE)")
@@ -160,4 +161,4 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
         fixed.pop(key, None)
     data = {k: fixed.pop(k) for k in list(fixed) if k in DATA_FIELDS}
     tabledefaults.for_sweep(data, fixed, table)
-    return Sweep(data, fixed, table, seeds, grid_file), file_plots
+    return Sweep(data, fixed, table, seeds, grid_file, from_file), file_plots
