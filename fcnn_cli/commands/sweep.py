@@ -72,6 +72,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     from fcnn_cli.sweeps import datasets
     from fcnn_cli.sweeps.leaderboard import leaderboard_table, option_columns
     from fcnn_cli.sweeps.plan import parse_shard, plan, plan_table
+    from fcnn_cli.sweeps.run import check_figures
 
     setup_logging(quiet)
     if output == "-":
@@ -85,6 +86,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     directory = Path(output or Path("sweeps") / datasets.name(spec.data))
     if dry_run:
         planned = plan(spec, directory, shard_of)
+        check_figures(spec, planned)  # refused as the sweep itself would refuse it
         rich_console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
         return
     rows = _run_sweep(spec, directory, shard_of, plots)

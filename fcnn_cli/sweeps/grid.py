@@ -96,7 +96,7 @@ class Sweep:
         that beginning names: the grid file's [grid] where it gave them all, else --grid."""
         if set(keys) <= set(self.from_file):
             return f"{self.grid_file}: [grid]", ()
-        return "grid", ("grid",)
+        return "grid:", ("grid",)
 
     def named(self, error, combination):
         """``error``, a refusal of ``combination``'s options, naming the grid's values it
