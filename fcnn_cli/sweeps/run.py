@@ -148,6 +148,8 @@ def check_figures(sweep, planned):
             except FcnnError as e:
                 if "best_by" not in combination:
                     raise
+                if "task" in combination:  # the grid's other tasks may take the figure
+                    raise sweep.named(e, combination) from None
                 where, names = sweep.source(["best_by"])
                 raise FcnnError(f"{where} {e}: leave {config.best_by} out of best_by's values",
                                 names) from None

@@ -203,6 +203,8 @@ REGRESSION = "scores classes; a regression keeps the epoch of the lowest validat
     (["--grid", "best_by=loss,accuracy", "--grid", "depth=1,2"],
      f"Error: --grid: best_by=accuracy {REGRESSION} (best_by=loss): leave accuracy out of "
      "best_by's values\n"),
+    (["--grid", "task=classify,auto", "--grid", "best_by=brier,loss"],
+     f"Error: --grid: task=auto, best_by=brier: best_by=brier {REGRESSION} (best_by=loss)\n"),
     (["--grid-file", "GRID", "--grid", "depth=1,2"],
      f"Error: GRID: [grid] best_by=brier {REGRESSION} (best_by=loss): leave brier out of "
      "best_by's values\n")])
