@@ -72,6 +72,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     from fcnn_cli.sweeps import datasets
     from fcnn_cli.sweeps.leaderboard import leaderboard_table, option_columns
     from fcnn_cli.sweeps.plan import parse_shard, plan, plan_table
+    from fcnn_cli.sweeps.run import check_figures
 
     setup_logging(quiet)
     if output == "-":
@@ -85,6 +86,7 @@ def sweep(ctx, grid, grid_file, seeds, shard, plots, dry_run, output, quiet, **o
     directory = Path(output or Path("sweeps") / datasets.name(spec.data))
     if dry_run:
         planned = plan(spec, directory, shard_of)
+        check_figures(spec, planned)  # refused as the sweep itself would refuse it
         rich_console(stderr=False).print(plan_table(planned, list(spec.grid), shard_of))
         return
     rows = _run_sweep(spec, directory, shard_of, plots)
@@ -149,8 +151,9 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
         logging.getLogger("fcnn_cli").info("%s on the command line replaces the grid of %s in "
                                            "%s", FLAGS.get(key) or flag_of(key), key, grid_file)
         del table[key]
-    for key, values in parse_grid(grid).items():
-        table[key] = values
+    on_the_grid = parse_grid(grid)
+    from_file = tuple(key for key in table if key not in on_the_grid)
+    table.update(on_the_grid)
     fixed = {**fixed, **on_the_line}
     if not fixed.get("data") and not fixed.get("samples"):
         raise click.UsageError("missing argument DATA (or --sample NAME=FILE)")
@@ -160,4 +163,4 @@ def _sweep_spec(ctx, grid, grid_file, seeds, options):
         fixed.pop(key, None)
     data = {k: fixed.pop(k) for k in list(fixed) if k in DATA_FIELDS}
     tabledefaults.for_sweep(data, fixed, table)
-    return Sweep(data, fixed, table, seeds, grid_file), file_plots
+    return Sweep(data, fixed, table, seeds, grid_file, from_file), file_plots

@@ -132,7 +132,9 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
                else (t, None) for t in (table, val_table, test_table)]
     (table, given), (val_table, _), (test_table, _) = weighed
     kind = tasks.infer(table, targets, config.task)
-    strata = table.frame[targets[0]].astype(str).to_numpy() if kind == "classify" else None
+    # Each row's class name, its label checked first: a row without one is refused here, as
+    # the split, the folds and the weights' sums deal rows by class.
+    strata = tasks.class_names(table, targets[0]) if kind == "classify" else None
     val_frac = 0.0 if val_table is not None or rule else config.val_frac
     test_frac = 0.0 if test_table is not None or rule else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)

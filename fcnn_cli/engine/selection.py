@@ -43,7 +43,10 @@ def check_table(config, table, targets=None):
         kind = tasks.infer(table, targets, config.task)
     except FcnnError:
         return
-    resolved(config.best_by, kind)
+    try:
+        resolved(config.best_by, kind)
+    except FcnnError as e:  # the task the table made: a value of its own in a sweep's grid
+        raise FcnnError(str(e), (*e.options, "task")) from None
 
 
 def column(best_by, value):

@@ -54,13 +54,14 @@ class Sweep:
     test, and a recipe's samples, objects, definitions, selection and weight), ``fixed`` the
     options every combination takes, ``grid`` {option: [values]} (of a recipe's selection,
     weight and definitions too); ``grid_file`` the file the grid was read from, if any: an
-    input, never written over."""
+    input, never written over; ``from_file`` the grid's keys that file gave (not --grid)."""
 
     data: dict
     fixed: dict
     grid: dict
     seeds: int = 1
     grid_file: str | None = None
+    from_file: tuple = ()
 
     def __post_init__(self):
         # Absolute, as fcnn train records them: the key and the runs' config.toml name the
@@ -82,10 +83,32 @@ class Sweep:
             # A bad value (or a last seed out of range) fails now, not after hours; options
             # that take no ensemble train their seeds one by one.
             try:
-                config, _ = train_config(self, combination, ensemble=self.seeds)
-            except Unsupported:  # raised after the other TrainConfig checks, before NetConfig's
-                config, _ = train_config(self, combination)
+                try:
+                    config, _ = train_config(self, combination, ensemble=self.seeds)
+                except Unsupported:  # raised after TrainConfig's other checks, before NetConfig's
+                    config, _ = train_config(self, combination)
+            except FcnnError as e:
+                raise self.named(e, combination) from None
             _check_data(data_options(self.data, combination), config, recipes)
+
+    def source(self, keys):
+        """Where the grid's ``keys`` were given, as a message begins with it, and the options
+        that beginning names: the grid file's [grid] where it gave them all, else --grid."""
+        if set(keys) <= set(self.from_file):
+            return f"{self.grid_file}: [grid]", ()
+        return "grid:", ("grid",)
+
+    def named(self, error, combination):
+        """``error``, a refusal of ``combination``'s options, naming the grid's values it
+        refuses (a pair no combination may hold: task=regress with best_by=brier) where it
+        was given them, not as the options it names were given once for all."""
+        keys = [k for k in combination if k in error.options]
+        if not keys:
+            return error
+        where, options = self.source(keys)
+        values = ", ".join(f"{k}={short(combination[k])}" for k in keys)
+        return FcnnError(f"{where} {values}: {error}",
+                         (*options, *(o for o in error.options if o not in keys)))
 
     def key(self, combination):
         """The name of a combination's run directory: its values, then a hash of all that

@@ -47,6 +47,7 @@ def run(sweep, directory, shard_of=(1, 1), plots=False):
 
     directory = Path(directory)
     planned = plan(sweep, directory, shard_of)
+    check_figures(sweep, planned)
     with writing(directory):
         directory.mkdir(parents=True, exist_ok=True)
     todo = [(c, key) for c, key, status in planned if status != FINISHED]
@@ -85,7 +86,6 @@ def _train_part(sweep, directory, part, data, labels, plots):
     inputs = _read(sweep, directory, part, data, labels, plots)
     if inputs is None:
         return
-    _check_figures(sweep, part, inputs)
     for group in groups(sweep, part):
         with _claimed(sweep, group, directory, inputs.files, labels) as free:
             if len(free) == 1:
@@ -118,22 +118,63 @@ def _read(sweep, directory, part, data, labels, plots):
     return None
 
 
-def _check_figures(sweep, part, inputs):
-    """Refuse the sweep, before any of ``part``'s combinations trains, where one of them keeps
-    its best epoch by a figure of classes (``best_by``) and its tables make a regression:
-    every such combination would fail alike, and ``fcnn train`` refuses it too. A grid's
-    value is named as the grid spells it."""
+def check_figures(sweep, planned):
+    """Refuse the sweep, before its plan is shown or anything is written, where one of the
+    ``planned`` combinations to train (:func:`fcnn_cli.sweeps.plan.plan`'s) keeps its best
+    epoch by a figure of classes (``best_by``) and its tables make a regression: every such
+    combination would fail alike, and ``fcnn train`` refuses it too. The tables of their data
+    options are read for it (a table whose labels are named: its labels alone); a grid's
+    data options that its tables refuse are left to fail their combinations in training. A
+    grid's value is named where the grid was given."""
     from fcnn_cli.engine import selection
 
-    for combination, _ in part:
-        config, _ = train_config(sweep, combination)
+    todo = [(combination, key) for combination, key, status in planned
+            if status != FINISHED and _of_classes(sweep, combination)]
+    varied = any(k in datasets.VARIED for k in sweep.grid)
+    for options, part in by_data(sweep, todo):
         try:
-            selection.check_table(config, inputs.tables[0], inputs.targets)
-        except FcnnError as e:
-            if "best_by" not in combination:
+            labelled = _labels(options)
+        except FcnnError:
+            if not varied:
                 raise
-            raise FcnnError(f"grid: {e}: leave {config.best_by} out of best_by's values",
-                            ("grid",)) from None
+            continue
+        if labelled is None:
+            continue
+        table, targets = labelled
+        for combination, _ in part:
+            config, _ = train_config(sweep, combination)
+            try:
+                selection.check_table(config, table, targets)
+            except FcnnError as e:
+                if "best_by" not in combination:
+                    raise
+                if "task" in combination:  # the grid's other tasks may take the figure
+                    raise sweep.named(e, combination) from None
+                where, names = sweep.source(["best_by"])
+                raise FcnnError(f"{where} {e}: leave {config.best_by} out of best_by's values",
+                                names) from None
+
+
+def _of_classes(sweep, combination):
+    return train_config(sweep, combination)[0].best_by not in ("auto", "loss")
+
+
+def _labels(options):
+    """(DATA's table, its label columns or None) as a combination of data ``options`` trains
+    on it: read as training reads it, or its label columns alone where DATA is one table and
+    the labels are named. None where the labels are samples' names (classes), or where DATA
+    can be read only once (stdin, a pipe): training refuses each combination then."""
+    from fcnn_cli.core.fileio import is_stream
+    from fcnn_cli.data.tables import input_file, read_table
+
+    if options.get("samples") or options["data"] == "-" or \
+            is_stream(input_file(options["data"])):
+        return None
+    targets = options.get("targets")
+    if datasets.recipe_of(options) is None and targets:
+        return read_table(options["data"], columns=targets), targets
+    inputs = datasets.read(options, {})
+    return inputs.tables[0], inputs.targets
 
 
 def by_data(sweep, todo):

@@ -179,6 +179,16 @@ def test_weights_summing_to_nothing_are_refused_naming_the_class():
             weight="w")
 
 
+def test_a_missing_class_is_named_before_the_classes_weights_are_summed():
+    table = sides(n=200)
+    side = table.frame.side.where(np.arange(200) != 20)
+    for class_weight in ("none", "balanced"):
+        with pytest.raises(FcnnError, match=r"^sides: label column 'side' is empty at row 21 "
+                                            r"\(1 row\(s\) in all\)$"):
+            prepare(Table(table.frame.assign(side=side), ["side"], name="sides"),
+                    train.TrainConfig(**CONFIG, class_weight=class_weight), weight="w")
+
+
 def test_regression_weights_summing_to_nothing_are_refused(weighted_quakes):
     w = -weighted_quakes.frame.w.to_numpy()
     with pytest.raises(FcnnError, match=r"the training rows weigh -.* \(column 'w'\)"):

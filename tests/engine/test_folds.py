@@ -391,6 +391,32 @@ def test_what_the_data_must_give_folds():
         .sizes["val"] == 197
 
 
+@pytest.mark.parametrize("label", ["text", "numbers"])
+def test_a_classification_missing_labels_is_refused_before_its_folds_are_dealt(label, tmp_path):
+    """A row without a class has no stratum: the label check names it, as without folds,
+    before the folds are dealt by class (Parquet's nulls in text, empty CSV cells in numbers),
+    weighted or by a fold column too; "drop" leaves the rows out and deals the others."""
+    table = sides(n=200)
+    side = table.frame.side if label == "text" else (table.frame.side == "east") * 1.0
+    missing = Table(table.frame.assign(side=side.where(np.arange(200) % 40 != 20)), ["side"],
+                    name="sides")
+    for weight, options in ((None, {}), ("w", {}), (None, {"fold_by": "event"})):
+        config = TrainConfig(**CONFIG, folds=5, task="classify", **options)
+        frame = missing.frame.assign(w=np.linspace(0.5, 2, 200))
+        with pytest.raises(FcnnError, match=r"^sides: label column 'side' is empty at row 21 "
+                                            r"\(5 row\(s\) in all\)$"):
+            prepare(Table(frame, ["side"], name="sides"), config, weight=weight)
+    dropped = prepare(missing, TrainConfig(**CONFIG, folds=5, task="classify", nan="drop"))
+    assert dropped.sizes["val"] == 195 and np.ptp(np.bincount(dropped.folds.of_val())) == 0
+    data = tmp_path / ("sides.parquet" if label == "text" else "sides.csv")
+    missing.frame.to_parquet(data) if label == "text" else missing.frame.to_csv(data, index=False)
+    done = CliRunner().invoke(cli, ["train", str(data), "-t", "side", "--task", "classify",
+                                    "--folds", "3", "--epochs", "1", "-o", str(tmp_path / "r")])
+    assert done.exit_code == 1
+    assert done.output == f"Error: {data}: label column 'side' is empty at row 21 (5 row(s) in " \
+        "all)\n"
+
+
 def test_several_processes_are_refused():
     class World:
         distributed = True

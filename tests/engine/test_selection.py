@@ -75,7 +75,7 @@ def _table(labels):
 def test_a_table_of_numbers_refuses_a_figure_of_classes_before_training(best_by):
     with pytest.raises(FcnnError, match=f"^best_by={best_by} scores classes") as caught:
         selection.check_table(TrainConfig(best_by=best_by), _table(np.linspace(0, 1, 30)))
-    assert caught.value.options == ("best_by",)
+    assert caught.value.options == ("best_by", "task")  # the task the table made
 
 
 @pytest.mark.parametrize("best_by, labels, targets", [

@@ -194,22 +194,66 @@ def test_options_the_network_refuses_fail_their_combination_in_flags(runner, qua
     assert "batch_size 1 gives fewer" in saved["error"] and saved["kind"] == "FcnnError"
 
 
+REGRESSION = "scores classes; a regression keeps the epoch of the lowest validation loss"
+
+
 @pytest.mark.parametrize("options, message", [
     (["--best-by", "brier", "--grid", "depth=1,2"],
-     "Error: --best-by brier scores classes; a regression keeps the epoch of the lowest "
-     "validation loss (--best-by loss)\n"),
+     f"Error: --best-by brier {REGRESSION} (--best-by loss)\n"),
     (["--grid", "best_by=loss,accuracy", "--grid", "depth=1,2"],
-     "Error: --grid: best_by=accuracy scores classes; a regression keeps the epoch of the "
-     "lowest validation loss (best_by=loss): leave accuracy out of best_by's values\n")])
-def test_a_figure_of_classes_on_a_regression_stops_the_sweep_before_training(
-        runner, quakes, tmp_path, monkeypatch, options, message):
+     f"Error: --grid: best_by=accuracy {REGRESSION} (best_by=loss): leave accuracy out of "
+     "best_by's values\n"),
+    (["--grid", "task=classify,auto", "--grid", "best_by=brier,loss"],
+     f"Error: --grid: task=auto, best_by=brier: best_by=brier {REGRESSION} (best_by=loss)\n"),
+    (["--grid-file", "GRID", "--grid", "depth=1,2"],
+     f"Error: GRID: [grid] best_by=brier {REGRESSION} (best_by=loss): leave brier out of "
+     "best_by's values\n")])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_figure_of_classes_on_a_regression_stops_the_sweep_before_its_plan(
+        runner, quakes, tmp_path, monkeypatch, options, message, dry_run):
+    """Refused once the tables are read, before the plan is shown or the sweep directory
+    made, by a dry run too: the grid's value named where it was given."""
     monkeypatch.setattr(train, "fit", never)
     monkeypatch.setattr(train, "fit_cohorts", never)
+    grid = tmp_path / "g.toml"
+    grid.write_text('[grid]\nbest_by = ["loss", "brier"]\n')
+    options = [str(grid) if o == "GRID" else o for o in options]
     result = runner.invoke(cli, ["sweep", quakes, *options, "--epochs", "1", "--threads", "1",
-                                 "--no-plots", "-o", str(tmp_path / "sw")])
+                                 "--no-plots", "-o", str(tmp_path / "sw")]
+                           + ["--dry-run"] * dry_run)
     assert result.exit_code == 1, result.output
+    assert result.output == message.replace("GRID", str(grid))
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_figure_of_classes_is_checked_on_the_combinations_left_to_train(quakes, tmp_path,
+                                                                            monkeypatch):
+    """Finished combinations are not read for; those to train are, on their labels alone."""
+    spec = Sweep({"data": quakes, "targets": ["x", "y"]}, FIXED, {"best_by": ["loss", "brier"]})
+    planned = plan.plan(spec, tmp_path)
+    with pytest.raises(FcnnError, match="^grid: best_by=brier scores classes"):
+        run.check_figures(spec, planned)
+    read = []
+    monkeypatch.setattr("fcnn_cli.data.tables.read_table",
+                        lambda path, columns: read.append(columns))
+    run.check_figures(spec, [(c, k, plan.FINISHED if c["best_by"] == "brier" else s)
+                             for c, k, s in planned])
+    assert read == []
+
+
+@pytest.mark.parametrize("grid, message", [
+    (["task=classify,regress", "best_by=brier,loss"],
+     f"Error: --grid: task=regress, best_by=brier: best_by=brier {REGRESSION} (best_by=loss)\n"),
+    (["lr=1,-1"], "Error: --grid: lr=-1.0: lr must be finite and > 0, not -1.0\n"),
+    (["val_frac=0.5,0.9"], "Error: --grid: val_frac=0.9: val_frac plus --test-frac must be "
+                           "below 1\n")])
+def test_a_combination_of_refused_values_is_named_by_the_grid(runner, quakes, tmp_path,
+                                                              grid, message):
+    result = runner.invoke(cli, ["sweep", quakes, *(f"--grid={g}" for g in grid),
+                                 "--test-frac", "0.2", "-o", str(tmp_path / "sw")])
+    assert result.exit_code == 2
     assert result.output.endswith(message)
-    assert list((tmp_path / "sw").iterdir()) == []
+    assert not (tmp_path / "sw").exists()
 
 
 def test_groups_join_member_options_and_split_past_the_most_members(monkeypatch):
