@@ -398,8 +398,9 @@ class Recipe:
         leaks = [c for c in chosen if c in away]
         if leaks:
             log.warning("%s: leaving out of the features %s: the network would read the "
-                        "label off them", table.name,
-                        ", ".join(f"{c!r} ({_made_of(*away[c])})" for c in leaks))
+                        "label off %s", table.name,
+                        ", ".join(f"{c!r} ({_made_of(*away[c])})" for c in leaks),
+                        "it" if len(leaks) == 1 else "them")
         chosen = [c for c in chosen if c not in out and c not in away]
         if not chosen:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels, "

@@ -394,7 +394,7 @@ def test_a_definition_made_from_a_label_is_no_default_feature_and_refused_named(
     recorded = Table(derived.frame, ["px"], name="t.csv")  # the label the file records
     assert made.features(recorded) == ["py", "n", "w", "nw"]
     assert "leaving out of the features 'px2' (made from the label 'px'), 'pxy' (made from " \
-        "the label 'px' through 'px2')" in caplog.text
+        "the label 'px' through 'px2'): the network would read the label off them" in caplog.text
     with pytest.raises(FcnnError, match="t.csv: feature 'pxy' is made from the label 'px' "
                                         "through 'px2'") as e:
         made.features(derived, ["px"], ["py", "pxy"])
