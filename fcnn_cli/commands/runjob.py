@@ -82,7 +82,7 @@ def fit_and_save(job, quiet):
             distributed.leave(world)
         if world.is_main:  # still under the handlers: a signal now is only noted
             signalled = interrupts.code  # one that comes during the report is said below
-            _report_run(console, result, run_dir, quiet, signalled, job.paths[2])
+            _report_run(console, result, run_dir, quiet, signalled, job.paths)
             # Last: the run is saved and shown whole before the plots, which only read its
             # files (and need the predictions, which a changed table leaves unsaved); none
             # after a signal, which asks the job to end (_draw_run says so of a signal that
@@ -104,6 +104,17 @@ class _DataChangedError(click.ClickException):
 def _resume_hint(run_dir, changed):
     again = "once the data are back as they were, " if changed else ""
     return f"{again}continue with: fcnn train --resume {run_dir}"
+
+
+def _interrupted_line(result, run_dir, paths):
+    """What an interrupted run kept, and how to go on: a run that read a table from stdin
+    cannot be resumed, which reads its tables again."""
+    said = f"{result.stopped}{';' if result.changed else ':'} saved the best model so far"
+    if "-" in paths:
+        return f"{said} in {run_dir}; it cannot be resumed: it read a table from stdin, " \
+            "which a resumed run cannot read again"
+    return f"{said} and the state to resume in {run_dir}; " \
+        f"{_resume_hint(run_dir, result.changed)}"
 
 
 def _open_tables(job):
@@ -227,13 +238,13 @@ def _draw_run(run_dir, interrupts, console, plotter, quiet):
                                               "draw them with: fcnn plot %s", e, run_dir)
 
 
-def _report_run(console, result, run_dir, quiet, signal_code, test_path):
+def _report_run(console, result, run_dir, quiet, signal_code, paths):
+    """The closing report; ``paths``: the job's DATA, --val and --test."""
     if result.interrupted:
-        console.print(printable(f"{result.stopped}{';' if result.changed else ':'} saved the "
-                                f"best model so far and the state to resume in {run_dir}; "
-                                f"{_resume_hint(run_dir, result.changed)}"),
+        console.print(printable(_interrupted_line(result, run_dir, paths)),
                       highlight=False, markup=False, soft_wrap=True)
         return
+    test_path = paths[2]
     if not quiet:
         from fcnn_cli.results.report import diagnostics_table, tables
 

@@ -14,10 +14,13 @@ parsed again the same way, every part checked, before anything is applied.
 """
 
 import dataclasses
+import logging
 from dataclasses import dataclass, field
 
 from fcnn_cli.core.errors import FcnnError, listed
 from fcnn_cli.data import samples as sampling
+
+log = logging.getLogger(__name__)
 
 LABEL = "sample"  # the class column made of the sample names, unless -t names another
 WEIGHT = "event_weight"  # the weight column, where the weight is more than a column
@@ -375,19 +378,58 @@ class Recipe:
 
     def features(self, table, targets=None, features=None):
         """The feature columns of a table made by this recipe: those named, or every other
-        numeric column but the weight's and the labels' sources (None: as training chooses
-        them)."""
-        out = self.left_out(targets)
-        if features or not out:
+        numeric column but the weight's, the labels' sources and the definitions that give a
+        label away (None: as training chooses them). A named one that gives a label away is
+        refused."""
+        labels = list(targets or table.targets or ())
+        away = self.given_away(labels)
+        if features:
+            for c in features:
+                if c in away:
+                    raise FcnnError(f"{table.name}: feature {c!r} is {_made_of(*away[c])}: "
+                                    "the network would read the label off it", ("features",))
+            return features
+        out = self.left_out(labels)
+        if not out and not away:
             return features
         from fcnn_cli.data.columns import select_columns
 
         chosen, _ = select_columns(table, targets, None)
-        chosen = [c for c in chosen if c not in out]
+        leaks = [c for c in chosen if c in away]
+        if leaks:
+            log.warning("%s: leaving out of the features %s: the network would read the "
+                        "label off %s", table.name,
+                        ", ".join(f"{c!r} ({_made_of(*away[c])})" for c in leaks),
+                        "it" if len(leaks) == 1 else "them")
+        chosen = [c for c in chosen if c not in out and c not in away]
         if not chosen:
-            raise FcnnError(f"{table.name}: no numeric feature columns besides the labels and "
-                            "the weight's")
+            raise FcnnError(f"{table.name}: no numeric feature columns besides the labels, "
+                            "the columns made from them and the weight's")
         return chosen
+
+    def given_away(self, labels):
+        """{defined column: (the label, the column it reads)} of the definitions that are no
+        label and read one, or a column a defined label is made of, directly or through other
+        definitions (``x2=x*2`` of the label x): a network fed one would learn the label from
+        it rather than from the measurements."""
+        if not (self.define or self.expanded):
+            return {}
+        from fcnn_cli.data import expressions
+
+        definitions = self.definitions()
+        origin = {}  # each label, and each column a defined label is made of: that label
+        for label in labels:
+            for name in [label, *expressions.raw_columns(definitions, [label]),
+                         *_through(definitions, [label])]:
+                origin.setdefault(name, label)
+        away = {}
+        for name, expression in definitions:  # in order: those a definition reads come first
+            if name in origin:
+                continue
+            read = next((n for n in expression.names if n in origin or n in away), None)
+            if read is not None:
+                away[name] = (origin[read] if read in origin else away[read][0], read)
+        return away
 
     # Reading and recording.
 
@@ -492,6 +534,11 @@ def _column(table, name):
     if not is_numeric(series):
         raise FcnnError(f"{table.name}: weight column {name!r} is not numeric", ("weight",))
     return series.to_numpy(dtype="float64", na_value=float("nan"))
+
+
+def _made_of(label, read):
+    """How a column that gives ``label`` away is made, in words."""
+    return f"made from the label {label!r}" + (f" through {read!r}" if read != label else "")
 
 
 def _through(definitions, names):

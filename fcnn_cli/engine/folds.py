@@ -24,7 +24,7 @@ import numpy as np
 from fcnn_cli.core.config import TrainConfig
 from fcnn_cli.core.errors import FcnnError, Message
 from fcnn_cli.engine import figures
-from fcnn_cli.network.foldrule import FoldRule
+from fcnn_cli.network.foldrule import FoldRule, NoFold
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,16 @@ def rule_of(config, val_table=None):
                         "give no validation table (val)", ("folds", "val"))
     _say_fractions(config)
     return FoldRule(config.folds, config.fold_by, config.seed)
+
+
+def of_table(rule, table, strata):
+    """Each training row's fold (``strata``: each row's class, for a stratified rule); rows
+    without a value in the fold column, which nan's "drop" and "fill" leave out before, are
+    refused saying so."""
+    try:
+        return rule.of_table(table, strata)
+    except NoFold as e:
+        raise FcnnError(f"{e}; nan='drop' leaves such rows out", ("nan",)) from None
 
 
 def stratified(rule, kind, targets):

@@ -139,7 +139,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
     test_frac = 0.0 if test_table is not None or rule else config.test_frac
     rows = split_indices(len(table.frame), val_frac, test_frac, config.seed, strata)
     rule = kfold.stratified(rule, kind, targets) if stratify else rule
-    fold_of = rule.of_table(table, strata) if rule else None
+    fold_of = kfold.of_table(rule, table, strata) if rule else None
     rows = kfold.pooled(rows, fold_of)
     plan = _Weights(weight, weighed, config)
     rows = plan.training_rows(table.name, rows, strata)

@@ -182,7 +182,11 @@ def _text_key(text):
                                           digest_size=8).digest(), "little")
 
 
+class NoFold(FcnnError):
+    """Rows without a value in the fold column: they have no fold."""
+
+
 def _no_missing(missing, column, name):
     if missing.any():
-        raise FcnnError(f"{name}: {int(missing.sum())} row(s) have no value in the fold column "
+        raise NoFold(f"{name}: {int(missing.sum())} row(s) have no value in the fold column "
                         f"{column!r} (NaN, empty or infinite): such a row has no fold")

@@ -323,8 +323,9 @@ class Predictor:
         if rule is None:
             return None
         own = rule.by is not None and rule.by in table.frame.columns
-        self._say_folds(table.name, own)
-        return rule.of_values(table.frame[rule.by], table.name) if own else None
+        folds = rule.of_values(table.frame[rule.by], table.name) if own else None
+        self._say_folds(table.name, own)  # once the folds are known: an error comes alone
+        return folds
 
     def fold_metadata(self, tables):
         """(``tables``, what the output's metadata says of how its rows were scored): the

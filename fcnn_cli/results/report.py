@@ -547,12 +547,16 @@ def _metrics_tables(metrics):
             table.add_row(split, str(m.get("rows", "")), *(
                 (score if k == "roc_auc" else _fmt)(_headline(m, k)) for k, _ in keys))
         return [table]
-    for name in ("RMSE", "MAE", "R²", "mean distance"):
+    # The mean distance only of labels that are a position: one label, or several that are
+    # not, have none.
+    position = any("distance" in m for m in metrics.values())
+    for name in ("RMSE", "MAE", "R²", *(["mean distance"] if position else [])):
         table.add_column(name, justify="right")
     for split, m in metrics.items():
+        distance = [_fmt(_headline(m, "distance", "mean"))] if position else []
         table.add_row(split, str(m.get("rows", "")), _fmt(_headline(m, "overall", "rmse")),
                       _fmt(_headline(m, "overall", "mae")), score(_headline(m, "overall", "r2"), 6),
-                      _fmt(_headline(m, "distance", "mean")))
+                      *distance)
     return [table]
 
 

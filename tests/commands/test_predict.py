@@ -175,6 +175,17 @@ def test_a_kept_fold_column_scores_each_row_out_of_fold(run, runner, folded):
     assert predictor.folds == FoldRule(3, "event", 2)
 
 
+def test_a_row_without_a_fold_value_is_an_error_said_alone(run, runner, folded, tmp_path):
+    """No line on how the rows are scored before the error that none is."""
+    where, _ = folded
+    frame = pd.read_csv(where / "sides.csv")
+    frame.loc[4, "event"] = np.nan
+    frame.to_csv(tmp_path / "gap.csv", index=False)
+    out = run(runner, "predict", where / "model.pt", tmp_path / "gap.csv", code=1).output
+    assert out == (f"Error: {tmp_path / 'gap.csv'}: 1 row(s) have no value in the fold column "
+                   "'event' (NaN, empty or infinite): such a row has no fold\n")
+
+
 # Issue #24: a model's recipe applied to the raw table.
 
 def test_a_selection_is_a_column_of_every_row_or_keeps_the_rows_that_pass(run, runner,

@@ -416,7 +416,7 @@ def test_several_data_files_train_as_one_table(run, runner, quakes, tmp_path, sp
         (tmp_path / "w" / "metrics.json").read_text()
 
 
-def _cut_after_two_epochs(run, runner, monkeypatch, args, out):
+def _cut_after_two_epochs(run, runner, monkeypatch, args, out, input=None):
     """``fcnn train ARGS -o OUT`` stopped by Ctrl-C once its second epoch is printed."""
     from fcnn_cli.commands import runjob
 
@@ -429,7 +429,21 @@ def _cut_after_two_epochs(run, runner, monkeypatch, args, out):
 
     with monkeypatch.context() as m:
         m.setattr(runjob._EpochPrinter, "__call__", stop_after_two)
-        run(runner, *args, "-o", out, code=130)
+        return run(runner, *args, "-o", out, input=input, code=130)
+
+
+def test_a_run_of_stdin_stopped_says_it_cannot_be_resumed(run, runner, tmp_path, monkeypatch):
+    """Resuming reads the tables again, which stdin cannot give twice: the line says so at
+    once rather than how to resume, which would then be refused."""
+    data = run(runner, "simulate", "earthquakes", "-n", 200, "-o", "-").stdout
+    cut = tmp_path / "cut"
+    out = _cut_after_two_epochs(run, runner, monkeypatch, ["train", "-", "--epochs", 3, "-q",
+                                                           "--no-plots"], cut, data).output
+    assert out == (f"interrupted after epoch 1: saved the best model so far in {cut}; it "
+                   "cannot be resumed: it read a table from stdin, which a resumed run cannot "
+                   "read again\n")
+    assert "cannot resume: the run read a table from stdin" in \
+        run(runner, "train", "--resume", cut, code=1).output
 
 
 def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, tmp_path,

@@ -384,6 +384,27 @@ def test_the_columns_a_defined_label_reads_are_no_default_features(table):
     assert made.features(derived, ["n"]) is None  # a raw label: as training chooses
 
 
+def test_a_definition_made_from_a_label_is_no_default_feature_and_refused_named(table, caplog):
+    """px2 reads the label px, pxy px2: neither feeds the network the label; a definition of
+    another label (r) from labels stays one."""
+    made = Recipe.of_options(define=["px2=px * 2", "pxy=px2 + py", "nw=n * w"])
+    derived = made.apply(table)
+    assert made.given_away(["px"]) == {"px2": ("px", "px"), "pxy": ("px", "px2")}
+    assert made.features(derived, ["px"]) == ["py", "n", "w", "nw"]
+    recorded = Table(derived.frame, ["px"], name="t.csv")  # the label the file records
+    assert made.features(recorded) == ["py", "n", "w", "nw"]
+    assert "leaving out of the features 'px2' (made from the label 'px'), 'pxy' (made from " \
+        "the label 'px' through 'px2'): the network would read the label off them" in caplog.text
+    with pytest.raises(FcnnError, match="t.csv: feature 'pxy' is made from the label 'px' "
+                                        "through 'px2'") as e:
+        made.features(derived, ["px"], ["py", "pxy"])
+    assert e.value.options == ("features",)
+    assert made.features(derived, ["n"], ["py", "pxy"]) == ["py", "pxy"]
+    radius = Recipe.of_options(define=["r=hypot(px, py)", "px2=px * 2"])
+    assert radius.given_away(["r", "n"]) == {"px2": ("r", "px")}  # px is what r is made of
+    assert radius.features(radius.apply(table), ["r", "n"]) == ["w"]
+
+
 def test_definitions_added_come_after_those_they_use_and_before_those_that_use_them():
     """fcnn's t_first and dtp2 added to a run's definitions that use them: each placed
     where what it uses is made, the values those of numpy."""

@@ -385,8 +385,11 @@ def test_what_the_data_must_give_folds():
         prepare(few, config)
     gaps = Table(table.frame.assign(event=np.where(np.arange(200) < 3, np.nan, 1.0 *
                                                    np.arange(200))), table.targets, name="gaps")
-    with pytest.raises(FcnnError, match="3 row.s. have no value in the fold column"):
+    with pytest.raises(FcnnError, match="3 row.s. have no value in the fold column 'event' "
+                                        r"\(NaN, empty or infinite\): such a row has no fold; "
+                                        "nan='drop' leaves such rows out$") as e:
         prepare(gaps, config)
+    assert e.value.options == ("nan",)
     assert prepare(gaps, TrainConfig(**CONFIG, folds=5, fold_by="event", nan="drop")) \
         .sizes["val"] == 197
 

@@ -226,3 +226,21 @@ def test_a_working_point_is_said_in_one_way_with_its_class_and_what_it_was_chose
     assert report.working_point_text(point, "ttH") == \
         "ttH where p(ttH) ≥ 0.123457 (chosen at background efficiency 0.05)"
     assert report.working_point_text({"asked": {}, "cut": 0.5}, "s") == "s where p(s) ≥ 0.5"
+
+
+def test_the_kept_weights_mean_distance_is_shown_only_for_a_position():
+    """fcnn info's metrics: one label (or labels that are no position) has no distance."""
+    def shown(with_distance):
+        split = {"rows": 30, "overall": {"rmse": 1.5, "mae": 1.25, "r2": 0.75},
+                 **({"distance": {"mean": 2.5}} if with_distance else {})}
+        console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        for item in report._metrics_tables({"val": split, "test": split}):
+            console.print(item)
+        return console.export_text()
+
+    one = shown(False)
+    assert "┃ split ┃ rows ┃ RMSE ┃  MAE ┃       R² ┃\n" in one
+    assert "│ test  │   30 │  1.5 │ 1.25 │ 0.750000 │\n" in one
+    assert "distance" not in one and "–" not in one
+    position = shown(True)
+    assert "mean distance ┃" in position and "│           2.5 │" in position
