@@ -395,40 +395,41 @@ class Recipe:
         from fcnn_cli.data.columns import select_columns
 
         chosen, _ = select_columns(table, targets, None)
+        chosen = [c for c in chosen if c not in out]  # the weight is no leak to warn of
         leaks = [c for c in chosen if c in away]
         if leaks:
             log.warning("%s: leaving out of the features %s: the network would read the "
                         "label off %s", table.name,
                         ", ".join(f"{c!r} ({_made_of(*away[c])})" for c in leaks),
                         "it" if len(leaks) == 1 else "them")
-        chosen = [c for c in chosen if c not in out and c not in away]
+        chosen = [c for c in chosen if c not in away]
         if not chosen:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels, "
                             "the columns made from them and the weight's")
         return chosen
 
     def given_away(self, labels):
-        """{defined column: (the label, the column it reads)} of the definitions that are no
-        label and read one, or a column a defined label is made of, directly or through other
-        definitions (``x2=x*2`` of the label x): a network fed one would learn the label from
-        it rather than from the measurements."""
+        """{defined column: (the labels, the definitions it reads them through)} of the
+        definitions that are no label and read one, or a definition a label is made of,
+        directly or through other definitions (``x2=x*2`` of the label x): a network fed one
+        would learn the label from it rather than from the measurements. The raw columns a
+        defined label is made of are measurements: what reads them gives nothing away
+        (``logE=log(E_reco)`` beside the label ``k=E_true/E_reco``)."""
         if not (self.define or self.expanded):
             return {}
-        from fcnn_cli.data import expressions
-
         definitions = self.definitions()
-        origin = {}  # each label, and each column a defined label is made of: that label
+        origin = {}  # each label, and each definition a label is made of: its labels
         for label in labels:
-            for name in [label, *expressions.raw_columns(definitions, [label]),
-                         *_through(definitions, [label])]:
-                origin.setdefault(name, label)
+            for name in {label, *_through(definitions, [label])}:
+                origin.setdefault(name, []).append(label)
         away = {}
         for name, expression in definitions:  # in order: those a definition reads come first
             if name in origin:
                 continue
-            read = next((n for n in expression.names if n in origin or n in away), None)
-            if read is not None:
-                away[name] = (origin[read] if read in origin else away[read][0], read)
+            read = [n for n in expression.names if n in origin or n in away]
+            if read:
+                given = [x for n in read for x in (origin[n] if n in origin else away[n][0])]
+                away[name] = (list(dict.fromkeys(given)), [n for n in read if n not in labels])
         return away
 
     # Reading and recording.
@@ -536,9 +537,10 @@ def _column(table, name):
     return series.to_numpy(dtype="float64", na_value=float("nan"))
 
 
-def _made_of(label, read):
-    """How a column that gives ``label`` away is made, in words."""
-    return f"made from the label {label!r}" + (f" through {read!r}" if read != label else "")
+def _made_of(labels, through):
+    """How a column that gives ``labels`` away is made, in words."""
+    said = f"made from the label{'s' if len(labels) > 1 else ''} {', '.join(map(repr, labels))}"
+    return said + (f" through {', '.join(map(repr, through))}" if through else "")
 
 
 def _through(definitions, names):
