@@ -389,7 +389,7 @@ def test_a_definition_made_from_a_label_is_no_default_feature_and_refused_named(
     another label (r) from labels stays one."""
     made = Recipe.of_options(define=["px2=px * 2", "pxy=px2 + py", "nw=n * w"])
     derived = made.apply(table)
-    assert made.given_away(["px"]) == {"px2": ("px", "px"), "pxy": ("px", "px2")}
+    assert made.given_away(["px"]) == {"px2": (["px"], []), "pxy": (["px"], ["px2"])}
     assert made.features(derived, ["px"]) == ["py", "n", "w", "nw"]
     recorded = Table(derived.frame, ["px"], name="t.csv")  # the label the file records
     assert made.features(recorded) == ["py", "n", "w", "nw"]
@@ -400,9 +400,36 @@ def test_a_definition_made_from_a_label_is_no_default_feature_and_refused_named(
         made.features(derived, ["px"], ["py", "pxy"])
     assert e.value.options == ("features",)
     assert made.features(derived, ["n"], ["py", "pxy"]) == ["py", "pxy"]
-    radius = Recipe.of_options(define=["r=hypot(px, py)", "px2=px * 2"])
-    assert radius.given_away(["r", "n"]) == {"px2": ("r", "px")}  # px is what r is made of
-    assert radius.features(radius.apply(table), ["r", "n"]) == ["w"]
+    both = Recipe.of_options(define=["s=px + py", "s2=s * 2"])
+    assert both.given_away(["px", "py"]) == {"s": (["px", "py"], []),
+                                              "s2": (["px", "py"], ["s"])}
+    assert both.features(both.apply(table), ["px", "py"]) == ["n", "w"]
+    assert "'s2' (made from the labels 'px', 'py' through 's')" in caplog.text
+
+
+def test_a_definition_of_what_a_defined_label_reads_gives_nothing_away(caplog):
+    """The usual energy calibration: the label k is made of E_true and E_reco; logE reads
+    the measurement E_reco, not the label, and is a feature, named or by default; a
+    definition reading p, which the label is made of, is none."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"E_true": rng.uniform(1, 9, 20), "E_reco": rng.uniform(1, 9, 20),
+                          "eta": rng.normal(size=20)})
+    calibration = Recipe.of_options(define=["k=E_true / E_reco", "logE=log(E_reco)"])
+    derived = calibration.apply(Table(frame, name="e.csv"))
+    assert calibration.given_away(["k"]) == {}
+    named = ["logE", "eta", "E_reco"]
+    assert calibration.features(derived, ["k"], named) == named
+    assert calibration.features(derived, ["k"]) == ["eta", "logE"]
+    assert "leaving out" not in caplog.text
+    made = Recipe.of_options(define=["p=E_true * 2", "k=p / E_reco", "q=p + 1", "r=E_true"])
+    assert made.given_away(["k"]) == {"q": (["k"], ["p"])}
+
+
+def test_no_leak_is_said_of_the_weight(table, caplog):
+    made = Recipe.of_options(define=["wt=1 + (px > 0)"], weight="wt")
+    assert made.features(made.apply(table), ["px"]) == ["py", "n", "w"]
+    assert "leaving out" not in caplog.text
+    assert made.given_away(["px"]) == {"wt": (["px"], [])}
 
 
 def test_definitions_added_come_after_those_they_use_and_before_those_that_use_them():
