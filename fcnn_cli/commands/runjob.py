@@ -106,13 +106,21 @@ def _resume_hint(run_dir, changed):
     return f"{again}continue with: fcnn train --resume {run_dir}"
 
 
+def _read_once(paths):
+    """The first of a job's DATA, --val and --test that is stdin or a pipe, or None: a run
+    that read one cannot be resumed, which reads its tables again."""
+    from fcnn_cli.data.tables import is_pipe
+
+    return next((p for p in paths if p and is_pipe(p)), None)
+
+
 def _interrupted_line(result, run_dir, paths):
-    """What an interrupted run kept, and how to go on: a run that read a table from stdin
-    cannot be resumed, which reads its tables again."""
+    """What an interrupted run kept, and how to go on."""
     said = f"{result.stopped}{';' if result.changed else ':'} saved the best model so far"
-    if "-" in paths:
-        return f"{said} in {run_dir}; it cannot be resumed: it read a table from stdin, " \
-            "which a resumed run cannot read again"
+    once = _read_once(paths)
+    if once is not None:
+        return f"{said} in {run_dir}; it cannot be resumed: it read a table from " \
+            f"{'stdin' if once == '-' else once}, which a resumed run cannot read again"
     return f"{said} and the state to resume in {run_dir}; " \
         f"{_resume_hint(run_dir, result.changed)}"
 
@@ -188,7 +196,8 @@ def _train_and_save(job, tables, world, interrupts, console, quiet, parallel):
             if job.state is None:  # a new run, maybe over an older one (--force)
                 runs.forget_state(run_dir)
             runs.save_run(result, run_dir, *(where(p) if p else None for p in job.paths),
-                          parallel=parallel or world.describe(result.predictor.device))
+                          parallel=parallel or world.describe(result.predictor.device),
+                          resumable=_read_once(job.paths) is None)
     if not (result.lost or result.changed):  # another process may be amid a step
         try:
             distributed.barrier(world)

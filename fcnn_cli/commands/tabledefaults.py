@@ -71,8 +71,10 @@ def on_pipe(job, table, features):
     once, by training, its metadata come with its rows, after the run's options are settled,
     so the run takes none of what :func:`apply` takes of a file's; a line says what it leaves
     out, if anything. Nothing for DATA of another kind."""
+    from fcnn_cli.data.tables import is_pipe
+
     data = job.paths[0]
-    if data is None or not _is_pipe(data):
+    if data is None or not is_pipe(data):
         return
     chosen, room = _chosen(getattr(table, "extra", {}), _defined(job),
                            lambda: list(table.frame.columns))
@@ -95,9 +97,10 @@ def on_pipe_refused(job):
     made of, a line where they use fcnn's t_first or dtpK: fcnn defines none of a table whose
     metadata it cannot read first."""
     from fcnn_cli.data import arrivals
+    from fcnn_cli.data.tables import is_pipe
 
     data = job.paths[0]
-    if data is None or job.recipe is None or not _is_pipe(data):
+    if data is None or job.recipe is None or not is_pipe(data):
         return
     names = arrivals.of_fcnn(sorted(_used(job.recipe.define) - set(_defined(job))))
     if names:
@@ -107,14 +110,6 @@ def on_pipe_refused(job):
             "(--define \"t_first=fmin(tp1, ts1, …)\" --define \"dtp1=tp1 - t_first\" …)",
             "<stdin>" if data == "-" else data, listed(names),
             "it" if len(names) == 1 else "them")
-
-
-def _is_pipe(data):
-    """Whether DATA is stdin or a pipe, read once."""
-    from fcnn_cli.core.fileio import is_stream
-    from fcnn_cli.data.tables import input_file
-
-    return data == "-" or is_stream(input_file(data))
 
 
 def _defined(job):

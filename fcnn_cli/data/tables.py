@@ -105,6 +105,12 @@ def input_file(path):
     return split_selector(path)[0]
 
 
+def is_pipe(path):
+    """Whether ``path`` is stdin (``-``) or a pipe, device or socket (a named pipe, a shell's
+    <(...)): read once, it cannot be read again, to resume or to look at before training."""
+    return str(path) == "-" or is_stream(input_file(path))
+
+
 def read_table(path, narrow=None, columns=None):
     """Read a table file (``-`` reads CSV from stdin) into a :class:`Table`.
 

@@ -248,8 +248,11 @@ def _open_lock(path):
     return os.fdopen(fd, "a")
 
 
-def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel=None):
-    """Write the run's files, each one atomically; returns the directory."""
+def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel=None,
+             resumable=True):
+    """Write the run's files, each one atomically; returns the directory. The state to resume
+    from only of an interrupted run that is ``resumable`` (one that read stdin or a pipe is
+    not: that would be read again), where a later run would be told to resume it."""
     run_dir = Path(run_dir)
     with writing(run_dir):
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -287,7 +290,7 @@ def save_run(result, run_dir, data_name, val_name=None, test_name=None, parallel
     write_text(run_dir / "config.json", json.dumps(config, indent=2) + "\n")
     _write_options(run_dir / "config.toml", config, predictor.recipe)
     state = run_dir / STATE_FILE
-    if result.interrupted:
+    if result.interrupted and resumable:
         statefile.write_state(result.resume_state, state)
     elif state.exists():
         with writing(state):
@@ -391,7 +394,8 @@ def load_resume(run_dir):
         raise _in_progress(run_dir)
     if not state.exists():
         raise FcnnError(f"{run_dir}: nothing to resume (no {STATE_FILE}: the run finished, "
-                        "or was never interrupted)")
+                        "was never interrupted, or read a table from stdin or a pipe, which "
+                        "it cannot read again)")
     try:
         saved = _saved_run(_read_options(config))
         saved.state = statefile.read_state(state)

@@ -115,21 +115,20 @@ def data_files(sweep, digest=False, samples=None):
     SHA-256 is taken rather than read again). Refuses a file that is not there. A selector
     (``events.root:tree``) is kept in the path, the file's own stat taken. Stdin and a pipe,
     which can be read only once, are left out."""
-    from fcnn_cli.core.fileio import is_stream
-    from fcnn_cli.data.tables import input_file
+    from fcnn_cli.data.tables import is_pipe
 
     known = {_file_of(r["path"]): r["sha256"] for s in samples or () for r in s.records or ()}
     listed = listed_files(sweep.data, samples)
     found = {}
     for option in INPUTS:
         path = sweep.data.get(option)
-        if path in (None, "-") or is_stream(input_file(path)) or \
+        if path is None or is_pipe(path) or \
                 option == "data" and listed is not None:
             continue
         found[option] = _file_entry(path, option, digest, known)
     if listed is not None:
         found[FILES] = [_file_entry(path, "samples", digest, known) for path in listed
-                        if path != "-" and not is_stream(input_file(path))]
+                        if not is_pipe(path)]
     return found
 
 

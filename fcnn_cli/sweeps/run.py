@@ -164,11 +164,9 @@ def _labels(options):
     on it: read as training reads it, or its label columns alone where DATA is one table and
     the labels are named. None where the labels are samples' names (classes), or where DATA
     can be read only once (stdin, a pipe): training refuses each combination then."""
-    from fcnn_cli.core.fileio import is_stream
-    from fcnn_cli.data.tables import input_file, read_table
+    from fcnn_cli.data.tables import is_pipe, read_table
 
-    if options.get("samples") or options["data"] == "-" or \
-            is_stream(input_file(options["data"])):
+    if options.get("samples") or is_pipe(options["data"]):
         return None
     targets = options.get("targets")
     if datasets.recipe_of(options) is None and targets:

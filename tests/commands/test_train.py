@@ -442,8 +442,31 @@ def test_a_run_of_stdin_stopped_says_it_cannot_be_resumed(run, runner, tmp_path,
     assert out == (f"interrupted after epoch 1: saved the best model so far in {cut}; it "
                    "cannot be resumed: it read a table from stdin, which a resumed run cannot "
                    "read again\n")
-    assert "cannot resume: the run read a table from stdin" in \
+    assert not (cut / "state.pt").exists()  # no later run is told to resume it
+    assert f"{cut}: nothing to resume (no state.pt: the run finished, was never interrupted, " \
+        "or read a table from stdin or a pipe" in \
         run(runner, "train", "--resume", cut, code=1).output
+    assert f"{cut}: already holds a run; choose another directory" in \
+        run(runner, "train", "-", "-o", cut, input=data, code=1).output
+
+
+def test_a_run_of_a_named_pipe_stopped_keeps_no_state(run, runner, tmp_path, monkeypatch):
+    """A named pipe gives its rows once, as stdin does: resuming would wait on it for a
+    writer."""
+    import os
+    import threading
+
+    data = run(runner, "simulate", "earthquakes", "-n", 200, "-o", "-").stdout
+    fifo, cut = tmp_path / "pipe.csv", tmp_path / "cut"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(data))
+    writer.start()
+    out = _cut_after_two_epochs(run, runner, monkeypatch, ["train", fifo, "--epochs", 3, "-q",
+                                                           "--no-plots"], cut).output
+    writer.join()
+    assert out.endswith(f"in {cut}; it cannot be resumed: it read a table from {fifo}, which "
+                        "a resumed run cannot read again\n")
+    assert not (cut / "state.pt").exists()
 
 
 def test_a_samples_run_resumes_on_its_recorded_files(run, runner, sample_files, tmp_path,

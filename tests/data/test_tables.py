@@ -104,3 +104,18 @@ def test_a_table_read_to_train_holds_its_float_features_in_float32(tmp_path):
     assert read_table(path, narrow=["a"]).frame.dtypes["g"] == np.float32
     assert pa.types.is_float64(pq.read_schema(path).field("a").type)  # the file is untouched
 
+
+
+def test_stdin_and_pipes_are_told_from_files(tmp_path):
+    """What cannot be read twice: stdin, a named pipe (not opened to tell: that would wait for
+    a writer), a tree of one; a file, a directory, one not there are not."""
+    import os
+
+    from fcnn_cli.data.tables import is_pipe
+
+    os.mkfifo(tmp_path / "f.root")
+    (tmp_path / "t.csv").write_text("x\n1\n")
+    assert [is_pipe(p) for p in ("-", tmp_path / "f.root", f"{tmp_path / 'f.root'}:tree")] == \
+        [True] * 3
+    assert [is_pipe(p) for p in (tmp_path / "t.csv", tmp_path, tmp_path / "none.csv")] == \
+        [False] * 3
