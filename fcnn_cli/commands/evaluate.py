@@ -195,7 +195,8 @@ def _scored(model, data, name, predictor, recipe, sources, weighs, figures, sele
     chunks = applying.evaluating(recipe, sources, read, tally, select, weighs)
     chunks = _some_selected(chunks, tally, selection_of(recipe), name)
     if nan == "drop":
-        chunks = (drop_incomplete(t, predictor.columns + predictor.targets) for t in chunks)
+        chunks = (drop_incomplete(t, predictor.columns + predictor.targets,
+                                  labels=predictor.targets) for t in chunks)
     weights = {"weight": recipe.weight_column} if weighs else {}
     beside = [] if not baselines else beside_network.beside(
         model, predictor, threshold, position, figures, plots=bool(plots_dir), **weights)

@@ -266,10 +266,19 @@ def _as_numbers(series, dtype):
     return series.to_numpy(dtype=dtype, na_value=np.nan)
 
 
-def drop_incomplete(table, columns, piece=False):
-    """The table without rows that hold NaN, missing or infinite values in these columns.
-    A ``piece`` of a larger table is dropped from quietly, down to no rows: its reader says
-    what the whole lost."""
+def unlabelled(series):
+    """Where a label column holds no value: null (NaN), or blank text, which is what an empty
+    CSV cell of a text column is read as ("")."""
+    missing = series.isna().to_numpy().copy()
+    if not is_numeric(series):
+        missing |= series.astype(str).str.strip().eq("").to_numpy()
+    return missing
+
+
+def drop_incomplete(table, columns, piece=False, labels=()):
+    """The table without rows that hold NaN, missing or infinite values in these columns (of
+    ``labels`` blank text too: see :func:`unlabelled`). A ``piece`` of a larger table is
+    dropped from quietly, down to no rows: its reader says what the whole lost."""
     import numpy as np
 
     frame = table.frame
@@ -277,7 +286,7 @@ def drop_incomplete(table, columns, piece=False):
     counts = {}
     for c in columns:
         series = frame[c]
-        missing = series.isna().to_numpy().copy()
+        missing = unlabelled(series) if c in labels else series.isna().to_numpy().copy()
         if is_numeric(series):
             missing |= ~np.isfinite(series.to_numpy(dtype=np.float64, na_value=np.nan))
         if missing.any():

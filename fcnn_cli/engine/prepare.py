@@ -201,11 +201,12 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
 def complete_rows(table, nan, features, needed, piece=False):
     """The table without the rows ``nan`` leaves out: under "drop" those missing any value
     of the features or of ``needed`` (labels, weights), under "fill" those missing one of
-    ``needed`` (the features' are filled); ``piece``: as :func:`drop_incomplete` takes it."""
+    ``needed`` (the features' are filled), blank text of ``needed`` too (a class, a fold);
+    ``piece``: as :func:`drop_incomplete` takes it."""
     if nan == "drop":
-        return drop_incomplete(table, features + needed, piece)
+        return drop_incomplete(table, features + needed, piece, needed)
     if nan == "fill":
-        return drop_incomplete(table, needed, piece)
+        return drop_incomplete(table, needed, piece, needed)
     return table
 
 

@@ -15,7 +15,8 @@ from fcnn_cli.network import calibration, metrics
 from fcnn_cli.core.config import check_threshold
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.data.preprocess import Scaler
-from fcnn_cli.data.columns import check_flat, is_numeric, numeric_matrix, numeric_rows
+from fcnn_cli.data.columns import (check_flat, is_numeric, numeric_matrix, numeric_rows,
+                                   unlabelled)
 
 # An integer label with at most this many distinct values could be either task: ask.
 AMBIGUOUS_INTEGER_VALUES = 20
@@ -502,7 +503,7 @@ def class_names(table, target):
     """Class labels as strings: the names the checkpoint stores and predict writes."""
     check_flat(table, [target], "label")
     series = table.frame[target]
-    missing = series.isna().to_numpy()
+    missing = unlabelled(series)
     if missing.any():
         raise FcnnError(f"{table.name}: label column {target!r} is empty at row "
                         f"{table.row(int(np.argmax(missing)))} "

@@ -226,7 +226,8 @@ def read(predictor, recipe, sources, select=True, weigh=True, nan=None, rows=Non
     read = predictor.columns + recipe.made(predictor.targets)
     chunks = applying.evaluating(recipe, sources, read, tally, select, weigh)
     if nan == "drop":
-        chunks = (drop_incomplete(t, predictor.columns + predictor.targets) for t in chunks)
+        chunks = (drop_incomplete(t, predictor.columns + predictor.targets,
+                                  labels=predictor.targets) for t in chunks)
     return gather(chunks, rows, seed), tally
 
 

@@ -115,6 +115,22 @@ def test_rows_keep_their_file_numbers_after_dropping_incomplete_ones():
         numeric_matrix(kept, ["a", "b"])
 
 
+def test_blank_text_of_a_label_is_missing_and_dropped_as_a_null():
+    """An empty CSV cell of a text column is read as "": no class, of a label; a feature's
+    blank text (a categorical level) is left as it is."""
+    from fcnn_cli.data.columns import drop_incomplete, unlabelled
+
+    frame = pd.DataFrame({"side": ["east", "", None, "  ", "west"],
+                          "level": ["", "a", "b", "c", " "], "n": [1.0, np.nan, 0.0, 1.0, 0.0]})
+    assert unlabelled(frame.side).tolist() == [False, True, True, True, False]
+    assert unlabelled(frame.n).tolist() == [False, True, False, False, False]
+    t = Table(frame, ["side"], name="t.csv")
+    kept = drop_incomplete(t, ["level", "side"], labels=["side"])
+    assert kept.frame.side.tolist() == ["east", "west"] and kept.row(1) == 5
+    assert drop_incomplete(t, ["level", "side"]).frame.side.tolist() == [
+        "east", "", "  ", "west"]
+
+
 @pytest.mark.parametrize("targets, features, message", [
     (["x", "x"], None, "targets names column 'x' twice"),
     (["x"], ["a", "b", "a"], "features names column 'a' twice"),

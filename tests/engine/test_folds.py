@@ -394,15 +394,17 @@ def test_what_the_data_must_give_folds():
         .sizes["val"] == 197
 
 
-@pytest.mark.parametrize("label", ["text", "numbers"])
+@pytest.mark.parametrize("label", ["text", "numbers", "blank"])
 def test_a_classification_missing_labels_is_refused_before_its_folds_are_dealt(label, tmp_path):
     """A row without a class has no stratum: the label check names it, as without folds,
-    before the folds are dealt by class (Parquet's nulls in text, empty CSV cells in numbers),
-    weighted or by a fold column too; "drop" leaves the rows out and deals the others."""
+    before the folds are dealt by class (Parquet's nulls in text, empty CSV cells in numbers,
+    and in text, read as "", or blank), weighted or by a fold column too; "drop" leaves the
+    rows out and deals the others."""
     table = sides(n=200)
-    side = table.frame.side if label == "text" else (table.frame.side == "east") * 1.0
-    missing = Table(table.frame.assign(side=side.where(np.arange(200) % 40 != 20)), ["side"],
-                    name="sides")
+    side = (table.frame.side == "east") * 1.0 if label == "numbers" else table.frame.side
+    gaps = np.where(np.arange(200) % 80 == 20, "", " ") if label == "blank" else np.nan
+    missing = Table(table.frame.assign(side=side.where(np.arange(200) % 40 != 20, gaps)),
+                    ["side"], name="sides")
     for weight, options in ((None, {}), ("w", {}), (None, {"fold_by": "event"})):
         config = TrainConfig(**CONFIG, folds=5, task="classify", **options)
         frame = missing.frame.assign(w=np.linspace(0.5, 2, 200))
