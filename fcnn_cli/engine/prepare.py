@@ -125,7 +125,7 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
             require_columns(other, columns + weights)
     # A row without a value in the fold column has no fold: "drop" and "fill" leave it out.
     table, val_table, test_table = [
-        complete_rows(t, config.nan, features, targets + weights + extra)
+        complete_rows(t, config.nan, features, targets + weights + extra, labels=targets)
         if t is not None else None
         for t, extra in ((table, kfold.needed(rule)), (val_table, []), (test_table, []))]
     weighed = [eventweights.weighed(t, weight) if t is not None and weight is not None
@@ -198,15 +198,15 @@ def prepare(table, config, targets=None, features=None, val_table=None, test_tab
                           if other is not None), categories=categories)
 
 
-def complete_rows(table, nan, features, needed, piece=False):
+def complete_rows(table, nan, features, needed, piece=False, labels=()):
     """The table without the rows ``nan`` leaves out: under "drop" those missing any value
     of the features or of ``needed`` (labels, weights), under "fill" those missing one of
-    ``needed`` (the features' are filled), blank text of ``needed`` too (a class, a fold);
-    ``piece``: as :func:`drop_incomplete` takes it."""
+    ``needed`` (the features' are filled); ``piece`` and ``labels``, those of ``needed`` whose
+    blank text is missing too: as :func:`drop_incomplete` takes them."""
     if nan == "drop":
-        return drop_incomplete(table, features + needed, piece, needed)
+        return drop_incomplete(table, features + needed, piece, labels)
     if nan == "fill":
-        return drop_incomplete(table, needed, piece, needed)
+        return drop_incomplete(table, needed, piece, labels)
     return table
 
 

@@ -209,7 +209,7 @@ class Prepared:
     def _complete(self, table, unseen=None):
         """``table`` without the rows ``nan`` leaves out, its categorical columns encoded."""
         table = complete_rows(table, self.config.nan, self.columns,
-                              self.targets + self.weights, piece=True)
+                              self.targets + self.weights, piece=True, labels=self.targets)
         return self.categories.encode(table, unseen) if self.categories else table
 
     def arrays(self, table, part):
@@ -342,7 +342,8 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     scan, dropped = _Pass(features, targets, kind, config, tally), 0
     for piece in range(len(source.pieces)):
         table = source.read(piece, columns + targets + weights)
-        complete = complete_rows(table, config.nan, columns, targets + weights, piece=True)
+        complete = complete_rows(table, config.nan, columns, targets + weights, piece=True,
+                                 labels=targets)
         dropped += len(table.frame) - len(complete.frame)
         scan.add(categories.encode(complete) if categories else complete, source.starts[piece])
     if dropped:
@@ -352,7 +353,7 @@ def prepare(source, config, targets=None, features=None, val=None, test=None, we
     if tally:
         for table in extra["val"].tables() if "val" in extra else ():
             w = eventweights.given(complete_rows(table, config.nan, [], targets + weights,
-                                                 piece=True), weight)
+                                                 piece=True, labels=targets), weight)
             tally.add("val", w[w != 0])
         tally.check(source.name)
     task = scan.task(source.name, tally is not None and tally.weighted,
