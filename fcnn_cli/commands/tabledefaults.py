@@ -211,11 +211,11 @@ def _definitions(chosen, path, defined, features, room, uses):
         hidden = tuple(_name(text) for text in texts)
     if not (texts or hidden):
         return [], ()
-    if not default:  # all of them beside the run's would pass the limit
-        _check_room(chosen, path, texts, room, _who(chosen, features, uses))
+    who = None if default else _who(chosen, features, uses)  # the default: within the limit
+    if who is not None:
+        _check_room(chosen, path, texts, room, who)
     _say_absent(chosen, path, log)
-    _say_defined(chosen, path, (defined, texts), None if default else
-                 _who(chosen, features, uses), log)
+    _say_defined(chosen, path, (defined, texts), who, log)
     return texts, hidden
 
 
@@ -238,15 +238,15 @@ def _say_defined(chosen, path, made, who, log):
 
     defined, texts = made
     first = f"{arrivals.FIRST} = fmin(tp1, ts1, …)"
+    picks = f"dtp1 = tp1 - {arrivals.FIRST}, … ({first})"
     standing_in = _standing_in(chosen, defined)
     if who is None:
         log.info("%s: the origin time is unknown: the features are each pick after the "
-                 "event's earliest, dtp1 = tp1 - %s, … (%s)%s, not tp1, ts1, …; --features "
-                 "names others", path, arrivals.FIRST, first, standing_in)
+                 "event's earliest, %s%s, not tp1, ts1, …; --features names others", path,
+                 picks, standing_in)
     elif any(_name(text) != arrivals.FIRST for text in texts):
         log.info("%s: the origin time is unknown: %s picks after the event's earliest, "
-                 "defined as dtp1 = tp1 - %s, … (%s)%s", path, who, arrivals.FIRST, first,
-                 standing_in)
+                 "defined as %s%s", path, who, picks, standing_in)
     else:
         log.info("%s: the origin time is unknown: %s the event's earliest pick, defined as "
                  "%s%s", path, who, first, standing_in)
