@@ -135,9 +135,9 @@ def _open_tables(job):
     features = job.features  # as given: reading through a recipe fills them in
     try:
         tables = _read_tables(job)
-    except FcnnError:
+    except FcnnError as e:
         if job.state is None:  # what explains it, first
-            tabledefaults.on_pipe_refused(job)
+            tabledefaults.on_pipe_refused(job, e)
         raise
     if job.state is None:
         tabledefaults.on_pipe(job, tables[0], features)

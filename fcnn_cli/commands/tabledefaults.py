@@ -23,9 +23,9 @@ def apply(job):
 
     samples = job.recipe is not None and job.recipe.classes
     path, meta = _metadata(None if samples else job.paths[0])
-    defined, used = _defined(job), _used(job.recipe.define if job.recipe else [])
+    defined, uses = _defined(job), _uses_of(job.recipe)
     chosen, room = _chosen(meta, defined, lambda: _columns(path))
-    texts, hidden = _definitions(chosen, path, defined, [job.features], room, used)
+    texts, hidden = _definitions(chosen, path, defined, [job.features], room, uses)
     if texts:
         job.recipe = _with_definitions(job, texts)
     if hidden and job.recipe is not None:
@@ -41,8 +41,9 @@ def apply(job):
 def for_sweep(data, fixed, grid):
     """The same defaults for a sweep, in its options: ``data`` (DataConfig's), ``fixed`` and
     the ``grid`` as the sweep command makes them; an option fixed or varied wins. Where the
-    features are left open, they are the picks after the earliest and the sweep's own
-    definitions (what train's default list is of a simulated table)."""
+    features are left open, they are train's of a simulated table: the picks after the
+    earliest and the sweep's own definitions, or, past the definitions' limit, the absolute
+    picks and its own definitions (fcnn's that these use no features)."""
     from fcnn_cli.data import arrivals
     from fcnn_cli.data.recipe import in_use_order
 
@@ -50,19 +51,22 @@ def for_sweep(data, fixed, grid):
     own = list(data.get("define") or [])
     defined = [_name(str(text)) for text in own]
     try:
-        used = _used([str(text).partition("=")[::2] for text in own])
+        uses = _uses([str(text).partition("=")[2] for text in own],
+                     [data.get("where"), *grid.get("where", [])],
+                     [data.get("weight"), *grid.get("weight", [])])
     except FcnnError:  # the sweep refuses them in its own words
-        used = set()
+        uses = {}
     chosen, room = _chosen(meta, defined, lambda: _columns(path))
     if "define" in grid:
         chosen = dataclasses.replace(chosen, define=[], hidden=())  # each run's own
     features = [data.get("features"), *grid.get("features", [])] if "features" in grid else \
         [data.get("features")]
-    texts, hidden = _definitions(chosen, path, defined, features, room, used)
+    texts, hidden = _definitions(chosen, path, defined, features, room, uses)
     if texts:
         data["define"] = in_use_order([*own, *texts])
-    if hidden and hidden == chosen.hidden:
-        data["features"] = [*defined, *arrivals.relative_picks(chosen)]
+    if hidden and features == [None]:  # what train's recipe hides, left out by name
+        data["features"] = [*defined, *arrivals.relative_picks(chosen)] \
+            if hidden == chosen.hidden else [*arrivals.absolute_picks(chosen), *defined]
     fixed.update(_network_and_nan(chosen, path, set(CHOSEN) - {*data, *fixed, *grid}))
 
 
@@ -92,24 +96,27 @@ def on_pipe(job, table, features):
         "options", table.name, said)
 
 
-def on_pipe_refused(job):
-    """Before the error of DATA on stdin or a pipe that the run's definitions could not be
-    made of, a line where they use fcnn's t_first or dtpK: fcnn defines none of a table whose
-    metadata it cannot read first."""
+def on_pipe_refused(job, error):
+    """Before ``error``, of DATA on stdin or a pipe, a line where it is a column missing that
+    is fcnn's t_first or dtpK, which the run's definitions, selection or weight use: fcnn
+    defines none of a table whose metadata it cannot read first."""
     from fcnn_cli.data import arrivals
     from fcnn_cli.data.tables import is_pipe
 
     data = job.paths[0]
     if data is None or job.recipe is None or not is_pipe(data):
         return
-    names = arrivals.of_fcnn(sorted(_used(job.recipe.define) - set(_defined(job))))
-    if names:
-        logging.getLogger("fcnn_cli").warning(
-            "%s: --define uses %s, which fcnn defines only of a file, whose metadata it reads "
-            "first, not of stdin or a pipe: give the table as a file, or define %s too "
-            "(--define \"t_first=fmin(tp1, ts1, …)\" --define \"dtp1=tp1 - t_first\" …)",
-            "<stdin>" if data == "-" else data, listed(names),
-            "it" if len(names) == 1 else "them")
+    uses = _uses_of(job.recipe)
+    names = arrivals.of_fcnn(sorted(set().union(*uses.values()) - set(_defined(job))))
+    if not any(f"no column {name!r}" in str(error) for name in names):
+        return
+    logging.getLogger("fcnn_cli").warning(
+        "%s: %s %s, which fcnn defines only of a file, whose metadata it reads first, not of "
+        "stdin or a pipe: give the table as a file, or define %s too (--define "
+        "\"t_first=fmin(tp1, ts1, …)\" --define \"dtp1=tp1 - t_first\" …)",
+        "<stdin>" if data == "-" else data,
+        _users([f"--{o}" for o, used in uses.items() if used & set(names)]), listed(names),
+        "it" if len(names) == 1 else "them")
 
 
 def _defined(job):
@@ -117,12 +124,23 @@ def _defined(job):
     return [name for name, _ in job.recipe.define] if job.recipe is not None else []
 
 
-def _used(define):
-    """The names that the definitions ``define`` ([(name, text)]) use: fcnn defines those of
-    its own (t_first, dtpK) whatever the features."""
+def _uses_of(recipe):
+    """:func:`_uses` of the run's ``recipe`` (None: none). A sample's selection is left out:
+    fcnn defines nothing for samples, whose metadata it does not read."""
+    if recipe is None:
+        return {}
+    return _uses([text for _, text in recipe.define], [recipe.where], [recipe.weight])
+
+
+def _uses(define, where, weight):
+    """{option: the names its expressions read} of the texts of the definitions'
+    expressions, the selections and the weights given (None or "" for none): fcnn defines
+    those of its own (t_first, dtpK) that they read, whatever the features."""
     from fcnn_cli.data import expressions
 
-    return {n for _, text in define for n in expressions.parse(text).names}
+    given = {"define": define, "where": where, "weight": weight}
+    return {option: {n for text in texts if text for n in expressions.parse(text).names}
+            for option, texts in given.items()}
 
 
 def _chosen(meta, defined, columns):
@@ -172,13 +190,13 @@ def _needed(chosen, names):
     return [text for name, text in made.items() if name in {*names, arrivals.FIRST}]
 
 
-def _definitions(chosen, path, defined, features, room, used=frozenset()):
+def _definitions(chosen, path, defined, features, room, uses):
     """:func:`_fcnn_definitions`, said in a line; where all would take more than ``room``,
     the absolute picks are the features, said in a line, and fcnn defines only those that
-    the run's definitions use (``used``), no features themselves. More than ``room`` of
-    those the run asks for are refused, naming the option."""
-    from fcnn_cli.data import arrivals
-
+    the run's definitions, selection and weight use (``uses``: :func:`_uses`), no features
+    themselves. More than ``room`` of those the run asks for are refused, naming the
+    option."""
+    used = set().union(*uses.values())
     texts, hidden = _fcnn_definitions(chosen, features, room, used)
     log = logging.getLogger("fcnn_cli")
     default = None in features and texts is not None
@@ -188,22 +206,45 @@ def _definitions(chosen, path, defined, features, room, used=frozenset()):
         hidden = tuple(_name(text) for text in texts)
     if not (texts or hidden):
         return [], ()
-    who = _who(chosen, features, used, default)
-    _check_room(chosen, path, texts, room, who)
+    who = None if default else _who(chosen, features, uses)  # the default: within the limit
+    if who is not None:
+        _check_room(chosen, path, texts, room, who)
+    _say_absent(chosen, path, log)
+    _say_defined(chosen, path, (defined, texts), who, log)
+    return texts, hidden
+
+
+def _say_absent(chosen, path, log):
+    """The line of the stations whose columns the table lacks."""
+    from fcnn_cli.data import arrivals
+
     if chosen.absent:
         log.info("%s: no column %s (station%s %s, which its metadata list): %s is the earliest "
                  "of the other stations' picks", path,
                  listed(c for cs in chosen.absent.values() for c in cs),
                  "s" * (len(chosen.absent) > 1), listed(chosen.absent), arrivals.FIRST)
-    said = f"dtp1 = tp1 - {arrivals.FIRST}, … ({arrivals.FIRST} = fmin(tp1, ts1, …))" + \
-        _standing_in(chosen, defined)
-    if default:
+
+
+def _say_defined(chosen, path, made, who, log):
+    """The line of fcnn's definitions ``made``: (the run's own names, fcnn's texts); ``who``:
+    the options that ask for them (None: the default features), what it says they use: the
+    picks after the earliest, or t_first alone."""
+    from fcnn_cli.data import arrivals
+
+    defined, texts = made
+    first = f"{arrivals.FIRST} = fmin(tp1, ts1, …)"
+    picks = f"dtp1 = tp1 - {arrivals.FIRST}, … ({first})"
+    standing_in = _standing_in(chosen, defined)
+    if who is None:
         log.info("%s: the origin time is unknown: the features are each pick after the "
-                 "event's earliest, %s, not tp1, ts1, …; --features names others", path, said)
-    else:
+                 "event's earliest, %s%s, not tp1, ts1, …; --features names others", path,
+                 picks, standing_in)
+    elif any(_name(text) != arrivals.FIRST for text in texts):
         log.info("%s: the origin time is unknown: %s picks after the event's earliest, "
-                 "defined as %s", path, who, said)
-    return texts, hidden
+                 "defined as %s%s", path, who, picks, standing_in)
+    else:
+        log.info("%s: the origin time is unknown: %s the event's earliest pick, defined as "
+                 "%s%s", path, who, first, standing_in)
 
 
 def _say_absolute(chosen, path, room, log):
@@ -220,15 +261,23 @@ def _say_absolute(chosen, path, room, log):
              f" ({own} of them yours)" if own else "", MAX_DEFINITIONS)
 
 
-def _who(chosen, features, used, default):
-    """Which options ask for fcnn's definitions: "--features names", "--define uses", both."""
+def _who(chosen, features, uses):
+    """Which options ask for fcnn's definitions: those of ``features`` that name them, of
+    ``uses`` (:func:`_uses`) that use them, with their verb (:func:`_users`)."""
     from fcnn_cli.data import arrivals
 
     names = {arrivals.FIRST, *arrivals.relative_picks(chosen)}
-    named = not default and names & set().union(*(f for f in features if f is not None))
-    return {(True, True): "--features and --define name", (True, False): "--features names",
-            (False, True): "--define uses"}.get((bool(named), bool(names & set(used))),
-                                                "--features names")
+    named = names & set().union(*(f for f in features if f is not None))
+    return _users(["--features"] * bool(named) +
+                  [f"--{option}" for option, used in uses.items() if names & used])
+
+
+def _users(flags):
+    """``flags`` as a line says they ask for fcnn's definitions: "--features names",
+    "--define uses", "--features and --define name", "--define and --where use"."""
+    verb = "name" if "--features" in flags else "use"
+    said = ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
+    return f"{said} {verb}{'s' * (len(flags) == 1)}"
 
 
 def _check_room(chosen, path, texts, room, who):

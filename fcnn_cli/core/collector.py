@@ -8,9 +8,11 @@ So a command pauses the collector while it imports them and then freezes what ex
 (``gc.freeze``: no later pass looks at it); later passes look at what the command makes as it
 works. Frozen objects that reference counts free are freed; frozen garbage in reference cycles
 is not. So the pause is around imports alone, never around reading a table or a model (a ROOT
-file's reader leaves cycles behind), and the imports run in a thread of their own: torch's
-leaves a cycle through the frames on its stack (torch.fx's ``wrap`` keeps its own frame), which
-would keep the last locals of the functions that called it, a model's weights among them.
+file's reader leaves cycles behind), a full pass first frees the garbage of what came before
+(a few ms: the libraries imported before were frozen), and the imports run in a thread of
+their own: torch's leaves a cycle through the frames on its stack (torch.fx's ``wrap`` keeps
+its own frame), which would keep the last locals of the functions that called it, a model's
+weights among them.
 
 Only in a process that is a command's own (:func:`own`, from fcnn's entry point and the
 drawer's): a Python caller of the library, a notebook or a test runner, keeps its collector.
@@ -62,6 +64,8 @@ def _import(modules):
 @contextlib.contextmanager
 def _paused():
     was_enabled = gc.isenabled()
+    if was_enabled:  # the garbage of what came before (a table's reading): not to be frozen
+        gc.collect()
     gc.disable()
     try:
         yield

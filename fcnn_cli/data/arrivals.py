@@ -57,10 +57,15 @@ def of_metadata(meta, defined=(), columns=None):
                     {name: cs for name, cs in absent.items() if cs})
 
 
+def absolute_picks(defaults):
+    """The names of the picks of ``defaults``' table (tp1, ts1, …), of the stations it has."""
+    return [c for c in defaults.hidden if PICK.fullmatch(c)]
+
+
 def relative_picks(defaults):
     """The names of the picks after the earliest of ``defaults``' table (dtp1, dts1, …), which
     fcnn defines (or the run's own definitions of those names stand in)."""
-    return [f"d{c}" for c in defaults.hidden if PICK.fullmatch(c)]
+    return [f"d{c}" for c in absolute_picks(defaults)]
 
 
 def of_fcnn(names):

@@ -249,12 +249,11 @@ class FileChunks:
     once, is read now, before training, and its chunks kept in memory."""
 
     def __init__(self, path):
-        from fcnn_cli.core.fileio import is_stream
-        from fcnn_cli.data.tables import input_file, iter_tables
+        from fcnn_cli.data.tables import is_pipe, iter_tables
 
         self.name, self.path = str(path), path
         chunks = iter_tables(path)  # a missing file is reported now, not at the first pass
-        self.kept = list(chunks) if path == "-" or is_stream(input_file(path)) else None
+        self.kept = list(chunks) if is_pipe(path) else None
         self.stamp = _stamp(path) if os.path.isfile(path) else None  # stdin: none
 
     def tables(self):

@@ -132,6 +132,46 @@ def _samples(data):
     return Recipe(found).find().samples
 
 
+def labels(options):
+    """(DATA's label columns as one table, their names) as a combination of data ``options``
+    trains on them, for a check before training: those named, else those DATA's (first) file
+    records, each of DATA's files read for them alone, or, for a defined label, for what it
+    is made of, derived (the selection and the weight left to training). None where there
+    are none; for samples and DATA on stdin or a pipe (read once, by training); where a file
+    lacks a label, which training refuses in its own words; and for a defined label beside
+    objects, whose columns only training's read shows."""
+    from fcnn_cli.data import gather
+    from fcnn_cli.data.recipe import Recipe
+    from fcnn_cli.data.tables import is_pipe, read_metadata, read_table
+
+    if options.get("samples") or is_pipe(options["data"]):
+        return None
+    files = [f for s in _samples(options) for f in s.files]
+    targets = options.get("targets") or read_metadata(files[0]).get("targets")
+    recipe = recipe_of(options)
+    made = recipe is not None and recipe.made(targets or [])
+    if not targets or made and recipe.objects:
+        return None
+    steps = Recipe(define=[(n, e.text) for n, e in _making(recipe.definitions(), made)]) \
+        if made else Recipe()
+    columns = recipe.needs(targets, select=False, weigh=False) if made else targets
+    tables = [steps.derive(read_table(f, columns=columns)) for f in files]
+    if any(t not in table.frame.columns for table in tables for t in targets):
+        return None
+    return gather.combine(tables, str(options["data"]), targets), targets
+
+
+def _making(definitions, names):
+    """Those of ``definitions`` that make the columns ``names``, in order: those the names
+    are, and those they use, on down."""
+    wanted, kept = set(names), []
+    for name, expression in reversed(definitions):
+        if name in wanted:
+            wanted |= set(expression.names)
+            kept.append((name, expression))
+    return kept[::-1]
+
+
 def read(options, files, samples=None):
     """The Inputs of one set of data options, read as ``fcnn train`` reads them: through
     their recipe, whose samples are ``samples`` (:func:`found_samples`), or as they are."""

@@ -101,13 +101,15 @@ class Sweep:
     def named(self, error, combination):
         """``error``, a refusal of ``combination``'s options, naming the grid's values it
         refuses (a pair no combination may hold: task=regress with best_by=brier) where it
-        was given them, not as the options it names were given once for all."""
+        was given them, not as the options it names were given once for all; a value the
+        message says already is not said twice."""
         keys = [k for k in combination if k in error.options]
         if not keys:
             return error
         where, options = self.source(keys)
-        values = ", ".join(f"{k}={short(combination[k])}" for k in keys)
-        return FcnnError(f"{where} {values}: {error}",
+        unsaid = ", ".join(v for v in (f"{k}={short(combination[k])}" for k in keys)
+                           if not re.search(rf"(?<![\w.]){re.escape(v)}(?![\w.])", str(error)))
+        return FcnnError(f"{where} {unsaid + ': ' if unsaid else ''}{error}",
                          (*options, *(o for o in error.options if o not in keys)))
 
     def key(self, combination):

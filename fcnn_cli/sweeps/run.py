@@ -122,18 +122,20 @@ def check_figures(sweep, planned):
     """Refuse the sweep, before its plan is shown or anything is written, where one of the
     ``planned`` combinations to train (:func:`fcnn_cli.sweeps.plan.plan`'s) keeps its best
     epoch by a figure of classes (``best_by``) and its tables make a regression: every such
-    combination would fail alike, and ``fcnn train`` refuses it too. The tables of their data
-    options are read for it (a table whose labels are named: its labels alone); a grid's
-    data options that its tables refuse are left to fail their combinations in training. A
-    grid's value is named where the grid was given."""
+    combination would fail alike, and ``fcnn train`` refuses it too. The labels of their data
+    options are read for it, and nothing else (:func:`fcnn_cli.sweeps.datasets.labels`); a
+    grid's data options that its tables refuse are left to fail their combinations in
+    training. A grid's value is named where the grid was given."""
     from fcnn_cli.engine import selection
 
-    todo = [(combination, key) for combination, key, status in planned
-            if status != FINISHED and _of_classes(sweep, combination)]
+    configs = {key: train_config(sweep, combination)[0]
+               for combination, key, status in planned if status != FINISHED}
+    todo = [(combination, key) for combination, key, _ in planned
+            if key in configs and configs[key].best_by not in ("auto", "loss")]
     varied = any(k in datasets.VARIED for k in sweep.grid)
     for options, part in by_data(sweep, todo):
         try:
-            labelled = _labels(options)
+            labelled = datasets.labels(options)
         except FcnnError:
             if not varied:
                 raise
@@ -141,38 +143,17 @@ def check_figures(sweep, planned):
         if labelled is None:
             continue
         table, targets = labelled
-        for combination, _ in part:
-            config, _ = train_config(sweep, combination)
+        for combination, key in part:
             try:
-                selection.check_table(config, table, targets)
+                selection.check_table(configs[key], table, targets)
             except FcnnError as e:
                 if "best_by" not in combination:
                     raise
                 if "task" in combination:  # the grid's other tasks may take the figure
                     raise sweep.named(e, combination) from None
                 where, names = sweep.source(["best_by"])
-                raise FcnnError(f"{where} {e}: leave {config.best_by} out of best_by's values",
-                                names) from None
-
-
-def _of_classes(sweep, combination):
-    return train_config(sweep, combination)[0].best_by not in ("auto", "loss")
-
-
-def _labels(options):
-    """(DATA's table, its label columns or None) as a combination of data ``options`` trains
-    on it: read as training reads it, or its label columns alone where DATA is one table and
-    the labels are named. None where the labels are samples' names (classes), or where DATA
-    can be read only once (stdin, a pipe): training refuses each combination then."""
-    from fcnn_cli.data.tables import is_pipe, read_table
-
-    if options.get("samples") or is_pipe(options["data"]):
-        return None
-    targets = options.get("targets")
-    if datasets.recipe_of(options) is None and targets:
-        return read_table(options["data"], columns=targets), targets
-    inputs = datasets.read(options, {})
-    return inputs.tables[0], inputs.targets
+                raise FcnnError(f"{where} {e}: leave {configs[key].best_by} out of best_by's "
+                                "values", names) from None
 
 
 def by_data(sweep, todo):

@@ -4,6 +4,7 @@ name, a network too wide for the definitions' limit, features that name a few; a
 table on stdin, whose metadata come too late, leaves out."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -198,8 +199,13 @@ def test_too_many_stations_still_define_what_your_definitions_use(run, tmp_path,
     said = run(CliRunner(), "train", quakes, *TRAIN, "--define", "late=tp2 - t_first", "-o",
                tmp_path / "run")
     assert "the features are the absolute picks tp1, ts1, …" in said.stderr
+    assert f"{quakes}: the origin time is unknown: --define uses the event's earliest pick, " \
+        "defined as t_first = fmin(tp1, ts1, …)\n" in said.stderr
     predictor = checkpoint.load(tmp_path / "run" / "model.pt")
     assert predictor.features == [*PICKS, "late"]
+    data = {"data": str(quakes), "define": ["late=tp2 - t_first"]}
+    tabledefaults.for_sweep(data, {}, {"width": [8, 16]})
+    assert data["features"] == predictor.features  # a sweep's runs train on train's
     assert [name for name, _ in predictor.recipe.define] == ["t_first", "late"]
     raw = pd.read_parquet(quakes)
     np.testing.assert_allclose(derived(tmp_path / "run", quakes)["late"], relative(raw, "tp2"))
@@ -231,12 +237,40 @@ def test_a_table_on_stdin_says_first_that_fcnn_defines_none_for_your_definitions
                                                                                 quakes):
     csv = tmp_path / "q.csv"
     write_table(read_table(quakes), csv)
-    said = run(CliRunner(), "train", "-", *TRAIN, "--define", "late=tp2 - t_first", "-o",
-               tmp_path / "run", input=csv.read_bytes(), code=1)
+    said = run(CliRunner(), "train", "-", *TRAIN, "--define", "late=tp2 - dts1", "--where",
+               "t_first > 0", "-o", tmp_path / "run", input=csv.read_bytes(), code=1)
     warning, error = said.stderr.splitlines()[-2:]
-    assert warning.startswith("warning: <stdin>: --define uses t_first, which fcnn defines "
-                              "only of a file")
-    assert "no column 't_first'" in error
+    assert warning.startswith("warning: <stdin>: --define and --where use dts1, t_first, which "
+                              "fcnn defines only of a file")
+    assert "no column 'dts1'" in error
+    bad = csv.read_bytes() + b"1,2,3\n"  # a row short of columns: nothing to do with t_first
+    said = run(CliRunner(), "train", "-", *TRAIN, "--define", "late=tp2 - t_first", "-o",
+               tmp_path / "run", input=bad, code=1)
+    assert "warning" not in said.stderr and "t_first" not in said.stderr
+
+
+@pytest.mark.parametrize("option, expression, line, kept", [
+    ("--where", "t_first > {cut}", "--where uses the event's earliest pick, defined as "
+                                   "t_first = fmin(tp1, ts1, …)",
+     lambda raw, cut: first_pick(raw) > cut),
+    ("--weight", "fmax(dtp2, 0) + {cut}", "--weight uses picks after the event's earliest, "
+                                          "defined as dtp1 = tp1 - t_first", None),
+])
+def test_what_a_selection_or_a_weight_uses_is_defined_whatever_the_features(
+        run, tmp_path, quakes, option, expression, line, kept):
+    """The rows kept are those whose earliest pick, of the raw picks, is past the cut; a
+    sweep defines t_first for a grid of selections or weights as train does."""
+    raw = pd.read_parquet(quakes)
+    cut = float(np.median(first_pick(raw)))
+    said = run(CliRunner(), "train", quakes, *TRAIN, "--features", "tp1,ts1,tp2", option,
+               expression.format(cut=cut), "-o", tmp_path / "run")
+    assert f"{quakes}: the origin time is unknown: {line}" in said.stderr
+    if kept is not None:
+        counts = re.search(r"\((\d+) training, (\d+) validation, (\d+) test rows", said.stderr)
+        assert sum(map(int, counts.groups())) == int(kept(raw, cut).sum())
+    data = {"data": str(quakes), "features": ["tp1"]}
+    tabledefaults.for_sweep(data, {}, {option[2:]: ["", expression.format(cut=cut)]})
+    assert data["define"][0] == "t_first=fmin(tp1, ts1, tp2, ts2, tp3, ts3)"
 
 
 def test_a_sweep_defines_what_its_definitions_use_too(quakes):

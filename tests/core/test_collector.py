@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import threading
+import weakref
 
 import pytest
 
@@ -48,6 +49,21 @@ def test_a_commands_process_imports_in_a_thread_of_its_own_paused_then_frozen(li
     assert made.THREAD is not threading.current_thread() and not made.COLLECTING
     assert gc.isenabled()
     assert gc.get_freeze_count() >= frozen + len(made.MADE)
+
+
+def test_garbage_made_before_the_import_is_freed_not_frozen(library, monkeypatch):
+    monkeypatch.setattr(collector, "_owned", True)
+    gc.enable()
+
+    class Node:  # a reference cycle, garbage once the name is gone: what a reader leaves
+        pass
+
+    node = Node()
+    node.me = node
+    gone = weakref.ref(node)
+    del node
+    collector.imported(library)
+    assert gone() is None
 
 
 def test_a_python_caller_keeps_its_collector(library, monkeypatch):

@@ -226,3 +226,19 @@ def test_a_sweep_of_samples_is_named_by_them(runner, tmp_path, monkeypatch):
     result = runner.invoke(cli, ["sweep", "--grid", "depth=1"])
     assert result.exit_code == 2 and "missing argument DATA (or --sample NAME=FILE)" in \
         result.output
+
+
+def test_labels_are_read_of_every_file_made_as_training_makes_them(weighted, tmp_path):
+    """DATA of two files: their labels one after the other, a defined one made of each row's
+    x and y; none for samples and stdin, nor where DATA records none and none are named."""
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    frame = pd.read_csv(weighted, comment="#")
+    for path, rows in ((first, frame[:100]), (second, frame[100:])):
+        rows.to_csv(path, index=False)
+    data = {"data": f"{first},{second}", "define": ["r=x + 2 * y"], "targets": ["r"]}
+    table, targets = datasets.labels(data)
+    assert targets == ["r"] and list(table.frame.columns) == ["r"]
+    np.testing.assert_allclose(table.frame["r"], frame["x"] + 2 * frame["y"])
+    assert datasets.labels({**data, "targets": None}) is None  # plain CSV: no metadata
+    assert datasets.labels({"data": "-"}) is None
+    assert datasets.labels({"samples": ["s=a.csv", "b=b.csv"], "data": None}) is None

@@ -16,7 +16,7 @@ from fcnn_cli.commands import cli
 from fcnn_cli.core.errors import FcnnError
 from fcnn_cli.engine import train
 from fcnn_cli.sweeps import leaderboard, plan, records, run
-from fcnn_cli.sweeps.grid import Sweep, combinations
+from fcnn_cli.sweeps.grid import Sweep, combinations, train_config
 
 
 def _failing(depths, error):
@@ -204,7 +204,7 @@ REGRESSION = "scores classes; a regression keeps the epoch of the lowest validat
      f"Error: --grid: best_by=accuracy {REGRESSION} (best_by=loss): leave accuracy out of "
      "best_by's values\n"),
     (["--grid", "task=classify,auto", "--grid", "best_by=brier,loss"],
-     f"Error: --grid: task=auto, best_by=brier: best_by=brier {REGRESSION} (best_by=loss)\n"),
+     f"Error: --grid: task=auto: best_by=brier {REGRESSION} (best_by=loss)\n"),
     (["--grid-file", "GRID", "--grid", "depth=1,2"],
      f"Error: GRID: [grid] best_by=brier {REGRESSION} (best_by=loss): leave brier out of "
      "best_by's values\n")])
@@ -226,16 +226,31 @@ def test_a_figure_of_classes_on_a_regression_stops_the_sweep_before_its_plan(
     assert not (tmp_path / "sw").exists()
 
 
+@pytest.mark.parametrize("data", [
+    {"targets": ["x", "y"]},
+    {},  # the labels the file records
+    {"where": "tp1 > 0", "weight": "ts1 + 1", "define": ["late=tp2 - tp1"]},
+    {"define": ["far=tp1 * 2", "r=x + y"], "targets": ["r"]},  # a label made of x and y
+])
 def test_a_figure_of_classes_is_checked_on_the_combinations_left_to_train(quakes, tmp_path,
-                                                                            monkeypatch):
-    """Finished combinations are not read for; those to train are, on their labels alone."""
-    spec = Sweep({"data": quakes, "targets": ["x", "y"]}, FIXED, {"best_by": ["loss", "brier"]})
+                                                                            monkeypatch, data):
+    """Those to train are read for, on the columns their labels are (or are made of) alone,
+    each combination's options made once; finished combinations are not."""
+    from fcnn_cli.data import tables
+
+    read, real, made = [], tables.read_table, []
+
+    def read_table(path, narrow=None, columns=None):
+        read.append(columns)
+        return real(path, narrow, columns)
+    monkeypatch.setattr(tables, "read_table", read_table)
+    spec = Sweep({"data": quakes, **data}, FIXED, {"best_by": ["loss", "brier"]})
     planned = plan.plan(spec, tmp_path)
+    monkeypatch.setattr(run, "train_config", lambda *a: made.append(a) or train_config(*a))
     with pytest.raises(FcnnError, match="^grid: best_by=brier scores classes"):
         run.check_figures(spec, planned)
-    read = []
-    monkeypatch.setattr("fcnn_cli.data.tables.read_table",
-                        lambda path, columns: read.append(columns))
+    assert read == [["x", "y"]] and len(made) == 2
+    read.clear()
     run.check_figures(spec, [(c, k, plan.FINISHED if c["best_by"] == "brier" else s)
                              for c, k, s in planned])
     assert read == []
@@ -243,7 +258,7 @@ def test_a_figure_of_classes_is_checked_on_the_combinations_left_to_train(quakes
 
 @pytest.mark.parametrize("grid, message", [
     (["task=classify,regress", "best_by=brier,loss"],
-     f"Error: --grid: task=regress, best_by=brier: best_by=brier {REGRESSION} (best_by=loss)\n"),
+     f"Error: --grid: task=regress: best_by=brier {REGRESSION} (best_by=loss)\n"),
     (["lr=1,-1"], "Error: --grid: lr=-1.0: lr must be finite and > 0, not -1.0\n"),
     (["val_frac=0.5,0.9"], "Error: --grid: val_frac=0.9: val_frac plus --test-frac must be "
                            "below 1\n")])
