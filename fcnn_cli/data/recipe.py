@@ -390,37 +390,42 @@ class Recipe:
                                     "the network would read the label off it", ("features",))
             return features
         out = self.left_out(labels)
-        if not out and not away:
+        suspect = self.given_away(labels, sources=True)
+        if not out and not suspect:
             return features
         from fcnn_cli.data.columns import select_columns
 
         chosen, _ = select_columns(table, targets, None)
         chosen = [c for c in chosen if c not in out]  # the weight is no leak to warn of
-        leaks = [c for c in chosen if c in away]
-        if leaks:
-            log.warning("%s: leaving out of the features %s: the network would read the "
-                        "label off %s", table.name,
-                        ", ".join(f"{c!r} ({_made_of(*away[c])})" for c in leaks),
-                        "it" if len(leaks) == 1 else "them")
-        chosen = [c for c in chosen if c not in away]
+        _say_left_out(table.name, [c for c in chosen if c in away], away,
+                      "the network would read the label off {}")
+        _say_left_out(table.name, [c for c in chosen if c in suspect and c not in away],
+                      suspect, "it may give the label away: name {} in --features to keep it")
+        chosen = [c for c in chosen if c not in suspect]
         if not chosen:
             raise FcnnError(f"{table.name}: no numeric feature columns besides the labels, "
                             "the columns made from them and the weight's")
         return chosen
 
-    def given_away(self, labels):
-        """{defined column: (the labels, the definitions it reads them through)} of the
+    def given_away(self, labels, sources=False):
+        """{defined column: (the labels, the columns it reads them through)} of the
         definitions that are no label and read one, or a definition a label is made of,
         directly or through other definitions (``x2=x*2`` of the label x): a network fed one
-        would learn the label from it rather than from the measurements. The raw columns a
-        defined label is made of are measurements: what reads them gives nothing away
-        (``logE=log(E_reco)`` beside the label ``k=E_true/E_reco``)."""
+        would learn the label from it rather than from the measurements. With ``sources``,
+        those that read a raw column a defined label is made of too, which may give it away
+        (``r=E_true*1`` beside the label ``k=E_true/E_reco``) or not (``logE=log(E_reco)``):
+        no default features, but a user may name them."""
         if not (self.define or self.expanded):
             return {}
+        from fcnn_cli.data import expressions
+
         definitions = self.definitions()
         origin = {}  # each label, and each definition a label is made of: its labels
         for label in labels:
-            for name in {label, *_through(definitions, [label])}:
+            made_of = _through(definitions, [label])
+            if sources and label in dict(definitions):
+                made_of |= set(expressions.raw_columns(definitions, [label]))
+            for name in {label, *made_of}:
                 origin.setdefault(name, []).append(label)
         away = {}
         for name, expression in definitions:  # in order: those a definition reads come first
@@ -535,6 +540,15 @@ def _column(table, name):
     if not is_numeric(series):
         raise FcnnError(f"{table.name}: weight column {name!r} is not numeric", ("weight",))
     return series.to_numpy(dtype="float64", na_value=float("nan"))
+
+
+def _say_left_out(name, columns, made, why):
+    """The line that leaves ``columns`` out of the default features, each as ``made`` says it
+    is made, and ``why`` ({}: it, or them)."""
+    if columns:
+        log.warning("%s: leaving out of the features %s: " + why.format(
+            "it" if len(columns) == 1 else "them"), name,
+            ", ".join(f"{c!r} ({_made_of(*made[c])})" for c in columns))
 
 
 def _made_of(labels, through):

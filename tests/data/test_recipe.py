@@ -407,22 +407,30 @@ def test_a_definition_made_from_a_label_is_no_default_feature_and_refused_named(
     assert "'s2' (made from the labels 'px', 'py' through 's')" in caplog.text
 
 
-def test_a_definition_of_what_a_defined_label_reads_gives_nothing_away(caplog):
+def test_a_definition_of_what_a_defined_label_reads_is_no_default_feature_but_may_be_named(
+        caplog):
     """The usual energy calibration: the label k is made of E_true and E_reco; logE reads
-    the measurement E_reco, not the label, and is a feature, named or by default; a
-    definition reading p, which the label is made of, is none."""
+    the measurement E_reco, not the label: named, a feature; by default left out with a line,
+    as r=E_true*1 (the label's truth) is; a definition reading p, which the label is made of,
+    gives it away."""
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"E_true": rng.uniform(1, 9, 20), "E_reco": rng.uniform(1, 9, 20),
                           "eta": rng.normal(size=20)})
     calibration = Recipe.of_options(define=["k=E_true / E_reco", "logE=log(E_reco)"])
     derived = calibration.apply(Table(frame, name="e.csv"))
     assert calibration.given_away(["k"]) == {}
+    assert calibration.given_away(["k"], sources=True) == {"logE": (["k"], ["E_reco"])}
     named = ["logE", "eta", "E_reco"]
     assert calibration.features(derived, ["k"], named) == named
-    assert calibration.features(derived, ["k"]) == ["eta", "logE"]
     assert "leaving out" not in caplog.text
-    made = Recipe.of_options(define=["p=E_true * 2", "k=p / E_reco", "q=p + 1", "r=E_true"])
+    assert calibration.features(derived, ["k"]) == ["eta"]
+    assert "e.csv: leaving out of the features 'logE' (made from the label 'k' through " \
+        "'E_reco'): it may give the label away: name it in --features to keep it" in caplog.text
+    made = Recipe.of_options(define=["p=E_true * 2", "k=p / E_reco", "q=p + 1", "r=E_true * 1"])
     assert made.given_away(["k"]) == {"q": (["k"], ["p"])}
+    assert made.given_away(["k"], sources=True) == {"q": (["k"], ["p"]),
+                                                     "r": (["k"], ["E_true"])}
+    assert made.features(made.apply(Table(frame, name="e.csv")), ["k"]) == ["eta"]
 
 
 def test_no_leak_is_said_of_the_weight(table, caplog):
