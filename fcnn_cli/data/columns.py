@@ -269,8 +269,14 @@ def _as_numbers(series, dtype):
 def unlabelled(series):
     """Where a label column holds no value: null (NaN), or blank text, which is what an empty
     CSV cell of a text column is read as ("")."""
+    import numpy as np
+    import pandas as pd
+
     missing = series.isna().to_numpy().copy()
-    if not is_numeric(series):
+    if isinstance(series.dtype, pd.CategoricalDtype):  # its levels, not a text a row
+        blank = series.cat.categories.astype(str).str.strip() == ""
+        missing |= np.isin(series.cat.codes.to_numpy(), np.flatnonzero(blank))
+    elif not is_numeric(series):
         missing |= series.astype(str).str.strip().eq("").to_numpy()
     return missing
 

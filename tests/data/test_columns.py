@@ -124,6 +124,7 @@ def test_blank_text_of_a_label_is_missing_and_dropped_as_a_null():
                           "level": ["", "a", "b", "c", " "], "n": [1.0, np.nan, 0.0, 1.0, 0.0]})
     assert unlabelled(frame.side).tolist() == [False, True, True, True, False]
     assert unlabelled(frame.n).tolist() == [False, True, False, False, False]
+    assert unlabelled(frame.side.astype("category")).tolist() == [False, True, True, True, False]
     t = Table(frame, ["side"], name="t.csv")
     kept = drop_incomplete(t, ["level", "side"], labels=["side"])
     assert kept.frame.side.tolist() == ["east", "west"] and kept.row(1) == 5
