@@ -332,6 +332,11 @@ class Recipe:
 
         return expressions.raw_columns(self.definitions(), wanted)
 
+    def making(self, names):
+        """A recipe of the definitions alone that make the columns ``names``, in order."""
+        made = _through(self.definitions(), names)
+        return Recipe(define=[(n, e.text) for n, e in self.definitions() if n in made])
+
     def to_read(self, names):
         """The raw columns a file is read for to make the columns ``names`` through the steps:
         those :meth:`needs`, and those of every definition, which :meth:`derive` computes

@@ -152,24 +152,12 @@ def labels(options):
     made = recipe is not None and recipe.made(targets or [])
     if not targets or made and recipe.objects:
         return None
-    steps = Recipe(define=[(n, e.text) for n, e in _making(recipe.definitions(), made)]) \
-        if made else Recipe()
+    steps = recipe.making(made) if made else Recipe()
     columns = recipe.needs(targets, select=False, weigh=False) if made else targets
     tables = [steps.derive(read_table(f, columns=columns)) for f in files]
     if any(t not in table.frame.columns for table in tables for t in targets):
         return None
     return gather.combine(tables, str(options["data"]), targets), targets
-
-
-def _making(definitions, names):
-    """Those of ``definitions`` that make the columns ``names``, in order: those the names
-    are, and those they use, on down."""
-    wanted, kept = set(names), []
-    for name, expression in reversed(definitions):
-        if name in wanted:
-            wanted |= set(expression.names)
-            kept.append((name, expression))
-    return kept[::-1]
 
 
 def read(options, files, samples=None):

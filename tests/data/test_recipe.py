@@ -471,3 +471,9 @@ def test_a_recipe_reads_back_the_ranges_of_every_column_its_definitions_read():
     made.ranges["other"] = [0.0, 1.0]
     with pytest.raises(FcnnError, match="at most 1200 columns"):
         Recipe.from_dict(made.to_dict())
+
+
+def test_making_keeps_the_definitions_that_make_the_names_in_order():
+    made = Recipe.of_options(define=["p2=px * 2", "other=py + 1", "lab=p2 > 0", "q=lab * 2"])
+    assert [n for n, _ in made.making(["lab"]).define] == ["p2", "lab"]
+    assert made.making(["px"]).define == []
